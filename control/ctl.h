@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The control plane's public surface.  Everything here runs on the one
+ * control thread (an epoll loop) unless a comment says otherwise; nothing on
+ * it may block: sockets are non-blocking, file hashing and big reads are
+ * chunked through the loop, libcurl runs through its multi interface.
+ *
+ * Subsystems (image store, master server, sync, FTP control, TLS control
+ * socket) plug in through three hooks: file descriptors and timers on the
+ * loop, rows in the action table (one C function per action, shared by the
+ * JSON socket, minibossctl and DPDK telemetry), and health contributors.
+ */
+#ifndef _MB_CTL_H_
+#define _MB_CTL_H_
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "mb_config.h"
+
+/* ---- event loop ------------------------------------------------------- */
+
+typedef void (*mb_ctl_fd_fn)(int fd, uint32_t events, void *arg);
+typedef void (*mb_ctl_timer_fn)(void *arg);
+struct mb_ctl_timer;
+
+/* Watch fd for EPOLL* `events`; fn runs on the control thread. 0 or -errno. */
+int mb_ctl_loop_add(int fd, uint32_t events, mb_ctl_fd_fn fn, void *arg);
+int mb_ctl_loop_mod(int fd, uint32_t events);
+int mb_ctl_loop_del(int fd);
+/* Timer firing after `first_ms` and then every `period_ms` (0 = one-shot).
+ * Returns NULL with errno.  Cancel with mb_ctl_timer_free (NULL ok). */
+struct mb_ctl_timer *mb_ctl_timer_new(uint64_t first_ms, uint64_t period_ms,
+				      mb_ctl_timer_fn fn, void *arg);
+int mb_ctl_timer_rearm(struct mb_ctl_timer *t, uint64_t first_ms, uint64_t period_ms);
+void mb_ctl_timer_free(struct mb_ctl_timer *t);
+/* Ask the loop to return (any thread; async-signal-safe). */
+void mb_ctl_loop_stop(void);
+
+/* ---- actions ------------------------------------------------------------ */
+
+/*
+ * One control action.  `args` is the request object (borrowed; may be NULL).
+ * On success return a new reference to the reply's "result" value and leave
+ * *ret_err NULL; on failure return NULL and set *ret_err to a malloc'd
+ * message (the socket turns it into {"ok":false,"error":...}).
+ *
+ * Actions that finish later (sync --wait) are out of scope for v1: they
+ * return at once and the client polls.
+ */
+typedef json_t *(*mb_ctl_action_fn)(json_t *args, char **ret_err);
+
+struct mb_ctl_action {
+	const char *name;
+	mb_ctl_action_fn fn;
+	const char *help;
+};
+
+/* Register an action (control thread, before the loop runs or from it).
+ * Names are unique; 0 or -EEXIST/-ENOMEM. */
+int mb_ctl_action_register(const struct mb_ctl_action *a);
+/* Run an action by name (what the socket, the CLI and telemetry call). */
+json_t *mb_ctl_action_run(const char *name, json_t *args, char **ret_err);
+
+/* ---- health ------------------------------------------------------------- */
+
+enum mb_health_state {
+	MB_HEALTH_OK = 0,
+	MB_HEALTH_DEGRADED,
+	MB_HEALTH_DRAINING,
+	MB_HEALTH_DOWN,
+};
+
+const char *mb_health_state_name(enum mb_health_state s);
+
+/*
+ * A health contributor returns a new JSON object placed under `key` in the
+ * health reply and may raise *worst (never lower it).  Runs on the control
+ * thread; must not block.
+ */
+typedef json_t *(*mb_ctl_health_fn)(enum mb_health_state *worst, void *arg);
+int mb_ctl_health_register(const char *key, mb_ctl_health_fn fn, void *arg);
+
+/* The live configuration (control thread; replaced on reload). */
+const struct mb_config *mb_ctl_config(void);
+
+#endif /* _MB_CTL_H_ */
