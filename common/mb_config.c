@@ -94,6 +94,8 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	  "IP TTL of multicast BLOCKs" },
 	{ "frisbee", "tryagain-wait", MB_CFG_DURATION, OFF(tryagain_wait), 0, 86400, "30s", true,
 	  "how long a GET for an image still syncing answers TRYAGAIN before NOIMAGE" },
+	{ "frisbee", "master-proxy", MB_CFG_BOOL, OFF(master_proxy), 0, 1, "no", true,
+	  "answer master-server requests made on behalf of another node (frisbee -P)" },
 
 	{ "tcp", "enable", MB_CFG_BOOL, OFF(tcp_enable), 0, 1, "yes", false,
 	  "serve HTTP and FTP data from the dataplane TCP" },

@@ -64,6 +64,7 @@ struct mb_config {
 	char *master_listen;
 	uint64_t mcast_ttl;
 	uint64_t tryagain_wait;	/* seconds a GET for a fetching image answers TRYAGAIN */
+	bool master_proxy;	/* GET with hostip != peer (proxy) allowed */
 
 	/* [tcp] */
 	bool tcp_enable;

@@ -14,6 +14,7 @@
 #define _MB_CTL_H_
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -85,5 +86,61 @@ int mb_ctl_health_register(const char *key, mb_ctl_health_fn fn, void *arg);
 
 /* The live configuration (control thread; replaced on reload). */
 const struct mb_config *mb_ctl_config(void);
+
+/* ---- master server (control/ctl_master.c) -------------------------------- */
+
+/* Open the TCP listener (frisbee.master-listen:master-port, nothing if the
+ * port is 0 or frisbee.enable is off), register the "sessions" action and
+ * the "master" health contributor.  Control thread, after the loop exists
+ * and after the thread called rcu_register_thread().  0 or -errno (logged). */
+int mb_ctl_master_start(const struct mb_config *cfg);
+/* Reloadable keys (frisbee.methods).  Control thread. */
+void mb_ctl_master_reconfig(const struct mb_config *cfg);
+/* Call on every MB_DP_EV_SESSION_END: frees the session's group and port. */
+void mb_ctl_master_session_end(uint32_t id);
+/* Close the listener and connections, free the table.  Control thread. */
+void mb_ctl_master_stop(void);
+/* The store/sync say whether `name` is known (manifest, download running)
+ * but not published yet: GET then answers TRYAGAIN, GETSTATUS the size and
+ * mtime if known (0 otherwise).  Control thread; fn must not block. */
+typedef bool (*mb_ctl_pending_fn)(const char *name, uint64_t *ret_size, int64_t *ret_mtime,
+				  void *arg);
+void mb_ctl_master_set_pending(mb_ctl_pending_fn fn, void *arg);
+
+/* ---- image store <-> sync (store: control/ctl_store.c, foundation) ------- */
+
+struct mb_manifest;
+struct mb_manifest_entry;
+
+/* Install a verified file as image `e`: rename `verified_path` (a file under
+ * <state-dir>/tmp, same filesystem, already fsync'd) to
+ * <state-dir>/images/<name>, update and write the local manifest, then load
+ * and publish with RCU; the old version keeps serving until that publish.
+ * Control thread; loading may finish later (state "loading").  0 or -errno
+ * with a one-line reason in err (the caller logs it). */
+int mb_ctl_store_install(const struct mb_manifest_entry *e, const char *verified_path,
+			 char *err, size_t errlen);
+/* Remove `name` from the local manifest and unpublish it (the bytes are freed
+ * after an RCU grace period, sessions in flight finish).  0 or -ENOENT. */
+int mb_ctl_store_retire(const char *name);
+/* The local manifest (installed images).  Borrowed; valid until the next
+ * store call.  Never NULL once the store started. */
+const struct mb_manifest *mb_ctl_store_manifest(void);
+
+/* ---- sync from ops (control/ctl_sync.c, sync) ----------------------------- */
+
+/* Start polling origin.url (nothing when it is empty or not https), register
+ * the "sync" action ({"wait":false}: start a sync now; returns the status)
+ * and the "sync" health contributor; resume or remove leftover .part files.
+ * Control thread, after the loop and the store started.  0 or -errno (logged). */
+int mb_ctl_sync_start(const struct mb_config *cfg);
+/* Apply reloadable [origin] keys (url, TLS files, key, site, interval,
+ * rates...): the next sync uses them.  Control thread. */
+void mb_ctl_sync_reconfig(const struct mb_config *cfg);
+/* Abort transfers (their .part files stay for a later resume) and free. */
+void mb_ctl_sync_stop(void);
+/* For mb_ctl_master_set_pending(): true while `name` is in the ops manifest
+ * for this site but not installed yet (downloading or queued). */
+bool mb_ctl_sync_pending(const char *name, uint64_t *ret_size, int64_t *ret_mtime, void *arg);
 
 #endif /* _MB_CTL_H_ */

@@ -1,0 +1,375 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The master server's sockets: a non-blocking kernel TCP listener on
+ * frisbee.master-listen:master-port in the control thread's epoll loop.
+ * Each connection carries one request and one reply, exactly as the stock
+ * Frisbee client and a stock child mfrisbeed use it: the request may arrive
+ * in pieces, so it is buffered (never more than MB_MS_MSG_MAX bytes) until
+ * its header says it is whole; a connection that closes before sending
+ * anything is a health probe and is fine; each connection has a deadline and
+ * the number of connections is bounded.  The reply comes from
+ * mb_master_handle() (ctl_master_core.c), which holds all the protocol
+ * logic; this file only moves bytes, registers the "sessions" action and
+ * the "master" health contributor, and frees session resources when the
+ * dataplane reports MB_DP_EV_SESSION_END (mb_ctl_master_session_end).
+ *
+ * Control thread only.  The control thread is a liburcu-qsbr reader
+ * registered by ctl.c; the image lookup below runs between its quiescent
+ * states, so the image pointer stays valid while the request is handled.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <urcu-qsbr.h>
+
+#include "ctl.h"
+#include "ctl_master.h"
+#include "dp.h"
+#include "mb_image.h"
+#include "mb_log.h"
+#include "ms_wire.h"
+
+#define MASTER_MAX_CONNS 256	    /* concurrent request connections */
+#define MASTER_REQ_DEADLINE_MS 5000 /* whole request within this */
+
+struct master_conn {
+	int fd;
+	uint32_t peer; /* host order */
+	uint32_t local; /* host order, from getsockname */
+	size_t len;
+	struct mb_ctl_timer *timer;
+	uint8_t buf[MB_MS_MSG_MAX];
+};
+
+static struct {
+	int lfd;
+	unsigned int nconns;
+	struct mb_master *m;
+	struct master_conn *conns[MASTER_MAX_CONNS];
+	mb_ctl_pending_fn pending;
+	void *pending_arg;
+} ms = { .lfd = -1 };
+
+static struct mb_image *
+ops_lookup(const char *name, size_t len, void *arg)
+{
+	(void)arg;
+	return mb_image_lookup(name, len);
+}
+
+static bool
+ops_pending(const char *name, uint64_t *ret_size, int64_t *ret_mtime, void *arg)
+{
+	(void)arg;
+	if (ms.pending == NULL)
+		return false;
+	return ms.pending(name, ret_size, ret_mtime, ms.pending_arg);
+}
+
+static int
+ops_session_start(const struct mb_fris_session_params *p, uint32_t *ret_id, void *arg)
+{
+	(void)arg;
+	return mb_dp_fris_session_start(p, ret_id);
+}
+
+static void
+conn_close(struct master_conn *c)
+{
+	unsigned int i;
+
+	(void)mb_ctl_loop_del(c->fd);
+	(void)close(c->fd);
+	mb_ctl_timer_free(c->timer);
+	for (i = 0; i < MASTER_MAX_CONNS; i++) {
+		if (ms.conns[i] == c) {
+			ms.conns[i] = NULL;
+			break;
+		}
+	}
+	ms.nconns--;
+	free(c);
+}
+
+static void
+conn_timeout(void *arg)
+{
+	struct master_conn *c = arg;
+
+	ms.m->cnt.timeouts++;
+	conn_close(c);
+}
+
+static void
+conn_reply(struct master_conn *c)
+{
+	uint8_t out[MB_MS_MSG_MAX];
+	uint32_t servaddr;
+	size_t olen = 0;
+	ssize_t n;
+	int err;
+
+	servaddr = ntohl(mb_dp_local_addr());
+	if (servaddr == 0)
+		servaddr = c->local;
+	rcu_read_lock();
+	err = mb_master_handle(ms.m, c->buf, c->len, c->peer, servaddr, out, sizeof(out), &olen);
+	rcu_read_unlock();
+	if (err != MB_MS_ERROR_NONE && err != MB_MS_ERROR_TRYAGAIN)
+		MB_LOG(INFO, CTL, "master: request from %u.%u.%u.%u answered %s",
+		       c->peer >> 24, (c->peer >> 16) & 0xff, (c->peer >> 8) & 0xff,
+		       c->peer & 0xff, mb_ms_error_name((unsigned int)err));
+	/* A fresh socket's send buffer always takes 291 bytes at once. */
+	n = send(c->fd, out, olen, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n == -1 || (size_t)n != olen)
+		ms.m->cnt.reply_failed++;
+	conn_close(c);
+}
+
+static void
+conn_io(int fd, uint32_t events, void *arg)
+{
+	struct master_conn *c = arg;
+	size_t want = MB_MS_HDR_LEN;
+	ssize_t n;
+	int need;
+
+	(void)fd;
+	for (;;) {
+		if (c->len >= MB_MS_HDR_LEN) {
+			need = mb_ms_msg_len(c->buf, c->len, NULL);
+			if (need < 0) {
+				/* Garbage header: answer INVALID now. */
+				conn_reply(c);
+				return;
+			}
+			want = (size_t)need;
+		}
+		if (c->len >= want) {
+			conn_reply(c);
+			return;
+		}
+		n = read(c->fd, c->buf + c->len, want - c->len);
+		if (n > 0) {
+			c->len += (size_t)n;
+			continue;
+		}
+		if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+			if (events & (EPOLLHUP | EPOLLERR))
+				break;
+			return;
+		}
+		break; /* EOF or error */
+	}
+	if (c->len == 0)
+		ms.m->cnt.probes++;
+	else
+		ms.m->cnt.short_requests++;
+	conn_close(c);
+}
+
+static void
+listen_io(int fd, uint32_t events, void *arg)
+{
+	struct sockaddr_in peer, local;
+	socklen_t plen, llen;
+	struct master_conn *c;
+	unsigned int i;
+	int cfd;
+
+	(void)events;
+	(void)arg;
+	for (;;) {
+		plen = sizeof(peer);
+		cfd = accept4(fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd == -1) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				MB_LOG(WARNING, CTL, "master: accept: %s, ignoring",
+				       strerror(errno));
+			return;
+		}
+		ms.m->cnt.connections++;
+		if (ms.nconns >= MASTER_MAX_CONNS || peer.sin_family != AF_INET) {
+			ms.m->cnt.conn_refused++;
+			(void)close(cfd);
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		if (c == NULL) {
+			(void)close(cfd);
+			continue;
+		}
+		c->fd = cfd;
+		c->peer = ntohl(peer.sin_addr.s_addr);
+		llen = sizeof(local);
+		if (getsockname(cfd, (struct sockaddr *)&local, &llen) == 0)
+			c->local = ntohl(local.sin_addr.s_addr);
+		c->timer = mb_ctl_timer_new(MASTER_REQ_DEADLINE_MS, 0, conn_timeout, c);
+		if (c->timer == NULL || mb_ctl_loop_add(cfd, EPOLLIN | EPOLLRDHUP, conn_io, c) != 0) {
+			mb_ctl_timer_free(c->timer);
+			(void)close(cfd);
+			free(c);
+			continue;
+		}
+		for (i = 0; i < MASTER_MAX_CONNS; i++) {
+			if (ms.conns[i] == NULL) {
+				ms.conns[i] = c;
+				break;
+			}
+		}
+		ms.nconns++;
+	}
+}
+
+static json_t *
+action_sessions(json_t *args, char **ret_err)
+{
+	json_t *r;
+
+	(void)args;
+	(void)ret_err;
+	r = json_object();
+	if (ms.m != NULL)
+		json_object_set_new(r, "master", mb_master_json(ms.m));
+	json_object_set_new(r, "dataplane", mb_dp_sessions_json());
+	return r;
+}
+
+static json_t *
+health_master(enum mb_health_state *worst, void *arg)
+{
+	json_t *j;
+
+	(void)arg;
+	if (ms.m == NULL)
+		return json_pack("{s:b}", "enabled", 0);
+	j = mb_master_json(ms.m);
+	json_object_set_new(j, "enabled", json_true());
+	json_object_set_new(j, "listening", json_boolean(ms.lfd >= 0));
+	if (ms.lfd < 0 && *worst < MB_HEALTH_DEGRADED)
+		*worst = MB_HEALTH_DEGRADED;
+	return j;
+}
+
+static const struct mb_ctl_action master_actions[] = {
+	{ "sessions", action_sessions, "Frisbee sessions: master-server table and dataplane" },
+};
+
+int
+mb_ctl_master_start(const struct mb_config *cfg)
+{
+	struct mb_master_settings set;
+	struct mb_master_ops ops = {
+		.lookup = ops_lookup,
+		.pending = ops_pending,
+		.session_start = ops_session_start,
+	};
+	struct sockaddr_in sa;
+	int one = 1, rc;
+	size_t i;
+
+	if (cfg->master_port == 0 || !cfg->fris_enable)
+		return 0;
+	rc = mb_master_settings_from_config(cfg, &set);
+	if (rc != 0) {
+		MB_LOG(ERR, CTL, "master: bad frisbee.methods '%s'",
+		       cfg->fris_methods);
+		return rc;
+	}
+	ms.m = mb_master_new(&set, &ops);
+	if (ms.m == NULL)
+		return -errno;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)cfg->master_port);
+	if (inet_pton(AF_INET, cfg->master_listen, &sa.sin_addr) != 1) {
+		MB_LOG(ERR, CTL, "master: bad frisbee.master-listen '%s'",
+		       cfg->master_listen);
+		rc = -EINVAL;
+		goto err_master;
+	}
+	ms.lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (ms.lfd == -1) {
+		rc = -errno;
+		goto err_master;
+	}
+	(void)setsockopt(ms.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(ms.lfd, (struct sockaddr *)&sa, sizeof(sa)) == -1 || listen(ms.lfd, 128) == -1) {
+		rc = -errno;
+		MB_LOG(ERR, CTL, "master: cannot listen on '%s':%u: %s",
+		       cfg->master_listen, (unsigned int)cfg->master_port, strerror(errno));
+		goto err_sock;
+	}
+	rc = mb_ctl_loop_add(ms.lfd, EPOLLIN, listen_io, NULL);
+	if (rc != 0)
+		goto err_sock;
+	for (i = 0; i < sizeof(master_actions) / sizeof(master_actions[0]); i++)
+		(void)mb_ctl_action_register(&master_actions[i]);
+	(void)mb_ctl_health_register("master", health_master, NULL);
+	MB_LOG(INFO, CTL, "master server listening on %s:%u",
+	       cfg->master_listen, (unsigned int)cfg->master_port);
+	return 0;
+
+err_sock:
+	(void)close(ms.lfd);
+	ms.lfd = -1;
+err_master:
+	mb_master_free(ms.m);
+	ms.m = NULL;
+	return rc;
+}
+
+void
+mb_ctl_master_reconfig(const struct mb_config *cfg)
+{
+	struct mb_master_settings set;
+
+	if (ms.m == NULL)
+		return;
+	if (mb_master_settings_from_config(cfg, &set) != 0) {
+		MB_LOG(WARNING, CTL,
+		       "master: bad frisbee.methods '%s' on reload, ignoring", cfg->fris_methods);
+		return;
+	}
+	mb_master_reconfig(ms.m, &set);
+}
+
+void
+mb_ctl_master_set_pending(mb_ctl_pending_fn fn, void *arg)
+{
+	ms.pending = fn;
+	ms.pending_arg = arg;
+}
+
+void
+mb_ctl_master_session_end(uint32_t id)
+{
+	if (ms.m != NULL)
+		(void)mb_master_session_end(ms.m, id);
+}
+
+void
+mb_ctl_master_stop(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < MASTER_MAX_CONNS; i++)
+		if (ms.conns[i] != NULL)
+			conn_close(ms.conns[i]);
+	if (ms.lfd >= 0) {
+		(void)mb_ctl_loop_del(ms.lfd);
+		(void)close(ms.lfd);
+		ms.lfd = -1;
+	}
+	mb_master_free(ms.m);
+	ms.m = NULL;
+}

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The master server's request logic, without sockets (ctl_master_core.c).
+ *
+ * struct mb_master holds what the logic needs between requests: the allowed
+ * methods and the address/port pools from the configuration, the table of
+ * Frisbee sessions it started (for reuse and to free their address/port on
+ * MB_DP_EV_SESSION_END) and counters.  Everything that touches the rest of
+ * the daemon (image lookup, the store's "known but not yet published" state,
+ * starting a dataplane session) goes through struct mb_master_ops, so the
+ * unit tests drive the very same code with a fake image table.  The socket
+ * layer (ctl_master.c) only accepts, buffers one request and writes the
+ * reply that mb_master_handle() produced.
+ *
+ * Control thread only; nothing here blocks or logs.
+ */
+#ifndef _MB_CTL_MASTER_H_
+#define _MB_CTL_MASTER_H_
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "dp.h"
+#include "mb_config.h"
+#include "mb_image.h"
+#include "ms_wire.h"
+
+struct mb_master_ops {
+	/* Published image by exact name; called inside the caller's RCU read
+	 * side, result valid until the handler returns. */
+	struct mb_image *(*lookup)(const char *name, size_t len, void *arg);
+	/* True if `name` is known (local manifest, sync in progress) but not
+	 * published yet; may fill size/mtime (0 if unknown).  May be NULL. */
+	bool (*pending)(const char *name, uint64_t *ret_size, int64_t *ret_mtime, void *arg);
+	/* mb_dp_fris_session_start() or a fake. */
+	int (*session_start)(const struct mb_fris_session_params *p, uint32_t *ret_id, void *arg);
+	void *arg;
+};
+
+struct mb_master_settings {
+	uint8_t methods;      /* allowed enum mb_ms_method mask */
+	uint32_t mcast_base;  /* host order */
+	uint32_t mcast_count;
+	uint16_t port_base;
+	uint32_t port_count;
+	uint32_t bcast_addr;  /* host order; 0 = broadcast impossible */
+	uint32_t max_sessions;
+	bool allow_proxy;     /* hostip != peer allowed */
+};
+
+#define MB_MASTER_COUNTERS(X)                                                                  \
+	X(connections, "TCP connections accepted")                                             \
+	X(conn_refused, "connections closed at once: too many concurrent")                     \
+	X(probes, "connections closed without sending anything")                               \
+	X(short_requests, "connections closed after a partial request")                        \
+	X(timeouts, "connections timed out before a whole request")                            \
+	X(req_get, "GET requests")                                                             \
+	X(req_getstatus, "GETSTATUS requests")                                                 \
+	X(req_put, "PUT requests (not implemented)")                                           \
+	X(req_invalid, "undecodable requests")                                                 \
+	X(sessions_started, "sessions started on demand")                                      \
+	X(sessions_reused, "GETs answered with a running session")                             \
+	X(sessions_ended, "sessions ended (dataplane event)")                                  \
+	X(session_start_failed, "dataplane refused to start a session")                        \
+	X(reply_failed, "replies that could not be written whole")
+
+struct mb_master_counters {
+#define X(n, h) uint64_t n;
+	MB_MASTER_COUNTERS(X)
+#undef X
+	uint64_t errors[MB_MS_ERROR__COUNT]; /* replies by error code */
+};
+
+struct mb_master_session {
+	bool used;
+	uint8_t method;	  /* one enum mb_ms_method bit */
+	uint32_t id;	  /* dataplane session id */
+	uint32_t addr;	  /* host order: group, broadcast or the client */
+	uint16_t port;
+	uint32_t client;  /* unicast: the one client; host order */
+	uint32_t mcast_idx; /* UINT32_MAX if no group */
+	uint32_t port_idx;
+	uint64_t version;
+	uint64_t size;
+	char name[MB_IMAGE_NAME_MAX + 1];
+};
+
+struct mb_master {
+	struct mb_master_settings set;
+	struct mb_master_ops ops;
+	struct mb_master_session *sess; /* set.max_sessions entries, owned */
+	uint8_t *mcast_used;		/* set.mcast_count flags, owned */
+	uint8_t *port_used;		/* set.port_count flags, owned */
+	uint32_t mcast_next, port_next; /* next-fit cursors: freed values rest a while */
+	struct mb_master_counters cnt;
+};
+
+/* Settings from a configuration: methods string, pools, broadcast address of
+ * [dpdk] address/prefixlen.  0 or -EINVAL (unknown method word). */
+int mb_master_settings_from_config(const struct mb_config *cfg, struct mb_master_settings *ret);
+
+/* Parse "mcast,ucast,bcast" (any subset, ',' or ' ' separated) to a mask.
+ * 0 or -EINVAL. */
+int mb_master_methods_parse(const char *s, uint8_t *ret_mask);
+
+/* Allocate the tables.  Returns NULL with errno.  Owner: the caller, freed
+ * by mb_master_free (NULL ok). */
+struct mb_master *mb_master_new(const struct mb_master_settings *set,
+				const struct mb_master_ops *ops);
+void mb_master_free(struct mb_master *m);
+
+/* Apply reloadable settings (methods, proxy).  Pools and table sizes keep
+ * their values until restart. */
+void mb_master_reconfig(struct mb_master *m, const struct mb_master_settings *set);
+
+/*
+ * Handle one whole request of `len` bytes (len = mb_ms_msg_len() of its
+ * header, or the bytes received if the header is bad) from TCP peer `peer`
+ * (host order) that arrived on `servaddr` (host order).  Writes the reply
+ * (GetReply, or PutReply for a PUT) into out and its length to *ret_len.
+ * Always produces a reply; returns its error code (MB_MS_ERROR_*).
+ * The caller is inside an RCU read side (ops->lookup).
+ */
+int mb_master_handle(struct mb_master *m, const uint8_t *req, size_t len, uint32_t peer,
+		     uint32_t servaddr, uint8_t *out, size_t outlen, size_t *ret_len);
+
+/* A dataplane session ended: free its address and port.  Unknown ids (not
+ * started by the master server) are ignored.  Returns true if it was ours. */
+bool mb_master_session_end(struct mb_master *m, uint32_t id);
+
+/* {"counters":{...},"errors":{"TRYAGAIN":n,...},"sessions":[...]}; new ref. */
+json_t *mb_master_json(const struct mb_master *m);
+
+#endif /* _MB_CTL_MASTER_H_ */

@@ -1,0 +1,491 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Master-server request logic (GET, GETSTATUS; PUT is refused), modelled on
+ * mfrisbeed's handle_get: mask the requested methods with the allowed ones,
+ * check proxying, look the image up, then either describe it (GETSTATUS) or
+ * hand out a session: reuse a running one for the same image version
+ * (broadcast before multicast before unicast) or start one on a free
+ * group/port.  Unlike mfrisbeed, unicast sessions are per client: a second
+ * unicast client gets its own session, and TRYAGAIN only when the pools or
+ * the dataplane are full.
+ *
+ * No sockets and no logging here (see ctl_master.h); the socket layer logs
+ * what it needs from the return value and counters.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "ctl_master.h"
+
+int
+mb_master_methods_parse(const char *s, uint8_t *ret_mask)
+{
+	uint8_t mask = 0;
+	const char *p = s;
+
+	while (p != NULL && *p != '\0') {
+		size_t n;
+
+		while (*p == ',' || *p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		n = strcspn(p, ", ");
+		if (n == 5 && strncmp(p, "mcast", 5) == 0)
+			mask |= MB_MS_METHOD_MULTICAST;
+		else if (n == 5 && strncmp(p, "ucast", 5) == 0)
+			mask |= MB_MS_METHOD_UNICAST;
+		else if (n == 5 && strncmp(p, "bcast", 5) == 0)
+			mask |= MB_MS_METHOD_BROADCAST;
+		else
+			return -EINVAL;
+		p += n;
+	}
+	if (mask == 0)
+		return -EINVAL;
+	*ret_mask = mask;
+	return 0;
+}
+
+int
+mb_master_settings_from_config(const struct mb_config *cfg, struct mb_master_settings *ret)
+{
+	uint32_t addr = ntohl(cfg->address);
+	uint32_t mask;
+	int rc;
+
+	memset(ret, 0, sizeof(*ret));
+	rc = mb_master_methods_parse(cfg->fris_methods, &ret->methods);
+	if (rc != 0)
+		return rc;
+	ret->mcast_base = ntohl(cfg->mcast_base);
+	ret->mcast_count = (uint32_t)cfg->mcast_count;
+	ret->port_base = (uint16_t)cfg->fris_port_base;
+	ret->port_count = (uint32_t)cfg->fris_port_count;
+	if (ret->port_base + (uint64_t)ret->port_count > 65536)
+		ret->port_count = 65536 - ret->port_base;
+	ret->max_sessions = (uint32_t)cfg->max_sessions;
+	ret->allow_proxy = cfg->master_proxy;
+	if (cfg->prefixlen > 0 && cfg->prefixlen < 31 && addr != 0) {
+		mask = 0xffffffffu << (32 - cfg->prefixlen);
+		ret->bcast_addr = addr | ~mask;
+	}
+	return 0;
+}
+
+struct mb_master *
+mb_master_new(const struct mb_master_settings *set, const struct mb_master_ops *ops)
+{
+	struct mb_master *m;
+
+	if (set->max_sessions == 0 || set->port_count == 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return NULL;
+	m->set = *set;
+	m->ops = *ops;
+	m->sess = calloc(set->max_sessions, sizeof(*m->sess));
+	m->mcast_used = calloc(set->mcast_count ? set->mcast_count : 1, 1);
+	m->port_used = calloc(set->port_count, 1);
+	if (m->sess == NULL || m->mcast_used == NULL || m->port_used == NULL) {
+		mb_master_free(m);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return m;
+}
+
+void
+mb_master_free(struct mb_master *m)
+{
+	if (m == NULL)
+		return;
+	free(m->sess);
+	free(m->mcast_used);
+	free(m->port_used);
+	free(m);
+}
+
+void
+mb_master_reconfig(struct mb_master *m, const struct mb_master_settings *set)
+{
+	m->set.methods = set->methods;
+	m->set.allow_proxy = set->allow_proxy;
+}
+
+/* Next-fit allocation in a flag array; UINT32_MAX when full. */
+static uint32_t
+pool_take(uint8_t *used, uint32_t count, uint32_t *cursor)
+{
+	uint32_t i, k;
+
+	for (k = 0; k < count; k++) {
+		i = (*cursor + k) % count;
+		if (!used[i]) {
+			used[i] = 1;
+			*cursor = (i + 1) % count;
+			return i;
+		}
+	}
+	return UINT32_MAX;
+}
+
+static void
+reply_error(struct mb_master *m, struct mb_ms_get_reply *rep, unsigned int err)
+{
+	memset(rep, 0, sizeof(*rep));
+	rep->error = (uint16_t)err;
+	(void)m;
+}
+
+static struct mb_master_session *
+find_session(struct mb_master *m, const struct mb_image *img, uint8_t method, uint32_t client)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->set.max_sessions; i++) {
+		struct mb_master_session *s = &m->sess[i];
+
+		if (!s->used || s->method != method || s->version != img->version ||
+		    strcmp(s->name, img->name) != 0)
+			continue;
+		if (method == MB_MS_METHOD_UNICAST && s->client != client)
+			continue;
+		return s;
+	}
+	return NULL;
+}
+
+static struct mb_master_session *
+any_session(struct mb_master *m, const struct mb_image *img)
+{
+	static const uint8_t pref[] = { MB_MS_METHOD_BROADCAST, MB_MS_METHOD_MULTICAST };
+	uint32_t i;
+	size_t k;
+
+	for (k = 0; k < sizeof(pref); k++) {
+		struct mb_master_session *s = find_session(m, img, pref[k], 0);
+
+		if (s != NULL)
+			return s;
+	}
+	for (i = 0; i < m->set.max_sessions; i++) {
+		struct mb_master_session *s = &m->sess[i];
+
+		if (s->used && s->version == img->version && strcmp(s->name, img->name) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+static void
+fill_image(struct mb_ms_get_reply *rep, uint64_t size, int64_t mtime)
+{
+	rep->size = size;
+	mb_ms_reply_set_mtime(rep, mtime);
+}
+
+static void
+fill_session(struct mb_ms_get_reply *rep, const struct mb_master_session *s, uint32_t servaddr)
+{
+	rep->isrunning = 1;
+	rep->servaddr = servaddr;
+	rep->addr = s->method == MB_MS_METHOD_UNICAST ? servaddr : s->addr;
+	rep->port = s->port;
+}
+
+/*
+ * Start a session of `method` for img and client.  Returns the new table
+ * entry, or NULL with *ret_err = TRYAGAIN (pools/dataplane full) or FAILED.
+ */
+static struct mb_master_session *
+start_session(struct mb_master *m, struct mb_image *img, uint8_t method, uint32_t client,
+	      unsigned int *ret_err)
+{
+	struct mb_fris_session_params p;
+	struct mb_master_session *s = NULL;
+	uint32_t i, midx = UINT32_MAX, pidx;
+	int rc;
+
+	*ret_err = MB_MS_ERROR_TRYAGAIN;
+	for (i = 0; i < m->set.max_sessions; i++) {
+		if (!m->sess[i].used) {
+			s = &m->sess[i];
+			break;
+		}
+	}
+	if (s == NULL)
+		return NULL;
+	if (method == MB_MS_METHOD_BROADCAST && m->set.bcast_addr == 0)
+		return NULL;
+	if (method == MB_MS_METHOD_MULTICAST) {
+		midx = pool_take(m->mcast_used, m->set.mcast_count, &m->mcast_next);
+		if (midx == UINT32_MAX)
+			return NULL;
+	}
+	pidx = pool_take(m->port_used, m->set.port_count, &m->port_next);
+	if (pidx == UINT32_MAX)
+		goto err_port;
+
+	memset(s, 0, sizeof(*s));
+	s->method = method;
+	s->client = client;
+	s->mcast_idx = midx;
+	s->port_idx = pidx;
+	s->port = (uint16_t)(m->set.port_base + pidx);
+	switch (method) {
+	case MB_MS_METHOD_MULTICAST:
+		s->addr = m->set.mcast_base + midx;
+		break;
+	case MB_MS_METHOD_BROADCAST:
+		s->addr = m->set.bcast_addr;
+		break;
+	default:
+		s->addr = client;
+		break;
+	}
+	s->version = img->version;
+	s->size = img->size;
+	memcpy(s->name, img->name, sizeof(s->name));
+
+	memset(&p, 0, sizeof(p));
+	p.addr = htonl(s->addr);
+	p.port = s->port;
+	p.method = (enum mb_fris_method)method;
+	p.img = mb_image_ref(img);
+	rc = m->ops.session_start(&p, &s->id, m->ops.arg);
+	if (rc != 0) {
+		/* On error the reference stays ours. */
+		mb_image_unref(img);
+		m->cnt.session_start_failed++;
+		if (rc != -EBUSY && rc != -ENOSPC && rc != -EAGAIN)
+			*ret_err = MB_MS_ERROR_FAILED;
+		m->port_used[pidx] = 0;
+		goto err_port;
+	}
+	s->used = true;
+	m->cnt.sessions_started++;
+	return s;
+
+err_port:
+	if (midx != UINT32_MAX)
+		m->mcast_used[midx] = 0;
+	return NULL;
+}
+
+static unsigned int
+handle_get(struct mb_master *m, const struct mb_ms_get_request *req, uint32_t peer,
+	   uint32_t servaddr, struct mb_ms_get_reply *rep)
+{
+	static const uint8_t pref[] = { MB_MS_METHOD_BROADCAST, MB_MS_METHOD_MULTICAST,
+					MB_MS_METHOD_UNICAST };
+	struct mb_master_session *s;
+	struct mb_image *img;
+	uint32_t client;
+	uint8_t mask;
+	unsigned int err = MB_MS_ERROR_NOMETHOD;
+	size_t k;
+
+	if (req->status)
+		m->cnt.req_getstatus++;
+	else
+		m->cnt.req_get++;
+
+	if (req->hostip != 0 && req->hostip != peer && !m->set.allow_proxy)
+		return MB_MS_ERROR_NOACCESS;
+	client = req->hostip != 0 ? req->hostip : peer;
+	if (!mb_image_name_valid(req->imageid, req->idlen))
+		return MB_MS_ERROR_INVALID;
+
+	img = m->ops.lookup(req->imageid, req->idlen, m->ops.arg);
+	if (img == NULL) {
+		uint64_t size = 0;
+		int64_t mtime = 0;
+
+		if (m->ops.pending == NULL || !m->ops.pending(req->imageid, &size, &mtime, m->ops.arg))
+			return MB_MS_ERROR_NOIMAGE;
+		if (!req->status)
+			return MB_MS_ERROR_TRYAGAIN;
+		/* Status calls never answer TRYAGAIN (a stock child would fail). */
+		rep->method = req->methods & m->set.methods;
+		fill_image(rep, size, mtime);
+		return MB_MS_ERROR_NONE;
+	}
+
+	mask = req->methods & m->set.methods;
+	if (mask == 0)
+		return MB_MS_ERROR_NOMETHOD;
+
+	if (req->status) {
+		rep->method = mask;
+		fill_image(rep, img->size, img->mtime);
+		s = any_session(m, img);
+		if (s != NULL)
+			fill_session(rep, s, servaddr);
+		return MB_MS_ERROR_NONE;
+	}
+
+	for (k = 0; k < sizeof(pref); k++) {
+		if ((mask & pref[k]) == 0)
+			continue;
+		s = find_session(m, img, pref[k], client);
+		if (s != NULL) {
+			m->cnt.sessions_reused++;
+			goto reply;
+		}
+	}
+	for (k = 0; k < sizeof(pref); k++) {
+		if ((mask & pref[k]) == 0)
+			continue;
+		s = start_session(m, img, pref[k], client, &err);
+		if (s != NULL)
+			goto reply;
+		if (err == MB_MS_ERROR_FAILED)
+			break;
+	}
+	return err;
+
+reply:
+	rep->method = s->method;
+	fill_image(rep, img->size, img->mtime);
+	fill_session(rep, s, servaddr);
+	return MB_MS_ERROR_NONE;
+}
+
+int
+mb_master_handle(struct mb_master *m, const uint8_t *req, size_t len, uint32_t peer,
+		 uint32_t servaddr, uint8_t *out, size_t outlen, size_t *ret_len)
+{
+	struct mb_ms_get_request gq;
+	struct mb_ms_get_reply rep;
+	const char *why = NULL;
+	unsigned int err;
+	int need;
+
+	memset(&rep, 0, sizeof(rep));
+	need = mb_ms_msg_len(req, len, &why);
+	if (need > 0 && mb_ms_msg_type(req) == MB_MS_PUTREQUEST) {
+		struct mb_ms_put_request pq;
+		struct mb_ms_put_reply pr;
+
+		memset(&pr, 0, sizeof(pr));
+		if (mb_ms_put_request_decode(req, len, &pq, &why) != 0) {
+			m->cnt.req_invalid++;
+			pr.error = MB_MS_ERROR_INVALID;
+		} else {
+			m->cnt.req_put++;
+			pr.error = MB_MS_ERROR_NOTIMPL;
+		}
+		m->cnt.errors[pr.error]++;
+		*ret_len = MB_MS_PUTREPLY_LEN;
+		if (mb_ms_put_reply_encode(&pr, out, outlen) != 0)
+			*ret_len = 0;
+		return pr.error;
+	}
+	if (mb_ms_get_request_decode(req, len, &gq, &why) != 0) {
+		m->cnt.req_invalid++;
+		err = MB_MS_ERROR_INVALID;
+	} else {
+		err = handle_get(m, &gq, peer, servaddr, &rep);
+	}
+	if (err != MB_MS_ERROR_NONE)
+		reply_error(m, &rep, err);
+	m->cnt.errors[err]++;
+	*ret_len = MB_MS_GETREPLY_LEN;
+	if (mb_ms_get_reply_encode(&rep, out, outlen) != 0)
+		*ret_len = 0;
+	return (int)err;
+}
+
+bool
+mb_master_session_end(struct mb_master *m, uint32_t id)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->set.max_sessions; i++) {
+		struct mb_master_session *s = &m->sess[i];
+
+		if (!s->used || s->id != id)
+			continue;
+		if (s->mcast_idx != UINT32_MAX)
+			m->mcast_used[s->mcast_idx] = 0;
+		m->port_used[s->port_idx] = 0;
+		s->used = false;
+		m->cnt.sessions_ended++;
+		return true;
+	}
+	return false;
+}
+
+static const char *
+method_name(uint8_t m)
+{
+	switch (m) {
+	case MB_MS_METHOD_UNICAST:
+		return "ucast";
+	case MB_MS_METHOD_MULTICAST:
+		return "mcast";
+	case MB_MS_METHOD_BROADCAST:
+		return "bcast";
+	default:
+		return "?";
+	}
+}
+
+static json_t *
+ipv4_json(uint32_t a)
+{
+	char buf[16];
+
+	snprintf(buf, sizeof(buf), "%u.%u.%u.%u", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff,
+		 a & 0xff);
+	return json_string(buf);
+}
+
+json_t *
+mb_master_json(const struct mb_master *m)
+{
+	json_t *root = json_object(), *cnt = json_object(), *errs = json_object();
+	json_t *sess = json_array();
+	unsigned int e;
+	uint32_t i;
+
+	if (root == NULL || cnt == NULL || errs == NULL || sess == NULL)
+		goto err;
+#define X(n, h) json_object_set_new(cnt, #n, json_integer((json_int_t)m->cnt.n));
+	MB_MASTER_COUNTERS(X)
+#undef X
+	for (e = 1; e < MB_MS_ERROR__COUNT; e++)
+		json_object_set_new(errs, mb_ms_error_name(e),
+				    json_integer((json_int_t)m->cnt.errors[e]));
+	for (i = 0; i < m->set.max_sessions; i++) {
+		const struct mb_master_session *s = &m->sess[i];
+
+		if (!s->used)
+			continue;
+		json_array_append_new(sess,
+			json_pack("{s:I, s:s, s:I, s:s, s:o, s:i, s:o}", "id", (json_int_t)s->id,
+				  "image", s->name, "version", (json_int_t)s->version,
+				  "method", method_name(s->method), "addr", ipv4_json(s->addr),
+				  "port", (int)s->port, "client", ipv4_json(s->client)));
+	}
+	json_object_set_new(root, "counters", cnt);
+	json_object_set_new(root, "errors", errs);
+	json_object_set_new(root, "sessions", sess);
+	return root;
+
+err:
+	json_decref(root);
+	json_decref(cnt);
+	json_decref(errs);
+	json_decref(sess);
+	return NULL;
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Private glue between the files of the control thread (loop, actions,
+ * socket, store, telemetry, thread entry).  Not a contract for other
+ * engineers; ctl.h is.  All of it runs on the control thread unless a
+ * comment says otherwise.
+ */
+#ifndef _MB_CTL_PRIV_H_
+#define _MB_CTL_PRIV_H_
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "mb_config.h"
+
+/* ctl_loop.c */
+int mb_ctl_loop_init(void);
+void mb_ctl_loop_fini(void);
+/* One epoll_wait pass (timeout_ms -1 = block).  Events handled or -errno. */
+int mb_ctl_loop_run_once(int timeout_ms);
+/* Until mb_ctl_loop_stop().  0 or -errno. */
+int mb_ctl_loop_run(void);
+bool mb_ctl_loop_stopping(void);
+
+/* ctl_action.c */
+#define MB_CTL_MAX_LINE (64 * 1024)
+/* Turn one request line (without its newline, need not be NUL-terminated)
+ * into one reply line: a malloc'd string ending in "\n" (caller frees), or
+ * NULL on ENOMEM.  Never fails otherwise: bad requests get an error reply. */
+char *mb_ctl_request_handle(const char *line, size_t len);
+/* An error reply line {"ok":false,"error":msg}\n, malloc'd. */
+char *mb_ctl_reply_error(const char *msg);
+/* Set the live config and the start time used by health.  `cfg` is borrowed
+ * and must stay valid until the next call. */
+void mb_ctl_set_config(const struct mb_config *cfg);
+/* Drop every registered action, health contributor and event handler. */
+void mb_ctl_registry_clear(void);
+/* Built-in actions: health (and the state helper for minibossctl). */
+int mb_ctl_action_builtin_register(void);
+/* The aggregated health state (runs every contributor). */
+json_t *mb_ctl_health_json(enum mb_health_state *ret_state);
+/* Set by ctl.c while draining/stopping: raises the health state. */
+void mb_ctl_health_set_floor(enum mb_health_state s);
+
+/* ctl_sock.c */
+int mb_ctl_sock_open(const struct mb_config *cfg);
+void mb_ctl_sock_reconfig(const struct mb_config *cfg);
+void mb_ctl_sock_close(void);
+
+/* ctl_store.c */
+int mb_ctl_store_start(const struct mb_config *cfg);
+/* Re-read manifest.json and reconcile.  0 or -errno (message in err). */
+int mb_ctl_store_reload(const struct mb_config *cfg, char *err, size_t errlen);
+/* Unpublish everything and free (after lcores stopped using images). */
+void mb_ctl_store_stop(void);
+/* Images still being verified/loaded (for tests waiting on the store). */
+unsigned mb_ctl_store_busy(void);
+
+/* ctl_telemetry.c */
+int mb_ctl_telemetry_start(void);
+void mb_ctl_telemetry_stop(void);
+
+#endif /* _MB_CTL_PRIV_H_ */

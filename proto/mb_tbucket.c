@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Token bucket and dynamic-rate controller; see mb_tbucket.h.  Refill uses
+ * 128-bit integer products and carries the remainder, so no rate is lost to
+ * rounding however often it is called.
+ */
+#include <errno.h>
+
+#include "mb_tbucket.h"
+
+/* Ticks needed to fill an empty bucket, plus one: longer gaps add nothing. */
+static uint64_t
+fill_ticks(const struct mb_tbucket *tb)
+{
+	unsigned __int128 t;
+
+	if (tb->rate == 0)
+		return 1;
+	t = (unsigned __int128)tb->burst * tb->hz / tb->rate + 1;
+	return t > UINT64_MAX / 2 ? UINT64_MAX / 2 : (uint64_t)t;
+}
+
+int
+mb_tbucket_init(struct mb_tbucket *tb, uint64_t rate, uint64_t burst, uint64_t hz, uint64_t now)
+{
+	if (hz == 0)
+		return -EINVAL;
+	tb->hz = hz;
+	tb->tokens = 0;
+	tb->frac = 0;
+	tb->last = now;
+	mb_tbucket_set_rate(tb, rate, burst, now);
+	tb->tokens = tb->burst;
+	return 0;
+}
+
+void
+mb_tbucket_set_rate(struct mb_tbucket *tb, uint64_t rate, uint64_t burst, uint64_t now)
+{
+	mb_tbucket_refill(tb, now);
+	if (burst == 0) {
+		burst = rate / 1000;
+		if (burst < 1500 * 8)
+			burst = 1500 * 8;
+	}
+	tb->rate = rate;
+	tb->burst = burst;
+	if (tb->tokens > burst) {
+		tb->tokens = burst;
+		tb->frac = 0;
+	}
+}
+
+void
+mb_tbucket_refill(struct mb_tbucket *tb, uint64_t now)
+{
+	unsigned __int128 add;
+	uint64_t dt, max;
+
+	if (now <= tb->last)
+		return;
+	dt = now - tb->last;
+	tb->last = now;
+	if (tb->rate == 0) {
+		tb->tokens = tb->burst;
+		return;
+	}
+	max = fill_ticks(tb);
+	if (dt > max)
+		dt = max;
+	add = (unsigned __int128)tb->rate * dt + tb->frac;
+	tb->frac = (uint64_t)(add % tb->hz);
+	add /= tb->hz;
+	if (add >= tb->burst - tb->tokens) {
+		tb->tokens = tb->burst;
+		tb->frac = 0;
+	} else {
+		tb->tokens += (uint64_t)add;
+	}
+}
+
+bool
+mb_tbucket_take(struct mb_tbucket *tb, uint64_t bits, uint64_t now)
+{
+	mb_tbucket_refill(tb, now);
+	if (tb->rate == 0)
+		return true;
+	if (tb->tokens < bits)
+		return false;
+	tb->tokens -= bits;
+	return true;
+}
+
+uint32_t
+mb_tbucket_take_n(struct mb_tbucket *tb, uint64_t bits, uint32_t max, uint64_t now)
+{
+	uint64_t n;
+
+	mb_tbucket_refill(tb, now);
+	if (tb->rate == 0 || bits == 0)
+		return max;
+	n = tb->tokens / bits;
+	if (n > max)
+		n = max;
+	tb->tokens -= n * bits;
+	return (uint32_t)n;
+}
+
+uint64_t
+mb_tbucket_wait(struct mb_tbucket *tb, uint64_t bits, uint64_t now)
+{
+	unsigned __int128 need;
+
+	mb_tbucket_refill(tb, now);
+	if (tb->rate == 0 || tb->tokens >= bits)
+		return 0;
+	/* Bits still missing, in 1/hz units, minus the carried remainder. */
+	need = (unsigned __int128)(bits - tb->tokens) * tb->hz - tb->frac;
+	need = (need + tb->rate - 1) / tb->rate;
+	return need > UINT64_MAX ? UINT64_MAX : (uint64_t)need;
+}
+
+/* ---- dynamic rate -------------------------------------------------------- */
+
+int
+mb_tbucket_dyn_init(struct mb_tbucket_dyn *d, uint64_t max, uint64_t min, uint64_t step,
+		    uint64_t hz, uint64_t now)
+{
+	if (hz == 0 || max == 0)
+		return -EINVAL;
+	d->step = step != 0 ? step : MB_TBUCKET_DYN_STEP;
+	d->min = min != 0 ? min : d->step;
+	if (d->min > max)
+		d->min = max;
+	d->max = max;
+	d->rate = max;
+	d->interval = (uint64_t)((unsigned __int128)hz * MB_TBUCKET_DYN_INTERVAL_US / 1000000);
+	if (d->interval == 0)
+		d->interval = 1;
+	d->next = now + d->interval;
+	d->overruns = 0;
+	d->retries = 0;
+	d->decreases = 0;
+	d->increases = 0;
+	return 0;
+}
+
+void
+mb_tbucket_dyn_note_overrun(struct mb_tbucket_dyn *d)
+{
+	d->overruns++;
+}
+
+void
+mb_tbucket_dyn_note_retry(struct mb_tbucket_dyn *d)
+{
+	d->retries++;
+}
+
+bool
+mb_tbucket_dyn_tick(struct mb_tbucket_dyn *d, uint64_t now)
+{
+	uint64_t old = d->rate, r;
+
+	if (now < d->next)
+		return false;
+	/* Absolute schedule; after a long stall start again from now. */
+	d->next += d->interval;
+	if (d->next <= now)
+		d->next = now + d->interval;
+	if (d->overruns != 0 || d->retries != 0) {
+		r = d->rate / 10 * 9 + d->rate % 10 * 9 / 10;
+		if (d->rate - r < d->step)
+			r = d->rate > d->step ? d->rate - d->step : 0;
+		if (r < d->min)
+			r = d->min;
+		d->rate = r;
+		if (r != old)
+			d->decreases++;
+	} else {
+		r = d->rate + d->step;
+		if (r > d->max || r < d->rate)
+			r = d->max;
+		d->rate = r;
+		if (r != old)
+			d->increases++;
+	}
+	d->overruns = 0;
+	d->retries = 0;
+	return d->rate != old;
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Token bucket in bits, and frisbeed's dynamic rate controller (-D).
+ *
+ * The bucket fills at `rate` bits per second up to `burst` bits, driven by a
+ * clock the caller reads and passes in: nanoseconds, or TSC cycles with
+ * `hz` = rte_get_tsc_hz().  Refill keeps the sub-bit remainder, so the
+ * long-run rate is exact (no drift from rounding) from kbit/s to beyond
+ * 100 Gbit/s; no syscall, no lock, no float in the refill path.
+ *
+ * The controller reproduces frisbeed's calcburst() in bits/s instead of
+ * blocks per burst: every interval (500 ms), if any send overrun or chunk
+ * retry was noted, the rate drops to 90% (by at least one step, never below
+ * `min`), otherwise it rises by one step, never above `max`.
+ *
+ * One owner per object (not thread-safe), never logs, no DPDK.
+ */
+#ifndef _MB_TBUCKET_H_
+#define _MB_TBUCKET_H_
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct mb_tbucket {
+	uint64_t rate;		/* bits per second; 0 = unlimited */
+	uint64_t burst;		/* bits */
+	uint64_t hz;		/* clock ticks per second */
+	uint64_t tokens;	/* bits available, <= burst */
+	uint64_t frac;		/* remainder of rate * ticks, in 1/hz bits */
+	uint64_t last;		/* clock at the last refill */
+};
+
+/* Initialise full.  `hz` = clock frequency (1e9 for nanoseconds).  `burst` of
+ * 0 picks 1 ms worth of rate (at least one 1500-byte frame).  0 or -EINVAL
+ * (hz == 0). */
+int mb_tbucket_init(struct mb_tbucket *tb, uint64_t rate, uint64_t burst, uint64_t hz,
+		    uint64_t now);
+/* Change rate/burst keeping the tokens (clipped to the new burst). */
+void mb_tbucket_set_rate(struct mb_tbucket *tb, uint64_t rate, uint64_t burst, uint64_t now);
+/* Add tokens earned since the last call. */
+void mb_tbucket_refill(struct mb_tbucket *tb, uint64_t now);
+/* Refill, then take `bits` if available: true if taken. */
+bool mb_tbucket_take(struct mb_tbucket *tb, uint64_t bits, uint64_t now);
+/* Refill, then take up to `max` packets of `bits` each; returns how many. */
+uint32_t mb_tbucket_take_n(struct mb_tbucket *tb, uint64_t bits, uint32_t max, uint64_t now);
+/* Ticks from `now` until `bits` are available (0 if they are now). */
+uint64_t mb_tbucket_wait(struct mb_tbucket *tb, uint64_t bits, uint64_t now);
+
+/* ---- dynamic rate (frisbeed -D) ------------------------------------------ */
+
+#define MB_TBUCKET_DYN_INTERVAL_US 500000	/* calcburst() period */
+/* One step = one more block per 1 ms burst: 8976 bits x 1000 bursts/s. */
+#define MB_TBUCKET_DYN_STEP 8976000ULL
+
+struct mb_tbucket_dyn {
+	uint64_t rate;		/* current bits/s */
+	uint64_t min;
+	uint64_t max;
+	uint64_t step;
+	uint64_t interval;	/* ticks */
+	uint64_t next;		/* clock of the next decision */
+	uint32_t overruns;	/* noted since the last decision */
+	uint32_t retries;
+	uint64_t decreases;
+	uint64_t increases;
+};
+
+/* Start at `max` (frisbeed starts at the -W/-B burst).  `step` 0 =
+ * MB_TBUCKET_DYN_STEP, `min` 0 = one step.  0 or -EINVAL. */
+int mb_tbucket_dyn_init(struct mb_tbucket_dyn *d, uint64_t max, uint64_t min, uint64_t step,
+			uint64_t hz, uint64_t now);
+void mb_tbucket_dyn_note_overrun(struct mb_tbucket_dyn *d);
+void mb_tbucket_dyn_note_retry(struct mb_tbucket_dyn *d);
+/* If an interval has passed, decide and return true when d->rate changed
+ * (apply it with mb_tbucket_set_rate()). */
+bool mb_tbucket_dyn_tick(struct mb_tbucket_dyn *d, uint64_t now);
+
+#endif /* _MB_TBUCKET_H_ */

@@ -1,0 +1,194 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# Frisbee end-to-end tests: minibossd in a namespace serves images to the
+# stock Emulab client (frisbee -S <miniboss> -F <image>) running in other
+# namespaces behind an IGMP-snooping bridge; every receiver's output must be
+# byte-identical (SHA-256) to the served file (raw mode, -N, JOIN2) or to
+# imageunzip's output of the served .ndz (image mode, JOIN v1).
+#
+# One case per run, so meson reports each on its own and each stays well
+# under a minute:
+#   frisbee.sh mcast N raw|ndz   N receivers at once, multicast
+#   frisbee.sh late              receivers joining a running session
+#   frisbee.sh loss              5% UDP loss in the bridge, 4 receivers
+#   frisbee.sh ucast             unicast (-X ucast), one session per client
+#   frisbee.sh bcast             broadcast (-X bcast) with methods allowing it
+#   frisbee.sh status            GETSTATUS (-Q), NOIMAGE, TRYAGAIN (-B retry)
+#   frisbee.sh two               two images served at once on two groups
+# Needs root, the stock tools (skip 77 if their directory is absent) and a
+# built minibossd (MB_BUILD).
+set -u
+MB_PREFIX=mbm
+. "$(dirname "$0")/lib.sh"
+
+CASE=${1:-mcast}
+SRV_ADDR=10.77.0.1
+FRIS="$MB_FRISBEE_BIN/frisbee"
+MIB=${MB_TEST_MIB:-8}
+
+mb_require_frisbee
+[ -x "$MB_BUILD/server/minibossd" ] || mb_skip "minibossd not built at '$MB_BUILD/server/minibossd'"
+mb_init
+mb_require_cmd cmp
+
+# setup NCLIENTS [frisbee-section-lines]: testbed, image(s), daemon.
+setup() {
+	local n=$1 extra=${2:-} i
+	mb_bridge_up
+	mb_host srv "$SRV_ADDR/24" noaddr
+	for i in $(seq "$n"); do
+		mb_host "c$i" "10.77.0.$((10 + i))/24"
+	done
+	mb_make_file "$MB_TMP/raw.img" "$MIB" 1
+	mb_make_fs_file "$MB_TMP/fs.img" "$MIB"
+	"$MB_FRISBEE_BIN/imagezip" -f "$MB_TMP/fs.img" "$MB_TMP/fs.ndz" >/dev/null 2>&1 ||
+		mb_fail "imagezip"
+	"$MB_FRISBEE_BIN/imageunzip" "$MB_TMP/fs.ndz" "$MB_TMP/fs.unz" >/dev/null 2>&1 ||
+		mb_fail "imageunzip"
+	mb_state_add_image "$MB_TMP/state" "emulab-ops/RAW" "$MB_TMP/raw.img" 1 1700000000
+	mb_state_add_image "$MB_TMP/state" "emulab-ops/FS.ndz" "$MB_TMP/fs.ndz" 1 1700000100
+	{
+		mb_conf_write "$SRV_ADDR/24"
+		printf '\n[frisbee]\n%b\n' "$extra"
+		case "$extra" in *idle-timeout*) ;; *) echo "idle-timeout = 20s" ;; esac
+	} >"$MB_TMP/mb.conf"
+	mb_daemon_start srv "$MB_TMP/mb.conf"
+	mb_daemon_wait_ready 30
+	mb_wait_tcp c1 "$SRV_ADDR" 64494 15 || mb_fail "master server port not reachable"
+}
+
+# fetch CLIENT IMAGE OUT [frisbee options...]: background load, PID recorded.
+fetch() {
+	local c=$1 img=$2 out=$3
+	shift 3
+	mb_bg "$c" timeout 55 "$FRIS" -i "$(mb_addr "$c")" -S "$SRV_ADDR" -T 30 "$@" \
+		-F "$img" "$out"
+	eval "PID_$c=$MB_LAST_PID"
+}
+
+# check CLIENT OUT REF: the client exited 0 and OUT matches REF.
+check() {
+	local c=$1 out=$2 ref=$3 pid rc
+	pid=$(eval "echo \$PID_$c")
+	wait "$pid"
+	rc=$?
+	[ "$rc" = 0 ] || mb_fail "$c: frisbee exited $rc"
+	[ "$(mb_sha "$out")" = "$(mb_sha "$ref")" ] || mb_fail "$c: output differs from $ref"
+}
+
+# load_all N raw|ndz [frisbee options]: N receivers of one image at once.
+load_all() {
+	local n=$1 mode=$2 i img ref opt=()
+	shift 2
+	if [ "$mode" = raw ]; then
+		img=emulab-ops/RAW ref="$MB_TMP/raw.img" opt=(-N)
+	else
+		img=emulab-ops/FS.ndz ref="$MB_TMP/fs.unz"
+	fi
+	for i in $(seq "$n"); do
+		fetch "c$i" "$img" "$MB_TMP/out.c$i" "${opt[@]}" "$@" 2>"$MB_TMP/c$i.err"
+	done
+	for i in $(seq "$n"); do
+		check "c$i" "$MB_TMP/out.c$i" "$ref"
+	done
+}
+
+case "$CASE" in
+mcast)
+	n=${2:-1}
+	setup "$n"
+	load_all "$n" "${3:-raw}"
+	mb_pass "$n receiver(s), ${3:-raw} mode, multicast"
+	;;
+late)
+	setup 4
+	fetch c1 emulab-ops/RAW "$MB_TMP/out.c1" -N
+	fetch c2 emulab-ops/RAW "$MB_TMP/out.c2" -N
+	# Late joiners: start once c1 has written something (no timing assertion).
+	for _ in $(seq 100); do
+		[ -s "$MB_TMP/out.c1" ] && break
+		sleep 0.1
+	done
+	fetch c3 emulab-ops/RAW "$MB_TMP/out.c3" -N
+	fetch c4 emulab-ops/FS.ndz "$MB_TMP/out.c4"
+	check c1 "$MB_TMP/out.c1" "$MB_TMP/raw.img"
+	check c2 "$MB_TMP/out.c2" "$MB_TMP/raw.img"
+	check c3 "$MB_TMP/out.c3" "$MB_TMP/raw.img"
+	check c4 "$MB_TMP/out.c4" "$MB_TMP/fs.unz"
+	mb_pass "late joiners"
+	;;
+loss)
+	setup 4
+	mb_loss 5
+	load_all 2 raw
+	mb_loss_clear
+	mb_loss 5
+	# image mode under loss as well, clients 3 and 4
+	fetch c3 emulab-ops/FS.ndz "$MB_TMP/out.c3"
+	fetch c4 emulab-ops/FS.ndz "$MB_TMP/out.c4"
+	check c3 "$MB_TMP/out.c3" "$MB_TMP/fs.unz"
+	check c4 "$MB_TMP/out.c4" "$MB_TMP/fs.unz"
+	mb_pass "5% loss"
+	;;
+ucast)
+	setup 2 "methods = mcast,ucast"
+	load_all 2 raw -X ucast
+	mb_ctl --json sessions >"$MB_TMP/sessions.json" 2>/dev/null || true
+	mb_pass "unicast"
+	;;
+bcast)
+	setup 1 "methods = bcast,mcast,ucast"
+	load_all 1 raw -X bcast
+	mb_pass "broadcast"
+	;;
+status)
+	# One port only, unicast only: a second client must hear TRYAGAIN.
+	setup 2 "methods = ucast\nport-count = 1\nidle-timeout = 3s"
+	mb_in c1 timeout 20 "$FRIS" -i "$(mb_addr c1)" -S "$SRV_ADDR" -Q emulab-ops/RAW \
+		>"$MB_TMP/q.out" 2>&1 || mb_fail "GETSTATUS failed: $(cat "$MB_TMP/q.out")"
+	grep -q "error=0" "$MB_TMP/q.out" || grep -q -i "access OK" "$MB_TMP/q.out" ||
+		mb_fail "GETSTATUS reply: $(cat "$MB_TMP/q.out")"
+	if mb_in c1 timeout 20 "$FRIS" -i "$(mb_addr c1)" -S "$SRV_ADDR" -Q nosuch/IMAGE \
+		>"$MB_TMP/q2.out" 2>&1 && ! grep -q -i "unknown image\|error=3" "$MB_TMP/q2.out"; then
+		mb_fail "GETSTATUS of an unknown image: $(cat "$MB_TMP/q2.out")"
+	fi
+	grep -q -i "unknown image\|error=3" "$MB_TMP/q2.out" ||
+		mb_fail "NOIMAGE not reported: $(cat "$MB_TMP/q2.out")"
+	# GET of an unknown image fails cleanly.
+	mb_in c1 timeout 20 "$FRIS" -i "$(mb_addr c1)" -S "$SRV_ADDR" -T 5 -N -F nosuch/IMAGE \
+		"$MB_TMP/none" >"$MB_TMP/get-noimage.out" 2>&1 && mb_fail "GET of unknown image worked"
+	grep -q -i "unknown image" "$MB_TMP/get-noimage.out" ||
+		mb_fail "GET NOIMAGE: $(cat "$MB_TMP/get-noimage.out")"
+	# c1 holds the only port; c2 without -B hears TRYAGAIN, with -B it waits.
+	fetch c1 emulab-ops/RAW "$MB_TMP/out.c1" -N
+	for _ in $(seq 100); do
+		[ -s "$MB_TMP/out.c1" ] && break
+		sleep 0.1
+	done
+	mb_in c2 timeout 20 "$FRIS" -i "$(mb_addr c2)" -S "$SRV_ADDR" -T 5 -N -X ucast \
+		-F emulab-ops/RAW "$MB_TMP/busy" >"$MB_TMP/busy.out" 2>&1 &&
+		mb_fail "second unicast client was not told to try again"
+	grep -q -i "try again" "$MB_TMP/busy.out" || mb_fail "TRYAGAIN: $(cat "$MB_TMP/busy.out")"
+	fetch c2 emulab-ops/RAW "$MB_TMP/out.c2" -N -X ucast -B 1
+	check c1 "$MB_TMP/out.c1" "$MB_TMP/raw.img"
+	check c2 "$MB_TMP/out.c2" "$MB_TMP/raw.img"
+	mb_pass "GETSTATUS, NOIMAGE, TRYAGAIN"
+	;;
+two)
+	setup 4
+	fetch c1 emulab-ops/RAW "$MB_TMP/out.c1" -N
+	fetch c2 emulab-ops/FS.ndz "$MB_TMP/out.c2"
+	fetch c3 emulab-ops/RAW "$MB_TMP/out.c3" -N
+	fetch c4 emulab-ops/FS.ndz "$MB_TMP/out.c4" -N
+	check c1 "$MB_TMP/out.c1" "$MB_TMP/raw.img"
+	check c2 "$MB_TMP/out.c2" "$MB_TMP/fs.unz"
+	check c3 "$MB_TMP/out.c3" "$MB_TMP/raw.img"
+	check c4 "$MB_TMP/out.c4" "$MB_TMP/fs.ndz"
+	mb_pass "two images at once"
+	;;
+*)
+	echo "usage: $0 mcast N raw|ndz | late | loss | ucast | bcast | status | two" >&2
+	exit 99
+	;;
+esac

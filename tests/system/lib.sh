@@ -1,0 +1,336 @@
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# Shared shell library for miniboss system tests (source it; bash only).
+#
+# It builds a small, disposable testbed out of network namespaces: one
+# namespace holding a Linux bridge with IGMP snooping and a querier (a
+# snooping switch), and one namespace per host (the minibossd server,
+# clients) joined to the bridge by a veth pair.  Every name carries a prefix
+# and a random run id so parallel runs and other engineers never collide, and
+# an EXIT trap removes everything this run created (processes by PID,
+# namespaces, temp files) whatever way the test ends.  Loss is emulated with
+# nftables in the bridge namespace.  minibossd runs inside the server
+# namespace on net_af_packet over that namespace's veth.
+#
+# It does not decide what a test checks: tests call mb_fail/mb_skip/mb_pass.
+#
+# Usage:
+#   MB_PREFIX=mbm            # namespace/interface prefix of the test's owner
+#   . "$(dirname "$0")/lib.sh"
+#   mb_init                   # root check, run id, temp dir, trap
+#   mb_bridge_up              # bridge namespace
+#   mb_host srv 10.77.0.1/24  # namespace "$(mb_ns srv)" with eth0 on the bridge
+#   mb_host c1 10.77.0.11/24
+#   mb_state_add_image "$MB_TMP/state" proj/img file [version] [mtime]
+#   mb_conf_write > "$MB_TMP/mb.conf"   (then append [frisbee] keys etc.)
+#   mb_daemon_start srv "$MB_TMP/mb.conf"; mb_daemon_wait_ready
+#   mb_in c1 some-command ...
+# Environment: MB_BUILD (meson build dir, default ./build), MB_SRC (source
+# dir), MB_FRISBEE_BIN (stock tools, default /work/shared/peers/emulab-frisbee/bin),
+# MB_KEEP=1 keeps the temp dir for debugging.
+
+set -u
+
+MB_PREFIX=${MB_PREFIX:-mbx}
+MB_BUILD=${MB_BUILD:-$(pwd)/build}
+MB_SRC=${MB_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+MB_FRISBEE_BIN=${MB_FRISBEE_BIN:-/work/shared/peers/emulab-frisbee/bin}
+MB_PIDS=()
+MB_NETNS=()
+MB_DAEMON_PID=
+MB_DAEMON_LOG=
+MB_DAEMON_NS=
+
+mb_log() { echo "# $(date +%H:%M:%S) $*" >&2; }
+mb_fail() { echo "FAIL: $*" >&2; [ -n "${MB_DAEMON_LOG:-}" ] && [ -f "$MB_DAEMON_LOG" ] &&
+	{ echo "--- minibossd log (tail) ---" >&2; tail -n 30 "$MB_DAEMON_LOG" >&2; }; exit 1; }
+mb_skip() { echo "SKIP: $*" >&2; exit 77; }
+mb_pass() { echo "PASS: ${*:-ok}" >&2; exit 0; }
+
+# mb_require_cmd cmd... : skip if a tool is missing.
+mb_require_cmd() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 || mb_skip "'$c' not installed"
+	done
+}
+
+# mb_require_frisbee: the stock Emulab tools, skip only if their dir is absent.
+mb_require_frisbee() {
+	[ -d "$MB_FRISBEE_BIN" ] || mb_skip "stock Frisbee tools not at '$MB_FRISBEE_BIN'"
+	[ -x "$MB_FRISBEE_BIN/frisbee" ] || mb_fail "'$MB_FRISBEE_BIN/frisbee' not executable"
+}
+
+# mb_any_alive PID...: true if one of them still runs.
+mb_any_alive() {
+	local p
+	for p in "$@"; do
+		kill -0 "$p" 2>/dev/null && return 0
+	done
+	return 1
+}
+
+mb_cleanup() {
+	local rc=$? p n
+	trap - EXIT INT TERM
+	set +e
+	if [ -n "$MB_DAEMON_PID" ] && kill -0 "$MB_DAEMON_PID" 2>/dev/null; then
+		kill -TERM "$MB_DAEMON_PID" 2>/dev/null
+		for _ in $(seq 50); do kill -0 "$MB_DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$MB_DAEMON_PID" 2>/dev/null
+	fi
+	# TERM first: timeout(1) passes it on to the program it runs.
+	for p in "${MB_PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	for _ in $(seq 20); do
+		mb_any_alive "${MB_PIDS[@]}" || break
+		sleep 0.1
+	done
+	for p in "${MB_PIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	for n in "${MB_NETNS[@]}"; do
+		ip netns del "$n" 2>/dev/null
+	done
+	if [ "${MB_KEEP:-0}" = 1 ]; then
+		echo "# kept $MB_TMP" >&2
+	else
+		rm -rf "$MB_TMP"
+	fi
+	exit $rc
+}
+
+# mb_init: root check, run id, temp dir, cleanup trap.
+mb_init() {
+	[ "$(id -u)" = 0 ] || mb_skip "needs root (network namespaces)"
+	mb_require_cmd ip nft timeout python3 sha256sum
+	MB_RID=$(od -An -N2 -tx2 /dev/urandom | tr -d ' ')
+	MB_TMP=$(mktemp -d "/tmp/${MB_PREFIX}-${MB_RID}.XXXXXX")
+	trap mb_cleanup EXIT
+	trap 'exit 130' INT TERM
+	mb_log "run ${MB_PREFIX}${MB_RID}, temp dir $MB_TMP"
+}
+
+# mb_ns NAME: the namespace name of a host.
+mb_ns() { echo "${MB_PREFIX}${MB_RID}-$1"; }
+
+# mb_in NAME cmd...: run in a host's namespace.
+mb_in() { local n=$1; shift; ip netns exec "$(mb_ns "$n")" "$@"; }
+
+# mb_bridge_up: namespace "br" with bridge br0, IGMP snooping and querier.
+mb_bridge_up() {
+	local ns
+	ns=$(mb_ns br)
+	ip netns add "$ns" || mb_fail "cannot create namespace $ns"
+	MB_NETNS+=("$ns")
+	ip -n "$ns" link set lo up
+	ip -n "$ns" link add br0 type bridge mcast_snooping 1 mcast_querier 1 ||
+		mb_fail "cannot create bridge"
+	ip -n "$ns" link set br0 up
+	MB_NHOST=0
+}
+
+# mb_host NAME ADDR/LEN [noaddr]: a namespace with eth0 plugged into br0.
+# With "noaddr" the kernel gets no address on eth0 (a DPDK port uses it).
+mb_host() {
+	local name=$1 addr=$2 mode=${3:-} ns br bport
+	ns=$(mb_ns "$name")
+	br=$(mb_ns br)
+	MB_NHOST=$((MB_NHOST + 1))
+	bport="${MB_PREFIX}${MB_RID}p${MB_NHOST}"
+	ip netns add "$ns" || mb_fail "cannot create namespace $ns"
+	MB_NETNS+=("$ns")
+	ip -n "$br" link add "$bport" type veth peer name "${bport}h" ||
+		mb_fail "cannot create veth $bport"
+	ip -n "$br" link set "${bport}h" netns "$ns"
+	ip -n "$ns" link set "${bport}h" name eth0
+	ip -n "$br" link set "$bport" master br0 up
+	ip -n "$ns" link set lo up
+	ip -n "$ns" link set eth0 up
+	if [ "$mode" != noaddr ]; then
+		ip -n "$ns" addr add "$addr" brd + dev eth0 || mb_fail "cannot address $name"
+	fi
+	eval "MB_PORT_$name=$bport"
+	eval "MB_ADDR_$name=${addr%/*}"
+}
+
+# mb_bridge_port NAME: the bridge-side interface of a host.
+mb_bridge_port() { eval "echo \$MB_PORT_$1"; }
+# mb_addr NAME: a host's address.
+mb_addr() { eval "echo \$MB_ADDR_$1"; }
+
+# mb_nft RULESET: load an nftables ruleset into the bridge namespace.
+mb_nft() { printf '%s\n' "$1" | ip netns exec "$(mb_ns br)" nft -f - || mb_fail "nft: $1"; }
+
+# mb_loss PCT [HOST]: drop PCT% of UDP frames forwarded by the bridge (only
+# those to HOST, if given).  nftables bridge family, in the bridge namespace.
+mb_loss() {
+	local pct=$1 host=${2:-} sel=""
+	if [ -n "$host" ]; then
+		sel="oifname \"$(mb_bridge_port "$host")\""
+	fi
+	mb_nft "table bridge mbloss {
+	chain mbl {
+		type filter hook forward priority 0; policy accept;
+		ip protocol udp $sel numgen random mod 100 < $pct drop
+	}
+}"
+}
+
+# mb_loss_clear: remove the loss rules.
+mb_loss_clear() { ip netns exec "$(mb_ns br)" nft delete table bridge mbloss 2>/dev/null; true; }
+
+# mb_bg NAME cmd...: run in a namespace in the background; PID in MB_LAST_PID.
+mb_bg() {
+	local n=$1; shift
+	ip netns exec "$(mb_ns "$n")" "$@" &
+	MB_LAST_PID=$!
+	MB_PIDS+=("$MB_LAST_PID")
+}
+
+# mb_make_file PATH MIB [SEED]: MIB MiB of deterministic pseudo-random bytes.
+mb_make_file() {
+	python3 - "$1" "$2" "${3:-1}" <<-'EOF'
+		import hashlib, sys
+		path, mib, seed = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
+		with open(path, "wb") as f:
+		    block = hashlib.sha256(seed).digest() * 32  # 1 KiB
+		    for i in range(mib * 1024):
+		        # vary every KiB so block mix-ups show
+		        f.write(i.to_bytes(8, "little") + block[8:])
+	EOF
+}
+
+# mb_make_fs_file PATH MIB: a file that compresses (text, zero runs) for imagezip -f.
+mb_make_fs_file() {
+	python3 - "$1" "$2" <<-'EOF'
+		import random, sys
+		path, mib = sys.argv[1], int(sys.argv[2])
+		r = random.Random(7)
+		with open(path, "wb") as f:
+		    for i in range(mib * 16):
+		        if i % 4 == 3:
+		            f.write(bytes(65536))
+		        else:
+		            f.write(bytes(r.getrandbits(8) & 0x3f | 0x20 for _ in range(65536)))
+	EOF
+}
+
+# mb_sha FILE: its SHA-256.
+mb_sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# mb_state_add_image STATEDIR NAME FILE [VERSION] [MTIME]: put FILE into the
+# store layout (<state>/images/<name>) and (re)write <state>/manifest.json.
+mb_state_add_image() {
+	local st=$1 name=$2 file=$3 ver=${4:-1} mtime=${5:-1700000000}
+	mkdir -p "$st/images/$(dirname "$name")"
+	cp "$file" "$st/images/$name"
+	python3 - "$st" "$name" "$ver" "$mtime" <<-'EOF'
+		import hashlib, json, os, sys, time
+		st, name, ver, mtime = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+		mpath = os.path.join(st, "manifest.json")
+		m = {"format": 1, "generated": int(time.time()), "images": []}
+		if os.path.exists(mpath):
+		    m = json.load(open(mpath))
+		path = os.path.join(st, "images", name)
+		h = hashlib.sha256(open(path, "rb").read()).hexdigest()
+		m["images"] = [i for i in m["images"] if i["name"] != name]
+		m["images"].append({"name": name, "version": ver, "size": os.path.getsize(path),
+		                    "sha256": h, "mtime": mtime})
+		tmp = mpath + ".tmp"
+		json.dump(m, open(tmp, "w"), indent=1)
+		os.rename(tmp, mpath)
+		os.utime(path, (mtime, mtime))
+	EOF
+}
+
+# mb_conf_write ADDR/LEN: a minimal config on stdout, state and socket in
+# MB_TMP.  Append more sections (or repeat [frisbee]) after it.
+mb_conf_write() {
+	cat <<-EOF
+		[server]
+		state-dir = $MB_TMP/state
+		control-socket = $MB_TMP/control.sock
+		log-level = debug
+
+		[dpdk]
+		address = $1
+		exception-tap = ${MB_PREFIX}${MB_RID}t
+		mbufs = 8191
+		idle-sleep-us = 200
+	EOF
+}
+
+# mb_daemon_start HOST CONF [EAL extra...]: start minibossd in HOST's
+# namespace on net_af_packet over its eth0.  Log in MB_DAEMON_LOG.
+mb_daemon_start() {
+	local host=$1 conf=$2 bin
+	shift 2
+	bin="$MB_BUILD/server/minibossd"
+	[ -x "$bin" ] || mb_skip "minibossd not built at '$bin'"
+	MB_DAEMON_LOG="$MB_TMP/minibossd.log"
+	MB_DAEMON_NS=$host
+	mkdir -p "$MB_TMP/state"
+	ip netns exec "$(mb_ns "$host")" "$bin" -l 0,1 --no-huge -m 512 --no-pci \
+		--file-prefix="${MB_PREFIX}${MB_RID}" \
+		--vdev="net_af_packet0,iface=eth0" "$@" -- -c "$conf" -d \
+		>"$MB_DAEMON_LOG" 2>&1 &
+	MB_DAEMON_PID=$!
+	mb_log "minibossd pid $MB_DAEMON_PID in $(mb_ns "$host")"
+}
+
+# mb_daemon_wait_ready [SECONDS]: wait for the "ready" log line, and make
+# sure the exception tap carries the daemon's address so kernel sockets
+# (master server, FTP control) are reachable.
+mb_daemon_wait_ready() {
+	local t=${1:-20} i tap addr
+	for i in $(seq $((t * 10))); do
+		kill -0 "$MB_DAEMON_PID" 2>/dev/null || mb_fail "minibossd exited during startup"
+		grep -q -i 'ready' "$MB_DAEMON_LOG" 2>/dev/null && break
+		sleep 0.1
+	done
+	grep -q -i 'ready' "$MB_DAEMON_LOG" || mb_fail "minibossd not ready after ${t}s"
+	tap="${MB_PREFIX}${MB_RID}t"
+	addr=$(mb_addr "$MB_DAEMON_NS")
+	if mb_in "$MB_DAEMON_NS" ip link show "$tap" >/dev/null 2>&1; then
+		mb_in "$MB_DAEMON_NS" ip link set "$tap" up
+		mb_in "$MB_DAEMON_NS" ip -4 addr show dev "$tap" | grep -q "inet $addr/" ||
+			mb_in "$MB_DAEMON_NS" ip addr add "$addr/24" brd + dev "$tap" 2>/dev/null
+	fi
+	return 0
+}
+
+# mb_daemon_stop: SIGTERM, wait up to 10 s; returns the exit status.
+mb_daemon_stop() {
+	local rc
+	[ -n "$MB_DAEMON_PID" ] || return 0
+	kill -TERM "$MB_DAEMON_PID" 2>/dev/null
+	for _ in $(seq 100); do kill -0 "$MB_DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
+	if kill -0 "$MB_DAEMON_PID" 2>/dev/null; then
+		kill -KILL "$MB_DAEMON_PID"
+		wait "$MB_DAEMON_PID" 2>/dev/null
+		MB_DAEMON_PID=
+		return 124
+	fi
+	wait "$MB_DAEMON_PID"
+	rc=$?
+	MB_DAEMON_PID=
+	return $rc
+}
+
+# mb_ctl ARGS...: minibossctl against this run's daemon.
+mb_ctl() {
+	mb_in "$MB_DAEMON_NS" "$MB_BUILD/tools/minibossctl" -s "$MB_TMP/control.sock" "$@"
+}
+
+# mb_wait_tcp HOST ADDR PORT [SECONDS]: wait until HOST can connect.
+mb_wait_tcp() {
+	local host=$1 a=$2 p=$3 t=${4:-15}
+	for _ in $(seq $((t * 5))); do
+		mb_in "$host" timeout 1 bash -c "exec 3<>/dev/tcp/$a/$p" 2>/dev/null && return 0
+		sleep 0.2
+	done
+	return 1
+}

@@ -1,0 +1,160 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# mb-frisbee (tools/) against the stock Emulab frisbeed: the server in one
+# network namespace, the receivers in others, joined by a bridge in a third.
+# Cases: multicast JOIN v1 (a 1 MiB multiple), multicast JOIN2 (-N, a file
+# that is not a 1 MiB multiple), two mb-frisbee receivers at once, and the
+# stock frisbee client side by side as the reference.  Every output must have
+# the SHA-256 of the served file.  Usage: $0 [case...] (default: all).
+# Needs root (namespaces) and ../shared/peers/emulab-frisbee; exits 77
+# without them.
+set -u
+
+BUILD=${MB_BUILD:-$(dirname "$0")/../../build}
+SRC=${MB_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+PEERS=${MB_PEERS:-$SRC/../shared/peers/emulab-frisbee/bin}
+MBF=$BUILD/tools/mb-frisbee
+P=mbp$$			# namespace / link prefix (frisproto: mbp)
+T=$(mktemp -d /tmp/mbp-test.XXXXXX)
+SPID=
+PIDS=()
+
+skip() { echo "SKIP: $*"; exit 77; }
+[ "$(id -u)" = 0 ] || skip "needs root for network namespaces"
+[ -x "$PEERS/frisbeed" ] || skip "no stock frisbeed in $PEERS"
+[ -x "$MBF" ] || skip "mb-frisbee not built at $MBF"
+command -v ip >/dev/null || skip "no iproute2"
+
+cleanup() {
+	[ -n "$SPID" ] && kill "$SPID" 2>/dev/null
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	for n in s c1 c2 c3 br; do ip netns del "${P}$n" 2>/dev/null; done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+ns() { ip netns exec "${P}$1" "${@:2}"; }
+
+# Bridge namespace "br" with one veth per host namespace.
+ip netns add "${P}br" || skip "cannot create namespaces"
+ns br ip link add br0 type bridge
+ns br ip link set br0 up
+ns br ip link set lo up
+i=1
+for h in s c1 c2 c3; do
+	ip netns add "${P}$h"
+	ip link add "${P}$h" type veth peer name "${P}${h}b"
+	ip link set "${P}$h" netns "${P}$h"
+	ip link set "${P}${h}b" netns "${P}br"
+	ns br ip link set "${P}${h}b" master br0 up
+	ns "$h" ip link set lo up
+	ns "$h" ip link set "${P}$h" name eth0
+	ns "$h" ip addr add "10.77.0.$i/24" brd + dev eth0
+	ns "$h" ip link set eth0 up
+	ns "$h" ip route add 224.0.0.0/4 dev eth0
+	i=$((i + 1))
+done
+SIP=10.77.0.1
+
+fail=0
+check() {	# name file want
+	local got
+	got=$(sha256sum "$2" | cut -d' ' -f1)
+	if [ "$got" = "$3" ]; then
+		echo "ok: $1"
+	else
+		echo "FAIL: $1: sha256 $got, want $3"
+		fail=1
+	fi
+}
+
+serve() {	# file port [extra frisbeed args]
+	ns s "$PEERS/frisbeed" -i $SIP -m 239.77.0.1 -p "$2" -W 400000000 -T 30 "${@:3}" "$1" \
+		>"$T/frisbeed-$2.log" 2>&1 &
+	SPID=$!
+	sleep 0.5
+}
+
+stop_server() {
+	kill "$SPID" 2>/dev/null
+	wait "$SPID" 2>/dev/null
+	SPID=
+}
+
+case_join1() {
+	head -c $((8 * 1048576)) /dev/urandom >"$T/img1"
+	local want
+	want=$(sha256sum "$T/img1" | cut -d' ' -f1)
+	serve "$T/img1" 6101
+	timeout 60 ip netns exec "${P}c1" "$MBF" -i 10.77.0.2 -m 239.77.0.1 -p 6101 -T 20 \
+		--sha256 "$want" --json "$T/out1" >"$T/j1.json"
+	local rc=$?
+	stop_server
+	[ $rc = 0 ] || { echo "FAIL: join1: mb-frisbee exit $rc"; cat "$T/j1.json"; fail=1; return; }
+	check "join1 multicast 8 MiB" "$T/out1" "$want"
+	grep -q '"mode":"join1"' "$T/j1.json" || { echo "FAIL: join1 json"; fail=1; }
+}
+
+case_join2() {
+	head -c 3000001 /dev/urandom >"$T/img2"
+	local want
+	want=$(sha256sum "$T/img2" | cut -d' ' -f1)
+	serve "$T/img2" 6102
+	timeout 60 ip netns exec "${P}c1" "$MBF" -N -i 10.77.0.2 -m 239.77.0.1 -p 6102 -T 20 \
+		--sha256 "$want" "$T/out2" >"$T/j2.txt"
+	local rc=$?
+	stop_server
+	[ $rc = 0 ] || { echo "FAIL: join2: mb-frisbee exit $rc"; cat "$T/j2.txt"; fail=1; return; }
+	[ "$(stat -c %s "$T/out2")" = 3000001 ] || { echo "FAIL: join2 size"; fail=1; }
+	check "join2 multicast 3000001 bytes" "$T/out2" "$want"
+}
+
+case_multi() {
+	head -c $((6 * 1048576 + 4097)) /dev/urandom >"$T/img3"
+	local want rc1 rc2 rc3
+	want=$(sha256sum "$T/img3" | cut -d' ' -f1)
+	serve "$T/img3" 6103
+	timeout 60 ip netns exec "${P}c1" "$MBF" -N -i 10.77.0.2 -m 239.77.0.1 -p 6103 -T 20 \
+		-q "$T/out3a" & PIDS+=($!)
+	timeout 60 ip netns exec "${P}c2" "$MBF" -N -i 10.77.0.3 -m 239.77.0.1 -p 6103 -T 20 \
+		-q "$T/out3b" & PIDS+=($!)
+	# The stock client side by side, as the reference.
+	timeout 60 ip netns exec "${P}c3" "$PEERS/frisbee" -N -i 10.77.0.4 -m 239.77.0.1 \
+		-p 6103 -T 20 "$T/out3c" >"$T/stock.log" 2>&1 & PIDS+=($!)
+	wait "${PIDS[0]}"; rc1=$?
+	wait "${PIDS[1]}"; rc2=$?
+	wait "${PIDS[2]}"; rc3=$?
+	PIDS=()
+	stop_server
+	if [ $rc1 != 0 ] || [ $rc2 != 0 ] || [ $rc3 != 0 ]; then
+		echo "FAIL: multi: exit codes $rc1 $rc2 $rc3"; tail -5 "$T/stock.log"; fail=1; return
+	fi
+	check "multi mb-frisbee #1" "$T/out3a" "$want"
+	check "multi mb-frisbee #2" "$T/out3b" "$want"
+	check "multi stock frisbee" "$T/out3c" "$want"
+}
+
+case_badsum() {
+	head -c 1048576 /dev/urandom >"$T/img4"
+	serve "$T/img4" 6104
+	timeout 60 ip netns exec "${P}c1" "$MBF" -q -i 10.77.0.2 -m 239.77.0.1 -p 6104 -T 20 \
+		--sha256 "$(printf '0%.0s' $(seq 64))" "$T/out4" 2>/dev/null
+	local rc=$?
+	stop_server
+	if [ $rc = 1 ]; then echo "ok: checksum mismatch exits 1"; else
+		echo "FAIL: checksum mismatch exit $rc"; fail=1; fi
+}
+
+case_timeout() {
+	timeout 30 ip netns exec "${P}c1" "$MBF" -q -i 10.77.0.2 -m 239.77.0.1 -p 6105 -T 2 \
+		"$T/out5" 2>/dev/null
+	local rc=$?
+	if [ $rc = 3 ]; then echo "ok: no server exits 3"; else
+		echo "FAIL: timeout exit $rc"; fail=1; fi
+}
+
+cases=${*:-join1 join2 multi badsum timeout}
+for c in $cases; do "case_$c"; done
+exit $fail

@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Unit tests of the master server's request logic (control/ctl_master_core.c)
+ * with a fake image table and a fake dataplane: every request goes through
+ * the wire codec both ways, exactly as the socket layer does it.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ctl_master.h"
+
+#define SERVADDR 0x0a4d0001u /* 10.77.0.1 */
+#define PEER_A 0x0a4d000bu
+#define PEER_B 0x0a4d000cu
+
+static struct mb_image *images[2];
+static bool pending_known;
+static int start_rc;
+static uint32_t next_id = 100;
+static struct mb_fris_session_params last;
+static unsigned int starts;
+
+static struct mb_image *
+fake_lookup(const char *name, size_t len, void *arg)
+{
+	size_t i;
+
+	(void)arg;
+	for (i = 0; i < 2; i++)
+		if (strlen(images[i]->name) == len && memcmp(images[i]->name, name, len) == 0)
+			return images[i];
+	return NULL;
+}
+
+static bool
+fake_pending(const char *name, uint64_t *ret_size, int64_t *ret_mtime, void *arg)
+{
+	(void)arg;
+	if (!pending_known || strcmp(name, "proj/coming") != 0)
+		return false;
+	*ret_size = 4096;
+	*ret_mtime = 1234;
+	return true;
+}
+
+static int
+fake_start(const struct mb_fris_session_params *p, uint32_t *ret_id, void *arg)
+{
+	(void)arg;
+	if (start_rc != 0)
+		return start_rc;
+	last = *p;
+	starts++;
+	*ret_id = next_id++;
+	mb_image_unref(p->img); /* the fake dataplane drops its reference at once */
+	return 0;
+}
+
+static struct mb_master *
+new_master(uint8_t methods, uint32_t ports)
+{
+	struct mb_master_settings set = {
+		.methods = methods,
+		.mcast_base = 0xea050601u, /* 234.5.6.1 */
+		.mcast_count = 4,
+		.port_base = 3564,
+		.port_count = ports,
+		.bcast_addr = 0x0a4d00ffu,
+		.max_sessions = 8,
+	};
+	struct mb_master_ops ops = {
+		.lookup = fake_lookup,
+		.pending = fake_pending,
+		.session_start = fake_start,
+	};
+	struct mb_master *m = mb_master_new(&set, &ops);
+
+	assert_non_null(m);
+	return m;
+}
+
+static int
+setup(void **state)
+{
+	static const char bytes[] = "0123456789";
+
+	(void)state;
+	images[0] = mb_image_new_heap("emulab-ops/FBSD73-STD", bytes, 10);
+	images[1] = mb_image_new_heap("test64.ndz", bytes, 5);
+	if (images[0] == NULL || images[1] == NULL)
+		return -1;
+	images[0]->mtime = 0x6b0631af;
+	images[0]->version = 3;
+	images[1]->mtime = 1700000000;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	mb_image_unref(images[0]);
+	mb_image_unref(images[1]);
+	return 0;
+}
+
+static int
+reset(void **state)
+{
+	(void)state;
+	pending_known = false;
+	start_rc = 0;
+	starts = 0;
+	memset(&last, 0, sizeof(last));
+	return 0;
+}
+
+/* Send a GET(STATUS) through the codec and decode the reply. */
+static int
+ask(struct mb_master *m, const char *id, uint8_t methods, bool status, uint32_t hostip,
+    uint32_t peer, struct mb_ms_get_reply *rep)
+{
+	struct mb_ms_get_request req;
+	uint8_t in[MB_MS_GETREQ_LEN], out[MB_MS_MSG_MAX];
+	size_t olen = 0;
+	int err;
+
+	memset(&req, 0, sizeof(req));
+	req.hostip = hostip;
+	req.methods = methods;
+	req.status = status;
+	req.idlen = (uint16_t)strlen(id);
+	strcpy(req.imageid, id);
+	assert_int_equal(mb_ms_get_request_encode(&req, in, sizeof(in)), 0);
+	err = mb_master_handle(m, in, sizeof(in), peer, SERVADDR, out, sizeof(out), &olen);
+	assert_int_equal(olen, MB_MS_GETREPLY_LEN);
+	assert_int_equal(mb_ms_get_reply_decode(out, olen, rep, NULL), 0);
+	assert_int_equal(rep->error, err);
+	return err;
+}
+
+static void
+test_getstatus(void **state)
+{
+	struct mb_master *m = new_master(MB_MS_METHOD_UNICAST | MB_MS_METHOD_MULTICAST, 16);
+	struct mb_ms_get_reply rep;
+
+	(void)state;
+	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD", 7, true, 0, PEER_A, &rep), 0);
+	assert_int_equal(rep.method, 3); /* the allowed mask, as mfrisbeed */
+	assert_int_equal(rep.isrunning, 0);
+	assert_int_equal(rep.size, 10);
+	assert_int_equal(rep.sigtype, MB_MS_SIG_MTIME);
+	assert_int_equal(mb_ms_reply_mtime(&rep), 0x6b0631af);
+	assert_int_equal(rep.signature[4] | rep.signature[5] | rep.signature[6] | rep.signature[7],
+			 0);
+	assert_int_equal(starts, 0); /* status starts nothing */
+	mb_master_free(m);
+}
+
+static void
+test_get_mcast_and_reuse(void **state)
+{
+	struct mb_master *m = new_master(MB_MS_METHOD_UNICAST | MB_MS_METHOD_MULTICAST, 16);
+	struct mb_ms_get_reply rep, rep2;
+
+	(void)state;
+	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD", 7, false, 0, PEER_A, &rep), 0);
+	assert_int_equal(rep.method, MB_MS_METHOD_MULTICAST);
+	assert_int_equal(rep.isrunning, 1);
+	assert_int_equal(rep.servaddr, SERVADDR);
+	assert_int_equal(rep.addr, 0xea050601u);
+	assert_int_equal(rep.port, 3564);
+	assert_int_equal(starts, 1);
+	assert_int_equal(last.addr, htonl(0xea050601u));
+	assert_int_equal(last.port, 3564);
+	assert_int_equal(last.method, MB_FRIS_MULTICAST);
+
+	/* Another client, same image: the running session. */
+	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD", 2, false, 0, PEER_B, &rep2), 0);
+	assert_int_equal(starts, 1);
+	assert_int_equal(rep2.addr, rep.addr);
+	assert_int_equal(rep2.port, rep.port);
+	assert_int_equal(m->cnt.sessions_reused, 1);
+
+	/* Another image: another group and port. */
+	assert_int_equal(ask(m, "test64.ndz", 7, false, 0, PEER_B, &rep2), 0);
+	assert_int_equal(starts, 2);
+	assert_int_not_equal(rep2.addr, rep.addr);
+	assert_int_not_equal(rep2.port, rep.port);
+	assert_int_equal(rep2.size, 5);
+
+	/* Status now says running and where. */
+	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD", 7, true, 0, PEER_A, &rep2), 0);
+	assert_int_equal(rep2.isrunning, 1);
+	assert_int_equal(rep2.port, rep.port);
+
+	/* The session ends: its group and port come free; a new GET starts anew. */
+	assert_true(mb_master_session_end(m, 100));
+	assert_false(mb_master_session_end(m, 100));
+	assert_false(mb_master_session_end(m, 9999));
+	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD", 7, false, 0, PEER_A, &rep2), 0);
+	assert_int_equal(starts, 3);
+	mb_master_free(m);
+}
+
+static void
+test_unicast(void **state)
+{
+	struct mb_master *m = new_master(MB_MS_METHOD_UNICAST | MB_MS_METHOD_MULTICAST, 2);
+	struct mb_ms_get_reply rep;
+
+	(void)state;
+	assert_int_equal(ask(m, "test64.ndz", MB_MS_METHOD_UNICAST, false, 0, PEER_A, &rep), 0);
+	assert_int_equal(rep.method, MB_MS_METHOD_UNICAST);
+	assert_int_equal(rep.addr, SERVADDR); /* unicast: addr = servaddr */
+	assert_int_equal(last.addr, htonl(PEER_A)); /* the dataplane sends to the client */
+	assert_int_equal(last.method, MB_FRIS_UNICAST);
+	/* The same client again: its own session. */
+	assert_int_equal(ask(m, "test64.ndz", MB_MS_METHOD_UNICAST, false, 0, PEER_A, &rep), 0);
+	assert_int_equal(starts, 1);
+	/* A second client: one client per unicast session, so a new one. */
+	assert_int_equal(ask(m, "test64.ndz", MB_MS_METHOD_UNICAST, false, 0, PEER_B, &rep), 0);
+	assert_int_equal(starts, 2);
+	assert_int_equal(last.addr, htonl(PEER_B));
+	/* Ports exhausted: TRYAGAIN. */
+	assert_int_equal(ask(m, "test64.ndz", MB_MS_METHOD_UNICAST, false, 0, 0x0a4d000d, &rep),
+			 MB_MS_ERROR_TRYAGAIN);
+	assert_int_equal(rep.port, 0);
+	mb_master_free(m);
+}
+
+static void
+test_broadcast(void **state)
+{
+	struct mb_master *m = new_master(MB_MS_METHOD_ANY, 16);
+	struct mb_master *m2 = new_master(MB_MS_METHOD_UNICAST | MB_MS_METHOD_MULTICAST, 16);
+	struct mb_ms_get_reply rep;
+
+	(void)state;
+	/* bcast > mcast > ucast */
+	assert_int_equal(ask(m, "test64.ndz", 7, false, 0, PEER_A, &rep), 0);
+	assert_int_equal(rep.method, MB_MS_METHOD_BROADCAST);
+	assert_int_equal(rep.addr, 0x0a4d00ffu);
+	/* bcast not allowed: NOMETHOD for a bcast-only client. */
+	assert_int_equal(ask(m2, "test64.ndz", MB_MS_METHOD_BROADCAST, false, 0, PEER_A, &rep),
+			 MB_MS_ERROR_NOMETHOD);
+	assert_int_equal(ask(m2, "test64.ndz", 0, false, 0, PEER_A, &rep), MB_MS_ERROR_NOMETHOD);
+	mb_master_free(m);
+	mb_master_free(m2);
+}
+
+static void
+test_errors(void **state)
+{
+	struct mb_master *m = new_master(MB_MS_METHOD_UNICAST | MB_MS_METHOD_MULTICAST, 16);
+	struct mb_ms_get_reply rep;
+	uint8_t in[MB_MS_MSG_MAX], out[MB_MS_MSG_MAX];
+	size_t olen;
+
+	(void)state;
+	assert_int_equal(ask(m, "nosuch", 7, false, 0, PEER_A, &rep), MB_MS_ERROR_NOIMAGE);
+	assert_int_equal(ask(m, "nosuch", 7, true, 0, PEER_A, &rep), MB_MS_ERROR_NOIMAGE);
+	assert_int_equal(ask(m, "../etc/passwd", 7, false, 0, PEER_A, &rep), MB_MS_ERROR_INVALID);
+	/* Known to the store but not published: TRYAGAIN, status answers. */
+	assert_int_equal(ask(m, "proj/coming", 7, false, 0, PEER_A, &rep), MB_MS_ERROR_NOIMAGE);
+	pending_known = true;
+	assert_int_equal(ask(m, "proj/coming", 7, false, 0, PEER_A, &rep), MB_MS_ERROR_TRYAGAIN);
+	assert_int_equal(ask(m, "proj/coming", 7, true, 0, PEER_A, &rep), 0);
+	assert_int_equal(rep.size, 4096);
+	assert_int_equal(rep.isrunning, 0);
+	/* Proxy requests are refused unless allowed; hostip == peer is not a proxy. */
+	assert_int_equal(ask(m, "test64.ndz", 7, false, PEER_B, PEER_A, &rep),
+			 MB_MS_ERROR_NOACCESS);
+	assert_int_equal(ask(m, "test64.ndz", 7, true, PEER_A, PEER_A, &rep), 0);
+	m->set.allow_proxy = true; /* frisbee.master-proxy = yes */
+	assert_int_equal(ask(m, "test64.ndz", MB_MS_METHOD_UNICAST, false, PEER_B, PEER_A, &rep), 0);
+	assert_int_equal(last.addr, htonl(PEER_B)); /* the session serves the proxied node */
+	m->set.allow_proxy = false;
+	/* The dataplane is full or broken. */
+	start_rc = -ENOSPC;
+	assert_int_equal(ask(m, "test64.ndz", 7, false, 0, PEER_A, &rep), MB_MS_ERROR_TRYAGAIN);
+	start_rc = -EIO;
+	assert_int_equal(ask(m, "test64.ndz", 7, false, 0, PEER_A, &rep), MB_MS_ERROR_FAILED);
+	assert_int_equal(m->cnt.session_start_failed, 3); /* mcast+ucast, then mcast */
+
+	/* Garbage: INVALID GetReply. */
+	memset(in, 'x', sizeof(in));
+	olen = 0;
+	assert_int_equal(mb_master_handle(m, in, 100, PEER_A, SERVADDR, out, sizeof(out), &olen),
+			 MB_MS_ERROR_INVALID);
+	assert_int_equal(olen, MB_MS_GETREPLY_LEN);
+	assert_int_equal(mb_ms_get_reply_decode(out, olen, &rep, NULL), 0);
+	assert_int_equal(rep.error, MB_MS_ERROR_INVALID);
+	assert_int_equal(mb_master_handle(m, in, 0, PEER_A, SERVADDR, out, sizeof(out), &olen),
+			 MB_MS_ERROR_INVALID);
+	/* A PUT: NOTIMPL in a PutReply. */
+	memset(in, 0, sizeof(in));
+	memcpy(in, "V01", 4);
+	in[7] = MB_MS_PUTREQUEST;
+	in[8 + 6] = 1;
+	in[8 + 7] = 'a';
+	assert_int_equal(mb_master_handle(m, in, MB_MS_PUTREQ_LEN, PEER_A, SERVADDR, out,
+					  sizeof(out), &olen),
+			 MB_MS_ERROR_NOTIMPL);
+	assert_int_equal(olen, MB_MS_PUTREPLY_LEN);
+	assert_int_equal(mb_ms_msg_len(out, olen, NULL), MB_MS_PUTREPLY_LEN);
+	assert_int_equal(m->cnt.req_put, 1);
+	assert_int_equal(m->cnt.req_invalid, 2);
+	assert_int_equal(m->cnt.errors[MB_MS_ERROR_NOIMAGE], 3);
+	mb_master_free(m);
+}
+
+static void
+test_json_and_parse(void **state)
+{
+	struct mb_master *m = new_master(MB_MS_METHOD_MULTICAST, 16);
+	struct mb_ms_get_reply rep;
+	uint8_t mask = 0;
+	json_t *j;
+
+	(void)state;
+	assert_int_equal(ask(m, "test64.ndz", 7, false, 0, PEER_A, &rep), 0);
+	assert_int_equal(ask(m, "nosuch", 7, false, 0, PEER_A, &rep), MB_MS_ERROR_NOIMAGE);
+	j = mb_master_json(m);
+	assert_non_null(j);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "counters"),
+							   "req_get")), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "errors"),
+							   "NOIMAGE")), 1);
+	assert_int_equal(json_array_size(json_object_get(j, "sessions")), 1);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(json_object_get(j, "sessions"), 0), "addr")),
+			    "234.5.6.1");
+	json_decref(j);
+	mb_master_free(m);
+
+	assert_int_equal(mb_master_methods_parse("mcast,ucast", &mask), 0);
+	assert_int_equal(mask, 3);
+	assert_int_equal(mb_master_methods_parse("bcast mcast", &mask), 0);
+	assert_int_equal(mask, 6);
+	assert_int_equal(mb_master_methods_parse("mcast,foo", &mask), -EINVAL);
+	assert_int_equal(mb_master_methods_parse("", &mask), -EINVAL);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_getstatus, reset),
+		cmocka_unit_test_setup(test_get_mcast_and_reuse, reset),
+		cmocka_unit_test_setup(test_unicast, reset),
+		cmocka_unit_test_setup(test_broadcast, reset),
+		cmocka_unit_test_setup(test_errors, reset),
+		cmocka_unit_test_setup(test_json_and_parse, reset),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

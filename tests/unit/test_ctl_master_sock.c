@@ -1,0 +1,418 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The master server's socket layer (control/ctl_master.c) on loopback, without
+ * EAL: this test provides a minimal epoll loop and timers behind the ctl.h
+ * loop API, a fake dataplane (records session starts) and a real published
+ * image table (liburcu-qsbr), then talks to the listener with raw sockets
+ * (a request in pieces, a health probe, garbage, GET, GETSTATUS, NOIMAGE)
+ * and, when the stock Emulab tools are present, with the stock `frisbee -Q`.
+ *
+ * The test doubles live only in this file; the daemon links the real
+ * control loop (ctl_loop.c) and dataplane.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <urcu-qsbr.h>
+
+#include "ctl.h"
+#include "ctl_master.h"
+#include "dp.h"
+#include "mb_image.h"
+#include "ms_wire.h"
+
+/* The stock client; MB_FRISBEE_BIN (a directory) overrides. */
+#define STOCK_FRISBEE_DIR "/work/shared/peers/emulab-frisbee/bin"
+
+/* ---- a minimal loop behind the ctl.h API (test double) ---------------- */
+
+#define NFD 1024
+static int epfd = -1;
+static struct {
+	mb_ctl_fd_fn fn;
+	void *arg;
+} fds[NFD];
+
+struct mb_ctl_timer {
+	uint64_t due_ms;
+	mb_ctl_timer_fn fn;
+	void *arg;
+	struct mb_ctl_timer *next;
+	bool dead;
+};
+static struct mb_ctl_timer *timers;
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+mb_ctl_loop_add(int fd, uint32_t events, mb_ctl_fd_fn fn, void *arg)
+{
+	struct epoll_event ev = { .events = events, .data.fd = fd };
+
+	if (fd < 0 || fd >= NFD)
+		return -EINVAL;
+	fds[fd].fn = fn;
+	fds[fd].arg = arg;
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == -1 ? -errno : 0;
+}
+
+int
+mb_ctl_loop_mod(int fd, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.fd = fd };
+
+	return epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) == -1 ? -errno : 0;
+}
+
+int
+mb_ctl_loop_del(int fd)
+{
+	fds[fd].fn = NULL;
+	return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) == -1 ? -errno : 0;
+}
+
+struct mb_ctl_timer *
+mb_ctl_timer_new(uint64_t first_ms, uint64_t period_ms, mb_ctl_timer_fn fn, void *arg)
+{
+	struct mb_ctl_timer *t = calloc(1, sizeof(*t));
+
+	(void)period_ms;
+	if (t == NULL)
+		return NULL;
+	t->due_ms = now_ms() + first_ms;
+	t->fn = fn;
+	t->arg = arg;
+	t->next = timers;
+	timers = t;
+	return t;
+}
+
+void
+mb_ctl_timer_free(struct mb_ctl_timer *t)
+{
+	if (t != NULL)
+		t->dead = true; /* reaped by the loop: safe from inside its callback */
+}
+
+static void
+loop_once(int ms)
+{
+	struct epoll_event ev[16];
+	struct mb_ctl_timer **pp, *t;
+	uint64_t now;
+	int i, n;
+
+	n = epoll_wait(epfd, ev, 16, ms);
+	for (i = 0; i < n; i++)
+		if (fds[ev[i].data.fd].fn != NULL)
+			fds[ev[i].data.fd].fn(ev[i].data.fd, ev[i].events, fds[ev[i].data.fd].arg);
+	now = now_ms();
+	for (t = timers; t != NULL; t = t->next)
+		if (!t->dead && t->due_ms <= now) {
+			t->dead = true;
+			t->fn(t->arg);
+		}
+	for (pp = &timers; *pp != NULL;) {
+		t = *pp;
+		if (t->dead) {
+			*pp = t->next;
+			free(t);
+		} else {
+			pp = &t->next;
+		}
+	}
+}
+
+static int actions, healths;
+static mb_ctl_health_fn health_fn;
+
+int
+mb_ctl_action_register(const struct mb_ctl_action *a)
+{
+	(void)a;
+	actions++;
+	return 0;
+}
+
+int
+mb_ctl_health_register(const char *key, mb_ctl_health_fn fn, void *arg)
+{
+	(void)key;
+	(void)arg;
+	health_fn = fn;
+	healths++;
+	return 0;
+}
+
+/* ---- a fake dataplane --------------------------------------------------- */
+
+static unsigned int starts;
+static struct mb_fris_session_params last;
+
+int
+mb_dp_fris_session_start(const struct mb_fris_session_params *p, uint32_t *ret_id)
+{
+	last = *p;
+	*ret_id = 1000 + starts++;
+	mb_image_unref(p->img);
+	return 0;
+}
+
+uint32_t
+mb_dp_local_addr(void)
+{
+	return htonl(INADDR_LOOPBACK);
+}
+
+json_t *
+mb_dp_sessions_json(void)
+{
+	return json_array();
+}
+
+/* ---- the client side (a thread, while main runs the loop) ------------- */
+
+static uint16_t port;
+static volatile int client_done;
+static int client_failures;
+
+#define CHECK(c)                                                                               \
+	do {                                                                                   \
+		if (!(c)) {                                                                    \
+			fprintf(stderr, "client check failed: %s (line %d)\n", #c, __LINE__);  \
+			client_failures++;                                                     \
+		}                                                                              \
+	} while (0)
+
+static int
+dial(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Send `len` bytes in `pieces` writes, read the whole reply. */
+static ssize_t
+exchange(const uint8_t *req, size_t len, int pieces, uint8_t *rep, size_t replen)
+{
+	size_t off = 0, step = (len + pieces - 1) / pieces;
+	ssize_t n, got = 0;
+	int fd = dial();
+
+	if (fd < 0)
+		return -1;
+	while (off < len) {
+		size_t k = len - off < step ? len - off : step;
+
+		if (write(fd, req + off, k) != (ssize_t)k)
+			break;
+		off += k;
+		if (pieces > 1)
+			usleep(20000);
+	}
+	while ((n = read(fd, rep + got, replen - got)) > 0)
+		got += n;
+	close(fd);
+	return got;
+}
+
+static size_t
+make_get(uint8_t *buf, const char *id, uint8_t methods, uint8_t status)
+{
+	struct mb_ms_get_request r = { .methods = methods, .status = status };
+
+	r.idlen = (uint16_t)strlen(id);
+	strcpy(r.imageid, id);
+	mb_ms_get_request_encode(&r, buf, MB_MS_GETREQ_LEN);
+	return MB_MS_GETREQ_LEN;
+}
+
+static void *
+client_main(void *arg)
+{
+	uint8_t req[MB_MS_MSG_MAX], rep[1024];
+	struct mb_ms_get_reply r;
+	ssize_t n;
+	int fd;
+
+	(void)arg;
+	/* 1. a health probe: connect, close */
+	fd = dial();
+	CHECK(fd >= 0);
+	close(fd);
+
+	/* 2. GETSTATUS in three pieces */
+	n = exchange(req, make_get(req, "emulab-ops/RAW", 7, 1), 3, rep, sizeof(rep));
+	CHECK(n == MB_MS_GETREPLY_LEN);
+	CHECK(mb_ms_get_reply_decode(rep, (size_t)n, &r, NULL) == 0);
+	CHECK(r.error == 0 && r.method == 3 && r.size == 4096 && mb_ms_reply_mtime(&r) == 1700000000);
+
+	/* 3. garbage header */
+	memset(req, 'X', 16);
+	n = exchange(req, 16, 1, rep, sizeof(rep));
+	CHECK(n == MB_MS_GETREPLY_LEN);
+	CHECK(mb_ms_get_reply_decode(rep, (size_t)n, &r, NULL) == 0 && r.error == MB_MS_ERROR_INVALID);
+
+	/* 4. GET: a multicast session from the pool, servaddr = dataplane address */
+	n = exchange(req, make_get(req, "emulab-ops/RAW", 7, 0), 1, rep, sizeof(rep));
+	CHECK(n == MB_MS_GETREPLY_LEN);
+	CHECK(mb_ms_get_reply_decode(rep, (size_t)n, &r, NULL) == 0);
+	CHECK(r.error == 0 && r.method == MB_MS_METHOD_MULTICAST && r.isrunning == 1);
+	CHECK(r.addr == 0xea050601u && r.port == 3564 && r.servaddr == INADDR_LOOPBACK);
+
+	/* 5. unknown image */
+	n = exchange(req, make_get(req, "nosuch", 7, 0), 1, rep, sizeof(rep));
+	CHECK(mb_ms_get_reply_decode(rep, (size_t)n, &r, NULL) == 0 && r.error == MB_MS_ERROR_NOIMAGE);
+
+	/* 6. half a request, then close */
+	fd = dial();
+	CHECK(fd >= 0);
+	CHECK(write(fd, req, 100) == 100);
+	close(fd);
+
+	/* 7. the stock client's GETSTATUS */
+	const char *dir = getenv("MB_FRISBEE_BIN") ? getenv("MB_FRISBEE_BIN") : STOCK_FRISBEE_DIR;
+	char stock[400];
+
+	snprintf(stock, sizeof(stock), "%s/frisbee", dir);
+	if (access(stock, X_OK) == 0) {
+		char cmd[512], line[256];
+		bool ok = false;
+		FILE *p;
+
+		snprintf(cmd, sizeof(cmd),
+			 "timeout 20 %s -i 127.0.0.1 -S 127.0.0.1 -p %u -Q emulab-ops/RAW 2>&1",
+			 stock, port);
+		p = popen(cmd, "r");
+		CHECK(p != NULL);
+		while (p != NULL && fgets(line, sizeof(line), p) != NULL) {
+			fputs(line, stderr);
+			if (strstr(line, "error=0") != NULL || strstr(line, "access OK") != NULL)
+				ok = true;
+		}
+		CHECK(p != NULL && pclose(p) == 0);
+		CHECK(ok);
+	} else {
+		fprintf(stderr, "stock frisbee absent: skipping its GETSTATUS\n");
+	}
+	client_done = 1;
+	return NULL;
+}
+
+static void
+test_master_sockets(void **state)
+{
+	static const char bytes[4096];
+	struct mb_config cfg;
+	struct mb_image_table *tbl;
+	pthread_t th;
+	uint64_t t0;
+
+	(void)state;
+	rcu_register_thread();
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	assert_true(epfd >= 0);
+
+	tbl = mb_image_table_alloc(1);
+	assert_non_null(tbl);
+	tbl->img[0] = mb_image_new_heap("emulab-ops/RAW", bytes, sizeof(bytes));
+	assert_non_null(tbl->img[0]);
+	tbl->img[0]->mtime = 1700000000;
+	tbl->count = 1;
+	mb_image_table_publish(tbl);
+
+	memset(&cfg, 0, sizeof(cfg));
+	port = (uint16_t)(20000 + getpid() % 20000);
+	cfg.fris_enable = true;
+	cfg.master_port = port;
+	cfg.master_listen = "127.0.0.1";
+	cfg.fris_methods = "mcast,ucast";
+	cfg.mcast_base = htonl(0xea050601u);
+	cfg.mcast_count = 16;
+	cfg.fris_port_base = 3564;
+	cfg.fris_port_count = 16;
+	cfg.max_sessions = 8;
+	cfg.address = htonl(0x7f000001);
+	cfg.prefixlen = 8;
+	assert_int_equal(mb_ctl_master_start(&cfg), 0);
+	assert_int_equal(actions, 1);
+	assert_int_equal(healths, 1);
+
+	assert_int_equal(pthread_create(&th, NULL, client_main, NULL), 0);
+	t0 = now_ms();
+	while (!client_done && now_ms() - t0 < 40000) {
+		rcu_thread_offline();
+		loop_once(50);
+		rcu_thread_online();
+		rcu_quiescent_state();
+	}
+	for (int i = 0; i < 4; i++)
+		loop_once(10); /* let the last connections close */
+	pthread_join(th, NULL);
+	assert_true(client_done);
+	assert_int_equal(client_failures, 0);
+	assert_int_equal(starts, 1);
+	assert_int_equal(last.port, 3564);
+	assert_int_equal(last.method, MB_FRIS_MULTICAST);
+
+	{
+		enum mb_health_state worst = MB_HEALTH_OK;
+		json_t *h = health_fn(&worst, NULL), *c = json_object_get(h, "counters");
+
+		assert_int_equal(worst, MB_HEALTH_OK);
+		assert_int_equal(json_integer_value(json_object_get(c, "probes")), 1);
+		assert_int_equal(json_integer_value(json_object_get(c, "short_requests")), 1);
+		assert_int_equal(json_integer_value(json_object_get(c, "req_invalid")), 1);
+		assert_int_equal(json_integer_value(json_object_get(c, "req_get")), 2);
+		assert_int_equal(json_array_size(json_object_get(h, "sessions")), 1);
+		json_decref(h);
+	}
+	mb_ctl_master_session_end(1000);
+	mb_ctl_master_stop();
+	mb_image_table_publish(mb_image_table_alloc(0));
+	rcu_thread_offline();
+	synchronize_rcu();
+	rcu_barrier();
+	rcu_thread_online();
+	rcu_unregister_thread();
+	close(epfd);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_master_sockets),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,656 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * mb-frisbee: a Frisbee receiver on kernel UDP sockets, for tests and
+ * benchmarks of miniboss (and of the stock frisbeed).
+ *
+ * It speaks the client side of spec/frisbee-wire.md 1.7: JOIN (v1) or JOIN2
+ * (-N), requests chunks in a shuffled order within the readahead/inprogress
+ * windows, re-requests missing blocks with PREQUEST after idle ticks with
+ * back-off, snoops other clients' requests to avoid duplicate NAKs, and sends
+ * one LEAVE2 at the end.  With -S/-F it first asks a master server where the
+ * image is served (retrying TRYAGAIN every -B seconds).  It does not
+ * decompress: it writes the served bytes (trimmed to the JOIN2 byte count,
+ * whole 1 MiB chunks with JOIN v1) with pwrite, then computes their SHA-256
+ * and compares it with --sha256.  Single-threaded; one block is written as
+ * soon as it arrives, so memory does not grow with the image.
+ *
+ * Exit status: 0 ok, 1 checksum mismatch, 2 usage, 3 timeout, 4 master
+ * server error, 5 local error (socket, output file).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "fris_rx.h"
+#include "fris_wire.h"
+#include "mb_time.h"
+#include "ms_wire.h"
+
+#define EXIT_CSUM 1
+#define EXIT_USAGE 2
+#define EXIT_TIMEOUT 3
+#define EXIT_MASTER 4
+#define EXIT_LOCAL 5
+
+#define JOIN_RESEND_NS (500 * MB_NS_PER_MS)
+
+struct opts {
+	uint32_t myip;		/* network order, 0 = unknown */
+	uint32_t addr;		/* -m */
+	uint16_t port;
+	uint32_t server;	/* -S, network order */
+	const char *imageid;
+	uint16_t msport;
+	bool raw;		/* -N: JOIN2 */
+	bool bcast;
+	bool inorder;
+	unsigned int timeout_s;
+	int tryagain_s;		/* -B, -1 = fail */
+	const char *sha256;
+	bool progress;
+	bool json;
+	bool quiet;
+	const char *output;
+};
+
+struct rx {
+	struct opts o;
+	int rsock, ssock, fd;
+	struct sockaddr_in dst;
+	uint32_t group;		/* network order, 0 if not multicast */
+	uint32_t clientid;
+
+	uint64_t join_bytes;	/* from the JOIN reply */
+	uint32_t nchunks;	/* 0 until joined */
+	struct mb_frx st;	/* chunk state, after the JOIN */
+
+	uint64_t start_ns, join_ns, last_valid;
+	uint64_t joins, noise, foreign;
+	uint64_t drops[MB_FRIS_RESULT_MAX];
+};
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+		"usage: mb-frisbee [-i myip] (-m addr -p port | -S server -F imageid [-P msport])\n"
+		"                  [-S server] [-b] [-N] [-O] [-B secs] [-T timeout] [-q]\n"
+		"                  [--sha256 HEX] [--progress] [--json] OUTPUT\n");
+	exit(EXIT_USAGE);
+}
+
+static uint32_t
+parse_ip(const char *s)
+{
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, s, &a) != 1) {
+		fprintf(stderr, "mb-frisbee: bad IPv4 address '%s'\n", s);
+		exit(EXIT_USAGE);
+	}
+	return a.s_addr;
+}
+
+static unsigned long
+parse_num(const char *s, unsigned long max)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || end == s || v > max) {
+		fprintf(stderr, "mb-frisbee: bad number '%s'\n", s);
+		exit(EXIT_USAGE);
+	}
+	return v;
+}
+
+static void
+parse_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option lo[] = {
+		{"sha256", required_argument, NULL, 1},
+		{"progress", no_argument, NULL, 2},
+		{"json", no_argument, NULL, 3},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->msport = MB_MS_PORT;
+	o->tryagain_s = -1;
+	while ((c = getopt_long(argc, argv, "i:m:p:S:F:P:NbOB:T:qh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'i': o->myip = parse_ip(optarg); break;
+		case 'm': o->addr = parse_ip(optarg); break;
+		case 'p': o->port = (uint16_t)parse_num(optarg, 65535); break;
+		case 'S': o->server = parse_ip(optarg); break;
+		case 'F': o->imageid = optarg; break;
+		case 'P': o->msport = (uint16_t)parse_num(optarg, 65535); break;
+		case 'N': o->raw = true; break;
+		case 'b': o->bcast = true; break;
+		case 'O': o->inorder = true; break;
+		case 'B': o->tryagain_s = (int)parse_num(optarg, 3600); break;
+		case 'T': o->timeout_s = (unsigned int)parse_num(optarg, 86400 * 7); break;
+		case 'q': o->quiet = true; break;
+		case 1:
+			o->sha256 = optarg;
+			if (strlen(optarg) != 64 || strspn(optarg, "0123456789abcdefABCDEF") != 64) {
+				fprintf(stderr, "mb-frisbee: --sha256 wants 64 hex digits\n");
+				exit(EXIT_USAGE);
+			}
+			break;
+		case 2: o->progress = true; break;
+		case 3: o->json = true; break;
+		default: usage();
+		}
+	}
+	if (optind != argc - 1)
+		usage();
+	o->output = argv[optind];
+	if (o->imageid != NULL) {
+		if (o->server == 0) {
+			fprintf(stderr, "mb-frisbee: -F needs -S server\n");
+			exit(EXIT_USAGE);
+		}
+	} else if (o->addr == 0 || o->port == 0) {
+		usage();
+	}
+}
+
+/* ---- master server --------------------------------------------------------- */
+
+/* Read exactly len bytes or fail; the socket has a receive timeout. */
+static int
+read_full(int fd, uint8_t *buf, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = read(fd, buf + got, len - got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n == 0 ? -EPIPE : -errno;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/* One GET; 0 with *rep filled, or -errno (connection or protocol). */
+static int
+master_get(struct opts *o, struct mb_ms_get_reply *rep)
+{
+	struct mb_ms_get_request req;
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct timeval tv = {.tv_sec = o->timeout_s ? o->timeout_s : 30};
+	uint8_t buf[MB_MS_MSG_MAX];
+	const char *why = NULL;
+	socklen_t sl = sizeof(sa);
+	int fd, rc;
+
+	memset(&req, 0, sizeof(req));
+	req.methods = MB_MS_METHOD_ANY;
+	req.status = 0;
+	snprintf(req.imageid, sizeof(req.imageid), "%s", o->imageid);
+	req.idlen = (uint16_t)strlen(req.imageid);
+	rc = mb_ms_get_request_encode(&req, buf, sizeof(buf));
+	if (rc < 0)
+		return rc;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -errno;
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	sa.sin_addr.s_addr = o->server;
+	sa.sin_port = htons(o->msport);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+		rc = -errno;
+		goto out;
+	}
+	if (o->myip == 0 && getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+		o->myip = sa.sin_addr.s_addr;
+	if (write(fd, buf, MB_MS_GETREQ_LEN) != MB_MS_GETREQ_LEN) {
+		rc = -EIO;
+		goto out;
+	}
+	rc = read_full(fd, buf, MB_MS_GETREPLY_LEN);
+	if (rc < 0)
+		goto out;
+	rc = mb_ms_get_reply_decode(buf, MB_MS_GETREPLY_LEN, rep, &why);
+	if (rc < 0)
+		fprintf(stderr, "mb-frisbee: bad master server reply: %s\n", why ? why : "?");
+out:
+	close(fd);
+	return rc;
+}
+
+static void
+master_lookup(struct opts *o)
+{
+	struct mb_ms_get_reply rep;
+	int rc;
+
+	for (;;) {
+		rc = master_get(o, &rep);
+		if (rc < 0) {
+			fprintf(stderr, "mb-frisbee: master server request failed: %s\n",
+				strerror(-rc));
+			exit(EXIT_MASTER);
+		}
+		if (rep.error != MB_MS_ERROR_TRYAGAIN)
+			break;
+		if (o->tryagain_s < 0) {
+			fprintf(stderr, "mb-frisbee: master server says TRYAGAIN and no -B given\n");
+			exit(EXIT_MASTER);
+		}
+		if (!o->quiet)
+			fprintf(stderr, "mb-frisbee: TRYAGAIN, retrying in %ds\n", o->tryagain_s);
+		sleep((unsigned int)o->tryagain_s);
+	}
+	if (rep.error != MB_MS_ERROR_NONE) {
+		fprintf(stderr, "mb-frisbee: master server error %s for '%s'\n",
+			mb_ms_error_name(rep.error), o->imageid);
+		exit(EXIT_MASTER);
+	}
+	if (rep.port == 0 || rep.servaddr == 0) {
+		fprintf(stderr, "mb-frisbee: master server reply without address/port\n");
+		exit(EXIT_MASTER);
+	}
+	o->server = htonl(rep.servaddr);
+	o->addr = htonl(rep.method == MB_MS_METHOD_UNICAST ? rep.servaddr : rep.addr);
+	o->port = rep.port;
+	o->bcast = rep.method == MB_MS_METHOD_BROADCAST;
+}
+
+/* ---- sockets --------------------------------------------------------------- */
+
+static int
+udp_socket(uint32_t addr, uint16_t port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	int fd, one = 1, buf = 4 << 20;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -1;
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	sa.sin_addr.s_addr = addr;
+	sa.sin_port = htons(port);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+		fprintf(stderr, "mb-frisbee: bind %s:%u: %s\n", inet_ntoa(sa.sin_addr), port,
+			strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int
+net_init(struct rx *r)
+{
+	struct opts *o = &r->o;
+	unsigned char ttl = MB_FRIS_MCAST_TTL, loop = 0;
+	int one = 1;
+
+	r->dst.sin_family = AF_INET;
+	r->dst.sin_addr.s_addr = o->addr;
+	r->dst.sin_port = htons(o->port);
+	if ((ntohl(o->addr) >> 28) == 14) {
+		struct ip_mreq mr = {.imr_multiaddr.s_addr = o->addr,
+				     .imr_interface.s_addr = o->myip};
+		struct in_addr ifa = {.s_addr = o->myip};
+
+		r->group = o->addr;
+		/* The stock production client: receive on group:port, send
+		 * from myip:port so the UDP source is the session port. */
+		r->rsock = udp_socket(o->addr, o->port);
+		if (r->rsock < 0)
+			return -1;
+		if (setsockopt(r->rsock, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof(mr)) == -1) {
+			perror("mb-frisbee: IP_ADD_MEMBERSHIP");
+			return -1;
+		}
+		r->ssock = o->myip != 0 ? udp_socket(o->myip, o->port) : r->rsock;
+		if (r->ssock < 0)
+			return -1;
+		(void)setsockopt(r->ssock, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof(ttl));
+		(void)setsockopt(r->ssock, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof(loop));
+		(void)setsockopt(r->rsock, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof(loop));
+		if (o->myip != 0)
+			(void)setsockopt(r->ssock, IPPROTO_IP, IP_MULTICAST_IF, &ifa, sizeof(ifa));
+	} else {
+		r->rsock = udp_socket(INADDR_ANY, o->port);
+		if (r->rsock < 0)
+			return -1;
+		if (o->bcast)
+			(void)setsockopt(r->rsock, SOL_SOCKET, SO_BROADCAST, &one, sizeof(one));
+		r->ssock = r->rsock;
+	}
+	return 0;
+}
+
+static void
+send_pkt(struct rx *r, const void *buf, int len)
+{
+	if (len <= 0)
+		return;
+	if (sendto(r->ssock, buf, (size_t)len, 0, (struct sockaddr *)&r->dst,
+		   sizeof(r->dst)) == -1 && !r->o.quiet)
+		fprintf(stderr, "mb-frisbee: sendto: %s, ignoring\n", strerror(errno));
+}
+
+/* Receive one datagram within timeout_ms; its length, 0 on timeout. */
+static ssize_t
+recv_pkt(struct rx *r, uint8_t *buf, size_t cap, int timeout_ms, struct sockaddr_in *from)
+{
+	struct pollfd pfd = {.fd = r->rsock, .events = POLLIN};
+	socklen_t sl = sizeof(*from);
+	ssize_t n;
+
+	if (poll(&pfd, 1, timeout_ms) <= 0)
+		return 0;
+	n = recvfrom(r->rsock, buf, cap, MSG_DONTWAIT, (struct sockaddr *)from, &sl);
+	return n < 0 ? 0 : n;
+}
+
+/* Decode and check addressing; true if the caller should look at m. */
+static bool
+accept_pkt(struct rx *r, const uint8_t *buf, size_t len, const struct sockaddr_in *from,
+	   struct mb_fris_msg *m)
+{
+	enum mb_fris_result res;
+
+	res = mb_fris_decode(buf, len, r->nchunks ? r->nchunks : MB_FRIS_NCHUNKS_ANY, m);
+	if (res == MB_FRIS_OK)
+		res = mb_fris_check_source(m, from->sin_addr.s_addr, ntohs(from->sin_port),
+					   r->o.port, r->group, false);
+	r->drops[res]++;
+	if (res != MB_FRIS_OK)
+		return false;
+	r->last_valid = mb_time_mono_ns();
+	return true;
+}
+
+static void
+check_timeout(struct rx *r, uint64_t now)
+{
+	if (r->o.timeout_s != 0 && now - r->last_valid > r->o.timeout_s * MB_NS_PER_SEC) {
+		fprintf(stderr, "mb-frisbee: no valid packet for %us, giving up\n",
+			r->o.timeout_s);
+		exit(EXIT_TIMEOUT);
+	}
+}
+
+/* ---- join ------------------------------------------------------------------ */
+
+static void
+join(struct rx *r)
+{
+	uint8_t buf[MB_FRIS_PKT_MAX];
+	struct sockaddr_in from;
+	struct mb_fris_msg m;
+	uint64_t now, last_send = 0;
+	ssize_t n;
+
+	for (;;) {
+		now = mb_time_mono_ns();
+		check_timeout(r, now);
+		if (now - last_send >= JOIN_RESEND_NS) {
+			if (r->o.raw)
+				send_pkt(r, buf, mb_fris_encode_join2(buf, sizeof(buf), r->o.myip,
+								      r->clientid));
+			else
+				send_pkt(r, buf, mb_fris_encode_join(buf, sizeof(buf), r->o.myip,
+								     r->clientid));
+			r->joins++;
+			last_send = now;
+		}
+		n = recv_pkt(r, buf, sizeof(buf), 50, &from);
+		if (n <= 0 || !accept_pkt(r, buf, (size_t)n, &from, &m))
+			continue;
+		if (!r->o.raw && m.kind == MB_FRIS_K_JOIN_REPLY) {
+			r->join_bytes = (uint64_t)m.u.join_reply.blockcount * MB_FRIS_BLOCK_SIZE;
+			break;
+		}
+		if (r->o.raw && m.kind == MB_FRIS_K_JOIN2_REPLY &&
+		    m.u.join2.clientid == r->clientid) {
+			r->join_bytes = m.u.join2.bytecount;
+			break;
+		}
+		r->noise++;
+	}
+	if (r->o.server == 0)
+		r->o.server = m.hdr.srcip;	/* BLOCKs must come from the JOIN replier */
+	r->join_ns = mb_time_mono_ns();
+}
+
+static void
+frx_send(void *arg, const void *buf, int len)
+{
+	send_pkt(arg, buf, len);
+}
+
+static void
+progress_line(struct rx *r, uint64_t now, bool final)
+{
+	const struct mb_frx *st = &r->st;
+	double secs = (double)(now - r->join_ns) / 1e9;
+	double mbs = secs > 0 ? (double)st->rbytes / secs / 1e6 : 0;
+	double pct = st->bytes ? 100.0 * (double)st->rbytes / (double)st->bytes : 100;
+	double eta = mbs > 0 ? (double)(st->bytes - st->rbytes) / 1e6 / mbs : 0;
+
+	fprintf(stderr, "\r%6.2f%% %8.2f MB/s  ETA %5.0fs  %u/%u chunks%s", pct, mbs, eta,
+		st->done, st->nchunks, final ? "\n" : "");
+}
+
+static void
+receive_loop(struct rx *r)
+{
+	uint8_t buf[MB_FRIS_PKT_MAX + 64];
+	struct sockaddr_in from;
+	struct mb_fris_msg m;
+	uint64_t now, off, last_prog = 0;
+	uint32_t len;
+	ssize_t n;
+
+	mb_frx_start(&r->st, mb_time_mono_ns());
+	while (!mb_frx_complete(&r->st)) {
+		now = mb_time_mono_ns();
+		check_timeout(r, now);
+		mb_frx_tick(&r->st, now);
+		if (r->o.progress && now - last_prog >= 500 * MB_NS_PER_MS) {
+			progress_line(r, now, false);
+			last_prog = now;
+		}
+		n = recv_pkt(r, buf, sizeof(buf), MB_FRIS_PKTRCV_TIMEOUT_US / 1000, &from);
+		if (n <= 0 || !accept_pkt(r, buf, (size_t)n, &from, &m))
+			continue;
+		now = mb_time_mono_ns();
+		switch (m.kind) {
+		case MB_FRIS_K_BLOCK:
+			/* Only the server we joined may send blocks. */
+			if (m.hdr.srcip != r->o.server) {
+				r->foreign++;
+				break;
+			}
+			len = mb_frx_block(&r->st, m.u.block.chunk, m.u.block.block, now, &off);
+			if (len != 0 && pwrite(r->fd, m.u.block.data, len, (off_t)off) != len) {
+				fprintf(stderr, "mb-frisbee: write '%s': %s\n", r->o.output,
+					strerror(errno));
+				exit(EXIT_LOCAL);
+			}
+			break;
+		case MB_FRIS_K_REQUEST:
+			mb_frx_snoop(&r->st, m.u.request.chunk, now);
+			break;
+		case MB_FRIS_K_PREQUEST:
+			mb_frx_snoop(&r->st, m.u.prequest.chunk, now);
+			break;
+		default:
+			r->noise++;
+			break;
+		}
+	}
+	if (r->o.progress)
+		progress_line(r, mb_time_mono_ns(), true);
+}
+
+/* ---- output ---------------------------------------------------------------- */
+
+static int
+file_sha256(int fd, uint64_t bytes, char *hex)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char md[EVP_MAX_MD_SIZE];
+	static uint8_t buf[1 << 20];
+	unsigned int mdlen = 0, i;
+	uint64_t off = 0;
+	ssize_t n;
+
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		return -ENOMEM;
+	while (off < bytes) {
+		size_t want = bytes - off < sizeof(buf) ? (size_t)(bytes - off) : sizeof(buf);
+
+		n = pread(fd, buf, want, (off_t)off);
+		if (n <= 0) {
+			EVP_MD_CTX_free(ctx);
+			return n == 0 ? -EIO : -errno;
+		}
+		(void)EVP_DigestUpdate(ctx, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	(void)EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	for (i = 0; i < mdlen; i++)
+		sprintf(hex + 2 * i, "%02x", md[i]);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct rx rx;
+	struct rx *r = &rx;
+	uint8_t buf[MB_FRIS_LEAVE2_LEN];
+	char hex[2 * EVP_MAX_MD_SIZE + 1] = "";
+	struct stat st;
+	double secs;
+	bool ok = true;
+	int rc;
+
+	parse_args(argc, argv, &r->o);
+	if (r->o.imageid != NULL)
+		master_lookup(&r->o);
+	if (getrandom(&r->clientid, sizeof(r->clientid), 0) != sizeof(r->clientid))
+		r->clientid = (uint32_t)getpid() ^ (uint32_t)time(NULL);
+	if (net_init(r) < 0)
+		return EXIT_LOCAL;
+	r->fd = open(r->o.output, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (r->fd == -1) {
+		fprintf(stderr, "mb-frisbee: open '%s': %s\n", r->o.output, strerror(errno));
+		return EXIT_LOCAL;
+	}
+	r->start_ns = r->last_valid = mb_time_mono_ns();
+	join(r);
+	if (r->join_bytes == 0) {
+		fprintf(stderr, "mb-frisbee: server reports an empty image\n");
+		return EXIT_LOCAL;
+	}
+	rc = mb_frx_init(&r->st, r->join_bytes, !r->o.raw, r->o.myip, r->o.inorder,
+			 (unsigned int)(r->o.myip ^ (uint32_t)time(NULL) ^ (uint32_t)getpid() ^
+					r->clientid),
+			 frx_send, r);
+	if (rc < 0) {
+		fprintf(stderr, "mb-frisbee: cannot track %llu bytes: %s\n",
+			(unsigned long long)r->join_bytes, strerror(-rc));
+		return EXIT_LOCAL;
+	}
+	r->nchunks = r->st.nchunks;
+	if (fstat(r->fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    ftruncate(r->fd, (off_t)r->st.bytes) == -1) {
+		fprintf(stderr, "mb-frisbee: truncate '%s': %s\n", r->o.output, strerror(errno));
+		return EXIT_LOCAL;
+	}
+
+	receive_loop(r);
+	secs = (double)(mb_time_mono_ns() - r->join_ns) / 1e9;
+	send_pkt(r, buf, mb_fris_encode_leave2(buf, sizeof(buf), r->o.myip, r->clientid,
+					       (uint32_t)((mb_time_mono_ns() - r->start_ns) /
+							  MB_NS_PER_SEC), NULL));
+	if (fsync(r->fd) == -1 && errno != EINVAL)
+		fprintf(stderr, "mb-frisbee: fsync: %s, ignoring\n", strerror(errno));
+	rc = file_sha256(r->fd, r->st.bytes, hex);
+	if (rc < 0) {
+		fprintf(stderr, "mb-frisbee: reading back '%s': %s\n", r->o.output, strerror(-rc));
+		return EXIT_LOCAL;
+	}
+	if (r->o.sha256 != NULL && strcasecmp(r->o.sha256, hex) != 0)
+		ok = false;
+
+	if (r->o.json) {
+		json_t *j = json_object(), *d = json_object();
+		unsigned int i;
+
+		for (i = 1; i < MB_FRIS_RESULT_MAX; i++)
+			if (r->drops[i] != 0)
+				json_object_set_new(d, mb_fris_result_name(i),
+						    json_integer((json_int_t)r->drops[i]));
+		json_object_set_new(j, "bytes", json_integer((json_int_t)r->st.bytes));
+		json_object_set_new(j, "seconds", json_real(secs));
+		json_object_set_new(j, "mbit_per_s",
+				    json_real(secs > 0 ? (double)r->st.bytes * 8 / secs / 1e6 : 0));
+		json_object_set_new(j, "chunks", json_integer(r->nchunks));
+		json_object_set_new(j, "blocks", json_integer((json_int_t)r->st.blocks));
+		json_object_set_new(j, "dup_blocks", json_integer((json_int_t)r->st.dupblocks));
+		json_object_set_new(j, "requests", json_integer((json_int_t)r->st.requests));
+		json_object_set_new(j, "prequests", json_integer((json_int_t)r->st.prequests));
+		json_object_set_new(j, "rerequests", json_integer((json_int_t)r->st.rerequests));
+		json_object_set_new(j, "joins_sent", json_integer((json_int_t)r->joins));
+		json_object_set_new(j, "snooped", json_integer((json_int_t)r->st.snooped));
+		json_object_set_new(j, "drops", d);
+		json_object_set_new(j, "sha256", json_string(hex));
+		json_object_set_new(j, "sha256_ok", r->o.sha256 ? json_boolean(ok) : json_null());
+		json_object_set_new(j, "mode", json_string(r->o.raw ? "join2" : "join1"));
+		json_dumpf(j, stdout, JSON_COMPACT);
+		putchar('\n');
+		json_decref(j);
+	} else if (!r->o.quiet) {
+		printf("%llu bytes in %.3f s = %.2f Mbit/s, %llu dup blocks, %llu requests "
+		       "(%llu REQUEST + %llu PREQUEST), sha256 %s%s\n",
+		       (unsigned long long)r->st.bytes, secs,
+		       secs > 0 ? (double)r->st.bytes * 8 / secs / 1e6 : 0,
+		       (unsigned long long)r->st.dupblocks,
+		       (unsigned long long)(r->st.requests + r->st.prequests),
+		       (unsigned long long)r->st.requests, (unsigned long long)r->st.prequests, hex,
+		       r->o.sha256 == NULL ? "" : ok ? " (ok)" : " (MISMATCH)");
+	}
+	fflush(stdout);
+	if (!ok) {
+		fprintf(stderr, "mb-frisbee: checksum mismatch: got %s, want %s\n", hex,
+			r->o.sha256);
+		return EXIT_CSUM;
+	}
+	close(r->fd);
+	return 0;
+}
