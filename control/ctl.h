@@ -87,6 +87,49 @@ int mb_ctl_health_register(const char *key, mb_ctl_health_fn fn, void *arg);
 /* The live configuration (control thread; replaced on reload). */
 const struct mb_config *mb_ctl_config(void);
 
+/* ---- thread lifecycle (control/ctl.c; main thread) ----------------------- */
+
+/* Start the control thread (rte_ctrl_thread_create): it registers with
+ * liburcu-qsbr, opens the control socket, loads the image store, starts the
+ * master server and telemetry commands, and handles SIGINT/SIGTERM (quit:
+ * mb_dp_stop()) and SIGHUP (reload) through a signalfd.  `cfg` is copied;
+ * `config_path` is re-read on reload.  Blocks until the thread reports that
+ * startup finished; 0 or -errno (already logged). */
+int mb_ctl_start(const struct mb_config *cfg, const char *config_path);
+/* Stop the loop, close everything, unpublish the images and join the thread.
+ * After the lcores returned.  Main thread. */
+void mb_ctl_stop(void);
+/* True once SIGINT/SIGTERM arrived (the main thread then shuts down). */
+bool mb_ctl_quit_requested(void);
+
+/* ---- dataplane events ------------------------------------------------------ */
+
+/* Called on the control thread for each event of `type` (enum
+ * mb_dp_event_type) read from mb_dp_event_fd().  Up to 8 handlers per type.
+ * 0 or -ENOSPC/-EINVAL. */
+struct mb_dp_event;
+typedef void (*mb_ctl_event_fn)(const struct mb_dp_event *ev, void *arg);
+int mb_ctl_event_register(int type, mb_ctl_event_fn fn, void *arg);
+
+/* ---- image store (control/ctl_store.c) ------------------------------------ */
+
+struct mb_manifest;
+struct mb_manifest_entry;
+
+/* For sync: move `verified_path` (same file system as the state dir) to
+ * <state-dir>/images/<e->name>, record e in the local manifest.json (atomic
+ * rewrite), then verify, load and publish it (asynchronously; the old version
+ * stays published until the new one is verified).  0 or -errno. */
+int mb_ctl_store_install(const struct mb_manifest_entry *e, const char *verified_path);
+/* Remove an image from the local manifest and withdraw it.  0 or -ENOENT. */
+int mb_ctl_store_retire(const char *name);
+/* Mark an image as being downloaded (on) or not any more (off): shown as
+ * "downloading" in images/health and answered TRYAGAIN by the master server
+ * while no version of it is published.  0 or -errno. */
+int mb_ctl_store_set_downloading(const struct mb_manifest_entry *e, bool on);
+/* Deep copy of the local manifest (free with mb_manifest_done).  0/-ENOMEM. */
+int mb_ctl_store_get_manifest(struct mb_manifest *ret);
+
 /* ---- master server (control/ctl_master.c) -------------------------------- */
 
 /* Open the TCP listener (frisbee.master-listen:master-port, nothing if the
@@ -96,7 +139,8 @@ const struct mb_config *mb_ctl_config(void);
 int mb_ctl_master_start(const struct mb_config *cfg);
 /* Reloadable keys (frisbee.methods).  Control thread. */
 void mb_ctl_master_reconfig(const struct mb_config *cfg);
-/* Call on every MB_DP_EV_SESSION_END: frees the session's group and port. */
+/* Frees a session's group and port; mb_ctl_master_start registers it for
+ * MB_DP_EV_SESSION_END through mb_ctl_event_register, so callers need not. */
 void mb_ctl_master_session_end(uint32_t id);
 /* Close the listener and connections, free the table.  Control thread. */
 void mb_ctl_master_stop(void);
@@ -106,26 +150,6 @@ void mb_ctl_master_stop(void);
 typedef bool (*mb_ctl_pending_fn)(const char *name, uint64_t *ret_size, int64_t *ret_mtime,
 				  void *arg);
 void mb_ctl_master_set_pending(mb_ctl_pending_fn fn, void *arg);
-
-/* ---- image store <-> sync (store: control/ctl_store.c, foundation) ------- */
-
-struct mb_manifest;
-struct mb_manifest_entry;
-
-/* Install a verified file as image `e`: rename `verified_path` (a file under
- * <state-dir>/tmp, same filesystem, already fsync'd) to
- * <state-dir>/images/<name>, update and write the local manifest, then load
- * and publish with RCU; the old version keeps serving until that publish.
- * Control thread; loading may finish later (state "loading").  0 or -errno
- * with a one-line reason in err (the caller logs it). */
-int mb_ctl_store_install(const struct mb_manifest_entry *e, const char *verified_path,
-			 char *err, size_t errlen);
-/* Remove `name` from the local manifest and unpublish it (the bytes are freed
- * after an RCU grace period, sessions in flight finish).  0 or -ENOENT. */
-int mb_ctl_store_retire(const char *name);
-/* The local manifest (installed images).  Borrowed; valid until the next
- * store call.  Never NULL once the store started. */
-const struct mb_manifest *mb_ctl_store_manifest(void);
 
 /* ---- sync from ops (control/ctl_sync.c, sync) ----------------------------- */
 
@@ -139,8 +163,5 @@ int mb_ctl_sync_start(const struct mb_config *cfg);
 void mb_ctl_sync_reconfig(const struct mb_config *cfg);
 /* Abort transfers (their .part files stay for a later resume) and free. */
 void mb_ctl_sync_stop(void);
-/* For mb_ctl_master_set_pending(): true while `name` is in the ops manifest
- * for this site but not installed yet (downloading or queued). */
-bool mb_ctl_sync_pending(const char *name, uint64_t *ret_size, int64_t *ret_mtime, void *arg);
 
 #endif /* _MB_CTL_H_ */

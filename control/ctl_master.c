@@ -259,6 +259,13 @@ health_master(enum mb_health_state *worst, void *arg)
 	return j;
 }
 
+static void
+on_session_end(const struct mb_dp_event *ev, void *arg)
+{
+	(void)arg;
+	mb_ctl_master_session_end(ev->id);
+}
+
 static const struct mb_ctl_action master_actions[] = {
 	{ "sessions", action_sessions, "Frisbee sessions: master-server table and dataplane" },
 };
@@ -315,6 +322,10 @@ mb_ctl_master_start(const struct mb_config *cfg)
 	for (i = 0; i < sizeof(master_actions) / sizeof(master_actions[0]); i++)
 		(void)mb_ctl_action_register(&master_actions[i]);
 	(void)mb_ctl_health_register("master", health_master, NULL);
+	rc = mb_ctl_event_register(MB_DP_EV_SESSION_END, on_session_end, NULL);
+	if (rc != 0)
+		MB_LOG(WARNING, CTL, "master: cannot watch session ends: %s, ignoring",
+		       strerror(-rc));
 	MB_LOG(INFO, CTL, "master server listening on %s:%u",
 	       cfg->master_listen, (unsigned int)cfg->master_port);
 	return 0;

@@ -24,6 +24,9 @@ int mb_ctl_loop_run_once(int timeout_ms);
 int mb_ctl_loop_run(void);
 bool mb_ctl_loop_stopping(void);
 
+/* ctl.c: keep the debug level of `minibossd -d` across reloads. */
+void mb_ctl_keep_debug(bool on);
+
 /* ctl_action.c */
 #define MB_CTL_MAX_LINE (64 * 1024)
 /* Turn one request line (without its newline, need not be NUL-terminated)

@@ -496,6 +496,7 @@ output(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 	    c->state == MB_TCP_FIN_WAIT_2) {
 		if (c->ack_now)
 			send_ack(s, c);
+		timer_update(s, c);
 		return;
 	}
 	wnd = min32(c->cwnd, c->snd_wnd);
@@ -845,7 +846,8 @@ make_iss(struct mb_tcp_stack *s, const struct mb_tcp_tuple *t)
 }
 
 static uint32_t
-cookie_hash(struct mb_tcp_stack *s, const struct mb_tcp_tuple *t, uint32_t irs, uint32_t count)
+cookie_hash(struct mb_tcp_stack *s, const struct mb_tcp_tuple *t, uint32_t irs, uint32_t count,
+	    unsigned mi)
 {
 	uint8_t k[21];
 
@@ -855,7 +857,7 @@ cookie_hash(struct mb_tcp_stack *s, const struct mb_tcp_tuple *t, uint32_t irs, 
 	memcpy(k + 10, &t->rport, 2);
 	memcpy(k + 12, &irs, 4);
 	memcpy(k + 16, &count, 4);
-	k[20] = 0xc0;
+	k[20] = (uint8_t)(0xc0 | mi); /* the MSS index is authenticated too */
 	return (uint32_t)mb_tcp_siphash(s->p.secret, k, sizeof(k)) & 0xffffff;
 }
 
@@ -876,7 +878,7 @@ send_cookie(struct mb_tcp_stack *s, const struct mb_tcp_tuple *t, const struct m
 	memset(&o, 0, sizeof(o));
 	o.t = *t;
 	o.flags = MB_TCP_SYN | MB_TCP_ACK;
-	o.seq = cookie_hash(s, t, g->seq, count) << 8 | (count & 0x1f) << 3 | mi;
+	o.seq = cookie_hash(s, t, g->seq, count, mi) << 8 | (count & 0x1f) << 3 | mi;
 	o.ack = g->seq + 1;
 	o.win = (uint16_t)min32(s->p.rcv_wnd, 65535);
 	o.opt_mss = true;
@@ -986,7 +988,7 @@ input_listen(struct mb_tcp_stack *s, const struct mb_tcp_tuple *t, const struct 
 			uint32_t cn = count - back;
 
 			ok = ((ck >> 3) & 0x1f) == (cn & 0x1f) &&
-			     (ck >> 8) == cookie_hash(s, t, irs, cn);
+			     (ck >> 8) == cookie_hash(s, t, irs, cn, ck & 7);
 		}
 		if (!ok) {
 			s->cnt.drop_cookie++;

@@ -35,7 +35,8 @@
 
 /* Message body sizes (the header's datalen as the stock tools send it). */
 #define MB_FRIS_JOIN_DLEN 4			/* clientid | blockcount union */
-#define MB_FRIS_JOIN2_DLEN (4 + 4 + 4 + 4 + 8)	/* id, blockcount, chunksize, blocksize, bytes = 24 */
+/* clientid, blockcount, chunksize, blocksize (4 each), bytecount (8) = 24 */
+#define MB_FRIS_JOIN2_DLEN (4 + 4 + 4 + 4 + 8)
 #define MB_FRIS_REQUEST_DLEN (4 + 4 + 4)	/* chunk, block, count = 12 */
 #define MB_FRIS_PREQUEST_DLEN (4 + 4 + MB_FRIS_MAP_BYTES) /* chunk, retries, map = 136 */
 #define MB_FRIS_BLOCK_DLEN (4 + 4 + MB_FRIS_BLOCK_SIZE) /* chunk, block, data = 1032 */

@@ -39,7 +39,8 @@ int mb_tbucket_init(struct mb_tbucket *tb, uint64_t rate, uint64_t burst, uint64
 void mb_tbucket_set_rate(struct mb_tbucket *tb, uint64_t rate, uint64_t burst, uint64_t now);
 /* Add tokens earned since the last call. */
 void mb_tbucket_refill(struct mb_tbucket *tb, uint64_t now);
-/* Refill, then take `bits` if available: true if taken. */
+/* Refill, then take `bits` if available: true if taken.  `bits` above the
+ * burst can never be taken: keep the burst at least one packet. */
 bool mb_tbucket_take(struct mb_tbucket *tb, uint64_t bits, uint64_t now);
 /* Refill, then take up to `max` packets of `bits` each; returns how many. */
 uint32_t mb_tbucket_take_n(struct mb_tbucket *tb, uint64_t bits, uint32_t max, uint64_t now);

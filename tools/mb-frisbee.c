@@ -152,7 +152,8 @@ parse_args(int argc, char **argv, struct opts *o)
 		case 'q': o->quiet = true; break;
 		case 1:
 			o->sha256 = optarg;
-			if (strlen(optarg) != 64 || strspn(optarg, "0123456789abcdefABCDEF") != 64) {
+			if (strlen(optarg) != 64 ||
+			    strspn(optarg, "0123456789abcdefABCDEF") != 64) {
 				fprintf(stderr, "mb-frisbee: --sha256 wants 64 hex digits\n");
 				exit(EXIT_USAGE);
 			}
@@ -259,7 +260,7 @@ master_lookup(struct opts *o)
 		if (rep.error != MB_MS_ERROR_TRYAGAIN)
 			break;
 		if (o->tryagain_s < 0) {
-			fprintf(stderr, "mb-frisbee: master server says TRYAGAIN and no -B given\n");
+			fprintf(stderr, "mb-frisbee: master server says TRYAGAIN, no -B\n");
 			exit(EXIT_MASTER);
 		}
 		if (!o->quiet)
@@ -303,6 +304,27 @@ udp_socket(uint32_t addr, uint16_t port)
 		return -1;
 	}
 	return fd;
+}
+
+/* Without -i: the source address the kernel would use towards addr (our
+ * srcip must match the IP source of what we send). 0 if unknown. */
+static uint32_t
+route_src(uint32_t addr, uint16_t port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = addr,
+				 .sin_port = htons(port)};
+	socklen_t sl = sizeof(sa);
+	uint32_t ip = 0;
+	int fd;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return 0;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+		ip = sa.sin_addr.s_addr;
+	close(fd);
+	return ip;
 }
 
 static int
@@ -494,7 +516,8 @@ receive_loop(struct rx *r)
 				break;
 			}
 			len = mb_frx_block(&r->st, m.u.block.chunk, m.u.block.block, now, &off);
-			if (len != 0 && pwrite(r->fd, m.u.block.data, len, (off_t)off) != len) {
+			if (len != 0 &&
+			    pwrite(r->fd, m.u.block.data, len, (off_t)off) != (ssize_t)len) {
 				fprintf(stderr, "mb-frisbee: write '%s': %s\n", r->o.output,
 					strerror(errno));
 				exit(EXIT_LOCAL);
@@ -564,6 +587,8 @@ main(int argc, char **argv)
 		master_lookup(&r->o);
 	if (getrandom(&r->clientid, sizeof(r->clientid), 0) != sizeof(r->clientid))
 		r->clientid = (uint32_t)getpid() ^ (uint32_t)time(NULL);
+	if (r->o.myip == 0)
+		r->o.myip = route_src(r->o.addr, r->o.port);
 	if (net_init(r) < 0)
 		return EXIT_LOCAL;
 	r->fd = open(r->o.output, O_RDWR | O_CREAT | O_CLOEXEC, 0644);

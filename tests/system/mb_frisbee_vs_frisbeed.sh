@@ -4,8 +4,10 @@
 # mb-frisbee (tools/) against the stock Emulab frisbeed: the server in one
 # network namespace, the receivers in others, joined by a bridge in a third.
 # Cases: multicast JOIN v1 (a 1 MiB multiple), multicast JOIN2 (-N, a file
-# that is not a 1 MiB multiple), two mb-frisbee receivers at once, and the
-# stock frisbee client side by side as the reference.  Every output must have
+# that is not a 1 MiB multiple), two mb-frisbee receivers at once with the
+# stock frisbee client side by side as the reference, 5% UDP loss on the
+# bridge (nftables), unicast, 16 receivers of mb-fris-loadgen, a wrong --sha256 (exit 1) and no server
+# (exit 3).  Every output must have
 # the SHA-256 of the served file.  Usage: $0 [case...] (default: all).
 # Needs root (namespaces) and ../shared/peers/emulab-frisbee; exits 77
 # without them.
@@ -92,7 +94,9 @@ case_join1() {
 		--sha256 "$want" --json "$T/out1" >"$T/j1.json"
 	local rc=$?
 	stop_server
-	[ $rc = 0 ] || { echo "FAIL: join1: mb-frisbee exit $rc"; cat "$T/j1.json"; fail=1; return; }
+	if [ $rc != 0 ]; then
+		echo "FAIL: join1: mb-frisbee exit $rc"; cat "$T/j1.json"; fail=1; return
+	fi
 	check "join1 multicast 8 MiB" "$T/out1" "$want"
 	grep -q '"mode":"join1"' "$T/j1.json" || { echo "FAIL: join1 json"; fail=1; }
 }
@@ -129,7 +133,8 @@ case_multi() {
 	PIDS=()
 	stop_server
 	if [ $rc1 != 0 ] || [ $rc2 != 0 ] || [ $rc3 != 0 ]; then
-		echo "FAIL: multi: exit codes $rc1 $rc2 $rc3"; tail -5 "$T/stock.log"; fail=1; return
+		echo "FAIL: multi: exit codes $rc1 $rc2 $rc3"; tail -5 "$T/stock.log"
+		fail=1; return
 	fi
 	check "multi mb-frisbee #1" "$T/out3a" "$want"
 	check "multi mb-frisbee #2" "$T/out3b" "$want"
@@ -155,6 +160,67 @@ case_timeout() {
 		echo "FAIL: timeout exit $rc"; fail=1; fi
 }
 
-cases=${*:-join1 join2 multi badsum timeout}
+case_loss() {
+	# 5% of all UDP dropped on the bridge: PREQUEST re-requests must fill
+	# the holes (both directions lose packets, requests included).
+	command -v nft >/dev/null || { echo "skip: loss (no nft)"; return; }
+	ns br nft add table bridge mbploss
+	ns br nft add chain bridge mbploss mbpfwd '{ type filter hook forward priority 0; }'
+	ns br nft add rule bridge mbploss mbpfwd meta l4proto udp numgen random mod 100 '<' 5 drop
+	head -c $((4 * 1048576 + 100)) /dev/urandom >"$T/img6"
+	local want
+	want=$(sha256sum "$T/img6" | cut -d' ' -f1)
+	serve "$T/img6" 6106
+	timeout 60 ip netns exec "${P}c1" "$MBF" -N -i 10.77.0.2 -m 239.77.0.1 -p 6106 -T 20 \
+		--json "$T/out6" >"$T/j6.json"
+	local rc=$?
+	stop_server
+	ns br nft delete table bridge mbploss
+	[ $rc = 0 ] || { echo "FAIL: loss: mb-frisbee exit $rc"; fail=1; return; }
+	check "5% loss, JOIN2" "$T/out6" "$want"
+	grep -q '"prequests":0,' "$T/j6.json" && { echo "FAIL: loss without PREQUEST"; fail=1; }
+	return 0
+}
+
+case_ucast() {
+	# Unicast: frisbeed -m <client>, mb-frisbee -m <server>, no -i (the
+	# receiver finds its own address).
+	head -c $((2 * 1048576)) /dev/urandom >"$T/img7"
+	local want
+	want=$(sha256sum "$T/img7" | cut -d' ' -f1)
+	ns s "$PEERS/frisbeed" -i $SIP -m 10.77.0.2 -p 6107 -W 400000000 -T 30 "$T/img7" \
+		>"$T/frisbeed-6107.log" 2>&1 &
+	SPID=$!
+	sleep 0.5
+	timeout 60 ip netns exec "${P}c1" "$MBF" -q -m $SIP -p 6107 -T 20 "$T/out7"
+	local rc=$?
+	stop_server
+	[ $rc = 0 ] || { echo "FAIL: ucast: mb-frisbee exit $rc"; fail=1; return; }
+	check "unicast JOIN v1" "$T/out7" "$want"
+}
+
+case_loadgen() {
+	# 16 emulated receivers with staggered starts in one process.
+	local lg=$BUILD/tools/mb-fris-loadgen
+	[ -x "$lg" ] || { echo "skip: loadgen (not built)"; return; }
+	head -c $((4 * 1048576)) /dev/urandom >"$T/img8"
+	serve "$T/img8" 6108
+	timeout 60 ip netns exec "${P}c2" "$lg" -N -i 10.77.0.3 -m 239.77.0.1 -p 6108 -n 16 \
+		-r 1 -T 20 >"$T/lg.json"
+	local rc=$?
+	stop_server
+	if [ $rc = 0 ] && python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["ok"] and j["completed"] == 16 and j["image_bytes"] == 4 * 1048576
+assert all(r["done"] and r["seconds"] > 0 for r in j["per_receiver"])
+' "$T/lg.json"; then
+		echo "ok: loadgen 16 receivers"
+	else
+		echo "FAIL: loadgen exit $rc"; head -c 600 "$T/lg.json"; fail=1
+	fi
+}
+
+cases=${*:-join1 join2 multi loss ucast loadgen badsum timeout}
 for c in $cases; do "case_$c"; done
 exit $fail

@@ -166,6 +166,17 @@ mb_ctl_health_register(const char *key, mb_ctl_health_fn fn, void *arg)
 	return 0;
 }
 
+static mb_ctl_event_fn end_fn;
+
+int
+mb_ctl_event_register(int type, mb_ctl_event_fn fn, void *arg)
+{
+	(void)arg;
+	if (type == MB_DP_EV_SESSION_END)
+		end_fn = fn;
+	return 0;
+}
+
 /* ---- a fake dataplane --------------------------------------------------- */
 
 static unsigned int starts;
@@ -396,7 +407,20 @@ test_master_sockets(void **state)
 		assert_int_equal(json_array_size(json_object_get(h, "sessions")), 1);
 		json_decref(h);
 	}
-	mb_ctl_master_session_end(1000);
+	{
+		/* The dataplane reports the end through the registered handler. */
+		struct mb_dp_event ev = { .type = MB_DP_EV_SESSION_END, .id = 1000 };
+		enum mb_health_state worst = MB_HEALTH_OK;
+		json_t *h;
+
+		assert_non_null(end_fn);
+		end_fn(&ev, NULL);
+		h = health_fn(&worst, NULL);
+		assert_int_equal(json_array_size(json_object_get(h, "sessions")), 0);
+		assert_int_equal(json_integer_value(json_object_get(json_object_get(h, "counters"),
+								   "sessions_ended")), 1);
+		json_decref(h);
+	}
 	mb_ctl_master_stop();
 	mb_image_table_publish(mb_image_table_alloc(0));
 	rcu_thread_offline();

@@ -379,7 +379,8 @@ test_capture_master(void **state)
 		n++;
 		if (p.dport == MB_MS_PORT) {
 			assert_int_equal(p.orig_len, MB_MS_GETREQ_LEN);
-			assert_int_equal(mb_ms_get_request_decode(p.data, p.orig_len, &rq, &why), 0);
+			assert_int_equal(mb_ms_get_request_decode(p.data, p.orig_len, &rq, &why),
+					 0);
 			assert_int_equal(rq.status, 1);
 			assert_int_equal(rq.methods, MB_MS_METHOD_ANY);
 			assert_int_equal(rq.idlen, 10);

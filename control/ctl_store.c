@@ -1,0 +1,910 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The image store: <state-dir>/manifest.json lists the images, their bytes
+ * live in <state-dir>/images/<name>.  At start and on every reload each
+ * listed image is verified (exact size, SHA-256) while it is copied into
+ * hugepage memory (rte_malloc, within images.hugepage-budget) or, when
+ * hugepages are short, mapped from the file over a zero-filled anonymous
+ * region padded to a whole chunk.  Only a verified image is published in the
+ * RCU table; a missing, truncated or corrupt one is reported as failed with
+ * its reason and never served.
+ *
+ * Hashing runs in one worker pthread so a 10 GB image never stalls the
+ * control socket: the control thread allocates the memory and queues a job,
+ * the worker reads and hashes in slices, and reports back through an
+ * eventfd.  A reload that changes nothing (same manifest entry, same file
+ * identity and mtime) keeps the image object; anything else is re-verified
+ * into a new object, and the old one stays published until the new one is
+ * verified (or is withdrawn when it fails).
+ *
+ * Not here: downloading (ctl_sync.c uses mb_ctl_store_install), eviction of
+ * least recently served images from hugepages (images that do not fit
+ * simply use the mmap path).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <rte_malloc.h>
+
+#include <urcu-qsbr.h>
+
+#include "ctl.h"
+#include "ctl_priv.h"
+#include "mb_cleanup.h"
+#include "mb_log.h"
+#include "mb_manifest.h"
+
+#define SLICE (4u << 20)
+
+enum item_state {
+	ITEM_LOADING,
+	ITEM_OK,
+	ITEM_FAILED,
+	ITEM_DOWNLOADING,
+};
+
+struct job;
+
+struct item {
+	struct mb_manifest_entry e; /* owned */
+	bool in_manifest;	    /* false: only a download in progress */
+	enum item_state state;
+	char reason[MB_MANIFEST_ERRLEN];
+	struct mb_image *img;	    /* the store's reference to the published object */
+	struct job *job;	    /* verification in flight, owned by the queue */
+	struct stat st;		    /* file identity when img was verified */
+	struct item *next;
+};
+
+struct job {
+	struct item *item;	 /* NULL once the item went away (job is then discarded) */
+	char path[4096 + 300];
+	struct mb_image *img;	 /* new object, refcnt 1, owned by the job until done */
+	struct stat st;
+	int rc;
+	char err[MB_MANIFEST_ERRLEN];
+	struct job *next;
+};
+
+static struct {
+	char *state_dir;
+	uint64_t budget;
+	uint64_t max_images, max_image_size;
+	struct mb_manifest man; /* the local manifest as last read/written */
+	struct item *items;
+	pthread_t worker;
+	bool worker_started;
+	pthread_mutex_t lock;	/* protects todo, done, stop */
+	pthread_cond_t cond;
+	struct job *todo, *done;
+	bool stop;
+	int efd;
+	unsigned busy;
+} st = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .efd = -1 };
+
+static _Atomic uint64_t hugepage_used;
+
+/* ---- image memory --------------------------------------------------------- */
+
+static void
+release_hugepage(struct mb_image *img)
+{
+	atomic_fetch_sub(&hugepage_used, img->alloc_len);
+	rte_free(img->data);
+	free(img);
+}
+
+static void
+release_mmap(struct mb_image *img)
+{
+	(void)munmap(img->data, img->alloc_len);
+	free(img);
+}
+
+static uint64_t
+align_up(uint64_t n)
+{
+	uint64_t a = (n + MB_IMAGE_ALIGN - 1) / MB_IMAGE_ALIGN * MB_IMAGE_ALIGN;
+
+	return a != 0 ? a : MB_IMAGE_ALIGN;
+}
+
+/* Hugepage memory if the budget allows and rte_malloc has it, else NULL. */
+static uint8_t *
+alloc_hugepage(uint64_t len)
+{
+	uint64_t used = atomic_load(&hugepage_used);
+	uint8_t *p;
+
+	if (st.budget != 0 && used + len > st.budget)
+		return NULL;
+	p = rte_malloc("mb_image", len, 4096);
+	if (p != NULL)
+		atomic_fetch_add(&hugepage_used, len);
+	return p;
+}
+
+/* Map the file read-only over a zeroed anonymous region of alloc_len bytes,
+ * so the padding after the last byte reads as zeroes. */
+static uint8_t *
+map_file(const char *path, uint64_t size, uint64_t alloc_len)
+{
+	_cleanup_close_ int fd = -1;
+	uint8_t *base, *m;
+
+	base = mmap(NULL, alloc_len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED)
+		return NULL;
+	if (size == 0)
+		return base;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd == -1)
+		goto fail;
+	m = mmap(base, size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+	if (m == MAP_FAILED)
+		goto fail;
+	return base;
+fail:
+	(void)munmap(base, alloc_len);
+	return NULL;
+}
+
+/* A new image object for entry e (refcnt 1), its memory allocated but not yet
+ * filled.  NULL with errno. */
+static struct mb_image *
+image_new(const struct mb_manifest_entry *e, const char *path)
+{
+	struct mb_image *img = calloc(1, sizeof(*img));
+
+	if (img == NULL)
+		return NULL;
+	memcpy(img->name, e->name, sizeof(img->name));
+	img->version = e->version;
+	img->size = e->size;
+	memcpy(img->sha256, e->sha256, MB_SHA256_LEN);
+	img->mtime = e->mtime;
+	img->alloc_len = align_up(e->size);
+	img->data = alloc_hugepage(img->alloc_len);
+	if (img->data != NULL) {
+		memset(img->data + img->size, 0, img->alloc_len - img->size);
+		img->iova = rte_malloc_virt2iova(img->data);
+		img->mem = MB_IMAGE_MEM_HUGEPAGE;
+		img->release = release_hugepage;
+	} else {
+		img->data = map_file(path, e->size, img->alloc_len);
+		if (img->data == NULL) {
+			int rc = errno;
+
+			free(img);
+			errno = rc;
+			return NULL;
+		}
+		img->iova = UINT64_MAX;
+		img->mem = MB_IMAGE_MEM_MMAP;
+		img->release = release_mmap;
+	}
+	atomic_init(&img->refcnt, 1);
+	return img;
+}
+
+/* ---- the worker ------------------------------------------------------------ */
+
+static void
+job_run(struct job *j)
+{
+	struct mb_verify v;
+	bool copy = j->img->mem == MB_IMAGE_MEM_HUGEPAGE;
+
+	j->rc = mb_verify_open(&v, j->path, j->img->size, j->img->sha256);
+	while (j->rc == 0) {
+		bool stop;
+
+		pthread_mutex_lock(&st.lock);
+		stop = st.stop;
+		pthread_mutex_unlock(&st.lock);
+		if (stop) {
+			j->rc = -ECANCELED;
+			snprintf(v.err, sizeof(v.err), "cancelled");
+			break;
+		}
+		j->rc = mb_verify_step(&v, copy ? j->img->data : NULL, SLICE);
+	}
+	if (j->rc < 0)
+		snprintf(j->err, sizeof(j->err), "%s", v.err);
+	else
+		j->rc = 0;
+	mb_verify_done(&v);
+}
+
+static void *
+worker_main(void *arg)
+{
+	uint64_t one = 1;
+
+	(void)arg;
+	pthread_mutex_lock(&st.lock);
+	for (;;) {
+		struct job *j;
+
+		while (st.todo == NULL && !st.stop)
+			pthread_cond_wait(&st.cond, &st.lock);
+		if (st.stop)
+			break;
+		j = st.todo;
+		st.todo = j->next;
+		pthread_mutex_unlock(&st.lock);
+		job_run(j);
+		pthread_mutex_lock(&st.lock);
+		j->next = st.done;
+		st.done = j;
+		(void)!write(st.efd, &one, sizeof(one));
+	}
+	pthread_mutex_unlock(&st.lock);
+	return NULL;
+}
+
+/* ---- items and publishing ----------------------------------------------- */
+
+static struct item *
+item_find(const char *name)
+{
+	for (struct item *it = st.items; it != NULL; it = it->next)
+		if (strcmp(it->e.name, name) == 0)
+			return it;
+	return NULL;
+}
+
+static void
+publish(void)
+{
+	struct mb_image_table *t;
+	uint32_t n = 0;
+
+	for (struct item *it = st.items; it != NULL; it = it->next)
+		if (it->img != NULL)
+			n++;
+	t = mb_image_table_alloc(n);
+	if (t == NULL) {
+		MB_LOG(ERR, STORE, "cannot allocate the image table, keeping the old one");
+		return;
+	}
+	for (struct item *it = st.items; it != NULL; it = it->next)
+		if (it->img != NULL)
+			t->img[t->count++] = mb_image_ref(it->img);
+	mb_image_table_sort(t);
+	mb_image_table_publish(t);
+}
+
+static void
+item_set_failed(struct item *it, const char *reason)
+{
+	it->state = ITEM_FAILED;
+	snprintf(it->reason, sizeof(it->reason), "%s", reason);
+	if (it->img != NULL) {
+		mb_image_unref(it->img);
+		it->img = NULL;
+	}
+}
+
+static void
+image_path(const struct item *it, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/images/%s", st.state_dir, it->e.name);
+}
+
+/* Detach a job in flight from its item (the completion discards it). */
+static void
+item_cancel_job(struct item *it)
+{
+	if (it->job != NULL) {
+		it->job->item = NULL;
+		it->job = NULL;
+		st.busy--;
+	}
+}
+
+static void
+item_free(struct item *it)
+{
+	item_cancel_job(it);
+	if (it->img != NULL)
+		mb_image_unref(it->img);
+	mb_manifest_entry_done(&it->e);
+	free(it);
+}
+
+/* Start verifying it->e from disk. */
+static void
+item_load(struct item *it)
+{
+	struct job *j;
+	struct stat sb;
+
+	item_cancel_job(it);
+	j = calloc(1, sizeof(*j));
+	if (j == NULL) {
+		item_set_failed(it, "out of memory");
+		return;
+	}
+	image_path(it, j->path, sizeof(j->path));
+	if (stat(j->path, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		char why[MB_MANIFEST_ERRLEN];
+
+		snprintf(why, sizeof(why), "%s",
+			 errno == ENOENT ? "missing" : (S_ISREG(sb.st_mode) ? strerror(errno) :
+							"not a regular file"));
+		MB_LOG(ERR, STORE, "image '%s' v%" PRIu64 " refused: %s", it->e.name, it->e.version,
+		       why);
+		item_set_failed(it, why);
+		free(j);
+		return;
+	}
+	if ((uint64_t)sb.st_size != it->e.size) {
+		char why[MB_MANIFEST_ERRLEN];
+
+		snprintf(why, sizeof(why), "%s (%jd bytes, manifest says %" PRIu64 ")",
+			 (uint64_t)sb.st_size < it->e.size ? "truncated" : "size mismatch",
+			 (intmax_t)sb.st_size, it->e.size);
+		MB_LOG(ERR, STORE, "image '%s' v%" PRIu64 " refused: %s", it->e.name, it->e.version,
+		       why);
+		item_set_failed(it, why);
+		free(j);
+		return;
+	}
+	j->st = sb;
+	j->img = image_new(&it->e, j->path);
+	if (j->img == NULL) {
+		MB_LOG(ERR, STORE, "image '%s': no memory for %" PRIu64 " bytes: %s", it->e.name,
+		       it->e.size, strerror(errno));
+		item_set_failed(it, "no memory");
+		free(j);
+		return;
+	}
+	j->item = it;
+	it->job = j;
+	if (it->state != ITEM_OK)
+		it->state = ITEM_LOADING;
+	st.busy++;
+	pthread_mutex_lock(&st.lock);
+	j->next = st.todo;
+	st.todo = j;
+	pthread_cond_signal(&st.cond);
+	pthread_mutex_unlock(&st.lock);
+}
+
+static void
+done_io(int fd, uint32_t events, void *arg)
+{
+	struct job *list, *j;
+	uint64_t v;
+	bool changed = false;
+
+	(void)events;
+	(void)arg;
+	(void)!read(fd, &v, sizeof(v));
+	pthread_mutex_lock(&st.lock);
+	list = st.done;
+	st.done = NULL;
+	pthread_mutex_unlock(&st.lock);
+	while ((j = list) != NULL) {
+		struct item *it = j->item;
+
+		list = j->next;
+		if (it == NULL) {
+			mb_image_unref(j->img);
+			free(j);
+			continue;
+		}
+		it->job = NULL;
+		st.busy--;
+		if (j->rc != 0) {
+			MB_LOG(ERR, STORE, "image '%s' v%" PRIu64 " refused: %s", it->e.name,
+			       it->e.version, j->err);
+			mb_image_unref(j->img);
+			item_set_failed(it, j->err);
+		} else {
+			MB_LOG(INFO, STORE, "image '%s' v%" PRIu64 " verified, %" PRIu64 " bytes in %s",
+			       it->e.name, it->e.version, it->e.size,
+			       j->img->mem == MB_IMAGE_MEM_HUGEPAGE ? "hugepages" : "an mmap");
+			if (it->img != NULL)
+				mb_image_unref(it->img);
+			it->img = j->img;
+			it->st = j->st;
+			it->state = ITEM_OK;
+			it->reason[0] = '\0';
+		}
+		changed = true;
+		free(j);
+	}
+	if (changed)
+		publish();
+}
+
+static bool
+same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Bring the items in line with st.man. */
+static void
+reconcile(void)
+{
+	struct item **pp = &st.items;
+	bool changed = false;
+
+	/* Items gone from the manifest go away (downloads in flight stay). */
+	while (*pp != NULL) {
+		struct item *it = *pp;
+
+		if (it->in_manifest && mb_manifest_find(&st.man, it->e.name) == NULL) {
+			*pp = it->next;
+			if (it->img != NULL)
+				changed = true;
+			MB_LOG(INFO, STORE, "image '%s' no longer listed, withdrawn", it->e.name);
+			item_free(it);
+			continue;
+		}
+		pp = &it->next;
+	}
+	for (uint32_t i = 0; i < st.man.count; i++) {
+		const struct mb_manifest_entry *e = &st.man.entries[i];
+		struct item *it = item_find(e->name);
+		char path[4096 + 300];
+		struct stat sb;
+
+		if (it != NULL && it->in_manifest && mb_manifest_entry_same(&it->e, e)) {
+			if (it->state == ITEM_LOADING)
+				continue;
+			if (it->state == ITEM_OK) {
+				image_path(it, path, sizeof(path));
+				if (stat(path, &sb) == 0 && same_file(&sb, &it->st))
+					continue; /* unchanged: keep the object */
+			}
+		}
+		if (it == NULL) {
+			it = calloc(1, sizeof(*it));
+			if (it == NULL || mb_manifest_entry_copy(&it->e, e) != 0) {
+				free(it);
+				MB_LOG(ERR, STORE, "out of memory for image '%s', ignoring", e->name);
+				continue;
+			}
+			it->state = ITEM_LOADING;
+			it->next = st.items;
+			st.items = it;
+		} else {
+			mb_manifest_entry_done(&it->e);
+			if (mb_manifest_entry_copy(&it->e, e) != 0) {
+				item_set_failed(it, "out of memory");
+				continue;
+			}
+		}
+		it->in_manifest = true;
+		if (it->img != NULL && it->img->version != e->version) {
+			/* Keep serving the old version until the new one is verified. */
+		}
+		item_load(it);
+		if (it->state == ITEM_FAILED)
+			changed = true;
+	}
+	if (changed)
+		publish();
+}
+
+static int
+manifest_path(char *buf, size_t len)
+{
+	if ((size_t)snprintf(buf, len, "%s/manifest.json", st.state_dir) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static void
+apply_limits(const struct mb_config *cfg)
+{
+	st.budget = cfg->hugepage_budget;
+	st.max_images = cfg->max_images;
+	st.max_image_size = cfg->max_image_size;
+}
+
+int
+mb_ctl_store_reload(const struct mb_config *cfg, char *err, size_t errlen)
+{
+	struct mb_manifest_limits lim = { 0 };
+	struct mb_manifest m;
+	char path[4096 + 32];
+	int rc;
+
+	apply_limits(cfg);
+	lim.max_images = st.max_images;
+	lim.max_image_size = st.max_image_size;
+	rc = manifest_path(path, sizeof(path));
+	if (rc != 0)
+		return rc;
+	rc = mb_manifest_load_file(path, &lim, &m, err, errlen);
+	if (rc == -ENOENT) {
+		MB_LOG(NOTICE, STORE, "no '%s' yet, starting with an empty store", path);
+		memset(&m, 0, sizeof(m));
+	} else if (rc != 0) {
+		MB_LOG(ERR, STORE, "manifest '%s' refused: %s", path, err);
+		return rc;
+	}
+	mb_manifest_done(&st.man);
+	st.man = m;
+	reconcile();
+	return 0;
+}
+
+/* ---- actions and health ---------------------------------------------------- */
+
+static const char *
+mem_name(const struct mb_image *img)
+{
+	if (img == NULL)
+		return "none";
+	switch (img->mem) {
+	case MB_IMAGE_MEM_HUGEPAGE:
+		return "hugepage";
+	case MB_IMAGE_MEM_MMAP:
+		return "mmap";
+	case MB_IMAGE_MEM_HEAP:
+		return "heap";
+	default:
+		return "none";
+	}
+}
+
+static json_t *
+item_json(const struct item *it)
+{
+	char hex[2 * MB_SHA256_LEN + 1];
+	char state[MB_MANIFEST_ERRLEN + 16];
+	json_t *o;
+
+	mb_sha256_to_hex(it->e.sha256, hex);
+	switch (it->state) {
+	case ITEM_OK:
+		snprintf(state, sizeof(state), "ok");
+		break;
+	case ITEM_LOADING:
+		snprintf(state, sizeof(state), "loading");
+		break;
+	case ITEM_DOWNLOADING:
+		snprintf(state, sizeof(state), "downloading");
+		break;
+	default:
+		snprintf(state, sizeof(state), "failed:%s", it->reason);
+		break;
+	}
+	o = json_pack("{s:s,s:I,s:I,s:s,s:I,s:s,s:s,s:b}", "name", it->e.name, "version",
+		      (json_int_t)it->e.version, "size", (json_int_t)it->e.size, "sha256", hex,
+		      "mtime", (json_int_t)it->e.mtime, "state", state, "mem", mem_name(it->img),
+		      "published", it->img != NULL);
+	if (o != NULL && it->img != NULL) {
+		json_object_set_new(o, "served-version", json_integer((json_int_t)it->img->version));
+		json_object_set_new(o, "bytes-served",
+				    json_integer((json_int_t)atomic_load(&it->img->bytes_served)));
+		json_object_set_new(o, "active-users",
+				    json_integer(atomic_load(&it->img->active_users)));
+	}
+	return o;
+}
+
+static int
+item_name_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct item *const *)a)->e.name, (*(struct item *const *)b)->e.name);
+}
+
+static json_t *
+action_images(json_t *args, char **ret_err)
+{
+	struct item **v;
+	size_t n = 0, i = 0;
+	json_t *arr;
+
+	(void)args;
+	for (struct item *it = st.items; it != NULL; it = it->next)
+		n++;
+	v = calloc(n ? n : 1, sizeof(*v));
+	arr = json_array();
+	if (v == NULL || arr == NULL) {
+		free(v);
+		json_decref(arr);
+		*ret_err = strdup("out of memory");
+		return NULL;
+	}
+	for (struct item *it = st.items; it != NULL; it = it->next)
+		v[i++] = it;
+	qsort(v, n, sizeof(*v), item_name_cmp);
+	for (i = 0; i < n; i++)
+		json_array_append_new(arr, item_json(v[i]));
+	free(v);
+	return arr;
+}
+
+static json_t *
+health_store(enum mb_health_state *worst, void *arg)
+{
+	unsigned ok = 0, failed = 0, loading = 0, downloading = 0, huge = 0, mapped = 0;
+	json_t *imgs = json_object();
+	const char *mem;
+
+	(void)arg;
+	for (struct item *it = st.items; it != NULL; it = it->next) {
+		switch (it->state) {
+		case ITEM_OK:
+			ok++;
+			break;
+		case ITEM_FAILED:
+			failed++;
+			break;
+		case ITEM_LOADING:
+			loading++;
+			break;
+		case ITEM_DOWNLOADING:
+			downloading++;
+			break;
+		}
+		if (it->img != NULL && it->img->mem == MB_IMAGE_MEM_HUGEPAGE)
+			huge++;
+		else if (it->img != NULL)
+			mapped++;
+		json_object_set_new(imgs, it->e.name, item_json(it));
+	}
+	if (failed > 0 && *worst < MB_HEALTH_DEGRADED)
+		*worst = MB_HEALTH_DEGRADED;
+	mem = huge > 0 && mapped > 0 ? "mixed" : (mapped > 0 ? "mmap" : "hugepage");
+	return json_pack("{s:i,s:i,s:i,s:i,s:s,s:I,s:I,s:o}", "ok", ok, "failed", failed,
+			 "loading", loading, "downloading", downloading, "mem", mem,
+			 "hugepage-bytes", (json_int_t)atomic_load(&hugepage_used),
+			 "hugepage-budget", (json_int_t)st.budget, "images", imgs);
+}
+
+static const struct mb_ctl_action store_actions[] = {
+	{ "images", action_images, "images in the store: version, state, memory, use" },
+};
+
+/* Master server: a name being loaded or downloaded answers TRYAGAIN. */
+static bool
+store_pending(const char *name, uint64_t *ret_size, int64_t *ret_mtime, void *arg)
+{
+	struct item *it = item_find(name);
+
+	(void)arg;
+	if (it == NULL || (it->state != ITEM_LOADING && it->state != ITEM_DOWNLOADING) ||
+	    it->img != NULL)
+		return false;
+	*ret_size = it->e.size;
+	*ret_mtime = it->e.mtime;
+	return true;
+}
+
+/* ---- public entry points ---------------------------------------------------- */
+
+int
+mb_ctl_store_start(const struct mb_config *cfg)
+{
+	char err[MB_MANIFEST_ERRLEN] = "";
+	char path[4096 + 32];
+	int rc;
+
+	st.state_dir = strdup(cfg->state_dir);
+	if (st.state_dir == NULL)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "%s/images", st.state_dir);
+	if (mkdir(st.state_dir, 0755) == -1 && errno != EEXIST) {
+		rc = -errno;
+		MB_LOG(ERR, STORE, "cannot create state directory '%s': %s", st.state_dir,
+		       strerror(errno));
+		return rc;
+	}
+	if (mkdir(path, 0755) == -1 && errno != EEXIST) {
+		rc = -errno;
+		MB_LOG(ERR, STORE, "cannot create '%s': %s", path, strerror(errno));
+		return rc;
+	}
+	st.stop = false;
+	st.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (st.efd == -1)
+		return -errno;
+	rc = mb_ctl_loop_add(st.efd, EPOLLIN, done_io, NULL);
+	if (rc != 0)
+		return rc;
+	rc = pthread_create(&st.worker, NULL, worker_main, NULL);
+	if (rc != 0)
+		return -rc;
+	st.worker_started = true;
+	(void)pthread_setname_np(st.worker, "mb-store");
+	for (size_t i = 0; i < MB_ARRAY_SIZE(store_actions); i++)
+		(void)mb_ctl_action_register(&store_actions[i]);
+	(void)mb_ctl_health_register("store", health_store, NULL);
+	mb_ctl_master_set_pending(store_pending, NULL);
+	rc = mb_ctl_store_reload(cfg, err, sizeof(err));
+	if (rc != 0 && rc != -ENOENT) {
+		/* Start serving nothing rather than not at all; health says why. */
+		MB_LOG(WARNING, STORE, "starting with an empty store: %s", err);
+	}
+	return 0;
+}
+
+unsigned
+mb_ctl_store_busy(void)
+{
+	return st.busy;
+}
+
+void
+mb_ctl_store_stop(void)
+{
+	struct job *j;
+
+	pthread_mutex_lock(&st.lock);
+	st.stop = true;
+	pthread_cond_broadcast(&st.cond);
+	pthread_mutex_unlock(&st.lock);
+	if (st.worker_started)
+		(void)pthread_join(st.worker, NULL);
+	st.worker_started = false;
+	while (st.items != NULL) {
+		struct item *it = st.items;
+
+		st.items = it->next;
+		item_free(it);
+	}
+	/* Jobs never picked up or finished after the last completion pass. */
+	for (int pass = 0; pass < 2; pass++) {
+		while ((j = pass == 0 ? st.todo : st.done) != NULL) {
+			if (pass == 0)
+				st.todo = j->next;
+			else
+				st.done = j->next;
+			mb_image_unref(j->img);
+			free(j);
+		}
+	}
+	mb_image_table_publish(NULL);
+	/* Release the images now, while rte_free still works. */
+	rcu_thread_offline();
+	rcu_barrier();
+	rcu_thread_online();
+	if (st.efd >= 0) {
+		(void)mb_ctl_loop_del(st.efd);
+		(void)close(st.efd);
+	}
+	st.efd = -1;
+	st.busy = 0;
+	mb_manifest_done(&st.man);
+	free(st.state_dir);
+	st.state_dir = NULL;
+}
+
+static int
+mkdir_parents_of(const char *path)
+{
+	_cleanup_free_ char *p = strdup(path);
+	size_t base = strlen(st.state_dir);
+
+	if (p == NULL)
+		return -ENOMEM;
+	for (char *q = p + base + 1; *q != '\0'; q++) {
+		if (*q != '/')
+			continue;
+		*q = '\0';
+		if (mkdir(p, 0755) == -1 && errno != EEXIST)
+			return -errno;
+		*q = '/';
+	}
+	return 0;
+}
+
+static int
+write_manifest(void)
+{
+	char path[4096 + 32];
+	int rc = manifest_path(path, sizeof(path));
+
+	if (rc == 0)
+		rc = mb_manifest_write_file(&st.man, path);
+	if (rc != 0)
+		MB_LOG(ERR, STORE, "cannot write '%s': %s", path, strerror(-rc));
+	return rc;
+}
+
+int
+mb_ctl_store_install(const struct mb_manifest_entry *e, const char *verified_path)
+{
+	struct item tmp = { 0 };
+	char dest[4096 + 300];
+	int rc;
+
+	if (st.state_dir == NULL)
+		return -ENODEV;
+	if (!mb_image_name_valid(e->name, strlen(e->name)))
+		return -EINVAL;
+	if (mb_manifest_find(&st.man, e->name) == NULL && st.man.count >= st.max_images)
+		return -ENOSPC;
+	memcpy(tmp.e.name, e->name, sizeof(tmp.e.name));
+	image_path(&tmp, dest, sizeof(dest));
+	rc = mkdir_parents_of(dest);
+	if (rc != 0)
+		return rc;
+	if (rename(verified_path, dest) == -1)
+		return -errno;
+	rc = mb_manifest_set(&st.man, e);
+	if (rc != 0)
+		return rc;
+	rc = write_manifest();
+	{
+		struct item *it = item_find(e->name);
+
+		if (it != NULL && it->state == ITEM_DOWNLOADING && !it->in_manifest)
+			it->state = ITEM_LOADING;
+	}
+	reconcile();
+	return rc;
+}
+
+int
+mb_ctl_store_retire(const char *name)
+{
+	int rc = mb_manifest_remove(&st.man, name);
+
+	if (rc != 0)
+		return rc;
+	rc = write_manifest();
+	reconcile();
+	return rc;
+}
+
+int
+mb_ctl_store_set_downloading(const struct mb_manifest_entry *e, bool on)
+{
+	struct item *it = item_find(e->name);
+
+	if (on) {
+		if (it == NULL) {
+			it = calloc(1, sizeof(*it));
+			if (it == NULL || mb_manifest_entry_copy(&it->e, e) != 0) {
+				free(it);
+				return -ENOMEM;
+			}
+			it->next = st.items;
+			st.items = it;
+		}
+		if (it->state != ITEM_OK && it->state != ITEM_LOADING)
+			it->state = ITEM_DOWNLOADING;
+		return 0;
+	}
+	if (it == NULL)
+		return -ENOENT;
+	if (!it->in_manifest) {
+		struct item **pp;
+
+		for (pp = &st.items; *pp != it; pp = &(*pp)->next)
+			;
+		*pp = it->next;
+		item_free(it);
+	} else if (it->state == ITEM_DOWNLOADING) {
+		it->state = it->img != NULL ? ITEM_OK : ITEM_FAILED;
+	}
+	return 0;
+}
+
+int
+mb_ctl_store_get_manifest(struct mb_manifest *ret)
+{
+	return mb_manifest_copy(ret, &st.man);
+}

@@ -1,0 +1,339 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# Sync from ops end to end: a real nginx on loopback (own config and prefix in
+# a temp dir, HTTPS with ssl_verify_client on, certificates made here with
+# openssl) serves 3 images + a manifest signed by mb-manifest; sync-probe (the
+# control thread's ctl_sync.c on the real control loop, with a file-backed
+# store) fetches them.  One case per run:
+#   initial           3 images fetched, the site filter honoured, bytes identical
+#   change            conditional GET (304), a changed image re-synced, a removed one retired
+#   resume            a slow download killed -9 resumes with a Range request
+#   tamper-image      bytes not matching the manifest hash refused, old version kept
+#   tamper-manifest   a manifest not matching its signature refused, nothing changes
+#   wrong-server-cert a server cert from another CA refused, nothing changes
+#   no-client-cert    no client certificate: nginx refuses, nothing changes
+#   ops-down          nginx gone: health "stale", images kept
+#   crash-no-partial  kill -9 mid-download: nothing under images/, .part swept later
+#   redirect          a 302 for the manifest is refused (no redirects followed)
+#   oversize          a manifest over max-manifest-size and an image body longer
+#                     than its manifest size are both refused
+# Exit 0 pass, 1 fail, 77 skip (no nginx/openssl).
+set -u
+CASE=${1:?case}
+B=${MB_BUILD:?}
+MANI=$B/tools/mb-manifest
+PROBE=$B/tests/system/sync-probe
+command -v nginx >/dev/null || { echo "no nginx"; exit 77; }
+command -v openssl >/dev/null || { echo "no openssl"; exit 77; }
+[ -x "$MANI" ] && [ -x "$PROBE" ] || { echo "build mb-manifest and sync-probe first"; exit 77; }
+
+case $CASE in
+initial) PORT=18443 ;; change) PORT=18444 ;; resume) PORT=18445 ;; tamper-image) PORT=18446 ;;
+tamper-manifest) PORT=18447 ;; wrong-server-cert) PORT=18448 ;; no-client-cert) PORT=18449 ;;
+ops-down) PORT=18450 ;; crash-no-partial) PORT=18451 ;; redirect) PORT=18452 ;;
+oversize) PORT=18453 ;; *) echo "unknown case $CASE"; exit 2 ;;
+esac
+
+T=$(mktemp -d /tmp/mbs-sync.XXXXXX)
+chmod 755 "$T"
+NGINX_PID=
+PROBE_PID=
+cleanup() {
+	[ -n "$PROBE_PID" ] && kill -9 "$PROBE_PID" 2>/dev/null
+	[ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+fail() { echo "FAIL ($CASE): $*"; echo "--- probe output"; cat "$T"/probe.out 2>/dev/null;
+	echo "--- nginx access"; cat "$T"/ngx/access.log 2>/dev/null; exit 1; }
+
+# ---- certificates: a CA, a server cert for 127.0.0.1/localhost, a client
+# cert; and a rogue CA with its own server cert for the same names.
+mkcerts() {
+	local d=$T/pki
+	mkdir -p "$d"
+	(
+	cd "$d" || exit 1
+	for ca in ca rogue; do
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+			-subj "/CN=mbs test $ca" -keyout $ca.key -out $ca.crt 2>/dev/null
+	done
+	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > srv.ext
+	printf 'extendedKeyUsage=clientAuth\n' > cli.ext
+	for who in srv:ca rsrv:rogue cli:ca; do
+		n=${who%%:*}; ca=${who##*:}
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-subj "/CN=mbs $n" -keyout $n.key -out $n.csr 2>/dev/null
+		ext=srv.ext; [ $n = cli ] && ext=cli.ext
+		openssl x509 -req -in $n.csr -CA $ca.crt -CAkey $ca.key -CAcreateserial \
+			-days 2 -extfile $ext -out $n.crt 2>/dev/null
+	done
+	) || fail "openssl"
+}
+
+# ---- nginx: $1 = server cert name (srv|rsrv), $2 = extra location config
+ngx_conf() {
+	local cert=${1:-srv} extra=${2:-}
+	mkdir -p "$T"/ngx/tmp
+	cat > "$T"/ngx/nginx.conf <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+error_log $T/ngx/error.log info;
+pid $T/ngx/nginx.pid;
+events { worker_connections 64; }
+http {
+	client_body_temp_path $T/ngx/tmp/body;
+	proxy_temp_path $T/ngx/tmp/proxy;
+	fastcgi_temp_path $T/ngx/tmp/fcgi;
+	uwsgi_temp_path $T/ngx/tmp/uwsgi;
+	scgi_temp_path $T/ngx/tmp/scgi;
+	log_format mbs '\$request \$status range=\$http_range sent=\$body_bytes_sent';
+	access_log $T/ngx/access.log mbs;
+	types { application/json json; }
+	default_type application/octet-stream;
+	server {
+		listen 127.0.0.1:$PORT ssl;
+		ssl_certificate $T/pki/$cert.crt;
+		ssl_certificate_key $T/pki/$cert.key;
+		ssl_client_certificate $T/pki/ca.crt;
+		ssl_verify_client on;
+		ssl_protocols TLSv1.2 TLSv1.3;
+		root $T/www;
+		etag on;
+		$extra
+	}
+}
+EOF
+}
+ngx_start() {
+	ngx_conf "$@"
+	nginx -c "$T"/ngx/nginx.conf -p "$T"/ngx >"$T"/ngx/stdout 2>&1 &
+	NGINX_PID=$!
+	for _ in $(seq 100); do
+		curl -s -k -o /dev/null --cert "$T"/pki/cli.crt \
+			--key "$T"/pki/cli.key "https://127.0.0.1:$PORT/" && return 0
+		kill -0 "$NGINX_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$T"/ngx/error.log "$T"/ngx/stdout
+	fail "nginx did not start"
+}
+ngx_stop() {
+	[ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null
+	NGINX_PID=
+}
+
+# ---- the ops side: images + signed manifest
+publish() {	# $1 = version for all images
+	"$MANI" build "$T"/www --site utah=emulab-ops/A,emulab-ops/B,C \
+		--site other=OTHER --version-from "${1:-1}" -o "$T"/www/manifest.json \
+		>/dev/null || fail "mb-manifest build"
+	"$MANI" sign --key "$T"/ops.key "$T"/www/manifest.json >/dev/null || fail "sign"
+	"$MANI" verify --pubkey "$T"/ops.pub "$T"/www/manifest.json >/dev/null || fail "verify"
+}
+mkimages() {
+	mkdir -p "$T"/www/emulab-ops
+	head -c 300000 /dev/urandom > "$T"/www/emulab-ops/A
+	head -c 70000 /dev/urandom > "$T"/www/emulab-ops/B
+	head -c 5000 /dev/urandom > "$T"/www/C
+	head -c 1000 /dev/urandom > "$T"/www/OTHER
+	"$MANI" keygen "$T"/ops.key "$T"/ops.pub >/dev/null || fail "keygen"
+	publish 1
+}
+
+# ---- the miniboss side
+conf() {	# $1 = extra [origin] lines
+	cat > "$T"/mb.conf <<EOF
+[server]
+state-dir = $T/state
+[dpdk]
+address = 10.99.0.1/24
+[origin]
+url = https://127.0.0.1:$PORT
+ca-file = $T/pki/ca.crt
+client-cert = $T/pki/cli.crt
+client-key = $T/pki/cli.key
+manifest-pubkey = $T/ops.pub
+site = utah
+timeout = 5s
+${1:-}
+EOF
+}
+probe() {	# runs one round; output in probe.out, log in probe.log
+	"$PROBE" "$T"/mb.conf "$@" >"$T"/probe.out 2>"$T"/probe.log
+}
+same() { cmp -s "$T/www/$1" "$T/state/images/$1"; }
+snapshot() { (cd "$T"/state && find images -type f | sort | xargs sha256sum;
+	cat manifest.json) > "$T/$1"; }
+check_kept() {	# state unchanged since snapshot $1
+	snapshot after
+	cmp -s "$T/$1" "$T"/after || fail "published state changed"
+	[ -z "$(ls "$T"/state/tmp 2>/dev/null)" ] || fail "leftover in tmp: $(ls "$T"/state/tmp)"
+}
+result() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["result"])' \
+	"$T"/probe.out; }
+img_field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
+print(d["images"].get(sys.argv[2],{}).get(sys.argv[3],""))' "$T"/probe.out "$1" "$2"; }
+initial_ok() {
+	probe || fail "initial sync failed: $(result)"
+	for i in emulab-ops/A emulab-ops/B C; do same $i || fail "$i differs"; done
+	[ ! -e "$T"/state/images/OTHER ] || fail "image for another site fetched"
+	snapshot before
+}
+# Start a slow (limit_rate) download of a 4 MB image D and kill the probe once
+# part of it is on disk.
+slow_kill() {
+	head -c 4000000 /dev/urandom > "$T"/www/D
+	"$MANI" build "$T"/www --site utah=emulab-ops/A,emulab-ops/B,C,D --site other=OTHER \
+		--version-from 1 -o "$T"/www/manifest.json >/dev/null
+	"$MANI" sign --key "$T"/ops.key "$T"/www/manifest.json >/dev/null
+	ngx_stop
+	ngx_start srv "location = /D { limit_rate 100k; }"
+	"$PROBE" "$T"/mb.conf >"$T"/probe.out 2>"$T"/probe.log &
+	PROBE_PID=$!
+	for _ in $(seq 300); do
+		s=$(stat -c %s "$T"/state/tmp/D.part 2>/dev/null || echo 0)
+		[ "$s" -gt 200000 ] && break
+		sleep 0.1
+	done
+	kill -9 $PROBE_PID; wait $PROBE_PID 2>/dev/null; PROBE_PID=
+	[ "${s:-0}" -gt 200000 ] || fail "download did not start"
+	[ "$s" -lt 4000000 ] || fail "download finished too early"
+	[ ! -e "$T"/state/images/D ] || fail "partial image visible in images/"
+}
+
+mkcerts
+mkimages
+conf
+ngx_start srv
+
+case $CASE in
+initial)
+	initial_ok
+	[ "$(img_field emulab-ops/A state)" = ok ] || fail "A not ok in status"
+	grep -q '"emulab-ops/A"' "$T"/state/manifest.json || fail "local manifest lacks A"
+	;;
+change)
+	probe --rounds 2 || fail "sync failed"
+	grep -q 'GET /manifest.json HTTP/1.1 304' "$T"/ngx/access.log || fail "no conditional GET"
+	head -c 80000 /dev/urandom > "$T"/www/emulab-ops/B
+	rm "$T"/www/C
+	publish 2
+	: > "$T"/ngx/access.log
+	probe || fail "re-sync failed: $(result)"
+	same emulab-ops/B || fail "B not swapped"
+	same emulab-ops/A || fail "A changed"
+	[ ! -e "$T"/state/images/C ] || fail "C not retired"
+	grep -q '"version": *2' "$T"/state/manifest.json || fail "version 2 not recorded"
+	grep -q 'GET /emulab-ops/B ' "$T"/ngx/access.log || fail "B not fetched"
+	;;
+resume)
+	initial_ok
+	slow_kill
+	ngx_stop
+	ngx_start srv
+	: > "$T"/ngx/access.log
+	probe || fail "resumed sync failed: $(result)"
+	same D || fail "D differs after resume"
+	grep -Eq 'GET /D HTTP/1.1 206 range=bytes=[1-9][0-9]*-' "$T"/ngx/access.log ||
+		fail "no Range request for D"
+	;;
+tamper-image)
+	initial_ok
+	cp "$T"/www/emulab-ops/B "$T"/B.v1
+	head -c 70000 /dev/urandom > "$T"/www/emulab-ops/B
+	publish 2
+	head -c 70000 /dev/urandom > "$T"/www/emulab-ops/B	# served bytes != signed hash
+	probe && fail "tampered image accepted"
+	cmp -s "$T"/B.v1 "$T"/state/images/emulab-ops/B || fail "old B not kept"
+	[ "$(img_field emulab-ops/B reason)" = "sha256 mismatch" ] || fail "no reason"
+	grep -q 'sha256 mismatch' "$T"/probe.log || fail "no log line"
+	[ -z "$(ls "$T"/state/tmp)" ] || fail "bad .part kept"
+	;;
+tamper-manifest)
+	initial_ok
+	sed -i 's/"version": 1/"version": 9/' "$T"/www/manifest.json
+	probe && fail "tampered manifest accepted"
+	result | grep -q 'signature does not match' || fail "reason: $(result)"
+	check_kept before
+	# a truncated signature, too
+	publish 1
+	head -c 63 "$T"/www/manifest.json.sig > "$T"/sig && mv "$T"/sig "$T"/www/manifest.json.sig
+	probe && fail "truncated signature accepted"
+	result | grep -q 'wrong length' || fail "reason: $(result)"
+	check_kept before
+	;;
+wrong-server-cert)
+	initial_ok
+	ngx_stop
+	ngx_start rsrv
+	probe && fail "rogue server accepted"
+	result | grep -qi 'ssl\|certificate' || fail "reason: $(result)"
+	check_kept before
+	;;
+no-client-cert)
+	initial_ok
+	conf "client-cert =
+client-key ="
+	head -c 70000 /dev/urandom > "$T"/www/emulab-ops/B
+	publish 2
+	probe && fail "sync without a client certificate succeeded"
+	result | grep -q 'HTTP 400' || fail "reason: $(result)"
+	check_kept before
+	;;
+ops-down)
+	initial_ok
+	ngx_stop
+	probe && fail "sync with ops down succeeded"
+	[ "$(img_field emulab-ops/A state)" = stale ] || fail "A not stale"
+	check_kept before
+	;;
+crash-no-partial)
+	initial_ok
+	slow_kill
+	[ -e "$T"/state/tmp/D.part ] || fail "no .part"
+	(cd "$T"/state/images && find . -type f | sort) > "$T"/imgs
+	[ "$(cat "$T"/imgs)" = "$(printf './C\n./emulab-ops/A\n./emulab-ops/B')" ] ||
+		fail "images/ has $(cat "$T"/imgs)"
+	grep -q '"D"' "$T"/state/manifest.json && fail "D in the local manifest"
+	# D withdrawn by ops: the leftover .part goes
+	rm "$T"/www/D
+	publish 1
+	ngx_stop
+	ngx_start srv
+	probe || fail "sync after crash failed: $(result)"
+	[ ! -e "$T"/state/tmp/D.part ] || fail ".part not swept"
+	;;
+redirect)
+	initial_ok
+	ngx_stop
+	ngx_start srv "location = /manifest.json { return 302 https://localhost:$PORT/x.json; }"
+	probe && fail "redirect followed"
+	result | grep -q 'redirect' || fail "reason: $(result)"
+	check_kept before
+	;;
+oversize)
+	initial_ok
+	conf "max-manifest-size = 1024"
+	for i in $(seq 10); do head -c 10 /dev/urandom > "$T/www/pad$i"; done
+	publish 1
+	probe && fail "oversized manifest accepted"
+	result | grep -q 'larger than' || fail "reason: $(result)"
+	check_kept before
+	rm -f "$T"/www/pad*
+	conf
+	cp "$T"/www/emulab-ops/B "$T"/B.v1
+	head -c 70000 /dev/urandom > "$T"/www/emulab-ops/B
+	publish 2
+	head -c 90000 /dev/urandom > "$T"/www/emulab-ops/B
+	probe && fail "image longer than its manifest size accepted"
+	img_field emulab-ops/B reason | grep -qi 'larger\|longer\|size' ||
+		fail "reason: $(img_field emulab-ops/B reason)"
+	cmp -s "$T"/B.v1 "$T"/state/images/emulab-ops/B || fail "old B not kept"
+	[ -z "$(ls "$T"/state/tmp)" ] || fail "oversized .part kept"
+	;;
+esac
+echo "PASS ($CASE)"
+exit 0

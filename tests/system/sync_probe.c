@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * sync-probe: control/ctl_sync.c on the real control loop (ctl_loop.c,
+ * ctl_action.c) against a real origin, without EAL or the dataplane, for the
+ * sync system tests.  The image store is a small file-backed stand-in with
+ * the same contract as ctl_store.c's install/retire: install renames the
+ * verified .part into <state-dir>/images/<name> and rewrites the local
+ * manifest.json atomically; retire removes both.  (It does not load bytes
+ * into memory: the daemon's store does that and has its own tests.)
+ *
+ *   sync-probe CONFIG [--rounds N] [--status]
+ *
+ * Runs N sync rounds (default 1) through the "sync" action, then prints the
+ * "sync" status JSON on stdout and exits 0 when the last round's result is
+ * "ok", 1 otherwise.  Killing it mid-download is the crash test.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "ctl.h"
+#include "ctl_priv.h"
+#include "mb_config.h"
+#include "mb_log.h"
+#include "mb_manifest.h"
+
+static struct mb_config cfg;
+static struct mb_manifest local;
+static char local_path[4096];
+
+int
+mb_ctl_store_install(const struct mb_manifest_entry *e, const char *verified_path)
+{
+	char dst[4096], dir[4096];
+	int rc;
+
+	snprintf(dst, sizeof(dst), "%s/images/%s", cfg.state_dir, e->name);
+	/* make the parent directories of names with '/' */
+	snprintf(dir, sizeof(dir), "%s", dst);
+	for (char *p = dir + strlen(cfg.state_dir) + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		(void)mkdir(dir, 0755);
+		*p = '/';
+	}
+	if (rename(verified_path, dst) == -1)
+		return -errno;
+	rc = mb_manifest_set(&local, e);
+	if (rc == 0)
+		rc = mb_manifest_write_file(&local, local_path);
+	return rc;
+}
+
+int
+mb_ctl_store_retire(const char *name)
+{
+	char p[4096];
+	int rc;
+
+	rc = mb_manifest_remove(&local, name);
+	if (rc < 0)
+		return rc;
+	snprintf(p, sizeof(p), "%s/images/%s", cfg.state_dir, name);
+	(void)unlink(p);
+	return mb_manifest_write_file(&local, local_path);
+}
+
+int
+mb_ctl_store_set_downloading(const struct mb_manifest_entry *e, bool on)
+{
+	(void)e;
+	(void)on;
+	return 0;
+}
+
+int
+mb_ctl_store_get_manifest(struct mb_manifest *ret)
+{
+	return mb_manifest_copy(ret, &local);
+}
+
+/* Not linked here (ctl_master.c is not part of the probe). */
+void
+mb_ctl_master_set_pending(mb_ctl_pending_fn fn, void *arg)
+{
+	(void)fn;
+	(void)arg;
+}
+
+static json_t *
+status(void)
+{
+	json_t *args = json_pack("{s:b}", "status", 1);
+	char *err = NULL;
+	json_t *r = mb_ctl_action_run("sync", args, &err);
+
+	json_decref(args);
+	if (r == NULL) {
+		fprintf(stderr, "sync-probe: %s\n", err);
+		exit(2);
+	}
+	return r;
+}
+
+int
+main(int argc, char **argv)
+{
+	char err[MB_CFG_ERRLEN], dir[4200];
+	int rounds = 1, rc;
+	json_t *st = NULL;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: sync-probe CONFIG [--rounds N]\n");
+		return 2;
+	}
+	if (argc == 4 && strcmp(argv[2], "--rounds") == 0)
+		rounds = atoi(argv[3]);
+	if (mb_config_defaults(&cfg) < 0 || mb_config_load_file(&cfg, argv[1], err, sizeof(err)) < 0 ||
+	    mb_config_validate(&cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "sync-probe: %s\n", err);
+		return 2;
+	}
+	mb_log_set_level(MB_LOG_DEBUG);
+	snprintf(dir, sizeof(dir), "%s/images", cfg.state_dir);
+	(void)mkdir(cfg.state_dir, 0755);
+	(void)mkdir(dir, 0755);
+	snprintf(local_path, sizeof(local_path), "%s/manifest.json", cfg.state_dir);
+	rc = mb_manifest_load_file(local_path, &(struct mb_manifest_limits){ 0 }, &local, err,
+				   sizeof(err));
+	if (rc < 0 && rc != -ENOENT) {
+		fprintf(stderr, "sync-probe: local manifest: %s\n", err);
+		return 2;
+	}
+	if (mb_ctl_loop_init() < 0)
+		return 2;
+	mb_ctl_set_config(&cfg);
+	if (mb_ctl_sync_start(&cfg) < 0)
+		return 2;
+	for (int r = 0; r < rounds; r++) {
+		json_t *a = json_object();
+		char *e = NULL;
+
+		if (r > 0) {
+			json_t *x = mb_ctl_action_run("sync", a, &e);
+
+			json_decref(x);
+			free(e);
+		}
+		json_decref(a);
+		/* the start timer (1 ms) begins the first round */
+		for (int spins = 0; spins < 10; spins++)
+			(void)mb_ctl_loop_run_once(10);
+		for (;;) {
+			json_decref(st);
+			st = status();
+			if (!json_is_true(json_object_get(st, "running")))
+				break;
+			(void)mb_ctl_loop_run_once(200);
+		}
+	}
+	rc = strcmp(json_string_value(json_object_get(st, "result")), "ok") == 0 ? 0 : 1;
+	json_dumpf(st, stdout, JSON_INDENT(1) | JSON_SORT_KEYS);
+	printf("\n");
+	json_decref(st);
+	mb_ctl_sync_stop();
+	mb_manifest_done(&local);
+	mb_config_done(&cfg);
+	return rc;
+}

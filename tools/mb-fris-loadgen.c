@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * mb-fris-loadgen: N Frisbee receivers in one process, for benchmarks.
+ *
+ * Each logical receiver has its own client id, JOIN, shuffled chunk order,
+ * bitmaps, requests and completion time (the state machine of fris_rx.c, the
+ * same as mb-frisbee's).  They share one multicast receive socket and one
+ * send socket (so every request has the same source address; a Frisbee
+ * server keeps no per-client delivery state, so it cannot tell).  Requests
+ * of one receiver are shown to the others as if snooped on the group, as
+ * separate hosts would see them.  Nothing is written: blocks only update the
+ * bitmaps, so 64 receivers fit on one core.  Multicast only.
+ *
+ * Output: one JSON object on stdout with per-receiver completion times and
+ * the aggregate throughput.  Exit 0 when all finished, 3 on timeout, 2 on
+ * usage, 5 on a local error.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "fris_rx.h"
+#include "fris_wire.h"
+#include "mb_time.h"
+
+#define MAX_RECEIVERS 1024
+#define JOIN_RESEND_NS (500 * MB_NS_PER_MS)
+
+enum lr_state {
+	LR_WAIT = 0,	/* before its start time */
+	LR_JOINING,
+	LR_RUNNING,
+	LR_DONE,
+};
+
+struct lr {
+	struct mb_frx st;
+	unsigned int id;
+	uint32_t clientid;
+	enum lr_state state;
+	uint64_t start_at;
+	uint64_t last_join;
+	uint64_t joined_at;
+	uint64_t done_at;
+};
+
+static struct {
+	uint32_t myip, group;
+	uint16_t port;
+	unsigned int n;
+	bool raw;
+	double stagger;
+	unsigned int timeout_s;
+	int rsock, ssock;
+	struct sockaddr_in dst;
+	struct lr *lr;
+	uint64_t t0;
+	uint64_t blocks_rx, drops;
+} g;
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: mb-fris-loadgen -i myip -m group -p port -n receivers [-N]\n"
+			"                       [-r stagger_secs] [-T timeout_secs]\n");
+	exit(2);
+}
+
+static int
+udp_socket(uint32_t addr, uint16_t port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = addr,
+				 .sin_port = htons(port)};
+	int fd, one = 1, buf = 8 << 20;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -1;
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+		perror("mb-fris-loadgen: bind");
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void
+send_raw(const void *buf, int len)
+{
+	if (len > 0)
+		(void)sendto(g.ssock, buf, (size_t)len, 0, (struct sockaddr *)&g.dst,
+			     sizeof(g.dst));
+}
+
+/* A receiver's request goes on the wire and is "snooped" by the others. */
+static void
+lr_send(void *arg, const void *buf, int len)
+{
+	const struct lr *me = arg;
+	uint32_t chunk = mb_fris_get32((const uint8_t *)buf + MB_FRIS_HDR_LEN);
+	uint64_t now = mb_time_mono_ns();
+	unsigned int i;
+
+	send_raw(buf, len);
+	for (i = 0; i < g.n; i++)
+		if (&g.lr[i] != me && g.lr[i].state == LR_RUNNING)
+			mb_frx_snoop(&g.lr[i].st, chunk, now);
+}
+
+static void
+lr_joined(struct lr *l, uint64_t bytes, uint64_t now)
+{
+	if (mb_frx_init(&l->st, bytes, !g.raw, g.myip, false,
+			l->clientid ^ (uint32_t)now, lr_send, l) < 0) {
+		fprintf(stderr, "mb-fris-loadgen: cannot track %llu bytes\n",
+			(unsigned long long)bytes);
+		exit(5);
+	}
+	l->state = LR_RUNNING;
+	l->joined_at = now;
+	mb_frx_start(&l->st, now);
+}
+
+static void
+lr_finish(struct lr *l, uint64_t now)
+{
+	uint8_t buf[MB_FRIS_LEAVE2_LEN];
+
+	l->state = LR_DONE;
+	l->done_at = now;
+	send_raw(buf, mb_fris_encode_leave2(buf, sizeof(buf), g.myip, l->clientid,
+					    (uint32_t)((now - l->start_at) / MB_NS_PER_SEC),
+					    NULL));
+}
+
+static void
+parse_args(int argc, char **argv)
+{
+	struct in_addr a;
+	int c;
+
+	while ((c = getopt(argc, argv, "i:m:p:n:Nr:T:h")) != -1) {
+		switch (c) {
+		case 'i':
+			if (inet_pton(AF_INET, optarg, &a) != 1)
+				usage();
+			g.myip = a.s_addr;
+			break;
+		case 'm':
+			if (inet_pton(AF_INET, optarg, &a) != 1 || (ntohl(a.s_addr) >> 28) != 14)
+				usage();
+			g.group = a.s_addr;
+			break;
+		case 'p': g.port = (uint16_t)atoi(optarg); break;
+		case 'n': g.n = (unsigned int)atoi(optarg); break;
+		case 'N': g.raw = true; break;
+		case 'r': g.stagger = atof(optarg); break;
+		case 'T': g.timeout_s = (unsigned int)atoi(optarg); break;
+		default: usage();
+		}
+	}
+	if (optind != argc || g.myip == 0 || g.group == 0 || g.port == 0 || g.n == 0 ||
+	    g.n > MAX_RECEIVERS || g.stagger < 0)
+		usage();
+	if (g.timeout_s == 0)
+		g.timeout_s = 60;
+}
+
+static void
+report(uint64_t now, bool all_done)
+{
+	json_t *j = json_object(), *arr = json_array();
+	double max_s = 0, sum_s = 0, wall = (double)(now - g.t0) / 1e9;
+	uint64_t bytes = 0, dups = 0, done = 0;
+	unsigned int i;
+
+	for (i = 0; i < g.n; i++) {
+		struct lr *l = &g.lr[i];
+		json_t *o = json_object();
+		double s = l->state == LR_DONE ? (double)(l->done_at - l->start_at) / 1e9 : -1;
+
+		json_object_set_new(o, "id", json_integer(i));
+		json_object_set_new(o, "clientid", json_integer(l->clientid));
+		json_object_set_new(o, "start_s", json_real((double)(l->start_at - g.t0) / 1e9));
+		json_object_set_new(o, "done", json_boolean(l->state == LR_DONE));
+		json_object_set_new(o, "seconds", json_real(s));
+		json_object_set_new(o, "dup_blocks", json_integer((json_int_t)l->st.dupblocks));
+		json_object_set_new(o, "requests", json_integer((json_int_t)l->st.requests));
+		json_object_set_new(o, "prequests", json_integer((json_int_t)l->st.prequests));
+		json_array_append_new(arr, o);
+		if (l->state == LR_DONE) {
+			done++;
+			bytes += l->st.bytes;
+			sum_s += s;
+			if (s > max_s)
+				max_s = s;
+		}
+		dups += l->st.dupblocks;
+	}
+	json_object_set_new(j, "receivers", json_integer(g.n));
+	json_object_set_new(j, "completed", json_integer((json_int_t)done));
+	json_object_set_new(j, "mode", json_string(g.raw ? "join2" : "join1"));
+	json_object_set_new(j, "image_bytes",
+			    json_integer(g.n ? (json_int_t)g.lr[0].st.bytes : 0));
+	json_object_set_new(j, "wall_seconds", json_real(wall));
+	json_object_set_new(j, "mean_seconds", json_real(done ? sum_s / (double)done : -1));
+	json_object_set_new(j, "max_seconds", json_real(done ? max_s : -1));
+	json_object_set_new(j, "aggregate_mbit_per_s",
+			    json_real(wall > 0 ? (double)bytes * 8 / wall / 1e6 : 0));
+	json_object_set_new(j, "blocks_received", json_integer((json_int_t)g.blocks_rx));
+	json_object_set_new(j, "dup_blocks_total", json_integer((json_int_t)dups));
+	json_object_set_new(j, "drops", json_integer((json_int_t)g.drops));
+	json_object_set_new(j, "per_receiver", arr);
+	json_object_set_new(j, "ok", json_boolean(all_done));
+	json_dumpf(j, stdout, JSON_INDENT(1));
+	putchar('\n');
+	json_decref(j);
+}
+
+int
+main(int argc, char **argv)
+{
+	uint8_t buf[MB_FRIS_PKT_MAX + 64];
+	struct ip_mreq mr;
+	struct in_addr ifa;
+	struct sockaddr_in from;
+	struct mb_fris_msg m;
+	struct pollfd pfd;
+	unsigned char ttl = MB_FRIS_MCAST_TTL, loop = 0;
+	uint64_t now, last_valid;
+	unsigned int i, remaining;
+	socklen_t sl;
+	ssize_t n;
+
+	parse_args(argc, argv);
+	g.lr = calloc(g.n, sizeof(*g.lr));
+	if (g.lr == NULL)
+		return 5;
+	g.rsock = udp_socket(g.group, g.port);
+	g.ssock = udp_socket(g.myip, g.port);
+	if (g.rsock < 0 || g.ssock < 0)
+		return 5;
+	mr.imr_multiaddr.s_addr = g.group;
+	mr.imr_interface.s_addr = g.myip;
+	if (setsockopt(g.rsock, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof(mr)) == -1) {
+		perror("mb-fris-loadgen: IP_ADD_MEMBERSHIP");
+		return 5;
+	}
+	ifa.s_addr = g.myip;
+	(void)setsockopt(g.ssock, IPPROTO_IP, IP_MULTICAST_IF, &ifa, sizeof(ifa));
+	(void)setsockopt(g.ssock, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof(ttl));
+	(void)setsockopt(g.ssock, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof(loop));
+	g.dst.sin_family = AF_INET;
+	g.dst.sin_addr.s_addr = g.group;
+	g.dst.sin_port = htons(g.port);
+
+	g.t0 = last_valid = mb_time_mono_ns();
+	srand((unsigned int)(g.t0 ^ (uint64_t)getpid()));
+	for (i = 0; i < g.n; i++) {
+		g.lr[i].id = i;
+		if (getrandom(&g.lr[i].clientid, 4, 0) != 4)
+			g.lr[i].clientid = (uint32_t)rand();
+		g.lr[i].start_at = g.t0 + (uint64_t)(g.stagger * 1e9 * rand() / RAND_MAX);
+	}
+	remaining = g.n;
+	pfd.fd = g.rsock;
+	pfd.events = POLLIN;
+	while (remaining > 0) {
+		now = mb_time_mono_ns();
+		if (now - last_valid > g.timeout_s * MB_NS_PER_SEC) {
+			fprintf(stderr, "mb-fris-loadgen: no valid packet for %us\n", g.timeout_s);
+			report(now, false);
+			return 3;
+		}
+		for (i = 0; i < g.n; i++) {
+			struct lr *l = &g.lr[i];
+
+			if (l->state == LR_WAIT && now >= l->start_at) {
+				l->state = LR_JOINING;
+				if (l->start_at == g.t0)
+					last_valid = now;
+			}
+			if (l->state == LR_JOINING && now - l->last_join >= JOIN_RESEND_NS) {
+				send_raw(buf, g.raw ? mb_fris_encode_join2(buf, sizeof(buf), g.myip,
+									   l->clientid) :
+						      mb_fris_encode_join(buf, sizeof(buf), g.myip,
+									  l->clientid));
+				l->last_join = now;
+			} else if (l->state == LR_RUNNING) {
+				mb_frx_tick(&l->st, now);
+			}
+		}
+		if (poll(&pfd, 1, 10) <= 0)
+			continue;
+		/* Drain what is queued before the next round of ticks. */
+		for (;;) {
+			sl = sizeof(from);
+			n = recvfrom(g.rsock, buf, sizeof(buf), MSG_DONTWAIT,
+				     (struct sockaddr *)&from, &sl);
+			if (n <= 0)
+				break;
+			if (mb_fris_decode(buf, (size_t)n, MB_FRIS_NCHUNKS_ANY, &m) != MB_FRIS_OK ||
+			    mb_fris_check_source(&m, from.sin_addr.s_addr, ntohs(from.sin_port),
+						 g.port, g.group, false) != MB_FRIS_OK) {
+				g.drops++;
+				continue;
+			}
+			now = mb_time_mono_ns();
+			last_valid = now;
+			for (i = 0; i < g.n; i++) {
+				struct lr *l = &g.lr[i];
+				uint64_t off;
+
+				if (l->state == LR_JOINING) {
+					if (!g.raw && m.kind == MB_FRIS_K_JOIN_REPLY)
+						lr_joined(l, (uint64_t)m.u.join_reply.blockcount *
+							     MB_FRIS_BLOCK_SIZE, now);
+					else if (g.raw && m.kind == MB_FRIS_K_JOIN2_REPLY &&
+						 m.u.join2.clientid == l->clientid)
+						lr_joined(l, m.u.join2.bytecount, now);
+					continue;
+				}
+				if (l->state != LR_RUNNING)
+					continue;
+				if (m.kind == MB_FRIS_K_BLOCK)
+					(void)mb_frx_block(&l->st, m.u.block.chunk,
+							   m.u.block.block, now, &off);
+				else if (m.kind == MB_FRIS_K_REQUEST)
+					mb_frx_snoop(&l->st, m.u.request.chunk, now);
+				else if (m.kind == MB_FRIS_K_PREQUEST)
+					mb_frx_snoop(&l->st, m.u.prequest.chunk, now);
+				if (mb_frx_complete(&l->st)) {
+					lr_finish(l, now);
+					remaining--;
+				}
+			}
+			if (m.kind == MB_FRIS_K_BLOCK)
+				g.blocks_rx++;
+		}
+	}
+	report(mb_time_mono_ns(), true);
+	for (i = 0; i < g.n; i++)
+		mb_frx_done(&g.lr[i].st);
+	free(g.lr);
+	return 0;
+}
