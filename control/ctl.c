@@ -2,7 +2,8 @@
 /*
  * The control thread: created by mb_ctl_start() as a DPDK control thread, it
  * owns the epoll loop and everything on it (control socket, image store,
- * master server, telemetry mailbox, dataplane events, signals).  SIGINT and
+ * master server, sync from ops, telemetry mailbox, dataplane events,
+ * signals).  SIGINT and
  * SIGTERM (blocked in every thread before rte_eal_init, read here through a
  * signalfd) ask the dataplane to stop; the main thread then shuts down in
  * order and calls mb_ctl_stop().  SIGHUP and the `reload` action re-read the
@@ -40,7 +41,7 @@ struct ev_handler {
 static struct {
 	pthread_t thread;
 	bool running;
-	struct mb_config cfg;	/* live copy, owned */
+	struct mb_config cfg; /* live copy, owned */
 	char *config_path;
 	int sigfd;
 	pthread_mutex_t lock;
@@ -48,9 +49,9 @@ static struct {
 	bool started;
 	int start_rc;
 	bool keep_debug;
-} ctl = { .sigfd = -1, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+} ctl = {.sigfd = -1, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
-static struct ev_handler ev_handlers[3][MAX_EVENT_HANDLERS];
+static struct ev_handler ev_handlers[MB_DP_EV_FTP_XFER_END + 1][MAX_EVENT_HANDLERS];
 static _Atomic bool quit_requested;
 
 bool
@@ -68,11 +69,11 @@ mb_ctl_keep_debug(bool on)
 int
 mb_ctl_event_register(int type, mb_ctl_event_fn fn, void *arg)
 {
-	if (type < 1 || type > 2 || fn == NULL)
+	if (type < 1 || type > MB_DP_EV_FTP_XFER_END || fn == NULL)
 		return -EINVAL;
 	for (int i = 0; i < MAX_EVENT_HANDLERS; i++) {
 		if (ev_handlers[type][i].fn == NULL) {
-			ev_handlers[type][i] = (struct ev_handler){ fn, arg };
+			ev_handlers[type][i] = (struct ev_handler){fn, arg};
 			return 0;
 		}
 	}
@@ -91,21 +92,17 @@ dp_event_io(int fd, uint32_t events, void *arg)
 	(void)!read(fd, &v, sizeof(v));
 	while ((n = mb_dp_events_poll(ev, 32)) > 0) {
 		for (unsigned i = 0; i < n; i++) {
-			if (ev[i].type < 1 || ev[i].type > 2)
+			const struct ev_handler *hs;
+
+			if (ev[i].type < 1 || ev[i].type > MB_DP_EV_FTP_XFER_END)
 				continue;
-			for (int h = 0; h < MAX_EVENT_HANDLERS && ev_handlers[ev[i].type][h].fn; h++)
-				ev_handlers[ev[i].type][h].fn(&ev[i], ev_handlers[ev[i].type][h].arg);
+			hs = ev_handlers[ev[i].type];
+			for (int h = 0; h < MAX_EVENT_HANDLERS && hs[h].fn != NULL; h++)
+				hs[h].fn(&ev[i], hs[h].arg);
 		}
 		if (n < 32)
 			break;
 	}
-}
-
-static void
-master_session_end(const struct mb_dp_event *ev, void *arg)
-{
-	(void)arg;
-	mb_ctl_master_session_end(ev->id);
 }
 
 static void
@@ -149,7 +146,7 @@ do_reload(char **ret_err)
 		MB_LOG(ERR, CTL, "reload refused: [%s] %s changed and needs a restart", k->section,
 		       k->name);
 		if (asprintf(ret_err, "[%s] %s is not reloadable (restart needed)", k->section,
-			     k->name) == -1)
+		             k->name) == -1)
 			*ret_err = NULL;
 		return -EINVAL;
 	}
@@ -160,6 +157,7 @@ do_reload(char **ret_err)
 	mb_ctl_sock_reconfig(&ctl.cfg);
 	mb_dp_reconfig(&ctl.cfg);
 	mb_ctl_master_reconfig(&ctl.cfg);
+	mb_ctl_sync_reconfig(&ctl.cfg);
 	rc = mb_ctl_store_reload(&ctl.cfg, err, sizeof(err));
 	if (rc != 0) {
 		if (asprintf(ret_err, "manifest: %s", err) == -1)
@@ -203,8 +201,8 @@ health_dataplane(enum mb_health_state *worst, void *arg)
 }
 
 static const struct mb_ctl_action ctl_actions[] = {
-	{ "reload", action_reload, "re-read the configuration file and the manifest" },
-	{ "stats", action_stats, "dataplane port and engine counters" },
+    {"reload", action_reload, "re-read the configuration file and the manifest"},
+    {"stats", action_stats, "dataplane port and engine counters"},
 };
 
 static void
@@ -249,6 +247,7 @@ thread_setup(void)
 		MB_LOG(ERR, CTL, "event loop: %s", strerror(-rc));
 		return rc;
 	}
+	mb_ctl_loop_set_rcu(true);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
@@ -273,7 +272,6 @@ thread_setup(void)
 	rc = mb_ctl_store_start(&ctl.cfg);
 	if (rc != 0)
 		return rc;
-	(void)mb_ctl_event_register(MB_DP_EV_SESSION_END, master_session_end, NULL);
 	efd = mb_dp_event_fd();
 	if (efd >= 0) {
 		rc = mb_ctl_loop_add(efd, EPOLLIN, dp_event_io, NULL);
@@ -285,6 +283,12 @@ thread_setup(void)
 	rc = mb_ctl_master_start(&ctl.cfg);
 	if (rc != 0)
 		MB_LOG(WARNING, CTL, "master server not started, continuing without it");
+	rc = mb_ctl_sync_start(&ctl.cfg);
+	if (rc != 0)
+		MB_LOG(WARNING, CTL, "sync from ops not started, serving the local store only");
+	rc = mb_ctl_ftp_start(&ctl.cfg);
+	if (rc != 0)
+		MB_LOG(WARNING, CTL, "FTP control not started, continuing without FTP");
 	rc = mb_ctl_telemetry_start();
 	if (rc != 0)
 		MB_LOG(WARNING, CTL, "telemetry commands: %s, ignoring", strerror(-rc));
@@ -297,6 +301,8 @@ thread_teardown(void)
 	int efd = mb_dp_event_fd();
 
 	mb_ctl_telemetry_stop();
+	mb_ctl_sync_stop();
+	mb_ctl_ftp_stop();
 	mb_ctl_master_stop();
 	mb_ctl_sock_close();
 	mb_ctl_store_stop();

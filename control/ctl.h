@@ -91,7 +91,7 @@ const struct mb_config *mb_ctl_config(void);
 
 /* Start the control thread (rte_ctrl_thread_create): it registers with
  * liburcu-qsbr, opens the control socket, loads the image store, starts the
- * master server and telemetry commands, and handles SIGINT/SIGTERM (quit:
+ * master server, sync from ops and telemetry commands, and handles SIGINT/SIGTERM (quit:
  * mb_dp_stop()) and SIGHUP (reload) through a signalfd.  `cfg` is copied;
  * `config_path` is re-read on reload.  Blocks until the thread reports that
  * startup finished; 0 or -errno (already logged). */
@@ -150,6 +150,16 @@ void mb_ctl_master_stop(void);
 typedef bool (*mb_ctl_pending_fn)(const char *name, uint64_t *ret_size, int64_t *ret_mtime,
 				  void *arg);
 void mb_ctl_master_set_pending(mb_ctl_pending_fn fn, void *arg);
+
+/* ---- FTP control (control/ctl_ftp.c, tcp) -------------------------------- */
+
+/* Listen on tcp.ftp-port (kernel socket, reached through the exception path)
+ * and hand data transfers to the dataplane with mb_dp_tcp_expect().  Listens
+ * for MB_DP_EV_FTP_XFER_END events.  0 or -errno (logged). */
+int mb_ctl_ftp_start(const struct mb_config *cfg);
+/* A data transfer ended (the MB_DP_EV_FTP_XFER_END handler calls it). */
+void mb_ctl_ftp_xfer_done(uint32_t cookie, bool ok);
+void mb_ctl_ftp_stop(void);
 
 /* ---- sync from ops (control/ctl_sync.c, sync) ----------------------------- */
 

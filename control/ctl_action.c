@@ -147,9 +147,9 @@ mb_ctl_health_json(enum mb_health_state *ret_state)
 		return NULL;
 	json_object_set_new(r, "state", json_string("ok")); /* placeholder keeps key order */
 	json_object_set_new(r, "version", json_string(MB_VERSION));
-	json_object_set_new(r, "uptime",
-			    json_integer((json_int_t)((mb_time_mono_ns() - start_ns) /
-						      MB_NS_PER_SEC)));
+	json_object_set_new(
+	    r, "uptime",
+	    json_integer((json_int_t)((mb_time_mono_ns() - start_ns) / MB_NS_PER_SEC)));
 	json_object_set_new(r, "pid", json_integer(getpid()));
 	for (unsigned i = 0; i < nhealth; i++) {
 		enum mb_health_state w = worst;
@@ -193,14 +193,14 @@ action_help(json_t *args, char **ret_err)
 	(void)ret_err;
 	for (unsigned i = 0; i < nactions; i++)
 		json_object_set_new(r, actions[i].name,
-				    json_string(actions[i].help ? actions[i].help : ""));
+		                    json_string(actions[i].help ? actions[i].help : ""));
 	return r;
 }
 
 static const struct mb_ctl_action builtin_actions[] = {
-	{ "health", action_health, "state, version, uptime and one entry per subsystem" },
-	{ "config", action_config, "the live configuration, every key with its default" },
-	{ "help", action_help, "the list of commands" },
+    {"health", action_health, "state, version, uptime and one entry per subsystem"},
+    {"config", action_config, "the live configuration, every key with its default"},
+    {"help", action_help, "the list of commands"},
 };
 
 int
@@ -256,7 +256,7 @@ mb_ctl_request_handle(const char *line, size_t len)
 
 	if (len > MB_CTL_MAX_LINE)
 		return mb_ctl_reply_error("request line too long");
-	req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	req = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (req == NULL) {
 		char msg[200];
 

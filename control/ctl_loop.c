@@ -7,7 +7,9 @@
  * within the same pass is dropped instead of reaching the wrong owner.
  *
  * Single-threaded: every function except mb_ctl_loop_stop() runs on the
- * control thread.  It does not handle signals; ctl.c watches a signalfd.
+ * control thread.  When that thread is a liburcu-qsbr reader it goes offline
+ * while it waits in epoll_wait, so it never holds up a grace period.  It
+ * does not handle signals; ctl.c watches a signalfd.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -18,6 +20,8 @@
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
+
+#include <urcu-qsbr.h>
 
 #include "ctl.h"
 #include "ctl_priv.h"
@@ -41,6 +45,7 @@ static struct handler *handlers;
 static size_t nhandlers;
 static uint32_t gen_next = 1;
 static _Atomic bool loop_stopping;
+static bool loop_rcu;
 
 static void
 stop_io(int fd, uint32_t events, void *arg)
@@ -90,7 +95,7 @@ mb_ctl_loop_fini(void)
 int
 mb_ctl_loop_add(int fd, uint32_t events, mb_ctl_fd_fn fn, void *arg)
 {
-	struct epoll_event ev = { .events = events };
+	struct epoll_event ev = {.events = events};
 
 	if (fd < 0 || fn == NULL || loop_epfd < 0)
 		return -EINVAL;
@@ -109,7 +114,7 @@ mb_ctl_loop_add(int fd, uint32_t events, mb_ctl_fd_fn fn, void *arg)
 	}
 	if (handlers[fd].used)
 		return -EEXIST;
-	handlers[fd] = (struct handler){ .fn = fn, .arg = arg, .gen = gen_next++, .used = true };
+	handlers[fd] = (struct handler){.fn = fn, .arg = arg, .gen = gen_next++, .used = true};
 	ev.data.u64 = (uint64_t)handlers[fd].gen << 32 | (uint32_t)fd;
 	if (epoll_ctl(loop_epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
 		handlers[fd].used = false;
@@ -121,7 +126,7 @@ mb_ctl_loop_add(int fd, uint32_t events, mb_ctl_fd_fn fn, void *arg)
 int
 mb_ctl_loop_mod(int fd, uint32_t events)
 {
-	struct epoll_event ev = { .events = events };
+	struct epoll_event ev = {.events = events};
 
 	if (fd < 0 || (size_t)fd >= nhandlers || !handlers[fd].used)
 		return -ENOENT;
@@ -158,11 +163,26 @@ mb_ctl_loop_stopping(void)
 	return atomic_load(&loop_stopping);
 }
 
+void
+mb_ctl_loop_set_rcu(bool registered)
+{
+	loop_rcu = registered;
+}
+
 int
 mb_ctl_loop_run_once(int timeout_ms)
 {
 	struct epoll_event evs[32];
-	int n = epoll_wait(loop_epfd, evs, 32, timeout_ms);
+	int n;
+
+	/* A registered liburcu-qsbr reader must not hold up grace periods while
+	 * it sleeps: offline across the wait (handlers then run online, as
+	 * one read-side section per pass). */
+	if (loop_rcu)
+		rcu_thread_offline();
+	n = epoll_wait(loop_epfd, evs, 32, timeout_ms);
+	if (loop_rcu)
+		rcu_thread_online();
 
 	if (n == -1)
 		return errno == EINTR ? 0 : -errno;
@@ -216,7 +236,7 @@ ms_to_ts(uint64_t ms, struct timespec *ts)
 int
 mb_ctl_timer_rearm(struct mb_ctl_timer *t, uint64_t first_ms, uint64_t period_ms)
 {
-	struct itimerspec its = { 0 };
+	struct itimerspec its = {0};
 
 	/* 0 would disarm the timerfd: "after 0 ms" means as soon as possible. */
 	ms_to_ts(first_ms ? first_ms : 0, &its.it_value);

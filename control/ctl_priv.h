@@ -23,6 +23,9 @@ int mb_ctl_loop_run_once(int timeout_ms);
 /* Until mb_ctl_loop_stop().  0 or -errno. */
 int mb_ctl_loop_run(void);
 bool mb_ctl_loop_stopping(void);
+/* The calling (control) thread is registered with liburcu-qsbr: go offline
+ * around each wait. */
+void mb_ctl_loop_set_rcu(bool registered);
 
 /* ctl.c: keep the debug level of `minibossd -d` across reloads. */
 void mb_ctl_keep_debug(bool on);

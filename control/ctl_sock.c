@@ -117,7 +117,7 @@ client_flush(struct client *c)
 {
 	while (c->outoff < c->outlen) {
 		ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
-				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		                 MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (n == -1 && errno == EINTR)
 			continue;
@@ -132,8 +132,7 @@ client_flush(struct client *c)
 		if (c->closing)
 			return -1;
 	}
-	(void)mb_ctl_loop_mod(c->fd, (c->closing ? 0 : EPOLLIN) |
-					     (c->outlen > 0 ? EPOLLOUT : 0));
+	(void)mb_ctl_loop_mod(c->fd, (c->closing ? 0 : EPOLLIN) | (c->outlen > 0 ? EPOLLOUT : 0));
 	return 0;
 }
 
@@ -156,7 +155,7 @@ client_io(int fd, uint32_t events, void *arg)
 				break;
 			}
 			n = recv(c->fd, c->in + c->inlen, MB_CTL_MAX_LINE + 1 - c->inlen,
-				 MSG_DONTWAIT);
+			         MSG_DONTWAIT);
 			if (n == -1 && errno == EINTR)
 				continue;
 			if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -179,7 +178,8 @@ client_io(int fd, uint32_t events, void *arg)
 				if (len == 0)
 					continue;
 				if (reply == NULL || !client_queue(c, reply)) {
-					MB_LOG(DEBUG, CTL, "control client output over %u bytes, dropping it",
+					MB_LOG(DEBUG, CTL,
+					       "control client output over %u bytes, dropping it",
 					       OUT_MAX);
 					goto drop;
 				}
@@ -279,8 +279,8 @@ health_control(enum mb_health_state *worst, void *arg)
 {
 	(void)worst;
 	(void)arg;
-	return json_pack("{s:i,s:i,s:I}", "clients", (int)nclients, "max-clients",
-			 (int)max_clients, "rejected", (json_int_t)rejected_clients);
+	return json_pack("{s:i,s:i,s:I}", "clients", (int)nclients, "max-clients", (int)max_clients,
+	                 "rejected", (json_int_t)rejected_clients);
 }
 
 void
@@ -293,7 +293,7 @@ mb_ctl_sock_reconfig(const struct mb_config *cfg)
 int
 mb_ctl_sock_open(const struct mb_config *cfg)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct stat st;
 	int fd, rc;
 

@@ -37,6 +37,8 @@
 
 #include <rte_malloc.h>
 
+#include <openssl/evp.h>
+
 #include <urcu-qsbr.h>
 
 #include "ctl.h"
@@ -58,19 +60,19 @@ struct job;
 
 struct item {
 	struct mb_manifest_entry e; /* owned */
-	bool in_manifest;	    /* false: only a download in progress */
+	bool in_manifest;           /* false: only a download in progress */
 	enum item_state state;
 	char reason[MB_MANIFEST_ERRLEN];
-	struct mb_image *img;	    /* the store's reference to the published object */
-	struct job *job;	    /* verification in flight, owned by the queue */
-	struct stat st;		    /* file identity when img was verified */
+	struct mb_image *img; /* the store's reference to the published object */
+	struct job *job;      /* verification in flight, owned by the queue */
+	struct stat st;       /* file identity when img was verified */
 	struct item *next;
 };
 
 struct job {
-	struct item *item;	 /* NULL once the item went away (job is then discarded) */
+	struct item *item; /* NULL once the item went away (job is then discarded) */
 	char path[4096 + 300];
-	struct mb_image *img;	 /* new object, refcnt 1, owned by the job until done */
+	struct mb_image *img; /* new object, refcnt 1, owned by the job until done */
 	struct stat st;
 	int rc;
 	char err[MB_MANIFEST_ERRLEN];
@@ -85,13 +87,13 @@ static struct {
 	struct item *items;
 	pthread_t worker;
 	bool worker_started;
-	pthread_mutex_t lock;	/* protects todo, done, stop */
+	pthread_mutex_t lock; /* protects todo, done, stop */
 	pthread_cond_t cond;
 	struct job *todo, *done;
 	bool stop;
 	int efd;
 	unsigned busy;
-} st = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .efd = -1 };
+} st = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .efd = -1};
 
 static _Atomic uint64_t hugepage_used;
 
@@ -200,25 +202,82 @@ image_new(const struct mb_manifest_entry *e, const char *path)
 
 /* ---- the worker ------------------------------------------------------------ */
 
+static bool
+worker_stopping(void)
+{
+	bool stop;
+
+	pthread_mutex_lock(&st.lock);
+	stop = st.stop;
+	pthread_mutex_unlock(&st.lock);
+	return stop;
+}
+
+/* An mmap'd image is hashed from the mapping itself, so the bytes verified
+ * are the bytes served even if the path was replaced after it was mapped. */
+static int
+hash_mapping(struct job *j)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	uint8_t got[EVP_MAX_MD_SIZE];
+	unsigned int glen = 0;
+	uint64_t off = 0;
+	int rc = 0;
+
+	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+		snprintf(j->err, sizeof(j->err), "cannot set up SHA-256");
+		rc = -ENOMEM;
+		goto out;
+	}
+	while (off < j->img->size) {
+		uint64_t n = j->img->size - off < SLICE ? j->img->size - off : SLICE;
+
+		if (worker_stopping()) {
+			snprintf(j->err, sizeof(j->err), "cancelled");
+			rc = -ECANCELED;
+			goto out;
+		}
+		if (EVP_DigestUpdate(md, j->img->data + off, n) != 1) {
+			rc = -EIO;
+			goto out;
+		}
+		off += n;
+	}
+	if (EVP_DigestFinal_ex(md, got, &glen) != 1 || glen != MB_SHA256_LEN) {
+		rc = -EIO;
+		goto out;
+	}
+	if (memcmp(got, j->img->sha256, MB_SHA256_LEN) != 0) {
+		char hex[2 * MB_SHA256_LEN + 1];
+
+		mb_sha256_to_hex(got, hex);
+		snprintf(j->err, sizeof(j->err), "checksum mismatch (sha256 %s)", hex);
+		rc = -EBADMSG;
+	}
+out:
+	if (rc == -EIO && j->err[0] == '\0')
+		snprintf(j->err, sizeof(j->err), "SHA-256 failed");
+	EVP_MD_CTX_free(md);
+	return rc;
+}
+
 static void
 job_run(struct job *j)
 {
 	struct mb_verify v;
-	bool copy = j->img->mem == MB_IMAGE_MEM_HUGEPAGE;
 
+	if (j->img->mem == MB_IMAGE_MEM_MMAP) {
+		j->rc = hash_mapping(j);
+		return;
+	}
 	j->rc = mb_verify_open(&v, j->path, j->img->size, j->img->sha256);
 	while (j->rc == 0) {
-		bool stop;
-
-		pthread_mutex_lock(&st.lock);
-		stop = st.stop;
-		pthread_mutex_unlock(&st.lock);
-		if (stop) {
+		if (worker_stopping()) {
 			j->rc = -ECANCELED;
 			snprintf(v.err, sizeof(v.err), "cancelled");
 			break;
 		}
-		j->rc = mb_verify_step(&v, copy ? j->img->data : NULL, SLICE);
+		j->rc = mb_verify_step(&v, j->img->data, SLICE);
 	}
 	if (j->rc < 0)
 		snprintf(j->err, sizeof(j->err), "%s", v.err);
@@ -332,6 +391,7 @@ item_load(struct item *it)
 	struct stat sb;
 
 	item_cancel_job(it);
+	errno = 0;
 	j = calloc(1, sizeof(*j));
 	if (j == NULL) {
 		item_set_failed(it, "out of memory");
@@ -340,10 +400,13 @@ item_load(struct item *it)
 	image_path(it, j->path, sizeof(j->path));
 	if (stat(j->path, &sb) == -1 || !S_ISREG(sb.st_mode)) {
 		char why[MB_MANIFEST_ERRLEN];
+		int e = errno;
 
-		snprintf(why, sizeof(why), "%s",
-			 errno == ENOENT ? "missing" : (S_ISREG(sb.st_mode) ? strerror(errno) :
-							"not a regular file"));
+		if (e == ENOENT)
+			snprintf(why, sizeof(why), "missing");
+		else
+			snprintf(why, sizeof(why), "%s",
+			         e != 0 ? strerror(e) : "not a regular file");
 		MB_LOG(ERR, STORE, "image '%s' v%" PRIu64 " refused: %s", it->e.name, it->e.version,
 		       why);
 		item_set_failed(it, why);
@@ -354,8 +417,8 @@ item_load(struct item *it)
 		char why[MB_MANIFEST_ERRLEN];
 
 		snprintf(why, sizeof(why), "%s (%jd bytes, manifest says %" PRIu64 ")",
-			 (uint64_t)sb.st_size < it->e.size ? "truncated" : "size mismatch",
-			 (intmax_t)sb.st_size, it->e.size);
+		         (uint64_t)sb.st_size < it->e.size ? "truncated" : "size mismatch",
+		         (intmax_t)sb.st_size, it->e.size);
 		MB_LOG(ERR, STORE, "image '%s' v%" PRIu64 " refused: %s", it->e.name, it->e.version,
 		       why);
 		item_set_failed(it, why);
@@ -414,7 +477,8 @@ done_io(int fd, uint32_t events, void *arg)
 			mb_image_unref(j->img);
 			item_set_failed(it, j->err);
 		} else {
-			MB_LOG(INFO, STORE, "image '%s' v%" PRIu64 " verified, %" PRIu64 " bytes in %s",
+			MB_LOG(INFO, STORE,
+			       "image '%s' v%" PRIu64 " verified, %" PRIu64 " bytes in %s",
 			       it->e.name, it->e.version, it->e.size,
 			       j->img->mem == MB_IMAGE_MEM_HUGEPAGE ? "hugepages" : "an mmap");
 			if (it->img != NULL)
@@ -478,7 +542,8 @@ reconcile(void)
 			it = calloc(1, sizeof(*it));
 			if (it == NULL || mb_manifest_entry_copy(&it->e, e) != 0) {
 				free(it);
-				MB_LOG(ERR, STORE, "out of memory for image '%s', ignoring", e->name);
+				MB_LOG(ERR, STORE, "out of memory for image '%s', ignoring",
+				       e->name);
 				continue;
 			}
 			it->state = ITEM_LOADING;
@@ -522,7 +587,7 @@ apply_limits(const struct mb_config *cfg)
 int
 mb_ctl_store_reload(const struct mb_config *cfg, char *err, size_t errlen)
 {
-	struct mb_manifest_limits lim = { 0 };
+	struct mb_manifest_limits lim = {0};
 	struct mb_manifest m;
 	char path[4096 + 32];
 	int rc;
@@ -589,15 +654,16 @@ item_json(const struct item *it)
 		break;
 	}
 	o = json_pack("{s:s,s:I,s:I,s:s,s:I,s:s,s:s,s:b}", "name", it->e.name, "version",
-		      (json_int_t)it->e.version, "size", (json_int_t)it->e.size, "sha256", hex,
-		      "mtime", (json_int_t)it->e.mtime, "state", state, "mem", mem_name(it->img),
-		      "published", it->img != NULL);
+	              (json_int_t)it->e.version, "size", (json_int_t)it->e.size, "sha256", hex,
+	              "mtime", (json_int_t)it->e.mtime, "state", state, "mem", mem_name(it->img),
+	              "published", it->img != NULL);
 	if (o != NULL && it->img != NULL) {
-		json_object_set_new(o, "served-version", json_integer((json_int_t)it->img->version));
+		json_object_set_new(o, "served-version",
+		                    json_integer((json_int_t)it->img->version));
 		json_object_set_new(o, "bytes-served",
-				    json_integer((json_int_t)atomic_load(&it->img->bytes_served)));
+		                    json_integer((json_int_t)atomic_load(&it->img->bytes_served)));
 		json_object_set_new(o, "active-users",
-				    json_integer(atomic_load(&it->img->active_users)));
+		                    json_integer(atomic_load(&it->img->active_users)));
 	}
 	return o;
 }
@@ -667,14 +733,14 @@ health_store(enum mb_health_state *worst, void *arg)
 	if (failed > 0 && *worst < MB_HEALTH_DEGRADED)
 		*worst = MB_HEALTH_DEGRADED;
 	mem = huge > 0 && mapped > 0 ? "mixed" : (mapped > 0 ? "mmap" : "hugepage");
-	return json_pack("{s:i,s:i,s:i,s:i,s:s,s:I,s:I,s:o}", "ok", ok, "failed", failed,
-			 "loading", loading, "downloading", downloading, "mem", mem,
-			 "hugepage-bytes", (json_int_t)atomic_load(&hugepage_used),
-			 "hugepage-budget", (json_int_t)st.budget, "images", imgs);
+	return json_pack("{s:i,s:i,s:i,s:i,s:s,s:I,s:I,s:o}", "ok", ok, "failed", failed, "loading",
+	                 loading, "downloading", downloading, "mem", mem, "hugepage-bytes",
+	                 (json_int_t)atomic_load(&hugepage_used), "hugepage-budget",
+	                 (json_int_t)st.budget, "images", imgs);
 }
 
 static const struct mb_ctl_action store_actions[] = {
-	{ "images", action_images, "images in the store: version, state, memory, use" },
+    {"images", action_images, "images in the store: version, state, memory, use"},
 };
 
 /* Master server: a name being loaded or downloaded answers TRYAGAIN. */
@@ -826,7 +892,7 @@ write_manifest(void)
 int
 mb_ctl_store_install(const struct mb_manifest_entry *e, const char *verified_path)
 {
-	struct item tmp = { 0 };
+	struct item tmp = {0};
 	char dest[4096 + 300];
 	int rc;
 
@@ -881,6 +947,7 @@ mb_ctl_store_set_downloading(const struct mb_manifest_entry *e, bool on)
 				free(it);
 				return -ENOMEM;
 			}
+			it->state = ITEM_DOWNLOADING;
 			it->next = st.items;
 			st.items = it;
 		}
@@ -898,7 +965,10 @@ mb_ctl_store_set_downloading(const struct mb_manifest_entry *e, bool on)
 		*pp = it->next;
 		item_free(it);
 	} else if (it->state == ITEM_DOWNLOADING) {
-		it->state = it->img != NULL ? ITEM_OK : ITEM_FAILED;
+		if (it->img != NULL)
+			it->state = ITEM_OK;
+		else
+			item_set_failed(it, "download failed");
 	}
 	return 0;
 }

@@ -19,9 +19,9 @@
  *
  * libcurl runs through its multi interface, driven by the control loop
  * (CURLMOPT_SOCKETFUNCTION adds the sockets to epoll, CURLMOPT_TIMERFUNCTION
- * arms one loop timer), so nothing here blocks on the network.  The one
- * blocking step is rehashing a .part prefix when a download resumes (a local
- * sequential read, once per resume).
+ * arms one loop timer), so nothing here blocks on the network.  Rehashing a
+ * .part prefix when a download resumes runs in 32 MiB slices from a loop
+ * timer; the only synchronous disk work is the final fsync of a .part.
  *
  * Refusals (bad signature, hash mismatch, truncated body, redirect, oversized
  * response, TLS failure) are logged once, recorded in the "sync" health
@@ -94,6 +94,8 @@ struct xfer {
 	uint64_t off;	/* bytes in the .part now */
 	int64_t cr_start; /* Content-Range start, -1 if none */
 	bool checked;	  /* status/Content-Range checked on the first body bytes */
+	struct mb_ctl_timer *hash_timer; /* resume: prefix hashing in progress */
+	uint64_t hashed;		 /* prefix bytes hashed so far */
 	bool resumed;
 };
 
@@ -144,6 +146,7 @@ static struct {
 static void round_maybe_finish(void);
 static void tmp_sweep(void);
 static void downloads_kick(void);
+static int img_request(struct xfer *x);
 
 /* ---- helpers ------------------------------------------------------------------ */
 
@@ -300,6 +303,7 @@ xfer_free(struct xfer *x)
 	if (x->fd >= 0)
 		(void)close(x->fd);
 	EVP_MD_CTX_free(x->md);
+	mb_ctl_timer_free(x->hash_timer);
 	free(x);
 }
 
@@ -575,14 +579,18 @@ reconcile(void)
 			continue;
 		im = img_find(e->name);
 		if (im != NULL && !mb_manifest_entry_same(&im->want, e)) {
-			/* a new version while the old one was queued/downloading */
-			xfer_free(im->x);
-			if (im->x != NULL)
+			/* A new version.  If the old one was downloading here, its
+			 * .part is surely stale; any other .part (left by a crash
+			 * while fetching some version) is resumed, and a wrong
+			 * prefix is caught by the hash and restarted from 0. */
+			if (im->x != NULL) {
+				xfer_free(im->x);
+				im->x = NULL;
 				S.active--;
-			im->x = NULL;
+				if (part_path(im->want.name, path, sizeof(path)) == 0)
+					(void)unlink(path);
+			}
 			im->retry_from_zero = false;
-			if (part_path(im->want.name, path, sizeof(path)) == 0)
-				(void)unlink(path);
 			mb_manifest_entry_done(&im->want);
 			if (mb_manifest_entry_copy(&im->want, e) < 0)
 				continue;
@@ -647,8 +655,8 @@ reconcile(void)
 		}
 		for (size_t i = 0; i < ng; i++) {
 			if (gone[i] != NULL && mb_ctl_store_retire(gone[i]) == 0)
-				MB_LOG(NOTICE, SYNC, "image '%s' no longer in the ops manifest, retired",
-				       gone[i]);
+				MB_LOG(NOTICE, SYNC,
+				       "image '%s' no longer in the ops manifest, retired", gone[i]);
 			free(gone[i]);
 		}
 		free(gone);
@@ -699,6 +707,9 @@ xfer_reason(struct xfer *x, CURLcode res, char *out)
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
 	if (x->reason[0] != '\0')
 		set_reason(out, "%s", x->reason);
+	else if (res == CURLE_HTTP_RETURNED_ERROR && code == 400)
+		set_reason(out, "HTTP 400 (nginx sends this when the client certificate is missing "
+			   "or not accepted: check origin.client-cert)");
 	else if (res == CURLE_HTTP_RETURNED_ERROR)
 		set_reason(out, "HTTP %ld", code);
 	else if (res == CURLE_FILESIZE_EXCEEDED)
@@ -795,27 +806,6 @@ img_fail(struct img *im, const char *why, bool count)
 	       "s", im->want.name, im->want.version, why, S.cfg->sync_interval);
 }
 
-/* Hash the first `len` bytes of fd into md (resume).  0 or -errno. */
-static int
-hash_prefix(int fd, uint64_t len, EVP_MD_CTX *md)
-{
-	static uint8_t buf[1 << 20];
-	uint64_t off = 0;
-
-	while (off < len) {
-		size_t want = len - off < sizeof(buf) ? (size_t)(len - off) : sizeof(buf);
-		ssize_t n = pread(fd, buf, want, (off_t)off);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n == 0 ? -ENODATA : -errno;
-		EVP_DigestUpdate(md, buf, (size_t)n);
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 /* Size and digest match: fsync and hand to the store. */
 static void
 img_finish(struct img *im, struct xfer *x)
@@ -875,10 +865,7 @@ img_done(struct xfer *x, CURLcode res)
 
 	S.active--;
 	im->x = NULL;
-	if (res == CURLE_OK && x->off == im->want.size && !x->checked && im->want.size > 0 &&
-	    x->start != im->want.size) {
-		img_fail(im, "empty response", true);
-	} else if (res == CURLE_OK) {
+	if (res == CURLE_OK) {
 		long code = 0;
 
 		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
@@ -906,10 +893,73 @@ img_done(struct xfer *x, CURLcode res)
 	round_maybe_finish();
 }
 
+#define HASH_SLICE (1u << 20)
+#define HASH_SLICES_PER_TICK 32 /* 32 MiB per loop pass */
+
+/* Timer callback: hash the next slices of the .part prefix (resume); when
+ * done, issue the Range request.  A prefix that cannot be read is dropped
+ * and the download starts from byte 0. */
+static void
+hash_step(void *arg)
+{
+	static uint8_t buf[HASH_SLICE];
+	struct xfer *x = arg;
+	struct img *im = x->img;
+	bool bad = false;
+	int rc;
+
+	for (int i = 0; i < HASH_SLICES_PER_TICK && x->hashed < x->start; i++) {
+		size_t want = x->start - x->hashed < HASH_SLICE ? (size_t)(x->start - x->hashed) :
+								   HASH_SLICE;
+		ssize_t n = pread(x->fd, buf, want, (off_t)x->hashed);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			bad = true;
+			break;
+		}
+		EVP_DigestUpdate(x->md, buf, (size_t)n);
+		x->hashed += (uint64_t)n;
+	}
+	if (bad) {
+		MB_LOG(WARNING, SYNC, "image '%s': cannot read the partial download, "
+		       "restarting from byte 0", im->want.name);
+		if (ftruncate(x->fd, 0) == -1 ||
+		    EVP_DigestInit_ex(x->md, EVP_sha256(), NULL) != 1) {
+			mb_ctl_timer_free(x->hash_timer);
+			x->hash_timer = NULL;
+			S.active--;
+			im->x = NULL;
+			xfer_free(x);
+			img_fail(im, "cannot reset the partial download", false);
+			goto out;
+		}
+		x->start = x->hashed = 0;
+	}
+	if (x->hashed < x->start) {
+		(void)mb_ctl_timer_rearm(x->hash_timer, 0, 0);
+		return;
+	}
+	/* freeing the timer from its own callback is allowed (ctl_loop.c) */
+	mb_ctl_timer_free(x->hash_timer);
+	x->hash_timer = NULL;
+	rc = img_request(x);
+	if (rc < 0) {
+		char why[SYNC_REASON_MAX];
+
+		set_reason(why, "cannot start the download: %s", strerror(-rc));
+		img_fail(im, why, false);
+	}
+out:
+	downloads_kick();
+	round_maybe_finish();
+}
+
 static int
 img_start(struct img *im)
 {
-	char base[2048], url[2600], path[4096];
+	char path[4096];
 	struct xfer *x;
 	struct stat st;
 	int rc;
@@ -941,26 +991,42 @@ img_start(struct img *im)
 		st.st_size = 0;
 	}
 	x->start = (uint64_t)st.st_size;
-	/* resume: hash the prefix once; if it cannot be read, start over */
-	if (x->start > 0 && hash_prefix(x->fd, x->start, x->md) < 0) {
-		if (ftruncate(x->fd, 0) == -1 ||
-		    EVP_DigestInit_ex(x->md, EVP_sha256(), NULL) != 1) {
-			rc = -EIO;
-			xfer_free(x);
-			return rc;
-		}
-		x->start = 0;
-	}
-	x->off = x->start;
-	if (lseek(x->fd, (off_t)x->start, SEEK_SET) == -1) {
-		rc = -errno;
-		xfer_free(x);
-		return rc;
-	}
 	im->x = x;
 	im->state = IMG_DOWNLOADING;
 	(void)mb_ctl_store_set_downloading(&im->want, true);
 	S.active++;
+	if (x->start == 0)
+		return img_request(x);
+	/* resume: hash the existing prefix once, in slices from a loop timer,
+	 * so a big .part does not stall the control thread */
+	x->hash_timer = mb_ctl_timer_new(0, 0, hash_step, x);
+	if (x->hash_timer == NULL) {
+		rc = -errno;
+		S.active--;
+		im->x = NULL;
+		xfer_free(x);
+		return rc;
+	}
+	return 0;
+}
+
+/* The prefix is hashed (or there is none): ask for the rest, or finish when
+ * the .part is already complete.  0 or -errno (x freed, slot released). */
+static int
+img_request(struct xfer *x)
+{
+	struct img *im = x->img;
+	char base[2048], url[2600];
+	int rc;
+
+	x->off = x->start;
+	if (lseek(x->fd, (off_t)x->start, SEEK_SET) == -1) {
+		rc = -errno;
+		S.active--;
+		im->x = NULL;
+		xfer_free(x);
+		return rc;
+	}
 	if (x->start == im->want.size) {
 		/* complete already (crash after the last byte): verify and install */
 		S.active--;
@@ -1007,6 +1073,9 @@ downloads_kick(void)
 		if (im->state != IMG_QUEUED)
 			continue;
 		rc = img_start(im);
+		/* a complete .part that failed its check is retried from byte 0 */
+		if (rc == 0 && im->state == IMG_QUEUED)
+			rc = img_start(im);
 		if (rc < 0) {
 			char why[SYNC_REASON_MAX];
 
@@ -1083,11 +1152,14 @@ round_start(void)
 	}
 }
 
+/* The periodic timer skips a beat while a round (long downloads) runs; only
+ * the action queues a second round. */
 static void
 poll_fire(void *arg)
 {
 	(void)arg;
-	round_start();
+	if (!S.round_active)
+		round_start();
 }
 
 /* ---- leftovers, health, action, lifecycle -------------------------------------- */
@@ -1329,8 +1401,12 @@ void
 mb_ctl_sync_reconfig(const struct mb_config *cfg)
 {
 	S.cfg = cfg;
-	if (!S.started)
+	if (!S.started) {
+		/* origin.url set by this reload: start now */
+		if (strncmp(cfg->origin_url, "https://", 8) == 0)
+			(void)mb_ctl_sync_start(cfg);
 		return;
+	}
 	key_load();
 	/* a new origin or key invalidates the conditional-GET cache */
 	free(S.man_buf);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * DPDK telemetry commands /miniboss/health, /miniboss/images and
- * /miniboss/config.  They call the same action functions as the control
+ * DPDK telemetry commands /miniboss/health, /miniboss/images,
+ * /miniboss/config and /miniboss/stats.  They call the same action functions as the control
  * socket, but telemetry callbacks run on DPDK's telemetry thread while the
  * actions belong to the control thread, so a callback posts its request into
  * a one-slot mailbox, wakes the control loop through an eventfd and waits
@@ -37,15 +37,17 @@
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	uint64_t seq;	  /* of the request in the slot */
-	bool pending;	  /* request waiting for the control thread */
+	uint64_t seq; /* of the request in the slot */
+	bool pending; /* request waiting for the control thread */
 	bool answered;
 	char action[32];
-	json_t *result;	  /* owned by the mailbox until taken */
+	json_t *result; /* owned by the mailbox until taken */
 	char *error;
 	int efd;
 	bool open;
 } mb = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .efd = -1 };
+
+static pthread_mutex_t tel_serial = PTHREAD_MUTEX_INITIALIZER;
 
 /* Control thread: run the posted action. */
 static void
@@ -98,10 +100,28 @@ scalar_to_string(json_t *v, char *buf, size_t len)
 	free(s);
 }
 
-static void
-add_dict_value(struct rte_tel_data *d, const char *key, json_t *v)
+/* Telemetry accepts only [A-Za-z0-9_] in names: map the rest to '_'. */
+static const char *
+tel_key(const char *key, char *buf, size_t len)
 {
-	char buf[RTE_TEL_MAX_STRING_LEN];
+	size_t i;
+
+	for (i = 0; key[i] != '\0' && i < len - 1; i++) {
+		char c = key[i];
+
+		buf[i] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+		             ? c
+		             : '_';
+	}
+	buf[i] = '\0';
+	return buf;
+}
+
+static void
+add_dict_value(struct rte_tel_data *d, const char *rawkey, json_t *v)
+{
+	char buf[RTE_TEL_MAX_STRING_LEN], kb[RTE_TEL_MAX_STRING_LEN];
+	const char *key = tel_key(rawkey, kb, sizeof(kb));
 
 	if (json_is_integer(v) && json_integer_value(v) >= 0)
 		(void)rte_tel_data_add_dict_u64(d, key, (uint64_t)json_integer_value(v));
@@ -127,14 +147,14 @@ container_from_json(json_t *v)
 		json_t *x;
 
 		rte_tel_data_start_dict(c);
-		json_object_foreach(v, k, x)
-			add_dict_value(c, k, x);
+		json_object_foreach(v, k, x) add_dict_value(c, k, x);
 	} else {
 		size_t i;
 		json_t *x;
 
 		rte_tel_data_start_array(c, RTE_TEL_STRING_VAL);
-		json_array_foreach(v, i, x) {
+		json_array_foreach(v, i, x)
+		{
 			scalar_to_string(x, buf, sizeof(buf));
 			(void)rte_tel_data_add_array_string(c, buf);
 		}
@@ -153,7 +173,8 @@ to_tel(json_t *r, struct rte_tel_data *d)
 		/* images: one container per element, keyed by its name. */
 		size_t i;
 
-		json_array_foreach(r, i, v) {
+		json_array_foreach(r, i, v)
+		{
 			json_t *name = json_object_get(v, "name");
 			char key[RTE_TEL_MAX_STRING_LEN];
 			struct rte_tel_data *c;
@@ -163,7 +184,8 @@ to_tel(json_t *r, struct rte_tel_data *d)
 			else
 				snprintf(key, sizeof(key), "%zu", i);
 			c = container_from_json(v);
-			if (c != NULL && rte_tel_data_add_dict_container(d, key, c, 0) != 0)
+			if (c != NULL && rte_tel_data_add_dict_container(
+			                     d, tel_key(key, key, sizeof(key)), c, 0) != 0)
 				rte_tel_data_free(c);
 		}
 		return 0;
@@ -172,11 +194,14 @@ to_tel(json_t *r, struct rte_tel_data *d)
 		add_dict_value(d, "result", r);
 		return 0;
 	}
-	json_object_foreach(r, k, v) {
+	json_object_foreach(r, k, v)
+	{
 		if (json_is_object(v) || json_is_array(v)) {
 			struct rte_tel_data *c = container_from_json(v);
+			char kb[RTE_TEL_MAX_STRING_LEN];
 
-			if (c != NULL && rte_tel_data_add_dict_container(d, k, c, 0) != 0)
+			if (c != NULL && rte_tel_data_add_dict_container(
+			                     d, tel_key(k, kb, sizeof(kb)), c, 0) != 0)
 				rte_tel_data_free(c);
 		} else {
 			add_dict_value(d, k, v);
@@ -199,9 +224,16 @@ tel_cb(const char *cmd, const char *params, struct rte_tel_data *d)
 	(void)params;
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += MAILBOX_WAIT_MS / 1000;
+	/* DPDK runs one thread per telemetry client: one request at a time. */
+	if (pthread_mutex_timedlock(&tel_serial, &deadline) != 0) {
+		rte_tel_data_start_dict(d);
+		(void)rte_tel_data_add_dict_string(d, "error", "control thread busy");
+		return 0;
+	}
 	pthread_mutex_lock(&mb.lock);
 	if (!mb.open) {
 		pthread_mutex_unlock(&mb.lock);
+		pthread_mutex_unlock(&tel_serial);
 		return -ENODEV;
 	}
 	seq = ++mb.seq;
@@ -220,11 +252,12 @@ tel_cb(const char *cmd, const char *params, struct rte_tel_data *d)
 	mb.pending = false;
 	mb.answered = true; /* a late answer for seq is dropped */
 	pthread_mutex_unlock(&mb.lock);
+	pthread_mutex_unlock(&tel_serial);
 
 	if (r == NULL) {
 		rte_tel_data_start_dict(d);
 		(void)rte_tel_data_add_dict_string(d, "error",
-						   err != NULL ? err : "control thread busy");
+		                                   err != NULL ? err : "control thread busy");
 		free(err);
 		return 0;
 	}
@@ -238,9 +271,10 @@ int
 mb_ctl_telemetry_start(void)
 {
 	static const char *const cmds[][2] = {
-		{ "/miniboss/health", "miniboss health: state, version, uptime, subsystems" },
-		{ "/miniboss/images", "miniboss images: version, state, memory" },
-		{ "/miniboss/config", "miniboss live configuration" },
+	    {"/miniboss/health", "miniboss health: state, version, uptime, subsystems"},
+	    {"/miniboss/images", "miniboss images: version, state, memory"},
+	    {"/miniboss/config", "miniboss live configuration"},
+	    {"/miniboss/stats", "miniboss dataplane counters"},
 	};
 	static bool registered;
 	int rc;
@@ -262,8 +296,8 @@ mb_ctl_telemetry_start(void)
 		for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 			rc = rte_telemetry_register_cmd(cmds[i][0], tel_cb, cmds[i][1]);
 			if (rc != 0)
-				MB_LOG(WARNING, CTL, "telemetry command '%s': %s, ignoring", cmds[i][0],
-				       strerror(-rc));
+				MB_LOG(WARNING, CTL, "telemetry command '%s': %s, ignoring",
+				       cmds[i][0], strerror(-rc));
 		}
 		registered = true;
 	}

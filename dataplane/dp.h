@@ -69,6 +69,7 @@ int mb_dp_fris_session_stop(uint32_t id);
 enum mb_dp_event_type {
 	MB_DP_EV_SESSION_END = 1, /* a.id = session id; the image ref was dropped */
 	MB_DP_EV_LINK,		  /* a.up = new link state */
+	MB_DP_EV_FTP_XFER_END,	  /* id = mb_dp_tcp_expect cookie, up = every byte acked */
 };
 
 struct mb_dp_event {
@@ -94,7 +95,11 @@ json_t *mb_dp_stats_json(void);	    /* port and engine counters, drops by reason
 
 /* Expect a passive data connection on `port` for an FTP transfer: the first
  * connection from `peer` (network order) to `port` sends bytes [off, off+len)
- * of `img` (reference moves in) then closes.  Control thread.  0 or -errno. */
+ * of `img` (reference moves in) then closes.  Control thread.  0 or -errno.
+ * Clients connect right after PASV/EPSV, before RETR: call it first with
+ * img == NULL at PASV time (opens the port; the connection waits), then
+ * again with the image at RETR/LIST time (same port and cookie).  The
+ * dataplane reports the end through its transfer-done callback (dp_tcp.h). */
 int mb_dp_tcp_expect(uint16_t port, uint32_t peer, struct mb_image *img, uint64_t off,
 		     uint64_t len, uint64_t cookie);
 

@@ -324,6 +324,7 @@ out_init(const struct mb_tcp_stack *s, const struct mb_tcp_conn *c, struct mb_tc
 	 uint8_t flags, uint64_t off)
 {
 	memset(o, 0, sizeof(*o));
+	o->conn = (struct mb_tcp_conn *)(uintptr_t)c;
 	o->t = c->t;
 	o->flags = flags;
 	o->seq = seq_of(c, off);

@@ -137,7 +137,10 @@ enum mb_tcp_parse_err mb_tcp_parse(const uint8_t *buf, size_t len, struct mb_tcp
 uint16_t mb_tcp_cksum(uint32_t saddr, uint32_t daddr, const void *seg, size_t len);
 
 /* What the core asks the glue to send. */
+struct mb_tcp_conn;
+
 struct mb_tcp_out {
+	struct mb_tcp_conn *conn; /* NULL for stateless replies (RST, SYN cookie) */
 	struct mb_tcp_tuple t;
 	uint8_t flags;
 	uint32_t seq, ack;
@@ -218,7 +221,8 @@ struct mb_tcp_conn {
 	} sb[MB_TCP_SCOREBOARD];
 	struct mb_tcp_span span[MB_TCP_SPANS];
 	void *app;		/* application state, owned by the application */
-	uint64_t cookie;	/* application's value (FTP transfer id) */
+	uint64_t cookie;	/* application's value (FTP transfer id, flags) */
+	uint8_t l2[8];		/* the glue's: peer MAC to answer to */
 } __attribute__((aligned(64)));
 
 _Static_assert(sizeof(struct mb_tcp_conn) <= 512, "a connection must fit in 512 bytes");

@@ -110,7 +110,7 @@ get_u64(json_t *o, const char *key, bool required, uint64_t *ret)
 
 static int
 parse_entry(json_t *o, uint32_t idx, const struct mb_manifest_limits *lim,
-	    struct mb_manifest_entry *e, char *err, size_t errlen)
+            struct mb_manifest_entry *e, char *err, size_t errlen)
 {
 	json_t *v, *sites;
 	const char *name;
@@ -122,7 +122,7 @@ parse_entry(json_t *o, uint32_t idx, const struct mb_manifest_limits *lim,
 	v = json_object_get(o, "name");
 	if (!json_is_string(v))
 		return seterr(err, errlen, -EINVAL, "images[%u]: \"name\" missing or not a string",
-			      idx);
+		              idx);
 	name = json_string_value(v);
 	nlen = json_string_length(v);
 	if (strlen(name) != nlen || !mb_image_name_valid(name, nlen))
@@ -132,33 +132,36 @@ parse_entry(json_t *o, uint32_t idx, const struct mb_manifest_limits *lim,
 	rc = get_u64(o, "version", true, &e->version);
 	if (rc != 0)
 		return seterr(err, errlen, -EINVAL,
-			      "image '%s': \"version\" missing or not a non-negative integer", e->name);
+		              "image '%s': \"version\" missing or not a non-negative integer",
+		              e->name);
 	rc = get_u64(o, "size", true, &e->size);
 	if (rc != 0)
 		return seterr(err, errlen, -EINVAL,
-			      "image '%s': \"size\" missing or not a non-negative integer", e->name);
+		              "image '%s': \"size\" missing or not a non-negative integer",
+		              e->name);
 	if (lim->max_image_size != 0 && e->size > lim->max_image_size)
 		return seterr(err, errlen, -E2BIG, "image '%s': size %" PRIu64 " exceeds %" PRIu64,
-			      e->name, e->size, lim->max_image_size);
+		              e->name, e->size, lim->max_image_size);
 	v = json_object_get(o, "sha256");
 	if (!json_is_string(v) ||
 	    mb_sha256_from_hex(json_string_value(v), json_string_length(v), e->sha256) != 0)
 		return seterr(err, errlen, -EINVAL,
-			      "image '%s': \"sha256\" must be 64 lowercase hex digits", e->name);
+		              "image '%s': \"sha256\" must be 64 lowercase hex digits", e->name);
 	v = json_object_get(o, "mtime");
 	if (!json_is_integer(v))
-		return seterr(err, errlen, -EINVAL, "image '%s': \"mtime\" missing or not an integer",
-			      e->name);
+		return seterr(err, errlen, -EINVAL,
+		              "image '%s': \"mtime\" missing or not an integer", e->name);
 	e->mtime = (int64_t)json_integer_value(v);
 
 	sites = json_object_get(o, "sites");
 	if (sites == NULL)
 		return 0;
 	if (!json_is_array(sites))
-		return seterr(err, errlen, -EINVAL, "image '%s': \"sites\" is not an array", e->name);
+		return seterr(err, errlen, -EINVAL, "image '%s': \"sites\" is not an array",
+		              e->name);
 	if (json_array_size(sites) > MB_MANIFEST_MAX_SITES)
 		return seterr(err, errlen, -E2BIG, "image '%s': more than %d sites", e->name,
-			      MB_MANIFEST_MAX_SITES);
+		              MB_MANIFEST_MAX_SITES);
 	e->sites = calloc(json_array_size(sites) + 1, sizeof(e->sites[0]));
 	if (e->sites == NULL)
 		return seterr(err, errlen, -ENOMEM, "out of memory");
@@ -167,8 +170,8 @@ parse_entry(json_t *o, uint32_t idx, const struct mb_manifest_limits *lim,
 		if (!json_is_string(v) || json_string_length(v) == 0 ||
 		    json_string_length(v) > MB_MANIFEST_SITE_MAX ||
 		    strlen(json_string_value(v)) != json_string_length(v))
-			return seterr(err, errlen, -EINVAL, "image '%s': sites[%zu] is not a site name",
-				      e->name, i);
+			return seterr(err, errlen, -EINVAL,
+			              "image '%s': sites[%zu] is not a site name", e->name, i);
 		e->sites[e->nsites] = strdup(json_string_value(v));
 		if (e->sites[e->nsites] == NULL)
 			return seterr(err, errlen, -ENOMEM, "out of memory");
@@ -179,10 +182,10 @@ parse_entry(json_t *o, uint32_t idx, const struct mb_manifest_limits *lim,
 
 int
 mb_manifest_parse(const char *buf, size_t len, const struct mb_manifest_limits *lim_in,
-		  struct mb_manifest *ret, char *err, size_t errlen)
+                  struct mb_manifest *ret, char *err, size_t errlen)
 {
-	struct mb_manifest_limits lim = { 0 };
-	struct mb_manifest m = { 0 };
+	struct mb_manifest_limits lim = {0};
+	struct mb_manifest m = {0};
 	json_error_t jerr;
 	json_auto_t *root = NULL;
 	json_t *v, *images;
@@ -197,7 +200,7 @@ mb_manifest_parse(const char *buf, size_t len, const struct mb_manifest_limits *
 		lim.max_images = DEF_MAX_IMAGES;
 	if (len > lim.max_bytes)
 		return seterr(err, errlen, -E2BIG, "manifest is %zu bytes, limit %" PRIu64, len,
-			      lim.max_bytes);
+		              lim.max_bytes);
 	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL)
 		return seterr(err, errlen, -EINVAL, "line %d: %s", jerr.line, jerr.text);
@@ -215,7 +218,7 @@ mb_manifest_parse(const char *buf, size_t len, const struct mb_manifest_limits *
 		return seterr(err, errlen, -EINVAL, "\"images\" missing or not an array");
 	if (json_array_size(images) > lim.max_images)
 		return seterr(err, errlen, -E2BIG, "%zu images, limit %" PRIu64,
-			      json_array_size(images), lim.max_images);
+		              json_array_size(images), lim.max_images);
 	m.cap = (uint32_t)json_array_size(images);
 	m.entries = calloc(m.cap ? m.cap : 1, sizeof(m.entries[0]));
 	if (m.entries == NULL)
@@ -229,7 +232,8 @@ mb_manifest_parse(const char *buf, size_t len, const struct mb_manifest_limits *
 			goto fail;
 		for (uint32_t j = 0; j < i; j++) {
 			if (strcmp(m.entries[j].name, e->name) == 0) {
-				rc = seterr(err, errlen, -EINVAL, "image '%s' listed twice", e->name);
+				rc = seterr(err, errlen, -EINVAL, "image '%s' listed twice",
+				            e->name);
 				goto fail;
 			}
 		}
@@ -243,7 +247,7 @@ fail:
 
 int
 mb_manifest_load_file(const char *path, const struct mb_manifest_limits *lim,
-		      struct mb_manifest *ret, char *err, size_t errlen)
+                      struct mb_manifest *ret, char *err, size_t errlen)
 {
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *buf = NULL;
@@ -261,7 +265,7 @@ mb_manifest_load_file(const char *path, const struct mb_manifest_limits *lim,
 		return seterr(err, errlen, -EINVAL, "'%s': not a regular file", path);
 	if ((uint64_t)st.st_size > max)
 		return seterr(err, errlen, -E2BIG, "'%s': %jd bytes, limit %" PRIu64, path,
-			      (intmax_t)st.st_size, max);
+		              (intmax_t)st.st_size, max);
 	buf = malloc((size_t)st.st_size + 1);
 	if (buf == NULL)
 		return seterr(err, errlen, -ENOMEM, "out of memory");
@@ -296,8 +300,8 @@ mb_manifest_to_json(const struct mb_manifest *m)
 
 		mb_sha256_to_hex(e->sha256, hex);
 		o = json_pack("{s:s,s:I,s:I,s:s,s:I}", "name", e->name, "version",
-			      (json_int_t)e->version, "size", (json_int_t)e->size, "sha256", hex,
-			      "mtime", (json_int_t)e->mtime);
+		              (json_int_t)e->version, "size", (json_int_t)e->size, "sha256", hex,
+		              "mtime", (json_int_t)e->mtime);
 		if (o == NULL || json_array_append_new(arr, o) != 0)
 			return NULL;
 		if (e->sites != NULL) {
@@ -482,7 +486,7 @@ mb_manifest_entry_same(const struct mb_manifest_entry *a, const struct mb_manife
 
 int
 mb_verify_open(struct mb_verify *v, const char *path, uint64_t size,
-	       const uint8_t want[MB_SHA256_LEN])
+               const uint8_t want[MB_SHA256_LEN])
 {
 	struct stat st;
 
@@ -494,8 +498,8 @@ mb_verify_open(struct mb_verify *v, const char *path, uint64_t size,
 	if (v->fd == -1) {
 		int rc = -errno;
 
-		return seterr(v->err, sizeof(v->err), rc, "%s", rc == -ENOENT ? "missing" :
-			      strerror(-rc));
+		return seterr(v->err, sizeof(v->err), rc, "%s",
+		              rc == -ENOENT ? "missing" : strerror(-rc));
 	}
 	if (fstat(v->fd, &st) == -1)
 		return seterr(v->err, sizeof(v->err), -errno, "%s", strerror(errno));
@@ -503,11 +507,11 @@ mb_verify_open(struct mb_verify *v, const char *path, uint64_t size,
 		return seterr(v->err, sizeof(v->err), -EINVAL, "not a regular file");
 	if ((uint64_t)st.st_size < size)
 		return seterr(v->err, sizeof(v->err), -ENODATA,
-			      "truncated (%jd of %" PRIu64 " bytes)", (intmax_t)st.st_size, size);
+		              "truncated (%jd of %" PRIu64 " bytes)", (intmax_t)st.st_size, size);
 	if ((uint64_t)st.st_size > size)
 		return seterr(v->err, sizeof(v->err), -EFBIG,
-			      "size mismatch (%jd bytes, manifest says %" PRIu64 ")",
-			      (intmax_t)st.st_size, size);
+		              "size mismatch (%jd bytes, manifest says %" PRIu64 ")",
+		              (intmax_t)st.st_size, size);
 	v->md = EVP_MD_CTX_new();
 	if (v->md == NULL || EVP_DigestInit_ex(v->md, EVP_sha256(), NULL) != 1)
 		return seterr(v->err, sizeof(v->err), -ENOMEM, "cannot set up SHA-256");
@@ -535,11 +539,11 @@ mb_verify_step(struct mb_verify *v, uint8_t *copy_to, size_t slice)
 			continue;
 		if (n == -1)
 			return seterr(v->err, sizeof(v->err), -EIO, "read error: %s",
-				      strerror(errno));
+			              strerror(errno));
 		if (n == 0)
 			return seterr(v->err, sizeof(v->err), -ENODATA,
-				      "truncated while reading (at %" PRIu64 " of %" PRIu64 ")",
-				      v->off, v->size);
+			              "truncated while reading (at %" PRIu64 " of %" PRIu64 ")",
+			              v->off, v->size);
 		if (EVP_DigestUpdate(v->md, dst, (size_t)n) != 1)
 			return seterr(v->err, sizeof(v->err), -EIO, "SHA-256 update failed");
 		v->off += (uint64_t)n;
@@ -561,8 +565,8 @@ mb_verify_step(struct mb_verify *v, uint8_t *copy_to, size_t slice)
 			char hex[2 * MB_SHA256_LEN + 1];
 
 			mb_sha256_to_hex(got, hex);
-			return seterr(v->err, sizeof(v->err), -EBADMSG, "checksum mismatch (sha256 %s)",
-				      hex);
+			return seterr(v->err, sizeof(v->err), -EBADMSG,
+			              "checksum mismatch (sha256 %s)", hex);
 		}
 	}
 	return 1;
@@ -581,7 +585,7 @@ mb_verify_done(struct mb_verify *v)
 
 int
 mb_verify_file(const char *path, uint64_t size, const uint8_t want[MB_SHA256_LEN], char *err,
-	       size_t errlen)
+               size_t errlen)
 {
 	struct mb_verify v;
 	int rc = mb_verify_open(&v, path, size, want);

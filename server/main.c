@@ -83,16 +83,17 @@ rte_sink(enum mb_log_level level, enum mb_log_module mod, const char *fmt, va_li
 		return;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	rte_log((uint32_t)level, (uint32_t)type, "minibossd: %s: %s%s\n", mb_log_module_name(mod),
-		level <= MB_LOG_ERR ? "error: " : (level == MB_LOG_WARNING ? "warning: " : ""), buf);
+	        level <= MB_LOG_ERR ? "error: " : (level == MB_LOG_WARNING ? "warning: " : ""),
+	        buf);
 }
 
 static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: minibossd [EAL options] -- [-c FILE] [-d] [-n]\n"
-		   "  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
-		   "  -d       debug log level (runs in the foreground, as always)\n"
-		   "  -n       check the configuration and exit\n");
+	           "  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
+	           "  -d       debug log level (runs in the foreground, as always)\n"
+	           "  -n       check the configuration and exit\n");
 }
 
 /* Split `s` on spaces into argv (pointers into a strdup kept by the caller). */
@@ -208,7 +209,7 @@ main(int argc, char **argv)
 	rc = rte_eal_init(eal_argc, eal_argv);
 	if (rc < 0) {
 		fprintf(stderr, "minibossd: EAL initialisation failed: %s\n",
-			rte_strerror(rte_errno));
+		        rte_strerror(rte_errno));
 		return 1;
 	}
 	(void)rte_openlog_stream(stderr);

@@ -14,6 +14,11 @@
  * and compares it with --sha256.  Single-threaded; one block is written as
  * soon as it arrives, so memory does not grow with the image.
  *
+ * --status-file PATH keeps a one-line machine-readable status in PATH,
+ * replaced atomically (tmp + rename) about 5 times a second and at the end:
+ * "STATE RECEIVED_BYTES TOTAL_BYTES SECONDS", STATE one of join, recv,
+ * verify, ok, mismatch, timeout (tools/demo.sh draws its progress from it).
+ *
  * Exit status: 0 ok, 1 checksum mismatch, 2 usage, 3 timeout, 4 master
  * server error, 5 local error (socket, output file).
  */
@@ -48,6 +53,7 @@
 #define EXIT_LOCAL 5
 
 #define JOIN_RESEND_NS (500 * MB_NS_PER_MS)
+#define STATUS_EVERY_NS (200 * MB_NS_PER_MS)
 
 struct opts {
 	uint32_t myip;		/* network order, 0 = unknown */
@@ -65,6 +71,7 @@ struct opts {
 	bool progress;
 	bool json;
 	bool quiet;
+	const char *status_file;	/* --status-file, NULL = none */
 	const char *output;
 };
 
@@ -79,7 +86,7 @@ struct rx {
 	uint32_t nchunks;	/* 0 until joined */
 	struct mb_frx st;	/* chunk state, after the JOIN */
 
-	uint64_t start_ns, join_ns, last_valid;
+	uint64_t start_ns, join_ns, last_valid, last_status;
 	uint64_t joins, noise, foreign;
 	uint64_t drops[MB_FRIS_RESULT_MAX];
 };
@@ -90,7 +97,8 @@ usage(void)
 	fprintf(stderr,
 		"usage: mb-frisbee [-i myip] (-m addr -p port | -S server -F imageid [-P msport])\n"
 		"                  [-S server] [-b] [-N] [-O] [-B secs] [-T timeout] [-q]\n"
-		"                  [--sha256 HEX] [--progress] [--json] OUTPUT\n");
+		"                  [--sha256 HEX] [--progress] [--json] [--status-file PATH]\n"
+		"                  OUTPUT\n");
 	exit(EXIT_USAGE);
 }
 
@@ -128,6 +136,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		{"sha256", required_argument, NULL, 1},
 		{"progress", no_argument, NULL, 2},
 		{"json", no_argument, NULL, 3},
+		{"status-file", required_argument, NULL, 4},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -160,6 +169,7 @@ parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 2: o->progress = true; break;
 		case 3: o->json = true; break;
+		case 4: o->status_file = optarg; break;
 		default: usage();
 		}
 	}
@@ -413,10 +423,41 @@ accept_pkt(struct rx *r, const uint8_t *buf, size_t len, const struct sockaddr_i
 	return true;
 }
 
+/* Replace the --status-file line (best effort: a failure only loses a
+ * progress update).  With force false, at most every STATUS_EVERY_NS. */
+static void
+status_write(struct rx *r, const char *state, uint64_t now, bool force)
+{
+	char tmp[4096], line[128];
+	uint64_t from = r->join_ns ? r->join_ns : r->start_ns;
+	int fd, len;
+
+	if (r->o.status_file == NULL || (!force && now - r->last_status < STATUS_EVERY_NS))
+		return;
+	r->last_status = now;
+	len = snprintf(line, sizeof(line), "%s %llu %llu %.3f\n", state,
+		       (unsigned long long)r->st.rbytes, (unsigned long long)r->st.bytes,
+		       (double)(now - from) / 1e9);
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", r->o.status_file) >= sizeof(tmp))
+		return;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd == -1)
+		return;
+	if (write(fd, line, (size_t)len) != len) {
+		close(fd);
+		(void)unlink(tmp);
+		return;
+	}
+	close(fd);
+	if (rename(tmp, r->o.status_file) == -1)
+		(void)unlink(tmp);
+}
+
 static void
 check_timeout(struct rx *r, uint64_t now)
 {
 	if (r->o.timeout_s != 0 && now - r->last_valid > r->o.timeout_s * MB_NS_PER_SEC) {
+		status_write(r, "timeout", now, true);
 		fprintf(stderr, "mb-frisbee: no valid packet for %us, giving up\n",
 			r->o.timeout_s);
 		exit(EXIT_TIMEOUT);
@@ -437,6 +478,7 @@ join(struct rx *r)
 	for (;;) {
 		now = mb_time_mono_ns();
 		check_timeout(r, now);
+		status_write(r, "join", now, false);
 		if (now - last_send >= JOIN_RESEND_NS) {
 			if (r->o.raw)
 				send_pkt(r, buf, mb_fris_encode_join2(buf, sizeof(buf), r->o.myip,
@@ -500,6 +542,7 @@ receive_loop(struct rx *r)
 		now = mb_time_mono_ns();
 		check_timeout(r, now);
 		mb_frx_tick(&r->st, now);
+		status_write(r, "recv", now, false);
 		if (r->o.progress && now - last_prog >= 500 * MB_NS_PER_MS) {
 			progress_line(r, now, false);
 			last_prog = now;
@@ -623,6 +666,7 @@ main(int argc, char **argv)
 	send_pkt(r, buf, mb_fris_encode_leave2(buf, sizeof(buf), r->o.myip, r->clientid,
 					       (uint32_t)((mb_time_mono_ns() - r->start_ns) /
 							  MB_NS_PER_SEC), NULL));
+	status_write(r, "verify", mb_time_mono_ns(), true);
 	if (fsync(r->fd) == -1 && errno != EINVAL)
 		fprintf(stderr, "mb-frisbee: fsync: %s, ignoring\n", strerror(errno));
 	rc = file_sha256(r->fd, r->st.bytes, hex);
@@ -632,6 +676,9 @@ main(int argc, char **argv)
 	}
 	if (r->o.sha256 != NULL && strcasecmp(r->o.sha256, hex) != 0)
 		ok = false;
+	/* The final line keeps the transfer time, not the time spent hashing. */
+	r->last_status = 0;
+	status_write(r, ok ? "ok" : "mismatch", r->join_ns + (uint64_t)(secs * 1e9), true);
 
 	if (r->o.json) {
 		json_t *j = json_object(), *d = json_object();

@@ -402,7 +402,8 @@ cmd_build(int argc, char **argv)
 					break;
 			if (i == n_entries)
 				fprintf(stderr,
-					"mb-manifest: site '%s' lists '%s', not in '%s', ignoring\n",
+					"mb-manifest: site '%s' lists '%s', not in '%s', "
+					"ignoring\n",
 					sites[s].name, sites[s].imgs[j], argv[optind]);
 		}
 	text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
@@ -415,6 +416,12 @@ cmd_build(int argc, char **argv)
 	text[tl++] = '\n';
 	rc = write_atomic(out, text, tl, 0644);
 	free(text);
+	for (size_t i = 0; i < n_entries; i++)
+		free(entries[i].name);
+	free(entries);
+	for (size_t i = 0; i < n_sites; i++)
+		free(sites[i].imgs);
+	free(sites);
 	if (rc < 0) {
 		fprintf(stderr, "mb-manifest: writing '%s': %s\n", out, strerror(-rc));
 		return 1;

@@ -34,9 +34,9 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: minibossctl [-s SOCKET] [--json] COMMAND [key=value ...]\n"
-		   "commands: health images config reload stats sessions sync help\n"
-		   "  -s SOCKET  control socket (default " DEFAULT_SOCKET ")\n"
-		   "  --json     print the raw JSON result\n");
+	           "commands: health images config reload stats sessions sync [--wait] help\n"
+	           "  -s SOCKET  control socket (default " DEFAULT_SOCKET ")\n"
+	           "  --json     print the raw JSON result\n");
 }
 
 /* Read one line; returns malloc'd text without the newline or NULL. */
@@ -51,7 +51,7 @@ read_line(int fd, const char **why)
 		return NULL;
 	}
 	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct pollfd p = {.fd = fd, .events = POLLIN};
 		char *nl;
 		ssize_t n;
 
@@ -112,7 +112,8 @@ print_object(json_t *o, int indent)
 	const char *k;
 	json_t *v;
 
-	json_object_foreach(o, k, v) {
+	json_object_foreach(o, k, v)
+	{
 		if (json_is_object(v) && json_object_size(v) > 0 && indent < 4) {
 			printf("%*s%s:\n", indent, "", k);
 			print_object(v, indent + 2);
@@ -145,18 +146,21 @@ print_table(json_t *arr, const char *const *cols, size_t ncols)
 		const char *k;
 		json_t *v;
 
-		json_object_foreach(json_array_get(arr, 0), k, v) {
+		json_object_foreach(json_array_get(arr, 0), k, v)
+		{
 			if (nk < 32)
 				keys[nk++] = k;
 		}
 	}
 	for (size_t c = 0; c < nk; c++) {
 		width[c] = strlen(keys[c]);
-		json_array_foreach(arr, i, row) {
+		json_array_foreach(arr, i, row)
+		{
 			json_t *v = json_object_get(row, keys[c]);
-			char *s = v == NULL ? NULL :
-				  json_is_string(v) ? strdup(json_string_value(v)) :
-						      json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+			char *s = v == NULL ? NULL
+			          : json_is_string(v)
+			              ? strdup(json_string_value(v))
+			              : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 
 			if (s != NULL && strlen(s) > width[c])
 				width[c] = strlen(s) > 60 ? 60 : strlen(s);
@@ -168,17 +172,19 @@ print_table(json_t *arr, const char *const *cols, size_t ncols)
 		size_t j;
 
 		for (j = 0; keys[c][j] != '\0' && j < sizeof(up) - 1; j++)
-			up[j] = (char)(keys[c][j] >= 'a' && keys[c][j] <= 'z' ? keys[c][j] - 32 :
-									     keys[c][j]);
+			up[j] = (char)(keys[c][j] >= 'a' && keys[c][j] <= 'z' ? keys[c][j] - 32
+			                                                      : keys[c][j]);
 		up[j] = '\0';
 		printf("%-*s%s", (int)width[c], up, c + 1 < nk ? "  " : "\n");
 	}
-	json_array_foreach(arr, i, row) {
+	json_array_foreach(arr, i, row)
+	{
 		for (size_t c = 0; c < nk; c++) {
 			json_t *v = json_object_get(row, keys[c]);
-			char *s = v == NULL ? strdup("-") :
-				  json_is_string(v) ? strdup(json_string_value(v)) :
-						      json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+			char *s = v == NULL ? strdup("-")
+			          : json_is_string(v)
+			              ? strdup(json_string_value(v))
+			              : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 
 			printf("%-*.*s%s", (int)width[c], 60, s != NULL ? s : "?",
 			       c + 1 < nk ? "  " : "\n");
@@ -190,12 +196,13 @@ print_table(json_t *arr, const char *const *cols, size_t ncols)
 static void
 print_images(json_t *arr)
 {
-	static const char *const cols[] = { "name", "version", "size", "state", "mem", "sha256" };
+	static const char *const cols[] = {"name", "version", "size", "state", "mem", "sha256"};
 	size_t i;
 	json_t *row;
 
 	/* Shorten the digest for the table. */
-	json_array_foreach(arr, i, row) {
+	json_array_foreach(arr, i, row)
+	{
 		json_t *h = json_object_get(row, "sha256");
 
 		if (json_is_string(h) && json_string_length(h) > 12) {
@@ -218,7 +225,8 @@ print_human(const char *cmd, json_t *r)
 		const char *k;
 		json_t *v;
 
-		json_object_foreach(r, k, v) {
+		json_object_foreach(r, k, v)
+		{
 			printf("%s:\n", k);
 			if (json_is_array(v))
 				print_table(v, NULL, 0);
@@ -230,7 +238,7 @@ print_human(const char *cmd, json_t *r)
 			}
 		}
 	} else if (json_is_array(r) && json_array_size(r) > 0 &&
-		   json_is_object(json_array_get(r, 0))) {
+	           json_is_object(json_array_get(r, 0))) {
 		print_table(r, NULL, 0);
 	} else if (json_is_object(r)) {
 		print_object(r, 0);
@@ -240,21 +248,88 @@ print_human(const char *cmd, json_t *r)
 	}
 }
 
+/*
+ * `sync --wait` (owner: sync): after the "sync" action started a round, poll
+ * {"cmd":"sync","args":{"status":true}} on the same connection every 200 ms
+ * and draw a progress bar from bytes_done/bytes_total until the round ends.
+ * Exit 0 when the round's result is "ok", 1 otherwise, 2 on socket trouble.
+ */
+static int
+sync_wait(int fd)
+{
+	static const char req[] = "{\"cmd\":\"sync\",\"args\":{\"status\":true}}\n";
+	bool tty = isatty(STDOUT_FILENO);
+
+	for (;;) {
+		json_auto_t *reply = NULL;
+		_cleanup_free_ char *line = NULL;
+		const char *why = "", *name;
+		json_t *r, *v;
+		uint64_t done, total;
+		unsigned nok = 0, ndl = 0, nfail = 0, pct;
+		char bar[41];
+
+		(void)poll(NULL, 0, 200);
+		if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof(req) - 1)) {
+			fprintf(stderr, "\nminibossctl: cannot send: %s\n", strerror(errno));
+			return 2;
+		}
+		line = read_line(fd, &why);
+		if (line == NULL) {
+			fprintf(stderr, "\nminibossctl: %s\n", why);
+			return 2;
+		}
+		reply = json_loads(line, 0, NULL);
+		r = json_object_get(reply, "result");
+		if (!json_is_object(r)) {
+			fprintf(stderr, "\nminibossctl: malformed reply from the daemon\n");
+			return 2;
+		}
+		done = (uint64_t)json_integer_value(json_object_get(r, "bytes_done"));
+		total = (uint64_t)json_integer_value(json_object_get(r, "bytes_total"));
+		json_object_foreach(json_object_get(r, "images"), name, v)
+		{
+			const char *st = json_string_value(json_object_get(v, "state"));
+
+			if (st == NULL)
+				continue;
+			nok += strcmp(st, "ok") == 0;
+			ndl += strcmp(st, "downloading") == 0 || strcmp(st, "queued") == 0;
+			nfail += strcmp(st, "failed") == 0;
+		}
+		pct = total > 0 ? (unsigned)(done * 100 / total) : 100;
+		memset(bar, '.', 40);
+		memset(bar, '#', pct * 40 / 100);
+		bar[40] = '\0';
+		printf("%s[%s] %3u%% %8.1f/%.1f MiB  %u ok, %u downloading, %u failed%s",
+		       tty ? "\r" : "", bar, pct, done / 1048576.0, total / 1048576.0, nok, ndl,
+		       nfail, tty ? "" : "\n");
+		fflush(stdout);
+		if (!json_is_true(json_object_get(r, "running"))) {
+			const char *res = json_string_value(json_object_get(r, "result"));
+
+			printf("%ssync: %s\n", tty ? "\n" : "", res != NULL ? res : "?");
+			return res != NULL && strcmp(res, "ok") == 0 ? 0 : 1;
+		}
+	}
+}
+
 int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "socket", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"json", no_argument, NULL, 'j'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"wait", no_argument, NULL, 'w'},
+	    {NULL, 0, NULL, 0},
 	};
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	const char *sock = DEFAULT_SOCKET, *cmd, *why = "";
 	json_auto_t *req = NULL, *reply = NULL, *args = NULL;
 	_cleanup_free_ char *text = NULL, *line = NULL;
 	_cleanup_close_ int fd = -1;
-	bool raw = false;
+	bool raw = false, wait = false;
 	json_error_t jerr;
 	json_t *ok, *result;
 	int opt;
@@ -266,6 +341,9 @@ main(int argc, char **argv)
 			break;
 		case 'j':
 			raw = true;
+			break;
+		case 'w':
+			wait = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -287,14 +365,15 @@ main(int argc, char **argv)
 		long long n;
 
 		if (eq == NULL || eq == argv[optind]) {
-			fprintf(stderr, "minibossctl: argument '%s' is not key=value\n", argv[optind]);
+			fprintf(stderr, "minibossctl: argument '%s' is not key=value\n",
+			        argv[optind]);
 			return 2;
 		}
 		*eq = '\0';
 		n = strtoll(eq + 1, &end, 10);
 		json_object_set_new(args, argv[optind],
-				    eq[1] != '\0' && *end == '\0' ? json_integer(n) :
-								    json_string(eq + 1));
+		                    eq[1] != '\0' && *end == '\0' ? json_integer(n)
+		                                                  : json_string(eq + 1));
 	}
 	req = json_pack("{s:s,s:O}", "cmd", cmd, "args", args);
 	if (req == NULL) {
@@ -310,11 +389,12 @@ main(int argc, char **argv)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd == -1 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		if (errno == ENOENT || errno == ECONNREFUSED)
-			fprintf(stderr, "minibossctl: minibossd is not running (no daemon on '%s')\n",
-				sock);
+			fprintf(stderr,
+			        "minibossctl: minibossd is not running (no daemon on '%s')\n",
+			        sock);
 		else
 			fprintf(stderr, "minibossctl: cannot connect to '%s': %s\n", sock,
-				strerror(errno));
+			        strerror(errno));
 		return 2;
 	}
 	if (send(fd, text, strlen(text), MSG_NOSIGNAL) != (ssize_t)strlen(text) ||
@@ -337,12 +417,15 @@ main(int argc, char **argv)
 		json_t *e = json_object_get(reply, "error");
 
 		fprintf(stderr, "minibossctl: %s: %s\n", cmd,
-			json_is_string(e) ? json_string_value(e) : "error");
+		        json_is_string(e) ? json_string_value(e) : "error");
 		return 1;
 	}
 	result = json_object_get(reply, "result");
+	if (wait && strcmp(cmd, "sync") == 0 && !raw)
+		return sync_wait(fd);
 	if (raw) {
-		char *s = json_dumps(result, JSON_INDENT(2) | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+		char *s =
+		    json_dumps(result, JSON_INDENT(2) | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
 
 		if (s != NULL)
 			puts(s);

@@ -18,6 +18,10 @@
 #   redirect          a 302 for the manifest is refused (no redirects followed)
 #   oversize          a manifest over max-manifest-size and an image body longer
 #                     than its manifest size are both refused
+#   stale-part        a leftover .part of another version restarts from byte 0; a
+#                     complete leftover .part is installed without a request
+#   ctl-wait          minibossctl sync --wait over the control socket: progress
+#                     bar to the end, then the "sync" health entry
 # Exit 0 pass, 1 fail, 77 skip (no nginx/openssl).
 set -u
 CASE=${1:?case}
@@ -32,7 +36,7 @@ case $CASE in
 initial) PORT=18443 ;; change) PORT=18444 ;; resume) PORT=18445 ;; tamper-image) PORT=18446 ;;
 tamper-manifest) PORT=18447 ;; wrong-server-cert) PORT=18448 ;; no-client-cert) PORT=18449 ;;
 ops-down) PORT=18450 ;; crash-no-partial) PORT=18451 ;; redirect) PORT=18452 ;;
-oversize) PORT=18453 ;; *) echo "unknown case $CASE"; exit 2 ;;
+oversize) PORT=18453 ;; ctl-wait) PORT=18454 ;; stale-part) PORT=18455 ;; *) echo "unknown case $CASE"; exit 2 ;;
 esac
 
 T=$(mktemp -d /tmp/mbs-sync.XXXXXX)
@@ -48,100 +52,7 @@ trap cleanup EXIT
 fail() { echo "FAIL ($CASE): $*"; echo "--- probe output"; cat "$T"/probe.out 2>/dev/null;
 	echo "--- nginx access"; cat "$T"/ngx/access.log 2>/dev/null; exit 1; }
 
-# ---- certificates: a CA, a server cert for 127.0.0.1/localhost, a client
-# cert; and a rogue CA with its own server cert for the same names.
-mkcerts() {
-	local d=$T/pki
-	mkdir -p "$d"
-	(
-	cd "$d" || exit 1
-	for ca in ca rogue; do
-		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-			-subj "/CN=mbs test $ca" -keyout $ca.key -out $ca.crt 2>/dev/null
-	done
-	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > srv.ext
-	printf 'extendedKeyUsage=clientAuth\n' > cli.ext
-	for who in srv:ca rsrv:rogue cli:ca; do
-		n=${who%%:*}; ca=${who##*:}
-		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-			-subj "/CN=mbs $n" -keyout $n.key -out $n.csr 2>/dev/null
-		ext=srv.ext; [ $n = cli ] && ext=cli.ext
-		openssl x509 -req -in $n.csr -CA $ca.crt -CAkey $ca.key -CAcreateserial \
-			-days 2 -extfile $ext -out $n.crt 2>/dev/null
-	done
-	) || fail "openssl"
-}
-
-# ---- nginx: $1 = server cert name (srv|rsrv), $2 = extra location config
-ngx_conf() {
-	local cert=${1:-srv} extra=${2:-}
-	mkdir -p "$T"/ngx/tmp
-	cat > "$T"/ngx/nginx.conf <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-error_log $T/ngx/error.log info;
-pid $T/ngx/nginx.pid;
-events { worker_connections 64; }
-http {
-	client_body_temp_path $T/ngx/tmp/body;
-	proxy_temp_path $T/ngx/tmp/proxy;
-	fastcgi_temp_path $T/ngx/tmp/fcgi;
-	uwsgi_temp_path $T/ngx/tmp/uwsgi;
-	scgi_temp_path $T/ngx/tmp/scgi;
-	log_format mbs '\$request \$status range=\$http_range sent=\$body_bytes_sent';
-	access_log $T/ngx/access.log mbs;
-	types { application/json json; }
-	default_type application/octet-stream;
-	server {
-		listen 127.0.0.1:$PORT ssl;
-		ssl_certificate $T/pki/$cert.crt;
-		ssl_certificate_key $T/pki/$cert.key;
-		ssl_client_certificate $T/pki/ca.crt;
-		ssl_verify_client on;
-		ssl_protocols TLSv1.2 TLSv1.3;
-		root $T/www;
-		etag on;
-		$extra
-	}
-}
-EOF
-}
-ngx_start() {
-	ngx_conf "$@"
-	nginx -c "$T"/ngx/nginx.conf -p "$T"/ngx >"$T"/ngx/stdout 2>&1 &
-	NGINX_PID=$!
-	for _ in $(seq 100); do
-		curl -s -k -o /dev/null --cert "$T"/pki/cli.crt \
-			--key "$T"/pki/cli.key "https://127.0.0.1:$PORT/" && return 0
-		kill -0 "$NGINX_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	cat "$T"/ngx/error.log "$T"/ngx/stdout
-	fail "nginx did not start"
-}
-ngx_stop() {
-	[ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null
-	NGINX_PID=
-}
-
-# ---- the ops side: images + signed manifest
-publish() {	# $1 = version for all images
-	"$MANI" build "$T"/www --site utah=emulab-ops/A,emulab-ops/B,C \
-		--site other=OTHER --version-from "${1:-1}" -o "$T"/www/manifest.json \
-		>/dev/null || fail "mb-manifest build"
-	"$MANI" sign --key "$T"/ops.key "$T"/www/manifest.json >/dev/null || fail "sign"
-	"$MANI" verify --pubkey "$T"/ops.pub "$T"/www/manifest.json >/dev/null || fail "verify"
-}
-mkimages() {
-	mkdir -p "$T"/www/emulab-ops
-	head -c 300000 /dev/urandom > "$T"/www/emulab-ops/A
-	head -c 70000 /dev/urandom > "$T"/www/emulab-ops/B
-	head -c 5000 /dev/urandom > "$T"/www/C
-	head -c 1000 /dev/urandom > "$T"/www/OTHER
-	"$MANI" keygen "$T"/ops.key "$T"/ops.pub >/dev/null || fail "keygen"
-	publish 1
-}
+. "$(dirname "$0")/sync_lib.sh"
 
 # ---- the miniboss side
 conf() {	# $1 = extra [origin] lines
@@ -162,7 +73,7 @@ ${1:-}
 EOF
 }
 probe() {	# runs one round; output in probe.out, log in probe.log
-	"$PROBE" "$T"/mb.conf "$@" >"$T"/probe.out 2>"$T"/probe.log
+	${MB_PROBE_WRAPPER:-} "$PROBE" "$T"/mb.conf "$@" >"$T"/probe.out 2>"$T"/probe.log
 }
 same() { cmp -s "$T/www/$1" "$T/state/images/$1"; }
 snapshot() { (cd "$T"/state && find images -type f | sort | xargs sha256sum;
@@ -333,6 +244,42 @@ oversize)
 		fail "reason: $(img_field emulab-ops/B reason)"
 	cmp -s "$T"/B.v1 "$T"/state/images/emulab-ops/B || fail "old B not kept"
 	[ -z "$(ls "$T"/state/tmp)" ] || fail "oversized .part kept"
+	;;
+stale-part)
+	initial_ok
+	head -c 90000 /dev/urandom > "$T"/www/emulab-ops/B
+	head -c 6000 /dev/urandom > "$T"/www/C
+	publish 2
+	head -c 30000 /dev/urandom > "$T/state/tmp/emulab-ops%2FB.part"
+	cp "$T"/www/C "$T"/state/tmp/C.part
+	: > "$T"/ngx/access.log
+	probe || fail "sync with leftover .part files failed: $(result)"
+	same emulab-ops/B || fail "B differs"
+	same C || fail "C differs"
+	grep -q "restarting from byte 0" "$T"/probe.log || fail "no restart after a bad prefix"
+	grep -q 'GET /C ' "$T"/ngx/access.log && fail "complete .part fetched again"
+	[ -z "$(ls "$T"/state/tmp)" ] || fail "leftover in tmp: $(ls "$T"/state/tmp)"
+	;;
+ctl-wait)
+	CTL=$B/tools/minibossctl
+	[ -x "$CTL" ] || { echo "minibossctl not built"; exit 77; }
+	conf "interval = 3600s"
+	printf '[server]\ncontrol-socket = %s\n' "$T/ctl.sock" >> "$T"/mb.conf
+	ngx_stop
+	ngx_start srv "location = /emulab-ops/A { limit_rate 200k; }"
+	"$PROBE" "$T"/mb.conf --serve >"$T"/probe.out 2>"$T"/probe.log &
+	PROBE_PID=$!
+	for _ in $(seq 100); do [ -S "$T"/ctl.sock ] && break; sleep 0.1; done
+	# the startup round is running (slow A): --wait follows it to the end
+	"$CTL" -s "$T"/ctl.sock sync --wait > "$T"/bar.out || fail "sync --wait: $(cat "$T"/bar.out)"
+	grep -q '\[#\{40\}\] 100%' "$T"/bar.out || fail "no full bar: $(cat "$T"/bar.out)"
+	grep -q '^sync: ok' "$T"/bar.out || fail "no result line"
+	for i in emulab-ops/A emulab-ops/B C; do same $i || fail "$i differs"; done
+	"$CTL" -s "$T"/ctl.sock --json health > "$T"/health.json
+	python3 -c 'import json,sys; h=json.load(open(sys.argv[1]))["sync"]
+assert h["result"] == "ok" and h["images"]["C"]["state"] == "ok", h' "$T"/health.json ||
+		fail "health: $(cat "$T"/health.json)"
+	kill "$PROBE_PID"; wait "$PROBE_PID"; PROBE_PID=
 	;;
 esac
 echo "PASS ($CASE)"

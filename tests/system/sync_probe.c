@@ -8,13 +8,16 @@
  * manifest.json atomically; retire removes both.  (It does not load bytes
  * into memory: the daemon's store does that and has its own tests.)
  *
- *   sync-probe CONFIG [--rounds N] [--status]
+ *   sync-probe CONFIG [--rounds N | --serve]
  *
  * Runs N sync rounds (default 1) through the "sync" action, then prints the
  * "sync" status JSON on stdout and exits 0 when the last round's result is
- * "ok", 1 otherwise.  Killing it mid-download is the crash test.
+ * "ok", 1 otherwise.  Killing it mid-download is the crash test.  --serve
+ * opens server.control-socket (control/ctl_sock.c) and runs the loop until
+ * SIGTERM, for minibossctl.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,12 +89,13 @@ mb_ctl_store_get_manifest(struct mb_manifest *ret)
 	return mb_manifest_copy(ret, &local);
 }
 
-/* Not linked here (ctl_master.c is not part of the probe). */
-void
-mb_ctl_master_set_pending(mb_ctl_pending_fn fn, void *arg)
+static volatile sig_atomic_t stop;
+
+static void
+on_term(int sig)
 {
-	(void)fn;
-	(void)arg;
+	(void)sig;
+	stop = 1;
 }
 
 static json_t *
@@ -122,7 +126,10 @@ main(int argc, char **argv)
 	}
 	if (argc == 4 && strcmp(argv[2], "--rounds") == 0)
 		rounds = atoi(argv[3]);
-	if (mb_config_defaults(&cfg) < 0 || mb_config_load_file(&cfg, argv[1], err, sizeof(err)) < 0 ||
+	if (argc == 3 && strcmp(argv[2], "--serve") == 0)
+		rounds = -1;
+	if (mb_config_defaults(&cfg) < 0 ||
+	    mb_config_load_file(&cfg, argv[1], err, sizeof(err)) < 0 ||
 	    mb_config_validate(&cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "sync-probe: %s\n", err);
 		return 2;
@@ -143,6 +150,16 @@ main(int argc, char **argv)
 	mb_ctl_set_config(&cfg);
 	if (mb_ctl_sync_start(&cfg) < 0)
 		return 2;
+	if (rounds < 0) {
+		signal(SIGTERM, on_term);
+		if (mb_ctl_action_builtin_register() < 0 || mb_ctl_sock_open(&cfg) < 0)
+			return 2;
+		while (!stop)
+			(void)mb_ctl_loop_run_once(200);
+		mb_ctl_sock_close();
+		mb_ctl_sync_stop();
+		return 0;
+	}
 	for (int r = 0; r < rounds; r++) {
 		json_t *a = json_object();
 		char *e = NULL;

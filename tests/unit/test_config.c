@@ -46,7 +46,8 @@ test_every_default_parses(void **state)
 
 		if (k->def[0] == '\0')
 			continue;
-		snprintf(text, sizeof(text), MINIMAL "[%s]\n%s = %s\n", k->section, k->name, k->def);
+		snprintf(text, sizeof(text), MINIMAL "[%s]\n%s = %s\n", k->section, k->name,
+		         k->def);
 		assert_int_equal(mb_config_defaults(&c), 0);
 		rc = mb_config_load_string(&c, text, err, sizeof(err));
 		if (rc != 0)
@@ -89,7 +90,7 @@ test_bad_values(void **state)
 	expect_refused(MINIMAL "[dpdk]\nmtu = 100\n", "mtu");
 	expect_refused(MINIMAL "[dpdk]\ntx-zero-copy = maybe\n", "tx-zero-copy");
 	expect_refused(MINIMAL "[images]\nmax-image-size = 99999999999999999999999\n",
-		       "max-image-size");
+	               "max-image-size");
 	expect_refused(MINIMAL "[images]\nhugepage-budget = 1Q\n", "hugepage-budget");
 	expect_refused("[dpdk]\naddress = 300.1.0.1/24\n", "address");
 	expect_refused("[dpdk]\naddress = 10.1.0.1/33\n", "address");
@@ -134,10 +135,11 @@ test_reload_check(void **state)
 	assert_int_equal(mb_config_load_string(&a, MINIMAL, err, sizeof(err)), 0);
 	assert_int_equal(mb_config_copy(&b, &a), 0);
 	assert_null(mb_config_nonreloadable_change(&a, &b));
-	assert_int_equal(mb_config_load_string(&b, "[frisbee]\nrate = 100M\n", err, sizeof(err)), 0);
+	assert_int_equal(mb_config_load_string(&b, "[frisbee]\nrate = 100M\n", err, sizeof(err)),
+	                 0);
 	assert_null(mb_config_nonreloadable_change(&a, &b));
 	assert_int_equal(mb_config_load_string(&b, "[server]\nstate-dir = /x\n", err, sizeof(err)),
-			 0);
+	                 0);
 	k = mb_config_nonreloadable_change(&a, &b);
 	assert_non_null(k);
 	assert_string_equal(k->name, "state-dir");
@@ -164,12 +166,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults_validate),
-		cmocka_unit_test(test_every_default_parses),
-		cmocka_unit_test(test_bad_values),
-		cmocka_unit_test(test_parsers),
-		cmocka_unit_test(test_reload_check),
-		cmocka_unit_test(test_json),
+	    cmocka_unit_test(test_defaults_validate), cmocka_unit_test(test_every_default_parses),
+	    cmocka_unit_test(test_bad_values),        cmocka_unit_test(test_parsers),
+	    cmocka_unit_test(test_reload_check),      cmocka_unit_test(test_json),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

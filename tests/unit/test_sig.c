@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "mb_manifest.h"
 #include "mb_sig.h"
 
 static const char manifest[] =
@@ -310,6 +311,105 @@ test_load_file(void **state)
 	EVP_PKEY_free(pk);
 }
 
+/*
+ * What the sync does with a fetched manifest: check the signature over the
+ * exact bytes, then parse.  A correctly signed manifest may still be hostile
+ * (a compromised or buggy ops script): the parser must refuse it cleanly.
+ * And a good manifest with a bad signature is refused before parsing.
+ */
+#define H "0000000000000000000000000000000000000000000000000000000000000000"
+#define E(name, rest) "{\"name\":" name ",\"version\":1,\"size\":10,\"sha256\":\"" H "\"," \
+	"\"mtime\":1" rest "}"
+
+static int
+signed_then_parsed(struct keypair *kp, const char *text)
+{
+	struct mb_manifest_limits lim = { .max_bytes = 1 << 20, .max_images = 16,
+					  .max_image_size = 1ull << 40 };
+	struct mb_manifest m = { 0 };
+	char err[MB_MANIFEST_ERRLEN];
+	uint8_t *sig;
+	size_t slen;
+	int rc;
+
+	assert_int_equal(mb_sig_sign(kp->priv, text, strlen(text), &sig, &slen), 0);
+	assert_int_equal(mb_sig_verify(kp->pub, text, strlen(text), sig, slen), 0);
+	free(sig);
+	err[0] = '\0';
+	rc = mb_manifest_parse(text, strlen(text), &lim, &m, err, sizeof(err));
+	if (rc < 0)
+		assert_true(err[0] != '\0'); /* a clear reason for the log line */
+	mb_manifest_done(&m);
+	return rc;
+}
+
+static void
+test_signed_hostile_manifest(void **state)
+{
+	EVP_PKEY *pk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	static const char *const bad[] = {
+		/* huge numbers */
+		"{\"format\":1,\"generated\":1,\"images\":[{\"name\":\"a\",\"version\":1,"
+		"\"size\":99999999999999999999999,\"sha256\":\"" H "\",\"mtime\":1}]}",
+		"{\"format\":1,\"generated\":1,\"images\":[{\"name\":\"a\",\"version\":-1,"
+		"\"size\":10,\"sha256\":\"" H "\",\"mtime\":1}]}",
+		"{\"format\":1,\"generated\":1,\"images\":[{\"name\":\"a\",\"version\":1,"
+		"\"size\":2000000000000000,\"sha256\":\"" H "\",\"mtime\":1}]}",
+		/* duplicate names */
+		"{\"format\":1,\"generated\":1,\"images\":[" E("\"a\"", "") "," E("\"a\"", "") "]}",
+		/* path components */
+		"{\"format\":1,\"generated\":1,\"images\":[" E("\"../etc/passwd\"", "") "]}",
+		"{\"format\":1,\"generated\":1,\"images\":[" E("\"/abs\"", "") "]}",
+		"{\"format\":1,\"generated\":1,\"images\":[" E("\"a/./b\"", "") "]}",
+		"{\"format\":1,\"generated\":1,\"images\":[" E("\"a//b\"", "") "]}",
+		"{\"format\":1,\"generated\":1,\"images\":[" E("\"a\\u0000b\"", "") "]}",
+		"{\"format\":1,\"generated\":1,\"images\":[" E("\"\"", "") "]}",
+		/* wrong types */
+		"{\"format\":1,\"generated\":1,\"images\":[" E("7", "") "]}",
+		"{\"format\":1,\"generated\":1,\"images\":{}}",
+		"{\"format\":\"1\",\"generated\":1,\"images\":[]}",
+		"{\"format\":1,\"generated\":1,\"images\":[{\"name\":\"a\",\"version\":\"1\","
+		"\"size\":10,\"sha256\":\"" H "\",\"mtime\":1}]}",
+		"{\"format\":1,\"generated\":1,\"images\":[" E("\"a\"", ",\"sites\":\"utah\"") "]}",
+		"{\"format\":1,\"generated\":1,\"images\":[" E("\"a\"", ",\"sites\":[1]") "]}",
+		"[]",
+		"",
+		"{\"format\":2,\"generated\":1,\"images\":[]}",
+		/* bad hex */
+		"{\"format\":1,\"generated\":1,\"images\":[{\"name\":\"a\",\"version\":1,"
+		"\"size\":10,\"sha256\":\"XYZ\",\"mtime\":1}]}",
+		/* truncated JSON */
+		"{\"format\":1,\"generated\":1,\"images\":[" E("\"a\"", ""),
+	};
+	struct keypair kp;
+
+	(void)state;
+	load_pair(pk, &kp);
+	assert_int_equal(signed_then_parsed(&kp, manifest), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = signed_then_parsed(&kp, bad[i]);
+
+		if (rc == 0)
+			fail_msg("hostile manifest %zu accepted: %s", i, bad[i]);
+	}
+	/* more images than max-images, all well formed */
+	{
+		size_t cap = 64 * 1024, o = 0;
+		char *big = malloc(cap);
+
+		o += (size_t)snprintf(big + o, cap - o,
+				      "{\"format\":1,\"generated\":1,\"images\":[");
+		for (int i = 0; i < 20; i++)
+			o += (size_t)snprintf(big + o, cap - o, "%s" E("\"img%d\"", ""),
+					      i ? "," : "", i);
+		snprintf(big + o, cap - o, "]}");
+		assert_true(signed_then_parsed(&kp, big) < 0);
+		free(big);
+	}
+	free_pair(&kp);
+	EVP_PKEY_free(pk);
+}
+
 int
 main(void)
 {
@@ -320,6 +420,7 @@ main(void)
 		cmocka_unit_test(test_wrong_key_type),
 		cmocka_unit_test(test_garbage_pem),
 		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_signed_hostile_manifest),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

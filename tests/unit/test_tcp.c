@@ -9,6 +9,7 @@
  * the segment parser with malformed and random input.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -997,6 +998,181 @@ test_random_input(void **st)
 	env_free(e);
 }
 
+/* ---- a lossy transfer, end to end ------------------------------------------- */
+
+struct wire_seg {
+	uint64_t at;
+	bool to_server;
+	struct mb_tcp_out o; /* server -> peer */
+	uint32_t ack;	     /* peer -> server */
+	uint8_t flags;
+	uint8_t nsack;
+	struct mb_tcp_sack_block sack[3];
+};
+
+struct sim {
+	struct wire_seg q[16384];
+	unsigned nq;
+	uint64_t iv[64][2]; /* received intervals above rcv, sorted */
+	unsigned niv;
+	uint64_t rcv;	    /* contiguous bytes received */
+	bool fin;
+	uint32_t rnd;
+};
+
+static bool
+chance(struct sim *m, unsigned pct)
+{
+	m->rnd = m->rnd * 1103515245u + 12345u;
+	return (m->rnd >> 16) % 100 < pct;
+}
+
+static void
+sim_take(struct env *e, struct sim *m, unsigned loss)
+{
+	for (unsigned i = 0; i < e->nrec; i++) {
+		if (chance(m, loss) || m->nq >= 16384)
+			continue;
+		m->q[m->nq].at = e->now + 5 * MS;
+		m->q[m->nq].to_server = false;
+		m->q[m->nq].o = e->rec[i];
+		m->nq++;
+	}
+	e->nrec = 0;
+}
+
+static void
+sim_peer_rx(struct env *e, struct sim *m, const struct mb_tcp_out *o, unsigned loss)
+{
+	uint64_t a = soff(e, o), b = a + o->len;
+	struct wire_seg *w;
+
+	/* bytes must be the image's own at that stream offset */
+	if (o->len > 0) {
+		assert_ptr_equal(o->img, e->img);
+		assert_int_equal(o->off, a);
+	}
+	if (o->len > 0 && b > m->rcv) {
+		unsigned k;
+
+		if (a < m->rcv)
+			a = m->rcv;
+		/* insert [a,b) and merge */
+		for (k = 0; k < m->niv && m->iv[k][0] < a; k++)
+			;
+		assert_true(m->niv < 64);
+		memmove(m->iv[k + 1], m->iv[k], (m->niv - k) * sizeof(m->iv[0]));
+		m->iv[k][0] = a;
+		m->iv[k][1] = b;
+		m->niv++;
+		for (k = 0; k + 1 < m->niv;) {
+			if (m->iv[k][1] >= m->iv[k + 1][0]) {
+				if (m->iv[k + 1][1] > m->iv[k][1])
+					m->iv[k][1] = m->iv[k + 1][1];
+				memmove(m->iv[k + 1], m->iv[k + 2], (m->niv - k - 2) * sizeof(m->iv[0]));
+				m->niv--;
+			} else {
+				k++;
+			}
+		}
+		while (m->niv > 0 && m->iv[0][0] <= m->rcv) {
+			if (m->iv[0][1] > m->rcv)
+				m->rcv = m->iv[0][1];
+			memmove(m->iv[0], m->iv[1], (m->niv - 1) * sizeof(m->iv[0]));
+			m->niv--;
+		}
+	}
+	if ((o->flags & MB_TCP_FIN) && soff(e, o) == m->rcv)
+		m->fin = true;
+	if (chance(m, loss) || m->nq >= 16384)
+		return;
+	w = &m->q[m->nq++];
+	memset(w, 0, sizeof(*w));
+	w->at = e->now + 5 * MS;
+	w->to_server = true;
+	w->ack = e->iss + 1 + (uint32_t)m->rcv + m->fin;
+	w->flags = MB_TCP_ACK | (m->fin ? MB_TCP_FIN : 0);
+	for (unsigned k = 0; k < m->niv && k < 3; k++) {
+		w->sack[k].left = e->iss + 1 + (uint32_t)m->iv[k][0];
+		w->sack[k].right = e->iss + 1 + (uint32_t)m->iv[k][1];
+		w->nsack++;
+	}
+}
+
+static void
+lossy_transfer(unsigned loss, bool sack)
+{
+	struct env *e = env_new(NULL);
+	struct sim *m = calloc(1, sizeof(*m));
+	struct mb_tcp_conn *c;
+	const struct mb_tcp_counters *k = mb_tcp_stack_counters(e->s);
+	uint64_t end;
+
+	e->close_after = true;
+	m->rnd = 4242 + loss;
+	c = request(e);
+	if (!sack)
+		c->sack_ok = 0;
+	end = e->now + 600 * SEC;
+	while (e->now < end && conn(e) != NULL && c->state != MB_TCP_TIME_WAIT) {
+		sim_take(e, m, loss);
+		e->now += MS;
+		for (unsigned i = 0; i < m->nq;) {
+			struct wire_seg w = m->q[i];
+
+			if (w.at > e->now) {
+				i++;
+				continue;
+			}
+			m->q[i] = m->q[--m->nq];
+			if (!w.to_server) {
+				sim_peer_rx(e, m, &w.o, loss);
+			} else {
+				struct mb_tcp_seg g = { 0 };
+
+				g.sport = e->t.rport;
+				g.dport = e->t.lport;
+				g.seq = e->pseq;
+				g.ack = w.ack;
+				g.flags = w.flags;
+				g.win = 65535;
+				g.has_ts = true;
+				g.tsval = e->tsval++;
+				g.tsecr = e->last_ts;
+				g.nsack = sack ? w.nsack : 0;
+				memcpy(g.sack, w.sack, sizeof(w.sack));
+				mb_tcp_input(e->s, &e->t, &g, e->now);
+				sim_take(e, m, loss);
+			}
+		}
+		mb_tcp_timers(e->s, e->now);
+	}
+	assert_int_equal(m->rcv, IMG_LEN);
+	assert_true(m->fin);
+	assert_true(conn(e) == NULL || c->state == MB_TCP_TIME_WAIT);
+	if (loss == 0)
+		assert_int_equal(k->rexmt_bytes, 0);
+	else
+		assert_true(k->rexmt_bytes > 0);
+	print_message("loss %u%% sack %d: %.1f s simulated, %" PRIu64 " fast, %" PRIu64
+		      " rto, %" PRIu64 " bytes resent\n", loss, sack,
+		      (double)(e->now - 1000 * SEC) / 1e9, k->rexmt_fast, k->rexmt_rto,
+		      k->rexmt_bytes);
+	free(m);
+	env_free(e);
+}
+
+static void
+test_lossy_transfer(void **st)
+{
+	(void)st;
+	lossy_transfer(0, true);
+	lossy_transfer(2, true);
+	lossy_transfer(5, true);
+	lossy_transfer(5, false);
+	lossy_transfer(20, true);
+}
+
 int
 main(void)
 {
@@ -1018,6 +1194,7 @@ main(void)
 		cmocka_unit_test(test_refuse_and_abort),
 		cmocka_unit_test(test_paws_and_bad_ack),
 		cmocka_unit_test(test_random_input),
+		cmocka_unit_test(test_lossy_transfer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

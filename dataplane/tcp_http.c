@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * HTTP/1.1 image server over the TCP core (see tcp_http.h).  Each response
+ * header lives in a heap object shaped like an image so the TCP core can
+ * treat it as one more span; its release frees it when the peer has
+ * acknowledged it (or the connection dies).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mb_http.h"
+#include "tcp_http.h"
+
+/* Request bytes of one connection; exists only while some are buffered, so
+ * an idle keep-alive connection costs nothing beyond its TCP state. */
+struct http_conn {
+	uint32_t len;
+	char buf[MB_HTTP_HDR_MAX];
+};
+
+/* Per-connection flags live in c->cookie. */
+#define F_CLOSING 1u  /* an error or Connection: close was answered */
+#define F_PEER_FIN 2u /* no more requests will come */
+
+static __thread struct mb_tcp_http_counters cnt;
+static mb_tcp_http_lookup_fn lookup = mb_image_lookup;
+
+void
+mb_tcp_http_set_lookup(mb_tcp_http_lookup_fn fn)
+{
+	lookup = fn != NULL ? fn : mb_image_lookup;
+}
+
+const struct mb_tcp_http_counters *
+mb_tcp_http_counters(void)
+{
+	return &cnt;
+}
+
+static void
+hdr_release(struct mb_image *img)
+{
+	free(img);
+}
+
+/* A heap "image" holding len bytes of header text: the struct and the bytes
+ * in one allocation.  refcnt 1, owned by the caller until mb_tcp_send. */
+static struct mb_image *
+hdr_image(const char *text, size_t len)
+{
+	struct mb_image *img = malloc(sizeof(*img) + len);
+
+	if (img == NULL)
+		return NULL;
+	memset(img, 0, sizeof(*img));
+	img->data = (uint8_t *)(img + 1);
+	memcpy(img->data, text, len);
+	img->size = len;
+	img->alloc_len = len;
+	img->iova = UINT64_MAX;
+	img->mem = MB_IMAGE_MEM_HEAP;
+	img->release = hdr_release;
+	atomic_init(&img->refcnt, 1);
+	return img;
+}
+
+static void
+count_status(int st)
+{
+	if (st == 200)
+		cnt.resp_200++;
+	else if (st == 206)
+		cnt.resp_206++;
+	else if (st == 304)
+		cnt.resp_304++;
+	else if (st >= 500)
+		cnt.resp_5xx++;
+	else
+		cnt.resp_4xx++;
+}
+
+static void
+buf_release(struct mb_tcp_conn *c)
+{
+	struct http_conn *h = c->app;
+
+	if (h != NULL && h->len == 0) {
+		free(h);
+		c->app = NULL;
+	}
+}
+
+/* Answer every complete buffered request that fits in the span queue. */
+static void
+serve(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
+{
+	struct http_conn *h = c->app;
+	char hdr[768];
+
+	while (h != NULL && !(c->cookie & F_CLOSING) && h->len > 0 && mb_tcp_span_room(c) >= 2) {
+		struct mb_http_req req;
+		struct mb_image *img = NULL, *himg;
+		size_t used = 0;
+		uint64_t off = 0, len = 0;
+		int rc, n, st;
+
+		rc = mb_http_parse(h->buf, h->len, &req, &used);
+		if (rc == -EAGAIN)
+			break;
+		cnt.requests++;
+		if (rc < 0) {
+			st = req.status;
+			n = mb_http_error(st, false, hdr, sizeof(hdr));
+			c->cookie |= F_CLOSING;
+		} else {
+			img = lookup(req.name, req.name_len);
+			if ((c->cookie & F_PEER_FIN) && h->len == used)
+				req.keep_alive = false; /* last request: say so */
+			n = mb_http_respond(&req, img, hdr, sizeof(hdr), &off, &len, &st);
+			if (!req.keep_alive)
+				c->cookie |= F_CLOSING;
+		}
+		count_status(st);
+		if (n < 0) {
+			mb_tcp_abort(s, c);
+			return;
+		}
+		himg = hdr_image(hdr, (size_t)n);
+		if (himg == NULL) {
+			cnt.nomem++;
+			mb_tcp_abort(s, c);
+			return;
+		}
+		if (mb_tcp_send(s, c, himg, 0, (uint64_t)n) < 0) {
+			mb_image_unref(himg);
+			mb_tcp_abort(s, c);
+			return;
+		}
+		if (len > 0) {
+			if (mb_tcp_send(s, c, mb_image_ref(img), off, len) < 0) {
+				mb_image_unref(img);
+				mb_tcp_abort(s, c);
+				return;
+			}
+			cnt.body_bytes += len;
+		}
+		memmove(h->buf, h->buf + used, h->len - used);
+		h->len -= (uint32_t)used;
+	}
+	if ((c->cookie & F_CLOSING) ||
+	    ((c->cookie & F_PEER_FIN) && (h == NULL || h->len == 0 || mb_tcp_span_room(c) >= 2))) {
+		/* nothing more will be answered: FIN after the queued spans */
+		(void)mb_tcp_close(s, c);
+	}
+	buf_release(c);
+}
+
+int
+mb_tcp_http_accept(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c)
+{
+	(void)ctx;
+	(void)s;
+	c->app = NULL; /* the buffer comes with the first byte */
+	c->cookie = 0;
+	return 0;
+}
+
+uint32_t
+mb_tcp_http_recv(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c, const uint8_t *data,
+		 uint32_t len)
+{
+	struct http_conn *h = c->app;
+	uint32_t take;
+
+	(void)ctx;
+	if (c->cookie & F_CLOSING)
+		return len; /* discarded: the connection is ending */
+	if (h == NULL) {
+		h = malloc(sizeof(*h));
+		if (h == NULL) {
+			cnt.nomem++;
+			mb_tcp_abort(s, c);
+			return 0;
+		}
+		h->len = 0;
+		c->app = h;
+	}
+	take = MB_HTTP_HDR_MAX - h->len;
+	if (take > len)
+		take = len;
+	memcpy(h->buf + h->len, data, take);
+	h->len += take;
+	serve(s, c);
+	if (c->state == MB_TCP_CLOSED)
+		return 0;
+	/* a full buffer with no complete request was answered 431 by serve();
+	 * a full buffer of pipelined requests waits for span room (the rest is
+	 * not acknowledged and the peer retransmits it) */
+	return take;
+}
+
+void
+mb_tcp_http_sent(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c)
+{
+	(void)ctx;
+	serve(s, c);
+}
+
+void
+mb_tcp_http_peer_fin(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c)
+{
+	(void)ctx;
+	c->cookie |= F_PEER_FIN;
+	serve(s, c);
+}
+
+void
+mb_tcp_http_closed(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c)
+{
+	(void)ctx;
+	(void)s;
+	free(c->app);
+	c->app = NULL;
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The HTTP server on top of the TCP core, without DPDK: it buffers each
+ * connection's request bytes (at most MB_HTTP_HDR_MAX, allocated on the first
+ * byte and freed when idle), parses pipelined requests with mb_http_parse,
+ * and answers each with two spans: a small heap object holding the response
+ * header and the requested range of the cached image (a reference taken
+ * inside the caller's RCU read side).  At most MB_TCP_SPANS / 2 responses are
+ * queued per connection; more pipelined requests wait in the buffer until
+ * spans are acknowledged.  Errors are answered and the connection closed.
+ *
+ * The functions have the mb_tcp_ops callback shapes; the dataplane glue calls
+ * them for connections to tcp.http-port.  Runs on the connection's lcore.
+ */
+#ifndef _MB_TCP_HTTP_H_
+#define _MB_TCP_HTTP_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tcp.h"
+
+/* Image lookup used by the server (default mb_image_lookup); tests replace
+ * it.  The result is only used inside the current RCU read side. */
+typedef struct mb_image *(*mb_tcp_http_lookup_fn)(const char *name, size_t len);
+void mb_tcp_http_set_lookup(mb_tcp_http_lookup_fn fn);
+
+#define MB_TCP_HTTP_COUNTERS(X)                                                                   \
+	X(requests, "requests parsed")                                                            \
+	X(resp_200, "200 responses")                                                              \
+	X(resp_206, "206 responses")                                                              \
+	X(resp_304, "304 responses")                                                              \
+	X(resp_4xx, "4xx responses (bad request, not found, range...)")                           \
+	X(resp_5xx, "5xx responses")                                                              \
+	X(body_bytes, "body bytes queued")                                                        \
+	X(nomem, "allocation failures (connection reset)")
+
+struct mb_tcp_http_counters {
+#define MB_TCP_HTTP_CNT_FIELD(n, h) uint64_t n;
+	MB_TCP_HTTP_COUNTERS(MB_TCP_HTTP_CNT_FIELD)
+#undef MB_TCP_HTTP_CNT_FIELD
+};
+
+/* This thread's counters. */
+const struct mb_tcp_http_counters *mb_tcp_http_counters(void);
+
+int mb_tcp_http_accept(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c);
+uint32_t mb_tcp_http_recv(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c,
+			  const uint8_t *data, uint32_t len);
+void mb_tcp_http_sent(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c);
+void mb_tcp_http_peer_fin(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c);
+void mb_tcp_http_closed(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c);
+
+#endif /* _MB_TCP_HTTP_H_ */

@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * dp_serve: run the dataplane alone and serve one file in one Frisbee
+ * session, for manual checks and benchmarks against the stock client.
+ *
+ *   dp_serve <EAL args> -- ADDR/LEN FILE DEST PORT [RATE_BPS [ZC [SECONDS]]]
+ *
+ * DEST picks the mode: a class-D group (multicast), 255.255.255.255 or the
+ * subnet broadcast (broadcast), else a client address (unicast).  The
+ * session ends on the idle timeout (5 s) or after SECONDS; the program then
+ * prints the session and port counters as JSON and exits 0.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+
+#include <jansson.h>
+
+#include "dp.h"
+#include "mb_config.h"
+#include "mb_image.h"
+#include "mb_time.h"
+
+static uint32_t sess_id;
+static uint64_t max_secs = 600;
+static json_t *last_sessions;
+
+static void *
+watch(void *arg)
+{
+	uint64_t end = mb_time_mono_ns() + max_secs * MB_NS_PER_SEC;
+	struct pollfd pfd = { .fd = mb_dp_event_fd(), .events = POLLIN };
+	struct mb_dp_event ev[8];
+	bool stopping = false;
+
+	(void)arg;
+	for (;;) {
+		unsigned i, n;
+
+		(void)poll(&pfd, 1, 200);
+		if (!stopping && mb_time_mono_ns() > end) {
+			(void)mb_dp_fris_session_stop(sess_id);
+			stopping = true;
+		}
+		json_decref(last_sessions);
+		last_sessions = mb_dp_sessions_json();
+		n = mb_dp_events_poll(ev, 8);
+		for (i = 0; i < n; i++)
+			if (ev[i].type == MB_DP_EV_SESSION_END && ev[i].id == sess_id) {
+				mb_dp_stop();
+				return NULL;
+			}
+	}
+}
+
+static void *
+read_file(const char *path, size_t *ret_len)
+{
+	FILE *f = fopen(path, "rb");
+	size_t cap = 1 << 20, len = 0, n;
+	char *buf = malloc(cap);
+
+	if (f == NULL || buf == NULL)
+		return NULL;
+	while ((n = fread(buf + len, 1, cap - len, f)) > 0) {
+		len += n;
+		if (len == cap)
+			buf = realloc(buf, cap *= 2);
+	}
+	fclose(f);
+	*ret_len = len;
+	return buf;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct mb_fris_session_params p = { 0 };
+	struct mb_config cfg;
+	struct mb_image *img;
+	pthread_t th;
+	uint32_t dest, h;
+	size_t len;
+	void *bytes;
+	int n, rc;
+
+	n = rte_eal_init(argc, argv);
+	if (n < 0)
+		return 1;
+	argc -= n;
+	argv += n;
+	if (argc < 5) {
+		fprintf(stderr, "usage: dp_serve EAL -- ADDR/LEN FILE DEST PORT [RATE [ZC [SECS]]]\n");
+		return 2;
+	}
+	if (mb_config_defaults(&cfg) != 0 ||
+	    mb_parse_ipv4_prefix(argv[1], &cfg.address, &cfg.prefixlen) != 0 ||
+	    mb_parse_ipv4(argv[3], &dest) != 0) {
+		fprintf(stderr, "dp_serve: bad address\n");
+		return 2;
+	}
+	cfg.fris_idle_timeout = 5;
+	cfg.tcp_enable = false;
+	free(cfg.exception_tap);
+	cfg.exception_tap = strdup("");
+	if (argc > 5)
+		cfg.fris_rate = strtoull(argv[5], NULL, 0);
+	if (argc > 6)
+		cfg.tx_zero_copy = atoi(argv[6]) != 0;
+	if (argc > 7)
+		max_secs = strtoull(argv[7], NULL, 0);
+	bytes = read_file(argv[2], &len);
+	if (bytes == NULL || len == 0) {
+		fprintf(stderr, "dp_serve: cannot read %s\n", argv[2]);
+		return 1;
+	}
+	img = mb_image_new_heap("dp_serve", bytes, len);
+	free(bytes);
+	rc = mb_dp_init(&cfg);
+	if (rc != 0 || img == NULL)
+		return 1;
+	h = ntohl(dest);
+	p.addr = dest;
+	p.port = (uint16_t)atoi(argv[4]);
+	p.method = (h >> 28) == 14 ? MB_FRIS_MULTICAST :
+		   (h == 0xffffffff || (dest | htonl(~(~0u << (32 - cfg.prefixlen)))) == dest) ?
+		   MB_FRIS_BROADCAST : MB_FRIS_UNICAST;
+	p.img = img;
+	rc = mb_dp_fris_session_start(&p, &sess_id);
+	if (rc != 0) {
+		fprintf(stderr, "dp_serve: session: %s\n", strerror(-rc));
+		return 1;
+	}
+	pthread_create(&th, NULL, watch, NULL);
+	rc = mb_dp_lcore_main(NULL);
+	pthread_join(th, NULL);
+	json_dumpf(last_sessions, stdout, JSON_INDENT(1));
+	printf("\n");
+	{
+		json_t *st = mb_dp_stats_json();
+
+		json_dumpf(st, stdout, JSON_INDENT(1));
+		printf("\n");
+		json_decref(st);
+	}
+	mb_dp_fini();
+	rte_eal_cleanup();
+	return rc == 0 ? 0 : 1;
+}

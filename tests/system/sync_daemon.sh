@@ -1,0 +1,103 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# Sync from ops through the whole daemon: minibossd (net_af_packet in its own
+# namespace; origin sync uses kernel sockets, so nginx listens on that
+# namespace's loopback) syncs 3 images from a real nginx with mutual TLS and
+# publishes them (minibossctl images --json), re-syncs and swaps a changed
+# image, and after kill -9 in the middle of a slow download shows no partial
+# image, then resumes it with a Range request once restarted.
+# Skips (77) while minibossd is not built.
+set -u
+MB_PREFIX=mbs
+. "$(dirname "$0")/lib.sh"
+MANI=$MB_BUILD/tools/mb-manifest
+[ -x "$MB_BUILD/server/minibossd" ] || mb_skip "minibossd not built"
+mb_require_cmd nginx openssl curl
+fail() { mb_fail "$*"; }
+mb_init
+mb_bridge_up
+mb_host srv 10.88.0.1/24 noaddr
+T=$MB_TMP/sync
+mkdir -p "$T"
+chmod 755 "$MB_TMP" "$T"
+PORT=18460
+NGX_EXEC="ip netns exec $(mb_ns srv)"
+. "$(dirname "$0")/sync_lib.sh"
+# nginx is stopped by lib.sh's cleanup like every other process it started
+ngx_up() { ngx_start "$@"; MB_PIDS+=("$NGINX_PID"); }
+
+mkcerts
+mkimages
+ngx_up srv
+mb_conf_write 10.88.0.1/24 > "$MB_TMP"/mb.conf
+cat >> "$MB_TMP"/mb.conf <<EOC
+
+[origin]
+url = https://127.0.0.1:$PORT
+ca-file = $T/pki/ca.crt
+client-cert = $T/pki/cli.crt
+client-key = $T/pki/cli.key
+manifest-pubkey = $T/ops.pub
+site = utah
+timeout = 5s
+EOC
+
+# images_ok NAME... : every NAME published with the bytes under www/
+images_ok() {
+	mb_ctl --json images > "$T"/images.json || return 1
+	python3 - "$T" "$@" <<'EOP'
+import hashlib, json, sys
+t, names = sys.argv[1], sys.argv[2:]
+imgs = {i["name"]: i for i in json.load(open(t + "/images.json"))}
+for n in names:
+    i = imgs.get(n)
+    want = hashlib.sha256(open(t + "/www/" + n, "rb").read()).hexdigest()
+    if i is None or i.get("state") != "ok" or i.get("sha256") != want:
+        sys.exit(1)
+EOP
+}
+wait_images() {
+	for _ in $(seq 150); do images_ok "$@" && return 0; sleep 0.2; done
+	cat "$T"/images.json; fail "images $* not published"
+}
+
+mb_daemon_start srv "$MB_TMP"/mb.conf
+mb_daemon_wait_ready
+mb_ctl sync --wait || mb_log "first sync --wait: $?"
+wait_images emulab-ops/A emulab-ops/B C
+mb_ctl --json images | grep -q '"OTHER"' && fail "image of another site published"
+
+# a changed image is re-synced and swapped
+head -c 80000 /dev/urandom > "$T"/www/emulab-ops/B
+publish 2
+mb_ctl sync --wait >/dev/null
+wait_images emulab-ops/A emulab-ops/B C
+
+# kill -9 during a slow download: nothing partial visible; resume with Range
+head -c 4000000 /dev/urandom > "$T"/www/D
+"$MANI" build "$T"/www --site utah=emulab-ops/A,emulab-ops/B,C,D --site other=OTHER \
+	--version-from 2 -o "$T"/www/manifest.json >/dev/null
+"$MANI" sign --key "$T"/ops.key "$T"/www/manifest.json >/dev/null
+ngx_stop
+ngx_up srv "location = /D { limit_rate 100k; }"
+mb_ctl sync >/dev/null
+for _ in $(seq 300); do
+	s=$(stat -c %s "$MB_TMP"/state/tmp/D.part 2>/dev/null || echo 0)
+	[ "$s" -gt 200000 ] && break
+	sleep 0.1
+done
+[ "$s" -gt 200000 ] || fail "slow download did not start"
+kill -9 "$MB_DAEMON_PID"; wait "$MB_DAEMON_PID" 2>/dev/null; MB_DAEMON_PID=
+[ ! -e "$MB_TMP"/state/images/D ] || fail "partial image visible in images/"
+grep -q '"D"' "$MB_TMP"/state/manifest.json && fail "D in the local manifest after a crash"
+ngx_stop
+ngx_up srv
+: > "$T"/ngx/access.log
+mb_daemon_start srv "$MB_TMP"/mb.conf
+mb_daemon_wait_ready
+mb_ctl sync --wait >/dev/null
+wait_images emulab-ops/A emulab-ops/B C D
+grep -Eq 'GET /D HTTP/1.1 206 range=bytes=[1-9][0-9]*-' "$T"/ngx/access.log ||
+	fail "no Range request after restart: $(cat "$T"/ngx/access.log)"
+mb_pass "sync through minibossd"

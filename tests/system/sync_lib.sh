@@ -1,0 +1,104 @@
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# Ops side of the sync tests (sourced by sync.sh and sync_daemon.sh): test
+# certificates (a CA, a server cert for 127.0.0.1/localhost, a client cert,
+# and a rogue CA with its own server cert), a real nginx with mutual TLS on
+# its own config and prefix, started and stopped by PID, and images plus a
+# manifest signed by mb-manifest.  Needs T (temp dir), PORT, MANI
+# (mb-manifest), a fail() function; NGX_EXEC runs nginx/curl in a namespace.
+
+# ---- certificates: a CA, a server cert for 127.0.0.1/localhost, a client
+# cert; and a rogue CA with its own server cert for the same names.
+mkcerts() {
+	local d=$T/pki
+	mkdir -p "$d"
+	(
+	cd "$d" || exit 1
+	for ca in ca rogue; do
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+			-subj "/CN=mbs test $ca" -keyout $ca.key -out $ca.crt 2>/dev/null
+	done
+	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > srv.ext
+	printf 'extendedKeyUsage=clientAuth\n' > cli.ext
+	for who in srv:ca rsrv:rogue cli:ca; do
+		n=${who%%:*}; ca=${who##*:}
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-subj "/CN=mbs $n" -keyout $n.key -out $n.csr 2>/dev/null
+		ext=srv.ext; [ $n = cli ] && ext=cli.ext
+		openssl x509 -req -in $n.csr -CA $ca.crt -CAkey $ca.key -CAcreateserial \
+			-days 2 -extfile $ext -out $n.crt 2>/dev/null
+	done
+	) || fail "openssl"
+}
+
+# ---- nginx: $1 = server cert name (srv|rsrv), $2 = extra location config
+ngx_conf() {
+	local cert=${1:-srv} extra=${2:-}
+	mkdir -p "$T"/ngx/tmp
+	cat > "$T"/ngx/nginx.conf <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+error_log $T/ngx/error.log info;
+pid $T/ngx/nginx.pid;
+events { worker_connections 64; }
+http {
+	client_body_temp_path $T/ngx/tmp/body;
+	proxy_temp_path $T/ngx/tmp/proxy;
+	fastcgi_temp_path $T/ngx/tmp/fcgi;
+	uwsgi_temp_path $T/ngx/tmp/uwsgi;
+	scgi_temp_path $T/ngx/tmp/scgi;
+	log_format mbs '\$request \$status range=\$http_range sent=\$body_bytes_sent';
+	access_log $T/ngx/access.log mbs;
+	types { application/json json; }
+	default_type application/octet-stream;
+	server {
+		listen 127.0.0.1:$PORT ssl;
+		ssl_certificate $T/pki/$cert.crt;
+		ssl_certificate_key $T/pki/$cert.key;
+		ssl_client_certificate $T/pki/ca.crt;
+		ssl_verify_client on;
+		ssl_protocols TLSv1.2 TLSv1.3;
+		root $T/www;
+		etag on;
+		$extra
+	}
+}
+EOF
+}
+ngx_start() {
+	ngx_conf "$@"
+	${NGX_EXEC:-} nginx -c "$T"/ngx/nginx.conf -p "$T"/ngx >"$T"/ngx/stdout 2>&1 &
+	NGINX_PID=$!
+	for _ in $(seq 100); do
+		${NGX_EXEC:-} curl -s -k -o /dev/null --cert "$T"/pki/cli.crt \
+			--key "$T"/pki/cli.key "https://127.0.0.1:$PORT/" && return 0
+		kill -0 "$NGINX_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$T"/ngx/error.log "$T"/ngx/stdout
+	fail "nginx did not start"
+}
+ngx_stop() {
+	[ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null
+	NGINX_PID=
+}
+
+# ---- the ops side: images + signed manifest
+publish() {	# $1 = version for all images
+	"$MANI" build "$T"/www --site utah=emulab-ops/A,emulab-ops/B,C \
+		--site other=OTHER --version-from "${1:-1}" -o "$T"/www/manifest.json \
+		>/dev/null || fail "mb-manifest build"
+	"$MANI" sign --key "$T"/ops.key "$T"/www/manifest.json >/dev/null || fail "sign"
+	"$MANI" verify --pubkey "$T"/ops.pub "$T"/www/manifest.json >/dev/null || fail "verify"
+}
+mkimages() {
+	mkdir -p "$T"/www/emulab-ops
+	head -c 300000 /dev/urandom > "$T"/www/emulab-ops/A
+	head -c 70000 /dev/urandom > "$T"/www/emulab-ops/B
+	head -c 5000 /dev/urandom > "$T"/www/C
+	head -c 1000 /dev/urandom > "$T"/www/OTHER
+	"$MANI" keygen "$T"/ops.key "$T"/ops.pub >/dev/null || fail "keygen"
+	publish 1
+}
+

@@ -1,0 +1,379 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# The miniboss demo, README's first command.  As root on Debian 12 it
+# installs the packages (tools/install-deps.sh), builds into build/ with
+# meson, and then shows a miniboss at work: minibossd on a veth pair in a
+# network namespace of its own serves a freshly generated random image over
+# Frisbee multicast to N simulated nodes, each in its own namespace, all
+# plugged into a Linux bridge with IGMP snooping and a querier (a snooping
+# switch, in a namespace too).  The nodes load the image with mb-frisbee (or,
+# with --stock, the stock Emulab client) through the master-server protocol,
+# exactly as a disk loader would; tools/demo/nodes.py draws their progress
+# live and checks every node's copy against the image's SHA-256.  The exit
+# status is 0 only if every copy matches.
+#
+# Everything it creates (processes, namespaces and the veths/bridge in them,
+# the temp dir, a hugepage reservation and mount) is removed by an EXIT trap,
+# also on Ctrl-C; processes are stopped by PID.  With --keep the daemon and
+# the namespaces stay up for poking with minibossctl, and a stop script is
+# printed instead.
+#
+#   tools/demo.sh [--nodes N] [--size MiB] [--stock] [--keep] [--rate BITS]
+#                 [--hugepages|--no-hugepages]
+#
+# Environment (used by tests/system/demo.sh): MB_DEMO_NODES, MB_DEMO_SIZE
+# (defaults for --nodes/--size), MB_DEMO_BUILD (build dir, default build/),
+# MB_DEMO_SKIP_DEPS=1, MB_DEMO_SKIP_BUILD=1, MB_FRISBEE_BIN (stock tools dir).
+set -u -o pipefail
+
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${MB_DEMO_BUILD:-$SRC/build}
+FRISBEE_BIN=${MB_FRISBEE_BIN:-$(cd "$SRC/.." && pwd)/shared/peers/emulab-frisbee/bin}
+NODES=${MB_DEMO_NODES:-4}
+SIZE=${MB_DEMO_SIZE:-256}
+STOCK=0
+KEEP=0
+RATE=0
+HUGE=auto
+SRV_IP=10.78.0.1
+NET_LEN=24
+
+usage() {
+	cat <<-EOF
+		usage: $0 [--nodes N] [--size MiB] [--stock] [--keep] [--rate BITS]
+		          [--hugepages|--no-hugepages]
+		  --nodes N       simulated nodes, 1..16 (default $NODES)
+		  --size MiB      size of the generated image (default $SIZE)
+		  --stock         load with the stock Emulab frisbee client
+		                  ($FRISBEE_BIN/frisbee) instead of mb-frisbee
+		  --keep          leave minibossd and the namespaces running afterwards
+		  --rate BITS     Frisbee bandwidth cap per session, e.g. 500M (default: none)
+		  --hugepages     reserve 2 MiB hugepages for the daemon (restored afterwards);
+		                  default: use them only if enough are already free
+		  --no-hugepages  always run EAL with --no-huge
+	EOF
+	exit "${1:-2}"
+}
+
+say() { printf '==> %s\n' "$*"; }
+die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--nodes) [ $# -ge 2 ] || usage; NODES=$2; shift ;;
+	--nodes=*) NODES=${1#*=} ;;
+	--size) [ $# -ge 2 ] || usage; SIZE=$2; shift ;;
+	--size=*) SIZE=${1#*=} ;;
+	--rate) [ $# -ge 2 ] || usage; RATE=$2; shift ;;
+	--rate=*) RATE=${1#*=} ;;
+	--stock) STOCK=1 ;;
+	--keep) KEEP=1 ;;
+	--hugepages) HUGE=yes ;;
+	--no-hugepages) HUGE=no ;;
+	-h|--help) usage 0 ;;
+	*) echo "demo: unknown option '$1'" >&2; usage ;;
+	esac
+	shift
+done
+[[ "$NODES" =~ ^[0-9]+$ ]] && [ "$NODES" -ge 1 ] && [ "$NODES" -le 16 ] ||
+	die "--nodes wants 1..16"
+[[ "$SIZE" =~ ^[0-9]+$ ]] && [ "$SIZE" -ge 1 ] && [ "$SIZE" -le 65536 ] ||
+	die "--size wants 1..65536 (MiB)"
+[[ "$RATE" =~ ^[0-9]+[kKMG]?$ ]] || die "--rate wants bits/s, e.g. 800M"
+[ "$(id -u)" = 0 ] || die "run me as root: I create network namespaces (sudo $0)"
+
+# ---- state for the cleanup trap ------------------------------------------------------------
+
+RID=$(od -An -N2 -tx2 /dev/urandom | tr -d ' ')
+P="mbdemo$RID"			# namespace/interface prefix of this run
+TMP=
+DAEMON_PID=
+NETNS=()
+HUGE_SYSFS=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+HUGE_ORIG=
+HUGE_MOUNTED=0
+KEPT=0
+
+cleanup() {
+	local rc=$? p n
+	trap - EXIT INT TERM
+	set +e
+	if [ "$KEPT" = 1 ]; then
+		exit "$rc"
+	fi
+	if [ -n "$TMP" ] && [ -s "$TMP/clients.pids" ]; then
+		while read -r p; do kill -TERM "$p" 2>/dev/null; done <"$TMP/clients.pids"
+		sleep 0.2
+		while read -r p; do kill -KILL "$p" 2>/dev/null; done <"$TMP/clients.pids"
+	fi
+	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+		kill -TERM "$DAEMON_PID"
+		for _ in $(seq 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$DAEMON_PID" 2>/dev/null
+	fi
+	wait 2>/dev/null
+	for n in "${NETNS[@]}"; do
+		ip netns del "$n" 2>/dev/null
+	done
+	[ -d "/var/run/dpdk/$P" ] && rm -rf "/var/run/dpdk/$P"
+	[ "$HUGE_MOUNTED" = 1 ] && umount /dev/hugepages 2>/dev/null
+	[ -n "$HUGE_ORIG" ] && echo "$HUGE_ORIG" >"$HUGE_SYSFS"
+	if [ -n "$TMP" ]; then
+		if [ "${MB_DEMO_KEEP_TMP:-0}" = 1 ]; then
+			echo "demo: kept $TMP" >&2
+		else
+			rm -rf "$TMP"
+		fi
+	fi
+	[ "$rc" = 130 ] && echo "demo: interrupted, everything removed" >&2
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+
+# ---- packages and build --------------------------------------------------------------------
+
+if [ "${MB_DEMO_SKIP_DEPS:-0}" != 1 ]; then
+	say "checking Debian packages (tools/install-deps.sh)"
+	bash "$SRC/tools/install-deps.sh" || die "installing packages failed"
+fi
+TMP=$(mktemp -d "/tmp/$P.XXXXXX") || die "mktemp failed"
+if [ "${MB_DEMO_SKIP_BUILD:-0}" != 1 ]; then
+	say "building into ${BUILD#"$SRC"/} (meson + ninja)"
+	if [ ! -f "$BUILD/build.ninja" ]; then
+		(cd "$SRC" && meson setup "$BUILD") >"$TMP/build.log" 2>&1 ||
+			{ tail -n 30 "$TMP/build.log" >&2; die "meson setup failed"; }
+	fi
+	ninja -C "$BUILD" >>"$TMP/build.log" 2>&1 ||
+		{ tail -n 30 "$TMP/build.log" >&2; die "build failed (log above)"; }
+fi
+MINIBOSSD=$BUILD/server/minibossd
+CTL=$BUILD/tools/minibossctl
+for b in "$MINIBOSSD" "$CTL" "$BUILD/tools/mb-manifest" "$BUILD/tools/mb-frisbee"; do
+	[ -x "$b" ] || die "'$b' was not built"
+done
+if [ "$STOCK" = 1 ]; then
+	CLIENT=$FRISBEE_BIN/frisbee
+	[ -x "$CLIENT" ] || die "--stock: no stock Emulab client at '$CLIENT'"
+else
+	CLIENT=$BUILD/tools/mb-frisbee
+fi
+for c in ip python3 timeout setsid sha256sum; do
+	command -v "$c" >/dev/null || die "'$c' is missing (tools/install-deps.sh installs it)"
+done
+
+# ---- image and state dir -------------------------------------------------------------------
+
+avail=$(df -Pm "$TMP" | tail -n 1 | tr -s ' ' | cut -d' ' -f4)
+need=$(( (NODES + 2) * SIZE + 64 ))
+[ "$avail" -ge "$need" ] || die "need ${need} MiB free in $(dirname "$TMP"), have ${avail}"
+IMG=demo/random-${SIZE}M
+say "generating a ${SIZE} MiB random image '$IMG'"
+mkdir -p "$TMP/state/images/demo" "$TMP/nodes"
+head -c "${SIZE}M" /dev/urandom >"$TMP/state/images/$IMG" || die "cannot write the image"
+SHA=$(sha256sum "$TMP/state/images/$IMG" | cut -d' ' -f1)
+"$BUILD/tools/mb-manifest" build "$TMP/state/images" -o "$TMP/state/manifest.json" \
+	>/dev/null || die "mb-manifest build failed"
+echo "    sha256 $SHA"
+
+# ---- network: a snooping bridge, the miniboss, the nodes -----------------------------------
+
+# host NAME ADDR|-: namespace $P-NAME, its eth0 plugged into the bridge.
+NHOST=0
+host() {
+	local name=$1 addr=$2 ns=$P-$1 port
+	NHOST=$((NHOST + 1))
+	port=${P}p$NHOST
+	ip netns add "$ns" || die "cannot create namespace $ns"
+	NETNS+=("$ns")
+	ip -n "$P-br" link add "$port" type veth peer name "${port}h" || die "veth $port"
+	ip -n "$P-br" link set "${port}h" netns "$ns"
+	ip -n "$ns" link set "${port}h" name eth0
+	ip -n "$P-br" link set "$port" master br0 up
+	ip -n "$ns" link set lo up
+	ip -n "$ns" link set eth0 up
+	if [ "$addr" != - ]; then
+		ip -n "$ns" addr add "$addr/$NET_LEN" brd + dev eth0 || die "address $addr"
+	fi
+}
+
+say "network: bridge $P-br (IGMP snooping + querier), miniboss $SRV_IP, $NODES nodes"
+ip netns add "$P-br" || die "cannot create namespace $P-br"
+NETNS+=("$P-br")
+ip -n "$P-br" link set lo up
+ip -n "$P-br" link add br0 type bridge mcast_snooping 1 mcast_querier 1 ||
+	die "cannot create the bridge"
+ip -n "$P-br" link set br0 up
+host srv -			# the DPDK port owns this veth: no kernel address on it
+for i in $(seq "$NODES"); do
+	host "n$i" "10.78.0.$((10 + i))"
+done
+
+# ---- minibossd ------------------------------------------------------------------------------
+
+MEM=$(( SIZE + 768 > 1024 ? SIZE + 768 : 1024 ))
+EAL_MEM=(--no-huge -m "$MEM")
+if [ "$HUGE" != no ] && [ -e "$HUGE_SYSFS" ]; then
+	pages=$(( (MEM + 1) / 2 ))
+	free=$(cat "${HUGE_SYSFS%/*}/free_hugepages")
+	if [ "$HUGE" = yes ] && [ "$free" -lt "$pages" ]; then
+		HUGE_ORIG=$(cat "$HUGE_SYSFS")
+		echo $((HUGE_ORIG + pages - free)) >"$HUGE_SYSFS"
+		free=$(cat "${HUGE_SYSFS%/*}/free_hugepages")
+	fi
+	if [ "$free" -ge "$pages" ]; then
+		if ! mountpoint -q /dev/hugepages; then
+			mkdir -p /dev/hugepages
+			mount -t hugetlbfs nodev /dev/hugepages && HUGE_MOUNTED=1
+		fi
+		mountpoint -q /dev/hugepages && EAL_MEM=(-m "$MEM" --huge-unlink)
+	elif [ "$HUGE" = yes ]; then
+		echo "demo: could only reserve $free of $pages hugepages, using --no-huge" >&2
+	fi
+fi
+
+cat >"$TMP/miniboss.conf" <<-EOF
+	# written by tools/demo.sh
+	[server]
+	state-dir = $TMP/state
+	control-socket = $TMP/control.sock
+	log-level = info
+
+	[dpdk]
+	address = $SRV_IP/$NET_LEN
+	exception-tap = ${P}t
+	idle-sleep-us = 100
+
+	[frisbee]
+	rate = $RATE
+	idle-timeout = 30s
+EOF
+EAL=(-l 0 "${EAL_MEM[@]}" --no-pci --file-prefix="$P" --vdev=net_af_packet0,iface=eth0)
+say "starting minibossd in $P-srv: EAL ${EAL[*]}"
+# setsid: a Ctrl-C reaches the script only, whose trap stops the daemon by PID.
+setsid ip netns exec "$P-srv" "$MINIBOSSD" "${EAL[@]}" -- -c "$TMP/miniboss.conf" \
+	</dev/null >"$TMP/minibossd.log" 2>&1 &
+DAEMON_PID=$!
+
+daemon_failed() {
+	echo "--- minibossd log ($TMP/minibossd.log), tail ---" >&2
+	tail -n 25 "$TMP/minibossd.log" >&2
+	die "$*"
+}
+
+ctl() { "$CTL" -s "$TMP/control.sock" "$@"; }
+
+answered=0
+for _ in $(seq 300); do
+	kill -0 "$DAEMON_PID" 2>/dev/null || daemon_failed "minibossd exited during startup"
+	if [ -S "$TMP/control.sock" ]; then
+		ctl health >/dev/null 2>&1
+		[ $? != 2 ] && { answered=1; break; }
+	fi
+	sleep 0.1
+done
+[ "$answered" = 1 ] || daemon_failed "minibossd's control socket did not answer in 30 s"
+
+# The master server listens on a kernel socket: its address lives on the
+# exception tap, through which the dataplane hands the kernel what it does
+# not handle itself.
+if ip -n "$P-srv" link show "${P}t" >/dev/null 2>&1; then
+	ip -n "$P-srv" link set "${P}t" up
+	ip -n "$P-srv" -4 addr show dev "${P}t" | grep -q "inet $SRV_IP/" ||
+		ip -n "$P-srv" addr add "$SRV_IP/$NET_LEN" brd + dev "${P}t" 2>/dev/null
+fi
+
+image_state() {
+	ctl --json images 2>/dev/null | python3 -c '
+import json, sys
+want = sys.argv[1]
+try:
+    r = json.load(sys.stdin)
+except ValueError:
+    sys.exit(0)
+for i in r if isinstance(r, list) else r.get("images", []):
+    if i.get("name") == want:
+        print(i.get("state", "?"))
+' "$IMG"
+}
+state=
+for _ in $(seq 600); do
+	kill -0 "$DAEMON_PID" 2>/dev/null || daemon_failed "minibossd exited"
+	state=$(image_state)
+	[ "$state" = ok ] && break
+	case "$state" in failed*) daemon_failed "the store refused the image: $state" ;; esac
+	sleep 0.2
+done
+[ "$state" = ok ] || daemon_failed "image not loaded after 120 s (state '${state:-absent}')"
+
+reachable=0
+for _ in $(seq 100); do
+	if ip netns exec "$P-n1" timeout 1 bash -c "exec 3<>/dev/tcp/$SRV_IP/64494" 2>/dev/null
+	then
+		reachable=1
+		break
+	fi
+	sleep 0.2
+done
+[ "$reachable" = 1 ] ||
+	daemon_failed "the master server ($SRV_IP:64494) is not reachable from the nodes"
+
+say "minibossd is up (pid $DAEMON_PID); minibossctl health:"
+ctl health | sed 's/^/    /'
+
+# ---- the nodes -----------------------------------------------------------------------------
+
+specs=()
+for i in $(seq "$NODES"); do
+	specs+=("n$i:$P-n$i:10.78.0.$((10 + i))")
+done
+stock_opt=()
+[ "$STOCK" = 1 ] && stock_opt=(--stock)
+echo
+python3 "$SRC/tools/demo/nodes.py" --client "$CLIENT" "${stock_opt[@]}" --server "$SRV_IP" \
+	--image "$IMG" --sha256 "$SHA" --total $((SIZE * 1048576)) --workdir "$TMP/nodes" \
+	--pid-file "$TMP/clients.pids" --timeout $((120 + SIZE)) "${specs[@]}"
+result=$?
+[ "$result" = 130 ] && exit 130
+
+echo
+say "minibossctl sessions:"
+ctl sessions 2>&1 | sed 's/^/    /'
+say "minibossctl stats:"
+ctl stats 2>&1 | sed 's/^/    /'
+echo
+if [ "$result" = 0 ]; then
+	say "PASS: all $NODES nodes hold a verified copy of $IMG"
+else
+	say "FAIL: at least one node's copy is missing or differs (table above)"
+fi
+
+if [ "$KEEP" = 1 ]; then
+	rm -f "$TMP"/nodes/*.img
+	{
+		echo "#!/bin/bash"
+		echo "# stops the miniboss demo run $P (written by tools/demo.sh --keep)"
+		echo "kill -TERM $DAEMON_PID 2>/dev/null"
+		echo "for _ in \$(seq 100); do kill -0 $DAEMON_PID 2>/dev/null || break; sleep 0.1; done"
+		echo "kill -KILL $DAEMON_PID 2>/dev/null"
+		for n in "${NETNS[@]}"; do echo "ip netns del $n"; done
+		echo "rm -rf /var/run/dpdk/$P"
+		[ "$HUGE_MOUNTED" = 1 ] && echo "umount /dev/hugepages"
+		[ -n "$HUGE_ORIG" ] && echo "echo $HUGE_ORIG > $HUGE_SYSFS"
+		echo "rm -rf $TMP"
+	} >"$TMP/stop.sh"
+	KEPT=1
+	cat <<-EOF
+
+		minibossd keeps running (pid $DAEMON_PID, namespace $P-srv, log $TMP/minibossd.log).
+		Poke it:
+		    $CTL -s $TMP/control.sock health
+		    $CTL -s $TMP/control.sock images
+		    ip netns exec $P-n1 $BUILD/tools/mb-frisbee -i 10.78.0.11 -S $SRV_IP -F $IMG -N --progress $TMP/copy.img
+		Stop it and remove everything (namespaces, temp dir, hugepages):
+		    bash $TMP/stop.sh
+	EOF
+fi
+exit "$result"
