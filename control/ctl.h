@@ -146,7 +146,9 @@ void mb_ctl_master_session_end(uint32_t id);
 void mb_ctl_master_stop(void);
 /* The store/sync say whether `name` is known (manifest, download running)
  * but not published yet: GET then answers TRYAGAIN, GETSTATUS the size and
- * mtime if known (0 otherwise).  Control thread; fn must not block. */
+ * mtime if known (0 otherwise).  Control thread; fn must not block.
+ * Each call adds a provider (up to 4; the same fn/arg twice counts once):
+ * the store adds its "loading" state, sync its "downloading" one. */
 typedef bool (*mb_ctl_pending_fn)(const char *name, uint64_t *ret_size, int64_t *ret_mtime,
 				  void *arg);
 void mb_ctl_master_set_pending(mb_ctl_pending_fn fn, void *arg);

@@ -39,6 +39,7 @@
 
 #define MASTER_MAX_CONNS 256	    /* concurrent request connections */
 #define MASTER_REQ_DEADLINE_MS 5000 /* whole request within this */
+#define MASTER_MAX_PENDING 4	    /* "known but not published" providers */
 
 struct master_conn {
 	int fd;
@@ -54,8 +55,11 @@ static struct {
 	unsigned int nconns;
 	struct mb_master *m;
 	struct master_conn *conns[MASTER_MAX_CONNS];
-	mb_ctl_pending_fn pending;
-	void *pending_arg;
+	struct {
+		mb_ctl_pending_fn fn;
+		void *arg;
+	} pending[MASTER_MAX_PENDING]; /* store (loading), sync (downloading) */
+	unsigned int npending;
 } ms = { .lfd = -1 };
 
 static struct mb_image *
@@ -68,10 +72,16 @@ ops_lookup(const char *name, size_t len, void *arg)
 static bool
 ops_pending(const char *name, uint64_t *ret_size, int64_t *ret_mtime, void *arg)
 {
+	unsigned int i;
+
 	(void)arg;
-	if (ms.pending == NULL)
-		return false;
-	return ms.pending(name, ret_size, ret_mtime, ms.pending_arg);
+	for (i = 0; i < ms.npending; i++) {
+		*ret_size = 0;
+		*ret_mtime = 0;
+		if (ms.pending[i].fn(name, ret_size, ret_mtime, ms.pending[i].arg))
+			return true;
+	}
+	return false;
 }
 
 static int
@@ -213,7 +223,8 @@ listen_io(int fd, uint32_t events, void *arg)
 		if (getsockname(cfd, (struct sockaddr *)&local, &llen) == 0)
 			c->local = ntohl(local.sin_addr.s_addr);
 		c->timer = mb_ctl_timer_new(MASTER_REQ_DEADLINE_MS, 0, conn_timeout, c);
-		if (c->timer == NULL || mb_ctl_loop_add(cfd, EPOLLIN | EPOLLRDHUP, conn_io, c) != 0) {
+		if (c->timer == NULL ||
+		    mb_ctl_loop_add(cfd, EPOLLIN | EPOLLRDHUP, conn_io, c) != 0) {
 			mb_ctl_timer_free(c->timer);
 			(void)close(cfd);
 			free(c);
@@ -357,8 +368,16 @@ mb_ctl_master_reconfig(const struct mb_config *cfg)
 void
 mb_ctl_master_set_pending(mb_ctl_pending_fn fn, void *arg)
 {
-	ms.pending = fn;
-	ms.pending_arg = arg;
+	unsigned int i;
+
+	for (i = 0; i < ms.npending; i++)
+		if (ms.pending[i].fn == fn && ms.pending[i].arg == arg)
+			return;
+	if (ms.npending < MASTER_MAX_PENDING) {
+		ms.pending[ms.npending].fn = fn;
+		ms.pending[ms.npending].arg = arg;
+		ms.npending++;
+	}
 }
 
 void

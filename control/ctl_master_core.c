@@ -310,7 +310,8 @@ handle_get(struct mb_master *m, const struct mb_ms_get_request *req, uint32_t pe
 		uint64_t size = 0;
 		int64_t mtime = 0;
 
-		if (m->ops.pending == NULL || !m->ops.pending(req->imageid, &size, &mtime, m->ops.arg))
+		if (m->ops.pending == NULL ||
+		    !m->ops.pending(req->imageid, &size, &mtime, m->ops.arg))
 			return MB_MS_ERROR_NOIMAGE;
 		if (!req->status)
 			return MB_MS_ERROR_TRYAGAIN;

@@ -658,7 +658,8 @@ dp_icmp_input(struct rte_mbuf *m, struct rte_ether_hdr *eth, struct rte_ipv4_hdr
 	eth->dst_addr = eth->src_addr;
 	eth->src_addr = dp.mac;
 	/* Trim Ethernet padding. */
-	rte_pktmbuf_trim(m, m->pkt_len - (uint32_t)(sizeof(*eth) + rte_be_to_cpu_16(ip->total_length)));
+	rte_pktmbuf_trim(m, m->pkt_len -
+			       (uint32_t)(sizeof(*eth) + rte_be_to_cpu_16(ip->total_length)));
 	if (mb_dp_tx_frame(m) == 0)
 		dp_count(MB_DP_C_icmp_echo, 1);
 }
@@ -1111,7 +1112,17 @@ mb_dp_init(const struct mb_config *cfg)
 	dp.ip_id = (uint16_t)rte_rand();
 	dp.next_id = 1;
 #ifdef MB_FAULT_HOOKS
+	/* Test builds: MB_FAULT_DROP_RX / MB_FAULT_DROP_TX = percent of frames
+	 * to drop, so system tests can emulate loss without netem. */
 	dp.fault_seed = rte_rand() | 1;
+	{
+		const char *rx = getenv("MB_FAULT_DROP_RX"), *tx = getenv("MB_FAULT_DROP_TX");
+
+		mb_dp_fault_set(rx ? (unsigned)atoi(rx) : 0, tx ? (unsigned)atoi(tx) : 0);
+	}
+	if (dp.fault_rx || dp.fault_tx)
+		MB_LOG(WARNING, DP, "fault hook: dropping %u%% of RX and %u%% of TX frames",
+		       dp.fault_rx, dp.fault_tx);
 #endif
 	socket = rte_eth_dev_socket_id(port);
 	if (socket < 0)
@@ -1570,7 +1581,8 @@ mb_dp_sessions_json(void)
 		if (o == NULL)
 			continue;
 		for (k = 0; k < MB_DP_S_MAX; k++)
-			json_object_set_new(o, dp_sctr_names[k], json_integer((json_int_t)rd(&s->ctr[k])));
+			json_object_set_new(o, dp_sctr_names[k],
+					    json_integer((json_int_t)rd(&s->ctr[k])));
 		drops = json_object();
 		for (k = 1; k < MB_FRIS_RESULT_MAX; k++)
 			json_object_set_new(drops, mb_fris_result_name((enum mb_fris_result)k),
@@ -1594,7 +1606,8 @@ mb_dp_stats_json(void)
 	json_object_set_new(o, "port", json_integer(dp.port));
 	json_object_set_new(o, "mac", json_string(mac));
 	json_object_set_new(o, "link", json_boolean(atomic_load(&dp.link_up)));
-	json_object_set_new(o, "speed-bps", json_integer((json_int_t)atomic_load(&dp.link_speed_bps)));
+	json_object_set_new(o, "speed-bps",
+			    json_integer((json_int_t)atomic_load(&dp.link_speed_bps)));
 	json_object_set_new(o, "port-rate-bps", json_integer((json_int_t)rd(&dp.port_rate)));
 	json_object_set_new(o, "tx-zero-copy", json_boolean(dp.zc));
 	json_object_set_new(o, "tx-ip-cksum-offload", json_boolean(dp.tx_ip_cksum));

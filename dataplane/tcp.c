@@ -208,9 +208,12 @@ static void
 timer_link(struct mb_tcp_stack *s, struct mb_tcp_conn *c, uint64_t at)
 {
 	uint32_t idx = (uint32_t)(c - s->conns) + 1;
-	uint64_t tick = at / WHEEL_TICK_NS;
+	/* round up to a tick boundary: when the wheel reaches the slot, the
+	 * deadline has passed, so nothing is skipped for a whole revolution */
+	uint64_t tick = (at + WHEEL_TICK_NS - 1) / WHEEL_TICK_NS;
 	uint32_t slot;
 
+	at = tick * WHEEL_TICK_NS;
 	if (tick < s->wheel_tick) {
 		tick = s->wheel_tick;
 		at = tick * WHEEL_TICK_NS;
@@ -742,7 +745,8 @@ ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp_seg
 {
 	int32_t d = (int32_t)(g->ack - seq_of(c, c->una));
 	uint32_t new_wnd = (uint32_t)g->win << c->snd_wscale;
-	bool wnd_same = new_wnd == c->snd_wnd;
+	uint32_t old_wnd = c->snd_wnd;
+	bool wnd_same = new_wnd == old_wnd;
 	unsigned freed = 0;
 
 	if (d > 0 && (uint64_t)d > c->max - c->una) {
@@ -816,9 +820,11 @@ ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp_seg
 			if (c->state == MB_TCP_CLOSED)
 				return false;
 		}
-	} else if (d == 0 && g->plen == 0 && !(g->flags & (MB_TCP_SYN | MB_TCP_FIN)) && wnd_same &&
-		   c->max > c->una) {
-		/* duplicate ACK (RFC 5681 §2) */
+	} else if (d == 0 && g->plen == 0 && !(g->flags & (MB_TCP_SYN | MB_TCP_FIN)) &&
+		   (wnd_same || new_wnd > old_wnd || g->nsack > 0) && c->max > c->una) {
+		/* duplicate ACK (RFC 5681 §2), except that a window that grew or
+		 * SACK news does not disqualify it: receivers that autotune their
+		 * buffer (Linux) open the window on nearly every ACK */
 		c->dupacks = c->dupacks < 255 ? c->dupacks + 1 : 255;
 		if (!c->in_recovery) {
 			bool sack_loss = c->sack_ok && sacked_bytes(c) >= 3u * c->mss;

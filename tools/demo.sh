@@ -97,7 +97,9 @@ KEPT=0
 
 cleanup() {
 	local rc=$? p n
-	trap - EXIT INT TERM
+	# A second Ctrl-C must not cut the cleanup short.
+	trap '' INT TERM HUP
+	trap - EXIT
 	set +e
 	if [ "$KEPT" = 1 ]; then
 		exit "$rc"
@@ -355,9 +357,11 @@ if [ "$KEEP" = 1 ]; then
 	{
 		echo "#!/bin/bash"
 		echo "# stops the miniboss demo run $P (written by tools/demo.sh --keep)"
-		echo "kill -TERM $DAEMON_PID 2>/dev/null"
-		echo "for _ in \$(seq 100); do kill -0 $DAEMON_PID 2>/dev/null || break; sleep 0.1; done"
-		echo "kill -KILL $DAEMON_PID 2>/dev/null"
+		echo "if grep -q minibossd /proc/$DAEMON_PID/cmdline 2>/dev/null; then"
+		echo "	kill -TERM $DAEMON_PID"
+		echo "	for _ in \$(seq 100); do kill -0 $DAEMON_PID 2>/dev/null || break; sleep 0.1; done"
+		echo "	kill -KILL $DAEMON_PID 2>/dev/null"
+		echo "fi"
 		for n in "${NETNS[@]}"; do echo "ip netns del $n"; done
 		echo "rm -rf /var/run/dpdk/$P"
 		[ "$HUGE_MOUNTED" = 1 ] && echo "umount /dev/hugepages"

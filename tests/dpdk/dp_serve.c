@@ -8,7 +8,8 @@
  * DEST picks the mode: a class-D group (multicast), 255.255.255.255 or the
  * subnet broadcast (broadcast), else a client address (unicast).  The
  * session ends on the idle timeout (5 s) or after SECONDS; the program then
- * prints the session and port counters as JSON and exits 0.
+ * prints the session and port counters as JSON and exits 0.  With
+ * DP_SERVE_TAP=<ifname> the exception path to the kernel is on.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -97,7 +98,8 @@ main(int argc, char **argv)
 	argc -= n;
 	argv += n;
 	if (argc < 5) {
-		fprintf(stderr, "usage: dp_serve EAL -- ADDR/LEN FILE DEST PORT [RATE [ZC [SECS]]]\n");
+		fprintf(stderr,
+			"usage: dp_serve EAL -- ADDR/LEN FILE DEST PORT [RATE [ZC [SECS]]]\n");
 		return 2;
 	}
 	if (mb_config_defaults(&cfg) != 0 ||
@@ -109,7 +111,8 @@ main(int argc, char **argv)
 	cfg.fris_idle_timeout = 5;
 	cfg.tcp_enable = false;
 	free(cfg.exception_tap);
-	cfg.exception_tap = strdup("");
+	/* DP_SERVE_TAP=ifname: exception path to a kernel TAP with our address. */
+	cfg.exception_tap = strdup(getenv("DP_SERVE_TAP") ? getenv("DP_SERVE_TAP") : "");
 	if (argc > 5)
 		cfg.fris_rate = strtoull(argv[5], NULL, 0);
 	if (argc > 6)

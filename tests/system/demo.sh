@@ -49,11 +49,12 @@ if [ "$CASE" = interrupt ]; then
 	# A terminal's Ctrl-C signals the whole foreground process group; a
 	# background job of this script would ignore SIGINT, so start the demo
 	# as its own group from python and signal that group.
+	# A rate cap keeps the transfer going for several seconds.
 	python3 - "$MB_SRC/tools/demo.sh" "$OUT" <<-'EOF'
 		import os, signal, subprocess, sys, time
 		demo, out = sys.argv[1], sys.argv[2]
 		with open(out, "wb") as f:
-		    p = subprocess.Popen(["bash", demo], stdout=f, stderr=subprocess.STDOUT,
+		    p = subprocess.Popen(["bash", demo, "--rate", "40M"], stdout=f, stderr=subprocess.STDOUT,
 		                         start_new_session=True,
 		                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 		    deadline = time.monotonic() + 120
@@ -88,6 +89,7 @@ ls -d "/tmp/$P".* >/dev/null 2>&1 && fail "temp dir /tmp/$P.* left behind"
 if [ "$CASE" = interrupt ]; then
 	[ "$rc" = 0 ] || fail "interrupted demo did not exit 130"
 	grep -q "interrupted" "$OUT" || fail "no 'interrupted' message"
+	grep -q "^==> PASS" "$OUT" && fail "the transfer ended before the interrupt"
 	echo "PASS: Ctrl-C cleans up" >&2
 	exit 0
 fi

@@ -86,6 +86,13 @@ check() {
 	[ "$(mb_sha "$out")" = "$(mb_sha "$ref")" ] || mb_fail "$c: output differs from $ref"
 }
 
+# expect_addr CLIENT REGEX: the session address the client was given
+# ("<image>: address: A:P" on its stderr) matches REGEX.
+expect_addr() {
+	grep -q -E "address: $2:[0-9]+" "$MB_TMP/$1.err" ||
+		mb_fail "$1: expected session address $2: $(grep -m1 address: "$MB_TMP/$1.err")"
+}
+
 # load_all N raw|ndz [frisbee options]: N receivers of one image at once.
 load_all() {
 	local n=$1 mode=$2 i img ref opt=()
@@ -108,6 +115,9 @@ mcast)
 	n=${2:-1}
 	setup "$n"
 	load_all "$n" "${3:-raw}"
+	for i in $(seq "$n"); do
+		expect_addr "c$i" '234\.5\.6\.[0-9]+'
+	done
 	mb_pass "$n receiver(s), ${3:-raw} mode, multicast"
 	;;
 late)
@@ -131,6 +141,8 @@ loss)
 	setup 4
 	mb_loss 5
 	load_all 2 raw
+	[ "$(mb_loss_dropped)" -gt 0 ] || mb_fail "the loss rule dropped nothing"
+	mb_log "dropped $(mb_loss_dropped) frames"
 	mb_loss_clear
 	mb_loss 5
 	# image mode under loss as well, clients 3 and 4
@@ -143,12 +155,26 @@ loss)
 ucast)
 	setup 2 "methods = mcast,ucast"
 	load_all 2 raw -X ucast
-	mb_ctl --json sessions >"$MB_TMP/sessions.json" 2>/dev/null || true
+	expect_addr c1 '10\.77\.0\.1'
+	expect_addr c2 '10\.77\.0\.1'
+	# The "sessions" action: two unicast sessions, one per client, and counters.
+	mb_ctl --json sessions >"$MB_TMP/sessions.json" 2>&1 ||
+		mb_fail "minibossctl sessions: $(cat "$MB_TMP/sessions.json")"
+	python3 - "$MB_TMP/sessions.json" <<-'EOF' || mb_fail "bad sessions reply"
+		import json, sys
+		j = json.load(open(sys.argv[1]))
+		j = j.get("result", j)
+		m = j["master"]
+		clients = sorted(s["client"] for s in m["sessions"] if s["method"] == "ucast")
+		assert clients == ["10.77.0.11", "10.77.0.12"], clients
+		assert m["counters"]["req_get"] >= 2 and m["counters"]["sessions_started"] >= 2
+	EOF
 	mb_pass "unicast"
 	;;
 bcast)
 	setup 1 "methods = bcast,mcast,ucast"
 	load_all 1 raw -X bcast
+	expect_addr c1 '10\.77\.0\.255'
 	mb_pass "broadcast"
 	;;
 status)
@@ -159,18 +185,25 @@ status)
 	grep -q "error=0" "$MB_TMP/q.out" || grep -q -i "access OK" "$MB_TMP/q.out" ||
 		mb_fail "GETSTATUS reply: $(cat "$MB_TMP/q.out")"
 	if mb_in c1 timeout 20 "$FRIS" -i "$(mb_addr c1)" -S "$SRV_ADDR" -Q nosuch/IMAGE \
-		>"$MB_TMP/q2.out" 2>&1 && ! grep -q -i "unknown image\|error=3" "$MB_TMP/q2.out"; then
+		>"$MB_TMP/q2.out" 2>&1 &&
+		! grep -q -i "unknown image\|error=3" "$MB_TMP/q2.out"; then
 		mb_fail "GETSTATUS of an unknown image: $(cat "$MB_TMP/q2.out")"
 	fi
 	grep -q -i "unknown image\|error=3" "$MB_TMP/q2.out" ||
 		mb_fail "NOIMAGE not reported: $(cat "$MB_TMP/q2.out")"
+	# A proxy request (on behalf of another node) is refused by default.
+	mb_in c1 timeout 20 "$FRIS" -i "$(mb_addr c1)" -S "$SRV_ADDR" -P "$(mb_addr c2)" \
+		-Q emulab-ops/RAW >"$MB_TMP/proxy.out" 2>&1
+	grep -q -i "access not allowed\|error=4" "$MB_TMP/proxy.out" ||
+		mb_fail "proxy request not refused: $(cat "$MB_TMP/proxy.out")"
 	# GET of an unknown image fails cleanly.
 	mb_in c1 timeout 20 "$FRIS" -i "$(mb_addr c1)" -S "$SRV_ADDR" -T 5 -N -F nosuch/IMAGE \
-		"$MB_TMP/none" >"$MB_TMP/get-noimage.out" 2>&1 && mb_fail "GET of unknown image worked"
+		"$MB_TMP/none" >"$MB_TMP/get-noimage.out" 2>&1 &&
+		mb_fail "GET of unknown image worked"
 	grep -q -i "unknown image" "$MB_TMP/get-noimage.out" ||
 		mb_fail "GET NOIMAGE: $(cat "$MB_TMP/get-noimage.out")"
 	# c1 holds the only port; c2 without -B hears TRYAGAIN, with -B it waits.
-	fetch c1 emulab-ops/RAW "$MB_TMP/out.c1" -N
+	fetch c1 emulab-ops/RAW "$MB_TMP/out.c1" -N -X ucast
 	for _ in $(seq 100); do
 		[ -s "$MB_TMP/out.c1" ] && break
 		sleep 0.1
@@ -182,18 +215,23 @@ status)
 	fetch c2 emulab-ops/RAW "$MB_TMP/out.c2" -N -X ucast -B 1
 	check c1 "$MB_TMP/out.c1" "$MB_TMP/raw.img"
 	check c2 "$MB_TMP/out.c2" "$MB_TMP/raw.img"
-	mb_pass "GETSTATUS, NOIMAGE, TRYAGAIN"
+	mb_pass "GETSTATUS, NOIMAGE, NOACCESS, TRYAGAIN"
 	;;
 two)
 	setup 4
-	fetch c1 emulab-ops/RAW "$MB_TMP/out.c1" -N
-	fetch c2 emulab-ops/FS.ndz "$MB_TMP/out.c2"
-	fetch c3 emulab-ops/RAW "$MB_TMP/out.c3" -N
-	fetch c4 emulab-ops/FS.ndz "$MB_TMP/out.c4" -N
+	fetch c1 emulab-ops/RAW "$MB_TMP/out.c1" -N 2>"$MB_TMP/c1.err"
+	fetch c2 emulab-ops/FS.ndz "$MB_TMP/out.c2" 2>"$MB_TMP/c2.err"
+	fetch c3 emulab-ops/RAW "$MB_TMP/out.c3" -N 2>"$MB_TMP/c3.err"
+	fetch c4 emulab-ops/FS.ndz "$MB_TMP/out.c4" -N 2>"$MB_TMP/c4.err"
 	check c1 "$MB_TMP/out.c1" "$MB_TMP/raw.img"
 	check c2 "$MB_TMP/out.c2" "$MB_TMP/fs.unz"
 	check c3 "$MB_TMP/out.c3" "$MB_TMP/raw.img"
 	check c4 "$MB_TMP/out.c4" "$MB_TMP/fs.ndz"
+	a1=$(grep -m1 -o 'address: [0-9.:]*' "$MB_TMP/c1.err")
+	a2=$(grep -m1 -o 'address: [0-9.:]*' "$MB_TMP/c2.err")
+	[ -n "$a1" ] && [ "$a1" != "$a2" ] || mb_fail "two images share a session: '$a1' '$a2'"
+	[ "$a1" = "$(grep -m1 -o 'address: [0-9.:]*' "$MB_TMP/c3.err")" ] ||
+		mb_fail "same image, different sessions"
 	mb_pass "two images at once"
 	;;
 *)

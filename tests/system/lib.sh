@@ -76,7 +76,10 @@ mb_cleanup() {
 	set +e
 	if [ -n "$MB_DAEMON_PID" ] && kill -0 "$MB_DAEMON_PID" 2>/dev/null; then
 		kill -TERM "$MB_DAEMON_PID" 2>/dev/null
-		for _ in $(seq 50); do kill -0 "$MB_DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
+		for _ in $(seq 50); do
+			kill -0 "$MB_DAEMON_PID" 2>/dev/null || break
+			sleep 0.1
+		done
 		kill -KILL "$MB_DAEMON_PID" 2>/dev/null
 	fi
 	# TERM first: timeout(1) passes it on to the program it runs.
@@ -174,9 +177,15 @@ mb_loss() {
 	mb_nft "table bridge mbloss {
 	chain mbl {
 		type filter hook forward priority 0; policy accept;
-		ip protocol udp $sel numgen random mod 100 < $pct drop
+		ip protocol udp $sel numgen random mod 100 < $pct counter drop
 	}
 }"
+}
+
+# mb_loss_dropped: frames the loss rule dropped so far.
+mb_loss_dropped() {
+	ip netns exec "$(mb_ns br)" nft list table bridge mbloss 2>/dev/null |
+		grep -o 'counter packets [0-9]*' | awk '{s += $3} END {print s + 0}'
 }
 
 # mb_loss_clear: remove the loss rules.

@@ -282,7 +282,8 @@ test_errors(void **state)
 			 MB_MS_ERROR_NOACCESS);
 	assert_int_equal(ask(m, "test64.ndz", 7, true, PEER_A, PEER_A, &rep), 0);
 	m->set.allow_proxy = true; /* frisbee.master-proxy = yes */
-	assert_int_equal(ask(m, "test64.ndz", MB_MS_METHOD_UNICAST, false, PEER_B, PEER_A, &rep), 0);
+	assert_int_equal(ask(m, "test64.ndz", MB_MS_METHOD_UNICAST, false, PEER_B, PEER_A, &rep),
+			 0);
 	assert_int_equal(last.addr, htonl(PEER_B)); /* the session serves the proxied node */
 	m->set.allow_proxy = false;
 	/* The dataplane is full or broken. */

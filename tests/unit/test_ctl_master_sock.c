@@ -203,6 +203,16 @@ mb_dp_sessions_json(void)
 	return json_array();
 }
 
+static bool
+fake_pending(const char *name, uint64_t *ret_size, int64_t *ret_mtime, void *arg)
+{
+	(void)ret_mtime;
+	if (strcmp(name, (const char *)arg) != 0)
+		return false;
+	*ret_size = 77;
+	return true;
+}
+
 /* ---- the client side (a thread, while main runs the loop) ------------- */
 
 static uint16_t port;
@@ -285,13 +295,15 @@ client_main(void *arg)
 	n = exchange(req, make_get(req, "emulab-ops/RAW", 7, 1), 3, rep, sizeof(rep));
 	CHECK(n == MB_MS_GETREPLY_LEN);
 	CHECK(mb_ms_get_reply_decode(rep, (size_t)n, &r, NULL) == 0);
-	CHECK(r.error == 0 && r.method == 3 && r.size == 4096 && mb_ms_reply_mtime(&r) == 1700000000);
+	CHECK(r.error == 0 && r.method == 3 && r.size == 4096);
+	CHECK(mb_ms_reply_mtime(&r) == 1700000000);
 
 	/* 3. garbage header */
 	memset(req, 'X', 16);
 	n = exchange(req, 16, 1, rep, sizeof(rep));
 	CHECK(n == MB_MS_GETREPLY_LEN);
-	CHECK(mb_ms_get_reply_decode(rep, (size_t)n, &r, NULL) == 0 && r.error == MB_MS_ERROR_INVALID);
+	CHECK(mb_ms_get_reply_decode(rep, (size_t)n, &r, NULL) == 0);
+	CHECK(r.error == MB_MS_ERROR_INVALID);
 
 	/* 4. GET: a multicast session from the pool, servaddr = dataplane address */
 	n = exchange(req, make_get(req, "emulab-ops/RAW", 7, 0), 1, rep, sizeof(rep));
@@ -302,7 +314,16 @@ client_main(void *arg)
 
 	/* 5. unknown image */
 	n = exchange(req, make_get(req, "nosuch", 7, 0), 1, rep, sizeof(rep));
-	CHECK(mb_ms_get_reply_decode(rep, (size_t)n, &r, NULL) == 0 && r.error == MB_MS_ERROR_NOIMAGE);
+	CHECK(mb_ms_get_reply_decode(rep, (size_t)n, &r, NULL) == 0);
+	CHECK(r.error == MB_MS_ERROR_NOIMAGE);
+
+	/* 5b. known but not published (two providers: store, sync): TRYAGAIN */
+	n = exchange(req, make_get(req, "proj/syncing", 7, 0), 1, rep, sizeof(rep));
+	CHECK(mb_ms_get_reply_decode(rep, (size_t)n, &r, NULL) == 0 &&
+	      r.error == MB_MS_ERROR_TRYAGAIN);
+	n = exchange(req, make_get(req, "proj/syncing", 7, 1), 1, rep, sizeof(rep));
+	CHECK(mb_ms_get_reply_decode(rep, (size_t)n, &r, NULL) == 0 && r.error == 0 &&
+	      r.size == 77 && r.isrunning == 0);
 
 	/* 6. half a request, then close */
 	fd = dial();
@@ -375,6 +396,9 @@ test_master_sockets(void **state)
 	cfg.address = htonl(0x7f000001);
 	cfg.prefixlen = 8;
 	assert_int_equal(mb_ctl_master_start(&cfg), 0);
+	mb_ctl_master_set_pending(fake_pending, "proj/loading");
+	mb_ctl_master_set_pending(fake_pending, "proj/syncing");
+	mb_ctl_master_set_pending(fake_pending, "proj/syncing"); /* counted once */
 	assert_int_equal(actions, 1);
 	assert_int_equal(healths, 1);
 
@@ -403,7 +427,7 @@ test_master_sockets(void **state)
 		assert_int_equal(json_integer_value(json_object_get(c, "probes")), 1);
 		assert_int_equal(json_integer_value(json_object_get(c, "short_requests")), 1);
 		assert_int_equal(json_integer_value(json_object_get(c, "req_invalid")), 1);
-		assert_int_equal(json_integer_value(json_object_get(c, "req_get")), 2);
+		assert_int_equal(json_integer_value(json_object_get(c, "req_get")), 3);
 		assert_int_equal(json_array_size(json_object_get(h, "sessions")), 1);
 		json_decref(h);
 	}

@@ -1,0 +1,611 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The dataplane on a ring port: crafted frames go into the port's RX ring,
+ * the dataplane lcore (a worker lcore) answers, and the test reads what it
+ * sent from the TX ring.  Covers ARP, ICMP echo, IGMP (reports on session
+ * start, answers to queries, leave on stop), JOIN/JOIN2 replies, REQUEST and
+ * PREQUEST into BLOCKs (headers and payload bytes), the drop counters of
+ * malformed input, and the SESSION_END event.
+ *
+ * Waits are bounded polls for an expected frame or counter (no timing
+ * assertions).  EAL: --no-huge -m 256 --no-pci --file-prefix=mbt-dp -l 0-1.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <rte_arp.h>
+#include <rte_eal.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_udp.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "dp.h"
+#include "fris_wire.h"
+#include "mb_config.h"
+#include "mb_image.h"
+#include "mb_time.h"
+
+#define OUR_IP "10.9.0.1"
+#define PEER_IP "10.9.0.2"
+#define GROUP "239.1.2.3"
+#define FPORT 7000
+#define IMG_SIZE (1536 * 1024 + 100) /* 2 chunks, the last one short */
+
+static struct rte_ring *rx_r, *tx_r;
+static struct rte_mempool *tpool;
+static struct rte_ether_addr our_mac;
+static const struct rte_ether_addr peer_mac = {{0x02, 0, 0, 0, 0, 2}};
+static struct mb_image *img;
+static uint32_t sess_id;
+static uint8_t frame[2048];
+
+static uint32_t
+ip4(const char *s)
+{
+	uint32_t a;
+
+	inet_pton(AF_INET, s, &a);
+	return a;
+}
+
+static void
+inject(const void *buf, size_t len)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(tpool);
+
+	assert_non_null(m);
+	memcpy(rte_pktmbuf_append(m, (uint16_t)len), buf, len);
+	assert_int_equal(rte_ring_enqueue(rx_r, m), 0);
+}
+
+/* Next frame the dataplane sent, linearised into `out`; 0 if none within 2 s. */
+static size_t
+recv_frame(uint8_t *out, size_t cap)
+{
+	uint64_t end = mb_time_mono_ns() + 2 * MB_NS_PER_SEC;
+	void *obj;
+
+	while (mb_time_mono_ns() < end) {
+		if (rte_ring_dequeue(tx_r, &obj) == 0) {
+			struct rte_mbuf *m = obj;
+			size_t len = RTE_MIN((size_t)m->pkt_len, cap);
+			const void *p = rte_pktmbuf_read(m, 0, (uint32_t)len, out);
+
+			if (p != out)
+				memcpy(out, p, len);
+			rte_pktmbuf_free(m);
+			return len;
+		}
+		usleep(1000);
+	}
+	return 0;
+}
+
+/* Receive until a frame matching `pred` (others skipped); its length. */
+static size_t
+recv_match(uint8_t *out, size_t cap, bool (*pred)(const uint8_t *, size_t))
+{
+	size_t n;
+	int i;
+
+	for (i = 0; i < 64; i++) {
+		n = recv_frame(out, cap);
+		if (n == 0)
+			return 0;
+		if (pred(out, n))
+			return n;
+	}
+	return 0;
+}
+
+static void
+drain(void)
+{
+	void *obj;
+
+	usleep(20000);
+	while (rte_ring_dequeue(tx_r, &obj) == 0)
+		rte_pktmbuf_free(obj);
+}
+
+static size_t
+build_ip(uint8_t *buf, uint8_t proto, uint32_t src, uint32_t dst, const struct rte_ether_addr *dmac,
+	 const void *l4, size_t l4len)
+{
+	struct rte_ether_hdr *eth = (struct rte_ether_hdr *)buf;
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
+
+	memset(buf, 0, 34);
+	eth->dst_addr = *dmac;
+	eth->src_addr = peer_mac;
+	eth->ether_type = htons(RTE_ETHER_TYPE_IPV4);
+	ip->version_ihl = 0x45;
+	ip->total_length = htons((uint16_t)(20 + l4len));
+	ip->time_to_live = 64;
+	ip->next_proto_id = proto;
+	ip->src_addr = src;
+	ip->dst_addr = dst;
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	memcpy(ip + 1, l4, l4len);
+	return 34 + l4len;
+}
+
+static size_t
+build_udp(uint8_t *buf, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
+	  const void *pl, size_t plen)
+{
+	uint8_t l4[1600];
+	struct rte_udp_hdr *u = (struct rte_udp_hdr *)l4;
+	uint32_t h = ntohl(dst);
+	struct rte_ether_addr dmac = our_mac;
+
+	if ((h >> 28) == 14)
+		dmac = (struct rte_ether_addr){{1, 0, 0x5e, (h >> 16) & 0x7f, (h >> 8) & 0xff,
+						h & 0xff}};
+	u->src_port = htons(sport);
+	u->dst_port = htons(dport);
+	u->dgram_len = htons((uint16_t)(8 + plen));
+	u->dgram_cksum = 0;
+	memcpy(l4 + 8, pl, plen);
+	return build_ip(buf, IPPROTO_UDP, src, dst, &dmac, l4, 8 + plen);
+}
+
+static void
+send_fris(const void *pl, size_t plen)
+{
+	inject(frame, build_udp(frame, ip4(PEER_IP), ip4(GROUP), FPORT, FPORT, pl, plen));
+}
+
+/* ---- JSON counter helpers ---------------------------------------------------- */
+
+static uint64_t
+sess_ctr(const char *key, const char *reason)
+{
+	json_t *a = mb_dp_sessions_json(), *s, *v;
+	uint64_t r = 0;
+	size_t i;
+
+	json_array_foreach(a, i, s) {
+		if (json_integer_value(json_object_get(s, "id")) != sess_id)
+			continue;
+		v = reason ? json_object_get(json_object_get(s, "drops-by-reason"), reason) :
+			     json_object_get(s, key);
+		r = (uint64_t)json_integer_value(v);
+	}
+	json_decref(a);
+	return r;
+}
+
+static uint64_t
+port_ctr(const char *key)
+{
+	json_t *o = mb_dp_stats_json();
+	uint64_t r = (uint64_t)json_integer_value(json_object_get(json_object_get(o, "counters"),
+								   key));
+
+	json_decref(o);
+	return r;
+}
+
+/* Wait (bounded) until a counter reaches `want`. */
+static uint64_t
+wait_ctr(uint64_t (*get)(void), uint64_t want)
+{
+	uint64_t end = mb_time_mono_ns() + 2 * MB_NS_PER_SEC, v = get();
+
+	while (v < want && mb_time_mono_ns() < end) {
+		usleep(1000);
+		v = get();
+	}
+	return v;
+}
+
+static const char *ctr_key, *ctr_reason;
+static uint64_t
+get_sess(void)
+{
+	return sess_ctr(ctr_key, ctr_reason);
+}
+
+static uint64_t
+get_port(void)
+{
+	return port_ctr(ctr_key);
+}
+
+/* ---- predicates ---------------------------------------------------------------- */
+
+static bool
+is_arp(const uint8_t *f, size_t n)
+{
+	return n >= 42 && f[12] == 0x08 && f[13] == 0x06;
+}
+
+static bool
+is_igmp(const uint8_t *f, size_t n)
+{
+	return n >= 14 + 24 + 8 && f[12] == 0x08 && f[13] == 0 && f[23] == IPPROTO_IGMP;
+}
+
+static bool
+is_icmp(const uint8_t *f, size_t n)
+{
+	return n >= 42 && f[12] == 0x08 && f[13] == 0 && f[23] == IPPROTO_ICMP;
+}
+
+static bool
+is_fris(const uint8_t *f, size_t n)
+{
+	return n >= 42 + 16 && f[12] == 0x08 && f[13] == 0 && f[23] == IPPROTO_UDP;
+}
+
+/* ---- tests ------------------------------------------------------------------------ */
+
+static void
+test_arp(void **state)
+{
+	uint8_t f[64] = { 0 }, out[128];
+	struct rte_arp_hdr *a = (struct rte_arp_hdr *)(f + 14);
+	size_t n;
+
+	(void)state;
+	memset(f, 0xff, 6);
+	memcpy(f + 6, &peer_mac, 6);
+	f[12] = 0x08;
+	f[13] = 0x06;
+	a->arp_hardware = htons(1);
+	a->arp_protocol = htons(0x0800);
+	a->arp_hlen = 6;
+	a->arp_plen = 4;
+	a->arp_opcode = htons(RTE_ARP_OP_REQUEST);
+	a->arp_data.arp_sha = peer_mac;
+	a->arp_data.arp_sip = ip4(PEER_IP);
+	a->arp_data.arp_tip = ip4(OUR_IP);
+	inject(f, 60);
+	n = recv_match(out, sizeof(out), is_arp);
+	assert_true(n >= 42);
+	a = (struct rte_arp_hdr *)(out + 14);
+	assert_int_equal(ntohs(a->arp_opcode), RTE_ARP_OP_REPLY);
+	assert_memory_equal(&a->arp_data.arp_sha, &our_mac, 6);
+	assert_int_equal(a->arp_data.arp_sip, ip4(OUR_IP));
+	assert_int_equal(a->arp_data.arp_tip, ip4(PEER_IP));
+	assert_memory_equal(out, &peer_mac, 6);
+
+	/* Malformed ARP (hlen 5) is counted, not answered. */
+	ctr_key = "drop_arp";
+	{
+		uint64_t before = port_ctr("drop_arp");
+
+		((struct rte_arp_hdr *)(f + 14))->arp_hlen = 5;
+		inject(f, 60);
+		assert_int_equal(wait_ctr(get_port, before + 1), before + 1);
+	}
+}
+
+static void
+test_icmp(void **state)
+{
+	uint8_t icmp[16] = { 8, 0, 0, 0, 0x12, 0x34, 0, 1, 'p', 'i', 'n', 'g' }, out[128];
+	uint16_t c;
+	size_t n;
+
+	(void)state;
+	c = (uint16_t)~rte_raw_cksum(icmp, sizeof(icmp));
+	memcpy(icmp + 2, &c, 2);
+	inject(frame, build_ip(frame, IPPROTO_ICMP, ip4(PEER_IP), ip4(OUR_IP), &our_mac, icmp,
+			       sizeof(icmp)));
+	n = recv_match(out, sizeof(out), is_icmp);
+	assert_int_equal(n, 14 + 20 + sizeof(icmp));
+	assert_int_equal(out[34], 0); /* echo reply */
+	assert_int_equal(rte_raw_cksum(out + 34, sizeof(icmp)), 0xffff);
+	assert_int_equal(rte_ipv4_cksum((struct rte_ipv4_hdr *)(out + 14)), 0);
+	assert_memory_equal(out + 26, &(uint32_t){ ip4(OUR_IP) }, 4);
+	assert_memory_equal(out + 30, &(uint32_t){ ip4(PEER_IP) }, 4);
+	assert_memory_equal(out + 38, icmp + 4, 12);
+}
+
+static void
+test_session_start_igmp(void **state)
+{
+	struct mb_fris_session_params p = {
+		.addr = ip4(GROUP), .port = FPORT, .method = MB_FRIS_MULTICAST,
+	};
+	uint8_t out[128];
+	size_t n;
+
+	(void)state;
+	p.img = mb_image_ref(img);
+	assert_int_equal(mb_dp_fris_session_start(&p, &sess_id), 0);
+	assert_int_equal(mb_dp_fris_session_start(&p, &(uint32_t){ 0 }), -EBUSY);
+	n = recv_match(out, sizeof(out), is_igmp);
+	assert_true(n > 0);
+	assert_int_equal(out[14], 0x46); /* Router Alert */
+	assert_int_equal(out[22], 1);	 /* TTL 1 */
+	assert_int_equal(out[38], 0x16); /* v2 report */
+	assert_memory_equal(out + 42, &(uint32_t){ ip4(GROUP) }, 4);
+	assert_int_equal(rte_raw_cksum(out + 38, 8), 0xffff);
+	drain();
+
+	/* General query: a report for our group. */
+	{
+		uint8_t q[8] = { 0x11, 100, 0, 0, 0, 0, 0, 0 };
+		uint16_t c = (uint16_t)~rte_raw_cksum(q, 8);
+		struct rte_ether_addr all = {{1, 0, 0x5e, 0, 0, 1}};
+
+		memcpy(q + 2, &c, 2);
+		inject(frame, build_ip(frame, IPPROTO_IGMP, ip4(PEER_IP), ip4("224.0.0.1"), &all, q,
+				       8));
+		n = recv_match(out, sizeof(out), is_igmp);
+		assert_true(n > 0);
+		assert_int_equal(out[38], 0x16);
+		assert_memory_equal(out + 42, &(uint32_t){ ip4(GROUP) }, 4);
+	}
+}
+
+static void
+test_join(void **state)
+{
+	uint8_t pl[64], out[256];
+	size_t n;
+	int len;
+
+	(void)state;
+	drain();
+	len = mb_fris_encode_join(pl, sizeof(pl), ip4(PEER_IP), 4242);
+	send_fris(pl, (size_t)len);
+	n = recv_match(out, sizeof(out), is_fris);
+	assert_int_equal(n, 42 + MB_FRIS_JOIN_LEN);
+	assert_int_equal(mb_fris_get32(out + 42), MB_FRIS_PKT_REPLY);
+	assert_int_equal(mb_fris_get32(out + 46), MB_FRIS_SUB_JOIN);
+	assert_int_equal(mb_fris_get32(out + 58), (IMG_SIZE + 1023) / 1024);
+	assert_memory_equal(out + 54, &(uint32_t){ ip4(OUR_IP) }, 4);
+	assert_memory_equal(out, "\x01\x00\x5e\x01\x02\x03", 6);
+
+	len = mb_fris_encode_join2(pl, sizeof(pl), ip4(PEER_IP), 4243);
+	send_fris(pl, (size_t)len);
+	n = recv_match(out, sizeof(out), is_fris);
+	assert_int_equal(n, 42 + MB_FRIS_JOIN2_LEN);
+	{
+		struct mb_fris_msg m;
+
+		assert_int_equal(mb_fris_decode(out + 42, n - 42, MB_FRIS_NCHUNKS_ANY, &m),
+				 MB_FRIS_OK);
+		assert_int_equal(m.kind, MB_FRIS_K_JOIN2_REPLY);
+		assert_int_equal(m.u.join2.clientid, 4243);
+		assert_int_equal(m.u.join2.chunksize, 1024);
+		assert_int_equal(m.u.join2.blocksize, 1024);
+		assert_int_equal(m.u.join2.blockcount, 0);
+		assert_int_equal(m.u.join2.bytecount, IMG_SIZE);
+	}
+}
+
+static void
+check_block(const uint8_t *out, size_t n, uint32_t chunk, uint32_t block)
+{
+	struct mb_fris_msg m;
+	uint64_t off = ((uint64_t)chunk * 1024 + block) * 1024;
+	uint8_t exp[1024] = { 0 };
+
+	assert_int_equal(n, 42 + MB_FRIS_BLOCK_LEN);
+	assert_int_equal(out[22], 5); /* TTL frisbee.mcast-ttl default */
+	assert_int_equal(ntohs(*(const uint16_t *)(out + 34)), FPORT);
+	assert_int_equal(ntohs(*(const uint16_t *)(out + 36)), FPORT);
+	assert_int_equal(ntohs(*(const uint16_t *)(out + 38)), 8 + MB_FRIS_BLOCK_LEN);
+	assert_int_equal(rte_ipv4_cksum((const struct rte_ipv4_hdr *)(out + 14)), 0);
+	assert_int_equal(mb_fris_decode(out + 42, n - 42, 2, &m), MB_FRIS_OK);
+	assert_int_equal(m.kind, MB_FRIS_K_BLOCK);
+	assert_int_equal(m.hdr.type, MB_FRIS_PKT_REQUEST);
+	assert_int_equal(m.u.block.chunk, chunk);
+	assert_int_equal(m.u.block.block, block);
+	if (off < IMG_SIZE)
+		memcpy(exp, img->data + off, RTE_MIN(1024u, IMG_SIZE - off));
+	assert_memory_equal(m.u.block.data, exp, 1024);
+}
+
+static void
+test_request_blocks(void **state)
+{
+	uint8_t pl[256], out[2048], map[MB_FRIS_MAP_BYTES] = { 0 };
+	size_t n;
+	int len, i;
+
+	(void)state;
+	drain();
+	len = mb_fris_encode_request(pl, sizeof(pl), ip4(PEER_IP), 1, 5, 3);
+	send_fris(pl, (size_t)len);
+	for (i = 0; i < 3; i++) {
+		n = recv_match(out, sizeof(out), is_fris);
+		check_block(out, n, 1, (uint32_t)(5 + i));
+	}
+	/* The final, partial block of the image is zero-padded. */
+	len = mb_fris_encode_request(pl, sizeof(pl), ip4(PEER_IP), 1, 512, 1);
+	send_fris(pl, (size_t)len);
+	n = recv_match(out, sizeof(out), is_fris);
+	check_block(out, n, 1, 512);
+
+	mb_fris_map_set(map, 0);
+	mb_fris_map_set(map, 7);
+	len = mb_fris_encode_prequest(pl, sizeof(pl), ip4(PEER_IP), 0, 0, map);
+	send_fris(pl, (size_t)len);
+	n = recv_match(out, sizeof(out), is_fris);
+	check_block(out, n, 0, 0);
+	n = recv_match(out, sizeof(out), is_fris);
+	check_block(out, n, 0, 7);
+	ctr_key = "requests";
+	ctr_reason = NULL;
+	assert_int_equal(wait_ctr(get_sess, 2), 2);
+	assert_int_equal(sess_ctr("prequests", NULL), 1);
+	assert_true(sess_ctr("blocks", NULL) >= 6);
+}
+
+static void
+test_malformed(void **state)
+{
+	uint8_t pl[256];
+	int len;
+	uint64_t b;
+
+	(void)state;
+	/* Shorter than the header. */
+	memset(pl, 0, sizeof(pl));
+	send_fris(pl, 10);
+	ctr_key = NULL;
+	ctr_reason = "E_SHORT";
+	assert_int_equal(wait_ctr(get_sess, 1), 1);
+	/* srcip that is not the IP source. */
+	len = mb_fris_encode_request(pl, sizeof(pl), ip4("10.9.0.77"), 0, 0, 1);
+	send_fris(pl, (size_t)len);
+	ctr_reason = "E_SRCIP";
+	assert_int_equal(wait_ctr(get_sess, 1), 1);
+	/* Wrong UDP source port. */
+	len = mb_fris_encode_request(pl, sizeof(pl), ip4(PEER_IP), 0, 0, 1);
+	inject(frame,
+	       build_udp(frame, ip4(PEER_IP), ip4(GROUP), FPORT + 1, FPORT, pl, (size_t)len));
+	ctr_reason = "E_PORT";
+	assert_int_equal(wait_ctr(get_sess, 1), 1);
+	/* Chunk beyond the image. */
+	len = mb_fris_encode_request(pl, sizeof(pl), ip4(PEER_IP), 2, 0, 1);
+	send_fris(pl, (size_t)len);
+	ctr_reason = "E_CHUNK";
+	assert_int_equal(wait_ctr(get_sess, 1), 1);
+	/* Our own looped-back packet is ignored. */
+	len = mb_fris_encode_request(pl, sizeof(pl), ip4(OUR_IP), 0, 0, 1);
+	inject(frame, build_udp(frame, ip4(OUR_IP), ip4(GROUP), FPORT, FPORT, pl, (size_t)len));
+	ctr_key = "ignored";
+	ctr_reason = NULL;
+	assert_int_equal(wait_ctr(get_sess, 1), 1);
+
+	/* IPv4: bad checksum, fragment, bad header length. */
+	ctr_key = "drop_ip_cksum";
+	b = port_ctr(ctr_key);
+	len = mb_fris_encode_request(pl, sizeof(pl), ip4(PEER_IP), 0, 0, 1);
+	build_udp(frame, ip4(PEER_IP), ip4(GROUP), FPORT, FPORT, pl, (size_t)len);
+	frame[24] ^= 0x55;
+	inject(frame, 42 + (size_t)len);
+	assert_int_equal(wait_ctr(get_port, b + 1), b + 1);
+
+	ctr_key = "drop_ip_frag";
+	b = port_ctr(ctr_key);
+	build_udp(frame, ip4(PEER_IP), ip4(GROUP), FPORT, FPORT, pl, (size_t)len);
+	frame[20] = 0x20; /* MF */
+	((struct rte_ipv4_hdr *)(frame + 14))->hdr_checksum = 0;
+	((struct rte_ipv4_hdr *)(frame + 14))->hdr_checksum =
+		rte_ipv4_cksum((struct rte_ipv4_hdr *)(frame + 14));
+	inject(frame, 42 + (size_t)len);
+	assert_int_equal(wait_ctr(get_port, b + 1), b + 1);
+
+	ctr_key = "drop_ip_hdr";
+	b = port_ctr(ctr_key);
+	build_udp(frame, ip4(PEER_IP), ip4(GROUP), FPORT, FPORT, pl, (size_t)len);
+	inject(frame, 30); /* truncated IPv4 header */
+	assert_int_equal(wait_ctr(get_port, b + 1), b + 1);
+
+	ctr_key = "drop_udp";
+	b = port_ctr(ctr_key);
+	build_udp(frame, ip4(PEER_IP), ip4(GROUP), FPORT, FPORT, pl, (size_t)len);
+	frame[38] = 0xff; /* UDP length beyond the IP payload */
+	inject(frame, 42 + (size_t)len);
+	assert_int_equal(wait_ctr(get_port, b + 1), b + 1);
+}
+
+static void
+test_session_stop(void **state)
+{
+	struct pollfd pfd = { .fd = mb_dp_event_fd(), .events = POLLIN };
+	struct mb_dp_event ev[4];
+	uint8_t out[128];
+	unsigned n = 0, i;
+	bool ended = false;
+	int tries;
+
+	(void)state;
+	drain();
+	assert_int_equal(mb_dp_fris_session_stop(sess_id), 0);
+	for (tries = 0; tries < 20 && !ended; tries++) {
+		(void)poll(&pfd, 1, 100);
+		n = mb_dp_events_poll(ev, 4);
+		for (i = 0; i < n; i++)
+			if (ev[i].type == MB_DP_EV_SESSION_END && ev[i].id == sess_id)
+				ended = true;
+	}
+	assert_true(ended);
+	assert_true(recv_match(out, sizeof(out), is_igmp) > 0);
+	assert_int_equal(out[38], 0x17); /* leave */
+	assert_int_equal(mb_dp_fris_session_stop(sess_id), -ENOENT);
+	/* The dataplane gave its image reference back: only ours is left. */
+	assert_int_equal(atomic_load(&img->refcnt), 1);
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_arp),
+		cmocka_unit_test(test_icmp),
+		cmocka_unit_test(test_session_start_igmp),
+		cmocka_unit_test(test_join),
+		cmocka_unit_test(test_request_blocks),
+		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_session_stop),
+	};
+	char *eal[] = { argv[0], "--no-huge", "-m", "256", "--no-pci", "--file-prefix=mbt-dp",
+			"-l", "0-1", "--log-level=*:warning", NULL };
+	struct mb_config cfg;
+	uint8_t *bytes;
+	unsigned worker;
+	int port, rc, i;
+
+	(void)argc;
+	if (rte_eal_init((int)RTE_DIM(eal) - 1, eal) < 0)
+		return 77; /* no EAL here (e.g. no /dev/shm): skip */
+	rx_r = rte_ring_create("mbt_rx", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	tx_r = rte_ring_create("mbt_tx", 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	tpool = rte_pktmbuf_pool_create("mbt_pool", 2048, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+	port = rte_eth_from_rings("mbt_ring", &rx_r, 1, &tx_r, 1, 0);
+	if (rx_r == NULL || tx_r == NULL || tpool == NULL || port < 0)
+		return 1;
+	bytes = malloc(IMG_SIZE);
+	for (i = 0; i < IMG_SIZE; i++)
+		bytes[i] = (uint8_t)(i * 7 + i / 1024);
+	img = mb_image_new_heap("test/img", bytes, IMG_SIZE);
+	free(bytes);
+	if (mb_config_defaults(&cfg) != 0 || img == NULL)
+		return 1;
+	cfg.port_id = (uint64_t)port;
+	mb_parse_ipv4_prefix(OUR_IP "/24", &cfg.address, &cfg.prefixlen);
+	free(cfg.exception_tap);
+	cfg.exception_tap = strdup("");
+	cfg.tcp_enable = false;
+	cfg.fris_idle_timeout = 3600;
+	cfg.mbufs = 4096;
+	if (mb_dp_init(&cfg) != 0)
+		return 1;
+	rte_eth_macaddr_get((uint16_t)port, &our_mac);
+	worker = rte_get_next_lcore(-1, 1, 0);
+	if (worker >= RTE_MAX_LCORE || rte_eal_remote_launch(mb_dp_lcore_main, NULL, worker) != 0)
+		return 1;
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	mb_dp_stop();
+	rte_eal_wait_lcore(worker);
+	mb_dp_fini();
+	mb_image_unref(img);
+	mb_config_done(&cfg);
+	rte_eal_cleanup();
+	return rc;
+}
