@@ -262,8 +262,9 @@ start_xfer(struct ftp_client *c, struct mb_image *img, uint64_t off, uint64_t le
 		return replys(c, "425 Cannot open data connection.\r\n");
 	}
 	c->xfer = true;
-	snprintf(buf, sizeof(buf), "150 Opening BINARY mode data connection for %s (%llu bytes).\r\n",
-		 what, (unsigned long long)len);
+	snprintf(buf, sizeof(buf),
+		 "150 Opening BINARY mode data connection for %s (%llu bytes).\r\n", what,
+		 (unsigned long long)len);
 	return replys(c, buf);
 }
 

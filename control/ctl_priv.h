@@ -63,6 +63,11 @@ int mb_ctl_store_reload(const struct mb_config *cfg, char *err, size_t errlen);
 void mb_ctl_store_stop(void);
 /* Images still being verified/loaded (for tests waiting on the store). */
 unsigned mb_ctl_store_busy(void);
+/* One pass of the hugepage cache at now_ns (CLOCK_MONOTONIC): demote idle
+ * images over a lowered budget, promote a busy or displaced mmap image when
+ * room allows.  The store's timer calls it every MB_CACHE_TICK_MS; tests call
+ * it directly.  Control thread, never blocks (copies run on the worker). */
+void mb_ctl_store_cache_tick(uint64_t now_ns);
 
 /* ctl_telemetry.c */
 int mb_ctl_telemetry_start(void);

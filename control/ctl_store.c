@@ -17,9 +17,16 @@
  * into a new object, and the old one stays published until the new one is
  * verified (or is withdrawn when it fails).
  *
- * Not here: downloading (ctl_sync.c uses mb_ctl_store_install), eviction of
- * least recently served images from hugepages (images that do not fit
- * simply use the mmap path).
+ * The hugepage budget is an LRU cache (policy in ctl_cache.c): when an
+ * image does not fit, idle images least recently served are demoted, each
+ * to a new object for the same version mapped from its file (images are
+ * immutable; sessions in flight keep the hugepage object by their reference
+ * and its memory goes back to the budget when the last one ends).  A timer
+ * on the control thread promotes a busy or displaced mmap image back into
+ * hugepages once the budget has room, copying and re-hashing it on the
+ * worker, so the loop never waits for a copy.
+ *
+ * Not here: downloading (ctl_sync.c uses mb_ctl_store_install).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,10 +49,12 @@
 #include <urcu-qsbr.h>
 
 #include "ctl.h"
+#include "ctl_cache.h"
 #include "ctl_priv.h"
 #include "mb_cleanup.h"
 #include "mb_log.h"
 #include "mb_manifest.h"
+#include "mb_time.h"
 
 #define SLICE (4u << 20)
 
@@ -66,6 +75,8 @@ struct item {
 	struct mb_image *img; /* the store's reference to the published object */
 	struct job *job;      /* verification in flight, owned by the queue */
 	struct stat st;       /* file identity when img was verified */
+	uint64_t last_use_ns; /* cache: last seen served or in use (monotonic) */
+	bool want_hot;        /* cache: displaced warm images when loaded */
 	struct item *next;
 };
 
@@ -73,6 +84,7 @@ struct job {
 	struct item *item; /* NULL once the item went away (job is then discarded) */
 	char path[4096 + 300];
 	struct mb_image *img; /* new object, refcnt 1, owned by the job until done */
+	struct mb_image *src; /* promotion: the mmap object copied from (a reference) */
 	struct stat st;
 	int rc;
 	char err[MB_MANIFEST_ERRLEN];
@@ -93,6 +105,9 @@ static struct {
 	bool stop;
 	int efd;
 	unsigned busy;
+	struct mb_ctl_timer *cache_timer;
+	bool promoting; /* one promotion at a time keeps copies off the loads' way */
+	uint64_t evictions, promotions, promote_failed;
 } st = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .efd = -1};
 
 static _Atomic uint64_t hugepage_used;
@@ -261,11 +276,60 @@ out:
 	return rc;
 }
 
+/* Promotion: copy the published mmap object into the new hugepage memory
+ * and hash the copy, so the bytes served from hugepages are the bytes
+ * verified; a mismatch means the file changed under the mapping. */
+static int
+copy_hash(struct job *j)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	uint8_t got[EVP_MAX_MD_SIZE];
+	unsigned int glen = 0;
+	uint64_t off = 0;
+	int rc = 0;
+
+	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+		snprintf(j->err, sizeof(j->err), "cannot set up SHA-256");
+		rc = -ENOMEM;
+		goto out;
+	}
+	while (off < j->img->size) {
+		uint64_t n = j->img->size - off < SLICE ? j->img->size - off : SLICE;
+
+		if (worker_stopping()) {
+			snprintf(j->err, sizeof(j->err), "cancelled");
+			rc = -ECANCELED;
+			goto out;
+		}
+		memcpy(j->img->data + off, j->src->data + off, n);
+		if (EVP_DigestUpdate(md, j->img->data + off, n) != 1) {
+			snprintf(j->err, sizeof(j->err), "SHA-256 failed");
+			rc = -EIO;
+			goto out;
+		}
+		off += n;
+	}
+	if (EVP_DigestFinal_ex(md, got, &glen) != 1 || glen != MB_SHA256_LEN) {
+		snprintf(j->err, sizeof(j->err), "SHA-256 failed");
+		rc = -EIO;
+	} else if (memcmp(got, j->img->sha256, MB_SHA256_LEN) != 0) {
+		snprintf(j->err, sizeof(j->err), "checksum mismatch in the mapped file");
+		rc = -EBADMSG;
+	}
+out:
+	EVP_MD_CTX_free(md);
+	return rc;
+}
+
 static void
 job_run(struct job *j)
 {
 	struct mb_verify v;
 
+	if (j->src != NULL) {
+		j->rc = copy_hash(j);
+		return;
+	}
 	if (j->img->mem == MB_IMAGE_MEM_MMAP) {
 		j->rc = hash_mapping(j);
 		return;
@@ -314,6 +378,19 @@ worker_main(void *arg)
 }
 
 /* ---- items and publishing ----------------------------------------------- */
+
+/* Free a job and the image references it holds (control thread, or the
+ * stopping thread after the worker was joined). */
+static void
+job_free(struct job *j)
+{
+	if (j->src != NULL) {
+		mb_image_unref(j->src);
+		st.promoting = false;
+	}
+	mb_image_unref(j->img);
+	free(j);
+}
 
 static struct item *
 item_find(const char *name)
@@ -383,6 +460,307 @@ item_free(struct item *it)
 	free(it);
 }
 
+/* ---- the hugepage cache (policy in ctl_cache.c) ----------------------------- */
+
+static bool same_file(const struct stat *a, const struct stat *b);
+
+static bool
+item_warm(const struct item *it)
+{
+	return it->img != NULL && it->img->mem == MB_IMAGE_MEM_HUGEPAGE;
+}
+
+/* Hugepage bytes the store means to keep: warm published objects (but
+ * skip's) and the hugepage memory of jobs in flight.  Demoted objects that
+ * sessions still hold are draining: hugepage_used counts them, this does not. */
+static uint64_t
+cache_committed(const struct item *skip)
+{
+	uint64_t n = 0;
+
+	for (struct item *it = st.items; it != NULL; it = it->next) {
+		if (it != skip && item_warm(it))
+			n += it->img->alloc_len;
+		if (it->job != NULL && it->job->img->mem == MB_IMAGE_MEM_HUGEPAGE)
+			n += it->job->img->alloc_len;
+	}
+	return n;
+}
+
+/* Fold what the dataplane recorded into each item's last use: the last
+ * served time it stamps, and "now" while a session or connection is on it. */
+static void
+cache_observe(uint64_t now)
+{
+	for (struct item *it = st.items; it != NULL; it = it->next) {
+		uint64_t ls;
+
+		if (it->img == NULL)
+			continue;
+		ls = atomic_load_explicit(&it->img->last_served_ns, memory_order_relaxed);
+		if (ls > it->last_use_ns)
+			it->last_use_ns = ls;
+		if (atomic_load_explicit(&it->img->active_users, memory_order_relaxed) > 0)
+			it->last_use_ns = now;
+	}
+}
+
+/* A new object with img's identity (name, version, size, hash), no memory. */
+static struct mb_image *
+image_clone_meta(const struct mb_image *img)
+{
+	struct mb_image *n = calloc(1, sizeof(*n));
+
+	if (n == NULL)
+		return NULL;
+	memcpy(n->name, img->name, sizeof(n->name));
+	n->version = img->version;
+	n->size = img->size;
+	memcpy(n->sha256, img->sha256, MB_SHA256_LEN);
+	n->mtime = img->mtime;
+	n->alloc_len = img->alloc_len;
+	atomic_init(&n->refcnt, 1);
+	atomic_init(&n->last_served_ns, atomic_load(&img->last_served_ns));
+	atomic_init(&n->bytes_served, atomic_load(&img->bytes_served));
+	return n;
+}
+
+/* Replace a warm item's published object by a new one mapped from its file
+ * (same version, same bytes: the file must still be the one verified).  The
+ * old object is freed, and its hugepages return to the budget, when the
+ * last session on it ends.  The caller publishes.  0 or -errno. */
+static int
+item_demote(struct item *it)
+{
+	struct mb_image *old = it->img, *img;
+	char path[4096 + 300];
+	struct stat sb;
+	int rc;
+
+	image_path(it, path, sizeof(path));
+	if (stat(path, &sb) == -1 || !same_file(&sb, &it->st)) {
+		MB_LOG(WARNING, STORE, "image '%s' changed on disk, not demoting it, ignoring",
+		       it->e.name);
+		return -ESTALE; /* the next reload re-verifies it */
+	}
+	img = image_clone_meta(old);
+	if (img == NULL)
+		return -ENOMEM;
+	img->data = map_file(path, img->size, img->alloc_len);
+	if (img->data == NULL) {
+		rc = -errno;
+		MB_LOG(WARNING, STORE, "cannot map image '%s': %s, ignoring", it->e.name,
+		       strerror(errno));
+		free(img);
+		return rc;
+	}
+	img->iova = UINT64_MAX;
+	img->mem = MB_IMAGE_MEM_MMAP;
+	img->release = release_mmap;
+	it->img = img;
+	mb_image_unref(old);
+	it->want_hot = false;
+	st.evictions++;
+	MB_LOG(INFO, STORE, "image '%s' v%" PRIu64 " demoted from hugepages to an mmap",
+	       it->e.name, it->e.version);
+	return 0;
+}
+
+/*
+ * Make `len` more hugepage bytes fit the budget, counting what is committed
+ * (not what is still draining): demote idle warm images last used before
+ * before_ns, least recently used first, and publish.  `self` (the image
+ * being placed, or NULL) is neither counted nor demoted.  Returns true when
+ * len fits once draining memory is freed.  Control thread.
+ */
+static bool
+cache_make_room(struct item *self, uint64_t len, uint64_t before_ns, uint64_t now)
+{
+	uint64_t committed, need, freed = 0;
+	struct mb_cache_ent *e;
+	struct item **v;
+	size_t n = 0, i = 0, k, *pick;
+
+	if (st.budget == 0 || len > st.budget)
+		return st.budget == 0;
+	committed = cache_committed(self);
+	if (committed + len <= st.budget)
+		return true;
+	need = committed + len - st.budget;
+	for (struct item *it = st.items; it != NULL; it = it->next)
+		n++;
+	e = calloc(n, sizeof(*e));
+	v = calloc(n, sizeof(*v));
+	pick = calloc(n, sizeof(*pick));
+	if (e == NULL || v == NULL || pick == NULL) {
+		free(e);
+		free(v);
+		free(pick);
+		return false;
+	}
+	for (struct item *it = st.items; it != NULL; it = it->next, i++) {
+		v[i] = it;
+		e[i].len = it->img != NULL ? it->img->alloc_len : align_up(it->e.size);
+		e[i].last_use_ns = it->last_use_ns;
+		e[i].warm = item_warm(it);
+		e[i].busy = it->img != NULL &&
+			    mb_cache_busy(atomic_load(&it->img->active_users), it->last_use_ns, now);
+		e[i].fixed = it == self || it->job != NULL;
+	}
+	k = mb_cache_pick_victims(e, n, need, before_ns, pick);
+	for (i = 0; i < k; i++)
+		if (item_demote(v[pick[i]]) == 0)
+			freed += e[pick[i]].len;
+	if (k > 0)
+		publish();
+	free(e);
+	free(v);
+	free(pick);
+	return k > 0 && freed >= need;
+}
+
+/* Start copying a cold item's mmap object into a new hugepage object on the
+ * worker (promote_done publishes it).  0 or -errno. */
+static int
+item_promote(struct item *it)
+{
+	struct mb_image *img;
+	struct job *j;
+
+	j = calloc(1, sizeof(*j));
+	img = image_clone_meta(it->img);
+	if (j == NULL || img == NULL) {
+		free(j);
+		free(img);
+		return -ENOMEM;
+	}
+	img->data = alloc_hugepage(img->alloc_len);
+	if (img->data == NULL) {
+		free(img);
+		free(j);
+		return -ENOMEM;
+	}
+	memset(img->data + img->size, 0, img->alloc_len - img->size);
+	img->iova = rte_malloc_virt2iova(img->data);
+	img->mem = MB_IMAGE_MEM_HUGEPAGE;
+	img->release = release_hugepage;
+	j->img = img;
+	j->src = mb_image_ref(it->img);
+	j->item = it;
+	j->st = it->st;
+	image_path(it, j->path, sizeof(j->path));
+	it->job = j;
+	st.busy++;
+	st.promoting = true;
+	MB_LOG(INFO, STORE, "promoting image '%s' v%" PRIu64 " into hugepages", it->e.name,
+	       it->e.version);
+	pthread_mutex_lock(&st.lock);
+	j->next = st.todo;
+	st.todo = j;
+	pthread_cond_signal(&st.cond);
+	pthread_mutex_unlock(&st.lock);
+	return 0;
+}
+
+/* A promotion finished (control thread): publish the hugepage copy, or keep
+ * the mmap one; a checksum mismatch means the file changed under the mapping,
+ * so the image is withdrawn.  Frees j.  Returns true when the table changes. */
+static bool
+promote_done(struct item *it, struct job *j)
+{
+	struct mb_image *old = it->img;
+
+	if (old != j->src) { /* the item moved on meanwhile */
+		job_free(j);
+		return false;
+	}
+	if (j->rc == 0) {
+		atomic_store(&j->img->last_served_ns, atomic_load(&old->last_served_ns));
+		atomic_store(&j->img->bytes_served, atomic_load(&old->bytes_served));
+		it->img = j->img;
+		j->img = NULL;
+		mb_image_unref(old);
+		it->want_hot = false;
+		st.promotions++;
+		MB_LOG(INFO, STORE, "image '%s' v%" PRIu64 " promoted into hugepages", it->e.name,
+		       it->e.version);
+		job_free(j);
+		return true;
+	}
+	st.promote_failed++;
+	if (j->rc == -EBADMSG) {
+		MB_LOG(ERR, STORE, "image '%s' v%" PRIu64 " refused: %s", it->e.name, it->e.version,
+		       j->err);
+		item_set_failed(it, j->err);
+		job_free(j);
+		return true;
+	}
+	if (j->rc != -ECANCELED)
+		MB_LOG(WARNING, STORE, "promoting image '%s' failed: %s, keeping the mmap copy",
+		       it->e.name, j->err);
+	job_free(j);
+	return false;
+}
+
+void
+mb_ctl_store_cache_tick(uint64_t now)
+{
+	struct mb_cache_ent *e;
+	struct item **v, *it;
+	size_t n = 0, i = 0;
+	long c;
+
+	cache_observe(now);
+	/* A budget lowered by a reload: shrink to it (idle images only). */
+	if (st.budget != 0 && cache_committed(NULL) > st.budget)
+		(void)cache_make_room(NULL, 0, now, now);
+	if (st.promoting)
+		return;
+	for (it = st.items; it != NULL; it = it->next)
+		n++;
+	if (n == 0)
+		return;
+	e = calloc(n, sizeof(*e));
+	v = calloc(n, sizeof(*v));
+	if (e == NULL || v == NULL) {
+		free(e);
+		free(v);
+		return;
+	}
+	for (it = st.items; it != NULL; it = it->next, i++) {
+		v[i] = it;
+		e[i].len = it->img != NULL ? it->img->alloc_len : 0;
+		e[i].last_use_ns = it->last_use_ns;
+		e[i].warm = item_warm(it);
+		e[i].busy = it->img != NULL &&
+			    mb_cache_busy(atomic_load(&it->img->active_users), it->last_use_ns, now);
+		/* Only a published mmap object with nothing in flight can move. */
+		e[i].fixed = it->img == NULL || it->job != NULL || it->img->mem != MB_IMAGE_MEM_MMAP;
+		e[i].want = it->want_hot;
+	}
+	c = mb_cache_pick_candidate(e, n, st.budget);
+	it = c >= 0 ? v[c] : NULL;
+	free(e);
+	free(v);
+	if (it == NULL)
+		return;
+	if (st.budget != 0) {
+		/* Only images colder than the candidate make room for it. */
+		if (!cache_make_room(it, it->img->alloc_len, it->last_use_ns, now))
+			return;
+		if (atomic_load(&hugepage_used) + it->img->alloc_len > st.budget)
+			return; /* demoted memory is still draining: next tick */
+	}
+	(void)item_promote(it);
+}
+
+static void
+cache_timer(void *arg)
+{
+	(void)arg;
+	mb_ctl_store_cache_tick(mb_time_mono_ns());
+}
+
 /* Start verifying it->e from disk. */
 static void
 item_load(struct item *it)
@@ -426,6 +804,17 @@ item_load(struct item *it)
 		return;
 	}
 	j->st = sb;
+	if (st.budget != 0 && atomic_load(&hugepage_used) + align_up(it->e.size) > st.budget) {
+		uint64_t now = mb_time_mono_ns();
+
+		/* It will be served from an mmap now; if idle images make way (or
+		 * memory is draining), the cache timer promotes it once it fits. */
+		cache_observe(now);
+		if (cache_make_room(it, align_up(it->e.size), now, now)) {
+			it->want_hot = true;
+			it->last_use_ns = now;
+		}
+	}
 	j->img = image_new(&it->e, j->path);
 	if (j->img == NULL) {
 		MB_LOG(ERR, STORE, "image '%s': no memory for %" PRIu64 " bytes: %s", it->e.name,
@@ -465,12 +854,15 @@ done_io(int fd, uint32_t events, void *arg)
 
 		list = j->next;
 		if (it == NULL) {
-			mb_image_unref(j->img);
-			free(j);
+			job_free(j);
 			continue;
 		}
 		it->job = NULL;
 		st.busy--;
+		if (j->src != NULL) {
+			changed |= promote_done(it, j);
+			continue;
+		}
 		if (j->rc != 0) {
 			MB_LOG(ERR, STORE, "image '%s' v%" PRIu64 " refused: %s", it->e.name,
 			       it->e.version, j->err);
@@ -658,6 +1050,15 @@ item_json(const struct item *it)
 	              "mtime", (json_int_t)it->e.mtime, "state", state, "mem", mem_name(it->img),
 	              "published", it->img != NULL);
 	if (o != NULL && it->img != NULL) {
+		json_object_set_new(o, "warm", json_boolean(it->img->mem == MB_IMAGE_MEM_HUGEPAGE));
+		if (it->last_use_ns != 0) {
+			uint64_t now = mb_time_mono_ns();
+
+			json_object_set_new(o, "idle-ms",
+			                    json_integer(now > it->last_use_ns ?
+			                                 (json_int_t)((now - it->last_use_ns) /
+			                                              MB_NS_PER_MS) : 0));
+		}
 		json_object_set_new(o, "served-version",
 		                    json_integer((json_int_t)it->img->version));
 		json_object_set_new(o, "bytes-served",
@@ -701,6 +1102,20 @@ action_images(json_t *args, char **ret_err)
 	return arr;
 }
 
+/* The cache's figures: budget, bytes in hugepages (used: allocated, with
+ * demoted objects sessions still hold; committed: what the store keeps),
+ * warm/cold image counts and the eviction/promotion counters. */
+static json_t *
+cache_json(unsigned warm, unsigned cold)
+{
+	return json_pack("{s:I,s:I,s:I,s:i,s:i,s:I,s:I,s:I,s:b}", "budget", (json_int_t)st.budget,
+	                 "used", (json_int_t)atomic_load(&hugepage_used), "committed",
+	                 (json_int_t)cache_committed(NULL), "warm", warm, "cold", cold,
+	                 "evictions", (json_int_t)st.evictions, "promotions",
+	                 (json_int_t)st.promotions, "promotion-failures",
+	                 (json_int_t)st.promote_failed, "promoting", st.promoting);
+}
+
 static json_t *
 health_store(enum mb_health_state *worst, void *arg)
 {
@@ -733,10 +1148,11 @@ health_store(enum mb_health_state *worst, void *arg)
 	if (failed > 0 && *worst < MB_HEALTH_DEGRADED)
 		*worst = MB_HEALTH_DEGRADED;
 	mem = huge > 0 && mapped > 0 ? "mixed" : (mapped > 0 ? "mmap" : "hugepage");
-	return json_pack("{s:i,s:i,s:i,s:i,s:s,s:I,s:I,s:o}", "ok", ok, "failed", failed, "loading",
-	                 loading, "downloading", downloading, "mem", mem, "hugepage-bytes",
-	                 (json_int_t)atomic_load(&hugepage_used), "hugepage-budget",
-	                 (json_int_t)st.budget, "images", imgs);
+	return json_pack("{s:i,s:i,s:i,s:i,s:s,s:I,s:I,s:o,s:o}", "ok", ok, "failed", failed,
+	                 "loading", loading, "downloading", downloading, "mem", mem,
+	                 "hugepage-bytes", (json_int_t)atomic_load(&hugepage_used),
+	                 "hugepage-budget", (json_int_t)st.budget, "cache", cache_json(huge, mapped),
+	                 "images", imgs);
 }
 
 static const struct mb_ctl_action store_actions[] = {
@@ -794,6 +1210,10 @@ mb_ctl_store_start(const struct mb_config *cfg)
 		return -rc;
 	st.worker_started = true;
 	(void)pthread_setname_np(st.worker, "mb-store");
+	st.cache_timer = mb_ctl_timer_new(MB_CACHE_TICK_MS, MB_CACHE_TICK_MS, cache_timer, NULL);
+	if (st.cache_timer == NULL)
+		MB_LOG(WARNING, STORE, "no cache timer: %s, images stay where they load, ignoring",
+		       strerror(errno));
 	for (size_t i = 0; i < MB_ARRAY_SIZE(store_actions); i++)
 		(void)mb_ctl_action_register(&store_actions[i]);
 	(void)mb_ctl_health_register("store", health_store, NULL);
@@ -817,6 +1237,8 @@ mb_ctl_store_stop(void)
 {
 	struct job *j;
 
+	mb_ctl_timer_free(st.cache_timer);
+	st.cache_timer = NULL;
 	pthread_mutex_lock(&st.lock);
 	st.stop = true;
 	pthread_cond_broadcast(&st.cond);
@@ -837,10 +1259,10 @@ mb_ctl_store_stop(void)
 				st.todo = j->next;
 			else
 				st.done = j->next;
-			mb_image_unref(j->img);
-			free(j);
+			job_free(j);
 		}
 	}
+	st.promoting = false;
 	mb_image_table_publish(NULL);
 	/* Release the images now, while rte_free still works. */
 	rcu_thread_offline();

@@ -139,7 +139,7 @@ static struct {
 	bool tx_tcp_cksum;
 
 #ifdef MB_FAULT_HOOKS
-	_Atomic unsigned fault_rx, fault_tx;
+	_Atomic unsigned fault_rx, fault_tx, fault_reorder;
 	uint64_t fault_seed;
 #endif
 
@@ -308,6 +308,18 @@ dp_tx_flush(void)
 	uint64_t bytes = 0;
 	unsigned i;
 
+#ifdef MB_FAULT_HOOKS
+	/* Reordering: swap neighbours in the backlog. */
+	for (i = 0; i + 1 < dp.ntx; i++) {
+		if (dp_fault_drop(dp.fault_reorder)) {
+			struct rte_mbuf *t = dp.txq[i];
+
+			dp.txq[i] = dp.txq[i + 1];
+			dp.txq[i + 1] = t;
+			i++;
+		}
+	}
+#endif
 	while (sent < dp.ntx) {
 		n = rte_eth_tx_burst(dp.port, 0, dp.txq + sent,
 				     (uint16_t)RTE_MIN(dp.ntx - sent, 512u));
@@ -586,11 +598,17 @@ dp_pend_expire(uint64_t now)
 	}
 }
 
+uint32_t
+mb_dp_nexthop(uint32_t dst)
+{
+	return dp_on_link(dst) || dp.gateway == 0 ? dst : dp.gateway;
+}
+
 int
 mb_dp_ip_output(struct rte_mbuf *m, uint32_t dst)
 {
 	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-	uint32_t nh = dp_on_link(dst) || dp.gateway == 0 ? dst : dp.gateway;
+	uint32_t nh = mb_dp_nexthop(dst);
 
 	eth->src_addr = dp.mac;
 	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
@@ -1030,6 +1048,7 @@ mb_dp_lcore_main(void *arg)
 		unsigned work = 0;
 		uint16_t n, i;
 
+		work += dp_commands(now); /* first: a new session sees this burst */
 		n = rte_eth_rx_burst(dp.port, 0, pkts, burst);
 		for (i = 0; i < n; i++) {
 			dp_count(MB_DP_C_rx_pkts, 1);
@@ -1038,7 +1057,6 @@ mb_dp_lcore_main(void *arg)
 		}
 		work += n;
 		work += dp_from_kernel();
-		work += dp_commands(now);
 		work += mb_dp_fris_tx(now, &wait);
 		if (dp.tcp != NULL && mb_dp_tcp_poll(dp.tcp, mb_time_mono_ns()) > 0 &&
 		    wait > dp.hz / 50000)
@@ -1118,11 +1136,15 @@ mb_dp_init(const struct mb_config *cfg)
 	{
 		const char *rx = getenv("MB_FAULT_DROP_RX"), *tx = getenv("MB_FAULT_DROP_TX");
 
+		const char *ro = getenv("MB_FAULT_REORDER");
+
 		mb_dp_fault_set(rx ? (unsigned)atoi(rx) : 0, tx ? (unsigned)atoi(tx) : 0);
+		dp.fault_reorder = ro ? RTE_MIN((unsigned)atoi(ro), 100u) : 0;
 	}
-	if (dp.fault_rx || dp.fault_tx)
-		MB_LOG(WARNING, DP, "fault hook: dropping %u%% of RX and %u%% of TX frames",
-		       dp.fault_rx, dp.fault_tx);
+	if (dp.fault_rx || dp.fault_tx || dp.fault_reorder)
+		MB_LOG(WARNING, DP,
+		       "fault hook: dropping %u%% of RX and %u%% of TX frames, reordering %u%%",
+		       dp.fault_rx, dp.fault_tx, dp.fault_reorder);
 #endif
 	socket = rte_eth_dev_socket_id(port);
 	if (socket < 0)
@@ -1216,6 +1238,7 @@ mb_dp_init(const struct mb_config *cfg)
 			.pool = dp.pool,
 			.tx = dp_tcp_tx,
 			.tx_cksum_offload = dp.tx_ip_cksum && dp.tx_tcp_cksum,
+			.tx_multiseg = dp.zc, /* payload attached from the image cache */
 			.xfer_done = dp_tcp_xfer_done,
 			.mtu = dp.mtu,
 		};

@@ -61,8 +61,8 @@ fris_drop(struct mb_dp_sess *s, enum mb_fris_result r)
 	fris_sctr(s, MB_DP_S_drops, 1);
 }
 
-/* Destination MAC of the session's frames; false if a unicast client is not
- * resolved yet (an ARP request went out). */
+/* Destination MAC of the session's frames; false if a unicast client (or the
+ * gateway towards it) is not resolved yet (an ARP request went out). */
 static bool
 fris_dmac(struct mb_dp_sess *s, struct rte_ether_addr *mac)
 {
@@ -79,7 +79,7 @@ fris_dmac(struct mb_dp_sess *s, struct rte_ether_addr *mac)
 	case MB_FRIS_UNICAST:
 		break;
 	}
-	return mb_dp_neigh_resolve(s->addr, mac);
+	return mb_dp_neigh_resolve(mb_dp_nexthop(s->addr), mac);
 }
 
 /* Write Ethernet, IPv4 and UDP headers for `plen` bytes of UDP payload. */

@@ -209,6 +209,8 @@ void mb_dp_ip_cksum(struct rte_mbuf *m, struct rte_ipv4_hdr *ip);
  * or the gateway) with ARP, holding the frame in a bounded pending queue.
  * Takes m.  0 (sent or pending) or -errno (freed, counted). */
 int mb_dp_ip_output(struct rte_mbuf *m, uint32_t dst);
+/* Next hop for a destination: itself on our subnet, else dpdk.gateway. */
+uint32_t mb_dp_nexthop(uint32_t dst);
 /* Neighbour MAC for an on-link address, or false (and an ARP request goes
  * out, rate limited). */
 bool mb_dp_neigh_resolve(uint32_t ip, struct rte_ether_addr *ret_mac);
@@ -230,7 +232,10 @@ struct rte_mbuf *mb_dp_zc_mbuf(struct mb_dp_zc *zc, uint64_t off, uint16_t len);
 /* ---- test fault hook -------------------------------------------------------- */
 
 #ifdef MB_FAULT_HOOKS
-/* Drop `rx_pct`/`tx_pct` percent of frames (test builds only). */
+/* Drop `rx_pct`/`tx_pct` percent of frames (test builds only, meson
+ * -Dfault_hooks=true).  minibossd reads MB_FAULT_DROP_RX, MB_FAULT_DROP_TX
+ * and MB_FAULT_REORDER (percent of TX frames swapped with the next one) from
+ * its environment at mb_dp_init. */
 void mb_dp_fault_set(unsigned rx_pct, unsigned tx_pct);
 #endif
 

@@ -11,6 +11,7 @@
  * must be steered to that lcore (the current dataplane runs one).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,8 +51,17 @@ struct expect {
 	struct mb_tcp_conn *conn; /* the accepted data connection, waiting */
 };
 
+/* External-buffer descriptor of one zero-copy payload mbuf. */
+struct ext_desc {
+	struct rte_mbuf_ext_shared_info sh;
+	struct mb_image *img; /* reference, dropped when the driver frees the mbuf */
+	struct rte_mempool *pool;
+};
+
 struct mb_dp_tcp {
 	struct mb_dp_tcp_conf conf;
+	struct rte_mempool *ext_pool; /* ext_desc, NULL without tx_multiseg */
+	uint64_t tx_copied, tx_zerocopy;
 	struct mb_tcp_stack *stack;
 	uint16_t http_port;
 	uint16_t pasv_min, pasv_max;
@@ -92,6 +102,46 @@ tx_flush(struct mb_dp_tcp *t)
 	t->ntx = 0;
 }
 
+/* Called by the mbuf library when the last reference to a payload mbuf
+ * goes (after TX completion): any thread. */
+static void
+ext_free(void *addr, void *opaque)
+{
+	struct ext_desc *x = opaque;
+
+	(void)addr;
+	mb_image_unref(x->img);
+	rte_mempool_put(x->pool, x);
+}
+
+/* A payload mbuf pointing into the image, or NULL (caller copies). */
+static struct rte_mbuf *
+payload_attach(struct mb_dp_tcp *t, const struct mb_tcp_out *o)
+{
+	struct ext_desc *x;
+	struct rte_mbuf *pm;
+	uint8_t *ptr = o->img->data + o->off;
+	rte_iova_t iova;
+
+	if (t->ext_pool == NULL || rte_mempool_get(t->ext_pool, (void **)&x) != 0)
+		return NULL;
+	pm = rte_pktmbuf_alloc(t->conf.pool);
+	if (pm == NULL) {
+		rte_mempool_put(t->ext_pool, x);
+		return NULL;
+	}
+	x->img = mb_image_ref(o->img);
+	x->pool = t->ext_pool;
+	x->sh.free_cb = ext_free;
+	x->sh.fcb_opaque = x;
+	rte_mbuf_ext_refcnt_set(&x->sh, 1);
+	iova = o->img->iova != UINT64_MAX ? o->img->iova + o->off : rte_mem_virt2iova(ptr);
+	rte_pktmbuf_attach_extbuf(pm, ptr, iova, (uint16_t)o->len, &x->sh);
+	pm->data_len = (uint16_t)o->len;
+	pm->pkt_len = o->len;
+	return pm;
+}
+
 static int
 emit(void *ctx, const struct mb_tcp_out *o)
 {
@@ -104,6 +154,7 @@ emit(void *ctx, const struct mb_tcp_out *o)
 	uint32_t total = (uint32_t)(sizeof(*eth) + sizeof(*ip) + thl + o->len);
 	const uint8_t *dmac = t->cur_src;
 	static const uint8_t zero[6];
+	struct rte_mbuf *pm = NULL;
 
 	if (o->conn != NULL) {
 		if (memcmp(o->conn->l2, zero, 6) == 0 && t->cur_src != NULL)
@@ -117,9 +168,15 @@ emit(void *ctx, const struct mb_tcp_out *o)
 		t->tx_nombuf++;
 		return -ENOMEM;
 	}
+	if (o->len > 0 && t->conf.tx_multiseg) {
+		pm = payload_attach(t, o);
+		if (pm != NULL)
+			total -= o->len;
+	}
 	p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)total);
 	if (p == NULL) {
 		rte_pktmbuf_free(m);
+		rte_pktmbuf_free(pm);
 		return -ENOSPC;
 	}
 	eth = (struct rte_ether_hdr *)p;
@@ -137,15 +194,33 @@ emit(void *ctx, const struct mb_tcp_out *o)
 	ip->dst_addr = o->t.raddr;
 	p = (uint8_t *)(ip + 1);
 	memcpy(p, tcph, thl);
-	if (o->len > 0)
+	if (o->len > 0 && pm == NULL) {
 		memcpy(p + thl, o->img->data + o->off, o->len);
+		t->tx_copied++;
+	}
+	if (pm != NULL) {
+		/* frees pm too if the chain would be too long (it never is) */
+		if (rte_pktmbuf_chain(m, pm) != 0) {
+			rte_pktmbuf_free(m);
+			rte_pktmbuf_free(pm);
+			return -ENOSPC;
+		}
+		t->tx_zerocopy++;
+	}
 	if (t->conf.tx_cksum_offload) {
 		m->l2_len = sizeof(*eth);
 		m->l3_len = sizeof(*ip);
-		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_CKSUM;
+		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM |
+			       RTE_MBUF_F_TX_TCP_CKSUM;
 		((struct rte_tcp_hdr *)p)->cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
 	} else {
-		uint16_t ck = mb_tcp_cksum(ip->src_addr, ip->dst_addr, p, thl + o->len);
+		uint16_t ck;
+
+		if (pm != NULL)
+			ck = mb_tcp_cksum2(ip->src_addr, ip->dst_addr, p, thl,
+					   o->img->data + o->off, o->len);
+		else
+			ck = mb_tcp_cksum(ip->src_addr, ip->dst_addr, p, thl + o->len);
 
 		ip->hdr_checksum = rte_ipv4_cksum(ip);
 		p[16] = (uint8_t)(ck >> 8);
@@ -312,7 +387,8 @@ mb_dp_tcp_rx(struct mb_dp_tcp *t, struct rte_mbuf *m, uint64_t now_ns)
 	if (eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) ||
 	    (ip->version_ihl >> 4) != 4 || ihl < sizeof(*ip) || tot < ihl + MB_TCP_HDR_MIN ||
 	    tot > len - sizeof(*eth) || ip->next_proto_id != IPPROTO_TCP ||
-	    (rte_be_to_cpu_16(ip->fragment_offset) & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) ||
+	    (rte_be_to_cpu_16(ip->fragment_offset) &
+	     (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) ||
 	    ip->dst_addr != t->conf.local_addr) {
 		t->rx_bad_l3++;
 		goto out;
@@ -474,6 +550,15 @@ mb_dp_tcp_create(const struct mb_dp_tcp_conf *conf, const struct mb_config *cfg)
 	t->stack = mb_tcp_stack_new(&p, &dp_ops, t);
 	if (t->stack == NULL)
 		goto err_stack;
+	if (conf->tx_multiseg) {
+		char name[RTE_MEMPOOL_NAMESIZE];
+
+		snprintf(name, sizeof(name), "mbtx%p", (void *)t);
+		/* a few more than the mbuf pool can have in flight at once */
+		t->ext_pool = rte_mempool_create(name, conf->pool->size, sizeof(struct ext_desc),
+						 32, 0, NULL, NULL, NULL, NULL, SOCKET_ID_ANY, 0);
+		/* without it every payload is copied: slower, still correct */
+	}
 	if (expect_ring == NULL) {
 		expect_ring = rte_ring_create("mb_tcp_expect", 256, SOCKET_ID_ANY, RING_F_SC_DEQ);
 		if (expect_ring == NULL) {
@@ -487,6 +572,7 @@ mb_dp_tcp_create(const struct mb_dp_tcp_conf *conf, const struct mb_config *cfg)
 	return t;
 
 err_ring:
+	rte_mempool_free(t->ext_pool);
 	mb_tcp_stack_free(t->stack);
 err_stack:
 	free(t->expects);
@@ -515,6 +601,9 @@ mb_dp_tcp_free(struct mb_dp_tcp *t)
 		rte_ring_free(expect_ring);
 		expect_ring = NULL;
 	}
+	/* payload mbufs still queued in a driver hold descriptors: the caller
+	 * stops the port (draining TX) before freeing us */
+	rte_mempool_free(t->ext_pool);
 	free(t->expects);
 	free(t);
 }

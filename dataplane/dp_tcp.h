@@ -14,8 +14,11 @@
  * reply's destination MAC is the source MAC of the peer's frames (the peer or
  * its router), so no ARP lookup is needed.
  *
- * Payload is copied into the header mbuf (single-segment TX, works on every
- * PMD); attaching the cached image as an external buffer is a later step.
+ * Payload: with tx_multiseg, each segment is a header mbuf chained to an mbuf
+ * whose external buffer is the slice of the cached image (zero-copy; the
+ * mbuf holds an image reference until the driver frees it); otherwise, or
+ * when the small pool of external-buffer descriptors runs dry, the payload is
+ * copied into the header mbuf.
  * Checksums are offloaded when the port offers IPv4 + TCP checksum offload,
  * computed in software otherwise.
  */
@@ -48,6 +51,7 @@ struct mb_dp_tcp_conf {
 	mb_dp_tcp_tx_fn tx;
 	void *tx_arg;
 	bool tx_cksum_offload; /* port has IPV4_CKSUM and TCP_CKSUM TX offload */
+	bool tx_multiseg;      /* port has MULTI_SEGS: payload attached zero-copy */
 	mb_dp_tcp_xfer_fn xfer_done;
 	void *xfer_arg;
 	uint16_t mtu; /* 0 = 1500 */

@@ -795,15 +795,16 @@ ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp_seg
 		if (c->in_recovery) {
 			if (c->una >= c->recover) {
 				uint64_t fl = c->max - c->una;
+				uint32_t fl32 = (uint32_t)(fl > UINT32_MAX ? UINT32_MAX : fl);
 
-				c->cwnd = min32(c->ssthresh,
-						(uint32_t)(fl > UINT32_MAX ? UINT32_MAX : fl) + c->mss);
+				c->cwnd = min32(c->ssthresh, fl32 + c->mss);
 				c->in_recovery = 0;
 				c->dupacks = 0;
 			} else {
 				/* partial ACK (RFC 6582 §3.2 step 5) */
 				(void)rexmt_hole(s, c, c->una);
-				c->cwnd = (uint32_t)(c->cwnd > acked ? c->cwnd - acked : 0) + c->mss;
+				c->cwnd = (c->cwnd > acked ? c->cwnd - (uint32_t)acked : 0) +
+					  c->mss;
 				arm_rexmt(s, c);
 			}
 		} else {
@@ -811,7 +812,8 @@ ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp_seg
 			if (c->cwnd < c->ssthresh)
 				c->cwnd += (uint32_t)(acked < 2u * c->mss ? acked : 2u * c->mss);
 			else
-				c->cwnd += max32(1, (uint32_t)((uint64_t)c->mss * c->mss / c->cwnd));
+				c->cwnd += max32(1, (uint32_t)((uint64_t)c->mss * c->mss /
+							       c->cwnd));
 		}
 		c->t_rexmt = c->max > c->una ? s->now + (uint64_t)c->rto_us * 1000ULL : 0;
 		c->persist = 0;
@@ -828,8 +830,14 @@ ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp_seg
 		c->dupacks = c->dupacks < 255 ? c->dupacks + 1 : 255;
 		if (!c->in_recovery) {
 			bool sack_loss = c->sack_ok && sacked_bytes(c) >= 3u * c->mss;
+			/* early retransmit (RFC 5827): with fewer than four segments
+			 * out and nothing new to send, three dup ACKs never come */
+			uint64_t segs = (c->max - c->una + c->mss - 1) / c->mss;
+			unsigned thresh = 3;
 
-			if ((c->dupacks >= 3 || sack_loss) && c->una >= c->recover)
+			if (segs < 4 && c->nxt >= c->end)
+				thresh = segs > 1 ? (unsigned)segs - 1 : 1;
+			if ((c->dupacks >= thresh || sack_loss) && c->una >= c->recover)
 				enter_recovery(s, c);
 		} else if (c->sack_ok && rexmt_hole(s, c, c->rexmt_nxt) > 0) {
 			/* a hole went out in place of inflation */
@@ -1042,7 +1050,8 @@ seq_acceptable(const struct mb_tcp_conn *c, const struct mb_tcp_seg *g)
 	if (w == 0)
 		return false;
 	return (seq_leq(c->rcv_nxt, g->seq) && seq_lt(g->seq, c->rcv_nxt + w)) ||
-	       (seq_leq(c->rcv_nxt, g->seq + slen - 1) && seq_lt(g->seq + slen - 1, c->rcv_nxt + w));
+	       (seq_leq(c->rcv_nxt, g->seq + slen - 1) &&
+		seq_lt(g->seq + slen - 1, c->rcv_nxt + w));
 }
 
 static void

@@ -135,6 +135,9 @@ enum mb_tcp_parse_err mb_tcp_parse(const uint8_t *buf, size_t len, struct mb_tcp
  * network order).  Over a segment whose checksum field is filled, a valid one
  * gives 0. */
 uint16_t mb_tcp_cksum(uint32_t saddr, uint32_t daddr, const void *seg, size_t len);
+/* The same over a header (even length) and a payload held apart. */
+uint16_t mb_tcp_cksum2(uint32_t saddr, uint32_t daddr, const void *hdr, size_t hlen,
+		       const void *payload, size_t plen);
 
 /* What the core asks the glue to send. */
 struct mb_tcp_conn;

@@ -195,6 +195,26 @@ mb_tcp_cksum(uint32_t saddr, uint32_t daddr, const void *seg, size_t len)
 	return (uint16_t)~acc;
 }
 
+uint16_t
+mb_tcp_cksum2(uint32_t saddr, uint32_t daddr, const void *hdr, size_t hlen, const void *payload,
+	      size_t plen)
+{
+	uint8_t ph[12];
+	uint32_t acc;
+
+	memcpy(ph, &saddr, 4);
+	memcpy(ph + 4, &daddr, 4);
+	ph[8] = 0;
+	ph[9] = 6;
+	wr16(ph + 10, (uint16_t)(hlen + plen));
+	acc = sum16(0, ph, sizeof(ph));
+	acc = sum16(acc, hdr, hlen); /* even: the payload's bytes keep their parity */
+	acc = sum16(acc, payload, plen);
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+	return (uint16_t)~acc;
+}
+
 unsigned
 mb_tcp_hdr_build(const struct mb_tcp_out *o, uint8_t *b)
 {

@@ -380,11 +380,13 @@ mb_http_respond(const struct mb_http_req *r, const struct mb_image *img, char *b
 		if (status == 206) {
 			off = first;
 			len = last - first + 1;
-			snprintf(cr, sizeof(cr), "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64
-				 "\r\n", first, last, img->size);
+			snprintf(cr, sizeof(cr),
+				 "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n",
+				 first, last, img->size);
 		} else {
 			len = 0;
-			snprintf(cr, sizeof(cr), "Content-Range: bytes */%" PRIu64 "\r\n", img->size);
+			snprintf(cr, sizeof(cr), "Content-Range: bytes */%" PRIu64 "\r\n",
+				 img->size);
 		}
 	}
 	n = snprintf(buf, cap,

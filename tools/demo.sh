@@ -35,6 +35,7 @@ SIZE=${MB_DEMO_SIZE:-256}
 STOCK=0
 KEEP=0
 RATE=0
+DYNAMIC=no
 HUGE=auto
 SRV_IP=10.78.0.1
 NET_LEN=24
@@ -67,6 +68,7 @@ while [ $# -gt 0 ]; do
 	--size=*) SIZE=${1#*=} ;;
 	--rate) [ $# -ge 2 ] || usage; RATE=$2; shift ;;
 	--rate=*) RATE=${1#*=} ;;
+	--dynamic-rate) DYNAMIC=yes ;;
 	--stock) STOCK=1 ;;
 	--keep) KEEP=1 ;;
 	--hugepages) HUGE=yes ;;
@@ -250,6 +252,7 @@ cat >"$TMP/miniboss.conf" <<-EOF
 
 	[frisbee]
 	rate = $RATE
+	dynamic-rate = $DYNAMIC
 	idle-timeout = 30s
 EOF
 EAL=(-l 0 "${EAL_MEM[@]}" --no-pci --file-prefix="$P" --vdev=net_af_packet0,iface=eth0)

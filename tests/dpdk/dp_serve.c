@@ -9,7 +9,8 @@
  * subnet broadcast (broadcast), else a client address (unicast).  The
  * session ends on the idle timeout (5 s) or after SECONDS; the program then
  * prints the session and port counters as JSON and exits 0.  With
- * DP_SERVE_TAP=<ifname> the exception path to the kernel is on.
+ * DP_SERVE_TAP=<ifname> the exception path to the kernel is on; with
+ * DP_SERVE_DYNAMIC=1 the session uses the dynamic rate.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -113,6 +114,7 @@ main(int argc, char **argv)
 	free(cfg.exception_tap);
 	/* DP_SERVE_TAP=ifname: exception path to a kernel TAP with our address. */
 	cfg.exception_tap = strdup(getenv("DP_SERVE_TAP") ? getenv("DP_SERVE_TAP") : "");
+	cfg.dynamic_rate = getenv("DP_SERVE_DYNAMIC") != NULL; /* frisbee.dynamic-rate */
 	if (argc > 5)
 		cfg.fris_rate = strtoull(argv[5], NULL, 0);
 	if (argc > 6)

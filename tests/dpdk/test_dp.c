@@ -5,7 +5,8 @@
  * sent from the TX ring.  Covers ARP, ICMP echo, IGMP (reports on session
  * start, answers to queries, leave on stop), JOIN/JOIN2 replies, REQUEST and
  * PREQUEST into BLOCKs (headers and payload bytes), the drop counters of
- * malformed input, and the SESSION_END event.
+ * malformed input, the SESSION_END event, and a unicast session behind the
+ * gateway (ARP request, learning from the reply).
  *
  * Waits are bounded polls for an expected frame or counter (no timing
  * assertions).  EAL: --no-huge -m 256 --no-pci --file-prefix=mbt-dp -l 0-1.
@@ -221,6 +222,21 @@ static uint64_t
 get_sess(void)
 {
 	return sess_ctr(ctr_key, ctr_reason);
+}
+
+static uint64_t
+get_active(void)
+{
+	json_t *a = mb_dp_sessions_json(), *s;
+	uint64_t r = 0;
+	size_t i;
+
+	json_array_foreach(a, i, s)
+		if (json_integer_value(json_object_get(s, "id")) == sess_id &&
+		    strcmp(json_string_value(json_object_get(s, "state")), "active") == 0)
+			r = 1;
+	json_decref(a);
+	return r;
 }
 
 static uint64_t
@@ -552,6 +568,92 @@ test_session_stop(void **state)
 	assert_int_equal(atomic_load(&img->refcnt), 1);
 }
 
+/* A unicast session to a client behind the gateway: the JOIN reply waits
+ * for ARP of the gateway (a request goes out), then goes to its MAC. */
+static void
+test_unicast_gateway(void **state)
+{
+	static const struct rte_ether_addr gw_mac = {{0x02, 0, 0, 0, 0, 0xfe}};
+	struct mb_fris_session_params p = {
+		.addr = ip4("10.8.0.5"), .port = FPORT + 1, .method = MB_FRIS_UNICAST,
+	};
+	uint8_t pl[64], out[256], f[64] = { 0 };
+	struct rte_arp_hdr *a;
+	uint32_t id;
+	size_t n;
+	int len;
+
+	(void)state;
+	drain();
+	p.img = mb_image_ref(img);
+	assert_int_equal(mb_dp_fris_session_start(&p, &id), 0);
+	/* The lcore applies the START command asynchronously. */
+	{
+		uint32_t saved = sess_id;
+
+		sess_id = id;
+		ctr_key = "state-active";
+		ctr_reason = NULL;
+		assert_int_equal(wait_ctr(get_active, 1), 1);
+		sess_id = saved;
+	}
+	len = mb_fris_encode_join2(pl, sizeof(pl), ip4("10.8.0.5"), 77);
+	inject(frame, build_udp(frame, ip4("10.8.0.5"), ip4(OUR_IP), FPORT + 1, FPORT + 1, pl,
+				(size_t)len));
+	n = recv_match(out, sizeof(out), is_arp);
+	assert_true(n >= 42);
+	a = (struct rte_arp_hdr *)(out + 14);
+	assert_int_equal(ntohs(a->arp_opcode), RTE_ARP_OP_REQUEST);
+	assert_int_equal(a->arp_data.arp_tip, ip4("10.9.0.254"));
+	assert_int_equal(a->arp_data.arp_sip, ip4(OUR_IP));
+
+	/* The gateway answers; the client's next JOIN gets its reply. */
+	memcpy(f, &our_mac, 6);
+	memcpy(f + 6, &gw_mac, 6);
+	f[12] = 0x08;
+	f[13] = 0x06;
+	a = (struct rte_arp_hdr *)(f + 14);
+	a->arp_hardware = htons(1);
+	a->arp_protocol = htons(0x0800);
+	a->arp_hlen = 6;
+	a->arp_plen = 4;
+	a->arp_opcode = htons(RTE_ARP_OP_REPLY);
+	a->arp_data.arp_sha = gw_mac;
+	a->arp_data.arp_sip = ip4("10.9.0.254");
+	a->arp_data.arp_tha = our_mac;
+	a->arp_data.arp_tip = ip4(OUR_IP);
+	inject(f, 60);
+	ctr_key = "arp_learn";
+	{
+		uint64_t b = port_ctr("arp_learn");
+
+		inject(frame, build_udp(frame, ip4("10.8.0.5"), ip4(OUR_IP), FPORT + 1, FPORT + 1,
+					pl, (size_t)len));
+		(void)wait_ctr(get_port, b + 1);
+	}
+	n = recv_match(out, sizeof(out), is_fris);
+	assert_int_equal(n, 42 + MB_FRIS_JOIN2_LEN);
+	assert_memory_equal(out, &gw_mac, 6);
+	assert_memory_equal(out + 30, &(uint32_t){ ip4("10.8.0.5") }, 4);
+	assert_int_equal(out[22], 64); /* unicast TTL */
+	assert_int_equal(mb_dp_fris_session_stop(id), 0);
+	{
+		struct pollfd pfd = { .fd = mb_dp_event_fd(), .events = POLLIN };
+		struct mb_dp_event ev[4];
+		unsigned k, i;
+		bool ended = false;
+		int tries;
+
+		for (tries = 0; tries < 20 && !ended; tries++) {
+			(void)poll(&pfd, 1, 100);
+			k = mb_dp_events_poll(ev, 4);
+			for (i = 0; i < k; i++)
+				ended |= ev[i].type == MB_DP_EV_SESSION_END && ev[i].id == id;
+		}
+		assert_true(ended);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -563,6 +665,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_request_blocks),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_session_stop),
+		cmocka_unit_test(test_unicast_gateway),
 	};
 	char *eal[] = { argv[0], "--no-huge", "-m", "256", "--no-pci", "--file-prefix=mbt-dp",
 			"-l", "0-1", "--log-level=*:warning", NULL };
@@ -589,6 +692,7 @@ main(int argc, char **argv)
 		return 1;
 	cfg.port_id = (uint64_t)port;
 	mb_parse_ipv4_prefix(OUR_IP "/24", &cfg.address, &cfg.prefixlen);
+	cfg.gateway = ip4("10.9.0.254");
 	free(cfg.exception_tap);
 	cfg.exception_tap = strdup("");
 	cfg.tcp_enable = false;

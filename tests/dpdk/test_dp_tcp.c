@@ -38,6 +38,7 @@ static struct rte_mbuf *txq[4096];
 static unsigned ntx;
 static uint64_t now = 1000000ULL * MS;
 static uint64_t done_cookie;
+static unsigned multiseg_frames;
 static int done_ok = -1;
 static const struct rte_ether_addr local_mac = { { 2, 0, 0, 0, 0, 1 } };
 static const struct rte_ether_addr peer_mac = { { 2, 0, 0, 0, 0, 2 } };
@@ -136,19 +137,26 @@ take_frames(struct mb_dp_tcp *t, struct peer *p, uint8_t *ret_flags)
 	*ret_flags = 0;
 	for (unsigned i = 0; i < ntx; i++) {
 		struct rte_mbuf *m = txq[i];
-		uint8_t *b = rte_pktmbuf_mtod(m, uint8_t *);
+		static uint8_t frame[2048];
+		uint8_t *b = (uint8_t *)rte_pktmbuf_read(m, 0, m->pkt_len, frame);
 		struct rte_ether_hdr *eth = (struct rte_ether_hdr *)b;
 		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
 		uint16_t tl = rte_be_to_cpu_16(ip->total_length);
 		struct mb_tcp_seg g;
 
-		assert_int_equal(m->nb_segs, 1);
+		assert_non_null(b);
+		if (m->nb_segs > 1) {
+			/* zero-copy: the second segment is the image itself */
+			assert_int_equal(m->nb_segs, 2);
+			assert_true(RTE_MBUF_HAS_EXTBUF(m->next));
+			multiseg_frames++;
+		}
 		assert_true(rte_is_same_ether_addr(&eth->dst_addr, &peer_mac));
 		assert_true(rte_is_same_ether_addr(&eth->src_addr, &local_mac));
 		assert_int_equal(rte_raw_cksum(ip, 20), 0xffff);
 		assert_int_equal(ip->src_addr, LOCAL_IP);
 		assert_int_equal(ip->dst_addr, PEER_IP);
-		assert_int_equal(rte_pktmbuf_data_len(m), 14 + tl);
+		assert_int_equal(rte_pktmbuf_pkt_len(m), 14 + tl);
 		assert_int_equal(mb_tcp_cksum(ip->src_addr, ip->dst_addr, b + 34, tl - 20u), 0);
 		assert_int_equal(mb_tcp_parse(b + 34, tl - 20u, &g), MB_TCP_PARSE_OK);
 		assert_int_equal(g.dport, p->sport);
@@ -171,7 +179,7 @@ take_frames(struct mb_dp_tcp *t, struct peer *p, uint8_t *ret_flags)
 }
 
 static struct mb_dp_tcp *
-make(void)
+make(bool multiseg)
 {
 	struct mb_dp_tcp_conf c = { 0 };
 	struct mb_config cfg;
@@ -190,6 +198,7 @@ make(void)
 	c.pool = pool;
 	c.tx = tx;
 	c.xfer_done = xfer_done;
+	c.tx_multiseg = multiseg;
 	t = mb_dp_tcp_create(&c, &cfg);
 	assert_non_null(t);
 	return t;
@@ -210,14 +219,14 @@ fetch(struct mb_dp_tcp *t, struct peer *p)
 }
 
 static void
-test_http(void **st)
+http(bool multiseg)
 {
-	struct mb_dp_tcp *t = make();
+	struct mb_dp_tcp *t = make(multiseg);
 	struct peer p = { .sport = 40000, .dport = 80, .seq = 555 };
 	uint8_t fl;
 	const char *hdr_end;
 
-	(void)st;
+	multiseg_frames = 0;
 	p.stream = calloc(1, 1 << 20);
 	send_frame(t, &p, MB_TCP_SYN, NULL, false);
 	assert_int_equal(take_frames(t, &p, &fl), 1);
@@ -238,12 +247,32 @@ test_http(void **st)
 	assert_int_equal(take_frames(t, &p, &fl), 0);
 	free(p.stream);
 	mb_dp_tcp_free(t);
+	if (multiseg)
+		assert_true(multiseg_frames > IMG_LEN / 1460);
+	else
+		assert_int_equal(multiseg_frames, 0);
+	/* every payload mbuf freed: its image reference went with it */
+	assert_int_equal(atomic_load(&img->refcnt), 1);
+}
+
+static void
+test_http(void **st)
+{
+	(void)st;
+	http(false);
+}
+
+static void
+test_http_zerocopy(void **st)
+{
+	(void)st;
+	http(true);
 }
 
 static void
 test_ftp_data(void **st)
 {
-	struct mb_dp_tcp *t = make();
+	struct mb_dp_tcp *t = make(false);
 	struct peer p = { .sport = 40001, .dport = 50003, .seq = 999 };
 	struct peer q = { .sport = 40002, .dport = 50004, .seq = 1 };
 	uint8_t fl;
@@ -361,6 +390,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_http),
+		cmocka_unit_test(test_http_zerocopy),
 		cmocka_unit_test(test_ftp_data),
 	};
 

@@ -14,7 +14,7 @@
 #   frisbee.sh loss              5% UDP loss in the bridge, 4 receivers
 #   frisbee.sh ucast             unicast (-X ucast), one session per client
 #   frisbee.sh bcast             broadcast (-X bcast) with methods allowing it
-#   frisbee.sh status            GETSTATUS (-Q), NOIMAGE, TRYAGAIN (-B retry)
+#   frisbee.sh status            GETSTATUS (-Q), NOIMAGE, NOACCESS (-P), TRYAGAIN (-B)
 #   frisbee.sh two               two images served at once on two groups
 # Needs root, the stock tools (skip 77 if their directory is absent) and a
 # built minibossd (MB_BUILD).

@@ -26,7 +26,7 @@
 #   mb_daemon_start srv "$MB_TMP/mb.conf"; mb_daemon_wait_ready
 #   mb_in c1 some-command ...
 # Environment: MB_BUILD (meson build dir, default ./build), MB_SRC (source
-# dir), MB_FRISBEE_BIN (stock tools, default /work/shared/peers/emulab-frisbee/bin),
+# dir), MB_FRISBEE_BIN (stock tools, default <source>/../shared/peers/emulab-frisbee/bin),
 # MB_KEEP=1 keeps the temp dir for debugging.
 
 set -u
@@ -34,7 +34,7 @@ set -u
 MB_PREFIX=${MB_PREFIX:-mbx}
 MB_BUILD=${MB_BUILD:-$(pwd)/build}
 MB_SRC=${MB_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-MB_FRISBEE_BIN=${MB_FRISBEE_BIN:-/work/shared/peers/emulab-frisbee/bin}
+MB_FRISBEE_BIN=${MB_FRISBEE_BIN:-$(cd "$MB_SRC/.." && pwd)/shared/peers/emulab-frisbee/bin}
 MB_PIDS=()
 MB_NETNS=()
 MB_DAEMON_PID=
