@@ -1463,6 +1463,8 @@ mb_dp_fris_session_start(const struct mb_fris_session_params *p, uint32_t *ret_i
 		return -EAGAIN;
 	}
 	atomic_fetch_add(&p->img->active_users, 1);
+	/* Hugepage cache LRU (owner: cache): a session start counts as a use. */
+	atomic_store_explicit(&p->img->last_served_ns, mb_time_mono_ns(), memory_order_relaxed);
 	*ret_id = s->id;
 	(void)nfree;
 	return 0;
@@ -1523,8 +1525,17 @@ mb_dp_events_poll(struct mb_dp_event *ev, unsigned n)
 			struct mb_dp_sess *s = dp_sess_by_id(ev[k].id);
 
 			if (s != NULL && atomic_load(&s->state) == MB_DP_SESS_ENDED) {
-				if (s->img != NULL)
+				if (s->img != NULL) {
+					/* LRU and bytes for the cache, once per session. */
+					atomic_fetch_add_explicit(&s->img->bytes_served,
+								  s->ctr[MB_DP_S_blocks] *
+								  MB_FRIS_BLOCK_SIZE,
+								  memory_order_relaxed);
+					atomic_store_explicit(&s->img->last_served_ns,
+							      mb_time_mono_ns(),
+							      memory_order_relaxed);
 					atomic_fetch_sub(&s->img->active_users, 1);
+				}
 				dp_release_slot(s);
 			}
 		}

@@ -613,3 +613,30 @@ mb_dp_tcp_counters(const struct mb_dp_tcp *t)
 {
 	return mb_tcp_stack_counters(t->stack);
 }
+
+json_t *
+mb_dp_tcp_stats_json(const struct mb_dp_tcp *t)
+{
+	const struct mb_tcp_counters *k = mb_tcp_stack_counters(t->stack);
+	const struct mb_tcp_http_counters *h = mb_tcp_http_counters();
+	json_t *o = json_object();
+
+	if (o == NULL)
+		return NULL;
+#define MB_DP_TCP_JSON(n, help) json_object_set_new(o, "tcp_" #n, json_integer((json_int_t)k->n));
+	MB_TCP_COUNTERS(MB_DP_TCP_JSON)
+#undef MB_DP_TCP_JSON
+#define MB_DP_HTTP_JSON(n, help) json_object_set_new(o, "http_" #n, json_integer((json_int_t)h->n));
+	MB_TCP_HTTP_COUNTERS(MB_DP_HTTP_JSON)
+#undef MB_DP_HTTP_JSON
+	json_object_set_new(o, "tcp_conns", json_integer(mb_tcp_stack_nconns(t->stack)));
+	json_object_set_new(o, "tcp_rx_bad_l3", json_integer((json_int_t)t->rx_bad_l3));
+	json_object_set_new(o, "tcp_rx_bad_cksum", json_integer((json_int_t)t->rx_bad_cksum));
+	json_object_set_new(o, "tcp_rx_bad_tcp", json_integer((json_int_t)t->rx_bad_tcp));
+	json_object_set_new(o, "tcp_rx_multiseg", json_integer((json_int_t)t->rx_multiseg));
+	json_object_set_new(o, "tcp_tx_nombuf", json_integer((json_int_t)t->tx_nombuf));
+	json_object_set_new(o, "tcp_tx_drop", json_integer((json_int_t)t->tx_drop));
+	json_object_set_new(o, "tcp_tx_copied", json_integer((json_int_t)t->tx_copied));
+	json_object_set_new(o, "tcp_tx_zerocopy", json_integer((json_int_t)t->tx_zerocopy));
+	return o;
+}

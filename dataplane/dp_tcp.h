@@ -32,6 +32,8 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
+#include <jansson.h>
+
 #include "mb_config.h"
 #include "tcp.h"
 
@@ -76,5 +78,8 @@ void mb_dp_tcp_rx(struct mb_dp_tcp *t, struct rte_mbuf *m, uint64_t now_ns);
 uint32_t mb_dp_tcp_poll(struct mb_dp_tcp *t, uint64_t now_ns);
 
 const struct mb_tcp_counters *mb_dp_tcp_counters(const struct mb_dp_tcp *t);
+/* Every TCP, HTTP and glue counter of this instance as a new JSON object
+ * (for mb_dp_stats_json).  Read without locks from the control thread. */
+json_t *mb_dp_tcp_stats_json(const struct mb_dp_tcp *t);
 
 #endif /* _MB_DP_TCP_H_ */

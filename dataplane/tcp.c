@@ -423,6 +423,8 @@ send_data(struct mb_tcp_stack *s, struct mb_tcp_conn *c, uint64_t off, uint32_t 
 		o.flags |= MB_TCP_PSH;
 	if (emit(s, &o) < 0)
 		return 0;
+	/* Hugepage cache LRU (owner: cache): one relaxed store per segment. */
+	atomic_store_explicit(&o.img->last_served_ns, s->now, memory_order_relaxed);
 	c->ack_now = 0;
 	if (off < c->max) {
 		s->cnt.rexmt_bytes += len;
@@ -786,6 +788,8 @@ ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp_seg
 
 			if (sp->start + sp->len > c->una)
 				break;
+			atomic_fetch_add_explicit(&sp->img->bytes_served, sp->len,
+						  memory_order_relaxed);
 			mb_image_unref(sp->img);
 			sp->img = NULL;
 			c->span_head = (c->span_head + 1) % MB_TCP_SPANS;

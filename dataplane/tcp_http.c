@@ -23,7 +23,10 @@ struct http_conn {
 #define F_CLOSING 1u  /* an error or Connection: close was answered */
 #define F_PEER_FIN 2u /* no more requests will come */
 
-static __thread struct mb_tcp_http_counters cnt;
+/* One writer in the daemon (the dataplane lcore running TCP); readers take
+ * a racy but harmless snapshot.  With several TCP lcores the counts would
+ * need one copy each. */
+static struct mb_tcp_http_counters cnt;
 static mb_tcp_http_lookup_fn lookup = mb_image_lookup;
 
 void

@@ -41,7 +41,7 @@ struct mb_tcp_http_counters {
 #undef MB_TCP_HTTP_CNT_FIELD
 };
 
-/* This thread's counters. */
+/* The HTTP server's counters (one writer: the TCP lcore). */
 const struct mb_tcp_http_counters *mb_tcp_http_counters(void);
 
 int mb_tcp_http_accept(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c);

@@ -24,7 +24,8 @@
 #
 # Environment (used by tests/system/demo.sh): MB_DEMO_NODES, MB_DEMO_SIZE
 # (defaults for --nodes/--size), MB_DEMO_BUILD (build dir, default build/),
-# MB_DEMO_SKIP_DEPS=1, MB_DEMO_SKIP_BUILD=1, MB_FRISBEE_BIN (stock tools dir).
+# MB_DEMO_SKIP_DEPS=1, MB_DEMO_SKIP_BUILD=1, MB_FRISBEE_BIN (stock tools dir),
+# MB_DEMO_CLIENT (another mb-frisbee binary), MB_DEMO_KEEP_TMP=1 (keep logs).
 set -u -o pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -162,7 +163,7 @@ if [ "$STOCK" = 1 ]; then
 	CLIENT=$FRISBEE_BIN/frisbee
 	[ -x "$CLIENT" ] || die "--stock: no stock Emulab client at '$CLIENT'"
 else
-	CLIENT=$BUILD/tools/mb-frisbee
+	CLIENT=${MB_DEMO_CLIENT:-$BUILD/tools/mb-frisbee}
 fi
 for c in ip python3 timeout setsid sha256sum; do
 	command -v "$c" >/dev/null || die "'$c' is missing (tools/install-deps.sh installs it)"

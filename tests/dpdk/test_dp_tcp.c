@@ -242,9 +242,20 @@ http(bool multiseg)
 	assert_non_null(hdr_end);
 	assert_int_equal(p.hi - (uint64_t)(hdr_end + 4 - (char *)p.stream), IMG_LEN);
 	assert_memory_equal(hdr_end + 4, img->data, IMG_LEN);
-	/* a corrupted frame is dropped, not answered */
+	/* a corrupted frame is dropped, not answered, and counted */
 	send_frame(t, &p, MB_TCP_ACK | MB_TCP_FIN, NULL, true);
 	assert_int_equal(take_frames(t, &p, &fl), 0);
+	{
+		json_t *j = mb_dp_tcp_stats_json(t);
+
+		assert_non_null(j);
+		assert_int_equal(json_integer_value(json_object_get(j, "tcp_rx_bad_cksum")), 1);
+		assert_true(json_integer_value(json_object_get(j, "tcp_conn_open")) >= 1);
+		assert_true(json_integer_value(json_object_get(j, "http_resp_200")) >= 1);
+		assert_true(json_integer_value(json_object_get(j, multiseg ? "tcp_tx_zerocopy"
+									     : "tcp_tx_copied")) > 100);
+		json_decref(j);
+	}
 	free(p.stream);
 	mb_dp_tcp_free(t);
 	if (multiseg)

@@ -8,7 +8,8 @@
 # must be byte-identical (SHA-256) to the served file.
 #
 # One case per run:
-#   tcp.sh http      curl GET, HEAD, Range, resume (-C -), wget, keep-alive
+#   tcp.sh http      curl GET, HEAD, Range, interrupted download resumed by
+#                    curl -C - and wget -c, wget, keep-alive, If-None-Match
 #   tcp.sh ftp       curl EPSV and PASV, REST resume, LIST, lftp get/cls
 #   tcp.sh parallel  32 downloads at once (HTTP and FTP mixed) from 4 hosts
 #   tcp.sh loss      2% TCP loss both ways in the bridge: still identical
@@ -90,6 +91,17 @@ case_http() {
 	head -c 3000000 "$MB_TMP/img" >"$out.2"
 	mb_in c1 curl -sSf --max-time 60 -C - -o "$out.2" "$url_http" || mb_fail "curl resume"
 	same "$out.2"
+	# a download killed half way, resumed by curl -C - and by wget -c
+	mb_bg c1 curl -sS --limit-rate 2M -o "$out.6" "$url_http"
+	sleep 1.5
+	kill "$MB_LAST_PID" 2>/dev/null
+	wait "$MB_LAST_PID" 2>/dev/null
+	cp "$out.6" "$out.7"
+	[ "$(stat -c %s "$out.6")" -lt $((MIB * 1048576)) ] || mb_fail "not interrupted"
+	mb_in c1 curl -sSf --max-time 60 -C - -o "$out.6" "$url_http" || mb_fail "curl resume"
+	same "$out.6"
+	mb_in c1 wget -q -T 60 -c -O "$out.7" "$url_http" || mb_fail "wget -c"
+	same "$out.7"
 	# wget, and two URLs on one keep-alive connection
 	mb_in c1 wget -q -T 60 -O "$out.3" "$url_http" || mb_fail "wget"
 	same "$out.3"
