@@ -90,10 +90,12 @@ rte_sink(enum mb_log_level level, enum mb_log_module mod, const char *fmt, va_li
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: minibossd [EAL options] -- [-c FILE] [-d] [-n]\n"
+	fprintf(f, "usage: minibossd [EAL options] -- [-c FILE] [-d] [-n] [-E] [-V]\n"
 	           "  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 	           "  -d       debug log level (runs in the foreground, as always)\n"
-	           "  -n       check the configuration and exit\n");
+	           "  -n       check the configuration and exit\n"
+	           "  -E       print every configuration key with its default and help\n"
+	           "  -V       print the version and exit\n");
 }
 
 /* Split `s` on spaces into argv (pointers into a strdup kept by the caller). */
@@ -135,7 +137,7 @@ main(int argc, char **argv)
 
 	argv[app_start - 1] = argv[0];
 	optind = 1;
-	while ((opt = getopt(argc - app_start + 1, argv + app_start - 1, "c:dnh")) != -1) {
+	while ((opt = getopt(argc - app_start + 1, argv + app_start - 1, "c:dnhEV")) != -1) {
 		switch (opt) {
 		case 'c':
 			config_path = optarg;
@@ -148,6 +150,12 @@ main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'E':
+			mb_config_print_example(stdout);
+			return 0;
+		case 'V':
+			printf("minibossd %s\n", MB_VERSION);
 			return 0;
 		default:
 			usage(stderr);

@@ -19,8 +19,8 @@
 # the namespaces stay up for poking with minibossctl, and a stop script is
 # printed instead.
 #
-#   tools/demo.sh [--nodes N] [--size MiB] [--stock] [--keep] [--rate BITS]
-#                 [--hugepages|--no-hugepages]
+#   tools/demo.sh [--nodes N] [--size MiB] [--stock] [--keep] [--rate BITS|auto]
+#                 [--dynamic-rate] [--hugepages|--no-hugepages]
 #
 # Environment (used by tests/system/demo.sh): MB_DEMO_NODES, MB_DEMO_SIZE
 # (defaults for --nodes/--size), MB_DEMO_BUILD (build dir, default build/),
@@ -35,7 +35,7 @@ NODES=${MB_DEMO_NODES:-4}
 SIZE=${MB_DEMO_SIZE:-256}
 STOCK=0
 KEEP=0
-RATE=0
+RATE=auto
 DYNAMIC=no
 HUGE=auto
 SRV_IP=10.78.0.1
@@ -43,14 +43,16 @@ NET_LEN=24
 
 usage() {
 	cat <<-EOF
-		usage: $0 [--nodes N] [--size MiB] [--stock] [--keep] [--rate BITS]
-		          [--hugepages|--no-hugepages]
+		usage: $0 [--nodes N] [--size MiB] [--stock] [--keep] [--rate BITS|auto]
+		          [--dynamic-rate] [--hugepages|--no-hugepages]
 		  --nodes N       simulated nodes, 1..16 (default $NODES)
 		  --size MiB      size of the generated image (default $SIZE)
 		  --stock         load with the stock Emulab frisbee client
 		                  ($FRISBEE_BIN/frisbee) instead of mb-frisbee
 		  --keep          leave minibossd and the namespaces running afterwards
-		  --rate BITS     Frisbee bandwidth cap per session, e.g. 500M (default: none)
+		  --rate BITS     Frisbee bandwidth cap per session in bits/s, e.g. 500M; 0 = none;
+		                  default auto: none up to 4 nodes, 1600M/N beyond
+		  --dynamic-rate  let the server back off when clients re-request (frisbeed -D)
 		  --hugepages     reserve 2 MiB hugepages for the daemon (restored afterwards);
 		                  default: use them only if enough are already free
 		  --no-hugepages  always run EAL with --no-huge
@@ -83,7 +85,16 @@ done
 	die "--nodes wants 1..16"
 [[ "$SIZE" =~ ^[0-9]+$ ]] && [ "$SIZE" -ge 1 ] && [ "$SIZE" -le 65536 ] ||
 	die "--size wants 1..65536 (MiB)"
-[[ "$RATE" =~ ^[0-9]+[kKMG]?$ ]] || die "--rate wants bits/s, e.g. 800M"
+[[ "$RATE" =~ ^([0-9]+[kKMG]?|auto)$ ]] || die "--rate wants bits/s, e.g. 800M, or auto"
+# With many nodes on a small machine the kernel cannot copy an uncapped
+# multicast stream into every node's socket: frames drop, every node asks
+# again, and the repeats cost more than they bring.  Measured on a 2-core
+# VM: 4 nodes uncapped take ~400 Mbit/s each; 16 uncapped get ~50 with 4x
+# repeats, 16 capped at 100M get ~90 with 2% repeats.
+if [ "$RATE" = auto ]; then
+	RATE=0
+	[ "$NODES" -gt 4 ] && RATE=$((1600 / NODES))M
+fi
 [ "$(id -u)" = 0 ] || die "run me as root: I create network namespaces (sudo $0)"
 
 # ---- state for the cleanup trap ------------------------------------------------------------
@@ -151,7 +162,7 @@ if [ "${MB_DEMO_SKIP_BUILD:-0}" != 1 ]; then
 		(cd "$SRC" && meson setup "$BUILD") >"$TMP/build.log" 2>&1 ||
 			{ tail -n 30 "$TMP/build.log" >&2; die "meson setup failed"; }
 	fi
-	ninja -C "$BUILD" >>"$TMP/build.log" 2>&1 ||
+	ninja -C "$BUILD" -j "$(nproc)" >>"$TMP/build.log" 2>&1 ||
 		{ tail -n 30 "$TMP/build.log" >&2; die "build failed (log above)"; }
 fi
 MINIBOSSD=$BUILD/server/minibossd
@@ -204,12 +215,17 @@ host() {
 	fi
 }
 
-say "network: bridge $P-br (IGMP snooping + querier), miniboss $SRV_IP, $NODES nodes"
+say "network: bridge $P-br (IGMP snooping + querier), miniboss $SRV_IP, $NODES node(s)"
 ip netns add "$P-br" || die "cannot create namespace $P-br"
 NETNS+=("$P-br")
 ip -n "$P-br" link set lo up
-ip -n "$P-br" link add br0 type bridge mcast_snooping 1 mcast_querier 1 ||
-	die "cannot create the bridge"
+# Queries every 5 s (answers within 1 s; times in 1/100 s): a node whose
+# IGMP join was lost (under a multicast flood the kernel drops frames when
+# the veth backlog overflows) is learned again within seconds, instead of at
+# the default 125 s query interval, long after the client gave up.
+ip -n "$P-br" link add br0 type bridge mcast_snooping 1 mcast_querier 1 \
+	mcast_query_interval 500 mcast_query_response_interval 100 \
+	mcast_startup_query_interval 100 || die "cannot create the bridge"
 ip -n "$P-br" link set br0 up
 host srv -			# the DPDK port owns this veth: no kernel address on it
 for i in $(seq "$NODES"); do
@@ -258,6 +274,7 @@ cat >"$TMP/miniboss.conf" <<-EOF
 EOF
 EAL=(-l 0 "${EAL_MEM[@]}" --no-pci --file-prefix="$P" --vdev=net_af_packet0,iface=eth0)
 say "starting minibossd in $P-srv: EAL ${EAL[*]}"
+echo "    frisbee rate cap per session: $([ "$RATE" = 0 ] && echo none || echo "${RATE}bit/s")"
 # setsid: a Ctrl-C reaches the script only, whose trap stops the daemon by PID.
 setsid ip netns exec "$P-srv" "$MINIBOSSD" "${EAL[@]}" -- -c "$TMP/miniboss.conf" \
 	</dev/null >"$TMP/minibossd.log" 2>&1 &
@@ -351,7 +368,7 @@ say "minibossctl stats:"
 ctl stats 2>&1 | sed 's/^/    /'
 echo
 if [ "$result" = 0 ]; then
-	say "PASS: all $NODES nodes hold a verified copy of $IMG"
+	say "PASS: all $NODES node(s) hold a verified copy of $IMG"
 else
 	say "FAIL: at least one node's copy is missing or differs (table above)"
 fi
@@ -379,7 +396,8 @@ if [ "$KEEP" = 1 ]; then
 		Poke it:
 		    $CTL -s $TMP/control.sock health
 		    $CTL -s $TMP/control.sock images
-		    ip netns exec $P-n1 $BUILD/tools/mb-frisbee -i 10.78.0.11 -S $SRV_IP -F $IMG -N --progress $TMP/copy.img
+		    ip netns exec $P-n1 $BUILD/tools/mb-frisbee -i 10.78.0.11 -S $SRV_IP \
+		        -F $IMG -N --progress $TMP/copy.img
 		Stop it and remove everything (namespaces, temp dir, hugepages):
 		    bash $TMP/stop.sh
 	EOF

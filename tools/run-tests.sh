@@ -17,10 +17,13 @@ bash tools/install-deps.sh || exit 1
 
 werror=false
 [ "${CI:-}" = "true" ] && werror=true
+# fault_hooks: the dataplane's test-only loss/reordering hooks (read from the
+# environment, off unless a test sets MB_FAULT_*), used by the system tests.
+opts=(-Ddeveloper_werror=$werror -Dfault_hooks=true)
 if [ ! -f "$build/build.ninja" ]; then
-    meson setup "$build" -Ddeveloper_werror=$werror >/dev/null || exit 1
+    meson setup "$build" "${opts[@]}" >/dev/null || exit 1
 else
-    meson configure "$build" -Ddeveloper_werror=$werror >/dev/null || exit 1
+    meson configure "$build" "${opts[@]}" >/dev/null || exit 1
 fi
 ninja -C "$build" || exit 1
 

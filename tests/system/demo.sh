@@ -82,7 +82,8 @@ fi
 # The run's prefix, from "==> network: bridge mbdemoXXXX-br ...".
 P=$(sed -n 's/^==> network: bridge \(mbdemo[0-9a-f]*\)-br.*/\1/p' "$OUT")
 [ -n "$P" ] || fail "no network line in the demo output"
-ip netns list | grep -q "^$P-" && fail "namespaces of $P left behind: $(ip netns list | grep "^$P-")"
+left=$(ip netns list | grep "^$P-")
+[ -n "$left" ] && fail "namespaces of $P left behind: $left"
 ls -d "/tmp/$P".* >/dev/null 2>&1 && fail "temp dir /tmp/$P.* left behind"
 [ -e "/var/run/dpdk/$P" ] && fail "DPDK runtime dir /var/run/dpdk/$P left behind"
 

@@ -270,4 +270,8 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # while verifying: the clients are gone already
+        print("\ninterrupted", file=sys.stderr)
+        sys.exit(130)
