@@ -505,6 +505,22 @@ cache_observe(uint64_t now)
 	}
 }
 
+/* The policy's view of one item at `now` (see struct mb_cache_ent). */
+static void
+cache_ent(const struct item *it, uint64_t now, struct mb_cache_ent *e)
+{
+	const struct mb_image *img = it->img;
+
+	memset(e, 0, sizeof(*e));
+	e->len = img != NULL ? img->alloc_len : align_up(it->e.size);
+	e->last_use_ns = it->last_use_ns;
+	e->warm = item_warm(it);
+	if (img != NULL)
+		e->busy = mb_cache_busy(atomic_load(&img->active_users), it->last_use_ns, now);
+	e->fixed = it->job != NULL;
+	e->want = it->want_hot;
+}
+
 /* A new object with img's identity (name, version, size, hash), no memory. */
 static struct mb_image *
 image_clone_meta(const struct mb_image *img)
@@ -600,12 +616,9 @@ cache_make_room(struct item *self, uint64_t len, uint64_t before_ns, uint64_t no
 	}
 	for (struct item *it = st.items; it != NULL; it = it->next, i++) {
 		v[i] = it;
-		e[i].len = it->img != NULL ? it->img->alloc_len : align_up(it->e.size);
-		e[i].last_use_ns = it->last_use_ns;
-		e[i].warm = item_warm(it);
-		e[i].busy = it->img != NULL &&
-			    mb_cache_busy(atomic_load(&it->img->active_users), it->last_use_ns, now);
-		e[i].fixed = it == self || it->job != NULL;
+		cache_ent(it, now, &e[i]);
+		if (it == self)
+			e[i].fixed = true;
 	}
 	k = mb_cache_pick_victims(e, n, need, before_ns, pick);
 	for (i = 0; i < k; i++)
@@ -729,14 +742,10 @@ mb_ctl_store_cache_tick(uint64_t now)
 	}
 	for (it = st.items; it != NULL; it = it->next, i++) {
 		v[i] = it;
-		e[i].len = it->img != NULL ? it->img->alloc_len : 0;
-		e[i].last_use_ns = it->last_use_ns;
-		e[i].warm = item_warm(it);
-		e[i].busy = it->img != NULL &&
-			    mb_cache_busy(atomic_load(&it->img->active_users), it->last_use_ns, now);
-		/* Only a published mmap object with nothing in flight can move. */
-		e[i].fixed = it->img == NULL || it->job != NULL || it->img->mem != MB_IMAGE_MEM_MMAP;
-		e[i].want = it->want_hot;
+		cache_ent(it, now, &e[i]);
+		/* Only a published mmap object with nothing in flight can move up. */
+		if (it->img == NULL || it->img->mem != MB_IMAGE_MEM_MMAP)
+			e[i].fixed = true;
 	}
 	c = mb_cache_pick_candidate(e, n, st.budget);
 	it = c >= 0 ? v[c] : NULL;
@@ -1102,16 +1111,20 @@ action_images(json_t *args, char **ret_err)
 	return arr;
 }
 
-/* The cache's figures: budget, bytes in hugepages (used: allocated, with
- * demoted objects sessions still hold; committed: what the store keeps),
- * warm/cold image counts and the eviction/promotion counters. */
+/* The cache's figures: budget, bytes in hugepages (used: allocated;
+ * committed: what the store keeps; draining: demoted or replaced objects
+ * that sessions still hold), warm/cold image counts and the
+ * eviction/promotion counters. */
 static json_t *
 cache_json(unsigned warm, unsigned cold)
 {
-	return json_pack("{s:I,s:I,s:I,s:i,s:i,s:I,s:I,s:I,s:b}", "budget", (json_int_t)st.budget,
-	                 "used", (json_int_t)atomic_load(&hugepage_used), "committed",
-	                 (json_int_t)cache_committed(NULL), "warm", warm, "cold", cold,
-	                 "evictions", (json_int_t)st.evictions, "promotions",
+	uint64_t used = atomic_load(&hugepage_used), committed = cache_committed(NULL);
+
+	return json_pack("{s:I,s:I,s:I,s:I,s:i,s:i,s:I,s:I,s:I,s:b}", "budget",
+	                 (json_int_t)st.budget, "used", (json_int_t)used, "committed",
+	                 (json_int_t)committed, "draining",
+	                 (json_int_t)(used > committed ? used - committed : 0), "warm", warm,
+	                 "cold", cold, "evictions", (json_int_t)st.evictions, "promotions",
 	                 (json_int_t)st.promotions, "promotion-failures",
 	                 (json_int_t)st.promote_failed, "promoting", st.promoting);
 }
@@ -1151,8 +1164,8 @@ health_store(enum mb_health_state *worst, void *arg)
 	return json_pack("{s:i,s:i,s:i,s:i,s:s,s:I,s:I,s:o,s:o}", "ok", ok, "failed", failed,
 	                 "loading", loading, "downloading", downloading, "mem", mem,
 	                 "hugepage-bytes", (json_int_t)atomic_load(&hugepage_used),
-	                 "hugepage-budget", (json_int_t)st.budget, "cache", cache_json(huge, mapped),
-	                 "images", imgs);
+	                 "hugepage-budget", (json_int_t)st.budget,
+	                 "cache", cache_json(huge, mapped), "images", imgs);
 }
 
 static const struct mb_ctl_action store_actions[] = {

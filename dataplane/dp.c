@@ -316,6 +316,7 @@ dp_tx_flush(void)
 
 			dp.txq[i] = dp.txq[i + 1];
 			dp.txq[i + 1] = t;
+			dp_count(MB_DP_C_fault_reordered, 2);
 			i++;
 		}
 	}
@@ -914,9 +915,11 @@ dp_event_post(enum mb_dp_event_type type, uint32_t id, bool up)
 	uintptr_t v = (uintptr_t)type << 40 | (uintptr_t)up << 32 | id;
 	uint64_t one = 1;
 
-	/* The ring has room for every slot's END plus link flaps; a full ring
-	 * only loses a link event, which the next poll repeats. */
-	if (rte_ring_enqueue(dp.ev, (void *)v) == 0 && dp.efd >= 0)
+	/* The ring has room for every slot's END, one FTP transfer end per
+	 * passive port and link flaps; a full ring is counted. */
+	if (rte_ring_enqueue(dp.ev, (void *)v) != 0)
+		dp_count(MB_DP_C_ev_lost, 1);
+	else if (dp.efd >= 0)
 		(void)!write(dp.efd, &one, sizeof(one));
 }
 
@@ -1181,8 +1184,13 @@ mb_dp_init(const struct mb_config *cfg)
 			      RTE_CACHE_LINE_SIZE);
 	dp.cmd = rte_ring_create("mb_dp_cmd", DP_RING_SIZE, SOCKET_ID_ANY,
 				 RING_F_SP_ENQ | RING_F_SC_DEQ);
-	dp.ev = rte_ring_create("mb_dp_ev", rte_align32pow2(dp.max_sessions + 64), SOCKET_ID_ANY,
-				RING_F_SP_ENQ | RING_F_SC_DEQ);
+	/* Session ENDs, FTP transfer ends (at most one per passive port) and
+	 * link events share the event ring. */
+	dp.ev = rte_ring_create("mb_dp_ev",
+				rte_align32pow2(dp.max_sessions + 64 +
+						(cfg->tcp_enable ? (uint32_t)(cfg->ftp_pasv_max -
+							cfg->ftp_pasv_min + 1) : 0)),
+				SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
 	dp.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (dp.sess == NULL || dp.cmd == NULL || dp.ev == NULL || dp.efd < 0) {
 		rc = -ENOMEM;
@@ -1633,6 +1641,7 @@ mb_dp_stats_json(void)
 	json_t *o = json_object(), *c;
 	char mac[RTE_ETHER_ADDR_FMT_SIZE];
 	uint32_t k, active = 0;
+	uint64_t rate = 0;
 
 	if (o == NULL || !dp.initialised)
 		return o;
@@ -1648,12 +1657,18 @@ mb_dp_stats_json(void)
 	json_object_set_new(o, "mc-filter", json_string(dp.mc_list_ok ? "exact" : "allmulticast"));
 	json_object_set_new(o, "exception-tap", json_boolean(dp.have_tap));
 	for (k = 0; k < dp.max_sessions; k++)
-		if (atomic_load(&dp.sess[k].state) == MB_DP_SESS_ACTIVE)
+		if (atomic_load(&dp.sess[k].state) == MB_DP_SESS_ACTIVE) {
 			active++;
+			rate += atomic_load(&dp.sess[k].cur_rate);
+		}
 	json_object_set_new(o, "sessions", json_integer(active));
+	json_object_set_new(o, "rate-bps", json_integer((json_int_t)rate));
 	c = json_object();
 	for (k = 0; k < MB_DP_C_MAX; k++)
 		json_object_set_new(c, dp_ctr_names[k], json_integer((json_int_t)rd(&dp.ctr[k])));
 	json_object_set_new(o, "counters", c);
+	/* The userspace TCP's counters (tcp_*, http_*) under their own key. */
+	if (dp.tcp != NULL)
+		json_object_set_new(o, "tcp", mb_dp_tcp_stats_json(dp.tcp));
 	return o;
 }

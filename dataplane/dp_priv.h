@@ -61,6 +61,8 @@
 	X(drop_arp, "malformed ARP")                                           \
 	X(drop_multiseg, "multi-segment frames received")                      \
 	X(drop_fault, "frames dropped by the test fault hook")                 \
+	X(fault_reordered, "frames swapped with their neighbour by the test hook") \
+	X(ev_lost, "events the control thread never saw (event ring full)")   \
 	X(fris_rx, "Frisbee datagrams received")                               \
 	X(fris_no_session, "UDP to a Frisbee-looking port with no session")    \
 	X(tcp_rx, "TCP segments handed to the userspace TCP")                  \

@@ -271,6 +271,7 @@ test_lru_demote_promote(void **state)
 	/* b's hugepages still count while held: c must wait, a stays. */
 	assert_int_equal(cache_stat("used"), 2 * MIB);
 	assert_int_equal(cache_stat("committed"), 1 * MIB);
+	assert_int_equal(cache_stat("draining"), 1 * MIB);
 	mb_ctl_store_cache_tick(mb_time_mono_ns());
 	pump();
 	assert_int_equal(lookup("c")->mem, MB_IMAGE_MEM_MMAP);
@@ -281,6 +282,7 @@ test_lru_demote_promote(void **state)
 	/* The session ends: the old object goes, c is promoted. */
 	mb_image_unref(held);
 	assert_int_equal(cache_stat("used"), 1 * MIB);
+	assert_int_equal(cache_stat("draining"), 0);
 	mb_ctl_store_cache_tick(mb_time_mono_ns());
 	pump();
 	c = lookup("c");

@@ -99,7 +99,8 @@ grep -q "demoted from hugepages" "$MB_DAEMON_LOG" || mb_fail "no demotion logged
 if [ -d "$MB_FRISBEE_BIN" ]; then
 	mb_require_frisbee
 	cold=$(images_json | field "[i['name'] for i in j if i['mem']=='mmap'][0]")
-	idle=$(images_json | field "[i['name'] for i in j if i['warm'] and i['name']!='cache/c'][0]")
+	idle=$(images_json |
+		field "[i['name'] for i in j if i['warm'] and i['name'] != 'cache/c'][0]")
 	mb_wait_tcp c1 "$SRV" 64494 15 || mb_fail "master server port not reachable"
 	mb_in c1 timeout 60 "$MB_FRISBEE_BIN/frisbee" -i 10.79.0.11 -S "$SRV" -T 30 -N \
 		-F "$cold" "$MB_TMP/f.out" >"$MB_TMP/f.err" 2>&1 ||

@@ -82,7 +82,7 @@ static void
 test_candidate(void **state)
 {
 	struct mb_cache_ent e[] = {
-		{ .len = MIB, .last_use_ns = 900, .warm = true, .busy = true },	 /* warm already */
+		{ .len = MIB, .last_use_ns = 900, .warm = true, .busy = true }, /* warm */
 		{ .len = MIB, .last_use_ns = 500, .busy = true },		 /* candidate */
 		{ .len = MIB, .last_use_ns = 800, .busy = true, .fixed = true }, /* in flight */
 		{ .len = 8 * MIB, .last_use_ns = 950, .busy = true },		 /* too big */
