@@ -193,11 +193,32 @@ static json_t *
 health_dataplane(enum mb_health_state *worst, void *arg)
 {
 	bool up = mb_dp_link_up();
+	json_t *st = mb_dp_stats_json(), *r;
 
 	(void)arg;
 	if (!up && *worst < MB_HEALTH_DEGRADED)
 		*worst = MB_HEALTH_DEGRADED;
-	return json_pack("{s:b,s:I}", "link", up, "speed-bps", (json_int_t)mb_dp_link_speed_bps());
+	/* Active Frisbee sessions and their aggregate measured send rate. */
+	r = json_pack("{s:b,s:I,s:I,s:I}", "link", up, "speed-bps",
+		      (json_int_t)mb_dp_link_speed_bps(), "sessions",
+		      json_integer_value(json_object_get(st, "sessions")), "rate-bps",
+		      json_integer_value(json_object_get(st, "rate-bps")));
+	json_decref(st);
+	return r;
+}
+
+/* What this binary was built with, so tests can tell a missing feature from
+ * a broken one. */
+static json_t *
+health_build(enum mb_health_state *worst, void *arg)
+{
+	(void)worst;
+	(void)arg;
+#ifdef MB_FAULT_HOOKS
+	return json_pack("{s:b}", "fault_hooks", 1);
+#else
+	return json_pack("{s:b}", "fault_hooks", 0);
+#endif
 }
 
 static const struct mb_ctl_action ctl_actions[] = {
@@ -264,6 +285,8 @@ thread_setup(void)
 		rc = mb_ctl_action_register(&ctl_actions[i]);
 	if (rc == 0)
 		rc = mb_ctl_health_register("dataplane", health_dataplane, NULL);
+	if (rc == 0)
+		rc = mb_ctl_health_register("build", health_build, NULL);
 	if (rc != 0)
 		return rc;
 	rc = mb_ctl_sock_open(&ctl.cfg);

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * DPDK telemetry commands /miniboss/health, /miniboss/images,
- * /miniboss/config and /miniboss/stats.  They call the same action functions as the control
- * socket, but telemetry callbacks run on DPDK's telemetry thread while the
- * actions belong to the control thread, so a callback posts its request into
- * a one-slot mailbox, wakes the control loop through an eventfd and waits
- * (bounded, MAILBOX_WAIT_MS) for the reply text.  A request that times out is
+ * /miniboss/config, /miniboss/stats and /miniboss/sessions.  They call the
+ * same action functions as the control socket, but telemetry callbacks run
+ * on DPDK's telemetry thread while the actions belong to the control thread,
+ * so a callback posts its request into a one-slot mailbox, wakes the control
+ * loop through an eventfd and waits (bounded, MAILBOX_WAIT_MS) for the reply
+ * text.  A request that times out is
  * abandoned: the control thread sees the sequence number moved on and drops
  * its answer.
  *
@@ -162,6 +163,50 @@ container_from_json(json_t *v)
 	return c;
 }
 
+/*
+ * The "sessions" result nests three levels (master table, dataplane array of
+ * sessions, drops by reason); telemetry keeps one.  Reshape it: "master" =
+ * the master server's counters, one "session_<id>" dict per dataplane
+ * session with its drops flattened into "drop_<reason>" keys.
+ */
+static json_t *
+sessions_for_tel(json_t *r)
+{
+	json_t *o = json_object(), *m = json_object_get(json_object_get(r, "master"), "counters");
+	json_t *s;
+	size_t i;
+
+	if (o == NULL)
+		return NULL;
+	if (json_is_object(m))
+		json_object_set(o, "master", m);
+	json_array_foreach(json_object_get(r, "dataplane"), i, s)
+	{
+		json_t *f = json_object(), *v, *x;
+		const char *k, *k2;
+		char key[64];
+
+		if (f == NULL)
+			break;
+		json_object_foreach(s, k, v)
+		{
+			if (!json_is_object(v)) {
+				json_object_set(f, k, v);
+				continue;
+			}
+			json_object_foreach(v, k2, x)
+			{
+				snprintf(key, sizeof(key), "drop_%s", k2);
+				json_object_set(f, key, x);
+			}
+		}
+		snprintf(key, sizeof(key), "session_%lld",
+			 (long long)json_integer_value(json_object_get(s, "id")));
+		json_object_set_new(o, key, f);
+	}
+	return o;
+}
+
 static int
 to_tel(json_t *r, struct rte_tel_data *d)
 {
@@ -261,6 +306,14 @@ tel_cb(const char *cmd, const char *params, struct rte_tel_data *d)
 		free(err);
 		return 0;
 	}
+	if (strcmp(action, "sessions") == 0) {
+		json_t *t = sessions_for_tel(r);
+
+		if (t != NULL) {
+			json_decref(r);
+			r = t;
+		}
+	}
 	to_tel(r, d);
 	json_decref(r);
 	free(err);
@@ -275,6 +328,7 @@ mb_ctl_telemetry_start(void)
 	    {"/miniboss/images", "miniboss images: version, state, memory"},
 	    {"/miniboss/config", "miniboss live configuration"},
 	    {"/miniboss/stats", "miniboss dataplane counters"},
+	    {"/miniboss/sessions", "miniboss Frisbee sessions: master and dataplane counters"},
 	};
 	static bool registered;
 	int rc;

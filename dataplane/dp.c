@@ -123,6 +123,7 @@ static struct {
 
 	struct mb_tbucket port_tb;
 	uint64_t port_rate;
+	bool port_virtual; /* software port: its link speed is a made-up constant */
 
 	struct rte_mbuf *txq[DP_TXQ_MAX];
 	unsigned ntx;
@@ -985,23 +986,28 @@ dp_link_poll(bool force)
 	}
 }
 
-/* The port bucket: dpdk port-rate, else the link speed, else 10 Gbit/s for
- * virtual ports that report none. */
+/* The port bucket: frisbee.port-rate, else the link speed.  A software port
+ * (af_packet, af_xdp, null, tap...) reports a constant of its driver (10G),
+ * not a wire: pacing to it would cap the kernel path below what it carries
+ * (1.1 Mpps of BLOCKs), so it is paced only when port-rate is set; its TX
+ * ring pushes back instead.  port_rate keeps the nominal rate (stats, the
+ * dynamic rate's ceiling), 10 Gbit/s when the port reports none. */
 static void
 dp_port_rate_apply(uint64_t now)
 {
-	uint64_t rate = atomic_load(&dp.port_rate_cfg);
+	uint64_t cfg = atomic_load(&dp.port_rate_cfg), rate = cfg, pace;
 
 	if (rate == 0)
 		rate = atomic_load(&dp.link_speed_bps);
 	if (rate == 0)
 		rate = 10000000000ULL;
-	if (rate == dp.port_rate)
+	pace = cfg == 0 && dp.port_virtual ? 0 : rate;
+	if (rate == dp.port_rate && pace == dp.port_tb.rate)
 		return;
 	if (dp.port_rate == 0)
-		(void)mb_tbucket_init(&dp.port_tb, rate, 0, dp.hz, now);
+		(void)mb_tbucket_init(&dp.port_tb, pace, 0, dp.hz, now);
 	else
-		mb_tbucket_set_rate(&dp.port_tb, rate, 0, now);
+		mb_tbucket_set_rate(&dp.port_tb, pace, 0, now);
 	dp.port_rate = rate;
 }
 
@@ -1159,6 +1165,17 @@ mb_dp_init(const struct mb_config *cfg)
 	rc = rte_eth_macaddr_get(port, &dp.mac);
 	if (rc != 0)
 		goto fail;
+	{
+		static const char *const soft[] = { "net_af_packet", "net_af_xdp", "net_null",
+			"net_tap", "net_ring", "net_pcap", "net_memif", "net_vhost",
+			"net_virtio_user" };
+		unsigned k;
+
+		dp.port_virtual = false;
+		for (k = 0; k < RTE_DIM(soft); k++)
+			if (info.driver_name != NULL && strcmp(info.driver_name, soft[k]) == 0)
+				dp.port_virtual = true;
+	}
 
 	dp.pool = rte_pktmbuf_pool_create("mb_dp_pool", RTE_MAX(nmbufs, 1024u), 256, 0,
 					  RTE_MBUF_DEFAULT_BUF_SIZE, socket);
@@ -1432,6 +1449,8 @@ mb_dp_fris_session_start(const struct mb_fris_session_params *p, uint32_t *ret_i
 
 	memset(s->ctr, 0, sizeof(s->ctr));
 	memset(s->drop, 0, sizeof(s->drop));
+	s->rd_bytes = s->rd_bps = 0;
+	s->rd_tsc = rte_rdtsc(); /* the first read measures since the start */
 	s->id = dp.next_id++;
 	if (dp.next_id == 0)
 		dp.next_id = 1;
@@ -1447,6 +1466,7 @@ mb_dp_fris_session_start(const struct mb_fris_session_params *p, uint32_t *ret_i
 	s->idle_timeout_s = p->idle_timeout_s ? p->idle_timeout_s : atomic_load(&dp.idle_timeout_s);
 	s->dynamic = atomic_load(&dp.dynamic_rate);
 	s->stop_req = false;
+	s->push_left = p->push_passes;
 	s->wq = mb_fris_wq_create(s->nblocks, 0);
 	if (s->wq == NULL)
 		return -errno;
@@ -1594,6 +1614,23 @@ rd(const uint64_t *p)
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
 
+/* Measured send rate (UDP payload bits/s) of a session between two reads at
+ * least 100 ms apart; control thread only. */
+static uint64_t
+dp_sess_rate(struct mb_dp_sess *s, uint64_t now)
+{
+	uint64_t bytes = rd(&s->ctr[MB_DP_S_tx_bytes]);
+
+	if (now - s->rd_tsc >= dp.hz / 10 || (s->rd_bytes == 0 && bytes > 0)) {
+		if (now > s->rd_tsc)
+			s->rd_bps = (uint64_t)((double)(bytes - s->rd_bytes) * 8 * (double)dp.hz /
+					       (double)(now - s->rd_tsc));
+		s->rd_bytes = bytes;
+		s->rd_tsc = now;
+	}
+	return s->rd_bps;
+}
+
 json_t *
 mb_dp_sessions_json(void)
 {
@@ -1617,7 +1654,7 @@ mb_dp_sessions_json(void)
 			      "port", s->port, "method", dp_method_name(s->method), "state",
 			      st == MB_DP_SESS_ACTIVE ? "active" :
 			      st == MB_DP_SESS_ENDED ? "ended" : "starting",
-			      "rate-bps", (json_int_t)atomic_load(&s->cur_rate),
+			      "rate-bps", (json_int_t)dp_sess_rate(s, rte_rdtsc()),
 			      "queue-depth", (json_int_t)atomic_load(&s->wq_depth),
 			      "chunks", (json_int_t)s->nchunks);
 		if (o == NULL)
@@ -1630,6 +1667,8 @@ mb_dp_sessions_json(void)
 			json_object_set_new(drops, mb_fris_result_name((enum mb_fris_result)k),
 					    json_integer((json_int_t)rd(&s->drop[k])));
 		json_object_set_new(o, "drops-by-reason", drops);
+		json_object_set_new(o, "pacing-bps",
+				    json_integer((json_int_t)atomic_load(&s->cur_rate)));
 		json_array_append_new(arr, o);
 	}
 	return arr;
@@ -1659,7 +1698,7 @@ mb_dp_stats_json(void)
 	for (k = 0; k < dp.max_sessions; k++)
 		if (atomic_load(&dp.sess[k].state) == MB_DP_SESS_ACTIVE) {
 			active++;
-			rate += atomic_load(&dp.sess[k].cur_rate);
+			rate += dp_sess_rate(&dp.sess[k], rte_rdtsc());
 		}
 	json_object_set_new(o, "sessions", json_integer(active));
 	json_object_set_new(o, "rate-bps", json_integer((json_int_t)rate));

@@ -53,6 +53,7 @@ struct mb_fris_session_params {
 	struct mb_image *img;  /* a reference that moves to the dataplane */
 	uint64_t rate_bps;     /* 0 = config default */
 	uint64_t idle_timeout_s; /* 0 = config default */
+	uint32_t push_passes;  /* benchmarks: send every chunk this many times, unrequested */
 };
 
 /* Start a session (control thread).  On success the image reference belongs

@@ -317,6 +317,17 @@ fris_send_block(struct mb_dp_sess *s, const struct rte_ether_addr *dmac, uint32_
 	return 0;
 }
 
+/* Benchmark mode: queue every chunk once, as if all were requested. */
+static void
+fris_push_all(struct mb_dp_sess *s)
+{
+	uint32_t c;
+
+	s->push_left--;
+	for (c = 0; c < s->nchunks; c++)
+		(void)mb_fris_wq_enqueue_range(s->wq, c, 0, MB_FRIS_CHUNK_BLOCKS);
+}
+
 /* One session's share of a loop pass. */
 static unsigned
 fris_session_tx(struct mb_dp_sess *s, uint64_t now, uint64_t *wait)
@@ -335,7 +346,10 @@ fris_session_tx(struct mb_dp_sess *s, uint64_t now, uint64_t *wait)
 		if (!s->in_run) {
 			if (mb_fris_wq_dequeue(s->wq, &it) != 0) {
 				mb_fris_wq_idle(s->wq);
-				break;
+				if (s->push_left == 0)
+					break;
+				fris_push_all(s);
+				continue;
 			}
 			if (it.kind == MB_FRIS_WQ_JOIN) {
 				fris_join_reply(s, it.version, it.clientid);

@@ -142,6 +142,7 @@ struct mb_dp_sess {
 	bool stop_req;
 	bool in_run;
 	uint32_t run_chunk, run_block, run_left;
+	uint32_t push_left; /* passes over every chunk still to send unrequested */
 	uint64_t last_busy; /* TSC: last accepted request or non-empty queue */
 	uint64_t next_arp;  /* TSC: unicast, next ARP request for the client */
 	uint64_t next_igmp; /* TSC: unsolicited report repeat */
@@ -155,6 +156,9 @@ struct mb_dp_sess {
 	_Atomic uint32_t wq_depth;
 	uint64_t ctr[MB_DP_S_MAX];
 	uint64_t drop[MB_FRIS_RESULT_MAX];
+
+	/* Control thread only: last tx_bytes sample for the measured rate. */
+	uint64_t rd_bytes, rd_tsc, rd_bps;
 };
 
 /* ---- shared between dp.c and dp_fris.c --------------------------------------- */

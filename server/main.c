@@ -155,7 +155,11 @@ main(int argc, char **argv)
 			mb_config_print_example(stdout);
 			return 0;
 		case 'V':
+#ifdef MB_FAULT_HOOKS
+			printf("minibossd %s (test build: fault hooks)\n", MB_VERSION);
+#else
 			printf("minibossd %s\n", MB_VERSION);
+#endif
 			return 0;
 		default:
 			usage(stderr);

@@ -5,10 +5,16 @@
  * (many receivers in one process, no output).
  *
  * It keeps the per-chunk received bitmaps, the shuffled request order, the
- * readahead/inprogress windows, the snooping stamps and the idle back-off,
- * and decides which REQUEST/PREQUEST to send through a caller callback.  It
- * owns no socket and no file and never reads the clock: the caller passes
- * `now` (monotonic ns) and writes accepted blocks itself.  One thread.
+ * readahead/inprogress windows, the request stamps and the idle counter, and
+ * decides which REQUEST/PREQUEST to send through a caller callback.  The
+ * rules are the stock client's: the idle counter runs down only on ticks of
+ * silence (30 ms without any packet from the group), so no request goes out
+ * while the server is still sending; a useful block or a snooped request
+ * for blocks we need winds it up again; every request seen, sent or answered
+ * with a useful block stamps its chunk, and a stamped chunk is not asked for
+ * again within the redo delay (1 s) except after an idle timeout.  It owns
+ * no socket and no file and never reads the clock: the caller passes `now`
+ * (monotonic ns) and writes accepted blocks itself.  One thread.
  */
 #ifndef _MB_FRIS_RX_H_
 #define _MB_FRIS_RX_H_
@@ -24,14 +30,14 @@ typedef void (*mb_frx_send_fn)(void *arg, const void *buf, int len);
 struct mb_frx_chunk {
 	uint8_t state;		/* MB_FRX_CH_* */
 	bool ours;		/* we requested it before */
-	bool asked;		/* we asked and saw no block since */
 	uint16_t nrecv;
-	uint64_t stamp;		/* last request seen/sent or block received */
+	uint32_t fillpos;	/* index in mb_frx.fill while FILLING */
+	uint64_t stamp;		/* last useful request seen/sent or block; 0 = never */
 	uint8_t have[MB_FRIS_MAP_BYTES];
 };
 
 enum {
-	MB_FRX_CH_NONE = 0,
+	MB_FRX_CH_NONE = 0,	/* no block yet ("not seen") */
 	MB_FRX_CH_FILLING,
 	MB_FRX_CH_DONE,
 };
@@ -42,17 +48,19 @@ struct mb_frx {
 	uint64_t nblocks;
 	uint32_t nchunks;
 	struct mb_frx_chunk *chunks;
-	uint32_t *order;
-	uint32_t next;
+	uint32_t *order;	/* shuffled request order */
+	uint32_t head;		/* order[0..head) are all seen */
+	uint32_t *fill;		/* chunks FILLING, unordered */
+	uint32_t nfill;
 	uint32_t done;
-	uint32_t filling;
-	uint64_t last_useful;
-	uint64_t last_req;
-	unsigned int backoff;
+	int idle;		/* silent ticks left before a timed-out request */
+	unsigned int backoff;	/* extra ticks, +1 per consecutive timeout */
+	uint64_t last_heard;	/* last packet, or last silent tick counted */
 	mb_frx_send_fn send;
 	void *send_arg;
 
 	uint64_t blocks, rbytes, dupblocks, requests, prequests, rerequests, snooped;
+	uint64_t timeouts;	/* idle timeouts that sent requests */
 };
 
 /* Set up for an image of `bytes` bytes (JOIN2) or, with `whole_chunks`, of
@@ -65,11 +73,22 @@ void mb_frx_done(struct mb_frx *rx);
 
 /* First requests; call once after the JOIN reply. */
 void mb_frx_start(struct mb_frx *rx, uint64_t now);
-/* Idle handling: re-request after 3 ticks (+ back-off) without useful data.
- * Call at least every tick (30 ms). */
+/*
+ * Count ticks of silence: every 30 ms since the last packet (or the last
+ * counted tick) takes one off the idle counter; at zero the missing blocks
+ * of every partial chunk and the readahead window are asked for again, and
+ * the counter restarts at 3 ticks plus a back-off growing by one per
+ * consecutive timeout (up to 33).  Call often (at least every tick).
+ */
 void mb_frx_tick(struct mb_frx *rx, uint64_t now);
-/* Another receiver's REQUEST/PREQUEST for `chunk` was seen. */
-void mb_frx_snoop(struct mb_frx *rx, uint32_t chunk, uint64_t now);
+/* Any valid packet of the session arrived (breaks the silence).  Blocks and
+ * requests passed to the functions below count already. */
+void mb_frx_heard(struct mb_frx *rx, uint64_t now);
+/* Another receiver's REQUEST (block, count) or PREQUEST (map) was seen: it
+ * stamps the chunk if it asks for blocks we lack. */
+void mb_frx_snoop_request(struct mb_frx *rx, uint32_t chunk, uint32_t block, uint32_t count,
+			  uint64_t now);
+void mb_frx_snoop_prequest(struct mb_frx *rx, uint32_t chunk, const uint8_t *map, uint64_t now);
 
 /*
  * A BLOCK from the server (already decoded and checked).  Returns 0 if it

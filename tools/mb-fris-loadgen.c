@@ -8,8 +8,13 @@
  * send socket (so every request has the same source address; a Frisbee
  * server keeps no per-client delivery state, so it cannot tell).  Requests
  * of one receiver are shown to the others as if snooped on the group, as
- * separate hosts would see them.  Nothing is written: blocks only update the
- * bitmaps, so 64 receivers fit on one core.  Multicast only.
+ * separate hosts would see them, and every packet on the group breaks the
+ * silence for all of them, as it would for hosts behind one switch; so N
+ * logical receivers ask for what N stock clients would.  Nothing is written:
+ * blocks only update the bitmaps, so 64 receivers fit on one core.
+ * Multicast only.  Like mb-frisbee, the shared socket drops and re-adds its
+ * group membership after -K seconds (default 1) without a valid packet,
+ * with back-off, so a lost IGMP report does not stall everyone.
  *
  * Output: one JSON object on stdout with per-receiver completion times and
  * the aggregate throughput.  Exit 0 when all finished, 3 on timeout, 2 on
@@ -38,6 +43,7 @@
 
 #define MAX_RECEIVERS 1024
 #define JOIN_RESEND_NS (500 * MB_NS_PER_MS)
+#define KA_MAX_NS (8 * MB_NS_PER_SEC)
 
 enum lr_state {
 	LR_WAIT = 0,	/* before its start time */
@@ -64,18 +70,20 @@ static struct {
 	bool raw;
 	double stagger;
 	unsigned int timeout_s;
+	unsigned int keepalive_s;
 	int rsock, ssock;
 	struct sockaddr_in dst;
 	struct lr *lr;
 	uint64_t t0;
-	uint64_t blocks_rx, drops;
+	uint64_t last_valid, ka_at, ka_wait;
+	uint64_t blocks_rx, drops, rejoins;
 } g;
 
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: mb-fris-loadgen -i myip -m group -p port -n receivers [-N]\n"
-			"                       [-r stagger_secs] [-T timeout_secs]\n");
+			"                       [-r stagger_secs] [-T timeout_secs] [-K secs]\n");
 	exit(2);
 }
 
@@ -107,19 +115,62 @@ send_raw(const void *buf, int len)
 			     sizeof(g.dst));
 }
 
+/* A request seen on the group (or sent by one of ours) reaches every
+ * running receiver but `me` (NULL: all). */
+static void
+snoop_all(const struct lr *me, const struct mb_fris_msg *m, uint64_t now)
+{
+	unsigned int i;
+
+	for (i = 0; i < g.n; i++) {
+		struct mb_frx *st = &g.lr[i].st;
+
+		if (&g.lr[i] == me || g.lr[i].state != LR_RUNNING)
+			continue;
+		if (m->kind == MB_FRIS_K_REQUEST)
+			mb_frx_snoop_request(st, m->u.request.chunk, m->u.request.block,
+					     m->u.request.count, now);
+		else if (m->kind == MB_FRIS_K_PREQUEST)
+			mb_frx_snoop_prequest(st, m->u.prequest.chunk, m->u.prequest.map, now);
+		else
+			mb_frx_heard(st, now);
+	}
+}
+
 /* A receiver's request goes on the wire and is "snooped" by the others. */
 static void
 lr_send(void *arg, const void *buf, int len)
 {
-	const struct lr *me = arg;
-	uint32_t chunk = mb_fris_get32((const uint8_t *)buf + MB_FRIS_HDR_LEN);
-	uint64_t now = mb_time_mono_ns();
-	unsigned int i;
+	struct mb_fris_msg m;
 
 	send_raw(buf, len);
-	for (i = 0; i < g.n; i++)
-		if (&g.lr[i] != me && g.lr[i].state == LR_RUNNING)
-			mb_frx_snoop(&g.lr[i].st, chunk, now);
+	if (len > 0 && mb_fris_decode(buf, (size_t)len, MB_FRIS_NCHUNKS_ANY, &m) == MB_FRIS_OK)
+		snoop_all(arg, &m, mb_time_mono_ns());
+}
+
+/* The shared socket's group membership: dropped and re-added after
+ * keepalive_s without a valid packet, doubling up to KA_MAX_NS. */
+static void
+keepalive(uint64_t now)
+{
+	struct ip_mreq mr = {.imr_multiaddr.s_addr = g.group, .imr_interface.s_addr = g.myip};
+	uint64_t base = g.keepalive_s * MB_NS_PER_SEC, since;
+
+	if (base == 0)
+		return;
+	if (g.last_valid > g.ka_at)
+		g.ka_wait = base;
+	since = g.last_valid > g.ka_at ? g.last_valid : g.ka_at;
+	if (now - since < g.ka_wait)
+		return;
+	(void)setsockopt(g.rsock, IPPROTO_IP, IP_DROP_MEMBERSHIP, &mr, sizeof(mr));
+	if (setsockopt(g.rsock, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof(mr)) == -1)
+		perror("mb-fris-loadgen: re-adding the group membership");
+	g.rejoins++;
+	g.ka_at = now;
+	g.ka_wait *= 2;
+	if (g.ka_wait > KA_MAX_NS)
+		g.ka_wait = base > KA_MAX_NS ? base : KA_MAX_NS;
 }
 
 static void
@@ -154,7 +205,8 @@ parse_args(int argc, char **argv)
 	struct in_addr a;
 	int c;
 
-	while ((c = getopt(argc, argv, "i:m:p:n:Nr:T:h")) != -1) {
+	g.keepalive_s = 1;
+	while ((c = getopt(argc, argv, "i:m:p:n:Nr:T:K:h")) != -1) {
 		switch (c) {
 		case 'i':
 			if (inet_pton(AF_INET, optarg, &a) != 1)
@@ -171,6 +223,7 @@ parse_args(int argc, char **argv)
 		case 'N': g.raw = true; break;
 		case 'r': g.stagger = atof(optarg); break;
 		case 'T': g.timeout_s = (unsigned int)atoi(optarg); break;
+		case 'K': g.keepalive_s = (unsigned int)atoi(optarg); break;
 		default: usage();
 		}
 	}
@@ -186,7 +239,7 @@ report(uint64_t now, bool all_done)
 {
 	json_t *j = json_object(), *arr = json_array();
 	double max_s = 0, sum_s = 0, wall = (double)(now - g.t0) / 1e9;
-	uint64_t bytes = 0, dups = 0, done = 0;
+	uint64_t bytes = 0, dups = 0, done = 0, tmo = 0;
 	unsigned int i;
 
 	for (i = 0; i < g.n; i++) {
@@ -202,6 +255,7 @@ report(uint64_t now, bool all_done)
 		json_object_set_new(o, "dup_blocks", json_integer((json_int_t)l->st.dupblocks));
 		json_object_set_new(o, "requests", json_integer((json_int_t)l->st.requests));
 		json_object_set_new(o, "prequests", json_integer((json_int_t)l->st.prequests));
+		json_object_set_new(o, "idle_timeouts", json_integer((json_int_t)l->st.timeouts));
 		json_array_append_new(arr, o);
 		if (l->state == LR_DONE) {
 			done++;
@@ -211,6 +265,7 @@ report(uint64_t now, bool all_done)
 				max_s = s;
 		}
 		dups += l->st.dupblocks;
+		tmo += l->st.timeouts;
 	}
 	json_object_set_new(j, "receivers", json_integer(g.n));
 	json_object_set_new(j, "completed", json_integer((json_int_t)done));
@@ -225,6 +280,8 @@ report(uint64_t now, bool all_done)
 	json_object_set_new(j, "blocks_received", json_integer((json_int_t)g.blocks_rx));
 	json_object_set_new(j, "dup_blocks_total", json_integer((json_int_t)dups));
 	json_object_set_new(j, "drops", json_integer((json_int_t)g.drops));
+	json_object_set_new(j, "idle_timeouts_total", json_integer((json_int_t)tmo));
+	json_object_set_new(j, "igmp_rejoins", json_integer((json_int_t)g.rejoins));
 	json_object_set_new(j, "per_receiver", arr);
 	json_object_set_new(j, "ok", json_boolean(all_done));
 	json_dumpf(j, stdout, JSON_INDENT(1));
@@ -242,8 +299,8 @@ main(int argc, char **argv)
 	struct mb_fris_msg m;
 	struct pollfd pfd;
 	unsigned char ttl = MB_FRIS_MCAST_TTL, loop = 0;
-	uint64_t now, last_valid;
-	unsigned int i, remaining;
+	uint64_t now;
+	unsigned int i, remaining, active;
 	socklen_t sl;
 	ssize_t n;
 
@@ -269,7 +326,7 @@ main(int argc, char **argv)
 	g.dst.sin_addr.s_addr = g.group;
 	g.dst.sin_port = htons(g.port);
 
-	g.t0 = last_valid = mb_time_mono_ns();
+	g.t0 = g.last_valid = mb_time_mono_ns();
 	srand((unsigned int)(g.t0 ^ (uint64_t)getpid()));
 	for (i = 0; i < g.n; i++) {
 		g.lr[i].id = i;
@@ -282,18 +339,19 @@ main(int argc, char **argv)
 	pfd.events = POLLIN;
 	while (remaining > 0) {
 		now = mb_time_mono_ns();
-		if (now - last_valid > g.timeout_s * MB_NS_PER_SEC) {
+		if (now - g.last_valid > g.timeout_s * MB_NS_PER_SEC) {
 			fprintf(stderr, "mb-fris-loadgen: no valid packet for %us\n", g.timeout_s);
 			report(now, false);
 			return 3;
 		}
+		active = 0;
 		for (i = 0; i < g.n; i++) {
 			struct lr *l = &g.lr[i];
 
 			if (l->state == LR_WAIT && now >= l->start_at) {
 				l->state = LR_JOINING;
 				if (l->start_at == g.t0)
-					last_valid = now;
+					g.last_valid = now;
 			}
 			if (l->state == LR_JOINING && now - l->last_join >= JOIN_RESEND_NS) {
 				send_raw(buf, g.raw ? mb_fris_encode_join2(buf, sizeof(buf), g.myip,
@@ -304,7 +362,11 @@ main(int argc, char **argv)
 			} else if (l->state == LR_RUNNING) {
 				mb_frx_tick(&l->st, now);
 			}
+			if (l->state == LR_JOINING || l->state == LR_RUNNING)
+				active++;
 		}
+		if (active > 0)
+			keepalive(now);
 		if (poll(&pfd, 1, 10) <= 0)
 			continue;
 		/* Drain what is queued before the next round of ticks. */
@@ -321,7 +383,9 @@ main(int argc, char **argv)
 				continue;
 			}
 			now = mb_time_mono_ns();
-			last_valid = now;
+			g.last_valid = now;
+			if (m.kind != MB_FRIS_K_BLOCK)
+				snoop_all(NULL, &m, now);
 			for (i = 0; i < g.n; i++) {
 				struct lr *l = &g.lr[i];
 				uint64_t off;
@@ -340,10 +404,6 @@ main(int argc, char **argv)
 				if (m.kind == MB_FRIS_K_BLOCK)
 					(void)mb_frx_block(&l->st, m.u.block.chunk,
 							   m.u.block.block, now, &off);
-				else if (m.kind == MB_FRIS_K_REQUEST)
-					mb_frx_snoop(&l->st, m.u.request.chunk, now);
-				else if (m.kind == MB_FRIS_K_PREQUEST)
-					mb_frx_snoop(&l->st, m.u.prequest.chunk, now);
 				if (mb_frx_complete(&l->st)) {
 					lr_finish(l, now);
 					remaining--;

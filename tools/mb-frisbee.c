@@ -10,9 +10,19 @@
  * one LEAVE2 at the end.  With -S/-F it first asks a master server where the
  * image is served (retrying TRYAGAIN every -B seconds).  It does not
  * decompress: it writes the served bytes (trimmed to the JOIN2 byte count,
- * whole 1 MiB chunks with JOIN v1) with pwrite, then computes their SHA-256
- * and compares it with --sha256.  Single-threaded; one block is written as
- * soon as it arrives, so memory does not grow with the image.
+ * whole 1 MiB chunks with JOIN v1) into the output (through a shared mapping
+ * when the output can be mapped, else with pwrite), then computes their
+ * SHA-256 and compares it with --sha256.  Single-threaded; one block is
+ * written as soon as it arrives, so memory does not grow with the image.
+ * Datagrams are read in batches (recvmmsg) so that a busy group costs few
+ * system calls.
+ *
+ * Multicast keepalive (-K SECS, default 1, 0 = off): after SECS without a
+ * valid packet while a member of the group, it drops and re-adds its
+ * membership, which makes the kernel send a fresh unsolicited IGMP report;
+ * a snooping switch that never saw (or forgot) our report learns the port
+ * again.  Repeated with back-off (doubling, up to 8 s) while the silence
+ * lasts; counted as igmp_rejoins.
  *
  * --status-file PATH keeps a one-line machine-readable status in PATH,
  * replaced atomically (tmp + rename) about 5 times a second and at the end:
@@ -34,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -54,6 +65,8 @@
 
 #define JOIN_RESEND_NS (500 * MB_NS_PER_MS)
 #define STATUS_EVERY_NS (200 * MB_NS_PER_MS)
+#define KA_MAX_NS (8 * MB_NS_PER_SEC)	/* keepalive back-off ceiling */
+#define RX_BATCH 32			/* datagrams per recvmmsg */
 
 struct opts {
 	uint32_t myip;		/* network order, 0 = unknown */
@@ -66,6 +79,7 @@ struct opts {
 	bool bcast;
 	bool inorder;
 	unsigned int timeout_s;
+	unsigned int keepalive_s;	/* -K, 0 = off */
 	int tryagain_s;		/* -B, -1 = fail */
 	const char *sha256;
 	bool progress;
@@ -78,6 +92,7 @@ struct opts {
 struct rx {
 	struct opts o;
 	int rsock, ssock, fd;
+	uint8_t *map;		/* shared mapping of the output, NULL = pwrite */
 	struct sockaddr_in dst;
 	uint32_t group;		/* network order, 0 if not multicast */
 	uint32_t clientid;
@@ -87,7 +102,8 @@ struct rx {
 	struct mb_frx st;	/* chunk state, after the JOIN */
 
 	uint64_t start_ns, join_ns, last_valid, last_status;
-	uint64_t joins, noise, foreign;
+	uint64_t ka_at, ka_wait;	/* last membership refresh, current wait */
+	uint64_t joins, noise, foreign, rejoins;
 	uint64_t drops[MB_FRIS_RESULT_MAX];
 };
 
@@ -97,7 +113,8 @@ usage(void)
 	fprintf(stderr,
 		"usage: mb-frisbee [-i myip] (-m addr -p port | -S server -F imageid [-P msport])\n"
 		"                  [-S server] [-b] [-N] [-O] [-B secs] [-T timeout] [-q]\n"
-		"                  [--sha256 HEX] [--progress] [--json] [--status-file PATH]\n"
+		"                  [-K keepalive_secs] [--sha256 HEX] [--progress] [--json]\n"
+		"                  [--status-file PATH]\n"
 		"                  OUTPUT\n");
 	exit(EXIT_USAGE);
 }
@@ -145,7 +162,8 @@ parse_args(int argc, char **argv, struct opts *o)
 	memset(o, 0, sizeof(*o));
 	o->msport = MB_MS_PORT;
 	o->tryagain_s = -1;
-	while ((c = getopt_long(argc, argv, "i:m:p:S:F:P:NbOB:T:qh", lo, NULL)) != -1) {
+	o->keepalive_s = 1;
+	while ((c = getopt_long(argc, argv, "i:m:p:S:F:P:NbOB:T:K:qh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'i': o->myip = parse_ip(optarg); break;
 		case 'm': o->addr = parse_ip(optarg); break;
@@ -158,6 +176,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		case 'O': o->inorder = true; break;
 		case 'B': o->tryagain_s = (int)parse_num(optarg, 3600); break;
 		case 'T': o->timeout_s = (unsigned int)parse_num(optarg, 86400 * 7); break;
+		case 'K': o->keepalive_s = (unsigned int)parse_num(optarg, 3600); break;
 		case 'q': o->quiet = true; break;
 		case 1:
 			o->sha256 = optarg;
@@ -391,24 +410,83 @@ send_pkt(struct rx *r, const void *buf, int len)
 		fprintf(stderr, "mb-frisbee: sendto: %s, ignoring\n", strerror(errno));
 }
 
-/* Receive one datagram within timeout_ms; its length, 0 on timeout. */
-static ssize_t
-recv_pkt(struct rx *r, uint8_t *buf, size_t cap, int timeout_ms, struct sockaddr_in *from)
+struct rxbatch {
+	struct mmsghdr msg[RX_BATCH];
+	struct iovec iov[RX_BATCH];
+	struct sockaddr_in from[RX_BATCH];
+	uint8_t buf[RX_BATCH][MB_FRIS_PKT_MAX + 64];
+};
+
+static int
+recv_some(struct rx *r, struct rxbatch *b)
+{
+	int i, n;
+
+	for (i = 0; i < RX_BATCH; i++) {
+		b->iov[i].iov_base = b->buf[i];
+		b->iov[i].iov_len = sizeof(b->buf[i]);
+		memset(&b->msg[i].msg_hdr, 0, sizeof(b->msg[i].msg_hdr));
+		b->msg[i].msg_hdr.msg_iov = &b->iov[i];
+		b->msg[i].msg_hdr.msg_iovlen = 1;
+		b->msg[i].msg_hdr.msg_name = &b->from[i];
+		b->msg[i].msg_hdr.msg_namelen = sizeof(b->from[i]);
+	}
+	n = recvmmsg(r->rsock, b->msg, RX_BATCH, MSG_DONTWAIT, NULL);
+	return n < 0 ? 0 : n;
+}
+
+/* Read what is queued (up to RX_BATCH datagrams), waiting up to timeout_ms
+ * when nothing is; how many, 0 on timeout. */
+static int
+recv_batch(struct rx *r, struct rxbatch *b, int timeout_ms)
 {
 	struct pollfd pfd = {.fd = r->rsock, .events = POLLIN};
-	socklen_t sl = sizeof(*from);
-	ssize_t n;
+	int n;
 
+	n = recv_some(r, b);
+	if (n > 0)
+		return n;
 	if (poll(&pfd, 1, timeout_ms) <= 0)
 		return 0;
-	n = recvfrom(r->rsock, buf, cap, MSG_DONTWAIT, (struct sockaddr *)from, &sl);
-	return n < 0 ? 0 : n;
+	return recv_some(r, b);
+}
+
+/*
+ * Drop and re-add the group membership after keepalive_s without a valid
+ * packet, then again after twice as long (up to KA_MAX_NS) while the silence
+ * lasts: the kernel sends a fresh unsolicited IGMP report each time, so a
+ * snooping switch that lost ours forwards the group to us again.
+ */
+static void
+keepalive(struct rx *r, uint64_t now)
+{
+	struct ip_mreq mr = {.imr_multiaddr.s_addr = r->group,
+			     .imr_interface.s_addr = r->o.myip};
+	uint64_t base = r->o.keepalive_s * MB_NS_PER_SEC, since;
+
+	if (r->group == 0 || base == 0)
+		return;
+	if (r->last_valid > r->ka_at)
+		r->ka_wait = base;	/* heard something since: start over */
+	since = r->last_valid > r->ka_at ? r->last_valid : r->ka_at;
+	if (now - since < r->ka_wait)
+		return;
+	(void)setsockopt(r->rsock, IPPROTO_IP, IP_DROP_MEMBERSHIP, &mr, sizeof(mr));
+	if (setsockopt(r->rsock, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof(mr)) == -1 &&
+	    !r->o.quiet)
+		fprintf(stderr, "mb-frisbee: re-adding the group membership: %s, retrying later\n",
+			strerror(errno));
+	r->rejoins++;
+	r->ka_at = now;
+	r->ka_wait *= 2;
+	if (r->ka_wait > KA_MAX_NS)
+		r->ka_wait = base > KA_MAX_NS ? base : KA_MAX_NS;
 }
 
 /* Decode and check addressing; true if the caller should look at m. */
 static bool
 accept_pkt(struct rx *r, const uint8_t *buf, size_t len, const struct sockaddr_in *from,
-	   struct mb_fris_msg *m)
+	   uint64_t now, struct mb_fris_msg *m)
 {
 	enum mb_fris_result res;
 
@@ -419,7 +497,7 @@ accept_pkt(struct rx *r, const uint8_t *buf, size_t len, const struct sockaddr_i
 	r->drops[res]++;
 	if (res != MB_FRIS_OK)
 		return false;
-	r->last_valid = mb_time_mono_ns();
+	r->last_valid = now;
 	return true;
 }
 
@@ -467,17 +545,17 @@ check_timeout(struct rx *r, uint64_t now)
 /* ---- join ------------------------------------------------------------------ */
 
 static void
-join(struct rx *r)
+join(struct rx *r, struct rxbatch *b)
 {
 	uint8_t buf[MB_FRIS_PKT_MAX];
-	struct sockaddr_in from;
 	struct mb_fris_msg m;
 	uint64_t now, last_send = 0;
-	ssize_t n;
+	int n, i;
 
 	for (;;) {
 		now = mb_time_mono_ns();
 		check_timeout(r, now);
+		keepalive(r, now);
 		status_write(r, "join", now, false);
 		if (now - last_send >= JOIN_RESEND_NS) {
 			if (r->o.raw)
@@ -489,20 +567,25 @@ join(struct rx *r)
 			r->joins++;
 			last_send = now;
 		}
-		n = recv_pkt(r, buf, sizeof(buf), 50, &from);
-		if (n <= 0 || !accept_pkt(r, buf, (size_t)n, &from, &m))
-			continue;
-		if (!r->o.raw && m.kind == MB_FRIS_K_JOIN_REPLY) {
-			r->join_bytes = (uint64_t)m.u.join_reply.blockcount * MB_FRIS_BLOCK_SIZE;
-			break;
+		n = recv_batch(r, b, 50);
+		now = mb_time_mono_ns();
+		for (i = 0; i < n; i++) {
+			if (!accept_pkt(r, b->buf[i], b->msg[i].msg_len, &b->from[i], now, &m))
+				continue;
+			if (!r->o.raw && m.kind == MB_FRIS_K_JOIN_REPLY) {
+				r->join_bytes = (uint64_t)m.u.join_reply.blockcount *
+						MB_FRIS_BLOCK_SIZE;
+				goto joined;
+			}
+			if (r->o.raw && m.kind == MB_FRIS_K_JOIN2_REPLY &&
+			    m.u.join2.clientid == r->clientid) {
+				r->join_bytes = m.u.join2.bytecount;
+				goto joined;
+			}
+			r->noise++;
 		}
-		if (r->o.raw && m.kind == MB_FRIS_K_JOIN2_REPLY &&
-		    m.u.join2.clientid == r->clientid) {
-			r->join_bytes = m.u.join2.bytecount;
-			break;
-		}
-		r->noise++;
 	}
+joined:
 	if (r->o.server == 0)
 		r->o.server = m.hdr.srcip;	/* BLOCKs must come from the JOIN replier */
 	r->join_ns = mb_time_mono_ns();
@@ -527,55 +610,71 @@ progress_line(struct rx *r, uint64_t now, bool final)
 		st->done, st->nchunks, final ? "\n" : "");
 }
 
+/* One datagram of the session. */
 static void
-receive_loop(struct rx *r)
+handle_pkt(struct rx *r, const uint8_t *buf, size_t n, const struct sockaddr_in *from,
+	   uint64_t now)
 {
-	uint8_t buf[MB_FRIS_PKT_MAX + 64];
-	struct sockaddr_in from;
 	struct mb_fris_msg m;
-	uint64_t now, off, last_prog = 0;
+	uint64_t off;
 	uint32_t len;
-	ssize_t n;
+
+	if (!accept_pkt(r, buf, n, from, now, &m))
+		return;
+	switch (m.kind) {
+	case MB_FRIS_K_BLOCK:
+		/* Only the server we joined may send blocks. */
+		if (m.hdr.srcip != r->o.server) {
+			r->foreign++;
+			mb_frx_heard(&r->st, now);
+			break;
+		}
+		len = mb_frx_block(&r->st, m.u.block.chunk, m.u.block.block, now, &off);
+		if (len == 0)
+			break;
+		if (r->map != NULL) {
+			memcpy(r->map + off, m.u.block.data, len);
+		} else if (pwrite(r->fd, m.u.block.data, len, (off_t)off) != (ssize_t)len) {
+			fprintf(stderr, "mb-frisbee: write '%s': %s\n", r->o.output,
+				strerror(errno));
+			exit(EXIT_LOCAL);
+		}
+		break;
+	case MB_FRIS_K_REQUEST:
+		mb_frx_snoop_request(&r->st, m.u.request.chunk, m.u.request.block,
+				     m.u.request.count, now);
+		break;
+	case MB_FRIS_K_PREQUEST:
+		mb_frx_snoop_prequest(&r->st, m.u.prequest.chunk, m.u.prequest.map, now);
+		break;
+	default:
+		r->noise++;
+		mb_frx_heard(&r->st, now);
+		break;
+	}
+}
+
+static void
+receive_loop(struct rx *r, struct rxbatch *b)
+{
+	uint64_t now, last_prog = 0;
+	int n, i;
 
 	mb_frx_start(&r->st, mb_time_mono_ns());
 	while (!mb_frx_complete(&r->st)) {
 		now = mb_time_mono_ns();
 		check_timeout(r, now);
+		keepalive(r, now);
 		mb_frx_tick(&r->st, now);
 		status_write(r, "recv", now, false);
 		if (r->o.progress && now - last_prog >= 500 * MB_NS_PER_MS) {
 			progress_line(r, now, false);
 			last_prog = now;
 		}
-		n = recv_pkt(r, buf, sizeof(buf), MB_FRIS_PKTRCV_TIMEOUT_US / 1000, &from);
-		if (n <= 0 || !accept_pkt(r, buf, (size_t)n, &from, &m))
-			continue;
+		n = recv_batch(r, b, MB_FRIS_PKTRCV_TIMEOUT_US / 1000);
 		now = mb_time_mono_ns();
-		switch (m.kind) {
-		case MB_FRIS_K_BLOCK:
-			/* Only the server we joined may send blocks. */
-			if (m.hdr.srcip != r->o.server) {
-				r->foreign++;
-				break;
-			}
-			len = mb_frx_block(&r->st, m.u.block.chunk, m.u.block.block, now, &off);
-			if (len != 0 &&
-			    pwrite(r->fd, m.u.block.data, len, (off_t)off) != (ssize_t)len) {
-				fprintf(stderr, "mb-frisbee: write '%s': %s\n", r->o.output,
-					strerror(errno));
-				exit(EXIT_LOCAL);
-			}
-			break;
-		case MB_FRIS_K_REQUEST:
-			mb_frx_snoop(&r->st, m.u.request.chunk, now);
-			break;
-		case MB_FRIS_K_PREQUEST:
-			mb_frx_snoop(&r->st, m.u.prequest.chunk, now);
-			break;
-		default:
-			r->noise++;
-			break;
-		}
+		for (i = 0; i < n && !mb_frx_complete(&r->st); i++)
+			handle_pkt(r, b->buf[i], b->msg[i].msg_len, &b->from[i], now);
 	}
 	if (r->o.progress)
 		progress_line(r, mb_time_mono_ns(), true);
@@ -616,6 +715,7 @@ file_sha256(int fd, uint64_t bytes, char *hex)
 int
 main(int argc, char **argv)
 {
+	static struct rxbatch batch;
 	static struct rx rx;
 	struct rx *r = &rx;
 	uint8_t buf[MB_FRIS_LEAVE2_LEN];
@@ -640,7 +740,7 @@ main(int argc, char **argv)
 		return EXIT_LOCAL;
 	}
 	r->start_ns = r->last_valid = mb_time_mono_ns();
-	join(r);
+	join(r, &batch);
 	if (r->join_bytes == 0) {
 		fprintf(stderr, "mb-frisbee: server reports an empty image\n");
 		return EXIT_LOCAL;
@@ -655,13 +755,25 @@ main(int argc, char **argv)
 		return EXIT_LOCAL;
 	}
 	r->nchunks = r->st.nchunks;
-	if (fstat(r->fd, &st) == 0 && S_ISREG(st.st_mode) &&
-	    ftruncate(r->fd, (off_t)r->st.bytes) == -1) {
-		fprintf(stderr, "mb-frisbee: truncate '%s': %s\n", r->o.output, strerror(errno));
-		return EXIT_LOCAL;
+	if (fstat(r->fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		void *p;
+
+		if (ftruncate(r->fd, (off_t)r->st.bytes) == -1) {
+			fprintf(stderr, "mb-frisbee: truncate '%s': %s\n", r->o.output,
+				strerror(errno));
+			return EXIT_LOCAL;
+		}
+		/* Blocks are copied into place without a system call each. */
+		p = mmap(NULL, (size_t)r->st.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
+		if (p != MAP_FAILED)
+			r->map = p;
 	}
 
-	receive_loop(r);
+	receive_loop(r, &batch);
+	if (r->map != NULL) {
+		(void)munmap(r->map, (size_t)r->st.bytes);
+		r->map = NULL;
+	}
 	secs = (double)(mb_time_mono_ns() - r->join_ns) / 1e9;
 	send_pkt(r, buf, mb_fris_encode_leave2(buf, sizeof(buf), r->o.myip, r->clientid,
 					       (uint32_t)((mb_time_mono_ns() - r->start_ns) /
@@ -699,6 +811,8 @@ main(int argc, char **argv)
 		json_object_set_new(j, "rerequests", json_integer((json_int_t)r->st.rerequests));
 		json_object_set_new(j, "joins_sent", json_integer((json_int_t)r->joins));
 		json_object_set_new(j, "snooped", json_integer((json_int_t)r->st.snooped));
+		json_object_set_new(j, "idle_timeouts", json_integer((json_int_t)r->st.timeouts));
+		json_object_set_new(j, "igmp_rejoins", json_integer((json_int_t)r->rejoins));
 		json_object_set_new(j, "drops", d);
 		json_object_set_new(j, "sha256", json_string(hex));
 		json_object_set_new(j, "sha256_ok", r->o.sha256 ? json_boolean(ok) : json_null());
@@ -708,12 +822,13 @@ main(int argc, char **argv)
 		json_decref(j);
 	} else if (!r->o.quiet) {
 		printf("%llu bytes in %.3f s = %.2f Mbit/s, %llu dup blocks, %llu requests "
-		       "(%llu REQUEST + %llu PREQUEST), sha256 %s%s\n",
+		       "(%llu REQUEST + %llu PREQUEST), %llu IGMP rejoins, sha256 %s%s\n",
 		       (unsigned long long)r->st.bytes, secs,
 		       secs > 0 ? (double)r->st.bytes * 8 / secs / 1e6 : 0,
 		       (unsigned long long)r->st.dupblocks,
 		       (unsigned long long)(r->st.requests + r->st.prequests),
-		       (unsigned long long)r->st.requests, (unsigned long long)r->st.prequests, hex,
+		       (unsigned long long)r->st.requests, (unsigned long long)r->st.prequests,
+		       (unsigned long long)r->rejoins, hex,
 		       r->o.sha256 == NULL ? "" : ok ? " (ok)" : " (MISMATCH)");
 	}
 	fflush(stdout);

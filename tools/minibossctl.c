@@ -216,6 +216,37 @@ print_images(json_t *arr)
 	print_table(arr, cols, MB_ARRAY_SIZE(cols));
 }
 
+/* Dataplane sessions: the counters an operator reads, drops by reason
+ * folded into "reason=n" pairs (non-zero only). */
+static void
+print_dp_sessions(json_t *arr)
+{
+	static const char *const cols[] = {"id",	 "image",     "addr",	  "port",
+					   "method",	 "state",     "rx_pkts",  "tx_pkts",
+					   "tx_bytes",	 "requests",  "prequests", "merged",
+					   "rerequests", "drops",     "rate-bps", "drop-reasons"};
+	size_t i;
+	json_t *row;
+
+	json_array_foreach(arr, i, row)
+	{
+		json_t *d = json_object_get(row, "drops-by-reason"), *v;
+		char buf[256] = "";
+		size_t len = 0;
+		const char *k;
+
+		json_object_foreach(d, k, v)
+		{
+			if (json_integer_value(v) != 0 && len < sizeof(buf))
+				len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s=%lld",
+							len ? "," : "", k,
+							(long long)json_integer_value(v));
+		}
+		json_object_set_new(row, "drop-reasons", json_string(len ? buf : "-"));
+	}
+	print_table(arr, cols, MB_ARRAY_SIZE(cols));
+}
+
 static void
 print_human(const char *cmd, json_t *r)
 {
@@ -228,7 +259,9 @@ print_human(const char *cmd, json_t *r)
 		json_object_foreach(r, k, v)
 		{
 			printf("%s:\n", k);
-			if (json_is_array(v))
+			if (json_is_array(v) && strcmp(k, "dataplane") == 0)
+				print_dp_sessions(v);
+			else if (json_is_array(v))
 				print_table(v, NULL, 0);
 			else if (json_is_object(v))
 				print_object(v, 2);

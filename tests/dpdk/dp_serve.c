@@ -10,7 +10,9 @@
  * session ends on the idle timeout (5 s) or after SECONDS; the program then
  * prints the session and port counters as JSON and exits 0.  With
  * DP_SERVE_TAP=<ifname> the exception path to the kernel is on; with
- * DP_SERVE_DYNAMIC=1 the session uses the dynamic rate.
+ * DP_SERVE_DYNAMIC=1 the session uses the dynamic rate; with DP_SERVE_PUSH=N
+ * it sends every chunk N times without waiting for requests (benchmarks, with
+ * receivers that only drop).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -138,6 +140,8 @@ main(int argc, char **argv)
 		   (h == 0xffffffff || (dest | htonl(~(~0u << (32 - cfg.prefixlen)))) == dest) ?
 		   MB_FRIS_BROADCAST : MB_FRIS_UNICAST;
 	p.img = img;
+	if (getenv("DP_SERVE_PUSH") != NULL) /* send the file N times, unrequested */
+		p.push_passes = (uint32_t)strtoul(getenv("DP_SERVE_PUSH"), NULL, 0);
 	rc = mb_dp_fris_session_start(&p, &sess_id);
 	if (rc != 0) {
 		fprintf(stderr, "dp_serve: session: %s\n", strerror(-rc));

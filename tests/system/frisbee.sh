@@ -16,6 +16,12 @@
 #   frisbee.sh bcast             broadcast (-X bcast) with methods allowing it
 #   frisbee.sh status            GETSTATUS (-Q), NOIMAGE, NOACCESS (-P), TRYAGAIN (-B)
 #   frisbee.sh two               two images served at once on two groups
+#   frisbee.sh reorder raw|ndz   5% loss in the bridge and reordering by the
+#                                daemon's test fault hook (MB_FAULT_REORDER)
+#   frisbee.sh snoop             the snooping bridge learned the group on the
+#                                receivers' ports only; a late joiner gets it
+#   frisbee.sh observe           sessions/stats/health counters through the
+#                                control socket, minibossctl and DPDK telemetry
 # Needs root, the stock tools (skip 77 if their directory is absent) and a
 # built minibossd (MB_BUILD).
 set -u
@@ -84,6 +90,37 @@ check() {
 	rc=$?
 	[ "$rc" = 0 ] || mb_fail "$c: frisbee exited $rc"
 	[ "$(mb_sha "$out")" = "$(mb_sha "$ref")" ] || mb_fail "$c: output differs from $ref"
+}
+
+# json_get FILE KEY...: one value of a JSON file, as JSON (true, 42, "s").
+json_get() {
+	python3 -c 'import json, sys
+v = json.load(open(sys.argv[1]))
+for k in sys.argv[2:]:
+    v = v[k]
+print(json.dumps(v))' "$@"
+}
+
+# stats_json FILE: minibossctl --json stats into FILE.
+stats_json() {
+	mb_ctl --json stats >"$1" 2>&1 || mb_fail "minibossctl stats: $(cat "$1")"
+}
+
+# telemetry CMD...: query DPDK telemetry of this run's daemon, one JSON
+# object {cmd: reply, ...} on stdout.
+telemetry() {
+	python3 - "/var/run/dpdk/${MB_PREFIX}${MB_RID}/dpdk_telemetry.v2" "$@" <<-'EOF'
+		import json, socket, sys
+		s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+		s.settimeout(10)
+		s.connect(sys.argv[1])
+		s.recv(16384)
+		out = {}
+		for cmd in sys.argv[2:]:
+		    s.send(cmd.encode())
+		    out.update(json.loads(s.recv(1 << 20)))
+		print(json.dumps(out))
+	EOF
 }
 
 # expect_addr CLIENT REGEX: the session address the client was given
@@ -234,8 +271,130 @@ two)
 		mb_fail "same image, different sessions"
 	mb_pass "two images at once"
 	;;
+reorder)
+	# The daemon swaps 20% of its TX frames with their neighbour (test-only
+	# hook, compiled with -Dfault_hooks=true); the bridge drops 5% of UDP.
+	mode=${2:-raw}
+	export MB_FAULT_REORDER=20
+	setup 2
+	unset MB_FAULT_REORDER
+	mb_ctl --json health >"$MB_TMP/health.json" 2>&1 || mb_fail "health"
+	[ "$(json_get "$MB_TMP/health.json" build fault_hooks)" = true ] ||
+		mb_skip "minibossd built without fault hooks"
+	mb_loss 5
+	load_all 2 "$mode"
+	[ "$(mb_loss_dropped)" -gt 0 ] || mb_fail "the loss rule dropped nothing"
+	stats_json "$MB_TMP/stats.json"
+	reordered=$(json_get "$MB_TMP/stats.json" counters fault_reordered) ||
+		mb_fail "no fault_reordered counter: $(cat "$MB_TMP/stats.json")"
+	[ "$reordered" -gt 0 ] || mb_fail "the fault hook reordered nothing"
+	mb_log "dropped $(mb_loss_dropped) frames, reordered $reordered"
+	mb_pass "5% loss and reordering, $mode mode"
+	;;
+snoop)
+	# c1 and c2 load the image (c2 late), c3 is on the bridge but never joins.
+	setup 3
+	# A Linux bridge floods multicast until its own querier has waited one
+	# query response interval (10 s by default) after being enabled: restart
+	# it with a 1 s interval and let that pass, as a long-running switch is.
+	ip -n "$(mb_ns br)" link set br0 type bridge mcast_query_response_interval 100 \
+		mcast_querier 0 || mb_fail "bridge querier settings"
+	ip -n "$(mb_ns br)" link set br0 type bridge mcast_querier 1
+	sleep 1.5
+	fetch c1 emulab-ops/RAW "$MB_TMP/out.c1" -N 2>"$MB_TMP/c1.err"
+	for _ in $(seq 100); do
+		[ -s "$MB_TMP/out.c1" ] && break
+		sleep 0.1
+	done
+	grp=$(grep -m1 -o -E 'address: [0-9.]+' "$MB_TMP/c1.err" | cut -d' ' -f2)
+	[ -n "$grp" ] || mb_fail "c1 printed no session address"
+	# Count the session's datagrams forwarded to each client port from now on.
+	mb_nft "table bridge mbsnoop {
+	chain mbs {
+		type filter hook forward priority 0; policy accept;
+		oifname \"$(mb_bridge_port c1)\" ip daddr $grp ip protocol udp counter
+		oifname \"$(mb_bridge_port c3)\" ip daddr $grp ip protocol udp counter
+	}
+}"
+	mdb=$(ip netns exec "$(mb_ns br)" bridge mdb show)
+	echo "$mdb" | grep -q "port $(mb_bridge_port c1) grp $grp" ||
+		mb_fail "bridge did not learn $grp on c1's port: $mdb"
+	fetch c2 emulab-ops/RAW "$MB_TMP/out.c2" -N
+	check c1 "$MB_TMP/out.c1" "$MB_TMP/raw.img"
+	check c2 "$MB_TMP/out.c2" "$MB_TMP/raw.img"
+	mdb=$(ip netns exec "$(mb_ns br)" bridge mdb show)
+	echo "$mdb" | grep -q "port $(mb_bridge_port c2) grp $grp" ||
+		mb_fail "bridge did not learn $grp on c2's port: $mdb"
+	echo "$mdb" | grep -q "port $(mb_bridge_port c3) grp $grp" &&
+		mb_fail "c3 never joined but is in the group: $mdb"
+	cnt=$(ip netns exec "$(mb_ns br)" nft list table bridge mbsnoop |
+		grep -o 'counter packets [0-9]*' | awk '{print $3}' | tr '\n' ' ')
+	set -- $cnt
+	[ "${1:-0}" -gt 0 ] || mb_fail "no BLOCKs counted towards c1 ($cnt)"
+	[ "${2:-1}" = 0 ] || mb_fail "c3 (not a member) received $2 datagrams of $grp"
+	mb_log "datagrams to $grp: c1 $1, c3 $2"
+	mb_pass "IGMP snooping: members only, late joiner served"
+	;;
+observe)
+	setup 1
+	load_all 1 raw
+	# The session stays until its idle timeout (20 s): read it now.
+	mb_ctl --json sessions >"$MB_TMP/sessions.json" 2>&1 || mb_fail "sessions"
+	stats_json "$MB_TMP/stats.json"
+	mb_ctl --json health >"$MB_TMP/health.json" 2>&1 || mb_fail "health"
+	telemetry /miniboss/sessions /miniboss/stats /miniboss/health >"$MB_TMP/tel.json" ||
+		mb_fail "telemetry: $(cat "$MB_TMP/tel.json")"
+	python3 - "$MB_TMP" <<-'EOF' || mb_fail "observability replies (see above)"
+		import json, sys
+		d = sys.argv[1]
+		ld = lambda f: json.load(open(d + "/" + f))
+		keys = ("rx_pkts", "tx_pkts", "tx_bytes", "requests", "prequests", "merged",
+		        "rerequests", "drops", "rate-bps")
+		s = ld("sessions.json")["dataplane"]
+		assert len(s) == 1, s
+		s = s[0]
+		for k in keys + ("drops-by-reason",):
+		    assert k in s, (k, s)
+		assert s["tx_pkts"] > 0 and s["tx_bytes"] > 0 and s["blocks"] > 0, s
+		assert s["requests"] + s["prequests"] > 0, s
+		assert s["rate-bps"] > 0, s  # first read: average since the start
+		st = ld("stats.json")
+		assert st["sessions"] == 1 and "rate-bps" in st, st
+		assert st["counters"]["tx_pkts"] >= s["tx_pkts"], st
+		assert "tcp_rx_segs" in st["tcp"] or any(k.startswith("tcp_") for k in st["tcp"]), st
+		h = ld("health.json")
+		assert h["dataplane"]["sessions"] == 1 and "rate-bps" in h["dataplane"], h
+		assert isinstance(h["build"]["fault_hooks"], bool), h
+		t = ld("tel.json")
+		ts = t["/miniboss/sessions"]
+		sk = [k for k in ts if k.startswith("session_")]
+		assert len(sk) == 1, ts
+		ts = ts[sk[0]]
+		for k in keys:
+		    assert k.replace("-", "_") in ts, (k, ts)
+		assert ts["tx_pkts"] >= s["tx_pkts"], (ts, s)
+		assert any(k.startswith("drop_") for k in ts), ts
+		assert ts["image"] == "emulab-ops/RAW", ts
+		assert "master" in t["/miniboss/sessions"], t
+		assert t["/miniboss/stats"]["sessions"] == 1, t["/miniboss/stats"]
+		assert t["/miniboss/stats"]["counters"]["tx_pkts"] > 0, t["/miniboss/stats"]
+		assert t["/miniboss/health"]["dataplane"]["sessions"] == 1, t["/miniboss/health"]
+	EOF
+	# Human output: the table names the counters an operator needs.
+	mb_ctl sessions >"$MB_TMP/sessions.txt" 2>&1 || mb_fail "sessions (human)"
+	for col in REQUESTS MERGED REREQUESTS DROPS RATE-BPS DROP-REASONS TX_BYTES; do
+		grep -q -- "$col" "$MB_TMP/sessions.txt" ||
+			mb_fail "sessions table lacks $col: $(cat "$MB_TMP/sessions.txt")"
+	done
+	grep -q "emulab-ops/RAW" "$MB_TMP/sessions.txt" || mb_fail "no session row"
+	mb_ctl stats >"$MB_TMP/stats.txt" 2>&1 || mb_fail "stats (human)"
+	grep -q "tx_pkts: [1-9]" "$MB_TMP/stats.txt" && grep -q "^tcp:" "$MB_TMP/stats.txt" ||
+		mb_fail "stats output: $(cat "$MB_TMP/stats.txt")"
+	mb_pass "sessions, stats and health through the socket, minibossctl and telemetry"
+	;;
 *)
-	echo "usage: $0 mcast N raw|ndz | late | loss | ucast | bcast | status | two" >&2
+	echo "usage: $0 mcast N raw|ndz | late | loss | ucast | bcast | status | two |" \
+		"reorder raw|ndz | snoop | observe" >&2
 	exit 99
 	;;
 esac

@@ -13,6 +13,8 @@
 #   tcp.sh ftp       curl EPSV and PASV, REST resume, LIST, lftp get/cls
 #   tcp.sh parallel  32 downloads at once (HTTP and FTP mixed) from 4 hosts
 #   tcp.sh loss      2% TCP loss both ways in the bridge: still identical
+#   tcp.sh loss-reorder  the same with 10% of the daemon's frames reordered
+#                    by its test fault hook (skips if built without hooks)
 #   tcp.sh refuse    traversal, malformed requests and commands refused
 #                    while a download runs on
 # Needs root and a built minibossd (MB_BUILD).
@@ -64,6 +66,15 @@ setup() {
 	mb_wait_tcp c1 "$SRV" 80 15 || mb_fail "HTTP port not reachable"
 	mb_wait_tcp c1 "$SRV" 21 15 || mb_fail "FTP control port not reachable"
 	WANT=$(mb_sha "$MB_TMP/img")
+}
+
+# json_get FILE KEY...: one value of a JSON file, as JSON (true, 42, "s").
+json_get() {
+	python3 -c 'import json, sys
+v = json.load(open(sys.argv[1]))
+for k in sys.argv[2:]:
+    v = v[k]
+print(json.dumps(v))' "$@"
 }
 
 # same FILE: the download must equal the image.
@@ -174,6 +185,33 @@ case_loss() {
 	mb_pass "2% loss: identical"
 }
 
+case_loss_reorder() {
+	local r
+	export MB_FAULT_REORDER=10
+	setup 1
+	unset MB_FAULT_REORDER
+	mb_ctl --json health >"$MB_TMP/health.json" 2>&1 || mb_fail "health"
+	[ "$(json_get "$MB_TMP/health.json" build fault_hooks)" = true ] ||
+		mb_skip "minibossd built without fault hooks"
+	mb_nft "table bridge mbtloss {
+	chain l {
+		type filter hook forward priority 0; policy accept;
+		ip protocol tcp numgen random mod 100 < 2 counter drop
+	}
+}"
+	mb_in c1 curl -sSf --max-time 120 -o "$MB_TMP/l.1" "$url_http" || mb_fail "HTTP"
+	same "$MB_TMP/l.1"
+	mb_in c1 curl -sSf --max-time 120 -o "$MB_TMP/l.2" "$url_ftp" || mb_fail "FTP"
+	same "$MB_TMP/l.2"
+	mb_ctl --json stats >"$MB_TMP/stats.json" 2>&1 || mb_fail "stats"
+	r=$(json_get "$MB_TMP/stats.json" counters fault_reordered) || mb_fail "no fault_reordered counter"
+	[ "$r" -gt 0 ] || mb_fail "the fault hook reordered nothing"
+	ip netns exec "$(mb_ns br)" nft list table bridge mbtloss | grep -q 'counter packets [1-9]' ||
+		mb_fail "the loss rule dropped nothing"
+	mb_log "reordered $r frames"
+	mb_pass "2% loss and reordering: identical"
+}
+
 case_refuse() {
 	local code out pid
 	setup 2
@@ -204,6 +242,7 @@ http) case_http ;;
 ftp) case_ftp ;;
 parallel) case_parallel ;;
 loss) case_loss ;;
+loss-reorder) case_loss_reorder ;;
 refuse) case_refuse ;;
 *) mb_fail "unknown case '$CASE'" ;;
 esac
