@@ -276,6 +276,16 @@ mb_dp_alloc(void)
 	return m;
 }
 
+int
+mb_dp_alloc_bulk(struct rte_mbuf **m, unsigned n)
+{
+	if (rte_pktmbuf_alloc_bulk(dp.pool, m, n) != 0) {
+		dp_count(MB_DP_C_no_mbuf, n);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 unsigned
 mb_dp_tx_room(void)
 {

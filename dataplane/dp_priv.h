@@ -202,6 +202,8 @@ bool mb_dp_tx_zc_enabled(void);
 
 /* A packet mbuf from the dataplane pool (NULL counted). */
 struct rte_mbuf *mb_dp_alloc(void);
+/* n packet mbufs at once: 0, or -ENOMEM (none taken, counted). */
+int mb_dp_alloc_bulk(struct rte_mbuf **m, unsigned n);
 /* Queue a complete frame for the port (takes m; 0, or -ENOBUFS: freed and
  * counted).  Frames leave at the end of the loop pass. */
 int mb_dp_tx_frame(struct rte_mbuf *m);

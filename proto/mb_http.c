@@ -110,6 +110,7 @@ mb_http_parse(const char *buf, size_t len, struct mb_http_req *r, size_t *ret_co
 	size_t tlen;
 	long n;
 	bool have_host = false, have_cl = false, conn_close = false, conn_ka = false;
+	bool have_range = false;
 
 	memset(r, 0, sizeof(*r));
 	if (len > MB_HTTP_HDR_MAX)
@@ -231,9 +232,10 @@ mb_http_parse(const char *buf, size_t len, struct mb_http_req *r, size_t *ret_co
 				t = te + 1;
 			}
 		} else if (eq_ci(p, (size_t)(colon - p), "range")) {
-			if (r->has_range) {
-				r->has_range = false; /* two Range fields: ignore both */
+			if (have_range) {
+				r->has_range = false; /* two Range fields: ignore all */
 			} else {
+				have_range = true;
 				parse_range(v, (size_t)(ve - v), r);
 			}
 		} else if (eq_ci(p, (size_t)(colon - p), "if-none-match")) {

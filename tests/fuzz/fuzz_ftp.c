@@ -77,8 +77,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (n > 0 && (n < 2 || reply[n - 2] != '\r' || reply[n - 1] != '\n'))
 			abort();
-		if (act.type != MB_FTP_ACT_NONE && (memchr(act.path, '\0', sizeof(act.path)) == NULL ||
-						   act.path[0] == '/'))
+		if (act.type != MB_FTP_ACT_NONE &&
+		    (memchr(act.path, '\0', sizeof(act.path)) == NULL || act.path[0] == '/'))
 			abort();
 		if (act.type == MB_FTP_ACT_QUIT)
 			break;

@@ -70,7 +70,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			break;
 		}
-		if (rc != 0 || used == 0 || used > size || !inside(req.name, req.name_len, buf, size))
+		if (rc != 0 || used == 0 || used > size ||
+		    !inside(req.name, req.name_len, buf, size))
 			abort();
 		if (req.inm != NULL && !inside(req.inm, req.inm_len, buf, size))
 			abort();

@@ -3,15 +3,17 @@
  * libFuzzer harness for the TCP state machine (dataplane/tcp.c).
  *
  * The input is a script of segments from one or two peers to a small stack
- * (4 connections, SYN backlog 2).  Each record is 10 bytes and a payload:
+ * (4 connections, SYN backlog 2).  Its first byte picks the application:
+ * odd = the real HTTP server (dataplane/tcp_http.c, image "/images/img"),
+ * even = a toy one (below).  Then each record is 10 bytes and a payload:
  *   ctl  bits 0-2 time step, bit 3 second peer, bit 4 closed port,
  *        bit 5 absolute numbers (else relative to what each side sent)
  *   flags, seq (16-bit BE, signed delta or low bits), ack (same), window
  *   (16-bit BE), options mask (MSS, WS, SACK-permitted, TS, SACK 1/2
  *   blocks), option value, payload length (0-255)
  * The segment is built as bytes and goes through mb_tcp_parse like the
- * dataplane's glue does; the application answers "G" with the image, "C"
- * with a close, "A" with an abort, "P" by taking half.  At the end the stack
+ * dataplane's glue does; the toy application answers "G" with the image,
+ * "C" with a close, "A" with an abort, "P" by taking half.  At the end the stack
  * is freed: every image reference the connections held must be back.  Also
  * built by tests/unit/test_garbage.c.
  */
@@ -22,6 +24,7 @@
 #include <string.h>
 
 #include "tcp.h"
+#include "tcp_http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -124,6 +127,24 @@ static const struct mb_tcp_ops ops = {
 	.closed = closed,
 };
 
+static const struct mb_tcp_ops http_ops = {
+	.emit = emit,
+	.listening = listening,
+	.accept = mb_tcp_http_accept,
+	.recv = mb_tcp_http_recv,
+	.sent = mb_tcp_http_sent,
+	.peer_fin = mb_tcp_http_peer_fin,
+	.closed = mb_tcp_http_closed,
+};
+
+static struct mb_image *http_img;
+
+static struct mb_image *
+http_lookup(const char *name, size_t len)
+{
+	return len == 3 && memcmp(name, "img", 3) == 0 ? http_img : NULL;
+}
+
 static const uint64_t steps[8] = {
 	0, 1000, 1000000, 50000000, 250000000, 1000000000, 5000000000, 400000000000,
 };
@@ -218,13 +239,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	e.peer[0].seq = 1000000;
 	e.peer[1].seq = 0xfffff000u;
+	if (size < 1) {
+		mb_image_unref(e.img);
+		return 0;
+	}
+	http_img = e.img;
+	mb_tcp_http_set_lookup(http_lookup);
 	mb_tcp_params_default(&prm);
 	memcpy(prm.secret, "0123456789abcdef", 16);
 	prm.max_conns = 4;
 	prm.syn_backlog = 2;
 	prm.max_rexmt = 3;
 	prm.idle_timeout_ns = 30000000000ull;
-	s = mb_tcp_stack_new(&prm, &ops, &e);
+	s = mb_tcp_stack_new(&prm, (data[0] & 1) ? &http_ops : &ops, &e);
+	data++;
+	size--;
 	if (s == NULL)
 		abort();
 	while (size >= 10) {

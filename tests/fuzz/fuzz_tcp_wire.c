@@ -34,7 +34,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (seg.plen != size - seg.hdrlen || (seg.plen > 0 && seg.payload != data + seg.hdrlen))
 		abort();
-	if (seg.nsack > MB_TCP_SACK_MAX || (seg.has_ws && seg.wscale > 14) || (seg.has_mss && seg.mss == 0))
+	if (seg.nsack > MB_TCP_SACK_MAX || (seg.has_ws && seg.wscale > 14) ||
+	    (seg.has_mss && seg.mss == 0))
 		abort();
 	if ((seg.has_mss || seg.has_ws || seg.sack_ok) && !(seg.flags & MB_TCP_SYN))
 		abort();

@@ -83,6 +83,14 @@ test_http_parse_ok(void **st)
 	assert_false(r.has_range);
 	assert_int_equal(parse("GET /images/a HTTP/1.1\r\nHost: x\r\nRange: items=1-2\r\n\r\n", &r), 0);
 	assert_false(r.has_range);
+	/* several Range fields are all ignored, however many (fuzz: a third one
+	 * used to turn the range back on) */
+	assert_int_equal(parse("GET /images/a HTTP/1.1\r\nHost: x\r\nRange: bytes=1-2\r\n"
+			       "Range: bytes=3-4\r\nRange: bytes=5-6\r\n\r\n", &r), 0);
+	assert_false(r.has_range);
+	assert_int_equal(parse("GET /images/a HTTP/1.1\r\nHost: x\r\nRange: bytes=9-3\r\n"
+			       "Range: bytes=3-4\r\n\r\n", &r), 0);
+	assert_false(r.has_range);
 	/* conditionals */
 	assert_int_equal(parse("GET /images/a HTTP/1.1\r\nHost: x\r\n"
 			       "If-Modified-Since: Tue, 14 Nov 2023 22:13:20 GMT\r\n\r\n", &r), 0);
