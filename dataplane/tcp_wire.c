@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "mb_bytes.h"
 #include "tcp.h"
 
 #define OPT_EOL 0
@@ -18,34 +19,6 @@
 #define OPT_SACKOK 4
 #define OPT_SACK 5
 #define OPT_TS 8
-
-static inline uint16_t
-rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t
-rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void
-wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v & 0xff;
-}
-
-static inline void
-wr32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24;
-	p[1] = (v >> 16) & 0xff;
-	p[2] = (v >> 8) & 0xff;
-	p[3] = v & 0xff;
-}
 
 /* Options: each kind at most once, exact lengths, MSS/WS/SACK-permitted only
  * on SYN (RFC 7323 §2.2, RFC 2018), WS shift clamped to 14 as RFC 7323 says
@@ -81,7 +54,7 @@ parse_opts(const uint8_t *p, unsigned n, bool syn, struct mb_tcp_seg *seg)
 			if (olen != 4 || !syn)
 				return MB_TCP_PARSE_OPT;
 			seg->has_mss = true;
-			seg->mss = rd16(p + i + 2);
+			seg->mss = mb_bytes_get_be16(p + i + 2);
 			if (seg->mss == 0)
 				return MB_TCP_PARSE_OPT;
 			break;
@@ -102,8 +75,8 @@ parse_opts(const uint8_t *p, unsigned n, bool syn, struct mb_tcp_seg *seg)
 			if (olen < 10 || (olen - 2u) % 8u != 0 || nb > MB_TCP_SACK_MAX)
 				return MB_TCP_PARSE_OPT;
 			for (unsigned b = 0; b < nb; b++) {
-				seg->sack[b].left = rd32(p + i + 2 + 8 * b);
-				seg->sack[b].right = rd32(p + i + 6 + 8 * b);
+				seg->sack[b].left = mb_bytes_get_be32(p + i + 2 + 8 * b);
+				seg->sack[b].right = mb_bytes_get_be32(p + i + 6 + 8 * b);
 				if ((int32_t)(seg->sack[b].right - seg->sack[b].left) <= 0)
 					return MB_TCP_PARSE_OPT;
 			}
@@ -114,8 +87,8 @@ parse_opts(const uint8_t *p, unsigned n, bool syn, struct mb_tcp_seg *seg)
 			if (olen != 10)
 				return MB_TCP_PARSE_OPT;
 			seg->has_ts = true;
-			seg->tsval = rd32(p + i + 2);
-			seg->tsecr = rd32(p + i + 6);
+			seg->tsval = mb_bytes_get_be32(p + i + 2);
+			seg->tsecr = mb_bytes_get_be32(p + i + 6);
 			break;
 		default:
 			break; /* unknown options are skipped, as RFC 9293 requires */
@@ -140,13 +113,13 @@ mb_tcp_parse(const uint8_t *buf, size_t len, struct mb_tcp_seg *seg)
 		return MB_TCP_PARSE_HDRLEN;
 	if (len - hl > UINT16_MAX)
 		return MB_TCP_PARSE_SHORT;
-	seg->sport = rd16(buf);
-	seg->dport = rd16(buf + 2);
-	seg->seq = rd32(buf + 4);
-	seg->ack = rd32(buf + 8);
+	seg->sport = mb_bytes_get_be16(buf);
+	seg->dport = mb_bytes_get_be16(buf + 2);
+	seg->seq = mb_bytes_get_be32(buf + 4);
+	seg->ack = mb_bytes_get_be32(buf + 8);
 	fl = buf[13] & 0x3f;
 	seg->flags = fl;
-	seg->win = rd16(buf + 14);
+	seg->win = mb_bytes_get_be16(buf + 14);
 	seg->hdrlen = (uint8_t)hl;
 	if (seg->sport == 0 || seg->dport == 0)
 		return MB_TCP_PARSE_FLAGS;
@@ -168,7 +141,7 @@ static uint32_t
 sum16(uint32_t acc, const uint8_t *p, size_t n)
 {
 	while (n > 1) {
-		acc += rd16(p);
+		acc += mb_bytes_get_be16(p);
 		p += 2;
 		n -= 2;
 	}
@@ -187,7 +160,7 @@ mb_tcp_cksum(uint32_t saddr, uint32_t daddr, const void *seg, size_t len)
 	memcpy(ph + 4, &daddr, 4);
 	ph[8] = 0;
 	ph[9] = 6;
-	wr16(ph + 10, (uint16_t)len);
+	mb_bytes_put_be16(ph + 10, (uint16_t)len);
 	acc = sum16(0, ph, sizeof(ph));
 	acc = sum16(acc, seg, len);
 	while (acc >> 16)
@@ -206,7 +179,7 @@ mb_tcp_cksum2(uint32_t saddr, uint32_t daddr, const void *hdr, size_t hlen, cons
 	memcpy(ph + 4, &daddr, 4);
 	ph[8] = 0;
 	ph[9] = 6;
-	wr16(ph + 10, (uint16_t)(hlen + plen));
+	mb_bytes_put_be16(ph + 10, (uint16_t)(hlen + plen));
 	acc = sum16(0, ph, sizeof(ph));
 	acc = sum16(acc, hdr, hlen); /* even: the payload's bytes keep their parity */
 	acc = sum16(acc, payload, plen);
@@ -220,18 +193,18 @@ mb_tcp_hdr_build(const struct mb_tcp_out *o, uint8_t *b)
 {
 	unsigned n = MB_TCP_HDR_MIN;
 
-	wr16(b, o->t.lport);
-	wr16(b + 2, o->t.rport);
-	wr32(b + 4, o->seq);
-	wr32(b + 8, o->ack);
+	mb_bytes_put_be16(b, o->t.lport);
+	mb_bytes_put_be16(b + 2, o->t.rport);
+	mb_bytes_put_be32(b + 4, o->seq);
+	mb_bytes_put_be32(b + 8, o->ack);
 	b[13] = o->flags;
-	wr16(b + 14, o->win);
-	wr16(b + 16, 0);
-	wr16(b + 18, 0);
+	mb_bytes_put_be16(b + 14, o->win);
+	mb_bytes_put_be16(b + 16, 0);
+	mb_bytes_put_be16(b + 18, 0);
 	if (o->opt_mss) {
 		b[n] = OPT_MSS;
 		b[n + 1] = 4;
-		wr16(b + n + 2, o->mss);
+		mb_bytes_put_be16(b + n + 2, o->mss);
 		n += 4;
 	}
 	if (o->opt_ws) {
@@ -253,8 +226,8 @@ mb_tcp_hdr_build(const struct mb_tcp_out *o, uint8_t *b)
 		b[n + 1] = OPT_NOP;
 		b[n + 2] = OPT_TS;
 		b[n + 3] = 10;
-		wr32(b + n + 4, o->tsval);
-		wr32(b + n + 8, o->tsecr);
+		mb_bytes_put_be32(b + n + 4, o->tsval);
+		mb_bytes_put_be32(b + n + 8, o->tsecr);
 		n += 12;
 	}
 	b[12] = (uint8_t)((n / 4) << 4);

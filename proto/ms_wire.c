@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "mb_bytes.h"
 #include "ms_wire.h"
 
 /* Body offsets (relative to MB_MS_HDR_LEN), spec/frisbee-wire.md 2.1. */
@@ -51,37 +52,12 @@ enum {
 	PR_LOMAXSIZE = 279,
 };
 
+/* Each 64-bit size is a high word followed by its low word: one be64. */
+_Static_assert(GR_HISIZE + 4 == GR_LOSIZE && PQ_HISIZE + 4 == PQ_LOSIZE, "hi/lo adjacent");
+_Static_assert(PR_HISIZE + 4 == PR_LOSIZE && PR_HIMAXSIZE + 4 == PR_LOMAXSIZE, "hi/lo adjacent");
 _Static_assert(GR_LOSIZE + 4 == MB_MS_GETREPLY_BODY, "GetReply offsets add up");
 _Static_assert(PQ_TIMEOUT + 4 == MB_MS_PUTREQ_BODY, "PutRequest offsets add up");
 _Static_assert(PR_LOMAXSIZE + 4 == MB_MS_PUTREPLY_BODY, "PutReply offsets add up");
-
-static inline uint16_t
-get_be16(const uint8_t *p)
-{
-	return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static inline uint32_t
-get_be32(const uint8_t *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static inline void
-put_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v & 0xff;
-}
-
-static inline void
-put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24;
-	p[1] = (v >> 16) & 0xff;
-	p[2] = (v >> 8) & 0xff;
-	p[3] = v & 0xff;
-}
 
 static inline int
 fail(const char **ret_reason, const char *why)
@@ -98,7 +74,7 @@ mb_ms_msg_len(const uint8_t *buf, size_t len, const char **ret_reason)
 		return -EAGAIN;
 	if (memcmp(buf, MB_MS_VERSION, MB_MS_VERSION_LEN) != 0)
 		return fail(ret_reason, "bad version (not V01)");
-	switch (get_be32(buf + 4)) {
+	switch (mb_bytes_get_be32(buf + 4)) {
 	case MB_MS_GETREQUEST:
 		return MB_MS_GETREQ_LEN;
 	case MB_MS_GETREPLY:
@@ -115,7 +91,7 @@ mb_ms_msg_len(const uint8_t *buf, size_t len, const char **ret_reason)
 uint32_t
 mb_ms_msg_type(const uint8_t *buf)
 {
-	return get_be32(buf + 4);
+	return mb_bytes_get_be32(buf + 4);
 }
 
 /* Common header and length check for a decoder of `type`. */
@@ -127,7 +103,7 @@ check_msg(const uint8_t *buf, size_t len, uint32_t type, size_t wire_len,
 		return fail(ret_reason, "short message (no header)");
 	if (memcmp(buf, MB_MS_VERSION, MB_MS_VERSION_LEN) != 0)
 		return fail(ret_reason, "bad version (not V01)");
-	if (get_be32(buf + 4) != type)
+	if (mb_bytes_get_be32(buf + 4) != type)
 		return fail(ret_reason, "unexpected message type");
 	if (len < wire_len)
 		return fail(ret_reason, "short message");
@@ -167,10 +143,10 @@ mb_ms_get_request_decode(const uint8_t *buf, size_t len, struct mb_ms_get_reques
 		return rc;
 	b = buf + MB_MS_HDR_LEN;
 	memset(ret, 0, sizeof(*ret));
-	ret->hostip = get_be32(b + GQ_HOSTIP);
+	ret->hostip = mb_bytes_get_be32(b + GQ_HOSTIP);
 	ret->methods = b[GQ_METHODS];
 	ret->status = b[GQ_STATUS];
-	ret->idlen = get_be16(b + GQ_IDLEN);
+	ret->idlen = mb_bytes_get_be16(b + GQ_IDLEN);
 	if (ret->status > 1)
 		return fail(ret_reason, "bad status flag");
 	return decode_id(b + GQ_IMAGEID, ret->idlen, ret->imageid, ret_reason);
@@ -190,13 +166,13 @@ mb_ms_get_reply_decode(const uint8_t *buf, size_t len, struct mb_ms_get_reply *r
 	memset(ret, 0, sizeof(*ret));
 	ret->method = b[GR_METHOD];
 	ret->isrunning = b[GR_ISRUNNING];
-	ret->error = get_be16(b + GR_ERROR);
-	ret->servaddr = get_be32(b + GR_SERVADDR);
-	ret->addr = get_be32(b + GR_ADDR);
-	ret->port = get_be16(b + GR_PORT);
-	ret->sigtype = get_be16(b + GR_SIGTYPE);
+	ret->error = mb_bytes_get_be16(b + GR_ERROR);
+	ret->servaddr = mb_bytes_get_be32(b + GR_SERVADDR);
+	ret->addr = mb_bytes_get_be32(b + GR_ADDR);
+	ret->port = mb_bytes_get_be16(b + GR_PORT);
+	ret->sigtype = mb_bytes_get_be16(b + GR_SIGTYPE);
 	memcpy(ret->signature, b + GR_SIGNATURE, MB_MS_SIG_LEN);
-	ret->size = ((uint64_t)get_be32(b + GR_HISIZE) << 32) | get_be32(b + GR_LOSIZE);
+	ret->size = mb_bytes_get_be64(b + GR_HISIZE);
 	if (ret->error >= MB_MS_ERROR__COUNT)
 		return fail(ret_reason, "unknown error code");
 	return 0;
@@ -214,12 +190,12 @@ mb_ms_put_request_decode(const uint8_t *buf, size_t len, struct mb_ms_put_reques
 		return rc;
 	b = buf + MB_MS_HDR_LEN;
 	memset(ret, 0, sizeof(*ret));
-	ret->hostip = get_be32(b + PQ_HOSTIP);
+	ret->hostip = mb_bytes_get_be32(b + PQ_HOSTIP);
 	ret->status = b[PQ_STATUS];
-	ret->idlen = get_be16(b + PQ_IDLEN);
-	ret->size = ((uint64_t)get_be32(b + PQ_HISIZE) << 32) | get_be32(b + PQ_LOSIZE);
-	ret->mtime = get_be32(b + PQ_MTIME);
-	ret->timeout = get_be32(b + PQ_TIMEOUT);
+	ret->idlen = mb_bytes_get_be16(b + PQ_IDLEN);
+	ret->size = mb_bytes_get_be64(b + PQ_HISIZE);
+	ret->mtime = mb_bytes_get_be32(b + PQ_MTIME);
+	ret->timeout = mb_bytes_get_be32(b + PQ_TIMEOUT);
 	if (ret->status > 1)
 		return fail(ret_reason, "bad status flag");
 	return decode_id(b + PQ_IMAGEID, ret->idlen, ret->imageid, ret_reason);
@@ -237,14 +213,14 @@ mb_ms_put_reply_decode(const uint8_t *buf, size_t len, struct mb_ms_put_reply *r
 		return rc;
 	b = buf + MB_MS_HDR_LEN;
 	memset(ret, 0, sizeof(*ret));
-	ret->error = get_be16(b + PR_ERROR);
-	ret->addr = get_be32(b + PR_ADDR);
-	ret->port = get_be16(b + PR_PORT);
+	ret->error = mb_bytes_get_be16(b + PR_ERROR);
+	ret->addr = mb_bytes_get_be32(b + PR_ADDR);
+	ret->port = mb_bytes_get_be16(b + PR_PORT);
 	ret->exists = b[PR_EXISTS];
-	ret->sigtype = get_be16(b + PR_SIGTYPE);
+	ret->sigtype = mb_bytes_get_be16(b + PR_SIGTYPE);
 	memcpy(ret->signature, b + PR_SIGNATURE, MB_MS_SIG_LEN);
-	ret->size = ((uint64_t)get_be32(b + PR_HISIZE) << 32) | get_be32(b + PR_LOSIZE);
-	ret->maxsize = ((uint64_t)get_be32(b + PR_HIMAXSIZE) << 32) | get_be32(b + PR_LOMAXSIZE);
+	ret->size = mb_bytes_get_be64(b + PR_HISIZE);
+	ret->maxsize = mb_bytes_get_be64(b + PR_HIMAXSIZE);
 	if (ret->error >= MB_MS_ERROR__COUNT)
 		return fail(ret_reason, "unknown error code");
 	return 0;
@@ -254,7 +230,7 @@ static void
 put_hdr(uint8_t *buf, uint32_t type)
 {
 	memcpy(buf, MB_MS_VERSION, MB_MS_VERSION_LEN);
-	put_be32(buf + 4, type);
+	mb_bytes_put_be32(buf + 4, type);
 }
 
 int
@@ -269,10 +245,10 @@ mb_ms_get_request_encode(const struct mb_ms_get_request *req, uint8_t *buf, size
 	memset(buf, 0, MB_MS_GETREQ_LEN);
 	put_hdr(buf, MB_MS_GETREQUEST);
 	b = buf + MB_MS_HDR_LEN;
-	put_be32(b + GQ_HOSTIP, req->hostip);
+	mb_bytes_put_be32(b + GQ_HOSTIP, req->hostip);
 	b[GQ_METHODS] = req->methods;
 	b[GQ_STATUS] = req->status;
-	put_be16(b + GQ_IDLEN, req->idlen);
+	mb_bytes_put_be16(b + GQ_IDLEN, req->idlen);
 	memcpy(b + GQ_IMAGEID, req->imageid, req->idlen);
 	return 0;
 }
@@ -289,14 +265,13 @@ mb_ms_get_reply_encode(const struct mb_ms_get_reply *rep, uint8_t *buf, size_t l
 	b = buf + MB_MS_HDR_LEN;
 	b[GR_METHOD] = rep->method;
 	b[GR_ISRUNNING] = rep->isrunning;
-	put_be16(b + GR_ERROR, rep->error);
-	put_be32(b + GR_SERVADDR, rep->servaddr);
-	put_be32(b + GR_ADDR, rep->addr);
-	put_be16(b + GR_PORT, rep->port);
-	put_be16(b + GR_SIGTYPE, rep->sigtype);
+	mb_bytes_put_be16(b + GR_ERROR, rep->error);
+	mb_bytes_put_be32(b + GR_SERVADDR, rep->servaddr);
+	mb_bytes_put_be32(b + GR_ADDR, rep->addr);
+	mb_bytes_put_be16(b + GR_PORT, rep->port);
+	mb_bytes_put_be16(b + GR_SIGTYPE, rep->sigtype);
 	memcpy(b + GR_SIGNATURE, rep->signature, MB_MS_SIG_LEN);
-	put_be32(b + GR_HISIZE, (uint32_t)(rep->size >> 32));
-	put_be32(b + GR_LOSIZE, (uint32_t)rep->size);
+	mb_bytes_put_be64(b + GR_HISIZE, rep->size);
 	return 0;
 }
 
@@ -310,16 +285,14 @@ mb_ms_put_reply_encode(const struct mb_ms_put_reply *rep, uint8_t *buf, size_t l
 	memset(buf, 0, MB_MS_PUTREPLY_LEN);
 	put_hdr(buf, MB_MS_PUTREPLY);
 	b = buf + MB_MS_HDR_LEN;
-	put_be16(b + PR_ERROR, rep->error);
-	put_be32(b + PR_ADDR, rep->addr);
-	put_be16(b + PR_PORT, rep->port);
+	mb_bytes_put_be16(b + PR_ERROR, rep->error);
+	mb_bytes_put_be32(b + PR_ADDR, rep->addr);
+	mb_bytes_put_be16(b + PR_PORT, rep->port);
 	b[PR_EXISTS] = rep->exists;
-	put_be16(b + PR_SIGTYPE, rep->sigtype);
+	mb_bytes_put_be16(b + PR_SIGTYPE, rep->sigtype);
 	memcpy(b + PR_SIGNATURE, rep->signature, MB_MS_SIG_LEN);
-	put_be32(b + PR_HISIZE, (uint32_t)(rep->size >> 32));
-	put_be32(b + PR_LOSIZE, (uint32_t)rep->size);
-	put_be32(b + PR_HIMAXSIZE, (uint32_t)(rep->maxsize >> 32));
-	put_be32(b + PR_LOMAXSIZE, (uint32_t)rep->maxsize);
+	mb_bytes_put_be64(b + PR_HISIZE, rep->size);
+	mb_bytes_put_be64(b + PR_HIMAXSIZE, rep->maxsize);
 	return 0;
 }
 
@@ -328,7 +301,7 @@ mb_ms_reply_set_mtime(struct mb_ms_get_reply *rep, int64_t mtime)
 {
 	rep->sigtype = MB_MS_SIG_MTIME;
 	memset(rep->signature, 0, sizeof(rep->signature));
-	put_be32(rep->signature, (uint32_t)mtime);
+	mb_bytes_put_be32(rep->signature, (uint32_t)mtime);
 }
 
 int64_t
@@ -336,7 +309,7 @@ mb_ms_reply_mtime(const struct mb_ms_get_reply *rep)
 {
 	if (rep->sigtype != MB_MS_SIG_MTIME)
 		return -1;
-	return get_be32(rep->signature);
+	return mb_bytes_get_be32(rep->signature);
 }
 
 const char *

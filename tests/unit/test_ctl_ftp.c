@@ -32,105 +32,11 @@
 #include <urcu-qsbr.h>
 
 #include "ctl.h"
+#include "ctl_loop_double.h"
 #include "dp.h"
 #include "mb_image.h"
 
 extern char **environ;
-
-/* ---- a minimal loop behind the ctl.h API (test double) ---------------- */
-
-#define NFD 1024
-static int epfd = -1;
-static struct {
-	mb_ctl_fd_fn fn;
-	void *arg;
-} fds[NFD];
-
-struct mb_ctl_timer {
-	uint64_t due_ms;
-	mb_ctl_timer_fn fn;
-	void *arg;
-	bool dead;
-	struct mb_ctl_timer *next;
-};
-static struct mb_ctl_timer *timers;
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-int
-mb_ctl_loop_add(int fd, uint32_t events, mb_ctl_fd_fn fn, void *arg)
-{
-	struct epoll_event ev = { .events = events, .data.fd = fd };
-
-	if (fd < 0 || fd >= NFD)
-		return -EINVAL;
-	fds[fd].fn = fn;
-	fds[fd].arg = arg;
-	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == -1 ? -errno : 0;
-}
-
-int
-mb_ctl_loop_del(int fd)
-{
-	fds[fd].fn = NULL;
-	return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) == -1 ? -errno : 0;
-}
-
-struct mb_ctl_timer *
-mb_ctl_timer_new(uint64_t first_ms, uint64_t period_ms, mb_ctl_timer_fn fn, void *arg)
-{
-	struct mb_ctl_timer *t = calloc(1, sizeof(*t));
-
-	(void)period_ms;
-	if (t == NULL)
-		return NULL;
-	t->due_ms = now_ms() + first_ms;
-	t->fn = fn;
-	t->arg = arg;
-	t->next = timers;
-	timers = t;
-	return t;
-}
-
-void
-mb_ctl_timer_free(struct mb_ctl_timer *t)
-{
-	if (t != NULL)
-		t->dead = true;
-}
-
-static void
-loop_once(int ms)
-{
-	struct epoll_event ev[16];
-	struct mb_ctl_timer **pp, *t;
-	int n = epoll_wait(epfd, ev, 16, ms);
-
-	for (int i = 0; i < n; i++)
-		if (fds[ev[i].data.fd].fn != NULL)
-			fds[ev[i].data.fd].fn(ev[i].data.fd, ev[i].events, fds[ev[i].data.fd].arg);
-	for (t = timers; t != NULL; t = t->next)
-		if (!t->dead && t->due_ms <= now_ms()) {
-			t->dead = true;
-			t->fn(t->arg);
-		}
-	for (pp = &timers; *pp != NULL;) {
-		t = *pp;
-		if (t->dead) {
-			*pp = t->next;
-			free(t);
-		} else {
-			pp = &t->next;
-		}
-	}
-}
 
 int
 mb_ctl_event_register(int type, mb_ctl_event_fn fn, void *arg)

@@ -31,6 +31,7 @@
 #include <urcu-qsbr.h>
 
 #include "ctl.h"
+#include "ctl_loop_double.h"
 #include "ctl_master.h"
 #include "dp.h"
 #include "mb_image.h"
@@ -38,112 +39,6 @@
 
 /* The stock client; MB_FRISBEE_BIN (a directory) overrides. */
 #define STOCK_FRISBEE_DIR "/work/shared/peers/emulab-frisbee/bin"
-
-/* ---- a minimal loop behind the ctl.h API (test double) ---------------- */
-
-#define NFD 1024
-static int epfd = -1;
-static struct {
-	mb_ctl_fd_fn fn;
-	void *arg;
-} fds[NFD];
-
-struct mb_ctl_timer {
-	uint64_t due_ms;
-	mb_ctl_timer_fn fn;
-	void *arg;
-	struct mb_ctl_timer *next;
-	bool dead;
-};
-static struct mb_ctl_timer *timers;
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int
-mb_ctl_loop_add(int fd, uint32_t events, mb_ctl_fd_fn fn, void *arg)
-{
-	struct epoll_event ev = { .events = events, .data.fd = fd };
-
-	if (fd < 0 || fd >= NFD)
-		return -EINVAL;
-	fds[fd].fn = fn;
-	fds[fd].arg = arg;
-	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == -1 ? -errno : 0;
-}
-
-int
-mb_ctl_loop_mod(int fd, uint32_t events)
-{
-	struct epoll_event ev = { .events = events, .data.fd = fd };
-
-	return epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) == -1 ? -errno : 0;
-}
-
-int
-mb_ctl_loop_del(int fd)
-{
-	fds[fd].fn = NULL;
-	return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) == -1 ? -errno : 0;
-}
-
-struct mb_ctl_timer *
-mb_ctl_timer_new(uint64_t first_ms, uint64_t period_ms, mb_ctl_timer_fn fn, void *arg)
-{
-	struct mb_ctl_timer *t = calloc(1, sizeof(*t));
-
-	(void)period_ms;
-	if (t == NULL)
-		return NULL;
-	t->due_ms = now_ms() + first_ms;
-	t->fn = fn;
-	t->arg = arg;
-	t->next = timers;
-	timers = t;
-	return t;
-}
-
-void
-mb_ctl_timer_free(struct mb_ctl_timer *t)
-{
-	if (t != NULL)
-		t->dead = true; /* reaped by the loop: safe from inside its callback */
-}
-
-static void
-loop_once(int ms)
-{
-	struct epoll_event ev[16];
-	struct mb_ctl_timer **pp, *t;
-	uint64_t now;
-	int i, n;
-
-	n = epoll_wait(epfd, ev, 16, ms);
-	for (i = 0; i < n; i++)
-		if (fds[ev[i].data.fd].fn != NULL)
-			fds[ev[i].data.fd].fn(ev[i].data.fd, ev[i].events, fds[ev[i].data.fd].arg);
-	now = now_ms();
-	for (t = timers; t != NULL; t = t->next)
-		if (!t->dead && t->due_ms <= now) {
-			t->dead = true;
-			t->fn(t->arg);
-		}
-	for (pp = &timers; *pp != NULL;) {
-		t = *pp;
-		if (t->dead) {
-			*pp = t->next;
-			free(t);
-		} else {
-			pp = &t->next;
-		}
-	}
-}
 
 static int actions, healths;
 static mb_ctl_health_fn health_fn;
