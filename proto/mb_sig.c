@@ -6,11 +6,8 @@
  * failure path: callers see one errno, not a stale queue on a later call.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -18,6 +15,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
+#include "mb_file.h"
 #include "mb_sig.h"
 
 struct mb_sig_key {
@@ -93,41 +91,20 @@ struct mb_sig_key *
 mb_sig_key_load(const char *path, int is_private)
 {
 	struct mb_sig_key *k;
-	struct stat st;
+	size_t got;
 	char *buf;
-	size_t got = 0;
-	ssize_t n;
-	int fd, err;
+	int rc, err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd == -1)
-		return NULL;
-	if (fstat(fd, &st) == -1) {
-		err = errno;
-		(void)close(fd);
-		errno = err;
+	rc = mb_file_read_all(path, MB_SIG_PEM_MAX, &buf, &got);
+	if (rc < 0) {
+		errno = rc == -EFBIG ? EMSGSIZE : -rc;
 		return NULL;
 	}
-	if (!S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > MB_SIG_PEM_MAX) {
-		(void)close(fd);
-		errno = S_ISREG(st.st_mode) && st.st_size > 0 ? EMSGSIZE : EINVAL;
+	if (got == 0) {
+		free(buf);
+		errno = EINVAL;
 		return NULL;
 	}
-	buf = malloc((size_t)st.st_size);
-	if (buf == NULL) {
-		(void)close(fd);
-		errno = ENOMEM;
-		return NULL;
-	}
-	while (got < (size_t)st.st_size) {
-		n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	(void)close(fd);
 	k = mb_sig_key_from_pem(buf, got, is_private);
 	err = errno;
 	OPENSSL_cleanse(buf, got);

@@ -38,6 +38,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "mb_file.h"
 #include "mb_image.h"
 #include "mb_sig.h"
 
@@ -253,41 +254,6 @@ write_atomic(const char *path, const void *buf, size_t len, mode_t mode)
 }
 
 static int
-read_all(const char *path, size_t max, char **ret_buf, size_t *ret_len)
-{
-	struct stat st;
-	char *buf;
-	size_t got = 0;
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd == -1)
-		return -errno;
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-		(void)close(fd);
-		return -EFBIG;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
-		(void)close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	(void)close(fd);
-	*ret_buf = buf;
-	*ret_len = got;
-	return 0;
-}
-
-static int
 cmd_build(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -450,7 +416,7 @@ cmd_sign_verify(int argc, char **argv, bool sign)
 			errno == ENOENT ? strerror(errno) : mb_sig_strerror(-errno));
 		return 1;
 	}
-	rc = read_all(argv[3], MANIFEST_READ_MAX, &msg, &mlen);
+	rc = mb_file_read_all(argv[3], MANIFEST_READ_MAX, &msg, &mlen);
 	if (rc < 0) {
 		fprintf(stderr, "mb-manifest: '%s': %s\n", argv[3], strerror(-rc));
 		mb_sig_key_free(k);
@@ -472,7 +438,7 @@ cmd_sign_verify(int argc, char **argv, bool sign)
 		if (rc == 0)
 			printf("%s: signed (%zu bytes)\n", sigpath, slen);
 	} else {
-		rc = read_all(sigpath, MB_SIG_MAX_LEN + 1, &sig, &slen);
+		rc = mb_file_read_all(sigpath, MB_SIG_MAX_LEN + 1, &sig, &slen);
 		if (rc < 0) {
 			fprintf(stderr, "mb-manifest: '%s': %s\n", sigpath,
 				rc == -EFBIG ? mb_sig_strerror(-EMSGSIZE) : strerror(-rc));

@@ -34,75 +34,17 @@
 #include "mb_config.h"
 #include "mb_manifest.h"
 #include "mb_time.h"
+#include "store_fixture.h"
 
 #define MIB (1024u * 1024u)
 #define HOUR_NS (3600ull * MB_NS_PER_SEC)
 
-/* The master server is not linked into this test. */
-void
-mb_ctl_master_set_pending(mb_ctl_pending_fn fn, void *arg)
-{
-	(void)fn;
-	(void)arg;
-}
-
-static struct mb_config cfg;
-static char dir[64];
-static struct mb_manifest man;
 static uint64_t base_ns; /* an hour before the test started: "long ago" */
 
-/* Run the loop until the store's worker is idle, then let call_rcu drop the
- * retired tables' references. */
-static void
-pump(void)
-{
-	for (int i = 0; i < 5000 && mb_ctl_store_busy() > 0; i++)
-		(void)mb_ctl_loop_run_once(10);
-	assert_int_equal(mb_ctl_store_busy(), 0);
-	rcu_thread_offline();
-	rcu_barrier();
-	rcu_thread_online();
-}
-
 static uint8_t
-byte_of(const char *name, size_t i)
+fx_byte(const char *name, size_t i)
 {
 	return (uint8_t)(i * 7 + (uint8_t)name[0]);
-}
-
-static void
-add_image(const char *name, size_t size)
-{
-	struct mb_manifest_entry e = { 0 };
-	uint8_t *data = malloc(size);
-	unsigned int len;
-	char path[256];
-	FILE *f;
-
-	assert_non_null(data);
-	for (size_t i = 0; i < size; i++)
-		data[i] = byte_of(name, i);
-	snprintf(e.name, sizeof(e.name), "%s", name);
-	e.version = 1;
-	e.size = size;
-	e.mtime = 1700000000;
-	assert_int_equal(EVP_Digest(data, size, e.sha256, &len, EVP_sha256(), NULL), 1);
-	snprintf(path, sizeof(path), "%s/images/%s", dir, name);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(fwrite(data, 1, size, f), size);
-	fclose(f);
-	assert_int_equal(mb_manifest_set(&man, &e), 0);
-	free(data);
-}
-
-static void
-write_manifest(void)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), "%s/manifest.json", dir);
-	assert_int_equal(mb_manifest_write_file(&man, path), 0);
 }
 
 static void
@@ -115,27 +57,14 @@ write_manifest_and_reload(void)
 	pump();
 }
 
+/* The published image called `name`, which must exist. */
 static struct mb_image *
 lookup(const char *name)
 {
-	struct mb_image *img;
+	struct mb_image *img = fx_lookup(name);
 
-	rcu_read_lock();
-	img = mb_image_lookup(name, strlen(name));
-	rcu_read_unlock();
 	assert_non_null(img);
 	return img;
-}
-
-static void
-check_bytes(const struct mb_image *img)
-{
-	for (size_t i = 0; i < img->size; i++)
-		if (img->data[i] != byte_of(img->name, i))
-			fail_msg("byte %zu of %s", i, img->name);
-	for (size_t i = img->size; i < img->alloc_len; i++)
-		if (img->data[i] != 0)
-			fail_msg("padding byte %zu of %s", i, img->name);
 }
 
 /* health.store.cache.<key> */
@@ -177,52 +106,19 @@ image_mem(const char *name, char *buf, size_t len)
 static int
 group_setup(void **state)
 {
-	char *args[] = { "test_cache", "--no-huge", "-m", "256", "--no-pci",
-			 "--vdev=net_null0", "--file-prefix=mbt-cache", "--log-level=lib.*:error",
-			 NULL };
-	char err[MB_CFG_ERRLEN], path[128];
-
 	(void)state;
-	if (rte_eal_init(8, args) < 0)
-		return -1;
-	rcu_register_thread();
-	snprintf(dir, sizeof(dir), "/tmp/mbc-cache-XXXXXX");
-	if (mkdtemp(dir) == NULL)
-		return -1;
-	snprintf(path, sizeof(path), "%s/images", dir);
-	if (mkdir(path, 0755) != 0)
-		return -1;
-	if (mb_config_defaults(&cfg) != 0 ||
-	    mb_config_load_string(&cfg, "[dpdk]\naddress = 10.9.0.1/24\n", err, sizeof(err)) != 0)
-		return -1;
-	free(cfg.state_dir);
-	cfg.state_dir = strdup(dir);
-	cfg.hugepage_budget = 2 * MIB;
-	if (mb_ctl_loop_init() != 0)
-		return -1;
-	mb_ctl_loop_set_rcu(true);
-	mb_ctl_set_config(&cfg);
 	base_ns = mb_time_mono_ns();
 	/* CLOCK_MONOTONIC counts from boot; a machine up for less than two hours
 	 * still gets distinct, ordered "long ago" stamps this way. */
 	base_ns = base_ns > 2 * HOUR_NS ? base_ns - HOUR_NS : 1000;
-	return mb_ctl_action_builtin_register();
+	return fx_setup("cache", 2 * MIB);
 }
 
 static int
 group_teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	mb_ctl_store_stop();
-	mb_ctl_loop_fini();
-	mb_manifest_done(&man);
-	mb_config_done(&cfg);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	(void)!system(cmd);
-	rcu_unregister_thread();
-	return rte_eal_cleanup();
+	return fx_teardown();
 }
 
 /* Three images, two fit: the least recently served idle one is demoted, a
@@ -234,8 +130,8 @@ test_lru_demote_promote(void **state)
 	char m[64];
 
 	(void)state;
-	add_image("a", 300000);
-	add_image("b", 400000);
+	fx_add_image("a", 300000, FX_FILE_OK);
+	fx_add_image("b", 400000, FX_FILE_OK);
 	write_manifest();
 	assert_int_equal(mb_ctl_store_start(&cfg), 0);
 	pump();
@@ -250,7 +146,7 @@ test_lru_demote_promote(void **state)
 	atomic_store(&b->last_served_ns, base_ns + 1000);
 	held = mb_image_ref(b);
 
-	add_image("c", 500000);
+	fx_add_image("c", 500000, FX_FILE_OK);
 	write_manifest_and_reload();
 	a = lookup("a");
 	b = lookup("b");
@@ -261,9 +157,9 @@ test_lru_demote_promote(void **state)
 	assert_ptr_not_equal(b, held);
 	assert_int_equal(b->version, held->version);
 	assert_int_equal(held->mem, MB_IMAGE_MEM_HUGEPAGE);
-	check_bytes(held);
-	check_bytes(b);
-	check_bytes(c);
+	fx_check_bytes(held);
+	fx_check_bytes(b);
+	fx_check_bytes(c);
 	assert_int_equal(cache_stat("evictions"), 1);
 	assert_string_equal(image_mem("a", m, sizeof(m)), "hugepage+warm");
 	assert_string_equal(image_mem("b", m, sizeof(m)), "mmap");
@@ -277,7 +173,7 @@ test_lru_demote_promote(void **state)
 	assert_int_equal(lookup("c")->mem, MB_IMAGE_MEM_MMAP);
 	assert_ptr_equal(lookup("a"), a);
 	assert_int_equal(cache_stat("evictions"), 1);
-	check_bytes(held);
+	fx_check_bytes(held);
 
 	/* The session ends: the old object goes, c is promoted. */
 	mb_image_unref(held);
@@ -287,7 +183,7 @@ test_lru_demote_promote(void **state)
 	pump();
 	c = lookup("c");
 	assert_int_equal(c->mem, MB_IMAGE_MEM_HUGEPAGE);
-	check_bytes(c);
+	fx_check_bytes(c);
 	assert_ptr_equal(lookup("a"), a);
 	assert_int_equal(cache_stat("promotions"), 1);
 	assert_int_equal(cache_stat("used"), 2 * MIB);
@@ -312,9 +208,9 @@ test_busy_promoted(void **state)
 	mb_ctl_store_cache_tick(now);
 	pump();
 	assert_int_equal(lookup("b")->mem, MB_IMAGE_MEM_HUGEPAGE);
-	check_bytes(lookup("b"));
+	fx_check_bytes(lookup("b"));
 	a = lookup("a");
-	check_bytes(a);
+	fx_check_bytes(a);
 	assert_int_equal(cache_stat("evictions"), 2);
 	assert_int_equal(cache_stat("promotions"), 2);
 	/* The session (on the old mmap object) ends. */
@@ -367,7 +263,7 @@ test_promote_catches_corruption(void **state)
 	f = fopen(path, "r+");
 	assert_non_null(f);
 	assert_int_equal(fseek(f, 1000, SEEK_SET), 0);
-	fputc(byte_of("a", 1000) ^ 0xff, f);
+	fputc(fx_byte("a", 1000) ^ 0xff, f);
 	fclose(f);
 	atomic_fetch_add(&a->active_users, 1);
 	mb_ctl_store_cache_tick(mb_time_mono_ns());

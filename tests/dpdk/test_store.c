@@ -31,83 +31,12 @@
 #include "ctl_priv.h"
 #include "mb_config.h"
 #include "mb_manifest.h"
+#include "store_fixture.h"
 
-/* The master server is not linked into this test. */
-void
-mb_ctl_master_set_pending(mb_ctl_pending_fn fn, void *arg)
+static uint8_t
+fx_byte(const char *name, size_t i)
 {
-	(void)fn;
-	(void)arg;
-}
-
-static struct mb_config cfg;
-static char dir[64];
-static struct mb_manifest man;
-
-static void
-pump(void)
-{
-	for (int i = 0; i < 5000 && mb_ctl_store_busy() > 0; i++)
-		(void)mb_ctl_loop_run_once(10);
-	assert_int_equal(mb_ctl_store_busy(), 0);
-	/* Let call_rcu release retired tables. */
-	rcu_thread_offline();
-	rcu_barrier();
-	rcu_thread_online();
-}
-
-static void
-add_image(const char *name, size_t size, int how)
-{
-	struct mb_manifest_entry e = { 0 };
-	char path[256];
-	uint8_t *data = malloc(size + 1);
-	unsigned int len;
-	FILE *f;
-
-	for (size_t i = 0; i < size; i++)
-		data[i] = (uint8_t)(i * 13 + name[0]);
-	snprintf(e.name, sizeof(e.name), "%s", name);
-	e.version = 1;
-	e.size = size;
-	e.mtime = 1700000000;
-	assert_int_equal(EVP_Digest(data, size, e.sha256, &len, EVP_sha256(), NULL), 1);
-	snprintf(path, sizeof(path), "%s/images/%s", dir, name);
-	if (how != 3) { /* 3 = missing */
-		char cmd[300];
-
-		snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname %s)\"", path);
-		assert_int_equal(system(cmd), 0);
-		if (how == 1) /* corrupt */
-			data[size / 2] ^= 0x55;
-		f = fopen(path, "w");
-		assert_non_null(f);
-		assert_int_equal(fwrite(data, 1, how == 2 ? size / 2 : size, f),
-				 how == 2 ? size / 2 : size);
-		fclose(f);
-	}
-	assert_int_equal(mb_manifest_set(&man, &e), 0);
-	free(data);
-}
-
-static void
-write_manifest(void)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), "%s/manifest.json", dir);
-	assert_int_equal(mb_manifest_write_file(&man, path), 0);
-}
-
-static struct mb_image *
-lookup(const char *name)
-{
-	struct mb_image *img;
-
-	rcu_read_lock();
-	img = mb_image_lookup(name, strlen(name));
-	rcu_read_unlock();
-	return img;
+	return (uint8_t)(i * 13 + name[0]);
 }
 
 static json_t *
@@ -137,60 +66,27 @@ state_of(const char *name, char *buf, size_t len)
 	return buf;
 }
 
+/* Also: the store pads every image to a whole chunk. */
 static void
 check_bytes(const struct mb_image *img)
 {
-	for (size_t i = 0; i < img->size; i++)
-		if (img->data[i] != (uint8_t)(i * 13 + img->name[0]))
-			fail_msg("byte %zu of %s", i, img->name);
-	for (size_t i = img->size; i < img->alloc_len; i++)
-		if (img->data[i] != 0)
-			fail_msg("padding byte %zu of %s", i, img->name);
+	fx_check_bytes(img);
 	assert_int_equal(img->alloc_len % MB_IMAGE_ALIGN, 0);
 }
 
 static int
 group_setup(void **state)
 {
-	char *args[] = { "test_store", "--no-huge", "-m", "256", "--no-pci",
-			 "--vdev=net_null0", "--file-prefix=mbt-store", "--log-level=lib.*:error",
-			 NULL };
-	char err[MB_CFG_ERRLEN];
-
 	(void)state;
-	if (rte_eal_init(8, args) < 0)
-		return -1;
-	rcu_register_thread();
-	snprintf(dir, sizeof(dir), "/tmp/mbf-store-XXXXXX");
-	if (mkdtemp(dir) == NULL)
-		return -1;
-	if (mb_config_defaults(&cfg) != 0 ||
-	    mb_config_load_string(&cfg, "[dpdk]\naddress = 10.9.0.1/24\n", err, sizeof(err)) != 0)
-		return -1;
-	free(cfg.state_dir);
-	cfg.state_dir = strdup(dir);
-	if (mb_ctl_loop_init() != 0)
-		return -1;
-	mb_ctl_loop_set_rcu(true);
-	mb_ctl_set_config(&cfg);
-	return mb_ctl_action_builtin_register();
+	return fx_setup("store", 0);
 }
 
 static int
 group_teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
 	mb_ctl_telemetry_stop();
-	mb_ctl_store_stop();
-	mb_ctl_loop_fini();
-	mb_manifest_done(&man);
-	mb_config_done(&cfg);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	(void)!system(cmd);
-	rcu_unregister_thread();
-	return rte_eal_cleanup();
+	return fx_teardown();
 }
 
 static void
@@ -202,24 +98,24 @@ test_load(void **state)
 	json_t *h;
 
 	(void)state;
-	add_image("proj/a", 3 * 1024 * 1024 + 5, 0);
-	add_image("b", 100, 0);
-	add_image("corrupt", 5000, 1);
-	add_image("short", 5000, 2);
-	add_image("gone", 5000, 3);
+	fx_add_image("proj/a", 3 * 1024 * 1024 + 5, FX_FILE_OK);
+	fx_add_image("b", 100, FX_FILE_OK);
+	fx_add_image("corrupt", 5000, FX_FILE_CORRUPT);
+	fx_add_image("short", 5000, FX_FILE_SHORT);
+	fx_add_image("gone", 5000, FX_FILE_MISSING);
 	write_manifest();
 	assert_int_equal(mb_ctl_store_start(&cfg), 0);
 	pump();
-	a = lookup("proj/a");
-	b = lookup("b");
+	a = fx_lookup("proj/a");
+	b = fx_lookup("b");
 	assert_non_null(a);
 	assert_non_null(b);
 	assert_int_equal(a->mem, MB_IMAGE_MEM_HUGEPAGE);
 	check_bytes(a);
 	check_bytes(b);
-	assert_null(lookup("corrupt"));
-	assert_null(lookup("short"));
-	assert_null(lookup("gone"));
+	assert_null(fx_lookup("corrupt"));
+	assert_null(fx_lookup("short"));
+	assert_null(fx_lookup("gone"));
 	assert_string_equal(state_of("proj/a", st, sizeof(st)), "ok");
 	assert_non_null(strstr(state_of("corrupt", st, sizeof(st)), "failed:checksum mismatch"));
 	assert_non_null(strstr(state_of("short", st, sizeof(st)), "failed:truncated"));
@@ -236,7 +132,7 @@ test_load(void **state)
 static void
 test_reload(void **state)
 {
-	struct mb_image *a = lookup("proj/a"), *b = lookup("b");
+	struct mb_image *a = fx_lookup("proj/a"), *b = fx_lookup("b");
 	char err[256], st[300], path[256];
 	FILE *f;
 
@@ -244,8 +140,8 @@ test_reload(void **state)
 	/* Nothing changed: the very same objects. */
 	assert_int_equal(mb_ctl_store_reload(&cfg, err, sizeof(err)), 0);
 	pump();
-	assert_ptr_equal(lookup("proj/a"), a);
-	assert_ptr_equal(lookup("b"), b);
+	assert_ptr_equal(fx_lookup("proj/a"), a);
+	assert_ptr_equal(fx_lookup("b"), b);
 
 	/* Corrupt b on disk in place, same manifest: refused and withdrawn. */
 	snprintf(path, sizeof(path), "%s/images/b", dir);
@@ -256,17 +152,17 @@ test_reload(void **state)
 	fclose(f);
 	assert_int_equal(mb_ctl_store_reload(&cfg, err, sizeof(err)), 0);
 	pump();
-	assert_null(lookup("b"));
+	assert_null(fx_lookup("b"));
 	assert_non_null(strstr(state_of("b", st, sizeof(st)), "failed:checksum"));
-	assert_ptr_equal(lookup("proj/a"), a);
+	assert_ptr_equal(fx_lookup("proj/a"), a);
 
 	/* A new version of proj/a is a new object. */
 	man.entries[0].version = 2;
 	write_manifest();
 	assert_int_equal(mb_ctl_store_reload(&cfg, err, sizeof(err)), 0);
 	pump();
-	assert_non_null(lookup("proj/a"));
-	assert_int_equal(lookup("proj/a")->version, 2);
+	assert_non_null(fx_lookup("proj/a"));
+	assert_int_equal(fx_lookup("proj/a")->version, 2);
 
 	/* A hostile manifest is refused and changes nothing. */
 	snprintf(path, sizeof(path), "%s/manifest.json", dir);
@@ -274,7 +170,7 @@ test_reload(void **state)
 	fputs("{\"format\":1,\"images\":[{\"name\":\"../x\"}]}", f);
 	fclose(f);
 	assert_int_not_equal(mb_ctl_store_reload(&cfg, err, sizeof(err)), 0);
-	assert_non_null(lookup("proj/a"));
+	assert_non_null(fx_lookup("proj/a"));
 	write_manifest();
 }
 
@@ -293,13 +189,13 @@ test_budget_mmap(void **state)
 	mb_manifest_remove(&man, "corrupt");
 	mb_manifest_remove(&man, "short");
 	mb_manifest_remove(&man, "gone");
-	add_image("b", 100, 0);
+	fx_add_image("b", 100, FX_FILE_OK);
 	write_manifest();
 	cfg.hugepage_budget = 1024 * 1024;
 	assert_int_equal(mb_ctl_store_start(&cfg), 0);
 	pump();
-	a = lookup("proj/a");
-	b = lookup("b");
+	a = fx_lookup("proj/a");
+	b = fx_lookup("b");
 	assert_non_null(a);
 	assert_non_null(b);
 	assert_int_equal(a->mem, MB_IMAGE_MEM_MMAP);
@@ -340,14 +236,14 @@ test_install_retire(void **state)
 	}
 	assert_int_equal(mb_ctl_store_install(&e, path), 0);
 	pump();
-	assert_non_null(lookup("sync/new"));
+	assert_non_null(fx_lookup("sync/new"));
 	assert_int_equal(access(path, F_OK), -1);
 	assert_int_equal(mb_ctl_store_get_manifest(&local), 0);
 	assert_non_null(mb_manifest_find(&local, "sync/new"));
 	mb_manifest_done(&local);
 	assert_int_equal(mb_ctl_store_retire("sync/new"), 0);
 	pump();
-	assert_null(lookup("sync/new"));
+	assert_null(fx_lookup("sync/new"));
 	assert_int_equal(mb_ctl_store_retire("sync/new"), -ENOENT);
 }
 

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The fixture shared by the image store tests that run with real EAL memory
+ * (test_store.c, test_cache.c): one EAL and one state directory for the
+ * binary, a manifest built in memory and written next to the image files,
+ * the control loop pumped until the store's worker is idle, and byte checks
+ * of what the store published.  Each including test defines
+ *
+ *	static uint8_t fx_byte(const char *name, size_t i);
+ *
+ * the content of byte i of image `name`, so every image is recognisable and
+ * the check needs no copy.  Include in one file per test executable: it
+ * defines the master server stub the store links against.
+ */
+#ifndef _MB_TEST_STORE_FIXTURE_H_
+#define _MB_TEST_STORE_FIXTURE_H_
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <rte_eal.h>
+
+#include <openssl/evp.h>
+#include <urcu-qsbr.h>
+
+#include "ctl.h"
+#include "ctl_priv.h"
+#include "mb_config.h"
+#include "mb_manifest.h"
+
+/* How fx_add_image leaves the file on disk; the manifest entry always
+ * describes the good bytes. */
+enum fx_file {
+	FX_FILE_OK,
+	FX_FILE_CORRUPT,	/* one byte flipped in the middle */
+	FX_FILE_SHORT,		/* only the first half */
+	FX_FILE_MISSING,	/* no file at all */
+};
+
+static uint8_t fx_byte(const char *name, size_t i);
+
+static struct mb_config cfg;
+static char dir[64];
+static struct mb_manifest man;
+
+/* The master server is not linked into these tests. */
+void
+mb_ctl_master_set_pending(mb_ctl_pending_fn fn, void *arg)
+{
+	(void)fn;
+	(void)arg;
+}
+
+/* Run the loop until the store's worker is idle, then let call_rcu drop the
+ * retired tables' references. */
+static void
+pump(void)
+{
+	for (int i = 0; i < 5000 && mb_ctl_store_busy() > 0; i++)
+		(void)mb_ctl_loop_run_once(10);
+	assert_int_equal(mb_ctl_store_busy(), 0);
+	rcu_thread_offline();
+	rcu_barrier();
+	rcu_thread_online();
+}
+
+/* Add `name` (version 1) to the manifest and write its file as `how` says. */
+static void
+fx_add_image(const char *name, size_t size, enum fx_file how)
+{
+	struct mb_manifest_entry e = { 0 };
+	uint8_t *data = malloc(size + 1);
+	unsigned int len;
+	char path[256];
+	FILE *f;
+
+	assert_non_null(data);
+	for (size_t i = 0; i < size; i++)
+		data[i] = fx_byte(name, i);
+	snprintf(e.name, sizeof(e.name), "%s", name);
+	e.version = 1;
+	e.size = size;
+	e.mtime = 1700000000;
+	assert_int_equal(EVP_Digest(data, size, e.sha256, &len, EVP_sha256(), NULL), 1);
+	snprintf(path, sizeof(path), "%s/images/%s", dir, name);
+	if (how != FX_FILE_MISSING) {
+		size_t n = how == FX_FILE_SHORT ? size / 2 : size;
+		char cmd[300];
+
+		snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname %s)\"", path);
+		assert_int_equal(system(cmd), 0);
+		if (how == FX_FILE_CORRUPT)
+			data[size / 2] ^= 0x55;
+		f = fopen(path, "w");
+		assert_non_null(f);
+		assert_int_equal(fwrite(data, 1, n, f), n);
+		fclose(f);
+	}
+	assert_int_equal(mb_manifest_set(&man, &e), 0);
+	free(data);
+}
+
+static void
+write_manifest(void)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/manifest.json", dir);
+	assert_int_equal(mb_manifest_write_file(&man, path), 0);
+}
+
+/* The published image called `name`, or NULL. */
+static struct mb_image *
+fx_lookup(const char *name)
+{
+	struct mb_image *img;
+
+	rcu_read_lock();
+	img = mb_image_lookup(name, strlen(name));
+	rcu_read_unlock();
+	return img;
+}
+
+/* The image holds fx_byte's bytes, then zero padding up to alloc_len. */
+static void
+fx_check_bytes(const struct mb_image *img)
+{
+	for (size_t i = 0; i < img->size; i++)
+		if (img->data[i] != fx_byte(img->name, i))
+			fail_msg("byte %zu of %s", i, img->name);
+	for (size_t i = img->size; i < img->alloc_len; i++)
+		if (img->data[i] != 0)
+			fail_msg("padding byte %zu of %s", i, img->name);
+}
+
+/* EAL (--file-prefix=mbt-<name>), an empty state directory with images/, the
+ * default configuration with a dataplane address, the control loop with RCU,
+ * and the built-in actions.  `budget` is the hugepage budget, 0 for the
+ * default.  Returns 0 or -1, as a cmocka group setup does. */
+static int
+fx_setup(const char *name, uint64_t budget)
+{
+	char arg0[32], prefix[48];
+	char *args[] = { arg0, "--no-huge", "-m", "256", "--no-pci", "--vdev=net_null0", prefix,
+			 "--log-level=lib.*:error", NULL };
+	char err[MB_CFG_ERRLEN], path[128];
+
+	snprintf(arg0, sizeof(arg0), "test_%s", name);
+	snprintf(prefix, sizeof(prefix), "--file-prefix=mbt-%s", name);
+	if (rte_eal_init(8, args) < 0)
+		return -1;
+	rcu_register_thread();
+	snprintf(dir, sizeof(dir), "/tmp/mbt-%s-XXXXXX", name);
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "%s/images", dir);
+	if (mkdir(path, 0755) != 0)
+		return -1;
+	if (mb_config_defaults(&cfg) != 0 ||
+	    mb_config_load_string(&cfg, "[dpdk]\naddress = 10.9.0.1/24\n", err, sizeof(err)) != 0)
+		return -1;
+	free(cfg.state_dir);
+	cfg.state_dir = strdup(dir);
+	if (budget != 0)
+		cfg.hugepage_budget = budget;
+	if (mb_ctl_loop_init() != 0)
+		return -1;
+	mb_ctl_loop_set_rcu(true);
+	mb_ctl_set_config(&cfg);
+	return mb_ctl_action_builtin_register();
+}
+
+/* Undo fx_setup after the test stopped what it started on top. */
+static int
+fx_teardown(void)
+{
+	char cmd[128];
+
+	mb_ctl_store_stop();
+	mb_ctl_loop_fini();
+	mb_manifest_done(&man);
+	mb_config_done(&cfg);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	(void)!system(cmd);
+	rcu_unregister_thread();
+	return rte_eal_cleanup();
+}
+
+#endif /* _MB_TEST_STORE_FIXTURE_H_ */
