@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Big-endian (network order) loads and stores of 16- and 32-bit fields at any
- * alignment (and 64-bit ones sent as a high word then a low word), for the codecs that read wire formats byte by byte: the master
- * server protocol and the TCP segment parser. These do no bounds checking;
- * the caller has already checked that the bytes are there. No DPDK, so
- * proto/ and the DPDK-free TCP core can share them; the dataplane proper
- * keeps using rte_be_to_cpu_*.
+ * Big-endian (network order) loads and stores of 16-, 32- and 64-bit fields
+ * at any alignment (a 64-bit field is a high word then a low word), for the
+ * codecs that read wire formats byte by byte: the master server protocol and
+ * the TCP segment parser.  These do no bounds checking; the caller has
+ * already checked that the bytes are there.  No DPDK, so proto/ and the
+ * DPDK-free TCP core can share them; the dataplane proper keeps using
+ * rte_be_to_cpu_*.
  */
 #ifndef _MB_BYTES_H_
 #define _MB_BYTES_H_

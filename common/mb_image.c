@@ -5,6 +5,8 @@
  * liburcu-qsbr.  Nothing here allocates on the read side.
  */
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -186,6 +188,37 @@ mb_image_new_heap(const char *name, const void *bytes, uint64_t len)
 	img->iova = UINT64_MAX;
 	img->mem = MB_IMAGE_MEM_HEAP;
 	img->release = heap_release;
+	atomic_init(&img->refcnt, 1);
+	return img;
+}
+
+static void
+inline_release(struct mb_image *img)
+{
+	free(img);
+}
+
+struct mb_image *
+mb_image_new_inline(const char *label, const void *bytes, size_t len)
+{
+	struct mb_image *img;
+
+	if (len > SIZE_MAX - sizeof(*img) - 1) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	img = calloc(1, sizeof(*img) + len + 1);
+	if (img == NULL)
+		return NULL;
+	img->data = (uint8_t *)(img + 1);
+	memcpy(img->data, bytes, len);
+	img->size = len;
+	img->alloc_len = len;
+	img->iova = UINT64_MAX;
+	img->mem = MB_IMAGE_MEM_HEAP;
+	img->release = inline_release;
+	if (label != NULL)
+		snprintf(img->name, sizeof(img->name), "%s", label);
 	atomic_init(&img->refcnt, 1);
 	return img;
 }

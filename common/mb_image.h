@@ -113,4 +113,11 @@ bool mb_image_name_valid(const char *name, size_t len);
  * image with refcnt 1, or NULL with errno. */
 struct mb_image *mb_image_new_heap(const char *name, const void *bytes, uint64_t len);
 
+/* A small heap image of `len` bytes in the same allocation as the struct,
+ * followed by a NUL (not counted), no alignment padding: generated text such
+ * as response headers and FTP listings that travel the image send path.
+ * `label` (may be NULL) becomes its name, truncated, and is not validated.
+ * Returns a new image with refcnt 1 the caller owns, or NULL with errno. */
+struct mb_image *mb_image_new_inline(const char *label, const void *bytes, size_t len);
+
 #endif /* _MB_IMAGE_H_ */

@@ -113,6 +113,7 @@ int mb_ctl_event_register(int type, mb_ctl_event_fn fn, void *arg);
 
 /* ---- image store (control/ctl_store.c) ------------------------------------ */
 
+struct mb_image;
 struct mb_manifest;
 struct mb_manifest_entry;
 
@@ -121,6 +122,18 @@ struct mb_manifest_entry;
  * rewrite), then verify, load and publish it (asynchronously; the old version
  * stays published until the new one is verified).  0 or -errno. */
 int mb_ctl_store_install(const struct mb_manifest_entry *e, const char *verified_path);
+/* For sync's one-pass download: a new, unpublished image object for e (refcnt
+ * 1, owned by the caller) whose hugepage memory (e->size rounded up to
+ * MB_IMAGE_ALIGN, the padding zeroed) the caller fills as bytes arrive.  NULL
+ * when it does not fit the hugepage budget or memory (then use
+ * mb_ctl_store_install).  Release an unused one with mb_image_unref. */
+struct mb_image *mb_ctl_store_image_alloc(const struct mb_manifest_entry *e);
+/* Like mb_ctl_store_install, but publish `img` (from mb_ctl_store_image_alloc,
+ * holding exactly the bytes of `verified_path`, whose size and SHA-256 the
+ * caller checked against e) at once, without reading or hashing the file
+ * again.  Always consumes the caller's reference to img.  0 or -errno. */
+int mb_ctl_store_install_filled(const struct mb_manifest_entry *e, const char *verified_path,
+				struct mb_image *img);
 /* Remove an image from the local manifest and withdraw it.  0 or -ENOENT. */
 int mb_ctl_store_retire(const char *name);
 /* Mark an image as being downloaded (on) or not any more (off): shown as

@@ -149,12 +149,6 @@ lk_is_dir(void *ctx, const char *name)
 
 static const struct mb_ftp_lookup lookup = { lk_image, lk_is_dir, NULL };
 
-static void
-heap_release(struct mb_image *img)
-{
-	free(img);
-}
-
 /* The listing of `dir` (or of one image) in the format of cmd, as a heap
  * image with one reference (the caller's), or NULL.  Inside a read side. */
 static struct mb_image *
@@ -211,18 +205,7 @@ listing(enum mb_ftp_cmd cmd, const char *dir)
 		memcpy(buf + len, line, (size_t)n);
 		len += (size_t)n;
 	}
-	img = calloc(1, sizeof(*img) + len + 1);
-	if (img != NULL) {
-		img->data = (uint8_t *)(img + 1);
-		memcpy(img->data, buf, len);
-		img->size = len;
-		img->alloc_len = len;
-		img->iova = UINT64_MAX;
-		img->mem = MB_IMAGE_MEM_HEAP;
-		img->release = heap_release;
-		snprintf(img->name, sizeof(img->name), "(listing)");
-		atomic_init(&img->refcnt, 1);
-	}
+	img = mb_image_new_inline("(listing)", buf, len);
 	free(buf);
 	return img;
 }

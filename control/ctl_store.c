@@ -26,7 +26,9 @@
  * hugepages once the budget has room, copying and re-hashing it on the
  * worker, so the loop never waits for a copy.
  *
- * Not here: downloading (ctl_sync.c uses mb_ctl_store_install).
+ * Not here: downloading (ctl_sync.c uses mb_ctl_store_install, or fills an
+ * mb_ctl_store_image_alloc object as it downloads and hands it to
+ * mb_ctl_store_install_filled, which publishes it without a second pass).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -178,7 +180,7 @@ fail:
 }
 
 /* A new image object for entry e (refcnt 1), its memory allocated but not yet
- * filled.  NULL with errno. */
+ * filled: hugepages, else (path not NULL) an mmap of path.  NULL with errno. */
 static struct mb_image *
 image_new(const struct mb_manifest_entry *e, const char *path)
 {
@@ -199,7 +201,7 @@ image_new(const struct mb_manifest_entry *e, const char *path)
 		img->mem = MB_IMAGE_MEM_HUGEPAGE;
 		img->release = release_hugepage;
 	} else {
-		img->data = map_file(path, e->size, img->alloc_len);
+		img->data = path != NULL ? map_file(path, e->size, img->alloc_len) : NULL;
 		if (img->data == NULL) {
 			int rc = errno;
 
@@ -1355,6 +1357,109 @@ mb_ctl_store_install(const struct mb_manifest_entry *e, const char *verified_pat
 			it->state = ITEM_LOADING;
 	}
 	reconcile();
+	return rc;
+}
+
+struct mb_image *
+mb_ctl_store_image_alloc(const struct mb_manifest_entry *e)
+{
+	uint64_t len = align_up(e->size);
+	struct mb_image *img;
+
+	if (st.state_dir == NULL || (st.max_image_size != 0 && e->size > st.max_image_size))
+		return NULL;
+	if (st.budget != 0 && atomic_load(&hugepage_used) + len > st.budget) {
+		uint64_t now = mb_time_mono_ns();
+
+		/* idle images may make way; if memory is still draining, the
+		 * download takes the file path and the cache promotes it later */
+		cache_observe(now);
+		(void)cache_make_room(NULL, len, now, now);
+	}
+	img = image_new(e, NULL);
+	if (img != NULL)
+		MB_LOG(DEBUG, STORE, "image '%s' v%" PRIu64 ": %" PRIu64 " hugepage bytes for the "
+		       "download", e->name, e->version, len);
+	return img;
+}
+
+int
+mb_ctl_store_install_filled(const struct mb_manifest_entry *e, const char *verified_path,
+			    struct mb_image *img)
+{
+	struct item tmp = {0}, *it;
+	char dest[4096 + 300];
+	struct stat sb;
+	int rc;
+
+	if (st.state_dir == NULL) {
+		rc = -ENODEV;
+		goto fail;
+	}
+	if (!mb_image_name_valid(e->name, strlen(e->name)) || img == NULL ||
+	    img->size != e->size || img->version != e->version ||
+	    memcmp(img->sha256, e->sha256, MB_SHA256_LEN) != 0) {
+		rc = -EINVAL;
+		goto fail;
+	}
+	if (mb_manifest_find(&st.man, e->name) == NULL && st.man.count >= st.max_images) {
+		rc = -ENOSPC;
+		goto fail;
+	}
+	memcpy(tmp.e.name, e->name, sizeof(tmp.e.name));
+	image_path(&tmp, dest, sizeof(dest));
+	rc = mkdir_parents_of(dest);
+	if (rc != 0)
+		goto fail;
+	if (rename(verified_path, dest) == -1 || stat(dest, &sb) == -1) {
+		rc = -errno;
+		goto fail;
+	}
+	rc = mb_manifest_set(&st.man, e);
+	if (rc != 0)
+		goto fail;
+	rc = write_manifest();
+	it = item_find(e->name);
+	if (it == NULL) {
+		it = calloc(1, sizeof(*it));
+		if (it == NULL) {
+			mb_image_unref(img);
+			reconcile(); /* loads it from the file instead */
+			return -ENOMEM;
+		}
+		it->next = st.items;
+		st.items = it;
+	} else {
+		item_cancel_job(it);
+		mb_manifest_entry_done(&it->e);
+	}
+	if (mb_manifest_entry_copy(&it->e, e) != 0) {
+		/* the entry is in st.man: reconcile retries the copy and loads it */
+		memset(&it->e, 0, sizeof(it->e));
+		memcpy(it->e.name, e->name, sizeof(it->e.name));
+		mb_image_unref(img);
+		it->in_manifest = true;
+		it->state = ITEM_LOADING;
+		reconcile();
+		return -ENOMEM;
+	}
+	/* The caller hashed exactly these bytes as they went to memory and to the
+	 * file: publish them now.  reconcile() then sees the same entry and file
+	 * and keeps this object. */
+	it->in_manifest = true;
+	if (it->img != NULL)
+		mb_image_unref(it->img);
+	it->img = img;
+	it->st = sb;
+	it->state = ITEM_OK;
+	it->reason[0] = '\0';
+	MB_LOG(INFO, STORE, "image '%s' v%" PRIu64 " verified while downloaded, %" PRIu64
+	       " bytes in hugepages", e->name, e->version, e->size);
+	publish();
+	reconcile();
+	return rc;
+fail:
+	mb_image_unref(img);
 	return rc;
 }
 

@@ -10,12 +10,18 @@
  * the store's local manifest: entries for origin.site whose name, version,
  * size or sha256 differ are downloaded, entries gone are retired.
  *
- * Downloads go to <state-dir>/tmp/<name, '/' as %2F>.part.  SHA-256 runs as
- * bytes arrive; on resume the existing prefix is hashed once and the rest is
- * fetched with a Range request.  Size and digest are checked, the file is
- * fsync'd and handed to mb_ctl_store_install(), which renames it into
- * images/ and publishes it with RCU: until then the old version serves, and
- * nothing partial is ever under images/.
+ * Downloads go to <state-dir>/tmp/<name, '/' as %2F>.part, in one pass: each
+ * chunk libcurl delivers is copied into the image's final hugepage memory
+ * (mb_ctl_store_image_alloc, when it fits the budget), hashed from that copy
+ * and written to the .part from it in batches; on resume the existing prefix
+ * is read once into memory while it is re-hashed, and the rest is fetched
+ * with a Range request.  Size and digest are checked, the file is fsync'd and
+ * handed to mb_ctl_store_install_filled(), which renames it into images/ and
+ * publishes the already-filled memory with RCU without reading the file
+ * again (the digest covers exactly the bytes in memory and on disk).  When
+ * the image does not fit in hugepages the download only writes the file and
+ * mb_ctl_store_install() verifies and loads it.  Until the new version is
+ * published the old one serves, and nothing partial is ever under images/.
  *
  * libcurl runs through its multi interface, driven by the control loop
  * (CURLMOPT_SOCKETFUNCTION adds the sockets to epoll, CURLMOPT_TIMERFUNCTION
@@ -49,12 +55,15 @@
 
 #include "ctl.h"
 #include "mb_cleanup.h"
+#include "mb_image.h"
 #include "mb_log.h"
 #include "mb_manifest.h"
 #include "mb_sig.h"
 
 #define SYNC_REASON_MAX 200
 #define SYNC_FAR_MS (24ull * 3600 * 1000)
+#define SYNC_CURL_BUFSIZE (512L * 1024) /* libcurl's receive buffer (its maximum) */
+#define SYNC_FLUSH (1u << 20)		/* .part writes from memory in >= 1 MiB batches */
 
 enum img_state {
 	IMG_OK,		 /* installed and matching the ops manifest */
@@ -97,6 +106,8 @@ struct xfer {
 	struct mb_ctl_timer *hash_timer; /* resume: prefix hashing in progress */
 	uint64_t hashed;		 /* prefix bytes hashed so far */
 	bool resumed;
+	struct mb_image *mem; /* final memory filled as bytes arrive (NULL: file only) */
+	uint64_t flushed;     /* with mem: bytes of mem->data written to the .part */
 };
 
 struct img {
@@ -304,6 +315,8 @@ xfer_free(struct xfer *x)
 		(void)close(x->fd);
 	EVP_MD_CTX_free(x->md);
 	mb_ctl_timer_free(x->hash_timer);
+	if (x->mem != NULL)
+		mb_image_unref(x->mem);
 	free(x);
 }
 
@@ -391,6 +404,30 @@ mem_write_cb(char *p, size_t size, size_t n, void *arg)
 	return n;
 }
 
+/* With x->mem: write the bytes received since the last flush to the .part.
+ * 0 or -errno. */
+static int
+part_flush(struct xfer *x)
+{
+	uint64_t from = x->flushed;
+
+	while (x->flushed < x->off) {
+		ssize_t w = pwrite(x->fd, x->mem->data + x->flushed, (size_t)(x->off - x->flushed),
+				   (off_t)x->flushed);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w == 0 ? -EIO : -errno;
+		x->flushed += (uint64_t)w;
+	}
+	/* start the writeback now, so the final fsync has little left to wait for */
+	if (x->flushed > from)
+		(void)sync_file_range(x->fd, (off_t)from, (off_t)(x->flushed - from),
+				      SYNC_FILE_RANGE_WRITE);
+	return 0;
+}
+
 static size_t
 file_write_cb(char *p, size_t size, size_t n, void *arg)
 {
@@ -412,7 +449,7 @@ file_write_cb(char *p, size_t size, size_t n, void *arg)
 				set_reason(x->reason, "cannot restart .part: %s", strerror(errno));
 				return 0;
 			}
-			x->off = 0;
+			x->off = x->flushed = 0;
 		} else if (code >= 300 && code < 400) {
 			set_reason(x->reason, "redirect (HTTP %ld) refused", code);
 			return 0;
@@ -427,6 +464,20 @@ file_write_cb(char *p, size_t size, size_t n, void *arg)
 		set_reason(x->reason, "body longer than the manifest size %" PRIu64,
 			   im->want.size);
 		return 0;
+	}
+	if (x->mem != NULL) {
+		int rc;
+
+		/* one pass: into the final memory, hashed from there, to disk in batches */
+		memcpy(x->mem->data + x->off, p, n);
+		EVP_DigestUpdate(x->md, x->mem->data + x->off, n);
+		x->off += n;
+		S.bytes_fetched += n;
+		if (x->off - x->flushed >= SYNC_FLUSH && (rc = part_flush(x)) < 0) {
+			set_reason(x->reason, "write to .part: %s", strerror(-rc));
+			return 0;
+		}
+		return n;
 	}
 	while (done < n) {
 		ssize_t w = write(x->fd, p + done, n - done);
@@ -478,6 +529,8 @@ easy_setup(struct xfer *x, const char *url)
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "minibossd/" MB_VERSION);
+	/* fewer, larger write callbacks and socket reads per loop wake-up */
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, SYNC_CURL_BUFSIZE);
 	return 0;
 }
 
@@ -816,6 +869,13 @@ img_finish(struct img *im, struct xfer *x)
 	int rc;
 
 	(void)part_path(im->want.name, path, sizeof(path));
+	if (x->mem != NULL && (rc = part_flush(x)) < 0) {
+		char why[SYNC_REASON_MAX];
+
+		set_reason(why, "write to .part: %s", strerror(-rc));
+		img_fail(im, why, false);
+		return;
+	}
 	if (x->off != im->want.size) {
 		img_fail(im, "truncated body", true);
 		return; /* keep the .part: the next round resumes it */
@@ -842,7 +902,13 @@ img_finish(struct img *im, struct xfer *x)
 	(void)close(x->fd);
 	x->fd = -1;
 	(void)mb_ctl_store_set_downloading(&im->want, false);
-	rc = mb_ctl_store_install(&im->want, path);
+	if (x->mem != NULL) {
+		/* verified as it was filled: publish this memory, no second pass */
+		rc = mb_ctl_store_install_filled(&im->want, path, x->mem);
+		x->mem = NULL;
+	} else {
+		rc = mb_ctl_store_install(&im->want, path);
+	}
 	if (rc < 0) {
 		char why[SYNC_REASON_MAX];
 
@@ -911,7 +977,9 @@ hash_step(void *arg)
 	for (int i = 0; i < HASH_SLICES_PER_TICK && x->hashed < x->start; i++) {
 		size_t want = x->start - x->hashed < HASH_SLICE ? (size_t)(x->start - x->hashed) :
 								   HASH_SLICE;
-		ssize_t n = pread(x->fd, buf, want, (off_t)x->hashed);
+		/* with final memory, the prefix is read straight into it, once */
+		uint8_t *dst = x->mem != NULL ? x->mem->data + x->hashed : buf;
+		ssize_t n = pread(x->fd, dst, want, (off_t)x->hashed);
 
 		if (n == -1 && errno == EINTR)
 			continue;
@@ -919,7 +987,7 @@ hash_step(void *arg)
 			bad = true;
 			break;
 		}
-		EVP_DigestUpdate(x->md, buf, (size_t)n);
+		EVP_DigestUpdate(x->md, dst, (size_t)n);
 		x->hashed += (uint64_t)n;
 	}
 	if (bad) {
@@ -991,6 +1059,7 @@ img_start(struct img *im)
 		st.st_size = 0;
 	}
 	x->start = (uint64_t)st.st_size;
+	x->mem = mb_ctl_store_image_alloc(&im->want);
 	im->x = x;
 	im->state = IMG_DOWNLOADING;
 	(void)mb_ctl_store_set_downloading(&im->want, true);
@@ -1019,7 +1088,7 @@ img_request(struct xfer *x)
 	char base[2048], url[2600];
 	int rc;
 
-	x->off = x->start;
+	x->off = x->flushed = x->start;
 	if (lseek(x->fd, (off_t)x->start, SEEK_SET) == -1) {
 		rc = -errno;
 		S.active--;

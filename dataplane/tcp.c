@@ -465,9 +465,21 @@ rexmt_hole(struct mb_tcp_stack *s, struct mb_tcp_conn *c, uint64_t from)
 	uint64_t off = from < c->una ? c->una : from, r;
 	uint32_t n;
 
-	while (off < c->max && sacked(c, off, &r))
+	uint64_t lim = c->max;
+
+	/* RFC 6675 IsLost: past the first hole, only bytes below the highest
+	 * SACKed byte are presumed lost; the rest is still in flight */
+	if (off > c->una && c->nsb > 0) {
+		lim = c->una;
+		for (unsigned k = 0; k < c->nsb; k++)
+			if (c->sb[k].r > lim)
+				lim = c->sb[k].r;
+	} else if (off > c->una) {
+		return 0; /* no SACK news: only the first segment is known lost */
+	}
+	while (off < lim && sacked(c, off, &r))
 		off = r;
-	if (off >= c->max)
+	if (off >= lim)
 		return 0;
 	if (off >= c->end) {
 		send_fin(s, c);
@@ -495,6 +507,7 @@ static void
 output(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 {
 	uint32_t wnd;
+	bool blocked = false;
 
 	if (c->state == MB_TCP_CLOSED)
 		return;
@@ -519,8 +532,10 @@ output(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 			if (room < c->mss && inflight > 0 && c->end - c->nxt > room)
 				break;
 			n = send_data(s, c, c->nxt, min32(room, c->mss));
-			if (n == 0)
+			if (n == 0) {
+				blocked = true;
 				break;
+			}
 			c->nxt += n;
 			if (c->nxt > c->max)
 				c->max = c->nxt;
@@ -554,8 +569,10 @@ output(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 			arm_rexmt(s, c);
 		}
 	} else {
+		/* the glue's TX queue was full with nothing of ours in flight:
+		 * no ACK will come to restart us, so retry shortly */
 		c->persist = 0;
-		c->t_rexmt = 0;
+		c->t_rexmt = blocked ? s->now + TX_RETRY_NS : 0;
 	}
 	timer_update(s, c);
 }
@@ -765,8 +782,13 @@ ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp_seg
 		c->snd_wl1 = g->seq;
 		c->snd_wl2 = g->ack;
 	}
-	if (c->sack_ok && g->nsack > 0)
+	uint64_t sacked_before = c->sack_ok ? sacked_bytes(c) : 0;
+	bool sack_news = false;
+
+	if (c->sack_ok && g->nsack > 0) {
 		sack_update(c, g);
+		sack_news = sacked_bytes(c) > sacked_before;
+	}
 
 	if (d > 0) {
 		uint64_t acked = (uint64_t)d;
@@ -813,10 +835,14 @@ ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp_seg
 			}
 		} else {
 			c->dupacks = 0;
+			/* byte counting (RFC 3465): a stretch ACK (GRO/LRO at the
+			 * receiver) grows the window by what it covers.  Slow start
+			 * counts all of it, as Linux does, rather than L = 2 SMSS:
+			 * with 64 KiB stretch ACKs L = 2 would turn it linear. */
 			if (c->cwnd < c->ssthresh)
-				c->cwnd += (uint32_t)(acked < 2u * c->mss ? acked : 2u * c->mss);
+				c->cwnd += (uint32_t)(acked < 64u * c->mss ? acked : 64u * c->mss);
 			else
-				c->cwnd += max32(1, (uint32_t)((uint64_t)c->mss * c->mss /
+				c->cwnd += max32(1, (uint32_t)((uint64_t)c->mss * acked /
 							       c->cwnd));
 		}
 		c->t_rexmt = c->max > c->una ? s->now + (uint64_t)c->rto_us * 1000ULL : 0;
@@ -827,10 +853,13 @@ ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp_seg
 				return false;
 		}
 	} else if (d == 0 && g->plen == 0 && !(g->flags & (MB_TCP_SYN | MB_TCP_FIN)) &&
-		   (wnd_same || new_wnd > old_wnd || g->nsack > 0) && c->max > c->una) {
-		/* duplicate ACK (RFC 5681 §2), except that a window that grew or
-		 * SACK news does not disqualify it: receivers that autotune their
-		 * buffer (Linux) open the window on nearly every ACK */
+		   (c->sack_ok && g->nsack > 0 ? sack_news : wnd_same || new_wnd > old_wnd) &&
+		   c->max > c->una) {
+		/* duplicate ACK (RFC 5681 §2), except that a window that grew
+		 * does not disqualify it (receivers that autotune their buffer,
+		 * Linux, open it on nearly every ACK); with SACK, only an ACK
+		 * that SACKs new bytes counts (RFC 6675 §2): a D-SACK for a
+		 * duplicate we sent must not trigger another retransmission */
 		c->dupacks = c->dupacks < 255 ? c->dupacks + 1 : 255;
 		if (!c->in_recovery) {
 			bool sack_loss = c->sack_ok && sacked_bytes(c) >= 3u * c->mss;
@@ -1311,7 +1340,9 @@ rto_expire(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 		return;
 	}
 	if (c->max <= c->una) {
+		/* nothing in flight: a retry after the glue refused a segment */
 		c->t_rexmt = 0;
+		output(s, c);
 		return;
 	}
 	if (++c->nrexmt > s->p.max_rexmt) {

@@ -42,33 +42,6 @@ mb_tcp_http_counters(void)
 }
 
 static void
-hdr_release(struct mb_image *img)
-{
-	free(img);
-}
-
-/* A heap "image" holding len bytes of header text: the struct and the bytes
- * in one allocation.  refcnt 1, owned by the caller until mb_tcp_send. */
-static struct mb_image *
-hdr_image(const char *text, size_t len)
-{
-	struct mb_image *img = malloc(sizeof(*img) + len);
-
-	if (img == NULL)
-		return NULL;
-	memset(img, 0, sizeof(*img));
-	img->data = (uint8_t *)(img + 1);
-	memcpy(img->data, text, len);
-	img->size = len;
-	img->alloc_len = len;
-	img->iova = UINT64_MAX;
-	img->mem = MB_IMAGE_MEM_HEAP;
-	img->release = hdr_release;
-	atomic_init(&img->refcnt, 1);
-	return img;
-}
-
-static void
 count_status(int st)
 {
 	if (st == 200)
@@ -129,7 +102,7 @@ serve(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 			mb_tcp_abort(s, c);
 			return;
 		}
-		himg = hdr_image(hdr, (size_t)n);
+		himg = mb_image_new_inline(NULL, hdr, (size_t)n);
 		if (himg == NULL) {
 			cnt.nomem++;
 			mb_tcp_abort(s, c);

@@ -150,42 +150,45 @@ sum16(uint32_t acc, const uint8_t *p, size_t n)
 	return acc;
 }
 
-uint16_t
-mb_tcp_cksum(uint32_t saddr, uint32_t daddr, const void *seg, size_t len)
+/* The sum of the IPv4 pseudo header of a TCP segment of `len` bytes. */
+static uint32_t
+pseudo_sum(uint32_t saddr, uint32_t daddr, size_t len)
 {
 	uint8_t ph[12];
-	uint32_t acc;
 
 	memcpy(ph, &saddr, 4);
 	memcpy(ph + 4, &daddr, 4);
 	ph[8] = 0;
 	ph[9] = 6;
 	mb_bytes_put_be16(ph + 10, (uint16_t)len);
-	acc = sum16(0, ph, sizeof(ph));
-	acc = sum16(acc, seg, len);
+	return sum16(0, ph, sizeof(ph));
+}
+
+/* Fold the carries and complement: the checksum field's value. */
+static uint16_t
+fold(uint32_t acc)
+{
 	while (acc >> 16)
 		acc = (acc & 0xffff) + (acc >> 16);
 	return (uint16_t)~acc;
 }
 
 uint16_t
+mb_tcp_cksum(uint32_t saddr, uint32_t daddr, const void *seg, size_t len)
+{
+	return fold(sum16(pseudo_sum(saddr, daddr, len), seg, len));
+}
+
+uint16_t
 mb_tcp_cksum2(uint32_t saddr, uint32_t daddr, const void *hdr, size_t hlen, const void *payload,
 	      size_t plen)
 {
-	uint8_t ph[12];
 	uint32_t acc;
 
-	memcpy(ph, &saddr, 4);
-	memcpy(ph + 4, &daddr, 4);
-	ph[8] = 0;
-	ph[9] = 6;
-	mb_bytes_put_be16(ph + 10, (uint16_t)(hlen + plen));
-	acc = sum16(0, ph, sizeof(ph));
-	acc = sum16(acc, hdr, hlen); /* even: the payload's bytes keep their parity */
+	acc = sum16(pseudo_sum(saddr, daddr, hlen + plen), hdr, hlen);
+	/* hlen is even: the payload's bytes keep their parity */
 	acc = sum16(acc, payload, plen);
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
-	return (uint16_t)~acc;
+	return fold(acc);
 }
 
 unsigned

@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 
 #include "mb_cleanup.h"
+#include "mb_file.h"
 #include "mb_manifest.h"
 
 #define DEF_MAX_BYTES (64ULL << 20)
@@ -249,37 +250,20 @@ int
 mb_manifest_load_file(const char *path, const struct mb_manifest_limits *lim,
                       struct mb_manifest *ret, char *err, size_t errlen)
 {
-	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *buf = NULL;
 	uint64_t max = lim != NULL && lim->max_bytes != 0 ? lim->max_bytes : DEF_MAX_BYTES;
-	struct stat st;
-	size_t got = 0;
+	size_t got;
+	int rc;
 
 	memset(ret, 0, sizeof(*ret));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd == -1)
-		return seterr(err, errlen, -errno, "'%s': %s", path, strerror(errno));
-	if (fstat(fd, &st) == -1)
-		return seterr(err, errlen, -errno, "'%s': %s", path, strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return seterr(err, errlen, -EINVAL, "'%s': not a regular file", path);
-	if ((uint64_t)st.st_size > max)
-		return seterr(err, errlen, -E2BIG, "'%s': %jd bytes, limit %" PRIu64, path,
-		              (intmax_t)st.st_size, max);
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL)
-		return seterr(err, errlen, -ENOMEM, "out of memory");
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return seterr(err, errlen, -errno, "'%s': %s", path, strerror(errno));
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
+	rc = mb_file_read_all(path, max, &buf, &got);
+	if (rc == -EINVAL)
+		return seterr(err, errlen, rc, "'%s': not a regular file", path);
+	if (rc == -EFBIG)
+		return seterr(err, errlen, -E2BIG, "'%s': %zu bytes, limit %" PRIu64, path, got,
+		              max);
+	if (rc < 0)
+		return seterr(err, errlen, rc, "'%s': %s", path, strerror(-rc));
 	return mb_manifest_parse(buf, got, lim, ret, err, errlen);
 }
 

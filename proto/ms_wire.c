@@ -94,10 +94,11 @@ mb_ms_msg_type(const uint8_t *buf)
 	return mb_bytes_get_be32(buf + 4);
 }
 
-/* Common header and length check for a decoder of `type`. */
+/* Common header and length check for a decoder of `type`; on success
+ * *ret_body points at the body. */
 static int
 check_msg(const uint8_t *buf, size_t len, uint32_t type, size_t wire_len,
-	  const char **ret_reason)
+	  const char **ret_reason, const uint8_t **ret_body)
 {
 	if (buf == NULL || len < MB_MS_HDR_LEN)
 		return fail(ret_reason, "short message (no header)");
@@ -109,6 +110,7 @@ check_msg(const uint8_t *buf, size_t len, uint32_t type, size_t wire_len,
 		return fail(ret_reason, "short message");
 	if (len > wire_len)
 		return fail(ret_reason, "trailing bytes after message");
+	*ret_body = buf + MB_MS_HDR_LEN;
 	return 0;
 }
 
@@ -138,10 +140,9 @@ mb_ms_get_request_decode(const uint8_t *buf, size_t len, struct mb_ms_get_reques
 	const uint8_t *b;
 	int rc;
 
-	rc = check_msg(buf, len, MB_MS_GETREQUEST, MB_MS_GETREQ_LEN, ret_reason);
+	rc = check_msg(buf, len, MB_MS_GETREQUEST, MB_MS_GETREQ_LEN, ret_reason, &b);
 	if (rc != 0)
 		return rc;
-	b = buf + MB_MS_HDR_LEN;
 	memset(ret, 0, sizeof(*ret));
 	ret->hostip = mb_bytes_get_be32(b + GQ_HOSTIP);
 	ret->methods = b[GQ_METHODS];
@@ -159,10 +160,9 @@ mb_ms_get_reply_decode(const uint8_t *buf, size_t len, struct mb_ms_get_reply *r
 	const uint8_t *b;
 	int rc;
 
-	rc = check_msg(buf, len, MB_MS_GETREPLY, MB_MS_GETREPLY_LEN, ret_reason);
+	rc = check_msg(buf, len, MB_MS_GETREPLY, MB_MS_GETREPLY_LEN, ret_reason, &b);
 	if (rc != 0)
 		return rc;
-	b = buf + MB_MS_HDR_LEN;
 	memset(ret, 0, sizeof(*ret));
 	ret->method = b[GR_METHOD];
 	ret->isrunning = b[GR_ISRUNNING];
@@ -185,10 +185,9 @@ mb_ms_put_request_decode(const uint8_t *buf, size_t len, struct mb_ms_put_reques
 	const uint8_t *b;
 	int rc;
 
-	rc = check_msg(buf, len, MB_MS_PUTREQUEST, MB_MS_PUTREQ_LEN, ret_reason);
+	rc = check_msg(buf, len, MB_MS_PUTREQUEST, MB_MS_PUTREQ_LEN, ret_reason, &b);
 	if (rc != 0)
 		return rc;
-	b = buf + MB_MS_HDR_LEN;
 	memset(ret, 0, sizeof(*ret));
 	ret->hostip = mb_bytes_get_be32(b + PQ_HOSTIP);
 	ret->status = b[PQ_STATUS];
@@ -208,10 +207,9 @@ mb_ms_put_reply_decode(const uint8_t *buf, size_t len, struct mb_ms_put_reply *r
 	const uint8_t *b;
 	int rc;
 
-	rc = check_msg(buf, len, MB_MS_PUTREPLY, MB_MS_PUTREPLY_LEN, ret_reason);
+	rc = check_msg(buf, len, MB_MS_PUTREPLY, MB_MS_PUTREPLY_LEN, ret_reason, &b);
 	if (rc != 0)
 		return rc;
-	b = buf + MB_MS_HDR_LEN;
 	memset(ret, 0, sizeof(*ret));
 	ret->error = mb_bytes_get_be16(b + PR_ERROR);
 	ret->addr = mb_bytes_get_be32(b + PR_ADDR);
@@ -226,11 +224,14 @@ mb_ms_put_reply_decode(const uint8_t *buf, size_t len, struct mb_ms_put_reply *r
 	return 0;
 }
 
-static void
-put_hdr(uint8_t *buf, uint32_t type)
+/* Zero a message of wire_len bytes, write its header, return its body. */
+static uint8_t *
+put_hdr(uint8_t *buf, uint32_t type, size_t wire_len)
 {
+	memset(buf, 0, wire_len);
 	memcpy(buf, MB_MS_VERSION, MB_MS_VERSION_LEN);
 	mb_bytes_put_be32(buf + 4, type);
+	return buf + MB_MS_HDR_LEN;
 }
 
 int
@@ -242,9 +243,7 @@ mb_ms_get_request_encode(const struct mb_ms_get_request *req, uint8_t *buf, size
 		return -ENOSPC;
 	if (req->idlen > MB_MS_ID_LEN || strnlen(req->imageid, MB_MS_ID_LEN) < req->idlen)
 		return -EINVAL;
-	memset(buf, 0, MB_MS_GETREQ_LEN);
-	put_hdr(buf, MB_MS_GETREQUEST);
-	b = buf + MB_MS_HDR_LEN;
+	b = put_hdr(buf, MB_MS_GETREQUEST, MB_MS_GETREQ_LEN);
 	mb_bytes_put_be32(b + GQ_HOSTIP, req->hostip);
 	b[GQ_METHODS] = req->methods;
 	b[GQ_STATUS] = req->status;
@@ -260,9 +259,7 @@ mb_ms_get_reply_encode(const struct mb_ms_get_reply *rep, uint8_t *buf, size_t l
 
 	if (len < MB_MS_GETREPLY_LEN)
 		return -ENOSPC;
-	memset(buf, 0, MB_MS_GETREPLY_LEN);
-	put_hdr(buf, MB_MS_GETREPLY);
-	b = buf + MB_MS_HDR_LEN;
+	b = put_hdr(buf, MB_MS_GETREPLY, MB_MS_GETREPLY_LEN);
 	b[GR_METHOD] = rep->method;
 	b[GR_ISRUNNING] = rep->isrunning;
 	mb_bytes_put_be16(b + GR_ERROR, rep->error);
@@ -282,9 +279,7 @@ mb_ms_put_reply_encode(const struct mb_ms_put_reply *rep, uint8_t *buf, size_t l
 
 	if (len < MB_MS_PUTREPLY_LEN)
 		return -ENOSPC;
-	memset(buf, 0, MB_MS_PUTREPLY_LEN);
-	put_hdr(buf, MB_MS_PUTREPLY);
-	b = buf + MB_MS_HDR_LEN;
+	b = put_hdr(buf, MB_MS_PUTREPLY, MB_MS_PUTREPLY_LEN);
 	mb_bytes_put_be16(b + PR_ERROR, rep->error);
 	mb_bytes_put_be32(b + PR_ADDR, rep->addr);
 	mb_bytes_put_be16(b + PR_PORT, rep->port);

@@ -283,8 +283,9 @@ print_human(const char *cmd, json_t *r)
 
 /*
  * `sync --wait` (owner: sync): after the "sync" action started a round, poll
- * {"cmd":"sync","args":{"status":true}} on the same connection every 200 ms
- * and draw a progress bar from bytes_done/bytes_total until the round ends.
+ * {"cmd":"sync","args":{"status":true}} on the same connection, first after
+ * 10 ms and then at doubling intervals up to every 200 ms (a small image is
+ * published well before a fixed 200 ms tick), and draw a progress bar from bytes_done/bytes_total until the round ends.
  * Exit 0 when the round's result is "ok", 1 otherwise, 2 on socket trouble.
  */
 static int
@@ -292,6 +293,7 @@ sync_wait(int fd)
 {
 	static const char req[] = "{\"cmd\":\"sync\",\"args\":{\"status\":true}}\n";
 	bool tty = isatty(STDOUT_FILENO);
+	int pause_ms = 10;
 
 	for (;;) {
 		json_auto_t *reply = NULL;
@@ -302,7 +304,8 @@ sync_wait(int fd)
 		unsigned nok = 0, ndl = 0, nfail = 0, pct;
 		char bar[41];
 
-		(void)poll(NULL, 0, 200);
+		(void)poll(NULL, 0, pause_ms);
+		pause_ms = pause_ms * 2 > 200 ? 200 : pause_ms * 2;
 		if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof(req) - 1)) {
 			fprintf(stderr, "\nminibossctl: cannot send: %s\n", strerror(errno));
 			return 2;

@@ -125,6 +125,16 @@ fx_lookup(const char *name)
 	return img;
 }
 
+/* The published image called `name`, which must exist. */
+static struct mb_image *
+fx_lookup_ok(const char *name)
+{
+	struct mb_image *img = fx_lookup(name);
+
+	assert_non_null(img);
+	return img;
+}
+
 /* The image holds fx_byte's bytes, then zero padding up to alloc_len. */
 static void
 fx_check_bytes(const struct mb_image *img)

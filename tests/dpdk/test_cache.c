@@ -57,16 +57,6 @@ write_manifest_and_reload(void)
 	pump();
 }
 
-/* The published image called `name`, which must exist. */
-static struct mb_image *
-lookup(const char *name)
-{
-	struct mb_image *img = fx_lookup(name);
-
-	assert_non_null(img);
-	return img;
-}
-
 /* health.store.cache.<key> */
 static json_int_t
 cache_stat(const char *key)
@@ -135,8 +125,8 @@ test_lru_demote_promote(void **state)
 	write_manifest();
 	assert_int_equal(mb_ctl_store_start(&cfg), 0);
 	pump();
-	a = lookup("a");
-	b = lookup("b");
+	a = fx_lookup_ok("a");
+	b = fx_lookup_ok("b");
 	assert_int_equal(a->mem, MB_IMAGE_MEM_HUGEPAGE);
 	assert_int_equal(b->mem, MB_IMAGE_MEM_HUGEPAGE);
 	assert_int_equal(cache_stat("used"), 2 * MIB);
@@ -148,9 +138,9 @@ test_lru_demote_promote(void **state)
 
 	fx_add_image("c", 500000, FX_FILE_OK);
 	write_manifest_and_reload();
-	a = lookup("a");
-	b = lookup("b");
-	c = lookup("c");
+	a = fx_lookup_ok("a");
+	b = fx_lookup_ok("b");
+	c = fx_lookup_ok("c");
 	assert_int_equal(a->mem, MB_IMAGE_MEM_HUGEPAGE);
 	assert_int_equal(b->mem, MB_IMAGE_MEM_MMAP);
 	assert_int_equal(c->mem, MB_IMAGE_MEM_MMAP);
@@ -170,8 +160,8 @@ test_lru_demote_promote(void **state)
 	assert_int_equal(cache_stat("draining"), 1 * MIB);
 	mb_ctl_store_cache_tick(mb_time_mono_ns());
 	pump();
-	assert_int_equal(lookup("c")->mem, MB_IMAGE_MEM_MMAP);
-	assert_ptr_equal(lookup("a"), a);
+	assert_int_equal(fx_lookup_ok("c")->mem, MB_IMAGE_MEM_MMAP);
+	assert_ptr_equal(fx_lookup_ok("a"), a);
 	assert_int_equal(cache_stat("evictions"), 1);
 	fx_check_bytes(held);
 
@@ -181,10 +171,10 @@ test_lru_demote_promote(void **state)
 	assert_int_equal(cache_stat("draining"), 0);
 	mb_ctl_store_cache_tick(mb_time_mono_ns());
 	pump();
-	c = lookup("c");
+	c = fx_lookup_ok("c");
 	assert_int_equal(c->mem, MB_IMAGE_MEM_HUGEPAGE);
 	fx_check_bytes(c);
-	assert_ptr_equal(lookup("a"), a);
+	assert_ptr_equal(fx_lookup_ok("a"), a);
 	assert_int_equal(cache_stat("promotions"), 1);
 	assert_int_equal(cache_stat("used"), 2 * MIB);
 	assert_string_equal(image_mem("c", m, sizeof(m)), "hugepage+warm");
@@ -195,21 +185,21 @@ test_lru_demote_promote(void **state)
 static void
 test_busy_promoted(void **state)
 {
-	struct mb_image *b = mb_image_ref(lookup("b")), *a; /* the session's reference */
+	struct mb_image *b = mb_image_ref(fx_lookup_ok("b")), *a; /* the session's reference */
 	uint64_t now = mb_time_mono_ns();
 
 	(void)state;
 	atomic_fetch_add(&b->active_users, 1);
 	mb_ctl_store_cache_tick(now);
 	pump();
-	assert_int_equal(lookup("a")->mem, MB_IMAGE_MEM_MMAP);
-	assert_int_equal(lookup("c")->mem, MB_IMAGE_MEM_HUGEPAGE);
-	assert_int_equal(lookup("b")->mem, MB_IMAGE_MEM_MMAP); /* a's memory drained only now */
+	assert_int_equal(fx_lookup_ok("a")->mem, MB_IMAGE_MEM_MMAP);
+	assert_int_equal(fx_lookup_ok("c")->mem, MB_IMAGE_MEM_HUGEPAGE);
+	assert_int_equal(fx_lookup_ok("b")->mem, MB_IMAGE_MEM_MMAP); /* a's memory drained only now */
 	mb_ctl_store_cache_tick(now);
 	pump();
-	assert_int_equal(lookup("b")->mem, MB_IMAGE_MEM_HUGEPAGE);
-	fx_check_bytes(lookup("b"));
-	a = lookup("a");
+	assert_int_equal(fx_lookup_ok("b")->mem, MB_IMAGE_MEM_HUGEPAGE);
+	fx_check_bytes(fx_lookup_ok("b"));
+	a = fx_lookup_ok("a");
 	fx_check_bytes(a);
 	assert_int_equal(cache_stat("evictions"), 2);
 	assert_int_equal(cache_stat("promotions"), 2);
@@ -232,8 +222,8 @@ test_budget_lowered(void **state)
 	pump();
 	mb_ctl_store_cache_tick(later);
 	pump();
-	assert_int_equal(lookup("b")->mem, MB_IMAGE_MEM_HUGEPAGE);
-	assert_int_equal(lookup("c")->mem, MB_IMAGE_MEM_MMAP);
+	assert_int_equal(fx_lookup_ok("b")->mem, MB_IMAGE_MEM_HUGEPAGE);
+	assert_int_equal(fx_lookup_ok("c")->mem, MB_IMAGE_MEM_MMAP);
 	assert_int_equal(cache_stat("used"), 1 * MIB);
 	assert_int_equal(cache_stat("evictions"), 3);
 	/* Nothing wants hugepages now: a further tick changes nothing. */
@@ -248,7 +238,7 @@ test_budget_lowered(void **state)
 static void
 test_promote_catches_corruption(void **state)
 {
-	struct mb_image *a = mb_image_ref(lookup("a")); /* a session's reference */
+	struct mb_image *a = mb_image_ref(fx_lookup_ok("a")); /* a session's reference */
 	char path[128], m[128];
 	FILE *f;
 

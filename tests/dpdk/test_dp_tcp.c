@@ -218,6 +218,19 @@ fetch(struct mb_dp_tcp *t, struct peer *p)
 	fail();
 }
 
+/* Fetch an FTP data transfer to its FIN: exactly `len` bytes of the image from
+ * `off`, reported done and good under `cookie`. */
+static void
+fetch_xfer(struct mb_dp_tcp *t, struct peer *p, uint64_t off, uint32_t len, uint64_t cookie)
+{
+	fetch(t, p);
+	assert_true(p->fin);
+	assert_int_equal(p->hi, len);
+	assert_memory_equal(p->stream, img->data + off, len);
+	assert_int_equal(done_cookie, cookie);
+	assert_int_equal(done_ok, 1);
+}
+
 static void
 http(bool multiseg)
 {
@@ -305,12 +318,7 @@ test_ftp_data(void **st)
 	assert_int_equal(fl, MB_TCP_SYN | MB_TCP_ACK);
 	send_frame(t, &p, MB_TCP_ACK, NULL, false);
 	take_frames(t, &p, &fl);
-	fetch(t, &p);
-	assert_true(p.fin);
-	assert_int_equal(p.hi, 50000);
-	assert_memory_equal(p.stream, img->data + 100, 50000);
-	assert_int_equal(done_cookie, 77);
-	assert_int_equal(done_ok, 1);
+	fetch_xfer(t, &p, 100, 50000, 77);
 	/* the expectation is used up: a second connection is refused */
 	q.dport = 50003;
 	send_frame(t, &q, MB_TCP_SYN, NULL, false);
@@ -330,12 +338,7 @@ test_ftp_data(void **st)
 		assert_int_equal(mb_dp_tcp_expect(50006, PEER_IP, mb_image_ref(img), 7, 3000, 90),
 				 0);
 		assert_true(take_frames(t, &r, &fl) >= 1);
-		fetch(t, &r);
-		assert_true(r.fin);
-		assert_int_equal(r.hi, 3000);
-		assert_memory_equal(r.stream, img->data + 7, 3000);
-		assert_int_equal(done_cookie, 90);
-		assert_int_equal(done_ok, 1);
+		fetch_xfer(t, &r, 7, 3000, 90);
 		/* and a client that connects then leaves before RETR */
 		r.sport++;
 		r.seq = 5;

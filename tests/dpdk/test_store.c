@@ -106,10 +106,8 @@ test_load(void **state)
 	write_manifest();
 	assert_int_equal(mb_ctl_store_start(&cfg), 0);
 	pump();
-	a = fx_lookup("proj/a");
-	b = fx_lookup("b");
-	assert_non_null(a);
-	assert_non_null(b);
+	a = fx_lookup_ok("proj/a");
+	b = fx_lookup_ok("b");
 	assert_int_equal(a->mem, MB_IMAGE_MEM_HUGEPAGE);
 	check_bytes(a);
 	check_bytes(b);
@@ -194,10 +192,8 @@ test_budget_mmap(void **state)
 	cfg.hugepage_budget = 1024 * 1024;
 	assert_int_equal(mb_ctl_store_start(&cfg), 0);
 	pump();
-	a = fx_lookup("proj/a");
-	b = fx_lookup("b");
-	assert_non_null(a);
-	assert_non_null(b);
+	a = fx_lookup_ok("proj/a");
+	b = fx_lookup_ok("b");
 	assert_int_equal(a->mem, MB_IMAGE_MEM_MMAP);
 	assert_int_equal(b->mem, MB_IMAGE_MEM_HUGEPAGE);
 	check_bytes(a);

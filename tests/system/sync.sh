@@ -62,13 +62,7 @@ state-dir = $T/state
 [dpdk]
 address = 10.99.0.1/24
 [origin]
-url = https://127.0.0.1:$PORT
-ca-file = $T/pki/ca.crt
-client-cert = $T/pki/cli.crt
-client-key = $T/pki/cli.key
-manifest-pubkey = $T/ops.pub
-site = utah
-timeout = 5s
+$(origin_conf)
 ${1:-}
 EOF
 }
@@ -96,12 +90,7 @@ initial_ok() {
 # Start a slow (limit_rate) download of a 4 MB image D and kill the probe once
 # part of it is on disk.
 slow_kill() {
-	head -c 4000000 /dev/urandom > "$T"/www/D
-	"$MANI" build "$T"/www --site utah=emulab-ops/A,emulab-ops/B,C,D --site other=OTHER \
-		--version-from 1 -o "$T"/www/manifest.json >/dev/null
-	"$MANI" sign --key "$T"/ops.key "$T"/www/manifest.json >/dev/null
-	ngx_stop
-	ngx_start srv "location = /D { limit_rate 100k; }"
+	publish_slow_d 1 ngx_start
 	"$PROBE" "$T"/mb.conf >"$T"/probe.out 2>"$T"/probe.log &
 	PROBE_PID=$!
 	for _ in $(seq 300); do

@@ -36,17 +36,7 @@ mkcerts
 mkimages
 ngx_up srv
 mb_conf_write 10.88.0.1/24 > "$MB_TMP"/mb.conf
-cat >> "$MB_TMP"/mb.conf <<EOC
-
-[origin]
-url = https://127.0.0.1:$PORT
-ca-file = $T/pki/ca.crt
-client-cert = $T/pki/cli.crt
-client-key = $T/pki/cli.key
-manifest-pubkey = $T/ops.pub
-site = utah
-timeout = 5s
-EOC
+{ printf '\n[origin]\n'; origin_conf; } >> "$MB_TMP"/mb.conf
 
 # images_ok NAME... : every NAME published with the bytes under www/
 images_ok() {
@@ -112,12 +102,7 @@ mb_ctl sync --wait >/dev/null
 wait_images emulab-ops/A emulab-ops/B C
 
 # kill -9 during a slow download: nothing partial visible; resume with Range
-head -c 4000000 /dev/urandom > "$T"/www/D
-"$MANI" build "$T"/www --site utah=emulab-ops/A,emulab-ops/B,C,D --site other=OTHER \
-	--version-from 2 -o "$T"/www/manifest.json >/dev/null
-"$MANI" sign --key "$T"/ops.key "$T"/www/manifest.json >/dev/null
-ngx_stop
-ngx_up srv "location = /D { limit_rate 100k; }"
+publish_slow_d 2 ngx_up
 mb_ctl sync >/dev/null
 for _ in $(seq 300); do
 	s=$(stat -c %s "$MB_TMP"/state/tmp/D.part 2>/dev/null || echo 0)

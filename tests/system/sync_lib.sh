@@ -31,6 +31,20 @@ mkcerts() {
 	) || fail "openssl"
 }
 
+# ---- the miniboss side: the [origin] keys that point it at this nginx with
+# this PKI and the ops key (the section header is the caller's).
+origin_conf() {
+	cat <<EOF
+url = https://127.0.0.1:$PORT
+ca-file = $T/pki/ca.crt
+client-cert = $T/pki/cli.crt
+client-key = $T/pki/cli.key
+manifest-pubkey = $T/ops.pub
+site = utah
+timeout = 5s
+EOF
+}
+
 # ---- nginx: $1 = server cert name (srv|rsrv), $2 = extra location config
 ngx_conf() {
 	local cert=${1:-srv} extra=${2:-}
@@ -91,6 +105,16 @@ publish() {	# $1 = version for all images
 		>/dev/null || fail "mb-manifest build"
 	"$MANI" sign --key "$T"/ops.key "$T"/www/manifest.json >/dev/null || fail "sign"
 	"$MANI" verify --pubkey "$T"/ops.pub "$T"/www/manifest.json >/dev/null || fail "verify"
+}
+# A 4 MB image D added for utah, every image at version $1, and nginx
+# restarted to serve D at 100 kB/s; $2 starts nginx (ngx_start or a wrapper).
+publish_slow_d() {
+	head -c 4000000 /dev/urandom > "$T"/www/D
+	"$MANI" build "$T"/www --site utah=emulab-ops/A,emulab-ops/B,C,D --site other=OTHER \
+		--version-from "$1" -o "$T"/www/manifest.json >/dev/null
+	"$MANI" sign --key "$T"/ops.key "$T"/www/manifest.json >/dev/null
+	ngx_stop
+	"$2" srv "location = /D { limit_rate 100k; }"
 }
 mkimages() {
 	mkdir -p "$T"/www/emulab-ops

@@ -5,8 +5,9 @@
  * sync system tests.  The image store is a small file-backed stand-in with
  * the same contract as ctl_store.c's install/retire: install renames the
  * verified .part into <state-dir>/images/<name> and rewrites the local
- * manifest.json atomically; retire removes both.  (It does not load bytes
- * into memory: the daemon's store does that and has its own tests.)
+ * manifest.json atomically; retire removes both.  One-pass downloads fill
+ * a heap object and install_filled checks that it holds exactly the file's
+ * bytes then zeroes (the daemon's store keeps hugepages and has its own tests).
  *
  *   sync-probe CONFIG [--rounds N | --serve]
  *
@@ -17,6 +18,7 @@
  * SIGTERM, for minibossctl.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -30,6 +32,7 @@
 #include "ctl.h"
 #include "ctl_priv.h"
 #include "mb_config.h"
+#include "mb_image.h"
 #include "mb_log.h"
 #include "mb_manifest.h"
 
@@ -59,6 +62,76 @@ mb_ctl_store_install(const struct mb_manifest_entry *e, const char *verified_pat
 	if (rc == 0)
 		rc = mb_manifest_write_file(&local, local_path);
 	return rc;
+}
+
+static void
+heap_release(struct mb_image *img)
+{
+	free(img->data);
+	free(img);
+}
+
+/* One-pass downloads fill this heap stand-in for the hugepage object
+ * (SYNC_PROBE_FILE_ONLY=1: none, the download takes the file-only path). */
+struct mb_image *
+mb_ctl_store_image_alloc(const struct mb_manifest_entry *e)
+{
+	struct mb_image *img;
+
+	if (getenv("SYNC_PROBE_FILE_ONLY") != NULL || (img = calloc(1, sizeof(*img))) == NULL)
+		return NULL;
+	snprintf(img->name, sizeof(img->name), "%s", e->name);
+	img->version = e->version;
+	img->size = e->size;
+	memcpy(img->sha256, e->sha256, MB_SHA256_LEN);
+	img->alloc_len = (e->size / MB_IMAGE_ALIGN + 1) * MB_IMAGE_ALIGN;
+	img->data = calloc(1, img->alloc_len);
+	if (img->data == NULL) {
+		free(img);
+		return NULL;
+	}
+	img->iova = UINT64_MAX;
+	img->mem = MB_IMAGE_MEM_HEAP;
+	img->release = heap_release;
+	atomic_init(&img->refcnt, 1);
+	return img;
+}
+
+/* The contract checked: the memory holds exactly the file's bytes, then zeroes. */
+int
+mb_ctl_store_install_filled(const struct mb_manifest_entry *e, const char *verified_path,
+			    struct mb_image *img)
+{
+	uint8_t buf[65536];
+	uint64_t off = 0;
+	FILE *f = fopen(verified_path, "rb");
+	size_t n;
+	int rc = 0;
+
+	if (f == NULL) {
+		mb_image_unref(img);
+		return -errno;
+	}
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+		if (off + n > img->size || memcmp(img->data + off, buf, n) != 0)
+			rc = -EIO;
+		off += n;
+	}
+	fclose(f);
+	if (off != img->size || img->size != e->size)
+		rc = -EIO;
+	for (uint64_t i = img->size; rc == 0 && i < img->alloc_len; i++)
+		if (img->data[i] != 0)
+			rc = -EIO;
+	mb_image_unref(img);
+	if (rc != 0) {
+		fprintf(stderr, "sync-probe: image '%s': memory differs from the file\n",
+			e->name);
+		return rc;
+	}
+	fprintf(stderr, "sync-probe: image '%s': memory matches the file (%" PRIu64 " bytes)\n",
+		e->name, off);
+	return mb_ctl_store_install(e, verified_path);
 }
 
 int

@@ -34,6 +34,7 @@
 #include "ctl.h"
 #include "ctl_loop_double.h"
 #include "dp.h"
+#include "mb_file.h"
 #include "mb_image.h"
 
 extern char **environ;
@@ -148,21 +149,13 @@ run(const char *const argv[])
 	return -1;
 }
 
+/* The whole file, NUL-terminated (caller frees), or NULL. */
 static char *
 slurp(const char *path, size_t *ret_len)
 {
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	struct stat st;
+	char *buf = NULL;
 
-	if (f == NULL)
-		return NULL;
-	fstat(fileno(f), &st);
-	buf = malloc((size_t)st.st_size + 1);
-	*ret_len = fread(buf, 1, (size_t)st.st_size, f);
-	buf[*ret_len] = '\0';
-	fclose(f);
-	return buf;
+	return mb_file_read_all(path, UINT64_MAX, &buf, ret_len) == 0 ? buf : NULL;
 }
 
 static void
