@@ -4,10 +4,11 @@
 bench/idle-conns.py: open N idle HTTP keep-alive connections to one server and hold them.
 
 Used by bench/run's tcpmem figure (memory per idle TCP connection). It raises its own open-file
-limit, connects N times (a bounded number of connects in flight), optionally sends one HEAD on
-each and reads the response headers, then prints one JSON line ({"open": n, "errors": e, ...})
-and holds every connection. Each "check" line on stdin prints how many are still open (the
-server has not closed them); end of stdin closes them all and exits.
+limit, connects N times (from the --src addresses in turn, a bounded number of connects in
+flight), optionally sends one HEAD on each and reads the response headers, then prints one JSON
+line ({"open": n, "errors": e, ...}) and holds every connection. Each "check" line on stdin
+prints how many are still open (the server has not closed them); end of stdin closes them all
+and exits.
 """
 
 import argparse
@@ -17,10 +18,16 @@ import resource
 import sys
 
 
-async def one(args, sem, conns, errs):
+async def one(args, k, sem, conns, errs):
     async with sem:
         try:
-            r, w = await asyncio.wait_for(asyncio.open_connection(args.host, args.port), 30)
+            src = None
+            if args.src:
+                # rotate source addresses: each has its own ephemeral port range, and the
+                # TIME_WAITs of a previous run do not run one range out
+                src = (args.src[k % len(args.src)], 0)
+            r, w = await asyncio.wait_for(asyncio.open_connection(args.host, args.port,
+                                                                  local_addr=src), 30)
             if args.path:
                 w.write(('HEAD %s HTTP/1.1\r\nHost: %s\r\n\r\n' % (args.path, args.host)).encode())
                 await w.drain()
@@ -39,6 +46,7 @@ async def main():
     ap.add_argument('-n', type=int, required=True, help='connections')
     ap.add_argument('--path', default=None, help='send one HEAD for this path on each')
     ap.add_argument('--inflight', type=int, default=256)
+    ap.add_argument('--src', action='append', default=[], help='local address (repeatable)')
     args = ap.parse_args()
     want = args.n + 256
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -46,7 +54,7 @@ async def main():
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(hard, want)))
     conns, errs = [], []
     sem = asyncio.Semaphore(args.inflight)
-    await asyncio.gather(*(one(args, sem, conns, errs) for _ in range(args.n)))
+    await asyncio.gather(*(one(args, k, sem, conns, errs) for k in range(args.n)))
     print(json.dumps({'open': len(conns), 'errors': len(errs),
                       'first_error': errs[0] if errs else None}), flush=True)
     loop = asyncio.get_running_loop()

@@ -30,6 +30,7 @@
 #include "tcp_http.h"
 
 #define TX_BURST 64
+#define TX_PASS_MAX 256 /* frames per loop pass (see emit) */
 #define XFER_REPORTED (1ULL << 63) /* in an FTP data connection's cookie */
 #define EXPECT_TIMEOUT_NS (60ULL * 1000000000ULL)
 
@@ -70,9 +71,10 @@ struct mb_dp_tcp {
 	const uint8_t *cur_src; /* source MAC of the frame being processed */
 	struct rte_mbuf *tx[TX_BURST];
 	uint16_t ntx;
+	uint32_t pass_tx; /* frames emitted in this loop pass */
 	uint64_t now;
 	/* glue-level drops */
-	uint64_t rx_bad_l3, rx_bad_cksum, rx_multiseg, rx_bad_tcp, tx_nombuf, tx_drop;
+	uint64_t rx_bad_l3, rx_bad_cksum, rx_multiseg, rx_bad_tcp, tx_nombuf, tx_drop, tx_busy;
 };
 
 static struct rte_ring *expect_ring;
@@ -86,20 +88,26 @@ is_ftp(const struct mb_dp_tcp *t, uint16_t port)
 
 /* ---- TX ------------------------------------------------------------------- */
 
+/* Hand the queued frames to the port.  What it does not take stays queued
+ * (in order) for the next pass, unless drop is set; emit() refuses new
+ * segments while the queue is full, so the core backs off instead of losing
+ * frames it believes sent. */
 static void
-tx_flush(struct mb_dp_tcp *t)
+tx_flush(struct mb_dp_tcp *t, bool drop)
 {
 	uint16_t sent;
 
 	if (t->ntx == 0)
 		return;
 	sent = t->conf.tx(t->conf.tx_arg, t->tx, t->ntx);
-	/* frames the driver did not take are still ours: free them, TCP resends */
-	if (sent < t->ntx) {
+	if (sent < t->ntx && drop) {
 		t->tx_drop += t->ntx - sent;
 		rte_pktmbuf_free_bulk(t->tx + sent, t->ntx - sent);
+		sent = t->ntx;
 	}
-	t->ntx = 0;
+	if (sent < t->ntx)
+		memmove(t->tx, t->tx + sent, (t->ntx - sent) * sizeof(t->tx[0]));
+	t->ntx -= sent;
 }
 
 /* Called by the mbuf library when the last reference to a payload mbuf
@@ -163,6 +171,20 @@ emit(void *ctx, const struct mb_tcp_out *o)
 	}
 	if (dmac == NULL)
 		return -EHOSTUNREACH;
+	/* at most TX_PASS_MAX frames per loop pass: on a veth the peer's ACKs
+	 * to one send come back within it, and more than the RX ring holds
+	 * (af_packet: 512) are lost */
+	if (o->len > 0 && t->pass_tx >= TX_PASS_MAX) {
+		t->tx_busy++;
+		return -ENOBUFS;
+	}
+	if (t->ntx == TX_BURST) {
+		tx_flush(t, false);
+		if (t->ntx == TX_BURST) {
+			t->tx_busy++;
+			return -ENOBUFS;
+		}
+	}
 	m = rte_pktmbuf_alloc(t->conf.pool);
 	if (m == NULL) {
 		t->tx_nombuf++;
@@ -227,8 +249,9 @@ emit(void *ctx, const struct mb_tcp_out *o)
 		p[17] = (uint8_t)(ck & 0xff);
 	}
 	t->tx[t->ntx++] = m;
+	t->pass_tx++;
 	if (t->ntx == TX_BURST)
-		tx_flush(t);
+		tx_flush(t, false);
 	return 0;
 }
 
@@ -510,7 +533,8 @@ mb_dp_tcp_poll(struct mb_dp_tcp *t, uint64_t now_ns)
 				expect_drop(t, &t->expects[p]);
 	}
 	mb_tcp_timers(t->stack, now_ns);
-	tx_flush(t);
+	tx_flush(t, false);
+	t->pass_tx = 0;
 	return mb_tcp_stack_nconns(t->stack);
 }
 
@@ -589,7 +613,7 @@ mb_dp_tcp_free(struct mb_dp_tcp *t)
 	if (t == NULL)
 		return;
 	mb_tcp_stack_free(t->stack);
-	tx_flush(t);
+	tx_flush(t, true);
 	for (unsigned p = 0; p <= (unsigned)(t->pasv_max - t->pasv_min); p++)
 		if (t->expects[p].active)
 			expect_drop(t, &t->expects[p]);
@@ -632,6 +656,7 @@ mb_dp_tcp_stats_json(const struct mb_dp_tcp *t)
 	json_object_set_new(o, "tcp_conns", json_integer(mb_tcp_stack_nconns(t->stack)));
 	json_object_set_new(o, "tcp_rx_bad_l3", json_integer((json_int_t)t->rx_bad_l3));
 	json_object_set_new(o, "tcp_rx_bad_cksum", json_integer((json_int_t)t->rx_bad_cksum));
+	json_object_set_new(o, "tcp_tx_busy", json_integer((json_int_t)t->tx_busy));
 	json_object_set_new(o, "tcp_rx_bad_tcp", json_integer((json_int_t)t->rx_bad_tcp));
 	json_object_set_new(o, "tcp_rx_multiseg", json_integer((json_int_t)t->rx_multiseg));
 	json_object_set_new(o, "tcp_tx_nombuf", json_integer((json_int_t)t->tx_nombuf));

@@ -28,6 +28,7 @@
 #define SYNACK_MAX_REXMT 4
 #define COOKIE_PERIOD_NS (64ULL * 1000000000ULL)
 #define RTO_G_US 1000u
+#define TX_RETRY_NS 1000000ULL /* glue TX queue full, nothing in flight */
 
 struct mb_tcp_stack {
 	struct mb_tcp_params p;
@@ -835,12 +836,12 @@ ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp_seg
 			}
 		} else {
 			c->dupacks = 0;
-			/* byte counting (RFC 3465): a stretch ACK (GRO/LRO at the
-			 * receiver) grows the window by what it covers.  Slow start
-			 * counts all of it, as Linux does, rather than L = 2 SMSS:
-			 * with 64 KiB stretch ACKs L = 2 would turn it linear. */
+			/* byte counting (RFC 3465, L = 2 SMSS in slow start); in
+			 * congestion avoidance a stretch ACK (GRO/LRO at the
+			 * receiver) grows the window by the bytes it covers, not
+			 * by one ACK's worth */
 			if (c->cwnd < c->ssthresh)
-				c->cwnd += (uint32_t)(acked < 64u * c->mss ? acked : 64u * c->mss);
+				c->cwnd += (uint32_t)(acked < 2u * c->mss ? acked : 2u * c->mss);
 			else
 				c->cwnd += max32(1, (uint32_t)((uint64_t)c->mss * acked /
 							       c->cwnd));

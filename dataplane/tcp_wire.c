@@ -137,17 +137,51 @@ mb_tcp_parse(const uint8_t *buf, size_t len, struct mb_tcp_seg *seg)
 	return MB_TCP_PARSE_OK;
 }
 
+/* acc plus the big-endian 16-bit ones' complement sum of p[0..n).  Sums
+ * native 32-bit words into 64 bits and swaps once at the end: the ones'
+ * complement sum does not depend on byte order but for that swap (RFC 1071
+ * §2(B)).  This runs over every payload byte sent without checksum offload. */
 static uint32_t
 sum16(uint32_t acc, const uint8_t *p, size_t n)
 {
-	while (n > 1) {
-		acc += mb_bytes_get_be16(p);
+	uint64_t s = 0;
+	uint32_t w0, w1, w2, w3;
+	uint16_t h;
+
+	while (n >= 16) {
+		memcpy(&w0, p, 4);
+		memcpy(&w1, p + 4, 4);
+		memcpy(&w2, p + 8, 4);
+		memcpy(&w3, p + 12, 4);
+		s += (uint64_t)w0 + w1 + w2 + w3;
+		p += 16;
+		n -= 16;
+	}
+	while (n >= 4) {
+		memcpy(&w0, p, 4);
+		s += w0;
+		p += 4;
+		n -= 4;
+	}
+	if (n >= 2) {
+		memcpy(&h, p, 2);
+		s += h;
 		p += 2;
 		n -= 2;
 	}
-	if (n)
-		acc += (uint32_t)p[0] << 8;
-	return acc;
+	if (n) {
+		const uint8_t last[2] = { p[0], 0 };
+
+		memcpy(&h, last, 2);
+		s += h;
+	}
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	h = (uint16_t)s;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	h = (uint16_t)((h >> 8) | (h << 8));
+#endif
+	return acc + h;
 }
 
 /* The sum of the IPv4 pseudo header of a TCP segment of `len` bytes. */

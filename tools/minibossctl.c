@@ -285,7 +285,8 @@ print_human(const char *cmd, json_t *r)
  * `sync --wait` (owner: sync): after the "sync" action started a round, poll
  * {"cmd":"sync","args":{"status":true}} on the same connection, first after
  * 10 ms and then at doubling intervals up to every 200 ms (a small image is
- * published well before a fixed 200 ms tick), and draw a progress bar from bytes_done/bytes_total until the round ends.
+ * published well before a fixed 200 ms tick), and draw a progress bar from
+ * bytes_done/bytes_total until the round ends.
  * Exit 0 when the round's result is "ok", 1 otherwise, 2 on socket trouble.
  */
 static int

@@ -103,7 +103,7 @@ case_http() {
 	mb_in c1 curl -sSf --max-time 60 -C - -o "$out.2" "$url_http" || mb_fail "curl resume"
 	same "$out.2"
 	# a download killed half way, resumed by curl -C - and by wget -c
-	mb_bg c1 curl -sS --limit-rate 2M -o "$out.6" "$url_http"
+	mb_bg c1 curl -sS --limit-rate 1M -o "$out.6" "$url_http"
 	sleep 1.5
 	kill "$MB_LAST_PID" 2>/dev/null
 	wait "$MB_LAST_PID" 2>/dev/null
