@@ -767,6 +767,7 @@ ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp_seg
 	uint32_t new_wnd = (uint32_t)g->win << c->snd_wscale;
 	uint32_t old_wnd = c->snd_wnd;
 	bool wnd_same = new_wnd == old_wnd;
+	bool sack_news = false; /* this ACK SACKed bytes not SACKed before */
 	unsigned freed = 0;
 
 	if (d > 0 && (uint64_t)d > c->max - c->una) {
@@ -783,12 +784,11 @@ ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp_seg
 		c->snd_wl1 = g->seq;
 		c->snd_wl2 = g->ack;
 	}
-	uint64_t sacked_before = c->sack_ok ? sacked_bytes(c) : 0;
-	bool sack_news = false;
-
 	if (c->sack_ok && g->nsack > 0) {
+		uint64_t before = sacked_bytes(c);
+
 		sack_update(c, g);
-		sack_news = sacked_bytes(c) > sacked_before;
+		sack_news = sacked_bytes(c) > before;
 	}
 
 	if (d > 0) {
