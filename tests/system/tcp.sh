@@ -107,8 +107,13 @@ case_http() {
 	sleep 1.5
 	kill "$MB_LAST_PID" 2>/dev/null
 	wait "$MB_LAST_PID" 2>/dev/null
+	# curl 7.88's --limit-rate lets bursts through, so a fast server may have
+	# filled the file before the kill: then cut it back to a partial download,
+	# so the resumes below always have bytes left to fetch.
+	[ -f "$out.6" ] || : >"$out.6"
+	[ "$(stat -c %s "$out.6")" -lt $((MIB * 1048576)) ] ||
+		truncate -s $((MIB * 1048576 / 2 + 12345)) "$out.6"
 	cp "$out.6" "$out.7"
-	[ "$(stat -c %s "$out.6")" -lt $((MIB * 1048576)) ] || mb_fail "not interrupted"
 	mb_in c1 curl -sSf --max-time 60 -C - -o "$out.6" "$url_http" || mb_fail "curl resume"
 	same "$out.6"
 	mb_in c1 wget -q -T 60 -c -O "$out.7" "$url_http" || mb_fail "wget -c"
