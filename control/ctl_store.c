@@ -230,10 +230,18 @@ worker_stopping(void)
 	return stop;
 }
 
-/* An mmap'd image is hashed from the mapping itself, so the bytes verified
- * are the bytes served even if the path was replaced after it was mapped. */
+/*
+ * Hash an image's memory on the worker thread, in slices so a stop request
+ * is seen promptly.  Without `src` the bytes are hashed where they are: an
+ * mmap'd image is hashed from the mapping itself, so the bytes verified are
+ * the bytes served even if the path was replaced after it was mapped.  With
+ * `src` (promotion) each slice of the published mmap object is first copied
+ * into the new hugepage memory and the copy is hashed, so the bytes served
+ * from hugepages are the bytes verified; a mismatch then means the file
+ * changed under the mapping.
+ */
 static int
-hash_mapping(struct job *j)
+hash_image(struct job *j, const struct mb_image *src)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	uint8_t got[EVP_MAX_MD_SIZE];
@@ -254,56 +262,8 @@ hash_mapping(struct job *j)
 			rc = -ECANCELED;
 			goto out;
 		}
-		if (EVP_DigestUpdate(md, j->img->data + off, n) != 1) {
-			rc = -EIO;
-			goto out;
-		}
-		off += n;
-	}
-	if (EVP_DigestFinal_ex(md, got, &glen) != 1 || glen != MB_SHA256_LEN) {
-		rc = -EIO;
-		goto out;
-	}
-	if (memcmp(got, j->img->sha256, MB_SHA256_LEN) != 0) {
-		char hex[2 * MB_SHA256_LEN + 1];
-
-		mb_sha256_to_hex(got, hex);
-		snprintf(j->err, sizeof(j->err), "checksum mismatch (sha256 %s)", hex);
-		rc = -EBADMSG;
-	}
-out:
-	if (rc == -EIO && j->err[0] == '\0')
-		snprintf(j->err, sizeof(j->err), "SHA-256 failed");
-	EVP_MD_CTX_free(md);
-	return rc;
-}
-
-/* Promotion: copy the published mmap object into the new hugepage memory
- * and hash the copy, so the bytes served from hugepages are the bytes
- * verified; a mismatch means the file changed under the mapping. */
-static int
-copy_hash(struct job *j)
-{
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	uint8_t got[EVP_MAX_MD_SIZE];
-	unsigned int glen = 0;
-	uint64_t off = 0;
-	int rc = 0;
-
-	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-		snprintf(j->err, sizeof(j->err), "cannot set up SHA-256");
-		rc = -ENOMEM;
-		goto out;
-	}
-	while (off < j->img->size) {
-		uint64_t n = j->img->size - off < SLICE ? j->img->size - off : SLICE;
-
-		if (worker_stopping()) {
-			snprintf(j->err, sizeof(j->err), "cancelled");
-			rc = -ECANCELED;
-			goto out;
-		}
-		memcpy(j->img->data + off, j->src->data + off, n);
+		if (src != NULL)
+			memcpy(j->img->data + off, src->data + off, n);
 		if (EVP_DigestUpdate(md, j->img->data + off, n) != 1) {
 			snprintf(j->err, sizeof(j->err), "SHA-256 failed");
 			rc = -EIO;
@@ -315,7 +275,14 @@ copy_hash(struct job *j)
 		snprintf(j->err, sizeof(j->err), "SHA-256 failed");
 		rc = -EIO;
 	} else if (memcmp(got, j->img->sha256, MB_SHA256_LEN) != 0) {
-		snprintf(j->err, sizeof(j->err), "checksum mismatch in the mapped file");
+		if (src != NULL) {
+			snprintf(j->err, sizeof(j->err), "checksum mismatch in the mapped file");
+		} else {
+			char hex[2 * MB_SHA256_LEN + 1];
+
+			mb_sha256_to_hex(got, hex);
+			snprintf(j->err, sizeof(j->err), "checksum mismatch (sha256 %s)", hex);
+		}
 		rc = -EBADMSG;
 	}
 out:
@@ -329,11 +296,11 @@ job_run(struct job *j)
 	struct mb_verify v;
 
 	if (j->src != NULL) {
-		j->rc = copy_hash(j);
+		j->rc = hash_image(j, j->src);
 		return;
 	}
 	if (j->img->mem == MB_IMAGE_MEM_MMAP) {
-		j->rc = hash_mapping(j);
+		j->rc = hash_image(j, NULL);
 		return;
 	}
 	j->rc = mb_verify_open(&v, j->path, j->img->size, j->img->sha256);
