@@ -59,6 +59,11 @@
 #define DP_PEND_MAX 64
 #define DP_RING_SIZE 256
 #define DP_ZC_POOL_MIN 8192u
+/* net_af_xdp (22.11) receives into the RX mempool itself (its UMEM): it
+ * keeps 2048 mbufs in the fill ring and up to 2048 sent ones in the
+ * completion ring, on top of its RX and TX rings. */
+#define DP_AF_XDP_FILL 2048u
+#define DP_AF_XDP_COMP 2048u
 #define DP_TAP_NAME "net_tap_mb"
 
 enum dp_cmd {
@@ -124,6 +129,7 @@ static struct {
 	struct mb_tbucket port_tb;
 	uint64_t port_rate;
 	bool port_virtual; /* software port: its link speed is a made-up constant */
+	bool port_af_xdp;  /* net_af_xdp: completions are reaped only inside tx_burst */
 
 	struct rte_mbuf *txq[DP_TXQ_MAX];
 	unsigned ntx;
@@ -818,6 +824,35 @@ dp_drop(struct rte_mbuf *m, enum mb_dp_ctr c)
 	rte_pktmbuf_free(m);
 }
 
+/*
+ * A software link with checksum offload (a veth whose sender did not turn
+ * "tx" off) delivers TCP and UDP frames whose checksum field holds only the
+ * pseudo-header sum: the sending kernel left the rest to a NIC that does not
+ * exist (CHECKSUM_PARTIAL), and af_packet and af_xdp hand the bytes over as
+ * they are.  On a virtual port we complete such a checksum, so that our TCP
+ * and the kernel behind the exception TAP accept the frame; real NICs never
+ * deliver these, so the check is skipped there.  A correct checksum that
+ * happens to equal the pseudo-header sum is recomputed to the same value.
+ */
+static void
+dp_l4_csum_complete(struct rte_ipv4_hdr *ip, uint16_t ihl, uint16_t l4_len)
+{
+	uint8_t *l4 = (uint8_t *)ip + ihl;
+	uint16_t *field;
+
+	if (ip->next_proto_id == IPPROTO_TCP && l4_len >= sizeof(struct rte_tcp_hdr))
+		field = &((struct rte_tcp_hdr *)l4)->cksum;
+	else if (ip->next_proto_id == IPPROTO_UDP && l4_len >= sizeof(struct rte_udp_hdr))
+		field = &((struct rte_udp_hdr *)l4)->dgram_cksum;
+	else
+		return;
+	if (*field == 0 || *field != rte_ipv4_phdr_cksum(ip, 0))
+		return;
+	*field = 0;
+	*field = rte_ipv4_udptcp_cksum(ip, l4); /* UDP: never 0 */
+	dp_count(MB_DP_C_rx_csum_partial, 1);
+}
+
 static void
 dp_ipv4_input(struct rte_mbuf *m, struct rte_ether_hdr *eth, uint64_t now)
 {
@@ -842,6 +877,8 @@ dp_ipv4_input(struct rte_mbuf *m, struct rte_ether_hdr *eth, uint64_t now)
 		return dp_drop(m, MB_DP_C_drop_ip_frag);
 	l4_len = tot - ihl;
 	dst = ip->dst_addr;
+	if (dp.port_virtual)
+		dp_l4_csum_complete(ip, ihl, l4_len);
 
 	switch (ip->next_proto_id) {
 	case IPPROTO_UDP: {
@@ -1097,6 +1134,13 @@ mb_dp_lcore_main(void *arg)
 		if (dp.ntx > 0)
 			work += dp_tx_flush();
 		rcu_quiescent_state();
+		if (work == 0 && dp.port_af_xdp) {
+			/* net_af_xdp frees sent mbufs only inside tx_burst; with
+			 * nothing to send they would stay in the completion ring
+			 * and its RX refill (same pool) could starve: an empty
+			 * burst reaps them. */
+			(void)rte_eth_tx_burst(dp.port, 0, NULL, 0);
+		}
 		if (work == 0) {
 			uint64_t us = dp.idle_sleep_us;
 
@@ -1192,6 +1236,16 @@ mb_dp_init(const struct mb_config *cfg)
 		for (k = 0; k < RTE_DIM(soft); k++)
 			if (info.driver_name != NULL && strcmp(info.driver_name, soft[k]) == 0)
 				dp.port_virtual = true;
+		dp.port_af_xdp = info.driver_name != NULL &&
+				 strcmp(info.driver_name, "net_af_xdp") == 0;
+	}
+	if (dp.port_af_xdp) {
+		/* What the PMD holds must not starve our own allocations (nor
+		 * its RX refill, which fails silently and stalls the port). */
+		nmbufs += DP_AF_XDP_FILL + DP_AF_XDP_COMP + (unsigned)cfg->rx_desc +
+			  (unsigned)cfg->tx_desc;
+		MB_LOG(INFO, DP, "port %u is net_af_xdp: %u mbufs (dpdk.mbufs + what the "
+		       "PMD keeps in its rings)", port, nmbufs);
 	}
 
 	dp.pool = rte_pktmbuf_pool_create("mb_dp_pool", RTE_MAX(nmbufs, 1024u), 256, 0,

@@ -68,7 +68,8 @@
 	X(tcp_rx, "TCP segments handed to the userspace TCP")                  \
 	X(link_changes, "link state changes seen")                             \
 	X(sessions_started, "Frisbee sessions started")                        \
-	X(sessions_ended, "Frisbee sessions ended")
+	X(sessions_ended, "Frisbee sessions ended")                            \
+	X(rx_csum_partial, "TCP/UDP checksums left partial by a virtual link, completed")
 
 enum mb_dp_ctr {
 #define MB_DP_X_ENUM(n, h) MB_DP_C_##n,

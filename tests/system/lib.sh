@@ -277,19 +277,44 @@ mb_conf_write() {
 	EOF
 }
 
+# mb_vdev: the --vdev argument for the port driver chosen by MB_VDEV
+# (af_packet, the default, or af_xdp) over the daemon namespace's eth0.
+mb_vdev() {
+	case "${MB_VDEV:-af_packet}" in
+	af_packet) echo "net_af_packet0,iface=eth0" ;;
+	af_xdp) echo "net_af_xdp0,iface=eth0,start_queue=0,queue_count=1" ;;
+	*) mb_fail "MB_VDEV='$MB_VDEV': expected af_packet or af_xdp" ;;
+	esac
+}
+
+# mb_require_af_xdp: skip unless this kernel can bind an AF_XDP socket (the
+# PMD needs one per queue).  "ip netns exec" remounts /sys, so the daemon
+# mounts its own bpffs for libxdp inside that private mount namespace.
+mb_require_af_xdp() {
+	python3 -c 'import socket; socket.socket(44, socket.SOCK_RAW, 0).close()' \
+		2>/dev/null || mb_skip "kernel without AF_XDP sockets (address family 44)"
+	grep -q -w bpf /proc/filesystems || mb_skip "kernel without bpffs (libxdp needs it)"
+}
+
 # mb_daemon_start HOST CONF [EAL extra...]: start minibossd in HOST's
-# namespace on net_af_packet over its eth0.  Log in MB_DAEMON_LOG.
+# namespace on net_af_packet (or MB_VDEV=af_xdp: net_af_xdp) over its eth0.
+# Log in MB_DAEMON_LOG.
 mb_daemon_start() {
-	local host=$1 conf=$2 bin
+	local host=$1 conf=$2 bin vdev
 	shift 2
 	bin="$MB_BUILD/server/minibossd"
 	[ -x "$bin" ] || mb_skip "minibossd not built at '$bin'"
+	vdev=$(mb_vdev) || exit 1
+	[ "${MB_VDEV:-af_packet}" = af_xdp ] && mb_require_af_xdp
 	MB_DAEMON_LOG="$MB_TMP/minibossd.log"
 	MB_DAEMON_NS=$host
 	mkdir -p "$MB_TMP/state"
-	ip netns exec "$(mb_ns "$host")" "$bin" -l 0,1 --no-huge -m 512 --no-pci \
+	MB_BPFFS=$([ "${MB_VDEV:-af_packet}" = af_xdp ] && echo 1) \
+		ip netns exec "$(mb_ns "$host")" sh -c '[ -z "$MB_BPFFS" ] ||
+		mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf; exec "$@"' \
+		minibossd "$bin" -l 0,1 --no-huge -m 512 --no-pci \
 		--file-prefix="${MB_PREFIX}${MB_RID}" \
-		--vdev="net_af_packet0,iface=eth0" "$@" -- -c "$conf" -d \
+		--vdev="$vdev" "$@" -- -c "$conf" -d \
 		>"$MB_DAEMON_LOG" 2>&1 &
 	MB_DAEMON_PID=$!
 	mb_log "minibossd pid $MB_DAEMON_PID in $(mb_ns "$host")"
