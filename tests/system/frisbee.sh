@@ -92,15 +92,6 @@ check() {
 	[ "$(mb_sha "$out")" = "$(mb_sha "$ref")" ] || mb_fail "$c: output differs from $ref"
 }
 
-# json_get FILE KEY...: one value of a JSON file, as JSON (true, 42, "s").
-json_get() {
-	python3 -c 'import json, sys
-v = json.load(open(sys.argv[1]))
-for k in sys.argv[2:]:
-    v = v[k]
-print(json.dumps(v))' "$@"
-}
-
 # stats_json FILE: minibossctl --json stats into FILE.
 stats_json() {
 	mb_ctl --json stats >"$1" 2>&1 || mb_fail "minibossctl stats: $(cat "$1")"
@@ -279,13 +270,13 @@ reorder)
 	setup 2
 	unset MB_FAULT_REORDER
 	mb_ctl --json health >"$MB_TMP/health.json" 2>&1 || mb_fail "health"
-	[ "$(json_get "$MB_TMP/health.json" build fault_hooks)" = true ] ||
+	[ "$(mb_json_get "$MB_TMP/health.json" build fault_hooks)" = true ] ||
 		mb_skip "minibossd built without fault hooks"
 	mb_loss 5
 	load_all 2 "$mode"
 	[ "$(mb_loss_dropped)" -gt 0 ] || mb_fail "the loss rule dropped nothing"
 	stats_json "$MB_TMP/stats.json"
-	reordered=$(json_get "$MB_TMP/stats.json" counters fault_reordered) ||
+	reordered=$(mb_json_get "$MB_TMP/stats.json" counters fault_reordered) ||
 		mb_fail "no fault_reordered counter: $(cat "$MB_TMP/stats.json")"
 	[ "$reordered" -gt 0 ] || mb_fail "the fault hook reordered nothing"
 	mb_log "dropped $(mb_loss_dropped) frames, reordered $reordered"

@@ -235,6 +235,15 @@ mb_make_fs_file() {
 # mb_sha FILE: its SHA-256.
 mb_sha() { sha256sum "$1" | cut -d' ' -f1; }
 
+# mb_json_get FILE KEY...: one value of a JSON file, as JSON (true, 42, "s").
+mb_json_get() {
+	python3 -c 'import json, sys
+v = json.load(open(sys.argv[1]))
+for k in sys.argv[2:]:
+    v = v[k]
+print(json.dumps(v))' "$@"
+}
+
 # mb_state_add_image STATEDIR NAME FILE [VERSION] [MTIME]: put FILE into the
 # store layout (<state>/images/<name>) and (re)write <state>/manifest.json.
 mb_state_add_image() {

@@ -68,15 +68,6 @@ setup() {
 	WANT=$(mb_sha "$MB_TMP/img")
 }
 
-# json_get FILE KEY...: one value of a JSON file, as JSON (true, 42, "s").
-json_get() {
-	python3 -c 'import json, sys
-v = json.load(open(sys.argv[1]))
-for k in sys.argv[2:]:
-    v = v[k]
-print(json.dumps(v))' "$@"
-}
-
 # same FILE: the download must equal the image.
 same() {
 	[ -f "$1" ] || mb_fail "'$1' missing"
@@ -196,7 +187,7 @@ case_loss_reorder() {
 	setup 1
 	unset MB_FAULT_REORDER
 	mb_ctl --json health >"$MB_TMP/health.json" 2>&1 || mb_fail "health"
-	[ "$(json_get "$MB_TMP/health.json" build fault_hooks)" = true ] ||
+	[ "$(mb_json_get "$MB_TMP/health.json" build fault_hooks)" = true ] ||
 		mb_skip "minibossd built without fault hooks"
 	mb_nft "table bridge mbtloss {
 	chain l {
@@ -209,7 +200,7 @@ case_loss_reorder() {
 	mb_in c1 curl -sSf --max-time 120 -o "$MB_TMP/l.2" "$url_ftp" || mb_fail "FTP"
 	same "$MB_TMP/l.2"
 	mb_ctl --json stats >"$MB_TMP/stats.json" 2>&1 || mb_fail "stats"
-	r=$(json_get "$MB_TMP/stats.json" counters fault_reordered) || mb_fail "no fault_reordered counter"
+	r=$(mb_json_get "$MB_TMP/stats.json" counters fault_reordered) || mb_fail "no fault_reordered counter"
 	[ "$r" -gt 0 ] || mb_fail "the fault hook reordered nothing"
 	ip netns exec "$(mb_ns br)" nft list table bridge mbtloss | grep -q 'counter packets [1-9]' ||
 		mb_fail "the loss rule dropped nothing"
