@@ -31,6 +31,7 @@
 #include "ctl_priv.h"
 #include "mb_config.h"
 #include "mb_manifest.h"
+#include "mbt_eal.h"
 
 /* How fx_add_image leaves the file on disk; the manifest entry always
  * describes the good bytes. */
@@ -154,13 +155,13 @@ fx_check_bytes(const struct mb_image *img)
 static int
 fx_setup(const char *name, uint64_t budget)
 {
-	char arg0[32], prefix[48];
+	char arg0[32], prefix[96];
 	char *args[] = { arg0, "--no-huge", "-m", "256", "--no-pci", "--vdev=net_null0", prefix,
 			 "--log-level=lib.*:error", NULL };
 	char err[MB_CFG_ERRLEN], path[128];
 
 	snprintf(arg0, sizeof(arg0), "test_%s", name);
-	snprintf(prefix, sizeof(prefix), "--file-prefix=mbt-%s", name);
+	snprintf(prefix, sizeof(prefix), "%s", mbt_eal_prefix_arg(name));
 	if (rte_eal_init(8, args) < 0)
 		return -1;
 	rcu_register_thread();
@@ -189,6 +190,7 @@ static int
 fx_teardown(void)
 {
 	char cmd[128];
+	int rc;
 
 	mb_ctl_store_stop();
 	mb_ctl_loop_fini();
@@ -197,7 +199,9 @@ fx_teardown(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	(void)!system(cmd);
 	rcu_unregister_thread();
-	return rte_eal_cleanup();
+	rc = rte_eal_cleanup();
+	mbt_eal_rm_runtime();
+	return rc;
 }
 
 #endif /* _MB_TEST_STORE_FIXTURE_H_ */

@@ -41,6 +41,7 @@
 #include "mb_config.h"
 #include "mb_image.h"
 #include "mb_time.h"
+#include "mbt_eal.h"
 
 #define OUR_IP "10.9.0.1"
 #define PEER_IP "10.9.0.2"
@@ -667,7 +668,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_session_stop),
 		cmocka_unit_test(test_unicast_gateway),
 	};
-	char *eal[] = { argv[0], "--no-huge", "-m", "256", "--no-pci", "--file-prefix=mbt-dp",
+	char *eal[] = { argv[0], "--no-huge", "-m", "256", "--no-pci", mbt_eal_prefix_arg("dp"),
 			"-l", "0-1", "--log-level=*:warning", NULL };
 	struct mb_config cfg;
 	uint8_t *bytes;
@@ -711,5 +712,6 @@ main(int argc, char **argv)
 	mb_image_unref(img);
 	mb_config_done(&cfg);
 	rte_eal_cleanup();
+	mbt_eal_rm_runtime();
 	return rc;
 }

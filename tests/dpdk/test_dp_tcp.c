@@ -26,6 +26,7 @@
 #include "dp.h"
 #include "dp_tcp.h"
 #include "tcp_http.h"
+#include "mbt_eal.h"
 
 #define IMG_LEN 200000u
 #define MS 1000000ULL
@@ -371,7 +372,7 @@ static int
 setup(void **st)
 {
 	char *argv[] = { "test_dp_tcp", "--no-huge", "-m", "256", "--no-pci",
-			 "--file-prefix=mbt-dptcp", "--no-telemetry", "--log-level=error" };
+			 mbt_eal_prefix_arg("dptcp"), "--no-telemetry", "--log-level=error" };
 	uint8_t *bytes = malloc(IMG_LEN);
 
 	(void)st;
@@ -396,6 +397,7 @@ teardown(void **st)
 	mb_image_unref(img);
 	rte_mempool_free(pool);
 	rte_eal_cleanup();
+	mbt_eal_rm_runtime();
 	return 0;
 }
 
