@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The Frisbee engine: one session per (address, port), each serving one
- * image with the stock frisbeed's behaviour (spec sections 1.6 and 1.8).
+ * image with the stock frisbeed's behaviour (doc/frisbee-protocol.md).
  *
  * Receive: a datagram for the session is decoded (proto/fris_wire), checked
  * against the sender's address and port, then JOIN and JOIN2 are answered at

@@ -2,7 +2,7 @@
 /*
  * Frisbee UDP codec: explicit-offset little-endian decode with one drop
  * reason per rejected datagram, and encoders into caller buffers.  See
- * fris_wire.h for the contract; the layouts are spec/frisbee-wire.md 1.4.
+ * fris_wire.h for the contract; the layouts are in doc/frisbee-protocol.md.
  * Nothing here allocates, logs or blocks.
  */
 #include <errno.h>

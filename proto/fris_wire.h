@@ -7,12 +7,12 @@
  * (the stock tools write host structs on x86), except srcip, which is an IPv4
  * address in network order; this module reads and writes each field at its
  * offset with explicit byte-order helpers, never through a host struct.
- * Layouts and validity rules: spec/frisbee-wire.md sections 1.2 to 1.6.
+ * Layouts and validity rules: doc/frisbee-protocol.md.
  *
  * Decoding checks what needs only the datagram and the session's chunk count
  * (lengths, type/subtype pairs, chunk/block/count ranges) and reports one
  * reason per rejected datagram so that callers can count drops.  The checks
- * on the IP source address and UDP source port (spec 1.6 rules 2 and 3) need
+ * on the IP source address and UDP source port (doc/frisbee-protocol.md, step 5) need
  * the packet's addressing, which the caller has: mb_fris_check_source().
  * Decoded messages point into the caller's buffer for bulk payloads (block
  * data, request bitmaps, client statistics); nothing is allocated, nothing is
@@ -244,7 +244,7 @@ enum mb_fris_result mb_fris_decode(const void *buf, size_t len, uint32_t nchunks
 				   struct mb_fris_msg *ret);
 
 /*
- * Spec 1.6 rules 2 and 3, given the IP source address `ip_src` (network
+ * Source checks (doc/frisbee-protocol.md, step 5), given the IP source address `ip_src` (network
  * order), the UDP source port `sport` and the session port `port` (host
  * order), and the session's multicast group `group` (network order, 0 if
  * none).  A datagram from the group address itself is checked as if it came

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Per-session Frisbee work queue with the stock frisbeed's rules (spec 1.8).
+ * Per-session Frisbee work queue with the stock frisbeed's rules (doc/frisbee-protocol.md).
  *
  * JOIN replies go ahead of everything else.  REQUEST and PREQUEST become
  * 1024-bit block maps (clipped to the chunk's real length) and are merged

@@ -12,7 +12,7 @@
 #include "mb_bytes.h"
 #include "ms_wire.h"
 
-/* Body offsets (relative to MB_MS_HDR_LEN), spec/frisbee-wire.md 2.1. */
+/* Body offsets (relative to MB_MS_HDR_LEN), see doc/master-server.md. */
 enum {
 	GQ_HOSTIP = 0,
 	GQ_METHODS = 4,

@@ -6,7 +6,7 @@
  * is served: one request and one reply per connection, then close.  Every
  * message is an 8-byte header ("V01\0" + a big-endian int32 type) and a
  * fixed-size body; unlike Frisbee's UDP protocol every multi-byte field is
- * big-endian.  Layouts are in spec/frisbee-wire.md section 2.1.
+ * big-endian.  Layouts are in doc/master-server.md.
  *
  * This module only converts between wire bytes and the host-order structs
  * below, at explicit offsets (no packed host structs touch the wire).  It

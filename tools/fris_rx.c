@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Frisbee receiver state machine; see fris_rx.h.  The rules follow the stock
- * client's behaviour (spec 1.7 items 4-8), except that blocks are accepted
+ * client's behaviour (doc/frisbee-protocol.md), except that blocks are accepted
  * for any unfinished chunk (the caller writes them straight to their place,
  * so there are no chunk buffers to run out of).
  *

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The request/receive state machine of one Frisbee receiver (spec 1.7),
+ * The request/receive state machine of one Frisbee receiver (doc/frisbee-protocol.md),
  * shared by mb-frisbee (one receiver, real output) and mb-fris-loadgen
  * (many receivers in one process, no output).
  *

@@ -3,7 +3,7 @@
  * mb-frisbee: a Frisbee receiver on kernel UDP sockets, for tests and
  * benchmarks of miniboss (and of the stock frisbeed).
  *
- * It speaks the client side of spec/frisbee-wire.md 1.7: JOIN (v1) or JOIN2
+ * It speaks the client side of doc/frisbee-protocol.md: JOIN (v1) or JOIN2
  * (-N), requests chunks in a shuffled order within the readahead/inprogress
  * windows, re-requests missing blocks with PREQUEST after idle ticks with
  * back-off, snoops other clients' requests to avoid duplicate NAKs, and sends

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Unit tests of proto/fris_wire: round trips of every message, the values
- * spec/frisbee-wire.md documents for the real captures in
+ * doc/frisbee-protocol.md documents for the real captures in
  * testdata/frisbee-captures (read with a tiny classic-pcap reader below:
  * Ethernet/IPv4/UDP/TCP only), one test per drop reason, and 1e5 random or
  * mutated datagrams through the decoder (deterministic seed).  The capture
@@ -270,7 +270,7 @@ test_capture_join1(void **state)
 			preqs++;
 			if (m.u.prequest.map[0] == 0x00 && m.u.prequest.map[1] == 0xc0 &&
 			    m.u.prequest.map[2] == 0xff && m.u.prequest.map[3] == 0xff) {
-				/* spec 1.4: 00 c0 ff ff ... = blocks 14..1023 */
+				/* 00 c0 ff ff ... = blocks 14..1023 (doc/frisbee-protocol.md) */
 				uint32_t first;
 
 				assert_true(mb_fris_map_first_run(m.u.prequest.map, 0, 1024,
@@ -471,7 +471,7 @@ test_rejects(void **state)
 	mb_fris_put32(buf + 8, MB_FRIS_LEAVE_DLEN);
 	assert_int_equal(mb_fris_decode(buf, (size_t)n, 10, &m), MB_FRIS_E_MSGLEN);
 
-	/* Source checks (spec 1.6 rules 2-3). */
+	/* Source checks (doc/frisbee-protocol.md, acceptance step 5). */
 	n = mb_fris_encode_block(buf, sizeof(buf), src, 1, 1, NULL);
 	assert_int_equal(mb_fris_decode(buf, (size_t)n, 10, &m), MB_FRIS_OK);
 	assert_int_equal(mb_fris_check_source(&m, src, 6000, 6000, 0, false), MB_FRIS_OK);
