@@ -1,0 +1,11 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""
+One module per benchmark. Each has run(env, runs, dur) -> [measure.Series] and is listed in
+ORDER, the order a full run takes them in (and the names --only accepts).
+"""
+
+from . import ceiling, udp, frisbee, http, sync, scaling, tcpmem
+
+ORDER = ['ceiling', 'udp', 'frisbee', 'http', 'sync', 'scaling', 'tcpmem']
+MODULES = {'ceiling': ceiling, 'udp': udp, 'frisbee': frisbee, 'http': http, 'sync': sync,
+           'scaling': scaling, 'tcpmem': tcpmem}

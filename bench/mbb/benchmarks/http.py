@@ -1,0 +1,121 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""
+HTTP / FTP: N parallel downloads (N = 1, 8, 32, 256) of a file of total/N bytes by one curl
+process in mbb-r, from nginx, vsftpd and minibossd's HTTP (net_af_packet), with the veth's
+offloads on (total 4 GiB; 2 GiB in --quick) and off (1 GiB; 512 MiB), MTU 1500.
+"""
+
+import os
+import signal
+import time
+
+from ..measure import Series, Window
+from ..peers import curl, nginx, vsftpd
+from ..peers.minibossd import Miniboss
+from ..procs import tree_rss
+from ..util import MiB, NotAvailable
+
+LEVELS = [1, 8, 32, 256]
+
+
+def run(env, runs, dur):
+    out = []
+    for offload in (True, False):
+        tag = 'offload' if offload else 'nooffload'
+        # bytes per run: about a second of transfer at the rate kernel peers reach here
+        total = (2048 if offload else 512) * MiB * (1 if env.quick else 2)
+        env.setup_net(offload=offload, mtu=1500)
+        d = env.public_dir('www')
+        files = {}
+        for n in LEVELS:
+            fsize = max(MiB, total // n)
+            name = 'file-%d.raw' % fsize
+            env.public_file(d, name, fsize)
+            files[n] = (name, fsize)
+        for server, mod in (('nginx', nginx), ('vsftpd', vsftpd)):
+            # vsftpd stalls with more than ~64 logins at once from one client: its
+            # 256-download figure runs at most 64 at a time (said in the table)
+            pmax = vsftpd.FTP_PMAX if server == 'vsftpd' else 300
+            series = [Series('%s-%s-c%d' % (server, tag, n), 'http', 'http', server, True,
+                             port_type='kernel', connections=n, offload=offload, mtu=1500,
+                             file_bytes=files[n][1],
+                             params={'client_parallel_max': min(n, pmax)}) for n in LEVELS]
+            out += series
+            try:
+                sp = mod.start(env, d)
+            except NotAvailable as e:
+                for s in series:
+                    s.unavailable(str(e))
+                continue
+            try:
+                for n, s in zip(LEVELS, series):
+                    name, fsize = files[n]
+                    s.repeat(runs, lambda i: transfer(env, [sp], [mod.url(name)] * n, fsize,
+                                                      pmax=pmax), fmt)
+            finally:
+                sp.stop()
+        out += miniboss_http(env, runs, tag, offload, files, d)
+    env.setup_net()
+    return out
+
+
+def fmt(r):
+    return '%.2f Gbit/s, %.2f machine-cpu-s, %s' % (r.get('gbps', 0), r['machine_cpu_s'],
+                                                   r.get('error', 'ok'))
+
+
+def transfer(env, server_procs, urls, fsize, timeout=120, extra=(), pmax=300):
+    """One parallel download of urls (each fsize bytes) by one curl, measured."""
+    w = Window(server_procs)
+    t0 = time.monotonic()
+    c, lp = curl.parallel(env, urls, extra, pmax)
+    rc = c.wait(timeout)
+    wall = time.monotonic() - t0
+    r = w.close()
+    if rc is None:
+        c.stop(signal.SIGKILL)
+        r['error'] = 'curl timed out after %ds' % timeout
+        return r
+    got = sum(int(x) for x in open(lp).read().split() if x.isdigit())
+    want = fsize * len(urls)
+    r['bytes'] = got
+    if rc != 0 or got != want:
+        r['error'] = 'curl rc %s, %d of %d bytes: %s' % (
+            rc, got, want, open(curl.err_log(env)).read()[-200:])
+    r['transfer_s'] = wall
+    r['gbps'] = got * 8 / wall / 1e9
+    r['client_cpu_s'] = c.cpu()
+    r['server_cpu_s_per_gb'] = r['proc_cpu_s'] / (got / 1e9) if got else None
+    r['machine_cpu_s_per_gb'] = r['machine_cpu_s'] / (got / 1e9) if got else None
+    # the figure the targets use: Gbit/s per CPU-second of the whole machine
+    r['gbit_per_machine_cpu_s'] = got * 8 / 1e9 / r['machine_cpu_s'] if r['machine_cpu_s'] else None
+    r['server_rss_bytes'] = sum(tree_rss(p.pid) for p in server_procs)
+    return r
+
+
+def miniboss_http(env, runs, tag, offload, files, d):
+    series = [Series('miniboss-%s-c%d' % (tag, n), 'http', 'http', 'minibossd', False,
+                     port_type='af_packet', connections=n, offload=offload, mtu=1500,
+                     file_bytes=files[n][1]) for n in LEVELS]
+    mb = None
+    try:
+        mb = Miniboss(env)
+        mb.require('tcp')
+        # probe with the smallest file first: loading the big ones takes a while
+        small = files[LEVELS[-1]][0]
+        mb.start({small: os.path.join(d, small)})
+        mb.probe_http(small, ' yet')
+        mb.stop()
+        mb.start({files[n][0]: os.path.join(d, files[n][0]) for n in LEVELS})
+        for n, s in zip(LEVELS, series):
+            name, fsize = files[n]
+            s.repeat(runs, lambda i: transfer(env, [mb.proc], [mb.http_url(name)] * n, fsize),
+                     fmt)
+    except NotAvailable as e:
+        for s in series:
+            if not s.runs:
+                s.unavailable(str(e))
+    finally:
+        if mb is not None:
+            mb.stop()
+    return series
