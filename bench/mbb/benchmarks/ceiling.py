@@ -38,8 +38,9 @@ def run(env, runs, dur):
 
             def one(i, driver=driver):
                 lp = os.path.join(env.work, 'testpmd-%s-%d.log' % (driver, i))
-                guard = (env.af_xdp_user('testpmd run %d' % i) if driver == 'af_xdp' else
-                         contextlib.nullcontext())
+                guard = contextlib.nullcontext()
+                if driver == 'af_xdp':
+                    guard = env.af_xdp_user('testpmd on net_af_xdp, run %d' % i)
                 with guard:
                     p = testpmd.start(env, driver, lp)
                     try:

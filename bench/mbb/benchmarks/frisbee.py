@@ -251,7 +251,7 @@ def miniboss_two(env, mb, s, runs, size):
 def miniboss_af_xdp(env, s1, s, runs, img, size, dur):
     """The same daemon on net_af_xdp over the same veth: one receiver, sender capacity."""
     try:
-        with env.af_xdp_user('minibossd'):
+        with env.af_xdp_user('minibossd on net_af_xdp'):
             mx = Miniboss(env, driver='af_xdp')
             try:
                 mx.start({'image': img})

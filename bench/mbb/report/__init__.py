@@ -7,6 +7,7 @@ records' fields; it needs no root and starts nothing but gnuplot.
 
 import glob
 import os
+import tempfile
 
 from ..util import log
 from . import markdown, plots, publish, ratios, results
@@ -21,7 +22,11 @@ def write(res, outdir, readme=True, store=True):
     for f in glob.glob(os.path.join(outdir, '*.png')):
         os.unlink(f)
     try:
-        plots.write(res, outdir)
+        if publish.is_latest(outdir):
+            with tempfile.TemporaryDirectory(prefix='mbb-plots-') as tmp:
+                plots.write(res, outdir, tmp)
+        else:
+            plots.write(res, outdir)
     except Exception as e:  # a broken plot must not cost the table
         log('plots failed: %r' % e)
     md = markdown.write(res, os.path.join(outdir, 'results.md'))

@@ -10,7 +10,8 @@ The plots (gnuplot, PNG), each from records chosen by their fields:
   port type and rate profile with at least two points;
 - scaling.png: push goodput against image size, one line per server.
 
-The data (*.dat) and the script (plots.gp) stay next to the PNGs.
+The data (*.dat) and the script (plots.gp) stay next to the PNGs, except in bench/latest/
+(which keeps only what a reader needs).
 """
 
 import os
@@ -35,7 +36,7 @@ def write_dat(path, pts, fmt):
             f.write(fmt % p)
 
 
-def senders_job(res, outdir):
+def senders_job(res, outdir, datadir):
     sat = [s for s in res['series'] if s.get('table') == 'senders']
     push1 = [s for s in res['series'] if s.get('table') == 'push' and s.get('receivers') == 1
              and (s.get('images') or 1) == 1]
@@ -48,7 +49,7 @@ def senders_job(res, outdir):
         return None
     # room under the bars for the longest name, rotated
     bmargin = max(17, int(max(len(k) for k, _ in rows) * 0.45) + 1)
-    dat = os.path.join(outdir, 'senders.dat')
+    dat = os.path.join(datadir, 'senders.dat')
     write_dat(dat, [(i, k, m, lo, hi) for i, (k, (m, lo, hi)) in enumerate(rows)],
               '%d "%s" %f %f %f\n')
     return '''
@@ -73,7 +74,7 @@ def groups(recs, key, order):
     return sorted(g.items(), key=lambda kv: order(kv[1][0]))
 
 
-def http_jobs(res, outdir):
+def http_jobs(res, outdir, datadir):
     jobs = []
     recs = [s for s in res['series'] if s.get('table') == 'http']
 
@@ -89,7 +90,7 @@ def http_jobs(res, outdir):
             pts = [(s['connections'],) + metric(s, m)
                    for s in sorted(members, key=http_key) if metric(s, m)]
             if pts:
-                dat = os.path.join(outdir, '%s-%s.dat' % (fname, g))
+                dat = os.path.join(datadir, '%s-%s.dat' % (fname, g))
                 write_dat(dat, pts, '%d %f %f %f\n')
                 lines.append('"%s" using 1:2:3:4 with yerrorlines title "%s"' % (
                     dat, g.replace('-offload', ' offload').replace('-nooffload', ' nooffload')))
@@ -109,7 +110,7 @@ unset logscale x
     return jobs
 
 
-def push_job(res, outdir):
+def push_job(res, outdir, datadir):
     recs = [s for s in res['series'] if s.get('table') == 'push' and
             s.get('client') == 'mb-fris-loadgen' and (s.get('images') or 1) == 1]
 
@@ -123,7 +124,7 @@ def push_job(res, outdir):
         pts = [(s['receivers'],) + metric(s, 'goodput_gbps')
                for s in sorted(members, key=push_key) if metric(s, 'goodput_gbps')]
         if len(pts) >= 2:
-            dat = os.path.join(outdir, 'push-%s.dat' % g)
+            dat = os.path.join(datadir, 'push-%s.dat' % g)
             write_dat(dat, pts, '%d %f %f %f\n')
             lines.append('"%s" using 1:2:3:4 with yerrorlines title "%s"' % (dat, g))
     if not lines:
@@ -142,7 +143,7 @@ unset logscale x
 ''' % (outdir, ', '.join(lines))
 
 
-def scaling_job(res, outdir):
+def scaling_job(res, outdir, datadir):
     recs = [s for s in res['series'] if s.get('table') == 'scaling']
     lines = []
     for g, members in groups(recs, label, lambda s: rank(s, 'server')):
@@ -150,7 +151,7 @@ def scaling_job(res, outdir):
                for s in sorted(members, key=lambda s: s.get('image_bytes') or 0)
                if s.get('image_bytes') and metric(s, 'goodput_gbps')]
         if pts:
-            dat = os.path.join(outdir, 'scaling-%s.dat' % g)
+            dat = os.path.join(datadir, 'scaling-%s.dat' % g)
             write_dat(dat, pts, '%d %f %f %f\n')
             lines.append('"%s" using 1:2 with linespoints title "%s"' % (dat, g))
     if not lines:
@@ -175,16 +176,18 @@ def has_pngcairo():
     return 'pngcairo' in r.stdout
 
 
-def write(res, outdir):
+def write(res, outdir, datadir=None):
+    """The PNGs into outdir; the data and the script into datadir (default: outdir)."""
     if not shutil.which('gnuplot'):
         log('gnuplot missing: no plots (apt-get install gnuplot-nox)')
         return
-    jobs = [senders_job(res, outdir)] + http_jobs(res, outdir) + [push_job(res, outdir),
-                                                                  scaling_job(res, outdir)]
+    datadir = datadir or outdir
+    jobs = ([senders_job(res, outdir, datadir)] + http_jobs(res, outdir, datadir) +
+            [push_job(res, outdir, datadir), scaling_job(res, outdir, datadir)])
     jobs = [j for j in jobs if j]
     if not jobs:
         return
-    script = os.path.join(outdir, 'plots.gp')
+    script = os.path.join(datadir, 'plots.gp')
     with open(script, 'w') as f:
         f.write('set terminal pngcairo size 900,520 noenhanced\n' if has_pngcairo() else
                 'set terminal png size 900,520 noenhanced\n')

@@ -14,11 +14,15 @@ from ..util import HERE
 BEGIN, END = '<!-- latest-results:begin -->', '<!-- latest-results:end -->'
 
 
+def is_latest(d):
+    return os.path.realpath(d) == os.path.realpath(os.path.join(HERE, 'latest'))
+
+
 def latest(resdir):
     """Copy the run's table, plots and results to bench/latest/; returns that directory.
     Replotting bench/latest itself leaves it in place."""
     dst = os.path.join(HERE, 'latest')
-    if os.path.realpath(resdir) == os.path.realpath(dst):
+    if is_latest(resdir):
         return dst
     os.makedirs(dst, exist_ok=True)
     for old in glob.glob(os.path.join(dst, '*')):
