@@ -44,7 +44,9 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	  "our IPv4 address and prefix on the serving port, e.g. 10.1.0.1/24 (required)" },
 	{ "dpdk", "gateway", MB_CFG_IPV4, OFF(gateway), 0, 0, "0.0.0.0", false,
 	  "IPv4 next hop for off-subnet peers, 0.0.0.0 = none" },
-	{ "dpdk", "mtu", MB_CFG_UINT, OFF(mtu), 576, 9000, "1500", false, "IP MTU of the port" },
+	{ "dpdk", "mtu", MB_CFG_UINT, OFF(mtu), 576, 9000, "1500", false,
+	  "IP MTU of the port; every packet mbuf is sized to hold a whole frame, so a jumbo MTU "
+	  "costs dpdk.mbufs x (mtu + 150) bytes" },
 	{ "dpdk", "exception-tap", MB_CFG_STRING, OFF(exception_tap), 0, 15, "mb0", false,
 	  "TAP interface for traffic the dataplane does not own; empty = drop it" },
 	{ "dpdk", "rx-desc", MB_CFG_UINT, OFF(rx_desc), 64, 16384, "1024", false, "RX ring size" },
@@ -87,7 +89,8 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	{ "frisbee", "dynamic-rate", MB_CFG_BOOL, OFF(dynamic_rate), 0, 1, "no", true,
 	  "back off when clients re-request, creep back up (frisbeed -D)" },
 	{ "frisbee", "idle-timeout", MB_CFG_DURATION, OFF(fris_idle_timeout), 1, 86400, "600s", true,
-	  "a session with an empty work queue for this long ends" },
+	  "a session that sends no block new to its current round for this long ends "
+	  "(requests and reports that bring no new data do not keep it alive)" },
 	{ "frisbee", "max-sessions", MB_CFG_UINT, OFF(max_sessions), 1, 4096, "64", true,
 	  "concurrent Frisbee sessions" },
 	{ "frisbee", "master-port", MB_CFG_UINT, OFF(master_port), 0, 65535, "64494", false,
@@ -100,6 +103,9 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	  "how long a GET for an image still syncing answers TRYAGAIN before NOIMAGE" },
 	{ "frisbee", "master-proxy", MB_CFG_BOOL, OFF(master_proxy), 0, 1, "no", true,
 	  "answer master-server requests made on behalf of another node (frisbee -P)" },
+	{ "frisbee", "unicast-resend", MB_CFG_UINT, OFF(unicast_resend), 0, 10000, "100", true,
+	  "percent of its image a unicast session may send beyond one copy (plus one chunk); "
+	  "bounds what spoofed requests make us send to one address" },
 
 	{ "tcp", "enable", MB_CFG_BOOL, OFF(tcp_enable), 0, 1, "yes", false,
 	  "serve HTTP and FTP data from the dataplane TCP" },
@@ -121,6 +127,12 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	  "initial congestion window in segments" },
 	{ "tcp", "syn-backlog", MB_CFG_UINT, OFF(syn_backlog), 16, 1048576, "4096", false,
 	  "half-open connections before SYN cookies take over" },
+	{ "tcp", "max-connections-per-source", MB_CFG_UINT, OFF(max_conns_per_src), 0, 1048576,
+	  "4096", false, "TCP connections (any state) one peer address may hold, 0 = no limit" },
+	{ "tcp", "partial-requests-per-source", MB_CFG_UINT, OFF(partial_reqs_per_src), 0,
+	  1048576, "64", false,
+	  "HTTP connections of one peer address that may hold a buffered request (8 KiB each), "
+	  "0 = no limit" },
 
 	{ "origin", "url", MB_CFG_STRING, OFF(origin_url), 0, 2047, "", true,
 	  "https URL of the ops image directory (manifest.json lives there); empty = no sync" },

@@ -65,6 +65,7 @@ struct mb_config {
 	uint64_t mcast_ttl;
 	uint64_t tryagain_wait;	/* seconds a GET for a fetching image answers TRYAGAIN */
 	bool master_proxy;	/* GET with hostip != peer (proxy) allowed */
+	uint64_t unicast_resend; /* percent of an image a unicast session may send again */
 
 	/* [tcp] */
 	bool tcp_enable;
@@ -77,6 +78,8 @@ struct mb_config {
 	char *tcp_cc;
 	uint64_t initial_window;
 	uint64_t syn_backlog;
+	uint64_t max_conns_per_src;    /* 0 = no limit */
+	uint64_t partial_reqs_per_src; /* HTTP request buffers per source, 0 = no limit */
 
 	/* [origin] */
 	char *origin_url;

@@ -52,7 +52,7 @@ struct mb_image {
 
 	uint8_t *data;	    /* owned; size bytes then zero padding */
 	uint64_t alloc_len; /* bytes at data, multiple of MB_IMAGE_ALIGN */
-	uint64_t iova;	    /* IOVA of data for DMA, or UINT64_MAX if unknown */
+	uint64_t iova;	    /* informational; the dataplane derives IOVAs itself */
 	enum mb_image_mem mem;
 	mb_image_release_fn release;
 	void *release_arg; /* allocator's own handle (memzone, fd, ...) */
@@ -61,6 +61,9 @@ struct mb_image {
 	_Atomic uint64_t last_served_ns;  /* LRU for the hugepage budget */
 	_Atomic uint64_t bytes_served;
 	_Atomic uint32_t active_users;	  /* sessions + connections using it now */
+	/* The dataplane's cache of where `data` lives for DMA (dataplane/
+	 * dp_dma.c); 0 until first looked up.  Zero-filled at creation. */
+	_Atomic uintptr_t dma_msl;
 
 	struct rcu_head rcu;
 };

@@ -13,11 +13,19 @@
  * a quiescent state.  With nothing to do it goes RCU-offline and sleeps
  * (dpdk.idle-sleep-us, or less when a pacer is due sooner).
  *
- * ARP: we answer for dpdk.address ourselves and learn senders into a small
- * table; every ARP frame is also given to the kernel so that its own
- * neighbour cache (used by the master server and FTP control sockets) stays
- * right.  The TAP carries the port's MAC and our address, so whichever side
- * answers, the answer is the same.
+ * ARP: we answer for dpdk.address ourselves and keep a small table of the
+ * neighbours our unicast output goes to (Frisbee unicast sessions, routed
+ * frames).  A MAC is learned only from a reply to a request we sent, within
+ * DP_ARP_WAIT_S of sending it: never from a datagram, a gratuitous ARP, an
+ * unsolicited reply or a request (a request for our address from a node we
+ * do not know makes us ask for it in turn).  Entries are re-asked with a
+ * unicast request after DP_NEIGH_REFRESH_S and dropped when unconfirmed for
+ * DP_NEIGH_TTL_S.  So an on-link node cannot redirect another node's
+ * traffic by announcing itself; it would have to win the race to answer our
+ * own request, which ARP cannot prevent.  Every ARP frame is also given to
+ * the kernel so that its own neighbour cache (used by the master server and
+ * FTP control sockets) stays right.  The TAP carries the port's MAC and our
+ * address, so whichever side answers, the answer is the same.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -56,6 +64,9 @@
 
 #define DP_TXQ_MAX 1024	       /* TX backlog (frames) */
 #define DP_NEIGH_MAX 64
+#define DP_NEIGH_REFRESH_S 60 /* a used entry this old is asked for again */
+#define DP_NEIGH_TTL_S 120    /* an entry unconfirmed this long is dropped */
+#define DP_ARP_WAIT_S 2	      /* a reply this soon after our request is its answer */
 #define DP_PEND_MAX 64
 #define DP_RING_SIZE 256
 #define DP_ZC_POOL_MIN 8192u
@@ -75,8 +86,9 @@ struct dp_neigh {
 	uint32_t ip;
 	struct rte_ether_addr mac;
 	bool valid;
-	uint64_t seen;	   /* TSC */
+	uint64_t seen;	   /* TSC: last confirmed (valid), or slot taken */
 	uint64_t next_req; /* TSC: rate limit for our ARP requests */
+	uint64_t asked;	   /* TSC: our request awaiting its reply since, 0 = none */
 };
 
 struct dp_pend {
@@ -104,6 +116,7 @@ static struct {
 	_Atomic uint64_t port_rate_cfg;
 	_Atomic uint64_t idle_timeout_s;
 	_Atomic bool dynamic_rate;
+	_Atomic uint64_t unicast_resend; /* percent */
 	uint32_t max_sessions;
 
 	struct rte_ether_addr mac;
@@ -484,15 +497,16 @@ dp_neigh_find(uint32_t ip)
 	return NULL;
 }
 
+/* The entry of ip, else a free slot, else (evict) the oldest entry, else
+ * NULL. */
 static struct dp_neigh *
-dp_neigh_slot(uint32_t ip)
+dp_neigh_slot(uint32_t ip, bool evict)
 {
 	struct dp_neigh *n = dp_neigh_find(ip), *old = &dp.neigh[0];
 	unsigned i;
 
 	if (n != NULL)
 		return n;
-	/* Reuse a free slot, else the oldest entry. */
 	for (i = 0; i < DP_NEIGH_MAX; i++) {
 		n = &dp.neigh[i];
 		if (!n->valid && n->next_req == 0)
@@ -500,10 +514,14 @@ dp_neigh_slot(uint32_t ip)
 		if (n->seen < old->seen)
 			old = n;
 	}
-	if (i == DP_NEIGH_MAX)
+	if (i == DP_NEIGH_MAX) {
+		if (!evict)
+			return NULL;
 		n = old;
+	}
 	memset(n, 0, sizeof(*n));
 	n->ip = ip;
+	n->seen = rte_rdtsc();
 	return n;
 }
 
@@ -514,21 +532,41 @@ dp_on_link(uint32_t ip)
 }
 
 static void dp_pend_flush(uint32_t ip, const struct rte_ether_addr *mac);
+static void dp_arp_send(uint16_t op, uint32_t tip, const struct rte_ether_addr *tha,
+			const struct rte_ether_addr *dst);
 
-void
-mb_dp_neigh_learn(uint32_t ip, const struct rte_ether_addr *mac)
+/* Ask for n's MAC (at most once a second): broadcast, or unicast to the MAC
+ * we hold when re-confirming it. */
+static void
+dp_neigh_ask(struct dp_neigh *n, uint64_t now)
 {
-	struct dp_neigh *n;
+	static const struct rte_ether_addr bcast = {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
+	static const struct rte_ether_addr zero;
 
-	if (ip == 0 || ip == dp.addr || !dp_on_link(ip) || rte_is_multicast_ether_addr(mac))
+	if (now < n->next_req)
 		return;
-	n = dp_neigh_slot(ip);
+	n->next_req = now + dp.hz;
+	n->asked = now;
+	dp_arp_send(RTE_ARP_OP_REQUEST, n->ip, &zero, n->valid ? &n->mac : &bcast);
+}
+
+/* An ARP reply from ip: the answer to our request (learned, true) or not. */
+static bool
+dp_neigh_answer(uint32_t ip, const struct rte_ether_addr *mac, uint64_t now)
+{
+	struct dp_neigh *n = dp_neigh_find(ip);
+
+	if (n == NULL || n->asked == 0 || now - n->asked > DP_ARP_WAIT_S * dp.hz ||
+	    !rte_is_unicast_ether_addr(mac) || rte_is_zero_ether_addr(mac))
+		return false;
 	n->mac = *mac;
 	n->valid = true;
-	n->seen = rte_rdtsc();
+	n->seen = now;
+	n->asked = 0; /* one answer per request: a second one is not ours */
 	dp_count(MB_DP_C_arp_learn, 1);
 	if (dp.npend > 0)
 		dp_pend_flush(ip, mac);
+	return true;
 }
 
 static void
@@ -563,22 +601,23 @@ dp_arp_send(uint16_t op, uint32_t tip, const struct rte_ether_addr *tha,
 bool
 mb_dp_neigh_resolve(uint32_t ip, struct rte_ether_addr *ret_mac)
 {
-	static const struct rte_ether_addr bcast = {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
-	static const struct rte_ether_addr zero;
 	struct dp_neigh *n = dp_neigh_find(ip);
 	uint64_t now = rte_rdtsc();
 
 	if (n != NULL && n->valid) {
-		*ret_mac = n->mac;
-		return true;
+		uint64_t age = now - n->seen;
+
+		if (age < DP_NEIGH_TTL_S * dp.hz) {
+			if (age >= DP_NEIGH_REFRESH_S * dp.hz)
+				dp_neigh_ask(n, now); /* still used meanwhile */
+			*ret_mac = n->mac;
+			return true;
+		}
+		n->valid = false; /* unconfirmed too long: ask anew */
 	}
 	if (n == NULL)
-		n = dp_neigh_slot(ip);
-	if (now >= n->next_req) {
-		n->next_req = now + dp.hz; /* one request a second per address */
-		n->seen = now;
-		dp_arp_send(RTE_ARP_OP_REQUEST, ip, &zero, &bcast);
-	}
+		n = dp_neigh_slot(ip, true);
+	dp_neigh_ask(n, now);
 	return false;
 }
 
@@ -647,6 +686,8 @@ static void
 dp_arp_input(struct rte_mbuf *m, struct rte_ether_hdr *eth)
 {
 	struct rte_arp_hdr *arp = (struct rte_arp_hdr *)(eth + 1);
+	uint64_t now = rte_rdtsc();
+	uint32_t sip;
 
 	dp_count(MB_DP_C_arp_rx, 1);
 	if (m->data_len < sizeof(*eth) + sizeof(*arp) ||
@@ -657,12 +698,42 @@ dp_arp_input(struct rte_mbuf *m, struct rte_ether_hdr *eth)
 		rte_pktmbuf_free(m);
 		return;
 	}
-	if (arp->arp_data.arp_sip != dp.addr)
-		mb_dp_neigh_learn(arp->arp_data.arp_sip, &arp->arp_data.arp_sha);
+	sip = arp->arp_data.arp_sip;
+	if (sip != 0 && sip != dp.addr && dp_on_link(sip)) {
+		const struct dp_neigh *n = dp_neigh_find(sip);
+		bool ours = false;
+
+		if (arp->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REPLY) &&
+		    arp->arp_data.arp_tip == dp.addr)
+			ours = dp_neigh_answer(sip, &arp->arp_data.arp_sha, now);
+		if (!ours) {
+			/* not learned: a request, a gratuitous ARP, or a reply we
+			 * did not ask for (counted; a different MAC for a
+			 * neighbour we hold is a conflict, maybe a spoofer) */
+			if (arp->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) ||
+			    arp->arp_data.arp_tip == sip)
+				dp_count(MB_DP_C_arp_unsolicited, 1);
+			if (n != NULL && n->valid &&
+			    !rte_is_same_ether_addr(&n->mac, &arp->arp_data.arp_sha))
+				dp_count(MB_DP_C_arp_conflict, 1);
+		}
+	}
 	if (arp->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) &&
-	    arp->arp_data.arp_tip == dp.addr && arp->arp_data.arp_sip != dp.addr)
-		dp_arp_send(RTE_ARP_OP_REPLY, arp->arp_data.arp_sip, &arp->arp_data.arp_sha,
-			    &arp->arp_data.arp_sha);
+	    arp->arp_data.arp_tip == dp.addr && sip != dp.addr) {
+		dp_arp_send(RTE_ARP_OP_REPLY, sip, &arp->arp_data.arp_sha, &arp->arp_data.arp_sha);
+		/* a node that talks to us is verified by asking for it in turn,
+		 * so its MAC is known before we first send to it; only into a
+		 * free slot (requests from many forged addresses must not evict
+		 * the neighbours our sessions use) */
+		if (sip != 0 && dp_on_link(sip)) {
+			struct dp_neigh *n = dp_neigh_find(sip);
+
+			if (n == NULL)
+				n = dp_neigh_slot(sip, false);
+			if (n != NULL && !n->valid)
+				dp_neigh_ask(n, now);
+		}
+	}
 	/* The kernel learns too (its replies for our address are identical). */
 	dp_to_kernel(m);
 }
@@ -1173,7 +1244,7 @@ mb_dp_init(const struct mb_config *cfg)
 	struct rte_eth_dev_info info;
 	struct rte_eth_conf conf;
 	uint16_t port = (uint16_t)cfg->port_id, rxd, txd;
-	unsigned nmbufs = (unsigned)cfg->mbufs;
+	unsigned nmbufs = (unsigned)cfg->mbufs, data_room;
 	int rc, socket;
 
 	if (dp.initialised)
@@ -1195,6 +1266,7 @@ mb_dp_init(const struct mb_config *cfg)
 	dp.port_rate_cfg = cfg->port_rate;
 	dp.idle_timeout_s = cfg->fris_idle_timeout;
 	dp.dynamic_rate = cfg->dynamic_rate;
+	dp.unicast_resend = cfg->unicast_resend;
 	dp.max_sessions = (uint32_t)RTE_MAX(cfg->max_sessions, 1u);
 	dp.hz = rte_get_tsc_hz();
 	dp.ip_id = (uint16_t)rte_rand();
@@ -1248,12 +1320,26 @@ mb_dp_init(const struct mb_config *cfg)
 		       "PMD keeps in its rings)", port, nmbufs);
 	}
 
+	/* One mbuf holds a whole frame of the MTU: the TCP glue copies full
+	 * segments whenever a payload cannot be attached (copy mode, memory
+	 * that is not DMA-safe), and RX needs no scatter for jumbo frames.
+	 * A jumbo MTU therefore costs mbufs x (MTU + 14 + headroom) bytes. */
+	data_room = RTE_MAX((unsigned)RTE_MBUF_DEFAULT_BUF_SIZE,
+			    RTE_PKTMBUF_HEADROOM + RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN +
+			    (unsigned)cfg->mtu);
 	dp.pool = rte_pktmbuf_pool_create("mb_dp_pool", RTE_MAX(nmbufs, 1024u), 256, 0,
-					  RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+					  (uint16_t)data_room, socket);
 	if (dp.pool == NULL) {
 		rc = -rte_errno;
+		MB_LOG(ERR, DP, "cannot allocate %u mbufs of %u bytes for MTU %u: dpdk.mbufs "
+		       "or dpdk.mtu is too large for the memory EAL has", RTE_MAX(nmbufs, 1024u),
+		       data_room, dp.mtu);
 		goto fail;
 	}
+	if (data_room > RTE_MBUF_DEFAULT_BUF_SIZE)
+		MB_LOG(INFO, DP, "MTU %u: %u mbufs of %u bytes (%u MiB)", dp.mtu,
+		       RTE_MAX(nmbufs, 1024u), data_room,
+		       (unsigned)((uint64_t)RTE_MAX(nmbufs, 1024u) * data_room >> 20));
 	dp.tx_multiseg = (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) != 0;
 	dp.zc = cfg->tx_zero_copy && dp.tx_multiseg;
 	if (cfg->tx_zero_copy && !dp.tx_multiseg)
@@ -1416,6 +1502,7 @@ mb_dp_reconfig(const struct mb_config *cfg)
 	atomic_store(&dp.port_rate_cfg, cfg->port_rate);
 	atomic_store(&dp.idle_timeout_s, cfg->fris_idle_timeout);
 	atomic_store(&dp.dynamic_rate, cfg->dynamic_rate);
+	atomic_store(&dp.unicast_resend, cfg->unicast_resend);
 }
 
 /* ---- zero copy ---------------------------------------------------------------------- */
@@ -1452,23 +1539,15 @@ mb_dp_zc_put(struct mb_dp_zc *zc)
 }
 
 struct rte_mbuf *
-mb_dp_zc_mbuf(struct mb_dp_zc *zc, uint64_t off, uint16_t len)
+mb_dp_zc_mbuf(struct mb_dp_zc *zc, uint64_t off, uint16_t len, rte_iova_t iova)
 {
 	struct rte_mbuf *m = rte_pktmbuf_alloc(dp.zc_pool);
-	struct mb_image *img = zc->img;
-	uint8_t *addr = img->data + off;
-	rte_iova_t iova;
+	uint8_t *addr = zc->img->data + off;
 
 	if (m == NULL) {
 		dp_count(MB_DP_C_no_mbuf, 1);
 		return NULL;
 	}
-	if (img->iova != UINT64_MAX)
-		iova = img->iova + off;
-	else if (rte_eal_iova_mode() == RTE_IOVA_VA)
-		iova = (rte_iova_t)(uintptr_t)addr;
-	else
-		iova = RTE_BAD_IOVA;
 	rte_mbuf_ext_refcnt_update(&zc->shinfo, 1);
 	rte_pktmbuf_attach_extbuf(m, addr, iova, len, &zc->shinfo);
 	m->data_len = len;
@@ -1483,6 +1562,8 @@ dp_release_slot(struct mb_dp_sess *s)
 {
 	mb_fris_wq_free(s->wq);
 	s->wq = NULL;
+	rte_free(s->fresh);
+	s->fresh = NULL;
 	if (s->zc != NULL)
 		mb_dp_zc_put(s->zc); /* the session's image reference */
 	else if (s->img != NULL)
@@ -1538,14 +1619,30 @@ mb_dp_fris_session_start(const struct mb_fris_session_params *p, uint32_t *ret_i
 	s->dynamic = atomic_load(&dp.dynamic_rate);
 	s->stop_req = false;
 	s->push_left = p->push_passes;
+	/* a unicast session's output bound (dp_fris.c): the image once, the
+	 * configured share of it again, and one chunk of final retries */
+	s->budget = UINT64_MAX;
+	if (p->method == MB_FRIS_UNICAST)
+		s->budget = s->nblocks + s->nblocks * atomic_load(&dp.unicast_resend) / 100 +
+			    MB_FRIS_CHUNK_BLOCKS;
+	s->fresh = rte_zmalloc("mb_dp_fresh", sizeof(*s->fresh) * s->nchunks, 0);
+	if (s->fresh == NULL)
+		return -ENOMEM;
 	s->wq = mb_fris_wq_create(s->nblocks, 0);
-	if (s->wq == NULL)
-		return -errno;
+	if (s->wq == NULL) {
+		int rc = -errno;
+
+		rte_free(s->fresh);
+		s->fresh = NULL;
+		return rc;
+	}
 	s->img = p->img;
 	s->zc = mb_dp_zc_new(p->img); /* the image reference moves into zc */
 	if (s->zc == NULL) {
 		mb_fris_wq_free(s->wq);
 		s->wq = NULL;
+		rte_free(s->fresh);
+		s->fresh = NULL;
 		s->img = NULL;
 		return -ENOMEM;
 	}
@@ -1558,6 +1655,8 @@ mb_dp_fris_session_start(const struct mb_fris_session_params *p, uint32_t *ret_i
 		s->img = NULL;
 		mb_fris_wq_free(s->wq);
 		s->wq = NULL;
+		rte_free(s->fresh);
+		s->fresh = NULL;
 		atomic_store(&s->state, MB_DP_SESS_FREE);
 		return -EAGAIN;
 	}

@@ -20,6 +20,23 @@
  * UDP checksum is left 0, which IPv4 allows; the IPv4 header checksum is
  * offloaded when the port can.
  *
+ * Lifetime: a session lives while it makes progress, not while packets
+ * arrive.  Progress is sending a block that is new to the session's current
+ * round; a round ends when every block of the image has been sent once
+ * since it began (so a late joiner's requests are new again in the next
+ * round).  A session that makes no progress for frisbee.idle-timeout ends,
+ * whatever JOINs, REQUESTs or PROGRESS reports keep coming: requests for
+ * data it has just sent, repeated without end, cannot hold a slot.  To keep
+ * the bookkeeping to two bytes per chunk, a block counts as new while its
+ * chunk has had fewer sends this round than it has blocks.
+ *
+ * Output bound: a unicast session sends to one address, and a spoofed
+ * 28-byte REQUEST asks for a whole 1 MiB chunk; so a unicast session sends
+ * at most (1 + frisbee.unicast-resend/100) copies of its image plus one
+ * chunk in all ("budget"), after which its requests are refused and counted
+ * and, making no progress, it ends.  Multicast and broadcast sessions send
+ * to the group or subnet, not to an address a requester picks.
+ *
  * Everything here runs on the port's lcore; nothing allocates per packet
  * except mbufs from the pools.
  */
@@ -34,6 +51,7 @@
 #include <rte_prefetch.h>
 #include <rte_udp.h>
 
+#include "dp_dma.h"
 #include "dp_priv.h"
 
 #define FRIS_HDRS_LEN (sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) + \
@@ -61,6 +79,35 @@ fris_drop(struct mb_dp_sess *s, enum mb_fris_result r)
 {
 	__atomic_store_n(&s->drop[r], s->drop[r] + 1, __ATOMIC_RELAXED);
 	fris_sctr(s, MB_DP_S_drops, 1);
+}
+
+/* Is the unicast output budget spent? */
+static inline bool
+fris_budget_spent(const struct mb_dp_sess *s)
+{
+	return s->ctr[MB_DP_S_blocks] >= s->budget;
+}
+
+/* `n` blocks of `chunk` went out: progress while the chunk has had fewer
+ * sends this round than it has blocks; the last such send ends the round. */
+static void
+fris_progress(struct mb_dp_sess *s, uint32_t chunk, uint32_t n, uint64_t now)
+{
+	uint32_t len = mb_fris_chunk_blocks(s->nblocks, chunk), f;
+
+	if (chunk >= s->nchunks || n == 0)
+		return;
+	f = s->fresh[chunk];
+	if (f >= len)
+		return;
+	s->last_progress = now;
+	f = len - f > n ? f + n : len;
+	s->fresh[chunk] = (uint16_t)f;
+	if (f == len && --s->round_left == 0) {
+		memset(s->fresh, 0, sizeof(s->fresh[0]) * s->nchunks);
+		s->round_left = s->nchunks;
+		fris_sctr(s, MB_DP_S_rounds, 1);
+	}
 }
 
 /* Destination MAC of the session's frames; false if a unicast client (or the
@@ -189,27 +236,38 @@ mb_dp_fris_input(struct rte_mbuf *m, const struct rte_ether_hdr *eth, uint32_t s
 		fris_drop(s, r);
 		return true;
 	}
-	if (s->method == MB_FRIS_UNICAST)
-		mb_dp_neigh_learn(src, &eth->src_addr);
+	/* No neighbour is learned from a datagram: the client's MAC comes from
+	 * an ARP exchange we start (mb_dp_neigh_resolve), so a node that
+	 * spoofs the client's address cannot redirect its session.  Nor does
+	 * a datagram keep the session alive (`now` unused: see the lifetime
+	 * rule). */
+	(void)eth;
+	(void)now;
 
 	switch (msg.kind) {
 	case MB_FRIS_K_JOIN_REQ:
 		fris_sctr(s, MB_DP_S_joins, 1);
 		fris_join_reply(s, 1, msg.u.join.clientid);
-		s->last_busy = now;
 		break;
 	case MB_FRIS_K_JOIN2_REQ:
 		fris_sctr(s, MB_DP_S_joins2, 1);
 		fris_join_reply(s, 2, msg.u.join2.clientid);
-		s->last_busy = now;
 		break;
 	case MB_FRIS_K_REQUEST:
 		fris_sctr(s, MB_DP_S_requests, 1);
+		if (fris_budget_spent(s)) {
+			fris_sctr(s, MB_DP_S_budget_refused, 1);
+			break;
+		}
 		v = mb_fris_wq_enqueue_range(s->wq, msg.u.request.chunk, msg.u.request.block,
 					     msg.u.request.count);
 		goto queued;
 	case MB_FRIS_K_PREQUEST:
 		fris_sctr(s, MB_DP_S_prequests, 1);
+		if (fris_budget_spent(s)) {
+			fris_sctr(s, MB_DP_S_budget_refused, 1);
+			break;
+		}
 		v = mb_fris_wq_enqueue_map(s->wq, msg.u.prequest.chunk, msg.u.prequest.map);
 		if (msg.u.prequest.retries != 0 && v == MB_FRIS_WQ_APPENDED) {
 			fris_sctr(s, MB_DP_S_rerequests, 1);
@@ -221,15 +279,14 @@ queued:
 			fris_sctr(s, MB_DP_S_merged, 1);
 		else if (v == MB_FRIS_WQ_DROPPED)
 			fris_sctr(s, MB_DP_S_wq_drops, 1);
-		s->last_busy = now;
 		break;
 	case MB_FRIS_K_LEAVE:
 	case MB_FRIS_K_LEAVE2:
 		fris_sctr(s, MB_DP_S_leaves, 1);
 		break;
 	case MB_FRIS_K_PROGRESS_REPORT:
+		/* counted only: a report is not progress (see the lifetime rule) */
 		fris_sctr(s, MB_DP_S_progress, 1);
-		s->last_busy = now; /* 2020+: reports keep the session alive */
 		break;
 	default:
 		/* Replies, BLOCKs and PROGRESS requests of another server. */
@@ -264,7 +321,8 @@ mb_dp_fris_activate(struct mb_dp_sess *s, uint64_t now)
 	}
 	atomic_store(&s->cur_rate, s->rate_bps);
 	s->in_run = false;
-	s->last_busy = now;
+	s->last_progress = now;
+	s->round_left = s->nchunks;
 	s->next_arp = 0;
 	atomic_store_explicit(&s->state, MB_DP_SESS_ACTIVE, memory_order_release);
 	if (s->method == MB_FRIS_MULTICAST) {
@@ -285,12 +343,19 @@ fris_send_block(struct mb_dp_sess *s, struct rte_mbuf *m, const struct rte_ether
 	uint64_t off = ((uint64_t)chunk * MB_FRIS_CHUNK_BLOCKS + block) * MB_FRIS_BLOCK_SIZE;
 	struct mb_image *img = s->zc->img;
 	struct rte_mbuf *pay;
+	rte_iova_t iova;
+	bool zc = false;
 	uint8_t *p;
 
 	p = fris_headers(s, m, dmac, MB_FRIS_BLOCK_LEN);
 	(void)mb_fris_encode_block(p, MB_FRIS_BLOCK_LEN, mb_dp_addr(), chunk, block, NULL);
-	if (mb_dp_tx_zc_enabled() && off + MB_FRIS_BLOCK_SIZE <= img->alloc_len) {
-		pay = mb_dp_zc_mbuf(s->zc, off, MB_FRIS_BLOCK_SIZE);
+	if (mb_dp_tx_zc_enabled()) {
+		zc = mb_dp_dma_iova(img, off, MB_FRIS_BLOCK_SIZE, &iova);
+		if (!zc)
+			mb_dp_count(MB_DP_C_tx_copy_nodma, 1);
+	}
+	if (zc) {
+		pay = mb_dp_zc_mbuf(s->zc, off, MB_FRIS_BLOCK_SIZE, iova);
 		if (pay == NULL) {
 			rte_pktmbuf_free(m);
 			return -ENOMEM;
@@ -372,7 +437,13 @@ fris_session_tx(struct mb_dp_sess *s, uint64_t now, uint64_t *wait)
 			s->run_block = it.block;
 			s->run_left = it.count;
 		}
-		s->last_busy = now;
+		if (fris_budget_spent(s)) {
+			/* unicast output bound: what is queued is dropped */
+			fris_sctr(s, MB_DP_S_budget_refused, 1);
+			mb_fris_wq_reset(s->wq);
+			s->in_run = false;
+			break;
+		}
 		if (!fris_dmac(s, &dmac)) {
 			fris_sctr(s, MB_DP_S_no_neigh, 1);
 			break;
@@ -384,6 +455,8 @@ fris_session_tx(struct mb_dp_sess *s, uint64_t now, uint64_t *wait)
 			break;
 		}
 		want = RTE_MIN(s->run_left, FRIS_PASS_MAX - sent);
+		if (s->budget - s->ctr[MB_DP_S_blocks] < want)
+			want = (uint32_t)(s->budget - s->ctr[MB_DP_S_blocks]);
 		ok = s->tb.rate ? mb_tbucket_take_n(&s->tb, FRIS_WIRE_BITS, want, now) : want;
 		port_ok = ok ? mb_dp_port_take(FRIS_WIRE_BITS, ok, now) : 0;
 		if (port_ok < ok) /* hand back what the port refused */
@@ -416,6 +489,7 @@ fris_session_tx(struct mb_dp_sess *s, uint64_t now, uint64_t *wait)
 		fris_sctr(s, MB_DP_S_tx_pkts, i);
 		fris_sctr(s, MB_DP_S_tx_bytes, (uint64_t)i * MB_FRIS_BLOCK_LEN);
 		fris_sctr(s, MB_DP_S_blocks, i);
+		fris_progress(s, s->run_chunk, i, now);
 		sent += i;
 		if (s->run_left == 0)
 			s->in_run = false;
@@ -463,8 +537,8 @@ mb_dp_fris_timers(uint64_t now)
 			mb_tbucket_set_rate(&s->tb, s->dyn.rate, fris_burst_bits(s->dyn.rate), now);
 			atomic_store(&s->cur_rate, s->dyn.rate);
 		}
-		if (!s->in_run && mb_fris_wq_empty(s->wq) && s->idle_timeout_s != 0 &&
-		    now - s->last_busy > s->idle_timeout_s * hz)
+		/* the lifetime rule (file comment): progress, not packets */
+		if (s->idle_timeout_s != 0 && now - s->last_progress > s->idle_timeout_s * hz)
 			mb_dp_fris_end(s);
 	}
 }

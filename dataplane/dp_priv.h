@@ -43,7 +43,9 @@
 	X(arp_rx, "ARP frames received")                                       \
 	X(arp_reply_tx, "ARP replies sent for our address")                    \
 	X(arp_req_tx, "ARP requests sent to resolve peers")                    \
-	X(arp_learn, "neighbour entries learned or refreshed")                 \
+	X(arp_learn, "neighbour MACs learned from replies to our requests")    \
+	X(arp_unsolicited, "ARP replies/announcements we did not ask for (not learned)") \
+	X(arp_conflict, "ARP frames giving a known neighbour another MAC (ignored)") \
 	X(arp_pending_drop, "frames dropped waiting for ARP (queue full/timeout)") \
 	X(icmp_echo, "ICMP echo requests answered")                            \
 	X(igmp_query, "IGMP queries received")                                 \
@@ -69,7 +71,8 @@
 	X(link_changes, "link state changes seen")                             \
 	X(sessions_started, "Frisbee sessions started")                        \
 	X(sessions_ended, "Frisbee sessions ended")                            \
-	X(rx_csum_partial, "TCP/UDP checksums left partial by a virtual link, completed")
+	X(rx_csum_partial, "TCP/UDP checksums left partial by a virtual link, completed") \
+	X(tx_copy_nodma, "BLOCK payloads copied: image memory not DMA-safe (heap, mmap)")
 
 enum mb_dp_ctr {
 #define MB_DP_X_ENUM(n, h) MB_DP_C_##n,
@@ -96,7 +99,9 @@ enum mb_dp_ctr {
 	X(ignored, "own packets, replies and BLOCKs from others")              \
 	X(drops, "datagrams dropped (sum of the reasons)")                     \
 	X(no_neigh, "send passes skipped waiting for the client's ARP")        \
-	X(overruns, "TX ring full while sending")
+	X(overruns, "TX ring full while sending")                              \
+	X(rounds, "rounds completed (every block of the image sent once)")     \
+	X(budget_refused, "requests refused: unicast output budget spent")
 
 enum mb_dp_sctr {
 #define MB_DP_X_ENUM(n, h) MB_DP_S_##n,
@@ -134,7 +139,9 @@ struct mb_dp_sess {
 	uint64_t nblocks;
 	uint32_t nchunks;
 	uint64_t rate_bps;	 /* 0 = unlimited (port bucket only) */
-	uint64_t idle_timeout_s; /* 0 = never */
+	uint64_t idle_timeout_s; /* without progress; 0 = never */
+	uint64_t budget;	 /* blocks it may send in all (unicast), UINT64_MAX = no bound */
+	uint16_t *fresh;	 /* per chunk: blocks sent this round, up to the chunk's length */
 	struct mb_image *img;	 /* the session's reference (kept in zc too) */
 	struct mb_dp_zc *zc;
 	struct mb_fris_wq *wq;
@@ -144,7 +151,8 @@ struct mb_dp_sess {
 	bool in_run;
 	uint32_t run_chunk, run_block, run_left;
 	uint32_t push_left; /* passes over every chunk still to send unrequested */
-	uint64_t last_busy; /* TSC: last accepted request or non-empty queue */
+	uint32_t round_left; /* chunks not yet sent in full this round */
+	uint64_t last_progress; /* TSC: start, or last block new to its round */
 	uint64_t next_arp;  /* TSC: unicast, next ARP request for the client */
 	uint64_t next_igmp; /* TSC: unsolicited report repeat */
 	int igmp_repeats;
@@ -221,18 +229,18 @@ int mb_dp_ip_output(struct rte_mbuf *m, uint32_t dst);
 /* Next hop for a destination: itself on our subnet, else dpdk.gateway. */
 uint32_t mb_dp_nexthop(uint32_t dst);
 /* Neighbour MAC for an on-link address, or false (and an ARP request goes
- * out, rate limited). */
+ * out, rate limited).  MACs come only from replies to our own requests
+ * (dp.c). */
 bool mb_dp_neigh_resolve(uint32_t ip, struct rte_ether_addr *ret_mac);
-/* Learn a neighbour seen in a valid packet. */
-void mb_dp_neigh_learn(uint32_t ip, const struct rte_ether_addr *mac);
 
 /* Zero copy: a handle holding one image reference (moved in). */
 struct mb_dp_zc *mb_dp_zc_new(struct mb_image *img);
 /* Drop the owner's reference (the image goes when the last mbuf is freed). */
 void mb_dp_zc_put(struct mb_dp_zc *zc);
-/* An mbuf whose data is [off, off + len) of the image, zero copy.  NULL on
- * allocation failure (counted). */
-struct rte_mbuf *mb_dp_zc_mbuf(struct mb_dp_zc *zc, uint64_t off, uint16_t len);
+/* An mbuf whose data is [off, off + len) of the image, zero copy, at `iova`
+ * from mb_dp_dma_iova() (dp_dma.h: only a range it accepted may be attached).
+ * NULL on allocation failure (counted). */
+struct rte_mbuf *mb_dp_zc_mbuf(struct mb_dp_zc *zc, uint64_t off, uint16_t len, rte_iova_t iova);
 
 /* The userspace TCP (dp_tcp.h) is called directly from the classifier:
  * segments to tcp.http-port and the FTP passive range go to mb_dp_tcp_rx(),

@@ -26,6 +26,7 @@
 #include <rte_ring.h>
 
 #include "dp.h"
+#include "dp_dma.h"
 #include "dp_tcp.h"
 #include "tcp_http.h"
 
@@ -64,6 +65,8 @@ struct mb_dp_tcp {
 	struct rte_mempool *ext_pool; /* ext_desc, NULL without tx_multiseg */
 	uint64_t tx_copied, tx_zerocopy;
 	struct mb_tcp_stack *stack;
+	uint16_t mtu;	/* IP MTU: no frame's IP total length exceeds it */
+	uint16_t mss;	/* our MSS: the MTU's, or less if the pool's mbufs are smaller */
 	uint16_t http_port;
 	uint16_t pasv_min, pasv_max;
 	struct expect *expects; /* pasv_max - pasv_min + 1 */
@@ -75,6 +78,8 @@ struct mb_dp_tcp {
 	uint64_t now;
 	/* glue-level drops */
 	uint64_t rx_bad_l3, rx_bad_cksum, rx_multiseg, rx_bad_tcp, tx_nombuf, tx_drop, tx_busy;
+	uint64_t tx_oversize;	/* segments refused: longer than the MTU or the mbuf */
+	uint64_t tx_copy_nodma; /* payloads copied: memory not DMA-safe (dp_dma.h) */
 };
 
 static struct rte_ring *expect_ring;
@@ -122,7 +127,9 @@ ext_free(void *addr, void *opaque)
 	rte_mempool_put(x->pool, x);
 }
 
-/* A payload mbuf pointing into the image, or NULL (caller copies). */
+/* A payload mbuf pointing into the image, or NULL (caller copies): when
+ * the bytes may not be DMA'd (mb_dp_dma_iova) or no descriptor is left.
+ * o->len is bounded by the MTU (emit). */
 static struct rte_mbuf *
 payload_attach(struct mb_dp_tcp *t, const struct mb_tcp_out *o)
 {
@@ -131,7 +138,13 @@ payload_attach(struct mb_dp_tcp *t, const struct mb_tcp_out *o)
 	uint8_t *ptr = o->img->data + o->off;
 	rte_iova_t iova;
 
-	if (t->ext_pool == NULL || rte_mempool_get(t->ext_pool, (void **)&x) != 0)
+	if (t->ext_pool == NULL)
+		return NULL;
+	if (!mb_dp_dma_iova(o->img, o->off, o->len, &iova)) {
+		t->tx_copy_nodma++;
+		return NULL;
+	}
+	if (rte_mempool_get(t->ext_pool, (void **)&x) != 0)
 		return NULL;
 	pm = rte_pktmbuf_alloc(t->conf.pool);
 	if (pm == NULL) {
@@ -143,7 +156,6 @@ payload_attach(struct mb_dp_tcp *t, const struct mb_tcp_out *o)
 	x->sh.free_cb = ext_free;
 	x->sh.fcb_opaque = x;
 	rte_mbuf_ext_refcnt_set(&x->sh, 1);
-	iova = o->img->iova != UINT64_MAX ? o->img->iova + o->off : rte_mem_virt2iova(ptr);
 	rte_pktmbuf_attach_extbuf(pm, ptr, iova, (uint16_t)o->len, &x->sh);
 	pm->data_len = (uint16_t)o->len;
 	pm->pkt_len = o->len;
@@ -159,7 +171,8 @@ emit(void *ctx, const struct mb_tcp_out *o)
 	struct rte_ipv4_hdr *ip;
 	uint8_t tcph[MB_TCP_HDR_MAX], *p;
 	unsigned thl = mb_tcp_hdr_build(o, tcph);
-	uint32_t total = (uint32_t)(sizeof(*eth) + sizeof(*ip) + thl + o->len);
+	uint32_t l3 = (uint32_t)sizeof(*ip) + thl + o->len; /* IP total length */
+	uint32_t total = (uint32_t)sizeof(*eth) + l3;	       /* bytes in the first mbuf */
 	const uint8_t *dmac = t->cur_src;
 	static const uint8_t zero[6];
 	struct rte_mbuf *pm = NULL;
@@ -171,6 +184,13 @@ emit(void *ctx, const struct mb_tcp_out *o)
 	}
 	if (dmac == NULL)
 		return -EHOSTUNREACH;
+	/* Bound every length derived from the segment before it is cut to 16
+	 * bits or copied: the IP total length by the MTU (the core's MSS keeps
+	 * it there; this is the last line). */
+	if (l3 > t->mtu) {
+		t->tx_oversize++;
+		return -EMSGSIZE;
+	}
 	/* at most TX_PASS_MAX frames per loop pass: on a veth the peer's ACKs
 	 * to one send come back within it, and more than the RX ring holds
 	 * (af_packet: 512) are lost */
@@ -195,6 +215,14 @@ emit(void *ctx, const struct mb_tcp_out *o)
 		if (pm != NULL)
 			total -= o->len;
 	}
+	if (total > rte_pktmbuf_tailroom(m)) {
+		/* a copied payload the mbuf cannot hold (mb_dp_tcp_create sizes
+		 * the MSS to the pool, so this is a last line too) */
+		t->tx_oversize++;
+		rte_pktmbuf_free(m);
+		rte_pktmbuf_free(pm);
+		return -EMSGSIZE;
+	}
 	p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)total);
 	if (p == NULL) {
 		rte_pktmbuf_free(m);
@@ -208,7 +236,7 @@ emit(void *ctx, const struct mb_tcp_out *o)
 	ip = (struct rte_ipv4_hdr *)(eth + 1);
 	memset(ip, 0, sizeof(*ip));
 	ip->version_ihl = RTE_IPV4_VHL_DEF;
-	ip->total_length = rte_cpu_to_be_16((uint16_t)(sizeof(*ip) + thl + o->len));
+	ip->total_length = rte_cpu_to_be_16((uint16_t)l3);
 	ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
 	ip->time_to_live = 64;
 	ip->next_proto_id = IPPROTO_TCP;
@@ -545,9 +573,25 @@ mb_dp_tcp_create(const struct mb_dp_tcp_conf *conf, const struct mb_config *cfg)
 {
 	struct mb_dp_tcp *t;
 	struct mb_tcp_params p;
+	uint32_t room, mtu = conf->mtu ? conf->mtu : 1500, mss;
 	uint64_t r;
 
 	if (conf->pool == NULL || conf->tx == NULL || cfg->ftp_pasv_min > cfg->ftp_pasv_max) {
+		errno = EINVAL;
+		return NULL;
+	}
+	/* Our MSS: what the MTU carries with a 20-byte TCP header, and no more
+	 * than a copied segment fits in one of the pool's mbufs (a payload is
+	 * copied whenever it cannot be attached).  mb_dp_init sizes the pool
+	 * for the MTU; a smaller pool only lowers the MSS. */
+	room = rte_pktmbuf_data_room_size(conf->pool);
+	room = room > RTE_PKTMBUF_HEADROOM ? room - RTE_PKTMBUF_HEADROOM : 0;
+	mss = mtu - 40;
+	if (room < RTE_ETHER_HDR_LEN + 40)
+		mss = 0;
+	else if (mss > room - RTE_ETHER_HDR_LEN - 40)
+		mss = room - RTE_ETHER_HDR_LEN - 40;
+	if (mtu < 576 || mtu > MB_TCP_MSS_MAX + 40 || mss < MB_TCP_MSS_MIN + 12) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -555,6 +599,8 @@ mb_dp_tcp_create(const struct mb_dp_tcp_conf *conf, const struct mb_config *cfg)
 	if (t == NULL)
 		return NULL;
 	t->conf = *conf;
+	t->mtu = (uint16_t)mtu;
+	t->mss = (uint16_t)mss;
 	t->http_port = (uint16_t)cfg->http_port;
 	t->pasv_min = (uint16_t)cfg->ftp_pasv_min;
 	t->pasv_max = (uint16_t)cfg->ftp_pasv_max;
@@ -566,7 +612,9 @@ mb_dp_tcp_create(const struct mb_dp_tcp_conf *conf, const struct mb_config *cfg)
 	p.syn_backlog = (uint32_t)cfg->syn_backlog;
 	p.initial_window = (uint32_t)cfg->initial_window;
 	p.idle_timeout_ns = cfg->tcp_idle_timeout * 1000000000ULL;
-	p.mss = (uint16_t)((conf->mtu ? conf->mtu : 1500) - 40);
+	p.max_conns_per_src = (uint32_t)cfg->max_conns_per_src;
+	p.max_app_per_src = (uint32_t)cfg->partial_reqs_per_src;
+	p.mss = t->mss;
 	r = rte_rand();
 	memcpy(p.secret, &r, 8);
 	r = rte_rand();
@@ -663,5 +711,8 @@ mb_dp_tcp_stats_json(const struct mb_dp_tcp *t)
 	json_object_set_new(o, "tcp_tx_drop", json_integer((json_int_t)t->tx_drop));
 	json_object_set_new(o, "tcp_tx_copied", json_integer((json_int_t)t->tx_copied));
 	json_object_set_new(o, "tcp_tx_zerocopy", json_integer((json_int_t)t->tx_zerocopy));
+	json_object_set_new(o, "tcp_tx_copy_nodma", json_integer((json_int_t)t->tx_copy_nodma));
+	json_object_set_new(o, "tcp_tx_oversize", json_integer((json_int_t)t->tx_oversize));
+	json_object_set_new(o, "tcp_mss", json_integer(t->mss));
 	return o;
 }

@@ -5,7 +5,10 @@
  *
  * The table is an array of preallocated connections plus an open-addressing
  * index (linear probing, backward-shift delete) keyed by a SipHash of the
- * 4-tuple, so a flood of crafted tuples cannot build long probe chains.  Each
+ * 4-tuple, so a flood of crafted tuples cannot build long probe chains.  A
+ * second index of the same kind, keyed by the peer address, counts what each
+ * source holds (connections in any state, application units such as HTTP
+ * request buffers) for the per-source limits.  Each
  * connection sits in at most one slot of a hashed timer wheel under the
  * earliest of its deadlines; a later deadline leaves it where it is and the
  * wheel re-files it when the early slot comes round, so refreshing the idle
@@ -30,6 +33,14 @@
 #define RTO_G_US 1000u
 #define TX_RETRY_NS 1000000ULL /* glue TX queue full, nothing in flight */
 
+/* What one peer address holds; a slot is in use while conns > 0. */
+struct src_ent {
+	uint32_t addr;
+	uint32_t conns;
+	uint32_t units;
+	uint32_t hash;
+};
+
 struct mb_tcp_stack {
 	struct mb_tcp_params p;
 	struct mb_tcp_ops ops;
@@ -37,6 +48,7 @@ struct mb_tcp_stack {
 	struct mb_tcp_conn *conns;
 	uint32_t *slots; /* conn index + 1, 0 = empty */
 	uint32_t slot_mask;
+	struct src_ent *srcs; /* slot_mask + 1 entries: never more sources than conns */
 	uint32_t *freelist;
 	uint32_t nfree;
 	uint32_t nsynq;
@@ -130,6 +142,20 @@ max32(uint32_t a, uint32_t b)
 	return a > b ? a : b;
 }
 
+/* Every change of the congestion window goes through these two, so it
+ * saturates at MB_TCP_CWND_MAX instead of wrapping. */
+static inline void
+cwnd_set(struct mb_tcp_conn *c, uint64_t v)
+{
+	c->cwnd = (uint32_t)(v > MB_TCP_CWND_MAX ? MB_TCP_CWND_MAX : v);
+}
+
+static inline void
+cwnd_add(struct mb_tcp_conn *c, uint64_t n)
+{
+	cwnd_set(c, (uint64_t)c->cwnd + n);
+}
+
 /* ---- table ----------------------------------------------------------------- */
 
 static uint32_t
@@ -166,6 +192,126 @@ mb_tcp_lookup(struct mb_tcp_stack *s, const struct mb_tcp_tuple *t)
 	return NULL;
 }
 
+/* ---- per-source counts ------------------------------------------------------ */
+
+static uint32_t
+src_hash(const struct mb_tcp_stack *s, uint32_t addr)
+{
+	return (uint32_t)mb_tcp_siphash(s->p.secret, &addr, sizeof(addr));
+}
+
+/* The entry of addr, or NULL. */
+static struct src_ent *
+src_find(const struct mb_tcp_stack *s, uint32_t addr)
+{
+	uint32_t i = src_hash(s, addr) & s->slot_mask;
+
+	while (s->srcs[i].conns != 0) {
+		if (s->srcs[i].addr == addr)
+			return &s->srcs[i];
+		i = (i + 1) & s->slot_mask;
+	}
+	return NULL;
+}
+
+/* May addr open one more connection? */
+static bool
+src_full(const struct mb_tcp_stack *s, uint32_t addr)
+{
+	const struct src_ent *e;
+
+	if (s->p.max_conns_per_src == 0)
+		return false;
+	e = src_find(s, addr);
+	return e != NULL && e->conns >= s->p.max_conns_per_src;
+}
+
+/* Count a new connection of addr (the table never holds more sources than
+ * connections, so a free slot always exists). */
+static void
+src_add(struct mb_tcp_stack *s, uint32_t addr)
+{
+	uint32_t h = src_hash(s, addr), i = h & s->slot_mask;
+
+	while (s->srcs[i].conns != 0) {
+		if (s->srcs[i].addr == addr) {
+			s->srcs[i].conns++;
+			return;
+		}
+		i = (i + 1) & s->slot_mask;
+	}
+	s->srcs[i] = (struct src_ent){ .addr = addr, .conns = 1, .units = 0, .hash = h };
+}
+
+/* A connection of addr is gone; the last one removes the entry
+ * (backward-shift delete, as for the connection index). */
+static void
+src_del(struct mb_tcp_stack *s, uint32_t addr)
+{
+	struct src_ent *e = src_find(s, addr);
+	uint32_t i, j;
+
+	if (e == NULL)
+		return;
+	if (--e->conns > 0)
+		return;
+	i = (uint32_t)(e - s->srcs);
+	j = i;
+	for (;;) {
+		uint32_t home;
+
+		j = (j + 1) & s->slot_mask;
+		if (s->srcs[j].conns == 0)
+			break;
+		home = s->srcs[j].hash & s->slot_mask;
+		if (((j - home) & s->slot_mask) >= ((j - i) & s->slot_mask)) {
+			s->srcs[i] = s->srcs[j];
+			i = j;
+		}
+	}
+	memset(&s->srcs[i], 0, sizeof(s->srcs[i]));
+}
+
+bool
+mb_tcp_src_take(struct mb_tcp_stack *s, const struct mb_tcp_conn *c)
+{
+	struct src_ent *e = src_find(s, c->t.raddr);
+
+	if (e == NULL)
+		return false; /* not a live connection */
+	if (s->p.max_app_per_src != 0 && e->units >= s->p.max_app_per_src) {
+		s->cnt.app_src_limit++;
+		return false;
+	}
+	e->units++;
+	return true;
+}
+
+void
+mb_tcp_src_put(struct mb_tcp_stack *s, const struct mb_tcp_conn *c)
+{
+	struct src_ent *e = src_find(s, c->t.raddr);
+
+	if (e != NULL && e->units > 0)
+		e->units--;
+}
+
+uint32_t
+mb_tcp_src_conns(const struct mb_tcp_stack *s, uint32_t raddr)
+{
+	const struct src_ent *e = src_find(s, raddr);
+
+	return e != NULL ? e->conns : 0;
+}
+
+uint32_t
+mb_tcp_src_units(const struct mb_tcp_stack *s, uint32_t raddr)
+{
+	const struct src_ent *e = src_find(s, raddr);
+
+	return e != NULL ? e->units : 0;
+}
+
 static struct mb_tcp_conn *
 conn_alloc(struct mb_tcp_stack *s, const struct mb_tcp_tuple *t)
 {
@@ -185,6 +331,7 @@ conn_alloc(struct mb_tcp_stack *s, const struct mb_tcp_tuple *t)
 	while (s->slots[i] != 0)
 		i = (i + 1) & s->slot_mask;
 	s->slots[i] = idx + 1;
+	src_add(s, t->raddr);
 	return c;
 }
 
@@ -304,6 +451,7 @@ conn_free(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 	if (c->accepted && s->ops.closed != NULL)
 		s->ops.closed(s->ctx, s, c);
 	c->app = NULL;
+	src_del(s, c->t.raddr); /* after `closed`: it may still put units */
 	s->freelist[s->nfree++] = idx;
 }
 
@@ -754,7 +902,7 @@ enter_recovery(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 	c->rexmt_nxt = c->una;
 	s->cnt.rexmt_fast++;
 	(void)rexmt_hole(s, c, c->una);
-	c->cwnd = c->ssthresh + 3u * c->mss;
+	cwnd_set(c, (uint64_t)c->ssthresh + 3u * c->mss);
 	arm_rexmt(s, c);
 }
 
@@ -824,14 +972,13 @@ ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp_seg
 				uint64_t fl = c->max - c->una;
 				uint32_t fl32 = (uint32_t)(fl > UINT32_MAX ? UINT32_MAX : fl);
 
-				c->cwnd = min32(c->ssthresh, fl32 + c->mss);
+				cwnd_set(c, min32(c->ssthresh, fl32) + (uint64_t)c->mss);
 				c->in_recovery = 0;
 				c->dupacks = 0;
 			} else {
 				/* partial ACK (RFC 6582 §3.2 step 5) */
 				(void)rexmt_hole(s, c, c->una);
-				c->cwnd = (c->cwnd > acked ? c->cwnd - (uint32_t)acked : 0) +
-					  c->mss;
+				cwnd_set(c, (c->cwnd > acked ? c->cwnd - acked : 0) + c->mss);
 				arm_rexmt(s, c);
 			}
 		} else {
@@ -840,11 +987,13 @@ ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp_seg
 			 * congestion avoidance a stretch ACK (GRO/LRO at the
 			 * receiver) grows the window by the bytes it covers, not
 			 * by one ACK's worth */
-			if (c->cwnd < c->ssthresh)
-				c->cwnd += (uint32_t)(acked < 2u * c->mss ? acked : 2u * c->mss);
-			else
-				c->cwnd += max32(1, (uint32_t)((uint64_t)c->mss * acked /
-							       c->cwnd));
+			if (c->cwnd < c->ssthresh) {
+				cwnd_add(c, acked < 2u * c->mss ? acked : 2u * c->mss);
+			} else {
+				uint64_t inc = (uint64_t)c->mss * acked / c->cwnd;
+
+				cwnd_add(c, inc > 0 ? inc : 1);
+			}
 		}
 		c->t_rexmt = c->max > c->una ? s->now + (uint64_t)c->rto_us * 1000ULL : 0;
 		c->persist = 0;
@@ -876,7 +1025,7 @@ ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp_seg
 		} else if (c->sack_ok && rexmt_hole(s, c, c->rexmt_nxt) > 0) {
 			/* a hole went out in place of inflation */
 		} else {
-			c->cwnd += c->mss;
+			cwnd_add(c, c->mss); /* inflation (RFC 6582 §3.2 step 4) */
 		}
 	}
 	return true;
@@ -957,11 +1106,18 @@ conn_setup(struct mb_tcp_stack *s, struct mb_tcp_conn *c, uint32_t irs, uint32_t
 	c->sack_ok = sack_ok;
 	c->ts_ok = ts;
 	c->ts_recent = tsval;
-	c->mss = (uint16_t)(min32(pmss, s->p.mss) - (ts ? 12 : 0));
-	if (c->mss < 64)
-		c->mss = 64;
+	/* The timestamp option takes 12 bytes of every segment.  Subtract it
+	 * without wrapping (a peer may announce an MSS of 1), then floor at
+	 * MB_TCP_MSS_MIN; mb_tcp_stack_new keeps our own MSS above floor +
+	 * options, so the result never exceeds what our MTU carries. */
+	{
+		uint32_t opt = ts ? 12 : 0, m = min32(pmss, s->p.mss);
+
+		m = m > opt ? m - opt : 0;
+		c->mss = (uint16_t)max32(m, MB_TCP_MSS_MIN);
+	}
 	c->rcv_wnd = min32(s->p.rcv_wnd, 65535);
-	c->cwnd = s->p.initial_window * c->mss;
+	cwnd_set(c, (uint64_t)s->p.initial_window * c->mss);
 	c->ssthresh = UINT32_MAX;
 	c->rto_us = s->p.rto_init_us;
 	c->t_idle = s->now + s->p.idle_timeout_ns;
@@ -1007,6 +1163,11 @@ input_listen(struct mb_tcp_stack *s, const struct mb_tcp_tuple *t, const struct 
 			s->cnt.drop_full++;
 			return NULL;
 		}
+		if (src_full(s, t->raddr)) {
+			s->cnt.drop_src_limit++;
+			send_rst_for(s, t, g);
+			return NULL;
+		}
 		if (s->p.syn_cookies_always || s->nsynq >= s->p.syn_backlog) {
 			send_cookie(s, t, g);
 			return NULL;
@@ -1049,6 +1210,11 @@ input_listen(struct mb_tcp_stack *s, const struct mb_tcp_tuple *t, const struct 
 
 			ws = w == 0xf ? -1 : (int)w;
 			sack = (g->tsecr & 0x10) != 0;
+		}
+		if (src_full(s, t->raddr)) {
+			s->cnt.drop_src_limit++;
+			send_rst_for(s, t, g);
+			return NULL;
 		}
 		c = conn_alloc(s, t);
 		if (c == NULL)
@@ -1431,7 +1597,8 @@ mb_tcp_stack_new(const struct mb_tcp_params *p, const struct mb_tcp_ops *ops, vo
 	struct mb_tcp_stack *s;
 	uint32_t nslots = 16;
 
-	if (p->max_conns == 0 || p->max_conns > (1u << 24) || ops->emit == NULL || p->mss < 88) {
+	if (p->max_conns == 0 || p->max_conns > (1u << 24) || ops->emit == NULL ||
+	    p->mss < MB_TCP_MSS_MIN + 12 || p->mss > MB_TCP_MSS_MAX) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -1446,10 +1613,12 @@ mb_tcp_stack_new(const struct mb_tcp_params *p, const struct mb_tcp_ops *ops, vo
 	s->slot_mask = nslots - 1;
 	s->conns = aligned_alloc(64, sizeof(*s->conns) * p->max_conns);
 	s->slots = calloc(nslots, sizeof(*s->slots));
+	s->srcs = calloc(nslots, sizeof(*s->srcs));
 	s->freelist = calloc(p->max_conns, sizeof(*s->freelist));
-	if (s->conns == NULL || s->slots == NULL || s->freelist == NULL) {
+	if (s->conns == NULL || s->slots == NULL || s->srcs == NULL || s->freelist == NULL) {
 		free(s->conns);
 		free(s->slots);
+		free(s->srcs);
 		free(s->freelist);
 		free(s);
 		errno = ENOMEM;
@@ -1473,6 +1642,7 @@ mb_tcp_stack_free(struct mb_tcp_stack *s)
 			conn_free(s, &s->conns[i]);
 	free(s->conns);
 	free(s->slots);
+	free(s->srcs);
 	free(s->freelist);
 	free(s);
 }

@@ -16,7 +16,8 @@
  * timestamps with PAWS, a small SACK scoreboard, RTO per RFC 6298 with
  * backoff, NewReno fast retransmit/recovery (RFC 5681/6582) steered by SACK,
  * persist timer for zero windows, FIN/RST in every state (RFC 5961 challenge
- * ACKs), a short bounded TIME_WAIT, idle timeout and a connection limit.  No
+ * ACKs), a short bounded TIME_WAIT, idle timeout, a connection limit and a
+ * per-source one (so one address cannot hold most of the table).  No
  * active open, no urgent data, no out-of-order receive queue, no CUBIC yet
  * (the congestion-control key accepts it and falls back to NewReno).
  *
@@ -46,6 +47,16 @@
 #define MB_TCP_SACK_MAX 4   /* blocks parsed from one segment (40 option bytes hold 4) */
 #define MB_TCP_SPANS 4	    /* queued (image, range) spans per connection */
 #define MB_TCP_SCOREBOARD 4 /* SACKed ranges remembered per connection */
+/* Congestion window ceiling: the largest window a peer can advertise
+ * (65535 << 14, RFC 7323 §2.3); a larger cwnd could never be used, and
+ * without a ceiling long transfers or dup-ACK inflation wrap the 32 bits. */
+#define MB_TCP_CWND_MAX (65535u << 14)
+/* Send MSS bounds.  A peer's smaller MSS is raised to MB_TCP_MSS_MIN (as
+ * Linux does with tcp_min_snd_mss), so a tiny MSS cannot multiply our
+ * per-segment cost; our own MSS (MTU - 40) must leave room for it plus the
+ * timestamp option, and stay within a 9000-byte jumbo MTU. */
+#define MB_TCP_MSS_MIN 64
+#define MB_TCP_MSS_MAX 8960
 
 /* Counters, one X-macro list: the glue sums them across lcores. */
 #define MB_TCP_COUNTERS(X)                                                                        \
@@ -61,6 +72,8 @@
 	X(drop_ack, "ACK for data never sent")                                                    \
 	X(drop_ooo, "out-of-order data not queued")                                               \
 	X(drop_full, "connection table full")                                                     \
+	X(drop_src_limit, "SYNs refused (RST): the source holds max_conns_per_src connections")   \
+	X(app_src_limit, "per-source application units refused (mb_tcp_src_take)")                \
 	X(drop_cookie, "ACK with an invalid SYN cookie")                                          \
 	X(syn_rcvd, "SYNs accepted into the SYN queue")                                           \
 	X(syn_cookies_sent, "SYN-ACKs carrying a SYN cookie")                                     \
@@ -257,13 +270,15 @@ struct mb_tcp_ops {
 struct mb_tcp_params {
 	uint32_t max_conns;
 	uint32_t syn_backlog;	/* SYN_RCVD entries before SYN cookies */
-	uint16_t mss;		/* our MSS (MTU - 40) */
+	uint16_t mss;		/* our MSS (MTU - 40), 76..MB_TCP_MSS_MAX */
 	uint32_t initial_window; /* segments */
 	uint32_t rcv_wnd;	/* receive window we advertise (<= 65535) */
 	uint64_t idle_timeout_ns;
 	uint64_t timewait_ns;
 	uint32_t rto_min_us, rto_max_us, rto_init_us;
 	uint32_t max_rexmt;	/* RTO expiries before giving up */
+	uint32_t max_conns_per_src; /* connections one peer address may hold, 0 = no limit */
+	uint32_t max_app_per_src;   /* mb_tcp_src_take units per peer address, 0 = no limit */
 	bool syn_cookies_always;
 	uint8_t secret[16];	/* SYN cookie / hash key (random) */
 };
@@ -296,6 +311,17 @@ int mb_tcp_send(struct mb_tcp_stack *s, struct mb_tcp_conn *c, struct mb_image *
 int mb_tcp_close(struct mb_tcp_stack *s, struct mb_tcp_conn *c);
 /* Send RST and free the connection now (closed callback runs). */
 void mb_tcp_abort(struct mb_tcp_stack *s, struct mb_tcp_conn *c);
+/* Per-source accounting for the application: take one unit (a request
+ * buffer, say) charged to c's peer address; false, counted in
+ * app_src_limit, when the address already holds max_app_per_src.  Each
+ * successful take is returned with mb_tcp_src_put on the same connection
+ * before its closed callback returns. */
+bool mb_tcp_src_take(struct mb_tcp_stack *s, const struct mb_tcp_conn *c);
+void mb_tcp_src_put(struct mb_tcp_stack *s, const struct mb_tcp_conn *c);
+/* Connections and application units a peer address holds now. */
+uint32_t mb_tcp_src_conns(const struct mb_tcp_stack *s, uint32_t raddr);
+uint32_t mb_tcp_src_units(const struct mb_tcp_stack *s, uint32_t raddr);
+
 /* Free span slots (for the application deciding whether to queue more). */
 static inline unsigned
 mb_tcp_span_room(const struct mb_tcp_conn *c)

@@ -4,6 +4,12 @@
  * header lives in a heap object shaped like an image so the TCP core can
  * treat it as one more span; its release frees it when the peer has
  * acknowledged it (or the connection dies).
+ *
+ * A request buffer (MB_HTTP_HDR_MAX bytes) is charged to the peer's address
+ * through the core's per-source accounting while it exists: a source that
+ * already holds its share (tcp.partial-requests-per-source) of buffered,
+ * incomplete or waiting requests has the next connection that needs one
+ * reset, so a slow client cannot pin the buffers of many connections.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -56,14 +62,17 @@ count_status(int st)
 		cnt.resp_4xx++;
 }
 
+/* Free c's request buffer (and its per-source charge) if it is empty, or
+ * whatever it holds when `always`. */
 static void
-buf_release(struct mb_tcp_conn *c)
+buf_release(struct mb_tcp_stack *s, struct mb_tcp_conn *c, bool always)
 {
 	struct http_conn *h = c->app;
 
-	if (h != NULL && h->len == 0) {
+	if (h != NULL && (always || h->len == 0)) {
 		free(h);
 		c->app = NULL;
+		mb_tcp_src_put(s, c);
 	}
 }
 
@@ -129,7 +138,7 @@ serve(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 		/* nothing more will be answered: FIN after the queued spans */
 		(void)mb_tcp_close(s, c);
 	}
-	buf_release(c);
+	buf_release(s, c, false);
 }
 
 int
@@ -153,8 +162,14 @@ mb_tcp_http_recv(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c, const
 	if (c->cookie & F_CLOSING)
 		return len; /* discarded: the connection is ending */
 	if (h == NULL) {
+		if (!mb_tcp_src_take(s, c)) {
+			cnt.src_limit++;
+			mb_tcp_abort(s, c);
+			return 0;
+		}
 		h = malloc(sizeof(*h));
 		if (h == NULL) {
+			mb_tcp_src_put(s, c);
 			cnt.nomem++;
 			mb_tcp_abort(s, c);
 			return 0;
@@ -195,7 +210,5 @@ void
 mb_tcp_http_closed(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 {
 	(void)ctx;
-	(void)s;
-	free(c->app);
-	c->app = NULL;
+	buf_release(s, c, true);
 }

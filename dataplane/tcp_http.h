@@ -33,7 +33,8 @@ void mb_tcp_http_set_lookup(mb_tcp_http_lookup_fn fn);
 	X(resp_4xx, "4xx responses (bad request, not found, range...)")                           \
 	X(resp_5xx, "5xx responses")                                                              \
 	X(body_bytes, "body bytes queued")                                                        \
-	X(nomem, "allocation failures (connection reset)")
+	X(nomem, "allocation failures (connection reset)")                                        \
+	X(src_limit, "connections reset: their source holds its share of request buffers")
 
 struct mb_tcp_http_counters {
 #define MB_TCP_HTTP_CNT_FIELD(n, h) uint64_t n;

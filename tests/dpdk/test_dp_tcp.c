@@ -2,10 +2,13 @@
 /*
  * The TCP dataplane glue with EAL (--no-huge, no port): a scripted client
  * builds real Ethernet/IPv4/TCP frames in mbufs, feeds them to
- * mb_dp_tcp_rx, and checks every frame the glue transmits (MAC, IPv4 and TCP
- * checksums, parse) while it fetches an image over HTTP and over an FTP
- * passive data connection announced with mb_dp_tcp_expect; frames with bad
- * checksums, fragments and connections to unexpected ports are refused.
+ * mb_dp_tcp_rx, and checks every frame the glue transmits (rte_mbuf_check,
+ * MAC, IPv4 and TCP checksums, IP length within the MTU, payload within the
+ * connection's MSS, parse) while it fetches an image over HTTP and over an
+ * FTP passive data connection announced with mb_dp_tcp_expect; frames with
+ * bad checksums, fragments and connections to unexpected ports are refused.
+ * Also: a peer announcing a tiny MSS, a jumbo MTU with small mbufs, and the
+ * zero-copy decision (dp_dma.h) for each kind of image memory.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -16,14 +19,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <rte_eal.h>
 #include <rte_ether.h>
 #include <rte_ip.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_memory.h>
 
 #include <cmocka.h>
 
 #include "dp.h"
+#include "dp_dma.h"
 #include "dp_tcp.h"
 #include "tcp_http.h"
 #include "mbt_eal.h"
@@ -34,12 +44,15 @@
 #define PEER_IP 0x0201a8c0u
 
 static struct rte_mempool *pool;
-static struct mb_image *img;
+static struct mb_image *img;  /* heap memory: always copied */
+static struct mb_image *dimg; /* DPDK memory (rte_malloc): may be attached */
 static struct rte_mbuf *txq[4096];
 static unsigned ntx;
 static uint64_t now = 1000000ULL * MS;
 static uint64_t done_cookie;
 static unsigned multiseg_frames;
+static unsigned max_payload; /* every data segment carries at most this */
+static unsigned mtu = 1500;  /* every frame's IP total length stays within it */
 static int done_ok = -1;
 static const struct rte_ether_addr local_mac = { { 2, 0, 0, 0, 0, 1 } };
 static const struct rte_ether_addr peer_mac = { { 2, 0, 0, 0, 0, 2 } };
@@ -64,11 +77,48 @@ xfer_done(void *arg, uint64_t cookie, bool ok)
 static struct mb_image *
 lookup(const char *name, size_t len)
 {
-	return len == 3 && memcmp(name, "img", 3) == 0 ? img : NULL;
+	if (len == 3 && memcmp(name, "img", 3) == 0)
+		return img;
+	if (len == 4 && memcmp(name, "dimg", 4) == 0)
+		return dimg;
+	return NULL;
+}
+
+static void
+release_rte(struct mb_image *i)
+{
+	rte_free(i->data);
+	free(i);
+}
+
+/* An image in DPDK's memory, as the store makes a hugepage one. */
+static struct mb_image *
+image_rte(const char *name, const uint8_t *bytes, size_t len)
+{
+	struct mb_image *i = calloc(1, sizeof(*i));
+
+	if (i == NULL)
+		return NULL;
+	i->alloc_len = RTE_ALIGN_CEIL(len, MB_IMAGE_ALIGN);
+	i->data = rte_zmalloc("mbt_img", i->alloc_len, 4096);
+	if (i->data == NULL) {
+		free(i);
+		return NULL;
+	}
+	memcpy(i->data, bytes, len);
+	snprintf(i->name, sizeof(i->name), "%s", name);
+	i->size = len;
+	i->iova = UINT64_MAX;
+	i->mem = MB_IMAGE_MEM_HUGEPAGE;
+	i->release = release_rte;
+	atomic_init(&i->refcnt, 1);
+	return i;
 }
 
 struct peer {
 	uint16_t sport, dport;
+	uint16_t syn_mss; /* MSS option of the SYN, 0 = 1460 */
+	bool ts;	  /* SYN offers timestamps */
 	uint32_t seq;	     /* next sequence number */
 	uint32_t srv_iss;
 	uint64_t hi;	     /* contiguous bytes received */
@@ -98,7 +148,9 @@ send_frame(struct mb_dp_tcp *t, struct peer *p, uint8_t flags, const char *data,
 	o.win = 65535;
 	if (flags & MB_TCP_SYN) {
 		o.opt_mss = true;
-		o.mss = 1460;
+		o.mss = p->syn_mss ? p->syn_mss : 1460;
+		o.opt_ts = p->ts;
+		o.tsval = 1;
 	}
 	thl = mb_tcp_hdr_build(&o, th);
 	b = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(14 + 20 + thl + dl));
@@ -138,14 +190,25 @@ take_frames(struct mb_dp_tcp *t, struct peer *p, uint8_t *ret_flags)
 	*ret_flags = 0;
 	for (unsigned i = 0; i < ntx; i++) {
 		struct rte_mbuf *m = txq[i];
-		static uint8_t frame[2048];
-		uint8_t *b = (uint8_t *)rte_pktmbuf_read(m, 0, m->pkt_len, frame);
-		struct rte_ether_hdr *eth = (struct rte_ether_hdr *)b;
-		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
-		uint16_t tl = rte_be_to_cpu_16(ip->total_length);
+		/* room for anything an mbuf chain can claim, so a bad frame
+		 * fails an assertion below instead of overrunning the copy */
+		static uint8_t frame[UINT16_MAX + 2048];
+		uint8_t *b;
+		struct rte_ether_hdr *eth;
+		struct rte_ipv4_hdr *ip;
+		const char *why = NULL;
+		uint16_t tl;
 		struct mb_tcp_seg g;
 
+		if (rte_mbuf_check(m, 1, &why) != 0)
+			fail_msg("transmitted mbuf fails rte_mbuf_check: %s", why);
+		assert_true(m->pkt_len <= sizeof(frame));
+		b = (uint8_t *)rte_pktmbuf_read(m, 0, m->pkt_len, frame);
 		assert_non_null(b);
+		eth = (struct rte_ether_hdr *)b;
+		ip = (struct rte_ipv4_hdr *)(eth + 1);
+		tl = rte_be_to_cpu_16(ip->total_length);
+		assert_true(tl <= mtu);
 		if (m->nb_segs > 1) {
 			/* zero-copy: the second segment is the image itself */
 			assert_int_equal(m->nb_segs, 2);
@@ -161,6 +224,8 @@ take_frames(struct mb_dp_tcp *t, struct peer *p, uint8_t *ret_flags)
 		assert_int_equal(mb_tcp_cksum(ip->src_addr, ip->dst_addr, b + 34, tl - 20u), 0);
 		assert_int_equal(mb_tcp_parse(b + 34, tl - 20u, &g), MB_TCP_PARSE_OK);
 		assert_int_equal(g.dport, p->sport);
+		if (g.plen > max_payload)
+			fail_msg("segment of %u bytes, MSS %u", g.plen, max_payload);
 		*ret_flags |= g.flags;
 		if (g.flags & MB_TCP_SYN)
 			p->srv_iss = g.seq;
@@ -180,7 +245,7 @@ take_frames(struct mb_dp_tcp *t, struct peer *p, uint8_t *ret_flags)
 }
 
 static struct mb_dp_tcp *
-make(bool multiseg)
+make_mtu(bool multiseg, uint16_t the_mtu)
 {
 	struct mb_dp_tcp_conf c = { 0 };
 	struct mb_config cfg;
@@ -200,9 +265,18 @@ make(bool multiseg)
 	c.tx = tx;
 	c.xfer_done = xfer_done;
 	c.tx_multiseg = multiseg;
+	c.mtu = the_mtu;
 	t = mb_dp_tcp_create(&c, &cfg);
 	assert_non_null(t);
+	mtu = the_mtu;
+	max_payload = the_mtu - 40u;
 	return t;
+}
+
+static struct mb_dp_tcp *
+make(bool multiseg)
+{
+	return make_mtu(multiseg, 1500);
 }
 
 static void
@@ -232,13 +306,18 @@ fetch_xfer(struct mb_dp_tcp *t, struct peer *p, uint64_t off, uint32_t len, uint
 	assert_int_equal(done_ok, 1);
 }
 
+/* GET /images/<name> with Connection: close, fetched to the FIN.  The
+ * response header is an inline (heap) image, so it is always copied; the
+ * body is attached only in zero-copy mode from DPDK memory. */
 static void
-http(bool multiseg)
+http(bool multiseg, const char *name, struct mb_image *im)
 {
 	struct mb_dp_tcp *t = make(multiseg);
 	struct peer p = { .sport = 40000, .dport = 80, .seq = 555 };
 	uint8_t fl;
 	const char *hdr_end;
+	char req[128];
+	bool attach = multiseg && im->mem == MB_IMAGE_MEM_HUGEPAGE;
 
 	multiseg_frames = 0;
 	p.stream = calloc(1, 1 << 20);
@@ -246,8 +325,9 @@ http(bool multiseg)
 	assert_int_equal(take_frames(t, &p, &fl), 1);
 	assert_int_equal(fl, MB_TCP_SYN | MB_TCP_ACK);
 	send_frame(t, &p, MB_TCP_ACK, NULL, false);
-	send_frame(t, &p, MB_TCP_ACK | MB_TCP_PSH,
-		   "GET /images/img HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n", false);
+	snprintf(req, sizeof(req), "GET /images/%s HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n",
+		 name);
+	send_frame(t, &p, MB_TCP_ACK | MB_TCP_PSH, req, false);
 	assert_true(take_frames(t, &p, &fl) >= 10);
 	fetch(t, &p);
 	assert_true(p.fin);
@@ -255,43 +335,246 @@ http(bool multiseg)
 	hdr_end = strstr((char *)p.stream, "\r\n\r\n");
 	assert_non_null(hdr_end);
 	assert_int_equal(p.hi - (uint64_t)(hdr_end + 4 - (char *)p.stream), IMG_LEN);
-	assert_memory_equal(hdr_end + 4, img->data, IMG_LEN);
+	assert_memory_equal(hdr_end + 4, im->data, IMG_LEN);
 	/* a corrupted frame is dropped, not answered, and counted */
 	send_frame(t, &p, MB_TCP_ACK | MB_TCP_FIN, NULL, true);
 	assert_int_equal(take_frames(t, &p, &fl), 0);
 	{
 		json_t *j = mb_dp_tcp_stats_json(t);
+		json_int_t zc = json_integer_value(json_object_get(j, "tcp_tx_zerocopy"));
+		json_int_t nodma = json_integer_value(json_object_get(j, "tcp_tx_copy_nodma"));
 
 		assert_non_null(j);
 		assert_int_equal(json_integer_value(json_object_get(j, "tcp_rx_bad_cksum")), 1);
 		assert_true(json_integer_value(json_object_get(j, "tcp_conn_open")) >= 1);
 		assert_true(json_integer_value(json_object_get(j, "http_resp_200")) >= 1);
-		assert_true(json_integer_value(json_object_get(j, multiseg ? "tcp_tx_zerocopy"
-									     : "tcp_tx_copied")) > 100);
+		assert_true(json_integer_value(json_object_get(j, "tcp_tx_copied")) >= 1);
+		assert_int_equal(json_integer_value(json_object_get(j, "tcp_tx_oversize")), 0);
+		if (attach) {
+			assert_true(zc > 100);
+			assert_true(nodma >= 1); /* the response header */
+		} else {
+			assert_int_equal(zc, 0);
+			assert_true(json_integer_value(json_object_get(j, "tcp_tx_copied")) > 100);
+			assert_true(multiseg ? nodma > 100 : nodma == 0);
+		}
 		json_decref(j);
 	}
 	free(p.stream);
 	mb_dp_tcp_free(t);
-	if (multiseg)
+	if (attach)
 		assert_true(multiseg_frames > IMG_LEN / 1460);
 	else
 		assert_int_equal(multiseg_frames, 0);
 	/* every payload mbuf freed: its image reference went with it */
-	assert_int_equal(atomic_load(&img->refcnt), 1);
+	assert_int_equal(atomic_load(&im->refcnt), 1);
 }
 
 static void
 test_http(void **st)
 {
 	(void)st;
-	http(false);
+	http(false, "img", img);
+	http(false, "dimg", dimg);
 }
 
+/* Zero copy attaches DPDK memory only: the heap image and every response
+ * header (an inline heap image) are copied even on a multi-segment port. */
 static void
 test_http_zerocopy(void **st)
 {
 	(void)st;
-	http(true);
+	http(true, "dimg", dimg);
+	http(true, "img", img);
+}
+
+/* A peer announcing a tiny MSS with timestamps (the 12 option bytes once
+ * wrapped the connection's MSS to ~65525: 64 KiB copied into a 2 KiB mbuf,
+ * or a 64 KiB frame with a wrapped IP length): the whole transfer, copied
+ * and zero-copy, stays within the 64-byte floor, the MTU, and mbufs that
+ * pass rte_mbuf_check. */
+static void
+test_tiny_mss(void **st)
+{
+	static const uint16_t mss[] = { 1, 11, 12, 100 };
+
+	(void)st;
+	for (unsigned z = 0; z < 2; z++) {
+		for (unsigned i = 0; i < sizeof(mss) / sizeof(mss[0]); i++) {
+			struct mb_dp_tcp *t = make(z == 1);
+			struct peer p = { .sport = 40100, .dport = 80, .seq = 5, .ts = true };
+			uint8_t fl;
+			const char *hdr_end;
+
+			p.syn_mss = mss[i];
+			p.stream = calloc(1, 1 << 20);
+			max_payload = mss[i] > 76 ? mss[i] - 12u : 64u;
+			send_frame(t, &p, MB_TCP_SYN, NULL, false);
+			assert_int_equal(take_frames(t, &p, &fl), 1);
+			send_frame(t, &p, MB_TCP_ACK, NULL, false);
+			send_frame(t, &p, MB_TCP_ACK | MB_TCP_PSH,
+				   "GET /images/dimg HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n",
+				   false);
+			(void)take_frames(t, &p, &fl);
+			fetch(t, &p);
+			assert_true(p.fin);
+			hdr_end = strstr((char *)p.stream, "\r\n\r\n");
+			assert_non_null(hdr_end);
+			assert_int_equal(p.hi - (uint64_t)(hdr_end + 4 - (char *)p.stream), IMG_LEN);
+			assert_memory_equal(hdr_end + 4, dimg->data, IMG_LEN);
+			free(p.stream);
+			mb_dp_tcp_free(t);
+			assert_int_equal(atomic_load(&dimg->refcnt), 1);
+		}
+	}
+}
+
+/* A jumbo MTU on a pool of 2 KiB mbufs: the glue lowers its MSS to what a
+ * copied segment fits in (every full segment once failed to append and the
+ * connection retried forever), and a pool sized for the MTU carries it. */
+static void
+test_jumbo_copy(void **st)
+{
+	struct rte_mempool *big = rte_pktmbuf_pool_create("mbt_jumbo", 1023, 0, 0,
+							  RTE_PKTMBUF_HEADROOM + 9018, SOCKET_ID_ANY);
+	struct rte_mempool *small = pool;
+
+	(void)st;
+	assert_non_null(big);
+	for (unsigned k = 0; k < 2; k++) {
+		struct mb_dp_tcp *t;
+		struct peer p = { .sport = 40200, .dport = 80, .seq = 5, .syn_mss = 8960 };
+		uint8_t fl;
+		const char *hdr_end;
+		json_t *j;
+
+		pool = k == 0 ? small : big;
+		t = make_mtu(false, 9000);
+		p.stream = calloc(1, 1 << 20);
+		j = mb_dp_tcp_stats_json(t);
+		if (k == 0)
+			assert_int_equal(json_integer_value(json_object_get(j, "tcp_mss")),
+					 RTE_MBUF_DEFAULT_DATAROOM - 14 - 40);
+		else
+			assert_int_equal(json_integer_value(json_object_get(j, "tcp_mss")), 8960);
+		max_payload = (unsigned)json_integer_value(json_object_get(j, "tcp_mss"));
+		json_decref(j);
+		send_frame(t, &p, MB_TCP_SYN, NULL, false);
+		assert_int_equal(take_frames(t, &p, &fl), 1);
+		send_frame(t, &p, MB_TCP_ACK, NULL, false);
+		send_frame(t, &p, MB_TCP_ACK | MB_TCP_PSH,
+			   "GET /images/img HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n", false);
+		(void)take_frames(t, &p, &fl);
+		fetch(t, &p);
+		assert_true(p.fin);
+		hdr_end = strstr((char *)p.stream, "\r\n\r\n");
+		assert_non_null(hdr_end);
+		assert_int_equal(p.hi - (uint64_t)(hdr_end + 4 - (char *)p.stream), IMG_LEN);
+		assert_memory_equal(hdr_end + 4, img->data, IMG_LEN);
+		j = mb_dp_tcp_stats_json(t);
+		assert_int_equal(json_integer_value(json_object_get(j, "tcp_tx_oversize")), 0);
+		json_decref(j);
+		free(p.stream);
+		mb_dp_tcp_free(t);
+	}
+	pool = small;
+	mtu = 1500;
+	rte_mempool_free(big);
+}
+
+/* The zero-copy decision for each kind of image memory (dp_dma.h). */
+static void
+test_dma_decision(void **st)
+{
+	const size_t pg = 4096;
+	rte_iova_t iova, want;
+	struct mb_image *in, *fm, *tagged, *ext;
+	char path[] = "/tmp/mbt-dma-XXXXXX";
+	uint8_t *va;
+	int fd;
+
+	(void)st;
+	/* DPDK's allocator: attached at DPDK's IOVA for the address */
+	want = rte_malloc_virt2iova(dimg->data);
+	assert_int_equal(mb_dp_dma_iova(dimg, 0, 1024, &iova), want != RTE_BAD_IOVA);
+	if (want != RTE_BAD_IOVA) {
+		assert_int_equal(iova, want);
+		assert_true(mb_dp_dma_iova(dimg, 3 * pg + 7, 1448, &iova));
+		assert_int_equal(iova, want + 3 * pg + 7);
+		/* the chunk padding belongs to the allocation too */
+		assert_true(mb_dp_dma_iova(dimg, dimg->alloc_len - 1024, 1024, &iova));
+	}
+	/* ranges outside the allocation, or empty: copy */
+	assert_false(mb_dp_dma_iova(dimg, dimg->alloc_len - 1000, 1024, &iova));
+	assert_false(mb_dp_dma_iova(dimg, dimg->alloc_len + 1, 1, &iova));
+	assert_false(mb_dp_dma_iova(dimg, 0, 0, &iova));
+
+	/* malloc'd heap image, and an inline image (HTTP header, FTP listing) */
+	assert_false(mb_dp_dma_iova(img, 0, 1024, &iova));
+	in = mb_image_new_inline(NULL, "HTTP/1.1 200 OK\r\n\r\n", 19);
+	assert_non_null(in);
+	assert_false(mb_dp_dma_iova(in, 0, 19, &iova));
+	mb_image_unref(in);
+
+	/* a page-cache mapping of a file, as a demoted image is served */
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	(void)unlink(path);
+	assert_int_equal(ftruncate(fd, MB_IMAGE_ALIGN), 0);
+	fm = calloc(1, sizeof(*fm));
+	assert_non_null(fm);
+	fm->data = mmap(NULL, MB_IMAGE_ALIGN, PROT_READ, MAP_PRIVATE, fd, 0);
+	assert_true(fm->data != MAP_FAILED);
+	fm->size = fm->alloc_len = MB_IMAGE_ALIGN;
+	fm->mem = MB_IMAGE_MEM_MMAP;
+	assert_false(mb_dp_dma_iova(fm, 0, 1024, &iova));
+	munmap(fm->data, MB_IMAGE_ALIGN);
+	close(fd);
+	free(fm);
+
+	/* DPDK memory that is tagged as a mapping is not attached either */
+	tagged = calloc(1, sizeof(*tagged));
+	assert_non_null(tagged);
+	tagged->data = dimg->data;
+	tagged->size = tagged->alloc_len = dimg->alloc_len;
+	tagged->mem = MB_IMAGE_MEM_MMAP;
+	assert_false(mb_dp_dma_iova(tagged, 0, 1024, &iova));
+	free(tagged);
+
+	/* external memory registered with DPDK with the IOVA of each page:
+	 * pages 0-1 and 2-3 are IOVA-contiguous, 1-2 are not */
+	va = mmap(NULL, 4 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(va != MAP_FAILED);
+	{
+		rte_iova_t pages[4] = { 0x10000000, 0x10001000, 0x20000000, 0x20001000 };
+
+		assert_int_equal(rte_extmem_register(va, 4 * pg, pages, 4, pg), 0);
+	}
+	ext = calloc(1, sizeof(*ext));
+	assert_non_null(ext);
+	ext->data = va;
+	ext->size = ext->alloc_len = 4 * pg;
+	ext->mem = MB_IMAGE_MEM_HEAP;
+	assert_true(mb_dp_dma_iova(ext, 100, 1000, &iova));
+	assert_int_equal(iova, 0x10000000 + 100);
+	assert_true(mb_dp_dma_iova(ext, pg - 96, 1000, &iova)); /* into page 1: contiguous */
+	assert_int_equal(iova, 0x10000000 + pg - 96);
+	assert_false(mb_dp_dma_iova(ext, 2 * pg - 96, 1000, &iova)); /* into page 2: not */
+	assert_true(mb_dp_dma_iova(ext, 2 * pg, 2 * pg, &iova));
+	assert_int_equal(iova, 0x20000000);
+	free(ext);
+	assert_int_equal(rte_extmem_unregister(va, 4 * pg), 0);
+	/* registered without IOVAs: DPDK cannot tell the device where it is */
+	assert_int_equal(rte_extmem_register(va, 4 * pg, NULL, 0, pg), 0);
+	ext = calloc(1, sizeof(*ext));
+	assert_non_null(ext);
+	ext->data = va;
+	ext->size = ext->alloc_len = 4 * pg;
+	ext->mem = MB_IMAGE_MEM_HEAP;
+	assert_false(mb_dp_dma_iova(ext, 100, 1000, &iova));
+	free(ext);
+	assert_int_equal(rte_extmem_unregister(va, 4 * pg), 0);
+	munmap(va, 4 * pg);
 }
 
 static void
@@ -385,7 +668,10 @@ setup(void **st)
 	for (unsigned i = 0; i < IMG_LEN; i++)
 		bytes[i] = (uint8_t)(i * 31 + (i >> 10));
 	img = mb_image_new_heap("img", bytes, IMG_LEN);
+	dimg = image_rte("dimg", bytes, IMG_LEN);
 	free(bytes);
+	if (img == NULL || dimg == NULL)
+		return -1;
 	mb_tcp_http_set_lookup(lookup);
 	return 0;
 }
@@ -395,6 +681,7 @@ teardown(void **st)
 {
 	(void)st;
 	mb_image_unref(img);
+	mb_image_unref(dimg);
 	rte_mempool_free(pool);
 	rte_eal_cleanup();
 	mbt_eal_rm_runtime();
@@ -407,6 +694,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_http),
 		cmocka_unit_test(test_http_zerocopy),
+		cmocka_unit_test(test_tiny_mss),
+		cmocka_unit_test(test_jumbo_copy),
+		cmocka_unit_test(test_dma_decision),
 		cmocka_unit_test(test_ftp_data),
 	};
 

@@ -45,6 +45,7 @@ struct env {
 	bool close_on_fin;
 	bool refuse;
 	unsigned listen_port;
+	uint16_t syn_mss; /* MSS option of the peer's SYN, 0 = 1460 */
 };
 
 static int
@@ -187,7 +188,7 @@ peer(struct env *e, uint8_t flags, uint32_t seq, uint32_t ack, uint16_t win, con
 	}
 	if (flags & MB_TCP_SYN) {
 		g.has_mss = true;
-		g.mss = 1460;
+		g.mss = e->syn_mss ? e->syn_mss : 1460;
 		g.has_ws = true;
 		g.wscale = 2;
 		g.sack_ok = true;
@@ -1015,6 +1016,248 @@ test_random_input(void **st)
 	env_free(e);
 }
 
+static void
+tweak_per_src(struct mb_tcp_params *p)
+{
+	p->max_conns = 16;
+	p->max_conns_per_src = 3;
+	p->max_app_per_src = 2;
+}
+
+/* One source cannot hold most of the table: past max_conns_per_src its SYNs
+ * (and cookie ACKs) are answered with RST and counted, other sources still
+ * get in, and a closed connection gives its share back. */
+static void
+test_per_source_limit(void **st)
+{
+	struct env *e = env_new(tweak_per_src);
+	const struct mb_tcp_counters *k = mb_tcp_stack_counters(e->s);
+	struct mb_tcp_conn *c[3];
+
+	(void)st;
+	for (unsigned i = 0; i < 3; i++) {
+		e->t.rport = (uint16_t)(40000 + i);
+		c[i] = handshake(e);
+	}
+	assert_int_equal(mb_tcp_src_conns(e->s, e->t.raddr), 3);
+	/* the fourth from the same address: RST, nothing created */
+	e->t.rport = 40003;
+	e->nrec = 0;
+	peer(e, MB_TCP_SYN, PEER_ISS, 0, 65535, NULL);
+	assert_null(conn(e));
+	assert_int_equal(k->drop_src_limit, 1);
+	assert_int_equal(last(e)->flags, MB_TCP_RST | MB_TCP_ACK);
+	/* from another address: accepted */
+	e->t.raddr = 0x0300000a;
+	handshake(e);
+	assert_int_equal(mb_tcp_stack_nconns(e->s), 4);
+	/* application units: two per source, then refused and counted */
+	assert_true(mb_tcp_src_take(e->s, c[0]));
+	assert_true(mb_tcp_src_take(e->s, c[1]));
+	assert_false(mb_tcp_src_take(e->s, c[2]));
+	assert_int_equal(k->app_src_limit, 1);
+	assert_true(mb_tcp_src_take(e->s, conn(e))); /* the other source's own share */
+	mb_tcp_src_put(e->s, c[1]);
+	assert_true(mb_tcp_src_take(e->s, c[2]));
+	mb_tcp_src_put(e->s, c[0]);
+	mb_tcp_src_put(e->s, c[2]);
+	mb_tcp_src_put(e->s, conn(e));
+	/* a connection of the first source ends (peer RST): its slot is back */
+	e->t.raddr = 0x0200000a;
+	e->t.rport = 40001;
+	peer(e, MB_TCP_RST, e->pseq, 0, 0, NULL);
+	assert_int_equal(mb_tcp_src_conns(e->s, e->t.raddr), 2);
+	e->t.rport = 40003;
+	handshake(e);
+	assert_int_equal(mb_tcp_src_conns(e->s, e->t.raddr), 3);
+	assert_int_equal(k->drop_src_limit, 1);
+	env_free(e);
+
+	/* the same through SYN cookies: the ACK that would open a fourth
+	 * connection is refused */
+	e = env_new(tweak_per_src);
+	e->p.syn_cookies_always = true;
+	mb_tcp_stack_free(e->s);
+	e->s = mb_tcp_stack_new(&e->p, &ops, e);
+	k = mb_tcp_stack_counters(e->s);
+	for (unsigned i = 0; i < 4; i++) {
+		uint32_t cookie;
+
+		e->t.rport = (uint16_t)(41000 + i);
+		e->ts = false;
+		peer(e, MB_TCP_SYN, PEER_ISS, 0, 65535, NULL);
+		cookie = last(e)->seq;
+		peer(e, MB_TCP_ACK, PEER_ISS + 1, cookie + 1, 1000, NULL);
+		if (i < 3)
+			assert_non_null(conn(e));
+	}
+	assert_null(conn(e));
+	assert_int_equal(k->drop_src_limit, 1);
+	assert_int_equal(mb_tcp_src_conns(e->s, e->t.raddr), 3);
+	env_free(e);
+}
+
+/* The per-source index stays exact under churn: many sources whose hashes
+ * collide in a small table, connections opened and reset in random order. */
+static void
+test_per_source_churn(void **st)
+{
+	struct env *e = env_new(tweak_per_src);
+	uint32_t held[16][2], n = 0, x = 777;
+	unsigned counts[8] = { 0 };
+
+	(void)st;
+	for (unsigned round = 0; round < 4000; round++) {
+		x = x * 1103515245u + 12345u;
+		if (n > 0 && ((x >> 16) % 3 == 0 || n == 16)) {
+			unsigned i = (x >> 8) % n;
+
+			e->t.raddr = held[i][0];
+			e->t.rport = (uint16_t)held[i][1];
+			assert_non_null(conn(e));
+			peer(e, MB_TCP_RST, conn(e)->rcv_nxt, 0, 0, NULL);
+			assert_null(conn(e));
+			counts[(held[i][0] >> 24) - 1]--;
+			held[i][0] = held[n - 1][0];
+			held[i][1] = held[n - 1][1];
+			n--;
+		} else {
+			unsigned a = (x >> 4) % 8;
+
+			e->t.raddr = 0x0000000a | (a + 1) << 24;
+			e->t.rport = (uint16_t)(1024 + round);
+			e->nrec = 0;
+			peer(e, MB_TCP_SYN, PEER_ISS, 0, 65535, NULL);
+			if (counts[a] < 3) {
+				assert_non_null(conn(e));
+				counts[a]++;
+				held[n][0] = e->t.raddr;
+				held[n][1] = e->t.rport;
+				n++;
+			} else {
+				assert_null(conn(e));
+			}
+		}
+		for (unsigned a = 0; a < 8; a++)
+			assert_int_equal(mb_tcp_src_conns(e->s, 0x0000000a | (a + 1) << 24),
+					 counts[a]);
+	}
+	env_free(e);
+}
+
+/* ---- lengths derived from the peer's MSS ------------------------------------ */
+
+/* IP total length of what the glue would build for o: 20 + TCP header + payload. */
+static unsigned
+ip_total(const struct mb_tcp_out *o)
+{
+	uint8_t h[MB_TCP_HDR_MAX];
+
+	return 20 + mb_tcp_hdr_build(o, h) + o->len;
+}
+
+/* A SYN announcing a tiny MSS (1..11 with timestamps once wrapped the
+ * effective MSS to ~65525): the connection's MSS stays within ours minus the
+ * option space, no segment is longer than it, and no frame is longer than the
+ * MTU (our MSS + 40), for the whole transfer. */
+static void
+test_tiny_mss(void **st)
+{
+	static const uint16_t mss[] = { 1, 5, 11, 12, 13, 63, 64, 76, 100, 536, 1460, 9000 };
+
+	(void)st;
+	for (unsigned ts = 0; ts < 2; ts++) {
+		for (unsigned i = 0; i < sizeof(mss) / sizeof(mss[0]); i++) {
+			struct env *e = env_new(NULL);
+			struct mb_tcp_conn *c;
+			unsigned opt = ts ? 12 : 0, rounds = 0, want;
+			uint32_t acked = 0;
+
+			e->ts = ts;
+			e->syn_mss = mss[i];
+			e->close_after = true;
+			c = request(e);
+			want = (mss[i] < e->p.mss ? mss[i] : e->p.mss);
+			want = want > opt + 64 ? want - opt : 64;
+			assert_int_equal(c->mss, want);
+			assert_true(c->mss + opt <= e->p.mss);
+			while (acked < IMG_LEN && rounds++ < 20000) {
+				uint32_t hi = acked;
+
+				for (unsigned k = 0; k < e->nrec; k++) {
+					const struct mb_tcp_out *o = &e->rec[k];
+
+					assert_true(o->len <= c->mss);
+					assert_true(ip_total(o) <= e->p.mss + 40u);
+					if (o->len && soff(e, o) + o->len > hi)
+						hi = soff(e, o) + o->len;
+				}
+				e->nrec = 0;
+				e->now += 10 * MS;
+				acked = hi;
+				peer(e, MB_TCP_ACK, e->pseq, e->iss + 1 + acked, 65535, NULL);
+			}
+			assert_int_equal(acked, IMG_LEN);
+			env_free(e);
+		}
+	}
+}
+
+/* The congestion window is capped (it once grew without bound and wrapped
+ * at 2^32, stalling the connection): slow start, congestion avoidance and
+ * dup-ACK inflation all saturate at MB_TCP_CWND_MAX. */
+static void
+test_cwnd_cap(void **st)
+{
+	struct env *e;
+	struct mb_tcp_conn *c;
+	uint32_t before;
+
+	(void)st;
+	/* slow start and congestion avoidance near the cap: a new ACK must not
+	 * wrap the window */
+	for (unsigned ca = 0; ca < 2; ca++) {
+		e = env_new(NULL);
+		c = request(e);
+		c->cwnd = MB_TCP_CWND_MAX - 10;
+		c->ssthresh = ca ? 1000 : UINT32_MAX;
+		e->now += 10 * MS;
+		acked_to(e, c->mss);
+		assert_true(c->cwnd >= MB_TCP_CWND_MAX - 10);
+		assert_true(c->cwnd <= MB_TCP_CWND_MAX);
+		/* and from far beyond it (a cap lowered by a newer version) */
+		c->cwnd = UINT32_MAX - 100;
+		acked_to(e, 2 * c->mss);
+		assert_true(c->cwnd <= MB_TCP_CWND_MAX);
+		env_free(e);
+	}
+
+	/* dup-ACK inflation during recovery, as a receiver (or an attacker)
+	 * can send without end: 3.2 million dup ACKs add more than 2^32 */
+	e = env_new(NULL);
+	e->ts = false;
+	c = request(e);
+	acked_to(e, 0);
+	acked_to(e, 0);
+	acked_to(e, 0);
+	assert_true(c->in_recovery);
+	before = c->cwnd;
+	for (unsigned i = 0; i < 3200000; i++) {
+		acked_to(e, 0);
+		e->nrec = 0;
+		if (c->cwnd < before)
+			fail_msg("cwnd fell from %u to %u at dup ACK %u", before, c->cwnd, i);
+		before = c->cwnd;
+	}
+	assert_true(c->in_recovery);
+	assert_int_equal(c->cwnd, MB_TCP_CWND_MAX);
+	/* the connection still works: the full ACK ends recovery */
+	acked_to(e, (uint32_t)c->recover);
+	assert_false(c->in_recovery);
+	assert_true(c->cwnd >= 2u * c->mss);
+	env_free(e);
+}
+
 /* ---- a lossy transfer, end to end ------------------------------------------- */
 
 struct wire_seg {
@@ -1212,6 +1455,10 @@ main(void)
 		cmocka_unit_test(test_refuse_and_abort),
 		cmocka_unit_test(test_paws_and_bad_ack),
 		cmocka_unit_test(test_random_input),
+		cmocka_unit_test(test_per_source_limit),
+		cmocka_unit_test(test_per_source_churn),
+		cmocka_unit_test(test_tiny_mss),
+		cmocka_unit_test(test_cwnd_cap),
 		cmocka_unit_test(test_lossy_transfer),
 	};
 

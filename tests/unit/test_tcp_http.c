@@ -36,6 +36,7 @@ struct env {
 	uint64_t hi;	 /* bytes received (contiguous: no loss here) */
 	bool fin;
 	bool rst;
+	uint32_t iss_of[65536]; /* by peer port, for several connections */
 };
 
 static struct mb_image *
@@ -50,13 +51,13 @@ emit(void *ctx, const struct mb_tcp_out *o)
 	struct env *e = ctx;
 
 	if (o->flags & MB_TCP_SYN) {
-		e->iss = o->seq;
+		e->iss = e->iss_of[o->t.rport] = o->seq;
 		return 0;
 	}
 	if (o->flags & MB_TCP_RST)
 		e->rst = true;
 	if (o->len > 0) {
-		uint64_t off = o->seq - (e->iss + 1);
+		uint64_t off = o->seq - (e->iss_of[o->t.rport] + 1);
 
 		assert_true(off + o->len <= STREAM_MAX);
 		memcpy(e->stream + off, o->img->data + o->off, o->len);
@@ -299,6 +300,75 @@ test_bad_requests(void **st)
 	}
 }
 
+/* Partial requests pin a buffer each: one source holds at most its share
+ * (max_app_per_src); the connection that would need one more is reset and
+ * counted, another source is not affected, and a finished request gives the
+ * buffer back. */
+static void
+test_partial_per_source(void **st)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	struct mb_tcp_params p;
+	uint64_t before = mb_tcp_http_counters()->src_limit;
+
+	(void)st;
+	mb_tcp_params_default(&p);
+	p.max_conns = 16;
+	p.max_app_per_src = 3;
+	e->s = mb_tcp_stack_new(&p, &ops, e);
+	e->stream = calloc(1, STREAM_MAX);
+	e->now = 100 * SEC;
+	e->t.lport = 80;
+	e->t.raddr = 0x0200000a;
+	for (unsigned i = 0; i < 5; i++) {
+		e->t.rport = (uint16_t)(20000 + i);
+		e->pseq = 7000;
+		e->hi = 0;
+		e->rst = false;
+		seg(e, MB_TCP_SYN, NULL);
+		seg(e, MB_TCP_ACK, NULL);
+		seg(e, MB_TCP_ACK, "GET /images/emulab-ops/pub.ndz HT"); /* and no more */
+		if (i < 3) {
+			assert_false(e->rst);
+			assert_non_null(mb_tcp_lookup(e->s, &e->t));
+		} else {
+			assert_true(e->rst);
+			assert_null(mb_tcp_lookup(e->s, &e->t));
+		}
+	}
+	assert_int_equal(mb_tcp_http_counters()->src_limit - before, 2);
+	assert_int_equal(mb_tcp_src_units(e->s, e->t.raddr), 3);
+	/* another source buffers its own partial request */
+	e->t.raddr = 0x0300000a;
+	e->pseq = 7000;
+	e->rst = false;
+	seg(e, MB_TCP_SYN, NULL);
+	seg(e, MB_TCP_ACK, NULL);
+	seg(e, MB_TCP_ACK, "GET /images/emulab-ops/pub.ndz HT");
+	assert_false(e->rst);
+	/* the first source finishes one request: its buffer is released, so a
+	 * new connection of it may buffer again */
+	e->t.raddr = 0x0200000a;
+	e->t.rport = 20000;
+	e->iss = e->iss_of[20000];
+	e->pseq = 7000 + 1 + 33;
+	e->hi = 0;
+	seg(e, MB_TCP_ACK, "TP/1.1\r\nHost: m\r\n\r\n");
+	assert_true(e->hi > 0);
+	assert_int_equal(mb_tcp_src_units(e->s, e->t.raddr), 2);
+	e->t.rport = 20009;
+	e->pseq = 7000;
+	e->hi = 0;
+	e->fin = false;
+	e->rst = false;
+	seg(e, MB_TCP_SYN, NULL);
+	seg(e, MB_TCP_ACK, NULL);
+	seg(e, MB_TCP_ACK, "GET /images/emulab-ops/pub.ndz HT");
+	assert_false(e->rst);
+	assert_int_equal(mb_tcp_src_units(e->s, e->t.raddr), 3);
+	close_env(e);
+}
+
 int
 main(void)
 {
@@ -306,6 +376,7 @@ main(void)
 		cmocka_unit_test(test_get),
 		cmocka_unit_test(test_half_close),
 		cmocka_unit_test(test_bad_requests),
+		cmocka_unit_test(test_partial_per_source),
 	};
 	uint8_t *bytes = malloc(IMG_LEN);
 	int rc;
