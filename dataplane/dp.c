@@ -1562,8 +1562,9 @@ dp_release_slot(struct mb_dp_sess *s)
 {
 	mb_fris_wq_free(s->wq);
 	s->wq = NULL;
-	rte_free(s->fresh);
-	s->fresh = NULL;
+	rte_free(s->sent_map);
+	s->sent_map = NULL;
+	s->map_round = NULL;
 	if (s->zc != NULL)
 		mb_dp_zc_put(s->zc); /* the session's image reference */
 	else if (s->img != NULL)
@@ -1625,15 +1626,18 @@ mb_dp_fris_session_start(const struct mb_fris_session_params *p, uint32_t *ret_i
 	if (p->method == MB_FRIS_UNICAST)
 		s->budget = s->nblocks + s->nblocks * atomic_load(&dp.unicast_resend) / 100 +
 			    MB_FRIS_CHUNK_BLOCKS;
-	s->fresh = rte_zmalloc("mb_dp_fresh", sizeof(*s->fresh) * s->nchunks, 0);
-	if (s->fresh == NULL)
+	/* nblocks / 8 bytes (1/8192 of the image) plus 4 per chunk */
+	s->sent_map = rte_zmalloc("mb_dp_sent", (size_t)s->nchunks * (MB_FRIS_MAP_BYTES + 4),
+				  RTE_CACHE_LINE_SIZE);
+	if (s->sent_map == NULL)
 		return -ENOMEM;
+	s->map_round = (uint32_t *)(s->sent_map + (size_t)s->nchunks * MB_FRIS_MAP_BYTES);
 	s->wq = mb_fris_wq_create(s->nblocks, 0);
 	if (s->wq == NULL) {
 		int rc = -errno;
 
-		rte_free(s->fresh);
-		s->fresh = NULL;
+		rte_free(s->sent_map);
+		s->sent_map = NULL;
 		return rc;
 	}
 	s->img = p->img;
@@ -1641,8 +1645,8 @@ mb_dp_fris_session_start(const struct mb_fris_session_params *p, uint32_t *ret_i
 	if (s->zc == NULL) {
 		mb_fris_wq_free(s->wq);
 		s->wq = NULL;
-		rte_free(s->fresh);
-		s->fresh = NULL;
+		rte_free(s->sent_map);
+		s->sent_map = NULL;
 		s->img = NULL;
 		return -ENOMEM;
 	}
@@ -1655,8 +1659,8 @@ mb_dp_fris_session_start(const struct mb_fris_session_params *p, uint32_t *ret_i
 		s->img = NULL;
 		mb_fris_wq_free(s->wq);
 		s->wq = NULL;
-		rte_free(s->fresh);
-		s->fresh = NULL;
+		rte_free(s->sent_map);
+		s->sent_map = NULL;
 		atomic_store(&s->state, MB_DP_SESS_FREE);
 		return -EAGAIN;
 	}
@@ -1862,6 +1866,8 @@ mb_dp_stats_json(void)
 			    json_integer((json_int_t)atomic_load(&dp.link_speed_bps)));
 	json_object_set_new(o, "port-rate-bps", json_integer((json_int_t)rd(&dp.port_rate)));
 	json_object_set_new(o, "tx-zero-copy", json_boolean(dp.zc));
+	json_object_set_new(o, "mbuf-data-room", json_integer(rte_pktmbuf_data_room_size(dp.pool)));
+	json_object_set_new(o, "mtu", json_integer(dp.mtu));
 	json_object_set_new(o, "tx-ip-cksum-offload", json_boolean(dp.tx_ip_cksum));
 	json_object_set_new(o, "mc-filter", json_string(dp.mc_list_ok ? "exact" : "allmulticast"));
 	json_object_set_new(o, "exception-tap", json_boolean(dp.have_tap));

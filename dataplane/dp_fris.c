@@ -26,9 +26,9 @@
  * since it began (so a late joiner's requests are new again in the next
  * round).  A session that makes no progress for frisbee.idle-timeout ends,
  * whatever JOINs, REQUESTs or PROGRESS reports keep coming: requests for
- * data it has just sent, repeated without end, cannot hold a slot.  To keep
- * the bookkeeping to two bytes per chunk, a block counts as new while its
- * chunk has had fewer sends this round than it has blocks.
+ * data it has just sent, repeated without end, cannot hold a slot.  The
+ * bookkeeping is a bit per block (1/8192 of the image), cleared lazily per
+ * chunk when a new round begins.
  *
  * Output bound: a unicast session sends to one address, and a spoofed
  * 28-byte REQUEST asks for a whole 1 MiB chunk; so a unicast session sends
@@ -88,24 +88,34 @@ fris_budget_spent(const struct mb_dp_sess *s)
 	return s->ctr[MB_DP_S_blocks] >= s->budget;
 }
 
-/* `n` blocks of `chunk` went out: progress while the chunk has had fewer
- * sends this round than it has blocks; the last such send ends the round. */
+/* Blocks [block, block + n) of `chunk` went out: those not yet sent this
+ * round are progress; the last of them ends the round. */
 static void
-fris_progress(struct mb_dp_sess *s, uint32_t chunk, uint32_t n, uint64_t now)
+fris_progress(struct mb_dp_sess *s, uint32_t chunk, uint32_t block, uint32_t n, uint64_t now)
 {
-	uint32_t len = mb_fris_chunk_blocks(s->nblocks, chunk), f;
+	uint8_t *map;
+	uint32_t fresh = 0, b;
 
 	if (chunk >= s->nchunks || n == 0)
 		return;
-	f = s->fresh[chunk];
-	if (f >= len)
+	map = s->sent_map + (size_t)chunk * MB_FRIS_MAP_BYTES;
+	if (s->map_round[chunk] != s->round) {
+		memset(map, 0, MB_FRIS_MAP_BYTES);
+		s->map_round[chunk] = s->round;
+	}
+	for (b = block; b < block + n && b < MB_FRIS_CHUNK_BLOCKS; b++) {
+		if (!mb_fris_map_test(map, b)) {
+			mb_fris_map_set(map, b);
+			fresh++;
+		}
+	}
+	if (fresh == 0)
 		return;
 	s->last_progress = now;
-	f = len - f > n ? f + n : len;
-	s->fresh[chunk] = (uint16_t)f;
-	if (f == len && --s->round_left == 0) {
-		memset(s->fresh, 0, sizeof(s->fresh[0]) * s->nchunks);
-		s->round_left = s->nchunks;
+	s->round_left -= RTE_MIN((uint64_t)fresh, s->round_left);
+	if (s->round_left == 0) {
+		s->round++;
+		s->round_left = s->nblocks;
 		fris_sctr(s, MB_DP_S_rounds, 1);
 	}
 }
@@ -322,7 +332,8 @@ mb_dp_fris_activate(struct mb_dp_sess *s, uint64_t now)
 	atomic_store(&s->cur_rate, s->rate_bps);
 	s->in_run = false;
 	s->last_progress = now;
-	s->round_left = s->nchunks;
+	s->round = 0;
+	s->round_left = s->nblocks;
 	s->next_arp = 0;
 	atomic_store_explicit(&s->state, MB_DP_SESS_ACTIVE, memory_order_release);
 	if (s->method == MB_FRIS_MULTICAST) {
@@ -489,7 +500,7 @@ fris_session_tx(struct mb_dp_sess *s, uint64_t now, uint64_t *wait)
 		fris_sctr(s, MB_DP_S_tx_pkts, i);
 		fris_sctr(s, MB_DP_S_tx_bytes, (uint64_t)i * MB_FRIS_BLOCK_LEN);
 		fris_sctr(s, MB_DP_S_blocks, i);
-		fris_progress(s, s->run_chunk, i, now);
+		fris_progress(s, s->run_chunk, s->run_block - i, i, now);
 		sent += i;
 		if (s->run_left == 0)
 			s->in_run = false;

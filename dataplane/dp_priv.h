@@ -141,7 +141,11 @@ struct mb_dp_sess {
 	uint64_t rate_bps;	 /* 0 = unlimited (port bucket only) */
 	uint64_t idle_timeout_s; /* without progress; 0 = never */
 	uint64_t budget;	 /* blocks it may send in all (unicast), UINT64_MAX = no bound */
-	uint16_t *fresh;	 /* per chunk: blocks sent this round, up to the chunk's length */
+	/* Blocks sent this round (dp_fris.c, lifetime rule): one allocation,
+	 * a 1024-bit map per chunk, then per chunk the round its map is of
+	 * (a stale map reads as empty, so a new round costs nothing). */
+	uint8_t *sent_map;
+	uint32_t *map_round;
 	struct mb_image *img;	 /* the session's reference (kept in zc too) */
 	struct mb_dp_zc *zc;
 	struct mb_fris_wq *wq;
@@ -151,7 +155,8 @@ struct mb_dp_sess {
 	bool in_run;
 	uint32_t run_chunk, run_block, run_left;
 	uint32_t push_left; /* passes over every chunk still to send unrequested */
-	uint32_t round_left; /* chunks not yet sent in full this round */
+	uint32_t round;	      /* current round */
+	uint64_t round_left;  /* blocks not yet sent this round */
 	uint64_t last_progress; /* TSC: start, or last block new to its round */
 	uint64_t next_arp;  /* TSC: unicast, next ARP request for the client */
 	uint64_t next_igmp; /* TSC: unsolicited report repeat */
