@@ -16,6 +16,8 @@
  * final BLOCK can be sent zero-copy.  It lives in hugepages (rte_malloc) or,
  * when the budget is short, in an mmap of the file.  The allocator that made
  * it provides `release`, called exactly once, when the last reference goes.
+ * Only hugepage memory is handed to the NIC by reference; the dataplane
+ * copies mmap and heap bytes (dataplane/dp_dma.h).
  *
  * This header is DPDK-free; rte_malloc is only called through `release`.
  */

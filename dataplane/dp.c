@@ -1621,9 +1621,10 @@ mb_dp_fris_session_start(const struct mb_fris_session_params *p, uint32_t *ret_i
 	s->stop_req = false;
 	s->push_left = p->push_passes;
 	/* a unicast session's output bound (dp_fris.c): the image once, the
-	 * configured share of it again, and one chunk of final retries */
+	 * configured share of it again, and one chunk of final retries (not
+	 * for the benchmarks' push mode, which no request drives) */
 	s->budget = UINT64_MAX;
-	if (p->method == MB_FRIS_UNICAST)
+	if (p->method == MB_FRIS_UNICAST && p->push_passes == 0)
 		s->budget = s->nblocks + s->nblocks * atomic_load(&dp.unicast_resend) / 100 +
 			    MB_FRIS_CHUNK_BLOCKS;
 	/* nblocks / 8 bytes (1/8192 of the image) plus 4 per chunk */

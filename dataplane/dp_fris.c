@@ -15,7 +15,8 @@
  * sends as many BLOCKs as both its own token bucket and the port's allow
  * (bits on the wire, Ethernet preamble, FCS and gap included).  A BLOCK is a
  * 66-byte header mbuf (Ethernet, IPv4, UDP, Frisbee header, chunk, block)
- * with, when the port takes chained mbufs, the 1 KiB payload attached as an
+ * with, when the port takes chained mbufs and the image's memory may be
+ * DMA'd (mb_dp_dma_iova, dp_dma.h), the 1 KiB payload attached as an
  * external buffer pointing into the image (zero copy), else copied.  The
  * UDP checksum is left 0, which IPv4 allows; the IPv4 header checksum is
  * offloaded when the port can.

@@ -16,9 +16,13 @@
  *
  * Payload: with tx_multiseg, each segment is a header mbuf chained to an mbuf
  * whose external buffer is the slice of the cached image (zero-copy; the
- * mbuf holds an image reference until the driver frees it); otherwise, or
- * when the small pool of external-buffer descriptors runs dry, the payload is
- * copied into the header mbuf.
+ * mbuf holds an image reference until the driver frees it), provided the
+ * slice may be DMA'd (mb_dp_dma_iova, dp_dma.h: DPDK memory only);
+ * otherwise, or when the small pool of external-buffer descriptors runs dry,
+ * the payload is copied into the header mbuf.  The MSS is the MTU's unless
+ * the pool's mbufs are too small for a copied segment of it, and no frame
+ * leaves longer than the MTU or its mbuf (refused and counted if the core
+ * ever asked for one).
  * Checksums are offloaded when the port offers IPv4 + TCP checksum offload,
  * computed in software otherwise.
  */
@@ -49,7 +53,7 @@ typedef void (*mb_dp_tcp_xfer_fn)(void *arg, uint64_t cookie, bool ok);
 struct mb_dp_tcp_conf {
 	uint32_t local_addr; /* network order */
 	struct rte_ether_addr local_mac;
-	struct rte_mempool *pool; /* TX mbufs, data room >= 1600 */
+	struct rte_mempool *pool; /* TX mbufs; their data room bounds the MSS */
 	mb_dp_tcp_tx_fn tx;
 	void *tx_arg;
 	bool tx_cksum_offload; /* port has IPV4_CKSUM and TCP_CKSUM TX offload */

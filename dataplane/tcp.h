@@ -284,7 +284,8 @@ struct mb_tcp_params {
 };
 
 /* Defaults (max_conns 1024, idle 300 s, TIME_WAIT 2 s, RTO 200 ms..60 s,
- * initial 1 s, mss 1460, iw 10).  The secret stays zero: set it. */
+ * initial 1 s, mss 1460, iw 10, no per-source limits).  The secret stays
+ * zero: set it. */
 void mb_tcp_params_default(struct mb_tcp_params *p);
 
 /* Allocate a stack and its preallocated table (malloc; owned by the caller,

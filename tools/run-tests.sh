@@ -2,16 +2,28 @@
 # SPDX-License-Identifier: BSD-3-Clause
 #
 # The test command of README.md: install what is missing, build, run every
-# suite (unit, dpdk, system), and print "N passed, N failed, N skipped"
-# computed from meson's testlog.json.  Exit status is non-zero on any failure.
+# suite (unit, dpdk, system), then run the unit and dpdk suites again in a
+# second build under AddressSanitizer and UndefinedBehaviorSanitizer, and
+# print "N passed, N failed, N skipped" over both runs, computed from meson's
+# testlog.json files.  Exit status is non-zero on any failure.
 #
 # Usage: tools/run-tests.sh [meson test args...]   (e.g. --suite unit)
-# Env:   BUILD_DIR (default build), CI=true adds -Werror.
+# Env:   BUILD_DIR (default build), ASAN_BUILD_DIR (default build-asan),
+#        CI=true adds -Werror,
+#        MB_ASAN=0/1: skip/force the sanitizer stage (default: run it on a
+#        full run, i.e. without meson test args, with its own suite choice).
+#
+# The sanitizer build (gcc, -Db_sanitize=address,undefined, every UBSan check
+# fatal) instruments our code only: Debian's DPDK is not instrumented, so
+# memory from rte_malloc and the mempools is not checked by ASan.  That is
+# why the dataplane tests also assert rte_mbuf_check() on every frame they
+# read back.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 build=${BUILD_DIR:-build}
+asan_build=${ASAN_BUILD_DIR:-build-asan}
 
 bash tools/install-deps.sh || exit 1
 
@@ -20,35 +32,76 @@ werror=false
 # fault_hooks: the dataplane's test-only loss/reordering hooks (read from the
 # environment, off unless a test sets MB_FAULT_*), used by the system tests.
 opts=(-Ddeveloper_werror=$werror -Dfault_hooks=true)
-if [ ! -f "$build/build.ninja" ]; then
-    meson setup "$build" "${opts[@]}" >/dev/null || exit 1
-else
-    meson configure "$build" "${opts[@]}" >/dev/null || exit 1
-fi
+
+# setup_build DIR [extra setup options...]: configure (or reconfigure) DIR.
+setup_build() {
+    local dir=$1
+    shift
+    if [ ! -f "$dir/build.ninja" ]; then
+        meson setup "$dir" "${opts[@]}" "$@" >/dev/null || return 1
+    else
+        meson configure "$dir" "${opts[@]}" "$@" >/dev/null || return 1
+    fi
+}
+
+setup_build "$build" || exit 1
 ninja -C "$build" || exit 1
 
 rm -f "$build/meson-logs/testlog.json"
 meson test -C "$build" --print-errorlogs --num-processes 2 "$@"
 rc=$?
 
-python3 - "$build/meson-logs/testlog.json" <<'PY'
+asan=${MB_ASAN:-}
+if [ -z "$asan" ]; then
+    asan=0
+    [ $# -eq 0 ] && asan=1
+fi
+logs=("$build/meson-logs/testlog.json")
+if [ "$asan" = 1 ]; then
+    # Only the user's suite choice when one was forced with MB_ASAN=1;
+    # the system suite runs the daemon for minutes and stays out.
+    asan_args=("$@")
+    [ $# -eq 0 ] && asan_args=(--suite unit --suite dpdk)
+    echo "== sanitizer stage: $asan_build (address,undefined): ${asan_args[*]}"
+    if setup_build "$asan_build" -Db_sanitize=address,undefined \
+            -Dc_args=-fno-sanitize-recover=all &&
+        ninja -C "$asan_build"; then
+        rm -f "$asan_build/meson-logs/testlog.json"
+        # halt_on_error: a report fails the test; leaks are reported too.
+        ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1} \
+        UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
+            meson test -C "$asan_build" --print-errorlogs --num-processes 2 \
+            "${asan_args[@]}" || rc=1
+        logs+=("$asan_build/meson-logs/testlog.json")
+    else
+        echo "sanitizer build failed"
+        rc=1
+        logs+=("$asan_build/meson-logs/testlog.json.missing")
+    fi
+fi
+
+python3 - "${logs[@]}" <<'PY'
 import json, sys
-p = f = s = 0
-try:
-    with open(sys.argv[1]) as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            r = json.loads(line).get("result", "")
-            if r in ("OK", "EXPECTEDFAIL"):
-                p += 1
-            elif r == "SKIP":
-                s += 1
-            else:
-                f += 1
-except FileNotFoundError:
-    f += 1
-print(f"{p} passed, {f} failed, {s} skipped")
+tp = tf = ts = 0
+for path in sys.argv[1:]:
+    p = f = s = 0
+    try:
+        with open(path) as fh:
+            for line in fh:
+                line = line.strip()
+                if not line:
+                    continue
+                r = json.loads(line).get("result", "")
+                if r in ("OK", "EXPECTEDFAIL"):
+                    p += 1
+                elif r == "SKIP":
+                    s += 1
+                else:
+                    f += 1
+    except FileNotFoundError:
+        f += 1
+    print(f"{path.split('/meson-logs/')[0]}: {p} passed, {f} failed, {s} skipped")
+    tp, tf, ts = tp + p, tf + f, ts + s
+print(f"{tp} passed, {tf} failed, {ts} skipped")
 PY
 exit $rc

@@ -97,11 +97,12 @@ def tcp_conn_size(env):
 
 def table_bytes(conn_size, max_conns):
     """What mb_tcp_stack_create preallocates (dataplane/tcp.c): the connection array, a hash
-    of 4-byte slots (a power of two, at least 16 and 2 x max) and a 4-byte free list."""
+    of 4-byte slots (a power of two, at least 16 and 2 x max), the per-source index (as many
+    16-byte entries as slots) and a 4-byte free list."""
     nslots = 16
     while nslots < 2 * max_conns:
         nslots <<= 1
-    return conn_size * max_conns + 4 * nslots + 4 * max_conns
+    return conn_size * max_conns + (4 + 16) * nslots + 4 * max_conns
 
 
 def hold_conns(env, server_procs, url_host, port, n, path, label):
