@@ -901,7 +901,8 @@ tcp_send(uint16_t sport, uint8_t flags, uint32_t seq, uint32_t ack, uint16_t mss
 	o.mss = mss;
 	thl = mb_tcp_hdr_build(&o, th);
 	memcpy(l4, th, thl);
-	memcpy(l4 + thl, data, dl);
+	if (dl > 0)
+		memcpy(l4 + thl, data, dl);
 	ck = mb_tcp_cksum(ip4(PEER_IP), ip4(OUR_IP), l4, thl + dl);
 	l4[16] = (uint8_t)(ck >> 8);
 	l4[17] = (uint8_t)ck;

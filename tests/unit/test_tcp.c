@@ -885,7 +885,8 @@ build(uint8_t *b, uint8_t flags, const uint8_t *opts, unsigned olen)
 	b[12] = (uint8_t)(((20 + olen + 3) / 4) << 4);
 	b[13] = flags;
 	b[15] = 0xff;
-	memcpy(b + 20, opts, olen);
+	if (olen > 0)
+		memcpy(b + 20, opts, olen);
 	return 20 + (olen + 3) / 4 * 4;
 }
 
