@@ -159,11 +159,11 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 
 	{ "control", "tls-listen", MB_CFG_STRING, OFF(tls_listen), 0, 63, "", false,
 	  "address:port of the TLS control socket for boss, empty = off" },
-	{ "control", "tls-cert", MB_CFG_STRING, OFF(tls_cert), 0, 4095, "", false,
+	{ "control", "tls-cert", MB_CFG_STRING, OFF(tls_cert), 0, 4095, "", true,
 	  "server certificate of the TLS control socket" },
-	{ "control", "tls-key", MB_CFG_STRING, OFF(tls_key), 0, 4095, "", false,
+	{ "control", "tls-key", MB_CFG_STRING, OFF(tls_key), 0, 4095, "", true,
 	  "key of tls-cert" },
-	{ "control", "tls-ca", MB_CFG_STRING, OFF(tls_ca), 0, 4095, "", false,
+	{ "control", "tls-ca", MB_CFG_STRING, OFF(tls_ca), 0, 4095, "", true,
 	  "CA that signs boss's client certificate" },
 	{ NULL, NULL, 0, 0, 0, 0, NULL, false, NULL },
 };

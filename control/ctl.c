@@ -158,6 +158,8 @@ do_reload(char **ret_err)
 	mb_dp_reconfig(&ctl.cfg);
 	mb_ctl_master_reconfig(&ctl.cfg);
 	mb_ctl_sync_reconfig(&ctl.cfg);
+	mb_ctl_boss_reconfig(&ctl.cfg);
+	mb_ctl_tls_reconfig(&ctl.cfg);
 	rc = mb_ctl_store_reload(&ctl.cfg, err, sizeof(err));
 	if (rc != 0) {
 		if (asprintf(ret_err, "manifest: %s", err) == -1)
@@ -312,6 +314,12 @@ thread_setup(void)
 	rc = mb_ctl_ftp_start(&ctl.cfg);
 	if (rc != 0)
 		MB_LOG(WARNING, CTL, "FTP control not started, continuing without FTP");
+	rc = mb_ctl_boss_start(&ctl.cfg);
+	if (rc != 0)
+		return rc; /* logged */
+	rc = mb_ctl_tls_start(&ctl.cfg);
+	if (rc != 0)
+		MB_LOG(WARNING, CTL, "TLS control socket for boss not started, continuing without it");
 	rc = mb_ctl_telemetry_start();
 	if (rc != 0)
 		MB_LOG(WARNING, CTL, "telemetry commands: %s, ignoring", strerror(-rc));
@@ -324,6 +332,8 @@ thread_teardown(void)
 	int efd = mb_dp_event_fd();
 
 	mb_ctl_telemetry_stop();
+	mb_ctl_tls_stop();
+	mb_ctl_boss_stop();
 	mb_ctl_sync_stop();
 	mb_ctl_ftp_stop();
 	mb_ctl_master_stop();

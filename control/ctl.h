@@ -83,6 +83,11 @@ const char *mb_health_state_name(enum mb_health_state s);
  */
 typedef json_t *(*mb_ctl_health_fn)(enum mb_health_state *worst, void *arg);
 int mb_ctl_health_register(const char *key, mb_ctl_health_fn fn, void *arg);
+/* From inside a health contributor: add {"state":s,"why":...} to the
+ * reply's "reasons" (a contributor that raises *worst without calling it
+ * gets a generic reason).  Ignored outside a health run. */
+void mb_ctl_health_reason(enum mb_health_state s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* The live configuration (control thread; replaced on reload). */
 const struct mb_config *mb_ctl_config(void);
@@ -175,6 +180,33 @@ int mb_ctl_ftp_start(const struct mb_config *cfg);
 /* A data transfer ended (the MB_DP_EV_FTP_XFER_END handler calls it). */
 void mb_ctl_ftp_xfer_done(uint32_t cookie, bool ok);
 void mb_ctl_ftp_stop(void);
+/* {"listening","clients","max-clients","refused-draining","transfers":[{peer,
+ * what, bytes}]}: new reference (for the boss health section). */
+json_t *mb_ctl_ftp_json(void);
+
+/* ---- boss: drain and the "boss" health section (control/ctl_boss.c) ------- */
+
+/* Register the drain/undrain actions and the "boss" health contributor.
+ * Control thread.  0 or -errno (logged). */
+int mb_ctl_boss_start(const struct mb_config *cfg);
+/* Reloadable limits the load figure divides by.  Control thread. */
+void mb_ctl_boss_reconfig(const struct mb_config *cfg);
+void mb_ctl_boss_stop(void);
+/* True while drained: refuse new sessions, logins and connections. */
+bool mb_ctl_draining(void);
+
+/* ---- TLS control socket for boss (control/ctl_tls.c) ---------------------- */
+
+/* Listen on control.tls-listen (nothing when empty) with TLS 1.2+ and
+ * mandatory client certificates signed by control.tls-ca; each line is
+ * handled like one on the Unix socket.  Control thread.  0 or -errno
+ * (logged). */
+int mb_ctl_tls_start(const struct mb_config *cfg);
+/* Re-read the certificate, key and CA (SIGHUP/reload) and the limits; on a
+ * load error the old credentials stay.  Control thread. */
+void mb_ctl_tls_reconfig(const struct mb_config *cfg);
+/* Close the listener and every client.  Control thread. */
+void mb_ctl_tls_stop(void);
 
 /* ---- sync from ops (control/ctl_sync.c, sync) ----------------------------- */
 

@@ -10,6 +10,7 @@
  * Control thread only; DPDK-free.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,8 @@ static unsigned nhealth;
 static const struct mb_config *live_cfg;
 static uint64_t start_ns;
 static enum mb_health_state health_floor = MB_HEALTH_OK;
+static char health_floor_why[128];
+static json_t *health_reasons; /* while mb_ctl_health_json runs */
 
 const char *
 mb_health_state_name(enum mb_health_state s)
@@ -135,6 +138,29 @@ void
 mb_ctl_health_set_floor(enum mb_health_state s)
 {
 	health_floor = s;
+	health_floor_why[0] = '\0';
+}
+
+void
+mb_ctl_health_set_floor_why(enum mb_health_state s, const char *why)
+{
+	health_floor = s;
+	snprintf(health_floor_why, sizeof(health_floor_why), "%s", why != NULL ? why : "");
+}
+
+void
+mb_ctl_health_reason(enum mb_health_state s, const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+
+	if (health_reasons == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	json_array_append_new(health_reasons, json_pack("{s:s,s:s}", "state",
+							 mb_health_state_name(s), "why", buf));
 }
 
 json_t *
@@ -142,10 +168,20 @@ mb_ctl_health_json(enum mb_health_state *ret_state)
 {
 	enum mb_health_state worst = health_floor;
 	json_t *r = json_object();
+	json_t *reasons = json_array();
 
-	if (r == NULL)
+	if (r == NULL || reasons == NULL) {
+		json_decref(r);
+		json_decref(reasons);
 		return NULL;
+	}
+	health_reasons = reasons;
+	if (health_floor != MB_HEALTH_OK)
+		mb_ctl_health_reason(health_floor, "%s",
+				     health_floor_why[0] != '\0' ? health_floor_why :
+				     health_floor == MB_HEALTH_DOWN ? "shutting down" : "draining");
 	json_object_set_new(r, "state", json_string("ok")); /* placeholder keeps key order */
+	json_object_set_new(r, "reasons", json_null());	    /* likewise */
 	json_object_set_new(r, "version", json_string(MB_VERSION));
 	json_object_set_new(
 	    r, "uptime",
@@ -153,13 +189,21 @@ mb_ctl_health_json(enum mb_health_state *ret_state)
 	json_object_set_new(r, "pid", json_integer(getpid()));
 	for (unsigned i = 0; i < nhealth; i++) {
 		enum mb_health_state w = worst;
+		size_t nr = json_array_size(reasons);
 		json_t *v = health_rows[i].fn(&w, health_rows[i].arg);
 
+		/* A contributor that raised the state without saying why gets
+		 * a generic reason naming it. */
+		if (w > worst && json_array_size(reasons) == nr)
+			mb_ctl_health_reason(w, "%s is %s", health_rows[i].key,
+					     mb_health_state_name(w));
 		if (w > worst)
 			worst = w;
 		json_object_set_new(r, health_rows[i].key, v != NULL ? v : json_null());
 	}
 	json_object_set_new(r, "state", json_string(mb_health_state_name(worst)));
+	health_reasons = NULL;
+	json_object_set_new(r, "reasons", reasons);
 	if (ret_state != NULL)
 		*ret_state = worst;
 	return r;

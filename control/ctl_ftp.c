@@ -47,6 +47,8 @@ struct ftp_client {
 	uint16_t data_port;
 	uint32_t cookie;
 	bool xfer; /* RETR/LIST handed to the dataplane, 226 pending */
+	char xfer_what[MB_IMAGE_NAME_MAX + 1]; /* for health: what is being sent */
+	uint64_t xfer_len;
 	struct mb_ctl_timer *idle;
 	struct ftp_client *next;
 };
@@ -58,7 +60,7 @@ static struct {
 	struct ftp_client *clients;
 	unsigned nclients;
 	uint32_t next_cookie;
-	uint64_t refused, dropped;
+	uint64_t refused, dropped, refused_draining;
 } F = { .lfd = -1 };
 
 static void client_close(struct ftp_client *c, bool defer);
@@ -245,6 +247,8 @@ start_xfer(struct ftp_client *c, struct mb_image *img, uint64_t off, uint64_t le
 		return replys(c, "425 Cannot open data connection.\r\n");
 	}
 	c->xfer = true;
+	snprintf(c->xfer_what, sizeof(c->xfer_what), "%s", what);
+	c->xfer_len = len;
 	snprintf(buf, sizeof(buf),
 		 "150 Opening BINARY mode data connection for %s (%llu bytes).\r\n", what,
 		 (unsigned long long)len);
@@ -431,6 +435,14 @@ on_accept(int fd, uint32_t events, void *arg)
 	cfd = accept4(fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (cfd == -1)
 		return;
+	if (mb_ctl_draining()) {
+		static const char drain[] = "421 Service not available, draining.\r\n";
+
+		(void)send(cfd, drain, sizeof(drain) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		close(cfd);
+		F.refused_draining++;
+		return;
+	}
 	if (F.nclients >= FTP_MAX_CLIENTS) {
 		static const char busy[] = "421 Too many users, try again later.\r\n";
 
@@ -538,4 +550,24 @@ mb_ctl_ftp_stop(void)
 	}
 	free(F.port_used);
 	F.port_used = NULL;
+}
+
+json_t *
+mb_ctl_ftp_json(void)
+{
+	json_t *xfers = json_array();
+	char addr[INET_ADDRSTRLEN];
+
+	for (struct ftp_client *c = F.clients; xfers != NULL && c != NULL; c = c->next) {
+		if (!c->xfer)
+			continue;
+		fmt_peer(c->peer, addr, sizeof(addr));
+		json_array_append_new(xfers, json_pack("{s:s,s:s,s:I}", "peer", addr, "what",
+						       c->xfer_what, "bytes",
+						       (json_int_t)c->xfer_len));
+	}
+	return json_pack("{s:b,s:i,s:i,s:I,s:o}", "listening", F.lfd >= 0, "clients",
+			 (int)F.nclients, "max-clients", FTP_MAX_CLIENTS, "refused-draining",
+			 (json_int_t)F.refused_draining, "transfers",
+			 xfers != NULL ? xfers : json_array());
 }

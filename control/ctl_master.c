@@ -130,6 +130,7 @@ conn_reply(struct master_conn *c)
 	servaddr = ntohl(mb_dp_local_addr());
 	if (servaddr == 0)
 		servaddr = c->local;
+	ms.m->refuse_new = mb_ctl_draining();
 	rcu_read_lock();
 	err = mb_master_handle(ms.m, c->buf, c->len, c->peer, servaddr, out, sizeof(out), &olen);
 	rcu_read_unlock();

@@ -65,6 +65,7 @@ struct mb_master_settings {
 	X(sessions_reused, "GETs answered with a running session")                             \
 	X(sessions_ended, "sessions ended (dataplane event)")                                  \
 	X(session_start_failed, "dataplane refused to start a session")                        \
+	X(refused_draining, "GETs refused because they would start a session while draining")  \
 	X(reply_failed, "replies that could not be written whole")
 
 struct mb_master_counters {
@@ -95,6 +96,7 @@ struct mb_master {
 	uint8_t *mcast_used;		/* set.mcast_count flags, owned */
 	uint8_t *port_used;		/* set.port_count flags, owned */
 	uint32_t mcast_next, port_next; /* next-fit cursors: freed values rest a while */
+	bool refuse_new;		/* draining: GETs that need a new session fail */
 	struct mb_master_counters cnt;
 };
 

@@ -216,6 +216,13 @@ start_session(struct mb_master *m, struct mb_image *img, uint8_t method, uint32_
 	int rc;
 
 	*ret_err = MB_MS_ERROR_TRYAGAIN;
+	if (m->refuse_new) {
+		/* Draining: FAILED (not TRYAGAIN), so the client gives up at once
+		 * and its loader falls back through boss. */
+		m->cnt.refused_draining++;
+		*ret_err = MB_MS_ERROR_FAILED;
+		return NULL;
+	}
 	for (i = 0; i < m->set.max_sessions; i++) {
 		if (!m->sess[i].used) {
 			s = &m->sess[i];

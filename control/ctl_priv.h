@@ -49,6 +49,8 @@ int mb_ctl_action_builtin_register(void);
 json_t *mb_ctl_health_json(enum mb_health_state *ret_state);
 /* Set by ctl.c while draining/stopping: raises the health state. */
 void mb_ctl_health_set_floor(enum mb_health_state s);
+/* The same with the reason shown in health's "reasons". */
+void mb_ctl_health_set_floor_why(enum mb_health_state s, const char *why);
 
 /* ctl_sock.c */
 int mb_ctl_sock_open(const struct mb_config *cfg);

@@ -101,6 +101,10 @@ json_t *mb_dp_stats_json(void);	    /* port and engine counters, drops by reason
  * img == NULL at PASV time (opens the port; the connection waits), then
  * again with the image at RETR/LIST time (same port and cookie).  The
  * dataplane reports the end through its transfer-done callback (dp_tcp.h). */
+/* Refuse (RST) new HTTP connections while on (drain); connections already
+ * open and FTP data connections are not affected.  Any thread. */
+void mb_dp_tcp_refuse_new(bool on);
+
 int mb_dp_tcp_expect(uint16_t port, uint32_t peer, struct mb_image *img, uint64_t off,
 		     uint64_t len, uint64_t cookie);
 

@@ -11,6 +11,7 @@
  * must be steered to that lcore (the current dataplane runs one).
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,7 @@ struct mb_dp_tcp {
 };
 
 static struct rte_ring *expect_ring;
+static _Atomic bool refuse_http; /* drain: no new HTTP connections */
 static uint16_t ring_pasv_min, ring_pasv_max;
 
 static bool
@@ -285,6 +287,12 @@ emit(void *ctx, const struct mb_tcp_out *o)
 
 /* ---- application dispatch -------------------------------------------------- */
 
+void
+mb_dp_tcp_refuse_new(bool on)
+{
+	atomic_store_explicit(&refuse_http, on, memory_order_relaxed);
+}
+
 static bool
 listening(void *ctx, const struct mb_tcp_tuple *tu)
 {
@@ -292,7 +300,7 @@ listening(void *ctx, const struct mb_tcp_tuple *tu)
 	const struct expect *x;
 
 	if (tu->lport == t->http_port)
-		return true;
+		return !atomic_load_explicit(&refuse_http, memory_order_relaxed);
 	if (!is_ftp(t, tu->lport))
 		return false;
 	x = &t->expects[tu->lport - t->pasv_min];

@@ -48,6 +48,14 @@ mb_ctl_event_register(int type, mb_ctl_event_fn fn, void *arg)
 	return 0;
 }
 
+bool fake_draining;
+
+bool
+mb_ctl_draining(void)
+{
+	return fake_draining;
+}
+
 uint32_t
 mb_dp_local_addr(void)
 {

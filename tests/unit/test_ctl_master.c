@@ -352,6 +352,30 @@ test_json_and_parse(void **state)
 	assert_int_equal(mb_master_methods_parse("", &mask), -EINVAL);
 }
 
+/* Draining: a GET that would start a session fails (FAILED, counted), a GET
+ * for a running session and GETSTATUS still work, undrained works again. */
+static void
+test_drain(void **state)
+{
+	struct mb_master *m = new_master(MB_MS_METHOD_UNICAST | MB_MS_METHOD_MULTICAST, 16);
+	struct mb_ms_get_reply rep;
+
+	(void)state;
+	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD", 2, false, 0, PEER_A, &rep), 0);
+	assert_int_equal(starts, 1);
+	m->refuse_new = true;
+	assert_int_equal(ask(m, "test64.ndz", 2, false, 0, PEER_B, &rep), MB_MS_ERROR_FAILED);
+	assert_int_equal(starts, 1);
+	assert_int_equal(m->cnt.refused_draining, 1);
+	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD", 2, false, 0, PEER_B, &rep), 0);
+	assert_int_equal(ask(m, "test64.ndz", 2, true, 0, PEER_B, &rep), 0);
+	assert_int_equal(starts, 1);
+	m->refuse_new = false;
+	assert_int_equal(ask(m, "test64.ndz", 2, false, 0, PEER_B, &rep), 0);
+	assert_int_equal(starts, 2);
+	mb_master_free(m);
+}
+
 int
 main(void)
 {
@@ -361,6 +385,7 @@ main(void)
 		cmocka_unit_test_setup(test_unicast, reset),
 		cmocka_unit_test_setup(test_broadcast, reset),
 		cmocka_unit_test_setup(test_errors, reset),
+		cmocka_unit_test_setup(test_drain, reset),
 		cmocka_unit_test_setup(test_json_and_parse, reset),
 	};
 

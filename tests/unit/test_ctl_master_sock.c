@@ -86,6 +86,14 @@ mb_dp_fris_session_start(const struct mb_fris_session_params *p, uint32_t *ret_i
 	return 0;
 }
 
+bool fake_draining;
+
+bool
+mb_ctl_draining(void)
+{
+	return fake_draining;
+}
+
 uint32_t
 mb_dp_local_addr(void)
 {
