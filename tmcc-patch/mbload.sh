@@ -33,6 +33,7 @@
 #   MBLOAD_DIR             where URL downloads are kept [/images]
 #   MBLOAD_FRISBEE_OPTS    extra frisbee options (e.g. -i <myip>)
 #   MBLOAD_RAW             1: the image is raw bytes (frisbee -N, no unzip)
+#   MBLOAD_FETCH_OPTS      extra wget (or curl) options, e.g. --limit-rate=
 
 [ -r /etc/emulab/mbload.conf ] && . /etc/emulab/mbload.conf
 : "${BINDIR:=/etc/testbed}"
@@ -49,6 +50,7 @@
 : "${MBLOAD_DIR:=/images}"
 : "${MBLOAD_FRISBEE_OPTS:=}"
 : "${MBLOAD_RAW:=0}"
+: "${MBLOAD_FETCH_OPTS:=}"
 MBLOAD_WHY=
 
 mbload_log() {
@@ -196,7 +198,8 @@ mbload_url() {
 	echo "$_mu_sha" >"$_mu_file.sha"
 	mbload_log "fetching $_mu_url -> $_mu_file${_mu_sha:+ (sha256 $_mu_sha)}"
 	if command -v wget >/dev/null 2>&1; then
-		wget -q -T "$MBLOAD_STALL_TIMEOUT" -t 1 -c -O "$_mu_file" "$_mu_url"
+		# shellcheck disable=SC2086
+		wget -q -T "$MBLOAD_STALL_TIMEOUT" -t 1 -c $MBLOAD_FETCH_OPTS -O "$_mu_file" "$_mu_url"
 		_mu_rc=$?
 		case $_mu_rc in
 		0) ;;
@@ -206,7 +209,7 @@ mbload_url() {
 		esac
 	else
 		curl -sSf --connect-timeout "$MBLOAD_CONNECT_TIMEOUT" -y "$MBLOAD_STALL_TIMEOUT" \
-			-Y 1 -C - -o "$_mu_file" "$_mu_url"
+			-Y 1 -C - $MBLOAD_FETCH_OPTS -o "$_mu_file" "$_mu_url"
 		_mu_rc=$?
 		case $_mu_rc in
 		0) ;;
