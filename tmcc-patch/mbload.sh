@@ -25,7 +25,7 @@
 #   MBLOAD_VERSION         tmcd protocol for loadinfo [41]
 #   MBLOAD_METHOD          frisbee | url: how to load when both are offered
 #                          [frisbee]; a line without IMAGEID uses its URL
-#   MBLOAD_CONNECT_TIMEOUT seconds for the master server's answer [5]
+#   MBLOAD_CONNECT_TIMEOUT seconds for the master server's answer [3]
 #   MBLOAD_STALL_TIMEOUT   seconds without data before giving up [4]
 #   MBLOAD_TRYAGAIN_MAX    TRYAGAIN answers accepted [6]
 #   MBLOAD_TRYAGAIN_WAIT   seconds between them [5]
@@ -42,7 +42,7 @@
 : "${MBLOAD_IMAGEUNZIP:=$BINDIR/imageunzip}"
 : "${MBLOAD_VERSION:=41}"
 : "${MBLOAD_METHOD:=frisbee}"
-: "${MBLOAD_CONNECT_TIMEOUT:=5}"
+: "${MBLOAD_CONNECT_TIMEOUT:=3}"
 : "${MBLOAD_STALL_TIMEOUT:=4}"
 : "${MBLOAD_TRYAGAIN_MAX:=6}"
 : "${MBLOAD_TRYAGAIN_WAIT:=5}"
@@ -197,10 +197,39 @@ mbload_url() {
 	fi
 	echo "$_mu_sha" >"$_mu_file.sha"
 	mbload_log "fetching $_mu_url -> $_mu_file${_mu_sha:+ (sha256 $_mu_sha)}"
+	# The fetcher runs in the background and is stopped when the file has
+	# not grown for MBLOAD_STALL_TIMEOUT (its own read timeout may count
+	# twice on FTP: data, then control connection).
 	if command -v wget >/dev/null 2>&1; then
 		# shellcheck disable=SC2086
-		wget -q -T "$MBLOAD_STALL_TIMEOUT" -t 1 -c $MBLOAD_FETCH_OPTS -O "$_mu_file" "$_mu_url"
-		_mu_rc=$?
+		wget -q -T "$MBLOAD_STALL_TIMEOUT" -t 1 -c $MBLOAD_FETCH_OPTS -O "$_mu_file" \
+			"$_mu_url" &
+	else
+		# shellcheck disable=SC2086
+		curl -sSf --connect-timeout "$MBLOAD_CONNECT_TIMEOUT" -y "$MBLOAD_STALL_TIMEOUT" \
+			-Y 1 -C - $MBLOAD_FETCH_OPTS -o "$_mu_file" "$_mu_url" &
+	fi
+	_mu_pid=$! _mu_n=0 _mu_last=-1 _mu_still=0 _mu_killed=
+	while kill -0 $_mu_pid 2>/dev/null; do
+		_mu_size=$(wc -c <"$_mu_file" 2>/dev/null || echo 0)
+		if [ "$_mu_size" = "$_mu_last" ]; then
+			_mu_still=$((_mu_still + 1))
+		else
+			_mu_still=0
+			_mu_last=$_mu_size
+		fi
+		if [ $_mu_still -ge $((MBLOAD_STALL_TIMEOUT * 5)) ]; then
+			kill $_mu_pid 2>/dev/null
+			_mu_killed=1
+		fi
+		mbload__tick
+	done
+	wait $_mu_pid
+	_mu_rc=$?
+	if [ -n "$_mu_killed" ]; then
+		MBLOAD_WHY=stalled
+		_mu_rc=1
+	elif command -v wget >/dev/null 2>&1; then
 		case $_mu_rc in
 		0) ;;
 		4) MBLOAD_WHY=network-error ;;
@@ -208,9 +237,6 @@ mbload_url() {
 		*) MBLOAD_WHY=fetch-exit-$_mu_rc ;;
 		esac
 	else
-		curl -sSf --connect-timeout "$MBLOAD_CONNECT_TIMEOUT" -y "$MBLOAD_STALL_TIMEOUT" \
-			-Y 1 -C - $MBLOAD_FETCH_OPTS -o "$_mu_file" "$_mu_url"
-		_mu_rc=$?
 		case $_mu_rc in
 		0) ;;
 		7) MBLOAD_WHY=connect-refused ;;
