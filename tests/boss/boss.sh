@@ -211,6 +211,7 @@ mbd_start() {
 		idle-sleep-us = 200
 		[frisbee]
 		idle-timeout = 20s
+		mcast-base = ${MCAST:-234.5.6.1}
 		${FRATE:+rate = $FRATE}
 		[tcp]
 		http-port = 80
@@ -300,7 +301,8 @@ setup_common() {
 	node n1 "$NET.21"
 	ops_start
 	tmcd_start
-	mbd_start bfs "$BFS"
+	# Frisbee servers on one segment need groups of their own.
+	MCAST=234.5.8.1 mbd_start bfs "$BFS"
 	wait_published bfs "$IMG"
 }
 
@@ -494,7 +496,7 @@ case_select() {
 	kill -TERM "$PID_mb1"
 	wait "$PID_mb1" 2>/dev/null
 	rm -rf "$MB_TMP/mb1"
-	mbd_start mb1 "$MB1"
+	FRATE=8M mbd_start mb1 "$MB1"
 	wait_published mb1 "$IMG"
 	healthy_wait mb1
 	wait_sql "select count(*) from miniboss_images where subboss_id='mb1' and name='$IMG'" 1 ||
@@ -505,7 +507,7 @@ case_select() {
 	loadinfo_has n1 41 "SERVER=$MB1 "
 
 	# Two minibosses for the same site; mb1 busy with a slow load for n2.
-	FRATE=8M mbd_start mb2 "$MB2"
+	MCAST=234.5.7.1 FRATE=8M mbd_start mb2 "$MB2"
 	wait_published mb2 "$IMG"
 	register mb2 "$MB2" ftp
 	healthy_wait mb2
@@ -516,15 +518,18 @@ case_select() {
 	loadinfo_has n1 41 "SERVER=$MB2 .*IMAGEURL=ftp://$MB2/$IMG"
 	wait "$BUSY" || mb_fail "n2's load from mb1"
 
-	# Drain mb2 while n2 loads from it (slowly, 8 Mbit/s): never named
-	# again, the load finishes, new sessions and connections are refused.
-	load n2 frisbee "$MB_TMP/n2.out" &
-	LPID=$!
+	# Drain mb2 while n2 loads from it (Frisbee at 8 Mbit/s, FTP at 1 MB/s):
+	# never named again, both loads finish, new sessions and connections
+	# are refused.
+	mb_bg n2 timeout 60 "$FRIS" -i "$NET.22" -S "$MB2" -T 10 -F "$IMG" "$MB_TMP/n2.fris"
+	RUN1=$MB_LAST_PID
+	mb_bg n2 curl -sSf --max-time 60 --limit-rate 1M -o "$MB_TMP/n2.ftp" "ftp://$MB2/$IMG"
+	RUN2=$MB_LAST_PID
 	for _ in $(seq 100); do
-		[ "$(stat -c %s "$MB_TMP/n2.out" 2>/dev/null || echo 0)" -gt 100000 ] && break
+		[ "$(stat -c %s "$MB_TMP/n2.ftp" 2>/dev/null || echo 0)" -gt 100000 ] && break
 		sleep 0.1
 	done
-	grep -q "frisbee -S $MB2" "$MB_TMP/n2.out.log" || mb_fail "n2 not loading from mb2: $(cat "$MB_TMP/n2.out.log")"
+	kill -0 "$RUN1" 2>/dev/null || mb_fail "n2's Frisbee load from mb2 ended early"
 	mbctl mb2 drain >/dev/null || mb_fail "drain"
 	wait_sql "select state from miniboss_health where subboss_id='mb2'" draining 10 ||
 		mb_fail "poller did not see the drain"
@@ -535,15 +540,25 @@ case_select() {
 	mb_in n1 timeout 10 "$FRIS" -i "$NET.21" -S "$MB2" -X ucast -T 5 -F "$IMG" "$MB_TMP/x" \
 		>"$MB_TMP/get2.out" 2>&1 && mb_fail "a new unicast session while draining"
 	grep -q "server returned error" "$MB_TMP/get2.out" || mb_fail "GET: $(cat "$MB_TMP/get2.out")"
-	mb_in n1 curl -s --max-time 5 "ftp://$MB2/$IMG" -o /dev/null
-	[ $? = 8 ] || mb_fail "FTP login not refused while draining"
+	mb_in n1 curl -s --max-time 5 "ftp://$MB2/$IMG" -o /dev/null &&
+		mb_fail "FTP login accepted while draining"
 	mb_in n1 curl -s --max-time 5 "http://$MB2/images/$IMG" -o /dev/null &&
 		mb_fail "HTTP accepted while draining"
 	mbctl mb2 --json health >"$MB_TMP/h.json"
-	grep -q '"draining"' "$MB_TMP/h.json" || mb_fail "health: $(head -c 300 "$MB_TMP/h.json")"
-	wait "$LPID" || mb_fail "n2's running load did not finish: $(tail -10 "$MB_TMP/n2.out.log")"
-	same "$MB_TMP/n2.out"
-	grep -q fallback "$MB_TMP/n2.out.log" && mb_fail "n2's load fell back instead of finishing"
+	python3 - "$MB_TMP/h.json" <<-'EOF' || mb_fail "health while draining: $(head -c 600 "$MB_TMP/h.json")"
+		import json, sys
+		h = json.load(open(sys.argv[1]))
+		assert h["state"] == "draining" and h["boss"]["draining"] is True
+		assert any("draining" in r["why"] for r in h["reasons"]), h["reasons"]
+		assert h["boss"]["connections"]["ftp"]["refused-draining"] >= 1
+		assert h["master"]["counters"]["refused_draining"] >= 1
+		# the running Frisbee session is still listed
+		assert any(s["state"] == "active" for s in h["boss"]["sessions"]), h["boss"]["sessions"]
+	EOF
+	wait "$RUN1" || mb_fail "n2's running Frisbee load did not finish"
+	same "$MB_TMP/n2.fris"
+	wait "$RUN2" || mb_fail "n2's running FTP download did not finish"
+	[ "$(mb_sha "$MB_TMP/n2.ftp")" = "$NDZSHA" ] || mb_fail "n2's FTP download differs"
 	mbctl mb2 undrain >/dev/null || mb_fail "undrain"
 	healthy_wait mb2
 	mb_pass "lacking/older image not named; the less loaded miniboss named; drained: not named, running load finished"
@@ -551,7 +566,13 @@ case_select() {
 
 # A fake miniboss on boss's loopback: python TLS server answering MODE.
 fake() { # PORT CERT MODE
-	mb_bg boss python3 - "$1" "$MB_TMP/pki/$2.pem" "$MB_TMP/pki/$2.key" "$MB_TMP/pki/ca.pem" "$3" <<-'EOF'
+	[ -f "$MB_TMP/fake.py" ] || fake_script >"$MB_TMP/fake.py"
+	mb_bg boss python3 "$MB_TMP/fake.py" "$1" "$MB_TMP/pki/$2.pem" "$MB_TMP/pki/$2.key" \
+		"$MB_TMP/pki/ca.pem" "$3"
+}
+
+fake_script() {
+	cat <<-'EOF'
 		import json, socket, ssl, sys, time
 		port, cert, key, ca, mode = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 		ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
