@@ -400,6 +400,29 @@ case_load() {
 	# state over UDP too
 	tmcc_n n1 -u state TESTUDP >/dev/null
 	wait_sql "select count(*) from mb_tmcd_states where state='TESTUDP'" 1 5 || mb_fail "UDP state"
+
+	# imageserverfail: bad arguments refused; a report sends the node to
+	# boss/ops until the exclusion expires.
+	for bad in "10.79.0.11" "10.79.0.011 emulab-ops,emulab-ops,FS x" \
+		"10.79.0.11 emulab-ops,emulab-ops,FS bad'reason" "10.79.0.11 a b c"; do
+		r=$(tmcc_n n1 imageserverfail $bad)
+		echo "$r" | grep -q "^STATUS=refused" || mb_fail "imageserverfail $bad: $r"
+	done
+	[ "$(sql 'select count(*) from miniboss_failures')" = 0 ] || mb_fail "a refused report was recorded"
+	r=$(tmcc_n n1 -v 41 imageserverfail "$MB1" emulab-ops,emulab-ops,FS manual-test)
+	[ "$r" = STATUS=recorded ] || mb_fail "imageserverfail: $r"
+	loadinfo_has n1 41 "SERVER=$BFS .*IMAGEURL=http://$OPS/images/$IMG IMAGESHA256=$NDZSHA\$"
+	loadinfo_has n1 40 "SERVER=$BFS "
+	sql "update miniboss_exclusions set expires=unix_timestamp()-1"
+	loadinfo_has n1 41 "SERVER=$MB1 "
+	# The poller stops: its rows age out and boss is named.
+	kill -STOP "$HEALTHD_PID"
+	sleep 7
+	loadinfo_has n1 41 "SERVER=$BFS "
+	kill -CONT "$HEALTHD_PID"
+	healthy_wait mb1
+	sleep 1
+	loadinfo_has n1 41 "SERVER=$MB1 "
 	mb_pass "loads from a healthy miniboss: Frisbee, FTP, HTTP; v40 never sees IMAGEURL"
 }
 
@@ -561,6 +584,11 @@ case_select() {
 	[ "$(mb_sha "$MB_TMP/n2.ftp")" = "$NDZSHA" ] || mb_fail "n2's FTP download differs"
 	mbctl mb2 undrain >/dev/null || mb_fail "undrain"
 	healthy_wait mb2
+	# exclude_scope=miniboss: a report about mb1 leaves mb2 for the node.
+	sql "insert into miniboss_settings values ('exclude_scope','miniboss')"
+	r=$(tmcc_n n1 imageserverfail "$MB1" emulab-ops,emulab-ops,FS scope-test)
+	[ "$r" = STATUS=recorded ] || mb_fail "imageserverfail: $r"
+	loadinfo_has n1 41 "SERVER=$MB2 "
 	mb_pass "lacking/older image not named; the less loaded miniboss named; drained: not named, running load finished"
 }
 
@@ -710,7 +738,7 @@ case_rcfrisbee() {
 	for s in zapdisk slicefix; do printf '#!/bin/sh\necho stub %s "$@"\n' "$s" >"$b/$s"; done
 	printf '#!/bin/sh\necho stub growdisk "$@"\n' >"$r/stub/growdisk"
 	printf '#!/bin/sh\n[ "$1" = -n ] && echo 4194304\nexit 0\n' >"$r/stub/sysctl"
-	printf '#!/bin/sh\necho "              total        used        free"\necho "Mem:         1000000      100000      300000"\n' >"$r/stub/free"
+	printf '#!/bin/sh\necho "              total        used        free"\necho "  Mem:         1000000      100000      300000"\n' >"$r/stub/free"
 	chmod +x "$b"/* "$r/stub"/*
 	echo "$NET.21" >"$r/boot/myip"
 	sql "insert into node_attributes values ('n1','disktype','mbdisk')"
@@ -727,6 +755,7 @@ case_rcfrisbee() {
 	[ -f "$r/disk" ] || mb_fail "nothing written: $(tail -20 "$r/run1.log")"
 	[ "$(mb_sha "$r/disk")" = "$WANT" ] || mb_fail "disk differs after rc.frisbee"
 	grep -q "frisbee -S $MB1 -F emulab-ops/FS" "$r/run1.log" || mb_fail "not from mb1: $(grep mbload "$r/run1.log")"
+	[ "$(states_of n1)" = RELOADSETUP,RELOADING,RELOADDONE ] || mb_fail "states: $(states_of n1)"
 	# mb1 dies; the poller is paused so boss still names it.
 	rm -f "$r/disk"
 	kill -STOP "$HEALTHD_PID"
