@@ -2,7 +2,8 @@
 /*
  * mb-manifest: the ops-side tool that publishes images to minibosses.
  *
- *   mb-manifest build DIR [--site NAME=img1,img2...]... [--version-from mtime|N] -o manifest.json
+ *   mb-manifest build DIR [--site NAME=img1,img2...]... [--version-from mtime|N]
+ *                   [--version IMAGE=N]... -o manifest.json
  *   mb-manifest sign --key ops.key manifest.json        (writes manifest.json.sig)
  *   mb-manifest verify --pubkey ops.pub manifest.json   (checks manifest.json.sig)
  *   mb-manifest keygen ops.key ops.pub                  (Ed25519, PEM)
@@ -66,7 +67,7 @@ usage(void)
 {
 	fprintf(stderr,
 		"usage: mb-manifest build DIR [--site NAME=img1,img2...]... "
-		"[--version-from mtime|N] -o manifest.json\n"
+		"[--version-from mtime|N] [--version IMAGE=N]... -o manifest.json\n"
 		"       mb-manifest sign --key ops.key manifest.json\n"
 		"       mb-manifest verify --pubkey ops.pub manifest.json\n"
 		"       mb-manifest keygen ops.key ops.pub\n");
@@ -259,6 +260,7 @@ cmd_build(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "site", required_argument, NULL, 's' },
 		{ "version-from", required_argument, NULL, 'v' },
+		{ "version", required_argument, NULL, 'V' },
 		{ "output", required_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -266,6 +268,13 @@ cmd_build(int argc, char **argv)
 	size_t n_sites = 0;
 	const char *out = NULL, *vfrom = "mtime";
 	uint64_t fixed_version = 0;
+	/* --version IMAGE=N: one image's version (boss: the Emulab image
+	 * version, which tmcd matches against what a miniboss serves). */
+	struct {
+		const char *name;
+		uint64_t version;
+	} *pv = NULL;
+	size_t n_pv = 0;
 	json_t *root, *arr;
 	char *text;
 	int c, rc, fd;
@@ -301,6 +310,25 @@ cmd_build(int argc, char **argv)
 		case 'v':
 			vfrom = optarg;
 			break;
+		case 'V': {
+			char *eq = strrchr(optarg, '='), *end;
+			void *np;
+
+			if (eq == NULL || eq == optarg || eq[1] == '\0' || eq[1] == '-')
+				usage();
+			*eq = '\0';
+			errno = 0;
+			np = realloc(pv, (n_pv + 1) * sizeof(*pv));
+			if (np == NULL)
+				return 1;
+			pv = np;
+			pv[n_pv].name = optarg;
+			pv[n_pv].version = strtoull(eq + 1, &end, 10);
+			if (errno != 0 || *end != '\0' || pv[n_pv].version == 0)
+				usage();
+			n_pv++;
+			break;
+		}
 		case 'o':
 			out = optarg;
 			break;
@@ -340,10 +368,13 @@ cmd_build(int argc, char **argv)
 		struct entry *e = &entries[i];
 		json_t *o = json_object(), *sl = json_array();
 
+		uint64_t ver = fixed_version ? fixed_version : (uint64_t)e->mtime;
+
+		for (size_t k = 0; k < n_pv; k++)
+			if (strcmp(pv[k].name, e->name) == 0)
+				ver = pv[k].version;
 		json_object_set_new(o, "name", json_string(e->name));
-		json_object_set_new(o, "version",
-				    json_integer((json_int_t)(fixed_version ? fixed_version :
-							      (uint64_t)e->mtime)));
+		json_object_set_new(o, "version", json_integer((json_int_t)ver));
 		json_object_set_new(o, "size", json_integer((json_int_t)e->size));
 		json_object_set_new(o, "sha256", json_string(e->hex));
 		json_object_set_new(o, "mtime", json_integer((json_int_t)e->mtime));
