@@ -296,10 +296,13 @@ handle_get(struct mb_master *m, const struct mb_ms_get_request *req, uint32_t pe
 					MB_MS_METHOD_UNICAST };
 	struct mb_master_session *s;
 	struct mb_image *img;
+	char name[MB_MS_ID_LEN + 1];
+	const char *colon;
+	uint64_t want_ver = 0;
 	uint32_t client;
 	uint8_t mask;
 	unsigned int err = MB_MS_ERROR_NOMETHOD;
-	size_t k;
+	size_t k, idlen;
 
 	if (req->status)
 		m->cnt.req_getstatus++;
@@ -309,16 +312,36 @@ handle_get(struct mb_master *m, const struct mb_ms_get_request *req, uint32_t pe
 	if (req->hostip != 0 && req->hostip != peer && !m->set.allow_proxy)
 		return MB_MS_ERROR_NOACCESS;
 	client = req->hostip != 0 ? req->hostip : peer;
-	if (!mb_image_name_valid(req->imageid, req->idlen))
-		return MB_MS_ERROR_INVALID;
+	/* "pid/name:version" (Emulab with image provenance): the name, and the
+	 * version must be the one published. */
+	idlen = req->idlen;
+	colon = memrchr(req->imageid, ':', idlen);
+	if (colon != NULL) {
+		size_t nd = idlen - (size_t)(colon - req->imageid) - 1;
 
-	img = m->ops.lookup(req->imageid, req->idlen, m->ops.arg);
+		if (nd == 0 || nd > 10)
+			return MB_MS_ERROR_INVALID;
+		for (size_t i = 1; i <= nd; i++) {
+			if (colon[i] < '0' || colon[i] > '9')
+				return MB_MS_ERROR_INVALID;
+			want_ver = want_ver * 10 + (uint64_t)(colon[i] - '0');
+		}
+		idlen = (size_t)(colon - req->imageid);
+	}
+	if (!mb_image_name_valid(req->imageid, idlen))
+		return MB_MS_ERROR_INVALID;
+	memcpy(name, req->imageid, idlen);
+	name[idlen] = '\0';
+
+	img = m->ops.lookup(name, idlen, m->ops.arg);
+	if (img != NULL && colon != NULL && img->version != want_ver)
+		img = NULL; /* another version: as if we did not have it */
 	if (img == NULL) {
 		uint64_t size = 0;
 		int64_t mtime = 0;
 
-		if (m->ops.pending == NULL ||
-		    !m->ops.pending(req->imageid, &size, &mtime, m->ops.arg))
+		if (m->ops.pending == NULL || colon != NULL ||
+		    !m->ops.pending(name, &size, &mtime, m->ops.arg))
 			return MB_MS_ERROR_NOIMAGE;
 		if (!req->status)
 			return MB_MS_ERROR_TRYAGAIN;

@@ -62,6 +62,7 @@ static struct {
 	const char *cert, *key, *ca;
 	unsigned port;
 	bool verbose;
+	bool provenance; /* IMAGEID=...:version from protocol 39, as tmcd built with it */
 } opt = { .listen = "0.0.0.0", .db_name = "tbdb", .db_user = "root", .port = 7777 };
 
 static MYSQL *conn;
@@ -249,6 +250,8 @@ do_loadinfo(const struct req *r, char *out, size_t outlen)
 			      row[8] ? row[8] : "0", row[12] ? row[12] : "ad",
 			      row[2] ? row[2] : "0", row[3] ? row[3] : "1", row[4] ? row[4] : "0",
 			      row[6], row[7], row[5]);
+		if (opt.provenance && r->vers >= 39 && row[11] != NULL)
+			n += snprintf(line + n, sizeof(line) - (size_t)n, ":%s", row[11]);
 		if (r->vers >= 38)
 			n += snprintf(line + n, sizeof(line) - (size_t)n,
 				      " IMAGEMTIME=%s IMAGECHUNKS=%llu", row[10] ? row[10] : "0",
@@ -511,7 +514,9 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: mb-tmcd --boss-ip A.B.C.D [--port 7777] [--listen 0.0.0.0]\n"
 		   "              [--db-socket PATH] [--db-name tbdb] [--db-user root]\n"
-		   "              [--cert PEM --key PEM --ca PEM] [-v]\n");
+		   "              [--cert PEM --key PEM --ca PEM] [--provenance] [-v]\n"
+		   "--provenance: IMAGEID=pid,gid,name:version for protocol >= 39 (tmcd\n"
+		   "built with IMAGEPROVENANCE)\n");
 }
 
 int
@@ -523,6 +528,7 @@ main(int argc, char **argv)
 		{ "db-name", 1, NULL, 'd' },   { "db-user", 1, NULL, 'u' },
 		{ "cert", 1, NULL, 'c' },      { "key", 1, NULL, 'k' },
 		{ "ca", 1, NULL, 'C' },	       { "verbose", 0, NULL, 'v' },
+		{ "provenance", 0, NULL, 'P' },
 		{ "help", 0, NULL, 'h' },      { NULL, 0, NULL, 0 },
 	};
 	struct sigaction sa = { .sa_handler = on_signal }, sc = { .sa_handler = on_chld };
@@ -540,6 +546,7 @@ main(int argc, char **argv)
 		case 'k': opt.key = optarg; break;
 		case 'C': opt.ca = optarg; break;
 		case 'v': opt.verbose = true; break;
+		case 'P': opt.provenance = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

@@ -3,7 +3,7 @@
 #
 # Install every Debian 12 package that miniboss's build, tests, demo and
 # benchmarks use.  Idempotent and quiet when everything is present.  Services
-# that packages would start on install (nginx, vsftpd) are kept from starting:
+# that packages would start on install (nginx, vsftpd, mariadb) are kept from starting:
 # the tests start their own instances in namespaces.
 set -euo pipefail
 
@@ -12,6 +12,8 @@ PKGS=(
     gcc pkg-config meson ninja-build
     libdpdk-dev dpdk-dev liburcu-dev libssl-dev libjansson-dev
     libcurl4-openssl-dev libinih-dev libcmocka-dev
+    # boss side (tmcd-patch): MariaDB client library; tests run a private server
+    libmariadb-dev mariadb-server mariadb-client
     # run and test
     iproute2 python3 nftables openssl procps psmisc kmod ethtool
     curl wget lftp nginx vsftpd udpcast tcpdump valgrind

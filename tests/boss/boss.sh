@@ -30,9 +30,10 @@
 #                 signed, or from nobody: unhealthy; the TLS listener
 #                 refuses clients without a good certificate and reloads
 #                 its certificate on SIGHUP
-#   rcfrisbee     the upstream Linux rc.frisbee, patched, run for real with
-#                 the stock tmcc and frisbee: a load from mb1, then a load
-#                 with mb1 dead that falls back to boss
+#   rcfrisbee     the upstream Linux rc.frisbee run for real with the stock
+#                 tmcc and frisbee (IMAGEID with :version): unmodified, it
+#                 loads from mb1; patched, it loads from mb1, then with mb1
+#                 dead reports it and falls back to boss
 # Needs root, MariaDB server, nginx, the stock peers (skip 77 if absent).
 set -u
 MB_PREFIX=mbb
@@ -99,7 +100,7 @@ db_start() {
 
 tmcd_start() {
 	mb_bg boss "$MB_BUILD/tmcd-patch/mb-tmcd" --boss-ip "$BFS" --db-socket "$MB_TMP/db/sock" \
-		-v
+		-v ${PROVENANCE:+--provenance}
 	TMCD_PID=$MB_LAST_PID
 	mb_wait_tcp n1 "$BOSS" 7777 10 || mb_fail "mb-tmcd not reachable"
 }
@@ -715,7 +716,9 @@ case_health() {
 }
 
 case_rcfrisbee() {
-	setup_common
+	# IMAGEID=...:version, as tmcd built with IMAGEPROVENANCE sends it: the
+	# stock loader asks the master servers for pid/name:version.
+	PROVENANCE=1 setup_common
 	mbd_start mb1 "$MB1"
 	wait_published mb1 "$IMG"
 	register mb1 "$MB1" ftp
@@ -726,7 +729,7 @@ case_rcfrisbee() {
 	mkdir -p "$b" "$r/boot" "$r/etc" "$r/up" "$r/work" "$r/stub" "$r/tmp"
 	cp "$MB_SRC/../shared/peers/emulab-tmcd/clientside/tmcc/linux/rc.frisbee" "$r/rc.frisbee" 2>/dev/null ||
 		cp "$(cd "$MB_SRC/.." && pwd)/shared/peers/emulab-tmcd/clientside/tmcc/linux/rc.frisbee" "$r/rc.frisbee"
-	"$MB_SRC/tmcc-patch/apply-rcfrisbee-patch" "$r/rc.frisbee" >/dev/null || mb_fail "patch"
+	cp "$r/rc.frisbee" "$r/rc.frisbee.upstream"
 	cp "$MB_SRC/tmcc-patch/mbload.sh" "$b/"
 	printf '#!/bin/sh\nexec %s -s %s -p 7777 -i -t 10 "$@"\n' "$TMCC" "$BOSS" >"$b/tmcc"
 	ln -s "$FRIS" "$b/frisbee"
@@ -742,19 +745,26 @@ case_rcfrisbee() {
 	chmod +x "$b"/* "$r/stub"/*
 	echo "$NET.21" >"$r/boot/myip"
 	sql "insert into node_attributes values ('n1','disktype','mbdisk')"
-	run_rc() { # LOG
+	run_rc() { # LOG [SCRIPT]
 		mb_in n1 unshare -m sh -c '
 			mount --make-rprivate / &&
 			mount -t overlay overlay -o lowerdir=/etc,upperdir='"$r/up"',workdir='"$r/work"' /etc &&
 			mkdir -p /etc/emulab &&
 			printf "BINDIR=%s\nBOOTDIR=%s\nETCDIR=%s\n" '"$b $r/boot $r/etc"' >/etc/emulab/paths.sh &&
 			printf "MBLOAD_STALL_TIMEOUT=4\nMBLOAD_DIR=%s\nTMPDIR=%s\n" '"$r/dl $r/tmp"' >/etc/emulab/mbload.conf &&
-			PATH='"$r/stub"':$PATH exec timeout 120 sh '"$r/rc.frisbee"' -noreboot' >"$1" 2>&1
+			PATH='"$r/stub"':$PATH exec timeout 120 sh '"${2:-$r/rc.frisbee}"' -noreboot' >"$1" 2>&1
 	}
+	# The unmodified loader already loads from the miniboss (SERVER=).
+	run_rc "$r/run0.log" "$r/rc.frisbee.upstream" || mb_fail "upstream rc.frisbee: $(tail -20 "$r/run0.log")"
+	[ "$(mb_sha "$r/disk")" = "$WANT" ] || mb_fail "disk differs after the upstream rc.frisbee"
+	grep -q "frisbee -S $MB1 -B 30 -F emulab-ops/FS:1 " "$r/run0.log" || mb_fail "upstream not from mb1"
+	rm -f "$r/disk"
+	sql "delete from mb_tmcd_states"
+	"$MB_SRC/tmcc-patch/apply-rcfrisbee-patch" "$r/rc.frisbee" >/dev/null || mb_fail "patch"
 	run_rc "$r/run1.log" || mb_fail "rc.frisbee: $(tail -20 "$r/run1.log")"
 	[ -f "$r/disk" ] || mb_fail "nothing written: $(tail -20 "$r/run1.log")"
 	[ "$(mb_sha "$r/disk")" = "$WANT" ] || mb_fail "disk differs after rc.frisbee"
-	grep -q "frisbee -S $MB1 -F emulab-ops/FS" "$r/run1.log" || mb_fail "not from mb1: $(grep mbload "$r/run1.log")"
+	grep -q "frisbee -S $MB1 -F emulab-ops/FS:1 " "$r/run1.log" || mb_fail "not from mb1: $(grep mbload "$r/run1.log")"
 	[ "$(states_of n1)" = RELOADSETUP,RELOADING,RELOADDONE ] || mb_fail "states: $(states_of n1)"
 	# mb1 dies; the poller is paused so boss still names it.
 	rm -f "$r/disk"
@@ -764,10 +774,10 @@ case_rcfrisbee() {
 	wait "$PID_mb1" 2>/dev/null
 	run_rc "$r/run2.log" || mb_fail "rc.frisbee with mb1 dead: $(tail -20 "$r/run2.log")"
 	[ "$(mb_sha "$r/disk")" = "$WANT" ] || mb_fail "disk differs after the fallback"
-	grep -q "loaded emulab-ops,emulab-ops,FS from $BFS" "$r/run2.log" || mb_fail "no fallback: $(grep mbload "$r/run2.log")"
+	grep -q "loaded emulab-ops,emulab-ops,FS:1 from $BFS" "$r/run2.log" || mb_fail "no fallback: $(grep mbload "$r/run2.log")"
 	[ "$(sql "select count(*) from miniboss_failures where node_id='n1'")" = 1 ] || mb_fail "no report"
 	kill -CONT "$HEALTHD_PID"
-	mb_pass "patched Linux rc.frisbee: loads from the miniboss, falls back to boss when it is dead"
+	mb_pass "Linux rc.frisbee: unmodified and patched load from the miniboss; patched falls back to boss when it is dead"
 }
 
 case "$CASE" in

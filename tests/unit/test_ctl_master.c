@@ -376,6 +376,31 @@ test_drain(void **state)
 	mb_master_free(m);
 }
 
+/* "pid/name:version": served when the version is the published one,
+ * NOIMAGE for another version, INVALID for a malformed suffix. */
+static void
+test_version_suffix(void **state)
+{
+	struct mb_master *m = new_master(MB_MS_METHOD_UNICAST | MB_MS_METHOD_MULTICAST, 16);
+	struct mb_ms_get_reply rep;
+
+	(void)state;
+	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD:3", 2, false, 0, PEER_A, &rep), 0);
+	assert_int_equal(starts, 1);
+	assert_int_equal(rep.size, 10);
+	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD:3", 2, true, 0, PEER_A, &rep), 0);
+	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD:2", 2, false, 0, PEER_A, &rep),
+			 MB_MS_ERROR_NOIMAGE);
+	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD:", 2, false, 0, PEER_A, &rep),
+			 MB_MS_ERROR_INVALID);
+	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD:3a", 2, false, 0, PEER_A, &rep),
+			 MB_MS_ERROR_INVALID);
+	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD:12345678901", 2, false, 0, PEER_A, &rep),
+			 MB_MS_ERROR_INVALID);
+	assert_int_equal(starts, 1);
+	mb_master_free(m);
+}
+
 int
 main(void)
 {
@@ -386,6 +411,7 @@ main(void)
 		cmocka_unit_test_setup(test_broadcast, reset),
 		cmocka_unit_test_setup(test_errors, reset),
 		cmocka_unit_test_setup(test_drain, reset),
+		cmocka_unit_test_setup(test_version_suffix, reset),
 		cmocka_unit_test_setup(test_json_and_parse, reset),
 	};
 
