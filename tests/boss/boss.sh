@@ -424,6 +424,36 @@ case_load() {
 	healthy_wait mb1
 	sleep 1
 	loadinfo_has n1 41 "SERVER=$MB1 "
+
+	# Garbage at tmcd's port (TCP and UDP), then it still answers.
+	mb_in n1 python3 - "$BOSS" <<-'EOF' || mb_fail "garbage sender"
+		import os, socket, sys
+		b = sys.argv[1]
+		for payload in (os.urandom(70000), b"\0" * 100, b"VERSION=99999999999999 loadinfo",
+		                b"loadinfo " + b"x " * 20000, b"ISPEAKSSL_TMCDV10" + os.urandom(300),
+		                b"VERSION=41 imageserverfail " + b"A" * 5000, b""):
+		    s = socket.create_connection((b, 7777), timeout=10)
+		    try:
+		        s.sendall(payload)
+		        s.shutdown(socket.SHUT_WR)
+		        s.recv(100000)
+		    except OSError:
+		        pass
+		    s.close()
+		    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+		    u.settimeout(2)
+		    u.sendto(payload[:60000], (b, 7777))
+		    try:
+		        u.recv(9000)
+		    except OSError:
+		        pass
+		    u.close()
+	EOF
+	kill -0 "$TMCD_PID" || mb_fail "mb-tmcd died on garbage"
+	loadinfo_has n1 41 "SERVER=$MB1 "
+	li=$(tmcc_n n1 -u -v 41 loadinfo) || mb_fail "UDP after garbage"
+	echo "$li" | grep -q "SERVER=$MB1" || mb_fail "UDP loadinfo after garbage: $li"
+	[ "$(sql "select count(*) from miniboss_failures")" = 1 ] || mb_fail "garbage recorded a failure"
 	mb_pass "loads from a healthy miniboss: Frisbee, FTP, HTTP; v40 never sees IMAGEURL"
 }
 
@@ -691,6 +721,20 @@ case_health() {
 	tls >"$MB_TMP/t2" 2>&1 && mb_fail "a client without a certificate was answered"
 	tls "$MB_TMP/pki/rogueboss.pem" "$MB_TMP/pki/rogueboss.key" >"$MB_TMP/t3" 2>&1 &&
 		mb_fail "a client certificate of another CA was answered"
+	# Plain bytes, a half handshake and a silent client: closed, the daemon
+	# goes on (the silent one by the handshake deadline).
+	mb_in n1 python3 - "$MB1" <<-'EOF' || mb_fail "garbage sender"
+		import os, socket, sys
+		for payload in (os.urandom(100000), b"{\"cmd\":\"health\"}\n", b"\x16\x03\x01\x02\x00" + os.urandom(50)):
+		    s = socket.create_connection((sys.argv[1], 7443), timeout=5)
+		    try:
+		        s.sendall(payload)
+		        s.recv(1000)
+		    except OSError:
+		        pass
+		    s.close()
+	EOF
+	kill -0 "$PID_mb1" || mb_fail "minibossd died on TLS garbage"
 	# The certificate is reloaded on SIGHUP.
 	grep -q "commonName', 'mb1')" "$MB_TMP/t1" || mb_fail "subject: $(cat "$MB_TMP/t1")"
 	cp "$MB_TMP/pki/mb1b.pem" "$MB_TMP/pki/mb1.pem"
@@ -710,7 +754,7 @@ case_health() {
 		img = b["images"][0]
 		assert img["name"] == "emulab-ops/FS" and len(img["sha256"]) == 64 and "warm" in img
 		t = h["control-tls"]
-		assert t["handshake-failed"] >= 2 and t["reloads"] >= 1, t
+		assert t["handshake-failed"] >= 4 and t["reloads"] >= 1 and t["clients"] == 0, t
 	EOF
 	mb_pass "late, malformed, wrongly signed, unreachable answers are unhealthy; listener checks and reloads certificates"
 }
