@@ -411,6 +411,36 @@ read_plain(int fd, char *buf, size_t have)
 	return (ssize_t)have;
 }
 
+/* 1 when the connection starts with the TLS tag, 0 when not (or the client
+ * sent less and stopped), -1 on error or timeout with nothing sent.  Only
+ * peeks: nothing is consumed. */
+static int
+peek_tag(int fd)
+{
+	double end = mono_ms() + READ_TIMO_MS;
+	char buf[sizeof(SSL_TAG) - 1];
+
+	for (;;) {
+		struct pollfd pf = { fd, POLLIN, 0 };
+		int left = (int)(end - mono_ms());
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return -1;
+		if (n == 0)
+			return -1; /* EOF before anything */
+		if (n > 0 && memcmp(buf, SSL_TAG, (size_t)n) != 0)
+			return 0;
+		if (n == (ssize_t)sizeof(buf))
+			return 1;
+		if (left <= 0)
+			return n > 0 ? 0 : -1;
+		/* a prefix of the tag so far: wait for more (or the end) */
+		if (poll(&pf, 1, left > 50 ? 50 : left) < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
 static void
 serve_tcp(int fd, struct in_addr peer)
 {
@@ -418,10 +448,12 @@ serve_tcp(int fd, struct in_addr peer)
 	struct timeval tv = { READ_TIMO_MS / 1000, 0 };
 	ssize_t n;
 
-	n = read_plain(fd, req, 0);
-	if (n <= 0)
+	/* Peek at the first bytes: the TLS tag, or the start of a plain request
+	 * (a TLS client sends its ClientHello right after the tag). */
+	n = peek_tag(fd);
+	if (n < 0)
 		return;
-	if ((size_t)n >= sizeof(SSL_TAG) - 1 && memcmp(req, SSL_TAG, sizeof(SSL_TAG) - 1) == 0) {
+	if (n == 1) {
 		SSL *ssl;
 		int r;
 
@@ -429,6 +461,8 @@ serve_tcp(int fd, struct in_addr peer)
 			error("TLS client but no --cert: closing");
 			return;
 		}
+		if (recv(fd, req, sizeof(SSL_TAG) - 1, 0) != (ssize_t)sizeof(SSL_TAG) - 1)
+			return;
 		/* The tag is all the client sends before its handshake. */
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -451,6 +485,9 @@ serve_tcp(int fd, struct in_addr peer)
 		SSL_free(ssl);
 		return;
 	}
+	n = read_plain(fd, req, 0);
+	if (n <= 0)
+		return;
 	handle(req, (size_t)n, peer, true, out, sizeof(out));
 	for (size_t off = 0, len = strlen(out); off < len;) {
 		ssize_t w = send(fd, out + off, len - off, MSG_NOSIGNAL);

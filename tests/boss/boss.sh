@@ -15,7 +15,9 @@
 #   load          healthy mb1: loadinfo names it; Frisbee via the master
 #                 server, FTP and HTTP via IMAGEURL; RELOADING/RELOADDONE
 #                 recorded; protocol 40 never sees the new keys; stock tmcc
-#                 over TCP and UDP
+#                 over TCP, UDP and TLS (the ISPEAKSSL tag); imageserverfail
+#                 checks, exclusion expiry, a stopped poller; garbage at
+#                 tmcd's port
 #   down          mb1 dies before the load (poller paused, so boss still
 #                 names it): the node reports, gets boss, completes;
 #                 failover time printed
@@ -100,6 +102,7 @@ db_start() {
 
 tmcd_start() {
 	mb_bg boss "$MB_BUILD/tmcd-patch/mb-tmcd" --boss-ip "$BFS" --db-socket "$MB_TMP/db/sock" \
+		--cert "$MB_TMP/pki/$BOSS.pem" --key "$MB_TMP/pki/$BOSS.key" --ca "$MB_TMP/pki/ca.pem" \
 		-v ${PROVENANCE:+--provenance}
 	TMCD_PID=$MB_LAST_PID
 	mb_wait_tcp n1 "$BOSS" 7777 10 || mb_fail "mb-tmcd not reachable"
@@ -151,6 +154,10 @@ pki() {
 	done
 	mkcert mb1b ca "IP:$MB1"      # a second certificate for the reload check
 	mkcert fake ca "IP:127.0.0.1"
+	# tmcd's certificate: the stock tmcc wants its CN to resolve to boss
+	mkcert "$BOSS" ca "IP:$BOSS"
+	mkcert node ca "DNS:n1"
+	cat "$d/node.pem" "$d/node.key" >"$d/client.pem"
 	mkcert fakerogue rogue "IP:127.0.0.1"
 }
 
@@ -424,6 +431,18 @@ case_load() {
 	healthy_wait mb1
 	sleep 1
 	loadinfo_has n1 41 "SERVER=$MB1 "
+
+	# The stock tmcc with TLS (the ISPEAKSSL_TMCDV10 tag): its client
+	# certificate and boss's CA where tmcc looks, in a private /etc.
+	li=$(mb_in n1 unshare -m sh -c '
+		mount --make-rprivate / &&
+		mkdir -p '"$MB_TMP/tu $MB_TMP/tw"' &&
+		mount -t overlay overlay -o lowerdir=/etc,upperdir='"$MB_TMP/tu"',workdir='"$MB_TMP/tw"' /etc &&
+		mkdir -p /etc/emulab && cp '"$MB_TMP/pki/client.pem"' /etc/emulab/client.pem &&
+		cp '"$MB_TMP/pki/ca.pem"' /etc/emulab/emulab.pem &&
+		exec timeout 20 '"$TMCC"' -s '"$BOSS"' -p 7777 -t 10 -v 41 loadinfo' 2>"$MB_TMP/tls.err") ||
+		mb_fail "tmcc over TLS: $(cat "$MB_TMP/tls.err")"
+	echo "$li" | grep -q "SERVER=$MB1 .*IMAGEURL=" || mb_fail "TLS loadinfo: $li $(cat "$MB_TMP/tls.err")"
 
 	# Garbage at tmcd's port (TCP and UDP), then it still answers.
 	mb_in n1 python3 - "$BOSS" <<-'EOF' || mb_fail "garbage sender"
