@@ -790,8 +790,7 @@ case_rcfrisbee() {
 	local r=$MB_TMP/rc b
 	b=$r/bin
 	mkdir -p "$b" "$r/boot" "$r/etc" "$r/up" "$r/work" "$r/stub" "$r/tmp"
-	cp "$MB_SRC/../shared/peers/emulab-tmcd/clientside/tmcc/linux/rc.frisbee" "$r/rc.frisbee" 2>/dev/null ||
-		cp "$(cd "$MB_SRC/.." && pwd)/shared/peers/emulab-tmcd/clientside/tmcc/linux/rc.frisbee" "$r/rc.frisbee"
+	cp "$TMCC_DIR/../clientside/tmcc/linux/rc.frisbee" "$r/rc.frisbee" || mb_fail "no rc.frisbee"
 	cp "$r/rc.frisbee" "$r/rc.frisbee.upstream"
 	cp "$MB_SRC/tmcc-patch/mbload.sh" "$b/"
 	printf '#!/bin/sh\nexec %s -s %s -p 7777 -i -t 10 "$@"\n' "$TMCC" "$BOSS" >"$b/tmcc"
