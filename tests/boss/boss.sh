@@ -24,6 +24,9 @@
 #   kill-frisbee  mb1 killed mid-load (Frisbee): report, boss, identical
 #   kill-ftp      mb1 killed mid-load (FTP): report, ops URL (resumed),
 #                 identical
+#   tryagain      mb1's only session slot is busy: its master server answers
+#                 TRYAGAIN; the loader waits a bounded number of times, then
+#                 reports it and loads from boss
 #   select        mb1 lacks the image, then has an older version: not
 #                 named; mb1 and mb2, mb1 loaded: mb2 named; mb2 drained:
 #                 not named, its running load finishes, new GET/HTTP/FTP
@@ -555,6 +558,35 @@ case_kill_ftp() {
 	mb_pass "miniboss killed mid-load (FTP): ops URL resumed it, identical; failover ${fo} ms"
 }
 
+case_tryagain() {
+	MAXAGE=60 setup_common
+	node n2 "$NET.22"
+	mb_make_file "$MB_TMP/other" 16 5
+	FRATE=8M mbd_start mb1 "$MB1" "[frisbee]
+max-sessions = 1"
+	mb_state_add_image "$MB_TMP/mb1/state" emulab-ops/OTHER "$MB_TMP/other" 1 1700000000
+	mbctl mb1 reload >/dev/null || mb_fail "reload"
+	wait_published mb1 emulab-ops/OTHER
+	wait_published mb1 "$IMG"
+	register mb1 "$MB1" ftp
+	healthd_start
+	healthy_wait mb1
+	kill -STOP "$HEALTHD_PID" # boss keeps naming mb1
+	# n2 holds mb1's only session (16 MiB at 8 Mbit/s)
+	mb_bg n2 timeout 60 "$FRIS" -i "$NET.22" -S "$MB1" -T 10 -N -F emulab-ops/OTHER "$MB_TMP/other.out"
+	sleep 1
+	load n1 frisbee "$MB_TMP/out" MBLOAD_TRYAGAIN_MAX=2 MBLOAD_TRYAGAIN_WAIT=1 ||
+		mb_fail "load: $(tail -20 "$MB_TMP/out.log")"
+	same "$MB_TMP/out"
+	grep -q "TRYAGAIN 2/2" "$MB_TMP/out.log" || mb_fail "no bounded TRYAGAIN: $(grep mbload "$MB_TMP/out.log")"
+	grep -q "TRYAGAIN 3/" "$MB_TMP/out.log" && mb_fail "more TRYAGAINs than allowed"
+	[ "$(sql "select reason from miniboss_failures where node_id='n1'")" = tryagain-exhausted ] ||
+		mb_fail "reason: $(sql 'select * from miniboss_failures')"
+	grep -q "loaded emulab-ops,emulab-ops,FS from $BFS" "$MB_TMP/out.log" || mb_fail "not from boss"
+	kill -CONT "$HEALTHD_PID"
+	mb_pass "TRYAGAIN answered a bounded number of times, then reported; boss finished the load"
+}
+
 case_select() {
 	setup_common
 	node n2 "$NET.22"
@@ -847,6 +879,7 @@ load) case_load ;;
 down) case_down ;;
 kill-frisbee) case_kill_frisbee ;;
 kill-ftp) case_kill_ftp ;;
+tryagain) case_tryagain ;;
 select) case_select ;;
 health) case_health ;;
 rcfrisbee) case_rcfrisbee ;;
