@@ -24,6 +24,9 @@
 #   kill-frisbee  mb1 killed mid-load (Frisbee): report, boss, identical
 #   kill-ftp      mb1 killed mid-load (FTP): report, ops URL (resumed),
 #                 identical
+#   corrupt       mb1 serves bytes that differ from its manifest (the file
+#                 under its mmap changed): the FTP download fails the
+#                 IMAGESHA256 check, is reported, and ops serves the load
 #   tryagain      mb1's only session slot is busy: its master server answers
 #                 TRYAGAIN; the loader waits a bounded number of times, then
 #                 reports it and loads from boss
@@ -558,6 +561,26 @@ case_kill_ftp() {
 	mb_pass "miniboss killed mid-load (FTP): ops URL resumed it, identical; failover ${fo} ms"
 }
 
+case_corrupt() {
+	setup_common
+	# a tiny hugepage budget: the image is served from an mmap of its file
+	mbd_start mb1 "$MB1" "[images]
+hugepage-budget = 1M"
+	wait_published mb1 "$IMG"
+	register mb1 "$MB1" ftp
+	healthd_start
+	healthy_wait mb1
+	printf 'XXXXXXXX' | dd of="$MB_TMP/mb1/state/images/$IMG" bs=1 seek=5000000 conv=notrunc \
+		2>/dev/null
+	load n1 url "$MB_TMP/out" || mb_fail "load: $(tail -20 "$MB_TMP/out.log")"
+	same "$MB_TMP/out"
+	grep -q "fetching ftp://$MB1/$IMG" "$MB_TMP/out.log" || mb_fail "not tried on mb1 first"
+	[ "$(sql "select reason from miniboss_failures where node_id='n1'")" = checksum-mismatch ] ||
+		mb_fail "reason: $(sql 'select * from miniboss_failures')"
+	grep -q "fetching http://$OPS/images/$IMG" "$MB_TMP/out.log" || mb_fail "not from ops"
+	mb_pass "a download that fails IMAGESHA256 is reported and loaded from ops"
+}
+
 case_tryagain() {
 	MAXAGE=60 setup_common
 	node n2 "$NET.22"
@@ -728,7 +751,9 @@ case_health() {
 	fake 7502 fake late
 	fake 7503 fake malformed
 	fake 7504 fakerogue good
-	mbd_start mb1 "$MB1"
+	mbd_start mb1 "$MB1" "[server]
+max-control-clients = 4
+control-timeout = 3s"
 	wait_published mb1 "$IMG"
 	register mb1 "$MB1"
 	for p in 1 2 3 4 5; do
@@ -786,6 +811,49 @@ case_health() {
 		    s.close()
 	EOF
 	kill -0 "$PID_mb1" || mb_fail "minibossd died on TLS garbage"
+	# The bounds: 4 clients (the 5th is closed at once), 64 KiB lines, a
+	# 3 s handshake deadline and idle timeout (control-timeout = 3s).
+	mb_in n1 timeout 60 python3 - "$MB1" "$MB_TMP/pki" <<-'EOF' || mb_fail "TLS bounds"
+		import socket, ssl, sys, time
+		a, pki = sys.argv[1], sys.argv[2]
+		ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+		ctx.load_verify_locations(pki + "/ca.pem")
+		ctx.load_cert_chain(pki + "/boss.pem", pki + "/boss.key")
+		def tls():
+		    return ctx.wrap_socket(socket.create_connection((a, 7443), timeout=10),
+		                           server_hostname=a)
+		def closed_within(s, secs):
+		    t0 = time.time()
+		    s.settimeout(secs)
+		    try:
+		        while s.recv(65536):
+		            pass
+		    except (ConnectionResetError, ssl.SSLError):
+		        pass
+		    return time.time() - t0
+		held = [tls() for _ in range(4)]
+		extra = socket.create_connection((a, 7443), timeout=5)
+		assert closed_within(extra, 5) < 2, "a 5th client was kept"
+		for s in held:
+		    s.close()
+		time.sleep(0.5)
+		s = tls()
+		s.sendall(b"x" * 70000)
+		data = b""
+		s.settimeout(10)
+		while True:
+		    d = s.recv(65536)
+		    if not d:
+		        break
+		    data += d
+		assert b"request line too long" in data, data[:200]
+		s = socket.create_connection((a, 7443), timeout=10)
+		t = closed_within(s, 10)
+		assert 2 < t < 8, f"handshake deadline after {t:.1f} s"
+		s = tls()
+		t = closed_within(s, 10)
+		assert 2 < t < 8, f"idle timeout after {t:.1f} s"
+	EOF
 	# The certificate is reloaded on SIGHUP.
 	grep -q "commonName', 'mb1')" "$MB_TMP/t1" || mb_fail "subject: $(cat "$MB_TMP/t1")"
 	cp "$MB_TMP/pki/mb1b.pem" "$MB_TMP/pki/mb1.pem"
@@ -806,6 +874,7 @@ case_health() {
 		assert img["name"] == "emulab-ops/FS" and len(img["sha256"]) == 64 and "warm" in img
 		t = h["control-tls"]
 		assert t["handshake-failed"] >= 4 and t["reloads"] >= 1 and t["clients"] == 0, t
+		assert t["rejected"] >= 1 and t["handshake-timeout"] >= 1, t
 	EOF
 	mb_pass "late, malformed, wrongly signed, unreachable answers are unhealthy; listener checks and reloads certificates"
 }
@@ -880,6 +949,7 @@ down) case_down ;;
 kill-frisbee) case_kill_frisbee ;;
 kill-ftp) case_kill_ftp ;;
 tryagain) case_tryagain ;;
+corrupt) case_corrupt ;;
 select) case_select ;;
 health) case_health ;;
 rcfrisbee) case_rcfrisbee ;;
