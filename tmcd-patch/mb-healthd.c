@@ -506,6 +506,37 @@ parse(json_t *root, struct health *h, char *why, size_t wl)
 	return true;
 }
 
+/* Did this miniboss's state change since the last round?  (Log changes
+ * only, so a miniboss that stays down does not fill the log.) */
+static bool
+changed(const char *id, const char *state)
+{
+	static struct {
+		char id[33];
+		char state[16];
+	} last[MAX_MB];
+	int i, free_slot = -1;
+
+	for (i = 0; i < MAX_MB; i++) {
+		if (last[i].id[0] == '\0') {
+			if (free_slot < 0)
+				free_slot = i;
+			continue;
+		}
+		if (strcmp(last[i].id, id) != 0)
+			continue;
+		if (strncmp(last[i].state, state, sizeof(last[i].state) - 1) == 0)
+			return false;
+		snprintf(last[i].state, sizeof(last[i].state), "%s", state);
+		return true;
+	}
+	if (free_slot >= 0) {
+		snprintf(last[free_slot].id, sizeof(last[free_slot].id), "%s", id);
+		snprintf(last[free_slot].state, sizeof(last[free_slot].state), "%s", state);
+	}
+	return true;
+}
+
 static bool
 record(MYSQL *m, struct mb *b)
 {
@@ -541,7 +572,7 @@ record(MYSQL *m, struct mb *b)
 	for (i = 0; reason[i] != '\0'; i++)
 		if (reason[i] == '\'' || reason[i] == '\\' || (unsigned char)reason[i] < 0x20)
 			reason[i] = ' ';
-	if (opt.verbose || !healthy)
+	if (opt.verbose || changed(b->id, state))
 		logf_("%s: %s%s%s", b->id, state, reason[0] ? ": " : "", reason);
 
 	if (db_exec(m, "start transaction") != 0)
