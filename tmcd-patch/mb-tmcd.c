@@ -624,6 +624,10 @@ main(int argc, char **argv)
 
 		while (waitpid(-1, NULL, WNOHANG) > 0)
 			nchildren--;
+		/* At the child limit new connections wait in the backlog (not
+		 * polled, so the loop does not spin on them). */
+		if (nchildren >= MAX_CHILDREN)
+			pf[0].fd = -1;
 		if (poll(pf, 2, 1000) <= 0)
 			continue;
 		if (pf[1].revents & POLLIN)
