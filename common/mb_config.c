@@ -37,6 +37,9 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	  "concurrent control-socket clients" },
 	{ "server", "control-timeout", MB_CFG_DURATION, OFF(control_timeout), 1, 3600, "30s", true,
 	  "idle control clients are closed after this long" },
+	{ "server", "open-files", MB_CFG_UINT, OFF(open_files), 1024, 1048576, "65536", false,
+	  "open-descriptor limit (RLIMIT_NOFILE) the daemon raises itself to at start; "
+	  "at least what the client limits need" },
 
 	{ "dpdk", "port", MB_CFG_UINT, OFF(port_id), 0, 1023, "0", false,
 	  "DPDK port id of the serving NIC" },

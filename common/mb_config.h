@@ -28,6 +28,7 @@ struct mb_config {
 	char *log_level;
 	uint64_t max_control_clients;
 	uint64_t control_timeout; /* seconds a control client may idle */
+	uint64_t open_files;	  /* RLIMIT_NOFILE the daemon raises itself to */
 
 	/* [dpdk] */
 	uint64_t port_id;

@@ -10,7 +10,11 @@
 #ifndef _MB_LOG_H_
 #define _MB_LOG_H_
 
+#include <inttypes.h>
 #include <stdarg.h>
+
+#include "mb_ratelimit.h"
+#include "mb_time.h"
 
 /* Levels match syslog/rte_log numbering so a sink can pass them through. */
 enum mb_log_level {
@@ -52,5 +56,24 @@ void mb_log(enum mb_log_level level, enum mb_log_module mod, const char *fmt, ..
 	__attribute__((format(printf, 3, 4)));
 
 #define MB_LOG(level, module, ...) mb_log(MB_LOG_##level, MB_MOD_##module, __VA_ARGS__)
+
+/*
+ * MB_LOG through a rate limiter (struct mb_ratelimit *rl, see
+ * mb_ratelimit.h): for lines a peer can trigger at will.  Lines over the
+ * limit are dropped and counted; the next line that passes ends with
+ * "(N similar lines suppressed)".  `fmt` must be a string literal.
+ */
+#define MB_LOG_RL(rl, level, module, fmt, ...)                                              \
+	do {                                                                                 \
+		uint64_t mb_rl_pending_;                                                     \
+		if (mb_ratelimit_ok((rl), mb_time_mono_ns(), &mb_rl_pending_)) {             \
+			if (mb_rl_pending_ != 0)                                             \
+				MB_LOG(level, module, fmt " (%" PRIu64                      \
+				       " similar lines suppressed)", ##__VA_ARGS__,          \
+				       mb_rl_pending_);                                      \
+			else                                                                 \
+				MB_LOG(level, module, fmt, ##__VA_ARGS__);                   \
+		}                                                                            \
+	} while (0)
 
 #endif /* _MB_LOG_H_ */

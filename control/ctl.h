@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <jansson.h>
 
@@ -31,12 +32,55 @@ struct mb_ctl_timer;
 int mb_ctl_loop_add(int fd, uint32_t events, mb_ctl_fd_fn fn, void *arg);
 int mb_ctl_loop_mod(int fd, uint32_t events);
 int mb_ctl_loop_del(int fd);
-/* Timer firing after `first_ms` and then every `period_ms` (0 = one-shot).
- * Returns NULL with errno.  Cancel with mb_ctl_timer_free (NULL ok). */
+
+/*
+ * Timers.  A timer fires after `first_ms` and then every `period_ms`
+ * (0 = one-shot).  It uses no descriptor.  Ownership: the creator owns the
+ * timer from mb_ctl_timer_new until it calls mb_ctl_timer_free, one-shot or
+ * not; firing never frees it (a fired one-shot is only disarmed, and may be
+ * rearmed).  So an object with a timer frees it where the object is freed,
+ * and never forgets the pointer.  mb_ctl_timer_free may be called from the
+ * timer's own callback, and on NULL.  new returns NULL with errno (ENOMEM);
+ * rearm re-arms (or arms a fired one-shot) and never fails on a live timer;
+ * disarm stops it without freeing.  A timer armed from a timer callback with
+ * 0 ms fires on the next loop pass, after the descriptors had their turn.
+ */
 struct mb_ctl_timer *mb_ctl_timer_new(uint64_t first_ms, uint64_t period_ms,
 				      mb_ctl_timer_fn fn, void *arg);
 int mb_ctl_timer_rearm(struct mb_ctl_timer *t, uint64_t first_ms, uint64_t period_ms);
+void mb_ctl_timer_disarm(struct mb_ctl_timer *t);
 void mb_ctl_timer_free(struct mb_ctl_timer *t);
+/* Live timers (created and not freed): tests use it to see leaks. */
+unsigned mb_ctl_timer_count(void);
+
+/*
+ * Deferred call: fn(arg) runs once, on the control thread, after the handler
+ * or timer callback that is running has returned (at the end of the current
+ * loop pass).  For "free this object once nobody up the stack uses it".  The
+ * node lives in the caller's object (zero it at creation) and must stay
+ * valid until fn runs, which may free it; deferring a node that is already
+ * queued does nothing.  Cannot fail.  Pending calls run at mb_ctl_loop_fini
+ * at the latest.
+ */
+struct mb_ctl_defer {
+	struct mb_ctl_defer *next;
+	mb_ctl_timer_fn fn;
+	void *arg;
+	bool queued;
+};
+void mb_ctl_defer(struct mb_ctl_defer *d, mb_ctl_timer_fn fn, void *arg);
+
+/*
+ * accept4(lfd, ..., SOCK_NONBLOCK | SOCK_CLOEXEC) for a listener on the loop.
+ * Returns the new fd, or -1 with errno: EAGAIN when nothing is pending, or
+ * when the process or the system is out of descriptors or memory (EMFILE,
+ * ENFILE, ENOBUFS, ENOMEM): then the listener gets no events for a short
+ * while instead of waking the loop forever, the pause is counted ("loop"
+ * health entry) and logged (rate-limited), and the clients waiting in the
+ * backlog are accepted once descriptors are back.  Other errors as accept4.
+ */
+int mb_ctl_accept(int lfd, struct sockaddr *sa, socklen_t *salen);
+
 /* Ask the loop to return (any thread; async-signal-safe). */
 void mb_ctl_loop_stop(void);
 

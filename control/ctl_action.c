@@ -247,16 +247,26 @@ static const struct mb_ctl_action builtin_actions[] = {
     {"help", action_help, "the list of commands"},
 };
 
+static json_t *
+health_loop(enum mb_health_state *worst, void *arg)
+{
+	(void)worst;
+	(void)arg;
+	return mb_ctl_loop_health_json();
+}
+
 int
 mb_ctl_action_builtin_register(void)
 {
-	for (size_t i = 0; i < MB_ARRAY_SIZE(builtin_actions); i++) {
-		int rc = mb_ctl_action_register(&builtin_actions[i]);
+	int rc;
 
+	for (size_t i = 0; i < MB_ARRAY_SIZE(builtin_actions); i++) {
+		rc = mb_ctl_action_register(&builtin_actions[i]);
 		if (rc != 0 && rc != -EEXIST)
 			return rc;
 	}
-	return 0;
+	rc = mb_ctl_health_register("loop", health_loop, NULL);
+	return rc == -EEXIST ? 0 : rc;
 }
 
 static char *

@@ -49,7 +49,8 @@ struct ftp_client {
 	bool xfer; /* RETR/LIST handed to the dataplane, 226 pending */
 	char xfer_what[MB_IMAGE_NAME_MAX + 1]; /* for health: what is being sent */
 	uint64_t xfer_len;
-	struct mb_ctl_timer *idle;
+	struct mb_ctl_timer *idle; /* owned: created at accept, freed by client_close */
+	struct mb_ctl_defer reap;  /* frees the struct after the handler on the stack */
 	struct ftp_client *next;
 };
 
@@ -214,21 +215,15 @@ listing(enum mb_ftp_cmd cmd, const char *dir)
 
 /* ---- commands ------------------------------------------------------------------ */
 
+/* The idle timer: it stays the client's, and client_close frees it (the
+ * loop allows a timer to be freed from its own callback). */
 static void
 idle_expired(void *arg)
 {
 	struct ftp_client *c = arg;
 
-	c->idle = NULL;
 	if (replys(c, "421 Timeout.\r\n"))
 		client_close(c, true);
-}
-
-static void
-idle_rearm(struct ftp_client *c)
-{
-	mb_ctl_timer_free(c->idle);
-	c->idle = mb_ctl_timer_new(FTP_IDLE_MS, 0, idle_expired, c);
 }
 
 /* Hand bytes [off, off+len) of img (our reference) to the open data port. */
@@ -359,7 +354,7 @@ client_read(int fd, uint32_t events, void *arg)
 	}
 	if (r == -1)
 		return;
-	idle_rearm(c);
+	(void)mb_ctl_timer_rearm(c->idle, FTP_IDLE_MS, 0);
 	for (ssize_t i = 0; i < r; i++) {
 		char ch = buf[i];
 
@@ -397,8 +392,10 @@ client_free(void *arg)
 	free(arg);
 }
 
-/* Close and unlink now; free now or (defer) from a 0 ms timer, because the
- * caller's stack may still hold the pointer (a reply failing mid-command). */
+/* Close and unlink now, with everything the client holds (descriptor, idle
+ * timer, passive port); free the struct now, or (defer) once the handler
+ * running returns, because the caller's stack may still hold the pointer (a
+ * reply failing mid-command, the idle timer's own callback). */
 static void
 client_close(struct ftp_client *c, bool defer)
 {
@@ -418,60 +415,68 @@ client_close(struct ftp_client *c, bool defer)
 			break;
 		}
 	F.nclients--;
-	if (!defer || mb_ctl_timer_new(0, 0, client_free, c) == NULL)
-		free(c); /* without a timer: nothing on the stack uses it (stop) */
+	if (defer)
+		mb_ctl_defer(&c->reap, client_free, c);
+	else
+		free(c); /* stop: nothing on the stack uses it */
 }
 
 static void
 on_accept(int fd, uint32_t events, void *arg)
 {
 	struct sockaddr_in sa, la;
-	socklen_t sl = sizeof(sa), ll = sizeof(la);
+	socklen_t sl, ll;
 	struct ftp_client *c;
 	int cfd;
 
 	(void)events;
 	(void)arg;
-	cfd = accept4(fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (cfd == -1)
-		return;
-	if (mb_ctl_draining()) {
-		static const char drain[] = "421 Service not available, draining.\r\n";
+	/* A bounded batch per wake-up; the listener is level-triggered. */
+	for (int k = 0; k < 16; k++) {
+		sl = sizeof(sa);
+		ll = sizeof(la);
+		cfd = mb_ctl_accept(fd, (struct sockaddr *)&sa, &sl);
+		if (cfd == -1)
+			return; /* nothing pending, or paused (out of descriptors) */
+		if (mb_ctl_draining()) {
+			static const char drain[] = "421 Service not available, draining.\r\n";
 
-		(void)send(cfd, drain, sizeof(drain) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-		close(cfd);
-		F.refused_draining++;
-		return;
-	}
-	if (F.nclients >= FTP_MAX_CLIENTS) {
-		static const char busy[] = "421 Too many users, try again later.\r\n";
+			(void)send(cfd, drain, sizeof(drain) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+			close(cfd);
+			F.refused_draining++;
+			continue;
+		}
+		if (F.nclients >= FTP_MAX_CLIENTS) {
+			static const char busy[] = "421 Too many users, try again later.\r\n";
 
-		(void)send(cfd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-		close(cfd);
-		F.dropped++;
-		return;
+			(void)send(cfd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+			close(cfd);
+			F.dropped++;
+			continue;
+		}
+		if (getsockname(cfd, (struct sockaddr *)&la, &ll) == -1)
+			la.sin_addr.s_addr = 0;
+		c = calloc(1, sizeof(*c));
+		if (c == NULL) {
+			close(cfd);
+			continue;
+		}
+		c->fd = cfd;
+		c->peer = sa.sin_addr.s_addr;
+		c->local = la.sin_addr.s_addr;
+		mb_ftp_session_init(&c->sess);
+		c->idle = mb_ctl_timer_new(FTP_IDLE_MS, 0, idle_expired, c);
+		if (c->idle == NULL || mb_ctl_loop_add(cfd, EPOLLIN, client_read, c) < 0) {
+			mb_ctl_timer_free(c->idle);
+			close(cfd);
+			free(c);
+			continue;
+		}
+		c->next = F.clients;
+		F.clients = c;
+		F.nclients++;
+		(void)replys(c, "220 miniboss FTP server ready.\r\n");
 	}
-	if (getsockname(cfd, (struct sockaddr *)&la, &ll) == -1)
-		la.sin_addr.s_addr = 0;
-	c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		close(cfd);
-		return;
-	}
-	c->fd = cfd;
-	c->peer = sa.sin_addr.s_addr;
-	c->local = la.sin_addr.s_addr;
-	mb_ftp_session_init(&c->sess);
-	if (mb_ctl_loop_add(cfd, EPOLLIN, client_read, c) < 0) {
-		close(cfd);
-		free(c);
-		return;
-	}
-	c->next = F.clients;
-	F.clients = c;
-	F.nclients++;
-	idle_rearm(c);
-	(void)replys(c, "220 miniboss FTP server ready.\r\n");
 }
 
 void

@@ -200,11 +200,13 @@ listen_io(int fd, uint32_t events, void *arg)
 	(void)arg;
 	for (;;) {
 		plen = sizeof(peer);
-		cfd = accept4(fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		cfd = mb_ctl_accept(fd, (struct sockaddr *)&peer, &plen);
 		if (cfd == -1) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				MB_LOG(WARNING, CTL, "master: accept: %s, ignoring",
-				       strerror(errno));
+			static struct mb_ratelimit rl = MB_RATELIMIT_INIT(10000, 3);
+
+			if (errno != EAGAIN)
+				MB_LOG_RL(&rl, WARNING, CTL, "master: accept: %s, ignoring",
+					  strerror(errno));
 			return;
 		}
 		ms.m->cnt.connections++;

@@ -23,6 +23,9 @@ int mb_ctl_loop_run_once(int timeout_ms);
 /* Until mb_ctl_loop_stop().  0 or -errno. */
 int mb_ctl_loop_run(void);
 bool mb_ctl_loop_stopping(void);
+/* The "loop" health entry: accept pauses, paused listeners, live timers and
+ * the descriptor limit.  New reference. */
+json_t *mb_ctl_loop_health_json(void);
 /* The calling (control) thread is registered with liburcu-qsbr: go offline
  * around each wait. */
 void mb_ctl_loop_set_rcu(bool registered);

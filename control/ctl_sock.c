@@ -204,15 +204,15 @@ listen_io(int fd, uint32_t events, void *arg)
 	(void)events;
 	(void)arg;
 	for (;;) {
-		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int cfd = mb_ctl_accept(fd, NULL, NULL);
 		struct client *c;
 
 		if (cfd == -1) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
+			static struct mb_ratelimit rl = MB_RATELIMIT_INIT(10000, 3);
+
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				MB_LOG(WARNING, CTL, "control socket accept: %s, ignoring",
-				       strerror(errno));
+				MB_LOG_RL(&rl, WARNING, CTL, "control socket accept: %s, ignoring",
+					  strerror(errno));
 			return;
 		}
 		if (nclients >= max_clients) {

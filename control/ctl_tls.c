@@ -408,16 +408,17 @@ listen_io(int fd, uint32_t events, void *arg)
 	for (;;) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
-		int cfd = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		/* Out of descriptors, mb_ctl_accept pauses the listener. */
+		int cfd = mb_ctl_accept(fd, (struct sockaddr *)&ss, &sl);
 		struct tls_client *c;
 		uint64_t hs;
 
 		if (cfd == -1) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
+			static struct mb_ratelimit rl = MB_RATELIMIT_INIT(10000, 3);
+
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				MB_LOG(WARNING, CTL, "tls control accept: %s, ignoring",
-				       strerror(errno));
+				MB_LOG_RL(&rl, WARNING, CTL, "tls control accept: %s, ignoring",
+					  strerror(errno));
 			return;
 		}
 		if (T.nclients >= T.max_clients || T.ctx == NULL) {

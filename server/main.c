@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <rte_eal.h>
@@ -96,6 +97,52 @@ usage(FILE *f)
 	           "  -n       check the configuration and exit\n"
 	           "  -E       print every configuration key with its default and help\n"
 	           "  -V       print the version and exit\n");
+}
+
+/*
+ * Raise the open-descriptor limit (RLIMIT_NOFILE) before anything opens
+ * descriptors: a distribution's default soft limit of 1024 is less than the
+ * client limits add up to.  The target is server.open-files, but never less
+ * than what the limits need: master-server and FTP control connections,
+ * control clients, sync transfers, and a reserve for EAL (hugepage
+ * segments, telemetry), the event loop, the store and the exception TAP.
+ * The soft limit goes up to the target, the hard one too when we may
+ * (root); otherwise as high as the hard limit allows, with a warning when
+ * that is below the need.  Never lowers a limit.
+ */
+static void
+raise_nofile(const struct mb_config *cfg)
+{
+	uint64_t need = 256 + 256 + cfg->max_control_clients + 4 * cfg->sync_concurrency + 512;
+	uint64_t want = cfg->open_files > need ? cfg->open_files : need;
+	struct rlimit rl, nrl;
+	rlim_t old;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	old = rl.rlim_cur;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur >= want)
+		return;
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return;
+	nrl = rl;
+	nrl.rlim_cur = (rlim_t)want;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want)
+		nrl.rlim_max = (rlim_t)want;
+	if (setrlimit(RLIMIT_NOFILE, &nrl) == -1) {
+		/* Not allowed to raise the hard limit: as far as it goes. */
+		nrl.rlim_cur = rl.rlim_max;
+		nrl.rlim_max = rl.rlim_max;
+		if (nrl.rlim_cur <= old || setrlimit(RLIMIT_NOFILE, &nrl) == -1)
+			nrl.rlim_cur = old;
+	}
+	if (nrl.rlim_cur < need)
+		MB_LOG(WARNING, MAIN, "open-descriptor limit %llu is below the %llu the client "
+		       "limits need (hard limit %llu), continuing", (unsigned long long)nrl.rlim_cur,
+		       (unsigned long long)need, (unsigned long long)rl.rlim_max);
+	else if (nrl.rlim_cur != old)
+		MB_LOG(INFO, MAIN, "open-descriptor limit raised from %llu to %llu",
+		       (unsigned long long)old, (unsigned long long)nrl.rlim_cur);
 }
 
 /* Split `s` on spaces into argv (pointers into a strdup kept by the caller). */
@@ -207,6 +254,7 @@ main(int argc, char **argv)
 		eal_argc += rc;
 	}
 	eal_argv[eal_argc] = NULL;
+	raise_nofile(&cfg);
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);

@@ -109,6 +109,15 @@ for _ in $(seq 1 300); do
 done
 grep -q "ready" "$T/log" || fail "no 'ready' within 30 s"
 [ -S "$SOCK" ] || fail "no control socket"
+# The open-descriptor limit was raised: to server.open-files (65536 by
+# default), or as far as the hard limit goes where it cannot be raised.
+python3 - "$PID" <<'PY' || fail "open-descriptor limit not raised: $(grep 'open files' /proc/$PID/limits)"
+import resource, sys
+soft = [l.split()[3] for l in open(f"/proc/{sys.argv[1]}/limits") if l.startswith("Max open files")][0]
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+want = 65536 if hard == resource.RLIM_INFINITY else min(65536, hard)
+assert soft == "unlimited" or int(soft) >= want, (soft, want)
+PY
 [ "$(stat -c %a "$SOCK")" = 660 ] || fail "socket mode is not 0660"
 
 # The images are verified asynchronously: wait until neither is loading.

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * FTP control (control/ctl_ftp.c) on loopback, without EAL, against the real
- * curl and lftp: this test provides a minimal epoll loop behind the ctl.h
- * API, a published image table (liburcu-qsbr), and a stand-in for the
+ * curl and lftp, on the real control loop (ctl_loop.c): this test provides
+ * a published image table (liburcu-qsbr), and a stand-in for the
  * dataplane's mb_dp_tcp_expect() that serves each data transfer from a
  * kernel socket on the passive port, so everything but the userspace TCP is
  * the code the daemon runs.  Checks RETR (EPSV and PASV), REST resume,
@@ -32,10 +32,11 @@
 #include <urcu-qsbr.h>
 
 #include "ctl.h"
-#include "ctl_loop_double.h"
+#include "ctl_priv.h"
 #include "dp.h"
 #include "mb_file.h"
 #include "mb_image.h"
+#include "mb_time.h"
 
 extern char **environ;
 
@@ -60,6 +61,12 @@ uint32_t
 mb_dp_local_addr(void)
 {
 	return 0; /* the control socket's own address is used */
+}
+
+static uint64_t
+now_ms(void)
+{
+	return mb_time_mono_ns() / MB_NS_PER_MS;
 }
 
 /* ---- the dataplane stand-in: a kernel socket per passive port ------------ */
@@ -134,6 +141,7 @@ mb_dp_tcp_expect(uint16_t port, uint32_t peer, struct mb_image *img, uint64_t of
 /* ---- helpers ------------------------------------------------------------------ */
 
 static uint16_t ftp_port;
+static char workdir[] = "/tmp/mbt-ftp-XXXXXX";
 static struct mb_image *img1, *img2;
 
 static int
@@ -149,7 +157,7 @@ run(const char *const argv[])
 
 		if (r == pid)
 			return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-		loop_once(20);
+		(void)mb_ctl_loop_run_once(20);
 	}
 	kill(pid, 9);
 	waitpid(pid, &status, 0);
@@ -189,13 +197,13 @@ raw_session(const char *lines, char *out, size_t cap)
 
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	loop_once(10);
+	(void)mb_ctl_loop_run_once(10);
 	assert_int_equal(send(fd, lines, strlen(lines), 0), (ssize_t)strlen(lines));
 	end = now_ms() + 2000;
 	while (now_ms() < end) {
 		ssize_t r;
 
-		loop_once(10);
+		(void)mb_ctl_loop_run_once(10);
 		r = recv(fd, out + got, cap - 1 - got, MSG_DONTWAIT);
 		if (r == 0)
 			break;
@@ -218,44 +226,44 @@ test_curl(void **st)
 	(void)st;
 	snprintf(url, sizeof(url), "ftp://127.0.0.1:%u/emulab-ops/UBUNTU22-STD.ndz", ftp_port);
 	{
-		const char *a[] = { "curl", "-sS", "-o", "/tmp/mbt-ftp-1", url, NULL };
+		const char *a[] = { "curl", "-sS", "-o", "mbt-ftp-1", url, NULL };
 
 		assert_int_equal(run(a), 0);
-		check_file("/tmp/mbt-ftp-1", img1, 0);
+		check_file("mbt-ftp-1", img1, 0);
 	}
 	{
-		const char *a[] = { "curl", "-sS", "--disable-epsv", "-o", "/tmp/mbt-ftp-2", url, NULL };
+		const char *a[] = { "curl", "-sS", "--disable-epsv", "-o", "mbt-ftp-2", url, NULL };
 
 		assert_int_equal(run(a), 0);
-		check_file("/tmp/mbt-ftp-2", img1, 0);
+		check_file("mbt-ftp-2", img1, 0);
 	}
 	snprintf(rng, sizeof(rng), "%u", 12345);
 	{
-		const char *a[] = { "curl", "-sS", "-C", rng, "-o", "/tmp/mbt-ftp-3", url, NULL };
+		const char *a[] = { "curl", "-sS", "-C", rng, "-o", "mbt-ftp-3", url, NULL };
 
 		/* resume: the file holds the first 12345 bytes already */
-		FILE *f = fopen("/tmp/mbt-ftp-3", "wb");
+		FILE *f = fopen("mbt-ftp-3", "wb");
 
 		fwrite(img1->data, 1, 12345, f);
 		fclose(f);
 		assert_int_equal(run(a), 0);
-		check_file("/tmp/mbt-ftp-3", img1, 0);
+		check_file("mbt-ftp-3", img1, 0);
 	}
 	snprintf(url, sizeof(url), "ftp://127.0.0.1:%u/emulab-ops/", ftp_port);
 	{
-		const char *a[] = { "curl", "-sS", "-o", "/tmp/mbt-ftp-4", url, NULL };
+		const char *a[] = { "curl", "-sS", "-o", "mbt-ftp-4", url, NULL };
 
 		assert_int_equal(run(a), 0);
-		b = slurp("/tmp/mbt-ftp-4", &n);
+		b = slurp("mbt-ftp-4", &n);
 		assert_non_null(strstr(b, "UBUNTU22-STD.ndz"));
 		assert_non_null(strstr(b, "-r--r--r--"));
 		free(b);
 	}
 	{
-		const char *a[] = { "curl", "-sS", "-l", "-o", "/tmp/mbt-ftp-5", url, NULL };
+		const char *a[] = { "curl", "-sS", "-l", "-o", "mbt-ftp-5", url, NULL };
 
 		assert_int_equal(run(a), 0);
-		b = slurp("/tmp/mbt-ftp-5", &n);
+		b = slurp("mbt-ftp-5", &n);
 		/* curl turns CRLF into LF in ASCII mode */
 		assert_true(strcmp(b, "UBUNTU22-STD.ndz\r\n") == 0 ||
 			    strcmp(b, "UBUNTU22-STD.ndz\n") == 0);
@@ -264,7 +272,7 @@ test_curl(void **st)
 	/* traversal: curl must fail, the server answers 550 */
 	snprintf(url, sizeof(url), "ftp://127.0.0.1:%u/../../etc/passwd", ftp_port);
 	{
-		const char *a[] = { "curl", "-sS", "--path-as-is", "-o", "/tmp/mbt-ftp-6", url, NULL };
+		const char *a[] = { "curl", "-sS", "--path-as-is", "-o", "mbt-ftp-6", url, NULL };
 
 		assert_int_not_equal(run(a), 0);
 	}
@@ -284,16 +292,16 @@ test_lftp(void **st)
 	snprintf(cmd, sizeof(cmd),
 		 "set cmd:fail-exit yes; set xfer:clobber on; set ftp:passive-mode on; "
 		 "set net:max-retries 1; "
-		 "open -p %u 127.0.0.1; get /top.img -o /tmp/mbt-ftp-7; cd emulab-ops; "
-		 "get UBUNTU22-STD.ndz -o /tmp/mbt-ftp-8; cls -1 > /tmp/mbt-ftp-9; bye",
+		 "open -p %u 127.0.0.1; get /top.img -o mbt-ftp-7; cd emulab-ops; "
+		 "get UBUNTU22-STD.ndz -o mbt-ftp-8; cls -1 > mbt-ftp-9; bye",
 		 ftp_port);
 	{
 		const char *a[] = { "lftp", "-c", cmd, NULL };
 
 		assert_int_equal(run(a), 0);
 	}
-	check_file("/tmp/mbt-ftp-7", img2, 0);
-	check_file("/tmp/mbt-ftp-8", img1, 0);
+	check_file("mbt-ftp-7", img2, 0);
+	check_file("mbt-ftp-8", img1, 0);
 }
 
 static void
@@ -335,13 +343,12 @@ setup(void **st)
 	(void)st;
 	if (access("/usr/bin/curl", X_OK) != 0)
 		exit(77);
-	for (int i = 1; i <= 9; i++) {
-		char p[32];
-
-		snprintf(p, sizeof(p), "/tmp/mbt-ftp-%d", i);
-		(void)unlink(p);
-	}
-	epfd = epoll_create1(EPOLL_CLOEXEC);
+	/* The downloads land in a directory of this run (other runs on the
+	 * machine use the same names). */
+	if (mkdtemp(workdir) == NULL || chdir(workdir) != 0)
+		return -1;
+	if (mb_ctl_loop_init() != 0)
+		return -1;
 	rcu_register_thread();
 	for (unsigned i = 0; i < 300000; i++)
 		bytes[i] = (uint8_t)(i * 17 + (i >> 11));
@@ -369,8 +376,17 @@ teardown(void **st)
 {
 	(void)st;
 	mb_ctl_ftp_stop();
+	mb_ctl_loop_fini();
 	mb_image_unref(img1);
 	mb_image_unref(img2);
+	for (int i = 1; i <= 9; i++) {
+		char p[32];
+
+		snprintf(p, sizeof(p), "mbt-ftp-%d", i);
+		(void)unlink(p);
+	}
+	if (chdir("/") == 0)
+		(void)rmdir(workdir);
 	return 0;
 }
 

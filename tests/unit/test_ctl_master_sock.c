@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The master server's socket layer (control/ctl_master.c) on loopback, without
- * EAL: this test provides a minimal epoll loop and timers behind the ctl.h
- * loop API, a fake dataplane (records session starts) and a real published
+ * EAL, on the real control loop (ctl_loop.c): this test provides a fake
+ * dataplane (records session starts) and a real published
  * image table (liburcu-qsbr), then talks to the listener with raw sockets
  * (a request in pieces, a health probe, garbage, GET, GETSTATUS, NOIMAGE)
  * and, when the stock Emulab tools are present, with the stock `frisbee -Q`.
  *
  * The test doubles live only in this file; the daemon links the real
- * control loop (ctl_loop.c) and dataplane.
+ * dataplane.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,10 +31,11 @@
 #include <urcu-qsbr.h>
 
 #include "ctl.h"
-#include "ctl_loop_double.h"
+#include "ctl_priv.h"
 #include "ctl_master.h"
 #include "dp.h"
 #include "mb_image.h"
+#include "mb_time.h"
 #include "ms_wire.h"
 
 /* The stock client; MB_FRISBEE_BIN (a directory) overrides. */
@@ -70,6 +71,12 @@ mb_ctl_event_register(int type, mb_ctl_event_fn fn, void *arg)
 	if (type == MB_DP_EV_SESSION_END)
 		end_fn = fn;
 	return 0;
+}
+
+static uint64_t
+now_ms(void)
+{
+	return mb_time_mono_ns() / MB_NS_PER_MS;
 }
 
 /* ---- a fake dataplane --------------------------------------------------- */
@@ -274,8 +281,7 @@ test_master_sockets(void **state)
 
 	(void)state;
 	rcu_register_thread();
-	epfd = epoll_create1(EPOLL_CLOEXEC);
-	assert_true(epfd >= 0);
+	assert_int_equal(mb_ctl_loop_init(), 0);
 
 	tbl = mb_image_table_alloc(1);
 	assert_non_null(tbl);
@@ -309,12 +315,12 @@ test_master_sockets(void **state)
 	t0 = now_ms();
 	while (!client_done && now_ms() - t0 < 40000) {
 		rcu_thread_offline();
-		loop_once(50);
+		(void)mb_ctl_loop_run_once(50);
 		rcu_thread_online();
 		rcu_quiescent_state();
 	}
 	for (int i = 0; i < 4; i++)
-		loop_once(10); /* let the last connections close */
+		(void)mb_ctl_loop_run_once(10); /* let the last connections close */
 	pthread_join(th, NULL);
 	assert_true(client_done);
 	assert_int_equal(client_failures, 0);
@@ -355,7 +361,7 @@ test_master_sockets(void **state)
 	rcu_barrier();
 	rcu_thread_online();
 	rcu_unregister_thread();
-	close(epfd);
+	mb_ctl_loop_fini();
 }
 
 int

@@ -270,6 +270,92 @@ test_timers(void **state)
 	mb_ctl_timer_free(NULL);
 }
 
+static int rearms;
+static struct mb_ctl_timer *rearm_timer;
+
+static void
+on_rearm_zero(void *arg)
+{
+	(void)arg;
+	rearms++;
+	(void)mb_ctl_timer_rearm(rearm_timer, 0, 0);
+}
+
+static int deferred;
+
+static void
+on_defer(void *arg)
+{
+	deferred += *(int *)arg;
+}
+
+static int
+count_fds(void)
+{
+	int n = 0;
+
+	for (int fd = 0; fd < 4096; fd++)
+		n += fcntl(fd, F_GETFD) != -1;
+	return n;
+}
+
+/* The ownership contract of ctl.h: a fired one-shot stays its creator's
+ * (disarmed, rearmable) until freed; timers cost no descriptor; a timer
+ * rearming itself at 0 ms fires once per pass instead of looping; a
+ * deferred call runs once, at the end of the pass, and a pending one makes
+ * the next pass not block. */
+static void
+test_timer_ownership(void **state)
+{
+	struct mb_ctl_timer *t, *many[1000];
+	unsigned base = mb_ctl_timer_count();
+	struct mb_ctl_defer d = {0};
+	int fds = count_fds(), one = 1;
+
+	(void)state;
+	fired = 0;
+	t = mb_ctl_timer_new(0, 0, on_timer, NULL);
+	assert_non_null(t);
+	assert_int_equal(mb_ctl_timer_count(), base + 1);
+	while (fired < 1)
+		assert_true(mb_ctl_loop_run_once(1000) >= 0);
+	for (int i = 0; i < 3; i++)
+		(void)mb_ctl_loop_run_once(5);
+	assert_int_equal(fired, 1); /* one-shot */
+	assert_int_equal(mb_ctl_timer_count(), base + 1); /* still the creator's */
+	assert_int_equal(mb_ctl_timer_rearm(t, 0, 0), 0);
+	while (fired < 2)
+		assert_true(mb_ctl_loop_run_once(1000) >= 0);
+	mb_ctl_timer_free(t);
+	assert_int_equal(mb_ctl_timer_count(), base);
+
+	for (int i = 0; i < 1000; i++)
+		assert_non_null(many[i] = mb_ctl_timer_new(60000 + (uint64_t)i, 0, on_timer, NULL));
+	assert_int_equal(count_fds(), fds);
+	for (int i = 0; i < 1000; i += 2)
+		mb_ctl_timer_free(many[i]);
+	for (int i = 1; i < 1000; i += 2)
+		mb_ctl_timer_free(many[i]);
+	assert_int_equal(mb_ctl_timer_count(), base);
+
+	rearm_timer = mb_ctl_timer_new(0, 0, on_rearm_zero, NULL);
+	rearms = 0;
+	for (int i = 0; i < 5; i++)
+		(void)mb_ctl_loop_run_once(1000);
+	assert_true(rearms >= 4 && rearms <= 5);
+	mb_ctl_timer_free(rearm_timer);
+
+	deferred = 0;
+	mb_ctl_defer(&d, on_defer, &one);
+	mb_ctl_defer(&d, on_defer, &one); /* queued already: once */
+	assert_int_equal(deferred, 0);
+	(void)mb_ctl_loop_run_once(-1); /* must not block */
+	assert_int_equal(deferred, 1);
+	(void)mb_ctl_loop_run_once(0);
+	assert_int_equal(deferred, 1);
+	assert_int_equal(mb_ctl_timer_count(), base);
+}
+
 /* ---- socket ---- */
 
 static int
@@ -440,6 +526,7 @@ main(void)
 	    cmocka_unit_test(test_requests),
 	    cmocka_unit_test(test_health),
 	    cmocka_unit_test(test_timers),
+	    cmocka_unit_test(test_timer_ownership),
 	    cmocka_unit_test(test_socket),
 	};
 

@@ -1,0 +1,540 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Descriptors and the real control loop (control/ctl_loop.c, not a test
+ * double): the control socket (ctl_sock.c), the master server (ctl_master.c)
+ * and FTP control (ctl_ftp.c) run on a loop thread exactly as on the
+ * daemon's control thread, with only the dataplane stubbed, while the test
+ * thread plays the clients.
+ *
+ *  - cycles: thousands of FTP connect/220/QUIT/221 cycles, master-server
+ *    probes and control-socket requests; the count of open descriptors
+ *    (/proc/self/fd) must come back to where it started.
+ *  - emfile: the process runs out of descriptors while clients wait in the
+ *    three listening sockets' backlogs.  The loop thread must not spin (its
+ *    CPU time over two seconds is measured), and once descriptors are free
+ *    again every waiting client is served (FTP greeting, a master-server
+ *    GETSTATUS reply, a control-socket health reply); the pause is counted.
+ *
+ * Log lines are counted by a sink instead of printed, so a flood cannot
+ * drown the output.
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <urcu-qsbr.h>
+
+#include "ctl.h"
+#include "ctl_priv.h"
+#include "dp.h"
+#include "mb_image.h"
+#include "mb_log.h"
+#include "mb_time.h"
+#include "ms_wire.h"
+
+/* ---- the dataplane, stubbed (it cannot run without EAL) ------------------- */
+
+int
+mb_ctl_event_register(int type, mb_ctl_event_fn fn, void *arg)
+{
+	(void)type;
+	(void)fn;
+	(void)arg;
+	return 0;
+}
+
+/* ctl_boss.c (drain) is not linked: never draining here. */
+bool
+mb_ctl_draining(void)
+{
+	return false;
+}
+
+uint32_t
+mb_dp_local_addr(void)
+{
+	return htonl(INADDR_LOOPBACK);
+}
+
+int
+mb_dp_tcp_expect(uint16_t port, uint32_t peer, struct mb_image *img, uint64_t off, uint64_t len,
+		 uint64_t cookie)
+{
+	(void)port;
+	(void)peer;
+	(void)off;
+	(void)len;
+	(void)cookie;
+	if (img != NULL)
+		mb_image_unref(img);
+	return 0;
+}
+
+int
+mb_dp_fris_session_start(const struct mb_fris_session_params *p, uint32_t *ret_id)
+{
+	static uint32_t next = 1;
+
+	mb_image_unref(p->img);
+	*ret_id = next++;
+	return 0;
+}
+
+json_t *
+mb_dp_sessions_json(void)
+{
+	return json_array();
+}
+
+/* ---- log lines are counted, the first few printed ------------------------- */
+
+static _Atomic unsigned log_lines;
+
+static void
+count_sink(enum mb_log_level level, enum mb_log_module mod, const char *fmt, va_list ap)
+{
+	if (atomic_fetch_add(&log_lines, 1) < 20) {
+		char buf[512];
+
+		vsnprintf(buf, sizeof(buf), fmt, ap);
+		fprintf(stderr, "log %d %s: %s\n", (int)level, mb_log_module_name(mod), buf);
+	}
+}
+
+/* ---- the loop thread ----------------------------------------------------------- */
+
+static struct mb_config cfg;
+static char sock_path[108];
+static pthread_t loop_thread;
+static _Atomic int loop_state; /* 0 starting, 1 running, -1 failed */
+
+static void *
+loop_main(void *arg)
+{
+	(void)arg;
+	rcu_register_thread();
+	if (mb_ctl_loop_init() != 0) {
+		atomic_store(&loop_state, -1);
+		return NULL;
+	}
+	mb_ctl_loop_set_rcu(true);
+	mb_ctl_set_config(&cfg);
+	if (mb_ctl_action_builtin_register() != 0 || mb_ctl_sock_open(&cfg) != 0 ||
+	    mb_ctl_master_start(&cfg) != 0 || mb_ctl_ftp_start(&cfg) != 0) {
+		atomic_store(&loop_state, -1);
+		return NULL;
+	}
+	atomic_store(&loop_state, 1);
+	(void)mb_ctl_loop_run();
+	mb_ctl_ftp_stop();
+	mb_ctl_master_stop();
+	mb_ctl_sock_close();
+	mb_ctl_loop_fini();
+	mb_ctl_registry_clear();
+	rcu_unregister_thread();
+	return NULL;
+}
+
+/* ---- clients ----------------------------------------------------------------------- */
+
+static uint16_t ftp_port, master_port;
+
+static int
+count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* the directory's own descriptor */
+}
+
+static void
+set_timeouts(int fd, int ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+static int
+dial_tcp(uint16_t port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	set_timeouts(fd, 5000);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int
+dial_unix(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock_path);
+	set_timeouts(fd, 5000);
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Read until `want` appears in what was received (NUL-terminated in buf),
+ * or EOF/timeout.  Returns true when found. */
+static bool
+read_until(int fd, char *buf, size_t cap, const char *want)
+{
+	size_t got = 0;
+
+	buf[0] = '\0';
+	while (got + 1 < cap) {
+		ssize_t n = recv(fd, buf + got, cap - 1 - got, 0);
+
+		if (n <= 0)
+			return false;
+		got += (size_t)n;
+		buf[got] = '\0';
+		if (strstr(buf, want) != NULL)
+			return true;
+	}
+	return false;
+}
+
+/* True when the peer closes within the socket's timeout. */
+static bool
+read_eof(int fd)
+{
+	char buf[256];
+
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+
+		if (n == 0)
+			return true;
+		if (n < 0)
+			return false;
+	}
+}
+
+static bool
+ftp_cycle(void)
+{
+	char buf[512];
+	int fd = dial_tcp(ftp_port);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = read_until(fd, buf, sizeof(buf), "220 ") &&
+	     send(fd, "QUIT\r\n", 6, MSG_NOSIGNAL) == 6 && read_until(fd, buf, sizeof(buf), "221 ") &&
+	     read_eof(fd);
+	close(fd);
+	return ok;
+}
+
+static size_t
+make_getstatus(uint8_t *buf)
+{
+	struct mb_ms_get_request r = { .methods = 7, .status = 1 };
+
+	r.idlen = (uint16_t)strlen("test/img");
+	memcpy(r.imageid, "test/img", r.idlen);
+	(void)mb_ms_get_request_encode(&r, buf, MB_MS_GETREQ_LEN);
+	return MB_MS_GETREQ_LEN;
+}
+
+static bool
+master_exchange(int fd)
+{
+	uint8_t req[MB_MS_GETREQ_LEN], rep[MB_MS_MSG_MAX];
+	struct mb_ms_get_reply r;
+	size_t got = 0;
+	ssize_t n;
+
+	make_getstatus(req);
+	if (send(fd, req, sizeof(req), MSG_NOSIGNAL) != (ssize_t)sizeof(req))
+		return false;
+	while ((n = recv(fd, rep + got, sizeof(rep) - got, 0)) > 0)
+		got += (size_t)n;
+	return got == MB_MS_GETREPLY_LEN && mb_ms_get_reply_decode(rep, got, &r, NULL) == 0 &&
+	       r.error == 0 && r.size == 4096;
+}
+
+static bool
+ctl_exchange(int fd, char *buf, size_t cap)
+{
+	static const char req[] = "{\"cmd\":\"health\"}\n";
+
+	return send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) == (ssize_t)sizeof(req) - 1 &&
+	       read_until(fd, buf, cap, "\n");
+}
+
+/* ---- tests ------------------------------------------------------------------------------- */
+
+static void
+test_cycles(void **state)
+{
+	static char buf[1 << 16];
+	int before, after = -1;
+
+	(void)state;
+	for (int i = 0; i < 20; i++)
+		assert_true(ftp_cycle());
+	before = count_fds();
+	for (int i = 0; i < 3000; i++)
+		if (!ftp_cycle())
+			fail_msg("FTP cycle %d failed (descriptors open: %d, at start: %d)", i,
+				 count_fds(), before);
+	for (int i = 0; i < 500; i++) {
+		int fd = dial_tcp(master_port);
+
+		assert_true(fd >= 0);
+		if (i % 2 == 0)
+			assert_true(master_exchange(fd));
+		close(fd);
+		fd = dial_unix();
+		assert_true(fd >= 0);
+		assert_true(ctl_exchange(fd, buf, sizeof(buf)));
+		close(fd);
+	}
+	/* The loop closes the last connections on its next passes. */
+	for (int i = 0; i < 300; i++) {
+		after = count_fds();
+		if (after <= before)
+			break;
+		usleep(10000);
+	}
+	print_message("descriptors: %d before, %d after 3000 FTP, 500 master and 500 control "
+		      "connections\n", before, after);
+	assert_int_equal(after, before);
+}
+
+static double
+thread_cpu_s(pthread_t th)
+{
+	struct timespec ts;
+	clockid_t cid;
+
+	assert_int_equal(pthread_getcpuclockid(th, &cid), 0);
+	assert_int_equal(clock_gettime(cid, &ts), 0);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The child (its own descriptor table): connect to all three listeners while
+ * the server has none left, tell the parent, then wait for the answers. */
+static int
+emfile_child(int tell)
+{
+	static char buf[1 << 16];
+	int f = dial_tcp(ftp_port), m = dial_tcp(master_port), c = dial_unix();
+
+	if (f < 0 || m < 0 || c < 0)
+		return 10;
+	set_timeouts(f, 20000);
+	set_timeouts(m, 20000);
+	set_timeouts(c, 20000);
+	if (write(tell, "c", 1) != 1)
+		return 11;
+	if (!read_until(f, buf, sizeof(buf), "220 "))
+		return 12;
+	if (!master_exchange(m))
+		return 13;
+	if (!ctl_exchange(c, buf, sizeof(buf)))
+		return 14;
+	return 0;
+}
+
+static void
+test_emfile(void **state)
+{
+	static char buf[1 << 16];
+	static int filler[1 << 16];
+	struct rlimit saved, lim;
+	int nfill = 0, tell[2], devnull, status = -1, fd;
+	double cpu0, cpu1;
+	json_t *h, *loop;
+	pid_t pid;
+	char c;
+
+	(void)state;
+	/* valgrind emulates RLIMIT_NOFILE with descriptors of its own at the
+	 * top of the table: lowering the limit there is not what runs here. */
+	if (getenv("LD_PRELOAD") != NULL && strstr(getenv("LD_PRELOAD"), "vgpreload") != NULL) {
+		print_message("under valgrind: descriptor exhaustion not tested\n");
+		return;
+	}
+	assert_int_equal(pipe2(tell, O_CLOEXEC), 0);
+	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_true(devnull >= 0);
+	/* A small table is quick to fill. */
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	lim = saved;
+	lim.rlim_cur = (rlim_t)count_fds() + 64;
+	if (lim.rlim_cur > saved.rlim_cur)
+		lim.rlim_cur = saved.rlim_cur;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	while (nfill < (int)(sizeof(filler) / sizeof(filler[0])) &&
+	       (fd = fcntl(devnull, F_DUPFD_CLOEXEC, 0)) >= 0)
+		filler[nfill++] = fd;
+	assert_int_equal(errno, EMFILE);
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		for (int i = 0; i < nfill; i++)
+			close(filler[i]);
+		(void)setrlimit(RLIMIT_NOFILE, &saved);
+		_exit(emfile_child(tell[1]));
+	}
+	{
+		struct pollfd p = { .fd = tell[0], .events = POLLIN };
+
+		assert_int_equal(poll(&p, 1, 10000), 1);
+		assert_int_equal(read(tell[0], &c, 1), 1);
+	}
+	/* Three clients wait in the backlogs; accept fails with EMFILE. */
+	cpu0 = thread_cpu_s(loop_thread);
+	sleep(2);
+	cpu1 = thread_cpu_s(loop_thread);
+	for (int i = 0; i < nfill; i++)
+		close(filler[i]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	print_message("loop thread CPU while out of descriptors: %.3f s in 2 s\n", cpu1 - cpu0);
+	for (int i = 0; i < 300; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			break;
+		usleep(100000);
+	}
+	if (status == -1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	close(tell[0]);
+	close(tell[1]);
+	close(devnull);
+	assert_true(cpu1 - cpu0 < 0.4);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+
+	/* The pauses were counted. */
+	fd = dial_unix();
+	assert_true(fd >= 0);
+	assert_true(ctl_exchange(fd, buf, sizeof(buf)));
+	close(fd);
+	h = json_loads(buf, 0, NULL);
+	assert_non_null(h);
+	loop = json_object_get(json_object_get(h, "result"), "loop");
+	assert_non_null(loop);
+	print_message("health.loop: %s\n", json_dumps(loop, JSON_COMPACT));
+	assert_true(json_integer_value(json_object_get(loop, "accept-pauses")) >= 1);
+	json_decref(h);
+}
+
+static int
+setup(void **state)
+{
+	static const char bytes[4096];
+	struct mb_image_table *tbl;
+	char err[MB_CFG_ERRLEN];
+	uint64_t end;
+
+	(void)state;
+	signal(SIGPIPE, SIG_IGN);
+	mb_log_set_sink(count_sink);
+	rcu_register_thread();
+	tbl = mb_image_table_alloc(1);
+	assert_non_null(tbl);
+	tbl->img[0] = mb_image_new_heap("test/img", bytes, sizeof(bytes));
+	assert_non_null(tbl->img[0]);
+	tbl->count = 1;
+	mb_image_table_publish(tbl);
+	rcu_thread_offline();
+
+	ftp_port = (uint16_t)(30000 + getpid() % 10000);
+	master_port = (uint16_t)(ftp_port + 10000);
+	snprintf(sock_path, sizeof(sock_path), "/tmp/mbt-fds-%d.sock", (int)getpid());
+	assert_int_equal(mb_config_defaults(&cfg), 0);
+	assert_int_equal(mb_config_load_string(&cfg, "[dpdk]\naddress = 127.0.0.1/8\n", err,
+					       sizeof(err)), 0);
+	free(cfg.control_socket);
+	cfg.control_socket = strdup(sock_path);
+	free(cfg.master_listen);
+	cfg.master_listen = strdup("127.0.0.1");
+	cfg.master_port = master_port;
+	cfg.ftp_port = ftp_port;
+	cfg.ftp_pasv_min = 41000 + (uint64_t)(getpid() % 1000) * 10;
+	cfg.ftp_pasv_max = cfg.ftp_pasv_min + 9;
+	assert_int_equal(pthread_create(&loop_thread, NULL, loop_main, NULL), 0);
+	end = mb_time_mono_ns() + 10 * MB_NS_PER_SEC;
+	while (atomic_load(&loop_state) == 0 && mb_time_mono_ns() < end)
+		usleep(1000);
+	assert_int_equal(atomic_load(&loop_state), 1);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	mb_ctl_loop_stop();
+	pthread_join(loop_thread, NULL);
+	rcu_thread_online();
+	mb_image_table_publish(NULL);
+	rcu_thread_offline();
+	rcu_barrier();
+	rcu_unregister_thread();
+	mb_config_done(&cfg);
+	(void)unlink(sock_path);
+	print_message("log lines: %u\n", atomic_load(&log_lines));
+	return 0;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cycles),
+		cmocka_unit_test(test_emfile),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
