@@ -12,7 +12,8 @@
  * Limits: FTP_MAX_CLIENTS clients, one command line of MB_FTP_LINE_MAX
  * bytes, replies sent with one non-blocking send (a client that does not
  * read its replies is dropped), an idle timeout.  Paths outside the image
- * namespace are refused (550) and logged once per command.
+ * namespace are refused (550), counted, and logged at most 10 times in 10 s
+ * (then with the count of lines left out).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -236,9 +237,12 @@ start_xfer(struct ftp_client *c, struct mb_image *img, uint64_t off, uint64_t le
 
 	rc = mb_dp_tcp_expect(c->data_port, c->peer, img, off, len, c->cookie);
 	if (rc < 0) {
+		static struct mb_ratelimit rl = MB_RATELIMIT_INIT(10000, 10);
+
 		mb_image_unref(img);
 		port_release(c);
-		MB_LOG(WARNING, CTL, "ftp: data transfer not started: %s, ignoring", strerror(-rc));
+		MB_LOG_RL(&rl, WARNING, CTL, "ftp: data transfer not started: %s, ignoring",
+			  strerror(-rc));
 		return replys(c, "425 Cannot open data connection.\r\n");
 	}
 	c->xfer = true;
@@ -262,9 +266,12 @@ handle_line(struct ftp_client *c, const char *line, size_t len)
 	rcu_read_lock();
 	n = mb_ftp_session_input(&c->sess, &lookup, line, len, out, sizeof(out), &act);
 	if (act.refused_path) {
+		static struct mb_ratelimit rl = MB_RATELIMIT_INIT(10000, 10);
+
 		F.refused++;
 		fmt_peer(c->peer, addr, sizeof(addr));
-		MB_LOG(NOTICE, CTL, "ftp: %s: path outside the image namespace refused", addr);
+		MB_LOG_RL(&rl, NOTICE, CTL, "ftp: %s: path outside the image namespace refused",
+			  addr);
 	}
 	switch (act.type) {
 	case MB_FTP_ACT_PASV:

@@ -134,10 +134,15 @@ conn_reply(struct master_conn *c)
 	rcu_read_lock();
 	err = mb_master_handle(ms.m, c->buf, c->len, c->peer, servaddr, out, sizeof(out), &olen);
 	rcu_read_unlock();
-	if (err != MB_MS_ERROR_NONE && err != MB_MS_ERROR_TRYAGAIN)
-		MB_LOG(INFO, CTL, "master: request from %u.%u.%u.%u answered %s",
-		       c->peer >> 24, (c->peer >> 16) & 0xff, (c->peer >> 8) & 0xff,
-		       c->peer & 0xff, mb_ms_error_name((unsigned int)err));
+	if (err != MB_MS_ERROR_NONE && err != MB_MS_ERROR_TRYAGAIN) {
+		/* Any node can ask for nothing at will: the log is rate-limited,
+		 * the counters (errors by code) count every one. */
+		static struct mb_ratelimit rl = MB_RATELIMIT_INIT(10000, 10);
+
+		MB_LOG_RL(&rl, INFO, CTL, "master: request from %u.%u.%u.%u answered %s",
+			  c->peer >> 24, (c->peer >> 16) & 0xff, (c->peer >> 8) & 0xff,
+			  c->peer & 0xff, mb_ms_error_name((unsigned int)err));
+	}
 	/* A fresh socket's send buffer always takes 291 bytes at once. */
 	n = send(c->fd, out, olen, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n == -1 || (size_t)n != olen)

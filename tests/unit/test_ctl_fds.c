@@ -9,6 +9,8 @@
  *  - cycles: thousands of FTP connect/220/QUIT/221 cycles, master-server
  *    probes and control-socket requests; the count of open descriptors
  *    (/proc/self/fd) must come back to where it started.
+ *  - log flood: 1000 refused master-server requests and 1000 FTP paths
+ *    outside the image namespace produce a bounded number of log lines.
  *  - emfile: the process runs out of descriptors while clients wait in the
  *    three listening sockets' backlogs.  The loop thread must not spin (its
  *    CPU time over two seconds is measured), and once descriptors are free
@@ -348,6 +350,55 @@ test_cycles(void **state)
 	assert_int_equal(after, before);
 }
 
+/* A peer floods what the daemon logs per request: refused master-server
+ * requests (an unknown image) and FTP paths outside the image namespace.
+ * The log gets a bounded number of lines, and a later line says how many
+ * were suppressed. */
+static void
+test_log_flood(void **state)
+{
+	static char buf[1 << 16];
+	unsigned before = atomic_load(&log_lines), during;
+	struct mb_ms_get_request r = { .methods = 7 };
+	uint8_t req[MB_MS_GETREQ_LEN], rep[MB_MS_MSG_MAX];
+	size_t got;
+	int fd;
+
+	(void)state;
+	r.idlen = 6;
+	memcpy(r.imageid, "nosuch", 6);
+	(void)mb_ms_get_request_encode(&r, req, sizeof(req));
+	for (int i = 0; i < 1000; i++) {
+		ssize_t n;
+
+		fd = dial_tcp(master_port);
+		assert_true(fd >= 0);
+		assert_int_equal(send(fd, req, sizeof(req), MSG_NOSIGNAL), (ssize_t)sizeof(req));
+		got = 0;
+		while ((n = recv(fd, rep + got, sizeof(rep) - got, 0)) > 0)
+			got += (size_t)n;
+		assert_int_equal(got, MB_MS_GETREPLY_LEN);
+		close(fd);
+	}
+	/* One FTP session asking for 1000 paths outside the namespace. */
+	fd = dial_tcp(ftp_port);
+	assert_true(fd >= 0);
+	assert_true(read_until(fd, buf, sizeof(buf), "220 "));
+	for (int i = 0; i < 1000; i++) {
+		static const char cmd[] = "RETR ../../etc/passwd\r\n";
+
+		assert_int_equal(send(fd, cmd, sizeof(cmd) - 1, MSG_NOSIGNAL),
+				 (ssize_t)sizeof(cmd) - 1);
+		assert_true(read_until(fd, buf, sizeof(buf), "\r\n"));
+	}
+	close(fd);
+	during = atomic_load(&log_lines) - before;
+	print_message("log lines for 1000 refused master requests and 1000 refused FTP paths: "
+		      "%u\n", during);
+	assert_true(during <= 40);
+	assert_true(during >= 2);
+}
+
 static double
 thread_cpu_s(pthread_t th)
 {
@@ -533,6 +584,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cycles),
+		cmocka_unit_test(test_log_flood),
 		cmocka_unit_test(test_emfile),
 	};
 
