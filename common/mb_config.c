@@ -109,6 +109,15 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	{ "frisbee", "unicast-resend", MB_CFG_UINT, OFF(unicast_resend), 0, 10000, "100", true,
 	  "percent of its image a unicast session may send beyond one copy (plus one chunk); "
 	  "bounds what spoofed requests make us send to one address" },
+	{ "frisbee", "master-max-per-source", MB_CFG_UINT, OFF(master_per_source), 1, 256, "16", true,
+	  "concurrent master-server connections from one address (more are closed at once)" },
+	{ "frisbee", "max-sessions-per-source", MB_CFG_UINT, OFF(sessions_per_source), 1, 4096, "8",
+	  true, "running sessions one requesting address may have started (joining a running "
+	  "session is free); a proxy (master-proxy) counts as one address" },
+	{ "frisbee", "max-unicast-sessions", MB_CFG_UINT, OFF(max_unicast_sessions), 0, 4096, "0",
+	  true, "session slots unicast (one session per client) may hold, so nodes with many "
+	  "addresses cannot take those multicast needs; 0 = half of max-sessions, or all of them "
+	  "when methods offers only ucast" },
 
 	{ "tcp", "enable", MB_CFG_BOOL, OFF(tcp_enable), 0, 1, "yes", false,
 	  "serve HTTP and FTP data from the dataplane TCP" },
@@ -120,6 +129,8 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	  "first FTP passive data port" },
 	{ "tcp", "ftp-pasv-max", MB_CFG_UINT, OFF(ftp_pasv_max), 1024, 65535, "50999", false,
 	  "last FTP passive data port" },
+	{ "tcp", "ftp-max-per-source", MB_CFG_UINT, OFF(ftp_per_source), 1, 256, "8", true,
+	  "concurrent FTP control connections from one address (more get 421)" },
 	{ "tcp", "max-connections", MB_CFG_UINT, OFF(max_connections), 1, 1048576, "65536", false,
 	  "concurrent TCP connections" },
 	{ "tcp", "idle-timeout", MB_CFG_DURATION, OFF(tcp_idle_timeout), 1, 86400, "300s", true,
@@ -535,6 +546,10 @@ mb_config_validate(const struct mb_config *cfg, char *err, size_t errlen)
 	}
 	if (cfg->fris_port_base + cfg->fris_port_count - 1 > 65535) {
 		snprintf(err, errlen, "frisbee.port-base + port-count exceeds 65535");
+		return -EINVAL;
+	}
+	if (cfg->max_unicast_sessions > cfg->max_sessions) {
+		snprintf(err, errlen, "frisbee.max-unicast-sessions is above frisbee.max-sessions");
 		return -EINVAL;
 	}
 	if (cfg->ftp_pasv_min > cfg->ftp_pasv_max) {

@@ -67,6 +67,9 @@ struct mb_config {
 	uint64_t tryagain_wait;	/* seconds a GET for a fetching image answers TRYAGAIN */
 	bool master_proxy;	/* GET with hostip != peer (proxy) allowed */
 	uint64_t unicast_resend; /* percent of an image a unicast session may send again */
+	uint64_t master_per_source;	/* concurrent master-server connections per address */
+	uint64_t sessions_per_source;	/* sessions one requesting address may have started */
+	uint64_t max_unicast_sessions;	/* 0 = half of max_sessions (all: ucast only) */
 
 	/* [tcp] */
 	bool tcp_enable;
@@ -74,6 +77,7 @@ struct mb_config {
 	uint64_t ftp_port;
 	uint64_t ftp_pasv_min;
 	uint64_t ftp_pasv_max;
+	uint64_t ftp_per_source;	/* concurrent FTP control connections per address */
 	uint64_t max_connections;
 	uint64_t tcp_idle_timeout;
 	char *tcp_cc;

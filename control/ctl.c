@@ -157,6 +157,7 @@ do_reload(char **ret_err)
 	mb_ctl_sock_reconfig(&ctl.cfg);
 	mb_dp_reconfig(&ctl.cfg);
 	mb_ctl_master_reconfig(&ctl.cfg);
+	mb_ctl_ftp_reconfig(&ctl.cfg);
 	mb_ctl_sync_reconfig(&ctl.cfg);
 	mb_ctl_boss_reconfig(&ctl.cfg);
 	mb_ctl_tls_reconfig(&ctl.cfg);

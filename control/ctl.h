@@ -219,8 +219,11 @@ void mb_ctl_master_set_pending(mb_ctl_pending_fn fn, void *arg);
 
 /* Listen on tcp.ftp-port (kernel socket, reached through the exception path)
  * and hand data transfers to the dataplane with mb_dp_tcp_expect().  Listens
- * for MB_DP_EV_FTP_XFER_END events.  0 or -errno (logged). */
+ * for MB_DP_EV_FTP_XFER_END events; registers the "ftp" health entry.
+ * 0 or -errno (logged). */
 int mb_ctl_ftp_start(const struct mb_config *cfg);
+/* Reloadable keys (tcp.ftp-max-per-source).  Control thread. */
+void mb_ctl_ftp_reconfig(const struct mb_config *cfg);
 /* A data transfer ended (the MB_DP_EV_FTP_XFER_END handler calls it). */
 void mb_ctl_ftp_xfer_done(uint32_t cookie, bool ok);
 void mb_ctl_ftp_stop(void);

@@ -9,7 +9,8 @@
  * small heap object), and the dataplane's MB_DP_EV_FTP_XFER_END event turns
  * into the 226/426 reply.  The data never passes through this thread.
  *
- * Limits: FTP_MAX_CLIENTS clients, one command line of MB_FTP_LINE_MAX
+ * Limits: FTP_MAX_CLIENTS clients, tcp.ftp-max-per-source of them from one
+ * address (the next gets 421, counted), one command line of MB_FTP_LINE_MAX
  * bytes, replies sent with one non-blocking send (a client that does not
  * read its replies is dropped), an idle timeout.  Paths outside the image
  * namespace are refused (550), counted, and logged at most 10 times in 10 s
@@ -62,7 +63,8 @@ static struct {
 	struct ftp_client *clients;
 	unsigned nclients;
 	uint32_t next_cookie;
-	uint64_t refused, dropped, refused_draining;
+	unsigned max_per_source; /* tcp.ftp-max-per-source */
+	uint64_t refused, dropped, refused_draining, refused_source;
 } F = { .lfd = -1 };
 
 static void client_close(struct ftp_client *c, bool defer);
@@ -428,6 +430,17 @@ client_close(struct ftp_client *c, bool defer)
 		free(c); /* stop: nothing on the stack uses it */
 }
 
+/* Control connections open from `peer` (network order). */
+static unsigned
+clients_from(uint32_t peer)
+{
+	unsigned n = 0;
+
+	for (struct ftp_client *c = F.clients; c != NULL; c = c->next)
+		n += c->peer == peer;
+	return n;
+}
+
 static void
 on_accept(int fd, uint32_t events, void *arg)
 {
@@ -459,6 +472,20 @@ on_accept(int fd, uint32_t events, void *arg)
 			(void)send(cfd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 			close(cfd);
 			F.dropped++;
+			continue;
+		}
+		if (clients_from(sa.sin_addr.s_addr) >= F.max_per_source) {
+			static const char busy[] =
+				"421 Too many connections from your address, try again later.\r\n";
+			static struct mb_ratelimit rl = MB_RATELIMIT_INIT(10000, 10);
+			char addr[INET_ADDRSTRLEN];
+
+			(void)send(cfd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+			close(cfd);
+			F.refused_source++;
+			fmt_peer(sa.sin_addr.s_addr, addr, sizeof(addr));
+			MB_LOG_RL(&rl, NOTICE, CTL, "ftp: %s has %u control connections already, "
+				  "refusing its next one", addr, F.max_per_source);
 			continue;
 		}
 		if (getsockname(cfd, (struct sockaddr *)&la, &ll) == -1)
@@ -507,6 +534,21 @@ on_event(const struct mb_dp_event *ev, void *arg)
 	mb_ctl_ftp_xfer_done(ev->id, ev->up);
 }
 
+static json_t *
+health_ftp(enum mb_health_state *worst, void *arg)
+{
+	(void)worst;
+	(void)arg;
+	return mb_ctl_ftp_json();
+}
+
+void
+mb_ctl_ftp_reconfig(const struct mb_config *cfg)
+{
+	F.max_per_source = cfg->ftp_per_source != 0 ? (unsigned)cfg->ftp_per_source :
+						      FTP_MAX_CLIENTS;
+}
+
 int
 mb_ctl_ftp_start(const struct mb_config *cfg)
 {
@@ -515,6 +557,7 @@ mb_ctl_ftp_start(const struct mb_config *cfg)
 
 	if (cfg->ftp_port == 0 || !cfg->tcp_enable)
 		return 0;
+	mb_ctl_ftp_reconfig(cfg);
 	F.pasv_min = (uint16_t)cfg->ftp_pasv_min;
 	F.pasv_max = (uint16_t)cfg->ftp_pasv_max;
 	F.port_used = calloc((size_t)(F.pasv_max - F.pasv_min) + 1, 1);
@@ -536,6 +579,7 @@ mb_ctl_ftp_start(const struct mb_config *cfg)
 	if (rc < 0)
 		goto err;
 	(void)mb_ctl_event_register(MB_DP_EV_FTP_XFER_END, on_event, NULL);
+	(void)mb_ctl_health_register("ftp", health_ftp, NULL);
 	MB_LOG(INFO, CTL, "ftp: listening on port %u, passive ports %u-%u",
 	       (unsigned)cfg->ftp_port, F.pasv_min, F.pasv_max);
 	return 0;
@@ -578,8 +622,10 @@ mb_ctl_ftp_json(void)
 						       c->xfer_what, "bytes",
 						       (json_int_t)c->xfer_len));
 	}
-	return json_pack("{s:b,s:i,s:i,s:I,s:o}", "listening", F.lfd >= 0, "clients",
-			 (int)F.nclients, "max-clients", FTP_MAX_CLIENTS, "refused-draining",
-			 (json_int_t)F.refused_draining, "transfers",
-			 xfers != NULL ? xfers : json_array());
+	return json_pack("{s:b,s:i,s:i,s:I,s:i,s:I,s:I,s:I,s:o}", "listening", F.lfd >= 0,
+			 "clients", (int)F.nclients, "max-clients", FTP_MAX_CLIENTS,
+			 "refused-draining", (json_int_t)F.refused_draining, "max-per-source",
+			 (int)F.max_per_source, "refused-source", (json_int_t)F.refused_source,
+			 "refused-paths", (json_int_t)F.refused, "dropped", (json_int_t)F.dropped,
+			 "transfers", xfers != NULL ? xfers : json_array());
 }

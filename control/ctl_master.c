@@ -7,7 +7,9 @@
  * in pieces, so it is buffered (never more than MB_MS_MSG_MAX bytes) until
  * its header says it is whole; a connection that closes before sending
  * anything is a health probe and is fine; each connection has a deadline and
- * the number of connections is bounded.  The reply comes from
+ * the number of connections is bounded, in all (MASTER_MAX_CONNS) and per
+ * source address (frisbee.master-max-per-source: the next one is closed at
+ * once and counted).  The reply comes from
  * mb_master_handle() (ctl_master_core.c), which holds all the protocol
  * logic; this file only moves bytes, registers the "sessions" action and
  * the "master" health contributor, and frees session resources when the
@@ -53,6 +55,7 @@ struct master_conn {
 static struct {
 	int lfd;
 	unsigned int nconns;
+	unsigned int max_per_source; /* frisbee.master-max-per-source */
 	struct mb_master *m;
 	struct master_conn *conns[MASTER_MAX_CONNS];
 	struct {
@@ -192,6 +195,17 @@ conn_io(int fd, uint32_t events, void *arg)
 	conn_close(c);
 }
 
+/* Open request connections from `peer` (host order). */
+static unsigned int
+conns_from(uint32_t peer)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < MASTER_MAX_CONNS; i++)
+		n += ms.conns[i] != NULL && ms.conns[i]->peer == peer;
+	return n;
+}
+
 static void
 listen_io(int fd, uint32_t events, void *arg)
 {
@@ -217,6 +231,17 @@ listen_io(int fd, uint32_t events, void *arg)
 		ms.m->cnt.connections++;
 		if (ms.nconns >= MASTER_MAX_CONNS || peer.sin_family != AF_INET) {
 			ms.m->cnt.conn_refused++;
+			(void)close(cfd);
+			continue;
+		}
+		if (conns_from(ntohl(peer.sin_addr.s_addr)) >= ms.max_per_source) {
+			static struct mb_ratelimit rl = MB_RATELIMIT_INIT(10000, 10);
+			uint32_t a = ntohl(peer.sin_addr.s_addr);
+
+			ms.m->cnt.conn_refused_source++;
+			MB_LOG_RL(&rl, NOTICE, CTL, "master: %u.%u.%u.%u has %u connections open "
+				  "already, closing its next one", a >> 24, (a >> 16) & 0xff,
+				  (a >> 8) & 0xff, a & 0xff, ms.max_per_source);
 			(void)close(cfd);
 			continue;
 		}
@@ -313,6 +338,8 @@ mb_ctl_master_start(const struct mb_config *cfg)
 	ms.m = mb_master_new(&set, &ops);
 	if (ms.m == NULL)
 		return -errno;
+	ms.max_per_source = cfg->master_per_source != 0 ? (unsigned int)cfg->master_per_source :
+							  MASTER_MAX_CONNS;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
@@ -365,6 +392,8 @@ mb_ctl_master_reconfig(const struct mb_config *cfg)
 
 	if (ms.m == NULL)
 		return;
+	ms.max_per_source = cfg->master_per_source != 0 ? (unsigned int)cfg->master_per_source :
+							  MASTER_MAX_CONNS;
 	if (mb_master_settings_from_config(cfg, &set) != 0) {
 		MB_LOG(WARNING, CTL,
 		       "master: bad frisbee.methods '%s' on reload, ignoring", cfg->fris_methods);

@@ -49,6 +49,8 @@ struct mb_master_settings {
 	uint32_t bcast_addr;  /* host order; 0 = broadcast impossible */
 	uint32_t max_sessions;
 	bool allow_proxy;     /* hostip != peer allowed */
+	uint32_t max_per_source; /* sessions one requester may have started, 0 = no limit */
+	uint32_t max_unicast;	 /* slots unicast sessions may hold, 0 = no limit */
 };
 
 #define MB_MASTER_COUNTERS(X)                                                                  \
@@ -66,6 +68,9 @@ struct mb_master_settings {
 	X(sessions_ended, "sessions ended (dataplane event)")                                  \
 	X(session_start_failed, "dataplane refused to start a session")                        \
 	X(refused_draining, "GETs refused because they would start a session while draining")  \
+	X(refused_source, "GETs refused (TRYAGAIN): the requester started its share already")  \
+	X(refused_unicast, "GETs refused (TRYAGAIN): unicast sessions hold their share")       \
+	X(conn_refused_source, "connections closed at once: too many from that address")       \
 	X(reply_failed, "replies that could not be written whole")
 
 struct mb_master_counters {
@@ -82,6 +87,7 @@ struct mb_master_session {
 	uint32_t addr;	  /* host order: group, broadcast or the client */
 	uint16_t port;
 	uint32_t client;  /* unicast: the one client; host order */
+	uint32_t requester; /* host order: the TCP peer that asked for it */
 	uint32_t mcast_idx; /* UINT32_MAX if no group */
 	uint32_t port_idx;
 	uint64_t version;
@@ -114,8 +120,8 @@ struct mb_master *mb_master_new(const struct mb_master_settings *set,
 				const struct mb_master_ops *ops);
 void mb_master_free(struct mb_master *m);
 
-/* Apply reloadable settings (methods, proxy).  Pools and table sizes keep
- * their values until restart. */
+/* Apply reloadable settings (methods, proxy, per-source and unicast
+ * limits).  Pools and table sizes keep their values until restart. */
 void mb_master_reconfig(struct mb_master *m, const struct mb_master_settings *set);
 
 /*

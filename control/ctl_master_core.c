@@ -6,8 +6,10 @@
  * hand out a session: reuse a running one for the same image version
  * (broadcast before multicast before unicast) or start one on a free
  * group/port.  Unlike mfrisbeed, unicast sessions are per client: a second
- * unicast client gets its own session, and TRYAGAIN only when the pools or
- * the dataplane are full.
+ * unicast client gets its own session.  TRYAGAIN when the pools or the
+ * dataplane are full, when the requesting address started its share of
+ * sessions already (frisbee.max-sessions-per-source), or when unicast
+ * sessions hold their share of the slots (frisbee.max-unicast-sessions).
  *
  * No sockets and no logging here (see ctl_master.h); the socket layer logs
  * what it needs from the return value and counters.
@@ -71,6 +73,11 @@ mb_master_settings_from_config(const struct mb_config *cfg, struct mb_master_set
 		ret->port_count = 65536 - ret->port_base;
 	ret->max_sessions = (uint32_t)cfg->max_sessions;
 	ret->allow_proxy = cfg->master_proxy;
+	ret->max_per_source = (uint32_t)cfg->sessions_per_source;
+	ret->max_unicast = (uint32_t)cfg->max_unicast_sessions;
+	if (ret->max_unicast == 0)
+		ret->max_unicast = ret->methods == MB_MS_METHOD_UNICAST ? ret->max_sessions :
+									  (ret->max_sessions + 1) / 2;
 	if (cfg->prefixlen > 0 && cfg->prefixlen < 31 && addr != 0) {
 		mask = 0xffffffffu << (32 - cfg->prefixlen);
 		ret->bcast_addr = addr | ~mask;
@@ -119,6 +126,8 @@ mb_master_reconfig(struct mb_master *m, const struct mb_master_settings *set)
 {
 	m->set.methods = set->methods;
 	m->set.allow_proxy = set->allow_proxy;
+	m->set.max_per_source = set->max_per_source;
+	m->set.max_unicast = set->max_unicast;
 }
 
 /* Next-fit allocation in a flag array; UINT32_MAX when full. */
@@ -203,16 +212,24 @@ fill_session(struct mb_ms_get_reply *rep, const struct mb_master_session *s, uin
 }
 
 /*
- * Start a session of `method` for img and client.  Returns the new table
- * entry, or NULL with *ret_err = TRYAGAIN (pools/dataplane full) or FAILED.
+ * Start a session of `method` for img and client, asked for by `requester`
+ * (the TCP peer).  Returns the new table entry, or NULL with *ret_err =
+ * TRYAGAIN (pools/dataplane full, or a per-source or unicast limit reached:
+ * counted) or FAILED.
+ *
+ * Why both limits: each unicast session serves one client, so a node that
+ * asks with many addresses (IP aliases) starts a session per address; the
+ * per-source limit alone would not stop that, the unicast share does, and
+ * keeps the other slots for multicast and broadcast sessions, which any
+ * number of clients share.
  */
 static struct mb_master_session *
 start_session(struct mb_master *m, struct mb_image *img, uint8_t method, uint32_t client,
-	      unsigned int *ret_err)
+	      uint32_t requester, unsigned int *ret_err)
 {
 	struct mb_fris_session_params p;
 	struct mb_master_session *s = NULL;
-	uint32_t i, midx = UINT32_MAX, pidx;
+	uint32_t i, midx = UINT32_MAX, pidx, mine = 0, unicast = 0;
 	int rc;
 
 	*ret_err = MB_MS_ERROR_TRYAGAIN;
@@ -225,12 +242,24 @@ start_session(struct mb_master *m, struct mb_image *img, uint8_t method, uint32_
 	}
 	for (i = 0; i < m->set.max_sessions; i++) {
 		if (!m->sess[i].used) {
-			s = &m->sess[i];
-			break;
+			if (s == NULL)
+				s = &m->sess[i];
+			continue;
 		}
+		mine += m->sess[i].requester == requester;
+		unicast += m->sess[i].method == MB_MS_METHOD_UNICAST;
 	}
 	if (s == NULL)
 		return NULL;
+	if (m->set.max_per_source != 0 && mine >= m->set.max_per_source) {
+		m->cnt.refused_source++;
+		return NULL;
+	}
+	if (method == MB_MS_METHOD_UNICAST && m->set.max_unicast != 0 &&
+	    unicast >= m->set.max_unicast) {
+		m->cnt.refused_unicast++;
+		return NULL;
+	}
 	if (method == MB_MS_METHOD_BROADCAST && m->set.bcast_addr == 0)
 		return NULL;
 	if (method == MB_MS_METHOD_MULTICAST) {
@@ -245,6 +274,7 @@ start_session(struct mb_master *m, struct mb_image *img, uint8_t method, uint32_
 	memset(s, 0, sizeof(*s));
 	s->method = method;
 	s->client = client;
+	s->requester = requester;
 	s->mcast_idx = midx;
 	s->port_idx = pidx;
 	s->port = (uint16_t)(m->set.port_base + pidx);
@@ -376,7 +406,7 @@ handle_get(struct mb_master *m, const struct mb_ms_get_request *req, uint32_t pe
 	for (k = 0; k < sizeof(pref); k++) {
 		if ((mask & pref[k]) == 0)
 			continue;
-		s = start_session(m, img, pref[k], client, &err);
+		s = start_session(m, img, pref[k], client, peer, &err);
 		if (s != NULL)
 			goto reply;
 		if (err == MB_MS_ERROR_FAILED)
@@ -503,10 +533,11 @@ mb_master_json(const struct mb_master *m)
 		if (!s->used)
 			continue;
 		json_array_append_new(sess,
-			json_pack("{s:I, s:s, s:I, s:s, s:o, s:i, s:o}", "id", (json_int_t)s->id,
-				  "image", s->name, "version", (json_int_t)s->version,
-				  "method", method_name(s->method), "addr", ipv4_json(s->addr),
-				  "port", (int)s->port, "client", ipv4_json(s->client)));
+			json_pack("{s:I, s:s, s:I, s:s, s:o, s:i, s:o, s:o}", "id",
+				  (json_int_t)s->id, "image", s->name, "version",
+				  (json_int_t)s->version, "method", method_name(s->method), "addr",
+				  ipv4_json(s->addr), "port", (int)s->port, "client",
+				  ipv4_json(s->client), "requester", ipv4_json(s->requester)));
 	}
 	json_object_set_new(root, "counters", cnt);
 	json_object_set_new(root, "errors", errs);

@@ -11,6 +11,8 @@
  *    (/proc/self/fd) must come back to where it started.
  *  - log flood: 1000 refused master-server requests and 1000 FTP paths
  *    outside the image namespace produce a bounded number of log lines.
+ *  - source limits: one address gets at most its share of master-server and
+ *    FTP control connections, counted, while another one is served.
  *  - emfile: the process runs out of descriptors while clients wait in the
  *    three listening sockets' backlogs.  The loop thread must not spin (its
  *    CPU time over two seconds is measured), and once descriptors are free
@@ -197,6 +199,27 @@ dial_tcp(uint16_t port)
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	set_timeouts(fd, 5000);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A TCP connection from a chosen loopback source address. */
+static int
+dial_tcp_from(const char *src, uint16_t port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in la = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	inet_pton(AF_INET, src, &la.sin_addr);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	set_timeouts(fd, 5000);
+	if (bind(fd, (struct sockaddr *)&la, sizeof(la)) == -1 ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
 		close(fd);
 		return -1;
 	}
@@ -401,6 +424,72 @@ test_log_flood(void **state)
 	assert_true(during >= 2);
 }
 
+static json_t *
+health(void)
+{
+	static char buf[1 << 16];
+	json_t *h;
+	int fd = dial_unix();
+
+	assert_true(fd >= 0);
+	assert_true(ctl_exchange(fd, buf, sizeof(buf)));
+	close(fd);
+	h = json_loads(buf, 0, NULL);
+	assert_non_null(h);
+	return h;
+}
+
+/* One address may hold at most frisbee.master-max-per-source (16 by
+ * default) master-server connections and tcp.ftp-max-per-source (8) FTP
+ * control connections; the next one is closed at once (FTP: 421 first)
+ * and counted, while another address is still served. */
+static void
+test_source_limits(void **state)
+{
+	int m[17], f[9], fd;
+	char buf[512];
+	json_t *h;
+
+	(void)state;
+	for (int i = 0; i < 16; i++)
+		assert_true((m[i] = dial_tcp_from("127.0.0.1", master_port)) >= 0);
+	for (int i = 0; i < 8; i++) {
+		assert_true((f[i] = dial_tcp_from("127.0.0.1", ftp_port)) >= 0);
+		assert_true(read_until(f[i], buf, sizeof(buf), "220 "));
+	}
+	/* The 17th master-server connection and the 9th FTP one: refused. */
+	assert_true((m[16] = dial_tcp_from("127.0.0.1", master_port)) >= 0);
+	set_timeouts(m[16], 2000); /* an accepted one would wait 5 s for its request */
+	assert_true(read_eof(m[16]));
+	assert_true((f[8] = dial_tcp_from("127.0.0.1", ftp_port)) >= 0);
+	assert_true(read_until(f[8], buf, sizeof(buf), "421 "));
+	assert_true(read_eof(f[8]));
+	/* Another address is served meanwhile. */
+	assert_true((fd = dial_tcp_from("127.0.0.2", master_port)) >= 0);
+	assert_true(master_exchange(fd));
+	close(fd);
+	assert_true((fd = dial_tcp_from("127.0.0.2", ftp_port)) >= 0);
+	assert_true(read_until(fd, buf, sizeof(buf), "220 "));
+	close(fd);
+	for (int i = 0; i < 17; i++)
+		close(m[i]);
+	for (int i = 0; i < 9; i++)
+		close(f[i]);
+	h = health(); /* the loop handled the closes before this request */
+	print_message("master counters: %s\nftp: %s\n",
+		      json_dumps(json_object_get(json_object_get(json_object_get(h, "result"),
+								 "master"), "counters"),
+				 JSON_COMPACT),
+		      json_dumps(json_object_get(json_object_get(h, "result"), "ftp"),
+				 JSON_COMPACT));
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(
+			 json_object_get(h, "result"), "master"), "counters"), "conn_refused_source")),
+			 1);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(h,
+			 "result"), "ftp"), "refused-source")), 1);
+	json_decref(h);
+}
+
 static double
 thread_cpu_s(pthread_t th)
 {
@@ -587,6 +676,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cycles),
 		cmocka_unit_test(test_log_flood),
+		cmocka_unit_test(test_source_limits),
 		cmocka_unit_test(test_emfile),
 	};
 

@@ -320,6 +320,74 @@ test_errors(void **state)
 	mb_master_free(m);
 }
 
+/* Per-source limits from the configuration: one address may have started
+ * at most frisbee.max-sessions-per-source sessions (reusing a running one
+ * costs nothing), and unicast sessions, one per client, may hold at most
+ * frisbee.max-unicast-sessions slots, so a node with many aliases cannot
+ * take the slots multicast needs.  Refusals answer TRYAGAIN and count. */
+static void
+test_source_limits(void **state)
+{
+	static const char conf[] = "[dpdk]\naddress = 10.77.0.1/24\n"
+				   "[frisbee]\nmax-sessions = 8\nmax-sessions-per-source = 2\n"
+				   "max-unicast-sessions = 3\n";
+	struct mb_master_ops ops = {
+		.lookup = fake_lookup,
+		.pending = fake_pending,
+		.session_start = fake_start,
+	};
+	struct mb_master_settings set;
+	struct mb_ms_get_reply rep;
+	char err[MB_CFG_ERRLEN];
+	struct mb_config cfg;
+	struct mb_master *m;
+	uint32_t first_a;
+
+	(void)state;
+	assert_int_equal(mb_config_defaults(&cfg), 0);
+	assert_int_equal(mb_config_load_string(&cfg, conf, err, sizeof(err)), 0);
+	assert_int_equal(mb_master_settings_from_config(&cfg, &set), 0);
+	m = mb_master_new(&set, &ops);
+	assert_non_null(m);
+
+	/* A: two unicast sessions, then a third (multicast) is over its limit. */
+	first_a = next_id;
+	assert_int_equal(ask(m, "test64.ndz", MB_MS_METHOD_UNICAST, false, 0, PEER_A, &rep), 0);
+	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD", MB_MS_METHOD_UNICAST, false, 0, PEER_A,
+			     &rep), 0);
+	assert_int_equal(ask(m, "test64.ndz", MB_MS_METHOD_MULTICAST, false, 0, PEER_A, &rep),
+			 MB_MS_ERROR_TRYAGAIN);
+	assert_int_equal(m->cnt.refused_source, 1);
+	/* B starts that multicast session; A may then join it. */
+	assert_int_equal(ask(m, "test64.ndz", MB_MS_METHOD_MULTICAST, false, 0, PEER_B, &rep), 0);
+	assert_int_equal(ask(m, "test64.ndz", MB_MS_METHOD_MULTICAST, false, 0, PEER_A, &rep), 0);
+	assert_int_equal(m->cnt.sessions_reused, 1);
+	/* Unicast: the third client's session is the last the share allows... */
+	assert_int_equal(ask(m, "test64.ndz", MB_MS_METHOD_UNICAST, false, 0, PEER_B, &rep), 0);
+	assert_int_equal(ask(m, "test64.ndz", MB_MS_METHOD_UNICAST, false, 0, 0x0a4d000du, &rep),
+			 MB_MS_ERROR_TRYAGAIN);
+	assert_int_equal(m->cnt.refused_unicast, 1);
+	/* ...while multicast still has room. */
+	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD", MB_MS_METHOD_MULTICAST, false, 0,
+			     0x0a4d000du, &rep), 0);
+	/* One of A's sessions ends: A may start another. */
+	assert_true(mb_master_session_end(m, first_a));
+	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD", MB_MS_METHOD_UNICAST, false, 0, PEER_A,
+			     &rep), 0);
+	mb_master_free(m);
+
+	/* 0 = half of max-sessions; all of them when only ucast is offered. */
+	assert_int_equal(mb_config_load_string(&cfg, "[frisbee]\nmax-unicast-sessions = 0\n", err,
+					       sizeof(err)), 0);
+	assert_int_equal(mb_master_settings_from_config(&cfg, &set), 0);
+	assert_int_equal(set.max_unicast, 4);
+	assert_int_equal(mb_config_load_string(&cfg, "[frisbee]\nmethods = ucast\n", err,
+					       sizeof(err)), 0);
+	assert_int_equal(mb_master_settings_from_config(&cfg, &set), 0);
+	assert_int_equal(set.max_unicast, 8);
+	mb_config_done(&cfg);
+}
+
 static void
 test_json_and_parse(void **state)
 {
@@ -412,6 +480,7 @@ main(void)
 		cmocka_unit_test_setup(test_errors, reset),
 		cmocka_unit_test_setup(test_drain, reset),
 		cmocka_unit_test_setup(test_version_suffix, reset),
+		cmocka_unit_test_setup(test_source_limits, reset),
 		cmocka_unit_test_setup(test_json_and_parse, reset),
 	};
 
