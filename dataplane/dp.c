@@ -3,7 +3,8 @@
  * The dataplane core: port setup, the poll loop, L2/L3 (ARP, ICMP echo,
  * IGMP, IPv4 checks, UDP/TCP classification), the exception path to the
  * kernel through a net_tap, the command ring from the control thread, the
- * event ring back to it, and the lock-free counter reads.
+ * events back to it (session and transfer ends as state the control thread
+ * reaps, link changes on a ring), and the lock-free counter reads.
  *
  * The loop is run-to-completion on one lcore: receive a burst, classify each
  * frame (answer ARP/ICMP/IGMP here, Frisbee UDP to dp_fris.c, owned TCP
@@ -69,6 +70,8 @@
 #define DP_ARP_WAIT_S 2	      /* a reply this soon after our request is its answer */
 #define DP_PEND_MAX 64
 #define DP_RING_SIZE 256
+#define DP_EV_RING_SIZE 64
+#define XFER_END_VALID (1ull << 63)
 #define DP_ZC_POOL_MIN 8192u
 /* net_af_xdp (22.11) receives into the RX mempool itself (its UMEM): it
  * keeps 2048 mbufs in the fill ring and up to 2048 sent ones in the
@@ -131,8 +134,16 @@ static struct {
 	struct rte_mempool *pool;
 	struct rte_mempool *zc_pool;
 	struct rte_ring *cmd;
-	struct rte_ring *ev;
+	struct rte_ring *ev; /* link events only: state is in dp.link_up anyway */
 	int efd;
+	/* Events that free resources are state, not messages (see
+	 * mb_dp_events_poll): ended session slots stay MB_DP_SESS_ENDED until
+	 * the control thread reaps them, and each passive port holds the end
+	 * of its newest transfer.  The flags only say where to look. */
+	_Atomic bool sess_dirty;
+	_Atomic bool xfer_dirty;
+	_Atomic uint64_t *xfer_end; /* per passive port: XFER_END_VALID | ok << 32 | cookie */
+	uint16_t pasv_min, npasv;
 
 	uint64_t hz;
 	_Atomic bool link_up;
@@ -253,15 +264,24 @@ dp_tcp_tx(void *arg, struct rte_mbuf **pkts, uint16_t n)
 	return i;
 }
 
-static void dp_event_post(enum mb_dp_event_type type, uint32_t id, bool up);
+static void dp_wake_control(void);
 
-/* The control thread's FTP session answers 226/426 on this event (tcp). */
+/* The control thread's FTP session answers 226/426 on this event (tcp).
+ * The TCP glue reports only the newest transfer of a port, so the port's
+ * slot keeps what the control thread waits for even when it reads late;
+ * an older end it overwrites was of no interest any more. */
 static void
-dp_tcp_xfer_done(void *arg, uint64_t cookie, bool ok)
+dp_tcp_xfer_done(void *arg, uint16_t port, uint64_t cookie, bool ok)
 {
 	(void)arg;
 	MB_LOG(DEBUG, DP, "FTP data transfer %" PRIu64 " %s", cookie, ok ? "done" : "failed");
-	dp_event_post(MB_DP_EV_FTP_XFER_END, (uint32_t)cookie, ok);
+	if (dp.xfer_end == NULL || port < dp.pasv_min || port - dp.pasv_min >= dp.npasv)
+		return;
+	atomic_store_explicit(&dp.xfer_end[port - dp.pasv_min],
+			      XFER_END_VALID | (uint64_t)ok << 32 | (uint32_t)cookie,
+			      memory_order_release);
+	atomic_store_explicit(&dp.xfer_dirty, true, memory_order_release);
+	dp_wake_control();
 }
 
 #ifdef MB_FAULT_HOOKS
@@ -1029,19 +1049,28 @@ dp_input(struct rte_mbuf *m, uint64_t now)
 /* ---- commands and events ------------------------------------------------------ */
 
 static void
-dp_event_post(enum mb_dp_event_type type, uint32_t id, bool up)
+dp_wake_control(void)
 {
-	uintptr_t v = (uintptr_t)type << 40 | (uintptr_t)up << 32 | id;
 	uint64_t one = 1;
 
-	/* The ring has room for every slot's END, one FTP transfer end per
-	 * passive port and link flaps; a full ring is counted. */
-	if (rte_ring_enqueue(dp.ev, (void *)v) != 0)
-		dp_count(MB_DP_C_ev_lost, 1);
-	else if (dp.efd >= 0)
+	if (dp.efd >= 0)
 		(void)!write(dp.efd, &one, sizeof(one));
 }
 
+/* Link events: a full ring loses one (counted), which costs nothing, as
+ * the control thread reads the link state itself. */
+static void
+dp_event_post(enum mb_dp_event_type type, uint32_t id, bool up)
+{
+	uintptr_t v = (uintptr_t)type << 40 | (uintptr_t)up << 32 | id;
+
+	if (rte_ring_enqueue(dp.ev, (void *)v) != 0)
+		dp_count(MB_DP_C_ev_lost, 1);
+	dp_wake_control();
+}
+
+/* The slot stays ENDED (its group, port and image still taken) until the
+ * control thread reaps it in mb_dp_events_poll: no message to lose. */
 void
 mb_dp_fris_end(struct mb_dp_sess *s)
 {
@@ -1054,7 +1083,8 @@ mb_dp_fris_end(struct mb_dp_sess *s)
 		mb_dp_mcast_update();
 	}
 	dp_count(MB_DP_C_sessions_ended, 1);
-	dp_event_post(MB_DP_EV_SESSION_END, s->id, false);
+	atomic_store_explicit(&dp.sess_dirty, true, memory_order_release);
+	dp_wake_control();
 }
 
 static unsigned
@@ -1358,15 +1388,21 @@ mb_dp_init(const struct mb_config *cfg)
 			      RTE_CACHE_LINE_SIZE);
 	dp.cmd = rte_ring_create("mb_dp_cmd", DP_RING_SIZE, SOCKET_ID_ANY,
 				 RING_F_SP_ENQ | RING_F_SC_DEQ);
-	/* Session ENDs, FTP transfer ends (at most one per passive port) and
-	 * link events share the event ring. */
-	dp.ev = rte_ring_create("mb_dp_ev",
-				rte_align32pow2(dp.max_sessions + 64 +
-						(cfg->tcp_enable ? (uint32_t)(cfg->ftp_pasv_max -
-							cfg->ftp_pasv_min + 1) : 0)),
-				SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	/* Link events only; session and FTP transfer ends are state. */
+	dp.ev = rte_ring_create("mb_dp_ev", DP_EV_RING_SIZE, SOCKET_ID_ANY,
+				RING_F_SP_ENQ | RING_F_SC_DEQ);
 	dp.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (dp.sess == NULL || dp.cmd == NULL || dp.ev == NULL || dp.efd < 0) {
+	atomic_store(&dp.sess_dirty, false);
+	atomic_store(&dp.xfer_dirty, false);
+	dp.xfer_end = NULL;
+	dp.npasv = 0;
+	if (cfg->tcp_enable) {
+		dp.pasv_min = (uint16_t)cfg->ftp_pasv_min;
+		dp.npasv = (uint16_t)(cfg->ftp_pasv_max - cfg->ftp_pasv_min + 1);
+		dp.xfer_end = rte_zmalloc("mb_dp_xfer_end", sizeof(*dp.xfer_end) * dp.npasv, 0);
+	}
+	if (dp.sess == NULL || dp.cmd == NULL || dp.ev == NULL || dp.efd < 0 ||
+	    (cfg->tcp_enable && dp.xfer_end == NULL)) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -1482,6 +1518,9 @@ mb_dp_fini(void)
 	dp.cmd = dp.ev = NULL;
 	rte_free(dp.sess);
 	dp.sess = NULL;
+	rte_free(dp.xfer_end);
+	dp.xfer_end = NULL;
+	dp.npasv = 0;
 	/* The pools stay until the port is closed (the driver may hold mbufs). */
 	if (dp.initialised)
 		(void)rte_eth_dev_close(dp.port);
@@ -1708,6 +1747,31 @@ mb_dp_event_fd(void)
 	return dp.efd;
 }
 
+/* An ended slot: account its use for the cache, release it.  Control thread. */
+static void
+dp_reap_slot(struct mb_dp_sess *s)
+{
+	if (s->img != NULL) {
+		/* LRU and bytes for the cache, once per session. */
+		atomic_fetch_add_explicit(&s->img->bytes_served,
+					  s->ctr[MB_DP_S_blocks] * MB_FRIS_BLOCK_SIZE,
+					  memory_order_relaxed);
+		atomic_store_explicit(&s->img->last_served_ns, mb_time_mono_ns(),
+				      memory_order_relaxed);
+		atomic_fetch_sub(&s->img->active_users, 1);
+	}
+	dp_release_slot(s);
+}
+
+/*
+ * The events for the control thread, built from state so none can be lost:
+ * every session slot the lcore marked ENDED (reaped here: its work queue,
+ * image reference and slot are released, and SESSION_END tells the master
+ * server to free its group and port), the newest transfer end of each
+ * passive port, then link events from the ring.  Each source is looked at
+ * only when the lcore flagged it; whatever does not fit in `n` stays flagged
+ * and the eventfd is made readable again.
+ */
 unsigned
 mb_dp_events_poll(struct mb_dp_event *ev, unsigned n)
 {
@@ -1718,33 +1782,48 @@ mb_dp_events_poll(struct mb_dp_event *ev, unsigned n)
 	if (!dp.initialised)
 		return 0;
 	(void)!read(dp.efd, &cnt, sizeof(cnt));
+	if (k < n && atomic_exchange_explicit(&dp.sess_dirty, false, memory_order_acq_rel)) {
+		for (uint32_t i = 0; i < dp.max_sessions; i++) {
+			struct mb_dp_sess *s = &dp.sess[i];
+
+			if (atomic_load_explicit(&s->state, memory_order_acquire) !=
+			    MB_DP_SESS_ENDED)
+				continue;
+			if (k == n) {
+				atomic_store(&dp.sess_dirty, true); /* the rest next time */
+				break;
+			}
+			ev[k++] = (struct mb_dp_event){ .type = MB_DP_EV_SESSION_END, .id = s->id };
+			dp_reap_slot(s);
+		}
+	}
+	if (k < n && atomic_exchange_explicit(&dp.xfer_dirty, false, memory_order_acq_rel)) {
+		for (uint16_t p = 0; p < dp.npasv; p++) {
+			uint64_t v;
+
+			if (atomic_load_explicit(&dp.xfer_end[p], memory_order_acquire) == 0)
+				continue;
+			if (k == n) {
+				atomic_store(&dp.xfer_dirty, true);
+				break;
+			}
+			v = atomic_exchange_explicit(&dp.xfer_end[p], 0, memory_order_acq_rel);
+			if (v & XFER_END_VALID)
+				ev[k++] = (struct mb_dp_event){ .type = MB_DP_EV_FTP_XFER_END,
+								 .id = (uint32_t)v,
+								 .up = (v >> 32) & 1 };
+		}
+	}
 	while (k < n && rte_ring_dequeue(dp.ev, &obj) == 0) {
 		uintptr_t v = (uintptr_t)obj;
 
 		ev[k].type = (enum mb_dp_event_type)(v >> 40);
 		ev[k].up = (v >> 32) & 1;
 		ev[k].id = (uint32_t)v;
-		if (ev[k].type == MB_DP_EV_SESSION_END) {
-			struct mb_dp_sess *s = dp_sess_by_id(ev[k].id);
-
-			if (s != NULL && atomic_load(&s->state) == MB_DP_SESS_ENDED) {
-				if (s->img != NULL) {
-					/* LRU and bytes for the cache, once per session. */
-					atomic_fetch_add_explicit(&s->img->bytes_served,
-								  s->ctr[MB_DP_S_blocks] *
-								  MB_FRIS_BLOCK_SIZE,
-								  memory_order_relaxed);
-					atomic_store_explicit(&s->img->last_served_ns,
-							      mb_time_mono_ns(),
-							      memory_order_relaxed);
-					atomic_fetch_sub(&s->img->active_users, 1);
-				}
-				dp_release_slot(s);
-			}
-		}
 		k++;
 	}
-	if (rte_ring_count(dp.ev) > 0) {
+	if (rte_ring_count(dp.ev) > 0 || atomic_load(&dp.sess_dirty) ||
+	    atomic_load(&dp.xfer_dirty)) {
 		cnt = 1;
 		(void)!write(dp.efd, &cnt, sizeof(cnt));
 	}

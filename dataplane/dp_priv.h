@@ -13,8 +13,10 @@
  * Ownership of a session slot: the control thread reserves it and fills the
  * metadata and the prebuilt objects (work queue, zero-copy handle), then
  * posts a START command; the lcore runs it until it ends, marks it ended and
- * posts MB_DP_EV_SESSION_END; mb_dp_events_poll() (control thread) then frees
- * the work queue, drops the session's image reference and releases the slot.
+ * flags the control thread (eventfd); mb_dp_events_poll() (control thread)
+ * finds every ENDED slot, frees the work queue, drops the session's image
+ * reference, releases the slot and reports MB_DP_EV_SESSION_END.  The slot's
+ * state is the event, so no END can be lost however late it is read.
  */
 #ifndef _MB_DP_PRIV_H_
 #define _MB_DP_PRIV_H_
@@ -64,7 +66,7 @@
 	X(drop_multiseg, "multi-segment frames received")                      \
 	X(drop_fault, "frames dropped by the test fault hook")                 \
 	X(fault_reordered, "frames swapped with their neighbour by the test hook") \
-	X(ev_lost, "events the control thread never saw (event ring full)")   \
+	X(ev_lost, "link events the ring could not take (the state is read anyway)") \
 	X(fris_rx, "Frisbee datagrams received")                               \
 	X(fris_no_session, "UDP to a Frisbee-looking port with no session")    \
 	X(tcp_rx, "TCP segments handed to the userspace TCP")                  \
@@ -122,7 +124,7 @@ enum mb_dp_sess_state {
 	MB_DP_SESS_FREE = 0,
 	MB_DP_SESS_RESERVED, /* control filled it, START posted */
 	MB_DP_SESS_ACTIVE,   /* lcore runs it */
-	MB_DP_SESS_ENDED,    /* lcore done, END event posted */
+	MB_DP_SESS_ENDED,    /* lcore done; the control thread reaps it */
 };
 
 struct mb_dp_sess {

@@ -355,11 +355,18 @@ recv_cb(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c, const uint8_t 
 static void
 xfer_report(struct mb_dp_tcp *t, struct mb_tcp_conn *c, bool ok)
 {
+	uint64_t cookie = c->cookie & ~XFER_REPORTED;
+
 	if (c->cookie & XFER_REPORTED)
 		return;
 	c->cookie |= XFER_REPORTED;
+	/* The port went to a newer expectation meanwhile: the control thread
+	 * let go of this cookie, and the newer one's end must not be hidden
+	 * behind it (see mb_dp_tcp_xfer_fn). */
+	if (!is_ftp(t, c->t.lport) || t->expects[c->t.lport - t->pasv_min].cookie != cookie)
+		return;
 	if (t->conf.xfer_done != NULL)
-		t->conf.xfer_done(t->conf.xfer_arg, c->cookie & ~XFER_REPORTED, ok);
+		t->conf.xfer_done(t->conf.xfer_arg, c->t.lport, cookie, ok);
 }
 
 static void
@@ -531,7 +538,8 @@ expect_drop(struct mb_dp_tcp *t, struct expect *x)
 		return;
 	}
 	if (t->conf.xfer_done != NULL)
-		t->conf.xfer_done(t->conf.xfer_arg, x->cookie, false);
+		t->conf.xfer_done(t->conf.xfer_arg, (uint16_t)(t->pasv_min + (x - t->expects)),
+				  x->cookie, false);
 }
 
 uint32_t

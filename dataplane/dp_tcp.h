@@ -45,10 +45,13 @@
  * caller's: mb_dp_tcp frees them and counts them as drops). */
 typedef uint16_t (*mb_dp_tcp_tx_fn)(void *arg, struct rte_mbuf **pkts, uint16_t n);
 
-/* FTP data transfer finished (cookie from mb_dp_tcp_expect; ok = every byte
- * acknowledged).  Called on the lcore; the dataplane forwards it to the
- * control thread. */
-typedef void (*mb_dp_tcp_xfer_fn)(void *arg, uint64_t cookie, bool ok);
+/* FTP data transfer on passive `port` finished (cookie from
+ * mb_dp_tcp_expect; ok = every byte acknowledged).  Reported only while the
+ * cookie is the newest expectation of that port: once the control thread
+ * has handed the port on, an older transfer's end concerns nobody (so one
+ * slot per port can hold the end that matters).  Called on the lcore; the
+ * dataplane forwards it to the control thread. */
+typedef void (*mb_dp_tcp_xfer_fn)(void *arg, uint16_t port, uint64_t cookie, bool ok);
 
 struct mb_dp_tcp_conf {
 	uint32_t local_addr; /* network order */

@@ -67,9 +67,10 @@ tx(void *arg, struct rte_mbuf **pkts, uint16_t n)
 }
 
 static void
-xfer_done(void *arg, uint64_t cookie, bool ok)
+xfer_done(void *arg, uint16_t port, uint64_t cookie, bool ok)
 {
 	(void)arg;
+	(void)port;
 	done_cookie = cookie;
 	done_ok = ok;
 }
