@@ -29,9 +29,16 @@
  * .part prefix when a download resumes runs in 32 MiB slices from a loop
  * timer; the only synchronous disk work is the final fsync of a .part.
  *
- * Refusals (bad signature, hash mismatch, truncated body, redirect, oversized
- * response, TLS failure) are logged once, recorded in the "sync" health
- * entry, and change nothing already published.  Ops unreachable marks the
+ * The signature is what must hold even when TLS does not: so a 304 counts
+ * only against the verified manifest whose validators the request carried
+ * (never after a restart or a reload dropped it), and a signed manifest
+ * older than the last one accepted (lower "generated", persisted in
+ * <state-dir>/sync-accepted.json, or a lower image version) is refused as a
+ * replay.
+ *
+ * Refusals (bad signature, replay, hash mismatch, truncated body, redirect,
+ * oversized response, TLS failure) are logged once, recorded in the "sync"
+ * health entry, and change nothing already published.  Ops unreachable marks the
  * images "stale" and degrades health; it never removes a good image.
  */
 #include <dirent.h>
@@ -108,6 +115,10 @@ struct xfer {
 	bool resumed;
 	struct mb_image *mem; /* final memory filled as bytes arrive (NULL: file only) */
 	uint64_t flushed;     /* with mem: bytes of mem->data written to the .part */
+	/* manifest: sent with the validators of the verified manifest of
+	 * generation man_gen (a 304 may only ever mean that one) */
+	bool conditional;
+	uint64_t man_gen;
 };
 
 struct img {
@@ -134,6 +145,12 @@ static struct {
 	char last_modified[128];
 	struct mb_manifest remote;
 	bool have_remote;
+	uint64_t man_gen; /* bumps whenever the verified manifest (or its validators) changes */
+	/* Rollback floor: the last manifest accepted, persisted in
+	 * <state-dir>/sync-accepted.json so a restart does not forget it. */
+	struct mb_manifest floor;
+	bool have_floor;
+	bool retried_304; /* this round re-fetched after a 304 it could not use */
 	/* the round in progress */
 	struct xfer *man_x;   /* manifest then sig */
 	char *pending_body;   /* manifest body fetched, waiting for its sig */
@@ -547,9 +564,12 @@ xfer_new(enum xfer_kind kind)
 	return x;
 }
 
-/* Start fetching manifest.json (sig = false) or manifest.json.sig. */
+/* Start fetching manifest.json (sig = false) or manifest.json.sig.  The
+ * manifest request carries the validators of the verified manifest held, if
+ * any; `revalidate` sends none and asks caches on the way not to answer for
+ * the origin. */
 static int
-meta_fetch(bool sig)
+meta_fetch(bool sig, bool revalidate)
 {
 	char base[2048], url[2200];
 	struct xfer *x;
@@ -569,7 +589,8 @@ meta_fetch(bool sig)
 	curl_easy_setopt(x->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max);
 	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, mem_write_cb);
 	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
-	if (!sig && S.man_buf != NULL) {
+	if (!sig && !revalidate && S.man_buf != NULL && S.have_remote &&
+	    (S.etag[0] != '\0' || S.last_modified[0] != '\0')) {
 		char h[512];
 
 		if (S.etag[0] != '\0') {
@@ -581,7 +602,13 @@ meta_fetch(bool sig)
 			x->hdrs = curl_slist_append(x->hdrs, h);
 		}
 		curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->hdrs);
+		x->conditional = true;
+	} else if (!sig && revalidate) {
+		x->hdrs = curl_slist_append(x->hdrs, "Cache-Control: no-cache");
+		x->hdrs = curl_slist_append(x->hdrs, "Pragma: no-cache");
+		curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->hdrs);
 	}
+	x->man_gen = S.man_gen;
 	if (curl_multi_add_handle(S.multi, x->easy) != CURLM_OK) {
 		xfer_free(x);
 		return -ENOMEM;
@@ -718,6 +745,111 @@ reconcile(void)
 	downloads_kick();
 }
 
+/* ---- rollback protection ------------------------------------------------------ */
+
+static void
+floor_path(char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s/sync-accepted.json", S.cfg->state_dir);
+}
+
+/* At start: the last manifest accepted before, if any. */
+static void
+floor_load(void)
+{
+	struct mb_manifest_limits lim = {
+		.max_bytes = S.cfg->max_manifest_size,
+		.max_images = 0,
+	};
+	char path[4200], err[MB_MANIFEST_ERRLEN];
+	int rc;
+
+	if (S.have_floor)
+		return;
+	floor_path(path, sizeof(path));
+	rc = mb_manifest_load_file(path, &lim, &S.floor, err, sizeof(err));
+	if (rc == 0) {
+		S.have_floor = true;
+		MB_LOG(INFO, SYNC, "last accepted ops manifest: generated %" PRId64 ", %u images",
+		       S.floor.generated, S.floor.count);
+	} else if (rc != -ENOENT) {
+		MB_LOG(ERR, SYNC, "'%s' unreadable (%s): older manifests are refused only against "
+		       "the installed versions until one is accepted, continuing", path, err);
+	}
+}
+
+/* A manifest was accepted: it is the new floor, in memory and on disk. */
+static void
+floor_raise(const struct mb_manifest *m)
+{
+	char path[4200];
+	int rc;
+
+	if (S.have_floor)
+		mb_manifest_done(&S.floor);
+	S.have_floor = mb_manifest_copy(&S.floor, m) == 0;
+	if (!S.have_floor)
+		return;
+	floor_path(path, sizeof(path));
+	rc = mb_manifest_write_file(&S.floor, path);
+	if (rc < 0)
+		MB_LOG(ERR, SYNC, "cannot write '%s': %s: a restart would forget the manifest "
+		       "generation accepted, continuing", path, strerror(-rc));
+}
+
+/*
+ * Replay protection: the signature says ops signed a manifest, not that it
+ * is the current one, so an attacker who can answer for ops (TLS broken or
+ * a compromised mirror) could replay an old signed manifest and undo every
+ * update.  Refuse one generated before the last accepted (persisted, so a
+ * restart does not reopen the window), or one naming an image of this site
+ * at a lower version than the last accepted manifest or the store holds.
+ * Ops rolls an image back by publishing the old bytes as a new version.
+ * 0, or -EINVAL with the reason in why.
+ */
+static int
+rollback_check(const struct mb_manifest *m, char *why, size_t whylen)
+{
+	struct mb_manifest local = { 0 };
+	bool have_local = mb_ctl_store_get_manifest(&local) == 0;
+	int rc = 0;
+
+	if (S.have_floor && m->generated < S.floor.generated) {
+		snprintf(why, whylen, "generated %" PRId64 " is older than the manifest accepted "
+			 "before (generated %" PRId64 "): replay refused", m->generated,
+			 S.floor.generated);
+		rc = -EINVAL;
+		goto out;
+	}
+	for (uint32_t i = 0; i < m->count; i++) {
+		const struct mb_manifest_entry *e = &m->entries[i];
+		const struct mb_manifest_entry *f, *l;
+
+		if (!mb_manifest_entry_for_site(e, S.cfg->origin_site))
+			continue;
+		f = S.have_floor ? mb_manifest_find(&S.floor, e->name) : NULL;
+		l = have_local ? mb_manifest_find(&local, e->name) : NULL;
+		if (f != NULL && e->version < f->version) {
+			snprintf(why, whylen, "image '%.100s' version %" PRIu64 " is older than version %"
+				 PRIu64 " accepted before: replay refused", e->name, e->version,
+				 f->version);
+			rc = -EINVAL;
+			goto out;
+		}
+		if (l != NULL && e->version < l->version) {
+			snprintf(why, whylen, "image '%.100s' version %" PRIu64 " is older than the "
+				 "installed version %" PRIu64 ": replay refused", e->name, e->version,
+				 l->version);
+			rc = -EINVAL;
+			goto out;
+		}
+	}
+out:
+	if (have_local)
+		mb_manifest_done(&local);
+	return rc;
+}
+
 static void
 manifest_accept(char *body, size_t len, const char *etag, const char *lm)
 {
@@ -736,15 +868,23 @@ manifest_accept(char *body, size_t len, const char *etag, const char *lm)
 		free(body);
 		return;
 	}
+	if (rollback_check(&m, err, sizeof(err)) < 0) {
+		round_fail("manifest rejected: %s", err);
+		mb_manifest_done(&m);
+		free(body);
+		return;
+	}
 	if (S.have_remote)
 		mb_manifest_done(&S.remote);
 	S.remote = m;
 	S.have_remote = true;
+	S.man_gen++;
 	free(S.man_buf);
 	S.man_buf = body;
 	S.man_len = len;
 	snprintf(S.etag, sizeof(S.etag), "%s", etag);
 	snprintf(S.last_modified, sizeof(S.last_modified), "%s", lm);
+	floor_raise(&m);
 	MB_LOG(INFO, SYNC, "ops manifest verified: %u images, generated %" PRId64, m.count,
 	       m.generated);
 	reconcile();
@@ -803,9 +943,28 @@ meta_done(struct xfer *x, CURLcode res)
 	}
 	S.ops_unreachable = false;
 	if (x->kind == X_MANIFEST && code == 304) {
+		/* "Not modified" only means something against the verified
+		 * manifest whose validators the request carried.  Without one
+		 * (after a restart, or a reload that dropped it) there is nothing
+		 * to keep, and reconciling against an empty set would withdraw
+		 * every image on the word of an unsigned reply: fetch the body
+		 * instead, once, and refuse the round if ops insists. */
+		bool usable = x->conditional && S.have_remote && x->man_gen == S.man_gen;
+
 		xfer_free(x);
-		MB_LOG(DEBUG, SYNC, "ops manifest unchanged");
-		reconcile();
+		if (usable) {
+			MB_LOG(DEBUG, SYNC, "ops manifest unchanged");
+			reconcile();
+		} else if (!S.retried_304) {
+			S.retried_304 = true;
+			MB_LOG(NOTICE, SYNC, "HTTP 304 for manifest.json without a verified manifest "
+			       "held, fetching it unconditionally");
+			if (meta_fetch(false, true) < 0)
+				round_fail("cannot start the manifest request");
+		} else {
+			round_fail("HTTP 304 (not modified) to an unconditional manifest request: "
+				   "no verified manifest to keep, nothing changed");
+		}
 		round_maybe_finish();
 		return;
 	}
@@ -817,7 +976,7 @@ meta_done(struct xfer *x, CURLcode res)
 		snprintf(S.pending_etag, sizeof(S.pending_etag), "%s", x->etag);
 		snprintf(S.pending_lm, sizeof(S.pending_lm), "%s", x->last_modified);
 		xfer_free(x);
-		if (meta_fetch(true) < 0) {
+		if (meta_fetch(true, false) < 0) {
 			round_fail("cannot start the signature request");
 			free(S.pending_body);
 			S.pending_body = NULL;
@@ -1215,7 +1374,8 @@ round_start(void)
 	}
 	S.round_active = true;
 	S.round_err[0] = '\0';
-	if (meta_fetch(false) < 0) {
+	S.retried_304 = false;
+	if (meta_fetch(false, false) < 0) {
 		round_fail("cannot start the manifest request");
 		round_maybe_finish();
 	}
@@ -1454,6 +1614,7 @@ mb_ctl_sync_start(const struct mb_config *cfg)
 		return rc;
 	}
 	key_load();
+	floor_load();
 	tmp_prepare();
 	seed_from_store();
 	rc = mb_ctl_health_register("sync", health_sync, NULL);
@@ -1477,10 +1638,16 @@ mb_ctl_sync_reconfig(const struct mb_config *cfg)
 		return;
 	}
 	key_load();
-	/* a new origin or key invalidates the conditional-GET cache */
+	/* The origin or the key may have changed: the manifest verified under
+	 * the old ones is dropped with its validators, and the next round
+	 * fetches and verifies one unconditionally (a 304 is then refused). */
 	free(S.man_buf);
 	S.man_buf = NULL;
 	S.etag[0] = S.last_modified[0] = '\0';
+	if (S.have_remote)
+		mb_manifest_done(&S.remote);
+	S.have_remote = false;
+	S.man_gen++;
 	(void)mb_ctl_timer_rearm(S.poll_timer, cfg->sync_interval * 1000,
 				 cfg->sync_interval * 1000);
 }
@@ -1513,6 +1680,9 @@ mb_ctl_sync_stop(void)
 	if (S.have_remote)
 		mb_manifest_done(&S.remote);
 	S.have_remote = false;
+	if (S.have_floor)
+		mb_manifest_done(&S.floor);
+	S.have_floor = false;
 	mb_sig_key_free(S.key);
 	S.key = NULL;
 	S.started = false;

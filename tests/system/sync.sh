@@ -22,6 +22,13 @@
 #                     complete leftover .part is installed without a request
 #   ctl-wait          minibossctl sync --wait over the control socket: progress
 #                     bar to the end, then the "sync" health entry
+#   unsolicited-304   after a restart (no verified manifest held), ops answers
+#                     304 to the unconditional GET: no reconcile against an
+#                     empty set (nothing retired), one unconditional retry,
+#                     the round refused
+#   rollback          a replayed older signed manifest (lower "generated"), and
+#                     a newer one with a lower image version, are refused, also
+#                     by a restarted process (the floor is persisted)
 # Exit 0 pass, 1 fail, 77 skip (no nginx/openssl).
 set -u
 CASE=${1:?case}
@@ -36,7 +43,8 @@ case $CASE in
 initial) PORT=18443 ;; change) PORT=18444 ;; resume) PORT=18445 ;; tamper-image) PORT=18446 ;;
 tamper-manifest) PORT=18447 ;; wrong-server-cert) PORT=18448 ;; no-client-cert) PORT=18449 ;;
 ops-down) PORT=18450 ;; crash-no-partial) PORT=18451 ;; redirect) PORT=18452 ;;
-oversize) PORT=18453 ;; ctl-wait) PORT=18454 ;; stale-part) PORT=18455 ;; *) echo "unknown case $CASE"; exit 2 ;;
+oversize) PORT=18453 ;; ctl-wait) PORT=18454 ;; stale-part) PORT=18455 ;;
+unsolicited-304) PORT=18456 ;; rollback) PORT=18457 ;; *) echo "unknown case $CASE"; exit 2 ;;
 esac
 
 T=$(mktemp -d /tmp/mbs-sync.XXXXXX)
@@ -105,6 +113,18 @@ slow_kill() {
 	[ "${s:-0}" -gt 200000 ] || fail "download did not start"
 	[ "$s" -lt 4000000 ] || fail "download finished too early"
 	[ ! -e "$T"/state/images/D ] || fail "partial image visible in images/"
+}
+
+# Rewrite the published manifest's "generated" and sign it again.
+set_generated() {
+	python3 - "$T"/www/manifest.json "$1" <<'PY' || fail "set generated"
+import json, sys
+m = json.load(open(sys.argv[1]))
+m["generated"] = int(sys.argv[2])
+json.dump(m, open(sys.argv[1], "w"), indent=1)
+PY
+	"$MANI" sign --key "$T"/ops.key "$T"/www/manifest.json >/dev/null || fail "sign"
+	touch -d "@$((1700000100 + $1 % 1000))" "$T"/www/manifest.json
 }
 
 mkcerts
@@ -254,6 +274,51 @@ stale-part)
 	grep -q "restarting from byte 0" "$T"/probe.log || fail "no restart after a bad prefix"
 	grep -q 'GET /C ' "$T"/ngx/access.log && fail "complete .part fetched again"
 	[ -z "$(ls "$T"/state/tmp)" ] || fail "leftover in tmp: $(ls "$T"/state/tmp)"
+	;;
+unsolicited-304)
+	initial_ok
+	ngx_stop
+	ngx_start srv "location = /manifest.json { return 304; }"
+	: > "$T"/ngx/access.log
+	probe && fail "a 304 without a verified manifest was accepted"
+	result | grep -q '304' || fail "reason: $(result)"
+	check_kept before
+	[ "$(grep -c 'GET /manifest.json HTTP/1.1 304' "$T"/ngx/access.log)" = 2 ] ||
+		fail "expected one unconditional retry: $(cat "$T"/ngx/access.log)"
+	grep -q 'retired' "$T"/probe.log && fail "images retired on a 304"
+	;;
+rollback)
+	set_generated 1700000500
+	initial_ok
+	cp -p "$T"/www/manifest.json "$T"/v1.json
+	cp -p "$T"/www/manifest.json.sig "$T"/v1.json.sig
+	head -c 70000 /dev/urandom > "$T"/www/emulab-ops/B
+	publish 2
+	set_generated 1700000600
+	probe || fail "sync of version 2 failed: $(result)"
+	same emulab-ops/B || fail "B v2 not installed"
+	snapshot v2
+	# a replay of the older signed manifest, to a restarted process
+	cp -p "$T"/v1.json "$T"/www/manifest.json
+	cp -p "$T"/v1.json.sig "$T"/www/manifest.json.sig
+	probe && fail "replayed older manifest accepted"
+	result | grep -q 'older' || fail "reason: $(result)"
+	check_kept v2
+	# newer, but with lower image versions
+	publish 1
+	set_generated 1700000700
+	probe && fail "manifest with lower image versions accepted"
+	result | grep -q 'older' || fail "reason: $(result)"
+	check_kept v2
+	# the floor survives without the local store's help too
+	python3 - "$T"/state/manifest.json <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1])); m["images"] = []; json.dump(m, open(sys.argv[1], "w"))
+PY
+	cp -p "$T"/v1.json "$T"/www/manifest.json
+	cp -p "$T"/v1.json.sig "$T"/www/manifest.json.sig
+	probe && fail "replay accepted once the local manifest was emptied"
+	result | grep -q 'older' || fail "reason: $(result)"
 	;;
 ctl-wait)
 	CTL=$B/tools/minibossctl
