@@ -10,7 +10,8 @@
  * the store's local manifest: entries for origin.site whose name, version,
  * size or sha256 differ are downloaded, entries gone are retired.
  *
- * Downloads go to <state-dir>/tmp/<name, '/' as %2F>.part, in one pass: each
+ * Downloads go to <state-dir>/tmp/<name, '/' as %2F>.part (a hash of the name
+ * when that would exceed NAME_MAX, see part_path), in one pass: each
  * chunk libcurl delivers is copied into the image's final hugepage memory
  * (mb_ctl_store_image_alloc, when it fits the budget), hashed from that copy
  * and written to the .part from it in batches; on resume the existing prefix
@@ -45,6 +46,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -184,18 +186,26 @@ wall_now(void)
 	return (int64_t)time(NULL);
 }
 
-/* "a/b" -> "<state-dir>/tmp/a%2Fb.part"; names never contain '%'. */
+/*
+ * The .part file of image `name`: "<state-dir>/tmp/a%2Fb.part" for "a/b"
+ * (readable in logs and listings) when that fits in one file name (NAME_MAX
+ * bytes), else "<state-dir>/tmp/%H<sha256 of the name in hex>.part".  A
+ * valid name is up to 255 bytes and each '/' takes three, so the readable
+ * form can reach 255 + 2 * 127 + 5 bytes; the hashed form is always 71.
+ * The two never collide: names contain no '%', and a readable part name
+ * holds '%' only in "%2F", never "%H".  0 or -ENAMETOOLONG (state dir).
+ */
 static int
 part_path(const char *name, char *out, size_t outlen)
 {
-	size_t o;
+	size_t o, base;
 	int n;
 
 	n = snprintf(out, outlen, "%s/tmp/", S.cfg->state_dir);
 	if (n < 0 || (size_t)n >= outlen)
 		return -ENAMETOOLONG;
-	o = (size_t)n;
-	for (const char *p = name; *p != '\0'; p++) {
+	o = base = (size_t)n;
+	for (const char *p = name; *p != '\0' && o - base <= NAME_MAX; p++) {
 		if (o + 4 >= outlen)
 			return -ENAMETOOLONG;
 		if (*p == '/') {
@@ -204,6 +214,20 @@ part_path(const char *name, char *out, size_t outlen)
 		} else {
 			out[o++] = *p;
 		}
+	}
+	if (o - base + 5 > NAME_MAX) {
+		uint8_t md[MB_SHA256_LEN];
+		char hex[2 * MB_SHA256_LEN + 1];
+
+		if (EVP_Digest(name, strlen(name), md, NULL, EVP_sha256(), NULL) != 1)
+			return -ENOMEM;
+		mb_sha256_to_hex(md, hex);
+		o = base;
+		if (o + 2 + 2 * MB_SHA256_LEN + 6 > outlen)
+			return -ENAMETOOLONG;
+		memcpy(out + o, "%H", 2);
+		memcpy(out + o + 2, hex, 2 * MB_SHA256_LEN);
+		o += 2 + 2 * MB_SHA256_LEN;
 	}
 	if (o + 6 > outlen)
 		return -ENAMETOOLONG;

@@ -138,7 +138,10 @@ walk(int dirfd, const char *rel, int depth)
 	DIR *d;
 	int rc = 0;
 
-	if (depth > 16) {
+	/* A valid image name has at most 128 components ("a/b/.../z" in 255
+	 * bytes): nothing deeper, or with a longer directory path, can hold
+	 * one, and each level holds a descriptor. */
+	if (depth > MB_IMAGE_NAME_MAX / 2 || strlen(rel) > MB_IMAGE_NAME_MAX) {
 		fprintf(stderr, "mb-manifest: '%s': too deep, ignoring\n", rel);
 		(void)close(dirfd);
 		return 0;

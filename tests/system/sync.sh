@@ -26,6 +26,8 @@
 #                     304 to the unconditional GET: no reconcile against an
 #                     empty set (nothing retired), one unconditional retry,
 #                     the round refused
+#   long-names        names at the limits (255 and 251 bytes, and 255 bytes with
+#                     127 '/') sync, also after a killed download resumes
 #   rollback          a replayed older signed manifest (lower "generated"), and
 #                     a newer one with a lower image version, are refused, also
 #                     by a restarted process (the floor is persisted)
@@ -44,7 +46,8 @@ initial) PORT=18443 ;; change) PORT=18444 ;; resume) PORT=18445 ;; tamper-image)
 tamper-manifest) PORT=18447 ;; wrong-server-cert) PORT=18448 ;; no-client-cert) PORT=18449 ;;
 ops-down) PORT=18450 ;; crash-no-partial) PORT=18451 ;; redirect) PORT=18452 ;;
 oversize) PORT=18453 ;; ctl-wait) PORT=18454 ;; stale-part) PORT=18455 ;;
-unsolicited-304) PORT=18456 ;; rollback) PORT=18457 ;; *) echo "unknown case $CASE"; exit 2 ;;
+unsolicited-304) PORT=18456 ;; rollback) PORT=18457 ;; long-names) PORT=18458 ;;
+*) echo "unknown case $CASE"; exit 2 ;;
 esac
 
 T=$(mktemp -d /tmp/mbs-sync.XXXXXX)
@@ -286,6 +289,45 @@ unsolicited-304)
 	[ "$(grep -c 'GET /manifest.json HTTP/1.1 304' "$T"/ngx/access.log)" = 2 ] ||
 		fail "expected one unconditional retry: $(cat "$T"/ngx/access.log)"
 	grep -q 'retired' "$T"/probe.log && fail "images retired on a 304"
+	;;
+long-names)
+	# 255 bytes (NAME_MAX: no room for a ".part" suffix), 251 bytes, and 255
+	# bytes of 128 components ('/' was escaped to three characters)
+	L255=$(python3 -c 'print("L" * 255)')
+	L251=$(python3 -c 'print("l" * 251)')
+	DEEP=$(python3 -c 'print("/".join(["d"] * 127) + "/x")')
+	[ ${#L255} = 255 ] && [ ${#DEEP} = 255 ] || fail "name lengths"
+	mkdir -p "$T/www/$(dirname "$DEEP")"
+	head -c 3000 /dev/urandom > "$T/www/$L255"
+	head -c 2000 /dev/urandom > "$T/www/$L251"
+	head -c 4000000 /dev/urandom > "$T/www/$DEEP"
+	publish 1
+	# a slow first attempt killed mid-download leaves a .part to resume
+	ngx_stop
+	ngx_start srv "location /d/ { limit_rate 200k; }"
+	"$PROBE" "$T"/mb.conf >"$T"/probe.out 2>"$T"/probe.log &
+	PROBE_PID=$!
+	for _ in $(seq 300); do
+		s=$(find "$T"/state/tmp -name '*.part' -size +100k 2>/dev/null | wc -l)
+		[ "$s" -gt 0 ] && break
+		sleep 0.1
+	done
+	kill -9 $PROBE_PID; wait $PROBE_PID 2>/dev/null; PROBE_PID=
+	[ "$s" -gt 0 ] || fail "no partial download of the deep name: $(tail -5 "$T"/probe.log)"
+	for f in "$T"/state/tmp/*; do
+		n=$(basename "$f"); [ ${#n} -le 255 ] || fail "tmp name over NAME_MAX: $n"
+	done
+	ngx_stop
+	ngx_start srv
+	: > "$T"/ngx/access.log
+	probe || fail "long names did not sync: $(result)"
+	for i in "$L255" "$L251" "$DEEP" emulab-ops/A C; do same "$i" || fail "${i:0:40}... differs"; done
+	grep -Eq 'GET /d/.* 206 range=bytes=[1-9]' "$T"/ngx/access.log ||
+		fail "the deep name was not resumed: $(cat "$T"/ngx/access.log)"
+	[ -z "$(ls "$T"/state/tmp)" ] || fail "leftover in tmp: $(ls "$T"/state/tmp)"
+	# a second round: nothing to fetch, nothing swept wrongly
+	probe || fail "second round: $(result)"
+	[ "$(img_field "$L255" state)" = ok ] || fail "255-byte name not ok"
 	;;
 rollback)
 	set_generated 1700000500
