@@ -206,6 +206,10 @@ void mb_ctl_master_reconfig(const struct mb_config *cfg);
 void mb_ctl_master_session_end(uint32_t id);
 /* Close the listener and connections, free the table.  Control thread. */
 void mb_ctl_master_stop(void);
+/* The store withdrew (name, version) because its bytes went bad: end the
+ * Frisbee sessions the master server started on it (mb_dp_fris_session_stop).
+ * Control thread; nothing when the master server is off. */
+void mb_ctl_master_stop_image(const char *name, uint64_t version);
 /* The store/sync say whether `name` is known (manifest, download running)
  * but not published yet: GET then answers TRYAGAIN, GETSTATUS the size and
  * mtime if known (0 otherwise).  Control thread; fn must not block.

@@ -425,6 +425,26 @@ mb_ctl_master_session_end(uint32_t id)
 }
 
 void
+mb_ctl_master_stop_image(const char *name, uint64_t version)
+{
+	uint32_t i;
+
+	if (ms.m == NULL)
+		return;
+	for (i = 0; i < ms.m->set.max_sessions; i++) {
+		const struct mb_master_session *s = &ms.m->sess[i];
+		int rc;
+
+		if (!s->used || s->version != version || strcmp(s->name, name) != 0)
+			continue;
+		rc = mb_dp_fris_session_stop(s->id);
+		if (rc != 0 && rc != -ENOENT)
+			MB_LOG(WARNING, CTL, "master: cannot stop session %u on '%s': %s, ignoring",
+			       s->id, name, strerror(-rc));
+	}
+}
+
+void
 mb_ctl_master_stop(void)
 {
 	unsigned int i;

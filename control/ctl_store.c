@@ -19,9 +19,16 @@
  *
  * The hugepage budget is an LRU cache (policy in ctl_cache.c): when an
  * image does not fit, idle images least recently served are demoted, each
- * to a new object for the same version mapped from its file (images are
+ * to a new object for the same version mapped from its file, published
+ * only once the worker has hashed the mapping (the file may have rotted
+ * since it was verified; then the image is withdrawn).  Images are
  * immutable; sessions in flight keep the hugepage object by their reference
- * and its memory goes back to the budget when the last one ends).  A timer
+ * and its memory goes back to the budget when the last one ends.
+ *
+ * Every mapping is guarded against SIGBUS (common/mb_mapguard.h): a read
+ * error or a truncation under it turns the lost pages into zeroes instead
+ * of killing the thread that reads them (a dataplane lcore), and fault_io
+ * withdraws the image and ends its Frisbee sessions.  A timer
  * on the control thread promotes a busy or displaced mmap image back into
  * hugepages once the budget has room, copying and re-hashing it on the
  * worker, so the loop never waits for a copy.
@@ -56,6 +63,7 @@
 #include "mb_cleanup.h"
 #include "mb_log.h"
 #include "mb_manifest.h"
+#include "mb_mapguard.h"
 #include "mb_time.h"
 
 #define SLICE (4u << 20)
@@ -87,6 +95,7 @@ struct job {
 	char path[4096 + 300];
 	struct mb_image *img; /* new object, refcnt 1, owned by the job until done */
 	struct mb_image *src; /* promotion: the mmap object copied from (a reference) */
+	struct mb_image *prev; /* demotion: the hugepage object img replaces (a reference) */
 	struct stat st;
 	int rc;
 	char err[MB_MANIFEST_ERRLEN];
@@ -106,11 +115,13 @@ static struct {
 	struct job *todo, *done;
 	bool stop;
 	int efd;
+	int fault_fd; /* mb_mapguard's eventfd: a SIGBUS hit an image mapping */
 	unsigned busy;
 	struct mb_ctl_timer *cache_timer;
 	bool promoting; /* one promotion at a time keeps copies off the loads' way */
 	uint64_t evictions, promotions, promote_failed;
-} st = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .efd = -1};
+} st = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .efd = -1,
+      .fault_fd = -1};
 
 static _Atomic uint64_t hugepage_used;
 
@@ -124,9 +135,19 @@ release_hugepage(struct mb_image *img)
 	free(img);
 }
 
+/* The guard slot of an mmap object (release_arg holds slot + 1), or -1. */
+static int
+image_guard(const struct mb_image *img)
+{
+	if (img == NULL || img->mem != MB_IMAGE_MEM_MMAP || img->release_arg == NULL)
+		return -1;
+	return (int)(intptr_t)img->release_arg - 1;
+}
+
 static void
 release_mmap(struct mb_image *img)
 {
+	mb_mapguard_remove(image_guard(img));
 	(void)munmap(img->data, img->alloc_len);
 	free(img);
 }
@@ -155,13 +176,19 @@ alloc_hugepage(uint64_t len)
 }
 
 /* Map the file read-only over a zeroed anonymous region of alloc_len bytes,
- * so the padding after the last byte reads as zeroes. */
+ * so the padding after the last byte reads as zeroes, and guard the file's
+ * pages against SIGBUS (mb_mapguard.h): a read error or a truncation under
+ * the mapping then reads zeroes and flags the region instead of killing the
+ * thread that touched it.  *ret_guard gets the guard slot + 1 for
+ * release_arg.  NULL with errno. */
 static uint8_t *
-map_file(const char *path, uint64_t size, uint64_t alloc_len)
+map_file(const char *path, uint64_t size, uint64_t alloc_len, void **ret_guard)
 {
 	_cleanup_close_ int fd = -1;
 	uint8_t *base, *m;
+	int g, e;
 
+	*ret_guard = NULL;
 	base = mmap(NULL, alloc_len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (base == MAP_FAILED)
 		return NULL;
@@ -173,9 +200,17 @@ map_file(const char *path, uint64_t size, uint64_t alloc_len)
 	m = mmap(base, size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
 	if (m == MAP_FAILED)
 		goto fail;
+	g = mb_mapguard_add(base, (size_t)size);
+	if (g < 0) {
+		errno = -g;
+		goto fail;
+	}
+	*ret_guard = (void *)(intptr_t)(g + 1);
 	return base;
 fail:
+	e = errno;
 	(void)munmap(base, alloc_len);
+	errno = e;
 	return NULL;
 }
 
@@ -201,7 +236,8 @@ image_new(const struct mb_manifest_entry *e, const char *path)
 		img->mem = MB_IMAGE_MEM_HUGEPAGE;
 		img->release = release_hugepage;
 	} else {
-		img->data = path != NULL ? map_file(path, e->size, img->alloc_len) : NULL;
+		img->data = path != NULL ?
+			    map_file(path, e->size, img->alloc_len, &img->release_arg) : NULL;
 		if (img->data == NULL) {
 			int rc = errno;
 
@@ -357,8 +393,34 @@ job_free(struct job *j)
 		mb_image_unref(j->src);
 		st.promoting = false;
 	}
+	if (j->prev != NULL)
+		mb_image_unref(j->prev);
 	mb_image_unref(j->img);
 	free(j);
+}
+
+/* Hand a job to the worker (control thread). */
+static void
+job_queue(struct job *j)
+{
+	pthread_mutex_lock(&st.lock);
+	j->next = st.todo;
+	st.todo = j;
+	pthread_cond_signal(&st.cond);
+	pthread_mutex_unlock(&st.lock);
+}
+
+/* A job hashing an mmap object that faulted under it: say so rather than
+ * "checksum mismatch" (the zero pages do not match). */
+static void
+job_fault_reason(struct job *j)
+{
+	uint64_t off;
+
+	if (mb_mapguard_faulted(image_guard(j->img), &off) ||
+	    mb_mapguard_faulted(image_guard(j->src), &off))
+		snprintf(j->err, sizeof(j->err), "read error or file truncated under the mapping "
+			 "(at byte %" PRIu64 ")", off);
 }
 
 static struct item *
@@ -448,7 +510,8 @@ cache_committed(const struct item *skip)
 	uint64_t n = 0;
 
 	for (struct item *it = st.items; it != NULL; it = it->next) {
-		if (it != skip && item_warm(it))
+		/* A demotion in flight gives its hugepages back when it ends. */
+		if (it != skip && item_warm(it) && (it->job == NULL || it->job->prev == NULL))
 			n += it->img->alloc_len;
 		if (it->job != NULL && it->job->img->mem == MB_IMAGE_MEM_HUGEPAGE)
 			n += it->job->img->alloc_len;
@@ -510,45 +573,96 @@ image_clone_meta(const struct mb_image *img)
 	return n;
 }
 
-/* Replace a warm item's published object by a new one mapped from its file
- * (same version, same bytes: the file must still be the one verified).  The
+/*
+ * Start replacing a warm item's published object by a new one mapped from
+ * its file (same version, same bytes: the file must still be the one
+ * verified).  The identity check (inode, size, mtime) cannot see bytes that
+ * rotted or were rewritten in place, so the mapping is hashed on the worker
+ * before it is published (demote_done); until then the hugepage object
+ * keeps serving, and its memory counts as draining (cache_committed).  The
  * old object is freed, and its hugepages return to the budget, when the
- * last session on it ends.  The caller publishes.  0 or -errno. */
+ * last session on it ends.  0 or -errno.
+ */
 static int
 item_demote(struct item *it)
 {
 	struct mb_image *old = it->img, *img;
-	char path[4096 + 300];
 	struct stat sb;
+	struct job *j;
 	int rc;
 
-	image_path(it, path, sizeof(path));
-	if (stat(path, &sb) == -1 || !same_file(&sb, &it->st)) {
+	j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return -ENOMEM;
+	image_path(it, j->path, sizeof(j->path));
+	if (stat(j->path, &sb) == -1 || !same_file(&sb, &it->st)) {
 		MB_LOG(WARNING, STORE, "image '%s' changed on disk, not demoting it, ignoring",
 		       it->e.name);
+		free(j);
 		return -ESTALE; /* the next reload re-verifies it */
 	}
 	img = image_clone_meta(old);
-	if (img == NULL)
+	if (img == NULL) {
+		free(j);
 		return -ENOMEM;
-	img->data = map_file(path, img->size, img->alloc_len);
+	}
+	img->data = map_file(j->path, img->size, img->alloc_len, &img->release_arg);
 	if (img->data == NULL) {
 		rc = -errno;
 		MB_LOG(WARNING, STORE, "cannot map image '%s': %s, ignoring", it->e.name,
 		       strerror(errno));
 		free(img);
+		free(j);
 		return rc;
 	}
 	img->iova = UINT64_MAX;
 	img->mem = MB_IMAGE_MEM_MMAP;
 	img->release = release_mmap;
-	it->img = img;
-	mb_image_unref(old);
+	j->img = img;
+	j->prev = mb_image_ref(old);
+	j->item = it;
+	j->st = it->st;
+	it->job = j;
 	it->want_hot = false;
-	st.evictions++;
-	MB_LOG(INFO, STORE, "image '%s' v%" PRIu64 " demoted from hugepages to an mmap",
-	       it->e.name, it->e.version);
+	st.busy++;
+	job_queue(j);
 	return 0;
+}
+
+/* A demotion's hash finished (control thread): publish the verified mapping,
+ * or withdraw the image when the file no longer holds its bytes (the
+ * hugepage copy was verified, but the file is what a restart, a reload or
+ * the next demotion would serve).  Frees j.  Returns true when the table
+ * changes. */
+static bool
+demote_done(struct item *it, struct job *j)
+{
+	if (it->img != j->prev) { /* the item moved on meanwhile */
+		job_free(j);
+		return false;
+	}
+	if (j->rc == 0) {
+		atomic_store(&j->img->last_served_ns, atomic_load(&j->prev->last_served_ns));
+		atomic_store(&j->img->bytes_served, atomic_load(&j->prev->bytes_served));
+		it->img = j->img;
+		j->img = NULL;
+		mb_image_unref(j->prev); /* the item's reference to the hugepage object */
+		st.evictions++;
+		MB_LOG(INFO, STORE, "image '%s' v%" PRIu64 " demoted from hugepages to an mmap",
+		       it->e.name, it->e.version);
+		job_free(j);
+		return true;
+	}
+	if (j->rc == -ECANCELED) {
+		job_free(j);
+		return false;
+	}
+	job_fault_reason(j);
+	MB_LOG(ERR, STORE, "image '%s' v%" PRIu64 " refused when demoted to its file: %s",
+	       it->e.name, it->e.version, j->err);
+	item_set_failed(it, j->err);
+	job_free(j);
+	return true;
 }
 
 /*
@@ -590,11 +704,10 @@ cache_make_room(struct item *self, uint64_t len, uint64_t before_ns, uint64_t no
 			e[i].fixed = true;
 	}
 	k = mb_cache_pick_victims(e, n, need, before_ns, pick);
+	/* Each demotion publishes itself once its mapping is verified. */
 	for (i = 0; i < k; i++)
 		if (item_demote(v[pick[i]]) == 0)
 			freed += e[pick[i]].len;
-	if (k > 0)
-		publish();
 	free(e);
 	free(v);
 	free(pick);
@@ -636,11 +749,7 @@ item_promote(struct item *it)
 	st.promoting = true;
 	MB_LOG(INFO, STORE, "promoting image '%s' v%" PRIu64 " into hugepages", it->e.name,
 	       it->e.version);
-	pthread_mutex_lock(&st.lock);
-	j->next = st.todo;
-	st.todo = j;
-	pthread_cond_signal(&st.cond);
-	pthread_mutex_unlock(&st.lock);
+	job_queue(j);
 	return 0;
 }
 
@@ -670,6 +779,7 @@ promote_done(struct item *it, struct job *j)
 		return true;
 	}
 	st.promote_failed++;
+	job_fault_reason(j);
 	if (j->rc == -EBADMSG) {
 		MB_LOG(ERR, STORE, "image '%s' v%" PRIu64 " refused: %s", it->e.name, it->e.version,
 		       j->err);
@@ -806,11 +916,7 @@ item_load(struct item *it)
 	if (it->state != ITEM_OK)
 		it->state = ITEM_LOADING;
 	st.busy++;
-	pthread_mutex_lock(&st.lock);
-	j->next = st.todo;
-	st.todo = j;
-	pthread_cond_signal(&st.cond);
-	pthread_mutex_unlock(&st.lock);
+	job_queue(j);
 }
 
 static void
@@ -841,7 +947,12 @@ done_io(int fd, uint32_t events, void *arg)
 			changed |= promote_done(it, j);
 			continue;
 		}
+		if (j->prev != NULL) {
+			changed |= demote_done(it, j);
+			continue;
+		}
 		if (j->rc != 0) {
+			job_fault_reason(j);
 			MB_LOG(ERR, STORE, "image '%s' v%" PRIu64 " refused: %s", it->e.name,
 			       it->e.version, j->err);
 			mb_image_unref(j->img);
@@ -860,6 +971,42 @@ done_io(int fd, uint32_t events, void *arg)
 		}
 		changed = true;
 		free(j);
+	}
+	if (changed)
+		publish();
+}
+
+/*
+ * A SIGBUS hit an image mapping (mb_mapguard woke us): the pages from the
+ * fault on now read as zeroes.  Withdraw every image whose published object
+ * faulted, with the reason in health, and ask the master server to end its
+ * Frisbee sessions on it, so nothing goes on sending zeroes as the image.
+ * (HTTP and FTP transfers already running on the object finish on their
+ * own; the dataplane has no command to cut them.)  A mapping that is no
+ * longer published (a replaced version still held by sessions) cannot be
+ * truncated through its path, only lose pages to a read error.
+ */
+static void
+fault_io(int fd, uint32_t events, void *arg)
+{
+	bool changed = false;
+	uint64_t v, off;
+
+	(void)events;
+	(void)arg;
+	(void)!read(fd, &v, sizeof(v));
+	for (struct item *it = st.items; it != NULL; it = it->next) {
+		char why[MB_MANIFEST_ERRLEN];
+
+		if (it->img == NULL || !mb_mapguard_faulted(image_guard(it->img), &off))
+			continue;
+		snprintf(why, sizeof(why), "read error or file truncated under the mapping "
+			 "(at byte %" PRIu64 ")", off);
+		MB_LOG(ERR, STORE, "image '%s' v%" PRIu64 " withdrawn: %s", it->e.name,
+		       it->e.version, why);
+		mb_ctl_master_stop_image(it->e.name, it->e.version);
+		item_set_failed(it, why);
+		changed = true;
 	}
 	if (changed)
 		publish();
@@ -1130,10 +1277,11 @@ health_store(enum mb_health_state *worst, void *arg)
 	if (failed > 0 && *worst < MB_HEALTH_DEGRADED)
 		*worst = MB_HEALTH_DEGRADED;
 	mem = huge > 0 && mapped > 0 ? "mixed" : (mapped > 0 ? "mmap" : "hugepage");
-	return json_pack("{s:i,s:i,s:i,s:i,s:s,s:I,s:I,s:o,s:o}", "ok", ok, "failed", failed,
+	return json_pack("{s:i,s:i,s:i,s:i,s:s,s:I,s:I,s:I,s:o,s:o}", "ok", ok, "failed", failed,
 	                 "loading", loading, "downloading", downloading, "mem", mem,
 	                 "hugepage-bytes", (json_int_t)atomic_load(&hugepage_used),
 	                 "hugepage-budget", (json_int_t)st.budget,
+	                 "mapping-faults", (json_int_t)mb_mapguard_faults(),
 	                 "cache", cache_json(huge, mapped), "images", imgs);
 }
 
@@ -1186,6 +1334,14 @@ mb_ctl_store_start(const struct mb_config *cfg)
 		return -errno;
 	rc = mb_ctl_loop_add(st.efd, EPOLLIN, done_io, NULL);
 	if (rc != 0)
+		return rc;
+	/* Without the SIGBUS guard no file is mapped (map_file fails), so an
+	 * image that does not fit in hugepages is refused rather than risked. */
+	st.fault_fd = mb_mapguard_init();
+	if (st.fault_fd < 0)
+		MB_LOG(ERR, STORE, "no SIGBUS guard for image mappings (%s): images that do not "
+		       "fit in hugepages will not be served, continuing", strerror(-st.fault_fd));
+	else if ((rc = mb_ctl_loop_add(st.fault_fd, EPOLLIN, fault_io, NULL)) != 0)
 		return rc;
 	rc = pthread_create(&st.worker, NULL, worker_main, NULL);
 	if (rc != 0)
@@ -1255,6 +1411,9 @@ mb_ctl_store_stop(void)
 		(void)close(st.efd);
 	}
 	st.efd = -1;
+	if (st.fault_fd >= 0)
+		(void)mb_ctl_loop_del(st.fault_fd); /* mb_mapguard's: stays open */
+	st.fault_fd = -1;
 	st.busy = 0;
 	mb_manifest_done(&st.man);
 	free(st.state_dir);

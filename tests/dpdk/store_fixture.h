@@ -56,6 +56,18 @@ mb_ctl_master_set_pending(mb_ctl_pending_fn fn, void *arg)
 	(void)arg;
 }
 
+/* Images whose sessions the store asked the master server to end. */
+static char fx_stopped_name[256];
+static unsigned fx_stopped;
+
+void
+mb_ctl_master_stop_image(const char *name, uint64_t version)
+{
+	(void)version;
+	snprintf(fx_stopped_name, sizeof(fx_stopped_name), "%s", name);
+	fx_stopped++;
+}
+
 /* Run the loop until the store's worker is idle, then let call_rcu drop the
  * retired tables' references. */
 static void

@@ -105,6 +105,13 @@ mb_dp_fris_session_start(const struct mb_fris_session_params *p, uint32_t *ret_i
 	return 0;
 }
 
+int
+mb_dp_fris_session_stop(uint32_t id)
+{
+	(void)id;
+	return 0;
+}
+
 json_t *
 mb_dp_sessions_json(void)
 {

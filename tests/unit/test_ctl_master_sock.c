@@ -107,6 +107,17 @@ mb_dp_local_addr(void)
 	return htonl(INADDR_LOOPBACK);
 }
 
+static uint32_t stopped_id;
+static unsigned int stops;
+
+int
+mb_dp_fris_session_stop(uint32_t id)
+{
+	stopped_id = id;
+	stops++;
+	return 0;
+}
+
 json_t *
 mb_dp_sessions_json(void)
 {
@@ -340,6 +351,14 @@ test_master_sockets(void **state)
 		assert_int_equal(json_array_size(json_object_get(h, "sessions")), 1);
 		json_decref(h);
 	}
+	/* The store withdrew the image (its file went bad): its session is
+	 * asked to end; other images and versions are left alone. */
+	mb_ctl_master_stop_image("emulab-ops/RAW", 1);
+	mb_ctl_master_stop_image("other", 0);
+	assert_int_equal(stops, 0);
+	mb_ctl_master_stop_image("emulab-ops/RAW", 0);
+	assert_int_equal(stops, 1);
+	assert_int_equal(stopped_id, 1000);
 	{
 		/* The dataplane reports the end through the registered handler. */
 		struct mb_dp_event ev = { .type = MB_DP_EV_SESSION_END, .id = 1000 };
