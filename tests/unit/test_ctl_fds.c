@@ -483,12 +483,17 @@ test_source_limits(void **state)
 	for (int i = 0; i < 9; i++)
 		close(f[i]);
 	h = health(); /* the loop handled the closes before this request */
-	print_message("master counters: %s\nftp: %s\n",
-		      json_dumps(json_object_get(json_object_get(json_object_get(h, "result"),
-								 "master"), "counters"),
-				 JSON_COMPACT),
-		      json_dumps(json_object_get(json_object_get(h, "result"), "ftp"),
-				 JSON_COMPACT));
+	{
+		char *m = json_dumps(json_object_get(json_object_get(json_object_get(h, "result"),
+								     "master"), "counters"),
+				     JSON_COMPACT);
+		char *f = json_dumps(json_object_get(json_object_get(h, "result"), "ftp"),
+				     JSON_COMPACT);
+
+		print_message("master counters: %s\nftp: %s\n", m, f);
+		free(m);
+		free(f);
+	}
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(
 			 json_object_get(h, "result"), "master"), "counters"), "conn_refused_source")),
 			 1);
@@ -613,7 +618,12 @@ test_emfile(void **state)
 	assert_non_null(h);
 	loop = json_object_get(json_object_get(h, "result"), "loop");
 	assert_non_null(loop);
-	print_message("health.loop: %s\n", json_dumps(loop, JSON_COMPACT));
+	{
+		char *l = json_dumps(loop, JSON_COMPACT);
+
+		print_message("health.loop: %s\n", l);
+		free(l);
+	}
 	assert_true(json_integer_value(json_object_get(loop, "accept-pauses")) >= 1);
 	json_decref(h);
 }
