@@ -484,15 +484,15 @@ test_source_limits(void **state)
 		close(f[i]);
 	h = health(); /* the loop handled the closes before this request */
 	{
-		char *m = json_dumps(json_object_get(json_object_get(json_object_get(h, "result"),
-								     "master"), "counters"),
-				     JSON_COMPACT);
-		char *f = json_dumps(json_object_get(json_object_get(h, "result"), "ftp"),
-				     JSON_COMPACT);
+		char *ms = json_dumps(json_object_get(json_object_get(json_object_get(h, "result"),
+								      "master"), "counters"),
+				      JSON_COMPACT);
+		char *fs = json_dumps(json_object_get(json_object_get(h, "result"), "ftp"),
+				      JSON_COMPACT);
 
-		print_message("master counters: %s\nftp: %s\n", m, f);
-		free(m);
-		free(f);
+		print_message("master counters: %s\nftp: %s\n", ms, fs);
+		free(ms);
+		free(fs);
 	}
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(
 			 json_object_get(h, "result"), "master"), "counters"), "conn_refused_source")),
