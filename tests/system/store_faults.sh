@@ -9,7 +9,7 @@
 # demoted to mmaps of their files.  y must not be served from its corrupt
 # file (404, "failed: checksum mismatch" in health); x is.  Then x's file is
 # truncated while curl downloads x slowly: the daemon survives the SIGBUS in
-# its lcore, withdraws x with the reason in health, keeps serving, and
+# its lcore, withdraws x with the reason in health, keeps answering, and
 # shuts down cleanly.  Polls with generous bounds.  Needs root; prefix mbz.
 set -u
 MB_PREFIX=mbz
@@ -109,7 +109,10 @@ for _ in $(seq 150); do
 done
 kill -0 "$MB_DAEMON_PID" 2>/dev/null || mb_fail "minibossd died"
 row cache/x state | grep -q 'truncated under the mapping' || mb_fail "x state: $(images_json)"
-[ "$(health_json | field "j['state']")" = degraded ] || mb_fail "health: $(health_json)"
+# Both images are withdrawn now: health is down ("no image published"), and
+# the store says why.
+[ "$(health_json | field "j['state']")" != ok ] || mb_fail "health: $(health_json)"
+[ "$(health_json | field "j['store']['failed']")" = 2 ] || mb_fail "store: $(health_json)"
 [ "$(health_json | field "j['store']['mapping-faults']")" -ge 1 ] || mb_fail "faults not counted"
 grep -q "withdrawn: read error or file truncated" "$MB_DAEMON_LOG" || mb_fail "no log line"
 mb_log "x withdrawn"
