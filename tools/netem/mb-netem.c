@@ -11,22 +11,28 @@
  * their own, whose peers are the two hosts of a test (tests/system/wan.sh
  * builds that).
  *
- * The I/O path: recvmmsg() straight into the frame pool of the direction
- * (one copy, no allocation), sendmmsg() from it when a frame is due (one
- * copy).  PACKET_VNET_HDR tells us which frames carry a partial checksum
- * (a veth sender with tx checksum offload leaves the TCP/UDP checksum for
- * hardware that a veth does not have) and which are GSO super-frames; the
- * first are completed here, the second dropped and counted, with a warning
- * saying which offloads to turn off.  PACKET_AUXDATA returns VLAN tags the
- * kernel took out of the frame, which are put back.  PACKET_IGNORE_OUTGOING
- * keeps each socket from seeing the frames we send, and promiscuous mode
- * makes the forwarder a true L2 wire on real NICs too.
+ * The I/O path: a TPACKET_V2 receive ring per socket, which the kernel
+ * fills in the softirq of whoever sent the frame (on a veth, often the
+ * other CPU), so receiving costs this thread one copy from the ring into
+ * the frame pool of the direction and no system call per frame; then
+ * sendmmsg() from the pool when a frame is due.  Not TPACKET_V3: its blocks
+ * reach user space only when full or after a timeout of at least a
+ * millisecond, which would add that much delay to a quiet path.
+ * PACKET_VNET_HDR tells us which frames carry a partial checksum (a veth
+ * sender with tx checksum offload leaves the TCP/UDP checksum for hardware
+ * that a veth does not have) and which are GSO super-frames; the first are
+ * completed here, the second dropped and counted, with a warning saying
+ * which offloads to turn off.  VLAN tags that the kernel took out of a
+ * frame come in the ring's frame header and are put back.
+ * PACKET_IGNORE_OUTGOING keeps each socket from seeing the frames we send,
+ * and promiscuous mode makes the forwarder a true L2 wire on real NICs too.
  *
  * One thread runs everything: ppoll() with a nanosecond timeout for the
  * earliest due frame (timer slack set to 1 us), the next flap edge or the
  * next periodic report; a signalfd for SIGINT/SIGTERM (report, exit),
  * SIGUSR1 (a flap) and SIGUSR2 (report).  While frames keep arriving the
- * loop does not sleep at all, so a loaded forwarder costs no extra wakeups.
+ * loop polls with a zero timeout and does not sleep, so a loaded forwarder
+ * costs no extra wakeups and still sees its signals.
  * What it cannot do is listed in --help (nm_opt.c).
  */
 #include <arpa/inet.h>
@@ -46,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
@@ -59,22 +66,19 @@
 #include "nm_path.h"
 #include "nm_pkt.h"
 
-#define BATCH 64		/* frames per recvmmsg / sendmmsg */
-#define RX_ROUNDS 2		/* batches read from one socket before looking elsewhere */
+#define BATCH 64		/* frames per sendmmsg; also the pool's spare slots */
+#define RX_BUDGET 128		/* frames taken from one ring before looking elsewhere */
 #define TX_ROUNDS 16		/* batches sent from one path per loop pass */
-#define RCVBUF (32 << 20)	/* kernel queue per socket: bursts while we send */
+#define RING_BYTES (32 << 20)	/* receive ring per socket: bursts while we send */
+#define RING_BLOCK (1 << 20)
 #define SNDBUF (8 << 20)
+#define MAX_FRAME 16384		/* as --max-frame allows */
 #define DEFAULT_FLAP_NS MB_NS_PER_SEC
+/* Where the kernel puts the sockaddr_ll of a frame in a TPACKET_V2 slot. */
+#define RING_SLL_OFF TPACKET_ALIGN(sizeof(struct tpacket2_hdr))
 
-/* Control-message buffer for one PACKET_AUXDATA record. */
-union nm_cmsg {
-	char buf[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
-	struct cmsghdr align;
-};
-
-/* One interface: its socket, the path of frames it receives (`in`) and of
- * frames it sends (`out`), and the batches in flight to and from the
- * kernel. */
+/* One interface: its socket and receive ring, the path of frames it
+ * receives (`in`) and of frames it sends (`out`), and the send batch. */
 struct port {
 	const char *name;
 	int ifindex;
@@ -83,15 +87,13 @@ struct port {
 	struct nm_path *in;
 	struct nm_path *out;
 	bool warned_gso;
-	int last_rx_errno;
 	int last_tx_errno;
-	/* receive batch: slots lent to the kernel for one recvmmsg */
-	struct mmsghdr rmsg[BATCH];
-	struct iovec riov[BATCH][2];
-	struct virtio_net_hdr rvh[BATCH];
-	struct sockaddr_ll rsll[BATCH];
-	union nm_cmsg rcm[BATCH];
-	uint32_t rslot[BATCH];
+	/* receive ring: frame_nr slots of frame_size bytes, next one to read */
+	uint8_t *ring;
+	size_t ring_len;
+	uint32_t frame_size;
+	uint32_t frame_nr;
+	uint32_t rx_head;
 	/* send batch: frames popped from `out` and not yet taken by the kernel */
 	struct mmsghdr tmsg[BATCH];
 	struct iovec tiov[BATCH][2];
@@ -185,17 +187,20 @@ set_buf(int fd, int force_opt, int opt, int size)
 }
 
 /*
- * Open, configure and bind the packet socket of `pt`.  Exits with a message
- * on any failure (this runs only at start).  All options are set before
- * bind() so no frame is queued without them.
+ * Open, configure and bind the packet socket of `pt` and map its receive
+ * ring, with slots for frames of up to `max_frame` bytes (0: from the MTU,
+ * which is then read here).  Exits with a message on any failure (this
+ * runs only at start).  All options are set before bind() so no frame is
+ * queued without them; PACKET_VNET_HDR must come before the ring.
  */
 static void
-port_open(struct port *pt)
+port_open(struct port *pt, uint32_t max_frame)
 {
+	struct tpacket_req req;
 	struct sockaddr_ll sll;
 	struct packet_mreq mr;
 	struct ifreq ifr;
-	int one = 1, i;
+	int one = 1, v2 = TPACKET_V2, i;
 
 	if (strlen(pt->name) >= IFNAMSIZ)
 		die("interface name '%s' too long", pt->name);
@@ -216,14 +221,37 @@ port_open(struct port *pt)
 	pt->mtu = (unsigned int)ifr.ifr_mtu;
 	if (setsockopt(pt->fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)) == -1)
 		die("'%s': PACKET_VNET_HDR: %s", pt->name, strerror(errno));
-	if (setsockopt(pt->fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof(one)) == -1)
-		die("'%s': PACKET_AUXDATA: %s", pt->name, strerror(errno));
 	/* Older kernels lack it; rx_one() also skips PACKET_OUTGOING frames. */
 	if (setsockopt(pt->fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one)) == -1)
 		msg("'%s': PACKET_IGNORE_OUTGOING: %s, filtering by packet type",
 		    pt->name, strerror(errno));
-	set_buf(pt->fd, SO_RCVBUFFORCE, SO_RCVBUF, RCVBUF);
 	set_buf(pt->fd, SO_SNDBUFFORCE, SO_SNDBUF, SNDBUF);
+
+	/* A slot holds the frame header, the sockaddr_ll, the vnet header and
+	 * the frame (the kernel puts the MAC header at an aligned offset of
+	 * at least 16 bytes past the sockaddr, plus the vnet header); a
+	 * larger frame arrives cut short and is dropped as such. */
+	if (max_frame == 0)
+		max_frame = pt->mtu + NM_ETH_HLEN + 4;
+	if (max_frame > MAX_FRAME)
+		die("'%s': MTU %u too large for %d-byte frames; set --max-frame", pt->name,
+		    pt->mtu, MAX_FRAME);
+	if (setsockopt(pt->fd, SOL_PACKET, PACKET_VERSION, &v2, sizeof(v2)) == -1)
+		die("'%s': TPACKET_V2: %s", pt->name, strerror(errno));
+	pt->frame_size = TPACKET_ALIGN(TPACKET2_HDRLEN + 16 + sizeof(struct virtio_net_hdr) +
+				       max_frame);
+	memset(&req, 0, sizeof(req));
+	req.tp_block_size = RING_BLOCK;
+	req.tp_block_nr = RING_BYTES / RING_BLOCK;
+	req.tp_frame_size = pt->frame_size;
+	req.tp_frame_nr = (RING_BLOCK / pt->frame_size) * req.tp_block_nr;
+	if (setsockopt(pt->fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) == -1)
+		die("'%s': receive ring: %s", pt->name, strerror(errno));
+	pt->frame_nr = req.tp_frame_nr;
+	pt->ring_len = (size_t)req.tp_block_size * req.tp_block_nr;
+	pt->ring = mmap(NULL, pt->ring_len, PROT_READ | PROT_WRITE, MAP_SHARED, pt->fd, 0);
+	if (pt->ring == MAP_FAILED)
+		die("'%s': mmap of the receive ring: %s", pt->name, strerror(errno));
 	memset(&sll, 0, sizeof(sll));
 	sll.sll_family = AF_PACKET;
 	sll.sll_protocol = htons(ETH_P_ALL);
@@ -237,14 +265,8 @@ port_open(struct port *pt)
 		die("'%s': promiscuous mode: %s", pt->name, strerror(errno));
 
 	for (i = 0; i < BATCH; i++) {
-		struct msghdr *r = &pt->rmsg[i].msg_hdr, *t = &pt->tmsg[i].msg_hdr;
+		struct msghdr *t = &pt->tmsg[i].msg_hdr;
 
-		pt->riov[i][0].iov_base = &pt->rvh[i];
-		pt->riov[i][0].iov_len = sizeof(pt->rvh[i]);
-		r->msg_name = &pt->rsll[i];
-		r->msg_iov = pt->riov[i];
-		r->msg_iovlen = 2;
-		r->msg_control = &pt->rcm[i];
 		pt->tiov[i][0].iov_base = (void *)&vnet_none;
 		pt->tiov[i][0].iov_len = sizeof(vnet_none);
 		t->msg_iov = pt->tiov[i];
@@ -362,128 +384,133 @@ report(struct netem *nm, const char *event, uint64_t now)
 
 /* ---- receive ---------------------------------------------------------------------- */
 
-static const struct tpacket_auxdata *
-auxdata(struct msghdr *mh)
+static inline struct tpacket2_hdr *
+ring_frame(const struct port *pt, uint32_t i)
 {
-	struct cmsghdr *cm;
+	uint32_t per_block = RING_BLOCK / pt->frame_size;
 
-	for (cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm))
-		if (cm->cmsg_level == SOL_PACKET && cm->cmsg_type == PACKET_AUXDATA &&
-		    cm->cmsg_len >= CMSG_LEN(sizeof(struct tpacket_auxdata)))
-			return (const struct tpacket_auxdata *)CMSG_DATA(cm);
-	return NULL;
+	return (struct tpacket2_hdr *)(pt->ring + (size_t)(i / per_block) * RING_BLOCK +
+				       (size_t)(i % per_block) * pt->frame_size);
 }
 
-/* Frame `i` of the last receive batch of `pt`: check it, finish its
- * checksum, restore its VLAN tag, and hand it to the path. */
+/*
+ * When frame `h` reached the interface, on CLOCK_MONOTONIC: the kernel's
+ * receive timestamp (CLOCK_REALTIME) moved by `real_off` (realtime minus
+ * monotonic, read just before), so that a forwarder that reads its ring
+ * late does not add that lateness to the delay.  A timestamp in the future
+ * or more than a second old (a clock step) counts as `now`.
+ */
+static uint64_t
+arrival(const struct tpacket2_hdr *h, uint64_t now, int64_t real_off)
+{
+	int64_t t = (int64_t)h->tp_sec * (int64_t)MB_NS_PER_SEC + h->tp_nsec - real_off;
+
+	if (t <= 0 || (uint64_t)t > now || now - (uint64_t)t > MB_NS_PER_SEC)
+		return now;
+	return (uint64_t)t;
+}
+
+/* Ring slot `h`, which the kernel has handed over: check the frame, copy
+ * it into a pool slot, finish its checksum, restore its VLAN tag, and hand
+ * it to the path with its arrival time.  The caller gives the ring slot
+ * back afterwards. */
 static void
-rx_one(struct netem *nm, struct port *pt, unsigned int i, uint64_t now)
+rx_one(struct netem *nm, struct port *pt, const struct tpacket2_hdr *h, uint64_t now,
+       int64_t real_off)
 {
 	struct nm_path *p = pt->in;
-	struct msghdr *mh = &pt->rmsg[i].msg_hdr;
-	const struct virtio_net_hdr *vh = &pt->rvh[i];
-	const struct tpacket_auxdata *aux;
-	uint32_t idx = pt->rslot[i], len = pt->rmsg[i].msg_len;
-	struct nm_frame *fr = nm_path_frame(p, idx);
-	uint8_t *buf = nm_path_buf(p, idx);
+	const struct sockaddr_ll *sll = (const void *)((const uint8_t *)h + RING_SLL_OFF);
+	const uint8_t *data = (const uint8_t *)h + h->tp_mac;
+	struct virtio_net_hdr vh;
+	uint32_t idx, len = h->tp_snaplen;
+	struct nm_frame *fr;
+	uint8_t *buf;
 
-	if (pt->rsll[i].sll_pkttype == PACKET_OUTGOING) {
-		nm_path_put(p, idx);
+	if (sll->sll_pkttype == PACKET_OUTGOING)
+		return;
+	/* The kernel keeps tp_mac inside the slot; check anyway before use. */
+	if (h->tp_mac < sizeof(vh) || h->tp_mac > pt->frame_size ||
+	    len > pt->frame_size - h->tp_mac)
+		return;
+	memcpy(&vh, data - sizeof(vh), sizeof(vh));
+	idx = nm_path_get(p);
+	if (idx == NM_NONE) {
+		/* Cannot happen (nm_path.h: the pool keeps spare slots). */
+		p->ctr[NM_CTR_rx_frames]++;
+		p->ctr[NM_CTR_drop_limit]++;
 		return;
 	}
-	if (len < sizeof(*vh)) {
-		nm_path_reject(p, idx, 0, NM_CTR_drop_bad);
-		return;
-	}
-	len -= sizeof(*vh);
-	if (vh->gso_type != VIRTIO_NET_HDR_GSO_NONE) {
+	if (vh.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
 		if (!pt->warned_gso)
 			msg("dropping GSO frames (%" PRIu32 " bytes) that arrive on '%s': turn "
 			    "off tso, gso and tx-udp-segmentation on its peer (ethtool -K)",
-			    len, pt->name);
+			    h->tp_len, pt->name);
 		pt->warned_gso = true;
-		nm_path_reject(p, idx, len, NM_CTR_drop_gso);
+		nm_path_reject(p, idx, h->tp_len, NM_CTR_drop_gso);
 		return;
 	}
-	if (len < NM_ETH_HLEN || len > nm->max_frame || (mh->msg_flags & MSG_TRUNC)) {
-		nm_path_reject(p, idx, len, NM_CTR_drop_bad);
+	if (len != h->tp_len || len < NM_ETH_HLEN || len > nm->max_frame) {
+		nm_path_reject(p, idx, h->tp_len, NM_CTR_drop_bad);
 		return;
 	}
-	if (vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
-		if (nm_pkt_csum_complete(buf + NM_HEADROOM, len, vh->csum_start,
-					 vh->csum_offset) < 0) {
+	buf = nm_path_buf(p, idx);
+	memcpy(buf + NM_HEADROOM, data, len);
+	if (vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+		if (nm_pkt_csum_complete(buf + NM_HEADROOM, len, vh.csum_start,
+					 vh.csum_offset) < 0) {
 			nm_path_reject(p, idx, len, NM_CTR_drop_bad);
 			return;
 		}
 		p->ctr[NM_CTR_csum_completed]++;
 	}
+	fr = nm_path_frame(p, idx);
 	fr->off = NM_HEADROOM;
 	fr->len = (uint16_t)len;
-	aux = auxdata(mh);
-	if (aux && (aux->tp_status & TP_STATUS_VLAN_VALID)) {
-		uint16_t tpid = (aux->tp_status & TP_STATUS_VLAN_TPID_VALID) ?
-			aux->tp_vlan_tpid : ETH_P_8021Q;
+	if (h->tp_status & TP_STATUS_VLAN_VALID) {
+		uint16_t tpid = (h->tp_status & TP_STATUS_VLAN_TPID_VALID) ?
+			h->tp_vlan_tpid : ETH_P_8021Q;
 
 		/* The slot has NM_HEADROOM bytes in front: move the MACs there. */
 		memmove(buf, buf + NM_HEADROOM, 12);
 		mb_bytes_put_be16(buf + 12, tpid);
-		mb_bytes_put_be16(buf + 14, aux->tp_vlan_tci);
+		mb_bytes_put_be16(buf + 14, h->tp_vlan_tci);
 		fr->off = 0;
 		fr->len = (uint16_t)(len + 4);
 		p->ctr[NM_CTR_vlan_restored]++;
 	}
-	nm_path_input(p, idx, now, nm->down);
+	nm_path_input(p, idx, arrival(h, now, real_off), nm->down);
 }
 
 /*
- * Read what `pt` has, in batches, into its path.  Returns true if any frame
- * came.  The pool always has a batch free (nm_path.h), so slots run out only
- * on a bug; errors other than "nothing there" are reported once per errno.
+ * Take what the ring of `pt` holds, at most RX_BUDGET frames, into its
+ * path.  Returns true if any frame came.  An error on the socket (ENETDOWN
+ * during our own carrier flap) is read and cleared, or poll() would report
+ * it forever.
  */
 static bool
-port_rx(struct netem *nm, struct port *pt, uint64_t now)
+port_rx(struct netem *nm, struct port *pt, uint64_t now, bool err)
 {
-	struct nm_path *p = pt->in;
-	unsigned int round, i, k, n;
-	bool any = false;
-	int r;
+	uint64_t mono = mb_time_mono_ns();
+	int64_t real_off = (int64_t)(mb_time_real_ns() - mono);
+	unsigned int n;
 
-	for (round = 0; round < RX_ROUNDS; round++) {
-		for (k = 0; k < BATCH; k++) {
-			uint32_t idx = nm_path_get(p);
-			struct msghdr *mh = &pt->rmsg[k].msg_hdr;
+	if (err) {
+		int e;
+		socklen_t el = sizeof(e);
 
-			if (idx == NM_NONE)
-				break;
-			pt->rslot[k] = idx;
-			pt->riov[k][1].iov_base = nm_path_buf(p, idx) + NM_HEADROOM;
-			pt->riov[k][1].iov_len = p->slot_size - NM_HEADROOM;
-			mh->msg_namelen = sizeof(pt->rsll[k]);
-			mh->msg_controllen = sizeof(pt->rcm[k]);
-			mh->msg_flags = 0;
-		}
-		if (k == 0)
-			break;
-		r = recvmmsg(pt->fd, pt->rmsg, k, MSG_DONTWAIT | MSG_TRUNC, NULL);
-		n = r > 0 ? (unsigned int)r : 0;
-		for (i = 0; i < n; i++)
-			rx_one(nm, pt, i, now);
-		for (i = k; i-- > n;)
-			nm_path_put(p, pt->rslot[i]);
-		if (r < 0) {
-			/* ENETDOWN: our own carrier flap, reported once per down. */
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-			    errno != ENETDOWN && errno != pt->last_rx_errno)
-				msg("'%s': receive: %s, continuing", pt->name, strerror(errno));
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				pt->last_rx_errno = errno;
-			break;
-		}
-		any = true;
-		if (n < k)
-			break;
+		(void)getsockopt(pt->fd, SOL_SOCKET, SO_ERROR, &e, &el);
 	}
-	return any;
+	for (n = 0; n < RX_BUDGET; n++) {
+		struct tpacket2_hdr *h = ring_frame(pt, pt->rx_head);
+
+		if (!(__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER))
+			break;
+		rx_one(nm, pt, h, now, real_off);
+		__atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+		if (++pt->rx_head == pt->frame_nr)
+			pt->rx_head = 0;
+	}
+	return n > 0;
 }
 
 /* ---- send -------------------------------------------------------------------------- */
@@ -580,7 +607,7 @@ min64(uint64_t a, uint64_t b)
 static void
 run(struct netem *nm)
 {
-	struct pollfd pfd[3];
+	struct pollfd pfd[3] = { 0 };
 	struct timespec ts;
 	uint64_t now, deadline;
 	bool busy = false;
@@ -595,35 +622,37 @@ run(struct netem *nm)
 			report(nm, "stats", now);
 			nm->next_stats = now + nm->conf.stats_every_ns;
 		}
-		if (!busy) {
-			deadline = flap_next_event(nm);
-			if (nm->conf.stats_every_ns)
-				deadline = min64(deadline, nm->next_stats);
-			for (i = 0; i < 2; i++) {
-				struct port *pt = &nm->port[i];
+		/* Sleep until the next event, or only look (signals, POLLOUT,
+		 * errors) while frames keep coming. */
+		deadline = busy ? now : flap_next_event(nm);
+		if (nm->conf.stats_every_ns)
+			deadline = min64(deadline, nm->next_stats);
+		for (i = 0; i < 2; i++) {
+			struct port *pt = &nm->port[i];
 
-				pfd[i].fd = pt->fd;
-				pfd[i].events = POLLIN | (pt->tx_blocked ? POLLOUT : 0);
-				if (!pt->tx_blocked)
-					deadline = min64(deadline, nm_path_next_due(pt->out));
-			}
-			pfd[2].fd = nm->sfd;
-			pfd[2].events = POLLIN;
-			if (deadline != UINT64_MAX) {
-				deadline = deadline > now ? deadline - now : 0;
-				ts.tv_sec = (time_t)(deadline / MB_NS_PER_SEC);
-				ts.tv_nsec = (long)(deadline % MB_NS_PER_SEC);
-			}
-			if (ppoll(pfd, 3, deadline == UINT64_MAX ? NULL : &ts, NULL) == -1 &&
-			    errno != EINTR)
-				die("ppoll: %s", strerror(errno));
-			now = mb_time_mono_ns();
-			if (pfd[2].revents & POLLIN)
-				signals(nm, now);
+			pfd[i].fd = pt->fd;
+			pfd[i].events = POLLIN | (pt->tx_blocked ? POLLOUT : 0);
+			if (!pt->tx_blocked)
+				deadline = min64(deadline, nm_path_next_due(pt->out));
 		}
+		pfd[2].fd = nm->sfd;
+		pfd[2].events = POLLIN;
+		if (deadline != UINT64_MAX) {
+			deadline = deadline > now ? deadline - now : 0;
+			ts.tv_sec = (time_t)(deadline / MB_NS_PER_SEC);
+			ts.tv_nsec = (long)(deadline % MB_NS_PER_SEC);
+		}
+		if (ppoll(pfd, 3, deadline == UINT64_MAX ? NULL : &ts, NULL) == -1) {
+			if (errno != EINTR)
+				die("ppoll: %s", strerror(errno));
+			memset(pfd, 0, sizeof(pfd));
+		}
+		now = mb_time_mono_ns();
+		if (pfd[2].revents & POLLIN)
+			signals(nm, now);
 		busy = false;
 		for (i = 0; i < 2; i++)
-			busy |= port_rx(nm, &nm->port[i], now);
+			busy |= port_rx(nm, &nm->port[i], now, pfd[i].revents & POLLERR);
 	}
 }
 
@@ -659,14 +688,14 @@ main(int argc, char **argv)
 	nm->port[0].in = nm->port[1].out = &nm->path[NM_AB];
 	nm->port[1].in = nm->port[0].out = &nm->path[NM_BA];
 	for (i = 0; i < 2; i++)
-		port_open(&nm->port[i]);
+		port_open(&nm->port[i], nm->conf.max_frame);
 	nm->max_frame = nm->conf.max_frame;
 	if (nm->max_frame == 0)
 		nm->max_frame = (nm->port[0].mtu > nm->port[1].mtu ? nm->port[0].mtu :
-				 nm->port[1].mtu) + NM_ETH_HLEN;
-	if (nm->max_frame > 16384)
-		die("MTU too large (%" PRIu32 "-byte frames); set --max-frame", nm->max_frame);
-	/* The headroom takes a VLAN tag put back; rounded to cache lines. */
+				 nm->port[1].mtu) + NM_ETH_HLEN + 4;
+	/* Each ring takes the frames of its own interface; the pool of either
+	 * direction those of the larger MTU.  The headroom takes a VLAN tag
+	 * put back; slots are rounded to cache lines. */
 	nm->slot_size = (nm->max_frame + NM_HEADROOM + 63) & ~63U;
 	for (d = 0; d < 2; d++) {
 		r = nm_path_init(&nm->path[d], &nm->conf.dir[d], nm->slot_size, BATCH,
@@ -711,6 +740,7 @@ main(int argc, char **argv)
 	}
 	report(nm, "exit", mb_time_mono_ns());
 	for (i = 0; i < 2; i++) {
+		munmap(nm->port[i].ring, nm->port[i].ring_len);
 		close(nm->port[i].fd);
 		nm_path_done(&nm->path[i]);
 	}

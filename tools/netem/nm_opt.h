@@ -28,7 +28,7 @@ struct nm_conf {
 	bool flap_carrier;		/* also take both interfaces down */
 	uint64_t seed;
 	bool seed_set;
-	uint32_t max_frame;		/* 0 = the larger MTU of A and B plus 14 */
+	uint32_t max_frame;		/* 0 = the larger MTU of A and B plus 18 */
 	uint64_t stats_every_ns;	/* 0 = only on SIGUSR2 and at exit */
 	bool quiet;
 	/* Raw --queue values until nm_opt_parse() resolves them. */

@@ -39,6 +39,7 @@
 #define _NM_PATH_H_
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define NM_NONE UINT32_MAX
