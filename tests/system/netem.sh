@@ -10,6 +10,8 @@
 #   netem.sh pass         no impairment: 64 MiB over HTTP byte-identical, no
 #                         drop, partial checksums completed; the rate is
 #                         reported (and must beat a very low floor)
+#   netem.sh rate         100 Mbit/s with a 64 KiB queue: a download never beats
+#                         the rate, comes near it, and overflows the queue
 #   netem.sh delay        30 ms one way, 10 ms +-1 ms back: UDP round trips
 #                         and TCP connects never under 39 ms; jitter never
 #                         reorders
@@ -23,10 +25,14 @@
 #   netem.sh corrupt      1% of the HTTP payload frames corrupted, checksums
 #                         kept: TCP drops them (InCsumErrors), the download is
 #                         identical; then one frame corrupted with checksums
-#                         fixed: the download differs in exactly one byte
+#                         fixed: the download differs in exactly one byte, and
+#                         under TLS the transfer fails in TLS
 #   netem.sh flap         400 ms down every second: gaps at the receiver; then
 #                         a carrier flap on SIGUSR1 that the host sees as
 #                         NO-CARRIER, under a TCP download that completes
+#   netem.sh daemon       minibossd's DPDK port (net_af_packet) behind mb-netem
+#                         with loss, duplication and reordering: an HTTP
+#                         download through it is identical
 #   netem.sh wan          HTTPS download from nginx over 40 ms RTT with 1% loss
 #                         each way (MB_WAN_MIB MiB, default 4; the benchmark
 #                         size is 256; MB_WAN_CC=cubic|bbr|reno sets the
@@ -196,6 +202,26 @@ case_pass() {
 	mb_pass "64 MiB identical, $((SPEED * 8 / 1000000)) Mbit/s"
 }
 
+case_rate() {
+	local mbit
+	# A 100 Mbit/s link toward h1 with a 64 KiB queue: a TCP download can
+	# never beat the rate (the shaper is exact, and frames carry headers),
+	# and its slow start overflows the queue (tail drops, counted).
+	mb_wan_up w h1 "$A/24" h2 "$B/24" --dir ba --rate 100M --queue 64k
+	www_file f 16
+	ngx_up h2 "$B"
+	fetch h1 "http://$B/f" "$MB_TMP/dl"
+	[ "$(mb_sha "$MB_TMP/dl")" = "$WANT" ] || mb_fail "download through the rate limit differs"
+	mbit=$((SPEED * 8 / 1000000))
+	mb_log "16 MiB through 100 Mbit/s: $mbit Mbit/s"
+	[ "$SPEED" -le $((100000000 / 8)) ] || mb_fail "$mbit Mbit/s through a 100 Mbit/s link"
+	[ "$SPEED" -ge $((30000000 / 8)) ] || mb_fail "only $mbit Mbit/s through a 100 Mbit/s link"
+	stats w "$MB_TMP/s.json"
+	expect "$MB_TMP/s.json" 'ba["drop_queue"] > 0' 'ab["drop_queue"] == 0' \
+		'ba["drop_loss"] == ba["drop_limit"] == 0'
+	mb_pass "$mbit Mbit/s through --rate 100M, $(jq_py "$MB_TMP/s.json" 'j["ba"]["drop_queue"]') tail drops"
+}
+
 case_delay() {
 	mb_wan_up w h1 "$A/24" h2 "$B/24" --dir ab --delay 30ms --dir ba --delay 10ms --jitter 1ms
 	mb_bg h2 "${PROBE[@]}" echo --bind "$B" --port 7000 2>/dev/null
@@ -297,7 +323,21 @@ case_corrupt() {
 	[ "$(cmp -l "$MB_TMP/dl2" "$MB_TMP/www/f" | wc -l)" = 1 ] ||
 		mb_fail "expected exactly one byte changed: $(cmp -l "$MB_TMP/dl2" "$MB_TMP/www/f" | head)"
 	[ "$e1" = "$e0" ] || mb_fail "fixed checksums still failed at TCP ($e0 -> $e1)"
-	mb_pass "$n corrupted frames caught by TCP's checksum; one with fixed checksums seen by SHA-256 only"
+	mb_wan_down w2 || mb_fail "mb-netem exit status $?"
+	# The same single flip under TLS (a chunk corrupted on the way from
+	# ops): TCP takes it, the TLS record's authentication does not, and
+	# the transfer fails instead of delivering a wrong byte.
+	mb_wan_up w3 h1 "$A/24" h2 "$B/24" --dir ba --corrupt 100% --corrupt-match tcp:443 \
+		--corrupt-skip 3000 --corrupt-max 1 --corrupt-csum fix
+	if mb_in h1 curl -sS --max-time 60 --cacert "$MB_TMP/ngx/cert.pem" -o "$MB_TMP/dl3" \
+		"https://$B/f" 2>"$MB_TMP/curl3.err"; then
+		mb_fail "TLS delivered a corrupted record"
+	fi
+	mb_log "curl over TLS: $(cat "$MB_TMP/curl3.err")"
+	grep -qi 'ssl\|tls' "$MB_TMP/curl3.err" || mb_fail "curl failed, but not in TLS"
+	stats w3 "$MB_TMP/s3.json"
+	expect "$MB_TMP/s3.json" 'ba["corrupted"] == 1'
+	mb_pass "$n corrupted frames caught by TCP's checksum; one with fixed checksums seen by SHA-256 only, and one under TLS refused by TLS"
 }
 
 case_flap() {
@@ -367,13 +407,47 @@ case_wan() {
 	mb_pass "$mib MiB over HTTPS at 40 ms / 1% with $cc: $((SPEED * 8 / 1000)) kbit/s"
 }
 
+case_daemon() {
+	local srv=10.79.1.1 img=emulab-ops/NETEM.ndz
+	[ -x "$MB_BUILD/server/minibossd" ] || mb_skip "minibossd not built at '$MB_BUILD/server/minibossd'"
+	mb_bridge_up
+	mb_host c1 10.79.1.11/24
+	# The daemon's DPDK port (net_af_packet on srv's eth0) reaches the
+	# bridge through mb-netem; "ab" is from the daemon.  The client keeps
+	# its tx checksum offload: mb-netem completes the checksums.
+	mb_wan_up w srv:eth0 "noaddr=$srv" "br:${MB_PREFIX}${MB_RID}s" bridge \
+		--loss 1% --dup 1% --reorder 5%:2ms
+	# The kernel of srv must not answer what arrives on eth0 (see tcp.sh).
+	printf 'table netdev mbwk {\n chain in {\n  type filter hook ingress device eth0 priority 0; policy drop;\n }\n}\n' |
+		mb_in srv nft -f - || mb_fail "nft in srv"
+	mb_make_file "$MB_TMP/img" 8 5
+	WANT=$(mb_sha "$MB_TMP/img")
+	mb_state_add_image "$MB_TMP/state" "$img" "$MB_TMP/img" 1 1700000000
+	{
+		mb_conf_write "$srv/24"
+		printf '\n[tcp]\nhttp-port = 80\nidle-timeout = 30s\n'
+	} >"$MB_TMP/mb.conf"
+	mb_daemon_start srv "$MB_TMP/mb.conf"
+	mb_daemon_wait_ready 30
+	mb_wait_tcp c1 "$srv" 80 15 || mb_fail "HTTP port not reachable through mb-netem"
+	fetch c1 "http://$srv/images/$img" "$MB_TMP/dl"
+	[ "$(mb_sha "$MB_TMP/dl")" = "$WANT" ] || mb_fail "download from minibossd through mb-netem differs"
+	stats w "$MB_TMP/s.json"
+	expect "$MB_TMP/s.json" 'ab["drop_loss"] > 0 and ab["duplicated"] > 0 and ab["reordered"] > 0' \
+		'ab["csum_completed"] == 0 and ba["csum_completed"] > 0'
+	mb_daemon_stop || mb_fail "minibossd exit status $?"
+	mb_pass "8 MiB from minibossd through 1% loss, 1% duplication, 5% reordering: identical"
+}
+
 case "$CASE" in
 pass) case_pass ;;
+rate) case_rate ;;
 delay) case_delay ;;
 loss) case_loss ;;
 dup-reorder) case_dup_reorder ;;
 corrupt) case_corrupt ;;
 flap) case_flap ;;
 wan) case_wan ;;
+daemon) case_daemon ;;
 *) mb_fail "unknown case '$CASE'" ;;
 esac

@@ -14,6 +14,7 @@
 #   10.1.0.1/24   an address for the kernel (GRO on, so the host's stack
 #                 costs the forwarder's CPU less);
 #   noaddr        no address: a DPDK port (net_af_packet) takes the link;
+#                 noaddr=10.1.0.1 also records the port's address for mb_addr;
 #   bridge        enslave it to br0 of that namespace (B = br puts host A's
 #                 link to the bridge of mb_bridge_up through the forwarder).
 # On every host end TSO, GSO and UDP segmentation are turned off (mb-netem
@@ -59,6 +60,7 @@ _mb_wan_end() {
 		>/dev/null 2>&1 || mb_fail "wan $name: cannot turn off segmentation offloads on $ifn"
 	case $addr in
 	noaddr) ;;
+	noaddr=*) eval "MB_ADDR_$host=${addr#noaddr=}" ;;
 	bridge)
 		ip -n "$hns" link set dev "$ifn" master br0 || mb_fail "wan $name: no br0 in $hns"
 		;;

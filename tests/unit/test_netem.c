@@ -908,8 +908,11 @@ test_options(void **state)
 	assert_int_equal(c.dir[NM_AB].limit, 1024);
 	assert_int_equal(parse("-a x -b y --rate 100M --queue 125000", &c, err), 0);
 	assert_int_equal(c.dir[NM_AB].queue_ns, 10 * MS);
-	assert_int_equal(parse("-a x -b y --rate 1M", &c, err), 0);
+	assert_int_equal(parse("-a x -b y --rate 100M", &c, err), 0);
 	assert_int_equal(c.dir[NM_AB].queue_ns, 10 * MS);
+	/* Slow links: 16 frames of 1518 bytes at 1 Mbit/s are 194.304 ms. */
+	assert_int_equal(parse("-a x -b y --rate 1M", &c, err), 0);
+	assert_int_equal(c.dir[NM_AB].queue_ns, 194304000);
 
 	assert_int_equal(parse("-a x -b y --loss-burst 1%:25% --reorder 2%:5ms --dup 0.5 "
 			       "--corrupt 0.1% --corrupt-in 100-200 --corrupt-match tcp:443 "

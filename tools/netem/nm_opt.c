@@ -76,7 +76,8 @@ static const char usage_text[] =
 "  --queue SIZE|TIME     the queue in front of the rate limit, in bytes (\"256k\")\n"
 "                        or time at the rate (\"30ms\"); a frame that would wait\n"
 "                        longer is dropped (tail drop).  Default: one round trip\n"
-"                        (delay ab + delay ba, at least 10 ms) at the rate\n"
+"                        (delay ab + delay ba) at the rate, at least 10 ms and 16\n"
+"                        full-size frames\n"
 "  --delay T             one-way delay (\"20ms\", \"1.5ms\", \"500us\", \"1s\")\n"
 "  --jitter T            add a uniform random -T..+T to each frame's delay; frames\n"
 "                        keep their order (none leaves before the one ahead)\n"
@@ -508,11 +509,19 @@ finish(struct nm_conf *cf, char *err, size_t errlen)
 		if (!dc->rate && (cf->queue_bytes[d] || dc->burst))
 			return fail(err, errlen, "%s: --queue and --burst need --rate", name);
 		if (dc->rate) {
-			if (cf->queue_bytes[d] == 0)
+			/* One round trip (the classic router buffer), but never less
+			 * than 10 ms nor than 16 full-size frames at the rate. */
+			uint64_t frames16 = (uint64_t)(16.0 * 1518 * 8 * NS_PER_SEC /
+						       (double)dc->rate);
+
+			if (cf->queue_bytes[d] == 0) {
 				dc->queue_ns = rtt > 10 * NS_PER_MS ? rtt : 10 * NS_PER_MS;
-			else if (cf->queue_bytes[d] != QUEUE_IS_TIME)
+				if (dc->queue_ns < frames16)
+					dc->queue_ns = frames16;
+			} else if (cf->queue_bytes[d] != QUEUE_IS_TIME) {
 				dc->queue_ns = (uint64_t)((double)cf->queue_bytes[d] * 8 * NS_PER_SEC /
 							  (double)dc->rate);
+			}
 			if (dc->queue_ns > MAX_TIME_NS)
 				return fail(err, errlen, "%s: --queue longer than an hour", name);
 		}
