@@ -9,7 +9,8 @@
 #
 #   netem.sh pass         no impairment: 64 MiB over HTTP byte-identical, no
 #                         drop, partial checksums completed; the rate is
-#                         reported (and must beat a very low floor)
+#                         reported (and must beat a very low floor); VLAN
+#                         tags the kernel passes beside the frame are restored
 #   netem.sh rate         100 Mbit/s with a 64 KiB queue: a download never beats
 #                         the rate, comes near it, and overflows the queue
 #   netem.sh delay        30 ms one way, 10 ms +-1 ms back: UDP round trips
@@ -38,6 +39,8 @@
 #                         size is 256; MB_WAN_CC=cubic|bbr|reno sets the
 #                         sender's congestion control): completes, identical,
 #                         rate reported
+#   netem.sh capacity     (by hand, not in the suite) the forwarder's rate at
+#                         20 ms each way: UDP frames per second, one TCP stream
 # Needs root, nginx, curl, openssl, ethtool and a built mb-netem (MB_BUILD).
 set -u
 MB_PREFIX=mbw
@@ -181,6 +184,7 @@ print(rows[1][rows[0].index("InCsumErrors")])'
 }
 
 case_pass() {
+	local vpid
 	mb_wan_up w h1 "$A/24" h2 "$B/24"
 	www_file f 64
 	ngx_up h2 "$B"
@@ -195,6 +199,20 @@ case_pass() {
 	# A very low floor: it catches a forwarder that sleeps per frame, not
 	# a slow machine (measured here: 0.4-2 Gbit/s under load).
 	[ "$SPEED" -gt $((40000000 / 8)) ] || mb_fail "only $((SPEED * 8)) bit/s through mb-netem"
+	# VLAN-tagged frames: the receiving kernel takes the tag out of the
+	# frame and hands it over beside it; mb-netem must put it back.  (No
+	# 8021q module here, so raw frames stand in for VLAN interfaces.)
+	mb_in h2 "${PROBE[@]}" vlan-recv --ifname w --count 5 >"$MB_TMP/v.json" \
+		2>"$MB_TMP/v.err" &
+	vpid=$!
+	MB_PIDS+=("$vpid")
+	for _ in $(seq 50); do grep -q ready "$MB_TMP/v.err" 2>/dev/null && break; sleep 0.05; done
+	mb_in h1 "${PROBE[@]}" vlan-send --ifname w --vid 42 --count 5 \
+		--dst "$(mb_in h2 cat /sys/class/net/w/address)" >/dev/null || mb_fail "vlan-send"
+	wait "$vpid" || mb_fail "vlan-recv"
+	check "$MB_TMP/v.json" 'j["received"] == 5 and j["vids"] == [42] * 5' "VLAN tags lost"
+	stats w "$MB_TMP/s2.json"
+	expect "$MB_TMP/s2.json" 'ab["vlan_restored"] == 5'
 	mb_wan_down w || mb_fail "mb-netem exit status $?"
 	expect "$(mb_wan_json w)" 'd["event"] == "exit"' 'ab["held"] == ba["held"] == 0'
 	"$MB_NETEM" -a x -b y --loss 200% 2>/dev/null
@@ -439,6 +457,43 @@ case_daemon() {
 	mb_pass "8 MiB from minibossd through 1% loss, 1% duplication, 5% reordering: identical"
 }
 
+# Not in the suite (speed belongs to benchmarks): what the forwarder moves
+# on this machine with 20 ms each way.  UDP from bench/udp-blast (1514-byte
+# frames, as fast as the kernel sends them) into a sink that drops them at
+# ingress, then one TCP download with buffers large enough for the path.
+case_capacity() {
+	local blast=$MB_BUILD/bench/udp-blast secs=3
+	[ -x "$blast" ] || mb_skip "udp-blast not built at '$blast'"
+	mb_wan_up w h1 "$A/24" h2 "$B/24" --delay 20ms
+	static_neigh w h1 "$A" h2 "$B"
+	printf 'table netdev sink {\n chain in {\n  type filter hook ingress device w priority 0;\n  udp dport 6000 drop\n }\n}\n' |
+		mb_in h2 nft -f - || mb_fail "nft sink"
+	stats w "$MB_TMP/c0.json"
+	mb_in h1 "$blast" -d "$B" -l 1472 -m gso -t "$secs" >"$MB_TMP/blast.json" ||
+		mb_fail "udp-blast"
+	sleep 0.1
+	stats w "$MB_TMP/c1.json"
+	python3 - "$MB_TMP/c0.json" "$MB_TMP/c1.json" "$MB_TMP/blast.json" "$secs" \
+		>"$MB_TMP/udp.txt" <<-'EOF'
+		import json, sys
+		a, b = (json.load(open(f))["ab"] for f in sys.argv[1:3])
+		sent = json.load(open(sys.argv[3]))["datagrams"]
+		secs = float(sys.argv[4])
+		n = b["tx_frames"] - a["tx_frames"]
+		print(f"UDP {n / secs:.0f} frames/s = {(b['tx_bytes'] - a['tx_bytes']) * 8 / secs / 1e9:.2f}"
+		      f" Gbit/s of 1514-byte frames forwarded ({sent / secs:.0f}/s offered,"
+		      f" {b['kernel_drops'] - a['kernel_drops']} not read in time)")
+	EOF
+	mb_log "$(cat "$MB_TMP/udp.txt")"
+	mb_in h1 sysctl -qw net.ipv4.tcp_rmem="4096 131072 67108864"
+	mb_in h2 sysctl -qw net.ipv4.tcp_wmem="4096 16384 67108864"
+	www_file f 256
+	ngx_up h2 "$B"
+	fetch h1 "http://$B/f" "$MB_TMP/dl"
+	[ "$(mb_sha "$MB_TMP/dl")" = "$WANT" ] || mb_fail "download differs"
+	mb_pass "$(cat "$MB_TMP/udp.txt"); TCP at 40 ms RTT: $((SPEED * 8 / 1000000)) Mbit/s ($(mb_in h2 sysctl -n net.ipv4.tcp_congestion_control))"
+}
+
 case "$CASE" in
 pass) case_pass ;;
 rate) case_rate ;;
@@ -449,5 +504,6 @@ corrupt) case_corrupt ;;
 flap) case_flap ;;
 wan) case_wan ;;
 daemon) case_daemon ;;
+capacity) case_capacity ;;
 *) mb_fail "unknown case '$CASE'" ;;
 esac

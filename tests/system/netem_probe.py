@@ -23,6 +23,13 @@
 #                                       those (kernel receive timestamps, so a
 #                                       receiver that reads late changes
 #                                       nothing)
+#   vlan-send --ifname I --dst MAC --vid V --count N
+#                                       N raw frames tagged with VLAN V out of I
+#   vlan-recv --ifname I --count N [--timeout S]
+#                                       count those frames arriving on I and how
+#                                       many still carry VLAN V (the kernel
+#                                       strips the tag and reports it beside
+#                                       the frame); JSON: received, vids
 #
 # Datagrams carry an 8-byte sequence number; the sender paces with a
 # monotonic clock, so the rate holds on a loaded machine on average, and
@@ -196,6 +203,52 @@ def cmd_recv(a):
                       "missing_runs": missing_runs, "run_gaps_ms": run_gaps}))
 
 
+ETH_P_ALL = 3
+SOL_PACKET = 263
+PACKET_AUXDATA = 8
+TP_STATUS_VLAN_VALID = 1 << 4
+VLAN_MAGIC = b"mb-netem-vlan-probe"
+
+
+def cmd_vlan_send(a):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    s.bind((a.ifname, 0))
+    src = s.getsockname()[4]
+    dst = bytes.fromhex(a.dst.replace(":", ""))
+    for i in range(a.count):
+        # 802.1Q tag, then a local experimental ethertype and our payload.
+        frame = dst + src + struct.pack("!HHH", 0x8100, a.vid, 0x88B5) + VLAN_MAGIC
+        s.send(frame + struct.pack("!I", i) + bytes(40))
+        time.sleep(0.01)
+    print(json.dumps({"sent": a.count}))
+
+
+def cmd_vlan_recv(a):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    s.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+    s.bind((a.ifname, 0))
+    print("ready", file=sys.stderr, flush=True)
+    got, vids = 0, []
+    end = time.monotonic() + a.timeout
+    while got < a.count and time.monotonic() < end:
+        s.settimeout(max(0.01, end - time.monotonic()))
+        try:
+            data, anc, _, _ = s.recvmsg(2048, socket.CMSG_SPACE(20))
+        except socket.timeout:
+            break
+        if VLAN_MAGIC not in data:
+            continue
+        got += 1
+        vid = None
+        for level, kind, val in anc:
+            if level == SOL_PACKET and kind == PACKET_AUXDATA and len(val) >= 20:
+                status, _, _, _, _, tci, _ = struct.unpack("IIIHHHH", val[:20])
+                if status & TP_STATUS_VLAN_VALID:
+                    vid = tci & 0xFFF
+        vids.append(vid)
+    print(json.dumps({"received": got, "vids": vids}))
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -224,9 +277,18 @@ def main():
     v.add_argument("--count", type=int, required=True)
     v.add_argument("--idle", type=float, default=5.0)
     v.add_argument("--timeout", type=float, default=30.0)
+    vs = sub.add_parser("vlan-send")
+    vs.add_argument("--ifname", required=True)
+    vs.add_argument("--dst", required=True)
+    vs.add_argument("--vid", type=int, required=True)
+    vs.add_argument("--count", type=int, default=5)
+    vr = sub.add_parser("vlan-recv")
+    vr.add_argument("--ifname", required=True)
+    vr.add_argument("--count", type=int, default=5)
+    vr.add_argument("--timeout", type=float, default=5.0)
     a = p.parse_args()
     {"echo": cmd_echo, "rtt": cmd_rtt, "connect": cmd_connect, "send": cmd_send,
-     "recv": cmd_recv}[a.cmd](a)
+     "recv": cmd_recv, "vlan-send": cmd_vlan_send, "vlan-recv": cmd_vlan_recv}[a.cmd](a)
 
 
 if __name__ == "__main__":
