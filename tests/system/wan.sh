@@ -31,7 +31,8 @@
 #                            "$MB_TMP/wan-NAME.log"
 #   mb_wan_pid NAME
 # Environment: MB_WAN_NICE=N runs the forwarder under nice -n N (a
-# benchmark on a busy machine may want it ahead of other work).
+# benchmark on a busy machine may want it ahead of other work); MB_NETEM
+# names another mb-netem binary (a sanitizer build, say).
 
 MB_NETEM=${MB_NETEM:-$MB_BUILD/tools/mb-netem}
 

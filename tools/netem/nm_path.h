@@ -27,8 +27,9 @@
  * Memory: nm_path_init() allocates everything once (frame slots by mmap,
  * touched only as they are used); nothing is allocated per frame.  At most
  * `limit` frames are held; the pool has `limit + 2 * batch` slots so that
- * the caller can always hand a full receive batch to the kernel, and a
- * duplicate always finds a slot unless the limit is reached.
+ * a caller that takes up to `batch` slots at a time to receive into always
+ * finds them, and a duplicate always finds a slot unless the limit is
+ * reached.
  *
  * Accounting: every frame that enters (nm_path_input or nm_path_reject)
  * ends in exactly one of tx_frames, a drop_* counter, or `held`, and each
