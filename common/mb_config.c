@@ -1,34 +1,52 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Table-driven configuration (Redis standardConfig style).  Every key is one
- * row of mb_cfg_keys[]; the INI parser (inih), the defaults, the JSON dump for
- * `minibossctl config`, the reload check and the example file all walk that
- * table, so a key cannot be documented in one place and parsed differently in
- * another.  This file does not log: errors come back as text.
+ * row of mb_cfg_keys[]; the parser, the defaults, the checks of `minibossd
+ * -n`, the JSON dump for `minibossctl config`, the reload check, the example
+ * file of `minibossd -E` and the miniboss.conf(5) page all walk that table,
+ * so a key cannot be documented in one place and parsed differently in
+ * another.
+ *
+ * The file syntax is INI, read here line by line rather than with inih: the
+ * checks must name the line of every problem (inih tells its handler no line
+ * number), a value may be as long as its key allows (inih cuts lines at 200
+ * bytes without a word), an indented line must not silently continue the
+ * previous value, and `# comments` may follow a value (inih strips only `;`).
+ * What is accepted is what mb_config_print_syntax() prints.
+ *
+ * This file does not log: problems come back as diagnostics.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include <ini.h>
-
+#include "mb_cleanup.h"
 #include "mb_config.h"
+#include "mb_file.h"
 
 #define OFF(f) offsetof(struct mb_config, f)
 #define U64MAX UINT64_MAX
 
 /* clang-format off */
 const struct mb_cfg_key mb_cfg_keys[] = {
-	/* section, name, type, offset, min, max, default, reloadable, help */
+	/* section, name, type, offset, min, max, default, reloadable, help[, flags] */
 	{ "server", "state-dir", MB_CFG_STRING, OFF(state_dir), 1, 4095, "/var/lib/miniboss", false,
-	  "directory holding images/ and manifest.json" },
+	  "directory holding images/ and manifest.json; must exist unless create-state-dir is set",
+	  MB_CFG_F_DIR },
+	{ "server", "create-state-dir", MB_CFG_BOOL, OFF(create_state_dir), 0, 1, "no", false,
+	  "create state-dir (and its parents) when it does not exist, instead of refusing to start" },
 	{ "server", "control-socket", MB_CFG_STRING, OFF(control_socket), 1, 107,
-	  "/run/miniboss/control.sock", false, "Unix socket for minibossctl (newline-delimited JSON)" },
+	  "/run/miniboss/control.sock", false, "Unix socket for minibossctl (newline-delimited JSON)",
+	  MB_CFG_F_SOCKET },
 	{ "server", "eal-args", MB_CFG_STRING, OFF(eal_args), 0, 4095, "", false,
 	  "EAL arguments used when none are given on the command line" },
 	{ "server", "log-level", MB_CFG_STRING, OFF(log_level), 1, 16, "info", true,
@@ -151,18 +169,18 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	{ "origin", "url", MB_CFG_STRING, OFF(origin_url), 0, 2047, "", true,
 	  "https URL of the ops image directory (manifest.json lives there); empty = no sync" },
 	{ "origin", "ca-file", MB_CFG_STRING, OFF(origin_ca_file), 0, 4095, "", true,
-	  "CA bundle that signs the ops server certificate" },
+	  "CA bundle that signs the ops server certificate", MB_CFG_F_FILE | MB_CFG_F_CERT },
 	{ "origin", "client-cert", MB_CFG_STRING, OFF(origin_client_cert), 0, 4095, "", true,
-	  "client certificate (PEM) presented to ops" },
+	  "client certificate (PEM) presented to ops", MB_CFG_F_FILE | MB_CFG_F_CERT },
 	{ "origin", "client-key", MB_CFG_STRING, OFF(origin_client_key), 0, 4095, "", true,
-	  "private key of client-cert" },
+	  "private key of client-cert", MB_CFG_F_FILE | MB_CFG_F_SECRET },
 	{ "origin", "manifest-pubkey", MB_CFG_STRING, OFF(manifest_pubkey), 0, 4095, "", true,
-	  "pinned public key (PEM) that signs manifest.json" },
+	  "pinned public key (PEM) that signs manifest.json", MB_CFG_F_FILE | MB_CFG_F_PUBKEY },
 	{ "origin", "site", MB_CFG_STRING, OFF(origin_site), 0, 255, "", true,
 	  "site name; images with a site list are synced only when it names this site" },
 	{ "origin", "interval", MB_CFG_DURATION, OFF(sync_interval), 5, 86400, "300s", true,
 	  "manifest poll interval" },
-	{ "origin", "max-rate", MB_CFG_SIZE, OFF(sync_max_rate), 0, U64MAX, "0", true,
+	{ "origin", "max-rate", MB_CFG_BYTERATE, OFF(sync_max_rate), 0, U64MAX, "0", true,
 	  "bytes/s cap for sync downloads, 0 = none" },
 	{ "origin", "concurrency", MB_CFG_UINT, OFF(sync_concurrency), 1, 16, "2", true,
 	  "parallel image downloads" },
@@ -174,20 +192,161 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	{ "control", "tls-listen", MB_CFG_STRING, OFF(tls_listen), 0, 63, "", false,
 	  "address:port of the TLS control socket for boss, empty = off" },
 	{ "control", "tls-cert", MB_CFG_STRING, OFF(tls_cert), 0, 4095, "", true,
-	  "server certificate of the TLS control socket" },
+	  "server certificate of the TLS control socket", MB_CFG_F_FILE | MB_CFG_F_CERT },
 	{ "control", "tls-key", MB_CFG_STRING, OFF(tls_key), 0, 4095, "", true,
-	  "key of tls-cert" },
+	  "key of tls-cert", MB_CFG_F_FILE | MB_CFG_F_SECRET },
 	{ "control", "tls-ca", MB_CFG_STRING, OFF(tls_ca), 0, 4095, "", true,
-	  "CA that signs boss's client certificate" },
-	{ NULL, NULL, 0, 0, 0, 0, NULL, false, NULL },
+	  "CA that signs boss's client certificate", MB_CFG_F_FILE | MB_CFG_F_CERT },
+	{ NULL, NULL, 0, 0, 0, 0, NULL, false, NULL, 0 },
 };
 /* clang-format on */
 
 static const char *const type_names[] = {
-	[MB_CFG_STRING] = "string", [MB_CFG_UINT] = "uint",	      [MB_CFG_BOOL] = "bool",
-	[MB_CFG_IPV4] = "ipv4",	    [MB_CFG_IPV4_PREFIX] = "ipv4/len", [MB_CFG_SIZE] = "size",
-	[MB_CFG_RATE] = "rate",	    [MB_CFG_DURATION] = "duration",
+	[MB_CFG_STRING] = "string",	   [MB_CFG_UINT] = "uint",     [MB_CFG_BOOL] = "bool",
+	[MB_CFG_IPV4] = "ipv4",		   [MB_CFG_IPV4_PREFIX] = "ipv4/len",
+	[MB_CFG_SIZE] = "size",		   [MB_CFG_RATE] = "rate",     [MB_CFG_DURATION] = "duration",
+	[MB_CFG_BYTERATE] = "byte rate",
 };
+
+_Static_assert(sizeof(mb_cfg_keys) / sizeof(mb_cfg_keys[0]) <= MB_CFG_MAX_KEYS + 1,
+	       "raise MB_CFG_MAX_KEYS: the key table outgrew the per-key arrays");
+
+/* Diagnostics kept per check; the rest are only counted (a hostile file
+ * cannot make us keep one message per line). */
+#define MAX_DIAGS 200
+
+const char *
+mb_config_type_name(enum mb_cfg_type t)
+{
+	return (unsigned)t < MB_ARRAY_SIZE(type_names) ? type_names[t] : "?";
+}
+
+/* ---- diagnostics ------------------------------------------------------------ */
+
+void
+mb_diags_init(struct mb_diags *d)
+{
+	memset(d, 0, sizeof(*d));
+}
+
+void
+mb_diags_done(struct mb_diags *d)
+{
+	if (d == NULL)
+		return;
+	for (size_t i = 0; i < d->n; i++) {
+		free(d->v[i].file);
+		free(d->v[i].msg);
+	}
+	free(d->v);
+	memset(d, 0, sizeof(*d));
+}
+
+void
+mb_diags_add(struct mb_diags *d, enum mb_diag_level level, const char *file, uint32_t line,
+	     const char *fmt, ...)
+{
+	struct mb_diag g = { .level = level, .line = line };
+	va_list ap;
+	int r;
+
+	if (level == MB_DIAG_ERROR)
+		d->errors++;
+	else
+		d->warnings++;
+	if (d->n >= MAX_DIAGS)
+		return;
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 8;
+		struct mb_diag *v = realloc(d->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return;
+		d->v = v;
+		d->cap = cap;
+	}
+	va_start(ap, fmt);
+	r = vasprintf(&g.msg, fmt, ap);
+	va_end(ap);
+	if (r == -1)
+		return;
+	if (file != NULL) {
+		g.file = strdup(file);
+		if (g.file == NULL) {
+			free(g.msg);
+			return;
+		}
+	}
+	d->v[d->n++] = g;
+}
+
+static int
+diag_format(const struct mb_diag *g, bool level, char *buf, size_t len)
+{
+	const char *lv = !level ? "" : g->level == MB_DIAG_ERROR ? "error: " : "warning: ";
+
+	if (g->file != NULL && g->line > 0)
+		return snprintf(buf, len, "%s:%" PRIu32 ": %s%s", g->file, g->line, lv, g->msg);
+	if (g->file != NULL)
+		return snprintf(buf, len, "%s: %s%s", g->file, lv, g->msg);
+	return snprintf(buf, len, "%s%s", lv, g->msg);
+}
+
+int
+mb_diag_format(const struct mb_diag *g, char *buf, size_t len)
+{
+	return diag_format(g, true, buf, len);
+}
+
+void
+mb_diags_print(const struct mb_diags *d, FILE *f, const char *prefix)
+{
+	char buf[2048];
+	unsigned kept = (unsigned)d->n, all = d->errors + d->warnings;
+
+	for (size_t i = 0; i < d->n; i++) {
+		mb_diag_format(&d->v[i], buf, sizeof(buf));
+		fprintf(f, "%s%s\n", prefix, buf);
+	}
+	if (all > kept)
+		fprintf(f, "%s... and %u more\n", prefix, all - kept);
+}
+
+json_t *
+mb_diags_json(const struct mb_diags *d, int level)
+{
+	json_t *a = json_array();
+	char buf[2048];
+
+	if (a == NULL)
+		return NULL;
+	for (size_t i = 0; i < d->n; i++) {
+		if (level >= 0 && (int)d->v[i].level != level)
+			continue;
+		mb_diag_format(&d->v[i], buf, sizeof(buf));
+		if (json_array_append_new(a, json_string(buf)) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+/* The first error as "file:line: message" (the one-message API). */
+static void
+first_error(const struct mb_diags *d, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		if (d->v[i].level == MB_DIAG_ERROR) {
+			diag_format(&d->v[i], false, err, errlen);
+			return;
+		}
+	}
+	if (d->errors > 0)
+		snprintf(err, errlen, "out of memory");
+}
+
+/* ---- value spellings ---------------------------------------------------------- */
 
 int
 mb_parse_uint(const char *s, uint64_t *ret)
@@ -226,56 +385,332 @@ mb_parse_bool(const char *s, bool *ret)
 	return -EINVAL;
 }
 
-/* Number with a one-letter multiplier suffix chosen from `suffixes`. */
+/* A decimal number with an optional fraction ("12", "1.5") at *sp: integer
+ * part, fraction numerator and denominator (10^digits, at most 9 digits).
+ * Advances *sp.  0, -EINVAL (no number) or -ERANGE. */
 static int
-parse_scaled(const char *s, const char *suffixes, const uint64_t *mults, uint64_t *ret)
+parse_decimal(const char **sp, uint64_t *ret_int, uint64_t *ret_fnum, uint64_t *ret_fden)
 {
-	char *end;
-	unsigned long long v;
-	uint64_t m = 1;
+	const char *s = *sp;
+	uint64_t v = 0, fn = 0, fd = 1;
 
-	if (s == NULL || !isdigit((unsigned char)*s))
+	if (!isdigit((unsigned char)*s))
 		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno == ERANGE)
-		return -ERANGE;
-	if (*end != '\0') {
-		const char *p = strchr(suffixes, *end);
+	for (; isdigit((unsigned char)*s); s++) {
+		unsigned dg = (unsigned)(*s - '0');
 
-		if (p == NULL || end[1] != '\0')
-			return -EINVAL;
-		m = mults[p - suffixes];
+		if (v > (UINT64_MAX - dg) / 10)
+			return -ERANGE;
+		v = v * 10 + dg;
 	}
-	if (m != 1 && v > UINT64_MAX / m)
-		return -ERANGE;
-	*ret = v * m;
+	if (*s == '.') {
+		s++;
+		if (!isdigit((unsigned char)*s))
+			return -EINVAL;
+		for (; isdigit((unsigned char)*s); s++) {
+			if (fd >= 1000000000u)
+				return -EINVAL;
+			fn = fn * 10 + (uint64_t)(*s - '0');
+			fd *= 10;
+		}
+	}
+	*sp = s;
+	*ret_int = v;
+	*ret_fnum = fn;
+	*ret_fden = fd;
 	return 0;
+}
+
+/* int.frac * mult, exactly: -EDOM when not a whole number, -ERANGE. */
+static int
+scale(uint64_t ip, uint64_t fn, uint64_t fd, uint64_t mult, uint64_t *ret)
+{
+	unsigned __int128 v = (unsigned __int128)ip * mult;
+	unsigned __int128 f = (unsigned __int128)fn * mult;
+
+	if (f % fd != 0)
+		return -EDOM;
+	v += f / fd;
+	if (v > UINT64_MAX)
+		return -ERANGE;
+	*ret = (uint64_t)v;
+	return 0;
+}
+
+struct unit {
+	const char *name;
+	uint64_t mult;
+};
+
+#define KI (1ULL << 10)
+#define MI (1ULL << 20)
+#define GI (1ULL << 30)
+#define TI (1ULL << 40)
+
+static const struct unit size_units[] = {
+	{ "", 1 },	 { "b", 1 },	   { "k", KI },	     { "kb", KI },     { "kib", KI },
+	{ "m", MI },	 { "mb", MI },	   { "mib", MI },    { "g", GI },      { "gb", GI },
+	{ "gib", GI },	 { "t", TI },	   { "tb", TI },     { "tib", TI },    { NULL, 0 },
+};
+
+static const struct unit rate_prefixes[] = {
+	{ "", 1 }, { "k", 1000ULL }, { "m", 1000000ULL }, { "g", 1000000000ULL },
+	{ "t", 1000000000000ULL }, { NULL, 0 },
+};
+
+static const char *const rate_suffixes[] = { "", "bit", "bits", "bit/s", "bits/s", "bps", "b/s",
+					     NULL };
+
+static const struct unit duration_units[] = {
+	{ "ms", 1 },	       { "msec", 1 },	      { "s", 1000 },	       { "sec", 1000 },
+	{ "secs", 1000 },      { "second", 1000 },    { "seconds", 1000 },     { "m", 60000 },
+	{ "min", 60000 },      { "mins", 60000 },     { "minute", 60000 },     { "minutes", 60000 },
+	{ "h", 3600000 },      { "hr", 3600000 },     { "hrs", 3600000 },      { "hour", 3600000 },
+	{ "hours", 3600000 },  { "d", 86400000 },     { "day", 86400000 },     { "days", 86400000 },
+	{ "w", 604800000 },    { "week", 604800000 }, { "weeks", 604800000 },  { NULL, 0 },
+};
+
+static const struct unit *
+unit_find(const struct unit *u, const char *name, size_t len)
+{
+	for (; u->name != NULL; u++)
+		if (strlen(u->name) == len && strncasecmp(u->name, name, len) == 0)
+			return u;
+	return NULL;
+}
+
+static const char *
+skip_space(const char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
+/* The parsers below return 0, -EINVAL, -ERANGE or -EDOM (not a whole
+ * number of the base unit) and may write a hint for the message. */
+static void
+hint_set(char *hint, size_t hlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+hint_set(char *hint, size_t hlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (hint == NULL || hlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(hint, hlen, fmt, ap);
+	va_end(ap);
+}
+
+static int
+size_ex(const char *s, uint64_t *ret, bool per_second, char *hint, size_t hlen)
+{
+	uint64_t ip, fn, fd;
+	const struct unit *u;
+	const char *p = s;
+	size_t ulen;
+	int r;
+
+	r = parse_decimal(&p, &ip, &fn, &fd);
+	if (r < 0)
+		return r;
+	p = skip_space(p);
+	ulen = strlen(p);
+	if (per_second && ulen >= 2 && strcmp(p + ulen - 2, "/s") == 0)
+		ulen -= 2;
+	if (strcasestr(p, "bit") != NULL) {
+		hint_set(hint, hlen, "%s counts bytes, not bits (1 byte = 8 bits)",
+			 per_second ? "this rate" : "a size");
+		return -EINVAL;
+	}
+	if (per_second && ulen >= 3 && strncasecmp(p + ulen - 3, "bps", 3) == 0) {
+		hint_set(hint, hlen, "write bytes per second as e.g. 100M or 100MiB/s");
+		return -EINVAL;
+	}
+	u = unit_find(size_units, p, ulen);
+	if (u == NULL) {
+		hint_set(hint, hlen, "unknown unit '%s' (use K, M, G or T: powers of 1024)", p);
+		return -EINVAL;
+	}
+	r = scale(ip, fn, fd, u->mult, ret);
+	if (r == -EDOM)
+		hint_set(hint, hlen, "not a whole number of bytes");
+	return r;
+}
+
+static int
+rate_ex(const char *s, uint64_t *ret, char *hint, size_t hlen)
+{
+	uint64_t ip, fn, fd;
+	const struct unit *u = &rate_prefixes[0];
+	const char *p = s, *suf;
+	int r;
+
+	r = parse_decimal(&p, &ip, &fn, &fd);
+	if (r < 0)
+		return r;
+	p = skip_space(p);
+	suf = p;
+	if (*p != '\0' && strchr("kKmMgGtT", *p) != NULL) {
+		u = unit_find(rate_prefixes, p, 1);
+		suf = p + 1;
+	}
+	if (*suf == 'B' || (strlen(suf) >= 3 && strcmp(suf + strlen(suf) - 3, "Bps") == 0)) {
+		hint_set(hint, hlen, "rates here are in bits per second: 100 MB/s is 800M");
+		return -EINVAL;
+	}
+	for (size_t i = 0;; i++) {
+		if (rate_suffixes[i] == NULL) {
+			hint_set(hint, hlen,
+				 "unknown unit '%s' (use k, M, G or T, powers of 1000, optionally "
+				 "followed by bit/s or bps)", p);
+			return -EINVAL;
+		}
+		if (strcasecmp(suf, rate_suffixes[i]) == 0)
+			break;
+	}
+	r = scale(ip, fn, fd, u->mult, ret);
+	if (r == -EDOM)
+		hint_set(hint, hlen, "not a whole number of bits per second");
+	return r;
+}
+
+static int
+duration_ex(const char *s, uint64_t *ret, char *hint, size_t hlen)
+{
+	unsigned __int128 total = 0;
+	const char *p = s;
+	unsigned parts = 0;
+
+	for (;;) {
+		uint64_t ip, fn, fd, ms;
+		const struct unit *u;
+		const char *w;
+		int r;
+
+		p = skip_space(p);
+		if (*p == '\0')
+			break;
+		r = parse_decimal(&p, &ip, &fn, &fd);
+		if (r < 0)
+			return r;
+		p = skip_space(p);
+		w = p;
+		while (isalpha((unsigned char)*p))
+			p++;
+		if (p == w) {
+			/* A bare number means seconds, but only on its own. */
+			if (parts > 0 || *skip_space(p) != '\0') {
+				hint_set(hint, hlen, "give every number a unit (s, m, h, d)");
+				return -EINVAL;
+			}
+			u = unit_find(duration_units, "s", 1);
+		} else {
+			u = unit_find(duration_units, w, (size_t)(p - w));
+			if (u == NULL) {
+				hint_set(hint, hlen, "unknown unit '%.*s' (use s, m, h, d or w)",
+					 (int)(p - w), w);
+				return -EINVAL;
+			}
+		}
+		r = scale(ip, fn, fd, u->mult, &ms);
+		if (r == -ERANGE)
+			return r;
+		if (r == -EDOM) {
+			hint_set(hint, hlen, "not a whole number of seconds");
+			return r;
+		}
+		total += ms;
+		if (total > (unsigned __int128)UINT64_MAX)
+			return -ERANGE;
+		parts++;
+	}
+	if (parts == 0)
+		return -EINVAL;
+	if (total % 1000 != 0) {
+		hint_set(hint, hlen, "not a whole number of seconds");
+		return -EDOM;
+	}
+	*ret = (uint64_t)(total / 1000);
+	return 0;
+}
+
+static int
+public_rc(int r)
+{
+	return r == -EDOM ? -EINVAL : r;
 }
 
 int
 mb_parse_size(const char *s, uint64_t *ret)
 {
-	static const uint64_t mults[] = { 1ULL << 10, 1ULL << 10, 1ULL << 20, 1ULL << 30,
-					  1ULL << 40, 1 };
+	return public_rc(size_ex(s, ret, false, NULL, 0));
+}
 
-	return parse_scaled(s, "kKMGTB", mults, ret);
+int
+mb_parse_byterate(const char *s, uint64_t *ret)
+{
+	return public_rc(size_ex(s, ret, true, NULL, 0));
 }
 
 int
 mb_parse_rate(const char *s, uint64_t *ret)
 {
-	static const uint64_t mults[] = { 1000ULL, 1000ULL, 1000000ULL, 1000000000ULL };
-
-	return parse_scaled(s, "kKMG", mults, ret);
+	return public_rc(rate_ex(s, ret, NULL, 0));
 }
 
 int
 mb_parse_duration(const char *s, uint64_t *ret)
 {
-	static const uint64_t mults[] = { 1, 60, 3600, 86400 };
+	return public_rc(duration_ex(s, ret, NULL, 0));
+}
 
-	return parse_scaled(s, "smhd", mults, ret);
+int
+mb_format_size(uint64_t v, char *buf, size_t len)
+{
+	static const struct unit u[] = { { "T", TI }, { "G", GI }, { "M", MI }, { "K", KI } };
+
+	for (size_t i = 0; v != 0 && i < MB_ARRAY_SIZE(u); i++)
+		if (v % u[i].mult == 0)
+			return snprintf(buf, len, "%" PRIu64 "%s", v / u[i].mult, u[i].name);
+	return snprintf(buf, len, "%" PRIu64, v);
+}
+
+int
+mb_format_rate(uint64_t v, char *buf, size_t len)
+{
+	static const struct unit u[] = {
+		{ "T", 1000000000000ULL }, { "G", 1000000000ULL }, { "M", 1000000ULL }, { "k", 1000ULL },
+	};
+
+	for (size_t i = 0; v != 0 && i < MB_ARRAY_SIZE(u); i++)
+		if (v % u[i].mult == 0)
+			return snprintf(buf, len, "%" PRIu64 "%s", v / u[i].mult, u[i].name);
+	return snprintf(buf, len, "%" PRIu64, v);
+}
+
+int
+mb_format_duration(uint64_t v, char *buf, size_t len)
+{
+	static const struct unit u[] = { { "d", 86400 }, { "h", 3600 }, { "m", 60 }, { "s", 1 } };
+	size_t off = 0;
+
+	if (v == 0)
+		return snprintf(buf, len, "0s");
+	for (size_t i = 0; i < MB_ARRAY_SIZE(u) && v != 0; i++) {
+		if (v >= u[i].mult) {
+			int n = snprintf(buf + off, off < len ? len - off : 0, "%" PRIu64 "%s",
+					 v / u[i].mult, u[i].name);
+
+			if (n < 0)
+				return n;
+			off += (size_t)n;
+			v %= u[i].mult;
+		}
+	}
+	return (int)off;
 }
 
 int
@@ -312,6 +747,8 @@ mb_parse_ipv4_prefix(const char *s, uint32_t *ret_be, uint64_t *ret_len)
 	return 0;
 }
 
+/* ---- keys ------------------------------------------------------------------------- */
+
 static void *
 field(struct mb_config *cfg, const struct mb_cfg_key *k)
 {
@@ -324,6 +761,12 @@ cfield(const struct mb_config *cfg, const struct mb_cfg_key *k)
 	return (const char *)cfg + k->offset;
 }
 
+size_t
+mb_config_key_index(const struct mb_cfg_key *k)
+{
+	return (size_t)(k - mb_cfg_keys);
+}
+
 const struct mb_cfg_key *
 mb_config_find(const char *section, const char *name)
 {
@@ -333,11 +776,43 @@ mb_config_find(const char *section, const char *name)
 	return NULL;
 }
 
-/* Parse one value into its field, checking bounds; message into err. */
+static bool
+section_known(const char *section)
+{
+	for (const struct mb_cfg_key *k = mb_cfg_keys; k->name != NULL; k++)
+		if (strcmp(k->section, section) == 0)
+			return true;
+	return false;
+}
+
+/* A bound in the key's own units, for messages. */
+static void
+format_bound(const struct mb_cfg_key *k, uint64_t v, char *buf, size_t len)
+{
+	switch (k->type) {
+	case MB_CFG_SIZE:
+	case MB_CFG_BYTERATE:
+		mb_format_size(v, buf, len);
+		break;
+	case MB_CFG_RATE:
+		mb_format_rate(v, buf, len);
+		break;
+	case MB_CFG_DURATION:
+		mb_format_duration(v, buf, len);
+		break;
+	default:
+		snprintf(buf, len, "%" PRIu64, v);
+		break;
+	}
+}
+
+/* Parse one value into its field, checking bounds; the message (without
+ * the place) into err.  0, -EINVAL, -ERANGE or -ENOMEM. */
 static int
 set_key(struct mb_config *cfg, const struct mb_cfg_key *k, const char *value, char *err,
 	size_t errlen)
 {
+	char hint[160] = "";
 	uint64_t u = 0;
 	int r = 0;
 
@@ -348,14 +823,16 @@ set_key(struct mb_config *cfg, const struct mb_cfg_key *k, const char *value, ch
 		char *dup;
 
 		if (len > k->max || len < k->min) {
-			snprintf(err, errlen, "%s.%s: length %zu outside %" PRIu64 "..%" PRIu64,
-				 k->section, k->name, len, k->min, k->max);
+			snprintf(err, errlen,
+				 "[%s] %s: %s is %zu characters long, allowed %" PRIu64 "..%" PRIu64,
+				 k->section, k->name, len == 0 ? "an empty value" : "the value", len,
+				 k->min, k->max);
 			return -EINVAL;
 		}
 		for (size_t i = 0; i < len; i++) {
-			if ((unsigned char)value[i] < 0x20) {
-				snprintf(err, errlen, "%s.%s: control character in value", k->section,
-					 k->name);
+			if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f) {
+				snprintf(err, errlen, "[%s] %s: control character in value",
+					 k->section, k->name);
 				return -EINVAL;
 			}
 		}
@@ -369,12 +846,13 @@ set_key(struct mb_config *cfg, const struct mb_cfg_key *k, const char *value, ch
 	case MB_CFG_BOOL:
 		r = mb_parse_bool(value, (bool *)field(cfg, k));
 		if (r < 0)
-			snprintf(err, errlen, "%s.%s: '%s' is not yes/no", k->section, k->name, value);
+			snprintf(err, errlen, "[%s] %s: '%s' is not yes or no", k->section, k->name,
+				 value);
 		return r;
 	case MB_CFG_IPV4:
 		r = mb_parse_ipv4(value, (uint32_t *)field(cfg, k));
 		if (r < 0)
-			snprintf(err, errlen, "%s.%s: '%s' is not an IPv4 address", k->section,
+			snprintf(err, errlen, "[%s] %s: '%s' is not an IPv4 address", k->section,
 				 k->name, value);
 		return r;
 	case MB_CFG_IPV4_PREFIX:
@@ -385,34 +863,58 @@ set_key(struct mb_config *cfg, const struct mb_cfg_key *k, const char *value, ch
 		}
 		r = mb_parse_ipv4_prefix(value, (uint32_t *)field(cfg, k), &cfg->prefixlen);
 		if (r < 0)
-			snprintf(err, errlen, "%s.%s: '%s' is not a.b.c.d/len", k->section, k->name,
-				 value);
+			snprintf(err, errlen, "[%s] %s: '%s' is not an address and prefix length "
+				 "like 10.1.0.1/24", k->section, k->name, value);
 		return r;
 	case MB_CFG_UINT:
 		r = mb_parse_uint(value, &u);
+		if (r == -EINVAL && isdigit((unsigned char)value[0]))
+			snprintf(hint, sizeof(hint), "this key takes a plain number, no unit");
 		break;
 	case MB_CFG_SIZE:
-		r = mb_parse_size(value, &u);
+		r = size_ex(value, &u, false, hint, sizeof(hint));
+		break;
+	case MB_CFG_BYTERATE:
+		r = size_ex(value, &u, true, hint, sizeof(hint));
 		break;
 	case MB_CFG_RATE:
-		r = mb_parse_rate(value, &u);
+		r = rate_ex(value, &u, hint, sizeof(hint));
 		break;
 	case MB_CFG_DURATION:
-		r = mb_parse_duration(value, &u);
+		r = duration_ex(value, &u, hint, sizeof(hint));
 		break;
 	}
+	if (r == -ERANGE) {
+		snprintf(err, errlen, "[%s] %s: '%s' is too large", k->section, k->name, value);
+		return -ERANGE;
+	}
 	if (r < 0) {
-		snprintf(err, errlen, "%s.%s: '%s' is not a valid %s", k->section, k->name, value,
-			 type_names[k->type]);
+		snprintf(err, errlen, "[%s] %s: '%s' is not a valid %s%s%s", k->section, k->name,
+			 value, type_names[k->type], hint[0] ? ": " : "", hint);
 		return -EINVAL;
 	}
 	if (u < k->min || u > k->max) {
-		snprintf(err, errlen, "%s.%s: %" PRIu64 " outside %" PRIu64 "..%" PRIu64,
-			 k->section, k->name, u, k->min, k->max);
+		char b[32];
+
+		format_bound(k, u < k->min ? k->min : k->max, b, sizeof(b));
+		snprintf(err, errlen, "[%s] %s: '%s' is %s the %s %s", k->section, k->name, value,
+			 u < k->min ? "below" : "above", u < k->min ? "minimum" : "maximum", b);
 		return -ERANGE;
 	}
 	*(uint64_t *)field(cfg, k) = u;
 	return 0;
+}
+
+static void
+where_clear(struct mb_config *cfg)
+{
+	for (size_t i = 0; i < MB_CFG_MAX_KEYS; i++) {
+		free(cfg->text[i]);
+		cfg->text[i] = NULL;
+		cfg->line[i] = 0;
+	}
+	free(cfg->source);
+	cfg->source = NULL;
 }
 
 void
@@ -428,6 +930,7 @@ mb_config_done(struct mb_config *cfg)
 			*p = NULL;
 		}
 	}
+	where_clear(cfg);
 }
 
 int
@@ -445,159 +948,599 @@ mb_config_defaults(struct mb_config *cfg)
 	return 0;
 }
 
+int
+mb_config_copy(struct mb_config *dst, const struct mb_config *src)
+{
+	*dst = *src;
+	/* Null every owned pointer first so done() frees only what we copied. */
+	for (const struct mb_cfg_key *k = mb_cfg_keys; k->name != NULL; k++)
+		if (k->type == MB_CFG_STRING)
+			*(char **)field(dst, k) = NULL;
+	for (size_t i = 0; i < MB_CFG_MAX_KEYS; i++)
+		dst->text[i] = NULL;
+	dst->source = NULL;
+	for (const struct mb_cfg_key *k = mb_cfg_keys; k->name != NULL; k++) {
+		const char *s = *(char *const *)cfield(src, k);
+
+		if (k->type == MB_CFG_STRING &&
+		    (*(char **)field(dst, k) = strdup(s != NULL ? s : "")) == NULL)
+			goto err;
+	}
+	for (size_t i = 0; i < MB_CFG_MAX_KEYS; i++)
+		if (src->text[i] != NULL && (dst->text[i] = strdup(src->text[i])) == NULL)
+			goto err;
+	if (src->source != NULL && (dst->source = strdup(src->source)) == NULL)
+		goto err;
+	return 0;
+err:
+	mb_config_done(dst);
+	return -ENOMEM;
+}
+
+/* ---- "did you mean" ------------------------------------------------------------ */
+
+/* Optimal string alignment distance, case-insensitive, '_' equal to '-';
+ * capped at 9 for long strings (only small distances matter). */
+static unsigned
+edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned d[33][33];
+
+	if (la > 32 || lb > 32)
+		return 9;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = (unsigned)i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = (unsigned)j;
+	for (size_t i = 1; i <= la; i++) {
+		for (size_t j = 1; j <= lb; j++) {
+			int ca = tolower((unsigned char)(a[i - 1] == '_' ? '-' : a[i - 1]));
+			int cb = tolower((unsigned char)(b[j - 1] == '_' ? '-' : b[j - 1]));
+			unsigned c = d[i - 1][j - 1] + (ca != cb);
+
+			if (d[i - 1][j] + 1 < c)
+				c = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < c)
+				c = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
+			    tolower((unsigned char)a[i - 2]) == cb && d[i - 2][j - 2] + 1 < c)
+				c = d[i - 2][j - 2] + 1;
+			d[i][j] = c;
+		}
+	}
+	return d[la][lb];
+}
+
+/* How far a misspelling may be from a name to be suggested. */
+static unsigned
+near_enough(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n <= 3 ? 1 : n <= 8 ? 2 : 3;
+}
+
+/* ", did you mean ..." for an unknown key (empty when nothing is close). */
+static void
+suggest_key(const char *section, const char *name, char *buf, size_t len)
+{
+	const struct mb_cfg_key *best = NULL, *elsewhere = NULL;
+	unsigned bd = UINT_MAX;
+
+	buf[0] = '\0';
+	for (const struct mb_cfg_key *k = mb_cfg_keys; k->name != NULL; k++) {
+		unsigned dist = edit_distance(name, k->name);
+
+		if (strcmp(k->section, section) != 0) {
+			if (dist == 0 && elsewhere == NULL)
+				elsewhere = k;
+			continue;
+		}
+		if (dist < bd) {
+			bd = dist;
+			best = k;
+		}
+	}
+	if (elsewhere != NULL && (best == NULL || bd > 0))
+		snprintf(buf, len, "; '%s' belongs in [%s]", elsewhere->name, elsewhere->section);
+	else if (best != NULL && bd <= near_enough(name))
+		snprintf(buf, len, "; did you mean '%s'?", best->name);
+}
+
+static void
+suggest_section(const char *section, char *buf, size_t len)
+{
+	const char *best = NULL;
+	unsigned bd = UINT_MAX;
+
+	buf[0] = '\0';
+	for (const struct mb_cfg_key *k = mb_cfg_keys; k->name != NULL; k++) {
+		unsigned dist = edit_distance(section, k->section);
+
+		if (dist < bd) {
+			bd = dist;
+			best = k->section;
+		}
+	}
+	if (best != NULL && bd <= near_enough(section))
+		snprintf(buf, len, "; did you mean [%s]?", best);
+	else if (mb_config_find("server", section) == NULL) {
+		/* A key written as a section header, "[state-dir]"? */
+		for (const struct mb_cfg_key *k = mb_cfg_keys; k->name != NULL; k++) {
+			if (strcmp(k->name, section) == 0) {
+				snprintf(buf, len, "; '%s' is a key of [%s]", k->name, k->section);
+				break;
+			}
+		}
+	}
+}
+
+/* ---- the parser -------------------------------------------------------------------- */
+
 struct parse_ctx {
 	struct mb_config *cfg;
+	struct mb_diags *d;
 	const char *file;
-	char *err;
-	size_t errlen;
-	int rc;
+	char section[64];
+	bool have_section, section_ok;
+	uint32_t seen[MB_CFG_MAX_KEYS]; /* line of each key in this parse */
+	bool nomem;
 };
 
-static int
-cfg_ini_handler(void *user, const char *section, const char *name, const char *value)
+#define PERR(ctx, line, ...) mb_diags_add((ctx)->d, MB_DIAG_ERROR, (ctx)->file, (line), __VA_ARGS__)
+
+static char *
+rtrim(char *s)
 {
-	struct parse_ctx *ctx = user;
+	size_t n = strlen(s);
+
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		s[--n] = '\0';
+	return s;
+}
+
+/* Cut an inline comment: '#' or ';' at the start or after a blank. */
+static void
+cut_comment(char *s)
+{
+	for (char *p = s; *p != '\0'; p++) {
+		if ((*p == '#' || *p == ';') && (p == s || p[-1] == ' ' || p[-1] == '\t')) {
+			*p = '\0';
+			break;
+		}
+	}
+	rtrim(s);
+}
+
+static void
+parse_section(struct parse_ctx *ctx, char *s, uint32_t ln)
+{
+	char *close = strchr(s, ']'), sug[96];
+
+	ctx->have_section = true;
+	ctx->section_ok = false;
+	if (close == NULL) {
+		PERR(ctx, ln, "section header without ']'");
+		return;
+	}
+	*close = '\0';
+	cut_comment(close + 1);
+	if (*skip_space(close + 1) != '\0') {
+		PERR(ctx, ln, "text after the section header '[%s]'", s + 1);
+		return;
+	}
+	s = (char *)skip_space(s + 1);
+	rtrim(s);
+	if (!section_known(s)) {
+		suggest_section(s, sug, sizeof(sug));
+		PERR(ctx, ln, "unknown section '[%s]'%s", s, sug);
+		return;
+	}
+	snprintf(ctx->section, sizeof(ctx->section), "%s", s);
+	ctx->section_ok = true;
+}
+
+static void
+parse_key(struct parse_ctx *ctx, char *s, uint32_t ln)
+{
 	const struct mb_cfg_key *k;
-	char msg[MB_CFG_ERRLEN];
+	char *eq = strchr(s, '='), *name, *value, msg[MB_CFG_ERRLEN + 160], sug[96];
+	size_t idx;
 	int r;
 
-	if (ctx->rc < 0)
-		return 1; /* keep the first error */
-	k = mb_config_find(section, name);
+	if (eq == NULL) {
+		cut_comment(s);
+		PERR(ctx, ln, "expected 'key = value', found '%.40s%s'", s,
+		     strlen(s) > 40 ? "..." : "");
+		return;
+	}
+	*eq = '\0';
+	name = rtrim(s);
+	value = (char *)skip_space(eq + 1);
+	if (*name == '\0') {
+		PERR(ctx, ln, "missing key name before '='");
+		return;
+	}
+	if (*value == '"') {
+		char *q = strchr(value + 1, '"');
+
+		if (q == NULL) {
+			PERR(ctx, ln, "[%s] %s: no closing '\"'", ctx->section, name);
+			return;
+		}
+		*q = '\0';
+		cut_comment(q + 1);
+		if (*skip_space(q + 1) != '\0') {
+			PERR(ctx, ln, "[%s] %s: text after the closing '\"'", ctx->section, name);
+			return;
+		}
+		value++;
+	} else {
+		cut_comment(value);
+	}
+	if (!ctx->have_section) {
+		PERR(ctx, ln, "key '%s' outside any section (put a [section] line above it)",
+		     name);
+		return;
+	}
+	if (!ctx->section_ok)
+		return; /* the section header was reported */
+	k = mb_config_find(ctx->section, name);
 	if (k == NULL) {
-		snprintf(ctx->err, ctx->errlen, "unknown key '%s' in section '[%s]'", name,
-			 section);
-		ctx->rc = -EINVAL;
-		return 0;
+		suggest_key(ctx->section, name, sug, sizeof(sug));
+		PERR(ctx, ln, "unknown key '%s' in [%s]%s", name, ctx->section, sug);
+		return;
 	}
+	idx = mb_config_key_index(k);
+	if (ctx->seen[idx] != 0) {
+		PERR(ctx, ln, "[%s] %s is set twice (first on line %" PRIu32 ")", k->section,
+		     k->name, ctx->seen[idx]);
+		return;
+	}
+	ctx->seen[idx] = ln;
 	r = set_key(ctx->cfg, k, value, msg, sizeof(msg));
-	if (r < 0) {
-		snprintf(ctx->err, ctx->errlen, "%s", r == -ENOMEM ? "out of memory" : msg);
-		ctx->rc = r == -ENOMEM ? -ENOMEM : -EINVAL;
-		return 0;
+	if (r == -ENOMEM) {
+		ctx->nomem = true;
+		return;
 	}
-	return 1;
+	if (r < 0) {
+		PERR(ctx, ln, "%s", msg);
+		return;
+	}
+	ctx->cfg->line[idx] = ln;
+	free(ctx->cfg->text[idx]);
+	ctx->cfg->text[idx] = strdup(value);
+	if (ctx->cfg->text[idx] == NULL)
+		ctx->nomem = true;
 }
 
 static int
-finish_parse(struct parse_ctx *ctx, int r)
+parse_text(struct mb_config *cfg, const char *text, size_t len, const char *name,
+	   struct mb_diags *d)
 {
-	if (ctx->rc < 0) {
-		/* inih reports the line of the first key our handler refused. */
-		char msg[MB_CFG_ERRLEN];
+	struct parse_ctx ctx = { .cfg = cfg, .d = d, .file = name };
+	unsigned errors = d->errors;
+	const char *p = text, *end = text + len;
+	char *line;
+	uint32_t ln = 0;
 
-		snprintf(msg, sizeof(msg), "%s", ctx->err);
-		snprintf(ctx->err, ctx->errlen, "%s:%d: %s", ctx->file, r > 0 ? r : 0, msg);
-		return ctx->rc;
+	line = malloc(MB_CFG_MAX_LINE + 1);
+	if (line == NULL)
+		return -ENOMEM;
+	free(cfg->source);
+	cfg->source = strdup(name);
+	if (cfg->source == NULL)
+		ctx.nomem = true;
+	if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
+		p += 3; /* UTF-8 byte order mark */
+	while (p < end && !ctx.nomem) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = (size_t)((nl != NULL ? nl : end) - p);
+		char *s;
+
+		ln++;
+		if (n > 0 && p[n - 1] == '\r')
+			n--;
+		if (n > MB_CFG_MAX_LINE) {
+			PERR(&ctx, ln, "line longer than %u characters", MB_CFG_MAX_LINE);
+		} else if (memchr(p, '\0', n) != NULL) {
+			PERR(&ctx, ln, "NUL byte in line");
+		} else {
+			memcpy(line, p, n);
+			line[n] = '\0';
+			s = (char *)skip_space(line);
+			rtrim(s);
+			if (*s == '\0' || *s == '#' || *s == ';')
+				; /* blank or comment */
+			else if (*s == '[')
+				parse_section(&ctx, s, ln);
+			else
+				parse_key(&ctx, s, ln);
+		}
+		p = nl != NULL ? nl + 1 : end;
 	}
-	if (r > 0) {
-		snprintf(ctx->err, ctx->errlen, "%s:%d: syntax error", ctx->file, r);
-		return -EINVAL;
-	}
-	if (r == -2) {
-		snprintf(ctx->err, ctx->errlen, "%s: out of memory", ctx->file);
+	free(line);
+	if (ctx.nomem) {
+		mb_diags_add(d, MB_DIAG_ERROR, name, 0, "out of memory");
 		return -ENOMEM;
 	}
-	return 0;
+	return d->errors > errors ? -EINVAL : 0;
+}
+
+int
+mb_config_parse_file(struct mb_config *cfg, const char *path, struct mb_diags *d)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	r = mb_file_read_all(path, MB_CFG_MAX_FILE, &buf, &len);
+	if (r == -EFBIG) {
+		mb_diags_add(d, MB_DIAG_ERROR, path, 0, "larger than %u bytes", MB_CFG_MAX_FILE);
+		return -EFBIG;
+	}
+	if (r == -EINVAL) {
+		mb_diags_add(d, MB_DIAG_ERROR, path, 0, "not a regular file");
+		return -EINVAL;
+	}
+	if (r < 0) {
+		mb_diags_add(d, MB_DIAG_ERROR, path, 0, "%s", strerror(-r));
+		return r;
+	}
+	r = parse_text(cfg, buf, len, path, d);
+	free(buf);
+	return r;
+}
+
+int
+mb_config_parse_string(struct mb_config *cfg, const char *text, const char *name,
+		       struct mb_diags *d)
+{
+	return parse_text(cfg, text, strlen(text), name != NULL ? name : "<string>", d);
 }
 
 int
 mb_config_load_file(struct mb_config *cfg, const char *path, char *err, size_t errlen)
 {
-	struct parse_ctx ctx = { cfg, path, err, errlen, 0 };
-	FILE *f = fopen(path, "re");
+	struct mb_diags d;
 	int r;
 
-	if (f == NULL) {
-		r = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return r;
-	}
-	r = ini_parse_file(f, cfg_ini_handler, &ctx);
-	fclose(f);
-	return finish_parse(&ctx, r);
+	mb_diags_init(&d);
+	r = mb_config_parse_file(cfg, path, &d);
+	if (r != 0)
+		first_error(&d, err, errlen);
+	mb_diags_done(&d);
+	return r;
 }
 
 int
 mb_config_load_string(struct mb_config *cfg, const char *text, char *err, size_t errlen)
 {
-	struct parse_ctx ctx = { cfg, "<string>", err, errlen, 0 };
+	struct mb_diags d;
+	int r;
 
-	return finish_parse(&ctx, ini_parse_string(text, cfg_ini_handler, &ctx));
+	mb_diags_init(&d);
+	r = mb_config_parse_string(cfg, text, NULL, &d);
+	if (r != 0)
+		first_error(&d, err, errlen);
+	mb_diags_done(&d);
+	return r;
 }
 
-int
-mb_config_validate(const struct mb_config *cfg, char *err, size_t errlen)
+/* ---- checks ------------------------------------------------------------------------ */
+
+static uint32_t
+line_of(const struct mb_config *cfg, const char *section, const char *name)
 {
-	uint32_t base = ntohl(cfg->mcast_base);
+	const struct mb_cfg_key *k = mb_config_find(section, name);
+
+	return k != NULL ? cfg->line[mb_config_key_index(k)] : 0;
+}
+
+#define CERR(sec, name, ...)                                                                 \
+	mb_diags_add(d, MB_DIAG_ERROR, cfg->source, line_of(cfg, sec, name), __VA_ARGS__)
+#define CWARN(sec, name, ...)                                                                \
+	mb_diags_add(d, MB_DIAG_WARNING, cfg->source, line_of(cfg, sec, name), __VA_ARGS__)
+
+static void
+check_values(const struct mb_config *cfg, struct mb_diags *d)
+{
+	uint32_t base = ntohl(cfg->mcast_base), a = ntohl(cfg->address);
+	struct in_addr ia;
 	const char *m;
 
-	if (cfg->address == 0) {
-		snprintf(err, errlen, "dpdk.address is required (e.g. address = 10.1.0.1/24)");
-		return -EINVAL;
-	}
-	if ((ntohl(cfg->address) >> 28) == 14 || ntohl(cfg->address) == 0xffffffffu) {
-		snprintf(err, errlen, "dpdk.address must be a unicast address");
-		return -EINVAL;
-	}
-	if ((base >> 28) != 14 || ((uint64_t)base + cfg->mcast_count - 1) >> 28 != 14) {
-		snprintf(err, errlen, "frisbee.mcast-base..+mcast-count must stay in 224.0.0.0/4");
-		return -EINVAL;
-	}
-	if (cfg->fris_port_base + cfg->fris_port_count - 1 > 65535) {
-		snprintf(err, errlen, "frisbee.port-base + port-count exceeds 65535");
-		return -EINVAL;
-	}
-	if (cfg->max_unicast_sessions > cfg->max_sessions) {
-		snprintf(err, errlen, "frisbee.max-unicast-sessions is above frisbee.max-sessions");
-		return -EINVAL;
-	}
-	if (cfg->ftp_pasv_min > cfg->ftp_pasv_max) {
-		snprintf(err, errlen, "tcp.ftp-pasv-min is above tcp.ftp-pasv-max");
-		return -EINVAL;
-	}
-	if (strcmp(cfg->tcp_cc, "newreno") != 0 && strcmp(cfg->tcp_cc, "cubic") != 0) {
-		snprintf(err, errlen, "tcp.congestion-control: '%s' is not newreno or cubic",
-			 cfg->tcp_cc);
-		return -EINVAL;
-	}
+	if (cfg->address == 0)
+		CERR("dpdk", "address", "[dpdk] address is required (e.g. address = 10.1.0.1/24)");
+	else if ((a >> 28) == 14 || a == 0xffffffffu || (a >> 24) == 127 || (a >> 24) == 0)
+		CERR("dpdk", "address", "[dpdk] address must be a unicast address");
+	if ((base >> 28) != 14 || ((uint64_t)base + cfg->mcast_count - 1) >> 28 != 14)
+		CERR("frisbee", "mcast-base",
+		     "[frisbee] mcast-base..+mcast-count must stay in 224.0.0.0/4");
+	if (cfg->fris_port_base + cfg->fris_port_count - 1 > 65535)
+		CERR("frisbee", "port-count", "[frisbee] port-base + port-count exceeds 65535");
+	if (cfg->max_unicast_sessions > cfg->max_sessions)
+		CERR("frisbee", "max-unicast-sessions",
+		     "[frisbee] max-unicast-sessions is above max-sessions");
+	if (cfg->ftp_pasv_min > cfg->ftp_pasv_max)
+		CERR("tcp", "ftp-pasv-min", "[tcp] ftp-pasv-min is above ftp-pasv-max");
+	if (cfg->tcp_enable && cfg->http_port != 0 && cfg->http_port == cfg->ftp_port)
+		CERR("tcp", "ftp-port", "[tcp] http-port and ftp-port are both %" PRIu64,
+		     cfg->http_port);
+	if (strcmp(cfg->tcp_cc, "newreno") != 0 && strcmp(cfg->tcp_cc, "cubic") != 0)
+		CERR("tcp", "congestion-control",
+		     "[tcp] congestion-control: '%s' is not newreno or cubic", cfg->tcp_cc);
 	if (strcasecmp(cfg->log_level, "error") != 0 && strcasecmp(cfg->log_level, "warning") != 0 &&
 	    strcasecmp(cfg->log_level, "notice") != 0 && strcasecmp(cfg->log_level, "info") != 0 &&
-	    strcasecmp(cfg->log_level, "debug") != 0) {
-		snprintf(err, errlen, "server.log-level: '%s' is not a level", cfg->log_level);
-		return -EINVAL;
-	}
-	m = cfg->fris_methods;
-	while (*m != '\0') {
+	    strcasecmp(cfg->log_level, "debug") != 0)
+		CERR("server", "log-level",
+		     "[server] log-level: '%s' is not error, warning, notice, info or debug",
+		     cfg->log_level);
+	for (m = cfg->fris_methods; *m != '\0';) {
 		size_t n = strcspn(m, ", ");
 
 		if (n > 0 && !((n == 5 && strncmp(m, "mcast", 5) == 0) ||
 			       (n == 5 && strncmp(m, "ucast", 5) == 0) ||
 			       (n == 5 && strncmp(m, "bcast", 5) == 0))) {
-			snprintf(err, errlen, "frisbee.methods: '%.*s' is not mcast, ucast or bcast",
-				 (int)n, m);
-			return -EINVAL;
+			CERR("frisbee", "methods",
+			     "[frisbee] methods: '%.*s' is not mcast, ucast or bcast", (int)n, m);
+			break;
 		}
 		m += n;
 		m += strspn(m, ", ");
 	}
+	if (inet_pton(AF_INET, cfg->master_listen, &ia) != 1)
+		CERR("frisbee", "master-listen", "[frisbee] master-listen: '%s' is not an IPv4 address",
+		     cfg->master_listen);
+	if (cfg->exception_tap[0] != '\0' &&
+	    (strcmp(cfg->exception_tap, ".") == 0 || strcmp(cfg->exception_tap, "..") == 0 ||
+	     strpbrk(cfg->exception_tap, "/: \t") != NULL))
+		CERR("dpdk", "exception-tap", "[dpdk] exception-tap: '%s' is not an interface name",
+		     cfg->exception_tap);
 	if (cfg->origin_url[0] != '\0' && strncmp(cfg->origin_url, "https://", 8) != 0 &&
-	    strncmp(cfg->origin_url, "mfrisbee://", 11) != 0) {
-		snprintf(err, errlen, "origin.url must start with https:// (or mfrisbee://)");
-		return -EINVAL;
-	}
+	    strncmp(cfg->origin_url, "mfrisbee://", 11) != 0)
+		CERR("origin", "url", "[origin] url must start with https:// (or mfrisbee://)");
 	if (cfg->origin_url[0] != '\0' && strncmp(cfg->origin_url, "https://", 8) == 0 &&
-	    cfg->manifest_pubkey[0] == '\0') {
-		snprintf(err, errlen, "origin.manifest-pubkey is required with an https origin");
-		return -EINVAL;
-	}
+	    cfg->manifest_pubkey[0] == '\0')
+		CERR("origin", "url", "[origin] manifest-pubkey is required with an https url");
+	if (cfg->origin_client_key[0] != '\0' && cfg->origin_client_cert[0] == '\0')
+		CERR("origin", "client-key", "[origin] client-key is set without client-cert");
 	if (cfg->tls_listen[0] != '\0' &&
-	    (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0' || cfg->tls_ca[0] == '\0')) {
-		snprintf(err, errlen, "control.tls-listen needs tls-cert, tls-key and tls-ca");
-		return -EINVAL;
+	    (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0' || cfg->tls_ca[0] == '\0'))
+		CERR("control", "tls-listen",
+		     "[control] tls-listen needs tls-cert, tls-key and tls-ca");
+	if (cfg->tls_listen[0] != '\0') {
+		const char *colon = strrchr(cfg->tls_listen, ':');
+		uint64_t port = 0;
+
+		if (colon == NULL || colon == cfg->tls_listen ||
+		    mb_parse_uint(colon + 1, &port) < 0 || port == 0 || port > 65535)
+			CERR("control", "tls-listen",
+			     "[control] tls-listen: '%s' is not address:port", cfg->tls_listen);
 	}
-	return 0;
 }
+
+static void
+check_dir(const struct mb_config *cfg, const struct mb_cfg_key *k, const char *path,
+	  struct mb_diags *d)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1) {
+		if (errno == ENOENT && cfg->create_state_dir)
+			return; /* created at start */
+		if (errno == ENOENT)
+			CERR(k->section, k->name,
+			     "[%s] %s: directory '%s' does not exist; create it "
+			     "(install -d -m 0755 '%s') or set create-state-dir = yes",
+			     k->section, k->name, path, path);
+		else
+			CERR(k->section, k->name, "[%s] %s: '%s': %s", k->section, k->name, path,
+			     strerror(errno));
+		return;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		CERR(k->section, k->name, "[%s] %s: '%s' is not a directory", k->section, k->name,
+		     path);
+		return;
+	}
+	if (access(path, W_OK | X_OK) == -1)
+		CERR(k->section, k->name, "[%s] %s: '%s' is not writable: %s", k->section, k->name,
+		     path, strerror(errno));
+}
+
+static void
+check_file(const struct mb_config *cfg, const struct mb_cfg_key *k, const char *path,
+	   struct mb_diags *d)
+{
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd == -1) {
+		CERR(k->section, k->name, "[%s] %s: cannot read '%s': %s", k->section, k->name,
+		     path, strerror(errno));
+		return;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		CERR(k->section, k->name, "[%s] %s: '%s' is not a regular file", k->section,
+		     k->name, path);
+	} else if (st.st_size == 0) {
+		CERR(k->section, k->name, "[%s] %s: '%s' is empty", k->section, k->name, path);
+	} else if ((k->flags & MB_CFG_F_SECRET) && (st.st_mode & S_IROTH)) {
+		CWARN(k->section, k->name,
+		      "[%s] %s: private key '%s' is readable by every user (mode %04o); "
+		      "chmod o-r it", k->section, k->name, path, (unsigned)(st.st_mode & 07777));
+	}
+	(void)close(fd);
+}
+
+static void
+check_socket(const struct mb_config *cfg, const struct mb_cfg_key *k, const char *path,
+	     struct mb_diags *d)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+
+	if (path[0] != '/')
+		CWARN(k->section, k->name, "[%s] %s: '%s' is relative to the daemon's directory",
+		      k->section, k->name, path);
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		CERR(k->section, k->name, "[%s] %s: '%s' exists and is not a socket", k->section,
+		     k->name, path);
+		return;
+	}
+	if (slash == NULL || slash == path || (size_t)(slash - path) >= sizeof(dir))
+		return;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+		CERR(k->section, k->name, "[%s] %s: '%s' is not a directory", k->section, k->name,
+		     dir);
+}
+
+int
+mb_config_check(const struct mb_config *cfg, unsigned what, struct mb_diags *d)
+{
+	unsigned errors = d->errors;
+
+	check_values(cfg, d);
+	if (what & MB_CFG_CHECK_FILES) {
+		for (const struct mb_cfg_key *k = mb_cfg_keys; k->name != NULL; k++) {
+			const char *v;
+
+			if (k->type != MB_CFG_STRING || k->flags == 0)
+				continue;
+			v = *(char *const *)cfield(cfg, k);
+			if (v == NULL || v[0] == '\0')
+				continue;
+			if (k->flags & MB_CFG_F_DIR)
+				check_dir(cfg, k, v, d);
+			else if (k->flags & MB_CFG_F_FILE)
+				check_file(cfg, k, v, d);
+			else if (k->flags & MB_CFG_F_SOCKET)
+				check_socket(cfg, k, v, d);
+		}
+	}
+	return d->errors > errors ? -EINVAL : 0;
+}
+
+int
+mb_config_validate(const struct mb_config *cfg, char *err, size_t errlen)
+{
+	struct mb_diags d;
+	int r;
+
+	mb_diags_init(&d);
+	r = mb_config_check(cfg, 0, &d);
+	if (r != 0)
+		first_error(&d, err, errlen);
+	mb_diags_done(&d);
+	return r;
+}
+
+/* ---- formatting ------------------------------------------------------------------- */
 
 int
 mb_config_format(const struct mb_config *cfg, const struct mb_cfg_key *k, char *buf, size_t len)
@@ -623,31 +1566,46 @@ mb_config_format(const struct mb_config *cfg, const struct mb_cfg_key *k, char *
 	case MB_CFG_UINT:
 	case MB_CFG_SIZE:
 	case MB_CFG_RATE:
+	case MB_CFG_BYTERATE:
 		return snprintf(buf, len, "%" PRIu64, *(const uint64_t *)p);
 	}
 	return -EINVAL;
 }
 
 int
-mb_config_copy(struct mb_config *dst, const struct mb_config *src)
+mb_config_format_human(const struct mb_config *cfg, const struct mb_cfg_key *k, char *buf,
+		       size_t len)
 {
-	*dst = *src;
-	for (const struct mb_cfg_key *k = mb_cfg_keys; k->name != NULL; k++) {
-		if (k->type == MB_CFG_STRING) {
-			char **d = field(dst, k);
+	const char *t = cfg->text[mb_config_key_index(k)];
+	uint64_t v = *(const uint64_t *)cfield(cfg, k);
 
-			*d = strdup(*(char *const *)cfield(src, k));
-			if (*d == NULL) {
-				/* Null out the ones not yet copied so done() frees only ours. */
-				for (const struct mb_cfg_key *j = k + 1; j->name != NULL; j++)
-					if (j->type == MB_CFG_STRING)
-						*(char **)field(dst, j) = NULL;
-				mb_config_done(dst);
-				return -ENOMEM;
-			}
-		}
+	if (t != NULL)
+		return snprintf(buf, len, "%s", t);
+	switch (k->type) {
+	case MB_CFG_SIZE:
+	case MB_CFG_BYTERATE:
+		return mb_format_size(v, buf, len);
+	case MB_CFG_RATE:
+		return mb_format_rate(v, buf, len);
+	case MB_CFG_DURATION:
+		return mb_format_duration(v, buf, len);
+	default:
+		return mb_config_format(cfg, k, buf, len);
 	}
-	return 0;
+}
+
+bool
+mb_config_is_default(const struct mb_config *cfg, const struct mb_cfg_key *k)
+{
+	struct mb_config def;
+	char a[4096], b[4096];
+
+	if (mb_config_defaults(&def) != 0)
+		return false;
+	mb_config_format(cfg, k, a, sizeof(a));
+	mb_config_format(&def, k, b, sizeof(b));
+	mb_config_done(&def);
+	return strcmp(a, b) == 0;
 }
 
 json_t *
@@ -661,7 +1619,8 @@ mb_config_to_json(const struct mb_config *cfg)
 		return NULL;
 	have_def = mb_config_defaults(&def) == 0;
 	for (const struct mb_cfg_key *k = mb_cfg_keys; k->name != NULL; k++) {
-		char v[4096], d[4096];
+		size_t idx = mb_config_key_index(k);
+		char v[4096], dv[4096];
 		json_t *sec = json_object_get(root, k->section);
 		json_t *ent;
 
@@ -672,12 +1631,16 @@ mb_config_to_json(const struct mb_config *cfg)
 		}
 		mb_config_format(cfg, k, v, sizeof(v));
 		if (have_def)
-			mb_config_format(&def, k, d, sizeof(d));
+			mb_config_format(&def, k, dv, sizeof(dv));
 		else
-			snprintf(d, sizeof(d), "%s", k->def);
-		ent = json_pack("{s:s, s:s, s:s, s:b, s:s}", "value", v, "default", d, "type",
+			snprintf(dv, sizeof(dv), "%s", k->def);
+		ent = json_pack("{s:s, s:s, s:s, s:b, s:s}", "value", v, "default", dv, "type",
 				type_names[k->type], "reloadable", k->reloadable, "help", k->help);
 		if (ent == NULL || json_object_set_new(sec, k->name, ent) < 0)
+			goto err;
+		if (cfg->text[idx] != NULL &&
+		    (json_object_set_new(ent, "text", json_string(cfg->text[idx])) < 0 ||
+		     json_object_set_new(ent, "line", json_integer(cfg->line[idx])) < 0))
 			goto err;
 	}
 	if (have_def)
@@ -706,12 +1669,62 @@ mb_config_nonreloadable_change(const struct mb_config *a, const struct mb_config
 	return NULL;
 }
 
+/* ---- documentation: -E, the syntax summary, miniboss.conf(5) --------------------- */
+
+/* The syntax, once, for -E (as comments) and the man page (as paragraphs;
+ * "" separates paragraphs, a leading "=" marks a heading). */
+static const char *const syntax_text[] = {
+	"=File syntax",
+	"A line \"[section]\" opens a section; \"key = value\" sets a key in it.",
+	"Blank lines and lines starting with '#' or ';' are comments, and a '#'",
+	"or ';' after a blank starts a comment too: \"exception-tap = mb0  # tap\"",
+	"sets 'mb0'.  Double quotes keep a value literally, with '#', ';' or",
+	"blanks in it: url = \"https://ops.example.net/images/#x\".  Indentation",
+	"is ignored and a value never continues on the next line.  A key may",
+	"be set only once; unknown sections and keys are errors, and the",
+	"message names the closest known name.",
+	"",
+	"=Values",
+	"size: bytes, e.g. 1048576, 64M, 1.5G, 512KiB.  K, M, G and T are",
+	"powers of 1024 (K = KB = KiB); case does not matter.",
+	"",
+	"rate: bits per second, e.g. 1G, 500M, 10Gbit/s, 100Mbps.  k, M, G and",
+	"T are powers of 1000, optionally followed by bit/s, bit or bps.",
+	"Byte rates (MB/s, MBps) are refused: 100 MB/s is 800M.",
+	"",
+	"byte rate: bytes per second, spelled like a size with an optional",
+	"\"/s\": 10M, 10MiB/s.",
+	"",
+	"duration: seconds, e.g. 30 (= 30s), 90s, 5m, 1h30m, 2d; units ms, s,",
+	"m (min), h, d and w, summed; the total must be whole seconds.",
+	"",
+	"bool: yes/no, true/false, on/off or 1/0.",
+	NULL,
+};
+
+void
+mb_config_print_syntax(FILE *f, const char *lead)
+{
+	for (size_t i = 0; syntax_text[i] != NULL; i++) {
+		const char *t = syntax_text[i];
+
+		if (t[0] == '=')
+			fprintf(f, "%s%s:\n", lead, t + 1);
+		else if (t[0] == '\0')
+			fprintf(f, "%s\n", lead[0] == '#' ? "#" : "");
+		else
+			fprintf(f, "%s  %s\n", lead, t);
+	}
+}
+
 void
 mb_config_print_example(FILE *f)
 {
 	const char *sec = "";
 
-	fprintf(f, "# miniboss.conf: every key with its default.  Generated from the key table.\n");
+	fprintf(f, "# miniboss.conf: every key with its default.  Generated from the key table.\n"
+		   "#\n");
+	mb_config_print_syntax(f, "# ");
 	for (const struct mb_cfg_key *k = mb_cfg_keys; k->name != NULL; k++) {
 		if (strcmp(sec, k->section) != 0) {
 			fprintf(f, "\n[%s]\n", k->section);
@@ -721,4 +1734,175 @@ mb_config_print_example(FILE *f)
 			k->reloadable ? ", reloadable" : "", k->def[0] == '\0' ? "#" : "", k->name,
 			k->def);
 	}
+}
+
+/* roff-safe text: backslashes doubled, a leading '.' or '\'' guarded;
+ * `minus`: '-' as \- (names and values a reader types). */
+static void
+roff(FILE *f, const char *s, bool minus)
+{
+	if (*s == '.' || *s == '\'')
+		fputs("\\&", f);
+	for (; *s != '\0'; s++) {
+		if (*s == '\\')
+			fputs("\\e", f);
+		else if (*s == '-' && minus)
+			fputs("\\-", f);
+		else
+			fputc(*s, f);
+	}
+}
+
+static const struct {
+	const char *name, *what;
+} section_docs[] = {
+	{ "server", "The daemon itself: state directory, control socket, logging, EAL "
+		    "arguments." },
+	{ "dpdk", "The serving port: its address, rings, mbufs, the exception TAP that hands "
+		  "the kernel what the dataplane does not own." },
+	{ "images", "The image cache in hugepage memory." },
+	{ "frisbee", "Frisbee multicast sessions and the master-server (GET) protocol the "
+		     "stock client speaks." },
+	{ "tcp", "HTTP and FTP over the dataplane's userspace TCP." },
+	{ "origin", "Sync from ops: the signed manifest and the image files, over HTTPS "
+		    "with a client certificate." },
+	{ "control", "The TLS control socket that boss polls for health." },
+};
+
+static void
+man_key(FILE *f, const struct mb_cfg_key *k)
+{
+	char b1[32], b2[32];
+
+	fputs(".TP\n.B ", f);
+	roff(f, k->name, true);
+	fprintf(f, "\n(%s", type_names[k->type]);
+	switch (k->type) {
+	case MB_CFG_UINT:
+	case MB_CFG_SIZE:
+	case MB_CFG_RATE:
+	case MB_CFG_DURATION:
+	case MB_CFG_BYTERATE:
+		format_bound(k, k->min, b1, sizeof(b1));
+		format_bound(k, k->max, b2, sizeof(b2));
+		if (k->max == UINT64_MAX)
+			fprintf(f, ", at least %s", b1);
+		else
+			fprintf(f, ", %s to %s", b1, b2);
+		break;
+	case MB_CFG_STRING:
+		fprintf(f, ", up to %" PRIu64 " characters", k->max);
+		break;
+	default:
+		break;
+	}
+	fprintf(f, "%s) ", k->reloadable ? "; reloadable" : "; needs a restart");
+	fputs("Default: ", f);
+	if (k->def[0] == '\0') {
+		fputs("empty", f);
+	} else {
+		fputs("\\fB", f);
+		roff(f, k->def, true);
+		fputs("\\fR", f);
+	}
+	fputs(".\n", f);
+	roff(f, k->help, false);
+	fputs(".", f);
+	if (k->flags & MB_CFG_F_DIR)
+		fputs("  Checked at start, on reload and by \\fBminibossd \\-n\\fR: the directory "
+		      "must exist and be writable.", f);
+	else if (k->flags & MB_CFG_F_FILE)
+		fprintf(f, "  Checked at start, on reload and by \\fBminibossd \\-n\\fR: the file "
+			   "must be readable%s.",
+			(k->flags & MB_CFG_F_CERT)	 ? " and hold PEM certificates"
+			: (k->flags & MB_CFG_F_PUBKEY) ? " and hold a PEM public key"
+			: (k->flags & MB_CFG_F_SECRET) ? " and hold an unencrypted PEM private key "
+							 "(a warning when every user may read it)"
+							 : "");
+	fputs("\n", f);
+}
+
+void
+mb_config_print_man(FILE *f)
+{
+	const char *sec = "";
+	bool para = true;
+
+	fprintf(f, ".\\\" Generated from the key table in common/mb_config.c; do not edit.\n"
+		   ".TH MINIBOSS.CONF 5 \"\" \"miniboss %s\" \"File Formats\"\n"
+		   ".SH NAME\nminiboss.conf \\- configuration file of minibossd\n"
+		   ".SH SYNOPSIS\n/etc/miniboss/miniboss.conf\n"
+		   ".SH DESCRIPTION\n"
+		   "\\fBminibossd\\fR(8) reads its configuration from this file at start, on "
+		   "SIGHUP and on \\fBminibossctl reload\\fR.  A reload applies the keys marked "
+		   "reloadable below; changing any other key is refused with its name, and "
+		   "needs a restart.\n"
+		   ".PP\n"
+		   "\\fBminibossd \\-n\\fR reads the file and every file and directory it names "
+		   "(certificates, keys, the state directory), prints every problem as "
+		   "\\fIfile\\fB:\\fIline\\fB: error:\\fR or \\fBwarning:\\fR and exits 1 when "
+		   "there was an error.  The daemon runs the same checks before it starts and "
+		   "on every reload.  \\fBminibossd \\-E\\fR prints every key with its default, "
+		   "a complete example file.\n",
+		MB_VERSION);
+	for (size_t i = 0; syntax_text[i] != NULL; i++) {
+		const char *t = syntax_text[i];
+
+		if (t[0] == '=') {
+			fputs(".SH ", f);
+			for (const char *c = t + 1; *c != '\0'; c++)
+				fputc(toupper((unsigned char)*c), f);
+			fputs("\n", f);
+			para = true;
+		} else if (t[0] == '\0') {
+			para = true;
+		} else {
+			if (para)
+				fputs(".PP\n", f);
+			para = false;
+			roff(f, t, false);
+			fputs("\n", f);
+		}
+	}
+	fputs(".SH KEYS\nEach key with its type, bounds, default and whether a reload "
+	      "applies it.\n", f);
+	for (const struct mb_cfg_key *k = mb_cfg_keys; k->name != NULL; k++) {
+		if (strcmp(sec, k->section) != 0) {
+			sec = k->section;
+			fprintf(f, ".SS [%s]\n", sec);
+			for (size_t i = 0; i < MB_ARRAY_SIZE(section_docs); i++)
+				if (strcmp(section_docs[i].name, sec) == 0)
+					fprintf(f, "%s\n", section_docs[i].what);
+		}
+		man_key(f, k);
+	}
+	fputs(".SH EXAMPLE\n"
+	      "A miniboss serving 10.1.0.0/24 on the first DPDK port and syncing from ops:\n"
+	      ".PP\n.nf\n.RS\n"
+	      "[server]\n"
+	      "eal\\-args = \\-l 0\\-1 \\-a 0000:03:00.0 \\-\\-file\\-prefix=miniboss\n"
+	      "\n[dpdk]\n"
+	      "address = 10.1.0.1/24   # the nodes reach us here\n"
+	      "gateway = 10.1.0.254\n"
+	      "\n[images]\n"
+	      "hugepage\\-budget = 16G\n"
+	      "\n[frisbee]\n"
+	      "rate = 1G\n"
+	      "\n[origin]\n"
+	      "url = https://ops.example.net/miniboss/\n"
+	      "ca\\-file = /etc/miniboss/ops\\-ca.pem\n"
+	      "client\\-cert = /etc/miniboss/client.pem\n"
+	      "client\\-key = /etc/miniboss/client.key\n"
+	      "manifest\\-pubkey = /etc/miniboss/manifest.pub\n"
+	      "site = homenet\n"
+	      "interval = 5m\n"
+	      ".RE\n.fi\n"
+	      ".SH FILES\n"
+	      ".TP\n.I /etc/miniboss/miniboss.conf\nthe configuration\n"
+	      ".TP\n.I /usr/share/doc/miniboss/examples/miniboss.conf\nan example with every key\n"
+	      ".TP\n.I /var/lib/miniboss\nthe default state directory (images/ and "
+	      "manifest.json)\n"
+	      ".SH SEE ALSO\n"
+	      "\\fBminibossd\\fR(8), \\fBminibossctl\\fR(8), \\fBmb\\-manifest\\fR(1)\n",
+	      f);
 }

@@ -1,12 +1,17 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The configuration: one table describes every key (section, name, type,
- * bounds, default, reloadable, help).  Parsing (inih), `minibossd -n`,
- * `minibossctl config` and the man page all come from that table.
+ * bounds, default, reloadable, help, what kind of path it names).  Parsing,
+ * `minibossd -n`, `minibossd -E`, `minibossctl config`, the reload check and
+ * the miniboss.conf(5) man page all come from that table.
  *
- * A struct mb_config is a plain value: parse into a fresh one, validate, then
+ * A struct mb_config is a plain value: parse into a fresh one, check, then
  * publish.  It holds no pointers except owned strings, freed by
- * mb_config_done().  DPDK-free; never logs (errors come back as text).
+ * mb_config_done().  Besides the values it remembers where each key was set
+ * (line) and how it was spelled there (text), so every message can point at
+ * file:line and `minibossctl config` can show "64M" rather than 67108864.
+ * DPDK-free; never logs: problems come back as diagnostics (struct mb_diags)
+ * or, through the older one-message calls, as text.
  */
 #ifndef _MB_CONFIG_H_
 #define _MB_CONFIG_H_
@@ -19,10 +24,16 @@
 #include <jansson.h>
 
 #define MB_CFG_ERRLEN 256
+/* Room for the key table's rows (checked by a static assertion). */
+#define MB_CFG_MAX_KEYS 160
+/* Longest line and file accepted (bounds, not expectations). */
+#define MB_CFG_MAX_LINE 8192
+#define MB_CFG_MAX_FILE (1u << 20)
 
 struct mb_config {
 	/* [server] */
 	char *state_dir;
+	bool create_state_dir;	/* create state-dir when missing */
 	char *control_socket;
 	char *eal_args;
 	char *log_level;
@@ -104,6 +115,13 @@ struct mb_config {
 	char *tls_cert;
 	char *tls_key;
 	char *tls_ca;
+
+	/* Where each key (index into mb_cfg_keys) was set: the line (0 = not
+	 * set, default) and the value as written there (NULL = default); the
+	 * file of the last parse.  Owned. */
+	char *source;
+	uint32_t line[MB_CFG_MAX_KEYS];
+	char *text[MB_CFG_MAX_KEYS];
 };
 
 enum mb_cfg_type {
@@ -112,9 +130,20 @@ enum mb_cfg_type {
 	MB_CFG_BOOL,	 /* yes/no/true/false/on/off/1/0 */
 	MB_CFG_IPV4,	 /* dotted quad */
 	MB_CFG_IPV4_PREFIX, /* dotted quad "/len"; len goes to the next uint field */
-	MB_CFG_SIZE,	 /* bytes with optional K/M/G/T (binary) suffix */
-	MB_CFG_RATE,	 /* bits/s with optional k/M/G (decimal) suffix */
-	MB_CFG_DURATION, /* seconds with optional s/m/h suffix */
+	MB_CFG_SIZE,	 /* bytes: 64M, 1.5G, 512KiB (K/M/G/T = powers of 1024) */
+	MB_CFG_RATE,	 /* bits/s: 1G, 500Mbit/s, 10Gbps (k/M/G/T = powers of 1000) */
+	MB_CFG_DURATION, /* seconds: 30s, 5m, 1h30m, 2d */
+	MB_CFG_BYTERATE, /* bytes/s: 10M, 10MiB/s (K/M/G/T = powers of 1024) */
+};
+
+/* What a string key names, for the checks of -n, start-up and reload. */
+enum mb_cfg_flag {
+	MB_CFG_F_FILE = 1u << 0,   /* a file that must exist and be readable */
+	MB_CFG_F_DIR = 1u << 1,	   /* a directory that must exist and be writable */
+	MB_CFG_F_SECRET = 1u << 2, /* a private key: warn when others may read it */
+	MB_CFG_F_CERT = 1u << 3,   /* PEM certificate(s) */
+	MB_CFG_F_PUBKEY = 1u << 4, /* PEM public key */
+	MB_CFG_F_SOCKET = 1u << 5, /* a Unix socket path (its directory is made) */
 };
 
 struct mb_cfg_key {
@@ -127,35 +156,119 @@ struct mb_cfg_key {
 	const char *def;	/* default, in the config file's own syntax */
 	bool reloadable;
 	const char *help;
+	unsigned flags;		/* enum mb_cfg_flag bits */
 };
+
+/* ---- diagnostics --------------------------------------------------------- */
+
+enum mb_diag_level {
+	MB_DIAG_ERROR,
+	MB_DIAG_WARNING,
+};
+
+struct mb_diag {
+	enum mb_diag_level level;
+	char *file;	/* NULL: not about one file */
+	uint32_t line;	/* 0: not about one line */
+	char *msg;
+};
+
+/* Every problem of one check, in the order found.  Zero-initialise it (or
+ * mb_diags_init) and free with mb_diags_done. */
+struct mb_diags {
+	struct mb_diag *v;
+	size_t n, cap;
+	unsigned errors, warnings;
+};
+
+void mb_diags_init(struct mb_diags *d);
+void mb_diags_done(struct mb_diags *d);
+/* Add one message (copies file and the formatted text; out of memory drops
+ * the text but still counts it). */
+void mb_diags_add(struct mb_diags *d, enum mb_diag_level level, const char *file, uint32_t line,
+		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* "file:line: error: msg" (file or line left out when unknown) into buf. */
+int mb_diag_format(const struct mb_diag *g, char *buf, size_t len);
+/* One line each on f, every line prefixed with `prefix` (may be ""). */
+void mb_diags_print(const struct mb_diags *d, FILE *f, const char *prefix);
+/* [ "file:line: error: msg", ... ] of one level (or both: level < 0).  New
+ * reference or NULL. */
+json_t *mb_diags_json(const struct mb_diags *d, int level);
 
 /* The table, terminated by a NULL name. */
 extern const struct mb_cfg_key mb_cfg_keys[];
 
 /* Fill *cfg with defaults.  Returns 0 or -ENOMEM. */
 int mb_config_defaults(struct mb_config *cfg);
-/* Parse a file (or a string) over defaults.  On error returns -EINVAL (or
- * -errno for I/O) and writes "file:line: message" into err. */
+
+/*
+ * Parse a file (or a string named `name` in messages) over *cfg, reporting
+ * every problem into d: syntax, unknown sections and keys (with "did you
+ * mean"), duplicate keys, bad values and bounds.  The file syntax is the one
+ * mb_config_print_syntax() documents.  Returns 0 when no error was added,
+ * -EINVAL when some were, -errno when the file cannot be read, -ENOMEM.
+ * Keys that parsed are set even when others failed.
+ */
+int mb_config_parse_file(struct mb_config *cfg, const char *path, struct mb_diags *d);
+int mb_config_parse_string(struct mb_config *cfg, const char *text, const char *name,
+			   struct mb_diags *d);
+
+/* What mb_config_check looks at besides the values themselves. */
+enum mb_cfg_check {
+	MB_CFG_CHECK_FILES = 1u << 0, /* paths exist, have the right type and access */
+};
+
+/*
+ * Cross-key checks (required keys, ranges that depend on each other) and,
+ * with MB_CFG_CHECK_FILES, every path the configuration names: files
+ * readable, directories present and writable (state-dir: unless
+ * create-state-dir), private keys not readable by others (a warning).
+ * Content checks (certificates, keys) are the caller's: see
+ * mb_ctl_config_check_files.  Returns 0 when no error was added, else
+ * -EINVAL.  Blocks on the file system.
+ */
+int mb_config_check(const struct mb_config *cfg, unsigned what, struct mb_diags *d);
+
+/* The one-message forms: the first error as "file:line: message" in err. */
 int mb_config_load_file(struct mb_config *cfg, const char *path, char *err, size_t errlen);
 int mb_config_load_string(struct mb_config *cfg, const char *text, char *err, size_t errlen);
-/* Cross-key checks (ranges that depend on each other, required keys). */
+/* mb_config_check without file checks, first error in err. */
 int mb_config_validate(const struct mb_config *cfg, char *err, size_t errlen);
+
+/* The index of k in mb_cfg_keys. */
+size_t mb_config_key_index(const struct mb_cfg_key *k);
+/* Whether cfg's value of k differs from k's default. */
+bool mb_config_is_default(const struct mb_config *cfg, const struct mb_cfg_key *k);
+/* Name of a type ("size", "rate"...). */
+const char *mb_config_type_name(enum mb_cfg_type t);
 /* Free owned strings. */
 void mb_config_done(struct mb_config *cfg);
 /* Deep copy. */
 int mb_config_copy(struct mb_config *dst, const struct mb_config *src);
-/* Format one key's value as the config file would spell it. */
+/* Format one key's value as a plain number (sizes in bytes, rates in bit/s,
+ * durations as "Ns"): the machine form, also in the JSON "value". */
 int mb_config_format(const struct mb_config *cfg, const struct mb_cfg_key *k, char *buf,
 		     size_t len);
+/* Format one key's value for people: as written in the file when it was
+ * set there, else the shortest exact unit spelling (64M, 1G, 5m). */
+int mb_config_format_human(const struct mb_config *cfg, const struct mb_cfg_key *k, char *buf,
+			   size_t len);
 const struct mb_cfg_key *mb_config_find(const char *section, const char *name);
 /* JSON: {"section": {"key": {"value":..., "default":..., "type":..., "reloadable":..,
- * "help":...}}}.  New reference. */
+ * "help":..., "text":..., "line":...}}} ("text": as written, "line": where,
+ * both only for keys set in the file).  New reference. */
 json_t *mb_config_to_json(const struct mb_config *cfg);
 /* Which keys differ between a and b that are not reloadable (first one), or NULL. */
 const struct mb_cfg_key *mb_config_nonreloadable_change(const struct mb_config *a,
 							const struct mb_config *b);
-/* Print an annotated example config (all keys, defaults, help) to f. */
+/* Print an annotated example config (all keys, defaults, help) to f, after
+ * the syntax summary. */
 void mb_config_print_example(FILE *f);
+/* The file syntax and the spellings of sizes, rates and durations, as
+ * comment lines starting with `lead` ("# " for -E). */
+void mb_config_print_syntax(FILE *f, const char *lead);
+/* miniboss.conf(5) in man(7) roff, generated from the table. */
+void mb_config_print_man(FILE *f);
 
 /* Value parsers, exported for tests and tools.  Return 0 or -EINVAL/-ERANGE. */
 int mb_parse_uint(const char *s, uint64_t *ret);
@@ -163,6 +276,11 @@ int mb_parse_bool(const char *s, bool *ret);
 int mb_parse_size(const char *s, uint64_t *ret);
 int mb_parse_rate(const char *s, uint64_t *ret);
 int mb_parse_duration(const char *s, uint64_t *ret);
+int mb_parse_byterate(const char *s, uint64_t *ret);
+/* Human spellings (exact): 64M, 1536K, 1G (bit/s), 1h30m.  Return snprintf's. */
+int mb_format_size(uint64_t v, char *buf, size_t len);
+int mb_format_rate(uint64_t v, char *buf, size_t len);
+int mb_format_duration(uint64_t v, char *buf, size_t len);
 int mb_parse_ipv4(const char *s, uint32_t *ret_be);
 int mb_parse_ipv4_prefix(const char *s, uint32_t *ret_be, uint64_t *ret_len);
 

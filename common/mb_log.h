@@ -12,6 +12,8 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 #include "mb_ratelimit.h"
 #include "mb_time.h"
@@ -43,6 +45,13 @@ enum mb_log_module {
 typedef void (*mb_log_sink_fn)(enum mb_log_level level, enum mb_log_module mod, const char *fmt,
 			       va_list ap);
 
+/* Look at the environment once, at start: under systemd (JOURNAL_STREAM
+ * names our stderr) lines carry a "<N>" priority instead of a timestamp. */
+void mb_log_init(void);
+bool mb_log_to_journal(void);
+/* The start of a log line at `level`: "<N>" for journald, else the local
+ * time ("2026-01-31 12:00:00.123 ").  Returns its length (snprintf's). */
+int mb_log_prefix(enum mb_log_level level, char *buf, size_t len);
 /* Install a sink (NULL restores stderr).  Call from the main thread before
  * other threads start. */
 void mb_log_set_sink(mb_log_sink_fn fn);

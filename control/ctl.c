@@ -7,10 +7,24 @@
  * SIGTERM (blocked in every thread before rte_eal_init, read here through a
  * signalfd) ask the dataplane to stop; the main thread then shuts down in
  * order and calls mb_ctl_stop().  SIGHUP and the `reload` action re-read the
- * configuration file and the manifest; keys that are not reloadable must not
- * change (the reload is refused and says which key).
+ * configuration file and the manifest, with the checks of `minibossd -n`
+ * (every file the configuration names is opened again): an error refuses
+ * the reload and the reply lists every one with its file:line; warnings
+ * come back in the reply; keys that are not reloadable must not change (the
+ * reload is refused and says which key).
+ *
+ * This thread also talks to systemd: READY=1 once the dataplane runs and
+ * the store has verified the images it found at start (so a unit ordered
+ * after minibossd sees a server that can serve), STATUS= with the one-line
+ * health summary every few seconds, RELOADING=1 ... READY=1 around a
+ * reload, STOPPING=1 on SIGTERM, and WATCHDOG=1 when WatchdogSec= is set --
+ * only while every dataplane lcore still passes RCU quiescent states (a
+ * probe call_rcu callback must have run since the last ping), so a stuck
+ * lcore gets the daemon restarted, not just a stuck control thread.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -27,9 +41,17 @@
 #include <urcu-qsbr.h>
 
 #include "ctl.h"
+#include "ctl_cfgcheck.h"
+#include "ctl_notify.h"
 #include "ctl_priv.h"
 #include "dp.h"
 #include "mb_log.h"
+#include "mb_status.h"
+#include "mb_time.h"
+
+/* How often STATUS= is refreshed, and how often readiness is looked at. */
+#define STATUS_MS 5000
+#define READY_POLL_MS 50
 
 #define MAX_EVENT_HANDLERS 8
 
@@ -49,7 +71,22 @@ static struct {
 	bool started;
 	int start_rc;
 	bool keep_debug;
+	bool ready;			   /* READY=1 sent */
+	struct mb_ctl_timer *ready_timer;  /* until ready */
+	struct mb_ctl_timer *status_timer; /* STATUS= refresh */
+	struct mb_ctl_timer *wd_timer;	   /* WATCHDOG=1 */
 } ctl = {.sigfd = -1, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static _Atomic bool dataplane_running;
+
+/* The watchdog's probe: queued with call_rcu, run by liburcu's call_rcu
+ * thread after a grace period, i.e. after every registered reader (each
+ * dataplane lcore) passed a quiescent state or went offline. */
+static struct {
+	struct rcu_head head;
+	_Atomic bool done;
+	uint64_t queued_ns;
+} wd_probe = {.done = true};
 
 static struct ev_handler ev_handlers[MB_DP_EV_FTP_XFER_END + 1][MAX_EVENT_HANDLERS];
 static _Atomic bool quit_requested;
@@ -119,27 +156,94 @@ apply_log_level(const struct mb_config *cfg)
 	(void)rte_log_set_level_pattern("user.miniboss.*", (uint32_t)lvl);
 }
 
-/* Re-read the config file and the manifest.  0 or -errno with *ret_err. */
+/* STATUS= with the one-line health summary. */
+static void
+status_notify(const char *extra)
+{
+	json_t *h = mb_ctl_health_json(NULL);
+	char line[512];
+
+	if (h == NULL)
+		return;
+	mb_status_line(h, (int64_t)(mb_time_real_ns() / MB_NS_PER_SEC), line, sizeof(line));
+	json_decref(h);
+	mb_notify("%sSTATUS=%s", extra != NULL ? extra : "", line);
+}
+
+static void
+status_fire(void *arg)
+{
+	(void)arg;
+	status_notify(NULL);
+}
+
+/* Join every error of d into one malloc'd message (NULL on ENOMEM). */
+static char *
+diags_text(const struct mb_diags *d, const char *head)
+{
+	char *out = NULL, buf[2048];
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	if (f == NULL)
+		return NULL;
+	fprintf(f, "%s (%u error%s)", head, d->errors, d->errors == 1 ? "" : "s");
+	for (size_t i = 0; i < d->n; i++) {
+		if (d->v[i].level != MB_DIAG_ERROR)
+			continue;
+		mb_diag_format(&d->v[i], buf, sizeof(buf));
+		fprintf(f, "\n%s", buf);
+	}
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/*
+ * Re-read the config file (with every check of -n) and the manifest.  0 or
+ * -errno with *ret_err (malloc'd, every error with its file:line).  The
+ * warnings of the check go to *ret_warnings (a new array, also on error;
+ * may be NULL on ENOMEM).  Logs each problem once.
+ */
 static int
-do_reload(char **ret_err)
+do_reload(char **ret_err, json_t **ret_warnings)
 {
 	struct mb_config nc;
 	const struct mb_cfg_key *k;
-	char err[MB_CFG_ERRLEN] = "";
+	struct mb_diags d;
+	char err[MB_CFG_ERRLEN] = "", buf[2048];
 	int rc;
 
+	mb_notify_reloading();
+	mb_diags_init(&d);
 	rc = mb_config_defaults(&nc);
-	if (rc == 0)
-		rc = mb_config_load_file(&nc, ctl.config_path, err, sizeof(err));
-	if (rc == 0)
-		rc = mb_config_validate(&nc, err, sizeof(err));
-	if (rc != 0) {
-		mb_config_done(&nc);
-		MB_LOG(ERR, CTL, "reload refused: %s", err);
-		if (asprintf(ret_err, "configuration: %s", err) == -1)
-			*ret_err = NULL;
-		return rc;
+	if (rc == 0) {
+		rc = mb_config_parse_file(&nc, ctl.config_path, &d);
+		if (rc == 0 || rc == -EINVAL) {
+			(void)mb_config_check(&nc, 0, &d);
+			(void)mb_ctl_config_check_files(&nc, &d);
+		}
 	}
+	for (size_t i = 0; i < d.n; i++) {
+		mb_diag_format(&d.v[i], buf, sizeof(buf));
+		if (d.v[i].level == MB_DIAG_ERROR)
+			MB_LOG(ERR, CTL, "reload: %s", buf);
+		else
+			MB_LOG(WARNING, CTL, "reload: %s", buf);
+	}
+	*ret_warnings = mb_diags_json(&d, MB_DIAG_WARNING);
+	if (rc == -ENOMEM || d.errors > 0) {
+		MB_LOG(ERR, CTL, "reload refused: %u error%s in '%s', the running configuration "
+		       "stays", d.errors, d.errors == 1 ? "" : "s", ctl.config_path);
+		*ret_err = diags_text(&d, "reload refused, the running configuration stays");
+		mb_diags_done(&d);
+		mb_config_done(&nc);
+		status_notify("READY=1\n");
+		return rc != 0 ? rc : -EINVAL;
+	}
+	mb_diags_done(&d);
 	k = mb_config_nonreloadable_change(&ctl.cfg, &nc);
 	if (k != NULL) {
 		mb_config_done(&nc);
@@ -148,6 +252,7 @@ do_reload(char **ret_err)
 		if (asprintf(ret_err, "[%s] %s is not reloadable (restart needed)", k->section,
 		             k->name) == -1)
 			*ret_err = NULL;
+		status_notify("READY=1\n");
 		return -EINVAL;
 	}
 	mb_config_done(&ctl.cfg);
@@ -162,6 +267,7 @@ do_reload(char **ret_err)
 	mb_ctl_boss_reconfig(&ctl.cfg);
 	mb_ctl_tls_reconfig(&ctl.cfg);
 	rc = mb_ctl_store_reload(&ctl.cfg, err, sizeof(err));
+	status_notify("READY=1\n");
 	if (rc != 0) {
 		if (asprintf(ret_err, "manifest: %s", err) == -1)
 			*ret_err = NULL;
@@ -174,10 +280,16 @@ do_reload(char **ret_err)
 static json_t *
 action_reload(json_t *args, char **ret_err)
 {
+	json_t *warnings = NULL, *r;
+
 	(void)args;
-	if (do_reload(ret_err) != 0)
+	if (do_reload(ret_err, &warnings) != 0) {
+		json_decref(warnings);
 		return NULL;
-	return json_pack("{s:b,s:i}", "reloaded", 1, "verifying", (int)mb_ctl_store_busy());
+	}
+	r = json_pack("{s:b,s:i,s:o}", "reloaded", 1, "verifying", (int)mb_ctl_store_busy(),
+		      "warnings", warnings != NULL ? warnings : json_array());
+	return r;
 }
 
 static json_t *
@@ -197,15 +309,25 @@ health_dataplane(enum mb_health_state *worst, void *arg)
 {
 	bool up = mb_dp_link_up();
 	json_t *st = mb_dp_stats_json(), *r;
+	char addr[INET_ADDRSTRLEN + 4] = "";
+	uint32_t a = mb_dp_local_addr();
 
 	(void)arg;
 	if (!up && *worst < MB_HEALTH_DEGRADED)
 		*worst = MB_HEALTH_DEGRADED;
-	/* Active Frisbee sessions and their aggregate measured send rate. */
-	r = json_pack("{s:b,s:I,s:I,s:I}", "link", up, "speed-bps",
+	if (a != 0 && inet_ntop(AF_INET, &a, addr, INET_ADDRSTRLEN) != NULL)
+		snprintf(addr + strlen(addr), sizeof(addr) - strlen(addr), "/%u",
+			 (unsigned)ctl.cfg.prefixlen);
+	/* Where we serve, and the active Frisbee sessions and their aggregate
+	 * measured send rate; TCP connections of HTTP and FTP. */
+	r = json_pack("{s:b,s:I,s:I,s:I,s:s,s:I,s:s,s:I}", "link", up, "speed-bps",
 		      (json_int_t)mb_dp_link_speed_bps(), "sessions",
 		      json_integer_value(json_object_get(st, "sessions")), "rate-bps",
-		      json_integer_value(json_object_get(st, "rate-bps")));
+		      json_integer_value(json_object_get(st, "rate-bps")), "address", addr, "port",
+		      json_integer_value(json_object_get(st, "port")), "exception-tap",
+		      ctl.cfg.exception_tap,
+		      "tcp-connections",
+		      json_integer_value(json_object_get(json_object_get(st, "tcp"), "tcp_conns")));
 	json_decref(st);
 	return r;
 }
@@ -242,21 +364,83 @@ signal_io(int fd, uint32_t events, void *arg)
 		case SIGTERM:
 			if (!atomic_exchange(&quit_requested, true)) {
 				MB_LOG(NOTICE, MAIN, "signal %u, shutting down", si.ssi_signo);
+				mb_notify("STOPPING=1\nSTATUS=stopping");
 				mb_ctl_health_set_floor(MB_HEALTH_DOWN);
 				mb_dp_stop();
 			}
 			break;
 		case SIGHUP: {
 			char *err = NULL;
+			json_t *warnings = NULL;
 
 			MB_LOG(NOTICE, MAIN, "SIGHUP, reloading");
-			(void)do_reload(&err);
+			(void)do_reload(&err, &warnings);
+			json_decref(warnings);
 			free(err);
 			break;
 		}
 		default:
 			break;
 		}
+	}
+}
+
+static void
+wd_probe_done(struct rcu_head *head)
+{
+	(void)head;
+	atomic_store(&wd_probe.done, true);
+}
+
+/* Ping only while lcores make progress: the last probe must have passed a
+ * grace period (it gets half a watchdog interval). */
+static void
+wd_fire(void *arg)
+{
+	(void)arg;
+	if (atomic_load(&wd_probe.done)) {
+		mb_notify("WATCHDOG=1");
+		atomic_store(&wd_probe.done, false);
+		wd_probe.queued_ns = mb_time_mono_ns();
+		call_rcu(&wd_probe.head, wd_probe_done);
+	} else {
+		MB_LOG(WARNING, MAIN, "dataplane lcores passed no quiescent state for %" PRIu64
+		       " ms, holding the watchdog ping",
+		       (uint64_t)((mb_time_mono_ns() - wd_probe.queued_ns) / MB_NS_PER_MS));
+	}
+}
+
+void
+mb_ctl_dataplane_running(void)
+{
+	atomic_store(&dataplane_running, true);
+}
+
+/* READY=1 once the lcores run and the store verified what it found. */
+static void
+ready_fire(void *arg)
+{
+	json_t *h;
+	uint64_t wd;
+
+	(void)arg;
+	if (ctl.ready || !atomic_load(&dataplane_running) || mb_ctl_store_busy() > 0)
+		return;
+	ctl.ready = true;
+	mb_ctl_timer_free(ctl.ready_timer);
+	ctl.ready_timer = NULL;
+	h = mb_ctl_health_json(NULL);
+	MB_LOG(NOTICE, MAIN, "ready: %s, %d image%s verified", json_string_value(json_object_get(h,
+	       "state")) ?: "?", (int)json_integer_value(json_object_get(json_object_get(h,
+	       "store"), "ok")), json_integer_value(json_object_get(json_object_get(h, "store"),
+	       "ok")) == 1 ? "" : "s");
+	json_decref(h);
+	status_notify("READY=1\n");
+	ctl.status_timer = mb_ctl_timer_new(STATUS_MS, STATUS_MS, status_fire, NULL);
+	wd = mb_notify_watchdog_usec();
+	if (wd > 0) {
+		ctl.wd_timer = mb_ctl_timer_new(1, wd / 2000 > 0 ? wd / 2000 : 1, wd_fire, NULL);
+		MB_LOG(INFO, MAIN, "systemd watchdog every %" PRIu64 " ms", wd / 1000);
 	}
 }
 
@@ -324,6 +508,13 @@ thread_setup(void)
 	rc = mb_ctl_telemetry_start();
 	if (rc != 0)
 		MB_LOG(WARNING, CTL, "telemetry commands: %s, ignoring", strerror(-rc));
+	ctl.ready = false;
+	ctl.ready_timer = mb_ctl_timer_new(READY_POLL_MS, READY_POLL_MS, ready_fire, NULL);
+	if (ctl.ready_timer == NULL) {
+		rc = -errno;
+		MB_LOG(ERR, CTL, "cannot create the readiness timer: %s", strerror(errno));
+		return rc;
+	}
 	return 0;
 }
 
@@ -332,6 +523,10 @@ thread_teardown(void)
 {
 	int efd = mb_dp_event_fd();
 
+	mb_ctl_timer_free(ctl.ready_timer);
+	mb_ctl_timer_free(ctl.status_timer);
+	mb_ctl_timer_free(ctl.wd_timer);
+	ctl.ready_timer = ctl.status_timer = ctl.wd_timer = NULL;
 	mb_ctl_telemetry_stop();
 	mb_ctl_tls_stop();
 	mb_ctl_boss_stop();
@@ -369,6 +564,12 @@ ctl_main(void *arg)
 			MB_LOG(ERR, CTL, "event loop failed: %s", strerror(-rc));
 	}
 	thread_teardown();
+	/* A watchdog probe still queued must run before the thread goes. */
+	if (!atomic_load(&wd_probe.done)) {
+		rcu_thread_offline();
+		rcu_barrier();
+		rcu_thread_online();
+	}
 	rcu_unregister_thread();
 	return NULL;
 }

@@ -32,6 +32,9 @@ void mb_ctl_loop_set_rcu(bool registered);
 
 /* ctl.c: keep the debug level of `minibossd -d` across reloads. */
 void mb_ctl_keep_debug(bool on);
+/* ctl.c: the main thread launched the lcores; READY=1 may follow once the
+ * store verified its images.  Any thread. */
+void mb_ctl_dataplane_running(void);
 
 /* ctl_action.c */
 #define MB_CTL_MAX_LINE (64 * 1024)

@@ -3,12 +3,22 @@
  * The configuration table: every default parses and validates (apart from
  * the required dpdk.address), bad values, unknown keys and bounds are
  * refused with a message naming the place, and the reload check names the
- * first non-reloadable key that changed.
+ * first non-reloadable key that changed.  The parser reports every problem
+ * with its line (unknown sections once, as sections; duplicate keys; "did
+ * you mean"), strips inline '#' comments, takes long lines whole, and the
+ * documented size, rate and duration spellings parse.  The file checks of
+ * -n name missing and unreadable files and a missing state directory.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <inttypes.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -162,6 +172,403 @@ test_json(void **state)
 	mb_config_done(&c);
 }
 
+
+/* Parse `text` as file "t.conf"; the diagnostics stay in *d. */
+static int
+parse(struct mb_config *c, const char *text, struct mb_diags *d)
+{
+	mb_diags_init(d);
+	assert_int_equal(mb_config_defaults(c), 0);
+	return mb_config_parse_string(c, text, "t.conf", d);
+}
+
+/* Is there a diagnostic of `level` at `line` whose text contains every
+ * needle (NULL-terminated)? */
+static bool
+has_diag(const struct mb_diags *d, enum mb_diag_level level, uint32_t line, ...)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		const struct mb_diag *g = &d->v[i];
+		bool all = true;
+		va_list ap;
+		const char *needle;
+
+		if (g->level != level || g->line != line)
+			continue;
+		va_start(ap, line);
+		while ((needle = va_arg(ap, const char *)) != NULL)
+			if (strstr(g->msg, needle) == NULL)
+				all = false;
+		va_end(ap);
+		if (all)
+			return true;
+	}
+	return false;
+}
+
+static void
+dump(const struct mb_diags *d)
+{
+	mb_diags_print(d, stderr, "  diag: ");
+}
+
+/* The trap: "exception-tap = mb0 # tap" used to keep the comment in the
+ * value, and "rate = 1G # per session" failed as a number. */
+static void
+test_inline_comments(void **state)
+{
+	struct mb_config c;
+	struct mb_diags d;
+
+	(void)state;
+	assert_int_equal(parse(&c,
+			       "# leading comment\n"
+			       "[dpdk]   # the port\n"
+			       "address = 10.1.0.1/24 # nodes reach us here\n"
+			       "exception-tap = mb0 # tap\n"
+			       "  mtu = 1500\t; indented, ';' comment\n"
+			       "[frisbee]\n"
+			       "rate = 1G # per session\n"
+			       "methods = mcast,ucast;not-a-comment\n"
+			       "[origin]\n"
+			       "url = \"https://ops.example.net/x/#frag\"  # quoted keeps '#'\n"
+			       "site = a#b\n",
+			       &d),
+			 0);
+	assert_string_equal(c.exception_tap, "mb0");
+	assert_int_equal(c.fris_rate, 1000000000);
+	assert_int_equal(c.mtu, 1500);
+	assert_string_equal(c.fris_methods, "mcast,ucast;not-a-comment");
+	assert_string_equal(c.origin_url, "https://ops.example.net/x/#frag");
+	assert_string_equal(c.origin_site, "a#b");
+	assert_int_equal(d.errors, 0);
+	mb_diags_done(&d);
+	mb_config_done(&c);
+}
+
+/* Every error is reported, each with its line; an unknown section is
+ * reported once as a section and its keys are not; duplicates are errors;
+ * misspellings get a suggestion. */
+static void
+test_every_error_with_line(void **state)
+{
+	struct mb_config c;
+	struct mb_diags d;
+
+	(void)state;
+	assert_int_equal(parse(&c,
+			       "[dpdk]\n"				/* 1 */
+			       "adress = 10.1.0.1/24\n"			/* 2 */
+			       "address = 10.1.0.1/24\n"		/* 3 */
+			       "mtu = 100\n"				/* 4 */
+			       "[orgin]\n"				/* 5 */
+			       "url = https://x/\n"			/* 6 */
+			       "[server]\n"				/* 7 */
+			       "log-level = debug\n"			/* 8 */
+			       "log-level = info\n"			/* 9 */
+			       "ca-file = /x\n"				/* 10 */
+			       "garbage\n"				/* 11 */
+			       "[frisbee]\n"				/* 12 */
+			       "rate = 100MB/s\n"			/* 13 */
+			       "idle-timeout = 5 minutes and more\n"	/* 14 */
+			       "[logging]\n"				/* 15 */
+			       "x = 1\n",				/* 16 */
+			       &d),
+			 -EINVAL);
+	dump(&d);
+	assert_true(has_diag(&d, MB_DIAG_ERROR, 2, "unknown key 'adress'", "[dpdk]",
+			     "did you mean 'address'", NULL));
+	assert_true(has_diag(&d, MB_DIAG_ERROR, 4, "mtu", "below the minimum 576", NULL));
+	assert_true(has_diag(&d, MB_DIAG_ERROR, 5, "unknown section '[orgin]'",
+			     "did you mean [origin]", NULL));
+	assert_true(has_diag(&d, MB_DIAG_ERROR, 9, "log-level", "twice", "line 8", NULL));
+	assert_true(has_diag(&d, MB_DIAG_ERROR, 10, "'ca-file' belongs in [origin]", NULL));
+	assert_true(has_diag(&d, MB_DIAG_ERROR, 11, "key = value", NULL));
+	assert_true(has_diag(&d, MB_DIAG_ERROR, 13, "rate", "bits per second", NULL));
+	assert_true(has_diag(&d, MB_DIAG_ERROR, 14, "idle-timeout", NULL));
+	assert_true(has_diag(&d, MB_DIAG_ERROR, 15, "unknown section '[logging]'", NULL));
+	/* Keys of unknown sections are not reported one by one. */
+	assert_false(has_diag(&d, MB_DIAG_ERROR, 6, "", NULL));
+	assert_false(has_diag(&d, MB_DIAG_ERROR, 16, "", NULL));
+	assert_int_equal(d.errors, 9);
+	/* The good keys were still set, with their lines. */
+	assert_int_equal(c.line[mb_config_key_index(mb_config_find("dpdk", "address"))], 3);
+	{
+		char buf[256];
+
+		mb_diag_format(&d.v[0], buf, sizeof(buf));
+		assert_string_equal(buf, "t.conf:2: error: unknown key 'adress' in [dpdk]; did you "
+					 "mean 'address'?");
+	}
+	mb_diags_done(&d);
+	mb_config_done(&c);
+}
+
+/* A key before any section, an empty empty section header, quoting errors. */
+static void
+test_syntax_errors(void **state)
+{
+	struct mb_config c;
+	struct mb_diags d;
+
+	(void)state;
+	assert_int_equal(parse(&c,
+			       "state-dir = /x\n"
+			       "[server\n"
+			       "[server] junk\n"
+			       "[server]\n"
+			       "state-dir = \"/x\n"
+			       "control-socket = \"/s\" junk\n"
+			       "= 5\n",
+			       &d),
+			 -EINVAL);
+	dump(&d);
+	assert_true(has_diag(&d, MB_DIAG_ERROR, 1, "outside any section", NULL));
+	assert_true(has_diag(&d, MB_DIAG_ERROR, 2, "without ']'", NULL));
+	assert_true(has_diag(&d, MB_DIAG_ERROR, 3, "text after", NULL));
+	assert_true(has_diag(&d, MB_DIAG_ERROR, 5, "closing", NULL));
+	assert_true(has_diag(&d, MB_DIAG_ERROR, 6, "closing", NULL));
+	assert_true(has_diag(&d, MB_DIAG_ERROR, 7, "missing key name", NULL));
+	mb_diags_done(&d);
+	mb_config_done(&c);
+}
+
+/* inih cut lines at 200 bytes without a word: a long value is taken whole,
+ * an over-long line is an error with its number. */
+static void
+test_long_lines(void **state)
+{
+	struct mb_config c;
+	struct mb_diags d;
+	char *text, *big;
+	size_t n;
+
+	(void)state;
+	text = malloc(MB_CFG_MAX_LINE * 2 + 256);
+	assert_non_null(text);
+	n = (size_t)sprintf(text, "[server]\neal-args = ");
+	for (int i = 0; i < 100; i++)
+		n += (size_t)sprintf(text + n, "--vdev=net_null%d ", i);
+	strcpy(text + n, "\n");
+	assert_int_equal(parse(&c, text, &d), 0);
+	assert_true(strlen(c.eal_args) > 1000);
+	assert_non_null(strstr(c.eal_args, "net_null99"));
+	mb_diags_done(&d);
+	mb_config_done(&c);
+
+	big = malloc(MB_CFG_MAX_LINE + 2);
+	assert_non_null(big);
+	memset(big, 'x', MB_CFG_MAX_LINE + 1);
+	big[MB_CFG_MAX_LINE + 1] = '\0';
+	sprintf(text, "[server]\n# %s\nlog-level = debug\n", big);
+	assert_int_equal(parse(&c, text, &d), -EINVAL);
+	assert_true(has_diag(&d, MB_DIAG_ERROR, 2, "longer than", NULL));
+	assert_string_equal(c.log_level, "debug");
+	mb_diags_done(&d);
+	mb_config_done(&c);
+	free(big);
+	free(text);
+}
+
+static void
+expect_parsed(const char *key_line, const char *section, uint64_t want)
+{
+	struct mb_config c;
+	struct mb_diags d;
+	char text[256];
+	const struct mb_cfg_key *k;
+	const char *eq = strchr(key_line, '=');
+	char name[64];
+
+	snprintf(name, sizeof(name), "%.*s", (int)(eq - key_line - 1), key_line);
+	k = mb_config_find(section, name);
+	assert_non_null(k);
+	snprintf(text, sizeof(text), "[%s]\n%s\n", section, key_line);
+	if (parse(&c, text, &d) != 0) {
+		dump(&d);
+		fail_msg("refused: %s", key_line);
+	}
+	if (*(uint64_t *)((char *)&c + k->offset) != want)
+		fail_msg("%s: got %" PRIu64 ", want %" PRIu64, key_line,
+			 *(uint64_t *)((char *)&c + k->offset), want);
+	mb_diags_done(&d);
+	mb_config_done(&c);
+}
+
+/* The spellings -E and miniboss.conf(5) document. */
+static void
+test_unit_spellings(void **state)
+{
+	(void)state;
+	expect_parsed("hugepage-budget = 64M", "images", 64ULL << 20);
+	expect_parsed("hugepage-budget = 64 MiB", "images", 64ULL << 20);
+	expect_parsed("hugepage-budget = 64mb", "images", 64ULL << 20);
+	expect_parsed("hugepage-budget = 1.5G", "images", 3ULL << 29);
+	expect_parsed("hugepage-budget = 512KiB", "images", 512ULL << 10);
+	expect_parsed("hugepage-budget = 1048576", "images", 1048576);
+	expect_parsed("hugepage-budget = 2T", "images", 2ULL << 40);
+	expect_parsed("rate = 1G", "frisbee", 1000000000ULL);
+	expect_parsed("rate = 10Gbit/s", "frisbee", 10000000000ULL);
+	expect_parsed("rate = 500 Mbit/s", "frisbee", 500000000ULL);
+	expect_parsed("rate = 100Mbps", "frisbee", 100000000ULL);
+	expect_parsed("rate = 2.5G", "frisbee", 2500000000ULL);
+	expect_parsed("rate = 64k", "frisbee", 64000ULL);
+	expect_parsed("rate = 72000000", "frisbee", 72000000ULL);
+	expect_parsed("max-rate = 10M", "origin", 10ULL << 20);
+	expect_parsed("max-rate = 10MiB/s", "origin", 10ULL << 20);
+	expect_parsed("idle-timeout = 30", "frisbee", 30);
+	expect_parsed("idle-timeout = 90s", "frisbee", 90);
+	expect_parsed("idle-timeout = 5m", "frisbee", 300);
+	expect_parsed("idle-timeout = 1h30m", "frisbee", 5400);
+	expect_parsed("idle-timeout = 1h 30min", "frisbee", 5400);
+	expect_parsed("idle-timeout = 0.5m", "frisbee", 30);
+	expect_parsed("idle-timeout = 1d", "frisbee", 86400);
+	expect_parsed("idle-timeout = 2000ms", "frisbee", 2);
+	expect_refused(MINIMAL "[frisbee]\nidle-timeout = 1500ms\n", "whole number of seconds");
+	expect_refused(MINIMAL "[frisbee]\nidle-timeout = 5 10s\n", "unit");
+	expect_refused(MINIMAL "[frisbee]\nrate = 1GB/s\n", "bits per second");
+	expect_refused(MINIMAL "[frisbee]\nrate = 1Q\n", "unknown unit");
+	expect_refused(MINIMAL "[images]\nhugepage-budget = 1Gbit\n", "bytes");
+	expect_refused(MINIMAL "[images]\nhugepage-budget = 0.1K\n", "whole number of bytes");
+	expect_refused(MINIMAL "[origin]\nmax-rate = 8Mbps\n", NULL);
+	expect_refused(MINIMAL "[dpdk]\nmbufs = 16K\n", "plain number");
+}
+
+static void
+test_format_human(void **state)
+{
+	struct mb_config c;
+	struct mb_diags d;
+	char buf[64];
+
+	(void)state;
+	mb_format_size(64ULL << 20, buf, sizeof(buf));
+	assert_string_equal(buf, "64M");
+	mb_format_size(1536ULL << 10, buf, sizeof(buf));
+	assert_string_equal(buf, "1536K");
+	mb_format_size(1000, buf, sizeof(buf));
+	assert_string_equal(buf, "1000");
+	mb_format_rate(1000000000ULL, buf, sizeof(buf));
+	assert_string_equal(buf, "1G");
+	mb_format_duration(5400, buf, sizeof(buf));
+	assert_string_equal(buf, "1h30m");
+	mb_format_duration(600, buf, sizeof(buf));
+	assert_string_equal(buf, "10m");
+	/* As written when set in the file; the shortest exact spelling else. */
+	assert_int_equal(parse(&c, MINIMAL "[images]\nhugepage-budget = 64 MiB  # cache\n", &d), 0);
+	mb_config_format_human(&c, mb_config_find("images", "hugepage-budget"), buf, sizeof(buf));
+	assert_string_equal(buf, "64 MiB");
+	mb_config_format_human(&c, mb_config_find("images", "max-image-size"), buf, sizeof(buf));
+	assert_string_equal(buf, "64G");
+	mb_config_format_human(&c, mb_config_find("frisbee", "rate"), buf, sizeof(buf));
+	assert_string_equal(buf, "1G");
+	assert_false(mb_config_is_default(&c, mb_config_find("images", "hugepage-budget")));
+	assert_true(mb_config_is_default(&c, mb_config_find("frisbee", "rate")));
+	{
+		json_t *j = mb_config_to_json(&c), *e;
+
+		e = json_object_get(json_object_get(j, "images"), "hugepage-budget");
+		assert_string_equal(json_string_value(json_object_get(e, "value")), "67108864");
+		assert_string_equal(json_string_value(json_object_get(e, "text")), "64 MiB");
+		assert_int_equal(json_integer_value(json_object_get(e, "line")), 4);
+		json_decref(j);
+	}
+	mb_diags_done(&d);
+	mb_config_done(&c);
+}
+
+/* -n's file checks: every path the configuration names. */
+static void
+test_file_checks(void **state)
+{
+	char dir[] = "/tmp/mbt-cfg.XXXXXX", text[2048], path[256];
+	struct mb_config c;
+	struct mb_diags d;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/key.pem", dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "x", 1), 1);
+	close(fd);
+	snprintf(text, sizeof(text),
+		 "[server]\n"
+		 "state-dir = %s/no-such-state\n"	/* 2 */
+		 "control-socket = %s/key.pem/sock\n"	/* 3 */
+		 "[dpdk]\naddress = 10.1.0.1/24\n"
+		 "[origin]\n"
+		 "url = https://ops/\n"			/* 7 */
+		 "ca-file = %s/missing-ca.pem\n"	/* 8 */
+		 "client-cert = %s\n"			/* 9: a directory */
+		 "client-key = %s\n"			/* 10: world-readable */
+		 "manifest-pubkey = %s/empty\n",	/* 11 */
+		 dir, dir, dir, dir, path, dir);
+	snprintf(path, sizeof(path), "%s/empty", dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	close(fd);
+	assert_int_equal(parse(&c, text, &d), 0);
+	assert_int_equal(mb_config_check(&c, 0, &d), 0); /* values alone are fine */
+	assert_int_equal(mb_config_check(&c, MB_CFG_CHECK_FILES, &d), -EINVAL);
+	dump(&d);
+	assert_true(has_diag(&d, MB_DIAG_ERROR, 2, "does not exist", "create-state-dir", NULL));
+	assert_true(has_diag(&d, MB_DIAG_ERROR, 3, "not a directory", NULL));
+	assert_true(has_diag(&d, MB_DIAG_ERROR, 8, "cannot read", "No such file", NULL));
+	assert_true(has_diag(&d, MB_DIAG_ERROR, 9, "not a regular file", NULL));
+	assert_true(has_diag(&d, MB_DIAG_WARNING, 10, "readable by every user", NULL));
+	assert_true(has_diag(&d, MB_DIAG_ERROR, 11, "empty", NULL));
+	mb_diags_done(&d);
+	/* create-state-dir = yes accepts a missing state directory. */
+	assert_int_equal(mb_config_parse_string(&c, "[server]\ncreate-state-dir = yes\n", "u", &d),
+			 0);
+	mb_diags_done(&d);
+	mb_config_check(&c, MB_CFG_CHECK_FILES, &d);
+	assert_false(has_diag(&d, MB_DIAG_ERROR, 2, "does not exist", NULL));
+	mb_diags_done(&d);
+	mb_config_done(&c);
+	snprintf(text, sizeof(text), "rm -rf '%s'", dir);
+	assert_int_equal(system(text), 0);
+}
+
+/* The man page and -E come from the table: every key appears in both. */
+static void
+test_docs_cover_every_key(void **state)
+{
+	char *man = NULL, *ex = NULL;
+	size_t mlen = 0, elen = 0;
+	FILE *f;
+
+	(void)state;
+	f = open_memstream(&man, &mlen);
+	mb_config_print_man(f);
+	fclose(f);
+	f = open_memstream(&ex, &elen);
+	mb_config_print_example(f);
+	fclose(f);
+	for (const struct mb_cfg_key *k = mb_cfg_keys; k->name != NULL; k++) {
+		char roffname[128], line[160];
+		size_t o = 0;
+
+		for (const char *p = k->name; *p != '\0' && o < sizeof(roffname) - 3; p++) {
+			if (*p == '-')
+				roffname[o++] = '\\';
+			roffname[o++] = *p;
+		}
+		roffname[o] = '\0';
+		snprintf(line, sizeof(line), ".B %s\n", roffname);
+		if (strstr(man, line) == NULL)
+			fail_msg("man page lacks %s", k->name);
+		snprintf(line, sizeof(line), "%s = ", k->name);
+		if (strstr(ex, line) == NULL)
+			fail_msg("-E lacks %s", k->name);
+	}
+	assert_non_null(strstr(man, ".TH MINIBOSS.CONF 5"));
+	assert_non_null(strstr(ex, "1h30m"));
+	free(man);
+	free(ex);
+}
+
 int
 main(void)
 {
@@ -169,6 +576,10 @@ main(void)
 	    cmocka_unit_test(test_defaults_validate), cmocka_unit_test(test_every_default_parses),
 	    cmocka_unit_test(test_bad_values),        cmocka_unit_test(test_parsers),
 	    cmocka_unit_test(test_reload_check),      cmocka_unit_test(test_json),
+	    cmocka_unit_test(test_inline_comments),   cmocka_unit_test(test_every_error_with_line),
+	    cmocka_unit_test(test_syntax_errors),     cmocka_unit_test(test_long_lines),
+	    cmocka_unit_test(test_unit_spellings),    cmocka_unit_test(test_format_human),
+	    cmocka_unit_test(test_file_checks),       cmocka_unit_test(test_docs_cover_every_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
