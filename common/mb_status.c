@@ -126,6 +126,21 @@ failed_reason(const char *state)
 	return NULL;
 }
 
+/* A reason without its "(sha256 <actual>)" tail (the detail lines show it):
+ * into buf; the actual digest into got (or ""). */
+static const char *
+split_digest(const char *why, char *buf, size_t len, char *got, size_t glen)
+{
+	const char *p = strstr(why, " (sha256 ");
+
+	got[0] = '\0';
+	if (p == NULL)
+		return why;
+	snprintf(buf, len, "%.*s", (int)(p - why), why);
+	snprintf(got, glen, "%.*s", (int)strcspn(p + 9, ")"), p + 9);
+	return buf;
+}
+
 json_t *
 mb_status_reasons(json_t *h)
 {
@@ -147,10 +162,11 @@ mb_status_reasons(json_t *h)
 		add_reason(r, "link down on the serving port");
 	json_object_foreach(json_object_get(store, "images"), name, v) {
 		const char *why = failed_reason(jstr(v, "state"));
+		char short_why[256], got[80];
 
 		if (why != NULL)
 			add_reason(r, "image '%s' v%" PRId64 " failed: %s", name, jint(v, "version"),
-				   why);
+				   split_digest(why, short_why, sizeof(short_why), got, sizeof(got)));
 	}
 	if (json_is_object(store) && jint(store, "ok") + jint(store, "failed") +
 	    jint(store, "loading") + jint(store, "downloading") == 0 && !json_is_object(sync))
@@ -285,9 +301,12 @@ print_images(json_t *h, FILE *f)
 	/* One block per image that is not serving: what, where, what we want. */
 	json_object_foreach(json_object_get(store, "images"), name, v) {
 		const char *st = jstr(v, "state"), *why = failed_reason(st);
+		char short_why[256], got[80] = "";
 
 		if (strcmp(st, "ok") == 0)
 			continue;
+		if (why != NULL)
+			why = split_digest(why, short_why, sizeof(short_why), got, sizeof(got));
 		mb_human_bytes(juint(v, "size"), size, sizeof(size));
 		if (why != NULL)
 			fprintf(f, INDENT "FAILED %s v%" PRId64 " (%s): %s\n", name,
@@ -301,6 +320,8 @@ print_images(json_t *h, FILE *f)
 			fprintf(f, INDENT "  file %s\n", jstr(v, "path"));
 		if (jstr(v, "sha256")[0] != '\0')
 			fprintf(f, INDENT "  expected sha256 %s\n", jstr(v, "sha256"));
+		if (got[0] != '\0')
+			fprintf(f, INDENT "  but the file has %s\n", got);
 	}
 	json_object_foreach(json_object_get(sync, "images"), name, v) {
 		const char *st = jstr(v, "state");

@@ -1174,6 +1174,12 @@ item_json(const struct item *it)
 	              (json_int_t)it->e.version, "size", (json_int_t)it->e.size, "sha256", hex,
 	              "mtime", (json_int_t)it->e.mtime, "state", state, "mem", mem_name(it->img),
 	              "published", it->img != NULL);
+	if (o != NULL && st.state_dir != NULL) { /* where the file is, for people */
+		char path[4096 + MB_IMAGE_NAME_MAX + 16];
+
+		snprintf(path, sizeof(path), "%s/images/%s", st.state_dir, it->e.name);
+		json_object_set_new(o, "path", json_string(path));
+	}
 	if (o != NULL && it->img != NULL) {
 		json_object_set_new(o, "warm", json_boolean(it->img->mem == MB_IMAGE_MEM_HUGEPAGE));
 		if (it->last_use_ns != 0) {

@@ -362,10 +362,8 @@ result=$?
 [ "$result" = 130 ] && exit 130
 
 echo
-say "minibossctl sessions:"
-ctl sessions 2>&1 | sed 's/^/    /'
-say "minibossctl stats:"
-ctl stats 2>&1 | sed 's/^/    /'
+say "minibossctl health:"
+ctl health 2>&1 | sed 's/^/    /'
 echo
 if [ "$result" = 0 ]; then
 	say "PASS: all $NODES node(s) hold a verified copy of $IMG"

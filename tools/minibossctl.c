@@ -1,14 +1,23 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * minibossctl: talk to minibossd's local control socket.
+ * minibossctl: talk to minibossd's local control socket, and prepare a host
+ * for it.
  *
- *   minibossctl [-s SOCKET] [--json] health|images|config|reload|stats|
- *               sessions|sync|<cmd> [key=value ...]
+ *   minibossctl [-s SOCKET] [--json] [-a] COMMAND [key=value ...]
+ *   minibossctl setup [--check] [--hugepages SIZE] [--bind PCI] ...
  *
- * Sends one request line {"cmd":...,"args":{...}} and prints the reply:
- * readable text by default (tables for lists of objects), the raw result
- * with --json.  Exit status: 0 ok, 1 the daemon answered an error (or health
- * is not "ok"), 2 usage error or no daemon to talk to.  DPDK-free.
+ * Sends one request line {"cmd":...,"args":{...}} and prints the reply for
+ * people: `health` a short summary in the manner of `systemctl status`
+ * (state and why, serving address, link, images, sessions, sync, in human
+ * units); `stats` the counters that are not zero (all with -a), the
+ * dataplane's and those the health reply carries; `config` the keys that
+ * differ from their defaults, as written in the file (all with -a);
+ * `images` and `sessions` tables; `sync --wait` a progress line with rate,
+ * ETA and the image being fetched.  --json prints the daemon's result as
+ * it is, for machines.  `setup` does not talk to the daemon (tools/mb_setup.c).
+ *
+ * Exit status: 0 ok, 1 the daemon answered an error (or health is not
+ * "ok"), 2 usage error or no daemon to talk to.  DPDK-free.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,23 +29,58 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "mb_cleanup.h"
+#include "mb_config.h"
+#include "mb_setup.h"
+#include "mb_status.h"
+#include "mb_time.h"
 
 #define DEFAULT_SOCKET "/run/miniboss/control.sock"
 #define REPLY_MAX (64u << 20)
 #define TIMEOUT_MS 30000
 
+static bool opt_all;
+
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: minibossctl [-s SOCKET] [--json] COMMAND [key=value ...]\n"
-	           "commands: health images config reload stats sessions sync [--wait] help\n"
-	           "  -s SOCKET  control socket (default " DEFAULT_SOCKET ")\n"
-	           "  --json     print the raw JSON result\n");
+	fprintf(f,
+	        "usage: minibossctl [-s SOCKET] [--json] [-a] COMMAND [key=value ...]\n"
+	        "       minibossctl setup [--check] [--hugepages SIZE] [--page-size 2M|1G]\n"
+	        "                         [--bind PCI] [--driver DRIVER] [--dry-run]\n"
+	        "\n"
+	        "Commands (ask the daemon with 'help' for its full list):\n"
+	        "  health         state and why, serving address, images, sessions, sync\n"
+	        "  images         the images in the store\n"
+	        "  sessions       Frisbee sessions (master-server table and dataplane)\n"
+	        "  stats          counters that are not zero (-a: all)\n"
+	        "  config         keys that differ from the defaults, as written (-a: all)\n"
+	        "  reload         re-read the configuration and the manifest (like SIGHUP)\n"
+	        "  sync [--wait]  fetch the ops manifest now; --wait shows progress to the end\n"
+	        "  setup          prepare this host: hugepages, NIC binding, IOMMU (see below)\n"
+	        "\n"
+	        "Options:\n"
+	        "  -s, --socket PATH  control socket (default " DEFAULT_SOCKET ")\n"
+	        "  -j, --json         print the daemon's JSON result as it is\n"
+	        "  -a, --all          stats: zero counters too; config: every key\n"
+	        "  -w, --wait         with sync: follow the round to its end\n"
+	        "  -h, --help         this text\n"
+	        "\n"
+	        "setup (as root; without options it only checks):\n"
+	        "  --check            report hugepages, IOMMU, vfio and NICs; exit 1 if not ready\n"
+	        "  --hugepages SIZE   reserve SIZE of hugepages (e.g. 2G; 0 releases them) and\n"
+	        "                     mount hugetlbfs on /dev/hugepages if nothing is mounted\n"
+	        "  --page-size SIZE   2M (default) or 1G pages\n"
+	        "  --bind PCI         bind a NIC to vfio-pci (or --driver) with dpdk-devbind.py\n"
+	        "  --dry-run          say what would change, change nothing\n"
+	        "\n"
+	        "Exit status: 0 ok, 1 error or not healthy, 2 usage error or no daemon.\n"
+	        "See minibossctl(8).\n");
 }
 
 /* Read one line; returns malloc'd text without the newline or NULL. */
@@ -92,6 +136,76 @@ read_line(int fd, const char **why)
 	return NULL;
 }
 
+/* One request on an open connection: the reply object (new reference) or
+ * NULL after printing why (*ret_rc: 2 socket trouble). */
+static json_t *
+request(int fd, const char *cmd, json_t *args, int *ret_rc)
+{
+	json_auto_t *req = json_pack("{s:s,s:O}", "cmd", cmd, "args", args ? args : json_object());
+	_cleanup_free_ char *text = NULL, *line = NULL;
+	const char *why = "";
+	json_t *reply;
+
+	*ret_rc = 2;
+	if (req == NULL || (text = json_dumps(req, JSON_COMPACT)) == NULL) {
+		fprintf(stderr, "minibossctl: command is not valid UTF-8\n");
+		return NULL;
+	}
+	if (send(fd, text, strlen(text), MSG_NOSIGNAL) != (ssize_t)strlen(text) ||
+	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
+		fprintf(stderr, "minibossctl: cannot send: %s\n", strerror(errno));
+		return NULL;
+	}
+	line = read_line(fd, &why);
+	if (line == NULL) {
+		fprintf(stderr, "minibossctl: %s\n", why);
+		return NULL;
+	}
+	reply = json_loads(line, 0, NULL);
+	if (!json_is_boolean(json_object_get(reply, "ok"))) {
+		fprintf(stderr, "minibossctl: malformed reply from the daemon\n");
+		json_decref(reply);
+		return NULL;
+	}
+	*ret_rc = 0;
+	return reply;
+}
+
+/* The result of a request, or NULL (error printed, *ret_rc 1 or 2). */
+static json_t *
+call(int fd, const char *cmd, json_t *args, int *ret_rc)
+{
+	json_auto_t *reply = request(fd, cmd, args, ret_rc);
+	json_t *e;
+
+	if (reply == NULL)
+		return NULL;
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		e = json_object_get(reply, "error");
+		fprintf(stderr, "minibossctl: %s: %s\n", cmd,
+		        json_is_string(e) ? json_string_value(e) : "error");
+		*ret_rc = 1;
+		return NULL;
+	}
+	return json_incref(json_object_get(reply, "result"));
+}
+
+static int64_t
+jint(json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+static const char *
+jstr(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s != NULL ? s : "";
+}
+
+/* ---- generic printing ------------------------------------------------------------ */
+
 static void
 print_scalar(FILE *f, json_t *v)
 {
@@ -112,8 +226,7 @@ print_object(json_t *o, int indent)
 	const char *k;
 	json_t *v;
 
-	json_object_foreach(o, k, v)
-	{
+	json_object_foreach(o, k, v) {
 		if (json_is_object(v) && json_object_size(v) > 0 && indent < 4) {
 			printf("%*s%s:\n", indent, "", k);
 			print_object(v, indent + 2);
@@ -125,230 +238,582 @@ print_object(json_t *o, int indent)
 	}
 }
 
-/* A table of an array of objects: columns are the keys of the first row
- * (`cols` to pick and order some). */
+/* A table: `cols` names the columns, `cells` is called for each row and
+ * column and returns a malloc'd string (NULL prints "-").  Columns are as
+ * wide as their widest cell, at most 64. */
+typedef char *(*cell_fn)(json_t *row, size_t col);
+
 static void
-print_table(json_t *arr, const char *const *cols, size_t ncols)
+print_table(json_t *rows, const char *const *cols, size_t ncols, cell_fn cell)
 {
-	const char *keys[32];
-	size_t nk = 0, width[32];
-	size_t i;
+	size_t width[32], i;
 	json_t *row;
 
-	if (json_array_size(arr) == 0) {
+	if (json_array_size(rows) == 0) {
 		printf("(none)\n");
 		return;
 	}
-	if (cols != NULL) {
-		for (i = 0; i < ncols && nk < 32; i++)
-			keys[nk++] = cols[i];
-	} else {
-		const char *k;
-		json_t *v;
+	for (size_t c = 0; c < ncols && c < 32; c++) {
+		width[c] = strlen(cols[c]);
+		json_array_foreach(rows, i, row) {
+			char *s = cell(row, c);
+			size_t n = s != NULL ? strlen(s) : 1;
 
-		json_object_foreach(json_array_get(arr, 0), k, v)
-		{
-			if (nk < 32)
-				keys[nk++] = k;
-		}
-	}
-	for (size_t c = 0; c < nk; c++) {
-		width[c] = strlen(keys[c]);
-		json_array_foreach(arr, i, row)
-		{
-			json_t *v = json_object_get(row, keys[c]);
-			char *s = v == NULL ? NULL
-			          : json_is_string(v)
-			              ? strdup(json_string_value(v))
-			              : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-
-			if (s != NULL && strlen(s) > width[c])
-				width[c] = strlen(s) > 60 ? 60 : strlen(s);
+			if (n > width[c])
+				width[c] = n > 64 ? 64 : n;
 			free(s);
 		}
 	}
-	for (size_t c = 0; c < nk; c++) {
-		char up[64];
-		size_t j;
+	for (size_t c = 0; c < ncols && c < 32; c++)
+		printf("%-*s%s", (int)width[c], cols[c], c + 1 < ncols ? "  " : "\n");
+	json_array_foreach(rows, i, row) {
+		for (size_t c = 0; c < ncols && c < 32; c++) {
+			char *s = cell(row, c);
 
-		for (j = 0; keys[c][j] != '\0' && j < sizeof(up) - 1; j++)
-			up[j] = (char)(keys[c][j] >= 'a' && keys[c][j] <= 'z' ? keys[c][j] - 32
-			                                                      : keys[c][j]);
-		up[j] = '\0';
-		printf("%-*s%s", (int)width[c], up, c + 1 < nk ? "  " : "\n");
-	}
-	json_array_foreach(arr, i, row)
-	{
-		for (size_t c = 0; c < nk; c++) {
-			json_t *v = json_object_get(row, keys[c]);
-			char *s = v == NULL ? strdup("-")
-			          : json_is_string(v)
-			              ? strdup(json_string_value(v))
-			              : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-
-			printf("%-*.*s%s", (int)width[c], 60, s != NULL ? s : "?",
-			       c + 1 < nk ? "  " : "\n");
+			printf("%-*.*s%s", (int)width[c], 64, s != NULL ? s : "-",
+			       c + 1 < ncols ? "  " : "\n");
 			free(s);
 		}
 	}
+}
+
+static char *
+xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *
+xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) == -1)
+		s = NULL;
+	va_end(ap);
+	return s;
+}
+
+static char *
+human_bytes(uint64_t v)
+{
+	char b[32];
+
+	mb_human_bytes(v, b, sizeof(b));
+	return strdup(b);
+}
+
+static char *
+human_rate(uint64_t v)
+{
+	char b[32];
+
+	mb_human_rate(v, b, sizeof(b));
+	return strdup(b);
+}
+
+/* ---- images ------------------------------------------------------------------------- */
+
+static char *
+image_cell(json_t *r, size_t c)
+{
+	const char *st = jstr(r, "state");
+
+	switch (c) {
+	case 0:
+		return strdup(jstr(r, "name"));
+	case 1:
+		return xasprintf("%" PRId64, jint(r, "version"));
+	case 2:
+		return human_bytes((uint64_t)jint(r, "size"));
+	case 3:
+		return strncmp(st, "failed", 6) == 0 ? strdup("failed") : strdup(st);
+	case 4:
+		return strdup(jstr(r, "mem"));
+	case 5:
+		return xasprintf("%.12s", jstr(r, "sha256"));
+	}
+	return NULL;
 }
 
 static void
 print_images(json_t *arr)
 {
-	static const char *const cols[] = {"name", "version", "size", "state", "mem", "sha256"};
+	static const char *const cols[] = {"NAME", "VERSION", "SIZE", "STATE", "MEM", "SHA256"};
 	size_t i;
 	json_t *row;
 
-	/* Shorten the digest for the table. */
-	json_array_foreach(arr, i, row)
-	{
-		json_t *h = json_object_get(row, "sha256");
+	print_table(arr, cols, MB_ARRAY_SIZE(cols), image_cell);
+	/* The whole story of each image that does not serve. */
+	json_array_foreach(arr, i, row) {
+		const char *st = jstr(row, "state");
 
-		if (json_is_string(h) && json_string_length(h) > 12) {
-			char s[13];
-
-			memcpy(s, json_string_value(h), 12);
-			s[12] = '\0';
-			json_object_set_new(row, "sha256", json_string(s));
-		}
+		if (strncmp(st, "failed", 6) != 0)
+			continue;
+		printf("\n%s v%" PRId64 " failed: %s\n", jstr(row, "name"), jint(row, "version"),
+		       st[6] == ':' ? st + 7 : st);
+		if (jstr(row, "path")[0] != '\0')
+			printf("  file             %s\n", jstr(row, "path"));
+		printf("  expected sha256  %s\n", jstr(row, "sha256"));
+		printf("  expected size    %" PRId64 " bytes\n", jint(row, "size"));
 	}
-	print_table(arr, cols, MB_ARRAY_SIZE(cols));
 }
 
-/* Dataplane sessions: the counters an operator reads, drops by reason
- * folded into "reason=n" pairs (non-zero only). */
-static void
-print_dp_sessions(json_t *arr)
-{
-	static const char *const cols[] = {"id",	 "image",     "addr",	  "port",
-					   "method",	 "state",     "rx_pkts",  "tx_pkts",
-					   "tx_bytes",	 "requests",  "prequests", "merged",
-					   "rerequests", "drops",     "rate-bps", "drop-reasons"};
-	size_t i;
-	json_t *row;
+/* ---- sessions ------------------------------------------------------------------------ */
 
-	json_array_foreach(arr, i, row)
-	{
-		json_t *d = json_object_get(row, "drops-by-reason"), *v;
+static char *
+master_cell(json_t *r, size_t c)
+{
+	switch (c) {
+	case 0:
+		return xasprintf("%" PRId64, jint(r, "id"));
+	case 1:
+		return strdup(jstr(r, "image"));
+	case 2:
+		return xasprintf("%" PRId64, jint(r, "version"));
+	case 3:
+		return strdup(jstr(r, "method"));
+	case 4:
+		return xasprintf("%s:%" PRId64, jstr(r, "addr"), jint(r, "port"));
+	case 5:
+		return strdup(jstr(r, "client"));
+	}
+	return NULL;
+}
+
+static char *
+dp_cell(json_t *r, size_t c)
+{
+	switch (c) {
+	case 0:
+		return xasprintf("%" PRId64, jint(r, "id"));
+	case 1:
+		return strdup(jstr(r, "image"));
+	case 2:
+		return xasprintf("%s:%" PRId64, jstr(r, "addr"), jint(r, "port"));
+	case 3:
+		return strdup(jstr(r, "method"));
+	case 4:
+		return strdup(jstr(r, "state"));
+	case 5:
+		return human_bytes((uint64_t)jint(r, "tx_bytes"));
+	case 6:
+		return human_rate((uint64_t)jint(r, "rate-bps"));
+	case 7:
+		return xasprintf("%" PRId64 "/%" PRId64, jint(r, "requests"),
+		                 jint(r, "rerequests"));
+	case 8: {
+		json_t *d = json_object_get(r, "drops-by-reason"), *v;
 		char buf[256] = "";
 		size_t len = 0;
 		const char *k;
 
-		json_object_foreach(d, k, v)
-		{
+		json_object_foreach(d, k, v) {
 			if (json_integer_value(v) != 0 && len < sizeof(buf))
 				len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s=%lld",
-							len ? "," : "", k,
-							(long long)json_integer_value(v));
+				                        len ? "," : "", k,
+				                        (long long)json_integer_value(v));
 		}
-		json_object_set_new(row, "drop-reasons", json_string(len ? buf : "-"));
+		return strdup(len ? buf : "-");
 	}
-	print_table(arr, cols, MB_ARRAY_SIZE(cols));
+	}
+	return NULL;
 }
 
 static void
-print_human(const char *cmd, json_t *r)
+print_sessions(json_t *r)
 {
-	if (strcmp(cmd, "images") == 0 && json_is_array(r)) {
-		print_images(r);
-	} else if (strcmp(cmd, "sessions") == 0 && json_is_object(r)) {
-		const char *k;
-		json_t *v;
+	static const char *const mcols[] = {"ID", "IMAGE", "VERSION", "METHOD", "GROUP:PORT",
+	                                    "CLIENT"};
+	static const char *const dcols[] = {"ID",   "IMAGE", "ADDR:PORT",         "METHOD", "STATE",
+	                                    "SENT", "RATE",  "REQUESTS/REPEATED", "DROPS"};
+	json_t *m = json_object_get(r, "master");
 
-		json_object_foreach(r, k, v)
-		{
-			printf("%s:\n", k);
-			if (json_is_array(v) && strcmp(k, "dataplane") == 0)
-				print_dp_sessions(v);
-			else if (json_is_array(v))
-				print_table(v, NULL, 0);
-			else if (json_is_object(v))
-				print_object(v, 2);
-			else {
-				print_scalar(stdout, v);
-				putchar('\n');
-			}
-		}
-	} else if (json_is_array(r) && json_array_size(r) > 0 &&
-	           json_is_object(json_array_get(r, 0))) {
-		print_table(r, NULL, 0);
-	} else if (json_is_object(r)) {
-		print_object(r, 0);
-	} else {
-		print_scalar(stdout, r);
+	if (json_is_object(m)) {
+		printf("Master server (GET/GETSTATUS on TCP 64494):\n");
+		print_table(json_object_get(m, "sessions"), mcols, MB_ARRAY_SIZE(mcols),
+		            master_cell);
 		putchar('\n');
 	}
+	printf("Dataplane:\n");
+	print_table(json_object_get(r, "dataplane"), dcols, MB_ARRAY_SIZE(dcols), dp_cell);
 }
 
+/* ---- stats ----------------------------------------------------------------------------- */
+
+/* Counters of one object: name and value pairs, zero ones only with -a,
+ * nested objects flattened as "outer.inner".  Returns how many printed. */
+static unsigned
+print_counters(const char *title, json_t *o, const char *prefix, bool header)
+{
+	const char *k;
+	json_t *v;
+	unsigned n = 0;
+
+	json_object_foreach(o, k, v) {
+		char name[160];
+
+		snprintf(name, sizeof(name), "%s%s%s", prefix, prefix[0] ? "." : "", k);
+		if (json_is_object(v)) {
+			unsigned m = print_counters(title, v, name, header && n == 0);
+
+			if (m > 0)
+				header = false;
+			n += m;
+			continue;
+		}
+		if (!json_is_integer(v) || (!opt_all && json_integer_value(v) == 0))
+			continue;
+		if (header) {
+			printf("%s:\n", title);
+			header = false;
+		}
+		printf("  %-32s %" JSON_INTEGER_FORMAT "\n", name, json_integer_value(v));
+		n++;
+	}
+	return n;
+}
+
+static int
+cmd_stats(int fd)
+{
+	json_auto_t *st = NULL, *h = NULL;
+	json_t *v;
+	const char *k;
+	unsigned n = 0;
+	int rc;
+
+	st = call(fd, "stats", NULL, &rc);
+	if (st == NULL)
+		return rc;
+	h = call(fd, "health", NULL, &rc);
+	printf("Port %" PRId64 " (%s), link %s", jint(st, "port"), jstr(st, "mac"),
+	       json_is_true(json_object_get(st, "link")) ? "up" : "DOWN");
+	json_object_foreach(st, k, v) {
+		if (json_is_boolean(v) && strcmp(k, "link") != 0)
+			printf(", %s %s", k, json_is_true(v) ? "yes" : "no");
+		else if (json_is_string(v) && strcmp(k, "mac") != 0)
+			printf(", %s %s", k, json_string_value(v));
+	}
+	printf("\n\n");
+	n += print_counters("Dataplane", json_object_get(st, "counters"), "", true);
+	n += print_counters("TCP, HTTP", json_object_get(st, "tcp"), "", true);
+	if (h != NULL) {
+		json_t *m = json_object_get(h, "master"), *s = json_object_get(h, "store");
+		json_t *sy = json_object_get(h, "sync"), *c = json_object_get(h, "control");
+
+		n += print_counters("Master server", json_object_get(m, "counters"), "", true);
+		n += print_counters("Master server replies", json_object_get(m, "errors"), "", true);
+		n += print_counters("Image cache", json_object_get(s, "cache"), "", true);
+		if (json_is_object(sy)) {
+			json_t *flat = json_pack("{s:O?,s:O?,s:O?}", "rounds",
+			                         json_object_get(sy, "rounds"), "refusals",
+			                         json_object_get(sy, "refusals"), "bytes_fetched",
+			                         json_object_get(sy, "bytes_fetched"));
+
+			n += print_counters("Sync", flat, "", true);
+			json_decref(flat);
+		}
+		if (json_is_object(c)) {
+			json_t *flat = json_pack("{s:O?}", "rejected", json_object_get(c, "rejected"));
+
+			n += print_counters("Control socket", flat, "", true);
+			json_decref(flat);
+		}
+	}
+	if (n == 0)
+		printf("(every counter is zero; -a shows them)\n");
+	else if (!opt_all)
+		printf("\n(zero counters left out; -a shows them)\n");
+	return 0;
+}
+
+/* ---- config ------------------------------------------------------------------------------ */
+
+/* A machine value back in the key's units ("67108864" size -> "64M"). */
+static void
+config_human(const char *type, const char *value, char *buf, size_t len)
+{
+	uint64_t v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(value, &end, 10);
+	if (errno != 0 || end == value || (*end != '\0' && strcmp(end, "s") != 0)) {
+		snprintf(buf, len, "%s", value);
+		return;
+	}
+	if (strcmp(type, "size") == 0 || strcmp(type, "byte rate") == 0)
+		mb_format_size(v, buf, len);
+	else if (strcmp(type, "rate") == 0)
+		mb_format_rate(v, buf, len);
+	else if (strcmp(type, "duration") == 0)
+		mb_format_duration(v, buf, len);
+	else
+		snprintf(buf, len, "%s", value);
+}
+
+static int
+cmd_config(int fd)
+{
+	json_auto_t *r = NULL;
+	const char *sec, *key;
+	json_t *keys, *e;
+	unsigned shown = 0;
+	int rc;
+
+	r = call(fd, "config", NULL, &rc);
+	if (r == NULL)
+		return rc;
+	printf("# %s of the running configuration\n",
+	       opt_all ? "every key" : "keys that differ from their defaults (-a: every key)");
+	json_object_foreach(r, sec, keys) {
+		bool header = false;
+
+		if (!json_is_object(keys))
+			continue;
+		json_object_foreach(keys, key, e) {
+			const char *value = jstr(e, "value"), *def = jstr(e, "default");
+			bool same = strcmp(value, def) == 0;
+			char shown_v[4096], def_v[256];
+
+			if (same && !opt_all)
+				continue;
+			if (!header) {
+				printf("\n[%s]\n", sec);
+				header = true;
+			}
+			if (json_is_string(json_object_get(e, "text")))
+				snprintf(shown_v, sizeof(shown_v), "%s", jstr(e, "text"));
+			else
+				config_human(jstr(e, "type"), value, shown_v, sizeof(shown_v));
+			config_human(jstr(e, "type"), def, def_v, sizeof(def_v));
+			if (shown_v[0] == '\0' || strpbrk(shown_v, "#;") != NULL)
+				printf("%s = \"%s\"", key, shown_v);
+			else
+				printf("%s = %s", key, shown_v);
+			if (!same || json_is_integer(json_object_get(e, "line"))) {
+				printf("\t#");
+				if (!same)
+					printf(" default %s", def_v[0] ? def_v : "empty");
+				if (json_is_integer(json_object_get(e, "line")))
+					printf("%s line %" PRId64, same ? "" : ",", jint(e, "line"));
+			}
+			putchar('\n');
+			shown++;
+		}
+	}
+	if (shown == 0)
+		printf("# (every key has its default)\n");
+	return 0;
+}
+
+/* ---- reload --------------------------------------------------------------------------- */
+
+static int
+cmd_reload(int fd)
+{
+	json_auto_t *r = NULL;
+	json_t *w;
+	size_t i;
+	int rc;
+
+	r = call(fd, "reload", NULL, &rc);
+	if (r == NULL)
+		return rc;
+	json_array_foreach(json_object_get(r, "warnings"), i, w)
+		printf("warning: %s\n", json_string_value(w));
+	printf("reloaded");
+	if (jint(r, "verifying") > 0)
+		printf(", %" PRId64 " image%s being verified", jint(r, "verifying"),
+		       jint(r, "verifying") == 1 ? "" : "s");
+	if (json_array_size(json_object_get(r, "warnings")) > 0)
+		printf(" (%zu warning%s)", json_array_size(json_object_get(r, "warnings")),
+		       json_array_size(json_object_get(r, "warnings")) == 1 ? "" : "s");
+	putchar('\n');
+	return 0;
+}
+
+/* ---- sync --wait ------------------------------------------------------------------------ */
+
 /*
- * `sync --wait` (owner: sync): after the "sync" action started a round, poll
- * {"cmd":"sync","args":{"status":true}} on the same connection, first after
- * 10 ms and then at doubling intervals up to every 200 ms (a small image is
- * published well before a fixed 200 ms tick), and draw a progress bar from
- * bytes_done/bytes_total until the round ends.
+ * Follow the round the "sync" action just started, by polling
+ * {"cmd":"sync","args":{"status":true}} on the same connection (after 10 ms,
+ * then at doubling intervals up to every 200 ms).  The round counts as ours
+ * once "rounds" passed the value of the start reply and nothing runs.  The
+ * bar covers only what this round fetches: the images seen downloading or
+ * queued while we watch (an image that was already there does not count),
+ * so a round never starts at the previous round's 100%, and a failed round
+ * never shows 100%.  Rate is the average over the last seconds, ETA the rest
+ * at that rate, and the line names the image being fetched.
  * Exit 0 when the round's result is "ok", 1 otherwise, 2 on socket trouble.
  */
+struct seen {
+	char *name;
+	uint64_t total, done;
+	bool failed, finished;
+};
+
 static int
-sync_wait(int fd)
+sync_wait(int fd, json_t *start)
 {
-	static const char req[] = "{\"cmd\":\"sync\",\"args\":{\"status\":true}}\n";
 	bool tty = isatty(STDOUT_FILENO);
-	int pause_ms = 10;
+	/* A round that could not even start ended inside the action. */
+	int64_t rounds0 = jint(start, "rounds") -
+			  (json_is_true(json_object_get(start, "running")) ? 0 : 1);
+	struct seen *seen = NULL;
+	size_t nseen = 0;
+	int pause_ms = 10, rc = 2;
+	uint64_t t0 = mb_time_mono_ns(), hist_ns[16] = {0}, hist_b[16] = {0};
+	unsigned hist_n = 0;
+	json_auto_t *stargs = json_pack("{s:b}", "status", 1);
 
 	for (;;) {
-		json_auto_t *reply = NULL;
-		_cleanup_free_ char *line = NULL;
-		const char *why = "", *name;
-		json_t *r, *v;
-		uint64_t done, total;
-		unsigned nok = 0, ndl = 0, nfail = 0, pct;
-		char bar[41];
+		json_auto_t *r = NULL;
+		json_t *imgs, *v;
+		const char *name, *current = NULL;
+		uint64_t total = 0, done = 0, now = mb_time_mono_ns(), rate = 0;
+		unsigned nfail = 0, nact = 0, nok = 0;
+		int64_t rounds;
+		bool running;
 
 		(void)poll(NULL, 0, pause_ms);
 		pause_ms = pause_ms * 2 > 200 ? 200 : pause_ms * 2;
-		if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof(req) - 1)) {
-			fprintf(stderr, "\nminibossctl: cannot send: %s\n", strerror(errno));
-			return 2;
-		}
-		line = read_line(fd, &why);
-		if (line == NULL) {
-			fprintf(stderr, "\nminibossctl: %s\n", why);
-			return 2;
-		}
-		reply = json_loads(line, 0, NULL);
-		r = json_object_get(reply, "result");
-		if (!json_is_object(r)) {
-			fprintf(stderr, "\nminibossctl: malformed reply from the daemon\n");
-			return 2;
-		}
-		done = (uint64_t)json_integer_value(json_object_get(r, "bytes_done"));
-		total = (uint64_t)json_integer_value(json_object_get(r, "bytes_total"));
-		json_object_foreach(json_object_get(r, "images"), name, v)
-		{
-			const char *st = json_string_value(json_object_get(v, "state"));
+		r = call(fd, "sync", stargs, &rc);
+		if (r == NULL)
+			goto out;
+		imgs = json_object_get(r, "images");
+		json_object_foreach(imgs, name, v) {
+			const char *st = jstr(v, "state");
+			bool active = strcmp(st, "downloading") == 0 || strcmp(st, "queued") == 0;
+			struct seen *s = NULL;
 
-			if (st == NULL)
+			for (size_t i = 0; i < nseen; i++)
+				if (strcmp(seen[i].name, name) == 0)
+					s = &seen[i];
+			if (s == NULL && active) {
+				struct seen *ns = realloc(seen, (nseen + 1) * sizeof(*ns));
+
+				if (ns == NULL)
+					goto out;
+				seen = ns;
+				s = &seen[nseen++];
+				*s = (struct seen){.name = strdup(name)};
+			}
+			if (s == NULL)
 				continue;
-			nok += strcmp(st, "ok") == 0;
-			ndl += strcmp(st, "downloading") == 0 || strcmp(st, "queued") == 0;
-			nfail += strcmp(st, "failed") == 0;
+			if (active) {
+				s->total = (uint64_t)jint(v, "total");
+				s->done = (uint64_t)jint(v, "bytes");
+				if (strcmp(st, "downloading") == 0 && current == NULL)
+					current = s->name;
+			} else if (strcmp(st, "failed") == 0) {
+				s->failed = true;
+			} else if (!s->failed) {
+				s->finished = true;
+				s->done = s->total;
+			}
 		}
-		pct = total > 0 ? (unsigned)(done * 100 / total) : 100;
-		memset(bar, '.', 40);
-		memset(bar, '#', pct * 40 / 100);
-		bar[40] = '\0';
-		printf("%s[%s] %3u%% %8.1f/%.1f MiB  %u ok, %u downloading, %u failed%s",
-		       tty ? "\r" : "", bar, pct, done / 1048576.0, total / 1048576.0, nok, ndl,
-		       nfail, tty ? "" : "\n");
-		fflush(stdout);
-		if (!json_is_true(json_object_get(r, "running"))) {
-			const char *res = json_string_value(json_object_get(r, "result"));
+		for (size_t i = 0; i < nseen; i++) {
+			total += seen[i].total;
+			done += seen[i].failed ? 0 : seen[i].done;
+			nfail += seen[i].failed;
+			nok += seen[i].finished;
+			nact += !seen[i].failed && !seen[i].finished;
+		}
+		/* The rate over the last samples (up to 16, i.e. a few seconds). */
+		hist_ns[hist_n % 16] = now;
+		hist_b[hist_n % 16] = done;
+		hist_n++;
+		if (hist_n > 1) {
+			unsigned oldest = hist_n > 16 ? hist_n % 16 : 0;
+			uint64_t dt = now - hist_ns[oldest], db = done - hist_b[oldest];
 
-			printf("%ssync: %s\n", tty ? "\n" : "", res != NULL ? res : "?");
-			return res != NULL && strcmp(res, "ok") == 0 ? 0 : 1;
+			if (dt > 0 && done >= hist_b[oldest])
+				rate = (uint64_t)((double)db * 1e9 / (double)dt);
+		}
+		running = json_is_true(json_object_get(r, "running"));
+		rounds = jint(r, "rounds");
+		if (total > 0) {
+			unsigned pct = (unsigned)(done * 100 / total);
+			char bar[21], d[32], t[32], rt[32], eta[32] = "";
+
+			if (pct == 100 && (running || nfail > 0))
+				pct = 99; /* 100% only for a finished, good round */
+			memset(bar, '.', 20);
+			memset(bar, '#', pct * 20 / 100);
+			bar[20] = '\0';
+			mb_human_bytes(done, d, sizeof(d));
+			mb_human_bytes(total, t, sizeof(t));
+			mb_human_bytes(rate, rt, sizeof(rt));
+			if (rate > 0 && running && total > done)
+				mb_human_duration((total - done) / rate + 1, eta, sizeof(eta));
+			printf("%s[%s] %3u%%  %s of %s  %s/s%s%s%s%.32s%s", tty ? "\r\033[K" : "", bar,
+			       pct, d, t, rt, eta[0] ? "  ETA " : "", eta, current ? "  " : "",
+			       current ? current : "", tty ? "" : "\n");
+		} else if (running) {
+			char el[32];
+
+			mb_human_duration((now - t0) / MB_NS_PER_SEC, el, sizeof(el));
+			printf("%schecking the manifest at %s (%s)%s", tty ? "\r\033[K" : "",
+			       jstr(r, "origin"), el, tty ? "" : "\n");
+		}
+		fflush(stdout);
+		if (!running && rounds > rounds0) {
+			const char *res = jstr(r, "result");
+
+			if (tty && (total > 0 || nseen > 0))
+				putchar('\n');
+			else if (tty)
+				printf("\r\033[K");
+			if (total == 0 && strcmp(res, "ok") == 0)
+				printf("sync: ok, nothing to fetch (up to date)\n");
+			else
+				printf("sync: %s (%u image%s fetched, %u failed)\n", res[0] ? res : "?",
+				       nok, nok == 1 ? "" : "s", nfail);
+			for (size_t i = 0; i < nseen; i++) {
+				json_t *e = json_object_get(imgs, seen[i].name);
+
+				if (seen[i].failed)
+					printf("  %s: %s\n", seen[i].name, jstr(e, "reason"));
+			}
+			rc = strcmp(res, "ok") == 0 ? 0 : 1;
+			goto out;
 		}
 	}
+out:
+	for (size_t i = 0; i < nseen; i++)
+		free(seen[i].name);
+	free(seen);
+	return rc;
+}
+
+/* ---- main ---------------------------------------------------------------------------------- */
+
+static int
+connect_daemon(const char *sock)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd;
+
+	if (strlen(sock) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "minibossctl: socket path too long\n");
+		return -1;
+	}
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		if (errno == ENOENT || errno == ECONNREFUSED)
+			fprintf(stderr,
+			        "minibossctl: minibossd is not running (no daemon on '%s')\n",
+			        sock);
+		else
+			fprintf(stderr, "minibossctl: cannot connect to '%s': %s\n", sock,
+			        strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 int
@@ -357,27 +822,37 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 	    {"json", no_argument, NULL, 'j'},
 	    {"socket", required_argument, NULL, 's'},
+	    {"all", no_argument, NULL, 'a'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"wait", no_argument, NULL, 'w'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	const char *sock = DEFAULT_SOCKET, *cmd, *why = "";
-	json_auto_t *req = NULL, *reply = NULL, *args = NULL;
-	_cleanup_free_ char *text = NULL, *line = NULL;
+	const char *sock = DEFAULT_SOCKET, *cmd;
+	json_auto_t *args = NULL, *result = NULL;
 	_cleanup_close_ int fd = -1;
 	bool raw = false, wait = false;
-	json_error_t jerr;
-	json_t *ok, *result;
-	int opt;
+	int opt, rc;
 
-	while ((opt = getopt_long(argc, argv, "s:jh", longopts, NULL)) != -1) {
+	/* setup has options of its own. */
+	for (int i = 1; i < argc; i++) {
+		if (argv[i][0] != '-') {
+			if (strcmp(argv[i], "setup") == 0)
+				return mb_setup_main(argc - i, argv + i);
+			break;
+		}
+		if (strcmp(argv[i], "-s") == 0 || strcmp(argv[i], "--socket") == 0)
+			i++;
+	}
+	while ((opt = getopt_long(argc, argv, "+s:jahw", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			sock = optarg;
 			break;
 		case 'j':
 			raw = true;
+			break;
+		case 'a':
+			opt_all = true;
 			break;
 		case 'w':
 			wait = true;
@@ -401,6 +876,18 @@ main(int argc, char **argv)
 		char *end;
 		long long n;
 
+		if (strcmp(argv[optind], "--wait") == 0 || strcmp(argv[optind], "-w") == 0) {
+			wait = true;
+			continue;
+		}
+		if (strcmp(argv[optind], "-a") == 0 || strcmp(argv[optind], "--all") == 0) {
+			opt_all = true;
+			continue;
+		}
+		if (strcmp(argv[optind], "--json") == 0 || strcmp(argv[optind], "-j") == 0) {
+			raw = true;
+			continue;
+		}
 		if (eq == NULL || eq == argv[optind]) {
 			fprintf(stderr, "minibossctl: argument '%s' is not key=value\n",
 			        argv[optind]);
@@ -412,54 +899,22 @@ main(int argc, char **argv)
 		                    eq[1] != '\0' && *end == '\0' ? json_integer(n)
 		                                                  : json_string(eq + 1));
 	}
-	req = json_pack("{s:s,s:O}", "cmd", cmd, "args", args);
-	if (req == NULL) {
-		fprintf(stderr, "minibossctl: command is not valid UTF-8\n");
+	fd = connect_daemon(sock);
+	if (fd < 0)
 		return 2;
+	if (!raw && json_object_size(args) == 0) {
+		if (strcmp(cmd, "stats") == 0)
+			return cmd_stats(fd);
+		if (strcmp(cmd, "config") == 0)
+			return cmd_config(fd);
+		if (strcmp(cmd, "reload") == 0)
+			return cmd_reload(fd);
 	}
-	text = json_dumps(req, JSON_COMPACT);
-	if (strlen(sock) >= sizeof(sun.sun_path)) {
-		fprintf(stderr, "minibossctl: socket path too long\n");
-		return 2;
-	}
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd == -1 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		if (errno == ENOENT || errno == ECONNREFUSED)
-			fprintf(stderr,
-			        "minibossctl: minibossd is not running (no daemon on '%s')\n",
-			        sock);
-		else
-			fprintf(stderr, "minibossctl: cannot connect to '%s': %s\n", sock,
-			        strerror(errno));
-		return 2;
-	}
-	if (send(fd, text, strlen(text), MSG_NOSIGNAL) != (ssize_t)strlen(text) ||
-	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
-		fprintf(stderr, "minibossctl: cannot send to '%s': %s\n", sock, strerror(errno));
-		return 2;
-	}
-	line = read_line(fd, &why);
-	if (line == NULL) {
-		fprintf(stderr, "minibossctl: %s\n", why);
-		return 2;
-	}
-	reply = json_loads(line, 0, &jerr);
-	ok = json_object_get(reply, "ok");
-	if (!json_is_boolean(ok)) {
-		fprintf(stderr, "minibossctl: malformed reply from the daemon\n");
-		return 2;
-	}
-	if (!json_is_true(ok)) {
-		json_t *e = json_object_get(reply, "error");
-
-		fprintf(stderr, "minibossctl: %s: %s\n", cmd,
-		        json_is_string(e) ? json_string_value(e) : "error");
-		return 1;
-	}
-	result = json_object_get(reply, "result");
+	result = call(fd, cmd, args, &rc);
+	if (result == NULL)
+		return rc;
 	if (wait && strcmp(cmd, "sync") == 0 && !raw)
-		return sync_wait(fd);
+		return sync_wait(fd, result);
 	if (raw) {
 		char *s =
 		    json_dumps(result, JSON_INDENT(2) | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
@@ -467,8 +922,17 @@ main(int argc, char **argv)
 		if (s != NULL)
 			puts(s);
 		free(s);
+	} else if (strcmp(cmd, "health") == 0 && json_is_object(result)) {
+		mb_status_print(result, (int64_t)time(NULL), stdout);
+	} else if (strcmp(cmd, "images") == 0 && json_is_array(result)) {
+		print_images(result);
+	} else if (strcmp(cmd, "sessions") == 0 && json_is_object(result)) {
+		print_sessions(result);
+	} else if (json_is_object(result)) {
+		print_object(result, 0);
 	} else {
-		print_human(cmd, result);
+		print_scalar(stdout, result);
+		putchar('\n');
 	}
 	if (strcmp(cmd, "health") == 0) {
 		json_t *s = json_object_get(result, "state");

@@ -127,7 +127,7 @@ for _ in $(seq 1 100); do
 done
 
 ctl health > "$T/health.txt" || { cat "$T/health.txt"; fail "health not ok"; }
-grep -q "^state: ok" "$T/health.txt" || fail "health text: $(cat "$T/health.txt")"
+grep -Eq "^ +State: ok$" "$T/health.txt" || fail "health text: $(cat "$T/health.txt")"
 ctl --json health | python3 -c '
 import json, sys
 h = json.load(sys.stdin)
@@ -152,7 +152,7 @@ assert "proj_big" in r and "small" in r, r
 PY
 ctl images > "$T/images.txt" || fail "images"
 grep -q "^NAME" "$T/images.txt" || fail "images table header: $(cat "$T/images.txt")"
-grep -E -q "^proj/big +3 +3145735 +ok" "$T/images.txt" || fail "images table: $(cat "$T/images.txt")"
+grep -E -q "^proj/big +3 +3.0 MiB +ok" "$T/images.txt" || fail "images table: $(cat "$T/images.txt")"
 ctl --json images | python3 -c '
 import json, sys
 imgs = {i["name"]: i for i in json.load(sys.stdin)}

@@ -373,13 +373,14 @@ observe)
 	EOF
 	# Human output: the table names the counters an operator needs.
 	mb_ctl sessions >"$MB_TMP/sessions.txt" 2>&1 || mb_fail "sessions (human)"
-	for col in REQUESTS MERGED REREQUESTS DROPS RATE-BPS DROP-REASONS TX_BYTES; do
+	for col in IMAGE GROUP:PORT SENT RATE REQUESTS/REPEATED DROPS; do
 		grep -q -- "$col" "$MB_TMP/sessions.txt" ||
 			mb_fail "sessions table lacks $col: $(cat "$MB_TMP/sessions.txt")"
 	done
 	grep -q "emulab-ops/RAW" "$MB_TMP/sessions.txt" || mb_fail "no session row"
 	mb_ctl stats >"$MB_TMP/stats.txt" 2>&1 || mb_fail "stats (human)"
-	grep -q "tx_pkts: [1-9]" "$MB_TMP/stats.txt" && grep -q "^tcp:" "$MB_TMP/stats.txt" ||
+	grep -Eq "^  tx_pkts +[1-9]" "$MB_TMP/stats.txt" &&
+		grep -Eq "^  (req_get|connections) +[1-9]" "$MB_TMP/stats.txt" ||
 		mb_fail "stats output: $(cat "$MB_TMP/stats.txt")"
 	mb_pass "sessions, stats and health through the socket, minibossctl and telemetry"
 	;;

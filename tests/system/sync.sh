@@ -21,7 +21,11 @@
 #   stale-part        a leftover .part of another version restarts from byte 0; a
 #                     complete leftover .part is installed without a request
 #   ctl-wait          minibossctl sync --wait over the control socket: progress
-#                     bar to the end, then the "sync" health entry
+#                     bar to the end with rate and the image name, then the
+#                     "sync" health entry; a second --wait (nothing to fetch)
+#                     draws no bar and never the previous round's 100%
+#   ctl-wait-fail     --wait on a round whose image fails verification: never
+#                     100%, exit 1, the image and its reason named
 #   unsolicited-304   after a restart (no verified manifest held), ops answers
 #                     304 to the unconditional GET: no reconcile against an
 #                     empty set (nothing retired), one unconditional retry,
@@ -47,7 +51,7 @@ tamper-manifest) PORT=18447 ;; wrong-server-cert) PORT=18448 ;; no-client-cert) 
 ops-down) PORT=18450 ;; crash-no-partial) PORT=18451 ;; redirect) PORT=18452 ;;
 oversize) PORT=18453 ;; ctl-wait) PORT=18454 ;; stale-part) PORT=18455 ;;
 unsolicited-304) PORT=18456 ;; rollback) PORT=18457 ;; long-names) PORT=18458 ;;
-*) echo "unknown case $CASE"; exit 2 ;;
+ctl-wait-fail) PORT=18459 ;; *) echo "unknown case $CASE"; exit 2 ;;
 esac
 
 T=$(mktemp -d /tmp/mbs-sync.XXXXXX)
@@ -374,13 +378,45 @@ ctl-wait)
 	for _ in $(seq 100); do [ -S "$T"/ctl.sock ] && break; sleep 0.1; done
 	# the startup round is running (slow A): --wait follows it to the end
 	"$CTL" -s "$T"/ctl.sock sync --wait > "$T"/bar.out || fail "sync --wait: $(cat "$T"/bar.out)"
-	grep -q '\[#\{40\}\] 100%' "$T"/bar.out || fail "no full bar: $(cat "$T"/bar.out)"
+	grep -q '\[#\{20\}\] 100%' "$T"/bar.out || fail "no full bar: $(cat "$T"/bar.out)"
+	# rate, and the name of the image being fetched (the slow one)
+	grep -Eq '\] +[0-9]+% .* [0-9.]+ (B|KiB|MiB)/s .*emulab-ops/A' "$T"/bar.out ||
+		fail "no rate or image name: $(cat "$T"/bar.out)"
+	# 100% appears once, on the last bar line, after every smaller figure
+	[ "$(grep -c ' 100%' "$T"/bar.out)" = 1 ] && tail -n 2 "$T"/bar.out | head -n 1 |
+		grep -q ' 100%' || fail "100% before the end: $(cat "$T"/bar.out)"
 	grep -q '^sync: ok' "$T"/bar.out || fail "no result line"
+	# again: nothing changed at ops, so no bar at all (the old trap redrew the
+	# previous round at 100% first)
+	"$CTL" -s "$T"/ctl.sock sync --wait > "$T"/bar2.out ||
+		fail "second sync --wait: $(cat "$T"/bar2.out)"
+	grep -q '%' "$T"/bar2.out && fail "a bar for a round that fetched nothing: $(cat "$T"/bar2.out)"
+	grep -q '^sync: ok, nothing to fetch' "$T"/bar2.out || fail "second round: $(cat "$T"/bar2.out)"
 	for i in emulab-ops/A emulab-ops/B C; do same $i || fail "$i differs"; done
 	"$CTL" -s "$T"/ctl.sock --json health > "$T"/health.json
 	python3 -c 'import json,sys; h=json.load(open(sys.argv[1]))["sync"]
 assert h["result"] == "ok" and h["images"]["C"]["state"] == "ok", h' "$T"/health.json ||
 		fail "health: $(cat "$T"/health.json)"
+	kill "$PROBE_PID"; wait "$PROBE_PID"; PROBE_PID=
+	;;
+ctl-wait-fail)
+	CTL=$B/tools/minibossctl
+	[ -x "$CTL" ] || { echo "minibossctl not built"; exit 77; }
+	conf "interval = 3600s"
+	printf '[server]\ncontrol-socket = %s\n' "$T/ctl.sock" >> "$T"/mb.conf
+	ngx_stop
+	ngx_start srv "location = /emulab-ops/A { limit_rate 300k; }"
+	# A's bytes (same size) do not match the signed manifest: the round fails
+	head -c "$(stat -c %s "$T"/www/emulab-ops/A)" /dev/urandom > "$T"/A.bad
+	mv "$T"/A.bad "$T"/www/emulab-ops/A
+	"$PROBE" "$T"/mb.conf --serve >"$T"/probe.out 2>"$T"/probe.log &
+	PROBE_PID=$!
+	for _ in $(seq 100); do [ -S "$T"/ctl.sock ] && break; sleep 0.1; done
+	"$CTL" -s "$T"/ctl.sock sync --wait > "$T"/bar.out && fail "a failed round exited 0"
+	grep -q ' 100%' "$T"/bar.out && fail "100% for a failed round: $(cat "$T"/bar.out)"
+	grep -q '^sync: .*1 failed' "$T"/bar.out || fail "no failure count: $(cat "$T"/bar.out)"
+	grep -q '^  emulab-ops/A: sha256 mismatch' "$T"/bar.out ||
+		fail "failed image not named: $(cat "$T"/bar.out)"
 	kill "$PROBE_PID"; wait "$PROBE_PID"; PROBE_PID=
 	;;
 esac
