@@ -27,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mb_cleanup.h"
@@ -1806,7 +1807,13 @@ man_key(FILE *f, const struct mb_cfg_key *k)
 		fputs("\\fR", f);
 	}
 	fputs(".\n", f);
-	roff(f, k->help, false);
+	/* The help as a sentence. */
+	if (k->help[0] != '\0') {
+		char first[2] = { (char)toupper((unsigned char)k->help[0]), '\0' };
+
+		roff(f, first, false);
+		roff(f, k->help + 1, false);
+	}
 	fputs(".", f);
 	if (k->flags & MB_CFG_F_DIR)
 		fputs("  Checked at start, on reload and by \\fBminibossd \\-n\\fR: the directory "
@@ -1825,11 +1832,17 @@ man_key(FILE *f, const struct mb_cfg_key *k)
 void
 mb_config_print_man(FILE *f)
 {
-	const char *sec = "";
-	bool para = true;
+	const char *sec = "", *sde = getenv("SOURCE_DATE_EPOCH");
+	time_t when = sde != NULL ? (time_t)strtoll(sde, NULL, 10) : time(NULL);
+	char date[32] = "";
+	bool para = false;
+	struct tm tm;
 
+	/* The build's date, or SOURCE_DATE_EPOCH's for reproducible builds. */
+	if (gmtime_r(&when, &tm) != NULL)
+		strftime(date, sizeof(date), "%Y-%m-%d", &tm);
 	fprintf(f, ".\\\" Generated from the key table in common/mb_config.c; do not edit.\n"
-		   ".TH MINIBOSS.CONF 5 \"\" \"miniboss %s\" \"File Formats\"\n"
+		   ".TH MINIBOSS.CONF 5 \"%s\" \"miniboss %s\" \"File Formats\"\n"
 		   ".SH NAME\nminiboss.conf \\- configuration file of minibossd\n"
 		   ".SH SYNOPSIS\n/etc/miniboss/miniboss.conf\n"
 		   ".SH DESCRIPTION\n"
@@ -1844,7 +1857,7 @@ mb_config_print_man(FILE *f)
 		   "there was an error.  The daemon runs the same checks before it starts and "
 		   "on every reload.  \\fBminibossd \\-E\\fR prints every key with its default, "
 		   "a complete example file.\n",
-		MB_VERSION);
+		date, MB_VERSION);
 	for (size_t i = 0; syntax_text[i] != NULL; i++) {
 		const char *t = syntax_text[i];
 
@@ -1853,7 +1866,7 @@ mb_config_print_man(FILE *f)
 			for (const char *c = t + 1; *c != '\0'; c++)
 				fputc(toupper((unsigned char)*c), f);
 			fputs("\n", f);
-			para = true;
+			para = false; /* .SH starts a paragraph */
 		} else if (t[0] == '\0') {
 			para = true;
 		} else {

@@ -177,7 +177,6 @@ usage(FILE *f)
 	        "                     each problem as file:line, exit 0 when there is no error\n"
 	        "  -E, --example      print every configuration key with its default, the file\n"
 	        "                     syntax and the spellings of sizes, rates and durations\n"
-	        "      --man          print miniboss.conf(5) (roff)\n"
 	        "  -V, --version      print the version\n"
 	        "  -h, --help         this text\n"
 	        "\n"
@@ -918,7 +917,6 @@ main(int argc, char **argv)
 	    {"debug", no_argument, NULL, 'd'},
 	    {"check", no_argument, NULL, 'n'},
 	    {"example", no_argument, NULL, 'E'},
-	    {"man", no_argument, NULL, 'M'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -972,9 +970,6 @@ main(int argc, char **argv)
 			return 0;
 		case 'E':
 			mb_config_print_example(stdout);
-			return 0;
-		case 'M':
-			mb_config_print_man(stdout);
 			return 0;
 		case 'V':
 #ifdef MB_FAULT_HOOKS

@@ -80,11 +80,20 @@ static struct {
 } g;
 
 static void
+usage_to(FILE *f, int status)
+{
+	fprintf(f, "usage: mb-fris-loadgen -i myip -m group -p port -n receivers [-N]\n"
+		   "                       [-r stagger_secs] [-T timeout_secs] [-K secs]\n");
+	if (f == stdout)
+		fprintf(f, "\nRun N emulated Frisbee receivers on one group and port; print a "
+			   "JSON report.\n(For benchmarks.)\n");
+	exit(status);
+}
+
+static void
 usage(void)
 {
-	fprintf(stderr, "usage: mb-fris-loadgen -i myip -m group -p port -n receivers [-N]\n"
-			"                       [-r stagger_secs] [-T timeout_secs] [-K secs]\n");
-	exit(2);
+	usage_to(stderr, 2);
 }
 
 static int
@@ -206,6 +215,9 @@ parse_args(int argc, char **argv)
 	int c;
 
 	g.keepalive_s = 1;
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0)
+			usage_to(stdout, 0);
 	while ((c = getopt(argc, argv, "i:m:p:n:Nr:T:K:h")) != -1) {
 		switch (c) {
 		case 'i':
@@ -224,6 +236,7 @@ parse_args(int argc, char **argv)
 		case 'r': g.stagger = atof(optarg); break;
 		case 'T': g.timeout_s = (unsigned int)atoi(optarg); break;
 		case 'K': g.keepalive_s = (unsigned int)atoi(optarg); break;
+		case 'h': usage_to(stdout, 0); break;
 		default: usage();
 		}
 	}

@@ -108,15 +108,24 @@ struct rx {
 };
 
 static void
-usage(void)
+usage_to(FILE *f, int status)
 {
-	fprintf(stderr,
+	fprintf(f,
 		"usage: mb-frisbee [-i myip] (-m addr -p port | -S server -F imageid [-P msport])\n"
 		"                  [-S server] [-b] [-N] [-O] [-B secs] [-T timeout] [-q]\n"
 		"                  [-K keepalive_secs] [--sha256 HEX] [--progress] [--json]\n"
 		"                  [--status-file PATH]\n"
 		"                  OUTPUT\n");
-	exit(EXIT_USAGE);
+	if (f == stdout)
+		fprintf(f, "\nReceive an image over Frisbee (as the stock client does) and write "
+			   "it to OUTPUT.\nSee mb-frisbee(1).\n");
+	exit(status);
+}
+
+static void
+usage(void)
+{
+	usage_to(stderr, EXIT_USAGE);
 }
 
 static uint32_t
@@ -189,6 +198,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		case 2: o->progress = true; break;
 		case 3: o->json = true; break;
 		case 4: o->status_file = optarg; break;
+		case 'h': usage_to(stdout, 0); break;
 		default: usage();
 		}
 	}

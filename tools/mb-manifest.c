@@ -63,15 +63,25 @@ static struct entry *entries;
 static size_t n_entries, cap_entries;
 
 static void
-usage(void)
+usage_to(FILE *f, int status)
 {
-	fprintf(stderr,
+	fprintf(f,
 		"usage: mb-manifest build DIR [--site NAME=img1,img2...]... "
 		"[--version-from mtime|N] [--version IMAGE=N]... -o manifest.json\n"
 		"       mb-manifest sign --key ops.key manifest.json\n"
 		"       mb-manifest verify --pubkey ops.pub manifest.json\n"
 		"       mb-manifest keygen ops.key ops.pub\n");
-	exit(2);
+	if (f == stdout)
+		fprintf(f, "\nPublish images to minibosses: build the manifest of an image "
+			   "directory, sign it\nwith the ops key, verify a signature, make a key "
+			   "pair.  See mb-manifest(1).\n");
+	exit(status);
+}
+
+static void
+usage(void)
+{
+	usage_to(stderr, 2);
 }
 
 static int
@@ -543,6 +553,9 @@ main(int argc, char **argv)
 {
 	if (argc < 2)
 		usage();
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0)
+		usage_to(stdout, 0);
 	if (strcmp(argv[1], "build") == 0)
 		return cmd_build(argc - 1, argv + 1);
 	if (strcmp(argv[1], "sign") == 0)
