@@ -281,6 +281,27 @@ mb_diags_add(struct mb_diags *d, enum mb_diag_level level, const char *file, uin
 	d->v[d->n++] = g;
 }
 
+void
+mb_diags_sort(struct mb_diags *d)
+{
+	/* Insertion sort: stable, and the lists are short (MAX_DIAGS). */
+	for (size_t i = 1; i < d->n; i++) {
+		struct mb_diag g = d->v[i];
+		size_t j = i;
+
+		while (j > 0) {
+			const struct mb_diag *p = &d->v[j - 1];
+			int fc = strcmp(p->file ? p->file : "", g.file ? g.file : "");
+
+			if (fc < 0 || (fc == 0 && p->line <= g.line))
+				break;
+			d->v[j] = *p;
+			j--;
+		}
+		d->v[j] = g;
+	}
+}
+
 static int
 diag_format(const struct mb_diag *g, bool level, char *buf, size_t len)
 {

@@ -187,6 +187,9 @@ void mb_diags_done(struct mb_diags *d);
  * the text but still counts it). */
 void mb_diags_add(struct mb_diags *d, enum mb_diag_level level, const char *file, uint32_t line,
 		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Order by file, then line (stable: one line's messages keep their order);
+ * messages without a line first. */
+void mb_diags_sort(struct mb_diags *d);
 /* "file:line: error: msg" (file or line left out when unknown) into buf. */
 int mb_diag_format(const struct mb_diag *g, char *buf, size_t len);
 /* One line each on f, every line prefixed with `prefix` (may be ""). */

@@ -226,6 +226,7 @@ do_reload(char **ret_err, json_t **ret_warnings)
 			(void)mb_ctl_config_check_files(&nc, &d);
 		}
 	}
+	mb_diags_sort(&d);
 	for (size_t i = 0; i < d.n; i++) {
 		mb_diag_format(&d.v[i], buf, sizeof(buf));
 		if (d.v[i].level == MB_DIAG_ERROR)

@@ -898,6 +898,7 @@ config_load(struct mb_config *cfg, const char *path, bool check_only)
 		(void)mb_config_check(cfg, 0, &d);
 		(void)mb_ctl_config_check_files(cfg, &d);
 	}
+	mb_diags_sort(&d);
 	mb_diags_print(&d, stderr, "minibossd: ");
 	if (check_only)
 		fprintf(d.errors ? stderr : stdout,
