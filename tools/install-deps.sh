@@ -5,21 +5,30 @@
 # benchmarks use.  Idempotent and quiet when everything is present.  Services
 # that packages would start on install (nginx, vsftpd, mariadb) are kept from starting:
 # the tests start their own instances in namespaces.
+#
+# --package adds what building and checking the Debian packages needs
+# (debhelper, lintian, debootstrap; tools/run-tests.sh --package).
 set -euo pipefail
 
 PKGS=(
     # build
     gcc pkg-config meson ninja-build
     libdpdk-dev dpdk-dev liburcu-dev libssl-dev libjansson-dev
-    libcurl4-openssl-dev libinih-dev libcmocka-dev
+    libcurl4-openssl-dev libcmocka-dev libsystemd-dev
     # boss side (tmcd-patch): MariaDB client library; tests run a private server
     libmariadb-dev mariadb-server mariadb-client
     # run and test
     iproute2 python3 nftables openssl procps psmisc kmod ethtool
     curl wget lftp nginx vsftpd udpcast tcpdump valgrind
+    # the systemd unit (systemd-analyze), manual pages (man, mandoc)
+    systemd man-db mandoc
     # bench
     gnuplot-nox
 )
+
+if [ "${1:-}" = --package ]; then
+    PKGS+=(dpkg-dev debhelper lintian debootstrap fakeroot git)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -7,7 +7,9 @@
 # print "N passed, N failed, N skipped" over both runs, computed from meson's
 # testlog.json files.  Exit status is non-zero on any failure.
 #
-# Usage: tools/run-tests.sh [meson test args...]   (e.g. --suite unit)
+# Usage: tools/run-tests.sh [--package] [meson test args...]   (e.g. --suite unit)
+#   --package  also build the Debian packages, lint them and install them on
+#              a clean Debian 12 (test package-debian, a few minutes more)
 # Env:   BUILD_DIR (default build), ASAN_BUILD_DIR (default build-asan),
 #        CI=true adds -Werror,
 #        MB_ASAN=0/1: skip/force the sanitizer stage (default: run it on a
@@ -25,7 +27,13 @@ cd "$here"
 build=${BUILD_DIR:-build}
 asan_build=${ASAN_BUILD_DIR:-build-asan}
 
-bash tools/install-deps.sh || exit 1
+deps=()
+if [ "${1:-}" = --package ]; then
+    shift
+    export MB_PACKAGE_TEST=1
+    deps=(--package)
+fi
+bash tools/install-deps.sh "${deps[@]}" || exit 1
 
 werror=false
 [ "${CI:-}" = "true" ] && werror=true
