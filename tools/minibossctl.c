@@ -66,6 +66,7 @@ usage(FILE *f)
 	        "\n"
 	        "Options:\n"
 	        "  -s, --socket PATH  control socket (default " DEFAULT_SOCKET ")\n"
+	        "  -c, --config FILE  use the control socket that minibossd's configuration names\n"
 	        "  -j, --json         print the daemon's JSON result as it is\n"
 	        "  -a, --all          stats: zero counters too; config: every key\n"
 	        "  -w, --wait         with sync: follow the round to its end\n"
@@ -822,12 +823,14 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 	    {"json", no_argument, NULL, 'j'},
 	    {"socket", required_argument, NULL, 's'},
+	    {"config", required_argument, NULL, 'c'},
 	    {"all", no_argument, NULL, 'a'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"wait", no_argument, NULL, 'w'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *sock = DEFAULT_SOCKET, *cmd;
+	const char *sock = DEFAULT_SOCKET, *cmd, *config = NULL;
+	struct mb_config cfg = {0};
 	json_auto_t *args = NULL, *result = NULL;
 	_cleanup_close_ int fd = -1;
 	bool raw = false, wait = false;
@@ -840,13 +843,17 @@ main(int argc, char **argv)
 				return mb_setup_main(argc - i, argv + i);
 			break;
 		}
-		if (strcmp(argv[i], "-s") == 0 || strcmp(argv[i], "--socket") == 0)
+		if (strcmp(argv[i], "-s") == 0 || strcmp(argv[i], "--socket") == 0 ||
+		    strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0)
 			i++;
 	}
-	while ((opt = getopt_long(argc, argv, "+s:jahw", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+s:c:jahw", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			sock = optarg;
+			break;
+		case 'c':
+			config = optarg;
 			break;
 		case 'j':
 			raw = true;
@@ -899,7 +906,28 @@ main(int argc, char **argv)
 		                    eq[1] != '\0' && *end == '\0' ? json_integer(n)
 		                                                  : json_string(eq + 1));
 	}
+	if (config != NULL) {
+		/* Only the socket's path matters here: the daemon judges the rest
+		 * (a reload reports every problem of the file). */
+		struct mb_diags d;
+
+		mb_diags_init(&d);
+		if (mb_config_defaults(&cfg) == 0 &&
+		    mb_config_parse_file(&cfg, config, &d) != -ENOMEM && cfg.control_socket != NULL)
+			sock = cfg.control_socket;
+		if (d.errors > 0 && d.n > 0 && d.v[0].line == 0) { /* unreadable */
+			char buf[1024];
+
+			mb_diag_format(&d.v[0], buf, sizeof(buf));
+			fprintf(stderr, "minibossctl: %s\n", buf);
+			mb_diags_done(&d);
+			mb_config_done(&cfg);
+			return 2;
+		}
+		mb_diags_done(&d);
+	}
 	fd = connect_daemon(sock);
+	mb_config_done(&cfg);
 	if (fd < 0)
 		return 2;
 	if (!raw && json_object_size(args) == 0) {

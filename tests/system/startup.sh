@@ -397,6 +397,9 @@ reload)
 	mb_daemon_start srv "$MB_TMP/mb.conf"
 	mb_daemon_wait_ready
 	mb_ctl reload >"$MB_TMP/r0.out" 2>&1 || mb_fail "plain reload: $(cat "$MB_TMP/r0.out")"
+	# what the unit's ExecReload runs: the socket from the configuration
+	mb_in srv "$C" -c "$MB_TMP/mb.conf" reload >"$MB_TMP/r0c.out" 2>&1 ||
+		mb_fail "minibossctl -c reload: $(cat "$MB_TMP/r0c.out")"
 	grep -q "^reloaded" "$MB_TMP/r0.out" || mb_fail "reload output: $(cat "$MB_TMP/r0.out")"
 	# the key becomes unreadable garbage: the reload is refused, with the place
 	echo "not a key" >"$K/ops.pub"
@@ -572,10 +575,11 @@ unit)
 	command -v systemd-analyze >/dev/null || mb_skip "no systemd-analyze"
 	u=$MB_BUILD/dist/minibossd.service
 	[ -f "$u" ] || mb_fail "no $u"
-	sed "s|^ExecStart=[^ ]*minibossd|ExecStart=$D|" "$u" >"$MB_TMP/minibossd.service"
+	sed -e "s|^ExecStart=[^ ]*minibossd|ExecStart=$D|" -e "s|^ExecReload=[^ ]*minibossctl|ExecReload=$C|" \
+		"$u" >"$MB_TMP/minibossd.service"
 	out=$(systemd-analyze verify --man=no "$MB_TMP/minibossd.service" 2>&1) || mb_fail "verify: $out"
 	[ -z "$out" ] || mb_fail "systemd-analyze verify says: $out"
-	for want in "Type=notify" "NotifyAccess=main" "ExecReload=/bin/kill -HUP \$MAINPID" \
+	for want in "Type=notify" "NotifyAccess=main" "ExecReload=.*/minibossctl -c .*/miniboss.conf reload" \
 		"WatchdogSec=" "RuntimeDirectory=miniboss" "StateDirectory=miniboss" \
 		"LimitMEMLOCK=infinity" "CAP_IPC_LOCK" "CAP_NET_ADMIN" "After=.*dev-hugepages.mount" \
 		"ConditionPathExists=.*/miniboss/miniboss.conf" "ExecStart=.* -- -c "; do
