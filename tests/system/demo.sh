@@ -102,6 +102,9 @@ for i in $(seq "$NODES"); do
 		fail "no OK summary row for n$i"
 done
 grep -q "minibossctl health" "$OUT" || fail "health not shown"
+# the summary only: no counter dumps
+grep -Eq "State: ok" "$OUT" || fail "no health summary"
+grep -Eq "minibossctl (stats|sessions)|rx_pkts|tcp_rx_segs" "$OUT" && fail "the demo dumps counters"
 grep -q "%.*MB/s" "$OUT" || fail "no progress lines"
 echo "PASS: demo $CASE, $NODES nodes, $SIZE MiB" >&2
 exit 0

@@ -11,7 +11,8 @@
 #           source: dpkg-buildpackage -us -uc -b, lintian with no error, then
 #           a clean Debian 12 root (debootstrap from deb.debian.org, the base
 #           cached as $MB_BUILD/cache/bookworm-minbase.tar) where the packages
-#           are installed with apt, systemd-analyze verifies the installed
+#           are installed with apt (without recommends: plus the one port
+#           driver the test uses), systemd-analyze verifies the installed
 #           unit, and minibossd runs from the installed paths, as configured
 #           in /etc/miniboss, serving an image over HTTP to a client in
 #           another network namespace
@@ -83,6 +84,14 @@ print(v or "")')
 	cmp -s <("$P/sbin/minibossd" -E) "$P/share/doc/miniboss/examples/miniboss.conf" ||
 		mb_fail "the installed example differs from minibossd -E"
 	"$P/bin/minibossctl" --help | grep -q "setup" || mb_fail "installed minibossctl --help"
+	# the serving contract is written down where an operator looks
+	for want in "http://10.1.0.1/images/emulab-ops/" "ftp://10.1.0.1/emulab-ops/" \
+		"frisbee -S 10.1.0.1 -F emulab-ops/" "IMAGEID=pid,gid,imagename" "no\\s*empty, \`.\` or \`..\` component" \
+		"minibossctl setup --hugepages" "driverctl set-override" "When a node fails over"; do
+		tr '\n' ' ' <"$P/share/doc/miniboss/install.md" | grep -Eq "$want" ||
+			mb_fail "install.md lacks '$want'"
+	done
+	grep -q "^\.SH IMAGE NAMES" "$P/share/man/man1/mb-manifest.1" || mb_fail "mb-manifest(1) lacks the names"
 	mb_pass "install layout, manual pages, example"
 	;;
 debian)
@@ -146,7 +155,8 @@ debian)
 	cp "$MB_TMP/src"/miniboss_*.deb "$MB_TMP/src"/miniboss-boss_*.deb "$R/tmp/"
 	mb_log "apt install the packages in the clean root"
 	chroot "$R" sh -c 'export DEBIAN_FRONTEND=noninteractive; apt-get update -qq &&
-		apt-get install -y -qq --no-install-recommends /tmp/miniboss_*.deb /tmp/miniboss-boss_*.deb systemd' \
+		apt-get install -y -qq --no-install-recommends /tmp/miniboss_*.deb /tmp/miniboss-boss_*.deb \
+			librte-net-af-packet23 systemd' \
 		>"$MB_TMP/apt.log" 2>&1 || mb_fail "apt install: $(tail -n 30 "$MB_TMP/apt.log")"
 	out=$(chroot "$R" systemd-analyze verify --man=no /lib/systemd/system/minibossd.service 2>&1) ||
 		mb_fail "verify: $out"

@@ -507,6 +507,11 @@ h = json.load(sys.stdin); assert h["state"] == "degraded" and h["store"]["failed
 	mb_ctl -a config >"$MB_TMP/again.conf"
 	"$D" -n -c "$MB_TMP/again.conf" >"$MB_TMP/again.out" 2>&1 ||
 		mb_fail "config -a output is not a valid configuration: $(cat "$MB_TMP/again.out")"
+	# sessions: the tables, not the master server's counters again
+	mb_ctl sessions >"$MB_TMP/ss.txt" || mb_fail "sessions"
+	grep -Eq "counters|req_get|NOIMAGE" "$MB_TMP/ss.txt" && mb_fail "sessions repeats counters: $(cat "$MB_TMP/ss.txt")"
+	grep -q "^Master server" "$MB_TMP/ss.txt" && grep -q "^Dataplane:" "$MB_TMP/ss.txt" ||
+		mb_fail "sessions: $(cat "$MB_TMP/ss.txt")"
 	mb_ctl images >"$MB_TMP/i.txt"
 	grep -q "^  expected sha256  $want" "$MB_TMP/i.txt" || mb_fail "images: $(cat "$MB_TMP/i.txt")"
 	mb_daemon_stop || mb_fail "exit status"
