@@ -982,10 +982,12 @@ mb_config_copy(struct mb_config *dst, const struct mb_config *src)
 		dst->text[i] = NULL;
 	dst->source = NULL;
 	for (const struct mb_cfg_key *k = mb_cfg_keys; k->name != NULL; k++) {
-		const char *s = *(char *const *)cfield(src, k);
+		const char *s;
 
-		if (k->type == MB_CFG_STRING &&
-		    (*(char **)field(dst, k) = strdup(s != NULL ? s : "")) == NULL)
+		if (k->type != MB_CFG_STRING)
+			continue;
+		s = *(char *const *)cfield(src, k);
+		if ((*(char **)field(dst, k) = strdup(s != NULL ? s : "")) == NULL)
 			goto err;
 	}
 	for (size_t i = 0; i < MB_CFG_MAX_KEYS; i++)
@@ -1426,7 +1428,8 @@ check_values(const struct mb_config *cfg, struct mb_diags *d)
 	    cfg->manifest_pubkey[0] == '\0')
 		CERR("origin", "url", "[origin] manifest-pubkey is required with an https url");
 	if (cfg->origin_client_key[0] != '\0' && cfg->origin_client_cert[0] == '\0')
-		CERR("origin", "client-key", "[origin] client-key is set without client-cert");
+		CWARN("origin", "client-key", "[origin] client-key is set without client-cert: no "
+		      "client certificate is presented to ops, ignoring the key");
 	if (cfg->tls_listen[0] != '\0' &&
 	    (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0' || cfg->tls_ca[0] == '\0'))
 		CERR("control", "tls-listen",
@@ -1599,18 +1602,17 @@ mb_config_format_human(const struct mb_config *cfg, const struct mb_cfg_key *k, 
 		       size_t len)
 {
 	const char *t = cfg->text[mb_config_key_index(k)];
-	uint64_t v = *(const uint64_t *)cfield(cfg, k);
 
 	if (t != NULL)
 		return snprintf(buf, len, "%s", t);
 	switch (k->type) {
 	case MB_CFG_SIZE:
 	case MB_CFG_BYTERATE:
-		return mb_format_size(v, buf, len);
+		return mb_format_size(*(const uint64_t *)cfield(cfg, k), buf, len);
 	case MB_CFG_RATE:
-		return mb_format_rate(v, buf, len);
+		return mb_format_rate(*(const uint64_t *)cfield(cfg, k), buf, len);
 	case MB_CFG_DURATION:
-		return mb_format_duration(v, buf, len);
+		return mb_format_duration(*(const uint64_t *)cfield(cfg, k), buf, len);
 	default:
 		return mb_config_format(cfg, k, buf, len);
 	}

@@ -141,25 +141,43 @@ split_digest(const char *why, char *buf, size_t len, char *got, size_t glen)
 	return buf;
 }
 
+/* A daemon's own reason that only names a section ("store is degraded"),
+ * when this summary derived a specific one for that section. */
+static bool
+generic_for(const char *why, const bool covered[4])
+{
+	static const char *const secs[4] = { "dataplane", "store", "master", "sync" };
+	static const char *const states[] = { "degraded", "down", "draining" };
+
+	for (size_t i = 0; i < 4; i++) {
+		size_t n = strlen(secs[i]);
+
+		if (!covered[i] || strncmp(why, secs[i], n) != 0 || strncmp(why + n, " is ", 4) != 0)
+			continue;
+		for (size_t j = 0; j < sizeof(states) / sizeof(states[0]); j++)
+			if (strcmp(why + n + 4, states[j]) == 0)
+				return true;
+	}
+	return false;
+}
+
 json_t *
 mb_status_reasons(json_t *h)
 {
 	json_t *r = json_array(), *store = json_object_get(h, "store");
 	json_t *dp = json_object_get(h, "dataplane"), *sync = json_object_get(h, "sync");
 	json_t *master = json_object_get(h, "master"), *v;
+	bool covered[4] = { false }; /* dataplane, store, master, sync */
 	const char *name;
-	size_t i;
+	size_t i, n;
 
 	if (r == NULL)
 		return NULL;
-	json_array_foreach(json_object_get(h, "reasons"), i, v) {
-		const char *why = json_is_object(v) ? jstr(v, "why") : json_string_value(v);
-
-		if (why != NULL && why[0] != '\0')
-			add_reason(r, "%s", why);
-	}
-	if (json_is_object(dp) && json_object_get(dp, "link") != NULL && !jtrue(dp, "link"))
+	if (json_is_object(dp) && json_object_get(dp, "link") != NULL && !jtrue(dp, "link")) {
 		add_reason(r, "link down on the serving port");
+		covered[0] = true;
+	}
+	n = json_array_size(r);
 	json_object_foreach(json_object_get(store, "images"), name, v) {
 		const char *why = failed_reason(jstr(v, "state"));
 		char short_why[256], got[80];
@@ -171,9 +189,13 @@ mb_status_reasons(json_t *h)
 	if (json_is_object(store) && jint(store, "ok") + jint(store, "failed") +
 	    jint(store, "loading") + jint(store, "downloading") == 0 && !json_is_object(sync))
 		add_reason(r, "no images: the store is empty and no [origin] url is set");
+	covered[1] = json_array_size(r) > n;
 	if (json_is_object(master) && jtrue(master, "enabled") &&
-	    json_object_get(master, "listening") != NULL && !jtrue(master, "listening"))
+	    json_object_get(master, "listening") != NULL && !jtrue(master, "listening")) {
 		add_reason(r, "the master server is not listening");
+		covered[2] = true;
+	}
+	n = json_array_size(r);
 	if (json_is_object(sync)) {
 		const char *res = jstr(sync, "result");
 
@@ -184,6 +206,23 @@ mb_status_reasons(json_t *h)
 		json_object_foreach(json_object_get(sync, "images"), name, v) {
 			if (strcmp(jstr(v, "state"), "failed") == 0)
 				add_reason(r, "sync of '%s' failed: %s", name, jstr(v, "reason"));
+		}
+	}
+	covered[3] = json_array_size(r) > n;
+	/* The daemon's own reasons (draining, shutting down, ...) first. */
+	n = 0;
+	json_array_foreach(json_object_get(h, "reasons"), i, v) {
+		const char *why = json_is_object(v) ? jstr(v, "why") : json_string_value(v);
+		size_t before = json_array_size(r);
+
+		if (why == NULL || why[0] == '\0' || generic_for(why, covered))
+			continue;
+		add_reason(r, "%s", why);
+		if (json_array_size(r) > before) {
+			json_t *last = json_incref(json_array_get(r, before));
+
+			json_array_remove(r, before);
+			json_array_insert_new(r, n++, last);
 		}
 	}
 	return r;
@@ -232,7 +271,8 @@ mb_status_line(json_t *h, int64_t now, char *buf, size_t len)
 			int64_t a = now - jint(sync, "last_sync");
 
 			mb_human_duration(a > 0 ? (uint64_t)a : 0, age, sizeof(age));
-			ADD("; sync %s %s ago", jstr(sync, "result"), age);
+			ADD("; sync %s %s ago",
+			    strcmp(jstr(sync, "result"), "ok") == 0 ? "ok" : "failed", age);
 		}
 	}
 #undef ADD
@@ -381,7 +421,11 @@ print_sync(json_t *h, int64_t now, FILE *f)
 		int64_t a = now - jint(sync, "last_sync");
 
 		mb_human_duration(a > 0 ? (uint64_t)a : 0, age, sizeof(age));
-		fprintf(f, LABEL "%s %s ago", "Sync", jstr(sync, "result"), age);
+		if (strcmp(jstr(sync, "result"), "ok") == 0)
+			fprintf(f, LABEL "ok %s ago", "Sync", age);
+		else
+			fprintf(f, LABEL "last round %s ago FAILED: %s", "Sync", age,
+				jstr(sync, "result"));
 	}
 	if (json_object_get(sync, "ops_reachable") != NULL && !jtrue(sync, "ops_reachable"))
 		fprintf(f, ", ops UNREACHABLE");

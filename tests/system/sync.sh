@@ -208,8 +208,9 @@ wrong-server-cert)
 	;;
 no-client-cert)
 	initial_ok
-	conf "client-cert =
-client-key ="
+	# (a key may be set once: drop the lines rather than repeat them empty)
+	conf
+	sed -i '/^client-cert *=/d; /^client-key *=/d' "$T"/mb.conf
 	head -c 70000 /dev/urandom > "$T"/www/emulab-ops/B
 	publish 2
 	probe && fail "sync without a client certificate succeeded"
