@@ -119,6 +119,12 @@ debian)
 		./usr/share/doc/miniboss/examples/miniboss.conf ./var/lib/miniboss/; do
 		grep -q " $f\$" "$MB_TMP/contents" || mb_fail "miniboss lacks $f"
 	done
+	dpkg-deb -c "$MB_TMP/src"/miniboss-boss_*_*.deb >"$MB_TMP/contents-boss"
+	for f in ./usr/sbin/mb-healthd ./usr/sbin/mb-tmcd ./usr/share/miniboss/tmcd-patch/miniboss.sql \
+		./usr/share/miniboss/tmcd-patch/apply-tmcd-patch ./usr/share/miniboss/tmcd-patch/mbsel.c \
+		./usr/share/miniboss/tmcc-patch/mbload.sh ./usr/share/miniboss/tmcc-patch/apply-rcfrisbee-patch; do
+		grep -q " $f\$" "$MB_TMP/contents-boss" || mb_fail "miniboss-boss lacks $f"
+	done
 	# a clean Debian 12, cached under the build directory
 	base=$MB_BUILD/cache/bookworm-minbase.tar
 	if [ ! -s "$base" ]; then
@@ -163,6 +169,7 @@ debian)
 	[ -z "$out" ] || mb_fail "systemd-analyze verify (installed): $out"
 	[ -d "$R/var/lib/miniboss" ] || mb_fail "no state directory"
 	chroot "$R" minibossd --help >/dev/null || mb_fail "installed minibossd --help"
+	chroot "$R" mb-healthd --help >/dev/null 2>&1 || mb_fail "installed mb-healthd --help"
 	# run it from the installed paths, configured in /etc/miniboss
 	mb_bridge_up
 	mb_host srv 10.82.0.1/24 noaddr

@@ -52,7 +52,8 @@ C=$MB_BUILD/tools/minibossctl
 # The "help" case needs neither root nor namespaces.
 if [ "$CASE" = help ]; then
 	for p in "$D" "$C" "$MB_BUILD/tools/mb-manifest" "$MB_BUILD/tools/mb-frisbee" \
-		"$MB_BUILD/tools/mb-fris-loadgen"; do
+		"$MB_BUILD/tools/mb-fris-loadgen" "$MB_BUILD/tmcd-patch/mb-healthd" \
+		"$MB_BUILD/tmcd-patch/mb-tmcd"; do
 		[ -x "$p" ] || mb_fail "'$p' not built"
 		out=$("$p" --help 2>/dev/null) || mb_fail "$p --help exits $?"
 		echo "$out" | grep -q "usage:" || mb_fail "$p --help: no usage on stdout"
