@@ -155,8 +155,9 @@ state-dir)
 	mb_daemon_start srv "$MB_TMP/mb.conf"
 	mb_daemon_wait_ready
 	[ -d "$MB_TMP/stat/images" ] || mb_fail "state-dir not created"
-	mb_ctl health >"$MB_TMP/h.txt"
-	grep -q "note: no images: the store is empty" "$MB_TMP/h.txt" ||
+	mb_ctl health >"$MB_TMP/h.txt" && mb_fail "health ok with an empty store: $(cat "$MB_TMP/h.txt")"
+	grep -Eq "State: (down|degraded)" "$MB_TMP/h.txt" &&
+		grep -q "no images: the store is empty" "$MB_TMP/h.txt" ||
 		mb_fail "health does not say the store is empty: $(cat "$MB_TMP/h.txt")"
 	mb_daemon_stop || mb_fail "exit status"
 	mb_pass "a missing state-dir is an error unless create-state-dir"
@@ -392,6 +393,8 @@ reload)
 	K=$MB_TMP/keys
 	mkdir -p "$K"
 	"$MB_BUILD/tools/mb-manifest" keygen "$K/ops.key" "$K/ops.pub" >/dev/null || mb_fail keygen
+	mb_make_file "$MB_TMP/img" 1
+	mb_state_add_image "$MB_TMP/state" img "$MB_TMP/img"
 	conf_default
 	printf '[origin]\nmanifest-pubkey = %s\n' "$K/ops.pub" >>"$MB_TMP/mb.conf"
 	line=$(grep -n "^manifest-pubkey" "$MB_TMP/mb.conf" | cut -d: -f1)
