@@ -221,10 +221,8 @@ do_reload(char **ret_err, json_t **ret_warnings)
 	rc = mb_config_defaults(&nc);
 	if (rc == 0) {
 		rc = mb_config_parse_file(&nc, ctl.config_path, &d);
-		if (rc == 0 || rc == -EINVAL) {
-			(void)mb_config_check(&nc, 0, &d);
-			(void)mb_ctl_config_check_files(&nc, &d);
-		}
+		if (rc == 0 || rc == -EINVAL)
+			(void)mb_ctl_config_check_files(&nc, &d); /* values, then files */
 	}
 	mb_diags_sort(&d);
 	for (size_t i = 0; i < d.n; i++) {

@@ -894,10 +894,8 @@ config_load(struct mb_config *cfg, const char *path, bool check_only)
 		return 1;
 	}
 	rc = mb_config_parse_file(cfg, path, &d);
-	if (rc == 0 || rc == -EINVAL) {
-		(void)mb_config_check(cfg, 0, &d);
-		(void)mb_ctl_config_check_files(cfg, &d);
-	}
+	if (rc == 0 || rc == -EINVAL)
+		(void)mb_ctl_config_check_files(cfg, &d); /* values, then files */
 	mb_diags_sort(&d);
 	mb_diags_print(&d, stderr, "minibossd: ");
 	if (check_only)

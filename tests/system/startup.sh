@@ -348,6 +348,10 @@ check)
 	# in the order of the file
 	grep -o "bad.conf:[0-9]*:" "$MB_TMP/n.out" | cut -d: -f2 | sort -n -c ||
 		mb_fail "not in line order: $(cat "$MB_TMP/n.out")"
+	# each problem once: a missing address is one error
+	printf '[server]\nstate-dir = %s\n' "$MB_TMP/state" >"$MB_TMP/na.conf"
+	"$D" -n -c "$MB_TMP/na.conf" >"$MB_TMP/na.out" 2>&1 && mb_fail "-n accepted no address"
+	grep -q "test failed (1 error, 0 warnings)" "$MB_TMP/na.out" || mb_fail "$(cat "$MB_TMP/na.out")"
 	# 2. the ops-side document's example, inline comments and all, parses:
 	# the only errors are the files it names that this machine lacks
 	python3 - "$MB_SRC/doc/ops-nginx.md" >"$MB_TMP/doc.conf" <<-'EOF' || mb_fail "no example in the doc"
