@@ -20,12 +20,31 @@ struct mb_image_table *mb_image_table_current;
 void
 mb_image_unref(struct mb_image *img)
 {
-	if (img == NULL)
-		return;
-	if (atomic_fetch_sub_explicit(&img->refcnt, 1, memory_order_acq_rel) == 1) {
-		if (img->release != NULL)
-			img->release(img);
-	}
+	if (img != NULL)
+		mb_sbuf_unref(&img->sb);
+}
+
+/* The buffer's release of every image: the image allocator's. */
+static void
+image_buf_release(struct mb_sbuf *sb)
+{
+	struct mb_image *img = caa_container_of(sb, struct mb_image, sb);
+
+	if (img->release != NULL)
+		img->release(img);
+}
+
+void
+mb_image_init_buf(struct mb_image *img, uint8_t *data, uint64_t alloc_len, uint64_t iova)
+{
+	mb_sbuf_init(&img->sb, data, alloc_len, iova, image_buf_release);
+}
+
+struct mb_image *
+mb_image_of_buf(struct mb_sbuf *sb)
+{
+	return sb->release == image_buf_release ? caa_container_of(sb, struct mb_image, sb) :
+						  NULL;
 }
 
 static int
@@ -157,7 +176,7 @@ mb_image_name_valid(const char *name, size_t len)
 static void
 heap_release(struct mb_image *img)
 {
-	free(img->data);
+	free(img->sb.data);
 	free(img);
 }
 
@@ -166,6 +185,8 @@ mb_image_new_heap(const char *name, const void *bytes, uint64_t len)
 {
 	struct mb_image *img;
 	size_t nlen = strlen(name);
+	uint64_t alloc_len;
+	uint8_t *data;
 
 	if (nlen > MB_IMAGE_NAME_MAX) {
 		errno = ENAMETOOLONG;
@@ -174,51 +195,19 @@ mb_image_new_heap(const char *name, const void *bytes, uint64_t len)
 	img = calloc(1, sizeof(*img));
 	if (img == NULL)
 		return NULL;
-	img->alloc_len = (len + MB_IMAGE_ALIGN - 1) / MB_IMAGE_ALIGN * MB_IMAGE_ALIGN;
-	if (img->alloc_len == 0)
-		img->alloc_len = MB_IMAGE_ALIGN;
-	img->data = calloc(1, img->alloc_len);
-	if (img->data == NULL) {
+	alloc_len = (len + MB_IMAGE_ALIGN - 1) / MB_IMAGE_ALIGN * MB_IMAGE_ALIGN;
+	if (alloc_len == 0)
+		alloc_len = MB_IMAGE_ALIGN;
+	data = calloc(1, alloc_len);
+	if (data == NULL) {
 		free(img);
 		return NULL;
 	}
-	memcpy(img->data, bytes, len);
+	memcpy(data, bytes, len);
 	memcpy(img->name, name, nlen + 1);
 	img->size = len;
-	img->iova = UINT64_MAX;
 	img->mem = MB_IMAGE_MEM_HEAP;
 	img->release = heap_release;
-	atomic_init(&img->refcnt, 1);
-	return img;
-}
-
-static void
-inline_release(struct mb_image *img)
-{
-	free(img);
-}
-
-struct mb_image *
-mb_image_new_inline(const char *label, const void *bytes, size_t len)
-{
-	struct mb_image *img;
-
-	if (len > SIZE_MAX - sizeof(*img) - 1) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	img = calloc(1, sizeof(*img) + len + 1);
-	if (img == NULL)
-		return NULL;
-	img->data = (uint8_t *)(img + 1);
-	memcpy(img->data, bytes, len);
-	img->size = len;
-	img->alloc_len = len;
-	img->iova = UINT64_MAX;
-	img->mem = MB_IMAGE_MEM_HEAP;
-	img->release = inline_release;
-	if (label != NULL)
-		snprintf(img->name, sizeof(img->name), "%s", label);
-	atomic_init(&img->refcnt, 1);
+	mb_image_init_buf(img, data, alloc_len, MB_SBUF_IOVA_NONE);
 	return img;
 }

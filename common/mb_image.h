@@ -11,13 +11,16 @@
  * and take a reference with mb_image_ref() if they keep the pointer beyond
  * their current loop pass (a Frisbee session, a TCP connection).
  *
- * Image memory: `data` holds `size` bytes followed by zeroes up to
- * `alloc_len`, which is rounded up to a whole Frisbee chunk (1 MiB) so the
- * final BLOCK can be sent zero-copy.  It lives in hugepages (rte_malloc) or,
- * when the budget is short, in an mmap of the file.  The allocator that made
- * it provides `release`, called exactly once, when the last reference goes.
- * Only hugepage memory is handed to the NIC by reference; the dataplane
- * copies mmap and heap bytes (dataplane/dp_dma.h).
+ * Image memory is the embedded send buffer `sb` (common/mb_sbuf.h): sb.data
+ * holds `size` bytes followed by zeroes up to sb.len, which is rounded up to
+ * a whole Frisbee chunk (1 MiB) so the final BLOCK can be sent zero-copy.  It
+ * lives in hugepages (rte_malloc) or, when the budget is short, in an mmap
+ * of the file.  The buffer's reference count is the image's; the allocator
+ * that made it provides `release`, called exactly once, when the last
+ * reference goes (mb_image_init_buf wires the buffer's release to it).  Only
+ * hugepage memory is handed to the NIC by reference (sb.iova is
+ * MB_SBUF_IOVA_DERIVE); the dataplane copies mmap and heap bytes
+ * (MB_SBUF_IOVA_NONE, dataplane/dp_dma.h).
  *
  * This header is DPDK-free; rte_malloc is only called through `release`.
  */
@@ -30,6 +33,8 @@
 #include <stdint.h>
 
 #include <urcu-qsbr.h>
+
+#include "mb_sbuf.h"
 
 #define MB_IMAGE_NAME_MAX 255 /* fits the master server's 256-byte imageid */
 #define MB_SHA256_LEN 32
@@ -46,26 +51,20 @@ struct mb_image;
 typedef void (*mb_image_release_fn)(struct mb_image *img);
 
 struct mb_image {
+	struct mb_sbuf sb; /* the bytes and the reference count (see above) */
 	char name[MB_IMAGE_NAME_MAX + 1];
 	uint64_t version;
 	uint64_t size;
 	uint8_t sha256[MB_SHA256_LEN];
 	int64_t mtime; /* seconds since the epoch, from the manifest */
 
-	uint8_t *data;	    /* owned; size bytes then zero padding */
-	uint64_t alloc_len; /* bytes at data, multiple of MB_IMAGE_ALIGN */
-	uint64_t iova;	    /* informational; the dataplane derives IOVAs itself */
 	enum mb_image_mem mem;
 	mb_image_release_fn release;
 	void *release_arg; /* allocator's own handle (memzone, fd, ...) */
 
-	_Atomic uint32_t refcnt;	  /* table holds one; sessions/conns one each */
 	_Atomic uint64_t last_served_ns;  /* LRU for the hugepage budget */
 	_Atomic uint64_t bytes_served;
 	_Atomic uint32_t active_users;	  /* sessions + connections using it now */
-	/* The dataplane's cache of where `data` lives for DMA (dataplane/
-	 * dp_dma.c); 0 until first looked up.  Zero-filled at creation. */
-	_Atomic uintptr_t dma_msl;
 
 	struct rcu_head rcu;
 };
@@ -80,18 +79,31 @@ struct mb_image_table {
 /* The published table; read with rcu_dereference() inside a read side. */
 extern struct mb_image_table *mb_image_table_current;
 
-/* Take a reference.  Only valid on a pointer obtained inside an RCU read side
- * or from an existing reference.  Any thread, never blocks. */
+/* Take a reference (on img->sb).  Only valid on a pointer obtained inside an
+ * RCU read side or from an existing reference.  Any thread, never blocks. */
 static inline struct mb_image *
 mb_image_ref(struct mb_image *img)
 {
-	atomic_fetch_add_explicit(&img->refcnt, 1, memory_order_relaxed);
+	mb_sbuf_ref(&img->sb);
 	return img;
 }
 
-/* Drop a reference; the last one calls img->release(img), which frees data
- * and the struct.  Any thread; release must not block for long. */
+/* Drop a reference; the last one calls img->release(img), which frees the
+ * bytes and the struct.  NULL is ignored.  Any thread; release must not
+ * block for long. */
 void mb_image_unref(struct mb_image *img);
+
+/* Give a new image object its memory: sb covers `alloc_len` bytes at data
+ * (may be NULL and filled in later by the allocator), `iova` as in
+ * mb_sbuf.h, one reference (the caller's).  The buffer's release calls
+ * img->release.  Allocators (the store, mb_image_new_heap, tests) call it
+ * once, before the image is shared. */
+void mb_image_init_buf(struct mb_image *img, uint8_t *data, uint64_t alloc_len, uint64_t iova);
+
+/* The image a send buffer belongs to, or NULL for a buffer that is not an
+ * image's (a response header, a listing).  For per-image accounting in
+ * the dataplane (bytes served, last use). */
+struct mb_image *mb_image_of_buf(struct mb_sbuf *sb);
 
 /* Look up by exact name (len bytes, need not be NUL-terminated).  Caller is
  * inside an RCU read side; the result is valid until its next quiescent state
@@ -117,12 +129,5 @@ bool mb_image_name_valid(const char *name, size_t len);
 /* Heap-backed image for tests and tools: copies `len` bytes.  Returns a new
  * image with refcnt 1, or NULL with errno. */
 struct mb_image *mb_image_new_heap(const char *name, const void *bytes, uint64_t len);
-
-/* A small heap image of `len` bytes in the same allocation as the struct,
- * followed by a NUL (not counted), no alignment padding: generated text such
- * as response headers and FTP listings that travel the image send path.
- * `label` (may be NULL) becomes its name, truncated, and is not validated.
- * Returns a new image with refcnt 1 the caller owns, or NULL with errno. */
-struct mb_image *mb_image_new_inline(const char *label, const void *bytes, size_t len);
 
 #endif /* _MB_IMAGE_H_ */

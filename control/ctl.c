@@ -42,6 +42,7 @@
 
 #include "ctl.h"
 #include "ctl_cfgcheck.h"
+#include "ctl_dpstats.h"
 #include "ctl_notify.h"
 #include "ctl_priv.h"
 #include "dp.h"
@@ -297,7 +298,7 @@ action_stats(json_t *args, char **ret_err)
 	json_t *r;
 
 	(void)args;
-	r = mb_dp_stats_json();
+	r = mb_ctl_dp_stats_json();
 	if (r == NULL)
 		*ret_err = strdup("dataplane statistics unavailable");
 	return r;
@@ -307,7 +308,7 @@ static json_t *
 health_dataplane(enum mb_health_state *worst, void *arg)
 {
 	bool up = mb_dp_link_up();
-	json_t *st = mb_dp_stats_json(), *r;
+	json_t *st = mb_ctl_dp_stats_json(), *r;
 	char addr[INET_ADDRSTRLEN + 4] = "";
 	uint32_t a = mb_dp_local_addr();
 

@@ -229,7 +229,7 @@ int mb_ctl_ftp_start(const struct mb_config *cfg);
 /* Reloadable keys (tcp.ftp-max-per-source).  Control thread. */
 void mb_ctl_ftp_reconfig(const struct mb_config *cfg);
 /* A data transfer ended (the MB_DP_EV_FTP_XFER_END handler calls it). */
-void mb_ctl_ftp_xfer_done(uint32_t cookie, bool ok);
+void mb_ctl_ftp_xfer_done(uint64_t cookie, bool ok);
 void mb_ctl_ftp_stop(void);
 /* {"listening","clients","max-clients","refused-draining","transfers":[{peer,
  * what, bytes}]}: new reference (for the boss health section). */

@@ -36,6 +36,7 @@
 #include <urcu-qsbr.h>
 
 #include "ctl.h"
+#include "ctl_dpstats.h"
 #include "ctl_priv.h"
 #include "dp.h"
 #include "mb_image.h"
@@ -214,7 +215,7 @@ frac(double a, double b)
 static json_t *
 health_boss(enum mb_health_state *worst, void *arg)
 {
-	json_t *stats = mb_dp_stats_json(), *ftp = mb_ctl_ftp_json();
+	json_t *stats = mb_ctl_dp_stats_json(), *ftp = mb_ctl_ftp_json();
 	json_t *images, *sessions, *r;
 	unsigned nimg, nsess;
 	bool up = mb_dp_link_up();

@@ -6,8 +6,8 @@
  * hand-off of every data transfer to the dataplane's TCP: PASV/EPSV open a
  * passive port there with mb_dp_tcp_expect(port, peer, NULL...), RETR and
  * the listings supply the bytes (the image, or a listing generated into a
- * small heap object), and the dataplane's MB_DP_EV_FTP_XFER_END event turns
- * into the 226/426 reply.  The data never passes through this thread.
+ * heap send buffer), and the dataplane's MB_DP_EV_FTP_XFER_END event (with
+ * the transfer's 64-bit cookie) turns into the 226/426 reply.  The data never passes through this thread.
  *
  * Limits: FTP_MAX_CLIENTS clients, tcp.ftp-max-per-source of them from one
  * address (the next gets 421, counted), one command line of MB_FTP_LINE_MAX
@@ -47,7 +47,7 @@ struct ftp_client {
 	size_t inlen;
 	bool discarding; /* an overlong line: skip to its end */
 	uint16_t data_port;
-	uint32_t cookie;
+	uint64_t cookie;
 	bool xfer; /* RETR/LIST handed to the dataplane, 226 pending */
 	char xfer_what[MB_IMAGE_NAME_MAX + 1]; /* for health: what is being sent */
 	uint64_t xfer_len;
@@ -62,7 +62,7 @@ static struct {
 	uint8_t *port_used;
 	struct ftp_client *clients;
 	unsigned nclients;
-	uint32_t next_cookie;
+	uint64_t next_cookie;
 	unsigned max_per_source; /* tcp.ftp-max-per-source */
 	uint64_t refused, dropped, refused_draining, refused_source;
 } F = { .lfd = -1 };
@@ -156,15 +156,16 @@ lk_is_dir(void *ctx, const char *name)
 static const struct mb_ftp_lookup lookup = { lk_image, lk_is_dir, NULL };
 
 /* The listing of `dir` (or of one image) in the format of cmd, as a heap
- * image with one reference (the caller's), or NULL.  Inside a read side. */
-static struct mb_image *
+ * send buffer with one reference (the caller's), or NULL.  Inside a read
+ * side. */
+static struct mb_sbuf *
 listing(enum mb_ftp_cmd cmd, const char *dir)
 {
 	struct mb_image_table *tbl = rcu_dereference(mb_image_table_current);
 	size_t cap = 4096, len = 0, dl = strlen(dir);
 	char *buf = malloc(cap), last[MB_IMAGE_NAME_MAX + 1] = "";
 	const struct mb_image *one = dl ? mb_image_lookup(dir, dl) : NULL;
-	struct mb_image *img;
+	struct mb_sbuf *sb;
 
 	if (buf == NULL)
 		return NULL;
@@ -211,9 +212,9 @@ listing(enum mb_ftp_cmd cmd, const char *dir)
 		memcpy(buf + len, line, (size_t)n);
 		len += (size_t)n;
 	}
-	img = mb_image_new_inline("(listing)", buf, len);
+	sb = mb_sbuf_new_copy(buf, len);
 	free(buf);
-	return img;
+	return sb;
 }
 
 /* ---- commands ------------------------------------------------------------------ */
@@ -229,19 +230,19 @@ idle_expired(void *arg)
 		client_close(c, true);
 }
 
-/* Hand bytes [off, off+len) of img (our reference) to the open data port. */
+/* Hand bytes [off, off+len) of sb (our reference) to the open data port. */
 static bool
-start_xfer(struct ftp_client *c, struct mb_image *img, uint64_t off, uint64_t len,
+start_xfer(struct ftp_client *c, struct mb_sbuf *sb, uint64_t off, uint64_t len,
 	   const char *what)
 {
 	char buf[MB_IMAGE_NAME_MAX + 128];
 	int rc;
 
-	rc = mb_dp_tcp_expect(c->data_port, c->peer, img, off, len, c->cookie);
+	rc = mb_dp_tcp_expect(c->data_port, c->peer, sb, off, len, c->cookie);
 	if (rc < 0) {
 		static struct mb_ratelimit rl = MB_RATELIMIT_INIT(10000, 10);
 
-		mb_image_unref(img);
+		mb_sbuf_unref(sb);
 		port_release(c);
 		MB_LOG_RL(&rl, WARNING, CTL, "ftp: data transfer not started: %s, ignoring",
 			  strerror(-rc));
@@ -262,6 +263,7 @@ handle_line(struct ftp_client *c, const char *line, size_t len)
 	char out[MB_FTP_REPLY_MAX], addr[INET_ADDRSTRLEN];
 	struct mb_ftp_action act;
 	struct mb_image *img = NULL;
+	struct mb_sbuf *sb;
 	size_t n;
 	uint16_t port;
 
@@ -311,16 +313,16 @@ handle_line(struct ftp_client *c, const char *line, size_t len)
 		}
 		mb_image_ref(img);
 		rcu_read_unlock();
-		(void)start_xfer(c, img, act.offset, img->size - act.offset, act.path);
+		(void)start_xfer(c, &img->sb, act.offset, img->size - act.offset, act.path);
 		return;
 	case MB_FTP_ACT_LIST:
-		img = listing(act.cmd, act.path);
+		sb = listing(act.cmd, act.path);
 		rcu_read_unlock();
-		if (img == NULL) {
+		if (sb == NULL) {
 			(void)replys(c, "451 Out of memory.\r\n");
 			return;
 		}
-		(void)start_xfer(c, img, 0, img->size, "the directory listing");
+		(void)start_xfer(c, sb, 0, sb->len, "the directory listing");
 		return;
 	case MB_FTP_ACT_ABOR:
 		if (c->xfer) {
@@ -514,7 +516,7 @@ on_accept(int fd, uint32_t events, void *arg)
 }
 
 void
-mb_ctl_ftp_xfer_done(uint32_t cookie, bool ok)
+mb_ctl_ftp_xfer_done(uint64_t cookie, bool ok)
 {
 	for (struct ftp_client *c = F.clients; c != NULL; c = c->next) {
 		if (c->cookie != cookie || !c->xfer)
@@ -531,7 +533,7 @@ static void
 on_event(const struct mb_dp_event *ev, void *arg)
 {
 	(void)arg;
-	mb_ctl_ftp_xfer_done(ev->id, ev->up);
+	mb_ctl_ftp_xfer_done(ev->u.xfer.cookie, ev->u.xfer.ok);
 }
 
 static json_t *

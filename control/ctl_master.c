@@ -33,6 +33,7 @@
 #include <urcu-qsbr.h>
 
 #include "ctl.h"
+#include "ctl_dpstats.h"
 #include "ctl_master.h"
 #include "dp.h"
 #include "mb_image.h"
@@ -283,7 +284,7 @@ action_sessions(json_t *args, char **ret_err)
 	r = json_object();
 	if (ms.m != NULL)
 		json_object_set_new(r, "master", mb_master_json(ms.m));
-	json_object_set_new(r, "dataplane", mb_dp_sessions_json());
+	json_object_set_new(r, "dataplane", mb_ctl_dp_sessions_json());
 	return r;
 }
 
@@ -307,7 +308,7 @@ static void
 on_session_end(const struct mb_dp_event *ev, void *arg)
 {
 	(void)arg;
-	mb_ctl_master_session_end(ev->id);
+	mb_ctl_master_session_end(ev->u.session.id);
 }
 
 static const struct mb_ctl_action master_actions[] = {

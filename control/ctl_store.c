@@ -60,6 +60,7 @@
 #include "ctl.h"
 #include "ctl_cache.h"
 #include "ctl_priv.h"
+#include "dp.h"
 #include "mb_cleanup.h"
 #include "mb_log.h"
 #include "mb_manifest.h"
@@ -130,8 +131,8 @@ static _Atomic uint64_t hugepage_used;
 static void
 release_hugepage(struct mb_image *img)
 {
-	atomic_fetch_sub(&hugepage_used, img->alloc_len);
-	rte_free(img->data);
+	atomic_fetch_sub(&hugepage_used, img->sb.len);
+	rte_free(img->sb.data);
 	free(img);
 }
 
@@ -148,7 +149,7 @@ static void
 release_mmap(struct mb_image *img)
 {
 	mb_mapguard_remove(image_guard(img));
-	(void)munmap(img->data, img->alloc_len);
+	(void)munmap(img->sb.data, img->sb.len);
 	free(img);
 }
 
@@ -228,28 +229,26 @@ image_new(const struct mb_manifest_entry *e, const char *path)
 	img->size = e->size;
 	memcpy(img->sha256, e->sha256, MB_SHA256_LEN);
 	img->mtime = e->mtime;
-	img->alloc_len = align_up(e->size);
-	img->data = alloc_hugepage(img->alloc_len);
-	if (img->data != NULL) {
-		memset(img->data + img->size, 0, img->alloc_len - img->size);
-		img->iova = rte_malloc_virt2iova(img->data);
+	mb_image_init_buf(img, NULL, align_up(e->size), MB_SBUF_IOVA_DERIVE);
+	img->sb.data = alloc_hugepage(img->sb.len);
+	if (img->sb.data != NULL) {
+		memset(img->sb.data + img->size, 0, img->sb.len - img->size);
 		img->mem = MB_IMAGE_MEM_HUGEPAGE;
 		img->release = release_hugepage;
 	} else {
-		img->data = path != NULL ?
-			    map_file(path, e->size, img->alloc_len, &img->release_arg) : NULL;
-		if (img->data == NULL) {
+		img->sb.data = path != NULL ?
+			    map_file(path, e->size, img->sb.len, &img->release_arg) : NULL;
+		if (img->sb.data == NULL) {
 			int rc = errno;
 
 			free(img);
 			errno = rc;
 			return NULL;
 		}
-		img->iova = UINT64_MAX;
+		img->sb.iova = MB_SBUF_IOVA_NONE; /* page cache: never attached */
 		img->mem = MB_IMAGE_MEM_MMAP;
 		img->release = release_mmap;
 	}
-	atomic_init(&img->refcnt, 1);
 	return img;
 }
 
@@ -299,8 +298,8 @@ hash_image(struct job *j, const struct mb_image *src)
 			goto out;
 		}
 		if (src != NULL)
-			memcpy(j->img->data + off, src->data + off, n);
-		if (EVP_DigestUpdate(md, j->img->data + off, n) != 1) {
+			memcpy(j->img->sb.data + off, src->sb.data + off, n);
+		if (EVP_DigestUpdate(md, j->img->sb.data + off, n) != 1) {
 			snprintf(j->err, sizeof(j->err), "SHA-256 failed");
 			rc = -EIO;
 			goto out;
@@ -346,7 +345,7 @@ job_run(struct job *j)
 			snprintf(v.err, sizeof(v.err), "cancelled");
 			break;
 		}
-		j->rc = mb_verify_step(&v, j->img->data, SLICE);
+		j->rc = mb_verify_step(&v, j->img->sb.data, SLICE);
 	}
 	if (j->rc < 0)
 		snprintf(j->err, sizeof(j->err), "%s", v.err);
@@ -512,9 +511,9 @@ cache_committed(const struct item *skip)
 	for (struct item *it = st.items; it != NULL; it = it->next) {
 		/* A demotion in flight gives its hugepages back when it ends. */
 		if (it != skip && item_warm(it) && (it->job == NULL || it->job->prev == NULL))
-			n += it->img->alloc_len;
+			n += it->img->sb.len;
 		if (it->job != NULL && it->job->img->mem == MB_IMAGE_MEM_HUGEPAGE)
-			n += it->job->img->alloc_len;
+			n += it->job->img->sb.len;
 	}
 	return n;
 }
@@ -544,7 +543,7 @@ cache_ent(const struct item *it, uint64_t now, struct mb_cache_ent *e)
 	const struct mb_image *img = it->img;
 
 	memset(e, 0, sizeof(*e));
-	e->len = img != NULL ? img->alloc_len : align_up(it->e.size);
+	e->len = img != NULL ? img->sb.len : align_up(it->e.size);
 	e->last_use_ns = it->last_use_ns;
 	e->warm = item_warm(it);
 	if (img != NULL)
@@ -566,8 +565,7 @@ image_clone_meta(const struct mb_image *img)
 	n->size = img->size;
 	memcpy(n->sha256, img->sha256, MB_SHA256_LEN);
 	n->mtime = img->mtime;
-	n->alloc_len = img->alloc_len;
-	atomic_init(&n->refcnt, 1);
+	mb_image_init_buf(n, NULL, img->sb.len, MB_SBUF_IOVA_NONE);
 	atomic_init(&n->last_served_ns, atomic_load(&img->last_served_ns));
 	atomic_init(&n->bytes_served, atomic_load(&img->bytes_served));
 	return n;
@@ -606,8 +604,8 @@ item_demote(struct item *it)
 		free(j);
 		return -ENOMEM;
 	}
-	img->data = map_file(j->path, img->size, img->alloc_len, &img->release_arg);
-	if (img->data == NULL) {
+	img->sb.data = map_file(j->path, img->size, img->sb.len, &img->release_arg);
+	if (img->sb.data == NULL) {
 		rc = -errno;
 		MB_LOG(WARNING, STORE, "cannot map image '%s': %s, ignoring", it->e.name,
 		       strerror(errno));
@@ -615,7 +613,7 @@ item_demote(struct item *it)
 		free(j);
 		return rc;
 	}
-	img->iova = UINT64_MAX;
+	img->sb.iova = MB_SBUF_IOVA_NONE; /* page cache: never attached */
 	img->mem = MB_IMAGE_MEM_MMAP;
 	img->release = release_mmap;
 	j->img = img;
@@ -729,14 +727,14 @@ item_promote(struct item *it)
 		free(img);
 		return -ENOMEM;
 	}
-	img->data = alloc_hugepage(img->alloc_len);
-	if (img->data == NULL) {
+	img->sb.data = alloc_hugepage(img->sb.len);
+	if (img->sb.data == NULL) {
 		free(img);
 		free(j);
 		return -ENOMEM;
 	}
-	memset(img->data + img->size, 0, img->alloc_len - img->size);
-	img->iova = rte_malloc_virt2iova(img->data);
+	memset(img->sb.data + img->size, 0, img->sb.len - img->size);
+	img->sb.iova = MB_SBUF_IOVA_DERIVE;
 	img->mem = MB_IMAGE_MEM_HUGEPAGE;
 	img->release = release_hugepage;
 	j->img = img;
@@ -834,9 +832,9 @@ mb_ctl_store_cache_tick(uint64_t now)
 		return;
 	if (st.budget != 0) {
 		/* Only images colder than the candidate make room for it. */
-		if (!cache_make_room(it, it->img->alloc_len, it->last_use_ns, now))
+		if (!cache_make_room(it, it->img->sb.len, it->last_use_ns, now))
 			return;
-		if (atomic_load(&hugepage_used) + it->img->alloc_len > st.budget)
+		if (atomic_load(&hugepage_used) + it->img->sb.len > st.budget)
 			return; /* demoted memory is still draining: next tick */
 	}
 	(void)item_promote(it);
@@ -980,9 +978,9 @@ done_io(int fd, uint32_t events, void *arg)
  * A SIGBUS hit an image mapping (mb_mapguard woke us): the pages from the
  * fault on now read as zeroes.  Withdraw every image whose published object
  * faulted, with the reason in health, and ask the master server to end its
- * Frisbee sessions on it, so nothing goes on sending zeroes as the image.
- * (HTTP and FTP transfers already running on the object finish on their
- * own; the dataplane has no command to cut them.)  A mapping that is no
+ * Frisbee sessions on it and the dataplane to reset the HTTP and FTP
+ * transfers sending from it, so nothing goes on sending zeroes as the
+ * image.  A mapping that is no
  * longer published (a replaced version still held by sessions) cannot be
  * truncated through its path, only lose pages to a read error.
  */
@@ -1005,6 +1003,7 @@ fault_io(int fd, uint32_t events, void *arg)
 		MB_LOG(ERR, STORE, "image '%s' v%" PRIu64 " withdrawn: %s", it->e.name,
 		       it->e.version, why);
 		mb_ctl_master_stop_image(it->e.name, it->e.version);
+		(void)mb_dp_tcp_abort_image(it->img); /* HTTP and FTP transfers on it */
 		item_set_failed(it, why);
 		changed = true;
 	}

@@ -453,7 +453,7 @@ part_flush(struct xfer *x)
 	uint64_t from = x->flushed;
 
 	while (x->flushed < x->off) {
-		ssize_t w = pwrite(x->fd, x->mem->data + x->flushed, (size_t)(x->off - x->flushed),
+		ssize_t w = pwrite(x->fd, x->mem->sb.data + x->flushed, (size_t)(x->off - x->flushed),
 				   (off_t)x->flushed);
 
 		if (w == -1 && errno == EINTR)
@@ -510,8 +510,8 @@ file_write_cb(char *p, size_t size, size_t n, void *arg)
 		int rc;
 
 		/* one pass: into the final memory, hashed from there, to disk in batches */
-		memcpy(x->mem->data + x->off, p, n);
-		EVP_DigestUpdate(x->md, x->mem->data + x->off, n);
+		memcpy(x->mem->sb.data + x->off, p, n);
+		EVP_DigestUpdate(x->md, x->mem->sb.data + x->off, n);
 		x->off += n;
 		S.bytes_fetched += n;
 		if (x->off - x->flushed >= SYNC_FLUSH && (rc = part_flush(x)) < 0) {
@@ -1161,7 +1161,7 @@ hash_step(void *arg)
 		size_t want = x->start - x->hashed < HASH_SLICE ? (size_t)(x->start - x->hashed) :
 								   HASH_SLICE;
 		/* with final memory, the prefix is read straight into it, once */
-		uint8_t *dst = x->mem != NULL ? x->mem->data + x->hashed : buf;
+		uint8_t *dst = x->mem != NULL ? x->mem->sb.data + x->hashed : buf;
 		ssize_t n = pread(x->fd, dst, want, (off_t)x->hashed);
 
 		if (n == -1 && errno == EINTR)

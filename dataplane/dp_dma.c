@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The zero-copy decision (see dp_dma.h): find the memseg list holding an
- * image's bytes once per image object, then per range derive the IOVA from
- * the memsegs and check that it is contiguous.
+ * The zero-copy decision (see dp_dma.h): find the memseg list holding a
+ * buffer's bytes once per buffer, then per range derive the IOVA from the
+ * memsegs and check that it is contiguous.
  */
 #include <stdatomic.h>
 
@@ -11,28 +11,28 @@
 
 #include "dp_dma.h"
 
-/* Cached in img->dma_msl: 0 = not looked up yet, DMA_NONE = copy always,
+/* Cached in sb->dma_cache: 0 = not looked up yet, DMA_NONE = copy always,
  * else the struct rte_memseg_list holding the whole allocation. */
 #define DMA_NONE ((uintptr_t)1)
 
 static const struct rte_memseg_list *
-image_msl(struct mb_image *img)
+buf_msl(struct mb_sbuf *sb)
 {
-	uintptr_t v = atomic_load_explicit(&img->dma_msl, memory_order_relaxed);
+	uintptr_t v = atomic_load_explicit(&sb->dma_cache, memory_order_relaxed);
 
 	if (v == 0) {
 		const struct rte_memseg_list *msl = NULL;
 
-		/* A page-cache mapping is never attached, whatever DPDK knows. */
-		if (img->mem != MB_IMAGE_MEM_MMAP && img->data != NULL && img->alloc_len > 0) {
-			msl = rte_mem_virt2memseg_list(img->data);
-			if (msl != NULL &&
-			    rte_mem_virt2memseg_list(img->data + img->alloc_len - 1) != msl)
+		/* A page-cache mapping or heap memory is never attached,
+		 * whatever DPDK knows. */
+		if (sb->iova != MB_SBUF_IOVA_NONE && sb->data != NULL && sb->len > 0) {
+			msl = rte_mem_virt2memseg_list(sb->data);
+			if (msl != NULL && rte_mem_virt2memseg_list(sb->data + sb->len - 1) != msl)
 				msl = NULL; /* not one allocation of DPDK's: copy */
 		}
 		v = msl != NULL ? (uintptr_t)msl : DMA_NONE;
 		/* Any lcore may race here: all compute the same value. */
-		atomic_store_explicit(&img->dma_msl, v, memory_order_relaxed);
+		atomic_store_explicit(&sb->dma_cache, v, memory_order_relaxed);
 	}
 	return v == DMA_NONE ? NULL : (const struct rte_memseg_list *)v;
 }
@@ -51,18 +51,22 @@ page_iova(const struct rte_memseg_list *msl, const uint8_t *addr)
 }
 
 bool
-mb_dp_dma_iova(struct mb_image *img, uint64_t off, uint32_t len, rte_iova_t *ret_iova)
+mb_dp_dma_iova(struct mb_sbuf *sb, uint64_t off, uint32_t len, rte_iova_t *ret_iova)
 {
 	const struct rte_memseg_list *msl;
 	const uint8_t *addr, *p, *end;
 	rte_iova_t iova;
 
-	if (len == 0 || off > img->alloc_len || len > img->alloc_len - off)
+	if (len == 0 || off > sb->len || len > sb->len - off || sb->iova == MB_SBUF_IOVA_NONE)
 		return false;
-	msl = image_msl(img);
+	if (sb->iova != MB_SBUF_IOVA_DERIVE) {
+		*ret_iova = (rte_iova_t)(sb->iova + off); /* contiguous by its allocator */
+		return true;
+	}
+	msl = buf_msl(sb);
 	if (msl == NULL)
 		return false;
-	addr = img->data + off;
+	addr = sb->data + off;
 	/* EAL's own memory in IOVA-as-VA mode: the IOVA is the address (EAL
 	 * maps every page it allocates for the device). */
 	if (!msl->external && rte_eal_iova_mode() == RTE_IOVA_VA) {

@@ -15,11 +15,11 @@
  * sends as many BLOCKs as both its own token bucket and the port's allow
  * (bits on the wire, Ethernet preamble, FCS and gap included).  A BLOCK is a
  * 66-byte header mbuf (Ethernet, IPv4, UDP, Frisbee header, chunk, block)
- * with, when the port takes chained mbufs and the image's memory may be
- * DMA'd (mb_dp_dma_iova, dp_dma.h), the 1 KiB payload attached as an
- * external buffer pointing into the image (zero copy), else copied.  The
- * UDP checksum is left 0, which IPv4 allows; the IPv4 header checksum is
- * offloaded when the port can.
+ * followed by the 1 KiB payload through the dataplane's one payload path
+ * (dp_zc.h): attached from the image's memory when the port chains mbufs
+ * and the memory may be DMA'd, else copied.  The UDP checksum is left 0,
+ * which IPv4 allows; the IPv4 header checksum is offloaded when the port
+ * can.
  *
  * Lifetime: a session lives while it makes progress, not while packets
  * arrive.  Progress is sending a block that is new to the session's current
@@ -38,30 +38,32 @@
  * and, making no progress, it ends.  Multicast and broadcast sessions send
  * to the group or subnet, not to an address a requester picks.
  *
- * Everything here runs on the port's lcore; nothing allocates per packet
- * except mbufs from the pools.
+ * Everything here runs on the lcore of the port's queue 0, except the slot
+ * preparation and release (dp_fris_slot_*), which the control thread does
+ * for the channel (dp_chan.c); nothing allocates per packet except mbufs
+ * from the pools.
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <rte_cycles.h>
 #include <rte_ether.h>
 #include <rte_ip.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 #include <rte_udp.h>
 
-#include "dp_dma.h"
 #include "dp_priv.h"
+#include "mb_time.h"
 
 #define FRIS_HDRS_LEN (sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) + \
 		       sizeof(struct rte_udp_hdr)) /* 42 */
 #define FRIS_WIRE_BITS ((uint64_t)MB_FRIS_ETH_BLOCK_BYTES * 8) /* 8912 */
 #define FRIS_PASS_MAX 64 /* BLOCKs one session may queue per loop pass */
 #define FRIS_PREFETCH_AHEAD 8 /* blocks of the image loaded ahead of the copy */
-
-static uint32_t fris_rr; /* round-robin start among sessions */
 
 static bool
 fris_active(struct mb_dp_sess *s)
@@ -124,7 +126,7 @@ fris_progress(struct mb_dp_sess *s, uint32_t chunk, uint32_t block, uint32_t n, 
 /* Destination MAC of the session's frames; false if a unicast client (or the
  * gateway towards it) is not resolved yet (an ARP request went out). */
 static bool
-fris_dmac(struct mb_dp_sess *s, struct rte_ether_addr *mac)
+fris_dmac(struct mb_dp_lcore *lc, struct mb_dp_sess *s, struct rte_ether_addr *mac)
 {
 	uint32_t h = rte_be_to_cpu_32(s->addr);
 
@@ -139,32 +141,35 @@ fris_dmac(struct mb_dp_sess *s, struct rte_ether_addr *mac)
 	case MB_FRIS_UNICAST:
 		break;
 	}
-	return mb_dp_neigh_resolve(mb_dp_nexthop(s->addr), mac);
+	return dp_neigh_resolve(lc, dp_nexthop(lc->port, s->addr), mac);
 }
 
 /* Write Ethernet, IPv4 and UDP headers for `plen` bytes of UDP payload. */
 static uint8_t *
-fris_headers(struct mb_dp_sess *s, struct rte_mbuf *m, const struct rte_ether_addr *dmac,
-	     uint16_t plen)
+fris_headers(struct mb_dp_lcore *lc, struct mb_dp_sess *s, struct rte_mbuf *m,
+	     const struct rte_ether_addr *dmac, uint16_t plen)
 {
-	static uint16_t ip_id;
 	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
 	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
 
 	eth->dst_addr = *dmac;
-	eth->src_addr = *mb_dp_mac();
+	eth->src_addr = lc->port->mac;
 	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
 	ip->version_ihl = RTE_IPV4_VHL_DEF;
 	ip->type_of_service = 0;
 	ip->total_length = rte_cpu_to_be_16((uint16_t)(sizeof(*ip) + sizeof(*udp) + plen));
-	ip->packet_id = rte_cpu_to_be_16(ip_id++);
+	ip->packet_id = rte_cpu_to_be_16(lc->ip_id++);
 	ip->fragment_offset = 0;
-	ip->time_to_live = s->method == MB_FRIS_MULTICAST ? mb_dp_mcast_ttl() : 64;
+	/* frisbee.mcast-ttl, reloadable: read per frame */
+	ip->time_to_live = s->method == MB_FRIS_MULTICAST ?
+				   (uint8_t)atomic_load_explicit(&lc->dp->tun.mcast_ttl,
+								 memory_order_relaxed) :
+				   64;
 	ip->next_proto_id = IPPROTO_UDP;
-	ip->src_addr = mb_dp_addr();
+	ip->src_addr = lc->port->addr;
 	ip->dst_addr = s->addr;
-	mb_dp_ip_cksum(m, ip);
+	dp_ip_cksum(lc->port, m, ip);
 	udp->src_port = rte_cpu_to_be_16(s->port);
 	udp->dst_port = rte_cpu_to_be_16(s->port);
 	udp->dgram_len = rte_cpu_to_be_16((uint16_t)(sizeof(*udp) + plen));
@@ -173,7 +178,8 @@ fris_headers(struct mb_dp_sess *s, struct rte_mbuf *m, const struct rte_ether_ad
 }
 
 static void
-fris_join_reply(struct mb_dp_sess *s, uint32_t version, uint32_t clientid)
+fris_join_reply(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint32_t version,
+		uint32_t clientid)
 {
 	struct rte_ether_addr dmac;
 	struct rte_mbuf *m;
@@ -181,61 +187,60 @@ fris_join_reply(struct mb_dp_sess *s, uint32_t version, uint32_t clientid)
 	uint8_t *p;
 	int n;
 
-	if (!fris_dmac(s, &dmac))
+	if (!fris_dmac(lc, s, &dmac))
 		return; /* the client repeats its JOIN; ARP is on its way */
-	m = mb_dp_alloc();
+	m = dp_alloc(lc);
 	if (m == NULL)
 		return;
-	p = fris_headers(s, m, &dmac, plen);
+	p = fris_headers(lc, s, m, &dmac, plen);
 	if (version == 2)
-		n = mb_fris_encode_join2_reply(p, plen, mb_dp_addr(), clientid, s->size);
+		n = mb_fris_encode_join2_reply(p, plen, lc->port->addr, clientid, s->size);
 	else
-		n = mb_fris_encode_join_reply(p, plen, mb_dp_addr(), (uint32_t)s->nblocks);
+		n = mb_fris_encode_join_reply(p, plen, lc->port->addr, (uint32_t)s->nblocks);
 	if (n != plen) {
 		rte_pktmbuf_free(m);
 		return;
 	}
 	m->data_len = m->pkt_len = (uint32_t)(FRIS_HDRS_LEN + plen);
-	if (mb_dp_tx_frame(m) == 0) {
+	if (dp_tx_frame(lc, m) == 0) {
 		fris_sctr(s, MB_DP_S_tx_pkts, 1);
 		fris_sctr(s, MB_DP_S_tx_bytes, plen);
 	}
 }
 
 static struct mb_dp_sess *
-fris_lookup(uint32_t src, uint32_t dst, uint16_t dport)
+fris_lookup(struct mb_dp_lcore *lc, uint32_t src, uint32_t dst, uint16_t dport)
 {
-	uint32_t i, n = mb_dp_sess_count();
+	const struct mb_dp_fris *f = &lc->dp->fris;
+	uint32_t i;
 
-	for (i = 0; i < n; i++) {
-		struct mb_dp_sess *s = mb_dp_sess_slot(i);
+	for (i = 0; i < f->max; i++) {
+		struct mb_dp_sess *s = &f->sess[i];
 
 		if (s->port != dport || !fris_active(s))
 			continue;
 		if (dst == s->addr && s->method != MB_FRIS_UNICAST)
 			return s;
-		if (dst == mb_dp_addr() && (s->method != MB_FRIS_UNICAST || src == s->addr))
+		if (dst == lc->port->addr && (s->method != MB_FRIS_UNICAST || src == s->addr))
 			return s;
 	}
 	return NULL;
 }
 
 bool
-mb_dp_fris_input(struct rte_mbuf *m, const struct rte_ether_hdr *eth, uint32_t src,
-		 uint32_t dst, uint16_t sport, uint16_t dport, const uint8_t *payload,
-		 uint32_t len, uint64_t now)
+dp_fris_input(struct mb_dp_lcore *lc, uint32_t src, uint32_t dst, uint16_t sport,
+	      uint16_t dport, const uint8_t *payload, uint32_t len)
 {
-	struct mb_dp_sess *s = fris_lookup(src, dst, dport);
+	struct mb_dp_sess *s = fris_lookup(lc, src, dst, dport);
 	enum mb_fris_wq_verdict v;
 	enum mb_fris_result r;
 	struct mb_fris_msg msg;
 
-	(void)m;
 	if (s == NULL)
 		return false;
-	mb_dp_count(MB_DP_C_fris_rx, 1);
+	dp_count(lc, MB_DP_C_fris_rx, 1);
 	fris_sctr(s, MB_DP_S_rx_pkts, 1);
-	if (src == mb_dp_addr()) {
+	if (src == lc->port->addr) {
 		fris_sctr(s, MB_DP_S_ignored, 1);
 		return true;
 	}
@@ -248,21 +253,18 @@ mb_dp_fris_input(struct rte_mbuf *m, const struct rte_ether_hdr *eth, uint32_t s
 		return true;
 	}
 	/* No neighbour is learned from a datagram: the client's MAC comes from
-	 * an ARP exchange we start (mb_dp_neigh_resolve), so a node that
-	 * spoofs the client's address cannot redirect its session.  Nor does
-	 * a datagram keep the session alive (`now` unused: see the lifetime
-	 * rule). */
-	(void)eth;
-	(void)now;
+	 * an ARP exchange we start (dp_neigh_resolve), so a node that spoofs
+	 * the client's address cannot redirect its session.  Nor does a
+	 * datagram keep the session alive (see the lifetime rule). */
 
 	switch (msg.kind) {
 	case MB_FRIS_K_JOIN_REQ:
 		fris_sctr(s, MB_DP_S_joins, 1);
-		fris_join_reply(s, 1, msg.u.join.clientid);
+		fris_join_reply(lc, s, 1, msg.u.join.clientid);
 		break;
 	case MB_FRIS_K_JOIN2_REQ:
 		fris_sctr(s, MB_DP_S_joins2, 1);
-		fris_join_reply(s, 2, msg.u.join2.clientid);
+		fris_join_reply(lc, s, 2, msg.u.join2.clientid);
 		break;
 	case MB_FRIS_K_REQUEST:
 		fris_sctr(s, MB_DP_S_requests, 1);
@@ -315,14 +317,14 @@ fris_burst_bits(uint64_t rate)
 }
 
 void
-mb_dp_fris_activate(struct mb_dp_sess *s, uint64_t now)
+dp_fris_activate(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now)
 {
-	uint64_t hz = mb_dp_tsc_hz();
+	uint64_t hz = lc->hz;
 
 	(void)mb_tbucket_init(&s->tb, s->rate_bps, s->rate_bps ? fris_burst_bits(s->rate_bps) : 0,
 			      hz, now);
 	if (s->dynamic) {
-		uint64_t max = s->rate_bps ? s->rate_bps : mb_dp_port_rate();
+		uint64_t max = s->rate_bps ? s->rate_bps : atomic_load(&lc->port->rate);
 
 		(void)mb_tbucket_dyn_init(&s->dyn, max, 0, 0, hz, now);
 		if (s->rate_bps == 0) {
@@ -335,58 +337,38 @@ mb_dp_fris_activate(struct mb_dp_sess *s, uint64_t now)
 	s->last_progress = now;
 	s->round = 0;
 	s->round_left = s->nblocks;
-	s->next_arp = 0;
+	s->end_posted = false;
 	atomic_store_explicit(&s->state, MB_DP_SESS_ACTIVE, memory_order_release);
 	if (s->method == MB_FRIS_MULTICAST) {
 		/* Unsolicited reports, as a host joining a group sends them, so a
 		 * snooping switch forwards the clients' requests to us. */
-		mb_dp_igmp_send(s->addr, false);
+		dp_igmp_send(lc, s->addr, false);
 		s->igmp_repeats = 2;
 		s->next_igmp = now + hz;
-		mb_dp_mcast_update();
+		dp_port_mc_update(lc->dp);
 	}
 }
 
 /* Build and queue one BLOCK in `m` (taken, freed on error). */
 static int
-fris_send_block(struct mb_dp_sess *s, struct rte_mbuf *m, const struct rte_ether_addr *dmac,
-		uint32_t chunk, uint32_t block)
+fris_send_block(struct mb_dp_lcore *lc, struct mb_dp_sess *s, struct rte_mbuf *m,
+		const struct rte_ether_addr *dmac, uint32_t chunk, uint32_t block)
 {
 	uint64_t off = ((uint64_t)chunk * MB_FRIS_CHUNK_BLOCKS + block) * MB_FRIS_BLOCK_SIZE;
-	struct mb_image *img = s->zc->img;
-	struct rte_mbuf *pay;
-	rte_iova_t iova;
-	bool zc = false;
 	uint8_t *p;
+	int how;
 
-	p = fris_headers(s, m, dmac, MB_FRIS_BLOCK_LEN);
-	(void)mb_fris_encode_block(p, MB_FRIS_BLOCK_LEN, mb_dp_addr(), chunk, block, NULL);
-	if (mb_dp_tx_zc_enabled()) {
-		zc = mb_dp_dma_iova(img, off, MB_FRIS_BLOCK_SIZE, &iova);
-		if (!zc)
-			mb_dp_count(MB_DP_C_tx_copy_nodma, 1);
+	p = fris_headers(lc, s, m, dmac, MB_FRIS_BLOCK_LEN);
+	(void)mb_fris_encode_block(p, MB_FRIS_BLOCK_LEN, lc->port->addr, chunk, block, NULL);
+	m->data_len = m->pkt_len = FRIS_HDRS_LEN + MB_FRIS_BLOCK_DATA_OFF;
+	how = mb_dp_zc_append(&lc->port->zc, m, &s->img->sb, off, MB_FRIS_BLOCK_SIZE);
+	if (how < 0) {
+		rte_pktmbuf_free(m);
+		return how;
 	}
-	if (zc) {
-		pay = mb_dp_zc_mbuf(s->zc, off, MB_FRIS_BLOCK_SIZE, iova);
-		if (pay == NULL) {
-			rte_pktmbuf_free(m);
-			return -ENOMEM;
-		}
-		m->data_len = FRIS_HDRS_LEN + MB_FRIS_BLOCK_DATA_OFF;
-		m->next = pay;
-		m->nb_segs = 2;
-		m->pkt_len = m->data_len + MB_FRIS_BLOCK_SIZE;
-	} else {
-		uint8_t *d = p + MB_FRIS_BLOCK_DATA_OFF;
-		uint64_t have = off < img->alloc_len ? img->alloc_len - off : 0;
-
-		if (have > MB_FRIS_BLOCK_SIZE)
-			have = MB_FRIS_BLOCK_SIZE;
-		memcpy(d, img->data + off, have);
-		memset(d + have, 0, MB_FRIS_BLOCK_SIZE - have);
-		m->data_len = m->pkt_len = FRIS_HDRS_LEN + MB_FRIS_BLOCK_LEN;
-	}
-	return mb_dp_tx_frame(m); /* the caller counts the burst */
+	if (how == MB_DP_ZC_COPIED_NODMA)
+		dp_count(lc, MB_DP_C_tx_copy_nodma, 1);
+	return dp_tx_frame(lc, m); /* the caller counts the burst */
 }
 
 /* Start loading a block of the image into the cache a few blocks ahead of
@@ -396,10 +378,10 @@ static inline void
 fris_prefetch(struct mb_dp_sess *s, uint32_t chunk, uint32_t block)
 {
 	uint64_t off = ((uint64_t)chunk * MB_FRIS_CHUNK_BLOCKS + block) * MB_FRIS_BLOCK_SIZE;
-	const uint8_t *p = s->zc->img->data + off;
+	const uint8_t *p = s->img->sb.data + off;
 	unsigned k;
 
-	if (off + MB_FRIS_BLOCK_SIZE > s->zc->img->alloc_len)
+	if (off + MB_FRIS_BLOCK_SIZE > s->img->sb.len)
 		return;
 	for (k = 0; k < MB_FRIS_BLOCK_SIZE; k += RTE_CACHE_LINE_SIZE)
 		rte_prefetch0(p + k);
@@ -418,7 +400,7 @@ fris_push_all(struct mb_dp_sess *s)
 
 /* One session's share of a loop pass. */
 static unsigned
-fris_session_tx(struct mb_dp_sess *s, uint64_t now, uint64_t *wait)
+fris_session_tx(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now, uint64_t *wait)
 {
 	struct rte_ether_addr dmac;
 	struct rte_mbuf *mb[FRIS_PASS_MAX];
@@ -426,7 +408,7 @@ fris_session_tx(struct mb_dp_sess *s, uint64_t now, uint64_t *wait)
 	unsigned sent = 0;
 
 	if (s->stop_req) {
-		mb_dp_fris_end(s);
+		dp_fris_end(lc, s);
 		return 1;
 	}
 	while (sent < FRIS_PASS_MAX) {
@@ -441,7 +423,7 @@ fris_session_tx(struct mb_dp_sess *s, uint64_t now, uint64_t *wait)
 				continue;
 			}
 			if (it.kind == MB_FRIS_WQ_JOIN) {
-				fris_join_reply(s, it.version, it.clientid);
+				fris_join_reply(lc, s, it.version, it.clientid);
 				continue;
 			}
 			s->in_run = true;
@@ -456,11 +438,11 @@ fris_session_tx(struct mb_dp_sess *s, uint64_t now, uint64_t *wait)
 			s->in_run = false;
 			break;
 		}
-		if (!fris_dmac(s, &dmac)) {
+		if (!fris_dmac(lc, s, &dmac)) {
 			fris_sctr(s, MB_DP_S_no_neigh, 1);
 			break;
 		}
-		if (mb_dp_tx_room() < FRIS_PASS_MAX) {
+		if (dp_tx_room(lc) < FRIS_PASS_MAX) {
 			fris_sctr(s, MB_DP_S_overruns, 1);
 			if (s->dynamic)
 				mb_tbucket_dyn_note_overrun(&s->dyn);
@@ -470,12 +452,12 @@ fris_session_tx(struct mb_dp_sess *s, uint64_t now, uint64_t *wait)
 		if (s->budget - s->ctr[MB_DP_S_blocks] < want)
 			want = (uint32_t)(s->budget - s->ctr[MB_DP_S_blocks]);
 		ok = s->tb.rate ? mb_tbucket_take_n(&s->tb, FRIS_WIRE_BITS, want, now) : want;
-		port_ok = ok ? mb_dp_port_take(FRIS_WIRE_BITS, ok, now) : 0;
+		port_ok = ok ? dp_port_take(lc->port, FRIS_WIRE_BITS, ok, now) : 0;
 		if (port_ok < ok) /* hand back what the port refused */
 			s->tb.tokens = RTE_MIN(s->tb.burst,
 					       s->tb.tokens + (ok - port_ok) * FRIS_WIRE_BITS);
 		if (port_ok == 0) {
-			uint64_t w = mb_dp_port_wait(FRIS_WIRE_BITS, now);
+			uint64_t w = dp_port_wait(lc->port, FRIS_WIRE_BITS, now);
 
 			if (s->tb.rate)
 				w = RTE_MAX(w, mb_tbucket_wait(&s->tb, FRIS_WIRE_BITS, now));
@@ -484,14 +466,14 @@ fris_session_tx(struct mb_dp_sess *s, uint64_t now, uint64_t *wait)
 		}
 		/* One bulk allocation per burst; the header lines are loaded
 		 * while the previous frames are built. */
-		if (mb_dp_alloc_bulk(mb, port_ok) != 0)
+		if (dp_alloc_bulk(lc, mb, port_ok) != 0)
 			break;
 		for (i = 0; i < port_ok; i++)
 			rte_prefetch0(rte_pktmbuf_mtod(mb[i], void *));
 		for (i = 0; i < port_ok; i++) {
 			if (FRIS_PREFETCH_AHEAD < s->run_left)
 				fris_prefetch(s, s->run_chunk, s->run_block + FRIS_PREFETCH_AHEAD);
-			if (fris_send_block(s, mb[i], &dmac, s->run_chunk, s->run_block) != 0) {
+			if (fris_send_block(lc, s, mb[i], &dmac, s->run_chunk, s->run_block) != 0) {
 				rte_pktmbuf_free_bulk(mb + i + 1, port_ok - i - 1);
 				break;
 			}
@@ -513,35 +495,37 @@ fris_session_tx(struct mb_dp_sess *s, uint64_t now, uint64_t *wait)
 }
 
 unsigned
-mb_dp_fris_tx(uint64_t now, uint64_t *ret_wait)
+dp_fris_tx(struct mb_dp_lcore *lc, uint64_t now, uint64_t *ret_wait)
 {
-	uint32_t n = mb_dp_sess_count(), i;
+	struct mb_dp_fris *f = &lc->dp->fris;
+	uint32_t n = f->max, i;
 	unsigned work = 0;
 
 	*ret_wait = UINT64_MAX;
 	for (i = 0; i < n; i++) {
-		struct mb_dp_sess *s = mb_dp_sess_slot((fris_rr + i) % n);
+		struct mb_dp_sess *s = &f->sess[(f->rr + i) % n];
 
 		if (fris_active(s))
-			work += fris_session_tx(s, now, ret_wait);
+			work += fris_session_tx(lc, s, now, ret_wait);
 	}
-	fris_rr++;
+	f->rr++;
 	return work;
 }
 
 void
-mb_dp_fris_timers(uint64_t now)
+dp_fris_timers(struct mb_dp_lcore *lc, uint64_t now)
 {
-	uint32_t n = mb_dp_sess_count(), i;
-	uint64_t hz = mb_dp_tsc_hz();
+	struct mb_dp_fris *f = &lc->dp->fris;
+	uint64_t hz = lc->hz;
+	uint32_t i;
 
-	for (i = 0; i < n; i++) {
-		struct mb_dp_sess *s = mb_dp_sess_slot(i);
+	for (i = 0; i < f->max; i++) {
+		struct mb_dp_sess *s = &f->sess[i];
 
 		if (!fris_active(s))
 			continue;
 		if (s->method == MB_FRIS_MULTICAST && s->igmp_repeats > 0 && now >= s->next_igmp) {
-			mb_dp_igmp_send(s->addr, false);
+			dp_igmp_send(lc, s->addr, false);
 			s->igmp_repeats--;
 			s->next_igmp = now + hz;
 		}
@@ -551,6 +535,93 @@ mb_dp_fris_timers(uint64_t now)
 		}
 		/* the lifetime rule (file comment): progress, not packets */
 		if (s->idle_timeout_s != 0 && now - s->last_progress > s->idle_timeout_s * hz)
-			mb_dp_fris_end(s);
+			dp_fris_end(lc, s);
 	}
+}
+
+/* The slot stays ENDED (its group, port and image still taken) until the
+ * control thread reaps it on the SESSION_END event (dp_chan.c), which the
+ * channel keeps pending while the event ring is full. */
+void
+dp_fris_end(struct mb_dp_lcore *lc, struct mb_dp_sess *s)
+{
+	atomic_store_explicit(&s->state, MB_DP_SESS_ENDED, memory_order_release);
+	if (s->method == MB_FRIS_MULTICAST) {
+		if (!dp_group_served(lc->dp, s->addr))
+			dp_igmp_send(lc, s->addr, true);
+		dp_port_mc_update(lc->dp);
+	}
+	dp_count(lc, MB_DP_C_sessions_ended, 1);
+	dp_chan_post_session_end(lc, s);
+}
+
+/* ---- slots, control thread ---------------------------------------------------------- */
+
+int
+dp_fris_slot_prepare(struct mb_dp *dp, struct mb_dp_sess *s,
+		     const struct mb_fris_session_params *p)
+{
+	struct mb_dp_tunables *tun = &dp->tun;
+
+	memset(s->ctr, 0, sizeof(s->ctr));
+	memset(s->drop, 0, sizeof(s->drop));
+	s->rd_bytes = s->rd_bps = 0;
+	s->rd_tsc = rte_rdtsc(); /* the first read measures since the start */
+	s->addr = p->addr;
+	s->port = p->port;
+	s->method = p->method;
+	snprintf(s->name, sizeof(s->name), "%s", p->img->name);
+	s->version = p->img->version;
+	s->size = p->img->size;
+	s->nblocks = (p->img->size + MB_FRIS_BLOCK_SIZE - 1) / MB_FRIS_BLOCK_SIZE;
+	s->nchunks = (uint32_t)mb_fris_chunks_for_bytes(p->img->size);
+	/* what the session fixes at its start comes from the settings now */
+	s->rate_bps = p->rate_bps ? p->rate_bps : atomic_load(&tun->fris_rate);
+	s->idle_timeout_s = p->idle_timeout_s ? p->idle_timeout_s :
+						atomic_load(&tun->fris_idle_timeout_s);
+	s->dynamic = atomic_load(&tun->dynamic_rate);
+	s->stop_req = false;
+	s->push_left = p->push_passes;
+	/* a unicast session's output bound (file comment): the image once, the
+	 * configured share of it again, and one chunk of final retries (not
+	 * for the benchmarks' push mode, which no request drives) */
+	s->budget = UINT64_MAX;
+	if (p->method == MB_FRIS_UNICAST && p->push_passes == 0)
+		s->budget = s->nblocks + s->nblocks * atomic_load(&tun->unicast_resend) / 100 +
+			    MB_FRIS_CHUNK_BLOCKS;
+	/* nblocks / 8 bytes (1/8192 of the image) plus 4 per chunk */
+	s->sent_map = rte_zmalloc("mb_dp_sent", (size_t)s->nchunks * (MB_FRIS_MAP_BYTES + 4),
+				  RTE_CACHE_LINE_SIZE);
+	if (s->sent_map == NULL)
+		return -ENOMEM;
+	s->map_round = (uint32_t *)(s->sent_map + (size_t)s->nchunks * MB_FRIS_MAP_BYTES);
+	s->wq = mb_fris_wq_create(s->nblocks, 0);
+	if (s->wq == NULL) {
+		int rc = -errno;
+
+		rte_free(s->sent_map);
+		s->sent_map = NULL;
+		return rc;
+	}
+	s->img = p->img; /* the caller's reference: the slot's once START is posted */
+	return 0;
+}
+
+void
+dp_fris_slot_unprepare(struct mb_dp_sess *s)
+{
+	mb_fris_wq_free(s->wq);
+	s->wq = NULL;
+	rte_free(s->sent_map);
+	s->sent_map = NULL;
+	s->map_round = NULL;
+	s->img = NULL;
+	atomic_store_explicit(&s->state, MB_DP_SESS_FREE, memory_order_release);
+}
+
+void
+dp_fris_slot_release(struct mb_dp_sess *s)
+{
+	mb_image_unref(s->img); /* the session's reference */
+	dp_fris_slot_unprepare(s);
 }

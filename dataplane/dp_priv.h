@@ -1,22 +1,32 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Private state of the dataplane, shared by dp.c (port, L2/L3, exception
- * path, lifecycle), dp_fris.c (the Frisbee engine) and the TCP glue.
+ * Private state of the dataplane, passed explicitly between its parts:
  *
- * One lcore owns the port (the first to enter mb_dp_lcore_main, normally the
- * main lcore); it is the only writer of every counter below, so "per-lcore
- * counters summed on read" reduces to plain single-writer words read
- * relaxed by the control thread.  Session slots are preallocated
- * (frisbee.max-sessions) and never freed while the dataplane runs, so the
- * control thread can read their counters at any time without a lock.
+ *   struct mb_dp        one dataplane: its port, the Frisbee session slots,
+ *                       the settings reload may change, the channel to the
+ *                       control thread, and its lcore contexts;
+ *   struct mb_dp_port   one DPDK port: what probing found, its pools, link
+ *                       state, pacing bucket, exception TAP (dp_port.c,
+ *                       dp_exc.c);
+ *   struct mb_dp_lcore  what one lcore owns while it serves one queue of
+ *                       the port: its TX backlog, its counters (single
+ *                       writer; snapshots sum the lcores), neighbour table
+ *                       and ARP pending queue (dp_l3.c), its TCP stack
+ *                       (dp_tcp.c), the events the ring could not take yet
+ *                       (dp_chan.c).
  *
- * Ownership of a session slot: the control thread reserves it and fills the
- * metadata and the prebuilt objects (work queue, zero-copy handle), then
- * posts a START command; the lcore runs it until it ends, marks it ended and
- * flags the control thread (eventfd); mb_dp_events_poll() (control thread)
- * finds every ENDED slot, frees the work queue, drops the session's image
- * reference, releases the slot and reports MB_DP_EV_SESSION_END.  The slot's
- * state is the event, so no END can be lost however late it is read.
+ * Today one lcore serves queue 0 (the first lcore to enter
+ * mb_dp_lcore_main); the others sleep until stop.  Nothing below reaches a
+ * file-scope singleton: dp_main.c holds the one struct mb_dp and hands
+ * pointers down, so more queues and lcores (RSS, issue 19) mean more
+ * struct mb_dp_lcore, not a rewrite.
+ *
+ * Session slots: preallocated (frisbee.max-sessions) and never freed while
+ * the dataplane runs, so the control thread can read their counters at any
+ * time.  FREE -> RESERVED (control filled it and posted START) -> ACTIVE
+ * (the lcore runs it) -> ENDED (the lcore posted SESSION_END, or keeps it
+ * pending while the event ring is full) -> FREE (the control thread reaped
+ * it on the event).
  */
 #ifndef _MB_DP_PRIV_H_
 #define _MB_DP_PRIV_H_
@@ -26,109 +36,76 @@
 #include <stdint.h>
 
 #include <rte_ether.h>
+#include <rte_ip.h>
 #include <rte_mbuf.h>
+#include <rte_ring.h>
 
 #include "dp.h"
+#include "dp_counters.h"
+#include "dp_tcp.h"
+#include "dp_zc.h"
 #include "fris_wire.h"
 #include "fris_wq.h"
 #include "mb_tbucket.h"
 
-/* Port and engine counters: name, help. */
-#define MB_DP_COUNTERS(X)                                                      \
-	X(rx_pkts, "frames received on the port")                              \
-	X(rx_bytes, "bytes received on the port")                              \
-	X(tx_pkts, "frames sent on the port")                                  \
-	X(tx_bytes, "bytes sent on the port")                                  \
-	X(tx_full, "frames the TX ring did not take at once (retried)")        \
-	X(tx_drop, "frames dropped because the TX backlog was full")           \
-	X(no_mbuf, "mbuf allocation failures")                                 \
-	X(arp_rx, "ARP frames received")                                       \
-	X(arp_reply_tx, "ARP replies sent for our address")                    \
-	X(arp_req_tx, "ARP requests sent to resolve peers")                    \
-	X(arp_learn, "neighbour MACs learned from replies to our requests")    \
-	X(arp_unsolicited, "ARP replies/announcements we did not ask for (not learned)") \
-	X(arp_conflict, "ARP frames giving a known neighbour another MAC (ignored)") \
-	X(arp_pending_drop, "frames dropped waiting for ARP (queue full/timeout)") \
-	X(icmp_echo, "ICMP echo requests answered")                            \
-	X(igmp_query, "IGMP queries received")                                 \
-	X(igmp_report_tx, "IGMP v2 membership reports sent")                   \
-	X(igmp_leave_tx, "IGMP v2 leave messages sent")                        \
-	X(exc_to_kernel, "frames passed to the exception TAP")                 \
-	X(exc_from_kernel, "frames from the exception TAP sent on the port")   \
-	X(exc_drop, "exception frames dropped (no TAP or TAP full)")           \
-	X(drop_l2, "frames too short or unknown ethertype without TAP")        \
-	X(drop_ip_hdr, "IPv4 header invalid (version, ihl, length)")           \
-	X(drop_ip_cksum, "IPv4 header checksum wrong")                         \
-	X(drop_ip_frag, "IPv4 fragments")                                      \
-	X(drop_not_ours, "IPv4 to an address we do not serve")                 \
-	X(drop_udp, "UDP header or length invalid")                            \
-	X(drop_arp, "malformed ARP")                                           \
-	X(drop_multiseg, "multi-segment frames received")                      \
-	X(drop_fault, "frames dropped by the test fault hook")                 \
-	X(fault_reordered, "frames swapped with their neighbour by the test hook") \
-	X(ev_lost, "link events the ring could not take (the state is read anyway)") \
-	X(fris_rx, "Frisbee datagrams received")                               \
-	X(fris_no_session, "UDP to a Frisbee-looking port with no session")    \
-	X(tcp_rx, "TCP segments handed to the userspace TCP")                  \
-	X(link_changes, "link state changes seen")                             \
-	X(sessions_started, "Frisbee sessions started")                        \
-	X(sessions_ended, "Frisbee sessions ended")                            \
-	X(rx_csum_partial, "TCP/UDP checksums left partial by a virtual link, completed") \
-	X(tx_copy_nodma, "BLOCK payloads copied: image memory not DMA-safe (heap, mmap)")
+#define DP_TXQ_MAX 1024 /* TX backlog of an lcore (frames) */
+#define DP_NEIGH_MAX 64
+#define DP_PEND_MAX 64
+#define DP_LCORES_MAX 1 /* lcore contexts (queues) per port today */
 
-enum mb_dp_ctr {
-#define MB_DP_X_ENUM(n, h) MB_DP_C_##n,
-	MB_DP_COUNTERS(MB_DP_X_ENUM)
-#undef MB_DP_X_ENUM
-	MB_DP_C_MAX
+struct mb_dp;
+
+/* ---- the port ------------------------------------------------------------- */
+
+struct mb_dp_exc {
+	bool on;
+	uint16_t port; /* the net_tap port */
 };
 
-/* Per-session counters; drops by decode reason are kept beside them. */
-#define MB_DP_SESS_COUNTERS(X)                                                 \
-	X(rx_pkts, "datagrams received for the session")                       \
-	X(tx_pkts, "frames sent (BLOCKs and JOIN replies)")                    \
-	X(tx_bytes, "UDP payload bytes sent")                                  \
-	X(blocks, "BLOCK packets sent")                                        \
-	X(joins, "JOIN v1 received")                                           \
-	X(joins2, "JOIN2 received")                                            \
-	X(requests, "REQUEST received")                                        \
-	X(prequests, "PREQUEST received")                                      \
-	X(merged, "requests merged into queued work")                          \
-	X(rerequests, "PREQUEST retries that added work")                      \
-	X(wq_drops, "requests the work queue dropped")                         \
-	X(leaves, "LEAVE and LEAVE2 received")                                 \
-	X(progress, "PROGRESS reports received")                               \
-	X(ignored, "own packets, replies and BLOCKs from others")              \
-	X(drops, "datagrams dropped (sum of the reasons)")                     \
-	X(no_neigh, "send passes skipped waiting for the client's ARP")        \
-	X(overruns, "TX ring full while sending")                              \
-	X(rounds, "rounds completed (every block of the image sent once)")     \
-	X(budget_refused, "requests refused: unicast output budget spent")
-
-enum mb_dp_sctr {
-#define MB_DP_X_ENUM(n, h) MB_DP_S_##n,
-	MB_DP_SESS_COUNTERS(MB_DP_X_ENUM)
-#undef MB_DP_X_ENUM
-	MB_DP_S_MAX
+struct mb_dp_port {
+	uint16_t id;
+	const char *driver;
+	uint32_t addr;	  /* network order */
+	uint32_t mask;	  /* network order */
+	uint32_t gateway; /* network order, 0 = none */
+	uint16_t mtu;
+	uint16_t burst;
+	struct rte_ether_addr mac;
+	bool tx_ip_cksum, tx_tcp_cksum, rx_ip_cksum, tx_multiseg;
+	bool mc_list_ok; /* exact multicast filter, else allmulticast */
+	bool is_virtual; /* software port: its link speed is a made-up constant */
+	bool is_af_xdp;	 /* net_af_xdp: completions are reaped only inside tx_burst */
+	bool started;
+	struct rte_mempool *pool;
+	struct mb_dp_zc zc; /* payload attachment (dp_zc.h); pool NULL = copy */
+	struct mb_dp_exc exc;
+	/* written by the lcore of queue 0, read by anyone */
+	_Atomic bool link_up;
+	_Atomic uint64_t link_speed_bps;
+	_Atomic uint64_t rate; /* nominal rate (stats, dynamic rate ceiling) */
+	/* the lcore of queue 0 only */
+	struct mb_tbucket tb;
 };
 
-/* Zero-copy handle: an image reference shared by the mbufs that point into
- * it.  The shinfo refcount counts the owner plus every in-flight mbuf; the
- * last one drops the image reference and frees the handle (any thread). */
-struct mb_dp_zc {
-	struct rte_mbuf_ext_shared_info shinfo;
-	struct mb_image *img;
+/* ---- settings the control thread changes (mb_dp_reconfig) ----------------- */
+
+struct mb_dp_tunables {
+	_Atomic uint64_t idle_sleep_us;
+	_Atomic uint64_t fris_rate;
+	_Atomic uint64_t port_rate;
+	_Atomic uint64_t fris_idle_timeout_s;
+	_Atomic uint64_t unicast_resend; /* percent */
+	_Atomic bool dynamic_rate;
+	_Atomic uint32_t mcast_ttl;
+	_Atomic uint32_t tcp_initial_window;
+	_Atomic uint64_t tcp_idle_timeout_ns;
+	_Atomic uint32_t gen; /* bumped last: the lcore re-applies TCP settings */
 };
 
-enum mb_dp_sess_state {
-	MB_DP_SESS_FREE = 0,
-	MB_DP_SESS_RESERVED, /* control filled it, START posted */
-	MB_DP_SESS_ACTIVE,   /* lcore runs it */
-	MB_DP_SESS_ENDED,    /* lcore done; the control thread reaps it */
-};
+/* ---- Frisbee sessions ------------------------------------------------------- */
 
 struct mb_dp_sess {
-	_Atomic int state;
+	_Atomic int state; /* enum mb_dp_sess_state */
 
 	/* Written by the control thread before START, read-only afterwards. */
 	uint32_t id;
@@ -143,29 +120,28 @@ struct mb_dp_sess {
 	uint64_t rate_bps;	 /* 0 = unlimited (port bucket only) */
 	uint64_t idle_timeout_s; /* without progress; 0 = never */
 	uint64_t budget;	 /* blocks it may send in all (unicast), UINT64_MAX = no bound */
+	bool dynamic;
 	/* Blocks sent this round (dp_fris.c, lifetime rule): one allocation,
 	 * a 1024-bit map per chunk, then per chunk the round its map is of
 	 * (a stale map reads as empty, so a new round costs nothing). */
 	uint8_t *sent_map;
 	uint32_t *map_round;
-	struct mb_image *img;	 /* the session's reference (kept in zc too) */
-	struct mb_dp_zc *zc;
+	struct mb_image *img; /* the session's reference */
 	struct mb_fris_wq *wq;
 
 	/* Lcore only. */
 	bool stop_req;
+	bool end_posted; /* SESSION_END is in the event ring */
 	bool in_run;
 	uint32_t run_chunk, run_block, run_left;
 	uint32_t push_left; /* passes over every chunk still to send unrequested */
 	uint32_t round;	      /* current round */
 	uint64_t round_left;  /* blocks not yet sent this round */
 	uint64_t last_progress; /* TSC: start, or last block new to its round */
-	uint64_t next_arp;  /* TSC: unicast, next ARP request for the client */
 	uint64_t next_igmp; /* TSC: unsolicited report repeat */
 	int igmp_repeats;
 	struct mb_tbucket tb;
 	struct mb_tbucket_dyn dyn;
-	bool dynamic;
 
 	/* Lcore writes, control reads relaxed. */
 	_Atomic uint64_t cur_rate;
@@ -177,90 +153,223 @@ struct mb_dp_sess {
 	uint64_t rd_bytes, rd_tsc, rd_bps;
 };
 
-/* ---- shared between dp.c and dp_fris.c --------------------------------------- */
+struct mb_dp_fris {
+	struct mb_dp_sess *sess;
+	uint32_t max;	  /* frisbee.max-sessions */
+	uint32_t next_id; /* control thread */
+	uint32_t rr;	  /* lcore: round-robin start among sessions */
+	bool ends_pending; /* lcore: an ENDED slot's event is not posted yet */
+};
 
-struct mb_dp_sess *mb_dp_sess_slot(uint32_t i);
-uint32_t mb_dp_sess_count(void);
+/* ---- the channel (dp_chan.c) ----------------------------------------------- */
 
-/* Engine entry points (dp_fris.c), lcore only. */
-/* A UDP datagram to (dst, dport); true if a session took it (m is not freed). */
-bool mb_dp_fris_input(struct rte_mbuf *m, const struct rte_ether_hdr *eth, uint32_t src,
-		      uint32_t dst, uint16_t sport, uint16_t dport, const uint8_t *payload,
-		      uint32_t len, uint64_t now);
-void mb_dp_fris_activate(struct mb_dp_sess *s, uint64_t now);
-/* Send what the pacers allow; returns frames queued. ret_wait: TSC ticks until
- * a session could send again (UINT64_MAX if none waits). */
-unsigned mb_dp_fris_tx(uint64_t now, uint64_t *ret_wait);
-/* Slow timers: idle timeouts, dynamic rate, IGMP repeats. */
-void mb_dp_fris_timers(uint64_t now);
-/* The group list changed: reprogram the multicast filter. */
-void mb_dp_mcast_update(void);
-/* Send IGMP v2 reports (type 0x16) or leaves (0x17) for a group. */
-void mb_dp_igmp_send(uint32_t group, bool leave);
-/* End a session on the lcore: leave, mark ended, post the event. */
-void mb_dp_fris_end(struct mb_dp_sess *s);
+/* Newest unposted transfer end of a passive port (lcore only). */
+struct dp_xfer_pend {
+	uint64_t cookie;
+	bool valid, ok;
+};
 
-/* ---- services for the engines (lcore only) ----------------------------------- */
+struct mb_dp_chan {
+	struct rte_ring *cmd; /* struct dp_cmd, control -> lcore */
+	struct rte_ring *ev;  /* struct mb_dp_event, lcore -> control */
+	int efd;	      /* wakes the control loop */
+	/* lcore only: what the event ring could not take yet */
+	struct dp_xfer_pend *xfer; /* one per passive port */
+	uint16_t pasv_min, npasv;
+	bool xfer_pending;
+	bool link_pending;
+};
 
-/* Count a port/engine counter. */
-void mb_dp_count(enum mb_dp_ctr c, uint64_t n);
-uint64_t mb_dp_tsc_hz(void);
-uint32_t mb_dp_addr(void); /* network order */
-const struct rte_ether_addr *mb_dp_mac(void);
-uint64_t mb_dp_port_rate(void);
-/* The port token bucket: take up to n frames of `bits`, how many allowed;
- * ticks until `bits` are available. */
-uint32_t mb_dp_port_take(uint64_t bits, uint32_t n, uint64_t now);
-uint64_t mb_dp_port_wait(uint64_t bits, uint64_t now);
-uint64_t mb_dp_cfg_idle_timeout(void);
-uint8_t mb_dp_mcast_ttl(void);
-bool mb_dp_tx_zc_enabled(void);
+/* ---- an lcore's context ------------------------------------------------------ */
 
-/* A packet mbuf from the dataplane pool (NULL counted). */
-struct rte_mbuf *mb_dp_alloc(void);
+struct dp_neigh {
+	uint32_t ip;
+	struct rte_ether_addr mac;
+	bool valid;
+	uint64_t seen;	   /* TSC: last confirmed (valid), or slot taken */
+	uint64_t next_req; /* TSC: rate limit for our ARP requests */
+	uint64_t asked;	   /* TSC: our request awaiting its reply since, 0 = none */
+};
+
+struct dp_pend {
+	struct rte_mbuf *m;
+	uint32_t nexthop;
+	uint64_t since;
+};
+
+struct mb_dp_lcore {
+	struct mb_dp *dp;
+	struct mb_dp_port *port;
+	uint16_t queue;
+	uint64_t hz;
+
+	struct rte_mbuf *txq[DP_TXQ_MAX];
+	unsigned ntx;
+	uint64_t ctr[MB_DP_C_MAX]; /* single writer, read relaxed */
+
+	struct dp_neigh neigh[DP_NEIGH_MAX];
+	struct dp_pend pend[DP_PEND_MAX];
+	unsigned npend;
+	uint16_t ip_id;
+
+	struct mb_dp_tcp *tcp; /* NULL if tcp.enable is off */
+	uint32_t tcp_gen;      /* tunables generation applied to it */
+	uint64_t next_slow;    /* TSC */
+
+#ifdef MB_FAULT_HOOKS
+	_Atomic unsigned fault_rx, fault_tx, fault_reorder;
+	uint64_t fault_seed;
+#endif
+};
+
+struct mb_dp {
+	bool initialised;
+	_Atomic bool stop;
+	_Atomic int owner; /* lcore id running queue 0, -1 none */
+	uint64_t hz;
+	struct mb_dp_port port;
+	struct mb_dp_tunables tun;
+	struct mb_dp_fris fris;
+	struct mb_dp_chan chan;
+	struct mb_dp_lcore lc[DP_LCORES_MAX];
+	unsigned nlc;
+};
+
+/* The one dataplane of the process (dp_main.c), for the public entry points
+ * only; everything else receives its pointers. */
+struct mb_dp *dp_instance(void);
+
+/* ---- counters ----------------------------------------------------------------- */
+
+static inline void
+dp_count(struct mb_dp_lcore *lc, enum mb_dp_ctr c, uint64_t n)
+{
+	/* Single writer: a relaxed load/store pair is enough for readers. */
+	__atomic_store_n(&lc->ctr[c], lc->ctr[c] + n, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t
+dp_rd(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+/* ---- the port (dp_port.c); lcore functions take the lcore ------------------- */
+
+/* Probe, configure and start the port of cfg (pools, queues, offloads,
+ * multicast filter, the XDP check on net_af_xdp).  0 or -errno (logged). */
+int dp_port_init(struct mb_dp_port *port, const struct mb_config *cfg);
+/* Stop and close the port, free its pools (after the lcores returned). */
+void dp_port_fini(struct mb_dp_port *port);
+/* Link state (posts MB_DP_EV_LINK on a change, or always when force). */
+void dp_port_link_poll(struct mb_dp_lcore *lc, bool force);
+/* Port pacing from frisbee.port-rate or the link speed. */
+void dp_port_rate_apply(struct mb_dp_lcore *lc, uint64_t now);
+/* The port bucket: take up to n frames of `bits` (how many allowed), and
+ * the ticks until `bits` are available. */
+uint32_t dp_port_take(struct mb_dp_port *port, uint64_t bits, uint32_t n, uint64_t now);
+uint64_t dp_port_wait(struct mb_dp_port *port, uint64_t bits, uint64_t now);
+/* The exact multicast filter from the active multicast sessions. */
+void dp_port_mc_update(struct mb_dp *dp);
+/* A packet mbuf (NULL counted). */
+struct rte_mbuf *dp_alloc(struct mb_dp_lcore *lc);
 /* n packet mbufs at once: 0, or -ENOMEM (none taken, counted). */
-int mb_dp_alloc_bulk(struct rte_mbuf **m, unsigned n);
+int dp_alloc_bulk(struct mb_dp_lcore *lc, struct rte_mbuf **m, unsigned n);
 /* Queue a complete frame for the port (takes m; 0, or -ENOBUFS: freed and
  * counted).  Frames leave at the end of the loop pass. */
-int mb_dp_tx_frame(struct rte_mbuf *m);
+int dp_tx_frame(struct mb_dp_lcore *lc, struct rte_mbuf *m);
 /* Room left in the TX backlog (frames). */
-unsigned mb_dp_tx_room(void);
-/* Fill the IPv4 header checksum of a frame (offload if the port has it, else
- * software); l2 is 14 bytes, ip points into m. */
-void mb_dp_ip_cksum(struct rte_mbuf *m, struct rte_ipv4_hdr *ip);
-/* Route and send an IPv4 frame whose Ethernet header is still to be filled
- * (the first 14 bytes of m are reserved): resolves the next hop (our subnet
- * or the gateway) with ARP, holding the frame in a bounded pending queue.
- * Takes m.  0 (sent or pending) or -errno (freed, counted). */
-int mb_dp_ip_output(struct rte_mbuf *m, uint32_t dst);
+unsigned dp_tx_room(const struct mb_dp_lcore *lc);
+/* Send the backlog; what the ring does not take stays.  Frames sent. */
+unsigned dp_tx_flush(struct mb_dp_lcore *lc);
+/* Fill the IPv4 header checksum (offload if the port has it). */
+void dp_ip_cksum(const struct mb_dp_port *port, struct rte_mbuf *m, struct rte_ipv4_hdr *ip);
+
+/* ---- the exception path (dp_exc.c) --------------------------------------------- */
+
+int dp_exc_init(struct mb_dp_port *port, const char *ifname);
+void dp_exc_fini(struct mb_dp_port *port);
+/* Give a frame to the kernel (takes m). */
+void dp_to_kernel(struct mb_dp_lcore *lc, struct rte_mbuf *m);
+/* Frames the kernel sent on the TAP, queued for the port: how many. */
+unsigned dp_from_kernel(struct mb_dp_lcore *lc);
+
+/* ---- L3: neighbours, ARP, ICMP, IGMP (dp_l3.c) ---------------------------------- */
+
+void dp_arp_input(struct mb_dp_lcore *lc, struct rte_mbuf *m, struct rte_ether_hdr *eth);
+void dp_icmp_input(struct mb_dp_lcore *lc, struct rte_mbuf *m, struct rte_ether_hdr *eth,
+		   struct rte_ipv4_hdr *ip, uint16_t l4_len);
+void dp_igmp_input(struct mb_dp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *ip,
+		   uint16_t l4_len);
+/* IGMP v2 report (or leave) for a group. */
+void dp_igmp_send(struct mb_dp_lcore *lc, uint32_t group, bool leave);
+/* Is a multicast group used by an active session? */
+bool dp_group_served(const struct mb_dp *dp, uint32_t group);
 /* Next hop for a destination: itself on our subnet, else dpdk.gateway. */
-uint32_t mb_dp_nexthop(uint32_t dst);
-/* Neighbour MAC for an on-link address, or false (and an ARP request goes
- * out, rate limited).  MACs come only from replies to our own requests
- * (dp.c). */
-bool mb_dp_neigh_resolve(uint32_t ip, struct rte_ether_addr *ret_mac);
+uint32_t dp_nexthop(const struct mb_dp_port *port, uint32_t dst);
+/* Neighbour MAC for an on-link address, or false (an ARP request goes out,
+ * rate limited).  MACs come only from replies to our own requests. */
+bool dp_neigh_resolve(struct mb_dp_lcore *lc, uint32_t ip, struct rte_ether_addr *ret_mac);
+/* Route an IPv4 frame (first 14 bytes reserved): resolve the next hop,
+ * holding it in the bounded pending queue.  Takes m.  0 or -errno. */
+int dp_ip_output(struct mb_dp_lcore *lc, struct rte_mbuf *m, uint32_t dst);
+/* Pending frames waiting longer than 2 s are dropped (counted). */
+void dp_pend_expire(struct mb_dp_lcore *lc, uint64_t now);
+/* Free whatever the lcore still holds (pending frames). */
+void dp_l3_fini(struct mb_dp_lcore *lc);
 
-/* Zero copy: a handle holding one image reference (moved in). */
-struct mb_dp_zc *mb_dp_zc_new(struct mb_image *img);
-/* Drop the owner's reference (the image goes when the last mbuf is freed). */
-void mb_dp_zc_put(struct mb_dp_zc *zc);
-/* An mbuf whose data is [off, off + len) of the image, zero copy, at `iova`
- * from mb_dp_dma_iova() (dp_dma.h: only a range it accepted may be attached).
- * NULL on allocation failure (counted). */
-struct rte_mbuf *mb_dp_zc_mbuf(struct mb_dp_zc *zc, uint64_t off, uint16_t len, rte_iova_t iova);
+/* ---- Frisbee (dp_fris.c) ------------------------------------------------------ */
 
-/* The userspace TCP (dp_tcp.h) is called directly from the classifier:
- * segments to tcp.http-port and the FTP passive range go to mb_dp_tcp_rx(),
- * its frames come back through a TX callback into the port's backlog. */
+/* A UDP datagram to (dst, dport); true if a session took it (m not freed). */
+bool dp_fris_input(struct mb_dp_lcore *lc, uint32_t src, uint32_t dst, uint16_t sport,
+		   uint16_t dport, const uint8_t *payload, uint32_t len);
+void dp_fris_activate(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now);
+/* Send what the pacers allow; frames queued.  ret_wait: ticks until a
+ * session could send again (UINT64_MAX if none waits). */
+unsigned dp_fris_tx(struct mb_dp_lcore *lc, uint64_t now, uint64_t *ret_wait);
+/* Slow timers: idle timeouts, dynamic rate, IGMP repeats. */
+void dp_fris_timers(struct mb_dp_lcore *lc, uint64_t now);
+/* End a session on the lcore: leave, mark ended, post the event. */
+void dp_fris_end(struct mb_dp_lcore *lc, struct mb_dp_sess *s);
+/* Control thread: fill a FREE slot for p (work queue, sent map, s->img;
+ * the caller's image reference becomes the slot's once START is posted).
+ * 0 or -errno. */
+int dp_fris_slot_prepare(struct mb_dp *dp, struct mb_dp_sess *s,
+			 const struct mb_fris_session_params *p);
+/* Undo dp_fris_slot_prepare (the caller keeps its reference); FREE. */
+void dp_fris_slot_unprepare(struct mb_dp_sess *s);
+/* Release a slot: work queue, map, image reference; FREE. */
+void dp_fris_slot_release(struct mb_dp_sess *s);
 
-/* ---- test fault hook -------------------------------------------------------- */
+/* ---- the channel (dp_chan.c) ------------------------------------------------- */
+
+int dp_chan_init(struct mb_dp_chan *ch, const struct mb_config *cfg);
+void dp_chan_fini(struct mb_dp *dp);
+/* Lcore: apply the queued commands; how many. */
+unsigned dp_chan_commands(struct mb_dp_lcore *lc, uint64_t now);
+/* Lcore: post what could not be posted before. */
+void dp_chan_flush(struct mb_dp_lcore *lc);
+/* Lcore: events (kept as pending state when the ring is full). */
+void dp_chan_post_session_end(struct mb_dp_lcore *lc, struct mb_dp_sess *s);
+void dp_chan_post_link(struct mb_dp_lcore *lc);
+/* The TCP glue's transfer-end callback (arg: the lcore). */
+void dp_chan_xfer_done(void *arg, uint16_t port, uint64_t cookie, bool ok);
+
+/* ---- the loop (dp_lcore.c) ------------------------------------------------------ */
+
+/* Set up an lcore context for queue q of dp's port (TCP stack included). */
+int dp_lcore_init(struct mb_dp *dp, struct mb_dp_lcore *lc, uint16_t q,
+		  const struct mb_config *cfg);
+void dp_lcore_fini(struct mb_dp_lcore *lc);
+/* Run the poll loop until dp->stop. */
+void dp_lcore_run(struct mb_dp_lcore *lc);
 
 #ifdef MB_FAULT_HOOKS
 /* Drop `rx_pct`/`tx_pct` percent of frames (test builds only, meson
  * -Dfault_hooks=true).  minibossd reads MB_FAULT_DROP_RX, MB_FAULT_DROP_TX
  * and MB_FAULT_REORDER (percent of TX frames swapped with the next one) from
  * its environment at mb_dp_init. */
-void mb_dp_fault_set(unsigned rx_pct, unsigned tx_pct);
+bool dp_fault_drop(struct mb_dp_lcore *lc, unsigned pct);
 #endif
 
 #endif /* _MB_DP_PRIV_H_ */

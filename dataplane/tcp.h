@@ -3,11 +3,12 @@
  * The userspace TCP core: a server-side TCP that serves immutable cached
  * images, without DPDK.
  *
- * A connection holds no send buffer.  What it sends is a short queue of
- * spans, each (image reference, offset, length); a segment, first sent or
- * retransmitted, is described to the caller as (header fields, image, offset,
- * length) through the emit callback and the dataplane glue builds the frame
- * around the cached bytes.  The receive side takes in-order bytes only and
+ * A connection holds no send buffer of its own.  What it sends is a short
+ * queue of spans, each (send buffer reference, offset, length): an image's
+ * memory or a generated buffer such as an HTTP response header
+ * (common/mb_sbuf.h); a segment, first sent or retransmitted, is described
+ * to the caller as (header fields, buffer, offset, length) through the emit
+ * callback and the dataplane glue builds the frame around those bytes.  The receive side takes in-order bytes only and
  * hands them to the application callback at once (requests are small); what
  * the application cannot take is not acknowledged.
  *
@@ -18,13 +19,16 @@
  * persist timer for zero windows, FIN/RST in every state (RFC 5961 challenge
  * ACKs), a short bounded TIME_WAIT, idle timeout, a connection limit and a
  * per-source one (so one address cannot hold most of the table).  No
- * active open, no urgent data, no out-of-order receive queue, no CUBIC yet
- * (the congestion-control key accepts it and falls back to NewReno).
+ * active open, no urgent data, no out-of-order receive queue, no CUBIC (the
+ * configuration refuses tcp.congestion-control = cubic until it exists).
  *
  * Threads: one struct mb_tcp_stack belongs to one lcore; nothing here locks.
  * Time is passed in by the caller (nanoseconds, monotonic) so tests script it.
  * This header and tcp_*.c never include DPDK headers and never log: every drop
- * is a counter.
+ * is a counter.  The parts: tcp_wire.c (parse, build, checksums),
+ * tcp_conn.c (table, lifecycle), tcp_input.c (state machine), tcp_output.c
+ * (segments, retransmission, application calls), tcp_timer.c (timer wheel),
+ * tcp_cc.c (RTT, SACK, NewReno), tcp_http.c (the HTTP server).
  */
 #ifndef _MB_TCP_H_
 #define _MB_TCP_H_
@@ -34,6 +38,7 @@
 #include <stdint.h>
 
 #include "mb_image.h"
+#include "mb_sbuf.h"
 
 #define MB_TCP_FIN 0x01
 #define MB_TCP_SYN 0x02
@@ -91,7 +96,8 @@
 	X(rexmt_fast, "fast retransmits")                                                         \
 	X(rexmt_bytes, "payload bytes retransmitted")                                             \
 	X(persist_probes, "zero-window probes")                                                   \
-	X(tx_fail, "segments the emit callback could not send")
+	X(tx_fail, "segments the emit callback could not send")                                   \
+	X(conn_withdrawn, "connections reset because their buffer was withdrawn")
 
 struct mb_tcp_counters {
 #define MB_TCP_CNT_FIELD(n, h) uint64_t n;
@@ -168,8 +174,8 @@ struct mb_tcp_out {
 	bool opt_sackok;
 	bool opt_ts;
 	uint32_t tsval, tsecr;
-	struct mb_image *img; /* payload source (no reference passed), or NULL */
-	uint64_t off;	      /* payload = img->data[off, off+len) */
+	struct mb_sbuf *buf; /* payload source (no reference passed), or NULL */
+	uint64_t off;	     /* payload = buf->data[off, off+len) */
 	uint32_t len;
 };
 
@@ -190,7 +196,7 @@ enum mb_tcp_state {
 };
 
 struct mb_tcp_span {
-	struct mb_image *img; /* one reference, owned by the connection */
+	struct mb_sbuf *buf; /* one reference, owned by the connection */
 	uint64_t off;
 	uint64_t len;
 	uint64_t start; /* stream offset of its first byte */
@@ -303,10 +309,10 @@ void mb_tcp_input(struct mb_tcp_stack *s, const struct mb_tcp_tuple *t,
 void mb_tcp_timers(struct mb_tcp_stack *s, uint64_t now);
 
 /* Application side (callbacks or the owning lcore).  Queue bytes
- * [off, off+len) of img; on success the caller's reference moves to the
+ * [off, off+len) of buf; on success the caller's reference moves to the
  * connection, on error the caller keeps it.  0, -ENOSPC (span queue full),
- * -EPIPE (connection closing), -EINVAL (range outside the image). */
-int mb_tcp_send(struct mb_tcp_stack *s, struct mb_tcp_conn *c, struct mb_image *img, uint64_t off,
+ * -EPIPE (connection closing), -EINVAL (range outside the buffer). */
+int mb_tcp_send(struct mb_tcp_stack *s, struct mb_tcp_conn *c, struct mb_sbuf *buf, uint64_t off,
 		uint64_t len);
 /* FIN after everything queued.  0 or -EPIPE if already closing. */
 int mb_tcp_close(struct mb_tcp_stack *s, struct mb_tcp_conn *c);
@@ -322,6 +328,16 @@ void mb_tcp_src_put(struct mb_tcp_stack *s, const struct mb_tcp_conn *c);
 /* Connections and application units a peer address holds now. */
 uint32_t mb_tcp_src_conns(const struct mb_tcp_stack *s, uint32_t raddr);
 uint32_t mb_tcp_src_units(const struct mb_tcp_stack *s, uint32_t raddr);
+
+/* Reset (RST) every connection with a span of `sb` queued: its bytes were
+ * withdrawn (an image whose mapping faulted).  Counted in conn_withdrawn;
+ * returns how many.  Owning lcore. */
+unsigned mb_tcp_abort_buf(struct mb_tcp_stack *s, const struct mb_sbuf *sb);
+/* The reloadable parameters (0 keeps a value): the initial window of new
+ * connections, and the idle timeout (a shorter one also shortens the live
+ * connections' idle deadlines).  Owning lcore. */
+void mb_tcp_stack_set_params(struct mb_tcp_stack *s, uint32_t initial_window,
+			     uint64_t idle_timeout_ns);
 
 /* Free span slots (for the application deciding whether to queue more). */
 static inline unsigned

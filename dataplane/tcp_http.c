@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * HTTP/1.1 image server over the TCP core (see tcp_http.h).  Each response
- * header lives in a heap object shaped like an image so the TCP core can
- * treat it as one more span; its release frees it when the peer has
- * acknowledged it (or the connection dies).
+ * header is a heap send buffer (mb_sbuf_new_copy), one more span for the
+ * TCP core; the last reference frees it when the peer has acknowledged it
+ * (or the connection dies).
  *
  * A request buffer (MB_HTTP_HDR_MAX bytes) is charged to the peer's address
  * through the core's per-source accounting while it exists: a source that
@@ -29,37 +29,36 @@ struct http_conn {
 #define F_CLOSING 1u  /* an error or Connection: close was answered */
 #define F_PEER_FIN 2u /* no more requests will come */
 
-/* One writer in the daemon (the dataplane lcore running TCP); readers take
- * a racy but harmless snapshot.  With several TCP lcores the counts would
- * need one copy each. */
-static struct mb_tcp_http_counters cnt;
-static mb_tcp_http_lookup_fn lookup = mb_image_lookup;
-
-void
-mb_tcp_http_set_lookup(mb_tcp_http_lookup_fn fn)
+static struct mb_image *
+table_lookup(void *arg, const char *name, size_t len)
 {
-	lookup = fn != NULL ? fn : mb_image_lookup;
+	(void)arg;
+	return mb_image_lookup(name, len);
 }
 
-const struct mb_tcp_http_counters *
-mb_tcp_http_counters(void)
+void
+mb_tcp_http_init(struct mb_tcp_http *h, const struct mb_tcp_http_ops *ops)
 {
-	return &cnt;
+	memset(h, 0, sizeof(*h));
+	if (ops != NULL && ops->lookup != NULL)
+		h->ops = *ops;
+	else
+		h->ops.lookup = table_lookup;
 }
 
 static void
-count_status(int st)
+count_status(struct mb_tcp_http_counters *cnt, int st)
 {
 	if (st == 200)
-		cnt.resp_200++;
+		cnt->resp_200++;
 	else if (st == 206)
-		cnt.resp_206++;
+		cnt->resp_206++;
 	else if (st == 304)
-		cnt.resp_304++;
+		cnt->resp_304++;
 	else if (st >= 500)
-		cnt.resp_5xx++;
+		cnt->resp_5xx++;
 	else
-		cnt.resp_4xx++;
+		cnt->resp_4xx++;
 }
 
 /* Free c's request buffer (and its per-source charge) if it is empty, or
@@ -78,14 +77,15 @@ buf_release(struct mb_tcp_stack *s, struct mb_tcp_conn *c, bool always)
 
 /* Answer every complete buffered request that fits in the span queue. */
 static void
-serve(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
+serve(struct mb_tcp_http *srv, struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 {
 	struct http_conn *h = c->app;
 	char hdr[768];
 
 	while (h != NULL && !(c->cookie & F_CLOSING) && h->len > 0 && mb_tcp_span_room(c) >= 2) {
 		struct mb_http_req req;
-		struct mb_image *img = NULL, *himg;
+		struct mb_image *img = NULL;
+		struct mb_sbuf *hb;
 		size_t used = 0;
 		uint64_t off = 0, len = 0;
 		int rc, n, st;
@@ -93,42 +93,42 @@ serve(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 		rc = mb_http_parse(h->buf, h->len, &req, &used);
 		if (rc == -EAGAIN)
 			break;
-		cnt.requests++;
+		srv->cnt.requests++;
 		if (rc < 0) {
 			st = req.status;
 			n = mb_http_error(st, false, hdr, sizeof(hdr));
 			c->cookie |= F_CLOSING;
 		} else {
-			img = lookup(req.name, req.name_len);
+			img = srv->ops.lookup(srv->ops.arg, req.name, req.name_len);
 			if ((c->cookie & F_PEER_FIN) && h->len == used)
 				req.keep_alive = false; /* last request: say so */
 			n = mb_http_respond(&req, img, hdr, sizeof(hdr), &off, &len, &st);
 			if (!req.keep_alive)
 				c->cookie |= F_CLOSING;
 		}
-		count_status(st);
+		count_status(&srv->cnt, st);
 		if (n < 0) {
 			mb_tcp_abort(s, c);
 			return;
 		}
-		himg = mb_image_new_inline(NULL, hdr, (size_t)n);
-		if (himg == NULL) {
-			cnt.nomem++;
+		hb = mb_sbuf_new_copy(hdr, (size_t)n);
+		if (hb == NULL) {
+			srv->cnt.nomem++;
 			mb_tcp_abort(s, c);
 			return;
 		}
-		if (mb_tcp_send(s, c, himg, 0, (uint64_t)n) < 0) {
-			mb_image_unref(himg);
+		if (mb_tcp_send(s, c, hb, 0, (uint64_t)n) < 0) {
+			mb_sbuf_unref(hb);
 			mb_tcp_abort(s, c);
 			return;
 		}
 		if (len > 0) {
-			if (mb_tcp_send(s, c, mb_image_ref(img), off, len) < 0) {
+			if (mb_tcp_send(s, c, &mb_image_ref(img)->sb, off, len) < 0) {
 				mb_image_unref(img);
 				mb_tcp_abort(s, c);
 				return;
 			}
-			cnt.body_bytes += len;
+			srv->cnt.body_bytes += len;
 		}
 		memmove(h->buf, h->buf + used, h->len - used);
 		h->len -= (uint32_t)used;
@@ -142,9 +142,9 @@ serve(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 }
 
 int
-mb_tcp_http_accept(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c)
+mb_tcp_http_accept(struct mb_tcp_http *srv, struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 {
-	(void)ctx;
+	(void)srv;
 	(void)s;
 	c->app = NULL; /* the buffer comes with the first byte */
 	c->cookie = 0;
@@ -152,25 +152,24 @@ mb_tcp_http_accept(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 }
 
 uint32_t
-mb_tcp_http_recv(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c, const uint8_t *data,
-		 uint32_t len)
+mb_tcp_http_recv(struct mb_tcp_http *srv, struct mb_tcp_stack *s, struct mb_tcp_conn *c,
+		 const uint8_t *data, uint32_t len)
 {
 	struct http_conn *h = c->app;
 	uint32_t take;
 
-	(void)ctx;
 	if (c->cookie & F_CLOSING)
 		return len; /* discarded: the connection is ending */
 	if (h == NULL) {
 		if (!mb_tcp_src_take(s, c)) {
-			cnt.src_limit++;
+			srv->cnt.src_limit++;
 			mb_tcp_abort(s, c);
 			return 0;
 		}
 		h = malloc(sizeof(*h));
 		if (h == NULL) {
 			mb_tcp_src_put(s, c);
-			cnt.nomem++;
+			srv->cnt.nomem++;
 			mb_tcp_abort(s, c);
 			return 0;
 		}
@@ -182,7 +181,7 @@ mb_tcp_http_recv(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c, const
 		take = len;
 	memcpy(h->buf + h->len, data, take);
 	h->len += take;
-	serve(s, c);
+	serve(srv, s, c);
 	if (c->state == MB_TCP_CLOSED)
 		return 0;
 	/* a full buffer with no complete request was answered 431 by serve();
@@ -192,23 +191,21 @@ mb_tcp_http_recv(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c, const
 }
 
 void
-mb_tcp_http_sent(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c)
+mb_tcp_http_sent(struct mb_tcp_http *srv, struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 {
-	(void)ctx;
-	serve(s, c);
+	serve(srv, s, c);
 }
 
 void
-mb_tcp_http_peer_fin(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c)
+mb_tcp_http_peer_fin(struct mb_tcp_http *srv, struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 {
-	(void)ctx;
 	c->cookie |= F_PEER_FIN;
-	serve(s, c);
+	serve(srv, s, c);
 }
 
 void
-mb_tcp_http_closed(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c)
+mb_tcp_http_closed(struct mb_tcp_http *srv, struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 {
-	(void)ctx;
+	(void)srv;
 	buf_release(s, c, true);
 }

@@ -3,14 +3,16 @@
  * The HTTP server on top of the TCP core, without DPDK: it buffers each
  * connection's request bytes (at most MB_HTTP_HDR_MAX, allocated on the first
  * byte and freed when idle), parses pipelined requests with mb_http_parse,
- * and answers each with two spans: a small heap object holding the response
- * header and the requested range of the cached image (a reference taken
- * inside the caller's RCU read side).  At most MB_TCP_SPANS / 2 responses are
+ * and answers each with two spans: a small heap send buffer holding the
+ * response header and the requested range of the cached image (a reference
+ * taken inside the caller's RCU read side).  At most MB_TCP_SPANS / 2 responses are
  * queued per connection; more pipelined requests wait in the buffer until
  * spans are acknowledged.  Errors are answered and the connection closed.
  *
- * The functions have the mb_tcp_ops callback shapes; the dataplane glue calls
- * them for connections to tcp.http-port.  Runs on the connection's lcore.
+ * One struct mb_tcp_http per TCP stack (per lcore): its counters have one
+ * writer.  The functions have the mb_tcp_ops callback shapes with the server
+ * in place of the stack's context; the dataplane glue calls them for
+ * connections to tcp.http-port.  Runs on the connection's lcore.
  */
 #ifndef _MB_TCP_HTTP_H_
 #define _MB_TCP_HTTP_H_
@@ -19,11 +21,6 @@
 #include <stdint.h>
 
 #include "tcp.h"
-
-/* Image lookup used by the server (default mb_image_lookup); tests replace
- * it.  The result is only used inside the current RCU read side. */
-typedef struct mb_image *(*mb_tcp_http_lookup_fn)(const char *name, size_t len);
-void mb_tcp_http_set_lookup(mb_tcp_http_lookup_fn fn);
 
 #define MB_TCP_HTTP_COUNTERS(X)                                                                   \
 	X(requests, "requests parsed")                                                            \
@@ -42,14 +39,27 @@ struct mb_tcp_http_counters {
 #undef MB_TCP_HTTP_CNT_FIELD
 };
 
-/* The HTTP server's counters (one writer: the TCP lcore). */
-const struct mb_tcp_http_counters *mb_tcp_http_counters(void);
+/* What the server asks of its user: the image named name[0..len) (need not
+ * be NUL-terminated) or NULL, used only inside the current RCU read side. */
+struct mb_tcp_http_ops {
+	struct mb_image *(*lookup)(void *arg, const char *name, size_t len);
+	void *arg;
+};
 
-int mb_tcp_http_accept(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c);
-uint32_t mb_tcp_http_recv(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c,
+struct mb_tcp_http {
+	struct mb_tcp_http_ops ops;
+	struct mb_tcp_http_counters cnt; /* one writer: the owning lcore */
+};
+
+/* Set up a server; ops NULL (or its lookup NULL) looks images up in the
+ * published table (mb_image_lookup).  Counters start at 0. */
+void mb_tcp_http_init(struct mb_tcp_http *h, const struct mb_tcp_http_ops *ops);
+
+int mb_tcp_http_accept(struct mb_tcp_http *h, struct mb_tcp_stack *s, struct mb_tcp_conn *c);
+uint32_t mb_tcp_http_recv(struct mb_tcp_http *h, struct mb_tcp_stack *s, struct mb_tcp_conn *c,
 			  const uint8_t *data, uint32_t len);
-void mb_tcp_http_sent(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c);
-void mb_tcp_http_peer_fin(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c);
-void mb_tcp_http_closed(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c);
+void mb_tcp_http_sent(struct mb_tcp_http *h, struct mb_tcp_stack *s, struct mb_tcp_conn *c);
+void mb_tcp_http_peer_fin(struct mb_tcp_http *h, struct mb_tcp_stack *s, struct mb_tcp_conn *c);
+void mb_tcp_http_closed(struct mb_tcp_http *h, struct mb_tcp_stack *s, struct mb_tcp_conn *c);
 
 #endif /* _MB_TCP_HTTP_H_ */

@@ -8,7 +8,7 @@
  * DEST picks the mode: a class-D group (multicast), 255.255.255.255 or the
  * subnet broadcast (broadcast), else a client address (unicast).  The
  * session ends on the idle timeout (5 s) or after SECONDS; the program then
- * prints the session and port counters as JSON and exits 0.  With
+ * prints the session and port counters (name value, one a line) and exits 0.  With
  * DP_SERVE_TAP=<ifname> the exception path to the kernel is on; with
  * DP_SERVE_DYNAMIC=1 the session uses the dynamic rate; with DP_SERVE_PUSH=N
  * it sends every chunk N times without waiting for requests (benchmarks, with
@@ -25,8 +25,6 @@
 
 #include <rte_eal.h>
 
-#include <jansson.h>
-
 #include "dp.h"
 #include "mb_config.h"
 #include "mb_image.h"
@@ -34,7 +32,7 @@
 
 static uint32_t sess_id;
 static uint64_t max_secs = 600;
-static json_t *last_sessions;
+static struct mb_dp_sess_info last_session; /* the latest snapshot */
 
 static void *
 watch(void *arg)
@@ -53,11 +51,10 @@ watch(void *arg)
 			(void)mb_dp_fris_session_stop(sess_id);
 			stopping = true;
 		}
-		json_decref(last_sessions);
-		last_sessions = mb_dp_sessions_json();
+		(void)mb_dp_sessions_read(&last_session, 1);
 		n = mb_dp_events_poll(ev, 8);
 		for (i = 0; i < n; i++)
-			if (ev[i].type == MB_DP_EV_SESSION_END && ev[i].id == sess_id) {
+			if (ev[i].type == MB_DP_EV_SESSION_END && ev[i].u.session.id == sess_id) {
 				mb_dp_stop();
 				return NULL;
 			}
@@ -150,14 +147,16 @@ main(int argc, char **argv)
 	pthread_create(&th, NULL, watch, NULL);
 	rc = mb_dp_lcore_main(NULL);
 	pthread_join(th, NULL);
-	json_dumpf(last_sessions, stdout, JSON_INDENT(1));
-	printf("\n");
+	for (unsigned k = 0; k < MB_DP_S_MAX; k++)
+		printf("session.%s %llu\n", mb_dp_sctr_desc[k].name,
+		       (unsigned long long)last_session.ctr[k]);
 	{
-		json_t *st = mb_dp_stats_json();
+		static struct mb_dp_stats st;
 
-		json_dumpf(st, stdout, JSON_INDENT(1));
-		printf("\n");
-		json_decref(st);
+		if (mb_dp_stats_read(&st) == 0)
+			for (unsigned k = 0; k < MB_DP_C_MAX; k++)
+				printf("port.%s %llu\n", mb_dp_ctr_desc[k].name,
+				       (unsigned long long)st.ctr[k]);
 	}
 	mb_dp_fini();
 	rte_eal_cleanup();

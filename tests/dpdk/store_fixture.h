@@ -29,6 +29,7 @@
 
 #include "ctl.h"
 #include "ctl_priv.h"
+#include "dp.h"
 #include "mb_config.h"
 #include "mb_manifest.h"
 #include "mbt_eal.h"
@@ -66,6 +67,19 @@ mb_ctl_master_stop_image(const char *name, uint64_t version)
 	(void)version;
 	snprintf(fx_stopped_name, sizeof(fx_stopped_name), "%s", name);
 	fx_stopped++;
+}
+
+/* Images whose TCP transfers the store asked the dataplane to reset (the
+ * dataplane is not linked either). */
+static char fx_aborted_name[256];
+static unsigned fx_aborted;
+
+int
+mb_dp_tcp_abort_image(struct mb_image *img)
+{
+	snprintf(fx_aborted_name, sizeof(fx_aborted_name), "%s", img->name);
+	fx_aborted++;
+	return 0;
 }
 
 /* Run the loop until the store's worker is idle, then let call_rcu drop the
@@ -153,10 +167,10 @@ static void
 fx_check_bytes(const struct mb_image *img)
 {
 	for (size_t i = 0; i < img->size; i++)
-		if (img->data[i] != fx_byte(img->name, i))
+		if (img->sb.data[i] != fx_byte(img->name, i))
 			fail_msg("byte %zu of %s", i, img->name);
-	for (size_t i = img->size; i < img->alloc_len; i++)
-		if (img->data[i] != 0)
+	for (size_t i = img->size; i < img->sb.len; i++)
+		if (img->sb.data[i] != 0)
 			fail_msg("padding byte %zu of %s", i, img->name);
 }
 

@@ -42,7 +42,7 @@
 #include <rte_udp.h>
 
 #include <cmocka.h>
-#include <jansson.h>
+#include <urcu-qsbr.h>
 
 #include "dp.h"
 #include "fris_wire.h"
@@ -50,6 +50,7 @@
 #include "mb_image.h"
 #include "mb_time.h"
 #include "mbt_eal.h"
+#include "rte_image.h"
 #include "tcp.h"
 #include "tcp_http.h"
 
@@ -203,35 +204,50 @@ send_fris(const void *pl, size_t plen)
 	inject(frame, build_udp(frame, ip4(PEER_IP), ip4(GROUP), FPORT, FPORT, pl, plen));
 }
 
-/* ---- JSON counter helpers ---------------------------------------------------- */
+/* ---- counter helpers (the snapshots the control thread renders) ------------ */
+
+static struct mb_dp_sess_info sinfo[64];
+
+/* The snapshot of session id, or NULL. */
+static const struct mb_dp_sess_info *
+sess_info(uint32_t id)
+{
+	unsigned n = mb_dp_sessions_read(sinfo, RTE_DIM(sinfo));
+
+	for (unsigned i = 0; i < n; i++)
+		if (sinfo[i].id == id)
+			return &sinfo[i];
+	return NULL;
+}
 
 static uint64_t
 sess_ctr(const char *key, const char *reason)
 {
-	json_t *a = mb_dp_sessions_json(), *s, *v;
-	uint64_t r = 0;
-	size_t i;
+	const struct mb_dp_sess_info *s = sess_info(sess_id);
 
-	json_array_foreach(a, i, s) {
-		if (json_integer_value(json_object_get(s, "id")) != sess_id)
-			continue;
-		v = reason ? json_object_get(json_object_get(s, "drops-by-reason"), reason) :
-			     json_object_get(s, key);
-		r = (uint64_t)json_integer_value(v);
-	}
-	json_decref(a);
-	return r;
+	if (s == NULL)
+		return 0;
+	for (unsigned k = 1; reason != NULL && k < MB_FRIS_RESULT_MAX; k++)
+		if (strcmp(mb_fris_result_name((enum mb_fris_result)k), reason) == 0)
+			return s->drop[k];
+	for (unsigned k = 0; reason == NULL && k < MB_DP_S_MAX; k++)
+		if (strcmp(mb_dp_sctr_desc[k].name, key) == 0)
+			return s->ctr[k];
+	fail_msg("no session counter '%s'", reason ? reason : key);
+	return 0;
 }
 
 static uint64_t
 port_ctr(const char *key)
 {
-	json_t *o = mb_dp_stats_json();
-	uint64_t r = (uint64_t)json_integer_value(json_object_get(json_object_get(o, "counters"),
-								   key));
+	static struct mb_dp_stats st;
 
-	json_decref(o);
-	return r;
+	assert_int_equal(mb_dp_stats_read(&st), 0);
+	for (unsigned k = 0; k < MB_DP_C_MAX; k++)
+		if (strcmp(mb_dp_ctr_desc[k].name, key) == 0)
+			return st.ctr[k];
+	fail_msg("no port counter '%s'", key);
+	return 0;
 }
 
 /* Wait (bounded) until a counter reaches `want`. */
@@ -257,16 +273,9 @@ get_sess(void)
 static uint64_t
 get_active(void)
 {
-	json_t *a = mb_dp_sessions_json(), *s;
-	uint64_t r = 0;
-	size_t i;
+	const struct mb_dp_sess_info *s = sess_info(sess_id);
 
-	json_array_foreach(a, i, s)
-		if (json_integer_value(json_object_get(s, "id")) == sess_id &&
-		    strcmp(json_string_value(json_object_get(s, "state")), "active") == 0)
-			r = 1;
-	json_decref(a);
-	return r;
+	return s != NULL && s->state == MB_DP_SESS_ACTIVE;
 }
 
 static uint64_t
@@ -460,7 +469,7 @@ check_block(const uint8_t *out, size_t n, uint32_t chunk, uint32_t block)
 	assert_int_equal(m.u.block.chunk, chunk);
 	assert_int_equal(m.u.block.block, block);
 	if (off < IMG_SIZE)
-		memcpy(exp, img->data + off, RTE_MIN(1024u, IMG_SIZE - off));
+		memcpy(exp, img->sb.data + off, RTE_MIN(1024u, IMG_SIZE - off));
 	assert_memory_equal(m.u.block.data, exp, 1024);
 }
 
@@ -587,7 +596,7 @@ test_session_stop(void **state)
 		(void)poll(&pfd, 1, 100);
 		n = mb_dp_events_poll(ev, 4);
 		for (i = 0; i < n; i++)
-			if (ev[i].type == MB_DP_EV_SESSION_END && ev[i].id == sess_id)
+			if (ev[i].type == MB_DP_EV_SESSION_END && ev[i].u.session.id == sess_id)
 				ended = true;
 	}
 	assert_true(ended);
@@ -595,7 +604,7 @@ test_session_stop(void **state)
 	assert_int_equal(out[38], 0x17); /* leave */
 	assert_int_equal(mb_dp_fris_session_stop(sess_id), -ENOENT);
 	/* The dataplane gave its image reference back: only ours is left. */
-	assert_int_equal(atomic_load(&img->refcnt), 1);
+	assert_int_equal(atomic_load(&img->sb.refcnt), 1);
 }
 
 /* A unicast session to a client behind the gateway: the JOIN reply waits
@@ -678,50 +687,13 @@ test_unicast_gateway(void **state)
 			(void)poll(&pfd, 1, 100);
 			k = mb_dp_events_poll(ev, 4);
 			for (i = 0; i < k; i++)
-				ended |= ev[i].type == MB_DP_EV_SESSION_END && ev[i].id == id;
+				ended |= ev[i].type == MB_DP_EV_SESSION_END && ev[i].u.session.id == id;
 		}
 		assert_true(ended);
 	}
 }
 
 /* ---- issue 13 ------------------------------------------------------------------- */
-
-static void
-release_rte(struct mb_image *i)
-{
-	rte_free(i->data);
-	free(i);
-}
-
-/* An image in DPDK's memory, as the store makes a hugepage one. */
-static struct mb_image *
-image_rte(const char *name, const struct mb_image *from)
-{
-	struct mb_image *i = calloc(1, sizeof(*i));
-
-	if (i == NULL)
-		return NULL;
-	i->alloc_len = from->alloc_len;
-	i->data = rte_zmalloc("mbt_img", i->alloc_len, 4096);
-	if (i->data == NULL) {
-		free(i);
-		return NULL;
-	}
-	memcpy(i->data, from->data, from->alloc_len);
-	snprintf(i->name, sizeof(i->name), "%s", name);
-	i->size = from->size;
-	i->iova = UINT64_MAX;
-	i->mem = MB_IMAGE_MEM_HUGEPAGE;
-	i->release = release_rte;
-	atomic_init(&i->refcnt, 1);
-	return i;
-}
-
-static struct mb_image *
-http_lookup(const char *name, size_t len)
-{
-	return len == 8 && memcmp(name, "test/img", 8) == 0 ? img : NULL;
-}
 
 /* Start a session and wait until the lcore runs it. */
 static uint32_t
@@ -755,7 +727,7 @@ wait_end(uint32_t id, unsigned ms)
 		(void)poll(&pfd, 1, 50);
 		n = mb_dp_events_poll(ev, 8);
 		for (unsigned i = 0; i < n; i++)
-			if (ev[i].type == MB_DP_EV_SESSION_END && ev[i].id == id)
+			if (ev[i].type == MB_DP_EV_SESSION_END && ev[i].u.session.id == id)
 				return true;
 	}
 	return false;
@@ -830,7 +802,7 @@ test_zero_copy_memory(void **state)
 	for (unsigned k = 0; k < 2;) {
 		struct rte_mbuf *m = recv_mbuf_ms(2000);
 		uint64_t off = ((uint64_t)1024 + 3 + k) * 1024;
-		rte_iova_t want = rte_malloc_virt2iova(dimg->data);
+		rte_iova_t want = rte_malloc_virt2iova(dimg->sb.data);
 		size_t n;
 
 		assert_non_null(m);
@@ -844,11 +816,11 @@ test_zero_copy_memory(void **state)
 		} else {
 			assert_int_equal(m->nb_segs, 2);
 			assert_true(RTE_MBUF_HAS_EXTBUF(m->next));
-			assert_ptr_equal(rte_pktmbuf_mtod(m->next, uint8_t *), dimg->data + off);
+			assert_ptr_equal(rte_pktmbuf_mtod(m->next, uint8_t *), dimg->sb.data + off);
 			if (want != RTE_BAD_IOVA)
 				assert_int_equal(rte_pktmbuf_iova(m->next), want + off);
 		}
-		assert_memory_equal(out + n - 1024, dimg->data + off, 1024);
+		assert_memory_equal(out + n - 1024, dimg->sb.data + off, 1024);
 		rte_pktmbuf_free(m);
 		k++;
 	}
@@ -869,7 +841,7 @@ test_zero_copy_memory(void **state)
 			continue;
 		}
 		assert_int_equal(m->nb_segs, 1);
-		assert_memory_equal(out + n - 1024, img->data + (9 + k) * 1024, 1024);
+		assert_memory_equal(out + n - 1024, img->sb.data + (9 + k) * 1024, 1024);
 		rte_pktmbuf_free(m);
 		k++;
 	}
@@ -921,14 +893,12 @@ test_jumbo_tcp(void **state)
 	const char *req = "GET /images/test/img HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n";
 	uint32_t iss = 0, full = 0, hdr_len = 0;
 	uint64_t end;
-	json_t *o;
+	static struct mb_dp_stats st;
 
 	(void)state;
-	o = mb_dp_stats_json();
-	assert_int_equal(json_integer_value(json_object_get(o, "mtu")), 9000);
-	assert_true(json_integer_value(json_object_get(o, "mbuf-data-room")) >=
-		    RTE_PKTMBUF_HEADROOM + 14 + 9000);
-	json_decref(o);
+	assert_int_equal(mb_dp_stats_read(&st), 0);
+	assert_int_equal(st.mtu, 9000);
+	assert_true(st.mbuf_data_room >= RTE_PKTMBUF_HEADROOM + 14 + 9000);
 	drain();
 	tcp_send(41000, MB_TCP_SYN, 1000, 0, 8960, NULL);
 	for (int i = 0; i < 64 && iss == 0; i++) {
@@ -973,7 +943,7 @@ test_jumbo_tcp(void **state)
 
 			assert_true(hdr_len > 0);
 			assert_true(off + g.plen <= img->size);
-			assert_memory_equal(img->data + off, g.payload, g.plen);
+			assert_memory_equal(img->sb.data + off, g.payload, g.plen);
 			full += g.plen == 8960;
 		}
 		rte_pktmbuf_free(m);
@@ -1199,9 +1169,9 @@ test_progress_lifetime(void **state)
 		for (unsigned i = 0; i < n; i++) {
 			if (ev[i].type != MB_DP_EV_SESSION_END)
 				continue;
-			if (ev[i].id == busy)
+			if (ev[i].u.session.id == busy)
 				fail_msg("a session making progress ended after %u requests", k);
-			if (ev[i].id == stale && t_end == 0)
+			if (ev[i].u.session.id == stale && t_end == 0)
 				t_end = mb_time_mono_ns();
 		}
 		drain();
@@ -1239,6 +1209,7 @@ main(int argc, char **argv)
 	};
 	char *eal[] = { argv[0], "--no-huge", "-m", "256", "--no-pci", mbt_eal_prefix_arg("dp"),
 			"-l", "0-1", "--log-level=*:warning", NULL };
+	struct mb_image_table *tbl;
 	struct mb_config cfg;
 	uint8_t *bytes;
 	unsigned worker;
@@ -1260,7 +1231,7 @@ main(int argc, char **argv)
 	free(bytes);
 	if (img == NULL)
 		return 1;
-	dimg = image_rte("test/dimg", img);
+	dimg = mbt_rte_image("test/dimg", img->sb.data, img->size);
 	if (mb_config_defaults(&cfg) != 0 || dimg == NULL)
 		return 1;
 	cfg.port_id = (uint64_t)port;
@@ -1275,7 +1246,17 @@ main(int argc, char **argv)
 	cfg.mtu = 9000;
 	cfg.tcp_enable = true;
 	cfg.max_connections = 256;
-	mb_tcp_http_set_lookup(http_lookup);
+	/* HTTP serves the published table: "test/img" (another object with
+	 * img's bytes, so the sessions' reference counts stay the tests') */
+	rcu_register_thread();
+	tbl = mb_image_table_alloc(1);
+	if (tbl == NULL)
+		return 1;
+	tbl->img[tbl->count++] = mb_image_new_heap("test/img", img->sb.data, img->size);
+	if (tbl->img[0] == NULL)
+		return 1;
+	mb_image_table_publish(tbl);
+	rcu_thread_offline();
 	if (mb_dp_init(&cfg) != 0)
 		return 1;
 	rte_eth_macaddr_get((uint16_t)port, &our_mac);
@@ -1289,6 +1270,11 @@ main(int argc, char **argv)
 	mb_dp_stop();
 	rte_eal_wait_lcore(worker);
 	mb_dp_fini();
+	rcu_thread_online();
+	mb_image_table_publish(NULL);
+	rcu_thread_offline();
+	rcu_barrier();
+	rcu_unregister_thread();
 	mb_image_unref(img);
 	mb_image_unref(dimg);
 	mb_config_done(&cfg);

@@ -71,7 +71,7 @@ static void
 check_bytes(const struct mb_image *img)
 {
 	fx_check_bytes(img);
-	assert_int_equal(img->alloc_len % MB_IMAGE_ALIGN, 0);
+	assert_int_equal(img->sb.len % MB_IMAGE_ALIGN, 0);
 }
 
 static int

@@ -168,7 +168,7 @@ static _Atomic uint64_t reader_passes, reader_zero_pages;
 static int
 reader_main(void *arg)
 {
-	const volatile uint8_t *p = reading->data;
+	const volatile uint8_t *p = reading->sb.data;
 	uint64_t n = reading->size;
 
 	(void)arg;
@@ -259,6 +259,9 @@ test_truncate_under_mapping(void **state)
 	assert_non_null(strstr(st, "truncated"));
 	assert_int_equal(fx_stopped, 1);
 	assert_string_equal(fx_stopped_name, "t");
+	/* and its HTTP/FTP transfers are cut, not left sending zeroes */
+	assert_int_equal(fx_aborted, 1);
+	assert_string_equal(fx_aborted_name, "t");
 	s = health_store();
 	assert_true(json_integer_value(json_object_get(s, "failed")) >= 1);
 	assert_true(json_integer_value(json_object_get(s, "mapping-faults")) >= 1);

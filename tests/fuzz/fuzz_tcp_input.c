@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http_host.h"
 #include "tcp.h"
 #include "tcp_http.h"
 
@@ -37,6 +38,7 @@ struct peer {
 };
 
 struct env {
+	struct http_host host; /* the context with the real HTTP server */
 	struct peer peer[2];
 	struct mb_image *img;
 	unsigned int emitted;
@@ -49,7 +51,7 @@ emit(void *ctx, const struct mb_tcp_out *o)
 	struct peer *p = &e->peer[o->t.rport & 1];
 	uint32_t end = o->seq + o->len + ((o->flags & (MB_TCP_SYN | MB_TCP_FIN)) ? 1 : 0);
 
-	if (o->img != NULL && (o->off > o->img->size || o->len > o->img->size - o->off))
+	if (o->buf != NULL && (o->off > o->buf->len || o->len > o->buf->len - o->off))
 		abort();
 	if ((int32_t)(end - p->srv_nxt) > 0 || !p->started) {
 		p->srv_nxt = end;
@@ -84,7 +86,7 @@ recv_cb(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c, const uint8_t 
 		return 0;
 	switch (d[0]) {
 	case 'G':
-		if (mb_tcp_send(s, c, mb_image_ref(e->img), d[n - 1] * 7u, IMG_LEN / (1 + n)) != 0)
+		if (mb_tcp_send(s, c, &mb_image_ref(e->img)->sb, d[n - 1] * 7u, IMG_LEN / (1 + n)) != 0)
 			mb_image_unref(e->img);
 		return n;
 	case 'C':
@@ -126,24 +128,6 @@ static const struct mb_tcp_ops ops = {
 	.peer_fin = peer_fin,
 	.closed = closed,
 };
-
-static const struct mb_tcp_ops http_ops = {
-	.emit = emit,
-	.listening = listening,
-	.accept = mb_tcp_http_accept,
-	.recv = mb_tcp_http_recv,
-	.sent = mb_tcp_http_sent,
-	.peer_fin = mb_tcp_http_peer_fin,
-	.closed = mb_tcp_http_closed,
-};
-
-static struct mb_image *http_img;
-
-static struct mb_image *
-http_lookup(const char *name, size_t len)
-{
-	return len == 3 && memcmp(name, "img", 3) == 0 ? http_img : NULL;
-}
 
 static const uint64_t steps[8] = {
 	0, 1000, 1000000, 50000000, 250000000, 1000000000, 5000000000, 400000000000,
@@ -243,15 +227,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		mb_image_unref(e.img);
 		return 0;
 	}
-	http_img = e.img;
-	mb_tcp_http_set_lookup(http_lookup);
+	http_host_init(&e.host, e.img, 80, emit, &e);
 	mb_tcp_params_default(&prm);
 	memcpy(prm.secret, "0123456789abcdef", 16);
 	prm.max_conns = 4;
 	prm.syn_backlog = 2;
 	prm.max_rexmt = 3;
 	prm.idle_timeout_ns = 30000000000ull;
-	s = mb_tcp_stack_new(&prm, (data[0] & 1) ? &http_ops : &ops, &e);
+	s = (data[0] & 1) ? mb_tcp_stack_new(&prm, &http_host_ops, &e.host) :
+			    mb_tcp_stack_new(&prm, &ops, &e);
 	data++;
 	size--;
 	if (s == NULL)
@@ -279,7 +263,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		mb_tcp_timers(s, now);
 	}
 	mb_tcp_stack_free(s);
-	if (atomic_load(&e.img->refcnt) != 1)
+	if (atomic_load(&e.img->sb.refcnt) != 1)
 		abort();
 	mb_image_unref(e.img);
 	return 0;

@@ -67,7 +67,7 @@ mb_ctl_store_install(const struct mb_manifest_entry *e, const char *verified_pat
 static void
 heap_release(struct mb_image *img)
 {
-	free(img->data);
+	free(img->sb.data);
 	free(img);
 }
 
@@ -84,16 +84,15 @@ mb_ctl_store_image_alloc(const struct mb_manifest_entry *e)
 	img->version = e->version;
 	img->size = e->size;
 	memcpy(img->sha256, e->sha256, MB_SHA256_LEN);
-	img->alloc_len = (e->size / MB_IMAGE_ALIGN + 1) * MB_IMAGE_ALIGN;
-	img->data = calloc(1, img->alloc_len);
-	if (img->data == NULL) {
+	mb_image_init_buf(img, NULL, (e->size / MB_IMAGE_ALIGN + 1) * MB_IMAGE_ALIGN,
+			  MB_SBUF_IOVA_NONE);
+	img->sb.data = calloc(1, img->sb.len);
+	if (img->sb.data == NULL) {
 		free(img);
 		return NULL;
 	}
-	img->iova = UINT64_MAX;
 	img->mem = MB_IMAGE_MEM_HEAP;
 	img->release = heap_release;
-	atomic_init(&img->refcnt, 1);
 	return img;
 }
 
@@ -113,15 +112,15 @@ mb_ctl_store_install_filled(const struct mb_manifest_entry *e, const char *verif
 		return -errno;
 	}
 	while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
-		if (off + n > img->size || memcmp(img->data + off, buf, n) != 0)
+		if (off + n > img->size || memcmp(img->sb.data + off, buf, n) != 0)
 			rc = -EIO;
 		off += n;
 	}
 	fclose(f);
 	if (off != img->size || img->size != e->size)
 		rc = -EIO;
-	for (uint64_t i = img->size; rc == 0 && i < img->alloc_len; i++)
-		if (img->data[i] != 0)
+	for (uint64_t i = img->size; rc == 0 && i < img->sb.len; i++)
+		if (img->sb.data[i] != 0)
 			rc = -EIO;
 	mb_image_unref(img);
 	if (rc != 0) {

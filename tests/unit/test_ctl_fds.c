@@ -50,6 +50,7 @@
 #include <urcu-qsbr.h>
 
 #include "ctl.h"
+#include "ctl_dpstats.h"
 #include "ctl_priv.h"
 #include "dp.h"
 #include "mb_image.h"
@@ -82,7 +83,7 @@ mb_dp_local_addr(void)
 }
 
 int
-mb_dp_tcp_expect(uint16_t port, uint32_t peer, struct mb_image *img, uint64_t off, uint64_t len,
+mb_dp_tcp_expect(uint16_t port, uint32_t peer, struct mb_sbuf *sb, uint64_t off, uint64_t len,
 		 uint64_t cookie)
 {
 	(void)port;
@@ -90,8 +91,7 @@ mb_dp_tcp_expect(uint16_t port, uint32_t peer, struct mb_image *img, uint64_t of
 	(void)off;
 	(void)len;
 	(void)cookie;
-	if (img != NULL)
-		mb_image_unref(img);
+	mb_sbuf_unref(sb);
 	return 0;
 }
 
@@ -113,7 +113,7 @@ mb_dp_fris_session_stop(uint32_t id)
 }
 
 json_t *
-mb_dp_sessions_json(void)
+mb_ctl_dp_sessions_json(void)
 {
 	return json_array();
 }

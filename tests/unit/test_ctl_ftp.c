@@ -74,7 +74,7 @@ now_ms(void)
 struct fake_port {
 	int lfd;
 	uint64_t cookie;
-	struct mb_image *img;
+	struct mb_sbuf *sb;
 	uint64_t off, len;
 };
 static struct fake_port ports[65536];
@@ -91,7 +91,7 @@ fake_accept(int fd, uint32_t events, void *arg)
 	if (c == -1)
 		return;
 	while (done < p->len) {
-		ssize_t w = send(c, p->img->data + p->off + done, p->len - done, MSG_NOSIGNAL);
+		ssize_t w = send(c, p->sb->data + p->off + done, p->len - done, MSG_NOSIGNAL);
 
 		if (w <= 0)
 			break;
@@ -101,20 +101,20 @@ fake_accept(int fd, uint32_t events, void *arg)
 	mb_ctl_loop_del(fd);
 	close(fd);
 	p->lfd = -1;
-	mb_image_unref(p->img);
-	p->img = NULL;
+	mb_sbuf_unref(p->sb);
+	p->sb = NULL;
 	transfers++;
-	mb_ctl_ftp_xfer_done((uint32_t)p->cookie, done == p->len);
+	mb_ctl_ftp_xfer_done(p->cookie, done == p->len);
 }
 
 int
-mb_dp_tcp_expect(uint16_t port, uint32_t peer, struct mb_image *img, uint64_t off, uint64_t len,
+mb_dp_tcp_expect(uint16_t port, uint32_t peer, struct mb_sbuf *sb, uint64_t off, uint64_t len,
 		 uint64_t cookie)
 {
 	struct fake_port *p = &ports[port];
 
 	assert_int_equal(peer, htonl(INADDR_LOOPBACK));
-	if (img == NULL) {
+	if (sb == NULL) {
 		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
 		int one = 1;
 
@@ -132,7 +132,7 @@ mb_dp_tcp_expect(uint16_t port, uint32_t peer, struct mb_image *img, uint64_t of
 	}
 	assert_true(p->lfd > 0);
 	assert_int_equal(p->cookie, cookie);
-	p->img = img;
+	p->sb = sb;
 	p->off = off;
 	p->len = len;
 	return mb_ctl_loop_add(p->lfd, EPOLLIN, fake_accept, p);
@@ -182,7 +182,7 @@ check_file(const char *path, const struct mb_image *img, uint64_t off)
 
 	assert_non_null(b);
 	assert_int_equal(n, img->size - off);
-	assert_memory_equal(b, img->data + off, n);
+	assert_memory_equal(b, img->sb.data + off, n);
 	free(b);
 }
 
@@ -244,7 +244,7 @@ test_curl(void **st)
 		/* resume: the file holds the first 12345 bytes already */
 		FILE *f = fopen("mbt-ftp-3", "wb");
 
-		fwrite(img1->data, 1, 12345, f);
+		fwrite(img1->sb.data, 1, 12345, f);
 		fclose(f);
 		assert_int_equal(run(a), 0);
 		check_file("mbt-ftp-3", img1, 0);

@@ -31,6 +31,7 @@
 #include <urcu-qsbr.h>
 
 #include "ctl.h"
+#include "ctl_dpstats.h"
 #include "ctl_priv.h"
 #include "ctl_master.h"
 #include "dp.h"
@@ -119,7 +120,7 @@ mb_dp_fris_session_stop(uint32_t id)
 }
 
 json_t *
-mb_dp_sessions_json(void)
+mb_ctl_dp_sessions_json(void)
 {
 	return json_array();
 }
@@ -361,7 +362,7 @@ test_master_sockets(void **state)
 	assert_int_equal(stopped_id, 1000);
 	{
 		/* The dataplane reports the end through the registered handler. */
-		struct mb_dp_event ev = { .type = MB_DP_EV_SESSION_END, .id = 1000 };
+		struct mb_dp_event ev = { .type = MB_DP_EV_SESSION_END, .u.session.id = 1000 };
 		enum mb_health_state worst = MB_HEALTH_OK;
 		json_t *h;
 

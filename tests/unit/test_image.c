@@ -23,7 +23,7 @@ static void
 count_release(struct mb_image *img)
 {
 	released++;
-	free(img->data);
+	free(img->sb.data);
 	free(img);
 }
 
@@ -117,10 +117,39 @@ test_heap_padding(void **state)
 
 	(void)state;
 	assert_non_null(img);
-	assert_int_equal(img->alloc_len, MB_IMAGE_ALIGN);
-	assert_int_equal(img->data[3], 0);
-	assert_int_equal(img->data[MB_IMAGE_ALIGN - 1], 0);
+	assert_int_equal(img->sb.len, MB_IMAGE_ALIGN);
+	assert_int_equal(img->sb.data[3], 0);
+	assert_int_equal(img->sb.data[MB_IMAGE_ALIGN - 1], 0);
+	assert_int_equal(img->sb.iova, MB_SBUF_IOVA_NONE); /* heap: never attached */
 	mb_image_unref(img);
+}
+
+/* Send buffers: a copy is a plain buffer (not an image), NUL-terminated,
+ * never attached, freed by its last reference; an image's buffer leads back
+ * to the image, and the buffer's last reference runs the image's release. */
+static void
+test_sbuf(void **state)
+{
+	struct mb_sbuf *sb = mb_sbuf_new_copy("HTTP/1.1 200 OK\r\n", 17);
+	struct mb_image *img = mk("i");
+
+	(void)state;
+	assert_non_null(sb);
+	assert_int_equal(sb->len, 17);
+	assert_int_equal(sb->data[17], '\0');
+	assert_memory_equal(sb->data, "HTTP/1.1 200 OK\r\n", 17);
+	assert_int_equal(sb->iova, MB_SBUF_IOVA_NONE);
+	assert_null(mb_image_of_buf(sb));
+	mb_sbuf_ref(sb);
+	mb_sbuf_unref(sb);
+	mb_sbuf_unref(sb); /* freed: the leak checkers of the valgrind/asan runs see it */
+	assert_ptr_equal(mb_image_of_buf(&img->sb), img);
+	released = 0;
+	mb_sbuf_ref(&img->sb);
+	mb_image_unref(img);
+	assert_int_equal(released, 0);
+	mb_sbuf_unref(&img->sb);
+	assert_int_equal(released, 1);
 }
 
 int
@@ -130,6 +159,7 @@ main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_heap_padding),
+		cmocka_unit_test(test_sbuf),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

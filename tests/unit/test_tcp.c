@@ -85,7 +85,7 @@ app_recv(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c, const uint8_t
 	struct env *e = ctx;
 
 	if (n >= 3 && memcmp(d, "GET", 3) == 0) {
-		assert_int_equal(mb_tcp_send(s, c, mb_image_ref(e->img), 0, IMG_LEN), 0);
+		assert_int_equal(mb_tcp_send(s, c, &mb_image_ref(e->img)->sb, 0, IMG_LEN), 0);
 		if (e->close_after)
 			assert_int_equal(mb_tcp_close(s, c), 0);
 	}
@@ -156,7 +156,7 @@ env_free(struct env *e)
 {
 	mb_tcp_stack_free(e->s);
 	/* every span reference came back: only ours is left */
-	assert_int_equal(atomic_load(&e->img->refcnt), 1);
+	assert_int_equal(atomic_load(&e->img->sb.refcnt), 1);
 	mb_image_unref(e->img);
 	free(e);
 }
@@ -334,7 +334,7 @@ test_ack_clocking(void **st)
 	assert_int_equal(count_data(e, 0), 10);
 	assert_int_equal(e->rec[0].ack, PEER_ISS + 4);
 	assert_int_equal(e->rec[0].len, mss);
-	assert_ptr_equal(e->rec[0].img, e->img);
+	assert_ptr_equal(e->rec[0].buf, &e->img->sb);
 	assert_int_equal(e->rec[0].off, 0);
 	/* ack everything as it comes; slow start doubles per round */
 	while (acked < IMG_LEN && rounds < 100) {
@@ -1310,7 +1310,7 @@ sim_peer_rx(struct env *e, struct sim *m, const struct mb_tcp_out *o, unsigned l
 
 	/* bytes must be the image's own at that stream offset */
 	if (o->len > 0) {
-		assert_ptr_equal(o->img, e->img);
+		assert_ptr_equal(o->buf, &e->img->sb);
 		assert_int_equal(o->off, a);
 	}
 	if (o->len > 0 && b > m->rcv) {

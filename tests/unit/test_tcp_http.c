@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "http_host.h"
 #include "tcp.h"
 #include "tcp_http.h"
 
@@ -28,6 +29,7 @@
 static struct mb_image *pub;
 
 struct env {
+	struct http_host host; /* the stack's context */
 	struct mb_tcp_stack *s;
 	struct mb_tcp_tuple t;
 	uint64_t now;
@@ -38,12 +40,6 @@ struct env {
 	bool rst;
 	uint32_t iss_of[65536]; /* by peer port, for several connections */
 };
-
-static struct mb_image *
-lookup(const char *name, size_t len)
-{
-	return len == strlen(pub->name) && memcmp(name, pub->name, len) == 0 ? pub : NULL;
-}
 
 static int
 emit(void *ctx, const struct mb_tcp_out *o)
@@ -60,7 +56,7 @@ emit(void *ctx, const struct mb_tcp_out *o)
 		uint64_t off = o->seq - (e->iss_of[o->t.rport] + 1);
 
 		assert_true(off + o->len <= STREAM_MAX);
-		memcpy(e->stream + off, o->img->data + o->off, o->len);
+		memcpy(e->stream + off, o->buf->data + o->off, o->len);
 		if (off + o->len > e->hi)
 			e->hi = off + o->len;
 	}
@@ -68,23 +64,6 @@ emit(void *ctx, const struct mb_tcp_out *o)
 		e->fin = true;
 	return 0;
 }
-
-static bool
-listening(void *ctx, const struct mb_tcp_tuple *t)
-{
-	(void)ctx;
-	return t->lport == 80;
-}
-
-static const struct mb_tcp_ops ops = {
-	.emit = emit,
-	.listening = listening,
-	.accept = mb_tcp_http_accept,
-	.recv = mb_tcp_http_recv,
-	.sent = mb_tcp_http_sent,
-	.peer_fin = mb_tcp_http_peer_fin,
-	.closed = mb_tcp_http_closed,
-};
 
 static void
 seg(struct env *e, uint8_t flags, const char *data)
@@ -134,7 +113,8 @@ open_conn(void)
 
 	mb_tcp_params_default(&p);
 	p.max_conns = 8;
-	e->s = mb_tcp_stack_new(&p, &ops, e);
+	http_host_init(&e->host, pub, 80, emit, e);
+	e->s = mb_tcp_stack_new(&p, &http_host_ops, &e->host);
 	e->stream = calloc(1, STREAM_MAX);
 	e->now = 100 * SEC;
 	e->t.lport = 80;
@@ -178,7 +158,7 @@ response(struct env *e, uint64_t *pos, uint64_t body_off, bool head, char *hdr_o
 	if (head || status == 304)
 		return status;
 	if (status == 200 || status == 206)
-		assert_memory_equal(e->stream + *pos, pub->data + body_off, len);
+		assert_memory_equal(e->stream + *pos, pub->sb.data + body_off, len);
 	*pos += len;
 	return status;
 }
@@ -230,7 +210,7 @@ test_get(void **st)
 	assert_int_equal(response(e, &pos, 0, false, NULL), 200);
 	assert_true(e->fin);
 	assert_int_equal(mb_tcp_lookup(e->s, &e->t)->state, MB_TCP_FIN_WAIT_2);
-	assert_true(mb_tcp_http_counters()->resp_206 >= 7);
+	assert_true(e->host.http.cnt.resp_206 >= 7);
 	close_env(e);
 }
 
@@ -309,13 +289,13 @@ test_partial_per_source(void **st)
 {
 	struct env *e = calloc(1, sizeof(*e));
 	struct mb_tcp_params p;
-	uint64_t before = mb_tcp_http_counters()->src_limit;
 
 	(void)st;
 	mb_tcp_params_default(&p);
 	p.max_conns = 16;
 	p.max_app_per_src = 3;
-	e->s = mb_tcp_stack_new(&p, &ops, e);
+	http_host_init(&e->host, pub, 80, emit, e);
+	e->s = mb_tcp_stack_new(&p, &http_host_ops, &e->host);
 	e->stream = calloc(1, STREAM_MAX);
 	e->now = 100 * SEC;
 	e->t.lport = 80;
@@ -336,7 +316,7 @@ test_partial_per_source(void **st)
 			assert_null(mb_tcp_lookup(e->s, &e->t));
 		}
 	}
-	assert_int_equal(mb_tcp_http_counters()->src_limit - before, 2);
+	assert_int_equal(e->host.http.cnt.src_limit, 2);
 	assert_int_equal(mb_tcp_src_units(e->s, e->t.raddr), 3);
 	/* another source buffers its own partial request */
 	e->t.raddr = 0x0300000a;
@@ -386,7 +366,6 @@ main(void)
 	pub = mb_image_new_heap("emulab-ops/pub.ndz", bytes, IMG_LEN);
 	free(bytes);
 	pub->mtime = 1700000000;
-	mb_tcp_http_set_lookup(lookup);
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
 	mb_image_unref(pub);
 	return rc;

@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The dataplane's counters as data: the X-macro lists (name, help) of the
+ * port/engine counters, the per-session Frisbee counters and the TCP glue's
+ * drops (the TCP core's and the HTTP server's lists are in tcp.h and
+ * tcp_http.h), the name tables made from them, and the snapshot structs
+ * mb_dp_stats_read and mb_dp_sessions_read fill.  Each counter has one
+ * writer (its lcore); a snapshot sums the lcores.  Rendering (JSON for the
+ * control socket and telemetry, text for minibossctl) is control/'s
+ * business.  DPDK-free: control/ and the tools include it.
+ */
+#ifndef _MB_DP_COUNTERS_H_
+#define _MB_DP_COUNTERS_H_
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fris_wire.h"
+#include "mb_image.h"
+#include "tcp.h"
+#include "tcp_http.h"
+
+/* Port and engine counters: name, help. */
+#define MB_DP_COUNTERS(X)                                                      \
+	X(rx_pkts, "frames received on the port")                              \
+	X(rx_bytes, "bytes received on the port")                              \
+	X(tx_pkts, "frames sent on the port")                                  \
+	X(tx_bytes, "bytes sent on the port")                                  \
+	X(tx_full, "frames the TX ring did not take at once (retried)")        \
+	X(tx_drop, "frames dropped because the TX backlog was full")           \
+	X(no_mbuf, "mbuf allocation failures")                                 \
+	X(arp_rx, "ARP frames received")                                       \
+	X(arp_reply_tx, "ARP replies sent for our address")                    \
+	X(arp_req_tx, "ARP requests sent to resolve peers")                    \
+	X(arp_learn, "neighbour MACs learned from replies to our requests")    \
+	X(arp_unsolicited, "ARP replies/announcements we did not ask for (not learned)") \
+	X(arp_conflict, "ARP frames giving a known neighbour another MAC (ignored)") \
+	X(arp_pending_drop, "frames dropped waiting for ARP (queue full/timeout)") \
+	X(icmp_echo, "ICMP echo requests answered")                            \
+	X(igmp_query, "IGMP queries received")                                 \
+	X(igmp_report_tx, "IGMP v2 membership reports sent")                   \
+	X(igmp_leave_tx, "IGMP v2 leave messages sent")                        \
+	X(exc_to_kernel, "frames passed to the exception TAP")                 \
+	X(exc_from_kernel, "frames from the exception TAP sent on the port")   \
+	X(exc_drop, "exception frames dropped (no TAP or TAP full)")           \
+	X(drop_l2, "frames too short or unknown ethertype without TAP")        \
+	X(drop_bad_src, "frames with a zero, multicast or our own source MAC") \
+	X(drop_ip_hdr, "IPv4 header invalid (version, ihl, length)")           \
+	X(drop_ip_cksum, "IPv4 header checksum wrong")                         \
+	X(drop_ip_frag, "IPv4 fragments")                                      \
+	X(drop_not_ours, "IPv4 to an address we do not serve")                 \
+	X(drop_udp, "UDP header or length invalid")                            \
+	X(drop_arp, "malformed ARP")                                           \
+	X(drop_multiseg, "multi-segment frames received")                      \
+	X(drop_fault, "frames dropped by the test fault hook")                 \
+	X(fault_reordered, "frames swapped with their neighbour by the test hook") \
+	X(ev_deferred, "events the ring could not take at once (kept, posted later)") \
+	X(fris_rx, "Frisbee datagrams received")                               \
+	X(fris_no_session, "UDP to a Frisbee-looking port with no session")    \
+	X(tcp_rx, "TCP segments handed to the userspace TCP")                  \
+	X(link_changes, "link state changes seen")                             \
+	X(sessions_started, "Frisbee sessions started")                        \
+	X(sessions_ended, "Frisbee sessions ended")                            \
+	X(rx_csum_partial, "TCP/UDP checksums left partial by a virtual link, completed") \
+	X(tx_copy_nodma, "BLOCK payloads copied: image memory not DMA-safe (heap, mmap)") \
+	X(idle_sleeps, "loop passes that found no useful work and slept")
+
+enum mb_dp_ctr {
+#define MB_DP_X_ENUM(n, h) MB_DP_C_##n,
+	MB_DP_COUNTERS(MB_DP_X_ENUM)
+#undef MB_DP_X_ENUM
+	MB_DP_C_MAX
+};
+
+/* Per-session counters; drops by decode reason are kept beside them. */
+#define MB_DP_SESS_COUNTERS(X)                                                 \
+	X(rx_pkts, "datagrams received for the session")                       \
+	X(tx_pkts, "frames sent (BLOCKs and JOIN replies)")                    \
+	X(tx_bytes, "UDP payload bytes sent")                                  \
+	X(blocks, "BLOCK packets sent")                                        \
+	X(joins, "JOIN v1 received")                                           \
+	X(joins2, "JOIN2 received")                                            \
+	X(requests, "REQUEST received")                                        \
+	X(prequests, "PREQUEST received")                                      \
+	X(merged, "requests merged into queued work")                          \
+	X(rerequests, "PREQUEST retries that added work")                      \
+	X(wq_drops, "requests the work queue dropped")                         \
+	X(leaves, "LEAVE and LEAVE2 received")                                 \
+	X(progress, "PROGRESS reports received")                               \
+	X(ignored, "own packets, replies and BLOCKs from others")              \
+	X(drops, "datagrams dropped (sum of the reasons)")                     \
+	X(no_neigh, "send passes skipped waiting for the client's ARP")        \
+	X(overruns, "TX ring full while sending")                              \
+	X(rounds, "rounds completed (every block of the image sent once)")     \
+	X(budget_refused, "requests refused: unicast output budget spent")
+
+enum mb_dp_sctr {
+#define MB_DP_X_ENUM(n, h) MB_DP_S_##n,
+	MB_DP_SESS_COUNTERS(MB_DP_X_ENUM)
+#undef MB_DP_X_ENUM
+	MB_DP_S_MAX
+};
+
+/* The TCP glue's own counters (dp_tcp.c), shown as tcp_<name>. */
+#define MB_DP_TCP_COUNTERS(X)                                                  \
+	X(rx_bad_l3, "frames with a bad Ethernet/IPv4 header for TCP")         \
+	X(rx_bad_cksum, "IPv4 or TCP checksum wrong")                          \
+	X(tx_busy, "segments refused: TX queue full or the pass's frame budget spent") \
+	X(rx_bad_tcp, "TCP header or options invalid")                         \
+	X(rx_multiseg, "multi-segment frames received")                        \
+	X(tx_nombuf, "no mbuf for a segment")                                  \
+	X(tx_drop, "frames the port did not take at shutdown")                 \
+	X(tx_copied, "payloads copied into the header mbuf")                   \
+	X(tx_zerocopy, "payloads attached by reference")                       \
+	X(tx_copy_nodma, "payloads copied: memory not DMA-safe (heap, mmap)")  \
+	X(tx_oversize, "segments refused: longer than the MTU or the mbuf")
+
+enum mb_dp_tctr {
+#define MB_DP_X_ENUM(n, h) MB_DP_T_##n,
+	MB_DP_TCP_COUNTERS(MB_DP_X_ENUM)
+#undef MB_DP_X_ENUM
+	MB_DP_T_MAX
+};
+
+struct mb_dp_ctr_desc {
+	const char *name;
+	const char *help;
+};
+
+/* Name tables, indexed by the enums above (dp_stats.c). */
+extern const struct mb_dp_ctr_desc mb_dp_ctr_desc[MB_DP_C_MAX];
+extern const struct mb_dp_ctr_desc mb_dp_sctr_desc[MB_DP_S_MAX];
+extern const struct mb_dp_ctr_desc mb_dp_tctr_desc[MB_DP_T_MAX];
+
+/* What the userspace TCP of every lcore counts, summed. */
+struct mb_dp_tcp_stats {
+	struct mb_tcp_counters core;
+	struct mb_tcp_http_counters http;
+	uint64_t glue[MB_DP_T_MAX];
+	uint32_t conns;
+	uint16_t mss;
+};
+
+struct mb_dp_stats {
+	uint16_t port;
+	char mac[18];	   /* xx:xx:xx:xx:xx:xx */
+	bool link;
+	uint64_t speed_bps;
+	uint64_t port_rate_bps;
+	bool tx_zero_copy;
+	uint32_t mbuf_data_room;
+	uint16_t mtu;
+	bool tx_ip_cksum_offload;
+	bool mc_filter_exact; /* else allmulticast */
+	bool exception_tap;
+	uint32_t sessions;    /* active Frisbee sessions */
+	uint64_t rate_bps;    /* their measured send rate, summed */
+	uint64_t ctr[MB_DP_C_MAX];
+	bool tcp_enabled;
+	struct mb_dp_tcp_stats tcp;
+};
+
+enum mb_dp_sess_state {
+	MB_DP_SESS_FREE = 0,
+	MB_DP_SESS_RESERVED, /* control filled it, START posted */
+	MB_DP_SESS_ACTIVE,   /* lcore runs it */
+	MB_DP_SESS_ENDED,    /* lcore done; the control thread reaps it */
+};
+
+struct mb_dp_sess_info {
+	uint32_t id;
+	char image[MB_IMAGE_NAME_MAX + 1];
+	uint64_t version;
+	uint64_t size;
+	uint32_t addr; /* network order */
+	uint16_t port;
+	int method;    /* enum mb_fris_method */
+	enum mb_dp_sess_state state;
+	uint64_t rate_bps;    /* measured */
+	uint32_t queue_depth;
+	uint32_t chunks;
+	uint64_t ctr[MB_DP_S_MAX];
+	uint64_t drop[MB_FRIS_RESULT_MAX];
+	uint64_t pacing_bps;
+};
+
+#endif /* _MB_DP_COUNTERS_H_ */

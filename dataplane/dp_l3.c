@@ -1,0 +1,413 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * L3 of an lcore: the neighbour table and the ARP pending queue, ARP, ICMP
+ * echo and IGMP.
+ *
+ * ARP: we answer for dpdk.address ourselves and keep a small table of the
+ * neighbours our unicast output goes to (Frisbee unicast sessions, routed
+ * frames).  A MAC is learned only from a reply to a request we sent, within
+ * DP_ARP_WAIT_S of sending it: never from a datagram, a gratuitous ARP, an
+ * unsolicited reply or a request (a request for our address from a node we
+ * do not know makes us ask for it in turn).  Entries are re-asked with a
+ * unicast request after DP_NEIGH_REFRESH_S and dropped when unconfirmed for
+ * DP_NEIGH_TTL_S.  So an on-link node cannot redirect another node's
+ * traffic by announcing itself; it would have to win the race to answer our
+ * own request, which ARP cannot prevent.  Every ARP frame is also given to
+ * the kernel so that its own neighbour cache (used by the master server and
+ * FTP control sockets) stays right.  The TAP carries the port's MAC and our
+ * address, so whichever side answers, the answer is the same.
+ *
+ * IGMP: queries are answered at once with v2 reports for every active
+ * group (there is one of us: no random delay); the frame also goes to the
+ * kernel.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include <rte_arp.h>
+#include <rte_cycles.h>
+#include <rte_icmp.h>
+#include <rte_ip.h>
+
+#include "dp_priv.h"
+
+#define DP_NEIGH_REFRESH_S 60 /* a used entry this old is asked for again */
+#define DP_NEIGH_TTL_S 120    /* an entry unconfirmed this long is dropped */
+#define DP_ARP_WAIT_S 2	      /* a reply this soon after our request is its answer */
+#define DP_PEND_TIMEOUT_S 2   /* a frame waits this long for ARP */
+
+static struct dp_neigh *
+neigh_find(struct mb_dp_lcore *lc, uint32_t ip)
+{
+	unsigned i;
+
+	for (i = 0; i < DP_NEIGH_MAX; i++)
+		if (lc->neigh[i].ip == ip && (lc->neigh[i].valid || lc->neigh[i].next_req))
+			return &lc->neigh[i];
+	return NULL;
+}
+
+/* The entry of ip, else a free slot, else (evict) the oldest entry, else
+ * NULL. */
+static struct dp_neigh *
+neigh_slot(struct mb_dp_lcore *lc, uint32_t ip, bool evict)
+{
+	struct dp_neigh *n = neigh_find(lc, ip), *old = &lc->neigh[0];
+	unsigned i;
+
+	if (n != NULL)
+		return n;
+	for (i = 0; i < DP_NEIGH_MAX; i++) {
+		n = &lc->neigh[i];
+		if (!n->valid && n->next_req == 0)
+			break;
+		if (n->seen < old->seen)
+			old = n;
+	}
+	if (i == DP_NEIGH_MAX) {
+		if (!evict)
+			return NULL;
+		n = old;
+	}
+	memset(n, 0, sizeof(*n));
+	n->ip = ip;
+	n->seen = rte_rdtsc();
+	return n;
+}
+
+static bool
+on_link(const struct mb_dp_port *port, uint32_t ip)
+{
+	return ((ip ^ port->addr) & port->mask) == 0;
+}
+
+static void
+arp_send(struct mb_dp_lcore *lc, uint16_t op, uint32_t tip, const struct rte_ether_addr *tha,
+	 const struct rte_ether_addr *dst)
+{
+	struct rte_mbuf *m = dp_alloc(lc);
+	struct rte_ether_hdr *eth;
+	struct rte_arp_hdr *arp;
+
+	if (m == NULL)
+		return;
+	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	arp = (struct rte_arp_hdr *)(eth + 1);
+	m->data_len = m->pkt_len = sizeof(*eth) + sizeof(*arp);
+	eth->dst_addr = *dst;
+	eth->src_addr = lc->port->mac;
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
+	arp->arp_hardware = rte_cpu_to_be_16(RTE_ARP_HRD_ETHER);
+	arp->arp_protocol = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	arp->arp_hlen = RTE_ETHER_ADDR_LEN;
+	arp->arp_plen = 4;
+	arp->arp_opcode = rte_cpu_to_be_16(op);
+	arp->arp_data.arp_sha = lc->port->mac;
+	arp->arp_data.arp_sip = lc->port->addr;
+	arp->arp_data.arp_tha = *tha;
+	arp->arp_data.arp_tip = tip;
+	if (dp_tx_frame(lc, m) == 0)
+		dp_count(lc, op == RTE_ARP_OP_REPLY ? MB_DP_C_arp_reply_tx : MB_DP_C_arp_req_tx, 1);
+}
+
+/* Ask for n's MAC (at most once a second): broadcast, or unicast to the MAC
+ * we hold when re-confirming it. */
+static void
+neigh_ask(struct mb_dp_lcore *lc, struct dp_neigh *n, uint64_t now)
+{
+	static const struct rte_ether_addr bcast = {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
+	static const struct rte_ether_addr zero;
+
+	if (now < n->next_req)
+		return;
+	n->next_req = now + lc->hz;
+	n->asked = now;
+	arp_send(lc, RTE_ARP_OP_REQUEST, n->ip, &zero, n->valid ? &n->mac : &bcast);
+}
+
+static void
+pend_flush(struct mb_dp_lcore *lc, uint32_t ip, const struct rte_ether_addr *mac)
+{
+	unsigned i = 0;
+
+	while (i < lc->npend) {
+		struct dp_pend *p = &lc->pend[i];
+
+		if (p->nexthop != ip) {
+			i++;
+			continue;
+		}
+		rte_pktmbuf_mtod(p->m, struct rte_ether_hdr *)->dst_addr = *mac;
+		(void)dp_tx_frame(lc, p->m); /* takes it either way */
+		lc->pend[i] = lc->pend[--lc->npend];
+	}
+}
+
+/* An ARP reply from ip: the answer to our request (learned, true) or not. */
+static bool
+neigh_answer(struct mb_dp_lcore *lc, uint32_t ip, const struct rte_ether_addr *mac, uint64_t now)
+{
+	struct dp_neigh *n = neigh_find(lc, ip);
+
+	if (n == NULL || n->asked == 0 || now - n->asked > DP_ARP_WAIT_S * lc->hz ||
+	    !rte_is_unicast_ether_addr(mac) || rte_is_zero_ether_addr(mac))
+		return false;
+	n->mac = *mac;
+	n->valid = true;
+	n->seen = now;
+	n->asked = 0; /* one answer per request: a second one is not ours */
+	dp_count(lc, MB_DP_C_arp_learn, 1);
+	if (lc->npend > 0)
+		pend_flush(lc, ip, mac);
+	return true;
+}
+
+bool
+dp_neigh_resolve(struct mb_dp_lcore *lc, uint32_t ip, struct rte_ether_addr *ret_mac)
+{
+	struct dp_neigh *n = neigh_find(lc, ip);
+	uint64_t now = rte_rdtsc();
+
+	if (n != NULL && n->valid) {
+		uint64_t age = now - n->seen;
+
+		if (age < DP_NEIGH_TTL_S * lc->hz) {
+			if (age >= DP_NEIGH_REFRESH_S * lc->hz)
+				neigh_ask(lc, n, now); /* still used meanwhile */
+			*ret_mac = n->mac;
+			return true;
+		}
+		n->valid = false; /* unconfirmed too long: ask anew */
+	}
+	if (n == NULL)
+		n = neigh_slot(lc, ip, true);
+	neigh_ask(lc, n, now);
+	return false;
+}
+
+void
+dp_pend_expire(struct mb_dp_lcore *lc, uint64_t now)
+{
+	unsigned i = 0;
+
+	while (i < lc->npend) {
+		if (now - lc->pend[i].since < DP_PEND_TIMEOUT_S * lc->hz) {
+			i++;
+			continue;
+		}
+		rte_pktmbuf_free(lc->pend[i].m);
+		dp_count(lc, MB_DP_C_arp_pending_drop, 1);
+		lc->pend[i] = lc->pend[--lc->npend];
+	}
+}
+
+void
+dp_l3_fini(struct mb_dp_lcore *lc)
+{
+	for (unsigned i = 0; i < lc->npend; i++)
+		rte_pktmbuf_free(lc->pend[i].m);
+	lc->npend = 0;
+}
+
+uint32_t
+dp_nexthop(const struct mb_dp_port *port, uint32_t dst)
+{
+	return on_link(port, dst) || port->gateway == 0 ? dst : port->gateway;
+}
+
+int
+dp_ip_output(struct mb_dp_lcore *lc, struct rte_mbuf *m, uint32_t dst)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	uint32_t nh = dp_nexthop(lc->port, dst);
+
+	eth->src_addr = lc->port->mac;
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	if (dp_neigh_resolve(lc, nh, &eth->dst_addr))
+		return dp_tx_frame(lc, m);
+	if (lc->npend == DP_PEND_MAX) {
+		dp_count(lc, MB_DP_C_arp_pending_drop, 1);
+		rte_pktmbuf_free(m);
+		return -ENOBUFS;
+	}
+	lc->pend[lc->npend++] = (struct dp_pend){ .m = m, .nexthop = nh, .since = rte_rdtsc() };
+	return 0;
+}
+
+/* ---- ARP / ICMP / IGMP ----------------------------------------------------------- */
+
+void
+dp_arp_input(struct mb_dp_lcore *lc, struct rte_mbuf *m, struct rte_ether_hdr *eth)
+{
+	const struct mb_dp_port *port = lc->port;
+	struct rte_arp_hdr *arp = (struct rte_arp_hdr *)(eth + 1);
+	uint64_t now = rte_rdtsc();
+	uint32_t sip;
+
+	dp_count(lc, MB_DP_C_arp_rx, 1);
+	if (m->data_len < sizeof(*eth) + sizeof(*arp) ||
+	    arp->arp_hardware != rte_cpu_to_be_16(RTE_ARP_HRD_ETHER) ||
+	    arp->arp_protocol != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) ||
+	    arp->arp_hlen != RTE_ETHER_ADDR_LEN || arp->arp_plen != 4) {
+		dp_count(lc, MB_DP_C_drop_arp, 1);
+		rte_pktmbuf_free(m);
+		return;
+	}
+	sip = arp->arp_data.arp_sip;
+	if (sip != 0 && sip != port->addr && on_link(port, sip)) {
+		const struct dp_neigh *n = neigh_find(lc, sip);
+		bool ours = false;
+
+		if (arp->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REPLY) &&
+		    arp->arp_data.arp_tip == port->addr)
+			ours = neigh_answer(lc, sip, &arp->arp_data.arp_sha, now);
+		if (!ours) {
+			/* not learned: a request, a gratuitous ARP, or a reply we
+			 * did not ask for (counted; a different MAC for a
+			 * neighbour we hold is a conflict, maybe a spoofer) */
+			if (arp->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) ||
+			    arp->arp_data.arp_tip == sip)
+				dp_count(lc, MB_DP_C_arp_unsolicited, 1);
+			if (n != NULL && n->valid &&
+			    !rte_is_same_ether_addr(&n->mac, &arp->arp_data.arp_sha))
+				dp_count(lc, MB_DP_C_arp_conflict, 1);
+		}
+	}
+	if (arp->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) &&
+	    arp->arp_data.arp_tip == port->addr && sip != port->addr) {
+		arp_send(lc, RTE_ARP_OP_REPLY, sip, &arp->arp_data.arp_sha,
+			 &arp->arp_data.arp_sha);
+		/* a node that talks to us is verified by asking for it in turn,
+		 * so its MAC is known before we first send to it; only into a
+		 * free slot (requests from many forged addresses must not evict
+		 * the neighbours our sessions use) */
+		if (sip != 0 && on_link(port, sip)) {
+			struct dp_neigh *n = neigh_find(lc, sip);
+
+			if (n == NULL)
+				n = neigh_slot(lc, sip, false);
+			if (n != NULL && !n->valid)
+				neigh_ask(lc, n, now);
+		}
+	}
+	/* The kernel learns too (its replies for our address are identical). */
+	dp_to_kernel(lc, m);
+}
+
+void
+dp_icmp_input(struct mb_dp_lcore *lc, struct rte_mbuf *m, struct rte_ether_hdr *eth,
+	      struct rte_ipv4_hdr *ip, uint16_t l4_len)
+{
+	struct rte_icmp_hdr *icmp = (struct rte_icmp_hdr *)((uint8_t *)ip + rte_ipv4_hdr_len(ip));
+
+	if (l4_len < sizeof(*icmp) || icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST ||
+	    ip->dst_addr != lc->port->addr) {
+		dp_to_kernel(lc, m);
+		return;
+	}
+	if (rte_raw_cksum(icmp, l4_len) != 0xffff) {
+		dp_count(lc, MB_DP_C_drop_ip_cksum, 1);
+		rte_pktmbuf_free(m);
+		return;
+	}
+	/* Turn the request around in place. */
+	icmp->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
+	/* Recompute rather than patch: clearer, and echo payloads are small. */
+	icmp->icmp_cksum = 0;
+	icmp->icmp_cksum = (uint16_t)~rte_raw_cksum(icmp, l4_len);
+	ip->dst_addr = ip->src_addr;
+	ip->src_addr = lc->port->addr;
+	ip->time_to_live = 64;
+	dp_ip_cksum(lc->port, m, ip);
+	eth->dst_addr = eth->src_addr;
+	eth->src_addr = lc->port->mac;
+	/* Trim Ethernet padding. */
+	rte_pktmbuf_trim(m, m->pkt_len -
+			       (uint32_t)(sizeof(*eth) + rte_be_to_cpu_16(ip->total_length)));
+	if (dp_tx_frame(lc, m) == 0)
+		dp_count(lc, MB_DP_C_icmp_echo, 1);
+}
+
+bool
+dp_group_served(const struct mb_dp *dp, uint32_t group)
+{
+	for (uint32_t i = 0; i < dp->fris.max; i++) {
+		const struct mb_dp_sess *s = &dp->fris.sess[i];
+
+		if (atomic_load_explicit(&s->state, memory_order_acquire) == MB_DP_SESS_ACTIVE &&
+		    s->method == MB_FRIS_MULTICAST && s->addr == group)
+			return true;
+	}
+	return false;
+}
+
+void
+dp_igmp_send(struct mb_dp_lcore *lc, uint32_t group, bool leave)
+{
+	struct rte_mbuf *m = dp_alloc(lc);
+	struct rte_ether_hdr *eth;
+	struct rte_ipv4_hdr *ip;
+	uint8_t *opt, *igmp;
+	uint32_t dst = leave ? rte_cpu_to_be_32(0xe0000002) : group; /* 224.0.0.2 */
+	uint32_t hdst = rte_be_to_cpu_32(dst);
+	uint16_t c;
+
+	if (m == NULL)
+		return;
+	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	ip = (struct rte_ipv4_hdr *)(eth + 1);
+	opt = (uint8_t *)(ip + 1);
+	igmp = opt + 4;
+	m->data_len = m->pkt_len = sizeof(*eth) + 24 + 8;
+	eth->dst_addr = (struct rte_ether_addr){{0x01, 0x00, 0x5e, (hdst >> 16) & 0x7f,
+						 (hdst >> 8) & 0xff, hdst & 0xff}};
+	eth->src_addr = lc->port->mac;
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	memset(ip, 0, 24);
+	ip->version_ihl = 0x46; /* 24 bytes: Router Alert option (RFC 2236) */
+	ip->total_length = rte_cpu_to_be_16(24 + 8);
+	ip->packet_id = rte_cpu_to_be_16(lc->ip_id++);
+	ip->time_to_live = 1;
+	ip->next_proto_id = IPPROTO_IGMP;
+	ip->src_addr = lc->port->addr;
+	ip->dst_addr = dst;
+	opt[0] = 0x94;
+	opt[1] = 4;
+	opt[2] = opt[3] = 0;
+	ip->hdr_checksum = 0;
+	ip->hdr_checksum = rte_ipv4_cksum(ip); /* options: always in software */
+	igmp[0] = leave ? 0x17 : 0x16;
+	igmp[1] = 0;
+	igmp[2] = igmp[3] = 0;
+	memcpy(igmp + 4, &group, 4);
+	c = (uint16_t)~rte_raw_cksum(igmp, 8);
+	memcpy(igmp + 2, &c, 2);
+	if (dp_tx_frame(lc, m) == 0)
+		dp_count(lc, leave ? MB_DP_C_igmp_leave_tx : MB_DP_C_igmp_report_tx, 1);
+}
+
+void
+dp_igmp_input(struct mb_dp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *ip,
+	      uint16_t l4_len)
+{
+	const uint8_t *igmp = (const uint8_t *)ip + rte_ipv4_hdr_len(ip);
+	const struct mb_dp_fris *f = &lc->dp->fris;
+	uint32_t group, i;
+
+	if (l4_len >= 8 && igmp[0] == 0x11 && rte_raw_cksum(igmp, l4_len) == 0xffff) {
+		dp_count(lc, MB_DP_C_igmp_query, 1);
+		memcpy(&group, igmp + 4, 4);
+		/* General query (group 0) or group-specific; v3 queries get v2
+		 * reports, as a v2 host would answer them. */
+		for (i = 0; i < f->max; i++) {
+			const struct mb_dp_sess *s = &f->sess[i];
+
+			if (atomic_load_explicit(&s->state, memory_order_acquire) ==
+				    MB_DP_SESS_ACTIVE &&
+			    s->method == MB_FRIS_MULTICAST && (group == 0 || group == s->addr))
+				dp_igmp_send(lc, s->addr, false);
+		}
+	}
+	dp_to_kernel(lc, m);
+}

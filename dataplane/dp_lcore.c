@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * An lcore's context and its poll loop, with the classifier.
+ *
+ * The loop is run-to-completion: apply control commands, receive bursts
+ * and classify each frame (ARP/ICMP/IGMP answered here, Frisbee UDP to
+ * dp_fris.c, owned TCP ports to the TCP glue, everything else to the TAP),
+ * forward what the kernel sent on the TAP, let the Frisbee engine send what
+ * its pacers allow, run the TCP timers, the slow timers every 100 ms, flush
+ * the TX backlog, announce a quiescent state.
+ *
+ * Idle: a pass that did no useful work goes RCU-offline and sleeps
+ * dpdk.idle-sleep-us (re-read every pass, so a reload applies at once), or
+ * less when a pacer is due sooner, at most 20 us while TCP connections are
+ * open.  Frames that are not traffic at all (a zero or multicast source
+ * MAC: what net_null generates, or garbage on a wire) are dropped before
+ * anything else, counted in drop_bad_src, and are not work: they neither
+ * keep the lcore spinning nor reach the kernel through the TAP.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_random.h>
+#include <rte_tcp.h>
+#include <rte_udp.h>
+
+#include <urcu-qsbr.h>
+
+#include "dp_priv.h"
+#include "mb_log.h"
+#include "mb_time.h"
+
+#define RX_BURSTS_MAX 8 /* bursts drained per pass while they come full */
+
+#ifdef MB_FAULT_HOOKS
+bool
+dp_fault_drop(struct mb_dp_lcore *lc, unsigned pct)
+{
+	/* xorshift64: cheap and good enough to spread test drops. */
+	if (pct == 0)
+		return false;
+	lc->fault_seed ^= lc->fault_seed << 13;
+	lc->fault_seed ^= lc->fault_seed >> 7;
+	lc->fault_seed ^= lc->fault_seed << 17;
+	return lc->fault_seed % 100 < pct;
+}
+
+static void
+fault_init(struct mb_dp_lcore *lc)
+{
+	/* Test builds: MB_FAULT_DROP_RX / MB_FAULT_DROP_TX = percent of frames
+	 * to drop, MB_FAULT_REORDER = percent swapped, so system tests can
+	 * emulate loss without netem. */
+	const char *rx = getenv("MB_FAULT_DROP_RX"), *tx = getenv("MB_FAULT_DROP_TX");
+	const char *ro = getenv("MB_FAULT_REORDER");
+
+	lc->fault_seed = rte_rand() | 1;
+	lc->fault_rx = rx ? RTE_MIN((unsigned)atoi(rx), 100u) : 0;
+	lc->fault_tx = tx ? RTE_MIN((unsigned)atoi(tx), 100u) : 0;
+	lc->fault_reorder = ro ? RTE_MIN((unsigned)atoi(ro), 100u) : 0;
+	if (lc->fault_rx || lc->fault_tx || lc->fault_reorder)
+		MB_LOG(WARNING, DP,
+		       "fault hook: dropping %u%% of RX and %u%% of TX frames, reordering %u%%",
+		       lc->fault_rx, lc->fault_tx, lc->fault_reorder);
+}
+#endif
+
+/* TX callback of the TCP glue: its frames join the lcore's backlog. */
+static uint16_t
+tcp_tx(void *arg, struct rte_mbuf **pkts, uint16_t n)
+{
+	struct mb_dp_lcore *lc = arg;
+	uint16_t i;
+
+	for (i = 0; i < n && lc->ntx < DP_TXQ_MAX; i++)
+		lc->txq[lc->ntx++] = pkts[i];
+	return i;
+}
+
+int
+dp_lcore_init(struct mb_dp *dp, struct mb_dp_lcore *lc, uint16_t q, const struct mb_config *cfg)
+{
+	memset(lc, 0, sizeof(*lc));
+	lc->dp = dp;
+	lc->port = &dp->port;
+	lc->queue = q;
+	lc->hz = dp->hz;
+	lc->ip_id = (uint16_t)rte_rand();
+#ifdef MB_FAULT_HOOKS
+	fault_init(lc);
+#endif
+	if (cfg->tcp_enable) {
+		struct mb_dp_tcp_conf tc = {
+			.local_addr = dp->port.addr,
+			.local_mac = dp->port.mac,
+			.pool = dp->port.pool,
+			.zc = dp->port.zc, /* payload attached from the image cache */
+			.tx = tcp_tx,
+			.tx_arg = lc,
+			.tx_cksum_offload = dp->port.tx_ip_cksum && dp->port.tx_tcp_cksum,
+			.xfer_done = dp_chan_xfer_done,
+			.xfer_arg = lc,
+			.mtu = dp->port.mtu,
+		};
+
+		lc->tcp = mb_dp_tcp_create(&tc, cfg);
+		if (lc->tcp == NULL)
+			return -(errno ? errno : ENOMEM);
+		lc->tcp_gen = atomic_load(&dp->tun.gen);
+	}
+	return 0;
+}
+
+void
+dp_lcore_fini(struct mb_dp_lcore *lc)
+{
+	mb_dp_tcp_free(lc->tcp);
+	lc->tcp = NULL;
+	dp_l3_fini(lc);
+	for (unsigned i = 0; i < lc->ntx; i++)
+		rte_pktmbuf_free(lc->txq[i]);
+	lc->ntx = 0;
+}
+
+/* ---- classification ------------------------------------------------------------- */
+
+static void
+drop(struct mb_dp_lcore *lc, struct rte_mbuf *m, enum mb_dp_ctr c)
+{
+	dp_count(lc, c, 1);
+	rte_pktmbuf_free(m);
+}
+
+/*
+ * A software link with checksum offload (a veth whose sender did not turn
+ * "tx" off) delivers TCP and UDP frames whose checksum field holds only the
+ * pseudo-header sum: the sending kernel left the rest to a NIC that does not
+ * exist (CHECKSUM_PARTIAL), and af_packet and af_xdp hand the bytes over as
+ * they are.  On a virtual port we complete such a checksum, so that our TCP
+ * and the kernel behind the exception TAP accept the frame; real NICs never
+ * deliver these, so the check is skipped there.  A correct checksum that
+ * happens to equal the pseudo-header sum is recomputed to the same value.
+ */
+static void
+l4_csum_complete(struct mb_dp_lcore *lc, struct rte_ipv4_hdr *ip, uint16_t ihl, uint16_t l4_len)
+{
+	uint8_t *l4 = (uint8_t *)ip + ihl;
+	uint16_t *field;
+
+	if (ip->next_proto_id == IPPROTO_TCP && l4_len >= sizeof(struct rte_tcp_hdr))
+		field = &((struct rte_tcp_hdr *)l4)->cksum;
+	else if (ip->next_proto_id == IPPROTO_UDP && l4_len >= sizeof(struct rte_udp_hdr))
+		field = &((struct rte_udp_hdr *)l4)->dgram_cksum;
+	else
+		return;
+	if (*field == 0 || *field != rte_ipv4_phdr_cksum(ip, 0))
+		return;
+	*field = 0;
+	*field = rte_ipv4_udptcp_cksum(ip, l4); /* UDP: never 0 */
+	dp_count(lc, MB_DP_C_rx_csum_partial, 1);
+}
+
+static void
+ipv4_input(struct mb_dp_lcore *lc, struct rte_mbuf *m, struct rte_ether_hdr *eth)
+{
+	const struct mb_dp_port *port = lc->port;
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
+	uint32_t avail = m->data_len - (uint32_t)sizeof(*eth);
+	uint16_t ihl, tot, l4_len;
+	uint32_t dst;
+
+	if (avail < sizeof(*ip) || (ip->version_ihl >> 4) != 4)
+		return drop(lc, m, MB_DP_C_drop_ip_hdr);
+	ihl = (uint16_t)((ip->version_ihl & 0xf) * 4);
+	tot = rte_be_to_cpu_16(ip->total_length);
+	if (ihl < sizeof(*ip) || ihl > avail || tot < ihl || tot > avail)
+		return drop(lc, m, MB_DP_C_drop_ip_hdr);
+	if ((m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_BAD)
+		return drop(lc, m, MB_DP_C_drop_ip_cksum);
+	if ((m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) != RTE_MBUF_F_RX_IP_CKSUM_GOOD &&
+	    rte_raw_cksum(ip, ihl) != 0xffff)
+		return drop(lc, m, MB_DP_C_drop_ip_cksum);
+	if ((ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG |
+						   RTE_IPV4_HDR_OFFSET_MASK)) != 0)
+		return drop(lc, m, MB_DP_C_drop_ip_frag);
+	l4_len = tot - ihl;
+	dst = ip->dst_addr;
+	if (port->is_virtual)
+		l4_csum_complete(lc, ip, ihl, l4_len);
+
+	switch (ip->next_proto_id) {
+	case IPPROTO_UDP: {
+		struct rte_udp_hdr *udp = (struct rte_udp_hdr *)((uint8_t *)ip + ihl);
+		uint16_t ulen;
+
+		if (l4_len < sizeof(*udp))
+			return drop(lc, m, MB_DP_C_drop_udp);
+		ulen = rte_be_to_cpu_16(udp->dgram_len);
+		if (ulen < sizeof(*udp) || ulen > l4_len)
+			return drop(lc, m, MB_DP_C_drop_udp);
+		if (dp_fris_input(lc, ip->src_addr, dst, rte_be_to_cpu_16(udp->src_port),
+				  rte_be_to_cpu_16(udp->dst_port), (const uint8_t *)(udp + 1),
+				  ulen - (uint32_t)sizeof(*udp))) {
+			rte_pktmbuf_free(m);
+			return;
+		}
+		break;
+	}
+	case IPPROTO_TCP: {
+		struct rte_tcp_hdr *tcp = (struct rte_tcp_hdr *)((uint8_t *)ip + ihl);
+
+		if (dst == port->addr && l4_len >= sizeof(*tcp) && lc->tcp != NULL &&
+		    mb_dp_tcp_wants(lc->tcp, rte_be_to_cpu_16(tcp->dst_port))) {
+			dp_count(lc, MB_DP_C_tcp_rx, 1);
+			rte_pktmbuf_trim(m, m->pkt_len - (uint32_t)(sizeof(*eth) + tot));
+			mb_dp_tcp_rx(lc->tcp, m, mb_time_mono_ns()); /* takes m */
+			return;
+		}
+		break;
+	}
+	case IPPROTO_ICMP:
+		if (dst == port->addr) {
+			dp_icmp_input(lc, m, eth, ip, l4_len);
+			return;
+		}
+		break;
+	case IPPROTO_IGMP:
+		dp_igmp_input(lc, m, ip, l4_len);
+		return;
+	default:
+		break;
+	}
+	/* Not ours to handle: unicast to us, broadcast, or link-local multicast
+	 * go to the kernel; other multicast and other hosts' traffic stop here. */
+	if (dst == port->addr || dst == 0xffffffff || dst == (port->addr | ~port->mask) ||
+	    (rte_be_to_cpu_32(dst) & 0xffffff00) == 0xe0000000)
+		return dp_to_kernel(lc, m);
+	if (IN_MULTICAST(rte_be_to_cpu_32(dst)) && dp_group_served(lc->dp, dst))
+		return drop(lc, m, MB_DP_C_fris_no_session);
+	drop(lc, m, MB_DP_C_drop_not_ours);
+}
+
+/* Classify one received frame (takes m).  false when it was not traffic at
+ * all (no useful work: see the file comment). */
+static bool
+input(struct mb_dp_lcore *lc, struct rte_mbuf *m)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	uint16_t et;
+
+#ifdef MB_FAULT_HOOKS
+	if (dp_fault_drop(lc, lc->fault_rx)) {
+		drop(lc, m, MB_DP_C_drop_fault);
+		return true;
+	}
+#endif
+	if (m->nb_segs != 1) {
+		drop(lc, m, MB_DP_C_drop_multiseg);
+		return true;
+	}
+	if (m->data_len < sizeof(*eth)) {
+		drop(lc, m, MB_DP_C_drop_l2);
+		return true;
+	}
+	if (rte_is_zero_ether_addr(&eth->src_addr) || rte_is_multicast_ether_addr(&eth->src_addr)) {
+		drop(lc, m, MB_DP_C_drop_bad_src);
+		return false;
+	}
+	et = rte_be_to_cpu_16(eth->ether_type);
+	if (et == RTE_ETHER_TYPE_IPV4)
+		ipv4_input(lc, m, eth);
+	else if (et == RTE_ETHER_TYPE_ARP)
+		dp_arp_input(lc, m, eth);
+	else
+		dp_to_kernel(lc, m); /* IPv6, LLDP, VLANs ...: the kernel's business */
+	return true;
+}
+
+/* ---- the loop ----------------------------------------------------------------------- */
+
+/* Receive and classify; frames that were useful work. */
+static unsigned
+rx(struct mb_dp_lcore *lc, struct rte_mbuf **pkts, uint16_t burst)
+{
+	unsigned work = 0;
+
+	/* drain up to RX_BURSTS_MAX bursts while they come full of traffic: a
+	 * pass that sends a few hundred TCP segments gets as many ACKs back,
+	 * and a ring left full drops them (af_packet: 512 frames) */
+	for (unsigned b = 0; b < RX_BURSTS_MAX; b++) {
+		uint16_t n = rte_eth_rx_burst(lc->port->id, lc->queue, pkts, burst);
+		unsigned useful = 0;
+
+		for (uint16_t i = 0; i < n; i++) {
+			dp_count(lc, MB_DP_C_rx_pkts, 1);
+			dp_count(lc, MB_DP_C_rx_bytes, pkts[i]->pkt_len);
+			useful += input(lc, pkts[i]);
+		}
+		work += useful;
+		if (n < burst || useful == 0)
+			break;
+	}
+	return work;
+}
+
+/* Every 100 ms: link, pacing, ARP expiry, Frisbee timers, reloaded TCP
+ * settings. */
+static void
+slow_timers(struct mb_dp_lcore *lc, uint64_t now)
+{
+	struct mb_dp_tunables *tun = &lc->dp->tun;
+	uint32_t gen;
+
+	lc->next_slow = now + lc->hz / 10;
+	if (lc->queue == 0) {
+		dp_port_link_poll(lc, false);
+		dp_port_rate_apply(lc, now);
+		dp_fris_timers(lc, now);
+	}
+	dp_pend_expire(lc, now);
+	gen = atomic_load_explicit(&tun->gen, memory_order_acquire);
+	if (lc->tcp != NULL && gen != lc->tcp_gen) {
+		lc->tcp_gen = gen;
+		mb_dp_tcp_set_params(lc->tcp, atomic_load(&tun->tcp_initial_window),
+				     atomic_load(&tun->tcp_idle_timeout_ns));
+	}
+}
+
+void
+dp_lcore_run(struct mb_dp_lcore *lc)
+{
+	struct mb_dp *dp = lc->dp;
+	struct rte_mbuf *pkts[256];
+	uint16_t burst = RTE_MIN(lc->port->burst, (uint16_t)RTE_DIM(pkts));
+
+	lc->next_slow = 0;
+	while (!atomic_load_explicit(&dp->stop, memory_order_relaxed)) {
+		uint64_t now = rte_rdtsc(), wait = UINT64_MAX;
+		unsigned work = 0;
+
+		work += dp_chan_commands(lc, now); /* first: a new session sees this burst */
+		work += rx(lc, pkts, burst);
+		work += dp_from_kernel(lc);
+		if (lc->queue == 0)
+			work += dp_fris_tx(lc, now, &wait);
+		if (lc->tcp != NULL && mb_dp_tcp_poll(lc->tcp, mb_time_mono_ns()) > 0 &&
+		    wait > lc->hz / 50000)
+			wait = lc->hz / 50000; /* live connections: nap at most 20 us */
+		if (now >= lc->next_slow)
+			slow_timers(lc, now);
+		dp_chan_flush(lc);
+		if (lc->ntx > 0)
+			work += dp_tx_flush(lc);
+		rcu_quiescent_state();
+		if (work > 0)
+			continue;
+		if (lc->port->is_af_xdp) {
+			/* net_af_xdp frees sent mbufs only inside tx_burst; with
+			 * nothing to send they would stay in the completion ring
+			 * and its RX refill (same pool) could starve: an empty
+			 * burst reaps them. */
+			(void)rte_eth_tx_burst(lc->port->id, lc->queue, NULL, 0);
+		}
+		{
+			uint64_t us = atomic_load_explicit(&dp->tun.idle_sleep_us,
+							   memory_order_relaxed);
+
+			if (wait != UINT64_MAX && wait * 1000000 / lc->hz < us)
+				us = wait * 1000000 / lc->hz;
+			if (us > 0) {
+				dp_count(lc, MB_DP_C_idle_sleeps, 1);
+				rcu_thread_offline();
+				usleep((useconds_t)us);
+				rcu_thread_online();
+			}
+		}
+	}
+	dp_tx_flush(lc);
+}

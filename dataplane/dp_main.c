@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The dataplane's lifecycle: the one struct mb_dp of the process, built by
+ * mb_dp_init from the configuration (port, session slots, channel, lcore
+ * contexts), run by mb_dp_lcore_main on the lcores, changed by
+ * mb_dp_reconfig (the reloadable keys, as atomics the lcore reads) and torn
+ * down by mb_dp_fini.  The public functions here and in dp_chan.c and
+ * dp_stats.c are the only ones that reach the instance by name; every other
+ * function of the dataplane is handed its port or lcore context.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_random.h>
+
+#include <urcu-qsbr.h>
+
+#include "dp_priv.h"
+#include "mb_log.h"
+
+static struct mb_dp dp_one = { .owner = -1, .chan = { .efd = -1 } };
+
+struct mb_dp *
+dp_instance(void)
+{
+	return &dp_one;
+}
+
+static void
+tunables_set(struct mb_dp_tunables *t, const struct mb_config *cfg)
+{
+	atomic_store(&t->idle_sleep_us, cfg->idle_sleep_us);
+	atomic_store(&t->fris_rate, cfg->fris_rate);
+	atomic_store(&t->port_rate, cfg->port_rate);
+	atomic_store(&t->fris_idle_timeout_s, cfg->fris_idle_timeout);
+	atomic_store(&t->unicast_resend, cfg->unicast_resend);
+	atomic_store(&t->dynamic_rate, cfg->dynamic_rate);
+	atomic_store(&t->mcast_ttl, (uint32_t)cfg->mcast_ttl);
+	atomic_store(&t->tcp_initial_window, (uint32_t)cfg->initial_window);
+	atomic_store(&t->tcp_idle_timeout_ns, cfg->tcp_idle_timeout * 1000000000ULL);
+	atomic_fetch_add(&t->gen, 1);
+}
+
+int
+mb_dp_init(const struct mb_config *cfg)
+{
+	struct mb_dp *dp = &dp_one;
+	int rc;
+
+	if (dp->initialised)
+		return -EALREADY;
+	dp->hz = rte_get_tsc_hz();
+	tunables_set(&dp->tun, cfg);
+	dp->fris.max = (uint32_t)RTE_MAX(cfg->max_sessions, 1u);
+	dp->fris.next_id = 1;
+	dp->fris.sess = rte_zmalloc("mb_dp_sess", sizeof(*dp->fris.sess) * dp->fris.max,
+				    RTE_CACHE_LINE_SIZE);
+	if (dp->fris.sess == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = dp_chan_init(&dp->chan, cfg);
+	if (rc != 0)
+		goto fail;
+	rc = dp_port_init(&dp->port, cfg);
+	if (rc != 0)
+		goto fail;
+	if (cfg->exception_tap != NULL && cfg->exception_tap[0] != '\0') {
+		rc = dp_exc_init(&dp->port, cfg->exception_tap);
+		if (rc != 0)
+			goto fail;
+	}
+	dp->nlc = 1;
+	rc = dp_lcore_init(dp, &dp->lc[0], 0, cfg);
+	if (rc != 0)
+		goto fail;
+	dp->initialised = true;
+	dp_port_link_poll(&dp->lc[0], true);
+	dp_port_rate_apply(&dp->lc[0], rte_rdtsc());
+	return 0;
+fail:
+	MB_LOG(ERR, DP, "dataplane init on port %u failed: %s", (unsigned)cfg->port_id,
+	       strerror(rc < 0 ? -rc : rc));
+	mb_dp_fini();
+	return rc < 0 ? rc : -EIO;
+}
+
+void
+mb_dp_fini(void)
+{
+	struct mb_dp *dp = &dp_one;
+	uint32_t i;
+
+	if (dp->fris.sess != NULL) {
+		for (i = 0; i < dp->fris.max; i++)
+			if (atomic_load(&dp->fris.sess[i].state) != MB_DP_SESS_FREE)
+				dp_fris_slot_release(&dp->fris.sess[i]);
+	}
+	for (i = 0; i < dp->nlc; i++)
+		dp_lcore_fini(&dp->lc[i]);
+	dp->nlc = 0;
+	dp_chan_fini(dp);
+	dp_exc_fini(&dp->port);
+	dp_port_fini(&dp->port);
+	rte_free(dp->fris.sess);
+	dp->fris.sess = NULL;
+	dp->initialised = false;
+	atomic_store(&dp->stop, false);
+}
+
+void
+mb_dp_reconfig(const struct mb_config *cfg)
+{
+	tunables_set(&dp_one.tun, cfg);
+}
+
+int
+mb_dp_lcore_main(void *arg)
+{
+	struct mb_dp *dp = &dp_one;
+	unsigned lcore = rte_lcore_id();
+	int expect = -1;
+
+	(void)arg;
+	if (!dp->initialised)
+		return -EINVAL;
+	if (!atomic_compare_exchange_strong(&dp->owner, &expect, (int)lcore)) {
+		/* One lcore runs the port's queue; the others wait for the stop. */
+		while (!atomic_load(&dp->stop))
+			usleep(100000);
+		return 0;
+	}
+	rcu_register_thread();
+	MB_LOG(INFO, DP, "lcore %u runs port %u queue 0", lcore, dp->port.id);
+	dp_lcore_run(&dp->lc[0]);
+	rcu_unregister_thread();
+	atomic_store(&dp->owner, -1);
+	return 0;
+}
+
+void
+mb_dp_stop(void)
+{
+	atomic_store(&dp_one.stop, true);
+}
+
+bool
+mb_dp_link_up(void)
+{
+	return atomic_load(&dp_one.port.link_up);
+}
+
+uint64_t
+mb_dp_link_speed_bps(void)
+{
+	return atomic_load(&dp_one.port.link_speed_bps);
+}
+
+uint32_t
+mb_dp_local_addr(void)
+{
+	return dp_one.port.addr;
+}

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Zero copy with one fallback (see dp_zc.h).  A descriptor is an mbuf
+ * without data room whose private area carries the rte_mbuf_ext_shared_info
+ * of the bytes it points to and the buffer it holds a reference on; the
+ * mbuf library calls desc_free when the segment is freed (after TX
+ * completion, on whatever thread frees it), before the mbuf goes back to
+ * its pool.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <rte_errno.h>
+#include <rte_mbuf.h>
+
+#include "dp_dma.h"
+#include "dp_zc.h"
+
+struct desc {
+	struct rte_mbuf_ext_shared_info sh;
+	struct mb_sbuf *sb; /* one reference while attached */
+};
+
+static inline struct desc *
+desc_of(struct rte_mbuf *m)
+{
+	return rte_mbuf_to_priv(m);
+}
+
+static void
+desc_free(void *addr, void *opaque)
+{
+	struct desc *d = opaque;
+
+	(void)addr;
+	mb_sbuf_unref(d->sb);
+	d->sb = NULL;
+}
+
+struct rte_mempool *
+mb_dp_zc_pool_create(const char *name, unsigned n, int socket)
+{
+	/* rte_pktmbuf_pool_create wants the private size aligned */
+	uint16_t priv = (uint16_t)RTE_ALIGN_CEIL(sizeof(struct desc), RTE_MBUF_PRIV_ALIGN);
+
+	return rte_pktmbuf_pool_create(name, n, 256, priv, 0, socket);
+}
+
+static int
+copy_in(struct rte_mbuf *m, const struct mb_sbuf *sb, uint64_t off, uint32_t len)
+{
+	uint64_t have = off < sb->len ? sb->len - off : 0;
+	uint8_t *d;
+
+	if (len > rte_pktmbuf_tailroom(m))
+		return -ENOSPC;
+	d = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)len);
+	if (have > len)
+		have = len;
+	memcpy(d, sb->data + off, have);
+	memset(d + have, 0, len - have);
+	return 0;
+}
+
+int
+mb_dp_zc_append(const struct mb_dp_zc *zc, struct rte_mbuf *m, struct mb_sbuf *sb,
+		uint64_t off, uint32_t len)
+{
+	struct rte_mbuf *pm;
+	rte_iova_t iova;
+	struct desc *d;
+	int how = MB_DP_ZC_COPIED;
+
+	if (zc->pool != NULL) {
+		if (!mb_dp_dma_iova(sb, off, len, &iova)) {
+			how = MB_DP_ZC_COPIED_NODMA;
+		} else if ((pm = rte_pktmbuf_alloc(zc->pool)) != NULL) {
+			d = desc_of(pm);
+			d->sb = mb_sbuf_ref(sb);
+			d->sh.free_cb = desc_free;
+			d->sh.fcb_opaque = d;
+			rte_mbuf_ext_refcnt_set(&d->sh, 1);
+			rte_pktmbuf_attach_extbuf(pm, sb->data + off, iova, (uint16_t)len, &d->sh);
+			pm->data_len = (uint16_t)len;
+			pm->pkt_len = len;
+			m->next = pm;
+			m->nb_segs = 2;
+			m->pkt_len = m->data_len + len;
+			return MB_DP_ZC_ATTACHED;
+		}
+	}
+	if (copy_in(m, sb, off, len) != 0)
+		return -ENOSPC;
+	return how;
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The one payload path of the dataplane, for Frisbee BLOCKs and TCP
+ * segments alike: bytes [off, off + len) of a send buffer (mb_sbuf.h) go
+ * after the headers already in a frame's first mbuf, either attached by
+ * reference (zero copy) or copied.
+ *
+ * Attached: an mbuf of the descriptor pool (no data room; its private area
+ * holds the external-buffer shared info and the buffer pointer) points into
+ * the bytes at the IOVA mb_dp_dma_iova gave (dp_dma.h), is chained after
+ * the header mbuf, and holds one reference on the buffer until the driver
+ * frees it (the free callback drops it, on any thread).
+ *
+ * Copied, the one fallback, when the port cannot chain mbufs (pool NULL),
+ * the memory may not be read by a device (heap, page-cache mappings, a
+ * range that is not IOVA-contiguous), or the descriptor pool is empty: the
+ * bytes go into the header mbuf's tailroom, which the dataplane sizes for a
+ * whole frame of the MTU; bytes past the buffer's end read as zeroes.
+ *
+ * Lcore functions; nothing blocks or logs.
+ */
+#ifndef _MB_DP_ZC_H_
+#define _MB_DP_ZC_H_
+
+#include <stdint.h>
+
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include "mb_sbuf.h"
+
+struct mb_dp_zc {
+	struct rte_mempool *pool; /* descriptor mbufs, NULL: always copy */
+};
+
+enum mb_dp_zc_how {
+	MB_DP_ZC_ATTACHED = 0,
+	MB_DP_ZC_COPIED,	/* no descriptor, or attaching is off */
+	MB_DP_ZC_COPIED_NODMA,	/* the memory may not be attached */
+};
+
+/* A pool of `n` descriptor mbufs for the port's socket; NULL with rte_errno. */
+struct rte_mempool *mb_dp_zc_pool_create(const char *name, unsigned n, int socket);
+
+/* Append bytes [off, off + len) of sb to the frame whose first (and only)
+ * mbuf is m, after its data_len bytes of headers: attach or copy (see
+ * above).  Returns how (enum mb_dp_zc_how), or -ENOSPC when a copy does
+ * not fit m's tailroom (m unchanged).  sb stays the caller's; an attached
+ * segment takes its own reference. */
+int mb_dp_zc_append(const struct mb_dp_zc *zc, struct rte_mbuf *m, struct mb_sbuf *sb,
+		    uint64_t off, uint32_t len);
+
+#endif /* _MB_DP_ZC_H_ */

@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * RTT estimation (RFC 6298), the SACK scoreboard, and congestion control:
+ * NewReno (RFC 5681, RFC 6582) with byte counting (RFC 3465), SACK-steered
+ * loss recovery (RFC 6675's IsLost rule) and early retransmit (RFC 5827).
+ * tcp_ack_input is where an acceptable segment's acknowledgement is
+ * processed; tcp_cc_on_rto is the response to a retransmission timeout.
+ * CUBIC is not implemented (the configuration refuses it).
+ */
+#include <stdint.h>
+
+#include "tcp_priv.h"
+
+static void
+rtt_sample(struct mb_tcp_stack *s, struct mb_tcp_conn *c, uint64_t r_us)
+{
+	uint32_t r = r_us > 60000000 ? 60000000 : (uint32_t)(r_us ? r_us : 1);
+	uint64_t rto;
+
+	if (c->srtt_us == 0) {
+		c->srtt_us = r;
+		c->rttvar_us = r / 2;
+	} else {
+		uint32_t delta = c->srtt_us > r ? c->srtt_us - r : r - c->srtt_us;
+
+		c->rttvar_us = (3 * c->rttvar_us + delta) / 4;
+		c->srtt_us = (7 * (uint64_t)c->srtt_us + r) / 8;
+	}
+	rto = (uint64_t)c->srtt_us + max32(RTO_G_US, 4 * c->rttvar_us);
+	if (rto < s->p.rto_min_us)
+		rto = s->p.rto_min_us;
+	if (rto > s->p.rto_max_us)
+		rto = s->p.rto_max_us;
+	c->rto_us = (uint32_t)rto;
+}
+
+uint32_t
+tcp_flight_half(const struct mb_tcp_conn *c)
+{
+	uint64_t f = c->max - c->una;
+
+	return max32((uint32_t)(f / 2 > UINT32_MAX ? UINT32_MAX : f / 2), 2u * c->mss);
+}
+
+/* Merge SACK blocks from the peer into the scoreboard (stream offsets,
+ * clipped to (una, max]).  Keeps the highest MB_TCP_SCOREBOARD ranges. */
+static void
+sack_update(struct mb_tcp_conn *c, const struct mb_tcp_seg *g)
+{
+	for (unsigned b = 0; b < g->nsack; b++) {
+		int32_t dl = (int32_t)(g->sack[b].left - seq_of(c, c->una));
+		int32_t dr = (int32_t)(g->sack[b].right - seq_of(c, c->una));
+		uint64_t l, r;
+		unsigned k;
+
+		if (dr <= 0 || (uint64_t)dr > c->max - c->una)
+			continue; /* D-SACK, old, or beyond what we sent */
+		l = c->una + (dl < 0 ? 0 : (uint64_t)dl);
+		r = c->una + (uint64_t)dr;
+		/* merge with overlapping entries */
+		for (k = 0; k < c->nsb;) {
+			if (c->sb[k].r >= l && c->sb[k].l <= r) {
+				if (c->sb[k].l < l)
+					l = c->sb[k].l;
+				if (c->sb[k].r > r)
+					r = c->sb[k].r;
+				c->sb[k] = c->sb[--c->nsb];
+			} else {
+				k++;
+			}
+		}
+		if (c->nsb < MB_TCP_SCOREBOARD) {
+			c->sb[c->nsb].l = l;
+			c->sb[c->nsb].r = r;
+			c->nsb++;
+		} else {
+			unsigned lo = 0;
+
+			for (k = 1; k < c->nsb; k++)
+				if (c->sb[k].l < c->sb[lo].l)
+					lo = k;
+			if (c->sb[lo].l < l) {
+				c->sb[lo].l = l;
+				c->sb[lo].r = r;
+			}
+		}
+	}
+}
+
+static void
+sack_prune(struct mb_tcp_conn *c)
+{
+	for (unsigned k = 0; k < c->nsb;) {
+		if (c->sb[k].r <= c->una) {
+			c->sb[k] = c->sb[--c->nsb];
+			continue;
+		}
+		if (c->sb[k].l < c->una)
+			c->sb[k].l = c->una;
+		k++;
+	}
+}
+
+static uint64_t
+sacked_bytes(const struct mb_tcp_conn *c)
+{
+	uint64_t n = 0;
+
+	for (unsigned k = 0; k < c->nsb; k++)
+		n += c->sb[k].r - c->sb[k].l;
+	return n;
+}
+
+static void
+enter_recovery(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
+{
+	c->ssthresh = tcp_flight_half(c);
+	c->recover = c->max;
+	c->in_recovery = 1;
+	c->rexmt_nxt = c->una;
+	s->cnt.rexmt_fast++;
+	(void)tcp_rexmt_hole(s, c, c->una);
+	cwnd_set(c, (uint64_t)c->ssthresh + 3u * c->mss);
+	tcp_arm_rexmt(s, c);
+}
+
+/* Process the acknowledgement field of an acceptable segment.  Returns false
+ * if the segment must be dropped. */
+bool
+tcp_ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp_seg *g)
+{
+	int32_t d = (int32_t)(g->ack - seq_of(c, c->una));
+	uint32_t new_wnd = (uint32_t)g->win << c->snd_wscale;
+	uint32_t old_wnd = c->snd_wnd;
+	bool wnd_same = new_wnd == old_wnd;
+	bool sack_news = false; /* this ACK SACKed bytes not SACKed before */
+	unsigned freed = 0;
+
+	if (d > 0 && (uint64_t)d > c->max - c->una) {
+		s->cnt.drop_ack++;
+		c->ack_now = 1;
+		return false;
+	}
+	/* window update (RFC 9293 §3.10.7.4) */
+	if (d >= 0 && (seq_lt(c->snd_wl1, g->seq) ||
+		       (c->snd_wl1 == g->seq && seq_leq(c->snd_wl2, g->ack)))) {
+		if (c->snd_wnd == 0 && new_wnd > 0)
+			c->t_idle = s->now + s->p.idle_timeout_ns;
+		c->snd_wnd = new_wnd;
+		c->snd_wl1 = g->seq;
+		c->snd_wl2 = g->ack;
+	}
+	if (c->sack_ok && g->nsack > 0) {
+		uint64_t before = sacked_bytes(c);
+
+		sack_update(c, g);
+		sack_news = sacked_bytes(c) > before;
+	}
+
+	if (d > 0) {
+		uint64_t acked = (uint64_t)d;
+
+		c->t_idle = s->now + s->p.idle_timeout_ns;
+		if (c->ts_ok && g->has_ts && g->tsecr != 0)
+			rtt_sample(s, c, (uint64_t)(uint32_t)(now_ms(s) - g->tsecr) * 1000ULL);
+		else if (c->rtt_start_ns != 0 && c->una + acked > c->rtt_off) {
+			rtt_sample(s, c, (s->now - c->rtt_start_ns) / 1000ULL);
+			c->rtt_start_ns = 0;
+		}
+		c->una += acked;
+		c->nrexmt = 0;
+		if (c->nxt < c->una)
+			c->nxt = c->una;
+		sack_prune(c);
+		while (c->nspans > 0) {
+			struct mb_tcp_span *sp = &c->span[c->span_head];
+
+			if (sp->start + sp->len > c->una)
+				break;
+			struct mb_image *img = mb_image_of_buf(sp->buf);
+
+			if (img != NULL)
+				atomic_fetch_add_explicit(&img->bytes_served, sp->len,
+							  memory_order_relaxed);
+			mb_sbuf_unref(sp->buf);
+			sp->buf = NULL;
+			c->span_head = (c->span_head + 1) % MB_TCP_SPANS;
+			c->nspans--;
+			freed++;
+		}
+		if (c->in_recovery) {
+			if (c->una >= c->recover) {
+				uint64_t fl = c->max - c->una;
+				uint32_t fl32 = (uint32_t)(fl > UINT32_MAX ? UINT32_MAX : fl);
+
+				cwnd_set(c, min32(c->ssthresh, fl32) + (uint64_t)c->mss);
+				c->in_recovery = 0;
+				c->dupacks = 0;
+			} else {
+				/* partial ACK (RFC 6582 §3.2 step 5) */
+				(void)tcp_rexmt_hole(s, c, c->una);
+				cwnd_set(c, (c->cwnd > acked ? c->cwnd - acked : 0) + c->mss);
+				tcp_arm_rexmt(s, c);
+			}
+		} else {
+			c->dupacks = 0;
+			/* byte counting (RFC 3465, L = 2 SMSS in slow start); in
+			 * congestion avoidance a stretch ACK (GRO/LRO at the
+			 * receiver) grows the window by the bytes it covers, not
+			 * by one ACK's worth */
+			if (c->cwnd < c->ssthresh) {
+				cwnd_add(c, acked < 2u * c->mss ? acked : 2u * c->mss);
+			} else {
+				uint64_t inc = (uint64_t)c->mss * acked / c->cwnd;
+
+				cwnd_add(c, inc > 0 ? inc : 1);
+			}
+		}
+		c->t_rexmt = c->max > c->una ? s->now + (uint64_t)c->rto_us * 1000ULL : 0;
+		c->persist = 0;
+		if (freed && s->ops.sent != NULL) {
+			s->ops.sent(s->ctx, s, c);
+			if (c->state == MB_TCP_CLOSED)
+				return false;
+		}
+	} else if (d == 0 && g->plen == 0 && !(g->flags & (MB_TCP_SYN | MB_TCP_FIN)) &&
+		   (c->sack_ok && g->nsack > 0 ? sack_news : wnd_same || new_wnd > old_wnd) &&
+		   c->max > c->una) {
+		/* duplicate ACK (RFC 5681 §2), except that a window that grew
+		 * does not disqualify it (receivers that autotune their buffer,
+		 * Linux, open it on nearly every ACK); with SACK, only an ACK
+		 * that SACKs new bytes counts (RFC 6675 §2): a D-SACK for a
+		 * duplicate we sent must not trigger another retransmission */
+		c->dupacks = c->dupacks < 255 ? c->dupacks + 1 : 255;
+		if (!c->in_recovery) {
+			bool sack_loss = c->sack_ok && sacked_bytes(c) >= 3u * c->mss;
+			/* early retransmit (RFC 5827): with fewer than four segments
+			 * out and nothing new to send, three dup ACKs never come */
+			uint64_t segs = (c->max - c->una + c->mss - 1) / c->mss;
+			unsigned thresh = 3;
+
+			if (segs < 4 && c->nxt >= c->end)
+				thresh = segs > 1 ? (unsigned)segs - 1 : 1;
+			if ((c->dupacks >= thresh || sack_loss) && c->una >= c->recover)
+				enter_recovery(s, c);
+		} else if (c->sack_ok && tcp_rexmt_hole(s, c, c->rexmt_nxt) > 0) {
+			/* a hole went out in place of inflation */
+		} else {
+			cwnd_add(c, c->mss); /* inflation (RFC 6582 §3.2 step 4) */
+		}
+	}
+	return true;
+}
+
+void
+tcp_cc_on_rto(struct mb_tcp_conn *c)
+{
+	if (c->nrexmt == 1)
+		c->ssthresh = tcp_flight_half(c);
+	c->cwnd = c->mss;
+	c->recover = c->max;
+	c->in_recovery = 0;
+	c->dupacks = 0;
+	c->nsb = 0; /* the receiver may have reneged (RFC 2018 §8) */
+}
