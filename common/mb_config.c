@@ -113,8 +113,8 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	{ "frisbee", "idle-timeout", MB_CFG_DURATION, OFF(fris_idle_timeout), 1, 86400, "600s", true,
 	  "a session that sends no block new to its current round for this long ends "
 	  "(requests and reports that bring no new data do not keep it alive)" },
-	{ "frisbee", "max-sessions", MB_CFG_UINT, OFF(max_sessions), 1, 4096, "64", true,
-	  "concurrent Frisbee sessions" },
+	{ "frisbee", "max-sessions", MB_CFG_UINT, OFF(max_sessions), 1, 4096, "64", false,
+	  "concurrent Frisbee sessions (the dataplane's slots are made at start)" },
 	{ "frisbee", "master-port", MB_CFG_UINT, OFF(master_port), 0, 65535, "64494", false,
 	  "TCP port of the master-server (GET) protocol, 0 = off" },
 	{ "frisbee", "master-listen", MB_CFG_STRING, OFF(master_listen), 1, 63, "0.0.0.0", false,
@@ -155,7 +155,7 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	{ "tcp", "idle-timeout", MB_CFG_DURATION, OFF(tcp_idle_timeout), 1, 86400, "300s", true,
 	  "idle TCP connections are reset after this long" },
 	{ "tcp", "congestion-control", MB_CFG_STRING, OFF(tcp_cc), 1, 16, "newreno", true,
-	  "newreno or cubic" },
+	  "newreno (the only one implemented; cubic is refused until it exists)" },
 	{ "tcp", "initial-window", MB_CFG_UINT, OFF(initial_window), 1, 64, "10", true,
 	  "initial congestion window in segments" },
 	{ "tcp", "syn-backlog", MB_CFG_UINT, OFF(syn_backlog), 16, 1048576, "4096", false,
@@ -1391,9 +1391,10 @@ check_values(const struct mb_config *cfg, struct mb_diags *d)
 	if (cfg->tcp_enable && cfg->http_port != 0 && cfg->http_port == cfg->ftp_port)
 		CERR("tcp", "ftp-port", "[tcp] http-port and ftp-port are both %" PRIu64,
 		     cfg->http_port);
-	if (strcmp(cfg->tcp_cc, "newreno") != 0 && strcmp(cfg->tcp_cc, "cubic") != 0)
+	if (strcmp(cfg->tcp_cc, "newreno") != 0)
 		CERR("tcp", "congestion-control",
-		     "[tcp] congestion-control: '%s' is not newreno or cubic", cfg->tcp_cc);
+		     "[tcp] congestion-control: '%s' is not implemented%s, use newreno", cfg->tcp_cc,
+		     strcmp(cfg->tcp_cc, "cubic") == 0 ? " yet" : "");
 	if (strcasecmp(cfg->log_level, "error") != 0 && strcasecmp(cfg->log_level, "warning") != 0 &&
 	    strcasecmp(cfg->log_level, "notice") != 0 && strcasecmp(cfg->log_level, "info") != 0 &&
 	    strcasecmp(cfg->log_level, "debug") != 0)

@@ -42,161 +42,26 @@
 #include <rte_udp.h>
 
 #include <cmocka.h>
-#include <urcu-qsbr.h>
 
 #include "dp.h"
 #include "fris_wire.h"
 #include "mb_config.h"
 #include "mb_image.h"
 #include "mb_time.h"
-#include "mbt_eal.h"
+#include "dp_harness.h"
 #include "rte_image.h"
 #include "tcp.h"
 #include "tcp_http.h"
 
-#define OUR_IP "10.9.0.1"
-#define PEER_IP "10.9.0.2"
 #define GROUP "239.1.2.3"
 #define FPORT 7000
 #define IMG_SIZE (1536 * 1024 + 100) /* 2 chunks, the last one short */
 
-static struct rte_ring *rx_r, *tx_r;
-static struct rte_mempool *tpool;
-static struct rte_ether_addr our_mac;
-static const struct rte_ether_addr peer_mac = {{0x02, 0, 0, 0, 0, 2}};
 static struct mb_image *img;  /* heap memory: BLOCKs copied */
 static struct mb_image *dimg; /* DPDK memory (rte_malloc): BLOCKs attached */
 static uint32_t sess_id;
 static uint8_t frame[10000];
 static bool copy_mode; /* argv[1] "copy": dpdk.tx-zero-copy = no */
-
-static uint32_t
-ip4(const char *s)
-{
-	uint32_t a;
-
-	inet_pton(AF_INET, s, &a);
-	return a;
-}
-
-static void
-inject(const void *buf, size_t len)
-{
-	struct rte_mbuf *m = rte_pktmbuf_alloc(tpool);
-
-	assert_non_null(m);
-	memcpy(rte_pktmbuf_append(m, (uint16_t)len), buf, len);
-	assert_int_equal(rte_ring_enqueue(rx_r, m), 0);
-}
-
-/* Next mbuf the dataplane sent (the caller frees it), checked with
- * rte_mbuf_check; NULL if none within `ms`. */
-static struct rte_mbuf *
-recv_mbuf_ms(unsigned ms)
-{
-	uint64_t end = mb_time_mono_ns() + ms * 1000000ULL;
-	void *obj;
-
-	for (;;) {
-		if (rte_ring_dequeue(tx_r, &obj) == 0) {
-			const char *why = NULL;
-
-			if (rte_mbuf_check(obj, 1, &why) != 0)
-				fail_msg("transmitted mbuf fails rte_mbuf_check: %s", why);
-			return obj;
-		}
-		if (mb_time_mono_ns() >= end)
-			return NULL;
-		usleep(500);
-	}
-}
-
-/* Next frame the dataplane sent, linearised into `out`; 0 if none within 2 s. */
-static size_t
-recv_frame(uint8_t *out, size_t cap)
-{
-	struct rte_mbuf *m = recv_mbuf_ms(2000);
-	size_t len;
-	const void *p;
-
-	if (m == NULL)
-		return 0;
-	len = RTE_MIN((size_t)m->pkt_len, cap);
-	p = rte_pktmbuf_read(m, 0, (uint32_t)len, out);
-	if (p != out)
-		memcpy(out, p, len);
-	rte_pktmbuf_free(m);
-	return len;
-}
-
-/* Receive until a frame matching `pred` (others skipped); its length. */
-static size_t
-recv_match(uint8_t *out, size_t cap, bool (*pred)(const uint8_t *, size_t))
-{
-	size_t n;
-	int i;
-
-	for (i = 0; i < 64; i++) {
-		n = recv_frame(out, cap);
-		if (n == 0)
-			return 0;
-		if (pred(out, n))
-			return n;
-	}
-	return 0;
-}
-
-static void
-drain(void)
-{
-	void *obj;
-
-	usleep(20000);
-	while (rte_ring_dequeue(tx_r, &obj) == 0)
-		rte_pktmbuf_free(obj);
-}
-
-static size_t
-build_ip(uint8_t *buf, uint8_t proto, uint32_t src, uint32_t dst, const struct rte_ether_addr *dmac,
-	 const void *l4, size_t l4len)
-{
-	struct rte_ether_hdr *eth = (struct rte_ether_hdr *)buf;
-	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
-
-	memset(buf, 0, 34);
-	eth->dst_addr = *dmac;
-	eth->src_addr = peer_mac;
-	eth->ether_type = htons(RTE_ETHER_TYPE_IPV4);
-	ip->version_ihl = 0x45;
-	ip->total_length = htons((uint16_t)(20 + l4len));
-	ip->time_to_live = 64;
-	ip->next_proto_id = proto;
-	ip->src_addr = src;
-	ip->dst_addr = dst;
-	ip->hdr_checksum = rte_ipv4_cksum(ip);
-	memcpy(ip + 1, l4, l4len);
-	return 34 + l4len;
-}
-
-static size_t
-build_udp(uint8_t *buf, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
-	  const void *pl, size_t plen)
-{
-	uint8_t l4[1600];
-	struct rte_udp_hdr *u = (struct rte_udp_hdr *)l4;
-	uint32_t h = ntohl(dst);
-	struct rte_ether_addr dmac = our_mac;
-
-	if ((h >> 28) == 14)
-		dmac = (struct rte_ether_addr){{1, 0, 0x5e, (h >> 16) & 0x7f, (h >> 8) & 0xff,
-						h & 0xff}};
-	u->src_port = htons(sport);
-	u->dst_port = htons(dport);
-	u->dgram_len = htons((uint16_t)(8 + plen));
-	u->dgram_cksum = 0;
-	memcpy(l4 + 8, pl, plen);
-	return build_ip(buf, IPPROTO_UDP, src, dst, &dmac, l4, 8 + plen);
-}
 
 static void
 send_fris(const void *pl, size_t plen)
@@ -204,63 +69,12 @@ send_fris(const void *pl, size_t plen)
 	inject(frame, build_udp(frame, ip4(PEER_IP), ip4(GROUP), FPORT, FPORT, pl, plen));
 }
 
-/* ---- counter helpers (the snapshots the control thread renders) ------------ */
-
-static struct mb_dp_sess_info sinfo[64];
-
-/* The snapshot of session id, or NULL. */
-static const struct mb_dp_sess_info *
-sess_info(uint32_t id)
-{
-	unsigned n = mb_dp_sessions_read(sinfo, RTE_DIM(sinfo));
-
-	for (unsigned i = 0; i < n; i++)
-		if (sinfo[i].id == id)
-			return &sinfo[i];
-	return NULL;
-}
+/* ---- counter helpers ------------------------------------------------------------ */
 
 static uint64_t
 sess_ctr(const char *key, const char *reason)
 {
-	const struct mb_dp_sess_info *s = sess_info(sess_id);
-
-	if (s == NULL)
-		return 0;
-	for (unsigned k = 1; reason != NULL && k < MB_FRIS_RESULT_MAX; k++)
-		if (strcmp(mb_fris_result_name((enum mb_fris_result)k), reason) == 0)
-			return s->drop[k];
-	for (unsigned k = 0; reason == NULL && k < MB_DP_S_MAX; k++)
-		if (strcmp(mb_dp_sctr_desc[k].name, key) == 0)
-			return s->ctr[k];
-	fail_msg("no session counter '%s'", reason ? reason : key);
-	return 0;
-}
-
-static uint64_t
-port_ctr(const char *key)
-{
-	static struct mb_dp_stats st;
-
-	assert_int_equal(mb_dp_stats_read(&st), 0);
-	for (unsigned k = 0; k < MB_DP_C_MAX; k++)
-		if (strcmp(mb_dp_ctr_desc[k].name, key) == 0)
-			return st.ctr[k];
-	fail_msg("no port counter '%s'", key);
-	return 0;
-}
-
-/* Wait (bounded) until a counter reaches `want`. */
-static uint64_t
-wait_ctr(uint64_t (*get)(void), uint64_t want)
-{
-	uint64_t end = mb_time_mono_ns() + 2 * MB_NS_PER_SEC, v = get();
-
-	while (v < want && mb_time_mono_ns() < end) {
-		usleep(1000);
-		v = get();
-	}
-	return v;
+	return sess_ctr_of(sess_id, key, reason);
 }
 
 static const char *ctr_key, *ctr_reason;
@@ -302,12 +116,6 @@ static bool
 is_icmp(const uint8_t *f, size_t n)
 {
 	return n >= 42 && f[12] == 0x08 && f[13] == 0 && f[23] == IPPROTO_ICMP;
-}
-
-static bool
-is_fris(const uint8_t *f, size_t n)
-{
-	return n >= 42 + 16 && f[12] == 0x08 && f[13] == 0 && f[23] == IPPROTO_UDP;
 }
 
 /* ---- tests ------------------------------------------------------------------------ */
@@ -695,93 +503,13 @@ test_unicast_gateway(void **state)
 
 /* ---- issue 13 ------------------------------------------------------------------- */
 
-/* Start a session and wait until the lcore runs it. */
-static uint32_t
-start_session(const char *addr, uint16_t port, enum mb_fris_method method, struct mb_image *im,
-	      uint64_t idle_s)
-{
-	struct mb_fris_session_params p = {
-		.addr = ip4(addr), .port = port, .method = method, .idle_timeout_s = idle_s,
-	};
-	uint32_t id, saved = sess_id;
-
-	p.img = mb_image_ref(im);
-	assert_int_equal(mb_dp_fris_session_start(&p, &id), 0);
-	sess_id = id;
-	assert_int_equal(wait_ctr(get_active, 1), 1);
-	sess_id = saved;
-	return id;
-}
-
-/* Wait (at most ms) for the END event of session id. */
-static bool
-wait_end(uint32_t id, unsigned ms)
-{
-	struct pollfd pfd = { .fd = mb_dp_event_fd(), .events = POLLIN };
-	uint64_t end = mb_time_mono_ns() + ms * 1000000ULL;
-	struct mb_dp_event ev[8];
-
-	while (mb_time_mono_ns() < end) {
-		unsigned n;
-
-		(void)poll(&pfd, 1, 50);
-		n = mb_dp_events_poll(ev, 8);
-		for (unsigned i = 0; i < n; i++)
-			if (ev[i].type == MB_DP_EV_SESSION_END && ev[i].u.session.id == id)
-				return true;
-	}
-	return false;
-}
-
-static void
-stop_session(uint32_t id)
-{
-	assert_int_equal(mb_dp_fris_session_stop(id), 0);
-	assert_true(wait_end(id, 5000));
-}
-
 static uint64_t
 ctr_of(uint32_t id, const char *key)
 {
-	uint32_t saved = sess_id;
-	uint64_t v;
-
-	sess_id = id;
-	v = sess_ctr(key, NULL);
-	sess_id = saved;
-	return v;
-}
-
-/* Linearise m into out (at most cap bytes); the length. */
-static size_t
-mbuf_copy(const struct rte_mbuf *m, uint8_t *out, size_t cap)
-{
-	size_t n = RTE_MIN((size_t)m->pkt_len, cap);
-	const void *p = rte_pktmbuf_read(m, 0, (uint32_t)n, out);
-
-	if (p != out)
-		memcpy(out, p, n);
-	return n;
+	return sess_ctr_of(id, key, NULL);
 }
 
 /* A frame to UDP port `port` that is a Frisbee BLOCK. */
-static bool
-is_block_to(const uint8_t *f, size_t n, uint16_t port)
-{
-	return is_fris(f, n) && ntohs(*(const uint16_t *)(f + 36)) == port &&
-	       mb_fris_get32(f + 42) == MB_FRIS_PKT_REQUEST;
-}
-
-static void
-send_fris_to(uint32_t src, const char *dst, uint16_t port, const struct rte_ether_addr *smac,
-	     const void *pl, size_t plen)
-{
-	size_t n = build_udp(frame, src, ip4(dst), port, port, pl, plen);
-
-	memcpy(frame + 6, smac, 6);
-	inject(frame, n);
-}
-
 /* Zero copy attaches DPDK memory only: BLOCKs of an rte_malloc'd image
  * leave as a header plus an external buffer at DPDK's IOVA of the bytes;
  * those of a heap image (malloc'd, or an mmap) are copied into one mbuf
@@ -850,36 +578,6 @@ test_zero_copy_memory(void **state)
 	else
 		assert_true(port_ctr("tx_copy_nodma") >= nodma + 2);
 	stop_session(h);
-}
-
-/* A TCP segment from the peer to our HTTP port. */
-static void
-tcp_send(uint16_t sport, uint8_t flags, uint32_t seq, uint32_t ack, uint16_t mss,
-	 const char *data)
-{
-	struct mb_tcp_out o = { 0 };
-	uint8_t th[MB_TCP_HDR_MAX], l4[MB_TCP_HDR_MAX + 512];
-	size_t dl = data ? strlen(data) : 0;
-	unsigned thl;
-	uint16_t ck;
-
-	o.t.lport = sport;
-	o.t.rport = 80;
-	o.flags = flags;
-	o.seq = seq;
-	o.ack = ack;
-	o.win = 65535;
-	o.opt_mss = mss != 0;
-	o.mss = mss;
-	thl = mb_tcp_hdr_build(&o, th);
-	memcpy(l4, th, thl);
-	if (dl > 0)
-		memcpy(l4 + thl, data, dl);
-	ck = mb_tcp_cksum(ip4(PEER_IP), ip4(OUR_IP), l4, thl + dl);
-	l4[16] = (uint8_t)(ck >> 8);
-	l4[17] = (uint8_t)ck;
-	inject(frame, build_ip(frame, IPPROTO_TCP, ip4(PEER_IP), ip4(OUR_IP), &our_mac, l4,
-			       thl + dl));
 }
 
 /* A 9000-byte MTU: the packet pool holds whole frames, so full 8960-byte
@@ -957,30 +655,6 @@ test_jumbo_tcp(void **state)
 static const struct rte_ether_addr victim_mac = {{0x02, 0, 0, 0, 0, 0x05}};
 static const struct rte_ether_addr evil_mac = {{0x02, 0, 0, 0, 0, 0x66}};
 static const struct rte_ether_addr bcast_mac = {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
-
-static void
-send_arp(uint16_t op, const struct rte_ether_addr *sha, const char *sip, const char *tip,
-	 const struct rte_ether_addr *edst)
-{
-	uint8_t f[60] = { 0 };
-	struct rte_arp_hdr *a = (struct rte_arp_hdr *)(f + 14);
-
-	memcpy(f, edst, 6);
-	memcpy(f + 6, sha, 6);
-	f[12] = 0x08;
-	f[13] = 0x06;
-	a->arp_hardware = htons(1);
-	a->arp_protocol = htons(0x0800);
-	a->arp_hlen = 6;
-	a->arp_plen = 4;
-	a->arp_opcode = htons(op);
-	a->arp_data.arp_sha = *sha;
-	a->arp_data.arp_sip = ip4(sip);
-	if (op == RTE_ARP_OP_REPLY)
-		a->arp_data.arp_tha = our_mac;
-	a->arp_data.arp_tip = ip4(tip);
-	inject(f, 60);
-}
 
 /* What the dataplane sent within `ms`: Frisbee frames from UDP port `port`
  * by destination MAC, ARP requests for `ip` and where they went. */
@@ -1207,23 +881,14 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_unicast_budget),
 		cmocka_unit_test(test_progress_lifetime),
 	};
-	char *eal[] = { argv[0], "--no-huge", "-m", "256", "--no-pci", mbt_eal_prefix_arg("dp"),
-			"-l", "0-1", "--log-level=*:warning", NULL };
-	struct mb_image_table *tbl;
 	struct mb_config cfg;
 	uint8_t *bytes;
-	unsigned worker;
-	int port, rc, i;
+	int rc, i;
 
 	copy_mode = argc > 1 && strcmp(argv[1], "copy") == 0;
-	if (rte_eal_init((int)RTE_DIM(eal) - 1, eal) < 0)
-		return 77; /* no EAL here (e.g. no /dev/shm): skip */
-	rx_r = rte_ring_create("mbt_rx", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-	tx_r = rte_ring_create("mbt_tx", 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-	tpool = rte_pktmbuf_pool_create("mbt_pool", 2048, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-	port = rte_eth_from_rings("mbt_ring", &rx_r, 1, &tx_r, 1, 0);
-	if (rx_r == NULL || tx_r == NULL || tpool == NULL || port < 0)
-		return 1;
+	rc = dph_setup("dp", argv[0]);
+	if (rc != 0)
+		return rc;
 	bytes = malloc(IMG_SIZE);
 	for (i = 0; i < IMG_SIZE; i++)
 		bytes[i] = (uint8_t)(i * 7 + i / 1024);
@@ -1232,15 +897,9 @@ main(int argc, char **argv)
 	if (img == NULL)
 		return 1;
 	dimg = mbt_rte_image("test/dimg", img->sb.data, img->size);
-	if (mb_config_defaults(&cfg) != 0 || dimg == NULL)
+	if (dimg == NULL)
 		return 1;
-	cfg.port_id = (uint64_t)port;
-	mb_parse_ipv4_prefix(OUR_IP "/24", &cfg.address, &cfg.prefixlen);
-	cfg.gateway = ip4("10.9.0.254");
-	free(cfg.exception_tap);
-	cfg.exception_tap = strdup("");
-	cfg.fris_idle_timeout = 3600;
-	cfg.mbufs = 4096;
+	dph_config(&cfg);
 	cfg.tx_zero_copy = !copy_mode;
 	/* a jumbo MTU: the pool must hold 9000-byte frames (TCP on port 80) */
 	cfg.mtu = 9000;
@@ -1248,37 +907,15 @@ main(int argc, char **argv)
 	cfg.max_connections = 256;
 	/* HTTP serves the published table: "test/img" (another object with
 	 * img's bytes, so the sessions' reference counts stay the tests') */
-	rcu_register_thread();
-	tbl = mb_image_table_alloc(1);
-	if (tbl == NULL)
-		return 1;
-	tbl->img[tbl->count++] = mb_image_new_heap("test/img", img->sb.data, img->size);
-	if (tbl->img[0] == NULL)
-		return 1;
-	mb_image_table_publish(tbl);
-	rcu_thread_offline();
-	if (mb_dp_init(&cfg) != 0)
-		return 1;
-	rte_eth_macaddr_get((uint16_t)port, &our_mac);
-	worker = rte_get_next_lcore(-1, 1, 0);
-	if (worker >= RTE_MAX_LCORE || rte_eal_remote_launch(mb_dp_lcore_main, NULL, worker) != 0)
+	if (dph_publish(img) != 0 || dph_start(&cfg) != 0)
 		return 1;
 	if (copy_mode)
 		rc = cmocka_run_group_tests_name("dp (copy mode)", copy_tests, NULL, NULL);
 	else
 		rc = cmocka_run_group_tests(tests, NULL, NULL);
-	mb_dp_stop();
-	rte_eal_wait_lcore(worker);
-	mb_dp_fini();
-	rcu_thread_online();
-	mb_image_table_publish(NULL);
-	rcu_thread_offline();
-	rcu_barrier();
-	rcu_unregister_thread();
 	mb_image_unref(img);
 	mb_image_unref(dimg);
 	mb_config_done(&cfg);
-	rte_eal_cleanup();
-	mbt_eal_rm_runtime();
+	dph_finish();
 	return rc;
 }

@@ -9,8 +9,9 @@
 # demoted to mmaps of their files.  y must not be served from its corrupt
 # file (404, "failed: checksum mismatch" in health); x is.  Then x's file is
 # truncated while curl downloads x slowly: the daemon survives the SIGBUS in
-# its lcore, withdraws x with the reason in health, keeps answering, and
-# shuts down cleanly.  Polls with generous bounds.  Needs root; prefix mbz.
+# its lcore, withdraws x with the reason in health, resets the download
+# (it must not go on sending zeroes as x), keeps answering, and shuts down
+# cleanly.  Polls with generous bounds.  Needs root; prefix mbz.
 set -u
 MB_PREFIX=mbz
 . "$(dirname "$0")/lib.sh"
@@ -116,8 +117,23 @@ row cache/x state | grep -q 'truncated under the mapping' || mb_fail "x state: $
 [ "$(health_json | field "j['store']['mapping-faults']")" -ge 1 ] || mb_fail "faults not counted"
 grep -q "withdrawn: read error or file truncated" "$MB_DAEMON_LOG" || mb_fail "no log line"
 mb_log "x withdrawn"
-kill "$CURL_PID" 2>/dev/null
-wait "$CURL_PID" 2>/dev/null
+# The download in flight is reset by the dataplane, not left running on
+# zero pages: curl ends (with an error) long before its 120 s limit and
+# without the whole of x.  At 100 KB/s the rest of x would take ~40 s.
+for _ in $(seq 150); do
+	kill -0 "$CURL_PID" 2>/dev/null || break
+	sleep 0.1
+done
+if kill -0 "$CURL_PID" 2>/dev/null; then
+	kill "$CURL_PID" 2>/dev/null
+	wait "$CURL_PID" 2>/dev/null
+	mb_fail "the download of the withdrawn image was not reset"
+fi
+wait "$CURL_PID"
+crc=$?
+[ "$crc" != 0 ] || mb_fail "the download of the withdrawn image completed"
+[ "$(stat -c %s "$MB_TMP/x.2")" -lt $((4 * 1024 * 1024)) ] || mb_fail "all of x was sent"
+mb_log "the download was reset (curl exit $crc)"
 code=$(mb_in c1 curl -s -o /dev/null -w '%{http_code}' --max-time 30 "http://$SRV/images/cache/x")
 [ "$code" = 404 ] || mb_fail "x answered HTTP $code after it was withdrawn"
 mb_log "stopping"

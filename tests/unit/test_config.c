@@ -569,6 +569,36 @@ test_docs_cover_every_key(void **state)
 	free(ex);
 }
 
+/* Dataplane keys that cannot apply: CUBIC is refused until it exists (the
+ * message says so), and frisbee.max-sessions needs a restart (its slots are
+ * made at start), so a reload that changes it is refused naming it. */
+static void
+test_dataplane_keys(void **state)
+{
+	struct mb_config a, b;
+	char err[MB_CFG_ERRLEN];
+	const struct mb_cfg_key *k;
+
+	(void)state;
+	assert_int_equal(mb_config_defaults(&a), 0);
+	assert_int_equal(mb_config_load_string(&a, MINIMAL, err, sizeof(err)), 0);
+	assert_int_equal(mb_config_validate(&a, err, sizeof(err)), 0);
+	assert_int_equal(mb_config_copy(&b, &a), 0);
+	assert_int_equal(mb_config_load_string(&b, "[tcp]\ncongestion-control = cubic\n", err,
+					       sizeof(err)), 0);
+	assert_int_equal(mb_config_validate(&b, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "congestion-control"));
+	assert_non_null(strstr(err, "'cubic' is not implemented yet"));
+	assert_int_equal(mb_config_load_string(&b, "[tcp]\ncongestion-control = newreno\n"
+					       "[frisbee]\nmax-sessions = 8\n", err, sizeof(err)), 0);
+	assert_int_equal(mb_config_validate(&b, err, sizeof(err)), 0);
+	k = mb_config_nonreloadable_change(&a, &b);
+	assert_non_null(k);
+	assert_string_equal(k->name, "max-sessions");
+	mb_config_done(&a);
+	mb_config_done(&b);
+}
+
 int
 main(void)
 {
@@ -580,6 +610,7 @@ main(void)
 	    cmocka_unit_test(test_syntax_errors),     cmocka_unit_test(test_long_lines),
 	    cmocka_unit_test(test_unit_spellings),    cmocka_unit_test(test_format_human),
 	    cmocka_unit_test(test_file_checks),       cmocka_unit_test(test_docs_cover_every_key),
+	    cmocka_unit_test(test_dataplane_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
