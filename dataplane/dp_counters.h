@@ -44,7 +44,7 @@
 	X(exc_from_kernel, "frames from the exception TAP sent on the port")   \
 	X(exc_drop, "exception frames dropped (no TAP or TAP full)")           \
 	X(drop_l2, "frames too short or unknown ethertype without TAP")        \
-	X(drop_bad_src, "frames with a zero, multicast or our own source MAC") \
+	X(drop_bad_src, "frames with a zero, multicast or our own source MAC (no traffic)") \
 	X(drop_ip_hdr, "IPv4 header invalid (version, ihl, length)")           \
 	X(drop_ip_cksum, "IPv4 header checksum wrong")                         \
 	X(drop_ip_frag, "IPv4 fragments")                                      \

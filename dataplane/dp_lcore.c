@@ -12,10 +12,14 @@
  * Idle: a pass that did no useful work goes RCU-offline and sleeps
  * dpdk.idle-sleep-us (re-read every pass, so a reload applies at once), or
  * less when a pacer is due sooner, at most 20 us while TCP connections are
- * open.  Frames that are not traffic at all (a zero or multicast source
- * MAC: what net_null generates, or garbage on a wire) are dropped before
- * anything else, counted in drop_bad_src, and are not work: they neither
- * keep the lcore spinning nor reach the kernel through the TAP.
+ * open.  Frames that are not traffic at all are dropped before anything
+ * else, counted in drop_bad_src, and are not work, so they neither keep the
+ * lcore spinning nor reach the kernel through the TAP: a zero or multicast
+ * source MAC (what net_null generates, or garbage on a wire), or our own
+ * (our frames looped back by a software port, or handed out again by
+ * net_null's RX, which returns pool mbufs with whatever they last held:
+ * forwarding those to the kernel echoed the kernel's own frames back to it
+ * without end).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -268,7 +272,8 @@ input(struct mb_dp_lcore *lc, struct rte_mbuf *m)
 		drop(lc, m, MB_DP_C_drop_l2);
 		return true;
 	}
-	if (rte_is_zero_ether_addr(&eth->src_addr) || rte_is_multicast_ether_addr(&eth->src_addr)) {
+	if (rte_is_zero_ether_addr(&eth->src_addr) || rte_is_multicast_ether_addr(&eth->src_addr) ||
+	    rte_is_same_ether_addr(&eth->src_addr, &lc->port->mac)) {
 		drop(lc, m, MB_DP_C_drop_bad_src);
 		return false;
 	}

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -41,11 +42,28 @@ static _Atomic bool clock_ready;
 int
 dph_setup(const char *name, const char *argv0)
 {
-	char *eal[] = { (char *)argv0, "--no-huge", "-m", "256", "--no-pci",
-			mbt_eal_prefix_arg(name), "-l", "0-1", "--log-level=*:warning", NULL };
+	return dph_setup_vdev(name, argv0, NULL);
+}
 
-	if (rte_eal_init((int)RTE_DIM(eal) - 1, eal) < 0)
+int
+dph_setup_vdev(const char *name, const char *argv0, const char *vdev)
+{
+	char vdev_arg[128];
+	char *eal[] = { (char *)argv0, "--no-huge", "-m", "256", "--no-pci",
+			mbt_eal_prefix_arg(name), "-l", "0-1", "--log-level=*:warning", vdev_arg,
+			NULL };
+	int n = (int)RTE_DIM(eal) - 1;
+
+	if (vdev != NULL)
+		snprintf(vdev_arg, sizeof(vdev_arg), "--vdev=%s", vdev);
+	else
+		n--;
+	if (rte_eal_init(n, eal) < 0)
 		return 77; /* no EAL here (e.g. no /dev/shm): skip */
+	if (vdev != NULL) {
+		port_id = 0; /* the only port */
+		return rte_eth_dev_count_avail() == 1 ? 0 : 1;
+	}
 	rx_r = rte_ring_create("mbt_rx", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
 	tx_r = rte_ring_create("mbt_tx", 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
 	tpool = rte_pktmbuf_pool_create("mbt_pool", 2048, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);

@@ -34,6 +34,9 @@ extern const struct rte_ether_addr peer_mac;
 /* EAL (--no-huge, file prefix mbt-<name>-<pid>, lcores 0-1) and the ring
  * port; 0, or 77 to skip (no EAL here), or 1. */
 int dph_setup(const char *name, const char *argv0);
+/* The same with the port a vdev (e.g. "net_null0") instead of the rings;
+ * the frame helpers have no rings to use then. */
+int dph_setup_vdev(const char *name, const char *argv0, const char *vdev);
 /* cfg: defaults for the ring port (our address, a gateway, no TAP, a long
  * Frisbee idle timeout, 4096 mbufs). */
 void dph_config(struct mb_config *cfg);
