@@ -152,6 +152,19 @@ dph_finish(void)
 	mbt_eal_rm_runtime();
 }
 
+void
+dph_sleep_ms(unsigned ms)
+{
+	uint64_t end = mb_time_mono_ns() + ms * MB_NS_PER_MS, now;
+
+	while ((now = mb_time_mono_ns()) < end) {
+		struct timespec ts = { .tv_sec = (time_t)((end - now) / MB_NS_PER_SEC),
+				       .tv_nsec = (long)((end - now) % MB_NS_PER_SEC) };
+
+		(void)nanosleep(&ts, NULL);
+	}
+}
+
 uint64_t
 dph_lcore_cpu_ns(void)
 {

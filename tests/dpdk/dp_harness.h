@@ -47,6 +47,9 @@ int dph_start(const struct mb_config *cfg);
 int dph_publish(const struct mb_image *img);
 /* Stop the loop, mb_dp_fini, unpublish, EAL cleanup. */
 void dph_finish(void);
+/* Sleep ms milliseconds of monotonic time, whatever signals arrive (EAL's
+ * threads and the test runner's may interrupt a plain sleep). */
+void dph_sleep_ms(unsigned ms);
 /* CPU time the lcore's thread used so far (ns). */
 uint64_t dph_lcore_cpu_ns(void);
 

@@ -50,14 +50,14 @@ test_null_idle(void **state)
 	unsigned pct;
 
 	(void)state;
-	usleep(500000); /* past the start-up: the TAP came up, the kernel spoke */
+	dph_sleep_ms(500); /* past the start-up: the TAP came up, the kernel spoke */
 	c0 = dph_lcore_cpu_ns();
 	t0 = mb_time_mono_ns();
 	k0 = tap_rx();
 	bad0 = port_ctr("drop_bad_src");
 	exc0 = port_ctr("exc_to_kernel");
 	sleeps0 = port_ctr("idle_sleeps");
-	sleep(3);
+	dph_sleep_ms(3000);
 	c1 = dph_lcore_cpu_ns();
 	t1 = mb_time_mono_ns();
 	pct = (unsigned)((c1 - c0) * 100 / (t1 - t0));

@@ -52,7 +52,7 @@ static void
 reload(void)
 {
 	mb_dp_reconfig(&cfg);
-	usleep(300000);
+	dph_sleep_ms(300);
 }
 
 static uint64_t
@@ -100,7 +100,7 @@ lcore_cpu_pct(unsigned ms)
 {
 	uint64_t c0 = dph_lcore_cpu_ns(), t0 = now_ns(), c1, t1;
 
-	usleep(ms * 1000);
+	dph_sleep_ms(ms);
 	c1 = dph_lcore_cpu_ns();
 	t1 = now_ns();
 	return (unsigned)((c1 - c0) * 100 / (t1 - t0));
