@@ -15,6 +15,8 @@ PKGS=(
     gcc pkg-config meson ninja-build
     libdpdk-dev dpdk-dev liburcu-dev libssl-dev libjansson-dev
     libcurl4-openssl-dev libcmocka-dev libsystemd-dev
+    # the dataplane queries and detaches XDP programs (net_af_xdp leftovers)
+    libbpf-dev
     # boss side (tmcd-patch): MariaDB client library; tests run a private server
     libmariadb-dev mariadb-server mariadb-client
     # run and test
