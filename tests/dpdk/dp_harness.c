@@ -361,13 +361,13 @@ tcp_send(uint16_t sport, uint8_t flags, uint32_t seq, uint32_t ack, uint16_t mss
 			       thl + dl));
 }
 
-void
-send_arp(uint16_t op, const struct rte_ether_addr *sha, const char *sip, const char *tip,
-	 const struct rte_ether_addr *edst)
+size_t
+build_arp(uint8_t *f, uint16_t op, const struct rte_ether_addr *sha, const char *sip,
+	  const char *tip, const struct rte_ether_addr *edst)
 {
-	uint8_t f[60] = { 0 };
 	struct rte_arp_hdr *a = (struct rte_arp_hdr *)(f + 14);
 
+	memset(f, 0, 60);
 	memcpy(f, edst, 6);
 	memcpy(f + 6, sha, 6);
 	f[12] = 0x08;
@@ -382,7 +382,16 @@ send_arp(uint16_t op, const struct rte_ether_addr *sha, const char *sip, const c
 	if (op == RTE_ARP_OP_REPLY)
 		a->arp_data.arp_tha = our_mac;
 	a->arp_data.arp_tip = ip4(tip);
-	inject(f, 60);
+	return 60;
+}
+
+void
+send_arp(uint16_t op, const struct rte_ether_addr *sha, const char *sip, const char *tip,
+	 const struct rte_ether_addr *edst)
+{
+	uint8_t f[60];
+
+	inject(f, build_arp(f, op, sha, sip, tip, edst));
 }
 
 /* ---- counters ------------------------------------------------------------------ */

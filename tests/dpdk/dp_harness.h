@@ -79,7 +79,10 @@ void send_fris_to(uint32_t src, const char *dst, uint16_t port, const struct rte
 /* A TCP segment from PEER_IP:sport to our port 80 (mss 0: no option). */
 void tcp_send(uint16_t sport, uint8_t flags, uint32_t seq, uint32_t ack, uint16_t mss,
 	      const char *data);
-/* An ARP frame from sha/sip to Ethernet edst. */
+/* An ARP frame (60 bytes) from sha/sip to Ethernet edst, built into f. */
+size_t build_arp(uint8_t *f, uint16_t op, const struct rte_ether_addr *sha, const char *sip,
+		 const char *tip, const struct rte_ether_addr *edst);
+/* The same, injected. */
 void send_arp(uint16_t op, const struct rte_ether_addr *sha, const char *sip, const char *tip,
 	      const struct rte_ether_addr *edst);
 

@@ -123,23 +123,13 @@ is_icmp(const uint8_t *f, size_t n)
 static void
 test_arp(void **state)
 {
+	static const struct rte_ether_addr bcast = {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
 	uint8_t f[64] = { 0 }, out[128];
-	struct rte_arp_hdr *a = (struct rte_arp_hdr *)(f + 14);
+	struct rte_arp_hdr *a;
 	size_t n;
 
 	(void)state;
-	memset(f, 0xff, 6);
-	memcpy(f + 6, &peer_mac, 6);
-	f[12] = 0x08;
-	f[13] = 0x06;
-	a->arp_hardware = htons(1);
-	a->arp_protocol = htons(0x0800);
-	a->arp_hlen = 6;
-	a->arp_plen = 4;
-	a->arp_opcode = htons(RTE_ARP_OP_REQUEST);
-	a->arp_data.arp_sha = peer_mac;
-	a->arp_data.arp_sip = ip4(PEER_IP);
-	a->arp_data.arp_tip = ip4(OUR_IP);
+	build_arp(f, RTE_ARP_OP_REQUEST, &peer_mac, PEER_IP, OUR_IP, &bcast);
 	inject(f, 60);
 	n = recv_match(out, sizeof(out), is_arp);
 	assert_true(n >= 42);

@@ -376,6 +376,30 @@ test_http_zerocopy(void **st)
 	http(true, "img", img);
 }
 
+/* GET /images/<name> with Connection: close on a new connection of p,
+ * fetched to its FIN: the body must be im's bytes. */
+static void
+get_to_fin(struct mb_dp_tcp *t, struct peer *p, const char *name, const struct mb_image *im)
+{
+	const char *hdr_end;
+	char req[128];
+	uint8_t fl;
+
+	snprintf(req, sizeof(req), "GET /images/%s HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n",
+		 name);
+	send_frame(t, p, MB_TCP_SYN, NULL, false);
+	assert_int_equal(take_frames(t, p, &fl), 1);
+	send_frame(t, p, MB_TCP_ACK, NULL, false);
+	send_frame(t, p, MB_TCP_ACK | MB_TCP_PSH, req, false);
+	(void)take_frames(t, p, &fl);
+	fetch(t, p);
+	assert_true(p->fin);
+	hdr_end = strstr((char *)p->stream, "\r\n\r\n");
+	assert_non_null(hdr_end);
+	assert_int_equal(p->hi - (uint64_t)(hdr_end + 4 - (char *)p->stream), IMG_LEN);
+	assert_memory_equal(hdr_end + 4, im->sb.data, IMG_LEN);
+}
+
 /* A peer announcing a tiny MSS with timestamps (the 12 option bytes once
  * wrapped the connection's MSS to ~65525: 64 KiB copied into a 2 KiB mbuf,
  * or a 64 KiB frame with a wrapped IP length): the whole transfer, copied
@@ -391,25 +415,11 @@ test_tiny_mss(void **st)
 		for (unsigned i = 0; i < sizeof(mss) / sizeof(mss[0]); i++) {
 			struct mb_dp_tcp *t = make(z == 1);
 			struct peer p = { .sport = 40100, .dport = 80, .seq = 5, .ts = true };
-			uint8_t fl;
-			const char *hdr_end;
 
 			p.syn_mss = mss[i];
 			p.stream = calloc(1, 1 << 20);
 			max_payload = mss[i] > 76 ? mss[i] - 12u : 64u;
-			send_frame(t, &p, MB_TCP_SYN, NULL, false);
-			assert_int_equal(take_frames(t, &p, &fl), 1);
-			send_frame(t, &p, MB_TCP_ACK, NULL, false);
-			send_frame(t, &p, MB_TCP_ACK | MB_TCP_PSH,
-				   "GET /images/dimg HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n",
-				   false);
-			(void)take_frames(t, &p, &fl);
-			fetch(t, &p);
-			assert_true(p.fin);
-			hdr_end = strstr((char *)p.stream, "\r\n\r\n");
-			assert_non_null(hdr_end);
-			assert_int_equal(p.hi - (uint64_t)(hdr_end + 4 - (char *)p.stream), IMG_LEN);
-			assert_memory_equal(hdr_end + 4, dimg->sb.data, IMG_LEN);
+			get_to_fin(t, &p, "dimg", dimg);
 			free(p.stream);
 			mb_dp_tcp_free(t);
 			assert_int_equal(atomic_load(&dimg->sb.refcnt), 1);
@@ -432,8 +442,6 @@ test_jumbo_copy(void **st)
 	for (unsigned k = 0; k < 2; k++) {
 		struct mb_dp_tcp *t;
 		struct peer p = { .sport = 40200, .dport = 80, .seq = 5, .syn_mss = 8960 };
-		uint8_t fl;
-		const char *hdr_end;
 
 		pool = k == 0 ? small : big;
 		t = make_mtu(false, 9000);
@@ -443,18 +451,7 @@ test_jumbo_copy(void **st)
 		else
 			assert_int_equal(stats_of(t).mss, 8960);
 		max_payload = stats_of(t).mss;
-		send_frame(t, &p, MB_TCP_SYN, NULL, false);
-		assert_int_equal(take_frames(t, &p, &fl), 1);
-		send_frame(t, &p, MB_TCP_ACK, NULL, false);
-		send_frame(t, &p, MB_TCP_ACK | MB_TCP_PSH,
-			   "GET /images/img HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n", false);
-		(void)take_frames(t, &p, &fl);
-		fetch(t, &p);
-		assert_true(p.fin);
-		hdr_end = strstr((char *)p.stream, "\r\n\r\n");
-		assert_non_null(hdr_end);
-		assert_int_equal(p.hi - (uint64_t)(hdr_end + 4 - (char *)p.stream), IMG_LEN);
-		assert_memory_equal(hdr_end + 4, img->sb.data, IMG_LEN);
+		get_to_fin(t, &p, "img", img);
 		assert_int_equal(stats_of(t).glue[MB_DP_T_tx_oversize], 0);
 		free(p.stream);
 		mb_dp_tcp_free(t);
