@@ -118,12 +118,15 @@ case_sighup() {
 	# keys that cannot apply are refused, naming the key
 	conf 20000 "" "[frisbee]" "max-sessions = 8" >"$MB_TMP/mb.conf"
 	hup "max-sessions"
-	tail -n 3 "$MB_DAEMON_LOG" | grep 'reload refused' | grep -q 'max-sessions' ||
+	tail -n 3 "$MB_DAEMON_LOG" | grep -q 'reload refused' &&
+		tail -n 3 "$MB_DAEMON_LOG" | grep -q 'max-sessions' ||
 		mb_fail "changing frisbee.max-sessions was not refused by name: $(tail -n 3 "$MB_DAEMON_LOG")"
 	conf 20000 "congestion-control = cubic" >"$MB_TMP/mb.conf"
 	hup "cubic"
-	tail -n 3 "$MB_DAEMON_LOG" | grep 'reload refused' | grep 'congestion-control' |
-		grep -q 'cubic' || mb_fail "cubic was not refused: $(tail -n 3 "$MB_DAEMON_LOG")"
+	# the reason may stand on a line of its own before the refusal
+	tail -n 3 "$MB_DAEMON_LOG" | grep -q 'reload refused' &&
+		tail -n 3 "$MB_DAEMON_LOG" | grep -q "congestion-control.*'cubic' is not implemented" ||
+		mb_fail "cubic was not refused: $(tail -n 3 "$MB_DAEMON_LOG")"
 	idle=$(cpu_pct 2)
 	[ "$idle" -le 20 ] || mb_fail "a refused reload changed the settings (${idle}%)"
 	serves "after refused reloads"
