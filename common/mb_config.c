@@ -599,8 +599,9 @@ rate_ex(const char *s, uint64_t *ret, char *hint, size_t hlen)
 	return r;
 }
 
+/* A duration in milliseconds into *ret_ms (no whole-second rule). */
 static int
-duration_ex(const char *s, uint64_t *ret, char *hint, size_t hlen)
+duration_ms_ex(const char *s, uint64_t *ret_ms, char *hint, size_t hlen)
 {
 	unsigned __int128 total = 0;
 	const char *p = s;
@@ -651,11 +652,23 @@ duration_ex(const char *s, uint64_t *ret, char *hint, size_t hlen)
 	}
 	if (parts == 0)
 		return -EINVAL;
-	if (total % 1000 != 0) {
+	*ret_ms = (uint64_t)total;
+	return 0;
+}
+
+static int
+duration_ex(const char *s, uint64_t *ret, char *hint, size_t hlen)
+{
+	uint64_t ms;
+	int r = duration_ms_ex(s, &ms, hint, hlen);
+
+	if (r < 0)
+		return r;
+	if (ms % 1000 != 0) {
 		hint_set(hint, hlen, "not a whole number of seconds");
 		return -EDOM;
 	}
-	*ret = (uint64_t)(total / 1000);
+	*ret = ms / 1000;
 	return 0;
 }
 
@@ -687,6 +700,12 @@ int
 mb_parse_duration(const char *s, uint64_t *ret)
 {
 	return public_rc(duration_ex(s, ret, NULL, 0));
+}
+
+int
+mb_parse_duration_ms(const char *s, uint64_t *ret_ms)
+{
+	return public_rc(duration_ms_ex(s, ret_ms, NULL, 0));
 }
 
 int

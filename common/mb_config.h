@@ -279,6 +279,8 @@ int mb_parse_bool(const char *s, bool *ret);
 int mb_parse_size(const char *s, uint64_t *ret);
 int mb_parse_rate(const char *s, uint64_t *ret);
 int mb_parse_duration(const char *s, uint64_t *ret);
+/* The same spellings in milliseconds, fractions allowed: 500ms, 1.5s, 2m. */
+int mb_parse_duration_ms(const char *s, uint64_t *ret_ms);
 int mb_parse_byterate(const char *s, uint64_t *ret);
 /* Human spellings (exact): 64M, 1536K, 1G (bit/s), 1h30m.  Return snprintf's. */
 int mb_format_size(uint64_t v, char *buf, size_t len);

@@ -332,6 +332,16 @@ health_dataplane(enum mb_health_state *worst, void *arg)
 	return r;
 }
 
+/* "ready": true once READY=1 went to systemd (ready_fire), so `minibossctl
+ * wait` and systemd see one and the same condition. */
+static json_t *
+health_ready(enum mb_health_state *worst, void *arg)
+{
+	(void)worst;
+	(void)arg;
+	return json_boolean(ctl.ready);
+}
+
 /* What this binary was built with, so tests can tell a missing feature from
  * a broken one. */
 static json_t *
@@ -470,6 +480,8 @@ thread_setup(void)
 	rc = mb_ctl_action_builtin_register();
 	for (size_t i = 0; rc == 0 && i < sizeof(ctl_actions) / sizeof(ctl_actions[0]); i++)
 		rc = mb_ctl_action_register(&ctl_actions[i]);
+	if (rc == 0)
+		rc = mb_ctl_health_register("ready", health_ready, NULL);
 	if (rc == 0)
 		rc = mb_ctl_health_register("dataplane", health_dataplane, NULL);
 	if (rc == 0)

@@ -3,7 +3,8 @@
  * mb-manifest: the ops-side tool that publishes images to minibosses.
  *
  *   mb-manifest build DIR [--site NAME=img1,img2...]... [--version-from mtime|N]
- *                   [--version IMAGE=N]... -o manifest.json
+ *                   [--version IMAGE=N]... [--versions-from OLD.json]
+ *                   [--generated EPOCH] -o manifest.json
  *   mb-manifest sign --key ops.key manifest.json        (writes manifest.json.sig)
  *   mb-manifest verify --pubkey ops.pub manifest.json   (checks manifest.json.sig)
  *   mb-manifest keygen ops.key ops.pub                  (Ed25519, PEM)
@@ -14,13 +15,21 @@
  * names are paths relative to DIR and must be valid image names.  Without
  * --site an entry carries no "sites" and goes to every miniboss; with
  * --site, an image goes to the sites that list it (and images no site lists
- * get no "sites" key, so they go everywhere).  The output is written
- * atomically (tmp + fsync + rename) so nginx never serves half a manifest;
- * sign it afterwards, and publish the .sig right after the manifest.
+ * get no "sites" key, so they go everywhere).  An image's version is, first
+ * match wins: its --version, its version in the manifest --versions-from
+ * names (republishing a directory keeps the versions boss already knows),
+ * --version-from N, or its mtime.  --generated sets the manifest's
+ * "generated" time (default now; a rollback check compares it).  The output
+ * is written atomically (tmp + fsync + rename) so nginx never serves half a
+ * manifest; sign it afterwards, and publish the .sig right after the
+ * manifest.  The same command builds a miniboss's own state directory
+ * (<state>/images and <state>/manifest.json), which is how the tests, the
+ * demo and the benchmarks make one.
  *
- * It does not upload anything, and it does not parse manifests: `verify`
- * checks the signature over the exact bytes, which is what the miniboss does
- * before it parses anything.  Exit 0 ok, 1 failure, 2 usage.
+ * It does not upload anything.  `verify` checks the signature over the
+ * exact bytes, which is what the miniboss does before it parses anything;
+ * the only manifest `build` reads is the one --versions-from names, for its
+ * names and versions.  Exit 0 ok, 1 failure, 2 usage.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -67,7 +76,10 @@ usage_to(FILE *f, int status)
 {
 	fprintf(f,
 		"usage: mb-manifest build DIR [--site NAME=img1,img2...]... "
-		"[--version-from mtime|N] [--version IMAGE=N]... -o manifest.json\n"
+		"[--version-from mtime|N]\n"
+		"                         [--version IMAGE=N]... [--versions-from OLD.json] "
+		"[--generated EPOCH]\n"
+		"                         -o manifest.json\n"
 		"       mb-manifest sign --key ops.key manifest.json\n"
 		"       mb-manifest verify --pubkey ops.pub manifest.json\n"
 		"       mb-manifest keygen ops.key ops.pub\n");
@@ -267,6 +279,62 @@ write_atomic(const char *path, const void *buf, size_t len, mode_t mode)
 	return 0;
 }
 
+/* One image's version. */
+struct pin {
+	char *name;
+	uint64_t version;
+};
+
+/*
+ * The names and versions of the manifest at `path` into *ret (malloc'd,
+ * names strdup'd), for --versions-from.  Entries without a name or a
+ * positive integer version are skipped.  0, or 1 after saying why.
+ */
+static int
+versions_load(const char *path, struct pin **ret, size_t *ret_n)
+{
+	char *text = NULL;
+	size_t len, i, n = 0;
+	json_error_t jerr;
+	json_t *root, *arr, *e;
+	struct pin *v;
+	int rc;
+
+	rc = mb_file_read_all(path, MANIFEST_READ_MAX, &text, &len);
+	if (rc < 0) {
+		fprintf(stderr, "mb-manifest: --versions-from '%s': %s\n", path, strerror(-rc));
+		return 1;
+	}
+	root = json_loadb(text, len, 0, &jerr);
+	free(text);
+	arr = json_object_get(root, "images");
+	if (!json_is_array(arr)) {
+		fprintf(stderr, "mb-manifest: --versions-from '%s': not a manifest (%s)\n", path,
+			root == NULL ? jerr.text : "no \"images\" list");
+		json_decref(root);
+		return 1;
+	}
+	v = calloc(json_array_size(arr) + 1, sizeof(*v));
+	if (v == NULL) {
+		json_decref(root);
+		return 1;
+	}
+	json_array_foreach(arr, i, e) {
+		json_t *name = json_object_get(e, "name"), *ver = json_object_get(e, "version");
+
+		if (!json_is_string(name) || !json_is_integer(ver) || json_integer_value(ver) <= 0)
+			continue;
+		v[n].name = strdup(json_string_value(name));
+		if (v[n].name == NULL)
+			break;
+		v[n++].version = (uint64_t)json_integer_value(ver);
+	}
+	json_decref(root);
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
 static int
 cmd_build(int argc, char **argv)
 {
@@ -274,6 +342,8 @@ cmd_build(int argc, char **argv)
 		{ "site", required_argument, NULL, 's' },
 		{ "version-from", required_argument, NULL, 'v' },
 		{ "version", required_argument, NULL, 'V' },
+		{ "versions-from", required_argument, NULL, 'F' },
+		{ "generated", required_argument, NULL, 'G' },
 		{ "output", required_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -287,7 +357,10 @@ cmd_build(int argc, char **argv)
 		const char *name;
 		uint64_t version;
 	} *pv = NULL;
-	size_t n_pv = 0;
+	size_t n_pv = 0, n_old = 0;
+	struct pin *old = NULL;
+	const char *old_path = NULL;
+	json_int_t generated = (json_int_t)time(NULL);
 	json_t *root, *arr;
 	char *text;
 	int c, rc, fd;
@@ -342,6 +415,20 @@ cmd_build(int argc, char **argv)
 			n_pv++;
 			break;
 		}
+		case 'F':
+			old_path = optarg;
+			break;
+		case 'G': {
+			char *end;
+			long long g;
+
+			errno = 0;
+			g = strtoll(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || end == optarg || g < 0)
+				usage();
+			generated = (json_int_t)g;
+			break;
+		}
 		case 'o':
 			out = optarg;
 			break;
@@ -359,6 +446,8 @@ cmd_build(int argc, char **argv)
 		if (errno != 0 || *end != '\0' || end == vfrom || vfrom[0] == '-')
 			usage();
 	}
+	if (old_path != NULL && versions_load(old_path, &old, &n_old) != 0)
+		return 1;
 	fd = open(argv[optind], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd == -1) {
 		fprintf(stderr, "mb-manifest: '%s': %s\n", argv[optind], strerror(errno));
@@ -375,7 +464,7 @@ cmd_build(int argc, char **argv)
 	root = json_object();
 	arr = json_array();
 	json_object_set_new(root, "format", json_integer(1));
-	json_object_set_new(root, "generated", json_integer((json_int_t)time(NULL)));
+	json_object_set_new(root, "generated", json_integer(generated));
 	json_object_set_new(root, "images", arr);
 	for (size_t i = 0; i < n_entries; i++) {
 		struct entry *e = &entries[i];
@@ -383,6 +472,9 @@ cmd_build(int argc, char **argv)
 
 		uint64_t ver = fixed_version ? fixed_version : (uint64_t)e->mtime;
 
+		for (size_t k = 0; k < n_old; k++)
+			if (strcmp(old[k].name, e->name) == 0)
+				ver = old[k].version;
 		for (size_t k = 0; k < n_pv; k++)
 			if (strcmp(pv[k].name, e->name) == 0)
 				ver = pv[k].version;
@@ -432,6 +524,10 @@ cmd_build(int argc, char **argv)
 	for (size_t i = 0; i < n_sites; i++)
 		free(sites[i].imgs);
 	free(sites);
+	for (size_t i = 0; i < n_old; i++)
+		free(old[i].name);
+	free(old);
+	free(pv);
 	if (rc < 0) {
 		fprintf(stderr, "mb-manifest: writing '%s': %s\n", out, strerror(-rc));
 		return 1;

@@ -4,6 +4,7 @@
  * for it.
  *
  *   minibossctl [-s SOCKET] [--json] [-a] COMMAND [key=value ...]
+ *   minibossctl wait [--timeout DURATION] [--state ready|ok] [--pid PID]
  *   minibossctl setup [--check] [--hugepages SIZE] [--bind PCI] ...
  *
  * Sends one request line {"cmd":...,"args":{...}} and prints the reply for
@@ -14,7 +15,9 @@
  * differ from their defaults, as written in the file (all with -a);
  * `images` and `sessions` tables; `sync --wait` a progress line with rate,
  * ETA and the image being fetched.  --json prints the daemon's result as
- * it is, for machines.  `setup` does not talk to the daemon (tools/mb_setup.c).
+ * it is, for machines.  `wait` blocks until the daemon is ready
+ * (tools/ctl_wait.c); the socket client is tools/ctl_client.c.  `setup`
+ * does not talk to the daemon (tools/mb_setup.c).
  *
  * Exit status: 0 ok, 1 the daemon answered an error (or health is not
  * "ok"), 2 usage error or no daemon to talk to.  DPDK-free.
@@ -34,6 +37,7 @@
 
 #include <jansson.h>
 
+#include "ctl_client.h"
 #include "mb_cleanup.h"
 #include "mb_config.h"
 #include "mb_setup.h"
@@ -41,8 +45,6 @@
 #include "mb_time.h"
 
 #define DEFAULT_SOCKET "/run/miniboss/control.sock"
-#define REPLY_MAX (64u << 20)
-#define TIMEOUT_MS 30000
 
 static bool opt_all;
 
@@ -62,6 +64,8 @@ usage(FILE *f)
 	        "  config         keys that differ from the defaults, as written (-a: all)\n"
 	        "  reload         re-read the configuration and the manifest (like SIGHUP)\n"
 	        "  sync [--wait]  fetch the ops manifest now; --wait shows progress to the end\n"
+	        "  wait [--timeout DURATION] [--state ready|ok] [--pid PID]\n"
+	        "                 block until the daemon is ready (what systemd gets as READY=1)\n"
 	        "  setup          prepare this host: hugepages, NIC binding, IOMMU (see below)\n"
 	        "\n"
 	        "Options:\n"
@@ -82,113 +86,6 @@ usage(FILE *f)
 	        "\n"
 	        "Exit status: 0 ok, 1 error or not healthy, 2 usage error or no daemon.\n"
 	        "See minibossctl(8).\n");
-}
-
-/* Read one line; returns malloc'd text without the newline or NULL. */
-static char *
-read_line(int fd, const char **why)
-{
-	size_t cap = 65536, len = 0;
-	char *buf = malloc(cap);
-
-	if (buf == NULL) {
-		*why = "out of memory";
-		return NULL;
-	}
-	for (;;) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		char *nl;
-		ssize_t n;
-
-		if (poll(&p, 1, TIMEOUT_MS) <= 0) {
-			*why = "timed out waiting for the daemon";
-			break;
-		}
-		if (len == cap) {
-			char *nb;
-
-			if (cap >= REPLY_MAX) {
-				*why = "reply too long";
-				break;
-			}
-			nb = realloc(buf, cap * 2);
-			if (nb == NULL) {
-				*why = "out of memory";
-				break;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			*why = "the daemon closed the connection";
-			break;
-		}
-		len += (size_t)n;
-		nl = memchr(buf, '\n', len);
-		if (nl != NULL) {
-			*nl = '\0';
-			return buf;
-		}
-	}
-	free(buf);
-	return NULL;
-}
-
-/* One request on an open connection: the reply object (new reference) or
- * NULL after printing why (*ret_rc: 2 socket trouble). */
-static json_t *
-request(int fd, const char *cmd, json_t *args, int *ret_rc)
-{
-	json_auto_t *req = json_pack("{s:s,s:O}", "cmd", cmd, "args", args ? args : json_object());
-	_cleanup_free_ char *text = NULL, *line = NULL;
-	const char *why = "";
-	json_t *reply;
-
-	*ret_rc = 2;
-	if (req == NULL || (text = json_dumps(req, JSON_COMPACT)) == NULL) {
-		fprintf(stderr, "minibossctl: command is not valid UTF-8\n");
-		return NULL;
-	}
-	if (send(fd, text, strlen(text), MSG_NOSIGNAL) != (ssize_t)strlen(text) ||
-	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
-		fprintf(stderr, "minibossctl: cannot send: %s\n", strerror(errno));
-		return NULL;
-	}
-	line = read_line(fd, &why);
-	if (line == NULL) {
-		fprintf(stderr, "minibossctl: %s\n", why);
-		return NULL;
-	}
-	reply = json_loads(line, 0, NULL);
-	if (!json_is_boolean(json_object_get(reply, "ok"))) {
-		fprintf(stderr, "minibossctl: malformed reply from the daemon\n");
-		json_decref(reply);
-		return NULL;
-	}
-	*ret_rc = 0;
-	return reply;
-}
-
-/* The result of a request, or NULL (error printed, *ret_rc 1 or 2). */
-static json_t *
-call(int fd, const char *cmd, json_t *args, int *ret_rc)
-{
-	json_auto_t *reply = request(fd, cmd, args, ret_rc);
-	json_t *e;
-
-	if (reply == NULL)
-		return NULL;
-	if (!json_is_true(json_object_get(reply, "ok"))) {
-		e = json_object_get(reply, "error");
-		fprintf(stderr, "minibossctl: %s: %s\n", cmd,
-		        json_is_string(e) ? json_string_value(e) : "error");
-		*ret_rc = 1;
-		return NULL;
-	}
-	return json_incref(json_object_get(reply, "result"));
 }
 
 static int64_t
@@ -483,10 +380,10 @@ cmd_stats(int fd)
 	unsigned n = 0;
 	int rc;
 
-	st = call(fd, "stats", NULL, &rc);
+	st = mb_ctl_call(fd, "stats", NULL, &rc);
 	if (st == NULL)
 		return rc;
-	h = call(fd, "health", NULL, &rc);
+	h = mb_ctl_call(fd, "health", NULL, &rc);
 	printf("Port %" PRId64 " (%s), link %s", jint(st, "port"), jstr(st, "mac"),
 	       json_is_true(json_object_get(st, "link")) ? "up" : "DOWN");
 	json_object_foreach(st, k, v) {
@@ -562,7 +459,7 @@ cmd_config(int fd)
 	unsigned shown = 0;
 	int rc;
 
-	r = call(fd, "config", NULL, &rc);
+	r = mb_ctl_call(fd, "config", NULL, &rc);
 	if (r == NULL)
 		return rc;
 	printf("# %s of the running configuration\n",
@@ -618,7 +515,7 @@ cmd_reload(int fd)
 	size_t i;
 	int rc;
 
-	r = call(fd, "reload", NULL, &rc);
+	r = mb_ctl_call(fd, "reload", NULL, &rc);
 	if (r == NULL)
 		return rc;
 	json_array_foreach(json_object_get(r, "warnings"), i, w)
@@ -679,7 +576,7 @@ sync_wait(int fd, json_t *start)
 
 		(void)poll(NULL, 0, pause_ms);
 		pause_ms = pause_ms * 2 > 200 ? 200 : pause_ms * 2;
-		r = call(fd, "sync", stargs, &rc);
+		r = mb_ctl_call(fd, "sync", stargs, &rc);
 		if (r == NULL)
 			goto out;
 		imgs = json_object_get(r, "images");
@@ -790,33 +687,6 @@ out:
 
 /* ---- main ---------------------------------------------------------------------------------- */
 
-static int
-connect_daemon(const char *sock)
-{
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	int fd;
-
-	if (strlen(sock) >= sizeof(sun.sun_path)) {
-		fprintf(stderr, "minibossctl: socket path too long\n");
-		return -1;
-	}
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd == -1 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		if (errno == ENOENT || errno == ECONNREFUSED)
-			fprintf(stderr,
-			        "minibossctl: minibossd is not running (no daemon on '%s')\n",
-			        sock);
-		else
-			fprintf(stderr, "minibossctl: cannot connect to '%s': %s\n", sock,
-			        strerror(errno));
-		if (fd != -1)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -877,6 +747,32 @@ main(int argc, char **argv)
 		return 2;
 	}
 	cmd = argv[optind++];
+	if (config != NULL) {
+		/* Only the socket's path matters here: the daemon judges the rest
+		 * (a reload reports every problem of the file). */
+		struct mb_diags d;
+
+		mb_diags_init(&d);
+		if (mb_config_defaults(&cfg) == 0 &&
+		    mb_config_parse_file(&cfg, config, &d) != -ENOMEM && cfg.control_socket != NULL)
+			sock = cfg.control_socket;
+		if (d.errors > 0 && d.n > 0 && d.v[0].line == 0) { /* unreadable */
+			char buf[1024];
+
+			mb_diag_format(&d.v[0], buf, sizeof(buf));
+			fprintf(stderr, "minibossctl: %s\n", buf);
+			mb_diags_done(&d);
+			mb_config_done(&cfg);
+			return 2;
+		}
+		mb_diags_done(&d);
+	}
+	if (strcmp(cmd, "wait") == 0) {
+		/* wait has options of its own; argv[optind - 1] is "wait". */
+		rc = mb_ctl_wait_main(sock, argc - optind + 1, argv + optind - 1);
+		mb_config_done(&cfg);
+		return rc;
+	}
 	args = json_object();
 	for (; optind < argc; optind++) {
 		char *eq = strchr(argv[optind], '=');
@@ -906,27 +802,7 @@ main(int argc, char **argv)
 		                    eq[1] != '\0' && *end == '\0' ? json_integer(n)
 		                                                  : json_string(eq + 1));
 	}
-	if (config != NULL) {
-		/* Only the socket's path matters here: the daemon judges the rest
-		 * (a reload reports every problem of the file). */
-		struct mb_diags d;
-
-		mb_diags_init(&d);
-		if (mb_config_defaults(&cfg) == 0 &&
-		    mb_config_parse_file(&cfg, config, &d) != -ENOMEM && cfg.control_socket != NULL)
-			sock = cfg.control_socket;
-		if (d.errors > 0 && d.n > 0 && d.v[0].line == 0) { /* unreadable */
-			char buf[1024];
-
-			mb_diag_format(&d.v[0], buf, sizeof(buf));
-			fprintf(stderr, "minibossctl: %s\n", buf);
-			mb_diags_done(&d);
-			mb_config_done(&cfg);
-			return 2;
-		}
-		mb_diags_done(&d);
-	}
-	fd = connect_daemon(sock);
+	fd = mb_ctl_connect(sock, false);
 	mb_config_done(&cfg);
 	if (fd < 0)
 		return 2;
@@ -938,7 +814,7 @@ main(int argc, char **argv)
 		if (strcmp(cmd, "reload") == 0)
 			return cmd_reload(fd);
 	}
-	result = call(fd, cmd, args, &rc);
+	result = mb_ctl_call(fd, cmd, args, &rc);
 	if (result == NULL)
 		return rc;
 	if (wait && strcmp(cmd, "sync") == 0 && !raw)

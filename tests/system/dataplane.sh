@@ -150,9 +150,7 @@ case_afxdp_kill() {
 	prog=$(xdp_prog)
 	[ -n "$prog" ] || mb_fail "no XDP program on eth0 while net_af_xdp runs"
 	# the process dies without closing its port
-	kill -KILL "$MB_DAEMON_PID"
-	wait "$MB_DAEMON_PID" 2>/dev/null
-	MB_DAEMON_PID=
+	mb_daemon_stop KILL
 	[ "$(xdp_prog)" = "$prog" ] || mb_fail "the killed daemon's XDP program went away by itself"
 	mb_log "SIGKILLed; XDP program $prog left on eth0"
 	# the next daemon of this instance removes it and serves
@@ -165,20 +163,12 @@ case_afxdp_kill() {
 
 	# a program this instance did not leave (its record is gone) is
 	# someone else's: refused, with the command that removes it
-	kill -KILL "$MB_DAEMON_PID"
-	wait "$MB_DAEMON_PID" 2>/dev/null
-	MB_DAEMON_PID=
+	mb_daemon_stop KILL
 	rm -f "/var/run/dpdk/${MB_PREFIX}${MB_RID}"/xdp-eth0
 	prog=$(xdp_prog)
 	[ -n "$prog" ] || mb_fail "no XDP program left by the second daemon"
 	mb_daemon_start srv "$MB_TMP/mb.conf"
-	for _ in $(seq 100); do
-		kill -0 "$MB_DAEMON_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$MB_DAEMON_PID" 2>/dev/null && mb_fail "started over a foreign XDP program"
-	wait "$MB_DAEMON_PID" 2>/dev/null
-	MB_DAEMON_PID=
+	mb_daemon_wait_exit 10
 	grep -q "ip link set dev eth0 xdp.* off" "$MB_DAEMON_LOG" ||
 		mb_fail "the refusal does not name the fix: $(grep -i xdp "$MB_DAEMON_LOG" | tail -n 3)"
 	mb_log "refused: $(grep -o "ip link set dev eth0 [a-z]* off" "$MB_DAEMON_LOG" | head -n 1)"

@@ -15,6 +15,7 @@ set -u
 B=${MB_BUILD:-$(pwd)/build}
 D=$B/server/minibossd
 C=$B/tools/minibossctl
+L=$(cd "$(dirname "$0")/../.." && pwd)/tools/mb-launch
 RUN=$$
 NS=mbf-srv$RUN
 VA=mbfa$RUN
@@ -30,10 +31,7 @@ fail() {
 skip() { echo "SKIP: $*" >&2; exit 77; }
 
 cleanup() {
-	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-		kill -KILL "$PID" 2>/dev/null
-		wait "$PID" 2>/dev/null
-	fi
+	[ -n "$PID" ] && "$L" stop -p "$PID" -S KILL -t 5 2>/dev/null
 	ip link del "$VB" 2>/dev/null
 	ip netns del "$NS" 2>/dev/null
 	rm -rf "/var/run/dpdk/mbf-sys$RUN"
@@ -58,22 +56,13 @@ ip -n "$NS" link set lo up
 ip -n "$NS" link set "$VA" up
 ip link set "$VB" up
 
-# State dir: two images and a manifest in the ops format.
+# State dir: two images and a manifest in the ops format, by mb-manifest.
 mkdir -p "$T/state/images/proj"
 head -c $((3 * 1024 * 1024 + 7)) /dev/urandom > "$T/state/images/proj/big"
 printf 'small image\n' > "$T/state/images/small"
-python3 - "$T/state" <<'PY' || fail "manifest"
-import hashlib, json, os, sys
-d = sys.argv[1]
-imgs = []
-for name in ("proj/big", "small"):
-    p = os.path.join(d, "images", name)
-    data = open(p, "rb").read()
-    imgs.append({"name": name, "version": 3, "size": len(data),
-                 "sha256": hashlib.sha256(data).hexdigest(), "mtime": 1700000000})
-json.dump({"format": 1, "generated": 1700000001, "images": imgs},
-          open(os.path.join(d, "manifest.json"), "w"))
-PY
+touch -d @1700000000 "$T/state/images/proj/big" "$T/state/images/small"
+"$B/tools/mb-manifest" build "$T/state/images" --version-from 3 --generated 1700000001 \
+	-o "$T/state/manifest.json" >/dev/null || fail "manifest"
 
 cat > "$T/mb.conf" <<CONF
 [server]
@@ -100,14 +89,13 @@ ctl health >/dev/null 2>&1
 [ $? = 2 ] || fail "minibossctl without a daemon should exit 2"
 ctl health 2>&1 | grep -q "not running" || fail "no clear message without a daemon"
 
-ip netns exec "$NS" "$D" -- -c "$T/mb.conf" > "$T/log" 2>&1 &
-PID=$!
-for _ in $(seq 1 300); do
-	grep -q "ready" "$T/log" && break
-	kill -0 "$PID" 2>/dev/null || fail "minibossd exited during startup"
-	sleep 0.1
-done
-grep -q "ready" "$T/log" || fail "no 'ready' within 30 s"
+# EAL arguments from the configuration's eal-args; ready means both
+# images are verified.
+out=$("$L" start -c "$T/mb.conf" -D "$T" -o "$T/log" -N "$NS" -B "$B" -t 30s)
+rc=$?
+eval "$out"
+PID=${MB_PID:-}
+[ $rc = 0 ] || fail "minibossd not ready (mb-launch start: $rc)"
 [ -S "$SOCK" ] || fail "no control socket"
 # The open-descriptor limit was raised: to server.open-files (65536 by
 # default), or as far as the hard limit goes where it cannot be raised.
@@ -119,12 +107,6 @@ want = 65536 if hard == resource.RLIM_INFINITY else min(65536, hard)
 assert soft == "unlimited" or int(soft) >= want, (soft, want)
 PY
 [ "$(stat -c %a "$SOCK")" = 660 ] || fail "socket mode is not 0660"
-
-# The images are verified asynchronously: wait until neither is loading.
-for _ in $(seq 1 100); do
-	ctl --json images | grep -q '"loading"' || break
-	sleep 0.1
-done
 
 ctl health > "$T/health.txt" || { cat "$T/health.txt"; fail "health not ok"; }
 grep -Eq "^ +State: ok$" "$T/health.txt" || fail "health text: $(cat "$T/health.txt")"
@@ -250,15 +232,10 @@ sed -i "s|^address = 10.77.0.1/24|address = 10.77.0.2/24|" "$T/mb.conf"
 ctl reload 2>"$T/err"; [ $? = 1 ] || fail "non-reloadable change accepted"
 grep -q "address" "$T/err" || fail "reload error does not name the key: $(cat "$T/err")"
 
-kill -TERM "$PID"
-for _ in $(seq 1 100); do
-	kill -0 "$PID" 2>/dev/null || break
-	sleep 0.1
-done
-kill -0 "$PID" 2>/dev/null && fail "still running 10 s after SIGTERM"
-wait "$PID"
+"$L" stop -D "$T" -t 10
 rc=$?
 PID=
+[ $rc = 124 ] && fail "still running 10 s after SIGTERM"
 [ $rc = 0 ] || fail "exit status $rc after SIGTERM"
 [ -e "$SOCK" ] && fail "control socket left behind"
 echo "PASS: foundation system test"

@@ -37,6 +37,7 @@ MB_SRC=${MB_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 MB_FRISBEE_BIN=${MB_FRISBEE_BIN:-$(cd "$MB_SRC/.." && pwd)/shared/peers/emulab-frisbee/bin}
 MB_PIDS=()
 MB_NETNS=()
+MB_LAUNCHED=()
 MB_DAEMON_PID=
 MB_DAEMON_LOG=
 MB_DAEMON_NS=
@@ -71,17 +72,12 @@ mb_any_alive() {
 }
 
 mb_cleanup() {
-	local rc=$? p n
+	local rc=$? p n d
 	trap - EXIT INT TERM
 	set +e
-	if [ -n "$MB_DAEMON_PID" ] && kill -0 "$MB_DAEMON_PID" 2>/dev/null; then
-		kill -TERM "$MB_DAEMON_PID" 2>/dev/null
-		for _ in $(seq 50); do
-			kill -0 "$MB_DAEMON_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$MB_DAEMON_PID" 2>/dev/null
-	fi
+	for d in "${MB_LAUNCHED[@]}"; do
+		"$MB_SRC/tools/mb-launch" stop -D "$d" -t 5 2>/dev/null
+	done
 	# TERM first: timeout(1) passes it on to the program it runs.
 	for p in "${MB_PIDS[@]}"; do
 		kill -TERM "$p" 2>/dev/null
@@ -245,28 +241,17 @@ print(json.dumps(v))' "$@"
 }
 
 # mb_state_add_image STATEDIR NAME FILE [VERSION] [MTIME]: put FILE into the
-# store layout (<state>/images/<name>) and (re)write <state>/manifest.json.
+# store layout (<state>/images/<name>, modified at MTIME) and rebuild
+# <state>/manifest.json from the files with mb-manifest build, the other
+# images keeping their versions.
 mb_state_add_image() {
-	local st=$1 name=$2 file=$3 ver=${4:-1} mtime=${5:-1700000000}
+	local st=$1 name=$2 file=$3 ver=${4:-1} mtime=${5:-1700000000} keep=()
 	mkdir -p "$st/images/$(dirname "$name")"
 	cp "$file" "$st/images/$name"
-	python3 - "$st" "$name" "$ver" "$mtime" <<-'EOF'
-		import hashlib, json, os, sys, time
-		st, name, ver, mtime = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-		mpath = os.path.join(st, "manifest.json")
-		m = {"format": 1, "generated": int(time.time()), "images": []}
-		if os.path.exists(mpath):
-		    m = json.load(open(mpath))
-		path = os.path.join(st, "images", name)
-		h = hashlib.sha256(open(path, "rb").read()).hexdigest()
-		m["images"] = [i for i in m["images"] if i["name"] != name]
-		m["images"].append({"name": name, "version": ver, "size": os.path.getsize(path),
-		                    "sha256": h, "mtime": mtime})
-		tmp = mpath + ".tmp"
-		json.dump(m, open(tmp, "w"), indent=1)
-		os.rename(tmp, mpath)
-		os.utime(path, (mtime, mtime))
-	EOF
+	touch -d "@$mtime" "$st/images/$name"
+	[ -f "$st/manifest.json" ] && keep=(--versions-from "$st/manifest.json")
+	"$MB_BUILD/tools/mb-manifest" build "$st/images" "${keep[@]}" --version "$name=$ver" \
+		-o "$st/manifest.json" >/dev/null || mb_fail "mb-manifest build '$st/images'"
 }
 
 # mb_conf_write ADDR/LEN: a minimal config on stdout, state and socket in
@@ -305,64 +290,83 @@ mb_require_af_xdp() {
 	grep -q -w bpf /proc/filesystems || mb_skip "kernel without bpffs (libxdp needs it)"
 }
 
-# mb_daemon_start HOST CONF [EAL extra...]: start minibossd in HOST's
-# namespace on net_af_packet (or MB_VDEV=af_xdp: net_af_xdp) over its eth0.
-# Log in MB_DAEMON_LOG.
-mb_daemon_start() {
-	local host=$1 conf=$2 bin vdev
+# mb_launch DIR HOST [mb-launch start options...]: start a minibossd in
+# HOST's namespace through tools/mb-launch (the one launcher of the tests,
+# the demo and the bench), without waiting; DIR is its run directory (pid,
+# exit status, by default the log).  Sets MB_PID, MB_LOG, MB_SOCKET; the
+# cleanup trap stops it.
+mb_launch() {
+	local dir=$1 host=$2 out
 	shift 2
-	bin="$MB_BUILD/server/minibossd"
-	[ -x "$bin" ] || mb_skip "minibossd not built at '$bin'"
-	vdev=$(mb_vdev) || exit 1
-	[ "${MB_VDEV:-af_packet}" = af_xdp ] && mb_require_af_xdp
-	MB_DAEMON_LOG="$MB_TMP/minibossd.log"
-	MB_DAEMON_NS=$host
+	mkdir -p "$dir"
+	MB_LAUNCHED+=("$dir")
+	out=$("$MB_SRC/tools/mb-launch" start -n -D "$dir" -N "$(mb_ns "$host")" -B "$MB_BUILD" \
+		"$@") || mb_fail "mb-launch start failed"
+	eval "$out"
+}
+
+# mb_launch_wait DIR [SECONDS] [ready|ok]: until the daemon of DIR is ready
+# (minibossctl wait, through mb-launch); fails the test when it exits first
+# or is not ready in time.
+mb_launch_wait() {
+	local dir=$1 t=${2:-20} st=${3:-ready} out rc
+	out=$("$MB_SRC/tools/mb-launch" wait -D "$dir" -t "${t}s" -s "$st")
+	rc=$?
+	eval "$out"
+	case $rc in
+	0) return 0 ;;
+	3) mb_fail "minibossd exited with status ${MB_EXIT:-?} during startup" ;;
+	*) mb_fail "minibossd not ready after ${t}s" ;;
+	esac
+}
+
+# mb_launch_stop DIR [SIGNAL] [SECONDS]: SIGNAL (TERM), wait for the exit
+# (SECONDS, 10), SIGKILL after that; returns the exit status (124 killed).
+mb_launch_stop() {
+	"$MB_SRC/tools/mb-launch" stop -D "$1" -S "${2:-TERM}" -t "${3:-10}"
+}
+
+# mb_daemon_start HOST CONF [EAL extra...]: start minibossd in HOST's
+# namespace on net_af_packet (or MB_VDEV=af_xdp: net_af_xdp) over its eth0,
+# debug log in MB_DAEMON_LOG, run directory MB_TMP.
+mb_daemon_start() {
+	local host=$1 conf=$2
+	shift 2
+	[ -x "$MB_BUILD/server/minibossd" ] || mb_skip "minibossd not built at '$MB_BUILD/server/minibossd'"
+	case "${MB_VDEV:-af_packet}" in
+	af_packet) ;;
+	af_xdp) mb_require_af_xdp ;;
+	*) mb_fail "MB_VDEV='$MB_VDEV': expected af_packet or af_xdp" ;;
+	esac
 	mkdir -p "$MB_TMP/state"
-	MB_BPFFS=$([ "${MB_VDEV:-af_packet}" = af_xdp ] && echo 1) \
-		ip netns exec "$(mb_ns "$host")" sh -c '[ -z "$MB_BPFFS" ] ||
-		mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf; exec "$@"' \
-		minibossd "$bin" -l 0,1 --no-huge -m 512 --no-pci \
-		--file-prefix="${MB_PREFIX}${MB_RID}" \
-		--vdev="$vdev" "$@" -- -c "$conf" -d \
-		>"$MB_DAEMON_LOG" 2>&1 &
-	MB_DAEMON_PID=$!
-	mb_log "minibossd pid $MB_DAEMON_PID in $(mb_ns "$host")"
+	MB_DAEMON_NS=$host
+	MB_DAEMON_LOG=$MB_TMP/minibossd.log
+	mb_launch "$MB_TMP" "$host" -c "$conf" -o "$MB_DAEMON_LOG" -i eth0 -x "${MB_VDEV:-af_packet}" \
+		-P "${MB_PREFIX}${MB_RID}" -m 512 -d -- "$@"
+	MB_DAEMON_PID=$MB_PID
 }
 
-# mb_daemon_wait_ready [SECONDS]: wait for the "ready" log line, and make
-# sure the exception tap carries the daemon's address so kernel sockets
-# (master server, FTP control) are reachable.
-mb_daemon_wait_ready() {
-	local t=${1:-20} i tap addr
-	for i in $(seq $((t * 10))); do
-		kill -0 "$MB_DAEMON_PID" 2>/dev/null || mb_fail "minibossd exited during startup"
-		grep -q -i 'ready' "$MB_DAEMON_LOG" 2>/dev/null && break
-		sleep 0.1
-	done
-	grep -q -i 'ready' "$MB_DAEMON_LOG" || mb_fail "minibossd not ready after ${t}s"
-	tap="${MB_PREFIX}${MB_RID}t"
-	addr=$(mb_addr "$MB_DAEMON_NS")
-	if mb_in "$MB_DAEMON_NS" ip link show "$tap" >/dev/null 2>&1; then
-		mb_in "$MB_DAEMON_NS" ip link set "$tap" up
-		mb_in "$MB_DAEMON_NS" ip -4 addr show dev "$tap" | grep -q "inet $addr/" ||
-			mb_in "$MB_DAEMON_NS" ip addr add "$addr/24" brd + dev "$tap" 2>/dev/null
-	fi
-	return 0
+# mb_daemon_wait_ready [SECONDS] [ready|ok]: until minibossd is ready (what
+# it reports to systemd): the dataplane runs, the store verified its images.
+mb_daemon_wait_ready() { mb_launch_wait "$MB_TMP" "${1:-20}" "${2:-ready}"; }
+
+# mb_daemon_wait_exit [SECONDS]: minibossd must exit before it is ready (a
+# refused start); its exit status in MB_EXIT.
+mb_daemon_wait_exit() {
+	local out rc
+	out=$("$MB_SRC/tools/mb-launch" wait -D "$MB_TMP" -t "${1:-10}s" 2>/dev/null)
+	rc=$?
+	eval "$out"
+	MB_DAEMON_PID=
+	[ $rc = 3 ] || mb_fail "minibossd did not exit (mb-launch wait: $rc)"
 }
 
-# mb_daemon_stop: SIGTERM, wait up to 10 s; returns the exit status.
+# mb_daemon_stop [SIGNAL]: SIGTERM (or SIGNAL), wait up to 10 s; returns the
+# exit status (124: it had to be killed).
 mb_daemon_stop() {
 	local rc
 	[ -n "$MB_DAEMON_PID" ] || return 0
-	kill -TERM "$MB_DAEMON_PID" 2>/dev/null
-	for _ in $(seq 100); do kill -0 "$MB_DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
-	if kill -0 "$MB_DAEMON_PID" 2>/dev/null; then
-		kill -KILL "$MB_DAEMON_PID"
-		wait "$MB_DAEMON_PID" 2>/dev/null
-		MB_DAEMON_PID=
-		return 124
-	fi
-	wait "$MB_DAEMON_PID"
+	mb_launch_stop "$MB_TMP" "${1:-TERM}"
 	rc=$?
 	MB_DAEMON_PID=
 	return $rc

@@ -6,8 +6,9 @@ Binds a datagram socket at PATH (what NOTIFY_SOCKET names), writes every
 notification it receives to OUT as a JSON line {"t": monotonic seconds,
 "msg": text}, and when the first READY=1 arrives runs COMMAND at once and
 records its output as {"t": ..., "ready_check": stdout} (the test asks the
-daemon, at that moment, whether its images are verified).  Exits after a
-STOPPING=1 (plus a moment for the last datagrams) or after 120 s.
+daemon, at that moment, whether health says ready and its images are
+verified).  Exits after a STOPPING=1 (plus a moment for the last datagrams)
+or after 120 s.
 
 usage: notify_listen.py PATH OUT COMMAND...
 """

@@ -194,10 +194,11 @@ debian)
 		ftp-port = 0
 	EOF
 	chroot "$R" minibossd -n >"$MB_TMP/n.out" 2>&1 || mb_fail "-n in the root: $(cat "$MB_TMP/n.out")"
-	MB_DAEMON_LOG=$MB_TMP/minibossd.log
+	# the installed minibossd, and the installed minibossctl waits for it
+	mb_launch "$MB_TMP" srv -C "$R" -o "$MB_TMP/minibossd.log"
+	MB_DAEMON_PID=$MB_PID
+	MB_DAEMON_LOG=$MB_LOG
 	MB_DAEMON_NS=srv
-	ip netns exec "$(mb_ns srv)" chroot "$R" /usr/sbin/minibossd >"$MB_DAEMON_LOG" 2>&1 &
-	MB_DAEMON_PID=$!
 	mb_daemon_wait_ready 30
 	chroot "$R" minibossctl health >"$MB_TMP/h.txt" || mb_fail "health: $(cat "$MB_TMP/h.txt")"
 	grep -q "State: ok" "$MB_TMP/h.txt" || mb_fail "health: $(cat "$MB_TMP/h.txt")"

@@ -35,6 +35,15 @@
 #               READY=1 only once the images are verified, STATUS= the
 #               one-line summary, RELOADING=1 + MONOTONIC_USEC then READY=1
 #               on SIGHUP, WATCHDOG=1 at half of WATCHDOG_USEC, STOPPING=1
+#   wait        minibossctl wait (through tools/mb-launch): ready only once
+#               the store verified a large store, never before (the ready
+#               line comes from the same reply and counts every image); a
+#               short timeout during verification exits 1 with what is
+#               pending; --state ok waits past a failed image and prints the
+#               reason; a daemon killed during the wait ends it at once
+#               (exit 2); no daemon, usage errors exit 2; a start refused
+#               after launch is exit 3 with the daemon's status.  The TAP
+#               carries the address with its prefix (/26) without help.
 #   unit        systemd-analyze verify accepts dist/minibossd.service, and it
 #               has what the daemon's notifications and DPDK need
 #   status      health is a summary (state, serving address, images, a
@@ -531,17 +540,16 @@ notify)
 	mb_state_add_image "$MB_TMP/state" proj/big "$MB_TMP/img"
 	conf_default
 	python3 "$MB_SRC/tests/system/notify_listen.py" "$MB_TMP/notify.sock" "$MB_TMP/notify.log" \
-		"$C" -s "$MB_TMP/control.sock" --json images &
+		"$C" -s "$MB_TMP/control.sock" --json health &
 	LPID=$!
 	MB_PIDS+=("$LPID")
 	for _ in $(seq 50); do [ -S "$MB_TMP/notify.sock" ] && break; sleep 0.1; done
-	MB_DAEMON_LOG=$MB_TMP/minibossd.log
-	MB_DAEMON_NS=srv
-	NOTIFY_SOCKET=$MB_TMP/notify.sock WATCHDOG_USEC=2000000 ip netns exec "$(mb_ns srv)" \
-		sh -c 'WATCHDOG_PID=$$; export WATCHDOG_PID; exec "$@"' sh \
-		"$D" $(eal) -- -c "$MB_TMP/mb.conf" >"$MB_DAEMON_LOG" 2>&1 &
-	MB_DAEMON_PID=$!
+	# mb-launch sets WATCHDOG_PID to the daemon's PID, as systemd does
+	NOTIFY_SOCKET=$MB_TMP/notify.sock WATCHDOG_USEC=2000000 mb_daemon_start srv "$MB_TMP/mb.conf"
 	mb_daemon_wait_ready 60
+	# minibossctl wait returned: READY=1 went to systemd before that
+	for _ in $(seq 20); do grep -q 'READY=1' "$MB_TMP/notify.log" && break; sleep 0.1; done
+	grep -q 'READY=1' "$MB_TMP/notify.log" || mb_fail "ready without READY=1: $(cat "$MB_TMP/notify.log")"
 	sleep 3.2 # watchdog pings
 	kill -HUP "$MB_DAEMON_PID"
 	for _ in $(seq 50); do grep -q "configuration and manifest reloaded" "$MB_DAEMON_LOG" && break; sleep 0.1; done
@@ -562,8 +570,10 @@ notify)
 		status = [x for x in f_ready if x.startswith("STATUS=")]
 		assert status and status[0].startswith("STATUS=ok") and "1 image" in status[0], f_ready
 		check = [e["ready_check"] for e in ev if "ready_check" in e][0]
-		imgs = json.loads(check)
-		assert [i["state"] for i in imgs] == ["ok"], "images at READY=1: %s" % imgs
+		h = json.loads(check)
+		assert h["ready"] is True, "health not ready at READY=1: %s" % h
+		imgs = h["store"]["images"]
+		assert [i["state"] for i in imgs.values()] == ["ok"], "images at READY=1: %s" % imgs
 		t_rel, f_rel = first("RELOADING=1")
 		usec = [x for x in f_rel if x.startswith("MONOTONIC_USEC=")]
 		assert usec and int(usec[0].split("=")[1]) > 0, f_rel
@@ -583,6 +593,98 @@ notify)
 	r=$(grep -n "main: ready" "$MB_DAEMON_LOG" | cut -d: -f1)
 	[ -n "$v" ] && [ -n "$r" ] && [ "$v" -lt "$r" ] || mb_fail "ready before the image was verified"
 	mb_pass "READY after verification, STATUS, RELOADING/READY, WATCHDOG, STOPPING"
+	;;
+wait)
+	mb_bridge_up
+	mb_host srv 10.81.0.1/26 noaddr
+	mb_host c1 10.81.0.11/26
+	# 8 x 128 MiB for the store to verify, and an image that fails
+	mkdir -p "$MB_TMP/state/images/big"
+	mb_make_file "$MB_TMP/img" 128
+	for i in 1 2 3 4 5 6 7 8; do ln "$MB_TMP/img" "$MB_TMP/state/images/big/$i"; done
+	printf 'small\n' >"$MB_TMP/state/images/small"
+	"$MB_BUILD/tools/mb-manifest" build "$MB_TMP/state/images" --version-from 1 \
+		-o "$MB_TMP/state/manifest.json" >/dev/null || mb_fail "mb-manifest build"
+	printf 'X' | dd of="$MB_TMP/state/images/small" bs=1 conv=notrunc 2>/dev/null
+	mb_conf_write 10.81.0.1/26 >"$MB_TMP/mb.conf"
+	S=$MB_TMP/control.sock
+	w() { "$C" -s "$S" wait "$@"; }
+	# usage errors, no daemon, a process that is gone
+	w --state bogus 2>/dev/null; [ $? = 2 ] || mb_fail "--state bogus"
+	w --timeout soon 2>/dev/null; [ $? = 2 ] || mb_fail "--timeout soon"
+	w --timeout 300ms 2>"$MB_TMP/w0.err"; [ $? = 2 ] || mb_fail "no daemon: not exit 2"
+	grep -q "no daemon answered on '$S' within 300ms" "$MB_TMP/w0.err" ||
+		mb_fail "no daemon: $(cat "$MB_TMP/w0.err")"
+	sleep 0 & gone=$!
+	wait "$gone"
+	w --timeout 10s --pid "$gone" 2>"$MB_TMP/w0.err"; [ $? = 2 ] || mb_fail "a gone --pid"
+	grep -q "minibossd (pid $gone) exited or never started" "$MB_TMP/w0.err" ||
+		mb_fail "gone --pid: $(cat "$MB_TMP/w0.err")"
+	# a waiter from before the daemon exists (no socket yet)
+	w --timeout 120s --verbose >"$MB_TMP/w1.out" 2>"$MB_TMP/w1.err" &
+	W1=$!
+	MB_PIDS+=("$W1")
+	mb_daemon_start srv "$MB_TMP/mb.conf"
+	for _ in $(seq 500); do
+		"$C" -s "$S" --json health >/dev/null 2>&1
+		[ $? != 2 ] && break
+		kill -0 "$MB_DAEMON_PID" 2>/dev/null || mb_fail "minibossd died"
+		sleep 0.02
+	done
+	# answering, still verifying: not ready within 300 ms, and says why
+	w --timeout 300ms --pid "$MB_DAEMON_PID" >"$MB_TMP/w2.out" 2>"$MB_TMP/w2.err"
+	rc=$?
+	[ $rc = 1 ] || mb_fail "wait during the verification exits $rc: $(cat "$MB_TMP"/w2.*)"
+	grep -q "not ready after 300ms" "$MB_TMP/w2.err" &&
+		grep -q "not ready: the store is verifying [0-9]* image" "$MB_TMP/w2.err" ||
+		mb_fail "timeout message: $(cat "$MB_TMP/w2.err")"
+	wait "$W1" || mb_fail "the early waiter exits $?: $(cat "$MB_TMP"/w1.*)"
+	# its ready line comes from the reply that said ready: all verified
+	grep -q "^ready: degraded: image 'small' v1 failed: checksum mismatch; 8 images.*, 1 failed;" \
+		"$MB_TMP/w1.out" || mb_fail "ready line: $(cat "$MB_TMP/w1.out")"
+	grep -q loading "$MB_TMP/w1.out" && mb_fail "ready while loading: $(cat "$MB_TMP/w1.out")"
+	grep -q "not ready: the store is verifying" "$MB_TMP/w1.err" ||
+		mb_fail "the waiter never saw the verification: $(cat "$MB_TMP/w1.err")"
+	mb_ctl --json health | python3 -c 'import json, sys
+h = json.load(sys.stdin); assert h["ready"] is True and h["store"]["loading"] == 0, h' ||
+		mb_fail "health after wait"
+	# ready and ok: not with a failed image; the reason is printed
+	w --state ok --timeout 1s >/dev/null 2>"$MB_TMP/w3.err"; [ $? = 1 ] ||
+		mb_fail "--state ok with a failed image"
+	grep -q "ready, but the state is degraded" "$MB_TMP/w3.err" &&
+		grep -q "image 'small' v1 failed: checksum mismatch" "$MB_TMP/w3.err" ||
+		mb_fail "--state ok: $(cat "$MB_TMP/w3.err")"
+	[ -z "$(w -q --timeout 1s)" ] || mb_fail "-q printed something"
+	# the exception TAP: the daemon's address with its prefix, up
+	TAP=${MB_PREFIX}${MB_RID}t
+	mb_in srv ip -4 -o addr show dev "$TAP" | grep -q "inet 10.81.0.1/26 " ||
+		mb_fail "TAP address: $(mb_in srv ip -4 -o addr show dev "$TAP")"
+	mb_in srv ip -o link show dev "$TAP" | grep -q "[<,]UP[,>]" || mb_fail "TAP not up"
+	mb_wait_tcp c1 10.81.0.1 64494 10 || mb_fail "master server not reachable over the TAP"
+	mb_daemon_stop || mb_fail "exit status"
+	# killed during the wait: SIGSTOP keeps it from getting ready first
+	mb_daemon_start srv "$MB_TMP/mb.conf"
+	kill -STOP "$MB_DAEMON_PID"
+	w --timeout 60s --pid "$MB_DAEMON_PID" >"$MB_TMP/w4.out" 2>"$MB_TMP/w4.err" &
+	W4=$!
+	MB_PIDS+=("$W4")
+	sleep 1
+	kill -0 "$W4" 2>/dev/null || mb_fail "wait ended while the daemon was stopped: $(cat "$MB_TMP"/w4.*)"
+	pid=$MB_DAEMON_PID
+	t0=$(date +%s%N)
+	mb_daemon_stop KILL
+	wait "$W4"
+	rc=$?
+	t1=$(date +%s%N)
+	[ $rc = 2 ] || mb_fail "wait on a killed daemon exits $rc: $(cat "$MB_TMP"/w4.*)"
+	grep -q "minibossd (pid $pid) exited" "$MB_TMP/w4.err" || mb_fail "$(cat "$MB_TMP/w4.err")"
+	[ $(( (t1 - t0) / 1000000 )) -lt 5000 ] || mb_fail "wait took $(( (t1 - t0) / 1000000 )) ms to notice"
+	# a start refused after the launch: mb-launch says so, with the status
+	mb_in srv ip link add "$TAP" type veth peer name "${TAP}p" || mb_fail "veth"
+	mb_daemon_start srv "$MB_TMP/mb.conf"
+	mb_daemon_wait_exit 30
+	[ "$MB_EXIT" = 1 ] || mb_fail "refused daemon's status '$MB_EXIT'"
+	mb_pass "wait: ready after verification and not before; timeout, --state ok, a killed daemon"
 	;;
 unit)
 	command -v systemd-analyze >/dev/null || mb_skip "no systemd-analyze"

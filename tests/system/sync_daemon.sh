@@ -110,7 +110,7 @@ for _ in $(seq 300); do
 	sleep 0.1
 done
 [ "$s" -gt 200000 ] || fail "slow download did not start"
-kill -9 "$MB_DAEMON_PID"; wait "$MB_DAEMON_PID" 2>/dev/null; MB_DAEMON_PID=
+mb_daemon_stop KILL
 [ ! -e "$MB_TMP"/state/images/D ] || fail "partial image visible in images/"
 grep -q '"D"' "$MB_TMP"/state/manifest.json && fail "D in the local manifest after a crash"
 ngx_stop
