@@ -123,11 +123,7 @@ cleanup() {
 		sleep 0.2
 		while read -r p; do kill -KILL "$p" 2>/dev/null; done <"$TMP/clients.pids"
 	fi
-	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
-		kill -TERM "$DAEMON_PID"
-		for _ in $(seq 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$DAEMON_PID" 2>/dev/null
-	fi
+	[ -n "$DAEMON_PID" ] && "$SRC/tools/mb-launch" stop -D "$TMP" -t 10
 	wait 2>/dev/null
 	for n in "${NETNS[@]}"; do
 		ip netns del "$n" 2>/dev/null
@@ -235,7 +231,7 @@ done
 # ---- minibossd ------------------------------------------------------------------------------
 
 MEM=$(( SIZE + 768 > 1024 ? SIZE + 768 : 1024 ))
-EAL_MEM=(--no-huge -m "$MEM")
+EAL_HUGE=()
 if [ "$HUGE" != no ] && [ -e "$HUGE_SYSFS" ]; then
 	pages=$(( (MEM + 1) / 2 ))
 	free=$(cat "${HUGE_SYSFS%/*}/free_hugepages")
@@ -249,7 +245,7 @@ if [ "$HUGE" != no ] && [ -e "$HUGE_SYSFS" ]; then
 			mkdir -p /dev/hugepages
 			mount -t hugetlbfs nodev /dev/hugepages && HUGE_MOUNTED=1
 		fi
-		mountpoint -q /dev/hugepages && EAL_MEM=(-m "$MEM" --huge-unlink)
+		mountpoint -q /dev/hugepages && EAL_HUGE=(-H)
 	elif [ "$HUGE" = yes ]; then
 		echo "demo: could only reserve $free of $pages hugepages, using --no-huge" >&2
 	fi
@@ -272,13 +268,21 @@ cat >"$TMP/miniboss.conf" <<-EOF
 	dynamic-rate = $DYNAMIC
 	idle-timeout = 30s
 EOF
-EAL=(-l 0 "${EAL_MEM[@]}" --no-pci --file-prefix="$P" --vdev=net_af_packet0,iface=eth0)
-say "starting minibossd in $P-srv: EAL ${EAL[*]}"
+say "starting minibossd in $P-srv (tools/mb-launch), $MEM MiB of EAL memory$([ ${#EAL_HUGE[@]} -gt 0 ] && echo " on hugepages")"
 echo "    frisbee rate cap per session: $([ "$RATE" = 0 ] && echo none || echo "${RATE}bit/s")"
-# setsid: a Ctrl-C reaches the script only, whose trap stops the daemon by PID.
-setsid ip netns exec "$P-srv" "$MINIBOSSD" "${EAL[@]}" -- -c "$TMP/miniboss.conf" \
-	</dev/null >"$TMP/minibossd.log" 2>&1 &
-DAEMON_PID=$!
+# --setsid: a Ctrl-C reaches the script only, whose trap stops the daemon by
+# PID.  mb-launch returns once minibossctl wait says the daemon is ready:
+# the store verified the image.
+out=$("$SRC/tools/mb-launch" start -c "$TMP/miniboss.conf" -D "$TMP" -N "$P-srv" -i eth0 \
+	-l 0 -m "$MEM" "${EAL_HUGE[@]}" -P "$P" --setsid -B "$BUILD" -t 120s)
+rc=$?
+eval "$out"
+DAEMON_PID=${MB_PID:-}
+case $rc in
+0) ;;
+3) die "minibossd exited during startup with status ${MB_EXIT:-?} (log above)" ;;
+*) die "minibossd not ready in 120 s (log $TMP/minibossd.log)" ;;
+esac
 
 daemon_failed() {
 	echo "--- minibossd log ($TMP/minibossd.log), tail ---" >&2
@@ -288,48 +292,13 @@ daemon_failed() {
 
 ctl() { "$CTL" -s "$TMP/control.sock" "$@"; }
 
-answered=0
-for _ in $(seq 300); do
-	kill -0 "$DAEMON_PID" 2>/dev/null || daemon_failed "minibossd exited during startup"
-	if [ -S "$TMP/control.sock" ]; then
-		ctl health >/dev/null 2>&1
-		[ $? != 2 ] && { answered=1; break; }
-	fi
-	sleep 0.1
-done
-[ "$answered" = 1 ] || daemon_failed "minibossd's control socket did not answer in 30 s"
-
-# The master server listens on a kernel socket: its address lives on the
-# exception tap, through which the dataplane hands the kernel what it does
-# not handle itself.
-if ip -n "$P-srv" link show "${P}t" >/dev/null 2>&1; then
-	ip -n "$P-srv" link set "${P}t" up
-	ip -n "$P-srv" -4 addr show dev "${P}t" | grep -q "inet $SRV_IP/" ||
-		ip -n "$P-srv" addr add "$SRV_IP/$NET_LEN" brd + dev "${P}t" 2>/dev/null
-fi
-
-image_state() {
-	ctl --json images 2>/dev/null | python3 -c '
+state=$(ctl --json images 2>/dev/null | python3 -c '
 import json, sys
-want = sys.argv[1]
-try:
-    r = json.load(sys.stdin)
-except ValueError:
-    sys.exit(0)
-for i in r if isinstance(r, list) else r.get("images", []):
-    if i.get("name") == want:
+for i in json.load(sys.stdin):
+    if i.get("name") == sys.argv[1]:
         print(i.get("state", "?"))
-' "$IMG"
-}
-state=
-for _ in $(seq 600); do
-	kill -0 "$DAEMON_PID" 2>/dev/null || daemon_failed "minibossd exited"
-	state=$(image_state)
-	[ "$state" = ok ] && break
-	case "$state" in failed*) daemon_failed "the store refused the image: $state" ;; esac
-	sleep 0.2
-done
-[ "$state" = ok ] || daemon_failed "image not loaded after 120 s (state '${state:-absent}')"
+' "$IMG")
+[ "$state" = ok ] || daemon_failed "the store did not take the image: state '${state:-absent}'"
 
 reachable=0
 for _ in $(seq 100); do
@@ -376,11 +345,7 @@ if [ "$KEEP" = 1 ]; then
 	{
 		echo "#!/bin/bash"
 		echo "# stops the miniboss demo run $P (written by tools/demo.sh --keep)"
-		echo "if grep -q minibossd /proc/$DAEMON_PID/cmdline 2>/dev/null; then"
-		echo "	kill -TERM $DAEMON_PID"
-		echo "	for _ in \$(seq 100); do kill -0 $DAEMON_PID 2>/dev/null || break; sleep 0.1; done"
-		echo "	kill -KILL $DAEMON_PID 2>/dev/null"
-		echo "fi"
+		echo "bash $SRC/tools/mb-launch stop -D $TMP -t 10"
 		for n in "${NETNS[@]}"; do echo "ip netns del $n"; done
 		echo "rm -rf /var/run/dpdk/$P"
 		[ "$HUGE_MOUNTED" = 1 ] && echo "umount /dev/hugepages"

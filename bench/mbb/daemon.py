@@ -1,21 +1,21 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """
-The one place the bench launches minibossd: the state directory, the command line, readiness,
-the exception tap's address, minibossctl, and stopping.
-
-It does what tests/system/lib.sh's mb_daemon_start / mb_daemon_wait_ready / mb_daemon_stop /
-mb_ctl do for the system tests, with the bench's EAL memory and lcores. When the project has a
-single launcher shared by tests, demo and bench, this module is what gets replaced by a call to
-it; nothing else in the bench starts the daemon or knows how readiness is detected.
+The one place the bench launches minibossd: the state directory and the daemon itself, both
+with the project's own tools. The state directory is built by mb-manifest; the daemon is
+started, waited for and stopped by tools/mb-launch, the launcher the system tests and the demo
+use too: it waits with `minibossctl wait` (the state the daemon reports to systemd as READY=1),
+and the daemon sets its exception tap's address itself. Nothing else in the bench starts the
+daemon or knows how readiness is detected.
 """
 
 import os
+import shlex
 import shutil
 import signal
-import time
+import subprocess
 
-from .procs import Proc
-from .util import NotAvailable, PREFIX, sh, tail
+from .procs import Launched
+from .util import NotAvailable, sh, tail
 
 
 def write_state(env, state_dir, images):
@@ -37,9 +37,19 @@ def write_state(env, state_dir, images):
         os.path.join(state_dir, 'manifest.json')], timeout=600)
 
 
+def parse_vars(text):
+    """mb-launch's NAME='value' lines as a dict."""
+    out = {}
+    for line in text.splitlines():
+        for word in shlex.split(line):
+            k, _, v = word.partition('=')
+            out[k] = v
+    return out
+
+
 class Daemon:
     """One minibossd process on one DPDK port (net_af_packet or net_af_xdp over ifname in
-    namespace ns), its exception tap carrying addr for the kernel-socket services."""
+    namespace ns); its exception tap carries addr for the kernel-socket services."""
 
     def __init__(self, env, ns, ifname, addr, driver, tap, sock):
         for b in ('minibossd', 'minibossctl'):
@@ -51,32 +61,28 @@ class Daemon:
         self.proc = None
         self.log = None
 
-    def vdev(self):
-        if self.driver == 'af_packet':
-            return 'net_af_packet0,iface=%s' % self.ifname
-        return 'net_af_xdp0,iface=%s,start_queue=0,queue_count=1' % self.ifname
-
     def start(self, conf, mem_mb, log_path, timeout=60):
-        """Start with config file conf and mem_mb MiB of EAL memory; return once the daemon
-        logs that it is ready and its tap carries the address (NotAvailable otherwise)."""
+        """Start with config file conf and mem_mb MiB of EAL memory (hugepages with the
+        bench's --hugepages); return once the daemon is ready (NotAvailable otherwise)."""
         self.log = log_path
-        self.proc = Proc([self.env.bins['minibossd'], '-l', '0,1'] + self.env.eal_mem(mem_mb) +
-                         ['--no-pci', '--file-prefix=mbb-mb%d' % os.getpid(),
-                          '--vdev=' + self.vdev(), '--', '-c', conf],
-                         ns=self.ns, log_path=log_path)
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if not self.proc.alive():
-                raise NotAvailable('minibossd exited at start: ' + self.tail())
-            if 'ready' in open(log_path, errors='replace').read().lower():
-                break
-            time.sleep(0.1)
-        else:
-            raise NotAvailable('minibossd not ready in %d s: %s' % (timeout, self.tail()))
-        if sh(['ip', 'link', 'show', self.tap], ns=self.ns, check=False, quiet=True):
-            sh(['ip', 'link', 'set', self.tap, 'up'], ns=self.ns)
-            sh(['ip', 'addr', 'replace', '%s/%d' % (self.addr, PREFIX), 'brd', '+', 'dev',
-                self.tap], ns=self.ns)
+        mem = self.env.eal_mem(mem_mb)      # reserves the hugepages when asked
+        args = ['-m', mem[mem.index('-m') + 1]] + (['-H'] if '--huge-unlink' in mem else [])
+        run_dir = os.path.dirname(conf)
+        r = subprocess.run([Launched.LAUNCH, 'start', '-c', conf, '-D', run_dir, '-o', log_path,
+                            '-N', self.ns, '-i', self.ifname, '-x', self.driver, '-l', '0,1',
+                            '-P', 'mbb-mb%d' % os.getpid(), '--setsid',
+                            '-B', self.env.build, '-t', '%ds' % timeout] + args,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=timeout + 30)
+        v = parse_vars(r.stdout)
+        if v.get('MB_PID'):
+            self.proc = Launched(int(v['MB_PID']), run_dir)
+        if r.returncode != 0:
+            why = {1: 'not ready in %d s' % timeout, 3: 'exited at start (status %s)' %
+                   v.get('MB_EXIT', '?')}.get(r.returncode, 'mb-launch exit %d' % r.returncode)
+            self.stop()
+            raise NotAvailable('minibossd %s: %s %s' % (why, r.stderr.strip()[-300:],
+                                                        self.tail()))
         return self.proc
 
     def ctl(self, *args, timeout=60, check=True):

@@ -13,6 +13,8 @@ import signal
 import subprocess
 import time
 
+from .util import ROOT
+
 _PROCS = []
 
 CLK_TCK = os.sysconf('SC_CLK_TCK')
@@ -78,6 +80,64 @@ class Proc:
             self.wait(5)
         return self.rc
 
+    def kill(self):
+        """SIGKILL the process group."""
+        os.killpg(self.pid, signal.SIGKILL)
+
+
+class Launched:
+    """A minibossd that tools/mb-launch started: not our child (mb-launch's supervisor is its
+    parent and records its exit status in the run directory), so liveness and CPU come from
+    /proc, and stop() is `mb-launch stop`. Killed by pid at teardown like a Proc."""
+
+    LAUNCH = os.path.join(ROOT, 'tools', 'mb-launch')
+
+    def __init__(self, pid, run_dir):
+        self.pid = pid
+        self.dir = run_dir
+        self.rc = None
+        self.last_cpu = 0.0
+        _PROCS.append(self)
+
+    def alive(self):
+        if self.rc is not None:
+            return False
+        try:
+            if proc_stat(self.pid)['state'] not in 'ZX':
+                return True
+        except (OSError, ValueError, IndexError):
+            pass
+        try:
+            with open(os.path.join(self.dir, 'minibossd.exit')) as f:
+                self.rc = int(f.read())
+        except (OSError, ValueError):
+            self.rc = -1
+        return False
+
+    def wait(self, timeout):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if not self.alive():
+                return self.rc
+            time.sleep(0.02)
+        return None
+
+    def cpu(self):
+        """CPU seconds of the daemon so far (the last reading once it has ended)."""
+        if self.alive():
+            self.last_cpu = tree_cpu(self.pid)
+        return self.last_cpu
+
+    def stop(self, sig=signal.SIGTERM, grace=5.0):
+        if self.alive():
+            subprocess.run([self.LAUNCH, 'stop', '-D', self.dir, '-S', signal.Signals(sig).name[3:],
+                            '-t', str(max(1, int(grace)))], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=grace + 15)
+        return self.rc if not self.alive() else None
+
+    def kill(self):
+        os.kill(self.pid, signal.SIGKILL)
+
 
 def kill_all():
     """Stop every process this run started that still runs: SIGTERM, then SIGKILL."""
@@ -90,7 +150,7 @@ def kill_all():
     for p in reversed(_PROCS):
         try:
             if p.wait(3) is None:
-                os.killpg(p.pid, signal.SIGKILL)
+                p.kill()
                 p.wait(2)
         except (ProcessLookupError, ChildProcessError, PermissionError):
             pass
@@ -101,7 +161,8 @@ def proc_stat(pid):
         s = f.read()
     rest = s[s.rindex(')') + 2:].split()
     # rest[0] is field 3 (state); utime is field 14 -> rest[11]
-    return {'ppid': int(rest[1]), 'utime': int(rest[11]), 'stime': int(rest[12]),
+    return {'state': rest[0], 'ppid': int(rest[1]), 'utime': int(rest[11]),
+            'stime': int(rest[12]),
             'cutime': int(rest[13]), 'cstime': int(rest[14]), 'rss_pages': int(rest[21])}
 
 

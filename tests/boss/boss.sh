@@ -245,21 +245,18 @@ mbd_start() {
 	mb_in "$n" nft delete table netdev mbb 2>/dev/null
 	printf 'table netdev mbb {\n chain in {\n  type filter hook ingress device eth0 priority 0; policy drop;\n }\n}\n' |
 		mb_in "$n" nft -f - || mb_fail "nft in $n"
-	ip netns exec "$(mb_ns "$n")" "$MB_BUILD/server/minibossd" -l 0,1 --no-huge -m 384 \
-		--no-pci --file-prefix="${MB_PREFIX}${MB_RID}$n" --vdev=net_af_packet0,iface=eth0 \
-		-- -c "$d/mb.conf" -d >"$d/log" 2>&1 &
-	eval "PID_$n=$!"
-	MB_PIDS+=("$!")
+	mb_launch "$d" "$n" -c "$d/mb.conf" -o "$d/log" -i eth0 -P "${MB_PREFIX}${MB_RID}$n" -m 384 -d
+	eval "PID_$n=$MB_PID"
 	DAEMONS+=("$n")
-	for _ in $(seq 150); do
-		grep -q -i ready "$d/log" 2>/dev/null && break
-		kill -0 "$(eval echo \$PID_"$n")" 2>/dev/null || mb_fail "minibossd $n died: $(tail -5 "$d/log")"
-		sleep 0.2
-	done
-	grep -q -i ready "$d/log" || mb_fail "minibossd $n not ready"
-	mb_in "$n" ip link set "$tap" up
-	mb_in "$n" ip addr add "$a/24" brd + dev "$tap" 2>/dev/null
+	mb_launch_wait "$d" 30
 	mb_wait_tcp n1 "$a" 64494 15 || mb_fail "$n master server not reachable"
+}
+
+# mbd_stop NAME [SIGNAL]: stop a miniboss (SIGTERM, or SIGNAL) and wait
+# until it is gone.
+mbd_stop() {
+	mb_launch_stop "$MB_TMP/$1" "${2:-TERM}" >/dev/null
+	eval "PID_$1="
 }
 
 # mbctl NAME ARGS...: minibossctl on a miniboss's Unix socket.
@@ -492,8 +489,7 @@ case_down() {
 	# The poller is paused so boss still believes mb1 healthy: the node
 	# must find out itself.
 	kill -STOP "$HEALTHD_PID"
-	kill -KILL "$PID_mb1"
-	wait "$PID_mb1" 2>/dev/null
+	mbd_stop mb1 KILL
 	loadinfo_has n1 41 "SERVER=$MB1 "
 	t0=$(now_ms)
 	load n1 frisbee "$MB_TMP/out" || mb_fail "load: $(tail -20 "$MB_TMP/out.log")"
@@ -534,8 +530,7 @@ kill_mid() {
 	done
 	[ "${size:-0}" -gt 1000000 ] || mb_fail "the load never started: $(tail -5 "$MB_TMP/out.log")"
 	t0=$(now_ms)
-	kill -KILL "$PID_mb1"
-	wait "$PID_mb1" 2>/dev/null
+	mbd_stop mb1 KILL
 	mb_log "mb1 killed with $size bytes loaded"
 	wait "$LPID" || mb_fail "load after the kill: $(tail -20 "$MB_TMP/out.log")"
 	same "$MB_TMP/out"
@@ -621,8 +616,7 @@ case_select() {
 	healthy_wait mb1
 	loadinfo_has n1 41 "SERVER=$BFS .*IMAGEURL=http://$OPS/images/$IMG"
 	# mb1 has version 1, the node needs 2: not named.
-	kill -TERM "$PID_mb1"
-	wait "$PID_mb1" 2>/dev/null
+	mbd_stop mb1 TERM
 	rm -rf "$MB_TMP/mb1"
 	FRATE=8M mbd_start mb1 "$MB1"
 	wait_published mb1 "$IMG"
@@ -933,8 +927,7 @@ case_rcfrisbee() {
 	rm -f "$r/disk"
 	kill -STOP "$HEALTHD_PID"
 	sql "update miniboss_settings set value='60' where name='health_max_age'"
-	kill -KILL "$PID_mb1"
-	wait "$PID_mb1" 2>/dev/null
+	mbd_stop mb1 KILL
 	run_rc "$r/run2.log" || mb_fail "rc.frisbee with mb1 dead: $(tail -20 "$r/run2.log")"
 	[ "$(mb_sha "$r/disk")" = "$WANT" ] || mb_fail "disk differs after the fallback"
 	grep -q "loaded emulab-ops,emulab-ops,FS:1 from $BFS" "$r/run2.log" || mb_fail "no fallback: $(grep mbload "$r/run2.log")"

@@ -99,16 +99,18 @@ ngx_stop() {
 }
 
 # ---- the ops side: images + signed manifest
-publish() {	# $1 = version for all images
+publish() {	# $1 = version for all images, $2 = "generated" (default: now)
+	local mtime=$((1700000000 + ${1:-1}))
 	"$MANI" build "$T"/www --site utah=emulab-ops/A,emulab-ops/B,C \
-		--site other=OTHER --version-from "${1:-1}" -o "$T"/www/manifest.json \
-		>/dev/null || fail "mb-manifest build"
+		--site other=OTHER --version-from "${1:-1}" ${2:+--generated "$2"} \
+		-o "$T"/www/manifest.json >/dev/null || fail "mb-manifest build"
 	"$MANI" sign --key "$T"/ops.key "$T"/www/manifest.json >/dev/null || fail "sign"
 	"$MANI" verify --pubkey "$T"/ops.pub "$T"/www/manifest.json >/dev/null || fail "verify"
 	# nginx's ETag is mtime-size and Last-Modified has 1 s resolution: a new
 	# manifest of the same size written in the same second as the last fetch
-	# would get a 304.  Give each version its own mtime.
-	touch -d "@$((1700000000 + ${1:-1}))" "$T"/www/manifest.json
+	# would get a 304.  Give each version (and each "generated") its own mtime.
+	[ -n "${2:-}" ] && mtime=$((1700000100 + $2 % 1000))
+	touch -d "@$mtime" "$T"/www/manifest.json
 }
 # A 4 MB image D added for utah, every image at version $1, and nginx
 # restarted to serve D at 100 kB/s; $2 starts nginx (ngx_start or a wrapper).

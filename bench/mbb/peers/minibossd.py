@@ -8,7 +8,7 @@ The daemon owns the DPDK port: the kernel interface under it keeps no address an
 arrives (net_af_packet only taps the veth; the kernel would otherwise answer the dataplane's
 TCP ports with resets), and its exception tap carries the address in the kernel so the master
 server and FTP control, which use kernel sockets, are reachable. Images are given through a
-state directory. Launching the process itself is daemon.py's job.
+state directory. Launching the process itself is daemon.py's job (through tools/mb-launch).
 """
 
 import json
@@ -97,16 +97,12 @@ class Miniboss:
         sh(['ethtool', '-K', IF_R, 'tx', 'off'], ns=NS_R, check=False, quiet=True)
         Miniboss.starts += 1
         mem = 1024 + (extra_mem + sum(os.path.getsize(p) for p in images.values())) // MiB
+        # ready means the store verified every image (large ones take a while)
         self.d.start(conf, mem, os.path.join(self.env.work, 'minibossd-%s-%s-%d.log' % (
-            self.ns, self.driver, Miniboss.starts)))
-        end = time.monotonic() + 300
-        while images and time.monotonic() < end:
-            st = {i['name']: i.get('state') for i in self.images()}
-            if all(st.get(n) == 'ok' for n in images):
-                break
-            if any(st.get(n) == 'failed' for n in images):
-                raise NotAvailable('minibossd failed to load an image: %s' % st)
-            time.sleep(0.2)
+            self.ns, self.driver, Miniboss.starts)), timeout=300)
+        st = {i['name']: i.get('state') for i in self.images()}
+        if any(st.get(n) != 'ok' for n in images):
+            raise NotAvailable('minibossd did not take every image: %s' % st)
 
     def stop(self):
         self.d.stop()
