@@ -1,0 +1,463 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * minibossd's start-up checks, before EAL: what the EAL arguments ask for
+ * (an option's value, a virtual port's interface) and whether this host
+ * can give it -- the capabilities the configuration needs, a free exception
+ * TAP name and existing port interfaces, hugepages mounted and free, a PCI
+ * NIC bound to a DPDK driver with an IOMMU, the state directory.  Every
+ * refusal is logged once with the fix and counted; main.c decides what to
+ * do with the count.  Nothing here changes the host, except creating the
+ * state directory when create-state-dir asks for it.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mb_config.h"
+#include "mb_log.h"
+#include "srv.h"
+
+/* ---- what the EAL arguments ask for ----------------------------------------------- */
+
+/* The value of an EAL option ("--x=v", "--x v", or a short "-x v"/"-xv"),
+ * the i-th occurrence (0 = first); NULL when absent. */
+const char *
+mb_srv_eal_opt(int argc, char **argv, const char *lng, const char *shrt, int nth)
+{
+	size_t ll = lng != NULL ? strlen(lng) : 0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = NULL;
+
+		if (lng != NULL && strncmp(a, lng, ll) == 0 && a[ll] == '=')
+			v = a + ll + 1;
+		else if (lng != NULL && strcmp(a, lng) == 0 && i + 1 < argc)
+			v = argv[i + 1];
+		else if (shrt != NULL && strcmp(a, shrt) == 0 && i + 1 < argc)
+			v = argv[i + 1];
+		else if (shrt != NULL && strncmp(a, shrt, 2) == 0 && a[2] != '\0' && a[1] != '-')
+			v = a + 2;
+		if (v != NULL && nth-- == 0)
+			return v;
+	}
+	return NULL;
+}
+
+bool
+mb_srv_eal_flag(int argc, char **argv, const char *flag)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], flag) == 0)
+			return true;
+	return false;
+}
+
+/* "iface=X" of a vdev argument into buf; false when it has none. */
+bool
+mb_srv_vdev_iface(const char *vdev, char *buf, size_t len)
+{
+	const char *p = strstr(vdev, "iface=");
+	size_t n;
+
+	if (p == NULL || (p != vdev && p[-1] != ','))
+		return false;
+	p += 6;
+	n = strcspn(p, ",");
+	if (n == 0 || n >= len || n >= IFNAMSIZ)
+		return false;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	return true;
+}
+
+/* ---- start-up checks (before EAL; each message names the fix) ---------------------- */
+
+static void preflight_err(struct mb_srv_preflight *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+preflight_err(struct mb_srv_preflight *p, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	MB_LOG(ERR, MAIN, "%s", buf);
+	p->errors++;
+}
+
+static uint64_t
+cap_effective(void)
+{
+	char line[256];
+	uint64_t caps = 0;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (f == NULL)
+		return UINT64_MAX; /* cannot tell: let EAL find out */
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "CapEff: %" SCNx64, &caps) == 1)
+			break;
+	fclose(f);
+	return caps;
+}
+
+#define CAP_NET_BIND_SERVICE 10
+#define CAP_NET_ADMIN 12
+#define CAP_NET_RAW 13
+#define CAP_IPC_LOCK 14
+#define CAP_SYS_ADMIN 21
+
+static void
+check_privileges(struct mb_srv_preflight *p)
+{
+	static const char *const names[64] = {
+		[CAP_NET_BIND_SERVICE] = "CAP_NET_BIND_SERVICE", [CAP_NET_ADMIN] = "CAP_NET_ADMIN",
+		[CAP_NET_RAW] = "CAP_NET_RAW",	[CAP_IPC_LOCK] = "CAP_IPC_LOCK",
+		[CAP_SYS_ADMIN] = "CAP_SYS_ADMIN",
+	};
+	const struct mb_config *cfg = p->cfg;
+	uint64_t have = cap_effective(), need = 0, miss;
+	const char *why[64] = { 0 };
+	char list[512] = "";
+	size_t off = 0;
+
+	if (cfg->exception_tap[0] != '\0') {
+		need |= 1ULL << CAP_NET_ADMIN;
+		why[CAP_NET_ADMIN] = "the exception TAP";
+	}
+	for (int i = 0;; i++) {
+		const char *v = mb_srv_eal_opt(p->eal_argc, p->eal_argv, "--vdev", NULL, i);
+
+		if (v == NULL)
+			break;
+		if (strncmp(v, "net_af_packet", 13) == 0 || strncmp(v, "net_af_xdp", 10) == 0) {
+			need |= 1ULL << CAP_NET_RAW;
+			why[CAP_NET_RAW] = "the raw socket of the port";
+		}
+		if (strncmp(v, "net_af_xdp", 10) == 0 || strncmp(v, "net_tap", 7) == 0) {
+			need |= 1ULL << CAP_NET_ADMIN;
+			why[CAP_NET_ADMIN] = "the port's interface";
+		}
+	}
+	if (!mb_srv_eal_flag(p->eal_argc, p->eal_argv, "--no-huge")) {
+		need |= 1ULL << CAP_IPC_LOCK;
+		why[CAP_IPC_LOCK] = "hugepage memory";
+	}
+	if ((cfg->tcp_enable && cfg->ftp_port != 0 && cfg->ftp_port < 1024) ||
+	    (cfg->fris_enable && cfg->master_port != 0 && cfg->master_port < 1024)) {
+		need |= 1ULL << CAP_NET_BIND_SERVICE;
+		why[CAP_NET_BIND_SERVICE] = "a port below 1024";
+	}
+	miss = need & ~have;
+	if (miss == 0)
+		return;
+	for (int c = 0; c < 64; c++) {
+		if (!(miss & (1ULL << c)))
+			continue;
+		off += (size_t)snprintf(list + off, off < sizeof(list) ? sizeof(list) - off : 0,
+					"%s%s (%s)", off ? ", " : "", names[c] ? names[c] : "?",
+					why[c] ? why[c] : "");
+	}
+	preflight_err(p, "running as uid %u without %s: run minibossd as root (the packaged "
+		      "systemd unit does), or grant these capabilities "
+		      "(AmbientCapabilities= in the unit)", (unsigned)geteuid(), list);
+}
+
+static void
+check_interfaces(struct mb_srv_preflight *p)
+{
+	const char *tap = p->cfg->exception_tap;
+
+	if (tap[0] != '\0' && if_nametoindex(tap) != 0)
+		preflight_err(p, "[dpdk] exception-tap: interface '%s' already exists (another "
+			      "minibossd, or another program's): choose another name, or remove "
+			      "it if it is a leftover (ip link del %s)", tap, tap);
+	for (int i = 0;; i++) {
+		const char *v = mb_srv_eal_opt(p->eal_argc, p->eal_argv, "--vdev", NULL, i);
+		char ifn[IFNAMSIZ];
+
+		if (v == NULL)
+			break;
+		if (strncmp(v, "net_tap", 7) != 0 && mb_srv_vdev_iface(v, ifn, sizeof(ifn)) &&
+		    if_nametoindex(ifn) == 0)
+			preflight_err(p, "--vdev %s: interface '%s' does not exist in this network "
+				      "namespace (ip link show)", v, ifn);
+	}
+}
+
+/* Is `dir` (NULL: any directory) a hugetlbfs mount?  Its path into ret_mnt. */
+static bool
+hugetlbfs_mounted(const char *dir, char *ret_mnt, size_t mlen)
+{
+	char line[1024], dev[256], mnt[512], type[64];
+	bool found = false;
+	FILE *f = fopen("/proc/mounts", "re");
+
+	if (f == NULL)
+		return true; /* cannot tell */
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%255s %511s %63s", dev, mnt, type) != 3)
+			continue;
+		if (strcmp(type, "hugetlbfs") != 0)
+			continue;
+		if (dir == NULL || strcmp(dir, mnt) == 0) {
+			found = true;
+			snprintf(ret_mnt, mlen, "%s", mnt);
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static uint64_t
+hugepages_free_bytes(uint64_t *ret_total)
+{
+	const char *base = "/sys/kernel/mm/hugepages";
+	uint64_t free_b = 0, total_b = 0;
+	struct dirent *de;
+	DIR *d = opendir(base);
+
+	if (d == NULL) {
+		*ret_total = 0;
+		return 0;
+	}
+	while ((de = readdir(d)) != NULL) {
+		unsigned long kb;
+		unsigned long long nfree = 0, ntotal = 0;
+		char path[512];
+		FILE *f;
+
+		if (sscanf(de->d_name, "hugepages-%lukB", &kb) != 1)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/free_hugepages", base, de->d_name);
+		f = fopen(path, "re");
+		if (f != NULL) {
+			if (fscanf(f, "%llu", &nfree) != 1)
+				nfree = 0;
+			fclose(f);
+		}
+		snprintf(path, sizeof(path), "%s/%s/nr_hugepages", base, de->d_name);
+		f = fopen(path, "re");
+		if (f != NULL) {
+			if (fscanf(f, "%llu", &ntotal) != 1)
+				ntotal = 0;
+			fclose(f);
+		}
+		free_b += nfree * kb * 1024;
+		total_b += ntotal * kb * 1024;
+	}
+	closedir(d);
+	*ret_total = total_b;
+	return free_b;
+}
+
+static void
+check_hugepages(struct mb_srv_preflight *p)
+{
+	const char *dir = mb_srv_eal_opt(p->eal_argc, p->eal_argv, "--huge-dir", NULL, 0);
+	const char *mem = mb_srv_eal_opt(p->eal_argc, p->eal_argv, "--socket-mem", "-m", 0);
+	uint64_t total, freeb, want = 0;
+	char mnt[512];
+
+	if (mb_srv_eal_flag(p->eal_argc, p->eal_argv, "--no-huge"))
+		return;
+	if (!hugetlbfs_mounted(dir, mnt, sizeof(mnt))) {
+		if (dir != NULL)
+			preflight_err(p, "--huge-dir %s is not a hugetlbfs mount: mount -t hugetlbfs "
+				      "nodev %s (or run with --no-huge for a test)", dir, dir);
+		else
+			preflight_err(p, "no hugetlbfs is mounted: mount -t hugetlbfs nodev "
+				      "/dev/hugepages, or run 'minibossctl setup --hugepages SIZE' "
+				      "(or run with --no-huge for a test)");
+		return;
+	}
+	freeb = hugepages_free_bytes(&total);
+	if (mem != NULL) {
+		/* -m MB, or --socket-mem MB,MB,... (summed) */
+		for (const char *s = mem; *s != '\0';) {
+			char *end;
+			unsigned long long v = strtoull(s, &end, 10);
+
+			if (end == s)
+				break;
+			want += v << 20;
+			s = *end == ',' ? end + 1 : end;
+			if (*end != ',')
+				break;
+		}
+	}
+	if (freeb == 0)
+		preflight_err(p, "no free hugepages (%" PRIu64 " MiB reserved, all in use): reserve "
+			      "some with 'minibossctl setup --hugepages SIZE' or echo N > "
+			      "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages (or run with "
+			      "--no-huge for a test)", total >> 20);
+	else if (want > freeb)
+		preflight_err(p, "EAL memory (-m/--socket-mem) asks for %" PRIu64 " MiB of hugepages "
+			      "but %" PRIu64 " MiB are free: reserve more ('minibossctl setup "
+			      "--hugepages SIZE') or lower it", want >> 20, freeb >> 20);
+}
+
+/* The driver a PCI device is bound to ("" when none); false when there is
+ * no such device. */
+static bool
+pci_driver(const char *addr, char *buf, size_t len)
+{
+	char path[256], link[PATH_MAX];
+	ssize_t n;
+	const char *slash;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", addr);
+	if (access(path, F_OK) != 0)
+		return false;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", addr);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0) {
+		buf[0] = '\0';
+		return true;
+	}
+	link[n] = '\0';
+	slash = strrchr(link, '/');
+	slash = slash != NULL ? slash + 1 : link;
+	if (strlen(slash) >= len)
+		return false;
+	memcpy(buf, slash, strlen(slash) + 1);
+	return true;
+}
+
+static bool
+iommu_present(void)
+{
+	DIR *d = opendir("/sys/kernel/iommu_groups");
+	struct dirent *de;
+	bool any = false;
+
+	if (d == NULL)
+		return false;
+	while (!any && (de = readdir(d)) != NULL)
+		any = de->d_name[0] != '.';
+	closedir(d);
+	return any;
+}
+
+static bool
+noiommu_mode(void)
+{
+	char c = 'N';
+	FILE *f = fopen("/sys/module/vfio/parameters/enable_unsafe_noiommu_mode", "re");
+
+	if (f != NULL) {
+		if (fscanf(f, " %c", &c) != 1)
+			c = 'N';
+		fclose(f);
+	}
+	return c == 'Y' || c == 'y' || c == '1';
+}
+
+static void
+check_pci(struct mb_srv_preflight *p)
+{
+	static const char *const dpdk_drivers[] = { "vfio-pci", "uio_pci_generic", "igb_uio",
+						    NULL };
+	/* Drivers whose devices DPDK uses while the kernel keeps them. */
+	static const char *const bifurcated[] = { "mlx4_core", "mlx5_core", NULL };
+	bool vdev = mb_srv_eal_opt(p->eal_argc, p->eal_argv, "--vdev", NULL, 0) != NULL;
+
+	if (mb_srv_eal_flag(p->eal_argc, p->eal_argv, "--no-pci")) {
+		if (!vdev)
+			preflight_err(p, "--no-pci and no --vdev: minibossd has no port to serve "
+				      "from (add -a <pci address> or a --vdev)");
+		return;
+	}
+	for (int i = 0;; i++) {
+		const char *a = mb_srv_eal_opt(p->eal_argc, p->eal_argv, "--allow", "-a", i);
+		char addr[32], drv[64];
+		bool ok = false;
+
+		if (a == NULL)
+			break;
+		snprintf(addr, sizeof(addr), "%.*s", (int)strcspn(a, ","), a);
+		if (strlen(addr) == 7) /* bus:dev.fn without the domain */
+			snprintf(addr, sizeof(addr), "0000:%.*s", (int)strcspn(a, ","), a);
+		if (!pci_driver(addr, drv, sizeof(drv))) {
+			preflight_err(p, "-a %s: there is no PCI device %s (lspci -D lists them)", a,
+				      addr);
+			continue;
+		}
+		for (int j = 0; bifurcated[j] != NULL; j++)
+			ok |= strcmp(drv, bifurcated[j]) == 0;
+		if (ok)
+			continue;
+		for (int j = 0; dpdk_drivers[j] != NULL; j++)
+			ok |= strcmp(drv, dpdk_drivers[j]) == 0;
+		if (!ok) {
+			preflight_err(p, "-a %s: the NIC is bound to %s%s%s; bind it to vfio-pci "
+				      "first: minibossctl setup --bind %s", a, drv[0] ? "'" : "",
+				      drv[0] ? drv : "no driver", drv[0] ? "'" : "", addr);
+			continue;
+		}
+		if (strcmp(drv, "vfio-pci") == 0 && !iommu_present() && !noiommu_mode())
+			preflight_err(p, "-a %s: vfio-pci without an IOMMU: enable it (intel_iommu=on "
+				      "or amd_iommu=on on the kernel command line, and VT-d/AMD-Vi "
+				      "in the firmware), or allow vfio's unsafe no-IOMMU mode "
+				      "(minibossctl setup --check explains)", a);
+	}
+}
+
+static void
+check_state_dir(struct mb_srv_preflight *p)
+{
+	const struct mb_config *cfg = p->cfg;
+	char *path, *s;
+	struct stat st;
+
+	if (stat(cfg->state_dir, &st) == 0 || !cfg->create_state_dir)
+		return; /* the configuration check reported a missing one */
+	path = strdup(cfg->state_dir);
+	if (path == NULL)
+		return;
+	for (s = path + 1; ; s++) {
+		if (*s == '/' || *s == '\0') {
+			char c = *s;
+
+			*s = '\0';
+			if (mkdir(path, 0755) == -1 && errno != EEXIST) {
+				preflight_err(p, "[server] state-dir: cannot create '%s': %s", path,
+					      strerror(errno));
+				break;
+			}
+			*s = c;
+			if (c == '\0') {
+				MB_LOG(NOTICE, MAIN, "created state directory '%s' "
+				       "(create-state-dir = yes)", cfg->state_dir);
+				break;
+			}
+		}
+	}
+	free(path);
+}
+
+void
+mb_srv_preflight_privileges(struct mb_srv_preflight *p)
+{
+	check_privileges(p);
+}
+
+void
+mb_srv_preflight_host(struct mb_srv_preflight *p)
+{
+	check_interfaces(p);
+	check_hugepages(p);
+	check_pci(p);
+	check_state_dir(p);
+}
