@@ -364,15 +364,22 @@ mb_parse_duration_ms(const char *s, uint64_t *ret_ms)
 	return public_rc(duration_ms_ex(s, ret_ms, NULL, 0));
 }
 
+/* v in the largest of the n units (largest first) that divides it. */
+static int
+format_exact(uint64_t v, const struct unit *u, size_t n, char *buf, size_t len)
+{
+	for (size_t i = 0; v != 0 && i < n; i++)
+		if (v % u[i].mult == 0)
+			return snprintf(buf, len, "%" PRIu64 "%s", v / u[i].mult, u[i].name);
+	return snprintf(buf, len, "%" PRIu64, v);
+}
+
 int
 mb_format_size(uint64_t v, char *buf, size_t len)
 {
 	static const struct unit u[] = { { "T", TI }, { "G", GI }, { "M", MI }, { "K", KI } };
 
-	for (size_t i = 0; v != 0 && i < MB_ARRAY_SIZE(u); i++)
-		if (v % u[i].mult == 0)
-			return snprintf(buf, len, "%" PRIu64 "%s", v / u[i].mult, u[i].name);
-	return snprintf(buf, len, "%" PRIu64, v);
+	return format_exact(v, u, MB_ARRAY_SIZE(u), buf, len);
 }
 
 int
@@ -382,10 +389,7 @@ mb_format_rate(uint64_t v, char *buf, size_t len)
 		{ "T", 1000000000000ULL }, { "G", 1000000000ULL }, { "M", 1000000ULL }, { "k", 1000ULL },
 	};
 
-	for (size_t i = 0; v != 0 && i < MB_ARRAY_SIZE(u); i++)
-		if (v % u[i].mult == 0)
-			return snprintf(buf, len, "%" PRIu64 "%s", v / u[i].mult, u[i].name);
-	return snprintf(buf, len, "%" PRIu64, v);
+	return format_exact(v, u, MB_ARRAY_SIZE(u), buf, len);
 }
 
 int

@@ -13,38 +13,39 @@
 
 #include "mb_status.h"
 
-int
-mb_human_bytes(uint64_t v, char *buf, size_t len)
+/* v in the largest of the n units (each `base` times the one before, the
+ * first `base` times `unit0`) that keeps it at least 1: "1.5 MiB", "12 Gbit/s". */
+static int
+human(uint64_t v, unsigned base, const char *unit0, const char *const *units, size_t n,
+      char *buf, size_t len)
 {
-	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
 	double d = (double)v;
 	size_t u = 0;
 
-	if (v < 1024)
-		return snprintf(buf, len, "%" PRIu64 " B", v);
-	d /= 1024;
-	while (d >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
-		d /= 1024;
+	if (v < base)
+		return snprintf(buf, len, "%" PRIu64 " %s", v, unit0);
+	d /= base;
+	while (d >= base && u + 1 < n) {
+		d /= base;
 		u++;
 	}
 	return snprintf(buf, len, d < 10 ? "%.1f %s" : "%.0f %s", d, units[u]);
 }
 
 int
+mb_human_bytes(uint64_t v, char *buf, size_t len)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
+
+	return human(v, 1024, "B", units, sizeof(units) / sizeof(units[0]), buf, len);
+}
+
+int
 mb_human_rate(uint64_t bps, char *buf, size_t len)
 {
 	static const char *const units[] = { "kbit/s", "Mbit/s", "Gbit/s", "Tbit/s" };
-	double d = (double)bps;
-	size_t u = 0;
 
-	if (bps < 1000)
-		return snprintf(buf, len, "%" PRIu64 " bit/s", bps);
-	d /= 1000;
-	while (d >= 1000 && u + 1 < sizeof(units) / sizeof(units[0])) {
-		d /= 1000;
-		u++;
-	}
-	return snprintf(buf, len, d < 10 ? "%.1f %s" : "%.0f %s", d, units[u]);
+	return human(bps, 1000, "bit/s", units, sizeof(units) / sizeof(units[0]), buf, len);
 }
 
 int

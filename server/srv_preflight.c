@@ -9,7 +9,6 @@
  * do with the count.  Nothing here changes the host, except creating the
  * state directory when create-state-dir asks for it.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -22,6 +21,7 @@
 #include <unistd.h>
 
 #include "mb_config.h"
+#include "mb_hostfacts.h"
 #include "mb_log.h"
 #include "srv.h"
 
@@ -196,68 +196,18 @@ check_interfaces(struct mb_srv_preflight *p)
 	}
 }
 
-/* Is `dir` (NULL: any directory) a hugetlbfs mount?  Its path into ret_mnt. */
-static bool
-hugetlbfs_mounted(const char *dir, char *ret_mnt, size_t mlen)
-{
-	char line[1024], dev[256], mnt[512], type[64];
-	bool found = false;
-	FILE *f = fopen("/proc/mounts", "re");
-
-	if (f == NULL)
-		return true; /* cannot tell */
-	while (!found && fgets(line, sizeof(line), f) != NULL) {
-		if (sscanf(line, "%255s %511s %63s", dev, mnt, type) != 3)
-			continue;
-		if (strcmp(type, "hugetlbfs") != 0)
-			continue;
-		if (dir == NULL || strcmp(dir, mnt) == 0) {
-			found = true;
-			snprintf(ret_mnt, mlen, "%s", mnt);
-		}
-	}
-	fclose(f);
-	return found;
-}
-
+/* Hugepage bytes free, and reserved into *ret_total, over every page size. */
 static uint64_t
 hugepages_free_bytes(uint64_t *ret_total)
 {
-	const char *base = "/sys/kernel/mm/hugepages";
+	struct mb_hp_size v[8];
+	size_t n = mb_host_hugepage_sizes(v, 8);
 	uint64_t free_b = 0, total_b = 0;
-	struct dirent *de;
-	DIR *d = opendir(base);
 
-	if (d == NULL) {
-		*ret_total = 0;
-		return 0;
+	for (size_t i = 0; i < n; i++) {
+		free_b += v[i].free_ > 0 ? (uint64_t)v[i].free_ * v[i].kb * 1024 : 0;
+		total_b += v[i].nr > 0 ? (uint64_t)v[i].nr * v[i].kb * 1024 : 0;
 	}
-	while ((de = readdir(d)) != NULL) {
-		unsigned long kb;
-		unsigned long long nfree = 0, ntotal = 0;
-		char path[512];
-		FILE *f;
-
-		if (sscanf(de->d_name, "hugepages-%lukB", &kb) != 1)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s/free_hugepages", base, de->d_name);
-		f = fopen(path, "re");
-		if (f != NULL) {
-			if (fscanf(f, "%llu", &nfree) != 1)
-				nfree = 0;
-			fclose(f);
-		}
-		snprintf(path, sizeof(path), "%s/%s/nr_hugepages", base, de->d_name);
-		f = fopen(path, "re");
-		if (f != NULL) {
-			if (fscanf(f, "%llu", &ntotal) != 1)
-				ntotal = 0;
-			fclose(f);
-		}
-		free_b += nfree * kb * 1024;
-		total_b += ntotal * kb * 1024;
-	}
-	closedir(d);
 	*ret_total = total_b;
 	return free_b;
 }
@@ -272,7 +222,8 @@ check_hugepages(struct mb_srv_preflight *p)
 
 	if (mb_srv_eal_flag(p->eal_argc, p->eal_argv, "--no-huge"))
 		return;
-	if (!hugetlbfs_mounted(dir, mnt, sizeof(mnt))) {
+	/* an unreadable mount table: cannot tell, let EAL find out */
+	if (mb_host_hugetlbfs(dir, mnt, sizeof(mnt), NULL, 0) == 0) {
 		if (dir != NULL)
 			preflight_err(p, "--huge-dir %s is not a hugetlbfs mount: mount -t hugetlbfs "
 				      "nodev %s (or run with --no-huge for a test)", dir, dir);
@@ -308,69 +259,9 @@ check_hugepages(struct mb_srv_preflight *p)
 			      "--hugepages SIZE') or lower it", want >> 20, freeb >> 20);
 }
 
-/* The driver a PCI device is bound to ("" when none); false when there is
- * no such device. */
-static bool
-pci_driver(const char *addr, char *buf, size_t len)
-{
-	char path[256], link[PATH_MAX];
-	ssize_t n;
-	const char *slash;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", addr);
-	if (access(path, F_OK) != 0)
-		return false;
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", addr);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0) {
-		buf[0] = '\0';
-		return true;
-	}
-	link[n] = '\0';
-	slash = strrchr(link, '/');
-	slash = slash != NULL ? slash + 1 : link;
-	if (strlen(slash) >= len)
-		return false;
-	memcpy(buf, slash, strlen(slash) + 1);
-	return true;
-}
-
-static bool
-iommu_present(void)
-{
-	DIR *d = opendir("/sys/kernel/iommu_groups");
-	struct dirent *de;
-	bool any = false;
-
-	if (d == NULL)
-		return false;
-	while (!any && (de = readdir(d)) != NULL)
-		any = de->d_name[0] != '.';
-	closedir(d);
-	return any;
-}
-
-static bool
-noiommu_mode(void)
-{
-	char c = 'N';
-	FILE *f = fopen("/sys/module/vfio/parameters/enable_unsafe_noiommu_mode", "re");
-
-	if (f != NULL) {
-		if (fscanf(f, " %c", &c) != 1)
-			c = 'N';
-		fclose(f);
-	}
-	return c == 'Y' || c == 'y' || c == '1';
-}
-
 static void
 check_pci(struct mb_srv_preflight *p)
 {
-	static const char *const dpdk_drivers[] = { "vfio-pci", "uio_pci_generic", "igb_uio",
-						    NULL };
-	/* Drivers whose devices DPDK uses while the kernel keeps them. */
-	static const char *const bifurcated[] = { "mlx4_core", "mlx5_core", NULL };
 	bool vdev = mb_srv_eal_opt(p->eal_argc, p->eal_argv, "--vdev", NULL, 0) != NULL;
 
 	if (mb_srv_eal_flag(p->eal_argc, p->eal_argv, "--no-pci")) {
@@ -382,31 +273,26 @@ check_pci(struct mb_srv_preflight *p)
 	for (int i = 0;; i++) {
 		const char *a = mb_srv_eal_opt(p->eal_argc, p->eal_argv, "--allow", "-a", i);
 		char addr[32], drv[64];
-		bool ok = false;
 
 		if (a == NULL)
 			break;
 		snprintf(addr, sizeof(addr), "%.*s", (int)strcspn(a, ","), a);
 		if (strlen(addr) == 7) /* bus:dev.fn without the domain */
 			snprintf(addr, sizeof(addr), "0000:%.*s", (int)strcspn(a, ","), a);
-		if (!pci_driver(addr, drv, sizeof(drv))) {
+		if (mb_host_pci_driver(addr, drv, sizeof(drv)) != 0) {
 			preflight_err(p, "-a %s: there is no PCI device %s (lspci -D lists them)", a,
 				      addr);
 			continue;
 		}
-		for (int j = 0; bifurcated[j] != NULL; j++)
-			ok |= strcmp(drv, bifurcated[j]) == 0;
-		if (ok)
-			continue;
-		for (int j = 0; dpdk_drivers[j] != NULL; j++)
-			ok |= strcmp(drv, dpdk_drivers[j]) == 0;
-		if (!ok) {
+		if (mb_host_driver_bifurcated(drv))
+			continue; /* DPDK uses it while the kernel keeps it */
+		if (!mb_host_driver_dpdk(drv)) {
 			preflight_err(p, "-a %s: the NIC is bound to %s%s%s; bind it to vfio-pci "
 				      "first: minibossctl setup --bind %s", a, drv[0] ? "'" : "",
 				      drv[0] ? drv : "no driver", drv[0] ? "'" : "", addr);
 			continue;
 		}
-		if (strcmp(drv, "vfio-pci") == 0 && !iommu_present() && !noiommu_mode())
+		if (strcmp(drv, "vfio-pci") == 0 && !mb_host_iommu_groups() && !mb_host_noiommu())
 			preflight_err(p, "-a %s: vfio-pci without an IOMMU: enable it (intel_iommu=on "
 				      "or amd_iommu=on on the kernel command line, and VT-d/AMD-Vi "
 				      "in the firmware), or allow vfio's unsafe no-IOMMU mode "

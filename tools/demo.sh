@@ -29,6 +29,7 @@
 set -u -o pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$SRC/tools/netbed.sh"
 BUILD=${MB_DEMO_BUILD:-$SRC/build}
 FRISBEE_BIN=${MB_FRISBEE_BIN:-$(cd "$SRC/.." && pwd)/shared/peers/emulab-frisbee/bin}
 NODES=${MB_DEMO_NODES:-4}
@@ -192,37 +193,25 @@ echo "    sha256 $SHA"
 
 # ---- network: a snooping bridge, the miniboss, the nodes -----------------------------------
 
-# host NAME ADDR|-: namespace $P-NAME, its eth0 plugged into the bridge.
+# host NAME ADDR|-: namespace $P-NAME, its eth0 plugged into the bridge
+# (tools/netbed.sh, as the system tests build theirs).
 NHOST=0
 host() {
-	local name=$1 addr=$2 ns=$P-$1 port
+	local name=$1 addr=$2 ns=$P-$1 rc
 	NHOST=$((NHOST + 1))
-	port=${P}p$NHOST
-	ip netns add "$ns" || die "cannot create namespace $ns"
+	mb_netbed_host "$P-br" "$ns" "${P}p$NHOST" "$([ "$addr" = - ] || echo "$addr/$NET_LEN")"
+	rc=$?
+	[ $rc = 2 ] && die "cannot create namespace $ns"
 	NETNS+=("$ns")
-	ip -n "$P-br" link add "$port" type veth peer name "${port}h" || die "veth $port"
-	ip -n "$P-br" link set "${port}h" netns "$ns"
-	ip -n "$ns" link set "${port}h" name eth0
-	ip -n "$P-br" link set "$port" master br0 up
-	ip -n "$ns" link set lo up
-	ip -n "$ns" link set eth0 up
-	if [ "$addr" != - ]; then
-		ip -n "$ns" addr add "$addr/$NET_LEN" brd + dev eth0 || die "address $addr"
-	fi
+	[ $rc = 0 ] || die "cannot plug $name into the bridge"
 }
 
 say "network: bridge $P-br (IGMP snooping + querier), miniboss $SRV_IP, $NODES node(s)"
-ip netns add "$P-br" || die "cannot create namespace $P-br"
+mb_netbed_bridge "$P-br"
+rc=$?
+[ $rc = 2 ] && die "cannot create namespace $P-br"
 NETNS+=("$P-br")
-ip -n "$P-br" link set lo up
-# Queries every 5 s (answers within 1 s; times in 1/100 s): a node whose
-# IGMP join was lost (under a multicast flood the kernel drops frames when
-# the veth backlog overflows) is learned again within seconds, instead of at
-# the default 125 s query interval, long after the client gave up.
-ip -n "$P-br" link add br0 type bridge mcast_snooping 1 mcast_querier 1 \
-	mcast_query_interval 500 mcast_query_response_interval 100 \
-	mcast_startup_query_interval 100 || die "cannot create the bridge"
-ip -n "$P-br" link set br0 up
+[ $rc = 0 ] || die "cannot create the bridge"
 host srv -			# the DPDK port owns this veth: no kernel address on it
 for i in $(seq "$NODES"); do
 	host "n$i" "10.78.0.$((10 + i))"

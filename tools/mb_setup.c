@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "mb_config.h"
+#include "mb_hostfacts.h"
 #include "mb_setup.h"
 #include "mb_status.h"
 
@@ -45,31 +46,6 @@
 
 static const char *sysfs = "/sys";
 static const char *procfs = "/proc";
-
-static int
-read_text(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "re");
-	size_t n;
-
-	if (f == NULL)
-		return -errno;
-	n = fread(buf, 1, len - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	return 0;
-}
-
-static long long
-read_num(const char *path)
-{
-	char buf[64];
-
-	if (read_text(path, buf, sizeof(buf)) < 0)
-		return -1;
-	return strtoll(buf, NULL, 10);
-}
 
 static int
 write_num(const char *path, unsigned long long v)
@@ -88,63 +64,6 @@ write_num(const char *path, unsigned long long v)
 
 /* ---- hugepages -------------------------------------------------------------------------- */
 
-struct hp_size {
-	unsigned long kb;
-	long long nr, free_;
-};
-
-static size_t
-hp_sizes(struct hp_size *v, size_t max)
-{
-	char dir[PATH_MAX], path[PATH_MAX + 300];
-	struct dirent *de;
-	size_t n = 0;
-	DIR *d;
-
-	snprintf(dir, sizeof(dir), "%s/kernel/mm/hugepages", sysfs);
-	d = opendir(dir);
-	if (d == NULL)
-		return 0;
-	while (n < max && (de = readdir(d)) != NULL) {
-		unsigned long kb;
-
-		if (sscanf(de->d_name, "hugepages-%lukB", &kb) != 1)
-			continue;
-		v[n].kb = kb;
-		snprintf(path, sizeof(path), "%s/%s/nr_hugepages", dir, de->d_name);
-		v[n].nr = read_num(path);
-		snprintf(path, sizeof(path), "%s/%s/free_hugepages", dir, de->d_name);
-		v[n].free_ = read_num(path);
-		n++;
-	}
-	closedir(d);
-	return n;
-}
-
-/* The first hugetlbfs mount point (and its pagesize= option) or false. */
-static bool
-hugetlbfs_mount(char *mnt, size_t mlen, char *opts, size_t olen)
-{
-	char path[PATH_MAX], line[1024], dev[256], m[512], type[64], o[512];
-	bool found = false;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/mounts", procfs);
-	f = fopen(path, "re");
-	if (f == NULL)
-		return false;
-	while (!found && fgets(line, sizeof(line), f) != NULL) {
-		if (sscanf(line, "%255s %511s %63s %511s", dev, m, type, o) == 4 &&
-		    strcmp(type, "hugetlbfs") == 0) {
-			snprintf(mnt, mlen, "%s", m);
-			snprintf(opts, olen, "%s", o);
-			found = true;
-		}
-	}
-	fclose(f);
-	return found;
-}
-
 static void
 kb_name(unsigned long kb, char *buf, size_t len) /* len >= 24 */
 {
@@ -160,8 +79,8 @@ kb_name(unsigned long kb, char *buf, size_t len) /* len >= 24 */
 static unsigned
 check_hugepages(void)
 {
-	struct hp_size v[8];
-	size_t n = hp_sizes(v, 8);
+	struct mb_hp_size v[8];
+	size_t n = mb_host_hugepage_sizes(v, 8);
 	char mnt[512], opts[512], a[32], b[32], pg[24];
 	long long free_bytes = 0;
 	unsigned problems = 0;
@@ -187,7 +106,7 @@ check_hugepages(void)
 		       "--hugepages 2G\n", "");
 		problems++;
 	}
-	if (hugetlbfs_mount(mnt, sizeof(mnt), opts, sizeof(opts))) {
+	if (mb_host_hugetlbfs(NULL, mnt, sizeof(mnt), opts, sizeof(opts)) == 1) {
 		printf("%-10s hugetlbfs mounted on %s\n", "", mnt);
 	} else {
 		printf("%-10s no hugetlbfs mounted: mount -t hugetlbfs nodev /dev/hugepages "
@@ -225,7 +144,7 @@ do_hugepages(const char *size, unsigned long kb, bool dry)
 	kb_name(kb, pg, sizeof(pg));
 	snprintf(path, sizeof(path), "%s/kernel/mm/hugepages/hugepages-%lukB/nr_hugepages", sysfs,
 		 kb);
-	old = read_num(path);
+	old = mb_host_read_num(path);
 	if (old < 0) {
 		fprintf(stderr, "minibossctl: setup: this machine has no %s hugepages ('%s' is "
 				"missing)\n", pg, path);
@@ -242,7 +161,7 @@ do_hugepages(const char *size, unsigned long kb, bool dry)
 				strerror(-rc), rc == -EACCES || rc == -EPERM ? " (run as root)" : "");
 			return 1;
 		}
-		now = read_num(path);
+		now = mb_host_read_num(path);
 		mb_human_bytes((uint64_t)(now > 0 ? now : 0) * kb * 1024ULL, got_s, sizeof(got_s));
 		printf("%s hugepages: %lld -> %lld (%s)\n", pg, old, now, got_s);
 		if (now >= 0 && (unsigned long long)now < pages)
@@ -251,7 +170,7 @@ do_hugepages(const char *size, unsigned long kb, bool dry)
 	} else {
 		printf("%s hugepages: already %lld (%s), unchanged\n", pg, old, want_s);
 	}
-	if (pages > 0 && !hugetlbfs_mount(mnt, sizeof(mnt), opts, sizeof(opts))) {
+	if (pages > 0 && mb_host_hugetlbfs(NULL, mnt, sizeof(mnt), opts, sizeof(opts)) != 1) {
 		char o[40];
 
 		snprintf(o, sizeof(o), "pagesize=%s", pg);
@@ -280,53 +199,6 @@ do_hugepages(const char *size, unsigned long kb, bool dry)
 }
 
 /* ---- IOMMU, vfio, NICs ---------------------------------------------------------------------- */
-
-static bool
-iommu_groups(void)
-{
-	char path[PATH_MAX];
-	struct dirent *de;
-	bool any = false;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "%s/kernel/iommu_groups", sysfs);
-	d = opendir(path);
-	if (d == NULL)
-		return false;
-	while (!any && (de = readdir(d)) != NULL)
-		any = de->d_name[0] != '.';
-	closedir(d);
-	return any;
-}
-
-static bool
-noiommu(void)
-{
-	char path[PATH_MAX], buf[8] = "";
-
-	snprintf(path, sizeof(path), "%s/module/vfio/parameters/enable_unsafe_noiommu_mode",
-		 sysfs);
-	return read_text(path, buf, sizeof(buf)) == 0 && (buf[0] == 'Y' || buf[0] == '1');
-}
-
-static void
-pci_driver(const char *addr, char *buf, size_t len)
-{
-	char path[PATH_MAX], link[PATH_MAX];
-	ssize_t n;
-	const char *s;
-
-	buf[0] = '\0';
-	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/driver", sysfs, addr);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		return;
-	link[n] = '\0';
-	s = strrchr(link, '/');
-	s = s != NULL ? s + 1 : link;
-	if (strlen(s) < len)
-		memcpy(buf, s, strlen(s) + 1);
-}
 
 /* The kernel interface of a PCI NIC (first one) and whether it is up.  Found
  * from /sys/class/net/<if>/device, which for some drivers (virtio) is a
@@ -363,23 +235,10 @@ pci_netdev(const char *addr, char *ifn, size_t len, bool *ret_up)
 	closedir(d);
 	if (found) {
 		snprintf(path, sizeof(path), "%s/class/net/%s/flags", sysfs, ifn);
-		if (read_text(path, flags, sizeof(flags)) == 0)
+		if (mb_host_read_line(path, flags, sizeof(flags)) == 0)
 			*ret_up = (strtoul(flags, NULL, 16) & 0x1) != 0; /* IFF_UP */
 	}
 	return found;
-}
-
-static bool
-is_dpdk_driver(const char *drv)
-{
-	return strcmp(drv, "vfio-pci") == 0 || strcmp(drv, "uio_pci_generic") == 0 ||
-	       strcmp(drv, "igb_uio") == 0;
-}
-
-static bool
-is_bifurcated(const char *drv)
-{
-	return strcmp(drv, "mlx4_core") == 0 || strcmp(drv, "mlx5_core") == 0;
 }
 
 static unsigned
@@ -388,7 +247,7 @@ check_nics(void)
 	char dir[PATH_MAX], path[PATH_MAX + 300], cls[32], drv[64], ifn[64];
 	struct dirent *de;
 	unsigned problems = 0, nics = 0, vfio = 0;
-	bool groups = iommu_groups(), noio = noiommu();
+	bool groups = mb_host_iommu_groups(), noio = mb_host_noiommu();
 	DIR *d;
 
 	snprintf(dir, sizeof(dir), "%s/bus/pci/devices", sysfs);
@@ -399,15 +258,15 @@ check_nics(void)
 		if (de->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "%s/%s/class", dir, de->d_name);
-		if (read_text(path, cls, sizeof(cls)) < 0 || strncmp(cls, "0x02", 4) != 0)
+		if (mb_host_read_line(path, cls, sizeof(cls)) < 0 || strncmp(cls, "0x02", 4) != 0)
 			continue;
-		pci_driver(de->d_name, drv, sizeof(drv));
+		mb_host_pci_driver(de->d_name, drv, sizeof(drv));
 		printf("%-10s %s  %-16s ", nics == 0 ? "NICs:" : "", de->d_name,
 		       drv[0] ? drv : "(no driver)");
-		if (is_dpdk_driver(drv)) {
+		if (mb_host_driver_dpdk(drv)) {
 			printf("ready for DPDK (-a %s)\n", de->d_name);
 			vfio += strcmp(drv, "vfio-pci") == 0;
-		} else if (is_bifurcated(drv)) {
+		} else if (mb_host_driver_bifurcated(drv)) {
 			printf("usable by DPDK while the kernel keeps it (-a %s)\n", de->d_name);
 		} else if (pci_netdev(de->d_name, ifn, sizeof(ifn), &up)) {
 			printf("kernel interface %s%s\n", ifn,
@@ -493,7 +352,7 @@ do_bind(const char *addr_in, const char *driver, bool dry)
 				"them)\n", addr);
 		return 1;
 	}
-	pci_driver(addr, drv, sizeof(drv));
+	mb_host_pci_driver(addr, drv, sizeof(drv));
 	if (strcmp(drv, driver) == 0) {
 		printf("%s: already bound to %s, unchanged\n", addr, driver);
 		return 0;
@@ -504,7 +363,7 @@ do_bind(const char *addr_in, const char *driver, bool dry)
 				"meant for the nodes, 'ip link set %s down' first\n", addr, ifn, ifn);
 		return 1;
 	}
-	if (strcmp(driver, "vfio-pci") == 0 && !iommu_groups() && !noiommu()) {
+	if (strcmp(driver, "vfio-pci") == 0 && !mb_host_iommu_groups() && !mb_host_noiommu()) {
 		fprintf(stderr, "minibossctl: setup: no IOMMU, so vfio-pci cannot take %s: enable "
 				"it (intel_iommu=on or amd_iommu=on on the kernel command line), see "
 				"minibossctl setup --check\n", addr);
@@ -539,7 +398,7 @@ do_bind(const char *addr_in, const char *driver, bool dry)
 			return 1;
 		}
 	}
-	pci_driver(addr, after, sizeof(after));
+	mb_host_pci_driver(addr, after, sizeof(after));
 	printf("%s: %s -> %s\n", addr, drv[0] ? drv : "no driver", after[0] ? after : "no driver");
 	printf("\nTo keep this across reboots: driverctl set-override %s %s (apt install "
 	       "driverctl)\n", addr, driver);
@@ -574,6 +433,7 @@ mb_setup_main(int argc, char **argv)
 		sysfs = getenv("MB_SETUP_SYSFS");
 	if (getenv("MB_SETUP_PROCFS") != NULL)
 		procfs = getenv("MB_SETUP_PROCFS");
+	mb_hostfacts_roots(sysfs, procfs);
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {

@@ -21,7 +21,20 @@ CLK_TCK = os.sysconf('SC_CLK_TCK')
 PAGE = os.sysconf('SC_PAGE_SIZE')
 
 
-class Proc:
+class _Process:
+    """What Proc and Launched share: waiting for the end (alive() reaps or reads it)."""
+
+    def wait(self, timeout):
+        """The exit status once the process ended within timeout seconds, else None."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if not self.alive():
+                return self.rc
+            time.sleep(0.02)
+        return None
+
+
+class Proc(_Process):
     """A process we started: killed by pid at teardown; CPU from /proc or from its rusage."""
 
     def __init__(self, cmd, ns=None, log_path=None, stdin=subprocess.DEVNULL, env=None,
@@ -48,15 +61,6 @@ class Proc:
         self.rc = os.waitstatus_to_exitcode(status)
         self.p.returncode = self.rc
         return False
-
-    def wait(self, timeout):
-        """The exit status once the process ended within timeout seconds, else None."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if not self.alive():
-                return self.rc
-            time.sleep(0.02)
-        return None
 
     def cpu(self):
         """CPU seconds of the process tree so far (or of the whole life once reaped)."""
@@ -85,7 +89,7 @@ class Proc:
         os.killpg(self.pid, signal.SIGKILL)
 
 
-class Launched:
+class Launched(_Process):
     """A minibossd that tools/mb-launch started: not our child (mb-launch's supervisor is its
     parent and records its exit status in the run directory), so liveness and CPU come from
     /proc, and stop() is `mb-launch stop`. Killed by pid at teardown like a Proc."""
@@ -113,14 +117,6 @@ class Launched:
         except (OSError, ValueError):
             self.rc = -1
         return False
-
-    def wait(self, timeout):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if not self.alive():
-                return self.rc
-            time.sleep(0.02)
-        return None
 
     def cpu(self):
         """CPU seconds of the daemon so far (the last reading once it has ended)."""

@@ -240,11 +240,8 @@ mbd_start() {
 	EOF
 	[ -f "$MB_TMP/pki/$n.pem" ] || cp "$MB_TMP/pki/mb1.pem" "$MB_TMP/pki/$n.pem"
 	[ -f "$MB_TMP/pki/$n.key" ] || cp "$MB_TMP/pki/mb1.key" "$MB_TMP/pki/$n.key"
-	# The kernel must not answer what arrives for the dataplane (af_packet
-	# only taps eth0); the TAP carries the address for kernel sockets.
-	mb_in "$n" nft delete table netdev mbb 2>/dev/null
-	printf 'table netdev mbb {\n chain in {\n  type filter hook ingress device eth0 priority 0; policy drop;\n }\n}\n' |
-		mb_in "$n" nft -f - || mb_fail "nft in $n"
+	mb_in "$n" nft delete table netdev mbdeaf 2>/dev/null
+	mb_port_deaf "$n"
 	mb_launch "$d" "$n" -c "$d/mb.conf" -o "$d/log" -i eth0 -P "${MB_PREFIX}${MB_RID}$n" -m 384 -d
 	eval "PID_$n=$MB_PID"
 	DAEMONS+=("$n")
@@ -288,8 +285,7 @@ register() {
 # (image version VERSION, default 1) and is served by site west (its
 # subbosses row names mb1).
 node() {
-	mb_host "$1" "$2/24"
-	mb_in "$1" ethtool -K eth0 tx off >/dev/null 2>&1 || mb_fail "ethtool in $1"
+	mb_client "$1" "$2/24"
 	sql "insert into interfaces values ('$1','$2','ctrl');
 	     insert into subbosses values ('$1','frisbee','mb1',0);
 	     insert into current_reloads values ('$1',0,10,${3:-1},0,0);"

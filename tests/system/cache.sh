@@ -19,33 +19,16 @@ SRV=10.79.0.1
 mb_init
 mb_require_cmd curl sha256sum nft ethtool python3
 
-mb_nft_srv() { printf '%s\n' "$1" | mb_in srv nft -f - || mb_fail "nft in srv: $1"; }
-
-# field EXPR: evaluate a python expression over the JSON on stdin (as j).
-# (a {"result":...} reply is unwrapped).
-field() {
-	python3 -c "import json,sys; j=json.load(sys.stdin)
-if isinstance(j, dict) and 'result' in j: j = j['result']
-print($1)"
-}
-
 images_json() { mb_ctl --json images || mb_fail "minibossctl images"; }
 health_json() { mb_ctl --json health; } # exit 1 when degraded: the JSON is there
 
-mem_of() { images_json | field "[i['mem'] for i in (j) if i['name']=='$1'][0]"; }
-cache_stat() { health_json | field "j['store']['cache']['$1']"; }
+mem_of() { images_json | mb_json_eval "[i['mem'] for i in (j) if i['name']=='$1'][0]"; }
+cache_stat() { health_json | mb_json_eval "j['store']['cache']['$1']"; }
 
 mb_bridge_up
 mb_host srv "$SRV/24" noaddr
-# af_packet only taps eth0: the server namespace's kernel must not answer
-# (RSTs for the dataplane's ports).
-mb_nft_srv "table netdev mbck {
-	chain in {
-		type filter hook ingress device eth0 priority 0; policy drop;
-	}
-}"
-mb_host c1 "10.79.0.11/24"
-mb_in c1 ethtool -K eth0 tx off >/dev/null 2>&1 || mb_fail "cannot turn off tx offload on c1"
+mb_port_deaf srv
+mb_client c1 "10.79.0.11/24"
 for n in a b c; do
 	mb_make_file "$MB_TMP/$n" 2 "$n"
 	mb_state_add_image "$MB_TMP/state" "cache/$n" "$MB_TMP/$n" 1 1700000000
@@ -61,7 +44,7 @@ mb_wait_tcp c1 "$SRV" 80 15 || mb_fail "HTTP port not reachable"
 
 # Wait for the three images to be verified.
 for _ in $(seq 100); do
-	n=$(images_json | field "sum(1 for i in j if i['state']=='ok')")
+	n=$(images_json | mb_json_eval "sum(1 for i in j if i['state']=='ok')")
 	[ "$n" = 3 ] && break
 	sleep 0.2
 done
@@ -83,7 +66,7 @@ done
 [ "$(mem_of cache/c)" = hugepage ] || mb_fail "c not promoted: $(health_json)"
 [ "$(cache_stat evictions)" -ge 1 ] || mb_fail "no eviction counted"
 [ "$(cache_stat promotions)" -ge 1 ] || mb_fail "no promotion counted"
-warm=$(images_json | field "sorted(i['name'] for i in j if i.get('warm'))")
+warm=$(images_json | mb_json_eval "sorted(i['name'] for i in j if i.get('warm'))")
 [ "$warm" = "['cache/a', 'cache/c']" ] || [ "$warm" = "['cache/b', 'cache/c']" ] ||
 	mb_fail "warm set: $warm"
 [ "$(cache_stat used)" = 4194304 ] || mb_fail "used after promotion: $(health_json)"
@@ -98,9 +81,9 @@ grep -q "demoted from hugepages" "$MB_DAEMON_LOG" || mb_fail "no demotion logged
 # too, displacing the never served warm one rather than c (served before).
 if [ -d "$MB_FRISBEE_BIN" ]; then
 	mb_require_frisbee
-	cold=$(images_json | field "[i['name'] for i in j if i['mem']=='mmap'][0]")
+	cold=$(images_json | mb_json_eval "[i['name'] for i in j if i['mem']=='mmap'][0]")
 	idle=$(images_json |
-		field "[i['name'] for i in j if i['warm'] and i['name'] != 'cache/c'][0]")
+		mb_json_eval "[i['name'] for i in j if i['warm'] and i['name'] != 'cache/c'][0]")
 	mb_wait_tcp c1 "$SRV" 64494 15 || mb_fail "master server port not reachable"
 	mb_in c1 timeout 60 "$MB_FRISBEE_BIN/frisbee" -i 10.79.0.11 -S "$SRV" -T 30 -N \
 		-F "$cold" "$MB_TMP/f.out" >"$MB_TMP/f.err" 2>&1 ||
@@ -123,7 +106,7 @@ for n in a b c; do
 done
 [ "$(cache_stat used)" = 4194304 ] || mb_fail "used at the end: $(health_json)"
 # HTTP counts served bytes as they are acknowledged (carried across promotion).
-served=$(images_json | field "[i['bytes-served'] for i in j if i['name']=='cache/c'][0]")
+served=$(images_json | mb_json_eval "[i['bytes-served'] for i in j if i['name']=='cache/c'][0]")
 [ "$served" -ge $((2 * 2097152)) ] || mb_fail "bytes-served of cache/c: $served"
 mb_daemon_stop || mb_fail "minibossd exit status $?"
 rm -rf "/var/run/dpdk/${MB_PREFIX}${MB_RID}"

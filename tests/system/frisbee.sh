@@ -265,9 +265,7 @@ reorder)
 	export MB_FAULT_REORDER=20
 	setup 2
 	unset MB_FAULT_REORDER
-	mb_ctl --json health >"$MB_TMP/health.json" 2>&1 || mb_fail "health"
-	[ "$(mb_json_get "$MB_TMP/health.json" build fault_hooks)" = true ] ||
-		mb_skip "minibossd built without fault hooks"
+	mb_require_fault_hooks
 	mb_loss 5
 	load_all 2 "$mode"
 	[ "$(mb_loss_dropped)" -gt 0 ] || mb_fail "the loss rule dropped nothing"

@@ -34,6 +34,7 @@ set -u
 MB_PREFIX=${MB_PREFIX:-mbx}
 MB_BUILD=${MB_BUILD:-$(pwd)/build}
 MB_SRC=${MB_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+. "$MB_SRC/tools/netbed.sh"
 MB_FRISBEE_BIN=${MB_FRISBEE_BIN:-$(cd "$MB_SRC/.." && pwd)/shared/peers/emulab-frisbee/bin}
 MB_PIDS=()
 MB_NETNS=()
@@ -120,44 +121,52 @@ mb_ns() { echo "${MB_PREFIX}${MB_RID}-$1"; }
 # mb_in NAME cmd...: run in a host's namespace.
 mb_in() { local n=$1; shift; ip netns exec "$(mb_ns "$n")" "$@"; }
 
-# mb_bridge_up: namespace "br" with bridge br0, IGMP snooping and querier.
+# mb_bridge_up: namespace "br" with bridge br0, IGMP snooping and a fast
+# querier (tools/netbed.sh).
 mb_bridge_up() {
-	local ns
+	local ns rc
 	ns=$(mb_ns br)
-	ip netns add "$ns" || mb_fail "cannot create namespace $ns"
+	mb_netbed_bridge "$ns"
+	rc=$?
+	[ $rc = 2 ] && mb_fail "cannot create namespace $ns"
 	MB_NETNS+=("$ns")
-	ip -n "$ns" link set lo up
-	# Fast queries (times in 1/100 s), as tools/demo.sh does: a host whose
-	# IGMP report was lost under a flood is learned again within seconds.
-	ip -n "$ns" link add br0 type bridge mcast_snooping 1 mcast_querier 1 \
-		mcast_query_interval 500 mcast_query_response_interval 100 \
-		mcast_startup_query_interval 100 || mb_fail "cannot create bridge"
-	ip -n "$ns" link set br0 up
+	[ $rc = 0 ] || mb_fail "cannot create the bridge in $ns"
 	MB_NHOST=0
 }
 
 # mb_host NAME ADDR/LEN [noaddr]: a namespace with eth0 plugged into br0.
 # With "noaddr" the kernel gets no address on eth0 (a DPDK port uses it).
 mb_host() {
-	local name=$1 addr=$2 mode=${3:-} ns br bport
+	local name=$1 addr=$2 mode=${3:-} ns bport rc
 	ns=$(mb_ns "$name")
-	br=$(mb_ns br)
 	MB_NHOST=$((MB_NHOST + 1))
 	bport="${MB_PREFIX}${MB_RID}p${MB_NHOST}"
-	ip netns add "$ns" || mb_fail "cannot create namespace $ns"
+	mb_netbed_host "$(mb_ns br)" "$ns" "$bport" "$([ "$mode" = noaddr ] || echo "$addr")"
+	rc=$?
+	[ $rc = 2 ] && mb_fail "cannot create namespace $ns"
 	MB_NETNS+=("$ns")
-	ip -n "$br" link add "$bport" type veth peer name "${bport}h" ||
-		mb_fail "cannot create veth $bport"
-	ip -n "$br" link set "${bport}h" netns "$ns"
-	ip -n "$ns" link set "${bport}h" name eth0
-	ip -n "$br" link set "$bport" master br0 up
-	ip -n "$ns" link set lo up
-	ip -n "$ns" link set eth0 up
-	if [ "$mode" != noaddr ]; then
-		ip -n "$ns" addr add "$addr" brd + dev eth0 || mb_fail "cannot address $name"
-	fi
+	[ $rc = 0 ] || mb_fail "cannot plug $name into the bridge (veth $bport, $addr)"
 	eval "MB_PORT_$name=$bport"
 	eval "MB_ADDR_$name=${addr%/*}"
+}
+
+# mb_port_deaf HOST: HOST's kernel drops what arrives on its eth0, which a
+# DPDK port owns: net_af_packet only taps the veth, and the kernel, which
+# has the daemon's address on the exception TAP, would answer the
+# dataplane's TCP ports with resets.  Netfilter's ingress hook runs after
+# the packet socket took its copy.
+mb_port_deaf() {
+	printf 'table netdev mbdeaf {\n chain in {\n  type filter hook ingress device eth0 priority 0; policy drop;\n }\n}\n' |
+		mb_in "$1" nft -f - || mb_fail "nft in $1"
+}
+
+# mb_client NAME ADDR/LEN: a host (mb_host) whose eth0 sends full
+# checksums: veth leaves partial ones in the frames (offload), which a real
+# NIC never delivers and a DPDK port over a veth sees as wrong.
+mb_client() {
+	mb_host "$1" "$2"
+	mb_in "$1" ethtool -K eth0 tx off >/dev/null 2>&1 ||
+		mb_fail "cannot turn off tx offload on $1"
 }
 
 # mb_bridge_port NAME: the bridge-side interface of a host.
@@ -238,6 +247,21 @@ v = json.load(open(sys.argv[1]))
 for k in sys.argv[2:]:
     v = v[k]
 print(json.dumps(v))' "$@"
+}
+
+# mb_json_eval EXPR: a python expression over the JSON on stdin (as j; a
+# {"result":...} reply is unwrapped), printed.
+mb_json_eval() {
+	python3 -c "import json,sys; j=json.load(sys.stdin)
+if isinstance(j, dict) and 'result' in j: j = j['result']
+print($1)"
+}
+
+# mb_require_fault_hooks: skip unless the running daemon was built with the
+# test-only fault hooks (-Dfault_hooks=true).
+mb_require_fault_hooks() {
+	[ "$(mb_ctl --json health | mb_json_eval "j['build']['fault_hooks']")" = True ] ||
+		mb_skip "minibossd built without fault hooks"
 }
 
 # mb_state_add_image STATEDIR NAME FILE [VERSION] [MTIME]: put FILE into the

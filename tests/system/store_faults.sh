@@ -22,24 +22,14 @@ SRV=10.81.0.1
 mb_init
 mb_require_cmd curl sha256sum nft ethtool python3 truncate
 
-field() {
-	python3 -c "import json,sys; j=json.load(sys.stdin)
-if isinstance(j, dict) and 'result' in j: j = j['result']
-print($1)"
-}
 images_json() { mb_ctl --json images || mb_fail "minibossctl images"; }
 health_json() { mb_ctl --json health; }
-row() { images_json | field "[i['$2'] for i in j if i['name']=='$1'][0]"; }
+row() { images_json | mb_json_eval "[i['$2'] for i in j if i['name']=='$1'][0]"; }
 
 mb_bridge_up
 mb_host srv "$SRV/24" noaddr
-printf '%s\n' "table netdev mbzq {
-	chain in {
-		type filter hook ingress device eth0 priority 0; policy drop;
-	}
-}" | mb_in srv nft -f - || mb_fail "nft in srv"
-mb_host c1 "10.81.0.11/24"
-mb_in c1 ethtool -K eth0 tx off >/dev/null 2>&1 || mb_fail "cannot turn off tx offload on c1"
+mb_port_deaf srv
+mb_client c1 "10.81.0.11/24"
 mb_make_file "$MB_TMP/x" 4 x
 mb_make_file "$MB_TMP/y" 2 y
 mb_state_add_image "$MB_TMP/state" cache/x "$MB_TMP/x" 1 1700000000
@@ -54,7 +44,7 @@ mb_daemon_start srv "$MB_TMP/mb.conf"
 mb_daemon_wait_ready 30
 mb_wait_tcp c1 "$SRV" 80 15 || mb_fail "HTTP port not reachable"
 for _ in $(seq 100); do
-	[ "$(images_json | field "sum(1 for i in j if i['mem']=='hugepage')")" = 2 ] && break
+	[ "$(images_json | mb_json_eval "sum(1 for i in j if i['mem']=='hugepage')")" = 2 ] && break
 	sleep 0.2
 done
 [ "$(row cache/x mem)" = hugepage ] && [ "$(row cache/y mem)" = hugepage ] ||
@@ -112,9 +102,9 @@ kill -0 "$MB_DAEMON_PID" 2>/dev/null || mb_fail "minibossd died"
 row cache/x state | grep -q 'truncated under the mapping' || mb_fail "x state: $(images_json)"
 # Both images are withdrawn now: health is down ("no image published"), and
 # the store says why.
-[ "$(health_json | field "j['state']")" != ok ] || mb_fail "health: $(health_json)"
-[ "$(health_json | field "j['store']['failed']")" = 2 ] || mb_fail "store: $(health_json)"
-[ "$(health_json | field "j['store']['mapping-faults']")" -ge 1 ] || mb_fail "faults not counted"
+[ "$(health_json | mb_json_eval "j['state']")" != ok ] || mb_fail "health: $(health_json)"
+[ "$(health_json | mb_json_eval "j['store']['failed']")" = 2 ] || mb_fail "store: $(health_json)"
+[ "$(health_json | mb_json_eval "j['store']['mapping-faults']")" -ge 1 ] || mb_fail "faults not counted"
 grep -q "withdrawn: read error or file truncated" "$MB_DAEMON_LOG" || mb_fail "no log line"
 mb_log "x withdrawn"
 # The download in flight is reset by the dataplane, not left running on

@@ -31,27 +31,13 @@ IMG=emulab-ops/UBUNTU22-STD.ndz
 mb_init
 mb_require_cmd curl wget cmp sha256sum nft ethtool
 
-mb_nft_srv() { printf '%s\n' "$1" | mb_in srv nft -f - || mb_fail "nft in srv: $1"; }
-
 setup() {
 	local n=$1 i
 	mb_bridge_up
 	mb_host srv "$SRV/24" noaddr
-	# The server namespace's kernel must not answer what arrives on eth0
-	# (af_packet only taps it; the tap holds the address): without this it
-	# sends RSTs for the dataplane's ports.  Netfilter ingress runs after
-	# the packet socket has its copy.
-	mb_nft_srv "table netdev mbtk {
-	chain in {
-		type filter hook ingress device eth0 priority 0; policy drop;
-	}
-}"
+	mb_port_deaf srv
 	for i in $(seq "$n"); do
-		mb_host "c$i" "10.78.0.$((10 + i))/24"
-		# veth checksum offload leaves partial checksums that a DPDK port
-		# over af_packet sees as wrong (a real NIC never delivers those)
-		mb_in "c$i" ethtool -K eth0 tx off >/dev/null 2>&1 ||
-			mb_fail "cannot turn off tx checksum offload on c$i"
+		mb_client "c$i" "10.78.0.$((10 + i))/24"
 	done
 	mb_make_file "$MB_TMP/img" "$MIB" 3
 	mb_make_file "$MB_TMP/small" 1 4
@@ -186,9 +172,7 @@ case_loss_reorder() {
 	export MB_FAULT_REORDER=10
 	setup 1
 	unset MB_FAULT_REORDER
-	mb_ctl --json health >"$MB_TMP/health.json" 2>&1 || mb_fail "health"
-	[ "$(mb_json_get "$MB_TMP/health.json" build fault_hooks)" = true ] ||
-		mb_skip "minibossd built without fault hooks"
+	mb_require_fault_hooks
 	mb_nft "table bridge mbtloss {
 	chain l {
 		type filter hook forward priority 0; policy accept;
