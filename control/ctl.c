@@ -332,16 +332,6 @@ health_dataplane(enum mb_health_state *worst, void *arg)
 	return r;
 }
 
-/* "ready": true once READY=1 went to systemd (ready_fire), so `minibossctl
- * wait` and systemd see one and the same condition. */
-static json_t *
-health_ready(enum mb_health_state *worst, void *arg)
-{
-	(void)worst;
-	(void)arg;
-	return json_boolean(ctl.ready);
-}
-
 /* What this binary was built with, so tests can tell a missing feature from
  * a broken one. */
 static json_t *
@@ -426,6 +416,16 @@ mb_ctl_dataplane_running(void)
 	atomic_store(&dataplane_running, true);
 }
 
+/* "ready": true once READY=1 went to systemd (ready_fire), so `minibossctl
+ * wait` and systemd see one and the same condition. */
+static json_t *
+health_ready(enum mb_health_state *worst, void *arg)
+{
+	(void)worst;
+	(void)arg;
+	return json_boolean(ctl.ready);
+}
+
 /* READY=1 once the lcores run and the store verified what it found. */
 static void
 ready_fire(void *arg)
@@ -481,8 +481,6 @@ thread_setup(void)
 	for (size_t i = 0; rc == 0 && i < sizeof(ctl_actions) / sizeof(ctl_actions[0]); i++)
 		rc = mb_ctl_action_register(&ctl_actions[i]);
 	if (rc == 0)
-		rc = mb_ctl_health_register("ready", health_ready, NULL);
-	if (rc == 0)
 		rc = mb_ctl_health_register("dataplane", health_dataplane, NULL);
 	if (rc == 0)
 		rc = mb_ctl_health_register("build", health_build, NULL);
@@ -520,6 +518,9 @@ thread_setup(void)
 	rc = mb_ctl_telemetry_start();
 	if (rc != 0)
 		MB_LOG(WARNING, CTL, "telemetry commands: %s, ignoring", strerror(-rc));
+	rc = mb_ctl_health_register("ready", health_ready, NULL);
+	if (rc != 0)
+		return rc;
 	ctl.ready = false;
 	ctl.ready_timer = mb_ctl_timer_new(READY_POLL_MS, READY_POLL_MS, ready_fire, NULL);
 	if (ctl.ready_timer == NULL) {
