@@ -117,11 +117,19 @@ mb_ctl_request(int fd, const char *cmd, json_t *args, int timeout_ms, bool quiet
 	}
 	if (send(fd, text, strlen(text), MSG_NOSIGNAL) != (ssize_t)strlen(text) ||
 	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
-		if (!quiet)
-			fprintf(stderr, "minibossctl: cannot send: %s\n", strerror(errno));
-		return NULL;
+		int e = errno;
+
+		/* A daemon refusing us (its client limit) replies and closes at
+		 * once, maybe before we wrote: that reply is already here. */
+		line = read_line(fd, 0, &why);
+		if (line == NULL) {
+			if (!quiet)
+				fprintf(stderr, "minibossctl: cannot send: %s\n", strerror(e));
+			return NULL;
+		}
+	} else {
+		line = read_line(fd, timeout_ms, &why);
 	}
-	line = read_line(fd, timeout_ms, &why);
 	if (line == NULL) {
 		if (!quiet)
 			fprintf(stderr, "minibossctl: %s\n", why);

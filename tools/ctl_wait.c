@@ -17,7 +17,9 @@
  * process is watched as well, so a daemon that dies during start-up is
  * reported at once instead of at the timeout; without it, a daemon that
  * answered once and then went away (the connection closes and the socket
- * refuses) is reported at once too.
+ * refuses) is reported at once too.  A reply that refuses us (the socket's
+ * client limit) is not an answer: we ask again until the timeout, which then
+ * says why nothing answered.
  *
  * Exit status: 0 ready (the one-line health summary on stdout unless
  * --quiet); 1 still not ready at the timeout (the state and its reasons on
@@ -148,7 +150,7 @@ mb_ctl_wait_main(const char *sock, int argc, char **argv)
 	json_auto_t *last = NULL;
 	bool want_ok = false, verbose = false, quiet = false, answered = false;
 	const char *tstr = "90s";
-	char said[256] = "";
+	char said[256] = "", refused[256] = "";
 	pid_t pid = 0;
 	int opt, fd = -1, pause_ms = POLL_MIN_MS, rc = 2, qrc;
 
@@ -212,12 +214,13 @@ mb_ctl_wait_main(const char *sock, int argc, char **argv)
 	for (;;) {
 		json_auto_t *reply = NULL;
 		json_t *h;
-		uint64_t now;
+		uint64_t now, left;
 		int r;
 
 		if (pid > 0 && !pid_alive(pid)) {
 			fprintf(stderr, "minibossctl: wait: minibossd (pid %d) %s before it was "
-				"ready\n", (int)pid, answered ? "exited" : "exited or never started");
+				"%s\n", (int)pid, answered ? "exited" : "exited or never started",
+				want_ok ? "ready and ok" : "ready");
 			if (last != NULL)
 				print_last(last, want_ok);
 			goto out;
@@ -227,8 +230,8 @@ mb_ctl_wait_main(const char *sock, int argc, char **argv)
 			if (fd == -ENOENT || fd == -ECONNREFUSED) {
 				if (answered && pid == 0) {
 					fprintf(stderr, "minibossctl: wait: minibossd went away before "
-						"it was ready (nothing listens on '%s' any more)\n",
-						sock);
+						"it was %s (nothing listens on '%s' any more)\n",
+						want_ok ? "ready and ok" : "ready", sock);
 					goto out;
 				}
 			} else if (fd < 0) {
@@ -238,25 +241,25 @@ mb_ctl_wait_main(const char *sock, int argc, char **argv)
 		}
 		if (fd >= 0) {
 			now = mb_time_mono_ns();
-			r = now < deadline ? (int)((deadline - now) / MB_NS_PER_MS) : 0;
-			reply = mb_ctl_request(fd, "health", NULL,
-					       r < REQUEST_MAX_MS ? (r > 100 ? r : 100) :
-								    REQUEST_MAX_MS,
-					       true, &qrc);
+			left = now < deadline ? (deadline - now) / MB_NS_PER_MS : 0;
+			r = left < REQUEST_MAX_MS ? (left > 100 ? (int)left : 100) : REQUEST_MAX_MS;
+			reply = mb_ctl_request(fd, "health", NULL, r, true, &qrc);
+			if (reply != NULL && !json_is_true(json_object_get(reply, "ok"))) {
+				/* refused by the socket (its client limit): ask again */
+				json_t *e = json_object_get(reply, "error");
+
+				snprintf(refused, sizeof(refused), "%s",
+					 json_is_string(e) ? json_string_value(e) : "error");
+				json_decref(reply);
+				reply = NULL;
+			}
 			if (reply == NULL) {
-				/* closed under us: find out on the next round */
+				/* closed or refused: find out on the next round */
 				close(fd);
 				fd = -1;
 			}
 		}
 		h = json_object_get(reply, "result");
-		if (reply != NULL && !json_is_true(json_object_get(reply, "ok"))) {
-			json_t *e = json_object_get(reply, "error");
-
-			fprintf(stderr, "minibossctl: wait: health: %s\n",
-				json_is_string(e) ? json_string_value(e) : "error");
-			goto out;
-		}
 		if (json_is_object(h)) {
 			const char *state = json_string_value(json_object_get(h, "state"));
 			char what[256];
@@ -291,7 +294,7 @@ mb_ctl_wait_main(const char *sock, int argc, char **argv)
 		if (now >= deadline) {
 			if (last == NULL) {
 				fprintf(stderr, "minibossctl: wait: no daemon answered on '%s' within "
-					"%s\n", sock, tstr);
+					"%s%s%s\n", sock, tstr, refused[0] ? ": " : "", refused);
 			} else {
 				fprintf(stderr, "minibossctl: wait: not %s after %s\n",
 					want_ok ? "ready and ok" : "ready", tstr);
@@ -300,8 +303,8 @@ mb_ctl_wait_main(const char *sock, int argc, char **argv)
 			}
 			goto out;
 		}
-		r = (int)((deadline - now) / MB_NS_PER_MS);
-		(void)poll(NULL, 0, pause_ms < r ? pause_ms : (r > 0 ? r : 1));
+		left = (deadline - now) / MB_NS_PER_MS;
+		(void)poll(NULL, 0, (uint64_t)pause_ms < left ? pause_ms : (left > 0 ? (int)left : 1));
 		pause_ms = pause_ms * 2 > POLL_MAX_MS ? POLL_MAX_MS : pause_ms * 2;
 	}
 out:

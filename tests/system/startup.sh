@@ -44,6 +44,14 @@
 #               (exit 2); no daemon, usage errors exit 2; a start refused
 #               after launch is exit 3 with the daemon's status.  The TAP
 #               carries the address with its prefix (/26) without help.
+#   wait-fail   minibossctl wait on a daemon that never gets there: stopped
+#               before it answered, the wait ends at its timeout (exit 2,
+#               "no daemon answered"); continued, it returns 0; a socket at
+#               its client limit is asked again (a slot freed: 0; none: exit
+#               2 with the refusal); --state ok on a degraded daemon exits 1
+#               at the timeout with the reason, also when the daemon stops
+#               answering meanwhile; SIGKILL or SIGTERM under waiters with
+#               and without --pid ends them at once (exit 2)
 #   unit        systemd-analyze verify accepts dist/minibossd.service, and it
 #               has what the daemon's notifications and DPDK need
 #   status      health is a summary (state, serving address, images, a
@@ -681,6 +689,139 @@ h = json.load(sys.stdin); assert h["ready"] is True and h["store"]["loading"] ==
 	mb_daemon_wait_exit 30
 	[ "$MB_EXIT" = 1 ] || mb_fail "refused daemon's status '$MB_EXIT'"
 	mb_pass "wait: ready after verification and not before; timeout, --state ok, a killed daemon"
+	;;
+wait-fail)
+	# minibossctl wait when the daemon never gets ready, is blocked, or
+	# dies: a bounded wait, a clear message, a nonzero status.  An image
+	# that fails its checksum keeps the state "degraded" for good, so
+	# "--state ok" waits on a daemon that answers and never gets there.
+	mb_bridge_up
+	mb_host srv 10.81.0.1/24 noaddr
+	mkdir -p "$MB_TMP/state/images"
+	mb_make_file "$MB_TMP/state/images/good" 1
+	printf 'small\n' >"$MB_TMP/state/images/small"
+	"$MB_BUILD/tools/mb-manifest" build "$MB_TMP/state/images" --version-from 1 \
+		-o "$MB_TMP/state/manifest.json" >/dev/null || mb_fail "mb-manifest build"
+	printf 'X' | dd of="$MB_TMP/state/images/small" bs=1 conv=notrunc 2>/dev/null
+	# one control client at a time: a second one is refused
+	mb_conf_write 10.81.0.1/24 | sed '/^\[server\]$/a max-control-clients = 1' >"$MB_TMP/mb.conf"
+	S=$MB_TMP/control.sock
+	w() { "$C" -s "$S" wait "$@"; }
+	since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+	# bg_wait NAME ARGS...: a waiter in the background, output in $MB_TMP/NAME.*
+	bg_wait() {
+		local n=$1
+		shift
+		w "$@" >"$MB_TMP/$n.out" 2>"$MB_TMP/$n.err" &
+		BGW=$!
+		MB_PIDS+=("$BGW")
+	}
+	# saw NAME TEXT: within 30 s, TEXT shows up in the waiter's stderr
+	saw() {
+		for _ in $(seq 300); do
+			grep -q "$2" "$MB_TMP/$1.err" && return 0
+			sleep 0.1
+		done
+		mb_fail "$1 never said '$2': $(cat "$MB_TMP/$1.err")"
+	}
+
+	# 1. a blocked start (stopped before it answered): the waiter gives up
+	# at its timeout, not later, and says nothing answered (exit 2)
+	mb_daemon_start srv "$MB_TMP/mb.conf"
+	kill -STOP "$MB_DAEMON_PID"
+	t0=$(date +%s%N)
+	w --timeout 3s --pid "$MB_DAEMON_PID" >/dev/null 2>"$MB_TMP/b.err"
+	rc=$? ms=$(since "$t0")
+	[ $rc = 2 ] || mb_fail "a stopped daemon: wait exits $rc: $(cat "$MB_TMP/b.err")"
+	grep -q "no daemon answered on '$S' within 3s" "$MB_TMP/b.err" ||
+		mb_fail "a stopped daemon: $(cat "$MB_TMP/b.err")"
+	[ "$ms" -ge 2900 ] && [ "$ms" -lt 8000 ] || mb_fail "a 3s wait took $ms ms"
+	# continued, it gets ready and the same wait returns 0 with the summary
+	kill -CONT "$MB_DAEMON_PID"
+	w --timeout 60s --pid "$MB_DAEMON_PID" >"$MB_TMP/r.out" 2>"$MB_TMP/r.err" ||
+		mb_fail "wait after SIGCONT exits $?: $(cat "$MB_TMP"/r.*)"
+	grep -q "^ready: degraded: image 'small' v1 failed: checksum mismatch" "$MB_TMP/r.out" ||
+		mb_fail "ready line: $(cat "$MB_TMP/r.out")"
+
+	# 2. the socket refuses the waiter (its client limit): it asks again
+	# until a slot frees, and a timeout says why nothing answered
+	python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+print("held", flush=True)
+time.sleep(25)' "$S" >"$MB_TMP/hold.out" &
+	HOLD=$!
+	MB_PIDS+=("$HOLD")
+	for _ in $(seq 100); do [ -s "$MB_TMP/hold.out" ] && break; sleep 0.05; done
+	[ -s "$MB_TMP/hold.out" ] || mb_fail "cannot hold the control socket"
+	w --timeout 2s >/dev/null 2>"$MB_TMP/l.err"
+	rc=$?
+	[ $rc = 2 ] || mb_fail "a full control socket: wait exits $rc: $(cat "$MB_TMP/l.err")"
+	grep -q "no daemon answered on '$S' within 2s: too many control clients" \
+		"$MB_TMP/l.err" || mb_fail "a full control socket: $(cat "$MB_TMP/l.err")"
+	bg_wait l2 --timeout 60s
+	sleep 1
+	kill -0 "$BGW" 2>/dev/null || mb_fail "the waiter ended on a full socket: $(cat "$MB_TMP"/l2.*)"
+	kill "$HOLD"
+	wait "$HOLD"
+	wait "$BGW" || mb_fail "the waiter exits $? once a slot is free: $(cat "$MB_TMP"/l2.*)"
+	grep -q "^ready: " "$MB_TMP/l2.out" || mb_fail "$(cat "$MB_TMP/l2.out")"
+
+	# 3. answering and never ok: the timeout exits 1 with the state and
+	# its reason, also when the daemon stops answering meanwhile
+	t0=$(date +%s%N)
+	w --state ok --timeout 2s >/dev/null 2>"$MB_TMP/o.err"
+	rc=$? ms=$(since "$t0")
+	[ $rc = 1 ] || mb_fail "--state ok on a degraded daemon exits $rc: $(cat "$MB_TMP/o.err")"
+	grep -q "not ready and ok after 2s" "$MB_TMP/o.err" &&
+		grep -q "ready, but the state is degraded" "$MB_TMP/o.err" &&
+		grep -q "image 'small' v1 failed: checksum mismatch" "$MB_TMP/o.err" ||
+		mb_fail "--state ok timeout: $(cat "$MB_TMP/o.err")"
+	[ "$ms" -ge 1900 ] && [ "$ms" -lt 7000 ] || mb_fail "a 2s wait took $ms ms"
+	bg_wait h --state ok --timeout 5s --verbose
+	saw h "ready, but the state is degraded"
+	kill -STOP "$MB_DAEMON_PID"
+	t0=$(date +%s%N)
+	wait "$BGW"
+	rc=$? ms=$(since "$t0")
+	[ $rc = 1 ] || mb_fail "a daemon stopped under the waiter: exit $rc: $(cat "$MB_TMP"/h.*)"
+	grep -q "not ready and ok after 5s" "$MB_TMP/h.err" &&
+		grep -q "image 'small' v1 failed: checksum mismatch" "$MB_TMP/h.err" ||
+		mb_fail "a daemon stopped under the waiter: $(cat "$MB_TMP/h.err")"
+	[ "$ms" -lt 8000 ] || mb_fail "the waiter outlived its 5s timeout by far: $ms ms"
+	mb_daemon_stop KILL
+
+	# 4. the daemon dies while waited for: every waiter ends at once with
+	# exit 2, with or without --pid, whether the socket file stays
+	# (SIGKILL) or goes (SIGTERM)
+	mb_conf_write 10.81.0.1/24 >"$MB_TMP/mb.conf"
+	for sig in KILL TERM; do
+		mb_daemon_start srv "$MB_TMP/mb.conf"
+		mb_daemon_wait_ready 60
+		pid=$MB_DAEMON_PID
+		bg_wait d1 --state ok --timeout 120s --verbose
+		W1=$BGW
+		bg_wait d2 --state ok --timeout 120s --verbose --pid "$pid"
+		W2=$BGW
+		saw d1 "ready, but the state is degraded"
+		saw d2 "ready, but the state is degraded"
+		t0=$(date +%s%N)
+		mb_daemon_stop "$sig"
+		wait "$W1"
+		rc1=$?
+		wait "$W2"
+		rc2=$? ms=$(since "$t0")
+		[ $rc1 = 2 ] && [ $rc2 = 2 ] ||
+			mb_fail "SIG$sig under the waiters: exit $rc1 and $rc2: $(cat "$MB_TMP"/d[12].err)"
+		grep -q "minibossd went away before it was ready and ok" "$MB_TMP/d1.err" ||
+			mb_fail "SIG$sig, no --pid: $(cat "$MB_TMP/d1.err")"
+		grep -q "minibossd (pid $pid) exited before it was ready and ok" "$MB_TMP/d2.err" &&
+			grep -q "image 'small' v1 failed" "$MB_TMP/d2.err" ||
+			mb_fail "SIG$sig, --pid: $(cat "$MB_TMP/d2.err")"
+		[ "$ms" -lt 10000 ] || mb_fail "SIG$sig: the waiters took $ms ms to notice"
+		mb_log "SIG$sig: both waiters ended $ms ms after the signal"
+	done
+	mb_pass "wait: a blocked start times out, a full socket is asked again, never ok exits 1, a death ends it at once"
 	;;
 unit)
 	command -v systemd-analyze >/dev/null || mb_skip "no systemd-analyze"
