@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -69,4 +71,35 @@ err_free:
 err_close:
 	(void)close(fd);
 	return rc;
+}
+
+int
+mb_file_mkdir_parents(const char *path)
+{
+	char buf[PATH_MAX];
+	struct stat st;
+	char *s;
+
+	if (strlen(path) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	snprintf(buf, sizeof(buf), "%s", path);
+	s = strrchr(buf, '/');
+	if (s == NULL || s == buf)
+		return 0;
+	*s = '\0';
+	for (char *q = buf + 1; *q != '\0'; q++) {
+		if (*q != '/')
+			continue;
+		*q = '\0';
+		if (mkdir(buf, 0755) == -1 && errno != EEXIST)
+			return -errno;
+		*q = '/';
+	}
+	if (mkdir(buf, 0755) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return -errno;
+	if (stat(buf, &st) == -1)
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }

@@ -23,6 +23,7 @@
 #include "ctl.h"
 #include "ctl_priv.h"
 #include "mb_cleanup.h"
+#include "mb_file.h"
 #include "mb_log.h"
 
 #define OUT_MAX (4u << 20)
@@ -249,31 +250,6 @@ listen_io(int fd, uint32_t events, void *arg)
 	}
 }
 
-static int
-mkdir_parents(const char *path)
-{
-	_cleanup_free_ char *p = strdup(path);
-	char *s;
-
-	if (p == NULL)
-		return -ENOMEM;
-	s = strrchr(p, '/');
-	if (s == NULL || s == p)
-		return 0;
-	*s = '\0';
-	for (char *q = p + 1; *q != '\0'; q++) {
-		if (*q != '/')
-			continue;
-		*q = '\0';
-		if (mkdir(p, 0755) == -1 && errno != EEXIST)
-			return -errno;
-		*q = '/';
-	}
-	if (mkdir(p, 0755) == -1 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 static json_t *
 health_control(enum mb_health_state *worst, void *arg)
 {
@@ -301,7 +277,7 @@ mb_ctl_sock_open(const struct mb_config *cfg)
 	if (strlen(cfg->control_socket) >= sizeof(sun.sun_path))
 		return -ENAMETOOLONG;
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", cfg->control_socket);
-	rc = mkdir_parents(sun.sun_path);
+	rc = mb_file_mkdir_parents(sun.sun_path);
 	if (rc != 0) {
 		MB_LOG(ERR, CTL, "cannot create the directory of '%s': %s", sun.sun_path,
 		       strerror(-rc));

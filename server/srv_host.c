@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "mb_config.h"
+#include "mb_file.h"
 #include "mb_log.h"
 #include "srv.h"
 
@@ -86,30 +87,6 @@ mb_srv_raise_nofile(const struct mb_config *cfg)
 static int lock_fd = -1;
 static char lock_path[4096 + 8];
 
-static int
-mkdir_parents(const char *path)
-{
-	char buf[4096 + 8];
-	char *s;
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	s = strrchr(buf, '/');
-	if (s == NULL || s == buf)
-		return 0;
-	*s = '\0';
-	for (char *q = buf + 1; *q != '\0'; q++) {
-		if (*q != '/')
-			continue;
-		*q = '\0';
-		if (mkdir(buf, 0755) == -1 && errno != EEXIST)
-			return -errno;
-		*q = '/';
-	}
-	if (mkdir(buf, 0755) == -1 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 int
 mb_srv_lock_take(const struct mb_config *cfg)
 {
@@ -117,7 +94,7 @@ mb_srv_lock_take(const struct mb_config *cfg)
 	int rc;
 
 	snprintf(lock_path, sizeof(lock_path), "%s.lock", cfg->control_socket);
-	rc = mkdir_parents(lock_path);
+	rc = mb_file_mkdir_parents(lock_path);
 	if (rc != 0) {
 		MB_LOG(ERR, MAIN, "[server] control-socket: cannot create the directory of '%s': %s",
 		       cfg->control_socket, strerror(-rc));
