@@ -104,7 +104,7 @@ RID=$(od -An -N2 -tx2 /dev/urandom | tr -d ' ')
 P="mbdemo$RID"			# namespace/interface prefix of this run
 TMP=
 DAEMON_PID=
-NETNS=()
+MB_NETNS=()			# the namespaces this run created (tools/netbed.sh)
 HUGE_SYSFS=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
 HUGE_ORIG=
 HUGE_MOUNTED=0
@@ -126,7 +126,7 @@ cleanup() {
 	fi
 	[ -n "$DAEMON_PID" ] && "$SRC/tools/mb-launch" stop -D "$TMP" -t 10
 	wait 2>/dev/null
-	for n in "${NETNS[@]}"; do
+	for n in "${MB_NETNS[@]}"; do
 		ip netns del "$n" 2>/dev/null
 	done
 	[ -d "/var/run/dpdk/$P" ] && rm -rf "/var/run/dpdk/$P"
@@ -197,21 +197,13 @@ echo "    sha256 $SHA"
 # (tools/netbed.sh, as the system tests build theirs).
 NHOST=0
 host() {
-	local name=$1 addr=$2 ns=$P-$1 rc
 	NHOST=$((NHOST + 1))
-	mb_netbed_host "$P-br" "$ns" "${P}p$NHOST" "$([ "$addr" = - ] || echo "$addr/$NET_LEN")"
-	rc=$?
-	[ $rc = 2 ] && die "cannot create namespace $ns"
-	NETNS+=("$ns")
-	[ $rc = 0 ] || die "cannot plug $name into the bridge"
+	mb_netbed_host "$P-br" "$P-$1" "${P}p$NHOST" "$([ "$2" = - ] || echo "$2/$NET_LEN")" ||
+		die "cannot set up host $1 (namespace $P-$1)"
 }
 
 say "network: bridge $P-br (IGMP snooping + querier), miniboss $SRV_IP, $NODES node(s)"
-mb_netbed_bridge "$P-br"
-rc=$?
-[ $rc = 2 ] && die "cannot create namespace $P-br"
-NETNS+=("$P-br")
-[ $rc = 0 ] || die "cannot create the bridge"
+mb_netbed_bridge "$P-br" || die "cannot create the bridge in namespace $P-br"
 host srv -			# the DPDK port owns this veth: no kernel address on it
 for i in $(seq "$NODES"); do
 	host "n$i" "10.78.0.$((10 + i))"
@@ -335,7 +327,7 @@ if [ "$KEEP" = 1 ]; then
 		echo "#!/bin/bash"
 		echo "# stops the miniboss demo run $P (written by tools/demo.sh --keep)"
 		echo "bash $SRC/tools/mb-launch stop -D $TMP -t 10"
-		for n in "${NETNS[@]}"; do echo "ip netns del $n"; done
+		for n in "${MB_NETNS[@]}"; do echo "ip netns del $n"; done
 		echo "rm -rf /var/run/dpdk/$P"
 		[ "$HUGE_MOUNTED" = 1 ] && echo "umount /dev/hugepages"
 		[ -n "$HUGE_ORIG" ] && echo "echo $HUGE_ORIG > $HUGE_SYSFS"

@@ -4,9 +4,17 @@
 # demo (tools/demo.sh) build out of network namespaces: one namespace
 # holding a Linux bridge with IGMP snooping and a querier (a snooping
 # switch), and hosts whose eth0 is plugged into it by a veth pair.  Source
-# it (bash).  The functions return 0, 2 when the namespace itself could not
-# be created (it is not ours: do not remove it), or 1 for a later step; the
-# caller reports, records the namespaces for its cleanup and removes them.
+# it (bash).  The functions return 0, or 1 when a step failed (ip said why
+# on stderr): the caller reports.  Every namespace they create is appended
+# to the array MB_NETNS, which the caller's cleanup deletes (a namespace
+# that existed before is not ours and is never added).
+
+# mb_netbed_ns NS: create namespace NS with its loopback up, recorded.
+mb_netbed_ns() {
+	ip netns add "$1" || return 1
+	MB_NETNS+=("$1")
+	ip -n "$1" link set lo up
+}
 
 # mb_netbed_bridge NS: namespace NS with bridge br0, IGMP snooping and a
 # querier.  Queries every 5 s, answered within 1 s (times in 1/100 s): a
@@ -15,8 +23,7 @@
 # not at the default 125 s query interval, long after its client gave up.
 mb_netbed_bridge() {
 	local ns=$1
-	ip netns add "$ns" || return 2
-	ip -n "$ns" link set lo up &&
+	mb_netbed_ns "$ns" &&
 		ip -n "$ns" link add br0 type bridge mcast_snooping 1 mcast_querier 1 \
 			mcast_query_interval 500 mcast_query_response_interval 100 \
 			mcast_startup_query_interval 100 &&
@@ -28,12 +35,11 @@ mb_netbed_bridge() {
 # ADDR/LEN on eth0 unless it is empty (a DPDK port uses the veth).
 mb_netbed_host() {
 	local br=$1 ns=$2 port=$3 addr=${4:-}
-	ip netns add "$ns" || return 2
-	ip -n "$br" link add "$port" type veth peer name "${port}h" &&
+	mb_netbed_ns "$ns" &&
+		ip -n "$br" link add "$port" type veth peer name "${port}h" &&
 		ip -n "$br" link set "${port}h" netns "$ns" &&
 		ip -n "$ns" link set "${port}h" name eth0 &&
 		ip -n "$br" link set "$port" master br0 up &&
-		ip -n "$ns" link set lo up &&
 		ip -n "$ns" link set eth0 up || return 1
 	[ -z "$addr" ] || ip -n "$ns" addr add "$addr" brd + dev eth0
 }

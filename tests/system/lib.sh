@@ -124,28 +124,19 @@ mb_in() { local n=$1; shift; ip netns exec "$(mb_ns "$n")" "$@"; }
 # mb_bridge_up: namespace "br" with bridge br0, IGMP snooping and a fast
 # querier (tools/netbed.sh).
 mb_bridge_up() {
-	local ns rc
-	ns=$(mb_ns br)
-	mb_netbed_bridge "$ns"
-	rc=$?
-	[ $rc = 2 ] && mb_fail "cannot create namespace $ns"
-	MB_NETNS+=("$ns")
-	[ $rc = 0 ] || mb_fail "cannot create the bridge in $ns"
+	mb_netbed_bridge "$(mb_ns br)" || mb_fail "cannot create the bridge in $(mb_ns br)"
 	MB_NHOST=0
 }
 
 # mb_host NAME ADDR/LEN [noaddr]: a namespace with eth0 plugged into br0.
 # With "noaddr" the kernel gets no address on eth0 (a DPDK port uses it).
 mb_host() {
-	local name=$1 addr=$2 mode=${3:-} ns bport rc
-	ns=$(mb_ns "$name")
+	local name=$1 addr=$2 mode=${3:-} bport
 	MB_NHOST=$((MB_NHOST + 1))
 	bport="${MB_PREFIX}${MB_RID}p${MB_NHOST}"
-	mb_netbed_host "$(mb_ns br)" "$ns" "$bport" "$([ "$mode" = noaddr ] || echo "$addr")"
-	rc=$?
-	[ $rc = 2 ] && mb_fail "cannot create namespace $ns"
-	MB_NETNS+=("$ns")
-	[ $rc = 0 ] || mb_fail "cannot plug $name into the bridge (veth $bport, $addr)"
+	mb_netbed_host "$(mb_ns br)" "$(mb_ns "$name")" "$bport" \
+		"$([ "$mode" = noaddr ] || echo "$addr")" ||
+		mb_fail "cannot set up host $name (namespace $(mb_ns "$name"), veth $bport, $addr)"
 	eval "MB_PORT_$name=$bport"
 	eval "MB_ADDR_$name=${addr%/*}"
 }
