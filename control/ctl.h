@@ -5,10 +5,14 @@
  * it may block: sockets are non-blocking, file hashing and big reads are
  * chunked through the loop, libcurl runs through its multi interface.
  *
- * Subsystems (image store, master server, sync, FTP control, TLS control
- * socket) plug in through three hooks: file descriptors and timers on the
- * loop, rows in the action table (one C function per action, shared by the
- * JSON socket, minibossctl and DPDK telemetry), and health contributors.
+ * Subsystems (the control socket, the image store, the dataplane's events,
+ * the master server, sync, FTP control, drain, the TLS control socket,
+ * telemetry) are rows of one table (struct mb_ctl_subsys): a name, start,
+ * reconfigure and stop, the actions and the health section they add, the
+ * dataplane events they handle.  The core (ctl_subsys.c) walks the table at
+ * start, on every reload and at stop, so a new subsystem is one row.  Inside,
+ * a subsystem uses the loop's descriptors and timers, the shared worker
+ * thread (ctl_worker.h) and control's view of the dataplane (ctl_dp.h).
  */
 #ifndef _MB_CTL_H_
 #define _MB_CTL_H_
@@ -122,8 +126,8 @@ const char *mb_health_state_name(enum mb_health_state s);
 
 /*
  * A health contributor returns a new JSON object placed under `key` in the
- * health reply and may raise *worst (never lower it).  Runs on the control
- * thread; must not block.
+ * health reply and may raise *worst (never lower it); NULL leaves its section
+ * out (the subsystem is off).  Runs on the control thread; must not block.
  */
 typedef json_t *(*mb_ctl_health_fn)(enum mb_health_state *worst, void *arg);
 int mb_ctl_health_register(const char *key, mb_ctl_health_fn fn, void *arg);
@@ -133,14 +137,104 @@ int mb_ctl_health_register(const char *key, mb_ctl_health_fn fn, void *arg);
 void mb_ctl_health_reason(enum mb_health_state s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* The live configuration (control thread; replaced on reload). */
+/* The live configuration (control thread).  A reload replaces its contents
+ * at the same address, so a subsystem may keep the pointer it was started
+ * with; what a key means is read again where it is used, or in reconfig. */
 const struct mb_config *mb_ctl_config(void);
+
+/* ---- dataplane events ------------------------------------------------------ */
+
+/* Called on the control thread for each event of `type` (enum
+ * mb_dp_event_type) that the dataplane posts (ctl_dataplane.c reads them).
+ * Up to 8 handlers per type.  0 or -ENOSPC/-EINVAL. */
+struct mb_dp_event;
+typedef void (*mb_ctl_event_fn)(const struct mb_dp_event *ev, void *arg);
+int mb_ctl_event_register(int type, mb_ctl_event_fn fn, void *arg);
+
+/* ---- subsystems (control/ctl_subsys.c) ------------------------------------- */
+
+/*
+ * One row of the subsystem table.  Every function runs on the control
+ * thread; `cfg` is the live configuration (see mb_ctl_config()).
+ *
+ *  - start: open what the configuration asks for; a subsystem the
+ *    configuration turns off returns 0 and stays idle (its reconfig may start
+ *    it later).  0 or -errno, logged by the subsystem.
+ *  - reconfig: apply every key the key table marks reloadable that this
+ *    subsystem owns (NULL: it owns none).  0, or -errno with a one-line
+ *    reason in err (the reload's reply carries it).
+ *  - stop: close and free everything; safe after a failed or no start, and
+ *    called once per start.  The shared worker has already drained (every
+ *    work the subsystem submitted has completed) when stop runs.
+ *  - actions, health, events: registered by the core after start (also when
+ *    an optional start failed, so health can say why); health is the
+ *    section `health_key` of the health reply.
+ *  - required: a failed start aborts the daemon's start; otherwise the core
+ *    logs "<title> not started (...), <without>" and goes on.
+ */
+struct mb_ctl_subsys {
+	const char *name;  /* short, for logs: "store", "master", ... */
+	const char *title; /* for people: "the master server" */
+	int (*start)(const struct mb_config *cfg);
+	int (*reconfig)(const struct mb_config *cfg, char *err, size_t errlen);
+	void (*stop)(void);
+	const struct mb_ctl_action *actions; /* n_actions rows */
+	size_t n_actions;
+	const char *health_key;
+	mb_ctl_health_fn health;
+	struct {
+		int type; /* enum mb_dp_event_type, 0 = unused */
+		mb_ctl_event_fn fn;
+	} events[2];
+	bool required;
+	const char *without; /* what the daemon does without it, for the warning */
+};
+
+/* The subsystems of this library, for the daemon's table and for tests that
+ * run some of them. */
+extern const struct mb_ctl_subsys mb_ctl_subsys_sock;	   /* ctl_sock.c */
+extern const struct mb_ctl_subsys mb_ctl_subsys_store;	   /* ctl_store.c */
+extern const struct mb_ctl_subsys mb_ctl_subsys_dataplane; /* ctl_dataplane.c */
+extern const struct mb_ctl_subsys mb_ctl_subsys_master;	   /* ctl_master.c */
+extern const struct mb_ctl_subsys mb_ctl_subsys_sync;	   /* ctl_sync.c */
+extern const struct mb_ctl_subsys mb_ctl_subsys_ftp;	   /* ctl_ftp.c */
+extern const struct mb_ctl_subsys mb_ctl_subsys_boss;	   /* ctl_boss.c */
+extern const struct mb_ctl_subsys mb_ctl_subsys_tls;	   /* ctl_tls.c */
+
+/*
+ * Start the control plane on the calling thread, whose loop exists
+ * (mb_ctl_loop_init): copy `cfg` into the live configuration, register the
+ * built-in actions (health, config, help; reload when config_path is not
+ * NULL), start the shared worker, then start each subsystem of `tab` in
+ * order.  The table is borrowed until mb_ctl_core_stop.  0 or the first
+ * required subsystem's -errno (everything started is stopped again).
+ */
+int mb_ctl_core_start(const struct mb_config *cfg, const char *config_path,
+		      const struct mb_ctl_subsys *const *tab, size_t n);
+/* Drain the worker, stop the subsystems in reverse order, clear the action,
+ * health and event tables.  Safe when not started. */
+void mb_ctl_core_stop(void);
+/*
+ * Reload: parse `config_path` with every check of `minibossd -n`, refuse a
+ * change to a key that is not reloadable (naming it), else make it the live
+ * configuration and walk the table's reconfig.  0, or -errno with *ret_err
+ * (malloc'd; every error with its file:line).  Warnings of the check go to
+ * *ret_warnings (a new array, also on error; may be NULL on ENOMEM).  Logs
+ * each problem once, and tells systemd RELOADING=1 then READY=1.
+ */
+int mb_ctl_reload(char **ret_err, json_t **ret_warnings);
+/* The second half of mb_ctl_reload for a configuration already parsed and
+ * checked (tests build one in memory).  `nc` is copied.  0 or -errno with a
+ * message in err. */
+int mb_ctl_core_apply(const struct mb_config *nc, char *err, size_t errlen);
 
 /* ---- thread lifecycle (control/ctl.c; main thread) ----------------------- */
 
 /* Start the control thread (rte_ctrl_thread_create): it registers with
- * liburcu-qsbr, opens the control socket, loads the image store, starts the
- * master server, sync from ops and telemetry commands, and handles SIGINT/SIGTERM (quit:
+ * liburcu-qsbr, builds its loop, starts the daemon's subsystem table
+ * (ctl.c: log level, control socket, store, dataplane events, master
+ * server, sync, FTP control, drain, TLS control socket, telemetry) against
+ * the real dataplane and hugepages, and handles SIGINT/SIGTERM (quit:
  * mb_dp_stop()) and SIGHUP (reload) through a signalfd.  `cfg` is copied;
  * `config_path` is re-read on reload.  Blocks until the thread reports that
  * startup finished; 0 or -errno (already logged). */
@@ -148,17 +242,9 @@ int mb_ctl_start(const struct mb_config *cfg, const char *config_path);
 /* Stop the loop, close everything, unpublish the images and join the thread.
  * After the lcores returned.  Main thread. */
 void mb_ctl_stop(void);
-/* True once SIGINT/SIGTERM arrived (the main thread then shuts down). */
+/* True once SIGINT/SIGTERM arrived (the main thread then shuts down).  Any
+ * thread. */
 bool mb_ctl_quit_requested(void);
-
-/* ---- dataplane events ------------------------------------------------------ */
-
-/* Called on the control thread for each event of `type` (enum
- * mb_dp_event_type) read from mb_dp_event_fd().  Up to 8 handlers per type.
- * 0 or -ENOSPC/-EINVAL. */
-struct mb_dp_event;
-typedef void (*mb_ctl_event_fn)(const struct mb_dp_event *ev, void *arg);
-int mb_ctl_event_register(int type, mb_ctl_event_fn fn, void *arg);
 
 /* ---- image store (control/ctl_store.c) ------------------------------------ */
 
@@ -166,8 +252,18 @@ struct mb_image;
 struct mb_manifest;
 struct mb_manifest_entry;
 
+/* What the store knows of one image, for sync's plan. */
+enum mb_ctl_store_state {
+	MB_CTL_STORE_ABSENT = 0, /* not in the local manifest */
+	MB_CTL_STORE_OK,	 /* verified and published */
+	MB_CTL_STORE_LOADING,	 /* being verified */
+	MB_CTL_STORE_FAILED,	 /* its file failed verification (missing, short, corrupt) */
+	MB_CTL_STORE_DOWNLOADING, /* only a download in progress */
+};
+
 /* For sync: move `verified_path` (same file system as the state dir) to
- * <state-dir>/images/<e->name>, record e in the local manifest.json (atomic
+ * <state-dir>/images/<e->name>, make the rename durable (fsync of the
+ * directories it changed), record e in the local manifest.json (atomic
  * rewrite), then verify, load and publish it (asynchronously; the old version
  * stays published until the new one is verified).  0 or -errno. */
 int mb_ctl_store_install(const struct mb_manifest_entry *e, const char *verified_path);
@@ -183,7 +279,8 @@ struct mb_image *mb_ctl_store_image_alloc(const struct mb_manifest_entry *e);
  * again.  Always consumes the caller's reference to img.  0 or -errno. */
 int mb_ctl_store_install_filled(const struct mb_manifest_entry *e, const char *verified_path,
 				struct mb_image *img);
-/* Remove an image from the local manifest and withdraw it.  0 or -ENOENT. */
+/* Remove an image from the local manifest, withdraw it and delete its file
+ * (sessions in flight keep their memory).  0 or -ENOENT. */
 int mb_ctl_store_retire(const char *name);
 /* Mark an image as being downloaded (on) or not any more (off): shown as
  * "downloading" in images/health and answered TRYAGAIN by the master server
@@ -191,24 +288,19 @@ int mb_ctl_store_retire(const char *name);
 int mb_ctl_store_set_downloading(const struct mb_manifest_entry *e, bool on);
 /* Deep copy of the local manifest (free with mb_manifest_done).  0/-ENOMEM. */
 int mb_ctl_store_get_manifest(struct mb_manifest *ret);
+/* The state of the local image `name`. */
+enum mb_ctl_store_state mb_ctl_store_state(const char *name);
+/* Images still being verified or loaded (readiness; tests wait on it). */
+unsigned mb_ctl_store_busy(void);
 
 /* ---- master server (control/ctl_master.c) -------------------------------- */
 
-/* Open the TCP listener (frisbee.master-listen:master-port, nothing if the
- * port is 0 or frisbee.enable is off), register the "sessions" action and
- * the "master" health contributor.  Control thread, after the loop exists
- * and after the thread called rcu_register_thread().  0 or -errno (logged). */
-int mb_ctl_master_start(const struct mb_config *cfg);
-/* Reloadable keys (frisbee.methods).  Control thread. */
-void mb_ctl_master_reconfig(const struct mb_config *cfg);
-/* Frees a session's group and port; mb_ctl_master_start registers it for
- * MB_DP_EV_SESSION_END through mb_ctl_event_register, so callers need not. */
+/* Frees a session's group and port; the subsystem handles
+ * MB_DP_EV_SESSION_END with it, so callers need not. */
 void mb_ctl_master_session_end(uint32_t id);
-/* Close the listener and connections, free the table.  Control thread. */
-void mb_ctl_master_stop(void);
 /* The store withdrew (name, version) because its bytes went bad: end the
- * Frisbee sessions the master server started on it (mb_dp_fris_session_stop).
- * Control thread; nothing when the master server is off. */
+ * Frisbee sessions the master server started on it.  Control thread;
+ * nothing when the master server is off. */
 void mb_ctl_master_stop_image(const char *name, uint64_t version);
 /* The store/sync say whether `name` is known (manifest, download running)
  * but not published yet: GET then answers TRYAGAIN, GETSTATUS the size and
@@ -218,58 +310,28 @@ void mb_ctl_master_stop_image(const char *name, uint64_t version);
 typedef bool (*mb_ctl_pending_fn)(const char *name, uint64_t *ret_size, int64_t *ret_mtime,
 				  void *arg);
 void mb_ctl_master_set_pending(mb_ctl_pending_fn fn, void *arg);
+/* The listening port (0 when not listening). */
+uint16_t mb_ctl_master_port(void);
 
-/* ---- FTP control (control/ctl_ftp.c, tcp) -------------------------------- */
+/* A frisbee.master-port or tcp.ftp-port that no configuration file can give
+ * (the keys stop at 65535): listen on a port the kernel picks, which
+ * mb_ctl_master_port()/mb_ctl_ftp_port() then tell.  For tests, so they
+ * never collide on a port derived from their pid. */
+#define MB_CTL_PORT_ANY 65536u
 
-/* Listen on tcp.ftp-port (kernel socket, reached through the exception path)
- * and hand data transfers to the dataplane with mb_dp_tcp_expect().  Listens
- * for MB_DP_EV_FTP_XFER_END events; registers the "ftp" health entry.
- * 0 or -errno (logged). */
-int mb_ctl_ftp_start(const struct mb_config *cfg);
-/* Reloadable keys (tcp.ftp-max-per-source).  Control thread. */
-void mb_ctl_ftp_reconfig(const struct mb_config *cfg);
+/* ---- FTP control (control/ctl_ftp.c) -------------------------------------- */
+
 /* A data transfer ended (the MB_DP_EV_FTP_XFER_END handler calls it). */
 void mb_ctl_ftp_xfer_done(uint64_t cookie, bool ok);
-void mb_ctl_ftp_stop(void);
 /* {"listening","clients","max-clients","refused-draining","transfers":[{peer,
  * what, bytes}]}: new reference (for the boss health section). */
 json_t *mb_ctl_ftp_json(void);
+/* The listening port (0 when not listening). */
+uint16_t mb_ctl_ftp_port(void);
 
 /* ---- boss: drain and the "boss" health section (control/ctl_boss.c) ------- */
 
-/* Register the drain/undrain actions and the "boss" health contributor.
- * Control thread.  0 or -errno (logged). */
-int mb_ctl_boss_start(const struct mb_config *cfg);
-/* Reloadable limits the load figure divides by.  Control thread. */
-void mb_ctl_boss_reconfig(const struct mb_config *cfg);
-void mb_ctl_boss_stop(void);
 /* True while drained: refuse new sessions, logins and connections. */
 bool mb_ctl_draining(void);
-
-/* ---- TLS control socket for boss (control/ctl_tls.c) ---------------------- */
-
-/* Listen on control.tls-listen (nothing when empty) with TLS 1.2+ and
- * mandatory client certificates signed by control.tls-ca; each line is
- * handled like one on the Unix socket.  Control thread.  0 or -errno
- * (logged). */
-int mb_ctl_tls_start(const struct mb_config *cfg);
-/* Re-read the certificate, key and CA (SIGHUP/reload) and the limits; on a
- * load error the old credentials stay.  Control thread. */
-void mb_ctl_tls_reconfig(const struct mb_config *cfg);
-/* Close the listener and every client.  Control thread. */
-void mb_ctl_tls_stop(void);
-
-/* ---- sync from ops (control/ctl_sync.c, sync) ----------------------------- */
-
-/* Start polling origin.url (nothing when it is empty or not https), register
- * the "sync" action ({"wait":false}: start a sync now; returns the status)
- * and the "sync" health contributor; resume or remove leftover .part files.
- * Control thread, after the loop and the store started.  0 or -errno (logged). */
-int mb_ctl_sync_start(const struct mb_config *cfg);
-/* Apply reloadable [origin] keys (url, TLS files, key, site, interval,
- * rates...): the next sync uses them.  Control thread. */
-void mb_ctl_sync_reconfig(const struct mb_config *cfg);
-/* Abort transfers (their .part files stay for a later resume) and free. */
-void mb_ctl_sync_stop(void);
 
 #endif /* _MB_CTL_H_ */

@@ -199,7 +199,8 @@ mb_ctl_health_json(enum mb_health_state *ret_state)
 					     mb_health_state_name(w));
 		if (w > worst)
 			worst = w;
-		json_object_set_new(r, health_rows[i].key, v != NULL ? v : json_null());
+		if (v != NULL) /* NULL: the subsystem is off, its section left out */
+			json_object_set_new(r, health_rows[i].key, v);
 	}
 	json_object_set_new(r, "state", json_string(mb_health_state_name(worst)));
 	health_reasons = NULL;
@@ -255,6 +256,20 @@ health_loop(enum mb_health_state *worst, void *arg)
 	return mb_ctl_loop_health_json();
 }
 
+/* What this binary was built with, so tests can tell a missing feature from
+ * a broken one. */
+static json_t *
+health_build(enum mb_health_state *worst, void *arg)
+{
+	(void)worst;
+	(void)arg;
+#ifdef MB_FAULT_HOOKS
+	return json_pack("{s:b}", "fault_hooks", 1);
+#else
+	return json_pack("{s:b}", "fault_hooks", 0);
+#endif
+}
+
 int
 mb_ctl_action_builtin_register(void)
 {
@@ -266,6 +281,8 @@ mb_ctl_action_builtin_register(void)
 			return rc;
 	}
 	rc = mb_ctl_health_register("loop", health_loop, NULL);
+	if (rc == 0 || rc == -EEXIST)
+		rc = mb_ctl_health_register("build", health_build, NULL);
 	return rc == -EEXIST ? 0 : rc;
 }
 

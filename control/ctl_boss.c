@@ -36,9 +36,9 @@
 #include <urcu-qsbr.h>
 
 #include "ctl.h"
-#include "ctl_dpstats.h"
+#include "ctl_dp.h"
 #include "ctl_priv.h"
-#include "dp.h"
+#include "mb_cleanup.h"
 #include "mb_image.h"
 #include "mb_log.h"
 #include "mb_manifest.h"
@@ -67,7 +67,7 @@ set_draining(bool on)
 		return;
 	B.draining = on;
 	B.drain_since_ns = on ? mb_time_mono_ns() : 0;
-	mb_dp_tcp_refuse_new(on);
+	mb_ctl_dp()->tcp_refuse_new(on);
 	if (mb_ctl_quit_requested())
 		return; /* the floor stays "down" */
 	if (on)
@@ -215,11 +215,12 @@ frac(double a, double b)
 static json_t *
 health_boss(enum mb_health_state *worst, void *arg)
 {
-	json_t *stats = mb_ctl_dp_stats_json(), *ftp = mb_ctl_ftp_json();
+	const struct mb_ctl_dp_ops *dp = mb_ctl_dp();
+	json_t *stats = dp->stats_json(), *ftp = mb_ctl_ftp_json();
 	json_t *images, *sessions, *r;
 	unsigned nimg, nsess;
-	bool up = mb_dp_link_up();
-	uint64_t speed = mb_dp_link_speed_bps(), cap, rate;
+	bool up = dp->link_up();
+	uint64_t speed = dp->link_speed_bps(), cap, rate;
 	json_int_t conns = json_integer_value(
 	    json_object_get(json_object_get(stats, "tcp"), "tcp_conns"));
 	json_int_t ftpc = json_integer_value(json_object_get(ftp, "clients"));
@@ -267,34 +268,43 @@ static const struct mb_ctl_action boss_actions[] = {
     {"undrain", action_undrain, "accept new sessions and connections again"},
 };
 
-void
-mb_ctl_boss_reconfig(const struct mb_config *cfg)
+/* The limits the load figure divides by (frisbee.port-rate and rate are
+ * reloadable; the others need a restart but are read the same way). */
+static int
+boss_reconfig(const struct mb_config *cfg, char *err, size_t errlen)
 {
+	(void)err;
+	(void)errlen;
 	B.max_sessions = cfg->max_sessions;
 	B.max_connections = cfg->max_connections;
 	B.port_rate = cfg->port_rate;
 	B.fris_rate = cfg->fris_rate;
+	return 0;
 }
 
-int
-mb_ctl_boss_start(const struct mb_config *cfg)
+static int
+boss_start(const struct mb_config *cfg)
 {
-	int rc = 0;
-
-	mb_ctl_boss_reconfig(cfg);
-	for (size_t i = 0; rc == 0 && i < sizeof(boss_actions) / sizeof(boss_actions[0]); i++)
-		rc = mb_ctl_action_register(&boss_actions[i]);
-	if (rc == 0)
-		rc = mb_ctl_health_register("boss", health_boss, NULL);
-	if (rc != 0)
-		MB_LOG(ERR, CTL, "boss actions: %s", strerror(-rc));
-	return rc;
+	return boss_reconfig(cfg, NULL, 0);
 }
 
-void
-mb_ctl_boss_stop(void)
+static void
+boss_stop(void)
 {
 	if (B.draining)
-		mb_dp_tcp_refuse_new(false);
+		mb_ctl_dp()->tcp_refuse_new(false);
 	memset(&B, 0, sizeof(B));
 }
+
+const struct mb_ctl_subsys mb_ctl_subsys_boss = {
+	.name = "boss",
+	.title = "drain and the boss health section",
+	.start = boss_start,
+	.reconfig = boss_reconfig,
+	.stop = boss_stop,
+	.actions = boss_actions,
+	.n_actions = MB_ARRAY_SIZE(boss_actions),
+	.health_key = "boss",
+	.health = health_boss,
+	.required = true,
+};

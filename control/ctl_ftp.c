@@ -29,7 +29,7 @@
 #include <urcu-qsbr.h>
 
 #include "ctl.h"
-#include "dp.h"
+#include "ctl_dp.h"
 #include "mb_ftp.h"
 #include "mb_image.h"
 #include "mb_log.h"
@@ -58,6 +58,7 @@ struct ftp_client {
 
 static struct {
 	int lfd;
+	uint16_t port; /* the one listened on */
 	uint16_t pasv_min, pasv_max, next_port;
 	uint8_t *port_used;
 	struct ftp_client *clients;
@@ -238,7 +239,7 @@ start_xfer(struct ftp_client *c, struct mb_sbuf *sb, uint64_t off, uint64_t len,
 	char buf[MB_IMAGE_NAME_MAX + 128];
 	int rc;
 
-	rc = mb_dp_tcp_expect(c->data_port, c->peer, sb, off, len, c->cookie);
+	rc = mb_ctl_dp()->tcp_expect(c->data_port, c->peer, sb, off, len, c->cookie);
 	if (rc < 0) {
 		static struct mb_ratelimit rl = MB_RATELIMIT_INIT(10000, 10);
 
@@ -288,7 +289,7 @@ handle_line(struct ftp_client *c, const char *line, size_t len)
 		port_release(c);
 		port = port_alloc();
 		c->cookie = ++F.next_cookie;
-		if (port == 0 || mb_dp_tcp_expect(port, c->peer, NULL, 0, 0, c->cookie) < 0) {
+		if (port == 0 || mb_ctl_dp()->tcp_expect(port, c->peer, NULL, 0, 0, c->cookie) < 0) {
 			if (port != 0)
 				F.port_used[port - F.pasv_min] = 0;
 			rcu_read_unlock();
@@ -297,7 +298,7 @@ handle_line(struct ftp_client *c, const char *line, size_t len)
 		}
 		c->data_port = port;
 		if (act.type == MB_FTP_ACT_PASV) {
-			uint32_t a = mb_dp_local_addr();
+			uint32_t a = mb_ctl_dp()->local_addr();
 
 			n = (size_t)mb_ftp_reply_pasv(a ? a : c->local, port, out, sizeof(out));
 		} else {
@@ -541,25 +542,30 @@ health_ftp(enum mb_health_state *worst, void *arg)
 {
 	(void)worst;
 	(void)arg;
-	return mb_ctl_ftp_json();
+	return F.lfd >= 0 ? mb_ctl_ftp_json() : NULL; /* off: no section */
 }
 
-void
-mb_ctl_ftp_reconfig(const struct mb_config *cfg)
+/* tcp.ftp-max-per-source: the next connection. */
+static int
+ftp_reconfig(const struct mb_config *cfg, char *err, size_t errlen)
 {
+	(void)err;
+	(void)errlen;
 	F.max_per_source = cfg->ftp_per_source != 0 ? (unsigned)cfg->ftp_per_source :
 						      FTP_MAX_CLIENTS;
+	return 0;
 }
 
-int
-mb_ctl_ftp_start(const struct mb_config *cfg)
+static int
+ftp_start(const struct mb_config *cfg)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t salen = sizeof(sa);
 	int one = 1, rc;
 
 	if (cfg->ftp_port == 0 || !cfg->tcp_enable)
 		return 0;
-	mb_ctl_ftp_reconfig(cfg);
+	(void)ftp_reconfig(cfg, NULL, 0);
 	F.pasv_min = (uint16_t)cfg->ftp_pasv_min;
 	F.pasv_max = (uint16_t)cfg->ftp_pasv_max;
 	F.port_used = calloc((size_t)(F.pasv_max - F.pasv_min) + 1, 1);
@@ -571,19 +577,19 @@ mb_ctl_ftp_start(const struct mb_config *cfg)
 		goto err;
 	}
 	(void)setsockopt(F.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	sa.sin_port = htons((uint16_t)cfg->ftp_port);
+	sa.sin_port = htons(cfg->ftp_port == MB_CTL_PORT_ANY ? 0 : (uint16_t)cfg->ftp_port);
 	sa.sin_addr.s_addr = htonl(INADDR_ANY);
-	if (bind(F.lfd, (struct sockaddr *)&sa, sizeof(sa)) == -1 || listen(F.lfd, 64) == -1) {
+	if (bind(F.lfd, (struct sockaddr *)&sa, sizeof(sa)) == -1 || listen(F.lfd, 64) == -1 ||
+	    getsockname(F.lfd, (struct sockaddr *)&sa, &salen) == -1) {
 		rc = -errno;
 		goto err;
 	}
 	rc = mb_ctl_loop_add(F.lfd, EPOLLIN, on_accept, NULL);
 	if (rc < 0)
 		goto err;
-	(void)mb_ctl_event_register(MB_DP_EV_FTP_XFER_END, on_event, NULL);
-	(void)mb_ctl_health_register("ftp", health_ftp, NULL);
-	MB_LOG(INFO, CTL, "ftp: listening on port %u, passive ports %u-%u",
-	       (unsigned)cfg->ftp_port, F.pasv_min, F.pasv_max);
+	F.port = ntohs(sa.sin_port);
+	MB_LOG(INFO, CTL, "ftp: listening on port %u, passive ports %u-%u", (unsigned)F.port,
+	       F.pasv_min, F.pasv_max);
 	return 0;
 err:
 	MB_LOG(ERR, CTL, "ftp: cannot listen on port %u: %s", (unsigned)cfg->ftp_port,
@@ -596,8 +602,14 @@ err:
 	return rc;
 }
 
-void
-mb_ctl_ftp_stop(void)
+uint16_t
+mb_ctl_ftp_port(void)
+{
+	return F.lfd >= 0 ? F.port : 0;
+}
+
+static void
+ftp_stop(void)
 {
 	while (F.clients != NULL)
 		client_close(F.clients, false);
@@ -631,3 +643,15 @@ mb_ctl_ftp_json(void)
 			 "refused-paths", (json_int_t)F.refused, "dropped", (json_int_t)F.dropped,
 			 "transfers", xfers != NULL ? xfers : json_array());
 }
+
+const struct mb_ctl_subsys mb_ctl_subsys_ftp = {
+	.name = "ftp",
+	.title = "FTP control",
+	.start = ftp_start,
+	.reconfig = ftp_reconfig,
+	.stop = ftp_stop,
+	.health_key = "ftp",
+	.health = health_ftp,
+	.events = { { MB_DP_EV_FTP_XFER_END, on_event } },
+	.without = "continuing without FTP",
+};

@@ -33,10 +33,11 @@
 #include <urcu-qsbr.h>
 
 #include "ctl.h"
-#include "ctl_dpstats.h"
+#include "ctl_dp.h"
 #include "ctl_master.h"
 #include "dp.h"
 #include "mb_image.h"
+#include "mb_cleanup.h"
 #include "mb_log.h"
 #include "ms_wire.h"
 
@@ -55,6 +56,7 @@ struct master_conn {
 
 static struct {
 	int lfd;
+	uint16_t port; /* the one listened on */
 	unsigned int nconns;
 	unsigned int max_per_source; /* frisbee.master-max-per-source */
 	struct mb_master *m;
@@ -92,7 +94,7 @@ static int
 ops_session_start(const struct mb_fris_session_params *p, uint32_t *ret_id, void *arg)
 {
 	(void)arg;
-	return mb_dp_fris_session_start(p, ret_id);
+	return mb_ctl_dp()->fris_session_start(p, ret_id);
 }
 
 static void
@@ -131,7 +133,7 @@ conn_reply(struct master_conn *c)
 	ssize_t n;
 	int err;
 
-	servaddr = ntohl(mb_dp_local_addr());
+	servaddr = ntohl(mb_ctl_dp()->local_addr());
 	if (servaddr == 0)
 		servaddr = c->local;
 	ms.m->refuse_new = mb_ctl_draining();
@@ -284,7 +286,7 @@ action_sessions(json_t *args, char **ret_err)
 	r = json_object();
 	if (ms.m != NULL)
 		json_object_set_new(r, "master", mb_master_json(ms.m));
-	json_object_set_new(r, "dataplane", mb_ctl_dp_sessions_json());
+	json_object_set_new(r, "dataplane", mb_ctl_dp()->sessions_json());
 	return r;
 }
 
@@ -295,7 +297,7 @@ health_master(enum mb_health_state *worst, void *arg)
 
 	(void)arg;
 	if (ms.m == NULL)
-		return json_pack("{s:b}", "enabled", 0);
+		return NULL; /* off (or not started): no section */
 	j = mb_master_json(ms.m);
 	json_object_set_new(j, "enabled", json_true());
 	json_object_set_new(j, "listening", json_boolean(ms.lfd >= 0));
@@ -315,8 +317,8 @@ static const struct mb_ctl_action master_actions[] = {
 	{ "sessions", action_sessions, "Frisbee sessions: master-server table and dataplane" },
 };
 
-int
-mb_ctl_master_start(const struct mb_config *cfg)
+static int
+master_start(const struct mb_config *cfg)
 {
 	struct mb_master_settings set;
 	struct mb_master_ops ops = {
@@ -325,8 +327,8 @@ mb_ctl_master_start(const struct mb_config *cfg)
 		.session_start = ops_session_start,
 	};
 	struct sockaddr_in sa;
+	socklen_t salen = sizeof(sa);
 	int one = 1, rc;
-	size_t i;
 
 	if (cfg->master_port == 0 || !cfg->fris_enable)
 		return 0;
@@ -344,7 +346,7 @@ mb_ctl_master_start(const struct mb_config *cfg)
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)cfg->master_port);
+	sa.sin_port = htons(cfg->master_port == MB_CTL_PORT_ANY ? 0 : (uint16_t)cfg->master_port);
 	if (inet_pton(AF_INET, cfg->master_listen, &sa.sin_addr) != 1) {
 		MB_LOG(ERR, CTL, "master: bad frisbee.master-listen '%s'",
 		       cfg->master_listen);
@@ -357,7 +359,8 @@ mb_ctl_master_start(const struct mb_config *cfg)
 		goto err_master;
 	}
 	(void)setsockopt(ms.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(ms.lfd, (struct sockaddr *)&sa, sizeof(sa)) == -1 || listen(ms.lfd, 128) == -1) {
+	if (bind(ms.lfd, (struct sockaddr *)&sa, sizeof(sa)) == -1 || listen(ms.lfd, 128) == -1 ||
+	    getsockname(ms.lfd, (struct sockaddr *)&sa, &salen) == -1) {
 		rc = -errno;
 		MB_LOG(ERR, CTL, "master: cannot listen on '%s':%u: %s",
 		       cfg->master_listen, (unsigned int)cfg->master_port, strerror(errno));
@@ -366,15 +369,9 @@ mb_ctl_master_start(const struct mb_config *cfg)
 	rc = mb_ctl_loop_add(ms.lfd, EPOLLIN, listen_io, NULL);
 	if (rc != 0)
 		goto err_sock;
-	for (i = 0; i < sizeof(master_actions) / sizeof(master_actions[0]); i++)
-		(void)mb_ctl_action_register(&master_actions[i]);
-	(void)mb_ctl_health_register("master", health_master, NULL);
-	rc = mb_ctl_event_register(MB_DP_EV_SESSION_END, on_session_end, NULL);
-	if (rc != 0)
-		MB_LOG(WARNING, CTL, "master: cannot watch session ends: %s, ignoring",
-		       strerror(-rc));
-	MB_LOG(INFO, CTL, "master server listening on %s:%u",
-	       cfg->master_listen, (unsigned int)cfg->master_port);
+	ms.port = ntohs(sa.sin_port);
+	MB_LOG(INFO, CTL, "master server listening on %s:%u", cfg->master_listen,
+	       (unsigned int)ms.port);
 	return 0;
 
 err_sock:
@@ -386,21 +383,26 @@ err_master:
 	return rc;
 }
 
-void
-mb_ctl_master_reconfig(const struct mb_config *cfg)
+/* frisbee.methods, master-proxy, master-max-per-source,
+ * max-sessions-per-source, max-unicast-sessions: the next request. */
+static int
+master_reconfig(const struct mb_config *cfg, char *err, size_t errlen)
 {
 	struct mb_master_settings set;
 
+	(void)err;
+	(void)errlen;
 	if (ms.m == NULL)
-		return;
+		return 0;
 	ms.max_per_source = cfg->master_per_source != 0 ? (unsigned int)cfg->master_per_source :
 							  MASTER_MAX_CONNS;
 	if (mb_master_settings_from_config(cfg, &set) != 0) {
 		MB_LOG(WARNING, CTL,
 		       "master: bad frisbee.methods '%s' on reload, ignoring", cfg->fris_methods);
-		return;
+		return 0;
 	}
 	mb_master_reconfig(ms.m, &set);
+	return 0;
 }
 
 void
@@ -438,15 +440,21 @@ mb_ctl_master_stop_image(const char *name, uint64_t version)
 
 		if (!s->used || s->version != version || strcmp(s->name, name) != 0)
 			continue;
-		rc = mb_dp_fris_session_stop(s->id);
+		rc = mb_ctl_dp()->fris_session_stop(s->id);
 		if (rc != 0 && rc != -ENOENT)
 			MB_LOG(WARNING, CTL, "master: cannot stop session %u on '%s': %s, ignoring",
 			       s->id, name, strerror(-rc));
 	}
 }
 
-void
-mb_ctl_master_stop(void)
+uint16_t
+mb_ctl_master_port(void)
+{
+	return ms.lfd >= 0 ? ms.port : 0;
+}
+
+static void
+master_stop(void)
 {
 	unsigned int i;
 
@@ -460,4 +468,18 @@ mb_ctl_master_stop(void)
 	}
 	mb_master_free(ms.m);
 	ms.m = NULL;
+	ms.port = 0;
 }
+
+const struct mb_ctl_subsys mb_ctl_subsys_master = {
+	.name = "master",
+	.title = "the master server",
+	.start = master_start,
+	.reconfig = master_reconfig,
+	.stop = master_stop,
+	.actions = master_actions,
+	.n_actions = MB_ARRAY_SIZE(master_actions),
+	.health_key = "master",
+	.health = health_master,
+	.events = { { MB_DP_EV_SESSION_END, on_session_end } },
+};

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Private glue between the files of the control thread (loop, actions,
- * socket, store, telemetry, thread entry).  Not a contract for other
- * engineers; ctl.h is.  All of it runs on the control thread unless a
- * comment says otherwise.
+ * subsystem table, thread entry).  Not a contract for other engineers;
+ * ctl.h is.  All of it runs on the control thread unless a comment says
+ * otherwise.
  */
 #ifndef _MB_CTL_PRIV_H_
 #define _MB_CTL_PRIV_H_
@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "ctl.h"
 #include "mb_config.h"
 
 /* ctl_loop.c */
@@ -47,9 +48,10 @@ char *mb_ctl_reply_error(const char *msg);
 /* Set the live config and the start time used by health.  `cfg` is borrowed
  * and must stay valid until the next call. */
 void mb_ctl_set_config(const struct mb_config *cfg);
-/* Drop every registered action, health contributor and event handler. */
+/* Drop every registered action and health contributor. */
 void mb_ctl_registry_clear(void);
-/* Built-in actions: health (and the state helper for minibossctl). */
+/* Built-in actions (health, config, help) and the "loop" and "build" health
+ * entries. */
 int mb_ctl_action_builtin_register(void);
 /* The aggregated health state (runs every contributor). */
 json_t *mb_ctl_health_json(enum mb_health_state *ret_state);
@@ -58,27 +60,24 @@ void mb_ctl_health_set_floor(enum mb_health_state s);
 /* The same with the reason shown in health's "reasons". */
 void mb_ctl_health_set_floor_why(enum mb_health_state s, const char *why);
 
-/* ctl_sock.c */
-int mb_ctl_sock_open(const struct mb_config *cfg);
-void mb_ctl_sock_reconfig(const struct mb_config *cfg);
-void mb_ctl_sock_close(void);
+/* ctl_subsys.c: shut down (SIGINT/SIGTERM): tell systemd, health "down",
+ * the dataplane's lcores return; the main thread does the rest.  Once. */
+void mb_ctl_quit(void);
+/* ctl_subsys.c: STATUS= with the one-line health summary, after `extra`
+ * (e.g. "READY=1\n"; may be NULL). */
+void mb_ctl_status_notify(const char *extra);
 
-/* ctl_store.c */
-int mb_ctl_store_start(const struct mb_config *cfg);
-/* Re-read manifest.json and reconcile.  0 or -errno (message in err). */
-int mb_ctl_store_reload(const struct mb_config *cfg, char *err, size_t errlen);
-/* Unpublish everything and free (after lcores stopped using images). */
-void mb_ctl_store_stop(void);
-/* Images still being verified/loaded (for tests waiting on the store). */
-unsigned mb_ctl_store_busy(void);
-/* One pass of the hugepage cache at now_ns (CLOCK_MONOTONIC): demote idle
- * images over a lowered budget, promote a busy or displaced mmap image when
- * room allows.  The store's timer calls it every MB_CACHE_TICK_MS; tests call
- * it directly.  Control thread, never blocks (copies run on the worker). */
+/* ctl_dataplane.c: forget every event handler (core stop). */
+void mb_ctl_events_clear(void);
+
+/* ctl_store.c: one pass of the hugepage cache at now_ns (CLOCK_MONOTONIC):
+ * demote idle images over a lowered budget, promote a busy or displaced mmap
+ * image when room allows.  The store's timer calls it every
+ * MB_CACHE_TICK_MS; tests call it directly.  Never blocks (copies run on the
+ * worker). */
 void mb_ctl_store_cache_tick(uint64_t now_ns);
 
-/* ctl_telemetry.c */
-int mb_ctl_telemetry_start(void);
-void mb_ctl_telemetry_stop(void);
+/* ctl_telemetry.c (library mb_ctl_eal) */
+extern const struct mb_ctl_subsys mb_ctl_subsys_telemetry;
 
 #endif /* _MB_CTL_PRIV_H_ */

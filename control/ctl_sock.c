@@ -259,21 +259,26 @@ health_control(enum mb_health_state *worst, void *arg)
 	                 "rejected", (json_int_t)rejected_clients);
 }
 
-void
-mb_ctl_sock_reconfig(const struct mb_config *cfg)
+/* server.max-control-clients and control-timeout: the next client, and
+ * every idle timer armed from now on. */
+static int
+sock_reconfig(const struct mb_config *cfg, char *err, size_t errlen)
 {
+	(void)err;
+	(void)errlen;
 	max_clients = (unsigned)cfg->max_control_clients;
 	timeout_ms = cfg->control_timeout * 1000;
+	return 0;
 }
 
-int
-mb_ctl_sock_open(const struct mb_config *cfg)
+static int
+sock_open(const struct mb_config *cfg)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct stat st;
 	int fd, rc;
 
-	mb_ctl_sock_reconfig(cfg);
+	(void)sock_reconfig(cfg, NULL, 0);
 	if (strlen(cfg->control_socket) >= sizeof(sun.sun_path))
 		return -ENAMETOOLONG;
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", cfg->control_socket);
@@ -321,12 +326,11 @@ mb_ctl_sock_open(const struct mb_config *cfg)
 	}
 	sock_fd = fd;
 	memcpy(sock_path, sun.sun_path, sizeof(sock_path));
-	(void)mb_ctl_health_register("control", health_control, NULL);
 	return 0;
 }
 
-void
-mb_ctl_sock_close(void)
+static void
+sock_close(void)
 {
 	while (clients != NULL)
 		client_free(clients);
@@ -337,3 +341,14 @@ mb_ctl_sock_close(void)
 	}
 	sock_fd = -1;
 }
+
+const struct mb_ctl_subsys mb_ctl_subsys_sock = {
+	.name = "control",
+	.title = "the control socket",
+	.start = sock_open,
+	.reconfig = sock_reconfig,
+	.stop = sock_close,
+	.health_key = "control",
+	.health = health_control,
+	.required = true,
+};

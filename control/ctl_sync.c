@@ -1565,7 +1565,7 @@ static json_t *
 health_sync(enum mb_health_state *worst, void *arg)
 {
 	(void)arg;
-	return status_json(worst);
+	return S.started ? status_json(worst) : NULL; /* off: no section */
 }
 
 /* "sync": {"wait":bool,"status":bool}.  Starts a round unless status is
@@ -1603,19 +1603,12 @@ key_load(void)
 	}
 }
 
-int
-mb_ctl_sync_start(const struct mb_config *cfg)
-{
-	static const struct mb_ctl_action act = {
-		.name = "sync",
-		.fn = action_sync,
-		.help = "fetch the ops manifest now and download changes; "
-			"{\"status\":true} only reports progress",
-	};
-	int rc;
+static void sync_stop(void);
 
+static int
+sync_start(const struct mb_config *cfg)
+{
 	S.cfg = cfg;
-	(void)mb_ctl_action_register(&act);
 	if (cfg->origin_url[0] == '\0' || strncmp(cfg->origin_url, "https://", 8) != 0) {
 		MB_LOG(INFO, SYNC, "no https origin.url, sync from ops disabled");
 		return 0;
@@ -1632,8 +1625,9 @@ mb_ctl_sync_start(const struct mb_config *cfg)
 	S.curl_timer = mb_ctl_timer_new(SYNC_FAR_MS, 0, curl_timer_fire, NULL);
 	S.poll_timer = mb_ctl_timer_new(1, cfg->sync_interval * 1000, poll_fire, NULL);
 	if (S.curl_timer == NULL || S.poll_timer == NULL) {
-		rc = -errno;
-		mb_ctl_sync_stop();
+		int rc = -errno;
+
+		sync_stop();
 		MB_LOG(ERR, SYNC, "cannot create sync timers: %s", strerror(-rc));
 		return rc;
 	}
@@ -1641,25 +1635,23 @@ mb_ctl_sync_start(const struct mb_config *cfg)
 	floor_load();
 	tmp_prepare();
 	seed_from_store();
-	rc = mb_ctl_health_register("sync", health_sync, NULL);
-	if (rc < 0)
-		MB_LOG(WARNING, SYNC, "cannot register the sync health entry: %s, ignoring",
-		       strerror(-rc));
 	S.started = true;
 	MB_LOG(INFO, SYNC, "syncing from '%s' every %" PRIu64 "s (site '%s')", cfg->origin_url,
 	       cfg->sync_interval, cfg->origin_site);
 	return 0;
 }
 
-void
-mb_ctl_sync_reconfig(const struct mb_config *cfg)
+static int
+sync_reconfig(const struct mb_config *cfg, char *err, size_t errlen)
 {
+	(void)err;
+	(void)errlen;
 	S.cfg = cfg;
 	if (!S.started) {
 		/* origin.url set by this reload: start now */
 		if (strncmp(cfg->origin_url, "https://", 8) == 0)
-			(void)mb_ctl_sync_start(cfg);
-		return;
+			return sync_start(cfg);
+		return 0;
 	}
 	key_load();
 	/* The origin or the key may have changed: the manifest verified under
@@ -1674,10 +1666,11 @@ mb_ctl_sync_reconfig(const struct mb_config *cfg)
 	S.man_gen++;
 	(void)mb_ctl_timer_rearm(S.poll_timer, cfg->sync_interval * 1000,
 				 cfg->sync_interval * 1000);
+	return 0;
 }
 
-void
-mb_ctl_sync_stop(void)
+static void
+sync_stop(void)
 {
 	for (size_t i = 0; i < S.n_imgs; i++) {
 		xfer_free(S.imgs[i]->x);
@@ -1711,3 +1704,21 @@ mb_ctl_sync_stop(void)
 	S.key = NULL;
 	S.started = false;
 }
+
+static const struct mb_ctl_action sync_actions[] = {
+	{ "sync", action_sync, "fetch the ops manifest now and download changes; "
+			       "{\"status\":true} only reports progress" },
+};
+
+const struct mb_ctl_subsys mb_ctl_subsys_sync = {
+	.name = "sync",
+	.title = "sync from ops",
+	.start = sync_start,
+	.reconfig = sync_reconfig,
+	.stop = sync_stop,
+	.actions = sync_actions,
+	.n_actions = 1,
+	.health_key = "sync",
+	.health = health_sync,
+	.without = "serving the local store only",
+};

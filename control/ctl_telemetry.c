@@ -320,8 +320,8 @@ tel_cb(const char *cmd, const char *params, struct rte_tel_data *d)
 	return 0;
 }
 
-int
-mb_ctl_telemetry_start(void)
+static int
+telemetry_start(const struct mb_config *cfg)
 {
 	static const char *const cmds[][2] = {
 	    {"/miniboss/health", "miniboss health: state, version, uptime, subsystems"},
@@ -333,6 +333,7 @@ mb_ctl_telemetry_start(void)
 	static bool registered;
 	int rc;
 
+	(void)cfg;
 	mb.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (mb.efd == -1)
 		return -errno;
@@ -358,8 +359,8 @@ mb_ctl_telemetry_start(void)
 	return 0;
 }
 
-void
-mb_ctl_telemetry_stop(void)
+static void
+telemetry_stop(void)
 {
 	pthread_mutex_lock(&mb.lock);
 	mb.open = false;
@@ -376,3 +377,10 @@ mb_ctl_telemetry_stop(void)
 	}
 	mb.efd = -1;
 }
+
+const struct mb_ctl_subsys mb_ctl_subsys_telemetry = {
+	.name = "telemetry",
+	.title = "the DPDK telemetry commands",
+	.start = telemetry_start,
+	.stop = telemetry_stop,
+};

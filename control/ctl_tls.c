@@ -510,6 +510,8 @@ static json_t *
 health_tls(enum mb_health_state *worst, void *arg)
 {
 	(void)arg;
+	if (T.listen[0] == '\0')
+		return NULL; /* not configured: no section */
 	if (T.lfd < 0 && *worst < MB_HEALTH_DEGRADED) {
 		mb_ctl_health_reason(MB_HEALTH_DEGRADED, "TLS control socket for boss not listening");
 		*worst = MB_HEALTH_DEGRADED;
@@ -532,8 +534,8 @@ limits(const struct mb_config *cfg)
 	T.timeout_ms = cfg->control_timeout * 1000;
 }
 
-int
-mb_ctl_tls_start(const struct mb_config *cfg)
+static int
+tls_start(const struct mb_config *cfg)
 {
 	char err[512];
 	int fd, rc;
@@ -563,35 +565,37 @@ mb_ctl_tls_start(const struct mb_config *cfg)
 	T.lfd = fd;
 	MB_LOG(INFO, CTL, "tls control: listening on %s (%s)", cfg->tls_listen, T.cert_subject);
 out:
-	/* Registered even when not listening, so health says why. */
-	(void)mb_ctl_health_register("control-tls", health_tls, NULL);
-	return rc;
+	return rc; /* health says why it is not listening */
 }
 
-void
-mb_ctl_tls_reconfig(const struct mb_config *cfg)
+/* control.tls-cert, tls-key, tls-ca: a new SSL_CTX for new connections;
+ * server.max-control-clients and control-timeout: the limits. */
+static int
+tls_reconfig(const struct mb_config *cfg, char *rerr, size_t rerrlen)
 {
 	char err[512];
 	SSL_CTX *nc;
 
 	limits(cfg);
 	if (cfg->tls_listen[0] == '\0' || T.lfd < 0)
-		return;
+		return 0;
 	nc = ctx_load(cfg, err, sizeof(err));
 	if (nc == NULL) {
 		T.reload_failed++;
 		MB_LOG(ERR, CTL, "tls control: reload: %s; keeping the old credentials", err);
-		return;
+		snprintf(rerr, rerrlen, "tls control: %s; the old credentials stay", err);
+		return -EINVAL;
 	}
 	/* Connections keep a reference to the context they started with. */
 	SSL_CTX_free(T.ctx);
 	T.ctx = nc;
 	T.reloads++;
 	MB_LOG(NOTICE, CTL, "tls control: credentials reloaded (%s)", T.cert_subject);
+	return 0;
 }
 
-void
-mb_ctl_tls_stop(void)
+static void
+tls_stop(void)
 {
 	while (T.clients != NULL)
 		client_free(T.clients);
@@ -605,3 +609,13 @@ mb_ctl_tls_stop(void)
 	T.max_clients = 32;
 	T.timeout_ms = 30000;
 }
+
+const struct mb_ctl_subsys mb_ctl_subsys_tls = {
+	.name = "control-tls",
+	.title = "the TLS control socket for boss",
+	.start = tls_start,
+	.reconfig = tls_reconfig,
+	.stop = tls_stop,
+	.health_key = "control-tls",
+	.health = health_tls,
+};

@@ -9,8 +9,10 @@
  *	static uint8_t fx_byte(const char *name, size_t i);
  *
  * the content of byte i of image `name`, so every image is recognisable and
- * the check needs no copy.  Include in one file per test executable: it
- * defines the master server stub the store links against.
+ * the check needs no copy.  The store runs as it does in the daemon, a row
+ * of the control library's subsystem table (with the dataplane's events
+ * and the master server, against the fake dataplane of tests/fakes), its
+ * image memory rte_malloc.
  */
 #ifndef _MB_TEST_STORE_FIXTURE_H_
 #define _MB_TEST_STORE_FIXTURE_H_
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/stat.h>
 
 #include <rte_eal.h>
@@ -28,6 +31,8 @@
 #include <urcu-qsbr.h>
 
 #include "ctl.h"
+#include "ctl_fakes.h"
+#include "ctl_imgmem.h"
 #include "ctl_priv.h"
 #include "dp.h"
 #include "mb_config.h"
@@ -49,37 +54,22 @@ static struct mb_config cfg;
 static char dir[64];
 static struct mb_manifest man;
 
-/* The master server is not linked into these tests. */
-void
-mb_ctl_master_set_pending(mb_ctl_pending_fn fn, void *arg)
+/* The store, with what it talks to, started from cfg. */
+static void
+fx_start(void)
 {
-	(void)fn;
-	(void)arg;
+	static const struct mb_ctl_subsys *const tab[] = {
+		&mb_ctl_subsys_store, &mb_ctl_subsys_dataplane, &mb_ctl_subsys_master,
+	};
+
+	assert_int_equal(mb_ctl_core_start(&cfg, NULL, tab, 3), 0);
 }
 
-/* Images whose sessions the store asked the master server to end. */
-static char fx_stopped_name[256];
-static unsigned fx_stopped;
-
-void
-mb_ctl_master_stop_image(const char *name, uint64_t version)
+/* A reload with cfg as it is now (images.* changed, or only the manifest). */
+static int
+fx_reload(char *err, size_t errlen)
 {
-	(void)version;
-	snprintf(fx_stopped_name, sizeof(fx_stopped_name), "%s", name);
-	fx_stopped++;
-}
-
-/* Images whose TCP transfers the store asked the dataplane to reset (the
- * dataplane is not linked either). */
-static char fx_aborted_name[256];
-static unsigned fx_aborted;
-
-int
-mb_dp_tcp_abort_image(struct mb_image *img)
-{
-	snprintf(fx_aborted_name, sizeof(fx_aborted_name), "%s", img->name);
-	fx_aborted++;
-	return 0;
+	return mb_ctl_core_apply(&cfg, err, errlen);
 }
 
 /* Run the loop until the store's worker is idle, then let call_rcu drop the
@@ -202,13 +192,18 @@ fx_setup(const char *name, uint64_t budget)
 		return -1;
 	free(cfg.state_dir);
 	cfg.state_dir = strdup(dir);
+	free(cfg.master_listen);
+	cfg.master_listen = strdup("127.0.0.1");
+	cfg.master_port = MB_CTL_PORT_ANY;
 	if (budget != 0)
 		cfg.hugepage_budget = budget;
 	if (mb_ctl_loop_init() != 0)
 		return -1;
 	mb_ctl_loop_set_rcu(true);
-	mb_ctl_set_config(&cfg);
-	return mb_ctl_action_builtin_register();
+	mbt_dp.local_addr = htonl(0x0a090001);
+	mb_ctl_dp_set(&mbt_dp_ops);
+	mb_imgmem_set_ops(&mb_imgmem_rte);
+	return 0;
 }
 
 /* Undo fx_setup after the test stopped what it started on top. */
@@ -218,7 +213,7 @@ fx_teardown(void)
 	char cmd[128];
 	int rc;
 
-	mb_ctl_store_stop();
+	mb_ctl_core_stop();
 	mb_ctl_loop_fini();
 	mb_manifest_done(&man);
 	mb_config_done(&cfg);

@@ -53,7 +53,7 @@ write_manifest_and_reload(void)
 	char err[256];
 
 	write_manifest();
-	assert_int_equal(mb_ctl_store_reload(&cfg, err, sizeof(err)), 0);
+	assert_int_equal(fx_reload(err, sizeof(err)), 0);
 	pump();
 }
 
@@ -123,7 +123,7 @@ test_lru_demote_promote(void **state)
 	fx_add_image("a", 300000, FX_FILE_OK);
 	fx_add_image("b", 400000, FX_FILE_OK);
 	write_manifest();
-	assert_int_equal(mb_ctl_store_start(&cfg), 0);
+	fx_start();
 	pump();
 	a = fx_lookup_ok("a");
 	b = fx_lookup_ok("b");
@@ -218,7 +218,7 @@ test_budget_lowered(void **state)
 	(void)state;
 	/* b was in use more recently than c was loaded. */
 	cfg.hugepage_budget = 1 * MIB;
-	assert_int_equal(mb_ctl_store_reload(&cfg, err, sizeof(err)), 0);
+	assert_int_equal(fx_reload(err, sizeof(err)), 0);
 	pump();
 	mb_ctl_store_cache_tick(later);
 	pump();
@@ -247,7 +247,7 @@ test_promote_catches_corruption(void **state)
 	{
 		char err[256];
 
-		assert_int_equal(mb_ctl_store_reload(&cfg, err, sizeof(err)), 0);
+		assert_int_equal(fx_reload(err, sizeof(err)), 0);
 	}
 	snprintf(path, sizeof(path), "%s/images/a", dir);
 	f = fopen(path, "r+");

@@ -85,7 +85,7 @@ static int
 group_teardown(void **state)
 {
 	(void)state;
-	mb_ctl_telemetry_stop();
+	mb_ctl_subsys_telemetry.stop();
 	return fx_teardown();
 }
 
@@ -104,7 +104,7 @@ test_load(void **state)
 	fx_add_image("short", 5000, FX_FILE_SHORT);
 	fx_add_image("gone", 5000, FX_FILE_MISSING);
 	write_manifest();
-	assert_int_equal(mb_ctl_store_start(&cfg), 0);
+	fx_start();
 	pump();
 	a = fx_lookup_ok("proj/a");
 	b = fx_lookup_ok("b");
@@ -136,7 +136,7 @@ test_reload(void **state)
 
 	(void)state;
 	/* Nothing changed: the very same objects. */
-	assert_int_equal(mb_ctl_store_reload(&cfg, err, sizeof(err)), 0);
+	assert_int_equal(fx_reload(err, sizeof(err)), 0);
 	pump();
 	assert_ptr_equal(fx_lookup("proj/a"), a);
 	assert_ptr_equal(fx_lookup("b"), b);
@@ -148,7 +148,7 @@ test_reload(void **state)
 	assert_non_null(f);
 	fputc('!', f);
 	fclose(f);
-	assert_int_equal(mb_ctl_store_reload(&cfg, err, sizeof(err)), 0);
+	assert_int_equal(fx_reload(err, sizeof(err)), 0);
 	pump();
 	assert_null(fx_lookup("b"));
 	assert_non_null(strstr(state_of("b", st, sizeof(st)), "failed:checksum"));
@@ -157,7 +157,7 @@ test_reload(void **state)
 	/* A new version of proj/a is a new object. */
 	man.entries[0].version = 2;
 	write_manifest();
-	assert_int_equal(mb_ctl_store_reload(&cfg, err, sizeof(err)), 0);
+	assert_int_equal(fx_reload(err, sizeof(err)), 0);
 	pump();
 	assert_non_null(fx_lookup("proj/a"));
 	assert_int_equal(fx_lookup("proj/a")->version, 2);
@@ -167,7 +167,7 @@ test_reload(void **state)
 	f = fopen(path, "w");
 	fputs("{\"format\":1,\"images\":[{\"name\":\"../x\"}]}", f);
 	fclose(f);
-	assert_int_not_equal(mb_ctl_store_reload(&cfg, err, sizeof(err)), 0);
+	assert_int_not_equal(fx_reload(err, sizeof(err)), 0);
 	assert_non_null(fx_lookup("proj/a"));
 	write_manifest();
 }
@@ -181,7 +181,7 @@ test_budget_mmap(void **state)
 	char *e = NULL;
 
 	(void)state;
-	mb_ctl_store_stop();
+	mb_ctl_core_stop();
 	/* Restore b, then allow 1 MiB of hugepages: b fits, proj/a (4 MiB) maps. */
 	mb_manifest_remove(&man, "b");
 	mb_manifest_remove(&man, "corrupt");
@@ -190,7 +190,7 @@ test_budget_mmap(void **state)
 	fx_add_image("b", 100, FX_FILE_OK);
 	write_manifest();
 	cfg.hugepage_budget = 1024 * 1024;
-	assert_int_equal(mb_ctl_store_start(&cfg), 0);
+	fx_start();
 	pump();
 	a = fx_lookup_ok("proj/a");
 	b = fx_lookup_ok("b");
@@ -252,7 +252,7 @@ test_telemetry(void **state)
 	int fd;
 
 	(void)state;
-	assert_int_equal(mb_ctl_telemetry_start(), 0);
+	assert_int_equal(mb_ctl_subsys_telemetry.start(&cfg), 0);
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/dpdk_telemetry.v2",
 		 rte_eal_get_runtime_dir());
 	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);

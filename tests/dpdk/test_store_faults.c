@@ -11,7 +11,8 @@
  *  - truncate: an image demoted to an mmap of its file has the file
  *    truncated while an lcore reads it.  The process survives the SIGBUS, the lcore reads
  *    zeroes where the pages went, the image is withdrawn with the reason in
- *    health, and the master server is told to end its sessions on it.
+ *    health, the master server ends the session it started on it, and the
+ *    dataplane is told to cut its HTTP and FTP transfers.
  *
  * One EAL for the binary, file prefix mbt-storefx; the control loop is
  * pumped by the test.
@@ -43,6 +44,7 @@
 #include "mb_manifest.h"
 #include "mb_mapguard.h"
 #include "mb_time.h"
+#include "ms_wire.h"
 #include "store_fixture.h"
 
 #define MIB (1024u * 1024u)
@@ -126,7 +128,7 @@ test_demote_verifies(void **state)
 	fx_add_image("d", 500000, FX_FILE_OK);
 	fx_add_image("e", 600000, FX_FILE_OK);
 	write_manifest();
-	assert_int_equal(mb_ctl_store_start(&cfg), 0);
+	fx_start();
 	pump();
 	d = fx_lookup_ok("d");
 	e = fx_lookup_ok("e");
@@ -138,7 +140,7 @@ test_demote_verifies(void **state)
 
 	corrupt_in_place("d", 123457);
 	cfg.hugepage_budget = 1 * MIB;
-	assert_int_equal(mb_ctl_store_reload(&cfg, err, sizeof(err)), 0);
+	assert_int_equal(fx_reload(err, sizeof(err)), 0);
 	pump();
 	mb_ctl_store_cache_tick(later);
 	pump();
@@ -212,18 +214,29 @@ test_truncate_under_mapping(void **state)
 		char err[256];
 
 		cfg.hugepage_budget = 8 * MIB;
-		assert_int_equal(mb_ctl_store_reload(&cfg, err, sizeof(err)), 0);
+		assert_int_equal(fx_reload(err, sizeof(err)), 0);
 		pump();
 		assert_int_equal(fx_lookup_ok("t")->mem, MB_IMAGE_MEM_HUGEPAGE);
 		atomic_store(&fx_lookup_ok("t")->last_served_ns, 1000);
 		cfg.hugepage_budget = 1 * MIB;
-		assert_int_equal(mb_ctl_store_reload(&cfg, err, sizeof(err)), 0);
+		assert_int_equal(fx_reload(err, sizeof(err)), 0);
 		pump();
 		mb_ctl_store_cache_tick(mb_time_mono_ns() + HOUR_NS);
 		pump();
 	}
 	reading = mb_image_ref(fx_lookup_ok("t")); /* the session's reference */
 	assert_int_equal(reading->mem, MB_IMAGE_MEM_MMAP);
+	{
+		/* a Frisbee session on it, started by the master server */
+		struct mb_ms_get_request req = { .methods = MB_MS_METHOD_MULTICAST, .idlen = 1 };
+		struct mb_ms_get_reply rep;
+
+		strcpy(req.imageid, "t");
+		mbt_sess_reset(500);
+		assert_int_equal(mbt_ms_request(mb_ctl_master_port(), NULL, &req, &rep), 0);
+		assert_int_equal(rep.error, 0);
+		assert_int_equal(mbt_sess.starts, 1);
+	}
 	assert_int_equal(fx_lookup_ok("e")->mem, MB_IMAGE_MEM_HUGEPAGE);
 	fx_check_bytes(reading);
 
@@ -257,11 +270,11 @@ test_truncate_under_mapping(void **state)
 	print_message("t: %s\n", st);
 	assert_non_null(strstr(st, "failed:"));
 	assert_non_null(strstr(st, "truncated"));
-	assert_int_equal(fx_stopped, 1);
-	assert_string_equal(fx_stopped_name, "t");
+	assert_int_equal(mbt_sess.stops, 1);
+	assert_int_equal(mbt_sess.stopped_id, 500);
 	/* and its HTTP/FTP transfers are cut, not left sending zeroes */
-	assert_int_equal(fx_aborted, 1);
-	assert_string_equal(fx_aborted_name, "t");
+	assert_int_equal(mbt_dp.aborts, 1);
+	assert_string_equal(mbt_dp.aborted, "t");
 	s = health_store();
 	assert_true(json_integer_value(json_object_get(s, "failed")) >= 1);
 	assert_true(json_integer_value(json_object_get(s, "mapping-faults")) >= 1);

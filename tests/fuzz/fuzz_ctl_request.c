@@ -20,14 +20,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* ctl_master.c is not linked here. */
-void
-mb_ctl_master_set_pending(mb_ctl_pending_fn fn, void *arg)
-{
-	(void)fn;
-	(void)arg;
-}
-
 static json_t *
 act_echo(json_t *args, char **ret_err)
 {

@@ -3,7 +3,8 @@
  * libFuzzer harness for the master server's request logic
  * (control/ctl_master_core.c): the input is a stream of requests, cut at
  * the length the header announces (or the rest when the header is bad), fed
- * to one long-lived mb_master with a fake image table and a fake dataplane,
+ * to one long-lived mb_master with the fake image table and dataplane of
+ * tests/fakes,
  * exactly as ctl_master.c's socket layer does.  Every call must produce a
  * reply that decodes as a GetReply or PutReply of the right length.  The
  * first input byte picks the allowed methods, the proxy flag and whether the
@@ -15,54 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl_fakes.h"
 #include "ctl_master.h"
 
 #define SERVADDR 0x0a4d0001u
 #define PEER 0x0a4d000bu
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static struct mb_image *images[2];
-static int start_rc;
-static uint32_t next_id = 1;
-static uint32_t live_ids[64];
-static unsigned int nlive;
-
-static struct mb_image *
-fake_lookup(const char *name, size_t len, void *arg)
-{
-	(void)arg;
-	for (int i = 0; i < 2; i++)
-		if (strlen(images[i]->name) == len && memcmp(images[i]->name, name, len) == 0)
-			return images[i];
-	return NULL;
-}
-
-static bool
-fake_pending(const char *name, uint64_t *ret_size, int64_t *ret_mtime, void *arg)
-{
-	(void)arg;
-	if (strcmp(name, "proj/coming") != 0)
-		return false;
-	*ret_size = 4096;
-	*ret_mtime = 1234;
-	return true;
-}
-
-static int
-fake_start(const struct mb_fris_session_params *p, uint32_t *ret_id, void *arg)
-{
-	(void)arg;
-	if (start_rc != 0)
-		return start_rc;
-	if (p->img == NULL)
-		abort();
-	*ret_id = next_id++;
-	if (nlive < sizeof(live_ids) / sizeof(live_ids[0]))
-		live_ids[nlive++] = *ret_id;
-	mb_image_unref(p->img);
-	return 0;
-}
 
 static struct mb_master *
 master_get(void)
@@ -78,21 +38,17 @@ master_get(void)
 		.bcast_addr = 0x0a4d00ffu,
 		.max_sessions = 8,
 	};
-	struct mb_master_ops ops = {
-		.lookup = fake_lookup,
-		.pending = fake_pending,
-		.session_start = fake_start,
-	};
 
 	if (m != NULL)
 		return m;
-	images[0] = mb_image_new_heap("emulab-ops/FBSD73-STD", bytes, 10);
-	images[1] = mb_image_new_heap("test64.ndz", bytes, 5);
-	m = mb_master_new(&set, &ops);
-	if (images[0] == NULL || images[1] == NULL || m == NULL)
+	mbt_images[0] = mb_image_new_heap("emulab-ops/FBSD73-STD", bytes, 10);
+	mbt_images[1] = mb_image_new_heap("test64.ndz", bytes, 5);
+	mbt_pending_name = "proj/coming";
+	m = mb_master_new(&set, &mbt_master_ops);
+	if (mbt_images[0] == NULL || mbt_images[1] == NULL || m == NULL)
 		abort();
-	images[0]->mtime = 0x6b0631af;
-	images[0]->version = 3;
+	mbt_images[0]->mtime = 0x6b0631af;
+	mbt_images[0]->version = 3;
 	return m;
 }
 
@@ -111,7 +67,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	set.methods = data[0] & 7;
 	set.allow_proxy = (data[0] & 8) != 0;
-	start_rc = (data[0] & 16) ? -ENOSPC : 0;
+	mbt_sess.start_rc = (data[0] & 16) ? -ENOSPC : 0;
 	mb_master_reconfig(m, &set);
 	data++;
 	size--;
@@ -135,9 +91,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size -= len;
 	}
 	/* The dataplane ends every session: the pools must be whole again. */
-	for (unsigned int i = 0; i < nlive; i++)
-		(void)mb_master_session_end(m, live_ids[i]);
-	nlive = 0;
+	for (unsigned int i = 0; i < mbt_sess.nlive; i++)
+		(void)mb_master_session_end(m, mbt_sess.live[i]);
+	mbt_sess.nlive = 0;
 	for (uint32_t i = 0; i < m->set.max_sessions; i++)
 		if (m->sess[i].used)
 			abort();

@@ -3,8 +3,9 @@
  * Descriptors and the real control loop (control/ctl_loop.c, not a test
  * double): the control socket (ctl_sock.c), the master server (ctl_master.c)
  * and FTP control (ctl_ftp.c) run on a loop thread exactly as on the
- * daemon's control thread, with only the dataplane stubbed, while the test
- * thread plays the clients.
+ * daemon's control thread, started through the control library's subsystem
+ * table, with only the dataplane faked (tests/fakes), while the test thread
+ * plays the clients.
  *
  *  - cycles: thousands of FTP connect/220/QUIT/221 cycles, master-server
  *    probes and control-socket requests; the count of open descriptors
@@ -50,73 +51,13 @@
 #include <urcu-qsbr.h>
 
 #include "ctl.h"
-#include "ctl_dpstats.h"
+#include "ctl_fakes.h"
 #include "ctl_priv.h"
 #include "dp.h"
 #include "mb_image.h"
 #include "mb_log.h"
 #include "mb_time.h"
 #include "ms_wire.h"
-
-/* ---- the dataplane, stubbed (it cannot run without EAL) ------------------- */
-
-int
-mb_ctl_event_register(int type, mb_ctl_event_fn fn, void *arg)
-{
-	(void)type;
-	(void)fn;
-	(void)arg;
-	return 0;
-}
-
-/* ctl_boss.c (drain) is not linked: never draining here. */
-bool
-mb_ctl_draining(void)
-{
-	return false;
-}
-
-uint32_t
-mb_dp_local_addr(void)
-{
-	return htonl(INADDR_LOOPBACK);
-}
-
-int
-mb_dp_tcp_expect(uint16_t port, uint32_t peer, struct mb_sbuf *sb, uint64_t off, uint64_t len,
-		 uint64_t cookie)
-{
-	(void)port;
-	(void)peer;
-	(void)off;
-	(void)len;
-	(void)cookie;
-	mb_sbuf_unref(sb);
-	return 0;
-}
-
-int
-mb_dp_fris_session_start(const struct mb_fris_session_params *p, uint32_t *ret_id)
-{
-	static uint32_t next = 1;
-
-	mb_image_unref(p->img);
-	*ret_id = next++;
-	return 0;
-}
-
-int
-mb_dp_fris_session_stop(uint32_t id)
-{
-	(void)id;
-	return 0;
-}
-
-json_t *
-mb_ctl_dp_sessions_json(void)
-{
-	return json_array();
-}
 
 /* ---- log lines are counted, the first few printed ------------------------- */
 
@@ -139,10 +80,16 @@ static struct mb_config cfg;
 static char sock_path[108];
 static pthread_t loop_thread;
 static _Atomic int loop_state; /* 0 starting, 1 running, -1 failed */
+static uint16_t ftp_port, master_port; /* the kernel picked them */
 
 static void *
 loop_main(void *arg)
 {
+	static const struct mb_ctl_subsys *const tab[] = {
+		&mb_ctl_subsys_sock, &mb_ctl_subsys_dataplane, &mb_ctl_subsys_master,
+		&mb_ctl_subsys_ftp,
+	};
+
 	(void)arg;
 	rcu_register_thread();
 	if (mb_ctl_loop_init() != 0) {
@@ -150,26 +97,23 @@ loop_main(void *arg)
 		return NULL;
 	}
 	mb_ctl_loop_set_rcu(true);
-	mb_ctl_set_config(&cfg);
-	if (mb_ctl_action_builtin_register() != 0 || mb_ctl_sock_open(&cfg) != 0 ||
-	    mb_ctl_master_start(&cfg) != 0 || mb_ctl_ftp_start(&cfg) != 0) {
+	mbt_dp.local_addr = htonl(INADDR_LOOPBACK);
+	mb_ctl_dp_set(&mbt_dp_ops);
+	if (mb_ctl_core_start(&cfg, NULL, tab, 4) != 0) {
 		atomic_store(&loop_state, -1);
 		return NULL;
 	}
+	ftp_port = mb_ctl_ftp_port();
+	master_port = mb_ctl_master_port();
 	atomic_store(&loop_state, 1);
 	(void)mb_ctl_loop_run();
-	mb_ctl_ftp_stop();
-	mb_ctl_master_stop();
-	mb_ctl_sock_close();
+	mb_ctl_core_stop();
 	mb_ctl_loop_fini();
-	mb_ctl_registry_clear();
 	rcu_unregister_thread();
 	return NULL;
 }
 
 /* ---- clients ----------------------------------------------------------------------- */
-
-static uint16_t ftp_port, master_port;
 
 static int
 count_fds(void)
@@ -648,8 +592,6 @@ setup(void **state)
 	mb_image_table_publish(tbl);
 	rcu_thread_offline();
 
-	ftp_port = (uint16_t)(30000 + getpid() % 10000);
-	master_port = (uint16_t)(ftp_port + 10000);
 	snprintf(sock_path, sizeof(sock_path), "/tmp/mbt-fds-%d.sock", (int)getpid());
 	assert_int_equal(mb_config_defaults(&cfg), 0);
 	assert_int_equal(mb_config_load_string(&cfg, "[dpdk]\naddress = 127.0.0.1/8\n", err,
@@ -658,8 +600,8 @@ setup(void **state)
 	cfg.control_socket = strdup(sock_path);
 	free(cfg.master_listen);
 	cfg.master_listen = strdup("127.0.0.1");
-	cfg.master_port = master_port;
-	cfg.ftp_port = ftp_port;
+	cfg.master_port = MB_CTL_PORT_ANY;
+	cfg.ftp_port = MB_CTL_PORT_ANY;
 	cfg.ftp_pasv_min = 41000 + (uint64_t)(getpid() % 1000) * 10;
 	cfg.ftp_pasv_max = cfg.ftp_pasv_min + 9;
 	assert_int_equal(pthread_create(&loop_thread, NULL, loop_main, NULL), 0);

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * FTP control (control/ctl_ftp.c) on loopback, without EAL, against the real
- * curl and lftp, on the real control loop (ctl_loop.c): this test provides
- * a published image table (liburcu-qsbr), and a stand-in for the
- * dataplane's mb_dp_tcp_expect() that serves each data transfer from a
- * kernel socket on the passive port, so everything but the userspace TCP is
- * the code the daemon runs.  Checks RETR (EPSV and PASV), REST resume,
+ * curl and lftp, on the real control loop (ctl_loop.c), started through the
+ * control library's subsystem table: this test provides a published image
+ * table (liburcu-qsbr), and, in the fake dataplane of tests/fakes, an FTP
+ * data expectation that serves each transfer from a kernel socket on the
+ * passive port, so everything but the userspace TCP is the code the daemon
+ * runs.  Checks RETR (EPSV and PASV), REST resume,
  * LIST/NLST/MLSD, and that traversal, PORT and garbage are refused while the
  * session goes on.  Skips (77) when curl is absent.
  */
@@ -32,36 +33,13 @@
 #include <urcu-qsbr.h>
 
 #include "ctl.h"
+#include "ctl_fakes.h"
 #include "ctl_priv.h"
-#include "dp.h"
 #include "mb_file.h"
 #include "mb_image.h"
 #include "mb_time.h"
 
 extern char **environ;
-
-int
-mb_ctl_event_register(int type, mb_ctl_event_fn fn, void *arg)
-{
-	(void)type;
-	(void)fn;
-	(void)arg;
-	return 0;
-}
-
-bool fake_draining;
-
-bool
-mb_ctl_draining(void)
-{
-	return fake_draining;
-}
-
-uint32_t
-mb_dp_local_addr(void)
-{
-	return 0; /* the control socket's own address is used */
-}
 
 static uint64_t
 now_ms(void)
@@ -107,9 +85,9 @@ fake_accept(int fd, uint32_t events, void *arg)
 	mb_ctl_ftp_xfer_done(p->cookie, done == p->len);
 }
 
-int
-mb_dp_tcp_expect(uint16_t port, uint32_t peer, struct mb_sbuf *sb, uint64_t off, uint64_t len,
-		 uint64_t cookie)
+static int
+ftp_expect(uint16_t port, uint32_t peer, struct mb_sbuf *sb, uint64_t off, uint64_t len,
+	   uint64_t cookie)
 {
 	struct fake_port *p = &ports[port];
 
@@ -336,9 +314,11 @@ test_refusals(void **st)
 static int
 setup(void **st)
 {
+	static const struct mb_ctl_subsys *const tab[] = { &mb_ctl_subsys_ftp };
 	struct mb_config cfg;
 	struct mb_image_table *tbl;
 	uint8_t *bytes = malloc(300000);
+	int rc;
 
 	(void)st;
 	if (access("/usr/bin/curl", X_OK) != 0)
@@ -362,20 +342,25 @@ setup(void **st)
 	tbl->count = 2;
 	mb_image_table_sort(tbl);
 	mb_image_table_publish(tbl);
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.tcp_enable = true;
-	ftp_port = (uint16_t)(30000 + getpid() % 10000);
-	cfg.ftp_port = ftp_port;
+	if (mb_config_defaults(&cfg) != 0)
+		return -1;
+	cfg.ftp_port = MB_CTL_PORT_ANY;
 	cfg.ftp_pasv_min = 41000 + (uint64_t)(getpid() % 1000) * 10;
 	cfg.ftp_pasv_max = cfg.ftp_pasv_min + 9;
-	return mb_ctl_ftp_start(&cfg);
+	mbt_dp.local_addr = 0; /* PASV answers the control connection's address */
+	mbt_dp.expect = ftp_expect;
+	mb_ctl_dp_set(&mbt_dp_ops);
+	rc = mb_ctl_core_start(&cfg, NULL, tab, 1);
+	mb_config_done(&cfg);
+	ftp_port = mb_ctl_ftp_port();
+	return rc != 0 || ftp_port == 0 ? -1 : 0;
 }
 
 static int
 teardown(void **st)
 {
 	(void)st;
-	mb_ctl_ftp_stop();
+	mb_ctl_core_stop();
 	mb_ctl_loop_fini();
 	mb_image_unref(img1);
 	mb_image_unref(img2);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Unit tests of the master server's request logic (control/ctl_master_core.c)
- * with a fake image table and a fake dataplane: every request goes through
+ * with the fake image table and dataplane of tests/fakes: every request goes through
  * the wire codec both ways, exactly as the socket layer does it.
  */
 #include <arpa/inet.h>
@@ -15,54 +15,12 @@
 
 #include <cmocka.h>
 
+#include "ctl_fakes.h"
 #include "ctl_master.h"
 
 #define SERVADDR 0x0a4d0001u /* 10.77.0.1 */
 #define PEER_A 0x0a4d000bu
 #define PEER_B 0x0a4d000cu
-
-static struct mb_image *images[2];
-static bool pending_known;
-static int start_rc;
-static uint32_t next_id = 100;
-static struct mb_fris_session_params last;
-static unsigned int starts;
-
-static struct mb_image *
-fake_lookup(const char *name, size_t len, void *arg)
-{
-	size_t i;
-
-	(void)arg;
-	for (i = 0; i < 2; i++)
-		if (strlen(images[i]->name) == len && memcmp(images[i]->name, name, len) == 0)
-			return images[i];
-	return NULL;
-}
-
-static bool
-fake_pending(const char *name, uint64_t *ret_size, int64_t *ret_mtime, void *arg)
-{
-	(void)arg;
-	if (!pending_known || strcmp(name, "proj/coming") != 0)
-		return false;
-	*ret_size = 4096;
-	*ret_mtime = 1234;
-	return true;
-}
-
-static int
-fake_start(const struct mb_fris_session_params *p, uint32_t *ret_id, void *arg)
-{
-	(void)arg;
-	if (start_rc != 0)
-		return start_rc;
-	last = *p;
-	starts++;
-	*ret_id = next_id++;
-	mb_image_unref(p->img); /* the fake dataplane drops its reference at once */
-	return 0;
-}
 
 static struct mb_master *
 new_master(uint8_t methods, uint32_t ports)
@@ -76,12 +34,7 @@ new_master(uint8_t methods, uint32_t ports)
 		.bcast_addr = 0x0a4d00ffu,
 		.max_sessions = 8,
 	};
-	struct mb_master_ops ops = {
-		.lookup = fake_lookup,
-		.pending = fake_pending,
-		.session_start = fake_start,
-	};
-	struct mb_master *m = mb_master_new(&set, &ops);
+	struct mb_master *m = mb_master_new(&set, &mbt_master_ops);
 
 	assert_non_null(m);
 	return m;
@@ -93,13 +46,13 @@ setup(void **state)
 	static const char bytes[] = "0123456789";
 
 	(void)state;
-	images[0] = mb_image_new_heap("emulab-ops/FBSD73-STD", bytes, 10);
-	images[1] = mb_image_new_heap("test64.ndz", bytes, 5);
-	if (images[0] == NULL || images[1] == NULL)
+	mbt_images[0] = mb_image_new_heap("emulab-ops/FBSD73-STD", bytes, 10);
+	mbt_images[1] = mb_image_new_heap("test64.ndz", bytes, 5);
+	if (mbt_images[0] == NULL || mbt_images[1] == NULL)
 		return -1;
-	images[0]->mtime = 0x6b0631af;
-	images[0]->version = 3;
-	images[1]->mtime = 1700000000;
+	mbt_images[0]->mtime = 0x6b0631af;
+	mbt_images[0]->version = 3;
+	mbt_images[1]->mtime = 1700000000;
 	return 0;
 }
 
@@ -107,8 +60,8 @@ static int
 teardown(void **state)
 {
 	(void)state;
-	mb_image_unref(images[0]);
-	mb_image_unref(images[1]);
+	mb_image_unref(mbt_images[0]);
+	mb_image_unref(mbt_images[1]);
 	return 0;
 }
 
@@ -116,10 +69,8 @@ static int
 reset(void **state)
 {
 	(void)state;
-	pending_known = false;
-	start_rc = 0;
-	starts = 0;
-	memset(&last, 0, sizeof(last));
+	mbt_pending_name = NULL;
+	mbt_sess_reset(100);
 	return 0;
 }
 
@@ -162,7 +113,7 @@ test_getstatus(void **state)
 	assert_int_equal(mb_ms_reply_mtime(&rep), 0x6b0631af);
 	assert_int_equal(rep.signature[4] | rep.signature[5] | rep.signature[6] | rep.signature[7],
 			 0);
-	assert_int_equal(starts, 0); /* status starts nothing */
+	assert_int_equal(mbt_sess.starts, 0); /* status starts nothing */
 	mb_master_free(m);
 }
 
@@ -179,21 +130,21 @@ test_get_mcast_and_reuse(void **state)
 	assert_int_equal(rep.servaddr, SERVADDR);
 	assert_int_equal(rep.addr, 0xea050601u);
 	assert_int_equal(rep.port, 3564);
-	assert_int_equal(starts, 1);
-	assert_int_equal(last.addr, htonl(0xea050601u));
-	assert_int_equal(last.port, 3564);
-	assert_int_equal(last.method, MB_FRIS_MULTICAST);
+	assert_int_equal(mbt_sess.starts, 1);
+	assert_int_equal(mbt_sess.last.addr, htonl(0xea050601u));
+	assert_int_equal(mbt_sess.last.port, 3564);
+	assert_int_equal(mbt_sess.last.method, MB_FRIS_MULTICAST);
 
 	/* Another client, same image: the running session. */
 	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD", 2, false, 0, PEER_B, &rep2), 0);
-	assert_int_equal(starts, 1);
+	assert_int_equal(mbt_sess.starts, 1);
 	assert_int_equal(rep2.addr, rep.addr);
 	assert_int_equal(rep2.port, rep.port);
 	assert_int_equal(m->cnt.sessions_reused, 1);
 
 	/* Another image: another group and port. */
 	assert_int_equal(ask(m, "test64.ndz", 7, false, 0, PEER_B, &rep2), 0);
-	assert_int_equal(starts, 2);
+	assert_int_equal(mbt_sess.starts, 2);
 	assert_int_not_equal(rep2.addr, rep.addr);
 	assert_int_not_equal(rep2.port, rep.port);
 	assert_int_equal(rep2.size, 5);
@@ -208,7 +159,7 @@ test_get_mcast_and_reuse(void **state)
 	assert_false(mb_master_session_end(m, 100));
 	assert_false(mb_master_session_end(m, 9999));
 	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD", 7, false, 0, PEER_A, &rep2), 0);
-	assert_int_equal(starts, 3);
+	assert_int_equal(mbt_sess.starts, 3);
 	mb_master_free(m);
 }
 
@@ -222,15 +173,15 @@ test_unicast(void **state)
 	assert_int_equal(ask(m, "test64.ndz", MB_MS_METHOD_UNICAST, false, 0, PEER_A, &rep), 0);
 	assert_int_equal(rep.method, MB_MS_METHOD_UNICAST);
 	assert_int_equal(rep.addr, SERVADDR); /* unicast: addr = servaddr */
-	assert_int_equal(last.addr, htonl(PEER_A)); /* the dataplane sends to the client */
-	assert_int_equal(last.method, MB_FRIS_UNICAST);
+	assert_int_equal(mbt_sess.last.addr, htonl(PEER_A)); /* the dataplane sends to the client */
+	assert_int_equal(mbt_sess.last.method, MB_FRIS_UNICAST);
 	/* The same client again: its own session. */
 	assert_int_equal(ask(m, "test64.ndz", MB_MS_METHOD_UNICAST, false, 0, PEER_A, &rep), 0);
-	assert_int_equal(starts, 1);
+	assert_int_equal(mbt_sess.starts, 1);
 	/* A second client: one client per unicast session, so a new one. */
 	assert_int_equal(ask(m, "test64.ndz", MB_MS_METHOD_UNICAST, false, 0, PEER_B, &rep), 0);
-	assert_int_equal(starts, 2);
-	assert_int_equal(last.addr, htonl(PEER_B));
+	assert_int_equal(mbt_sess.starts, 2);
+	assert_int_equal(mbt_sess.last.addr, htonl(PEER_B));
 	/* Ports exhausted: TRYAGAIN. */
 	assert_int_equal(ask(m, "test64.ndz", MB_MS_METHOD_UNICAST, false, 0, 0x0a4d000d, &rep),
 			 MB_MS_ERROR_TRYAGAIN);
@@ -272,7 +223,7 @@ test_errors(void **state)
 	assert_int_equal(ask(m, "../etc/passwd", 7, false, 0, PEER_A, &rep), MB_MS_ERROR_INVALID);
 	/* Known to the store but not published: TRYAGAIN, status answers. */
 	assert_int_equal(ask(m, "proj/coming", 7, false, 0, PEER_A, &rep), MB_MS_ERROR_NOIMAGE);
-	pending_known = true;
+	mbt_pending_name = "proj/coming";
 	assert_int_equal(ask(m, "proj/coming", 7, false, 0, PEER_A, &rep), MB_MS_ERROR_TRYAGAIN);
 	assert_int_equal(ask(m, "proj/coming", 7, true, 0, PEER_A, &rep), 0);
 	assert_int_equal(rep.size, 4096);
@@ -284,12 +235,12 @@ test_errors(void **state)
 	m->set.allow_proxy = true; /* frisbee.master-proxy = yes */
 	assert_int_equal(ask(m, "test64.ndz", MB_MS_METHOD_UNICAST, false, PEER_B, PEER_A, &rep),
 			 0);
-	assert_int_equal(last.addr, htonl(PEER_B)); /* the session serves the proxied node */
+	assert_int_equal(mbt_sess.last.addr, htonl(PEER_B)); /* the session serves the proxied node */
 	m->set.allow_proxy = false;
 	/* The dataplane is full or broken. */
-	start_rc = -ENOSPC;
+	mbt_sess.start_rc = -ENOSPC;
 	assert_int_equal(ask(m, "test64.ndz", 7, false, 0, PEER_A, &rep), MB_MS_ERROR_TRYAGAIN);
-	start_rc = -EIO;
+	mbt_sess.start_rc = -EIO;
 	assert_int_equal(ask(m, "test64.ndz", 7, false, 0, PEER_A, &rep), MB_MS_ERROR_FAILED);
 	assert_int_equal(m->cnt.session_start_failed, 3); /* mcast+ucast, then mcast */
 
@@ -331,11 +282,6 @@ test_source_limits(void **state)
 	static const char conf[] = "[dpdk]\naddress = 10.77.0.1/24\n"
 				   "[frisbee]\nmax-sessions = 8\nmax-sessions-per-source = 2\n"
 				   "max-unicast-sessions = 3\n";
-	struct mb_master_ops ops = {
-		.lookup = fake_lookup,
-		.pending = fake_pending,
-		.session_start = fake_start,
-	};
 	struct mb_master_settings set;
 	struct mb_ms_get_reply rep;
 	char err[MB_CFG_ERRLEN];
@@ -347,11 +293,11 @@ test_source_limits(void **state)
 	assert_int_equal(mb_config_defaults(&cfg), 0);
 	assert_int_equal(mb_config_load_string(&cfg, conf, err, sizeof(err)), 0);
 	assert_int_equal(mb_master_settings_from_config(&cfg, &set), 0);
-	m = mb_master_new(&set, &ops);
+	m = mb_master_new(&set, &mbt_master_ops);
 	assert_non_null(m);
 
 	/* A: two unicast sessions, then a third (multicast) is over its limit. */
-	first_a = next_id;
+	first_a = mbt_sess.next_id;
 	assert_int_equal(ask(m, "test64.ndz", MB_MS_METHOD_UNICAST, false, 0, PEER_A, &rep), 0);
 	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD", MB_MS_METHOD_UNICAST, false, 0, PEER_A,
 			     &rep), 0);
@@ -430,17 +376,17 @@ test_drain(void **state)
 
 	(void)state;
 	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD", 2, false, 0, PEER_A, &rep), 0);
-	assert_int_equal(starts, 1);
+	assert_int_equal(mbt_sess.starts, 1);
 	m->refuse_new = true;
 	assert_int_equal(ask(m, "test64.ndz", 2, false, 0, PEER_B, &rep), MB_MS_ERROR_FAILED);
-	assert_int_equal(starts, 1);
+	assert_int_equal(mbt_sess.starts, 1);
 	assert_int_equal(m->cnt.refused_draining, 1);
 	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD", 2, false, 0, PEER_B, &rep), 0);
 	assert_int_equal(ask(m, "test64.ndz", 2, true, 0, PEER_B, &rep), 0);
-	assert_int_equal(starts, 1);
+	assert_int_equal(mbt_sess.starts, 1);
 	m->refuse_new = false;
 	assert_int_equal(ask(m, "test64.ndz", 2, false, 0, PEER_B, &rep), 0);
-	assert_int_equal(starts, 2);
+	assert_int_equal(mbt_sess.starts, 2);
 	mb_master_free(m);
 }
 
@@ -454,7 +400,7 @@ test_version_suffix(void **state)
 
 	(void)state;
 	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD:3", 2, false, 0, PEER_A, &rep), 0);
-	assert_int_equal(starts, 1);
+	assert_int_equal(mbt_sess.starts, 1);
 	assert_int_equal(rep.size, 10);
 	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD:3", 2, true, 0, PEER_A, &rep), 0);
 	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD:2", 2, false, 0, PEER_A, &rep),
@@ -465,7 +411,7 @@ test_version_suffix(void **state)
 			 MB_MS_ERROR_INVALID);
 	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD:12345678901", 2, false, 0, PEER_A, &rep),
 			 MB_MS_ERROR_INVALID);
-	assert_int_equal(starts, 1);
+	assert_int_equal(mbt_sess.starts, 1);
 	mb_master_free(m);
 }
 

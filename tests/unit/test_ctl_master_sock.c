@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The master server's socket layer (control/ctl_master.c) on loopback, without
- * EAL, on the real control loop (ctl_loop.c): this test provides a fake
- * dataplane (records session starts) and a real published
- * image table (liburcu-qsbr), then talks to the listener with raw sockets
- * (a request in pieces, a health probe, garbage, GET, GETSTATUS, NOIMAGE)
- * and, when the stock Emulab tools are present, with the stock `frisbee -Q`.
- *
- * The test doubles live only in this file; the daemon links the real
- * dataplane.
+ * EAL, on the real control loop and the real subsystem table of the control
+ * library: the fake dataplane of tests/fakes (records session starts, posts
+ * the session end as an event) and a real published image table
+ * (liburcu-qsbr), then talks to the listener -- on a port the kernel picked
+ * -- with raw sockets (a request in pieces, a health probe, garbage, GET,
+ * GETSTATUS, NOIMAGE) and, when the stock Emulab tools are present, with
+ * the stock `frisbee -Q`.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,9 +30,8 @@
 #include <urcu-qsbr.h>
 
 #include "ctl.h"
-#include "ctl_dpstats.h"
+#include "ctl_fakes.h"
 #include "ctl_priv.h"
-#include "ctl_master.h"
 #include "dp.h"
 #include "mb_image.h"
 #include "mb_time.h"
@@ -42,87 +40,10 @@
 /* The stock client; MB_FRISBEE_BIN (a directory) overrides. */
 #define STOCK_FRISBEE_DIR "/work/shared/peers/emulab-frisbee/bin"
 
-static int actions, healths;
-static mb_ctl_health_fn health_fn;
-
-int
-mb_ctl_action_register(const struct mb_ctl_action *a)
-{
-	(void)a;
-	actions++;
-	return 0;
-}
-
-int
-mb_ctl_health_register(const char *key, mb_ctl_health_fn fn, void *arg)
-{
-	(void)key;
-	(void)arg;
-	health_fn = fn;
-	healths++;
-	return 0;
-}
-
-static mb_ctl_event_fn end_fn;
-
-int
-mb_ctl_event_register(int type, mb_ctl_event_fn fn, void *arg)
-{
-	(void)arg;
-	if (type == MB_DP_EV_SESSION_END)
-		end_fn = fn;
-	return 0;
-}
-
 static uint64_t
 now_ms(void)
 {
 	return mb_time_mono_ns() / MB_NS_PER_MS;
-}
-
-/* ---- a fake dataplane --------------------------------------------------- */
-
-static unsigned int starts;
-static struct mb_fris_session_params last;
-
-int
-mb_dp_fris_session_start(const struct mb_fris_session_params *p, uint32_t *ret_id)
-{
-	last = *p;
-	*ret_id = 1000 + starts++;
-	mb_image_unref(p->img);
-	return 0;
-}
-
-bool fake_draining;
-
-bool
-mb_ctl_draining(void)
-{
-	return fake_draining;
-}
-
-uint32_t
-mb_dp_local_addr(void)
-{
-	return htonl(INADDR_LOOPBACK);
-}
-
-static uint32_t stopped_id;
-static unsigned int stops;
-
-int
-mb_dp_fris_session_stop(uint32_t id)
-{
-	stopped_id = id;
-	stops++;
-	return 0;
-}
-
-json_t *
-mb_ctl_dp_sessions_json(void)
-{
-	return json_array();
 }
 
 static bool
@@ -282,14 +203,27 @@ client_main(void *arg)
 	return NULL;
 }
 
+static json_t *
+master_health(void)
+{
+	json_t *h = mb_ctl_health_json(NULL), *m = json_incref(json_object_get(h, "master"));
+
+	json_decref(h);
+	return m;
+}
+
 static void
 test_master_sockets(void **state)
 {
 	static const char bytes[4096];
+	static const struct mb_ctl_subsys *const tab[] = { &mb_ctl_subsys_dataplane,
+							   &mb_ctl_subsys_master };
 	struct mb_config cfg;
 	struct mb_image_table *tbl;
+	char *err = NULL;
 	pthread_t th;
 	uint64_t t0;
+	json_t *h, *c;
 
 	(void)state;
 	rcu_register_thread();
@@ -303,25 +237,25 @@ test_master_sockets(void **state)
 	tbl->count = 1;
 	mb_image_table_publish(tbl);
 
-	memset(&cfg, 0, sizeof(cfg));
-	port = (uint16_t)(20000 + getpid() % 20000);
-	cfg.fris_enable = true;
-	cfg.master_port = port;
-	cfg.master_listen = "127.0.0.1";
-	cfg.fris_methods = "mcast,ucast";
-	cfg.mcast_base = htonl(0xea050601u);
-	cfg.mcast_count = 16;
-	cfg.fris_port_base = 3564;
-	cfg.fris_port_count = 16;
-	cfg.max_sessions = 8;
-	cfg.address = htonl(0x7f000001);
-	cfg.prefixlen = 8;
-	assert_int_equal(mb_ctl_master_start(&cfg), 0);
+	mbt_sess_reset(1000);
+	mbt_dp.local_addr = htonl(INADDR_LOOPBACK);
+	mb_ctl_dp_set(&mbt_dp_ops);
+	assert_int_equal(mb_config_defaults(&cfg), 0);
+	assert_int_equal(mb_config_load_string(&cfg, "[dpdk]\naddress = 127.0.0.1/8\n"
+					       "[frisbee]\nmaster-listen = 127.0.0.1\n"
+					       "methods = mcast,ucast\nmcast-count = 16\n"
+					       "port-count = 16\nmax-sessions = 8\n", NULL, 0), 0);
+	cfg.master_port = MB_CTL_PORT_ANY; /* never a port another test holds */
+	assert_int_equal(mb_ctl_core_start(&cfg, NULL, tab, 2), 0);
+	port = mb_ctl_master_port();
+	assert_int_not_equal(port, 0);
 	mb_ctl_master_set_pending(fake_pending, "proj/loading");
 	mb_ctl_master_set_pending(fake_pending, "proj/syncing");
 	mb_ctl_master_set_pending(fake_pending, "proj/syncing"); /* counted once */
-	assert_int_equal(actions, 1);
-	assert_int_equal(healths, 1);
+	h = mb_ctl_action_run("sessions", NULL, &err);
+	assert_non_null(h);
+	assert_non_null(json_object_get(h, "master"));
+	json_decref(h);
 
 	assert_int_equal(pthread_create(&th, NULL, client_main, NULL), 0);
 	t0 = now_ms();
@@ -336,45 +270,42 @@ test_master_sockets(void **state)
 	pthread_join(th, NULL);
 	assert_true(client_done);
 	assert_int_equal(client_failures, 0);
-	assert_int_equal(starts, 1);
-	assert_int_equal(last.port, 3564);
-	assert_int_equal(last.method, MB_FRIS_MULTICAST);
+	assert_int_equal(mbt_sess.starts, 1);
+	assert_int_equal(mbt_sess.last.port, 3564);
+	assert_int_equal(mbt_sess.last.method, MB_FRIS_MULTICAST);
 
-	{
-		enum mb_health_state worst = MB_HEALTH_OK;
-		json_t *h = health_fn(&worst, NULL), *c = json_object_get(h, "counters");
-
-		assert_int_equal(worst, MB_HEALTH_OK);
-		assert_int_equal(json_integer_value(json_object_get(c, "probes")), 1);
-		assert_int_equal(json_integer_value(json_object_get(c, "short_requests")), 1);
-		assert_int_equal(json_integer_value(json_object_get(c, "req_invalid")), 1);
-		assert_int_equal(json_integer_value(json_object_get(c, "req_get")), 3);
-		assert_int_equal(json_array_size(json_object_get(h, "sessions")), 1);
-		json_decref(h);
-	}
+	h = master_health();
+	c = json_object_get(h, "counters");
+	assert_int_equal(json_integer_value(json_object_get(c, "probes")), 1);
+	assert_int_equal(json_integer_value(json_object_get(c, "short_requests")), 1);
+	assert_int_equal(json_integer_value(json_object_get(c, "req_invalid")), 1);
+	assert_int_equal(json_integer_value(json_object_get(c, "req_get")), 3);
+	assert_int_equal(json_array_size(json_object_get(h, "sessions")), 1);
+	assert_true(json_is_true(json_object_get(h, "listening")));
+	json_decref(h);
 	/* The store withdrew the image (its file went bad): its session is
 	 * asked to end; other images and versions are left alone. */
 	mb_ctl_master_stop_image("emulab-ops/RAW", 1);
 	mb_ctl_master_stop_image("other", 0);
-	assert_int_equal(stops, 0);
+	assert_int_equal(mbt_sess.stops, 0);
 	mb_ctl_master_stop_image("emulab-ops/RAW", 0);
-	assert_int_equal(stops, 1);
-	assert_int_equal(stopped_id, 1000);
+	assert_int_equal(mbt_sess.stops, 1);
+	assert_int_equal(mbt_sess.stopped_id, 1000);
 	{
-		/* The dataplane reports the end through the registered handler. */
+		/* The dataplane reports the end as an event: the subsystem table
+		 * routed it to the master server. */
 		struct mb_dp_event ev = { .type = MB_DP_EV_SESSION_END, .u.session.id = 1000 };
-		enum mb_health_state worst = MB_HEALTH_OK;
-		json_t *h;
 
-		assert_non_null(end_fn);
-		end_fn(&ev, NULL);
-		h = health_fn(&worst, NULL);
+		assert_int_equal(mbt_dp_post(&ev), 0);
+		(void)mb_ctl_loop_run_once(100);
+		h = master_health();
 		assert_int_equal(json_array_size(json_object_get(h, "sessions")), 0);
 		assert_int_equal(json_integer_value(json_object_get(json_object_get(h, "counters"),
 								   "sessions_ended")), 1);
 		json_decref(h);
 	}
-	mb_ctl_master_stop();
+	mb_ctl_core_stop();
+	mb_config_done(&cfg);
 	mb_image_table_publish(mb_image_table_alloc(0));
 	rcu_thread_offline();
 	synchronize_rcu();

@@ -26,14 +26,6 @@
 #include "ctl_priv.h"
 #include "mb_config.h"
 
-/* ctl_master.c is not linked here. */
-void
-mb_ctl_master_set_pending(mb_ctl_pending_fn fn, void *arg)
-{
-	(void)fn;
-	(void)arg;
-}
-
 static json_t *
 act_echo(json_t *args, char **ret_err)
 {
@@ -114,7 +106,7 @@ static int
 teardown(void **state)
 {
 	(void)state;
-	mb_ctl_sock_close();
+	mb_ctl_core_stop();
 	mb_ctl_loop_fini();
 	mb_ctl_registry_clear();
 	mb_config_done(&cfg);
@@ -419,6 +411,8 @@ closed_by_peer(int fd)
 	return false;
 }
 
+static const struct mb_ctl_subsys *const sock_only[] = { &mb_ctl_subsys_sock };
+
 static void
 test_socket(void **state)
 {
@@ -426,7 +420,7 @@ test_socket(void **state)
 	char *r, *chunk;
 
 	(void)state;
-	assert_int_equal(mb_ctl_sock_open(&cfg), 0);
+	assert_int_equal(mb_ctl_core_start(&cfg, NULL, sock_only, 1), 0);
 	a = connect_client();
 	send_str(a, "{\"cmd\":\"echo\",\"args\":{\"x\":\"y\"}}\n{\"cmd\":\"nosuch\"}\n");
 	r = read_reply(a);
@@ -516,7 +510,7 @@ test_socket(void **state)
 	free(r);
 	assert_true(closed_by_peer(a));
 	close(a);
-	mb_ctl_sock_close();
+	mb_ctl_core_stop();
 }
 
 int
