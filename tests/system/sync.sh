@@ -4,8 +4,8 @@
 # Sync from ops end to end: a real nginx on loopback (own config and prefix in
 # a temp dir, HTTPS with ssl_verify_client on, certificates made here with
 # openssl) serves 3 images + a manifest signed by mb-manifest; sync-probe (the
-# control thread's ctl_sync.c on the real control loop, with a file-backed
-# store) fetches them.  One case per run:
+# control library's sync and image store on the real control loop, heap
+# memory standing in for hugepages) fetches them.  One case per run:
 #   initial           3 images fetched, the site filter honoured, bytes identical
 #   change            conditional GET (304), a changed image re-synced, a removed one retired
 #   resume            a slow download killed -9 resumes with a Range request
@@ -99,8 +99,10 @@ print(d["images"].get(sys.argv[2],{}).get(sys.argv[3],""))' "$T"/probe.out "$1" 
 initial_ok() {
 	probe || fail "initial sync failed: $(result)"
 	for i in emulab-ops/A emulab-ops/B C; do same $i || fail "$i differs"; done
-	# one pass: the memory filled while downloading holds exactly the file
-	grep -q "image 'C': memory matches the file" "$T"/probe.log ||
+	# one pass: the memory filled while downloading is what the store
+	# published, and it holds exactly the file
+	grep -q "image 'C' v[0-9]* verified while downloaded" "$T"/probe.log &&
+		grep -q "image 'C': memory matches the file" "$T"/probe.log ||
 		fail "one-pass memory not installed"
 	[ ! -e "$T"/state/images/OTHER ] || fail "image for another site fetched"
 	snapshot before
@@ -156,7 +158,8 @@ resume)
 	: > "$T"/ngx/access.log
 	probe || fail "resumed sync failed: $(result)"
 	same D || fail "D differs after resume"
-	grep -q "image 'D': memory matches the file" "$T"/probe.log ||
+	grep -q "image 'D' v[0-9]* verified while downloaded" "$T"/probe.log &&
+		grep -q "image 'D': memory matches the file" "$T"/probe.log ||
 		fail "resumed prefix not read into memory"
 	grep -Eq 'GET /D HTTP/1.1 206 range=bytes=[1-9][0-9]*-' "$T"/ngx/access.log ||
 		fail "no Range request for D"

@@ -1,0 +1,541 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Sync's image downloads, pipelined: libcurl reads the socket and decrypts
+ * on the control thread's loop, the write callback copies each piece into
+ * the image's final memory (mb_ctl_store_image_alloc: pinned, when it fits)
+ * or into one of two staging buffers (file only), and the shared worker
+ * (ctl_worker.h) writes the received bytes to the .part and hashes them,
+ * one batch of at least FETCH_FLUSH bytes at a time, while the next ones
+ * arrive.  One work per download is in flight at a time, so the hash sees
+ * the bytes in order; the file-only path pauses the transfer when both
+ * staging buffers are full (CURL_WRITEFUNC_PAUSE) and resumes it when the
+ * worker catches up.
+ *
+ * A leftover .part is resumed: the worker reads its prefix once (into the
+ * final memory, when there is one) while hashing it, then a Range request
+ * asks for the rest; a .part that is already whole is checked without a
+ * request; a server that answers 200 instead of 206 starts over.  At the
+ * end the worker finishes the digest and fsyncs the .part; when size and
+ * digest match the manifest, the file goes to the store
+ * (mb_ctl_store_install_filled publishes the memory filled on the way,
+ * without reading the file again; mb_ctl_store_install verifies the file).
+ * A digest that does not match after a resume is retried once from byte 0
+ * (the prefix may be another version's); any other failure leaves the
+ * image failed, retried after its backoff, its .part kept unless the body
+ * was hostile.
+ *
+ * A download owns its descriptor, memory, staging buffers and hash; when it
+ * is abandoned while the worker holds its work, the work is cancelled and
+ * the download freed by the work's completion.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "ctl.h"
+#include "ctl_curl.h"
+#include "ctl_sync_plan.h"
+#include "ctl_sync_priv.h"
+#include "ctl_worker.h"
+#include "mb_log.h"
+
+#define FETCH_FLUSH (1u << 20) /* the worker takes received bytes in >= 1 MiB batches */
+#define FETCH_STAGE (2u << 20) /* file only: each of the two staging buffers */
+
+enum dl_work { W_PREFIX, W_BODY, W_FINAL };
+
+struct dl {
+	struct sync_http h;   /* first: libcurl's private pointer is &h */
+	struct img *img;      /* NULL once abandoned (the worker still holds it) */
+	char path[4096];      /* the .part */
+	int fd;
+	struct mb_hash hash;
+	struct mb_image *mem; /* the final memory filled as bytes arrive (NULL: file only) */
+	uint64_t start;	      /* .part bytes when the request went out */
+	uint64_t off;	      /* bytes received, prefix included */
+	uint64_t done;	      /* bytes the worker wrote and hashed */
+	bool checked;	      /* status and Content-Range checked on the first body bytes */
+	bool ended;	      /* libcurl finished well: the rest is the worker's */
+	uint8_t *stage[2];    /* file only */
+	size_t fill[2];
+	int cur;	      /* the staging buffer curl fills */
+	bool paused;
+	struct mb_work w;     /* the one work in flight */
+	enum dl_work wkind;
+};
+
+static void pump(struct dl *dl);
+
+/* ---- life of a download -------------------------------------------------------- */
+
+static void
+dl_free(struct dl *dl)
+{
+	sync_http_done(&dl->h);
+	if (dl->fd >= 0)
+		(void)close(dl->fd);
+	mb_hash_done(&dl->hash);
+	mb_image_unref(dl->mem);
+	free(dl->stage[0]);
+	free(dl->stage[1]);
+	free(dl);
+}
+
+/* The image lets go of its download (finished, failed or abandoned): the
+ * transfer stops now; the struct goes now, or when the worker returns it. */
+static void
+dl_detach(struct dl *dl)
+{
+	struct img *im = dl->img;
+
+	if (im != NULL) {
+		im->dl = NULL;
+		S.active--;
+	}
+	dl->img = NULL;
+	sync_http_done(&dl->h);
+	if (dl->w.busy)
+		mb_worker_cancel(&dl->w);
+	else
+		dl_free(dl);
+}
+
+void
+sync_fetch_abandon(struct img *im)
+{
+	if (im->dl != NULL)
+		dl_detach(im->dl);
+}
+
+uint64_t
+sync_fetch_progress(const struct img *im)
+{
+	return im->dl != NULL ? im->dl->off : 0;
+}
+
+void
+sync_img_fail(struct img *im, const char *why, bool count)
+{
+	uint64_t wait_ms;
+
+	im->state = IMG_FAILED;
+	(void)mb_ctl_store_set_downloading(&im->want, false);
+	sync_set_reason(im->reason, "%s", why);
+	if (count)
+		S.refusals++;
+	im->failures++;
+	wait_ms = mb_sync_backoff_ms(im->failures, S.cfg->sync_interval * 1000);
+	im->retry_at_ms = sync_now_ms() + wait_ms;
+	MB_LOG(WARNING, SYNC, "image '%s' version %" PRIu64 " refused: %s, retrying in %" PRIu64
+	       "s", im->want.name, im->want.version, why, (wait_ms + 999) / 1000);
+}
+
+/* The attempt is over: detach and fail, then let the round go on. */
+static void
+dl_fail(struct dl *dl, const char *why, bool count)
+{
+	struct img *im = dl->img;
+
+	dl_detach(dl);
+	sync_img_fail(im, why, count);
+	sync_downloads_kick();
+	sync_round_maybe_finish();
+}
+
+/* ---- the worker's part ----------------------------------------------------------- */
+
+static void work_done(struct mb_work *w);
+
+static void
+submit(struct dl *dl, enum dl_work kind)
+{
+	dl->wkind = kind;
+	dl->w.hash = &dl->hash;
+	dl->w.done = work_done;
+	dl->w.arg = dl;
+	mb_worker_submit(&dl->w);
+}
+
+/* Hand the worker the next batch of received bytes, if one is due. */
+static void
+pump(struct dl *dl)
+{
+	if (dl->w.busy)
+		return;
+	if (dl->mem != NULL) {
+		uint64_t pending = dl->off - dl->done;
+
+		if (pending >= FETCH_FLUSH || (dl->ended && pending > 0)) {
+			mb_work_init(&dl->w);
+			dl->w.src = dl->mem->sb.data + dl->done;
+			dl->w.len = pending;
+			dl->w.out_fd = dl->fd;
+			dl->w.out_off = dl->done;
+			submit(dl, W_BODY);
+		}
+	} else if (dl->fill[dl->cur] >= FETCH_FLUSH || (dl->ended && dl->fill[dl->cur] > 0)) {
+		mb_work_init(&dl->w);
+		dl->w.src = dl->stage[dl->cur];
+		dl->w.len = dl->fill[dl->cur];
+		dl->w.out_fd = dl->fd;
+		dl->w.out_off = dl->done;
+		dl->cur ^= 1; /* curl fills the other one meanwhile */
+		dl->fill[dl->cur] = 0;
+		submit(dl, W_BODY);
+	}
+}
+
+/* Every byte is on disk and hashed: finish the digest, fsync the .part. */
+static void
+finish(struct dl *dl)
+{
+	if (dl->off != dl->img->want.size) {
+		dl_fail(dl, "truncated body", true); /* the .part stays: the next try resumes */
+		return;
+	}
+	mb_work_init(&dl->w);
+	dl->w.out_fd = dl->fd;
+	dl->w.flags = MB_WORK_FINAL | MB_WORK_FSYNC;
+	memcpy(dl->w.want, dl->img->want.sha256, MB_SHA256_LEN);
+	submit(dl, W_FINAL);
+}
+
+/* Size and digest match and the .part is durable: hand it to the store. */
+static void
+install(struct dl *dl)
+{
+	struct img *im = dl->img;
+	struct mb_image *mem = dl->mem;
+	char why[SYNC_REASON_MAX];
+	int rc;
+
+	(void)close(dl->fd);
+	dl->fd = -1;
+	dl->mem = NULL;
+	(void)mb_ctl_store_set_downloading(&im->want, false);
+	if (mem != NULL) /* verified as it was filled: publish this memory, no second pass */
+		rc = mb_ctl_store_install_filled(&im->want, dl->path, mem);
+	else
+		rc = mb_ctl_store_install(&im->want, dl->path);
+	if (rc < 0) {
+		(void)unlink(dl->path);
+		sync_set_reason(why, "store install failed: %s", strerror(-rc));
+		dl_fail(dl, why, false);
+		return;
+	}
+	dl_detach(dl);
+	im->state = IMG_OK;
+	im->reason[0] = '\0';
+	im->failures = 0;
+	im->retry_from_zero = false;
+	MB_LOG(NOTICE, SYNC, "image '%s' version %" PRIu64 " (%" PRIu64 " bytes) fetched and "
+	       "installed", im->want.name, im->want.version, im->want.size);
+	sync_downloads_kick();
+	sync_round_maybe_finish();
+}
+
+static void
+final_done(struct dl *dl, int rc)
+{
+	struct img *im = dl->img;
+	char why[SYNC_REASON_MAX];
+
+	if (rc == -EBADMSG) {
+		(void)unlink(dl->path);
+		if (dl->start > 0 && !im->retry_from_zero) {
+			/* the prefix may be an older version's: one clean retry */
+			MB_LOG(NOTICE, SYNC, "image '%s': sha256 mismatch after resume, "
+			       "restarting from byte 0", im->want.name);
+			dl_detach(dl);
+			im->retry_from_zero = true;
+			im->state = IMG_QUEUED;
+			sync_downloads_kick();
+			sync_round_maybe_finish();
+			return;
+		}
+		dl_fail(dl, "sha256 mismatch", true);
+		return;
+	}
+	if (rc != 0) {
+		sync_set_reason(why, "fsync of the .part failed: %s", dl->w.err);
+		dl_fail(dl, why, false);
+		return;
+	}
+	install(dl);
+}
+
+static int request(struct dl *dl);
+
+/* The worker returned a download's work (control thread). */
+static void
+work_done(struct mb_work *w)
+{
+	struct dl *dl = w->arg;
+	char why[SYNC_REASON_MAX];
+
+	if (dl->img == NULL) { /* abandoned meanwhile */
+		dl_free(dl);
+		return;
+	}
+	if (w->rc == -ECANCELED)
+		return; /* the worker stopped: sync stops next and frees it */
+	switch (dl->wkind) {
+	case W_PREFIX:
+		if (w->rc != 0) {
+			MB_LOG(WARNING, SYNC, "image '%s': cannot read the partial download (%s), "
+			       "restarting from byte 0", dl->img->want.name, w->err);
+			if (ftruncate(dl->fd, 0) == -1 || mb_hash_reset(&dl->hash) != 0) {
+				dl_fail(dl, "cannot reset the partial download", false);
+				return;
+			}
+			dl->start = 0;
+		}
+		dl->off = dl->done = dl->start;
+		if (request(dl) < 0) {
+			sync_set_reason(why, "cannot start the download: %s", strerror(errno));
+			dl_fail(dl, why, false);
+		}
+		return;
+	case W_BODY:
+		if (w->rc != 0) {
+			sync_set_reason(why, "write to .part: %s", w->err);
+			dl_fail(dl, why, false);
+			return;
+		}
+		dl->done += w->moved;
+		if (dl->paused) {
+			dl->paused = false;
+			mb_curl_unpause(S.curl, dl->h.easy);
+		}
+		pump(dl);
+		if (dl->ended && !dl->w.busy && dl->done == dl->off)
+			finish(dl);
+		return;
+	case W_FINAL:
+		final_done(dl, w->rc);
+		return;
+	}
+}
+
+/* ---- libcurl's part ----------------------------------------------------------------- */
+
+/* The first body bytes: is this the answer to what was asked? */
+static bool
+check_status(struct dl *dl)
+{
+	long code = 0;
+
+	curl_easy_getinfo(dl->h.easy, CURLINFO_RESPONSE_CODE, &code);
+	if (code == 206 && dl->start > 0 && dl->h.cr_start == (int64_t)dl->start)
+		return true;
+	if (code == 200) {
+		/* the server sent the whole file: start over (no work is in
+		 * flight: the prefix was done before the request went out) */
+		if (dl->start > 0 && (ftruncate(dl->fd, 0) == -1 || mb_hash_reset(&dl->hash) != 0)) {
+			sync_set_reason(dl->h.reason, "cannot restart .part: %s", strerror(errno));
+			return false;
+		}
+		dl->off = dl->done = 0;
+		return true;
+	}
+	if (code >= 300 && code < 400)
+		sync_set_reason(dl->h.reason, "redirect (HTTP %ld) refused", code);
+	else
+		sync_set_reason(dl->h.reason, "unexpected HTTP %ld (range start %" PRId64 ")", code,
+				dl->h.cr_start);
+	return false;
+}
+
+static size_t
+write_cb(char *p, size_t size, size_t n, void *arg)
+{
+	struct dl *dl = arg;
+
+	n *= size;
+	if (!dl->checked) {
+		if (!check_status(dl))
+			return 0;
+		dl->checked = true;
+	}
+	if (n > dl->img->want.size - dl->off) {
+		sync_set_reason(dl->h.reason, "body longer than the manifest size %" PRIu64,
+				dl->img->want.size);
+		return 0;
+	}
+	if (dl->mem != NULL) {
+		/* one pass: into the final memory; the worker writes and hashes it */
+		memcpy(dl->mem->sb.data + dl->off, p, n);
+	} else {
+		if (dl->fill[dl->cur] + n > FETCH_STAGE) {
+			pump(dl);
+			if (dl->fill[dl->cur] + n > FETCH_STAGE) {
+				/* both buffers full: the worker is behind the network */
+				dl->paused = true;
+				return CURL_WRITEFUNC_PAUSE;
+			}
+		}
+		memcpy(dl->stage[dl->cur] + dl->fill[dl->cur], p, n);
+		dl->fill[dl->cur] += n;
+	}
+	dl->off += n;
+	S.bytes_fetched += n;
+	pump(dl);
+	return n;
+}
+
+void
+sync_fetch_curl_done(struct sync_http *h, CURLcode res)
+{
+	struct dl *dl = (struct dl *)h; /* h is its first member */
+	struct img *im = dl->img;
+	char reason[SYNC_REASON_MAX];
+	long code = 0;
+
+	curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &code);
+	if (res == CURLE_OK && (code == 200 || code == 206)) {
+		sync_http_done(h); /* the transfer is over; the worker finishes */
+		dl->ended = true;
+		pump(dl);
+		if (!dl->w.busy && dl->done == dl->off)
+			finish(dl);
+		return;
+	}
+	sync_http_reason(h, res, reason);
+	if (sync_unreachable(res))
+		S.ops_unreachable = true;
+	/* a hostile or broken body is not resumed */
+	if (res != CURLE_OK && (h->reason[0] != '\0' || res == CURLE_FILESIZE_EXCEEDED))
+		(void)unlink(dl->path);
+	(void)im;
+	dl_fail(dl, reason, true);
+}
+
+/* The prefix is hashed (or there is none): ask for the rest, or finish when
+ * the .part is already whole.  0, or -1 with errno. */
+static int
+request(struct dl *dl)
+{
+	struct img *im = dl->img;
+	char base[2048], url[2600];
+	int rc;
+
+	if (dl->start == im->want.size) {
+		/* complete already (crash after the last byte): verify and install */
+		dl->ended = true;
+		finish(dl);
+		return 0;
+	}
+	snprintf(url, sizeof(url), "%s/%s", sync_origin_base(base, sizeof(base)), im->want.name);
+	dl->h.kind = HTTP_IMAGE;
+	rc = sync_http_setup(&dl->h, url);
+	if (rc < 0) {
+		errno = -rc;
+		return -1;
+	}
+	curl_easy_setopt(dl->h.easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)im->want.size);
+	curl_easy_setopt(dl->h.easy, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(dl->h.easy, CURLOPT_WRITEDATA, dl);
+	if (dl->start > 0)
+		curl_easy_setopt(dl->h.easy, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)dl->start);
+	if (S.cfg->sync_max_rate > 0)
+		curl_easy_setopt(dl->h.easy, CURLOPT_MAX_RECV_SPEED_LARGE,
+				 (curl_off_t)(S.cfg->sync_max_rate / S.cfg->sync_concurrency));
+	if (mb_curl_add(S.curl, dl->h.easy) != 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	dl->h.added = true;
+	if (dl->start > 0)
+		MB_LOG(INFO, SYNC, "image '%s': resuming at byte %" PRIu64 " of %" PRIu64,
+		       im->want.name, dl->start, im->want.size);
+	return 0;
+}
+
+int
+sync_fetch_start(struct img *im)
+{
+	struct dl *dl;
+	struct stat st;
+	int rc;
+
+	dl = calloc(1, sizeof(*dl));
+	if (dl == NULL)
+		return -ENOMEM;
+	dl->fd = -1;
+	dl->h.cr_start = -1;
+	mb_work_init(&dl->w);
+	rc = sync_part_path(im->want.name, dl->path, sizeof(dl->path));
+	if (rc == 0 && mb_hash_init(&dl->hash) != 0)
+		rc = -ENOMEM;
+	if (rc < 0)
+		goto err;
+	dl->fd = open(dl->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (dl->fd == -1 || fstat(dl->fd, &st) == -1) {
+		rc = -errno;
+		goto err;
+	}
+	if ((uint64_t)st.st_size > im->want.size || im->retry_from_zero) {
+		if (ftruncate(dl->fd, 0) == -1) {
+			rc = -errno;
+			goto err;
+		}
+		st.st_size = 0;
+	}
+	dl->start = (uint64_t)st.st_size;
+	dl->mem = mb_ctl_store_image_alloc(&im->want);
+	if (dl->mem == NULL && ((dl->stage[0] = malloc(FETCH_STAGE)) == NULL ||
+				(dl->stage[1] = malloc(FETCH_STAGE)) == NULL)) {
+		rc = -ENOMEM;
+		goto err;
+	}
+	dl->img = im;
+	im->dl = dl;
+	im->state = IMG_DOWNLOADING;
+	(void)mb_ctl_store_set_downloading(&im->want, true);
+	S.active++;
+	if (dl->start == 0) {
+		if (request(dl) < 0) {
+			rc = -errno;
+			dl_detach(dl);
+			return rc;
+		}
+		return 0;
+	}
+	/* resume: the worker reads the prefix once (into the final memory, when
+	 * there is one) while hashing it */
+	mb_work_init(&dl->w);
+	dl->w.src_fd = dl->fd;
+	dl->w.dst = dl->mem != NULL ? dl->mem->sb.data : NULL;
+	dl->w.len = dl->start;
+	submit(dl, W_PREFIX);
+	return 0;
+err:
+	dl_free(dl);
+	return rc;
+}
+
+void
+sync_downloads_kick(void)
+{
+	for (size_t i = 0; i < S.n_imgs && S.active < S.cfg->sync_concurrency; i++) {
+		struct img *im = S.imgs[i];
+		int rc;
+
+		if (im->state != IMG_QUEUED)
+			continue;
+		rc = sync_fetch_start(im);
+		if (rc < 0) {
+			char why[SYNC_REASON_MAX];
+
+			sync_set_reason(why, "cannot start the download: %s", strerror(-rc));
+			sync_img_fail(im, why, false);
+		}
+	}
+}

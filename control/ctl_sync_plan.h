@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * What sync does with a verified ops manifest, decided by one pure function
+ * (ctl_sync_plan.c) beside the code that acts on it (ctl_sync.c): for every
+ * image ops lists for this site, keep it, fetch it, let its download run,
+ * restart it, or wait out its backoff; for every local image ops no longer
+ * lists for this site, retire it; for every download nobody wants any more,
+ * drop it.  No I/O, no clock, no allocation: the inputs say what the store
+ * holds (and whether its file verified), what sync follows (target, running,
+ * consecutive failures, when it may retry) and the time; the unit tests
+ * (tests/unit/test_sync_plan.c) call it with tables.
+ *
+ * The decision is per image, so a fetch engine with several ranged
+ * requests per image, or another origin (a parent master server) producing
+ * the manifest, acts on the same steps.
+ */
+#ifndef _MB_CTL_SYNC_PLAN_H_
+#define _MB_CTL_SYNC_PLAN_H_
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctl.h"
+#include "mb_manifest.h"
+
+/* One image of the local store. */
+struct mb_sync_local {
+	const struct mb_manifest_entry *e;
+	enum mb_ctl_store_state state; /* OK, LOADING or FAILED (its file did not verify) */
+};
+
+/* One image sync follows. */
+struct mb_sync_track {
+	const struct mb_manifest_entry *want; /* the ops entry it fetches or fetched */
+	bool running;			      /* a download of `want` is in progress */
+	unsigned failures;		      /* consecutive failed attempts at `want` */
+	uint64_t retry_at_ms;		      /* with failures: not before (monotonic ms) */
+};
+
+struct mb_sync_plan_in {
+	const struct mb_manifest *remote; /* the verified ops manifest */
+	const char *site;		  /* origin.site ("" = none) */
+	const struct mb_sync_local *local;
+	size_t nlocal;
+	const struct mb_sync_track *track; /* at most one per name */
+	size_t ntrack;
+	uint64_t now_ms;
+};
+
+enum mb_sync_verdict {
+	/* for an ops entry of this site (step.e is it) */
+	MB_SYNC_KEEP,	 /* the store holds it, verified or being verified */
+	MB_SYNC_FETCH,	 /* download it (a .part of it is resumed) */
+	MB_SYNC_RESTART, /* a download of another version runs: drop it and its .part, fetch */
+	MB_SYNC_WAIT,	 /* its download runs */
+	MB_SYNC_BACKOFF, /* its last attempts failed: not before step.retry_at_ms */
+	/* for a local entry ops no longer lists for this site (step.e is it) */
+	MB_SYNC_RETIRE,
+	/* for a tracked image ops no longer lists for this site (step.e: its want) */
+	MB_SYNC_DROP,
+};
+
+struct mb_sync_step {
+	enum mb_sync_verdict v;
+	const struct mb_manifest_entry *e;
+	uint64_t retry_at_ms; /* MB_SYNC_BACKOFF */
+};
+
+/* Same content: name, version, size and SHA-256 (mtime is presentation). */
+bool mb_sync_same(const struct mb_manifest_entry *a, const struct mb_manifest_entry *b);
+
+/*
+ * The steps for `in`, in this order: one per ops entry of the site (in
+ * manifest order), then RETIRE per unwanted local entry, then DROP per
+ * unwanted tracked image.  Writes at most `cap` steps to out; returns how
+ * many there are (more than cap: call again with room).
+ */
+size_t mb_sync_plan(const struct mb_sync_plan_in *in, struct mb_sync_step *out, size_t cap);
+
+/* How long an image waits after its n-th consecutive failure (n >= 1):
+ * interval_ms doubled per failure after the first, at most
+ * MB_SYNC_BACKOFF_MAX_SHIFT doublings and never over
+ * max(interval_ms, MB_SYNC_BACKOFF_CAP_MS). */
+#define MB_SYNC_BACKOFF_MAX_SHIFT 5
+#define MB_SYNC_BACKOFF_CAP_MS (6ull * 3600 * 1000)
+uint64_t mb_sync_backoff_ms(unsigned failures, uint64_t interval_ms);
+
+#endif /* _MB_CTL_SYNC_PLAN_H_ */

@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Sync's decision (control/ctl_sync_plan.c) on hand-made tables: what ops
+ * lists for this site is kept when the store holds it and its file
+ * verifies, fetched when it does not (also when the local entry matches
+ * but the file failed verification), left to run, restarted when another
+ * version downloads, held back while its backoff runs; what ops no longer
+ * lists is retired or dropped; the backoff doubles per failure up to its
+ * bounds.  No I/O, no clock.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ctl_sync_plan.h"
+
+static char utah[] = "utah", boston[] = "boston";
+static char *only_utah[] = { utah };
+static char *only_boston[] = { boston };
+
+static struct mb_manifest_entry
+ent(const char *name, uint64_t version, uint8_t sha)
+{
+	struct mb_manifest_entry e;
+
+	memset(&e, 0, sizeof(e));
+	snprintf(e.name, sizeof(e.name), "%s", name);
+	e.version = version;
+	e.size = 1000 + version;
+	memset(e.sha256, sha, sizeof(e.sha256));
+	e.mtime = 1700000000;
+	return e;
+}
+
+/* ops: A v2, B v1 (utah only), C v1 (boston only), D v3 */
+static struct mb_manifest_entry rent[4];
+static struct mb_manifest remote = { .count = 4, .cap = 4, .entries = rent };
+
+static void
+reset_remote(void)
+{
+	rent[0] = ent("A", 2, 0xa2);
+	rent[1] = ent("B", 1, 0xb1);
+	rent[1].nsites = 1;
+	rent[1].sites = only_utah;
+	rent[2] = ent("C", 1, 0xc1);
+	rent[2].nsites = 1;
+	rent[2].sites = only_boston;
+	rent[3] = ent("D", 3, 0xd3);
+}
+
+static size_t
+plan(const struct mb_sync_local *l, size_t nl, const struct mb_sync_track *t, size_t nt,
+     uint64_t now, struct mb_sync_step *out, size_t cap)
+{
+	struct mb_sync_plan_in in = {
+		.remote = &remote, .site = "utah", .local = l, .nlocal = nl, .track = t,
+		.ntrack = nt, .now_ms = now,
+	};
+
+	return mb_sync_plan(&in, out, cap);
+}
+
+/* The verdict for `name` among the steps (-1: none). */
+static int
+verdict(const struct mb_sync_step *s, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(s[i].e->name, name) == 0)
+			return (int)s[i].v;
+	return -1;
+}
+
+static void
+test_fresh(void **state)
+{
+	struct mb_sync_step s[8];
+	size_t n;
+
+	(void)state;
+	reset_remote();
+	n = plan(NULL, 0, NULL, 0, 1000, s, 8);
+	assert_int_equal(n, 3); /* A, B, D: C is boston's */
+	assert_int_equal(verdict(s, n, "A"), MB_SYNC_FETCH);
+	assert_int_equal(verdict(s, n, "B"), MB_SYNC_FETCH);
+	assert_int_equal(verdict(s, n, "C"), -1);
+	assert_int_equal(verdict(s, n, "D"), MB_SYNC_FETCH);
+	/* in manifest order */
+	assert_string_equal(s[0].e->name, "A");
+	assert_string_equal(s[2].e->name, "D");
+}
+
+/* The local copy counts while its file verifies (or is being verified); a
+ * copy whose file failed is fetched again even though the entry matches. */
+static void
+test_local_state(void **state)
+{
+	struct mb_manifest_entry a = ent("A", 2, 0xa2), b = ent("B", 1, 0xb1),
+				 d = ent("D", 3, 0xd3);
+	struct mb_sync_local l[] = {
+		{ &a, MB_CTL_STORE_OK },
+		{ &b, MB_CTL_STORE_LOADING },
+		{ &d, MB_CTL_STORE_FAILED },
+	};
+	struct mb_sync_step s[8];
+	size_t n;
+
+	(void)state;
+	reset_remote();
+	n = plan(l, 3, NULL, 0, 1000, s, 8);
+	assert_int_equal(n, 3);
+	assert_int_equal(verdict(s, n, "A"), MB_SYNC_KEEP);
+	assert_int_equal(verdict(s, n, "B"), MB_SYNC_KEEP);
+	assert_int_equal(verdict(s, n, "D"), MB_SYNC_FETCH);
+	/* mtime is presentation: a local entry differing only there is kept */
+	a.mtime++;
+	n = plan(l, 3, NULL, 0, 1000, s, 8);
+	assert_int_equal(verdict(s, n, "A"), MB_SYNC_KEEP);
+	/* another version, size or digest is not the same image */
+	a = ent("A", 1, 0xa2);
+	b.size++;
+	n = plan(l, 3, NULL, 0, 1000, s, 8);
+	assert_int_equal(verdict(s, n, "A"), MB_SYNC_FETCH);
+	assert_int_equal(verdict(s, n, "B"), MB_SYNC_FETCH);
+	d = ent("D", 3, 0xd3);
+	d.sha256[7] ^= 1;
+	l[2].state = MB_CTL_STORE_OK;
+	n = plan(l, 3, NULL, 0, 1000, s, 8);
+	assert_int_equal(verdict(s, n, "D"), MB_SYNC_FETCH);
+}
+
+static void
+test_downloads(void **state)
+{
+	struct mb_manifest_entry a = ent("A", 2, 0xa2), b_old = ent("B", 0, 0xb0),
+				 d = ent("D", 3, 0xd3);
+	struct mb_sync_local l[] = { { &d, MB_CTL_STORE_FAILED } };
+	struct mb_sync_track t[] = {
+		{ .want = &a, .running = true },
+		{ .want = &b_old, .running = true },
+		{ .want = &d, .running = true },
+	};
+	struct mb_sync_step s[8];
+	size_t n;
+
+	(void)state;
+	reset_remote();
+	n = plan(l, 1, t, 3, 1000, s, 8);
+	assert_int_equal(n, 3);
+	assert_int_equal(verdict(s, n, "A"), MB_SYNC_WAIT);
+	assert_int_equal(verdict(s, n, "B"), MB_SYNC_RESTART); /* v0 runs, ops has v1 */
+	assert_int_equal(verdict(s, n, "D"), MB_SYNC_WAIT);    /* refetch of a failed copy */
+	/* a record of another version that is not running is no obstacle */
+	t[1].running = false;
+	t[1].failures = 3;
+	t[1].retry_at_ms = 99999;
+	n = plan(l, 1, t, 3, 1000, s, 8);
+	assert_int_equal(verdict(s, n, "B"), MB_SYNC_FETCH);
+}
+
+static void
+test_backoff(void **state)
+{
+	struct mb_manifest_entry a = ent("A", 2, 0xa2);
+	struct mb_sync_track t[] = { { .want = &a, .failures = 2, .retry_at_ms = 5000 } };
+	struct mb_sync_step s[8];
+	size_t n;
+	int i;
+
+	(void)state;
+	reset_remote();
+	n = plan(NULL, 0, t, 1, 4999, s, 8);
+	for (i = 0; strcmp(s[i].e->name, "A") != 0; i++)
+		;
+	assert_int_equal(s[i].v, MB_SYNC_BACKOFF);
+	assert_int_equal(s[i].retry_at_ms, 5000);
+	n = plan(NULL, 0, t, 1, 5000, s, 8);
+	assert_int_equal(verdict(s, n, "A"), MB_SYNC_FETCH);
+	/* no failure yet: retry_at is not looked at */
+	t[0].failures = 0;
+	n = plan(NULL, 0, t, 1, 0, s, 8);
+	assert_int_equal(verdict(s, n, "A"), MB_SYNC_FETCH);
+}
+
+static void
+test_retire_drop(void **state)
+{
+	struct mb_manifest_entry a = ent("A", 2, 0xa2), c = ent("C", 1, 0xc1),
+				 x = ent("X", 1, 0x11), y = ent("Y", 1, 0x22);
+	struct mb_sync_local l[] = { { &a, MB_CTL_STORE_OK }, { &c, MB_CTL_STORE_OK },
+				     { &x, MB_CTL_STORE_FAILED } };
+	struct mb_sync_track t[] = { { .want = &y, .running = true }, { .want = &a } };
+	struct mb_sync_step s[8];
+	size_t n;
+
+	(void)state;
+	reset_remote();
+	n = plan(l, 3, t, 2, 1000, s, 8);
+	assert_int_equal(n, 3 + 2 + 1);
+	assert_int_equal(verdict(s, n, "A"), MB_SYNC_KEEP);
+	assert_int_equal(verdict(s, n, "C"), MB_SYNC_RETIRE); /* boston's, not ours */
+	assert_int_equal(verdict(s, n, "X"), MB_SYNC_RETIRE);
+	assert_int_equal(verdict(s, n, "Y"), MB_SYNC_DROP);
+	/* retire and drop come after every ops entry */
+	assert_int_equal(s[3].v, MB_SYNC_RETIRE);
+	assert_int_equal(s[5].v, MB_SYNC_DROP);
+	/* too little room: the count is still whole, the prefix written */
+	memset(s, 0, sizeof(s));
+	assert_int_equal(plan(l, 3, t, 2, 1000, s, 2), 6);
+	assert_string_equal(s[0].e->name, "A");
+	assert_null(s[2].e);
+}
+
+static void
+test_backoff_ms(void **state)
+{
+	(void)state;
+	assert_int_equal(mb_sync_backoff_ms(1, 300000), 300000);
+	assert_int_equal(mb_sync_backoff_ms(2, 300000), 600000);
+	assert_int_equal(mb_sync_backoff_ms(3, 300000), 1200000);
+	assert_int_equal(mb_sync_backoff_ms(6, 300000), 32 * 300000);
+	assert_int_equal(mb_sync_backoff_ms(7, 300000), 32 * 300000);
+	assert_int_equal(mb_sync_backoff_ms(1000, 300000), 32 * 300000);
+	/* never over six hours, unless the interval itself is longer */
+	assert_int_equal(mb_sync_backoff_ms(6, 3600000), MB_SYNC_BACKOFF_CAP_MS);
+	assert_int_equal(mb_sync_backoff_ms(1, 86400000), 86400000);
+	assert_int_equal(mb_sync_backoff_ms(9, 86400000), 86400000);
+	assert_int_equal(mb_sync_backoff_ms(3, 5000), 20000);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fresh),	     cmocka_unit_test(test_local_state),
+		cmocka_unit_test(test_downloads),    cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_retire_drop),  cmocka_unit_test(test_backoff_ms),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
