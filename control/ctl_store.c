@@ -648,21 +648,65 @@ const struct mb_ctl_subsys mb_ctl_subsys_store = {
 
 /* ---- the API for sync ---------------------------------------------------------------- */
 
+/* Make the missing directories above `path` (below the state directory).
+ * *ret_first gets the length of the prefix naming the first one made (0:
+ * none).  0 or -errno. */
 static int
-mkdir_parents_of(const char *path)
+mkdir_parents_of(const char *path, size_t *ret_first)
 {
 	_cleanup_free_ char *p = strdup(path);
 	size_t base = strlen(st.state_dir);
 
+	*ret_first = 0;
 	if (p == NULL)
 		return -ENOMEM;
 	for (char *q = p + base + 1; *q != '\0'; q++) {
 		if (*q != '/')
 			continue;
 		*q = '\0';
-		if (mkdir(p, 0755) == -1 && errno != EEXIST)
+		if (mkdir(p, 0755) == 0) {
+			if (*ret_first == 0)
+				*ret_first = (size_t)(q - p);
+		} else if (errno != EEXIST) {
 			return -errno;
+		}
 		*q = '/';
+	}
+	return 0;
+}
+
+static int
+fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	if (fd == -1 || fsync(fd) == -1)
+		rc = -errno;
+	if (fd != -1)
+		(void)close(fd);
+	return rc;
+}
+
+/* The rename of a file to `path` (and the directories made for it from
+ * prefix length `first` on) durable: fsync every directory that got a new
+ * entry, from the file's own up to the parent of the first one made, so a
+ * crash cannot leave manifest.json naming a file the directory lost. */
+static int
+make_durable(const char *path, size_t first)
+{
+	_cleanup_free_ char *p = strdup(path);
+	char *slash;
+	int rc;
+
+	if (p == NULL)
+		return -ENOMEM;
+	while ((slash = strrchr(p, '/')) != NULL) {
+		*slash = '\0';
+		rc = fsync_dir(p);
+		if (rc != 0)
+			return rc;
+		if (first == 0 || (size_t)(slash - p) < first)
+			break; /* this directory existed before: its parent did not change */
 	}
 	return 0;
 }
@@ -680,12 +724,15 @@ write_manifest(void)
 	return rc;
 }
 
-/* Move a verified download to images/<name> and record e in the manifest.
- * *ret_st (may be NULL) gets the installed file's identity.  0 or -errno. */
+/* Move a verified download to images/<name>, make the rename durable, and
+ * only then record e in the manifest.  *ret_st (may be NULL) gets the
+ * installed file's identity.  0 or -errno.  Blocks on the directory fsyncs,
+ * as the manifest's rewrite does. */
 static int
 install_file(const struct mb_manifest_entry *e, const char *verified_path, struct stat *ret_st)
 {
 	char dest[4096 + 300];
+	size_t first;
 	int rc;
 
 	if (st.state_dir == NULL)
@@ -695,11 +742,16 @@ install_file(const struct mb_manifest_entry *e, const char *verified_path, struc
 	if (mb_manifest_find(&st.man, e->name) == NULL && st.man.count >= st.max_images)
 		return -ENOSPC;
 	snprintf(dest, sizeof(dest), "%s/images/%s", st.state_dir, e->name);
-	rc = mkdir_parents_of(dest);
+	rc = mkdir_parents_of(dest, &first);
 	if (rc != 0)
 		return rc;
 	if (rename(verified_path, dest) == -1)
 		return -errno;
+	rc = make_durable(dest, first);
+	if (rc != 0) {
+		MB_LOG(ERR, STORE, "cannot fsync the directory of '%s': %s", dest, strerror(-rc));
+		return rc;
+	}
 	if (ret_st != NULL && stat(dest, ret_st) == -1)
 		return -errno;
 	rc = mb_manifest_set(&st.man, e);

@@ -490,6 +490,7 @@ sync_reconcile(void)
 		.remote = &S.remote,
 		.site = S.cfg->origin_site,
 		.now_ms = sync_now_ms(),
+		.slack_ms = S.cfg->sync_interval * 1000 / 2,
 	};
 	char **gone = NULL;
 	size_t n, ng = 0;

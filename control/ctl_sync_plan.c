@@ -67,7 +67,7 @@ decide(const struct mb_sync_plan_in *in, const struct mb_manifest_entry *e)
 		s.v = MB_SYNC_WAIT;
 		return s;
 	}
-	if (t != NULL && t->failures > 0 && in->now_ms < t->retry_at_ms) {
+	if (t != NULL && t->failures > 0 && in->now_ms + in->slack_ms < t->retry_at_ms) {
 		s.v = MB_SYNC_BACKOFF;
 		s.retry_at_ms = t->retry_at_ms;
 		return s;

@@ -46,6 +46,10 @@ struct mb_sync_plan_in {
 	const struct mb_sync_track *track; /* at most one per name */
 	size_t ntrack;
 	uint64_t now_ms;
+	/* A retry due within slack_ms is taken now: rounds come every
+	 * origin.interval, and one due just after a round would otherwise
+	 * wait a whole interval more (sync passes half the interval). */
+	uint64_t slack_ms;
 };
 
 enum mb_sync_verdict {

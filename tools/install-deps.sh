@@ -22,6 +22,8 @@ PKGS=(
     # run and test
     iproute2 python3 nftables openssl procps psmisc kmod ethtool
     curl wget lftp nginx vsftpd udpcast tcpdump valgrind
+    # sync-fsync-dir watches the store's renames and fsyncs
+    strace
     # the systemd unit (systemd-analyze), manual pages (man, mandoc)
     systemd man-db mandoc
     # bench

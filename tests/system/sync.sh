@@ -35,6 +35,14 @@
 #   rollback          a replayed older signed manifest (lower "generated"), and
 #                     a newer one with a lower image version, are refused, also
 #                     by a restarted process (the floor is persisted)
+#   refetch-bad-local a local image whose manifest entry matches ops but whose
+#                     file no longer verifies is fetched again
+#   fsync-dir         every rename into images/ is followed by an fsync of the
+#                     directories it changed before manifest.json names the
+#                     image (strace), so a crash loses nothing the manifest lists
+#   backoff           an image that keeps failing is retried after a doubling
+#                     backoff, not every interval, each retry resuming its .part;
+#                     "sync" now retries it at once
 # Exit 0 pass, 1 fail, 77 skip (no nginx/openssl).
 set -u
 CASE=${1:?case}
@@ -51,7 +59,8 @@ tamper-manifest) PORT=18447 ;; wrong-server-cert) PORT=18448 ;; no-client-cert) 
 ops-down) PORT=18450 ;; crash-no-partial) PORT=18451 ;; redirect) PORT=18452 ;;
 oversize) PORT=18453 ;; ctl-wait) PORT=18454 ;; stale-part) PORT=18455 ;;
 unsolicited-304) PORT=18456 ;; rollback) PORT=18457 ;; long-names) PORT=18458 ;;
-ctl-wait-fail) PORT=18459 ;; *) echo "unknown case $CASE"; exit 2 ;;
+ctl-wait-fail) PORT=18459 ;; refetch-bad-local) PORT=18460 ;; fsync-dir) PORT=18461 ;;
+backoff) PORT=18462 ;; *) echo "unknown case $CASE"; exit 2 ;;
 esac
 
 T=$(mktemp -d /tmp/mbs-sync.XXXXXX)
@@ -410,6 +419,84 @@ ctl-wait-fail)
 	grep -q '^  emulab-ops/A: sha256 mismatch' "$T"/bar.out ||
 		fail "failed image not named: $(cat "$T"/bar.out)"
 	kill "$PROBE_PID"; wait "$PROBE_PID"; PROBE_PID=
+	;;
+refetch-bad-local)
+	initial_ok
+	# C's file rots in place: same size, the manifest entry still matches ops
+	printf 'X' | dd of="$T"/state/images/C bs=1 seek=100 conv=notrunc 2>/dev/null
+	same C && fail "C not changed"
+	: > "$T"/ngx/access.log
+	probe || fail "sync after the rot failed: $(result)"
+	grep -q "image 'C' v1 refused: checksum mismatch" "$T"/probe.log ||
+		fail "the store did not find C bad"
+	grep -q 'GET /C HTTP/1.1 200' "$T"/ngx/access.log || fail "C not fetched again"
+	same C || fail "C still differs from ops"
+	grep -q 'GET /emulab-ops/A ' "$T"/ngx/access.log && fail "a good image was fetched again"
+	;;
+fsync-dir)
+	command -v strace >/dev/null || { echo "no strace"; exit 77; }
+	MB_PROBE_WRAPPER="strace -f -qq -y -e trace=rename,fsync -o $T/trace" probe ||
+		fail "sync failed: $(result)"
+	for i in emulab-ops/A emulab-ops/B C; do same $i || fail "$i differs"; done
+	python3 - "$T/trace" "$T/state" <<-'EOF' || fail "rename not made durable: $(cat "$T"/trace)"
+		import os, re, sys
+		lines = open(sys.argv[1]).read().splitlines()
+		state = os.path.realpath(sys.argv[2])
+		def fsync_at(i, d):
+		    return re.search(r'fsync\(\d+<' + re.escape(d) + r'>\)', lines[i])
+		names = {"emulab-ops/A": ["images/emulab-ops", "images"],
+		         "emulab-ops/B": ["images/emulab-ops"], "C": ["images"]}
+		for name, dirs in names.items():
+		    ren = [i for i, l in enumerate(lines) if 'rename(' in l and
+		           '"' + state + '/images/' + name + '"' in l]
+		    assert len(ren) == 1, (name, ren)
+		    # the manifest that lists it is renamed into place after
+		    man = [i for i, l in enumerate(lines) if i > ren[0] and 'rename(' in l and
+		           '/manifest.json"' in l]
+		    assert man, name
+		    for d in dirs:
+		        full = state + "/" + d
+		        assert any(fsync_at(i, full) for i in range(ren[0] + 1, man[0])), (name, d)
+		print("renames into images/ made durable before manifest.json names them")
+	EOF
+	;;
+backoff)
+	CTL=$B/tools/minibossctl
+	[ -x "$CTL" ] || { echo "minibossctl not built"; exit 77; }
+	# E as ops lists it, but ops serves only its first half (a broken
+	# mirror, a truncated upload): every attempt ends "truncated body"
+	head -c 3000000 /dev/urandom > "$T"/www/E
+	"$MANI" build "$T"/www --site utah=emulab-ops/A,emulab-ops/B,C,E --site other=OTHER \
+		--version-from 1 -o "$T"/www/manifest.json >/dev/null || fail "mb-manifest build"
+	"$MANI" sign --key "$T"/ops.key "$T"/www/manifest.json >/dev/null || fail "sign"
+	cp "$T"/www/E "$T"/E.full
+	head -c 1000000 "$T"/E.full > "$T"/www/E
+	conf "interval = 5s"
+	printf '[server]\ncontrol-socket = %s\n' "$T/ctl.sock" >> "$T"/mb.conf
+	"$PROBE" "$T"/mb.conf --serve >"$T"/probe.out 2>"$T"/probe.log &
+	PROBE_PID=$!
+	# rounds at 0, 5, 10, 15, 20 s; E may try at 0, 5 (backoff 5 s), 15
+	# (10 s), not 20 (next at 35): three attempts, not five
+	sleep 23
+	n=$(grep -c 'GET /E ' "$T"/ngx/access.log)
+	[ "$n" -ge 2 ] && [ "$n" -le 3 ] || fail "E tried $n times in 23 s (want 2-3)"
+	# every retry resumes the .part (a Range for the bytes it has)
+	[ "$(grep 'GET /E ' "$T"/ngx/access.log | grep -c 'range=bytes=1000000-')" = $((n - 1)) ] ||
+		fail "retries did not resume the .part"
+	grep -q "image 'E' version 1 refused: .*, retrying in 10s" "$T"/probe.log ||
+		fail "no doubled backoff in the log"
+	"$CTL" -s "$T"/ctl.sock --json health > "$T"/st.json || true
+	python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["sync"]["images"]["E"]
+assert e["state"] == "failed" and e["retry-in-s"] > 0, e' "$T"/st.json ||
+		fail "status: $(cat "$T"/st.json)"
+	# ops is fixed; "sync" retries at once and resumes
+	cp "$T"/E.full "$T"/www/E
+	: > "$T"/ngx/access.log
+	"$CTL" -s "$T"/ctl.sock sync --wait > "$T"/bar.out 2>&1 || fail "sync --wait: $(cat "$T"/bar.out)"
+	grep -q 'GET /E HTTP/1.1 206 range=bytes=1000000-' "$T"/ngx/access.log ||
+		fail "the fixed E was not resumed"
+	kill "$PROBE_PID"; wait "$PROBE_PID"; PROBE_PID=
+	same E || fail "E differs"
 	;;
 esac
 echo "PASS ($CASE)"

@@ -54,13 +54,15 @@ reset_remote(void)
 	rent[3] = ent("D", 3, 0xd3);
 }
 
+static uint64_t slack;
+
 static size_t
 plan(const struct mb_sync_local *l, size_t nl, const struct mb_sync_track *t, size_t nt,
      uint64_t now, struct mb_sync_step *out, size_t cap)
 {
 	struct mb_sync_plan_in in = {
 		.remote = &remote, .site = "utah", .local = l, .nlocal = nl, .track = t,
-		.ntrack = nt, .now_ms = now,
+		.ntrack = nt, .now_ms = now, .slack_ms = slack,
 	};
 
 	return mb_sync_plan(&in, out, cap);
@@ -185,6 +187,14 @@ test_backoff(void **state)
 	t[0].failures = 0;
 	n = plan(NULL, 0, t, 1, 0, s, 8);
 	assert_int_equal(verdict(s, n, "A"), MB_SYNC_FETCH);
+	/* a retry due within the slack (half a round) is taken this round */
+	t[0].failures = 1;
+	slack = 2500;
+	n = plan(NULL, 0, t, 1, 2500, s, 8);
+	assert_int_equal(verdict(s, n, "A"), MB_SYNC_FETCH);
+	n = plan(NULL, 0, t, 1, 2499, s, 8);
+	assert_int_equal(verdict(s, n, "A"), MB_SYNC_BACKOFF);
+	slack = 0;
 }
 
 static void
