@@ -59,7 +59,6 @@ static struct {
 	pthread_cond_t cond;
 	bool started;
 	int start_rc;
-	bool keep_debug;
 	bool ready;			   /* READY=1 sent */
 	struct mb_ctl_timer *ready_timer;  /* until ready */
 	struct mb_ctl_timer *status_timer; /* STATUS= refresh */
@@ -77,52 +76,13 @@ static struct {
 	uint64_t queued_ns;
 } wd_probe = { .done = true };
 
-void
-mb_ctl_keep_debug(bool on)
-{
-	ctl.keep_debug = on;
-}
-
-/* ---- the log level: a subsystem of its own ----------------------------------- */
-
-/* server.log-level, for our messages and for the user.miniboss.* rte_log
- * types alike; `minibossd -d` keeps debug across reloads. */
-static int
-log_reconfig(const struct mb_config *cfg, char *err, size_t errlen)
-{
-	int lvl;
-
-	(void)err;
-	(void)errlen;
-	if (ctl.keep_debug)
-		return 0;
-	lvl = mb_log_level_parse(cfg->log_level);
-	if (lvl < 0)
-		return 0; /* the configuration check refused it already */
-	mb_log_set_level((enum mb_log_level)lvl);
-	(void)rte_log_set_level_pattern("user.miniboss.*", (uint32_t)lvl);
-	return 0;
-}
-
-static int
-log_start(const struct mb_config *cfg)
-{
-	return log_reconfig(cfg, NULL, 0);
-}
-
+/* server.log-level for the user.miniboss.* rte_log types too (the core sets
+ * our own level, ctl_subsys.c). */
 static void
-log_stop(void)
+rte_level(int lvl)
 {
+	(void)rte_log_set_level_pattern("user.miniboss.*", (uint32_t)lvl);
 }
-
-static const struct mb_ctl_subsys subsys_log = {
-	.name = "log",
-	.title = "the log level",
-	.start = log_start,
-	.reconfig = log_reconfig,
-	.stop = log_stop,
-	.required = true,
-};
 
 /* ---- the daemon's subsystems ----------------------------------------------------- */
 
@@ -130,7 +90,7 @@ static const struct mb_ctl_subsys subsys_log = {
  * The control socket comes first (a second daemon is refused before any
  * work), the store before everything that serves or fills it. */
 static const struct mb_ctl_subsys *const daemon_subsystems[] = {
-	&subsys_log,
+	&mb_ctl_subsys_log,
 	&mb_ctl_subsys_sock,
 	&mb_ctl_subsys_store,
 	&mb_ctl_subsys_dataplane,
@@ -348,7 +308,8 @@ mb_ctl_start(const struct mb_config *cfg, const char *config_path)
 	ctl.start_cfg = (struct mb_config *)cfg;
 	mb_ctl_dp_set(&mb_ctl_dp_dpdk);
 	mb_imgmem_set_ops(&mb_imgmem_rte);
-	(void)log_reconfig(cfg, NULL, 0);
+	mb_ctl_log_hook(rte_level);
+	(void)mb_ctl_subsys_log.start(cfg);
 	ctl.started = false;
 	rc = rte_ctrl_thread_create(&ctl.thread, "mb-ctl", NULL, ctl_main, NULL);
 	if (rc != 0) {

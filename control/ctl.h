@@ -192,6 +192,7 @@ struct mb_ctl_subsys {
 
 /* The subsystems of this library, for the daemon's table and for tests that
  * run some of them. */
+extern const struct mb_ctl_subsys mb_ctl_subsys_log;	   /* ctl_subsys.c */
 extern const struct mb_ctl_subsys mb_ctl_subsys_sock;	   /* ctl_sock.c */
 extern const struct mb_ctl_subsys mb_ctl_subsys_store;	   /* ctl_store.c */
 extern const struct mb_ctl_subsys mb_ctl_subsys_dataplane; /* ctl_dataplane.c */

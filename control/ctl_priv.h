@@ -31,8 +31,11 @@ json_t *mb_ctl_loop_health_json(void);
  * around each wait. */
 void mb_ctl_loop_set_rcu(bool registered);
 
-/* ctl.c: keep the debug level of `minibossd -d` across reloads. */
+/* ctl_subsys.c: keep the debug level of `minibossd -d` across reloads. */
 void mb_ctl_keep_debug(bool on);
+/* ctl_subsys.c: also call fn with every log level the log subsystem sets
+ * (ctl.c: the rte_log types). */
+void mb_ctl_log_hook(void (*fn)(int level));
 /* ctl.c: the main thread launched the lcores; READY=1 may follow once the
  * store verified its images.  Any thread. */
 void mb_ctl_dataplane_running(void);

@@ -53,6 +53,64 @@ mb_ctl_quit(void)
 	mb_ctl_dp()->stop();
 }
 
+/* ---- the log level: a subsystem of its own ----------------------------------- */
+
+static bool keep_debug;
+static void (*log_hook)(int level);
+
+void
+mb_ctl_keep_debug(bool on)
+{
+	keep_debug = on;
+}
+
+void
+mb_ctl_log_hook(void (*fn)(int level))
+{
+	log_hook = fn;
+}
+
+/* server.log-level; `minibossd -d` keeps debug across reloads. */
+static int
+log_reconfig(const struct mb_config *cfg, char *err, size_t errlen)
+{
+	int lvl;
+
+	(void)err;
+	(void)errlen;
+	if (keep_debug)
+		return 0;
+	lvl = mb_log_level_parse(cfg->log_level);
+	if (lvl < 0)
+		return 0; /* the configuration check refused it already */
+	mb_log_set_level((enum mb_log_level)lvl);
+	if (log_hook != NULL)
+		log_hook(lvl);
+	return 0;
+}
+
+static int
+log_start(const struct mb_config *cfg)
+{
+	return log_reconfig(cfg, NULL, 0);
+}
+
+static void
+log_stop(void)
+{
+}
+
+const struct mb_ctl_subsys mb_ctl_subsys_log = {
+	.name = "log",
+	.title = "the log level",
+	.start = log_start,
+	.reconfig = log_reconfig,
+	.stop = log_stop,
+	.required = true,
+};
+
+/* ---- the core ------------------------------------------------------------------- */
+
 static struct {
 	bool running;
 	struct mb_config cfg; /* the live configuration, owned; one address for life */

@@ -796,6 +796,16 @@ sync_reconfig(const struct mb_config *cfg, char *err, size_t errlen)
 			return sync_start(cfg);
 		return 0;
 	}
+	if (strncmp(cfg->origin_url, "https://", 8) != 0) {
+		/* origin.url emptied by this reload: stop syncing (downloads
+		 * keep their .part for a later resume; the store keeps serving) */
+		for (size_t i = 0; i < S.n_imgs; i++)
+			if (S.imgs[i]->dl != NULL)
+				(void)mb_ctl_store_set_downloading(&S.imgs[i]->want, false);
+		sync_stop();
+		MB_LOG(NOTICE, SYNC, "origin.url emptied, sync from ops stopped");
+		return 0;
+	}
 	key_load();
 	/* The origin or the key may have changed: the manifest verified under
 	 * the old ones is dropped with its validators, and the next round
@@ -841,6 +851,7 @@ sync_stop(void)
 	S.have_floor = false;
 	mb_sig_key_free(S.key);
 	S.key = NULL;
+	S.round_active = S.round_again = false;
 	S.started = false;
 }
 

@@ -40,6 +40,11 @@
 #   fsync-dir         every rename into images/ is followed by an fsync of the
 #                     directories it changed before manifest.json names the
 #                     image (strace), so a crash loses nothing the manifest lists
+#   reload            every [origin] key applies on reload (minibossctl reload
+#                     to sync-probe --serve): url, site, manifest-pubkey,
+#                     ca-file, client-cert/client-key, max-manifest-size,
+#                     interval, max-rate, concurrency, timeout; and an url
+#                     emptied by a reload stops sync
 #   backoff           an image that keeps failing is retried after a doubling
 #                     backoff, not every interval, each retry resuming its .part;
 #                     "sync" now retries it at once
@@ -60,7 +65,7 @@ ops-down) PORT=18450 ;; crash-no-partial) PORT=18451 ;; redirect) PORT=18452 ;;
 oversize) PORT=18453 ;; ctl-wait) PORT=18454 ;; stale-part) PORT=18455 ;;
 unsolicited-304) PORT=18456 ;; rollback) PORT=18457 ;; long-names) PORT=18458 ;;
 ctl-wait-fail) PORT=18459 ;; refetch-bad-local) PORT=18460 ;; fsync-dir) PORT=18461 ;;
-backoff) PORT=18462 ;; *) echo "unknown case $CASE"; exit 2 ;;
+backoff) PORT=18462 ;; reload) PORT=18463 ;; *) echo "unknown case $CASE"; exit 2 ;;
 esac
 
 T=$(mktemp -d /tmp/mbs-sync.XXXXXX)
@@ -497,6 +502,134 @@ assert e["state"] == "failed" and e["retry-in-s"] > 0, e' "$T"/st.json ||
 		fail "the fixed E was not resumed"
 	kill "$PROBE_PID"; wait "$PROBE_PID"; PROBE_PID=
 	same E || fail "E differs"
+	;;
+reload)
+	CTL=$B/tools/minibossctl
+	[ -x "$CTL" ] || { echo "minibossctl not built"; exit 77; }
+	# rconf "key = value"...: the configuration with those [origin] keys
+	# replaced (an empty value clears one)
+	rconf() {
+		origin_conf > "$T"/origin.keys
+		for kv in "$@"; do
+			sed -i "/^${kv%% =*} *=/d" "$T"/origin.keys
+			echo "$kv" >> "$T"/origin.keys
+		done
+		{ printf '[server]\nstate-dir = %s\ncontrol-socket = %s\n' "$T/state" "$T/ctl.sock"
+		  printf '[dpdk]\naddress = 10.99.0.1/24\n[origin]\n'; cat "$T"/origin.keys; } > "$T"/mb.conf
+	}
+	reload() { rconf "$@"; "$CTL" -s "$T"/ctl.sock reload > "$T"/reload.out 2>&1 ||
+		fail "reload refused: $(cat "$T"/reload.out)"; }
+	syncw() { "$CTL" -s "$T"/ctl.sock sync --wait > "$T"/bar.out 2>&1; }
+	health() { "$CTL" -s "$T"/ctl.sock --json health > "$T"/h.json 2>/dev/null || true; }
+	sync_field() { health; python3 -c 'import json,sys
+print(json.load(open(sys.argv[1])).get("sync", {}).get(sys.argv[2], "(none)"))' "$T"/h.json "$1"; }
+	base="interval = 3600s"
+	# a manifest over 1 KiB (images for another site), served also under
+	# /mirror/
+	for x in X1 X2 X3 X4 X5 X6 X7 X8; do head -c 100 /dev/urandom > "$T"/www/$x; done
+	pub() {	"$MANI" build "$T"/www --site utah=emulab-ops/A,emulab-ops/B,C${1:-} \
+			--site other=OTHER,X1,X2,X3,X4,X5,X6,X7,X8 --version-from 1 \
+			-o "$T"/www/manifest.json >/dev/null || fail "mb-manifest build"
+		"$MANI" sign --key "$T"/ops.key "$T"/www/manifest.json >/dev/null || fail "sign"; }
+	pub
+	[ "$(stat -c %s "$T"/www/manifest.json)" -gt 1024 ] || fail "manifest too small for the check"
+	ngx_stop
+	ngx_start srv "location /mirror/ { alias $T/www/; }"
+	rconf "$base"
+	"$PROBE" "$T"/mb.conf --serve >"$T"/probe.out 2>"$T"/probe.log &
+	PROBE_PID=$!
+	for _ in $(seq 100); do [ -S "$T"/ctl.sock ] && break; sleep 0.1; done
+	syncw || fail "first sync: $(cat "$T"/bar.out)"
+	for i in emulab-ops/A emulab-ops/B C; do same $i || fail "$i differs"; done
+
+	# origin.url
+	reload "$base" "url = https://127.0.0.1:$PORT/mirror"
+	: > "$T"/ngx/access.log
+	syncw || fail "sync from the mirror: $(cat "$T"/bar.out)"
+	grep -q 'GET /mirror/manifest.json ' "$T"/ngx/access.log || fail "url: not from /mirror"
+	# origin.site
+	reload "$base" "site = other"
+	syncw || fail "sync as other: $(cat "$T"/bar.out)"
+	same OTHER || fail "site: OTHER not fetched"
+	[ ! -e "$T"/state/images/C ] || fail "site: C not retired"
+	reload "$base"
+	syncw || fail "sync as utah again: $(cat "$T"/bar.out)"
+	same C || fail "site: C not back"
+	# origin.manifest-pubkey
+	"$MANI" keygen "$T"/ops2.key "$T"/ops2.pub >/dev/null || fail "keygen"
+	reload "$base" "manifest-pubkey = $T/ops2.pub"
+	syncw && fail "manifest-pubkey: a manifest signed by another key accepted"
+	sync_field result | grep -q 'signature' || fail "manifest-pubkey: $(sync_field result)"
+	# origin.ca-file
+	reload "$base" "ca-file = $T/pki/rogue.crt"
+	syncw && fail "ca-file: ops accepted under another CA"
+	sync_field result | grep -qi 'ssl\|certificate' || fail "ca-file: $(sync_field result)"
+	# origin.client-cert, client-key
+	reload "$base" "client-cert = " "client-key = "
+	syncw && fail "client-cert: ops accepted us without a certificate"
+	sync_field result | grep -q 'HTTP 400' || fail "client-cert: $(sync_field result)"
+	# origin.max-manifest-size
+	reload "$base" "max-manifest-size = 1K"
+	syncw && fail "max-manifest-size: a manifest over 1 KiB accepted"
+	sync_field result | grep -q 'larger' || fail "max-manifest-size: $(sync_field result)"
+	reload "$base"
+	syncw || fail "sync after the refusals: $(cat "$T"/bar.out)"
+	check_kept_images() { for i in emulab-ops/A emulab-ops/B C; do same $i || fail "$1: $i"; done; }
+	check_kept_images "refusals"
+	# origin.interval: a round comes by itself
+	reload "interval = 5s"
+	: > "$T"/ngx/access.log
+	sleep 8
+	grep -q 'GET /manifest.json ' "$T"/ngx/access.log || fail "interval: no round within 8 s"
+	# origin.max-rate and concurrency: two 12 MB images at 4 MiB/s, one at a
+	# time, take about 6 s (libcurl reads what the socket holds before it
+	# looks at its limit, so a transfer runs ahead of it by up to a socket
+	# buffer; unlimited, this takes well under a second)
+	reload "$base" "max-rate = 4M" "concurrency = 1"
+	head -c 12000000 /dev/urandom > "$T"/www/G1
+	head -c 12000000 /dev/urandom > "$T"/www/G2
+	pub ,G1,G2
+	t0=$(date +%s.%N)
+	syncw &
+	W=$!
+	most=0
+	while kill -0 $W 2>/dev/null; do
+		health
+		n=$(python3 -c 'import json,sys
+s = json.load(open(sys.argv[1])).get("sync", {})
+print(sum(1 for i in s.get("images", {}).values() if i["state"] == "downloading"))' "$T"/h.json)
+		[ "$n" -gt "$most" ] && most=$n
+		sleep 0.2
+	done
+	wait $W || fail "rate-limited sync: $(cat "$T"/bar.out)"
+	t=$(python3 -c "import time; print(int(time.time() - $t0))")
+	same G1 && same G2 || fail "G1/G2 differ"
+	[ "$t" -ge 3 ] || fail "max-rate: 24 MB took ${t}s at 4 MiB/s"
+	[ "$most" = 1 ] || fail "concurrency: $most downloads at once"
+	# origin.timeout: a server that never answers the handshake
+	python3 -c 'import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+print(s.getsockname()[1], flush=True); time.sleep(120)' > "$T"/bh.port &
+	BH=$!
+	for _ in $(seq 50); do [ -s "$T"/bh.port ] && break; sleep 0.1; done
+	reload "$base" "url = https://127.0.0.1:$(cat "$T"/bh.port)" "timeout = 2s"
+	t0=$(date +%s)
+	syncw && fail "timeout: a silent server answered"
+	t=$(( $(date +%s) - t0 ))
+	kill $BH; wait $BH 2>/dev/null
+	[ "$t" -le 15 ] || fail "timeout: the round took ${t}s with timeout = 2s"
+	sync_field result | grep -qi 'time' || fail "timeout: $(sync_field result)"
+	# origin.url emptied: sync stops (no section in health, the action says so)
+	reload "interval = 5s" "url = "
+	[ "$(sync_field result)" = "(none)" ] || fail "url emptied: sync still runs: $(sync_field result)"
+	"$CTL" -s "$T"/ctl.sock sync > "$T"/off.out 2>&1 && fail "url emptied: sync still accepted"
+	grep -q 'not configured' "$T"/off.out || fail "url emptied: $(cat "$T"/off.out)"
+	health
+	python3 -c 'import json,sys; h=json.load(open(sys.argv[1]))
+assert not any("sync" in r["why"] for r in h["reasons"]), h["reasons"]' "$T"/h.json ||
+		fail "url emptied: health still speaks of sync"
+	kill "$PROBE_PID"; wait "$PROBE_PID"; PROBE_PID=
+	check_kept_images "after"
 	;;
 esac
 echo "PASS ($CASE)"
