@@ -123,8 +123,9 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	  "kernel address the master server listens on" },
 	{ "frisbee", "mcast-ttl", MB_CFG_UINT, OFF(mcast_ttl), 1, 255, "5", true,
 	  "IP TTL of multicast BLOCKs" },
-	{ "frisbee", "tryagain-wait", MB_CFG_DURATION, OFF(tryagain_wait), 0, 86400, "30s", true,
-	  "how long a GET for an image still syncing answers TRYAGAIN before NOIMAGE" },
+	{ "frisbee", "tryagain-wait", MB_CFG_DURATION, OFF(tryagain_wait), 0, 86400, "30s", false,
+	  "not implemented: a GET for an image still loading or downloading answers TRYAGAIN "
+	  "until it is ready", MB_CFG_F_UNBUILT },
 	{ "frisbee", "master-proxy", MB_CFG_BOOL, OFF(master_proxy), 0, 1, "no", true,
 	  "answer master-server requests made on behalf of another node (frisbee -P)" },
 	{ "frisbee", "unicast-resend", MB_CFG_UINT, OFF(unicast_resend), 0, 10000, "100", true,

@@ -144,6 +144,7 @@ enum mb_cfg_flag {
 	MB_CFG_F_CERT = 1u << 3,   /* PEM certificate(s) */
 	MB_CFG_F_PUBKEY = 1u << 4, /* PEM public key */
 	MB_CFG_F_SOCKET = 1u << 5, /* a Unix socket path (its directory is made) */
+	MB_CFG_F_UNBUILT = 1u << 6, /* nothing reads it yet: refused when set (help says why) */
 };
 
 struct mb_cfg_key {

@@ -81,7 +81,8 @@ mb_config_print_example(FILE *f)
 			sec = k->section;
 		}
 		fprintf(f, "# %s (%s%s)\n%s%s = %s\n", k->help, mb_config_type_name(k->type),
-			k->reloadable ? ", reloadable" : "", k->def[0] == '\0' ? "#" : "", k->name,
+			k->reloadable ? ", reloadable" : "",
+			k->def[0] == '\0' || (k->flags & MB_CFG_F_UNBUILT) != 0 ? "#" : "", k->name,
 			k->def);
 	}
 }
