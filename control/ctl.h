@@ -330,6 +330,12 @@ json_t *mb_ctl_ftp_json(void);
 /* The listening port (0 when not listening). */
 uint16_t mb_ctl_ftp_port(void);
 
+/* ---- TLS control socket (control/ctl_tls.c) -------------------------------- */
+
+/* The listening port (0 when not listening; control.tls-listen with port 0,
+ * which only a test's in-memory configuration can say, picks a free one). */
+uint16_t mb_ctl_tls_port(void);
+
 /* ---- boss: drain and the "boss" health section (control/ctl_boss.c) ------- */
 
 /* True while drained: refuse new sessions, logins and connections. */

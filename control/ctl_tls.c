@@ -65,6 +65,7 @@ struct tls_client {
 
 static struct {
 	int lfd;
+	uint16_t port; /* the one listened on */
 	SSL_CTX *ctx;
 	struct tls_client *clients;
 	unsigned nclients, max_clients;
@@ -563,6 +564,15 @@ tls_start(const struct mb_config *cfg)
 		goto out;
 	}
 	T.lfd = fd;
+	{
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+
+		if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+			T.port = ntohs(ss.ss_family == AF_INET6 ?
+					       ((struct sockaddr_in6 *)&ss)->sin6_port :
+					       ((struct sockaddr_in *)&ss)->sin_port);
+	}
 	MB_LOG(INFO, CTL, "tls control: listening on %s (%s)", cfg->tls_listen, T.cert_subject);
 out:
 	return rc; /* health says why it is not listening */
@@ -592,6 +602,12 @@ tls_reconfig(const struct mb_config *cfg, char *rerr, size_t rerrlen)
 	T.reloads++;
 	MB_LOG(NOTICE, CTL, "tls control: credentials reloaded (%s)", T.cert_subject);
 	return 0;
+}
+
+uint16_t
+mb_ctl_tls_port(void)
+{
+	return T.lfd >= 0 ? T.port : 0;
 }
 
 static void

@@ -3,7 +3,8 @@
  * The image store with real EAL memory: images verified into rte_malloc
  * memory (zero padded to a chunk), corrupt/truncated/missing files refused
  * and reported, a no-op reload keeping the same objects, an in-place
- * corruption caught on reload, the hugepage budget falling back to an mmap of
+ * corruption caught on reload, images.max-image-size and max-images applied
+ * on reload, the hugepage budget falling back to an mmap of
  * the file, install/retire for sync, and the telemetry commands answering
  * through the control-thread mailbox.  One EAL init for the whole binary.
  */
@@ -170,6 +171,23 @@ test_reload(void **state)
 	assert_int_not_equal(fx_reload(err, sizeof(err)), 0);
 	assert_non_null(fx_lookup("proj/a"));
 	write_manifest();
+
+	/* images.max-image-size and max-images apply on reload: a manifest over
+	 * the new limit is refused (the table stays), and accepted again once
+	 * the limit is back.  (images.hugepage-budget: test_cache.) */
+	a = fx_lookup("proj/a");
+	cfg.max_image_size = 4096; /* proj/a is 3 MiB + 5 */
+	assert_int_not_equal(fx_reload(err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "image 'proj/a': size 3145733 exceeds 4096"));
+	assert_ptr_equal(fx_lookup("proj/a"), a);
+	cfg.max_image_size = 64ULL << 30;
+	cfg.max_images = 1;
+	assert_int_not_equal(fx_reload(err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "limit 1"));
+	cfg.max_images = 1024;
+	assert_int_equal(fx_reload(err, sizeof(err)), 0);
+	pump();
+	assert_ptr_equal(fx_lookup("proj/a"), a);
 }
 
 static void

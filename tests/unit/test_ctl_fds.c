@@ -52,6 +52,7 @@
 
 #include "ctl.h"
 #include "ctl_fakes.h"
+#include "mbt_net.h"
 #include "ctl_priv.h"
 #include "dp.h"
 #include "mb_image.h"
@@ -130,119 +131,18 @@ count_fds(void)
 	return n - 1; /* the directory's own descriptor */
 }
 
-static void
-set_timeouts(int fd, int ms)
-{
-	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
-
-	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
-static int
-dial_tcp(uint16_t port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	set_timeouts(fd, 5000);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* A TCP connection from a chosen loopback source address. */
-static int
-dial_tcp_from(const char *src, uint16_t port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-	struct sockaddr_in la = { .sin_family = AF_INET };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	inet_pton(AF_INET, src, &la.sin_addr);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	set_timeouts(fd, 5000);
-	if (bind(fd, (struct sockaddr *)&la, sizeof(la)) == -1 ||
-	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static int
-dial_unix(void)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock_path);
-	set_timeouts(fd, 5000);
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* Read until `want` appears in what was received (NUL-terminated in buf),
- * or EOF/timeout.  Returns true when found. */
-static bool
-read_until(int fd, char *buf, size_t cap, const char *want)
-{
-	size_t got = 0;
-
-	buf[0] = '\0';
-	while (got + 1 < cap) {
-		ssize_t n = recv(fd, buf + got, cap - 1 - got, 0);
-
-		if (n <= 0)
-			return false;
-		got += (size_t)n;
-		buf[got] = '\0';
-		if (strstr(buf, want) != NULL)
-			return true;
-	}
-	return false;
-}
-
-/* True when the peer closes within the socket's timeout. */
-static bool
-read_eof(int fd)
-{
-	char buf[256];
-
-	for (;;) {
-		ssize_t n = recv(fd, buf, sizeof(buf), 0);
-
-		if (n == 0)
-			return true;
-		if (n < 0)
-			return false;
-	}
-}
-
 static bool
 ftp_cycle(void)
 {
 	char buf[512];
-	int fd = dial_tcp(ftp_port);
+	int fd = mbt_dial_tcp_from(NULL, ftp_port);
 	bool ok;
 
 	if (fd < 0)
 		return false;
-	ok = read_until(fd, buf, sizeof(buf), "220 ") &&
-	     send(fd, "QUIT\r\n", 6, MSG_NOSIGNAL) == 6 && read_until(fd, buf, sizeof(buf), "221 ") &&
-	     read_eof(fd);
+	ok = mbt_read_until(fd, buf, sizeof(buf), "220 ") &&
+	     send(fd, "QUIT\r\n", 6, MSG_NOSIGNAL) == 6 &&
+	     mbt_read_until(fd, buf, sizeof(buf), "221 ") && mbt_read_eof(fd);
 	close(fd);
 	return ok;
 }
@@ -281,7 +181,7 @@ ctl_exchange(int fd, char *buf, size_t cap)
 	static const char req[] = "{\"cmd\":\"health\"}\n";
 
 	return send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) == (ssize_t)sizeof(req) - 1 &&
-	       read_until(fd, buf, cap, "\n");
+	       mbt_read_until(fd, buf, cap, "\n");
 }
 
 /* ---- tests ------------------------------------------------------------------------------- */
@@ -301,13 +201,13 @@ test_cycles(void **state)
 			fail_msg("FTP cycle %d failed (descriptors open: %d, at start: %d)", i,
 				 count_fds(), before);
 	for (int i = 0; i < 500; i++) {
-		int fd = dial_tcp(master_port);
+		int fd = mbt_dial_tcp_from(NULL, master_port);
 
 		assert_true(fd >= 0);
 		if (i % 2 == 0)
 			assert_true(master_exchange(fd));
 		close(fd);
-		fd = dial_unix();
+		fd = mbt_dial_unix(sock_path);
 		assert_true(fd >= 0);
 		assert_true(ctl_exchange(fd, buf, sizeof(buf)));
 		close(fd);
@@ -345,7 +245,7 @@ test_log_flood(void **state)
 	for (int i = 0; i < 1000; i++) {
 		ssize_t n;
 
-		fd = dial_tcp(master_port);
+		fd = mbt_dial_tcp_from(NULL, master_port);
 		assert_true(fd >= 0);
 		assert_int_equal(send(fd, req, sizeof(req), MSG_NOSIGNAL), (ssize_t)sizeof(req));
 		got = 0;
@@ -355,17 +255,17 @@ test_log_flood(void **state)
 		close(fd);
 	}
 	/* One FTP session asking for 1000 paths outside the namespace. */
-	fd = dial_tcp(ftp_port);
+	fd = mbt_dial_tcp_from(NULL, ftp_port);
 	assert_true(fd >= 0);
-	assert_true(read_until(fd, buf, sizeof(buf), "220 "));
+	assert_true(mbt_read_until(fd, buf, sizeof(buf), "220 "));
 	assert_int_equal(send(fd, "USER anonymous\r\nPASS x\r\n", 24, MSG_NOSIGNAL), 24);
-	assert_true(read_until(fd, buf, sizeof(buf), "230 "));
+	assert_true(mbt_read_until(fd, buf, sizeof(buf), "230 "));
 	for (int i = 0; i < 1000; i++) {
 		static const char cmd[] = "RETR ../../etc/passwd\r\n";
 
 		assert_int_equal(send(fd, cmd, sizeof(cmd) - 1, MSG_NOSIGNAL),
 				 (ssize_t)sizeof(cmd) - 1);
-		assert_true(read_until(fd, buf, sizeof(buf), "550 "));
+		assert_true(mbt_read_until(fd, buf, sizeof(buf), "550 "));
 	}
 	close(fd);
 	during = atomic_load(&log_lines) - before;
@@ -380,7 +280,7 @@ health(void)
 {
 	static char buf[1 << 16];
 	json_t *h;
-	int fd = dial_unix();
+	int fd = mbt_dial_unix(sock_path);
 
 	assert_true(fd >= 0);
 	assert_true(ctl_exchange(fd, buf, sizeof(buf)));
@@ -403,24 +303,24 @@ test_source_limits(void **state)
 
 	(void)state;
 	for (int i = 0; i < 16; i++)
-		assert_true((m[i] = dial_tcp_from("127.0.0.1", master_port)) >= 0);
+		assert_true((m[i] = mbt_dial_tcp_from("127.0.0.1", master_port)) >= 0);
 	for (int i = 0; i < 8; i++) {
-		assert_true((f[i] = dial_tcp_from("127.0.0.1", ftp_port)) >= 0);
-		assert_true(read_until(f[i], buf, sizeof(buf), "220 "));
+		assert_true((f[i] = mbt_dial_tcp_from("127.0.0.1", ftp_port)) >= 0);
+		assert_true(mbt_read_until(f[i], buf, sizeof(buf), "220 "));
 	}
 	/* The 17th master-server connection and the 9th FTP one: refused. */
-	assert_true((m[16] = dial_tcp_from("127.0.0.1", master_port)) >= 0);
-	set_timeouts(m[16], 2000); /* an accepted one would wait 5 s for its request */
-	assert_true(read_eof(m[16]));
-	assert_true((f[8] = dial_tcp_from("127.0.0.1", ftp_port)) >= 0);
-	assert_true(read_until(f[8], buf, sizeof(buf), "421 "));
-	assert_true(read_eof(f[8]));
+	assert_true((m[16] = mbt_dial_tcp_from("127.0.0.1", master_port)) >= 0);
+	mbt_set_timeouts(m[16], 2000); /* an accepted one would wait 5 s for its request */
+	assert_true(mbt_read_eof(m[16]));
+	assert_true((f[8] = mbt_dial_tcp_from("127.0.0.1", ftp_port)) >= 0);
+	assert_true(mbt_read_until(f[8], buf, sizeof(buf), "421 "));
+	assert_true(mbt_read_eof(f[8]));
 	/* Another address is served meanwhile. */
-	assert_true((fd = dial_tcp_from("127.0.0.2", master_port)) >= 0);
+	assert_true((fd = mbt_dial_tcp_from("127.0.0.2", master_port)) >= 0);
 	assert_true(master_exchange(fd));
 	close(fd);
-	assert_true((fd = dial_tcp_from("127.0.0.2", ftp_port)) >= 0);
-	assert_true(read_until(fd, buf, sizeof(buf), "220 "));
+	assert_true((fd = mbt_dial_tcp_from("127.0.0.2", ftp_port)) >= 0);
+	assert_true(mbt_read_until(fd, buf, sizeof(buf), "220 "));
 	close(fd);
 	for (int i = 0; i < 17; i++)
 		close(m[i]);
@@ -463,16 +363,17 @@ static int
 emfile_child(int tell)
 {
 	static char buf[1 << 16];
-	int f = dial_tcp(ftp_port), m = dial_tcp(master_port), c = dial_unix();
+	int f = mbt_dial_tcp_from(NULL, ftp_port), m = mbt_dial_tcp_from(NULL, master_port);
+	int c = mbt_dial_unix(sock_path);
 
 	if (f < 0 || m < 0 || c < 0)
 		return 10;
-	set_timeouts(f, 20000);
-	set_timeouts(m, 20000);
-	set_timeouts(c, 20000);
+	mbt_set_timeouts(f, 20000);
+	mbt_set_timeouts(m, 20000);
+	mbt_set_timeouts(c, 20000);
 	if (write(tell, "c", 1) != 1)
 		return 11;
-	if (!read_until(f, buf, sizeof(buf), "220 "))
+	if (!mbt_read_until(f, buf, sizeof(buf), "220 "))
 		return 12;
 	if (!master_exchange(m))
 		return 13;
@@ -554,7 +455,7 @@ test_emfile(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 
 	/* The pauses were counted. */
-	fd = dial_unix();
+	fd = mbt_dial_unix(sock_path);
 	assert_true(fd >= 0);
 	assert_true(ctl_exchange(fd, buf, sizeof(buf)));
 	close(fd);
