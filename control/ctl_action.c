@@ -3,7 +3,9 @@
  * The action table, health aggregation and the request-line handler.  One C
  * function per action serves the Unix socket, minibossctl and DPDK
  * telemetry; this file turns a request line into a reply line without
- * touching a socket, so the unit tests drive it directly.
+ * touching a socket, so the unit tests drive it directly, and keeps the
+ * line and reply buffers that both control sockets (ctl_sock.c, ctl_tls.c)
+ * use.
  *
  * Requests: {"cmd":"<name>","args":{...}} (args optional, an object).
  * Replies:  {"ok":true,"result":<value>} or {"ok":false,"error":"<text>"}.
@@ -353,4 +355,55 @@ mb_ctl_request_handle(const char *line, size_t len)
 	if (reply == NULL)
 		return NULL;
 	return reply_line(reply);
+}
+
+bool
+mb_ctl_outq_push(struct mb_ctl_outq *q, char *line, size_t max)
+{
+	size_t n = strlen(line);
+	char *o;
+
+	if (q->len - q->off + n > max) {
+		free(line);
+		return false;
+	}
+	if (q->off > 0) {
+		memmove(q->buf, q->buf + q->off, q->len - q->off);
+		q->len -= q->off;
+		q->off = 0;
+	}
+	o = realloc(q->buf, q->len + n);
+	if (o == NULL) {
+		free(line);
+		return false;
+	}
+	q->buf = o;
+	memcpy(q->buf + q->len, line, n);
+	q->len += n;
+	free(line);
+	return true;
+}
+
+int
+mb_ctl_answer_lines(char *in, size_t *inlen, struct mb_ctl_outq *q, size_t max)
+{
+	int answered = 0;
+	char *nl;
+
+	while ((nl = memchr(in, '\n', *inlen)) != NULL) {
+		size_t len = (size_t)(nl - in);
+		char *reply;
+
+		if (len > 0 && in[len - 1] == '\r')
+			len--;
+		reply = len == 0 ? NULL : mb_ctl_request_handle(in, len);
+		memmove(in, nl + 1, *inlen - (size_t)(nl - in) - 1);
+		*inlen -= (size_t)(nl - in) + 1;
+		if (len == 0)
+			continue;
+		if (reply == NULL || !mb_ctl_outq_push(q, reply, max))
+			return -1;
+		answered++;
+	}
+	return answered;
 }

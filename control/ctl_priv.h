@@ -48,6 +48,22 @@ void mb_ctl_dataplane_running(void);
 char *mb_ctl_request_handle(const char *line, size_t len);
 /* An error reply line {"ok":false,"error":msg}\n, malloc'd. */
 char *mb_ctl_reply_error(const char *msg);
+
+/* A control client's reply bytes not written yet: buf[off..len).  Shared by
+ * the Unix and the TLS control socket. */
+struct mb_ctl_outq {
+	char *buf;
+	size_t len, off;
+};
+/* Queue `line` (malloc'd, NUL-terminated; taken in every case).  false when
+ * more than `max` bytes would wait, or on ENOMEM: drop the client. */
+bool mb_ctl_outq_push(struct mb_ctl_outq *q, char *line, size_t max);
+/* Answer every whole request line at the front of in[0..*inlen) (a '\r'
+ * before the '\n' is dropped, empty lines are skipped) through
+ * mb_ctl_request_handle, queue the replies on q (bound `max`), and move what
+ * is left of the input to the front.  The number of requests answered, or
+ * -1 when a reply could not be queued: drop the client. */
+int mb_ctl_answer_lines(char *in, size_t *inlen, struct mb_ctl_outq *q, size_t max);
 /* Set the live config and the start time used by health.  `cfg` is borrowed
  * and must stay valid until the next call. */
 void mb_ctl_set_config(const struct mb_config *cfg);

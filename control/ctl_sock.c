@@ -34,8 +34,7 @@ struct client {
 	struct mb_ctl_timer *idle;
 	char *in;
 	size_t inlen;
-	char *out;
-	size_t outlen, outoff;
+	struct mb_ctl_outq out;
 	bool closing; /* flush out, then close */
 	struct client *next;
 };
@@ -63,7 +62,7 @@ client_free(struct client *c)
 	(void)close(c->fd);
 	mb_ctl_timer_free(c->idle);
 	free(c->in);
-	free(c->out);
+	free(c->out.buf);
 	free(c);
 	nclients--;
 }
@@ -81,43 +80,12 @@ client_idle(void *arg)
 	client_free(c);
 }
 
-/* Queue a reply line (owned by us from here).  false if the client is over
- * its output bound and must go. */
-static bool
-client_queue(struct client *c, char *line)
-{
-	size_t n = strlen(line);
-
-	if (c->outlen - c->outoff + n > OUT_MAX) {
-		free(line);
-		return false;
-	}
-	if (c->outoff > 0) {
-		memmove(c->out, c->out + c->outoff, c->outlen - c->outoff);
-		c->outlen -= c->outoff;
-		c->outoff = 0;
-	}
-	{
-		char *o = realloc(c->out, c->outlen + n);
-
-		if (o == NULL) {
-			free(line);
-			return false;
-		}
-		c->out = o;
-	}
-	memcpy(c->out + c->outlen, line, n);
-	c->outlen += n;
-	free(line);
-	return true;
-}
-
 /* Write what we can.  -1 when the client is gone. */
 static int
 client_flush(struct client *c)
 {
-	while (c->outoff < c->outlen) {
-		ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
+	while (c->out.off < c->out.len) {
+		ssize_t n = send(c->fd, c->out.buf + c->out.off, c->out.len - c->out.off,
 		                 MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (n == -1 && errno == EINTR)
@@ -126,14 +94,14 @@ client_flush(struct client *c)
 			break;
 		if (n == -1)
 			return -1;
-		c->outoff += (size_t)n;
+		c->out.off += (size_t)n;
 	}
-	if (c->outoff == c->outlen) {
-		c->outoff = c->outlen = 0;
+	if (c->out.off == c->out.len) {
+		c->out.off = c->out.len = 0;
 		if (c->closing)
 			return -1;
 	}
-	(void)mb_ctl_loop_mod(c->fd, (c->closing ? 0 : EPOLLIN) | (c->outlen > 0 ? EPOLLOUT : 0));
+	(void)mb_ctl_loop_mod(c->fd, (c->closing ? 0 : EPOLLIN) | (c->out.len > 0 ? EPOLLOUT : 0));
 	return 0;
 }
 
@@ -146,12 +114,13 @@ client_io(int fd, uint32_t events, void *arg)
 	if (events & EPOLLIN) {
 		for (;;) {
 			ssize_t n;
-			char *nl;
 
 			if (c->inlen == MB_CTL_MAX_LINE + 1) {
 				/* Full buffer and no newline: the line is too long. */
 				c->closing = true;
-				if (!client_queue(c, mb_ctl_reply_error("request line too long")))
+				if (!mb_ctl_outq_push(&c->out,
+						      mb_ctl_reply_error("request line too long"),
+						      OUT_MAX))
 					goto drop;
 				break;
 			}
@@ -167,26 +136,11 @@ client_io(int fd, uint32_t events, void *arg)
 				break;
 			}
 			c->inlen += (size_t)n;
-			while (!c->closing && (nl = memchr(c->in, '\n', c->inlen)) != NULL) {
-				size_t len = (size_t)(nl - c->in);
-				char *reply;
-
-				if (len > 0 && c->in[len - 1] == '\r')
-					len--;
-				reply = len == 0 ? NULL : mb_ctl_request_handle(c->in, len);
-				memmove(c->in, nl + 1, c->inlen - (size_t)(nl - c->in) - 1);
-				c->inlen -= (size_t)(nl - c->in) + 1;
-				if (len == 0)
-					continue;
-				if (reply == NULL || !client_queue(c, reply)) {
-					MB_LOG(DEBUG, CTL,
-					       "control client output over %u bytes, dropping it",
-					       OUT_MAX);
-					goto drop;
-				}
+			if (mb_ctl_answer_lines(c->in, &c->inlen, &c->out, OUT_MAX) < 0) {
+				MB_LOG(DEBUG, CTL, "control client output over %u bytes, dropping it",
+				       OUT_MAX);
+				goto drop;
 			}
-			if (c->closing)
-				break;
 		}
 		(void)mb_ctl_timer_rearm(c->idle, timeout_ms, 0);
 	}

@@ -58,8 +58,7 @@ struct tls_client {
 	char peer[64];
 	char *in;
 	size_t inlen;
-	char *out;
-	size_t outlen, outoff;
+	struct mb_ctl_outq out;
 	struct tls_client *next;
 };
 
@@ -182,7 +181,7 @@ client_free(struct tls_client *c)
 	(void)close(c->fd);
 	mb_ctl_timer_free(c->timer);
 	free(c->in);
-	free(c->out);
+	free(c->out.buf);
 	free(c);
 	T.nclients--;
 }
@@ -201,41 +200,13 @@ client_timer(void *arg)
 	client_free(c);
 }
 
-/* Queue a reply line (ours from here).  false: over the bound, drop. */
-static bool
-client_queue(struct tls_client *c, char *line)
-{
-	size_t n = strlen(line);
-	char *o;
-
-	if (c->outlen - c->outoff + n > OUT_MAX) {
-		free(line);
-		return false;
-	}
-	if (c->outoff > 0) {
-		memmove(c->out, c->out + c->outoff, c->outlen - c->outoff);
-		c->outlen -= c->outoff;
-		c->outoff = 0;
-	}
-	o = realloc(c->out, c->outlen + n);
-	if (o == NULL) {
-		free(line);
-		return false;
-	}
-	c->out = o;
-	memcpy(c->out + c->outlen, line, n);
-	c->outlen += n;
-	free(line);
-	return true;
-}
-
 /* Events to wait for next. */
 static void
 client_arm(struct tls_client *c)
 {
 	uint32_t ev = 0;
 
-	if (c->want_write || c->outlen > c->outoff)
+	if (c->want_write || c->out.len > c->out.off)
 		ev |= EPOLLOUT;
 	if (!c->closing || c->state == TLS_HANDSHAKE)
 		ev |= EPOLLIN;
@@ -247,14 +218,14 @@ static int
 client_flush(struct tls_client *c)
 {
 	c->want_write = false;
-	while (c->outoff < c->outlen) {
-		size_t len = c->outlen - c->outoff;
+	while (c->out.off < c->out.len) {
+		size_t len = c->out.len - c->out.off;
 		int n, e;
 
 		ERR_clear_error();
-		n = SSL_write(c->ssl, c->out + c->outoff, len > INT32_MAX ? INT32_MAX : (int)len);
+		n = SSL_write(c->ssl, c->out.buf + c->out.off, len > INT32_MAX ? INT32_MAX : (int)len);
 		if (n > 0) {
-			c->outoff += (size_t)n;
+			c->out.off += (size_t)n;
 			continue;
 		}
 		e = SSL_get_error(c->ssl, n);
@@ -264,7 +235,7 @@ client_flush(struct tls_client *c)
 		}
 		return -1;
 	}
-	c->outoff = c->outlen = 0;
+	c->out.off = c->out.len = 0;
 	return c->closing ? -1 : 0;
 }
 
@@ -272,25 +243,13 @@ client_flush(struct tls_client *c)
 static bool
 client_lines(struct tls_client *c)
 {
-	char *nl;
+	int n = mb_ctl_answer_lines(c->in, &c->inlen, &c->out, OUT_MAX);
 
-	while (!c->closing && (nl = memchr(c->in, '\n', c->inlen)) != NULL) {
-		size_t len = (size_t)(nl - c->in);
-		char *reply;
-
-		if (len > 0 && c->in[len - 1] == '\r')
-			len--;
-		reply = len == 0 ? NULL : mb_ctl_request_handle(c->in, len);
-		memmove(c->in, nl + 1, c->inlen - (size_t)(nl - c->in) - 1);
-		c->inlen -= (size_t)(nl - c->in) + 1;
-		if (len == 0)
-			continue;
-		T.requests++;
-		if (reply == NULL || !client_queue(c, reply)) {
-			T.dropped++;
-			return false;
-		}
+	if (n < 0) {
+		T.dropped++;
+		return false;
 	}
+	T.requests += (uint64_t)n;
 	return true;
 }
 
@@ -303,7 +262,8 @@ client_read(struct tls_client *c)
 
 		if (c->inlen == MB_CTL_MAX_LINE + 1) {
 			c->closing = true;
-			return client_queue(c, mb_ctl_reply_error("request line too long"));
+			return mb_ctl_outq_push(&c->out, mb_ctl_reply_error("request line too long"),
+						OUT_MAX);
 		}
 		ERR_clear_error();
 		n = SSL_read(c->ssl, c->in + c->inlen, (int)(MB_CTL_MAX_LINE + 1 - c->inlen));

@@ -11,7 +11,9 @@
  *    (ctl_dp.h), with an eventfd and an event queue the test posts to, so
  *    events reach the subsystems through the real dispatch;
  *  - mbt_ms_request: a master-server client for a test that runs the
- *    control loop itself.
+ *    control loop itself;
+ *  - mbt_ctl_thread_start: the control plane on a thread of its own, for a
+ *    test whose main thread plays the clients.
  *
  * Nothing here redefines a symbol of the code under test: tests install
  * these through mb_ctl_dp_set() and mb_master_new().
@@ -19,7 +21,9 @@
 #ifndef _MBT_CTL_FAKES_H_
 #define _MBT_CTL_FAKES_H_
 
+#include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ctl_dp.h"
@@ -74,5 +78,26 @@ int mbt_dp_post(const struct mb_dp_event *ev);
  * -errno (-EPIPE: closed without a reply). */
 int mbt_ms_request(uint16_t port, const char *src, const struct mb_ms_get_request *req,
 		   struct mb_ms_get_reply *rep);
+
+/*
+ * The control plane on a thread of its own, as the daemon's control thread
+ * (ctl_thread.c): an RCU reader, the loop, mbt_dp_ops as the dataplane (local
+ * address 127.0.0.1), mb_ctl_core_start(cfg, NULL, tab, n).  Returns 0 once
+ * it runs (what the subsystems report, such as the ports they picked, may be
+ * read then), or -1 when it failed or did not start within 10 s.
+ * *ret_thread (may be NULL): the thread, for tests that measure it.
+ * mbt_ctl_thread_stop stops the loop; the thread stops the core and ends.
+ */
+struct mb_config;
+struct mb_ctl_subsys;
+int mbt_ctl_thread_start(const struct mb_config *cfg, const struct mb_ctl_subsys *const *tab,
+			 size_t n, pthread_t *ret_thread);
+void mbt_ctl_thread_stop(void);
+/* Publish a table of heap images named `names`, `size` zero bytes
+ * each, from a thread that becomes an RCU reader, left offline (ctl_thread.c).
+ * 0 or -1.  mbt_heap_images_unpublish: the table goes, its images with
+ * their last user; the thread is no RCU reader any more. */
+int mbt_heap_images_publish(const char *const *names, size_t n, size_t size);
+void mbt_heap_images_unpublish(void);
 
 #endif /* _MBT_CTL_FAKES_H_ */

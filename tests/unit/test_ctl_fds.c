@@ -54,6 +54,7 @@
 #include "ctl_fakes.h"
 #include "mbt_net.h"
 #include "ctl_priv.h"
+#include "mb_cleanup.h"
 #include "dp.h"
 #include "mb_image.h"
 #include "mb_log.h"
@@ -80,39 +81,7 @@ count_sink(enum mb_log_level level, enum mb_log_module mod, const char *fmt, va_
 static struct mb_config cfg;
 static char sock_path[108];
 static pthread_t loop_thread;
-static _Atomic int loop_state; /* 0 starting, 1 running, -1 failed */
 static uint16_t ftp_port, master_port; /* the kernel picked them */
-
-static void *
-loop_main(void *arg)
-{
-	static const struct mb_ctl_subsys *const tab[] = {
-		&mb_ctl_subsys_sock, &mb_ctl_subsys_dataplane, &mb_ctl_subsys_master,
-		&mb_ctl_subsys_ftp,
-	};
-
-	(void)arg;
-	rcu_register_thread();
-	if (mb_ctl_loop_init() != 0) {
-		atomic_store(&loop_state, -1);
-		return NULL;
-	}
-	mb_ctl_loop_set_rcu(true);
-	mbt_dp.local_addr = htonl(INADDR_LOOPBACK);
-	mb_ctl_dp_set(&mbt_dp_ops);
-	if (mb_ctl_core_start(&cfg, NULL, tab, 4) != 0) {
-		atomic_store(&loop_state, -1);
-		return NULL;
-	}
-	ftp_port = mb_ctl_ftp_port();
-	master_port = mb_ctl_master_port();
-	atomic_store(&loop_state, 1);
-	(void)mb_ctl_loop_run();
-	mb_ctl_core_stop();
-	mb_ctl_loop_fini();
-	rcu_unregister_thread();
-	return NULL;
-}
 
 /* ---- clients ----------------------------------------------------------------------- */
 
@@ -476,22 +445,12 @@ test_emfile(void **state)
 static int
 setup(void **state)
 {
-	static const char bytes[4096];
-	struct mb_image_table *tbl;
 	char err[MB_CFG_ERRLEN];
-	uint64_t end;
 
 	(void)state;
 	signal(SIGPIPE, SIG_IGN);
 	mb_log_set_sink(count_sink);
-	rcu_register_thread();
-	tbl = mb_image_table_alloc(1);
-	assert_non_null(tbl);
-	tbl->img[0] = mb_image_new_heap("test/img", bytes, sizeof(bytes));
-	assert_non_null(tbl->img[0]);
-	tbl->count = 1;
-	mb_image_table_publish(tbl);
-	rcu_thread_offline();
+	assert_int_equal(mbt_heap_images_publish((const char *const[]){ "test/img" }, 1, 4096), 0);
 
 	snprintf(sock_path, sizeof(sock_path), "/tmp/mbt-fds-%d.sock", (int)getpid());
 	assert_int_equal(mb_config_defaults(&cfg), 0);
@@ -505,11 +464,17 @@ setup(void **state)
 	cfg.ftp_port = MB_CTL_PORT_ANY;
 	cfg.ftp_pasv_min = 41000 + (uint64_t)(getpid() % 1000) * 10;
 	cfg.ftp_pasv_max = cfg.ftp_pasv_min + 9;
-	assert_int_equal(pthread_create(&loop_thread, NULL, loop_main, NULL), 0);
-	end = mb_time_mono_ns() + 10 * MB_NS_PER_SEC;
-	while (atomic_load(&loop_state) == 0 && mb_time_mono_ns() < end)
-		usleep(1000);
-	assert_int_equal(atomic_load(&loop_state), 1);
+	{
+		static const struct mb_ctl_subsys *const tab[] = {
+			&mb_ctl_subsys_sock, &mb_ctl_subsys_dataplane, &mb_ctl_subsys_master,
+			&mb_ctl_subsys_ftp,
+		};
+
+		assert_int_equal(mbt_ctl_thread_start(&cfg, tab, MB_ARRAY_SIZE(tab), &loop_thread),
+				 0);
+	}
+	ftp_port = mb_ctl_ftp_port();
+	master_port = mb_ctl_master_port();
 	return 0;
 }
 
@@ -517,13 +482,8 @@ static int
 teardown(void **state)
 {
 	(void)state;
-	mb_ctl_loop_stop();
-	pthread_join(loop_thread, NULL);
-	rcu_thread_online();
-	mb_image_table_publish(NULL);
-	rcu_thread_offline();
-	rcu_barrier();
-	rcu_unregister_thread();
+	mbt_ctl_thread_stop();
+	mbt_heap_images_unpublish();
 	mb_config_done(&cfg);
 	(void)unlink(sock_path);
 	print_message("log lines: %u\n", atomic_load(&log_lines));

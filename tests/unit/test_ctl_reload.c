@@ -64,8 +64,6 @@
 
 static struct mb_config cfg;
 static char dir[64], sock_path[128];
-static pthread_t loop_thread;
-static _Atomic int loop_state; /* 0 starting, 1 running, -1 failed */
 static uint16_t ftp_port, master_port, tls_port; /* the kernel picked them */
 
 /* ---- the control thread: the table, and "test-apply" ---------------------------- */
@@ -118,39 +116,6 @@ static const struct mb_ctl_subsys subsys_apply = {
 	.actions = &apply_action,
 	.n_actions = 1,
 };
-
-static void *
-loop_main(void *arg)
-{
-	static const struct mb_ctl_subsys *const tab[] = {
-		&mb_ctl_subsys_log,    &mb_ctl_subsys_sock, &mb_ctl_subsys_dataplane,
-		&mb_ctl_subsys_master, &mb_ctl_subsys_ftp,  &mb_ctl_subsys_tls,
-		&mb_ctl_subsys_boss,   &subsys_apply,
-	};
-
-	(void)arg;
-	rcu_register_thread();
-	if (mb_ctl_loop_init() != 0) {
-		atomic_store(&loop_state, -1);
-		return NULL;
-	}
-	mb_ctl_loop_set_rcu(true);
-	mbt_dp.local_addr = htonl(INADDR_LOOPBACK);
-	mb_ctl_dp_set(&mbt_dp_ops);
-	if (mb_ctl_core_start(&cfg, NULL, tab, MB_ARRAY_SIZE(tab)) != 0) {
-		atomic_store(&loop_state, -1);
-		return NULL;
-	}
-	ftp_port = mb_ctl_ftp_port();
-	master_port = mb_ctl_master_port();
-	tls_port = mb_ctl_tls_port();
-	atomic_store(&loop_state, 1);
-	(void)mb_ctl_loop_run();
-	mb_ctl_core_stop();
-	mb_ctl_loop_fini();
-	rcu_unregister_thread();
-	return NULL;
-}
 
 /* ---- clients ---------------------------------------------------------------------- */
 
@@ -568,10 +533,7 @@ make_pki(void)
 static int
 setup(void **state)
 {
-	static const char bytes[4096];
-	struct mb_image_table *tbl;
 	char err[MB_CFG_ERRLEN], text[1024];
-	uint64_t end;
 
 	(void)state;
 	signal(SIGPIPE, SIG_IGN);
@@ -580,16 +542,8 @@ setup(void **state)
 	assert_int_equal(make_pki(), 0);
 	snprintf(sock_path, sizeof(sock_path), "%s/ctl.sock", dir);
 
-	rcu_register_thread();
-	tbl = mb_image_table_alloc(2);
-	assert_non_null(tbl);
-	tbl->img[0] = mb_image_new_heap("test/a", bytes, sizeof(bytes));
-	tbl->img[1] = mb_image_new_heap("test/b", bytes, sizeof(bytes));
-	assert_non_null(tbl->img[0]);
-	assert_non_null(tbl->img[1]);
-	tbl->count = 2;
-	mb_image_table_publish(tbl);
-	rcu_thread_offline();
+	assert_int_equal(mbt_heap_images_publish((const char *const[]){ "test/a", "test/b" }, 2,
+						 4096), 0);
 
 	mbt_sess_reset(1);
 	assert_int_equal(mb_config_defaults(&cfg), 0);
@@ -604,11 +558,18 @@ setup(void **state)
 	cfg.control_socket = strdup(sock_path);
 	cfg.master_port = MB_CTL_PORT_ANY;
 	cfg.ftp_port = MB_CTL_PORT_ANY;
-	assert_int_equal(pthread_create(&loop_thread, NULL, loop_main, NULL), 0);
-	end = mb_time_mono_ns() + 10 * MB_NS_PER_SEC;
-	while (atomic_load(&loop_state) == 0 && mb_time_mono_ns() < end)
-		usleep(1000);
-	assert_int_equal(atomic_load(&loop_state), 1);
+	{
+		static const struct mb_ctl_subsys *const tab[] = {
+			&mb_ctl_subsys_log,    &mb_ctl_subsys_sock, &mb_ctl_subsys_dataplane,
+			&mb_ctl_subsys_master, &mb_ctl_subsys_ftp,  &mb_ctl_subsys_tls,
+			&mb_ctl_subsys_boss,   &subsys_apply,
+		};
+
+		assert_int_equal(mbt_ctl_thread_start(&cfg, tab, MB_ARRAY_SIZE(tab), NULL), 0);
+	}
+	ftp_port = mb_ctl_ftp_port();
+	master_port = mb_ctl_master_port();
+	tls_port = mb_ctl_tls_port();
 	assert_int_not_equal(master_port, 0);
 	assert_int_not_equal(ftp_port, 0);
 	return 0;
@@ -620,13 +581,8 @@ teardown(void **state)
 	char cmd[128];
 
 	(void)state;
-	mb_ctl_loop_stop();
-	pthread_join(loop_thread, NULL);
-	rcu_thread_online();
-	mb_image_table_publish(NULL);
-	rcu_thread_offline();
-	rcu_barrier();
-	rcu_unregister_thread();
+	mbt_ctl_thread_stop();
+	mbt_heap_images_unpublish();
 	mb_config_done(&cfg);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	return system(cmd) == 0 ? 0 : -1;
