@@ -312,13 +312,15 @@ long-names)
 	head -c 2000 /dev/urandom > "$T/www/$L251"
 	head -c 4000000 /dev/urandom > "$T/www/$DEEP"
 	publish 1
-	# a slow first attempt killed mid-download leaves a .part to resume
+	# a slow first attempt killed mid-download leaves a .part to resume (the
+	# deep name's: its escaped form is too long, so it is hashed, "%H...";
+	# A's .part, 300 KB, exists for a moment too)
 	ngx_stop
 	ngx_start srv "location /d/ { limit_rate 200k; }"
 	"$PROBE" "$T"/mb.conf >"$T"/probe.out 2>"$T"/probe.log &
 	PROBE_PID=$!
 	for _ in $(seq 300); do
-		s=$(find "$T"/state/tmp -name '*.part' -size +100k 2>/dev/null | wc -l)
+		s=$(find "$T"/state/tmp -name '%H*.part' -size +100k 2>/dev/null | wc -l)
 		[ "$s" -gt 0 ] && break
 		sleep 0.1
 	done
@@ -448,7 +450,8 @@ fsync-dir)
 		lines = open(sys.argv[1]).read().splitlines()
 		state = os.path.realpath(sys.argv[2])
 		def fsync_at(i, d):
-		    return re.search(r'fsync\(\d+<' + re.escape(d) + r'>\)', lines[i])
+		    # whole, or cut by another thread's call (strace -f: "<unfinished ...>")
+		    return re.search(r'fsync\(\d+<' + re.escape(d) + r'>(\)| <unfinished)', lines[i])
 		names = {"emulab-ops/A": ["images/emulab-ops", "images"],
 		         "emulab-ops/B": ["images/emulab-ops"], "C": ["images"]}
 		for name, dirs in names.items():
