@@ -536,6 +536,8 @@ mb_config_to_json(const struct mb_config *cfg)
 		json_t *sec = json_object_get(root, k->section);
 		json_t *ent;
 
+		if ((k->flags & MB_CFG_F_UNBUILT) != 0)
+			continue; /* refused when set: never part of a running configuration */
 		if (sec == NULL) {
 			sec = json_object();
 			if (sec == NULL || json_object_set_new(root, k->section, sec) < 0)

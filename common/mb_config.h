@@ -260,7 +260,8 @@ int mb_config_format_human(const struct mb_config *cfg, const struct mb_cfg_key 
 const struct mb_cfg_key *mb_config_find(const char *section, const char *name);
 /* JSON: {"section": {"key": {"value":..., "default":..., "type":..., "reloadable":..,
  * "help":..., "text":..., "line":...}}} ("text": as written, "line": where,
- * both only for keys set in the file).  New reference. */
+ * both only for keys set in the file).  Keys nothing reads yet
+ * (MB_CFG_F_UNBUILT) are left out.  New reference. */
 json_t *mb_config_to_json(const struct mb_config *cfg);
 /* Which keys differ between a and b that are not reloadable (first one), or NULL. */
 const struct mb_cfg_key *mb_config_nonreloadable_change(const struct mb_config *a,

@@ -628,6 +628,18 @@ test_unbuilt_refused(void **state)
 	assert_non_null(strstr(err, "url must start with https://"));
 	mb_config_done(&c);
 
+	/* the running configuration (`minibossctl config -a`) leaves it out */
+	assert_int_equal(mb_config_defaults(&c), 0);
+	{
+		json_t *j = mb_config_to_json(&c);
+
+		assert_non_null(j);
+		assert_non_null(json_object_get(json_object_get(j, "frisbee"), "rate"));
+		assert_null(json_object_get(json_object_get(j, "frisbee"), "tryagain-wait"));
+		json_decref(j);
+	}
+	mb_config_done(&c);
+
 	/* the example -E prints still validates with an address */
 	f = open_memstream(&text, &len);
 	assert_non_null(f);
