@@ -14,7 +14,7 @@
  * it on the control thread, so listeners can stay on ports the kernel picked.
  *
  *   server.log-level            the level the log takes
- *   server.max-control-clients  the Unix socket's client limit
+ *   server.max-control-clients  the client limit of both control sockets
  *   server.control-timeout      when an idle control client is closed
  *   frisbee.methods             the methods GETSTATUS offers and GET uses
  *   frisbee.master-proxy        GET on behalf of another node
@@ -186,6 +186,18 @@ health(void)
 	return r;
 }
 
+/* TLS clients closed at once for the client limit. */
+static json_int_t
+tls_rejected(void)
+{
+	json_t *h = health();
+	json_int_t n = json_integer_value(
+	    json_object_get(json_object_get(h, "control-tls"), "rejected"));
+
+	json_decref(h);
+	return n;
+}
+
 /* Wait until the Unix socket holds no client but the asking one. */
 static void
 control_clients_settle(void)
@@ -230,6 +242,9 @@ master_ask(const char *src, const char *image, uint8_t methods, bool status, uin
 	return r->error;
 }
 
+static SSL *tls_open(const char *who, char *cn, size_t cnlen);
+static void tls_close(SSL *s);
+
 /* ---- tests ------------------------------------------------------------------------------ */
 
 static void
@@ -253,6 +268,19 @@ test_max_control_clients(void **state)
 
 	(void)state;
 	apply("[server]\nmax-control-clients = 3\n");
+	/* the TLS socket: three clients, the fourth is closed at once */
+	{
+		json_int_t rejected = tls_rejected();
+		SSL *t[4];
+		char cn[128];
+
+		for (int i = 0; i < 3; i++)
+			assert_non_null(t[i] = tls_open("c1", cn, sizeof(cn)));
+		assert_null(t[3] = tls_open("c1", cn, sizeof(cn)));
+		assert_int_equal(tls_rejected(), rejected + 1);
+		for (int i = 0; i < 3; i++)
+			tls_close(t[i]);
+	}
 	control_clients_settle();
 	for (int i = 0; i < 3; i++) {
 		c[i] = mbt_dial_unix(sock_path);
@@ -417,10 +445,11 @@ test_boss_and_dataplane(void **state)
 
 /* ---- the TLS control socket -------------------------------------------------------- */
 
-/* One health request over TLS presenting certificate `who` (DIR/who.pem and
- * .key).  True when answered; the server certificate's CN in cn. */
-static bool
-tls_health(const char *who, char *cn, size_t cnlen)
+/* A TLS connection presenting certificate `who` (DIR/who.pem and .key) that
+ * answered one health request, left open; NULL when refused.  The server
+ * certificate's CN in cn. */
+static SSL *
+tls_open(const char *who, char *cn, size_t cnlen)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	static const char req[] = "{\"cmd\":\"health\"}\n";
@@ -441,6 +470,7 @@ tls_health(const char *who, char *cn, size_t cnlen)
 	fd = mbt_dial_tcp_from(NULL, tls_port);
 	assert_true(fd >= 0);
 	s = SSL_new(ctx);
+	SSL_CTX_free(ctx); /* s holds its own reference */
 	assert_non_null(s);
 	SSL_set_fd(s, fd);
 	if (SSL_connect(s) != 1)
@@ -466,10 +496,31 @@ tls_health(const char *who, char *cn, size_t cnlen)
 		}
 	}
 out:
+	if (ok)
+		return s;
 	SSL_free(s);
 	close(fd);
-	SSL_CTX_free(ctx);
-	return ok;
+	return NULL;
+}
+
+static void
+tls_close(SSL *s)
+{
+	int fd = SSL_get_fd(s);
+
+	SSL_free(s);
+	close(fd);
+}
+
+/* One health request over TLS: true when answered. */
+static bool
+tls_health(const char *who, char *cn, size_t cnlen)
+{
+	SSL *s = tls_open(who, cn, cnlen);
+
+	if (s != NULL)
+		tls_close(s);
+	return s != NULL;
 }
 
 static void
