@@ -127,7 +127,11 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	  "not implemented: a GET for an image still loading or downloading answers TRYAGAIN "
 	  "until it is ready", MB_CFG_F_UNBUILT },
 	{ "frisbee", "master-proxy", MB_CFG_BOOL, OFF(master_proxy), 0, 1, "no", true,
-	  "answer master-server requests made on behalf of another node (frisbee -P)" },
+	  "answer master-server requests made on behalf of another node (frisbee -P, a subboss "
+	  "with -A) from any peer, as the stock null backend; prefer master-proxies" },
+	{ "frisbee", "master-proxies", MB_CFG_STRING, OFF(master_proxies), 0, 1023, "", true,
+	  "addresses or prefixes (A.B.C.D[/len], comma or space separated, at most 64) of the "
+	  "subbosses that may ask on behalf of another node; loopback always may" },
 	{ "frisbee", "unicast-resend", MB_CFG_UINT, OFF(unicast_resend), 0, 10000, "100", true,
 	  "percent of its image a unicast session may send beyond one copy (plus one chunk); "
 	  "bounds what spoofed requests make us send to one address" },

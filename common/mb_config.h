@@ -76,7 +76,8 @@ struct mb_config {
 	char *master_listen;
 	uint64_t mcast_ttl;
 	uint64_t tryagain_wait;	/* seconds a GET for a fetching image answers TRYAGAIN */
-	bool master_proxy;	/* GET with hostip != peer (proxy) allowed */
+	bool master_proxy;	/* GET with hostip != peer (proxy) allowed from anyone */
+	char *master_proxies;	/* addresses/prefixes that may proxy */
 	uint64_t unicast_resend; /* percent of an image a unicast session may send again */
 	uint64_t master_per_source;	/* concurrent master-server connections per address */
 	uint64_t sessions_per_source;	/* sessions one requesting address may have started */
@@ -238,6 +239,14 @@ int mb_config_load_file(struct mb_config *cfg, const char *path, char *err, size
 int mb_config_load_string(struct mb_config *cfg, const char *text, char *err, size_t errlen);
 /* mb_config_check without file checks, first error in err. */
 int mb_config_validate(const struct mb_config *cfg, char *err, size_t errlen);
+
+#define MB_CFG_IPV4_LIST_MAX 64
+/* Parse a list of `A.B.C.D` or `A.B.C.D/len` items separated by commas
+ * and/or spaces (frisbee.master-proxies) into addresses and masks, host
+ * order.  Returns how many (0 for an empty list), -EINVAL for an item that
+ * is neither (*ret_bad, if not NULL, points at it), -E2BIG above max.  Pure. */
+int mb_config_ipv4_list_parse(const char *s, uint32_t *addrs, uint32_t *masks, unsigned max,
+			      const char **ret_bad);
 
 /* The index of k in mb_cfg_keys. */
 size_t mb_config_key_index(const struct mb_cfg_key *k);

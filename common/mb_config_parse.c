@@ -393,6 +393,50 @@ line_of(const struct mb_config *cfg, const char *section, const char *name)
 #define CWARN(sec, name, ...)                                                                \
 	mb_diags_add(d, MB_DIAG_WARNING, cfg->source, line_of(cfg, sec, name), __VA_ARGS__)
 
+int
+mb_config_ipv4_list_parse(const char *s, uint32_t *addrs, uint32_t *masks, unsigned max,
+			  const char **ret_bad)
+{
+	unsigned n = 0;
+
+	while (*s != '\0') {
+		size_t k = strcspn(s, ", ");
+		char item[32], *slash, *end;
+		struct in_addr ia;
+		unsigned long len = 32;
+
+		if (k == 0) {
+			s++;
+			continue;
+		}
+		if (ret_bad != NULL)
+			*ret_bad = s;
+		if (k >= sizeof(item))
+			return -EINVAL;
+		memcpy(item, s, k);
+		item[k] = '\0';
+		slash = strchr(item, '/');
+		if (slash != NULL) {
+			*slash = '\0';
+			if (!isdigit((unsigned char)slash[1]))
+				return -EINVAL;
+			errno = 0;
+			len = strtoul(slash + 1, &end, 10);
+			if (errno != 0 || *end != '\0' || len > 32)
+				return -EINVAL;
+		}
+		if (inet_pton(AF_INET, item, &ia) != 1)
+			return -EINVAL;
+		if (n >= max)
+			return -E2BIG;
+		masks[n] = len == 0 ? 0 : 0xffffffffu << (32 - len);
+		addrs[n] = ntohl(ia.s_addr) & masks[n];
+		n++;
+		s += k;
+	}
+	return (int)n;
+}
+
 static void
 check_values(const struct mb_config *cfg, struct mb_diags *d)
 {
@@ -439,6 +483,20 @@ check_values(const struct mb_config *cfg, struct mb_diags *d)
 		}
 		m += n;
 		m += strspn(m, ", ");
+	}
+	{
+		uint32_t pa[MB_CFG_IPV4_LIST_MAX], pm[MB_CFG_IPV4_LIST_MAX];
+		const char *bad = NULL;
+		int n = mb_config_ipv4_list_parse(cfg->master_proxies, pa, pm,
+						  MB_CFG_IPV4_LIST_MAX, &bad);
+
+		if (n == -E2BIG)
+			CERR("frisbee", "master-proxies", "[frisbee] master-proxies: more than %d items",
+			     MB_CFG_IPV4_LIST_MAX);
+		else if (n < 0)
+			CERR("frisbee", "master-proxies",
+			     "[frisbee] master-proxies: '%.*s' is not A.B.C.D or A.B.C.D/len",
+			     (int)strcspn(bad, ", "), bad);
 	}
 	if (inet_pton(AF_INET, cfg->master_listen, &ia) != 1)
 		CERR("frisbee", "master-listen", "[frisbee] master-listen: '%s' is not an IPv4 address",

@@ -9,7 +9,8 @@
  * anything is a health probe and is fine; each connection has a deadline and
  * the number of connections is bounded, in all (MASTER_MAX_CONNS) and per
  * source address (frisbee.master-max-per-source: the next one is closed at
- * once and counted).  The reply comes from
+ * once and counted).  A request of an unknown type is closed without a
+ * reply, as the stock server does.  The reply comes from
  * mb_master_handle() (ctl_master_core.c), which holds all the protocol
  * logic; this file only moves bytes, registers the "sessions" action and
  * the "master" health contributor, and frees session resources when the
@@ -140,6 +141,11 @@ conn_reply(struct master_conn *c)
 	rcu_read_lock();
 	err = mb_master_handle(ms.m, c->buf, c->len, c->peer, servaddr, out, sizeof(out), &olen);
 	rcu_read_unlock();
+	if (olen == 0) {
+		/* An unknown message type: as mfrisbeed, no reply (counted). */
+		conn_close(c);
+		return;
+	}
 	if (err != MB_MS_ERROR_NONE && err != MB_MS_ERROR_TRYAGAIN) {
 		/* Any node can ask for nothing at will: the log is rate-limited,
 		 * the counters (errors by code) count every one. */
@@ -167,9 +173,9 @@ conn_io(int fd, uint32_t events, void *arg)
 	(void)fd;
 	for (;;) {
 		if (c->len >= MB_MS_HDR_LEN) {
-			need = mb_ms_msg_len(c->buf, c->len, NULL);
+			need = mb_master_request_len(c->buf, c->len);
 			if (need < 0) {
-				/* Garbage header: answer INVALID now. */
+				/* Unknown type: closed without a reply (conn_reply). */
 				conn_reply(c);
 				return;
 			}

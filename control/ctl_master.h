@@ -48,7 +48,13 @@ struct mb_master_settings {
 	uint32_t port_count;
 	uint32_t bcast_addr;  /* host order; 0 = broadcast impossible */
 	uint32_t max_sessions;
-	bool allow_proxy;     /* hostip != peer allowed */
+	bool allow_proxy;     /* hostip != peer allowed from any peer */
+	/* Peers that may make proxied requests (frisbee.master-proxies), host
+	 * order; loopback always may. */
+	struct mb_master_prefix {
+		uint32_t addr, mask;
+	} proxies[MB_CFG_IPV4_LIST_MAX];
+	uint32_t nproxies;
 	uint32_t max_per_source; /* sessions one requester may have started, 0 = no limit */
 	uint32_t max_unicast;	 /* slots unicast sessions may hold, 0 = no limit */
 };
@@ -63,6 +69,8 @@ struct mb_master_settings {
 	X(req_getstatus, "GETSTATUS requests")                                                 \
 	X(req_put, "PUT requests (not implemented)")                                           \
 	X(req_invalid, "undecodable requests")                                                 \
+	X(bad_header, "requests of an unknown type, closed without a reply (as mfrisbeed)")    \
+	X(refused_proxy, "proxied requests (hostip) from a peer not allowed to proxy")         \
 	X(sessions_started, "sessions started on demand")                                      \
 	X(sessions_reused, "GETs answered with a running session")                             \
 	X(sessions_ended, "sessions ended (dataplane event)")                                  \
@@ -106,6 +114,35 @@ struct mb_master {
 	struct mb_master_counters cnt;
 };
 
+/*
+ * An image id read as the stock Emulab master server reads it:
+ * `[pid/]name[:version][,meta]`, no pid meaning emulab-ops; a `:` not
+ * followed by a digit is part of the name.  The store names it maps to
+ * (doc/master-server.md, "Image ids"): `pid/name`, or `pid/name.meta` when
+ * there is a meta part; a bare id (no `/`) also as given, tried second.
+ * An absolute path is canonical as it is and names nothing here.
+ */
+struct mb_master_id {
+	char canon[MB_MS_ID_LEN + sizeof("emulab-ops/")]; /* canonical form */
+	char name[MB_IMAGE_NAME_MAX + 1];	/* store name, tried first */
+	char alt[MB_IMAGE_NAME_MAX + 1];	/* tried second, "" = none */
+	bool has_version;
+	uint64_t version;
+	bool path;				/* absolute path */
+};
+
+#define MB_MASTER_DEFAULT_PID "emulab-ops"
+
+/* Parse and canonicalise the `len` bytes of `id` (as decoded: printable, no
+ * space).  0, or -EINVAL if the id cannot name a store image (a bad version,
+ * an empty meta, a name the store does not allow).  Pure. */
+int mb_master_canon_id(const char *id, size_t len, struct mb_master_id *ret);
+
+/* How long the request starting at buf is, from its type alone (the stock
+ * server does not check the version bytes): 272 GET, 287 PUT; -EAGAIN while
+ * len < 8; -EBADMSG for any other type (closed without a reply). */
+int mb_master_request_len(const uint8_t *buf, size_t len);
+
 /* Settings from a configuration: methods string, pools, broadcast address of
  * [dpdk] address/prefixlen.  0 or -EINVAL (unknown method word). */
 int mb_master_settings_from_config(const struct mb_config *cfg, struct mb_master_settings *ret);
@@ -125,11 +162,13 @@ void mb_master_free(struct mb_master *m);
 void mb_master_reconfig(struct mb_master *m, const struct mb_master_settings *set);
 
 /*
- * Handle one whole request of `len` bytes (len = mb_ms_msg_len() of its
- * header, or the bytes received if the header is bad) from TCP peer `peer`
- * (host order) that arrived on `servaddr` (host order).  Writes the reply
- * (GetReply, or PutReply for a PUT) into out and its length to *ret_len.
- * Always produces a reply; returns its error code (MB_MS_ERROR_*).
+ * Handle one whole request of `len` bytes (len = mb_master_request_len() of
+ * its header, or the bytes received if the header is bad) from TCP peer
+ * `peer` (host order) that arrived on `servaddr` (host order).  Writes the
+ * reply (GetReply, or PutReply for a PUT) into out and its length to
+ * *ret_len; *ret_len 0 means no reply: close the connection (an unknown
+ * message type, as the stock server does).  Returns the error code
+ * (MB_MS_ERROR_*; INVALID when there is no reply).
  * The caller is inside an RCU read side (ops->lookup).
  */
 int mb_master_handle(struct mb_master *m, const uint8_t *req, size_t len, uint32_t peer,

@@ -1,21 +1,25 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Master-server request logic (GET, GETSTATUS; PUT is refused), modelled on
- * mfrisbeed's handle_get: mask the requested methods with the allowed ones,
- * check proxying, look the image up, then either describe it (GETSTATUS) or
- * hand out a session: reuse a running one for the same image version
- * (broadcast before multicast before unicast) or start one on a free
- * group/port.  Unlike mfrisbeed, unicast sessions are per client: a second
- * unicast client gets its own session.  TRYAGAIN when the pools or the
- * dataplane are full, when the requesting address started its share of
- * sessions already (frisbee.max-sessions-per-source), or when unicast
- * sessions hold their share of the slots (frisbee.max-unicast-sessions).
+ * mfrisbeed's handle_get: mask the requested methods with the allowed ones
+ * (NOMETHOD before anything else), check proxying, canonicalise the image id
+ * as the Emulab backend does and look it up, then either describe it
+ * (GETSTATUS) or hand out a session: reuse a running one for the same image
+ * version (broadcast before multicast before unicast) or start one on a free
+ * group/port (multicast, then unicast, broadcast last).  Unlike mfrisbeed,
+ * unicast sessions are per client: a second unicast client gets its own
+ * session.  TRYAGAIN when the pools or the dataplane are full or refuse,
+ * when the requesting address started its share of sessions already
+ * (frisbee.max-sessions-per-source), or when unicast sessions hold their
+ * share of the slots (frisbee.max-unicast-sessions).
  *
  * No sockets and no logging here (see ctl_master.h); the socket layer logs
  * what it needs from the return value and counters.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +27,7 @@
 #include <jansson.h>
 
 #include "ctl_master.h"
+#include "mb_bytes.h"
 
 int
 mb_master_methods_parse(const char *s, uint8_t *ret_mask)
@@ -55,6 +60,109 @@ mb_master_methods_parse(const char *s, uint8_t *ret_mask)
 }
 
 int
+mb_master_canon_id(const char *id, size_t len, struct mb_master_id *ret)
+{
+	const char *end = id + len, *slash, *rest, *name_end, *meta = NULL, *pid;
+	size_t plen, nlen, mlen = 0;
+	int n;
+
+	memset(ret, 0, sizeof(*ret));
+	if (len == 0 || len > MB_MS_ID_LEN)
+		return -EINVAL;
+	if (id[0] == '/') {
+		/* A path on boss's file system: canonical as it is. */
+		memcpy(ret->canon, id, len);
+		ret->path = true;
+		return 0;
+	}
+	slash = memchr(id, '/', len);
+	if (slash != NULL) {
+		pid = id;
+		plen = (size_t)(slash - id);
+		rest = slash + 1;
+	} else {
+		pid = MB_MASTER_DEFAULT_PID;
+		plen = strlen(pid);
+		rest = id;
+	}
+	name_end = end;
+	{
+		const char *colon = memchr(rest, ':', (size_t)(end - rest));
+
+		if (colon != NULL && colon + 1 < end && isdigit((unsigned char)colon[1])) {
+			const char *v = colon + 1, *vend;
+
+			/* The version is the rest up to a ',': digits only here
+			 * (mfrisbeed would keep "3x" as a version no image has). */
+			vend = memchr(v, ',', (size_t)(end - v));
+			if (vend == NULL)
+				vend = end;
+			if (vend - v > 10)
+				return -EINVAL;
+			for (const char *c = v; c < vend; c++) {
+				if (!isdigit((unsigned char)*c))
+					return -EINVAL;
+				ret->version = ret->version * 10 + (uint64_t)(*c - '0');
+			}
+			ret->has_version = true;
+			name_end = colon;
+			if (vend < end)
+				meta = vend + 1;
+		}
+	}
+	if (!ret->has_version) {
+		const char *comma = memchr(rest, ',', (size_t)(end - rest));
+
+		if (comma != NULL) {
+			name_end = comma;
+			meta = comma + 1;
+		}
+	}
+	nlen = (size_t)(name_end - rest);
+	if (meta != NULL) {
+		mlen = (size_t)(end - meta);
+		if (mlen == 0)
+			return -EINVAL;
+	}
+	/* canonical: pid/name[:version][,meta] */
+	n = snprintf(ret->canon, sizeof(ret->canon), "%.*s/%.*s", (int)plen, pid, (int)nlen, rest);
+	if (ret->has_version)
+		n += snprintf(ret->canon + n, sizeof(ret->canon) - (size_t)n, ":%" PRIu64,
+			      ret->version);
+	if (meta != NULL)
+		snprintf(ret->canon + n, sizeof(ret->canon) - (size_t)n, ",%.*s", (int)mlen, meta);
+	/* store names: pid/name[.meta], and for a bare id name[.meta] too */
+	if (plen + 1 + nlen + (meta != NULL ? 1 + mlen : 0) > MB_IMAGE_NAME_MAX)
+		return -EINVAL;
+	n = snprintf(ret->name, sizeof(ret->name), "%.*s/%.*s%s%.*s", (int)plen, pid, (int)nlen,
+		     rest, meta != NULL ? "." : "", (int)mlen, meta != NULL ? meta : "");
+	if (!mb_image_name_valid(ret->name, (size_t)n))
+		return -EINVAL;
+	if (slash == NULL) {
+		n = snprintf(ret->alt, sizeof(ret->alt), "%.*s%s%.*s", (int)nlen, rest,
+			     meta != NULL ? "." : "", (int)mlen, meta != NULL ? meta : "");
+		if (!mb_image_name_valid(ret->alt, (size_t)n))
+			ret->alt[0] = '\0';
+	}
+	return 0;
+}
+
+int
+mb_master_request_len(const uint8_t *buf, size_t len)
+{
+	if (len < MB_MS_HDR_LEN)
+		return -EAGAIN;
+	switch (mb_bytes_get_be32(buf + 4)) {
+	case MB_MS_GETREQUEST:
+		return MB_MS_GETREQ_LEN;
+	case MB_MS_PUTREQUEST:
+		return MB_MS_PUTREQ_LEN;
+	default:
+		return -EBADMSG;
+	}
+}
+
+int
 mb_master_settings_from_config(const struct mb_config *cfg, struct mb_master_settings *ret)
 {
 	uint32_t addr = ntohl(cfg->address);
@@ -73,6 +181,19 @@ mb_master_settings_from_config(const struct mb_config *cfg, struct mb_master_set
 		ret->port_count = 65536 - ret->port_base;
 	ret->max_sessions = (uint32_t)cfg->max_sessions;
 	ret->allow_proxy = cfg->master_proxy;
+	{
+		uint32_t a[MB_CFG_IPV4_LIST_MAX], mk[MB_CFG_IPV4_LIST_MAX];
+		int n = mb_config_ipv4_list_parse(cfg->master_proxies, a, mk,
+						  MB_CFG_IPV4_LIST_MAX, NULL);
+
+		if (n < 0)
+			return -EINVAL;
+		for (int i = 0; i < n; i++) {
+			ret->proxies[i].addr = a[i];
+			ret->proxies[i].mask = mk[i];
+		}
+		ret->nproxies = (uint32_t)n;
+	}
 	ret->max_per_source = (uint32_t)cfg->sessions_per_source;
 	ret->max_unicast = (uint32_t)cfg->max_unicast_sessions;
 	if (ret->max_unicast == 0)
@@ -126,6 +247,8 @@ mb_master_reconfig(struct mb_master *m, const struct mb_master_settings *set)
 {
 	m->set.methods = set->methods;
 	m->set.allow_proxy = set->allow_proxy;
+	memcpy(m->set.proxies, set->proxies, sizeof(m->set.proxies));
+	m->set.nproxies = set->nproxies;
 	m->set.max_per_source = set->max_per_source;
 	m->set.max_unicast = set->max_unicast;
 }
@@ -173,24 +296,27 @@ find_session(struct mb_master *m, const struct mb_image *img, uint8_t method, ui
 	return NULL;
 }
 
+/* The running session GETSTATUS reports, as mfrisbeed's findchild: one whose
+ * method is in `mask`, broadcast before multicast before unicast (any
+ * client). */
 static struct mb_master_session *
-any_session(struct mb_master *m, const struct mb_image *img)
+status_session(struct mb_master *m, const struct mb_image *img, uint8_t mask)
 {
-	static const uint8_t pref[] = { MB_MS_METHOD_BROADCAST, MB_MS_METHOD_MULTICAST };
+	static const uint8_t pref[] = { MB_MS_METHOD_BROADCAST, MB_MS_METHOD_MULTICAST,
+					MB_MS_METHOD_UNICAST };
 	uint32_t i;
 	size_t k;
 
 	for (k = 0; k < sizeof(pref); k++) {
-		struct mb_master_session *s = find_session(m, img, pref[k], 0);
+		if ((mask & pref[k]) == 0)
+			continue;
+		for (i = 0; i < m->set.max_sessions; i++) {
+			struct mb_master_session *s = &m->sess[i];
 
-		if (s != NULL)
-			return s;
-	}
-	for (i = 0; i < m->set.max_sessions; i++) {
-		struct mb_master_session *s = &m->sess[i];
-
-		if (s->used && s->version == img->version && strcmp(s->name, img->name) == 0)
-			return s;
+			if (s->used && s->method == pref[k] && s->version == img->version &&
+			    strcmp(s->name, img->name) == 0)
+				return s;
+		}
 	}
 	return NULL;
 }
@@ -214,8 +340,8 @@ fill_session(struct mb_ms_get_reply *rep, const struct mb_master_session *s, uin
 /*
  * Start a session of `method` for img and client, asked for by `requester`
  * (the TCP peer).  Returns the new table entry, or NULL with *ret_err =
- * TRYAGAIN (pools/dataplane full, or a per-source or unicast limit reached:
- * counted) or FAILED.
+ * TRYAGAIN (pools full, the dataplane refused, or a per-source or unicast
+ * limit reached: counted) or FAILED (draining).
  *
  * Why both limits: each unicast session serves one client, so a node that
  * asks with many addresses (IP aliases) starts a session per address; the
@@ -300,11 +426,11 @@ start_session(struct mb_master *m, struct mb_image *img, uint8_t method, uint32_
 	p.img = mb_image_ref(img);
 	rc = m->ops.session_start(&p, &s->id, m->ops.arg);
 	if (rc != 0) {
-		/* On error the reference stays ours. */
+		/* On error the reference stays ours.  Whatever the reason, the
+		 * answer is TRYAGAIN, as mfrisbeed's when its frisbeed dies at
+		 * once: a client with -B asks again. */
 		mb_image_unref(img);
 		m->cnt.session_start_failed++;
-		if (rc != -EBUSY && rc != -ENOSPC && rc != -EAGAIN)
-			*ret_err = MB_MS_ERROR_FAILED;
 		m->port_used[pidx] = 0;
 		goto err_port;
 	}
@@ -318,86 +444,117 @@ err_port:
 	return NULL;
 }
 
+/* The methods a request may get: frisbee.methods, without broadcast when
+ * there is no broadcast address (a /31 or /32 dpdk.address). */
+static uint8_t
+allowed_methods(const struct mb_master *m)
+{
+	uint8_t allowed = m->set.methods;
+
+	if (m->set.bcast_addr == 0)
+		allowed &= (uint8_t)~MB_MS_METHOD_BROADCAST;
+	return allowed;
+}
+
+/* May `peer` ask on behalf of another host?  Loopback (as mfrisbeed), the
+ * frisbee.master-proxies prefixes, or anyone with frisbee.master-proxy. */
+static bool
+proxy_allowed(const struct mb_master *m, uint32_t peer)
+{
+	uint32_t i;
+
+	if (m->set.allow_proxy || (peer >> 24) == 127)
+		return true;
+	for (i = 0; i < m->set.nproxies; i++)
+		if ((peer & m->set.proxies[i].mask) == m->set.proxies[i].addr)
+			return true;
+	return false;
+}
+
+/* The published image an id names: its store name, then (bare ids) the
+ * name as given; with a version, only if that version is the one
+ * published. */
+static struct mb_image *
+lookup_id(struct mb_master *m, const struct mb_master_id *id)
+{
+	struct mb_image *img = m->ops.lookup(id->name, strlen(id->name), m->ops.arg);
+
+	if (img == NULL && id->alt[0] != '\0')
+		img = m->ops.lookup(id->alt, strlen(id->alt), m->ops.arg);
+	if (img != NULL && id->has_version && img->version != id->version)
+		img = NULL; /* another version: as if we did not have it */
+	return img;
+}
+
 static unsigned int
 handle_get(struct mb_master *m, const struct mb_ms_get_request *req, uint32_t peer,
 	   uint32_t servaddr, struct mb_ms_get_reply *rep)
 {
-	static const uint8_t pref[] = { MB_MS_METHOD_BROADCAST, MB_MS_METHOD_MULTICAST,
-					MB_MS_METHOD_UNICAST };
+	/* New sessions as mfrisbeed's config backends choose them. */
+	static const uint8_t pref[] = { MB_MS_METHOD_MULTICAST, MB_MS_METHOD_UNICAST,
+					MB_MS_METHOD_BROADCAST };
+	/* Running sessions as its findchild prefers them. */
+	static const uint8_t reuse[] = { MB_MS_METHOD_BROADCAST, MB_MS_METHOD_MULTICAST,
+					 MB_MS_METHOD_UNICAST };
 	struct mb_master_session *s;
+	struct mb_master_id id;
 	struct mb_image *img;
-	char name[MB_MS_ID_LEN + 1];
-	const char *colon;
-	uint64_t want_ver = 0;
-	uint32_t client;
 	uint8_t mask;
 	unsigned int err = MB_MS_ERROR_NOMETHOD;
-	size_t k, idlen;
+	size_t k;
 
 	if (req->status)
 		m->cnt.req_getstatus++;
 	else
 		m->cnt.req_get++;
 
-	if (req->hostip != 0 && req->hostip != peer && !m->set.allow_proxy)
+	/* Methods first, before any lookup (mfrisbeed: NOMETHOD before NOIMAGE). */
+	mask = req->methods & allowed_methods(m);
+	if (mask == 0)
+		return MB_MS_ERROR_NOMETHOD;
+	/* A proxied request: only from an allowed proxy.  Whoever it is for,
+	 * a unicast session goes to the peer that asked (a subboss fetching
+	 * for a node receives the blocks itself). */
+	if (req->hostip != 0 && req->hostip != peer && !proxy_allowed(m, peer)) {
+		m->cnt.refused_proxy++;
 		return MB_MS_ERROR_NOACCESS;
-	client = req->hostip != 0 ? req->hostip : peer;
-	/* "pid/name:version" (Emulab with image provenance): the name, and the
-	 * version must be the one published. */
-	idlen = req->idlen;
-	colon = memrchr(req->imageid, ':', idlen);
-	if (colon != NULL) {
-		size_t nd = idlen - (size_t)(colon - req->imageid) - 1;
-
-		if (nd == 0 || nd > 10)
-			return MB_MS_ERROR_INVALID;
-		for (size_t i = 1; i <= nd; i++) {
-			if (colon[i] < '0' || colon[i] > '9')
-				return MB_MS_ERROR_INVALID;
-			want_ver = want_ver * 10 + (uint64_t)(colon[i] - '0');
-		}
-		idlen = (size_t)(colon - req->imageid);
 	}
-	if (!mb_image_name_valid(req->imageid, idlen))
+	if (mb_master_canon_id(req->imageid, req->idlen, &id) != 0)
 		return MB_MS_ERROR_INVALID;
-	memcpy(name, req->imageid, idlen);
-	name[idlen] = '\0';
+	if (id.path)
+		return MB_MS_ERROR_NOIMAGE; /* boss's file system is not here */
 
-	img = m->ops.lookup(name, idlen, m->ops.arg);
-	if (img != NULL && colon != NULL && img->version != want_ver)
-		img = NULL; /* another version: as if we did not have it */
+	img = lookup_id(m, &id);
 	if (img == NULL) {
 		uint64_t size = 0;
 		int64_t mtime = 0;
 
-		if (m->ops.pending == NULL || colon != NULL ||
-		    !m->ops.pending(name, &size, &mtime, m->ops.arg))
+		if (m->ops.pending == NULL || id.has_version ||
+		    !m->ops.pending(id.name, &size, &mtime, m->ops.arg))
 			return MB_MS_ERROR_NOIMAGE;
 		if (!req->status)
 			return MB_MS_ERROR_TRYAGAIN;
-		/* Status calls never answer TRYAGAIN (a stock child would fail). */
-		rep->method = req->methods & m->set.methods;
+		/* Status calls never answer TRYAGAIN (a stock child would fail);
+		 * as mfrisbeed while it fetches: method 0, not running. */
+		rep->method = 0;
 		fill_image(rep, size, mtime);
 		return MB_MS_ERROR_NONE;
 	}
 
-	mask = req->methods & m->set.methods;
-	if (mask == 0)
-		return MB_MS_ERROR_NOMETHOD;
-
 	if (req->status) {
-		rep->method = mask;
+		s = status_session(m, img, mask);
+		/* mfrisbeed: the running session's one method, else the mask */
+		rep->method = s != NULL ? s->method : mask;
 		fill_image(rep, img->size, img->mtime);
-		s = any_session(m, img);
 		if (s != NULL)
 			fill_session(rep, s, servaddr);
 		return MB_MS_ERROR_NONE;
 	}
 
-	for (k = 0; k < sizeof(pref); k++) {
-		if ((mask & pref[k]) == 0)
+	for (k = 0; k < sizeof(reuse); k++) {
+		if ((mask & reuse[k]) == 0)
 			continue;
-		s = find_session(m, img, pref[k], client);
+		s = find_session(m, img, reuse[k], peer);
 		if (s != NULL) {
 			m->cnt.sessions_reused++;
 			goto reply;
@@ -406,7 +563,7 @@ handle_get(struct mb_master *m, const struct mb_ms_get_request *req, uint32_t pe
 	for (k = 0; k < sizeof(pref); k++) {
 		if ((mask & pref[k]) == 0)
 			continue;
-		s = start_session(m, img, pref[k], client, peer, &err);
+		s = start_session(m, img, pref[k], peer, peer, &err);
 		if (s != NULL)
 			goto reply;
 		if (err == MB_MS_ERROR_FAILED)
@@ -425,6 +582,7 @@ int
 mb_master_handle(struct mb_master *m, const uint8_t *req, size_t len, uint32_t peer,
 		 uint32_t servaddr, uint8_t *out, size_t outlen, size_t *ret_len)
 {
+	uint8_t fixed[MB_MS_MSG_MAX];
 	struct mb_ms_get_request gq;
 	struct mb_ms_get_reply rep;
 	const char *why = NULL;
@@ -432,8 +590,21 @@ mb_master_handle(struct mb_master *m, const uint8_t *req, size_t len, uint32_t p
 	int need;
 
 	memset(&rep, 0, sizeof(rep));
-	need = mb_ms_msg_len(req, len, &why);
-	if (need > 0 && mb_ms_msg_type(req) == MB_MS_PUTREQUEST) {
+	*ret_len = 0;
+	need = mb_master_request_len(req, len);
+	if (need < 0 || (size_t)need != len) {
+		/* mfrisbeed closes without a word on an unknown type (or a
+		 * short request). */
+		m->cnt.bad_header++;
+		return MB_MS_ERROR_INVALID;
+	}
+	if (memcmp(req, MB_MS_VERSION, MB_MS_VERSION_LEN) != 0) {
+		/* Nor does it look at the version bytes: decode as V01. */
+		memcpy(fixed, req, len);
+		memcpy(fixed, MB_MS_VERSION, MB_MS_VERSION_LEN);
+		req = fixed;
+	}
+	if (mb_ms_msg_type(req) == MB_MS_PUTREQUEST) {
 		struct mb_ms_put_request pq;
 		struct mb_ms_put_reply pr;
 

@@ -6,7 +6,8 @@
  * to one long-lived mb_master with the fake image table and dataplane of
  * tests/fakes,
  * exactly as ctl_master.c's socket layer does.  Every call must produce a
- * reply that decodes as a GetReply or PutReply of the right length.  The
+ * reply that decodes as a GetReply or PutReply of the right length, or no
+ * reply at all (INVALID) for a request of an unknown type or length.  The
  * first input byte picks the allowed methods, the proxy flag and whether the
  * fake dataplane refuses sessions.  Also built by tests/unit/test_garbage.c.
  */
@@ -72,7 +73,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++;
 	size--;
 	while (size > 0) {
-		n = mb_ms_msg_len(data, size, NULL);
+		n = mb_master_request_len(data, size);
 		len = n > 0 && (size_t)n <= size ? (size_t)n : size;
 		olen = 0;
 		err = mb_master_handle(m, data, len, PEER, SERVADDR, out, sizeof(out), &olen);
@@ -84,7 +85,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		} else if (olen == MB_MS_PUTREPLY_LEN) {
 			if (mb_ms_put_reply_decode(out, olen, &pr, NULL) != 0 || pr.error != err)
 				abort();
-		} else {
+		} else if (olen != 0 || err != MB_MS_ERROR_INVALID ||
+			   (mb_master_request_len(data, len) > 0 &&
+			    (size_t)mb_master_request_len(data, len) == len)) {
 			abort();
 		}
 		data += len;

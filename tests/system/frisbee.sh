@@ -14,7 +14,7 @@
 #   frisbee.sh loss              5% UDP loss in the bridge, 4 receivers
 #   frisbee.sh ucast             unicast (-X ucast), one session per client
 #   frisbee.sh bcast             broadcast (-X bcast) with methods allowing it
-#   frisbee.sh status            GETSTATUS (-Q), NOIMAGE, NOACCESS (-P), TRYAGAIN (-B)
+#   frisbee.sh status            GETSTATUS (-Q), NOIMAGE, NOMETHOD, NOACCESS (-P), TRYAGAIN (-B)
 #   frisbee.sh two               two images served at once on two groups
 #   frisbee.sh reorder raw|ndz   5% loss in the bridge and reordering by the
 #                                daemon's test fault hook (MB_FAULT_REORDER)
@@ -22,6 +22,10 @@
 #                                receivers' ports only; a late joiner gets it
 #   frisbee.sh observe           sessions/stats/health counters through the
 #                                control socket, minibossctl and DPDK telemetry
+#   frisbee.sh fidelity          mfrisbeed's readings: an id without pid and
+#                                with a version, multicast before broadcast,
+#                                proxies from frisbee.master-proxies only,
+#                                unicast to the proxy that asked
 # Needs root, the stock tools (skip 77 if their directory is absent) and a
 # built minibossd (MB_BUILD).
 set -u
@@ -220,12 +224,18 @@ status)
 		-Q emulab-ops/RAW >"$MB_TMP/proxy.out" 2>&1
 	grep -q -i "access not allowed\|error=4" "$MB_TMP/proxy.out" ||
 		mb_fail "proxy request not refused: $(cat "$MB_TMP/proxy.out")"
-	# GET of an unknown image fails cleanly.
-	mb_in c1 timeout 20 "$FRIS" -i "$(mb_addr c1)" -S "$SRV_ADDR" -T 5 -N -F nosuch/IMAGE \
-		"$MB_TMP/none" >"$MB_TMP/get-noimage.out" 2>&1 &&
+	# GET of an unknown image fails cleanly: NOIMAGE for a method offered,
+	# NOMETHOD (checked first, as mfrisbeed) for multicast, which is not.
+	mb_in c1 timeout 20 "$FRIS" -i "$(mb_addr c1)" -S "$SRV_ADDR" -T 5 -N -X ucast \
+		-F nosuch/IMAGE "$MB_TMP/none" >"$MB_TMP/get-noimage.out" 2>&1 &&
 		mb_fail "GET of unknown image worked"
 	grep -q -i "unknown image" "$MB_TMP/get-noimage.out" ||
 		mb_fail "GET NOIMAGE: $(cat "$MB_TMP/get-noimage.out")"
+	mb_in c1 timeout 20 "$FRIS" -i "$(mb_addr c1)" -S "$SRV_ADDR" -T 5 -N -F nosuch/IMAGE \
+		"$MB_TMP/none" >"$MB_TMP/get-nomethod.out" 2>&1 &&
+		mb_fail "GET of unknown image worked"
+	grep -q -i "not available via specified method" "$MB_TMP/get-nomethod.out" ||
+		mb_fail "GET NOMETHOD: $(cat "$MB_TMP/get-nomethod.out")"
 	# c1 holds the only port; c2 without -B hears TRYAGAIN, with -B it waits.
 	fetch c1 emulab-ops/RAW "$MB_TMP/out.c1" -N -X ucast
 	for _ in $(seq 100); do
@@ -378,9 +388,43 @@ observe)
 		mb_fail "stats output: $(cat "$MB_TMP/stats.txt")"
 	mb_pass "sessions, stats and health through the socket, minibossctl and telemetry"
 	;;
+fidelity)
+	setup 3 "methods = bcast,mcast,ucast\nmaster-proxies = 10.77.0.11"
+	# "RAW:1" is emulab-ops/RAW at version 1; any method: multicast, not
+	# broadcast, for a new session.
+	fetch c1 RAW:1 "$MB_TMP/out.c1" -N -X any 2>"$MB_TMP/c1.err"
+	check c1 "$MB_TMP/out.c1" "$MB_TMP/raw.img"
+	expect_addr c1 '234\.5\.6\.[0-9]+'
+	mb_in c2 timeout 20 "$FRIS" -i "$(mb_addr c2)" -S "$SRV_ADDR" -Q RAW:2 \
+		>"$MB_TMP/v2.out" 2>&1
+	grep -q -i "unknown image\|error=3" "$MB_TMP/v2.out" ||
+		mb_fail "another version: $(cat "$MB_TMP/v2.out")"
+	# c2 is no configured proxy: refused.
+	mb_in c2 timeout 20 "$FRIS" -i "$(mb_addr c2)" -S "$SRV_ADDR" -P "$(mb_addr c3)" \
+		-Q emulab-ops/RAW >"$MB_TMP/proxy2.out" 2>&1
+	grep -q -i "access not allowed\|error=4" "$MB_TMP/proxy2.out" ||
+		mb_fail "proxy request from c2 not refused: $(cat "$MB_TMP/proxy2.out")"
+	# c1 is: its unicast load for c3 comes to c1 itself (as mfrisbeed sends
+	# to the TCP peer), and c3 sees nothing.
+	fetch c1 emulab-ops/RAW "$MB_TMP/out.p1" -N -X ucast -P "$(mb_addr c3)" \
+		2>"$MB_TMP/p1.err"
+	check c1 "$MB_TMP/out.p1" "$MB_TMP/raw.img"
+	expect_addr p1 '10\.77\.0\.1'
+	mb_ctl --json sessions >"$MB_TMP/sessions.json" 2>&1 ||
+		mb_fail "minibossctl sessions: $(cat "$MB_TMP/sessions.json")"
+	python3 - "$MB_TMP/sessions.json" <<-'EOF' || mb_fail "bad sessions: $(cat "$MB_TMP/sessions.json")"
+		import json, sys
+		j = json.load(open(sys.argv[1]))
+		m = j.get("result", j)["master"]
+		u = [s for s in m["sessions"] if s["method"] == "ucast"]
+		assert [s["client"] for s in u] == ["10.77.0.11"], u
+		assert m["counters"]["refused_proxy"] == 1, m["counters"]
+	EOF
+	mb_pass "canonical ids, method order, proxies"
+	;;
 *)
 	echo "usage: $0 mcast N raw|ndz | late | loss | ucast | bcast | status | two |" \
-		"reorder raw|ndz | snoop | observe" >&2
+		"reorder raw|ndz | snoop | observe | fidelity" >&2
 	exit 99
 	;;
 esac

@@ -48,8 +48,12 @@ setup(void **state)
 	(void)state;
 	mbt_images[0] = mb_image_new_heap("emulab-ops/FBSD73-STD", bytes, 10);
 	mbt_images[1] = mb_image_new_heap("test64.ndz", bytes, 5);
-	if (mbt_images[0] == NULL || mbt_images[1] == NULL)
+	mbt_images[2] = mb_image_new_heap("emulab-ops/UBUNTU22", bytes, 7);
+	mbt_images[3] = mb_image_new_heap("proj/disk.sig", bytes, 4);
+	if (mbt_images[0] == NULL || mbt_images[1] == NULL || mbt_images[2] == NULL ||
+	    mbt_images[3] == NULL)
 		return -1;
+	mbt_images[2]->version = 7;
 	mbt_images[0]->mtime = 0x6b0631af;
 	mbt_images[0]->version = 3;
 	mbt_images[1]->mtime = 1700000000;
@@ -60,8 +64,8 @@ static int
 teardown(void **state)
 {
 	(void)state;
-	mb_image_unref(mbt_images[0]);
-	mb_image_unref(mbt_images[1]);
+	for (int i = 0; i < MBT_IMAGES; i++)
+		mb_image_unref(mbt_images[i]);
 	return 0;
 }
 
@@ -197,8 +201,8 @@ test_broadcast(void **state)
 	struct mb_ms_get_reply rep;
 
 	(void)state;
-	/* bcast > mcast > ucast */
-	assert_int_equal(ask(m, "test64.ndz", 7, false, 0, PEER_A, &rep), 0);
+	/* broadcast only when asked for alone (test_method_order) */
+	assert_int_equal(ask(m, "test64.ndz", MB_MS_METHOD_BROADCAST, false, 0, PEER_A, &rep), 0);
 	assert_int_equal(rep.method, MB_MS_METHOD_BROADCAST);
 	assert_int_equal(rep.addr, 0x0a4d00ffu);
 	/* bcast not allowed: NOMETHOD for a bcast-only client. */
@@ -235,25 +239,31 @@ test_errors(void **state)
 	m->set.allow_proxy = true; /* frisbee.master-proxy = yes */
 	assert_int_equal(ask(m, "test64.ndz", MB_MS_METHOD_UNICAST, false, PEER_B, PEER_A, &rep),
 			 0);
-	assert_int_equal(mbt_sess.last.addr, htonl(PEER_B)); /* the session serves the proxied node */
+	assert_int_equal(mbt_sess.last.addr, htonl(PEER_A)); /* to the peer that asked */
 	m->set.allow_proxy = false;
 	/* The dataplane is full or broken. */
 	mbt_sess.start_rc = -ENOSPC;
-	assert_int_equal(ask(m, "test64.ndz", 7, false, 0, PEER_A, &rep), MB_MS_ERROR_TRYAGAIN);
+	assert_int_equal(ask(m, "test64.ndz", 7, false, 0, 0x0a4d000eu, &rep), MB_MS_ERROR_TRYAGAIN);
 	mbt_sess.start_rc = -EIO;
-	assert_int_equal(ask(m, "test64.ndz", 7, false, 0, PEER_A, &rep), MB_MS_ERROR_FAILED);
-	assert_int_equal(m->cnt.session_start_failed, 3); /* mcast+ucast, then mcast */
+	assert_int_equal(ask(m, "test64.ndz", 7, false, 0, 0x0a4d000eu, &rep), MB_MS_ERROR_TRYAGAIN);
+	assert_int_equal(m->cnt.session_start_failed, 4); /* mcast+ucast, twice */
 
-	/* Garbage: INVALID GetReply. */
+	/* Garbage: closed without a reply (test_error_fidelity). */
 	memset(in, 'x', sizeof(in));
-	olen = 0;
+	olen = 1;
 	assert_int_equal(mb_master_handle(m, in, 100, PEER_A, SERVADDR, out, sizeof(out), &olen),
 			 MB_MS_ERROR_INVALID);
-	assert_int_equal(olen, MB_MS_GETREPLY_LEN);
-	assert_int_equal(mb_ms_get_reply_decode(out, olen, &rep, NULL), 0);
-	assert_int_equal(rep.error, MB_MS_ERROR_INVALID);
+	assert_int_equal(olen, 0);
 	assert_int_equal(mb_master_handle(m, in, 0, PEER_A, SERVADDR, out, sizeof(out), &olen),
 			 MB_MS_ERROR_INVALID);
+	assert_int_equal(m->cnt.bad_header, 2);
+	/* A bad body (idlen 0) still gets INVALID. */
+	memset(in, 0, sizeof(in));
+	memcpy(in, "V01", 4);
+	in[7] = MB_MS_GETREQUEST;
+	assert_int_equal(mb_master_handle(m, in, MB_MS_GETREQ_LEN, PEER_A, SERVADDR, out,
+					  sizeof(out), &olen), MB_MS_ERROR_INVALID);
+	assert_int_equal(olen, MB_MS_GETREPLY_LEN);
 	/* A PUT: NOTIMPL in a PutReply. */
 	memset(in, 0, sizeof(in));
 	memcpy(in, "V01", 4);
@@ -266,7 +276,7 @@ test_errors(void **state)
 	assert_int_equal(olen, MB_MS_PUTREPLY_LEN);
 	assert_int_equal(mb_ms_msg_len(out, olen, NULL), MB_MS_PUTREPLY_LEN);
 	assert_int_equal(m->cnt.req_put, 1);
-	assert_int_equal(m->cnt.req_invalid, 2);
+	assert_int_equal(m->cnt.req_invalid, 1);
 	assert_int_equal(m->cnt.errors[MB_MS_ERROR_NOIMAGE], 3);
 	mb_master_free(m);
 }
@@ -415,6 +425,204 @@ test_version_suffix(void **state)
 	mb_master_free(m);
 }
 
+/* Image ids as the stock Emulab master server reads them: a missing pid is
+ * emulab-ops, ":N" a version (the published one), ",meta" the store image
+ * "pid/name.meta"; a bare id is also looked up as given; all names of one
+ * image share its session. */
+static void
+test_canonical_ids(void **state)
+{
+	struct mb_master *m = new_master(MB_MS_METHOD_UNICAST | MB_MS_METHOD_MULTICAST, 16);
+	struct mb_ms_get_reply rep;
+	struct mb_master_id id;
+
+	(void)state;
+	assert_int_equal(mb_master_canon_id("UBUNTU22:7,sig", 14, &id), 0);
+	assert_string_equal(id.canon, "emulab-ops/UBUNTU22:7,sig");
+	assert_string_equal(id.name, "emulab-ops/UBUNTU22.sig");
+	assert_string_equal(id.alt, "UBUNTU22.sig");
+	assert_true(id.has_version);
+	assert_int_equal(id.version, 7);
+	assert_int_equal(mb_master_canon_id("p/a:b", 5, &id), -EINVAL); /* ':' kept in name */
+	assert_int_equal(mb_master_canon_id("p/a:3,", 6, &id), -EINVAL);
+	assert_int_equal(mb_master_canon_id("p/a:3x", 6, &id), -EINVAL);
+	assert_int_equal(mb_master_canon_id("/usr/testbed/images/a.ndz", 25, &id), 0);
+	assert_true(id.path);
+
+	/* No pid: emulab-ops. */
+	assert_int_equal(ask(m, "UBUNTU22", 2, false, 0, PEER_A, &rep), 0);
+	assert_int_equal(rep.size, 7);
+	assert_int_equal(mbt_sess.starts, 1);
+	/* Versioned, with and without the pid: the same session. */
+	assert_int_equal(ask(m, "UBUNTU22:7", 2, false, 0, PEER_B, &rep), 0);
+	assert_int_equal(ask(m, "emulab-ops/UBUNTU22:7", 2, false, 0, PEER_B, &rep), 0);
+	assert_int_equal(mbt_sess.starts, 1);
+	assert_int_equal(ask(m, "UBUNTU22:6", 2, false, 0, PEER_B, &rep), MB_MS_ERROR_NOIMAGE);
+	assert_int_equal(ask(m, "UBUNTU22:7", 2, true, 0, PEER_B, &rep), 0);
+	assert_int_equal(rep.isrunning, 1);
+	/* Meta: pid/name,meta is the store image pid/name.meta. */
+	assert_int_equal(ask(m, "proj/disk,sig", 2, false, 0, PEER_A, &rep), 0);
+	assert_int_equal(rep.size, 4);
+	assert_int_equal(mbt_sess.starts, 2);
+	assert_int_equal(ask(m, "proj/disk:0,sig", 2, true, 0, PEER_A, &rep), 0);
+	assert_int_equal(ask(m, "proj/disk,md5", 2, true, 0, PEER_A, &rep), MB_MS_ERROR_NOIMAGE);
+	/* A bare name the store holds as it is. */
+	assert_int_equal(ask(m, "test64.ndz", 2, true, 0, PEER_A, &rep), 0);
+	/* Paths on boss: nothing here; a ':' that is no version: not a name. */
+	assert_int_equal(ask(m, "/usr/testbed/images/UBUNTU22.ndz", 2, false, 0, PEER_A, &rep),
+			 MB_MS_ERROR_NOIMAGE);
+	assert_int_equal(ask(m, "emulab-ops/UBUNTU22:x", 2, false, 0, PEER_A, &rep),
+			 MB_MS_ERROR_INVALID);
+	mb_master_free(m);
+}
+
+/* A new session: multicast, then unicast, broadcast last (mfrisbeed). */
+static void
+test_method_order(void **state)
+{
+	struct mb_master *m = new_master(MB_MS_METHOD_ANY, 16);
+	struct mb_master *m2 = new_master(MB_MS_METHOD_UNICAST | MB_MS_METHOD_BROADCAST, 16);
+	struct mb_ms_get_reply rep;
+
+	(void)state;
+	assert_int_equal(ask(m, "test64.ndz", 7, false, 0, PEER_A, &rep), 0);
+	assert_int_equal(rep.method, MB_MS_METHOD_MULTICAST);
+	assert_int_equal(ask(m2, "test64.ndz", 7, false, 0, PEER_A, &rep), 0);
+	assert_int_equal(rep.method, MB_MS_METHOD_UNICAST);
+	assert_int_equal(ask(m2, "test64.ndz", MB_MS_METHOD_BROADCAST, false, 0, PEER_B, &rep), 0);
+	assert_int_equal(rep.method, MB_MS_METHOD_BROADCAST);
+	/* A running broadcast session is reused before starting multicast. */
+	assert_int_equal(ask(m2, "test64.ndz", 7, false, 0, 0x0a4d000du, &rep), 0);
+	assert_int_equal(rep.method, MB_MS_METHOD_BROADCAST);
+	mb_master_free(m);
+	mb_master_free(m2);
+}
+
+/* Errors as mfrisbeed gives them. */
+static void
+test_error_fidelity(void **state)
+{
+	struct mb_master_settings set = {
+		.methods = MB_MS_METHOD_ANY, .mcast_base = 0xea050601u, .mcast_count = 4,
+		.port_base = 3564, .port_count = 16, .bcast_addr = 0, .max_sessions = 8,
+	};
+	struct mb_master *m = new_master(MB_MS_METHOD_UNICAST | MB_MS_METHOD_MULTICAST, 16);
+	struct mb_master *nob = mb_master_new(&set, &mbt_master_ops);
+	uint8_t in[MB_MS_MSG_MAX], out[MB_MS_MSG_MAX];
+	struct mb_ms_get_request req;
+	struct mb_ms_get_reply rep;
+	size_t olen;
+
+	(void)state;
+	assert_non_null(nob);
+	/* NOMETHOD before NOIMAGE and before NOACCESS. */
+	assert_int_equal(ask(m, "nosuch", MB_MS_METHOD_BROADCAST, false, 0, PEER_A, &rep),
+			 MB_MS_ERROR_NOMETHOD);
+	assert_int_equal(ask(m, "test64.ndz", MB_MS_METHOD_BROADCAST, false, PEER_B, PEER_A, &rep),
+			 MB_MS_ERROR_NOMETHOD);
+	/* Broadcast allowed but no broadcast address: not offered at all. */
+	assert_int_equal(ask(nob, "test64.ndz", MB_MS_METHOD_BROADCAST, false, 0, PEER_A, &rep),
+			 MB_MS_ERROR_NOMETHOD);
+	assert_int_equal(ask(nob, "test64.ndz", 7, true, 0, PEER_A, &rep), 0);
+	assert_int_equal(rep.method, MB_MS_METHOD_UNICAST | MB_MS_METHOD_MULTICAST);
+	/* A session that cannot start: TRYAGAIN, whatever the dataplane says. */
+	mbt_sess.start_rc = -EIO;
+	assert_int_equal(ask(m, "test64.ndz", 7, false, 0, PEER_A, &rep), MB_MS_ERROR_TRYAGAIN);
+	mbt_sess.start_rc = 0;
+	/* GETSTATUS with a running session: that session's method. */
+	assert_int_equal(ask(m, "test64.ndz", 7, false, 0, PEER_A, &rep), 0);
+	assert_int_equal(ask(m, "test64.ndz", 7, true, 0, PEER_B, &rep), 0);
+	assert_int_equal(rep.method, MB_MS_METHOD_MULTICAST);
+	assert_int_equal(rep.isrunning, 1);
+	/* ...and the mask when the request's methods exclude it. */
+	assert_int_equal(ask(m, "test64.ndz", MB_MS_METHOD_UNICAST, true, 0, PEER_B, &rep), 0);
+	assert_int_equal(rep.method, MB_MS_METHOD_UNICAST);
+	assert_int_equal(rep.isrunning, 0);
+	/* GETSTATUS while the image is on its way: method 0, not running. */
+	mbt_pending_name = "proj/coming";
+	assert_int_equal(ask(m, "proj/coming", 7, true, 0, PEER_A, &rep), 0);
+	assert_int_equal(rep.method, 0);
+	assert_int_equal(rep.isrunning, 0);
+	assert_int_equal(rep.size, 4096);
+
+	/* An unknown message type: no reply at all. */
+	memset(in, 'x', sizeof(in));
+	olen = 99;
+	mb_master_handle(m, in, MB_MS_GETREQ_LEN, PEER_A, SERVADDR, out, sizeof(out), &olen);
+	assert_int_equal(olen, 0);
+	assert_int_equal(m->cnt.bad_header, 1);
+	/* The version bytes are not checked: "V02" is served like "V01". */
+	memset(&req, 0, sizeof(req));
+	req.methods = 2;
+	req.idlen = 10;
+	strcpy(req.imageid, "test64.ndz");
+	assert_int_equal(mb_ms_get_request_encode(&req, in, sizeof(in)), 0);
+	in[2] = '2';
+	assert_int_equal(mb_master_handle(m, in, MB_MS_GETREQ_LEN, PEER_B, SERVADDR, out,
+					  sizeof(out), &olen), 0);
+	assert_int_equal(olen, MB_MS_GETREPLY_LEN);
+	mb_master_free(m);
+	mb_master_free(nob);
+}
+
+/* Proxied requests: refused (NOACCESS) unless the peer is an allowed proxy
+ * (frisbee.master-proxies, loopback, or master-proxy = yes for anyone);
+ * when allowed, a unicast session goes to the peer that asked. */
+static void
+test_proxy(void **state)
+{
+	static const char conf[] = "[dpdk]\naddress = 10.77.0.1/24\n"
+				   "[frisbee]\nmaster-proxies = 10.77.0.11, 10.99.0.0/16\n";
+	struct mb_master_settings set;
+	struct mb_ms_get_reply rep;
+	char err[MB_CFG_ERRLEN];
+	struct mb_config cfg;
+	struct mb_master *m;
+	uint32_t a[MB_CFG_IPV4_LIST_MAX], mk[MB_CFG_IPV4_LIST_MAX];
+	const char *bad = NULL;
+
+	(void)state;
+	assert_int_equal(mb_config_ipv4_list_parse("", a, mk, 4, NULL), 0);
+	assert_int_equal(mb_config_ipv4_list_parse("1.2.3.4 10.0.0.0/8,", a, mk, 4, NULL), 2);
+	assert_int_equal(a[1], 0x0a000000u);
+	assert_int_equal(mk[1], 0xff000000u);
+	assert_int_equal(mb_config_ipv4_list_parse("1.2.3.4,host", a, mk, 4, &bad), -EINVAL);
+	assert_string_equal(bad, "host");
+	assert_int_equal(mb_config_ipv4_list_parse("1.2.3.4/33", a, mk, 4, NULL), -EINVAL);
+	assert_int_equal(mb_config_ipv4_list_parse("1.1.1.1 2.2.2.2", a, mk, 1, NULL), -E2BIG);
+	assert_int_equal(mb_config_defaults(&cfg), 0);
+	assert_int_equal(mb_config_load_string(&cfg, "[dpdk]\naddress = 10.77.0.1/24\n"
+					       "[frisbee]\nmaster-proxies = boss\n", err,
+					       sizeof(err)), 0);
+	assert_int_not_equal(mb_config_validate(&cfg, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "master-proxies"));
+	mb_config_done(&cfg);
+
+	assert_int_equal(mb_config_defaults(&cfg), 0);
+	assert_int_equal(mb_config_load_string(&cfg, conf, err, sizeof(err)), 0);
+	assert_int_equal(mb_master_settings_from_config(&cfg, &set), 0);
+	m = mb_master_new(&set, &mbt_master_ops);
+	assert_non_null(m);
+	/* PEER_A (10.77.0.11) is listed: its unicast goes to itself. */
+	assert_int_equal(ask(m, "test64.ndz", MB_MS_METHOD_UNICAST, false, 0x0a4d0063u, PEER_A,
+			     &rep), 0);
+	assert_int_equal(mbt_sess.last.addr, htonl(PEER_A));
+	assert_int_equal(rep.addr, SERVADDR);
+	/* PEER_B is not: NOACCESS, for GET and GETSTATUS alike. */
+	assert_int_equal(ask(m, "test64.ndz", 7, false, PEER_A, PEER_B, &rep),
+			 MB_MS_ERROR_NOACCESS);
+	assert_int_equal(ask(m, "test64.ndz", 7, true, PEER_A, PEER_B, &rep),
+			 MB_MS_ERROR_NOACCESS);
+	assert_int_equal(m->cnt.refused_proxy, 2);
+	/* A prefix and loopback. */
+	assert_int_equal(ask(m, "test64.ndz", 7, true, PEER_A, 0x0a630101u, &rep), 0);
+	assert_int_equal(ask(m, "test64.ndz", 7, true, PEER_A, 0x7f000001u, &rep), 0);
+	/* Asking for oneself is no proxy. */
+	assert_int_equal(ask(m, "test64.ndz", 7, true, PEER_B, PEER_B, &rep), 0);
+	mb_master_free(m);
+	mb_config_done(&cfg);
+}
+
 int
 main(void)
 {
@@ -428,6 +636,10 @@ main(void)
 		cmocka_unit_test_setup(test_version_suffix, reset),
 		cmocka_unit_test_setup(test_source_limits, reset),
 		cmocka_unit_test_setup(test_json_and_parse, reset),
+		cmocka_unit_test_setup(test_canonical_ids, reset),
+		cmocka_unit_test_setup(test_method_order, reset),
+		cmocka_unit_test_setup(test_error_fidelity, reset),
+		cmocka_unit_test_setup(test_proxy, reset),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
