@@ -24,7 +24,7 @@
 #define MAX_BACKOFF 33		/* ticks, about 1 s (TIMEOUT_HZ) */
 
 int
-mb_frx_init(struct mb_frx *rx, uint64_t bytes, bool whole_chunks, uint32_t myip, bool inorder,
+mb_frx_init(struct mb_frx *rx, uint64_t bytes, bool whole_blocks, uint32_t myip, bool inorder,
 	    unsigned int seed, mb_frx_send_fn send, void *arg)
 {
 	uint32_t i, a, b, t;
@@ -33,8 +33,12 @@ mb_frx_init(struct mb_frx *rx, uint64_t bytes, bool whole_chunks, uint32_t myip,
 	if (bytes == 0 || mb_fris_chunks_for_bytes(bytes) > (1u << 24))
 		return -EINVAL;
 	rx->nchunks = (uint32_t)mb_fris_chunks_for_bytes(bytes);
-	if (whole_chunks)
-		bytes = (uint64_t)rx->nchunks * MB_FRIS_CHUNK_SIZE;
+	/* JOIN v1 knows blocks, not bytes: the last block counts whole.  The
+	 * last chunk has the blocks the count leaves it, as the stock client
+	 * and the servers count it (not 1024: an image that is not a multiple
+	 * of 1 MiB would then wait for blocks that never come). */
+	if (whole_blocks)
+		bytes = (bytes + MB_FRIS_BLOCK_SIZE - 1) / MB_FRIS_BLOCK_SIZE * MB_FRIS_BLOCK_SIZE;
 	rx->bytes = bytes;
 	rx->nblocks = (bytes + MB_FRIS_BLOCK_SIZE - 1) / MB_FRIS_BLOCK_SIZE;
 	rx->myip = myip;

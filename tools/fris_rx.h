@@ -63,11 +63,12 @@ struct mb_frx {
 	uint64_t timeouts;	/* idle timeouts that sent requests */
 };
 
-/* Set up for an image of `bytes` bytes (JOIN2) or, with `whole_chunks`, of
- * that many bytes rounded up to 1 MiB (JOIN v1).  `seed` shuffles the
+/* Set up for an image of `bytes` bytes (JOIN2) or, with `whole_blocks`, of
+ * that many bytes rounded up to a whole 1 KiB block (JOIN v1: block count x
+ * 1024; the last chunk may be short, as with JOIN2).  `seed` shuffles the
  * request order unless `inorder`.  0, -EINVAL or -ENOMEM.  Free with
  * mb_frx_done(). */
-int mb_frx_init(struct mb_frx *rx, uint64_t bytes, bool whole_chunks, uint32_t myip,
+int mb_frx_init(struct mb_frx *rx, uint64_t bytes, bool whole_blocks, uint32_t myip,
 		bool inorder, unsigned int seed, mb_frx_send_fn send, void *arg);
 void mb_frx_done(struct mb_frx *rx);
 

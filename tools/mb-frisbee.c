@@ -9,8 +9,9 @@
  * back-off, snoops other clients' requests to avoid duplicate NAKs, and sends
  * one LEAVE2 at the end.  With -S/-F it first asks a master server where the
  * image is served (retrying TRYAGAIN every -B seconds).  It does not
- * decompress: it writes the served bytes (trimmed to the JOIN2 byte count,
- * whole 1 MiB chunks with JOIN v1) into the output (through a shared mapping
+ * decompress: it writes the served bytes (trimmed to the JOIN2 byte count;
+ * with JOIN v1, which gives only a block count, whole 1 KiB blocks, the last
+ * one as the server pads it) into the output (through a shared mapping
  * when the output can be mapped, else with pwrite), then computes their
  * SHA-256 and compares it with --sha256.  Single-threaded; one block is
  * written as soon as it arrives, so memory does not grow with the image.

@@ -26,6 +26,9 @@
 #                                with a version, multicast before broadcast,
 #                                proxies from frisbee.master-proxies only,
 #                                unicast to the proxy that asked
+#   frisbee.sh join1odd          JOIN v1 (image mode) of a 1,000,000-byte image:
+#                                the stock client and mb-frisbee both take the
+#                                short last chunk as the end
 # Needs root, the stock tools (skip 77 if their directory is absent) and a
 # built minibossd (MB_BUILD).
 set -u
@@ -422,9 +425,32 @@ fidelity)
 	EOF
 	mb_pass "canonical ids, method order, proxies"
 	;;
+join1odd)
+	head -c 1000000 /dev/urandom >"$MB_TMP/odd.img"
+	mb_state_add_image "$MB_TMP/state" "emulab-ops/ODD" "$MB_TMP/odd.img" 1 1700000200
+	setup 2
+	# mb-frisbee, JOIN v1 through the master server: the image padded to a
+	# whole block (977 blocks); it used to wait for 1024 and give up at 95%.
+	mb_in c1 timeout 40 "$MB_BUILD/tools/mb-frisbee" -i "$(mb_addr c1)" -S "$SRV_ADDR" \
+		-F emulab-ops/ODD -T 10 --json "$MB_TMP/odd.c1" >"$MB_TMP/odd.json" 2>&1 ||
+		mb_fail "mb-frisbee JOIN v1: $(cat "$MB_TMP/odd.json")"
+	[ "$(stat -c %s "$MB_TMP/odd.c1")" = 1000448 ] || mb_fail "JOIN v1 output size"
+	cmp -n 1000000 "$MB_TMP/odd.c1" "$MB_TMP/odd.img" || mb_fail "JOIN v1 output differs"
+	[ "$(tail -c 448 "$MB_TMP/odd.c1" | tr -d '\0' | wc -c)" = 0 ] ||
+		mb_fail "the last block is not padded with zeros"
+	# The stock client reads our JOIN v1 reply as it reads frisbeed's: one
+	# short chunk, whole once its 977 blocks are in (then its decompressor
+	# refuses these random bytes, as it does with frisbeed).
+	(mb_in c2 timeout 30 "$FRIS" -d -i "$(mb_addr c2)" -S "$SRV_ADDR" -T 5 \
+		-F emulab-ops/ODD "$MB_TMP/odd.c2" || true) >"$MB_TMP/odd.stock" 2>&1
+	grep -q "File is 1 chunks (1000448 bytes)" "$MB_TMP/odd.stock" &&
+		grep -q "ImageUnzipChunk" "$MB_TMP/odd.stock" ||
+		mb_fail "stock client: $(tail -5 "$MB_TMP/odd.stock")"
+	mb_pass "JOIN v1 of a 1,000,000-byte image: short last chunk, as the stock client"
+	;;
 *)
 	echo "usage: $0 mcast N raw|ndz | late | loss | ucast | bcast | status | two |" \
-		"reorder raw|ndz | snoop | observe | fidelity" >&2
+		"reorder raw|ndz | snoop | observe | fidelity | join1odd" >&2
 	exit 99
 	;;
 esac
