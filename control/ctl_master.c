@@ -16,13 +16,25 @@
  * the "master" health contributor, and frees session resources when the
  * dataplane reports MB_DP_EV_SESSION_END (mb_ctl_master_session_end).
  *
+ * New sessions take groups and ports next-fit from where the previous one
+ * left off, and that place survives a restart: after every request that
+ * moved it, it is written to <state-dir>/master-cursors.json (temporary
+ * file, fsync, rename, fsync of the directory) and read back at start.  A
+ * stock client started without -T (Emulab's default) keeps listening to its
+ * group and port after the daemon restarts; starting over at the base would
+ * give a new session that same pair, and the client would take the new
+ * image's blocks for its own.
+ *
  * Control thread only.  The control thread is a liburcu-qsbr reader
  * registered by ctl.c; the image lookup below runs between its quiescent
  * states, so the image pointer stays valid while the request is handled.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +51,7 @@
 #include "dp.h"
 #include "mb_image.h"
 #include "mb_cleanup.h"
+#include "mb_file.h"
 #include "mb_log.h"
 #include "ms_wire.h"
 
@@ -67,7 +80,104 @@ static struct {
 		void *arg;
 	} pending[MASTER_MAX_PENDING]; /* store (loading), sync (downloading) */
 	unsigned int npending;
+	char *state_dir;	 /* for master-cursors.json; NULL = not kept */
+	uint32_t saved_group;	 /* cursors as last written */
+	uint16_t saved_port;
 } ms = { .lfd = -1 };
+
+#define CURSOR_FILE "master-cursors.json"
+#define CURSOR_FILE_MAX 4096
+
+/* Read the cursors cursors_save() wrote; none yet is a first start. */
+static void
+cursors_load(void)
+{
+	char path[PATH_MAX], *buf = NULL;
+	const char *g;
+	json_error_t je;
+	struct in_addr ia;
+	json_int_t port;
+	size_t len;
+	json_t *j;
+	int rc;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/" CURSOR_FILE, ms.state_dir) >= sizeof(path))
+		return;
+	rc = mb_file_read_all(path, CURSOR_FILE_MAX, &buf, &len);
+	if (rc == -ENOENT)
+		return;
+	if (rc != 0) {
+		MB_LOG(WARNING, CTL, "master: cannot read '%s': %s, groups and ports start at "
+		       "the base", path, strerror(-rc));
+		return;
+	}
+	j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	free(buf);
+	g = json_string_value(json_object_get(j, "group"));
+	port = json_integer_value(json_object_get(j, "port"));
+	if (j == NULL || g == NULL || inet_pton(AF_INET, g, &ia) != 1 || port < 0 ||
+	    port > 65535) {
+		MB_LOG(WARNING, CTL, "master: '%s' is not what this daemon writes, groups and ports "
+		       "start at the base", path);
+		json_decref(j);
+		return;
+	}
+	mb_master_set_cursors(ms.m, ntohl(ia.s_addr), (uint16_t)port);
+	mb_master_cursors(ms.m, &ms.saved_group, &ms.saved_port);
+	MB_LOG(INFO, CTL, "master: new sessions continue at group %u.%u.%u.%u, port %u",
+	       ms.saved_group >> 24, (ms.saved_group >> 16) & 0xff, (ms.saved_group >> 8) & 0xff,
+	       ms.saved_group & 0xff, (unsigned int)ms.saved_port);
+	json_decref(j);
+}
+
+/* Write the cursors if they moved: temporary file, fsync, rename, fsync of
+ * the directory.  Blocks on the file system (once per new session).  On
+ * failure the old file stays and the next move tries again. */
+static void
+cursors_save(void)
+{
+	static struct mb_ratelimit rl = MB_RATELIMIT_INIT(60000, 3);
+	char path[PATH_MAX], tmp[PATH_MAX], text[96];
+	uint32_t g;
+	uint16_t p;
+	int fd, dfd, n;
+
+	if (ms.state_dir == NULL)
+		return;
+	mb_master_cursors(ms.m, &g, &p);
+	if (g == ms.saved_group && p == ms.saved_port)
+		return;
+	if ((size_t)snprintf(path, sizeof(path), "%s/" CURSOR_FILE, ms.state_dir) >=
+		    sizeof(path) ||
+	    (size_t)snprintf(tmp, sizeof(tmp), "%s/" CURSOR_FILE ".tmp", ms.state_dir) >=
+		    sizeof(tmp))
+		return;
+	n = snprintf(text, sizeof(text), "{\"group\": \"%u.%u.%u.%u\", \"port\": %u}\n", g >> 24,
+		     (g >> 16) & 0xff, (g >> 8) & 0xff, g & 0xff, (unsigned int)p);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd == -1)
+		goto err;
+	if (write(fd, text, (size_t)n) != n || fsync(fd) == -1) {
+		(void)close(fd);
+		(void)unlink(tmp);
+		goto err;
+	}
+	if (close(fd) == -1 || rename(tmp, path) == -1) {
+		(void)unlink(tmp);
+		goto err;
+	}
+	dfd = open(ms.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd != -1) {
+		(void)fsync(dfd);
+		(void)close(dfd);
+	}
+	ms.saved_group = g;
+	ms.saved_port = p;
+	return;
+err:
+	MB_LOG_RL(&rl, WARNING, CTL, "master: cannot write '%s': %s; after a restart new "
+		  "sessions may reuse a group and port", path, strerror(errno));
+}
 
 static struct mb_image *
 ops_lookup(const char *name, size_t len, void *arg)
@@ -141,6 +251,7 @@ conn_reply(struct master_conn *c)
 	rcu_read_lock();
 	err = mb_master_handle(ms.m, c->buf, c->len, c->peer, servaddr, out, sizeof(out), &olen);
 	rcu_read_unlock();
+	cursors_save();
 	if (olen == 0) {
 		/* An unknown message type: as mfrisbeed, no reply (counted). */
 		conn_close(c);
@@ -349,6 +460,12 @@ master_start(const struct mb_config *cfg)
 		return -errno;
 	ms.max_per_source = cfg->master_per_source != 0 ? (unsigned int)cfg->master_per_source :
 							  MASTER_MAX_CONNS;
+	mb_master_cursors(ms.m, &ms.saved_group, &ms.saved_port);
+	if (cfg->state_dir != NULL && cfg->state_dir[0] != '\0') {
+		ms.state_dir = strdup(cfg->state_dir);
+		if (ms.state_dir != NULL)
+			cursors_load();
+	}
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
@@ -384,6 +501,8 @@ err_sock:
 	(void)close(ms.lfd);
 	ms.lfd = -1;
 err_master:
+	free(ms.state_dir);
+	ms.state_dir = NULL;
 	mb_master_free(ms.m);
 	ms.m = NULL;
 	return rc;
@@ -475,6 +594,8 @@ master_stop(void)
 	mb_master_free(ms.m);
 	ms.m = NULL;
 	ms.port = 0;
+	free(ms.state_dir);
+	ms.state_dir = NULL;
 }
 
 const struct mb_ctl_subsys mb_ctl_subsys_master = {

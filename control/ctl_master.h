@@ -174,6 +174,14 @@ void mb_master_reconfig(struct mb_master *m, const struct mb_master_settings *se
 int mb_master_handle(struct mb_master *m, const uint8_t *req, size_t len, uint32_t peer,
 		     uint32_t servaddr, uint8_t *out, size_t outlen, size_t *ret_len);
 
+/* Where next-fit allocation continues: the group (host order; 0 without a
+ * multicast pool) and the port the next new session tries first.  Pure. */
+void mb_master_cursors(const struct mb_master *m, uint32_t *ret_group, uint16_t *ret_port);
+
+/* Continue from `group` and `port` (saved before a restart, see
+ * ctl_master.c); a value outside its pool leaves that cursor alone. */
+void mb_master_set_cursors(struct mb_master *m, uint32_t group, uint16_t port);
+
 /* A dataplane session ended: free its address and port.  Unknown ids (not
  * started by the master server) are ignored.  Returns true if it was ours. */
 bool mb_master_session_end(struct mb_master *m, uint32_t id);

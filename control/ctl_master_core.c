@@ -637,6 +637,23 @@ mb_master_handle(struct mb_master *m, const uint8_t *req, size_t len, uint32_t p
 	return (int)err;
 }
 
+void
+mb_master_cursors(const struct mb_master *m, uint32_t *ret_group, uint16_t *ret_port)
+{
+	*ret_group = m->set.mcast_count != 0 ? m->set.mcast_base + m->mcast_next : 0;
+	*ret_port = (uint16_t)(m->set.port_base + m->port_next);
+}
+
+void
+mb_master_set_cursors(struct mb_master *m, uint32_t group, uint16_t port)
+{
+	if (m->set.mcast_count != 0 && group >= m->set.mcast_base &&
+	    group - m->set.mcast_base < m->set.mcast_count)
+		m->mcast_next = group - m->set.mcast_base;
+	if (port >= m->set.port_base && (uint32_t)(port - m->set.port_base) < m->set.port_count)
+		m->port_next = port - m->set.port_base;
+}
+
 bool
 mb_master_session_end(struct mb_master *m, uint32_t id)
 {

@@ -26,6 +26,8 @@
 #                                with a version, multicast before broadcast,
 #                                proxies from frisbee.master-proxies only,
 #                                unicast to the proxy that asked
+#   frisbee.sh restart           after a daemon restart a new session gets a
+#                                group and port no session had before it
 #   frisbee.sh join1odd          JOIN v1 (image mode) of a 1,000,000-byte image:
 #                                the stock client and mb-frisbee both take the
 #                                short last chunk as the end
@@ -66,6 +68,12 @@ setup() {
 		printf '\n[frisbee]\n%b\n' "$extra"
 		case "$extra" in *idle-timeout*) ;; *) echo "idle-timeout = 20s" ;; esac
 	} >"$MB_TMP/mb.conf"
+	daemon_up
+}
+
+# daemon_up: start minibossd on $MB_TMP/mb.conf, wait until it serves both images.
+daemon_up() {
+	local img i
 	mb_daemon_start srv "$MB_TMP/mb.conf"
 	mb_daemon_wait_ready 30
 	mb_wait_tcp c1 "$SRV_ADDR" 64494 15 || mb_fail "master server port not reachable"
@@ -425,6 +433,22 @@ fidelity)
 	EOF
 	mb_pass "canonical ids, method order, proxies"
 	;;
+restart)
+	setup 1
+	fetch c1 emulab-ops/RAW "$MB_TMP/out.c1" -N 2>"$MB_TMP/c1.err"
+	check c1 "$MB_TMP/out.c1" "$MB_TMP/raw.img"
+	a1=$(grep -m1 -o 'address: [0-9.:]*' "$MB_TMP/c1.err")
+	[ -n "$a1" ] || mb_fail "no session address: $(cat "$MB_TMP/c1.err")"
+	mb_daemon_stop || mb_fail "minibossd did not stop"
+	daemon_up
+	fetch c1 emulab-ops/RAW "$MB_TMP/out.c1b" -N 2>"$MB_TMP/c1b.err"
+	check c1 "$MB_TMP/out.c1b" "$MB_TMP/raw.img"
+	a2=$(grep -m1 -o 'address: [0-9.:]*' "$MB_TMP/c1b.err")
+	mb_log "before the restart $a1, after $a2"
+	[ -n "$a2" ] && [ "$a1" != "$a2" ] || mb_fail "the same group and port after a restart: $a1"
+	[ -f "$MB_TMP/state/master-cursors.json" ] || mb_fail "no master-cursors.json"
+	mb_pass "fresh group and port after a restart"
+	;;
 join1odd)
 	head -c 1000000 /dev/urandom >"$MB_TMP/odd.img"
 	mb_state_add_image "$MB_TMP/state" "emulab-ops/ODD" "$MB_TMP/odd.img" 1 1700000200
@@ -450,7 +474,7 @@ join1odd)
 	;;
 *)
 	echo "usage: $0 mcast N raw|ndz | late | loss | ucast | bcast | status | two |" \
-		"reorder raw|ndz | snoop | observe | fidelity | join1odd" >&2
+		"reorder raw|ndz | snoop | observe | fidelity | restart | join1odd" >&2
 	exit 99
 	;;
 esac

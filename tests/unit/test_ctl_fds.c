@@ -460,6 +460,8 @@ setup(void **state)
 	cfg.control_socket = strdup(sock_path);
 	free(cfg.master_listen);
 	cfg.master_listen = strdup("127.0.0.1");
+	free(cfg.state_dir);
+	cfg.state_dir = strdup(""); /* the master server keeps no cursors */
 	cfg.master_port = MB_CTL_PORT_ANY;
 	cfg.ftp_port = MB_CTL_PORT_ANY;
 	cfg.ftp_pasv_min = 41000 + (uint64_t)(getpid() % 1000) * 10;

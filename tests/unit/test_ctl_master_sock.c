@@ -33,6 +33,7 @@
 #include "ctl_fakes.h"
 #include "ctl_priv.h"
 #include "dp.h"
+#include "mb_file.h"
 #include "mb_image.h"
 #include "mb_time.h"
 #include "ms_wire.h"
@@ -251,6 +252,8 @@ test_master_sockets(void **state)
 					       "methods = mcast,ucast\nmcast-count = 16\n"
 					       "port-count = 16\nmax-sessions = 8\n", NULL, 0), 0);
 	cfg.master_port = MB_CTL_PORT_ANY; /* never a port another test holds */
+	free(cfg.state_dir);
+	cfg.state_dir = strdup(""); /* no cursors kept (test_cursors_restart) */
 	assert_int_equal(mb_ctl_core_start(&cfg, NULL, tab, 2), 0);
 	port = mb_ctl_master_port();
 	assert_int_not_equal(port, 0);
@@ -321,11 +324,106 @@ test_master_sockets(void **state)
 	mb_ctl_loop_fini();
 }
 
+/* GET on the control loop itself: the group:port handed out. */
+static uint64_t
+get_pair(const char *id)
+{
+	struct mb_ms_get_request req = { .methods = MB_MS_METHOD_MULTICAST };
+	struct mb_ms_get_reply rep;
+
+	req.idlen = (uint16_t)strlen(id);
+	strcpy(req.imageid, id);
+	assert_int_equal(mbt_ms_request(mb_ctl_master_port(), NULL, &req, &rep), 0);
+	assert_int_equal(rep.error, 0);
+	return (uint64_t)rep.addr << 16 | rep.port;
+}
+
+/* The group and port cursors survive a restart (state-dir/master-cursors.json):
+ * the first session after it does not get the (group, port) of one a stock
+ * client may still be listening to.  A file that is not ours: from the base. */
+static void
+test_cursors_restart(void **state)
+{
+	static const char bytes[4096];
+	static const struct mb_ctl_subsys *const tab[] = { &mb_ctl_subsys_dataplane,
+							   &mb_ctl_subsys_master };
+	char dir[] = "/tmp/mbt-cursors-XXXXXX", path[64], *buf = NULL;
+	struct mb_image_table *tbl;
+	struct mb_config cfg;
+	uint64_t first, second, third;
+	size_t len;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	rcu_register_thread();
+	assert_int_equal(mb_ctl_loop_init(), 0);
+	tbl = mb_image_table_alloc(2);
+	assert_non_null(tbl);
+	tbl->img[0] = mb_image_new_heap("emulab-ops/A", bytes, sizeof(bytes));
+	tbl->img[1] = mb_image_new_heap("emulab-ops/B", bytes, sizeof(bytes));
+	assert_non_null(tbl->img[0]);
+	assert_non_null(tbl->img[1]);
+	tbl->count = 2;
+	mb_image_table_publish(tbl);
+	mbt_sess_reset(2000);
+	mbt_dp.local_addr = htonl(INADDR_LOOPBACK);
+	mb_ctl_dp_set(&mbt_dp_ops);
+	assert_int_equal(mb_config_defaults(&cfg), 0);
+	assert_int_equal(mb_config_load_string(&cfg, "[dpdk]\naddress = 127.0.0.1/8\n"
+					       "[frisbee]\nmaster-listen = 127.0.0.1\n"
+					       "mcast-count = 16\nport-count = 16\n", NULL, 0), 0);
+	cfg.master_port = MB_CTL_PORT_ANY;
+	free(cfg.state_dir);
+	cfg.state_dir = strdup(dir);
+
+	assert_int_equal(mb_ctl_core_start(&cfg, NULL, tab, 2), 0);
+	first = get_pair("emulab-ops/A");
+	assert_true(first == ((uint64_t)0xea050601u << 16 | 3564));
+	mb_ctl_core_stop();
+
+	/* Restarted: sessions are gone, the next pair is a fresh one. */
+	mbt_sess_reset(3000);
+	assert_int_equal(mb_ctl_core_start(&cfg, NULL, tab, 2), 0);
+	second = get_pair("emulab-ops/B");
+	assert_true(second != first);
+	assert_true(second == ((uint64_t)0xea050602u << 16 | 3565));
+	mb_ctl_core_stop();
+	snprintf(path, sizeof(path), "%s/master-cursors.json", dir);
+	assert_int_equal(mb_file_read_all(path, 4096, &buf, &len), 0);
+	assert_non_null(strstr(buf, "\"234.5.6.3\""));
+	assert_non_null(strstr(buf, "3566"));
+	free(buf);
+
+	/* Not ours: the base again, the daemon starts all the same. */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("{\"group\": 7}\n", f);
+	fclose(f);
+	mbt_sess_reset(4000);
+	assert_int_equal(mb_ctl_core_start(&cfg, NULL, tab, 2), 0);
+	third = get_pair("emulab-ops/A");
+	assert_true(third == first);
+	mb_ctl_core_stop();
+
+	mb_config_done(&cfg);
+	(void)unlink(path);
+	(void)rmdir(dir);
+	mb_image_table_publish(mb_image_table_alloc(0));
+	rcu_thread_offline();
+	synchronize_rcu();
+	rcu_barrier();
+	rcu_thread_online();
+	rcu_unregister_thread();
+	mb_ctl_loop_fini();
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_master_sockets),
+		cmocka_unit_test(test_cursors_restart),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
