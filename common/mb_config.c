@@ -115,6 +115,10 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	{ "frisbee", "idle-timeout", MB_CFG_DURATION, OFF(fris_idle_timeout), 1, 86400, "600s", true,
 	  "a session that sends no block new to its current round for this long ends "
 	  "(requests and reports that bring no new data do not keep it alive)" },
+	{ "frisbee", "linger", MB_CFG_STRING, OFF(fris_linger), 1, 8, "idle", true,
+	  "how a session ends besides being stopped: idle (after idle-timeout without "
+	  "progress), never, or leave (2 s after every client that joined has sent its LEAVE; "
+	  "idle-timeout still ends it when clients vanish); new sessions take a reload" },
 	{ "frisbee", "max-sessions", MB_CFG_UINT, OFF(max_sessions), 1, 4096, "64", false,
 	  "concurrent Frisbee sessions (the dataplane's slots are made at start)" },
 	{ "frisbee", "master-port", MB_CFG_UINT, OFF(master_port), 0, 65535, "64494", false,

@@ -71,6 +71,7 @@ struct mb_config {
 	uint64_t port_rate;	/* bits/s for the port, 0 = link speed */
 	bool dynamic_rate;
 	uint64_t fris_idle_timeout; /* seconds */
+	char *fris_linger;	/* "idle", "never" or "leave" */
 	uint64_t max_sessions;
 	uint64_t master_port;	/* 0 disables the master server */
 	char *master_listen;

@@ -498,6 +498,10 @@ check_values(const struct mb_config *cfg, struct mb_diags *d)
 			     "[frisbee] master-proxies: '%.*s' is not A.B.C.D or A.B.C.D/len",
 			     (int)strcspn(bad, ", "), bad);
 	}
+	if (strcmp(cfg->fris_linger, "idle") != 0 && strcmp(cfg->fris_linger, "never") != 0 &&
+	    strcmp(cfg->fris_linger, "leave") != 0)
+		CERR("frisbee", "linger", "[frisbee] linger: '%s' is not idle, never or leave",
+		     cfg->fris_linger);
 	if (inet_pton(AF_INET, cfg->master_listen, &ia) != 1)
 		CERR("frisbee", "master-listen", "[frisbee] master-listen: '%s' is not an IPv4 address",
 		     cfg->master_listen);

@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "dp_counters.h"
 #include "mb_config.h"
@@ -54,6 +55,26 @@ enum mb_fris_method {
 	MB_FRIS_BROADCAST = 4,
 };
 
+/* How a session ends besides a stop (frisbee.linger). */
+enum mb_fris_linger {
+	MB_FRIS_LINGER_DEFAULT = 0, /* params: the configuration's */
+	MB_FRIS_LINGER_IDLE,	    /* idle timeout without progress */
+	MB_FRIS_LINGER_NEVER,	    /* only when stopped */
+	MB_FRIS_LINGER_LEAVE,	    /* 2 s after the last client's LEAVE, or idle */
+};
+
+/* frisbee.linger's word ("idle", "never", "leave"); IDLE for anything
+ * else (the configuration check refuses other words). */
+static inline enum mb_fris_linger
+mb_dp_linger_parse(const char *s)
+{
+	if (strcmp(s, "never") == 0)
+		return MB_FRIS_LINGER_NEVER;
+	if (strcmp(s, "leave") == 0)
+		return MB_FRIS_LINGER_LEAVE;
+	return MB_FRIS_LINGER_IDLE;
+}
+
 struct mb_fris_session_params {
 	uint32_t addr;	       /* group, broadcast or client IPv4, network order */
 	uint16_t port;	       /* UDP port, host order */
@@ -61,6 +82,7 @@ struct mb_fris_session_params {
 	struct mb_image *img;  /* a reference that moves to the dataplane */
 	uint64_t rate_bps;     /* 0 = config default */
 	uint64_t idle_timeout_s; /* 0 = config default */
+	enum mb_fris_linger linger; /* DEFAULT = frisbee.linger */
 	uint32_t push_passes;  /* benchmarks: send every chunk this many times, unrequested */
 };
 

@@ -29,7 +29,14 @@
  * whatever JOINs, REQUESTs or PROGRESS reports keep coming: requests for
  * data it has just sent, repeated without end, cannot hold a slot.  The
  * bookkeeping is a bit per block (1/8192 of the image), cleared lazily per
- * chunk when a new round begins.
+ * chunk when a new round begins.  frisbee.linger changes the rule: "never"
+ * drops it (a session ends only when stopped), "leave" adds one, as
+ * frisbeed's -T -1: the session keeps the ids of the clients that JOINed
+ * (up to MB_DP_SESS_CLIENTS; with more it cannot tell and keeps to the idle
+ * rule) and ends MB_DP_LEAVE_LINGER_S after a LEAVE took the last one away,
+ * unless a JOIN comes first.  A LEAVE names its client id, so it removes
+ * only a client the session saw join; one with an id nobody joined with is
+ * ignored.
  *
  * Output bound: a unicast session sends to one address, and a spoofed
  * 28-byte REQUEST asks for a whole 1 MiB chunk; so a unicast session sends
@@ -227,6 +234,40 @@ fris_lookup(struct mb_dp_lcore *lc, uint32_t src, uint32_t dst, uint16_t dport)
 	return NULL;
 }
 
+/* Linger LEAVE bookkeeping (file comment): a JOIN adds its client and
+ * cancels a scheduled end. */
+static void
+fris_client_join(struct mb_dp_sess *s, uint32_t id)
+{
+	uint32_t i;
+
+	s->leave_end = 0;
+	for (i = 0; i < s->nclients; i++)
+		if (s->clients[i] == id)
+			return;
+	if (s->nclients == MB_DP_SESS_CLIENTS) {
+		s->clients_lost = true;
+		return;
+	}
+	s->clients[s->nclients++] = id;
+}
+
+/* A LEAVE removes its client; the last one gone schedules the end. */
+static void
+fris_client_leave(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint32_t id)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->nclients; i++) {
+		if (s->clients[i] != id)
+			continue;
+		s->clients[i] = s->clients[--s->nclients];
+		if (s->nclients == 0 && !s->clients_lost && s->linger == MB_FRIS_LINGER_LEAVE)
+			s->leave_end = rte_rdtsc() + MB_DP_LEAVE_LINGER_S * lc->hz;
+		return;
+	}
+}
+
 bool
 dp_fris_input(struct mb_dp_lcore *lc, uint32_t src, uint32_t dst, uint16_t sport,
 	      uint16_t dport, const uint8_t *payload, uint32_t len)
@@ -260,10 +301,12 @@ dp_fris_input(struct mb_dp_lcore *lc, uint32_t src, uint32_t dst, uint16_t sport
 	switch (msg.kind) {
 	case MB_FRIS_K_JOIN_REQ:
 		fris_sctr(s, MB_DP_S_joins, 1);
+		fris_client_join(s, msg.u.join.clientid);
 		fris_join_reply(lc, s, 1, msg.u.join.clientid);
 		break;
 	case MB_FRIS_K_JOIN2_REQ:
 		fris_sctr(s, MB_DP_S_joins2, 1);
+		fris_client_join(s, msg.u.join2.clientid);
 		fris_join_reply(lc, s, 2, msg.u.join2.clientid);
 		break;
 	case MB_FRIS_K_REQUEST:
@@ -296,6 +339,7 @@ queued:
 	case MB_FRIS_K_LEAVE:
 	case MB_FRIS_K_LEAVE2:
 		fris_sctr(s, MB_DP_S_leaves, 1);
+		fris_client_leave(lc, s, msg.u.leave.clientid);
 		break;
 	case MB_FRIS_K_PROGRESS_REPORT:
 		/* counted only: a report is not progress (see the lifetime rule) */
@@ -335,6 +379,9 @@ dp_fris_activate(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now)
 	atomic_store(&s->cur_rate, s->rate_bps);
 	s->in_run = false;
 	s->last_progress = now;
+	s->nclients = 0;
+	s->clients_lost = false;
+	s->leave_end = 0;
 	s->round = 0;
 	s->round_left = s->nblocks;
 	s->end_posted = false;
@@ -534,7 +581,10 @@ dp_fris_timers(struct mb_dp_lcore *lc, uint64_t now)
 			atomic_store(&s->cur_rate, s->dyn.rate);
 		}
 		/* the lifetime rule (file comment): progress, not packets */
-		if (s->idle_timeout_s != 0 && now - s->last_progress > s->idle_timeout_s * hz)
+		if (s->linger != MB_FRIS_LINGER_NEVER && s->idle_timeout_s != 0 &&
+		    now - s->last_progress > s->idle_timeout_s * hz)
+			dp_fris_end(lc, s);
+		else if (s->leave_end != 0 && now >= s->leave_end)
 			dp_fris_end(lc, s);
 	}
 }
@@ -579,6 +629,8 @@ dp_fris_slot_prepare(struct mb_dp *dp, struct mb_dp_sess *s,
 	s->rate_bps = p->rate_bps ? p->rate_bps : atomic_load(&tun->fris_rate);
 	s->idle_timeout_s = p->idle_timeout_s ? p->idle_timeout_s :
 						atomic_load(&tun->fris_idle_timeout_s);
+	s->linger = p->linger != MB_FRIS_LINGER_DEFAULT ? p->linger :
+							  (enum mb_fris_linger)atomic_load(&tun->fris_linger);
 	s->dynamic = atomic_load(&tun->dynamic_rate);
 	s->stop_req = false;
 	s->push_left = p->push_passes;

@@ -38,6 +38,7 @@ tunables_set(struct mb_dp_tunables *t, const struct mb_config *cfg)
 	atomic_store(&t->fris_rate, cfg->fris_rate);
 	atomic_store(&t->port_rate, cfg->port_rate);
 	atomic_store(&t->fris_idle_timeout_s, cfg->fris_idle_timeout);
+	atomic_store(&t->fris_linger, (int)mb_dp_linger_parse(cfg->fris_linger));
 	atomic_store(&t->unicast_resend, cfg->unicast_resend);
 	atomic_store(&t->dynamic_rate, cfg->dynamic_rate);
 	atomic_store(&t->mcast_ttl, (uint32_t)cfg->mcast_ttl);

@@ -94,6 +94,7 @@ struct mb_dp_tunables {
 	_Atomic uint64_t fris_rate;
 	_Atomic uint64_t port_rate;
 	_Atomic uint64_t fris_idle_timeout_s;
+	_Atomic int fris_linger; /* enum mb_fris_linger */
 	_Atomic uint64_t unicast_resend; /* percent */
 	_Atomic bool dynamic_rate;
 	_Atomic uint32_t mcast_ttl;
@@ -103,6 +104,12 @@ struct mb_dp_tunables {
 };
 
 /* ---- Frisbee sessions ------------------------------------------------------- */
+
+/* Clients a session tracks for linger LEAVE; with more, it ends by idle
+ * timeout only. */
+#define MB_DP_SESS_CLIENTS 128
+/* Seconds from the last client's LEAVE to the end (frisbeed's -T -1). */
+#define MB_DP_LEAVE_LINGER_S 2
 
 struct mb_dp_sess {
 	_Atomic int state; /* enum mb_dp_sess_state */
@@ -119,6 +126,7 @@ struct mb_dp_sess {
 	uint32_t nchunks;
 	uint64_t rate_bps;	 /* 0 = unlimited (port bucket only) */
 	uint64_t idle_timeout_s; /* without progress; 0 = never */
+	enum mb_fris_linger linger; /* IDLE, NEVER or LEAVE */
 	uint64_t budget;	 /* blocks it may send in all (unicast), UINT64_MAX = no bound */
 	bool dynamic;
 	/* Blocks sent this round (dp_fris.c, lifetime rule): one allocation,
@@ -138,6 +146,13 @@ struct mb_dp_sess {
 	uint32_t round;	      /* current round */
 	uint64_t round_left;  /* blocks not yet sent this round */
 	uint64_t last_progress; /* TSC: start, or last block new to its round */
+	/* Linger LEAVE: the clients that JOINed and have not left (by id),
+	 * whether more came than fit, and when the session ends (TSC, 0 =
+	 * not scheduled). */
+	uint32_t clients[MB_DP_SESS_CLIENTS];
+	uint32_t nclients;
+	bool clients_lost;
+	uint64_t leave_end;
 	uint64_t next_igmp; /* TSC: unsolicited report repeat */
 	int igmp_repeats;
 	struct mb_tbucket tb;

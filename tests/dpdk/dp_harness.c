@@ -457,8 +457,16 @@ uint32_t
 start_session(const char *addr, uint16_t port, enum mb_fris_method method, struct mb_image *im,
 	      uint64_t idle_s)
 {
+	return start_session_linger(addr, port, method, im, idle_s, 0);
+}
+
+uint32_t
+start_session_linger(const char *addr, uint16_t port, enum mb_fris_method method,
+		     struct mb_image *im, uint64_t idle_s, int linger)
+{
 	struct mb_fris_session_params p = {
 		.addr = ip4(addr), .port = port, .method = method, .idle_timeout_s = idle_s,
+		.linger = (enum mb_fris_linger)linger,
 	};
 	uint64_t end = mb_time_mono_ns() + 2 * MB_NS_PER_SEC;
 	const struct mb_dp_sess_info *s;

@@ -98,6 +98,9 @@ uint64_t wait_ctr(uint64_t (*get)(void), uint64_t want);
 /* Start a session (a reference of im moves in) and wait until it runs. */
 uint32_t start_session(const char *addr, uint16_t port, enum mb_fris_method method,
 		       struct mb_image *im, uint64_t idle_s);
+/* The same with the session's linger (enum mb_fris_linger; 0 = config). */
+uint32_t start_session_linger(const char *addr, uint16_t port, enum mb_fris_method method,
+			      struct mb_image *im, uint64_t idle_s, int linger);
 /* Wait (at most ms) for the SESSION_END event of id. */
 bool wait_end(uint32_t id, unsigned ms);
 void stop_session(uint32_t id);

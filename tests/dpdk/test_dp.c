@@ -849,6 +849,47 @@ test_progress_lifetime(void **state)
 	stop_session(busy);
 }
 
+static void
+send_to(const char *group, uint16_t port, const void *pl, int len)
+{
+	assert_true(len > 0);
+	send_fris_to(ip4(PEER_IP), group, port, &peer_mac, pl, (size_t)len);
+}
+
+/* frisbee.linger: "leave" ends a session 2 s after the LEAVE of the last
+ * client that JOINed (not for a LEAVE of a client it never saw), "never"
+ * outlives its idle timeout. */
+static void
+test_linger(void **state)
+{
+	uint8_t pl[1200];
+	uint32_t lv, nv;
+	uint64_t t0;
+
+	(void)state;
+	drain();
+	lv = start_session_linger("239.1.2.9", FPORT + 9, MB_FRIS_MULTICAST, img, 600,
+				  MB_FRIS_LINGER_LEAVE);
+	nv = start_session_linger("239.1.2.10", FPORT + 10, MB_FRIS_MULTICAST, img, 1,
+				  MB_FRIS_LINGER_NEVER);
+	send_to("239.1.2.9", FPORT + 9, pl, mb_fris_encode_join(pl, sizeof(pl), ip4(PEER_IP), 11));
+	send_to("239.1.2.9", FPORT + 9, pl, mb_fris_encode_join2(pl, sizeof(pl), ip4(PEER_IP), 12));
+	send_to("239.1.2.9", FPORT + 9, pl, mb_fris_encode_join(pl, sizeof(pl), ip4(PEER_IP), 11));
+	/* one of two leaves, a stranger leaves: the session stays */
+	send_to("239.1.2.9", FPORT + 9, pl, mb_fris_encode_leave(pl, sizeof(pl), ip4(PEER_IP), 11, 5));
+	send_to("239.1.2.9", FPORT + 9, pl, mb_fris_encode_leave(pl, sizeof(pl), ip4(PEER_IP), 99, 5));
+	assert_false(wait_end(lv, 3000));
+	/* the last one leaves (LEAVE2): gone shortly after, not at once */
+	t0 = mb_time_mono_ns();
+	send_to("239.1.2.9", FPORT + 9, pl,
+		mb_fris_encode_leave2(pl, sizeof(pl), ip4(PEER_IP), 12, 5, NULL));
+	assert_true(wait_end(lv, 6000));
+	assert_true(mb_time_mono_ns() - t0 >= 1500 * MB_NS_PER_MS);
+	/* "never": well past its 1 s idle timeout it still runs */
+	assert_false(wait_end(nv, 1000));
+	stop_session(nv);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -870,6 +911,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_neigh_spoof),
 		cmocka_unit_test(test_unicast_budget),
 		cmocka_unit_test(test_progress_lifetime),
+		cmocka_unit_test(test_linger),
 	};
 	struct mb_config cfg;
 	uint8_t *bytes;

@@ -26,6 +26,9 @@
 #                                with a version, multicast before broadcast,
 #                                proxies from frisbee.master-proxies only,
 #                                unicast to the proxy that asked
+#   frisbee.sh linger            frisbee.linger: "leave" ends the session soon
+#                                after the stock client's LEAVE, "never" keeps
+#                                it past its idle timeout (after a SIGHUP)
 #   frisbee.sh restart           after a daemon restart a new session gets a
 #                                group and port no session had before it
 #   frisbee.sh join1odd          JOIN v1 (image mode) of a 1,000,000-byte image:
@@ -433,6 +436,40 @@ fidelity)
 	EOF
 	mb_pass "canonical ids, method order, proxies"
 	;;
+linger)
+	setup 1 "linger = leave\nidle-timeout = 600s"
+	# master_sessions: how many sessions the master server holds.
+	master_sessions() {
+		mb_ctl --json sessions 2>/dev/null | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+print(len(j.get("result", j)["master"]["sessions"]))'
+	}
+	fetch c1 emulab-ops/RAW "$MB_TMP/out.c1" -N
+	check c1 "$MB_TMP/out.c1" "$MB_TMP/raw.img"
+	t0=$(date +%s)
+	for _ in $(seq 100); do
+		[ "$(master_sessions)" = 0 ] && break
+		sleep 0.1
+	done
+	[ "$(master_sessions)" = 0 ] || mb_fail "linger = leave: the session outlived its client's LEAVE"
+	mb_log "leave: the session ended $(($(date +%s) - t0)) s after the load"
+	# "never", by reload: a session outlives its 1 s idle timeout.
+	sed -i -e 's/^linger = leave/linger = never/' -e 's/^idle-timeout = 600s/idle-timeout = 1s/' \
+		"$MB_TMP/mb.conf"
+	n0=$(grep -c -E 'reloaded|reload refused' "$MB_DAEMON_LOG")
+	kill -HUP "$MB_DAEMON_PID" || mb_fail "SIGHUP"
+	for _ in $(seq 100); do
+		[ "$(grep -c -E 'reloaded|reload refused' "$MB_DAEMON_LOG")" -gt "$n0" ] && break
+		sleep 0.1
+	done
+	grep -q "reload refused" "$MB_DAEMON_LOG" && mb_fail "reload refused"
+	fetch c1 emulab-ops/RAW "$MB_TMP/out.c1b" -N
+	check c1 "$MB_TMP/out.c1b" "$MB_TMP/raw.img"
+	sleep 4
+	[ "$(master_sessions)" = 1 ] || mb_fail "linger = never: the session ended"
+	mb_pass "linger leave and never"
+	;;
 restart)
 	setup 1
 	fetch c1 emulab-ops/RAW "$MB_TMP/out.c1" -N 2>"$MB_TMP/c1.err"
@@ -474,7 +511,7 @@ join1odd)
 	;;
 *)
 	echo "usage: $0 mcast N raw|ndz | late | loss | ucast | bcast | status | two |" \
-		"reorder raw|ndz | snoop | observe | fidelity | restart | join1odd" >&2
+		"reorder raw|ndz | snoop | observe | fidelity | linger | restart | join1odd" >&2
 	exit 99
 	;;
 esac

@@ -654,10 +654,36 @@ test_unbuilt_refused(void **state)
 	free(text);
 }
 
+/* frisbee.linger takes idle, never or leave; anything else is refused. */
+static void
+test_linger_key(void **state)
+{
+	static const char *const ok[] = { "idle", "never", "leave" };
+	struct mb_config c;
+	char err[MB_CFG_ERRLEN], text[128];
+
+	(void)state;
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(mb_config_defaults(&c), 0);
+		snprintf(text, sizeof(text), MINIMAL "[frisbee]\nlinger = %s\n", ok[i]);
+		assert_int_equal(mb_config_load_string(&c, text, err, sizeof(err)), 0);
+		assert_int_equal(mb_config_validate(&c, err, sizeof(err)), 0);
+		mb_config_done(&c);
+	}
+	assert_int_equal(mb_config_defaults(&c), 0);
+	assert_string_equal(c.fris_linger, "idle");
+	assert_int_equal(mb_config_load_string(&c, MINIMAL "[frisbee]\nlinger = -1\n", err,
+					       sizeof(err)), 0);
+	assert_int_equal(mb_config_validate(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "not idle, never or leave"));
+	mb_config_done(&c);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_linger_key),
 	    cmocka_unit_test(test_defaults_validate), cmocka_unit_test(test_every_default_parses),
 	    cmocka_unit_test(test_unbuilt_refused),
 	    cmocka_unit_test(test_bad_values),        cmocka_unit_test(test_parsers),
