@@ -530,7 +530,8 @@ handle_get(struct mb_master *m, const struct mb_ms_get_request *req, uint32_t pe
 		int64_t mtime = 0;
 
 		if (m->ops.pending == NULL || id.has_version ||
-		    !m->ops.pending(id.name, &size, &mtime, m->ops.arg))
+		    (!m->ops.pending(id.name, &size, &mtime, m->ops.arg) &&
+		     (id.alt[0] == '\0' || !m->ops.pending(id.alt, &size, &mtime, m->ops.arg))))
 			return MB_MS_ERROR_NOIMAGE;
 		if (!req->status)
 			return MB_MS_ERROR_TRYAGAIN;

@@ -468,6 +468,13 @@ test_canonical_ids(void **state)
 	assert_int_equal(ask(m, "proj/disk,md5", 2, true, 0, PEER_A, &rep), MB_MS_ERROR_NOIMAGE);
 	/* A bare name the store holds as it is. */
 	assert_int_equal(ask(m, "test64.ndz", 2, true, 0, PEER_A, &rep), 0);
+	/* Known but not published, under either name. */
+	mbt_pending_name = "emulab-ops/NEW";
+	assert_int_equal(ask(m, "NEW", 2, false, 0, PEER_A, &rep), MB_MS_ERROR_TRYAGAIN);
+	mbt_pending_name = "bare.ndz";
+	assert_int_equal(ask(m, "bare.ndz", 2, false, 0, PEER_A, &rep), MB_MS_ERROR_TRYAGAIN);
+	assert_int_equal(ask(m, "bare.ndz:1", 2, false, 0, PEER_A, &rep), MB_MS_ERROR_NOIMAGE);
+	mbt_pending_name = NULL;
 	/* Paths on boss: nothing here; a ':' that is no version: not a name. */
 	assert_int_equal(ask(m, "/usr/testbed/images/UBUNTU22.ndz", 2, false, 0, PEER_A, &rep),
 			 MB_MS_ERROR_NOIMAGE);
