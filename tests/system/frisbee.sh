@@ -409,6 +409,11 @@ fidelity)
 	fetch c1 RAW:1 "$MB_TMP/out.c1" -N -X any 2>"$MB_TMP/c1.err"
 	check c1 "$MB_TMP/out.c1" "$MB_TMP/raw.img"
 	expect_addr c1 '234\.5\.6\.[0-9]+'
+	# GETSTATUS while that session runs: its method (multicast), not the mask.
+	mb_in c2 timeout 20 "$FRIS" -i "$(mb_addr c2)" -S "$SRV_ADDR" -Q RAW \
+		>"$MB_TMP/st.out" 2>&1
+	grep -q '^method=0x2$' "$MB_TMP/st.out" && grep -q '^running=1' "$MB_TMP/st.out" ||
+		mb_fail "GETSTATUS of a running session: $(cat "$MB_TMP/st.out")"
 	mb_in c2 timeout 20 "$FRIS" -i "$(mb_addr c2)" -S "$SRV_ADDR" -Q RAW:2 \
 		>"$MB_TMP/v2.out" 2>&1
 	grep -q -i "unknown image\|error=3" "$MB_TMP/v2.out" ||
