@@ -38,6 +38,7 @@
 
 #define OFF(f) offsetof(struct mb_config, f)
 #define U64MAX UINT64_MAX
+#define MB_PARENT_PORT_DEFAULT 64494 /* the master-server port */
 
 /* clang-format off */
 const struct mb_cfg_key mb_cfg_keys[] = {
@@ -135,7 +136,7 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	  "with -A) from any peer, as the stock null backend; prefer master-proxies" },
 	{ "frisbee", "master-proxies", MB_CFG_STRING, OFF(master_proxies), 0, 1023, "", true,
 	  "addresses or prefixes (A.B.C.D[/len], comma or space separated, at most 64) of the "
-	  "subbosses that may ask on behalf of another node; loopback always may" },
+	  "subbosses that may ask on behalf of another node; 127.0.0.1 always may" },
 	{ "frisbee", "unicast-resend", MB_CFG_UINT, OFF(unicast_resend), 0, 10000, "100", true,
 	  "percent of its image a unicast session may send beyond one copy (plus one chunk); "
 	  "bounds what spoofed requests make us send to one address" },
@@ -179,7 +180,9 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	  "0 = no limit" },
 
 	{ "origin", "url", MB_CFG_STRING, OFF(origin_url), 0, 2047, "", true,
-	  "https URL of the ops image directory (manifest.json lives there); empty = no sync" },
+	  "https URL of the ops image directory (manifest.json lives there: sync from ops), or "
+	  "mfrisbee://HOST[:PORT] of a parent master server to fill the cache from on demand, "
+	  "as a stock subboss does; empty = neither" },
 	{ "origin", "ca-file", MB_CFG_STRING, OFF(origin_ca_file), 0, 4095, "", true,
 	  "CA bundle that signs the ops server certificate", MB_CFG_F_FILE | MB_CFG_F_CERT },
 	{ "origin", "client-cert", MB_CFG_STRING, OFF(origin_client_cert), 0, 4095, "", true,
@@ -200,6 +203,20 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	  "16M", true, "largest manifest accepted" },
 	{ "origin", "timeout", MB_CFG_DURATION, OFF(sync_timeout), 1, 86400, "60s", true,
 	  "a transfer that moves no byte for this long is aborted" },
+	{ "origin", "parent-methods", MB_CFG_STRING, OFF(parent_methods), 1, 64, "ucast", true,
+	  "mfrisbee:// origin: methods asked of the parent, any of mcast, ucast, bcast; mcast "
+	  "only where the parent's groups reach this miniboss's kernel" },
+	{ "origin", "parent-proxy", MB_CFG_BOOL, OFF(parent_proxy), 0, 1, "no", true,
+	  "mfrisbee:// origin: ask the parent on behalf of the node that asked us (its address "
+	  "as hostip, like a stock subboss run with -A), for parents that authorise each node" },
+	{ "origin", "revalidate", MB_CFG_DURATION, OFF(parent_revalidate), 0, 86400, "0s", true,
+	  "mfrisbee:// origin: how long the parent's answer on an image (size, mtime) holds "
+	  "before a GET asks it again; 0 = every GET, answers shared for 1 s (a stock subboss "
+	  "in mirror mode)" },
+	{ "origin", "cut-through", MB_CFG_BOOL, OFF(parent_cut_through), 0, 1, "yes", true,
+	  "mfrisbee:// origin: a GET for an image being fetched into image memory starts (or "
+	  "joins) a session at once that serves each chunk as it arrives, instead of TRYAGAIN; "
+	  "requests for chunks not there yet are dropped and asked again by the client" },
 
 	{ "control", "tls-listen", MB_CFG_STRING, OFF(tls_listen), 0, 63, "", false,
 	  "address:port of the TLS control socket for boss, empty = off" },
@@ -413,6 +430,41 @@ mb_config_done(struct mb_config *cfg)
 		}
 	}
 	where_clear(cfg);
+}
+
+int
+mb_config_parent_url(const char *url, char *host, size_t hostlen, uint16_t *ret_port)
+{
+	const char *h, *end, *colon;
+	unsigned long port = MB_PARENT_PORT_DEFAULT;
+	size_t n;
+
+	if (strncmp(url, "mfrisbee://", 11) != 0)
+		return -EINVAL;
+	h = url + 11;
+	end = h + strcspn(h, "/");
+	if (*end == '/' && end[1] != '\0')
+		return -EINVAL; /* no path */
+	colon = memchr(h, ':', (size_t)(end - h));
+	n = (size_t)((colon != NULL ? colon : end) - h);
+	if (n == 0 || n >= hostlen)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)h[i]) && h[i] != '.' && h[i] != '-')
+			return -EINVAL;
+	if (colon != NULL) {
+		char *e;
+
+		if (colon + 1 == end || !isdigit((unsigned char)colon[1]))
+			return -EINVAL;
+		port = strtoul(colon + 1, &e, 10);
+		if (e != end || port == 0 || port > 65535)
+			return -EINVAL;
+	}
+	memcpy(host, h, n);
+	host[n] = '\0';
+	*ret_port = (uint16_t)port;
+	return 0;
 }
 
 int

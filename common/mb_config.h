@@ -111,6 +111,10 @@ struct mb_config {
 	uint64_t sync_concurrency;
 	uint64_t max_manifest_size;
 	uint64_t sync_timeout;
+	char *parent_methods;	/* mfrisbee:// origin: methods asked of the parent */
+	bool parent_proxy;	/* ask on behalf of the node (hostip) */
+	uint64_t parent_revalidate; /* seconds a parent's GETSTATUS answer counts */
+	bool parent_cut_through;	/* serve a fetching image as its chunks arrive */
 
 	/* [control] */
 	char *tls_listen;
@@ -205,6 +209,11 @@ json_t *mb_diags_json(const struct mb_diags *d, int level);
 extern const struct mb_cfg_key mb_cfg_keys[];
 
 /* Fill *cfg with defaults.  Returns 0 or -ENOMEM. */
+/* origin.url "mfrisbee://HOST[:PORT][/]" (a parent master server): HOST
+ * into host (NUL-terminated), PORT (default 64494) into *ret_port.  0, or
+ * -EINVAL when url is not such a URL. */
+int mb_config_parent_url(const char *url, char *host, size_t hostlen, uint16_t *ret_port);
+
 int mb_config_defaults(struct mb_config *cfg);
 
 /*

@@ -115,8 +115,9 @@ static const struct {
 	{ "frisbee", "Frisbee multicast sessions and the master-server (GET) protocol the "
 		     "stock client speaks." },
 	{ "tcp", "HTTP and FTP over the dataplane's userspace TCP." },
-	{ "origin", "Sync from ops: the signed manifest and the image files, over HTTPS "
-		    "with a client certificate." },
+	{ "origin", "Where images come from: sync from ops (the signed manifest and the "
+		    "image files, over HTTPS with a client certificate), or a parent master "
+		    "server asked on demand (mfrisbee://)." },
 	{ "control", "The TLS control socket that boss polls for health." },
 };
 

@@ -510,14 +510,31 @@ check_values(const struct mb_config *cfg, struct mb_diags *d)
 	     strpbrk(cfg->exception_tap, "/: \t") != NULL))
 		CERR("dpdk", "exception-tap", "[dpdk] exception-tap: '%s' is not an interface name",
 		     cfg->exception_tap);
-	/* A parent master server as origin (mfrisbee://) is planned, not built:
-	 * refused, so a configuration never names an origin nothing reads. */
-	if (strncmp(cfg->origin_url, "mfrisbee://", 11) == 0)
-		CERR("origin", "url",
-		     "[origin] url: a parent master server (mfrisbee://) as origin is not "
-		     "implemented yet; use the https:// URL of the ops image directory, or no url");
-	else if (cfg->origin_url[0] != '\0' && strncmp(cfg->origin_url, "https://", 8) != 0)
-		CERR("origin", "url", "[origin] url must start with https://");
+	if (cfg->origin_url[0] != '\0' && strncmp(cfg->origin_url, "https://", 8) != 0 &&
+	    strncmp(cfg->origin_url, "mfrisbee://", 11) != 0)
+		CERR("origin", "url", "[origin] url must start with https:// (or mfrisbee://)");
+	if (strncmp(cfg->origin_url, "mfrisbee://", 11) == 0) {
+		char host[256];
+		uint16_t pport;
+		const char *pm = cfg->parent_methods;
+
+		if (mb_config_parent_url(cfg->origin_url, host, sizeof(host), &pport) != 0)
+			CERR("origin", "url", "[origin] url '%s': expected mfrisbee://HOST[:PORT]",
+			     cfg->origin_url);
+		while (*pm != '\0') {
+			size_t n = strcspn(pm, ", ");
+
+			if (n > 0 && !((n == 5 && (strncmp(pm, "mcast", 5) == 0 ||
+						   strncmp(pm, "ucast", 5) == 0 ||
+						   strncmp(pm, "bcast", 5) == 0)))) {
+				CERR("origin", "parent-methods", "[origin] parent-methods: '%.*s' is "
+				     "not one of mcast, ucast, bcast", (int)n, pm);
+				break;
+			}
+			pm += n;
+			pm += strspn(pm, ", ");
+		}
+	}
 	/* Keys nothing reads yet: refused when the file sets them. */
 	for (const struct mb_cfg_key *k = mb_cfg_keys; k->name != NULL; k++)
 		if ((k->flags & MB_CFG_F_UNBUILT) != 0 && line_of(cfg, k->section, k->name) != 0)

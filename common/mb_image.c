@@ -30,6 +30,8 @@ image_buf_release(struct mb_sbuf *sb)
 {
 	struct mb_image *img = caa_container_of(sb, struct mb_image, sb);
 
+	free(img->present);
+	img->present = NULL;
 	if (img->release != NULL)
 		img->release(img);
 }

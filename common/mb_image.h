@@ -57,6 +57,10 @@ struct mb_image {
 	uint64_t size;
 	uint8_t sha256[MB_SHA256_LEN];
 	int64_t mtime; /* seconds since the epoch, from the manifest */
+	/* Cut-through (an image served while it is still being received): one
+	 * bit per 1 MiB chunk, set (release) once every byte of the chunk is in
+	 * place; NULL = every chunk is.  malloc'd, freed with the image. */
+	uint8_t *present;
 
 	enum mb_image_mem mem;
 	mb_image_release_fn release;
@@ -68,6 +72,21 @@ struct mb_image {
 
 	struct rcu_head rcu;
 };
+
+/* Is chunk `c` of img in place (see present)?  Any thread. */
+static inline bool
+mb_image_chunk_present(const struct mb_image *img, uint64_t c)
+{
+	return img->present == NULL ||
+	       (__atomic_load_n(&img->present[c >> 3], __ATOMIC_ACQUIRE) & (1u << (c & 7))) != 0;
+}
+
+/* The filler: chunk `c`'s bytes are all written. */
+static inline void
+mb_image_chunk_set_present(struct mb_image *img, uint64_t c)
+{
+	__atomic_fetch_or(&img->present[c >> 3], (uint8_t)(1u << (c & 7)), __ATOMIC_RELEASE);
+}
 
 /* Table of published images, sorted by name (binary search). */
 struct mb_image_table {

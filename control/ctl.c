@@ -96,6 +96,7 @@ static const struct mb_ctl_subsys *const daemon_subsystems[] = {
 	&mb_ctl_subsys_dataplane,
 	&mb_ctl_subsys_master,
 	&mb_ctl_subsys_sync,
+	&mb_ctl_subsys_origin,
 	&mb_ctl_subsys_ftp,
 	&mb_ctl_subsys_boss,
 	&mb_ctl_subsys_tls,

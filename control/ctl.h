@@ -198,6 +198,7 @@ extern const struct mb_ctl_subsys mb_ctl_subsys_store;	   /* ctl_store.c */
 extern const struct mb_ctl_subsys mb_ctl_subsys_dataplane; /* ctl_dataplane.c */
 extern const struct mb_ctl_subsys mb_ctl_subsys_master;	   /* ctl_master.c */
 extern const struct mb_ctl_subsys mb_ctl_subsys_sync;	   /* ctl_sync.c */
+extern const struct mb_ctl_subsys mb_ctl_subsys_origin;	   /* ctl_origin.c */
 extern const struct mb_ctl_subsys mb_ctl_subsys_ftp;	   /* ctl_ftp.c */
 extern const struct mb_ctl_subsys mb_ctl_subsys_boss;	   /* ctl_boss.c */
 extern const struct mb_ctl_subsys mb_ctl_subsys_tls;	   /* ctl_tls.c */

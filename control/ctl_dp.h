@@ -49,6 +49,8 @@ struct mb_ctl_dp_ops {
 			  uint64_t len, uint64_t cookie);
 	int (*tcp_abort_image)(struct mb_image *img);
 	void (*tcp_refuse_new)(bool on);
+	/* mb_dp_kernel_group (NULL: not offered, as the null dataplane). */
+	int (*kernel_group)(uint32_t group, bool on);
 };
 
 /* Install `ops` (borrowed for the life of the process; NULL: the null

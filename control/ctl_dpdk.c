@@ -28,6 +28,7 @@ const struct mb_ctl_dp_ops mb_ctl_dp_dpdk = {
 	.tcp_expect = mb_dp_tcp_expect,
 	.tcp_abort_image = mb_dp_tcp_abort_image,
 	.tcp_refuse_new = mb_dp_tcp_refuse_new,
+	.kernel_group = mb_dp_kernel_group,
 };
 
 static void *

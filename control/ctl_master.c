@@ -12,7 +12,9 @@
  * once and counted).  A request of an unknown type is closed without a
  * reply, as the stock server does.  The reply comes from
  * mb_master_handle() (ctl_master_core.c), which holds all the protocol
- * logic; this file only moves bytes, registers the "sessions" action and
+ * logic; this file only moves bytes, keeps the requests that the parent
+ * origin (ctl_origin.c) asked to wait for until it calls
+ * mb_ctl_master_origin_ready(), registers the "sessions" action and
  * the "master" health contributor, and frees session resources when the
  * dataplane reports MB_DP_EV_SESSION_END (mb_ctl_master_session_end).
  *
@@ -58,12 +60,14 @@
 #define MASTER_MAX_CONNS 256	    /* concurrent request connections */
 #define MASTER_REQ_DEADLINE_MS 5000 /* whole request within this */
 #define MASTER_MAX_PENDING 4	    /* "known but not published" providers */
+#define MASTER_WAIT_DEADLINE_MS 15000 /* a request waiting for the parent origin */
 
 struct master_conn {
 	int fd;
 	uint32_t peer; /* host order */
 	uint32_t local; /* host order, from getsockname */
 	size_t len;
+	bool waiting; /* the origin answers later (MB_MASTER_WAIT) */
 	struct mb_ctl_timer *timer;
 	uint8_t buf[MB_MS_MSG_MAX];
 };
@@ -83,6 +87,8 @@ static struct {
 	char *state_dir;	 /* for master-cursors.json; NULL = not kept */
 	uint32_t saved_group;	 /* cursors as last written */
 	uint16_t saved_port;
+	mb_master_origin_fn origin;
+	void *origin_arg;
 } ms = { .lfd = -1 };
 
 #define CURSOR_FILE "master-cursors.json"
@@ -179,6 +185,17 @@ err:
 		  "sessions may reuse a group and port", path, strerror(errno));
 }
 
+
+static int
+ops_origin(const char *name, const struct mb_ms_get_request *req, uint32_t client,
+	   struct mb_ms_get_reply *rep, struct mb_image **ret_img, void *arg)
+{
+	(void)arg;
+	if (ms.origin == NULL)
+		return MB_MASTER_LOCAL;
+	return ms.origin(name, req, client, rep, ret_img, ms.origin_arg);
+}
+
 static struct mb_image *
 ops_lookup(const char *name, size_t len, void *arg)
 {
@@ -252,6 +269,14 @@ conn_reply(struct master_conn *c)
 	err = mb_master_handle(ms.m, c->buf, c->len, c->peer, servaddr, out, sizeof(out), &olen);
 	rcu_read_unlock();
 	cursors_save();
+	if (err == MB_MASTER_WAIT) {
+		/* The parent origin answers within its own deadline; until
+		 * then only a hang-up from the peer matters. */
+		c->waiting = true;
+		(void)mb_ctl_timer_rearm(c->timer, MASTER_WAIT_DEADLINE_MS, 0);
+		(void)mb_ctl_loop_mod(c->fd, EPOLLRDHUP);
+		return;
+	}
 	if (olen == 0) {
 		/* An unknown message type: as mfrisbeed, no reply (counted). */
 		conn_close(c);
@@ -282,6 +307,13 @@ conn_io(int fd, uint32_t events, void *arg)
 	int need;
 
 	(void)fd;
+	if (c->waiting) {
+		if (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
+			ms.m->cnt.short_requests++;
+			conn_close(c);
+		}
+		return;
+	}
 	for (;;) {
 		if (c->len >= MB_MS_HDR_LEN) {
 			need = mb_master_request_len(c->buf, c->len);
@@ -442,6 +474,7 @@ master_start(const struct mb_config *cfg)
 		.lookup = ops_lookup,
 		.pending = ops_pending,
 		.session_start = ops_session_start,
+		.origin = ops_origin,
 	};
 	struct sockaddr_in sa;
 	socklen_t salen = sizeof(sa);
@@ -542,6 +575,30 @@ mb_ctl_master_set_pending(mb_ctl_pending_fn fn, void *arg)
 		ms.pending[ms.npending].fn = fn;
 		ms.pending[ms.npending].arg = arg;
 		ms.npending++;
+	}
+}
+
+void
+mb_ctl_master_set_origin(mb_master_origin_fn fn, void *arg)
+{
+	ms.origin = fn;
+	ms.origin_arg = arg;
+	if (fn == NULL)
+		mb_ctl_master_origin_ready(); /* nobody will answer them otherwise */
+}
+
+void
+mb_ctl_master_origin_ready(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < MASTER_MAX_CONNS; i++) {
+		struct master_conn *c = ms.conns[i];
+
+		if (c == NULL || !c->waiting)
+			continue;
+		c->waiting = false;
+		conn_reply(c); /* may wait again, or close c */
 	}
 }
 

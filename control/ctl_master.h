@@ -37,8 +37,23 @@ struct mb_master_ops {
 	bool (*pending)(const char *name, uint64_t *ret_size, int64_t *ret_mtime, void *arg);
 	/* mb_dp_fris_session_start() or a fake. */
 	int (*session_start)(const struct mb_fris_session_params *p, uint32_t *ret_id, void *arg);
+	/* A parent master server as origin (ctl_origin.c), asked about every
+	 * GET and GETSTATUS before the local lookup; NULL: none.  `name` is the
+	 * store name, `client` the node (host order).  Returns MB_MASTER_LOCAL
+	 * (go on with the local copy), MB_MASTER_WAIT (the answer comes later:
+	 * the socket layer keeps the connection and asks again), MB_MASTER_SERVE
+	 * with *ret_img (borrowed: an image still being received, see
+	 * mb_image.present) to serve in place of the lookup, or an
+	 * MB_MS_ERROR_* code; MB_MS_ERROR_NONE with *rep filled answers a
+	 * GETSTATUS. */
+	int (*origin)(const char *name, const struct mb_ms_get_request *req, uint32_t client,
+		      struct mb_ms_get_reply *rep, struct mb_image **ret_img, void *arg);
 	void *arg;
 };
+
+#define MB_MASTER_LOCAL (-1)
+#define MB_MASTER_SERVE (-2)
+#define MB_MASTER_WAIT 0x100 /* beyond every MB_MS_ERROR_*: no reply yet */
 
 struct mb_master_settings {
 	uint8_t methods;      /* allowed enum mb_ms_method mask */
@@ -168,7 +183,9 @@ void mb_master_reconfig(struct mb_master *m, const struct mb_master_settings *se
  * reply (GetReply, or PutReply for a PUT) into out and its length to
  * *ret_len; *ret_len 0 means no reply: close the connection (an unknown
  * message type, as the stock server does).  Returns the error code
- * (MB_MS_ERROR_*; INVALID when there is no reply).
+ * (MB_MS_ERROR_*; INVALID when there is no reply), except when ops->origin
+ * asks to wait: then MB_MASTER_WAIT, no reply, *ret_len 0 (the caller hands
+ * the same request in again later).
  * The caller is inside an RCU read side (ops->lookup).
  */
 int mb_master_handle(struct mb_master *m, const uint8_t *req, size_t len, uint32_t peer,
@@ -188,5 +205,17 @@ bool mb_master_session_end(struct mb_master *m, uint32_t id);
 
 /* {"counters":{...},"errors":{"TRYAGAIN":n,...},"sessions":[...]}; new ref. */
 json_t *mb_master_json(const struct mb_master *m);
+
+/* ---- the parent origin's seam (socket layer, ctl_master.c) ---------------- */
+
+typedef int (*mb_master_origin_fn)(const char *name, const struct mb_ms_get_request *req,
+				   uint32_t client, struct mb_ms_get_reply *rep,
+				   struct mb_image **ret_img, void *arg);
+/* Install (fn != NULL) or remove the origin the master server asks before
+ * its local lookup.  Control thread. */
+void mb_ctl_master_set_origin(mb_master_origin_fn fn, void *arg);
+/* The origin learnt something: every request kept waiting (MB_MASTER_WAIT)
+ * is handled again now.  Control thread; not from inside the origin fn. */
+void mb_ctl_master_origin_ready(void);
 
 #endif /* _MB_CTL_MASTER_H_ */

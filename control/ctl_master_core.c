@@ -463,7 +463,7 @@ proxy_allowed(const struct mb_master *m, uint32_t peer)
 {
 	uint32_t i;
 
-	if (m->set.allow_proxy || (peer >> 24) == 127)
+	if (m->set.allow_proxy || peer == 0x7f000001u) /* localhost, as mfrisbeed */
 		return true;
 	for (i = 0; i < m->set.nproxies; i++)
 		if ((peer & m->set.proxies[i].mask) == m->set.proxies[i].addr)
@@ -524,7 +524,24 @@ handle_get(struct mb_master *m, const struct mb_ms_get_request *req, uint32_t pe
 	if (id.path)
 		return MB_MS_ERROR_NOIMAGE; /* boss's file system is not here */
 
-	img = lookup_id(m, &id);
+	img = NULL;
+	if (m->ops.origin != NULL) {
+		/* A parent origin decides first (ask, fetch, wait, pass an error
+		 * on); it works on the store name the image is or will be held
+		 * under: the canonical one unless only the bare one is held. */
+		uint32_t client = req->hostip != 0 ? req->hostip : peer;
+		const char *oname = id.name;
+		int o;
+
+		if (id.alt[0] != '\0' && m->ops.lookup(id.name, strlen(id.name), m->ops.arg) == NULL &&
+		    m->ops.lookup(id.alt, strlen(id.alt), m->ops.arg) != NULL)
+			oname = id.alt;
+		o = m->ops.origin(oname, req, client, rep, &img, m->ops.arg);
+		if (o != MB_MASTER_LOCAL && o != MB_MASTER_SERVE)
+			return (unsigned int)o;
+	}
+	if (img == NULL)
+		img = lookup_id(m, &id);
 	if (img == NULL) {
 		uint64_t size = 0;
 		int64_t mtime = 0;
@@ -628,6 +645,10 @@ mb_master_handle(struct mb_master *m, const uint8_t *req, size_t len, uint32_t p
 		err = MB_MS_ERROR_INVALID;
 	} else {
 		err = handle_get(m, &gq, peer, servaddr, &rep);
+		if (err == MB_MASTER_WAIT) {
+			*ret_len = 0;
+			return MB_MASTER_WAIT;
+		}
 	}
 	if (err != MB_MS_ERROR_NONE)
 		reply_error(m, &rep, err);

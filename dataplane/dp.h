@@ -155,6 +155,15 @@ unsigned mb_dp_events_poll(struct mb_dp_event *ev, unsigned n);
 bool mb_dp_link_up(void);
 uint64_t mb_dp_link_speed_bps(void);
 uint32_t mb_dp_local_addr(void); /* network order */
+
+/* A multicast group the kernel behind the exception TAP joined (on) or left
+ * (off): its datagrams go to the kernel, and the port's multicast filter
+ * takes it in, from the next 100 ms tick of the lcores.  For a kernel
+ * socket of the control thread that receives from another server's group
+ * (the parent origin).  Up to MB_DP_KGROUPS_MAX groups; `group` network
+ * order.  0, or -ENOSPC/-ENOENT/-EINVAL.  Control thread. */
+#define MB_DP_KGROUPS_MAX 8
+int mb_dp_kernel_group(uint32_t group, bool on);
 /* The port's figures and every counter, summed over the lcores.  0, or
  * -ENODEV before mb_dp_init. */
 int mb_dp_stats_read(struct mb_dp_stats *ret);

@@ -92,7 +92,8 @@ enum mb_dp_ctr {
 	X(no_neigh, "send passes skipped waiting for the client's ARP")        \
 	X(overruns, "TX ring full while sending")                              \
 	X(rounds, "rounds completed (every block of the image sent once)")     \
-	X(budget_refused, "requests refused: unicast output budget spent")
+	X(budget_refused, "requests refused: unicast output budget spent")    \
+	X(not_yet, "requests for a chunk still being received (cut-through)")
 
 enum mb_dp_sctr {
 #define MB_DP_X_ENUM(n, h) MB_DP_S_##n,

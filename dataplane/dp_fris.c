@@ -315,6 +315,12 @@ dp_fris_input(struct mb_dp_lcore *lc, uint32_t src, uint32_t dst, uint16_t sport
 			fris_sctr(s, MB_DP_S_budget_refused, 1);
 			break;
 		}
+		if (!mb_image_chunk_present(s->img, msg.u.request.chunk)) {
+			/* cut-through: never send what is not there; the
+			 * client asks again after its redo delay */
+			fris_sctr(s, MB_DP_S_not_yet, 1);
+			break;
+		}
 		v = mb_fris_wq_enqueue_range(s->wq, msg.u.request.chunk, msg.u.request.block,
 					     msg.u.request.count);
 		goto queued;
@@ -322,6 +328,10 @@ dp_fris_input(struct mb_dp_lcore *lc, uint32_t src, uint32_t dst, uint16_t sport
 		fris_sctr(s, MB_DP_S_prequests, 1);
 		if (fris_budget_spent(s)) {
 			fris_sctr(s, MB_DP_S_budget_refused, 1);
+			break;
+		}
+		if (!mb_image_chunk_present(s->img, msg.u.prequest.chunk)) {
+			fris_sctr(s, MB_DP_S_not_yet, 1);
 			break;
 		}
 		v = mb_fris_wq_enqueue_map(s->wq, msg.u.prequest.chunk, msg.u.prequest.map);

@@ -243,7 +243,7 @@ ipv4_input(struct mb_dp_lcore *lc, struct rte_mbuf *m, struct rte_ether_hdr *eth
 	/* Not ours to handle: unicast to us, broadcast, or link-local multicast
 	 * go to the kernel; other multicast and other hosts' traffic stop here. */
 	if (dst == port->addr || dst == 0xffffffff || dst == (port->addr | ~port->mask) ||
-	    (rte_be_to_cpu_32(dst) & 0xffffff00) == 0xe0000000)
+	    (rte_be_to_cpu_32(dst) & 0xffffff00) == 0xe0000000 || dp_group_kernel(lc->dp, dst))
 		return dp_to_kernel(lc, m);
 	if (IN_MULTICAST(rte_be_to_cpu_32(dst)) && dp_group_served(lc->dp, dst))
 		return drop(lc, m, MB_DP_C_fris_no_session);
@@ -324,6 +324,8 @@ slow_timers(struct mb_dp_lcore *lc, uint64_t now)
 
 	lc->next_slow = now + lc->hz / 10;
 	if (lc->queue == 0) {
+		if (atomic_exchange(&lc->dp->kgroup_dirty, false))
+			dp_port_mc_update(lc->dp);
 		dp_port_link_poll(lc, false);
 		dp_port_rate_apply(lc, now);
 		dp_fris_timers(lc, now);

@@ -9,6 +9,7 @@
  * function of the dataplane is handed its port or lcore context.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -166,4 +167,33 @@ uint32_t
 mb_dp_local_addr(void)
 {
 	return dp_one.port.addr;
+}
+
+int
+mb_dp_kernel_group(uint32_t group, bool on)
+{
+	unsigned i, free_i = MB_DP_KGROUPS_MAX;
+
+	if (!IN_MULTICAST(rte_be_to_cpu_32(group)))
+		return -EINVAL;
+	for (i = 0; i < MB_DP_KGROUPS_MAX; i++) {
+		uint32_t g = atomic_load(&dp_one.kgroup[i]);
+
+		if (g == group) {
+			if (!on) {
+				atomic_store(&dp_one.kgroup[i], 0);
+				atomic_store(&dp_one.kgroup_dirty, true);
+			}
+			return 0;
+		}
+		if (g == 0 && free_i == MB_DP_KGROUPS_MAX)
+			free_i = i;
+	}
+	if (!on)
+		return -ENOENT;
+	if (free_i == MB_DP_KGROUPS_MAX)
+		return -ENOSPC;
+	atomic_store(&dp_one.kgroup[free_i], group);
+	atomic_store(&dp_one.kgroup_dirty, true);
+	return 0;
 }

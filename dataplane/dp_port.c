@@ -273,6 +273,13 @@ dp_port_mc_update(struct mb_dp *dp)
 		list[n++] = (struct rte_ether_addr){{0x01, 0x00, 0x5e, (h >> 16) & 0x7f,
 						     (h >> 8) & 0xff, h & 0xff}};
 	}
+	for (i = 0; i < MB_DP_KGROUPS_MAX && n < RTE_DIM(list); i++) {
+		uint32_t h = rte_be_to_cpu_32(atomic_load(&dp->kgroup[i]));
+
+		if (h != 0)
+			list[n++] = (struct rte_ether_addr){{0x01, 0x00, 0x5e, (h >> 16) & 0x7f,
+							     (h >> 8) & 0xff, h & 0xff}};
+	}
 	rc = rte_eth_dev_set_mc_addr_list(port->id, n ? list : NULL, n);
 	if (rc != 0) {
 		MB_LOG(WARNING, DP, "multicast filter failed (%s), using allmulticast",

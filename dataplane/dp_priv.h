@@ -248,7 +248,22 @@ struct mb_dp {
 	struct mb_dp_chan chan;
 	struct mb_dp_lcore lc[DP_LCORES_MAX];
 	unsigned nlc;
+	/* groups the kernel joined (mb_dp_kernel_group; 0 = free): written by
+	 * the control thread, read by the lcores; dirty asks queue 0's lcore
+	 * to refresh the port's multicast filter */
+	_Atomic uint32_t kgroup[MB_DP_KGROUPS_MAX];
+	_Atomic bool kgroup_dirty;
 };
+
+/* Did the kernel join `group` (network order)?  Any lcore. */
+static inline bool
+dp_group_kernel(const struct mb_dp *dp, uint32_t group)
+{
+	for (unsigned i = 0; i < MB_DP_KGROUPS_MAX; i++)
+		if (atomic_load_explicit(&dp->kgroup[i], memory_order_relaxed) == group)
+			return true;
+	return false;
+}
 
 /* The one dataplane of the process (dp_main.c), for the public entry points
  * only; everything else receives its pointers. */

@@ -594,8 +594,7 @@ test_dataplane_keys(void **state)
 }
 
 /* What nothing reads yet is refused with the fix in the message:
- * frisbee.tryagain-wait (any value, even its default; -E comments it out) and
- * a parent master server as origin (mfrisbee://). */
+ * frisbee.tryagain-wait (any value, even its default; -E comments it out). */
 static void
 test_unbuilt_refused(void **state)
 {
@@ -611,14 +610,6 @@ test_unbuilt_refused(void **state)
 	assert_int_equal(mb_config_validate(&c, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "[frisbee] tryagain-wait is not implemented"));
 	assert_non_null(strstr(err, "remove the key"));
-	mb_config_done(&c);
-
-	assert_int_equal(mb_config_defaults(&c), 0);
-	assert_int_equal(mb_config_load_string(&c, MINIMAL "[origin]\nurl = mfrisbee://boss:64494\n",
-					       err, sizeof(err)), 0);
-	assert_int_equal(mb_config_validate(&c, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "mfrisbee://) as origin is not implemented yet"));
-	assert_non_null(strstr(err, "use the https:// URL of the ops image directory"));
 	mb_config_done(&c);
 
 	assert_int_equal(mb_config_defaults(&c), 0);
@@ -679,6 +670,52 @@ test_linger_key(void **state)
 	mb_config_done(&c);
 }
 
+/* origin.url = mfrisbee://HOST[:PORT]: what is a parent's URL, and the check
+ * of parent-methods. */
+static void
+test_parent_origin(void **state)
+{
+	struct mb_config c;
+	char host[256], err[MB_CFG_ERRLEN];
+	uint16_t port = 0;
+
+	(void)state;
+	assert_int_equal(mb_config_parent_url("mfrisbee://boss.example.net", host, sizeof(host),
+					      &port), 0);
+	assert_string_equal(host, "boss.example.net");
+	assert_int_equal(port, 64494);
+	assert_int_equal(mb_config_parent_url("mfrisbee://10.1.0.1:7000/", host, sizeof(host),
+					      &port), 0);
+	assert_string_equal(host, "10.1.0.1");
+	assert_int_equal(port, 7000);
+	assert_int_equal(mb_config_parent_url("mfrisbee://", host, sizeof(host), &port), -EINVAL);
+	assert_int_equal(mb_config_parent_url("mfrisbee://h:0", host, sizeof(host), &port), -EINVAL);
+	assert_int_equal(mb_config_parent_url("mfrisbee://h:65536", host, sizeof(host), &port),
+			 -EINVAL);
+	assert_int_equal(mb_config_parent_url("mfrisbee://h:", host, sizeof(host), &port), -EINVAL);
+	assert_int_equal(mb_config_parent_url("mfrisbee://h:1x", host, sizeof(host), &port),
+			 -EINVAL);
+	assert_int_equal(mb_config_parent_url("mfrisbee://h/path", host, sizeof(host), &port),
+			 -EINVAL);
+	assert_int_equal(mb_config_parent_url("mfrisbee://a b", host, sizeof(host), &port),
+			 -EINVAL);
+	assert_int_equal(mb_config_parent_url("https://h", host, sizeof(host), &port), -EINVAL);
+	assert_int_equal(mb_config_parent_url("mfrisbee://abcdefgh", host, 4, &port), -EINVAL);
+
+	/* accepted by the check: no manifest-pubkey needed */
+	assert_int_equal(mb_config_defaults(&c), 0);
+	assert_int_equal(mb_config_load_string(&c, MINIMAL "[origin]\nurl = mfrisbee://10.1.0.254\n"
+						   "parent-methods = mcast,ucast\n",
+					       err, sizeof(err)), 0);
+	assert_int_equal(mb_config_validate(&c, err, sizeof(err)), 0);
+	mb_config_done(&c);
+	expect_refused(MINIMAL "[origin]\nurl = mfrisbee://\n", "mfrisbee://HOST");
+	expect_refused(MINIMAL "[origin]\nurl = mfrisbee://h:99999\n", "mfrisbee://HOST");
+	expect_refused(MINIMAL "[origin]\nurl = mfrisbee://h\nparent-methods = tcp\n",
+		       "parent-methods");
+	expect_refused(MINIMAL "[origin]\nurl = ftp://h\n", "url");
+}
+
 int
 main(void)
 {
@@ -693,6 +730,7 @@ main(void)
 	    cmocka_unit_test(test_unit_spellings),    cmocka_unit_test(test_format_human),
 	    cmocka_unit_test(test_file_checks),       cmocka_unit_test(test_docs_cover_every_key),
 	    cmocka_unit_test(test_dataplane_keys),
+	    cmocka_unit_test(test_parent_origin),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

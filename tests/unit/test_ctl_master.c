@@ -402,6 +402,103 @@ test_drain(void **state)
 
 /* "pid/name:version": served when the version is the published one,
  * NOIMAGE for another version, INVALID for a malformed suffix. */
+/* ---- the parent origin's hook (ops.origin) ---------------------------------------- */
+
+static int origin_verdict;
+static struct mb_image *origin_img;
+static unsigned int origin_calls;
+
+static int
+fake_origin(const char *name, const struct mb_ms_get_request *req, uint32_t client,
+	    struct mb_ms_get_reply *rep, struct mb_image **ret_img, void *arg)
+{
+	(void)name;
+	(void)client;
+	(void)arg;
+	origin_calls++;
+	if (origin_verdict == MB_MASTER_SERVE)
+		*ret_img = origin_img;
+	if (origin_verdict == MB_MS_ERROR_NONE && req->status) {
+		memset(rep, 0, sizeof(*rep));
+		rep->size = 77;
+		mb_ms_reply_set_mtime(rep, 1234);
+	}
+	return origin_verdict;
+}
+
+/* WAIT: no reply at all; an error: that error; LOCAL: the lookup; SERVE: the
+ * image the origin gives (not in the table), with a session on it;
+ * NONE for a GETSTATUS: the origin's reply as is (method 0, not running). */
+static void
+test_origin_hook(void **state)
+{
+	struct mb_master_ops ops = mbt_master_ops;
+	struct mb_master_settings set = {
+		.methods = MB_MS_METHOD_UNICAST | MB_MS_METHOD_MULTICAST,
+		.mcast_base = 0xea050601u,
+		.mcast_count = 4,
+		.port_base = 3564,
+		.port_count = 16,
+		.max_sessions = 8,
+	};
+	struct mb_ms_get_request req;
+	struct mb_ms_get_reply rep;
+	uint8_t in[MB_MS_GETREQ_LEN], out[MB_MS_MSG_MAX];
+	size_t olen = 99;
+	struct mb_master *m;
+
+	(void)state;
+	ops.origin = fake_origin;
+	m = mb_master_new(&set, &ops);
+	assert_non_null(m);
+
+	origin_verdict = MB_MASTER_WAIT;
+	memset(&req, 0, sizeof(req));
+	req.methods = 7;
+	req.idlen = 10;
+	memcpy(req.imageid, "test64.ndz", 10);
+	assert_int_equal(mb_ms_get_request_encode(&req, in, sizeof(in)), 0);
+	assert_int_equal(mb_master_handle(m, in, sizeof(in), PEER_A, SERVADDR, out, sizeof(out),
+					  &olen),
+			 MB_MASTER_WAIT);
+	assert_int_equal(olen, 0);
+	assert_int_equal(mbt_sess.starts, 0);
+
+	origin_verdict = MB_MS_ERROR_NOACCESS;
+	assert_int_equal(ask(m, "test64.ndz", 7, false, 0, PEER_A, &rep), MB_MS_ERROR_NOACCESS);
+	origin_verdict = MB_MS_ERROR_TRYAGAIN;
+	assert_int_equal(ask(m, "test64.ndz", 7, true, 0, PEER_A, &rep), MB_MS_ERROR_TRYAGAIN);
+
+	origin_verdict = MB_MS_ERROR_NONE; /* a GETSTATUS answered from the parent's word */
+	assert_int_equal(ask(m, "nosuch", 7, true, 0, PEER_A, &rep), 0);
+	assert_int_equal(rep.method, 0);
+	assert_int_equal(rep.isrunning, 0);
+	assert_int_equal(rep.size, 77);
+	assert_int_equal(mb_ms_reply_mtime(&rep), 1234);
+
+	origin_verdict = MB_MASTER_LOCAL;
+	assert_int_equal(ask(m, "test64.ndz", 7, false, 0, PEER_A, &rep), 0);
+	assert_int_equal(rep.size, 5);
+	assert_int_equal(ask(m, "nosuch", 7, false, 0, PEER_A, &rep), MB_MS_ERROR_NOIMAGE);
+
+	/* an image still arriving, in no table */
+	origin_img = mb_image_new_heap("arriving/IMG", "abcdefgh", 8);
+	assert_non_null(origin_img);
+	origin_img->version = 2;
+	origin_verdict = MB_MASTER_SERVE;
+	assert_int_equal(ask(m, "arriving/IMG", 7, false, 0, PEER_A, &rep), 0);
+	assert_int_equal(rep.size, 8);
+	assert_int_equal(rep.isrunning, 1);
+	assert_int_equal(mbt_sess.starts, 2);
+	/* a second node joins its session */
+	assert_int_equal(ask(m, "arriving/IMG", 7, false, 0, PEER_B, &rep), 0);
+	assert_int_equal(mbt_sess.starts, 2);
+	assert_true(origin_calls >= 8);
+	mb_master_free(m);
+	mbt_sess_reset(100);
+	mb_image_unref(origin_img);
+}
+
 static void
 test_version_suffix(void **state)
 {
@@ -573,7 +670,7 @@ test_error_fidelity(void **state)
 }
 
 /* Proxied requests: refused (NOACCESS) unless the peer is an allowed proxy
- * (frisbee.master-proxies, loopback, or master-proxy = yes for anyone);
+ * (frisbee.master-proxies, 127.0.0.1, or master-proxy = yes for anyone);
  * when allowed, a unicast session goes to the peer that asked. */
 static void
 test_proxy(void **state)
@@ -641,6 +738,7 @@ main(void)
 		cmocka_unit_test_setup(test_errors, reset),
 		cmocka_unit_test_setup(test_drain, reset),
 		cmocka_unit_test_setup(test_version_suffix, reset),
+		cmocka_unit_test_setup(test_origin_hook, reset),
 		cmocka_unit_test_setup(test_source_limits, reset),
 		cmocka_unit_test_setup(test_json_and_parse, reset),
 		cmocka_unit_test_setup(test_canonical_ids, reset),

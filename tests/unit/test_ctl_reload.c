@@ -356,14 +356,22 @@ test_master(void **state)
 	assert_int_equal(r.method, MB_MS_METHOD_UNICAST);
 	apply("[frisbee]\nmethods = mcast,ucast\n");
 
-	/* frisbee.master-proxy */
+	/* frisbee.master-proxy and master-proxies (a unicast session goes to
+	 * the proxy that asked) */
 	assert_int_equal(master_ask("127.0.0.11", "test/a", MB_MS_METHOD_UNICAST, false, other, &r),
 			 MB_MS_ERROR_NOACCESS);
 	apply("[frisbee]\nmaster-proxy = yes\n");
 	assert_int_equal(master_ask("127.0.0.11", "test/a", MB_MS_METHOD_UNICAST, false, other, &r),
 			 0);
-	assert_int_equal(mbt_sess.last.addr, htonl(other));
+	assert_int_equal(mbt_sess.last.addr, htonl(0x7f00000bu));
 	apply("[frisbee]\nmaster-proxy = no\n");
+	assert_int_equal(master_ask("127.0.0.12", "test/b", MB_MS_METHOD_UNICAST, false, other, &r),
+			 MB_MS_ERROR_NOACCESS);
+	apply("[frisbee]\nmaster-proxies = 127.0.0.12\n");
+	assert_int_equal(master_ask("127.0.0.12", "test/b", MB_MS_METHOD_UNICAST, false, other, &r),
+			 0);
+	assert_int_equal(mbt_sess.last.addr, htonl(0x7f00000cu));
+	apply("[frisbee]\nmaster-proxies =\n");
 
 	/* frisbee.master-max-per-source: the third connection is closed at once */
 	apply("[frisbee]\nmaster-max-per-source = 2\n");
@@ -386,13 +394,13 @@ test_master(void **state)
 			 0);
 
 	/* frisbee.max-unicast-sessions (one unicast session per client; the
-	 * proxied node above holds one already) */
-	apply("[frisbee]\nmethods = ucast\nmax-unicast-sessions = 2\n");
+	 * two proxies above hold one each already) */
+	apply("[frisbee]\nmethods = ucast\nmax-unicast-sessions = 3\n");
 	assert_int_equal(master_ask("127.0.0.9", "test/a", MB_MS_METHOD_ANY, false, 0, &r), 0);
 	assert_int_equal(r.method, MB_MS_METHOD_UNICAST);
 	assert_int_equal(master_ask("127.0.0.10", "test/a", MB_MS_METHOD_ANY, false, 0, &r),
 			 MB_MS_ERROR_TRYAGAIN);
-	apply("[frisbee]\nmax-unicast-sessions = 3\n");
+	apply("[frisbee]\nmax-unicast-sessions = 4\n");
 	assert_int_equal(master_ask("127.0.0.10", "test/a", MB_MS_METHOD_ANY, false, 0, &r), 0);
 	apply("[frisbee]\nmethods = mcast,ucast\nmax-unicast-sessions = 0\n");
 }

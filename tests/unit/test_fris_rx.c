@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Unit tests of the receiver state machine shared by mb-frisbee and
- * mb-fris-loadgen (tools/fris_rx.c), on a simulated clock: the first
+ * mb-fris-loadgen (proto/fris_rx.c), on a simulated clock: the first
  * requests and the readahead window, completion opening the next chunk,
  * PREQUEST re-requests of exactly the missing blocks after 3 silent ticks
  * with back-off, no requests at all while blocks keep coming (useful or

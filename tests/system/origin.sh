@@ -1,0 +1,384 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# A parent master server as origin (origin.url = mfrisbee://): a miniboss
+# ("sub") whose parent is another miniboss ("par", answering as a master
+# server does) fills its store on the first GET of the stock frisbee client
+# (-S sub, -B: TRYAGAIN retried) on a node.  Three namespaces with their own
+# daemons or client behind the snooping bridge; the parent's Frisbee ports
+# are apart from sub's (the dataplane owns its own session ports).
+#
+#   origin.sh fill     first GET fills the cache: the node's copy and the
+#                      cache file equal the parent's image, the cache file
+#                      has the parent's mtime; GETSTATUS while fetching says
+#                      method 0, not running; the second load is a cache hit;
+#                      the parent's NOIMAGE reaches the node
+#   origin.sh mcast    the same fill with the parent asked for multicast
+#                      (parent-methods = mcast): the group reaches sub's
+#                      kernel through its dataplane
+#   origin.sh mapped   the same fill with a hugepage budget smaller than the
+#                      image: received into the mapped .part instead
+#   origin.sh noaccess sub asks by the node's address (parent-proxy) and the
+#                      parent refuses proxied requests: NOACCESS reaches the
+#                      node, for GETSTATUS and for GET
+#   origin.sh backoff  the parent's datagrams to sub dropped: the fetch fails
+#                      (origin.timeout), health says so, the node keeps
+#                      getting TRYAGAIN; datagrams back: after the backoff the
+#                      node's next retry fills the cache and its load ends
+#   origin.sh cut      cut-through: two nodes asking while the image is
+#                      fetched (the parent paced) get a session at once, no
+#                      TRYAGAIN, and share it; their copies are whole
+#   origin.sh change   a new version on the parent (new MTIME) is noticed on
+#                      the next GET and fetched; the node gets the new bytes
+#   origin.sh down     parent stopped: the cached image still serves, an
+#                      uncached one is NOIMAGE, health degraded with the
+#                      reason; parent back: health ok again (the probe)
+#   origin.sh measure  fill time of a MB_TEST_MIB (default 37) MiB image at
+#                      the parent's frisbee.rate (MB_TEST_RATE, default
+#                      200M), the node's first load (behind TRYAGAIN, -B
+#                      MB_TEST_B, default 1; or cut-through with
+#                      MB_TEST_CUT=yes) and a cache hit; prints the numbers
+#                      (not asserted: bench/ owns targets)
+# Needs root, the stock frisbee client (skip 77 without it), minibossd.
+set -u
+MB_PREFIX=mbo
+. "$(dirname "$0")/lib.sh"
+
+CASE=${1:-fill}
+PAR=10.81.0.1
+SUB=10.81.0.2
+NODE=10.81.0.11
+FRIS="$MB_FRISBEE_BIN/frisbee"
+MIB=${MB_TEST_MIB:-8}
+RATE=${MB_TEST_RATE:-500M}
+BSECS=${MB_TEST_B:-1}
+IMG=emulab-ops/BIG
+PMETHODS=ucast
+[ "$CASE" = mcast ] && PMETHODS=mcast
+# cut-through is on by default; the stock subboss's TRYAGAIN is tested with it off
+CUT=yes
+case "$CASE" in fill | backoff) CUT=no ;; measure) CUT=${MB_TEST_CUT:-no} ;; esac
+SUBEXTRA="\ncut-through = $CUT"
+[ "$CASE" = noaccess ] && SUBEXTRA="$SUBEXTRA\nparent-proxy = yes"
+[ "$CASE" = mapped ] && SUBEXTRA="$SUBEXTRA\n[images]\nhugepage-budget = 1M"
+STIMEOUT=20s
+[ "$CASE" = backoff ] && STIMEOUT=3s
+MT1=1700000000
+MT2=1700000500
+
+mb_require_frisbee
+[ -x "$MB_BUILD/server/minibossd" ] || mb_skip "minibossd not built at '$MB_BUILD/server/minibossd'"
+[ "$CASE" = measure ] && MIB=${MB_TEST_MIB:-37} && RATE=${MB_TEST_RATE:-200M}
+mb_init
+trap 'rc=$?; rm -rf "/var/run/dpdk/${MB_PREFIX}${MB_RID}par" "/var/run/dpdk/${MB_PREFIX}${MB_RID}sub"
+(exit $rc); mb_cleanup' EXIT
+mb_require_cmd stat
+
+declare -A DPID
+
+# conf NAME ADDR [extra lines]: a daemon's configuration on stdout.
+conf() {
+	cat <<-EOF
+		[server]
+		state-dir = $MB_TMP/$1/state
+		control-socket = $MB_TMP/$1/control.sock
+		log-level = debug
+
+		[dpdk]
+		address = $2/24
+		exception-tap = ${MB_PREFIX}${MB_RID}t
+		mbufs = 8191
+		idle-sleep-us = 200
+	EOF
+	printf '%b\n' "${3:-}"
+}
+
+# dstart NAME: minibossd in namespace NAME with $MB_TMP/NAME/mb.conf.
+dstart() {
+	local n=$1 addr tap i
+	addr=$(mb_addr "$n")
+	mkdir -p "$MB_TMP/$n/state"
+	mb_bg "$n" "$MB_BUILD/server/minibossd" -l 0,1 --no-huge -m 512 --no-pci \
+		--file-prefix="${MB_PREFIX}${MB_RID}$n" --vdev="net_af_packet0,iface=eth0" \
+		-- -c "$MB_TMP/$n/mb.conf" -d >>"$MB_TMP/$n.log" 2>&1
+	DPID[$n]=$MB_LAST_PID
+	for i in $(seq 300); do
+		kill -0 "${DPID[$n]}" 2>/dev/null || { tail -20 "$MB_TMP/$n.log" >&2;
+			mb_fail "$n: minibossd exited during startup"; }
+		[ "$(grep -c -i 'ready' "$MB_TMP/$n.log")" -gt "${2:-0}" ] && break
+		sleep 0.1
+	done
+	tap="${MB_PREFIX}${MB_RID}t"
+	mb_in "$n" ip link set "$tap" up
+	mb_in "$n" ip -4 addr show dev "$tap" | grep -q "inet $addr/" ||
+		mb_in "$n" ip addr add "$addr/24" brd + dev "$tap"
+	mb_wait_tcp node "$addr" 64494 15 || mb_fail "$n: master server port not reachable"
+}
+
+# dstop NAME: SIGTERM, wait.
+dstop() {
+	local p=${DPID[$1]}
+	kill -TERM "$p" 2>/dev/null
+	for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+	kill -0 "$p" 2>/dev/null && mb_fail "$1: minibossd did not stop"
+	wait "$p" 2>/dev/null
+}
+
+# ctl NAME ARGS...: minibossctl against NAME's daemon.
+ctl() {
+	local n=$1
+	shift
+	mb_in "$n" "$MB_BUILD/tools/minibossctl" -s "$MB_TMP/$n/control.sock" "$@"
+}
+
+# field EXPR: a python expression over the JSON on stdin (j; "result" unwrapped).
+field() {
+	python3 -c "import json,sys; j=json.load(sys.stdin)
+if isinstance(j, dict) and 'result' in j: j = j['result']
+print($1)"
+}
+
+# query IMAGE: the stock client's GETSTATUS against sub, into $MB_TMP/q.out.
+query() {
+	mb_in node timeout 20 "$FRIS" -i "$NODE" -S "$SUB" -Q "$1" >"$MB_TMP/q.out" 2>&1
+}
+
+# load OUT [frisbee options]: the stock client loads $IMG from sub (raw,
+# JOIN2); sets LOAD_MS.
+load() {
+	local out=$1 t0 t1 rc
+	shift
+	t0=$(date +%s%N)
+	mb_in node timeout 170 "$FRIS" -i "$NODE" -S "$SUB" -B "$BSECS" -T 30 -N "$@" \
+		-F "$IMG" "$out" >"$MB_TMP/load.err" 2>&1
+	rc=$?
+	t1=$(date +%s%N)
+	LOAD_MS=$(((t1 - t0) / 1000000))
+	[ "$rc" = 0 ] || { cat "$MB_TMP/load.err" >&2; mb_fail "frisbee exited $rc"; }
+}
+
+# published NAME IMAGE VERSION: wait until NAME's store publishes VERSION.
+published() {
+	local i
+	for i in $(seq 100); do
+		[ "$(ctl "$1" --json images 2>/dev/null |
+			field "[i.get('version') for i in j if i['name']=='$2' and i.get('state')=='ok'] or [0]" |
+			tr -d '[]')" = "$3" ] && return 0
+		sleep 0.2
+	done
+	mb_fail "$1: '$2' version $3 not published"
+}
+
+# same_as REF: the node's copy and sub's cache file equal REF; the cache file
+# has mtime MT.
+same_as() {
+	local ref=$1 mt=$2 cache="$MB_TMP/sub/state/images/$IMG"
+	[ "$(mb_sha "$MB_TMP/out")" = "$(mb_sha "$ref")" ] || mb_fail "the node's copy differs"
+	[ -f "$cache" ] || mb_fail "no cache file '$cache'"
+	[ "$(mb_sha "$cache")" = "$(mb_sha "$ref")" ] || mb_fail "the cache file differs"
+	[ "$(stat -c %Y "$cache")" = "$mt" ] ||
+		mb_fail "cache file mtime $(stat -c %Y "$cache"), the parent's is $mt"
+}
+
+health() { ctl sub --json health; } # exit 1 when degraded: the JSON is there
+
+mb_bridge_up
+mb_host par "$PAR/24" noaddr
+mb_host sub "$SUB/24" noaddr
+mb_host node "$NODE/24"
+[ "$CASE" = cut ] && mb_host node2 "10.81.0.12/24"
+[ "$CASE" = cut ] && MIB=${MB_TEST_MIB:-16} && RATE=${MB_TEST_RATE:-100M}
+mkdir -p "$MB_TMP/par/state" "$MB_TMP/sub/state"
+mb_make_file "$MB_TMP/v1.img" "$MIB" 1
+mb_state_add_image "$MB_TMP/par/state" "$IMG" "$MB_TMP/v1.img" 1 "$MT1"
+conf par "$PAR" "[frisbee]\nport-base = 4564\nrate = $RATE\nidle-timeout = 20s" \
+	>"$MB_TMP/par/mb.conf"
+conf sub "$SUB" "[frisbee]\nidle-timeout = 20s\n[origin]\nurl = mfrisbee://$PAR\ntimeout = $STIMEOUT\nparent-methods = $PMETHODS$SUBEXTRA" \
+	>"$MB_TMP/sub/mb.conf"
+dstart par
+published par "$IMG" 1
+dstart sub
+
+case "$CASE" in
+cut)
+	# -B 30 as rc.frisbee: a TRYAGAIN would cost 30 s
+	t0=$(date +%s%N)
+	mb_bg node timeout 120 "$FRIS" -i "$NODE" -S "$SUB" -B 30 -T 30 -N -F "$IMG" \
+		"$MB_TMP/out" 2>"$MB_TMP/n1.err"
+	P1=$MB_LAST_PID
+	sleep 0.5
+	mb_bg node2 timeout 120 "$FRIS" -i 10.81.0.12 -S "$SUB" -B 30 -T 30 -N -F "$IMG" \
+		"$MB_TMP/out2" 2>"$MB_TMP/n2.err"
+	P2=$MB_LAST_PID
+	wait "$P1" || { cat "$MB_TMP/n1.err" >&2; mb_fail "node 1 failed"; }
+	T1=$((($(date +%s%N) - t0) / 1000000))
+	wait "$P2" || { cat "$MB_TMP/n2.err" >&2; mb_fail "node 2 failed"; }
+	T2=$((($(date +%s%N) - t0) / 1000000))
+	grep -q 'image busy' "$MB_TMP/n1.err" "$MB_TMP/n2.err" &&
+		mb_fail "a node was told TRYAGAIN with cut-through on"
+	[ "$(mb_sha "$MB_TMP/out2")" = "$(mb_sha "$MB_TMP/v1.img")" ] ||
+		mb_fail "node 2's copy differs"
+	same_as "$MB_TMP/v1.img" "$MT1"
+	FILL=$(grep -o 'filled: [0-9]* bytes in [0-9]* ms' "$MB_TMP/sub.log" | awk '{print $5}')
+	[ -n "$FILL" ] || mb_fail "no fill"
+	ctl sub --json parent >"$MB_TMP/parent.json"
+	[ "$(field "j['counters']['cut_through']" <"$MB_TMP/parent.json")" -ge 1 ] ||
+		{ cat "$MB_TMP/parent.json" >&2; mb_fail "no GET served cut-through"; }
+	ctl sub --json sessions >"$MB_TMP/sessions.json"
+	[ "$(field "j['master']['counters']['sessions_started']" <"$MB_TMP/sessions.json")" = 1 ] ||
+		{ cat "$MB_TMP/sessions.json" >&2; mb_fail "the two nodes did not share a session"; }
+	# well under the 30 s one TRYAGAIN would have cost
+	[ "$T1" -lt 25000 ] || mb_fail "node 1 took $T1 ms"
+	mb_pass "cut-through: fill ${FILL} ms, node 1 done after ${T1} ms, node 2 after ${T2} ms"
+	;;
+noaccess)
+	query "$IMG"
+	grep -q 'error=4' "$MB_TMP/q.out" || { cat "$MB_TMP/q.out" >&2;
+		mb_fail "GETSTATUS: the parent's NOACCESS did not reach the node"; }
+	if mb_in node timeout 60 "$FRIS" -i "$NODE" -S "$SUB" -B 1 -T 10 -N -F "$IMG" \
+		"$MB_TMP/out" >"$MB_TMP/load.err" 2>&1; then
+		mb_fail "GET: the load succeeded though the parent refuses"
+	fi
+	grep -q -i 'access' "$MB_TMP/load.err" || { cat "$MB_TMP/load.err" >&2;
+		mb_fail "GET: not NOACCESS"; }
+	[ -f "$MB_TMP/sub/state/images/$IMG" ] && mb_fail "fetched though the parent refuses"
+	mb_pass "the parent's NOACCESS reached the node (GETSTATUS and GET)"
+	;;
+backoff)
+	# every UDP datagram to sub dropped in the bridge (mb_loss_clear removes it)
+	mb_nft "table bridge mbloss {
+	chain mbl {
+		type filter hook forward priority 0; policy accept;
+		ip protocol udp oifname \"$(mb_bridge_port sub)\" counter drop
+	}
+}"
+	mb_bg node timeout 170 "$FRIS" -i "$NODE" -S "$SUB" -B 1 -T 30 -N -F "$IMG" \
+		"$MB_TMP/out"
+	LPID=$MB_LAST_PID
+	for i in $(seq 60); do
+		[ "$(ctl sub --json parent | field "j['counters']['fetch_failures']")" -ge 1 ] && break
+		sleep 0.5
+	done
+	[ "$i" -lt 60 ] || mb_fail "the fetch did not fail with the datagrams dropped"
+	health >"$MB_TMP/h.json"
+	# (an empty store is "down" of its own; the failed fetch is a reason)
+	[ "$(field "j['state']" <"$MB_TMP/h.json")" != ok ] &&
+		field "' '.join(r['why'] for r in j['reasons'])" <"$MB_TMP/h.json" |
+		grep -q "fetching '$IMG' failed" &&
+		[ "$(field "j['parent']['images']['$IMG']['state']" <"$MB_TMP/h.json")" = failed ] ||
+		{ cat "$MB_TMP/h.json" >&2; mb_fail "health does not show the failed fetch"; }
+	kill -0 "$LPID" 2>/dev/null || mb_fail "the node gave up instead of retrying TRYAGAIN"
+	mb_loss_clear
+	wait "$LPID" || mb_fail "the node's load failed after the datagrams came back"
+	same_as "$MB_TMP/v1.img" "$MT1"
+	ctl sub --json parent >"$MB_TMP/parent.json"
+	[ "$(field "j['counters']['fills']" <"$MB_TMP/parent.json")" = 1 ] ||
+		{ cat "$MB_TMP/parent.json" >&2; mb_fail "fills != 1"; }
+	[ "$(health | field "j['state']")" = ok ] || { health >&2; mb_fail "health not ok again"; }
+	mb_pass "failed fetch backed off, the node kept retrying, filled after"
+	;;
+mapped)
+	load "$MB_TMP/out"
+	same_as "$MB_TMP/v1.img" "$MT1"
+	grep -q "filled: .*into the mapped .part" "$MB_TMP/sub.log" ||
+		mb_fail "not received into the mapped .part"
+	rm -f "$MB_TMP/out"
+	load "$MB_TMP/out"
+	same_as "$MB_TMP/v1.img" "$MT1"
+	mb_pass "filled through the mapped .part (over the hugepage budget)"
+	;;
+mcast)
+	load "$MB_TMP/out"
+	same_as "$MB_TMP/v1.img" "$MT1"
+	grep -q "fetching '$IMG' .* by multicast" "$MB_TMP/sub.log" ||
+		mb_fail "the parent's session was not multicast"
+	mb_pass "filled by multicast from the parent in ${LOAD_MS} ms"
+	;;
+fill)
+	# an image the parent lacks: its NOIMAGE reaches the node
+	query nosuch/IMAGE
+	grep -q 'error=3' "$MB_TMP/q.out" || { cat "$MB_TMP/q.out" >&2;
+		mb_fail "GETSTATUS for an image the parent lacks: not NOIMAGE"; }
+	# GETSTATUS for the image sub lacks: the parent's size and mtime,
+	# method 0, not running, and nothing fetched
+	query "$IMG"
+	grep -q 'error=0' "$MB_TMP/q.out" && grep -q 'running=0' "$MB_TMP/q.out" &&
+		grep -q 'method=0x0' "$MB_TMP/q.out" ||
+		{ cat "$MB_TMP/q.out" >&2; mb_fail "GETSTATUS before the fill"; }
+	[ -f "$MB_TMP/sub/state/images/$IMG" ] && mb_fail "GETSTATUS fetched the image"
+	load "$MB_TMP/out"
+	grep -q 'image busy' "$MB_TMP/load.err" || { cat "$MB_TMP/load.err" >&2;
+		mb_fail "the node was not told TRYAGAIN while the image was fetched"; }
+	same_as "$MB_TMP/v1.img" "$MT1"
+	FIRST=$LOAD_MS
+	ctl sub --json parent >"$MB_TMP/parent.json" || mb_fail "minibossctl parent"
+	[ "$(field "j['counters']['fills']" <"$MB_TMP/parent.json")" = 1 ] ||
+		{ cat "$MB_TMP/parent.json" >&2; mb_fail "fills != 1"; }
+	# a cache hit: no second fetch
+	rm -f "$MB_TMP/out"
+	load "$MB_TMP/out"
+	same_as "$MB_TMP/v1.img" "$MT1"
+	ctl sub --json parent >"$MB_TMP/parent.json"
+	[ "$(field "j['counters']['fetches']" <"$MB_TMP/parent.json")" = 1 ] ||
+		{ cat "$MB_TMP/parent.json" >&2; mb_fail "the cache hit fetched again"; }
+	health >"$MB_TMP/h.json"
+	[ "$(field "j['parent']['reachable']" <"$MB_TMP/h.json")" = True ] ||
+		{ cat "$MB_TMP/h.json" >&2; mb_fail "parent not reachable in health"; }
+	mb_pass "filled on first GET (${FIRST} ms behind TRYAGAIN), hit in ${LOAD_MS} ms"
+	;;
+change)
+	load "$MB_TMP/out"
+	same_as "$MB_TMP/v1.img" "$MT1"
+	mb_make_file "$MB_TMP/v2.img" "$MIB" 2
+	mb_state_add_image "$MB_TMP/par/state" "$IMG" "$MB_TMP/v2.img" 2 "$MT2"
+	ctl par reload >/dev/null || mb_fail "parent reload"
+	published par "$IMG" 2
+	rm -f "$MB_TMP/out"
+	load "$MB_TMP/out"
+	same_as "$MB_TMP/v2.img" "$MT2"
+	published sub "$IMG" 2
+	ctl sub --json parent >"$MB_TMP/parent.json"
+	[ "$(field "j['counters']['fills']" <"$MB_TMP/parent.json")" = 2 ] ||
+		{ cat "$MB_TMP/parent.json" >&2; mb_fail "fills != 2"; }
+	mb_pass "the new MTIME was noticed and the image fetched again"
+	;;
+down)
+	load "$MB_TMP/out"
+	same_as "$MB_TMP/v1.img" "$MT1"
+	dstop par
+	rm -f "$MB_TMP/out"
+	load "$MB_TMP/out"
+	same_as "$MB_TMP/v1.img" "$MT1"
+	health >"$MB_TMP/h.json"
+	[ "$(field "j['state']" <"$MB_TMP/h.json")" = degraded ] ||
+		{ cat "$MB_TMP/h.json" >&2; mb_fail "health not degraded with the parent down"; }
+	[ "$(field "j['parent']['reachable']" <"$MB_TMP/h.json")" = False ] ||
+		mb_fail "parent still reachable in health"
+	field "' '.join(r['why'] for r in j['reasons'])" <"$MB_TMP/h.json" | grep -q -i parent ||
+		{ cat "$MB_TMP/h.json" >&2; mb_fail "no reason naming the parent"; }
+	query nosuch/IMAGE
+	grep -q 'error=3' "$MB_TMP/q.out" || { cat "$MB_TMP/q.out" >&2;
+		mb_fail "an uncached image with the parent down: not NOIMAGE"; }
+	dstart par 1
+	for i in $(seq 90); do
+		[ "$(health | field "j['parent']['reachable']")" = True ] && break
+		sleep 1
+	done
+	[ "$i" -lt 90 ] || mb_fail "the parent's return not noticed"
+	[ "$(health | field "j['state']")" = ok ] || { health >&2; mb_fail "health not ok again"; }
+	mb_pass "cached image served with the parent down; health degraded, then ok"
+	;;
+measure)
+	load "$MB_TMP/out"
+	same_as "$MB_TMP/v1.img" "$MT1"
+	MISS=$LOAD_MS
+	FILL=$(grep -o 'filled: [0-9]* bytes in [0-9]* ms' "$MB_TMP/sub.log" | awk '{print $5}')
+	rm -f "$MB_TMP/out"
+	load "$MB_TMP/out"
+	HIT=$LOAD_MS
+	echo "measure: ${MIB} MiB, parent rate ${RATE}, -B ${BSECS}, cut-through ${CUT}:" \
+		"fill ${FILL} ms, the node's first load ${MISS} ms, cache hit ${HIT} ms"
+	mb_pass "measured"
+	;;
+*) mb_fail "unknown case '$CASE'" ;;
+esac
