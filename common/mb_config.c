@@ -217,6 +217,10 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	  "mfrisbee:// origin: a GET for an image being fetched into image memory starts (or "
 	  "joins) a session at once that serves each chunk as it arrives, instead of TRYAGAIN; "
 	  "requests for chunks not there yet are dropped and asked again by the client" },
+	{ "origin", "local-images", MB_CFG_STRING, OFF(origin_local_images), 1, 16, "withdraw", true,
+	  "images in the store that the ops manifest does not list for this site: keep (serve "
+	  "them on; ops withdraws nothing) or withdraw (ops' manifest is the whole store); a "
+	  "warning names them either way" },
 
 	{ "control", "tls-listen", MB_CFG_STRING, OFF(tls_listen), 0, 63, "", false,
 	  "address:port of the TLS control socket for boss, empty = off" },
@@ -226,6 +230,9 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	  "key of tls-cert", MB_CFG_F_FILE | MB_CFG_F_SECRET },
 	{ "control", "tls-ca", MB_CFG_STRING, OFF(tls_ca), 0, 4095, "", true,
 	  "CA that signs boss's client certificate", MB_CFG_F_FILE | MB_CFG_F_CERT },
+	{ "control", "metrics-listen", MB_CFG_STRING, OFF(metrics_listen), 0, 63, "", false,
+	  "address:port of the Prometheus endpoint (plain HTTP, GET /metrics) on a management "
+	  "address, empty = off; never the serving address" },
 	{ NULL, NULL, 0, 0, 0, 0, NULL, false, NULL, 0 },
 };
 /* clang-format on */

@@ -115,12 +115,14 @@ struct mb_config {
 	bool parent_proxy;	/* ask on behalf of the node (hostip) */
 	uint64_t parent_revalidate; /* seconds a parent's GETSTATUS answer counts */
 	bool parent_cut_through;	/* serve a fetching image as its chunks arrive */
+	char *origin_local_images; /* "keep" or "withdraw" */
 
 	/* [control] */
 	char *tls_listen;
 	char *tls_cert;
 	char *tls_key;
 	char *tls_ca;
+	char *metrics_listen;
 
 	/* Where each key (index into mb_cfg_keys) was set: the line (0 = not
 	 * set, default) and the value as written there (NULL = default); the

@@ -535,6 +535,36 @@ check_values(const struct mb_config *cfg, struct mb_diags *d)
 			pm += strspn(pm, ", ");
 		}
 	}
+	if (strcmp(cfg->origin_local_images, "keep") != 0 &&
+	    strcmp(cfg->origin_local_images, "withdraw") != 0)
+		CERR("origin", "local-images", "[origin] local-images: '%s' is neither keep nor "
+		     "withdraw", cfg->origin_local_images);
+	if (cfg->metrics_listen[0] != '\0') {
+		const char *colon = strrchr(cfg->metrics_listen, ':');
+		uint64_t port = 0;
+		char host[64];
+		struct in_addr ma;
+
+		if (colon == NULL || colon == cfg->metrics_listen ||
+		    mb_parse_uint(colon + 1, &port) < 0 || port == 0 || port > 65535) {
+			CERR("control", "metrics-listen",
+			     "[control] metrics-listen: '%s' is not address:port (e.g. "
+			     "127.0.0.1:9464)", cfg->metrics_listen);
+		} else {
+			snprintf(host, sizeof(host), "%.*s", (int)(colon - cfg->metrics_listen),
+				 cfg->metrics_listen);
+			if (inet_pton(AF_INET, host, &ma) == 1 && cfg->address != 0 &&
+			    ma.s_addr == cfg->address)
+				CERR("control", "metrics-listen",
+				     "[control] metrics-listen: %s is the serving address ([dpdk] "
+				     "address); use a management address such as 127.0.0.1", host);
+			else if (inet_pton(AF_INET, host, &ma) == 1 && ma.s_addr == htonl(INADDR_ANY))
+				CWARN("control", "metrics-listen",
+				      "[control] metrics-listen: %s listens on every kernel address, "
+				      "including the exception TAP's; prefer a management address",
+				      host);
+		}
+	}
 	/* Keys nothing reads yet: refused when the file sets them. */
 	for (const struct mb_cfg_key *k = mb_cfg_keys; k->name != NULL; k++)
 		if ((k->flags & MB_CFG_F_UNBUILT) != 0 && line_of(cfg, k->section, k->name) != 0)

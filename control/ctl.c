@@ -39,6 +39,7 @@
 #include "ctl.h"
 #include "ctl_dp.h"
 #include "ctl_imgmem.h"
+#include "ctl_metrics.h"
 #include "ctl_notify.h"
 #include "ctl_priv.h"
 #include "mb_cleanup.h"
@@ -100,6 +101,7 @@ static const struct mb_ctl_subsys *const daemon_subsystems[] = {
 	&mb_ctl_subsys_ftp,
 	&mb_ctl_subsys_boss,
 	&mb_ctl_subsys_tls,
+	&mb_ctl_subsys_metrics,
 	&mb_ctl_subsys_telemetry,
 };
 

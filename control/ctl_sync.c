@@ -7,8 +7,12 @@
  * (ctl_sync_plan.c, a pure function of the ops manifest, what the store
  * holds and whether its files verified, what sync follows and when each
  * failed image may retry) says, per image, keep, fetch, let run, restart,
- * back off, retire or drop; this file acts on it, and the downloads run in
- * ctl_sync_fetch.c, at most origin.concurrency at a time.
+ * back off, retire (or keep, origin.local-images) or drop; this file acts
+ * on it, and the downloads run in ctl_sync_fetch.c, at most
+ * origin.concurrency at a time.  The plan's inputs are built in
+ * ctl_sync_local.c, for the round and for `sync --plan` alike; a "check"
+ * round (the action's {"check":true}) only fetches and verifies the
+ * manifest, so --plan can show what the next round does.
  *
  * Downloads go to <state-dir>/tmp/<name, '/' as %2F>.part (a hash of the
  * name when that would exceed NAME_MAX, see sync_part_path); until the new
@@ -331,6 +335,7 @@ sync_round_maybe_finish(void)
 		if (S.imgs[i]->state == IMG_QUEUED)
 			return;
 	S.round_active = false;
+	S.check_only = false;
 	S.last_sync = wall_now();
 	S.rounds++;
 	if (S.round_err[0] != '\0') {
@@ -361,6 +366,8 @@ round_start(void)
 		return;
 	}
 	S.round_active = true;
+	S.round_start_ms = sync_now_ms();
+	S.round_start_bytes = S.bytes_fetched;
 	S.round_err[0] = '\0';
 	S.retried_304 = false;
 	if (sync_meta_fetch(false, false) < 0) {
@@ -482,65 +489,47 @@ act(const struct mb_sync_step *s)
 void
 sync_reconcile(void)
 {
-	struct mb_manifest local = { 0 };
-	struct mb_sync_local *lv = NULL;
-	struct mb_sync_track *tv = NULL;
-	struct mb_sync_step *steps = NULL;
-	struct mb_sync_plan_in in = {
-		.remote = &S.remote,
-		.site = S.cfg->origin_site,
-		.now_ms = sync_now_ms(),
-		.slack_ms = S.cfg->sync_interval * 1000 / 2,
-	};
+	struct sync_plan_run p;
 	char **gone = NULL;
-	size_t n, ng = 0;
+	size_t ng = 0;
+	int rc = sync_plan_build(&p);
 
-	if (mb_ctl_store_get_manifest(&local) < 0)
+	if (rc < 0) {
+		if (rc == -ENOMEM)
+			MB_LOG(ERR, SYNC, "out of memory planning the sync, retrying in %" PRIu64
+			       "s", S.cfg->sync_interval);
 		return;
-	lv = calloc(local.count + 1, sizeof(*lv));
-	tv = calloc(S.n_imgs + 1, sizeof(*tv));
-	n = local.count + S.remote.count + S.n_imgs;
-	steps = calloc(n + 1, sizeof(*steps));
-	gone = calloc(n + 1, sizeof(*gone));
-	if (lv == NULL || tv == NULL || steps == NULL || gone == NULL) {
+	}
+	gone = calloc(p.n + 1, sizeof(*gone));
+	if (gone == NULL) {
 		MB_LOG(ERR, SYNC, "out of memory planning the sync, retrying in %" PRIu64 "s",
 		       S.cfg->sync_interval);
 		goto out;
 	}
-	for (uint32_t i = 0; i < local.count; i++)
-		lv[i] = (struct mb_sync_local){ &local.entries[i],
-						mb_ctl_store_state(local.entries[i].name) };
-	for (size_t i = 0; i < S.n_imgs; i++)
-		tv[i] = (struct mb_sync_track){ &S.imgs[i]->want, S.imgs[i]->dl != NULL,
-						S.imgs[i]->failures, S.imgs[i]->retry_at_ms };
-	in.local = lv;
-	in.nlocal = local.count;
-	in.track = tv;
-	in.ntrack = S.n_imgs;
-	n = mb_sync_plan(&in, steps, n + 1);
+	sync_local_kept(&p);
 	/* Names first: acting changes the local manifest and the tracked
 	 * images the steps point into. */
-	for (size_t i = 0; i < n; i++)
-		if (steps[i].v == MB_SYNC_RETIRE || steps[i].v == MB_SYNC_DROP)
-			gone[ng++] = strdup(steps[i].e->name);
-	for (size_t i = 0; i < n; i++)
-		if (steps[i].v != MB_SYNC_RETIRE && steps[i].v != MB_SYNC_DROP)
-			act(&steps[i]);
-	for (size_t i = 0, g = 0; i < n; i++) {
+	for (size_t i = 0; i < p.n; i++)
+		if (p.steps[i].v == MB_SYNC_RETIRE || p.steps[i].v == MB_SYNC_DROP)
+			gone[ng++] = strdup(p.steps[i].e->name);
+	for (size_t i = 0; i < p.n; i++)
+		if (p.steps[i].v != MB_SYNC_RETIRE && p.steps[i].v != MB_SYNC_DROP &&
+		    p.steps[i].v != MB_SYNC_KEEP_LOCAL)
+			act(&p.steps[i]);
+	for (size_t i = 0, g = 0; i < p.n; i++) {
 		const char *name;
 		struct img *im;
 
-		if (steps[i].v != MB_SYNC_RETIRE && steps[i].v != MB_SYNC_DROP)
+		if (p.steps[i].v != MB_SYNC_RETIRE && p.steps[i].v != MB_SYNC_DROP)
 			continue;
 		name = gone[g++];
 		if (name == NULL)
 			continue;
-		if (steps[i].v == MB_SYNC_DROP) {
+		if (p.steps[i].v == MB_SYNC_DROP) {
 			if ((im = img_find(name)) != NULL)
 				img_drop(im);
 		} else if (mb_ctl_store_retire(name) == 0) {
-			MB_LOG(NOTICE, SYNC, "image '%s' no longer in the ops manifest, retired",
-			       name);
+			sync_local_withdrawn(name);
 		}
 	}
 	sync_downloads_kick();
@@ -548,10 +537,8 @@ out:
 	for (size_t i = 0; i < ng; i++)
 		free(gone[i]);
 	free(gone);
-	free(steps);
-	free(tv);
-	free(lv);
-	mb_manifest_done(&local);
+	sync_plan_run_done(&p);
+	sync_orphans_update();
 }
 
 /* ---- leftovers, health, action, lifecycle -------------------------------------- */
@@ -653,6 +640,8 @@ status_json(enum mb_health_state *worst)
 
 	json_object_set_new(o, "origin", json_string(S.cfg->origin_url));
 	json_object_set_new(o, "running", json_boolean(S.round_active));
+	if (S.round_active && S.check_only)
+		json_object_set_new(o, "checking", json_true());
 	json_object_set_new(o, "last_sync", json_integer(S.last_sync));
 	json_object_set_new(o, "result", json_string(S.last_sync ? S.last_result : "never"));
 	json_object_set_new(o, "ops_reachable", json_boolean(!S.ops_unreachable));
@@ -693,6 +682,28 @@ status_json(enum mb_health_state *worst)
 	json_object_set_new(o, "images", imgs);
 	json_object_set_new(o, "bytes_done", json_integer((json_int_t)done));
 	json_object_set_new(o, "bytes_total", json_integer((json_int_t)total));
+	json_object_set_new(o, "local-images", json_string(S.cfg->origin_local_images));
+	if (S.round_active) {
+		/* this round's average rate, and the rest of what is queued or
+		 * downloading at that rate */
+		uint64_t ms = sync_now_ms() - S.round_start_ms;
+		uint64_t got = S.bytes_fetched - S.round_start_bytes;
+		uint64_t rate = ms > 0 ? got * 1000 / ms : 0;
+
+		json_object_set_new(o, "rate-Bps", json_integer((json_int_t)rate));
+		if (rate > 0 && total > done)
+			json_object_set_new(o, "eta-s",
+					    json_integer((json_int_t)((total - done) / rate + 1)));
+		for (size_t i = 0; i < S.n_imgs; i++)
+			if (S.imgs[i]->state == IMG_DOWNLOADING) {
+				json_object_set_new(o, "current", json_string(S.imgs[i]->want.name));
+				break;
+			}
+	}
+	if (S.orphans != NULL) {
+		json_object_set_new(o, "orphans", json_incref(S.orphans));
+		json_object_set_new(o, "orphans-more", json_integer((json_int_t)S.orphans_more));
+	}
 	if (S.last_sync != 0 && strcmp(S.last_result, "ok") != 0)
 		w = MB_HEALTH_DEGRADED;
 	if (S.ops_unreachable || S.key == NULL)
@@ -715,10 +726,31 @@ static json_t *
 action_sync(json_t *args, char **ret_err)
 {
 	json_t *st = args != NULL ? json_object_get(args, "status") : NULL;
+	json_t *plan = args != NULL ? json_object_get(args, "plan") : NULL;
+	json_t *check = args != NULL ? json_object_get(args, "check") : NULL;
 
 	if (!S.started) {
 		*ret_err = strdup("sync is not configured (origin.url is empty)");
 		return NULL;
+	}
+	if (plan != NULL && !json_is_boolean(plan)) {
+		*ret_err = strdup("'plan' must be a boolean");
+		return NULL;
+	}
+	if (json_is_true(plan)) /* what the next round would do; nothing starts */
+		return sync_plan_json(ret_err);
+	if (check != NULL && !json_is_boolean(check)) {
+		*ret_err = strdup("'check' must be a boolean");
+		return NULL;
+	}
+	if (json_is_true(check)) {
+		/* fetch and verify the manifest, act on nothing (sync --plan
+		 * then plans against it); a round in progress verifies one too */
+		if (!S.round_active) {
+			S.check_only = true;
+			round_start();
+		}
+		return status_json(NULL);
 	}
 	if (st != NULL && !json_is_boolean(st)) {
 		*ret_err = strdup("'status' must be a boolean");
@@ -775,6 +807,7 @@ sync_start(const struct mb_config *cfg)
 	sync_floor_load();
 	tmp_prepare();
 	seed_from_store();
+	sync_orphans_update();
 	S.started = true;
 	MB_LOG(INFO, SYNC, "syncing from '%s' every %" PRIu64 "s (site '%s')", cfg->origin_url,
 	       cfg->sync_interval, cfg->origin_site);
@@ -852,13 +885,20 @@ sync_stop(void)
 	mb_sig_key_free(S.key);
 	S.key = NULL;
 	S.round_active = S.round_again = false;
+	json_decref(S.orphans);
+	S.orphans = NULL;
+	S.orphans_more = 0;
+	sync_local_reset();
+	S.check_only = false;
 	S.started = false;
 }
 
 
 static const struct mb_ctl_action sync_actions[] = {
 	{ "sync", action_sync, "fetch the ops manifest now and download changes; "
-			       "{\"status\":true} only reports progress" },
+			       "{\"status\":true} only reports progress, {\"check\":true} only "
+			       "fetches and verifies the manifest, {\"plan\":true} what the next "
+			       "round would fetch, keep and withdraw" },
 };
 
 const struct mb_ctl_subsys mb_ctl_subsys_sync = {

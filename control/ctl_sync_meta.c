@@ -285,8 +285,10 @@ manifest_accept(char *body, size_t len, const char *etag, const char *lm)
 	floor_raise(&m);
 	MB_LOG(INFO, SYNC, "ops manifest verified: %u images, generated %" PRId64, m.count,
 	       m.generated);
-	sync_reconcile();
-	sync_tmp_sweep();
+	if (!S.check_only) { /* a check for `sync --plan` only verifies it */
+		sync_reconcile();
+		sync_tmp_sweep();
+	}
 }
 
 void
@@ -321,7 +323,8 @@ sync_meta_done(struct xfer *x, CURLcode res)
 		sync_meta_free(x);
 		if (usable) {
 			MB_LOG(DEBUG, SYNC, "ops manifest unchanged");
-			sync_reconcile();
+			if (!S.check_only)
+				sync_reconcile();
 		} else if (!S.retried_304) {
 			S.retried_304 = true;
 			MB_LOG(NOTICE, SYNC, "HTTP 304 for manifest.json without a verified manifest "

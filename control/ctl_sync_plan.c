@@ -96,7 +96,9 @@ mb_sync_plan(const struct mb_sync_plan_in *in, struct mb_sync_step *out, size_t 
 	}
 	for (size_t i = 0; i < in->nlocal; i++)
 		if (wanted(in, in->local[i].e->name) == NULL)
-			EMIT(((struct mb_sync_step){ .v = MB_SYNC_RETIRE, .e = in->local[i].e }));
+			EMIT(((struct mb_sync_step){
+			    .v = in->keep_local ? MB_SYNC_KEEP_LOCAL : MB_SYNC_RETIRE,
+			    .e = in->local[i].e }));
 	for (size_t i = 0; i < in->ntrack; i++)
 		if (wanted(in, in->track[i].want->name) == NULL)
 			EMIT(((struct mb_sync_step){ .v = MB_SYNC_DROP, .e = in->track[i].want }));

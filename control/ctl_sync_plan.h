@@ -50,6 +50,9 @@ struct mb_sync_plan_in {
 	 * origin.interval, and one due just after a round would otherwise
 	 * wait a whole interval more (sync passes half the interval). */
 	uint64_t slack_ms;
+	/* origin.local-images = keep: a local image ops does not list for
+	 * this site is kept (KEEP_LOCAL) instead of retired. */
+	bool keep_local;
 };
 
 enum mb_sync_verdict {
@@ -59,8 +62,10 @@ enum mb_sync_verdict {
 	MB_SYNC_RESTART, /* a download of another version runs: drop it and its .part, fetch */
 	MB_SYNC_WAIT,	 /* its download runs */
 	MB_SYNC_BACKOFF, /* its last attempts failed: not before step.retry_at_ms */
-	/* for a local entry ops no longer lists for this site (step.e is it) */
+	/* for a local entry ops does not list for this site (step.e is it):
+	 * RETIRE it, or with keep_local KEEP_LOCAL (serve it on) */
 	MB_SYNC_RETIRE,
+	MB_SYNC_KEEP_LOCAL,
 	/* for a tracked image ops no longer lists for this site (step.e: its want) */
 	MB_SYNC_DROP,
 };
@@ -76,7 +81,7 @@ bool mb_sync_same(const struct mb_manifest_entry *a, const struct mb_manifest_en
 
 /*
  * The steps for `in`, in this order: one per ops entry of the site (in
- * manifest order), then RETIRE per unwanted local entry, then DROP per
+ * manifest order), then RETIRE (or KEEP_LOCAL) per unwanted local entry, then DROP per
  * unwanted tracked image.  Writes at most `cap` steps to out; returns how
  * many there are (more than cap: call again with room).
  */

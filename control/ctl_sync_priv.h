@@ -5,7 +5,9 @@
  *    status and health, start/reconfig/stop, the HTTP helpers;
  *  - ctl_sync_meta.c: manifest.json and its signature, the replay floor;
  *  - ctl_sync_fetch.c: image downloads, pipelined through the worker;
- *  - ctl_sync_plan.c: the decision (pure), ctl_curl.c: libcurl on the loop.
+ *  - ctl_sync_plan.c: the decision (pure), ctl_curl.c: libcurl on the loop;
+ *  - ctl_sync_local.c: the plan's inputs (for the round and `sync --plan`),
+ *    the origin.local-images warnings, orphan files.
  */
 #ifndef _MB_CTL_SYNC_PRIV_H_
 #define _MB_CTL_SYNC_PRIV_H_
@@ -14,6 +16,7 @@
 #include <stdint.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 
 #include "ctl.h"
 #include "ctl_curl.h"
@@ -86,6 +89,7 @@ struct sync {
 	char pending_etag[256], pending_lm[128];
 	bool round_active;
 	bool round_again;
+	bool check_only; /* this round only fetches and verifies the manifest (sync --plan) */
 	char round_err[SYNC_REASON_MAX];
 	/* images */
 	struct img **imgs;
@@ -97,6 +101,11 @@ struct sync {
 	bool ops_unreachable;
 	uint64_t bytes_fetched;
 	uint64_t rounds, refusals;
+	/* progress of the running round: when it started, bytes fetched then */
+	uint64_t round_start_ms, round_start_bytes;
+	/* files under images/ no manifest names (ctl_sync_local.c) */
+	json_t *orphans; /* array of names, at most ORPHANS_SHOWN */
+	uint64_t orphans_more;
 };
 
 extern struct sync S;
@@ -120,6 +129,35 @@ void sync_round_maybe_finish(void);
 /* A verified manifest (or a 304 for the one held): act on the plan. */
 void sync_reconcile(void);
 void sync_tmp_sweep(void);
+
+/* ctl_sync_local.c */
+#include "ctl_sync_plan.h"
+/* The plan for the verified ops manifest, with the inputs it points into. */
+struct sync_plan_run {
+	struct mb_manifest local; /* the store's manifest */
+	struct mb_sync_local *lv;
+	struct mb_sync_track *tv;
+	struct mb_sync_step *steps;
+	size_t n;
+};
+/* Build the inputs from the store and S.imgs and run mb_sync_plan.  0,
+ * -ENOENT (no verified ops manifest held) or -errno; on 0 the caller calls
+ * sync_plan_run_done. */
+int sync_plan_build(struct sync_plan_run *p);
+void sync_plan_run_done(struct sync_plan_run *p);
+/* Warn (once per change of the set) about the KEEP_LOCAL images of p. */
+void sync_local_kept(const struct sync_plan_run *p);
+/* Forget what was warned about (sync stops). */
+void sync_local_reset(void);
+/* Warn that `name` was withdrawn for not being in the ops manifest. */
+void sync_local_withdrawn(const char *name);
+/* The orphan files under <state-dir>/images: a new array of at most
+ * ORPHANS_SHOWN names and how many more.  0 or -errno. */
+int sync_orphans_scan(json_t **ret_names, uint64_t *ret_more);
+/* Scan, keep the result in S.orphans, warn when it changed. */
+void sync_orphans_update(void);
+/* The "sync" action with {"plan":true}: what the next round would do. */
+json_t *sync_plan_json(char **ret_err);
 
 /* ctl_sync_meta.c */
 /* Start fetching manifest.json (sig = false) or manifest.json.sig;

@@ -3,7 +3,7 @@
 #
 # Install every Debian 12 package that miniboss's build, tests, demo and
 # benchmarks use.  Idempotent and quiet when everything is present.  Services
-# that packages would start on install (nginx, vsftpd, mariadb) are kept from starting:
+# that packages would start on install (nginx, vsftpd, mariadb, prometheus) are kept from starting:
 # the tests start their own instances in namespaces.
 #
 # --package adds what building and checking the Debian packages needs
@@ -26,6 +26,9 @@ PKGS=(
     strace
     # the systemd unit (systemd-analyze), manual pages (man, mandoc)
     systemd man-db mandoc
+    # promtool checks the Prometheus exposition (sync-daemon-metrics); the
+    # package's own server is kept from starting like the services above
+    prometheus
     # bench
     gnuplot-nox
 )

@@ -66,6 +66,10 @@ usage(FILE *f)
 	        "  sync [--wait]  fetch the ops manifest now; --wait shows progress to the end\n"
 	        "  wait [--timeout DURATION] [--state ready|ok] [--pid PID]\n"
 	        "                 block until the daemon is ready (what systemd gets as READY=1)\n"
+	        "  sync --plan    check the ops manifest, then say what the next round would\n"
+	        "                 fetch, keep and withdraw, and the files of the state directory\n"
+	        "                 no manifest names (nothing is downloaded or withdrawn)\n"
+	        "  metrics        the counters in the Prometheus text format\n"
 	        "  setup          prepare this host: hugepages, NIC binding, IOMMU (see below)\n"
 	        "\n"
 	        "Options:\n"
@@ -531,6 +535,81 @@ cmd_reload(int fd)
 	return 0;
 }
 
+/* ---- sync --plan ------------------------------------------------------------------------ */
+
+/* Before --plan: have the daemon fetch and verify the ops manifest (acting
+ * on nothing), so the plan is against what ops publishes now; wait for that
+ * (or the round in progress) to end, at most two minutes.  A failed check
+ * is said on stderr; the plan is then against the last verified manifest.
+ * 0, or 1/2 when the daemon refused or the socket failed. */
+static int
+sync_check(int fd)
+{
+	json_auto_t *a = json_pack("{s:b}", "check", 1), *st = json_pack("{s:b}", "status", 1);
+	json_t *r;
+	int rc;
+
+	r = mb_ctl_call(fd, "sync", a, &rc);
+	for (int i = 0; r != NULL && json_is_true(json_object_get(r, "running")) && i < 1200; i++) {
+		(void)poll(NULL, 0, 100);
+		json_decref(r);
+		r = mb_ctl_call(fd, "sync", st, &rc);
+	}
+	if (r == NULL)
+		return rc;
+	if (json_is_true(json_object_get(r, "running")))
+		fprintf(stderr, "minibossctl: the manifest check is still running; planning against "
+			"the last verified manifest\n");
+	else if (!json_is_true(json_object_get(r, "ops_reachable")) ||
+		 strncmp(jstr(r, "result"), "manifest", 8) == 0)
+		fprintf(stderr, "minibossctl: checking the ops manifest: %s; planning against the "
+			"last verified manifest\n", jstr(r, "result"));
+	json_decref(r);
+	return 0;
+}
+
+/* One line per image and verdict, then the orphan files. */
+static void
+print_plan(json_t *r)
+{
+	static const char *const kinds[] = { "fetch", "running", "backoff", "keep", "keep-local",
+					     "withdraw", "drop" };
+	json_t *orph = json_object_get(r, "orphans");
+	size_t i, n = 0;
+	json_t *v;
+
+	int64_t checked = jint(r, "checked"), now = (int64_t)time(NULL);
+	char age[48] = "during the round in progress";
+
+	if (checked > 0 && now >= checked) {
+		mb_human_duration((uint64_t)(now - checked), age, sizeof(age) - 4);
+		strcat(age, " ago");
+	}
+	printf("plan against the ops manifest generated %" PRId64 ", checked %s (site '%s', "
+	       "local-images = %s); the next round fetches the manifest again\n",
+	       jint(r, "generated"), age, jstr(r, "site"), jstr(r, "local-images"));
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		json_array_foreach(json_object_get(r, kinds[k]), i, v) {
+			char sz[32] = "";
+			const char *why = jstr(v, "why");
+
+			if (json_object_get(v, "size") != NULL)
+				mb_human_bytes((uint64_t)jint(v, "size"), sz, sizeof(sz));
+			printf("  %-10s  %s  v%" PRId64 "%s%s%s%s%s\n", kinds[k], jstr(v, "name"),
+			       jint(v, "version"), sz[0] ? "  " : "", sz, why[0] ? "  (" : "", why,
+			       why[0] ? ")" : "");
+			n++;
+		}
+	}
+	if (n == 0)
+		printf("  nothing: the store holds no image and ops lists none for this site\n");
+	json_array_foreach(orph, i, v)
+		printf("  %-10s  %s  (no manifest names it; never deleted)\n", "orphan",
+		       json_string_value(v));
+	if (jint(r, "orphans-more") > 0)
+		printf("  ... and %" PRId64 " more orphan files\n", jint(r, "orphans-more"));
+}
+
 /* ---- sync --wait ------------------------------------------------------------------------ */
 
 /*
@@ -783,6 +862,10 @@ main(int argc, char **argv)
 			wait = true;
 			continue;
 		}
+		if (strcmp(argv[optind], "--plan") == 0) {
+			json_object_set_new(args, "plan", json_true());
+			continue;
+		}
 		if (strcmp(argv[optind], "-a") == 0 || strcmp(argv[optind], "--all") == 0) {
 			opt_all = true;
 			continue;
@@ -814,12 +897,21 @@ main(int argc, char **argv)
 		if (strcmp(cmd, "reload") == 0)
 			return cmd_reload(fd);
 	}
+	if (strcmp(cmd, "sync") == 0 && json_is_true(json_object_get(args, "plan")) &&
+	    (rc = sync_check(fd)) != 0)
+		return rc;
 	result = mb_ctl_call(fd, cmd, args, &rc);
 	if (result == NULL)
 		return rc;
 	if (wait && strcmp(cmd, "sync") == 0 && !raw)
 		return sync_wait(fd, result);
-	if (raw) {
+	if (!raw && strcmp(cmd, "metrics") == 0 && json_is_string(result)) {
+		/* the exposition text as it is, for promtool or a file collector */
+		fwrite(json_string_value(result), 1, json_string_length(result), stdout);
+	} else if (!raw && strcmp(cmd, "sync") == 0 && json_is_true(json_object_get(args, "plan")) &&
+		   json_is_object(result)) {
+		print_plan(result);
+	} else if (raw) {
 		char *s =
 		    json_dumps(result, JSON_INDENT(2) | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
 

@@ -55,7 +55,8 @@ print(v or "")')
 	for f in sbin/minibossd bin/minibossctl bin/mb-manifest bin/mb-frisbee \
 		share/doc/miniboss/install.md share/doc/miniboss/examples/miniboss.conf \
 		share/man/man1/mb-manifest.1 share/man/man1/mb-frisbee.1 share/man/man5/miniboss.conf.5 \
-		share/man/man8/minibossd.8 share/man/man8/minibossctl.8; do
+		share/man/man8/minibossd.8 share/man/man8/minibossctl.8 \
+		sbin/mb-healthd sbin/mb-tmcd share/man/man8/mb-healthd.8 share/man/man8/mb-tmcd.8; do
 		[ -f "$P/$f" ] || mb_fail "not installed: $prefix/$f"
 	done
 	unit=$(find "$R" -name minibossd.service | head -n 1)
@@ -92,6 +93,14 @@ print(v or "")')
 			mb_fail "install.md lacks '$want'"
 	done
 	grep -q "^\.SH IMAGE NAMES" "$P/share/man/man1/mb-manifest.1" || mb_fail "mb-manifest(1) lacks the names"
+	# the boss-side pages name every option their program's --help lists
+	for prog in mb-healthd mb-tmcd; do
+		"$P/sbin/$prog" --help >"$MB_TMP/$prog.help" || mb_fail "$prog --help"
+		for o in $(grep -o -- '--[a-z][a-z-]*' "$MB_TMP/$prog.help" | sort -u); do
+			grep -qF -- "${o//-/\\-}" "$P/share/man/man8/$prog.8" ||
+				mb_fail "$prog(8) lacks $o"
+		done
+	done
 	mb_pass "install layout, manual pages, example"
 	;;
 debian)

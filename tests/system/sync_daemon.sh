@@ -5,12 +5,21 @@
 # namespace; origin sync uses kernel sockets, so nginx listens on that
 # namespace's loopback) syncs 3 images from a real nginx with mutual TLS and
 # publishes them (minibossctl images --json), re-syncs and swaps a changed
-# image, and after kill -9 in the middle of a slow download shows no partial
+# image, shows the rate, time left and image of a running round, and after
+# kill -9 in the middle of a slow download shows no partial
 # image, then resumes it with a Range request once restarted.
 # Case "swap": a stock Frisbee client loads an image (rate-limited so it is in
 # flight) while ops publishes a new version and the miniboss syncs and swaps
 # it; the client's result is byte-identical to the old version, and the next
 # client gets the new one.
+# Case "local": origin.local-images = keep serves local images ops does not
+# list (warning naming them), withdraw retires them (a warning each); a file
+# no manifest names is reported (log, status, --plan) and never deleted;
+# `sync --plan` shows what the round then does.
+# Case "metrics": after traffic (sync, HTTP, a stock Frisbee client when
+# present), `minibossctl metrics` and GET /metrics on control.metrics-listen
+# pass `promtool check metrics` and show the counters moved; the endpoint
+# answers 404/405/431, drops a silent client, is not on the serving address.
 # Skips (77) while minibossd is not built.
 set -u
 CASE=${1:-basic}
@@ -56,6 +65,211 @@ wait_images() {
 	for _ in $(seq 150); do images_ok "$@" && return 0; sleep 0.2; done
 	cat "$T"/images.json; fail "images $* not published"
 }
+
+# sync_status: the sync status (health's "sync" section), as JSON in $T/status.json
+sync_status() {
+	mb_ctl --json health | python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["sync"]))' \
+		> "$T"/status.json || fail "sync status"
+}
+
+if [ "$CASE" = local ]; then
+	# Two local images ops does not list, and a file no manifest names.
+	head -c 3000 /dev/urandom > "$T"/loc1
+	head -c 4000 /dev/urandom > "$T"/loc2
+	mb_state_add_image "$MB_TMP"/state local/LOC1 "$T"/loc1
+	mb_state_add_image "$MB_TMP"/state LOC2 "$T"/loc2
+	mkdir -p "$MB_TMP"/state/images/stray
+	echo junk > "$MB_TMP"/state/images/stray/junk.bin
+	cp "$MB_TMP"/mb.conf "$MB_TMP"/mb.conf.withdraw
+	echo "local-images = keep" >> "$MB_TMP"/mb.conf
+	mb_daemon_start srv "$MB_TMP"/mb.conf
+	mb_daemon_wait_ready
+	mb_ctl sync --wait >/dev/null || fail "first round"
+	wait_images emulab-ops/A emulab-ops/B C
+	mb_ctl --json images | grep -q '"local/LOC1"' || fail "kept local image not served"
+	mb_ctl --json images | grep -q '"LOC2"' || fail "kept local image not served"
+	# the names in the store's order, which is not the manifest's
+	grep -i "warning: .*2 image(s) not in the ops manifest.*kept" "$MB_DAEMON_LOG" |
+		grep "'local/LOC1'" | grep -q "'LOC2'" || fail "no warning naming the kept images"
+	grep -qi "warning: .*no manifest names.*stray/junk.bin" "$MB_DAEMON_LOG" ||
+		fail "no warning naming the orphan file"
+	sync_status
+	python3 - "$T"/status.json <<'EOP' || fail "status: $(cat "$T"/status.json)"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["orphans"] == ["stray/junk.bin"], s.get("orphans")
+assert s["local-images"] == "keep"
+EOP
+	# the plan now: everything kept, nothing to fetch or withdraw
+	mb_ctl --json sync --plan > "$T"/plan.json || fail "sync --plan"
+	python3 - "$T"/plan.json <<'EOP' || fail "plan: $(cat "$T"/plan.json)"
+import json, sys
+p = json.load(open(sys.argv[1]))
+names = lambda k: sorted(e["name"] for e in p[k])
+assert names("keep") == ["C", "emulab-ops/A", "emulab-ops/B"], p["keep"]
+assert names("keep-local") == ["LOC2", "local/LOC1"], p["keep-local"]
+assert p["fetch"] == [] and p["withdraw"] == [], p
+assert p["orphans"] == ["stray/junk.bin"]
+EOP
+	# the text for people
+	mb_ctl sync --plan > "$T"/plan.txt || fail "sync --plan (text)"
+	grep -Eq '^  keep-local +local/LOC1' "$T"/plan.txt || fail "plan text: $(cat "$T"/plan.txt)"
+	grep -Eq '^  orphan +stray/junk.bin' "$T"/plan.txt || fail "plan text: $(cat "$T"/plan.txt)"
+	# ops publishes version 2 of everything: --plan (which checks the
+	# manifest first, acting on nothing) says fetch A, B, C and keep the
+	# local ones, and the round then does exactly that
+	publish 2
+	mb_ctl --json sync --plan > "$T"/plan.json || fail "sync --plan"
+	python3 - "$T"/plan.json <<'EOP' || fail "plan after publish 2: $(cat "$T"/plan.json)"
+import json, sys
+p = json.load(open(sys.argv[1]))
+names = lambda k: sorted(e["name"] for e in p[k])
+assert names("fetch") == ["C", "emulab-ops/A", "emulab-ops/B"], p["fetch"]
+assert all(e["why"] == "newer version" and e["version"] == 2 for e in p["fetch"]), p["fetch"]
+assert names("keep-local") == ["LOC2", "local/LOC1"] and p["withdraw"] == [], p
+EOP
+	mb_ctl --json images | grep -q '"version": 2' && fail "--plan fetched something"
+	mb_ctl sync --wait >/dev/null || fail "second round"
+	wait_images emulab-ops/A emulab-ops/B C
+	mb_ctl --json images | python3 -c '
+import json, sys
+v = {i["name"]: i["version"] for i in json.load(sys.stdin)}
+assert v["emulab-ops/A"] == 2 and v["C"] == 2 and v["local/LOC1"] == 1 and v["LOC2"] == 1, v
+' || fail "after the second round: $(mb_ctl --json images)"
+	# withdraw: the next round retires the local images, with a warning
+	# each; the orphan file stays
+	cp "$MB_TMP"/mb.conf.withdraw "$MB_TMP"/mb.conf
+	echo "local-images = withdraw" >> "$MB_TMP"/mb.conf
+	mb_ctl reload >/dev/null || fail "reload"
+	mb_ctl --json sync --plan > "$T"/plan.json || fail "sync --plan"
+	python3 -c '
+import json, sys
+p = json.load(open(sys.argv[1]))
+assert sorted(e["name"] for e in p["withdraw"]) == ["LOC2", "local/LOC1"], p
+assert p["keep-local"] == [] and p["fetch"] == [], p
+' "$T"/plan.json || fail "plan with withdraw: $(cat "$T"/plan.json)"
+	mb_ctl --json images | grep -q 'LOC1' || fail "--plan withdrew something"
+	mb_ctl sync --wait >/dev/null || fail "withdraw round"
+	mb_ctl --json images | grep -q 'LOC' && fail "local images not withdrawn"
+	for n in local/LOC1 LOC2; do
+		grep -qi "warning: .*image '$n' is not in the ops manifest.*withdrawn" "$MB_DAEMON_LOG" ||
+			fail "no warning for withdrawn $n"
+	done
+	[ -f "$MB_TMP"/state/images/stray/junk.bin ] || fail "orphan file deleted"
+	mb_ctl --json sync --plan > "$T"/plan.json || fail "sync --plan"
+	python3 -c '
+import json, sys
+p = json.load(open(sys.argv[1]))
+assert p["keep-local"] == [] and p["withdraw"] == [] and p["fetch"] == [], p
+assert p["local-images"] == "withdraw" and p["orphans"] == ["stray/junk.bin"], p
+' "$T"/plan.json || fail "plan after withdraw: $(cat "$T"/plan.json)"
+	# ops down after a reload (which drops the verified manifest): --plan
+	# says it could not check and has nothing to plan against
+	ngx_stop
+	mb_ctl reload >/dev/null || fail "reload"
+	out=$(mb_ctl sync --plan 2>&1) && fail "--plan without any manifest succeeded: $out"
+	echo "$out" | grep -q "checking the ops manifest" || fail "--plan, ops down: $out"
+	echo "$out" | grep -q "no verified ops manifest" || fail "--plan, ops down: $out"
+	mb_pass "local images kept or withdrawn by origin.local-images, warned, planned; orphans reported"
+fi
+
+if [ "$CASE" = metrics ]; then
+	mb_require_cmd promtool ethtool nft
+	mb_host c1 10.88.0.11/24
+	# veth's tx checksum offload leaves partial checksums a DPDK port sees
+	mb_in c1 ethtool -K eth0 tx off >/dev/null 2>&1 || fail "ethtool -K eth0 tx off"
+	# the server namespace's kernel must not answer what arrives on eth0
+	# (af_packet only taps it): it would reset the dataplane's connections
+	printf 'table netdev mbmx {\n chain in {\n  type filter hook ingress device eth0 priority 0; policy drop;\n }\n}\n' |
+		mb_in srv nft -f - || fail "nft in srv"
+	MPORT=19464
+	# the endpoint may not be the serving address
+	cp "$MB_TMP"/mb.conf "$MB_TMP"/bad.conf
+	printf '\n[control]\nmetrics-listen = 10.88.0.1:%s\n' $MPORT >> "$MB_TMP"/bad.conf
+	out=$("$MB_BUILD"/server/minibossd -n -c "$MB_TMP"/bad.conf 2>&1) &&
+		fail "-n accepted metrics-listen on the serving address"
+	echo "$out" | grep -q "metrics-listen: 10.88.0.1 is the serving address" ||
+		fail "-n: $out"
+	printf '\n[control]\nmetrics-listen = 127.0.0.1:%s\n' $MPORT >> "$MB_TMP"/mb.conf
+	mb_daemon_start srv "$MB_TMP"/mb.conf
+	mb_daemon_wait_ready
+	mb_ctl sync --wait >/dev/null || fail "sync"
+	wait_images emulab-ops/A emulab-ops/B C
+	# traffic: HTTP from the dataplane TCP, and a 404
+	mb_wait_tcp c1 10.88.0.1 80 15 || fail "HTTP port not reachable"
+	for _ in 1 2 3; do
+		mb_in c1 curl -sS -m 20 -o "$T"/gotA http://10.88.0.1/images/emulab-ops/A ||
+			fail "HTTP download"
+	done
+	cmp -s "$T"/gotA "$T"/www/emulab-ops/A || fail "HTTP bytes differ"
+	mb_in c1 curl -s -m 10 -o /dev/null http://10.88.0.1/images/NOPE
+	# a Frisbee session in flight (stock client), so per-session series exist
+	if [ -x "${MB_FRISBEE_BIN:-/nonexistent}/frisbee" ]; then
+		mb_wait_tcp c1 10.88.0.1 64494 15 || fail "master server not reachable"
+		mb_bg c1 timeout 60 "$MB_FRISBEE_BIN"/frisbee -i 10.88.0.11 -S 10.88.0.1 -T 50 -N \
+			-F emulab-ops/A "$MB_TMP"/fris.out 2>"$MB_TMP"/fris.err
+		for _ in $(seq 100); do
+			mb_ctl metrics > "$T"/m.txt || fail "minibossctl metrics"
+			grep -q '^miniboss_session_tx_bytes_total{session="[0-9]*",image="emulab-ops/A"}' \
+				"$T"/m.txt && break
+			sleep 0.1
+		done
+		grep -q '^miniboss_session_blocks_total{session=' "$T"/m.txt ||
+			mb_log "no Frisbee session seen in the metrics (it may have ended first)"
+	fi
+	mb_ctl metrics > "$T"/m.txt || fail "minibossctl metrics"
+	promtool check metrics < "$T"/m.txt > "$T"/promtool.out 2>&1 ||
+		fail "promtool check metrics: $(cat "$T"/promtool.out)"
+	python3 - "$T"/m.txt <<'EOP' || fail "metrics values: $(head -c 3000 "$T"/m.txt)"
+import re, sys
+v = {}
+for line in open(sys.argv[1]):
+    if line.startswith("#") or not line.strip():
+        continue
+    name, val = line.rsplit(" ", 1)
+    v[name] = int(val)
+assert [x for k, x in v.items() if k.startswith('miniboss_build_info{version="')] == [1]
+assert v['miniboss_http_resp_200_total{port="0"}'] >= 3, "200s"
+assert v['miniboss_http_resp_4xx_total{port="0"}'] >= 1, "404"
+assert v['miniboss_http_body_bytes_total{port="0"}'] >= 3 * 300000, "body bytes"
+assert v['miniboss_dp_tx_bytes_total{port="0"}'] > 900000, "tx bytes"
+assert v['miniboss_sync_fetched_bytes_total'] >= 375000, "sync bytes"
+assert v['miniboss_sync_rounds_total'] >= 1
+assert v['miniboss_images{state="ok"}'] == 3
+assert v['miniboss_image_size_bytes{image="emulab-ops/A"}'] == 300000
+assert v['miniboss_health{state="ok"}'] + v['miniboss_health{state="degraded"}'] == 1
+assert v['miniboss_control_clients'] >= 1   # minibossctl itself
+assert 'miniboss_ftp_control_connections' in v and 'miniboss_metrics_requests_total' in v
+EOP
+	# the same over HTTP on the management address, never the serving one
+	mb_in srv curl -sS -m 10 -D "$T"/h.txt -o "$T"/m2.txt http://127.0.0.1:$MPORT/metrics ||
+		fail "GET /metrics"
+	grep -q "^HTTP/1.1 200" "$T"/h.txt || fail "GET /metrics: $(cat "$T"/h.txt)"
+	grep -qi "^Content-Type: text/plain; version=0.0.4" "$T"/h.txt || fail "content type"
+	promtool check metrics < "$T"/m2.txt > "$T"/promtool.out 2>&1 ||
+		fail "promtool check metrics (HTTP): $(cat "$T"/promtool.out)"
+	[ "$(mb_in srv curl -s -m 10 -o /dev/null -w '%{http_code}' http://127.0.0.1:$MPORT/x)" = 404 ] ||
+		fail "no 404 for another path"
+	[ "$(mb_in srv curl -s -m 10 -o /dev/null -w '%{http_code}' -X POST http://127.0.0.1:$MPORT/metrics)" = 405 ] ||
+		fail "no 405 for POST"
+	big=$(head -c 6000 /dev/zero | tr '\0' a)
+	[ "$(mb_in srv curl -s -m 10 -o /dev/null -w '%{http_code}' -H "X-Big: $big" http://127.0.0.1:$MPORT/metrics)" = 431 ] ||
+		fail "no 431 for an oversized request"
+	mb_in c1 curl -s -m 3 -o /dev/null http://10.88.0.1:$MPORT/metrics &&
+		fail "metrics reachable on the serving address"
+	# a silent client is dropped after the idle timeout (10 s), not held
+	t0=$(date +%s)
+	mb_in srv timeout 30 bash -c "exec 3<>/dev/tcp/127.0.0.1/$MPORT; cat <&3 >/dev/null" ||
+		fail "silent connection not closed by the daemon"
+	dt=$(( $(date +%s) - t0 ))
+	[ "$dt" -ge 8 ] || fail "silent connection closed after ${dt}s (expected ~10)"
+	mb_ctl --json health | python3 -c '
+import json, sys
+m = json.load(sys.stdin)["metrics"]
+assert m["listening"] and m["requests"] >= 1 and m["timeouts"] >= 1 and m["bad-requests"] >= 3, m
+' || fail "health metrics section: $(mb_ctl --json health)"
+	mb_pass "metrics: promtool-clean from minibossctl and HTTP, counters moved, endpoint bounded"
+fi
 
 if [ "$CASE" = swap ]; then
 	mb_require_frisbee
@@ -110,6 +324,15 @@ for _ in $(seq 300); do
 	sleep 0.1
 done
 [ "$s" -gt 200000 ] || fail "slow download did not start"
+# the status of a running round: its rate, the time left and the image
+sync_status
+python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["running"] and s["current"] == "D", s
+assert 10000 < s["rate-Bps"] < 10000000, s["rate-Bps"]
+assert s["eta-s"] >= 1 and s["bytes_done"] < s["bytes_total"], s
+' "$T"/status.json || fail "progress of the running round: $(cat "$T"/status.json)"
 mb_daemon_stop KILL
 [ ! -e "$MB_TMP"/state/images/D ] || fail "partial image visible in images/"
 grep -q '"D"' "$MB_TMP"/state/manifest.json && fail "D in the local manifest after a crash"

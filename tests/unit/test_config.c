@@ -97,6 +97,11 @@ test_bad_values(void **state)
 	expect_refused(MINIMAL "[server]\nmax-control-clients = 12abc\n", "max-control-clients");
 	expect_refused(MINIMAL "[server]\ncontrol-timeout = 5x\n", "control-timeout");
 	expect_refused(MINIMAL "[server]\nlog-level = loud\n", "log-level");
+	expect_refused(MINIMAL "[origin]\nlocal-images = delete\n", "neither keep nor withdraw");
+	expect_refused(MINIMAL "[control]\nmetrics-listen = 9464\n", "not address:port");
+	expect_refused(MINIMAL "[control]\nmetrics-listen = 127.0.0.1:0\n", "not address:port");
+	expect_refused(MINIMAL "[control]\nmetrics-listen = 10.1.0.1:9464\n",
+		       "is the serving address");
 	expect_refused(MINIMAL "[dpdk]\nmtu = 100\n", "mtu");
 	expect_refused(MINIMAL "[dpdk]\ntx-zero-copy = maybe\n", "tx-zero-copy");
 	expect_refused(MINIMAL "[images]\nmax-image-size = 99999999999999999999999\n",

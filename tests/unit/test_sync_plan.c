@@ -5,7 +5,7 @@
  * verifies, fetched when it does not (also when the local entry matches
  * but the file failed verification), left to run, restarted when another
  * version downloads, held back while its backoff runs; what ops no longer
- * lists is retired or dropped; the backoff doubles per failure up to its
+ * lists is retired or dropped, or kept with origin.local-images = keep; the backoff doubles per failure up to its
  * bounds.  No I/O, no clock.
  */
 #include <setjmp.h>
@@ -55,6 +55,7 @@ reset_remote(void)
 }
 
 static uint64_t slack;
+static bool keep_local;
 
 static size_t
 plan(const struct mb_sync_local *l, size_t nl, const struct mb_sync_track *t, size_t nt,
@@ -62,7 +63,7 @@ plan(const struct mb_sync_local *l, size_t nl, const struct mb_sync_track *t, si
 {
 	struct mb_sync_plan_in in = {
 		.remote = &remote, .site = "utah", .local = l, .nlocal = nl, .track = t,
-		.ntrack = nt, .now_ms = now, .slack_ms = slack,
+		.ntrack = nt, .now_ms = now, .slack_ms = slack, .keep_local = keep_local,
 	};
 
 	return mb_sync_plan(&in, out, cap);
@@ -226,6 +227,39 @@ test_retire_drop(void **state)
 	assert_null(s[2].e);
 }
 
+/* origin.local-images = keep: what ops does not list for this site is kept
+ * (KEEP_LOCAL), in the place RETIRE takes; what ops lists is decided as
+ * before, and a download nobody wants is still dropped. */
+static void
+test_keep_local(void **state)
+{
+	struct mb_manifest_entry a = ent("A", 1, 0xa1), c = ent("C", 1, 0xc1),
+				 x = ent("X", 1, 0x11), y = ent("Y", 1, 0x22);
+	struct mb_sync_local l[] = { { &a, MB_CTL_STORE_OK }, { &c, MB_CTL_STORE_OK },
+				     { &x, MB_CTL_STORE_OK } };
+	struct mb_sync_track t[] = { { .want = &y, .running = true } };
+	struct mb_sync_step s[8];
+	size_t n;
+
+	(void)state;
+	reset_remote();
+	keep_local = true;
+	n = plan(l, 3, t, 1, 1000, s, 8);
+	keep_local = false;
+	assert_int_equal(n, 3 + 2 + 1);
+	assert_int_equal(verdict(s, n, "A"), MB_SYNC_FETCH); /* ops has v2 */
+	assert_int_equal(verdict(s, n, "D"), MB_SYNC_FETCH);
+	assert_int_equal(verdict(s, n, "C"), MB_SYNC_KEEP_LOCAL); /* boston's: ours stays */
+	assert_int_equal(verdict(s, n, "X"), MB_SYNC_KEEP_LOCAL);
+	assert_int_equal(verdict(s, n, "Y"), MB_SYNC_DROP);
+	assert_int_equal(s[3].v, MB_SYNC_KEEP_LOCAL);
+	assert_int_equal(s[4].v, MB_SYNC_KEEP_LOCAL);
+	/* the same tables with withdraw: retired */
+	n = plan(l, 3, t, 1, 1000, s, 8);
+	assert_int_equal(verdict(s, n, "C"), MB_SYNC_RETIRE);
+	assert_int_equal(verdict(s, n, "X"), MB_SYNC_RETIRE);
+}
+
 static void
 test_backoff_ms(void **state)
 {
@@ -249,7 +283,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fresh),	     cmocka_unit_test(test_local_state),
 		cmocka_unit_test(test_downloads),    cmocka_unit_test(test_backoff),
-		cmocka_unit_test(test_retire_drop),  cmocka_unit_test(test_backoff_ms),
+		cmocka_unit_test(test_retire_drop),  cmocka_unit_test(test_keep_local),
+		cmocka_unit_test(test_backoff_ms),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
