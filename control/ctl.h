@@ -85,6 +85,11 @@ void mb_ctl_defer(struct mb_ctl_defer *d, mb_ctl_timer_fn fn, void *arg);
  */
 int mb_ctl_accept(int lfd, struct sockaddr *sa, socklen_t *salen);
 
+/* A bound, listening, non-blocking TCP socket for "a.b.c.d:port", "*:port"
+ * or "[v6]:port" (numeric only) with the given backlog (SO_REUSEADDR).
+ * Returns the descriptor, or -EINVAL for a bad spec, or -errno. */
+int mb_ctl_listen_tcp(const char *spec, int backlog);
+
 /* Ask the loop to return (any thread; async-signal-safe). */
 void mb_ctl_loop_stop(void);
 

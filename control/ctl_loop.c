@@ -35,6 +35,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <netdb.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -592,4 +593,47 @@ mb_ctl_loop_run(void)
 			return rc;
 	}
 	return 0;
+}
+
+int
+mb_ctl_listen_tcp(const char *spec, int backlog)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV };
+	struct addrinfo *ai = NULL;
+	char host[64];
+	const char *colon = strrchr(spec, ':'), *h;
+	int fd, one = 1, rc;
+	size_t hl;
+
+	if (colon == NULL || colon[1] == '\0')
+		return -EINVAL;
+	h = spec;
+	hl = (size_t)(colon - spec);
+	if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {
+		h++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	rc = getaddrinfo(hl == 0 || strcmp(host, "*") == 0 ? NULL : host, colon + 1, &hints, &ai);
+	if (rc != 0)
+		return -EINVAL;
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		rc = -errno;
+		goto out;
+	}
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 || listen(fd, backlog) == -1) {
+		rc = -errno;
+		(void)close(fd);
+		goto out;
+	}
+	rc = fd;
+out:
+	freeaddrinfo(ai);
+	return rc;
 }

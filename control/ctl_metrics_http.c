@@ -253,42 +253,6 @@ listen_io(int lfd, uint32_t events, void *arg)
 }
 
 static int
-listen_open(const char *spec)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV };
-	struct addrinfo *ai = NULL;
-	const char *colon = strrchr(spec, ':');
-	char host[64];
-	int fd, one = 1, rc;
-
-	if (colon == NULL || colon == spec || (size_t)(colon - spec) >= sizeof(host))
-		return -EINVAL;
-	snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
-	}
-	if (getaddrinfo(host, colon + 1, &hints, &ai) != 0)
-		return -EINVAL;
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		rc = -errno;
-		goto out;
-	}
-	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 || listen(fd, 16) == -1) {
-		rc = -errno;
-		(void)close(fd);
-		goto out;
-	}
-	rc = fd;
-out:
-	freeaddrinfo(ai);
-	return rc;
-}
-
-static int
 metrics_start(const struct mb_config *cfg)
 {
 	int fd, rc;
@@ -296,7 +260,7 @@ metrics_start(const struct mb_config *cfg)
 	snprintf(H.listen, sizeof(H.listen), "%s", cfg->metrics_listen);
 	if (cfg->metrics_listen[0] == '\0')
 		return 0;
-	fd = listen_open(cfg->metrics_listen);
+	fd = mb_ctl_listen_tcp(cfg->metrics_listen, 16);
 	if (fd < 0) {
 		MB_LOG(ERR, CTL, "metrics: cannot listen on '%s': %s", cfg->metrics_listen,
 		       strerror(-fd));

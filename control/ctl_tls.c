@@ -423,50 +423,6 @@ listen_io(int fd, uint32_t events, void *arg)
 
 /* ---- listener ----------------------------------------------------------------- */
 
-/* "a.b.c.d:port", "*:port", "[v6]:port" -> a bound, listening socket. */
-static int
-listen_open(const char *spec)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV };
-	struct addrinfo *ai = NULL;
-	char host[64];
-	const char *colon = strrchr(spec, ':'), *h;
-	int fd, one = 1, rc;
-	size_t hl;
-
-	if (colon == NULL || colon[1] == '\0')
-		return -EINVAL;
-	h = spec;
-	hl = (size_t)(colon - spec);
-	if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {
-		h++;
-		hl -= 2;
-	}
-	if (hl >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	rc = getaddrinfo(hl == 0 || strcmp(host, "*") == 0 ? NULL : host, colon + 1, &hints, &ai);
-	if (rc != 0)
-		return -EINVAL;
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		rc = -errno;
-		goto out;
-	}
-	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 || listen(fd, 64) == -1) {
-		rc = -errno;
-		(void)close(fd);
-		goto out;
-	}
-	rc = fd;
-out:
-	freeaddrinfo(ai);
-	return rc;
-}
-
 static json_t *
 health_tls(enum mb_health_state *worst, void *arg)
 {
@@ -511,7 +467,7 @@ tls_start(const struct mb_config *cfg)
 		rc = -EINVAL;
 		goto out;
 	}
-	fd = listen_open(cfg->tls_listen);
+	fd = mb_ctl_listen_tcp(cfg->tls_listen, 64);
 	if (fd < 0) {
 		MB_LOG(ERR, CTL, "tls control: cannot listen on '%s': %s", cfg->tls_listen,
 		       strerror(-fd));
