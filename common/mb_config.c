@@ -103,16 +103,20 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	  "number of UDP ports from port-base" },
 	{ "frisbee", "methods", MB_CFG_STRING, OFF(fris_methods), 1, 64, "mcast,ucast", true,
 	  "methods the master server offers: any of mcast, ucast, bcast" },
-	/* Unpaced, a stock client overflows its 1 MiB socket buffer, re-requests
-	 * and waits out its 1 s redo delay: 5x slower than paced near its link
-	 * (measured).  1 Gbit/s matches the common node NIC; stock frisbeed's
-	 * default is 72 Mbit/s. */
-	{ "frisbee", "rate", MB_CFG_RATE, OFF(fris_rate), 0, U64MAX, "1G", true,
-	  "bits/s cap per session on the wire, 0 = unpaced (port rate)" },
+	/* The rate follows the receivers by default (dynamic-rate): it starts at
+	 * the port's rate and backs off on their re-requests, so a fixed
+	 * default (1 Gbit/s used to be) is neither too slow for 10 GbE nodes
+	 * nor too fast for 1 GbE ones; frisbee.rate stays as a cap.  Unpaced
+	 * and without adaptation a stock client overflows its 1 MiB socket
+	 * buffer and waits out its 1 s redo delay (measured 5x slower). */
+	{ "frisbee", "rate", MB_CFG_RATE, OFF(fris_rate), 0, U64MAX, "0", true,
+	  "bits/s cap per session on the wire, 0 = the port's rate (the adaptive rate "
+	  "finds what the receivers take below it)" },
 	{ "frisbee", "port-rate", MB_CFG_RATE, OFF(port_rate), 0, U64MAX, "0", true,
 	  "bits/s cap for all sessions on the port, 0 = link speed" },
-	{ "frisbee", "dynamic-rate", MB_CFG_BOOL, OFF(dynamic_rate), 0, 1, "no", true,
-	  "back off when clients re-request, creep back up (frisbeed -D)" },
+	{ "frisbee", "dynamic-rate", MB_CFG_BOOL, OFF(dynamic_rate), 0, 1, "yes", true,
+	  "adaptive rate: start at the cap, back off when the receivers re-request what was "
+	  "sent, creep back up; no = a fixed rate (frisbee.rate, else unpaced)" },
 	{ "frisbee", "idle-timeout", MB_CFG_DURATION, OFF(fris_idle_timeout), 1, 86400, "600s", true,
 	  "a session that sends no block new to its current round for this long ends "
 	  "(requests and reports that bring no new data do not keep it alive)" },
@@ -145,6 +149,18 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	{ "frisbee", "max-sessions-per-source", MB_CFG_UINT, OFF(sessions_per_source), 1, 4096, "8",
 	  true, "running sessions one requesting address may have started (joining a running "
 	  "session is free); a proxy (master-proxy) counts as one address" },
+	{ "frisbee", "max-nodes", MB_CFG_UINT, OFF(max_nodes), 1, 65535, "256", false,
+	  "nodes tracked per session (progress, unicast fallback); more are served but not "
+	  "tracked (counted)" },
+	{ "frisbee", "max-fallback-nodes", MB_CFG_UINT, OFF(max_fallback_nodes), 0, 256, "8",
+	  false, "nodes per multicast session served alone by unicast when multicast does not "
+	  "reach them or they cannot keep up with the group; 0 = never" },
+	{ "frisbee", "igmp-querier", MB_CFG_STRING, OFF(igmp_querier), 2, 4, "auto", true,
+	  "IGMP querier on the serving segment while multicast sessions run: off, on, or auto "
+	  "(only while no querier with a lower address is present)" },
+	{ "frisbee", "igmp-query-interval", MB_CFG_DURATION, OFF(igmp_query_interval), 1, 3600,
+	  "125s", true, "the querier's general query interval (snooping switches keep a "
+	  "membership about 2 intervals)" },
 	{ "frisbee", "max-unicast-sessions", MB_CFG_UINT, OFF(max_unicast_sessions), 0, 4096, "0",
 	  true, "session slots unicast (one session per client) may hold, so nodes with many "
 	  "addresses cannot take those multicast needs; 0 = half of max-sessions, or all of them "

@@ -67,7 +67,7 @@ struct mb_config {
 	uint64_t fris_port_base;
 	uint64_t fris_port_count;
 	char *fris_methods;	/* "mcast,ucast,bcast" subset */
-	uint64_t fris_rate;	/* bits/s per session, 0 = port line rate */
+	uint64_t fris_rate;	/* bits/s cap per session, 0 = port rate */
 	uint64_t port_rate;	/* bits/s for the port, 0 = link speed */
 	bool dynamic_rate;
 	uint64_t fris_idle_timeout; /* seconds */
@@ -83,6 +83,10 @@ struct mb_config {
 	uint64_t master_per_source;	/* concurrent master-server connections per address */
 	uint64_t sessions_per_source;	/* sessions one requesting address may have started */
 	uint64_t max_unicast_sessions;	/* 0 = half of max_sessions (all: ucast only) */
+	uint64_t max_nodes;		/* nodes tracked per session */
+	uint64_t max_fallback_nodes;	/* nodes per session served alone by unicast */
+	char *igmp_querier;		/* "off", "on", "auto" */
+	uint64_t igmp_query_interval;	/* seconds */
 
 	/* [tcp] */
 	bool tcp_enable;

@@ -502,6 +502,13 @@ check_values(const struct mb_config *cfg, struct mb_diags *d)
 	    strcmp(cfg->fris_linger, "leave") != 0)
 		CERR("frisbee", "linger", "[frisbee] linger: '%s' is not idle, never or leave",
 		     cfg->fris_linger);
+	if (strcmp(cfg->igmp_querier, "off") != 0 && strcmp(cfg->igmp_querier, "on") != 0 &&
+	    strcmp(cfg->igmp_querier, "auto") != 0)
+		CERR("frisbee", "igmp-querier", "[frisbee] igmp-querier: '%s' is not off, on or auto",
+		     cfg->igmp_querier);
+	if (cfg->max_fallback_nodes > cfg->max_nodes)
+		CERR("frisbee", "max-fallback-nodes",
+		     "[frisbee] max-fallback-nodes is above max-nodes");
 	if (inet_pton(AF_INET, cfg->master_listen, &ia) != 1)
 		CERR("frisbee", "master-listen", "[frisbee] master-listen: '%s' is not an IPv4 address",
 		     cfg->master_listen);

@@ -131,10 +131,10 @@ images_json(unsigned *ret_n)
 }
 
 /* Frisbee sessions from the dataplane, with the client that asked the
- * master server for each (unicast) and how much of the image the session
- * has sent.  The stock client reports no per-node progress (its PROGRESS
- * messages are 2020+), so "sent-fraction" (blocks sent / blocks in the
- * image, re-sends included, capped at 1) is the best per-session figure. */
+ * master server for each (unicast), how much of the image the session has
+ * sent ("sent-fraction": blocks sent / blocks in the image, re-sends
+ * included, capped at 1) and its nodes ("nodes": each one's progress, from
+ * its PROGRESS reports or inferred from its requests; see ctl_dpstats.h). */
 static json_t *
 sessions_json(unsigned *ret_n)
 {
@@ -176,6 +176,8 @@ sessions_json(unsigned *ret_n)
 				       json_integer_value(json_object_get(s, "joins2")),
 				   "leaves", json_integer_value(json_object_get(s, "leaves")),
 				   "sent-fraction", frac, "clients", clients));
+		json_object_set(json_array_get(out, json_array_size(out) - 1), "nodes",
+				json_object_get(s, "nodes"));
 		if (strcmp(json_string_value(json_object_get(s, "state")) ?: "", "ended") != 0)
 			(*ret_n)++;
 	}

@@ -2,7 +2,9 @@
 /*
  * JSON of the dataplane's counters (see ctl_dpstats.h).  The dataplane
  * knows no JSON: it fills plain snapshot structs and exports the counter
- * name tables; the shape of the replies is decided here, once.
+ * name tables; the shape of the replies is decided here, once.  A session
+ * carries its nodes ("nodes": address, how it is served, progress, bytes,
+ * when last heard from), the port its IGMP querier.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -55,6 +57,21 @@ tcp_json(const struct mb_dp_tcp_stats *t)
 	return o;
 }
 
+static json_t *
+igmp_json(const struct mb_dp_igmp_info *g)
+{
+	char a[INET_ADDRSTRLEN] = "";
+
+	if (g->other != 0)
+		inet_ntop(AF_INET, &g->other, a, sizeof(a));
+	return json_pack("{s:s,s:s,s:s?,s:I,s:I,s:I,s:I,s:I,s:I}", "mode", g->mode, "state",
+			 g->state, "other-querier", g->other != 0 ? a : NULL, "interval-s",
+			 (json_int_t)g->interval_s, "queries-sent", (json_int_t)g->sent,
+			 "queries-suppressed", (json_int_t)g->suppressed, "queries-heard",
+			 (json_int_t)g->heard, "yields", (json_int_t)g->yields, "takeovers",
+			 (json_int_t)g->resumes);
+}
+
 json_t *
 mb_ctl_dp_stats_json(void)
 {
@@ -83,11 +100,47 @@ mb_ctl_dp_stats_json(void)
 	for (unsigned k = 0; c != NULL && k < MB_DP_C_MAX; k++)
 		json_object_set_new(c, mb_dp_ctr_desc[k].name, json_integer((json_int_t)st->ctr[k]));
 	json_object_set_new(o, "counters", c);
+	json_object_set_new(o, "igmp-querier", igmp_json(&st->igmp));
 	/* The userspace TCP's counters (tcp_*, http_*) under their own key. */
 	if (st->tcp_enabled)
 		json_object_set_new(o, "tcp", tcp_json(&st->tcp));
 	free(st);
 	return o;
+}
+
+/* The nodes of a session, in the order first heard from. */
+static json_t *
+nodes_json(const struct mb_dp_sess_info *s)
+{
+	struct mb_dp_node_info *ni;
+	json_t *arr = json_array();
+	unsigned n;
+
+	if (arr == NULL || s->nodes == 0)
+		return arr;
+	ni = calloc(s->nodes, sizeof(*ni));
+	if (ni == NULL)
+		return arr;
+	n = mb_dp_session_nodes_read(s->id, ni, s->nodes);
+	for (unsigned i = 0; i < n; i++) {
+		const struct mb_dp_node_info *d = &ni[i];
+		char a[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &d->addr, a, sizeof(a));
+		json_array_append_new(
+		    arr, json_pack("{s:s,s:s,s:s,s:f,s:s,s:I,s:I,s:I,s:b,s:I,s:I,s:i,s:i,s:i,s:I,s:f}",
+				   "addr", a, "method", d->ucast ? "ucast" : "mcast", "fallback",
+				   d->reason, "progress", d->progress_ppm / 1e6, "progress-from",
+				   d->left ? "leave" : d->reported ? "report" : "inferred", "bytes",
+				   (json_int_t)d->bytes, "ucast-bytes", (json_int_t)d->ucast_bytes,
+				   "ucast-rate-bps", (json_int_t)d->ucast_rate_bps, "done", d->left,
+				   "last-seen-ms", (json_int_t)d->idle_ms, "age-ms",
+				   (json_int_t)d->age_ms, "joins", (int)d->joins, "requests",
+				   (int)d->requests, "rerequests", (int)d->rerequests, "lost-blocks",
+				   (json_int_t)d->blocks_lost, "loss", d->loss_ppm / 1e6));
+	}
+	free(ni);
+	return arr;
 }
 
 static json_t *
@@ -113,6 +166,13 @@ session_json(const struct mb_dp_sess_info *s)
 				    json_integer((json_int_t)s->drop[k]));
 	json_object_set_new(o, "drops-by-reason", drops);
 	json_object_set_new(o, "pacing-bps", json_integer((json_int_t)s->pacing_bps));
+	json_object_set_new(o, "rate-control", json_string(s->adaptive ? "adaptive" : "fixed"));
+	json_object_set_new(o, "rate-cap-bps", json_integer((json_int_t)s->cap_bps));
+	json_object_set_new(o, "group-loss", json_real(s->loss_ppm / 1e6));
+	json_object_set_new(o, "nodes-tracked", json_integer(s->nodes));
+	json_object_set_new(o, "nodes-max", json_integer(s->nodes_max));
+	json_object_set_new(o, "fallback-nodes", json_integer(s->fb_nodes));
+	json_object_set_new(o, "nodes", nodes_json(s));
 	return o;
 }
 

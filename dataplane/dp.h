@@ -41,7 +41,8 @@ void mb_dp_stop(void);
 void mb_dp_fini(void);
 /* Apply the reloadable dataplane keys of a new config: the idle sleep,
  * rates, Frisbee idle timeout, dynamic rate, unicast resend share and
- * multicast TTL, TCP idle timeout and initial window.  The lcore picks them
+ * multicast TTL, IGMP querier mode and interval, TCP idle timeout and
+ * initial window.  The lcore picks them
  * up within 100 ms; what a session fixes at its start (rate, idle timeout,
  * dynamic rate, output budget) applies to sessions started afterwards.
  * Control thread. */
@@ -173,5 +174,9 @@ int mb_dp_stats_read(struct mb_dp_stats *ret);
 unsigned mb_dp_sessions_read(struct mb_dp_sess_info *ret, unsigned max);
 /* frisbee.max-sessions: the most mb_dp_sessions_read can return. */
 unsigned mb_dp_sessions_max(void);
+/* Up to `max` nodes of session `id` (as mb_dp_sessions_read names it), in
+ * the order they were first heard from; returns how many were written, 0
+ * for an unknown session.  Control thread. */
+unsigned mb_dp_session_nodes_read(uint32_t id, struct mb_dp_node_info *ret, unsigned max);
 
 #endif /* _MB_DP_H_ */

@@ -40,6 +40,7 @@
 	X(igmp_query, "IGMP queries received")                                 \
 	X(igmp_report_tx, "IGMP v2 membership reports sent")                   \
 	X(igmp_leave_tx, "IGMP v2 leave messages sent")                        \
+	X(igmp_query_tx, "IGMP general queries sent (our querier)")            \
 	X(exc_to_kernel, "frames passed to the exception TAP")                 \
 	X(exc_from_kernel, "frames from the exception TAP sent on the port")   \
 	X(exc_drop, "exception frames dropped (no TAP or TAP full)")           \
@@ -93,7 +94,17 @@ enum mb_dp_ctr {
 	X(overruns, "TX ring full while sending")                              \
 	X(rounds, "rounds completed (every block of the image sent once)")     \
 	X(budget_refused, "requests refused: unicast output budget spent")    \
-	X(not_yet, "requests for a chunk still being received (cut-through)")
+	X(not_yet, "requests for a chunk still being received (cut-through)") \
+	X(rate_cuts, "adaptive rate cut on the receivers' re-requests")        \
+	X(rate_raises, "adaptive rate raised (creeping back)")                 \
+	X(fallbacks, "nodes moved to unicast (multicast does not reach them, or they cannot keep up)") \
+	X(fb_refused, "fallback candidates left in the group: no slot free (max-fallback-nodes)") \
+	X(fb_blocks, "BLOCKs sent to nodes served alone")                      \
+	X(fb_joins, "JOIN replies sent to a node alone")                       \
+	X(fb_requests, "requests queued for nodes served alone")               \
+	X(fb_no_neigh, "send passes to a node alone skipped waiting for its ARP") \
+	X(fb_budget_refused, "requests of a node alone refused: its output budget spent") \
+	X(nodes_untracked, "datagrams from nodes beyond max-nodes (served, not tracked)")
 
 enum mb_dp_sctr {
 #define MB_DP_X_ENUM(n, h) MB_DP_S_##n,
@@ -142,6 +153,15 @@ struct mb_dp_tcp_stats {
 	uint16_t mss;
 };
 
+/* The port's IGMP querier (frisbee.igmp-querier). */
+struct mb_dp_igmp_info {
+	const char *mode;     /* "off", "on", "auto" (static strings) */
+	const char *state;    /* "idle", "querier", "yielding" */
+	uint32_t other;       /* lowest other querier heard (network order), 0 = none */
+	uint64_t interval_s;
+	uint64_t sent, suppressed, heard, yields, resumes;
+};
+
 struct mb_dp_stats {
 	uint16_t port;
 	char mac[18];	   /* xx:xx:xx:xx:xx:xx */
@@ -157,6 +177,7 @@ struct mb_dp_stats {
 	uint32_t sessions;    /* active Frisbee sessions */
 	uint64_t rate_bps;    /* their measured send rate, summed */
 	uint64_t ctr[MB_DP_C_MAX];
+	struct mb_dp_igmp_info igmp;
 	bool tcp_enabled;
 	struct mb_dp_tcp_stats tcp;
 };
@@ -183,6 +204,30 @@ struct mb_dp_sess_info {
 	uint64_t ctr[MB_DP_S_MAX];
 	uint64_t drop[MB_FRIS_RESULT_MAX];
 	uint64_t pacing_bps;
+	bool adaptive;	       /* frisbee.dynamic-rate */
+	uint64_t cap_bps;      /* its rate ceiling */
+	uint32_t loss_ppm;     /* the group's loss signal, last tick */
+	uint32_t nodes;	       /* tracked */
+	uint32_t nodes_max;
+	uint32_t fb_nodes;     /* served alone now */
+};
+
+/* One node of a session (mb_dp_session_nodes_read). */
+struct mb_dp_node_info {
+	uint32_t addr;	       /* network order */
+	bool ucast;	       /* served alone (unicast fallback) */
+	const char *reason;    /* why (static string), "-" in the group */
+	bool left;	       /* LEAVE seen: done */
+	bool reported;	       /* its progress comes from PROGRESS reports */
+	uint32_t progress_ppm; /* of the image */
+	uint64_t bytes;	       /* of the image it holds: progress x size */
+	uint64_t ucast_bytes;  /* BLOCK payload sent to it alone */
+	uint64_t ucast_rate_bps; /* its own rate, when alone */
+	uint64_t idle_ms;      /* since it was last heard from */
+	uint64_t age_ms;       /* since it was first heard from */
+	uint32_t joins, requests, rerequests;
+	uint64_t blocks_lost;  /* loss evidence, blocks */
+	uint32_t loss_ppm;     /* against the group's sends, last tick */
 };
 
 #endif /* _MB_DP_COUNTERS_H_ */

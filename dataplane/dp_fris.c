@@ -4,22 +4,34 @@
  * image with the stock frisbeed's behaviour (doc/frisbee-protocol.md).
  *
  * Receive: a datagram for the session is decoded (proto/fris_wire), checked
- * against the sender's address and port, then JOIN and JOIN2 are answered at
- * once (not paced, to the group), REQUEST and PREQUEST go into the session's
- * work queue (proto/fris_wq, with frisbeed's merge rules), LEAVE, LEAVE2 and
- * PROGRESS reports are counted; our own looped-back packets, replies and
- * other servers' BLOCKs are ignored.  Every rejected datagram counts under
- * its decode reason.
+ * against the sender's address and port, and noted against its node (the
+ * session's node table, proto/fris_nodes: progress, loss evidence); then
+ * JOIN and JOIN2 are answered at once (not paced, to the group, or to the
+ * node alone when it is served alone), REQUEST and PREQUEST go into the
+ * session's work queue (proto/fris_wq, with frisbeed's merge rules) or into
+ * the queue of the node when it is served alone, LEAVE, LEAVE2 and PROGRESS
+ * reports update the node; our own looped-back packets, replies and other
+ * servers' BLOCKs are ignored.  Every rejected datagram counts under its
+ * decode reason.
  *
  * Send: each loop pass, every session takes the next run from its queue and
  * sends as many BLOCKs as both its own token bucket and the port's allow
- * (bits on the wire, Ethernet preamble, FCS and gap included).  A BLOCK is a
- * 66-byte header mbuf (Ethernet, IPv4, UDP, Frisbee header, chunk, block)
- * followed by the 1 KiB payload through the dataplane's one payload path
- * (dp_zc.h): attached from the image's memory when the port chains mbufs
- * and the memory may be DMA'd, else copied.  The UDP checksum is left 0,
- * which IPv4 allows; the IPv4 header checksum is offloaded when the port
- * can.
+ * (bits on the wire, Ethernet preamble, FCS and gap included); then each
+ * node served alone gets the same from its own queue and bucket, its
+ * frames addressed to its MAC (learned by ARP) with the group as IP
+ * destination, so the stock client's multicast socket takes them and a
+ * switch forwards them as any unicast frame.  A BLOCK is a 66-byte header
+ * mbuf (Ethernet, IPv4, UDP, Frisbee header, chunk, block) followed by the
+ * 1 KiB payload through the dataplane's one payload path (dp_zc.h):
+ * attached from the image's memory when the port chains mbufs and the
+ * memory may be DMA'd, else copied.  The UDP checksum is left 0, which IPv4
+ * allows; the IPv4 header checksum is offloaded when the port can.
+ *
+ * Rate: with frisbee.dynamic-rate (the default) the group's bucket follows
+ * the adaptive rate (proto/mb_tbucket.h: starts at the cap, cut by the
+ * group's loss signal from the node table, creeping back); each node
+ * served alone has its own.  Without it the bucket runs at frisbee.rate
+ * (0 = unpaced).
  *
  * Lifetime: a session lives while it makes progress, not while packets
  * arrive.  Progress is sending a block that is new to the session's current
@@ -98,27 +110,41 @@ fris_budget_spent(const struct mb_dp_sess *s)
 	return s->ctr[MB_DP_S_blocks] >= s->budget;
 }
 
+/* Set bits [first, first + n) of a 16-word block map; how many were clear. */
+static inline uint32_t
+fris_map_fill(uint64_t *m, uint32_t first, uint32_t n)
+{
+	uint32_t fresh = 0, end = first + n;
+
+	while (first < end) {
+		uint32_t w = first / 64, lo = first % 64;
+		uint32_t cnt = RTE_MIN(end - first, 64 - lo);
+		uint64_t mask = (cnt == 64 ? ~0ULL : ((1ULL << cnt) - 1)) << lo;
+
+		fresh += (uint32_t)__builtin_popcountll(mask & ~m[w]);
+		m[w] |= mask;
+		first += cnt;
+	}
+	return fresh;
+}
+
 /* Blocks [block, block + n) of `chunk` went out: those not yet sent this
  * round are progress; the last of them ends the round. */
 static void
 fris_progress(struct mb_dp_sess *s, uint32_t chunk, uint32_t block, uint32_t n, uint64_t now)
 {
-	uint8_t *map;
-	uint32_t fresh = 0, b;
+	uint64_t *map;
+	uint32_t fresh;
 
-	if (chunk >= s->nchunks || n == 0)
+	if (chunk >= s->nchunks || n == 0 || block >= MB_FRIS_CHUNK_BLOCKS)
 		return;
-	map = s->sent_map + (size_t)chunk * MB_FRIS_MAP_BYTES;
+	n = RTE_MIN(n, MB_FRIS_CHUNK_BLOCKS - block);
+	map = s->sent_map + (size_t)chunk * (MB_FRIS_MAP_BYTES / 8);
 	if (s->map_round[chunk] != s->round) {
 		memset(map, 0, MB_FRIS_MAP_BYTES);
 		s->map_round[chunk] = s->round;
 	}
-	for (b = block; b < block + n && b < MB_FRIS_CHUNK_BLOCKS; b++) {
-		if (!mb_fris_map_test(map, b)) {
-			mb_fris_map_set(map, b);
-			fresh++;
-		}
-	}
+	fresh = fris_map_fill(map, block, n);
 	if (fresh == 0)
 		return;
 	s->last_progress = now;
@@ -184,9 +210,11 @@ fris_headers(struct mb_dp_lcore *lc, struct mb_dp_sess *s, struct rte_mbuf *m,
 	return (uint8_t *)(udp + 1);
 }
 
+/* A JOIN or JOIN2 reply to the session's destination, or, with `to`, to
+ * that node's MAC alone (the IP destination stays the session's). */
 static void
 fris_join_reply(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint32_t version,
-		uint32_t clientid)
+		uint32_t clientid, const struct rte_ether_addr *to)
 {
 	struct rte_ether_addr dmac;
 	struct rte_mbuf *m;
@@ -194,7 +222,9 @@ fris_join_reply(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint32_t version,
 	uint8_t *p;
 	int n;
 
-	if (!fris_dmac(lc, s, &dmac))
+	if (to != NULL)
+		dmac = *to;
+	else if (!fris_dmac(lc, s, &dmac))
 		return; /* the client repeats its JOIN; ARP is on its way */
 	m = dp_alloc(lc);
 	if (m == NULL)
@@ -212,7 +242,16 @@ fris_join_reply(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint32_t version,
 	if (dp_tx_frame(lc, m) == 0) {
 		fris_sctr(s, MB_DP_S_tx_pkts, 1);
 		fris_sctr(s, MB_DP_S_tx_bytes, plen);
+		if (to != NULL)
+			fris_sctr(s, MB_DP_S_fb_joins, 1);
 	}
+}
+
+/* The MAC of a node served alone; false while ARP is on its way. */
+static bool
+fris_node_mac(struct mb_dp_lcore *lc, uint32_t addr, struct rte_ether_addr *mac)
+{
+	return dp_neigh_resolve(lc, addr, mac);
 }
 
 static struct mb_dp_sess *
@@ -268,14 +307,67 @@ fris_client_leave(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint32_t id)
 	}
 }
 
+/* The node a client datagram is from (NULL: untracked, counted). */
+static struct mb_fris_node *
+fris_node(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint32_t addr, uint64_t now)
+{
+	struct mb_fris_node *nd;
+	uint32_t before;
+
+	if (s->nodes == NULL)
+		return NULL;
+	before = s->nodes->n;
+	nd = mb_fris_nodes_get(s->nodes, addr, now);
+	if (nd == NULL) {
+		fris_sctr(s, MB_DP_S_nodes_untracked, 1);
+		return NULL;
+	}
+	if (s->nodes->n != before && dp_nexthop(lc->port, addr) != addr)
+		nd->no_fb = true; /* off-link: frames to its MAC would go to the gateway */
+	return nd;
+}
+
+/* Fallback moves happen in the node table; the counters follow it. */
+static void
+fris_fb_count(struct mb_dp_sess *s)
+{
+	const struct mb_fris_nodes_stats *st = &s->nodes->st;
+
+	if (st->fallbacks != s->ctr[MB_DP_S_fallbacks])
+		__atomic_store_n(&s->ctr[MB_DP_S_fallbacks], st->fallbacks, __ATOMIC_RELAXED);
+	if (st->fallback_full != s->ctr[MB_DP_S_fb_refused])
+		__atomic_store_n(&s->ctr[MB_DP_S_fb_refused], st->fallback_full, __ATOMIC_RELAXED);
+}
+
+/* A request of a node served alone: into its own queue, within its
+ * output bound. */
+static enum mb_fris_wq_verdict
+fris_fb_enqueue(struct mb_dp_sess *s, struct mb_fris_fb *fb, const struct mb_fris_msg *msg)
+{
+	if (fb->sent >= fb->budget) {
+		fris_sctr(s, MB_DP_S_fb_budget_refused, 1);
+		return MB_FRIS_WQ_DROPPED;
+	}
+	fris_sctr(s, MB_DP_S_fb_requests, 1);
+	if (msg->kind == MB_FRIS_K_REQUEST)
+		return mb_fris_wq_enqueue_range(fb->wq, msg->u.request.chunk, msg->u.request.block,
+						msg->u.request.count);
+	return mb_fris_wq_enqueue_map(fb->wq, msg->u.prequest.chunk, msg->u.prequest.map);
+}
+
 bool
 dp_fris_input(struct mb_dp_lcore *lc, uint32_t src, uint32_t dst, uint16_t sport,
 	      uint16_t dport, const uint8_t *payload, uint32_t len)
 {
 	struct mb_dp_sess *s = fris_lookup(lc, src, dst, dport);
+	struct rte_ether_addr mac;
+	struct mb_fris_node *nd = NULL;
+	struct mb_fris_fb *fb = NULL;
 	enum mb_fris_wq_verdict v;
 	enum mb_fris_result r;
 	struct mb_fris_msg msg;
+	uint64_t now;
+	uint32_t chunk, nasked;
 
 	if (s == NULL)
 		return false;
@@ -297,48 +389,88 @@ dp_fris_input(struct mb_dp_lcore *lc, uint32_t src, uint32_t dst, uint16_t sport
 	 * an ARP exchange we start (dp_neigh_resolve), so a node that spoofs
 	 * the client's address cannot redirect its session.  Nor does a
 	 * datagram keep the session alive (see the lifetime rule). */
+	now = rte_rdtsc();
+	switch (msg.kind) {
+	case MB_FRIS_K_JOIN_REQ:
+	case MB_FRIS_K_JOIN2_REQ:
+	case MB_FRIS_K_REQUEST:
+	case MB_FRIS_K_PREQUEST:
+	case MB_FRIS_K_LEAVE:
+	case MB_FRIS_K_LEAVE2:
+		nd = fris_node(lc, s, src, now);
+		break;
+	case MB_FRIS_K_PROGRESS_REPORT:
+		/* a proxy reports for `who` */
+		nd = fris_node(lc, s, msg.u.progress.who != 0 ? msg.u.progress.who : src, now);
+		break;
+	default:
+		break;
+	}
+	if (nd != NULL)
+		fb = mb_fris_nodes_fb(s->nodes, nd);
 
 	switch (msg.kind) {
 	case MB_FRIS_K_JOIN_REQ:
-		fris_sctr(s, MB_DP_S_joins, 1);
-		fris_client_join(s, msg.u.join.clientid);
-		fris_join_reply(lc, s, 1, msg.u.join.clientid);
-		break;
 	case MB_FRIS_K_JOIN2_REQ:
-		fris_sctr(s, MB_DP_S_joins2, 1);
-		fris_client_join(s, msg.u.join2.clientid);
-		fris_join_reply(lc, s, 2, msg.u.join2.clientid);
-		break;
-	case MB_FRIS_K_REQUEST:
-		fris_sctr(s, MB_DP_S_requests, 1);
-		if (fris_budget_spent(s)) {
-			fris_sctr(s, MB_DP_S_budget_refused, 1);
+		fris_sctr(s, msg.kind == MB_FRIS_K_JOIN_REQ ? MB_DP_S_joins : MB_DP_S_joins2, 1);
+		fris_client_join(s, msg.kind == MB_FRIS_K_JOIN_REQ ? msg.u.join.clientid :
+								      msg.u.join2.clientid);
+		if (nd != NULL && mb_fris_nodes_join(s->nodes, nd, now)) {
+			fris_fb_count(s);
+			/* the group does not reach it: answer it alone */
+			if (fris_node_mac(lc, src, &mac))
+				fris_join_reply(lc, s, msg.kind == MB_FRIS_K_JOIN_REQ ? 1 : 2,
+						msg.kind == MB_FRIS_K_JOIN_REQ ?
+							msg.u.join.clientid :
+							msg.u.join2.clientid,
+						&mac);
+			else
+				fris_sctr(s, MB_DP_S_fb_no_neigh, 1);
 			break;
 		}
-		if (!mb_image_chunk_present(s->img, msg.u.request.chunk)) {
+		fris_join_reply(lc, s, msg.kind == MB_FRIS_K_JOIN_REQ ? 1 : 2,
+				msg.kind == MB_FRIS_K_JOIN_REQ ? msg.u.join.clientid :
+								 msg.u.join2.clientid,
+				NULL);
+		break;
+	case MB_FRIS_K_REQUEST:
+	case MB_FRIS_K_PREQUEST:
+		if (msg.kind == MB_FRIS_K_REQUEST) {
+			fris_sctr(s, MB_DP_S_requests, 1);
+			chunk = msg.u.request.chunk;
+			nasked = msg.u.request.count;
+		} else {
+			fris_sctr(s, MB_DP_S_prequests, 1);
+			chunk = msg.u.prequest.chunk;
+			nasked = mb_fris_map_count(msg.u.prequest.map,
+						   mb_fris_chunk_blocks(s->nblocks, chunk));
+		}
+		if (nd != NULL)
+			mb_fris_nodes_ask(s->nodes, nd, chunk, nasked,
+					  msg.kind == MB_FRIS_K_PREQUEST &&
+						  msg.u.prequest.retries != 0,
+					  now);
+		if (!mb_image_chunk_present(s->img, chunk)) {
 			/* cut-through: never send what is not there; the
 			 * client asks again after its redo delay */
 			fris_sctr(s, MB_DP_S_not_yet, 1);
 			break;
 		}
-		v = mb_fris_wq_enqueue_range(s->wq, msg.u.request.chunk, msg.u.request.block,
-					     msg.u.request.count);
-		goto queued;
-	case MB_FRIS_K_PREQUEST:
-		fris_sctr(s, MB_DP_S_prequests, 1);
+		if (fb != NULL) {
+			v = fris_fb_enqueue(s, fb, &msg);
+			goto queued;
+		}
 		if (fris_budget_spent(s)) {
 			fris_sctr(s, MB_DP_S_budget_refused, 1);
 			break;
 		}
-		if (!mb_image_chunk_present(s->img, msg.u.prequest.chunk)) {
-			fris_sctr(s, MB_DP_S_not_yet, 1);
-			break;
-		}
-		v = mb_fris_wq_enqueue_map(s->wq, msg.u.prequest.chunk, msg.u.prequest.map);
-		if (msg.u.prequest.retries != 0 && v == MB_FRIS_WQ_APPENDED) {
-			fris_sctr(s, MB_DP_S_rerequests, 1);
-			if (s->dynamic)
-				mb_tbucket_dyn_note_retry(&s->dyn);
+		if (msg.kind == MB_FRIS_K_REQUEST) {
+			v = mb_fris_wq_enqueue_range(s->wq, chunk, msg.u.request.block,
+						     msg.u.request.count);
+		} else {
+			v = mb_fris_wq_enqueue_map(s->wq, chunk, msg.u.prequest.map);
+			if (msg.u.prequest.retries != 0 && v == MB_FRIS_WQ_APPENDED)
+				fris_sctr(s, MB_DP_S_rerequests, 1);
 		}
 queued:
 		if (v == MB_FRIS_WQ_MERGED)
@@ -350,10 +482,16 @@ queued:
 	case MB_FRIS_K_LEAVE2:
 		fris_sctr(s, MB_DP_S_leaves, 1);
 		fris_client_leave(lc, s, msg.u.leave.clientid);
+		if (nd != NULL)
+			mb_fris_nodes_leave(s->nodes, nd, now);
 		break;
 	case MB_FRIS_K_PROGRESS_REPORT:
-		/* counted only: a report is not progress (see the lifetime rule) */
+		/* a report is not progress for the session (see the lifetime
+		 * rule), but it is the node's own word on its progress */
 		fris_sctr(s, MB_DP_S_progress, 1);
+		if (nd != NULL && msg.u.progress.full)
+			mb_fris_nodes_report(s->nodes, nd, msg.u.progress.chunks_in,
+					     msg.u.progress.bytes_out, now);
 		break;
 	default:
 		/* Replies, BLOCKs and PROGRESS requests of another server. */
@@ -370,24 +508,31 @@ fris_burst_bits(uint64_t rate)
 	return RTE_MAX(rate / 500, 4 * FRIS_WIRE_BITS);
 }
 
+/* The session's ceiling: frisbee.rate, else the port's rate. */
+static uint64_t
+fris_cap(struct mb_dp_lcore *lc, const struct mb_dp_sess *s)
+{
+	return s->rate_bps ? s->rate_bps : atomic_load(&lc->port->rate);
+}
+
 void
 dp_fris_activate(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now)
 {
-	uint64_t hz = lc->hz;
+	uint64_t hz = lc->hz, rate = s->rate_bps;
 
-	(void)mb_tbucket_init(&s->tb, s->rate_bps, s->rate_bps ? fris_burst_bits(s->rate_bps) : 0,
-			      hz, now);
+	s->cap = fris_cap(lc, s);
 	if (s->dynamic) {
-		uint64_t max = s->rate_bps ? s->rate_bps : atomic_load(&lc->port->rate);
-
-		(void)mb_tbucket_dyn_init(&s->dyn, max, 0, 0, hz, now);
-		if (s->rate_bps == 0) {
-			s->rate_bps = max;
-			mb_tbucket_set_rate(&s->tb, max, fris_burst_bits(max), now);
-		}
+		/* start high: at the cap, and let the receivers pull it down */
+		(void)mb_rate_adapt_init(&s->ra, s->cap, 0, s->cap, hz, now);
+		rate = s->ra.rate;
 	}
-	atomic_store(&s->cur_rate, s->rate_bps);
-	s->in_run = false;
+	(void)mb_tbucket_init(&s->tb, rate, rate ? fris_burst_bits(rate) : 0, hz, now);
+	if (s->nodes != NULL)
+		mb_fris_nodes_set_rates(s->nodes, rate ? rate : s->cap, s->cap, now);
+	atomic_store(&s->cur_rate, rate);
+	s->t_bits = 0;
+	s->t_overrun = false;
+	s->run.in = false;
 	s->last_progress = now;
 	s->nclients = 0;
 	s->clients_lost = false;
@@ -455,98 +600,170 @@ fris_push_all(struct mb_dp_sess *s)
 		(void)mb_fris_wq_enqueue_range(s->wq, c, 0, MB_FRIS_CHUNK_BLOCKS);
 }
 
-/* One session's share of a loop pass. */
+/*
+ * Send up to `max` BLOCKs of the run `run` (refilled from `wq`) to `dmac`,
+ * paced by `tb` (rate 0: unpaced) and the port's bucket.  `budget` and
+ * `used` bound what may go out in all.  Group runs (fb NULL) count as the
+ * session's progress and its nodes' covers; runs to a node alone count as
+ * its.  Returns the BLOCKs queued; *stop is set when the session should
+ * not go on with other sends this pass (TX backlog full, no mbufs).
+ */
 static unsigned
-fris_session_tx(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now, uint64_t *wait)
+fris_send_runs(struct mb_dp_lcore *lc, struct mb_dp_sess *s, struct mb_fris_fb *fb,
+	       struct mb_fris_wq *wq, struct mb_fris_run *run, struct mb_tbucket *tb,
+	       const struct rte_ether_addr *dmac, uint64_t budget, uint64_t used,
+	       unsigned max, uint64_t now, uint64_t *wait, bool *stop)
 {
-	struct rte_ether_addr dmac;
 	struct rte_mbuf *mb[FRIS_PASS_MAX];
 	struct mb_fris_wq_item it;
 	unsigned sent = 0;
 
-	if (s->stop_req) {
-		dp_fris_end(lc, s);
-		return 1;
-	}
-	while (sent < FRIS_PASS_MAX) {
+	while (sent < max) {
 		uint32_t want, ok, port_ok, i;
 
-		if (!s->in_run) {
-			if (mb_fris_wq_dequeue(s->wq, &it) != 0) {
-				mb_fris_wq_idle(s->wq);
-				if (s->push_left == 0)
+		if (!run->in) {
+			if (mb_fris_wq_dequeue(wq, &it) != 0) {
+				mb_fris_wq_idle(wq);
+				if (fb != NULL || s->push_left == 0)
 					break;
 				fris_push_all(s);
 				continue;
 			}
 			if (it.kind == MB_FRIS_WQ_JOIN) {
-				fris_join_reply(lc, s, it.version, it.clientid);
+				fris_join_reply(lc, s, it.version, it.clientid, fb ? dmac : NULL);
 				continue;
 			}
-			s->in_run = true;
-			s->run_chunk = it.chunk;
-			s->run_block = it.block;
-			s->run_left = it.count;
+			run->in = true;
+			run->chunk = it.chunk;
+			run->block = it.block;
+			run->left = it.count;
 		}
-		if (fris_budget_spent(s)) {
-			/* unicast output bound: what is queued is dropped */
-			fris_sctr(s, MB_DP_S_budget_refused, 1);
-			mb_fris_wq_reset(s->wq);
-			s->in_run = false;
-			break;
-		}
-		if (!fris_dmac(lc, s, &dmac)) {
-			fris_sctr(s, MB_DP_S_no_neigh, 1);
+		if (used + sent >= budget) {
+			/* output bound: what is queued is dropped */
+			fris_sctr(s, fb ? MB_DP_S_fb_budget_refused : MB_DP_S_budget_refused, 1);
+			mb_fris_wq_reset(wq);
+			run->in = false;
 			break;
 		}
 		if (dp_tx_room(lc) < FRIS_PASS_MAX) {
 			fris_sctr(s, MB_DP_S_overruns, 1);
-			if (s->dynamic)
-				mb_tbucket_dyn_note_overrun(&s->dyn);
+			s->t_overrun = true;
+			*stop = true;
 			break;
 		}
-		want = RTE_MIN(s->run_left, FRIS_PASS_MAX - sent);
-		if (s->budget - s->ctr[MB_DP_S_blocks] < want)
-			want = (uint32_t)(s->budget - s->ctr[MB_DP_S_blocks]);
-		ok = s->tb.rate ? mb_tbucket_take_n(&s->tb, FRIS_WIRE_BITS, want, now) : want;
+		want = RTE_MIN(run->left, max - sent);
+		if (budget - used - sent < want)
+			want = (uint32_t)(budget - used - sent);
+		ok = tb->rate ? mb_tbucket_take_n(tb, FRIS_WIRE_BITS, want, now) : want;
 		port_ok = ok ? dp_port_take(lc->port, FRIS_WIRE_BITS, ok, now) : 0;
 		if (port_ok < ok) /* hand back what the port refused */
-			s->tb.tokens = RTE_MIN(s->tb.burst,
-					       s->tb.tokens + (ok - port_ok) * FRIS_WIRE_BITS);
+			tb->tokens = RTE_MIN(tb->burst, tb->tokens + (ok - port_ok) * FRIS_WIRE_BITS);
 		if (port_ok == 0) {
 			uint64_t w = dp_port_wait(lc->port, FRIS_WIRE_BITS, now);
 
-			if (s->tb.rate)
-				w = RTE_MAX(w, mb_tbucket_wait(&s->tb, FRIS_WIRE_BITS, now));
+			if (tb->rate)
+				w = RTE_MAX(w, mb_tbucket_wait(tb, FRIS_WIRE_BITS, now));
 			*wait = RTE_MIN(*wait, w);
 			break;
 		}
 		/* One bulk allocation per burst; the header lines are loaded
 		 * while the previous frames are built. */
-		if (dp_alloc_bulk(lc, mb, port_ok) != 0)
+		if (dp_alloc_bulk(lc, mb, port_ok) != 0) {
+			*stop = true;
 			break;
+		}
 		for (i = 0; i < port_ok; i++)
 			rte_prefetch0(rte_pktmbuf_mtod(mb[i], void *));
 		for (i = 0; i < port_ok; i++) {
-			if (FRIS_PREFETCH_AHEAD < s->run_left)
-				fris_prefetch(s, s->run_chunk, s->run_block + FRIS_PREFETCH_AHEAD);
-			if (fris_send_block(lc, s, mb[i], &dmac, s->run_chunk, s->run_block) != 0) {
+			if (FRIS_PREFETCH_AHEAD < run->left)
+				fris_prefetch(s, run->chunk, run->block + FRIS_PREFETCH_AHEAD);
+			if (fris_send_block(lc, s, mb[i], dmac, run->chunk, run->block) != 0) {
 				rte_pktmbuf_free_bulk(mb + i + 1, port_ok - i - 1);
 				break;
 			}
-			s->run_block++;
-			s->run_left--;
+			run->block++;
+			run->left--;
 		}
 		fris_sctr(s, MB_DP_S_tx_pkts, i);
 		fris_sctr(s, MB_DP_S_tx_bytes, (uint64_t)i * MB_FRIS_BLOCK_LEN);
 		fris_sctr(s, MB_DP_S_blocks, i);
-		fris_progress(s, s->run_chunk, s->run_block - i, i, now);
+		fris_progress(s, run->chunk, run->block - i, i, now);
+		if (fb != NULL) {
+			fris_sctr(s, MB_DP_S_fb_blocks, i);
+			mb_fris_nodes_fb_sent(s->nodes, fb, i);
+		} else {
+			s->t_bits += (uint64_t)i * FRIS_WIRE_BITS;
+			if (s->nodes != NULL)
+				mb_fris_nodes_sent(s->nodes, run->chunk, run->block - i, i, now);
+		}
 		sent += i;
-		if (s->run_left == 0)
-			s->in_run = false;
-		if (i < port_ok)
+		if (run->left == 0) {
+			run->in = false;
+			/* the run is over: a new full request for its chunk is new
+			 * work again even if no dequeue follows this pass */
+			if (mb_fris_wq_empty(wq))
+				mb_fris_wq_idle(wq);
+		}
+		if (i < port_ok) {
+			*stop = true;
 			break;
+		}
 	}
+	return sent;
+}
+
+/* The nodes served alone: each sends from its own queue at its own rate,
+ * FRIS_PASS_MAX at most per pass, round robin. */
+static unsigned
+fris_fb_tx(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now, uint64_t *wait)
+{
+	struct mb_fris_nodes *t = s->nodes;
+	unsigned sent = 0;
+	bool stop = false;
+
+	if (t == NULL || t->fb_n == 0)
+		return 0;
+	for (uint32_t k = 0; k < t->fb_max && !stop; k++) {
+		struct mb_fris_fb *fb = &t->fb[(s->fb_rr + k) % t->fb_max];
+		struct rte_ether_addr mac;
+
+		if (fb->node < 0 || (!fb->run.in && mb_fris_wq_empty(fb->wq)))
+			continue;
+		if (!fris_node_mac(lc, t->node[fb->node].addr, &mac)) {
+			fris_sctr(s, MB_DP_S_fb_no_neigh, 1);
+			continue;
+		}
+		sent += fris_send_runs(lc, s, fb, fb->wq, &fb->run, &fb->tb, &mac, fb->budget,
+				       fb->sent, FRIS_PASS_MAX, now, wait, &stop);
+	}
+	s->fb_rr++;
+	return sent;
+}
+
+/* One session's share of a loop pass. */
+static unsigned
+fris_session_tx(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now, uint64_t *wait)
+{
+	struct rte_ether_addr dmac;
+	unsigned sent = 0;
+	bool stop = false;
+
+	if (s->stop_req) {
+		dp_fris_end(lc, s);
+		return 1;
+	}
+	/* the destination is resolved only when there is something to send: a
+	 * unicast client's MAC is asked for then, not before */
+	if (s->run.in || !mb_fris_wq_empty(s->wq) || s->push_left > 0) {
+		if (fris_dmac(lc, s, &dmac))
+			sent = fris_send_runs(lc, s, NULL, s->wq, &s->run, &s->tb, &dmac,
+					      s->budget, s->ctr[MB_DP_S_blocks], FRIS_PASS_MAX,
+					      now, wait, &stop);
+		else
+			fris_sctr(s, MB_DP_S_no_neigh, 1);
+	}
+	if (!stop)
+		sent += fris_fb_tx(lc, s, now, wait);
 	atomic_store_explicit(&s->wq_depth, mb_fris_wq_depth(s->wq), memory_order_relaxed);
 	return sent;
 }
@@ -569,6 +786,39 @@ dp_fris_tx(struct mb_dp_lcore *lc, uint64_t now, uint64_t *ret_wait)
 	return work;
 }
 
+/* Every 100 ms: the node table's tick (fallback moves, pending asks, the
+ * rates of nodes alone), then the group's adaptive rate on its loss signal. */
+static void
+fris_rate_tick(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now)
+{
+	uint64_t cap = fris_cap(lc, s), lost = 0;
+	uint32_t loss = 0;
+
+	if (s->nodes != NULL) {
+		loss = mb_fris_nodes_tick(s->nodes, now);
+		fris_fb_count(s);
+		lost = (uint64_t)((unsigned __int128)s->t_bits * loss / 1000000);
+	}
+	if (s->dynamic) {
+		if (cap != s->cap) {
+			s->cap = cap; /* the port's rate changed (link, port-rate) */
+			mb_rate_adapt_set_max(&s->ra, cap);
+		}
+		if (mb_rate_adapt_tick(&s->ra, now, s->t_bits, lost, s->t_overrun) ||
+		    s->ra.rate != s->tb.rate) {
+			fris_sctr(s, s->ra.rate < s->tb.rate ? MB_DP_S_rate_cuts : MB_DP_S_rate_raises,
+				  1);
+			mb_tbucket_set_rate(&s->tb, s->ra.rate, fris_burst_bits(s->ra.rate), now);
+			atomic_store(&s->cur_rate, s->ra.rate);
+		}
+	}
+	s->t_bits = 0;
+	s->t_overrun = false;
+	if (s->nodes != NULL)
+		mb_fris_nodes_set_rates(s->nodes, s->tb.rate ? s->tb.rate : cap, cap, now);
+	atomic_store_explicit(&s->loss_ppm, loss, memory_order_relaxed);
+}
+
 void
 dp_fris_timers(struct mb_dp_lcore *lc, uint64_t now)
 {
@@ -586,10 +836,7 @@ dp_fris_timers(struct mb_dp_lcore *lc, uint64_t now)
 			s->igmp_repeats--;
 			s->next_igmp = now + hz;
 		}
-		if (s->dynamic && mb_tbucket_dyn_tick(&s->dyn, now)) {
-			mb_tbucket_set_rate(&s->tb, s->dyn.rate, fris_burst_bits(s->dyn.rate), now);
-			atomic_store(&s->cur_rate, s->dyn.rate);
-		}
+		fris_rate_tick(lc, s, now);
 		/* the lifetime rule (file comment): progress, not packets */
 		if (s->linger != MB_FRIS_LINGER_NEVER && s->idle_timeout_s != 0 &&
 		    now - s->last_progress > s->idle_timeout_s * hz)
@@ -656,11 +903,22 @@ dp_fris_slot_prepare(struct mb_dp *dp, struct mb_dp_sess *s,
 				  RTE_CACHE_LINE_SIZE);
 	if (s->sent_map == NULL)
 		return -ENOMEM;
-	s->map_round = (uint32_t *)(s->sent_map + (size_t)s->nchunks * MB_FRIS_MAP_BYTES);
+	s->map_round = (uint32_t *)(s->sent_map + (size_t)s->nchunks * (MB_FRIS_MAP_BYTES / 8));
 	s->wq = mb_fris_wq_create(s->nblocks, 0);
-	if (s->wq == NULL) {
-		int rc = -errno;
+	/* the nodes: a unicast session has one and no fallback; a node served
+	 * alone has the output bound of a unicast session */
+	s->nodes = s->wq == NULL ? NULL :
+		   mb_fris_nodes_create(s->nblocks, (uint32_t)atomic_load(&tun->max_nodes),
+					p->method == MB_FRIS_UNICAST || p->push_passes != 0 ?
+						0 : (uint32_t)atomic_load(&tun->max_fallback),
+					s->nblocks + s->nblocks * atomic_load(&tun->unicast_resend) /
+							     100 + MB_FRIS_CHUNK_BLOCKS,
+					rte_get_tsc_hz(), FRIS_WIRE_BITS);
+	if (s->wq == NULL || s->nodes == NULL) {
+		int rc = -(errno ? errno : ENOMEM);
 
+		mb_fris_wq_free(s->wq);
+		s->wq = NULL;
 		rte_free(s->sent_map);
 		s->sent_map = NULL;
 		return rc;
@@ -672,6 +930,8 @@ dp_fris_slot_prepare(struct mb_dp *dp, struct mb_dp_sess *s,
 void
 dp_fris_slot_unprepare(struct mb_dp_sess *s)
 {
+	mb_fris_nodes_free(s->nodes);
+	s->nodes = NULL;
 	mb_fris_wq_free(s->wq);
 	s->wq = NULL;
 	rte_free(s->sent_map);

@@ -19,7 +19,11 @@
  *
  * IGMP: queries are answered at once with v2 reports for every active
  * group (there is one of us: no random delay); the frame also goes to the
- * kernel.
+ * kernel.  While multicast sessions run, the port is also the segment's
+ * IGMP querier (frisbee.igmp-querier, proto/mb_igmp.h: off, on, or auto,
+ * which yields to a querier with a lower address and takes over when it
+ * goes quiet), so a snooping switch keeps its memberships, and with them
+ * the groups, alive however long a load takes.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -387,6 +391,76 @@ dp_igmp_send(struct mb_dp_lcore *lc, uint32_t group, bool leave)
 		dp_count(lc, leave ? MB_DP_C_igmp_leave_tx : MB_DP_C_igmp_report_tx, 1);
 }
 
+/* Any multicast session active on the port? */
+static bool
+mcast_active(const struct mb_dp *dp)
+{
+	for (uint32_t i = 0; i < dp->fris.max; i++) {
+		const struct mb_dp_sess *s = &dp->fris.sess[i];
+
+		if (s->method == MB_FRIS_MULTICAST &&
+		    atomic_load_explicit(&s->state, memory_order_acquire) == MB_DP_SESS_ACTIVE)
+			return true;
+	}
+	return false;
+}
+
+/* An IGMPv2 general query to 224.0.0.1, TTL 1, Router Alert. */
+static void
+igmp_query_send(struct mb_dp_lcore *lc, uint8_t max_resp_tenths)
+{
+	static const struct rte_ether_addr all_hosts = {{0x01, 0x00, 0x5e, 0x00, 0x00, 0x01}};
+	struct rte_mbuf *m = dp_alloc(lc);
+	struct rte_ether_hdr *eth;
+	struct rte_ipv4_hdr *ip;
+	uint8_t *opt;
+
+	if (m == NULL)
+		return;
+	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	ip = (struct rte_ipv4_hdr *)(eth + 1);
+	opt = (uint8_t *)(ip + 1);
+	m->data_len = m->pkt_len = sizeof(*eth) + 24 + 8;
+	eth->dst_addr = all_hosts;
+	eth->src_addr = lc->port->mac;
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	memset(ip, 0, 24);
+	ip->version_ihl = 0x46; /* 24 bytes: Router Alert option (RFC 2236) */
+	ip->total_length = rte_cpu_to_be_16(24 + 8);
+	ip->packet_id = rte_cpu_to_be_16(lc->ip_id++);
+	ip->time_to_live = 1;
+	ip->next_proto_id = IPPROTO_IGMP;
+	ip->src_addr = lc->port->addr;
+	ip->dst_addr = rte_cpu_to_be_32(0xe0000001); /* 224.0.0.1 */
+	opt[0] = 0x94;
+	opt[1] = 4;
+	opt[2] = opt[3] = 0;
+	ip->hdr_checksum = rte_ipv4_cksum(ip); /* options: always in software */
+	(void)mb_igmp_encode_query(opt + 4, 8, 0, max_resp_tenths);
+	if (dp_tx_frame(lc, m) == 0)
+		dp_count(lc, MB_DP_C_igmp_query_tx, 1);
+}
+
+void
+dp_igmp_timers(struct mb_dp_lcore *lc, uint64_t now)
+{
+	struct dp_igmp *g = &lc->dp->igmp;
+	struct mb_dp_tunables *tun = &lc->dp->tun;
+	uint32_t mode = atomic_load_explicit(&tun->igmp_querier, memory_order_relaxed);
+	uint64_t qi = atomic_load_explicit(&tun->igmp_query_interval_s, memory_order_relaxed);
+
+	if (g->q.hz == 0 || mode != g->mode || qi != g->interval_s) {
+		/* start-up, or a reload changed it: the election state stays */
+		g->mode = mode;
+		g->interval_s = qi;
+		mb_igmp_querier_config(&g->q, (enum mb_igmp_querier_mode)mode, lc->port->addr, qi,
+				       lc->hz, now);
+	}
+	mb_igmp_querier_activate(&g->q, mcast_active(lc->dp), now);
+	if (mb_igmp_querier_due(&g->q, now))
+		igmp_query_send(lc, (uint8_t)g->q.qri_tenths);
+}
+
 void
 dp_igmp_input(struct mb_dp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *ip,
 	      uint16_t l4_len)
@@ -397,6 +471,9 @@ dp_igmp_input(struct mb_dp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *i
 
 	if (l4_len >= 8 && igmp[0] == 0x11 && rte_raw_cksum(igmp, l4_len) == 0xffff) {
 		dp_count(lc, MB_DP_C_igmp_query, 1);
+		/* another querier (the election of our own, proto/mb_igmp.h) */
+		if (lc->queue == 0)
+			mb_igmp_querier_heard(&lc->dp->igmp.q, ip->src_addr, rte_rdtsc());
 		memcpy(&group, igmp + 4, 4);
 		/* General query (group 0) or group-specific; v3 queries get v2
 		 * reports, as a v2 host would answer them. */

@@ -314,8 +314,8 @@ rx(struct mb_dp_lcore *lc, struct rte_mbuf **pkts, uint16_t burst)
 	return work;
 }
 
-/* Every 100 ms: link, pacing, ARP expiry, Frisbee timers, reloaded TCP
- * settings. */
+/* Every 100 ms: link, pacing, ARP expiry, Frisbee timers, the IGMP querier,
+ * reloaded TCP settings. */
 static void
 slow_timers(struct mb_dp_lcore *lc, uint64_t now)
 {
@@ -329,6 +329,7 @@ slow_timers(struct mb_dp_lcore *lc, uint64_t now)
 		dp_port_link_poll(lc, false);
 		dp_port_rate_apply(lc, now);
 		dp_fris_timers(lc, now);
+		dp_igmp_timers(lc, now);
 	}
 	dp_pend_expire(lc, now);
 	gen = atomic_load_explicit(&tun->gen, memory_order_acquire);

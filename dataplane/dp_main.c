@@ -43,6 +43,15 @@ tunables_set(struct mb_dp_tunables *t, const struct mb_config *cfg)
 	atomic_store(&t->unicast_resend, cfg->unicast_resend);
 	atomic_store(&t->dynamic_rate, cfg->dynamic_rate);
 	atomic_store(&t->mcast_ttl, (uint32_t)cfg->mcast_ttl);
+	{
+		enum mb_igmp_querier_mode m = MB_IGMP_QUERIER_AUTO;
+
+		(void)mb_igmp_querier_mode_parse(cfg->igmp_querier, &m); /* checked at load */
+		atomic_store(&t->igmp_querier, (uint32_t)m);
+	}
+	atomic_store(&t->igmp_query_interval_s, cfg->igmp_query_interval);
+	atomic_store(&t->max_nodes, (uint32_t)cfg->max_nodes);
+	atomic_store(&t->max_fallback, (uint32_t)cfg->max_fallback_nodes);
 	atomic_store(&t->tcp_initial_window, (uint32_t)cfg->initial_window);
 	atomic_store(&t->tcp_idle_timeout_ns, cfg->tcp_idle_timeout * 1000000000ULL);
 	atomic_fetch_add(&t->gen, 1);

@@ -44,8 +44,10 @@
 #include "dp_counters.h"
 #include "dp_tcp.h"
 #include "dp_zc.h"
+#include "fris_nodes.h"
 #include "fris_wire.h"
 #include "fris_wq.h"
+#include "mb_igmp.h"
 #include "mb_tbucket.h"
 
 #define DP_TXQ_MAX 1024 /* TX backlog of an lcore (frames) */
@@ -98,6 +100,10 @@ struct mb_dp_tunables {
 	_Atomic uint64_t unicast_resend; /* percent */
 	_Atomic bool dynamic_rate;
 	_Atomic uint32_t mcast_ttl;
+	_Atomic uint32_t igmp_querier;	   /* enum mb_igmp_querier_mode */
+	_Atomic uint32_t max_nodes;	   /* per session (not reloadable) */
+	_Atomic uint32_t max_fallback;	   /* per session (not reloadable) */
+	_Atomic uint64_t igmp_query_interval_s;
 	_Atomic uint32_t tcp_initial_window;
 	_Atomic uint64_t tcp_idle_timeout_ns;
 	_Atomic uint32_t gen; /* bumped last: the lcore re-applies TCP settings */
@@ -124,24 +130,27 @@ struct mb_dp_sess {
 	uint64_t size;
 	uint64_t nblocks;
 	uint32_t nchunks;
-	uint64_t rate_bps;	 /* 0 = unlimited (port bucket only) */
+	uint64_t rate_bps;	 /* frisbee.rate: cap; 0 = none (the port's rate) */
 	uint64_t idle_timeout_s; /* without progress; 0 = never */
 	enum mb_fris_linger linger; /* IDLE, NEVER or LEAVE */
 	uint64_t budget;	 /* blocks it may send in all (unicast), UINT64_MAX = no bound */
-	bool dynamic;
+	bool dynamic;		 /* adaptive rate (frisbee.dynamic-rate) */
 	/* Blocks sent this round (dp_fris.c, lifetime rule): one allocation,
-	 * a 1024-bit map per chunk, then per chunk the round its map is of
-	 * (a stale map reads as empty, so a new round costs nothing). */
-	uint8_t *sent_map;
+	 * a 1024-bit map (16 words) per chunk, then per chunk the round its
+	 * map is of (a stale map reads as empty, so a new round costs
+	 * nothing). */
+	uint64_t *sent_map;
 	uint32_t *map_round;
 	struct mb_image *img; /* the session's reference */
 	struct mb_fris_wq *wq;
+	/* Its nodes (fris_nodes.h): progress, unicast fallback.  The lcore
+	 * writes it, the control thread reads the node array (snapshots). */
+	struct mb_fris_nodes *nodes;
 
 	/* Lcore only. */
 	bool stop_req;
 	bool end_posted; /* SESSION_END is in the event ring */
-	bool in_run;
-	uint32_t run_chunk, run_block, run_left;
+	struct mb_fris_run run;	/* the group's run in flight */
 	uint32_t push_left; /* passes over every chunk still to send unrequested */
 	uint32_t round;	      /* current round */
 	uint64_t round_left;  /* blocks not yet sent this round */
@@ -156,11 +165,16 @@ struct mb_dp_sess {
 	uint64_t next_igmp; /* TSC: unsolicited report repeat */
 	int igmp_repeats;
 	struct mb_tbucket tb;
-	struct mb_tbucket_dyn dyn;
+	struct mb_rate_adapt ra;   /* the adaptive rate, when dynamic */
+	uint64_t cap;		   /* rate ceiling: rate_bps, else the port's rate */
+	uint64_t t_bits;	   /* bits sent to the group since the last rate tick */
+	bool t_overrun;		   /* TX backlog full since the last rate tick */
+	uint32_t fb_rr;		   /* next node served alone to visit */
 
 	/* Lcore writes, control reads relaxed. */
 	_Atomic uint64_t cur_rate;
 	_Atomic uint32_t wq_depth;
+	_Atomic uint32_t loss_ppm; /* the group's loss signal, last tick */
 	uint64_t ctr[MB_DP_S_MAX];
 	uint64_t drop[MB_FRIS_RESULT_MAX];
 
@@ -237,6 +251,14 @@ struct mb_dp_lcore {
 #endif
 };
 
+/* The IGMP querier of the port (dp_l3.c): lcore of queue 0; the control
+ * thread reads its counters relaxed. */
+struct dp_igmp {
+	struct mb_igmp_querier q;
+	uint32_t mode;	       /* applied tunables */
+	uint64_t interval_s;
+};
+
 struct mb_dp {
 	bool initialised;
 	_Atomic bool stop;
@@ -245,6 +267,7 @@ struct mb_dp {
 	struct mb_dp_port port;
 	struct mb_dp_tunables tun;
 	struct mb_dp_fris fris;
+	struct dp_igmp igmp;
 	struct mb_dp_chan chan;
 	struct mb_dp_lcore lc[DP_LCORES_MAX];
 	unsigned nlc;
@@ -280,6 +303,26 @@ dp_count(struct mb_dp_lcore *lc, enum mb_dp_ctr c, uint64_t n)
 
 static inline uint64_t
 dp_rd(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+/* Narrower single-writer words of the lcore's state, read by the control
+ * thread (snapshots). */
+static inline uint32_t
+dp_rd32(const void *p)
+{
+	return __atomic_load_n((const uint32_t *)p, __ATOMIC_RELAXED);
+}
+
+static inline int16_t
+dp_rd16(const int16_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static inline uint8_t
+dp_rd8(const uint8_t *p)
 {
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
@@ -333,6 +376,9 @@ void dp_igmp_input(struct mb_dp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_h
 		   uint16_t l4_len);
 /* IGMP v2 report (or leave) for a group. */
 void dp_igmp_send(struct mb_dp_lcore *lc, uint32_t group, bool leave);
+/* The querier: settings, activity (multicast sessions), queries due.  Every
+ * 100 ms, lcore of queue 0. */
+void dp_igmp_timers(struct mb_dp_lcore *lc, uint64_t now);
 /* Is a multicast group used by an active session? */
 bool dp_group_served(const struct mb_dp *dp, uint32_t group);
 /* Next hop for a destination: itself on our subnet, else dpdk.gateway. */
@@ -357,7 +403,7 @@ void dp_fris_activate(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now
 /* Send what the pacers allow; frames queued.  ret_wait: ticks until a
  * session could send again (UINT64_MAX if none waits). */
 unsigned dp_fris_tx(struct mb_dp_lcore *lc, uint64_t now, uint64_t *ret_wait);
-/* Slow timers: idle timeouts, dynamic rate, IGMP repeats. */
+/* Slow timers: idle timeouts, nodes and the adaptive rates, IGMP repeats. */
 void dp_fris_timers(struct mb_dp_lcore *lc, uint64_t now);
 /* End a session on the lcore: leave, mark ended, post the event. */
 void dp_fris_end(struct mb_dp_lcore *lc, struct mb_dp_sess *s);

@@ -64,6 +64,20 @@ mb_dp_stats_read(struct mb_dp_stats *st)
 			st->rate_bps += sess_rate(&dp->fris.sess[k], dp->hz, rte_rdtsc());
 		}
 	}
+	{
+		const struct mb_igmp_querier *q = &dp->igmp.q;
+
+		st->igmp.mode = mb_igmp_querier_mode_str(
+			(enum mb_igmp_querier_mode)atomic_load(&dp->tun.igmp_querier));
+		st->igmp.state = mb_igmp_querier_state_str(dp_rd32(&q->state));
+		st->igmp.other = q->other_until > rte_rdtsc() ? dp_rd32(&q->other) : 0;
+		st->igmp.interval_s = atomic_load(&dp->tun.igmp_query_interval_s);
+		st->igmp.sent = dp_rd(&q->sent);
+		st->igmp.suppressed = dp_rd(&q->suppressed);
+		st->igmp.heard = dp_rd(&q->heard);
+		st->igmp.yields = dp_rd(&q->yields);
+		st->igmp.resumes = dp_rd(&q->resumes);
+	}
 	for (unsigned l = 0; l < dp->nlc; l++) {
 		const struct mb_dp_lcore *lc = &dp->lc[l];
 
@@ -108,6 +122,14 @@ mb_dp_sessions_read(struct mb_dp_sess_info *ret, unsigned max)
 		for (unsigned k = 0; k < MB_FRIS_RESULT_MAX; k++)
 			o->drop[k] = dp_rd(&s->drop[k]);
 		o->pacing_bps = atomic_load(&s->cur_rate);
+		o->adaptive = s->dynamic;
+		o->cap_bps = s->rate_bps;
+		o->loss_ppm = atomic_load_explicit(&s->loss_ppm, memory_order_relaxed);
+		if (s->nodes != NULL) {
+			o->nodes = atomic_load_explicit(&s->nodes->n, memory_order_acquire);
+			o->nodes_max = s->nodes->max;
+			o->fb_nodes = dp_rd32(&s->nodes->fb_n);
+		}
 		n++;
 	}
 	return n;
@@ -117,4 +139,54 @@ unsigned
 mb_dp_sessions_max(void)
 {
 	return dp_instance()->fris.max;
+}
+
+unsigned
+mb_dp_session_nodes_read(uint32_t id, struct mb_dp_node_info *ret, unsigned max)
+{
+	struct mb_dp *dp = dp_instance();
+	uint64_t now = rte_rdtsc(), hz = rte_get_tsc_hz();
+
+	if (!dp->initialised)
+		return 0;
+	for (uint32_t i = 0; i < dp->fris.max; i++) {
+		struct mb_dp_sess *s = &dp->fris.sess[i];
+		int st = atomic_load_explicit(&s->state, memory_order_acquire);
+		struct mb_fris_nodes *t = s->nodes;
+		uint32_t n, k;
+
+		if (st == MB_DP_SESS_FREE || s->id != id || t == NULL)
+			continue;
+		/* the slot (and its table) stays until this thread reaps it */
+		n = atomic_load_explicit(&t->n, memory_order_acquire);
+		if (n > max)
+			n = max;
+		for (k = 0; k < n; k++) {
+			const struct mb_fris_node *nd = &t->node[k];
+			struct mb_dp_node_info *o = &ret[k];
+			int16_t fb = dp_rd16(&nd->fb);
+			uint64_t seen = dp_rd(&nd->last_seen), first = dp_rd(&nd->first_seen);
+
+			memset(o, 0, sizeof(*o));
+			o->addr = atomic_load_explicit(&nd->addr, memory_order_acquire);
+			o->ucast = dp_rd8(&nd->method) == MB_FRIS_NODE_UCAST;
+			o->reason = mb_fris_node_reason_str(dp_rd8(&nd->reason));
+			o->left = dp_rd8((const uint8_t *)&nd->left) != 0;
+			o->reported = dp_rd8((const uint8_t *)&nd->reported) != 0;
+			o->progress_ppm = mb_fris_node_progress_ppm(t, nd);
+			o->bytes = (uint64_t)((unsigned __int128)s->size * o->progress_ppm / 1000000);
+			o->ucast_bytes = dp_rd(&nd->ucast_blocks) * MB_FRIS_BLOCK_SIZE;
+			if (fb >= 0 && (uint32_t)fb < t->fb_max)
+				o->ucast_rate_bps = dp_rd(&t->fb[fb].ra.rate);
+			o->idle_ms = now > seen ? (now - seen) * 1000 / hz : 0;
+			o->age_ms = now > first ? (now - first) * 1000 / hz : 0;
+			o->joins = dp_rd32(&nd->joins);
+			o->requests = dp_rd32(&nd->requests);
+			o->rerequests = dp_rd32(&nd->rerequests);
+			o->blocks_lost = dp_rd(&nd->blocks_lost);
+			o->loss_ppm = dp_rd32(&nd->loss_ppm);
+		}
+		return n;
+	}
+	return 0;
 }

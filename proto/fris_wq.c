@@ -294,6 +294,14 @@ mb_fris_wq_empty(const struct mb_fris_wq *wq)
 	return wq->count == 0 && wq->jcount == 0;
 }
 
+bool
+mb_fris_wq_queued(const struct mb_fris_wq *wq, uint32_t chunk)
+{
+	if (chunk >= wq->nchunks)
+		return false;
+	return wq->newest[chunk] >= 0 || (wq->inflight && wq->if_chunk == chunk);
+}
+
 uint32_t
 mb_fris_wq_depth(const struct mb_fris_wq *wq)
 {

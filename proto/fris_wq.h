@@ -102,6 +102,8 @@ int mb_fris_wq_dequeue(struct mb_fris_wq *wq, struct mb_fris_wq_item *ret);
 void mb_fris_wq_idle(struct mb_fris_wq *wq);
 
 bool mb_fris_wq_empty(const struct mb_fris_wq *wq);
+/* Is work for `chunk` queued, or its run in flight? */
+bool mb_fris_wq_queued(const struct mb_fris_wq *wq, uint32_t chunk);
 /* Queued chunk elements (JOIN replies not included). */
 uint32_t mb_fris_wq_depth(const struct mb_fris_wq *wq);
 uint32_t mb_fris_wq_nchunks(const struct mb_fris_wq *wq);

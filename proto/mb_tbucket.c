@@ -189,3 +189,102 @@ mb_tbucket_dyn_tick(struct mb_tbucket_dyn *d, uint64_t now)
 	d->retries = 0;
 	return d->rate != old;
 }
+
+/* ---- adaptive rate ------------------------------------------------------- */
+
+int
+mb_rate_adapt_init(struct mb_rate_adapt *ra, uint64_t max, uint64_t min, uint64_t start,
+		   uint64_t hz, uint64_t now)
+{
+	if (hz == 0 || max == 0)
+		return -EINVAL;
+	ra->step = MB_TBUCKET_DYN_STEP;
+	ra->min = min != 0 ? min : ra->step;
+	if (ra->min > max)
+		ra->min = max;
+	ra->max = max;
+	ra->rate = start == 0 || start > max ? max : start < ra->min ? ra->min : start;
+	ra->interval = (uint64_t)((unsigned __int128)hz * MB_RATE_ADAPT_INTERVAL_US / 1000000);
+	if (ra->interval == 0)
+		ra->interval = 1;
+	ra->next = now + ra->interval;
+	ra->last = now;
+	ra->hold_until = now;
+	ra->clean = 0;
+	ra->last_loss_ppm = 0;
+	ra->decreases = 0;
+	ra->increases = 0;
+	return 0;
+}
+
+void
+mb_rate_adapt_set_max(struct mb_rate_adapt *ra, uint64_t max)
+{
+	if (max == 0)
+		return;
+	ra->max = max;
+	if (ra->min > max)
+		ra->min = max;
+	if (ra->rate > max)
+		ra->rate = max;
+}
+
+bool
+mb_rate_adapt_tick(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint64_t lost,
+		   bool overrun)
+{
+	uint64_t old = ra->rate, allowance, loss, r;
+	unsigned __int128 t;
+
+	if (now < ra->next)
+		return false;
+	/* what the rate allowed since the last decision (intervals are
+	 * MB_RATE_ADAPT_INTERVAL_US long) */
+	t = (unsigned __int128)ra->rate * (now - ra->last) * MB_RATE_ADAPT_INTERVAL_US /
+	    ((unsigned __int128)ra->interval * 1000000);
+	allowance = t > UINT64_MAX ? UINT64_MAX : (uint64_t)t;
+	ra->last = now;
+	ra->next += ra->interval;
+	if (ra->next <= now)
+		ra->next = now + ra->interval;
+	loss = sent == 0 ? 0 : lost >= sent ? 1000000 : (uint64_t)((unsigned __int128)lost *
+								   1000000 / sent);
+	if (overrun && loss < 100000)
+		loss = 100000;
+	ra->last_loss_ppm = (uint32_t)loss;
+	if (loss > MB_RATE_ADAPT_HI_PPM) {
+		ra->clean = 0;
+		if (now < ra->hold_until)
+			return false; /* the cut for this loss is made: its evidence lags */
+		/* to what got through, a little under, never below 1/8 */
+		if (loss > 875000)
+			loss = 875000;
+		t = (unsigned __int128)ra->rate * (1000000 - loss) / 1000000 * 15 / 16;
+		r = (uint64_t)t;
+		if (ra->rate - r < ra->step)
+			r = ra->rate > ra->step ? ra->rate - ra->step : 0;
+		ra->rate = r < ra->min ? ra->min : r;
+		ra->hold_until = now + MB_RATE_ADAPT_HOLD * ra->interval;
+	} else if (loss < MB_RATE_ADAPT_LO_PPM && now >= ra->hold_until) {
+		/* creep back only while the sender used most of what it had: a
+		 * rate nobody uses says nothing about the receivers */
+		if (sent < allowance / 4 * 3) {
+			ra->clean = 0;
+			return false;
+		}
+		if (ra->clean < 4)
+			ra->clean++;
+		r = ra->rate / 32 * ra->clean;
+		if (r < ra->step)
+			r = ra->step;
+		r += ra->rate;
+		ra->rate = r > ra->max || r < old ? ra->max : r;
+	} else {
+		ra->clean = 0;
+	}
+	if (ra->rate < old)
+		ra->decreases++;
+	else if (ra->rate > old)
+		ra->increases++;
+	return ra->rate != old;
+}

@@ -13,6 +13,16 @@
  * retry was noted, the rate drops to 90% (by at least one step, never below
  * `min`), otherwise it rises by one step, never above `max`.
  *
+ * The adaptive rate (struct mb_rate_adapt, frisbee.dynamic-rate, the
+ * default) follows the receivers faster than frisbeed's rule: every
+ * interval (100 ms) the caller reports the bits it sent and the bits its
+ * receivers asked for again (loss evidence); a loss above 4% cuts the rate
+ * in proportion to it (to what got through, times 15/16, at most to 1/8),
+ * then no increase for three intervals (the evidence lags the sends by up to
+ * a client's re-request timer); below 1%, and only while the sender used
+ * most of its allowance, the rate creeps back by 1/32 of itself per
+ * interval, rising to 4/32 after four clean intervals in a row.
+ *
  * One owner per object (not thread-safe), never logs, no DPDK.
  */
 #ifndef _MB_TBUCKET_H_
@@ -75,5 +85,39 @@ void mb_tbucket_dyn_note_retry(struct mb_tbucket_dyn *d);
 /* If an interval has passed, decide and return true when d->rate changed
  * (apply it with mb_tbucket_set_rate()). */
 bool mb_tbucket_dyn_tick(struct mb_tbucket_dyn *d, uint64_t now);
+
+/* ---- adaptive rate (frisbee.dynamic-rate) -------------------------------- */
+
+#define MB_RATE_ADAPT_INTERVAL_US 100000 /* decision period */
+#define MB_RATE_ADAPT_HOLD 3		 /* intervals without increase after a cut */
+#define MB_RATE_ADAPT_HI_PPM 40000	 /* loss above this (4%) cuts */
+#define MB_RATE_ADAPT_LO_PPM 10000	 /* loss below this (1%) lets it creep back */
+
+struct mb_rate_adapt {
+	uint64_t rate;		/* current bits/s */
+	uint64_t min;
+	uint64_t max;
+	uint64_t step;		/* smallest increase */
+	uint64_t interval;	/* ticks */
+	uint64_t next;		/* clock of the next decision */
+	uint64_t last;		/* clock of the last decision */
+	uint64_t hold_until;	/* no increase before this clock */
+	uint32_t clean;		/* clean intervals in a row */
+	uint32_t last_loss_ppm;	/* loss of the last decided interval */
+	uint64_t decreases;
+	uint64_t increases;
+};
+
+/* Start at `start` (clipped to [min, max]; 0 = max).  `min` 0 = one
+ * MB_TBUCKET_DYN_STEP.  0 or -EINVAL (hz or max 0). */
+int mb_rate_adapt_init(struct mb_rate_adapt *ra, uint64_t max, uint64_t min, uint64_t start,
+		       uint64_t hz, uint64_t now);
+/* A new ceiling (a reloaded cap, the port's rate); the rate is clipped. */
+void mb_rate_adapt_set_max(struct mb_rate_adapt *ra, uint64_t max);
+/* If an interval has passed, decide from what the caller saw in it: `sent`
+ * bits sent, `lost` bits the receivers asked for again, `overrun` local TX
+ * pushback (counts as a 10% loss).  Returns true when ra->rate changed. */
+bool mb_rate_adapt_tick(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint64_t lost,
+			bool overrun);
 
 #endif /* _MB_TBUCKET_H_ */

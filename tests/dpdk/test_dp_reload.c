@@ -10,7 +10,8 @@
  *   frisbee.rate             the pace of a session started afterwards
  *   frisbee.port-rate        the pace of a session already running
  *   frisbee.idle-timeout     a session started afterwards ends that soon
- *   frisbee.dynamic-rate     a session started afterwards backs off on retries
+ *   frisbee.dynamic-rate     a session started afterwards backs off on re-requests,
+ *                            or (no) keeps its rate
  *   frisbee.unicast-resend   the output bound of a unicast session started afterwards
  *   tcp.idle-timeout         an idle connection open before the reload is reset
  *   tcp.initial-window       the first flight of a connection opened afterwards
@@ -173,6 +174,9 @@ test_fris_rate(void **state)
 	uint64_t t;
 
 	(void)state;
+	/* adaptive (the default) starts at the cap: frisbee.rate here */
+	cfg.fris_rate = 1000000000;
+	reload();
 	fast = start_session("239.1.3.2", FPORT + 1, MB_FRIS_MULTICAST, img, 0);
 	assert_int_equal(sess_info(fast)->pacing_bps, 1000000000ULL);
 	cfg.fris_rate = 20000000; /* 1024 BLOCKs of 8912 bits: 0.46 s */
@@ -184,8 +188,13 @@ test_fris_rate(void **state)
 	assert_true(t >= 300 * MB_NS_PER_MS);
 	/* a session keeps the rate it started with */
 	assert_int_equal(sess_info(fast)->pacing_bps, 1000000000ULL);
-	cfg.fris_rate = 1000000000;
+	/* without a cap a session starts at the port's rate (nominal 10 Gbit/s
+	 * on this ring port, which reports no speed) */
+	cfg.fris_rate = 0;
 	reload();
+	stop_session(fast);
+	fast = start_session("239.1.3.2", FPORT + 1, MB_FRIS_MULTICAST, img, 0);
+	assert_int_equal(sess_info(fast)->pacing_bps, 10000000000ULL);
 	stop_session(fast);
 	stop_session(slow);
 }
@@ -233,38 +242,55 @@ test_fris_idle_timeout(void **state)
 
 /* ---- frisbee.dynamic-rate ---------------------------------------------------------- */
 
-static void
-test_dynamic_rate(void **state)
+/* A receiver that asks again, for 1.5 s at most, for all of chunk 0, which
+ * the session sent in full before; the session's pacing at the end. */
+static uint64_t
+asked_again(const char *group, uint16_t port, uint32_t id, uint64_t below)
 {
 	uint8_t pl[256], map[MB_FRIS_MAP_BYTES];
 	uint64_t end, pacing = 0;
+
+	(void)chunk_time(group, port); /* chunk 0 went out whole */
+	memset(map, 0xff, sizeof(map));
+	end = now_ns() + 3 * MB_NS_PER_SEC / 2;
+	while (now_ns() < end) {
+		int len = mb_fris_encode_prequest(pl, sizeof(pl), ip4(PEER_IP), 0, 1, map);
+
+		send_fris_to(ip4(PEER_IP), group, port, &peer_mac, pl, (size_t)len);
+		usleep(20000);
+		drain();
+		pacing = sess_info(id)->pacing_bps;
+		if (pacing < below)
+			break;
+	}
+	return pacing;
+}
+
+/* The adaptive rate, on by default, backs a session off when its receiver
+ * keeps asking again for what it was sent; with dynamic-rate = no a
+ * session started afterwards keeps its rate whatever the receivers ask. */
+static void
+test_dynamic_rate(void **state)
+{
 	uint32_t id;
 
 	(void)state;
-	cfg.dynamic_rate = true;
 	cfg.fris_rate = 100000000;
 	reload();
 	id = start_session("239.1.3.6", FPORT + 5, MB_FRIS_MULTICAST, img, 0);
 	assert_int_equal(sess_info(id)->pacing_bps, 100000000ULL);
-	memset(map, 0, sizeof(map));
-	map[0] = 0x0f;
-	/* clients that keep asking again: the rate backs off (frisbeed -D) */
-	end = now_ns() + 5 * MB_NS_PER_SEC;
-	while (now_ns() < end) {
-		int len = mb_fris_encode_prequest(pl, sizeof(pl), ip4(PEER_IP), 0, 3, map);
-
-		send_fris_to(ip4(PEER_IP), "239.1.3.6", FPORT + 5, &peer_mac, pl, (size_t)len);
-		usleep(20000);
-		drain();
-		pacing = sess_info(id)->pacing_bps;
-		if (pacing < 100000000ULL)
-			break;
-	}
-	assert_true(pacing < 100000000ULL);
-	cfg.dynamic_rate = false;
-	cfg.fris_rate = 1000000000;
-	reload();
+	assert_true(asked_again("239.1.3.6", FPORT + 5, id, 100000000ULL) < 100000000ULL);
+	assert_true(sess_ctr_of(id, "rate_cuts", NULL) >= 1);
 	stop_session(id);
+	cfg.dynamic_rate = false;
+	reload();
+	id = start_session("239.1.3.9", FPORT + 9, MB_FRIS_MULTICAST, img, 0);
+	assert_int_equal(asked_again("239.1.3.9", FPORT + 9, id, 100000000ULL), 100000000ULL);
+	assert_int_equal(sess_ctr_of(id, "rate_cuts", NULL), 0);
+	stop_session(id);
+	cfg.dynamic_rate = true;
+	cfg.fris_rate = 0;
+	reload();
 }
 
 /* ---- frisbee.unicast-resend ------------------------------------------------------- */

@@ -466,7 +466,9 @@ test_format_human(void **state)
 	mb_config_format_human(&c, mb_config_find("images", "max-image-size"), buf, sizeof(buf));
 	assert_string_equal(buf, "64G");
 	mb_config_format_human(&c, mb_config_find("frisbee", "rate"), buf, sizeof(buf));
-	assert_string_equal(buf, "1G");
+	assert_string_equal(buf, "0");
+	mb_config_format_human(&c, mb_config_find("frisbee", "idle-timeout"), buf, sizeof(buf));
+	assert_string_equal(buf, "10m");
 	assert_false(mb_config_is_default(&c, mb_config_find("images", "hugepage-budget")));
 	assert_true(mb_config_is_default(&c, mb_config_find("frisbee", "rate")));
 	{

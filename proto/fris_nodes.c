@@ -1,0 +1,551 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The nodes of a Frisbee session: progress inference and unicast fallback
+ * (see fris_nodes.h for the rules).  Index: open addressing on the address,
+ * twice the table's size; the per-chunk cover maps are 16 words each, so a
+ * run's bits are set and counted a word at a time.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fris_nodes.h"
+
+#define RESOLVE_US 1500000ULL	  /* an ask answered and not repeated this long: done */
+#define PEND_STALE_US 30000000ULL /* an ask never answered is forgotten */
+#define JOIN_WIN_US 2000000ULL	  /* JOINs counted within this window */
+#define JOIN_FALLBACK 3		  /* that many JOINs in the window: replies do not reach it */
+#define FB_IDLE_US 30000000ULL	  /* a node served alone silent this long frees its slot */
+#define LOSS_ABS_PPM 30000	  /* LOSS: above 3% ... */
+#define LOSS_REL 4		  /* ... and 4 x the best member's */
+#define LOSS_TICKS 3
+#define UNREACHED_PPM 900000
+#define UNREACHED_TICKS 10
+#define STALL_TICKS 20
+#define ACTIVE_US 2000000ULL	  /* a member heard from within this long takes part */
+#define MIN_AGE_TICKS 3		  /* nor before it has been there this long */
+#define MIN_SENT_PER_TICK 64	  /* BLOCKs per tick the group must send for a verdict */
+
+static const char *const reason_str[] = {
+#define MB_FRIS_X_STR(n, s) s,
+	MB_FRIS_NODE_REASONS(MB_FRIS_X_STR)
+#undef MB_FRIS_X_STR
+};
+
+const char *
+mb_fris_node_reason_str(enum mb_fris_node_reason r)
+{
+	return (unsigned)r < MB_FRIS_NODE_R_MAX ? reason_str[r] : "?";
+}
+
+static uint64_t
+us(const struct mb_fris_nodes *t, uint64_t v)
+{
+	return (uint64_t)((unsigned __int128)t->hz * v / 1000000);
+}
+
+struct mb_fris_nodes *
+mb_fris_nodes_create(uint64_t nblocks, uint32_t max_nodes, uint32_t max_fb, uint64_t fb_budget,
+		     uint64_t hz, uint64_t wire_bits)
+{
+	struct mb_fris_nodes *t;
+	uint64_t nchunks = (nblocks + MB_FRIS_CHUNK_BLOCKS - 1) / MB_FRIS_CHUNK_BLOCKS;
+	uint32_t hsize = 2, i;
+
+	if (nblocks == 0 || nchunks > (1u << 24) || max_nodes == 0 || max_nodes > 65535 ||
+	    max_fb > max_nodes || hz == 0 || wire_bits == 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	while (hsize < 2 * max_nodes)
+		hsize <<= 1;
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return NULL;
+	t->nblocks = nblocks;
+	t->nchunks = (uint32_t)nchunks;
+	t->hz = hz;
+	t->wire_bits = wire_bits;
+	t->max = max_nodes;
+	t->mapwords = (t->nchunks + 63) / 64;
+	t->hmask = hsize - 1;
+	t->node = calloc(max_nodes, sizeof(*t->node));
+	t->donemaps = calloc((size_t)max_nodes * t->mapwords, sizeof(uint64_t));
+	t->hash = calloc(hsize, sizeof(*t->hash));
+	t->last_send = calloc(t->nchunks, sizeof(uint64_t));
+	t->covered_at = calloc(t->nchunks, sizeof(uint64_t));
+	t->cover_start = calloc(t->nchunks, sizeof(uint64_t));
+	t->cover_cnt = calloc(t->nchunks, sizeof(uint16_t));
+	t->cover_map = calloc((size_t)t->nchunks * (MB_FRIS_MAP_BYTES / 8), sizeof(uint64_t));
+	t->fb_max = max_fb;
+	t->fb = calloc(max_fb ? max_fb : 1, sizeof(*t->fb));
+	t->fb_budget = fb_budget;
+	if (t->node == NULL || t->donemaps == NULL || t->hash == NULL || t->last_send == NULL ||
+	    t->covered_at == NULL || t->cover_start == NULL || t->cover_cnt == NULL ||
+	    t->cover_map == NULL || t->fb == NULL)
+		goto nomem;
+	for (i = 0; i < max_fb; i++) {
+		t->fb[i].node = -1;
+		/* the stock client has at most 8 chunks in progress and asks for
+		 * 2 ahead: 64 elements hold what one node can have asked for */
+		t->fb[i].wq = mb_fris_wq_create(nblocks, MB_FRIS_NODES_FB_QUEUE);
+		if (t->fb[i].wq == NULL)
+			goto nomem;
+	}
+	for (i = 0; i < max_nodes; i++)
+		t->node[i].fb = -1;
+	return t;
+nomem:
+	mb_fris_nodes_free(t);
+	errno = ENOMEM;
+	return NULL;
+}
+
+void
+mb_fris_nodes_free(struct mb_fris_nodes *t)
+{
+	if (t == NULL)
+		return;
+	for (uint32_t i = 0; t->fb != NULL && i < t->fb_max; i++)
+		mb_fris_wq_free(t->fb[i].wq);
+	free(t->fb);
+	free(t->cover_map);
+	free(t->cover_cnt);
+	free(t->cover_start);
+	free(t->covered_at);
+	free(t->last_send);
+	free(t->hash);
+	free(t->donemaps);
+	free(t->node);
+	free(t);
+}
+
+void
+mb_fris_nodes_set_rates(struct mb_fris_nodes *t, uint64_t start, uint64_t max, uint64_t now)
+{
+	t->fb_rate_max = max;
+	t->fb_rate_start = start < max ? start : max;
+	for (uint32_t i = 0; i < t->fb_max; i++) {
+		struct mb_fris_fb *fb = &t->fb[i];
+
+		if (fb->node < 0 || max == 0)
+			continue;
+		mb_rate_adapt_set_max(&fb->ra, max);
+		mb_tbucket_set_rate(&fb->tb, fb->ra.rate, 0, now);
+	}
+}
+
+static uint32_t
+hslot(const struct mb_fris_nodes *t, uint32_t addr)
+{
+	/* Fibonacci hashing: addresses of one subnet differ in low bits */
+	return (uint32_t)(((uint64_t)addr * 0x9e3779b97f4a7c15ULL) >> 32) & t->hmask;
+}
+
+struct mb_fris_node *
+mb_fris_nodes_find(struct mb_fris_nodes *t, uint32_t addr)
+{
+	uint32_t h = hslot(t, addr);
+
+	for (;;) {
+		uint16_t v = t->hash[h];
+
+		if (v == 0)
+			return NULL;
+		if (atomic_load_explicit(&t->node[v - 1].addr, memory_order_relaxed) == addr)
+			return &t->node[v - 1];
+		h = (h + 1) & t->hmask;
+	}
+}
+
+struct mb_fris_node *
+mb_fris_nodes_get(struct mb_fris_nodes *t, uint32_t addr, uint64_t now)
+{
+	struct mb_fris_node *nd;
+	uint32_t h, n;
+
+	if (addr == 0)
+		return NULL;
+	nd = mb_fris_nodes_find(t, addr);
+	if (nd != NULL) {
+		nd->last_seen = now;
+		return nd;
+	}
+	n = atomic_load_explicit(&t->n, memory_order_relaxed);
+	if (n == t->max) {
+		t->st.untracked++;
+		return NULL;
+	}
+	nd = &t->node[n];
+	nd->first_seen = nd->last_seen = now;
+	nd->fb = -1;
+	h = hslot(t, addr);
+	while (t->hash[h] != 0)
+		h = (h + 1) & t->hmask;
+	t->hash[h] = (uint16_t)(n + 1);
+	/* readers see the entry complete once the address and count are there */
+	atomic_store_explicit(&nd->addr, addr, memory_order_release);
+	atomic_store_explicit(&t->n, n + 1, memory_order_release);
+	return nd;
+}
+
+static uint64_t *
+donemap(const struct mb_fris_nodes *t, const struct mb_fris_node *nd)
+{
+	return t->donemaps + (size_t)(nd - t->node) * t->mapwords;
+}
+
+bool
+mb_fris_node_done(const struct mb_fris_nodes *t, const struct mb_fris_node *nd, uint32_t c)
+{
+	return c < t->nchunks && (donemap(t, nd)[c / 64] >> (c % 64) & 1);
+}
+
+static void
+set_done(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t c, uint64_t now)
+{
+	uint64_t *w = &donemap(t, nd)[c / 64], bit = 1ULL << (c % 64);
+
+	if (*w & bit)
+		return;
+	*w |= bit;
+	nd->done++;
+	if (nd->method == MB_FRIS_NODE_MCAST)
+		t->last_progress = now;
+}
+
+static void
+clear_done(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t c)
+{
+	uint64_t *w = &donemap(t, nd)[c / 64], bit = 1ULL << (c % 64);
+
+	if (*w & bit) {
+		*w &= ~bit;
+		nd->done--;
+	}
+}
+
+/* Move a node to its own queue and rate: a free slot, or counted. */
+static void
+fallback(struct mb_fris_nodes *t, struct mb_fris_node *nd, enum mb_fris_node_reason why,
+	 uint64_t now)
+{
+	struct mb_fris_fb *fb = NULL;
+	uint64_t max = t->fb_rate_max, start = t->fb_rate_start;
+
+	if (nd->method == MB_FRIS_NODE_UCAST || nd->left || nd->no_fb)
+		return;
+	for (uint32_t i = 0; i < t->fb_max; i++) {
+		if (t->fb[i].node < 0) {
+			fb = &t->fb[i];
+			break;
+		}
+	}
+	if (fb == NULL || max == 0) {
+		if (!nd->fb_refused)
+			t->st.fallback_full++;
+		nd->fb_refused = true;
+		return;
+	}
+	mb_fris_wq_reset(fb->wq);
+	fb->node = (int32_t)(nd - t->node);
+	fb->run.in = false;
+	fb->sent = fb->t_sent = 0;
+	fb->budget = t->fb_budget;
+	/* a node that cannot keep up with the group starts at half its rate;
+	 * one the group does not reach at the group's rate */
+	if (why == MB_FRIS_NODE_R_LOSS || why == MB_FRIS_NODE_R_STALL)
+		start /= 2;
+	(void)mb_rate_adapt_init(&fb->ra, max, 0, start, t->hz, now);
+	(void)mb_tbucket_init(&fb->tb, fb->ra.rate, 0, t->hz, now);
+	t->fb_n++;
+	nd->fb = (int16_t)(fb - t->fb);
+	nd->method = MB_FRIS_NODE_UCAST;
+	nd->reason = (uint8_t)why;
+	t->st.fallbacks++;
+	t->st.fb_by_reason[why]++;
+}
+
+static void
+fb_release(struct mb_fris_nodes *t, struct mb_fris_node *nd)
+{
+	struct mb_fris_fb *fb = mb_fris_nodes_fb(t, nd);
+
+	if (fb == NULL)
+		return;
+	mb_fris_wq_reset(fb->wq);
+	fb->node = -1;
+	fb->run.in = false;
+	nd->fb = -1;
+	t->fb_n--;
+	t->st.fb_released++;
+}
+
+bool
+mb_fris_nodes_join(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint64_t now)
+{
+	nd->joins++;
+	nd->last_seen = now;
+	if (nd->left) {
+		/* a new run of the client on the same node: it starts over */
+		nd->left = false;
+		nd->reported = false;
+		memset(donemap(t, nd), 0, t->mapwords * sizeof(uint64_t));
+		nd->done = 0;
+		nd->npend = 0;
+		nd->first_seen = now;
+	}
+	if (now - nd->join_win > us(t, JOIN_WIN_US)) {
+		nd->join_win = now;
+		nd->join_cnt = 0;
+	}
+	if (++nd->join_cnt >= JOIN_FALLBACK)
+		fallback(t, nd, MB_FRIS_NODE_R_JOIN, now);
+	return nd->fb >= 0;
+}
+
+void
+mb_fris_nodes_ask(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t chunk,
+		  uint32_t nasked, bool retry, uint64_t now)
+{
+	uint64_t lost = 0;
+	unsigned i, old = 0;
+
+	if (chunk >= t->nchunks)
+		return;
+	nd->last_seen = nd->last_ask = now;
+	nd->t_asks++;
+	nd->requests++;
+	nd->blocks_asked += nasked;
+	if (retry)
+		nd->rerequests++;
+	/* loss evidence: the group sent this whole chunk since the node came
+	 * (the node was there to take it), or, served alone, it asks again */
+	if (nd->method == MB_FRIS_NODE_MCAST) {
+		if (t->covered_at[chunk] > nd->first_seen)
+			lost = nasked;
+	} else if (retry) {
+		lost = nasked;
+	}
+	nd->t_lost += lost;
+	nd->blocks_lost += lost;
+	if (nd->left)
+		return;
+	clear_done(t, nd, chunk);
+	for (i = 0; i < nd->npend; i++) {
+		if (nd->pend_chunk[i] == chunk)
+			break;
+		if (nd->pend_t[i] < nd->pend_t[old])
+			old = i;
+	}
+	if (i == nd->npend) {
+		if (nd->npend < MB_FRIS_NODE_PEND)
+			nd->npend++;
+		else
+			i = old; /* forget the oldest ask */
+	}
+	nd->pend_chunk[i] = chunk;
+	nd->pend_t[i] = now;
+}
+
+void
+mb_fris_nodes_leave(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint64_t now)
+{
+	nd->last_seen = now;
+	nd->left = true;
+	nd->npend = 0;
+	fb_release(t, nd);
+}
+
+void
+mb_fris_nodes_report(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t chunks_in,
+		     uint64_t bytes_out, uint64_t now)
+{
+	nd->last_seen = now;
+	nd->reported = true;
+	nd->rep_chunks = chunks_in < t->nchunks ? chunks_in : t->nchunks;
+	nd->rep_bytes = bytes_out;
+}
+
+/* Set bits [first, first + n) of a 16-word map; how many were clear. */
+static uint32_t
+map_fill(uint64_t *m, uint32_t first, uint32_t n)
+{
+	uint32_t fresh = 0, end = first + n;
+
+	while (first < end) {
+		uint32_t w = first / 64, lo = first % 64;
+		uint32_t cnt = end - first < 64 - lo ? end - first : 64 - lo;
+		uint64_t mask = (cnt == 64 ? ~0ULL : ((1ULL << cnt) - 1)) << lo;
+
+		fresh += (uint32_t)__builtin_popcountll(mask & ~m[w]);
+		m[w] |= mask;
+		first += cnt;
+	}
+	return fresh;
+}
+
+void
+mb_fris_nodes_sent(struct mb_fris_nodes *t, uint32_t chunk, uint32_t first, uint32_t n,
+		   uint64_t now)
+{
+	uint64_t *m;
+	uint32_t fresh, cb, i, nn;
+
+	if (chunk >= t->nchunks || n == 0 || first >= MB_FRIS_CHUNK_BLOCKS ||
+	    n > MB_FRIS_CHUNK_BLOCKS - first)
+		return;
+	t->t_sent += n;
+	t->last_send[chunk] = now;
+	m = t->cover_map + (size_t)chunk * (MB_FRIS_MAP_BYTES / 8);
+	if (t->cover_cnt[chunk] == 0)
+		t->cover_start[chunk] = now;
+	fresh = map_fill(m, first, n);
+	t->cover_cnt[chunk] = (uint16_t)(t->cover_cnt[chunk] + fresh);
+	cb = mb_fris_chunk_blocks(t->nblocks, chunk);
+	if (t->cover_cnt[chunk] < cb)
+		return;
+	/* every block of the chunk went to the group since cover_start: done
+	 * for the members that were there then */
+	t->st.covers++;
+	t->covered_at[chunk] = now;
+	nn = atomic_load_explicit(&t->n, memory_order_relaxed);
+	for (i = 0; i < nn; i++) {
+		struct mb_fris_node *nd = &t->node[i];
+
+		if (nd->method == MB_FRIS_NODE_MCAST && !nd->left &&
+		    nd->first_seen <= t->cover_start[chunk])
+			set_done(t, nd, chunk, now);
+	}
+	memset(m, 0, MB_FRIS_MAP_BYTES);
+	t->cover_cnt[chunk] = 0;
+}
+
+/* Pending asks of a node: answered and not repeated for RESOLVE_US, done. */
+static void
+resolve(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint64_t now)
+{
+	struct mb_fris_fb *fb = mb_fris_nodes_fb(t, nd);
+	unsigned i = 0;
+
+	while (i < nd->npend) {
+		uint32_t c = nd->pend_chunk[i];
+		uint64_t ta = nd->pend_t[i];
+		bool answered = fb != NULL ? !mb_fris_wq_queued(fb->wq, c) : t->last_send[c] > ta;
+
+		if (now - ta >= us(t, RESOLVE_US) && (answered || now - ta >= us(t, PEND_STALE_US))) {
+			if (answered)
+				set_done(t, nd, c, now);
+			nd->npend--;
+			nd->pend_chunk[i] = nd->pend_chunk[nd->npend];
+			nd->pend_t[i] = nd->pend_t[nd->npend];
+			continue;
+		}
+		i++;
+	}
+}
+
+static bool
+member(const struct mb_fris_nodes *t, const struct mb_fris_node *nd, uint64_t now)
+{
+	return nd->method == MB_FRIS_NODE_MCAST && !nd->left &&
+	       now - nd->first_seen >= us(t, MIN_AGE_TICKS * MB_FRIS_NODES_TICK_US) &&
+	       now - nd->last_seen <= us(t, ACTIVE_US);
+}
+
+uint32_t
+mb_fris_nodes_tick(struct mb_fris_nodes *t, uint64_t now)
+{
+	uint32_t nn = atomic_load_explicit(&t->n, memory_order_relaxed), i;
+	uint32_t lo = UINT32_MAX, hi = 0, known = 0;
+	bool verdict;
+
+	t->ew_sent16 = (t->ew_sent16 * 3 + t->t_sent * 16) / 4;
+	t->t_sent = 0;
+	verdict = t->ew_sent16 >= MIN_SENT_PER_TICK * 16;
+	/* each member's loss against what the group sent */
+	for (i = 0; i < nn; i++) {
+		struct mb_fris_node *nd = &t->node[i];
+
+		nd->ew_lost16 = (nd->ew_lost16 * 3 + nd->t_lost * 16) / 4;
+		nd->loss_ppm = t->ew_sent16 == 0 ? 0 :
+			nd->ew_lost16 >= t->ew_sent16 ? 1000000 :
+			(uint32_t)(nd->ew_lost16 * 1000000 / t->ew_sent16);
+		if (!verdict || !member(t, nd, now))
+			continue;
+		known++;
+		lo = nd->loss_ppm < lo ? nd->loss_ppm : lo;
+		hi = nd->loss_ppm > hi ? nd->loss_ppm : hi;
+	}
+	for (i = 0; i < nn; i++) {
+		struct mb_fris_node *nd = &t->node[i];
+		uint64_t thr;
+
+		if (!member(t, nd, now)) {
+			nd->bad_ticks = nd->unreached_ticks = nd->stall_ticks = 0;
+			nd->stall_mark = nd->done;
+			goto next;
+		}
+		if (verdict) {
+			thr = (uint64_t)lo * LOSS_REL;
+			if (thr < LOSS_ABS_PPM)
+				thr = LOSS_ABS_PPM;
+			nd->bad_ticks = nd->loss_ppm > thr ? nd->bad_ticks + 1 : 0;
+			nd->unreached_ticks = nd->loss_ppm > UNREACHED_PPM ?
+						      nd->unreached_ticks + 1 : 0;
+			if (known >= 2 && nd->bad_ticks >= LOSS_TICKS)
+				fallback(t, nd, MB_FRIS_NODE_R_LOSS, now);
+			else if (nd->unreached_ticks >= UNREACHED_TICKS)
+				fallback(t, nd, MB_FRIS_NODE_R_UNREACHED, now);
+		}
+		/* asking, no progress, while another member progresses */
+		if (nd->done != nd->stall_mark || nd->t_asks == 0) {
+			if (nd->done != nd->stall_mark)
+				nd->stall_ticks = 0;
+			nd->stall_mark = nd->done;
+		} else if (++nd->stall_ticks >= STALL_TICKS &&
+			   now - t->last_progress < us(t, STALL_TICKS * MB_FRIS_NODES_TICK_US) &&
+			   known >= 2) {
+			fallback(t, nd, MB_FRIS_NODE_R_STALL, now);
+		}
+next:
+		resolve(t, nd, now);
+		nd->t_asks = 0;
+	}
+	/* the nodes served alone: their rates, and slots of nodes gone */
+	for (i = 0; i < t->fb_max; i++) {
+		struct mb_fris_fb *fb = &t->fb[i];
+		struct mb_fris_node *nd;
+
+		if (fb->node < 0)
+			continue;
+		nd = &t->node[fb->node];
+		if (mb_rate_adapt_tick(&fb->ra, now, fb->t_sent * t->wire_bits,
+				       nd->t_lost * t->wire_bits, false))
+			mb_tbucket_set_rate(&fb->tb, fb->ra.rate, 0, now);
+		fb->t_sent = 0;
+		if (now - nd->last_seen > us(t, FB_IDLE_US) && !fb->run.in &&
+		    mb_fris_wq_empty(fb->wq))
+			fb_release(t, nd);
+	}
+	for (i = 0; i < nn; i++)
+		t->node[i].t_lost = 0;
+	t->last_tick = now;
+	if (known == 0)
+		t->group_loss_ppm = 0;
+	else
+		t->group_loss_ppm = t->fb_n < t->fb_max ? lo : hi;
+	return t->group_loss_ppm;
+}
+
+uint32_t
+mb_fris_node_progress_ppm(const struct mb_fris_nodes *t, const struct mb_fris_node *nd)
+{
+	uint32_t c;
+
+	if (nd->left)
+		return 1000000;
+	c = nd->reported ? nd->rep_chunks : nd->done;
+	return (uint32_t)((uint64_t)c * 1000000 / t->nchunks);
+}

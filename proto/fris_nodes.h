@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The nodes of one Frisbee session, as a server can know them: who asked
+ * (by IPv4 source), what each one got as far as its requests and our sends
+ * tell, and whether multicast reaches it.  Pure logic on a caller's clock,
+ * used by the dataplane's Frisbee engine (doc/frisbee-protocol.md, "Nodes").
+ *
+ * Progress.  A node that sends PROGRESS reports (2020+ clients, mb-frisbee
+ * -H) is taken at its word (chunks in / chunks of the image).  Otherwise it
+ * is inferred, one bit per chunk and node ("done"):
+ *   - a chunk the group sent in full (every block once, a "cover") since
+ *     the node first appeared is done for every node that was there when
+ *     that cover began, unless the node is served alone;
+ *   - a chunk the node asked for is pending until blocks of it went out
+ *     after the ask and the node did not ask again for 1.5 s (longer than
+ *     the stock client's 1 s re-request delay); then it is done;
+ *   - asking for a chunk again clears its bit ("asked and not re-asked").
+ * A LEAVE (sent by the stock client when it finished) makes it complete.
+ *
+ * Unicast fallback.  A node is served alone (its requests go to its own
+ * work queue, its BLOCKs to its MAC only, at its own adaptive rate) when
+ *   - JOIN: it sent 3 JOINs within 2 s (our replies to the group do not
+ *     reach it: its port does not get the group);
+ *   - LOSS: for 3 ticks in a row it asked again for more than 3% of what the
+ *     group sent, and more than 4 times what the best member asks again
+ *     (it cannot keep up, or its link loses: it must not slow the group);
+ *   - UNREACHED: for 10 ticks (1 s) it asked again for more than 90% of
+ *     what the group sent (nothing gets through, whatever the rate);
+ *   - STALL: it kept asking for 2 s and its inferred progress did not move
+ *     while another member's did.
+ * A request counts as asking again for its blocks ("loss evidence") when
+ * the group had sent the whole chunk since the node appeared.  At most
+ * `max_fb` nodes are served alone at once (more candidates stay in the
+ * group, counted); a slot frees when its node LEAVEs or is silent for 30 s.
+ *
+ * The group's loss signal for the rate controller is the loss of its best
+ * member while fallback slots remain (the worse ones are moving out), else
+ * of its worst member (they cannot move out, so the group must slow down).
+ *
+ * Bounded: `max_nodes` nodes per session (more are served but not tracked,
+ * counted); all memory is allocated at create; nothing here allocates
+ * afterwards.  One owner (the lcore); the control thread may read the node
+ * array while it is written (relaxed word reads; a node's address is
+ * written last, with release order, and read first).  Never logs, no DPDK.
+ */
+#ifndef _MB_FRIS_NODES_H_
+#define _MB_FRIS_NODES_H_
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fris_wire.h"
+#include "fris_wq.h"
+#include "mb_tbucket.h"
+
+#define MB_FRIS_NODE_PEND 16	      /* outstanding asks remembered per node */
+#define MB_FRIS_NODES_TICK_US 100000  /* the caller ticks this often */
+#define MB_FRIS_NODES_FB_QUEUE 64     /* queued chunk elements per node served alone */
+
+enum mb_fris_node_method {
+	MB_FRIS_NODE_MCAST = 0, /* served by the group */
+	MB_FRIS_NODE_UCAST,	/* served alone (unicast fallback) */
+};
+
+#define MB_FRIS_NODE_REASONS(X)                                                \
+	X(NONE, "-")                                                           \
+	X(JOIN, "join")                                                        \
+	X(LOSS, "loss")                                                        \
+	X(UNREACHED, "unreached")                                              \
+	X(STALL, "stall")
+
+enum mb_fris_node_reason {
+#define MB_FRIS_X_ENUM(n, s) MB_FRIS_NODE_R_##n,
+	MB_FRIS_NODE_REASONS(MB_FRIS_X_ENUM)
+#undef MB_FRIS_X_ENUM
+	MB_FRIS_NODE_R_MAX
+};
+
+const char *mb_fris_node_reason_str(enum mb_fris_node_reason r);
+
+struct mb_fris_node {
+	_Atomic uint32_t addr;	/* network order; 0 = free entry */
+	uint8_t method;		/* enum mb_fris_node_method */
+	uint8_t reason;		/* enum mb_fris_node_reason */
+	bool left;		/* LEAVE seen: finished */
+	bool reported;		/* PROGRESS report seen */
+	bool fb_refused;	/* a candidate with no fallback slot (counted once) */
+	bool no_fb;		/* never served alone (set by the caller: off-link) */
+	int16_t fb;		/* fallback slot, -1 none */
+	uint8_t npend;
+	uint64_t first_seen;	/* caller's clock */
+	uint64_t last_seen;
+	uint64_t last_ask;
+	uint32_t joins, requests, rerequests; /* JOINs, REQUEST+PREQUEST, retries set */
+	uint64_t blocks_asked;	/* in all requests */
+	uint64_t blocks_lost;	/* loss evidence, in all */
+	uint32_t done;		/* chunks inferred done */
+	uint32_t rep_chunks;	/* PROGRESS: chunks received */
+	uint64_t rep_bytes;	/* PROGRESS: bytes written */
+	uint64_t ucast_blocks;	/* BLOCKs sent to it alone */
+	/* classification (tick) */
+	uint64_t t_lost;	/* loss evidence since the last tick */
+	uint32_t t_asks;	/* requests since the last tick */
+	uint64_t ew_lost16;	/* smoothed loss evidence per tick, x16 */
+	uint32_t loss_ppm;	/* its loss against the group's sends, last tick */
+	uint16_t bad_ticks, unreached_ticks, stall_ticks;
+	uint32_t stall_mark;	/* done when the stall count began */
+	uint64_t join_win;	/* start of the JOIN window */
+	uint32_t join_cnt;
+	/* outstanding asks */
+	uint32_t pend_chunk[MB_FRIS_NODE_PEND];
+	uint64_t pend_t[MB_FRIS_NODE_PEND];
+};
+
+/* A run of BLOCKs being sent: [block, block + left) of chunk. */
+struct mb_fris_run {
+	bool in;
+	uint32_t chunk, block, left;
+};
+
+/* A node served alone: its queue, pace and the run being sent to it. */
+struct mb_fris_fb {
+	int32_t node;		/* index of its node, -1 = free */
+	struct mb_fris_wq *wq;
+	struct mb_tbucket tb;
+	struct mb_rate_adapt ra;
+	struct mb_fris_run run;
+	uint64_t sent;		/* BLOCKs sent to it */
+	uint64_t t_sent;	/* since the last tick */
+	uint64_t budget;	/* BLOCKs it may be sent in all */
+};
+
+struct mb_fris_nodes_stats {
+	uint64_t untracked;	/* datagrams from addresses not tracked (table full) */
+	uint64_t fallbacks;	/* nodes moved to unicast, all reasons */
+	uint64_t fb_by_reason[MB_FRIS_NODE_R_MAX];
+	uint64_t fallback_full;	/* candidates left in the group: no slot free */
+	uint64_t covers;	/* chunks the group sent in full */
+	uint64_t fb_released;	/* slots freed (LEAVE, silence) */
+};
+
+struct mb_fris_nodes {
+	uint64_t nblocks;
+	uint32_t nchunks;
+	uint64_t hz;
+	uint64_t wire_bits;	/* bits of one BLOCK on the wire (rates) */
+	uint32_t max;
+	_Atomic uint32_t n;	/* tracked nodes (entries 0..n-1) */
+	struct mb_fris_node *node;
+	uint64_t *donemaps;	/* max maps of mapwords words */
+	uint32_t mapwords;
+	uint16_t *hash;		/* node index + 1, 0 = empty */
+	uint32_t hmask;
+	/* per chunk */
+	uint64_t *last_send;	/* clock of its last BLOCK to the group */
+	uint64_t *covered_at;	/* clock its last cover completed, 0 = never */
+	uint64_t *cover_start;	/* clock the cover in progress began */
+	uint16_t *cover_cnt;	/* blocks in the cover in progress */
+	uint64_t *cover_map;	/* 16 words per chunk */
+	/* served alone */
+	struct mb_fris_fb *fb;
+	uint32_t fb_max, fb_n;
+	uint64_t fb_rate_max;	/* ceiling of their rates, bits/s */
+	uint64_t fb_rate_start;
+	uint64_t fb_budget;
+	/* the group */
+	uint64_t t_sent;	/* BLOCKs to the group since the last tick */
+	uint64_t ew_sent16;
+	uint64_t last_tick;
+	uint64_t last_progress;	/* clock a member's done last grew */
+	uint32_t group_loss_ppm;
+	struct mb_fris_nodes_stats st;
+};
+
+/*
+ * Create the table of a session of `nblocks` 1 KiB blocks: at most
+ * `max_nodes` nodes (1..65535), `max_fb` of them served alone at once
+ * (0 = no fallback), each of which may be sent `fb_budget` BLOCKs in all;
+ * `hz` is the caller's clock, `wire_bits` the bits a BLOCK takes on the
+ * wire.  NULL with errno EINVAL or ENOMEM.  The caller owns the result
+ * (mb_fris_nodes_free).
+ */
+struct mb_fris_nodes *mb_fris_nodes_create(uint64_t nblocks, uint32_t max_nodes, uint32_t max_fb,
+					   uint64_t fb_budget, uint64_t hz, uint64_t wire_bits);
+void mb_fris_nodes_free(struct mb_fris_nodes *t);
+/* The rates a node moved out starts at and may reach (bits/s). */
+void mb_fris_nodes_set_rates(struct mb_fris_nodes *t, uint64_t start, uint64_t max, uint64_t now);
+
+/* The node of `addr` (network order), or NULL. */
+struct mb_fris_node *mb_fris_nodes_find(struct mb_fris_nodes *t, uint32_t addr);
+/* Find or add; NULL for address 0 or a full table (counted). */
+struct mb_fris_node *mb_fris_nodes_get(struct mb_fris_nodes *t, uint32_t addr, uint64_t now);
+/* Its fallback slot, or NULL when it is served by the group. */
+static inline struct mb_fris_fb *
+mb_fris_nodes_fb(struct mb_fris_nodes *t, const struct mb_fris_node *nd)
+{
+	return nd->fb >= 0 ? &t->fb[nd->fb] : NULL;
+}
+
+/* A JOIN from the node.  True when it is to be answered alone. */
+bool mb_fris_nodes_join(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint64_t now);
+/* A REQUEST or PREQUEST for `nasked` blocks of `chunk` (already validated);
+ * `retry` = the PREQUEST's retries field was set. */
+void mb_fris_nodes_ask(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t chunk,
+		       uint32_t nasked, bool retry, uint64_t now);
+void mb_fris_nodes_leave(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint64_t now);
+void mb_fris_nodes_report(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t chunks_in,
+			  uint64_t bytes_out, uint64_t now);
+
+/* BLOCKs [first, first + n) of `chunk` went to the group (one run, within
+ * the chunk). */
+void mb_fris_nodes_sent(struct mb_fris_nodes *t, uint32_t chunk, uint32_t first, uint32_t n,
+			uint64_t now);
+/* n BLOCKs went to a node served alone. */
+static inline void
+mb_fris_nodes_fb_sent(struct mb_fris_nodes *t, struct mb_fris_fb *fb, uint32_t n)
+{
+	fb->sent += n;
+	fb->t_sent += n;
+	if (fb->node >= 0)
+		t->node[fb->node].ucast_blocks += n;
+}
+
+/*
+ * Every MB_FRIS_NODES_TICK_US: classify (moves nodes out), resolve
+ * pending asks, run the rates of the nodes served alone, free slots of
+ * nodes gone.  Returns the group's loss signal in parts per million of
+ * what it sent (see the file comment).
+ */
+uint32_t mb_fris_nodes_tick(struct mb_fris_nodes *t, uint64_t now);
+
+/* Progress of a node in parts per million of the image. */
+uint32_t mb_fris_node_progress_ppm(const struct mb_fris_nodes *t, const struct mb_fris_node *nd);
+/* Is chunk c done for the node (inference)? */
+bool mb_fris_node_done(const struct mb_fris_nodes *t, const struct mb_fris_node *nd, uint32_t c);
+
+#endif /* _MB_FRIS_NODES_H_ */

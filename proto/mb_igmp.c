@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * IGMPv2 querier logic and the query encoder; see mb_igmp.h.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+
+#include "mb_igmp.h"
+
+#define ROBUSTNESS 2 /* RFC 2236 default: also the startup query count */
+
+static bool
+lower(uint32_t a, uint32_t b)
+{
+	return ntohl(a) < ntohl(b);
+}
+
+void
+mb_igmp_querier_config(struct mb_igmp_querier *q, enum mb_igmp_querier_mode mode, uint32_t addr,
+		       uint64_t qi_s, uint64_t hz, uint64_t now)
+{
+	uint64_t qri;
+	bool was = q->hz != 0 && q->active;
+
+	if (qi_s == 0)
+		qi_s = 1;
+	q->mode = mode;
+	q->addr = addr;
+	q->hz = hz;
+	q->qi = qi_s * hz;
+	/* answers due within min(10 s, qi / 2) */
+	qri = qi_s * 10 / 2;
+	q->qri_tenths = (uint32_t)(qri > 100 ? 100 : qri < 1 ? 1 : qri);
+	q->oqpi = ROBUSTNESS * q->qi + (uint64_t)q->qri_tenths * hz / 20;
+	q->active = false;
+	mb_igmp_querier_activate(q, was, now);
+}
+
+void
+mb_igmp_querier_activate(struct mb_igmp_querier *q, bool active, uint64_t now)
+{
+	if (q->mode == MB_IGMP_QUERIER_OFF || !active) {
+		q->active = active;
+		q->state = MB_IGMP_Q_IDLE;
+		return;
+	}
+	if (q->active && q->state != MB_IGMP_Q_IDLE)
+		return;
+	q->active = true;
+	if (q->mode == MB_IGMP_QUERIER_AUTO && q->other != 0 && now < q->other_until) {
+		q->state = MB_IGMP_Q_YIELDING;
+		q->next = now + q->qi;
+		return;
+	}
+	q->state = MB_IGMP_Q_QUERIER;
+	q->next = now; /* the first startup query at once */
+	q->startup_left = ROBUSTNESS;
+}
+
+void
+mb_igmp_querier_heard(struct mb_igmp_querier *q, uint32_t src, uint64_t now)
+{
+	if (src == 0 || src == q->addr)
+		return;
+	q->heard++;
+	if (!lower(src, q->addr))
+		return; /* we win the election against it */
+	if (q->other == 0 || now >= q->other_until || !lower(q->other, src))
+		q->other = src;
+	if (q->other == src)
+		q->other_until = now + q->oqpi;
+	if (q->mode == MB_IGMP_QUERIER_AUTO && q->state == MB_IGMP_Q_QUERIER) {
+		q->state = MB_IGMP_Q_YIELDING;
+		q->yields++;
+	}
+}
+
+bool
+mb_igmp_querier_due(struct mb_igmp_querier *q, uint64_t now)
+{
+	if (q->state == MB_IGMP_Q_IDLE)
+		return false;
+	if (q->state == MB_IGMP_Q_YIELDING) {
+		if (now >= q->other_until) {
+			/* the other querier went quiet: take over at once */
+			q->state = MB_IGMP_Q_QUERIER;
+			q->other = 0;
+			q->resumes++;
+			q->startup_left = 0;
+			q->next = now + q->qi;
+			q->sent++;
+			return true;
+		}
+		if (now >= q->next) {
+			q->suppressed++;
+			q->next = now + q->qi;
+		}
+		return false;
+	}
+	if (now < q->next)
+		return false;
+	if (q->startup_left > 0)
+		q->startup_left--;
+	q->next = now + (q->startup_left > 0 ? q->qi / 4 : q->qi);
+	q->sent++;
+	return true;
+}
+
+uint64_t
+mb_igmp_querier_wait(const struct mb_igmp_querier *q, uint64_t now)
+{
+	uint64_t t;
+
+	if (q->state == MB_IGMP_Q_IDLE)
+		return UINT64_MAX;
+	t = q->next;
+	if (q->state == MB_IGMP_Q_YIELDING && q->other_until < t)
+		t = q->other_until;
+	return t > now ? t - now : 0;
+}
+
+int
+mb_igmp_encode_query(uint8_t *buf, size_t cap, uint32_t group, uint8_t max_resp_tenths)
+{
+	uint32_t sum = 0;
+	uint16_t c;
+
+	if (cap < 8)
+		return -ENOSPC;
+	buf[0] = 0x11;
+	buf[1] = max_resp_tenths;
+	buf[2] = buf[3] = 0;
+	memcpy(buf + 4, &group, 4);
+	for (unsigned i = 0; i < 8; i += 2)
+		sum += (uint32_t)(buf[i] << 8 | buf[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	c = (uint16_t)~sum;
+	buf[2] = (uint8_t)(c >> 8);
+	buf[3] = (uint8_t)c;
+	return 8;
+}
+
+int
+mb_igmp_querier_mode_parse(const char *s, enum mb_igmp_querier_mode *ret)
+{
+	if (strcmp(s, "off") == 0)
+		*ret = MB_IGMP_QUERIER_OFF;
+	else if (strcmp(s, "on") == 0)
+		*ret = MB_IGMP_QUERIER_ON;
+	else if (strcmp(s, "auto") == 0)
+		*ret = MB_IGMP_QUERIER_AUTO;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *
+mb_igmp_querier_mode_str(enum mb_igmp_querier_mode m)
+{
+	return m == MB_IGMP_QUERIER_OFF ? "off" : m == MB_IGMP_QUERIER_ON ? "on" : "auto";
+}
+
+const char *
+mb_igmp_querier_state_str(enum mb_igmp_querier_state s)
+{
+	return s == MB_IGMP_Q_QUERIER ? "querier" : s == MB_IGMP_Q_YIELDING ? "yielding" : "idle";
+}
