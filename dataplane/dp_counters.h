@@ -102,6 +102,7 @@ enum mb_dp_ctr {
 	X(fb_blocks, "BLOCKs sent to nodes served alone")                      \
 	X(fb_joins, "JOIN replies sent to a node alone")                       \
 	X(fb_requests, "requests queued for nodes served alone")               \
+	X(fb_group, "chunks a node alone asked for, also sent to the group (a member lacked them)") \
 	X(fb_no_neigh, "send passes to a node alone skipped waiting for its ARP") \
 	X(fb_budget_refused, "requests of a node alone refused: its output budget spent") \
 	X(nodes_untracked, "datagrams from nodes beyond max-nodes (served, not tracked)")

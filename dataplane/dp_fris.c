@@ -63,6 +63,7 @@
  * from the pools.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -76,6 +77,7 @@
 #include <rte_udp.h>
 
 #include "dp_priv.h"
+#include "mb_log.h"
 #include "mb_time.h"
 
 #define FRIS_HDRS_LEN (sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) + \
@@ -458,6 +460,15 @@ dp_fris_input(struct mb_dp_lcore *lc, uint32_t src, uint32_t dst, uint16_t sport
 		}
 		if (fb != NULL) {
 			v = fris_fb_enqueue(s, fb, &msg);
+			/* The others heard this request on the group and will not
+			 * ask for the chunk for a second, counting on it coming:
+			 * when a member still lacks it, it goes to the group too
+			 * (whole: work the group needs anyway, so nobody waits). */
+			if (v != MB_FRIS_WQ_DROPPED && !fris_budget_spent(s) &&
+			    mb_fris_nodes_group_lacks(s->nodes, chunk) &&
+			    mb_fris_wq_enqueue_range(s->wq, chunk, 0, MB_FRIS_CHUNK_BLOCKS) !=
+				    MB_FRIS_WQ_DROPPED)
+				fris_sctr(s, MB_DP_S_fb_group, 1);
 			goto queued;
 		}
 		if (fris_budget_spent(s)) {
@@ -690,7 +701,7 @@ fris_send_runs(struct mb_dp_lcore *lc, struct mb_dp_sess *s, struct mb_fris_fb *
 		fris_progress(s, run->chunk, run->block - i, i, now);
 		if (fb != NULL) {
 			fris_sctr(s, MB_DP_S_fb_blocks, i);
-			mb_fris_nodes_fb_sent(s->nodes, fb, i);
+			mb_fris_nodes_fb_sent(s->nodes, fb, run->chunk, i);
 		} else {
 			s->t_bits += (uint64_t)i * FRIS_WIRE_BITS;
 			if (s->nodes != NULL)
@@ -806,6 +817,11 @@ fris_rate_tick(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now)
 		}
 		if (mb_rate_adapt_tick(&s->ra, now, s->t_bits, lost, s->t_overrun) ||
 		    s->ra.rate != s->tb.rate) {
+			MB_LOG(DEBUG, DP,
+			       "session %u: rate %" PRIu64 " -> %" PRIu64 " (sent %" PRIu64
+			       " bits, loss %u ppm%s)",
+			       s->id, s->tb.rate, s->ra.rate, s->t_bits, loss,
+			       s->t_overrun ? ", TX backlog full" : "");
 			fris_sctr(s, s->ra.rate < s->tb.rate ? MB_DP_S_rate_cuts : MB_DP_S_rate_raises,
 				  1);
 			mb_tbucket_set_rate(&s->tb, s->ra.rate, fris_burst_bits(s->ra.rate), now);

@@ -19,7 +19,7 @@
 #define FB_IDLE_US 30000000ULL	  /* a node served alone silent this long frees its slot */
 #define LOSS_ABS_PPM 30000	  /* LOSS: above 3% ... */
 #define LOSS_REL 4		  /* ... and 4 x the best member's */
-#define LOSS_TICKS 3
+#define LOSS_TICKS 20	  /* net bad ticks (up when over, down when not): 2 s */
 #define UNREACHED_PPM 900000
 #define UNREACHED_TICKS 10
 #define STALL_TICKS 20
@@ -43,6 +43,14 @@ static uint64_t
 us(const struct mb_fris_nodes *t, uint64_t v)
 {
 	return (uint64_t)((unsigned __int128)t->hz * v / 1000000);
+}
+
+/* How long ago `then` was; 0 when the caller's clocks put it after `now`
+ * (a datagram read after the clock of the tick). */
+static inline uint64_t
+since(uint64_t now, uint64_t then)
+{
+	return now > then ? now - then : 0;
 }
 
 struct mb_fris_nodes *
@@ -74,6 +82,7 @@ mb_fris_nodes_create(uint64_t nblocks, uint32_t max_nodes, uint32_t max_fb, uint
 	t->donemaps = calloc((size_t)max_nodes * t->mapwords, sizeof(uint64_t));
 	t->hash = calloc(hsize, sizeof(*t->hash));
 	t->last_send = calloc(t->nchunks, sizeof(uint64_t));
+	t->sent_cnt = calloc(t->nchunks, sizeof(uint32_t));
 	t->covered_at = calloc(t->nchunks, sizeof(uint64_t));
 	t->cover_start = calloc(t->nchunks, sizeof(uint64_t));
 	t->cover_cnt = calloc(t->nchunks, sizeof(uint16_t));
@@ -82,7 +91,8 @@ mb_fris_nodes_create(uint64_t nblocks, uint32_t max_nodes, uint32_t max_fb, uint
 	t->fb = calloc(max_fb ? max_fb : 1, sizeof(*t->fb));
 	t->fb_budget = fb_budget;
 	if (t->node == NULL || t->donemaps == NULL || t->hash == NULL || t->last_send == NULL ||
-	    t->covered_at == NULL || t->cover_start == NULL || t->cover_cnt == NULL ||
+	    t->sent_cnt == NULL || t->covered_at == NULL || t->cover_start == NULL ||
+	    t->cover_cnt == NULL ||
 	    t->cover_map == NULL || t->fb == NULL)
 		goto nomem;
 	for (i = 0; i < max_fb; i++) {
@@ -114,6 +124,7 @@ mb_fris_nodes_free(struct mb_fris_nodes *t)
 	free(t->cover_cnt);
 	free(t->cover_start);
 	free(t->covered_at);
+	free(t->sent_cnt);
 	free(t->last_send);
 	free(t->hash);
 	free(t->donemaps);
@@ -295,8 +306,9 @@ mb_fris_nodes_join(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint64_t no
 		nd->done = 0;
 		nd->npend = 0;
 		nd->first_seen = now;
+		nd->first_ask = 0;
 	}
-	if (now - nd->join_win > us(t, JOIN_WIN_US)) {
+	if (since(now, nd->join_win) > us(t, JOIN_WIN_US)) {
 		nd->join_win = now;
 		nd->join_cnt = 0;
 	}
@@ -305,27 +317,49 @@ mb_fris_nodes_join(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint64_t no
 	return nd->fb >= 0;
 }
 
+/* Did blocks of the chunk of pending ask i go out after the ask (to the
+ * group; served alone: nothing of it is left in its queue)? */
+static bool
+pend_answered(struct mb_fris_nodes *t, const struct mb_fris_node *nd, unsigned i)
+{
+	struct mb_fris_fb *fb = mb_fris_nodes_fb(t, nd);
+	uint32_t c = nd->pend_chunk[i];
+
+	return fb != NULL ? !mb_fris_wq_queued(fb->wq, c) : t->last_send[c] > nd->pend_t[i];
+}
+
 void
 mb_fris_nodes_ask(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t chunk,
 		  uint32_t nasked, bool retry, uint64_t now)
 {
+	bool alone = nd->method == MB_FRIS_NODE_UCAST;
 	uint64_t lost = 0;
 	unsigned i, old = 0;
 
 	if (chunk >= t->nchunks)
 		return;
 	nd->last_seen = nd->last_ask = now;
+	if (nd->first_ask == 0)
+		nd->first_ask = now;
 	nd->t_asks++;
 	nd->requests++;
 	nd->blocks_asked += nasked;
 	if (retry)
 		nd->rerequests++;
-	/* loss evidence: the group sent this whole chunk since the node came
-	 * (the node was there to take it), or, served alone, it asks again */
-	if (nd->method == MB_FRIS_NODE_MCAST) {
-		if (t->covered_at[chunk] > nd->first_seen)
-			lost = nasked;
-	} else if (retry) {
+	for (i = 0; i < nd->npend; i++) {
+		if (nd->pend_chunk[i] == chunk)
+			break;
+		if (nd->pend_t[i] < nd->pend_t[old])
+			old = i;
+	}
+	/* loss evidence: asked again for what went out since its last ask of
+	 * the chunk; a member's first ask, for a chunk the group sent whole
+	 * while it was there */
+	if (i < nd->npend) {
+		uint32_t since_ask = alone ? nd->pend_sent[i] : t->sent_cnt[chunk] - nd->pend_sent[i];
+
+		lost = nasked < since_ask ? nasked : since_ask;
+	} else if (!alone && t->covered_at[chunk] > nd->first_ask) {
 		lost = nasked;
 	}
 	nd->t_lost += lost;
@@ -333,20 +367,56 @@ mb_fris_nodes_ask(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t chu
 	if (nd->left)
 		return;
 	clear_done(t, nd, chunk);
-	for (i = 0; i < nd->npend; i++) {
-		if (nd->pend_chunk[i] == chunk)
-			break;
-		if (nd->pend_t[i] < nd->pend_t[old])
-			old = i;
-	}
 	if (i == nd->npend) {
-		if (nd->npend < MB_FRIS_NODE_PEND)
+		if (nd->npend < MB_FRIS_NODE_PEND) {
 			nd->npend++;
-		else
-			i = old; /* forget the oldest ask */
+		} else {
+			/* make room: the oldest ask resolves early (done when
+			 * answered), so a node asking fast keeps its progress */
+			i = old;
+			if (pend_answered(t, nd, i))
+				set_done(t, nd, nd->pend_chunk[i], now);
+		}
 	}
 	nd->pend_chunk[i] = chunk;
 	nd->pend_t[i] = now;
+	nd->pend_sent[i] = alone ? 0 : t->sent_cnt[chunk];
+}
+
+void
+mb_fris_nodes_fb_sent(struct mb_fris_nodes *t, struct mb_fris_fb *fb, uint32_t chunk, uint32_t n)
+{
+	struct mb_fris_node *nd;
+
+	fb->sent += n;
+	fb->t_sent += n;
+	if (fb->node < 0)
+		return;
+	nd = &t->node[fb->node];
+	nd->ucast_blocks += n;
+	for (unsigned i = 0; i < nd->npend; i++) {
+		if (nd->pend_chunk[i] == chunk) {
+			nd->pend_sent[i] += n;
+			break;
+		}
+	}
+}
+
+bool
+mb_fris_nodes_group_lacks(const struct mb_fris_nodes *t, uint32_t chunk)
+{
+	uint32_t nn = atomic_load_explicit(&t->n, memory_order_relaxed);
+
+	if (chunk >= t->nchunks)
+		return false;
+	for (uint32_t i = 0; i < nn; i++) {
+		const struct mb_fris_node *nd = &t->node[i];
+
+		if (nd->method == MB_FRIS_NODE_MCAST && !nd->left && nd->first_ask != 0 &&
+		    !mb_fris_node_done(t, nd, chunk))
+			return true;
+	}
+	return false;
 }
 
 void
@@ -397,6 +467,7 @@ mb_fris_nodes_sent(struct mb_fris_nodes *t, uint32_t chunk, uint32_t first, uint
 	    n > MB_FRIS_CHUNK_BLOCKS - first)
 		return;
 	t->t_sent += n;
+	t->sent_cnt[chunk] += n;
 	t->last_send[chunk] = now;
 	m = t->cover_map + (size_t)chunk * (MB_FRIS_MAP_BYTES / 8);
 	if (t->cover_cnt[chunk] == 0)
@@ -414,8 +485,8 @@ mb_fris_nodes_sent(struct mb_fris_nodes *t, uint32_t chunk, uint32_t first, uint
 	for (i = 0; i < nn; i++) {
 		struct mb_fris_node *nd = &t->node[i];
 
-		if (nd->method == MB_FRIS_NODE_MCAST && !nd->left &&
-		    nd->first_seen <= t->cover_start[chunk])
+		if (nd->method == MB_FRIS_NODE_MCAST && !nd->left && nd->first_ask != 0 &&
+		    nd->first_ask <= t->cover_start[chunk])
 			set_done(t, nd, chunk, now);
 	}
 	memset(m, 0, MB_FRIS_MAP_BYTES);
@@ -426,20 +497,21 @@ mb_fris_nodes_sent(struct mb_fris_nodes *t, uint32_t chunk, uint32_t first, uint
 static void
 resolve(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint64_t now)
 {
-	struct mb_fris_fb *fb = mb_fris_nodes_fb(t, nd);
 	unsigned i = 0;
 
 	while (i < nd->npend) {
 		uint32_t c = nd->pend_chunk[i];
 		uint64_t ta = nd->pend_t[i];
-		bool answered = fb != NULL ? !mb_fris_wq_queued(fb->wq, c) : t->last_send[c] > ta;
+		bool answered = pend_answered(t, nd, i);
 
-		if (now - ta >= us(t, RESOLVE_US) && (answered || now - ta >= us(t, PEND_STALE_US))) {
+		if (since(now, ta) >= us(t, RESOLVE_US) &&
+		    (answered || since(now, ta) >= us(t, PEND_STALE_US))) {
 			if (answered)
 				set_done(t, nd, c, now);
 			nd->npend--;
 			nd->pend_chunk[i] = nd->pend_chunk[nd->npend];
 			nd->pend_t[i] = nd->pend_t[nd->npend];
+			nd->pend_sent[i] = nd->pend_sent[nd->npend];
 			continue;
 		}
 		i++;
@@ -450,8 +522,8 @@ static bool
 member(const struct mb_fris_nodes *t, const struct mb_fris_node *nd, uint64_t now)
 {
 	return nd->method == MB_FRIS_NODE_MCAST && !nd->left &&
-	       now - nd->first_seen >= us(t, MIN_AGE_TICKS * MB_FRIS_NODES_TICK_US) &&
-	       now - nd->last_seen <= us(t, ACTIVE_US);
+	       since(now, nd->first_seen) >= us(t, MIN_AGE_TICKS * MB_FRIS_NODES_TICK_US) &&
+	       since(now, nd->last_seen) <= us(t, ACTIVE_US);
 }
 
 uint32_t
@@ -461,14 +533,14 @@ mb_fris_nodes_tick(struct mb_fris_nodes *t, uint64_t now)
 	uint32_t lo = UINT32_MAX, hi = 0, known = 0;
 	bool verdict;
 
-	t->ew_sent16 = (t->ew_sent16 * 3 + t->t_sent * 16) / 4;
+	t->ew_sent16 = (t->ew_sent16 * 7 + t->t_sent * 16) / 8;
 	t->t_sent = 0;
 	verdict = t->ew_sent16 >= MIN_SENT_PER_TICK * 16;
 	/* each member's loss against what the group sent */
 	for (i = 0; i < nn; i++) {
 		struct mb_fris_node *nd = &t->node[i];
 
-		nd->ew_lost16 = (nd->ew_lost16 * 3 + nd->t_lost * 16) / 4;
+		nd->ew_lost16 = (nd->ew_lost16 * 7 + nd->t_lost * 16) / 8;
 		nd->loss_ppm = t->ew_sent16 == 0 ? 0 :
 			nd->ew_lost16 >= t->ew_sent16 ? 1000000 :
 			(uint32_t)(nd->ew_lost16 * 1000000 / t->ew_sent16);
@@ -491,7 +563,10 @@ mb_fris_nodes_tick(struct mb_fris_nodes *t, uint64_t now)
 			thr = (uint64_t)lo * LOSS_REL;
 			if (thr < LOSS_ABS_PPM)
 				thr = LOSS_ABS_PPM;
-			nd->bad_ticks = nd->loss_ppm > thr ? nd->bad_ticks + 1 : 0;
+			if (nd->loss_ppm > thr)
+				nd->bad_ticks++;
+			else if (nd->bad_ticks > 0)
+				nd->bad_ticks--;
 			nd->unreached_ticks = nd->loss_ppm > UNREACHED_PPM ?
 						      nd->unreached_ticks + 1 : 0;
 			if (known >= 2 && nd->bad_ticks >= LOSS_TICKS)
@@ -505,7 +580,7 @@ mb_fris_nodes_tick(struct mb_fris_nodes *t, uint64_t now)
 				nd->stall_ticks = 0;
 			nd->stall_mark = nd->done;
 		} else if (++nd->stall_ticks >= STALL_TICKS &&
-			   now - t->last_progress < us(t, STALL_TICKS * MB_FRIS_NODES_TICK_US) &&
+			   since(now, t->last_progress) < us(t, STALL_TICKS * MB_FRIS_NODES_TICK_US) &&
 			   known >= 2) {
 			fallback(t, nd, MB_FRIS_NODE_R_STALL, now);
 		}
@@ -525,7 +600,7 @@ next:
 				       nd->t_lost * t->wire_bits, false))
 			mb_tbucket_set_rate(&fb->tb, fb->ra.rate, 0, now);
 		fb->t_sent = 0;
-		if (now - nd->last_seen > us(t, FB_IDLE_US) && !fb->run.in &&
+		if (since(now, nd->last_seen) > us(t, FB_IDLE_US) && !fb->run.in &&
 		    mb_fris_wq_empty(fb->wq))
 			fb_release(t, nd);
 	}

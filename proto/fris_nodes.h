@@ -8,28 +8,37 @@
  * Progress.  A node that sends PROGRESS reports (2020+ clients, mb-frisbee
  * -H) is taken at its word (chunks in / chunks of the image).  Otherwise it
  * is inferred, one bit per chunk and node ("done"):
- *   - a chunk the group sent in full (every block once, a "cover") since
- *     the node first appeared is done for every node that was there when
- *     that cover began, unless the node is served alone;
+ *   - a chunk the group sent in full (every block once, a "cover") is done
+ *     for every node that had made its first request when that cover
+ *     began (a node that only JOINs may not be hearing us), unless the
+ *     node is served alone;
  *   - a chunk the node asked for is pending until blocks of it went out
  *     after the ask and the node did not ask again for 1.5 s (longer than
  *     the stock client's 1 s re-request delay); then it is done;
- *   - asking for a chunk again clears its bit ("asked and not re-asked").
+ *   - asking for a chunk again clears its bit ("asked and not re-asked");
+ *   - with 16 asks pending, a new one resolves the oldest early (done when
+ *     answered), so a node asking fast does not lose progress.
  * A LEAVE (sent by the stock client when it finished) makes it complete.
  *
  * Unicast fallback.  A node is served alone (its requests go to its own
  * work queue, its BLOCKs to its MAC only, at its own adaptive rate) when
  *   - JOIN: it sent 3 JOINs within 2 s (our replies to the group do not
  *     reach it: its port does not get the group);
- *   - LOSS: for 3 ticks in a row it asked again for more than 3% of what the
- *     group sent, and more than 4 times what the best member asks again
- *     (it cannot keep up, or its link loses: it must not slow the group);
+ *   - LOSS: its loss was over 3% of what the group sent, and over 4 times
+ *     the best member's, for 2 s net (+1 a tick over, -1 a tick not: a
+ *     burst of a few hundred ms does not move it; it cannot keep up, or its
+ *     link loses: it must not slow the group);
  *   - UNREACHED: for 10 ticks (1 s) it asked again for more than 90% of
  *     what the group sent (nothing gets through, whatever the rate);
  *   - STALL: it kept asking for 2 s and its inferred progress did not move
  *     while another member's did.
- * A request counts as asking again for its blocks ("loss evidence") when
- * the group had sent the whole chunk since the node appeared.  At most
+ * Loss evidence is what a node asks for again although it was sent: when it
+ * asks again for a chunk it asked for before, the blocks of that chunk sent
+ * since (to the group, or to it alone), at most the blocks it asks for; when
+ * a member asks for a chunk for the first time, all it asks for if the
+ * group sent the whole chunk since the member's first request.  A member is
+ * judged on its loss against what the group sent, smoothed over about a
+ * second.  At most
  * `max_fb` nodes are served alone at once (more candidates stay in the
  * group, counted); a slot frees when its node LEAVEs or is silent for 30 s.
  *
@@ -91,6 +100,7 @@ struct mb_fris_node {
 	uint64_t first_seen;	/* caller's clock */
 	uint64_t last_seen;
 	uint64_t last_ask;
+	uint64_t first_ask;	/* clock of its first request, 0 = none yet */
 	uint32_t joins, requests, rerequests; /* JOINs, REQUEST+PREQUEST, retries set */
 	uint64_t blocks_asked;	/* in all requests */
 	uint64_t blocks_lost;	/* loss evidence, in all */
@@ -107,9 +117,11 @@ struct mb_fris_node {
 	uint32_t stall_mark;	/* done when the stall count began */
 	uint64_t join_win;	/* start of the JOIN window */
 	uint32_t join_cnt;
-	/* outstanding asks */
+	/* outstanding asks: the chunk, when, and the BLOCKs of it sent since
+	 * (to the group: its send count then; alone: counted here) */
 	uint32_t pend_chunk[MB_FRIS_NODE_PEND];
 	uint64_t pend_t[MB_FRIS_NODE_PEND];
+	uint32_t pend_sent[MB_FRIS_NODE_PEND];
 };
 
 /* A run of BLOCKs being sent: [block, block + left) of chunk. */
@@ -153,6 +165,7 @@ struct mb_fris_nodes {
 	uint32_t hmask;
 	/* per chunk */
 	uint64_t *last_send;	/* clock of its last BLOCK to the group */
+	uint32_t *sent_cnt;	/* BLOCKs of it sent to the group, wrapping */
 	uint64_t *covered_at;	/* clock its last cover completed, 0 = never */
 	uint64_t *cover_start;	/* clock the cover in progress began */
 	uint16_t *cover_cnt;	/* blocks in the cover in progress */
@@ -211,15 +224,11 @@ void mb_fris_nodes_report(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint
  * the chunk). */
 void mb_fris_nodes_sent(struct mb_fris_nodes *t, uint32_t chunk, uint32_t first, uint32_t n,
 			uint64_t now);
-/* n BLOCKs went to a node served alone. */
-static inline void
-mb_fris_nodes_fb_sent(struct mb_fris_nodes *t, struct mb_fris_fb *fb, uint32_t n)
-{
-	fb->sent += n;
-	fb->t_sent += n;
-	if (fb->node >= 0)
-		t->node[fb->node].ucast_blocks += n;
-}
+/* n BLOCKs of `chunk` went to a node served alone. */
+void mb_fris_nodes_fb_sent(struct mb_fris_nodes *t, struct mb_fris_fb *fb, uint32_t chunk,
+			   uint32_t n);
+/* Does a member served by the group still lack `chunk` (inference)? */
+bool mb_fris_nodes_group_lacks(const struct mb_fris_nodes *t, uint32_t chunk);
 
 /*
  * Every MB_FRIS_NODES_TICK_US: classify (moves nodes out), resolve

@@ -212,6 +212,9 @@ mb_rate_adapt_init(struct mb_rate_adapt *ra, uint64_t max, uint64_t min, uint64_
 	ra->hold_until = now;
 	ra->clean = 0;
 	ra->last_loss_ppm = 0;
+	ra->noise_ppm = 0;
+	ra->cut_loss_ppm = 0;
+	ra->judge = false;
 	ra->decreases = 0;
 	ra->increases = 0;
 	return 0;
@@ -233,7 +236,7 @@ bool
 mb_rate_adapt_tick(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint64_t lost,
 		   bool overrun)
 {
-	uint64_t old = ra->rate, allowance, loss, r;
+	uint64_t old = ra->rate, allowance, loss, r, hi, lo;
 	unsigned __int128 t;
 
 	if (now < ra->next)
@@ -252,10 +255,22 @@ mb_rate_adapt_tick(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint64
 	if (overrun && loss < 100000)
 		loss = 100000;
 	ra->last_loss_ppm = (uint32_t)loss;
-	if (loss > MB_RATE_ADAPT_HI_PPM) {
+	/* the verdict on the last cut: loss that stayed is noise */
+	ra->noise_ppm -= ra->noise_ppm / 32;
+	if (ra->judge && now >= ra->hold_until) {
+		ra->judge = false;
+		if (loss * 4 >= (uint64_t)ra->cut_loss_ppm * 3 && loss > ra->noise_ppm)
+			ra->noise_ppm = (uint32_t)(loss < MB_RATE_ADAPT_NOISE_MAX_PPM ?
+							   loss : MB_RATE_ADAPT_NOISE_MAX_PPM);
+	}
+	hi = MB_RATE_ADAPT_HI_PPM + (uint64_t)ra->noise_ppm * 5 / 4;
+	lo = MB_RATE_ADAPT_LO_PPM + (uint64_t)ra->noise_ppm * 5 / 4;
+	if (loss > hi) {
 		ra->clean = 0;
 		if (now < ra->hold_until)
 			return false; /* the cut for this loss is made: its evidence lags */
+		ra->cut_loss_ppm = (uint32_t)loss;
+		ra->judge = true;
 		/* to what got through, a little under, never below 1/8 */
 		if (loss > 875000)
 			loss = 875000;
@@ -265,7 +280,7 @@ mb_rate_adapt_tick(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint64
 			r = ra->rate > ra->step ? ra->rate - ra->step : 0;
 		ra->rate = r < ra->min ? ra->min : r;
 		ra->hold_until = now + MB_RATE_ADAPT_HOLD * ra->interval;
-	} else if (loss < MB_RATE_ADAPT_LO_PPM && now >= ra->hold_until) {
+	} else if (loss < lo && now >= ra->hold_until) {
 		/* creep back only while the sender used most of what it had: a
 		 * rate nobody uses says nothing about the receivers */
 		if (sent < allowance / 4 * 3) {

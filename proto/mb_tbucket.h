@@ -21,7 +21,14 @@
  * then no increase for three intervals (the evidence lags the sends by up to
  * a client's re-request timer); below 1%, and only while the sender used
  * most of its allowance, the rate creeps back by 1/32 of itself per
- * interval, rising to 4/32 after four clean intervals in a row.
+ * interval, rising to 4/32 after four clean intervals in a row.  Loss that
+ * does not go down when the rate does (a lossy link, not a full one) is
+ * taken as noise: when the first verdict after a cut still sees 3/4 of the
+ * loss that caused it, that loss becomes the noise floor, and both
+ * thresholds move up by 5/4 of the floor, which decays by 1/32 an
+ * interval; the floor is at most 20% (more is not a lossy link to live
+ * with: the cuts go on).  So a receiver losing 5% at any rate does not
+ * drive the rate to the floor.
  *
  * One owner per object (not thread-safe), never logs, no DPDK.
  */
@@ -92,6 +99,7 @@ bool mb_tbucket_dyn_tick(struct mb_tbucket_dyn *d, uint64_t now);
 #define MB_RATE_ADAPT_HOLD 3		 /* intervals without increase after a cut */
 #define MB_RATE_ADAPT_HI_PPM 40000	 /* loss above this (4%) cuts */
 #define MB_RATE_ADAPT_LO_PPM 10000	 /* loss below this (1%) lets it creep back */
+#define MB_RATE_ADAPT_NOISE_MAX_PPM 200000 /* loss beyond 20% is never noise */
 
 struct mb_rate_adapt {
 	uint64_t rate;		/* current bits/s */
@@ -104,6 +112,9 @@ struct mb_rate_adapt {
 	uint64_t hold_until;	/* no increase before this clock */
 	uint32_t clean;		/* clean intervals in a row */
 	uint32_t last_loss_ppm;	/* loss of the last decided interval */
+	uint32_t noise_ppm;	/* loss that does not follow the rate */
+	uint32_t cut_loss_ppm;	/* the loss that made the last cut */
+	bool judge;		/* the last cut awaits its verdict */
 	uint64_t decreases;
 	uint64_t increases;
 };

@@ -1,0 +1,491 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Unit tests of proto/fris_nodes (who multicast reaches, per-node progress)
+ * and of the noise floor of proto/mb_tbucket's adaptive rate.  Each case
+ * plays a session on a simulated clock (microseconds), a tick every 100 ms
+ * as the dataplane does: nodes ask the way the stock client does (a request
+ * for what it lacks, again after its re-request delay for what did not come),
+ * the group sends what was asked, and the table's verdicts are checked: a node
+ * that keeps asking again for what was sent, or that makes no progress while
+ * the others do, is moved to unicast; a node that is merely slow, a little
+ * lossy, late, or as lossy as everybody else stays in the group.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fris_nodes.h"
+#include "mb_tbucket.h"
+
+#define HZ 1000000ULL		/* the clock counts microseconds */
+#define TICK MB_FRIS_NODES_TICK_US
+#define WIRE 8976ULL		/* bits of a BLOCK on the wire */
+#define CB MB_FRIS_CHUNK_BLOCKS
+#define T0 1000000ULL		/* clocks start at 1 s (0 means "never") */
+
+static struct mb_fris_nodes *
+mk(uint32_t nchunks, uint32_t max_fb)
+{
+	struct mb_fris_nodes *t = mb_fris_nodes_create((uint64_t)nchunks * CB, 16, max_fb,
+						      1u << 20, HZ, WIRE);
+
+	assert_non_null(t);
+	mb_fris_nodes_set_rates(t, 100000000ULL, 1000000000ULL, T0);
+	return t;
+}
+
+static struct mb_fris_node *
+node(struct mb_fris_nodes *t, uint32_t host, uint64_t now)
+{
+	struct mb_fris_node *nd = mb_fris_nodes_get(t, 0x0a000000u | host, now);
+
+	assert_non_null(nd);
+	return nd;
+}
+
+/*
+ * A session of `nn` nodes over `ticks` ticks.  Tick k, every node asks for
+ * chunk k (whole, before it goes out: a clean receiver) and the group sends
+ * it whole.  Node i also asks again for lose[i] blocks of the chunk of the
+ * tick before (what it lost of it), and the group resends those.  Returns
+ * the clock after the last tick.
+ */
+static uint64_t
+play(struct mb_fris_nodes *t, struct mb_fris_node **nd, unsigned nn, const uint32_t *lose,
+     unsigned ticks, uint64_t now, uint32_t first_chunk)
+{
+	for (unsigned k = 0; k < ticks; k++) {
+		uint32_t c = first_chunk + k;
+
+		now += TICK;
+		for (unsigned i = 0; i < nn; i++) {
+			if (nd[i]->method == MB_FRIS_NODE_UCAST)
+				continue;
+			mb_fris_nodes_ask(t, nd[i], c, CB, false, now);
+			if (k > 0 && lose[i] > 0) {
+				mb_fris_nodes_ask(t, nd[i], c - 1, lose[i], true, now);
+				mb_fris_nodes_sent(t, c - 1, 0, lose[i], now + 1);
+			}
+		}
+		mb_fris_nodes_sent(t, c, 0, CB, now + 1);
+		(void)mb_fris_nodes_tick(t, now);
+	}
+	return now;
+}
+
+/* A node that asks again for every block the session sent it (multicast
+ * does not reach it) moves to unicast within 3 s; the clean ones stay;
+ * counters say why. */
+static void
+test_rerequests_move_to_unicast(void **state)
+{
+	struct mb_fris_nodes *t = mk(64, 4);
+	struct mb_fris_node *nd[3];
+	uint32_t lose[3] = {0, 0, CB};
+	uint64_t now = T0;
+
+	(void)state;
+	for (unsigned i = 0; i < 3; i++)
+		nd[i] = node(t, i + 1, now);
+	now = play(t, nd, 3, lose, 30, now, 0);
+	assert_int_equal(nd[2]->method, MB_FRIS_NODE_UCAST);
+	assert_true(nd[2]->reason == MB_FRIS_NODE_R_LOSS ||
+		    nd[2]->reason == MB_FRIS_NODE_R_UNREACHED);
+	assert_non_null(mb_fris_nodes_fb(t, nd[2]));
+	assert_int_equal(nd[0]->method, MB_FRIS_NODE_MCAST);
+	assert_int_equal(nd[1]->method, MB_FRIS_NODE_MCAST);
+	assert_int_equal(t->st.fallbacks, 1);
+	assert_int_equal(t->st.fb_by_reason[nd[2]->reason], 1);
+	assert_int_equal(t->fb_n, 1);
+	/* loss evidence is what it asked for again, counted per node */
+	assert_true(nd[2]->blocks_lost >= 4 * CB);
+	assert_int_equal(nd[2]->blocks_lost, (uint64_t)nd[2]->rerequests * CB);
+	assert_int_equal(nd[0]->blocks_lost, 0);
+	assert_int_equal(nd[0]->rerequests, 0);
+	/* the clean ones got every chunk, by covers */
+	assert_int_equal(nd[0]->done, 30);
+	assert_true(mb_fris_node_progress_ppm(t, nd[0]) >= 30 * 1000000u / 64);
+	/* the group's loss signal is its best member's while slots are free */
+	assert_int_equal(t->group_loss_ppm, 0);
+
+	/* Served alone, what it asks again for, of what went to it alone, is
+	 * its loss: its own rate comes down, the group's is not involved. */
+	struct mb_fris_fb *fb = mb_fris_nodes_fb(t, nd[2]);
+	uint64_t r0 = fb->ra.rate;
+
+	for (unsigned k = 0; k < 10; k++) {
+		now += TICK;
+		mb_fris_nodes_ask(t, nd[2], 60, CB, true, now);
+		mb_fris_nodes_fb_sent(t, fb, 60, CB);
+		(void)mb_fris_nodes_tick(t, now);
+	}
+	assert_true(fb->ra.rate < r0);
+	assert_int_equal(fb->sent, 10 * CB);
+	assert_int_equal(nd[2]->ucast_blocks, 10 * CB);
+	/* a LEAVE frees its slot and completes it */
+	mb_fris_nodes_leave(t, nd[2], now);
+	assert_int_equal(t->fb_n, 0);
+	assert_int_equal(t->st.fb_released, 1);
+	assert_int_equal(mb_fris_node_progress_ppm(t, nd[2]), 1000000);
+	mb_fris_nodes_free(t);
+}
+
+/* A lone node that hears nothing (nobody to compare it with) still moves:
+ * UNREACHED needs no other member.  Like the stock client it has a few
+ * chunks in progress and asks again for all of them after its re-request
+ * delay (1 s); the group sends what it asks. */
+static void
+test_lone_unreached(void **state)
+{
+	struct mb_fris_nodes *t = mk(64, 4);
+	struct mb_fris_node *nd = node(t, 9, T0);
+	uint64_t now = T0;
+	unsigned k;
+
+	(void)state;
+	for (k = 0; k < 60 && nd->method == MB_FRIS_NODE_MCAST; k++) {
+		now += TICK;
+		if (k % 10 != 0)
+			goto tick;
+		for (uint32_t c = 0; c < 8; c++) {
+			mb_fris_nodes_ask(t, nd, c, CB, k > 0, now);
+			mb_fris_nodes_sent(t, c, 0, CB, now + 1);
+		}
+tick:
+		(void)mb_fris_nodes_tick(t, now);
+	}
+	assert_int_equal(nd->method, MB_FRIS_NODE_UCAST);
+	assert_int_equal(nd->reason, MB_FRIS_NODE_R_UNREACHED);
+	assert_true(k > 20 && k <= 50); /* not at once, within 5 s */
+	mb_fris_nodes_free(t);
+}
+
+/*
+ * Repairs only (partial sends, no covers): two nodes' asks are answered and
+ * resolve, so they progress; the third asks for one block of one chunk over
+ * and over, answered each time, and its progress never moves: STALL, although
+ * its loss against what the group sends is tiny.
+ */
+static void
+test_no_progress_while_others_progress(void **state)
+{
+	struct mb_fris_nodes *t = mk(64, 4);
+	struct mb_fris_node *a, *b, *c;
+	uint64_t now = T0;
+
+	(void)state;
+	a = node(t, 1, now);
+	b = node(t, 2, now);
+	c = node(t, 3, now);
+	for (unsigned k = 0; k < 40 && c->method == MB_FRIS_NODE_MCAST; k++) {
+		now += TICK;
+		mb_fris_nodes_ask(t, a, k, CB - 8, false, now);
+		mb_fris_nodes_sent(t, k, 0, CB - 8, now + 1); /* a partial map: no cover */
+		mb_fris_nodes_ask(t, b, k, CB - 8, false, now);
+		mb_fris_nodes_ask(t, c, 50, 1, k > 0, now);
+		mb_fris_nodes_sent(t, 50, 7, 1, now + 1);
+		(void)mb_fris_nodes_tick(t, now);
+	}
+	assert_int_equal(t->st.covers, 0);
+	assert_int_equal(c->method, MB_FRIS_NODE_UCAST);
+	assert_int_equal(c->reason, MB_FRIS_NODE_R_STALL);
+	assert_int_equal(c->done, 0);
+	assert_true(c->loss_ppm < 30000);
+	assert_true(a->done > 0);
+	assert_int_equal(a->method, MB_FRIS_NODE_MCAST);
+	assert_int_equal(b->method, MB_FRIS_NODE_MCAST);
+	assert_int_equal(t->st.fb_by_reason[MB_FRIS_NODE_R_STALL], 1);
+	mb_fris_nodes_free(t);
+}
+
+/* A slow node (a new chunk every half second, each answered) progresses,
+ * slowly: it stays in the group while faster ones progress. */
+static void
+test_slow_node_stays(void **state)
+{
+	struct mb_fris_nodes *t = mk(64, 4);
+	struct mb_fris_node *a, *b, *s;
+	uint64_t now = T0;
+
+	(void)state;
+	a = node(t, 1, now);
+	b = node(t, 2, now);
+	s = node(t, 3, now);
+	for (unsigned k = 0; k < 60; k++) {
+		now += TICK;
+		mb_fris_nodes_ask(t, a, k, CB - 8, false, now);
+		mb_fris_nodes_ask(t, b, k, CB - 8, false, now);
+		mb_fris_nodes_sent(t, k, 0, CB - 8, now + 1);
+		/* asks again for what it has not got yet of its current chunk
+		 * every tick (nothing came of it yet: not loss), a new one
+		 * every five */
+		mb_fris_nodes_ask(t, s, 100 / 2 + k / 5, 4, false, now);
+		if (k % 5 == 4)
+			mb_fris_nodes_sent(t, 50 + k / 5, 0, 4, now + 1);
+		(void)mb_fris_nodes_tick(t, now);
+	}
+	assert_int_equal(s->method, MB_FRIS_NODE_MCAST);
+	assert_true(s->done > 0);
+	assert_int_equal(t->st.fallbacks, 0);
+	mb_fris_nodes_free(t);
+}
+
+/* Lossy, but not so as to move: 2% (under 3%), everybody equally lossy
+ * (10% each: the group's rate is the remedy, not unicast), a late joiner
+ * asking for what went out before it came, a burst of loss for a few ticks. */
+static void
+test_lossy_not_moved(void **state)
+{
+	struct mb_fris_node *nd[3];
+	struct mb_fris_nodes *t;
+	uint64_t now;
+
+	(void)state;
+	/* 2% */
+	{
+		uint32_t lose[3] = {0, 0, CB / 50};
+
+		t = mk(128, 4);
+		for (unsigned i = 0; i < 3; i++)
+			nd[i] = node(t, i + 1, T0);
+		(void)play(t, nd, 3, lose, 60, T0, 0);
+		assert_int_equal(nd[2]->method, MB_FRIS_NODE_MCAST);
+		assert_true(nd[2]->blocks_lost > 0);
+		assert_int_equal(t->st.fallbacks, 0);
+		mb_fris_nodes_free(t);
+	}
+	/* all 10%: nobody is worse than the others; the group signal says 10% */
+	{
+		uint32_t lose[3] = {CB / 10, CB / 10, CB / 10};
+
+		t = mk(128, 4);
+		for (unsigned i = 0; i < 3; i++)
+			nd[i] = node(t, i + 1, T0);
+		(void)play(t, nd, 3, lose, 60, T0, 0);
+		assert_int_equal(t->st.fallbacks, 0);
+		assert_true(t->group_loss_ppm > 50000 && t->group_loss_ppm < 150000);
+		mb_fris_nodes_free(t);
+	}
+	/* a late joiner: chunks 0..29 went out before it came; asking for
+	 * them is not loss */
+	{
+		uint32_t lose[3] = {0, 0, 0};
+		struct mb_fris_node *late;
+
+		t = mk(128, 4);
+		for (unsigned i = 0; i < 2; i++)
+			nd[i] = node(t, i + 1, T0);
+		now = play(t, nd, 2, lose, 30, T0, 0);
+		late = node(t, 3, now);
+		for (unsigned k = 0; k < 30; k++) {
+			now += TICK;
+			mb_fris_nodes_ask(t, late, k, CB, false, now);
+			mb_fris_nodes_sent(t, k, 0, CB, now + 1);
+			(void)mb_fris_nodes_tick(t, now);
+		}
+		assert_int_equal(late->blocks_lost, 0);
+		assert_int_equal(late->method, MB_FRIS_NODE_MCAST);
+		assert_true(late->done >= 28);
+		assert_int_equal(t->st.fallbacks, 0);
+		mb_fris_nodes_free(t);
+	}
+	/* a burst: 30% for three ticks, then clean */
+	{
+		uint32_t clean[3] = {0, 0, 0}, burst[3] = {0, 0, CB * 3 / 10};
+
+		t = mk(128, 4);
+		for (unsigned i = 0; i < 3; i++)
+			nd[i] = node(t, i + 1, T0);
+		now = play(t, nd, 3, clean, 10, T0, 0);
+		now = play(t, nd, 3, burst, 4, now, 10);
+		(void)play(t, nd, 3, clean, 30, now, 14);
+		assert_int_equal(nd[2]->method, MB_FRIS_NODE_MCAST);
+		assert_int_equal(t->st.fallbacks, 0);
+		mb_fris_nodes_free(t);
+	}
+}
+
+/* Loss that persists (8%, over both thresholds) does move the node; with no
+ * slot free the candidate stays in the group, counted once, and the group's
+ * signal becomes its worst member's (the group must slow down for it). */
+static void
+test_persistent_loss_and_full_slots(void **state)
+{
+	struct mb_fris_nodes *t = mk(128, 1);
+	struct mb_fris_node *nd[4];
+	uint32_t lose[4] = {0, 0, CB * 8 / 100, CB * 8 / 100};
+
+	(void)state;
+	for (unsigned i = 0; i < 4; i++)
+		nd[i] = node(t, i + 1, T0);
+	(void)play(t, nd, 4, lose, 40, T0, 0);
+	assert_int_equal(t->st.fallbacks, 1);
+	assert_int_equal(t->st.fb_by_reason[MB_FRIS_NODE_R_LOSS], 1);
+	assert_int_equal(t->st.fallback_full, 1);
+	assert_true((nd[2]->method == MB_FRIS_NODE_UCAST) != (nd[3]->method == MB_FRIS_NODE_UCAST));
+	assert_true(nd[2]->fb_refused || nd[3]->fb_refused);
+	assert_true(t->group_loss_ppm > 50000);
+	assert_int_equal(nd[0]->method, MB_FRIS_NODE_MCAST);
+	mb_fris_nodes_free(t);
+}
+
+/* JOINs: three within 2 s (our replies do not reach it) move it; three
+ * spread wider do not.  A node set no_fb (off-link) never moves. */
+static void
+test_joins(void **state)
+{
+	struct mb_fris_nodes *t = mk(16, 4);
+	struct mb_fris_node *a = node(t, 1, T0), *b = node(t, 2, T0), *c = node(t, 3, T0);
+
+	(void)state;
+	for (unsigned i = 0; i < 3; i++)
+		assert_false(mb_fris_nodes_join(t, a, T0 + i * 1500000ULL));
+	assert_int_equal(a->method, MB_FRIS_NODE_MCAST);
+	assert_false(mb_fris_nodes_join(t, b, T0));
+	assert_false(mb_fris_nodes_join(t, b, T0 + 500000));
+	assert_true(mb_fris_nodes_join(t, b, T0 + 1000000));
+	assert_int_equal(b->method, MB_FRIS_NODE_UCAST);
+	assert_int_equal(b->reason, MB_FRIS_NODE_R_JOIN);
+	assert_int_equal(b->joins, 3);
+	c->no_fb = true;
+	for (unsigned i = 0; i < 5; i++)
+		assert_false(mb_fris_nodes_join(t, c, T0 + i * 100000ULL));
+	assert_int_equal(c->method, MB_FRIS_NODE_MCAST);
+	assert_int_equal(t->st.fallbacks, 1);
+	assert_string_equal(mb_fris_node_reason_str(MB_FRIS_NODE_R_JOIN), "join");
+	assert_string_equal(mb_fris_node_reason_str(MB_FRIS_NODE_R_MAX), "?");
+	mb_fris_nodes_free(t);
+}
+
+/* Progress: inferred from asks answered and not repeated (1.5 s), cleared by
+ * asking again; a PROGRESS report is taken at its word; the group lacks a
+ * chunk while a member that asked has not got it. */
+static void
+test_progress_inference(void **state)
+{
+	struct mb_fris_nodes *t = mk(10, 4);
+	struct mb_fris_node *a = node(t, 1, T0), *r = node(t, 2, T0);
+	uint64_t now = T0 + TICK;
+
+	(void)state;
+	assert_false(mb_fris_nodes_group_lacks(t, 3)); /* nobody asked yet */
+	mb_fris_nodes_ask(t, a, 3, 100, false, now);
+	assert_true(mb_fris_nodes_group_lacks(t, 3));
+	mb_fris_nodes_sent(t, 3, 0, 100, now + 1000);
+	for (unsigned k = 0; k < 14; k++)
+		(void)mb_fris_nodes_tick(t, now += TICK);
+	assert_false(mb_fris_node_done(t, a, 3)); /* 1.4 s: it may still ask */
+	for (unsigned k = 0; k < 2; k++)
+		(void)mb_fris_nodes_tick(t, now += TICK);
+	assert_true(mb_fris_node_done(t, a, 3));
+	assert_int_equal(mb_fris_node_progress_ppm(t, a), 100000);
+	assert_false(mb_fris_nodes_group_lacks(t, 3));
+	mb_fris_nodes_ask(t, a, 3, 1, true, now);
+	assert_false(mb_fris_node_done(t, a, 3));
+	assert_int_equal(a->done, 0);
+	/* an ask never answered is forgotten after 30 s, not made done */
+	mb_fris_nodes_ask(t, a, 5, 10, false, now);
+	for (unsigned k = 0; k < 310; k++)
+		(void)mb_fris_nodes_tick(t, now += TICK);
+	assert_false(mb_fris_node_done(t, a, 5));
+	assert_int_equal(a->npend, 0);
+	/* reports */
+	mb_fris_nodes_report(t, r, 7, 7u << 20, now);
+	assert_int_equal(mb_fris_node_progress_ppm(t, r), 700000);
+	mb_fris_nodes_report(t, r, 1000, 0, now);
+	assert_int_equal(mb_fris_node_progress_ppm(t, r), 1000000);
+	/* out-of-range chunks are ignored */
+	mb_fris_nodes_ask(t, a, 10, 1, false, now);
+	mb_fris_nodes_sent(t, 10, 0, 1, now + 1);
+	mb_fris_nodes_sent(t, 2, 1000, 100, now + 1);
+	assert_false(mb_fris_nodes_group_lacks(t, 10));
+	assert_int_equal(a->requests, 3);
+	mb_fris_nodes_free(t);
+}
+
+static void
+test_table_bounds(void **state)
+{
+	struct mb_fris_nodes *t;
+
+	(void)state;
+	errno = 0;
+	assert_null(mb_fris_nodes_create(0, 4, 1, 0, HZ, WIRE));
+	assert_int_equal(errno, EINVAL);
+	assert_null(mb_fris_nodes_create(CB, 0, 0, 0, HZ, WIRE));
+	assert_null(mb_fris_nodes_create(CB, 4, 5, 0, HZ, WIRE));
+	assert_null(mb_fris_nodes_create(CB, 70000, 1, 0, HZ, WIRE));
+	t = mb_fris_nodes_create(CB, 2, 1, 0, HZ, WIRE);
+	assert_non_null(t);
+	assert_null(mb_fris_nodes_get(t, 0, T0));
+	assert_non_null(mb_fris_nodes_get(t, 1, T0));
+	assert_non_null(mb_fris_nodes_get(t, 2, T0));
+	assert_ptr_equal(mb_fris_nodes_get(t, 1, T0), mb_fris_nodes_find(t, 1));
+	assert_null(mb_fris_nodes_get(t, 3, T0));
+	assert_null(mb_fris_nodes_get(t, 4, T0));
+	assert_int_equal(t->st.untracked, 2);
+	assert_int_equal(t->n, 2);
+	mb_fris_nodes_free(t);
+	mb_fris_nodes_free(NULL);
+}
+
+/*
+ * The adaptive rate under loss that does not follow the rate (a lossy link,
+ * 6% whatever we send): after the first cut the loss stays, becomes the
+ * noise floor, and the rate stops falling far above the floor; loss that does
+ * follow the rate (a full link) is still cut down to it.
+ */
+static void
+test_rate_noise_floor(void **state)
+{
+	struct mb_rate_adapt ra;
+	const uint64_t max = 1000000000ULL, iv = MB_RATE_ADAPT_INTERVAL_US;
+	uint64_t now = T0;
+
+	(void)state;
+	assert_int_equal(mb_rate_adapt_init(&ra, max, 0, max, HZ, now), 0);
+	for (unsigned k = 0; k < 100; k++) {
+		uint64_t sent = ra.rate / 10;
+
+		now += iv;
+		(void)mb_rate_adapt_tick(&ra, now, sent, sent * 6 / 100, false);
+	}
+	assert_true(ra.noise_ppm > 40000);
+	assert_true(ra.rate > max / 2);
+	assert_true(ra.decreases <= 3);
+
+	/* a 300 Mbit/s bottleneck: what is over it is lost */
+	assert_int_equal(mb_rate_adapt_init(&ra, max, 0, max, HZ, now), 0);
+	for (unsigned k = 0; k < 100; k++) {
+		uint64_t sent = ra.rate / 10, cap = 30000000ULL;
+
+		now += iv;
+		(void)mb_rate_adapt_tick(&ra, now, sent, sent > cap ? sent - cap : 0, false);
+	}
+	assert_true(ra.rate < 400000000ULL);
+	assert_true(ra.rate > 150000000ULL);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rerequests_move_to_unicast),
+		cmocka_unit_test(test_lone_unreached),
+		cmocka_unit_test(test_no_progress_while_others_progress),
+		cmocka_unit_test(test_slow_node_stays),
+		cmocka_unit_test(test_lossy_not_moved),
+		cmocka_unit_test(test_persistent_loss_and_full_slots),
+		cmocka_unit_test(test_joins),
+		cmocka_unit_test(test_progress_inference),
+		cmocka_unit_test(test_table_bounds),
+		cmocka_unit_test(test_rate_noise_floor),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
