@@ -260,6 +260,10 @@ health_boss(enum mb_health_state *worst, void *arg)
 		      "sessions", sessions, "connections", "tcp", conns, "ftp", ftp, "tx",
 		      "rate-bps", (json_int_t)rate, "cap-bps", (json_int_t)cap,
 		      "session-cap-bps", (json_int_t)B.fris_rate, "load", load);
+	/* who keeps the snooping switches' memberships alive (our querier or
+	 * another one); each session's nodes are in "sessions" */
+	if (r != NULL)
+		json_object_set(r, "igmp-querier", json_object_get(stats, "igmp-querier"));
 	json_decref(stats);
 	return r;
 }

@@ -81,6 +81,7 @@ struct opts {
 	bool inorder;
 	unsigned int timeout_s;
 	unsigned int keepalive_s;	/* -K, 0 = off */
+	unsigned int heartbeat_s;	/* -H: PROGRESS reports, 0 = off */
 	int tryagain_s;		/* -B, -1 = fail */
 	const char *sha256;
 	bool progress;
@@ -102,7 +103,8 @@ struct rx {
 	uint32_t nchunks;	/* 0 until joined */
 	struct mb_frx st;	/* chunk state, after the JOIN */
 
-	uint64_t start_ns, join_ns, last_valid, last_status;
+	uint64_t start_ns, join_ns, last_valid, last_status, last_hb;
+	uint16_t hb_seq;
 	uint64_t ka_at, ka_wait;	/* last membership refresh, current wait */
 	uint64_t joins, noise, foreign, rejoins;
 	uint64_t drops[MB_FRIS_RESULT_MAX];
@@ -114,7 +116,8 @@ usage_to(FILE *f, int status)
 	fprintf(f,
 		"usage: mb-frisbee [-i myip] (-m addr -p port | -S server -F imageid [-P msport])\n"
 		"                  [-S server] [-b] [-N] [-O] [-B secs] [-T timeout] [-q]\n"
-		"                  [-K keepalive_secs] [--sha256 HEX] [--progress] [--json]\n"
+		"                  [-K keepalive_secs] [-H report_secs] [--sha256 HEX]\n"
+		"                  [--progress] [--json]\n"
 		"                  [--status-file PATH]\n"
 		"                  OUTPUT\n");
 	if (f == stdout)
@@ -173,7 +176,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->msport = MB_MS_PORT;
 	o->tryagain_s = -1;
 	o->keepalive_s = 1;
-	while ((c = getopt_long(argc, argv, "i:m:p:S:F:P:NbOB:T:K:qh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "i:m:p:S:F:P:NbOB:T:K:H:qh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'i': o->myip = parse_ip(optarg); break;
 		case 'm': o->addr = parse_ip(optarg); break;
@@ -187,6 +190,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		case 'B': o->tryagain_s = (int)parse_num(optarg, 3600); break;
 		case 'T': o->timeout_s = (unsigned int)parse_num(optarg, 86400 * 7); break;
 		case 'K': o->keepalive_s = (unsigned int)parse_num(optarg, 3600); break;
+		case 'H': o->heartbeat_s = (unsigned int)parse_num(optarg, 3600); break;
 		case 'q': o->quiet = true; break;
 		case 1:
 			o->sha256 = optarg;
@@ -665,6 +669,27 @@ handle_pkt(struct rx *r, const uint8_t *buf, size_t n, const struct sockaddr_in 
 	}
 }
 
+/*
+ * -H: every heartbeat_s, a full PROGRESS report to the session, as the
+ * 2020+ stock client sends with -H: chunks in and written, bytes written.
+ * The server takes it as the node's own word on its progress.
+ */
+static void
+heartbeat(struct rx *r, uint64_t now)
+{
+	uint8_t buf[MB_FRIS_PKT_MAX];
+
+	if (r->o.heartbeat_s == 0 || now - r->last_hb < r->o.heartbeat_s * MB_NS_PER_SEC)
+		return;
+	r->last_hb = now;
+	send_pkt(r, buf,
+		 mb_fris_encode_progress_report(buf, sizeof(buf), r->o.myip, r->clientid,
+						r->o.myip, (uint32_t)((now - r->join_ns) /
+								      MB_NS_PER_SEC),
+						MB_FRIS_PROGRESS_SUMMARY, r->hb_seq++, true,
+						r->st.done, r->st.done, r->st.rbytes));
+}
+
 static void
 receive_loop(struct rx *r, struct rxbatch *b)
 {
@@ -677,6 +702,7 @@ receive_loop(struct rx *r, struct rxbatch *b)
 		check_timeout(r, now);
 		keepalive(r, now);
 		mb_frx_tick(&r->st, now);
+		heartbeat(r, now);
 		status_write(r, "recv", now, false);
 		if (r->o.progress && now - last_prog >= 500 * MB_NS_PER_MS) {
 			progress_line(r, now, false);
