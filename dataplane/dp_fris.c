@@ -417,7 +417,11 @@ dp_fris_input(struct mb_dp_lcore *lc, uint32_t src, uint32_t dst, uint16_t sport
 		fris_sctr(s, msg.kind == MB_FRIS_K_JOIN_REQ ? MB_DP_S_joins : MB_DP_S_joins2, 1);
 		fris_client_join(s, msg.kind == MB_FRIS_K_JOIN_REQ ? msg.u.join.clientid :
 								      msg.u.join2.clientid);
-		if (nd != NULL && mb_fris_nodes_join(s->nodes, nd, now)) {
+		if (nd != NULL &&
+		    mb_fris_nodes_join(s->nodes, nd,
+				       msg.kind == MB_FRIS_K_JOIN_REQ ? msg.u.join.clientid :
+									msg.u.join2.clientid,
+				       now)) {
 			fris_fb_count(s);
 			/* the group does not reach it: answer it alone */
 			if (fris_node_mac(lc, src, &mac))

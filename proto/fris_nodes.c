@@ -294,12 +294,18 @@ fb_release(struct mb_fris_nodes *t, struct mb_fris_node *nd)
 }
 
 bool
-mb_fris_nodes_join(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint64_t now)
+mb_fris_nodes_join(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t clientid,
+		   uint64_t now)
 {
+	/* a new run of the client on the node (after its LEAVE, or a client
+	 * killed or rebooted without one: another client id) starts over; what
+	 * the old run asked for is no evidence against the new one */
+	bool fresh = nd->left || (nd->joins > 0 && clientid != nd->clientid);
+
 	nd->joins++;
 	nd->last_seen = now;
-	if (nd->left) {
-		/* a new run of the client on the same node: it starts over */
+	nd->clientid = clientid;
+	if (fresh) {
 		nd->left = false;
 		nd->reported = false;
 		memset(donemap(t, nd), 0, t->mapwords * sizeof(uint64_t));
@@ -307,6 +313,13 @@ mb_fris_nodes_join(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint64_t no
 		nd->npend = 0;
 		nd->first_seen = now;
 		nd->first_ask = 0;
+		nd->t_lost = 0;
+		nd->ew_lost16 = 0;
+		nd->loss_ppm = 0;
+		nd->bad_ticks = nd->unreached_ticks = nd->stall_ticks = 0;
+		nd->stall_mark = 0;
+		nd->join_cnt = 0;
+		nd->join_win = now;
 	}
 	if (since(now, nd->join_win) > us(t, JOIN_WIN_US)) {
 		nd->join_win = now;

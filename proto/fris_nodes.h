@@ -18,7 +18,8 @@
  *   - asking for a chunk again clears its bit ("asked and not re-asked");
  *   - with 16 asks pending, a new one resolves the oldest early (done when
  *     answered), so a node asking fast does not lose progress.
- * A LEAVE (sent by the stock client when it finished) makes it complete.
+ * A LEAVE (sent by the stock client when it finished) makes it complete; a
+ * JOIN after it, or with a new client id, starts the node over.
  *
  * Unicast fallback.  A node is served alone (its requests go to its own
  * work queue, its BLOCKs to its MAC only, at its own adaptive rate) when
@@ -101,6 +102,7 @@ struct mb_fris_node {
 	uint64_t last_seen;
 	uint64_t last_ask;
 	uint64_t first_ask;	/* clock of its first request, 0 = none yet */
+	uint32_t clientid;	/* of its last JOIN */
 	uint32_t joins, requests, rerequests; /* JOINs, REQUEST+PREQUEST, retries set */
 	uint64_t blocks_asked;	/* in all requests */
 	uint64_t blocks_lost;	/* loss evidence, in all */
@@ -210,8 +212,12 @@ mb_fris_nodes_fb(struct mb_fris_nodes *t, const struct mb_fris_node *nd)
 	return nd->fb >= 0 ? &t->fb[nd->fb] : NULL;
 }
 
-/* A JOIN from the node.  True when it is to be answered alone. */
-bool mb_fris_nodes_join(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint64_t now);
+/* A JOIN from the node, of client `clientid`.  True when it is to be
+ * answered alone.  A JOIN after the node's LEAVE, or with another client id
+ * than its last (a client restarted without LEAVE), starts the node over:
+ * progress and loss evidence of the old run are forgotten. */
+bool mb_fris_nodes_join(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t clientid,
+			uint64_t now);
 /* A REQUEST or PREQUEST for `nasked` blocks of `chunk` (already validated);
  * `retry` = the PREQUEST's retries field was set. */
 void mb_fris_nodes_ask(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t chunk,

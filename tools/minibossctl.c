@@ -321,9 +321,42 @@ dp_cell(json_t *r, size_t c)
 	return NULL;
 }
 
+/* A node of a session (the row carries its session's id as "session"). */
+static char *
+node_cell(json_t *r, size_t c)
+{
+	switch (c) {
+	case 0:
+		return xasprintf("%" PRId64, jint(r, "session"));
+	case 1:
+		return strdup(jstr(r, "addr"));
+	case 2:
+		if (strcmp(jstr(r, "method"), "ucast") == 0)
+			return xasprintf("unicast (%s)", jstr(r, "fallback"));
+		return strdup("multicast");
+	case 3:
+		return xasprintf("%.1f%% (%s)",
+		                 100.0 * json_number_value(json_object_get(r, "progress")),
+		                 jstr(r, "progress-from"));
+	case 4:
+		return xasprintf("%.1f%%", 100.0 * json_number_value(json_object_get(r, "loss")));
+	case 5:
+		return xasprintf("%" PRId64 "/%" PRId64, jint(r, "requests"),
+		                 jint(r, "rerequests"));
+	case 6:
+		return xasprintf("%.1fs", (double)jint(r, "last-seen-ms") / 1000.0);
+	}
+	return NULL;
+}
+
 static void
 print_sessions(json_t *r)
 {
+	static const char *const ncols[] = {"SESSION", "NODE", "SERVED", "PROGRESS", "LOSS",
+	                                    "REQUESTS/REPEATED", "LAST HEARD"};
+	json_t *nodes = json_array(), *s, *n;
+	size_t i, k;
+
 	static const char *const mcols[] = {"ID", "IMAGE", "VERSION", "METHOD", "GROUP:PORT",
 	                                    "CLIENT"};
 	static const char *const dcols[] = {"ID",   "IMAGE", "ADDR:PORT",         "METHOD", "STATE",
@@ -338,6 +371,22 @@ print_sessions(json_t *r)
 	}
 	printf("Dataplane:\n");
 	print_table(json_object_get(r, "dataplane"), dcols, MB_ARRAY_SIZE(dcols), dp_cell);
+	/* each session's nodes: how each is served and how far it got */
+	json_array_foreach(json_object_get(r, "dataplane"), i, s) {
+		json_array_foreach(json_object_get(s, "nodes"), k, n) {
+			json_t *row = json_deep_copy(n);
+
+			if (row == NULL)
+				continue;
+			json_object_set(row, "session", json_object_get(s, "id"));
+			json_array_append_new(nodes, row);
+		}
+	}
+	if (nodes != NULL && json_array_size(nodes) > 0) {
+		printf("\nNodes:\n");
+		print_table(nodes, ncols, MB_ARRAY_SIZE(ncols), node_cell);
+	}
+	json_decref(nodes);
 }
 
 /* ---- stats ----------------------------------------------------------------------------- */

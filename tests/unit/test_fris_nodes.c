@@ -344,21 +344,62 @@ test_joins(void **state)
 
 	(void)state;
 	for (unsigned i = 0; i < 3; i++)
-		assert_false(mb_fris_nodes_join(t, a, T0 + i * 1500000ULL));
+		assert_false(mb_fris_nodes_join(t, a, 7, T0 + i * 1500000ULL));
 	assert_int_equal(a->method, MB_FRIS_NODE_MCAST);
-	assert_false(mb_fris_nodes_join(t, b, T0));
-	assert_false(mb_fris_nodes_join(t, b, T0 + 500000));
-	assert_true(mb_fris_nodes_join(t, b, T0 + 1000000));
+	assert_false(mb_fris_nodes_join(t, b, 7, T0));
+	assert_false(mb_fris_nodes_join(t, b, 7, T0 + 500000));
+	assert_true(mb_fris_nodes_join(t, b, 7, T0 + 1000000));
 	assert_int_equal(b->method, MB_FRIS_NODE_UCAST);
 	assert_int_equal(b->reason, MB_FRIS_NODE_R_JOIN);
 	assert_int_equal(b->joins, 3);
 	c->no_fb = true;
 	for (unsigned i = 0; i < 5; i++)
-		assert_false(mb_fris_nodes_join(t, c, T0 + i * 100000ULL));
+		assert_false(mb_fris_nodes_join(t, c, 7, T0 + i * 100000ULL));
 	assert_int_equal(c->method, MB_FRIS_NODE_MCAST);
 	assert_int_equal(t->st.fallbacks, 1);
 	assert_string_equal(mb_fris_node_reason_str(MB_FRIS_NODE_R_JOIN), "join");
 	assert_string_equal(mb_fris_node_reason_str(MB_FRIS_NODE_R_MAX), "?");
+	mb_fris_nodes_free(t);
+}
+
+/* A client killed without LEAVE and started again on the node (a new client
+ * id): the old run's asks and covers are no evidence against the new run,
+ * which asks again for everything the old one got. */
+static void
+test_restart_without_leave(void **state)
+{
+	struct mb_fris_nodes *t = mk(64, 4);
+	struct mb_fris_node *nd[2];
+	uint32_t lose[2] = {0, 0};
+	uint64_t now = T0;
+
+	(void)state;
+	nd[0] = node(t, 1, now);
+	nd[1] = node(t, 2, now);
+	(void)mb_fris_nodes_join(t, nd[0], 1, now);
+	(void)mb_fris_nodes_join(t, nd[1], 2, now);
+	now = play(t, nd, 2, lose, 20, now, 0);
+	assert_int_equal(nd[1]->done, 20);
+	/* node 2's client dies; a new one joins and asks for chunks 0..19 again
+	 * while node 1 keeps going */
+	(void)mb_fris_nodes_join(t, nd[1], 3, now);
+	assert_int_equal(nd[1]->done, 0);
+	for (unsigned k = 0; k < 40; k++) {
+		now += TICK;
+		mb_fris_nodes_ask(t, nd[0], 20 + k, CB, false, now);
+		mb_fris_nodes_sent(t, 20 + k, 0, CB, now + 1);
+		if (k < 20) {
+			mb_fris_nodes_ask(t, nd[1], k, CB, false, now);
+			mb_fris_nodes_sent(t, k, 0, CB, now + 1);
+		}
+		(void)mb_fris_nodes_tick(t, now);
+	}
+	assert_int_equal(nd[1]->blocks_lost, 0);
+	assert_int_equal(nd[1]->method, MB_FRIS_NODE_MCAST);
+	assert_int_equal(t->st.fallbacks, 0);
+	/* the same client id again (a JOIN retry) is not a new run */
+	(void)mb_fris_nodes_join(t, nd[1], 3, now);
+	assert_true(nd[1]->done > 0);
 	mb_fris_nodes_free(t);
 }
 
@@ -482,6 +523,7 @@ main(void)
 		cmocka_unit_test(test_lossy_not_moved),
 		cmocka_unit_test(test_persistent_loss_and_full_slots),
 		cmocka_unit_test(test_joins),
+		cmocka_unit_test(test_restart_without_leave),
 		cmocka_unit_test(test_progress_inference),
 		cmocka_unit_test(test_table_bounds),
 		cmocka_unit_test(test_rate_noise_floor),

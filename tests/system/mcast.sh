@@ -1,0 +1,380 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# Multicast that looks after itself, end to end with the stock Emulab client
+# (and mb-frisbee) behind a Linux bridge: the IGMP querier, the per-node
+# unicast fallback, the adaptive rate with mixed receivers, per-node progress
+# in `minibossctl sessions` and health.  One case per run:
+#
+#   mcast.sh querier   a snooping bridge whose hosts hear no querier and
+#                      which forgets a membership after 3 s: with
+#                      igmp-querier = off the client's load stops (the
+#                      control); with auto the daemon queries, the client's
+#                      membership is refreshed and a load lasting well past
+#                      3 s completes
+#   mcast.sh yield     the bridge queries from a lower address: the daemon
+#                      (auto) yields, stats and health say so, loads work
+#   mcast.sh fallback  c2's port drops all multicast: c2 completes by
+#                      unicast (sessions and health show it unicast-served)
+#                      while c1, served by the group, keeps about its time
+#   mcast.sh mixed     three clients 1 s apart, one throttled to a quarter of
+#                      the rate a client alone gets, one with 5% loss: the
+#                      clean one's time against its time alone
+#   mcast.sh progress  per-node progress mid-load in minibossctl sessions
+#                      and health: inferred for the stock client, reported
+#                      (PROGRESS, mb-frisbee -H) for mb-frisbee
+# Needs root, the stock tools (skip 77 without them) and a built minibossd.
+set -u
+MB_PREFIX=mbq
+. "$(dirname "$0")/lib.sh"
+
+CASE=${1:-querier}
+SRV_ADDR=10.78.0.10
+FRIS="$MB_FRISBEE_BIN/frisbee"
+MIB=${MB_TEST_MIB:-32}
+
+mb_require_frisbee
+[ -x "$MB_BUILD/server/minibossd" ] || mb_skip "minibossd not built at '$MB_BUILD/server/minibossd'"
+mb_init
+mb_require_cmd tc bridge
+
+# conf EXTRA: the configuration, [frisbee] lines EXTRA.
+conf() {
+	{
+		mb_conf_write "$SRV_ADDR/24"
+		printf '\n[frisbee]\nidle-timeout = 20s\n%b\n' "$1"
+	} >"$MB_TMP/mb.conf"
+}
+
+# setup NCLIENTS EXTRA: testbed (bridge as lib.sh makes it), image, daemon.
+setup() {
+	local n=$1 i
+	mb_bridge_up
+	mb_host srv "$SRV_ADDR/24" noaddr
+	for i in $(seq "$n"); do
+		mb_host "c$i" "10.78.0.$((20 + i))/24"
+	done
+	[ -n "${BRIDGE_HOOK:-}" ] && $BRIDGE_HOOK
+	mb_make_file "$MB_TMP/raw.img" "$MIB" 3
+	mb_state_add_image "$MB_TMP/state" "emulab-ops/RAW" "$MB_TMP/raw.img" 1 1700000000
+	conf "$2"
+	mb_daemon_start srv "$MB_TMP/mb.conf"
+	mb_daemon_wait_ready 30
+	mb_wait_tcp c1 "$SRV_ADDR" 64494 15 || mb_fail "master server port not reachable"
+	for i in $(seq 60); do
+		mb_in c1 timeout 5 "$FRIS" -i 10.78.0.21 -S "$SRV_ADDR" -Q emulab-ops/RAW 2>&1 |
+			grep -q '^error=0' && break
+		sleep 0.5
+	done
+	[ "$i" -lt 60 ] || mb_fail "image not published"
+}
+
+# fetch CLIENT [TIMEOUT] [frisbee options]: a background stock client loading
+# the image raw (-N); its PID in PID_<client>, its time (ms) lands in
+# $MB_TMP/<client>.ms, stderr in $MB_TMP/<client>.err.
+fetch() {
+	local c=$1 t=${2:-50}
+	shift 2 || shift
+	mb_bg "$c" bash -c 's=$(date +%s%N); timeout "$1" "${@:2}"; rc=$?
+		echo $((($(date +%s%N) - s) / 1000000)) >"'"$MB_TMP/$c.ms"'"; exit $rc' \
+		fetch "$t" "$FRIS" -i "$(mb_addr "$c")" -S "$SRV_ADDR" -T 20 -N "$@" \
+		-F emulab-ops/RAW "$MB_TMP/out.$c" 2>"$MB_TMP/$c.err"
+	eval "PID_$c=$MB_LAST_PID"
+}
+
+# check CLIENT: exited 0, output identical to the image.
+check() {
+	local c=$1 pid rc
+	pid=$(eval "echo \$PID_$c")
+	wait "$pid"
+	rc=$?
+	[ "$rc" = 0 ] || mb_fail "$c: frisbee exited $rc: $(tail -n 3 "$MB_TMP/$c.err")"
+	[ "$(mb_sha "$MB_TMP/out.$c")" = "$(mb_sha "$MB_TMP/raw.img")" ] ||
+		mb_fail "$c: output differs from the image"
+}
+
+ms() { cat "$MB_TMP/$1.ms"; }
+
+# alive PID: still running.
+alive() { kill -0 "$1" 2>/dev/null; }
+
+# json_py FILE EXPR: evaluate a python expression over the JSON in FILE (j).
+json_py() {
+	python3 -c 'import json, sys
+j = json.load(open(sys.argv[1]))
+print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# node_py: python defining node(j, addr) -> the node of that address in a
+# sessions reply's dataplane sessions, or None.
+NODE_PY='
+def node(j, addr):
+    for s in j.get("dataplane", []):
+        for n in s.get("nodes") or []:
+            if n["addr"] == addr:
+                return n
+    return None
+'
+
+# watch_nodes OUTFILE PID...: while one of PIDs runs, append every 0.3 s one
+# line per node of `minibossctl --json sessions`: addr method fallback
+# progress progress-from.
+watch_nodes() {
+	local out=$1
+	shift
+	: >"$out"
+	while mb_any_alive "$@"; do
+		mb_ctl --json sessions 2>/dev/null | python3 -c 'import json, sys
+try:
+    j = json.load(sys.stdin)
+except ValueError:
+    sys.exit(0)
+for s in j.get("dataplane", []):
+    for n in s.get("nodes") or []:
+        print(n["addr"], n["method"], n["fallback"], n["progress"], n["progress-from"])' \
+			>>"$out"
+		sleep 0.3
+	done
+}
+
+case "$CASE" in
+querier)
+	# The switch: snooping, memberships kept 3 s, and no querier the hosts
+	# hear: the bridge's own querier runs (so it forwards a group only to
+	# the ports that reported it, and to querier ports) but its queries are
+	# dropped on the way out, as on a switch whose querier is elsewhere and
+	# gone.  A host reports a group only when it joins, so its membership
+	# lapses 3 s later unless someone queries.
+	bridge_snoop_no_querier() {
+		ip -n "$(mb_ns br)" link set br0 type bridge mcast_membership_interval 300 ||
+			mb_fail "bridge timers"
+		mb_nft "table bridge mbqq {
+	chain mbqo {
+		type filter hook output priority 0; policy accept;
+		ip protocol igmp counter drop
+	}
+}"
+	}
+	BRIDGE_HOOK=bridge_snoop_no_querier
+	MIB=48
+	setup 1 "igmp-querier = off\nigmp-query-interval = 1s\nmax-fallback-nodes = 0\nrate = 60M"
+	# Control: nobody queries, the switch forwards the group to nobody.
+	fetch c1 12
+	wait "$PID_c1" && mb_fail "control: the load succeeded without a querier (the testbed does not emulate the switch)"
+	cmp -s "$MB_TMP/out.c1" "$MB_TMP/raw.img" && mb_fail "control: c1 got the whole image"
+	mb_log "control (igmp-querier = off): c1 failed as expected"
+	# Our querier, auto (no other querier here): a reload turns it on.
+	conf "igmp-querier = auto\nigmp-query-interval = 1s\nmax-fallback-nodes = 0\nrate = 60M"
+	mb_ctl reload >/dev/null || mb_fail "reload"
+	rm -f "$MB_TMP/out.c1"
+	fetch c1 50
+	# what the switch and the querier do, for the failure message
+	while alive "$PID_c1"; do
+		{
+			date +%T.%N
+			bridge -n "$(mb_ns br)" -s mdb show
+			mb_ctl --json stats 2>/dev/null | python3 -c 'import json, sys
+print(json.load(sys.stdin)["igmp-querier"])'
+		} >>"$MB_TMP/diag.txt" 2>&1
+		sleep 1
+	done
+	wait "$PID_c1" || mb_fail "c1 failed with our querier: $(tail -n 2 "$MB_TMP/c1.err"); switch and querier: $(tail -n 12 "$MB_TMP/diag.txt")"
+	check c1
+	t=$(ms c1)
+	mb_log "c1 loaded ${MIB} MiB in ${t} ms with the daemon as querier"
+	[ "$t" -gt 6000 ] || mb_fail "load took ${t} ms: not past 2 membership intervals (6 s)"
+	mb_ctl --json stats >"$MB_TMP/stats.json" || mb_fail "stats"
+	q=$(json_py "$MB_TMP/stats.json" 'j["igmp-querier"]')
+	mb_log "querier: $q"
+	[ "$(json_py "$MB_TMP/stats.json" 'j["igmp-querier"]["mode"]')" = auto ] ||
+		mb_fail "querier mode: $q"
+	sent=$(json_py "$MB_TMP/stats.json" 'j["igmp-querier"]["queries-sent"]')
+	[ "$sent" -ge 4 ] || mb_fail "only $sent queries sent during a ${t} ms load: $q"
+	mb_ctl --json health >"$MB_TMP/health.json" || mb_fail "health"
+	json_py "$MB_TMP/health.json" 'j' | grep -q "queries-sent" ||
+		mb_fail "health shows no IGMP querier"
+	mb_pass "querier: control failed, with our queries a ${t} ms load completed ($sent queries)"
+	;;
+yield)
+	bridge_lower_querier() {
+		ip -n "$(mb_ns br)" addr add 10.78.0.2/24 dev br0 || mb_fail "bridge address"
+		ip -n "$(mb_ns br)" link set br0 type bridge mcast_query_use_ifaddr 1 \
+			mcast_query_interval 100 mcast_querier 0 || mb_fail "bridge querier"
+		ip -n "$(mb_ns br)" link set br0 type bridge mcast_querier 1
+	}
+	BRIDGE_HOOK=bridge_lower_querier
+	MIB=16
+	setup 1 "igmp-querier = auto\nigmp-query-interval = 2s\nrate = 40M"
+	fetch c1 40
+	# mid-load (the querier works while multicast sessions run)
+	state=
+	while alive "$PID_c1"; do
+		mb_ctl --json stats >"$MB_TMP/stats.json" 2>/dev/null &&
+			state=$(json_py "$MB_TMP/stats.json" 'j["igmp-querier"]["state"]')
+		[ "$state" = yielding ] && break
+		sleep 0.3
+	done
+	check c1
+	[ "$state" = yielding ] || mb_fail "never yielding mid-load: $(cat "$MB_TMP/stats.json")"
+	q=$(json_py "$MB_TMP/stats.json" 'j["igmp-querier"]')
+	mb_log "querier: $q"
+	[ "$(json_py "$MB_TMP/stats.json" 'j["igmp-querier"]["heard"] > 0')" = True ] ||
+		mb_fail "the bridge's queries were not heard: $q"
+	[ "$(json_py "$MB_TMP/stats.json" 'j["igmp-querier"]["yields"] >= 1')" = True ] ||
+		mb_fail "did not yield: $q"
+	[ "$(json_py "$MB_TMP/stats.json" 'j["igmp-querier"].get("other-querier")')" = 10.78.0.2 ] ||
+		mb_fail "other querier not 10.78.0.2: $q"
+	mb_ctl --json health >"$MB_TMP/health.json" || mb_fail "health"
+	python3 - "$MB_TMP/health.json" <<-'EOF' ||
+		import json, sys
+		def walk(v):
+		    if isinstance(v, dict):
+		        q = v.get("igmp-querier")
+		        if isinstance(q, dict) and q.get("yields", 0) >= 1:
+		            return True
+		        return any(walk(x) for x in v.values())
+		    if isinstance(v, list):
+		        return any(walk(x) for x in v)
+		    return False
+		sys.exit(0 if walk(json.load(open(sys.argv[1]))) else 1)
+	EOF
+		mb_fail "health does not show the yield: $(cat "$MB_TMP/health.json")"
+	mb_pass "querier yields to a lower address ($q)"
+	;;
+fallback)
+	setup 2 ""
+	# c1 alone: its time.
+	fetch c1 50
+	check c1
+	t_alone=$(ms c1)
+	# c2's port gets no multicast frame at all, as behind a switch that never
+	# learned its membership (by L2 destination: frames to its own MAC still
+	# pass, whatever their IP destination).
+	mb_nft "table bridge mbq {
+	chain mbqf {
+		type filter hook forward priority 0; policy accept;
+		oifname \"$(mb_bridge_port c2)\" ether daddr & 01:00:00:00:00:00 == 01:00:00:00:00:00 ip protocol udp counter drop
+	}
+}"
+	rm -f "$MB_TMP/out.c1"
+	fetch c1 50
+	fetch c2 50
+	watch_nodes "$MB_TMP/nodes.txt" "$PID_c1" "$PID_c2" &
+	w=$!
+	check c1
+	check c2
+	wait "$w"
+	t_with=$(ms c1)
+	t_c2=$(ms c2)
+	dropped=$(ip netns exec "$(mb_ns br)" nft list table bridge mbq | grep -o 'packets [0-9]*' |
+		awk '{print $2}')
+	mb_log "c1 alone ${t_alone} ms, with c2 ${t_with} ms; c2 ${t_c2} ms; multicast dropped towards c2: $dropped"
+	[ "${dropped:-0}" -gt 0 ] || mb_fail "the drop rule dropped nothing"
+	grep -q "^10.78.0.22 ucast " "$MB_TMP/nodes.txt" ||
+		mb_fail "sessions never showed c2 served by unicast: $(sort -u "$MB_TMP/nodes.txt" | head)"
+	grep -q "^10.78.0.21 ucast " "$MB_TMP/nodes.txt" &&
+		mb_fail "c1 was moved to unicast: $(grep '^10.78.0.21 ucast' "$MB_TMP/nodes.txt" | head -3)"
+	mb_log "c2: $(grep -m1 '^10.78.0.22 ucast ' "$MB_TMP/nodes.txt")"
+	# health lists the session's nodes too (the session may have ended:
+	# ended sessions stay listed for a while)
+	mb_ctl --json health >"$MB_TMP/health.json" || mb_fail "health"
+	python3 - "$MB_TMP/health.json" <<-'EOF' || mb_fail "health does not show c2 unicast-served"
+		import json, sys
+		def walk(v):
+		    if isinstance(v, dict):
+		        if v.get("addr") == "10.78.0.22" and v.get("method") == "ucast":
+		            return True
+		        return any(walk(x) for x in v.values())
+		    if isinstance(v, list):
+		        return any(walk(x) for x in v)
+		    return False
+		sys.exit(0 if walk(json.load(open(sys.argv[1]))) else 1)
+	EOF
+	# generous: the machine is shared
+	lim=$((t_alone * 3 / 2 + 3000))
+	[ "$t_with" -le "$lim" ] || mb_fail "c1 took ${t_with} ms with c2, ${t_alone} ms alone (limit ${lim})"
+	mb_pass "c2 (no multicast) by unicast in ${t_c2} ms; c1 ${t_with} ms vs ${t_alone} ms alone"
+	;;
+mixed)
+	setup 3 ""
+	fetch c1 50
+	check c1
+	t_alone=$(ms c1)
+	# a quarter of what c1 alone got, on c2's port
+	q=$(python3 -c "print(max(1, int($MIB * 8 * 1024 * 1024 / ($t_alone / 1000) / 4 / 1e6)))")
+	ip netns exec "$(mb_ns br)" tc qdisc add dev "$(mb_bridge_port c2)" root tbf \
+		rate "${q}mbit" burst 64kb latency 50ms || mb_fail "tbf"
+	mb_loss 5 c3
+	rm -f "$MB_TMP/out.c1"
+	fetch c2 80
+	sleep 1
+	fetch c3 80
+	sleep 1
+	fetch c1 80
+	watch_nodes "$MB_TMP/nodes.txt" "$PID_c1" "$PID_c2" "$PID_c3" &
+	w=$!
+	check c1
+	check c2
+	check c3
+	wait "$w"
+	t1=$(ms c1) t2=$(ms c2) t3=$(ms c3)
+	ratio=$(python3 -c "print(round($t1 / $t_alone, 2))")
+	fell=$(awk '$2 == "ucast" {print $1 "(" $3 ")"}' "$MB_TMP/nodes.txt" | sort -u | tr '\n' ' ')
+	mb_log "c1 alone ${t_alone} ms; mixed: c1 (clean, last) ${t1} ms = ${ratio}x alone," \
+		"c2 (${q} Mbit/s) ${t2} ms, c3 (5% loss) ${t3} ms; served alone: ${fell:-none}"
+	# The target is 1.2x; on this shared 2-core machine the figure moves
+	# with the load, so the assertion is looser (2x + 2 s) and the figure is
+	# reported.
+	lim=$((t_alone * 2 + 2000))
+	[ "$t1" -le "$lim" ] || mb_fail "clean client ${t1} ms with the others, ${t_alone} ms alone (limit ${lim})"
+	mb_pass "clean client ${ratio}x its time alone (${t1} vs ${t_alone} ms)"
+	;;
+progress)
+	MIB=48
+	setup 2 "rate = 40M"
+	fetch c1 60
+	mb_bg c2 timeout 60 "$MB_BUILD/tools/mb-frisbee" -i "$(mb_addr c2)" -S "$SRV_ADDR" -N -H 1 \
+		-T 20 -F emulab-ops/RAW "$MB_TMP/out.c2"
+	PID_c2=$MB_LAST_PID
+	# mid-load: text and JSON of sessions, and health
+	seen_text=0 seen_c1=0 seen_c2=0 seen_health=0
+	for _ in $(seq 100); do
+		alive "$PID_c1" || break
+		mb_ctl sessions >"$MB_TMP/sessions.txt" 2>&1
+		mb_ctl --json sessions >"$MB_TMP/sessions.json" 2>/dev/null || continue
+		mb_ctl --json health >"$MB_TMP/health.json" 2>/dev/null
+		r=$(python3 - "$MB_TMP/sessions.json" "$MB_TMP/health.json" <<-EOF
+			import json, sys
+			$NODE_PY
+			j = json.load(open(sys.argv[1]))
+			h = open(sys.argv[2]).read()
+			a, b = node(j, "10.78.0.21"), node(j, "10.78.0.22")
+			ok1 = a is not None and 0 < a["progress"] < 1 and a["progress-from"] == "inferred"
+			ok2 = b is not None and 0 < b["progress"] < 1 and b["progress-from"] == "report"
+			print(int(ok1), int(ok2), int('"10.78.0.21"' in h and '"progress"' in h),
+			      a and a["progress"], b and b["progress"])
+		EOF
+		)
+		set -- $r
+		[ "$1" = 1 ] && seen_c1=1 && p1=$4
+		[ "$2" = 1 ] && seen_c2=1 && p2=$5
+		[ "$3" = 1 ] && seen_health=1
+		grep -q "10.78.0.21 .*multicast .*% (inferred)" "$MB_TMP/sessions.txt" && seen_text=1
+		[ $seen_c1$seen_c2$seen_text$seen_health = 1111 ] && break
+		sleep 0.5
+	done
+	check c1
+	wait "$PID_c2" || mb_fail "mb-frisbee failed"
+	[ "$(mb_sha "$MB_TMP/out.c2")" = "$(mb_sha "$MB_TMP/raw.img")" ] || mb_fail "c2 output differs"
+	[ $seen_c1 = 1 ] || mb_fail "no mid-load inferred progress for the stock client: $(cat "$MB_TMP/sessions.json")"
+	[ $seen_c2 = 1 ] || mb_fail "no mid-load reported progress for mb-frisbee: $(cat "$MB_TMP/sessions.json")"
+	[ $seen_text = 1 ] || mb_fail "minibossctl sessions shows no node progress: $(cat "$MB_TMP/sessions.txt")"
+	[ $seen_health = 1 ] || mb_fail "health shows no node progress"
+	mb_log "mid-load: stock client ${p1} (inferred), mb-frisbee ${p2} (reported)"
+	mb_pass "per-node progress mid-load (sessions text and JSON, health)"
+	;;
+*)
+	echo "usage: $0 querier | yield | fallback | mixed | progress" >&2
+	exit 2
+	;;
+esac
