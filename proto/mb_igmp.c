@@ -49,7 +49,10 @@ mb_igmp_querier_activate(struct mb_igmp_querier *q, bool active, uint64_t now)
 		return;
 	q->active = true;
 	if (q->mode == MB_IGMP_QUERIER_AUTO && q->other != 0 && now < q->other_until) {
+		/* stand aside from the start: the startup query is not sent */
 		q->state = MB_IGMP_Q_YIELDING;
+		q->yields++;
+		q->suppressed++;
 		q->next = now + q->qi;
 		return;
 	}

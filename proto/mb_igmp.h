@@ -60,7 +60,8 @@ struct mb_igmp_querier {
 	uint64_t sent;		/* general queries sent */
 	uint64_t suppressed;	/* queries not sent: yielding */
 	uint64_t heard;		/* queries from other queriers */
-	uint64_t yields;	/* times we stopped for a lower address */
+	uint64_t yields;	/* times we stood aside for a lower address (stopped
+				 * querying, or did not start) */
 	uint64_t resumes;	/* times we took over again */
 };
 

@@ -218,7 +218,7 @@ yield)
 	[ "$state" = yielding ] || mb_fail "never yielding mid-load: $(cat "$MB_TMP/stats.json")"
 	q=$(json_py "$MB_TMP/stats.json" 'j["igmp-querier"]')
 	mb_log "querier: $q"
-	[ "$(json_py "$MB_TMP/stats.json" 'j["igmp-querier"]["heard"] > 0')" = True ] ||
+	[ "$(json_py "$MB_TMP/stats.json" 'j["igmp-querier"]["queries-heard"] > 0')" = True ] ||
 		mb_fail "the bridge's queries were not heard: $q"
 	[ "$(json_py "$MB_TMP/stats.json" 'j["igmp-querier"]["yields"] >= 1')" = True ] ||
 		mb_fail "did not yield: $q"
