@@ -14,8 +14,8 @@
 
 #define RESOLVE_US 1500000ULL	  /* an ask answered and not repeated this long: done */
 #define PEND_STALE_US 30000000ULL /* an ask never answered is forgotten */
-#define JOIN_WIN_US 2000000ULL	  /* JOINs counted within this window */
-#define JOIN_FALLBACK 3		  /* that many JOINs in the window: replies do not reach it */
+#define JOIN_WIN_US 3000000ULL	  /* JOINs counted within this window */
+#define JOIN_FALLBACK 4		  /* that many JOINs in the window: replies do not reach it */
 #define FB_IDLE_US 30000000ULL	  /* a node served alone silent this long frees its slot */
 #define LOSS_ABS_PPM 30000	  /* LOSS: above 3% ... */
 #define LOSS_REL 4		  /* ... and 4 x the best member's */

@@ -23,8 +23,10 @@
  *
  * Unicast fallback.  A node is served alone (its requests go to its own
  * work queue, its BLOCKs to its MAC only, at its own adaptive rate) when
- *   - JOIN: it sent 3 JOINs within 2 s (our replies to the group do not
- *     reach it: its port does not get the group);
+ *   - JOIN: it sent 4 JOINs within 3 s (our replies to the group do not
+ *     reach it: its port does not get the group; the stock client sends one
+ *     every 0.5 s until answered, so one or two replies lost or late on a
+ *     lossy or busy path do not move it);
  *   - LOSS: its loss was over 3% of what the group sent, and over 4 times
  *     the best member's, for 2 s net (+1 a tick over, -1 a tick not: a
  *     burst of a few hundred ms does not move it; it cannot keep up, or its
