@@ -296,6 +296,7 @@ fallback)
 	mb_pass "c2 (no multicast) by unicast in ${t_c2} ms; c1 ${t_with} ms vs ${t_alone} ms alone"
 	;;
 mixed)
+	MIB=64
 	setup 3 ""
 	fetch c1 50
 	check c1
@@ -323,11 +324,11 @@ mixed)
 	mb_log "c1 alone ${t_alone} ms; mixed: c1 (clean, last) ${t1} ms = ${ratio}x alone," \
 		"c2 (${q} Mbit/s) ${t2} ms, c3 (5% loss) ${t3} ms; served alone: ${fell:-none}"
 	# The target is 1.2x.  On this shared 2-core machine (three stock
-	# clients, the daemon and tbf on two cores) the figure moved between 2x
-	# and 4.7x over runs, with the time alone between 1.2 and 2.3 s, so the
-	# assertion is much looser (3x + 4 s: it catches a clean client held to
-	# the slow one's pace, 4x here) and the figure is reported.
-	lim=$((t_alone * 3 + 4000))
+	# clients, the daemon and tbf on two cores) the figure moves a lot from
+	# run to run, so the assertion is looser (2.5x + 2 s: with 64 MiB it
+	# still fails a clean client held to the throttled one's pace, 4x) and
+	# the figure is reported.
+	lim=$((t_alone * 5 / 2 + 2000))
 	[ "$t1" -le "$lim" ] || mb_fail "clean client ${t1} ms with the others, ${t_alone} ms alone (limit ${lim})"
 	mb_pass "clean client ${ratio}x its time alone (${t1} vs ${t_alone} ms)"
 	;;
