@@ -51,15 +51,32 @@ class Daemon:
     """One minibossd process on one DPDK port (net_af_packet or net_af_xdp over ifname in
     namespace ns); its exception tap carries addr for the kernel-socket services."""
 
-    def __init__(self, env, ns, ifname, addr, driver, tap, sock):
+    def __init__(self, env, ns, ifname, addr, driver, tap, sock, vdev_args=''):
         for b in ('minibossd', 'minibossctl'):
             if not env.bins.get(b):
                 raise NotAvailable('%s not built' % b)
         self.env = env
         self.ns, self.ifname, self.addr, self.driver, self.tap = ns, ifname, addr, driver, tap
         self.sock = sock
+        self.vdev_args = vdev_args  # appended to the --vdev string (',key=value...')
         self.proc = None
         self.log = None
+
+    def port_args(self):
+        """mb-launch's port options: -i/-x, unless vdev_args needs the --vdev written out."""
+        return [] if self.vdev_args else ['-i', self.ifname, '-x', self.driver]
+
+    def port_eal(self):
+        """The port as extra EAL arguments when vdev_args is set (mb-launch has no option
+        for PMD arguments)."""
+        if not self.vdev_args:
+            return []
+        if self.driver == 'af_packet':
+            vdev = 'net_af_packet0,iface=%s%s' % (self.ifname, self.vdev_args)
+        else:
+            vdev = 'net_af_xdp0,iface=%s,start_queue=0,queue_count=1%s' % (self.ifname,
+                                                                          self.vdev_args)
+        return ['--', '--no-pci', '--vdev=' + vdev]
 
     def start(self, conf, mem_mb, log_path, timeout=60):
         """Start with config file conf and mem_mb MiB of EAL memory (hugepages with the
@@ -69,9 +86,10 @@ class Daemon:
         args = ['-m', mem[mem.index('-m') + 1]] + (['-H'] if '--huge-unlink' in mem else [])
         run_dir = os.path.dirname(conf)
         r = subprocess.run([Launched.LAUNCH, 'start', '-c', conf, '-D', run_dir, '-o', log_path,
-                            '-N', self.ns, '-i', self.ifname, '-x', self.driver, '-l', '0,1',
+                            '-N', self.ns] + self.port_args() + ['-l', '0,1',
                             '-P', 'mbb-mb%d' % os.getpid(), '--setsid',
-                            '-B', self.env.build, '-t', '%ds' % timeout] + args,
+                            '-B', self.env.build, '-t', '%ds' % timeout] + args +
+                           self.port_eal(),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            timeout=timeout + 30)
         v = parse_vars(r.stdout)

@@ -18,10 +18,10 @@ def require():
         raise NotAvailable('no stock Emulab frisbee/frisbeed in %s (set MB_FRISBEE_BIN)' % PEERS)
 
 
-def start_frisbeed(env, img, port, group=MCAST):
-    """frisbeed serving img on group:port from mbb-s (log: frisbeed.log)."""
+def start_frisbeed(env, img, port, group=MCAST, bw=10000000000):
+    """frisbeed serving img on group:port from mbb-s at -W bw bits/s (log: frisbeed.log)."""
     return Proc([os.path.join(PEERS, 'frisbeed'), '-i', ADDR_S, '-m', group, '-p', str(port),
-                 '-W', '10000000000', img], ns=NS_S,
+                 '-W', str(bw), img], ns=NS_S,
                 log_path=os.path.join(env.work, 'frisbeed.log'))
 
 

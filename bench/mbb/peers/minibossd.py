@@ -38,7 +38,7 @@ class Miniboss:
     starts = 0
 
     def __init__(self, env, ns=NS_S, ifname=IF_S, addr=ADDR_S, driver='af_packet',
-                 rate='unpaced'):
+                 rate='unpaced', vdev_args=''):
         self.env = env
         self.driver = driver
         self.rate = rate
@@ -46,7 +46,7 @@ class Miniboss:
         self.http_port = 8081
         self.dir = os.path.join(env.work, 'mb')
         self.d = daemon.Daemon(env, ns, ifname, addr, driver, self.TAP,
-                               os.path.join(self.dir, 'control.sock'))
+                               os.path.join(self.dir, 'control.sock'), vdev_args=vdev_args)
 
     @property
     def proc(self):

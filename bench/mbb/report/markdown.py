@@ -186,6 +186,16 @@ def write(res, path):
           ['goodput Gbit/s', 'aggregate Gbit/s', 'last receiver done (s)', 'Mpps at peer',
            'extra frames', 'server CPU-s/GB', 'machine CPU-s/GB'],
           rows(res, 'push', push_key), push_row)
+    mc = rows(res, 'mcast', lambda s: (rank(s, 'mode'), s.get('receivers') or 0,
+                                       rank(s, 'server')))
+    if mc:
+        table(L, '## Multicast, default configuration: minibossd vs frisbeed, stock clients',
+              ['minibossd with every [frisbee] key at its default (adaptive rate, IGMP '
+               'querier, unicast fallback); frisbeed at -W 10 Gbit/s on the unlimited veth and '
+               '-W 1 Gbit/s on the veth shaped to 1 Gbit/s (tbf at the server\'s egress). '
+               'Series names carry the link (`unlimited`, `link-1g`).'],
+              ['goodput Gbit/s', 'aggregate Gbit/s', 'last receiver done (s)', 'Mpps at peer',
+               'extra frames', 'server CPU-s/GB', 'machine CPU-s/GB'], mc, push_row)
     table(L, '## HTTP / FTP: parallel downloads (one curl process in %s)' % NS_R, [],
           ['file MiB', 'Gbit/s', 'Gbit per machine CPU-s', 'server CPU-s/GB', 'machine CPU-s/GB',
            'server RSS MiB'], rows(res, 'http', http_key), http_row)
