@@ -105,6 +105,7 @@ enum mb_dp_ctr {
 	X(fb_group, "chunks a node alone asked for, also sent to the group (a member lacked them)") \
 	X(fb_no_neigh, "send passes to a node alone skipped waiting for its ARP") \
 	X(fb_budget_refused, "requests of a node alone refused: its output budget spent") \
+	X(fb_returned, "nodes alone whose output budget ran out, served by the group again") \
 	X(nodes_untracked, "datagrams from nodes beyond max-nodes (served, not tracked)")
 
 enum mb_dp_sctr {

@@ -339,6 +339,8 @@ fris_fb_count(struct mb_dp_sess *s)
 		__atomic_store_n(&s->ctr[MB_DP_S_fallbacks], st->fallbacks, __ATOMIC_RELAXED);
 	if (st->fallback_full != s->ctr[MB_DP_S_fb_refused])
 		__atomic_store_n(&s->ctr[MB_DP_S_fb_refused], st->fallback_full, __ATOMIC_RELAXED);
+	if (st->fb_returned != s->ctr[MB_DP_S_fb_returned])
+		__atomic_store_n(&s->ctr[MB_DP_S_fb_returned], st->fb_returned, __ATOMIC_RELAXED);
 }
 
 /* A request of a node served alone: into its own queue, within its

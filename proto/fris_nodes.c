@@ -264,10 +264,12 @@ fallback(struct mb_fris_nodes *t, struct mb_fris_node *nd, enum mb_fris_node_rea
 	fb->run.in = false;
 	fb->sent = fb->t_sent = 0;
 	fb->budget = t->fb_budget;
-	/* a node that cannot keep up with the group starts at half its rate;
-	 * one the group does not reach at the group's rate */
-	if (why == MB_FRIS_NODE_R_LOSS || why == MB_FRIS_NODE_R_STALL)
-		start /= 2;
+	/* a node that could not take the group's rate starts at a quarter of
+	 * it (its own loss evidence lags a re-request delay: starting high
+	 * would burn its output budget on a path that drops it); one the group
+	 * does not reach at all (its port) at the group's rate */
+	if (why != MB_FRIS_NODE_R_JOIN)
+		start /= 4;
 	(void)mb_rate_adapt_init(&fb->ra, max, 0, start, t->hz, now);
 	(void)mb_tbucket_init(&fb->tb, fb->ra.rate, 0, t->hz, now);
 	t->fb_n++;
@@ -613,9 +615,20 @@ next:
 				       nd->t_lost * t->wire_bits, false))
 			mb_tbucket_set_rate(&fb->tb, fb->ra.rate, 0, now);
 		fb->t_sent = 0;
-		if (since(now, nd->last_seen) > us(t, FB_IDLE_US) && !fb->run.in &&
-		    mb_fris_wq_empty(fb->wq))
+		if (fb->sent >= fb->budget) {
+			/* its budget is spent: the group serves it again (it gets
+			 * what the others ask for, its requests go to the group)
+			 * rather than nothing at all */
 			fb_release(t, nd);
+			nd->method = MB_FRIS_NODE_MCAST;
+			nd->reason = MB_FRIS_NODE_R_NONE;
+			nd->no_fb = true;
+			nd->bad_ticks = nd->unreached_ticks = nd->stall_ticks = 0;
+			t->st.fb_returned++;
+		} else if (since(now, nd->last_seen) > us(t, FB_IDLE_US) && !fb->run.in &&
+			   mb_fris_wq_empty(fb->wq)) {
+			fb_release(t, nd);
+		}
 	}
 	for (i = 0; i < nn; i++)
 		t->node[i].t_lost = 0;

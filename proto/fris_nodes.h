@@ -44,6 +44,10 @@
  * second.  At most
  * `max_fb` nodes are served alone at once (more candidates stay in the
  * group, counted); a slot frees when its node LEAVEs or is silent for 30 s.
+ * A node moved for LOSS, UNREACHED or STALL starts at a quarter of the
+ * group's rate (it could not take the group's), one moved for JOIN at the
+ * group's rate.  A node whose output budget (`fb_budget` BLOCKs) runs out is
+ * served by the group again, for good (counted): starving it would be worse.
  *
  * The group's loss signal for the rate controller is the loss of its best
  * member while fallback slots remain (the worse ones are moving out), else
@@ -152,7 +156,8 @@ struct mb_fris_nodes_stats {
 	uint64_t fb_by_reason[MB_FRIS_NODE_R_MAX];
 	uint64_t fallback_full;	/* candidates left in the group: no slot free */
 	uint64_t covers;	/* chunks the group sent in full */
-	uint64_t fb_released;	/* slots freed (LEAVE, silence) */
+	uint64_t fb_released;	/* slots freed (LEAVE, silence, budget) */
+	uint64_t fb_returned;	/* nodes back in the group: their output budget ran out */
 };
 
 struct mb_fris_nodes {

@@ -118,6 +118,9 @@ test_rerequests_move_to_unicast(void **state)
 	struct mb_fris_fb *fb = mb_fris_nodes_fb(t, nd[2]);
 	uint64_t r0 = fb->ra.rate;
 
+	/* it could not take the group's rate: it starts at a quarter */
+	assert_int_equal(r0, 100000000ULL / 4);
+
 	for (unsigned k = 0; k < 10; k++) {
 		now += TICK;
 		mb_fris_nodes_ask(t, nd[2], 60, CB, true, now);
@@ -132,6 +135,45 @@ test_rerequests_move_to_unicast(void **state)
 	assert_int_equal(t->fb_n, 0);
 	assert_int_equal(t->st.fb_released, 1);
 	assert_int_equal(mb_fris_node_progress_ppm(t, nd[2]), 1000000);
+	mb_fris_nodes_free(t);
+}
+
+/* A node served alone whose output budget runs out is served by the group
+ * again, for good, rather than starved; a node moved for JOIN starts at the
+ * group's rate. */
+static void
+test_budget_spent_returns_to_group(void **state)
+{
+	struct mb_fris_nodes *t = mb_fris_nodes_create(16 * CB, 8, 2, 4 * CB, HZ, WIRE);
+	struct mb_fris_node *a;
+	struct mb_fris_fb *fb;
+	uint64_t now = T0;
+
+	(void)state;
+	assert_non_null(t);
+	mb_fris_nodes_set_rates(t, 100000000ULL, 1000000000ULL, now);
+	a = node(t, 1, now);
+	for (unsigned i = 0; i < 4; i++)
+		(void)mb_fris_nodes_join(t, a, 7, now += 100000);
+	fb = mb_fris_nodes_fb(t, a);
+	assert_non_null(fb);
+	assert_int_equal(fb->ra.rate, 100000000ULL);
+	mb_fris_nodes_ask(t, a, 1, CB, false, now);
+	mb_fris_nodes_fb_sent(t, fb, 1, CB);
+	(void)mb_fris_nodes_tick(t, now += TICK);
+	assert_int_equal(a->method, MB_FRIS_NODE_UCAST);
+	for (unsigned c = 2; c < 5; c++)
+		mb_fris_nodes_fb_sent(t, fb, c, CB);
+	(void)mb_fris_nodes_tick(t, now += TICK);
+	assert_int_equal(a->method, MB_FRIS_NODE_MCAST);
+	assert_null(mb_fris_nodes_fb(t, a));
+	assert_int_equal(t->fb_n, 0);
+	assert_int_equal(t->st.fb_returned, 1);
+	assert_int_equal(t->st.fb_released, 1);
+	/* for good: more JOINs do not move it again */
+	for (unsigned i = 0; i < 6; i++)
+		assert_false(mb_fris_nodes_join(t, a, 7, now += 100000));
+	assert_int_equal(t->st.fallbacks, 1);
 	mb_fris_nodes_free(t);
 }
 
@@ -522,6 +564,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rerequests_move_to_unicast),
+		cmocka_unit_test(test_budget_spent_returns_to_group),
 		cmocka_unit_test(test_lone_unreached),
 		cmocka_unit_test(test_no_progress_while_others_progress),
 		cmocka_unit_test(test_slow_node_stays),
