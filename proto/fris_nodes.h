@@ -3,7 +3,7 @@
  * The nodes of one Frisbee session, as a server can know them: who asked
  * (by IPv4 source), what each one got as far as its requests and our sends
  * tell, and whether multicast reaches it.  Pure logic on a caller's clock,
- * used by the dataplane's Frisbee engine (doc/frisbee-protocol.md, "Nodes").
+ * used by the dataplane's Frisbee engine (doc/multicast.md).
  *
  * Progress.  A node that sends PROGRESS reports (2020+ clients, mb-frisbee
  * -H) is taken at its word (chunks in / chunks of the image).  Otherwise it

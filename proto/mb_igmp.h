@@ -2,8 +2,8 @@
 /*
  * An IGMPv2 querier for the serving segment (RFC 2236 section 3 and 7),
  * as pure logic on a caller's clock: when to send a general query, and the
- * election against other queriers.  frisbee.igmp-querier (doc/frisbee-
- * protocol.md, "IGMP"):
+ * election against other queriers.  frisbee.igmp-querier (doc/multicast.md,
+ * "IGMP querier"):
  *
  *   off   never query;
  *   on    query whatever else queries;
