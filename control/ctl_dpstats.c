@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ctl_dpstats.h"
 #include "dp.h"
@@ -62,10 +63,13 @@ igmp_json(const struct mb_dp_igmp_info *g)
 {
 	char a[INET_ADDRSTRLEN] = "";
 
-	if (g->other != 0)
+	/* yielding to 0.0.0.0: a switch's proxy querier */
+	bool other = g->other != 0 || strcmp(g->state, "yielding") == 0;
+
+	if (other)
 		inet_ntop(AF_INET, &g->other, a, sizeof(a));
 	return json_pack("{s:s,s:s,s:s?,s:I,s:I,s:I,s:I,s:I,s:I}", "mode", g->mode, "state",
-			 g->state, "other-querier", g->other != 0 ? a : NULL, "interval-s",
+			 g->state, "other-querier", other ? a : NULL, "interval-s",
 			 (json_int_t)g->interval_s, "queries-sent", (json_int_t)g->sent,
 			 "queries-suppressed", (json_int_t)g->suppressed, "queries-heard",
 			 (json_int_t)g->heard, "yields", (json_int_t)g->yields, "takeovers",

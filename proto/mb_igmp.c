@@ -48,7 +48,7 @@ mb_igmp_querier_activate(struct mb_igmp_querier *q, bool active, uint64_t now)
 	if (q->active && q->state != MB_IGMP_Q_IDLE)
 		return;
 	q->active = true;
-	if (q->mode == MB_IGMP_QUERIER_AUTO && q->other != 0 && now < q->other_until) {
+	if (q->mode == MB_IGMP_QUERIER_AUTO && now < q->other_until) {
 		/* stand aside from the start: the startup query is not sent */
 		q->state = MB_IGMP_Q_YIELDING;
 		q->yields++;
@@ -64,12 +64,15 @@ mb_igmp_querier_activate(struct mb_igmp_querier *q, bool active, uint64_t now)
 void
 mb_igmp_querier_heard(struct mb_igmp_querier *q, uint32_t src, uint64_t now)
 {
-	if (src == 0 || src == q->addr)
+	if (src == q->addr)
 		return;
 	q->heard++;
+	/* 0.0.0.0 (a snooping switch's proxy querier, RFC 4541 2.1.1) takes
+	 * no part in routers' elections, but it keeps the memberships alive,
+	 * which is all we query for: it counts as the lowest address */
 	if (!lower(src, q->addr))
 		return; /* we win the election against it */
-	if (q->other == 0 || now >= q->other_until || !lower(q->other, src))
+	if (now >= q->other_until || !lower(q->other, src))
 		q->other = src;
 	if (q->other == src)
 		q->other_until = now + q->oqpi;
@@ -89,6 +92,7 @@ mb_igmp_querier_due(struct mb_igmp_querier *q, uint64_t now)
 			/* the other querier went quiet: take over at once */
 			q->state = MB_IGMP_Q_QUERIER;
 			q->other = 0;
+			q->other_until = 0;
 			q->resumes++;
 			q->startup_left = 0;
 			q->next = now + q->qi;

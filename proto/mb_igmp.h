@@ -11,9 +11,11 @@
  *         (the IGMP election): on hearing one we stop, and resume with a
  *         general query when its "other querier present interval" (2 x the
  *         query interval + half the response interval) passes without a
- *         query from it.  Queries from 0.0.0.0 (a snooping switch's own
- *         querier, RFC 4541 2.1.1) and from higher addresses do not make us
- *         yield: the lowest address wins.
+ *         query from it.  Queries from higher addresses do not make us
+ *         yield (the lowest address wins); queries from 0.0.0.0 (a
+ *         snooping switch's own proxy querier, RFC 4541 2.1.1) do: that
+ *         switch keeps the memberships alive, and a second querier would
+ *         only make it flood while it re-learns them.
  *
  * The querier runs only while it has something to keep alive (the caller
  * says so: multicast sessions on the port): it then sends a general query
@@ -54,7 +56,8 @@ struct mb_igmp_querier {
 	bool active;		/* the caller has groups to keep alive */
 	uint64_t next;		/* clock of the next query (querier state) */
 	uint32_t startup_left;	/* startup queries still to send */
-	uint32_t other;		/* lowest other querier heard, network order, 0 none */
+	uint32_t other;		/* lowest other querier heard, network order (0.0.0.0
+				 * a switch's proxy querier); present until other_until */
 	uint64_t other_until;	/* its present interval ends */
 	/* counters */
 	uint64_t sent;		/* general queries sent */

@@ -2,8 +2,8 @@
 /*
  * Unit tests of proto/mb_igmp: the querier's schedule (startup queries, then
  * one per interval, only while active), the election in auto (stand aside for
- * a lower address, not for 0.0.0.0 or a higher one, take over when the other
- * goes quiet), on and off, the counters, and the query encoding.  Simulated
+ * a lower address or a switch's proxy querier, not for a higher one; take over
+ * when the other goes quiet), on and off, the counters, and the encoding.  Simulated
  * clock in microseconds.
  */
 #include <arpa/inet.h>
@@ -73,9 +73,9 @@ test_election(void **state)
 	mb_igmp_querier_config(&q, MB_IGMP_QUERIER_AUTO, ip("10.0.0.10"), 2, HZ, t);
 	mb_igmp_querier_activate(&q, true, t);
 	assert_true(mb_igmp_querier_due(&q, t));
-	/* a switch's proxy querier (0.0.0.0) and a higher address: we stay */
-	mb_igmp_querier_heard(&q, 0, t);
+	/* a higher address: we stay */
 	mb_igmp_querier_heard(&q, ip("10.0.0.20"), t);
+	mb_igmp_querier_heard(&q, q.addr, t); /* our own, looped back */
 	assert_int_equal(q.state, MB_IGMP_Q_QUERIER);
 	assert_int_equal(q.heard, 1);
 	/* a lower address: we stand aside, our queries are suppressed */
@@ -98,6 +98,30 @@ test_election(void **state)
 	assert_int_equal(q.state, MB_IGMP_Q_QUERIER);
 	assert_int_equal(q.resumes, 1);
 	assert_int_equal(q.other, 0);
+}
+
+/* A snooping switch's proxy querier (source 0.0.0.0) keeps the memberships
+ * alive: auto stands aside for it too, and takes over when it goes quiet. */
+static void
+test_proxy_querier(void **state)
+{
+	struct mb_igmp_querier q = {0};
+
+	(void)state;
+	mb_igmp_querier_config(&q, MB_IGMP_QUERIER_AUTO, ip("10.0.0.10"), 2, HZ, T0);
+	mb_igmp_querier_activate(&q, true, T0);
+	assert_true(mb_igmp_querier_due(&q, T0));
+	mb_igmp_querier_heard(&q, 0, T0 + S);
+	assert_int_equal(q.state, MB_IGMP_Q_YIELDING);
+	assert_int_equal(q.other, 0);
+	assert_int_equal(q.yields, 1);
+	/* a lower routed address does not replace it: 0.0.0.0 is lowest */
+	mb_igmp_querier_heard(&q, ip("10.0.0.1"), T0 + 2 * S);
+	assert_int_equal(q.other, 0);
+	assert_int_equal(run(&q, T0 + S, T0 + 5 * S), 0);
+	/* silent for 2 intervals + half a response interval: take over */
+	assert_int_equal(run(&q, T0 + 5 * S, T0 + 7 * S), 1);
+	assert_int_equal(q.resumes, 1);
 }
 
 static void
@@ -159,6 +183,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_schedule),
 		cmocka_unit_test(test_election),
+		cmocka_unit_test(test_proxy_querier),
 		cmocka_unit_test(test_present_at_start_and_modes),
 		cmocka_unit_test(test_encode_and_parse),
 	};
