@@ -157,7 +157,8 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	  "reach them or they cannot keep up with the group; 0 = never" },
 	{ "frisbee", "igmp-querier", MB_CFG_STRING, OFF(igmp_querier), 2, 4, "auto", true,
 	  "IGMP querier on the serving segment while multicast sessions run: off, on, or auto "
-	  "(only while no querier with a lower address is present)" },
+	  "(only while no querier with a lower address, nor a switch's proxy querier, is "
+	  "present)" },
 	{ "frisbee", "igmp-query-interval", MB_CFG_DURATION, OFF(igmp_query_interval), 1, 3600,
 	  "125s", true, "the querier's general query interval (snooping switches keep a "
 	  "membership about 2 intervals)" },
