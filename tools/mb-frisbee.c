@@ -670,24 +670,32 @@ handle_pkt(struct rx *r, const uint8_t *buf, size_t n, const struct sockaddr_in 
 }
 
 /*
- * -H: every heartbeat_s, a full PROGRESS report to the session, as the
- * 2020+ stock client sends with -H: chunks in and written, bytes written.
- * The server takes it as the node's own word on its progress.
+ * -H: every heartbeat_s, a full PROGRESS report (chunks in and written,
+ * bytes written), as the 2020+ stock client sends with -H; the server takes
+ * it as the node's own word on its progress.  It goes to the server's own
+ * address on the session port, not to the group: older stock clients (a
+ * 1056-byte receive buffer) log every 1076-byte report they hear as a bad
+ * message.
  */
 static void
 heartbeat(struct rx *r, uint64_t now)
 {
+	struct sockaddr_in to = r->dst;
 	uint8_t buf[MB_FRIS_PKT_MAX];
+	int len;
 
 	if (r->o.heartbeat_s == 0 || now - r->last_hb < r->o.heartbeat_s * MB_NS_PER_SEC)
 		return;
 	r->last_hb = now;
-	send_pkt(r, buf,
-		 mb_fris_encode_progress_report(buf, sizeof(buf), r->o.myip, r->clientid,
-						r->o.myip, (uint32_t)((now - r->join_ns) /
-								      MB_NS_PER_SEC),
-						MB_FRIS_PROGRESS_SUMMARY, r->hb_seq++, true,
-						r->st.done, r->st.done, r->st.rbytes));
+	len = mb_fris_encode_progress_report(buf, sizeof(buf), r->o.myip, r->clientid, r->o.myip,
+					     (uint32_t)((now - r->join_ns) / MB_NS_PER_SEC),
+					     MB_FRIS_PROGRESS_SUMMARY, r->hb_seq++, true,
+					     r->st.done, r->st.done, r->st.rbytes);
+	if (r->o.server != 0)
+		to.sin_addr.s_addr = r->o.server;
+	if (len > 0 && sendto(r->ssock, buf, (size_t)len, 0, (struct sockaddr *)&to,
+			      sizeof(to)) == -1 && !r->o.quiet)
+		fprintf(stderr, "mb-frisbee: sendto: %s, ignoring\n", strerror(errno));
 }
 
 static void
