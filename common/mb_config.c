@@ -51,6 +51,15 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	{ "server", "control-socket", MB_CFG_STRING, OFF(control_socket), 1, 107,
 	  "/run/miniboss/control.sock", false, "Unix socket for minibossctl (newline-delimited JSON)",
 	  MB_CFG_F_SOCKET },
+	{ "server", "control-socket-mode", MB_CFG_STRING, OFF(control_socket_mode), 3, 4, "0600",
+	  false, "octal permissions of the control socket; anyone who may connect to it may drain, "
+	  "reload and sync the daemon, so widen it only together with control-socket-group" },
+	{ "server", "control-socket-group", MB_CFG_STRING, OFF(control_socket_group), 0, 32, "",
+	  false, "group owning the control socket (with control-socket-mode = 0660, its members "
+	  "may use minibossctl), empty = root's" },
+	{ "server", "drop-privileges", MB_CFG_BOOL, OFF(drop_privileges), 0, 1, "yes", false,
+	  "once started, keep only the capabilities the running daemon still needs (in every "
+	  "thread), empty the bounding set of the others and set no_new_privs" },
 	{ "server", "eal-args", MB_CFG_STRING, OFF(eal_args), 0, 4095, "", false,
 	  "EAL arguments used when none are given on the command line" },
 	{ "server", "log-level", MB_CFG_STRING, OFF(log_level), 1, 16, "info", true,

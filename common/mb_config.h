@@ -35,6 +35,9 @@ struct mb_config {
 	char *state_dir;
 	bool create_state_dir;	/* create state-dir when missing */
 	char *control_socket;
+	char *control_socket_mode;  /* octal permission bits of control_socket */
+	char *control_socket_group; /* "" = root's group */
+	bool drop_privileges;	    /* keep only the run-time capabilities after start */
 	char *eal_args;
 	char *log_level;
 	uint64_t max_control_clients;

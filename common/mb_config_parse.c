@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -587,6 +588,24 @@ check_values(const struct mb_config *cfg, struct mb_diags *d)
 	    (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0' || cfg->tls_ca[0] == '\0'))
 		CERR("control", "tls-listen",
 		     "[control] tls-listen needs tls-cert, tls-key and tls-ca");
+	{
+		const char *sm = cfg->control_socket_mode;
+		char *end = NULL;
+		unsigned long mode = strtoul(sm, &end, 8);
+
+		if (sm[0] < '0' || sm[0] > '7' || end == NULL || *end != '\0' || mode > 0777 ||
+		    (mode & 0600) != 0600 || (mode & 0111) != 0)
+			CERR("server", "control-socket-mode",
+			     "[server] control-socket-mode: '%s' is not an octal mode with "
+			     "owner read and write and no execute bits (e.g. 0600, 0660)", sm);
+		else if ((mode & 0006) != 0)
+			CWARN("server", "control-socket-mode",
+			      "[server] control-socket-mode %s lets every local user drain, reload "
+			      "and sync the daemon", sm);
+	}
+	if (cfg->control_socket_group[0] != '\0' && getgrnam(cfg->control_socket_group) == NULL)
+		CERR("server", "control-socket-group",
+		     "[server] control-socket-group: no group '%s'", cfg->control_socket_group);
 	if (cfg->tls_listen[0] != '\0') {
 		const char *colon = strrchr(cfg->tls_listen, ':');
 		uint64_t port = 0;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The local control socket: a Unix stream socket (mode 0660) carrying
+ * The local control socket: a Unix stream socket (server.control-socket-mode,
+ * 0600 by default: root only; -group gives it to a group) carrying
  * newline-delimited JSON, one reply line per request line, handled by
  * mb_ctl_request_handle().  Every client is bounded: at most
  * server.max-control-clients at once (the next one gets an error line and a
@@ -11,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,6 +231,8 @@ static int
 sock_open(const struct mb_config *cfg)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	gid_t gid = (gid_t)-1;
+	mode_t mode, old_mask;
 	struct stat st;
 	int fd, rc;
 
@@ -265,8 +269,24 @@ sock_open(const struct mb_config *cfg)
 			(void)close(probe);
 		(void)unlink(sun.sun_path);
 	}
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
-	    chmod(sun.sun_path, 0660) == -1 || listen(fd, 64) == -1) {
+	/* Born owner-only (no window in which others may connect), then given
+	 * the configured group and mode before listen(). */
+	mode = (mode_t)strtoul(cfg->control_socket_mode, NULL, 8) & 0777;
+	if (cfg->control_socket_group[0] != '\0') {
+		struct group *g = getgrnam(cfg->control_socket_group);
+
+		if (g == NULL) {
+			MB_LOG(ERR, CTL, "control socket: no group '%s'", cfg->control_socket_group);
+			(void)close(fd);
+			return -ENOENT;
+		}
+		gid = g->gr_gid;
+	}
+	old_mask = umask(0177);
+	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	(void)umask(old_mask);
+	if (rc == -1 || (gid != (gid_t)-1 && chown(sun.sun_path, (uid_t)-1, gid) == -1) ||
+	    chmod(sun.sun_path, mode) == -1 || listen(fd, 64) == -1) {
 		rc = -errno;
 		MB_LOG(ERR, CTL, "control socket '%s': %s", sun.sun_path, strerror(-rc));
 		(void)close(fd);

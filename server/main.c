@@ -56,6 +56,7 @@
 #include "dp.h"
 #include "mb_config.h"
 #include "mb_log.h"
+#include "mb_priv.h"
 #include "srv.h"
 
 #define DEFAULT_CONFIG "/etc/miniboss/miniboss.conf"
@@ -146,6 +147,8 @@ main(int argc, char **argv)
 	struct mb_config cfg;
 	struct mb_srv_preflight pf;
 	struct stat st;
+	const char *keep_why[64] = { 0 };
+	uint64_t keep_caps = 0;
 	char *eal_copy = NULL;
 	bool check_only = false, debug = false, rundir_ours;
 	int eal_argc = 0, app_start = 1, opt, rc, status = 0;
@@ -267,6 +270,19 @@ main(int argc, char **argv)
 		goto out_lock;
 	}
 
+	if (cfg.drop_privileges) {
+		keep_caps = mb_srv_runtime_caps(&pf, keep_why);
+		/* liburcu's call_rcu thread is born with the final set. */
+		rc = mb_priv_prepare(keep_caps);
+		if (rc != 0) {
+			MB_LOG(ERR, MAIN, "cannot prepare dropping capabilities: %s (set "
+			       "[server] drop-privileges = no to run with all of them)",
+			       strerror(-rc));
+			status = 1;
+			goto out_lock;
+		}
+	}
+
 	mb_srv_eal_runtime_dir(eal_argc, eal_argv, rundir, sizeof(rundir));
 	rundir_ours = stat(rundir, &st) == -1;
 	mb_srv_ifaces_record(eal_argc, eal_argv);
@@ -302,6 +318,24 @@ main(int argc, char **argv)
 		MB_LOG(CRIT, MAIN, "control thread failed to start: %s", strerror(-rc));
 		status = 1;
 		goto out_dp;
+	}
+	if (cfg.drop_privileges) {
+		char names[256];
+
+		rc = mb_priv_drop(keep_caps);
+		if (rc != 0) {
+			MB_LOG(CRIT, MAIN, "cannot drop capabilities in every thread: %s (set "
+			       "[server] drop-privileges = no to run with all of them)",
+			       strerror(-rc));
+			mb_dp_stop();
+			status = 1;
+			goto out_ctl;
+		}
+		mb_priv_names(keep_caps, names, sizeof(names));
+		MB_LOG(NOTICE, MAIN, "capabilities dropped in every thread; kept: %s", names);
+		for (int c = 0; c < 64; c++)
+			if (keep_why[c] != NULL)
+				MB_LOG(INFO, MAIN, "kept capability %d for %s", c, keep_why[c]);
 	}
 	rc = rte_eal_mp_remote_launch(mb_dp_lcore_main, NULL, SKIP_MAIN);
 	if (rc != 0) {

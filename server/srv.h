@@ -40,6 +40,9 @@ struct mb_srv_preflight {
 /* The capabilities the configuration and the EAL arguments need (before
  * the lock: no side effect). */
 void mb_srv_preflight_privileges(struct mb_srv_preflight *p);
+/* The capabilities the running daemon still needs (server.drop-privileges),
+ * with a reason per kept capability in @why[64]. */
+uint64_t mb_srv_runtime_caps(const struct mb_srv_preflight *p, const char **why);
 /* With the lock held: the exception TAP name is free, the port interfaces
  * exist, hugepages are mounted and free, PCI NICs are bound to a DPDK
  * driver with an IOMMU, the state directory exists (or is created with

@@ -23,6 +23,7 @@
 #include "mb_config.h"
 #include "mb_hostfacts.h"
 #include "mb_log.h"
+#include "mb_priv.h"
 #include "srv.h"
 
 /* ---- what the EAL arguments ask for ----------------------------------------------- */
@@ -346,4 +347,57 @@ mb_srv_preflight_host(struct mb_srv_preflight *p)
 	check_hugepages(p);
 	check_pci(p);
 	check_state_dir(p);
+}
+
+/*
+ * The capabilities the daemon still uses once it runs (server.drop-privileges);
+ * everything else is dropped after start.  Sockets, the ports, the TAP,
+ * the listeners and the hugepage mappings of start-up are open by then; what
+ * remains is:
+ *  - CAP_NET_ADMIN with an exception TAP or a port on a kernel interface
+ *    (af_packet, af_xdp, tap): a port whose multicast filter fails falls
+ *    back to allmulticast while running, and at exit the TAP is removed and
+ *    the interface flags the port changed are restored;
+ *  - CAP_SYS_ADMIN with hugepages unless --iova-mode=va: the store maps
+ *    hugepage segments while running, and EAL finds their physical
+ *    addresses in /proc/self/pagemap, which shows them only with it;
+ *  - CAP_SYS_ADMIN and CAP_BPF with af_xdp: the PMD removes its XDP program
+ *    at exit, looking it up by id (bpf(BPF_PROG_GET_FD_BY_ID)).
+ * Not kept: CAP_NET_RAW (the raw and XDP sockets are open), CAP_IPC_LOCK
+ * (nothing is locked after start: the af_xdp UMEM is charged when it is
+ * made), CAP_NET_BIND_SERVICE (listening ports cannot change on reload),
+ * CAP_DAC_OVERRIDE (state, runtime and TLS files are root's own), and every
+ * other capability.  @why gets a reason per kept capability.
+ */
+uint64_t
+mb_srv_runtime_caps(const struct mb_srv_preflight *p, const char **why)
+{
+	const char *iova = mb_srv_eal_opt(p->eal_argc, p->eal_argv, "--iova-mode", NULL, 0);
+	uint64_t keep = 0;
+
+	if (p->cfg->exception_tap[0] != '\0') {
+		keep |= 1ULL << MB_CAP_NET_ADMIN;
+		why[MB_CAP_NET_ADMIN] = "the exception TAP at exit";
+	}
+	for (int i = 0;; i++) {
+		const char *v = mb_srv_eal_opt(p->eal_argc, p->eal_argv, "--vdev", NULL, i);
+
+		if (v == NULL)
+			break;
+		if (strncmp(v, "net_af_packet", 13) == 0 || strncmp(v, "net_af_xdp", 10) == 0 ||
+		    strncmp(v, "net_tap", 7) == 0) {
+			keep |= 1ULL << MB_CAP_NET_ADMIN;
+			why[MB_CAP_NET_ADMIN] = "the port's interface flags";
+		}
+		if (strncmp(v, "net_af_xdp", 10) == 0) {
+			keep |= 1ULL << MB_CAP_SYS_ADMIN | 1ULL << MB_CAP_BPF;
+			why[MB_CAP_SYS_ADMIN] = why[MB_CAP_BPF] = "the XDP program at exit";
+		}
+	}
+	if (!mb_srv_eal_flag(p->eal_argc, p->eal_argv, "--no-huge") &&
+	    (iova == NULL || strcmp(iova, "va") != 0)) {
+		keep |= 1ULL << MB_CAP_SYS_ADMIN;
+		why[MB_CAP_SYS_ADMIN] = "physical addresses of hugepages";
+	}
+	return keep;
 }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -421,6 +422,13 @@ test_socket(void **state)
 
 	(void)state;
 	assert_int_equal(mb_ctl_core_start(&cfg, NULL, sock_only, 1), 0);
+	/* Root only by default (server.control-socket-mode = 0600). */
+	{
+		struct stat st;
+
+		assert_int_equal(stat(sockpath, &st), 0);
+		assert_int_equal(st.st_mode & 07777, 0600);
+	}
 	a = connect_client();
 	send_str(a, "{\"cmd\":\"echo\",\"args\":{\"x\":\"y\"}}\n{\"cmd\":\"nosuch\"}\n");
 	r = read_reply(a);
