@@ -51,6 +51,7 @@
 	X(drop_ip_frag, "IPv4 fragments")                                      \
 	X(drop_not_ours, "IPv4 to an address we do not serve")                 \
 	X(drop_udp, "UDP header or length invalid")                            \
+	X(drop_udp_cksum, "UDP checksum wrong (damaged on the way)")           \
 	X(drop_arp, "malformed ARP")                                           \
 	X(drop_multiseg, "multi-segment frames received")                      \
 	X(drop_fault, "frames dropped by the test fault hook")                 \

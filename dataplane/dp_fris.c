@@ -24,8 +24,12 @@
  * mbuf (Ethernet, IPv4, UDP, Frisbee header, chunk, block) followed by the
  * 1 KiB payload through the dataplane's one payload path (dp_zc.h):
  * attached from the image's memory when the port chains mbufs and the
- * memory may be DMA'd, else copied.  The UDP checksum is left 0, which IPv4
- * allows; the IPv4 header checksum is offloaded when the port can.
+ * memory may be DMA'd, else copied.  Every datagram carries a UDP
+ * checksum, as the stock frisbeed's (kernel sockets) do: a BLOCK damaged on
+ * the way is dropped by the receiver's kernel and requested again, where a
+ * zero checksum let it be written into the node's disk (found by the
+ * corruption case of tests/system/faults.sh).  The IPv4 header checksum is
+ * offloaded when the port can.
  *
  * Rate: with frisbee.dynamic-rate (the default) the group's bucket follows
  * the adaptive rate (proto/mb_tbucket.h: starts at the cap, cut by the
@@ -208,8 +212,30 @@ fris_headers(struct mb_dp_lcore *lc, struct mb_dp_sess *s, struct rte_mbuf *m,
 	udp->src_port = rte_cpu_to_be_16(s->port);
 	udp->dst_port = rte_cpu_to_be_16(s->port);
 	udp->dgram_len = rte_cpu_to_be_16((uint16_t)(sizeof(*udp) + plen));
-	udp->dgram_cksum = 0; /* optional in IPv4; the BLOCK payload is not ours to touch */
+	udp->dgram_cksum = 0; /* set by fris_udp_cksum() once the payload is in place */
 	return (uint8_t *)(udp + 1);
+}
+
+/* The UDP checksum of the frame in m (headers of fris_headers(), payload in
+ * m and any attached segment). */
+static void
+fris_udp_cksum(struct rte_mbuf *m)
+{
+	struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *,
+							   sizeof(struct rte_ether_hdr));
+	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
+	uint16_t raw = 0, c;
+	uint32_t sum;
+
+	udp->dgram_cksum = 0;
+	if (rte_raw_cksum_mbuf(m, sizeof(struct rte_ether_hdr) + sizeof(*ip),
+			       rte_be_to_cpu_16(udp->dgram_len), &raw) != 0)
+		return; /* cannot happen: the lengths are ours; 0 = no checksum */
+	sum = (uint32_t)raw + rte_ipv4_phdr_cksum(ip, 0);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	c = (uint16_t)~sum;
+	udp->dgram_cksum = c == 0 ? 0xffff : c;
 }
 
 /* A JOIN or JOIN2 reply to the session's destination, or, with `to`, to
@@ -241,6 +267,7 @@ fris_join_reply(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint32_t version,
 		return;
 	}
 	m->data_len = m->pkt_len = (uint32_t)(FRIS_HDRS_LEN + plen);
+	fris_udp_cksum(m);
 	if (dp_tx_frame(lc, m) == 0) {
 		fris_sctr(s, MB_DP_S_tx_pkts, 1);
 		fris_sctr(s, MB_DP_S_tx_bytes, plen);
@@ -587,6 +614,7 @@ fris_send_block(struct mb_dp_lcore *lc, struct mb_dp_sess *s, struct rte_mbuf *m
 	}
 	if (how == MB_DP_ZC_COPIED_NODMA)
 		dp_count(lc, MB_DP_C_tx_copy_nodma, 1);
+	fris_udp_cksum(m);
 	return dp_tx_frame(lc, m); /* the caller counts the burst */
 }
 

@@ -170,6 +170,22 @@ l4_csum_complete(struct mb_dp_lcore *lc, struct rte_ipv4_hdr *ip, uint16_t ihl, 
 	dp_count(lc, MB_DP_C_rx_csum_partial, 1);
 }
 
+/* A UDP checksum over ulen bytes that does not add up (the datagram lies in
+ * the first segment: ipv4_input checked tot against data_len). */
+static bool
+udp_cksum_bad(const struct rte_ipv4_hdr *ip, const struct rte_udp_hdr *udp, uint16_t ulen)
+{
+	uint32_t sum = rte_raw_cksum(udp, ulen);
+
+	/* pseudo-header with the UDP length (the IP one may include padding) */
+	sum += rte_raw_cksum(&ip->src_addr, 8);
+	sum += rte_cpu_to_be_16(IPPROTO_UDP) + rte_cpu_to_be_16(ulen);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return sum != 0xffff;
+}
+
 static void
 ipv4_input(struct mb_dp_lcore *lc, struct rte_mbuf *m, struct rte_ether_hdr *eth)
 {
@@ -208,6 +224,13 @@ ipv4_input(struct mb_dp_lcore *lc, struct rte_mbuf *m, struct rte_ether_hdr *eth
 		ulen = rte_be_to_cpu_16(udp->dgram_len);
 		if (ulen < sizeof(*udp) || ulen > l4_len)
 			return drop(lc, m, MB_DP_C_drop_udp);
+		/* 0 = the sender computed none (IPv4 allows it); else it must
+		 * hold, as a kernel socket would require of a Frisbee request. */
+		if ((m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_BAD ||
+		    (udp->dgram_cksum != 0 &&
+		     (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) != RTE_MBUF_F_RX_L4_CKSUM_GOOD &&
+		     udp_cksum_bad(ip, udp, ulen)))
+			return drop(lc, m, MB_DP_C_drop_udp_cksum);
 		if (dp_fris_input(lc, ip->src_addr, dst, rte_be_to_cpu_16(udp->src_port),
 				  rte_be_to_cpu_16(udp->dst_port), (const uint8_t *)(udp + 1),
 				  ulen - (uint32_t)sizeof(*udp))) {

@@ -14,6 +14,11 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -31,6 +36,14 @@
  * completion ring, on top of its RX and TX rings. */
 #define DP_AF_XDP_FILL 2048u
 #define DP_AF_XDP_COMP 2048u
+
+/* A socket for SIOCGIFFLAGS (the function's name: a local called socket
+ * shadows socket(2) in port init). */
+static int
+ioctl_socket(void)
+{
+	return socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+}
 
 static bool
 driver_is_virtual(const char *drv)
@@ -125,6 +138,12 @@ dp_port_init(struct mb_dp_port *port, const struct mb_config *cfg)
 			return rc; /* logged */
 	}
 	port->tx_multiseg = (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) != 0;
+	if (info.driver_name != NULL && (strcmp(info.driver_name, "net_af_packet") == 0 ||
+					 port->is_af_xdp) &&
+	    info.if_index != 0 && if_indextoname(info.if_index, port->kif_name) != NULL) {
+		port->kif_fd = ioctl_socket();
+		port->kif = port->kif_fd >= 0;
+	}
 	rc = port_pools(port, cfg, socket);
 	if (rc != 0)
 		return rc;
@@ -185,6 +204,9 @@ dp_port_fini(struct mb_dp_port *port)
 		(void)rte_eth_dev_close(port->id);
 		port->started = false;
 	}
+	if (port->kif)
+		(void)close(port->kif_fd);
+	port->kif = false;
 	rte_mempool_free(port->zc.pool);
 	rte_mempool_free(port->pool);
 	port->zc.pool = NULL;
@@ -201,6 +223,15 @@ dp_port_link_poll(struct mb_dp_lcore *lc, bool force)
 	if (rte_eth_link_get_nowait(port->id, &link) != 0)
 		return;
 	up = link.link_status == RTE_ETH_LINK_UP;
+	if (up && port->kif) {
+		/* the PMD's link is a constant: the interface's carrier is not */
+		struct ifreq ifr;
+
+		memset(&ifr, 0, sizeof(ifr));
+		memcpy(ifr.ifr_name, port->kif_name, sizeof(port->kif_name));
+		if (ioctl(port->kif_fd, SIOCGIFFLAGS, &ifr) == 0)
+			up = (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING);
+	}
 	if (link.link_speed != RTE_ETH_SPEED_NUM_NONE &&
 	    link.link_speed != RTE_ETH_SPEED_NUM_UNKNOWN)
 		atomic_store(&port->link_speed_bps, (uint64_t)link.link_speed * 1000000ULL);

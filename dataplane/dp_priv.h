@@ -78,6 +78,11 @@ struct mb_dp_port {
 	bool is_virtual; /* software port: its link speed is a made-up constant */
 	bool is_af_xdp;	 /* net_af_xdp: completions are reaped only inside tx_burst */
 	bool started;
+	/* af_packet, af_xdp: their PMDs report a fixed link, so the carrier of
+	 * the kernel interface under them is read too (dp_port_link_poll) */
+	bool kif;
+	int kif_fd;
+	char kif_name[16];
 	struct rte_mempool *pool;
 	struct mb_dp_zc zc; /* payload attachment (dp_zc.h); pool NULL = copy */
 	struct mb_dp_exc exc;

@@ -7,9 +7,11 @@
 # print "N passed, N failed, N skipped" over both runs, computed from meson's
 # testlog.json files.  Exit status is non-zero on any failure.
 #
-# Usage: tools/run-tests.sh [--package] [meson test args...]   (e.g. --suite unit)
+# Usage: tools/run-tests.sh [--package] [--long] [meson test args...]   (e.g. --suite unit)
 #   --package  also build the Debian packages, lint them and install them on
 #              a clean Debian 12 (test package-debian, a few minutes more)
+#   --long     the long versions of the abuse tests (abuse-*: a minute each
+#              with ten times the connections, about 10 minutes more)
 # Env:   BUILD_DIR (default build), ASAN_BUILD_DIR (default build-asan),
 #        CI=true adds -Werror,
 #        MB_ASAN=0/1: skip/force the sanitizer stage (default: run it on a
@@ -28,11 +30,17 @@ build=${BUILD_DIR:-build}
 asan_build=${ASAN_BUILD_DIR:-build-asan}
 
 deps=()
-if [ "${1:-}" = --package ]; then
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --package)
+        export MB_PACKAGE_TEST=1
+        deps=(--package)
+        ;;
+    --long) export MB_ABUSE_LONG=1 ;;
+    *) break ;;
+    esac
     shift
-    export MB_PACKAGE_TEST=1
-    deps=(--package)
-fi
+done
 bash tools/install-deps.sh "${deps[@]}" || exit 1
 
 werror=false

@@ -106,7 +106,7 @@ hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 want = 65536 if hard == resource.RLIM_INFINITY else min(65536, hard)
 assert soft == "unlimited" or int(soft) >= want, (soft, want)
 PY
-[ "$(stat -c %a "$SOCK")" = 660 ] || fail "socket mode is not 0660"
+[ "$(stat -c %a "$SOCK")" = 600 ] || fail "socket mode is not 0600 (root only)"
 
 ctl health > "$T/health.txt" || { cat "$T/health.txt"; fail "health not ok"; }
 grep -Eq "^ +State: ok$" "$T/health.txt" || fail "health text: $(cat "$T/health.txt")"

@@ -32,7 +32,7 @@
 #                           reloads, writes its state and exits 0
 # Needs root and a built minibossd (MB_BUILD).
 set -u
-MB_PREFIX=mbp
+MB_PREFIX=mbh
 . "$(dirname "$0")/lib.sh"
 
 CASE=${1:-caps}
@@ -46,7 +46,7 @@ mb_require_cmd curl python3 ethtool setpriv
 setup() {
 	mb_bridge_up
 	mb_host srv "$SRV/24" noaddr
-	printf 'table netdev mbpk {\n chain in {\n  type filter hook ingress device eth0 priority 0; policy drop;\n }\n}\n' |
+	printf 'table netdev mbhk {\n chain in {\n  type filter hook ingress device eth0 priority 0; policy drop;\n }\n}\n' |
 		mb_in srv nft -f - || mb_fail "nft in srv"
 	mb_host c1 "10.83.0.11/24"
 	mb_in c1 ethtool -K eth0 tx off >/dev/null 2>&1 || mb_fail "tx offload off on c1"
