@@ -29,6 +29,7 @@ line of what it did.
 import json
 import os
 import random
+import resource
 import select
 import socket
 import struct
@@ -104,6 +105,9 @@ def mode_fris(dst, port, secs, spoof_base, n_spoof):
 
 
 def mode_idle(dst, port, n, secs, srcs):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, max(soft, n + 100))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     socks = []
     fails = 0
     for i in range(n):
@@ -119,11 +123,14 @@ def mode_idle(dst, port, n, secs, srcs):
         socks.append(s)
     # wait for the handshakes
     deadline = time.time() + 20
-    pending = list(socks)
+    pending = {s.fileno(): s for s in socks}
     while pending and time.time() < deadline:
-        _, w, _ = select.select([], pending[:1000], [], 0.5)
-        for s in w:
-            pending.remove(s)
+        p = select.poll()
+        for fd in pending:
+            p.register(fd, select.POLLOUT)
+        for fd, _ in p.poll(500):
+            pending.pop(fd, None)
+    pending = set(pending.values())
     time.sleep(max(0, secs))
     open_now = 0
     for s in socks:
