@@ -27,6 +27,9 @@
 #                      --flap-mode carrier, 1.5 s) twice during the loads:
 #                      the daemon sees the link go down and up, and all
 #                      loads complete identical
+#   faults.sh hugepages  288 MiB of images in 256 MiB of EAL memory: the ones
+#                      that do not fit are served from an mmap of their file,
+#                      health says so (store.mem), all load identical
 # Needs root, the stock Frisbee tools (skips 77 without them), curl, and a
 # built minibossd and mb-netem (MB_BUILD).
 set -u
@@ -256,7 +259,69 @@ sys.exit(0 if n >= 4 else f"link_changes {n}, want 4")' "$MB_TMP/stats.json" || 
 	mb_pass "two carrier flaps of the serving port during the loads: all identical"
 }
 
+# EAL memory (hugepages, or --no-huge's stand-in) too small for the
+# images: the store serves the ones that do not fit from an mmap of their
+# file, health says so, and every image loads identical over Frisbee and
+# HTTP (and FTP) from either kind of memory.
+case_hugepages() {
+	local i
+	mb_bridge_up
+	mb_host srv "$SRV/24" noaddr
+	printf 'table netdev mbgk {\n chain in {\n  type filter hook ingress device eth0 priority 0; policy drop;\n }\n}\n' |
+		mb_in srv nft -f - || mb_fail "nft in srv"
+	for i in 1 2 3; do
+		mb_host "c$i" "10.84.0.$((10 + i))/24"
+		mb_in "c$i" ethtool -K eth0 tx off >/dev/null 2>&1 || mb_fail "tx offload off"
+	done
+	for i in 1 2 3; do
+		mb_make_file "$MB_TMP/img$i" 96 $((20 + i))
+		mb_state_add_image "$MB_TMP/state" "emulab-ops/HP$i.img" "$MB_TMP/img$i" 1 \
+			$((1700000000 + i))
+	done
+	{
+		mb_conf_write "$SRV/24"
+		printf '\n[tcp]\nhttp-port = 80\nftp-port = 21\nidle-timeout = 60s\n'
+		printf '\n[frisbee]\nidle-timeout = 30s\n'
+	} >"$MB_TMP/mb.conf"
+	# 288 MiB of images in 256 MiB of EAL memory that also holds the pools
+	mb_daemon_start srv "$MB_TMP/mb.conf" -m 256
+	mb_daemon_wait_ready 60
+	mb_wait_tcp c2 "$SRV" 80 20 || mb_fail "HTTP port not reachable"
+	mb_ctl --json health >"$MB_TMP/h.json" || mb_fail "health"
+	python3 - "$MB_TMP/h.json" <<-'EOF' || mb_fail "health: $(cat "$MB_TMP/h.json")"
+		import json, sys
+		st = json.load(open(sys.argv[1]))["store"]
+		print(f"store: mem {st['mem']}, {st['hugepage-bytes'] >> 20} MiB in hugepages, ok {st['ok']}")
+		sys.exit(0 if st["mem"] in ("mmap", "mixed") and st["ok"] == 3 else 1)
+	EOF
+	mb_ctl --json images >"$MB_TMP/imgs.json" || mb_fail "images"
+	python3 - "$MB_TMP/imgs.json" <<-'EOF' >&2 || mb_fail "no image served from an mmap"
+		import json, sys
+		l = json.load(open(sys.argv[1]))
+		print("images: " + " ".join(i["name"] + "=" + i["mem"] for i in l))
+		sys.exit(0 if any(i["mem"] == "mmap" for i in l) and all(i["state"] == "ok" for i in l) else 1)
+	EOF
+	for i in 1 2 3; do
+		mb_bg c1 timeout 100 "$FRIS" -i 10.84.0.11 -S "$SRV" -T 60 -N -F "emulab-ops/HP$i.img" \
+			"$MB_TMP/f$i" 2>"$MB_TMP/c1.$i.err"
+		local pf=$MB_LAST_PID
+		mb_in c2 curl -sS --max-time 100 -o "$MB_TMP/h$i" "http://$SRV/images/emulab-ops/HP$i.img" ||
+			mb_fail "HTTP HP$i"
+		mb_in c3 curl -sS --max-time 100 -o "$MB_TMP/t$i" "ftp://$SRV/emulab-ops/HP$i.img" ||
+			mb_fail "FTP HP$i"
+		wait "$pf" || mb_fail "frisbee HP$i: $(tail -3 "$MB_TMP/c1.$i.err")"
+		for f in f h t; do
+			[ "$(mb_sha "$MB_TMP/$f$i")" = "$(mb_sha "$MB_TMP/img$i")" ] ||
+				mb_fail "HP$i ($f) differs"
+			rm -f "$MB_TMP/$f$i"
+		done
+	done
+	mb_daemon_stop || mb_fail "exit status"
+	mb_pass "images past the EAL memory served from mmap, health says so, all identical"
+}
+
 case "$CASE" in
+hugepages) case_hugepages ;;
 impair) case_impair ;;
 kill9) case_kill9 ;;
 flap) case_flap ;;
