@@ -313,6 +313,22 @@ curl_done(CURL *easy, CURLcode res, void *arg)
 
 /* ---- the round: manifest -> sig -> verify -> plan -> downloads ------------------- */
 
+/* The wait before the next periodic round after `failures` rounds failed
+ * in a row (ops unreachable, the manifest refused): the interval doubled
+ * per failure, up to 8 x (at most an hour, never below the interval).
+ * Images that fail have their own backoff (mb_sync_backoff_ms). */
+static uint64_t
+round_backoff_s(uint32_t failures)
+{
+	uint64_t iv = S.cfg->sync_interval, cap = iv * 8, d = iv;
+
+	if (cap > 3600)
+		cap = iv > 3600 ? iv : 3600;
+	for (uint32_t i = 0; i < failures && d < cap; i++)
+		d *= 2;
+	return d < cap ? d : cap;
+}
+
 void
 sync_round_fail(const char *fmt, ...)
 {
@@ -323,7 +339,7 @@ sync_round_fail(const char *fmt, ...)
 	va_end(ap);
 	S.refusals++;
 	MB_LOG(WARNING, SYNC, "sync from '%s' refused: %s, retrying in %" PRIu64 "s",
-	       S.cfg->origin_url, S.round_err, S.cfg->sync_interval);
+	       S.cfg->origin_url, S.round_err, round_backoff_s(S.failures + 1));
 }
 
 void
@@ -350,9 +366,17 @@ sync_round_maybe_finish(void)
 		else
 			sync_set_reason(S.last_result, "ok");
 	}
+	{
+		uint32_t before = S.failures;
+
+		S.failures = S.round_err[0] != '\0' ? S.failures + 1 : 0;
+		if (S.failures != before)
+			(void)mb_ctl_timer_rearm(S.poll_timer, round_backoff_s(S.failures) * 1000,
+						 round_backoff_s(S.failures) * 1000);
+	}
 	if (S.round_again) {
 		S.round_again = false;
-		(void)mb_ctl_timer_rearm(S.poll_timer, 0, S.cfg->sync_interval * 1000);
+		(void)mb_ctl_timer_rearm(S.poll_timer, 0, round_backoff_s(S.failures) * 1000);
 	}
 }
 
@@ -648,6 +672,8 @@ status_json(enum mb_health_state *worst)
 	json_object_set_new(o, "bytes_fetched", json_integer((json_int_t)S.bytes_fetched));
 	json_object_set_new(o, "rounds", json_integer((json_int_t)S.rounds));
 	json_object_set_new(o, "refusals", json_integer((json_int_t)S.refusals));
+	json_object_set_new(o, "failures", json_integer((json_int_t)S.failures));
+	json_object_set_new(o, "next_round_s", json_integer((json_int_t)round_backoff_s(S.failures)));
 	if (S.have_remote)
 		json_object_set_new(o, "manifest_generated", json_integer(S.remote.generated));
 	for (size_t i = 0; i < S.n_imgs; i++) {
@@ -850,6 +876,7 @@ sync_reconfig(const struct mb_config *cfg, char *err, size_t errlen)
 		mb_manifest_done(&S.remote);
 	S.have_remote = false;
 	S.man_gen++;
+	S.failures = 0; /* the operator may have fixed what failed: no backoff */
 	(void)mb_ctl_timer_rearm(S.poll_timer, cfg->sync_interval * 1000,
 				 cfg->sync_interval * 1000);
 	return 0;

@@ -101,6 +101,7 @@ struct sync {
 	bool ops_unreachable;
 	uint64_t bytes_fetched;
 	uint64_t rounds, refusals;
+	uint32_t failures; /* rounds failed in a row (round backoff) */
 	/* progress of the running round: when it started, bytes fetched then */
 	uint64_t round_start_ms, round_start_bytes;
 	/* files under images/ no manifest names (ctl_sync_local.c) */

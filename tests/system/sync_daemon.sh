@@ -271,6 +271,42 @@ assert m["listening"] and m["requests"] >= 1 and m["timeouts"] >= 1 and m["bad-r
 	mb_pass "metrics: promtool-clean from minibossctl and HTTP, counters moved, endpoint bounded"
 fi
 
+# sync_field KEY: one field of health's "sync" entry.
+sync_field() {
+	mb_ctl --json health | python3 -c 'import json, sys; print(json.load(sys.stdin)["sync"][sys.argv[1]])' "$1"
+}
+
+# Case "backoff": ops unreachable for 40 s with origin.interval = 5s: the
+# miniboss backs off (5, 10, 20, 40 s: at most 4 attempts, not 8), keeps
+# serving its images, health says how many attempts failed in a row; ops
+# back, it recovers within the longest wait (40 s) without being asked.
+if [ "$CASE" = backoff ]; then
+	printf 'interval = 5s\n' >> "$MB_TMP"/mb.conf
+	mb_daemon_start srv "$MB_TMP"/mb.conf
+	mb_daemon_wait_ready 30
+	mb_ctl sync --wait >/dev/null
+	wait_images emulab-ops/A emulab-ops/B C
+	ngx_stop
+	r0=$(sync_field rounds)
+	sleep 41
+	r1=$(sync_field rounds)
+	[ "$(sync_field ops_reachable)" = False ] || fail "ops reachable while down"
+	images_ok emulab-ops/A emulab-ops/B C || fail "images lost while ops was down"
+	mb_log "ops down 41 s: $((r1 - r0)) rounds, $(sync_field failures) failures in a row"
+	[ $((r1 - r0)) -ge 2 ] || fail "no retry while ops was down ($((r1 - r0)) rounds)"
+	[ $((r1 - r0)) -le 4 ] || fail "no backoff: $((r1 - r0)) rounds in 41 s at a 5 s interval"
+	[ "$(sync_field failures)" -ge 2 ] || fail "health: failures $(sync_field failures)"
+	ngx_up srv
+	for i in $(seq 100); do
+		[ "$(sync_field ops_reachable)" = True ] && [ "$(sync_field result)" = ok ] && break
+		sleep 0.5
+	done
+	[ "$i" -lt 100 ] || fail "not recovered 50 s after ops came back"
+	mb_log "recovered $((i / 2)) s after ops came back"
+	[ "$(sync_field failures)" = 0 ] || fail "failures not reset"
+	mb_pass "ops down: backoff, images kept, recovery"
+fi
+
 if [ "$CASE" = swap ]; then
 	mb_require_frisbee
 	FRIS=$MB_FRISBEE_BIN/frisbee
