@@ -49,7 +49,10 @@
 
 static uint64_t target;	 /* the set every thread keeps */
 static int last_cap = 40; /* /proc/sys/kernel/cap_last_cap */
+static bool can_bset;	 /* CAP_SETPCAP held: the bounding set can shrink */
 static atomic_int handler_errno;
+
+#define CAP_SETPCAP_BIT 8
 
 /* The drop in the calling thread: async-signal-safe (raw system calls). */
 static int
@@ -58,7 +61,7 @@ apply_self(void)
 	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
 	struct __user_cap_data_struct d[2];
 
-	for (int c = 0; c <= last_cap && c < 64; c++) {
+	for (int c = 0; can_bset && c <= last_cap && c < 64; c++) {
 		if (target & (1ULL << c))
 			continue;
 		if (prctl(PR_CAPBSET_READ, c, 0, 0, 0) == 1 &&
@@ -89,14 +92,14 @@ drop_handler(int sig)
 	errno = saved;
 }
 
-/* Read one hex field ("CapEff:") or decimal field ("NoNewPrivs:") of a
- * thread's status; false when the thread is gone. */
+/* What /proc/<tid>/status says of a thread's privileges. */
 struct tstatus {
 	uint64_t eff, prm, bnd;
 	unsigned nnp;
 	char name[32];
 };
 
+/* Read the status file at @path into @ret; false when the thread is gone. */
 static bool
 read_status(const char *path, struct tstatus *ret)
 {
@@ -127,8 +130,8 @@ all_caps(void)
 static bool
 status_done(const struct tstatus *s)
 {
-	return s->eff == target && s->prm == target && (s->bnd & all_caps()) == target &&
-	       s->nnp == 1;
+	return s->eff == target && s->prm == target &&
+	       (!can_bset || (s->bnd & all_caps()) == target) && s->nnp == 1;
 }
 
 static void
@@ -144,15 +147,19 @@ read_last_cap(void)
 	}
 }
 
-/* The calling thread's permitted set: @keep can only shrink it. */
-static uint64_t
-own_permitted(void)
+/* Set target (@keep within the calling thread's permitted set: it can only
+ * shrink) and can_bset. */
+static void
+set_target(uint64_t keep)
 {
 	struct tstatus s;
 	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/self/task/%ld/status", (long)syscall(SYS_gettid));
-	return read_status(path, &s) ? s.prm : 0;
+	if (!read_status(path, &s))
+		memset(&s, 0, sizeof(s));
+	target = keep & s.prm;
+	can_bset = (s.eff & (1ULL << CAP_SETPCAP_BIT)) != 0;
 }
 
 static void *
@@ -174,7 +181,7 @@ mb_priv_prepare(uint64_t keep)
 	int rc;
 
 	read_last_cap();
-	target = keep & own_permitted();
+	set_target(keep);
 	rc = pthread_create(&t, NULL, prepare_main, NULL);
 	if (rc != 0)
 		return -rc;
@@ -183,9 +190,10 @@ mb_priv_prepare(uint64_t keep)
 	return (int)(intptr_t)ret;
 }
 
-/* One pass: signal every thread not yet reduced; returns how many were. */
+/* One pass over the threads: count those not yet reduced, signal them when
+ * @send, name them in the log when @last; returns the count. */
 static int
-signal_pass(pid_t pid, pid_t self, int *ret_err, bool last, int sig)
+signal_pass(pid_t pid, pid_t self, int *ret_err, bool send, bool last, int sig)
 {
 	DIR *dir = opendir("/proc/self/task");
 	struct dirent *de;
@@ -213,6 +221,8 @@ signal_pass(pid_t pid, pid_t self, int *ret_err, bool last, int sig)
 			continue;
 		}
 		pending++;
+		if (!send)
+			continue;
 		if (tid == self) {
 			int rc = apply_self();
 
@@ -229,35 +239,38 @@ signal_pass(pid_t pid, pid_t self, int *ret_err, bool last, int sig)
 int
 mb_priv_drop(uint64_t keep)
 {
-	struct sigaction sa = {.sa_handler = drop_handler, .sa_flags = SA_RESTART}, old;
+	struct sigaction sa = {.sa_handler = drop_handler, .sa_flags = SA_RESTART};
 	const struct timespec tick = {.tv_sec = 0, .tv_nsec = 2 * 1000 * 1000};
 	int sig = SIGRTMIN + 4, err = 0, pass, pending = 1;
 	pid_t pid = getpid(), self = (pid_t)syscall(SYS_gettid);
 	sigset_t one;
 
 	read_last_cap();
-	target = keep & own_permitted();
+	set_target(keep);
+	if (!can_bset)
+		MB_LOG(WARNING, MAIN, "no CAP_SETPCAP: the bounding set stays as it is");
 	atomic_store(&handler_errno, 0);
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(sig, &sa, &old) == -1)
+	if (sigaction(sig, &sa, NULL) == -1)
 		return -errno;
 	sigemptyset(&one);
 	sigaddset(&one, sig);
 	(void)pthread_sigmask(SIG_UNBLOCK, &one, NULL);
-	/* Each pass signals who is left and gives them up to 0.2 s. */
-	for (pass = 0; pass < 25 && pending > 0 && err == 0; pass++) {
-		pending = signal_pass(pid, self, &err, false, sig);
+	/* A busy-polling lcore on a loaded machine may wait long for the CPU
+	 * that runs its handler: check every 2 ms, signal who is left every
+	 * 0.2 s, give up after 10 s. */
+	for (pass = 0; pass < 5000 && pending > 0 && err == 0; pass++) {
+		pending = signal_pass(pid, self, &err, pass % 100 == 0, false, sig);
 		if (pending > 0)
 			(void)nanosleep(&tick, NULL);
 	}
 	if (err == 0 && pending > 0)
-		(void)signal_pass(pid, self, &err, true, sig);
+		(void)signal_pass(pid, self, &err, false, true, sig);
 	if (err == 0 && atomic_load(&handler_errno) != 0)
 		err = -atomic_load(&handler_errno);
 	/* A late signal must not kill: ignore it from now on. */
 	sa.sa_handler = SIG_IGN;
 	(void)sigaction(sig, &sa, NULL);
-	(void)old;
 	return err;
 }
 

@@ -38,7 +38,9 @@ int mb_priv_prepare(uint64_t keep);
  * inheritable or ambient capabilities, a bounding set of @keep, and
  * no_new_privs.  The calling thread does it directly, every other thread in
  * a signal handler (a real-time signal sent with tgkill), and each thread's
- * /proc status is read back to confirm.  Needs CAP_SETPCAP in the caller.
+ * /proc status is read back to confirm.  Without CAP_SETPCAP (a daemon
+ * started as a user with ambient capabilities) the bounding set is left as
+ * it is, with a warning.
  * Returns 0, or -errno when a thread could not be reduced (it is named in
  * the log).
  */
