@@ -209,7 +209,7 @@ def mode_pasv(dst, port, nconn, npasv):
         s.sendall(b"PASS x@\r\n")
         f.readline()
         s.sendall(b"PASV\r\n" * npasv)
-        s.settimeout(10)
+        s.settimeout(3)
         got = 0
         try:
             while got < npasv:

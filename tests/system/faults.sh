@@ -96,7 +96,7 @@ loads() {
 	local r=${1:-}
 	if [ -n "$r" ]; then
 		mb_bg c1 timeout 150 sh -c 'for i in 1 2 3 4 5 6 7 8; do
-			timeout 40 "$0" -i 10.84.0.11 -S "$1" -T 20 -N -F "$2" "$3" && exit 0
+			timeout 40 "$0" -i 10.84.0.11 -S "$1" -T 6 -N -F "$2" "$3" && exit 0
 			sleep 2; done; exit 1' "$FRIS" "$SRV" "$IMG" "$MB_TMP/out.fris" 2>"$MB_TMP/c1.err"
 	else
 		mb_bg c1 timeout 100 "$FRIS" -i 10.84.0.11 -S "$SRV" -T 60 -N -F "$IMG" \
