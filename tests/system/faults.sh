@@ -19,7 +19,8 @@
 #                      no corrupted BLOCK (so BLOCKs must carry one).
 #   faults.sh kill9    SIGKILL of minibossd during the three loads, then a
 #                      restart on the same state: curl resumes (HTTP and FTP,
-#                      -C - with retries) and the Frisbee loader runs the
+#                      -C - with retries, a stall of 5 s counts as a
+#                      failure) and the Frisbee loader runs the
 #                      stock client again (as rc.frisbee would), all
 #                      complete identical; the restarted store verifies the
 #                      same images and nothing else was published
@@ -103,11 +104,11 @@ loads() {
 			"$MB_TMP/out.fris" 2>"$MB_TMP/c1.err"
 	fi
 	L1=$MB_LAST_PID
-	mb_bg c2 curl -sS --max-time 150 --limit-rate "${RATE:-4M}" ${r:+--retry 30 --retry-delay 1 \
+	mb_bg c2 curl -sS --max-time 150 --limit-rate "${RATE:-4M}" ${r:+--retry 30 --retry-delay 1 --speed-limit 1000 --speed-time 5 \
 		--retry-all-errors -C -} -o "$MB_TMP/out.http" "http://$SRV/images/$IMG" \
 		2>"$MB_TMP/c2.err"
 	L2=$MB_LAST_PID
-	mb_bg c3 curl -sS --max-time 150 --limit-rate "${RATE:-4M}" ${r:+--retry 30 --retry-delay 1 \
+	mb_bg c3 curl -sS --max-time 150 --limit-rate "${RATE:-4M}" ${r:+--retry 30 --retry-delay 1 --speed-limit 1000 --speed-time 5 \
 		--retry-all-errors -C -} -o "$MB_TMP/out.ftp" "ftp://$SRV/$IMG" 2>"$MB_TMP/c3.err"
 	L3=$MB_LAST_PID
 }
