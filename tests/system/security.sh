@@ -200,17 +200,20 @@ unit)
 	mkdir -p /run/dpdk
 	MB_DAEMON_LOG=$MB_TMP/minibossd.log
 	MB_DAEMON_NS=srv
-	NS="$(mb_ns srv)" BIN="$MB_BUILD/server/minibossd" PFX="${MB_PREFIX}${MB_RID}" \
-		VDEV="$(mb_vdev)" CONF="$MB_TMP/mb.conf" \
+	# mb-launch (lib.sh's launcher) inside a mount namespace of its own;
+	# the daemon stays in it
+	MB_LAUNCHED+=("$MB_TMP")
+	out=$(NS="$(mb_ns srv)" PFX="${MB_PREFIX}${MB_RID}" MB_TMP=$MB_TMP MB_SRC=$MB_SRC \
+		MB_BUILD=$MB_BUILD MB_DAEMON_LOG=$MB_DAEMON_LOG \
 		unshare -m --propagation private sh -c '
 		set -e
 		for d in "$@"; do mount --bind "$d" "$d"; done
 		mount -o remount,bind,ro /
-		exec ip netns exec "$NS" "$BIN" -l 0,1 --no-huge -m 512 --no-pci \
-			--file-prefix="$PFX" --vdev="$VDEV" -- -c "$CONF" -d' \
-		sh "$MB_TMP" "$MB_TMP/state" /run/dpdk \
-		>"$MB_DAEMON_LOG" 2>&1 &
-	MB_DAEMON_PID=$!
+		exec "$MB_SRC/tools/mb-launch" start -n -D "$MB_TMP" -N "$NS" -B "$MB_BUILD" \
+			-c "$MB_TMP/mb.conf" -o "$MB_DAEMON_LOG" -i eth0 -P "$PFX" -m 512 -d' \
+		sh "$MB_TMP" "$MB_TMP/state" /run/dpdk) || mb_fail "mb-launch in a read-only /"
+	eval "$out"
+	MB_DAEMON_PID=$MB_PID
 	mb_daemon_wait_ready 40
 	# the daemon's own view: / read-only, the state dir writable
 	grep -q " / .* ro[,]" "/proc/$MB_DAEMON_PID/mounts" || mb_fail "/ not read-only for the daemon"
