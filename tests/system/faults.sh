@@ -252,6 +252,11 @@ case_flap() {
 	mb_wan_flap w
 	loads_check
 	grep -q "link down" "$MB_DAEMON_LOG" || mb_fail "the daemon did not see the link go down"
+	# the second flap may outlast the loads: wait for the link to come back
+	for _ in $(seq 50); do
+		mb_ctl health 2>&1 | grep -q "link down" || break
+		sleep 0.1
+	done
 	mb_ctl --json stats >"$MB_TMP/stats.json" || mb_fail "stats"
 	python3 -c 'import json, sys
 n = json.load(open(sys.argv[1]))["counters"]["link_changes"]
