@@ -344,6 +344,17 @@ uint32_t dp_port_take(struct mb_dp_port *port, uint64_t bits, uint32_t n, uint64
 uint64_t dp_port_wait(struct mb_dp_port *port, uint64_t bits, uint64_t now);
 /* The exact multicast filter from the active multicast sessions. */
 void dp_port_mc_update(struct mb_dp *dp);
+/* The packet pool of a port: n mbufs of data_room bytes (headroom
+ * included).  umem: net_af_xdp will register the pool's memory as its UMEM
+ * (see dp_port.c).  NULL with rte_errno. */
+struct rte_mempool *dp_pool_create(const char *name, unsigned n, unsigned data_room, bool umem,
+				   int socket);
+/* Does every object of mp lie inside the span net_af_xdp (22.11)
+ * registers as its UMEM (from the page of the first memory chunk,
+ * populated_size objects back to back)?  A frame in an object outside it is
+ * an invalid descriptor to the kernel: dropped on TX, lost from the fill
+ * ring on RX. */
+bool dp_pool_umem_ok(struct rte_mempool *mp);
 /* A packet mbuf (NULL counted). */
 struct rte_mbuf *dp_alloc(struct mb_dp_lcore *lc);
 /* n packet mbufs at once: 0, or -ENOMEM (none taken, counted). */

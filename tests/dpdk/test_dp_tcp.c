@@ -36,6 +36,7 @@
 
 #include "dp.h"
 #include "dp_dma.h"
+#include "dp_priv.h"
 #include "dp_tcp.h"
 #include "dp_zc.h"
 #include "mbt_eal.h"
@@ -692,6 +693,30 @@ test_withdraw(void **st)
 	assert_int_equal(atomic_load(&img->sb.refcnt), 1);
 }
 
+/* net_af_xdp (22.11) registers the port's packet pool as its UMEM taking
+ * the objects to lie back to back from the first one; the kernel drops a
+ * TX descriptor outside that span as invalid (and loses a fill-ring buffer
+ * there).  Under --no-huge the pool once kept each 2368-byte object on a
+ * 4 KiB page of its own, 42% of them past the span: TCP on af_xdp lost one
+ * frame in several hundred and stalled.  The pool dp_port.c makes for
+ * af_xdp must lie inside the span, with the data room it was asked for. */
+static void
+test_afxdp_pool(void **st)
+{
+	static const unsigned rooms[] = { RTE_MBUF_DEFAULT_BUF_SIZE, RTE_PKTMBUF_HEADROOM + 1518 };
+
+	(void)st;
+	for (unsigned i = 0; i < RTE_DIM(rooms); i++) {
+		struct rte_mempool *mp = dp_pool_create("mbt_umem", 4095, rooms[i], true,
+							SOCKET_ID_ANY);
+
+		assert_non_null(mp);
+		assert_true(rte_pktmbuf_data_room_size(mp) >= rooms[i]);
+		assert_true(dp_pool_umem_ok(mp));
+		rte_mempool_free(mp);
+	}
+}
+
 static int
 setup(void **st)
 {
@@ -741,6 +766,7 @@ main(void)
 		cmocka_unit_test(test_dma_decision),
 		cmocka_unit_test(test_ftp_data),
 		cmocka_unit_test(test_withdraw),
+		cmocka_unit_test(test_afxdp_pool),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
