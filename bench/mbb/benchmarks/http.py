@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """
 HTTP / FTP: N parallel downloads (N = 1, 8, 32, 256) of a file of total/N bytes by one curl
-process in mbb-r, from nginx, vsftpd and minibossd's HTTP (net_af_packet), with the veth's
-offloads on (total 4 GiB; 2 GiB in --quick) and off (1 GiB; 512 MiB), MTU 1500.
+process in mbb-r, from nginx, vsftpd and minibossd (HTTP, and FTP with its data connections on
+the dataplane), with the veth's offloads on (total 4 GiB; 2 GiB in --quick) and off (1 GiB;
+512 MiB), MTU 1500. minibossd runs on net_af_packet and on net_af_xdp over the same veth, one
+daemon per port type serving both protocols.
 """
 
 import os
@@ -38,6 +40,7 @@ def run(env, runs, dur):
             pmax = vsftpd.FTP_PMAX if server == 'vsftpd' else 300
             series = [Series('%s-%s-c%d' % (server, tag, n), 'http', 'http', server, True,
                              port_type='kernel', connections=n, offload=offload, mtu=1500,
+                             mode='ftp' if server == 'vsftpd' else 'http',
                              file_bytes=files[n][1],
                              params={'client_parallel_max': min(n, pmax)}) for n in LEVELS]
             out += series
@@ -94,28 +97,55 @@ def transfer(env, server_procs, urls, fsize, timeout=120, extra=(), pmax=300):
 
 
 def miniboss_http(env, runs, tag, offload, files, d):
-    series = [Series('miniboss-%s-c%d' % (tag, n), 'http', 'http', 'minibossd', False,
-                     port_type='af_packet', connections=n, offload=offload, mtu=1500,
+    """minibossd on each port type: HTTP then FTP from one daemon. Series names: the
+    af_packet HTTP ones keep the names of the first bench (miniboss-<tag>-cN), the others say
+    what differs (miniboss-af_xdp-<tag>-cN, miniboss[-af_xdp]-ftp-<tag>-cN)."""
+    out = []
+    for driver in ('af_packet', 'af_xdp'):
+        port = '' if driver == 'af_packet' else '-af_xdp'
+        hs = [Series('miniboss%s-%s-c%d' % (port, tag, n), 'http', 'http', 'minibossd', False,
+                     port_type=driver, connections=n, offload=offload, mtu=1500, mode='http',
                      file_bytes=files[n][1]) for n in LEVELS]
+        # as for vsftpd: at most FTP_PMAX logins at once from the one client
+        fs = [Series('miniboss%s-ftp-%s-c%d' % (port, tag, n), 'http', 'http', 'minibossd',
+                     False, port_type=driver, connections=n, offload=offload, mtu=1500,
+                     mode='ftp', file_bytes=files[n][1],
+                     params={'client_parallel_max': min(n, vsftpd.FTP_PMAX)}) for n in LEVELS]
+        out += hs + fs
+        try:
+            if driver == 'af_xdp':
+                with env.af_xdp_user('minibossd on net_af_xdp (%s)' % tag):
+                    miniboss_on(env, runs, files, d, driver, hs, fs)
+            else:
+                miniboss_on(env, runs, files, d, driver, hs, fs)
+        except NotAvailable as e:
+            for s in hs + fs:
+                if not s.runs:
+                    s.unavailable(str(e))
+    return out
+
+
+def miniboss_on(env, runs, files, d, driver, hs, fs):
     mb = None
     try:
-        mb = Miniboss(env)
+        mb = Miniboss(env, driver=driver)
         mb.require('tcp')
+        # one client address holds every FTP control connection
+        conf = 'ftp-port = %d\nftp-max-per-source = 256\n' % mb.ftp_port
         # probe with the smallest file first: loading the big ones takes a while
         small = files[LEVELS[-1]][0]
-        mb.start({small: os.path.join(d, small)})
+        mb.start({small: os.path.join(d, small)}, conf)
         mb.probe_http(small, ' yet')
         mb.stop()
-        mb.start({files[n][0]: os.path.join(d, files[n][0]) for n in LEVELS})
-        for n, s in zip(LEVELS, series):
+        mb.start({files[n][0]: os.path.join(d, files[n][0]) for n in LEVELS}, conf)
+        for n, s in zip(LEVELS, hs):
             name, fsize = files[n]
             s.repeat(runs, lambda i: transfer(env, [mb.proc], [mb.http_url(name)] * n, fsize),
-                     fmt)
-    except NotAvailable as e:
-        for s in series:
-            if not s.runs:
-                s.unavailable(str(e))
+                     fmt, why=mb.tail)
+        for n, s in zip(LEVELS, fs):
+            name, fsize = files[n]
+            s.repeat(runs, lambda i: transfer(env, [mb.proc], [mb.ftp_url(name)] * n, fsize,
+                                              pmax=vsftpd.FTP_PMAX), fmt, why=mb.tail)
     finally:
         if mb is not None:
             mb.stop()
-    return series
