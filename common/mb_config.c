@@ -184,7 +184,7 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	{ "tcp", "idle-timeout", MB_CFG_DURATION, OFF(tcp_idle_timeout), 1, 86400, "300s", true,
 	  "idle TCP connections are reset after this long" },
 	{ "tcp", "congestion-control", MB_CFG_STRING, OFF(tcp_cc), 1, 16, "newreno", true,
-	  "newreno (the only one implemented; cubic is refused until it exists)" },
+	  "newreno or cubic (RFC 9438), for connections opened afterwards" },
 	{ "tcp", "initial-window", MB_CFG_UINT, OFF(initial_window), 1, 64, "10", true,
 	  "initial congestion window in segments" },
 	{ "tcp", "syn-backlog", MB_CFG_UINT, OFF(syn_backlog), 16, 1048576, "4096", false,

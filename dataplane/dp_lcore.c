@@ -336,7 +336,8 @@ slow_timers(struct mb_dp_lcore *lc, uint64_t now)
 	if (lc->tcp != NULL && gen != lc->tcp_gen) {
 		lc->tcp_gen = gen;
 		mb_dp_tcp_set_params(lc->tcp, atomic_load(&tun->tcp_initial_window),
-				     atomic_load(&tun->tcp_idle_timeout_ns));
+				     atomic_load(&tun->tcp_idle_timeout_ns),
+				     atomic_load(&tun->tcp_cc));
 	}
 }
 

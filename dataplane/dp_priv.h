@@ -106,6 +106,7 @@ struct mb_dp_tunables {
 	_Atomic uint64_t igmp_query_interval_s;
 	_Atomic uint32_t tcp_initial_window;
 	_Atomic uint64_t tcp_idle_timeout_ns;
+	_Atomic int tcp_cc; /* enum mb_tcp_cc */
 	_Atomic uint32_t gen; /* bumped last: the lcore re-applies TCP settings */
 };
 

@@ -469,9 +469,10 @@ mb_dp_tcp_abort_buf(struct mb_dp_tcp *t, const struct mb_sbuf *sb)
 }
 
 void
-mb_dp_tcp_set_params(struct mb_dp_tcp *t, uint32_t initial_window, uint64_t idle_timeout_ns)
+mb_dp_tcp_set_params(struct mb_dp_tcp *t, uint32_t initial_window, uint64_t idle_timeout_ns,
+		     int cc)
 {
-	mb_tcp_stack_set_params(t->stack, initial_window, idle_timeout_ns);
+	mb_tcp_stack_set_params(t->stack, initial_window, idle_timeout_ns, cc);
 }
 
 uint32_t
@@ -534,6 +535,8 @@ mb_dp_tcp_create(const struct mb_dp_tcp_conf *conf, const struct mb_config *cfg)
 	p.max_conns = (uint32_t)cfg->max_connections;
 	p.syn_backlog = (uint32_t)cfg->syn_backlog;
 	p.initial_window = (uint32_t)cfg->initial_window;
+	if (cfg->tcp_cc != NULL && mb_tcp_cc_parse(cfg->tcp_cc) >= 0)
+		p.cc = (uint8_t)mb_tcp_cc_parse(cfg->tcp_cc);
 	p.idle_timeout_ns = cfg->tcp_idle_timeout * 1000000000ULL;
 	p.max_conns_per_src = (uint32_t)cfg->max_conns_per_src;
 	p.max_app_per_src = (uint32_t)cfg->partial_reqs_per_src;

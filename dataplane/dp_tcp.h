@@ -91,7 +91,8 @@ void mb_dp_tcp_expect_apply(struct mb_dp_tcp *t, uint16_t port, uint32_t peer,
  * (their transfers end failed).  How many connections. */
 unsigned mb_dp_tcp_abort_buf(struct mb_dp_tcp *t, const struct mb_sbuf *sb);
 /* The reloadable [tcp] keys (mb_tcp_stack_set_params). */
-void mb_dp_tcp_set_params(struct mb_dp_tcp *t, uint32_t initial_window, uint64_t idle_timeout_ns);
+void mb_dp_tcp_set_params(struct mb_dp_tcp *t, uint32_t initial_window, uint64_t idle_timeout_ns,
+			  int cc);
 
 /* Add this instance's counters to *sum (control thread, relaxed reads). */
 void mb_dp_tcp_stats_add(const struct mb_dp_tcp *t, struct mb_dp_tcp_stats *sum);
