@@ -83,6 +83,8 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	  "sleep this long when a poll loop pass found no work (0 = busy poll)" },
 	{ "dpdk", "tx-zero-copy", MB_CFG_BOOL, OFF(tx_zero_copy), 0, 1, "yes", false,
 	  "attach cached image data to TX mbufs instead of copying it" },
+	{ "dpdk", "tso", MB_CFG_BOOL, OFF(tso), 0, 1, "yes", false,
+	  "TCP segmentation offload where the port offers it: up to 64 KiB per TCP frame" },
 
 	{ "images", "hugepage-budget", MB_CFG_SIZE, OFF(hugepage_budget), 0, U64MAX, "0", true,
 	  "bytes of hugepage memory for cached images, 0 = as much as EAL has" },

@@ -28,6 +28,7 @@
 	X(tx_bytes, "bytes sent on the port")                                  \
 	X(tx_full, "frames the TX ring did not take at once (retried)")        \
 	X(tx_drop, "frames dropped because the TX backlog was full")           \
+	X(tx_prepare_drop, "TCP frames tx_prepare refused (dropped)")          \
 	X(no_mbuf, "mbuf allocation failures")                                 \
 	X(arp_rx, "ARP frames received")                                       \
 	X(arp_reply_tx, "ARP replies sent for our address")                    \
@@ -174,6 +175,7 @@ struct mb_dp_stats {
 	uint32_t mbuf_data_room;
 	uint16_t mtu;
 	bool tx_ip_cksum_offload;
+	bool tx_tso; /* TCP segmentation offload in use */
 	bool mc_filter_exact; /* else allmulticast */
 	bool exception_tap;
 	uint32_t sessions;    /* active Frisbee sessions */

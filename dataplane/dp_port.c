@@ -258,6 +258,24 @@ dp_port_init(struct mb_dp_port *port, const struct mb_config *cfg)
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
 	if (port->rx_ip_cksum)
 		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
+	/* TSO: the headers' mbuf chained to the payload's pieces, both
+	 * checksums left to the port (dp_tcp.h) */
+	if (cfg->tso && (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_TCP_TSO) &&
+	    port->tx_ip_cksum && port->tx_tcp_cksum && port->tx_multiseg) {
+		/* every segment the port cuts holds at most 1 + 2 pieces of a
+		 * page or of a copy mbuf, plus the headers */
+		port->tso_segs = (uint16_t)RTE_MIN(info.tx_desc_lim.nb_seg_max, 64u);
+		if (port->tso_segs >= 8 && info.tx_desc_lim.nb_mtu_seg_max >= 4) {
+			port->tx_tso = true;
+			conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_TCP_TSO;
+		}
+		/* net_tap (22.11) segments in software and refuses a frame
+		 * whose tso_segsz plus all its headers, the Ethernet one
+		 * included, exceeds the MTU: such a frame would stay at the
+		 * head of the TX queue for ever.  Its segments are cut 14
+		 * bytes short of the MSS instead. */
+		port->tso_l2_in_mtu = strcmp(info.driver_name, "net_tap") == 0;
+	}
 	rc = rte_eth_dev_configure(id, 1, 1, &conf);
 	if (rc != 0)
 		return rc;
@@ -285,10 +303,11 @@ dp_port_init(struct mb_dp_port *port, const struct mb_config *cfg)
 		(void)rte_eth_promiscuous_enable(id);
 	MB_LOG(INFO, DP,
 	       "port %u (%s) up: mac " RTE_ETHER_ADDR_PRT_FMT ", %u/%u descriptors, "
-	       "tx zero-copy %s, ip checksum offload tx %s rx %s, mc filter %s",
+	       "tx zero-copy %s, ip checksum offload tx %s rx %s, tcp tso %s, mc filter %s",
 	       id, info.driver_name, RTE_ETHER_ADDR_BYTES(&port->mac), rxd, txd,
 	       port->zc.pool != NULL ? "on" : "off", port->tx_ip_cksum ? "yes" : "no",
-	       port->rx_ip_cksum ? "yes" : "no", port->mc_list_ok ? "exact" : "allmulticast");
+	       port->rx_ip_cksum ? "yes" : "no", port->tx_tso ? "yes" : "no",
+	       port->mc_list_ok ? "exact" : "allmulticast");
 	return 0;
 }
 

@@ -74,6 +74,9 @@ struct mb_dp_port {
 	uint16_t burst;
 	struct rte_ether_addr mac;
 	bool tx_ip_cksum, tx_tcp_cksum, rx_ip_cksum, tx_multiseg;
+	bool tx_tso;	   /* TCP_TSO enabled (with both checksums and chains) */
+	uint16_t tso_segs; /* mbufs a TSO frame may have (the port's limits) */
+	bool tso_l2_in_mtu; /* the PMD counts the Ethernet header in a segment's MTU */
 	bool mc_list_ok; /* exact multicast filter, else allmulticast */
 	bool is_virtual; /* software port: its link speed is a made-up constant */
 	bool is_af_xdp;	 /* net_af_xdp: completions are reaped only inside tx_burst */

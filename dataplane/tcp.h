@@ -19,8 +19,10 @@
  * NewReno or CUBIC (RFC 9438) congestion avoidance, chosen per connection,
  * persist timer for zero windows, FIN/RST in every state (RFC 5961 challenge
  * ACKs), a short bounded TIME_WAIT, idle timeout, a connection limit and a
- * per-source one (so one address cannot hold most of the table).  No
- * active open, no urgent data, no out-of-order receive queue.
+ * per-source one (so one address cannot hold most of the table), and
+ * segmentation offload: data segments of up to tso_max bytes that the port
+ * cuts into segments of the MSS (mb_tcp_params.tso_max).  No active open,
+ * no urgent data, no out-of-order receive queue.
  *
  * Threads: one struct mb_tcp_stack belongs to one lcore; nothing here locks.
  * Time is passed in by the caller (nanoseconds, monotonic) so tests script it.
@@ -62,6 +64,9 @@
  * timestamp option, and stay within a 9000-byte jumbo MTU. */
 #define MB_TCP_MSS_MIN 64
 #define MB_TCP_MSS_MAX 8960
+/* The largest TSO segment: its IP packet (20-byte IP header, up to 60 bytes
+ * of TCP header) keeps a 16-bit total length. */
+#define MB_TCP_TSO_MAX (65535u - 20u - 60u)
 
 /* Counters, one X-macro list: the glue sums them across lcores. */
 #define MB_TCP_COUNTERS(X)                                                                        \
@@ -98,7 +103,8 @@
 	X(persist_probes, "zero-window probes")                                                   \
 	X(tx_fail, "segments the emit callback could not send")                                   \
 	X(conn_withdrawn, "connections reset because their buffer was withdrawn")                 \
-	X(conn_cubic, "connections opened with CUBIC congestion control")
+	X(conn_cubic, "connections opened with CUBIC congestion control")                         \
+	X(tx_tso, "data segments longer than the MSS, for the port to cut (TSO)")
 
 struct mb_tcp_counters {
 #define MB_TCP_CNT_FIELD(n, h) uint64_t n;
@@ -308,6 +314,10 @@ struct mb_tcp_params {
 	uint32_t max_app_per_src;   /* mb_tcp_src_take units per peer address, 0 = no limit */
 	bool syn_cookies_always;
 	uint8_t cc;		/* enum mb_tcp_cc of new connections */
+	/* Segmentation offload: the largest data segment handed to emit (the
+	 * port cuts it into segments of the connection's MSS), 0 = none, so
+	 * every segment carries at most the MSS.  At most MB_TCP_TSO_MAX. */
+	uint32_t tso_max;
 	uint8_t secret[16];	/* SYN cookie / hash key (random) */
 };
 

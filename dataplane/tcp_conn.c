@@ -286,7 +286,8 @@ mb_tcp_stack_new(const struct mb_tcp_params *p, const struct mb_tcp_ops *ops, vo
 	uint32_t nslots = 16;
 
 	if (p->max_conns == 0 || p->max_conns > (1u << 24) || ops->emit == NULL ||
-	    p->mss < MB_TCP_MSS_MIN + 12 || p->mss > MB_TCP_MSS_MAX || p->cc > MB_TCP_CC_CUBIC) {
+	    p->mss < MB_TCP_MSS_MIN + 12 || p->mss > MB_TCP_MSS_MAX || p->cc > MB_TCP_CC_CUBIC ||
+	    p->tso_max > MB_TCP_TSO_MAX) {
 		errno = EINVAL;
 		return NULL;
 	}

@@ -1264,6 +1264,88 @@ test_cwnd_cap(void **st)
 }
 
 
+/* ---- segmentation offload ------------------------------------------------------ */
+
+static void
+tso_params(struct mb_tcp_params *p)
+{
+	p->tso_max = MB_TCP_TSO_MAX;
+}
+
+static void
+tso_small_params(struct mb_tcp_params *p)
+{
+	p->tso_max = 3 * (1460 - 12) + 100;
+}
+
+/* With tso_max, new data leaves in segments of whole MSS multiples up to
+ * tso_max (a span's or the stream's last bytes excepted), counted in
+ * tx_tso; the congestion and peer windows bound them as ever; a hole is
+ * retransmitted one MSS at a time; without tso_max nothing exceeds the
+ * MSS. */
+static void
+test_tso_segments(void **st)
+{
+	void (*tweaks[])(struct mb_tcp_params *) = { tso_params, tso_small_params, NULL };
+
+	(void)st;
+	for (unsigned k = 0; k < 3; k++) {
+		struct env *e = env_new(tweaks[k]);
+		struct mb_tcp_conn *c = request(e);
+		const struct mb_tcp_counters *cnt = mb_tcp_stack_counters(e->s);
+		uint32_t mss = c->mss, seg_max = e->p.tso_max ? e->p.tso_max - e->p.tso_max % mss : mss;
+		uint64_t tso = 0, acked = 0;
+		unsigned rounds = 0;
+
+		/* the first flight: the initial window, in one segment if it may */
+		assert_int_equal(e->rec[0].len, k == 2 ? mss : seg_max < 10 * mss ? seg_max : 10 * mss);
+		while (acked < IMG_LEN && rounds++ < 200) {
+			uint64_t hi = acked;
+
+			for (unsigned i = 0; i < e->nrec; i++) {
+				const struct mb_tcp_out *o = &e->rec[i];
+				uint64_t off = soff(e, o);
+
+				if (o->len == 0)
+					continue;
+				assert_true(o->len <= seg_max);
+				/* whole segments of the MSS, but the stream's end */
+				if (off + o->len < IMG_LEN)
+					assert_int_equal(o->len % mss, 0);
+				tso += o->len > mss;
+				if (off + o->len > hi)
+					hi = off + o->len;
+			}
+			/* never more in flight than the windows allow */
+			assert_true(c->nxt - c->una <= (c->cwnd < c->snd_wnd ? c->cwnd : c->snd_wnd));
+			if (rounds == 3) {
+				/* lose the first segment of the flight: three duplicate
+				 * ACKs, and its retransmission is one MSS */
+				uint64_t una = c->una;
+
+				e->nrec = 0;
+				for (int d = 0; d < 3; d++)
+					acked_to(e, (uint32_t)una);
+				assert_true(c->in_recovery);
+				assert_int_equal(soff(e, &e->rec[0]), una);
+				assert_int_equal(e->rec[0].len, mss);
+				hi = c->max;
+			}
+			e->nrec = 0;
+			e->now += 10 * MS;
+			acked = hi;
+			acked_to(e, (uint32_t)acked);
+		}
+		assert_int_equal(acked, IMG_LEN);
+		assert_int_equal(cnt->tx_tso, tso);
+		if (k == 2)
+			assert_int_equal(tso, 0);
+		else
+			assert_true(tso >= 5);
+		env_free(e);
+	}
+}
+
 /* ---- CUBIC (RFC 9438) ---------------------------------------------------------- */
 
 #define CUBIC_LEN (48u << 20)
@@ -1793,6 +1875,7 @@ main(void)
 		cmocka_unit_test(test_per_source_churn),
 		cmocka_unit_test(test_tiny_mss),
 		cmocka_unit_test(test_cwnd_cap),
+		cmocka_unit_test(test_tso_segments),
 		cmocka_unit_test(test_cubic_curve),
 		cmocka_unit_test(test_cubic_reno_friendly),
 		cmocka_unit_test(test_cubic_fast_convergence),
