@@ -128,7 +128,8 @@ enum mb_dp_sctr {
 	X(tx_copied, "payloads copied into the header mbuf")                   \
 	X(tx_zerocopy, "payloads attached by reference")                       \
 	X(tx_copy_nodma, "payloads copied: memory not DMA-safe (heap, mmap)")  \
-	X(tx_oversize, "segments refused: longer than the MTU or the mbuf")
+	X(tx_oversize, "segments refused: longer than the MTU or the mbuf")   \
+	X(tx_tso_split, "TSO segments cut in two: more pieces than a frame chains")
 
 enum mb_dp_tctr {
 #define MB_DP_X_ENUM(n, h) MB_DP_T_##n,

@@ -90,10 +90,12 @@ tx_flush(struct mb_dp_tcp *t, bool drop)
 	t->ntx -= sent;
 }
 
+/* One frame for o (a TSO frame when o carries more than the MSS); 0 or
+ * -errno.  -E2BIG: o's payload needs more pieces than a frame may chain
+ * (tso_segs), nothing sent, for emit to split. */
 static int
-emit(void *ctx, const struct mb_tcp_out *o)
+emit_frame(struct mb_dp_tcp *t, const struct mb_tcp_out *o)
 {
-	struct mb_dp_tcp *t = ctx;
 	struct rte_mbuf *m;
 	struct rte_ether_hdr *eth;
 	struct rte_ipv4_hdr *ip;
@@ -178,8 +180,10 @@ emit(void *ctx, const struct mb_tcp_out *o)
 						o->len, t->conf.tso_segs);
 
 		if (att < 0) {
-			t->g[att == -ENOMEM ? MB_DP_T_tx_nombuf : MB_DP_T_tx_oversize]++;
 			rte_pktmbuf_free(m);
+			if (att == -EMSGSIZE)
+				return -E2BIG;
+			t->g[att == -ENOMEM ? MB_DP_T_tx_nombuf : MB_DP_T_tx_oversize]++;
 			return att;
 		}
 		if ((uint32_t)att == o->len) {
@@ -242,6 +246,45 @@ emit(void *ctx, const struct mb_tcp_out *o)
 	if (t->ntx == TX_BURST)
 		tx_flush(t, false);
 	return 0;
+}
+
+/* The core's emit callback.  A TSO segment whose payload lies in more
+ * pieces than a frame may chain (memory whose IOVA breaks often, small
+ * mbufs) goes out as two frames cut at a multiple of the MSS, and so on
+ * down to frames that fit: the bytes on the wire are the same, PSH and FIN
+ * ride on the last.  A frame already sent when a later one fails is sent
+ * again with the retransmission, which the peer takes as a duplicate. */
+static int
+emit_split(struct mb_dp_tcp *t, const struct mb_tcp_out *o, unsigned depth)
+{
+	struct mb_tcp_out a, b;
+	uint32_t mss = o->conn != NULL ? o->conn->mss : 0;
+	int rc = emit_frame(t, o);
+
+	if (rc != -E2BIG)
+		return rc;
+	if (depth >= 16 || mss == 0 || o->len <= mss) {
+		t->g[MB_DP_T_tx_oversize]++;
+		return -EMSGSIZE;
+	}
+	t->g[MB_DP_T_tx_tso_split]++;
+	a = *o;
+	a.len = (o->len / 2 + mss - 1) / mss * mss; /* whole segments, less than o->len */
+	if (a.len >= o->len)
+		a.len = o->len - mss;
+	a.flags &= (uint8_t)~(MB_TCP_PSH | MB_TCP_FIN);
+	b = *o;
+	b.seq = o->seq + a.len;
+	b.off = o->off + a.len;
+	b.len = o->len - a.len;
+	rc = emit_split(t, &a, depth + 1);
+	return rc < 0 ? rc : emit_split(t, &b, depth + 1);
+}
+
+static int
+emit(void *ctx, const struct mb_tcp_out *o)
+{
+	return emit_split(ctx, o, 0);
 }
 
 /* ---- application dispatch -------------------------------------------------- */

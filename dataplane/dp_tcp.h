@@ -30,7 +30,8 @@
  * without the length, l2/l3/l4 lengths, tso_segsz = the connection's MSS,
  * RTE_MBUF_F_TX_TCP_SEG) chained to the payload's pieces: attached where
  * the memory allows, copied otherwise (mb_dp_zc_append_chain), never more
- * than tso_segs mbufs.  The port cuts it into segments of the MSS, each
+ * than tso_segs mbufs (a segment that needs more goes out as several
+ * frames, cut at multiples of the MSS).  The port cuts it into segments of the MSS, each
  * within the MTU (of the MSS less 14 bytes with tso_l2_in_mtu, for a port
  * that counts the Ethernet header in the MTU: net_tap); a frame of the MSS
  * or less is sent as without TSO.

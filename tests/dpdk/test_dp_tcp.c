@@ -236,6 +236,7 @@ wire_frame(struct peer *p, const uint8_t *b, uint32_t len, uint8_t *ret_flags)
 static struct rte_mempool *gso_pool; /* the segmenter's direct and indirect mbufs */
 static unsigned tso_frames, tso_segments;
 static bool tso_l2; /* make_mtu: the port counts the Ethernet header in the MTU (net_tap) */
+static uint16_t tso_segs = 64; /* make_mtu: mbufs a TSO frame may chain */
 
 /* m and every mbuf chained to it pass rte_mbuf_check. */
 static void
@@ -282,7 +283,7 @@ tso_frame(struct peer *p, struct rte_mbuf *m, const uint8_t *b, uint8_t *ret_fla
 	assert_int_equal(m->l4_len, thl);
 	assert_int_equal(m->data_len, hdrs); /* the headers' mbuf holds them alone */
 	assert_int_equal(m->pkt_len, 14u + tl);
-	assert_true(m->nb_segs <= 64);
+	assert_true(m->nb_segs <= tso_segs);
 	/* the connection's MSS; 14 bytes less where the port counts the
 	 * Ethernet header in the MTU */
 	assert_int_equal(seg, tso_l2 ? RTE_MIN(max_payload, mtu - 14u - 20u - thl) : max_payload);
@@ -397,7 +398,7 @@ make_mtu(bool multiseg, uint16_t the_mtu)
 	c.mtu = the_mtu;
 	c.http = &http_ops;
 	c.tso_max = tso_max;
-	c.tso_segs = 64;
+	c.tso_segs = tso_segs;
 	c.tso_l2_in_mtu = tso_l2;
 	c.tx_cksum_offload = tso_max > 0;
 	t = mb_dp_tcp_create(&c, &cfg);
@@ -652,38 +653,48 @@ get_lossy(struct mb_dp_tcp *t, struct peer *p, const char *name, const struct mb
  * of packet mbufs).  A lost TSO frame is recovered with retransmissions of
  * one MSS each, rebuilt from the image; the windows bound every frame.
  * With tso_l2_in_mtu (net_tap's rule) the segments are 14 bytes short of
- * the MSS, so that each with its Ethernet header stays within the MTU. */
+ * the MSS, so that each with its Ethernet header stays within the MTU.
+ * With frames of at most 5 mbufs, a copied 64 KiB segment (32 pieces) is
+ * cut in frames that fit, still whole segments of the MSS. */
 static void
 test_tso(void **st)
 {
 	(void)st;
 	tso_max = MB_TCP_TSO_MAX;
-	for (unsigned k = 0; k < 6; k++) {
-		struct mb_image *im = k % 2 ? img : dimg;
+	for (unsigned k = 0; k < 7; k++) {
+		struct mb_image *im = k % 2 || k == 6 ? img : dimg;
 		struct mb_dp_tcp *t;
 		struct peer p = { .sport = (uint16_t)(40300 + k), .dport = 80, .seq = 5 };
 		struct mb_dp_tcp_stats st0;
 		unsigned f0 = tso_frames, s0 = tso_segments;
 
-		tso_l2 = k >= 4;
+		tso_l2 = k == 4 || k == 5;
+		tso_segs = k == 6 ? 5 : 64;
 		t = make(true);
 		p.stream = calloc(1, 1 << 20);
 		p.drop_tso = k == 2 || k == 3 ? 1 : 0; /* the first TSO frame is lost */
 		p.got = calloc(1, (1 << 20) + 1);
 		if (p.drop_tso > 0)
-			get_lossy(t, &p, k % 2 ? "img" : "dimg", im);
+			get_lossy(t, &p, im == img ? "img" : "dimg", im);
 		else
-			get_to_fin(t, &p, k % 2 ? "img" : "dimg", im);
+			get_to_fin(t, &p, im == img ? "img" : "dimg", im);
 		st0 = stats_of(t);
 		print_message("%s%s%s: %u TSO frames -> %u segments, %" PRIu64 " TSO segments, "
 			      "%" PRIu64 " bytes retransmitted (%" PRIu64 " fast, %" PRIu64 " RTO)\n",
-			      k % 2 ? "heap (copied)" : "attached", k == 2 || k == 3 ? ", first frame lost" : "",
-			      tso_l2 ? ", segments within MTU with L2" : "",
+			      im == img ? "heap (copied)" : "attached", k == 2 || k == 3 ? ", first frame lost" : "",
+			      tso_l2 ? ", segments within MTU with L2" : tso_segs < 64 ? ", 5 mbufs a frame" : "",
 			      tso_frames - f0, tso_segments - s0, st0.core.tx_tso, st0.core.rexmt_bytes,
 			      st0.core.rexmt_fast, st0.core.rexmt_rto);
 		assert_true(tso_frames - f0 >= 5);
 		assert_true(tso_segments - s0 > 2 * (tso_frames - f0));
-		assert_int_equal(st0.core.tx_tso, tso_frames - f0);
+		if (k == 6) {
+			/* each segment of the core cut in two at least once */
+			assert_true(st0.glue[MB_DP_T_tx_tso_split] >= st0.core.tx_tso);
+			assert_true(tso_frames - f0 > st0.core.tx_tso);
+		} else {
+			assert_int_equal(st0.core.tx_tso, tso_frames - f0);
+			assert_int_equal(st0.glue[MB_DP_T_tx_tso_split], 0);
+		}
 		assert_int_equal(st0.glue[MB_DP_T_tx_oversize], 0);
 		if (k == 2 || k == 3) {
 			assert_true(st0.core.rexmt_bytes > 0);
@@ -699,6 +710,7 @@ test_tso(void **st)
 	}
 	tso_max = 0;
 	tso_l2 = false;
+	tso_segs = 64;
 }
 
 /* A buffer over `len` bytes at data (not owned: no release). */
