@@ -92,6 +92,8 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	  "sleep this long when a poll loop pass found no work (0 = busy poll)" },
 	{ "dpdk", "tx-zero-copy", MB_CFG_BOOL, OFF(tx_zero_copy), 0, 1, "yes", false,
 	  "attach cached image data to TX mbufs instead of copying it" },
+	{ "dpdk", "tso", MB_CFG_BOOL, OFF(tso), 0, 1, "yes", false,
+	  "TCP segmentation offload where the port offers it: up to 64 KiB per TCP frame" },
 
 	{ "images", "hugepage-budget", MB_CFG_SIZE, OFF(hugepage_budget), 0, U64MAX, "0", true,
 	  "bytes of hugepage memory for cached images, 0 = as much as EAL has" },
@@ -193,7 +195,7 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	{ "tcp", "idle-timeout", MB_CFG_DURATION, OFF(tcp_idle_timeout), 1, 86400, "300s", true,
 	  "idle TCP connections are reset after this long" },
 	{ "tcp", "congestion-control", MB_CFG_STRING, OFF(tcp_cc), 1, 16, "newreno", true,
-	  "newreno (the only one implemented; cubic is refused until it exists)" },
+	  "newreno or cubic (RFC 9438), for connections opened afterwards" },
 	{ "tcp", "initial-window", MB_CFG_UINT, OFF(initial_window), 1, 64, "10", true,
 	  "initial congestion window in segments" },
 	{ "tcp", "syn-backlog", MB_CFG_UINT, OFF(syn_backlog), 16, 1048576, "4096", false,

@@ -57,6 +57,7 @@ struct mb_config {
 	uint64_t burst;
 	uint64_t idle_sleep_us;
 	bool tx_zero_copy;
+	bool tso;
 
 	/* [images] */
 	uint64_t hugepage_budget; /* bytes, 0 = unlimited */

@@ -462,10 +462,9 @@ check_values(const struct mb_config *cfg, struct mb_diags *d)
 	if (cfg->tcp_enable && cfg->http_port != 0 && cfg->http_port == cfg->ftp_port)
 		CERR("tcp", "ftp-port", "[tcp] http-port and ftp-port are both %" PRIu64,
 		     cfg->http_port);
-	if (strcmp(cfg->tcp_cc, "newreno") != 0)
+	if (strcmp(cfg->tcp_cc, "newreno") != 0 && strcmp(cfg->tcp_cc, "cubic") != 0)
 		CERR("tcp", "congestion-control",
-		     "[tcp] congestion-control: '%s' is not implemented%s, use newreno", cfg->tcp_cc,
-		     strcmp(cfg->tcp_cc, "cubic") == 0 ? " yet" : "");
+		     "[tcp] congestion-control: '%s' is not newreno or cubic", cfg->tcp_cc);
 	if (strcasecmp(cfg->log_level, "error") != 0 && strcasecmp(cfg->log_level, "warning") != 0 &&
 	    strcasecmp(cfg->log_level, "notice") != 0 && strcasecmp(cfg->log_level, "info") != 0 &&
 	    strcasecmp(cfg->log_level, "debug") != 0)

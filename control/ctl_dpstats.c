@@ -95,6 +95,7 @@ mb_ctl_dp_stats_json(void)
 	json_object_set_new(o, "mbuf-data-room", json_integer(st->mbuf_data_room));
 	json_object_set_new(o, "mtu", json_integer(st->mtu));
 	json_object_set_new(o, "tx-ip-cksum-offload", json_boolean(st->tx_ip_cksum_offload));
+	json_object_set_new(o, "tx-tso", json_boolean(st->tx_tso));
 	json_object_set_new(o, "mc-filter",
 			    json_string(st->mc_filter_exact ? "exact" : "allmulticast"));
 	json_object_set_new(o, "exception-tap", json_boolean(st->exception_tap));

@@ -28,6 +28,7 @@
 	X(tx_bytes, "bytes sent on the port")                                  \
 	X(tx_full, "frames the TX ring did not take at once (retried)")        \
 	X(tx_drop, "frames dropped because the TX backlog was full")           \
+	X(tx_prepare_drop, "TCP frames tx_prepare refused (dropped)")          \
 	X(no_mbuf, "mbuf allocation failures")                                 \
 	X(arp_rx, "ARP frames received")                                       \
 	X(arp_reply_tx, "ARP replies sent for our address")                    \
@@ -128,7 +129,8 @@ enum mb_dp_sctr {
 	X(tx_copied, "payloads copied into the header mbuf")                   \
 	X(tx_zerocopy, "payloads attached by reference")                       \
 	X(tx_copy_nodma, "payloads copied: memory not DMA-safe (heap, mmap)")  \
-	X(tx_oversize, "segments refused: longer than the MTU or the mbuf")
+	X(tx_oversize, "segments refused: longer than the MTU or the mbuf")   \
+	X(tx_tso_split, "TSO segments cut in two: more pieces than a frame chains")
 
 enum mb_dp_tctr {
 #define MB_DP_X_ENUM(n, h) MB_DP_T_##n,
@@ -175,6 +177,7 @@ struct mb_dp_stats {
 	uint32_t mbuf_data_room;
 	uint16_t mtu;
 	bool tx_ip_cksum_offload;
+	bool tx_tso; /* TCP segmentation offload in use */
 	bool mc_filter_exact; /* else allmulticast */
 	bool exception_tap;
 	uint32_t sessions;    /* active Frisbee sessions */

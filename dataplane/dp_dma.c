@@ -50,38 +50,44 @@ page_iova(const struct rte_memseg_list *msl, const uint8_t *addr)
 	return ms->iova + (rte_iova_t)((uintptr_t)addr - (uintptr_t)ms->addr);
 }
 
-bool
-mb_dp_dma_iova(struct mb_sbuf *sb, uint64_t off, uint32_t len, rte_iova_t *ret_iova)
+uint32_t
+mb_dp_dma_iova_run(struct mb_sbuf *sb, uint64_t off, uint32_t len, rte_iova_t *ret_iova)
 {
 	const struct rte_memseg_list *msl;
 	const uint8_t *addr, *p, *end;
 	rte_iova_t iova;
 
 	if (len == 0 || off > sb->len || len > sb->len - off || sb->iova == MB_SBUF_IOVA_NONE)
-		return false;
+		return 0;
 	if (sb->iova != MB_SBUF_IOVA_DERIVE) {
 		*ret_iova = (rte_iova_t)(sb->iova + off); /* contiguous by its allocator */
-		return true;
+		return len;
 	}
 	msl = buf_msl(sb);
 	if (msl == NULL)
-		return false;
+		return 0;
 	addr = sb->data + off;
 	/* EAL's own memory in IOVA-as-VA mode: the IOVA is the address (EAL
 	 * maps every page it allocates for the device). */
 	if (!msl->external && rte_eal_iova_mode() == RTE_IOVA_VA) {
 		*ret_iova = (rte_iova_t)(uintptr_t)addr;
-		return true;
+		return len;
 	}
 	iova = page_iova(msl, addr);
 	if (iova == RTE_BAD_IOVA)
-		return false;
-	/* Every page the range enters must follow in IOVA space. */
+		return 0;
+	/* the pages that follow in IOVA space, up to the first that does not */
 	end = addr + len;
 	p = RTE_PTR_ALIGN_FLOOR(addr, msl->page_sz);
 	for (p = p + msl->page_sz; p < end; p += msl->page_sz)
 		if (page_iova(msl, p) != iova + (rte_iova_t)(p - addr))
-			return false;
+			break;
 	*ret_iova = iova;
-	return true;
+	return p < end ? (uint32_t)(p - addr) : len;
+}
+
+bool
+mb_dp_dma_iova(struct mb_sbuf *sb, uint64_t off, uint32_t len, rte_iova_t *ret_iova)
+{
+	return mb_dp_dma_iova_run(sb, off, len, ret_iova) == len && len > 0;
 }

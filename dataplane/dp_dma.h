@@ -46,5 +46,10 @@
  * when the caller must copy (len 0, a range outside sb->len, memory marked
  * or found unfit, or not IOVA-contiguous). */
 bool mb_dp_dma_iova(struct mb_sbuf *sb, uint64_t off, uint32_t len, rte_iova_t *ret_iova);
+/* The same for the longest attachable prefix of [off, off + len): how many
+ * bytes from off lie at IOVA-contiguous addresses starting at *ret_iova (a
+ * chain of attached pieces covers a range that is not contiguous as a
+ * whole), or 0 when the first byte cannot be attached. */
+uint32_t mb_dp_dma_iova_run(struct mb_sbuf *sb, uint64_t off, uint32_t len, rte_iova_t *ret_iova);
 
 #endif /* _MB_DP_DMA_H_ */

@@ -75,16 +75,30 @@ fault_init(struct mb_dp_lcore *lc)
 }
 #endif
 
-/* TX callback of the TCP glue: its frames join the lcore's backlog. */
+/* TX callback of the TCP glue: its frames join the lcore's backlog.  On a
+ * port with TSO they pass the driver's rte_eth_tx_prepare first (some
+ * drivers want their own header fix-ups for offloads); a frame it refuses
+ * is dropped and counted, never sent half-prepared. */
 static uint16_t
 tcp_tx(void *arg, struct rte_mbuf **pkts, uint16_t n)
 {
 	struct mb_dp_lcore *lc = arg;
-	uint16_t i;
+	uint16_t i, ok;
 
-	for (i = 0; i < n && lc->ntx < DP_TXQ_MAX; i++)
+	n = (uint16_t)RTE_MIN((unsigned)n, DP_TXQ_MAX - lc->ntx);
+	ok = n;
+	if (lc->port->tx_tso && n > 0) {
+		ok = rte_eth_tx_prepare(lc->port->id, lc->queue, pkts, n);
+		if (ok < n) {
+			/* pkts[ok] is the refused one: drop it, the rest retry */
+			dp_count(lc, MB_DP_C_tx_prepare_drop, 1);
+			rte_pktmbuf_free(pkts[ok]);
+			pkts[ok] = NULL;
+		}
+	}
+	for (i = 0; i < ok; i++)
 		lc->txq[lc->ntx++] = pkts[i];
-	return i;
+	return ok < n ? ok + 1 : ok;
 }
 
 int
@@ -108,6 +122,14 @@ dp_lcore_init(struct mb_dp *dp, struct mb_dp_lcore *lc, uint16_t q, const struct
 			.tx = tcp_tx,
 			.tx_arg = lc,
 			.tx_cksum_offload = dp->port.tx_ip_cksum && dp->port.tx_tcp_cksum,
+			/* up to 64 KiB: the payload's pieces (a copy mbuf's
+			 * room or more each, two partial ones) fit tso_segs */
+			.tso_max = dp->port.tx_tso ? RTE_MIN(MB_TCP_TSO_MAX,
+							     (dp->port.tso_segs - 3u) *
+							     (rte_pktmbuf_data_room_size(dp->port.pool) -
+							      RTE_PKTMBUF_HEADROOM)) : 0,
+			.tso_segs = dp->port.tso_segs,
+			.tso_l2_in_mtu = dp->port.tso_l2_in_mtu,
 			.xfer_done = dp_chan_xfer_done,
 			.xfer_arg = lc,
 			.mtu = dp->port.mtu,
@@ -359,7 +381,8 @@ slow_timers(struct mb_dp_lcore *lc, uint64_t now)
 	if (lc->tcp != NULL && gen != lc->tcp_gen) {
 		lc->tcp_gen = gen;
 		mb_dp_tcp_set_params(lc->tcp, atomic_load(&tun->tcp_initial_window),
-				     atomic_load(&tun->tcp_idle_timeout_ns));
+				     atomic_load(&tun->tcp_idle_timeout_ns),
+				     atomic_load(&tun->tcp_cc));
 	}
 }
 

@@ -54,6 +54,7 @@ tunables_set(struct mb_dp_tunables *t, const struct mb_config *cfg)
 	atomic_store(&t->max_fallback, (uint32_t)cfg->max_fallback_nodes);
 	atomic_store(&t->tcp_initial_window, (uint32_t)cfg->initial_window);
 	atomic_store(&t->tcp_idle_timeout_ns, cfg->tcp_idle_timeout * 1000000000ULL);
+	atomic_store(&t->tcp_cc, cfg->tcp_cc != NULL ? mb_tcp_cc_parse(cfg->tcp_cc) : -1);
 	atomic_fetch_add(&t->gen, 1);
 }
 

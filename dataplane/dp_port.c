@@ -10,9 +10,11 @@
  * scatter for jumbo frames; a jumbo MTU therefore costs
  * dpdk.mbufs x (MTU + 14 + headroom) bytes.  On net_af_xdp the PMD keeps
  * mbufs of the RX pool in its fill and completion rings (its UMEM), so the
- * pool grows by what it holds.
+ * pool grows by what it holds, and its objects are laid out the way the PMD
+ * registers them (dp_pool_create): a page each at MTU 1500.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -24,6 +26,8 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_pool_ops.h>
+#include <rte_memzone.h>
 #include <rte_mempool.h>
 
 #include "dp_priv.h"
@@ -58,6 +62,113 @@ driver_is_virtual(const char *drv)
 	return false;
 }
 
+struct umem_span {
+	uintptr_t lo, hi;
+	bool ok;
+};
+
+static void
+umem_obj(struct rte_mempool *mp, void *arg, void *obj, unsigned idx)
+{
+	struct umem_span *u = arg;
+	uintptr_t start = (uintptr_t)obj - mp->header_size;
+
+	(void)idx;
+	if (start < u->lo || start + mp->header_size + mp->elt_size + mp->trailer_size > u->hi)
+		u->ok = false;
+}
+
+bool
+dp_pool_umem_ok(struct rte_mempool *mp)
+{
+	struct rte_mempool_memhdr *mh = STAILQ_FIRST(&mp->mem_list);
+	uintptr_t pg = (uintptr_t)getpagesize(), first, base;
+	struct umem_span u;
+
+	if (mh == NULL)
+		return false;
+	/* what net_af_xdp (22.11) registers: from the first chunk's page,
+	 * populated_size objects of calc_obj_size bytes, nothing else */
+	first = (uintptr_t)mh->addr;
+	base = first & ~(pg - 1);
+	u.lo = base;
+	u.hi = base + (first - base) +
+	       (uintptr_t)mp->populated_size * (mp->header_size + mp->elt_size + mp->trailer_size);
+	u.ok = true;
+	rte_mempool_obj_iter(mp, umem_obj, &u);
+	return u.ok;
+}
+
+static void
+umem_free(struct rte_mempool_memhdr *mh, void *opaque)
+{
+	(void)mh;
+	rte_memzone_free(opaque);
+}
+
+/*
+ * The pool net_af_xdp registers as its UMEM.  The mempool's own layout does
+ * not fit the PMD: it never lets an object straddle a page (4 KiB under
+ * --no-huge, so a 2368-byte object took a page of its own) and it starts at
+ * any cache line of a page, so the objects ran far past the span the PMD
+ * registers (dp_pool_umem_ok).  Here every object is a whole number of
+ * pages, back to back from a page boundary: nothing to skip on 4 KiB pages
+ * or on hugepages, and the data room grows into what the gap wasted.  No
+ * spreading over memory channels either (its padding breaks the multiple).
+ * The PMD addresses the objects by virtual address only, never by IOVA, so
+ * one chunk at the memzone's IOVA is enough.
+ */
+struct rte_mempool *
+dp_pool_create(const char *name, unsigned n, unsigned data_room, bool umem, int socket)
+{
+	struct rte_pktmbuf_pool_private priv = { 0 };
+	const struct rte_memzone *mz;
+	struct rte_mempool_objsz sz;
+	struct rte_mempool *mp;
+	char mzname[RTE_MEMZONE_NAMESIZE];
+	unsigned pg = (unsigned)getpagesize(), hdr, obj;
+	int rc;
+
+	if (!umem)
+		return rte_pktmbuf_pool_create(name, n, 256, 0, (uint16_t)data_room, socket);
+	(void)rte_mempool_calc_obj_size(sizeof(struct rte_mbuf) + data_room,
+					RTE_MEMPOOL_F_NO_SPREAD, &sz);
+	hdr = sz.header_size + (unsigned)sizeof(struct rte_mbuf);
+	obj = RTE_ALIGN_CEIL(sz.total_size, pg);
+	if (obj - hdr > UINT16_MAX) {
+		rte_errno = EINVAL;
+		return NULL;
+	}
+	priv.mbuf_data_room_size = (uint16_t)(obj - hdr);
+	mp = rte_mempool_create_empty(name, n, sizeof(struct rte_mbuf) + priv.mbuf_data_room_size,
+				      256, sizeof(priv), socket, RTE_MEMPOOL_F_NO_SPREAD);
+	if (mp == NULL)
+		return NULL;
+	rc = rte_mempool_set_ops_byname(mp, rte_mbuf_best_mempool_ops(), NULL);
+	if (rc != 0)
+		goto err;
+	rte_pktmbuf_pool_init(mp, &priv);
+	snprintf(mzname, sizeof(mzname), "MBU_%s", name);
+	mz = rte_memzone_reserve_aligned(mzname, (size_t)n * obj, socket, 0, pg);
+	if (mz == NULL) {
+		rc = -rte_errno;
+		goto err;
+	}
+	rc = rte_mempool_populate_iova(mp, mz->addr, mz->iova, (size_t)n * obj, umem_free,
+				       (void *)(uintptr_t)mz);
+	if (rc < 0) {
+		rte_memzone_free(mz);
+		goto err;
+	}
+	(void)rte_mempool_obj_iter(mp, rte_pktmbuf_init, NULL);
+	return mp;
+
+err:
+	rte_mempool_free(mp);
+	rte_errno = -rc;
+	return NULL;
+}
+
 static int
 port_pools(struct mb_dp_port *port, const struct mb_config *cfg, int socket)
 {
@@ -75,13 +186,18 @@ port_pools(struct mb_dp_port *port, const struct mb_config *cfg, int socket)
 	data_room = RTE_MAX((unsigned)RTE_MBUF_DEFAULT_BUF_SIZE,
 			    RTE_PKTMBUF_HEADROOM + RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN +
 			    (unsigned)cfg->mtu);
-	port->pool = rte_pktmbuf_pool_create("mb_dp_pool", nmbufs, 256, 0, (uint16_t)data_room,
-					     socket);
+	port->pool = dp_pool_create("mb_dp_pool", nmbufs, data_room, port->is_af_xdp, socket);
 	if (port->pool == NULL) {
 		MB_LOG(ERR, DP, "cannot allocate %u mbufs of %u bytes for MTU %u: dpdk.mbufs "
 		       "or dpdk.mtu is too large for the memory EAL has", nmbufs, data_room,
 		       port->mtu);
 		return -rte_errno;
+	}
+	if (port->is_af_xdp && !dp_pool_umem_ok(port->pool)) {
+		MB_LOG(ERR, DP, "port %u: the mbuf pool does not lie in one span of memory, "
+		       "and net_af_xdp would drop the frames of the mbufs outside what it "
+		       "registers: give EAL more memory (-m) or hugepages", port->id);
+		return -ENOMEM;
 	}
 	if (data_room > RTE_MBUF_DEFAULT_BUF_SIZE)
 		MB_LOG(INFO, DP, "MTU %u: %u mbufs of %u bytes (%u MiB)", port->mtu, nmbufs,
@@ -160,6 +276,24 @@ dp_port_init(struct mb_dp_port *port, const struct mb_config *cfg)
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
 	if (port->rx_ip_cksum)
 		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
+	/* TSO: the headers' mbuf chained to the payload's pieces, both
+	 * checksums left to the port (dp_tcp.h) */
+	if (cfg->tso && (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_TCP_TSO) &&
+	    port->tx_ip_cksum && port->tx_tcp_cksum && port->tx_multiseg) {
+		/* every segment the port cuts holds at most 1 + 2 pieces of a
+		 * page or of a copy mbuf, plus the headers */
+		port->tso_segs = (uint16_t)RTE_MIN(info.tx_desc_lim.nb_seg_max, 64u);
+		if (port->tso_segs >= 8 && info.tx_desc_lim.nb_mtu_seg_max >= 4) {
+			port->tx_tso = true;
+			conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_TCP_TSO;
+		}
+		/* net_tap (22.11) segments in software and refuses a frame
+		 * whose tso_segsz plus all its headers, the Ethernet one
+		 * included, exceeds the MTU: such a frame would stay at the
+		 * head of the TX queue for ever.  Its segments are cut 14
+		 * bytes short of the MSS instead. */
+		port->tso_l2_in_mtu = strcmp(info.driver_name, "net_tap") == 0;
+	}
 	rc = rte_eth_dev_configure(id, 1, 1, &conf);
 	if (rc != 0)
 		return rc;
@@ -187,10 +321,11 @@ dp_port_init(struct mb_dp_port *port, const struct mb_config *cfg)
 		(void)rte_eth_promiscuous_enable(id);
 	MB_LOG(INFO, DP,
 	       "port %u (%s) up: mac " RTE_ETHER_ADDR_PRT_FMT ", %u/%u descriptors, "
-	       "tx zero-copy %s, ip checksum offload tx %s rx %s, mc filter %s",
+	       "tx zero-copy %s, ip checksum offload tx %s rx %s, tcp tso %s, mc filter %s",
 	       id, info.driver_name, RTE_ETHER_ADDR_BYTES(&port->mac), rxd, txd,
 	       port->zc.pool != NULL ? "on" : "off", port->tx_ip_cksum ? "yes" : "no",
-	       port->rx_ip_cksum ? "yes" : "no", port->mc_list_ok ? "exact" : "allmulticast");
+	       port->rx_ip_cksum ? "yes" : "no", port->tx_tso ? "yes" : "no",
+	       port->mc_list_ok ? "exact" : "allmulticast");
 	return 0;
 }
 

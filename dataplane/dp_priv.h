@@ -74,6 +74,9 @@ struct mb_dp_port {
 	uint16_t burst;
 	struct rte_ether_addr mac;
 	bool tx_ip_cksum, tx_tcp_cksum, rx_ip_cksum, tx_multiseg;
+	bool tx_tso;	   /* TCP_TSO enabled (with both checksums and chains) */
+	uint16_t tso_segs; /* mbufs a TSO frame may have (the port's limits) */
+	bool tso_l2_in_mtu; /* the PMD counts the Ethernet header in a segment's MTU */
 	bool mc_list_ok; /* exact multicast filter, else allmulticast */
 	bool is_virtual; /* software port: its link speed is a made-up constant */
 	bool is_af_xdp;	 /* net_af_xdp: completions are reaped only inside tx_burst */
@@ -111,6 +114,7 @@ struct mb_dp_tunables {
 	_Atomic uint64_t igmp_query_interval_s;
 	_Atomic uint32_t tcp_initial_window;
 	_Atomic uint64_t tcp_idle_timeout_ns;
+	_Atomic int tcp_cc; /* enum mb_tcp_cc */
 	_Atomic uint32_t gen; /* bumped last: the lcore re-applies TCP settings */
 };
 
@@ -349,6 +353,17 @@ uint32_t dp_port_take(struct mb_dp_port *port, uint64_t bits, uint32_t n, uint64
 uint64_t dp_port_wait(struct mb_dp_port *port, uint64_t bits, uint64_t now);
 /* The exact multicast filter from the active multicast sessions. */
 void dp_port_mc_update(struct mb_dp *dp);
+/* The packet pool of a port: n mbufs of data_room bytes (headroom
+ * included).  umem: net_af_xdp will register the pool's memory as its UMEM
+ * (see dp_port.c).  NULL with rte_errno. */
+struct rte_mempool *dp_pool_create(const char *name, unsigned n, unsigned data_room, bool umem,
+				   int socket);
+/* Does every object of mp lie inside the span net_af_xdp (22.11)
+ * registers as its UMEM (from the page of the first memory chunk,
+ * populated_size objects back to back)?  A frame in an object outside it is
+ * an invalid descriptor to the kernel: dropped on TX, lost from the fill
+ * ring on RX. */
+bool dp_pool_umem_ok(struct rte_mempool *mp);
 /* A packet mbuf (NULL counted). */
 struct rte_mbuf *dp_alloc(struct mb_dp_lcore *lc);
 /* n packet mbufs at once: 0, or -ENOMEM (none taken, counted). */

@@ -56,6 +56,7 @@ mb_dp_stats_read(struct mb_dp_stats *st)
 	st->mbuf_data_room = rte_pktmbuf_data_room_size(port->pool);
 	st->mtu = port->mtu;
 	st->tx_ip_cksum_offload = port->tx_ip_cksum;
+	st->tx_tso = port->tx_tso;
 	st->mc_filter_exact = port->mc_list_ok;
 	st->exception_tap = port->exc.on;
 	for (uint32_t k = 0; k < dp->fris.max; k++) {

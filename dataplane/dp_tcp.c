@@ -90,10 +90,12 @@ tx_flush(struct mb_dp_tcp *t, bool drop)
 	t->ntx -= sent;
 }
 
+/* One frame for o (a TSO frame when o carries more than the MSS); 0 or
+ * -errno.  -E2BIG: o's payload needs more pieces than a frame may chain
+ * (tso_segs), nothing sent, for emit to split. */
 static int
-emit(void *ctx, const struct mb_tcp_out *o)
+emit_frame(struct mb_dp_tcp *t, const struct mb_tcp_out *o)
 {
-	struct mb_dp_tcp *t = ctx;
 	struct rte_mbuf *m;
 	struct rte_ether_hdr *eth;
 	struct rte_ipv4_hdr *ip;
@@ -104,6 +106,9 @@ emit(void *ctx, const struct mb_tcp_out *o)
 	const uint8_t *dmac = t->cur_src;
 	static const uint8_t zero[6];
 	int how = MB_DP_ZC_COPIED;
+	/* a TSO frame: more than one segment's payload, the port cuts it */
+	bool tso = o->conn != NULL && o->len > o->conn->mss;
+	uint32_t nseg = 1, segsz = 0;
 
 	if (o->conn != NULL) {
 		if (memcmp(o->conn->l2, zero, 6) == 0 && t->cur_src != NULL)
@@ -114,8 +119,19 @@ emit(void *ctx, const struct mb_tcp_out *o)
 		return -EHOSTUNREACH;
 	/* Bound every length derived from the segment before it is cut to 16
 	 * bits or copied: the IP total length by the MTU (the core's MSS keeps
-	 * it there; this is the last line). */
-	if (l3 > t->mtu) {
+	 * it there; this is the last line); a TSO frame by tso_max, and each
+	 * segment the port cuts from it by the MTU. */
+	if (tso) {
+		segsz = o->conn->mss;
+		if (t->conf.tso_l2_in_mtu && hdrs + segsz > t->mtu)
+			segsz = hdrs < t->mtu ? t->mtu - hdrs : 0;
+		if (o->len > t->conf.tso_max || l3 > UINT16_MAX || segsz == 0 ||
+		    (uint32_t)sizeof(*ip) + thl + o->conn->mss > t->mtu) {
+			t->g[MB_DP_T_tx_oversize]++;
+			return -EMSGSIZE;
+		}
+		nseg = (o->len + segsz - 1) / segsz;
+	} else if (l3 > t->mtu) {
 		t->g[MB_DP_T_tx_oversize]++;
 		return -EMSGSIZE;
 	}
@@ -158,7 +174,35 @@ emit(void *ctx, const struct mb_tcp_out *o)
 	ip->dst_addr = o->t.raddr;
 	p = (uint8_t *)(ip + 1);
 	memcpy(p, tcph, thl);
-	if (o->len > 0) {
+	if (tso) {
+		/* the payload: a chain of pieces, attached or copied */
+		int att = mb_dp_zc_append_chain(&t->conf.zc, t->conf.pool, m, o->buf, o->off,
+						o->len, t->conf.tso_segs);
+
+		if (att < 0) {
+			rte_pktmbuf_free(m);
+			if (att == -EMSGSIZE)
+				return -E2BIG;
+			t->g[att == -ENOMEM ? MB_DP_T_tx_nombuf : MB_DP_T_tx_oversize]++;
+			return att;
+		}
+		if ((uint32_t)att == o->len) {
+			t->g[MB_DP_T_tx_zerocopy]++;
+		} else {
+			t->g[MB_DP_T_tx_copied]++;
+			if (t->conf.zc.pool != NULL)
+				t->g[MB_DP_T_tx_copy_nodma]++;
+		}
+		m->l2_len = sizeof(*eth);
+		m->l3_len = sizeof(*ip);
+		m->l4_len = thl;
+		m->tso_segsz = (uint16_t)segsz;
+		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_SEG |
+			       RTE_MBUF_F_TX_TCP_CKSUM;
+		/* the pseudo-header sum without the length: the port adds each
+		 * segment's */
+		((struct rte_tcp_hdr *)p)->cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
+	} else if (o->len > 0) {
 		/* the payload: attached, or copied after the headers */
 		how = mb_dp_zc_append(&t->conf.zc, m, o->buf, o->off, o->len);
 		if (how < 0) {
@@ -176,7 +220,9 @@ emit(void *ctx, const struct mb_tcp_out *o)
 				t->g[MB_DP_T_tx_copy_nodma]++;
 		}
 	}
-	if (t->conf.tx_cksum_offload) {
+	if (tso) {
+		/* done above */
+	} else if (t->conf.tx_cksum_offload) {
 		m->l2_len = sizeof(*eth);
 		m->l3_len = sizeof(*ip);
 		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM |
@@ -196,10 +242,49 @@ emit(void *ctx, const struct mb_tcp_out *o)
 		p[17] = (uint8_t)(ck & 0xff);
 	}
 	t->tx[t->ntx++] = m;
-	t->pass_tx++;
+	t->pass_tx += nseg;
 	if (t->ntx == TX_BURST)
 		tx_flush(t, false);
 	return 0;
+}
+
+/* The core's emit callback.  A TSO segment whose payload lies in more
+ * pieces than a frame may chain (memory whose IOVA breaks often, small
+ * mbufs) goes out as two frames cut at a multiple of the MSS, and so on
+ * down to frames that fit: the bytes on the wire are the same, PSH and FIN
+ * ride on the last.  A frame already sent when a later one fails is sent
+ * again with the retransmission, which the peer takes as a duplicate. */
+static int
+emit_split(struct mb_dp_tcp *t, const struct mb_tcp_out *o, unsigned depth)
+{
+	struct mb_tcp_out a, b;
+	uint32_t mss = o->conn != NULL ? o->conn->mss : 0;
+	int rc = emit_frame(t, o);
+
+	if (rc != -E2BIG)
+		return rc;
+	if (depth >= 16 || mss == 0 || o->len <= mss) {
+		t->g[MB_DP_T_tx_oversize]++;
+		return -EMSGSIZE;
+	}
+	t->g[MB_DP_T_tx_tso_split]++;
+	a = *o;
+	a.len = (o->len / 2 + mss - 1) / mss * mss; /* whole segments, less than o->len */
+	if (a.len >= o->len)
+		a.len = o->len - mss;
+	a.flags &= (uint8_t)~(MB_TCP_PSH | MB_TCP_FIN);
+	b = *o;
+	b.seq = o->seq + a.len;
+	b.off = o->off + a.len;
+	b.len = o->len - a.len;
+	rc = emit_split(t, &a, depth + 1);
+	return rc < 0 ? rc : emit_split(t, &b, depth + 1);
+}
+
+static int
+emit(void *ctx, const struct mb_tcp_out *o)
+{
+	return emit_split(ctx, o, 0);
 }
 
 /* ---- application dispatch -------------------------------------------------- */
@@ -469,9 +554,10 @@ mb_dp_tcp_abort_buf(struct mb_dp_tcp *t, const struct mb_sbuf *sb)
 }
 
 void
-mb_dp_tcp_set_params(struct mb_dp_tcp *t, uint32_t initial_window, uint64_t idle_timeout_ns)
+mb_dp_tcp_set_params(struct mb_dp_tcp *t, uint32_t initial_window, uint64_t idle_timeout_ns,
+		     int cc)
 {
-	mb_tcp_stack_set_params(t->stack, initial_window, idle_timeout_ns);
+	mb_tcp_stack_set_params(t->stack, initial_window, idle_timeout_ns, cc);
 }
 
 uint32_t
@@ -534,10 +620,16 @@ mb_dp_tcp_create(const struct mb_dp_tcp_conf *conf, const struct mb_config *cfg)
 	p.max_conns = (uint32_t)cfg->max_connections;
 	p.syn_backlog = (uint32_t)cfg->syn_backlog;
 	p.initial_window = (uint32_t)cfg->initial_window;
+	if (cfg->tcp_cc != NULL && mb_tcp_cc_parse(cfg->tcp_cc) >= 0)
+		p.cc = (uint8_t)mb_tcp_cc_parse(cfg->tcp_cc);
 	p.idle_timeout_ns = cfg->tcp_idle_timeout * 1000000000ULL;
 	p.max_conns_per_src = (uint32_t)cfg->max_conns_per_src;
 	p.max_app_per_src = (uint32_t)cfg->partial_reqs_per_src;
 	p.mss = t->mss;
+	if (conf->tso_max >= 2u * t->mss && conf->tso_segs >= 3 && conf->tx_cksum_offload &&
+	    conf->pool != NULL)
+		p.tso_max = RTE_MIN(conf->tso_max, MB_TCP_TSO_MAX);
+	t->conf.tso_max = p.tso_max;
 	r = rte_rand();
 	memcpy(p.secret, &r, 8);
 	r = rte_rand();

@@ -22,6 +22,19 @@
  * frame leaves longer than the MTU or its mbuf (refused and counted if the
  * core ever asked for one).  Checksums are offloaded when the port offers
  * IPv4 + TCP checksum offload, computed in software otherwise.
+ *
+ * TCP segmentation offload (conf.tso_max > 0: the port has TCP_TSO with
+ * the checksum offloads and chains mbufs): a data segment of the core may
+ * then carry up to tso_max bytes; its frame is the headers' mbuf (IPv4 and
+ * TCP checksums left to the port, the TCP one holding the pseudo-header sum
+ * without the length, l2/l3/l4 lengths, tso_segsz = the connection's MSS,
+ * RTE_MBUF_F_TX_TCP_SEG) chained to the payload's pieces: attached where
+ * the memory allows, copied otherwise (mb_dp_zc_append_chain), never more
+ * than tso_segs mbufs (a segment that needs more goes out as several
+ * frames, cut at multiples of the MSS).  The port cuts it into segments of the MSS, each
+ * within the MTU (of the MSS less 14 bytes with tso_l2_in_mtu, for a port
+ * that counts the Ethernet header in the MTU: net_tap); a frame of the MSS
+ * or less is sent as without TSO.
  */
 #ifndef _MB_DP_TCP_H_
 #define _MB_DP_TCP_H_
@@ -62,6 +75,9 @@ struct mb_dp_tcp_conf {
 	mb_dp_tcp_xfer_fn xfer_done;
 	void *xfer_arg;
 	uint16_t mtu;			 /* 0 = 1500 */
+	uint32_t tso_max;	 /* largest TSO payload (MB_TCP_TSO_MAX at most), 0 = no TSO */
+	uint16_t tso_segs;	 /* mbufs a TSO frame may have, headers' included (>= 3) */
+	bool tso_l2_in_mtu;	 /* the port wants tso_segsz + l2 + l3 + l4 <= MTU */
 	const struct mb_tcp_http_ops *http; /* NULL: the published image table */
 };
 
@@ -91,7 +107,8 @@ void mb_dp_tcp_expect_apply(struct mb_dp_tcp *t, uint16_t port, uint32_t peer,
  * (their transfers end failed).  How many connections. */
 unsigned mb_dp_tcp_abort_buf(struct mb_dp_tcp *t, const struct mb_sbuf *sb);
 /* The reloadable [tcp] keys (mb_tcp_stack_set_params). */
-void mb_dp_tcp_set_params(struct mb_dp_tcp *t, uint32_t initial_window, uint64_t idle_timeout_ns);
+void mb_dp_tcp_set_params(struct mb_dp_tcp *t, uint32_t initial_window, uint64_t idle_timeout_ns,
+			  int cc);
 
 /* Add this instance's counters to *sum (control thread, relaxed reads). */
 void mb_dp_tcp_stats_add(const struct mb_dp_tcp *t, struct mb_dp_tcp_stats *sum);

@@ -62,27 +62,41 @@ copy_in(struct rte_mbuf *m, const struct mb_sbuf *sb, uint64_t off, uint32_t len
 	return 0;
 }
 
+/* A descriptor mbuf of zc's pool over bytes [off, off + len) of sb at
+ * iova (len <= UINT16_MAX), holding a reference on sb; NULL if the pool is
+ * empty. */
+static struct rte_mbuf *
+desc_attach(const struct mb_dp_zc *zc, struct mb_sbuf *sb, uint64_t off, uint32_t len,
+	    rte_iova_t iova)
+{
+	struct rte_mbuf *pm = rte_pktmbuf_alloc(zc->pool);
+	struct desc *d;
+
+	if (pm == NULL)
+		return NULL;
+	d = desc_of(pm);
+	d->sb = mb_sbuf_ref(sb);
+	d->sh.free_cb = desc_free;
+	d->sh.fcb_opaque = d;
+	rte_mbuf_ext_refcnt_set(&d->sh, 1);
+	rte_pktmbuf_attach_extbuf(pm, sb->data + off, iova, (uint16_t)len, &d->sh);
+	pm->data_len = (uint16_t)len;
+	pm->pkt_len = len;
+	return pm;
+}
+
 int
 mb_dp_zc_append(const struct mb_dp_zc *zc, struct rte_mbuf *m, struct mb_sbuf *sb,
 		uint64_t off, uint32_t len)
 {
 	struct rte_mbuf *pm;
 	rte_iova_t iova;
-	struct desc *d;
 	int how = MB_DP_ZC_COPIED;
 
 	if (zc->pool != NULL) {
 		if (!mb_dp_dma_iova(sb, off, len, &iova)) {
 			how = MB_DP_ZC_COPIED_NODMA;
-		} else if ((pm = rte_pktmbuf_alloc(zc->pool)) != NULL) {
-			d = desc_of(pm);
-			d->sb = mb_sbuf_ref(sb);
-			d->sh.free_cb = desc_free;
-			d->sh.fcb_opaque = d;
-			rte_mbuf_ext_refcnt_set(&d->sh, 1);
-			rte_pktmbuf_attach_extbuf(pm, sb->data + off, iova, (uint16_t)len, &d->sh);
-			pm->data_len = (uint16_t)len;
-			pm->pkt_len = len;
+		} else if ((pm = desc_attach(zc, sb, off, len, iova)) != NULL) {
 			m->next = pm;
 			m->nb_segs = 2;
 			m->pkt_len = m->data_len + len;
@@ -92,4 +106,64 @@ mb_dp_zc_append(const struct mb_dp_zc *zc, struct rte_mbuf *m, struct mb_sbuf *s
 	if (copy_in(m, sb, off, len) != 0)
 		return -ENOSPC;
 	return how;
+}
+
+int
+mb_dp_zc_append_chain(const struct mb_dp_zc *zc, struct rte_mempool *pool,
+		      struct rte_mbuf *m, struct mb_sbuf *sb, uint64_t off, uint32_t len,
+		      unsigned max_segs)
+{
+	struct rte_mbuf *head = NULL, *tail = NULL, *pm;
+	unsigned nsegs = m->nb_segs;
+	uint32_t done = 0, attached = 0;
+	int rc = 0;
+
+	if (m->next != NULL)
+		return -EINVAL; /* m is the headers' mbuf alone */
+	while (done < len) {
+		uint32_t want = len - done, n = 0;
+		rte_iova_t iova;
+
+		if (nsegs >= max_segs) {
+			rc = -EMSGSIZE;
+			break;
+		}
+		if (zc->pool != NULL) {
+			n = mb_dp_dma_iova_run(sb, off + done, RTE_MIN(want, (uint32_t)UINT16_MAX), &iova);
+			pm = n > 0 ? desc_attach(zc, sb, off + done, n, iova) : NULL;
+			if (pm != NULL)
+				attached += n;
+			else
+				n = 0;
+		}
+		if (n == 0) {
+			/* copy as much as one packet mbuf holds */
+			pm = rte_pktmbuf_alloc(pool);
+			if (pm == NULL) {
+				rc = -ENOMEM;
+				break;
+			}
+			n = RTE_MIN(want, (uint32_t)rte_pktmbuf_tailroom(pm));
+			if (n == 0 || copy_in(pm, sb, off + done, n) != 0) {
+				rte_pktmbuf_free(pm);
+				rc = -ENOSPC;
+				break;
+			}
+		}
+		if (tail == NULL)
+			head = pm;
+		else
+			tail->next = pm;
+		tail = pm;
+		nsegs++;
+		done += n;
+	}
+	if (rc != 0) {
+		rte_pktmbuf_free(head); /* the pieces made so far (NULL: none) */
+		return rc;
+	}
+	m->next = head;
+	m->nb_segs = (uint16_t)nsegs;
+	m->pkt_len = m->data_len + len;
+	return (int)attached;
 }

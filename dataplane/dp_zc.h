@@ -11,6 +11,9 @@
  * the header mbuf, and holds one reference on the buffer until the driver
  * frees it (the free callback drops it, on any thread).
  *
+ * A frame longer than the MTU (TCP segmentation offload) takes a chain of
+ * such pieces, attached or copied piece by piece (mb_dp_zc_append_chain).
+ *
  * Copied, the one fallback, when the port cannot chain mbufs (pool NULL),
  * the memory may not be read by a device (heap, page-cache mappings, a
  * range that is not IOVA-contiguous), or the descriptor pool is empty: the
@@ -49,5 +52,16 @@ struct rte_mempool *mb_dp_zc_pool_create(const char *name, unsigned n, int socke
  * segment takes its own reference. */
 int mb_dp_zc_append(const struct mb_dp_zc *zc, struct rte_mbuf *m, struct mb_sbuf *sb,
 		    uint64_t off, uint32_t len);
+
+/* The payload of a large frame (TSO): bytes [off, off + len) of sb as a
+ * chain of mbufs after m, each piece attached where the memory allows
+ * (split where its IOVA stops being contiguous) or else copied into a
+ * packet mbuf of `pool` (as many bytes as its data room holds); the frame
+ * gets at most max_segs mbufs, m included.  Returns the bytes attached (the
+ * rest were copied), or -ENOMEM (an mbuf missing) / -EMSGSIZE (more pieces
+ * than max_segs), m unchanged then.  sb stays the caller's. */
+int mb_dp_zc_append_chain(const struct mb_dp_zc *zc, struct rte_mempool *pool,
+			  struct rte_mbuf *m, struct mb_sbuf *sb, uint64_t off, uint32_t len,
+			  unsigned max_segs);
 
 #endif /* _MB_DP_ZC_H_ */

@@ -16,11 +16,13 @@
  * a bounded SYN queue and SYN cookies past it, MSS, window scaling,
  * timestamps with PAWS, a small SACK scoreboard, RTO per RFC 6298 with
  * backoff, NewReno fast retransmit/recovery (RFC 5681/6582) steered by SACK,
+ * NewReno or CUBIC (RFC 9438) congestion avoidance, chosen per connection,
  * persist timer for zero windows, FIN/RST in every state (RFC 5961 challenge
  * ACKs), a short bounded TIME_WAIT, idle timeout, a connection limit and a
- * per-source one (so one address cannot hold most of the table).  No
- * active open, no urgent data, no out-of-order receive queue, no CUBIC (the
- * configuration refuses tcp.congestion-control = cubic until it exists).
+ * per-source one (so one address cannot hold most of the table), and
+ * segmentation offload: data segments of up to tso_max bytes that the port
+ * cuts into segments of the MSS (mb_tcp_params.tso_max).  No active open,
+ * no urgent data, no out-of-order receive queue.
  *
  * Threads: one struct mb_tcp_stack belongs to one lcore; nothing here locks.
  * Time is passed in by the caller (nanoseconds, monotonic) so tests script it.
@@ -28,7 +30,7 @@
  * is a counter.  The parts: tcp_wire.c (parse, build, checksums),
  * tcp_conn.c (table, lifecycle), tcp_input.c (state machine), tcp_output.c
  * (segments, retransmission, application calls), tcp_timer.c (timer wheel),
- * tcp_cc.c (RTT, SACK, NewReno), tcp_http.c (the HTTP server).
+ * tcp_cc.c (RTT, SACK, NewReno, CUBIC), tcp_http.c (the HTTP server).
  */
 #ifndef _MB_TCP_H_
 #define _MB_TCP_H_
@@ -62,6 +64,9 @@
  * timestamp option, and stay within a 9000-byte jumbo MTU. */
 #define MB_TCP_MSS_MIN 64
 #define MB_TCP_MSS_MAX 8960
+/* The largest TSO segment: its IP packet (20-byte IP header, up to 60 bytes
+ * of TCP header) keeps a 16-bit total length. */
+#define MB_TCP_TSO_MAX (65535u - 20u - 60u)
 
 /* Counters, one X-macro list: the glue sums them across lcores. */
 #define MB_TCP_COUNTERS(X)                                                                        \
@@ -97,7 +102,9 @@
 	X(rexmt_bytes, "payload bytes retransmitted")                                             \
 	X(persist_probes, "zero-window probes")                                                   \
 	X(tx_fail, "segments the emit callback could not send")                                   \
-	X(conn_withdrawn, "connections reset because their buffer was withdrawn")
+	X(conn_withdrawn, "connections reset because their buffer was withdrawn")                 \
+	X(conn_cubic, "connections opened with CUBIC congestion control")                         \
+	X(tx_tso, "data segments longer than the MSS, for the port to cut (TSO)")
 
 struct mb_tcp_counters {
 #define MB_TCP_CNT_FIELD(n, h) uint64_t n;
@@ -195,6 +202,22 @@ enum mb_tcp_state {
 	MB_TCP_TIME_WAIT,
 };
 
+/* Congestion control of a connection (tcp.congestion-control). */
+enum mb_tcp_cc {
+	MB_TCP_CC_NEWRENO = 0,
+	MB_TCP_CC_CUBIC,
+};
+
+/* CUBIC's state (RFC 9438), in bytes and milliseconds. */
+struct mb_tcp_cubic {
+	uint32_t w_max;	     /* cwnd before the last reduction (after fast convergence) */
+	uint32_t cwnd_prior; /* cwnd when ssthresh was last set: alpha_cubic turns 1 above it */
+	uint32_t epoch_ms;   /* start of the congestion avoidance stage (with cc_epoch) */
+	int32_t k_us;	     /* K: time from the epoch to W_max (negative past it) */
+	uint64_t w_est;	     /* Reno-friendly estimate, 1/65536 byte */
+	uint32_t cwnd_frac;  /* fractions of a byte the window grew by, 1/65536 byte */
+};
+
 struct mb_tcp_span {
 	struct mb_sbuf *buf; /* one reference, owned by the connection */
 	uint64_t off;
@@ -212,7 +235,10 @@ struct mb_tcp_conn {
 	uint8_t state;
 	uint8_t snd_wscale, rcv_wscale;
 	uint16_t ts_ok : 1, sack_ok : 1, fin_queued : 1, in_recovery : 1, persist : 1,
-		ack_now : 1, accepted : 1, peer_fin : 1, ws_ok : 1;
+		ack_now : 1, accepted : 1, peer_fin : 1, ws_ok : 1,
+		cc_cubic : 1, /* CUBIC, else NewReno (fixed at the SYN) */
+		cc_epoch : 1, /* cubic.epoch_ms holds the running stage's start */
+		cc_rto : 1;   /* the stage follows an RTO: W_max = cwnd_epoch, K = 0 */
 	uint8_t dupacks;
 	uint8_t nrexmt;		/* consecutive RTO expiries */
 	uint8_t nspans, span_head; /* ring of spans */
@@ -245,6 +271,7 @@ struct mb_tcp_conn {
 	void *app;		/* application state, owned by the application */
 	uint64_t cookie;	/* application's value (FTP transfer id, flags) */
 	uint8_t l2[8];		/* the glue's: peer MAC to answer to */
+	struct mb_tcp_cubic cubic;
 } __attribute__((aligned(64)));
 
 _Static_assert(sizeof(struct mb_tcp_conn) <= 512, "a connection must fit in 512 bytes");
@@ -286,6 +313,11 @@ struct mb_tcp_params {
 	uint32_t max_conns_per_src; /* connections one peer address may hold, 0 = no limit */
 	uint32_t max_app_per_src;   /* mb_tcp_src_take units per peer address, 0 = no limit */
 	bool syn_cookies_always;
+	uint8_t cc;		/* enum mb_tcp_cc of new connections */
+	/* Segmentation offload: the largest data segment handed to emit (the
+	 * port cuts it into segments of the connection's MSS), 0 = none, so
+	 * every segment carries at most the MSS.  At most MB_TCP_TSO_MAX. */
+	uint32_t tso_max;
 	uint8_t secret[16];	/* SYN cookie / hash key (random) */
 };
 
@@ -333,11 +365,14 @@ uint32_t mb_tcp_src_units(const struct mb_tcp_stack *s, uint32_t raddr);
  * withdrawn (an image whose mapping faulted).  Counted in conn_withdrawn;
  * returns how many.  Owning lcore. */
 unsigned mb_tcp_abort_buf(struct mb_tcp_stack *s, const struct mb_sbuf *sb);
-/* The reloadable parameters (0 keeps a value): the initial window of new
- * connections, and the idle timeout (a shorter one also shortens the live
- * connections' idle deadlines).  Owning lcore. */
+/* The reloadable parameters (0 keeps a value, cc < 0 too): the initial
+ * window and the congestion control (enum mb_tcp_cc) of new connections,
+ * and the idle timeout (a shorter one also shortens the live connections'
+ * idle deadlines).  Owning lcore. */
 void mb_tcp_stack_set_params(struct mb_tcp_stack *s, uint32_t initial_window,
-			     uint64_t idle_timeout_ns);
+			     uint64_t idle_timeout_ns, int cc);
+/* "newreno" or "cubic" -> enum mb_tcp_cc, or -1. */
+int mb_tcp_cc_parse(const char *name);
 
 /* Free span slots (for the application deciding whether to queue more). */
 static inline unsigned

@@ -1,12 +1,33 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * RTT estimation (RFC 6298), the SACK scoreboard, and congestion control:
- * NewReno (RFC 5681, RFC 6582) with byte counting (RFC 3465), SACK-steered
- * loss recovery (RFC 6675's IsLost rule) and early retransmit (RFC 5827).
- * tcp_ack_input is where an acceptable segment's acknowledgement is
- * processed; tcp_cc_on_rto is the response to a retransmission timeout.
- * CUBIC is not implemented (the configuration refuses it).
+ * slow start with byte counting (RFC 3465), SACK-steered loss recovery
+ * (RFC 6582's NewReno recovery, RFC 6675's IsLost rule), early retransmit
+ * (RFC 5827), and one of two congestion avoidance and reduction rules per
+ * connection: NewReno (RFC 5681: +1 MSS per window, ssthresh = flight / 2)
+ * or CUBIC (RFC 9438, below).  tcp_ack_input is where an acceptable
+ * segment's acknowledgement is processed; tcp_cc_on_rto is the response to
+ * a retransmission timeout.
+ *
+ * CUBIC, as RFC 9438 gives it (section numbers below are its own): on a
+ * congestion event ssthresh = flight x beta_cubic (0.7) and W_max = the
+ * window before the cut, lowered to cwnd x (1 + beta) / 2 when it is below
+ * the previous W_max (fast convergence, 4.7); the first RTO of a series sets
+ * ssthresh the same way and the next stage grows from K = 0 with W_max =
+ * its starting window (4.8).  A congestion avoidance stage starts at the
+ * first ACK past ssthresh (t = 0, cwnd_epoch = cwnd, K = cbrt((W_max -
+ * cwnd_epoch) / C), W_est = cwnd_epoch); each ACK of new data then moves
+ * cwnd toward target = W_cubic(t + RTT) = C (t + RTT - K)^3 + W_max, clamped
+ * to [cwnd, 1.5 cwnd], by (target - cwnd) / cwnd per segment acknowledged
+ * (4.2, 4.4, 4.5), unless W_cubic(t) is below the Reno-friendly estimate
+ * W_est, grown by alpha_cubic per window (1 once it passes the window of
+ * the last reduction), whose value cwnd takes then (4.3).  A stage that
+ * runs out of data (everything acknowledged) ends; the next one restarts t.
+ * Windows are kept in bytes and converted to segments of the connection's
+ * MSS for the formulas; the arithmetic is double precision.  Not done: the
+ * undo of spurious reductions (4.9), HyStart++.
  */
+#include <math.h>
 #include <stdint.h>
 
 #include "tcp_priv.h"
@@ -34,12 +55,87 @@ rtt_sample(struct mb_tcp_stack *s, struct mb_tcp_conn *c, uint64_t r_us)
 	c->rto_us = (uint32_t)rto;
 }
 
+/* RFC 9438 4.1.1: C in segments per second cubed, beta_cubic; 4.3:
+ * alpha_cubic = 3 (1 - beta) / (1 + beta). */
+#define CUBIC_C 0.4
+#define CUBIC_BETA 0.7
+#define CUBIC_ALPHA (3.0 * (1.0 - CUBIC_BETA) / (1.0 + CUBIC_BETA))
+#define FRAC 65536.0 /* w_est and cwnd_frac: 1/65536 byte */
+
 uint32_t
-tcp_flight_half(const struct mb_tcp_conn *c)
+tcp_cc_ssthresh(const struct mb_tcp_conn *c)
 {
 	uint64_t f = c->max - c->una;
+	uint64_t v = c->cc_cubic ? f * 7 / 10 : f / 2;
 
-	return max32((uint32_t)(f / 2 > UINT32_MAX ? UINT32_MAX : f / 2), 2u * c->mss);
+	return max32((uint32_t)(v > UINT32_MAX ? UINT32_MAX : v), 2u * c->mss);
+}
+
+/* CUBIC at a congestion event, before the window is cut: W_max with fast
+ * convergence (4.7), and the window alpha_cubic compares W_est with. */
+static void
+cubic_reduce(struct mb_tcp_conn *c)
+{
+	c->cubic.cwnd_prior = c->cwnd;
+	if (c->cwnd < c->cubic.w_max)
+		c->cubic.w_max = (uint32_t)((uint64_t)c->cwnd * 17 / 20); /* (1 + 0.7) / 2 */
+	else
+		c->cubic.w_max = c->cwnd;
+	c->cc_epoch = 0;
+}
+
+/* The start of a congestion avoidance stage (4.2, 4.3, 4.8). */
+static void
+cubic_epoch(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
+{
+	double k;
+
+	if (c->cc_rto || c->cubic.w_max == 0)
+		c->cubic.w_max = c->cwnd; /* after a timeout: K = 0 */
+	c->cc_rto = 0;
+	c->cc_epoch = 1;
+	c->cubic.epoch_ms = now_ms(s);
+	k = cbrt(((double)c->cubic.w_max - (double)c->cwnd) / c->mss / CUBIC_C);
+	/* |K| < 2100 s: windows stay below 2^30 bytes and MSS above 63 */
+	c->cubic.k_us = (int32_t)(k * 1e6);
+	c->cubic.w_est = (uint64_t)c->cwnd << 16;
+	c->cubic.cwnd_frac = 0;
+}
+
+/* Congestion avoidance on `acked` new bytes acknowledged. */
+static void
+cubic_ack(struct mb_tcp_stack *s, struct mb_tcp_conn *c, uint64_t acked)
+{
+	double mss = c->mss, cw = c->cwnd / mss, segs = (double)acked / mss;
+	double t, k, wmax, rtt, w_cubic, target, inc, alpha;
+	uint64_t est, frac;
+
+	if (!c->cc_epoch)
+		cubic_epoch(s, c);
+	t = (double)(uint32_t)(now_ms(s) - c->cubic.epoch_ms) / 1e3;
+	k = c->cubic.k_us / 1e6;
+	rtt = c->srtt_us / 1e6;
+	wmax = c->cubic.w_max / mss;
+	/* the Reno-friendly estimate grows alpha_cubic segments per window */
+	alpha = c->cubic.w_est >= (uint64_t)c->cubic.cwnd_prior << 16 ? 1.0 : CUBIC_ALPHA;
+	est = c->cubic.w_est + (uint64_t)(alpha * segs / cw * mss * FRAC);
+	c->cubic.w_est = est < (uint64_t)MB_TCP_CWND_MAX << 16 ? est : (uint64_t)MB_TCP_CWND_MAX << 16;
+	w_cubic = CUBIC_C * (t - k) * (t - k) * (t - k) + wmax;
+	if (w_cubic * mss * FRAC < (double)c->cubic.w_est) {
+		/* Reno-friendly region: cwnd takes W_est */
+		if ((c->cubic.w_est >> 16) > c->cwnd)
+			cwnd_set(c, c->cubic.w_est >> 16);
+		return;
+	}
+	target = CUBIC_C * (t + rtt - k) * (t + rtt - k) * (t + rtt - k) + wmax;
+	if (target < cw)
+		target = cw;
+	if (target > 1.5 * cw)
+		target = 1.5 * cw;
+	inc = (target - cw) / cw * segs * mss * FRAC; /* bytes x 65536 */
+	frac = c->cubic.cwnd_frac + (uint64_t)inc;
+	c->cubic.cwnd_frac = (uint32_t)(frac & 0xffff);
+	cwnd_add(c, frac >> 16);
 }
 
 /* Merge SACK blocks from the peer into the scoreboard (stream offsets,
@@ -114,7 +210,9 @@ sacked_bytes(const struct mb_tcp_conn *c)
 static void
 enter_recovery(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 {
-	c->ssthresh = tcp_flight_half(c);
+	if (c->cc_cubic)
+		cubic_reduce(c);
+	c->ssthresh = tcp_cc_ssthresh(c);
 	c->recover = c->max;
 	c->in_recovery = 1;
 	c->rexmt_nxt = c->una;
@@ -210,12 +308,16 @@ tcp_ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp
 			 * by one ACK's worth */
 			if (c->cwnd < c->ssthresh) {
 				cwnd_add(c, acked < 2u * c->mss ? acked : 2u * c->mss);
+			} else if (c->cc_cubic) {
+				cubic_ack(s, c, acked);
 			} else {
 				uint64_t inc = (uint64_t)c->mss * acked / c->cwnd;
 
 				cwnd_add(c, inc > 0 ? inc : 1);
 			}
 		}
+		if (c->una >= c->end)
+			c->cc_epoch = 0; /* out of data: the next stage restarts CUBIC's clock */
 		c->t_rexmt = c->max > c->una ? s->now + (uint64_t)c->rto_us * 1000ULL : 0;
 		c->persist = 0;
 		if (freed && s->ops.sent != NULL) {
@@ -255,8 +357,13 @@ tcp_ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp
 void
 tcp_cc_on_rto(struct mb_tcp_conn *c)
 {
-	if (c->nrexmt == 1)
-		c->ssthresh = tcp_flight_half(c);
+	if (c->nrexmt == 1) {
+		if (c->cc_cubic) {
+			cubic_reduce(c);
+			c->cc_rto = 1;
+		}
+		c->ssthresh = tcp_cc_ssthresh(c);
+	}
 	c->cwnd = c->mss;
 	c->recover = c->max;
 	c->in_recovery = 0;

@@ -43,6 +43,16 @@ mb_tcp_state_name(enum mb_tcp_state st)
 	return (unsigned)st < sizeof(n) / sizeof(n[0]) ? n[st] : "?";
 }
 
+int
+mb_tcp_cc_parse(const char *name)
+{
+	if (strcmp(name, "newreno") == 0)
+		return MB_TCP_CC_NEWRENO;
+	if (strcmp(name, "cubic") == 0)
+		return MB_TCP_CC_CUBIC;
+	return -1;
+}
+
 static uint32_t
 tuple_hash(const struct mb_tcp_stack *s, const struct mb_tcp_tuple *t)
 {
@@ -276,7 +286,8 @@ mb_tcp_stack_new(const struct mb_tcp_params *p, const struct mb_tcp_ops *ops, vo
 	uint32_t nslots = 16;
 
 	if (p->max_conns == 0 || p->max_conns > (1u << 24) || ops->emit == NULL ||
-	    p->mss < MB_TCP_MSS_MIN + 12 || p->mss > MB_TCP_MSS_MAX) {
+	    p->mss < MB_TCP_MSS_MIN + 12 || p->mss > MB_TCP_MSS_MAX || p->cc > MB_TCP_CC_CUBIC ||
+	    p->tso_max > MB_TCP_TSO_MAX) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -341,10 +352,13 @@ mb_tcp_stack_nconns(const struct mb_tcp_stack *s)
  * window; a shorter idle timeout pulls every live idle deadline in at once
  * (a longer one applies from each connection's next segment). */
 void
-mb_tcp_stack_set_params(struct mb_tcp_stack *s, uint32_t initial_window, uint64_t idle_timeout_ns)
+mb_tcp_stack_set_params(struct mb_tcp_stack *s, uint32_t initial_window, uint64_t idle_timeout_ns,
+			int cc)
 {
 	if (initial_window != 0)
 		s->p.initial_window = initial_window;
+	if (cc == MB_TCP_CC_NEWRENO || cc == MB_TCP_CC_CUBIC)
+		s->p.cc = (uint8_t)cc;
 	if (idle_timeout_ns == 0 || idle_timeout_ns == s->p.idle_timeout_ns)
 		return;
 	s->p.idle_timeout_ns = idle_timeout_ns;

@@ -99,6 +99,7 @@ conn_setup(struct mb_tcp_stack *s, struct mb_tcp_conn *c, uint32_t irs, uint32_t
 		c->mss = (uint16_t)max32(m, MB_TCP_MSS_MIN);
 	}
 	c->rcv_wnd = min32(s->p.rcv_wnd, 65535);
+	c->cc_cubic = s->p.cc == MB_TCP_CC_CUBIC;
 	cwnd_set(c, (uint64_t)s->p.initial_window * c->mss);
 	c->ssthresh = UINT32_MAX;
 	c->rto_us = s->p.rto_init_us;
@@ -117,6 +118,8 @@ establish(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 	c->nrexmt = 0;
 	c->accepted = 1;
 	s->cnt.conn_open++;
+	if (c->cc_cubic)
+		s->cnt.conn_cubic++;
 	if (s->ops.accept != NULL && s->ops.accept(s->ctx, s, c) < 0) {
 		c->accepted = 0;
 		mb_tcp_abort(s, c);

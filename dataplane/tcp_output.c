@@ -7,6 +7,12 @@
  * or end a connection (mb_tcp_send, mb_tcp_close, mb_tcp_abort).  Output is
  * deferred while the core is inside mb_tcp_input or mb_tcp_timers (see
  * tcp_priv.h).
+ *
+ * Segmentation offload (mb_tcp_params.tso_max): new data goes out in
+ * segments of up to tso_max bytes, whole multiples of the connection's MSS
+ * unless they end a span or the stream, that the port cuts into segments of
+ * the MSS; the windows bound them like any other.  Retransmissions (holes,
+ * probes) stay one MSS each.
  */
 #include <errno.h>
 #include <string.h>
@@ -129,6 +135,8 @@ tcp_send_data(struct mb_tcp_stack *s, struct mb_tcp_conn *c, uint64_t off, uint3
 		o.flags |= MB_TCP_PSH;
 	if (tcp_emit(s, &o) < 0)
 		return 0;
+	if (len > c->mss)
+		s->cnt.tx_tso++;
 	/* Hugepage cache LRU (owner: cache): one relaxed store per segment. */
 	img = mb_image_of_buf(o.buf);
 	if (img != NULL)
@@ -214,7 +222,7 @@ tcp_arm_rexmt(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 void
 tcp_output(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 {
-	uint32_t wnd;
+	uint32_t wnd, seg_max;
 	bool blocked = false;
 
 	if (c->state == MB_TCP_CLOSED)
@@ -227,6 +235,7 @@ tcp_output(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 		return;
 	}
 	wnd = min32(c->cwnd, c->snd_wnd);
+	seg_max = s->p.tso_max >= 2u * c->mss ? s->p.tso_max - s->p.tso_max % c->mss : c->mss;
 	for (;;) {
 		uint64_t inflight = c->nxt - c->una;
 		uint32_t n, room;
@@ -239,7 +248,12 @@ tcp_output(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 			 * flight unless it finishes a span */
 			if (room < c->mss && inflight > 0 && c->end - c->nxt > room)
 				break;
-			n = tcp_send_data(s, c, c->nxt, min32(room, c->mss));
+			/* a TSO segment carries whole segments of the MSS (but the
+			 * span's or the stream's last bytes) */
+			room = min32(room, seg_max);
+			if (room > c->mss)
+				room -= room % c->mss;
+			n = tcp_send_data(s, c, c->nxt, room);
 			if (n == 0) {
 				blocked = true;
 				break;

@@ -148,8 +148,9 @@ void tcp_output(struct mb_tcp_stack *s, struct mb_tcp_conn *c);
 
 /* ---- RTT, SACK and congestion control (tcp_cc.c) ------------------------------ */
 
-/* Half the flight, at least two segments (the new ssthresh on a loss). */
-uint32_t tcp_flight_half(const struct mb_tcp_conn *c);
+/* The new ssthresh on a loss: the flight times beta (NewReno 0.5, CUBIC
+ * 0.7), at least two segments. */
+uint32_t tcp_cc_ssthresh(const struct mb_tcp_conn *c);
 /* The congestion response to a retransmission timeout. */
 void tcp_cc_on_rto(struct mb_tcp_conn *c);
 /* Process the acknowledgement field of an acceptable segment (window,

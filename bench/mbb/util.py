@@ -16,9 +16,11 @@ ROOT = os.path.dirname(HERE)
 PEERS = os.environ.get('MB_FRISBEE_BIN') or os.path.join(os.path.dirname(ROOT), 'shared', 'peers',
                                                          'emulab-frisbee', 'bin')
 
-# the path: namespace mbb-s (servers) and mbb-r (receivers, clients), one veth pair between
-NS_S = 'mbb-s'
-NS_R = 'mbb-r'
+# the path: namespace mbb-s (servers) and mbb-r (receivers, clients), one veth pair between;
+# MBB_NETNS=<name> names them <name>-s and <name>-r instead (namespace names are global: two
+# runs on one machine must not share them)
+NS_S = os.environ.get('MBB_NETNS', 'mbb') + '-s'
+NS_R = os.environ.get('MBB_NETNS', 'mbb') + '-r'
 IF_S = 'mbbs0'
 IF_R = 'mbbr0'
 ADDR_S = '10.77.0.1'

@@ -110,18 +110,17 @@ dph_start(const struct mb_config *cfg)
 
 static bool published;
 
-int
-dph_publish(const struct mb_image *img)
+/* Publish a table of the one image im (its reference moves in). */
+static int
+publish_one(struct mb_image *im)
 {
 	struct mb_image_table *tbl = mb_image_table_alloc(1);
 
-	if (tbl == NULL)
-		return -1;
-	tbl->img[0] = mb_image_new_heap(img->name, img->sb.data, img->size);
-	if (tbl->img[0] == NULL) {
-		free(tbl);
+	if (tbl == NULL) {
+		mb_image_unref(im);
 		return -1;
 	}
+	tbl->img[0] = im;
 	tbl->count = 1;
 	/* the test thread is the table's writer, offline but while it writes */
 	if (!published)
@@ -132,6 +131,20 @@ dph_publish(const struct mb_image *img)
 	rcu_thread_offline();
 	published = true;
 	return 0;
+}
+
+int
+dph_publish(const struct mb_image *img)
+{
+	struct mb_image *copy = mb_image_new_heap(img->name, img->sb.data, img->size);
+
+	return copy != NULL ? publish_one(copy) : -1;
+}
+
+int
+dph_publish_ref(struct mb_image *im)
+{
+	return publish_one(mb_image_ref(im));
 }
 
 void

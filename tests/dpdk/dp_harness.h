@@ -45,6 +45,9 @@ int dph_start(const struct mb_config *cfg);
 /* Publish a table with a copy of img's bytes under img's name (for HTTP);
  * the caller's references are not touched.  0 or -1. */
 int dph_publish(const struct mb_image *img);
+/* Publish a table holding a new reference of im itself (an image in DPDK
+ * memory, whose bytes the dataplane may attach).  0 or -1. */
+int dph_publish_ref(struct mb_image *im);
 /* Stop the loop, mb_dp_fini, unpublish, EAL cleanup. */
 void dph_finish(void);
 /* Sleep ms milliseconds of monotonic time, whatever signals arrive (EAL's

@@ -15,9 +15,9 @@
  *   frisbee.unicast-resend   the output bound of a unicast session started afterwards
  *   tcp.idle-timeout         an idle connection open before the reload is reset
  *   tcp.initial-window       the first flight of a connection opened afterwards
+ *   tcp.congestion-control   a connection opened afterwards runs CUBIC
  *
- * (frisbee.max-sessions is not reloadable and tcp.congestion-control only
- * takes newreno: tests/unit/test_config.c.)  Timed checks only bound what a
+ * (frisbee.max-sessions is not reloadable: tests/unit/test_config.c.)  Timed checks only bound what a
  * limit makes slow, with margins for a loaded machine.  EAL: --no-huge
  * -m 256 --no-pci --file-prefix=mbt-dpreload-<pid> -l 0-1.
  */
@@ -463,6 +463,44 @@ test_initial_window(void **state)
 	reload();
 }
 
+/* Open a connection from sport and reset it once the dataplane counted it
+ * open; returns how many of the opened ones ran CUBIC so far. */
+static uint64_t
+open_counted(uint16_t sport)
+{
+	size_t open = offsetof(struct mb_tcp_counters, conn_open);
+	uint64_t o0 = tcp_stat(open), end = now_ns() + 3000 * MB_NS_PER_MS;
+	uint32_t iss = tcp_open(sport);
+
+	while (tcp_stat(open) == o0 && now_ns() < end)
+		dph_sleep_ms(10);
+	assert_int_equal(tcp_stat(open), o0 + 1);
+	tcp_send(sport, MB_TCP_RST, 1001, iss + 1, 0, NULL);
+	return tcp_stat(offsetof(struct mb_tcp_counters, conn_cubic));
+}
+
+/* A connection opened after the reload runs CUBIC (counted at the
+ * handshake), one opened before it NewReno; and back. */
+static void
+test_congestion_control(void **state)
+{
+	uint64_t c0;
+
+	(void)state;
+	drain();
+	c0 = open_counted(42200);
+	free(cfg.tcp_cc);
+	cfg.tcp_cc = strdup("cubic");
+	assert_non_null(cfg.tcp_cc);
+	reload();
+	assert_int_equal(open_counted(42201), c0 + 1);
+	free(cfg.tcp_cc);
+	cfg.tcp_cc = strdup("newreno");
+	assert_non_null(cfg.tcp_cc);
+	reload();
+	assert_int_equal(open_counted(42202), c0 + 1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -476,6 +514,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_unicast_resend),
 		cmocka_unit_test(test_tcp_idle_timeout),
 		cmocka_unit_test(test_initial_window),
+		cmocka_unit_test(test_congestion_control),
 	};
 	uint8_t *bytes;
 	int rc;

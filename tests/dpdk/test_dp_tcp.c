@@ -13,6 +13,7 @@
  * running HTTP and FTP transfers.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,7 +27,9 @@
 #include <unistd.h>
 
 #include <rte_eal.h>
+#include <rte_ethdev.h>
 #include <rte_ether.h>
+#include <rte_gso.h>
 #include <rte_ip.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
@@ -36,6 +39,7 @@
 
 #include "dp.h"
 #include "dp_dma.h"
+#include "dp_priv.h"
 #include "dp_tcp.h"
 #include "dp_zc.h"
 #include "mbt_eal.h"
@@ -102,6 +106,8 @@ struct peer {
 	uint64_t hi;	     /* contiguous bytes received */
 	bool fin;
 	uint8_t *stream;
+	uint8_t *got;	   /* per byte of stream: received (reassembly past a hole), or NULL */
+	unsigned drop_tso; /* TSO frames still to lose on the way (checked, not delivered) */
 };
 
 /* Build and deliver one frame from the peer. */
@@ -157,6 +163,185 @@ send_frame(struct mb_dp_tcp *t, struct peer *p, uint8_t flags, const char *data,
 	mb_dp_tcp_rx(t, m, now);
 }
 
+/* What the port does with a frame's checksum offload flags, done here on
+ * the frame's bytes (b, a linear copy): the IPv4 header checksum, and the
+ * TCP checksum over the pseudo header, whose sum the field must hold on
+ * entry (without the length for TSO, DPDK's convention; cut_from_tso: a
+ * segment that librte_gso cut from such a frame, with its header). */
+static void
+port_cksum(const struct rte_mbuf *m, uint8_t *b, bool cut_from_tso)
+{
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(b + 14);
+	struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(b + 34);
+	uint16_t tl = rte_be_to_cpu_16(ip->total_length), ck;
+
+	if (!(m->ol_flags & (RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_L4_MASK)))
+		return; /* all done in software */
+	assert_true(m->ol_flags & RTE_MBUF_F_TX_IPV4);
+	assert_true(m->ol_flags & RTE_MBUF_F_TX_IP_CKSUM);
+	assert_int_equal(m->ol_flags & RTE_MBUF_F_TX_L4_MASK, RTE_MBUF_F_TX_TCP_CKSUM);
+	assert_int_equal(m->l2_len, 14);
+	assert_int_equal(m->l3_len, 20);
+	assert_int_equal(ip->hdr_checksum, 0);
+	assert_int_equal(th->cksum, rte_ipv4_phdr_cksum(ip, cut_from_tso ? RTE_MBUF_F_TX_TCP_SEG :
+							    m->ol_flags & RTE_MBUF_F_TX_TCP_SEG));
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	th->cksum = 0;
+	ck = mb_tcp_cksum(ip->src_addr, ip->dst_addr, th, tl - 20u);
+	th->cksum = rte_cpu_to_be_16(ck);
+}
+
+/* One frame as the peer's wire carries it (checksums filled): checked and
+ * taken into p's stream. */
+static void
+wire_frame(struct peer *p, const uint8_t *b, uint32_t len, uint8_t *ret_flags)
+{
+	const struct rte_ether_hdr *eth = (const struct rte_ether_hdr *)b;
+	const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(eth + 1);
+	uint16_t tl = rte_be_to_cpu_16(ip->total_length);
+	struct mb_tcp_seg g;
+
+	assert_true(tl <= mtu);
+	assert_true(rte_is_same_ether_addr(&eth->dst_addr, &peer_mac));
+	assert_true(rte_is_same_ether_addr(&eth->src_addr, &local_mac));
+	assert_int_equal(rte_raw_cksum(ip, 20), 0xffff);
+	assert_int_equal(ip->src_addr, LOCAL_IP);
+	assert_int_equal(ip->dst_addr, PEER_IP);
+	assert_int_equal(len, 14 + tl);
+	assert_int_equal(mb_tcp_cksum(ip->src_addr, ip->dst_addr, b + 34, tl - 20u), 0);
+	assert_int_equal(mb_tcp_parse(b + 34, tl - 20u, &g), MB_TCP_PARSE_OK);
+	if (p->sport != 0) /* 0: any peer (the frames are only checked) */
+		assert_int_equal(g.dport, p->sport);
+	if (g.plen > max_payload)
+		fail_msg("segment of %u bytes, MSS %u", g.plen, max_payload);
+	*ret_flags |= g.flags;
+	if (g.flags & MB_TCP_SYN)
+		p->srv_iss = g.seq;
+	if (g.plen > 0 && p->stream != NULL) {
+		uint64_t off = g.seq - (p->srv_iss + 1);
+
+		memcpy(p->stream + off, g.payload, g.plen);
+		if (p->got != NULL) {
+			memset(p->got + off, 1, g.plen);
+			while (p->got[p->hi])
+				p->hi++;
+		} else if (off == p->hi) {
+			p->hi += g.plen;
+		}
+	}
+	if ((g.flags & MB_TCP_FIN) && g.seq - (p->srv_iss + 1) == p->hi)
+		p->fin = true;
+}
+
+/* Big-endian fields at any alignment (a frame's copy). */
+static uint32_t
+be32_at(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static struct rte_mempool *gso_pool; /* the segmenter's direct and indirect mbufs */
+static unsigned tso_frames, tso_segments;
+static bool tso_l2; /* make_mtu: the port counts the Ethernet header in the MTU (net_tap) */
+static uint16_t tso_segs = 64; /* make_mtu: mbufs a TSO frame may chain */
+
+/* m and every mbuf chained to it pass rte_mbuf_check. */
+static void
+check_chain(const struct rte_mbuf *m)
+{
+	const char *why = NULL;
+
+	if (rte_mbuf_check(m, 1, &why) != 0)
+		fail_msg("transmitted mbuf fails rte_mbuf_check: %s", why);
+	for (const struct rte_mbuf *s = m->next; s != NULL; s = s->next)
+		if (rte_mbuf_check(s, 0, &why) != 0)
+			fail_msg("a chained mbuf fails rte_mbuf_check: %s", why);
+}
+
+/* A TSO frame (b: its linear copy): every field checked against what a
+ * port's segmentation makes of it, computed here (segment i starts at
+ * seq + i x tso_segsz and carries min(tso_segsz, rest) bytes, IP id + i,
+ * PSH and FIN only on the last); then DPDK's own software segmentation
+ * (librte_gso, what net_tap runs) must produce exactly those segments,
+ * which go on the wire with their checksums filled as the port does. */
+static void
+tso_frame(struct peer *p, struct rte_mbuf *m, const uint8_t *b, uint8_t *ret_flags)
+{
+	const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(b + 14);
+	const uint8_t *th = b + 34;
+	unsigned thl = (th[12] >> 4) * 4u, hdrs = 14 + 20 + thl;
+	uint16_t tl = rte_be_to_cpu_16(ip->total_length), seg = m->tso_segsz;
+	uint32_t plen = tl - 20u - thl, seq = be32_at(th + 4);
+	uint16_t id = rte_be_to_cpu_16(ip->packet_id);
+	struct rte_gso_ctx ctx = {
+		.direct_pool = gso_pool,
+		.indirect_pool = gso_pool,
+		.gso_types = RTE_ETH_TX_OFFLOAD_TCP_TSO,
+		.gso_size = (uint16_t)(hdrs - 14 + seg + 14),
+	};
+	struct rte_mbuf *out[64];
+	unsigned nexp = (plen + seg - 1) / seg;
+	int n;
+
+	/* the frame itself */
+	assert_true(m->ol_flags & RTE_MBUF_F_TX_TCP_SEG);
+	assert_int_equal(m->l2_len, 14);
+	assert_int_equal(m->l3_len, 20);
+	assert_int_equal(m->l4_len, thl);
+	assert_int_equal(m->data_len, hdrs); /* the headers' mbuf holds them alone */
+	assert_int_equal(m->pkt_len, 14u + tl);
+	assert_true(m->nb_segs <= tso_segs);
+	/* the connection's MSS; 14 bytes less where the port counts the
+	 * Ethernet header in the MTU */
+	assert_int_equal(seg, tso_l2 ? RTE_MIN(max_payload, mtu - 14u - 20u - thl) : max_payload);
+	assert_true(plen > max_payload && plen <= MB_TCP_TSO_MAX);
+	assert_true(20u + thl + seg <= mtu);
+	if (tso_l2)
+		assert_true(14u + 20u + thl + seg <= mtu);
+	assert_int_equal(ip->hdr_checksum, 0);
+	{
+		uint16_t ck;
+
+		memcpy(&ck, th + 16, 2); /* as stored: network order, like the sum */
+		assert_int_equal(ck, rte_ipv4_phdr_cksum(ip, RTE_MBUF_F_TX_TCP_SEG));
+	}
+	assert_true(nexp <= RTE_DIM(out));
+	for (const struct rte_mbuf *pc = m->next; pc != NULL; pc = pc->next)
+		assert_true(pc->data_len > 0);
+	tso_frames++;
+	/* librte_gso cuts it; each output is compared with the model */
+	n = rte_gso_segment(m, &ctx, out, RTE_DIM(out));
+	assert_int_equal(n, (int)nexp);
+	for (int i = 0; i < n; i++) {
+		static uint8_t sb[UINT16_MAX + 2048];
+		uint8_t *x = (uint8_t *)rte_pktmbuf_read(out[i], 0, out[i]->pkt_len, sb);
+		const struct rte_ipv4_hdr *sip = (const struct rte_ipv4_hdr *)(x + 14);
+		const uint8_t *sth = x + 34;
+		uint32_t slen = (unsigned)i + 1 < nexp ? seg : plen - (nexp - 1) * seg;
+		uint8_t want_fl = th[13];
+
+		assert_non_null(x);
+		check_chain(out[i]);
+		if ((unsigned)i + 1 < nexp)
+			want_fl &= (uint8_t)~(MB_TCP_PSH | MB_TCP_FIN);
+		assert_int_equal(out[i]->pkt_len, hdrs + slen);
+		assert_int_equal(rte_be_to_cpu_16(sip->total_length), 20 + thl + slen);
+		assert_int_equal(rte_be_to_cpu_16(sip->packet_id), (uint16_t)(id + i));
+		assert_int_equal(be32_at(sth + 4), seq + i * seg);
+		assert_int_equal(sth[13], want_fl);
+		assert_memory_equal(sth + 20, th + 20, thl - 20); /* options, timestamp too */
+		assert_memory_equal(x + hdrs, b + hdrs + i * seg, slen);
+		assert_false(out[i]->ol_flags & RTE_MBUF_F_TX_TCP_SEG);
+		port_cksum(out[i], x, true);
+		if (p->drop_tso == 0)
+			wire_frame(p, x, out[i]->pkt_len, ret_flags);
+		tso_segments++;
+	}
+	if (p->drop_tso > 0)
+		p->drop_tso--;
+	rte_pktmbuf_free_bulk(out, (unsigned)n);
+}
+
 /* Check and consume every transmitted frame; returns how many there were. */
 static unsigned
 take_frames(struct mb_dp_tcp *t, struct peer *p, uint8_t *ret_flags)
@@ -172,56 +357,33 @@ take_frames(struct mb_dp_tcp *t, struct peer *p, uint8_t *ret_flags)
 		 * fails an assertion below instead of overrunning the copy */
 		static uint8_t frame[UINT16_MAX + 2048];
 		uint8_t *b;
-		struct rte_ether_hdr *eth;
-		struct rte_ipv4_hdr *ip;
-		const char *why = NULL;
-		uint16_t tl;
-		struct mb_tcp_seg g;
-
-		if (rte_mbuf_check(m, 1, &why) != 0)
-			fail_msg("transmitted mbuf fails rte_mbuf_check: %s", why);
+		check_chain(m);
 		assert_true(m->pkt_len <= sizeof(frame));
 		b = (uint8_t *)rte_pktmbuf_read(m, 0, m->pkt_len, frame);
 		assert_non_null(b);
-		eth = (struct rte_ether_hdr *)b;
-		ip = (struct rte_ipv4_hdr *)(eth + 1);
-		tl = rte_be_to_cpu_16(ip->total_length);
-		assert_true(tl <= mtu);
-		if (m->nb_segs > 1) {
-			/* zero-copy: the second segment is the image itself */
-			assert_int_equal(m->nb_segs, 2);
-			assert_true(RTE_MBUF_HAS_EXTBUF(m->next));
-			multiseg_frames++;
+		if (b != frame) {
+			memcpy(frame, b, m->pkt_len);
+			b = frame;
 		}
-		assert_true(rte_is_same_ether_addr(&eth->dst_addr, &peer_mac));
-		assert_true(rte_is_same_ether_addr(&eth->src_addr, &local_mac));
-		assert_int_equal(rte_raw_cksum(ip, 20), 0xffff);
-		assert_int_equal(ip->src_addr, LOCAL_IP);
-		assert_int_equal(ip->dst_addr, PEER_IP);
-		assert_int_equal(rte_pktmbuf_pkt_len(m), 14 + tl);
-		assert_int_equal(mb_tcp_cksum(ip->src_addr, ip->dst_addr, b + 34, tl - 20u), 0);
-		assert_int_equal(mb_tcp_parse(b + 34, tl - 20u, &g), MB_TCP_PARSE_OK);
-		if (p->sport != 0) /* 0: any peer (the frames are only checked) */
-			assert_int_equal(g.dport, p->sport);
-		if (g.plen > max_payload)
-			fail_msg("segment of %u bytes, MSS %u", g.plen, max_payload);
-		*ret_flags |= g.flags;
-		if (g.flags & MB_TCP_SYN)
-			p->srv_iss = g.seq;
-		if (g.plen > 0 && p->stream != NULL) {
-			uint64_t off = g.seq - (p->srv_iss + 1);
-
-			memcpy(p->stream + off, g.payload, g.plen);
-			if (off == p->hi)
-				p->hi += g.plen;
+		if (m->ol_flags & RTE_MBUF_F_TX_TCP_SEG) {
+			tso_frame(p, m, b, ret_flags);
+		} else {
+			if (m->nb_segs > 1) {
+				/* zero-copy: the second segment is the image itself */
+				assert_int_equal(m->nb_segs, 2);
+				assert_true(RTE_MBUF_HAS_EXTBUF(m->next));
+				multiseg_frames++;
+			}
+			port_cksum(m, b, false);
+			wire_frame(p, b, m->pkt_len, ret_flags);
 		}
-		if ((g.flags & MB_TCP_FIN) && g.seq - (p->srv_iss + 1) == p->hi)
-			p->fin = true;
 		rte_pktmbuf_free(m);
 	}
 	ntx = 0;
 	return n;
 }
+
+static uint32_t tso_max; /* make_mtu: the glue's TSO, 0 = none */
 
 static struct mb_dp_tcp *
 make_mtu(bool multiseg, uint16_t the_mtu)
@@ -246,6 +408,10 @@ make_mtu(bool multiseg, uint16_t the_mtu)
 	c.zc.pool = multiseg ? zc_pool : NULL;
 	c.mtu = the_mtu;
 	c.http = &http_ops;
+	c.tso_max = tso_max;
+	c.tso_segs = tso_segs;
+	c.tso_l2_in_mtu = tso_l2;
+	c.tx_cksum_offload = tso_max > 0;
 	t = mb_dp_tcp_create(&c, &cfg);
 	assert_non_null(t);
 	mtu = the_mtu;
@@ -459,6 +625,103 @@ test_jumbo_copy(void **st)
 	pool = small;
 	mtu = 1500;
 	rte_mempool_free(big);
+}
+
+/* Like get_to_fin, for a download that loses frames: the peer keeps
+ * acknowledging what it holds every 10 ms (duplicate ACKs at a hole) until
+ * the FIN, so the server's recovery and timers run. */
+static void
+get_lossy(struct mb_dp_tcp *t, struct peer *p, const char *name, const struct mb_image *im)
+{
+	const char *hdr_end;
+	char req[128];
+	uint8_t fl;
+
+	snprintf(req, sizeof(req), "GET /images/%s HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n",
+		 name);
+	send_frame(t, p, MB_TCP_SYN, NULL, false);
+	assert_int_equal(take_frames(t, p, &fl), 1);
+	send_frame(t, p, MB_TCP_ACK, NULL, false);
+	send_frame(t, p, MB_TCP_ACK | MB_TCP_PSH, req, false);
+	for (int i = 0; i < 3000 && !p->fin; i++) {
+		(void)take_frames(t, p, &fl);
+		now += 10 * MS;
+		send_frame(t, p, MB_TCP_ACK, NULL, false);
+	}
+	assert_true(p->fin);
+	hdr_end = strstr((char *)p->stream, "\r\n\r\n");
+	assert_non_null(hdr_end);
+	assert_int_equal(p->hi - (uint64_t)(hdr_end + 4 - (char *)p->stream), IMG_LEN);
+	assert_memory_equal(hdr_end + 4, im->sb.data, IMG_LEN);
+}
+
+/* TCP segmentation offload: on a glue with TSO the body of a download
+ * leaves in frames of up to 64 KiB that a port cuts into MSS segments.
+ * Every frame is checked against the segments it must make (tso_frame),
+ * cut by librte_gso as net_tap does, the segments checked as the peer
+ * receives them, and the download must be the image: attached from DPDK
+ * memory (a chain of external buffers) and copied from the heap (a chain
+ * of packet mbufs).  A lost TSO frame is recovered with retransmissions of
+ * one MSS each, rebuilt from the image; the windows bound every frame.
+ * With tso_l2_in_mtu (net_tap's rule) the segments are 14 bytes short of
+ * the MSS, so that each with its Ethernet header stays within the MTU.
+ * With frames of at most 5 mbufs, a copied 64 KiB segment (32 pieces) is
+ * cut in frames that fit, still whole segments of the MSS. */
+static void
+test_tso(void **st)
+{
+	(void)st;
+	tso_max = MB_TCP_TSO_MAX;
+	for (unsigned k = 0; k < 7; k++) {
+		struct mb_image *im = k % 2 || k == 6 ? img : dimg;
+		struct mb_dp_tcp *t;
+		struct peer p = { .sport = (uint16_t)(40300 + k), .dport = 80, .seq = 5 };
+		struct mb_dp_tcp_stats st0;
+		unsigned f0 = tso_frames, s0 = tso_segments;
+
+		tso_l2 = k == 4 || k == 5;
+		tso_segs = k == 6 ? 5 : 64;
+		t = make(true);
+		p.stream = calloc(1, 1 << 20);
+		p.drop_tso = k == 2 || k == 3 ? 1 : 0; /* the first TSO frame is lost */
+		p.got = calloc(1, (1 << 20) + 1);
+		if (p.drop_tso > 0)
+			get_lossy(t, &p, im == img ? "img" : "dimg", im);
+		else
+			get_to_fin(t, &p, im == img ? "img" : "dimg", im);
+		st0 = stats_of(t);
+		print_message("%s%s%s: %u TSO frames -> %u segments, %" PRIu64 " TSO segments, "
+			      "%" PRIu64 " bytes retransmitted (%" PRIu64 " fast, %" PRIu64 " RTO)\n",
+			      im == img ? "heap (copied)" : "attached", k == 2 || k == 3 ? ", first frame lost" : "",
+			      tso_l2 ? ", segments within MTU with L2" : tso_segs < 64 ? ", 5 mbufs a frame" : "",
+			      tso_frames - f0, tso_segments - s0, st0.core.tx_tso, st0.core.rexmt_bytes,
+			      st0.core.rexmt_fast, st0.core.rexmt_rto);
+		assert_true(tso_frames - f0 >= 5);
+		assert_true(tso_segments - s0 > 2 * (tso_frames - f0));
+		if (k == 6) {
+			/* each segment of the core cut in two at least once */
+			assert_true(st0.glue[MB_DP_T_tx_tso_split] >= st0.core.tx_tso);
+			assert_true(tso_frames - f0 > st0.core.tx_tso);
+		} else {
+			assert_int_equal(st0.core.tx_tso, tso_frames - f0);
+			assert_int_equal(st0.glue[MB_DP_T_tx_tso_split], 0);
+		}
+		assert_int_equal(st0.glue[MB_DP_T_tx_oversize], 0);
+		if (k == 2 || k == 3) {
+			assert_true(st0.core.rexmt_bytes > 0);
+		} else {
+			assert_int_equal(st0.core.rexmt_bytes, 0);
+		}
+		if (im == dimg && rte_malloc_virt2iova(dimg->sb.data) != RTE_BAD_IOVA)
+			assert_true(st0.glue[MB_DP_T_tx_zerocopy] >= tso_frames - f0);
+		free(p.stream);
+		free(p.got);
+		mb_dp_tcp_free(t);
+		assert_int_equal(atomic_load(&im->sb.refcnt), 1);
+	}
+	tso_max = 0;
+	tso_l2 = false;
+	tso_segs = 64;
 }
 
 /* A buffer over `len` bytes at data (not owned: no release). */
@@ -692,6 +955,30 @@ test_withdraw(void **st)
 	assert_int_equal(atomic_load(&img->sb.refcnt), 1);
 }
 
+/* net_af_xdp (22.11) registers the port's packet pool as its UMEM taking
+ * the objects to lie back to back from the first one; the kernel drops a
+ * TX descriptor outside that span as invalid (and loses a fill-ring buffer
+ * there).  Under --no-huge the pool once kept each 2368-byte object on a
+ * 4 KiB page of its own, 42% of them past the span: TCP on af_xdp lost one
+ * frame in several hundred and stalled.  The pool dp_port.c makes for
+ * af_xdp must lie inside the span, with the data room it was asked for. */
+static void
+test_afxdp_pool(void **st)
+{
+	static const unsigned rooms[] = { RTE_MBUF_DEFAULT_BUF_SIZE, RTE_PKTMBUF_HEADROOM + 1518 };
+
+	(void)st;
+	for (unsigned i = 0; i < RTE_DIM(rooms); i++) {
+		struct rte_mempool *mp = dp_pool_create("mbt_umem", 4095, rooms[i], true,
+							SOCKET_ID_ANY);
+
+		assert_non_null(mp);
+		assert_true(rte_pktmbuf_data_room_size(mp) >= rooms[i]);
+		assert_true(dp_pool_umem_ok(mp));
+		rte_mempool_free(mp);
+	}
+}
+
 static int
 setup(void **st)
 {
@@ -705,7 +992,9 @@ setup(void **st)
 	pool = rte_pktmbuf_pool_create("mbt_tcp", 8191, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
 				       SOCKET_ID_ANY);
 	zc_pool = mb_dp_zc_pool_create("mbt_zc", 8191, SOCKET_ID_ANY);
-	if (pool == NULL || zc_pool == NULL)
+	gso_pool = rte_pktmbuf_pool_create("mbt_gso", 4095, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+					   SOCKET_ID_ANY);
+	if (pool == NULL || zc_pool == NULL || gso_pool == NULL)
 		return -1;
 	for (unsigned i = 0; i < IMG_LEN; i++)
 		bytes[i] = (uint8_t)(i * 31 + (i >> 10));
@@ -724,6 +1013,7 @@ teardown(void **st)
 	mb_image_unref(img);
 	mb_image_unref(dimg);
 	rte_mempool_free(zc_pool);
+	rte_mempool_free(gso_pool);
 	rte_mempool_free(pool);
 	rte_eal_cleanup();
 	mbt_eal_rm_runtime();
@@ -741,6 +1031,8 @@ main(void)
 		cmocka_unit_test(test_dma_decision),
 		cmocka_unit_test(test_ftp_data),
 		cmocka_unit_test(test_withdraw),
+		cmocka_unit_test(test_afxdp_pool),
+		cmocka_unit_test(test_tso),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -8,8 +8,8 @@
 #              with dpdk.idle-sleep-us = 0 (busy poll, most of a CPU), the
 #              file then says 20000 and a SIGHUP makes the idle process use
 #              almost none; changing frisbee.max-sessions (slots made at
-#              start) or asking for tcp.congestion-control = cubic (not
-#              implemented) is refused naming the key, and the daemon keeps
+#              start) or asking for a tcp.congestion-control that does not
+#              exist (bbr) is refused naming the key, and the daemon keeps
 #              its settings and serves on.
 #   afxdp-kill net_af_xdp leaves its XDP program on the interface when the
 #              process dies: a minibossd killed with SIGKILL is followed by
@@ -115,17 +115,17 @@ case_sighup() {
 	tail -n 3 "$MB_DAEMON_LOG" | grep -q 'reload refused' &&
 		tail -n 3 "$MB_DAEMON_LOG" | grep -q 'max-sessions' ||
 		mb_fail "changing frisbee.max-sessions was not refused by name: $(tail -n 3 "$MB_DAEMON_LOG")"
-	conf 20000 "congestion-control = cubic" >"$MB_TMP/mb.conf"
-	hup "cubic"
+	conf 20000 "congestion-control = bbr" >"$MB_TMP/mb.conf"
+	hup "bbr"
 	# the reason may stand on a line of its own before the refusal
 	tail -n 3 "$MB_DAEMON_LOG" | grep -q 'reload refused' &&
-		tail -n 3 "$MB_DAEMON_LOG" | grep -q "congestion-control.*'cubic' is not implemented" ||
-		mb_fail "cubic was not refused: $(tail -n 3 "$MB_DAEMON_LOG")"
+		tail -n 3 "$MB_DAEMON_LOG" | grep -q "congestion-control.*'bbr' is not newreno or cubic" ||
+		mb_fail "bbr was not refused: $(tail -n 3 "$MB_DAEMON_LOG")"
 	idle=$(cpu_pct 2)
 	[ "$idle" -le 20 ] || mb_fail "a refused reload changed the settings (${idle}%)"
 	serves "after refused reloads"
 	mb_daemon_stop || mb_fail "minibossd exit status $?"
-	mb_pass "dpdk.idle-sleep-us applies on SIGHUP; max-sessions and cubic are refused by name"
+	mb_pass "dpdk.idle-sleep-us applies on SIGHUP; max-sessions and bbr are refused by name"
 }
 
 # xdp_prog: the id of the XDP program on the server's eth0, or nothing.

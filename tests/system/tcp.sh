@@ -17,6 +17,9 @@
 #                    by its test fault hook (skips if built without hooks)
 #   tcp.sh refuse    traversal, malformed requests and commands refused
 #                    while a download runs on
+#   tcp.sh cubic     tcp.congestion-control = cubic: curl over HTTP and FTP
+#                    under 2% loss, identical, the connections counted as
+#                    CUBIC ones that recovered from losses
 # Needs root and a built minibossd (MB_BUILD).
 set -u
 MB_PREFIX=mbt
@@ -46,6 +49,7 @@ setup() {
 	{
 		mb_conf_write "$SRV/24"
 		printf '\n[tcp]\nhttp-port = 80\nftp-port = 21\nidle-timeout = 30s\n'
+		[ -z "${TCP_CC:-}" ] || printf 'congestion-control = %s\n' "$TCP_CC"
 	} >"$MB_TMP/mb.conf"
 	mb_daemon_start srv "$MB_TMP/mb.conf"
 	mb_daemon_wait_ready 30
@@ -192,6 +196,29 @@ case_loss_reorder() {
 	mb_pass "2% loss and reordering: identical"
 }
 
+case_cubic() {
+	local n r
+	TCP_CC=cubic setup 1
+	mb_nft "table bridge mbtloss {
+	chain l {
+		type filter hook forward priority 0; policy accept;
+		ip protocol tcp numgen random mod 100 < 2 drop
+	}
+}"
+	mb_in c1 curl -sSf --max-time 120 -o "$MB_TMP/c.1" "$url_http" || mb_fail "HTTP"
+	same "$MB_TMP/c.1"
+	mb_in c1 curl -sSf --max-time 120 -o "$MB_TMP/c.2" "$url_ftp" || mb_fail "FTP"
+	same "$MB_TMP/c.2"
+	mb_ctl --json stats >"$MB_TMP/stats.json" 2>&1 || mb_fail "stats"
+	n=$(mb_json_get "$MB_TMP/stats.json" tcp tcp_conn_cubic) || mb_fail "no tcp_conn_cubic"
+	r=$(mb_json_get "$MB_TMP/stats.json" tcp tcp_rexmt_bytes) || mb_fail "no tcp_rexmt_bytes"
+	# the HTTP connection and the FTP data connection at least
+	[ "$n" -ge 2 ] || mb_fail "$n connections opened with CUBIC"
+	[ "$r" -gt 0 ] || mb_fail "nothing retransmitted: the losses did not reach the sender"
+	mb_log "$n CUBIC connections, $r bytes retransmitted"
+	mb_pass "cubic under 2% loss: identical"
+}
+
 case_refuse() {
 	local code out pid
 	setup 2
@@ -224,5 +251,6 @@ parallel) case_parallel ;;
 loss) case_loss ;;
 loss-reorder) case_loss_reorder ;;
 refuse) case_refuse ;;
+cubic) case_cubic ;;
 *) mb_fail "unknown case '$CASE'" ;;
 esac

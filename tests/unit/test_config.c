@@ -576,9 +576,10 @@ test_docs_cover_every_key(void **state)
 	free(ex);
 }
 
-/* Dataplane keys that cannot apply: CUBIC is refused until it exists (the
- * message says so), and frisbee.max-sessions needs a restart (its slots are
- * made at start), so a reload that changes it is refused naming it. */
+/* Dataplane keys: tcp.congestion-control takes newreno and cubic and
+ * refuses anything else by name; frisbee.max-sessions needs a restart (its
+ * slots are made at start), so a reload that changes it is refused naming
+ * it. */
 static void
 test_dataplane_keys(void **state)
 {
@@ -587,11 +588,17 @@ test_dataplane_keys(void **state)
 
 	(void)state;
 	assert_int_equal(mb_config_defaults(&c), 0);
-	assert_int_equal(mb_config_load_string(&c, MINIMAL "[tcp]\ncongestion-control = cubic\n",
+	assert_int_equal(mb_config_load_string(&c, MINIMAL "[tcp]\ncongestion-control = bbr\n",
 					       err, sizeof(err)), 0);
 	assert_int_equal(mb_config_validate(&c, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "congestion-control"));
-	assert_non_null(strstr(err, "'cubic' is not implemented yet"));
+	assert_non_null(strstr(err, "'bbr' is not newreno or cubic"));
+	mb_config_done(&c);
+	assert_int_equal(mb_config_defaults(&c), 0);
+	assert_int_equal(mb_config_load_string(&c, MINIMAL "[tcp]\ncongestion-control = cubic\n",
+					       err, sizeof(err)), 0);
+	assert_int_equal(mb_config_validate(&c, err, sizeof(err)), 0);
+	assert_string_equal(c.tcp_cc, "cubic");
 	assert_int_equal(mb_config_copy(&d, &c), 0);
 	assert_int_equal(mb_config_load_string(&d, "[frisbee]\nmax-sessions = 8\n", err,
 					       sizeof(err)), 0);

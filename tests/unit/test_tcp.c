@@ -6,10 +6,12 @@
  * cookies), ACK clocking, fast retransmit/recovery with and without SACK,
  * RTO backoff, reordering, zero window + persist, RST in every state, both
  * FIN handshakes, TIME_WAIT, the idle timeout and the connection limit, and
- * the segment parser with malformed and random input.
+ * the segment parser with malformed and random input; CUBIC's window against
+ * RFC 9438's formulas, computed here independently of the core.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -46,6 +48,7 @@ struct env {
 	bool refuse;
 	unsigned listen_port;
 	uint16_t syn_mss; /* MSS option of the peer's SYN, 0 = 1460 */
+	uint32_t len;	  /* bytes of img a GET answers with */
 };
 
 static int
@@ -85,7 +88,7 @@ app_recv(void *ctx, struct mb_tcp_stack *s, struct mb_tcp_conn *c, const uint8_t
 	struct env *e = ctx;
 
 	if (n >= 3 && memcmp(d, "GET", 3) == 0) {
-		assert_int_equal(mb_tcp_send(s, c, &mb_image_ref(e->img)->sb, 0, IMG_LEN), 0);
+		assert_int_equal(mb_tcp_send(s, c, &mb_image_ref(e->img)->sb, 0, e->len), 0);
 		if (e->close_after)
 			assert_int_equal(mb_tcp_close(s, c), 0);
 	}
@@ -132,6 +135,7 @@ env_new(void (*tweak)(struct mb_tcp_params *))
 	for (unsigned i = 0; i < IMG_LEN; i++)
 		buf[i] = (uint8_t)(i * 7 + (i >> 9));
 	e->img = mb_image_new_heap("img", buf, IMG_LEN);
+	e->len = IMG_LEN;
 	free(buf);
 	mb_tcp_params_default(&e->p);
 	memcpy(e->p.secret, "0123456789abcdef", 16);
@@ -1259,6 +1263,417 @@ test_cwnd_cap(void **st)
 	env_free(e);
 }
 
+
+/* ---- segmentation offload ------------------------------------------------------ */
+
+static void
+tso_params(struct mb_tcp_params *p)
+{
+	p->tso_max = MB_TCP_TSO_MAX;
+}
+
+static void
+tso_small_params(struct mb_tcp_params *p)
+{
+	p->tso_max = 3 * (1460 - 12) + 100;
+}
+
+/* With tso_max, new data leaves in segments of whole MSS multiples up to
+ * tso_max (a span's or the stream's last bytes excepted), counted in
+ * tx_tso; the congestion and peer windows bound them as ever; a hole is
+ * retransmitted one MSS at a time; without tso_max nothing exceeds the
+ * MSS. */
+static void
+test_tso_segments(void **st)
+{
+	void (*tweaks[])(struct mb_tcp_params *) = { tso_params, tso_small_params, NULL };
+
+	(void)st;
+	for (unsigned k = 0; k < 3; k++) {
+		struct env *e = env_new(tweaks[k]);
+		struct mb_tcp_conn *c = request(e);
+		const struct mb_tcp_counters *cnt = mb_tcp_stack_counters(e->s);
+		uint32_t mss = c->mss, seg_max = e->p.tso_max ? e->p.tso_max - e->p.tso_max % mss : mss;
+		uint64_t tso = 0, acked = 0;
+		unsigned rounds = 0;
+
+		/* the first flight: the initial window, in one segment if it may */
+		assert_int_equal(e->rec[0].len, k == 2 ? mss : seg_max < 10 * mss ? seg_max : 10 * mss);
+		while (acked < IMG_LEN && rounds++ < 200) {
+			uint64_t hi = acked;
+
+			for (unsigned i = 0; i < e->nrec; i++) {
+				const struct mb_tcp_out *o = &e->rec[i];
+				uint64_t off = soff(e, o);
+
+				if (o->len == 0)
+					continue;
+				assert_true(o->len <= seg_max);
+				/* whole segments of the MSS, but the stream's end */
+				if (off + o->len < IMG_LEN)
+					assert_int_equal(o->len % mss, 0);
+				tso += o->len > mss;
+				if (off + o->len > hi)
+					hi = off + o->len;
+			}
+			/* never more in flight than the windows allow */
+			assert_true(c->nxt - c->una <= (c->cwnd < c->snd_wnd ? c->cwnd : c->snd_wnd));
+			if (rounds == 3) {
+				/* lose the first segment of the flight: three duplicate
+				 * ACKs, and its retransmission is one MSS */
+				uint64_t una = c->una;
+
+				e->nrec = 0;
+				for (int d = 0; d < 3; d++)
+					acked_to(e, (uint32_t)una);
+				assert_true(c->in_recovery);
+				assert_int_equal(soff(e, &e->rec[0]), una);
+				assert_int_equal(e->rec[0].len, mss);
+				hi = c->max;
+			}
+			e->nrec = 0;
+			e->now += 10 * MS;
+			acked = hi;
+			acked_to(e, (uint32_t)acked);
+		}
+		assert_int_equal(acked, IMG_LEN);
+		assert_int_equal(cnt->tx_tso, tso);
+		if (k == 2)
+			assert_int_equal(tso, 0);
+		else
+			assert_true(tso >= 5);
+		env_free(e);
+	}
+}
+
+/* ---- CUBIC (RFC 9438) ---------------------------------------------------------- */
+
+#define CUBIC_LEN (48u << 20)
+
+/* RFC 9438's constants and formulas, written here from the RFC and not
+ * shared with the core: W_cubic(t) = C (t - K)^3 + W_max (figure 1),
+ * K = cbrt((W_max - cwnd_epoch) / C) (figure 2), in segments and seconds. */
+#define RFC_C 0.4
+#define RFC_BETA 0.7
+#define RFC_ALPHA (3.0 * (1.0 - RFC_BETA) / (1.0 + RFC_BETA))
+
+static double
+w_cubic(double t, double k, double wmax)
+{
+	return RFC_C * pow(t - k, 3) + wmax;
+}
+
+static void
+cubic_params(struct mb_tcp_params *p)
+{
+	p->cc = MB_TCP_CC_CUBIC;
+}
+
+/* A CUBIC connection sending CUBIC_LEN bytes, its window set to w
+ * segments in congestion avoidance and that window in flight (the peer
+ * advertises 256 KiB). */
+static struct mb_tcp_conn *
+cubic_conn(struct env *e, unsigned w)
+{
+	struct mb_tcp_conn *c;
+	uint8_t *buf = calloc(1, CUBIC_LEN);
+
+	assert_non_null(buf);
+	mb_image_unref(e->img);
+	e->img = mb_image_new_heap("img", buf, CUBIC_LEN);
+	free(buf);
+	assert_non_null(e->img);
+	e->len = CUBIC_LEN;
+	c = request(e);
+	assert_true(c->cc_cubic);
+	c->cwnd = w * c->mss;
+	c->ssthresh = c->cwnd;
+	acked_to(e, 0); /* the window opens: the flight fills it */
+	assert_int_equal(c->max - c->una, (uint64_t)w * c->mss);
+	return c;
+}
+
+/* One round trip: rtt_ms later the peer acknowledges what was in flight,
+ * every second segment (per_ack 2) or all of it at once (per_ack 0: a
+ * stretch ACK, as GRO at a receiver makes). */
+static void
+round_trip(struct env *e, struct mb_tcp_conn *c, unsigned rtt_ms, unsigned per_ack)
+{
+	uint64_t a = c->una, hi = c->nxt;
+
+	e->now += rtt_ms * MS;
+	e->nrec = 0;
+	while (a < hi) {
+		a = per_ack == 0 || hi - a < (uint64_t)per_ack * c->mss ? hi : a + per_ack * c->mss;
+		acked_to(e, (uint32_t)a);
+	}
+}
+
+/* A congestion event: three duplicate ACKs, then the ACK that ends the
+ * recovery.  Returns the flight at the loss. */
+static uint64_t
+lose_one(struct env *e, struct mb_tcp_conn *c)
+{
+	uint64_t flight = c->max - c->una;
+	const struct mb_tcp_counters *k = mb_tcp_stack_counters(e->s);
+	uint64_t fast = k->rexmt_fast;
+
+	for (int i = 0; i < 3; i++)
+		acked_to(e, (uint32_t)c->una);
+	assert_int_equal(k->rexmt_fast, fast + 1);
+	assert_true(c->in_recovery);
+	return flight;
+}
+
+/* From the recovery's end, slow start back to ssthresh (an ACK per
+ * segment, a round trip of rtt_ms), then, one round trip later, the stretch
+ * ACK of everything in flight, which starts the congestion avoidance stage:
+ * ret_epoch is its time, ret_cwnd_epoch the window it found. */
+static void
+to_epoch(struct env *e, struct mb_tcp_conn *c, unsigned rtt_ms, uint64_t *ret_epoch,
+	 double *ret_cwnd_epoch)
+{
+	uint64_t a, hi;
+
+	e->now += rtt_ms * MS;
+	acked_to(e, (uint32_t)c->recover);
+	assert_false(c->in_recovery);
+	a = c->una;
+	hi = c->nxt;
+	while (c->cwnd < c->ssthresh) {
+		if (a >= hi) {
+			e->now += rtt_ms * MS;
+			hi = c->nxt;
+		}
+		a = a + c->mss < hi ? a + c->mss : hi;
+		acked_to(e, (uint32_t)a);
+	}
+	*ret_cwnd_epoch = (double)c->cwnd / c->mss;
+	round_trip(e, c, rtt_ms, 0);
+	*ret_epoch = e->now;
+}
+
+/* RFC 9438's window on one ACK of new data in congestion avoidance, from
+ * the window w0 (segments) before it: the Reno-friendly estimate grows by
+ * alpha_cubic x segments_acked / cwnd (alpha 1 once W_est reaches the
+ * window of the last reduction) and sets the window while W_cubic(t) is
+ * below it (4.3); otherwise the window moves by (target - cwnd) / cwnd per
+ * segment acknowledged, target = W_cubic(t + RTT) clamped to [cwnd,
+ * 1.5 cwnd] (4.2, 4.4, 4.5). */
+struct cubic_model {
+	double wmax, k, west, prior;
+	bool reno; /* the last ACK fell in the Reno-friendly region */
+};
+
+static double
+model_ack(struct cubic_model *m, double w0, double segs, double t, double rtt)
+{
+	double target;
+
+	m->west += (m->west >= m->prior ? 1.0 : RFC_ALPHA) * segs / w0;
+	m->reno = w_cubic(t, m->k, m->wmax) < m->west;
+	if (m->reno)
+		return m->west > w0 ? m->west : w0;
+	target = w_cubic(t + rtt, m->k, m->wmax);
+	target = target < w0 ? w0 : target > 1.5 * w0 ? 1.5 * w0 : target;
+	return w0 + (target - w0) / w0 * segs;
+}
+
+/* Round trips of rtt_ms in congestion avoidance from the stage that
+ * started at `epoch`: the peer acknowledges per_ack segments at a time (0:
+ * a stretch ACK of the whole flight), and after every ACK the window must
+ * be the model's.  Returns how many ACKs fell in the Reno-friendly region. */
+static unsigned
+ca_rounds(struct env *e, struct mb_tcp_conn *c, struct cubic_model *m, uint64_t epoch,
+	  unsigned rounds, unsigned rtt_ms, unsigned per_ack, unsigned *ret_acks)
+{
+	double mss = c->mss;
+	unsigned reno = 0, acks = 0;
+
+	for (unsigned r = 1; r <= rounds; r++) {
+		uint64_t a = c->una, hi = c->nxt;
+
+		e->now += rtt_ms * MS;
+		e->nrec = 0;
+		while (a < hi) {
+			uint64_t prev = a;
+			double w0 = c->cwnd / mss, want, t;
+
+			a = per_ack == 0 || hi - a < (uint64_t)per_ack * c->mss ? hi
+										   : a + per_ack * c->mss;
+			acked_to(e, (uint32_t)a);
+			t = (double)(e->now - epoch) / 1e9;
+			want = model_ack(m, w0, (double)(a - prev) / mss, t, c->srtt_us / 1e6);
+			reno += m->reno;
+			acks++;
+			if (fabs(c->cwnd / mss - want) > 0.001)
+				fail_msg("round %u, t %.3f s: cwnd %.4f segments, RFC 9438 %.4f "
+					 "(W_cubic(t) %.4f, W_est %.4f)", r, t, c->cwnd / mss, want,
+					 w_cubic(t, m->k, m->wmax), m->west);
+		}
+	}
+	if (ret_acks != NULL)
+		*ret_acks = acks;
+	return reno;
+}
+
+/* The window after a loss, ACK by ACK against the RFC's rules, with an ACK
+ * per two segments and with stretch ACKs (GRO at the receiver): concave
+ * below W_max, flat around t = K, convex past it.  With a 100 ms round trip
+ * the cubic region holds most of the stage. */
+static void
+test_cubic_curve(void **st)
+{
+	(void)st;
+	for (unsigned per_ack = 0; per_ack <= 2; per_ack += 2) {
+		struct env *e = env_new(cubic_params);
+		struct mb_tcp_conn *c = cubic_conn(e, 100);
+		struct cubic_model m = { .wmax = 100, .prior = 100 };
+		double mss = c->mss, cwe, w;
+		uint64_t flight, epoch;
+		unsigned reno;
+
+		flight = lose_one(e, c);
+		/* 4.6: ssthresh = flight x beta_cubic; W_max = the window before */
+		assert_int_equal(c->ssthresh, flight * 7 / 10);
+		assert_int_equal(c->cubic.w_max, 100 * c->mss);
+		to_epoch(e, c, 100, &epoch, &cwe);
+		m.k = cbrt((m.wmax - cwe) / RFC_C);
+		assert_true(fabs(c->cubic.k_us / 1e6 - m.k) < 1e-3);
+		/* the stage's first ACK grew W_est from cwnd_epoch */
+		m.west = c->cubic.w_est / 65536.0 / mss;
+		assert_true(m.west > cwe && m.west < cwe + 1);
+		/* to t = K - 0.5 s: concave, below W_max */
+		reno = ca_rounds(e, c, &m, epoch, (unsigned)((m.k - 0.5) * 10), 100, per_ack, NULL);
+		w = c->cwnd / mss;
+		assert_true(w < m.wmax && w > m.wmax - 3);
+		/* across t = K: the plateau */
+		reno += ca_rounds(e, c, &m, epoch, 10, 100, per_ack, NULL);
+		assert_true(fabs(c->cwnd / mss - m.wmax) < 3);
+		/* to 9 s: convex, far above W_max */
+		reno += ca_rounds(e, c, &m, epoch, 90 - (unsigned)((m.k - 0.5) * 10) - 10, 100,
+				  per_ack, NULL);
+		assert_true(c->cwnd / mss > m.wmax + 20);
+		print_message("per_ack %u: K %.3f s, cwnd_epoch %.2f, at 9 s %.2f segments, %u "
+			      "ACKs Reno-friendly\n", per_ack, m.k, cwe, c->cwnd / mss, reno);
+		env_free(e);
+	}
+}
+
+/* A short round trip: W_cubic(t) stays below the Reno-friendly estimate,
+ * which then sets the window (4.3), alpha_cubic turning 1 once W_est has
+ * passed the window of the last reduction. */
+static void
+test_cubic_reno_friendly(void **st)
+{
+	struct env *e = env_new(cubic_params);
+	struct mb_tcp_conn *c = cubic_conn(e, 100);
+	struct cubic_model m = { .wmax = 100, .prior = 100 };
+	double cwe, mss = c->mss;
+	uint64_t epoch;
+	unsigned reno, acks;
+
+	(void)st;
+	(void)lose_one(e, c);
+	to_epoch(e, c, 2, &epoch, &cwe);
+	m.k = cbrt((m.wmax - cwe) / RFC_C);
+	m.west = c->cubic.w_est / 65536.0 / mss;
+	assert_true(m.west > cwe && m.west < cwe + 1);
+	reno = ca_rounds(e, c, &m, epoch, 100, 2, 2, &acks);
+	/* every ACK was Reno-friendly, and W_est passed cwnd_prior */
+	assert_int_equal(reno, acks);
+	assert_true(m.west > m.prior + 10);
+	assert_true(fabs(c->cwnd / mss - m.west) < 0.001);
+	env_free(e);
+}
+
+/* Fast convergence (4.7): a loss below the previous W_max lowers W_max to
+ * cwnd (1 + beta) / 2; one at or above it takes cwnd. */
+static void
+test_cubic_fast_convergence(void **st)
+{
+	struct env *e = env_new(cubic_params);
+	struct mb_tcp_conn *c = cubic_conn(e, 100);
+	uint64_t epoch;
+	double cwe;
+	uint32_t w;
+
+	(void)st;
+	(void)lose_one(e, c);
+	assert_int_equal(c->cubic.w_max, 100 * c->mss);
+	to_epoch(e, c, 100, &epoch, &cwe);
+	for (int r = 0; r < 5; r++)
+		round_trip(e, c, 100, 2);
+	w = c->cwnd;
+	assert_true(w < 100 * c->mss);
+	(void)lose_one(e, c);
+	assert_int_equal(c->cubic.w_max, (uint32_t)((uint64_t)w * 17 / 20));
+	assert_int_equal(c->cubic.cwnd_prior, w);
+	/* grown past that W_max, the next loss remembers the window itself */
+	to_epoch(e, c, 100, &epoch, &cwe);
+	for (int r = 0; r < 60 && c->cwnd <= c->cubic.w_max; r++)
+		round_trip(e, c, 100, 2);
+	w = c->cwnd;
+	assert_true(w > c->cubic.w_max);
+	(void)lose_one(e, c);
+	assert_int_equal(c->cubic.w_max, w);
+	env_free(e);
+}
+
+/* A timeout (4.8): ssthresh = flight x beta_cubic, the window restarts at
+ * one segment, and the congestion avoidance stage after it grows from
+ * K = 0 with W_max = cwnd_epoch: W_cubic(t) = C t^3 + cwnd_epoch.  NewReno
+ * on the same loss halves the flight. */
+static void
+test_cubic_rto(void **st)
+{
+	(void)st;
+	for (unsigned cubic = 0; cubic < 2; cubic++) {
+		struct env *e = env_new(cubic ? cubic_params : NULL);
+		struct mb_tcp_conn *c;
+		struct cubic_model m;
+		uint64_t flight, epoch;
+		double cwe, mss, prior;
+
+		if (!cubic) {
+			e->len = IMG_LEN;
+			c = request(e);
+			c->cwnd = 100 * c->mss;
+			c->ssthresh = c->cwnd;
+			acked_to(e, 0);
+		} else {
+			c = cubic_conn(e, 100);
+		}
+		mss = c->mss;
+		flight = c->max - c->una;
+		prior = c->cwnd / mss;
+		e->now += 2 * SEC;
+		mb_tcp_timers(e->s, e->now);
+		assert_int_equal(mb_tcp_stack_counters(e->s)->rexmt_rto, 1);
+		assert_int_equal(c->ssthresh, cubic ? flight * 7 / 10 : flight / 2);
+		assert_int_equal(c->cwnd, c->mss);
+		if (!cubic) {
+			env_free(e);
+			continue;
+		}
+		assert_true(c->cc_rto);
+		/* slow start back to ssthresh, then the stage */
+		c->recover = c->nxt;
+		to_epoch(e, c, 100, &epoch, &cwe);
+		assert_int_equal(c->cubic.k_us, 0);
+		assert_true(fabs(c->cubic.w_max / mss - cwe) < 1e-9);
+		m.wmax = cwe;
+		m.k = 0;
+		m.prior = prior;
+		m.west = c->cubic.w_est / 65536.0 / mss;
+		(void)ca_rounds(e, c, &m, epoch, 40, 100, 2, NULL);
+		/* past the Reno-friendly start, C t^3 took over */
+		assert_false(m.reno);
+		assert_true(c->cwnd / mss > cwe + 20);
+		env_free(e);
+	}
+}
+
 /* ---- a lossy transfer, end to end ------------------------------------------- */
 
 struct wire_seg {
@@ -1460,6 +1875,11 @@ main(void)
 		cmocka_unit_test(test_per_source_churn),
 		cmocka_unit_test(test_tiny_mss),
 		cmocka_unit_test(test_cwnd_cap),
+		cmocka_unit_test(test_tso_segments),
+		cmocka_unit_test(test_cubic_curve),
+		cmocka_unit_test(test_cubic_reno_friendly),
+		cmocka_unit_test(test_cubic_fast_convergence),
+		cmocka_unit_test(test_cubic_rto),
 		cmocka_unit_test(test_lossy_transfer),
 	};
 

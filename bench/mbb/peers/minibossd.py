@@ -44,6 +44,7 @@ class Miniboss:
         self.rate = rate
         self.ns, self.ifname, self.addr = ns, ifname, addr
         self.http_port = 8081
+        self.ftp_port = 2021
         self.dir = os.path.join(env.work, 'mb')
         self.d = daemon.Daemon(env, ns, ifname, addr, driver, self.TAP,
                                os.path.join(self.dir, 'control.sock'), vdev_args=vdev_args)
@@ -187,6 +188,11 @@ class Miniboss:
 
     def http_url(self, name):
         return 'http://%s:%d/images/%s' % (self.addr, self.http_port, name)
+
+    def ftp_url(self, name):
+        """FTP control on a kernel socket through the exception tap; the data connection on
+        the dataplane."""
+        return 'ftp://%s:%d/%s' % (self.addr, self.ftp_port, name)
 
     def probe_http(self, name, what=''):
         """NotAvailable unless the daemon answers a HEAD for name."""

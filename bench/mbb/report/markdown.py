@@ -61,7 +61,7 @@ def push_key(s):
 
 
 def http_key(s):
-    return (not s.get('offload'), rank(s, 'server'), rank(s, 'port_type'),
+    return (not s.get('offload'), rank(s, 'server'), rank(s, 'mode'), rank(s, 'port_type'),
             s.get('connections') or 0)
 
 

@@ -27,7 +27,7 @@ def label(s):
     """A short name for the line or bar of record s's server."""
     if s.get('server') != 'minibossd':
         return s['server']
-    return 'miniboss'
+    return 'miniboss-ftp' if s.get('mode') == 'ftp' else 'miniboss'
 
 
 def write_dat(path, pts, fmt):
@@ -85,7 +85,8 @@ def http_jobs(res, outdir, datadir):
                              ('gbit_per_machine_cpu_s', 'http-efficiency',
                               'Gbit per machine CPU-second')):
         lines = []
-        for g, members in groups(recs, name, lambda s: (rank(s, 'server'), rank(s, 'port_type'),
+        for g, members in groups(recs, name, lambda s: (rank(s, 'server'), rank(s, 'mode'),
+                                                        rank(s, 'port_type'),
                                                         not s.get('offload'))):
             pts = [(s['connections'],) + metric(s, m)
                    for s in sorted(members, key=http_key) if metric(s, m)]

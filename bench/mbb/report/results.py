@@ -19,7 +19,7 @@ RANK = {
     'server': ['testpmd', 'udp-blast', 'frisbeed', 'udp-sender', 'nginx', 'vsftpd',
                'minibossd'],
     'port_type': ['af_packet', 'af_xdp', 'kernel'],
-    'mode': ['txonly', 'sendto', 'gso', 'saturated', 'unlimited', 'link-1g'],
+    'mode': ['txonly', 'sendto', 'gso', 'saturated', 'unlimited', 'link-1g', 'http', 'ftp'],
     'rate': [None, 'unpaced', 'default', 'dynamic'],
     'client': ['frisbee', 'mb-fris-loadgen', 'mb-frisbee', 'udp-receiver', 'curl', 'minibossd',
                'fris-flood'],
