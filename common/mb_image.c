@@ -32,6 +32,8 @@ image_buf_release(struct mb_sbuf *sb)
 
 	free(img->present);
 	img->present = NULL;
+	free(img->blk_sum);
+	img->blk_sum = NULL;
 	if (img->release != NULL)
 		img->release(img);
 }
@@ -208,6 +210,7 @@ mb_image_new_heap(const char *name, const void *bytes, uint64_t len)
 	memcpy(data, bytes, len);
 	memcpy(img->name, name, nlen + 1);
 	img->size = len;
+	img->blk_sum = mb_image_sum_table(len);
 	img->mem = MB_IMAGE_MEM_HEAP;
 	img->release = heap_release;
 	mb_image_init_buf(img, data, alloc_len, MB_SBUF_IOVA_NONE);

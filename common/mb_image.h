@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <urcu-qsbr.h>
 
@@ -61,6 +62,13 @@ struct mb_image {
 	 * bit per 1 MiB chunk, set (release) once every byte of the chunk is in
 	 * place; NULL = every chunk is.  malloc'd, freed with the image. */
 	uint8_t *present;
+	/* The Frisbee sender's cache of each 1 KiB block's 16-bit one's
+	 * complement sum (0x10000 | sum once computed, 0 = not yet), so a BLOCK's
+	 * UDP checksum costs its 32 header bytes, not the payload's 1 KiB again
+	 * on every round.  Written by the lcores (relaxed: every writer stores
+	 * the same value); calloc'd by the constructor, NULL = no cache; freed
+	 * with the image. */
+	uint32_t *blk_sum;
 
 	enum mb_image_mem mem;
 	mb_image_release_fn release;
@@ -72,6 +80,17 @@ struct mb_image {
 
 	struct rcu_head rcu;
 };
+
+#define MB_IMAGE_SUM_BLOCK 1024 /* bytes per blk_sum entry: a Frisbee block */
+
+/* A blk_sum table for an image of `size` bytes (NULL when out of memory:
+ * the sender then sums every payload). */
+static inline uint32_t *
+mb_image_sum_table(uint64_t size)
+{
+	return (uint32_t *)calloc((size_t)((size + MB_IMAGE_SUM_BLOCK - 1) / MB_IMAGE_SUM_BLOCK) + 1,
+				  sizeof(uint32_t));
+}
 
 /* Is chunk `c` of img in place (see present)?  Any thread. */
 static inline bool

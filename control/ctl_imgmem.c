@@ -98,6 +98,7 @@ shell(const struct mb_image_ident *id, uint64_t iova)
 	img->size = id->size;
 	memcpy(img->sha256, id->sha256, MB_SHA256_LEN);
 	img->mtime = id->mtime;
+	img->blk_sum = mb_image_sum_table(id->size);
 	mb_image_init_buf(img, NULL, mb_imgmem_len(id->size), iova);
 	return img;
 }

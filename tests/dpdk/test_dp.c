@@ -261,6 +261,16 @@ check_block(const uint8_t *out, size_t n, uint32_t chunk, uint32_t block)
 	assert_int_equal(ntohs(*(const uint16_t *)(out + 36)), FPORT);
 	assert_int_equal(ntohs(*(const uint16_t *)(out + 38)), 8 + MB_FRIS_BLOCK_LEN);
 	assert_int_equal(rte_ipv4_cksum((const struct rte_ipv4_hdr *)(out + 14)), 0);
+	/* the UDP checksum is set and right (a receiver's kernel checks it) */
+	assert_int_not_equal(*(const uint16_t *)(out + 40), 0);
+	{
+		uint32_t sum = (uint32_t)rte_raw_cksum(out + 34, n - 34) +
+			       rte_ipv4_phdr_cksum((const struct rte_ipv4_hdr *)(out + 14), 0);
+
+		sum = (sum & 0xffff) + (sum >> 16);
+		sum = (sum & 0xffff) + (sum >> 16);
+		assert_int_equal(sum, 0xffff);
+	}
 	assert_int_equal(mb_fris_decode(out + 42, n - 42, 2, &m), MB_FRIS_OK);
 	assert_int_equal(m.kind, MB_FRIS_K_BLOCK);
 	assert_int_equal(m.hdr.type, MB_FRIS_PKT_REQUEST);
@@ -286,6 +296,15 @@ test_request_blocks(void **state)
 		n = recv_match(out, sizeof(out), is_fris);
 		check_block(out, n, 1, (uint32_t)(5 + i));
 	}
+	/* again: the payload's sum now comes from the image's per-block cache */
+	assert_non_null(img->blk_sum);
+	assert_int_not_equal(img->blk_sum[1024 + 5], 0);
+	len = mb_fris_encode_request(pl, sizeof(pl), ip4(PEER_IP), 1, 5, 2);
+	send_fris(pl, (size_t)len);
+	for (i = 0; i < 2; i++) {
+		n = recv_match(out, sizeof(out), is_fris);
+		check_block(out, n, 1, (uint32_t)(5 + i));
+	}
 	/* The final, partial block of the image is zero-padded. */
 	len = mb_fris_encode_request(pl, sizeof(pl), ip4(PEER_IP), 1, 512, 1);
 	send_fris(pl, (size_t)len);
@@ -302,7 +321,7 @@ test_request_blocks(void **state)
 	check_block(out, n, 0, 7);
 	ctr_key = "requests";
 	ctr_reason = NULL;
-	assert_int_equal(wait_ctr(get_sess, 2), 2);
+	assert_int_equal(wait_ctr(get_sess, 3), 3);
 	assert_int_equal(sess_ctr("prequests", NULL), 1);
 	assert_true(sess_ctr("blocks", NULL) >= 6);
 }

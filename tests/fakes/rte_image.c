@@ -33,6 +33,7 @@ mbt_rte_image(const char *name, const uint8_t *bytes, size_t len)
 	memcpy(data, bytes, len);
 	snprintf(img->name, sizeof(img->name), "%s", name);
 	img->size = len;
+	img->blk_sum = mb_image_sum_table(len); /* the sender's path of the daemon */
 	img->mem = MB_IMAGE_MEM_HUGEPAGE;
 	img->release = release_rte;
 	mb_image_init_buf(img, data, alloc_len, MB_SBUF_IOVA_DERIVE);
