@@ -518,8 +518,8 @@ all_received(struct dl *dl)
 		finish(dl);
 }
 
-/* A range's request ended: the next range's turn, a retry from where it
- * stopped, or the end of the attempt. */
+/* A range's request ended: the range is complete (and maybe the file), or
+ * it is asked again from where it stopped, or the attempt fails. */
 static void
 range_curl_done(struct dl_range *rg, CURLcode res)
 {
@@ -643,6 +643,9 @@ range_request(struct dl_range *rg)
 	rg->req = rg->r->pos;
 	rg->requests++;
 	curl_easy_setopt(rg->h.easy, CURLOPT_RANGE, spec);
+	/* each range on its own TCP connection: HTTP/2 would multiplex them
+	 * all over one, and one stream's loss would stall them all */
+	curl_easy_setopt(rg->h.easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(rg->h.easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(rg->r->end - rg->r->pos));
 	return xfer_add(rg);
 }
