@@ -15,7 +15,11 @@
 # the image verified and installed.  Then the same on the plain path (nginx
 # and the fetcher in one namespace, loopback).  Prints min/median/max in
 # Mbit/s of each and the ratios to curl; raw numbers in one JSON line per
-# measurement on stdout (lines starting with '{').
+# measurement on stdout (lines starting with '{').  SYNC_WAN_CC names the
+# TCP congestion control of both namespaces (default reno: a namespace may
+# only pick one of net.ipv4.tcp_allowed_congestion_control, here "reno bbr";
+# reno, like cubic, is bounded by loss, which bbr, this kernel's default,
+# barely is).
 # Needs root, nginx, curl, openssl, ethtool, a build with mb-netem,
 # mb-manifest and sync-probe.  Size default 64 MiB (a single stream at 1%
 # loss and 40 ms moves a few MB/s: larger files take minutes per run).
@@ -24,6 +28,7 @@ SIZE_MIB=${1:-64}
 RUNS=${2:-3}
 shift 2 2>/dev/null
 RANGES=${*:-1 4 8}
+CC=${SYNC_WAN_CC:-reno}
 MB_PREFIX=mbsw
 MB_SRC=$(cd "$(dirname "$0")/.." && pwd)
 MB_BUILD=$(cd "${MB_BUILD:-$MB_SRC/build}" && pwd)
@@ -83,11 +88,16 @@ EOF
 
 # ---- the WAN
 mb_wan_up W cli 10.97.0.1/24 ops 10.97.0.2/24 --delay 20ms --loss 1%
+for ns in cli ops; do
+	mb_in $ns sysctl -qw net.ipv4.tcp_congestion_control="$CC" || fail "no congestion control $CC"
+done
+mb_log "congestion control $CC, $SIZE_MIB MiB, $RUNS runs, ranges $RANGES"
 NGX_ADDR=10.97.0.2
 NGX_EXEC="ip netns exec $(mb_ns ops)"
 CLI_EXEC="ip netns exec $(mb_ns cli)"
 mkcerts
 ngx_start srv
+MB_PIDS+=("$NGINX_PID")
 measure wan | tee "$T"/wan.json
 mb_wan_stats W >&2
 ngx_stop
@@ -98,6 +108,7 @@ NGX_EXEC="ip netns exec $(mb_ns cli)"
 rm -rf "$T"/pki
 mkcerts
 ngx_start srv
+MB_PIDS+=("$NGINX_PID")
 measure plain | tee "$T"/plain.json
 ngx_stop
 
