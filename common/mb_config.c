@@ -227,6 +227,9 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	  "bytes/s cap for sync downloads, 0 = none" },
 	{ "origin", "concurrency", MB_CFG_UINT, OFF(sync_concurrency), 1, 16, "2", true,
 	  "parallel image downloads" },
+	{ "origin", "ranges", MB_CFG_UINT, OFF(sync_ranges), 1, 16, "8", true,
+	  "HTTP Range requests in parallel per image download (images held in memory, ranges "
+	  "of at least 8 MiB); 1 = one request per image" },
 	{ "origin", "max-manifest-size", MB_CFG_SIZE, OFF(max_manifest_size), 1024, 1073741824,
 	  "16M", true, "largest manifest accepted" },
 	{ "origin", "timeout", MB_CFG_DURATION, OFF(sync_timeout), 1, 86400, "60s", true,

@@ -117,6 +117,7 @@ struct mb_config {
 	uint64_t sync_interval;
 	uint64_t sync_max_rate;	/* bytes/s, 0 = unlimited */
 	uint64_t sync_concurrency;
+	uint64_t sync_ranges;	/* Range requests per image download */
 	uint64_t max_manifest_size;
 	uint64_t sync_timeout;
 	char *parent_methods;	/* mfrisbee:// origin: methods asked of the parent */

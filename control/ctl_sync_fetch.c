@@ -24,6 +24,25 @@
  * image failed, retried after its backoff, its .part kept unless the body
  * was hostile.
  *
+ * Ranged: when the image has final memory and origin.ranges > 1, the rest
+ * of the file (after a resumed prefix) is split into up to origin.ranges
+ * ranges of at least MB_SYNC_RANGE_MIN (ctl_sync_plan.h), each its own
+ * request with its own Range header, all in the multi handle at once.  Each
+ * writes its bytes at their offset in the final memory (no second copy);
+ * the worker writes and hashes the frontier, the bytes received without a
+ * gap from the start, so the hash still sees them in order and the .part
+ * stays a prefix of the file (a failed attempt resumes from it as above).
+ * A range whose request fails is asked again from the byte where it
+ * stopped, up to RANGE_RETRIES times in a row without progress; a range
+ * that gets more bytes than it asked for, or another start, fails the
+ * attempt as a hostile body; an origin that answers a Range request with
+ * 200 gets one plain request on the next attempt.  The whole file is still
+ * verified against the manifest's SHA-256 before it is published.
+ *
+ * origin.max-rate is shared by every image request running: each gets
+ * max-rate / (requests running) as CURLOPT_MAX_RECV_SPEED_LARGE, set again
+ * on all of them whenever one starts or ends.
+ *
  * A download owns its descriptor, memory, staging buffers and hash; when it
  * is abandoned while the worker holds its work, the work is cancelled and
  * the download freed by the work's completion.
@@ -49,36 +68,95 @@
 #define FETCH_FLUSH (1u << 20) /* the worker takes received bytes in >= 1 MiB batches */
 #define FETCH_STAGE (2u << 20) /* file only: each of the two staging buffers */
 
+/* requests of one range in a row that bring no byte before it fails the attempt */
+#define RANGE_RETRIES 3
+/* requests of one range at most per attempt, progress or not */
+#define RANGE_REQUESTS_MAX 64
+
 enum dl_work { W_PREFIX, W_BODY, W_FINAL };
 
+struct dl;
+
+/* One request of a download: the whole rest of the file, or one range. */
+struct dl_range {
+	struct sync_http h; /* first: libcurl's private pointer is &h */
+	struct dl *dl;
+	struct mb_sync_range *r; /* ranged: what it still wants (in dl->ranges) */
+	uint64_t req;		/* ranged: r.pos when its request went out */
+	unsigned retries;	/* ranged: failed requests in a row without progress */
+	unsigned requests;	/* ranged: requests so far */
+	bool checked;		/* status and Content-Range checked on the first body bytes */
+};
+
 struct dl {
-	struct sync_http h;   /* first: libcurl's private pointer is &h */
 	struct img *img;      /* NULL once abandoned (the worker still holds it) */
 	char path[4096];      /* the .part */
 	int fd;
 	struct mb_hash hash;
 	struct mb_image *mem; /* the final memory filled as bytes arrive (NULL: file only) */
 	uint64_t start;	      /* .part bytes when the request went out */
-	uint64_t off;	      /* bytes received, prefix included */
+	uint64_t off;	      /* bytes received without a gap, prefix included */
+	uint64_t recv;	      /* body bytes received by this attempt */
 	uint64_t done;	      /* bytes the worker wrote and hashed */
-	bool checked;	      /* status and Content-Range checked on the first body bytes */
 	bool ended;	      /* libcurl finished well: the rest is the worker's */
+	bool ranged;	      /* several requests with their own Range (final memory only) */
+	bool refused;	      /* ranged: the origin ignored Range (HTTP 200) */
 	uint8_t *stage[2];    /* file only */
 	size_t fill[2];
 	int cur;	      /* the staging buffer curl fills */
 	bool paused;
 	struct mb_work w;     /* the one work in flight */
 	enum dl_work wkind;
+	char url[2600];
+	unsigned nr; /* requests: 1, or the ranges */
+	struct dl_range rg[MB_SYNC_RANGES_MAX];
+	struct mb_sync_range ranges[MB_SYNC_RANGES_MAX];
 };
 
 static void pump(struct dl *dl);
 
 /* ---- life of a download -------------------------------------------------------- */
 
+/* origin.max-rate shared by every image request running. */
+static void
+rate_rebalance(void)
+{
+	uint64_t share = mb_sync_rate_share(S.cfg->sync_max_rate, S.transfers);
+
+	if (S.cfg->sync_max_rate == 0)
+		return;
+	for (size_t i = 0; i < S.n_imgs; i++) {
+		struct dl *dl = S.imgs[i]->dl;
+
+		if (dl == NULL)
+			continue;
+		for (unsigned k = 0; k < dl->nr; k++)
+			if (dl->rg[k].h.added)
+				curl_easy_setopt(dl->rg[k].h.easy, CURLOPT_MAX_RECV_SPEED_LARGE,
+						 (curl_off_t)share);
+	}
+}
+
+/* A request is over (or abandoned): out of the multi handle, freed. */
+static void
+xfer_done(struct dl_range *rg)
+{
+	if (rg->h.added)
+		S.transfers--;
+	sync_http_done(&rg->h);
+}
+
+static void
+dl_stop_requests(struct dl *dl)
+{
+	for (unsigned k = 0; k < dl->nr; k++)
+		xfer_done(&dl->rg[k]);
+}
+
 static void
 dl_free(struct dl *dl)
 {
-	sync_http_done(&dl->h);
+	dl_stop_requests(dl);
 	if (dl->fd >= 0)
 		(void)close(dl->fd);
 	mb_hash_done(&dl->hash);
@@ -100,7 +178,8 @@ dl_detach(struct dl *dl)
 		S.active--;
 	}
 	dl->img = NULL;
-	sync_http_done(&dl->h);
+	dl_stop_requests(dl);
+	rate_rebalance();
 	if (dl->w.busy)
 		mb_worker_cancel(&dl->w);
 	else
@@ -117,7 +196,11 @@ sync_fetch_abandon(struct img *im)
 uint64_t
 sync_fetch_progress(const struct img *im)
 {
-	return im->dl != NULL ? im->dl->off : 0;
+	const struct dl *dl = im->dl;
+
+	if (dl == NULL)
+		return 0;
+	return dl->ranged ? dl->start + dl->recv : dl->off;
 }
 
 void
@@ -312,7 +395,7 @@ work_done(struct mb_work *w)
 		dl->done += w->moved;
 		if (dl->paused) {
 			dl->paused = false;
-			mb_curl_unpause(S.curl, dl->h.easy);
+			mb_curl_unpause(S.curl, dl->rg[0].h.easy);
 		}
 		pump(dl);
 		if (dl->ended && !dl->w.busy && dl->done == dl->off)
@@ -328,44 +411,76 @@ work_done(struct mb_work *w)
 
 /* The first body bytes: is this the answer to what was asked? */
 static bool
-check_status(struct dl *dl)
+check_status(struct dl_range *rg)
 {
+	struct dl *dl = rg->dl;
 	long code = 0;
 
-	curl_easy_getinfo(dl->h.easy, CURLINFO_RESPONSE_CODE, &code);
-	if (code == 206 && dl->start > 0 && dl->h.cr_start == (int64_t)dl->start)
+	curl_easy_getinfo(rg->h.easy, CURLINFO_RESPONSE_CODE, &code);
+	if (dl->ranged) {
+		if (code == 206 && rg->h.cr_start == (int64_t)rg->r->pos)
+			return true;
+		if (code == 200) {
+			dl->refused = true;
+			sync_set_reason(rg->h.reason, "the origin ignored a Range request (HTTP 200); "
+					"the next attempt asks for the whole file");
+		} else {
+			sync_set_reason(rg->h.reason, "unexpected HTTP %ld to range %" PRIu64 "- "
+					"(Content-Range start %" PRId64 ")", code, rg->r->pos,
+					rg->h.cr_start);
+		}
+		return false;
+	}
+	if (code == 206 && dl->start > 0 && rg->h.cr_start == (int64_t)dl->start)
 		return true;
 	if (code == 200) {
 		/* the server sent the whole file: start over (no work is in
 		 * flight: the prefix was done before the request went out) */
 		if (dl->start > 0 && (ftruncate(dl->fd, 0) == -1 || mb_hash_reset(&dl->hash) != 0)) {
-			sync_set_reason(dl->h.reason, "cannot restart .part: %s", strerror(errno));
+			sync_set_reason(rg->h.reason, "cannot restart .part: %s", strerror(errno));
 			return false;
 		}
 		dl->off = dl->done = 0;
 		return true;
 	}
 	if (code >= 300 && code < 400)
-		sync_set_reason(dl->h.reason, "redirect (HTTP %ld) refused", code);
+		sync_set_reason(rg->h.reason, "redirect (HTTP %ld) refused", code);
 	else
-		sync_set_reason(dl->h.reason, "unexpected HTTP %ld (range start %" PRId64 ")", code,
-				dl->h.cr_start);
+		sync_set_reason(rg->h.reason, "unexpected HTTP %ld (range start %" PRId64 ")", code,
+				rg->h.cr_start);
 	return false;
 }
 
 static size_t
 write_cb(char *p, size_t size, size_t n, void *arg)
 {
-	struct dl *dl = arg;
+	struct dl_range *rg = arg;
+	struct dl *dl = rg->dl;
 
 	n *= size;
-	if (!dl->checked) {
-		if (!check_status(dl))
+	if (!rg->checked) {
+		if (!check_status(rg))
 			return 0;
-		dl->checked = true;
+		rg->checked = true;
+	}
+	if (dl->ranged) {
+		uint64_t at = rg->r->pos;
+
+		if (mb_sync_range_take(rg->r, n) != 0) {
+			sync_set_reason(rg->h.reason, "body longer than the range %" PRIu64 "-%" PRIu64
+					" asked for", rg->req, rg->r->end - 1);
+			return 0;
+		}
+		/* at its offset in the final memory; the worker takes the frontier */
+		memcpy(dl->mem->sb.data + at, p, n);
+		dl->off = mb_sync_range_frontier(dl->ranges, dl->nr);
+		dl->recv += n;
+		S.bytes_fetched += n;
+		pump(dl);
+		return n;
 	}
 	if (n > dl->img->want.size - dl->off) {
-		sync_set_reason(dl->h.reason, "body longer than the manifest size %" PRIu64,
+		sync_set_reason(rg->h.reason, "body longer than the manifest size %" PRIu64,
 				dl->img->want.size);
 		return 0;
 	}
@@ -385,26 +500,91 @@ write_cb(char *p, size_t size, size_t n, void *arg)
 		dl->fill[dl->cur] += n;
 	}
 	dl->off += n;
+	dl->recv += n;
 	S.bytes_fetched += n;
 	pump(dl);
 	return n;
 }
 
+static int range_request(struct dl_range *rg);
+
+/* Every request ended well: the rest is the worker's. */
+static void
+all_received(struct dl *dl)
+{
+	dl->ended = true;
+	pump(dl);
+	if (!dl->w.busy && dl->done == dl->off)
+		finish(dl);
+}
+
+/* A range's request ended: the range is complete (and maybe the file), or
+ * it is asked again from where it stopped, or the attempt fails. */
+static void
+range_curl_done(struct dl_range *rg, CURLcode res)
+{
+	struct dl *dl = rg->dl;
+	char reason[SYNC_REASON_MAX];
+	long code = 0;
+	bool hostile;
+
+	curl_easy_getinfo(rg->h.easy, CURLINFO_RESPONSE_CODE, &code);
+	if (res == CURLE_OK && code == 206 && rg->r->pos == rg->r->end) {
+		xfer_done(rg);
+		rate_rebalance();
+		for (unsigned k = 0; k < dl->nr; k++)
+			if (dl->rg[k].r->pos < dl->rg[k].r->end)
+				return;
+		all_received(dl);
+		return;
+	}
+	sync_http_reason(&rg->h, res, reason);
+	hostile = !dl->refused && (rg->h.reason[0] != '\0' || res == CURLE_FILESIZE_EXCEEDED);
+	if (hostile || dl->refused) {
+		if (dl->refused)
+			dl->img->no_ranges = true;
+		if (hostile)
+			(void)unlink(dl->path);
+		dl_fail(dl, reason, true);
+		return;
+	}
+	if (rg->r->pos > rg->req)
+		rg->retries = 0;
+	if (++rg->retries > RANGE_RETRIES || rg->requests >= RANGE_REQUESTS_MAX) {
+		if (sync_unreachable(res))
+			S.ops_unreachable = true;
+		dl_fail(dl, reason, true);
+		return;
+	}
+	MB_LOG(INFO, SYNC, "image '%s': range %" PRIu64 "-%" PRIu64 " stopped at byte %" PRIu64
+	       " (%s), asking again from there", dl->img->want.name, rg->req, rg->r->end - 1,
+	       rg->r->pos, reason);
+	xfer_done(rg);
+	if (range_request(rg) < 0) {
+		sync_set_reason(reason, "cannot restart a range: %s", strerror(errno));
+		dl_fail(dl, reason, false);
+		return;
+	}
+	rate_rebalance();
+}
+
 void
 sync_fetch_curl_done(struct sync_http *h, CURLcode res)
 {
-	struct dl *dl = (struct dl *)h; /* h is its first member */
-	struct img *im = dl->img;
+	struct dl_range *rg = (struct dl_range *)h; /* h is its first member */
+	struct dl *dl = rg->dl;
 	char reason[SYNC_REASON_MAX];
 	long code = 0;
 
+	if (dl->ranged) {
+		range_curl_done(rg, res);
+		return;
+	}
 	curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &code);
 	if (res == CURLE_OK && (code == 200 || code == 206)) {
-		sync_http_done(h); /* the transfer is over; the worker finishes */
-		dl->ended = true;
-		pump(dl);
-		if (!dl->w.busy && dl->done == dl->off)
-			finish(dl);
+		xfer_done(rg); /* the transfer is over; the worker finishes */
+		rate_rebalance();
+		all_received(dl);
 		return;
 	}
 	sync_http_reason(h, res, reason);
@@ -413,18 +593,73 @@ sync_fetch_curl_done(struct sync_http *h, CURLcode res)
 	/* a hostile or broken body is not resumed */
 	if (res != CURLE_OK && (h->reason[0] != '\0' || res == CURLE_FILESIZE_EXCEEDED))
 		(void)unlink(dl->path);
-	(void)im;
 	dl_fail(dl, reason, true);
 }
 
-/* The prefix is hashed (or there is none): ask for the rest, or finish when
- * the .part is already whole.  0, or -1 with errno. */
+/* A new easy handle for rg, in the multi handle.  0, or -1 with errno. */
+static int
+xfer_start(struct dl_range *rg)
+{
+	int rc;
+
+	rg->h.kind = HTTP_IMAGE;
+	rg->h.reason[0] = rg->h.errbuf[0] = '\0';
+	rg->checked = false;
+	rc = sync_http_setup(&rg->h, rg->dl->url);
+	if (rc < 0) {
+		errno = -rc;
+		return -1;
+	}
+	curl_easy_setopt(rg->h.easy, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(rg->h.easy, CURLOPT_WRITEDATA, rg);
+	return 0;
+}
+
+static int
+xfer_add(struct dl_range *rg)
+{
+	if (mb_curl_add(S.curl, rg->h.easy) != 0) {
+		sync_http_done(&rg->h);
+		errno = ENOMEM;
+		return -1;
+	}
+	rg->h.added = true;
+	S.transfers++;
+	return 0;
+}
+
+/* Ask for the rest of one range.  0, or -1 with errno. */
+static int
+range_request(struct dl_range *rg)
+{
+	char spec[64];
+
+	if (mb_sync_range_spec(rg->r, spec, sizeof(spec)) != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (xfer_start(rg) < 0)
+		return -1;
+	rg->req = rg->r->pos;
+	rg->requests++;
+	curl_easy_setopt(rg->h.easy, CURLOPT_RANGE, spec);
+	/* each range on its own TCP connection: HTTP/2 would multiplex them
+	 * all over one, and one stream's loss would stall them all */
+	curl_easy_setopt(rg->h.easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(rg->h.easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(rg->r->end - rg->r->pos));
+	return xfer_add(rg);
+}
+
+/* The prefix is hashed (or there is none): ask for the rest, in ranges when
+ * they apply, or finish when the .part is already whole.  0, or -1 with
+ * errno. */
 static int
 request(struct dl *dl)
 {
 	struct img *im = dl->img;
-	char base[2048], url[2600];
-	int rc;
+	struct mb_sync_range r[MB_SYNC_RANGES_MAX];
+	char base[2048];
+	unsigned n = 1;
 
 	if (dl->start == im->want.size) {
 		/* complete already (crash after the last byte): verify and install */
@@ -432,26 +667,38 @@ request(struct dl *dl)
 		finish(dl);
 		return 0;
 	}
-	snprintf(url, sizeof(url), "%s/%s", sync_origin_base(base, sizeof(base)), im->want.name);
-	dl->h.kind = HTTP_IMAGE;
-	rc = sync_http_setup(&dl->h, url);
-	if (rc < 0) {
-		errno = -rc;
-		return -1;
+	snprintf(dl->url, sizeof(dl->url), "%s/%s", sync_origin_base(base, sizeof(base)),
+		 im->want.name);
+	if (dl->mem != NULL && !im->no_ranges && S.cfg->sync_ranges > 1)
+		n = mb_sync_range_split(dl->start, im->want.size, (unsigned)S.cfg->sync_ranges,
+					MB_SYNC_RANGE_MIN, r);
+	if (n > 1) {
+		dl->ranged = true;
+		dl->nr = n;
+		for (unsigned k = 0; k < n; k++) {
+			dl->ranges[k] = r[k];
+			if (range_request(&dl->rg[k]) < 0) {
+				int e = errno;
+
+				dl_stop_requests(dl);
+				errno = e;
+				return -1;
+			}
+		}
+		rate_rebalance();
+		MB_LOG(INFO, SYNC, "image '%s': bytes %" PRIu64 "-%" PRIu64 " in %u ranges",
+		       im->want.name, dl->start, im->want.size - 1, n);
+		return 0;
 	}
-	curl_easy_setopt(dl->h.easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)im->want.size);
-	curl_easy_setopt(dl->h.easy, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(dl->h.easy, CURLOPT_WRITEDATA, dl);
+	dl->nr = 1;
+	if (xfer_start(&dl->rg[0]) < 0)
+		return -1;
+	curl_easy_setopt(dl->rg[0].h.easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)im->want.size);
 	if (dl->start > 0)
-		curl_easy_setopt(dl->h.easy, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)dl->start);
-	if (S.cfg->sync_max_rate > 0)
-		curl_easy_setopt(dl->h.easy, CURLOPT_MAX_RECV_SPEED_LARGE,
-				 (curl_off_t)(S.cfg->sync_max_rate / S.cfg->sync_concurrency));
-	if (mb_curl_add(S.curl, dl->h.easy) != 0) {
-		errno = ENOMEM;
+		curl_easy_setopt(dl->rg[0].h.easy, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)dl->start);
+	if (xfer_add(&dl->rg[0]) < 0)
 		return -1;
-	}
-	dl->h.added = true;
+	rate_rebalance();
 	if (dl->start > 0)
 		MB_LOG(INFO, SYNC, "image '%s': resuming at byte %" PRIu64 " of %" PRIu64,
 		       im->want.name, dl->start, im->want.size);
@@ -469,7 +716,12 @@ sync_fetch_start(struct img *im)
 	if (dl == NULL)
 		return -ENOMEM;
 	dl->fd = -1;
-	dl->h.cr_start = -1;
+	for (unsigned k = 0; k < MB_SYNC_RANGES_MAX; k++) {
+		dl->rg[k].dl = dl;
+		dl->rg[k].r = &dl->ranges[k];
+		dl->rg[k].h.cr_start = -1;
+	}
+	dl->nr = 1;
 	mb_work_init(&dl->w);
 	rc = sync_part_path(im->want.name, dl->path, sizeof(dl->path));
 	if (rc == 0 && mb_hash_init(&dl->hash) != 0)

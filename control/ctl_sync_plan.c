@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The sync decision (ctl_sync_plan.h).  Lookups are linear: a manifest has
+ * The sync decision and the ranged-fetch arithmetic (ctl_sync_plan.h).  Lookups are linear: a manifest has
  * at most images.max-images entries and a round runs every few minutes.
  */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ctl_sync_plan.h"
@@ -117,4 +120,79 @@ mb_sync_backoff_ms(unsigned failures, uint64_t interval_ms)
 		shift = MB_SYNC_BACKOFF_MAX_SHIFT;
 	d = interval_ms << shift;
 	return d < cap ? d : cap;
+}
+
+/* ---- ranged fetch ------------------------------------------------------------------ */
+
+unsigned
+mb_sync_range_split(uint64_t start, uint64_t size, unsigned want, uint64_t min_len,
+		    struct mb_sync_range *out)
+{
+	uint64_t len, step, at;
+	unsigned n;
+
+	if (start >= size)
+		return 0;
+	len = size - start;
+	if (want < 1)
+		want = 1;
+	if (want > MB_SYNC_RANGES_MAX)
+		want = MB_SYNC_RANGES_MAX;
+	if (min_len < 1)
+		min_len = 1;
+	n = len / min_len < want ? (unsigned)(len / min_len) : want;
+	if (n < 1)
+		n = 1;
+	step = len / n / MB_SYNC_RANGE_ALIGN * MB_SYNC_RANGE_ALIGN;
+	if (step == 0) /* under a MiB each: one range */
+		n = 1;
+	at = start;
+	for (unsigned i = 0; i < n; i++) {
+		out[i].pos = at;
+		out[i].end = i + 1 == n ? size : at + step;
+		at = out[i].end;
+	}
+	return n;
+}
+
+uint64_t
+mb_sync_range_frontier(const struct mb_sync_range *r, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (r[i].pos < r[i].end)
+			return r[i].pos;
+	return r[n - 1].end;
+}
+
+int
+mb_sync_range_spec(const struct mb_sync_range *r, char *out, size_t outlen)
+{
+	int len;
+
+	if (r->pos >= r->end)
+		return -EINVAL;
+	len = snprintf(out, outlen, "%" PRIu64 "-%" PRIu64, r->pos, r->end - 1);
+	if (len < 0 || (size_t)len >= outlen)
+		return -EINVAL;
+	return 0;
+}
+
+int
+mb_sync_range_take(struct mb_sync_range *r, uint64_t n)
+{
+	if (n > r->end - r->pos)
+		return -EMSGSIZE;
+	r->pos += n;
+	return 0;
+}
+
+uint64_t
+mb_sync_rate_share(uint64_t max_rate, unsigned transfers)
+{
+	uint64_t share;
+
+	if (max_rate == 0)
+		return 0;
+	share = max_rate / (transfers > 0 ? transfers : 1);
+	return share > 0 ? share : 1;
 }

@@ -95,4 +95,45 @@ size_t mb_sync_plan(const struct mb_sync_plan_in *in, struct mb_sync_step *out, 
 #define MB_SYNC_BACKOFF_CAP_MS (6ull * 3600 * 1000)
 uint64_t mb_sync_backoff_ms(unsigned failures, uint64_t interval_ms);
 
+/*
+ * Ranged fetch: one image as several HTTP Range requests in parallel.  A
+ * range is [pos, end): pos is the next byte it wants, so a range that
+ * fails is asked again from pos ("Range: bytes=pos-(end-1)") and nothing it
+ * received is fetched twice.  The ranges are contiguous and in order, so
+ * the bytes received without a gap from the start of the first range end
+ * at the pos of the first range not yet complete (the frontier): what the
+ * worker may write and hash in order.
+ */
+#define MB_SYNC_RANGES_MAX 16		 /* origin.ranges upper bound */
+#define MB_SYNC_RANGE_MIN (8ull << 20)	 /* no range is shorter (but the only one) */
+#define MB_SYNC_RANGE_ALIGN (1ull << 20) /* range boundaries fall on MiB */
+
+struct mb_sync_range {
+	uint64_t pos; /* next byte wanted */
+	uint64_t end; /* one past its last byte */
+};
+
+/* Split [start, size) into at most `want` (1..MB_SYNC_RANGES_MAX) ranges of
+ * at least min_len bytes each, boundaries on MB_SYNC_RANGE_ALIGN, the last
+ * taking the remainder.  Writes out[] (room for MB_SYNC_RANGES_MAX); returns
+ * how many (0 when start >= size). */
+unsigned mb_sync_range_split(uint64_t start, uint64_t size, unsigned want, uint64_t min_len,
+			     struct mb_sync_range *out);
+
+/* End of the bytes received without a gap: the pos of the first incomplete
+ * range, or the end of the last one when all are complete.  n >= 1. */
+uint64_t mb_sync_range_frontier(const struct mb_sync_range *r, unsigned n);
+
+/* The Range header value asking for the rest of r ("pos-last"), into out;
+ * -EINVAL when r is complete or out too small, else 0. */
+int mb_sync_range_spec(const struct mb_sync_range *r, char *out, size_t outlen);
+
+/* Account n more body bytes to r: 0, or -EMSGSIZE (and r unchanged) when
+ * they would run past its end (a hostile or broken server). */
+int mb_sync_range_take(struct mb_sync_range *r, uint64_t n);
+
+/* Each transfer's share of a total receive cap shared fairly by `transfers`
+ * running at once: 0 (none) when the cap is 0, never below 1 byte/s. */
+uint64_t mb_sync_rate_share(uint64_t max_rate, unsigned transfers);
+
 #endif /* _MB_CTL_SYNC_PLAN_H_ */

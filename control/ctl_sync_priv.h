@@ -56,6 +56,7 @@ struct img {
 	char reason[SYNC_REASON_MAX];
 	struct dl *dl;	       /* the download in progress, or NULL */
 	bool retry_from_zero;  /* the .part held another version: start clean */
+	bool no_ranges;	       /* the origin answered a Range request with 200: one request */
 	unsigned failures;     /* consecutive failed attempts at `want` */
 	uint64_t retry_at_ms;  /* with failures: not before (monotonic ms) */
 };
@@ -95,6 +96,7 @@ struct sync {
 	struct img **imgs;
 	size_t n_imgs;
 	unsigned active; /* downloads running */
+	unsigned transfers; /* image requests in the multi handle (ranges count each) */
 	/* health */
 	int64_t last_sync; /* wall clock seconds of the last finished round */
 	char last_result[SYNC_REASON_MAX];

@@ -5,7 +5,8 @@
 # and a rogue CA with its own server cert), a real nginx with mutual TLS on
 # its own config and prefix, started and stopped by PID, and images plus a
 # manifest signed by mb-manifest.  Needs T (temp dir), PORT, MANI
-# (mb-manifest), a fail() function; NGX_EXEC runs nginx/curl in a namespace.
+# (mb-manifest), a fail() function; NGX_EXEC runs nginx/curl in a namespace,
+# NGX_ADDR is nginx's address (default 127.0.0.1, also in the server cert).
 
 # ---- certificates: a CA, a server cert for 127.0.0.1/localhost, a client
 # cert; and a rogue CA with its own server cert for the same names.
@@ -18,7 +19,7 @@ mkcerts() {
 		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
 			-subj "/CN=mbs test $ca" -keyout $ca.key -out $ca.crt 2>/dev/null
 	done
-	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > srv.ext
+	printf 'subjectAltName=IP:%s,DNS:localhost\n' "${NGX_ADDR:-127.0.0.1}" > srv.ext
 	printf 'extendedKeyUsage=clientAuth\n' > cli.ext
 	for who in srv:ca rsrv:rogue cli:ca; do
 		n=${who%%:*}; ca=${who##*:}
@@ -35,7 +36,7 @@ mkcerts() {
 # this PKI and the ops key (the section header is the caller's).
 origin_conf() {
 	cat <<EOF
-url = https://127.0.0.1:$PORT
+url = https://${NGX_ADDR:-127.0.0.1}:$PORT
 ca-file = $T/pki/ca.crt
 client-cert = $T/pki/cli.crt
 client-key = $T/pki/cli.key
@@ -67,7 +68,7 @@ http {
 	types { application/json json; }
 	default_type application/octet-stream;
 	server {
-		listen 127.0.0.1:$PORT ssl;
+		listen ${NGX_ADDR:-127.0.0.1}:$PORT ssl;
 		ssl_certificate $T/pki/$cert.crt;
 		ssl_certificate_key $T/pki/$cert.key;
 		ssl_client_certificate $T/pki/ca.crt;
@@ -86,7 +87,7 @@ ngx_start() {
 	NGINX_PID=$!
 	for _ in $(seq 100); do
 		${NGX_EXEC:-} curl -s -k -o /dev/null --cert "$T"/pki/cli.crt \
-			--key "$T"/pki/cli.key "https://127.0.0.1:$PORT/" && return 0
+			--key "$T"/pki/cli.key "https://${NGX_ADDR:-127.0.0.1}:$PORT/" && return 0
 		kill -0 "$NGINX_PID" 2>/dev/null || break
 		sleep 0.1
 	done

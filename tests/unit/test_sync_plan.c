@@ -5,9 +5,12 @@
  * verifies, fetched when it does not (also when the local entry matches
  * but the file failed verification), left to run, restarted when another
  * version downloads, held back while its backoff runs; what ops no longer
- * lists is retired or dropped, or kept with origin.local-images = keep; the backoff doubles per failure up to its
- * bounds.  No I/O, no clock.
+ * lists is retired or dropped, or kept with origin.local-images = keep; the
+ * backoff doubles per failure up to its bounds; an image split into ranges,
+ * resumed per range, and the receive cap shared by the transfers.  No I/O,
+ * no clock.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -277,6 +280,116 @@ test_backoff_ms(void **state)
 	assert_int_equal(mb_sync_backoff_ms(3, 5000), 20000);
 }
 
+#define MiB (1ull << 20)
+
+/* The split: bounded count, ranges of at least the minimum on MiB
+ * boundaries, contiguous, covering [start, size) exactly. */
+static void
+test_range_split(void **state)
+{
+	struct mb_sync_range r[MB_SYNC_RANGES_MAX];
+	unsigned n;
+
+	(void)state;
+
+	/* 256 MiB in 4: 64 MiB each */
+	n = mb_sync_range_split(0, 256 * MiB, 4, MB_SYNC_RANGE_MIN, r);
+	assert_int_equal(n, 4);
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(r[i].pos, i * 64 * MiB);
+		assert_int_equal(r[i].end, (i + 1) * 64 * MiB);
+	}
+	/* an odd size: the last range takes the remainder */
+	n = mb_sync_range_split(0, 100 * MiB + 12345, 3, MB_SYNC_RANGE_MIN, r);
+	assert_int_equal(n, 3);
+	assert_int_equal(r[0].end, 33 * MiB);
+	assert_int_equal(r[1].pos, 33 * MiB);
+	assert_int_equal(r[2].end, 100 * MiB + 12345);
+	/* not enough bytes for the ranges asked: fewer, each >= the minimum */
+	n = mb_sync_range_split(0, 20 * MiB, 8, MB_SYNC_RANGE_MIN, r);
+	assert_int_equal(n, 2);
+	assert_true(r[0].end - r[0].pos >= MB_SYNC_RANGE_MIN);
+	assert_true(r[1].end - r[1].pos >= MB_SYNC_RANGE_MIN);
+	n = mb_sync_range_split(0, 5 * MiB, 8, MB_SYNC_RANGE_MIN, r);
+	assert_int_equal(n, 1);
+	assert_int_equal(r[0].pos, 0);
+	assert_int_equal(r[0].end, 5 * MiB);
+	/* a resumed .part: the split starts where it ends */
+	n = mb_sync_range_split(10 * MiB + 7, 74 * MiB + 7, 2, MB_SYNC_RANGE_MIN, r);
+	assert_int_equal(n, 2);
+	assert_int_equal(r[0].pos, 10 * MiB + 7);
+	assert_int_equal(r[0].end, 42 * MiB + 7);
+	assert_int_equal(r[1].end, 74 * MiB + 7);
+	/* bounded: never more than MB_SYNC_RANGES_MAX, 0 and huge counts clamp */
+	n = mb_sync_range_split(0, 1024 * MiB, 1000, MB_SYNC_RANGE_MIN, r);
+	assert_int_equal(n, MB_SYNC_RANGES_MAX);
+	assert_int_equal(r[MB_SYNC_RANGES_MAX - 1].end, 1024 * MiB);
+	n = mb_sync_range_split(0, 1024 * MiB, 0, MB_SYNC_RANGE_MIN, r);
+	assert_int_equal(n, 1);
+	/* tiny images and nothing left */
+	n = mb_sync_range_split(0, 1, 4, 1, r);
+	assert_int_equal(n, 1);
+	assert_int_equal(r[0].end, 1);
+	assert_int_equal(mb_sync_range_split(5, 5, 4, MB_SYNC_RANGE_MIN, r), 0);
+	assert_int_equal(mb_sync_range_split(6, 5, 4, MB_SYNC_RANGE_MIN, r), 0);
+}
+
+/* Receiving, failing and resuming: the frontier is what arrived without a
+ * gap; a failed range is asked again from where it stopped; more bytes
+ * than a range asked for are refused. */
+static void
+test_range_resume(void **state)
+{
+	struct mb_sync_range r[MB_SYNC_RANGES_MAX];
+	char spec[64];
+	unsigned n;
+
+	(void)state;
+
+	n = mb_sync_range_split(0, 32 * MiB, 4, MB_SYNC_RANGE_MIN, r);
+	assert_int_equal(n, 4);
+	assert_int_equal(mb_sync_range_frontier(r, n), 0);
+	assert_int_equal(mb_sync_range_spec(&r[1], spec, sizeof(spec)), 0);
+	assert_string_equal(spec, "8388608-16777215");
+	/* ranges 1 and 2 run ahead: the frontier stays at range 0 */
+	assert_int_equal(mb_sync_range_take(&r[1], 8 * MiB), 0);
+	assert_int_equal(mb_sync_range_take(&r[2], 3 * MiB), 0);
+	assert_int_equal(mb_sync_range_frontier(r, n), 0);
+	/* range 0 gets 5 MiB then its connection drops: asked again from there */
+	assert_int_equal(mb_sync_range_take(&r[0], 5 * MiB), 0);
+	assert_int_equal(mb_sync_range_frontier(r, n), 5 * MiB);
+	assert_int_equal(mb_sync_range_spec(&r[0], spec, sizeof(spec)), 0);
+	assert_string_equal(spec, "5242880-8388607");
+	/* the rest of range 0 arrives: the frontier skips the complete range 1
+	 * and stops in range 2 */
+	assert_int_equal(mb_sync_range_take(&r[0], 3 * MiB), 0);
+	assert_int_equal(mb_sync_range_frontier(r, n), 19 * MiB);
+	/* a server sending past the range is refused, the range unchanged */
+	assert_int_equal(mb_sync_range_take(&r[2], 5 * MiB + 1), -EMSGSIZE);
+	assert_int_equal(r[2].pos, 19 * MiB);
+	assert_int_equal(mb_sync_range_take(&r[2], 5 * MiB), 0);
+	assert_int_equal(mb_sync_range_spec(&r[2], spec, sizeof(spec)), -EINVAL);
+	assert_int_equal(mb_sync_range_take(&r[2], 1), -EMSGSIZE);
+	assert_int_equal(mb_sync_range_frontier(r, n), 24 * MiB);
+	assert_int_equal(mb_sync_range_take(&r[3], 8 * MiB), 0);
+	assert_int_equal(mb_sync_range_frontier(r, n), 32 * MiB);
+	/* too small an output buffer */
+	r[0].pos = 0;
+	assert_int_equal(mb_sync_range_spec(&r[0], spec, 4), -EINVAL);
+}
+
+/* origin.max-rate shared by the transfers that run. */
+static void
+test_rate_share(void **state)
+{
+	(void)state;
+	assert_int_equal(mb_sync_rate_share(0, 4), 0);
+	assert_int_equal(mb_sync_rate_share(1000000, 1), 1000000);
+	assert_int_equal(mb_sync_rate_share(1000000, 4), 250000);
+	assert_int_equal(mb_sync_rate_share(1000000, 0), 1000000);
+	assert_int_equal(mb_sync_rate_share(3, 8), 1);
+}
+
 int
 main(void)
 {
@@ -284,7 +397,8 @@ main(void)
 		cmocka_unit_test(test_fresh),	     cmocka_unit_test(test_local_state),
 		cmocka_unit_test(test_downloads),    cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_retire_drop),  cmocka_unit_test(test_keep_local),
-		cmocka_unit_test(test_backoff_ms),
+		cmocka_unit_test(test_backoff_ms),   cmocka_unit_test(test_range_split),
+		cmocka_unit_test(test_range_resume), cmocka_unit_test(test_rate_share),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
