@@ -49,6 +49,9 @@ mb_manifest_entry_done(struct mb_manifest_entry *e)
 	free(e->sites);
 	e->sites = NULL;
 	e->nsites = 0;
+	free(e->chunks);
+	e->chunks = NULL;
+	e->nchunks = 0;
 }
 
 void
@@ -109,6 +112,46 @@ get_u64(json_t *o, const char *key, bool required, uint64_t *ret)
 	return 0;
 }
 
+/* "chunk_sha256" of e (size known): absent, or exactly the chunk count in
+ * valid hex. */
+static int
+parse_chunks(json_t *o, struct mb_manifest_entry *e, char *err, size_t errlen)
+{
+	json_t *arr = json_object_get(o, "chunk_sha256");
+	uint64_t want = mb_manifest_chunks_for(e->size);
+	size_t n;
+
+	if (arr == NULL)
+		return 0;
+	if (!json_is_array(arr))
+		return seterr(err, errlen, -EINVAL, "image '%s': \"chunk_sha256\" is not an array",
+		              e->name);
+	n = json_array_size(arr);
+	if (n > MB_MANIFEST_MAX_CHUNKS)
+		return seterr(err, errlen, -E2BIG, "image '%s': %zu chunk digests, limit %u",
+		              e->name, n, MB_MANIFEST_MAX_CHUNKS);
+	if (n != want)
+		return seterr(err, errlen, -EINVAL,
+		              "image '%s': \"chunk_sha256\" lists %zu chunks, its size %" PRIu64
+		              " makes %" PRIu64, e->name, n, e->size, want);
+	if (n == 0)
+		return 0;
+	e->chunks = calloc(n, sizeof(e->chunks[0]));
+	if (e->chunks == NULL)
+		return seterr(err, errlen, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = json_array_get(arr, i);
+
+		if (!json_is_string(v) || mb_sha256_from_hex(json_string_value(v),
+		                                             json_string_length(v), e->chunks[i]) != 0)
+			return seterr(err, errlen, -EINVAL,
+			              "image '%s': chunk_sha256[%zu] must be 64 lowercase hex digits",
+			              e->name, i);
+	}
+	e->nchunks = (uint32_t)n;
+	return 0;
+}
+
 static int
 parse_entry(json_t *o, uint32_t idx, const struct mb_manifest_limits *lim,
             struct mb_manifest_entry *e, char *err, size_t errlen)
@@ -153,6 +196,9 @@ parse_entry(json_t *o, uint32_t idx, const struct mb_manifest_limits *lim,
 		return seterr(err, errlen, -EINVAL,
 		              "image '%s': \"mtime\" missing or not an integer", e->name);
 	e->mtime = (int64_t)json_integer_value(v);
+	rc = parse_chunks(o, e, err, errlen);
+	if (rc != 0)
+		return rc;
 
 	sites = json_object_get(o, "sites");
 	if (sites == NULL)
@@ -297,6 +343,17 @@ mb_manifest_to_json(const struct mb_manifest *m)
 				json_array_append_new(s, json_string(e->sites[j]));
 			json_object_set_new(o, "sites", s);
 		}
+		if (e->chunks != NULL) {
+			json_t *c = json_array();
+
+			if (c == NULL || json_object_set_new(o, "chunk_sha256", c) != 0)
+				return NULL;
+			for (uint32_t j = 0; j < e->nchunks; j++) {
+				mb_sha256_to_hex(e->chunks[j], hex);
+				if (json_array_append_new(c, json_string(hex)) != 0)
+					return NULL;
+			}
+		}
 	}
 	return MB_TAKE_PTR(root);
 }
@@ -362,6 +419,15 @@ mb_manifest_entry_copy(struct mb_manifest_entry *dst, const struct mb_manifest_e
 	*dst = *src;
 	dst->sites = NULL;
 	dst->nsites = 0;
+	dst->chunks = NULL;
+	dst->nchunks = 0;
+	if (src->chunks != NULL) {
+		dst->chunks = malloc((size_t)src->nchunks * sizeof(dst->chunks[0]));
+		if (dst->chunks == NULL)
+			return -ENOMEM;
+		memcpy(dst->chunks, src->chunks, (size_t)src->nchunks * sizeof(dst->chunks[0]));
+		dst->nchunks = src->nchunks;
+	}
 	if (src->sites == NULL)
 		return 0;
 	dst->sites = calloc(src->nsites + 1, sizeof(dst->sites[0]));

@@ -8,10 +8,14 @@
  *    "version":3,"size":123,"sha256":"<64 lowercase hex>","mtime":1700000000,
  *    "sites":["utah"]}]}
  *
- * "sites" is optional and unknown keys are ignored.  The parser treats its
- * input as hostile: the byte size, the image count, each size and the sites
- * list are bounded before anything is allocated for them, and every error
- * comes back as one line of text.  Also here: incremental file verification
+ * "sites" is optional and unknown keys are ignored.  Also optional,
+ * "chunk_sha256": the SHA-256 of each 1 MiB chunk of the image (a Frisbee
+ * chunk; the last one is the remainder), as 64 lowercase hex digits each, in
+ * order: exactly ceil(size / 1 MiB) of them.  Sync verifies each chunk with
+ * it as it arrives and serves it before the whole image is there.  The
+ * parser treats its input as hostile: the byte size, the image count, each
+ * size, the sites and the chunk list are bounded before anything is
+ * allocated for them, and every error comes back as one line of text.  Also here: incremental file verification
  * (size + SHA-256) so a caller can hash a big file in slices.  DPDK-free,
  * never logs.
  */
@@ -30,6 +34,8 @@
 #define MB_MANIFEST_MAX_SITES 64
 #define MB_MANIFEST_SITE_MAX 255
 #define MB_MANIFEST_ERRLEN 256
+#define MB_MANIFEST_CHUNK (1ull << 20) /* "chunk_sha256": bytes per chunk */
+#define MB_MANIFEST_MAX_CHUNKS (1u << 20) /* ... at most this many (1 TiB) */
 
 struct mb_manifest_entry {
 	char name[MB_IMAGE_NAME_MAX + 1];
@@ -39,6 +45,10 @@ struct mb_manifest_entry {
 	int64_t mtime;
 	uint32_t nsites;
 	char **sites; /* owned; NULL when the entry has no "sites" key */
+	/* "chunk_sha256": nchunks digests, ceil(size / MB_MANIFEST_CHUNK) of
+	 * them; owned; NULL (and 0) when the entry has none */
+	uint32_t nchunks;
+	uint8_t (*chunks)[MB_SHA256_LEN];
 };
 
 struct mb_manifest {
@@ -80,7 +90,14 @@ int mb_manifest_set(struct mb_manifest *m, const struct mb_manifest_entry *e);
 int mb_manifest_remove(struct mb_manifest *m, const char *name);
 /* True if the entry applies to `site` (no sites list, empty site, or listed). */
 bool mb_manifest_entry_for_site(const struct mb_manifest_entry *e, const char *site);
-/* Same name, version, size, sha256 and mtime. */
+/* Chunks of 1 MiB an image of `size` bytes has (what "chunk_sha256" lists). */
+static inline uint64_t
+mb_manifest_chunks_for(uint64_t size)
+{
+	return (size + MB_MANIFEST_CHUNK - 1) / MB_MANIFEST_CHUNK;
+}
+/* Same name, version, size, sha256 and mtime (the chunk list follows from
+ * the content the sha256 names, so it is not compared). */
 bool mb_manifest_entry_same(const struct mb_manifest_entry *a, const struct mb_manifest_entry *b);
 
 /* Hex helpers: 64 lowercase hex chars <-> 32 bytes.  decode: 0 or -EINVAL. */

@@ -4,7 +4,7 @@
  *
  *   mb-manifest build DIR [--site NAME=img1,img2...]... [--version-from mtime|N]
  *                   [--version IMAGE=N]... [--versions-from OLD.json]
- *                   [--generated EPOCH] -o manifest.json
+ *                   [--generated EPOCH] [--chunks] -o manifest.json
  *   mb-manifest sign --key ops.key manifest.json        (writes manifest.json.sig)
  *   mb-manifest verify --pubkey ops.pub manifest.json   (checks manifest.json.sig)
  *   mb-manifest keygen ops.key ops.pub                  (Ed25519, PEM)
@@ -19,7 +19,11 @@
  * match wins: its --version, its version in the manifest --versions-from
  * names (republishing a directory keeps the versions boss already knows),
  * --version-from N, or its mtime.  --generated sets the manifest's
- * "generated" time (default now; a rollback check compares it).  The output
+ * "generated" time (default now; a rollback check compares it).  --chunks
+ * adds each image's "chunk_sha256", the SHA-256 of every 1 MiB chunk, with
+ * which a syncing miniboss checks each chunk as it arrives and serves it
+ * before the whole image is there (about 66 manifest bytes per MiB of
+ * image; minibosses that predate it ignore the key).  The output
  * is written atomically (tmp + fsync + rename) so nginx never serves half a
  * manifest; sign it afterwards, and publish the .sig right after the
  * manifest.  The same command builds a miniboss's own state directory
@@ -60,6 +64,7 @@ struct entry {
 	uint64_t size;
 	int64_t mtime;
 	char hex[65];
+	json_t *chunks; /* --chunks: the 1 MiB chunks' digests, else NULL */
 };
 
 struct site {
@@ -68,6 +73,7 @@ struct site {
 	size_t n;
 };
 
+static bool want_chunks; /* --chunks */
 static struct entry *entries;
 static size_t n_entries, cap_entries;
 
@@ -78,7 +84,7 @@ usage_to(FILE *f, int status)
 		"usage: mb-manifest build DIR [--site NAME=img1,img2...]... "
 		"[--version-from mtime|N]\n"
 		"                         [--version IMAGE=N]... [--versions-from OLD.json] "
-		"[--generated EPOCH]\n"
+		"[--generated EPOCH] [--chunks]\n"
 		"                         -o manifest.json\n"
 		"       mb-manifest sign --key ops.key manifest.json\n"
 		"       mb-manifest verify --pubkey ops.pub manifest.json\n"
@@ -96,14 +102,43 @@ usage(void)
 	usage_to(stderr, 2);
 }
 
-static int
-hash_file(int dirfd, const char *name, uint64_t *ret_size, char hex[65])
+#define CHUNK (1u << 20) /* "chunk_sha256": a Frisbee chunk */
+
+static void
+md_hex(const unsigned char *md, char hex[65])
 {
-	static uint8_t buf[1 << 20];
+	for (unsigned int i = 0; i < 32; i++)
+		sprintf(hex + 2 * i, "%02x", md[i]);
+	hex[64] = '\0';
+}
+
+/* The chunk hash ctx holds `inchunk` bytes: append its digest to chunks and
+ * start the next one.  0 or -ENOMEM. */
+static int
+chunk_close(EVP_MD_CTX *cctx, json_t *chunks)
+{
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-	EVP_MD_CTX *ctx;
-	uint64_t total = 0;
+	char hex[65];
+
+	if (EVP_DigestFinal_ex(cctx, md, &mdlen) != 1 || mdlen != 32 ||
+	    EVP_DigestInit_ex(cctx, EVP_sha256(), NULL) != 1)
+		return -ENOMEM;
+	md_hex(md, hex);
+	return json_array_append_new(chunks, json_string(hex)) == 0 ? 0 : -ENOMEM;
+}
+
+/* Size and SHA-256 of a file, and with --chunks (ret_chunks not NULL) the
+ * digest of each 1 MiB chunk as a new JSON array.  0 or -errno. */
+static int
+hash_file(int dirfd, const char *name, uint64_t *ret_size, char hex[65], json_t **ret_chunks)
+{
+	static uint8_t buf[CHUNK];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx, *cctx = NULL;
+	json_t *chunks = NULL;
+	uint64_t total = 0, inchunk = 0;
 	ssize_t n;
 	int fd, rc = 0;
 
@@ -115,8 +150,18 @@ hash_file(int dirfd, const char *name, uint64_t *ret_size, char hex[65])
 		rc = -ENOMEM;
 		goto out;
 	}
+	if (ret_chunks != NULL) {
+		cctx = EVP_MD_CTX_new();
+		chunks = json_array();
+		if (cctx == NULL || chunks == NULL ||
+		    EVP_DigestInit_ex(cctx, EVP_sha256(), NULL) != 1) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
 	for (;;) {
-		n = read(fd, buf, sizeof(buf));
+		/* never across a chunk boundary, so each read feeds one chunk */
+		n = read(fd, buf, (size_t)(CHUNK - inchunk));
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
@@ -127,13 +172,28 @@ hash_file(int dirfd, const char *name, uint64_t *ret_size, char hex[65])
 			break;
 		EVP_DigestUpdate(ctx, buf, (size_t)n);
 		total += (uint64_t)n;
+		if (cctx == NULL)
+			continue;
+		EVP_DigestUpdate(cctx, buf, (size_t)n);
+		inchunk += (uint64_t)n;
+		if (inchunk == CHUNK) {
+			inchunk = 0;
+			if ((rc = chunk_close(cctx, chunks)) != 0)
+				goto out;
+		}
 	}
+	if (cctx != NULL && inchunk > 0 && (rc = chunk_close(cctx, chunks)) != 0)
+		goto out;
 	EVP_DigestFinal_ex(ctx, md, &mdlen);
-	for (unsigned int i = 0; i < mdlen && i < 32; i++)
-		sprintf(hex + 2 * i, "%02x", md[i]);
-	hex[64] = '\0';
+	md_hex(md, hex);
 	*ret_size = total;
+	if (ret_chunks != NULL) {
+		*ret_chunks = chunks;
+		chunks = NULL;
+	}
 out:
+	json_decref(chunks);
+	EVP_MD_CTX_free(cctx);
 	EVP_MD_CTX_free(ctx);
 	(void)close(fd);
 	return rc;
@@ -225,7 +285,8 @@ walk(int dirfd, const char *rel, int depth)
 
 		e->name = strdup(path);
 		e->mtime = st.st_mtim.tv_sec;
-		rc = hash_file(dirfd, de->d_name, &e->size, e->hex);
+		rc = hash_file(dirfd, de->d_name, &e->size, e->hex,
+			       want_chunks ? &e->chunks : NULL);
 		if (rc < 0) {
 			fprintf(stderr, "mb-manifest: '%s': %s\n", path, strerror(-rc));
 			free(e->name);
@@ -345,6 +406,7 @@ cmd_build(int argc, char **argv)
 		{ "versions-from", required_argument, NULL, 'F' },
 		{ "generated", required_argument, NULL, 'G' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "chunks", no_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct site *sites = NULL;
@@ -432,6 +494,9 @@ cmd_build(int argc, char **argv)
 		case 'o':
 			out = optarg;
 			break;
+		case 'C':
+			want_chunks = true;
+			break;
 		default:
 			usage();
 		}
@@ -483,6 +548,10 @@ cmd_build(int argc, char **argv)
 		json_object_set_new(o, "size", json_integer((json_int_t)e->size));
 		json_object_set_new(o, "sha256", json_string(e->hex));
 		json_object_set_new(o, "mtime", json_integer((json_int_t)e->mtime));
+		if (e->chunks != NULL) {
+			json_object_set_new(o, "chunk_sha256", e->chunks);
+			e->chunks = NULL;
+		}
 		for (size_t s = 0; s < n_sites; s++)
 			for (size_t j = 0; j < sites[s].n; j++)
 				if (strcmp(sites[s].imgs[j], e->name) == 0) {

@@ -4,8 +4,9 @@
  *
  * Every input is one manifest text, parsed under small limits (so the size
  * and count checks are reached).  An accepted manifest must serialize back
- * to JSON that parses again to the same entries, and its copy, lookups and
- * removals must work.  Also built by tests/unit/test_garbage.c.
+ * to JSON that parses again to the same entries (chunk digests included),
+ * every chunk list must have exactly ceil(size / 1 MiB) digests, and its
+ * copy, lookups and removals must work.  Also built by tests/unit/test_garbage.c.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -55,6 +56,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!mb_image_name_valid(nm, strlen(nm)) ||
 		    !mb_manifest_entry_same(&m.entries[i], &m2.entries[i]) ||
 		    mb_manifest_find(&m2, m.entries[i].name) == NULL)
+			abort();
+		if (m.entries[i].nchunks != m2.entries[i].nchunks ||
+		    (m.entries[i].chunks == NULL) != (m.entries[i].nchunks == 0) ||
+		    (m.entries[i].chunks != NULL &&
+		     (m.entries[i].nchunks != mb_manifest_chunks_for(m.entries[i].size) ||
+		      memcmp(m.entries[i].chunks, m2.entries[i].chunks,
+			     (size_t)m.entries[i].nchunks * MB_SHA256_LEN) != 0)))
 			abort();
 		(void)mb_manifest_entry_for_site(&m.entries[i], "utah");
 	}

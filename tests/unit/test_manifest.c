@@ -273,13 +273,107 @@ test_hex(void **state)
 	assert_int_equal(mb_sha256_from_hex(hex, 64, b), -EINVAL);
 }
 
+#define HEX1 "1111111111111111111111111111111111111111111111111111111111111111"
+#define CHUNKED(size, list)                                                                        \
+	"{\"format\":1,\"images\":[{\"name\":\"c\",\"version\":1,\"size\":" size                \
+	",\"sha256\":\"" HEX0 "\",\"mtime\":1,\"chunk_sha256\":" list "}]}"
+
+static const struct mb_manifest_limits chunk_lim = {.max_bytes = 16 << 20, .max_images = 4};
+
+static void
+expect_chunks_bad(const char *text, const char *needle)
+{
+	struct mb_manifest m;
+	char err[MB_MANIFEST_ERRLEN] = "";
+
+	if (mb_manifest_parse(text, strlen(text), &chunk_lim, &m, err, sizeof(err)) == 0)
+		fail_msg("accepted: %.200s", text);
+	assert_int_equal(m.count, 0);
+	if (strstr(err, needle) == NULL)
+		fail_msg("error '%s' lacks '%s' for %.200s", err, needle, text);
+}
+
+/* "chunk_sha256": exactly ceil(size / 1 MiB) digests in lowercase hex,
+ * kept through copy and the writer; without it an entry has none. */
+static void
+test_chunks(void **state)
+{
+	static const char good[] = CHUNKED("3145729", "[\"" HEX0 "\",\"" HEX1 "\",\"" HEX0
+	                                   "\",\"" HEX1 "\"]");
+	struct mb_manifest m, r;
+	struct mb_manifest_entry c;
+	char path[128], err[MB_MANIFEST_ERRLEN];
+	char *many;
+	size_t n, len;
+
+	(void)state;
+	assert_int_equal(mb_manifest_chunks_for(0), 0);
+	assert_int_equal(mb_manifest_chunks_for(1), 1);
+	assert_int_equal(mb_manifest_chunks_for(1 << 20), 1);
+	assert_int_equal(mb_manifest_chunks_for((1 << 20) + 1), 2);
+	assert_int_equal(mb_manifest_parse(good, strlen(good), &chunk_lim, &m, err, sizeof(err)), 0);
+	assert_int_equal(m.entries[0].nchunks, 4);
+	assert_int_equal(m.entries[0].chunks[1][0], 0x11);
+	assert_int_equal(m.entries[0].chunks[2][31], 0x00);
+	assert_int_equal(mb_manifest_entry_copy(&c, &m.entries[0]), 0);
+	assert_ptr_not_equal(c.chunks, m.entries[0].chunks);
+	assert_memory_equal(c.chunks, m.entries[0].chunks, 4 * MB_SHA256_LEN);
+	mb_manifest_entry_done(&c);
+	snprintf(path, sizeof(path), "%s/chunks.json", tmpdir);
+	assert_int_equal(mb_manifest_write_file(&m, path), 0);
+	assert_int_equal(mb_manifest_load_file(path, &chunk_lim, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.entries[0].nchunks, 4);
+	assert_memory_equal(r.entries[0].chunks, m.entries[0].chunks, 4 * MB_SHA256_LEN);
+	mb_manifest_done(&r);
+	mb_manifest_done(&m);
+	/* an empty image has no chunks: an empty list is its exact list */
+	assert_int_equal(mb_manifest_parse(CHUNKED("0", "[]"), strlen(CHUNKED("0", "[]")),
+	                                   &chunk_lim, &m, err, sizeof(err)), 0);
+	assert_int_equal(m.entries[0].nchunks, 0);
+	assert_null(m.entries[0].chunks);
+	mb_manifest_done(&m);
+
+	/* count against the size */
+	expect_chunks_bad(CHUNKED("3145729", "[\"" HEX0 "\",\"" HEX1 "\",\"" HEX0 "\"]"),
+	                  "lists 3 chunks, its size 3145729 makes 4");
+	expect_chunks_bad(CHUNKED("1", "[]"), "lists 0 chunks");
+	expect_chunks_bad(CHUNKED("1", "[\"" HEX0 "\",\"" HEX0 "\"]"), "lists 2 chunks");
+	/* hex */
+	expect_chunks_bad(CHUNKED("1", "[\"" HEX0 "0\"]"), "chunk_sha256[0] must be 64");
+	expect_chunks_bad(CHUNKED("1", "[\"ABCDEF0000000000000000000000000000000000000000000000000000"
+	                               "000000\"]"),
+	                  "chunk_sha256[0] must be 64");
+	expect_chunks_bad(CHUNKED("2000000", "[\"" HEX0 "\",\"" HEX0 "x\"]"),
+	                  "chunk_sha256[1] must be 64");
+	expect_chunks_bad(CHUNKED("1", "[1]"), "chunk_sha256[0] must be 64");
+	expect_chunks_bad(CHUNKED("1", "[null]"), "chunk_sha256[0] must be 64");
+	expect_chunks_bad(CHUNKED("1", "\"" HEX0 "\""), "is not an array");
+	expect_chunks_bad(CHUNKED("1", "{}"), "is not an array");
+	/* too many: refused on the count, before any digest is looked at */
+	n = MB_MANIFEST_MAX_CHUNKS + 1;
+	len = 200 + 2 * n;
+	many = malloc(len);
+	assert_non_null(many);
+	len = (size_t)snprintf(many, len,
+	                       "{\"format\":1,\"images\":[{\"name\":\"c\",\"version\":1,\"size\":"
+	                       "%llu,\"sha256\":\"" HEX0 "\",\"mtime\":1,\"chunk_sha256\":[",
+	                       (unsigned long long)n << 20);
+	for (size_t i = 0; i < n; i++) {
+		many[len++] = '0';
+		many[len++] = i + 1 < n ? ',' : ']';
+	}
+	memcpy(many + len, "}]}", 4);
+	expect_chunks_bad(many, "1048577 chunk digests, limit 1048576");
+	free(many);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_good),      cmocka_unit_test(test_hostile),
 	    cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_verify),
-	    cmocka_unit_test(test_hex),
+	    cmocka_unit_test(test_hex),       cmocka_unit_test(test_chunks),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
