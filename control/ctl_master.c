@@ -588,6 +588,13 @@ mb_ctl_master_set_origin(mb_master_origin_fn fn, void *arg)
 }
 
 void
+mb_ctl_master_clear_origin(mb_master_origin_fn fn)
+{
+	if (ms.origin == fn)
+		mb_ctl_master_set_origin(NULL, NULL);
+}
+
+void
 mb_ctl_master_origin_ready(void)
 {
 	unsigned int i;

@@ -214,6 +214,9 @@ typedef int (*mb_master_origin_fn)(const char *name, const struct mb_ms_get_requ
 /* Install (fn != NULL) or remove the origin the master server asks before
  * its local lookup.  Control thread. */
 void mb_ctl_master_set_origin(mb_master_origin_fn fn, void *arg);
+/* Remove the origin if it is fn (the parent origin and sync's cut-through
+ * each remove only their own, whatever order a reload stops them in). */
+void mb_ctl_master_clear_origin(mb_master_origin_fn fn);
 /* The origin learnt something: every request kept waiting (MB_MASTER_WAIT)
  * is handled again now.  Control thread; not from inside the origin fn. */
 void mb_ctl_master_origin_ready(void);

@@ -722,7 +722,7 @@ origin_start(const struct mb_config *cfg)
 static void
 origin_stop(void)
 {
-	mb_ctl_master_set_origin(NULL, NULL);
+	mb_ctl_master_clear_origin(origin_decide);
 	for (unsigned int i = 0; i < mb_origin.n; i++)
 		img_free(mb_origin.imgs[i]);
 	mb_origin.n = 0;

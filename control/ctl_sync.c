@@ -24,6 +24,12 @@
  * bytes are hashed, written and fsync'd on the shared worker, so nothing
  * here blocks on the network or the disk.
  *
+ * Cut-through: an image whose manifest entry lists chunk digests is
+ * checked chunk by chunk as it downloads (ctl_sync_fetch.c); a master
+ * server GET for it while no version of it is published is answered with a
+ * session on the memory being filled (sync_master_origin, the master's
+ * origin seam), which sends each chunk once it is verified.
+ *
  * Refusals (bad signature, replay, hash mismatch, truncated body, redirect,
  * oversized response, TLS failure) are logged once, recorded in the "sync"
  * health entry, and change nothing already published.  Ops unreachable
@@ -49,6 +55,7 @@
 
 #include "ctl.h"
 #include "ctl_curl.h"
+#include "ctl_master.h"
 #include "ctl_sync_plan.h"
 #include "ctl_sync_priv.h"
 #include "ctl_worker.h"
@@ -672,6 +679,10 @@ status_json(enum mb_health_state *worst)
 	json_object_set_new(o, "bytes_fetched", json_integer((json_int_t)S.bytes_fetched));
 	json_object_set_new(o, "rounds", json_integer((json_int_t)S.rounds));
 	json_object_set_new(o, "refusals", json_integer((json_int_t)S.refusals));
+	json_object_set_new(o, "chunks_verified", json_integer((json_int_t)S.chunks_ok));
+	json_object_set_new(o, "chunk_failures", json_integer((json_int_t)S.chunk_failures));
+	json_object_set_new(o, "chunk_refetches", json_integer((json_int_t)S.chunk_refetches));
+	json_object_set_new(o, "cut_through", json_integer((json_int_t)S.cut_through));
 	json_object_set_new(o, "failures", json_integer((json_int_t)S.failures));
 	json_object_set_new(o, "next_round_s", json_integer((json_int_t)round_backoff_s(S.failures)));
 	if (S.have_remote)
@@ -808,6 +819,35 @@ key_load(void)
 
 static void sync_stop(void);
 
+/* The master server's origin seam: a GET for an image no version of which
+ * is published, while a download that checks its chunks runs, is served
+ * from that download's memory (cut-through); anything else goes on as
+ * usual (GETSTATUS: pending, method 0, not running). */
+static int
+sync_master_origin(const char *name, const struct mb_ms_get_request *req, uint32_t client,
+		   struct mb_ms_get_reply *rep, struct mb_image **ret_img, void *arg)
+{
+	struct mb_master_id id;
+	struct mb_image *img;
+	uint64_t version = 0;
+
+	(void)client;
+	(void)rep;
+	(void)arg;
+	if (req->status || mb_image_lookup(name, strlen(name)) != NULL)
+		return MB_MASTER_LOCAL;
+	img = sync_fetch_cut_through(name, &version);
+	if (img == NULL)
+		return MB_MASTER_LOCAL;
+	/* a versioned id names that version only */
+	if (mb_master_canon_id(req->imageid, req->idlen, &id) == 0 && id.has_version &&
+	    id.version != version)
+		return MB_MASTER_LOCAL;
+	*ret_img = img;
+	S.cut_through++;
+	return MB_MASTER_SERVE;
+}
+
 static int
 sync_start(const struct mb_config *cfg)
 {
@@ -835,6 +875,7 @@ sync_start(const struct mb_config *cfg)
 	seed_from_store();
 	sync_orphans_update();
 	S.started = true;
+	mb_ctl_master_set_origin(sync_master_origin, NULL);
 	MB_LOG(INFO, SYNC, "syncing from '%s' every %" PRIu64 "s (site '%s')", cfg->origin_url,
 	       cfg->sync_interval, cfg->origin_site);
 	return 0;
@@ -885,6 +926,7 @@ sync_reconfig(const struct mb_config *cfg, char *err, size_t errlen)
 static void
 sync_stop(void)
 {
+	mb_ctl_master_clear_origin(sync_master_origin);
 	for (size_t i = 0; i < S.n_imgs; i++) {
 		sync_fetch_abandon(S.imgs[i]); /* the .part stays for a later resume */
 		mb_manifest_entry_done(&S.imgs[i]->want);

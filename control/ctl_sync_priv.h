@@ -103,6 +103,8 @@ struct sync {
 	bool ops_unreachable;
 	uint64_t bytes_fetched;
 	uint64_t rounds, refusals;
+	/* chunk checks (manifest "chunk_sha256") and cut-through */
+	uint64_t chunks_ok, chunk_failures, chunk_refetches, cut_through;
 	uint32_t failures; /* rounds failed in a row (round backoff) */
 	/* progress of the running round: when it started, bytes fetched then */
 	uint64_t round_start_ms, round_start_bytes;
@@ -178,6 +180,11 @@ int sync_fetch_start(struct img *im);
  * finishes on its own and is freed then. */
 void sync_fetch_abandon(struct img *im);
 void sync_fetch_curl_done(struct sync_http *h, CURLcode res);
+/* The memory of the download of `name` that checks its chunks (so a
+ * Frisbee session may serve it as chunks arrive, see mb_image.present), and
+ * its version; NULL if none.  Borrowed: valid until the control thread's
+ * next handler. */
+struct mb_image *sync_fetch_cut_through(const char *name, uint64_t *ret_version);
 /* Bytes of im's download so far. */
 uint64_t sync_fetch_progress(const struct img *im);
 /* A failed attempt: state FAILED with `why`, backoff armed. */

@@ -34,7 +34,7 @@
 #define MB_MANIFEST_MAX_SITES 64
 #define MB_MANIFEST_SITE_MAX 255
 #define MB_MANIFEST_ERRLEN 256
-#define MB_MANIFEST_CHUNK (1ull << 20) /* "chunk_sha256": bytes per chunk */
+#define MB_MANIFEST_CHUNK (UINT64_C(1) << 20) /* "chunk_sha256": bytes per chunk */
 #define MB_MANIFEST_MAX_CHUNKS (1u << 20) /* ... at most this many (1 TiB) */
 
 struct mb_manifest_entry {

@@ -285,6 +285,7 @@ walk(int dirfd, const char *rel, int depth)
 
 		e->name = strdup(path);
 		e->mtime = st.st_mtim.tv_sec;
+		e->chunks = NULL;
 		rc = hash_file(dirfd, de->d_name, &e->size, e->hex,
 			       want_chunks ? &e->chunks : NULL);
 		if (rc < 0) {
