@@ -616,6 +616,8 @@ chunk_done(struct mb_work *w)
 	       dl->cfail[c], dl->cfail[c] > 1 ? "s" : "");
 	if ((uint64_t)c * CHUNK < dl->start) {
 		/* part of a resumed prefix, already in the stream hash */
+		MB_LOG(NOTICE, SYNC, "image '%s': chunk %u of the resumed download does not "
+		       "match, restarting from byte 0", im->want.name, c);
 		(void)unlink(dl->path);
 		dl_detach(dl);
 		im->retry_from_zero = true;
