@@ -31,6 +31,8 @@
 # byte-identical to the good file (the bad chunk was never sent), the
 # failure is counted, the chunk is asked for again with its own Range
 # request and, once ops serves the right bytes, the image installs.
+# Case "no-cut-through": the same as cut-through without chunk digests: the
+# node gets TRYAGAIN and loads once the sync completed (the times to compare).
 # Skips (77) while minibossd is not built.
 set -u
 CASE=${1:-basic}
@@ -368,7 +370,7 @@ print(int(round(n.get("progress", 0) * d[0].get("chunks", 0))))'
 # sync_num KEY: a number of the sync status
 sync_num() { sync_status; python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], -1))' "$T"/status.json "$1"; }
 
-if [ "$CASE" = cut-through ] || [ "$CASE" = chunk-fault ]; then
+if [ "$CASE" = cut-through ] || [ "$CASE" = chunk-fault ] || [ "$CASE" = no-cut-through ]; then
 	mb_require_frisbee
 	FRIS=$MB_FRISBEE_BIN/frisbee
 	mb_host c1 10.88.0.11/24
@@ -376,14 +378,17 @@ if [ "$CASE" = cut-through ] || [ "$CASE" = chunk-fault ]; then
 	# 3 ranges); chunk-fault: 12 MiB at 1 MB/s (one request), so the node
 	# catches up with the sync and is asking for the bad chunk when it
 	# arrives
-	N=CT MIB=24 RATE=3M
+	# no-cut-through: as cut-through, without chunk digests (what a node
+	# waits without them: TRYAGAIN, the client's -B 5, then a cache hit)
+	N=CT MIB=24 RATE=3M CHUNKS=--chunks
 	if [ "$CASE" = chunk-fault ]; then N=FLT MIB=12 RATE=1M; fi
+	if [ "$CASE" = no-cut-through ]; then CHUNKS=; fi
 	head -c $((MIB * 1048576 - 4321)) /dev/urandom > "$T"/www/emulab-ops/$N
 	cp "$T"/www/emulab-ops/$N "$T"/$N.good
-	"$MANI" build "$T"/www --chunks --version-from 1 -o "$T"/www/manifest.json >/dev/null ||
-		fail "mb-manifest build --chunks"
+	"$MANI" build "$T"/www $CHUNKS --version-from 1 -o "$T"/www/manifest.json >/dev/null ||
+		fail "mb-manifest build $CHUNKS"
 	"$MANI" sign --key "$T"/ops.key "$T"/www/manifest.json >/dev/null
-	python3 -c '
+	[ -z "$CHUNKS" ] || python3 -c '
 import json, sys
 e = [i for i in json.load(open(sys.argv[1]))["images"] if i["name"] == sys.argv[2]][0]
 assert len(e["chunk_sha256"]) == int(sys.argv[3]), len(e["chunk_sha256"])
@@ -407,16 +412,17 @@ assert len(e["chunk_sha256"]) == int(sys.argv[3]), len(e["chunk_sha256"])
 	# cut-through: the node comes once the first chunk is verified;
 	# chunk-fault: once the bad chunk failed (the others are there by then,
 	# so the node's first requests include it)
-	KEY=chunks_verified
+	KEY=chunks_verified MIN=1
 	[ "$CASE" = chunk-fault ] && KEY=chunk_failures
+	[ "$CASE" = no-cut-through ] && KEY=bytes_done MIN=1048576
 	for _ in $(seq 300); do
-		[ "$(sync_num $KEY)" -ge 1 ] && break
+		[ "$(sync_num $KEY)" -ge $MIN ] && break
 		sleep 0.1
 	done
-	[ "$(sync_num $KEY)" -ge 1 ] || fail "no $KEY: $(cat "$T"/status.json)"
+	[ "$(sync_num $KEY)" -ge $MIN ] || fail "no $KEY: $(cat "$T"/status.json)"
 	[ "$(img_state emulab-ops/$N)" = ok ] && fail "sync finished before the node started"
 	tc=$(now_ms)
-	mb_bg c1 timeout 120 "$FRIS" -i 10.88.0.11 -S 10.88.0.1 -T 100 -N \
+	mb_bg c1 timeout 120 "$FRIS" -i 10.88.0.11 -S 10.88.0.1 -T 100 -N -B 5 \
 		-F emulab-ops/$N "$MB_TMP"/out 2>"$MB_TMP"/c1.err
 	CPID=$MB_LAST_PID
 	tfirst= tsync= fixed= tall=
@@ -424,7 +430,8 @@ assert len(e["chunk_sha256"]) == int(sys.argv[3]), len(e["chunk_sha256"])
 		if [ -z "$tfirst" ] && [ -s "$MB_TMP"/out ]; then
 			tfirst=$(now_ms)
 			st=$(img_state emulab-ops/$N)
-			[ "$st" = ok ] && fail "the node's first bytes came only after the sync completed"
+			[ "$st" = ok ] && [ -n "$CHUNKS" ] &&
+				fail "the node's first bytes came only after the sync completed"
 		fi
 		if [ "$CASE" = chunk-fault ] && [ -z "$fixed" ]; then
 			# the node holds every other chunk: from then on it asks
@@ -452,12 +459,20 @@ assert len(e["chunk_sha256"]) == int(sys.argv[3]), len(e["chunk_sha256"])
 	python3 - "$T"/status.json "$CASE" <<'EOP' || fail "status: $(cat "$T"/status.json)"
 import json, sys
 s, case = json.load(open(sys.argv[1])), sys.argv[2]
+if case == "no-cut-through":
+    assert s["cut_through"] == 0 and s["chunks_verified"] == 0, s
+    sys.exit(0)
 assert s["cut_through"] >= 1, s
 if case == "chunk-fault":
-    assert s["chunk_failures"] >= 1 and s["chunk_refetches"] >= 1, s
+    assert s["chunk_failures"] >= 2 and s["chunk_refetches"] >= 2, s
 else:
     assert s["chunk_failures"] == 0, s
 EOP
+	if [ "$CASE" = no-cut-through ]; then
+		[ "$tfirst" -ge "$tsync" ] || fail "first bytes before the sync completed without digests"
+		grep -q "image busy" "$MB_TMP"/c1.err || fail "the node got no TRYAGAIN: $(head -5 "$MB_TMP"/c1.err)"
+		mb_pass "without chunk digests the node waits behind TRYAGAIN until the sync completed"
+	fi
 	if [ "$CASE" = chunk-fault ]; then
 		[ -n "$fixed" ] || fail "the node never held every chunk but the bad one"
 		grep -q "chunk $BAD (bytes $((BAD * 1048576))-$(((BAD + 1) * 1048576 - 1))) does not match" \
