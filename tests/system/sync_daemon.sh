@@ -374,13 +374,13 @@ if [ "$CASE" = cut-through ] || [ "$CASE" = chunk-fault ] || [ "$CASE" = no-cut-
 	mb_require_frisbee
 	FRIS=$MB_FRISBEE_BIN/frisbee
 	mb_host c1 10.88.0.11/24
-	# cut-through: 24 MiB at 3 MB/s for every request together (~8 s, in
+	# cut-through: 24 MiB at 2 MB/s for every request together (~12 s, in
 	# 3 ranges); chunk-fault: 12 MiB at 1 MB/s (one request), so the node
 	# catches up with the sync and is asking for the bad chunk when it
 	# arrives
 	# no-cut-through: as cut-through, without chunk digests (what a node
 	# waits without them: TRYAGAIN, the client's -B 5, then a cache hit)
-	N=CT MIB=24 RATE=3M CHUNKS=--chunks
+	N=CT MIB=24 RATE=2M CHUNKS=--chunks
 	if [ "$CASE" = chunk-fault ]; then N=FLT MIB=12 RATE=1M; fi
 	if [ "$CASE" = no-cut-through ]; then CHUNKS=; fi
 	head -c $((MIB * 1048576 - 4321)) /dev/urandom > "$T"/www/emulab-ops/$N
