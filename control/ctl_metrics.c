@@ -327,6 +327,18 @@ sync_metrics(FILE *f, const json_t *s)
 	family(f, "miniboss_sync_refusals_total", "counter",
 	       "sync rounds refused (manifest, signature, replay, ops unreachable)");
 	sample(f, "miniboss_sync_refusals_total", NULL, jint(s, "refusals"));
+	family(f, "miniboss_sync_chunks_verified_total", "counter",
+	       "1 MiB chunks that matched their manifest digest as they arrived");
+	sample(f, "miniboss_sync_chunks_verified_total", NULL, jint(s, "chunks_verified"));
+	family(f, "miniboss_sync_chunk_failures_total", "counter",
+	       "chunks that did not match their manifest digest (never served)");
+	sample(f, "miniboss_sync_chunk_failures_total", NULL, jint(s, "chunk_failures"));
+	family(f, "miniboss_sync_chunk_refetches_total", "counter",
+	       "Range requests for a chunk that failed its digest");
+	sample(f, "miniboss_sync_chunk_refetches_total", NULL, jint(s, "chunk_refetches"));
+	family(f, "miniboss_sync_cut_through_total", "counter",
+	       "master-server GETs served from an image still being synced");
+	sample(f, "miniboss_sync_cut_through_total", NULL, jint(s, "cut_through"));
 	gauge1(f, "miniboss_sync_last_round_timestamp_seconds",
 	       "UNIX time the last sync round finished, 0 = never", NULL, jint(s, "last_sync"));
 	gauge1(f, "miniboss_sync_ops_reachable", "1 when the last request reached ops", NULL,

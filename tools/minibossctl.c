@@ -456,10 +456,14 @@ cmd_stats(int fd)
 		n += print_counters("Master server replies", json_object_get(m, "errors"), "", true);
 		n += print_counters("Image cache", json_object_get(s, "cache"), "", true);
 		if (json_is_object(sy)) {
-			json_t *flat = json_pack("{s:O?,s:O?,s:O?}", "rounds",
-			                         json_object_get(sy, "rounds"), "refusals",
-			                         json_object_get(sy, "refusals"), "bytes_fetched",
-			                         json_object_get(sy, "bytes_fetched"));
+			json_t *flat = json_pack(
+			    "{s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?}", "rounds",
+			    json_object_get(sy, "rounds"), "refusals", json_object_get(sy, "refusals"),
+			    "bytes_fetched", json_object_get(sy, "bytes_fetched"), "chunks_verified",
+			    json_object_get(sy, "chunks_verified"), "chunk_failures",
+			    json_object_get(sy, "chunk_failures"), "chunk_refetches",
+			    json_object_get(sy, "chunk_refetches"), "cut_through",
+			    json_object_get(sy, "cut_through"));
 
 			n += print_counters("Sync", flat, "", true);
 			json_decref(flat);

@@ -114,10 +114,11 @@ health_sync(enum mb_health_state *worst, void *arg)
 {
 	(void)arg;
 	*worst = MB_HEALTH_DEGRADED;
-	return json_pack("{s:I,s:i,s:i,s:I,s:b,s:b,s:[s],s:i}", "bytes_fetched",
+	return json_pack("{s:I,s:i,s:i,s:I,s:b,s:b,s:[s],s:i,s:i,s:i,s:i,s:i}", "bytes_fetched",
 			 (json_int_t)123456, "rounds", 9, "refusals", 1, "last_sync",
 			 (json_int_t)1700000000, "ops_reachable", 1, "running", 0, "orphans",
-			 "stray", "orphans-more", 2);
+			 "stray", "orphans-more", 2, "chunks_verified", 40, "chunk_failures", 2,
+			 "chunk_refetches", 3, "cut_through", 5);
 }
 
 static struct mb_ctl_dp_ops ops;
@@ -268,6 +269,10 @@ test_text(void **state)
 	has_line("miniboss_image_warm{image=\"pid/we\\\"ird\\\\name\"} 1");
 	has_line("miniboss_cache_promotions_total 7");
 	has_line("miniboss_sync_fetched_bytes_total 123456");
+	has_line("miniboss_sync_chunks_verified_total 40");
+	has_line("miniboss_sync_chunk_failures_total 2");
+	has_line("miniboss_sync_chunk_refetches_total 3");
+	has_line("miniboss_sync_cut_through_total 5");
 	has_line("miniboss_sync_last_round_timestamp_seconds 1700000000");
 	has_line("miniboss_sync_orphan_files 3");
 	has_line("miniboss_health{state=\"degraded\"} 1");
