@@ -188,6 +188,13 @@ floor_raise(const struct mb_manifest *m)
 	S.have_floor = mb_manifest_copy(&S.floor, m) == 0;
 	if (!S.have_floor)
 		return;
+	/* the floor is names, versions and "generated": no chunk digests,
+	 * which would make it larger than the manifest they came in */
+	for (uint32_t i = 0; i < S.floor.count; i++) {
+		free(S.floor.entries[i].chunks);
+		S.floor.entries[i].chunks = NULL;
+		S.floor.entries[i].nchunks = 0;
+	}
 	floor_path(path, sizeof(path));
 	rc = mb_manifest_write_file(&S.floor, path);
 	if (rc < 0)
