@@ -90,6 +90,10 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	{ "dpdk", "burst", MB_CFG_UINT, OFF(burst), 1, 256, "32", false, "RX/TX burst size" },
 	{ "dpdk", "idle-sleep-us", MB_CFG_UINT, OFF(idle_sleep_us), 0, 100000, "50", true,
 	  "sleep this long when a poll loop pass found no work (0 = busy poll)" },
+	{ "dpdk", "workers", MB_CFG_UINT, OFF(workers), 1, 16, "1", false,
+	  "dataplane lcores (workers), each with its own TX queue, and its own RX queue "
+	  "with RSS where the port offers it; Frisbee sessions are spread over them; needs "
+	  "as many EAL lcores (-l); more than the port's TX queues is refused at start" },
 	{ "dpdk", "tx-zero-copy", MB_CFG_BOOL, OFF(tx_zero_copy), 0, 1, "yes", false,
 	  "attach cached image data to TX mbufs instead of copying it" },
 	{ "dpdk", "tso", MB_CFG_BOOL, OFF(tso), 0, 1, "yes", false,

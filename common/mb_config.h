@@ -56,6 +56,7 @@ struct mb_config {
 	uint64_t mbufs;
 	uint64_t burst;
 	uint64_t idle_sleep_us;
+	uint64_t workers; /* dpdk.workers: dataplane lcores */
 	bool tx_zero_copy;
 	bool tso;
 

@@ -105,6 +105,28 @@ mb_ctl_dp_stats_json(void)
 	for (unsigned k = 0; c != NULL && k < MB_DP_C_MAX; k++)
 		json_object_set_new(c, mb_dp_ctr_desc[k].name, json_integer((json_int_t)st->ctr[k]));
 	json_object_set_new(o, "counters", c);
+	json_object_set_new(o, "workers", json_integer(st->workers));
+	json_object_set_new(o, "rss", json_boolean(st->rss));
+	/* each worker's own counters (the ones above are their sum) */
+	{
+		json_t *a = json_array();
+
+		for (unsigned w = 0; a != NULL && w < st->workers && w < MB_DP_WORKERS_MAX; w++) {
+			const struct mb_dp_worker_info *wi = &st->worker[w];
+			json_t *wo = json_object(), *wc = json_object();
+
+			for (unsigned k = 0; wc != NULL && k < MB_DP_C_MAX; k++)
+				json_object_set_new(wc, mb_dp_ctr_desc[k].name,
+						    json_integer((json_int_t)wi->ctr[k]));
+			json_object_set_new(wo, "worker", json_integer(w));
+			json_object_set_new(wo, "lcore", json_integer(wi->lcore));
+			json_object_set_new(wo, "rx-queue", json_boolean(wi->rx));
+			json_object_set_new(wo, "sessions", json_integer(wi->sessions));
+			json_object_set_new(wo, "counters", wc);
+			json_array_append_new(a, wo);
+		}
+		json_object_set_new(o, "lcores", a);
+	}
 	json_object_set_new(o, "igmp-querier", igmp_json(&st->igmp));
 	/* The userspace TCP's counters (tcp_*, http_*) under their own key. */
 	if (st->tcp_enabled)

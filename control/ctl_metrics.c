@@ -160,6 +160,38 @@ counter_list(FILE *f, const struct counter_desc *d, size_t n, const char *prefix
 	}
 }
 
+/* Each worker's own counters and sessions, labelled lcore="<worker>" (the
+ * miniboss_dp_* families above are their sums). */
+static void
+worker_metrics(FILE *f, const char *port, const json_t *arr)
+{
+	size_t nw = json_array_size(arr);
+
+	for (size_t i = 0; i <= MB_ARRAY_SIZE(dp_ctrs) && nw > 0; i++) {
+		char name[160];
+
+		if (i < MB_ARRAY_SIZE(dp_ctrs)) {
+			metric_name(name, sizeof(name), "miniboss_dp_lcore", dp_ctrs[i].name,
+				    "_total");
+			family(f, name, "counter", dp_ctrs[i].help);
+		} else {
+			snprintf(name, sizeof(name), "miniboss_dp_lcore_sessions");
+			family(f, name, "gauge", "active Frisbee sessions the worker runs");
+		}
+		for (size_t w = 0; w < nw; w++) {
+			const json_t *wo = json_array_get(arr, w);
+			char wid[16];
+			const char *lab[] = { "port", port, "lcore", wid, NULL };
+
+			snprintf(wid, sizeof(wid), "%" PRIu64, jint(wo, "worker"));
+			sample(f, name, lab,
+			       i < MB_ARRAY_SIZE(dp_ctrs) ?
+				       jint(json_object_get(wo, "counters"), dp_ctrs[i].name) :
+				       jint(wo, "sessions"));
+		}
+	}
+}
+
 static void
 dataplane_metrics(FILE *f)
 {
@@ -181,6 +213,7 @@ dataplane_metrics(FILE *f)
 	gauge1(f, "miniboss_dp_send_rate_bytes_per_second",
 	       "measured send rate of the Frisbee sessions, summed", lab, jint(st, "rate-bps") / 8);
 	gauge1(f, "miniboss_dp_sessions", "active Frisbee sessions", lab, jint(st, "sessions"));
+	worker_metrics(f, port, json_object_get(st, "lcores"));
 	tcp = json_object_get(st, "tcp");
 	if (json_is_object(tcp)) {
 		counter_list(f, tcp_ctrs, MB_ARRAY_SIZE(tcp_ctrs), "miniboss_tcp", tcp, "tcp_",

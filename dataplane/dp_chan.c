@@ -5,15 +5,19 @@
  * value (no allocation), each message and the references it carries owned
  * by the receiver.
  *
- *   control -> lcore   struct dp_cmd: START and STOP of a Frisbee session
+ *   control -> lcore   one ring per worker; struct dp_cmd: START and STOP of a Frisbee session
  *                      (the slot index: the control thread filled the slot
  *                      before posting), an FTP expectation (passive port,
  *                      peer, buffer reference, range, 64-bit cookie), the
  *                      withdrawal of an image (a reference, so its address
- *                      cannot be reused before the lcore saw it).  A full
+ *                      cannot be reused before the lcore saw it).  A
+ *                      session's commands go to the worker that owns it
+ *                      (the one with the fewest sessions when it starts),
+ *                      the TCP ones to worker 0, which runs TCP.  A full
  *                      ring is -EAGAIN for the caller, who keeps what it
  *                      would have sent.
- *   lcore -> control   struct mb_dp_event: SESSION_END, FTP_XFER_END, LINK.
+ *   lcore -> control   struct mb_dp_event: SESSION_END, FTP_XFER_END, LINK;
+ *                      one ring every worker posts to.
  *                      An eventfd wakes the control loop.
  *
  * Events that free resources are never lost.  When the event ring is full
@@ -80,10 +84,21 @@ _Static_assert(sizeof(struct mb_dp_event) % 4 == 0, "rte_ring elements are 4-byt
 int
 dp_chan_init(struct mb_dp_chan *ch, const struct mb_config *cfg)
 {
-	ch->cmd = rte_ring_create_elem("mb_dp_cmd", sizeof(struct dp_cmd), DP_CMD_RING,
-				       SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	unsigned nw = cfg->workers == 0 ? 1 : cfg->workers > DP_LCORES_MAX ? DP_LCORES_MAX :
+								    (unsigned)cfg->workers;
+
+	for (unsigned w = 0; w < nw; w++) {
+		char name[RTE_RING_NAMESIZE];
+
+		snprintf(name, sizeof(name), "mb_dp_cmd%u", w);
+		ch->cmd[w] = rte_ring_create_elem(name, sizeof(struct dp_cmd), DP_CMD_RING,
+						  SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (ch->cmd[w] == NULL)
+			return -ENOMEM;
+	}
 	ch->ev = rte_ring_create_elem("mb_dp_ev", sizeof(struct mb_dp_event), DP_EV_RING,
-				      SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+				      SOCKET_ID_ANY, nw > 1 ? RING_F_SC_DEQ :
+							      RING_F_SP_ENQ | RING_F_SC_DEQ);
 	ch->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	ch->npasv = 0;
 	ch->xfer = NULL;
@@ -92,7 +107,7 @@ dp_chan_init(struct mb_dp_chan *ch, const struct mb_config *cfg)
 		ch->npasv = (uint16_t)(cfg->ftp_pasv_max - cfg->ftp_pasv_min + 1);
 		ch->xfer = rte_zmalloc("mb_dp_xfer", sizeof(*ch->xfer) * ch->npasv, 0);
 	}
-	if (ch->cmd == NULL || ch->ev == NULL || ch->efd < 0 ||
+	if (ch->ev == NULL || ch->efd < 0 ||
 	    (cfg->tcp_enable && ch->xfer == NULL))
 		return -ENOMEM;
 	return 0;
@@ -105,15 +120,19 @@ dp_chan_fini(struct mb_dp *dp)
 	struct mb_dp_chan *ch = &dp->chan;
 	struct dp_cmd c;
 
-	while (ch->cmd != NULL && rte_ring_dequeue_elem(ch->cmd, &c, sizeof(c)) == 0) {
-		if (c.type == DP_CMD_TCP_EXPECT)
-			mb_sbuf_unref(c.u.expect.sb);
-		else if (c.type == DP_CMD_TCP_WITHDRAW)
-			mb_image_unref(c.u.withdraw.img);
+	for (unsigned w = 0; w < DP_LCORES_MAX; w++) {
+		while (ch->cmd[w] != NULL &&
+		       rte_ring_dequeue_elem(ch->cmd[w], &c, sizeof(c)) == 0) {
+			if (c.type == DP_CMD_TCP_EXPECT)
+				mb_sbuf_unref(c.u.expect.sb);
+			else if (c.type == DP_CMD_TCP_WITHDRAW)
+				mb_image_unref(c.u.withdraw.img);
+		}
+		rte_ring_free(ch->cmd[w]);
+		ch->cmd[w] = NULL;
 	}
-	rte_ring_free(ch->cmd);
 	rte_ring_free(ch->ev);
-	ch->cmd = ch->ev = NULL;
+	ch->ev = NULL;
 	rte_free(ch->xfer);
 	ch->xfer = NULL;
 	ch->npasv = 0;
@@ -156,7 +175,7 @@ dp_chan_post_session_end(struct mb_dp_lcore *lc, struct mb_dp_sess *s)
 	ev.u.session.slot = (uint32_t)(s - f->sess);
 	s->end_posted = post(lc, &ev);
 	if (!s->end_posted)
-		f->ends_pending = true;
+		lc->ends_pending = true;
 }
 
 void
@@ -197,15 +216,16 @@ dp_chan_flush(struct mb_dp_lcore *lc)
 	struct mb_dp *dp = lc->dp;
 	struct mb_dp_chan *ch = &dp->chan;
 
-	if (dp->fris.ends_pending) {
-		dp->fris.ends_pending = false;
+	if (lc->ends_pending) {
+		lc->ends_pending = false;
 		for (uint32_t i = 0; i < dp->fris.max; i++) {
 			struct mb_dp_sess *s = &dp->fris.sess[i];
 
-			if (!s->end_posted && atomic_load_explicit(&s->state, memory_order_acquire) ==
-						      MB_DP_SESS_ENDED)
+			if (atomic_load_explicit(&s->state, memory_order_acquire) ==
+				    MB_DP_SESS_ENDED &&
+			    s->owner == lc->queue && !s->end_posted)
 				dp_chan_post_session_end(lc, s);
-			if (dp->fris.ends_pending)
+			if (lc->ends_pending)
 				break; /* the ring is full again: next pass */
 		}
 	}
@@ -270,7 +290,7 @@ dp_chan_commands(struct mb_dp_lcore *lc, uint64_t now)
 	struct dp_cmd cmds[DP_CMD_BURST];
 	unsigned n, i;
 
-	n = rte_ring_dequeue_burst_elem(lc->dp->chan.cmd, cmds, sizeof(cmds[0]), DP_CMD_BURST,
+	n = rte_ring_dequeue_burst_elem(lc->dp->chan.cmd[lc->queue], cmds, sizeof(cmds[0]), DP_CMD_BURST,
 					NULL);
 	for (i = 0; i < n; i++)
 		cmd_apply(lc, &cmds[i], now);
@@ -279,10 +299,31 @@ dp_chan_commands(struct mb_dp_lcore *lc, uint64_t now)
 
 /* ---- control side ---------------------------------------------------------------- */
 
+/* To worker w's ring. */
 static int
-cmd_post(struct mb_dp *dp, struct dp_cmd *c)
+cmd_post(struct mb_dp *dp, unsigned w, struct dp_cmd *c)
 {
-	return rte_ring_enqueue_elem(dp->chan.cmd, c, sizeof(*c)) == 0 ? 0 : -EAGAIN;
+	return rte_ring_enqueue_elem(dp->chan.cmd[w], c, sizeof(*c)) == 0 ? 0 : -EAGAIN;
+}
+
+/* The worker for a new session: the one that runs the fewest (slots not
+ * free), the lowest index on a tie. */
+static uint16_t
+sess_owner_pick(const struct mb_dp *dp)
+{
+	unsigned cnt[DP_LCORES_MAX] = { 0 }, best = 0;
+
+	for (uint32_t i = 0; i < dp->fris.max; i++) {
+		const struct mb_dp_sess *t = &dp->fris.sess[i];
+
+		if (atomic_load_explicit(&t->state, memory_order_acquire) != MB_DP_SESS_FREE &&
+		    t->owner < dp->nlc)
+			cnt[t->owner]++;
+	}
+	for (unsigned w = 1; w < dp->nlc; w++)
+		if (cnt[w] < cnt[best])
+			best = w;
+	return (uint16_t)best;
 }
 
 int
@@ -314,12 +355,13 @@ mb_dp_fris_session_start(const struct mb_fris_session_params *p, uint32_t *ret_i
 	rc = dp_fris_slot_prepare(dp, s, p); /* s->img = p->img, not yet ours */
 	if (rc != 0)
 		return rc;
+	s->owner = sess_owner_pick(dp);
 	s->id = dp->fris.next_id++;
 	if (dp->fris.next_id == 0)
 		dp->fris.next_id = 1;
 	atomic_store_explicit(&s->state, MB_DP_SESS_RESERVED, memory_order_release);
 	c.u.sess.slot = (uint32_t)(s - dp->fris.sess);
-	if (cmd_post(dp, &c) != 0) {
+	if (cmd_post(dp, s->owner, &c) != 0) {
 		dp_fris_slot_unprepare(s); /* the caller keeps its reference */
 		return -EAGAIN;
 	}
@@ -348,7 +390,7 @@ mb_dp_fris_session_stop(uint32_t id)
 		if (st == MB_DP_SESS_ENDED)
 			return -ENOENT;
 		c.u.sess.slot = i;
-		return cmd_post(dp, &c);
+		return cmd_post(dp, s->owner, &c);
 	}
 	return -ENOENT;
 }
@@ -371,7 +413,7 @@ mb_dp_tcp_expect(uint16_t port, uint32_t peer, struct mb_sbuf *sb, uint64_t off,
 	c.u.expect.off = off;
 	c.u.expect.len = len;
 	c.u.expect.cookie = cookie;
-	return cmd_post(dp, &c); /* -EAGAIN: the caller keeps its reference */
+	return cmd_post(dp, 0, &c); /* -EAGAIN: the caller keeps its reference */
 }
 
 int
@@ -384,7 +426,7 @@ mb_dp_tcp_abort_image(struct mb_image *img)
 	if (!dp->initialised)
 		return -ENODEV;
 	c.u.withdraw.img = mb_image_ref(img);
-	rc = cmd_post(dp, &c);
+	rc = cmd_post(dp, 0, &c);
 	if (rc != 0)
 		mb_image_unref(img);
 	return rc;

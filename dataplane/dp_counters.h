@@ -66,7 +66,10 @@
 	X(sessions_ended, "Frisbee sessions ended")                            \
 	X(rx_csum_partial, "TCP/UDP checksums left partial by a virtual link, completed") \
 	X(tx_copy_nodma, "BLOCK payloads copied: image memory not DMA-safe (heap, mmap)") \
-	X(idle_sleeps, "loop passes that found no useful work and slept")
+	X(idle_sleeps, "loop passes that found no useful work and slept")      \
+	X(dispatch_out, "frames handed to the worker that owns them")         \
+	X(dispatch_in, "frames taken from other workers")                      \
+	X(dispatch_drop, "frames dropped: the owning worker's inbox was full")
 
 enum mb_dp_ctr {
 #define MB_DP_X_ENUM(n, h) MB_DP_C_##n,
@@ -167,6 +170,17 @@ struct mb_dp_igmp_info {
 	uint64_t sent, suppressed, heard, yields, resumes;
 };
 
+/* The most dataplane workers (dpdk.workers). */
+#define MB_DP_WORKERS_MAX 16
+
+/* One worker: where it runs and its own counters (the port's are their sum). */
+struct mb_dp_worker_info {
+	int lcore;	   /* EAL lcore running it, -1 before it started */
+	bool rx;	   /* polls an RX queue of its own (else worker 0's is the one) */
+	uint32_t sessions; /* active Frisbee sessions it runs */
+	uint64_t ctr[MB_DP_C_MAX];
+};
+
 struct mb_dp_stats {
 	uint16_t port;
 	char mac[18];	   /* xx:xx:xx:xx:xx:xx */
@@ -183,6 +197,9 @@ struct mb_dp_stats {
 	uint32_t sessions;    /* active Frisbee sessions */
 	uint64_t rate_bps;    /* their measured send rate, summed */
 	uint64_t ctr[MB_DP_C_MAX];
+	bool rss;	      /* the port spreads flows over the workers' RX queues */
+	uint32_t workers;     /* dpdk.workers */
+	struct mb_dp_worker_info worker[MB_DP_WORKERS_MAX];
 	struct mb_dp_igmp_info igmp;
 	bool tcp_enabled;
 	struct mb_dp_tcp_stats tcp;

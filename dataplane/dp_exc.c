@@ -113,6 +113,12 @@ dp_exc_fini(struct mb_dp_port *port)
 void
 dp_to_kernel(struct mb_dp_lcore *lc, struct rte_mbuf *m)
 {
+	if (lc->queue != 0) {
+		/* the TAP is worker 0's: this is a copy of a frame worker 0 gave
+		 * the kernel itself (an ARP reply, dp_lcore.c) */
+		rte_pktmbuf_free(m);
+		return;
+	}
 	/* the TAP owns m only if tx_burst took it */
 	if (!lc->port->exc.on || rte_eth_tx_burst(lc->port->exc.port, 0, &m, 1) != 1) {
 		dp_count(lc, MB_DP_C_exc_drop, 1);

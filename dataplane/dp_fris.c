@@ -61,10 +61,13 @@
  * and, making no progress, it ends.  Multicast and broadcast sessions send
  * to the group or subnet, not to an address a requester picks.
  *
- * Everything here runs on the lcore of the port's queue 0, except the slot
- * preparation and release (dp_fris_slot_*), which the control thread does
- * for the channel (dp_chan.c); nothing allocates per packet except mbufs
- * from the pools.
+ * Workers: a session belongs to one worker (s->owner, dp_chan.c picks it
+ * when it starts), which alone receives its datagrams (the others hand
+ * them over, dp_lcore.c), sends its frames on its own TX queue and runs
+ * its timers; only the port's bucket is shared.  Everything here runs on
+ * the owning worker, except the slot preparation and release
+ * (dp_fris_slot_*), which the control thread does for the channel
+ * (dp_chan.c); nothing allocates per packet except mbufs from the pools.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -335,6 +338,14 @@ fris_lookup(struct mb_dp_lcore *lc, uint32_t src, uint32_t dst, uint16_t dport)
 			return s;
 	}
 	return NULL;
+}
+
+int
+dp_fris_owner(struct mb_dp_lcore *lc, uint32_t src, uint32_t dst, uint16_t dport)
+{
+	const struct mb_dp_sess *s = fris_lookup(lc, src, dst, dport);
+
+	return s != NULL ? s->owner : -1;
 }
 
 /* Linger LEAVE bookkeeping (file comment): a JOIN adds its client and
@@ -626,7 +637,7 @@ dp_fris_activate(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now)
 		dp_igmp_send(lc, s->addr, false);
 		s->igmp_repeats = 2;
 		s->next_igmp = now + hz;
-		dp_port_mc_update(lc->dp);
+		dp_mc_changed(lc);
 	}
 }
 
@@ -857,12 +868,12 @@ dp_fris_tx(struct mb_dp_lcore *lc, uint64_t now, uint64_t *ret_wait)
 
 	*ret_wait = UINT64_MAX;
 	for (i = 0; i < n; i++) {
-		struct mb_dp_sess *s = &f->sess[(f->rr + i) % n];
+		struct mb_dp_sess *s = &f->sess[(lc->rr + i) % n];
 
-		if (fris_active(s))
+		if (fris_active(s) && s->owner == lc->queue)
 			work += fris_session_tx(lc, s, now, ret_wait);
 	}
-	f->rr++;
+	lc->rr++;
 	return work;
 }
 
@@ -914,7 +925,7 @@ dp_fris_timers(struct mb_dp_lcore *lc, uint64_t now)
 	for (i = 0; i < f->max; i++) {
 		struct mb_dp_sess *s = &f->sess[i];
 
-		if (!fris_active(s))
+		if (!fris_active(s) || s->owner != lc->queue)
 			continue;
 		if (s->method == MB_FRIS_MULTICAST && s->igmp_repeats > 0 && now >= s->next_igmp) {
 			dp_igmp_send(lc, s->addr, false);
@@ -941,7 +952,7 @@ dp_fris_end(struct mb_dp_lcore *lc, struct mb_dp_sess *s)
 	if (s->method == MB_FRIS_MULTICAST) {
 		if (!dp_group_served(lc->dp, s->addr))
 			dp_igmp_send(lc, s->addr, true);
-		dp_port_mc_update(lc->dp);
+		dp_mc_changed(lc);
 	}
 	dp_count(lc, MB_DP_C_sessions_ended, 1);
 	dp_chan_post_session_end(lc, s);

@@ -9,6 +9,15 @@
  * its pacers allow, run the TCP timers, the slow timers every 100 ms, flush
  * the TX backlog, announce a quiescent state.
  *
+ * Workers (dp_priv.h): a frame another worker owns goes to that worker's
+ * inbox before anything is done with it (dp_dispatch): on a worker other
+ * than 0, everything but the Frisbee datagrams of its own sessions (ARP,
+ * ICMP, IGMP, TCP, what goes to the kernel) goes to worker 0; on any
+ * worker, a Frisbee datagram goes to the worker of its session.  A frame
+ * taken from the inbox is handled where it arrived, never handed on again.
+ * Worker 0 copies each ARP reply to us to the other workers, whose own
+ * requests it may answer.  A full inbox drops the frame (dispatch_drop).
+ *
  * Idle: a pass that did no useful work goes RCU-offline and sleeps
  * dpdk.idle-sleep-us (re-read every pass, so a reload applies at once), or
  * less when a pacer is due sooner, at most 20 us while TCP connections are
@@ -27,6 +36,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <rte_arp.h>
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_ip.h>
@@ -108,12 +118,22 @@ dp_lcore_init(struct mb_dp *dp, struct mb_dp_lcore *lc, uint16_t q, const struct
 	lc->dp = dp;
 	lc->port = &dp->port;
 	lc->queue = q;
+	lc->rx = q < dp->port.nrxq;
+	atomic_store(&lc->lcore, -1);
 	lc->hz = dp->hz;
 	lc->ip_id = (uint16_t)rte_rand();
 #ifdef MB_FAULT_HOOKS
 	fault_init(lc);
 #endif
-	if (cfg->tcp_enable) {
+	if (dp->port.ntxq > 1) {
+		char name[RTE_RING_NAMESIZE];
+
+		snprintf(name, sizeof(name), "mb_dp_inbox%u", (unsigned)q);
+		lc->inbox = rte_ring_create(name, DP_INBOX, SOCKET_ID_ANY, RING_F_SC_DEQ);
+		if (lc->inbox == NULL)
+			return -ENOMEM;
+	}
+	if (cfg->tcp_enable && q == 0) { /* worker 0 runs the TCP stack */
 		struct mb_dp_tcp_conf tc = {
 			.local_addr = dp->port.addr,
 			.local_mac = dp->port.mac,
@@ -146,6 +166,12 @@ dp_lcore_init(struct mb_dp *dp, struct mb_dp_lcore *lc, uint16_t q, const struct
 void
 dp_lcore_fini(struct mb_dp_lcore *lc)
 {
+	struct rte_mbuf *m;
+
+	while (lc->inbox != NULL && rte_ring_dequeue(lc->inbox, (void **)&m) == 0)
+		rte_pktmbuf_free(m);
+	rte_ring_free(lc->inbox);
+	lc->inbox = NULL;
 	mb_dp_tcp_free(lc->tcp);
 	lc->tcp = NULL;
 	dp_l3_fini(lc);
@@ -161,6 +187,37 @@ drop(struct mb_dp_lcore *lc, struct rte_mbuf *m, enum mb_dp_ctr c)
 {
 	dp_count(lc, c, 1);
 	rte_pktmbuf_free(m);
+}
+
+void
+dp_dispatch(struct mb_dp_lcore *lc, unsigned w, struct rte_mbuf *m)
+{
+	struct mb_dp_lcore *to = &lc->dp->lc[w];
+
+	if (to->inbox == NULL || rte_ring_mp_enqueue(to->inbox, m) != 0)
+		return drop(lc, m, MB_DP_C_dispatch_drop);
+	dp_count(lc, MB_DP_C_dispatch_out, 1);
+}
+
+/* Worker 0: a copy of an ARP reply for the other workers (file comment). */
+static void
+arp_copy_out(struct mb_dp_lcore *lc, struct rte_mbuf *m, const struct rte_ether_hdr *eth)
+{
+	const struct rte_arp_hdr *arp = (const struct rte_arp_hdr *)(eth + 1);
+
+	if (m->data_len < sizeof(*eth) + sizeof(*arp) ||
+	    arp->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REPLY) ||
+	    arp->arp_data.arp_tip != lc->port->addr)
+		return;
+	for (unsigned w = 1; w < lc->dp->nlc; w++) {
+		struct rte_mbuf *c = rte_pktmbuf_copy(m, lc->port->pool, 0, UINT32_MAX);
+
+		if (c == NULL) {
+			dp_count(lc, MB_DP_C_no_mbuf, 1);
+			return;
+		}
+		dp_dispatch(lc, w, c);
+	}
 }
 
 /*
@@ -208,9 +265,12 @@ udp_cksum_bad(const struct rte_ipv4_hdr *ip, const struct rte_udp_hdr *udp, uint
 	return sum != 0xffff;
 }
 
+/* handed: m came from another worker's dispatch (handled here, whoever
+ * owns it). */
 static void
-ipv4_input(struct mb_dp_lcore *lc, struct rte_mbuf *m, struct rte_ether_hdr *eth)
+ipv4_input(struct mb_dp_lcore *lc, struct rte_mbuf *m, struct rte_ether_hdr *eth, bool handed)
 {
+	bool others = !handed && lc->dp->nlc > 1; /* may hand it on */
 	const struct mb_dp_port *port = lc->port;
 	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
 	uint32_t avail = m->data_len - (uint32_t)sizeof(*eth);
@@ -253,6 +313,14 @@ ipv4_input(struct mb_dp_lcore *lc, struct rte_mbuf *m, struct rte_ether_hdr *eth
 		     (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) != RTE_MBUF_F_RX_L4_CKSUM_GOOD &&
 		     udp_cksum_bad(ip, udp, ulen)))
 			return drop(lc, m, MB_DP_C_drop_udp_cksum);
+		if (others) {
+			int w = dp_fris_owner(lc, ip->src_addr, dst, rte_be_to_cpu_16(udp->dst_port));
+
+			if (w >= 0 && (unsigned)w != lc->queue)
+				return dp_dispatch(lc, (unsigned)w, m);
+			if (w < 0 && lc->queue != 0)
+				return dp_dispatch(lc, 0, m);
+		}
 		if (dp_fris_input(lc, ip->src_addr, dst, rte_be_to_cpu_16(udp->src_port),
 				  rte_be_to_cpu_16(udp->dst_port), (const uint8_t *)(udp + 1),
 				  ulen - (uint32_t)sizeof(*udp))) {
@@ -264,6 +332,9 @@ ipv4_input(struct mb_dp_lcore *lc, struct rte_mbuf *m, struct rte_ether_hdr *eth
 	case IPPROTO_TCP: {
 		struct rte_tcp_hdr *tcp = (struct rte_tcp_hdr *)((uint8_t *)ip + ihl);
 
+		if (others && lc->queue != 0)
+			return dp_dispatch(lc, 0, m);
+
 		if (dst == port->addr && l4_len >= sizeof(*tcp) && lc->tcp != NULL &&
 		    mb_dp_tcp_wants(lc->tcp, rte_be_to_cpu_16(tcp->dst_port))) {
 			dp_count(lc, MB_DP_C_tcp_rx, 1);
@@ -274,16 +345,26 @@ ipv4_input(struct mb_dp_lcore *lc, struct rte_mbuf *m, struct rte_ether_hdr *eth
 		break;
 	}
 	case IPPROTO_ICMP:
+		if (others && lc->queue != 0)
+			return dp_dispatch(lc, 0, m);
 		if (dst == port->addr) {
 			dp_icmp_input(lc, m, eth, ip, l4_len);
 			return;
 		}
 		break;
 	case IPPROTO_IGMP:
+		if (others && lc->queue != 0)
+			return dp_dispatch(lc, 0, m);
 		dp_igmp_input(lc, m, ip, l4_len);
 		return;
 	default:
 		break;
+	}
+	if (lc->queue != 0) {
+		/* the TAP is worker 0's (only a handed-over frame gets here) */
+		if (others)
+			return dp_dispatch(lc, 0, m);
+		return drop(lc, m, MB_DP_C_exc_drop);
 	}
 	/* Not ours to handle: unicast to us, broadcast, or link-local multicast
 	 * go to the kernel; other multicast and other hosts' traffic stop here. */
@@ -295,16 +376,17 @@ ipv4_input(struct mb_dp_lcore *lc, struct rte_mbuf *m, struct rte_ether_hdr *eth
 	drop(lc, m, MB_DP_C_drop_not_ours);
 }
 
-/* Classify one received frame (takes m).  false when it was not traffic at
- * all (no useful work: see the file comment). */
+/* Classify one received frame (takes m; handed: from another worker's
+ * dispatch).  false when it was not traffic at all (no useful work: see the
+ * file comment). */
 static bool
-input(struct mb_dp_lcore *lc, struct rte_mbuf *m)
+input(struct mb_dp_lcore *lc, struct rte_mbuf *m, bool handed)
 {
 	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	uint16_t et;
 
 #ifdef MB_FAULT_HOOKS
-	if (dp_fault_drop(lc, lc->fault_rx)) {
+	if (!handed && dp_fault_drop(lc, lc->fault_rx)) {
 		drop(lc, m, MB_DP_C_drop_fault);
 		return true;
 	}
@@ -323,12 +405,19 @@ input(struct mb_dp_lcore *lc, struct rte_mbuf *m)
 		return false;
 	}
 	et = rte_be_to_cpu_16(eth->ether_type);
-	if (et == RTE_ETHER_TYPE_IPV4)
-		ipv4_input(lc, m, eth);
-	else if (et == RTE_ETHER_TYPE_ARP)
+	if (et == RTE_ETHER_TYPE_IPV4) {
+		ipv4_input(lc, m, eth, handed);
+	} else if (lc->queue != 0 && !handed) {
+		dp_dispatch(lc, 0, m); /* ARP and the kernel's business: worker 0 */
+	} else if (et == RTE_ETHER_TYPE_ARP) {
+		if (lc->queue == 0 && lc->dp->nlc > 1)
+			arp_copy_out(lc, m, eth);
 		dp_arp_input(lc, m, eth);
-	else
+	} else if (lc->queue == 0) {
 		dp_to_kernel(lc, m); /* IPv6, LLDP, VLANs ...: the kernel's business */
+	} else {
+		drop(lc, m, MB_DP_C_drop_l2);
+	}
 	return true;
 }
 
@@ -350,13 +439,34 @@ rx(struct mb_dp_lcore *lc, struct rte_mbuf **pkts, uint16_t burst)
 		for (uint16_t i = 0; i < n; i++) {
 			dp_count(lc, MB_DP_C_rx_pkts, 1);
 			dp_count(lc, MB_DP_C_rx_bytes, pkts[i]->pkt_len);
-			useful += input(lc, pkts[i]);
+			useful += input(lc, pkts[i], false);
 		}
 		work += useful;
 		if (n < burst || useful == 0)
 			break;
 	}
 	return work;
+}
+
+/* What other workers handed over; frames taken. */
+static unsigned
+inbox(struct mb_dp_lcore *lc, struct rte_mbuf **pkts, uint16_t burst)
+{
+	unsigned n = rte_ring_sc_dequeue_burst(lc->inbox, (void **)pkts, burst, NULL);
+
+	dp_count(lc, MB_DP_C_dispatch_in, n);
+	for (unsigned i = 0; i < n; i++)
+		(void)input(lc, pkts[i], true);
+	return n;
+}
+
+void
+dp_mc_changed(struct mb_dp_lcore *lc)
+{
+	if (lc->queue == 0)
+		dp_port_mc_update(lc->dp);
+	else
+		atomic_store(&lc->dp->kgroup_dirty, true);
 }
 
 /* Every 100 ms: link, pacing, ARP expiry, Frisbee timers, the IGMP querier,
@@ -373,9 +483,9 @@ slow_timers(struct mb_dp_lcore *lc, uint64_t now)
 			dp_port_mc_update(lc->dp);
 		dp_port_link_poll(lc, false);
 		dp_port_rate_apply(lc, now);
-		dp_fris_timers(lc, now);
 		dp_igmp_timers(lc, now);
 	}
+	dp_fris_timers(lc, now); /* its own sessions */
 	dp_pend_expire(lc, now);
 	gen = atomic_load_explicit(&tun->gen, memory_order_acquire);
 	if (lc->tcp != NULL && gen != lc->tcp_gen) {
@@ -399,10 +509,16 @@ dp_lcore_run(struct mb_dp_lcore *lc)
 		unsigned work = 0;
 
 		work += dp_chan_commands(lc, now); /* first: a new session sees this burst */
-		work += rx(lc, pkts, burst);
+		if (lc->rx)
+			work += rx(lc, pkts, burst);
+		if (lc->inbox != NULL)
+			work += inbox(lc, pkts, burst);
+		if (lc->queue == 0 && lc->inbox != NULL &&
+		    atomic_load_explicit(&dp->kgroup_dirty, memory_order_relaxed) &&
+		    atomic_exchange(&dp->kgroup_dirty, false))
+			dp_port_mc_update(dp); /* a session of another worker (de)activated */
 		work += dp_from_kernel(lc);
-		if (lc->queue == 0)
-			work += dp_fris_tx(lc, now, &wait);
+		work += dp_fris_tx(lc, now, &wait);
 		if (lc->tcp != NULL && mb_dp_tcp_poll(lc->tcp, mb_time_mono_ns()) > 0 &&
 		    wait > lc->hz / 50000)
 			wait = lc->hz / 50000; /* live connections: nap at most 20 us */

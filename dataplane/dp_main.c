@@ -24,7 +24,7 @@
 #include "dp_priv.h"
 #include "mb_log.h"
 
-static struct mb_dp dp_one = { .owner = -1, .chan = { .efd = -1 } };
+static struct mb_dp dp_one = { .chan = { .efd = -1 } };
 
 struct mb_dp *
 dp_instance(void)
@@ -66,6 +66,12 @@ mb_dp_init(const struct mb_config *cfg)
 
 	if (dp->initialised)
 		return -EALREADY;
+	if (cfg->workers > DP_LCORES_MAX || rte_lcore_count() < RTE_MAX(cfg->workers, 1u)) {
+		MB_LOG(ERR, DP, "dpdk.workers = %u needs as many EAL lcores (e.g. -l 0-%u), "
+		       "EAL has %u", (unsigned)cfg->workers, (unsigned)cfg->workers - 1,
+		       rte_lcore_count());
+		return -EINVAL;
+	}
 	dp->hz = rte_get_tsc_hz();
 	tunables_set(&dp->tun, cfg);
 	dp->fris.max = (uint32_t)RTE_MAX(cfg->max_sessions, 1u);
@@ -87,10 +93,12 @@ mb_dp_init(const struct mb_config *cfg)
 		if (rc != 0)
 			goto fail;
 	}
-	dp->nlc = 1;
-	rc = dp_lcore_init(dp, &dp->lc[0], 0, cfg);
-	if (rc != 0)
-		goto fail;
+	for (unsigned i = 0; i < dp->port.ntxq; i++) {
+		dp->nlc = i + 1;
+		rc = dp_lcore_init(dp, &dp->lc[i], (uint16_t)i, cfg);
+		if (rc != 0)
+			goto fail;
+	}
 	dp->initialised = true;
 	dp_port_link_poll(&dp->lc[0], true);
 	dp_port_rate_apply(&dp->lc[0], rte_rdtsc());
@@ -122,6 +130,7 @@ mb_dp_fini(void)
 	rte_free(dp->fris.sess);
 	dp->fris.sess = NULL;
 	dp->initialised = false;
+	atomic_store(&dp->joined, 0);
 	atomic_store(&dp->stop, false);
 }
 
@@ -135,23 +144,26 @@ int
 mb_dp_lcore_main(void *arg)
 {
 	struct mb_dp *dp = &dp_one;
-	unsigned lcore = rte_lcore_id();
-	int expect = -1;
+	unsigned lcore = rte_lcore_id(), w;
+	struct mb_dp_lcore *lc;
 
 	(void)arg;
 	if (!dp->initialised)
 		return -EINVAL;
-	if (!atomic_compare_exchange_strong(&dp->owner, &expect, (int)lcore)) {
-		/* One lcore runs the port's queue; the others wait for the stop. */
+	w = atomic_fetch_add(&dp->joined, 1);
+	if (w >= dp->nlc) {
+		/* dpdk.workers lcores run the port; the others wait for the stop. */
 		while (!atomic_load(&dp->stop))
 			usleep(100000);
 		return 0;
 	}
+	lc = &dp->lc[w];
+	atomic_store(&lc->lcore, (int)lcore);
 	rcu_register_thread();
-	MB_LOG(INFO, DP, "lcore %u runs port %u queue 0", lcore, dp->port.id);
-	dp_lcore_run(&dp->lc[0]);
+	MB_LOG(INFO, DP, "lcore %u runs worker %u: port %u TX queue %u%s", lcore, w, dp->port.id,
+	       w, lc->rx ? ", its RX queue" : "");
+	dp_lcore_run(lc);
 	rcu_unregister_thread();
-	atomic_store(&dp->owner, -1);
 	return 0;
 }
 

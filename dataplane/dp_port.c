@@ -216,6 +216,43 @@ port_pools(struct mb_dp_port *port, const struct mb_config *cfg, int socket)
 	return 0;
 }
 
+/* Queues for dpdk.workers: a TX queue per worker (refused when the port
+ * has fewer), an RX queue per worker when the port can spread flows over
+ * them by a hash of the IPv4 addresses and ports (RSS), else one RX queue
+ * that worker 0 polls and dispatches from. */
+static int
+port_queues(struct mb_dp_port *port, const struct mb_config *cfg,
+	    const struct rte_eth_dev_info *info, struct rte_eth_conf *conf)
+{
+	uint16_t n = (uint16_t)RTE_MAX(cfg->workers, 1u);
+	uint64_t hf = info->flow_type_rss_offloads &
+		      (RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP |
+		       RTE_ETH_RSS_NONFRAG_IPV4_UDP);
+
+	if (info->max_tx_queues < n) {
+		MB_LOG(ERR, DP, "port %u (%s) has %u TX queues: dpdk.workers = %u needs one each",
+		       port->id, info->driver_name, info->max_tx_queues, n);
+		return -EINVAL;
+	}
+	port->ntxq = n;
+	port->nrxq = 1;
+	port->tb_shared = n > 1;
+	rte_spinlock_init(&port->tb_lock);
+	if (n > 1 && info->max_rx_queues >= n && (hf & RTE_ETH_RSS_NONFRAG_IPV4_TCP) != 0) {
+		port->nrxq = n;
+		port->rss = true;
+		port->rss_hf = hf;
+		conf->rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf->rx_adv_conf.rss_conf.rss_hf = hf;
+		conf->rx_adv_conf.rss_conf.rss_key = NULL; /* the driver's */
+	}
+	if (n > 1)
+		MB_LOG(INFO, DP, "port %u: %u workers, %u TX queues, %s", port->id, n, n,
+		       port->rss ? "an RX queue each (RSS)" :
+				   "one RX queue (worker 0 dispatches by owner)");
+	return 0;
+}
+
 int
 dp_port_init(struct mb_dp_port *port, const struct mb_config *cfg)
 {
@@ -294,16 +331,19 @@ dp_port_init(struct mb_dp_port *port, const struct mb_config *cfg)
 		 * bytes short of the MSS instead. */
 		port->tso_l2_in_mtu = strcmp(info.driver_name, "net_tap") == 0;
 	}
-	rc = rte_eth_dev_configure(id, 1, 1, &conf);
+	rc = port_queues(port, cfg, &info, &conf);
+	if (rc != 0)
+		return rc;
+	rc = rte_eth_dev_configure(id, port->nrxq, port->ntxq, &conf);
 	if (rc != 0)
 		return rc;
 	rxd = (uint16_t)cfg->rx_desc;
 	txd = (uint16_t)cfg->tx_desc;
 	rc = rte_eth_dev_adjust_nb_rx_tx_desc(id, &rxd, &txd);
-	if (rc == 0)
-		rc = rte_eth_rx_queue_setup(id, 0, rxd, (unsigned)socket, NULL, port->pool);
-	if (rc == 0)
-		rc = rte_eth_tx_queue_setup(id, 0, txd, (unsigned)socket, NULL);
+	for (uint16_t q = 0; rc == 0 && q < port->nrxq; q++)
+		rc = rte_eth_rx_queue_setup(id, q, rxd, (unsigned)socket, NULL, port->pool);
+	for (uint16_t q = 0; rc == 0 && q < port->ntxq; q++)
+		rc = rte_eth_tx_queue_setup(id, q, txd, (unsigned)socket, NULL);
 	if (rc != 0)
 		return rc;
 	if (port->mtu != 0 && rte_eth_dev_set_mtu(id, port->mtu) != 0)
@@ -399,23 +439,43 @@ dp_port_rate_apply(struct mb_dp_lcore *lc, uint64_t now)
 	cur = atomic_load_explicit(&port->rate, memory_order_relaxed);
 	if (rate == cur && pace == port->tb.rate)
 		return;
+	if (port->tb_shared)
+		rte_spinlock_lock(&port->tb_lock);
 	if (cur == 0)
 		(void)mb_tbucket_init(&port->tb, pace, 0, lc->hz, now);
 	else
 		mb_tbucket_set_rate(&port->tb, pace, 0, now);
+	if (port->tb_shared)
+		rte_spinlock_unlock(&port->tb_lock);
 	atomic_store_explicit(&port->rate, rate, memory_order_relaxed);
 }
 
 uint32_t
 dp_port_take(struct mb_dp_port *port, uint64_t bits, uint32_t n, uint64_t now)
 {
-	return mb_tbucket_take_n(&port->tb, bits, n, now);
+	uint32_t k;
+
+	if (!port->tb_shared)
+		return mb_tbucket_take_n(&port->tb, bits, n, now);
+	if (__atomic_load_n(&port->tb.rate, __ATOMIC_RELAXED) == 0)
+		return n; /* unpaced: no need to serialise the workers */
+	rte_spinlock_lock(&port->tb_lock);
+	k = mb_tbucket_take_n(&port->tb, bits, n, now);
+	rte_spinlock_unlock(&port->tb_lock);
+	return k;
 }
 
 uint64_t
 dp_port_wait(struct mb_dp_port *port, uint64_t bits, uint64_t now)
 {
-	return mb_tbucket_wait(&port->tb, bits, now);
+	uint64_t w;
+
+	if (!port->tb_shared)
+		return mb_tbucket_wait(&port->tb, bits, now);
+	rte_spinlock_lock(&port->tb_lock);
+	w = mb_tbucket_wait(&port->tb, bits, now);
+	rte_spinlock_unlock(&port->tb_lock);
+	return w;
 }
 
 void

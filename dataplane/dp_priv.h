@@ -15,11 +15,18 @@
  *                       (dp_tcp.c), the events the ring could not take yet
  *                       (dp_chan.c).
  *
- * Today one lcore serves queue 0 (the first lcore to enter
- * mb_dp_lcore_main); the others sleep until stop.  Nothing below reaches a
- * file-scope singleton: dp_main.c holds the one struct mb_dp and hands
- * pointers down, so more queues and lcores (RSS, issue 19) mean more
- * struct mb_dp_lcore, not a rewrite.
+ * Workers (dpdk.workers, dp_lcore.c): the first N lcores to enter
+ * mb_dp_lcore_main take worker contexts 0..N-1, the others sleep until
+ * stop.  Worker i sends on TX queue i and receives on RX queue i when the
+ * port has one per worker (RSS), else worker 0 receives everything.  A
+ * frame a worker does not own goes to its owner's inbox (an rte_ring of
+ * mbufs): a Frisbee datagram to the worker of its session, everything that
+ * is not a Frisbee datagram (ARP, ICMP, IGMP, TCP, the exception path) to
+ * worker 0, which alone talks to the TAP, the port's control functions and
+ * the IGMP querier, and runs the TCP stack.  ARP replies to us are copied
+ * to every other worker: each keeps its own neighbour table.  Nothing below
+ * reaches a file-scope singleton: dp_main.c holds the one struct mb_dp and
+ * hands pointers down.
  *
  * Session slots: preallocated (frisbee.max-sessions) and never freed while
  * the dataplane runs, so the control thread can read their counters at any
@@ -39,6 +46,7 @@
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
+#include <rte_spinlock.h>
 
 #include "dp.h"
 #include "dp_counters.h"
@@ -53,7 +61,8 @@
 #define DP_TXQ_MAX 1024 /* TX backlog of an lcore (frames) */
 #define DP_NEIGH_MAX 64
 #define DP_PEND_MAX 64
-#define DP_LCORES_MAX 1 /* lcore contexts (queues) per port today */
+#define DP_LCORES_MAX MB_DP_WORKERS_MAX /* worker contexts (queues): dpdk.workers */
+#define DP_INBOX 4096	 /* frames another worker may hand to one worker */
 
 struct mb_dp;
 
@@ -81,6 +90,9 @@ struct mb_dp_port {
 	bool is_virtual; /* software port: its link speed is a made-up constant */
 	bool is_af_xdp;	 /* net_af_xdp: completions are reaped only inside tx_burst */
 	bool started;
+	uint16_t nrxq, ntxq; /* queues configured: ntxq = workers, nrxq = 1 or workers */
+	bool rss;	     /* nrxq > 1: the port spreads flows (rss_hf) */
+	uint64_t rss_hf;
 	/* af_packet, af_xdp: their PMDs report a fixed link, so the carrier of
 	 * the kernel interface under them is read too (dp_port_link_poll) */
 	bool kif;
@@ -93,8 +105,11 @@ struct mb_dp_port {
 	_Atomic bool link_up;
 	_Atomic uint64_t link_speed_bps;
 	_Atomic uint64_t rate; /* nominal rate (stats, dynamic rate ceiling) */
-	/* the lcore of queue 0 only */
+	/* the lcore of queue 0 sets the rate; every worker takes from it, under
+	 * tb_lock when there are several */
 	struct mb_tbucket tb;
+	rte_spinlock_t tb_lock;
+	bool tb_shared;
 };
 
 /* ---- settings the control thread changes (mb_dp_reconfig) ----------------- */
@@ -133,6 +148,7 @@ struct mb_dp_sess {
 	uint32_t id;
 	uint32_t addr; /* network order */
 	uint16_t port; /* host order */
+	uint16_t owner; /* the worker that runs it (dp_chan.c picks it) */
 	enum mb_fris_method method;
 	char name[MB_IMAGE_NAME_MAX + 1];
 	uint64_t version;
@@ -195,8 +211,6 @@ struct mb_dp_fris {
 	struct mb_dp_sess *sess;
 	uint32_t max;	  /* frisbee.max-sessions */
 	uint32_t next_id; /* control thread */
-	uint32_t rr;	  /* lcore: round-robin start among sessions */
-	bool ends_pending; /* lcore: an ENDED slot's event is not posted yet */
 };
 
 /* ---- the channel (dp_chan.c) ----------------------------------------------- */
@@ -208,8 +222,8 @@ struct dp_xfer_pend {
 };
 
 struct mb_dp_chan {
-	struct rte_ring *cmd; /* struct dp_cmd, control -> lcore */
-	struct rte_ring *ev;  /* struct mb_dp_event, lcore -> control */
+	struct rte_ring *cmd[DP_LCORES_MAX]; /* struct dp_cmd, control -> each worker */
+	struct rte_ring *ev;  /* struct mb_dp_event, workers -> control (MP) */
 	int efd;	      /* wakes the control loop */
 	/* lcore only: what the event ring could not take yet */
 	struct dp_xfer_pend *xfer; /* one per passive port */
@@ -238,8 +252,13 @@ struct dp_pend {
 struct mb_dp_lcore {
 	struct mb_dp *dp;
 	struct mb_dp_port *port;
-	uint16_t queue;
+	uint16_t queue;	 /* the worker's index: its TX queue, its RX queue if rx */
+	bool rx;	 /* polls RX queue `queue` of the port */
+	_Atomic int lcore; /* EAL lcore running it, -1 before it starts */
 	uint64_t hz;
+	struct rte_ring *inbox; /* frames other workers hand over (MP/SC), NULL alone */
+	uint32_t rr;	   /* round-robin start among its sessions */
+	bool ends_pending; /* an ENDED slot of its own has its event not posted yet */
 
 	struct rte_mbuf *txq[DP_TXQ_MAX];
 	unsigned ntx;
@@ -271,7 +290,7 @@ struct dp_igmp {
 struct mb_dp {
 	bool initialised;
 	_Atomic bool stop;
-	_Atomic int owner; /* lcore id running queue 0, -1 none */
+	_Atomic unsigned joined; /* lcores that entered mb_dp_lcore_main */
 	uint64_t hz;
 	struct mb_dp_port port;
 	struct mb_dp_tunables tun;
@@ -453,12 +472,20 @@ void dp_chan_xfer_done(void *arg, uint16_t port, uint64_t cookie, bool ok);
 
 /* ---- the loop (dp_lcore.c) ------------------------------------------------------ */
 
-/* Set up an lcore context for queue q of dp's port (TCP stack included). */
+/* Set up worker q's context (TCP stack on worker 0, inbox when several). */
 int dp_lcore_init(struct mb_dp *dp, struct mb_dp_lcore *lc, uint16_t q,
 		  const struct mb_config *cfg);
 void dp_lcore_fini(struct mb_dp_lcore *lc);
 /* Run the poll loop until dp->stop. */
 void dp_lcore_run(struct mb_dp_lcore *lc);
+/* Hand m to worker w's inbox (takes m; counted, dropped when full). */
+void dp_dispatch(struct mb_dp_lcore *lc, unsigned w, struct rte_mbuf *m);
+/* The worker of the active session a datagram to (dst, dport) from src
+ * belongs to, or -1 (dp_fris.c). */
+int dp_fris_owner(struct mb_dp_lcore *lc, uint32_t src, uint32_t dst, uint16_t dport);
+/* The port's multicast filter must follow the sessions: at once on worker
+ * 0, on worker 0's next pass from the others. */
+void dp_mc_changed(struct mb_dp_lcore *lc);
 
 #ifdef MB_FAULT_HOOKS
 /* Drop `rx_pct`/`tx_pct` percent of frames (test builds only, meson

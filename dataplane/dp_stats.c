@@ -59,10 +59,14 @@ mb_dp_stats_read(struct mb_dp_stats *st)
 	st->tx_tso = port->tx_tso;
 	st->mc_filter_exact = port->mc_list_ok;
 	st->exception_tap = port->exc.on;
+	st->rss = port->rss;
+	st->workers = dp->nlc;
 	for (uint32_t k = 0; k < dp->fris.max; k++) {
 		if (atomic_load(&dp->fris.sess[k].state) == MB_DP_SESS_ACTIVE) {
 			st->sessions++;
 			st->rate_bps += sess_rate(&dp->fris.sess[k], dp->hz, rte_rdtsc());
+			if (dp->fris.sess[k].owner < dp->nlc)
+				st->worker[dp->fris.sess[k].owner].sessions++;
 		}
 	}
 	{
@@ -81,9 +85,14 @@ mb_dp_stats_read(struct mb_dp_stats *st)
 	}
 	for (unsigned l = 0; l < dp->nlc; l++) {
 		const struct mb_dp_lcore *lc = &dp->lc[l];
+		struct mb_dp_worker_info *w = &st->worker[l];
 
-		for (unsigned k = 0; k < MB_DP_C_MAX; k++)
-			st->ctr[k] += dp_rd(&lc->ctr[k]);
+		w->lcore = atomic_load(&lc->lcore);
+		w->rx = lc->rx;
+		for (unsigned k = 0; k < MB_DP_C_MAX; k++) {
+			w->ctr[k] = dp_rd(&lc->ctr[k]);
+			st->ctr[k] += w->ctr[k];
+		}
 		if (lc->tcp != NULL) {
 			st->tcp_enabled = true;
 			mb_dp_tcp_stats_add(lc->tcp, &st->tcp);

@@ -447,6 +447,19 @@ cmd_stats(int fd)
 	}
 	printf("\n\n");
 	n += print_counters("Dataplane", json_object_get(st, "counters"), "", true);
+	if (json_array_size(json_object_get(st, "lcores")) > 1) {
+		/* each worker's own share of the counters above */
+		size_t i;
+
+		json_array_foreach(json_object_get(st, "lcores"), i, v) {
+			char title[96];
+
+			snprintf(title, sizeof(title), "Worker %" PRId64 " (lcore %" PRId64
+				 ", %" PRId64 " sessions)", jint(v, "worker"), jint(v, "lcore"),
+				 jint(v, "sessions"));
+			n += print_counters(title, json_object_get(v, "counters"), "", true);
+		}
+	}
 	n += print_counters("TCP, HTTP", json_object_get(st, "tcp"), "", true);
 	if (h != NULL) {
 		json_t *m = json_object_get(h, "master"), *s = json_object_get(h, "store");

@@ -30,12 +30,13 @@
 #include "mbt_eal.h"
 
 struct rte_ring *rx_r, *tx_r;
+struct rte_ring *tx_rs[DPH_TX_MAX];
+unsigned tx_n;
 struct rte_mempool *tpool;
 struct rte_ether_addr our_mac;
 const struct rte_ether_addr peer_mac = {{0x02, 0, 0, 0, 0, 2}};
 
 static int port_id = -1;
-static unsigned worker;
 static clockid_t lcore_clock;
 static _Atomic bool clock_ready;
 
@@ -43,6 +44,33 @@ int
 dph_setup(const char *name, const char *argv0)
 {
 	return dph_setup_vdev(name, argv0, NULL);
+}
+
+int
+dph_setup_rings(const char *name, const char *argv0, unsigned ntx, const char *lcores)
+{
+	char *eal[] = { (char *)argv0, "--no-huge", "-m", "256", "--no-pci",
+			mbt_eal_prefix_arg(name), "--lcores", (char *)lcores,
+			"--log-level=*:warning", NULL };
+
+	if (ntx == 0 || ntx > DPH_TX_MAX)
+		return 1;
+	if (rte_eal_init((int)RTE_DIM(eal) - 1, eal) < 0)
+		return 77; /* no EAL here (e.g. no /dev/shm): skip */
+	rx_r = rte_ring_create("mbt_rx", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	for (unsigned q = 0; q < ntx; q++) {
+		char rn[32];
+
+		snprintf(rn, sizeof(rn), "mbt_tx%u", q);
+		tx_rs[q] = rte_ring_create(rn, 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (tx_rs[q] == NULL)
+			return 1;
+	}
+	tx_n = ntx;
+	tx_r = tx_rs[0];
+	tpool = rte_pktmbuf_pool_create("mbt_pool", 2048, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+	port_id = rte_eth_from_rings("mbt_ring", &rx_r, 1, tx_rs, ntx, 0);
+	return rx_r == NULL || tpool == NULL || port_id < 0 ? 1 : 0;
 }
 
 int
@@ -66,6 +94,8 @@ dph_setup_vdev(const char *name, const char *argv0, const char *vdev)
 	}
 	rx_r = rte_ring_create("mbt_rx", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
 	tx_r = rte_ring_create("mbt_tx", 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	tx_rs[0] = tx_r;
+	tx_n = 1;
 	tpool = rte_pktmbuf_pool_create("mbt_pool", 2048, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
 	port_id = rte_eth_from_rings("mbt_ring", &rx_r, 1, &tx_r, 1, 0);
 	return rx_r == NULL || tx_r == NULL || tpool == NULL || port_id < 0 ? 1 : 0;
@@ -89,7 +119,10 @@ static int
 lcore_run(void *arg)
 {
 	(void)arg;
-	if (pthread_getcpuclockid(pthread_self(), &lcore_clock) == 0)
+	/* the CPU clock of the first worker lcore (the one alone before
+	 * dpdk.workers) */
+	if (rte_lcore_id() == rte_get_next_lcore(-1, 1, 0) &&
+	    pthread_getcpuclockid(pthread_self(), &lcore_clock) == 0)
 		atomic_store(&clock_ready, true);
 	return mb_dp_lcore_main(NULL);
 }
@@ -100,8 +133,7 @@ dph_start(const struct mb_config *cfg)
 	if (mb_dp_init(cfg) != 0)
 		return 1;
 	rte_eth_macaddr_get((uint16_t)port_id, &our_mac);
-	worker = rte_get_next_lcore(-1, 1, 0);
-	if (worker >= RTE_MAX_LCORE || rte_eal_remote_launch(lcore_run, NULL, worker) != 0)
+	if (rte_eal_mp_remote_launch(lcore_run, NULL, SKIP_MAIN) != 0)
 		return 1;
 	for (int i = 0; i < 1000 && !atomic_load(&clock_ready); i++)
 		usleep(1000);
@@ -151,7 +183,7 @@ void
 dph_finish(void)
 {
 	mb_dp_stop();
-	rte_eal_wait_lcore(worker);
+	rte_eal_mp_wait_lcore();
 	mb_dp_fini();
 	if (published) {
 		rcu_thread_online();
@@ -207,24 +239,46 @@ inject(const void *buf, size_t len)
 	assert_int_equal(rte_ring_enqueue(rx_r, m), 0);
 }
 
-struct rte_mbuf *
-recv_mbuf_ms(unsigned ms)
+/* From TX queue q, or any (q = tx_n, round robin). */
+static struct rte_mbuf *
+recv_from(unsigned q, unsigned ms)
 {
+	static unsigned next;
 	uint64_t end = mb_time_mono_ns() + ms * 1000000ULL;
 	void *obj;
 
 	for (;;) {
-		if (rte_ring_dequeue(tx_r, &obj) == 0) {
-			const char *why = NULL;
+		for (unsigned k = 0; k < tx_n; k++) {
+			unsigned r = q < tx_n ? q : (next + k) % tx_n;
 
-			if (rte_mbuf_check(obj, 1, &why) != 0)
-				fail_msg("transmitted mbuf fails rte_mbuf_check: %s", why);
-			return obj;
+			if (rte_ring_dequeue(tx_rs[r], &obj) == 0) {
+				const char *why = NULL;
+
+				if (q >= tx_n)
+					next = r; /* keep draining this ring in order */
+				if (rte_mbuf_check(obj, 1, &why) != 0)
+					fail_msg("transmitted mbuf fails rte_mbuf_check: %s", why);
+				return obj;
+			}
+			if (q < tx_n)
+				break;
 		}
 		if (mb_time_mono_ns() >= end)
 			return NULL;
 		usleep(500);
 	}
+}
+
+struct rte_mbuf *
+recv_mbuf_ms(unsigned ms)
+{
+	return recv_from(tx_n, ms);
+}
+
+struct rte_mbuf *
+recv_mbuf_q_ms(unsigned q, unsigned ms)
+{
+	return recv_from(q, ms);
 }
 
 size_t
@@ -271,8 +325,9 @@ drain(void)
 	void *obj;
 
 	usleep(20000);
-	while (rte_ring_dequeue(tx_r, &obj) == 0)
-		rte_pktmbuf_free(obj);
+	for (unsigned q = 0; q < tx_n; q++)
+		while (rte_ring_dequeue(tx_rs[q], &obj) == 0)
+			rte_pktmbuf_free(obj);
 }
 
 size_t

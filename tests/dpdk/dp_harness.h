@@ -26,7 +26,10 @@
 #define OUR_IP "10.9.0.1"
 #define PEER_IP "10.9.0.2"
 
-extern struct rte_ring *rx_r, *tx_r;
+#define DPH_TX_MAX 4
+extern struct rte_ring *rx_r, *tx_r; /* tx_r: TX queue 0's ring */
+extern struct rte_ring *tx_rs[DPH_TX_MAX]; /* each TX queue's ring */
+extern unsigned tx_n;
 extern struct rte_mempool *tpool;
 extern struct rte_ether_addr our_mac;
 extern const struct rte_ether_addr peer_mac;
@@ -34,13 +37,17 @@ extern const struct rte_ether_addr peer_mac;
 /* EAL (--no-huge, file prefix mbt-<name>-<pid>, lcores 0-1) and the ring
  * port; 0, or 77 to skip (no EAL here), or 1. */
 int dph_setup(const char *name, const char *argv0);
+/* The ring port with ntx TX queues (one ring each) and EAL's --lcores
+ * `lcores` (e.g. "(0-2)@(0-1)": the test thread and two workers, on
+ * whichever CPUs there are), for dpdk.workers. */
+int dph_setup_rings(const char *name, const char *argv0, unsigned ntx, const char *lcores);
 /* The same with the port a vdev (e.g. "net_null0") instead of the rings;
  * the frame helpers have no rings to use then. */
 int dph_setup_vdev(const char *name, const char *argv0, const char *vdev);
 /* cfg: defaults for the ring port (our address, a gateway, no TAP, a long
  * Frisbee idle timeout, 4096 mbufs). */
 void dph_config(struct mb_config *cfg);
-/* mb_dp_init(cfg) and the loop on the worker lcore; 0 or 1. */
+/* mb_dp_init(cfg) and the loop on every worker lcore of EAL; 0 or 1. */
 int dph_start(const struct mb_config *cfg);
 /* Publish a table with a copy of img's bytes under img's name (for HTTP);
  * the caller's references are not touched.  0 or -1. */
@@ -58,8 +65,11 @@ uint64_t dph_lcore_cpu_ns(void);
 
 uint32_t ip4(const char *s);
 void inject(const void *buf, size_t len);
-/* Next mbuf the dataplane sent (the caller frees it); NULL after `ms`. */
+/* Next mbuf the dataplane sent on any TX queue (the caller frees it); NULL
+ * after `ms`. */
 struct rte_mbuf *recv_mbuf_ms(unsigned ms);
+/* The same from TX queue q only. */
+struct rte_mbuf *recv_mbuf_q_ms(unsigned q, unsigned ms);
 /* Next frame linearised into out; 0 if none within 2 s. */
 size_t recv_frame(uint8_t *out, size_t cap);
 /* Receive until a frame matching pred (others skipped); its length. */
