@@ -42,6 +42,9 @@ METRICS = [
     ('rss_delta_bytes', 'bytes'),
     ('rss_delta_per_conn', 'bytes/connection'),
     ('open_conns', 'connections'),
+    ('blocks_per_s', 'BLOCKs/s'),
+    ('ns_per_block', 'ns CPU/BLOCK'),
+    ('loadavg', 'load'),
 ]
 UNITS = dict(METRICS)
 

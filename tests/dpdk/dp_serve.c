@@ -16,57 +16,113 @@
  * while BLOCKs were flowing (`lcore.ns_per_block`: the engine's per-frame
  * cost; on net_null, whose TX frees frames at once, that is the whole cost
  * of building and handing over a BLOCK).
+ *
+ * Several workers (dpdk.workers): DP_SERVE_WORKERS=N runs the dataplane on
+ * N lcores (EAL needs that many: --lcores), and DP_SERVE_SESSIONS=M (default
+ * N) starts M sessions on ports PORT..PORT+M-1, which the dataplane spreads
+ * over the workers, each from its own copy of FILE (with DP_SERVE_SHARED=1
+ * all from one: every attached BLOCK then takes and drops a reference on
+ * the same image from every worker).  The session.* lines are then the sums over the
+ * sessions; `lcore.ns_per_block` is the CPU time of every worker over every
+ * BLOCK, `rate.blocks_per_sec` the BLOCKs of all sessions per second of
+ * wall time while they were flowing, and worker.<i>.* each worker's
+ * sessions and BLOCKs.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <rte_common.h>
 #include <rte_eal.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
 
 #include "dp.h"
 #include "mb_config.h"
 #include "mb_image.h"
 #include "mb_time.h"
 
-static uint32_t sess_id;
+#define SESS_MAX 64
+
+static uint32_t sess_id[SESS_MAX];
+static unsigned nsess = 1, nworkers = 1;
 static uint64_t max_secs = 600;
-static struct mb_dp_sess_info last_session; /* the latest snapshot */
-static clockid_t lcore_clock;			/* CPU clock of the thread running the lcore */
-/* (lcore CPU ns, blocks) when BLOCKs were first seen, and at the last sample
- * that saw more of them */
-static uint64_t cost_cpu0, cost_blk0, cost_cpu1, cost_blk1;
+static struct mb_dp_sess_info last_session[SESS_MAX]; /* the latest snapshots */
+static uint64_t sess_ctr_sum[MB_DP_S_MAX];	      /* summed over them */
+/* CPU clocks of the threads running lcores, by EAL lcore id */
+static clockid_t lcore_clock[RTE_MAX_LCORE];
+static _Atomic bool lcore_clock_ok[RTE_MAX_LCORE];
+/* (workers' CPU ns, blocks, wall ns) when BLOCKs were first seen, and at
+ * the last sample that saw more of them */
+static uint64_t cost_cpu0, cost_blk0, cost_t0, cost_cpu1, cost_blk1, cost_t1;
 
 static uint64_t
-lcore_cpu_ns(void)
+lcores_cpu_ns(void)
 {
-	struct timespec ts;
+	uint64_t sum = 0;
 
-	if (clock_gettime(lcore_clock, &ts) != 0)
-		return 0;
-	return (uint64_t)ts.tv_sec * MB_NS_PER_SEC + (uint64_t)ts.tv_nsec;
+	for (unsigned l = 0; l < RTE_MAX_LCORE; l++) {
+		struct timespec ts;
+
+		if (atomic_load(&lcore_clock_ok[l]) && clock_gettime(lcore_clock[l], &ts) == 0)
+			sum += (uint64_t)ts.tv_sec * MB_NS_PER_SEC + (uint64_t)ts.tv_nsec;
+	}
+	return sum;
 }
 
-/* Sample the lcore's CPU time against the blocks sent. */
+/* Sample the lcores' CPU time against the blocks sent. */
 static void
 cost_sample(void)
 {
-	uint64_t b = last_session.ctr[MB_DP_S_blocks], c = lcore_cpu_ns();
+	uint64_t b = sess_ctr_sum[MB_DP_S_blocks], c = lcores_cpu_ns(), t = mb_time_mono_ns();
 
 	if (b == 0)
 		return;
 	if (cost_blk0 == 0) {
 		cost_cpu0 = c;
 		cost_blk0 = b;
+		cost_t0 = t;
 	} else if (b > cost_blk1) {
 		cost_cpu1 = c;
 		cost_blk1 = b;
+		cost_t1 = t;
 	}
+}
+
+/* Snapshot every session (a session that ended keeps its last snapshot). */
+static void
+sessions_sample(void)
+{
+	static struct mb_dp_sess_info buf[SESS_MAX];
+	unsigned n = mb_dp_sessions_read(buf, SESS_MAX);
+
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned j = 0; j < nsess; j++)
+			if (buf[i].id == sess_id[j])
+				last_session[j] = buf[i];
+	memset(sess_ctr_sum, 0, sizeof(sess_ctr_sum));
+	for (unsigned j = 0; j < nsess; j++)
+		for (unsigned k = 0; k < MB_DP_S_MAX; k++)
+			sess_ctr_sum[k] += last_session[j].ctr[k];
+}
+
+/* An lcore's loop, its thread's CPU clock noted first. */
+static int
+lcore_run(void *arg)
+{
+	unsigned l = rte_lcore_id();
+
+	(void)arg;
+	if (l < RTE_MAX_LCORE && pthread_getcpuclockid(pthread_self(), &lcore_clock[l]) == 0)
+		atomic_store(&lcore_clock_ok[l], true);
+	return mb_dp_lcore_main(NULL);
 }
 
 static void *
@@ -76,6 +132,7 @@ watch(void *arg)
 	struct pollfd pfd = { .fd = mb_dp_event_fd(), .events = POLLIN };
 	struct mb_dp_event ev[8];
 	bool stopping = false;
+	unsigned ended = 0;
 
 	(void)arg;
 	for (;;) {
@@ -83,17 +140,20 @@ watch(void *arg)
 
 		(void)poll(&pfd, 1, 100);
 		if (!stopping && mb_time_mono_ns() > end) {
-			(void)mb_dp_fris_session_stop(sess_id);
+			for (unsigned j = 0; j < nsess; j++)
+				(void)mb_dp_fris_session_stop(sess_id[j]);
 			stopping = true;
 		}
-		(void)mb_dp_sessions_read(&last_session, 1);
+		sessions_sample();
 		cost_sample();
 		n = mb_dp_events_poll(ev, 8);
 		for (i = 0; i < n; i++)
-			if (ev[i].type == MB_DP_EV_SESSION_END && ev[i].u.session.id == sess_id) {
-				mb_dp_stop();
-				return NULL;
-			}
+			if (ev[i].type == MB_DP_EV_SESSION_END)
+				ended++;
+		if (ended >= nsess) {
+			mb_dp_stop();
+			return NULL;
+		}
 	}
 }
 
@@ -145,6 +205,18 @@ main(int argc, char **argv)
 		return 2;
 	}
 	cfg.fris_idle_timeout = 5;
+	if (getenv("DP_SERVE_WORKERS") != NULL)
+		nworkers = (unsigned)strtoul(getenv("DP_SERVE_WORKERS"), NULL, 0);
+	nsess = nworkers;
+	if (getenv("DP_SERVE_SESSIONS") != NULL)
+		nsess = (unsigned)strtoul(getenv("DP_SERVE_SESSIONS"), NULL, 0);
+	if (nworkers == 0 || nsess == 0 || nsess > SESS_MAX) {
+		fprintf(stderr, "dp_serve: DP_SERVE_WORKERS >= 1, 1 <= DP_SERVE_SESSIONS <= %u\n",
+			SESS_MAX);
+		return 2;
+	}
+	cfg.workers = nworkers;
+	cfg.max_sessions = RTE_MAX(cfg.max_sessions, (uint64_t)nsess);
 	cfg.tcp_enable = false;
 	free(cfg.exception_tap);
 	/* DP_SERVE_TAP=ifname: exception path to a kernel TAP with our address. */
@@ -162,7 +234,6 @@ main(int argc, char **argv)
 		return 1;
 	}
 	img = mb_image_new_heap("dp_serve", bytes, len);
-	free(bytes);
 	rc = mb_dp_init(&cfg);
 	if (rc != 0 || img == NULL)
 		return 1;
@@ -175,29 +246,48 @@ main(int argc, char **argv)
 	p.img = img;
 	if (getenv("DP_SERVE_PUSH") != NULL) /* send the file N times, unrequested */
 		p.push_passes = (uint32_t)strtoul(getenv("DP_SERVE_PUSH"), NULL, 0);
-	rc = mb_dp_fris_session_start(&p, &sess_id);
-	if (rc != 0) {
-		fprintf(stderr, "dp_serve: session: %s\n", strerror(-rc));
-		return 1;
+	for (unsigned j = 0; j < nsess; j++) {
+		p.img = j == 0 || getenv("DP_SERVE_SHARED") != NULL ?
+				mb_image_ref(img) : mb_image_new_heap("dp_serve", bytes, len);
+		if (p.img == NULL)
+			return 1;
+		p.port = (uint16_t)(atoi(argv[4]) + (int)j);
+		rc = mb_dp_fris_session_start(&p, &sess_id[j]);
+		if (rc != 0) {
+			fprintf(stderr, "dp_serve: session: %s\n", strerror(-rc));
+			return 1;
+		}
 	}
-	if (pthread_getcpuclockid(pthread_self(), &lcore_clock) != 0)
-		lcore_clock = CLOCK_THREAD_CPUTIME_ID;
+	mb_image_unref(img); /* each session holds its own */
+	free(bytes);
 	pthread_create(&th, NULL, watch, NULL);
-	rc = mb_dp_lcore_main(NULL);
+	rc = rte_eal_mp_remote_launch(lcore_run, NULL, SKIP_MAIN);
+	if (rc == 0)
+		rc = lcore_run(NULL);
+	rte_eal_mp_wait_lcore();
 	pthread_join(th, NULL);
 	for (unsigned k = 0; k < MB_DP_S_MAX; k++)
 		printf("session.%s %llu\n", mb_dp_sctr_desc[k].name,
-		       (unsigned long long)last_session.ctr[k]);
-	if (cost_blk1 > cost_blk0)
+		       (unsigned long long)sess_ctr_sum[k]);
+	printf("workers %u\nsessions %u\n", nworkers, nsess);
+	if (cost_blk1 > cost_blk0) {
 		printf("lcore.ns_per_block %.1f\n",
 		       (double)(cost_cpu1 - cost_cpu0) / (double)(cost_blk1 - cost_blk0));
+		printf("rate.blocks_per_sec %.0f\n",
+		       (double)(cost_blk1 - cost_blk0) * 1e9 / (double)(cost_t1 - cost_t0));
+	}
 	{
 		static struct mb_dp_stats st;
 
-		if (mb_dp_stats_read(&st) == 0)
+		if (mb_dp_stats_read(&st) == 0) {
 			for (unsigned k = 0; k < MB_DP_C_MAX; k++)
 				printf("port.%s %llu\n", mb_dp_ctr_desc[k].name,
 				       (unsigned long long)st.ctr[k]);
+			for (unsigned w = 0; w < st.workers; w++)
+				printf("worker.%u.lcore %d\nworker.%u.tx_pkts %llu\n", w,
+				       st.worker[w].lcore, w,
+				       (unsigned long long)st.worker[w].ctr[MB_DP_C_tx_pkts]);
+		}
 	}
 	mb_dp_fini();
 	rte_eal_cleanup();

@@ -4,9 +4,9 @@ One module per benchmark. Each has run(env, runs, dur) -> [measure.Series] and i
 ORDER, the order a full run takes them in (and the names --only accepts).
 """
 
-from . import ceiling, udp, frisbee, mcast, http, sync, scaling, tcpmem
+from . import ceiling, udp, frisbee, mcast, http, sync, scaling, tcpmem, lcores
 
-ORDER = ['ceiling', 'udp', 'frisbee', 'mcast', 'http', 'sync', 'scaling', 'tcpmem']
+ORDER = ['ceiling', 'udp', 'frisbee', 'mcast', 'http', 'sync', 'scaling', 'tcpmem', 'lcores']
 MODULES = {'ceiling': ceiling, 'udp': udp, 'frisbee': frisbee, 'mcast': mcast, 'http': http,
            'sync': sync,
-           'scaling': scaling, 'tcpmem': tcpmem}
+           'scaling': scaling, 'tcpmem': tcpmem, 'lcores': lcores}

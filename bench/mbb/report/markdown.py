@@ -109,6 +109,11 @@ def tcpmem_row(s):
             p.get('conn_struct_bytes') or '-']
 
 
+def lcores_row(s):
+    return [str((s.get('params') or {}).get('workers', '-')), mmm(s, 'blocks_per_s', 1e-6),
+            mmm(s, 'ns_per_block'), mmm(s, 'loadavg')]
+
+
 def table(L, heading, intro, header, recs, cells):
     L.append(heading)
     L.append('')
@@ -224,6 +229,14 @@ def write(res, path):
                '<= 2048 bytes per idle connection, <= 512 bytes of TCP state.'],
               ['connections', 'open at end', 'RSS delta MiB', 'RSS delta B/conn',
                'table B/conn (max-connections)', 'struct B'], tm, tcpmem_row)
+    lc = rows(res, 'lcores', lambda s: (s.get('params') or {}).get('workers', 0))
+    if lc:
+        table(L, '## Several lcores: the engine alone on net_null (dpdk.workers)',
+              ['tests/dpdk/dp_serve pushes one 64 MiB image per session, one session per '
+               'worker, on net_null (a TX queue and an RX queue per worker). 2 workers reach '
+               '2x only with a CPU each: the load column is the machine\'s load average '
+               'during the run.'],
+              ['workers', 'M BLOCKs/s', 'ns CPU/BLOCK', 'load'], lc, lcores_row)
     other = [s for s in res['series'] if not s.get('table')]
     if other:
         L.append('## Benchmarks that did not run')

@@ -78,6 +78,8 @@ RATIOS = [
     ('idle TCP memory, 10000 conns, vs nginx', 'tcpmem-miniboss-n10000', 'rss_delta_per_conn',
      'tcpmem-nginx-n10000', 'rss_delta_per_conn', None,
      'server RSS growth per idle keep-alive connection'),
+    ('2 workers vs 1 on net_null', 'lcores-null-w2', 'blocks_per_s', 'lcores-null-w1',
+     'blocks_per_s', 1.8, 'BLOCKs/s of the engine alone, one session per worker'),
     # context: the peers against the ceiling
     ('(context) frisbeed vs testpmd af_packet', 'frisbeed-saturated', 'peer_rx_pps',
      'testpmd-af_packet', 'peer_rx_pps', None, 'frames/s'),
