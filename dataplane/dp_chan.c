@@ -13,7 +13,9 @@
  *                      cannot be reused before the lcore saw it).  A
  *                      session's commands go to the worker that owns it
  *                      (the one with the fewest sessions when it starts),
- *                      the TCP ones to worker 0, which runs TCP.  A full
+ *                      an FTP expectation to worker 0 (which owns the
+ *                      passive ports), a withdrawal to every worker (each
+ *                      message with its own reference).  A full
  *                      ring is -EAGAIN for the caller, who keeps what it
  *                      would have sent.
  *   lcore -> control   struct mb_dp_event: SESSION_END, FTP_XFER_END, LINK;
@@ -425,11 +427,17 @@ mb_dp_tcp_abort_image(struct mb_image *img)
 
 	if (!dp->initialised)
 		return -ENODEV;
-	c.u.withdraw.img = mb_image_ref(img);
-	rc = cmd_post(dp, 0, &c);
-	if (rc != 0)
-		mb_image_unref(img);
-	return rc;
+	/* every worker's connections; a retry after -EAGAIN repeats it for
+	 * the workers that had it already, which finds nothing more to abort */
+	for (unsigned w = 0; w < dp->nlc; w++) {
+		c.u.withdraw.img = mb_image_ref(img);
+		rc = cmd_post(dp, w, &c);
+		if (rc != 0) {
+			mb_image_unref(img);
+			return rc;
+		}
+	}
+	return 0;
 }
 
 int

@@ -10,10 +10,12 @@
  * the TX backlog, announce a quiescent state.
  *
  * Workers (dp_priv.h): a frame another worker owns goes to that worker's
- * inbox before anything is done with it (dp_dispatch): on a worker other
- * than 0, everything but the Frisbee datagrams of its own sessions (ARP,
- * ICMP, IGMP, TCP, what goes to the kernel) goes to worker 0; on any
- * worker, a Frisbee datagram goes to the worker of its session.  A frame
+ * inbox before anything is done with it (dp_dispatch): a Frisbee datagram
+ * to the worker of its session; a TCP segment for the HTTP port to the
+ * worker its flow hashes to (tcp_owner: every worker runs a TCP stack with
+ * its share of tcp.max-connections), one for an FTP passive port to worker
+ * 0 (which holds the expectations); everything else (ARP, ICMP, IGMP, what
+ * goes to the kernel) to worker 0.  A frame
  * taken from the inbox is handled where it arrived, never handed on again.
  * Worker 0 copies each ARP reply to us to the other workers, whose own
  * requests it may answer.  A full inbox drops the frame (dispatch_drop).
@@ -40,6 +42,7 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_ip.h>
+#include <rte_jhash.h>
 #include <rte_random.h>
 #include <rte_tcp.h>
 #include <rte_udp.h>
@@ -133,7 +136,11 @@ dp_lcore_init(struct mb_dp *dp, struct mb_dp_lcore *lc, uint16_t q, const struct
 		if (lc->inbox == NULL)
 			return -ENOMEM;
 	}
-	if (cfg->tcp_enable && q == 0) { /* worker 0 runs the TCP stack */
+	if (cfg->tcp_enable) {
+		/* every worker a stack with its share of the connections */
+		struct mb_config wcfg = *cfg;
+
+		wcfg.max_connections = (cfg->max_connections + dp->port.ntxq - 1) / dp->port.ntxq;
 		struct mb_dp_tcp_conf tc = {
 			.local_addr = dp->port.addr,
 			.local_mac = dp->port.mac,
@@ -155,7 +162,7 @@ dp_lcore_init(struct mb_dp *dp, struct mb_dp_lcore *lc, uint16_t q, const struct
 			.mtu = dp->port.mtu,
 		};
 
-		lc->tcp = mb_dp_tcp_create(&tc, cfg);
+		lc->tcp = mb_dp_tcp_create(&tc, &wcfg);
 		if (lc->tcp == NULL)
 			return -(errno ? errno : ENOMEM);
 		lc->tcp_gen = atomic_load(&dp->tun.gen);
@@ -197,6 +204,19 @@ dp_dispatch(struct mb_dp_lcore *lc, unsigned w, struct rte_mbuf *m)
 	if (to->inbox == NULL || rte_ring_mp_enqueue(to->inbox, m) != 0)
 		return drop(lc, m, MB_DP_C_dispatch_drop);
 	dp_count(lc, MB_DP_C_dispatch_out, 1);
+}
+
+/* The worker that owns a TCP flow to our dport from (src, sport): worker 0
+ * for the FTP passive ports, else a hash of the peer's address and port.
+ * The same for every segment of the flow, whichever queue it came on. */
+static unsigned
+tcp_owner(const struct mb_dp *dp, uint32_t src, uint16_t sport, uint16_t dport)
+{
+	const struct mb_dp_chan *ch = &dp->chan;
+
+	if (ch->npasv > 0 && dport >= ch->pasv_min && dport - ch->pasv_min < ch->npasv)
+		return 0;
+	return rte_jhash_2words(src, sport, 0x6d62) % dp->nlc;
 }
 
 /* Worker 0: a copy of an ARP reply for the other workers (file comment). */
@@ -331,12 +351,18 @@ ipv4_input(struct mb_dp_lcore *lc, struct rte_mbuf *m, struct rte_ether_hdr *eth
 	}
 	case IPPROTO_TCP: {
 		struct rte_tcp_hdr *tcp = (struct rte_tcp_hdr *)((uint8_t *)ip + ihl);
+		bool ours = dst == port->addr && l4_len >= sizeof(*tcp) && lc->tcp != NULL &&
+			    mb_dp_tcp_wants(lc->tcp, rte_be_to_cpu_16(tcp->dst_port));
 
-		if (others && lc->queue != 0)
-			return dp_dispatch(lc, 0, m);
+		if (others) {
+			unsigned w = ours ? tcp_owner(lc->dp, ip->src_addr,
+						      rte_be_to_cpu_16(tcp->src_port),
+						      rte_be_to_cpu_16(tcp->dst_port)) : 0;
 
-		if (dst == port->addr && l4_len >= sizeof(*tcp) && lc->tcp != NULL &&
-		    mb_dp_tcp_wants(lc->tcp, rte_be_to_cpu_16(tcp->dst_port))) {
+			if (w != lc->queue)
+				return dp_dispatch(lc, w, m);
+		}
+		if (ours) {
 			dp_count(lc, MB_DP_C_tcp_rx, 1);
 			rte_pktmbuf_trim(m, m->pkt_len - (uint32_t)(sizeof(*eth) + tot));
 			mb_dp_tcp_rx(lc->tcp, m, mb_time_mono_ns()); /* takes m */

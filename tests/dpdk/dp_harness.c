@@ -76,10 +76,16 @@ dph_setup_rings(const char *name, const char *argv0, unsigned ntx, const char *l
 int
 dph_setup_vdev(const char *name, const char *argv0, const char *vdev)
 {
+	return dph_setup_vdev_lcores(name, argv0, vdev, "0-1");
+}
+
+int
+dph_setup_vdev_lcores(const char *name, const char *argv0, const char *vdev, const char *lcores)
+{
 	char vdev_arg[128];
 	char *eal[] = { (char *)argv0, "--no-huge", "-m", "256", "--no-pci",
-			mbt_eal_prefix_arg(name), "-l", "0-1", "--log-level=*:warning", vdev_arg,
-			NULL };
+			mbt_eal_prefix_arg(name), "--lcores", (char *)lcores,
+			"--log-level=*:warning", vdev_arg, NULL };
 	int n = (int)RTE_DIM(eal) - 1;
 
 	if (vdev != NULL)

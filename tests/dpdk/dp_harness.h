@@ -44,6 +44,9 @@ int dph_setup_rings(const char *name, const char *argv0, unsigned ntx, const cha
 /* The same with the port a vdev (e.g. "net_null0") instead of the rings;
  * the frame helpers have no rings to use then. */
 int dph_setup_vdev(const char *name, const char *argv0, const char *vdev);
+/* The same with EAL's --lcores `lcores` (see dph_setup_rings). */
+int dph_setup_vdev_lcores(const char *name, const char *argv0, const char *vdev,
+			  const char *lcores);
 /* cfg: defaults for the ring port (our address, a gateway, no TAP, a long
  * Frisbee idle timeout, 4096 mbufs). */
 void dph_config(struct mb_config *cfg);
