@@ -231,6 +231,8 @@ dp_chan_flush(struct mb_dp_lcore *lc)
 				break; /* the ring is full again: next pass */
 		}
 	}
+	if (lc->queue != 0)
+		return; /* transfer ends and link changes are worker 0's */
 	if (ch->xfer_pending) {
 		ch->xfer_pending = false;
 		for (uint16_t p = 0; p < ch->npasv; p++) {

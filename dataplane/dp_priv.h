@@ -225,7 +225,8 @@ struct mb_dp_chan {
 	struct rte_ring *cmd[DP_LCORES_MAX]; /* struct dp_cmd, control -> each worker */
 	struct rte_ring *ev;  /* struct mb_dp_event, workers -> control (MP) */
 	int efd;	      /* wakes the control loop */
-	/* lcore only: what the event ring could not take yet */
+	/* worker 0 only (FTP data and the link are its): what the event ring
+	 * could not take yet */
 	struct dp_xfer_pend *xfer; /* one per passive port */
 	uint16_t pasv_min, npasv;
 	bool xfer_pending;
