@@ -109,8 +109,9 @@ static const struct {
 } section_docs[] = {
 	{ "server", "The daemon itself: state directory, control socket, logging, EAL "
 		    "arguments." },
-	{ "dpdk", "The serving port: its address, rings, mbufs, the exception TAP that hands "
-		  "the kernel what the dataplane does not own." },
+	{ "dpdk", "The serving port: its address, rings, mbufs, the worker lcores that run "
+		  "it, the exception TAP that hands the kernel what the dataplane does not "
+		  "own." },
 	{ "images", "The image cache in hugepage memory." },
 	{ "frisbee", "Frisbee multicast sessions and the master-server (GET) protocol the "
 		     "stock client speaks." },
