@@ -217,9 +217,11 @@ port_pools(struct mb_dp_port *port, const struct mb_config *cfg, int socket)
 }
 
 /* Queues for dpdk.workers: a TX queue per worker (refused when the port
- * has fewer), an RX queue per worker when the port can spread flows over
- * them by a hash of the IPv4 addresses and ports (RSS), else one RX queue
- * that worker 0 polls and dispatches from. */
+ * has fewer), an RX queue per worker when the port has that many, with
+ * RSS over the IPv4 addresses and ports where it offers it (a software
+ * port may spread flows itself: net_af_packet's fanout, net_tap's
+ * multi-queue TUN), else one RX queue that worker 0 polls and dispatches
+ * from.  Whatever queue a frame comes on, its owner gets it (dp_lcore.c). */
 static int
 port_queues(struct mb_dp_port *port, const struct mb_config *cfg,
 	    const struct rte_eth_dev_info *info, struct rte_eth_conf *conf)
@@ -238,8 +240,9 @@ port_queues(struct mb_dp_port *port, const struct mb_config *cfg,
 	port->nrxq = 1;
 	port->tb_shared = n > 1;
 	rte_spinlock_init(&port->tb_lock);
-	if (n > 1 && info->max_rx_queues >= n && (hf & RTE_ETH_RSS_NONFRAG_IPV4_TCP) != 0) {
+	if (n > 1 && info->max_rx_queues >= n)
 		port->nrxq = n;
+	if (port->nrxq > 1 && (hf & RTE_ETH_RSS_NONFRAG_IPV4_TCP) != 0) {
 		port->rss = true;
 		port->rss_hf = hf;
 		conf->rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
@@ -249,7 +252,8 @@ port_queues(struct mb_dp_port *port, const struct mb_config *cfg,
 	if (n > 1)
 		MB_LOG(INFO, DP, "port %u: %u workers, %u TX queues, %s", port->id, n, n,
 		       port->rss ? "an RX queue each (RSS)" :
-				   "one RX queue (worker 0 dispatches by owner)");
+		       port->nrxq > 1 ? "an RX queue each (no RSS: the port spreads or not)" :
+					"one RX queue (worker 0 hands frames to their owner)");
 	return 0;
 }
 

@@ -18,7 +18,8 @@
  * Workers (dpdk.workers, dp_lcore.c): the first N lcores to enter
  * mb_dp_lcore_main take worker contexts 0..N-1, the others sleep until
  * stop.  Worker i sends on TX queue i and receives on RX queue i when the
- * port has one per worker (RSS), else worker 0 receives everything.  A
+ * port has one per worker (with RSS where offered), else worker 0 receives
+ * everything.  A
  * frame a worker does not own goes to its owner's inbox (an rte_ring of
  * mbufs): a Frisbee datagram to the worker of its session, everything that
  * is not a Frisbee datagram (ARP, ICMP, IGMP, TCP, the exception path) to
@@ -91,7 +92,7 @@ struct mb_dp_port {
 	bool is_af_xdp;	 /* net_af_xdp: completions are reaped only inside tx_burst */
 	bool started;
 	uint16_t nrxq, ntxq; /* queues configured: ntxq = workers, nrxq = 1 or workers */
-	bool rss;	     /* nrxq > 1: the port spreads flows (rss_hf) */
+	bool rss;	     /* RSS configured over the nrxq queues (rss_hf) */
 	uint64_t rss_hf;
 	/* af_packet, af_xdp: their PMDs report a fixed link, so the carrier of
 	 * the kernel interface under them is read too (dp_port_link_poll) */

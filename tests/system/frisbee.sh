@@ -34,6 +34,9 @@
 #   frisbee.sh join1odd          JOIN v1 (image mode) of a 1,000,000-byte image:
 #                                the stock client and mb-frisbee both take the
 #                                short last chunk as the end
+#   frisbee.sh workers           dpdk.workers = 2 on net_af_packet with two
+#                                queue pairs: two images and a unicast client
+#                                at once, the sessions on both workers
 # Needs root, the stock tools (skip 77 if their directory is absent) and a
 # built minibossd (MB_BUILD).
 set -u
@@ -68,6 +71,7 @@ setup() {
 	mb_state_add_image "$MB_TMP/state" "emulab-ops/FS.ndz" "$MB_TMP/fs.ndz" 1 1700000100
 	{
 		mb_conf_write "$SRV_ADDR/24"
+		[ -z "${MB_WORKERS:-}" ] || echo "workers = $MB_WORKERS"
 		printf '\n[frisbee]\n%b\n' "$extra"
 		case "$extra" in *idle-timeout*) ;; *) echo "idle-timeout = 20s" ;; esac
 	} >"$MB_TMP/mb.conf"
@@ -281,6 +285,37 @@ two)
 	[ "$a1" = "$(grep -m1 -o 'address: [0-9.:]*' "$MB_TMP/c3.err")" ] ||
 		mb_fail "same image, different sessions"
 	mb_pass "two images at once"
+	;;
+workers)
+	# Two workers, a queue pair each (the kernel's fanout spreads what the
+	# port receives): the sessions go to the worker with the fewest.
+	export MB_WORKERS=2 MB_QPAIRS=2
+	setup 4
+	fetch c1 emulab-ops/RAW "$MB_TMP/out.c1" -N 2>"$MB_TMP/c1.err"
+	fetch c2 emulab-ops/FS.ndz "$MB_TMP/out.c2" 2>"$MB_TMP/c2.err"
+	fetch c3 emulab-ops/RAW "$MB_TMP/out.c3" -N -X ucast 2>"$MB_TMP/c3.err"
+	fetch c4 emulab-ops/FS.ndz "$MB_TMP/out.c4" -N 2>"$MB_TMP/c4.err"
+	check c1 "$MB_TMP/out.c1" "$MB_TMP/raw.img"
+	check c2 "$MB_TMP/out.c2" "$MB_TMP/fs.unz"
+	check c3 "$MB_TMP/out.c3" "$MB_TMP/raw.img"
+	check c4 "$MB_TMP/out.c4" "$MB_TMP/fs.ndz"
+	stats_json "$MB_TMP/st.json"
+	python3 - "$MB_TMP/st.json" <<-'EOF' || mb_fail "workers: $(cat "$MB_TMP/st.json")"
+		import json, sys
+		st = json.load(open(sys.argv[1]))
+		w = st["lcores"]
+		assert st["workers"] == 2 and len(w) == 2, "two workers"
+		assert w[0]["lcore"] != w[1]["lcore"], "on two lcores"
+		for x in w:
+		    c = x["counters"]
+		    # each ran sessions and sent BLOCKs on its own queue
+		    assert c["sessions_started"] >= 1 and c["tx_pkts"] > 1000, x
+		for k, v in st["counters"].items():
+		    assert v == sum(x["counters"][k] for x in w), k
+		assert st["counters"]["dispatch_drop"] == 0
+	EOF
+	mb_ctl stats | grep -q "^Worker 1 (lcore" || mb_fail "minibossctl stats: no per-worker lines"
+	mb_pass "two workers: two images and a unicast client"
 	;;
 reorder)
 	# The daemon swaps 20% of its TX frames with their neighbour (test-only
@@ -516,7 +551,7 @@ join1odd)
 	;;
 *)
 	echo "usage: $0 mcast N raw|ndz | late | loss | ucast | bcast | status | two |" \
-		"reorder raw|ndz | snoop | observe | fidelity | linger | restart | join1odd" >&2
+		"reorder raw|ndz | snoop | observe | fidelity | linger | restart | join1odd | workers" >&2
 	exit 99
 	;;
 esac

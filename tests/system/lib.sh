@@ -357,7 +357,7 @@ mb_daemon_start() {
 	MB_DAEMON_NS=$host
 	MB_DAEMON_LOG=$MB_TMP/minibossd.log
 	mb_launch "$MB_TMP" "$host" -c "$conf" -o "$MB_DAEMON_LOG" -i eth0 -x "${MB_VDEV:-af_packet}" \
-		-P "${MB_PREFIX}${MB_RID}" -m 512 -d -- "$@"
+		-q "${MB_QPAIRS:-1}" -P "${MB_PREFIX}${MB_RID}" -m 512 -d -- "$@"
 	MB_DAEMON_PID=$MB_PID
 }
 
