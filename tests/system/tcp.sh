@@ -20,6 +20,9 @@
 #   tcp.sh cubic     tcp.congestion-control = cubic: curl over HTTP and FTP
 #                    under 2% loss, identical, the connections counted as
 #                    CUBIC ones that recovered from losses
+# With MB_WORKERS=N and MB_QPAIRS=N the daemon runs dpdk.workers = N on a
+# port of N queue pairs (meson: tcp-parallel-workers), and parallel also
+# checks that every worker carried TCP segments.
 # Needs root and a built minibossd (MB_BUILD).
 set -u
 MB_PREFIX=mbt
@@ -48,6 +51,7 @@ setup() {
 	mb_state_add_image "$MB_TMP/state" "small.img" "$MB_TMP/small" 1 1700000100
 	{
 		mb_conf_write "$SRV/24"
+		[ -z "${MB_WORKERS:-}" ] || echo "workers = $MB_WORKERS"
 		printf '\n[tcp]\nhttp-port = 80\nftp-port = 21\nidle-timeout = 30s\n'
 		[ -z "${TCP_CC:-}" ] || printf 'congestion-control = %s\n' "$TCP_CC"
 	} >"$MB_TMP/mb.conf"
@@ -153,7 +157,20 @@ case_parallel() {
 	for i in $(seq 32); do
 		same "$MB_TMP/p.$i"
 	done
-	mb_pass "32 parallel downloads identical"
+	if [ -n "${MB_WORKERS:-}" ]; then
+		mb_ctl --json stats >"$MB_TMP/st.json" 2>&1 || mb_fail "stats: $(cat "$MB_TMP/st.json")"
+		python3 - "$MB_TMP/st.json" "$MB_WORKERS" <<-'EOF' ||
+			import json, sys
+			st = json.load(open(sys.argv[1]))
+			w = st["lcores"]
+			assert len(w) == int(sys.argv[2]), "workers"
+			for x in w:
+			    assert x["counters"]["tcp_rx"] > 0, x
+			assert st["counters"]["dispatch_drop"] == 0
+		EOF
+			mb_fail "workers: $(cat "$MB_TMP/st.json")"
+	fi
+	mb_pass "32 parallel downloads identical${MB_WORKERS:+ on $MB_WORKERS workers}"
 }
 
 case_loss() {
