@@ -480,6 +480,8 @@ inbox(struct mb_dp_lcore *lc, struct rte_mbuf **pkts, uint16_t burst)
 {
 	unsigned n = rte_ring_sc_dequeue_burst(lc->inbox, (void **)pkts, burst, NULL);
 
+	if (n == 0)
+		return 0;
 	dp_count(lc, MB_DP_C_dispatch_in, n);
 	for (unsigned i = 0; i < n; i++)
 		(void)input(lc, pkts[i], true);

@@ -206,7 +206,7 @@ struct mb_dp_sess {
 
 	/* Control thread only: last tx_bytes sample for the measured rate. */
 	uint64_t rd_bytes, rd_tsc, rd_bps;
-};
+} __rte_cache_aligned; /* slots of different workers share no line */
 
 struct mb_dp_fris {
 	struct mb_dp_sess *sess;
@@ -279,7 +279,7 @@ struct mb_dp_lcore {
 	_Atomic unsigned fault_rx, fault_tx, fault_reorder;
 	uint64_t fault_seed;
 #endif
-};
+} __rte_cache_aligned; /* workers' contexts share no line */
 
 /* The IGMP querier of the port (dp_l3.c): lcore of queue 0; the control
  * thread reads its counters relaxed. */
