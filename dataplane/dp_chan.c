@@ -5,9 +5,9 @@
  * value (no allocation), each message and the references it carries owned
  * by the receiver.
  *
- *   control -> lcore   one ring per worker; struct dp_cmd: START and STOP of a Frisbee session
- *                      (the slot index: the control thread filled the slot
- *                      before posting), an FTP expectation (passive port,
+ *   control -> lcore   one ring per worker; struct dp_cmd: START and STOP
+ *                      of a Frisbee session (the slot index: the control
+ *                      thread filled the slot before posting), an FTP expectation (passive port,
  *                      peer, buffer reference, range, 64-bit cookie), the
  *                      withdrawal of an image (a reference, so its address
  *                      cannot be reused before the lcore saw it).  A
@@ -294,8 +294,8 @@ dp_chan_commands(struct mb_dp_lcore *lc, uint64_t now)
 	struct dp_cmd cmds[DP_CMD_BURST];
 	unsigned n, i;
 
-	n = rte_ring_dequeue_burst_elem(lc->dp->chan.cmd[lc->queue], cmds, sizeof(cmds[0]), DP_CMD_BURST,
-					NULL);
+	n = rte_ring_dequeue_burst_elem(lc->dp->chan.cmd[lc->queue], cmds, sizeof(cmds[0]),
+					DP_CMD_BURST, NULL);
 	for (i = 0; i < n; i++)
 		cmd_apply(lc, &cmds[i], now);
 	return n;

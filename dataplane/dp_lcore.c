@@ -15,10 +15,10 @@
  * worker its flow hashes to (tcp_owner: every worker runs a TCP stack with
  * its share of tcp.max-connections), one for an FTP passive port to worker
  * 0 (which holds the expectations); everything else (ARP, ICMP, IGMP, what
- * goes to the kernel) to worker 0.  A frame
- * taken from the inbox is handled where it arrived, never handed on again.
- * Worker 0 copies each ARP reply to us to the other workers, whose own
- * requests it may answer.  A full inbox drops the frame (dispatch_drop).
+ * goes to the kernel) to worker 0.  A frame taken from the inbox is handled
+ * where it arrived, never handed on again.  Worker 0 copies each ARP reply
+ * to us to the other workers, whose own requests it may answer.  A full
+ * inbox drops the frame (dispatch_drop).
  *
  * Idle: a pass that did no useful work goes RCU-offline and sleeps
  * dpdk.idle-sleep-us (re-read every pass, so a reload applies at once), or
@@ -137,10 +137,7 @@ dp_lcore_init(struct mb_dp *dp, struct mb_dp_lcore *lc, uint16_t q, const struct
 			return -ENOMEM;
 	}
 	if (cfg->tcp_enable) {
-		/* every worker a stack with its share of the connections */
 		struct mb_config wcfg = *cfg;
-
-		wcfg.max_connections = (cfg->max_connections + dp->port.ntxq - 1) / dp->port.ntxq;
 		struct mb_dp_tcp_conf tc = {
 			.local_addr = dp->port.addr,
 			.local_mac = dp->port.mac,
@@ -162,6 +159,8 @@ dp_lcore_init(struct mb_dp *dp, struct mb_dp_lcore *lc, uint16_t q, const struct
 			.mtu = dp->port.mtu,
 		};
 
+		/* every worker a stack with its share of the connections */
+		wcfg.max_connections = (cfg->max_connections + dp->port.ntxq - 1) / dp->port.ntxq;
 		lc->tcp = mb_dp_tcp_create(&tc, &wcfg);
 		if (lc->tcp == NULL)
 			return -(errno ? errno : ENOMEM);
