@@ -47,7 +47,7 @@
 static json_t *
 fake_stats(void)
 {
-	json_t *c = json_object(), *t = json_object();
+	json_t *c = json_object(), *t = json_object(), *w = json_array();
 	unsigned k = 0;
 
 #define X(n, h) json_object_set_new(c, #n, json_integer(++k));
@@ -63,9 +63,21 @@ fake_stats(void)
 	MB_TCP_HTTP_COUNTERS(X)
 #undef X
 	json_object_set_new(t, "tcp_conns", json_integer(4));
-	return json_pack("{s:i,s:b,s:I,s:I,s:i,s:o,s:o}", "port", 3, "link", 1, "speed-bps",
-			 (json_int_t)10000000000, "rate-bps", (json_int_t)800, "sessions", 1,
-			 "counters", c, "tcp", t);
+	/* two workers (dpdk.workers): worker i's counters 10000 * (i + 1) + index + 1 */
+	for (int i = 0; i < 2; i++) {
+		json_t *wc = json_object();
+
+		k = 0;
+#define X(n, h) json_object_set_new(wc, #n, json_integer(10000 * (i + 1) + ++k));
+		MB_DP_COUNTERS(X)
+#undef X
+		json_array_append_new(w, json_pack("{s:i,s:i,s:b,s:i,s:o}", "worker", i, "lcore",
+						   i + 5, "rx-queue", 1, "sessions", i + 1,
+						   "counters", wc));
+	}
+	return json_pack("{s:i,s:b,s:I,s:I,s:i,s:o,s:o,s:i,s:o}", "port", 3, "link", 1,
+			 "speed-bps", (json_int_t)10000000000, "rate-bps", (json_int_t)800,
+			 "sessions", 1, "counters", c, "tcp", t, "workers", 2, "lcores", w);
 }
 
 static json_t *
@@ -236,6 +248,9 @@ test_text(void **state)
 #define X(n, h) family_once("miniboss_dp", #n, h);
 	MB_DP_COUNTERS(X)
 #undef X
+#define X(n, h) family_once("miniboss_dp_lcore", #n, h);
+	MB_DP_COUNTERS(X)
+#undef X
 #define X(n, h) family_once("miniboss_tcp", #n, h);
 	MB_TCP_COUNTERS(X)
 	MB_DP_TCP_COUNTERS(X)
@@ -254,6 +269,13 @@ test_text(void **state)
 	has_line("miniboss_dp_rx_bytes_total{port=\"3\"} 2");
 	has_line("# HELP miniboss_dp_rx_bytes_total bytes received on the port");
 	has_line("miniboss_dp_link_speed_bytes_per_second{port=\"3\"} 1250000000");
+	/* each worker's share, labelled */
+	has_line("miniboss_dp_lcore_rx_packets_total{port=\"3\",lcore=\"0\"} 10001");
+	has_line("miniboss_dp_lcore_rx_packets_total{port=\"3\",lcore=\"1\"} 20001");
+	has_line("miniboss_dp_lcore_rx_bytes_total{port=\"3\",lcore=\"1\"} 20002");
+	has_line("# TYPE miniboss_dp_lcore_sessions gauge");
+	has_line("miniboss_dp_lcore_sessions{port=\"3\",lcore=\"0\"} 1");
+	has_line("miniboss_dp_lcore_sessions{port=\"3\",lcore=\"1\"} 2");
 	has_line("miniboss_tcp_rx_segs_total{port=\"3\"} 1001");
 	has_line("miniboss_http_requests_total{port=\"3\"} 2001");
 	has_line("miniboss_tcp_connections{port=\"3\"} 4");
