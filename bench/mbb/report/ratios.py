@@ -80,6 +80,9 @@ RATIOS = [
      'server RSS growth per idle keep-alive connection'),
     ('2 workers vs 1 on net_null', 'lcores-null-w2', 'blocks_per_s', 'lcores-null-w1',
      'blocks_per_s', 1.8, 'BLOCKs/s of the engine alone, one session per worker'),
+    ('2 workers vs 1 on net_null, CPU per BLOCK', 'lcores-null-w2', 'ns_per_block',
+     'lcores-null-w1', 'ns_per_block', -1.11, 'CPU ns per BLOCK (at most 1.11: 1.8x with a '
+     'CPU per worker)'),
     # context: the peers against the ceiling
     ('(context) frisbeed vs testpmd af_packet', 'frisbeed-saturated', 'peer_rx_pps',
      'testpmd-af_packet', 'peer_rx_pps', None, 'frames/s'),
