@@ -229,13 +229,15 @@ def write(res, path):
                '<= 2048 bytes per idle connection, <= 512 bytes of TCP state.'],
               ['connections', 'open at end', 'RSS delta MiB', 'RSS delta B/conn',
                'table B/conn (max-connections)', 'struct B'], tm, tcpmem_row)
-    lc = rows(res, 'lcores', lambda s: (s.get('params') or {}).get('workers', 0))
+    lc = rows(res, 'lcores', lambda s: (rank(s, 'port_type'),
+                                         (s.get('params') or {}).get('workers', 0)))
     if lc:
         table(L, '## Several lcores: the engine alone on net_null (dpdk.workers)',
               ['tests/dpdk/dp_serve pushes one 64 MiB image per session, one session per '
-               'worker, on net_null (a TX queue and an RX queue per worker). 2 workers reach '
-               '2x only with a CPU each: the load column is the machine\'s load average '
-               'during the run.'],
+               'worker, on net_null (a TX queue and an RX queue per worker), and on '
+               'net_af_packet over %s with a queue pair per worker (BLOCKs/s at the sink, '
+               'the process\'s CPU per frame delivered). 2 workers reach 2x only with a CPU '
+               'each: the load column is the machine\'s load average during the run.' % IF_S],
               ['workers', 'M BLOCKs/s', 'ns CPU/BLOCK', 'load'], lc, lcores_row)
     other = [s for s in res['series'] if not s.get('table')]
     if other:

@@ -80,6 +80,8 @@ RATIOS = [
      'server RSS growth per idle keep-alive connection'),
     ('2 workers vs 1 on net_null', 'lcores-null-w2', 'blocks_per_s', 'lcores-null-w1',
      'blocks_per_s', 1.8, 'BLOCKs/s of the engine alone, one session per worker'),
+    ('2 workers vs 1 on af_packet (a queue pair each)', 'lcores-af_packet-w2', 'peer_rx_pps',
+     'lcores-af_packet-w1', 'peer_rx_pps', None, 'BLOCK frames/s at the XDP sink'),
     ('2 workers vs 1 on net_null, CPU per BLOCK', 'lcores-null-w2', 'ns_per_block',
      'lcores-null-w1', 'ns_per_block', -1.11, 'CPU ns per BLOCK (at most 1.11: 1.8x with a '
      'CPU per worker)'),
