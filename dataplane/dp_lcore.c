@@ -473,18 +473,27 @@ rx(struct mb_dp_lcore *lc, struct rte_mbuf **pkts, uint16_t burst)
 	return work;
 }
 
-/* What other workers handed over; frames taken. */
+/* What other workers handed over, drained as the RX queue is (up to
+ * RX_BURSTS_MAX bursts while they come full: the others may receive
+ * several bursts a pass each); frames taken. */
 static unsigned
 inbox(struct mb_dp_lcore *lc, struct rte_mbuf **pkts, uint16_t burst)
 {
-	unsigned n = rte_ring_sc_dequeue_burst(lc->inbox, (void **)pkts, burst, NULL);
+	unsigned work = 0;
 
-	if (n == 0)
-		return 0;
-	dp_count(lc, MB_DP_C_dispatch_in, n);
-	for (unsigned i = 0; i < n; i++)
-		(void)input(lc, pkts[i], true);
-	return n;
+	for (unsigned b = 0; b < RX_BURSTS_MAX; b++) {
+		unsigned n = rte_ring_sc_dequeue_burst(lc->inbox, (void **)pkts, burst, NULL);
+
+		if (n == 0)
+			break;
+		dp_count(lc, MB_DP_C_dispatch_in, n);
+		for (unsigned i = 0; i < n; i++)
+			(void)input(lc, pkts[i], true);
+		work += n;
+		if (n < burst)
+			break;
+	}
+	return work;
 }
 
 void
