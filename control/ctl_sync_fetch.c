@@ -6,7 +6,10 @@
  * or into one of two staging buffers (file only), and the shared worker
  * (ctl_worker.h) writes the received bytes to the .part and hashes them,
  * one batch of at least FETCH_FLUSH bytes at a time, while the next ones
- * arrive.  One work per download is in flight at a time, so the hash sees
+ * arrive.  With final memory, the .part is written with O_DIRECT from that
+ * memory (whole 4 KiB blocks; the last one through the page cache): the
+ * memory already holds the bytes, and a second copy into the page cache
+ * cost the worker more than hashing did.  One work per download is in flight at a time, so the hash sees
  * the bytes in order; the file-only path pauses the transfer when both
  * staging buffers are full (CURL_WRITEFUNC_PAUSE) and resumes it when the
  * worker catches up.
@@ -120,6 +123,7 @@ struct dl {
 	struct img *img;      /* NULL once abandoned (the worker still holds it) */
 	char path[4096];      /* the .part */
 	int fd;
+	int dfd;	      /* the .part with O_DIRECT (final memory only; -1: none) */
 	struct mb_hash hash;
 	struct mb_image *mem; /* the final memory filled as bytes arrive (NULL: file only) */
 	uint64_t start;	      /* .part bytes when the request went out */
@@ -213,6 +217,8 @@ dl_free(struct dl *dl)
 	dl_stop_requests(dl);
 	if (dl->fd >= 0)
 		(void)close(dl->fd);
+	if (dl->dfd >= 0)
+		(void)close(dl->dfd);
 	mb_hash_done(&dl->hash);
 	if (dl->chash_init)
 		mb_hash_done(&dl->chash);
@@ -333,8 +339,12 @@ pump(struct dl *dl)
 	if (dl->w.busy)
 		return;
 	if (dl->mem != NULL) {
+		/* whole blocks until the end, so the .part is written with
+		 * O_DIRECT but for its last block */
 		uint64_t ready = ready_bytes(dl);
-		uint64_t pending = ready > dl->done ? ready - dl->done : 0;
+		uint64_t upto = dl->ended ? ready : ready / MB_WORK_DIRECT_ALIGN *
+			MB_WORK_DIRECT_ALIGN;
+		uint64_t pending = upto > dl->done ? upto - dl->done : 0;
 
 		/* with checks, whole verified chunks: no reason to wait */
 		if (pending >= FETCH_FLUSH || ((dl->ended || dl->chk) && pending > 0)) {
@@ -342,6 +352,7 @@ pump(struct dl *dl)
 			dl->w.src = dl->mem->sb.data + dl->done;
 			dl->w.len = pending;
 			dl->w.out_fd = dl->fd;
+			dl->w.out_dfd = dl->dfd;
 			dl->w.out_off = dl->done;
 			submit(dl, W_BODY);
 		}
@@ -383,6 +394,9 @@ install(struct dl *dl)
 
 	(void)close(dl->fd);
 	dl->fd = -1;
+	if (dl->dfd >= 0)
+		(void)close(dl->dfd);
+	dl->dfd = -1;
 	dl->mem = NULL;
 	(void)mb_ctl_store_set_downloading(&im->want, false);
 	if (mem != NULL) /* verified as it was filled: publish this memory, no second pass */
@@ -1106,6 +1120,7 @@ sync_fetch_start(struct img *im)
 	if (dl == NULL)
 		return -ENOMEM;
 	dl->fd = -1;
+	dl->dfd = -1;
 	for (unsigned k = 0; k < MB_SYNC_RANGES_MAX; k++) {
 		dl->rg[k].dl = dl;
 		dl->rg[k].r = &dl->ranges[k];
@@ -1137,6 +1152,15 @@ sync_fetch_start(struct img *im)
 	}
 	dl->start = (uint64_t)st.st_size;
 	dl->mem = mb_ctl_store_image_alloc(&im->want);
+	if (dl->mem != NULL) {
+		/* the memory is the cache: the .part's bytes need not pass
+		 * through the page cache too (where O_DIRECT is refused, the
+		 * worker writes through dl->fd) */
+		dl->dfd = open(dl->path, O_WRONLY | O_DIRECT | O_CLOEXEC | O_NOFOLLOW);
+		if (dl->dfd == -1)
+			MB_LOG(DEBUG, SYNC, "image '%s': no O_DIRECT on the .part (%s)",
+			       im->want.name, strerror(errno));
+	}
 	if (dl->mem == NULL && ((dl->stage[0] = malloc(FETCH_STAGE)) == NULL ||
 				(dl->stage[1] = malloc(FETCH_STAGE)) == NULL)) {
 		rc = -ENOMEM;

@@ -6,8 +6,13 @@
  * thread touches a work only between its pickup and its move to the
  * completed list, under no lock; the lists, `stop` and the counters are
  * under `lock`.  SHA-256 is OpenSSL's EVP interface, the only one the
- * control plane uses for image bytes.
+ * control plane uses for image bytes.  A work with an O_DIRECT descriptor
+ * (sync writing a .part from image memory) has the whole blocks of a slice
+ * written by glibc's POSIX AIO while the slice is hashed; a work whose
+ * blocks are still in flight when its turn comes again steps aside for one
+ * that can run.
  */
+#include <aio.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -117,14 +122,14 @@ read_full(struct mb_work *w, uint8_t *p, uint64_t n)
 	return 0;
 }
 
+/* Write n bytes at p to fd at off, through the page cache. */
 static int
-write_full(struct mb_work *w, const uint8_t *p, uint64_t n)
+write_at(struct mb_work *w, int fd, const uint8_t *p, uint64_t n, uint64_t off)
 {
 	uint64_t put = 0;
 
 	while (put < n) {
-		ssize_t r = pwrite(w->out_fd, p + put, (size_t)(n - put),
-				   (off_t)(w->out_off + w->pos + put));
+		ssize_t r = pwrite(fd, p + put, (size_t)(n - put), (off_t)(off + put));
 
 		if (r == -1 && errno == EINTR)
 			continue;
@@ -134,9 +139,94 @@ write_full(struct mb_work *w, const uint8_t *p, uint64_t n)
 		put += (uint64_t)r;
 	}
 	/* start the writeback now, so a final fsync has little left to wait for */
-	(void)sync_file_range(w->out_fd, (off_t)(w->out_off + w->pos), (off_t)n,
-			      SYNC_FILE_RANGE_WRITE);
+	if (n > 0)
+		(void)sync_file_range(fd, (off_t)off, (off_t)n, SYNC_FILE_RANGE_WRITE);
 	return 0;
+}
+
+static int
+write_full(struct mb_work *w, const uint8_t *p, uint64_t n)
+{
+	return write_at(w, w->out_fd, p, n, w->out_off + w->pos);
+}
+
+static int
+hash_update(struct mb_work *w, const uint8_t *p, uint64_t n)
+{
+	if (w->hash != NULL && EVP_DigestUpdate(w->hash->md, p, n) != 1)
+		return fail(w, -EIO, "SHA-256 update failed");
+	return 0;
+}
+
+/* Wait for w's O_DIRECT write in flight, if any; what it did not write
+ * (refused: no O_DIRECT on this file system; failed; short) goes through
+ * the page cache.  0 or <0 (w failed).  Any thread, while it holds w. */
+static int
+aio_settle(struct mb_work *w)
+{
+	const struct aiocb *list[1] = { &w->aio };
+	ssize_t r;
+	int e;
+
+	if (!w->aio_busy)
+		return 0;
+	while ((e = aio_error(&w->aio)) == EINPROGRESS)
+		(void)aio_suspend(list, 1, NULL);
+	r = aio_return(&w->aio);
+	w->aio_busy = false;
+	if (e != 0 || r < 0)
+		r = 0;
+	if ((size_t)r >= w->aio.aio_nbytes)
+		return 0;
+	return write_at(w, w->out_fd, (const uint8_t *)(uintptr_t)w->aio.aio_buf + r,
+			(uint64_t)(w->aio.aio_nbytes - (size_t)r),
+			(uint64_t)w->aio.aio_offset + (uint64_t)r);
+}
+
+/* Write and hash n bytes of memory at p (out_dfd set): the head up to the
+ * first aligned offset through the page cache, the whole blocks with
+ * O_DIRECT in the background (glibc's POSIX AIO), the tail through the
+ * page cache.  The blocks stay in flight while this slice is hashed and
+ * while the worker serves other works, until w's next slice or its last;
+ * nothing is written past them before they are on file, so the file stays
+ * a prefix. */
+static int
+write_direct_hashed(struct mb_work *w, const uint8_t *p, uint64_t n)
+{
+	const uint64_t A = MB_WORK_DIRECT_ALIGN;
+	uint64_t off = w->out_off + w->pos;
+	uint64_t head = (A - off % A) % A, mid, tail;
+	int rc;
+
+	if ((rc = aio_settle(w)) != 0)
+		return rc;
+	if (head > n)
+		head = n;
+	mid = (n - head) / A * A;
+	if (((uintptr_t)(p + head)) % A != 0)
+		mid = 0; /* the memory is not aligned like the file */
+	tail = n - head - mid;
+	if ((rc = write_at(w, w->out_fd, p, head, off)) != 0)
+		return rc;
+	if (mid > 0) {
+		memset(&w->aio, 0, sizeof(w->aio));
+		w->aio.aio_fildes = w->out_dfd;
+		w->aio.aio_buf = (void *)(uintptr_t)(p + head);
+		w->aio.aio_nbytes = (size_t)mid;
+		w->aio.aio_offset = (off_t)(off + head);
+		w->aio.aio_sigevent.sigev_notify = SIGEV_NONE;
+		if (aio_write(&w->aio) == 0)
+			w->aio_busy = true;
+		else if ((rc = write_at(w, w->out_fd, p + head, mid, off + head)) != 0)
+			return rc;
+	}
+	if ((rc = hash_update(w, p, n)) != 0)
+		return rc;
+	if (tail > 0 || w->pos + n == w->len) {
+		if ((rc = aio_settle(w)) != 0)
+			return rc;
+	}
+	return write_at(w, w->out_fd, p + head + mid, tail, off + head + mid);
 }
 
 /* One slice of w.  0 while there is more, 1 when all bytes moved, <0 failed. */
@@ -162,10 +252,15 @@ slice(struct mb_work *w)
 	} else {
 		bytes = w->src + w->pos;
 	}
-	if (w->out_fd >= 0 && (rc = write_full(w, bytes, n)) != 0)
-		return rc;
-	if (w->hash != NULL && EVP_DigestUpdate(w->hash->md, bytes, n) != 1)
-		return fail(w, -EIO, "SHA-256 update failed");
+	if (w->out_fd >= 0 && w->out_dfd >= 0 && w->src_fd < 0) {
+		if ((rc = write_direct_hashed(w, bytes, n)) != 0)
+			return rc;
+	} else {
+		if (w->out_fd >= 0 && (rc = write_full(w, bytes, n)) != 0)
+			return rc;
+		if ((rc = hash_update(w, bytes, n)) != 0)
+			return rc;
+	}
 	w->pos += n;
 	w->moved = w->pos;
 	return w->pos == w->len ? 1 : 0;
@@ -210,6 +305,16 @@ complete_locked(struct mb_work *w)
 	(void)!write(W.efd, &one, sizeof(one));
 }
 
+/* A queued work can run without waiting for the disk (under lock). */
+static bool
+others_ready_locked(void)
+{
+	for (const struct mb_work *x = W.todo; x != NULL; x = x->next)
+		if (!x->aio_busy || aio_error(&x->aio) != EINPROGRESS)
+			return true;
+	return false;
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -227,11 +332,22 @@ worker_main(void *arg)
 		W.todo = w->next;
 		if (W.todo == NULL)
 			W.todo_tail = &W.todo;
+		if (w->aio_busy && !atomic_load(&w->cancel) && others_ready_locked() &&
+		    aio_error(&w->aio) == EINPROGRESS) {
+			/* its blocks are still on their way to the disk: serve
+			 * the others meanwhile rather than wait */
+			w->next = NULL;
+			*W.todo_tail = w;
+			W.todo_tail = &w->next;
+			continue;
+		}
 		pthread_mutex_unlock(&W.lock);
 		if (atomic_load(&w->cancel))
 			rc = fail(w, -ECANCELED, "cancelled");
 		else if ((rc = slice(w)) == 1)
 			rc = finish(w);
+		if (rc != 0)
+			(void)aio_settle(w); /* its buffer is the submitter's again */
 		pthread_mutex_lock(&W.lock);
 		if (rc == 0 && w->pos < w->len) {
 			/* more to do: behind the others */
@@ -283,6 +399,7 @@ mb_work_init(struct mb_work *w)
 	memset(w, 0, sizeof(*w));
 	w->src_fd = -1;
 	w->out_fd = -1;
+	w->out_dfd = -1;
 }
 
 int
@@ -340,8 +457,10 @@ mb_worker_stop(void)
 	for (tail = &list; *tail != NULL; tail = &(*tail)->next)
 		;
 	*tail = W.todo;
-	for (w = W.todo; w != NULL; w = w->next)
+	for (w = W.todo; w != NULL; w = w->next) {
+		(void)aio_settle(w);
 		(void)fail(w, -ECANCELED, "cancelled");
+	}
 	W.todo = W.done = NULL;
 	W.todo_tail = &W.todo;
 	W.done_tail = &W.done;
@@ -368,6 +487,7 @@ mb_worker_submit(struct mb_work *w)
 	w->rc = 0;
 	w->pos = w->moved = 0;
 	w->err[0] = '\0';
+	w->aio_busy = false;
 	atomic_store(&w->cancel, false);
 	w->busy = true;
 	W.pending++;

@@ -32,6 +32,7 @@
 #ifndef _MB_CTL_WORKER_H_
 #define _MB_CTL_WORKER_H_
 
+#include <aio.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -42,6 +43,7 @@
 
 #define MB_WORK_SLICE (4u << 20)
 #define MB_WORK_ERRLEN 160
+#define MB_WORK_DIRECT_ALIGN 4096u /* O_DIRECT: buffer, offset and length multiples */
 
 /* A SHA-256 state (OpenSSL's, kept opaque here). */
 struct mb_hash {
@@ -76,6 +78,16 @@ struct mb_work {
 	uint8_t *dst;
 	int out_fd;
 	uint64_t out_off;
+	/* The file of out_fd opened again with O_DIRECT (-1: none).  With a
+	 * memory source, the whole MB_WORK_DIRECT_ALIGN blocks go through it,
+	 * past the page cache (the memory already holds the bytes), while the
+	 * slice is hashed; the edges, and all of it when the memory is not
+	 * aligned like the file or the file system refuses, go through out_fd.
+	 * A slice's blocks stay in flight while the worker hashes and serves
+	 * other works, until the next slice of this one; the file stays a
+	 * prefix (nothing is written past blocks in flight) and the work
+	 * completes only when all of it is on file. */
+	int out_dfd;
 	struct mb_hash *hash;
 	unsigned flags;			 /* enum mb_work_flag */
 	uint8_t want[MB_SHA256_LEN];	 /* with MB_WORK_FINAL */
@@ -89,6 +101,8 @@ struct mb_work {
 	uint8_t got[MB_SHA256_LEN];	 /* with MB_WORK_FINAL and rc 0 or -EBADMSG */
 	char err[MB_WORK_ERRLEN];
 	/* The worker's. */
+	struct aiocb aio; /* the O_DIRECT write in flight (out_dfd) */
+	bool aio_busy;
 	struct mb_work *next;
 	uint64_t pos;
 	_Atomic bool cancel;

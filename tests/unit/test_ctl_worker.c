@@ -4,7 +4,8 @@
  * loop: a file read into memory and hashed against its digest (match,
  * mismatch, a file shorter or longer than said), memory copied and the copy
  * hashed, a chain of works writing memory ranges to a file under one hash
- * then finishing it with an fsync (how sync streams a download), works
+ * then finishing it with an fsync (how sync streams a download), the same
+ * with O_DIRECT (page cache bypassed, edges and misaligned memory not), works
  * served round robin so a short one is not stuck behind long ones, cancel,
  * and a stop that completes every work exactly once.
  */
@@ -221,6 +222,86 @@ test_chain_to_file(void **state)
 	free(back);
 }
 
+/* The same chain with an O_DIRECT descriptor: the bytes on file and the
+ * digest are the same, with cuts that fall inside blocks; the whole blocks
+ * bypass the page cache (not resident after the writes); memory that is not
+ * aligned like the file goes through the page cache, still correct. */
+static void
+test_chain_direct(void **state)
+{
+	size_t n = 6 * MIB + 777, cut[] = { 0, 1 * MIB + 5, 5 * MIB + 3, n };
+	uint8_t *pat = pattern(n + 1, 5), *back = malloc(n), sha[MB_SHA256_LEN];
+	uint8_t *mem = NULL;
+	char path[128];
+	struct mb_hash h;
+	struct mb_work w;
+	unsigned char vec[1];
+	void *map;
+	int fd, dfd;
+
+	(void)state;
+	assert_int_equal(posix_memalign((void **)&mem, 4096, n + 1), 0);
+	for (int misaligned = 0; misaligned < 2; misaligned++) {
+		uint8_t *p = mem + misaligned;
+
+		memcpy(p, pat, n);
+		assert_int_equal(mb_sha256(p, n, sha), 0);
+		snprintf(path, sizeof(path), "%s/direct%d", dir, misaligned);
+		fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		assert_true(fd >= 0);
+		dfd = open(path, O_WRONLY | O_DIRECT);
+		if (dfd < 0) {
+			print_message("no O_DIRECT in %s (%s): the page cache path only\n", dir,
+				      strerror(errno));
+		}
+		assert_int_equal(mb_hash_init(&h), 0);
+		for (int i = 0; i < 3; i++) {
+			mb_work_init(&w);
+			w.src = p + cut[i];
+			w.len = cut[i + 1] - cut[i];
+			w.out_fd = fd;
+			w.out_dfd = dfd;
+			w.out_off = cut[i];
+			w.hash = &h;
+			w.done = on_done;
+			completions = 0;
+			mb_worker_submit(&w);
+			wait_for(1);
+			assert_int_equal(w.rc, 0);
+			assert_int_equal(w.moved, cut[i + 1] - cut[i]);
+		}
+		if (dfd >= 0) {
+			/* a whole block in the middle went past the page cache, or
+			 * through it when the memory was not aligned */
+			map = mmap(NULL, n, PROT_READ, MAP_SHARED, fd, 0);
+			assert_true(map != MAP_FAILED);
+			assert_int_equal(mincore((uint8_t *)map + 3 * MIB, 4096, vec), 0);
+			assert_int_equal(vec[0] & 1, misaligned ? 1 : 0);
+			munmap(map, n);
+		}
+		mb_work_init(&w);
+		w.out_fd = fd;
+		w.hash = &h;
+		w.done = on_done;
+		w.flags = MB_WORK_FINAL | MB_WORK_FSYNC;
+		memcpy(w.want, sha, sizeof(sha));
+		completions = 0;
+		mb_worker_submit(&w);
+		wait_for(1);
+		assert_int_equal(w.rc, 0);
+		assert_int_equal(pread(fd, back, n, 0), (ssize_t)n);
+		assert_memory_equal(back, pat, n);
+		assert_int_equal(lseek(fd, 0, SEEK_END), (off_t)n);
+		mb_hash_done(&h);
+		close(fd);
+		if (dfd >= 0)
+			close(dfd);
+	}
+	free(mem);
+	free(pat);
+	free(back);
+}
+
 /* A short work submitted behind two long ones completes first.  The long
  * ones hash 256 MiB of zero pages each (no memory to speak of), long enough
  * that the three are queued together on a loaded machine too. */
@@ -328,7 +409,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_file_into_memory), cmocka_unit_test(test_copy),
-		cmocka_unit_test(test_chain_to_file),	 cmocka_unit_test(test_round_robin),
+		cmocka_unit_test(test_chain_to_file),	 cmocka_unit_test(test_chain_direct),
+		cmocka_unit_test(test_round_robin),
 		cmocka_unit_test(test_cancel_and_stop),
 	};
 
