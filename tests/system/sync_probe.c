@@ -13,7 +13,9 @@
  * Runs N sync rounds (default 1) through the "sync" action, then checks that
  * every published image's memory holds exactly its file's bytes ("image
  * 'X': memory matches the file"), prints the "sync" status JSON on stdout
- * and exits 0 when the last round's result is "ok", 1 otherwise.  Killing it
+ * and exits 0 when the last round's result is "ok", 1 otherwise; on stderr,
+ * "sync-probe: rounds took S s" times the start and the rounds alone,
+ * without that check (bench/sync-wan.sh reads it).  Killing it
  * mid-download is the crash test.  --serve also opens server.control-socket
  * and runs the loop until SIGTERM, for minibossctl (sync, reload: the same
  * reload as the daemon's, re-reading CONFIG).
@@ -37,6 +39,7 @@
 #include "mb_config.h"
 #include "mb_image.h"
 #include "mb_log.h"
+#include "mb_time.h"
 
 static volatile sig_atomic_t stop;
 
@@ -135,6 +138,7 @@ main(int argc, char **argv)
 	struct mb_config cfg;
 	char err[MB_CFG_ERRLEN];
 	int rounds = 1, rc;
+	uint64_t t0;
 	json_t *st = NULL;
 
 	if (argc < 2) {
@@ -167,6 +171,7 @@ main(int argc, char **argv)
 		mb_ctl_loop_fini();
 		return 0;
 	}
+	t0 = mb_time_mono_ns();
 	if (mb_ctl_core_start(&cfg, argv[1], rounds_tab, 2) < 0)
 		return 2;
 	for (int r = 0; r < rounds; r++) {
@@ -185,6 +190,7 @@ main(int argc, char **argv)
 		json_decref(st);
 		st = until_idle();
 	}
+	fprintf(stderr, "sync-probe: rounds took %.3f s\n", (double)(mb_time_mono_ns() - t0) / 1e9);
 	rc = strcmp(json_string_value(json_object_get(st, "result")), "ok") == 0 ? 0 : 1;
 	if (check_memory(cfg.state_dir) != 0)
 		rc = 1;
