@@ -575,6 +575,8 @@ status_json(enum mb_health_state *worst)
 			json_object_set_new(
 			    e, "bytes", json_integer(f->rx_init ? (json_int_t)f->rx.rbytes : 0));
 			json_object_set_new(e, "total", json_integer((json_int_t)f->e.size));
+			json_object_set_new(e, "path",
+			                    json_string(f->via_dp ? "dataplane" : "kernel"));
 		} else if (im->failures > 0) {
 			json_object_set_new(e, "state", json_string("failed"));
 			json_object_set_new(e, "reason", json_string(im->reason));

@@ -54,10 +54,20 @@ rx_close(struct fetch *f)
 	if (f->kgroup && mb_ctl_dp()->kernel_group != NULL)
 		(void)mb_ctl_dp()->kernel_group(f->group, false);
 	f->kgroup = false;
+	if (f->fq != NULL) {
+		(void)mb_ctl_loop_del(f->fq->efd);
+		if (mb_ctl_dp()->fill_del != NULL)
+			mb_ctl_dp()->fill_del(f->fq); /* freed after the lcores' grace period */
+		else
+			mb_fillq_free(f->fq);
+		f->fq = NULL;
+	}
 	if (f->rsock >= 0) {
-		(void)mb_ctl_loop_del(f->rsock);
+		if (f->krx)
+			(void)mb_ctl_loop_del(f->rsock);
 		(void)close(f->rsock);
 	}
+	f->krx = false;
 	if (f->ssock >= 0 && f->ssock != f->rsock)
 		(void)close(f->ssock);
 	f->rsock = f->ssock = -1;
@@ -238,6 +248,8 @@ rx_io(int fd, uint32_t events, void *arg)
 		if (n <= 0)
 			return;
 		now = mb_time_mono_ns();
+		f->k_pkts += (uint64_t)n;
+		mb_origin.cnt.rx_kernel += (uint64_t)n;
 		for (i = 0; i < n; i++) {
 			if (!rx_pkt(f, buf[i], msg[i].msg_len, &from[i], now))
 				return; /* failed: f is gone */
@@ -248,6 +260,103 @@ rx_io(int fd, uint32_t events, void *arg)
 		}
 		if (n < ORIGIN_RX_BATCH)
 			return;
+	}
+}
+
+/* The session reaches us through the dataplane: the kernel socket (kept
+ * for sending) is read no more.  Where the dataplane also hands the kernel
+ * a copy (a software port whose kernel interface sees the frames too) that
+ * copy only fills the socket buffer, shrunk to the minimum. */
+static void
+kernel_rx_stop(struct fetch *f)
+{
+	int rb = 0;
+
+	f->via_dp = true;
+	if (f->krx) {
+		(void)mb_ctl_loop_del(f->rsock);
+		(void)setsockopt(f->rsock, SOL_SOCKET, SO_RCVBUF, &rb, sizeof(rb));
+		f->krx = false;
+	}
+	MB_LOG(DEBUG, CTL, "parent: '%s': the session arrives through the dataplane",
+	       f->e.name);
+}
+
+/* The dataplane's fill queue has datagrams: handle them in place, at most
+ * ORIGIN_FILL_BATCHES x ORIGIN_FILL_BATCH per loop pass (the eventfd is
+ * left readable when more wait, so the loop comes back after its other
+ * work); arm the wakeup when it is empty. */
+static void
+fill_io(int fd, uint32_t events, void *arg)
+{
+	struct fetch *f = arg;
+	struct mb_fillq *q = f->fq;
+	const struct mb_fillq_slot *s[ORIGIN_FILL_BATCH];
+	struct sockaddr_in from = {.sin_family = AF_INET};
+	uint64_t now, one = 1;
+	unsigned int i, n, b;
+
+	(void)fd;
+	(void)events;
+	for (b = 0; b < ORIGIN_FILL_BATCHES; b++) {
+		n = mb_fillq_peek(q, s, ORIGIN_FILL_BATCH);
+		if (n == 0) {
+			if (!mb_fillq_arm(q))
+				return; /* empty: the next push wakes us */
+			continue;
+		}
+		now = mb_time_mono_ns();
+		f->dp_pkts += n;
+		mb_origin.cnt.rx_dataplane += n;
+		for (i = 0; i < n; i++) {
+			from.sin_addr.s_addr = s[i]->src;
+			from.sin_port = htons(s[i]->sport);
+			/* q goes with f: freed after a grace period, so s[] stays
+			 * readable to the end of this pass */
+			if (!rx_pkt(f, s[i]->data, s[i]->len, &from, now))
+				return; /* failed: f is gone */
+			if (!f->via_dp && f->last_valid_ns == now)
+				kernel_rx_stop(f);
+			if (f->phase == F_RECV && mb_frx_complete(&f->rx)) {
+				fetch_finish(f);
+				return;
+			}
+		}
+		mb_fillq_release(q, n);
+	}
+	(void)!write(q->efd, &one, sizeof(one)); /* more wait */
+}
+
+/* Ask the dataplane for the session's datagrams (a fill queue): where the
+ * parent is reached through the serving port they come that way, ahead of
+ * the TAP and the kernel.  Without it (no dataplane offers it, all its
+ * queues in use) the kernel sockets receive alone. */
+static void
+fill_open(struct fetch *f)
+{
+	const struct mb_ctl_dp_ops *dp = mb_ctl_dp();
+	int rc;
+
+	if (dp->fill_add == NULL)
+		return;
+	f->fq = mb_fillq_new(ORIGIN_FILLQ_SLOTS, f->server, f->port, f->group);
+	if (f->fq == NULL) {
+		MB_LOG(WARNING, CTL, "parent: no fill queue (%s): kernel sockets only",
+		       strerror(errno));
+		return;
+	}
+	if (mb_ctl_loop_add(f->fq->efd, EPOLLIN, fill_io, f) != 0) {
+		mb_fillq_free(f->fq);
+		f->fq = NULL;
+		return;
+	}
+	rc = dp->fill_add(f->fq);
+	if (rc != 0) {
+		MB_LOG(WARNING, CTL, "parent: the dataplane takes no fill queue (%s): kernel "
+		       "sockets only", strerror(-rc));
+		(void)mb_ctl_loop_del(f->fq->efd);
+		mb_fillq_free(f->fq);
+		f->fq = NULL;
 	}
 }
 
@@ -347,6 +456,8 @@ rx_open(struct fetch *f)
 	}
 	if (mb_ctl_loop_add(f->rsock, EPOLLIN, rx_io, f) != 0)
 		return -ENOMEM;
+	f->krx = true;
+	fill_open(f);
 	return 0;
 }
 
@@ -603,11 +714,12 @@ work_done(struct mb_work *w)
 	MB_LOG(NOTICE, CTL,
 	       "parent: '%s' v%" PRIu64 " filled: %" PRIu64 " bytes in %" PRIu64 " ms (%s, %" PRIu64
 	       " ms receiving; %" PRIu64 " requests, %" PRIu64 " idle "
-	       "timeouts, %" PRIu64 " duplicate blocks, %" PRIu64 " datagrams dropped)",
+	       "timeouts, %" PRIu64 " duplicate blocks, %" PRIu64 " datagrams dropped; "
+	       "%" PRIu64 " datagrams through the dataplane, %" PRIu64 " through kernel sockets)",
 	       f->e.name, f->e.version, f->e.size, ms,
 	       rc_mapped ? "into the mapped .part" : "into image memory",
 	       (uint64_t)((f->last_valid_ns - f->join_ns) / MB_NS_PER_MS), f->nreq, f->ntimeouts,
-	       f->ndup, f->drops);
+	       f->ndup, f->drops, f->dp_pkts, f->k_pkts);
 	origin_fetch_detach(f);
 }
 
