@@ -33,6 +33,10 @@
 #   origin.sh down     parent stopped: the cached image still serves, an
 #                      uncached one is NOIMAGE, health degraded with the
 #                      reason; parent back: health ok again (the probe)
+#   origin.sh rate     the fill at a parent rate of 1 Gbit/s (MB_TEST_RATE):
+#                      its datagrams come through the dataplane's fill queue,
+#                      not the kernel socket, no block twice; the receive
+#                      rate is printed (not asserted: bench/ owns targets)
 #   origin.sh measure  fill time of a MB_TEST_MIB (default 37) MiB image at
 #                      the parent's frisbee.rate (MB_TEST_RATE, default
 #                      200M), the node's first load (behind TRYAGAIN, -B
@@ -57,7 +61,7 @@ PMETHODS=ucast
 [ "$CASE" = mcast ] && PMETHODS=mcast
 # cut-through is on by default; the stock subboss's TRYAGAIN is tested with it off
 CUT=yes
-case "$CASE" in fill | backoff) CUT=no ;; measure) CUT=${MB_TEST_CUT:-no} ;; esac
+case "$CASE" in fill | backoff | rate) CUT=no ;; measure) CUT=${MB_TEST_CUT:-no} ;; esac
 SUBEXTRA="\ncut-through = $CUT"
 [ "$CASE" = noaccess ] && SUBEXTRA="$SUBEXTRA\nparent-proxy = yes"
 [ "$CASE" = mapped ] && SUBEXTRA="$SUBEXTRA\n[images]\nhugepage-budget = 1M"
@@ -69,6 +73,7 @@ MT2=1700000500
 mb_require_frisbee
 [ -x "$MB_BUILD/server/minibossd" ] || mb_skip "minibossd not built at '$MB_BUILD/server/minibossd'"
 [ "$CASE" = measure ] && MIB=${MB_TEST_MIB:-37} && RATE=${MB_TEST_RATE:-200M}
+[ "$CASE" = rate ] && MIB=${MB_TEST_MIB:-64} && RATE=${MB_TEST_RATE:-1G}
 mb_init
 trap 'rc=$?; rm -rf "/var/run/dpdk/${MB_PREFIX}${MB_RID}par" "/var/run/dpdk/${MB_PREFIX}${MB_RID}sub"
 (exit $rc); mb_cleanup' EXIT
@@ -371,6 +376,27 @@ down)
 	[ "$i" -lt 90 ] || mb_fail "the parent's return not noticed"
 	[ "$(health | field "j['state']")" = ok ] || { health >&2; mb_fail "health not ok again"; }
 	mb_pass "cached image served with the parent down; health degraded, then ok"
+	;;
+rate)
+	load "$MB_TMP/out"
+	same_as "$MB_TMP/v1.img" "$MT1"
+	L=$(grep -o "filled: .*through kernel sockets" "$MB_TMP/sub.log")
+	[ -n "$L" ] || mb_fail "no fill line"
+	RMS=$(echo "$L" | sed -n 's/.* \([0-9]*\) ms receiving.*/\1/p')
+	DUP=$(echo "$L" | sed -n 's/.* \([0-9]*\) duplicate blocks.*/\1/p')
+	NDP=$(echo "$L" | sed -n 's/.* \([0-9]*\) datagrams through the dataplane.*/\1/p')
+	NK=$(echo "$L" | sed -n 's/.* \([0-9]*\) through kernel sockets.*/\1/p')
+	# every block of the image came by the fill queue; the kernel
+	# socket heard at most the JOIN reply before it
+	[ "$NDP" -ge $((MIB * 1024)) ] || mb_fail "$NDP datagrams through the dataplane: $L"
+	[ "$NK" -le 2 ] || mb_fail "$NK datagrams through the kernel socket: $L"
+	[ "$DUP" = 0 ] || mb_fail "$DUP blocks received twice: $L"
+	ctl sub --json parent >"$MB_TMP/parent.json"
+	[ "$(field "j['counters']['rx_dataplane']" <"$MB_TMP/parent.json")" -ge $((MIB * 1024)) ] ||
+		{ cat "$MB_TMP/parent.json" >&2; mb_fail "rx_dataplane counter"; }
+	echo "rate: ${MIB} MiB at a parent rate of ${RATE}: received in ${RMS} ms," \
+		"$((MIB * 8388608 / (RMS > 0 ? RMS : 1) / 1000)) Mbit/s; fill ${LOAD_MS} ms end to end for the node"
+	mb_pass "filled through the dataplane at $((MIB * 8388608 / (RMS > 0 ? RMS : 1) / 1000)) Mbit/s"
 	;;
 measure)
 	load "$MB_TMP/out"
