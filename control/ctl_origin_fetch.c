@@ -208,15 +208,8 @@ rx_pkt(struct fetch *f, const uint8_t *buf, size_t len, const struct sockaddr_in
 				mb_image_chunk_set_present(f->mem, m.u.block.chunk);
 		}
 		break;
-	case MB_FRIS_K_REQUEST:
-		mb_frx_snoop_request(&f->rx, m.u.request.chunk, m.u.request.block,
-		                     m.u.request.count, now);
-		break;
-	case MB_FRIS_K_PREQUEST:
-		mb_frx_snoop_prequest(&f->rx, m.u.prequest.chunk, m.u.prequest.map, now);
-		break;
 	default:
-		mb_frx_heard(&f->rx, now);
+		(void)mb_frx_snoop(&f->rx, &m, now);
 		break;
 	}
 	return true;
