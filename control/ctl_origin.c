@@ -476,20 +476,40 @@ origin_decide(const char *name, const struct mb_ms_get_request *req, uint32_t cl
 	v.failed = im->failures > 0 && now < im->retry_at_ms;
 	v.failed_err = im->failed_err;
 
-	/* cut-through: a GET for an image arriving into image memory is served
-	 * from it (the dataplane sends only the chunks in place) */
-	if (im->fetch != NULL && !v.status && mb_origin.cfg->parent_cut_through) {
+	if (im->fetch != NULL && !v.status) {
 		struct fetch *f = im->fetch;
+		bool cut = mb_origin.cfg->parent_cut_through;
+		bool redir = mb_origin.cfg->parent_redirect;
 
-		if (f->mem != NULL && f->mem->present != NULL &&
+		/* redirect (a stock subboss's -R): while we receive from a
+		 * multicast or broadcast session of the parent, the node joins
+		 * that session itself */
+		if (redir && (f->phase == F_JOIN || f->phase == F_RECV) &&
+		    f->rep.method != MB_MS_METHOD_UNICAST && (f->rep.method & req->methods) != 0) {
+			memset(rep, 0, sizeof(*rep));
+			rep->method = f->rep.method;
+			rep->isrunning = 1;
+			rep->servaddr = f->rep.servaddr;
+			rep->addr = f->rep.addr;
+			rep->port = f->rep.port;
+			rep->size = f->e.size;
+			mb_ms_reply_set_mtime(rep, f->e.mtime);
+			mb_origin.cnt.redirects++;
+			return MB_MS_ERROR_NONE;
+		}
+		/* cut-through: a GET for an image arriving into image memory is
+		 * served from it (the dataplane sends only the chunks in place) */
+		if (cut && f->mem != NULL && f->mem->present != NULL &&
 		    (f->phase == F_RECV || f->phase == F_FINISH)) {
 			*ret_img = f->mem;
 			mb_origin.cnt.cut_through++;
 			return MB_MASTER_SERVE;
 		}
-		/* the session is moments away (the parent's GET and JOIN2
-		 * replies): wait for it rather than send the node off for -B s */
-		if ((f->phase == F_GET || f->phase == F_JOIN) && f->tryagains == 0 &&
+		/* the session is moments away (the parent's GET reply, for
+		 * cut-through its JOIN2 reply too): wait for it rather than
+		 * send the node off for -B s */
+		if ((f->phase == F_GET || (cut && f->phase == F_JOIN)) && (cut || redir) &&
+		    f->tryagains == 0 &&
 		    mb_time_mono_ns() - f->start_ns < ORIGIN_CUT_WAIT_MS * MB_NS_PER_MS)
 			return MB_MASTER_WAIT;
 	}
@@ -519,8 +539,9 @@ origin_decide(const char *name, const struct mb_ms_get_request *req, uint32_t cl
 			origin_parent_down("cannot open a socket to the parent");
 			return v.held ? MB_MASTER_LOCAL : MB_MS_ERROR_TRYAGAIN;
 		}
-		/* cut-through: this GET waits for the session (ORIGIN_CUT_WAIT_MS) */
-		return mb_origin.cfg->parent_cut_through ? MB_MASTER_WAIT : MB_MS_ERROR_TRYAGAIN;
+		/* cut-through or redirect: this GET waits for the session
+		 * (ORIGIN_CUT_WAIT_MS) */
+		return origin_waits() ? MB_MASTER_WAIT : MB_MS_ERROR_TRYAGAIN;
 	case MB_OV_STATUS:
 		memset(rep, 0, sizeof(*rep));
 		rep->method = 0;

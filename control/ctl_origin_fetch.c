@@ -109,7 +109,7 @@ origin_fetch_detach(struct fetch *f)
 		mb_worker_cancel(&f->w);
 	else
 		fetch_free(f);
-	if (im != NULL && mb_origin.cfg->parent_cut_through)
+	if (im != NULL && origin_waits())
 		mb_ctl_master_origin_ready(); /* GETs waiting for its session */
 }
 
@@ -539,7 +539,7 @@ origin_get_done(struct fetch *f, int rc, const struct mb_ms_get_reply *rep)
 			return;
 		}
 		f->phase = F_GET_WAIT;
-		if (mb_origin.cfg->parent_cut_through)
+		if (origin_waits())
 			mb_ctl_master_origin_ready(); /* they get TRYAGAIN now */
 		if (f->timer == NULL)
 			f->timer = mb_ctl_timer_new(ORIGIN_TRYAGAIN_MS, 0, get_retry, f);
@@ -622,6 +622,8 @@ origin_get_done(struct fetch *f, int rc, const struct mb_ms_get_reply *rep)
 	}
 	f->phase = F_JOIN;
 	f->last_valid_ns = mb_time_mono_ns();
+	if (mb_origin.cfg->parent_redirect && rep->method != MB_MS_METHOD_UNICAST)
+		mb_ctl_master_origin_ready(); /* GETs waiting: to the parent's session */
 	MB_LOG(INFO, CTL,
 	       "parent: fetching '%s' (%" PRIu64 " bytes, mtime %" PRId64 ") by %s "
 	       "from %u.%u.%u.%u port %u",
@@ -787,7 +789,7 @@ origin_fetch_start(struct oimg *im)
 	}
 	/* myip: the address our connection to the parent leaves from, as the
 	 * stock subboss passes -i; known once connected (get_done runs after) */
-	if (mb_origin.cfg->parent_cut_through) {
+	if (origin_waits()) {
 		f->ready_timer = mb_ctl_timer_new(ORIGIN_CUT_WAIT_MS + 10, 0, ready_fire, NULL);
 		if (f->ready_timer == NULL) {
 			origin_pexch_free(f->x);

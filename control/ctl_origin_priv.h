@@ -126,6 +126,7 @@ struct oimg {
 	X(bytes, "image bytes received from the parent")                                           \
 	X(served_stale, "requests served from a copy the parent could not confirm")                \
 	X(cut_through, "GETs served from an image still arriving (cut-through)")                   \
+	X(redirects, "GETs sent to the parent's multicast/broadcast session (redirect)")          \
 	X(rx_drops, "datagrams dropped by the receiver (decode or source checks)")                 \
 	X(rx_dataplane, "datagrams received through the dataplane's fill queue")                   \
 	X(rx_kernel, "datagrams received on kernel sockets")
@@ -174,6 +175,14 @@ void origin_pexch_free(struct pexch *x);
 /* Start fetching im (the GET to the parent).  0 or -errno. */
 int origin_fetch_start(struct oimg *im);
 /* The image lets go of its fetch: freed now or by the worker's completion. */
+/* Do GETs for a fetching image wait for its session (cut-through or
+ * redirect on)? */
+static inline bool
+origin_waits(void)
+{
+	return mb_origin.cfg->parent_cut_through || mb_origin.cfg->parent_redirect;
+}
+
 void origin_fetch_detach(struct fetch *f);
 /* The parent answered the fetch's GET (rc 0, rep) or did not (rc -errno). */
 void origin_get_done(struct fetch *f, int rc, const struct mb_ms_get_reply *rep);

@@ -37,6 +37,12 @@
 #                      its datagrams come through the dataplane's fill queue,
 #                      not the kernel socket, no block twice; the receive
 #                      rate is printed (not asserted: bench/ owns targets)
+#   origin.sh redirect origin.redirect = yes (a stock subboss's -R), the
+#                      parent asked for multicast and paced: the node's GET
+#                      while sub fetches is answered with the parent's
+#                      group, port and server address; the node loads from
+#                      the parent's session (sub starts none) into a
+#                      byte-identical copy, and sub's cache fills too
 #   origin.sh measure  fill time of a MB_TEST_MIB (default 37) MiB image at
 #                      the parent's frisbee.rate (MB_TEST_RATE, default
 #                      200M), the node's first load (behind TRYAGAIN, -B
@@ -58,12 +64,13 @@ RATE=${MB_TEST_RATE:-500M}
 BSECS=${MB_TEST_B:-1}
 IMG=emulab-ops/BIG
 PMETHODS=ucast
-[ "$CASE" = mcast ] && PMETHODS=mcast
+[ "$CASE" = mcast ] || [ "$CASE" = redirect ] && PMETHODS=mcast
 # cut-through is on by default; the stock subboss's TRYAGAIN is tested with it off
 CUT=yes
 case "$CASE" in fill | backoff | rate) CUT=no ;; measure) CUT=${MB_TEST_CUT:-no} ;; esac
 SUBEXTRA="\ncut-through = $CUT"
 [ "$CASE" = noaccess ] && SUBEXTRA="$SUBEXTRA\nparent-proxy = yes"
+[ "$CASE" = redirect ] && SUBEXTRA="$SUBEXTRA\nredirect = yes"
 [ "$CASE" = mapped ] && SUBEXTRA="$SUBEXTRA\n[images]\nhugepage-budget = 1M"
 STIMEOUT=20s
 [ "$CASE" = backoff ] && STIMEOUT=3s
@@ -193,6 +200,7 @@ mb_host sub "$SUB/24" noaddr
 mb_host node "$NODE/24"
 [ "$CASE" = cut ] && mb_host node2 "10.81.0.12/24"
 [ "$CASE" = cut ] && MIB=${MB_TEST_MIB:-16} && RATE=${MB_TEST_RATE:-100M}
+[ "$CASE" = redirect ] && MIB=${MB_TEST_MIB:-16} && RATE=${MB_TEST_RATE:-50M}
 mkdir -p "$MB_TMP/par/state" "$MB_TMP/sub/state"
 mb_make_file "$MB_TMP/v1.img" "$MIB" 1
 mb_state_add_image "$MB_TMP/par/state" "$IMG" "$MB_TMP/v1.img" 1 "$MT1"
@@ -376,6 +384,29 @@ down)
 	[ "$i" -lt 90 ] || mb_fail "the parent's return not noticed"
 	[ "$(health | field "j['state']")" = ok ] || { health >&2; mb_fail "health not ok again"; }
 	mb_pass "cached image served with the parent down; health degraded, then ok"
+	;;
+redirect)
+	# -B 30 as rc.frisbee: a TRYAGAIN would cost 30 s
+	t0=$(date +%s%N)
+	mb_in node timeout 120 "$FRIS" -i "$NODE" -S "$SUB" -B 30 -T 30 -N -F "$IMG" \
+		"$MB_TMP/out" >"$MB_TMP/load.err" 2>&1 || { cat "$MB_TMP/load.err" >&2;
+		mb_fail "the node's load failed"; }
+	T1=$((($(date +%s%N) - t0) / 1000000))
+	grep -q 'image busy' "$MB_TMP/load.err" && mb_fail "the node was told TRYAGAIN"
+	[ "$(mb_sha "$MB_TMP/out")" = "$(mb_sha "$MB_TMP/v1.img")" ] ||
+		mb_fail "the node's copy differs"
+	ctl sub --json parent >"$MB_TMP/parent.json"
+	[ "$(field "j['counters']['redirects']" <"$MB_TMP/parent.json")" -ge 1 ] ||
+		{ cat "$MB_TMP/parent.json" >&2; mb_fail "no GET redirected"; }
+	ctl sub --json sessions >"$MB_TMP/sessions.json"
+	[ "$(field "j['master']['counters']['sessions_started']" <"$MB_TMP/sessions.json")" = 0 ] ||
+		{ cat "$MB_TMP/sessions.json" >&2; mb_fail "sub served the node itself"; }
+	# the stock client names the server it was sent to
+	grep -q "$PAR" "$MB_TMP/load.err" || { cat "$MB_TMP/load.err" >&2;
+		mb_fail "the node's client does not name the parent's server"; }
+	published sub "$IMG" 1
+	same_as "$MB_TMP/v1.img" "$MT1"
+	mb_pass "redirected to the parent's multicast session: the node done after ${T1} ms"
 	;;
 rate)
 	load "$MB_TMP/out"
