@@ -26,9 +26,12 @@
  *
  * A fetch: GET to the parent for the image (origin.parent-methods), then a
  * Frisbee receiver (proto/fris_rx.c, the stock client's request rules;
- * JOIN2, so the parent's exact byte count) on kernel UDP sockets in this
- * thread's loop (a multicast group is handed to the kernel by the dataplane,
- * mb_dp_kernel_group), straight into the image's final memory (pinned, from
+ * JOIN2, so the parent's exact byte count) in this thread's loop, fed by
+ * the dataplane's fill queue (common/mb_fillq.c: the session's datagrams
+ * copied by the lcores, no TAP or kernel socket on the way) where the
+ * session comes through the port, else by kernel UDP sockets (a multicast
+ * group is handed to the kernel by the dataplane, mb_dp_kernel_group),
+ * straight into the image's final memory (pinned, from
  * mb_ctl_store_image_alloc); a parent that answers TRYAGAIN (fetching
  * itself) is asked again every 5 s.  When every chunk is there the shared
  * worker writes the bytes to <state-dir>/tmp/parent-N.part and hashes them
@@ -46,15 +49,21 @@
  * drops requests for the others; the client asks again).  A GET that starts
  * the fetch waits for the receiver's JOIN (at most ORIGIN_CUT_WAIT_MS).
  *
+ * Redirect (origin.redirect, a stock subboss's -R): while the receiver is in
+ * a multicast or broadcast session of the parent, a GET is answered with
+ * that session (the parent's group, port and server address), ahead of
+ * cut-through.
+ *
  * Bounds: the parent's size against images.max-image-size before anything
  * is allocated (the receiver's chunk table and the image memory follow from
  * it), the JOIN2 byte count must equal it, at most origin.concurrency
  * fetches and ORIGIN_MAX_IMAGES images tracked, every exchange with the
  * parent within 5 s, a receive that hears nothing valid for origin.timeout
- * fails.  The receiver reads at most ORIGIN_RX_BATCHES x 32 datagrams per
- * loop pass, so it shares the control thread with the rest; what it cannot
- * read in time the kernel socket buffer (4 MiB) holds and the receiver's
- * re-requests recover.
+ * fails.  The receiver handles at most ORIGIN_FILL_BATCHES x 64 queued
+ * datagrams (the kernel path: ORIGIN_RX_BATCHES x 32) per loop pass, so it
+ * shares the control thread with the rest; what it cannot take in time the
+ * fill queue (8192 slots) or the kernel socket buffer (4 MiB) holds, and
+ * the receiver's re-requests recover what overflows.
  *
  * The fetch itself is in ctl_origin_fetch.c, what the files share in
  * ctl_origin_priv.h.  Control thread only.

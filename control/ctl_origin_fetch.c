@@ -3,9 +3,11 @@
  * One fetch of the parent origin (see ctl_origin.c for the whole): the GET
  * to the parent (TRYAGAIN asked again every 5 s), the reply checked and
  * bounded (ctl_origin_plan.c), the image memory (pinned, or the .part
- * mapped when over the budget), a Frisbee receiver on kernel UDP sockets in
- * the control loop (proto/fris_rx.c; JOIN2, the byte count must match;
- * multicast groups handed to the kernel by the dataplane), cut-through's
+ * mapped when over the budget), a Frisbee receiver in the control loop
+ * (proto/fris_rx.c; JOIN2, the byte count must match) fed by the
+ * dataplane's fill queue, or by kernel UDP sockets where the session does
+ * not come through the port (multicast groups handed to the kernel by the
+ * dataplane; the socket also sends the requests), cut-through's
  * presence bits as chunks complete, then the worker writes, hashes and
  * fsyncs the .part, the file gets the parent's mtime and the store
  * publishes it.  Failures end sessions on a partial image and back off.
