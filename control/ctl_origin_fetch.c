@@ -310,8 +310,9 @@ fill_drain(struct fetch *f)
 		for (i = 0; i < n; i++) {
 			from.sin_addr.s_addr = s[i]->src;
 			from.sin_port = htons(s[i]->sport);
-			/* q goes with f: freed after a grace period, so s[] stays
-			 * readable to the end of this pass */
+			/* a fetch that fails or finishes lets go of q (freed
+			 * after the lcores' grace period): neither is touched
+			 * after that */
 			if (!rx_pkt(f, s[i]->data, s[i]->len, &from, now))
 				return false; /* failed: f is gone */
 			if (!f->via_dp && f->last_valid_ns == now)
@@ -637,8 +638,9 @@ origin_get_done(struct fetch *f, int rc, const struct mb_ms_get_reply *rep)
 	}
 	f->phase = F_JOIN;
 	f->last_valid_ns = mb_time_mono_ns();
-	if (mb_origin.cfg->parent_redirect && rep->method != MB_MS_METHOD_UNICAST)
-		mb_ctl_master_origin_ready(); /* GETs waiting: to the parent's session */
+	if (mb_origin.cfg->parent_redirect)
+		mb_ctl_master_origin_ready(); /* GETs waiting: to the parent's session,
+		                               * or (unicast) on as without redirect */
 	MB_LOG(INFO, CTL,
 	       "parent: fetching '%s' (%" PRIu64 " bytes, mtime %" PRId64 ") by %s "
 	       "from %u.%u.%u.%u port %u",
