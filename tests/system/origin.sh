@@ -33,9 +33,10 @@
 #   origin.sh down     parent stopped: the cached image still serves, an
 #                      uncached one is NOIMAGE, health degraded with the
 #                      reason; parent back: health ok again (the probe)
-#   origin.sh rate     the fill at a parent rate of 1 Gbit/s (MB_TEST_RATE):
+#   origin.sh rate     the fill at a parent rate of 1 Gbit/s (MB_TEST_RATE,
+#                      MB_TEST_MIB; MB_VDEV=af_xdp: both daemons on af_xdp):
 #                      its datagrams come through the dataplane's fill queue,
-#                      not the kernel socket, no block twice; the receive
+#                      not the kernel socket, few blocks twice; the receive
 #                      rate is printed (not asserted: bench/ owns targets)
 #   origin.sh redirect origin.redirect = yes (a stock subboss's -R), the
 #                      parent asked for multicast and paced: the node's GET
@@ -78,6 +79,7 @@ MT1=1700000000
 MT2=1700000500
 
 mb_require_frisbee
+[ "${MB_VDEV:-af_packet}" = af_xdp ] && mb_require_af_xdp
 [ -x "$MB_BUILD/server/minibossd" ] || mb_skip "minibossd not built at '$MB_BUILD/server/minibossd'"
 [ "$CASE" = measure ] && MIB=${MB_TEST_MIB:-37} && RATE=${MB_TEST_RATE:-200M}
 [ "$CASE" = rate ] && MIB=${MB_TEST_MIB:-64} && RATE=${MB_TEST_RATE:-1G}
@@ -111,7 +113,7 @@ dstart() {
 	addr=$(mb_addr "$n")
 	mkdir -p "$MB_TMP/$n/state"
 	mb_bg "$n" "$MB_BUILD/server/minibossd" -l 0,1 --no-huge -m 512 --no-pci \
-		--file-prefix="${MB_PREFIX}${MB_RID}$n" --vdev="net_af_packet0,iface=eth0" \
+		--file-prefix="${MB_PREFIX}${MB_RID}$n" --vdev="$(mb_vdev)" \
 		-- -c "$MB_TMP/$n/mb.conf" -d >>"$MB_TMP/$n.log" 2>&1
 	DPID[$n]=$MB_LAST_PID
 	for i in $(seq 300); do
