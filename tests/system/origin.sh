@@ -34,7 +34,8 @@
 #                      uncached one is NOIMAGE, health degraded with the
 #                      reason; parent back: health ok again (the probe)
 #   origin.sh rate     the fill at a parent rate of 1 Gbit/s (MB_TEST_RATE,
-#                      MB_TEST_MIB; MB_VDEV=af_xdp: both daemons on af_xdp):
+#                      MB_TEST_MIB; MB_VDEV=af_xdp: both daemons on af_xdp;
+#                      MB_SUB_WORKERS=N: sub on dpdk.workers = N):
 #                      its datagrams come through the dataplane's fill queue,
 #                      not the kernel socket, few blocks twice; the receive
 #                      rate is printed (not asserted: bench/ owns targets)
@@ -104,16 +105,20 @@ conf() {
 		mbufs = 8191
 		idle-sleep-us = 200
 	EOF
+	[ "$1" = sub ] && [ -n "${MB_SUB_WORKERS:-}" ] && echo "workers = $MB_SUB_WORKERS"
 	printf '%b\n' "${3:-}"
 }
 
 # dstart NAME: minibossd in namespace NAME with $MB_TMP/NAME/mb.conf.
 dstart() {
-	local n=$1 addr tap i
+	local n=$1 addr tap i vdev
 	addr=$(mb_addr "$n")
 	mkdir -p "$MB_TMP/$n/state"
+	vdev=$(mb_vdev)
+	# MB_SUB_WORKERS=N (af_packet): sub on dpdk.workers = N, a queue pair each
+	[ "$n" = sub ] && [ -n "${MB_SUB_WORKERS:-}" ] && vdev="$vdev,qpairs=$MB_SUB_WORKERS"
 	mb_bg "$n" "$MB_BUILD/server/minibossd" -l 0,1 --no-huge -m 512 --no-pci \
-		--file-prefix="${MB_PREFIX}${MB_RID}$n" --vdev="$(mb_vdev)" \
+		--file-prefix="${MB_PREFIX}${MB_RID}$n" --vdev="$vdev" \
 		-- -c "$MB_TMP/$n/mb.conf" -d >>"$MB_TMP/$n.log" 2>&1
 	DPID[$n]=$MB_LAST_PID
 	for i in $(seq 300); do
