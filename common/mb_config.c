@@ -252,6 +252,11 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	  "mfrisbee:// origin: a GET for an image being fetched into image memory starts (or "
 	  "joins) a session at once that serves each chunk as it arrives, instead of TRYAGAIN; "
 	  "requests for chunks not there yet are dropped and asked again by the client" },
+	{ "origin", "redirect", MB_CFG_BOOL, OFF(parent_redirect), 0, 1, "no", true,
+	  "mfrisbee:// origin: while an image is fetched from a multicast or broadcast "
+	  "session of the parent, a node's GET is answered with that session (the parent's "
+	  "group, port and server address), as a stock subboss run with -R, instead of "
+	  "cut-through or TRYAGAIN" },
 	{ "origin", "local-images", MB_CFG_STRING, OFF(origin_local_images), 1, 16, "withdraw", true,
 	  "images in the store that the ops manifest does not list for this site: keep (serve "
 	  "them on; ops withdraws nothing) or withdraw (ops' manifest is the whole store); a "

@@ -125,6 +125,7 @@ struct mb_config {
 	bool parent_proxy;	/* ask on behalf of the node (hostip) */
 	uint64_t parent_revalidate; /* seconds a parent's GETSTATUS answer counts */
 	bool parent_cut_through;	/* serve a fetching image as its chunks arrive */
+	bool parent_redirect;	/* send nodes to the parent's non-unicast session (stock -R) */
 	char *origin_local_images; /* "keep" or "withdraw" */
 
 	/* [control] */

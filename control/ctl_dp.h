@@ -51,6 +51,10 @@ struct mb_ctl_dp_ops {
 	void (*tcp_refuse_new)(bool on);
 	/* mb_dp_kernel_group (NULL: not offered, as the null dataplane). */
 	int (*kernel_group)(uint32_t group, bool on);
+	/* mb_dp_fill_add/del (NULL: not offered; the caller frees its queue
+	 * itself then). */
+	int (*fill_add)(struct mb_fillq *q);
+	void (*fill_del)(struct mb_fillq *q);
 };
 
 /* Install `ops` (borrowed for the life of the process; NULL: the null

@@ -29,6 +29,8 @@ const struct mb_ctl_dp_ops mb_ctl_dp_dpdk = {
 	.tcp_abort_image = mb_dp_tcp_abort_image,
 	.tcp_refuse_new = mb_dp_tcp_refuse_new,
 	.kernel_group = mb_dp_kernel_group,
+	.fill_add = mb_dp_fill_add,
+	.fill_del = mb_dp_fill_del,
 };
 
 static void *

@@ -26,9 +26,12 @@
  *
  * A fetch: GET to the parent for the image (origin.parent-methods), then a
  * Frisbee receiver (proto/fris_rx.c, the stock client's request rules;
- * JOIN2, so the parent's exact byte count) on kernel UDP sockets in this
- * thread's loop (a multicast group is handed to the kernel by the dataplane,
- * mb_dp_kernel_group), straight into the image's final memory (pinned, from
+ * JOIN2, so the parent's exact byte count) in this thread's loop, fed by
+ * the dataplane's fill queue (common/mb_fillq.c: the session's datagrams
+ * copied by the lcores, no TAP or kernel socket on the way) where the
+ * session comes through the port, else by kernel UDP sockets (a multicast
+ * group is handed to the kernel by the dataplane, mb_dp_kernel_group),
+ * straight into the image's final memory (pinned, from
  * mb_ctl_store_image_alloc); a parent that answers TRYAGAIN (fetching
  * itself) is asked again every 5 s.  When every chunk is there the shared
  * worker writes the bytes to <state-dir>/tmp/parent-N.part and hashes them
@@ -46,15 +49,21 @@
  * drops requests for the others; the client asks again).  A GET that starts
  * the fetch waits for the receiver's JOIN (at most ORIGIN_CUT_WAIT_MS).
  *
+ * Redirect (origin.redirect, a stock subboss's -R): while the receiver is in
+ * a multicast or broadcast session of the parent, a GET is answered with
+ * that session (the parent's group, port and server address), ahead of
+ * cut-through.
+ *
  * Bounds: the parent's size against images.max-image-size before anything
  * is allocated (the receiver's chunk table and the image memory follow from
  * it), the JOIN2 byte count must equal it, at most origin.concurrency
  * fetches and ORIGIN_MAX_IMAGES images tracked, every exchange with the
  * parent within 5 s, a receive that hears nothing valid for origin.timeout
- * fails.  The receiver reads at most ORIGIN_RX_BATCHES x 32 datagrams per
- * loop pass, so it shares the control thread with the rest; what it cannot
- * read in time the kernel socket buffer (4 MiB) holds and the receiver's
- * re-requests recover.
+ * fails.  The receiver handles at most ORIGIN_FILL_BATCHES x 64 queued
+ * datagrams (the kernel path: ORIGIN_RX_BATCHES x 32) per loop pass, so it
+ * shares the control thread with the rest; what it cannot take in time the
+ * fill queue (8192 slots) or the kernel socket buffer (4 MiB) holds, and
+ * the receiver's re-requests recover what overflows.
  *
  * The fetch itself is in ctl_origin_fetch.c, what the files share in
  * ctl_origin_priv.h.  Control thread only.
@@ -476,20 +485,40 @@ origin_decide(const char *name, const struct mb_ms_get_request *req, uint32_t cl
 	v.failed = im->failures > 0 && now < im->retry_at_ms;
 	v.failed_err = im->failed_err;
 
-	/* cut-through: a GET for an image arriving into image memory is served
-	 * from it (the dataplane sends only the chunks in place) */
-	if (im->fetch != NULL && !v.status && mb_origin.cfg->parent_cut_through) {
+	if (im->fetch != NULL && !v.status) {
 		struct fetch *f = im->fetch;
+		bool cut = mb_origin.cfg->parent_cut_through;
+		bool redir = mb_origin.cfg->parent_redirect;
 
-		if (f->mem != NULL && f->mem->present != NULL &&
+		/* redirect (a stock subboss's -R): while we receive from a
+		 * multicast or broadcast session of the parent, the node joins
+		 * that session itself */
+		if (redir && (f->phase == F_JOIN || f->phase == F_RECV) &&
+		    f->rep.method != MB_MS_METHOD_UNICAST && (f->rep.method & req->methods) != 0) {
+			memset(rep, 0, sizeof(*rep));
+			rep->method = f->rep.method;
+			rep->isrunning = 1;
+			rep->servaddr = f->rep.servaddr;
+			rep->addr = f->rep.addr;
+			rep->port = f->rep.port;
+			rep->size = f->e.size;
+			mb_ms_reply_set_mtime(rep, f->e.mtime);
+			mb_origin.cnt.redirects++;
+			return MB_MS_ERROR_NONE;
+		}
+		/* cut-through: a GET for an image arriving into image memory is
+		 * served from it (the dataplane sends only the chunks in place) */
+		if (cut && f->mem != NULL && f->mem->present != NULL &&
 		    (f->phase == F_RECV || f->phase == F_FINISH)) {
 			*ret_img = f->mem;
 			mb_origin.cnt.cut_through++;
 			return MB_MASTER_SERVE;
 		}
-		/* the session is moments away (the parent's GET and JOIN2
-		 * replies): wait for it rather than send the node off for -B s */
-		if ((f->phase == F_GET || f->phase == F_JOIN) && f->tryagains == 0 &&
+		/* the session is moments away (the parent's GET reply, for
+		 * cut-through its JOIN2 reply too): wait for it rather than
+		 * send the node off for -B s */
+		if ((f->phase == F_GET || (cut && f->phase == F_JOIN)) && (cut || redir) &&
+		    f->tryagains == 0 &&
 		    mb_time_mono_ns() - f->start_ns < ORIGIN_CUT_WAIT_MS * MB_NS_PER_MS)
 			return MB_MASTER_WAIT;
 	}
@@ -519,8 +548,9 @@ origin_decide(const char *name, const struct mb_ms_get_request *req, uint32_t cl
 			origin_parent_down("cannot open a socket to the parent");
 			return v.held ? MB_MASTER_LOCAL : MB_MS_ERROR_TRYAGAIN;
 		}
-		/* cut-through: this GET waits for the session (ORIGIN_CUT_WAIT_MS) */
-		return mb_origin.cfg->parent_cut_through ? MB_MASTER_WAIT : MB_MS_ERROR_TRYAGAIN;
+		/* cut-through or redirect: this GET waits for the session
+		 * (ORIGIN_CUT_WAIT_MS) */
+		return origin_waits() ? MB_MASTER_WAIT : MB_MS_ERROR_TRYAGAIN;
 	case MB_OV_STATUS:
 		memset(rep, 0, sizeof(*rep));
 		rep->method = 0;
@@ -575,6 +605,8 @@ status_json(enum mb_health_state *worst)
 			json_object_set_new(
 			    e, "bytes", json_integer(f->rx_init ? (json_int_t)f->rx.rbytes : 0));
 			json_object_set_new(e, "total", json_integer((json_int_t)f->e.size));
+			json_object_set_new(e, "path",
+			                    json_string(f->via_dp ? "dataplane" : "kernel"));
 		} else if (im->failures > 0) {
 			json_object_set_new(e, "state", json_string("failed"));
 			json_object_set_new(e, "reason", json_string(im->reason));

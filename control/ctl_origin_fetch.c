@@ -3,9 +3,11 @@
  * One fetch of the parent origin (see ctl_origin.c for the whole): the GET
  * to the parent (TRYAGAIN asked again every 5 s), the reply checked and
  * bounded (ctl_origin_plan.c), the image memory (pinned, or the .part
- * mapped when over the budget), a Frisbee receiver on kernel UDP sockets in
- * the control loop (proto/fris_rx.c; JOIN2, the byte count must match;
- * multicast groups handed to the kernel by the dataplane), cut-through's
+ * mapped when over the budget), a Frisbee receiver in the control loop
+ * (proto/fris_rx.c; JOIN2, the byte count must match) fed by the
+ * dataplane's fill queue, or by kernel UDP sockets where the session does
+ * not come through the port (multicast groups handed to the kernel by the
+ * dataplane; the socket also sends the requests), cut-through's
  * presence bits as chunks complete, then the worker writes, hashes and
  * fsyncs the .part, the file gets the parent's mtime and the store
  * publishes it.  Failures end sessions on a partial image and back off.
@@ -54,10 +56,20 @@ rx_close(struct fetch *f)
 	if (f->kgroup && mb_ctl_dp()->kernel_group != NULL)
 		(void)mb_ctl_dp()->kernel_group(f->group, false);
 	f->kgroup = false;
+	if (f->fq != NULL) {
+		(void)mb_ctl_loop_del(f->fq->efd);
+		if (mb_ctl_dp()->fill_del != NULL)
+			mb_ctl_dp()->fill_del(f->fq); /* freed after the lcores' grace period */
+		else
+			mb_fillq_free(f->fq);
+		f->fq = NULL;
+	}
 	if (f->rsock >= 0) {
-		(void)mb_ctl_loop_del(f->rsock);
+		if (f->krx)
+			(void)mb_ctl_loop_del(f->rsock);
 		(void)close(f->rsock);
 	}
+	f->krx = false;
 	if (f->ssock >= 0 && f->ssock != f->rsock)
 		(void)close(f->ssock);
 	f->rsock = f->ssock = -1;
@@ -99,7 +111,7 @@ origin_fetch_detach(struct fetch *f)
 		mb_worker_cancel(&f->w);
 	else
 		fetch_free(f);
-	if (im != NULL && mb_origin.cfg->parent_cut_through)
+	if (im != NULL && origin_waits())
 		mb_ctl_master_origin_ready(); /* GETs waiting for its session */
 }
 
@@ -198,19 +210,14 @@ rx_pkt(struct fetch *f, const uint8_t *buf, size_t len, const struct sockaddr_in
 				mb_image_chunk_set_present(f->mem, m.u.block.chunk);
 		}
 		break;
-	case MB_FRIS_K_REQUEST:
-		mb_frx_snoop_request(&f->rx, m.u.request.chunk, m.u.request.block,
-		                     m.u.request.count, now);
-		break;
-	case MB_FRIS_K_PREQUEST:
-		mb_frx_snoop_prequest(&f->rx, m.u.prequest.chunk, m.u.prequest.map, now);
-		break;
 	default:
-		mb_frx_heard(&f->rx, now);
+		(void)mb_frx_snoop(&f->rx, &m, now);
 		break;
 	}
 	return true;
 }
+
+static bool fill_drain(struct fetch *f);
 
 static void
 rx_io(int fd, uint32_t events, void *arg)
@@ -224,6 +231,10 @@ rx_io(int fd, uint32_t events, void *arg)
 	int i, n, b;
 
 	(void)events;
+	/* the same datagrams may come both ways (a software port whose kernel
+	 * interface sees the frames too): the dataplane's first */
+	if (f->fq != NULL && !f->via_dp && (!fill_drain(f) || !f->krx))
+		return;
 	for (b = 0; b < ORIGIN_RX_BATCHES; b++) {
 		for (i = 0; i < ORIGIN_RX_BATCH; i++) {
 			iov[i].iov_base = buf[i];
@@ -238,6 +249,8 @@ rx_io(int fd, uint32_t events, void *arg)
 		if (n <= 0)
 			return;
 		now = mb_time_mono_ns();
+		f->k_pkts += (uint64_t)n;
+		mb_origin.cnt.rx_kernel += (uint64_t)n;
 		for (i = 0; i < n; i++) {
 			if (!rx_pkt(f, buf[i], msg[i].msg_len, &from[i], now))
 				return; /* failed: f is gone */
@@ -248,6 +261,111 @@ rx_io(int fd, uint32_t events, void *arg)
 		}
 		if (n < ORIGIN_RX_BATCH)
 			return;
+	}
+}
+
+/* The session reaches us through the dataplane: the kernel socket (kept
+ * for sending) is read no more.  Where the dataplane also hands the kernel
+ * a copy (a software port whose kernel interface sees the frames too) that
+ * copy only fills the socket buffer, shrunk to the minimum. */
+static void
+kernel_rx_stop(struct fetch *f)
+{
+	int rb = 0;
+
+	f->via_dp = true;
+	if (f->krx) {
+		(void)mb_ctl_loop_del(f->rsock);
+		(void)setsockopt(f->rsock, SOL_SOCKET, SO_RCVBUF, &rb, sizeof(rb));
+		f->krx = false;
+	}
+	MB_LOG(DEBUG, CTL, "parent: '%s': the session arrives through the dataplane",
+	       f->e.name);
+}
+
+/* The dataplane's fill queue has datagrams: handle them in place, at most
+ * ORIGIN_FILL_BATCHES x ORIGIN_FILL_BATCH per loop pass (the eventfd is
+ * left readable when more wait, so the loop comes back after its other
+ * work); arm the wakeup when it is empty.  false when the receiver is gone
+ * (the fetch failed: f is freed; or it finished: its sockets are closed). */
+static bool
+fill_drain(struct fetch *f)
+{
+	struct mb_fillq *q = f->fq;
+	const struct mb_fillq_slot *s[ORIGIN_FILL_BATCH];
+	struct sockaddr_in from = {.sin_family = AF_INET};
+	uint64_t now, one = 1;
+	unsigned int i, n, b;
+
+	for (b = 0; b < ORIGIN_FILL_BATCHES; b++) {
+		n = mb_fillq_peek(q, s, ORIGIN_FILL_BATCH);
+		if (n == 0) {
+			if (!mb_fillq_arm(q))
+				return true; /* empty: the next push wakes us */
+			continue;
+		}
+		now = mb_time_mono_ns();
+		f->dp_pkts += n;
+		mb_origin.cnt.rx_dataplane += n;
+		for (i = 0; i < n; i++) {
+			from.sin_addr.s_addr = s[i]->src;
+			from.sin_port = htons(s[i]->sport);
+			/* a fetch that fails or finishes lets go of q (freed
+			 * after the lcores' grace period): neither is touched
+			 * after that */
+			if (!rx_pkt(f, s[i]->data, s[i]->len, &from, now))
+				return false; /* failed: f is gone */
+			if (!f->via_dp && f->last_valid_ns == now)
+				kernel_rx_stop(f);
+			if (f->phase == F_RECV && mb_frx_complete(&f->rx)) {
+				fetch_finish(f);
+				return false;
+			}
+		}
+		mb_fillq_release(q, n);
+	}
+	(void)!write(q->efd, &one, sizeof(one)); /* more wait */
+	return true;
+}
+
+static void
+fill_io(int fd, uint32_t events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	(void)fill_drain(arg);
+}
+
+/* Ask the dataplane for the session's datagrams (a fill queue): where the
+ * parent is reached through the serving port they come that way, ahead of
+ * the TAP and the kernel.  Without it (no dataplane offers it, all its
+ * queues in use) the kernel sockets receive alone. */
+static void
+fill_open(struct fetch *f)
+{
+	const struct mb_ctl_dp_ops *dp = mb_ctl_dp();
+	int rc;
+
+	if (dp->fill_add == NULL)
+		return;
+	f->fq = mb_fillq_new(ORIGIN_FILLQ_SLOTS, f->server, f->port, f->group);
+	if (f->fq == NULL) {
+		MB_LOG(WARNING, CTL, "parent: no fill queue (%s): kernel sockets only",
+		       strerror(errno));
+		return;
+	}
+	if (mb_ctl_loop_add(f->fq->efd, EPOLLIN, fill_io, f) != 0) {
+		mb_fillq_free(f->fq);
+		f->fq = NULL;
+		return;
+	}
+	rc = dp->fill_add(f->fq);
+	if (rc != 0) {
+		MB_LOG(WARNING, CTL, "parent: the dataplane takes no fill queue (%s): kernel "
+		       "sockets only", strerror(-rc));
+		(void)mb_ctl_loop_del(f->fq->efd);
+		mb_fillq_free(f->fq);
+		f->fq = NULL;
 	}
 }
 
@@ -347,6 +465,8 @@ rx_open(struct fetch *f)
 	}
 	if (mb_ctl_loop_add(f->rsock, EPOLLIN, rx_io, f) != 0)
 		return -ENOMEM;
+	f->krx = true;
+	fill_open(f);
 	return 0;
 }
 
@@ -435,7 +555,7 @@ origin_get_done(struct fetch *f, int rc, const struct mb_ms_get_reply *rep)
 			return;
 		}
 		f->phase = F_GET_WAIT;
-		if (mb_origin.cfg->parent_cut_through)
+		if (origin_waits())
 			mb_ctl_master_origin_ready(); /* they get TRYAGAIN now */
 		if (f->timer == NULL)
 			f->timer = mb_ctl_timer_new(ORIGIN_TRYAGAIN_MS, 0, get_retry, f);
@@ -518,6 +638,9 @@ origin_get_done(struct fetch *f, int rc, const struct mb_ms_get_reply *rep)
 	}
 	f->phase = F_JOIN;
 	f->last_valid_ns = mb_time_mono_ns();
+	if (mb_origin.cfg->parent_redirect)
+		mb_ctl_master_origin_ready(); /* GETs waiting: to the parent's session,
+		                               * or (unicast) on as without redirect */
 	MB_LOG(INFO, CTL,
 	       "parent: fetching '%s' (%" PRIu64 " bytes, mtime %" PRId64 ") by %s "
 	       "from %u.%u.%u.%u port %u",
@@ -603,11 +726,12 @@ work_done(struct mb_work *w)
 	MB_LOG(NOTICE, CTL,
 	       "parent: '%s' v%" PRIu64 " filled: %" PRIu64 " bytes in %" PRIu64 " ms (%s, %" PRIu64
 	       " ms receiving; %" PRIu64 " requests, %" PRIu64 " idle "
-	       "timeouts, %" PRIu64 " duplicate blocks, %" PRIu64 " datagrams dropped)",
+	       "timeouts, %" PRIu64 " duplicate blocks, %" PRIu64 " datagrams dropped; "
+	       "%" PRIu64 " datagrams through the dataplane, %" PRIu64 " through kernel sockets)",
 	       f->e.name, f->e.version, f->e.size, ms,
 	       rc_mapped ? "into the mapped .part" : "into image memory",
 	       (uint64_t)((f->last_valid_ns - f->join_ns) / MB_NS_PER_MS), f->nreq, f->ntimeouts,
-	       f->ndup, f->drops);
+	       f->ndup, f->drops, f->dp_pkts, f->k_pkts);
 	origin_fetch_detach(f);
 }
 
@@ -682,7 +806,7 @@ origin_fetch_start(struct oimg *im)
 	}
 	/* myip: the address our connection to the parent leaves from, as the
 	 * stock subboss passes -i; known once connected (get_done runs after) */
-	if (mb_origin.cfg->parent_cut_through) {
+	if (origin_waits()) {
 		f->ready_timer = mb_ctl_timer_new(ORIGIN_CUT_WAIT_MS + 10, 0, ready_fire, NULL);
 		if (f->ready_timer == NULL) {
 			origin_pexch_free(f->x);

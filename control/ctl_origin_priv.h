@@ -19,6 +19,7 @@
 #include "ctl.h"
 #include "ctl_worker.h"
 #include "fris_rx.h"
+#include "mb_fillq.h"
 #include "mb_image.h"
 #include "mb_manifest.h"
 #include "ms_wire.h"
@@ -37,6 +38,9 @@
 #define ORIGIN_RX_BATCH 32
 #define ORIGIN_RX_BATCHES 16 /* recvmmsg calls per readiness event */
 #define ORIGIN_RCVBUF (4 << 20)
+#define ORIGIN_FILLQ_SLOTS 8192 /* the dataplane fill queue: ~70 ms at 1 Gbit/s, 9 MB */
+#define ORIGIN_FILL_BATCH 64
+#define ORIGIN_FILL_BATCHES 64 /* fill queue batches per loop pass */
 #define ORIGIN_REASON_MAX 200
 #define ORIGIN_CUT_WAIT_MS 3000 /* cut-through: a GET waits this long for the session */
 
@@ -66,6 +70,10 @@ struct fetch {
 	uint16_t port;
 	int rsock, ssock;
 	bool kgroup; /* the dataplane passes the group to the kernel */
+	bool krx;    /* rsock is in the control loop */
+	struct mb_fillq *fq; /* the dataplane's fill queue, or NULL */
+	bool via_dp;         /* the session reached us through fq: rsock no longer read */
+	uint64_t dp_pkts, k_pkts; /* datagrams through fq, through kernel sockets */
 	struct mb_ctl_timer *timer;
 	struct mb_ctl_timer *ready_timer; /* cut-through: waiting GETs give up, TRYAGAIN */
 	struct mb_frx rx;
@@ -118,7 +126,10 @@ struct oimg {
 	X(bytes, "image bytes received from the parent")                                           \
 	X(served_stale, "requests served from a copy the parent could not confirm")                \
 	X(cut_through, "GETs served from an image still arriving (cut-through)")                   \
-	X(rx_drops, "datagrams dropped by the receiver (decode or source checks)")
+	X(redirects, "GETs sent to the parent's multicast/broadcast session (redirect)")          \
+	X(rx_drops, "datagrams dropped by the receiver (decode or source checks)")                 \
+	X(rx_dataplane, "datagrams received through the dataplane's fill queue")                   \
+	X(rx_kernel, "datagrams received on kernel sockets")
 
 /* The origin's state (ctl_origin.c owns it). */
 struct origin_state {
@@ -164,6 +175,14 @@ void origin_pexch_free(struct pexch *x);
 /* Start fetching im (the GET to the parent).  0 or -errno. */
 int origin_fetch_start(struct oimg *im);
 /* The image lets go of its fetch: freed now or by the worker's completion. */
+/* Do GETs for a fetching image wait for its session (cut-through or
+ * redirect on)? */
+static inline bool
+origin_waits(void)
+{
+	return mb_origin.cfg->parent_cut_through || mb_origin.cfg->parent_redirect;
+}
+
 void origin_fetch_detach(struct fetch *f);
 /* The parent answered the fetch's GET (rc 0, rep) or did not (rc -errno). */
 void origin_get_done(struct fetch *f, int rc, const struct mb_ms_get_reply *rep);

@@ -24,6 +24,7 @@
 
 #include "dp_counters.h"
 #include "mb_config.h"
+#include "mb_fillq.h"
 #include "mb_image.h"
 #include "mb_sbuf.h"
 
@@ -165,6 +166,16 @@ uint32_t mb_dp_local_addr(void); /* network order */
  * order.  0, or -ENOSPC/-ENOENT/-EINVAL.  Control thread. */
 #define MB_DP_KGROUPS_MAX 8
 int mb_dp_kernel_group(uint32_t group, bool on);
+/* A fill queue (mb_fillq.h): from the next received frame the lcores copy
+ * the UDP datagrams matching its key into it, ahead of the Frisbee sessions
+ * and the kernel, for a receiver on the control thread (the parent
+ * origin's fill) without the exception TAP and a kernel socket on the way.
+ * Up to MB_DP_FILLS_MAX at once.  0, -ENOSPC or -ENODEV (not running).
+ * mb_dp_fill_del stops it and takes q: freed after the lcores' next
+ * quiescent state (q must not be used after).  Control thread. */
+#define MB_DP_FILLS_MAX 8
+int mb_dp_fill_add(struct mb_fillq *q);
+void mb_dp_fill_del(struct mb_fillq *q);
 /* The port's figures and every counter, summed over the lcores.  0, or
  * -ENODEV before mb_dp_init. */
 int mb_dp_stats_read(struct mb_dp_stats *ret);

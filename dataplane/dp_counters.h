@@ -60,6 +60,8 @@
 	X(ev_deferred, "events the ring could not take at once (kept, posted later)") \
 	X(fris_rx, "Frisbee datagrams received")                               \
 	X(fris_no_session, "UDP to a Frisbee-looking port with no session")    \
+	X(fill_rx, "datagrams of a parent fill queued for the control thread") \
+	X(fill_drop, "datagrams of a parent fill dropped (its queue full)")     \
 	X(tcp_rx, "TCP segments handed to the userspace TCP")                  \
 	X(link_changes, "link state changes seen")                             \
 	X(sessions_started, "Frisbee sessions started")                        \

@@ -284,6 +284,29 @@ udp_cksum_bad(const struct rte_ipv4_hdr *ip, const struct rte_udp_hdr *udp, uint
 	return sum != 0xffff;
 }
 
+/* A datagram for a fill queue (mb_dp_fill_add)?  Copied into it (or
+ * dropped when it is full); true when it was one. */
+static bool
+fill_input(struct mb_dp_lcore *lc, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
+	   const uint8_t *data, uint32_t len)
+{
+	const struct mb_dp_port *port = lc->port;
+
+	for (unsigned i = 0; i < MB_DP_FILLS_MAX; i++) {
+		struct mb_fillq *q = atomic_load_explicit(&lc->dp->fill[i], memory_order_acquire);
+
+		if (q == NULL ||
+		    !mb_fillq_match(q, src, dst, dport, port->addr, port->addr | ~port->mask))
+			continue;
+		if (mb_fillq_push(q, src, sport, data, len))
+			dp_count(lc, MB_DP_C_fill_rx, 1);
+		else
+			dp_count(lc, MB_DP_C_fill_drop, 1);
+		return true;
+	}
+	return false;
+}
+
 /* handed: m came from another worker's dispatch (handled here, whoever
  * owns it). */
 static void
@@ -332,6 +355,15 @@ ipv4_input(struct mb_dp_lcore *lc, struct rte_mbuf *m, struct rte_ether_hdr *eth
 		     (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) != RTE_MBUF_F_RX_L4_CKSUM_GOOD &&
 		     udp_cksum_bad(ip, udp, ulen)))
 			return drop(lc, m, MB_DP_C_drop_udp_cksum);
+		/* a fill queue's datagram is queued where it arrived (the
+		 * queue takes any worker) */
+		if (atomic_load_explicit(&lc->dp->nfill, memory_order_relaxed) != 0 &&
+		    fill_input(lc, ip->src_addr, dst, rte_be_to_cpu_16(udp->src_port),
+			       rte_be_to_cpu_16(udp->dst_port), (const uint8_t *)(udp + 1),
+			       ulen - (uint32_t)sizeof(*udp))) {
+			rte_pktmbuf_free(m);
+			return;
+		}
 		if (others) {
 			int w = dp_fris_owner(lc, ip->src_addr, dst, rte_be_to_cpu_16(udp->dst_port));
 

@@ -219,3 +219,36 @@ mb_dp_kernel_group(uint32_t group, bool on)
 	atomic_store(&dp_one.kgroup_dirty, true);
 	return 0;
 }
+
+int
+mb_dp_fill_add(struct mb_fillq *q)
+{
+	if (!dp_one.initialised)
+		return -ENODEV;
+	for (unsigned i = 0; i < MB_DP_FILLS_MAX; i++) {
+		if (atomic_load(&dp_one.fill[i]) == NULL) {
+			atomic_store(&dp_one.fill[i], q); /* seq_cst: the slot before the count */
+			atomic_fetch_add(&dp_one.nfill, 1);
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+void
+mb_dp_fill_del(struct mb_fillq *q)
+{
+	if (q == NULL)
+		return;
+	for (unsigned i = 0; i < MB_DP_FILLS_MAX; i++) {
+		if (atomic_load(&dp_one.fill[i]) == q) {
+			atomic_store(&dp_one.fill[i], NULL);
+			atomic_fetch_sub(&dp_one.nfill, 1);
+			/* an lcore may be pushing into it until its next
+			 * quiescent state */
+			mb_fillq_free_deferred(q);
+			return;
+		}
+	}
+	mb_fillq_free(q); /* never added: no lcore has it */
+}

@@ -306,6 +306,10 @@ struct mb_dp {
 	 * to refresh the port's multicast filter */
 	_Atomic uint32_t kgroup[MB_DP_KGROUPS_MAX];
 	_Atomic bool kgroup_dirty;
+	/* fill queues (mb_dp_fill_add; NULL = free) and how many: written by
+	 * the control thread, read by the lcores between quiescent states */
+	struct mb_fillq *_Atomic fill[MB_DP_FILLS_MAX];
+	_Atomic unsigned int nfill;
 };
 
 /* Did the kernel join `group` (network order)?  Any lcore. */

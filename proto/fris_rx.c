@@ -259,6 +259,23 @@ mb_frx_snoop_prequest(struct mb_frx *rx, uint32_t c, const uint8_t *map, uint64_
 	(void)snoop_stamp(rx, c, map, now);
 }
 
+bool
+mb_frx_snoop(struct mb_frx *rx, const struct mb_fris_msg *m, uint64_t now)
+{
+	switch (m->kind) {
+	case MB_FRIS_K_REQUEST:
+		mb_frx_snoop_request(rx, m->u.request.chunk, m->u.request.block,
+				     m->u.request.count, now);
+		return true;
+	case MB_FRIS_K_PREQUEST:
+		mb_frx_snoop_prequest(rx, m->u.prequest.chunk, m->u.prequest.map, now);
+		return true;
+	default:
+		mb_frx_heard(rx, now);
+		return false;
+	}
+}
+
 uint32_t
 mb_frx_block(struct mb_frx *rx, uint32_t c, uint32_t b, uint64_t now, uint64_t *ret_off)
 {

@@ -90,6 +90,11 @@ void mb_frx_heard(struct mb_frx *rx, uint64_t now);
 void mb_frx_snoop_request(struct mb_frx *rx, uint32_t chunk, uint32_t block, uint32_t count,
 			  uint64_t now);
 void mb_frx_snoop_prequest(struct mb_frx *rx, uint32_t chunk, const uint8_t *map, uint64_t now);
+/* A decoded message of the session other than a BLOCK (the caller checks
+ * a BLOCK's source and writes it, mb_frx_block): a REQUEST or PREQUEST is
+ * snooped as above, anything else (JOIN replies, LEAVEs, other receivers'
+ * JOINs, PROGRESS) only breaks the silence.  true when it was a request. */
+bool mb_frx_snoop(struct mb_frx *rx, const struct mb_fris_msg *m, uint64_t now);
 
 /*
  * A BLOCK from the server (already decoded and checked).  Returns 0 if it

@@ -655,16 +655,9 @@ handle_pkt(struct rx *r, const uint8_t *buf, size_t n, const struct sockaddr_in 
 			exit(EXIT_LOCAL);
 		}
 		break;
-	case MB_FRIS_K_REQUEST:
-		mb_frx_snoop_request(&r->st, m.u.request.chunk, m.u.request.block,
-				     m.u.request.count, now);
-		break;
-	case MB_FRIS_K_PREQUEST:
-		mb_frx_snoop_prequest(&r->st, m.u.prequest.chunk, m.u.prequest.map, now);
-		break;
 	default:
-		r->noise++;
-		mb_frx_heard(&r->st, now);
+		if (!mb_frx_snoop(&r->st, &m, now))
+			r->noise++;
 		break;
 	}
 }

@@ -11,7 +11,8 @@
  * into mbufs sized for it, neighbours learned only from replies to our own
  * ARP requests (a spoofer cannot redirect a unicast session), the output
  * bound of a unicast session, and the end of a session that makes no
- * progress however many requests and reports arrive.  Every frame read back
+ * progress however many requests and reports arrive.  The parent fill's
+ * queue: the session's datagrams copied into it, others not.  Every frame read back
  * passes rte_mbuf_check.
  *
  * Waits are bounded polls for an expected frame or counter; the lifetime
@@ -909,6 +910,78 @@ test_linger(void **state)
 	stop_session(nv);
 }
 
+/* The parent fill's queue (mb_dp_fill_add): the session's datagrams, from
+ * the parent to us and to its group from anyone, are copied into it ahead
+ * of the sessions and the TAP, with the eventfd written; others are not;
+ * after mb_dp_fill_del nothing more is queued. */
+static struct mb_fillq *fill_q;
+
+static uint64_t
+q_pushed(void)
+{
+	return atomic_load(&fill_q->pushed);
+}
+
+static void
+test_fill_queue(void **state)
+{
+	static const struct rte_ether_addr pmac = {{0x02, 0, 0, 0, 0, 0x22}};
+	const struct mb_fillq_slot *sl[4];
+	struct mb_fillq *g;
+	uint8_t pl[64];
+	uint64_t v, rx0;
+	unsigned int i;
+
+	(void)state;
+	for (i = 0; i < sizeof(pl); i++)
+		pl[i] = (uint8_t)(i * 3);
+	fill_q = mb_fillq_new(8, ip4(PEER_IP), 4700, 0);
+	g = mb_fillq_new(8, ip4(PEER_IP), 4702, ip4("239.1.2.77"));
+	assert_non_null(fill_q);
+	assert_non_null(g);
+	assert_int_equal(mb_dp_fill_add(fill_q), 0);
+	assert_int_equal(mb_dp_fill_add(g), 0);
+	assert_false(mb_fillq_arm(fill_q));
+	rx0 = port_ctr("fill_rx");
+
+	/* from the parent to us on the session port: queued, woken */
+	send_fris_to(ip4(PEER_IP), OUR_IP, 4700, &pmac, pl, sizeof(pl));
+	assert_int_equal(wait_ctr(q_pushed, 1), 1);
+	assert_int_equal(mb_fillq_peek(fill_q, sl, 4), 1);
+	assert_int_equal(sl[0]->src, ip4(PEER_IP));
+	assert_int_equal(sl[0]->sport, 4700);
+	assert_int_equal(sl[0]->len, sizeof(pl));
+	assert_memory_equal(sl[0]->data, pl, sizeof(pl));
+	mb_fillq_release(fill_q, 1);
+	assert_int_equal(read(fill_q->efd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	assert_int_equal(v, 1);
+	assert_true(port_ctr("fill_rx") >= rx0 + 1);
+
+	/* another sender, another port: not the fill's */
+	send_fris_to(ip4("10.9.0.7"), OUR_IP, 4700, &pmac, pl, sizeof(pl));
+	send_fris_to(ip4(PEER_IP), OUR_IP, 4701, &pmac, pl, sizeof(pl));
+	/* the group's fill takes another receiver's datagram to the group */
+	send_fris_to(ip4("10.9.0.7"), "239.1.2.77", 4702, &pmac, pl, 10);
+	for (i = 0; i < 100 && atomic_load(&g->pushed) == 0; i++)
+		dph_sleep_ms(20);
+	assert_int_equal(atomic_load(&g->pushed), 1);
+	assert_int_equal(mb_fillq_peek(g, sl, 4), 1);
+	assert_int_equal(sl[0]->src, ip4("10.9.0.7"));
+	assert_int_equal(sl[0]->len, 10);
+	mb_fillq_release(g, 1);
+	assert_int_equal(atomic_load(&fill_q->pushed), 1);
+	assert_int_equal(mb_fillq_peek(fill_q, sl, 4), 0);
+
+	/* gone: queued no more (freed by the dataplane after a grace period) */
+	mb_dp_fill_del(fill_q);
+	mb_dp_fill_del(g);
+	fill_q = NULL;
+	rx0 = port_ctr("fill_rx");
+	send_fris_to(ip4(PEER_IP), OUR_IP, 4700, &pmac, pl, sizeof(pl));
+	dph_sleep_ms(200);
+	assert_int_equal(port_ctr("fill_rx"), rx0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -931,6 +1004,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_unicast_budget),
 		cmocka_unit_test(test_progress_lifetime),
 		cmocka_unit_test(test_linger),
+		cmocka_unit_test(test_fill_queue),
 	};
 	struct mb_config cfg;
 	uint8_t *bytes;

@@ -33,6 +33,18 @@
 #   origin.sh down     parent stopped: the cached image still serves, an
 #                      uncached one is NOIMAGE, health degraded with the
 #                      reason; parent back: health ok again (the probe)
+#   origin.sh rate     the fill at a parent rate of 1 Gbit/s (MB_TEST_RATE,
+#                      MB_TEST_MIB; MB_VDEV=af_xdp: both daemons on af_xdp;
+#                      MB_SUB_WORKERS=N: sub on dpdk.workers = N):
+#                      its datagrams come through the dataplane's fill queue,
+#                      not the kernel socket, few blocks twice; the receive
+#                      rate is printed (not asserted: bench/ owns targets)
+#   origin.sh redirect origin.redirect = yes (a stock subboss's -R), the
+#                      parent asked for multicast and paced: the node's GET
+#                      while sub fetches is answered with the parent's
+#                      group, port and server address; the node loads from
+#                      the parent's session (sub starts none) into a
+#                      byte-identical copy, and sub's cache fills too
 #   origin.sh measure  fill time of a MB_TEST_MIB (default 37) MiB image at
 #                      the parent's frisbee.rate (MB_TEST_RATE, default
 #                      200M), the node's first load (behind TRYAGAIN, -B
@@ -54,12 +66,13 @@ RATE=${MB_TEST_RATE:-500M}
 BSECS=${MB_TEST_B:-1}
 IMG=emulab-ops/BIG
 PMETHODS=ucast
-[ "$CASE" = mcast ] && PMETHODS=mcast
+[ "$CASE" = mcast ] || [ "$CASE" = redirect ] && PMETHODS=mcast
 # cut-through is on by default; the stock subboss's TRYAGAIN is tested with it off
 CUT=yes
-case "$CASE" in fill | backoff) CUT=no ;; measure) CUT=${MB_TEST_CUT:-no} ;; esac
+case "$CASE" in fill | backoff | rate) CUT=no ;; measure) CUT=${MB_TEST_CUT:-no} ;; esac
 SUBEXTRA="\ncut-through = $CUT"
 [ "$CASE" = noaccess ] && SUBEXTRA="$SUBEXTRA\nparent-proxy = yes"
+[ "$CASE" = redirect ] && SUBEXTRA="$SUBEXTRA\nredirect = yes"
 [ "$CASE" = mapped ] && SUBEXTRA="$SUBEXTRA\n[images]\nhugepage-budget = 1M"
 STIMEOUT=20s
 [ "$CASE" = backoff ] && STIMEOUT=3s
@@ -67,8 +80,10 @@ MT1=1700000000
 MT2=1700000500
 
 mb_require_frisbee
+[ "${MB_VDEV:-af_packet}" = af_xdp ] && mb_require_af_xdp
 [ -x "$MB_BUILD/server/minibossd" ] || mb_skip "minibossd not built at '$MB_BUILD/server/minibossd'"
 [ "$CASE" = measure ] && MIB=${MB_TEST_MIB:-37} && RATE=${MB_TEST_RATE:-200M}
+[ "$CASE" = rate ] && MIB=${MB_TEST_MIB:-64} && RATE=${MB_TEST_RATE:-1G}
 mb_init
 trap 'rc=$?; rm -rf "/var/run/dpdk/${MB_PREFIX}${MB_RID}par" "/var/run/dpdk/${MB_PREFIX}${MB_RID}sub"
 (exit $rc); mb_cleanup' EXIT
@@ -90,16 +105,20 @@ conf() {
 		mbufs = 8191
 		idle-sleep-us = 200
 	EOF
+	[ "$1" = sub ] && [ -n "${MB_SUB_WORKERS:-}" ] && echo "workers = $MB_SUB_WORKERS"
 	printf '%b\n' "${3:-}"
 }
 
 # dstart NAME: minibossd in namespace NAME with $MB_TMP/NAME/mb.conf.
 dstart() {
-	local n=$1 addr tap i
+	local n=$1 addr tap i vdev
 	addr=$(mb_addr "$n")
 	mkdir -p "$MB_TMP/$n/state"
+	vdev=$(mb_vdev)
+	# MB_SUB_WORKERS=N (af_packet): sub on dpdk.workers = N, a queue pair each
+	[ "$n" = sub ] && [ -n "${MB_SUB_WORKERS:-}" ] && vdev="$vdev,qpairs=$MB_SUB_WORKERS"
 	mb_bg "$n" "$MB_BUILD/server/minibossd" -l 0,1 --no-huge -m 512 --no-pci \
-		--file-prefix="${MB_PREFIX}${MB_RID}$n" --vdev="net_af_packet0,iface=eth0" \
+		--file-prefix="${MB_PREFIX}${MB_RID}$n" --vdev="$vdev" \
 		-- -c "$MB_TMP/$n/mb.conf" -d >>"$MB_TMP/$n.log" 2>&1
 	DPID[$n]=$MB_LAST_PID
 	for i in $(seq 300); do
@@ -188,6 +207,7 @@ mb_host sub "$SUB/24" noaddr
 mb_host node "$NODE/24"
 [ "$CASE" = cut ] && mb_host node2 "10.81.0.12/24"
 [ "$CASE" = cut ] && MIB=${MB_TEST_MIB:-16} && RATE=${MB_TEST_RATE:-100M}
+[ "$CASE" = redirect ] && MIB=${MB_TEST_MIB:-16} && RATE=${MB_TEST_RATE:-50M}
 mkdir -p "$MB_TMP/par/state" "$MB_TMP/sub/state"
 mb_make_file "$MB_TMP/v1.img" "$MIB" 1
 mb_state_add_image "$MB_TMP/par/state" "$IMG" "$MB_TMP/v1.img" 1 "$MT1"
@@ -371,6 +391,54 @@ down)
 	[ "$i" -lt 90 ] || mb_fail "the parent's return not noticed"
 	[ "$(health | field "j['state']")" = ok ] || { health >&2; mb_fail "health not ok again"; }
 	mb_pass "cached image served with the parent down; health degraded, then ok"
+	;;
+redirect)
+	# -B 30 as rc.frisbee: a TRYAGAIN would cost 30 s
+	t0=$(date +%s%N)
+	mb_in node timeout 120 "$FRIS" -i "$NODE" -S "$SUB" -B 30 -T 30 -N -F "$IMG" \
+		"$MB_TMP/out" >"$MB_TMP/load.err" 2>&1 || { cat "$MB_TMP/load.err" >&2;
+		mb_fail "the node's load failed"; }
+	T1=$((($(date +%s%N) - t0) / 1000000))
+	grep -q 'image busy' "$MB_TMP/load.err" && mb_fail "the node was told TRYAGAIN"
+	[ "$(mb_sha "$MB_TMP/out")" = "$(mb_sha "$MB_TMP/v1.img")" ] ||
+		mb_fail "the node's copy differs"
+	ctl sub --json parent >"$MB_TMP/parent.json"
+	[ "$(field "j['counters']['redirects']" <"$MB_TMP/parent.json")" -ge 1 ] ||
+		{ cat "$MB_TMP/parent.json" >&2; mb_fail "no GET redirected"; }
+	ctl sub --json sessions >"$MB_TMP/sessions.json"
+	[ "$(field "j['master']['counters']['sessions_started']" <"$MB_TMP/sessions.json")" = 0 ] ||
+		{ cat "$MB_TMP/sessions.json" >&2; mb_fail "sub served the node itself"; }
+	# the stock client names the server it was sent to
+	grep -q "$PAR" "$MB_TMP/load.err" || { cat "$MB_TMP/load.err" >&2;
+		mb_fail "the node's client does not name the parent's server"; }
+	published sub "$IMG" 1
+	same_as "$MB_TMP/v1.img" "$MT1"
+	mb_pass "redirected to the parent's multicast session: the node done after ${T1} ms"
+	;;
+rate)
+	load "$MB_TMP/out"
+	same_as "$MB_TMP/v1.img" "$MT1"
+	L=$(grep -o "filled: .*through kernel sockets" "$MB_TMP/sub.log")
+	[ -n "$L" ] || mb_fail "no fill line"
+	RMS=$(echo "$L" | sed -n 's/.* \([0-9]*\) ms receiving.*/\1/p')
+	DUP=$(echo "$L" | sed -n 's/.* \([0-9]*\) duplicate blocks.*/\1/p')
+	NDP=$(echo "$L" | sed -n 's/.* \([0-9]*\) datagrams through the dataplane.*/\1/p')
+	NK=$(echo "$L" | sed -n 's/.* \([0-9]*\) through kernel sockets.*/\1/p')
+	# every block of the image came by the fill queue.  On this test
+	# bed sub's kernel sees each frame on the veth too: its socket may
+	# have read one pass (16 x 32) before the first datagram of the
+	# queue stopped it.  Blocks received twice: those, and what the
+	# re-requests of a loaded machine bring; through the kernel socket
+	# nearly every block came twice (both copies read)
+	[ "$NDP" -ge $((MIB * 1024)) ] || mb_fail "$NDP datagrams through the dataplane: $L"
+	[ "$NK" -le 513 ] || mb_fail "$NK datagrams through the kernel socket: $L"
+	[ "$DUP" -le $((MIB * 1024 / 4)) ] || mb_fail "$DUP blocks received twice: $L"
+	ctl sub --json parent >"$MB_TMP/parent.json"
+	[ "$(field "j['counters']['rx_dataplane']" <"$MB_TMP/parent.json")" -ge $((MIB * 1024)) ] ||
+		{ cat "$MB_TMP/parent.json" >&2; mb_fail "rx_dataplane counter"; }
+	echo "rate: ${MIB} MiB at a parent rate of ${RATE}: received in ${RMS} ms," \
+		"$((MIB * 8388608 / (RMS > 0 ? RMS : 1) / 1000)) Mbit/s; fill ${LOAD_MS} ms end to end for the node"
+	mb_pass "filled through the dataplane at $((MIB * 8388608 / (RMS > 0 ? RMS : 1) / 1000)) Mbit/s"
 	;;
 measure)
 	load "$MB_TMP/out"

@@ -287,11 +287,71 @@ test_rx_join1_short_chunk(void **state)
 	mb_frx_done(&rx);
 }
 
+/* mb_frx_snoop, as both receivers (mb-frisbee, the parent fill) dispatch a
+ * decoded non-BLOCK message: another receiver's REQUEST and PREQUEST off
+ * the wire stamp the chunk when they ask for blocks we lack (so we do not
+ * ask ourselves), anything else only breaks the silence. */
+static void
+test_rx_snoop_dispatch(void **state)
+{
+	struct mb_frx rx;
+	struct mb_fris_msg m;
+	uint8_t buf[MB_FRIS_PKT_MAX], map[MB_FRIS_MAP_BYTES];
+	uint64_t t = 1000 * MS;
+	int len;
+
+	(void)state;
+	nsent = 0;
+	assert_int_equal(mb_frx_init(&rx, 4 * MB_FRIS_CHUNK_SIZE, false, 0x0100000a, true, 1,
+				     capture, NULL), 0);
+	mb_frx_start(&rx, t);
+	assert_int_equal(nsent, 2); /* chunks 0 and 1 asked for */
+
+	/* a REQUEST for chunk 3 (not ours yet): snooped, stamps it */
+	len = mb_fris_encode_request(buf, sizeof(buf), 0x0200000a, 3, 0, 1024);
+	assert_true(len > 0);
+	assert_int_equal(mb_fris_decode(buf, (size_t)len, rx.nchunks, &m), MB_FRIS_OK);
+	assert_true(mb_frx_snoop(&rx, &m, t + 1 * MS));
+	assert_int_equal(rx.snooped, 1);
+	assert_true(rx.chunks[3].stamp == t + 1 * MS);
+
+	/* a PREQUEST for blocks of chunk 2 we lack: snooped */
+	memset(map, 0, sizeof(map));
+	mb_fris_map_set_range(map, 10, 5);
+	len = mb_fris_encode_prequest(buf, sizeof(buf), 0x0200000a, 2, 0, map);
+	assert_true(len > 0);
+	assert_int_equal(mb_fris_decode(buf, (size_t)len, rx.nchunks, &m), MB_FRIS_OK);
+	assert_true(mb_frx_snoop(&rx, &m, t + 2 * MS));
+	assert_int_equal(rx.snooped, 2);
+
+	/* chunk 2 done: a PREQUEST for it brings nothing, not counted */
+	fill_chunk(&rx, 2, 0, 1024, t + 3 * MS);
+	assert_true(mb_frx_snoop(&rx, &m, t + 4 * MS));
+	assert_int_equal(rx.snooped, 2);
+
+	/* a LEAVE2: not a request, only heard (no request of ours goes out) */
+	nsent = 0;
+	len = mb_fris_encode_leave2(buf, sizeof(buf), 0x0200000a, 7, 1, NULL);
+	assert_true(len > 0);
+	assert_int_equal(mb_fris_decode(buf, (size_t)len, rx.nchunks, &m), MB_FRIS_OK);
+	assert_false(mb_frx_snoop(&rx, &m, t + 500 * MS));
+	assert_true(rx.last_heard == t + 500 * MS);
+	assert_int_equal(rx.snooped, 2);
+	assert_int_equal(nsent, 0);
+
+	/* the snooped chunk 3 is not asked for by us before the redo delay */
+	fill_chunk(&rx, 0, 0, 1024, t + 600 * MS);
+	for (unsigned int i = 0; i < nsent; i++)
+		assert_false(sent[i].kind == MB_FRIS_K_REQUEST && sent[i].u.request.chunk == 3);
+	mb_frx_done(&rx);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rx_flow),
+		cmocka_unit_test(test_rx_snoop_dispatch),
 		cmocka_unit_test(test_rx_redo_and_inprogress),
 		cmocka_unit_test(test_rx_short_image),
 		cmocka_unit_test(test_rx_join1_short_chunk),
