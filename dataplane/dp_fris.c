@@ -29,7 +29,9 @@
  * the way is dropped by the receiver's kernel and requested again, where a
  * zero checksum let it be written into the node's disk (found by the
  * corruption case of tests/system/faults.sh).  The IPv4 header checksum is
- * offloaded when the port can.
+ * offloaded when the port can.  The frames are built in dp_fris_frame.c:
+ * a burst of BLOCKs from one template of their headers, both checksums
+ * made from the template's sums and the payload's cached sum.
  *
  * Rate: with frisbee.dynamic-rate (the default) the group's bucket follows
  * the adaptive rate (proto/mb_tbucket.h: starts at the cap, cut by the
@@ -83,15 +85,13 @@
 #include <rte_prefetch.h>
 #include <rte_udp.h>
 
+#include "dp_fris_frame.h"
 #include "dp_priv.h"
 #include "mb_log.h"
 #include "mb_time.h"
 
-#define FRIS_HDRS_LEN (sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) + \
-		       sizeof(struct rte_udp_hdr)) /* 42 */
 #define FRIS_WIRE_BITS ((uint64_t)MB_FRIS_ETH_BLOCK_BYTES * 8) /* 8912 */
 #define FRIS_PASS_MAX 64 /* BLOCKs one session may queue per loop pass */
-#define FRIS_PREFETCH_AHEAD 8 /* blocks of the image loaded ahead of the copy */
 
 static bool
 fris_active(struct mb_dp_sess *s)
@@ -186,96 +186,6 @@ fris_dmac(struct mb_dp_lcore *lc, struct mb_dp_sess *s, struct rte_ether_addr *m
 	return dp_neigh_resolve(lc, dp_nexthop(lc->port, s->addr), mac);
 }
 
-/* Write Ethernet, IPv4 and UDP headers for `plen` bytes of UDP payload. */
-static uint8_t *
-fris_headers(struct mb_dp_lcore *lc, struct mb_dp_sess *s, struct rte_mbuf *m,
-	     const struct rte_ether_addr *dmac, uint16_t plen)
-{
-	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
-	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
-
-	eth->dst_addr = *dmac;
-	eth->src_addr = lc->port->mac;
-	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-	ip->version_ihl = RTE_IPV4_VHL_DEF;
-	ip->type_of_service = 0;
-	ip->total_length = rte_cpu_to_be_16((uint16_t)(sizeof(*ip) + sizeof(*udp) + plen));
-	ip->packet_id = rte_cpu_to_be_16(lc->ip_id++);
-	ip->fragment_offset = 0;
-	/* frisbee.mcast-ttl, reloadable: read per frame */
-	ip->time_to_live = s->method == MB_FRIS_MULTICAST ?
-				   (uint8_t)atomic_load_explicit(&lc->dp->tun.mcast_ttl,
-								 memory_order_relaxed) :
-				   64;
-	ip->next_proto_id = IPPROTO_UDP;
-	ip->src_addr = lc->port->addr;
-	ip->dst_addr = s->addr;
-	dp_ip_cksum(lc->port, m, ip);
-	udp->src_port = rte_cpu_to_be_16(s->port);
-	udp->dst_port = rte_cpu_to_be_16(s->port);
-	udp->dgram_len = rte_cpu_to_be_16((uint16_t)(sizeof(*udp) + plen));
-	udp->dgram_cksum = 0; /* set by fris_udp_cksum() once the payload is in place */
-	return (uint8_t *)(udp + 1);
-}
-
-/* The UDP checksum of the frame in m (headers of fris_headers(), payload in
- * m and any attached segment). */
-static void
-fris_udp_cksum(struct rte_mbuf *m)
-{
-	struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *,
-							   sizeof(struct rte_ether_hdr));
-	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
-	uint16_t raw = 0, c;
-	uint32_t sum;
-
-	udp->dgram_cksum = 0;
-	if (rte_raw_cksum_mbuf(m, sizeof(struct rte_ether_hdr) + sizeof(*ip),
-			       rte_be_to_cpu_16(udp->dgram_len), &raw) != 0)
-		return; /* cannot happen: the lengths are ours; 0 = no checksum */
-	sum = (uint32_t)raw + rte_ipv4_phdr_cksum(ip, 0);
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	c = (uint16_t)~sum;
-	udp->dgram_cksum = c == 0 ? 0xffff : c;
-}
-
-/* fris_udp_cksum() for a BLOCK whose payload is the image's 1 KiB at `off`:
- * the payload's sum comes from the image's per-block cache (computed on the
- * block's first send), so a frame costs the sum of its 32 header bytes. */
-static void
-fris_block_cksum(const struct mb_dp_sess *s, struct rte_mbuf *m, uint64_t off)
-{
-	struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *,
-							   sizeof(struct rte_ether_hdr));
-	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
-	uint32_t *t = s->img->blk_sum, v, sum;
-	uint64_t i = off / MB_FRIS_BLOCK_SIZE;
-	uint16_t c;
-
-	RTE_BUILD_BUG_ON(MB_FRIS_BLOCK_SIZE != MB_IMAGE_SUM_BLOCK);
-	/* both parts start at an even offset of the datagram, so their sums add */
-	RTE_BUILD_BUG_ON(((sizeof(*udp) + MB_FRIS_BLOCK_DATA_OFF) & 1) != 0);
-	if (t == NULL || off % MB_FRIS_BLOCK_SIZE != 0 ||
-	    off + MB_FRIS_BLOCK_SIZE > s->img->sb.len) {
-		fris_udp_cksum(m);
-		return;
-	}
-	v = __atomic_load_n(&t[i], __ATOMIC_RELAXED);
-	if (v == 0) {
-		v = 0x10000u | rte_raw_cksum(s->img->sb.data + off, MB_FRIS_BLOCK_SIZE);
-		__atomic_store_n(&t[i], v, __ATOMIC_RELAXED);
-	}
-	udp->dgram_cksum = 0;
-	sum = (uint32_t)(v & 0xffff) + rte_raw_cksum(udp, sizeof(*udp) + MB_FRIS_BLOCK_DATA_OFF) +
-	      rte_ipv4_phdr_cksum(ip, 0);
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	c = (uint16_t)~sum;
-	udp->dgram_cksum = c == 0 ? 0xffff : c;
-}
-
 /* A JOIN or JOIN2 reply to the session's destination, or, with `to`, to
  * that node's MAC alone (the IP destination stays the session's). */
 static void
@@ -295,7 +205,7 @@ fris_join_reply(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint32_t version,
 	m = dp_alloc(lc);
 	if (m == NULL)
 		return;
-	p = fris_headers(lc, s, m, &dmac, plen);
+	p = dp_fris_headers(lc, s, m, &dmac, plen);
 	if (version == 2)
 		n = mb_fris_encode_join2_reply(p, plen, lc->port->addr, clientid, s->size);
 	else
@@ -304,8 +214,8 @@ fris_join_reply(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint32_t version,
 		rte_pktmbuf_free(m);
 		return;
 	}
-	m->data_len = m->pkt_len = (uint32_t)(FRIS_HDRS_LEN + plen);
-	fris_udp_cksum(m);
+	m->data_len = m->pkt_len = (uint32_t)(DP_FRIS_HDRS_LEN + plen);
+	dp_fris_udp_cksum(m);
 	if (dp_tx_frame(lc, m) == 0) {
 		fris_sctr(s, MB_DP_S_tx_pkts, 1);
 		fris_sctr(s, MB_DP_S_tx_bytes, plen);
@@ -641,45 +551,6 @@ dp_fris_activate(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now)
 	}
 }
 
-/* Build and queue one BLOCK in `m` (taken, freed on error). */
-static int
-fris_send_block(struct mb_dp_lcore *lc, struct mb_dp_sess *s, struct rte_mbuf *m,
-		const struct rte_ether_addr *dmac, uint32_t chunk, uint32_t block)
-{
-	uint64_t off = ((uint64_t)chunk * MB_FRIS_CHUNK_BLOCKS + block) * MB_FRIS_BLOCK_SIZE;
-	uint8_t *p;
-	int how;
-
-	p = fris_headers(lc, s, m, dmac, MB_FRIS_BLOCK_LEN);
-	(void)mb_fris_encode_block(p, MB_FRIS_BLOCK_LEN, lc->port->addr, chunk, block, NULL);
-	m->data_len = m->pkt_len = FRIS_HDRS_LEN + MB_FRIS_BLOCK_DATA_OFF;
-	how = mb_dp_zc_append(&lc->port->zc, m, &s->img->sb, off, MB_FRIS_BLOCK_SIZE);
-	if (how < 0) {
-		rte_pktmbuf_free(m);
-		return how;
-	}
-	if (how == MB_DP_ZC_COPIED_NODMA)
-		dp_count(lc, MB_DP_C_tx_copy_nodma, 1);
-	fris_block_cksum(s, m, off);
-	return dp_tx_frame(lc, m); /* the caller counts the burst */
-}
-
-/* Start loading a block of the image into the cache a few blocks ahead of
- * its copy: the image streams from DRAM and crosses a page every 4 blocks,
- * which the hardware prefetcher does not follow. */
-static inline void
-fris_prefetch(struct mb_dp_sess *s, uint32_t chunk, uint32_t block)
-{
-	uint64_t off = ((uint64_t)chunk * MB_FRIS_CHUNK_BLOCKS + block) * MB_FRIS_BLOCK_SIZE;
-	const uint8_t *p = s->img->sb.data + off;
-	unsigned k;
-
-	if (off + MB_FRIS_BLOCK_SIZE > s->img->sb.len)
-		return;
-	for (k = 0; k < MB_FRIS_BLOCK_SIZE; k += RTE_CACHE_LINE_SIZE)
-		rte_prefetch0(p + k);
-}
-
 /* Benchmark mode: queue every chunk once, as if all were requested. */
 static void
 fris_push_all(struct mb_dp_sess *s)
@@ -706,6 +577,7 @@ fris_send_runs(struct mb_dp_lcore *lc, struct mb_dp_sess *s, struct mb_fris_fb *
 	       unsigned max, uint64_t now, uint64_t *wait, bool *stop)
 {
 	struct rte_mbuf *mb[FRIS_PASS_MAX];
+	struct dp_fris_tmpl tmpl;
 	struct mb_fris_wq_item it;
 	unsigned sent = 0;
 
@@ -736,6 +608,11 @@ fris_send_runs(struct mb_dp_lcore *lc, struct mb_dp_sess *s, struct mb_fris_fb *
 			run->in = false;
 			break;
 		}
+		/* Hand the backlog to the driver once it holds a burst: with many
+		 * sessions in one pass the mbufs in flight stay few and in the
+		 * cache (1024 frames of backlog are more than the L2 holds). */
+		if (lc->ntx >= FRIS_PASS_MAX)
+			(void)dp_tx_flush(lc);
 		if (dp_tx_room(lc) < FRIS_PASS_MAX) {
 			fris_sctr(s, MB_DP_S_overruns, 1);
 			s->t_overrun = true;
@@ -765,16 +642,10 @@ fris_send_runs(struct mb_dp_lcore *lc, struct mb_dp_sess *s, struct mb_fris_fb *
 		}
 		for (i = 0; i < port_ok; i++)
 			rte_prefetch0(rte_pktmbuf_mtod(mb[i], void *));
-		for (i = 0; i < port_ok; i++) {
-			if (FRIS_PREFETCH_AHEAD < run->left)
-				fris_prefetch(s, run->chunk, run->block + FRIS_PREFETCH_AHEAD);
-			if (fris_send_block(lc, s, mb[i], dmac, run->chunk, run->block) != 0) {
-				rte_pktmbuf_free_bulk(mb + i + 1, port_ok - i - 1);
-				break;
-			}
-			run->block++;
-			run->left--;
-		}
+		dp_fris_tmpl_init(&tmpl, lc, s, dmac, run->chunk);
+		i = dp_fris_blocks(lc, s, &tmpl, mb, port_ok, run->block);
+		run->block += i;
+		run->left -= i;
 		fris_sctr(s, MB_DP_S_tx_pkts, i);
 		fris_sctr(s, MB_DP_S_tx_bytes, (uint64_t)i * MB_FRIS_BLOCK_LEN);
 		fris_sctr(s, MB_DP_S_blocks, i);

@@ -8,6 +8,7 @@
  * its pool.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include <rte_errno.h>
@@ -106,6 +107,43 @@ mb_dp_zc_append(const struct mb_dp_zc *zc, struct rte_mbuf *m, struct mb_sbuf *s
 	if (copy_in(m, sb, off, len) != 0)
 		return -ENOSPC;
 	return how;
+}
+
+unsigned
+mb_dp_zc_attach_burst(const struct mb_dp_zc *zc, struct rte_mbuf **m, unsigned n,
+		      struct mb_sbuf *sb, uint64_t off, uint32_t len, uint16_t hdr_len)
+{
+	struct rte_mbuf *pm[MB_DP_ZC_BURST_MAX];
+	unsigned k;
+
+	n = RTE_MIN(n, (unsigned)MB_DP_ZC_BURST_MAX);
+	if (zc->pool == NULL || n == 0 || rte_pktmbuf_alloc_bulk(zc->pool, pm, n) != 0)
+		return 0;
+	/* the references of all n at once; those not used are given back */
+	atomic_fetch_add_explicit(&sb->refcnt, n, memory_order_relaxed);
+	for (k = 0; k < n; k++, off += len) {
+		struct desc *d = desc_of(pm[k]);
+		rte_iova_t iova;
+
+		if (!mb_dp_dma_iova(sb, off, len, &iova))
+			break;
+		d->sb = sb;
+		d->sh.free_cb = desc_free;
+		d->sh.fcb_opaque = d;
+		rte_mbuf_ext_refcnt_set(&d->sh, 1);
+		rte_pktmbuf_attach_extbuf(pm[k], sb->data + off, iova, (uint16_t)len, &d->sh);
+		pm[k]->data_len = (uint16_t)len;
+		pm[k]->pkt_len = len;
+		m[k]->next = pm[k];
+		m[k]->nb_segs = 2;
+		m[k]->pkt_len = (uint32_t)hdr_len + len;
+	}
+	if (k < n) {
+		/* plain descriptors (nothing attached): back to their pool */
+		rte_pktmbuf_free_bulk(pm + k, n - k);
+		atomic_fetch_sub_explicit(&sb->refcnt, n - k, memory_order_relaxed);
+	}
+	return k;
 }
 
 int

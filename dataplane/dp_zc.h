@@ -53,6 +53,19 @@ struct rte_mempool *mb_dp_zc_pool_create(const char *name, unsigned n, int socke
 int mb_dp_zc_append(const struct mb_dp_zc *zc, struct rte_mbuf *m, struct mb_sbuf *sb,
 		    uint64_t off, uint32_t len);
 
+#define MB_DP_ZC_BURST_MAX 64
+
+/* mb_dp_zc_append's attach for a burst of frames at once: frame k of m
+ * (headers only, hdr_len bytes of them) gets bytes [off + k * len,
+ * off + (k + 1) * len) of sb attached, the descriptors taken in one bulk
+ * allocation and their references on sb in one atomic add.  Attaches a
+ * prefix of the burst (at most MB_DP_ZC_BURST_MAX frames) and returns its
+ * length: 0 when the port does not chain or the pool is short, fewer than
+ * n at the first range that may not be attached (the caller appends the
+ * rest one by one, copying them).  The frames' data_len is the caller's. */
+unsigned mb_dp_zc_attach_burst(const struct mb_dp_zc *zc, struct rte_mbuf **m, unsigned n,
+			       struct mb_sbuf *sb, uint64_t off, uint32_t len, uint16_t hdr_len);
+
 /* The payload of a large frame (TSO): bytes [off, off + len) of sb as a
  * chain of mbufs after m, each piece attached where the memory allows
  * (split where its IOVA stops being contiguous) or else copied into a

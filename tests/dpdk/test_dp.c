@@ -45,6 +45,7 @@
 #include <cmocka.h>
 
 #include "dp.h"
+#include "dp_cksum.h"
 #include "fris_wire.h"
 #include "mb_config.h"
 #include "mb_image.h"
@@ -249,6 +250,19 @@ test_join(void **state)
 	}
 }
 
+/* Both checksums of a UDP frame are set and right (a receiver's kernel
+ * checks them), summed over the frame's bytes. */
+static void
+assert_cksums(const uint8_t *out, size_t n)
+{
+	uint32_t sum = (uint32_t)rte_raw_cksum(out + 34, n - 34) +
+		       rte_ipv4_phdr_cksum((const struct rte_ipv4_hdr *)(out + 14), 0);
+
+	assert_int_equal(rte_ipv4_cksum((const struct rte_ipv4_hdr *)(out + 14)), 0);
+	assert_int_not_equal(*(const uint16_t *)(out + 40), 0);
+	assert_int_equal(dp_cksum_fold(sum), 0xffff);
+}
+
 static void
 check_block(const uint8_t *out, size_t n, uint32_t chunk, uint32_t block)
 {
@@ -261,17 +275,7 @@ check_block(const uint8_t *out, size_t n, uint32_t chunk, uint32_t block)
 	assert_int_equal(ntohs(*(const uint16_t *)(out + 34)), FPORT);
 	assert_int_equal(ntohs(*(const uint16_t *)(out + 36)), FPORT);
 	assert_int_equal(ntohs(*(const uint16_t *)(out + 38)), 8 + MB_FRIS_BLOCK_LEN);
-	assert_int_equal(rte_ipv4_cksum((const struct rte_ipv4_hdr *)(out + 14)), 0);
-	/* the UDP checksum is set and right (a receiver's kernel checks it) */
-	assert_int_not_equal(*(const uint16_t *)(out + 40), 0);
-	{
-		uint32_t sum = (uint32_t)rte_raw_cksum(out + 34, n - 34) +
-			       rte_ipv4_phdr_cksum((const struct rte_ipv4_hdr *)(out + 14), 0);
-
-		sum = (sum & 0xffff) + (sum >> 16);
-		sum = (sum & 0xffff) + (sum >> 16);
-		assert_int_equal(sum, 0xffff);
-	}
+	assert_cksums(out, n);
 	assert_int_equal(mb_fris_decode(out + 42, n - 42, 2, &m), MB_FRIS_OK);
 	assert_int_equal(m.kind, MB_FRIS_K_BLOCK);
 	assert_int_equal(m.hdr.type, MB_FRIS_PKT_REQUEST);
@@ -559,10 +563,14 @@ test_zero_copy_memory(void **state)
 				assert_int_equal(rte_pktmbuf_iova(m->next), want + off);
 		}
 		assert_memory_equal(out + n - 1024, dimg->sb.data + off, 1024);
+		assert_cksums(out, n);
 		rte_pktmbuf_free(m);
 		k++;
 	}
 	stop_session(d);
+	/* every attached payload gave its reference back when freed (a burst
+	 * takes its references in one add), and the session its own */
+	assert_int_equal(atomic_load(&dimg->sb.refcnt), 1);
 
 	nodma = port_ctr("tx_copy_nodma");
 	h = start_session("239.1.2.5", FPORT + 5, MB_FRIS_MULTICAST, img, 0);
@@ -580,6 +588,7 @@ test_zero_copy_memory(void **state)
 		}
 		assert_int_equal(m->nb_segs, 1);
 		assert_memory_equal(out + n - 1024, img->sb.data + (9 + k) * 1024, 1024);
+		assert_cksums(out, n);
 		rte_pktmbuf_free(m);
 		k++;
 	}
