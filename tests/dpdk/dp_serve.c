@@ -27,9 +27,27 @@
  * BLOCK, `rate.blocks_per_sec` the BLOCKs of all sessions per second of
  * wall time while they were flowing, and worker.<i>.* each worker's
  * sessions and BLOCKs.
+ *
+ * Benchmarks of the engine's cost (bench's cost, sessions, imagesize): the
+ * sessions start once the port's link is up (30 s at most: net_memif's link
+ * is up when its peer has connected); `lcore.cpu_share` is the workers' CPU
+ * time over the wall time BLOCKs flowed in; DP_SERVE_GROUPS=1 sends session
+ * j to the group DEST + j (multicast DEST) instead of port PORT + j; the
+ * images lie in the heap (copied into frames, as the daemon's mmap images),
+ * with DP_SERVE_MEM=dpdk in DPDK memory (rte_malloc, as the daemon's
+ * hugepage images: attached where the port chains mbufs), with
+ * DP_SERVE_MEM=mmap in a shared mapping of FILE (page cache, copied;
+ * DP_SERVE_COLD=1 drops the file's pages from the page cache first,
+ * DP_SERVE_MADV=sequential|willneed advises the mapping).  After the
+ * counters it prints the memory per session (`mem.*`): the preallocated
+ * slot, what starting a session allocated (DPDK heap and malloc), and the
+ * growth of the process's RSS from before the starts to its peak while the
+ * sessions ran (images excluded: loaded before).
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -38,16 +56,22 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 
 #include <rte_common.h>
 #include <rte_eal.h>
+#include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
+#include <rte_malloc.h>
 
 #include "dp.h"
+#include "dp_priv.h"
 #include "mb_config.h"
 #include "mb_image.h"
 #include "mb_time.h"
+#include "rte_image.h"
 
 #define SESS_MAX 64
 
@@ -113,6 +137,43 @@ sessions_sample(void)
 			sess_ctr_sum[k] += last_session[j].ctr[k];
 }
 
+/* The process's memory: DPDK heap in use, malloc in use, resident set. */
+struct serve_mem {
+	uint64_t rte, heap, rss;
+};
+
+static uint64_t rss_max; /* the largest resident set the watcher saw */
+
+static uint64_t
+rss_sample(void)
+{
+	unsigned long pages = 0, res = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	uint64_t rss = 0;
+
+	if (f != NULL) {
+		if (fscanf(f, "%lu %lu", &pages, &res) == 2)
+			rss = (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
+		fclose(f);
+	}
+	rss_max = RTE_MAX(rss_max, rss);
+	return rss;
+}
+
+static void
+mem_sample(struct serve_mem *m)
+{
+	struct rte_malloc_socket_stats st;
+	struct mallinfo2 mi = mallinfo2();
+
+	memset(m, 0, sizeof(*m));
+	for (int sock = 0; sock < RTE_MAX_NUMA_NODES; sock++)
+		if (rte_malloc_get_socket_stats(sock, &st) == 0)
+			m->rte += st.heap_allocsz_bytes;
+	m->heap = mi.uordblks + mi.hblkhd;
+	m->rss = rss_sample();
+}
+
 /* An lcore's loop, its thread's CPU clock noted first. */
 static int
 lcore_run(void *arg)
@@ -138,7 +199,7 @@ watch(void *arg)
 	for (;;) {
 		unsigned i, n;
 
-		(void)poll(&pfd, 1, 100);
+		(void)poll(&pfd, 1, 20); /* samples 20 ms apart: a short push is timed too */
 		if (!stopping && mb_time_mono_ns() > end) {
 			for (unsigned j = 0; j < nsess; j++)
 				(void)mb_dp_fris_session_stop(sess_id[j]);
@@ -146,6 +207,8 @@ watch(void *arg)
 		}
 		sessions_sample();
 		cost_sample();
+		if (ended == 0)
+			(void)rss_sample();
 		n = mb_dp_events_poll(ev, 8);
 		for (i = 0; i < n; i++)
 			if (ev[i].type == MB_DP_EV_SESSION_END)
@@ -161,19 +224,88 @@ static void *
 read_file(const char *path, size_t *ret_len)
 {
 	FILE *f = fopen(path, "rb");
-	size_t cap = 1 << 20, len = 0, n;
-	char *buf = malloc(cap);
+	struct stat st;
+	char *buf;
+	size_t len;
 
-	if (f == NULL || buf == NULL)
+	if (f == NULL)
 		return NULL;
-	while ((n = fread(buf + len, 1, cap - len, f)) > 0) {
-		len += n;
-		if (len == cap)
-			buf = realloc(buf, cap *= 2);
+	if (fstat(fileno(f), &st) != 0 || st.st_size <= 0 ||
+	    (buf = malloc((size_t)st.st_size)) == NULL) {
+		fclose(f);
+		return NULL;
 	}
+	len = fread(buf, 1, (size_t)st.st_size, f);
 	fclose(f);
 	*ret_len = len;
 	return buf;
+}
+
+static void
+mmap_release(struct mb_image *img)
+{
+	munmap(img->sb.data, img->sb.len);
+	free(img->blk_sum);
+	free(img);
+}
+
+/* An image over a shared read-only mapping of the file, as the daemon's
+ * mmap images: the bytes come from the page cache, read in by page faults
+ * on the lcore when they are not there; padded with zeroes (anonymous
+ * pages) to a whole chunk.  DP_SERVE_COLD=1: the file's pages are dropped
+ * from the page cache first (POSIX_FADV_DONTNEED: this file's only, and
+ * only its clean pages). */
+static struct mb_image *
+mmap_image(const char *name, const char *path)
+{
+	struct mb_image *img = calloc(1, sizeof(*img));
+	int fd = open(path, O_RDONLY);
+	struct stat st;
+	uint64_t alloc;
+	uint8_t *data;
+
+	if (img == NULL || fd < 0 || fstat(fd, &st) != 0 || st.st_size <= 0)
+		goto fail;
+	if (getenv("DP_SERVE_COLD") != NULL && atoi(getenv("DP_SERVE_COLD")) != 0)
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	alloc = RTE_ALIGN_CEIL((uint64_t)st.st_size, MB_IMAGE_ALIGN);
+	data = mmap(NULL, alloc, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (data == MAP_FAILED)
+		goto fail;
+	if (mmap(data, RTE_ALIGN_CEIL((uint64_t)st.st_size, (uint64_t)sysconf(_SC_PAGESIZE)),
+		 PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+		munmap(data, alloc);
+		goto fail;
+	}
+	close(fd);
+	/* DP_SERVE_MADV: the kernel's read-ahead hint for the mapping */
+	if (getenv("DP_SERVE_MADV") != NULL)
+		(void)madvise(data, (size_t)st.st_size,
+			      strcmp(getenv("DP_SERVE_MADV"), "willneed") == 0 ? MADV_WILLNEED :
+										 MADV_SEQUENTIAL);
+	snprintf(img->name, sizeof(img->name), "%s", name);
+	img->size = (uint64_t)st.st_size;
+	img->blk_sum = mb_image_sum_table(img->size);
+	img->mem = MB_IMAGE_MEM_MMAP;
+	img->release = mmap_release;
+	mb_image_init_buf(img, data, alloc, MB_SBUF_IOVA_NONE);
+	return img;
+fail:
+	if (fd >= 0)
+		close(fd);
+	free(img);
+	return NULL;
+}
+
+/* A session's image, held as DP_SERVE_MEM says (file comment). */
+static struct mb_image *
+image_new(const char *mem, const char *path, const void *bytes, size_t len)
+{
+	if (strcmp(mem, "dpdk") == 0)
+		return mbt_rte_image("dp_serve", bytes, len);
+	if (strcmp(mem, "mmap") == 0)
+		return mmap_image("dp_serve", path);
+	return mb_image_new_heap("dp_serve", bytes, len);
 }
 
 int
@@ -182,9 +314,12 @@ main(int argc, char **argv)
 	struct mb_fris_session_params p = { 0 };
 	struct mb_config cfg;
 	struct mb_image *img;
+	static struct mb_image *imgs[SESS_MAX];
+	struct serve_mem m0, m1;
+	const char *mem;
 	pthread_t th;
 	uint32_t dest, h;
-	size_t len;
+	size_t len = 0;
 	void *bytes;
 	int n, rc;
 
@@ -228,15 +363,21 @@ main(int argc, char **argv)
 		cfg.tx_zero_copy = atoi(argv[6]) != 0;
 	if (argc > 7)
 		max_secs = strtoull(argv[7], NULL, 0);
-	bytes = read_file(argv[2], &len);
-	if (bytes == NULL || len == 0) {
+	mem = getenv("DP_SERVE_MEM") != NULL ? getenv("DP_SERVE_MEM") : "heap";
+	if (strcmp(mem, "mmap") == 0) {
+		bytes = NULL; /* mapped per image */
+	} else if ((bytes = read_file(argv[2], &len)) == NULL || len == 0) {
 		fprintf(stderr, "dp_serve: cannot read %s\n", argv[2]);
 		return 1;
 	}
-	img = mb_image_new_heap("dp_serve", bytes, len);
 	rc = mb_dp_init(&cfg);
-	if (rc != 0 || img == NULL)
+	if (rc != 0)
 		return 1;
+	img = image_new(mem, argv[2], bytes, len);
+	if (img == NULL) {
+		fprintf(stderr, "dp_serve: no memory for the image\n");
+		return 1;
+	}
 	h = ntohl(dest);
 	p.addr = dest;
 	p.port = (uint16_t)atoi(argv[4]);
@@ -246,18 +387,42 @@ main(int argc, char **argv)
 	p.img = img;
 	if (getenv("DP_SERVE_PUSH") != NULL) /* send the file N times, unrequested */
 		p.push_passes = (uint32_t)strtoul(getenv("DP_SERVE_PUSH"), NULL, 0);
+	if (getenv("DP_SERVE_GROUPS") != NULL && p.method != MB_FRIS_MULTICAST) {
+		fprintf(stderr, "dp_serve: DP_SERVE_GROUPS needs a multicast DEST\n");
+		return 2;
+	}
+	/* a peer that is not there yet (memif: the client has not connected)
+	 * would only see the frames sent once it is: wait for the link */
+	for (unsigned k = 0; k < 300; k++) {
+		struct rte_eth_link link;
+
+		if (rte_eth_link_get_nowait((uint16_t)cfg.port_id, &link) == 0 &&
+		    link.link_status == RTE_ETH_LINK_UP)
+			break;
+		usleep(100 * 1000);
+	}
+	/* the images first, so the memory a session's start allocates is
+	 * measured without them */
 	for (unsigned j = 0; j < nsess; j++) {
-		p.img = j == 0 || getenv("DP_SERVE_SHARED") != NULL ?
-				mb_image_ref(img) : mb_image_new_heap("dp_serve", bytes, len);
-		if (p.img == NULL)
+		imgs[j] = j == 0 || getenv("DP_SERVE_SHARED") != NULL ?
+				  mb_image_ref(img) : image_new(mem, argv[2], bytes, len);
+		if (imgs[j] == NULL)
 			return 1;
-		p.port = (uint16_t)(atoi(argv[4]) + (int)j);
+	}
+	mem_sample(&m0);
+	for (unsigned j = 0; j < nsess; j++) {
+		p.img = imgs[j];
+		if (getenv("DP_SERVE_GROUPS") != NULL)
+			p.addr = htonl(h + j); /* a group each */
+		else
+			p.port = (uint16_t)(atoi(argv[4]) + (int)j);
 		rc = mb_dp_fris_session_start(&p, &sess_id[j]);
 		if (rc != 0) {
 			fprintf(stderr, "dp_serve: session: %s\n", strerror(-rc));
 			return 1;
 		}
 	}
+	mem_sample(&m1);
 	mb_image_unref(img); /* each session holds its own */
 	free(bytes);
 	pthread_create(&th, NULL, watch, NULL);
@@ -275,7 +440,13 @@ main(int argc, char **argv)
 		       (double)(cost_cpu1 - cost_cpu0) / (double)(cost_blk1 - cost_blk0));
 		printf("rate.blocks_per_sec %.0f\n",
 		       (double)(cost_blk1 - cost_blk0) * 1e9 / (double)(cost_t1 - cost_t0));
+		printf("lcore.cpu_share %.3f\n",
+		       (double)(cost_cpu1 - cost_cpu0) / (double)(cost_t1 - cost_t0));
 	}
+	printf("mem.slot_bytes %zu\n", sizeof(struct mb_dp_sess));
+	printf("mem.start_alloc_per_session %.0f\n",
+	       (double)((m1.rte - m0.rte) + (m1.heap - m0.heap)) / nsess);
+	printf("mem.rss_growth_per_session %.0f\n", ((double)rss_max - (double)m0.rss) / nsess);
 	{
 		static struct mb_dp_stats st;
 
