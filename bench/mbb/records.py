@@ -45,6 +45,14 @@ METRICS = [
     ('blocks_per_s', 'BLOCKs/s'),
     ('ns_per_block', 'ns CPU/BLOCK'),
     ('loadavg', 'load'),
+    ('ns_per_frame', 'ns/frame'),
+    ('frames_per_s', 'frames/s'),
+    ('lcore_share', 'share'),
+    ('machine_ns_per_frame', 'ns/frame'),
+    ('load_avg_1m', 'load'),
+    ('start_alloc_per_session', 'bytes/session'),
+    ('rss_growth_per_session', 'bytes/session'),
+    ('resident_before', 'share'),
 ]
 UNITS = dict(METRICS)
 

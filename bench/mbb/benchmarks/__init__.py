@@ -4,9 +4,12 @@ One module per benchmark. Each has run(env, runs, dur) -> [measure.Series] and i
 ORDER, the order a full run takes them in (and the names --only accepts).
 """
 
-from . import ceiling, udp, frisbee, mcast, http, sync, scaling, tcpmem, lcores
+from . import ceiling, udp, frisbee, mcast, http, sync, scaling, tcpmem, lcores, cost, sessions
+from . import imagesize
 
-ORDER = ['ceiling', 'udp', 'frisbee', 'mcast', 'http', 'sync', 'scaling', 'tcpmem', 'lcores']
+ORDER = ['ceiling', 'udp', 'frisbee', 'mcast', 'http', 'sync', 'scaling', 'tcpmem', 'lcores',
+         'cost', 'sessions', 'imagesize']
 MODULES = {'ceiling': ceiling, 'udp': udp, 'frisbee': frisbee, 'mcast': mcast, 'http': http,
            'sync': sync,
-           'scaling': scaling, 'tcpmem': tcpmem, 'lcores': lcores}
+           'scaling': scaling, 'tcpmem': tcpmem, 'lcores': lcores, 'cost': cost,
+           'sessions': sessions, 'imagesize': imagesize}

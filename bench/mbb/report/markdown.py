@@ -114,6 +114,28 @@ def lcores_row(s):
             mmm(s, 'ns_per_block'), mmm(s, 'loadavg')]
 
 
+def cost_row(s):
+    from ..benchmarks.cost import LINKS, cores
+    v = (s.get('metrics') or {}).get('ns_per_frame')
+    proj = ['%.2f' % cores(v['median'], link) if v else '-' for link in LINKS]
+    return [s.get('port_type') or '-', s.get('mode') or '-', mmm(s, 'ns_per_frame'),
+            mmm(s, 'frames_per_s', 1e-6), mmm(s, 'lcore_share'), mmm(s, 'load_avg_1m')] + proj
+
+
+def sessions_row(s):
+    run = (s.get('runs') or [{}])[-1]
+    return [s.get('images') or '-', mmm(s, 'aggregate_gbps'), mmm(s, 'frames_per_s', 1e-6),
+            mmm(s, 'ns_per_frame'), f3(run.get('slot_bytes')),
+            mmm(s, 'start_alloc_per_session'), mmm(s, 'rss_growth_per_session'),
+            mmm(s, 'load_avg_1m')]
+
+
+def imagesize_row(s):
+    return [size_mib(s, 'image_bytes'), s.get('mode') or '-', mmm(s, 'goodput_gbps'),
+            mmm(s, 'ns_per_frame'), mmm(s, 'lcore_share'), mmm(s, 'resident_before'),
+            mmm(s, 'load_avg_1m')]
+
+
 def table(L, heading, intro, header, recs, cells):
     L.append(heading)
     L.append('')
@@ -239,6 +261,38 @@ def write(res, path):
                'the process\'s CPU per frame delivered). 2 workers reach 2x only with a CPU '
                'each: the load column is the machine\'s load average during the run.' % IF_S],
               ['workers', 'M BLOCKs/s', 'ns CPU/BLOCK', 'load'], lc, lcores_row)
+    co = rows(res, 'cost', lambda s: (bool(s.get('peer')), s['series']))
+    if co:
+        table(L, '## Sender cost per BLOCK frame, and cores for 10 / 25 / 100 GbE',
+              ['CPU time of the sending thread or process per 1 KiB BLOCK frame (1114 bytes on '
+               'the wire), min / median / max; the core columns are the median x the BLOCK '
+               'rate of the link (1.12, 2.81, 11.2 Mframes/s). The engine (dp_serve) on '
+               'net_null: building and handing over a frame (payload copied: net_null does '
+               'not chain); on net_memif into dpdk-testpmd rxonly: plus the PMD\'s copy into '
+               'the shared ring and polling while the receiver is behind. Kernel senders and '
+               'frisbeed: their CPU per datagram at the XDP sink, the veth transmit included. '
+               'The machine is shared (load average per run in its column).'],
+              ['port', 'payload', 'ns/frame', 'Mframes/s', 'sender on CPU', 'load 1m',
+               'cores 10G', 'cores 25G', 'cores 100G'], co, cost_row)
+    se = rows(res, 'sessions', lambda s: s.get('images') or 0)
+    if se:
+        table(L, '## Many sessions at once (the engine on net_null, one image per session)',
+              ['Each session pushes its own 16 MiB image to its own group. Memory per session: '
+               'the preallocated slot, what starting it allocates (work queue, node table, '
+               'sent map), and the process\'s RSS growth per session while they run (images '
+               'excluded; the first frames\' mbuf pages count in it, see the one-session line).'],
+              ['sessions', 'aggregate Gbit/s', 'Mframes/s', 'ns/frame', 'slot B',
+               'start alloc B/session', 'RSS growth B/session', 'load 1m'], se, sessions_row)
+    im = rows(res, 'imagesize', lambda s: (s.get('image_bytes') or 0, s.get('mode') or ''))
+    if im:
+        table(L, '## Image size, warm and cold (the engine on net_null)',
+              ['dpdk: the image in DPDK memory (the daemon\'s hugepage images); mmap-warm: a '
+               'mapping of the file, all in the page cache; mmap-cold: the same after the '
+               'file\'s pages were dropped (resident share before the run in its column), '
+               'pushed once, every page a major fault on the lcore. Rate over the sending '
+               'window (wall); CPU per BLOCK of the lcore.'],
+              ['image MiB', 'mode', 'BLOCK Gbit/s', 'ns/frame', 'lcore on CPU',
+               'resident before', 'load 1m'], im, imagesize_row)
     other = [s for s in res['series'] if not s.get('table')]
     if other:
         L.append('## Benchmarks that did not run')

@@ -34,6 +34,10 @@ RATIOS = [
      'peer_rx_pps', 2.0, '1090-byte frames/s at the XDP sink'),
     ('push on af_xdp vs frisbeed (sender capacity)', 'miniboss-af_xdp-saturated', 'peer_rx_pps',
      'frisbeed-saturated', 'peer_rx_pps', 10.0, 'BLOCK frames/s at the XDP sink'),
+    ('engine CPU per BLOCK (net_null) vs kernel UDP+GSO', 'cost-engine-null', 'ns_per_frame',
+     'cost-udp-gso', 'ns_per_frame', None, 'CPU ns per frame, lower is cheaper (bench cost)'),
+    ('engine CPU per BLOCK (net_null) vs frisbeed', 'cost-engine-null', 'ns_per_frame',
+     'cost-frisbeed', 'ns_per_frame', None, 'CPU ns per frame, lower is cheaper (bench cost)'),
     ('push vs udpcast', 'miniboss-af_packet-stock-x1', 'goodput_gbps', 'udpcast-x1',
      'goodput_gbps', 3.0, 'image goodput, 1 receiver writing a file (stock frisbee vs '
      'udp-receiver)'),
