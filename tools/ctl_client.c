@@ -104,7 +104,10 @@ read_line(int fd, int timeout_ms, const char **why)
 json_t *
 mb_ctl_request(int fd, const char *cmd, json_t *args, int timeout_ms, bool quiet, int *ret_rc)
 {
-	json_auto_t *req = json_pack("{s:s,s:O}", "cmd", cmd, "args", args ? args : json_object());
+	/* "O" takes a reference of the caller's arguments, "o" the new empty
+	 * object's only one (with "O" it would never be freed). */
+	json_auto_t *req = args != NULL ? json_pack("{s:s,s:O}", "cmd", cmd, "args", args) :
+		json_pack("{s:s,s:o}", "cmd", cmd, "args", json_object());
 	_cleanup_free_ char *text = NULL, *line = NULL;
 	const char *why = "";
 	json_t *reply;
