@@ -343,7 +343,8 @@ mb_launch_stop() {
 
 # mb_daemon_start HOST CONF [EAL extra...]: start minibossd in HOST's
 # namespace on net_af_packet (or MB_VDEV=af_xdp: net_af_xdp) over its eth0,
-# debug log in MB_DAEMON_LOG, run directory MB_TMP.
+# debug log in MB_DAEMON_LOG, run directory MB_TMP.  MB_DAEMON_WRAPPER: a
+# command (split at blanks) the daemon runs under, e.g. valgrind.
 mb_daemon_start() {
 	local host=$1 conf=$2
 	shift 2
@@ -357,7 +358,8 @@ mb_daemon_start() {
 	MB_DAEMON_NS=$host
 	MB_DAEMON_LOG=$MB_TMP/minibossd.log
 	mb_launch "$MB_TMP" "$host" -c "$conf" -o "$MB_DAEMON_LOG" -i eth0 -x "${MB_VDEV:-af_packet}" \
-		-q "${MB_QPAIRS:-1}" -P "${MB_PREFIX}${MB_RID}" -m 512 -d -- "$@"
+		-q "${MB_QPAIRS:-1}" -P "${MB_PREFIX}${MB_RID}" -m 512 -d \
+		${MB_DAEMON_WRAPPER:+-W "$MB_DAEMON_WRAPPER"} -- "$@"
 	MB_DAEMON_PID=$MB_PID
 }
 
