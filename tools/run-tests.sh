@@ -2,16 +2,20 @@
 # SPDX-License-Identifier: BSD-3-Clause
 #
 # The test command of README.md: install what is missing, build, run every
-# suite (unit, dpdk, system), then run the unit and dpdk suites again in a
-# second build under AddressSanitizer and UndefinedBehaviorSanitizer, and
-# print "N passed, N failed, N skipped" over both runs, computed from meson's
-# testlog.json files.  Exit status is non-zero on any failure.
+# suite (unit, dpdk, system), then run the unit and dpdk suites and a set of
+# system tests covering every subsystem again in a second build under
+# AddressSanitizer and UndefinedBehaviorSanitizer, and print "N passed, N
+# failed, N skipped" over all runs, computed from meson's testlog files.
+# Exit status is non-zero on any failure.
 #
-# Usage: tools/run-tests.sh [--package] [--long] [meson test args...]   (e.g. --suite unit)
+# Usage: tools/run-tests.sh [--package] [--long] [--asan-system] [meson test args...]
 #   --package  also build the Debian packages, lint them and install them on
 #              a clean Debian 12 (test package-debian, a few minutes more)
 #   --long     the long versions of the abuse tests (abuse-*: a minute each
-#              with ten times the connections, about 10 minutes more)
+#              with ten times the connections, about 10 minutes more), and
+#              the whole system suite under the sanitizers (--asan-system)
+#   --asan-system  the whole system suite in the sanitizer stage, not only
+#              the set below (about 25 minutes more on two idle cores)
 # Env:   BUILD_DIR (default build), ASAN_BUILD_DIR (default build-asan),
 #        CI=true adds -Werror,
 #        MB_ASAN=0/1: skip/force the sanitizer stage (default: run it on a
@@ -30,13 +34,18 @@ build=${BUILD_DIR:-build}
 asan_build=${ASAN_BUILD_DIR:-build-asan}
 
 deps=()
+asan_system=subset
 while [ $# -gt 0 ]; do
     case "$1" in
     --package)
         export MB_PACKAGE_TEST=1
         deps=(--package)
         ;;
-    --long) export MB_ABUSE_LONG=1 ;;
+    --long)
+        export MB_ABUSE_LONG=1
+        asan_system=all
+        ;;
+    --asan-system) asan_system=all ;;
     *) break ;;
     esac
     shift
@@ -73,22 +82,49 @@ if [ -z "$asan" ]; then
     [ $# -eq 0 ] && asan=1
 fi
 logs=("$build/meson-logs/testlog.json")
+# The system tests of the sanitizer stage on a default run: one or more per
+# subsystem, about 6 minutes together (the whole suite: --asan-system).
+# Frisbee with the stock client (multicast, unicast, loss), mb-frisbee;
+# HTTP and FTP over the userspace TCP; sync from nginx (the library and the
+# daemon, a swap under a client); the control socket, SIGHUP and SIGTERM
+# (foundation), reload; the control TLS listener for boss (boss-health);
+# a parent master server as origin; garbage on the control socket; the
+# hugepage cache.
+asan_system_tests=(fris-mcast-4-raw fris-ucast fris-loss-5pct mb-frisbee-vs-frisbeed
+    tcp-http tcp-ftp sync-initial sync-daemon-basic sync-daemon-swap foundation
+    startup-reload boss-health origin-fill abuse-ctl cache)
+
 if [ "$asan" = 1 ]; then
-    # Only the user's suite choice when one was forced with MB_ASAN=1;
-    # the system suite runs the daemon for minutes and stays out.
-    asan_args=("$@")
-    [ $# -eq 0 ] && asan_args=(--suite unit --suite dpdk)
-    echo "== sanitizer stage: $asan_build (address,undefined): ${asan_args[*]}"
+    echo "== sanitizer stage: $asan_build (address,undefined)"
     if setup_build "$asan_build" -Db_sanitize=address,undefined \
             -Dc_args=-fno-sanitize-recover=all &&
         ninja -C "$asan_build"; then
-        rm -f "$asan_build/meson-logs/testlog.json"
-        # halt_on_error: a report fails the test; leaks are reported too.
-        ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1} \
-        UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
-            meson test -C "$asan_build" --print-errorlogs --num-processes 2 \
-            "${asan_args[@]}" || rc=1
-        logs+=("$asan_build/meson-logs/testlog.json")
+        # Test setup "sanitize" (tests/meson.build, tests/san_wrap.sh):
+        # every report of any of our programs a test starts (halt_on_error,
+        # leaks at exit) goes to a file of its own and fails the test.
+        # Its logs are meson-logs/testlog-N-sanitize.json, the reports
+        # of a failed test under meson-logs/sanitizer/.
+        export MB_SAN_DIR=${MB_SAN_DIR:-$here/$asan_build/meson-logs/sanitizer}
+        rm -f "$asan_build"/meson-logs/testlog*.json
+        n=0
+        if [ $# -gt 0 ]; then
+            # the user's choice, forced with MB_ASAN=1
+            runs=("$*")
+        else
+            runs=("--suite unit --suite dpdk")
+            if [ "$asan_system" = all ]; then
+                runs+=("--suite system")
+            else
+                runs+=("${asan_system_tests[*]}")
+            fi
+        fi
+        for r in "${runs[@]}"; do
+            echo "== sanitizer stage: meson test --setup sanitize $r"
+            # shellcheck disable=SC2086
+            meson test -C "$asan_build" --setup sanitize --print-errorlogs \
+                --num-processes 2 --logbase "testlog-$((n += 1))" $r || rc=1
+            logs+=("$asan_build/meson-logs/testlog-$n-sanitize.json")
+        done
     else
         echo "sanitizer build failed"
         rc=1
@@ -116,7 +152,8 @@ for path in sys.argv[1:]:
                     f += 1
     except FileNotFoundError:
         f += 1
-    print(f"{path.split('/meson-logs/')[0]}: {p} passed, {f} failed, {s} skipped")
+    print(f"{path.split('/meson-logs/')[0]} ({path.rsplit('/', 1)[-1]}): "
+          f"{p} passed, {f} failed, {s} skipped")
     tp, tf, ts = tp + p, tf + f, ts + s
 print(f"{tp} passed, {tf} failed, {ts} skipped")
 PY
