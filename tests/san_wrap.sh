@@ -23,8 +23,10 @@
 # DIR is a fresh directory under MB_SAN_DIR (default /tmp), mode 1777 so a
 # daemon that dropped its user can still write there; it is removed when
 # empty and kept (with its path in the log) when it holds a report.
-# The caller's ASAN_OPTIONS and UBSAN_OPTIONS come first; what this wrapper
-# appends overrides the same keys.  meson's test setup "sanitize"
+# Leaks inside libraries we do not build are suppressed by name in
+# tests/lsan.supp (each with the reason).  The caller's ASAN_OPTIONS,
+# UBSAN_OPTIONS and LSAN_OPTIONS come first; what this wrapper appends
+# overrides the same keys.  meson's test setup "sanitize"
 # (tests/meson.build) uses it: `meson test -C build-asan --setup sanitize`.
 set -u
 
@@ -39,7 +41,8 @@ asan="halt_on_error=1:detect_leaks=1:log_path=$dir/report"
 ubsan="halt_on_error=1:print_stacktrace=1:log_path=$dir/report"
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}$asan"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}$ubsan"
-export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}log_path=$dir/report"
+supp=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lsan.supp
+export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$supp:print_suppressions=0"
 
 "$@"
 rc=$?
