@@ -525,7 +525,9 @@ cmd_build(int argc, char **argv)
 			strerror(-rc));
 		return 1;
 	}
-	qsort(entries, n_entries, sizeof(*entries), entry_cmp);
+	/* an empty directory leaves entries NULL, which qsort may not get */
+	if (n_entries > 1)
+		qsort(entries, n_entries, sizeof(*entries), entry_cmp);
 
 	root = json_object();
 	arr = json_array();
