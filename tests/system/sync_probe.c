@@ -163,17 +163,23 @@ main(int argc, char **argv)
 	mb_ctl_loop_set_rcu(true);
 	if (rounds < 0) {
 		signal(SIGTERM, on_term);
-		if (mb_ctl_core_start(&cfg, argv[1], serve_tab, 3) < 0)
+		if (mb_ctl_core_start(&cfg, argv[1], serve_tab, 3) < 0) {
+			mb_config_done(&cfg);
 			return 2;
+		}
 		while (!stop)
 			(void)mb_ctl_loop_run_once(200);
 		mb_ctl_core_stop();
 		mb_ctl_loop_fini();
+		rcu_unregister_thread();
+		mb_config_done(&cfg);
 		return 0;
 	}
 	t0 = mb_time_mono_ns();
-	if (mb_ctl_core_start(&cfg, argv[1], rounds_tab, 2) < 0)
+	if (mb_ctl_core_start(&cfg, argv[1], rounds_tab, 2) < 0) {
+		mb_config_done(&cfg);
 		return 2;
+	}
 	for (int r = 0; r < rounds; r++) {
 		if (r > 0) {
 			json_t *a = json_object(), *x;
