@@ -103,6 +103,17 @@ shell(const struct mb_image_ident *id, uint64_t iova)
 	return img;
 }
 
+/* Free a shell that never got its memory (what shell() allocated). */
+static void
+shell_free(struct mb_image *img)
+{
+	int e = errno;
+
+	free(img->blk_sum);
+	free(img);
+	errno = e;
+}
+
 static void
 release_pinned(struct mb_image *img)
 {
@@ -129,7 +140,7 @@ mb_imgmem_pinned(const struct mb_image_ident *id)
 		return NULL;
 	img->sb.data = ops->alloc(len);
 	if (img->sb.data == NULL) {
-		free(img);
+		shell_free(img);
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -203,15 +214,12 @@ struct mb_image *
 mb_imgmem_mapped(const struct mb_image_ident *id, const char *path)
 {
 	struct mb_image *img = shell(id, MB_SBUF_IOVA_NONE); /* page cache: never attached */
-	int e;
 
 	if (img == NULL)
 		return NULL;
 	img->sb.data = map_file(path, id->size, img->sb.len, &img->release_arg);
 	if (img->sb.data == NULL) {
-		e = errno;
-		free(img);
-		errno = e;
+		shell_free(img);
 		return NULL;
 	}
 	img->mem = MB_IMAGE_MEM_MMAP;
