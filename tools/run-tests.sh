@@ -104,7 +104,11 @@ if [ "$asan" = 1 ]; then
         # leaks at exit) goes to a file of its own and fails the test.
         # Its logs are meson-logs/testlog-N-sanitize.json, the reports
         # of a failed test under meson-logs/sanitizer/.
-        export MB_SAN_DIR=${MB_SAN_DIR:-$here/$asan_build/meson-logs/sanitizer}
+        case $asan_build in
+        /*) san_dir=$asan_build/meson-logs/sanitizer ;;
+        *) san_dir=$here/$asan_build/meson-logs/sanitizer ;;
+        esac
+        export MB_SAN_DIR=${MB_SAN_DIR:-$san_dir}
         rm -f "$asan_build"/meson-logs/testlog*.json
         n=0
         if [ $# -gt 0 ]; then
