@@ -83,7 +83,8 @@ if [ -z "$asan" ]; then
 fi
 logs=("$build/meson-logs/testlog.json")
 # The system tests of the sanitizer stage on a default run: one or more per
-# subsystem, about 6 minutes together (the whole suite: --asan-system).
+# subsystem, about 4 minutes together on a loaded machine (the whole suite,
+# 31 minutes: --asan-system).
 # Frisbee with the stock client (multicast, unicast, loss), mb-frisbee;
 # HTTP and FTP over the userspace TCP; sync from nginx (the library and the
 # daemon, a swap under a client); the control socket, SIGHUP and SIGTERM
