@@ -85,15 +85,15 @@ logs=("$build/meson-logs/testlog.json")
 # The system tests of the sanitizer stage on a default run: one or more per
 # subsystem, about 4 minutes together on a loaded machine (the whole suite,
 # 31 minutes: --asan-system).
-# Frisbee with the stock client (multicast, unicast, loss), mb-frisbee;
-# HTTP and FTP over the userspace TCP; sync from nginx (the library and the
+# Frisbee with the stock client (multicast, unicast, loss, two workers),
+# mb-frisbee; HTTP and FTP over the userspace TCP (one and two workers); sync from nginx (the library and the
 # daemon, a swap under a client); the control socket, SIGHUP and SIGTERM
 # (foundation), reload; the control TLS listener for boss (boss-health);
 # a parent master server as origin; garbage on the control socket; the
 # hugepage cache.
 asan_system_tests=(fris-mcast-4-raw fris-ucast fris-loss-5pct mb-frisbee-vs-frisbeed
-    tcp-http tcp-ftp sync-initial sync-daemon-basic sync-daemon-swap foundation
-    startup-reload boss-health origin-fill abuse-ctl cache)
+    fris-workers tcp-http tcp-ftp tcp-parallel-workers sync-initial sync-daemon-basic
+    sync-daemon-swap foundation startup-reload boss-health origin-fill abuse-ctl cache)
 
 if [ "$asan" = 1 ]; then
     echo "== sanitizer stage: $asan_build (address,undefined)"
