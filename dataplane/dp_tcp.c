@@ -623,6 +623,7 @@ mb_dp_tcp_create(const struct mb_dp_tcp_conf *conf, const struct mb_config *cfg)
 	mb_tcp_params_default(&p);
 	p.max_conns = (uint32_t)cfg->max_connections;
 	p.syn_backlog = (uint32_t)cfg->syn_backlog;
+	p.syn_cookie_rate = (uint32_t)cfg->syn_cookie_rate;
 	p.initial_window = (uint32_t)cfg->initial_window;
 	if (cfg->tcp_cc != NULL && mb_tcp_cc_parse(cfg->tcp_cc) >= 0)
 		p.cc = (uint8_t)mb_tcp_cc_parse(cfg->tcp_cc);

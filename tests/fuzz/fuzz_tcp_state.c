@@ -530,6 +530,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	prm.max_conns = 2;
 	prm.syn_backlog = 1;
 	prm.syn_cookies_always = (b0 & 0x40) != 0;
+	if (b0 & 0x80) { /* a cookie budget a few SYNs exhaust */
+		prm.syn_cookie_rate = 16;
+	}
 	prm.max_rexmt = 4;
 	prm.idle_timeout_ns = 100000000000ull;
 	e.our_mss = prm.mss;
