@@ -223,6 +223,12 @@ pump_quiet(void)
 }
 
 static void
+remove_socket(void)
+{
+	(void)unlink(S.sock_path);
+}
+
+static void
 start_once(void)
 {
 	static const struct mb_ctl_subsys *const tab[] = {
@@ -240,6 +246,7 @@ start_once(void)
 	rcu_thread_online();
 	snprintf(S.sock_path, sizeof(S.sock_path), "/tmp/mbt-fuzzctl-%d.sock", (int)getpid());
 	(void)unlink(S.sock_path);
+	atexit(remove_socket);
 	if (mb_config_defaults(&S.cfg) != 0 ||
 	    mb_config_load_string(&S.cfg,
 				  "[dpdk]\naddress = 127.0.0.1/8\n"
