@@ -105,6 +105,7 @@ struct mb_config {
 	char *tcp_cc;
 	uint64_t initial_window;
 	uint64_t syn_backlog;
+	uint64_t syn_cookie_rate;      /* cookie SYN-ACKs per second, 0 = no limit */
 	uint64_t max_conns_per_src;    /* 0 = no limit */
 	uint64_t partial_reqs_per_src; /* HTTP request buffers per source, 0 = no limit */
 

@@ -53,7 +53,7 @@ struct mb_dp_tcp {
 	const uint8_t *cur_src; /* source MAC of the frame being processed */
 	struct rte_mbuf *tx[TX_BURST];
 	uint16_t ntx;
-	uint32_t pass_tx; /* frames emitted in this loop pass */
+	uint32_t pass_tx; /* frames with payload emitted in this loop pass */
 	uint64_t now;
 	uint64_t g[MB_DP_T_MAX]; /* the glue's counters (dp_counters.h) */
 };
@@ -135,9 +135,12 @@ emit_frame(struct mb_dp_tcp *t, const struct mb_tcp_out *o)
 		t->g[MB_DP_T_tx_oversize]++;
 		return -EMSGSIZE;
 	}
-	/* at most TX_PASS_MAX frames per loop pass: on a veth the peer's ACKs
-	 * to one send come back within it, and more than the RX ring holds
-	 * (af_packet: 512) are lost */
+	/* at most TX_PASS_MAX frames of payload per loop pass: on a veth the
+	 * peer's ACKs to one send come back within it, and more than the RX
+	 * ring holds (af_packet: 512) are lost.  Segments without payload
+	 * (SYN-ACKs, ACKs, RSTs) bring at most one frame back each and do not
+	 * count: a SYN flood answered with cookies must not use up the pass
+	 * of the connections carrying data. */
 	if (o->len > 0 && t->pass_tx >= TX_PASS_MAX) {
 		t->g[MB_DP_T_tx_busy]++;
 		return -ENOBUFS;
@@ -242,7 +245,8 @@ emit_frame(struct mb_dp_tcp *t, const struct mb_tcp_out *o)
 		p[17] = (uint8_t)(ck & 0xff);
 	}
 	t->tx[t->ntx++] = m;
-	t->pass_tx += nseg;
+	if (o->len > 0)
+		t->pass_tx += nseg;
 	if (t->ntx == TX_BURST)
 		tx_flush(t, false);
 	return 0;
@@ -619,6 +623,7 @@ mb_dp_tcp_create(const struct mb_dp_tcp_conf *conf, const struct mb_config *cfg)
 	mb_tcp_params_default(&p);
 	p.max_conns = (uint32_t)cfg->max_connections;
 	p.syn_backlog = (uint32_t)cfg->syn_backlog;
+	p.syn_cookie_rate = (uint32_t)cfg->syn_cookie_rate;
 	p.initial_window = (uint32_t)cfg->initial_window;
 	if (cfg->tcp_cc != NULL && mb_tcp_cc_parse(cfg->tcp_cc) >= 0)
 		p.cc = (uint8_t)mb_tcp_cc_parse(cfg->tcp_cc);

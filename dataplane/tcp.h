@@ -85,6 +85,7 @@
 	X(drop_src_limit, "SYNs refused (RST): the source holds max_conns_per_src connections")   \
 	X(app_src_limit, "per-source application units refused (mb_tcp_src_take)")                \
 	X(drop_cookie, "ACK with an invalid SYN cookie")                                          \
+	X(drop_syn_rate, "SYNs unanswered: the cookie SYN-ACK budget (syn_cookie_rate) is spent") \
 	X(syn_rcvd, "SYNs accepted into the SYN queue")                                           \
 	X(syn_cookies_sent, "SYN-ACKs carrying a SYN cookie")                                     \
 	X(syn_cookies_ok, "connections opened from a SYN cookie")                                 \
@@ -313,6 +314,11 @@ struct mb_tcp_params {
 	uint32_t max_conns_per_src; /* connections one peer address may hold, 0 = no limit */
 	uint32_t max_app_per_src;   /* mb_tcp_src_take units per peer address, 0 = no limit */
 	bool syn_cookies_always;
+	/* SYN cookies are answered at most syn_cookie_rate times a second (a
+	 * tenth of a second's worth at once), 0 = no limit.  A SYN past it is
+	 * counted and dropped: a real client sends it again after its RTO
+	 * (1 s), a forged one costs no SYN-ACK. */
+	uint32_t syn_cookie_rate;
 	uint8_t cc;		/* enum mb_tcp_cc of new connections */
 	/* Segmentation offload: the largest data segment handed to emit (the
 	 * port cuts it into segments of the connection's MSS), 0 = none, so

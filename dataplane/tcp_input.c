@@ -76,6 +76,35 @@ send_cookie(struct mb_tcp_stack *s, const struct mb_tcp_tuple *t, const struct m
 		s->cnt.syn_cookies_sent++;
 }
 
+/* May a cookie SYN-ACK go out now (params: syn_cookie_rate)?  Takes a
+ * token when it may, counts the refusal when not: a flood is answered at a
+ * bounded rate, whatever it costs to send a SYN-ACK. */
+static bool
+cookie_budget(struct mb_tcp_stack *s)
+{
+	if (s->p.syn_cookie_rate != 0) {
+		uint64_t rate = s->p.syn_cookie_rate, burst = rate / 10 > 16 ? rate / 10 : 16;
+		uint64_t dt = s->now - s->ck_refill_ns;
+
+		if (s->ck_refill_ns == 0 || s->now < s->ck_refill_ns || dt >= 1000000000ULL) {
+			/* first use, or a second without cookies: a full bucket */
+			s->ck_tokens = (uint32_t)burst;
+			s->ck_refill_ns = s->now;
+		} else if (dt * rate >= 1000000000ULL) {
+			uint64_t add = dt * rate / 1000000000ULL;
+
+			s->ck_tokens = (uint32_t)(s->ck_tokens + add < burst ? s->ck_tokens + add : burst);
+			s->ck_refill_ns += add * 1000000000ULL / rate;
+		}
+		if (s->ck_tokens == 0) {
+			s->cnt.drop_syn_rate++;
+			return false;
+		}
+		s->ck_tokens--;
+	}
+	return true;
+}
+
 static void
 conn_setup(struct mb_tcp_stack *s, struct mb_tcp_conn *c, uint32_t irs, uint32_t iss,
 	   uint16_t pmss, int ws, bool sack_ok, bool ts, uint32_t tsval)
@@ -154,7 +183,8 @@ input_listen(struct mb_tcp_stack *s, const struct mb_tcp_tuple *t, const struct 
 			return NULL;
 		}
 		if (s->p.syn_cookies_always || s->nsynq >= s->p.syn_backlog) {
-			send_cookie(s, t, g);
+			if (cookie_budget(s))
+				send_cookie(s, t, g);
 			return NULL;
 		}
 		c = tcp_conn_alloc(s, t);

@@ -46,6 +46,9 @@ struct mb_tcp_stack {
 	uint32_t *freelist;
 	uint32_t nfree;
 	uint32_t nsynq;
+	/* the SYN cookie budget (params): tokens, when last refilled */
+	uint32_t ck_tokens;
+	uint64_t ck_refill_ns;
 	uint32_t wheel[WHEEL_SLOTS]; /* list heads, conn index + 1 */
 	uint64_t wheel_tick;	     /* next tick to process */
 	uint64_t now;

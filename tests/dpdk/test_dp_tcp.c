@@ -9,8 +9,9 @@
  * (mb_dp_tcp_expect_apply); frames with bad checksums, fragments and
  * connections to unexpected ports are refused.  Also: a peer announcing a
  * tiny MSS, a jumbo MTU with small mbufs, the zero-copy decision (dp_dma.h)
- * for each kind of buffer memory, and the withdrawal of an image under
- * running HTTP and FTP transfers.
+ * for each kind of buffer memory, the withdrawal of an image under
+ * running HTTP and FTP transfers, and a SYN flood answered with cookies in
+ * the same loop pass as a data connection's ACK.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -542,6 +543,76 @@ test_http_zerocopy(void **st)
 	http(true, "img", img);
 }
 
+/* Frames in the TX queue that carry payload to port `dport` (not taken). */
+static unsigned
+queued_data_to(uint16_t dport)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < ntx; i++) {
+		static uint8_t frame[UINT16_MAX + 2048];
+		const uint8_t *b = rte_pktmbuf_read(txq[i], 0, txq[i]->pkt_len, frame);
+		const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(b + 14);
+		struct mb_tcp_seg g;
+
+		assert_int_equal(mb_tcp_parse(b + 34, rte_be_to_cpu_16(ip->total_length) - 20u,
+					      &g),
+				 MB_TCP_PARSE_OK);
+		if (g.dport == dport && (g.plen > 0 || (txq[i]->ol_flags & RTE_MBUF_F_TX_TCP_SEG)))
+			n++;
+	}
+	return n;
+}
+
+/* A SYN flood answered with cookies in the same loop pass as a data
+ * connection's ACK: the SYN-ACKs must not spend the pass's frame budget
+ * (meant for payload, whose ACKs come back in a burst), so the data still
+ * goes out in that pass and nothing is refused.  (Before the fix 300
+ * SYN-ACKs used up the 256-frame budget and the ACK released no data.) */
+static void
+test_syn_flood_pass(void **st)
+{
+	struct mb_dp_tcp *t = make(false);
+	struct peer p = { .sport = 40000, .dport = 80, .seq = 555 };
+	struct peer any = { 0 };
+	struct mb_dp_tcp_stats s0, s;
+	uint8_t fl;
+
+	(void)st;
+	p.stream = calloc(1, 1 << 20);
+	assert_non_null(p.stream);
+	send_frame(t, &p, MB_TCP_SYN, NULL, false);
+	assert_int_equal(take_frames(t, &p, &fl), 1);
+	send_frame(t, &p, MB_TCP_ACK, NULL, false);
+	send_frame(t, &p, MB_TCP_ACK | MB_TCP_PSH,
+		   "GET /images/img HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n", false);
+	assert_true(take_frames(t, &p, &fl) >= 10); /* the initial window */
+	/* one pass: 300 SYNs (16 fill the SYN queue, the rest get cookies),
+	 * then the client's ACK of everything so far */
+	now += MS;
+	for (unsigned i = 0; i < 300; i++) {
+		struct peer f = { .sport = (uint16_t)(1024 + i), .dport = 80, .seq = i * 7919u };
+
+		send_frame(t, &f, MB_TCP_SYN, NULL, false);
+	}
+	s0 = stats_of(t);
+	send_frame(t, &p, MB_TCP_ACK, NULL, false);
+	s = stats_of(t);
+	print_message("in the pass: %" PRIu64 " cookies, then the ACK released %" PRIu64
+		      " bytes in %" PRIu64 " segments, %" PRIu64 " refused\n",
+		      s.core.syn_cookies_sent, s.core.tx_bytes - s0.core.tx_bytes,
+		      s.core.tx_segs - s0.core.tx_segs, s.glue[MB_DP_T_tx_busy]);
+	assert_int_equal(s.core.syn_cookies_sent, 300 - 16);
+	assert_int_equal(s.glue[MB_DP_T_tx_busy], 0);
+	assert_true(s.core.tx_bytes - s0.core.tx_bytes >= 10 * 1460);
+	/* and all of it reaches the port with the pass */
+	(void)mb_dp_tcp_poll(t, now);
+	assert_true(queued_data_to(p.sport) >= 10);
+	(void)take_frames(t, &any, &fl);
+	free(p.stream);
+	mb_dp_tcp_free(t);
+}
+
 /* GET /images/<name> with Connection: close on a new connection of p,
  * fetched to its FIN: the body must be im's bytes. */
 static void
@@ -1033,6 +1104,7 @@ main(void)
 		cmocka_unit_test(test_withdraw),
 		cmocka_unit_test(test_afxdp_pool),
 		cmocka_unit_test(test_tso),
+		cmocka_unit_test(test_syn_flood_pass),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

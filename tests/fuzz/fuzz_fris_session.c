@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "fris_wire.h"
+#include "fuzz_rd.h"
 #include "fris_wq.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -74,32 +75,6 @@ struct model {
 	/* what the harness asked of the queue and got back */
 	uint64_t join_calls, req_calls, runs, blocks;
 };
-
-struct rd {
-	const uint8_t *d;
-	size_t n;
-};
-
-static uint8_t
-rd8(struct rd *r)
-{
-	uint8_t v = 0;
-
-	if (r->n > 0) {
-		v = r->d[0];
-		r->d++;
-		r->n--;
-	}
-	return v;
-}
-
-static uint16_t
-rd16(struct rd *r)
-{
-	uint16_t hi = rd8(r);
-
-	return (uint16_t)(hi << 8 | rd8(r));
-}
 
 static void
 check_stats(const struct mb_fris_wq *wq, const struct model *m)

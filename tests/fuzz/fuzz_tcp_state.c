@@ -48,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_rd.h"
 #include "http_host.h"
 #include "tcp.h"
 #include "tcp_http.h"
@@ -344,32 +345,6 @@ wr32(uint8_t *p, uint32_t v)
 	wr16(p + 2, v & 0xffff);
 }
 
-struct rd {
-	const uint8_t *d;
-	size_t n;
-};
-
-static uint8_t
-rd8(struct rd *r)
-{
-	uint8_t v = 0;
-
-	if (r->n > 0) {
-		v = r->d[0];
-		r->d++;
-		r->n--;
-	}
-	return v;
-}
-
-static uint16_t
-rd16(struct rd *r)
-{
-	uint16_t hi = rd8(r);
-
-	return (uint16_t)(hi << 8 | rd8(r));
-}
-
 /* Options of a segment: bit 0 MSS, 1 WS, 2 SACK-permitted, 3 TS, and
  * nsack SACK blocks.  Returns the header length. */
 static size_t
@@ -555,6 +530,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	prm.max_conns = 2;
 	prm.syn_backlog = 1;
 	prm.syn_cookies_always = (b0 & 0x40) != 0;
+	if (b0 & 0x80) { /* a cookie budget a few SYNs exhaust */
+		prm.syn_cookie_rate = 16;
+	}
 	prm.max_rexmt = 4;
 	prm.idle_timeout_ns = 100000000000ull;
 	e.our_mss = prm.mss;
@@ -610,13 +588,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				               a % (IMG_LEN + 100), b % (IMG_LEN + 100));
 				break;
 			}
-			case 2:
-				len = rd8(&r);
-				len = (size_t)len > r.n ? (int)r.n : len;
-				memcpy(req, r.d, (size_t)len);
-				r.d += len;
-				r.n -= (size_t)len;
+			case 2: {
+				size_t raw;
+				const uint8_t *from = rd_bytes(&r, rd8(&r), &raw);
+
+				memcpy(req, from, raw);
+				len = (int)raw;
 				break;
+			}
 			default:
 				len =
 				    snprintf(req, sizeof(req), "GET /images/img HTTP/1.0\r\n\r\n");

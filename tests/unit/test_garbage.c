@@ -9,7 +9,9 @@
  * deletion, splices of two seeds) and pure random bytes.  The harness
  * aborts on any broken invariant and the sanitizers or valgrind catch
  * memory errors, so the test passes when every input comes back.
- * MB_GARBAGE_ITERS overrides the count (the valgrind setup lowers it).
+ * The whole corpus is loaded in name order (up to 4096 inputs), so every run
+ * feeds the same inputs.  MB_GARBAGE_ITERS overrides the count (the
+ * valgrind setup lowers it).
  */
 #include <dirent.h>
 #include <setjmp.h>
@@ -36,7 +38,9 @@ struct seed {
 	size_t len;
 };
 
-static struct seed seeds[256];
+#define MAX_SEEDS 4096
+
+static struct seed seeds[MAX_SEEDS];
 static unsigned int nseeds;
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
@@ -50,23 +54,22 @@ rnd(void)
 	return rng * 0x2545f4914f6cdd1dull;
 }
 
+/* Every file of the corpus (up to MAX_SEEDS), in name order, so that each
+ * run on any file system feeds the same inputs. */
 static void
 load_corpus(const char *dir)
 {
-	struct dirent *de;
+	struct dirent **names;
 	char path[4096];
-	DIR *d = opendir(dir);
+	int n = scandir(dir, &names, NULL, alphasort);
 
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL && nseeds < 256) {
+	for (int i = 0; i < n; i++) {
 		struct seed *s = &seeds[nseeds];
 		FILE *f;
 
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		f = fopen(path, "rb");
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
+		f = names[i]->d_name[0] == '.' || nseeds == MAX_SEEDS ? NULL : fopen(path, "rb");
+		free(names[i]);
 		if (f == NULL)
 			continue;
 		s->data = malloc(MB_GARBAGE_MAXLEN);
@@ -75,7 +78,8 @@ load_corpus(const char *dir)
 		fclose(f);
 		nseeds++;
 	}
-	closedir(d);
+	if (n > 0)
+		free(names);
 }
 
 /* Overwrite a 1/2/4-byte field at a random place with an extreme value. */

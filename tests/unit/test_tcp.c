@@ -1022,6 +1022,71 @@ test_random_input(void **st)
 }
 
 static void
+tweak_cookie_budget(struct mb_tcp_params *p)
+{
+	p->syn_cookies_always = true;
+	p->syn_cookie_rate = 1000; /* a burst of 100 */
+}
+
+/* Every SYN past the SYN queue would cost a cookie SYN-ACK, so they are
+ * budgeted: at most syn_cookie_rate a second (a tenth of a second's worth
+ * at once).  What is not answered is counted.  Once the flood pauses the
+ * budget is back, a real client's SYN is answered and the connection
+ * opens from the cookie. */
+static void
+test_syn_cookie_budget(void **st)
+{
+	struct env *e = env_new(tweak_cookie_budget);
+	const struct mb_tcp_counters *k = mb_tcp_stack_counters(e->s);
+	unsigned answered = 0;
+	uint64_t sent0;
+
+	(void)st;
+	/* 5000 SYNs from 1000 forged sources in 50 ms: the burst of 100 plus
+	 * 50 ms of refill are answered */
+	for (unsigned i = 0; i < 5000; i++) {
+		e->t.raddr = 0x0000100a | (uint32_t)(i % 1000) << 16;
+		e->t.rport = (uint16_t)(1024 + i / 1000);
+		e->nrec = 0;
+		peer(e, MB_TCP_SYN, PEER_ISS + i, 0, 65535, NULL);
+		answered += e->nrec;
+		e->now += 10000; /* 10 us */
+	}
+	print_message("5000 SYNs in 50 ms: %u answered, %" PRIu64 " over the budget\n", answered,
+		      k->drop_syn_rate);
+	assert_int_equal(k->syn_cookies_sent, answered);
+	assert_true(answered >= 148 && answered <= 151);
+	assert_int_equal(answered + k->drop_syn_rate, 5000);
+	/* a whole second of it: the rate, no more */
+	sent0 = k->syn_cookies_sent;
+	for (unsigned i = 0; i < 100000; i++) {
+		e->t.raddr = 0x0000100a | (uint32_t)(i % 4000) << 16;
+		e->t.rport = 1030;
+		peer(e, MB_TCP_SYN, PEER_ISS + i, 0, 65535, NULL);
+		e->now += 10000;
+	}
+	print_message("a second of 100000 SYNs: %" PRIu64 " answered\n",
+		      k->syn_cookies_sent - sent0);
+	assert_true(k->syn_cookies_sent - sent0 >= 990 && k->syn_cookies_sent - sent0 <= 1001);
+	/* 20 ms without SYNs: a real client's SYN is answered ... */
+	e->now += 20 * MS;
+	e->t.raddr = 0x0300000a;
+	e->t.rport = 40000;
+	e->nrec = 0;
+	peer(e, MB_TCP_SYN, PEER_ISS, 0, 65535, NULL);
+	assert_int_equal(e->nrec, 1);
+	assert_int_equal(last(e)->flags, MB_TCP_SYN | MB_TCP_ACK);
+	e->iss = last(e)->seq;
+	e->last_ts = last(e)->tsval;
+	/* ... and the cookie opens the connection */
+	e->pseq = PEER_ISS + 1;
+	peer(e, MB_TCP_ACK, e->pseq, e->iss + 1, 1000, NULL);
+	assert_non_null(conn(e));
+	assert_int_equal(k->syn_cookies_ok, 1);
+	env_free(e);
+}
+
+static void
 tweak_per_src(struct mb_tcp_params *p)
 {
 	p->max_conns = 16;
@@ -1872,6 +1937,7 @@ main(void)
 		cmocka_unit_test(test_paws_and_bad_ack),
 		cmocka_unit_test(test_random_input),
 		cmocka_unit_test(test_per_source_limit),
+		cmocka_unit_test(test_syn_cookie_budget),
 		cmocka_unit_test(test_per_source_churn),
 		cmocka_unit_test(test_tiny_mss),
 		cmocka_unit_test(test_cwnd_cap),

@@ -1,0 +1,716 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Stateful fuzzing of the control loop through its sockets.  The real event
+ * loop (control/ctl_loop.c), its timers and descriptors run in this process
+ * on this thread with the control library's subsystem table: the control
+ * socket (a Unix socket under /tmp), the master server and FTP control
+ * (TCP on 127.0.0.1, ports the kernel picks), and the dataplane's event
+ * queue; only the dataplane itself is the fake of tests/fakes.  They are
+ * started once, on the first input.
+ *
+ * Each input is a script of up to 512 steps over eight client slots:
+ * connect a slot to one of the three servers (from 127.0.0.1..4, so the
+ * per-source limits are reached), write raw bytes, a long run of one byte,
+ * or a well-formed request (control command, master-server GET/GETSTATUS,
+ * FTP command), half-close, reset (SO_LINGER 0), close, read what is
+ * waiting (or leave it unread, so replies back up), pump the loop, move the
+ * clock on (1 ms .. 301 s, past every deadline and idle timeout), and post
+ * dataplane events (the end of an FTP transfer the server expected, of a
+ * Frisbee session the master server started, a link change).  The loop runs
+ * one pass after every step.
+ *
+ * The clock: CLOCK_MONOTONIC as this program sees it is the real one plus
+ * an offset that the "time" step adds to (clock_gettime below overrides the
+ * C library's for the code linked into this program: the loop's timer heap
+ * and the servers' deadlines), so a 300 s idle timeout fires without
+ * waiting.  Timers and epoll are otherwise untouched.
+ *
+ * Checked after every step: live timers and open descriptors within what
+ * eight clients can hold.  After every input (all slots closed, then the
+ * clock moved past every deadline and the loop pumped): open descriptors
+ * (/proc/self/fd) and live timers back to where they were after start, no
+ * FTP client left, every started session ended leaves none in the master
+ * server's table, and each server still answers a well-formed request
+ * (control "health", a master-server GETSTATUS, the FTP greeting).  A broken
+ * invariant aborts.
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <urcu-qsbr.h>
+
+#include "ctl.h"
+#include "ctl_fakes.h"
+#include "ctl_priv.h"
+#include "dp.h"
+#include "fuzz_rd.h"
+#include "mb_config.h"
+#include "mb_log.h"
+#include "mb_sbuf.h"
+#include "mb_time.h"
+#include "ms_wire.h"
+
+#define NSLOT 8
+#define MAX_STEPS 512
+#define MAX_COOKIES 16
+#define PER_CONN_TIMERS 2 /* a client's idle or deadline timer, with margin */
+#define IMG_NAME "test/img"
+#define IMG_SIZE 4096
+
+/* ---- the clock ---------------------------------------------------------------- */
+
+static uint64_t mono_offset_ns;
+
+/* Every CLOCK_MONOTONIC reading of the code linked in here is ahead of the
+ * real one by mono_offset_ns; other clocks are untouched. */
+int
+clock_gettime(clockid_t id, struct timespec *ts)
+{
+	static int (*real)(clockid_t, struct timespec *);
+	int rc;
+
+	if (real == NULL)
+		real = (int (*)(clockid_t, struct timespec *))dlsym(RTLD_NEXT, "clock_gettime");
+	if (real == NULL)
+		abort();
+	rc = real(id, ts);
+	if (rc == 0 && mono_offset_ns != 0 &&
+	    (id == CLOCK_MONOTONIC || id == CLOCK_MONOTONIC_COARSE ||
+	     id == CLOCK_MONOTONIC_RAW || id == CLOCK_BOOTTIME)) {
+		uint64_t ns = (uint64_t)ts->tv_sec * MB_NS_PER_SEC + (uint64_t)ts->tv_nsec +
+			      mono_offset_ns;
+
+		ts->tv_sec = (time_t)(ns / MB_NS_PER_SEC);
+		ts->tv_nsec = (long)(ns % MB_NS_PER_SEC);
+	}
+	return rc;
+}
+
+/* ---- the control plane, started once ------------------------------------------ */
+
+enum target { T_SOCK, T_MASTER, T_FTP, T__COUNT };
+
+static struct {
+	bool up;
+	struct mb_config cfg;
+	char sock_path[108];
+	uint16_t port[T__COUNT];
+	int base_fds;
+	unsigned base_timers;
+	uint64_t cookies[MAX_COOKIES]; /* transfers FTP asked the dataplane for */
+	unsigned ncookies;
+} S;
+
+static void
+quiet_sink(enum mb_log_level level, enum mb_log_module mod, const char *fmt, va_list ap)
+{
+	(void)level;
+	(void)mod;
+	(void)fmt;
+	(void)ap;
+}
+
+static void
+fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("fuzz_ctl_loop: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	abort();
+}
+
+/* Open descriptors, except pipes and devices: libFuzzer starts its
+ * symbolizer (two pipes, /dev/null) the first time it reports a new
+ * function, in the middle of a run.  The loop's sockets, eventfds, epoll
+ * set and any file it opens are counted. */
+static int
+count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	if (d == NULL)
+		fail("opendir /proc/self/fd: %s", strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		char path[300], to[64];
+		ssize_t len;
+
+		if (de->d_name[0] == '.' || atoi(de->d_name) == dirfd(d))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+		len = readlink(path, to, sizeof(to) - 1);
+		to[len > 0 ? len : 0] = '\0';
+		if (strncmp(to, "pipe:", 5) != 0 && strncmp(to, "/dev/", 5) != 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* What each open descriptor is, to stderr (for a failure's report). */
+static void
+list_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		char path[300], to[256];
+		ssize_t n;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+		n = readlink(path, to, sizeof(to) - 1);
+		to[n > 0 ? n : 0] = '\0';
+		fprintf(stderr, "  fd %s -> %s\n", de->d_name, to);
+	}
+	if (d != NULL)
+		closedir(d);
+}
+
+/* The fake dataplane takes every FTP transfer and keeps its cookie, so a
+ * step can end it as the dataplane would. */
+static int
+record_expect(uint16_t port, uint32_t peer, struct mb_sbuf *sb, uint64_t off, uint64_t len,
+	      uint64_t cookie)
+{
+	(void)port;
+	(void)peer;
+	(void)off;
+	(void)len;
+	mb_sbuf_unref(sb);
+	S.cookies[S.ncookies++ % MAX_COOKIES] = cookie;
+	return 0;
+}
+
+static void
+pump(int passes)
+{
+	for (int i = 0; i < passes; i++)
+		(void)mb_ctl_loop_run_once(0);
+}
+
+/* Run the loop until a pass finds no descriptor ready: whatever the
+ * clients wrote has been read (a server takes a few KiB per pass). */
+static void
+pump_quiet(void)
+{
+	for (int i = 0; i < 100000; i++)
+		if (mb_ctl_loop_run_once(0) <= 0)
+			return;
+	fail("the loop is still busy after 100000 passes");
+}
+
+static void
+remove_socket(void)
+{
+	(void)unlink(S.sock_path);
+}
+
+static void
+start_once(void)
+{
+	static const struct mb_ctl_subsys *const tab[] = {
+		&mb_ctl_subsys_sock, &mb_ctl_subsys_dataplane, &mb_ctl_subsys_master,
+		&mb_ctl_subsys_ftp,
+	};
+	char err[MB_CFG_ERRLEN];
+
+	signal(SIGPIPE, SIG_IGN);
+	mb_log_set_sink(quiet_sink);
+	/* The image the servers answer for; this thread is an RCU reader from
+	 * here on, online except while the loop waits. */
+	if (mbt_heap_images_publish((const char *const[]){ IMG_NAME }, 1, IMG_SIZE) != 0)
+		fail("publishing the image");
+	rcu_thread_online();
+	snprintf(S.sock_path, sizeof(S.sock_path), "/tmp/mbt-fuzzctl-%d.sock", (int)getpid());
+	(void)unlink(S.sock_path);
+	atexit(remove_socket);
+	if (mb_config_defaults(&S.cfg) != 0 ||
+	    mb_config_load_string(&S.cfg,
+				  "[dpdk]\naddress = 127.0.0.1/8\n"
+				  "[server]\nmax-control-clients = 4\ncontrol-timeout = 30\n"
+				  "[frisbee]\nmaster-max-per-source = 3\nmax-sessions = 16\n"
+				  "[tcp]\nftp-max-per-source = 3\n",
+				  err, sizeof(err)) != 0)
+		fail("configuration: %s", err);
+	free(S.cfg.control_socket);
+	S.cfg.control_socket = strdup(S.sock_path);
+	free(S.cfg.master_listen);
+	S.cfg.master_listen = strdup("127.0.0.1");
+	free(S.cfg.state_dir);
+	S.cfg.state_dir = strdup(""); /* the master server keeps no cursors */
+	S.cfg.master_port = MB_CTL_PORT_ANY;
+	S.cfg.ftp_port = MB_CTL_PORT_ANY;
+	S.cfg.ftp_pasv_min = 42000 + (uint64_t)(getpid() % 1000) * 10;
+	S.cfg.ftp_pasv_max = S.cfg.ftp_pasv_min + 9;
+	if (mb_ctl_loop_init() != 0)
+		fail("loop init");
+	mb_ctl_loop_set_rcu(true);
+	mbt_dp.local_addr = htonl(INADDR_LOOPBACK);
+	mbt_dp.expect = record_expect;
+	mb_ctl_dp_set(&mbt_dp_ops);
+	mbt_sess_reset(1);
+	if (mb_ctl_core_start(&S.cfg, NULL, tab, sizeof(tab) / sizeof(tab[0])) != 0)
+		fail("control plane start");
+	S.port[T_MASTER] = mb_ctl_master_port();
+	S.port[T_FTP] = mb_ctl_ftp_port();
+	if (S.port[T_MASTER] == 0 || S.port[T_FTP] == 0)
+		fail("master server or FTP not listening");
+	pump(4);
+	S.base_fds = count_fds();
+	S.base_timers = mb_ctl_timer_count();
+	S.up = true;
+}
+
+/* ---- clients -------------------------------------------------------------------- */
+
+static int slot_fd[NSLOT];
+static enum target slot_tgt[NSLOT];
+static int nopen;
+
+static int
+dial(enum target t, unsigned src)
+{
+	int fd;
+
+	if (t == T_SOCK) {
+		struct sockaddr_un su = { .sun_family = AF_UNIX };
+
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -1;
+		memcpy(su.sun_path, S.sock_path, strlen(S.sock_path) + 1);
+		if (connect(fd, (struct sockaddr *)&su, sizeof(su)) == -1) {
+			(void)close(fd);
+			return -1;
+		}
+	} else {
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(S.port[t]) };
+		struct sockaddr_in me = { .sin_family = AF_INET };
+
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -1;
+		me.sin_addr.s_addr = htonl(INADDR_LOOPBACK + (src & 3));
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (bind(fd, (struct sockaddr *)&me, sizeof(me)) == -1 ||
+		    (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 &&
+		     errno != EINPROGRESS)) {
+			(void)close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
+static void
+slot_close(unsigned i, bool reset)
+{
+	if (slot_fd[i] < 0)
+		return;
+	if (reset) {
+		struct linger l = { .l_onoff = 1, .l_linger = 0 };
+
+		(void)setsockopt(slot_fd[i], SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	}
+	(void)close(slot_fd[i]);
+	slot_fd[i] = -1;
+	nopen--;
+}
+
+static void
+slot_send(unsigned i, const void *p, size_t n)
+{
+	if (slot_fd[i] >= 0 && n > 0)
+		(void)send(slot_fd[i], p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* Read what is waiting, up to 1 MiB. */
+static void
+slot_drain(unsigned i)
+{
+	static char buf[65536];
+
+	for (int k = 0; k < 16 && slot_fd[i] >= 0; k++)
+		if (recv(slot_fd[i], buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+			break;
+}
+
+static size_t
+master_request(uint8_t sel, uint8_t *buf)
+{
+	struct mb_ms_get_request r = { .methods = (uint8_t)(1 + (sel >> 2) % 7),
+				       .status = sel & 1 };
+	const char *name = (sel & 2) ? IMG_NAME : "test/none";
+
+	if (sel & 0x80)
+		r.hostip = htonl(0x0a000001u + (sel & 0x0f));
+	r.idlen = (uint16_t)strlen(name);
+	memcpy(r.imageid, name, r.idlen);
+	return mb_ms_get_request_encode(&r, buf, MB_MS_MSG_MAX) < 0 ? 0 : MB_MS_GETREQ_LEN;
+}
+
+static const char *const sock_cmds[] = {
+	"{\"cmd\":\"health\"}\n",
+	"{\"cmd\":\"help\"}\n",
+	"{\"cmd\":\"config\"}\n",
+	"{\"cmd\":\"stats\"}\n",
+	"{\"cmd\":\"sessions\"}\n",
+	"{\"cmd\":\"health\"}\n{\"cmd\":\"help\"}\n{\"cmd\":\"nope\"}\n",
+	"{\"cmd\":\"health\",\"args\":{}}\n",
+	"\n",
+};
+
+static const char *const ftp_cmds[] = {
+	"USER anonymous\r\n", "PASS x@y\r\n", "TYPE I\r\n", "PASV\r\n",
+	"EPSV\r\n", "RETR test/img\r\n", "SIZE test/img\r\n", "LIST\r\n",
+	"NLST test\r\n", "CWD test\r\n", "REST 100\r\n", "ABOR\r\n",
+	"QUIT\r\n", "FEAT\r\n", "MDTM test/img\r\n", "NOOP\r\n",
+	"PWD\r\n", "CDUP\r\n", "RETR /test/img\r\n", "STAT\r\n",
+};
+
+static void
+slot_canned(unsigned i, enum target t, uint8_t sel)
+{
+	uint8_t req[MB_MS_MSG_MAX];
+	const char *s;
+
+	switch (t) {
+	case T_SOCK:
+		s = sock_cmds[sel % (sizeof(sock_cmds) / sizeof(sock_cmds[0]))];
+		slot_send(i, s, strlen(s));
+		break;
+	case T_MASTER:
+		slot_send(i, req, master_request(sel, req));
+		break;
+	default:
+		s = ftp_cmds[sel % (sizeof(ftp_cmds) / sizeof(ftp_cmds[0]))];
+		slot_send(i, s, strlen(s));
+		break;
+	}
+}
+
+/* ---- invariants ---------------------------------------------------------------------- */
+
+/* After every byte the clients wrote was read, then the clock moved past
+ * every server's idle timeout and deadline (control-timeout 30 s, the
+ * master server's 5 and 15 s, FTP's 300 s), every client still open must be
+ * closed by its server: read what was queued for it until EOF or a reset. */
+static void
+check_idle_closed(void)
+{
+	static char buf[65536];
+
+	for (unsigned i = 0; i < NSLOT; i++) {
+		int k;
+
+		if (slot_fd[i] < 0)
+			continue;
+		for (k = 0; k < 4096; k++) {
+			ssize_t n = recv(slot_fd[i], buf, sizeof(buf), MSG_DONTWAIT);
+
+			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+				break;
+			if (n < 0)
+				(void)mb_ctl_loop_run_once(k < 64 ? 0 : 1);
+		}
+		if (k == 4096)
+			fail("slot %u (%s) still open 301 s after its last byte", i,
+			     slot_tgt[i] == T_SOCK ? "control" : slot_tgt[i] == T_MASTER ? "master" : "FTP");
+	}
+}
+
+static void
+check_step(void)
+{
+	unsigned timers = mb_ctl_timer_count();
+
+	if (timers > S.base_timers + NSLOT * PER_CONN_TIMERS)
+		fail("%u live timers with %d clients (%u at start)", timers, nopen,
+		     S.base_timers);
+}
+
+static json_t *
+action(const char *name)
+{
+	char *err = NULL;
+	json_t *j = mb_ctl_action_run(name, NULL, &err);
+
+	if (j == NULL)
+		fail("action %s: %s", name, err != NULL ? err : "?");
+	return j;
+}
+
+static size_t
+master_sessions(void)
+{
+	json_t *j = action("sessions");
+	size_t n = json_array_size(json_object_get(json_object_get(j, "master"), "sessions"));
+
+	json_decref(j);
+	return n;
+}
+
+/* Pump until `done`, moving the clock forward if passes alone do not get
+ * there (a server waiting on a deadline), each time after the servers read
+ * every byte still queued to them.  False when it never did. */
+static bool
+settle(bool (*done)(void))
+{
+	for (int round = 0; round < 4; round++) {
+		pump_quiet();
+		for (int i = 0; i < 64; i++) {
+			if (done())
+				return true;
+			(void)mb_ctl_loop_run_once(i < 32 ? 0 : 1);
+		}
+		mono_offset_ns += 301 * MB_NS_PER_SEC;
+	}
+	return done();
+}
+
+static bool
+fds_back(void)
+{
+	return count_fds() <= S.base_fds && mb_ctl_timer_count() <= S.base_timers;
+}
+
+/* A non-blocking exchange with the loop pumped: send `req`, read until
+ * `want` appears.  At most 5 s of real time. */
+static bool
+exchange(enum target t, const void *req, size_t len, const char *want)
+{
+	char buf[4096];
+	size_t got = 0;
+	int fd = dial(t, 1);
+	uint64_t end = mb_time_mono_ns() + 5 * MB_NS_PER_SEC;
+	bool ok = false, sent = len == 0;
+
+	if (fd < 0)
+		return false;
+	while (mb_time_mono_ns() < end) {
+		ssize_t n;
+
+		(void)mb_ctl_loop_run_once(1);
+		if (!sent) {
+			sent = send(fd, req, len, MSG_NOSIGNAL) == (ssize_t)len;
+			continue;
+		}
+		n = recv(fd, buf + got, sizeof(buf) - 1 - got, MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN))
+			break;
+		if (n > 0) {
+			got += (size_t)n;
+			buf[got] = '\0';
+			if (strstr(buf, want) != NULL) {
+				ok = true;
+				break;
+			}
+			if (got == sizeof(buf) - 1)
+				break;
+		}
+	}
+	(void)close(fd);
+	return ok;
+}
+
+static void
+check_answers(void)
+{
+	static const char health[] = "{\"cmd\":\"health\"}\n";
+	struct mb_ms_get_request req = { .methods = 7, .status = 1 };
+	struct mb_ms_get_reply rep;
+	int rc;
+
+	if (!exchange(T_SOCK, health, sizeof(health) - 1, "\"ok\":true"))
+		fail("the control socket does not answer health");
+	req.idlen = (uint16_t)strlen(IMG_NAME);
+	memcpy(req.imageid, IMG_NAME, req.idlen);
+	rc = mbt_ms_request(S.port[T_MASTER], "127.0.0.1", &req, &rep);
+	if (rc != 0 || rep.error != 0 || rep.size != IMG_SIZE)
+		fail("the master server does not answer GETSTATUS (%d, error %u)", rc,
+		     (unsigned)rep.error);
+	if (!exchange(T_FTP, NULL, 0, "220 "))
+		fail("FTP does not greet");
+}
+
+static void
+end_sessions(void)
+{
+	/* The dataplane ends every session the master server started. */
+	for (unsigned i = 0; i < mbt_sess.nlive; i++) {
+		struct mb_dp_event ev = { .type = MB_DP_EV_SESSION_END };
+
+		ev.u.session.id = mbt_sess.live[i];
+		while (mbt_dp_post(&ev) != 0)
+			pump(1);
+	}
+	pump(2);
+	mbt_sess.nlive = 0;
+}
+
+static void
+check_end(void)
+{
+	struct mb_dp_event up = { .type = MB_DP_EV_LINK, .u.link.up = true };
+	json_t *ftp;
+
+	for (unsigned i = 0; i < NSLOT; i++)
+		slot_close(i, false);
+	mbt_dp.link_up = true;
+	while (mbt_dp_post(&up) != 0)
+		pump(1);
+	end_sessions();
+	if (!settle(fds_back)) {
+		list_fds();
+		fail("after every client left: %d descriptors (%d at start), %u timers (%u)",
+		     count_fds(), S.base_fds, mb_ctl_timer_count(), S.base_timers);
+	}
+	ftp = mb_ctl_ftp_json();
+	if (json_integer_value(json_object_get(ftp, "clients")) != 0)
+		fail("FTP clients left: %lld",
+		     (long long)json_integer_value(json_object_get(ftp, "clients")));
+	json_decref(ftp);
+	check_answers();
+	end_sessions();
+	if (master_sessions() != 0)
+		fail("%zu master-server sessions left after every one ended",
+		     master_sessions());
+	if (!settle(fds_back)) {
+		list_fds();
+		fail("after the checks: %d descriptors (%d at start), %u timers (%u)", count_fds(),
+		     S.base_fds, mb_ctl_timer_count(), S.base_timers);
+	}
+	S.ncookies = 0;
+}
+
+/* ---- the script ------------------------------------------------------------------------- */
+
+static const uint64_t time_steps_ms[8] = { 1, 10, 100, 1000, 4999, 5001, 15001, 301000 };
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct rd r = { data, size };
+	unsigned steps = 0;
+
+	if (!S.up)
+		start_once();
+	for (unsigned i = 0; i < NSLOT; i++) {
+		slot_fd[i] = -1;
+		slot_tgt[i] = T_SOCK;
+	}
+	nopen = 0;
+	while (r.n > 0 && steps++ < MAX_STEPS) {
+		uint8_t op = rd8(&r), a = rd8(&r);
+		unsigned s = a & (NSLOT - 1);
+
+		switch (op % 12) {
+		case 0: /* connect slot s to a server from 127.0.0.(1 + src) */
+			slot_close(s, false);
+			slot_tgt[s] = (enum target)((a >> 3) % T__COUNT);
+			slot_fd[s] = dial(slot_tgt[s], a >> 5);
+			if (slot_fd[s] >= 0)
+				nopen++;
+			break;
+		case 1: { /* raw bytes */
+			size_t n;
+			const uint8_t *p = rd_bytes(&r, rd8(&r), &n);
+
+			slot_send(s, p, n);
+			break;
+		}
+		case 2: { /* a long run of one byte (a line with no end) */
+			static uint8_t run[1 << 17];
+			uint8_t c = rd8(&r);
+			size_t n = 1 + ((size_t)rd16(&r) << 1);
+
+			memset(run, c, n);
+			slot_send(s, run, n);
+			break;
+		}
+		case 3: /* a well-formed request of the slot's server */
+			slot_canned(s, slot_tgt[s], rd8(&r));
+			break;
+		case 4: /* half-close */
+			if (slot_fd[s] >= 0)
+				(void)shutdown(slot_fd[s], SHUT_WR);
+			break;
+		case 5: /* reset */
+			slot_close(s, true);
+			break;
+		case 6: /* close */
+			slot_close(s, false);
+			break;
+		case 7: /* read what is waiting */
+			slot_drain(s);
+			break;
+		case 8: /* let the loop run */
+			pump(1 + (a >> 3) % 8);
+			break;
+		case 9: /* move the clock on */
+			if (time_steps_ms[a % 8] > 300000)
+				pump_quiet(); /* the servers have every byte sent */
+			mono_offset_ns += time_steps_ms[a % 8] * MB_NS_PER_MS;
+			pump(1);
+			if (time_steps_ms[a % 8] > 300000)
+				check_idle_closed();
+			break;
+		case 10: /* an FTP transfer ends (a cookie it was given, or not) */
+		{
+			struct mb_dp_event ev = { .type = MB_DP_EV_FTP_XFER_END };
+
+			ev.u.xfer.cookie = S.ncookies > 0 && (a & 0x80) == 0
+						   ? S.cookies[(a >> 1) % S.ncookies % MAX_COOKIES]
+						   : (uint64_t)rd8(&r);
+			ev.u.xfer.ok = a & 1;
+			(void)mbt_dp_post(&ev);
+			break;
+		}
+		default: { /* a session ends or the link changes */
+			struct mb_dp_event ev = { .type = MB_DP_EV_LINK };
+
+			if ((a & 1) && mbt_sess.nlive > 0) {
+				unsigned k = (a >> 1) % mbt_sess.nlive;
+
+				ev.type = MB_DP_EV_SESSION_END;
+				ev.u.session.id = mbt_sess.live[k];
+				mbt_sess.live[k] = mbt_sess.live[--mbt_sess.nlive];
+			} else {
+				ev.u.link.up = (a >> 1) & 1;
+				mbt_dp.link_up = ev.u.link.up;
+			}
+			(void)mbt_dp_post(&ev);
+			break;
+		}
+		}
+		pump(1);
+		check_step();
+	}
+	check_end();
+	return 0;
+}
