@@ -345,7 +345,10 @@ setup(void **st)
 	if (mb_config_defaults(&cfg) != 0)
 		return -1;
 	cfg.ftp_port = MB_CTL_PORT_ANY;
-	cfg.ftp_pasv_min = 41000 + (uint64_t)(getpid() % 1000) * 10;
+	/* Above the kernel's ephemeral range (32768-60999 by default): a port
+	 * in it can be taken by any outgoing connection on the machine, and the
+	 * stand-in's bind then fails and curl gets a 425. */
+	cfg.ftp_pasv_min = 61000 + (uint64_t)(getpid() % 450) * 10;
 	cfg.ftp_pasv_max = cfg.ftp_pasv_min + 9;
 	mbt_dp.local_addr = 0; /* PASV answers the control connection's address */
 	mbt_dp.expect = ftp_expect;
