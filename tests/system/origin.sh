@@ -45,6 +45,14 @@
 #                      group, port and server address; the node loads from
 #                      the parent's session (sub starts none) into a
 #                      byte-identical copy, and sub's cache fills too
+#   origin.sh stock-parent  the parent is the stock Emulab master server
+#                      (mfrisbeed -C null over an image directory, spawning
+#                      the stock frisbeed; MB_STOCK_MFRISBEED, default the
+#                      stock tools' bin/mfrisbeed, skip 77 when absent): its
+#                      NOIMAGE reaches the node; the first GET fills the
+#                      cache (byte-identical, the parent's mtime); the second
+#                      is a cache hit; the image touched and rewritten on
+#                      the parent (a new MTIME in GETSTATUS) is fetched again
 #   origin.sh measure  fill time of a MB_TEST_MIB (default 37) MiB image at
 #                      the parent's frisbee.rate (MB_TEST_RATE, default
 #                      200M), the node's first load (behind TRYAGAIN, -B
@@ -80,12 +88,21 @@ MT1=1700000000
 MT2=1700000500
 
 mb_require_frisbee
+STOCKMS=
+if [ "$CASE" = stock-parent ]; then
+	STOCKMS=${MB_STOCK_MFRISBEED:-$MB_FRISBEE_BIN/mfrisbeed}
+	[ -x "$STOCKMS" ] || mb_skip "stock mfrisbeed not at '$STOCKMS' (MB_STOCK_MFRISBEED)"
+fi
 [ "${MB_VDEV:-af_packet}" = af_xdp ] && mb_require_af_xdp
 [ -x "$MB_BUILD/server/minibossd" ] || mb_skip "minibossd not built at '$MB_BUILD/server/minibossd'"
 [ "$CASE" = measure ] && MIB=${MB_TEST_MIB:-37} && RATE=${MB_TEST_RATE:-200M}
 [ "$CASE" = rate ] && MIB=${MB_TEST_MIB:-64} && RATE=${MB_TEST_RATE:-1G}
 mb_init
-trap 'rc=$?; rm -rf "/var/run/dpdk/${MB_PREFIX}${MB_RID}par" "/var/run/dpdk/${MB_PREFIX}${MB_RID}sub"
+# the stock master server's frisbeed children outlive it: end every process
+# left in the parent's namespace (all started by this run) by PID
+trap 'rc=$?; [ -n "$STOCKMS" ] && for s in TERM KILL; do
+	for p in $(ip netns pids "$(mb_ns par)" 2>/dev/null); do kill -$s "$p"; done; sleep 0.2; done
+rm -rf "/var/run/dpdk/${MB_PREFIX}${MB_RID}par" "/var/run/dpdk/${MB_PREFIX}${MB_RID}sub"
 (exit $rc); mb_cleanup' EXIT
 mb_require_cmd stat
 
@@ -202,7 +219,12 @@ same_as() {
 health() { ctl sub --json health; } # exit 1 when degraded: the JSON is there
 
 mb_bridge_up
-mb_host par "$PAR/24" noaddr
+if [ -n "$STOCKMS" ]; then
+	# a kernel host; full checksums for sub's DPDK port
+	mb_client par "$PAR/24"
+else
+	mb_host par "$PAR/24" noaddr
+fi
 mb_host sub "$SUB/24" noaddr
 mb_host node "$NODE/24"
 [ "$CASE" = cut ] && mb_host node2 "10.81.0.12/24"
@@ -210,6 +232,21 @@ mb_host node "$NODE/24"
 [ "$CASE" = redirect ] && MIB=${MB_TEST_MIB:-16} && RATE=${MB_TEST_RATE:-50M}
 mkdir -p "$MB_TMP/par/state" "$MB_TMP/sub/state"
 mb_make_file "$MB_TMP/v1.img" "$MIB" 1
+if [ -n "$STOCKMS" ]; then
+	# as a boss or subboss runs it, with the null configuration: image ids
+	# are paths under -I, signatures are the files' mtimes
+	mkdir -p "$MB_TMP/par/images/${IMG%/*}"
+	cp "$MB_TMP/v1.img" "$MB_TMP/par/images/$IMG"
+	touch -d "@$MT1" "$MB_TMP/par/images/$IMG"
+	conf sub "$SUB" "[frisbee]\nidle-timeout = 20s\n[origin]\nurl = mfrisbee://$PAR\ntimeout = $STIMEOUT\nparent-methods = $PMETHODS$SUBEXTRA" \
+		>"$MB_TMP/sub/mb.conf"
+	mb_bg par "$STOCKMS" -d -C null -I "$MB_TMP/par/images" -i "$PAR" \
+		-O "bandwidth=$(numfmt --from=si "$RATE"),maxlinger=20" >"$MB_TMP/par.log" 2>&1
+	mb_wait_tcp node "$PAR" 64494 15 || { cat "$MB_TMP/par.log" >&2;
+		mb_fail "the stock mfrisbeed is not listening"; }
+	dstart sub
+fi
+[ -n "$STOCKMS" ] || {
 mb_state_add_image "$MB_TMP/par/state" "$IMG" "$MB_TMP/v1.img" 1 "$MT1"
 conf par "$PAR" "[frisbee]\nport-base = 4564\nrate = $RATE\nidle-timeout = 20s" \
 	>"$MB_TMP/par/mb.conf"
@@ -218,6 +255,7 @@ conf sub "$SUB" "[frisbee]\nidle-timeout = 20s\n[origin]\nurl = mfrisbee://$PAR\
 dstart par
 published par "$IMG" 1
 dstart sub
+}
 
 case "$CASE" in
 cut)
@@ -439,6 +477,45 @@ rate)
 	echo "rate: ${MIB} MiB at a parent rate of ${RATE}: received in ${RMS} ms," \
 		"$((MIB * 8388608 / (RMS > 0 ? RMS : 1) / 1000)) Mbit/s; fill ${LOAD_MS} ms end to end for the node"
 	mb_pass "filled through the dataplane at $((MIB * 8388608 / (RMS > 0 ? RMS : 1) / 1000)) Mbit/s"
+	;;
+stock-parent)
+	query nosuch/IMAGE
+	grep -q 'error=3' "$MB_TMP/q.out" || { cat "$MB_TMP/q.out" "$MB_TMP/par.log" >&2;
+		mb_fail "GETSTATUS for an image the stock parent lacks: not NOIMAGE"; }
+	query "$IMG"
+	grep -q 'error=0' "$MB_TMP/q.out" || { cat "$MB_TMP/q.out" "$MB_TMP/par.log" >&2;
+		mb_fail "GETSTATUS through the stock parent"; }
+	load "$MB_TMP/out"
+	same_as "$MB_TMP/v1.img" "$MT1"
+	FIRST=$LOAD_MS
+	ctl sub --json parent >"$MB_TMP/parent.json" || mb_fail "minibossctl parent"
+	[ "$(field "j['counters']['fills']" <"$MB_TMP/parent.json")" = 1 ] ||
+		{ cat "$MB_TMP/parent.json" >&2; mb_fail "fills != 1"; }
+	rm -f "$MB_TMP/out"
+	load "$MB_TMP/out"
+	same_as "$MB_TMP/v1.img" "$MT1"
+	ctl sub --json parent >"$MB_TMP/parent.json"
+	[ "$(field "j['counters']['fetches']" <"$MB_TMP/parent.json")" = 1 ] ||
+		{ cat "$MB_TMP/parent.json" >&2; mb_fail "the cache hit fetched again"; }
+	# a new version on the stock parent: its GETSTATUS reports the new mtime
+	mb_make_file "$MB_TMP/v2.img" "$MIB" 2
+	cp "$MB_TMP/v2.img" "$MB_TMP/par/images/$IMG"
+	touch -d "@$MT2" "$MB_TMP/par/images/$IMG"
+	sleep 1.2 # past the 1 s the parent's last answer is shared
+	rm -f "$MB_TMP/out"
+	load "$MB_TMP/out"
+	same_as "$MB_TMP/v2.img" "$MT2"
+	ctl sub --json parent >"$MB_TMP/parent.json"
+	[ "$(field "j['counters']['fills']" <"$MB_TMP/parent.json")" = 2 ] ||
+		{ cat "$MB_TMP/parent.json" >&2; mb_fail "fills != 2"; }
+	# the stock parent refuses a second unicast GET for an image while the
+	# frisbeed of the first lingers (maxlinger, here 20 s): sub was told
+	# TRYAGAIN and asked again until it was gone
+	grep -q 'GET failed: unicast server already running' "$MB_TMP/par.log" ||
+		mb_fail "the stock parent did not refuse the GET while its server lingered"
+	[ "$(field "j['counters']['parent_tryagain']" <"$MB_TMP/parent.json")" -ge 1 ] ||
+		{ cat "$MB_TMP/parent.json" >&2; mb_fail "the parent's TRYAGAIN not counted"; }
+	mb_pass "stock mfrisbeed as parent: filled on first GET (${FIRST} ms), cache hit, new mtime refetched"
 	;;
 measure)
 	load "$MB_TMP/out"
