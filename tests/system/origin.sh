@@ -53,6 +53,15 @@
 #                      cache (byte-identical, the parent's mtime); the second
 #                      is a cache hit; the image touched and rewritten on
 #                      the parent (a new MTIME in GETSTATUS) is fetched again
+#   origin.sh stock-mcast     the same with parent-methods = mcast: the
+#                      stock frisbeed's group reaches sub's dataplane
+#   origin.sh stock-proxy     parent-proxy = yes: sub asks for the node
+#                      (hostip); the stock parent (null configuration, which
+#                      accepts proxied requests) unicasts to sub, the fill
+#                      is whole
+#   origin.sh stock-down      the "down" case with the stock parent
+#   origin.sh stock-redirect  the "redirect" case with the stock parent: the
+#                      node loads from the stock frisbeed's group
 #   origin.sh measure  fill time of a MB_TEST_MIB (default 37) MiB image at
 #                      the parent's frisbee.rate (MB_TEST_RATE, default
 #                      200M), the node's first load (behind TRYAGAIN, -B
@@ -74,13 +83,13 @@ RATE=${MB_TEST_RATE:-500M}
 BSECS=${MB_TEST_B:-1}
 IMG=emulab-ops/BIG
 PMETHODS=ucast
-[ "$CASE" = mcast ] || [ "$CASE" = redirect ] && PMETHODS=mcast
+case "$CASE" in mcast | redirect | stock-mcast | stock-redirect) PMETHODS=mcast ;; esac
 # cut-through is on by default; the stock subboss's TRYAGAIN is tested with it off
 CUT=yes
 case "$CASE" in fill | backoff | rate) CUT=no ;; measure) CUT=${MB_TEST_CUT:-no} ;; esac
 SUBEXTRA="\ncut-through = $CUT"
-[ "$CASE" = noaccess ] && SUBEXTRA="$SUBEXTRA\nparent-proxy = yes"
-[ "$CASE" = redirect ] && SUBEXTRA="$SUBEXTRA\nredirect = yes"
+case "$CASE" in noaccess | stock-proxy) SUBEXTRA="$SUBEXTRA\nparent-proxy = yes" ;; esac
+case "$CASE" in redirect | stock-redirect) SUBEXTRA="$SUBEXTRA\nredirect = yes" ;; esac
 [ "$CASE" = mapped ] && SUBEXTRA="$SUBEXTRA\n[images]\nhugepage-budget = 1M"
 STIMEOUT=20s
 [ "$CASE" = backoff ] && STIMEOUT=3s
@@ -89,10 +98,11 @@ MT2=1700000500
 
 mb_require_frisbee
 STOCKMS=
-if [ "$CASE" = stock-parent ]; then
+case "$CASE" in stock-*)
 	STOCKMS=${MB_STOCK_MFRISBEED:-$MB_FRISBEE_BIN/mfrisbeed}
 	[ -x "$STOCKMS" ] || mb_skip "stock mfrisbeed not at '$STOCKMS' (MB_STOCK_MFRISBEED)"
-fi
+	;;
+esac
 [ "${MB_VDEV:-af_packet}" = af_xdp ] && mb_require_af_xdp
 [ -x "$MB_BUILD/server/minibossd" ] || mb_skip "minibossd not built at '$MB_BUILD/server/minibossd'"
 [ "$CASE" = measure ] && MIB=${MB_TEST_MIB:-37} && RATE=${MB_TEST_RATE:-200M}
@@ -100,8 +110,8 @@ fi
 mb_init
 # the stock master server's frisbeed children outlive it: end every process
 # left in the parent's namespace (all started by this run) by PID
-trap 'rc=$?; [ -n "$STOCKMS" ] && for s in TERM KILL; do
-	for p in $(ip netns pids "$(mb_ns par)" 2>/dev/null); do kill -$s "$p"; done; sleep 0.2; done
+# the stock master server's frisbeed children outlive it (sstop)
+trap 'rc=$?; [ -n "$STOCKMS" ] && sstop
 rm -rf "/var/run/dpdk/${MB_PREFIX}${MB_RID}par" "/var/run/dpdk/${MB_PREFIX}${MB_RID}sub"
 (exit $rc); mb_cleanup' EXIT
 mb_require_cmd stat
@@ -126,9 +136,32 @@ conf() {
 	printf '%b\n' "${3:-}"
 }
 
+# sstart: the stock mfrisbeed in namespace par, as a boss or subboss runs it
+# with the null configuration (image ids are paths under -I, signatures the
+# files' mtimes); it spawns the stock frisbeed (built in next to it).
+sstart() {
+	mb_bg par "$STOCKMS" -d -C null -I "$MB_TMP/par/images" -i "$PAR" \
+		-O "bandwidth=$(numfmt --from=si "$RATE"),maxlinger=20" >>"$MB_TMP/par.log" 2>&1
+	DPID[par]=$MB_LAST_PID
+	mb_wait_tcp node "$PAR" 64494 15 || { cat "$MB_TMP/par.log" >&2;
+		mb_fail "the stock mfrisbeed is not listening"; }
+}
+
+# sstop: the stock parent and the frisbeeds it left (it does not end them).
+sstop() {
+	local s p
+	for s in TERM KILL; do
+		for p in $(ip netns pids "$(mb_ns par)" 2>/dev/null); do kill -$s "$p"; done
+		sleep 0.2
+	done
+	wait "${DPID[par]}" 2>/dev/null
+	true
+}
+
 # dstart NAME: minibossd in namespace NAME with $MB_TMP/NAME/mb.conf.
 dstart() {
 	local n=$1 addr tap i vdev
+	[ "$n" = par ] && [ -n "$STOCKMS" ] && { sstart; return; }
 	addr=$(mb_addr "$n")
 	mkdir -p "$MB_TMP/$n/state"
 	vdev=$(mb_vdev)
@@ -153,6 +186,7 @@ dstart() {
 
 # dstop NAME: SIGTERM, wait.
 dstop() {
+	[ "$1" = par ] && [ -n "$STOCKMS" ] && { sstop; return; }
 	local p=${DPID[$1]}
 	kill -TERM "$p" 2>/dev/null
 	for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -229,7 +263,7 @@ mb_host sub "$SUB/24" noaddr
 mb_host node "$NODE/24"
 [ "$CASE" = cut ] && mb_host node2 "10.81.0.12/24"
 [ "$CASE" = cut ] && MIB=${MB_TEST_MIB:-16} && RATE=${MB_TEST_RATE:-100M}
-[ "$CASE" = redirect ] && MIB=${MB_TEST_MIB:-16} && RATE=${MB_TEST_RATE:-50M}
+case "$CASE" in redirect | stock-redirect) MIB=${MB_TEST_MIB:-16} RATE=${MB_TEST_RATE:-50M} ;; esac
 mkdir -p "$MB_TMP/par/state" "$MB_TMP/sub/state"
 mb_make_file "$MB_TMP/v1.img" "$MIB" 1
 if [ -n "$STOCKMS" ]; then
@@ -240,10 +274,7 @@ if [ -n "$STOCKMS" ]; then
 	touch -d "@$MT1" "$MB_TMP/par/images/$IMG"
 	conf sub "$SUB" "[frisbee]\nidle-timeout = 20s\n[origin]\nurl = mfrisbee://$PAR\ntimeout = $STIMEOUT\nparent-methods = $PMETHODS$SUBEXTRA" \
 		>"$MB_TMP/sub/mb.conf"
-	mb_bg par "$STOCKMS" -d -C null -I "$MB_TMP/par/images" -i "$PAR" \
-		-O "bandwidth=$(numfmt --from=si "$RATE"),maxlinger=20" >"$MB_TMP/par.log" 2>&1
-	mb_wait_tcp node "$PAR" 64494 15 || { cat "$MB_TMP/par.log" >&2;
-		mb_fail "the stock mfrisbeed is not listening"; }
+	dstart par
 	dstart sub
 fi
 [ -n "$STOCKMS" ] || {
@@ -345,7 +376,7 @@ mapped)
 	same_as "$MB_TMP/v1.img" "$MT1"
 	mb_pass "filled through the mapped .part (over the hugepage budget)"
 	;;
-mcast)
+mcast | stock-mcast)
 	load "$MB_TMP/out"
 	same_as "$MB_TMP/v1.img" "$MT1"
 	grep -q "fetching '$IMG' .* by multicast" "$MB_TMP/sub.log" ||
@@ -403,7 +434,7 @@ change)
 		{ cat "$MB_TMP/parent.json" >&2; mb_fail "fills != 2"; }
 	mb_pass "the new MTIME was noticed and the image fetched again"
 	;;
-down)
+down | stock-down)
 	load "$MB_TMP/out"
 	same_as "$MB_TMP/v1.img" "$MT1"
 	dstop par
@@ -430,7 +461,7 @@ down)
 	[ "$(health | field "j['state']")" = ok ] || { health >&2; mb_fail "health not ok again"; }
 	mb_pass "cached image served with the parent down; health degraded, then ok"
 	;;
-redirect)
+redirect | stock-redirect)
 	# -B 30 as rc.frisbee: a TRYAGAIN would cost 30 s
 	t0=$(date +%s%N)
 	mb_in node timeout 120 "$FRIS" -i "$NODE" -S "$SUB" -B 30 -T 30 -N -F "$IMG" \
@@ -516,6 +547,13 @@ stock-parent)
 	[ "$(field "j['counters']['parent_tryagain']" <"$MB_TMP/parent.json")" -ge 1 ] ||
 		{ cat "$MB_TMP/parent.json" >&2; mb_fail "the parent's TRYAGAIN not counted"; }
 	mb_pass "stock mfrisbeed as parent: filled on first GET (${FIRST} ms), cache hit, new mtime refetched"
+	;;
+stock-proxy)
+	load "$MB_TMP/out"
+	same_as "$MB_TMP/v1.img" "$MT1"
+	grep -q "GET from $SUB (for $NODE)" "$MB_TMP/par.log" ||
+		{ cat "$MB_TMP/par.log" >&2; mb_fail "the GET to the stock parent was not proxied for the node"; }
+	mb_pass "filled by a GET proxied for the node from the stock parent"
 	;;
 measure)
 	load "$MB_TMP/out"
