@@ -62,6 +62,10 @@
 #   origin.sh stock-down      the "down" case with the stock parent
 #   origin.sh stock-redirect  the "redirect" case with the stock parent: the
 #                      node loads from the stock frisbeed's group
+#   origin.sh ephemeral  sub's kernel picks its ephemeral ports inside the
+#                      dataplane's FTP passive range (tcp.ftp-pasv-min..max,
+#                      whose TCP the userspace stack takes): the exchanges
+#                      with the parent still work, the fill is whole
 #   origin.sh measure  fill time of a MB_TEST_MIB (default 37) MiB image at
 #                      the parent's frisbee.rate (MB_TEST_RATE, default
 #                      200M), the node's first load (behind TRYAGAIN, -B
@@ -260,12 +264,17 @@ else
 	mb_host par "$PAR/24" noaddr
 fi
 mb_host sub "$SUB/24" noaddr
+# the default passive range (50000-50999) lies inside Linux's ephemeral one
+[ "$CASE" = ephemeral ] && { mb_in sub sysctl -qw net.ipv4.ip_local_port_range="50000 50999" ||
+	mb_fail "cannot set sub's ephemeral port range"; }
 mb_host node "$NODE/24"
 [ "$CASE" = cut ] && mb_host node2 "10.81.0.12/24"
 [ "$CASE" = cut ] && MIB=${MB_TEST_MIB:-16} && RATE=${MB_TEST_RATE:-100M}
 case "$CASE" in redirect | stock-redirect) MIB=${MB_TEST_MIB:-16} RATE=${MB_TEST_RATE:-50M} ;; esac
 mkdir -p "$MB_TMP/par/state" "$MB_TMP/sub/state"
 mb_make_file "$MB_TMP/v1.img" "$MIB" 1
+# real images (.ndz) end mid-chunk and mid-block: the stock parent's are so
+[ -n "$STOCKMS" ] && head -c 70001 "$MB_TMP/v1.img" >>"$MB_TMP/v1.img"
 if [ -n "$STOCKMS" ]; then
 	# as a boss or subboss runs it, with the null configuration: image ids
 	# are paths under -I, signatures are the files' mtimes
@@ -530,6 +539,7 @@ stock-parent)
 		{ cat "$MB_TMP/parent.json" >&2; mb_fail "the cache hit fetched again"; }
 	# a new version on the stock parent: its GETSTATUS reports the new mtime
 	mb_make_file "$MB_TMP/v2.img" "$MIB" 2
+	head -c 333 "$MB_TMP/v1.img" >>"$MB_TMP/v2.img"
 	cp "$MB_TMP/v2.img" "$MB_TMP/par/images/$IMG"
 	touch -d "@$MT2" "$MB_TMP/par/images/$IMG"
 	sleep 1.2 # past the 1 s the parent's last answer is shared
@@ -554,6 +564,14 @@ stock-proxy)
 	grep -q "GET from $SUB (for $NODE)" "$MB_TMP/par.log" ||
 		{ cat "$MB_TMP/par.log" >&2; mb_fail "the GET to the stock parent was not proxied for the node"; }
 	mb_pass "filled by a GET proxied for the node from the stock parent"
+	;;
+ephemeral)
+	query "$IMG"
+	grep -q 'error=0' "$MB_TMP/q.out" || { cat "$MB_TMP/q.out" >&2;
+		mb_fail "GETSTATUS with sub's ephemeral ports in the passive range"; }
+	load "$MB_TMP/out"
+	same_as "$MB_TMP/v1.img" "$MT1"
+	mb_pass "the parent reached from ports clear of the dataplane's"
 	;;
 measure)
 	load "$MB_TMP/out"
