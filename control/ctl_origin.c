@@ -78,6 +78,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -276,6 +277,67 @@ pexch_io(int fd, uint32_t events, void *arg)
 	}
 }
 
+/* Whether a local TCP port is one the dataplane takes for its own TCP. */
+static bool
+dp_tcp_port(const struct mb_config *cfg, uint16_t port)
+{
+	return port == cfg->http_port || (port >= cfg->ftp_pasv_min && port <= cfg->ftp_pasv_max);
+}
+
+/*
+ * A non-blocking TCP socket bound to a local port the dataplane does not take
+ * (tcp.http-port, tcp.ftp-pasv-min..max): TCP to our address on those ports
+ * goes to the userspace stack, which answers the SYN-ACK of a kernel
+ * connection from such a port with a reset, and the default passive range
+ * lies inside the kernel's ephemeral one.  The kernel's ephemeral choice is
+ * taken when it is clear, else random ports of 32768..60999 (Linux's
+ * default ephemeral range) that are.  Returns the socket or -errno.
+ */
+static int
+origin_socket(const struct mb_config *cfg)
+{
+	struct sockaddr_in sa;
+	socklen_t sl;
+	uint16_t r[ORIGIN_BIND_TRIES], port;
+	int fd, i, rc;
+
+	if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+		uint64_t t = mb_time_mono_ns();
+
+		for (i = 0; i < ORIGIN_BIND_TRIES; i++)
+			r[i] = (uint16_t)((t >> (i % 32)) ^ (t * (uint64_t)(i + 1)));
+	}
+	for (i = 0; i < ORIGIN_BIND_TRIES; i++) {
+		port = i == 0 ? 0 : (uint16_t)(32768 + r[i] % (60999 - 32768 + 1));
+		if (port != 0 && dp_tcp_port(cfg, port))
+			continue;
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd == -1)
+			return -errno;
+		memset(&sa, 0, sizeof(sa));
+		sa.sin_family = AF_INET;
+		sa.sin_addr.s_addr = htonl(INADDR_ANY);
+		sa.sin_port = htons(port);
+		sl = sizeof(sa);
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+			rc = -errno;
+			close(fd);
+			if (rc != -EADDRINUSE)
+				return rc;
+			continue;
+		}
+		if (getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
+			rc = -errno;
+			close(fd);
+			return rc;
+		}
+		if (!dp_tcp_port(cfg, ntohs(sa.sin_port)))
+			return fd;
+		close(fd);
+	}
+	return -EADDRINUSE;
+}
+
 /*
  * Start an exchange: a GETSTATUS (status) or GET for im's id, by `hostip`
  * (host order, 0 = for ourselves), or a bare connect when im is NULL.
@@ -308,9 +370,12 @@ origin_pexch_start(struct oimg *im, bool status, uint32_t hostip)
 			return NULL;
 		}
 	}
-	x->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (x->fd == -1)
+	x->fd = origin_socket(mb_origin.cfg);
+	if (x->fd < 0) {
+		errno = -x->fd;
+		x->fd = -1;
 		goto err;
+	}
 	if (connect(x->fd, (struct sockaddr *)&mb_origin.sa, sizeof(mb_origin.sa)) == -1 &&
 	    errno != EINPROGRESS)
 		goto err;

@@ -26,6 +26,7 @@
 
 #define ORIGIN_MAX_IMAGES 256      /* images tracked at once */
 #define ORIGIN_REQ_TIMEOUT_MS 5000 /* one exchange with the parent (stock: 5 s) */
+#define ORIGIN_BIND_TRIES 64      /* local ports tried for one exchange (origin_socket) */
 #define ORIGIN_FRESH_MIN_MS 1000   /* a parent's answer is shared this long at least */
 #define ORIGIN_DOWN_BASE_MS 2000   /* parent down: first backoff, doubling */
 #define ORIGIN_DOWN_MAX_MS 60000
