@@ -59,6 +59,9 @@
 #                      (hostip); the stock parent (null configuration, which
 #                      accepts proxied requests) unicasts to sub, the fill
 #                      is whole
+#   origin.sh stock-version   a versioned id (pid/name:N, a file of that
+#                      name on the stock parent): filled, stored as pid/name
+#                      version N, byte-identical; the second load a hit
 #   origin.sh stock-down      the "down" case with the stock parent
 #   origin.sh stock-redirect  the "redirect" case with the stock parent: the
 #                      node loads from the stock frisbeed's group
@@ -86,6 +89,7 @@ MIB=${MB_TEST_MIB:-8}
 RATE=${MB_TEST_RATE:-500M}
 BSECS=${MB_TEST_B:-1}
 IMG=emulab-ops/BIG
+[ "$CASE" = stock-version ] && IMG=emulab-ops/BIG:3
 PMETHODS=ucast
 case "$CASE" in mcast | redirect | stock-mcast | stock-redirect) PMETHODS=mcast ;; esac
 # cut-through is on by default; the stock subboss's TRYAGAIN is tested with it off
@@ -246,7 +250,7 @@ published() {
 # same_as REF: the node's copy and sub's cache file equal REF; the cache file
 # has mtime MT.
 same_as() {
-	local ref=$1 mt=$2 cache="$MB_TMP/sub/state/images/$IMG"
+	local ref=$1 mt=$2 cache="$MB_TMP/sub/state/images/${IMG%:*}"
 	[ "$(mb_sha "$MB_TMP/out")" = "$(mb_sha "$ref")" ] || mb_fail "the node's copy differs"
 	[ -f "$cache" ] || mb_fail "no cache file '$cache'"
 	[ "$(mb_sha "$cache")" = "$(mb_sha "$ref")" ] || mb_fail "the cache file differs"
@@ -557,6 +561,18 @@ stock-parent)
 	[ "$(field "j['counters']['parent_tryagain']" <"$MB_TMP/parent.json")" -ge 1 ] ||
 		{ cat "$MB_TMP/parent.json" >&2; mb_fail "the parent's TRYAGAIN not counted"; }
 	mb_pass "stock mfrisbeed as parent: filled on first GET (${FIRST} ms), cache hit, new mtime refetched"
+	;;
+stock-version)
+	load "$MB_TMP/out"
+	same_as "$MB_TMP/v1.img" "$MT1"
+	published sub "${IMG%:*}" 3
+	rm -f "$MB_TMP/out"
+	load "$MB_TMP/out"
+	same_as "$MB_TMP/v1.img" "$MT1"
+	ctl sub --json parent >"$MB_TMP/parent.json"
+	[ "$(field "j['counters']['fetches']" <"$MB_TMP/parent.json")" = 1 ] ||
+		{ cat "$MB_TMP/parent.json" >&2; mb_fail "the cache hit fetched again"; }
+	mb_pass "'$IMG' from the stock parent stored as '${IMG%:*}' version 3, then a hit"
 	;;
 stock-proxy)
 	load "$MB_TMP/out"
