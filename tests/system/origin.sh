@@ -163,6 +163,10 @@ sstop() {
 		sleep 0.2
 	done
 	wait "${DPID[par]}" 2>/dev/null
+	# its pid files (written as root): its own and one per server, named by
+	# the session's address (sub's for unicast, the null configuration's
+	# group 239.192.1.x for multicast)
+	rm -f /var/run/mfrisbeed.pid "/var/run/frisbeed-$SUB-"*.pid /var/run/frisbeed-239.192.1.*-*.pid
 	true
 }
 
