@@ -7,7 +7,8 @@
  * PEM certificates (present, within their validity; a client or server
  * certificate that expires within 30 days is a warning), private keys (PEM,
  * not encrypted, matching their certificate), the manifest signing key (as
- * the sync will load it), and the store's local manifest.json.  So a daemon
+ * the sync will load it), and the store's local manifest.json; and that the
+ * dataplane's TCP ports stay out of the kernel's ephemeral range.  So a daemon
  * never reports "reloaded" with a key it cannot read, and -n says "OK" only
  * for a configuration that will start.
  *
@@ -270,6 +271,104 @@ check_local_manifest(const struct mb_config *cfg, struct mb_diags *d)
 		KWARN(k, "[server] state-dir: '%s': %s; the store starts empty", path, err);
 }
 
+/* Reads /proc/sys/net/ipv4/@name into @buf; false when unreadable. */
+static bool
+proc_ipv4_read(const char *name, char *buf, size_t len)
+{
+	char path[96];
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/%s", name);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return false;
+	n = fread(buf, 1, len - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return true;
+}
+
+/* The ports of the kernel's ephemeral range that it may pick, as a bitmap
+ * of 65536 bits: ip_local_port_range ("A B") less ip_local_reserved_ports
+ * ("A,B-C,...").  False when the range cannot be read. */
+static bool
+kernel_ephemeral(uint8_t *map)
+{
+	char buf[8192], *s, *end;
+	unsigned long lo, hi;
+
+	memset(map, 0, 65536 / 8);
+	if (!proc_ipv4_read("ip_local_port_range", buf, sizeof(buf)))
+		return false;
+	lo = strtoul(buf, &end, 10);
+	hi = strtoul(end, &s, 10);
+	if (s == end || lo > hi || hi > 65535)
+		return false;
+	for (unsigned long p = lo; p <= hi; p++)
+		map[p / 8] |= (uint8_t)(1u << (p % 8));
+	if (!proc_ipv4_read("ip_local_reserved_ports", buf, sizeof(buf)))
+		return true;
+	for (s = buf; *s >= '0' && *s <= '9';) {
+		lo = hi = strtoul(s, &end, 10);
+		s = end;
+		if (*s == '-') {
+			hi = strtoul(s + 1, &end, 10);
+			s = end;
+		}
+		for (unsigned long p = lo; p <= hi && p <= 65535; p++)
+			map[p / 8] &= (uint8_t)~(1u << (p % 8));
+		s += strspn(s, ",");
+	}
+	return true;
+}
+
+/*
+ * The dataplane's TCP answers every segment to the serving address whose
+ * port is the HTTP port or in the FTP passive range.  A kernel connection
+ * from the same address (the parent master server, ops through the serving
+ * port, anything else on the host) gets its local port from the kernel's
+ * ephemeral range; when that port is one of ours, the peer's replies reach
+ * the dataplane and are reset.  Ports reserved from the ephemeral range
+ * (net.ipv4.ip_local_reserved_ports) are never picked, so they are fine.
+ * Read in the daemon's own network namespace, where its kernel side lives.
+ */
+static void
+check_tcp_ports(const struct mb_config *cfg, struct mb_diags *d)
+{
+	unsigned int clash = 0, first = 0, last = 0;
+	uint8_t eph[65536 / 8];
+
+#define EPH(p) ((eph[(p) / 8] >> ((p) % 8)) & 1)
+	if (!cfg->tcp_enable || !kernel_ephemeral(eph))
+		return;
+	if (cfg->ftp_port != 0 && cfg->ftp_pasv_max <= 65535) {
+		for (unsigned int p = (unsigned int)cfg->ftp_pasv_min; p <= cfg->ftp_pasv_max; p++) {
+			if (!EPH(p))
+				continue;
+			if (clash++ == 0)
+				first = p;
+			last = p;
+		}
+	}
+	if (clash > 0)
+		KWARN(mb_config_find("tcp", "ftp-pasv-min"),
+		      "[tcp] ftp-pasv-min..ftp-pasv-max: %u of the passive ports (%u-%u) are in the "
+		      "kernel's ephemeral range (net.ipv4.ip_local_port_range), so a kernel connection "
+		      "from the serving address that is given one of them is reset by the dataplane; "
+		      "move the range above the ephemeral one (the default is 61000-61999) or reserve "
+		      "it: sysctl -w net.ipv4.ip_local_reserved_ports=%u-%u",
+		      clash, first, last, first, last);
+	if (cfg->http_port != 0 && cfg->http_port <= 65535 && EPH(cfg->http_port))
+		KWARN(mb_config_find("tcp", "http-port"),
+		      "[tcp] http-port: %u is in the kernel's ephemeral range "
+		      "(net.ipv4.ip_local_port_range), so a kernel connection from the serving "
+		      "address that is given it is reset by the dataplane; use a port outside it or "
+		      "reserve it: sysctl -w net.ipv4.ip_local_reserved_ports=%u",
+		      (unsigned int)cfg->http_port, (unsigned int)cfg->http_port);
+#undef EPH
+}
+
 int
 mb_ctl_config_check_files(const struct mb_config *cfg, struct mb_diags *d)
 {
@@ -305,5 +404,6 @@ mb_ctl_config_check_files(const struct mb_config *cfg, struct mb_diags *d)
 		check_pair(cfg, pairs[i].section, pairs[i].cert, pairs[i].key, d);
 	if (stat(cfg->state_dir, &st) == 0 && S_ISDIR(st.st_mode))
 		check_local_manifest(cfg, d);
+	check_tcp_ports(cfg, d);
 	return d->errors > errors ? -EINVAL : 0;
 }

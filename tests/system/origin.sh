@@ -272,8 +272,9 @@ else
 	mb_host par "$PAR/24" noaddr
 fi
 mb_host sub "$SUB/24" noaddr
-# the default passive range (50000-50999) lies inside Linux's ephemeral one
-[ "$CASE" = ephemeral ] && { mb_in sub sysctl -qw net.ipv4.ip_local_port_range="50000 50999" ||
+# the ephemeral range put over the passive one (61000-61999 by default, clear
+# of Linux's default ephemeral range 32768-60999, so forced here)
+[ "$CASE" = ephemeral ] && { mb_in sub sysctl -qw net.ipv4.ip_local_port_range="61000 61999" ||
 	mb_fail "cannot set sub's ephemeral port range"; }
 mb_host node "$NODE/24"
 [ "$CASE" = cut ] && mb_host node2 "10.81.0.12/24"

@@ -24,7 +24,8 @@
 #   check       -n reports every error with file:line (typos with "did you
 #               mean", unknown sections, duplicates, bad units, unreadable
 #               and mismatched certificates, expired ones), accepts inline
-#               comments (the ops doc's example), exits 0 on warnings only
+#               comments (the ops doc's example), exits 0 on warnings only;
+#               FTP passive ports in the kernel's ephemeral range are a warning
 #   reload      a reload that cannot read the manifest key is refused with
 #               the file:line (no "reloaded": true), the daemon keeps its
 #               configuration; warnings come back in the reply
@@ -407,6 +408,29 @@ check)
 	grep -q "readable by every user" "$MB_TMP/g.out" || mb_fail "no key warning: $(cat "$MB_TMP/g.out")"
 	grep -q "test is successful (0 errors, 2 warnings)" "$MB_TMP/g.out" ||
 		mb_fail "summary: $(cat "$MB_TMP/g.out")"
+	# 4. the FTP passive ports against the kernel's ephemeral range, in a
+	# network namespace of our own (the daemon reads its own namespace's)
+	printf '[server]\nstate-dir = %s\n[dpdk]\naddress = 10.81.0.1/24\n' "$MB_TMP/state" \
+		>"$MB_TMP/p.conf"
+	cp "$MB_TMP/p.conf" "$MB_TMP/p50.conf"
+	printf '[tcp]\nftp-pasv-min = 50000\nftp-pasv-max = 50999\n' >>"$MB_TMP/p50.conf"
+	# eph CONF RANGE [RESERVED]: -n in a fresh namespace with that sysctl
+	eph() {
+		unshare -n sh -c 'sysctl -qw net.ipv4.ip_local_port_range="$1" &&
+			{ [ -z "$2" ] || sysctl -qw net.ipv4.ip_local_reserved_ports="$2"; } &&
+			exec "$3" -n -c "$4"' sh "$2" "${3:-}" "$D" "$1" >"$MB_TMP/e.out" 2>&1 ||
+			mb_fail "-n refused: $(cat "$MB_TMP/e.out")"
+	}
+	eph "$MB_TMP/p.conf" "32768 60999"
+	grep -q "ephemeral" "$MB_TMP/e.out" && mb_fail "the default passive range warned: $(cat "$MB_TMP/e.out")"
+	eph "$MB_TMP/p50.conf" "32768 60999"
+	grep -q "p50.conf:6: warning: \[tcp\] ftp-pasv-min..ftp-pasv-max: 1000 of the passive ports (50000-50999) are in the kernel's ephemeral range.*ip_local_reserved_ports=50000-50999" \
+		"$MB_TMP/e.out" || mb_fail "no warning for 50000-50999: $(cat "$MB_TMP/e.out")"
+	eph "$MB_TMP/p50.conf" "32768 60999" "50000-50999"
+	grep -q "ephemeral" "$MB_TMP/e.out" && mb_fail "a reserved range warned: $(cat "$MB_TMP/e.out")"
+	eph "$MB_TMP/p.conf" "40000 61499" "61100-61200"
+	grep -q "warning: \[tcp\] ftp-pasv-min..ftp-pasv-max: 399 of the passive ports (61000-61499)" \
+		"$MB_TMP/e.out" || mb_fail "no warning for a wide ephemeral range: $(cat "$MB_TMP/e.out")"
 	mb_pass "-n reports every problem with file:line"
 	;;
 reload)
