@@ -75,6 +75,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -305,6 +306,33 @@ dl_fail(struct dl *dl, const char *why, bool count)
 	sync_round_maybe_finish();
 }
 
+/*
+ * The reason for a failed write or fsync of the .part: the error, and for a
+ * full filesystem (ENOSPC, EDQUOT) also the directory, its free space, what
+ * the image still needs and the fix, since only the operator can make room.
+ */
+static void
+write_reason(char *why, const struct dl *dl, const char *what, int rc, const char *err)
+{
+	char dir[4096];
+	const char *slash = strrchr(dl->path, '/');
+	struct statvfs sv;
+	uint64_t left = dl->img->want.size > dl->done ? dl->img->want.size - dl->done : 0;
+	uint64_t avail;
+
+	if (rc != -ENOSPC && rc != -EDQUOT) {
+		sync_set_reason(why, "%s: %s", what, err);
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%.*s", slash != NULL ? (int)(slash - dl->path) : 1,
+		 slash != NULL ? dl->path : ".");
+	avail = statvfs(dir, &sv) == 0 ? (uint64_t)sv.f_bavail * sv.f_frsize : 0;
+	sync_set_reason(why, "%s: %s in %s (%" PRIu64 " MiB free, %" PRIu64 " MiB more needed): "
+			"free space there or move server.state-dir to a larger filesystem; "
+			"the next round resumes", what, strerror(-rc), dir, avail >> 20,
+			(left + (1u << 20) - 1) >> 20);
+}
+
 /* ---- the worker's part ----------------------------------------------------------- */
 
 static void work_done(struct mb_work *w);
@@ -443,7 +471,7 @@ final_done(struct dl *dl, int rc)
 		return;
 	}
 	if (rc != 0) {
-		sync_set_reason(why, "fsync of the .part failed: %s", dl->w.err);
+		write_reason(why, dl, "fsync of the .part failed", rc, dl->w.err);
 		dl_fail(dl, why, false);
 		return;
 	}
@@ -729,7 +757,7 @@ work_done(struct mb_work *w)
 		return;
 	case W_BODY:
 		if (w->rc != 0) {
-			sync_set_reason(why, "write to .part: %s", w->err);
+			write_reason(why, dl, "write to .part", w->rc, w->err);
 			dl_fail(dl, why, false);
 			return;
 		}

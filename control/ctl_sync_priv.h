@@ -23,7 +23,7 @@
 #include "mb_manifest.h"
 #include "mb_sig.h"
 
-#define SYNC_REASON_MAX 200
+#define SYNC_REASON_MAX 320
 
 enum img_state {
 	IMG_OK,		 /* installed and matching the ops manifest */

@@ -133,9 +133,9 @@ write_at(struct mb_work *w, int fd, const uint8_t *p, uint64_t n, uint64_t off)
 
 		if (r == -1 && errno == EINTR)
 			continue;
-		if (r <= 0)
-			return fail(w, -EIO, "write error: %s", r == 0 ? "no progress" :
-				    strerror(errno));
+		if (r <= 0) /* errno kept: ENOSPC and EDQUOT tell the caller what to say */
+			return fail(w, r == 0 ? -EIO : -errno, "write error: %s",
+				    r == 0 ? "no progress" : strerror(errno));
 		put += (uint64_t)r;
 	}
 	/* start the writeback now, so a final fsync has little left to wait for */
@@ -278,7 +278,7 @@ finish(struct mb_work *w)
 		return fail(w, -EFBIG, "file grew while reading");
 	if (w->flags & MB_WORK_FSYNC) {
 		if (fsync(w->out_fd) == -1)
-			return fail(w, -EIO, "fsync failed: %s", strerror(errno));
+			return fail(w, -errno, "fsync failed: %s", strerror(errno));
 	}
 	if (w->flags & MB_WORK_FINAL) {
 		if (w->hash == NULL || EVP_DigestFinal_ex(w->hash->md, w->got, &glen) != 1 ||

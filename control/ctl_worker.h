@@ -94,7 +94,8 @@ struct mb_work {
 	mb_work_done_fn done;		 /* the completion (required) */
 	void *arg;			 /* the submitter's */
 	/* Results, valid in done: 0, -EBADMSG (digest differs), -ENODATA
-	 * (file shorter), -EFBIG (file grew), -EIO (read/write), -ECANCELED;
+	 * (file shorter), -EFBIG (file grew), -EIO (read), the write's or
+	 * fsync's -errno (-ENOSPC, -EDQUOT, -EIO...), -ECANCELED;
 	 * err says it for people. */
 	int rc;
 	uint64_t moved;			 /* bytes handled */

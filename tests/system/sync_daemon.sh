@@ -33,9 +33,22 @@
 # request and, once ops serves the right bytes, the image installs.
 # Case "no-cut-through": the same as cut-through without chunk digests: the
 # node gets TRYAGAIN and loads once the sync completed (the times to compare).
+# Case "diskfull": the state directory on a 12 MiB tmpfs (mounted in the
+# test's own mount namespace, gone with it) fills while an 8 MB image
+# downloads from nginx: the round fails with an error that names the full
+# directory and the fix (log, health, `minibossctl health`), nothing partial
+# is published, the images already published keep serving over HTTP, the
+# daemon keeps running without retrying in a loop; with the space freed the
+# next round resumes the download and publishes the verified image.
 # Skips (77) while minibossd is not built.
 set -u
 CASE=${1:-basic}
+# diskfull mounts a small filesystem: in a private mount namespace of its
+# own, so the mount is nobody else's and goes away with the test
+if [ "$CASE" = diskfull ] && [ -z "${MB_SYNC_MNTNS:-}" ] && [ "$(id -u)" = 0 ]; then
+	command -v unshare >/dev/null || { echo "SKIP: unshare not installed" >&2; exit 77; }
+	MB_SYNC_MNTNS=1 exec unshare -m --propagation private "$0" "$@"
+fi
 MB_PREFIX=mbs
 . "$(dirname "$0")/lib.sh"
 MANI=$MB_BUILD/tools/mb-manifest
@@ -318,6 +331,103 @@ if [ "$CASE" = backoff ]; then
 	mb_log "recovered $((i / 2)) s after ops came back"
 	[ "$(sync_field failures)" = 0 ] || fail "failures not reset"
 	mb_pass "ops down: backoff, images kept, recovery"
+fi
+
+# Case "diskfull" (see the top): the state directory on a small tmpfs that
+# fills mid-download.
+if [ "$CASE" = diskfull ]; then
+	mb_require_cmd ethtool nft
+	mkdir -p "$MB_TMP"/state
+	mount -t tmpfs -o size=12m,mode=0755 mbsfull "$MB_TMP"/state || fail "mount tmpfs"
+	# unmounted before lib.sh's cleanup removes the temp dir
+	trap 'rc=$?; umount -l "$MB_TMP"/state 2>/dev/null; (exit $rc); mb_cleanup' EXIT
+	mb_host c1 10.88.0.11/24
+	mb_in c1 ethtool -K eth0 tx off >/dev/null 2>&1 || fail "ethtool -K eth0 tx off"
+	printf 'table netdev mbsf {\n chain in {\n  type filter hook ingress device eth0 priority 0; policy drop;\n }\n}\n' |
+		mb_in srv nft -f - || fail "nft in srv"
+	printf '\n[tcp]\nhttp-port = 80\n' >> "$MB_TMP"/mb.conf
+	mb_daemon_start srv "$MB_TMP"/mb.conf
+	mb_daemon_wait_ready 30
+	mb_ctl sync --wait >/dev/null
+	wait_images emulab-ops/A emulab-ops/B C
+	mb_wait_tcp c1 10.88.0.1 80 15 || fail "HTTP port not reachable"
+	# ops adds an 8 MB image E, served at 2 MB/s so the disk fills mid-way
+	head -c 8000000 /dev/urandom > "$T"/www/E
+	"$MANI" build "$T"/www --site utah=emulab-ops/A,emulab-ops/B,C,E --site other=OTHER \
+		--version-from 1 -o "$T"/www/manifest.json >/dev/null || fail "mb-manifest build"
+	"$MANI" sign --key "$T"/ops.key "$T"/www/manifest.json >/dev/null || fail "sign"
+	ngx_stop
+	ngx_up srv "location = /E { limit_rate 2m; }"
+	: > "$T"/ngx/access.log
+	cp "$MB_TMP"/state/manifest.json "$T"/local-manifest.before
+	mb_ctl sync >/dev/null || fail "sync"
+	for _ in $(seq 300); do
+		s=$(stat -c %s "$MB_TMP"/state/tmp/E.part 2>/dev/null || echo 0)
+		[ "$s" -gt 1000000 ] && break
+		sleep 0.1
+	done
+	[ "$s" -gt 1000000 ] || fail "the download of E did not start"
+	# something else fills the filesystem meanwhile
+	dd if=/dev/zero of="$MB_TMP"/state/filler bs=64k 2>/dev/null
+	[ "$(df --output=avail -B1 "$MB_TMP"/state | tail -1)" -lt 65536 ] || fail "not full"
+	mb_log "state filesystem full with E.part at $(stat -c %s "$MB_TMP"/state/tmp/E.part) bytes"
+	for i in $(seq 150); do
+		[ "$(sync_field running)" = False ] && break
+		sleep 0.2
+	done
+	[ "$i" -lt 150 ] || fail "the round did not end with the disk full"
+	kill -0 "$MB_DAEMON_PID" 2>/dev/null || fail "minibossd died with the disk full"
+	# the error: in health (JSON and text) and the log, naming the
+	# directory and what to do
+	# (exit status 1: not healthy)
+	mb_ctl --json health > "$T"/health.json
+	[ $? -le 1 ] || fail "health"
+	python3 - "$T"/health.json "$MB_TMP"/state <<'EOP' || fail "health with the disk full: $(cat "$T"/health.json)"
+import json, sys
+h = json.load(open(sys.argv[1]))
+s = h["sync"]
+e = s["images"]["E"]
+print("E:", e)
+assert e["state"] == "failed", e
+r = e["reason"]
+assert "No space left" in r and sys.argv[2] in r and "free space" in r, r
+assert s["images"]["emulab-ops/A"]["state"] == "ok", s
+assert h["state"] != "ok", h["state"]
+EOP
+	mb_ctl health > "$T"/health.txt 2>&1
+	grep -q "No space left" "$T"/health.txt || fail "minibossctl health: $(cat "$T"/health.txt)"
+	grep -q "image 'E'.*No space left.*free space" "$MB_DAEMON_LOG" ||
+		fail "no log line naming the full disk: $(grep "'E'" "$MB_DAEMON_LOG" | tail -3)"
+	# nothing partial published; the local manifest is the one before
+	[ ! -e "$MB_TMP"/state/images/E ] || fail "partial E in images/"
+	mb_ctl --json images | grep -q '"E"' && fail "E published with the disk full"
+	cmp -s "$MB_TMP"/state/manifest.json "$T"/local-manifest.before ||
+		fail "local manifest changed: $(cat "$MB_TMP"/state/manifest.json)"
+	images_ok emulab-ops/A emulab-ops/B C || fail "published images lost with the disk full"
+	# they keep serving
+	mb_in c1 curl -sS -m 20 -o "$T"/gotA http://10.88.0.1/images/emulab-ops/A || fail "HTTP A"
+	cmp -s "$T"/gotA "$T"/www/emulab-ops/A || fail "HTTP A differs with the disk full"
+	# no retry loop: within 6 s at most one more attempt, and little CPU
+	# time on the control thread
+	n0=$(grep -c "image 'E'" "$MB_DAEMON_LOG")
+	c0=$(awk '{print $14 + $15}' /proc/"$MB_DAEMON_PID"/task/"$MB_DAEMON_PID"/stat)
+	sleep 6
+	n1=$(grep -c "image 'E'" "$MB_DAEMON_LOG")
+	c1=$(awk '{print $14 + $15}' /proc/"$MB_DAEMON_PID"/task/"$MB_DAEMON_PID"/stat)
+	mb_log "disk full, 6 s: $((n1 - n0)) log lines about E, $((c1 - c0)) ticks of control-thread CPU"
+	[ $((n1 - n0)) -le 3 ] || fail "retrying in a loop: $((n1 - n0)) lines about E in 6 s"
+	[ $((c1 - c0)) -le 200 ] || fail "control thread spins: $((c1 - c0)) ticks in 6 s"
+	# space freed: the next round resumes and publishes E verified
+	rm -f "$MB_TMP"/state/filler
+	mb_ctl sync --wait >/dev/null || mb_log "sync --wait after freeing: $?"
+	wait_images emulab-ops/A emulab-ops/B C E
+	grep -Eq 'GET /E HTTP/1.1 206 range=bytes=[1-9][0-9]*-' "$T"/ngx/access.log ||
+		fail "E not resumed with a Range request: $(cat "$T"/ngx/access.log)"
+	[ "$(sync_field result)" = ok ] || fail "result $(sync_field result) after freeing space"
+	mb_in c1 curl -sS -m 30 -o "$T"/gotE http://10.88.0.1/images/E || fail "HTTP E"
+	cmp -s "$T"/gotE "$T"/www/E || fail "HTTP E differs"
+	mb_daemon_stop || fail "exit status"
+	mb_pass "disk full during a sync: clear error, nothing published, serving on, resumed after"
 fi
 
 if [ "$CASE" = swap ]; then
