@@ -60,14 +60,7 @@ mb_require_cmd curl python3 ethtool nft
 
 setup() {
 	local i
-	mb_bridge_up
-	mb_host srv "$SRV/24" noaddr
-	printf 'table netdev mbak {\n chain in {\n  type filter hook ingress device eth0 priority 0; policy drop;\n }\n}\n' |
-		mb_in srv nft -f - || mb_fail "nft in srv"
-	for i in 1 2 3; do
-		mb_host "c$i" "10.86.0.$((10 + i))/24"
-		mb_in "c$i" ethtool -K eth0 tx off >/dev/null 2>&1 || mb_fail "tx offload off on c$i"
-	done
+	mb_bed_clients 10.86.0
 	# the attacker's extra addresses (a node may have several)
 	for i in 1 2 3; do
 		mb_in c3 ip addr add "10.86.0.$((20 + i))/24" dev eth0 || mb_fail "alias"

@@ -61,8 +61,7 @@ setup() {
 	else
 		mb_host srv "$SRV/24" noaddr
 	fi
-	printf 'table netdev mbgk {\n chain in {\n  type filter hook ingress device eth0 priority 0; policy drop;\n }\n}\n' |
-		mb_in srv nft -f - || mb_fail "nft in srv"
+	mb_port_deaf srv
 	for i in 1 2 3; do
 		if [ "$where" = srv-link ]; then
 			mb_host "c$i" "10.84.0.$((10 + i))/24"
@@ -271,14 +270,7 @@ sys.exit(0 if n >= 4 else f"link_changes {n}, want 4")' "$MB_TMP/stats.json" || 
 # HTTP (and FTP) from either kind of memory.
 case_hugepages() {
 	local i
-	mb_bridge_up
-	mb_host srv "$SRV/24" noaddr
-	printf 'table netdev mbgk {\n chain in {\n  type filter hook ingress device eth0 priority 0; policy drop;\n }\n}\n' |
-		mb_in srv nft -f - || mb_fail "nft in srv"
-	for i in 1 2 3; do
-		mb_host "c$i" "10.84.0.$((10 + i))/24"
-		mb_in "c$i" ethtool -K eth0 tx off >/dev/null 2>&1 || mb_fail "tx offload off"
-	done
+	mb_bed_clients 10.84.0
 	for i in 1 2 3; do
 		mb_make_file "$MB_TMP/img$i" 96 $((20 + i))
 		mb_state_add_image "$MB_TMP/state" "emulab-ops/HP$i.img" "$MB_TMP/img$i" 1 \

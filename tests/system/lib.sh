@@ -160,6 +160,20 @@ mb_client() {
 		mb_fail "cannot turn off tx offload on $1"
 }
 
+# mb_bed_clients NET [N]: the usual bed: the bridge, host "srv" at NET.1 with
+# no kernel address and a deaf kernel on eth0 (mb_port_deaf: the daemon's
+# DPDK port owns it), and clients c1..cN (default 3) at NET.11, NET.12...
+# sending full checksums (mb_client).  NET is the first three octets.
+mb_bed_clients() {
+	local net=$1 n=${2:-3} i
+	mb_bridge_up
+	mb_host srv "$net.1/24" noaddr
+	mb_port_deaf srv
+	for i in $(seq "$n"); do
+		mb_client "c$i" "$net.$((10 + i))/24"
+	done
+}
+
 # mb_bridge_port NAME: the bridge-side interface of a host.
 mb_bridge_port() { eval "echo \$MB_PORT_$1"; }
 # mb_addr NAME: a host's address.

@@ -341,10 +341,8 @@ if [ "$CASE" = diskfull ]; then
 	mount -t tmpfs -o size=12m,mode=0755 mbsfull "$MB_TMP"/state || fail "mount tmpfs"
 	# unmounted before lib.sh's cleanup removes the temp dir
 	trap 'rc=$?; umount -l "$MB_TMP"/state 2>/dev/null; (exit $rc); mb_cleanup' EXIT
-	mb_host c1 10.88.0.11/24
-	mb_in c1 ethtool -K eth0 tx off >/dev/null 2>&1 || fail "ethtool -K eth0 tx off"
-	printf 'table netdev mbsf {\n chain in {\n  type filter hook ingress device eth0 priority 0; policy drop;\n }\n}\n' |
-		mb_in srv nft -f - || fail "nft in srv"
+	mb_client c1 10.88.0.11/24
+	mb_port_deaf srv
 	printf '\n[tcp]\nhttp-port = 80\n' >> "$MB_TMP"/mb.conf
 	mb_daemon_start srv "$MB_TMP"/mb.conf
 	mb_daemon_wait_ready 30
