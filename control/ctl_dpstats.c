@@ -93,6 +93,11 @@ mb_ctl_dp_stats_json(void)
 	json_object_set_new(o, "port-rate-bps", json_integer((json_int_t)st->port_rate_bps));
 	json_object_set_new(o, "tx-zero-copy", json_boolean(st->tx_zero_copy));
 	json_object_set_new(o, "mbuf-data-room", json_integer(st->mbuf_data_room));
+	json_object_set_new(o, "mbufs", json_pack("{s:I,s:I,s:I,s:I}", "in-use",
+						  (json_int_t)st->mbufs_in_use, "total",
+						  (json_int_t)st->mbufs_total, "zc-in-use",
+						  (json_int_t)st->zc_in_use, "zc-total",
+						  (json_int_t)st->zc_total));
 	json_object_set_new(o, "mtu", json_integer(st->mtu));
 	json_object_set_new(o, "tx-ip-cksum-offload", json_boolean(st->tx_ip_cksum_offload));
 	json_object_set_new(o, "tx-tso", json_boolean(st->tx_tso));

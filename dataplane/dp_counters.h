@@ -191,6 +191,11 @@ struct mb_dp_stats {
 	uint64_t port_rate_bps;
 	bool tx_zero_copy;
 	uint32_t mbuf_data_room;
+	/* mbufs taken from the packet pool and the zero-copy descriptor pool
+	 * (rte_mempool_in_use_count: out of the pool, in caches excluded, so
+	 * approximate while lcores run), and their sizes */
+	uint32_t mbufs_in_use, mbufs_total;
+	uint32_t zc_in_use, zc_total;
 	uint16_t mtu;
 	bool tx_ip_cksum_offload;
 	bool tx_tso; /* TCP segmentation offload in use */

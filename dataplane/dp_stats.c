@@ -54,6 +54,12 @@ mb_dp_stats_read(struct mb_dp_stats *st)
 	st->port_rate_bps = atomic_load_explicit(&port->rate, memory_order_relaxed);
 	st->tx_zero_copy = port->zc.pool != NULL;
 	st->mbuf_data_room = rte_pktmbuf_data_room_size(port->pool);
+	st->mbufs_total = port->pool->size;
+	st->mbufs_in_use = rte_mempool_in_use_count(port->pool);
+	if (port->zc.pool != NULL) {
+		st->zc_total = port->zc.pool->size;
+		st->zc_in_use = rte_mempool_in_use_count(port->zc.pool);
+	}
 	st->mtu = port->mtu;
 	st->tx_ip_cksum_offload = port->tx_ip_cksum;
 	st->tx_tso = port->tx_tso;

@@ -31,6 +31,18 @@
 #   faults.sh hugepages  288 MiB of images in 256 MiB of EAL memory: the ones
 #                      that do not fit are served from an mmap of their file,
 #                      health says so (store.mem), all load identical
+#   faults.sh stall    four stock Frisbee clients load one 32 MiB image at
+#                      once, clean, then again with one SIGSTOPped (a stall)
+#                      and one SIGKILLed (it vanishes) once each has 8 MiB:
+#                      the other two finish identical within 2x their clean
+#                      time + 5 s, and the stalled one, resumed after them,
+#                      completes identical too
+#   faults.sh tcpstall an HTTP client that stops reading (zero window) while
+#                      two curls download 32 MiB: each finishes within 2x
+#                      its clean time + 5 s, the stalled connection holds no
+#                      more mbufs than an idle daemon plus a few (no send
+#                      buffer: segments come from the image), and it is
+#                      closed by tcp.idle-timeout (10 s here) within 10-20 s
 # Needs root, the stock Frisbee tools (skips 77 without them), curl, and a
 # built minibossd and mb-netem (MB_BUILD).
 set -u
@@ -318,8 +330,210 @@ case_hugepages() {
 	mb_pass "images past the EAL memory served from mmap, health says so, all identical"
 }
 
+# now: seconds since the epoch, with fractions
+now() { date +%s.%N; }
+
+# conf_simple RATE: the config of the stall cases (no netem), daemon started.
+conf_simple() {
+	{
+		mb_conf_write "$SRV/24"
+		printf '\n[tcp]\nhttp-port = 80\nftp-port = 21\nidle-timeout = 10s\n'
+		printf '\n[frisbee]\nidle-timeout = 60s\nrate = %s\n' "$1"
+	} >"$MB_TMP/mb.conf"
+	mb_daemon_start srv "$MB_TMP/mb.conf"
+	mb_daemon_wait_ready 40
+	mb_wait_tcp c1 "$SRV" 80 20 || mb_fail "HTTP port not reachable"
+	mb_wait_tcp c1 "$SRV" 64494 20 || mb_fail "master server port not reachable"
+}
+
+# fris_start I TAG: the stock client on cI in the background (its PID, the
+# frisbee process itself, in FP[I]; its start time in FT0[I]).
+fris_start() {
+	local i=$1 tag=$2
+	mb_bg "c$i" "$FRIS" -i "10.84.0.$((10 + i))" -S "$SRV" -T 60 -N -F "$IMG" \
+		"$MB_TMP/f$i.$tag" 2>"$MB_TMP/c$i.$tag.err"
+	FP[$i]=$MB_LAST_PID
+	FT0[$i]=$(now)
+}
+
+# fris_wait I TAG SECONDS: client I exits 0 with the image within SECONDS
+# of its start; its seconds in FT[I].
+fris_wait() {
+	local i=$1 tag=$2 lim=$3 rc
+	while kill -0 "${FP[$i]}" 2>/dev/null; do
+		python3 -c "import sys; sys.exit($(now) - ${FT0[$i]} > $lim + 30)" ||
+			mb_fail "$tag: client $i still running after $lim + 30 s"
+		sleep 0.1
+	done
+	FT[$i]=$(python3 -c "print(round($(now) - ${FT0[$i]}, 2))")
+	wait "${FP[$i]}"; rc=$?
+	[ "$rc" = 0 ] || mb_fail "$tag: frisbee $i exited $rc: $(tail -3 "$MB_TMP/c$i.$tag.err")"
+	[ "$(mb_sha "$MB_TMP/f$i.$tag")" = "$WANT" ] || mb_fail "$tag: client $i result differs"
+	rm -f "$MB_TMP/f$i.$tag"
+}
+
+# wait_size FILE BYTES: until FILE has BYTES (30 s at most).
+wait_size() {
+	for _ in $(seq 300); do
+		[ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge "$2" ] && return 0
+		sleep 0.1
+	done
+	mb_fail "$1 never reached $2 bytes"
+}
+
+# within T CLEAN: T <= 2 * CLEAN + 5 (the stated fraction of the stall cases)
+within() { python3 -c "import sys; sys.exit(0 if $1 <= 2 * $2 + 5 else 1)"; }
+
+case_stall() {
+	local i
+	declare -A FP FT0 FT CLEAN
+	mb_bed_clients 10.84.0 4
+	MIB=32
+	mb_make_file "$MB_TMP/img" "$MIB" 9
+	WANT=$(mb_sha "$MB_TMP/img")
+	mb_state_add_image "$MB_TMP/state" "$IMG" "$MB_TMP/img" 1 1700000000
+	# 32 MiB at 100 Mbit/s: about 3 s, long enough to stop a client mid-way
+	conf_simple 100M
+	for i in 1 2 3 4; do fris_start "$i" clean; done
+	for i in 1 2 3 4; do fris_wait "$i" clean 120; CLEAN[$i]=${FT[$i]}; done
+	mb_log "clean: ${CLEAN[1]} ${CLEAN[2]} ${CLEAN[3]} ${CLEAN[4]} s"
+	sleep 2
+	for i in 1 2 3 4; do fris_start "$i" fault; done
+	wait_size "$MB_TMP/f3.fault" $((8 << 20))
+	kill -STOP "${FP[3]}" || mb_fail "SIGSTOP"
+	mb_log "client 3 stopped at $(stat -c %s "$MB_TMP/f3.fault") bytes"
+	wait_size "$MB_TMP/f4.fault" $((8 << 20))
+	kill -KILL "${FP[4]}" || mb_fail "SIGKILL"
+	mb_log "client 4 killed at $(stat -c %s "$MB_TMP/f4.fault") bytes"
+	for i in 1 2; do
+		fris_wait "$i" fault $(python3 -c "print(2 * ${CLEAN[$i]} + 5)")
+		within "${FT[$i]}" "${CLEAN[$i]}" ||
+			mb_fail "client $i took ${FT[$i]} s, clean ${CLEAN[$i]} s (limit 2x + 5 s)"
+		echo "STALL client $i: ${FT[$i]} s with a stalled and a vanished peer, clean ${CLEAN[$i]} s" >&2
+	done
+	wait "${FP[4]}" 2>/dev/null
+	# the stalled client resumes after the others are done, and completes
+	sleep 2
+	kill -CONT "${FP[3]}" || mb_fail "SIGCONT"
+	mb_log "client 3 resumed"
+	fris_wait 3 fault 120
+	kill -0 "$MB_DAEMON_PID" 2>/dev/null || mb_fail "the daemon died"
+	mb_daemon_stop || mb_fail "exit status"
+	mb_pass "Frisbee: a stalled and a vanished client cost the others at most 2x + 5 s; the stalled one completes"
+}
+
+# dpstat EXPR: a python expression over `minibossctl --json stats` (as j)
+dpstat() { mb_ctl --json stats | mb_json_eval "$1"; }
+
+case_tcpstall() {
+	local i t0 t_idle n0 m0 m1 ph1 ph2
+	declare -A CLEAN
+	mb_bed_clients 10.84.0 3
+	MIB=32
+	mb_make_file "$MB_TMP/img" "$MIB" 9
+	WANT=$(mb_sha "$MB_TMP/img")
+	mb_state_add_image "$MB_TMP/state" "$IMG" "$MB_TMP/img" 1 1700000000
+	conf_simple 1G
+	# curls CLIENTS TAG: HTTP downloads at once, their seconds in T_<i>
+	curls() {
+		local tag=$1 c pids=()
+		shift
+		for c in "$@"; do
+			mb_bg "c$c" sh -c 't0=$(date +%s.%N); curl -sS --max-time 120 -o "$0" "$1" || exit 1
+				awk -v a="$(date +%s.%N)" -v b="$t0" "BEGIN { print a - b }" >"$2"' \
+				"$MB_TMP/h$c.$tag" "http://$SRV/images/$IMG" "$MB_TMP/t$c.$tag"
+			pids+=("$MB_LAST_PID")
+		done
+		for c in "${pids[@]}"; do wait "$c" || mb_fail "$tag: curl failed"; done
+		for c in "$@"; do
+			[ "$(mb_sha "$MB_TMP/h$c.$tag")" = "$WANT" ] || mb_fail "$tag: HTTP $c differs"
+			rm -f "$MB_TMP/h$c.$tag"
+		done
+	}
+	curls clean 1 2
+	for i in 1 2; do CLEAN[$i]=$(cat "$MB_TMP/t$i.clean"); done
+	sleep 1
+	m0=$(dpstat "j['mbufs']['in-use'] + j['mbufs']['zc-in-use']")
+	n0=$(dpstat "j['tcp']['tcp_conn_idle']")
+	# the stalled receiver: a 4 KiB receive buffer, reads 64 KiB, then
+	# nothing; after 30 s it reads what is left and reports how it ended
+	cat >"$MB_TMP/stall.py" <<-'EOF'
+		import json, socket, sys, time
+		srv, img, out = sys.argv[1:4]
+		s = socket.socket()
+		s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+		s.connect((srv, 80))
+		s.sendall(f"GET /images/{img} HTTP/1.1\r\nHost: {srv}\r\n\r\n".encode())
+		got = 0
+		while got < 65536:
+		    b = s.recv(65536)
+		    if not b:
+		        break
+		    got += len(b)
+		t0 = time.time()
+		time.sleep(30)
+		end = "eof"
+		s.settimeout(5)
+		try:
+		    while True:
+		        b = s.recv(65536)
+		        if not b:
+		            break
+		        got += len(b)
+		except ConnectionResetError:
+		    end = "reset"
+		except socket.timeout:
+		    end = "open"
+		json.dump({"bytes": got, "end": end}, open(out, "w"))
+	EOF
+	mb_bg c3 python3 "$MB_TMP/stall.py" "$SRV" "$IMG" "$MB_TMP/stall.json"
+	ph1=$MB_LAST_PID
+	t0=$(now)
+	for _ in $(seq 50); do
+		[ "$(dpstat "j['tcp']['tcp_conns']")" -ge 1 ] && break
+		sleep 0.1
+	done
+	sleep 1
+	# the others download while it stalls
+	curls stall 1 2
+	for i in 1 2; do
+		within "$(cat "$MB_TMP/t$i.stall")" "${CLEAN[$i]}" ||
+			mb_fail "HTTP $i took $(cat "$MB_TMP/t$i.stall") s with a stalled receiver, clean ${CLEAN[$i]} s"
+		echo "TCPSTALL curl $i: $(cat "$MB_TMP/t$i.stall") s with a stalled receiver, clean ${CLEAN[$i]} s" >&2
+	done
+	# what the stalled connection holds: its state, no send buffer
+	m1=$(dpstat "j['mbufs']['in-use'] + j['mbufs']['zc-in-use']")
+	[ "$(dpstat "j['tcp']['tcp_conns']")" = 1 ] || mb_fail "the stalled connection is gone early"
+	echo "TCPSTALL mbufs in use: idle $m0, with the stalled connection $m1" >&2
+	[ "$m1" -le $((m0 + 8)) ] || mb_fail "the stalled connection holds $((m1 - m0)) mbufs"
+	# closed by the idle timeout (10 s without progress)
+	t_idle=
+	for _ in $(seq 300); do
+		if [ "$(dpstat "j['tcp']['tcp_conn_idle']")" -gt "$n0" ]; then
+			t_idle=$(python3 -c "print(round($(now) - $t0, 1))")
+			break
+		fi
+		sleep 0.1
+	done
+	[ -n "$t_idle" ] || mb_fail "the stalled connection was never timed out"
+	echo "TCPSTALL stalled connection closed by the idle timeout after $t_idle s" >&2
+	python3 -c "import sys; sys.exit(0 if 8 <= $t_idle <= 20 else 1)" ||
+		mb_fail "closed after $t_idle s, tcp.idle-timeout is 10 s"
+	[ "$(dpstat "j['tcp']['tcp_conns']")" = 0 ] || mb_fail "connection still counted"
+	wait "$ph1" || mb_fail "the stalled client failed"
+	python3 -c 'import json, sys
+r = json.load(open(sys.argv[1]))
+print(r, file=sys.stderr)
+sys.exit(0 if r["end"] != "open" and r["bytes"] < 32 << 20 else 1)' "$MB_TMP/stall.json" ||
+		mb_fail "stalled client: $(cat "$MB_TMP/stall.json")"
+	mb_daemon_stop || mb_fail "exit status"
+	mb_pass "HTTP: a zero-window receiver costs the others at most 2x + 5 s, holds no buffer, is timed out"
+}
+
 case "$CASE" in
 hugepages) case_hugepages ;;
+stall) case_stall ;;
+tcpstall) case_tcpstall ;;
 impair) case_impair ;;
 kill9) case_kill9 ;;
 flap) case_flap ;;
