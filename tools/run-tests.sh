@@ -12,8 +12,9 @@
 #   --package  also build the Debian packages, lint them and install them on
 #              a clean Debian 12 (test package-debian, a few minutes more)
 #   --long     the long versions of the abuse tests (abuse-*: a minute each
-#              with ten times the connections, about 10 minutes more), and
-#              the whole system suite under the sanitizers (--asan-system)
+#              with ten times the connections, about 10 minutes more), the
+#              soak (2 h instead of 90 s; test timeouts times 30) and the
+#              whole system suite under the sanitizers (--asan-system)
 #   --asan-system  the whole system suite in the sanitizer stage, not only
 #              the set below (about 25 minutes more on two idle cores)
 # Env:   BUILD_DIR (default build), ASAN_BUILD_DIR (default build-asan),
@@ -35,6 +36,7 @@ asan_build=${ASAN_BUILD_DIR:-build-asan}
 
 deps=()
 asan_system=subset
+long=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --package)
@@ -42,7 +44,8 @@ while [ $# -gt 0 ]; do
         deps=(--package)
         ;;
     --long)
-        export MB_ABUSE_LONG=1
+        export MB_ABUSE_LONG=1 MB_SOAK_LONG=1
+        long=(--timeout-multiplier 30)
         asan_system=all
         ;;
     --asan-system) asan_system=all ;;
@@ -73,7 +76,7 @@ setup_build "$build" || exit 1
 ninja -C "$build" || exit 1
 
 rm -f "$build/meson-logs/testlog.json"
-meson test -C "$build" --print-errorlogs --num-processes 2 "$@"
+meson test -C "$build" --print-errorlogs --num-processes 2 "${long[@]}" "$@"
 rc=$?
 
 asan=${MB_ASAN:-}
@@ -127,7 +130,7 @@ if [ "$asan" = 1 ]; then
             echo "== sanitizer stage: meson test --setup sanitize $r"
             # shellcheck disable=SC2086
             meson test -C "$asan_build" --setup sanitize --print-errorlogs \
-                --num-processes 2 --logbase "testlog-$((n += 1))" $r || rc=1
+                --num-processes 2 "${long[@]}" --logbase "testlog-$((n += 1))" $r || rc=1
             logs+=("$asan_build/meson-logs/testlog-$n-sanitize.json")
         done
     else
