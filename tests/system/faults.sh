@@ -493,7 +493,24 @@ case_tcpstall() {
 		[ "$(dpstat "j['tcp']['tcp_conns']")" -ge 1 ] && break
 		sleep 0.1
 	done
-	sleep 1
+	sleep 2
+	# what the stalled connection holds: its state, no send buffer
+	[ "$(dpstat "j['tcp']['tcp_conns']")" = 1 ] || mb_fail "no stalled connection"
+	m1=$(dpstat "j['mbufs']['in-use'] + j['mbufs']['zc-in-use']")
+	echo "TCPSTALL mbufs in use: idle $m0, with the stalled connection $m1" >&2
+	[ "$m1" -le $((m0 + 8)) ] || mb_fail "the stalled connection holds $((m1 - m0)) mbufs"
+	# when the idle timeout closes it, seen from here while the others load
+	(
+		for _ in $(seq 600); do
+			if [ "$(dpstat "j['tcp']['tcp_conn_idle']")" -gt "$n0" ]; then
+				now >"$MB_TMP/idle.t"
+				exit 0
+			fi
+			sleep 0.1
+		done
+	) &
+	ph2=$!
+	MB_PIDS+=("$ph2")
 	# the others download while it stalls
 	curls stall 1 2
 	for i in 1 2; do
@@ -501,21 +518,10 @@ case_tcpstall() {
 			mb_fail "HTTP $i took $(cat "$MB_TMP/t$i.stall") s with a stalled receiver, clean ${CLEAN[$i]} s"
 		echo "TCPSTALL curl $i: $(cat "$MB_TMP/t$i.stall") s with a stalled receiver, clean ${CLEAN[$i]} s" >&2
 	done
-	# what the stalled connection holds: its state, no send buffer
-	m1=$(dpstat "j['mbufs']['in-use'] + j['mbufs']['zc-in-use']")
-	[ "$(dpstat "j['tcp']['tcp_conns']")" = 1 ] || mb_fail "the stalled connection is gone early"
-	echo "TCPSTALL mbufs in use: idle $m0, with the stalled connection $m1" >&2
-	[ "$m1" -le $((m0 + 8)) ] || mb_fail "the stalled connection holds $((m1 - m0)) mbufs"
 	# closed by the idle timeout (10 s without progress)
-	t_idle=
-	for _ in $(seq 300); do
-		if [ "$(dpstat "j['tcp']['tcp_conn_idle']")" -gt "$n0" ]; then
-			t_idle=$(python3 -c "print(round($(now) - $t0, 1))")
-			break
-		fi
-		sleep 0.1
-	done
-	[ -n "$t_idle" ] || mb_fail "the stalled connection was never timed out"
+	wait "$ph2"
+	[ -s "$MB_TMP/idle.t" ] || mb_fail "the stalled connection was never timed out"
+	t_idle=$(python3 -c "print(round($(cat "$MB_TMP/idle.t") - $t0, 1))")
 	echo "TCPSTALL stalled connection closed by the idle timeout after $t_idle s" >&2
 	python3 -c "import sys; sys.exit(0 if 8 <= $t_idle <= 20 else 1)" ||
 		mb_fail "closed after $t_idle s, tcp.idle-timeout is 10 s"

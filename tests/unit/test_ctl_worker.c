@@ -6,7 +6,8 @@
  * hashed, a chain of works writing memory ranges to a file under one hash
  * then finishing it with an fsync (how sync streams a download), the same
  * with O_DIRECT (page cache bypassed, edges and misaligned memory not), works
- * served round robin so a short one is not stuck behind long ones, cancel,
+ * served round robin so a short one is not stuck behind long ones, a write
+ * to a full disk failing with -ENOSPC, cancel,
  * and a stop that completes every work exactly once.
  */
 #include <errno.h>
@@ -302,6 +303,34 @@ test_chain_direct(void **state)
 	free(back);
 }
 
+/* A write to a full filesystem (/dev/full) fails with -ENOSPC, not a bare
+ * -EIO: sync tells the operator to make room from it. */
+static void
+test_write_full_disk(void **state)
+{
+	uint8_t *p = pattern(64 * 1024, 5);
+	struct mb_work w;
+	int fd = open("/dev/full", O_WRONLY | O_CLOEXEC);
+
+	(void)state;
+	if (fd < 0) {
+		free(p);
+		skip();
+	}
+	mb_work_init(&w);
+	w.src = p;
+	w.len = 64 * 1024;
+	w.out_fd = fd;
+	w.done = on_done;
+	completions = 0;
+	mb_worker_submit(&w);
+	wait_for(1);
+	assert_int_equal(w.rc, -ENOSPC);
+	assert_non_null(strstr(w.err, "No space left"));
+	close(fd);
+	free(p);
+}
+
 /* A short work submitted behind two long ones completes first.  The long
  * ones hash 256 MiB of zero pages each (no memory to speak of), long enough
  * that the three are queued together on a loaded machine too. */
@@ -410,6 +439,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_file_into_memory), cmocka_unit_test(test_copy),
 		cmocka_unit_test(test_chain_to_file),	 cmocka_unit_test(test_chain_direct),
+		cmocka_unit_test(test_write_full_disk),
 		cmocka_unit_test(test_round_robin),
 		cmocka_unit_test(test_cancel_and_stop),
 	};
