@@ -606,10 +606,12 @@ origin_get_done(struct fetch *f, int rc, const struct mb_ms_get_reply *rep)
 			    calloc(1, (size_t)((mb_fris_chunks_for_bytes(f->e.size) + 7) / 8));
 	} else {
 		/* over the hugepage budget: into the .part, mapped; the store
-		 * maps or promotes it once installed */
+		 * maps or promotes it once installed.  Its blocks are allocated
+		 * now: a store into a hole of a mapping the filesystem has no
+		 * room for is a SIGBUS, a refused allocation is an error. */
 		r = part_open(f);
-		if (r == 0 && ftruncate(f->fd, (off_t)f->e.size) == -1)
-			r = -errno;
+		if (r == 0 && f->e.size > 0)
+			r = -posix_fallocate(f->fd, 0, (off_t)f->e.size);
 		if (r == 0) {
 			f->map =
 			    mmap(NULL, f->e.size, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
@@ -617,6 +619,13 @@ origin_get_done(struct fetch *f, int rc, const struct mb_ms_get_reply *rep)
 				f->map = NULL;
 				r = -errno;
 			}
+		}
+		if (r == -ENOSPC || r == -EDQUOT) {
+			fetch_fail(f, 0, "no image memory and no room for its %" PRIu64 " bytes in "
+				   "%s/tmp: %s: free space there or move server.state-dir to a "
+				   "larger filesystem", f->e.size, mb_origin.cfg->state_dir,
+				   strerror(-r));
+			return;
 		}
 		if (r != 0) {
 			fetch_fail(f, 0, "no image memory and no .part for %" PRIu64 " bytes: %s",
@@ -672,6 +681,12 @@ work_done(struct mb_work *w)
 		return; /* stopping: the subsystem's stop frees it */
 	/* No digest was expected (want is zero): -EBADMSG only says so, got
 	 * holds the SHA-256 of the bytes received, written and synced. */
+	if (w->rc == -ENOSPC || w->rc == -EDQUOT) {
+		fetch_fail(f, 0, "writing the image to %s/tmp: %s: free space there or move "
+			   "server.state-dir to a larger filesystem", mb_origin.cfg->state_dir,
+			   strerror(-w->rc));
+		return;
+	}
 	if (w->rc != 0 && w->rc != -EBADMSG) {
 		fetch_fail(f, 0, "writing the image: %s", w->err);
 		return;

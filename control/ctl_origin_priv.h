@@ -42,7 +42,7 @@
 #define ORIGIN_FILLQ_SLOTS 8192 /* the dataplane fill queue: ~70 ms at 1 Gbit/s, 9 MB */
 #define ORIGIN_FILL_BATCH 64
 #define ORIGIN_FILL_BATCHES 64 /* fill queue batches per loop pass */
-#define ORIGIN_REASON_MAX 200
+#define ORIGIN_REASON_MAX 320
 #define ORIGIN_CUT_WAIT_MS 3000 /* cut-through: a GET waits this long for the session */
 
 struct oimg;

@@ -18,6 +18,13 @@
 #                      kernel through its dataplane
 #   origin.sh mapped   the same fill with a hugepage budget smaller than the
 #                      image: received into the mapped .part instead
+#   origin.sh mappedfull  the mapped fill with sub's state directory on a
+#                      4 MiB tmpfs (its own mount namespace) for an 8 MiB
+#                      image: the fetch fails with a reason naming the full
+#                      disk (health), sub keeps running (no SIGBUS from a
+#                      mapping of a file the disk has no room for), the
+#                      node keeps getting TRYAGAIN; space added (the tmpfs
+#                      grown), the next try fills the cache and the load ends
 #   origin.sh noaccess sub asks by the node's address (parent-proxy) and the
 #                      parent refuses proxied requests: NOACCESS reaches the
 #                      node, for GETSTATUS and for GET
@@ -78,9 +85,15 @@
 # Needs root, the stock frisbee client (skip 77 without it), minibossd.
 set -u
 MB_PREFIX=mbo
+CASE=${1:-fill}
+# mappedfull mounts a small filesystem: in a private mount namespace of its
+# own, so the mount is nobody else's and goes away with the test
+if [ "$CASE" = mappedfull ] && [ -z "${MB_ORIGIN_MNTNS:-}" ] && [ "$(id -u)" = 0 ]; then
+	command -v unshare >/dev/null || { echo "SKIP: unshare not installed" >&2; exit 77; }
+	MB_ORIGIN_MNTNS=1 exec unshare -m --propagation private "$0" "$@"
+fi
 . "$(dirname "$0")/lib.sh"
 
-CASE=${1:-fill}
 PAR=10.81.0.1
 SUB=10.81.0.2
 NODE=10.81.0.11
@@ -98,7 +111,7 @@ case "$CASE" in fill | backoff | rate) CUT=no ;; measure) CUT=${MB_TEST_CUT:-no}
 SUBEXTRA="\ncut-through = $CUT"
 case "$CASE" in noaccess | stock-proxy) SUBEXTRA="$SUBEXTRA\nparent-proxy = yes" ;; esac
 case "$CASE" in redirect | stock-redirect) SUBEXTRA="$SUBEXTRA\nredirect = yes" ;; esac
-[ "$CASE" = mapped ] && SUBEXTRA="$SUBEXTRA\n[images]\nhugepage-budget = 1M"
+case "$CASE" in mapped | mappedfull) SUBEXTRA="$SUBEXTRA\n[images]\nhugepage-budget = 1M" ;; esac
 STIMEOUT=20s
 [ "$CASE" = backoff ] && STIMEOUT=3s
 MT1=1700000000
@@ -303,6 +316,11 @@ conf sub "$SUB" "[frisbee]\nidle-timeout = 20s\n[origin]\nurl = mfrisbee://$PAR\
 	>"$MB_TMP/sub/mb.conf"
 dstart par
 published par "$IMG" 1
+if [ "$CASE" = mappedfull ]; then
+	mount -t tmpfs -o size=4m,mode=0755 mbofull "$MB_TMP/sub/state" || mb_fail "mount tmpfs"
+	trap 'rc=$?; rm -rf "/var/run/dpdk/${MB_PREFIX}${MB_RID}par" "/var/run/dpdk/${MB_PREFIX}${MB_RID}sub"
+umount -l "$MB_TMP/sub/state" 2>/dev/null; (exit $rc); mb_cleanup' EXIT
+fi
 dstart sub
 }
 
@@ -393,6 +411,32 @@ mapped)
 	load "$MB_TMP/out"
 	same_as "$MB_TMP/v1.img" "$MT1"
 	mb_pass "filled through the mapped .part (over the hugepage budget)"
+	;;
+mappedfull)
+	mb_bg node timeout 170 "$FRIS" -i "$NODE" -S "$SUB" -B 1 -T 30 -N -F "$IMG" \
+		"$MB_TMP/out" 2>"$MB_TMP/load.err"
+	LPID=$MB_LAST_PID
+	for i in $(seq 60); do
+		kill -0 "${DPID[sub]}" 2>/dev/null || { tail -20 "$MB_TMP/sub.log" >&2;
+			mb_fail "sub died with its disk full"; }
+		[ "$(ctl sub --json parent | field "j['counters']['fetch_failures']")" -ge 1 ] && break
+		sleep 0.5
+	done
+	[ "$i" -lt 60 ] || mb_fail "the fetch did not fail with the disk full"
+	health >"$MB_TMP/h.json"
+	field "j['parent']['images']['$IMG']" <"$MB_TMP/h.json" >&2
+	field "j['parent']['images']['$IMG']['reason']" <"$MB_TMP/h.json" |
+		grep -q "No space left" || { cat "$MB_TMP/h.json" >&2;
+		mb_fail "health does not name the full disk"; }
+	[ -e "$MB_TMP/sub/state/images/$IMG" ] && mb_fail "partial image in images/"
+	kill -0 "$LPID" 2>/dev/null || mb_fail "the node gave up instead of retrying TRYAGAIN"
+	sleep 2
+	kill -0 "${DPID[sub]}" 2>/dev/null || mb_fail "sub died with its disk full"
+	mount -o remount,size=32m "$MB_TMP/sub/state" || mb_fail "remount"
+	mb_log "space added"
+	wait "$LPID" || { cat "$MB_TMP/load.err" >&2; mb_fail "the node's load failed after space came"; }
+	same_as "$MB_TMP/v1.img" "$MT1"
+	mb_pass "disk full under a mapped fill: a clear failure, sub alive, filled once space came"
 	;;
 mcast | stock-mcast)
 	load "$MB_TMP/out"
