@@ -406,7 +406,7 @@ case_stall() {
 	kill -KILL "${FP[4]}" || mb_fail "SIGKILL"
 	mb_log "client 4 killed at $(stat -c %s "$MB_TMP/f4.fault") bytes"
 	for i in 1 2; do
-		fris_wait "$i" fault $(python3 -c "print(2 * ${CLEAN[$i]} + 5)")
+		fris_wait "$i" fault "$(python3 -c "print(2 * ${CLEAN[$i]} + 5)")"
 		within "${FT[$i]}" "${CLEAN[$i]}" ||
 			mb_fail "client $i took ${FT[$i]} s, clean ${CLEAN[$i]} s (limit 2x + 5 s)"
 		echo "STALL client $i: ${FT[$i]} s with a stalled and a vanished peer, clean ${CLEAN[$i]} s" >&2
