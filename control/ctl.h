@@ -272,7 +272,10 @@ enum mb_ctl_store_state {
  * <state-dir>/images/<e->name>, make the rename durable (fsync of the
  * directories it changed), record e in the local manifest.json (atomic
  * rewrite), then verify, load and publish it (asynchronously; the old version
- * stays published until the new one is verified).  0 or -errno. */
+ * stays published until the new one is verified).  0 or -errno; on an error
+ * nothing changed (the manifest in memory and on disk, what is published)
+ * and verified_path is still there, the caller's to keep or remove.
+ * -ENOSPC: images.max-images reached, or no room to rewrite the manifest. */
 int mb_ctl_store_install(const struct mb_manifest_entry *e, const char *verified_path);
 /* For sync's one-pass download: a new, unpublished image object for e (refcnt
  * 1, owned by the caller) whose hugepage memory (e->size rounded up to

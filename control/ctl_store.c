@@ -727,11 +727,20 @@ write_manifest(void)
 /* Move a verified download to images/<name>, make the rename durable, and
  * only then record e in the manifest.  *ret_st (may be NULL) gets the
  * installed file's identity.  0 or -errno.  Blocks on the directory fsyncs,
- * as the manifest's rewrite does. */
+ * as the manifest's rewrite does.
+ *
+ * All or nothing: when a step after the rename fails (a full disk refusing
+ * the manifest's rewrite, say), the in-memory manifest keeps its previous
+ * entry and the file goes back to verified_path, so the caller publishes
+ * nothing, still has its verified file, and the manifest on disk never
+ * lacks an image that is served. */
 static int
 install_file(const struct mb_manifest_entry *e, const char *verified_path, struct stat *ret_st)
 {
 	char dest[4096 + 300];
+	struct mb_manifest_entry prev;
+	const struct mb_manifest_entry *old;
+	bool had = false;
 	size_t first;
 	int rc;
 
@@ -739,25 +748,50 @@ install_file(const struct mb_manifest_entry *e, const char *verified_path, struc
 		return -ENODEV;
 	if (!mb_image_name_valid(e->name, strlen(e->name)))
 		return -EINVAL;
-	if (mb_manifest_find(&st.man, e->name) == NULL && st.man.count >= st.max_images)
+	old = mb_manifest_find(&st.man, e->name);
+	if (old == NULL && st.man.count >= st.max_images)
 		return -ENOSPC;
+	if (old != NULL) {
+		if (mb_manifest_entry_copy(&prev, old) != 0)
+			return -ENOMEM;
+		had = true;
+	}
 	snprintf(dest, sizeof(dest), "%s/images/%s", st.state_dir, e->name);
 	rc = mkdir_parents_of(dest, &first);
 	if (rc != 0)
-		return rc;
-	if (rename(verified_path, dest) == -1)
-		return -errno;
+		goto out;
+	if (rename(verified_path, dest) == -1) {
+		rc = -errno;
+		goto out;
+	}
 	rc = make_durable(dest, first);
 	if (rc != 0) {
 		MB_LOG(ERR, STORE, "cannot fsync the directory of '%s': %s", dest, strerror(-rc));
-		return rc;
+		goto undo;
 	}
-	if (ret_st != NULL && stat(dest, ret_st) == -1)
-		return -errno;
+	if (ret_st != NULL && stat(dest, ret_st) == -1) {
+		rc = -errno;
+		goto undo;
+	}
 	rc = mb_manifest_set(&st.man, e);
 	if (rc != 0)
-		return rc;
-	return write_manifest();
+		goto undo;
+	rc = write_manifest();
+	if (rc == 0)
+		goto out;
+	/* the manifest on disk still says what it said: so does st.man */
+	if (had)
+		(void)mb_manifest_set(&st.man, &prev);
+	else
+		(void)mb_manifest_remove(&st.man, e->name);
+undo:
+	if (rename(dest, verified_path) == -1)
+		MB_LOG(ERR, STORE, "cannot move '%s' back to '%s': %s", dest, verified_path,
+		       strerror(errno));
+out:
+	if (had)
+		mb_manifest_entry_done(&prev);
+	return rc;
 }
 
 int
@@ -766,7 +800,7 @@ mb_ctl_store_install(const struct mb_manifest_entry *e, const char *verified_pat
 	struct item *it;
 	int rc = install_file(e, verified_path, NULL);
 
-	if (rc != 0 && mb_manifest_find(&st.man, e->name) == NULL)
+	if (rc != 0) /* nothing changed */
 		return rc;
 	it = store_item_find(e->name);
 	if (it != NULL && it->state == ITEM_DOWNLOADING && !it->in_manifest)
@@ -813,7 +847,7 @@ mb_ctl_store_install_filled(const struct mb_manifest_entry *e, const char *verif
 		return -EINVAL;
 	}
 	rc = install_file(e, verified_path, &sb);
-	if (rc != 0 && mb_manifest_find(&st.man, e->name) == NULL) {
+	if (rc != 0) { /* nothing changed */
 		mb_image_unref(img);
 		return rc;
 	}

@@ -431,6 +431,15 @@ install(struct dl *dl)
 		rc = mb_ctl_store_install_filled(&im->want, dl->path, mem);
 	else
 		rc = mb_ctl_store_install(&im->want, dl->path);
+	if (rc == -ENOSPC || rc == -EDQUOT) {
+		/* nothing was installed; the verified .part stays for the next
+		 * round, which checks it without a request */
+		sync_set_reason(why, "store install failed: %s (rewriting %s/manifest.json, or "
+				"images.max-images reached): free space there; the next round "
+				"installs the verified download", strerror(-rc), S.cfg->state_dir);
+		dl_fail(dl, why, false);
+		return;
+	}
 	if (rc < 0) {
 		(void)unlink(dl->path);
 		sync_set_reason(why, "store install failed: %s", strerror(-rc));

@@ -39,7 +39,10 @@
 # directory and the fix (log, health, `minibossctl health`), nothing partial
 # is published, the images already published keep serving over HTTP, the
 # daemon keeps running without retrying in a loop; with the space freed the
-# next round resumes the download and publishes the verified image.
+# next round resumes the download and publishes the verified image.  Then
+# full at the last step (no inode for the local manifest's rewrite): the
+# image is not published, manifest.json unchanged, the verified .part kept
+# and installed by the next round without fetching it again.
 # Skips (77) while minibossd is not built.
 set -u
 CASE=${1:-basic}
@@ -424,6 +427,42 @@ EOP
 	[ "$(sync_field result)" = ok ] || fail "result $(sync_field result) after freeing space"
 	mb_in c1 curl -sS -m 30 -o "$T"/gotE http://10.88.0.1/images/E || fail "HTTP E"
 	cmp -s "$T"/gotE "$T"/www/E || fail "HTTP E differs"
+	# Full at the last step: F downloads whole, but the local manifest's
+	# rewrite finds no room (tmpfs inodes: one left, which F.part takes).
+	# Nothing may be published that manifest.json does not name, and the
+	# verified .part is installed by the next round without a request.
+	head -c 1000000 /dev/urandom > "$T"/www/F
+	"$MANI" build "$T"/www --site utah=emulab-ops/A,emulab-ops/B,C,E,F --site other=OTHER \
+		--version-from 1 -o "$T"/www/manifest.json >/dev/null || fail "mb-manifest build"
+	"$MANI" sign --key "$T"/ops.key "$T"/www/manifest.json >/dev/null || fail "sign"
+	cp "$MB_TMP"/state/manifest.json "$T"/local-manifest.before
+	read -r used < <(df --output=iused "$MB_TMP"/state | tail -1)
+	mount -o remount,nr_inodes=$((used + 1)) "$MB_TMP"/state || fail "remount nr_inodes"
+	mb_ctl sync --wait >/dev/null
+	mb_ctl --json health > "$T"/health.json
+	python3 - "$T"/health.json "$MB_TMP"/state <<'EOP' || fail "F with no room for the manifest: $(cat "$T"/health.json)"
+import json, sys
+s = json.load(open(sys.argv[1]))["sync"]
+f = s["images"]["F"]
+print("F:", f)
+assert f["state"] == "failed", f
+assert "No space left" in f["reason"] and sys.argv[2] in f["reason"], f["reason"]
+assert "free space" in f["reason"], f["reason"]
+EOP
+	mb_ctl --json images | grep -q '"F"' && fail "F published though manifest.json does not name it"
+	cmp -s "$MB_TMP"/state/manifest.json "$T"/local-manifest.before || fail "local manifest changed"
+	[ ! -e "$MB_TMP"/state/images/F ] || fail "F in images/ but not in manifest.json"
+	[ "$(stat -c %s "$MB_TMP"/state/tmp/F.part 2>/dev/null)" = 1000000 ] ||
+		fail "the verified F.part was not kept: $(ls -l "$MB_TMP"/state/tmp)"
+	kill -0 "$MB_DAEMON_PID" 2>/dev/null || fail "minibossd died"
+	mount -o remount,nr_inodes=10000 "$MB_TMP"/state || fail "remount nr_inodes"
+	: > "$T"/ngx/access.log
+	mb_ctl sync --wait >/dev/null || mb_log "sync --wait with room again: $?"
+	wait_images emulab-ops/A emulab-ops/B C E F
+	grep -q '"F"' "$MB_TMP"/state/manifest.json || fail "F not in manifest.json"
+	grep -q 'GET /F ' "$T"/ngx/access.log && fail "F fetched again: $(cat "$T"/ngx/access.log)"
+	mb_in c1 curl -sS -m 30 -o "$T"/gotF http://10.88.0.1/images/F || fail "HTTP F"
+	cmp -s "$T"/gotF "$T"/www/F || fail "HTTP F differs"
 	mb_daemon_stop || fail "exit status"
 	mb_pass "disk full during a sync: clear error, nothing published, serving on, resumed after"
 fi
