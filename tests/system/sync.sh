@@ -558,11 +558,17 @@ fsync-dir)
 		def fsync_at(i, d):
 		    # whole, or cut by another thread's call (strace -f: "<unfinished ...>")
 		    return re.search(r'fsync\(\d+<' + re.escape(d) + r'>(\)| <unfinished)', lines[i])
-		names = {"emulab-ops/A": ["images/emulab-ops", "images"],
+		def renames(name):
+		    return [i for i, l in enumerate(lines) if 'rename(' in l and
+		            '"' + state + '/images/' + name + '"' in l]
+		# A and B download at once: whichever is renamed first creates
+		# images/emulab-ops, so its rename changed images/ too
+		first = min(("emulab-ops/A", "emulab-ops/B"), key=lambda n: renames(n)[:1] or [0])
+		names = {"emulab-ops/A": ["images/emulab-ops"],
 		         "emulab-ops/B": ["images/emulab-ops"], "C": ["images"]}
+		names[first].append("images")
 		for name, dirs in names.items():
-		    ren = [i for i, l in enumerate(lines) if 'rename(' in l and
-		           '"' + state + '/images/' + name + '"' in l]
+		    ren = renames(name)
 		    assert len(ren) == 1, (name, ren)
 		    # the manifest that lists it is renamed into place after
 		    man = [i for i, l in enumerate(lines) if i > ren[0] and 'rename(' in l and
