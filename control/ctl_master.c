@@ -61,6 +61,7 @@
 #define MASTER_REQ_DEADLINE_MS 5000 /* whole request within this */
 #define MASTER_MAX_PENDING 4	    /* "known but not published" providers */
 #define MASTER_WAIT_DEADLINE_MS 15000 /* a request waiting for the parent origin */
+#define MASTER_REVIVE_MS 3000       /* a session ending this soon after a GET got it starts again */
 
 struct master_conn {
 	int fd;
@@ -612,7 +613,18 @@ mb_ctl_master_origin_ready(void)
 void
 mb_ctl_master_session_end(uint32_t id)
 {
-	if (ms.m != NULL)
+	bool revived;
+
+	if (ms.m == NULL)
+		return;
+	rcu_read_lock();
+	revived = mb_master_session_revive(ms.m, id, mb_time_mono_ns(),
+					   MASTER_REVIVE_MS * MB_NS_PER_MS);
+	rcu_read_unlock();
+	if (revived)
+		MB_LOG(INFO, CTL, "master: session %u ended moments after a GET got it: "
+		       "started again in place", id);
+	else
 		(void)mb_master_session_end(ms.m, id);
 }
 
@@ -624,11 +636,12 @@ mb_ctl_master_stop_image(const char *name, uint64_t version)
 	if (ms.m == NULL)
 		return;
 	for (i = 0; i < ms.m->set.max_sessions; i++) {
-		const struct mb_master_session *s = &ms.m->sess[i];
+		struct mb_master_session *s = &ms.m->sess[i];
 		int rc;
 
 		if (!s->used || s->version != version || strcmp(s->name, name) != 0)
 			continue;
+		s->stopping = true;
 		rc = mb_ctl_dp()->fris_session_stop(s->id);
 		if (rc != 0 && rc != -ENOENT)
 			MB_LOG(WARNING, CTL, "master: cannot stop session %u on '%s': %s, ignoring",

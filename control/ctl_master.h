@@ -89,6 +89,7 @@ struct mb_master_settings {
 	X(sessions_started, "sessions started on demand")                                      \
 	X(sessions_reused, "GETs answered with a running session")                             \
 	X(sessions_ended, "sessions ended (dataplane event)")                                  \
+	X(sessions_revived, "sessions started again in place: ended moments after a GET got them") \
 	X(session_start_failed, "dataplane refused to start a session")                        \
 	X(refused_draining, "GETs refused because they would start a session while draining")  \
 	X(refused_source, "GETs refused (TRYAGAIN): the requester started its share already")  \
@@ -115,6 +116,8 @@ struct mb_master_session {
 	uint32_t port_idx;
 	uint64_t version;
 	uint64_t size;
+	uint64_t handed_ns; /* monotonic: the last GET answered with it, 0 = none since (re)start */
+	bool stopping;	    /* asked to stop (image withdrawn): never started again */
 	char name[MB_IMAGE_NAME_MAX + 1];
 };
 
@@ -202,6 +205,21 @@ void mb_master_set_cursors(struct mb_master *m, uint32_t group, uint16_t port);
 /* A dataplane session ended: free its address and port.  Unknown ids (not
  * started by the master server) are ignored.  Returns true if it was ours. */
 bool mb_master_session_end(struct mb_master *m, uint32_t id);
+
+/*
+ * A dataplane session ended (idle, or after the last LEAVE) moments after a
+ * GET was answered with it: the node that asked may be joining it now, and a
+ * stock client resends JOIN to a group and port nobody serves until its -T
+ * timeout ("No messages from server").  If the last hand-out is less than
+ * `grace_ns` before `now_ns`, and the same version of the image is still
+ * published and no drain is under way, a dataplane session is started again
+ * on the same method, address and port, and the table entry keeps them under
+ * the new id: true.  Never for a session the control thread asked to stop
+ * (`stopping`: its image was withdrawn).  Otherwise false, and the caller ends the entry
+ * (mb_master_session_end).  Call inside an RCU read side (ops.lookup).
+ */
+bool mb_master_session_revive(struct mb_master *m, uint32_t id, uint64_t now_ns,
+			      uint64_t grace_ns);
 
 /* {"counters":{...},"errors":{"TRYAGAIN":n,...},"sessions":[...]}; new ref. */
 json_t *mb_master_json(const struct mb_master *m);

@@ -28,6 +28,7 @@
 
 #include "ctl_master.h"
 #include "mb_bytes.h"
+#include "mb_time.h"
 
 int
 mb_master_methods_parse(const char *s, uint8_t *ret_mask)
@@ -590,6 +591,7 @@ handle_get(struct mb_master *m, const struct mb_ms_get_request *req, uint32_t pe
 	return err;
 
 reply:
+	s->handed_ns = mb_time_mono_ns();
 	rep->method = s->method;
 	fill_image(rep, img->size, img->mtime);
 	fill_session(rep, s, servaddr);
@@ -694,6 +696,41 @@ mb_master_session_end(struct mb_master *m, uint32_t id)
 		return true;
 	}
 	return false;
+}
+
+bool
+mb_master_session_revive(struct mb_master *m, uint32_t id, uint64_t now_ns, uint64_t grace_ns)
+{
+	struct mb_fris_session_params p;
+	struct mb_master_session *s = NULL;
+	struct mb_image *img;
+	uint32_t i, nid;
+
+	for (i = 0; i < m->set.max_sessions; i++)
+		if (m->sess[i].used && m->sess[i].id == id) {
+			s = &m->sess[i];
+			break;
+		}
+	if (s == NULL || m->refuse_new || s->stopping || s->handed_ns == 0 || now_ns < s->handed_ns ||
+	    now_ns - s->handed_ns >= grace_ns)
+		return false;
+	img = m->ops.lookup(s->name, strlen(s->name), m->ops.arg);
+	if (img == NULL || img->version != s->version || img->size != s->size)
+		return false;
+	memset(&p, 0, sizeof(p));
+	p.addr = htonl(s->addr);
+	p.port = s->port;
+	p.method = (enum mb_fris_method)s->method;
+	p.img = mb_image_ref(img);
+	if (m->ops.session_start(&p, &nid, m->ops.arg) != 0) {
+		mb_image_unref(img); /* on error the reference stays ours */
+		m->cnt.session_start_failed++;
+		return false;
+	}
+	s->id = nid;
+	s->handed_ns = 0; /* idle again without a new GET: it ends */
+	m->cnt.sessions_revived++;
+	return true;
 }
 
 static const char *

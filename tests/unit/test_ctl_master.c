@@ -17,6 +17,7 @@
 
 #include "ctl_fakes.h"
 #include "ctl_master.h"
+#include "mb_time.h"
 
 #define SERVADDR 0x0a4d0001u /* 10.77.0.1 */
 #define PEER_A 0x0a4d000bu
@@ -164,6 +165,65 @@ test_get_mcast_and_reuse(void **state)
 	assert_false(mb_master_session_end(m, 9999));
 	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD", 7, false, 0, PEER_A, &rep2), 0);
 	assert_int_equal(mbt_sess.starts, 3);
+	mb_master_free(m);
+}
+
+/* A session the dataplane ends moments after a GET got it starts again in
+ * place (the node asking may be joining it); otherwise it ends as before. */
+static void
+test_revive(void **state)
+{
+	struct mb_master *m = new_master(MB_MS_METHOD_UNICAST | MB_MS_METHOD_MULTICAST, 16);
+	const uint64_t grace = 3000000000ull;
+	struct mb_ms_get_reply rep;
+	uint64_t now;
+	uint32_t id;
+
+	(void)state;
+	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD", 7, false, 0, PEER_A, &rep), 0);
+	assert_int_equal(mbt_sess.starts, 1);
+	id = m->sess[0].id;
+	now = mb_time_mono_ns();
+
+	/* ended just after the GET: started again, same group and port */
+	assert_true(mb_master_session_revive(m, id, now, grace));
+	assert_int_equal(mbt_sess.starts, 2);
+	assert_int_equal(mbt_sess.last.addr, htonl(rep.addr));
+	assert_int_equal(mbt_sess.last.port, rep.port);
+	assert_int_equal(mbt_sess.last.method, MB_FRIS_MULTICAST);
+	assert_int_not_equal(m->sess[0].id, id);
+	assert_int_equal(m->cnt.sessions_revived, 1);
+	assert_false(mb_master_session_end(m, id)); /* the old id is gone */
+
+	/* idle again with no GET since: not again */
+	id = m->sess[0].id;
+	assert_false(mb_master_session_revive(m, id, now, grace));
+	assert_true(mb_master_session_end(m, id));
+
+	/* a GET longer ago than the grace: ends */
+	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD", 7, false, 0, PEER_A, &rep), 0);
+	id = m->sess[0].used ? m->sess[0].id : m->sess[1].id;
+	assert_false(mb_master_session_revive(m, id, mb_time_mono_ns() + grace, grace));
+
+	/* the image changed version meanwhile, or a drain is under way: ends */
+	assert_int_equal(ask(m, "emulab-ops/FBSD73-STD", 7, false, 0, PEER_B, &rep), 0);
+	mbt_images[0]->version++;
+	assert_false(mb_master_session_revive(m, id, mb_time_mono_ns(), grace));
+	mbt_images[0]->version--;
+	m->refuse_new = true;
+	assert_false(mb_master_session_revive(m, id, mb_time_mono_ns(), grace));
+	m->refuse_new = false;
+	m->sess[id == m->sess[0].id ? 0 : 1].stopping = true; /* withdrawn: never */
+	assert_false(mb_master_session_revive(m, id, mb_time_mono_ns(), grace));
+	m->sess[id == m->sess[0].id ? 0 : 1].stopping = false;
+
+	/* the dataplane refuses the restart: ends, counted */
+	mbt_sess.start_rc = -ENOSPC;
+	assert_false(mb_master_session_revive(m, id, mb_time_mono_ns(), grace));
+	assert_int_equal(m->cnt.session_start_failed, 1);
+	mbt_sess.start_rc = 0;
+	assert_true(mb_master_session_end(m, id));
+	assert_int_equal(m->cnt.sessions_revived, 1);
 	mb_master_free(m);
 }
 
@@ -733,6 +793,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_getstatus, reset),
 		cmocka_unit_test_setup(test_get_mcast_and_reuse, reset),
+		cmocka_unit_test_setup(test_revive, reset),
 		cmocka_unit_test_setup(test_unicast, reset),
 		cmocka_unit_test_setup(test_broadcast, reset),
 		cmocka_unit_test_setup(test_errors, reset),
