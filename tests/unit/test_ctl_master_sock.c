@@ -292,6 +292,24 @@ test_master_sockets(void **state)
 	assert_int_equal(json_array_size(json_object_get(h, "sessions")), 1);
 	assert_true(json_is_true(json_object_get(h, "listening")));
 	json_decref(h);
+	{
+		/* The dataplane ends the session (idle) just after the GETs
+		 * above were answered with it: the nodes may be joining it, so
+		 * it starts again on the same group and port (before, it was
+		 * gone and a node's JOINs went unanswered). */
+		struct mb_dp_event ev = { .type = MB_DP_EV_SESSION_END, .u.session.id = 1000 };
+
+		assert_int_equal(mbt_dp_post(&ev), 0);
+		(void)mb_ctl_loop_run_once(100);
+		h = master_health();
+		assert_int_equal(json_array_size(json_object_get(h, "sessions")), 1);
+		assert_int_equal(json_integer_value(json_object_get(json_object_get(h, "counters"),
+								   "sessions_revived")), 1);
+		json_decref(h);
+		assert_int_equal(mbt_sess.starts, 2);
+		assert_int_equal(mbt_sess.last.port, 3564);
+		assert_int_equal(mbt_sess.last.method, MB_FRIS_MULTICAST);
+	}
 	/* The store withdrew the image (its file went bad): its session is
 	 * asked to end; other images and versions are left alone. */
 	mb_ctl_master_stop_image("emulab-ops/RAW", 1);
@@ -299,11 +317,12 @@ test_master_sockets(void **state)
 	assert_int_equal(mbt_sess.stops, 0);
 	mb_ctl_master_stop_image("emulab-ops/RAW", 0);
 	assert_int_equal(mbt_sess.stops, 1);
-	assert_int_equal(mbt_sess.stopped_id, 1000);
+	assert_int_equal(mbt_sess.stopped_id, 1001);
 	{
 		/* The dataplane reports the end as an event: the subsystem table
-		 * routed it to the master server. */
-		struct mb_dp_event ev = { .type = MB_DP_EV_SESSION_END, .u.session.id = 1000 };
+		 * routed it to the master server; a withdrawn image's session
+		 * is not started again. */
+		struct mb_dp_event ev = { .type = MB_DP_EV_SESSION_END, .u.session.id = 1001 };
 
 		assert_int_equal(mbt_dp_post(&ev), 0);
 		(void)mb_ctl_loop_run_once(100);
