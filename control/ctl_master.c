@@ -61,7 +61,8 @@
 #define MASTER_REQ_DEADLINE_MS 5000 /* whole request within this */
 #define MASTER_MAX_PENDING 4	    /* "known but not published" providers */
 #define MASTER_WAIT_DEADLINE_MS 15000 /* a request waiting for the parent origin */
-#define MASTER_REVIVE_MS 3000       /* a session ending this soon after a GET got it starts again */
+#define MASTER_REVIVE_MS 1000       /* a session ending this soon after a GET got it starts again
+				     * (below linger = leave's 2 s: a load, its LEAVE, the end) */
 
 struct master_conn {
 	int fd;
