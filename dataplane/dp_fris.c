@@ -454,7 +454,7 @@ dp_fris_input(struct mb_dp_lcore *lc, uint32_t src, uint32_t dst, uint16_t sport
 			 * when a member still lacks it, it goes to the group too
 			 * (whole: work the group needs anyway, so nobody waits). */
 			if (v != MB_FRIS_WQ_DROPPED && !fris_budget_spent(s) &&
-			    mb_fris_nodes_group_lacks(s->nodes, chunk, now) &&
+			    mb_fris_nodes_group_lacks(s->nodes, chunk) &&
 			    mb_fris_wq_enqueue_range(s->wq, chunk, 0, MB_FRIS_CHUNK_BLOCKS) !=
 				    MB_FRIS_WQ_DROPPED)
 				fris_sctr(s, MB_DP_S_fb_group, 1);

@@ -16,7 +16,6 @@
 #define PEND_STALE_US 30000000ULL /* an ask never answered is forgotten */
 #define JOIN_WIN_US 3000000ULL	  /* JOINs counted within this window */
 #define JOIN_FALLBACK 4		  /* that many JOINs in the window: replies do not reach it */
-#define GROUP_AGAIN_US 2000000ULL /* a chunk covered this long ago is not sent whole again for a node alone */
 #define FB_IDLE_US 30000000ULL	  /* a node served alone silent this long frees its slot */
 #define LOSS_ABS_PPM 30000	  /* LOSS: above 3% ... */
 #define LOSS_REL 4		  /* ... and 4 x the best member's */
@@ -238,16 +237,6 @@ clear_done(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t c)
 	}
 }
 
-/* What the group actually sends, bits/s (smoothed over about a second):
- * under its pacing rate when the receivers' requests, the port or the host
- * bound the sends rather than the pace. */
-static uint64_t
-group_bps(const struct mb_fris_nodes *t)
-{
-	return (uint64_t)((unsigned __int128)t->ew_sent16 * t->wire_bits *
-			  (1000000 / MB_FRIS_NODES_TICK_US) / 16);
-}
-
 /* Move a node to its own queue and rate: a free slot, or counted. */
 static void
 fallback(struct mb_fris_nodes *t, struct mb_fris_node *nd, enum mb_fris_node_reason why,
@@ -277,19 +266,10 @@ fallback(struct mb_fris_nodes *t, struct mb_fris_node *nd, enum mb_fris_node_rea
 	fb->budget = t->fb_budget;
 	/* a node that could not take the group's rate starts at a quarter of
 	 * it (its own loss evidence lags a re-request delay: starting high
-	 * would burn its output budget on a path that drops it, and the
-	 * frames it drops still cost the port and the path the group uses);
-	 * the group's rate is what it sent, when that is under its pace (a
-	 * pace the sends never reach says nothing of what the node could not
-	 * take).  One the group does not reach at all (its port) starts at
-	 * the group's pace. */
-	if (why != MB_FRIS_NODE_R_JOIN) {
-		uint64_t sent = group_bps(t);
-
-		if (sent != 0 && sent < start)
-			start = sent;
+	 * would burn its output budget on a path that drops it); one the group
+	 * does not reach at all (its port) at the group's rate */
+	if (why != MB_FRIS_NODE_R_JOIN)
 		start /= 4;
-	}
 	(void)mb_rate_adapt_init(&fb->ra, max, 0, start, t->hz, now);
 	(void)mb_tbucket_init(&fb->tb, fb->ra.rate, 0, t->hz, now);
 	t->fb_n++;
@@ -438,15 +418,11 @@ mb_fris_nodes_fb_sent(struct mb_fris_nodes *t, struct mb_fris_fb *fb, uint32_t c
 }
 
 bool
-mb_fris_nodes_group_lacks(const struct mb_fris_nodes *t, uint32_t chunk, uint64_t now)
+mb_fris_nodes_group_lacks(const struct mb_fris_nodes *t, uint32_t chunk)
 {
 	uint32_t nn = atomic_load_explicit(&t->n, memory_order_relaxed);
 
 	if (chunk >= t->nchunks)
-		return false;
-	/* the group had all of it lately: a member still without it lost
-	 * blocks of it, and asks for them itself */
-	if (t->covered_at[chunk] != 0 && since(now, t->covered_at[chunk]) < us(t, GROUP_AGAIN_US))
 		return false;
 	for (uint32_t i = 0; i < nn; i++) {
 		const struct mb_fris_node *nd = &t->node[i];

@@ -45,9 +45,8 @@
  * `max_fb` nodes are served alone at once (more candidates stay in the
  * group, counted); a slot frees when its node LEAVEs or is silent for 30 s.
  * A node moved for LOSS, UNREACHED or STALL starts at a quarter of the
- * group's rate (it could not take the group's; the rate is what the group
- * sent over about a second when that is under its pace), one moved for
- * JOIN at the group's pace.  A node whose output budget (`fb_budget` BLOCKs) runs out is
+ * group's rate (it could not take the group's), one moved for JOIN at the
+ * group's rate.  A node whose output budget (`fb_budget` BLOCKs) runs out is
  * served by the group again, for good (counted): starving it would be worse.
  *
  * The group's loss signal for the rate controller is the loss of its best
@@ -241,10 +240,8 @@ void mb_fris_nodes_sent(struct mb_fris_nodes *t, uint32_t chunk, uint32_t first,
 /* n BLOCKs of `chunk` went to a node served alone. */
 void mb_fris_nodes_fb_sent(struct mb_fris_nodes *t, struct mb_fris_fb *fb, uint32_t chunk,
 			   uint32_t n);
-/* Should `chunk` go to the group whole for a member that still lacks it
- * (inference)?  Not when the group sent all of it within the last 2 s:
- * whoever lacks it then lost blocks of it and asks for them itself. */
-bool mb_fris_nodes_group_lacks(const struct mb_fris_nodes *t, uint32_t chunk, uint64_t now);
+/* Does a member served by the group still lack `chunk` (inference)? */
+bool mb_fris_nodes_group_lacks(const struct mb_fris_nodes *t, uint32_t chunk);
 
 /*
  * Every MB_FRIS_NODES_TICK_US: classify (moves nodes out), resolve
