@@ -77,23 +77,6 @@ mb_conf_write 10.88.0.1/24 > "$MB_TMP"/mb.conf
 { printf '\n[origin]\n'; origin_conf; } >> "$MB_TMP"/mb.conf
 
 # images_ok NAME... : every NAME published with the bytes under www/
-images_ok() {
-	mb_ctl --json images > "$T"/images.json || return 1
-	python3 - "$T" "$@" <<'EOP'
-import hashlib, json, sys
-t, names = sys.argv[1], sys.argv[2:]
-imgs = {i["name"]: i for i in json.load(open(t + "/images.json"))}
-for n in names:
-    i = imgs.get(n)
-    want = hashlib.sha256(open(t + "/www/" + n, "rb").read()).hexdigest()
-    if i is None or i.get("state") != "ok" or i.get("sha256") != want:
-        sys.exit(1)
-EOP
-}
-wait_images() {
-	for _ in $(seq 150); do images_ok "$@" && return 0; sleep 0.2; done
-	cat "$T"/images.json; fail "images $* not published"
-}
 
 # sync_status: the sync status (health's "sync" section), as JSON in $T/status.json
 sync_status() {

@@ -133,3 +133,25 @@ mkimages() {
 	publish 1
 }
 
+
+# images_ok NAME...: every NAME published, state ok, with the SHA-256 of
+# $T/www/NAME (minibossctl images).
+images_ok() {
+	mb_ctl --json images >"$T"/images.json || return 1
+	python3 - "$T" "$@" <<'EOP'
+import hashlib, json, sys
+t, names = sys.argv[1], sys.argv[2:]
+imgs = {i["name"]: i for i in json.load(open(t + "/images.json"))}
+for n in names:
+    i = imgs.get(n)
+    want = hashlib.sha256(open(t + "/www/" + n, "rb").read()).hexdigest()
+    if i is None or i.get("state") != "ok" or i.get("sha256") != want:
+        sys.exit(1)
+EOP
+}
+# wait_images NAME...: images_ok within 150 polls, WAIT_IMAGES_POLL (0.2 s)
+# apart; fails otherwise.
+wait_images() {
+	for _ in $(seq 150); do images_ok "$@" && return 0; sleep "${WAIT_IMAGES_POLL:-0.2}"; done
+	fail "images $* not published: $(cat "$T"/images.json)"
+}
