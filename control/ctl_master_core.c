@@ -338,6 +338,29 @@ fill_session(struct mb_ms_get_reply *rep, const struct mb_master_session *s, uin
 	rep->port = s->port;
 }
 
+/* Start the dataplane session of table entry `s` (its address, port and
+ * method) on `img`, the new id in *ret_id.  0, or the dataplane's -errno,
+ * counted; the image reference taken for the dataplane is dropped on error. */
+static int
+session_dp_start(struct mb_master *m, const struct mb_master_session *s, struct mb_image *img,
+		 uint32_t *ret_id)
+{
+	struct mb_fris_session_params p;
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	p.addr = htonl(s->addr);
+	p.port = s->port;
+	p.method = (enum mb_fris_method)s->method;
+	p.img = mb_image_ref(img);
+	rc = m->ops.session_start(&p, ret_id, m->ops.arg);
+	if (rc != 0) {
+		mb_image_unref(img); /* on error the reference stays ours */
+		m->cnt.session_start_failed++;
+	}
+	return rc;
+}
+
 /*
  * Start a session of `method` for img and client, asked for by `requester`
  * (the TCP peer).  Returns the new table entry, or NULL with *ret_err =
@@ -354,7 +377,6 @@ static struct mb_master_session *
 start_session(struct mb_master *m, struct mb_image *img, uint8_t method, uint32_t client,
 	      uint32_t requester, unsigned int *ret_err)
 {
-	struct mb_fris_session_params p;
 	struct mb_master_session *s = NULL;
 	uint32_t i, midx = UINT32_MAX, pidx, mine = 0, unicast = 0;
 	int rc;
@@ -420,18 +442,10 @@ start_session(struct mb_master *m, struct mb_image *img, uint8_t method, uint32_
 	s->size = img->size;
 	memcpy(s->name, img->name, sizeof(s->name));
 
-	memset(&p, 0, sizeof(p));
-	p.addr = htonl(s->addr);
-	p.port = s->port;
-	p.method = (enum mb_fris_method)method;
-	p.img = mb_image_ref(img);
-	rc = m->ops.session_start(&p, &s->id, m->ops.arg);
+	rc = session_dp_start(m, s, img, &s->id);
 	if (rc != 0) {
-		/* On error the reference stays ours.  Whatever the reason, the
-		 * answer is TRYAGAIN, as mfrisbeed's when its frisbeed dies at
-		 * once: a client with -B asks again. */
-		mb_image_unref(img);
-		m->cnt.session_start_failed++;
+		/* Whatever the reason, the answer is TRYAGAIN, as mfrisbeed's
+		 * when its frisbeed dies at once: a client with -B asks again. */
 		m->port_used[pidx] = 0;
 		goto err_port;
 	}
@@ -701,7 +715,6 @@ mb_master_session_end(struct mb_master *m, uint32_t id)
 bool
 mb_master_session_revive(struct mb_master *m, uint32_t id, uint64_t now_ns, uint64_t grace_ns)
 {
-	struct mb_fris_session_params p;
 	struct mb_master_session *s = NULL;
 	struct mb_image *img;
 	uint32_t i, nid;
@@ -717,16 +730,8 @@ mb_master_session_revive(struct mb_master *m, uint32_t id, uint64_t now_ns, uint
 	img = m->ops.lookup(s->name, strlen(s->name), m->ops.arg);
 	if (img == NULL || img->version != s->version || img->size != s->size)
 		return false;
-	memset(&p, 0, sizeof(p));
-	p.addr = htonl(s->addr);
-	p.port = s->port;
-	p.method = (enum mb_fris_method)s->method;
-	p.img = mb_image_ref(img);
-	if (m->ops.session_start(&p, &nid, m->ops.arg) != 0) {
-		mb_image_unref(img); /* on error the reference stays ours */
-		m->cnt.session_start_failed++;
+	if (session_dp_start(m, s, img, &nid) != 0)
 		return false;
-	}
 	s->id = nid;
 	s->handed_ns = 0; /* idle again without a new GET: it ends */
 	m->cnt.sessions_revived++;
