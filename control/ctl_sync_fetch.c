@@ -691,6 +691,27 @@ chunk_done(struct mb_work *w)
 		check_next(dl);
 }
 
+/*
+ * The retry budget of a range (or chunk re-fetch) whose request ended short:
+ * a request that brought bytes clears the run of failures, then this one is
+ * counted.  Past RANGE_RETRIES failures in a row, or RANGE_REQUESTS_MAX
+ * requests in all, the attempt fails with 'reason' (marking ops unreachable
+ * when curl says so) and true is returned: rg and its download are gone.
+ * Otherwise false: the caller asks again.  Control thread; does not block.
+ */
+static bool
+range_budget_spent(struct dl_range *rg, CURLcode res, const char *reason)
+{
+	if (rg->r->pos > rg->req)
+		rg->retries = 0;
+	if (++rg->retries <= RANGE_RETRIES && rg->requests < RANGE_REQUESTS_MAX)
+		return false;
+	if (sync_unreachable(res))
+		S.ops_unreachable = true;
+	dl_fail(rg->dl, reason, true);
+	return true;
+}
+
 static void
 fix_curl_done(struct dl_range *rg, CURLcode res)
 {
@@ -710,14 +731,8 @@ fix_curl_done(struct dl_range *rg, CURLcode res)
 		dl_fail(dl, reason, true);
 		return;
 	}
-	if (rg->r->pos > rg->req)
-		rg->retries = 0;
-	if (++rg->retries > RANGE_RETRIES || rg->requests >= RANGE_REQUESTS_MAX) {
-		if (sync_unreachable(res))
-			S.ops_unreachable = true;
-		dl_fail(dl, reason, true);
+	if (range_budget_spent(rg, res, reason))
 		return;
-	}
 	xfer_done(rg);
 	if (range_request(rg) < 0) {
 		sync_set_reason(reason, "cannot re-fetch a chunk: %s", strerror(errno));
@@ -943,14 +958,8 @@ range_curl_done(struct dl_range *rg, CURLcode res)
 		dl_fail(dl, reason, true);
 		return;
 	}
-	if (rg->r->pos > rg->req)
-		rg->retries = 0;
-	if (++rg->retries > RANGE_RETRIES || rg->requests >= RANGE_REQUESTS_MAX) {
-		if (sync_unreachable(res))
-			S.ops_unreachable = true;
-		dl_fail(dl, reason, true);
+	if (range_budget_spent(rg, res, reason))
 		return;
-	}
 	MB_LOG(INFO, SYNC, "image '%s': range %" PRIu64 "-%" PRIu64 " stopped at byte %" PRIu64
 	       " (%s), asking again from there", dl->img->want.name, rg->req, rg->r->end - 1,
 	       rg->r->pos, reason);
