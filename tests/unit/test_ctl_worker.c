@@ -61,6 +61,15 @@ wait_for(unsigned n)
 	assert_int_equal(completions, n);
 }
 
+/* Submits w (prepared, completion on_done) and waits until it completes. */
+static void
+run_one(struct mb_work *w)
+{
+	completions = 0;
+	mb_worker_submit(w);
+	wait_for(1);
+}
+
 /* A file of n bytes; its descriptor (read-only). */
 static int
 file_of(const char *name, const uint8_t *p, size_t n)
@@ -117,9 +126,7 @@ test_file_into_memory(void **state)
 	w.src_fd = fd;
 	w.len = n;
 	w.flags = MB_WORK_FINAL;
-	completions = 0;
-	mb_worker_submit(&w);
-	wait_for(1);
+	run_one(&w);
 	assert_int_equal(w.rc, -EBADMSG);
 	assert_non_null(strstr(w.err, "checksum mismatch (sha256 "));
 	mb_hash_done(&h);
@@ -128,9 +135,7 @@ test_file_into_memory(void **state)
 	w.src_fd = fd;
 	w.len = n + 1;
 	w.flags = MB_WORK_FINAL;
-	completions = 0;
-	mb_worker_submit(&w);
-	wait_for(1);
+	run_one(&w);
 	assert_int_equal(w.rc, -ENODATA);
 	mb_hash_done(&h);
 	/* ... or longer */
@@ -138,9 +143,7 @@ test_file_into_memory(void **state)
 	w.src_fd = fd;
 	w.len = n - 1;
 	w.flags = MB_WORK_FINAL | MB_WORK_EXACT;
-	completions = 0;
-	mb_worker_submit(&w);
-	wait_for(1);
+	run_one(&w);
 	assert_int_equal(w.rc, -EFBIG);
 	mb_hash_done(&h);
 	close(fd);
@@ -164,14 +167,49 @@ test_copy(void **state)
 	w.len = n;
 	w.flags = MB_WORK_FINAL;
 	memcpy(w.want, sha, sizeof(sha));
-	completions = 0;
-	mb_worker_submit(&w);
-	wait_for(1);
+	run_one(&w);
 	assert_int_equal(w.rc, 0);
 	assert_memory_equal(dst, p, n);
 	mb_hash_done(&h);
 	free(p);
 	free(dst);
+}
+
+/* One link of a chain: bytes [from, to) of p written to fd at offset from
+ * (whole blocks through dfd, O_DIRECT, when dfd >= 0) and hashed into h;
+ * the work succeeds and moves every byte. */
+static void
+chain_write(int fd, int dfd, const uint8_t *p, size_t from, size_t to, struct mb_hash *h)
+{
+	struct mb_work w;
+
+	mb_work_init(&w);
+	w.src = p + from;
+	w.len = to - from;
+	w.out_fd = fd;
+	w.out_dfd = dfd;
+	w.out_off = from;
+	w.hash = h;
+	w.done = on_done;
+	run_one(&w);
+	assert_int_equal(w.rc, 0);
+	assert_int_equal(w.moved, to - from);
+}
+
+/* The chain's end: the digest of h matches sha and fd is fsynced. */
+static void
+chain_final(int fd, struct mb_hash *h, const uint8_t *sha)
+{
+	struct mb_work w;
+
+	mb_work_init(&w);
+	w.out_fd = fd;
+	w.hash = h;
+	w.done = on_done;
+	w.flags = MB_WORK_FINAL | MB_WORK_FSYNC;
+	memcpy(w.want, sha, sizeof(w.want));
+	run_one(&w);
+	assert_int_equal(w.rc, 0);
 }
 
 /* How sync streams: ranges of memory written to the file at their offsets
@@ -183,7 +221,6 @@ test_chain_to_file(void **state)
 	uint8_t *p = pattern(n, 3), *back = malloc(n), sha[MB_SHA256_LEN];
 	char path[128];
 	struct mb_hash h;
-	struct mb_work w;
 	int fd;
 
 	(void)state;
@@ -192,29 +229,9 @@ test_chain_to_file(void **state)
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	assert_true(fd >= 0);
 	assert_int_equal(mb_hash_init(&h), 0);
-	for (int i = 0; i < 3; i++) {
-		mb_work_init(&w);
-		w.src = p + cut[i];
-		w.len = cut[i + 1] - cut[i];
-		w.out_fd = fd;
-		w.out_off = cut[i];
-		w.hash = &h;
-		w.done = on_done;
-		completions = 0;
-		mb_worker_submit(&w);
-		wait_for(1);
-		assert_int_equal(w.rc, 0);
-	}
-	mb_work_init(&w);
-	w.out_fd = fd;
-	w.hash = &h;
-	w.done = on_done;
-	w.flags = MB_WORK_FINAL | MB_WORK_FSYNC;
-	memcpy(w.want, sha, sizeof(sha));
-	completions = 0;
-	mb_worker_submit(&w);
-	wait_for(1);
-	assert_int_equal(w.rc, 0);
+	for (int i = 0; i < 3; i++)
+		chain_write(fd, -1, p, cut[i], cut[i + 1], &h);
+	chain_final(fd, &h, sha);
 	assert_int_equal(pread(fd, back, n, 0), (ssize_t)n);
 	assert_memory_equal(back, p, n);
 	mb_hash_done(&h);
@@ -235,7 +252,6 @@ test_chain_direct(void **state)
 	uint8_t *mem = NULL;
 	char path[128];
 	struct mb_hash h;
-	struct mb_work w;
 	unsigned char vec[1];
 	void *map;
 	int fd, dfd;
@@ -256,21 +272,8 @@ test_chain_direct(void **state)
 				      strerror(errno));
 		}
 		assert_int_equal(mb_hash_init(&h), 0);
-		for (int i = 0; i < 3; i++) {
-			mb_work_init(&w);
-			w.src = p + cut[i];
-			w.len = cut[i + 1] - cut[i];
-			w.out_fd = fd;
-			w.out_dfd = dfd;
-			w.out_off = cut[i];
-			w.hash = &h;
-			w.done = on_done;
-			completions = 0;
-			mb_worker_submit(&w);
-			wait_for(1);
-			assert_int_equal(w.rc, 0);
-			assert_int_equal(w.moved, cut[i + 1] - cut[i]);
-		}
+		for (int i = 0; i < 3; i++)
+			chain_write(fd, dfd, p, cut[i], cut[i + 1], &h);
 		if (dfd >= 0) {
 			/* a whole block in the middle went past the page cache, or
 			 * through it when the memory was not aligned */
@@ -280,16 +283,7 @@ test_chain_direct(void **state)
 			assert_int_equal(vec[0] & 1, misaligned ? 1 : 0);
 			munmap(map, n);
 		}
-		mb_work_init(&w);
-		w.out_fd = fd;
-		w.hash = &h;
-		w.done = on_done;
-		w.flags = MB_WORK_FINAL | MB_WORK_FSYNC;
-		memcpy(w.want, sha, sizeof(sha));
-		completions = 0;
-		mb_worker_submit(&w);
-		wait_for(1);
-		assert_int_equal(w.rc, 0);
+		chain_final(fd, &h, sha);
 		assert_int_equal(pread(fd, back, n, 0), (ssize_t)n);
 		assert_memory_equal(back, pat, n);
 		assert_int_equal(lseek(fd, 0, SEEK_END), (off_t)n);
@@ -322,9 +316,7 @@ test_write_full_disk(void **state)
 	w.len = 64 * 1024;
 	w.out_fd = fd;
 	w.done = on_done;
-	completions = 0;
-	mb_worker_submit(&w);
-	wait_for(1);
+	run_one(&w);
 	assert_int_equal(w.rc, -ENOSPC);
 	assert_non_null(strstr(w.err, "No space left"));
 	close(fd);
