@@ -464,6 +464,38 @@ stats_of(const struct mb_dp_tcp *t)
 	return st;
 }
 
+/* A new connection of p (its SYN answered by one SYN-ACK) sends
+ * GET /images/<name> with Connection: close; the answer is the caller's to
+ * take. */
+static void
+get_send(struct mb_dp_tcp *t, struct peer *p, const char *name)
+{
+	char req[128];
+	uint8_t fl;
+
+	snprintf(req, sizeof(req), "GET /images/%s HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n",
+		 name);
+	send_frame(t, p, MB_TCP_SYN, NULL, false);
+	assert_int_equal(take_frames(t, p, &fl), 1);
+	assert_int_equal(fl, MB_TCP_SYN | MB_TCP_ACK);
+	send_frame(t, p, MB_TCP_ACK, NULL, false);
+	send_frame(t, p, MB_TCP_ACK | MB_TCP_PSH, req, false);
+}
+
+/* p's download ended with the server's FIN and its body, after the
+ * response header, is exactly im's bytes. */
+static void
+body_is(const struct peer *p, const struct mb_image *im)
+{
+	const char *hdr_end;
+
+	assert_true(p->fin);
+	hdr_end = strstr((const char *)p->stream, "\r\n\r\n");
+	assert_non_null(hdr_end);
+	assert_int_equal(p->hi - (uint64_t)(hdr_end + 4 - (const char *)p->stream), IMG_LEN);
+	assert_memory_equal(hdr_end + 4, im->sb.data, IMG_LEN);
+}
+
 /* GET /images/<name> with Connection: close, fetched to the FIN.  The
  * response header is a heap send buffer, so it is always copied; the body
  * is attached only in zero-copy mode from DPDK memory. */
@@ -473,27 +505,15 @@ http(bool multiseg, const char *name, struct mb_image *im)
 	struct mb_dp_tcp *t = make(multiseg);
 	struct peer p = { .sport = 40000, .dport = 80, .seq = 555 };
 	uint8_t fl;
-	const char *hdr_end;
-	char req[128];
 	bool attach = multiseg && im->mem == MB_IMAGE_MEM_HUGEPAGE;
 
 	multiseg_frames = 0;
 	p.stream = calloc(1, 1 << 20);
-	send_frame(t, &p, MB_TCP_SYN, NULL, false);
-	assert_int_equal(take_frames(t, &p, &fl), 1);
-	assert_int_equal(fl, MB_TCP_SYN | MB_TCP_ACK);
-	send_frame(t, &p, MB_TCP_ACK, NULL, false);
-	snprintf(req, sizeof(req), "GET /images/%s HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n",
-		 name);
-	send_frame(t, &p, MB_TCP_ACK | MB_TCP_PSH, req, false);
+	get_send(t, &p, name);
 	assert_true(take_frames(t, &p, &fl) >= 10);
 	fetch(t, &p);
-	assert_true(p.fin);
 	assert_memory_equal(p.stream, "HTTP/1.1 200 OK\r\n", 17);
-	hdr_end = strstr((char *)p.stream, "\r\n\r\n");
-	assert_non_null(hdr_end);
-	assert_int_equal(p.hi - (uint64_t)(hdr_end + 4 - (char *)p.stream), IMG_LEN);
-	assert_memory_equal(hdr_end + 4, im->sb.data, IMG_LEN);
+	body_is(&p, im);
 	/* a corrupted frame is dropped, not answered, and counted */
 	send_frame(t, &p, MB_TCP_ACK | MB_TCP_FIN, NULL, true);
 	assert_int_equal(take_frames(t, &p, &fl), 0);
@@ -581,11 +601,7 @@ test_syn_flood_pass(void **st)
 	(void)st;
 	p.stream = calloc(1, 1 << 20);
 	assert_non_null(p.stream);
-	send_frame(t, &p, MB_TCP_SYN, NULL, false);
-	assert_int_equal(take_frames(t, &p, &fl), 1);
-	send_frame(t, &p, MB_TCP_ACK, NULL, false);
-	send_frame(t, &p, MB_TCP_ACK | MB_TCP_PSH,
-		   "GET /images/img HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n", false);
+	get_send(t, &p, "img");
 	assert_true(take_frames(t, &p, &fl) >= 10); /* the initial window */
 	/* one pass: 300 SYNs (16 fill the SYN queue, the rest get cookies),
 	 * then the client's ACK of everything so far */
@@ -618,23 +634,12 @@ test_syn_flood_pass(void **st)
 static void
 get_to_fin(struct mb_dp_tcp *t, struct peer *p, const char *name, const struct mb_image *im)
 {
-	const char *hdr_end;
-	char req[128];
 	uint8_t fl;
 
-	snprintf(req, sizeof(req), "GET /images/%s HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n",
-		 name);
-	send_frame(t, p, MB_TCP_SYN, NULL, false);
-	assert_int_equal(take_frames(t, p, &fl), 1);
-	send_frame(t, p, MB_TCP_ACK, NULL, false);
-	send_frame(t, p, MB_TCP_ACK | MB_TCP_PSH, req, false);
+	get_send(t, p, name);
 	(void)take_frames(t, p, &fl);
 	fetch(t, p);
-	assert_true(p->fin);
-	hdr_end = strstr((char *)p->stream, "\r\n\r\n");
-	assert_non_null(hdr_end);
-	assert_int_equal(p->hi - (uint64_t)(hdr_end + 4 - (char *)p->stream), IMG_LEN);
-	assert_memory_equal(hdr_end + 4, im->sb.data, IMG_LEN);
+	body_is(p, im);
 }
 
 /* A peer announcing a tiny MSS with timestamps (the 12 option bytes once
@@ -704,26 +709,15 @@ test_jumbo_copy(void **st)
 static void
 get_lossy(struct mb_dp_tcp *t, struct peer *p, const char *name, const struct mb_image *im)
 {
-	const char *hdr_end;
-	char req[128];
 	uint8_t fl;
 
-	snprintf(req, sizeof(req), "GET /images/%s HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n",
-		 name);
-	send_frame(t, p, MB_TCP_SYN, NULL, false);
-	assert_int_equal(take_frames(t, p, &fl), 1);
-	send_frame(t, p, MB_TCP_ACK, NULL, false);
-	send_frame(t, p, MB_TCP_ACK | MB_TCP_PSH, req, false);
+	get_send(t, p, name);
 	for (int i = 0; i < 3000 && !p->fin; i++) {
 		(void)take_frames(t, p, &fl);
 		now += 10 * MS;
 		send_frame(t, p, MB_TCP_ACK, NULL, false);
 	}
-	assert_true(p->fin);
-	hdr_end = strstr((char *)p->stream, "\r\n\r\n");
-	assert_non_null(hdr_end);
-	assert_int_equal(p->hi - (uint64_t)(hdr_end + 4 - (char *)p->stream), IMG_LEN);
-	assert_memory_equal(hdr_end + 4, im->sb.data, IMG_LEN);
+	body_is(p, im);
 }
 
 /* TCP segmentation offload: on a glue with TSO the body of a download
