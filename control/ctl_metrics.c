@@ -23,6 +23,7 @@
  * Control thread only; DPDK-free.
  */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,28 +73,17 @@ metric_name(char *buf, size_t len, const char *prefix, const char *counter, cons
 	snprintf(buf, len, "%s_%s%s", prefix, c, suffix);
 }
 
-/* HELP text: backslash and newline escaped. */
+/*
+ * s escaped as the exposition format wants: backslash and newline always,
+ * the double quote too when quote (a label value; HELP text leaves it).
+ */
 static void
-put_help(FILE *f, const char *s)
+put_escaped(FILE *f, const char *s, bool quote)
 {
 	for (; *s != '\0'; s++) {
 		if (*s == '\\')
 			fputs("\\\\", f);
-		else if (*s == '\n')
-			fputs("\\n", f);
-		else
-			fputc(*s, f);
-	}
-}
-
-/* A label value: backslash, double quote and newline escaped. */
-static void
-put_label_value(FILE *f, const char *s)
-{
-	for (; *s != '\0'; s++) {
-		if (*s == '\\')
-			fputs("\\\\", f);
-		else if (*s == '"')
+		else if (*s == '"' && quote)
 			fputs("\\\"", f);
 		else if (*s == '\n')
 			fputs("\\n", f);
@@ -106,7 +96,7 @@ static void
 family(FILE *f, const char *name, const char *type, const char *help)
 {
 	fprintf(f, "# HELP %s ", name);
-	put_help(f, help);
+	put_escaped(f, help, false);
 	fprintf(f, "\n# TYPE %s %s\n", name, type);
 }
 
@@ -119,7 +109,7 @@ sample(FILE *f, const char *name, const char *const *labels, uint64_t v)
 		fputc('{', f);
 		for (size_t i = 0; labels[i] != NULL && labels[i + 1] != NULL; i += 2) {
 			fprintf(f, "%s%s=\"", i ? "," : "", labels[i]);
-			put_label_value(f, labels[i + 1]);
+			put_escaped(f, labels[i + 1], true);
 			fputc('"', f);
 		}
 		fputc('}', f);
