@@ -346,23 +346,21 @@ dp_group_served(const struct mb_dp *dp, uint32_t group)
 	return false;
 }
 
-void
-dp_igmp_send(struct mb_dp_lcore *lc, uint32_t group, bool leave)
+/*
+ * Starts an IGMPv2 frame to the group address dst (network order) in a
+ * fresh mbuf m: Ethernet to dst's multicast MAC, IPv4 from the port with
+ * TTL 1 and the Router Alert option (RFC 2236), its checksum done, and room
+ * for the 8-byte IGMP message; returns where the message goes, for the
+ * caller to fill before it sends m.  Lcore thread; never blocks.
+ */
+static uint8_t *
+igmp_frame(struct mb_dp_lcore *lc, struct rte_mbuf *m, uint32_t dst)
 {
-	struct rte_mbuf *m = dp_alloc(lc);
-	struct rte_ether_hdr *eth;
-	struct rte_ipv4_hdr *ip;
-	uint8_t *opt, *igmp;
-	uint32_t dst = leave ? rte_cpu_to_be_32(0xe0000002) : group; /* 224.0.0.2 */
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
+	uint8_t *opt = (uint8_t *)(ip + 1);
 	uint32_t hdst = rte_be_to_cpu_32(dst);
-	uint16_t c;
 
-	if (m == NULL)
-		return;
-	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-	ip = (struct rte_ipv4_hdr *)(eth + 1);
-	opt = (uint8_t *)(ip + 1);
-	igmp = opt + 4;
 	m->data_len = m->pkt_len = sizeof(*eth) + 24 + 8;
 	eth->dst_addr = (struct rte_ether_addr){{0x01, 0x00, 0x5e, (hdst >> 16) & 0x7f,
 						 (hdst >> 8) & 0xff, hdst & 0xff}};
@@ -379,8 +377,21 @@ dp_igmp_send(struct mb_dp_lcore *lc, uint32_t group, bool leave)
 	opt[0] = 0x94;
 	opt[1] = 4;
 	opt[2] = opt[3] = 0;
-	ip->hdr_checksum = 0;
 	ip->hdr_checksum = rte_ipv4_cksum(ip); /* options: always in software */
+	return opt + 4;
+}
+
+void
+dp_igmp_send(struct mb_dp_lcore *lc, uint32_t group, bool leave)
+{
+	struct rte_mbuf *m = dp_alloc(lc);
+	uint32_t dst = leave ? rte_cpu_to_be_32(0xe0000002) : group; /* 224.0.0.2 */
+	uint8_t *igmp;
+	uint16_t c;
+
+	if (m == NULL)
+		return;
+	igmp = igmp_frame(lc, m, dst);
 	igmp[0] = leave ? 0x17 : 0x16;
 	igmp[1] = 0;
 	igmp[2] = igmp[3] = 0;
@@ -409,34 +420,13 @@ mcast_active(const struct mb_dp *dp)
 static void
 igmp_query_send(struct mb_dp_lcore *lc, uint8_t max_resp_tenths)
 {
-	static const struct rte_ether_addr all_hosts = {{0x01, 0x00, 0x5e, 0x00, 0x00, 0x01}};
 	struct rte_mbuf *m = dp_alloc(lc);
-	struct rte_ether_hdr *eth;
-	struct rte_ipv4_hdr *ip;
-	uint8_t *opt;
 
 	if (m == NULL)
 		return;
-	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-	ip = (struct rte_ipv4_hdr *)(eth + 1);
-	opt = (uint8_t *)(ip + 1);
-	m->data_len = m->pkt_len = sizeof(*eth) + 24 + 8;
-	eth->dst_addr = all_hosts;
-	eth->src_addr = lc->port->mac;
-	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-	memset(ip, 0, 24);
-	ip->version_ihl = 0x46; /* 24 bytes: Router Alert option (RFC 2236) */
-	ip->total_length = rte_cpu_to_be_16(24 + 8);
-	ip->packet_id = rte_cpu_to_be_16(lc->ip_id++);
-	ip->time_to_live = 1;
-	ip->next_proto_id = IPPROTO_IGMP;
-	ip->src_addr = lc->port->addr;
-	ip->dst_addr = rte_cpu_to_be_32(0xe0000001); /* 224.0.0.1 */
-	opt[0] = 0x94;
-	opt[1] = 4;
-	opt[2] = opt[3] = 0;
-	ip->hdr_checksum = rte_ipv4_cksum(ip); /* options: always in software */
-	(void)mb_igmp_encode_query(opt + 4, 8, 0, max_resp_tenths);
+	/* to 224.0.0.1 (all hosts) */
+	(void)mb_igmp_encode_query(igmp_frame(lc, m, rte_cpu_to_be_32(0xe0000001)), 8, 0,
+				   max_resp_tenths);
 	if (dp_tx_frame(lc, m) == 0)
 		dp_count(lc, MB_DP_C_igmp_query_tx, 1);
 }
