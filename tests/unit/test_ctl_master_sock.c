@@ -209,6 +209,49 @@ client_main(void *arg)
 	return NULL;
 }
 
+/*
+ * This thread registered with RCU, the control loop, the fake dataplane
+ * (session ids from first_id), and in cfg the master server on loopback on
+ * a port the kernel picks (never one another test holds): [frisbee] takes
+ * the lines in frisbee (each ending in "\n"), its cursors are kept in
+ * state_dir ("": none).  cfg is the caller's (mb_config_done); env_done()
+ * undoes the rest.
+ */
+static void
+env_init(struct mb_config *cfg, uint32_t first_id, const char *frisbee, const char *state_dir)
+{
+	char conf[512];
+
+	rcu_register_thread();
+	assert_int_equal(mb_ctl_loop_init(), 0);
+	mbt_sess_reset(first_id);
+	mbt_dp.local_addr = htonl(INADDR_LOOPBACK);
+	mb_ctl_dp_set(&mbt_dp_ops);
+	assert_true((size_t)snprintf(conf, sizeof(conf), "[dpdk]\naddress = 127.0.0.1/8\n"
+				     "[frisbee]\nmaster-listen = 127.0.0.1\n%s", frisbee) <
+		    sizeof(conf));
+	assert_int_equal(mb_config_defaults(cfg), 0);
+	assert_int_equal(mb_config_load_string(cfg, conf, NULL, 0), 0);
+	cfg->master_port = MB_CTL_PORT_ANY;
+	free(cfg->state_dir);
+	cfg->state_dir = strdup(state_dir);
+	assert_non_null(cfg->state_dir);
+}
+
+/* Undoes env_init once the core is stopped: an empty image table
+ * published, the old one freed after a grace period, the loop closed. */
+static void
+env_done(void)
+{
+	mb_image_table_publish(mb_image_table_alloc(0));
+	rcu_thread_offline();
+	synchronize_rcu();
+	rcu_barrier();
+	rcu_thread_online();
+	rcu_unregister_thread();
+	mb_ctl_loop_fini();
+}
+
 static json_t *
 master_health(void)
 {
@@ -232,9 +275,9 @@ test_master_sockets(void **state)
 	json_t *h, *c;
 
 	(void)state;
-	rcu_register_thread();
-	assert_int_equal(mb_ctl_loop_init(), 0);
-
+	/* no cursors kept (test_cursors_restart) */
+	env_init(&cfg, 1000, "methods = mcast,ucast\nmcast-count = 16\nport-count = 16\n"
+			     "max-sessions = 8\n", "");
 	tbl = mb_image_table_alloc(1);
 	assert_non_null(tbl);
 	tbl->img[0] = mb_image_new_heap("emulab-ops/RAW", bytes, sizeof(bytes));
@@ -242,18 +285,6 @@ test_master_sockets(void **state)
 	tbl->img[0]->mtime = 1700000000;
 	tbl->count = 1;
 	mb_image_table_publish(tbl);
-
-	mbt_sess_reset(1000);
-	mbt_dp.local_addr = htonl(INADDR_LOOPBACK);
-	mb_ctl_dp_set(&mbt_dp_ops);
-	assert_int_equal(mb_config_defaults(&cfg), 0);
-	assert_int_equal(mb_config_load_string(&cfg, "[dpdk]\naddress = 127.0.0.1/8\n"
-					       "[frisbee]\nmaster-listen = 127.0.0.1\n"
-					       "methods = mcast,ucast\nmcast-count = 16\n"
-					       "port-count = 16\nmax-sessions = 8\n", NULL, 0), 0);
-	cfg.master_port = MB_CTL_PORT_ANY; /* never a port another test holds */
-	free(cfg.state_dir);
-	cfg.state_dir = strdup(""); /* no cursors kept (test_cursors_restart) */
 	assert_int_equal(mb_ctl_core_start(&cfg, NULL, tab, 2), 0);
 	port = mb_ctl_master_port();
 	assert_int_not_equal(port, 0);
@@ -334,13 +365,7 @@ test_master_sockets(void **state)
 	}
 	mb_ctl_core_stop();
 	mb_config_done(&cfg);
-	mb_image_table_publish(mb_image_table_alloc(0));
-	rcu_thread_offline();
-	synchronize_rcu();
-	rcu_barrier();
-	rcu_thread_online();
-	rcu_unregister_thread();
-	mb_ctl_loop_fini();
+	env_done();
 }
 
 /* GET on the control loop itself: the group:port handed out. */
@@ -375,8 +400,7 @@ test_cursors_restart(void **state)
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
-	rcu_register_thread();
-	assert_int_equal(mb_ctl_loop_init(), 0);
+	env_init(&cfg, 2000, "mcast-count = 16\nport-count = 16\n", dir);
 	tbl = mb_image_table_alloc(2);
 	assert_non_null(tbl);
 	tbl->img[0] = mb_image_new_heap("emulab-ops/A", bytes, sizeof(bytes));
@@ -385,17 +409,6 @@ test_cursors_restart(void **state)
 	assert_non_null(tbl->img[1]);
 	tbl->count = 2;
 	mb_image_table_publish(tbl);
-	mbt_sess_reset(2000);
-	mbt_dp.local_addr = htonl(INADDR_LOOPBACK);
-	mb_ctl_dp_set(&mbt_dp_ops);
-	assert_int_equal(mb_config_defaults(&cfg), 0);
-	assert_int_equal(mb_config_load_string(&cfg, "[dpdk]\naddress = 127.0.0.1/8\n"
-					       "[frisbee]\nmaster-listen = 127.0.0.1\n"
-					       "mcast-count = 16\nport-count = 16\n", NULL, 0), 0);
-	cfg.master_port = MB_CTL_PORT_ANY;
-	free(cfg.state_dir);
-	cfg.state_dir = strdup(dir);
-
 	assert_int_equal(mb_ctl_core_start(&cfg, NULL, tab, 2), 0);
 	first = get_pair("emulab-ops/A");
 	assert_true(first == ((uint64_t)0xea050601u << 16 | 3564));
@@ -428,13 +441,7 @@ test_cursors_restart(void **state)
 	mb_config_done(&cfg);
 	(void)unlink(path);
 	(void)rmdir(dir);
-	mb_image_table_publish(mb_image_table_alloc(0));
-	rcu_thread_offline();
-	synchronize_rcu();
-	rcu_barrier();
-	rcu_thread_online();
-	rcu_unregister_thread();
-	mb_ctl_loop_fini();
+	env_done();
 }
 
 int
