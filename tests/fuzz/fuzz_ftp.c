@@ -16,29 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_image.h"
 #include "mb_ftp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static struct mb_image *
-test_image(void)
-{
-	static struct mb_image *img;
-
-	if (img == NULL) {
-		img = mb_image_new_heap("proj/img.ndz", "0123456789", 10);
-		if (img == NULL)
-			abort();
-		img->mtime = 1700000000;
-	}
-	return img;
-}
 
 static const struct mb_image *
 lk_image(void *ctx, const char *name)
 {
 	(void)ctx;
-	return strcmp(name, "proj/img.ndz") == 0 ? test_image() : NULL;
+	return strcmp(name, "proj/img.ndz") == 0 ? fuzz_image() : NULL;
 }
 
 static bool

@@ -16,23 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_image.h"
 #include "mb_http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static struct mb_image *
-test_image(void)
-{
-	static struct mb_image *img;
-
-	if (img == NULL) {
-		img = mb_image_new_heap("proj/img.ndz", "0123456789", 10);
-		if (img == NULL)
-			abort();
-		img->mtime = 1700000000;
-	}
-	return img;
-}
 
 static bool
 inside(const char *p, size_t n, const char *buf, size_t len)
@@ -44,7 +31,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *buf = (const char *)data;
-	struct mb_image *img = test_image();
+	struct mb_image *img = fuzz_image();
 	struct mb_http_req req;
 	char out[2048];
 	uint64_t off, len;
