@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_tcp_seg.h"
 #include "http_host.h"
 #include "tcp.h"
 #include "tcp_http.h"
@@ -133,20 +134,6 @@ static const uint64_t steps[8] = {
 	0, 1000, 1000000, 50000000, 250000000, 1000000000, 5000000000, 400000000000,
 };
 
-static void
-wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v & 0xff;
-}
-
-static void
-wr32(uint8_t *p, uint32_t v)
-{
-	wr16(p, v >> 16);
-	wr16(p + 2, v & 0xffff);
-}
-
 /* Build the segment of one record into seg[]; returns its length. */
 static size_t
 build(struct env *e, const uint8_t *r, const uint8_t *payload, size_t plen, uint8_t *seg)
@@ -155,52 +142,31 @@ build(struct env *e, const uint8_t *r, const uint8_t *payload, size_t plen, uint
 	bool absolute = (r[0] & 0x20) != 0;
 	uint16_t sq = (uint16_t)(r[2] << 8 | r[3]), ak = (uint16_t)(r[4] << 8 | r[5]);
 	uint8_t mask = r[8], v = r[7];
-	size_t o = 20;
+	struct fuzz_tcp_opt opt = {
+		.mask = mask,
+		.mss = (uint16_t)(v * 8 + 1),
+		.ws = v & 15,
+		.tsval = v * 1000u,
+		.tsecr = v & 1 ? 0 : v * 3u,
+		.nsack = (mask & 0x30) ? ((mask & 0x20) ? 2 : 1) : 0,
+	};
+	size_t o;
 
-	memset(seg, 0, 60);
-	wr16(seg, (uint16_t)(40000 + ((r[0] >> 3) & 1)));
-	wr16(seg + 2, (r[0] & 0x10) ? 81 : 80);
-	wr32(seg + 4, absolute ? sq * 65537u : p->seq + (uint32_t)(int16_t)sq);
-	wr32(seg + 8, absolute ? ak * 65537u : p->srv_nxt + (uint32_t)(int16_t)ak);
-	seg[13] = r[1];
-	seg[14] = r[6];
-	seg[15] = r[7];
-	if (mask & 1) {
-		seg[o++] = 2, seg[o++] = 4;
-		wr16(seg + o, (uint16_t)(v * 8 + 1));
-		o += 2;
-	}
-	if (mask & 2)
-		seg[o++] = 3, seg[o++] = 3, seg[o++] = v & 15;
-	if (mask & 4)
-		seg[o++] = 4, seg[o++] = 2;
-	if (mask & 8) {
-		seg[o++] = 8, seg[o++] = 10;
-		wr32(seg + o, v * 1000u);
-		wr32(seg + o + 4, v & 1 ? 0 : v * 3u);
-		o += 8;
-	}
-	if (mask & 0x30) {
-		unsigned nb = (mask & 0x20) ? 2 : 1;
+	for (unsigned b = 0; b < opt.nsack; b++) {
+		uint32_t l = p->srv_nxt - (uint32_t)(v + 1) * 1460u * (b + 1);
 
-		seg[o++] = 5, seg[o++] = (uint8_t)(2 + 8 * nb);
-		for (unsigned b = 0; b < nb; b++) {
-			uint32_t l = p->srv_nxt - (uint32_t)(v + 1) * 1460u * (b + 1);
-
-			wr32(seg + o, l);
-			wr32(seg + o + 4, l + 1460u * (1 + (mask >> 6)));
-			o += 8;
-		}
+		opt.sack[b][0] = l;
+		opt.sack[b][1] = l + 1460u * (1 + (mask >> 6));
 	}
-	while (o & 3)
-		seg[o++] = 1;
-	seg[12] = (uint8_t)((o / 4) << 4);
+	o = fuzz_tcp_hdr(seg, (uint16_t)(40000 + ((r[0] >> 3) & 1)), (r[0] & 0x10) ? 81 : 80,
+			 absolute ? sq * 65537u : p->seq + (uint32_t)(int16_t)sq,
+			 absolute ? ak * 65537u : p->srv_nxt + (uint32_t)(int16_t)ak, r[1],
+			 (uint16_t)(r[6] << 8 | r[7]), &opt);
 	memcpy(seg + o, payload, plen);
 	if (!absolute)
 		p->seq += (uint32_t)plen + ((r[1] & (MB_TCP_SYN | MB_TCP_FIN)) ? 1 : 0);
 	return o + plen;
 }
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -49,6 +49,7 @@
 #include <string.h>
 
 #include "fuzz_rd.h"
+#include "fuzz_tcp_seg.h"
 #include "http_host.h"
 #include "tcp.h"
 #include "tcp_http.h"
@@ -331,63 +332,28 @@ static const struct mb_tcp_ops ops = {
     .closed = closed,
 };
 
-static void
-wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v & 0xff;
-}
-
-static void
-wr32(uint8_t *p, uint32_t v)
-{
-	wr16(p, v >> 16);
-	wr16(p + 2, v & 0xffff);
-}
-
 /* Options of a segment: bit 0 MSS, 1 WS, 2 SACK-permitted, 3 TS, and
  * nsack SACK blocks.  Returns the header length. */
 static size_t
 build_hdr(struct env *e, struct peer *p, unsigned int pi, uint8_t *seg, uint8_t flags, uint32_t seq,
           uint32_t ack, uint16_t win, uint8_t mask, uint16_t mss, uint8_t ws, unsigned int nsack)
 {
-	size_t o = 20;
+	struct fuzz_tcp_opt o = {
+	    .mask = mask,
+	    .mss = mss,
+	    .ws = ws,
+	    .tsval = p->tsval,
+	    .tsecr = p->tsecr,
+	    .nsack = nsack,
+	};
 
-	memset(seg, 0, 60);
-	wr16(seg, (uint16_t)(40000 + pi));
-	wr16(seg + 2, 80);
-	wr32(seg + 4, seq);
-	wr32(seg + 8, ack);
-	seg[13] = flags;
-	wr16(seg + 14, win);
-	if (mask & 1) {
-		seg[o++] = 2, seg[o++] = 4;
-		wr16(seg + o, mss);
-		o += 2;
-	}
-	if (mask & 2)
-		seg[o++] = 3, seg[o++] = 3, seg[o++] = ws;
-	if (mask & 4)
-		seg[o++] = 4, seg[o++] = 2;
-	if (mask & 8) {
-		seg[o++] = 8, seg[o++] = 10;
-		wr32(seg + o, p->tsval);
-		wr32(seg + o + 4, p->tsecr);
-		o += 8;
-	}
 	for (unsigned int b = 0; b < nsack && b < 2; b++) {
 		uint32_t l = p->srv_nxt - (uint32_t)e->our_mss * 2u * (b + 1);
 
-		if (b == 0)
-			seg[o++] = 5, seg[o++] = (uint8_t)(2 + 8 * (nsack > 2 ? 2 : nsack));
-		wr32(seg + o, l);
-		wr32(seg + o + 4, l + e->our_mss);
-		o += 8;
+		o.sack[b][0] = l;
+		o.sack[b][1] = l + e->our_mss;
 	}
-	while (o & 3)
-		seg[o++] = 1;
-	seg[12] = (uint8_t)((o / 4) << 4);
-	return o;
+	return fuzz_tcp_hdr(seg, (uint16_t)(40000 + pi), 80, seq, ack, flags, win, &o);
 }
 
 static void
