@@ -140,45 +140,6 @@ print_object(json_t *o, int indent)
 	}
 }
 
-/* A table: `cols` names the columns, `cells` is called for each row and
- * column and returns a malloc'd string (NULL prints "-").  Columns are as
- * wide as their widest cell, at most 64. */
-typedef char *(*cell_fn)(json_t *row, size_t col);
-
-static void
-print_table(json_t *rows, const char *const *cols, size_t ncols, cell_fn cell)
-{
-	size_t width[32], i;
-	json_t *row;
-
-	if (json_array_size(rows) == 0) {
-		printf("(none)\n");
-		return;
-	}
-	for (size_t c = 0; c < ncols && c < 32; c++) {
-		width[c] = strlen(cols[c]);
-		json_array_foreach(rows, i, row) {
-			char *s = cell(row, c);
-			size_t n = s != NULL ? strlen(s) : 1;
-
-			if (n > width[c])
-				width[c] = n > 64 ? 64 : n;
-			free(s);
-		}
-	}
-	for (size_t c = 0; c < ncols && c < 32; c++)
-		printf("%-*s%s", (int)width[c], cols[c], c + 1 < ncols ? "  " : "\n");
-	json_array_foreach(rows, i, row) {
-		for (size_t c = 0; c < ncols && c < 32; c++) {
-			char *s = cell(row, c);
-
-			printf("%-*.*s%s", (int)width[c], 64, s != NULL ? s : "-",
-			       c + 1 < ncols ? "  " : "\n");
-			free(s);
-		}
-	}
-}
-
 static char *
 xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -213,38 +174,118 @@ human_rate(uint64_t v)
 	return strdup(b);
 }
 
+/* ---- tables ------------------------------------------------------------------------- */
+
+/* How a column shows its row's field `key`. */
+enum col_kind {
+	COL_STR,      /* the string */
+	COL_INT,      /* the integer */
+	COL_BYTES,    /* the integer, as bytes for people */
+	COL_RATE,     /* the integer, bits/s for people */
+	COL_ADDR,     /* "addr:port" (no key) */
+	COL_REQUESTS, /* "requests/rerequests" (no key) */
+	COL_FN,       /* what fn returns */
+};
+
+/* A column of a table: its title and how each row's cell is made. */
+struct col {
+	const char *title;
+	enum col_kind kind;
+	const char *key;
+	char *(*fn)(json_t *row);
+};
+
+/* The cell of row r in column c: a malloc'd string, NULL for "-". */
+static char *
+cell(json_t *r, const struct col *c)
+{
+	switch (c->kind) {
+	case COL_STR:
+		return strdup(jstr(r, c->key));
+	case COL_INT:
+		return xasprintf("%" PRId64, jint(r, c->key));
+	case COL_BYTES:
+		return human_bytes((uint64_t)jint(r, c->key));
+	case COL_RATE:
+		return human_rate((uint64_t)jint(r, c->key));
+	case COL_ADDR:
+		return xasprintf("%s:%" PRId64, jstr(r, "addr"), jint(r, "port"));
+	case COL_REQUESTS:
+		return xasprintf("%" PRId64 "/%" PRId64, jint(r, "requests"),
+		                 jint(r, "rerequests"));
+	case COL_FN:
+		return c->fn(r);
+	}
+	return NULL;
+}
+
+/* A table of the rows of an array, in the columns cols.  Columns are as
+ * wide as their widest cell, at most 64. */
+static void
+print_table(json_t *rows, const struct col *cols, size_t ncols)
+{
+	size_t width[32], i;
+	json_t *row;
+
+	if (json_array_size(rows) == 0) {
+		printf("(none)\n");
+		return;
+	}
+	for (size_t c = 0; c < ncols && c < 32; c++) {
+		width[c] = strlen(cols[c].title);
+		json_array_foreach(rows, i, row) {
+			char *s = cell(row, &cols[c]);
+			size_t n = s != NULL ? strlen(s) : 1;
+
+			if (n > width[c])
+				width[c] = n > 64 ? 64 : n;
+			free(s);
+		}
+	}
+	for (size_t c = 0; c < ncols && c < 32; c++)
+		printf("%-*s%s", (int)width[c], cols[c].title, c + 1 < ncols ? "  " : "\n");
+	json_array_foreach(rows, i, row) {
+		for (size_t c = 0; c < ncols && c < 32; c++) {
+			char *s = cell(row, &cols[c]);
+
+			printf("%-*.*s%s", (int)width[c], 64, s != NULL ? s : "-",
+			       c + 1 < ncols ? "  " : "\n");
+			free(s);
+		}
+	}
+}
+
 /* ---- images ------------------------------------------------------------------------- */
 
 static char *
-image_cell(json_t *r, size_t c)
+image_state(json_t *r)
 {
 	const char *st = jstr(r, "state");
 
-	switch (c) {
-	case 0:
-		return strdup(jstr(r, "name"));
-	case 1:
-		return xasprintf("%" PRId64, jint(r, "version"));
-	case 2:
-		return human_bytes((uint64_t)jint(r, "size"));
-	case 3:
-		return strncmp(st, "failed", 6) == 0 ? strdup("failed") : strdup(st);
-	case 4:
-		return strdup(jstr(r, "mem"));
-	case 5:
-		return xasprintf("%.12s", jstr(r, "sha256"));
-	}
-	return NULL;
+	return strncmp(st, "failed", 6) == 0 ? strdup("failed") : strdup(st);
+}
+
+static char *
+image_sha(json_t *r)
+{
+	return xasprintf("%.12s", jstr(r, "sha256"));
 }
 
 static void
 print_images(json_t *arr)
 {
-	static const char *const cols[] = {"NAME", "VERSION", "SIZE", "STATE", "MEM", "SHA256"};
+	static const struct col cols[] = {
+		{"NAME", COL_STR, "name", NULL},
+		{"VERSION", COL_INT, "version", NULL},
+		{"SIZE", COL_BYTES, "size", NULL},
+		{"STATE", COL_FN, NULL, image_state},
+		{"MEM", COL_STR, "mem", NULL},
+		{"SHA256", COL_FN, NULL, image_sha},
+	};
 	size_t i;
 	json_t *row;
 
-	print_table(arr, cols, MB_ARRAY_SIZE(cols), image_cell);
+	print_table(arr, cols, MB_ARRAY_SIZE(cols));
 	/* The whole story of each image that does not serve. */
 	json_array_foreach(arr, i, row) {
 		const char *st = jstr(row, "state");
@@ -262,115 +303,94 @@ print_images(json_t *arr)
 
 /* ---- sessions ------------------------------------------------------------------------ */
 
+/* The drops of a dataplane session by reason, the nonzero ones. */
 static char *
-master_cell(json_t *r, size_t c)
+dp_drops(json_t *r)
 {
-	switch (c) {
-	case 0:
-		return xasprintf("%" PRId64, jint(r, "id"));
-	case 1:
-		return strdup(jstr(r, "image"));
-	case 2:
-		return xasprintf("%" PRId64, jint(r, "version"));
-	case 3:
-		return strdup(jstr(r, "method"));
-	case 4:
-		return xasprintf("%s:%" PRId64, jstr(r, "addr"), jint(r, "port"));
-	case 5:
-		return strdup(jstr(r, "client"));
+	json_t *d = json_object_get(r, "drops-by-reason"), *v;
+	char buf[256] = "";
+	size_t len = 0;
+	const char *k;
+
+	json_object_foreach(d, k, v) {
+		if (json_integer_value(v) != 0 && len < sizeof(buf))
+			len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s=%lld",
+			                        len ? "," : "", k, (long long)json_integer_value(v));
 	}
-	return NULL;
+	return strdup(len ? buf : "-");
+}
+
+/* How a node of a session is served. */
+static char *
+node_served(json_t *r)
+{
+	if (strcmp(jstr(r, "method"), "ucast") == 0)
+		return xasprintf("unicast (%s)", jstr(r, "fallback"));
+	return strdup("multicast");
 }
 
 static char *
-dp_cell(json_t *r, size_t c)
+node_progress(json_t *r)
 {
-	switch (c) {
-	case 0:
-		return xasprintf("%" PRId64, jint(r, "id"));
-	case 1:
-		return strdup(jstr(r, "image"));
-	case 2:
-		return xasprintf("%s:%" PRId64, jstr(r, "addr"), jint(r, "port"));
-	case 3:
-		return strdup(jstr(r, "method"));
-	case 4:
-		return strdup(jstr(r, "state"));
-	case 5:
-		return human_bytes((uint64_t)jint(r, "tx_bytes"));
-	case 6:
-		return human_rate((uint64_t)jint(r, "rate-bps"));
-	case 7:
-		return xasprintf("%" PRId64 "/%" PRId64, jint(r, "requests"),
-		                 jint(r, "rerequests"));
-	case 8: {
-		json_t *d = json_object_get(r, "drops-by-reason"), *v;
-		char buf[256] = "";
-		size_t len = 0;
-		const char *k;
-
-		json_object_foreach(d, k, v) {
-			if (json_integer_value(v) != 0 && len < sizeof(buf))
-				len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s=%lld",
-				                        len ? "," : "", k,
-				                        (long long)json_integer_value(v));
-		}
-		return strdup(len ? buf : "-");
-	}
-	}
-	return NULL;
+	return xasprintf("%.1f%% (%s)", 100.0 * json_number_value(json_object_get(r, "progress")),
+	                 jstr(r, "progress-from"));
 }
 
-/* A node of a session (the row carries its session's id as "session"). */
 static char *
-node_cell(json_t *r, size_t c)
+node_loss(json_t *r)
 {
-	switch (c) {
-	case 0:
-		return xasprintf("%" PRId64, jint(r, "session"));
-	case 1:
-		return strdup(jstr(r, "addr"));
-	case 2:
-		if (strcmp(jstr(r, "method"), "ucast") == 0)
-			return xasprintf("unicast (%s)", jstr(r, "fallback"));
-		return strdup("multicast");
-	case 3:
-		return xasprintf("%.1f%% (%s)",
-		                 100.0 * json_number_value(json_object_get(r, "progress")),
-		                 jstr(r, "progress-from"));
-	case 4:
-		return xasprintf("%.1f%%", 100.0 * json_number_value(json_object_get(r, "loss")));
-	case 5:
-		return xasprintf("%" PRId64 "/%" PRId64, jint(r, "requests"),
-		                 jint(r, "rerequests"));
-	case 6:
-		return xasprintf("%.1fs", (double)jint(r, "last-seen-ms") / 1000.0);
-	}
-	return NULL;
+	return xasprintf("%.1f%%", 100.0 * json_number_value(json_object_get(r, "loss")));
+}
+
+static char *
+node_last_heard(json_t *r)
+{
+	return xasprintf("%.1fs", (double)jint(r, "last-seen-ms") / 1000.0);
 }
 
 static void
 print_sessions(json_t *r)
 {
-	static const char *const ncols[] = {"SESSION", "NODE", "SERVED", "PROGRESS", "LOSS",
-	                                    "REQUESTS/REPEATED", "LAST HEARD"};
+	static const struct col mcols[] = {
+		{"ID", COL_INT, "id", NULL},
+		{"IMAGE", COL_STR, "image", NULL},
+		{"VERSION", COL_INT, "version", NULL},
+		{"METHOD", COL_STR, "method", NULL},
+		{"GROUP:PORT", COL_ADDR, NULL, NULL},
+		{"CLIENT", COL_STR, "client", NULL},
+	};
+	static const struct col dcols[] = {
+		{"ID", COL_INT, "id", NULL},
+		{"IMAGE", COL_STR, "image", NULL},
+		{"ADDR:PORT", COL_ADDR, NULL, NULL},
+		{"METHOD", COL_STR, "method", NULL},
+		{"STATE", COL_STR, "state", NULL},
+		{"SENT", COL_BYTES, "tx_bytes", NULL},
+		{"RATE", COL_RATE, "rate-bps", NULL},
+		{"REQUESTS/REPEATED", COL_REQUESTS, NULL, NULL},
+		{"DROPS", COL_FN, NULL, dp_drops},
+	};
+	/* a node of a session (the row carries its session's id as "session") */
+	static const struct col ncols[] = {
+		{"SESSION", COL_INT, "session", NULL},
+		{"NODE", COL_STR, "addr", NULL},
+		{"SERVED", COL_FN, NULL, node_served},
+		{"PROGRESS", COL_FN, NULL, node_progress},
+		{"LOSS", COL_FN, NULL, node_loss},
+		{"REQUESTS/REPEATED", COL_REQUESTS, NULL, NULL},
+		{"LAST HEARD", COL_FN, NULL, node_last_heard},
+	};
 	json_t *nodes = json_array(), *s, *n;
-	size_t i, k;
-
-	static const char *const mcols[] = {"ID", "IMAGE", "VERSION", "METHOD", "GROUP:PORT",
-	                                    "CLIENT"};
-	static const char *const dcols[] = {"ID",   "IMAGE", "ADDR:PORT",         "METHOD", "STATE",
-	                                    "SENT", "RATE",  "REQUESTS/REPEATED", "DROPS"};
 	json_t *m = json_object_get(r, "master");
+	size_t i, k;
 
 	if (json_is_object(m)) {
 		printf("Master server (GET/GETSTATUS on TCP 64494):\n");
-		print_table(json_object_get(m, "sessions"), mcols, MB_ARRAY_SIZE(mcols),
-		            master_cell);
+		print_table(json_object_get(m, "sessions"), mcols, MB_ARRAY_SIZE(mcols));
 		putchar('\n');
 	}
 	printf("Dataplane:\n");
-	print_table(json_object_get(r, "dataplane"), dcols, MB_ARRAY_SIZE(dcols), dp_cell);
+	print_table(json_object_get(r, "dataplane"), dcols, MB_ARRAY_SIZE(dcols));
 	/* each session's nodes: how each is served and how far it got */
 	json_array_foreach(json_object_get(r, "dataplane"), i, s) {
 		json_array_foreach(json_object_get(s, "nodes"), k, n) {
@@ -384,7 +404,7 @@ print_sessions(json_t *r)
 	}
 	if (nodes != NULL && json_array_size(nodes) > 0) {
 		printf("\nNodes:\n");
-		print_table(nodes, ncols, MB_ARRAY_SIZE(ncols), node_cell);
+		print_table(nodes, ncols, MB_ARRAY_SIZE(ncols));
 	}
 	json_decref(nodes);
 }
