@@ -390,6 +390,18 @@ read_reply(int fd)
 	return NULL;
 }
 
+/* The next line on fd (within read_reply's wait) contains needle. */
+static void
+expect_reply(int fd, const char *needle)
+{
+	char *r = read_reply(fd);
+
+	assert_non_null(r);
+	if (strstr(r, needle) == NULL)
+		fail_msg("reply '%s' does not contain '%s'", r, needle);
+	free(r);
+}
+
 static void
 send_str(int fd, const char *s)
 {
@@ -418,7 +430,7 @@ static void
 test_socket(void **state)
 {
 	int a, b, c, d, slow;
-	char *r, *chunk;
+	char *chunk;
 
 	(void)state;
 	assert_int_equal(mb_ctl_core_start(&cfg, NULL, sock_only, 1), 0);
@@ -431,20 +443,14 @@ test_socket(void **state)
 	}
 	a = connect_client();
 	send_str(a, "{\"cmd\":\"echo\",\"args\":{\"x\":\"y\"}}\n{\"cmd\":\"nosuch\"}\n");
-	r = read_reply(a);
-	assert_non_null(r);
-	assert_non_null(strstr(r, "\"ok\":true"));
-	free(r);
+	expect_reply(a, "\"ok\":true");
 
 	/* Limit of 3 clients: the 4th gets an error line and EOF. */
 	b = connect_client();
 	c = connect_client();
 	(void)mb_ctl_loop_run_once(10);
 	d = connect_client();
-	r = read_reply(d);
-	assert_non_null(r);
-	assert_non_null(strstr(r, "too many"));
-	free(r);
+	expect_reply(d, "too many");
 	close(d);
 
 	/* Over-long line: error and close; the others still work. */
@@ -461,10 +467,7 @@ test_socket(void **state)
 			break;
 	}
 	free(chunk);
-	r = read_reply(b);
-	assert_non_null(r);
-	assert_non_null(strstr(r, "too long"));
-	free(r);
+	expect_reply(b, "too long");
 	assert_true(closed_by_peer(b));
 	close(b);
 
@@ -506,16 +509,10 @@ test_socket(void **state)
 	close(a);
 	a = connect_client();
 	send_str(a, "{\"cmd\":\"health\"}\n");
-	r = read_reply(a);
-	assert_non_null(r);
-	assert_non_null(strstr(r, "\"control\""));
-	free(r);
+	expect_reply(a, "\"control\"");
 
 	/* Idle timeout (1 s): a notice, then EOF. */
-	r = read_reply(a);
-	assert_non_null(r);
-	assert_non_null(strstr(r, "idle"));
-	free(r);
+	expect_reply(a, "idle");
 	assert_true(closed_by_peer(a));
 	close(a);
 	mb_ctl_core_stop();
