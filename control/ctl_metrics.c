@@ -135,6 +135,14 @@ gauge1(FILE *f, const char *name, const char *help, const char *const *labels, u
 	sample(f, name, labels, v);
 }
 
+/* A counter family of one sample without labels. */
+static void
+counter1(FILE *f, const char *name, const char *help, uint64_t v)
+{
+	family(f, name, "counter", help);
+	sample(f, name, NULL, v);
+}
+
 /* Counters of one list read from obj[<key_prefix><name>]. */
 static void
 counter_list(FILE *f, const struct counter_desc *d, size_t n, const char *prefix,
@@ -318,14 +326,13 @@ store_metrics(FILE *f, const json_t *st)
 	       jint(st, "hugepage-bytes"));
 	gauge1(f, "miniboss_cache_hugepage_budget_bytes", "hugepage budget for images", NULL,
 	       jint(st, "hugepage-budget"));
-	family(f, "miniboss_cache_evictions_total", "counter",
-	       "images moved out of hugepages to make room");
-	sample(f, "miniboss_cache_evictions_total", NULL, jint(cache, "evictions"));
-	family(f, "miniboss_cache_promotions_total", "counter", "images copied into hugepages");
-	sample(f, "miniboss_cache_promotions_total", NULL, jint(cache, "promotions"));
-	family(f, "miniboss_cache_mapping_faults_total", "counter",
-	       "faults on mapped image files caught (file truncated under us)");
-	sample(f, "miniboss_cache_mapping_faults_total", NULL, jint(st, "mapping-faults"));
+	counter1(f, "miniboss_cache_evictions_total", "images moved out of hugepages to make room",
+	         jint(cache, "evictions"));
+	counter1(f, "miniboss_cache_promotions_total", "images copied into hugepages",
+	         jint(cache, "promotions"));
+	counter1(f, "miniboss_cache_mapping_faults_total",
+	         "faults on mapped image files caught (file truncated under us)",
+	         jint(st, "mapping-faults"));
 	family(f, "miniboss_image_size_bytes", "gauge", "size of each image in the store");
 	json_object_foreach((json_t *)imgs, name, v) {
 		const char *lab[] = { "image", name, NULL };
@@ -343,25 +350,23 @@ store_metrics(FILE *f, const json_t *st)
 static void
 sync_metrics(FILE *f, const json_t *s)
 {
-	family(f, "miniboss_sync_fetched_bytes_total", "counter", "image bytes fetched from ops");
-	sample(f, "miniboss_sync_fetched_bytes_total", NULL, jint(s, "bytes_fetched"));
-	family(f, "miniboss_sync_rounds_total", "counter", "sync rounds finished");
-	sample(f, "miniboss_sync_rounds_total", NULL, jint(s, "rounds"));
-	family(f, "miniboss_sync_refusals_total", "counter",
-	       "sync rounds refused (manifest, signature, replay, ops unreachable)");
-	sample(f, "miniboss_sync_refusals_total", NULL, jint(s, "refusals"));
-	family(f, "miniboss_sync_chunks_verified_total", "counter",
-	       "1 MiB chunks that matched their manifest digest as they arrived");
-	sample(f, "miniboss_sync_chunks_verified_total", NULL, jint(s, "chunks_verified"));
-	family(f, "miniboss_sync_chunk_failures_total", "counter",
-	       "chunks that did not match their manifest digest (never served)");
-	sample(f, "miniboss_sync_chunk_failures_total", NULL, jint(s, "chunk_failures"));
-	family(f, "miniboss_sync_chunk_refetches_total", "counter",
-	       "Range requests for a chunk that failed its digest");
-	sample(f, "miniboss_sync_chunk_refetches_total", NULL, jint(s, "chunk_refetches"));
-	family(f, "miniboss_sync_cut_through_total", "counter",
-	       "master-server GETs served from an image still being synced");
-	sample(f, "miniboss_sync_cut_through_total", NULL, jint(s, "cut_through"));
+	counter1(f, "miniboss_sync_fetched_bytes_total", "image bytes fetched from ops",
+	         jint(s, "bytes_fetched"));
+	counter1(f, "miniboss_sync_rounds_total", "sync rounds finished", jint(s, "rounds"));
+	counter1(f, "miniboss_sync_refusals_total",
+	         "sync rounds refused (manifest, signature, replay, ops unreachable)",
+	         jint(s, "refusals"));
+	counter1(f, "miniboss_sync_chunks_verified_total",
+	         "1 MiB chunks that matched their manifest digest as they arrived",
+	         jint(s, "chunks_verified"));
+	counter1(f, "miniboss_sync_chunk_failures_total",
+	         "chunks that did not match their manifest digest (never served)",
+	         jint(s, "chunk_failures"));
+	counter1(f, "miniboss_sync_chunk_refetches_total",
+	         "Range requests for a chunk that failed its digest", jint(s, "chunk_refetches"));
+	counter1(f, "miniboss_sync_cut_through_total",
+	         "master-server GETs served from an image still being synced",
+	         jint(s, "cut_through"));
 	gauge1(f, "miniboss_sync_last_round_timestamp_seconds",
 	       "UNIX time the last sync round finished, 0 = never", NULL, jint(s, "last_sync"));
 	gauge1(f, "miniboss_sync_ops_reachable", "1 when the last request reached ops", NULL,
