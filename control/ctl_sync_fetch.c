@@ -573,12 +573,30 @@ chunks_put(struct dl *dl, uint64_t at, const uint8_t *p, uint64_t n)
 
 static int range_request(struct dl_range *rg);
 
+/*
+ * Puts the request of rg in the multi handle, from where its range stands
+ * (again, after a request that ended short), and shares the rate anew; when
+ * it cannot, the attempt fails with "cannot <what>: <error>" and rg and its
+ * download are gone.  Control thread; does not block.
+ */
+static void
+range_ask(struct dl_range *rg, const char *what)
+{
+	char why[SYNC_REASON_MAX];
+
+	if (range_request(rg) < 0) {
+		sync_set_reason(why, "cannot %s: %s", what, strerror(errno));
+		dl_fail(rg->dl, why, false);
+		return;
+	}
+	rate_rebalance();
+}
+
 /* The re-fetch timer: ask for the first failed chunk again. */
 static void
 fix_fire(void *arg)
 {
 	struct dl *dl = arg;
-	char why[SYNC_REASON_MAX];
 	uint32_t c;
 
 	if (dl->img == NULL)
@@ -599,12 +617,7 @@ fix_fire(void *arg)
 	S.chunk_refetches++;
 	MB_LOG(INFO, SYNC, "image '%s': asking again for chunk %u (bytes %" PRIu64 "-%" PRIu64
 	       ")", dl->img->want.name, c, dl->fixr.pos, dl->fixr.end - 1);
-	if (range_request(&dl->fix) < 0) {
-		sync_set_reason(why, "cannot re-fetch a chunk: %s", strerror(errno));
-		dl_fail(dl, why, false);
-		return;
-	}
-	rate_rebalance();
+	range_ask(&dl->fix, "re-fetch a chunk");
 }
 
 /* Arm the re-fetch of the first failed chunk, unless one runs. */
@@ -734,12 +747,7 @@ fix_curl_done(struct dl_range *rg, CURLcode res)
 	if (range_budget_spent(rg, res, reason))
 		return;
 	xfer_done(rg);
-	if (range_request(rg) < 0) {
-		sync_set_reason(reason, "cannot re-fetch a chunk: %s", strerror(errno));
-		dl_fail(dl, reason, false);
-		return;
-	}
-	rate_rebalance();
+	range_ask(rg, "re-fetch a chunk");
 }
 
 static int request(struct dl *dl);
@@ -964,12 +972,7 @@ range_curl_done(struct dl_range *rg, CURLcode res)
 	       " (%s), asking again from there", dl->img->want.name, rg->req, rg->r->end - 1,
 	       rg->r->pos, reason);
 	xfer_done(rg);
-	if (range_request(rg) < 0) {
-		sync_set_reason(reason, "cannot restart a range: %s", strerror(errno));
-		dl_fail(dl, reason, false);
-		return;
-	}
-	rate_rebalance();
+	range_ask(rg, "restart a range");
 }
 
 void
