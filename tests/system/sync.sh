@@ -185,9 +185,7 @@ ranges)
 	command -v ss >/dev/null || { echo "no ss"; exit 77; }
 	initial_ok
 	head -c 25165824 /dev/urandom > "$T"/www/R
-	"$MANI" build "$T"/www --site utah=emulab-ops/A,emulab-ops/B,C,R --site other=OTHER \
-		--version-from 2 -o "$T"/www/manifest.json >/dev/null || fail "mb-manifest build"
-	"$MANI" sign --key "$T"/ops.key "$T"/www/manifest.json >/dev/null || fail "sign"
+	publish_more ,R 2
 	ngx_stop
 	# the middle range (from 8 MiB) crawls at 512 kB/s; asked again from
 	# anywhere else, it runs at full speed
@@ -586,9 +584,7 @@ backoff)
 	# E as ops lists it, but ops serves only its first half (a broken
 	# mirror, a truncated upload): every attempt ends "truncated body"
 	head -c 3000000 /dev/urandom > "$T"/www/E
-	"$MANI" build "$T"/www --site utah=emulab-ops/A,emulab-ops/B,C,E --site other=OTHER \
-		--version-from 1 -o "$T"/www/manifest.json >/dev/null || fail "mb-manifest build"
-	"$MANI" sign --key "$T"/ops.key "$T"/www/manifest.json >/dev/null || fail "sign"
+	publish_more ,E 1
 	cp "$T"/www/E "$T"/E.full
 	head -c 1000000 "$T"/E.full > "$T"/www/E
 	conf "interval = 5s"

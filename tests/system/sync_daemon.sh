@@ -337,9 +337,7 @@ if [ "$CASE" = diskfull ]; then
 	mb_wait_tcp c1 10.88.0.1 80 15 || fail "HTTP port not reachable"
 	# ops adds an 8 MB image E, served at 2 MB/s so the disk fills mid-way
 	head -c 8000000 /dev/urandom > "$T"/www/E
-	"$MANI" build "$T"/www --site utah=emulab-ops/A,emulab-ops/B,C,E --site other=OTHER \
-		--version-from 1 -o "$T"/www/manifest.json >/dev/null || fail "mb-manifest build"
-	"$MANI" sign --key "$T"/ops.key "$T"/www/manifest.json >/dev/null || fail "sign"
+	publish_more ,E 1
 	ngx_stop
 	ngx_up srv "location = /E { limit_rate 2m; }"
 	: > "$T"/ngx/access.log
@@ -415,9 +413,7 @@ EOP
 	# Nothing may be published that manifest.json does not name, and the
 	# verified .part is installed by the next round without a request.
 	head -c 1000000 /dev/urandom > "$T"/www/F
-	"$MANI" build "$T"/www --site utah=emulab-ops/A,emulab-ops/B,C,E,F --site other=OTHER \
-		--version-from 1 -o "$T"/www/manifest.json >/dev/null || fail "mb-manifest build"
-	"$MANI" sign --key "$T"/ops.key "$T"/www/manifest.json >/dev/null || fail "sign"
+	publish_more ,E,F 1
 	cp "$MB_TMP"/state/manifest.json "$T"/local-manifest.before
 	read -r used < <(df --output=iused "$MB_TMP"/state | tail -1)
 	mount -o remount,nr_inodes=$((used + 1)) "$MB_TMP"/state || fail "remount nr_inodes"

@@ -113,13 +113,20 @@ publish() {	# $1 = version for all images, $2 = "generated" (default: now)
 	[ -n "${2:-}" ] && mtime=$((1700000100 + $2 % 1000))
 	touch -d "@$mtime" "$T"/www/manifest.json
 }
+# publish_more EXTRA VERSION: the manifest of mkimages' images and the ones
+# EXTRA adds for utah (",E,F": already in $T/www), every image at VERSION,
+# built and signed; unlike publish, the manifest keeps the mtime of its
+# writing.  Restarting nginx (to serve a new image slowly) is the caller's.
+publish_more() {
+	"$MANI" build "$T"/www --site utah=emulab-ops/A,emulab-ops/B,C$1 --site other=OTHER \
+		--version-from "$2" -o "$T"/www/manifest.json >/dev/null || fail "mb-manifest build"
+	"$MANI" sign --key "$T"/ops.key "$T"/www/manifest.json >/dev/null || fail "sign"
+}
 # A 4 MB image D added for utah, every image at version $1, and nginx
 # restarted to serve D at 100 kB/s; $2 starts nginx (ngx_start or a wrapper).
 publish_slow_d() {
 	head -c 4000000 /dev/urandom > "$T"/www/D
-	"$MANI" build "$T"/www --site utah=emulab-ops/A,emulab-ops/B,C,D --site other=OTHER \
-		--version-from "$1" -o "$T"/www/manifest.json >/dev/null
-	"$MANI" sign --key "$T"/ops.key "$T"/www/manifest.json >/dev/null
+	publish_more ,D "$1"
 	ngx_stop
 	"$2" srv "location = /D { limit_rate 100k; }"
 }
