@@ -154,6 +154,23 @@ slow_kill() {
 	[ "$s" -lt 4000000 ] || fail "download finished too early"
 	[ ! -e "$T"/state/images/D ] || fail "partial image visible in images/"
 }
+# serve_prep RATE: for minibossctl against a serving probe (CTL; skipped
+# without it): the probe's control socket in $T, an hourly round, and nginx
+# restarted to serve emulab-ops/A at RATE.  serve_start then starts the
+# probe (PROBE_PID) and waits up to 10 s for its socket.
+serve_prep() {
+	CTL=$B/tools/minibossctl
+	[ -x "$CTL" ] || { echo "minibossctl not built"; exit 77; }
+	conf "interval = 3600s"
+	printf '[server]\ncontrol-socket = %s\n' "$T/ctl.sock" >> "$T"/mb.conf
+	ngx_stop
+	ngx_start srv "location = /emulab-ops/A { limit_rate $1; }"
+}
+serve_start() {
+	"$PROBE" "$T"/mb.conf --serve >"$T"/probe.out 2>"$T"/probe.log &
+	PROBE_PID=$!
+	for _ in $(seq 100); do [ -S "$T"/ctl.sock ] && break; sleep 0.1; done
+}
 
 mkcerts
 mkimages
@@ -477,15 +494,8 @@ rollback)
 	result | grep -q 'older' || fail "reason: $(result)"
 	;;
 ctl-wait)
-	CTL=$B/tools/minibossctl
-	[ -x "$CTL" ] || { echo "minibossctl not built"; exit 77; }
-	conf "interval = 3600s"
-	printf '[server]\ncontrol-socket = %s\n' "$T/ctl.sock" >> "$T"/mb.conf
-	ngx_stop
-	ngx_start srv "location = /emulab-ops/A { limit_rate 200k; }"
-	"$PROBE" "$T"/mb.conf --serve >"$T"/probe.out 2>"$T"/probe.log &
-	PROBE_PID=$!
-	for _ in $(seq 100); do [ -S "$T"/ctl.sock ] && break; sleep 0.1; done
+	serve_prep 200k
+	serve_start
 	# the startup round is running (slow A): --wait follows it to the end
 	"$CTL" -s "$T"/ctl.sock sync --wait > "$T"/bar.out || fail "sync --wait: $(cat "$T"/bar.out)"
 	grep -q '\[#\{20\}\] 100%' "$T"/bar.out || fail "no full bar: $(cat "$T"/bar.out)"
@@ -510,18 +520,11 @@ assert h["result"] == "ok" and h["images"]["C"]["state"] == "ok", h' "$T"/health
 	kill "$PROBE_PID"; wait "$PROBE_PID"; PROBE_PID=
 	;;
 ctl-wait-fail)
-	CTL=$B/tools/minibossctl
-	[ -x "$CTL" ] || { echo "minibossctl not built"; exit 77; }
-	conf "interval = 3600s"
-	printf '[server]\ncontrol-socket = %s\n' "$T/ctl.sock" >> "$T"/mb.conf
-	ngx_stop
-	ngx_start srv "location = /emulab-ops/A { limit_rate 300k; }"
+	serve_prep 300k
 	# A's bytes (same size) do not match the signed manifest: the round fails
 	head -c "$(stat -c %s "$T"/www/emulab-ops/A)" /dev/urandom > "$T"/A.bad
 	mv "$T"/A.bad "$T"/www/emulab-ops/A
-	"$PROBE" "$T"/mb.conf --serve >"$T"/probe.out 2>"$T"/probe.log &
-	PROBE_PID=$!
-	for _ in $(seq 100); do [ -S "$T"/ctl.sock ] && break; sleep 0.1; done
+	serve_start
 	"$CTL" -s "$T"/ctl.sock sync --wait > "$T"/bar.out && fail "a failed round exited 0"
 	grep -q ' 100%' "$T"/bar.out && fail "100% for a failed round: $(cat "$T"/bar.out)"
 	grep -q '^sync: .*1 failed' "$T"/bar.out || fail "no failure count: $(cat "$T"/bar.out)"
