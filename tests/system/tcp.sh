@@ -71,6 +71,22 @@ same() {
 url_http="http://$SRV/images/$IMG"
 url_ftp="ftp://$SRV/$IMG"
 
+# lossy_both TAG: the bridge drops 2% of the TCP frames it forwards
+# (counted, table mbtloss), then c1 downloads the image by HTTP into
+# $MB_TMP/TAG.1 and by FTP into $MB_TMP/TAG.2: both must be the image.
+lossy_both() {
+	mb_nft "table bridge mbtloss {
+	chain l {
+		type filter hook forward priority 0; policy accept;
+		ip protocol tcp numgen random mod 100 < 2 counter drop
+	}
+}"
+	mb_in c1 curl -sSf --max-time 120 -o "$MB_TMP/$1.1" "$url_http" || mb_fail "HTTP under loss"
+	same "$MB_TMP/$1.1"
+	mb_in c1 curl -sSf --max-time 120 -o "$MB_TMP/$1.2" "$url_ftp" || mb_fail "FTP under loss"
+	same "$MB_TMP/$1.2"
+}
+
 case_http() {
 	local out=$MB_TMP/h hdr
 	setup 1
@@ -180,16 +196,7 @@ case_parallel() {
 
 case_loss() {
 	setup 1
-	mb_nft "table bridge mbtloss {
-	chain l {
-		type filter hook forward priority 0; policy accept;
-		ip protocol tcp numgen random mod 100 < 2 drop
-	}
-}"
-	mb_in c1 curl -sSf --max-time 120 -o "$MB_TMP/l.1" "$url_http" || mb_fail "HTTP under loss"
-	same "$MB_TMP/l.1"
-	mb_in c1 curl -sSf --max-time 120 -o "$MB_TMP/l.2" "$url_ftp" || mb_fail "FTP under loss"
-	same "$MB_TMP/l.2"
+	lossy_both l
 	mb_pass "2% loss: identical"
 }
 
@@ -199,16 +206,7 @@ case_loss_reorder() {
 	setup 1
 	unset MB_FAULT_REORDER
 	mb_require_fault_hooks
-	mb_nft "table bridge mbtloss {
-	chain l {
-		type filter hook forward priority 0; policy accept;
-		ip protocol tcp numgen random mod 100 < 2 counter drop
-	}
-}"
-	mb_in c1 curl -sSf --max-time 120 -o "$MB_TMP/l.1" "$url_http" || mb_fail "HTTP"
-	same "$MB_TMP/l.1"
-	mb_in c1 curl -sSf --max-time 120 -o "$MB_TMP/l.2" "$url_ftp" || mb_fail "FTP"
-	same "$MB_TMP/l.2"
+	lossy_both l
 	mb_ctl --json stats >"$MB_TMP/stats.json" 2>&1 || mb_fail "stats"
 	r=$(mb_json_get "$MB_TMP/stats.json" counters fault_reordered) || mb_fail "no fault_reordered counter"
 	[ "$r" -gt 0 ] || mb_fail "the fault hook reordered nothing"
@@ -221,16 +219,7 @@ case_loss_reorder() {
 case_cubic() {
 	local n r
 	TCP_CC=cubic setup 1
-	mb_nft "table bridge mbtloss {
-	chain l {
-		type filter hook forward priority 0; policy accept;
-		ip protocol tcp numgen random mod 100 < 2 drop
-	}
-}"
-	mb_in c1 curl -sSf --max-time 120 -o "$MB_TMP/c.1" "$url_http" || mb_fail "HTTP"
-	same "$MB_TMP/c.1"
-	mb_in c1 curl -sSf --max-time 120 -o "$MB_TMP/c.2" "$url_ftp" || mb_fail "FTP"
-	same "$MB_TMP/c.2"
+	lossy_both c
 	mb_ctl --json stats >"$MB_TMP/stats.json" 2>&1 || mb_fail "stats"
 	n=$(mb_json_get "$MB_TMP/stats.json" tcp tcp_conn_cubic) || mb_fail "no tcp_conn_cubic"
 	r=$(mb_json_get "$MB_TMP/stats.json" tcp tcp_rexmt_bytes) || mb_fail "no tcp_rexmt_bytes"
