@@ -275,6 +275,28 @@ same_as() {
 		mb_fail "cache file mtime $(stat -c %Y "$cache"), the parent's is $mt"
 }
 
+# parent_counter NAME OP VALUE MESSAGE: sub's counter NAME of minibossctl
+# parent (kept in $MB_TMP/parent.json) compares with VALUE by test's OP
+# (= or -ge); else MESSAGE fails the test, with the counters shown.
+parent_counter() {
+	ctl sub --json parent >"$MB_TMP/parent.json" || mb_fail "minibossctl parent"
+	[ "$(field "j['counters']['$1']" <"$MB_TMP/parent.json")" "$2" "$3" ] ||
+		{ cat "$MB_TMP/parent.json" >&2; mb_fail "$4"; }
+}
+
+# filled_then_hit: after the node's first load of $IMG (v1) through sub: the
+# node's copy and sub's cache are v1 and sub filled once; then a second load
+# is a cache hit that fetches nothing.  Sets FIRST to the first load's ms.
+filled_then_hit() {
+	same_as "$MB_TMP/v1.img" "$MT1"
+	FIRST=$LOAD_MS
+	parent_counter fills = 1 "fills != 1"
+	rm -f "$MB_TMP/out"
+	load "$MB_TMP/out"
+	same_as "$MB_TMP/v1.img" "$MT1"
+	parent_counter fetches = 1 "the cache hit fetched again"
+}
+
 health() { ctl sub --json health; } # exit 1 when degraded: the JSON is there
 
 mb_bridge_up
@@ -346,9 +368,7 @@ cut)
 	same_as "$MB_TMP/v1.img" "$MT1"
 	FILL=$(grep -o 'filled: [0-9]* bytes in [0-9]* ms' "$MB_TMP/sub.log" | awk '{print $5}')
 	[ -n "$FILL" ] || mb_fail "no fill"
-	ctl sub --json parent >"$MB_TMP/parent.json"
-	[ "$(field "j['counters']['cut_through']" <"$MB_TMP/parent.json")" -ge 1 ] ||
-		{ cat "$MB_TMP/parent.json" >&2; mb_fail "no GET served cut-through"; }
+	parent_counter cut_through -ge 1 "no GET served cut-through"
 	ctl sub --json sessions >"$MB_TMP/sessions.json"
 	[ "$(field "j['master']['counters']['sessions_started']" <"$MB_TMP/sessions.json")" = 1 ] ||
 		{ cat "$MB_TMP/sessions.json" >&2; mb_fail "the two nodes did not share a session"; }
@@ -396,9 +416,7 @@ backoff)
 	mb_loss_clear
 	wait "$LPID" || mb_fail "the node's load failed after the datagrams came back"
 	same_as "$MB_TMP/v1.img" "$MT1"
-	ctl sub --json parent >"$MB_TMP/parent.json"
-	[ "$(field "j['counters']['fills']" <"$MB_TMP/parent.json")" = 1 ] ||
-		{ cat "$MB_TMP/parent.json" >&2; mb_fail "fills != 1"; }
+	parent_counter fills = 1 "fills != 1"
 	[ "$(health | field "j['state']")" = ok ] || { health >&2; mb_fail "health not ok again"; }
 	mb_pass "failed fetch backed off, the node kept retrying, filled after"
 	;;
@@ -460,18 +478,7 @@ fill)
 	load "$MB_TMP/out"
 	grep -q 'image busy' "$MB_TMP/load.err" || { cat "$MB_TMP/load.err" >&2;
 		mb_fail "the node was not told TRYAGAIN while the image was fetched"; }
-	same_as "$MB_TMP/v1.img" "$MT1"
-	FIRST=$LOAD_MS
-	ctl sub --json parent >"$MB_TMP/parent.json" || mb_fail "minibossctl parent"
-	[ "$(field "j['counters']['fills']" <"$MB_TMP/parent.json")" = 1 ] ||
-		{ cat "$MB_TMP/parent.json" >&2; mb_fail "fills != 1"; }
-	# a cache hit: no second fetch
-	rm -f "$MB_TMP/out"
-	load "$MB_TMP/out"
-	same_as "$MB_TMP/v1.img" "$MT1"
-	ctl sub --json parent >"$MB_TMP/parent.json"
-	[ "$(field "j['counters']['fetches']" <"$MB_TMP/parent.json")" = 1 ] ||
-		{ cat "$MB_TMP/parent.json" >&2; mb_fail "the cache hit fetched again"; }
+	filled_then_hit
 	health >"$MB_TMP/h.json"
 	[ "$(field "j['parent']['reachable']" <"$MB_TMP/h.json")" = True ] ||
 		{ cat "$MB_TMP/h.json" >&2; mb_fail "parent not reachable in health"; }
@@ -491,9 +498,7 @@ change)
 	load "$MB_TMP/out"
 	same_as "$MB_TMP/v2.img" "$MT2"
 	published sub "$IMG" 2
-	ctl sub --json parent >"$MB_TMP/parent.json"
-	[ "$(field "j['counters']['fills']" <"$MB_TMP/parent.json")" = 2 ] ||
-		{ cat "$MB_TMP/parent.json" >&2; mb_fail "fills != 2"; }
+	parent_counter fills = 2 "fills != 2"
 	mb_pass "the new MTIME was noticed and the image fetched again"
 	;;
 down | stock-down)
@@ -533,9 +538,7 @@ redirect | stock-redirect)
 	grep -q 'image busy' "$MB_TMP/load.err" && mb_fail "the node was told TRYAGAIN"
 	[ "$(mb_sha "$MB_TMP/out")" = "$(mb_sha "$MB_TMP/v1.img")" ] ||
 		mb_fail "the node's copy differs"
-	ctl sub --json parent >"$MB_TMP/parent.json"
-	[ "$(field "j['counters']['redirects']" <"$MB_TMP/parent.json")" -ge 1 ] ||
-		{ cat "$MB_TMP/parent.json" >&2; mb_fail "no GET redirected"; }
+	parent_counter redirects -ge 1 "no GET redirected"
 	ctl sub --json sessions >"$MB_TMP/sessions.json"
 	[ "$(field "j['master']['counters']['sessions_started']" <"$MB_TMP/sessions.json")" = 0 ] ||
 		{ cat "$MB_TMP/sessions.json" >&2; mb_fail "sub served the node itself"; }
@@ -564,9 +567,7 @@ rate)
 	[ "$NDP" -ge $((MIB * 1024)) ] || mb_fail "$NDP datagrams through the dataplane: $L"
 	[ "$NK" -le 513 ] || mb_fail "$NK datagrams through the kernel socket: $L"
 	[ "$DUP" -le $((MIB * 1024 / 4)) ] || mb_fail "$DUP blocks received twice: $L"
-	ctl sub --json parent >"$MB_TMP/parent.json"
-	[ "$(field "j['counters']['rx_dataplane']" <"$MB_TMP/parent.json")" -ge $((MIB * 1024)) ] ||
-		{ cat "$MB_TMP/parent.json" >&2; mb_fail "rx_dataplane counter"; }
+	parent_counter rx_dataplane -ge $((MIB * 1024)) "rx_dataplane counter"
 	echo "rate: ${MIB} MiB at a parent rate of ${RATE}: received in ${RMS} ms," \
 		"$((MIB * 8388608 / (RMS > 0 ? RMS : 1) / 1000)) Mbit/s; fill ${LOAD_MS} ms end to end for the node"
 	mb_pass "filled through the dataplane at $((MIB * 8388608 / (RMS > 0 ? RMS : 1) / 1000)) Mbit/s"
@@ -579,17 +580,7 @@ stock-parent)
 	grep -q 'error=0' "$MB_TMP/q.out" || { cat "$MB_TMP/q.out" "$MB_TMP/par.log" >&2;
 		mb_fail "GETSTATUS through the stock parent"; }
 	load "$MB_TMP/out"
-	same_as "$MB_TMP/v1.img" "$MT1"
-	FIRST=$LOAD_MS
-	ctl sub --json parent >"$MB_TMP/parent.json" || mb_fail "minibossctl parent"
-	[ "$(field "j['counters']['fills']" <"$MB_TMP/parent.json")" = 1 ] ||
-		{ cat "$MB_TMP/parent.json" >&2; mb_fail "fills != 1"; }
-	rm -f "$MB_TMP/out"
-	load "$MB_TMP/out"
-	same_as "$MB_TMP/v1.img" "$MT1"
-	ctl sub --json parent >"$MB_TMP/parent.json"
-	[ "$(field "j['counters']['fetches']" <"$MB_TMP/parent.json")" = 1 ] ||
-		{ cat "$MB_TMP/parent.json" >&2; mb_fail "the cache hit fetched again"; }
+	filled_then_hit
 	# a new version on the stock parent: its GETSTATUS reports the new mtime
 	mb_make_file "$MB_TMP/v2.img" "$MIB" 2
 	head -c 333 "$MB_TMP/v1.img" >>"$MB_TMP/v2.img"
@@ -599,9 +590,7 @@ stock-parent)
 	rm -f "$MB_TMP/out"
 	load "$MB_TMP/out"
 	same_as "$MB_TMP/v2.img" "$MT2"
-	ctl sub --json parent >"$MB_TMP/parent.json"
-	[ "$(field "j['counters']['fills']" <"$MB_TMP/parent.json")" = 2 ] ||
-		{ cat "$MB_TMP/parent.json" >&2; mb_fail "fills != 2"; }
+	parent_counter fills = 2 "fills != 2"
 	# the stock parent refuses a second unicast GET for an image while the
 	# frisbeed of the first lingers (maxlinger, here 20 s): sub was told
 	# TRYAGAIN and asked again until it was gone
@@ -618,9 +607,7 @@ stock-version)
 	rm -f "$MB_TMP/out"
 	load "$MB_TMP/out"
 	same_as "$MB_TMP/v1.img" "$MT1"
-	ctl sub --json parent >"$MB_TMP/parent.json"
-	[ "$(field "j['counters']['fetches']" <"$MB_TMP/parent.json")" = 1 ] ||
-		{ cat "$MB_TMP/parent.json" >&2; mb_fail "the cache hit fetched again"; }
+	parent_counter fetches = 1 "the cache hit fetched again"
 	mb_pass "'$IMG' from the stock parent stored as '${IMG%:*}' version 3, then a hit"
 	;;
 stock-proxy)
