@@ -144,14 +144,10 @@ slow_kill() {
 	publish_slow_d 1 ngx_start
 	"$PROBE" "$T"/mb.conf >"$T"/probe.out 2>"$T"/probe.log &
 	PROBE_PID=$!
-	for _ in $(seq 300); do
-		s=$(stat -c %s "$T"/state/tmp/D.part 2>/dev/null || echo 0)
-		[ "$s" -gt 200000 ] && break
-		sleep 0.1
-	done
+	part_past "$T"/state/tmp/D.part 200000
 	kill -9 $PROBE_PID; wait $PROBE_PID 2>/dev/null; PROBE_PID=
-	[ "${s:-0}" -gt 200000 ] || fail "download did not start"
-	[ "$s" -lt 4000000 ] || fail "download finished too early"
+	[ "$PART_BYTES" -gt 200000 ] || fail "download did not start"
+	[ "$PART_BYTES" -lt 4000000 ] || fail "download finished too early"
 	[ ! -e "$T"/state/images/D ] || fail "partial image visible in images/"
 }
 # serve_prep RATE: for minibossctl against a serving probe (CTL; skipped

@@ -343,12 +343,7 @@ if [ "$CASE" = diskfull ]; then
 	: > "$T"/ngx/access.log
 	cp "$MB_TMP"/state/manifest.json "$T"/local-manifest.before
 	mb_ctl sync >/dev/null || fail "sync"
-	for _ in $(seq 300); do
-		s=$(stat -c %s "$MB_TMP"/state/tmp/E.part 2>/dev/null || echo 0)
-		[ "$s" -gt 1000000 ] && break
-		sleep 0.1
-	done
-	[ "$s" -gt 1000000 ] || fail "the download of E did not start"
+	part_past "$MB_TMP"/state/tmp/E.part 1000000 || fail "the download of E did not start"
 	# something else fills the filesystem meanwhile
 	dd if=/dev/zero of="$MB_TMP"/state/filler bs=64k 2>/dev/null
 	[ "$(df --output=avail -B1 "$MB_TMP"/state | tail -1)" -lt 65536 ] || fail "not full"
@@ -642,12 +637,7 @@ wait_images emulab-ops/A emulab-ops/B C
 # kill -9 during a slow download: nothing partial visible; resume with Range
 publish_slow_d 2 ngx_up
 mb_ctl sync >/dev/null
-for _ in $(seq 300); do
-	s=$(stat -c %s "$MB_TMP"/state/tmp/D.part 2>/dev/null || echo 0)
-	[ "$s" -gt 200000 ] && break
-	sleep 0.1
-done
-[ "$s" -gt 200000 ] || fail "slow download did not start"
+part_past "$MB_TMP"/state/tmp/D.part 200000 || fail "slow download did not start"
 # the status of a running round: its rate, the time left and the image
 sync_status
 python3 -c '

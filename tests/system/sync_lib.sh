@@ -140,6 +140,16 @@ mkimages() {
 	publish 1
 }
 
+# part_past FILE BYTES: true once FILE (a download's .part) holds more than
+# BYTES, polled for up to 30 s; its last size in PART_BYTES (0: no file).
+part_past() {
+	for _ in $(seq 300); do
+		PART_BYTES=$(stat -c %s "$1" 2>/dev/null || echo 0)
+		[ "$PART_BYTES" -gt "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
 
 # images_ok NAME...: every NAME published, state ok, with the SHA-256 of
 # $T/www/NAME (minibossctl images).
