@@ -132,6 +132,17 @@ telemetry() {
 	EOF
 }
 
+# proxy_refused FROM FOR: FROM's stock client asks GETSTATUS of
+# emulab-ops/RAW on behalf of FOR (-P); the server refuses it (NOACCESS).
+proxy_refused() {
+	local out=$MB_TMP/proxy-$1.out
+
+	mb_in "$1" timeout 20 "$FRIS" -i "$(mb_addr "$1")" -S "$SRV_ADDR" -P "$(mb_addr "$2")" \
+		-Q emulab-ops/RAW >"$out" 2>&1
+	grep -q -i "access not allowed\|error=4" "$out" ||
+		mb_fail "proxy request from $1 for $2 not refused: $(cat "$out")"
+}
+
 # expect_addr CLIENT REGEX: the session address the client was given
 # ("<image>: address: A:P" on its stderr) matches REGEX.
 expect_addr() {
@@ -238,10 +249,7 @@ status)
 	grep -q -i "unknown image\|error=3" "$MB_TMP/q2.out" ||
 		mb_fail "NOIMAGE not reported: $(cat "$MB_TMP/q2.out")"
 	# A proxy request (on behalf of another node) is refused by default.
-	mb_in c1 timeout 20 "$FRIS" -i "$(mb_addr c1)" -S "$SRV_ADDR" -P "$(mb_addr c2)" \
-		-Q emulab-ops/RAW >"$MB_TMP/proxy.out" 2>&1
-	grep -q -i "access not allowed\|error=4" "$MB_TMP/proxy.out" ||
-		mb_fail "proxy request not refused: $(cat "$MB_TMP/proxy.out")"
+	proxy_refused c1 c2
 	# GET of an unknown image fails cleanly: NOIMAGE for a method offered,
 	# NOMETHOD (checked first, as mfrisbeed) for multicast, which is not.
 	mb_in c1 timeout 20 "$FRIS" -i "$(mb_addr c1)" -S "$SRV_ADDR" -T 5 -N -X ucast \
@@ -454,10 +462,7 @@ fidelity)
 	grep -q -i "unknown image\|error=3" "$MB_TMP/v2.out" ||
 		mb_fail "another version: $(cat "$MB_TMP/v2.out")"
 	# c2 is no configured proxy: refused.
-	mb_in c2 timeout 20 "$FRIS" -i "$(mb_addr c2)" -S "$SRV_ADDR" -P "$(mb_addr c3)" \
-		-Q emulab-ops/RAW >"$MB_TMP/proxy2.out" 2>&1
-	grep -q -i "access not allowed\|error=4" "$MB_TMP/proxy2.out" ||
-		mb_fail "proxy request from c2 not refused: $(cat "$MB_TMP/proxy2.out")"
+	proxy_refused c2 c3
 	# c1 is: its unicast load for c3 comes to c1 itself (as mfrisbeed sends
 	# to the TCP peer), and c3 sees nothing.
 	fetch c1 emulab-ops/RAW "$MB_TMP/out.p1" -N -X ucast -P "$(mb_addr c3)" \
