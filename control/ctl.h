@@ -289,8 +289,11 @@ struct mb_image *mb_ctl_store_image_alloc(const struct mb_manifest_entry *e);
  * again.  Always consumes the caller's reference to img.  0 or -errno. */
 int mb_ctl_store_install_filled(const struct mb_manifest_entry *e, const char *verified_path,
 				struct mb_image *img);
-/* Remove an image from the local manifest, withdraw it and delete its file
- * (sessions in flight keep their memory).  0 or -ENOENT. */
+/* Remove an image from the local manifest (manifest.json rewritten), then
+ * withdraw it and delete its file (sessions in flight keep their memory).
+ * All or nothing: 0, or -ENOENT (not listed), or -errno (-ENOSPC, -EDQUOT:
+ * no room to rewrite manifest.json) with nothing changed: still published,
+ * listed in memory and on disk, its file in place. */
 int mb_ctl_store_retire(const char *name);
 /* Mark an image as being downloaded (on) or not any more (off): shown as
  * "downloading" in images/health and answered TRYAGAIN by the master server

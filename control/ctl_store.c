@@ -24,6 +24,12 @@
  * withdraws the image, ends its Frisbee sessions and resets the HTTP and
  * FTP transfers sending from it.
  *
+ * A withdrawal (mb_ctl_store_retire) is all or nothing too: the image's
+ * file is parked under tmp/ first, manifest.json is rewritten without it
+ * (the commit), and only then is it withdrawn and the file deleted; a
+ * failed rewrite puts the file back and changes nothing, and the start
+ * finishes or undoes one a crash interrupted (retired_recover).
+ *
  * Not here: downloading (sync uses mb_ctl_store_install, or fills an
  * mb_ctl_store_image_alloc object as it downloads and hands it to
  * mb_ctl_store_install_filled, which publishes it without a second pass).
@@ -33,12 +39,15 @@
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <urcu-qsbr.h>
 
 #include "ctl.h"
@@ -54,6 +63,31 @@
 struct store st = { .fault_fd = -1 };
 
 static void reconcile(void);
+static int fsync_dir(const char *path);
+static int make_durable(const char *path, size_t first);
+static int mkdir_parents_of(const char *path, size_t *ret_first);
+
+#ifdef MB_FAULT_HOOKS
+/* Test builds (-Dfault_hooks=true): MB_FAULT_KILL_AT=<step> kills the
+ * daemon with SIGKILL when it reaches that step of an install or a
+ * withdrawal, so system tests can check what a crash there leaves. */
+static void
+fault_point(const char *step)
+{
+	const char *at = getenv("MB_FAULT_KILL_AT");
+
+	if (at != NULL && strcmp(at, step) == 0) {
+		MB_LOG(NOTICE, STORE, "fault hook: SIGKILL at '%s'", step);
+		(void)raise(SIGKILL);
+	}
+}
+#else
+static inline void
+fault_point(const char *step)
+{
+	(void)step;
+}
+#endif
 
 /* ---- items ------------------------------------------------------------------ */
 
@@ -481,6 +515,95 @@ reconcile(void)
 		publish(NULL);
 }
 
+/* ---- withdrawals: the parked files ------------------------------------------ */
+
+/* Where a withdrawal parks the file of image `name` until manifest.json no
+ * longer names it: <state-dir>/tmp/<SHA-256 of the name, hex>.retired (the
+ * name may be longer than NAME_MAX; sync's .part files never end so).
+ * 0 or -errno. */
+static int
+retired_path(const char *name, char *buf, size_t len)
+{
+	uint8_t d[MB_SHA256_LEN];
+	char hex[2 * MB_SHA256_LEN + 1];
+	unsigned int dl;
+
+	if (EVP_Digest(name, strlen(name), d, &dl, EVP_sha256(), NULL) != 1)
+		return -ENOMEM;
+	mb_sha256_to_hex(d, hex);
+	if ((size_t)snprintf(buf, len, "%s/tmp/%s.retired", st.state_dir, hex) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static bool
+is_retired_name(const char *n)
+{
+	size_t l = strlen(n);
+
+	return l > 8 && strcmp(n + l - 8, ".retired") == 0;
+}
+
+/*
+ * Finish or undo the withdrawals a crash interrupted, against `m`, the
+ * manifest about to be applied: a parked file of an image m still names was
+ * parked before the commit, and goes back to images/ (unless a file is
+ * there); any other parked file belongs to an image whose withdrawal was
+ * recorded, and is deleted.  Best effort: what fails is logged, and the
+ * image then fails as missing rather than being served from nowhere.
+ */
+static void
+retired_recover(const struct mb_manifest *m)
+{
+	char dir[4096 + 8], parked[4096 + 100], path[4096 + 300];
+	struct dirent *de;
+	unsigned found = 0;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/tmp", st.state_dir);
+	d = opendir(dir);
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL)
+		found += is_retired_name(de->d_name);
+	if (found == 0) {
+		closedir(d);
+		return;
+	}
+	for (uint32_t i = 0; i < m->count; i++) {
+		const char *name = m->entries[i].name;
+		struct stat sb;
+		size_t first;
+
+		if (retired_path(name, parked, sizeof(parked)) != 0 || lstat(parked, &sb) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/images/%s", st.state_dir, name);
+		if (lstat(path, &sb) == 0) {
+			(void)unlink(parked);
+			continue;
+		}
+		if (mkdir_parents_of(path, &first) != 0 || rename(parked, path) != 0) {
+			MB_LOG(ERR, STORE, "image '%s': cannot put its file back from '%s' after an "
+			       "interrupted withdrawal: %s", name, parked, strerror(errno));
+			continue;
+		}
+		(void)make_durable(path, first);
+		MB_LOG(NOTICE, STORE, "image '%s': its withdrawal was interrupted before "
+		       "manifest.json changed: file put back, still served", name);
+	}
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		if (!is_retired_name(de->d_name))
+			continue;
+		snprintf(parked, sizeof(parked), "%s/%s", dir, de->d_name);
+		if (unlink(parked) == 0)
+			MB_LOG(NOTICE, STORE, "removed '%s', the file of an image whose withdrawal "
+			       "was recorded before a crash", parked);
+	}
+	closedir(d);
+	(void)fsync_dir(dir);
+}
+
 static int
 manifest_path(char *buf, size_t len)
 {
@@ -520,6 +643,7 @@ manifest_reload(const struct mb_config *cfg, char *why, size_t whylen)
 		MB_LOG(ERR, STORE, "manifest '%s' refused: %s", path, why);
 		return rc;
 	}
+	retired_recover(&m);
 	mb_manifest_done(&st.man);
 	st.man = m;
 	reconcile();
@@ -712,13 +836,13 @@ make_durable(const char *path, size_t first)
 }
 
 static int
-write_manifest(void)
+write_manifest_of(const struct mb_manifest *m)
 {
 	char path[4096 + 32];
 	int rc = manifest_path(path, sizeof(path));
 
 	if (rc == 0)
-		rc = mb_manifest_write_file(&st.man, path);
+		rc = mb_manifest_write_file(m, path);
 	if (rc != 0)
 		MB_LOG(ERR, STORE, "cannot write '%s': %s", path, strerror(-rc));
 	return rc;
@@ -776,7 +900,8 @@ install_file(const struct mb_manifest_entry *e, const char *verified_path, struc
 	rc = mb_manifest_set(&st.man, e);
 	if (rc != 0)
 		goto undo;
-	rc = write_manifest();
+	fault_point("install-renamed");
+	rc = write_manifest_of(&st.man);
 	if (rc == 0)
 		goto out;
 	/* the manifest on disk still says what it said: so does st.man */
@@ -890,22 +1015,79 @@ mb_ctl_store_install_filled(const struct mb_manifest_entry *e, const char *verif
 	return rc;
 }
 
+/*
+ * Withdraw `name`: park its file (tmp/<hash>.retired, both directories
+ * fsync'd), rewrite manifest.json without it (the commit), then withdraw it
+ * from memory and delete the parked file (sessions in flight keep their
+ * memory: a mapping outlives the unlink).  On any failure before the commit
+ * the file goes back and nothing changed: still published, in st.man, in
+ * manifest.json and under images/.  A crash between the steps is finished
+ * or undone by retired_recover at the next start.
+ */
 int
 mb_ctl_store_retire(const char *name)
 {
-	char path[4096 + 300];
-	int rc = mb_manifest_remove(&st.man, name);
+	char path[4096 + 300], parked[4096 + 100], tmpdir[4096 + 8], *slash;
+	const struct mb_manifest_entry *e = mb_manifest_find(&st.man, name);
+	struct mb_manifest next;
+	bool moved = false;
+	int rc;
 
+	if (e == NULL)
+		return -ENOENT;
+	if (st.state_dir == NULL)
+		return -ENODEV;
+	snprintf(path, sizeof(path), "%s/images/%s", st.state_dir, name);
+	snprintf(tmpdir, sizeof(tmpdir), "%s/tmp", st.state_dir);
+	rc = retired_path(name, parked, sizeof(parked));
 	if (rc != 0)
 		return rc;
-	rc = write_manifest();
+	if (mkdir(tmpdir, 0750) == -1 && errno != EEXIST) {
+		rc = -errno;
+		MB_LOG(ERR, STORE, "cannot create '%s': %s", tmpdir, strerror(errno));
+		return rc;
+	}
+	rc = mb_manifest_copy(&next, &st.man);
+	if (rc != 0)
+		return rc;
+	(void)mb_manifest_remove(&next, name);
+	if (rename(path, parked) == 0) {
+		moved = true;
+		rc = fsync_dir(tmpdir);
+		slash = strrchr(path, '/');
+		*slash = '\0';
+		if (rc == 0)
+			rc = fsync_dir(path);
+		*slash = '/';
+		if (rc != 0) {
+			MB_LOG(ERR, STORE, "cannot fsync the directories of '%s': %s", path,
+			       strerror(-rc));
+			goto put_back;
+		}
+	} else if (errno != ENOENT) { /* no file (failed as missing): only the record goes */
+		rc = -errno;
+		MB_LOG(ERR, STORE, "cannot move '%s' to '%s': %s", path, parked, strerror(errno));
+		goto out;
+	}
+	fault_point("retire-parked");
+	rc = write_manifest_of(&next);
+	if (rc != 0)
+		goto put_back;
+	fault_point("retire-recorded");
+	mb_manifest_done(&st.man);
+	st.man = next;
+	memset(&next, 0, sizeof(next));
 	reconcile();
-	/* The bytes of a retired image are of no use any more; a session still
-	 * sending them keeps its memory (a mapping outlives the unlink). */
-	snprintf(path, sizeof(path), "%s/images/%s", st.state_dir, name);
-	if (unlink(path) == -1 && errno != ENOENT)
-		MB_LOG(WARNING, STORE, "cannot remove '%s' of retired image: %s, ignoring", path,
-		       strerror(errno));
+	if (moved && unlink(parked) == -1)
+		MB_LOG(WARNING, STORE, "cannot remove '%s', the file of retired image '%s': %s; "
+		       "the next start removes it", parked, name, strerror(errno));
+	goto out;
+put_back:
+	if (moved && rename(parked, path) == -1)
+		MB_LOG(ERR, STORE, "cannot move '%s' back to '%s': %s; the next start puts it back",
+		       parked, path, strerror(errno));
+out:
+	mb_manifest_done(&next);
 	return rc;
 }
 

@@ -14,6 +14,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -261,6 +262,185 @@ test_install_retire(void **state)
 	assert_int_equal(mb_ctl_store_retire("sync/new"), -ENOENT);
 }
 
+/* Install `name` (version 1, `text`) the way sync does, from a verified file. */
+static void
+install_text(const char *name, const char *text)
+{
+	struct mb_manifest_entry e = { 0 };
+	char path[256];
+	unsigned int len;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/download.tmp", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	snprintf(e.name, sizeof(e.name), "%s", name);
+	e.version = 1;
+	e.size = strlen(text);
+	EVP_Digest(text, strlen(text), e.sha256, &len, EVP_sha256(), NULL);
+	assert_int_equal(mb_ctl_store_install(&e, path), 0);
+	pump();
+	assert_non_null(fx_lookup(name));
+}
+
+/* manifest.json on disk names `name`. */
+static bool
+disk_lists(const char *name)
+{
+	struct mb_manifest_limits lim = { 0 };
+	struct mb_manifest m;
+	char path[128], why[MB_MANIFEST_ERRLEN];
+	bool r;
+
+	snprintf(path, sizeof(path), "%s/manifest.json", dir);
+	assert_int_equal(mb_manifest_load_file(path, &lim, &m, why, sizeof(why)), 0);
+	r = mb_manifest_find(&m, name) != NULL;
+	mb_manifest_done(&m);
+	return r;
+}
+
+/* The store's manifest names `name`. */
+static bool
+store_lists(const char *name)
+{
+	struct mb_manifest m;
+	bool r;
+
+	assert_int_equal(mb_ctl_store_get_manifest(&m), 0);
+	r = mb_manifest_find(&m, name) != NULL;
+	mb_manifest_done(&m);
+	return r;
+}
+
+static bool
+image_file_exists(const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/images/%s", dir, name);
+	return access(path, F_OK) == 0;
+}
+
+/* Files in <state-dir>/tmp whose name ends in `suffix`. */
+static int
+tmp_count(const char *suffix)
+{
+	char cmd[256], buf[32] = "";
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "ls -A %s/tmp 2>/dev/null | grep -c -- '%s$'", dir, suffix);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	(void)!fgets(buf, sizeof(buf), p);
+	pclose(p);
+	return atoi(buf);
+}
+
+/*
+ * A withdrawal whose rewrite of manifest.json fails (here: manifest.json.tmp
+ * cannot be created, as on a full disk) changes nothing: the image stays
+ * published, in the store's manifest, in manifest.json and under images/.
+ * Once the rewrite works, it is gone from all four, with nothing left over.
+ */
+static void
+test_retire_all_or_nothing(void **state)
+{
+	char tmp[128];
+
+	(void)state;
+	install_text("sync/old", "bytes of an image ops withdraws");
+	snprintf(tmp, sizeof(tmp), "%s/manifest.json.tmp", dir);
+	assert_int_equal(mkdir(tmp, 0755), 0); /* the rewrite's open fails */
+	assert_true(mb_ctl_store_retire("sync/old") < 0);
+	pump();
+	assert_non_null(fx_lookup("sync/old"));
+	assert_true(store_lists("sync/old"));
+	assert_true(disk_lists("sync/old"));
+	assert_true(image_file_exists("sync/old"));
+	assert_int_equal(tmp_count(".retired"), 0);
+	/* a reload (what a restart sees) keeps serving it from the same file */
+	{
+		char err[256];
+
+		assert_int_equal(fx_reload(err, sizeof(err)), 0);
+		pump();
+		assert_non_null(fx_lookup("sync/old"));
+	}
+	assert_int_equal(rmdir(tmp), 0);
+	assert_int_equal(mb_ctl_store_retire("sync/old"), 0);
+	pump();
+	assert_null(fx_lookup("sync/old"));
+	assert_false(store_lists("sync/old"));
+	assert_false(disk_lists("sync/old"));
+	assert_false(image_file_exists("sync/old"));
+	assert_int_equal(tmp_count(".retired"), 0);
+}
+
+/* Where a withdrawal parks an image's file until manifest.json no longer
+ * names it: tmp/<SHA-256 of the name, hex>.retired. */
+static void
+retired_path(const char *name, char *buf, size_t len)
+{
+	uint8_t d[MB_SHA256_LEN];
+	char hex[2 * MB_SHA256_LEN + 1];
+	unsigned int dl;
+
+	EVP_Digest(name, strlen(name), d, &dl, EVP_sha256(), NULL);
+	mb_sha256_to_hex(d, hex);
+	snprintf(buf, len, "%s/tmp/%s.retired", dir, hex);
+}
+
+/*
+ * A crash in the middle of a withdrawal: before manifest.json was rewritten
+ * (the file parked, the record still naming it) the start puts the file
+ * back and serves the image; after (the record no longer names it) the
+ * start deletes the parked file.  Either way record and disk agree.
+ */
+static void
+test_retire_crash_recovery(void **state)
+{
+	char img[256], parked[256], cmd[600];
+
+	(void)state;
+	install_text("sync/crash1", "killed before the record changed");
+	install_text("sync/crash2", "killed after the record changed");
+	mb_ctl_core_stop();
+	/* crash1: parked, still recorded */
+	snprintf(img, sizeof(img), "%s/images/sync/crash1", dir);
+	retired_path("sync/crash1", parked, sizeof(parked));
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s/tmp && mv %s %s", dir, img, parked);
+	assert_int_equal(system(cmd), 0);
+	/* crash2: parked and no longer recorded */
+	snprintf(img, sizeof(img), "%s/images/sync/crash2", dir);
+	retired_path("sync/crash2", parked, sizeof(parked));
+	snprintf(cmd, sizeof(cmd), "mv %s %s", img, parked);
+	assert_int_equal(system(cmd), 0);
+	{
+		struct mb_manifest_limits lim = { 0 };
+		struct mb_manifest m;
+		char path[128], why[MB_MANIFEST_ERRLEN];
+
+		snprintf(path, sizeof(path), "%s/manifest.json", dir);
+		assert_int_equal(mb_manifest_load_file(path, &lim, &m, why, sizeof(why)), 0);
+		assert_int_equal(mb_manifest_remove(&m, "sync/crash2"), 0);
+		assert_int_equal(mb_manifest_write_file(&m, path), 0);
+		mb_manifest_done(&m);
+	}
+	fx_start();
+	pump();
+	assert_non_null(fx_lookup("sync/crash1"));
+	assert_true(image_file_exists("sync/crash1"));
+	assert_true(disk_lists("sync/crash1"));
+	assert_null(fx_lookup("sync/crash2"));
+	assert_false(image_file_exists("sync/crash2"));
+	assert_int_equal(tmp_count(".retired"), 0);
+	assert_int_equal(mb_ctl_store_retire("sync/crash1"), 0);
+	pump();
+	assert_false(image_file_exists("sync/crash1"));
+}
+
 static void
 test_telemetry(void **state)
 {
@@ -311,6 +491,8 @@ main(void)
 		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_budget_mmap),
 		cmocka_unit_test(test_install_retire),
+		cmocka_unit_test(test_retire_all_or_nothing),
+		cmocka_unit_test(test_retire_crash_recovery),
 		cmocka_unit_test(test_telemetry),
 	};
 
