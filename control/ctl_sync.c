@@ -368,6 +368,8 @@ sync_round_maybe_finish(void)
 
 		for (size_t i = 0; i < S.n_imgs; i++)
 			failed += S.imgs[i]->state == IMG_FAILED;
+		if (S.withdraw_failed != NULL)
+			failed += json_object_size(S.withdraw_failed);
 		if (failed > 0)
 			sync_set_reason(S.last_result, "%zu image(s) failed", failed);
 		else
@@ -538,6 +540,8 @@ sync_reconcile(void)
 		goto out;
 	}
 	sync_local_kept(&p);
+	if (S.withdraw_failed != NULL)
+		json_object_clear(S.withdraw_failed);
 	/* Names first: acting changes the local manifest and the tracked
 	 * images the steps point into. */
 	for (size_t i = 0; i < p.n; i++)
@@ -559,8 +563,10 @@ sync_reconcile(void)
 		if (p.steps[i].v == MB_SYNC_DROP) {
 			if ((im = img_find(name)) != NULL)
 				img_drop(im);
-		} else if (mb_ctl_store_retire(name) == 0) {
+		} else if ((rc = mb_ctl_store_retire(name)) == 0) {
 			sync_local_withdrawn(name);
+		} else if (rc != -ENOENT) {
+			sync_local_withdraw_failed(name, rc);
 		}
 	}
 	sync_downloads_kick();
@@ -740,6 +746,10 @@ status_json(enum mb_health_state *worst)
 	if (S.orphans != NULL) {
 		json_object_set_new(o, "orphans", json_incref(S.orphans));
 		json_object_set_new(o, "orphans-more", json_integer((json_int_t)S.orphans_more));
+	}
+	if (S.withdraw_failed != NULL && json_object_size(S.withdraw_failed) > 0) {
+		json_object_set_new(o, "withdraw_failed", json_incref(S.withdraw_failed));
+		w = MB_HEALTH_DEGRADED;
 	}
 	if (S.last_sync != 0 && strcmp(S.last_result, "ok") != 0)
 		w = MB_HEALTH_DEGRADED;
@@ -956,6 +966,8 @@ sync_stop(void)
 	S.round_active = S.round_again = false;
 	json_decref(S.orphans);
 	S.orphans = NULL;
+	json_decref(S.withdraw_failed);
+	S.withdraw_failed = NULL;
 	S.orphans_more = 0;
 	sync_local_reset();
 	S.check_only = false;

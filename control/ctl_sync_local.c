@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include <jansson.h>
 
@@ -121,6 +122,33 @@ sync_local_withdrawn(const char *name)
 	MB_LOG(WARNING, SYNC, "image '%s' is not in the ops manifest for site '%s': withdrawn "
 	       "(origin.local-images = withdraw; set keep to serve local images on)", name,
 	       S.cfg->origin_site);
+}
+
+void
+sync_local_withdraw_failed(const char *name, int rc)
+{
+	char why[SYNC_REASON_MAX];
+	struct statvfs sv;
+
+	if (rc == -ENOSPC || rc == -EDQUOT) {
+		bool have = statvfs(S.cfg->state_dir, &sv) == 0;
+
+		sync_set_reason(why, "withdrawal failed: rewriting %s/manifest.json: %s (%" PRIu64
+				" MiB, %" PRIu64 " inodes free): free space there or move "
+				"server.state-dir to a larger filesystem; the image is still "
+				"served and listed, the next round withdraws it", S.cfg->state_dir,
+				strerror(-rc), have ? ((uint64_t)sv.f_bavail * sv.f_frsize) >> 20 : 0,
+				have ? (uint64_t)sv.f_favail : 0);
+	} else {
+		sync_set_reason(why, "withdrawal failed: %s; the image is still served and listed, "
+				"the next round tries again", strerror(-rc));
+	}
+	MB_LOG(ERR, SYNC, "image '%s' is not in the ops manifest for site '%s': %s", name,
+	       S.cfg->origin_site, why);
+	if (S.withdraw_failed == NULL)
+		S.withdraw_failed = json_object();
+	if (S.withdraw_failed != NULL)
+		json_object_set_new(S.withdraw_failed, name, json_string(why));
 }
 
 /* ---- orphan files ----------------------------------------------------------------- */

@@ -111,6 +111,9 @@ struct sync {
 	/* files under images/ no manifest names (ctl_sync_local.c) */
 	json_t *orphans; /* array of names, at most ORPHANS_SHOWN */
 	uint64_t orphans_more;
+	/* withdrawals the last reconcile could not record (name -> reason):
+	 * those images are still served and listed, retried every round */
+	json_t *withdraw_failed;
 };
 
 extern struct sync S;
@@ -156,6 +159,9 @@ void sync_local_kept(const struct sync_plan_run *p);
 void sync_local_reset(void);
 /* Warn that `name` was withdrawn for not being in the ops manifest. */
 void sync_local_withdrawn(const char *name);
+/* The store could not withdraw `name` (rc from mb_ctl_store_retire; nothing
+ * changed): log why with the fix and keep it in S.withdraw_failed. */
+void sync_local_withdraw_failed(const char *name, int rc);
 /* The orphan files under <state-dir>/images: a new array of at most
  * ORPHANS_SHOWN names and how many more.  0 or -errno. */
 int sync_orphans_scan(json_t **ret_names, uint64_t *ret_more);

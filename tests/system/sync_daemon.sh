@@ -43,12 +43,22 @@
 # full at the last step (no inode for the local manifest's rewrite): the
 # image is not published, manifest.json unchanged, the verified .part kept
 # and installed by the next round without fetching it again.
+# Case "withdraw-full": ops stops listing C and adds F while the state
+# filesystem (a tmpfs, as for diskfull) has no inode left for the rewrite
+# of manifest.json: C stays published, in manifest.json and under images/
+# (log and health name the full directory and the fix), F fails; the same
+# after a restart with the disk still full; with room again, SIGKILL (test
+# fault hook) after C's file was parked and before manifest.json changed
+# leaves C recorded, and the start puts its file back and serves it;
+# SIGKILL after the rewrite leaves C unrecorded, and the start deletes the
+# parked file; then C is gone everywhere and F is installed.
 # Skips (77) while minibossd is not built.
 set -u
 CASE=${1:-basic}
 # diskfull mounts a small filesystem: in a private mount namespace of its
 # own, so the mount is nobody else's and goes away with the test
-if [ "$CASE" = diskfull ] && [ -z "${MB_SYNC_MNTNS:-}" ] && [ "$(id -u)" = 0 ]; then
+if { [ "$CASE" = diskfull ] || [ "$CASE" = withdraw-full ]; } && [ -z "${MB_SYNC_MNTNS:-}" ] &&
+	[ "$(id -u)" = 0 ]; then
 	command -v unshare >/dev/null || { echo "SKIP: unshare not installed" >&2; exit 77; }
 	MB_SYNC_MNTNS=1 exec unshare -m --propagation private "$0" "$@"
 fi
@@ -439,6 +449,124 @@ EOP
 	cmp -s "$T"/gotF "$T"/www/F || fail "HTTP F differs"
 	mb_daemon_stop || fail "exit status"
 	mb_pass "disk full during a sync: clear error, nothing published, serving on, resumed after"
+fi
+
+# Case "withdraw-full" (see the top): a withdrawal with no room to record it,
+# and crashes in the middle of one.
+if [ "$CASE" = withdraw-full ]; then
+	mkdir -p "$MB_TMP"/state
+	mount -t tmpfs -o size=12m,mode=0755 mbsfull "$MB_TMP"/state || fail "mount tmpfs"
+	trap 'rc=$?; umount -l "$MB_TMP"/state 2>/dev/null; (exit $rc); mb_cleanup' EXIT
+	mb_daemon_start srv "$MB_TMP"/mb.conf
+	mb_daemon_wait_ready 30
+	mb_ctl sync --wait >/dev/null
+	wait_images emulab-ops/A emulab-ops/B C
+	hooks=$(mb_ctl --json health | mb_json_eval "j['build']['fault_hooks']")
+	# state_agrees IN|OUT: C published (or not), in manifest.json (or
+	# not), its file under images/ (or not), and no parked file either way
+	state_agrees() {
+		local want=$1 pub=OUT rec=OUT file=OUT
+		images_ok C && pub=IN
+		grep -q '"name": "C"' "$MB_TMP"/state/manifest.json && rec=IN
+		[ -e "$MB_TMP"/state/images/C ] && file=IN
+		[ "$pub $rec $file" = "$want $want $want" ] ||
+			fail "C: published $pub, recorded $rec, file $file; expected all $want"
+		! ls "$MB_TMP"/state/tmp | grep -q '\.retired$' ||
+			fail "a parked file left: $(ls "$MB_TMP"/state/tmp)"
+	}
+	# ops withdraws C (now only for site other) and adds F
+	head -c 1000000 /dev/urandom > "$T"/www/F
+	"$MANI" build "$T"/www --site utah=emulab-ops/A,emulab-ops/B,F --site other=OTHER,C \
+		--version-from 1 -o "$T"/www/manifest.json >/dev/null || fail "mb-manifest build"
+	"$MANI" sign --key "$T"/ops.key "$T"/www/manifest.json >/dev/null || fail "sign"
+	cp "$MB_TMP"/state/manifest.json "$T"/local-manifest.before
+	# no inode left: manifest.json.tmp (and F.part) cannot be created
+	read -r used < <(df --output=iused "$MB_TMP"/state | tail -1)
+	mount -o remount,nr_inodes="$used" "$MB_TMP"/state || fail "remount nr_inodes"
+	mb_ctl sync --wait >/dev/null
+	kill -0 "$MB_DAEMON_PID" 2>/dev/null || fail "minibossd died with the disk full"
+	state_agrees IN
+	cmp -s "$MB_TMP"/state/manifest.json "$T"/local-manifest.before ||
+		fail "local manifest changed: $(cat "$MB_TMP"/state/manifest.json)"
+	images_ok emulab-ops/A emulab-ops/B || fail "A, B lost"
+	mb_ctl --json images | grep -q '"F"' && fail "F published with the disk full"
+	# health (exit status 1: not healthy) and the log say why, and the fix
+	check_health() {
+		mb_ctl --json health > "$T"/health.json
+		[ $? -le 1 ] || fail "health"
+		python3 - "$T"/health.json "$MB_TMP"/state <<'EOP' || fail "health: $(cat "$T"/health.json)"
+import json, sys
+h = json.load(open(sys.argv[1]))
+s = h["sync"]
+r = s["withdraw_failed"]["C"]
+print("C:", r)
+assert "No space left" in r and sys.argv[2] + "/manifest.json" in r and "free space" in r, r
+assert "still served" in r, r
+assert h["state"] != "ok", h["state"]
+assert s["result"] != "ok", s["result"]
+EOP
+	}
+	check_health
+	mb_ctl health 2>&1 | grep -q "withdrawal failed.*No space left" ||
+		fail "minibossctl health: $(mb_ctl health 2>&1)"
+	grep -q "image 'C' .*withdrawal failed.*No space left.*free space" "$MB_DAEMON_LOG" ||
+		fail "no log line naming the full disk: $(grep "'C'" "$MB_DAEMON_LOG" | tail -3)"
+	# a restart with the disk still full: the same
+	mb_daemon_stop || fail "exit status"
+	mb_daemon_start srv "$MB_TMP"/mb.conf
+	mb_daemon_wait_ready 30
+	wait_images emulab-ops/A emulab-ops/B C
+	mb_ctl sync --wait >/dev/null
+	state_agrees IN
+	check_health
+	mb_daemon_stop || fail "exit status"
+	mount -o remount,nr_inodes=10000 "$MB_TMP"/state || fail "remount nr_inodes"
+	if [ "$hooks" = True ]; then
+		# crash_at STEP: start with the fault hook set, wait for it to kill
+		crash_at() {
+			export MB_FAULT_KILL_AT=$1
+			mb_daemon_start srv "$MB_TMP"/mb.conf
+			unset MB_FAULT_KILL_AT
+			for i in $(seq 300); do kill -0 "$MB_DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
+			[ "$i" -lt 300 ] || fail "not killed at $1"
+			grep -q "fault hook: SIGKILL at '$1'" "$MB_DAEMON_LOG" || fail "killed elsewhere than $1"
+			mb_daemon_stop >/dev/null
+		}
+		# serve_offline: start with ops down (no round can act), check, stop
+		serve_offline() {
+			ngx_stop
+			mb_daemon_start srv "$MB_TMP"/mb.conf
+			mb_daemon_wait_ready 30
+			wait_images emulab-ops/A emulab-ops/B
+			"$@"
+			mb_daemon_stop || fail "exit status"
+			ngx_up srv
+		}
+		crash_at retire-parked
+		grep -q '"name": "C"' "$MB_TMP"/state/manifest.json || fail "C unrecorded after retire-parked"
+		[ -e "$MB_TMP"/state/images/C ] && fail "C's file not parked at retire-parked"
+		ls "$MB_TMP"/state/tmp | grep -q '\.retired$' || fail "no parked file: $(ls "$MB_TMP"/state/tmp)"
+		serve_offline eval 'wait_images C; state_agrees IN'
+		grep -q "image 'C': its withdrawal was interrupted.*put back" "$MB_DAEMON_LOG" ||
+			fail "no log line for the file put back"
+		crash_at retire-recorded
+		grep -q '"name": "C"' "$MB_TMP"/state/manifest.json && fail "C recorded after retire-recorded"
+		serve_offline state_agrees OUT
+		grep -q "removed '.*\.retired', the file of an image whose withdrawal" "$MB_DAEMON_LOG" ||
+			fail "no log line for the parked file removed"
+	else
+		mb_log "not built with -Dfault_hooks=true: the crash steps are not tested"
+	fi
+	: > "$MB_DAEMON_LOG"
+	mb_daemon_start srv "$MB_TMP"/mb.conf
+	mb_daemon_wait_ready 30
+	mb_ctl sync --wait >/dev/null
+	wait_images emulab-ops/A emulab-ops/B F
+	state_agrees OUT
+	[ "$(sync_field result)" = ok ] || fail "result $(sync_field result) with room again"
+	mb_ctl --json health | grep -q withdraw_failed && fail "withdraw_failed still in health"
+	mb_daemon_stop || fail "exit status"
+	mb_pass "withdrawal on a full disk: all or nothing, across restarts and crashes"
 fi
 
 if [ "$CASE" = swap ]; then
