@@ -208,6 +208,8 @@ mb_status_reasons(json_t *h)
 			if (strcmp(jstr(v, "state"), "failed") == 0)
 				add_reason(r, "sync of '%s' failed: %s", name, jstr(v, "reason"));
 		}
+		if (jstr(sync, "floor_unsaved")[0] != '\0')
+			add_reason(r, "%s", jstr(sync, "floor_unsaved"));
 		json_object_foreach(json_object_get(sync, "withdraw_failed"), name, v)
 			add_reason(r, "'%s': %s", name, json_is_string(v) ? json_string_value(v) : "");
 	}

@@ -835,6 +835,8 @@ make_durable(const char *path, size_t first)
 	return 0;
 }
 
+/* Rewrite manifest.json with m.  0 (written: the caller makes st.man
+ * agree), or -errno with the file as it was. */
 static int
 write_manifest_of(const struct mb_manifest *m)
 {
@@ -843,8 +845,14 @@ write_manifest_of(const struct mb_manifest *m)
 
 	if (rc == 0)
 		rc = mb_manifest_write_file(m, path);
-	if (rc != 0)
+	if (rc < 0) {
 		MB_LOG(ERR, STORE, "cannot write '%s': %s", path, strerror(-rc));
+	} else if (rc > 0) {
+		/* replaced: memory follows the file, whatever its durability */
+		MB_LOG(WARNING, STORE, "'%s' written, but the fsync of its directory failed: a "
+		       "power loss may bring back the previous version", path);
+		rc = 0;
+	}
 	return rc;
 }
 

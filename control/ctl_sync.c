@@ -540,6 +540,7 @@ sync_reconcile(void)
 		goto out;
 	}
 	sync_local_kept(&p);
+	sync_floor_retry();
 	if (S.withdraw_failed != NULL)
 		json_object_clear(S.withdraw_failed);
 	/* Names first: acting changes the local manifest and the tracked
@@ -746,6 +747,10 @@ status_json(enum mb_health_state *worst)
 	if (S.orphans != NULL) {
 		json_object_set_new(o, "orphans", json_incref(S.orphans));
 		json_object_set_new(o, "orphans-more", json_integer((json_int_t)S.orphans_more));
+	}
+	if (S.floor_err[0] != '\0') {
+		json_object_set_new(o, "floor_unsaved", json_string(S.floor_err));
+		w = MB_HEALTH_DEGRADED;
 	}
 	if (S.withdraw_failed != NULL && json_object_size(S.withdraw_failed) > 0) {
 		json_object_set_new(o, "withdraw_failed", json_incref(S.withdraw_failed));
@@ -961,6 +966,7 @@ sync_stop(void)
 	if (S.have_floor)
 		mb_manifest_done(&S.floor);
 	S.have_floor = false;
+	S.floor_err[0] = '\0';
 	mb_sig_key_free(S.key);
 	S.key = NULL;
 	S.round_active = S.round_again = false;

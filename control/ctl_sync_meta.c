@@ -176,13 +176,49 @@ sync_floor_load(void)
 	}
 }
 
-/* A manifest was accepted: it is the new floor, in memory and on disk. */
+/* Write S.floor to sync-accepted.json; on failure keep why in S.floor_err
+ * (health shows it, every round tries again).  The floor in memory stays
+ * raised either way: it only ever refuses more, and the file lagging
+ * behind costs only the protection a restart would have kept. */
 static void
-floor_raise(const struct mb_manifest *m)
+floor_save(void)
 {
 	char path[4200];
 	int rc;
 
+	floor_path(path, sizeof(path));
+	rc = mb_manifest_write_file(&S.floor, path);
+	if (rc < 0) {
+		if (rc == -ENOSPC || rc == -EDQUOT)
+			sync_set_reason(S.floor_err, "cannot write '%s': %s: free space in %s or "
+					"move server.state-dir to a larger filesystem; until then a "
+					"restart forgets the manifest generation accepted", path,
+					strerror(-rc), S.cfg->state_dir);
+		else
+			sync_set_reason(S.floor_err, "cannot write '%s': %s: until then a restart "
+					"forgets the manifest generation accepted", path,
+					strerror(-rc));
+		MB_LOG(ERR, SYNC, "%s; retrying every round", S.floor_err);
+		return;
+	}
+	if (rc > 0)
+		MB_LOG(WARNING, SYNC, "'%s' written, but the fsync of its directory failed", path);
+	if (S.floor_err[0] != '\0')
+		MB_LOG(NOTICE, SYNC, "'%s' written: the floor is saved again", path);
+	S.floor_err[0] = '\0';
+}
+
+void
+sync_floor_retry(void)
+{
+	if (S.have_floor && S.floor_err[0] != '\0')
+		floor_save();
+}
+
+/* A manifest was accepted: it is the new floor, in memory and on disk. */
+static void
+floor_raise(const struct mb_manifest *m)
+{
 	if (S.have_floor)
 		mb_manifest_done(&S.floor);
 	S.have_floor = mb_manifest_copy(&S.floor, m) == 0;
@@ -195,11 +231,7 @@ floor_raise(const struct mb_manifest *m)
 		S.floor.entries[i].chunks = NULL;
 		S.floor.entries[i].nchunks = 0;
 	}
-	floor_path(path, sizeof(path));
-	rc = mb_manifest_write_file(&S.floor, path);
-	if (rc < 0)
-		MB_LOG(ERR, SYNC, "cannot write '%s': %s: a restart would forget the manifest "
-		       "generation accepted, continuing", path, strerror(-rc));
+	floor_save();
 }
 
 /*

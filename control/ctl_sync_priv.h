@@ -82,6 +82,9 @@ struct sync {
 	 * <state-dir>/sync-accepted.json so a restart does not forget it. */
 	struct mb_manifest floor;
 	bool have_floor;
+	/* set while the floor in memory is newer than sync-accepted.json (its
+	 * write failed): why, retried every round */
+	char floor_err[SYNC_REASON_MAX];
 	bool retried_304; /* this round re-fetched after a 304 it could not use */
 	/* the round in progress */
 	struct xfer *man_x;  /* manifest then sig */
@@ -136,6 +139,8 @@ void sync_round_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 void sync_round_maybe_finish(void);
 /* A verified manifest (or a 304 for the one held): act on the plan. */
 void sync_reconcile(void);
+/* Write the floor again if its last write failed (S.floor_err). */
+void sync_floor_retry(void);
 void sync_tmp_sweep(void);
 
 /* ctl_sync_local.c */

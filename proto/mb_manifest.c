@@ -406,10 +406,10 @@ mb_manifest_write_file(const struct mb_manifest *m, const char *path)
 	}
 	dcopy = strdup(path);
 	if (dcopy == NULL)
-		return -ENOMEM;
+		return 1;
 	dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd == -1 || fsync(dfd) == -1)
-		return -errno;
+		return 1; /* renamed: the new content is what path holds now */
 	return 0;
 }
 

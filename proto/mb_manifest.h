@@ -75,7 +75,10 @@ int mb_manifest_load_file(const char *path, const struct mb_manifest_limits *lim
 /* The manifest as JSON (new reference) or NULL on ENOMEM. */
 json_t *mb_manifest_to_json(const struct mb_manifest *m);
 /* Write atomically: <path>.tmp, fsync, rename over path, fsync the directory.
- * 0 or -errno. */
+ * The rename is the commit: 0 written; -errno nothing changed (path holds
+ * what it held, the temporary file is gone); 1 written, but the fsync of
+ * the directory after the rename failed (path has the new content, which a
+ * power loss might still undo), so a caller must not act as if it failed. */
 int mb_manifest_write_file(const struct mb_manifest *m, const char *path);
 void mb_manifest_done(struct mb_manifest *m);
 /* Deep copies. 0 or -ENOMEM. */

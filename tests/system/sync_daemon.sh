@@ -51,7 +51,8 @@
 # fault hook) after C's file was parked and before manifest.json changed
 # leaves C recorded, and the start puts its file back and serves it;
 # SIGKILL after the rewrite leaves C unrecorded, and the start deletes the
-# parked file; then C is gone everywhere and F is installed.
+# parked file; then C is gone everywhere and F is installed.  Last, the
+# replay floor's write fails: health says so and the next round writes it.
 # Skips (77) while minibossd is not built.
 set -u
 CASE=${1:-basic}
@@ -565,8 +566,32 @@ EOP
 	state_agrees OUT
 	[ "$(sync_field result)" = ok ] || fail "result $(sync_field result) with room again"
 	mb_ctl --json health | grep -q withdraw_failed && fail "withdraw_failed still in health"
+	# The replay floor (sync-accepted.json) cannot be written (a directory
+	# where its temporary file goes): health says so; the next round, with
+	# the same manifest (304), writes it.
+	gen=$(( $(date +%s) + 1 ))
+	"$MANI" build "$T"/www --site utah=emulab-ops/A,emulab-ops/B,F --site other=OTHER,C \
+		--version-from 1 --generated "$gen" -o "$T"/www/manifest.json >/dev/null ||
+		fail "mb-manifest build"
+	"$MANI" sign --key "$T"/ops.key "$T"/www/manifest.json >/dev/null || fail "sign"
+	touch -d @1700000300 "$T"/www/manifest.json
+	mkdir "$MB_TMP"/state/sync-accepted.json.tmp
+	mb_ctl sync --wait >/dev/null
+	floor_gen() {
+		python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["generated"])' \
+			"$MB_TMP"/state/sync-accepted.json
+	}
+	[ "$(floor_gen)" != "$gen" ] || fail "sync-accepted.json written through a directory"
+	mb_ctl --json health | mb_json_eval "j['sync']['floor_unsaved']" > "$T"/floor.txt ||
+		fail "no floor_unsaved in health: $(mb_ctl --json health)"
+	grep -q "sync-accepted.json.*restart forgets" "$T"/floor.txt || fail "floor_unsaved: $(cat "$T"/floor.txt)"
+	mb_ctl health 2>&1 | grep -q "sync-accepted.json" || fail "minibossctl health: $(mb_ctl health 2>&1)"
+	rmdir "$MB_TMP"/state/sync-accepted.json.tmp
+	mb_ctl sync --wait >/dev/null
+	[ "$(floor_gen)" = "$gen" ] || fail "floor not written on the next round: $(floor_gen), want $gen"
+	mb_ctl --json health | grep -q floor_unsaved && fail "floor_unsaved still in health"
 	mb_daemon_stop || fail "exit status"
-	mb_pass "withdrawal on a full disk: all or nothing, across restarts and crashes"
+	mb_pass "withdrawal on a full disk: all or nothing, across restarts and crashes; floor retried"
 fi
 
 if [ "$CASE" = swap ]; then
