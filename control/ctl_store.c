@@ -908,7 +908,6 @@ install_file(const struct mb_manifest_entry *e, const char *verified_path, struc
 	rc = mb_manifest_set(&st.man, e);
 	if (rc != 0)
 		goto undo;
-	fault_point("install-renamed");
 	rc = write_manifest_of(&st.man);
 	if (rc == 0)
 		goto out;
