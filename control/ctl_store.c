@@ -24,11 +24,12 @@
  * withdraws the image, ends its Frisbee sessions and resets the HTTP and
  * FTP transfers sending from it.
  *
- * A withdrawal (mb_ctl_store_retire) is all or nothing too: the image's
- * file is parked under tmp/ first, manifest.json is rewritten without it
- * (the commit), and only then is it withdrawn and the file deleted; a
- * failed rewrite puts the file back and changes nothing, and the start
- * finishes or undoes one a crash interrupted (retired_recover).
+ * Installs and withdrawals (mb_ctl_store_retire) are all or nothing, in
+ * memory and on disk: the rewrite of manifest.json is the commit.  Before
+ * it, the file an install replaces or a withdrawal removes is parked under
+ * tmp/ (and an install journaled), so a failed rewrite puts everything
+ * back, and the start undoes or finishes what a crash interrupted
+ * (install_recover, retired_recover).
  *
  * Not here: downloading (sync uses mb_ctl_store_install, or fills an
  * mb_ctl_store_image_alloc object as it downloads and hands it to
@@ -48,6 +49,7 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <jansson.h>
 #include <urcu-qsbr.h>
 
 #include "ctl.h"
@@ -66,6 +68,8 @@ static void reconcile(void);
 static int fsync_dir(const char *path);
 static int make_durable(const char *path, size_t first);
 static int mkdir_parents_of(const char *path, size_t *ret_first);
+static int retired_path(const char *name, char *buf, size_t len);
+static int journal_path(char *buf, size_t len);
 
 #ifdef MB_FAULT_HOOKS
 /* Test builds (-Dfault_hooks=true): MB_FAULT_KILL_AT=<step> kills the
@@ -545,6 +549,65 @@ is_retired_name(const char *n)
 }
 
 /*
+ * Undo an install a crash interrupted (tmp/install.json, journal_write),
+ * against `m`, the manifest about to be applied: when m names the image
+ * with the journaled digest the install was recorded and only the journal
+ * goes; otherwise a file under images/ that is the journaled download (same
+ * device and inode) goes back to where it came from (its .part, which sync
+ * then installs without a request), and retired_recover puts back the
+ * previous version's parked file.  The journal is the daemon's own file,
+ * but is checked like any input: bounded, the name valid, `from` a plain
+ * file name under tmp/.
+ */
+static void
+install_recover(const struct mb_manifest *m)
+{
+	char path[4096 + 32], img[4096 + 300], tmpdir[4096 + 8], hex[2 * MB_SHA256_LEN + 1];
+	const struct mb_manifest_entry *e;
+	const char *name, *sha, *from;
+	json_error_t je;
+	struct stat sb;
+	json_t *j;
+
+	if (journal_path(path, sizeof(path)) != 0 || stat(path, &sb) != 0)
+		return;
+	snprintf(tmpdir, sizeof(tmpdir), "%s/tmp/", st.state_dir);
+	j = sb.st_size <= 16384 ? json_load_file(path, JSON_REJECT_DUPLICATES, &je) : NULL;
+	name = json_string_value(json_object_get(j, "name"));
+	sha = json_string_value(json_object_get(j, "sha256"));
+	from = json_string_value(json_object_get(j, "from"));
+	if (name == NULL || sha == NULL || from == NULL ||
+	    !mb_image_name_valid(name, strlen(name)) ||
+	    strncmp(from, tmpdir, strlen(tmpdir)) != 0 || strchr(from + strlen(tmpdir), '/') ||
+	    !json_is_integer(json_object_get(j, "ino"))) {
+		/* torn before any rename (it is fsync'd first), or not ours */
+		MB_LOG(WARNING, STORE, "'%s' unreadable, removed (an install interrupted before "
+		       "it changed anything)", path);
+		goto done;
+	}
+	e = mb_manifest_find(m, name);
+	if (e != NULL) {
+		mb_sha256_to_hex(e->sha256, hex);
+		if (strcmp(hex, sha) == 0)
+			goto done; /* recorded: the install happened */
+	}
+	snprintf(img, sizeof(img), "%s/images/%s", st.state_dir, name);
+	if (lstat(img, &sb) == 0 &&
+	    (json_int_t)sb.st_dev == json_integer_value(json_object_get(j, "dev")) &&
+	    (json_int_t)sb.st_ino == json_integer_value(json_object_get(j, "ino"))) {
+		if (rename(img, from) == 0)
+			MB_LOG(NOTICE, STORE, "image '%s': its install was interrupted before "
+			       "manifest.json named it: the download is back in '%s'", name, from);
+		else
+			MB_LOG(ERR, STORE, "image '%s': cannot move '%s' back to '%s' after an "
+			       "interrupted install: %s", name, img, from, strerror(errno));
+	}
+done:
+	json_decref(j);
+	(void)unlink(path);
+}
+
+/*
  * Finish or undo the withdrawals a crash interrupted, against `m`, the
  * manifest about to be applied: a parked file of an image m still names was
  * parked before the commit, and goes back to images/ (unless a file is
@@ -643,6 +706,7 @@ manifest_reload(const struct mb_config *cfg, char *why, size_t whylen)
 		MB_LOG(ERR, STORE, "manifest '%s' refused: %s", path, why);
 		return rc;
 	}
+	install_recover(&m);
 	retired_recover(&m);
 	mb_manifest_done(&st.man);
 	st.man = m;
@@ -856,23 +920,106 @@ write_manifest_of(const struct mb_manifest *m)
 	return rc;
 }
 
-/* Move a verified download to images/<name>, make the rename durable, and
+/* <state-dir>/tmp/install.json: the install in progress (one at a time, on
+ * the control thread), so a start after a crash can undo it. */
+static int
+journal_path(char *buf, size_t len)
+{
+	if ((size_t)snprintf(buf, len, "%s/tmp/install.json", st.state_dir) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/*
+ * Record, durably, that e is about to be installed from `from` (whose
+ * identity is *sb): {"name", "sha256", "dev", "ino", "from"}.  A crash
+ * before the manifest names e then finds it (install_recover).  0 or
+ * -errno (nothing left behind).
+ */
+static int
+journal_write(const struct mb_manifest_entry *e, const struct stat *sb, const char *from)
+{
+	char path[4096 + 32], hex[2 * MB_SHA256_LEN + 1];
+	json_t *j;
+	char *text = NULL;
+	size_t len, off = 0;
+	int fd, rc = 0;
+
+	rc = journal_path(path, sizeof(path));
+	if (rc != 0)
+		return rc;
+	mb_sha256_to_hex(e->sha256, hex);
+	j = json_pack("{s:s, s:s, s:I, s:I, s:s}", "name", e->name, "sha256", hex, "dev",
+		      (json_int_t)sb->st_dev, "ino", (json_int_t)sb->st_ino, "from", from);
+	if (j != NULL)
+		text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (text == NULL)
+		return -ENOMEM;
+	len = strlen(text);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd == -1) {
+		rc = -errno;
+		free(text);
+		return rc;
+	}
+	while (rc == 0 && off < len) {
+		ssize_t n = write(fd, text + off, len - off);
+
+		if (n == -1 && errno != EINTR)
+			rc = -errno;
+		else if (n > 0)
+			off += (size_t)n;
+	}
+	if (rc == 0 && fsync(fd) == -1)
+		rc = -errno;
+	if (close(fd) == -1 && rc == 0)
+		rc = -errno;
+	free(text);
+	if (rc == 0) {
+		char *slash = strrchr(path, '/');
+
+		*slash = '\0';
+		rc = fsync_dir(path);
+		*slash = '/';
+	}
+	if (rc != 0)
+		(void)unlink(path);
+	return rc;
+}
+
+static void
+journal_remove(void)
+{
+	char path[4096 + 32];
+
+	if (journal_path(path, sizeof(path)) == 0)
+		(void)unlink(path);
+}
+
+/*
+ * Move a verified download to images/<name>, make the rename durable, and
  * only then record e in the manifest.  *ret_st (may be NULL) gets the
- * installed file's identity.  0 or -errno.  Blocks on the directory fsyncs,
- * as the manifest's rewrite does.
+ * installed file's identity.  0 or -errno.  Blocks on the fsyncs, as the
+ * manifest's rewrite does.
  *
- * All or nothing: when a step after the rename fails (a full disk refusing
- * the manifest's rewrite, say), the in-memory manifest keeps its previous
- * entry and the file goes back to verified_path, so the caller publishes
- * nothing, still has its verified file, and the manifest on disk never
- * lacks an image that is served. */
+ * All or nothing, on disk too: the install is journaled (tmp/install.json)
+ * and the previous version's file parked (tmp/<hex>.retired) before the
+ * download takes its place; when a step after that fails (a full disk
+ * refusing the manifest's rewrite, say), the in-memory manifest keeps its
+ * previous entry, the file goes back to verified_path and the previous
+ * file to images/, so the caller publishes nothing, still has its verified
+ * file, and the manifest on disk never lacks an image that is served.  A
+ * crash in between is undone at the next start (install_recover).
+ */
 static int
 install_file(const struct mb_manifest_entry *e, const char *verified_path, struct stat *ret_st)
 {
-	char dest[4096 + 300];
+	char dest[4096 + 300], parked[4096 + 100], tmpdir[4096 + 8];
 	struct mb_manifest_entry prev;
 	const struct mb_manifest_entry *old;
-	bool had = false;
+	bool had = false, parked_old = false;
+	struct stat vsb;
 	size_t first;
 	int rc;
 
@@ -889,18 +1036,47 @@ install_file(const struct mb_manifest_entry *e, const char *verified_path, struc
 		had = true;
 	}
 	snprintf(dest, sizeof(dest), "%s/images/%s", st.state_dir, e->name);
+	snprintf(tmpdir, sizeof(tmpdir), "%s/tmp", st.state_dir);
+	rc = retired_path(e->name, parked, sizeof(parked));
+	if (rc != 0)
+		goto out;
+	if (stat(verified_path, &vsb) == -1) {
+		rc = -errno;
+		goto out;
+	}
 	rc = mkdir_parents_of(dest, &first);
 	if (rc != 0)
 		goto out;
-	if (rename(verified_path, dest) == -1) {
+	if (mkdir(tmpdir, 0750) == -1 && errno != EEXIST) {
 		rc = -errno;
 		goto out;
+	}
+	rc = journal_write(e, &vsb, verified_path);
+	if (rc != 0) {
+		MB_LOG(ERR, STORE, "image '%s': cannot journal the install in '%s': %s", e->name,
+		       tmpdir, strerror(-rc));
+		goto out;
+	}
+	if (rename(dest, parked) == 0) {
+		parked_old = true;
+		rc = fsync_dir(tmpdir);
+		if (rc != 0)
+			goto unpark;
+	} else if (errno != ENOENT) {
+		rc = -errno;
+		goto unjournal;
+	}
+	fault_point("install-parked");
+	if (rename(verified_path, dest) == -1) {
+		rc = -errno;
+		goto unpark;
 	}
 	rc = make_durable(dest, first);
 	if (rc != 0) {
 		MB_LOG(ERR, STORE, "cannot fsync the directory of '%s': %s", dest, strerror(-rc));
 		goto undo;
 	}
+	fault_point("install-renamed");
 	if (ret_st != NULL && stat(dest, ret_st) == -1) {
 		rc = -errno;
 		goto undo;
@@ -909,8 +1085,12 @@ install_file(const struct mb_manifest_entry *e, const char *verified_path, struc
 	if (rc != 0)
 		goto undo;
 	rc = write_manifest_of(&st.man);
-	if (rc == 0)
+	if (rc == 0) {
+		if (parked_old)
+			(void)unlink(parked);
+		journal_remove();
 		goto out;
+	}
 	/* the manifest on disk still says what it said: so does st.man */
 	if (had)
 		(void)mb_manifest_set(&st.man, &prev);
@@ -920,6 +1100,12 @@ undo:
 	if (rename(dest, verified_path) == -1)
 		MB_LOG(ERR, STORE, "cannot move '%s' back to '%s': %s", dest, verified_path,
 		       strerror(errno));
+unpark:
+	if (parked_old && rename(parked, dest) == -1)
+		MB_LOG(ERR, STORE, "cannot move '%s' back to '%s': %s; the next start puts it back",
+		       parked, dest, strerror(errno));
+unjournal:
+	journal_remove();
 out:
 	if (had)
 		mb_manifest_entry_done(&prev);

@@ -434,9 +434,10 @@ install(struct dl *dl)
 	if (rc == -ENOSPC || rc == -EDQUOT) {
 		/* nothing was installed; the verified .part stays for the next
 		 * round, which checks it without a request */
-		sync_set_reason(why, "store install failed: %s (rewriting %s/manifest.json, or "
-				"images.max-images reached): free space there; the next round "
-				"installs the verified download", strerror(-rc), S.cfg->state_dir);
+		sync_set_reason(why, "store install failed: %s (journaling it in %s/tmp or "
+				"rewriting %s/manifest.json, or images.max-images reached): free "
+				"space there; the next round installs the verified download",
+				strerror(-rc), S.cfg->state_dir, S.cfg->state_dir);
 		dl_fail(dl, why, false);
 		return;
 	}

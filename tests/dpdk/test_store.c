@@ -342,7 +342,8 @@ tmp_count(const char *suffix)
  * A withdrawal whose rewrite of manifest.json fails (here: manifest.json.tmp
  * cannot be created, as on a full disk) changes nothing: the image stays
  * published, in the store's manifest, in manifest.json and under images/.
- * Once the rewrite works, it is gone from all four, with nothing left over.
+ * The same for an update of it.  Once the rewrite works, it is gone from
+ * all four, with nothing left over.
  */
 static void
 test_retire_all_or_nothing(void **state)
@@ -367,6 +368,40 @@ test_retire_all_or_nothing(void **state)
 		assert_int_equal(fx_reload(err, sizeof(err)), 0);
 		pump();
 		assert_non_null(fx_lookup("sync/old"));
+	}
+	/* an update that cannot be recorded changes nothing either: version
+	 * 1 stays, from its file, the download is back where it was */
+	{
+		const char *v2 = "version 2 of the image";
+		struct mb_manifest_entry e = { 0 };
+		char path[256], buf[64] = "";
+		unsigned int len;
+		struct mb_image *img;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/download.tmp", dir);
+		f = fopen(path, "w");
+		assert_non_null(f);
+		fputs(v2, f);
+		fclose(f);
+		snprintf(e.name, sizeof(e.name), "sync/old");
+		e.version = 2;
+		e.size = strlen(v2);
+		EVP_Digest(v2, strlen(v2), e.sha256, &len, EVP_sha256(), NULL);
+		assert_true(mb_ctl_store_install(&e, path) < 0);
+		pump();
+		assert_int_equal(access(path, F_OK), 0);
+		img = fx_lookup("sync/old");
+		assert_non_null(img);
+		assert_int_equal(img->version, 1);
+		snprintf(path, sizeof(path), "%s/images/sync/old", dir);
+		f = fopen(path, "r");
+		assert_non_null(f);
+		assert_non_null(fgets(buf, sizeof(buf), f));
+		fclose(f);
+		assert_string_equal(buf, "bytes of an image ops withdraws");
+		assert_int_equal(tmp_count(".retired"), 0);
+		assert_int_equal(tmp_count("install.json"), 0);
 	}
 	assert_int_equal(rmdir(tmp), 0);
 	assert_int_equal(mb_ctl_store_retire("sync/old"), 0);

@@ -51,7 +51,11 @@
 # fault hook) after C's file was parked and before manifest.json changed
 # leaves C recorded, and the start puts its file back and serves it;
 # SIGKILL after the rewrite leaves C unrecorded, and the start deletes the
-# parked file; then C is gone everywhere and F is installed.  Last, the
+# parked file; SIGKILL during the install of F or of B version 2 (after
+# the download took the place of the file under images/, and before) is
+# undone by the next start (B v1 served, manifest.json as before, the
+# download back in its .part, installed later without a request); then C
+# is gone everywhere and F and B v2 are installed.  Last, the
 # replay floor's write fails: health says so and the next round writes it.
 # Skips (77) while minibossd is not built.
 set -u
@@ -538,7 +542,7 @@ EOP
 			ngx_stop
 			mb_daemon_start srv "$MB_TMP"/mb.conf
 			mb_daemon_wait_ready 30
-			wait_images emulab-ops/A emulab-ops/B
+			wait_images emulab-ops/A
 			"$@"
 			mb_daemon_stop || fail "exit status"
 			ngx_up srv
@@ -555,15 +559,60 @@ EOP
 		serve_offline state_agrees OUT
 		grep -q "removed '.*\.retired', the file of an image whose withdrawal" "$MB_DAEMON_LOG" ||
 			fail "no log line for the parked file removed"
+		# Installs: ops also publishes B version 2; SIGKILL at the first
+		# install (F or B), after its download took the place of the
+		# file under images/, then (next start) before it did.  Each
+		# time the start undoes it: B v1 served from its file, F not,
+		# manifest.json as before, the download back in its .part.
+		cp "$T"/www/emulab-ops/B "$T"/B.v1
+		bver=2
+		head -c 70000 /dev/urandom > "$T"/www/emulab-ops/B
+		"$MANI" build "$T"/www --site utah=emulab-ops/A,emulab-ops/B,F \
+			--site other=OTHER,C --version-from 1 --version emulab-ops/B=2 \
+			-o "$T"/www/manifest.json >/dev/null || fail "mb-manifest build"
+		"$MANI" sign --key "$T"/ops.key "$T"/www/manifest.json >/dev/null || fail "sign"
+		cp "$MB_TMP"/state/manifest.json "$T"/local-manifest.before
+		installs_undone() {
+			cmp -s "$MB_TMP"/state/manifest.json "$T"/local-manifest.before ||
+				fail "manifest.json changed: $(cat "$MB_TMP"/state/manifest.json)"
+			[ -e "$MB_TMP"/state/images/F ] && fail "F under images/, not in manifest.json"
+			cmp -s "$MB_TMP"/state/images/emulab-ops/B "$T"/B.v1 || fail "B's file is not v1"
+			[ -e "$MB_TMP"/state/tmp/install.json ] && fail "install journal left"
+			! ls "$MB_TMP"/state/tmp | grep -q '\.retired$' ||
+				fail "a parked file left: $(ls "$MB_TMP"/state/tmp)"
+			mb_ctl --json images > "$T"/images.json || fail "images"
+			python3 - "$T"/images.json "$T"/B.v1 <<'EOP' || fail "after an interrupted install: $(cat "$T"/images.json)"
+import hashlib, json, sys
+imgs = {i["name"]: i for i in json.load(open(sys.argv[1]))}
+assert "F" not in imgs, imgs.get("F")
+b = imgs["emulab-ops/B"]
+assert b["state"] == "ok" and b["version"] == 1, b
+assert b["sha256"] == hashlib.sha256(open(sys.argv[2], "rb").read()).hexdigest(), b
+EOP
+		}
+		crash_at install-renamed
+		serve_offline installs_undone
+		interrupted=$(sed -n "s/.*image '\([^']*\)': its install was interrupted.*download is back in.*/\1/p" \
+			"$MB_DAEMON_LOG")
+		[ -n "$interrupted" ] || fail "no log line for the install undone"
+		part=$MB_TMP/state/tmp/$(echo "$interrupted" | sed 's,/,%2F,g').part
+		cmp -s "$part" "$T"/www/"$interrupted" || fail "the verified download of $interrupted is not back"
+		crash_at install-parked
+		serve_offline installs_undone
+		: > "$T"/ngx/access.log
 	else
 		mb_log "not built with -Dfault_hooks=true: the crash steps are not tested"
 	fi
-	: > "$MB_DAEMON_LOG"
 	mb_daemon_start srv "$MB_TMP"/mb.conf
 	mb_daemon_wait_ready 30
 	mb_ctl sync --wait >/dev/null
 	wait_images emulab-ops/A emulab-ops/B F
 	state_agrees OUT
+	if [ -n "${interrupted:-}" ]; then
+		# the download an interrupted install left is installed as it is
+		grep -q "GET /$interrupted " "$T"/ngx/access.log &&
+			fail "$interrupted fetched again: $(cat "$T"/ngx/access.log)"
+	fi
 	[ "$(sync_field result)" = ok ] || fail "result $(sync_field result) with room again"
 	mb_ctl --json health | grep -q withdraw_failed && fail "withdraw_failed still in health"
 	# The replay floor (sync-accepted.json) cannot be written (a directory
@@ -571,7 +620,8 @@ EOP
 	# the same manifest (304), writes it.
 	gen=$(( $(date +%s) + 1 ))
 	"$MANI" build "$T"/www --site utah=emulab-ops/A,emulab-ops/B,F --site other=OTHER,C \
-		--version-from 1 --generated "$gen" -o "$T"/www/manifest.json >/dev/null ||
+		--version-from 1 --version emulab-ops/B="${bver:-1}" --generated "$gen" \
+		-o "$T"/www/manifest.json >/dev/null ||
 		fail "mb-manifest build"
 	"$MANI" sign --key "$T"/ops.key "$T"/www/manifest.json >/dev/null || fail "sign"
 	touch -d @1700000300 "$T"/www/manifest.json
