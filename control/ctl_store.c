@@ -1019,7 +1019,7 @@ install_file(const struct mb_manifest_entry *e, const char *verified_path, struc
 	struct mb_manifest_entry prev;
 	const struct mb_manifest_entry *old;
 	bool had = false, parked_old = false;
-	struct stat vsb;
+	struct stat vsb, dsb;
 	size_t first;
 	int rc;
 
@@ -1042,6 +1042,10 @@ install_file(const struct mb_manifest_entry *e, const char *verified_path, struc
 		goto out;
 	if (stat(verified_path, &vsb) == -1) {
 		rc = -errno;
+		goto out;
+	}
+	if (lstat(dest, &dsb) == 0 && S_ISDIR(dsb.st_mode)) {
+		rc = -EISDIR; /* the name is a directory of other images' */
 		goto out;
 	}
 	rc = mkdir_parents_of(dest, &first);
@@ -1224,6 +1228,7 @@ mb_ctl_store_retire(const char *name)
 	const struct mb_manifest_entry *e = mb_manifest_find(&st.man, name);
 	struct mb_manifest next;
 	bool moved = false;
+	struct stat sb;
 	int rc;
 
 	if (e == NULL)
@@ -1244,7 +1249,10 @@ mb_ctl_store_retire(const char *name)
 	if (rc != 0)
 		return rc;
 	(void)mb_manifest_remove(&next, name);
-	if (rename(path, parked) == 0) {
+	if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		/* a directory of other images' (this one failed as missing):
+		 * not its file, only the record goes */
+	} else if (rename(path, parked) == 0) {
 		moved = true;
 		rc = fsync_dir(tmpdir);
 		slash = strrchr(path, '/');

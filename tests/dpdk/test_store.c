@@ -413,6 +413,40 @@ test_retire_all_or_nothing(void **state)
 	assert_int_equal(tmp_count(".retired"), 0);
 }
 
+/* An image whose name is a directory of another's is refused, and the
+ * other one's file stays where it is (it is not parked as "the old file"). */
+static void
+test_install_over_directory(void **state)
+{
+	struct mb_manifest_entry e = { 0 };
+	char path[256];
+	unsigned int len;
+	FILE *f;
+
+	(void)state;
+	install_text("sync/dir/inner", "the image inside a directory");
+	snprintf(path, sizeof(path), "%s/download.tmp", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("x", f);
+	fclose(f);
+	snprintf(e.name, sizeof(e.name), "sync/dir");
+	e.version = 1;
+	e.size = 1;
+	EVP_Digest("x", 1, e.sha256, &len, EVP_sha256(), NULL);
+	assert_int_equal(mb_ctl_store_install(&e, path), -EISDIR);
+	pump();
+	assert_int_equal(access(path, F_OK), 0);
+	assert_true(image_file_exists("sync/dir/inner"));
+	assert_true(disk_lists("sync/dir/inner"));
+	assert_false(disk_lists("sync/dir"));
+	assert_non_null(fx_lookup("sync/dir/inner"));
+	assert_int_equal(tmp_count(".retired"), 0);
+	assert_int_equal(mb_ctl_store_retire("sync/dir/inner"), 0);
+	pump();
+	assert_false(image_file_exists("sync/dir/inner"));
+}
+
 /* Where a withdrawal parks an image's file until manifest.json no longer
  * names it: tmp/<SHA-256 of the name, hex>.retired. */
 static void
@@ -528,6 +562,7 @@ main(void)
 		cmocka_unit_test(test_install_retire),
 		cmocka_unit_test(test_retire_all_or_nothing),
 		cmocka_unit_test(test_retire_crash_recovery),
+		cmocka_unit_test(test_install_over_directory),
 		cmocka_unit_test(test_telemetry),
 	};
 
