@@ -89,6 +89,7 @@ static struct {
 	char *state_dir;	 /* for master-cursors.json; NULL = not kept */
 	uint32_t saved_group;	 /* cursors as last written */
 	uint16_t saved_port;
+	char cursor_err[PATH_MAX + 200]; /* why the last write failed, "" if it did not */
 	mb_master_origin_fn origin;
 	void *origin_arg;
 } ms = { .lfd = -1 };
@@ -140,7 +141,8 @@ cursors_load(void)
 
 /* Write the cursors if they moved: temporary file, fsync, rename, fsync of
  * the directory.  Blocks on the file system (once per new session).  On
- * failure the old file stays and the next move tries again. */
+ * failure the old file stays, saved_* still say what it holds, health
+ * shows why (cursors_unsaved) and the next request tries again. */
 static void
 cursors_save(void)
 {
@@ -148,7 +150,8 @@ cursors_save(void)
 	char path[PATH_MAX], tmp[PATH_MAX], text[96];
 	uint32_t g;
 	uint16_t p;
-	int fd, dfd, n;
+	int fd, dfd, n, err;
+	ssize_t w;
 
 	if (ms.state_dir == NULL)
 		return;
@@ -163,17 +166,23 @@ cursors_save(void)
 	n = snprintf(text, sizeof(text), "{\"group\": \"%u.%u.%u.%u\", \"port\": %u}\n", g >> 24,
 		     (g >> 16) & 0xff, (g >> 8) & 0xff, g & 0xff, (unsigned int)p);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd == -1)
+	if (fd == -1) {
+		err = errno;
 		goto err;
-	if (write(fd, text, (size_t)n) != n || fsync(fd) == -1) {
-		(void)close(fd);
+	}
+	w = write(fd, text, (size_t)n);
+	err = w == -1 ? errno : w != n ? ENOSPC : 0; /* a short write: out of room */
+	if (err == 0 && fsync(fd) == -1)
+		err = errno;
+	if (close(fd) == -1 && err == 0)
+		err = errno;
+	if (err == 0 && rename(tmp, path) == -1)
+		err = errno;
+	if (err != 0) {
 		(void)unlink(tmp);
 		goto err;
 	}
-	if (close(fd) == -1 || rename(tmp, path) == -1) {
-		(void)unlink(tmp);
-		goto err;
-	}
+	/* renamed: the file holds the new cursors whatever the fsync says */
 	dfd = open(ms.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd != -1) {
 		(void)fsync(dfd);
@@ -181,10 +190,14 @@ cursors_save(void)
 	}
 	ms.saved_group = g;
 	ms.saved_port = p;
+	ms.cursor_err[0] = '\0';
 	return;
 err:
-	MB_LOG_RL(&rl, WARNING, CTL, "master: cannot write '%s': %s; after a restart new "
-		  "sessions may reuse a group and port", path, strerror(errno));
+	snprintf(ms.cursor_err, sizeof(ms.cursor_err), "cannot write '%s': %s%s; after a restart "
+		 "new sessions may reuse a group and port", path, strerror(err),
+		 err == ENOSPC || err == EDQUOT ? " (free space there or move server.state-dir "
+						  "to a larger filesystem)" : "");
+	MB_LOG_RL(&rl, WARNING, CTL, "master: %s", ms.cursor_err);
 }
 
 
@@ -452,6 +465,8 @@ health_master(enum mb_health_state *worst, void *arg)
 	j = mb_master_json(ms.m);
 	json_object_set_new(j, "enabled", json_true());
 	json_object_set_new(j, "listening", json_boolean(ms.lfd >= 0));
+	if (ms.cursor_err[0] != '\0')
+		json_object_set_new(j, "cursors_unsaved", json_string(ms.cursor_err));
 	if (ms.lfd < 0 && *worst < MB_HEALTH_DEGRADED)
 		*worst = MB_HEALTH_DEGRADED;
 	return j;
@@ -674,6 +689,7 @@ master_stop(void)
 	ms.port = 0;
 	free(ms.state_dir);
 	ms.state_dir = NULL;
+	ms.cursor_err[0] = '\0';
 }
 
 const struct mb_ctl_subsys mb_ctl_subsys_master = {

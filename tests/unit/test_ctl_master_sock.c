@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -436,6 +437,39 @@ test_cursors_restart(void **state)
 	assert_int_equal(mb_ctl_core_start(&cfg, NULL, tab, 2), 0);
 	third = get_pair("emulab-ops/A");
 	assert_true(third == first);
+
+	/* The file cannot be replaced (a directory where its temporary file
+	 * goes): it keeps what it held, health says why, and the next
+	 * session's write, once it can, brings it up to date. */
+	{
+		char tmp[80], *err = NULL, *before = NULL;
+		json_t *h;
+		size_t blen;
+
+		assert_int_equal(mb_file_read_all(path, 4096, &before, &blen), 0);
+		snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+		assert_int_equal(mkdir(tmp, 0755), 0);
+		(void)get_pair("emulab-ops/B");
+		assert_int_equal(mb_file_read_all(path, 4096, &buf, &len), 0);
+		assert_string_equal(buf, before);
+		free(buf);
+		h = mb_ctl_action_run("health", NULL, &err);
+		assert_non_null(h);
+		assert_non_null(strstr(json_string_value(json_object_get(
+			json_object_get(h, "master"), "cursors_unsaved")) ?: "", "cannot write"));
+		json_decref(h);
+		assert_int_equal(rmdir(tmp), 0);
+		mbt_sess_reset(5000);
+		(void)get_pair("emulab-ops/A");
+		assert_int_equal(mb_file_read_all(path, 4096, &buf, &len), 0);
+		assert_string_not_equal(buf, before);
+		free(buf);
+		h = mb_ctl_action_run("health", NULL, &err);
+		assert_non_null(h);
+		assert_null(json_object_get(json_object_get(h, "master"), "cursors_unsaved"));
+		json_decref(h);
+		free(before);
+	}
 	mb_ctl_core_stop();
 
 	mb_config_done(&cfg);
