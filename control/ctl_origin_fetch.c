@@ -725,6 +725,15 @@ work_done(struct mb_work *w)
 	} else {
 		rc = mb_ctl_store_install(&f->e, f->path); /* the store verifies the file */
 	}
+	if (rc == -ENOSPC || rc == -EDQUOT) {
+		/* nothing installed: manifest.json and images/ as they were */
+		fetch_fail(f, 0, "the store could not install the image: %s (journaling it in "
+			   "%s/tmp or rewriting %s/manifest.json, or images.max-images "
+			   "reached): free space there or move server.state-dir to a larger "
+			   "filesystem", strerror(-rc), mb_origin.cfg->state_dir,
+			   mb_origin.cfg->state_dir);
+		return;
+	}
 	if (rc < 0) {
 		fetch_fail(f, 0, "the store refused the image: %s", strerror(-rc));
 		return;
