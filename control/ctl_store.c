@@ -540,6 +540,7 @@ retired_path(const char *name, char *buf, size_t len)
 	return 0;
 }
 
+/* A file name under tmp/ that retired_path makes. */
 static bool
 is_retired_name(const char *n)
 {
