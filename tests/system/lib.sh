@@ -44,7 +44,10 @@ MB_DAEMON_LOG=
 MB_DAEMON_NS=
 
 mb_log() { echo "# $(date +%H:%M:%S) $*" >&2; }
-mb_fail() { echo "FAIL: $*" >&2; [ -n "${MB_DAEMON_LOG:-}" ] && [ -f "$MB_DAEMON_LOG" ] &&
+# mb_fail MSG: fail the test.  MB_FAIL_HOOK: a command a test sets to print
+# its own diagnostics (daemon state) after the message, before the log tail.
+mb_fail() { local h=${MB_FAIL_HOOK:-}; MB_FAIL_HOOK=; echo "FAIL: $*" >&2; [ -n "$h" ] && $h >&2
+	[ -n "${MB_DAEMON_LOG:-}" ] && [ -f "$MB_DAEMON_LOG" ] &&
 	{ echo "--- minibossd log (tail) ---" >&2; tail -n 30 "$MB_DAEMON_LOG" >&2; }; exit 1; }
 mb_skip() { echo "SKIP: $*" >&2; exit 77; }
 mb_pass() { echo "PASS: ${*:-ok}" >&2; exit 0; }

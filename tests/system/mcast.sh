@@ -48,6 +48,94 @@ conf() {
 	} >"$MB_TMP/mb.conf"
 }
 
+# What the daemon's sessions were when a client failed (for CI, where the
+# failure cannot be looked at again): from the daemon's start a sampler
+# appends `minibossctl --json sessions` (one line, with the time) to
+# $MB_TMP/diag-sessions.log every 0.5 s; on any failure (MB_FAIL_HOOK) the
+# sessions' and nodes' counters are printed every 2 s of the run and for
+# its last 3 s, then the sessions and the port's non-zero counters now.
+diag_sampler() {
+	while :; do
+		printf '%s ' "$(date +%s.%N)"
+		mb_ctl --json sessions 2>&1 | tr -d '\n'
+		echo
+		sleep 0.5
+	done >>"$MB_TMP/diag-sessions.log" 2>/dev/null
+}
+
+diag_start() {
+	diag_sampler &
+	MB_PIDS+=("$!")
+	MB_FAIL_HOOK=mcast_diag
+}
+
+mcast_diag() {
+	local f=$MB_TMP/diag-sessions.log
+	echo "--- sessions and nodes during the run (every 2 s, then the last 3 s) ---"
+	[ -f "$f" ] && python3 - "$f" <<-'EOF'
+		import json, sys
+		S = ("state", "blocks", "rounds", "requests", "prequests", "merged", "wq_drops",
+		     "queue-depth", "pacing-bps", "group-loss", "not_yet", "no_neigh", "overruns",
+		     "drops", "fallbacks", "fb_refused", "fb_blocks", "fb_requests", "fb_group",
+		     "fb_no_neigh", "fb_budget_refused", "fb_returned", "leaves")
+		N = ("method", "fallback", "progress", "progress-from", "joins", "requests",
+		     "rerequests", "lost-blocks", "loss", "ucast-bytes", "ucast-rate-bps",
+		     "last-seen-ms")
+		rows = []
+		for line in open(sys.argv[1]):
+		    t, _, js = line.partition(" ")
+		    try:
+		        rows.append((float(t), json.loads(js)))
+		    except ValueError:
+		        rows.append((float(t) if t.replace(".", "").isdigit() else 0, None))
+		if not rows:
+		    sys.exit(0)
+		t0, tl = rows[0][0], rows[-1][0]
+		keep, last = [], None
+		for t, j in rows:
+		    if last is None or t - last >= 2 or t >= tl - 3:
+		        keep.append((t, j))
+		        last = t
+		for t, j in keep:
+		    if j is None:
+		        print("%6.1f (no answer)" % (t - t0))
+		        continue
+		    for s in j.get("dataplane", []):
+		        print("%6.1f S%s %s" % (t - t0, s.get("id"),
+		              " ".join("%s=%s" % (k, s.get(k)) for k in S)))
+		        for n in s.get("nodes") or []:
+		            print("         %s %s" % (n.get("addr"),
+		                  " ".join("%s=%s" % (k, n.get(k)) for k in N)))
+	EOF
+	echo "--- sessions now ---"
+	mb_ctl --json sessions 2>&1 | python3 -c 'import json, sys
+try:
+    j = json.load(sys.stdin)
+except ValueError:
+    sys.exit(0)
+for k, v in j.items():
+    for x in v if isinstance(v, list) else [v]:
+        print(k, json.dumps(x, separators=(",", ":")))'
+	echo "--- port counters now (non-zero) ---"
+	mb_ctl --json stats 2>&1 | python3 -c 'import json, sys
+def flat(v, p=""):
+    if isinstance(v, dict):
+        for k, x in v.items():
+            flat(x, p + k + ".")
+    elif isinstance(v, list):
+        for i, x in enumerate(v):
+            flat(x, p + str(i) + ".")
+    elif v not in (0, None, False, ""):
+        print(p[:-1] + "=" + str(v), end=" ")
+try:
+    flat(json.load(sys.stdin))
+except ValueError:
+    pass
+print()'
+	echo "--- clients ---"
+	tail -n 3 "$MB_TMP"/c*.err 2>/dev/null
+}
+
 # setup NCLIENTS EXTRA: testbed (bridge as lib.sh makes it), image, daemon.
 setup() {
 	local n=$1 i
@@ -62,6 +150,7 @@ setup() {
 	conf "$2"
 	mb_daemon_start srv "$MB_TMP/mb.conf"
 	mb_daemon_wait_ready 30
+	diag_start
 	mb_wait_tcp c1 "$SRV_ADDR" 64494 15 || mb_fail "master server port not reachable"
 	for i in $(seq 60); do
 		mb_in c1 timeout 5 "$FRIS" -i 10.78.0.21 -S "$SRV_ADDR" -Q emulab-ops/RAW 2>&1 |
