@@ -22,6 +22,8 @@
 #define LOSS_TICKS 20	  /* net bad ticks (up when over, down when not): 2 s */
 #define UNREACHED_PPM 900000
 #define UNREACHED_TICKS 10
+#define UNREACHED_REASKS 2	  /* ... with re-ask evidence in this many of them */
+#define REASK_MIN16 (64 * 16)	  /* smoothed re-ask evidence needed for a verdict (x16) */
 #define STALL_TICKS 20
 #define ACTIVE_US 2000000ULL	  /* a member heard from within this long takes part */
 #define MIN_AGE_TICKS 3		  /* nor before it has been there this long */
@@ -319,6 +321,10 @@ mb_fris_nodes_join(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t cl
 		nd->ew_lost16 = 0;
 		nd->loss_ppm = 0;
 		nd->bad_ticks = nd->unreached_ticks = nd->stall_ticks = 0;
+		nd->reask_ticks = 0;
+		nd->t_reask = false;
+		nd->ra_sent16 = nd->ra_lost16 = 0;
+		nd->hist_n = nd->hist_next = 0;
 		nd->stall_mark = 0;
 		nd->join_cnt = 0;
 		nd->join_win = now;
@@ -330,6 +336,34 @@ mb_fris_nodes_join(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t cl
 	if (++nd->join_cnt >= JOIN_FALLBACK)
 		fallback(t, nd, MB_FRIS_NODE_R_JOIN, now);
 	return nd->fb >= 0;
+}
+
+/* An ask leaves the pending list: remember the group's send count at it. */
+static void
+hist_push(struct mb_fris_node *nd, uint32_t chunk, uint32_t sent)
+{
+	nd->hist_chunk[nd->hist_next] = chunk;
+	nd->hist_sent[nd->hist_next] = sent;
+	nd->hist_next = (uint8_t)((nd->hist_next + 1) % MB_FRIS_NODE_PEND);
+	if (nd->hist_n < MB_FRIS_NODE_PEND)
+		nd->hist_n++;
+}
+
+/* The group's send count at the node's last remembered ask of `chunk`
+ * (taken out of the ring), or false. */
+static bool
+hist_take(struct mb_fris_node *nd, uint32_t chunk, uint32_t *sent)
+{
+	for (unsigned k = 1; k <= nd->hist_n; k++) {
+		unsigned j = (nd->hist_next + MB_FRIS_NODE_PEND - k) % MB_FRIS_NODE_PEND;
+
+		if (nd->hist_chunk[j] != chunk)
+			continue;
+		*sent = nd->hist_sent[j];
+		nd->hist_chunk[j] = UINT32_MAX; /* used up */
+		return true;
+	}
+	return false;
 }
 
 /* Did blocks of the chunk of pending ask i go out after the ask (to the
@@ -374,8 +408,22 @@ mb_fris_nodes_ask(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t chu
 		uint32_t since_ask = alone ? nd->pend_sent[i] : t->sent_cnt[chunk] - nd->pend_sent[i];
 
 		lost = nasked < since_ask ? nasked : since_ask;
-	} else if (!alone && t->covered_at[chunk] > nd->first_ask) {
-		lost = nasked;
+		if (!alone && since_ask > 0) {
+			nd->ra_sent16 += (uint64_t)since_ask * 16;
+			nd->ra_lost16 += lost * 16;
+			nd->t_reask = true;
+		}
+	} else {
+		uint32_t at, since_ask;
+
+		if (!alone && t->covered_at[chunk] > nd->first_ask)
+			lost = nasked;
+		/* asked before, longer ago than the pending list keeps */
+		if (!alone && hist_take(nd, chunk, &at) && (since_ask = t->sent_cnt[chunk] - at) > 0) {
+			nd->ra_sent16 += (uint64_t)since_ask * 16;
+			nd->ra_lost16 += (uint64_t)(nasked < since_ask ? nasked : since_ask) * 16;
+			nd->t_reask = true;
+		}
 	}
 	nd->t_lost += lost;
 	nd->blocks_lost += lost;
@@ -391,6 +439,8 @@ mb_fris_nodes_ask(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t chu
 			i = old;
 			if (pend_answered(t, nd, i))
 				set_done(t, nd, nd->pend_chunk[i], now);
+			if (!alone)
+				hist_push(nd, nd->pend_chunk[i], nd->pend_sent[i]);
 		}
 	}
 	nd->pend_chunk[i] = chunk;
@@ -523,6 +573,8 @@ resolve(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint64_t now)
 		    (answered || since(now, ta) >= us(t, PEND_STALE_US))) {
 			if (answered)
 				set_done(t, nd, c, now);
+			if (nd->method == MB_FRIS_NODE_MCAST)
+				hist_push(nd, c, nd->pend_sent[i]);
 			nd->npend--;
 			nd->pend_chunk[i] = nd->pend_chunk[nd->npend];
 			nd->pend_t[i] = nd->pend_t[nd->npend];
@@ -569,8 +621,12 @@ mb_fris_nodes_tick(struct mb_fris_nodes *t, uint64_t now)
 		struct mb_fris_node *nd = &t->node[i];
 		uint64_t thr;
 
+		/* re-ask evidence, smoothed like the loss (about a second) */
+		nd->ra_sent16 = nd->ra_sent16 * 7 / 8;
+		nd->ra_lost16 = nd->ra_lost16 * 7 / 8;
 		if (!member(t, nd, now)) {
 			nd->bad_ticks = nd->unreached_ticks = nd->stall_ticks = 0;
+			nd->reask_ticks = 0;
 			nd->stall_mark = nd->done;
 			goto next;
 		}
@@ -582,13 +638,26 @@ mb_fris_nodes_tick(struct mb_fris_nodes *t, uint64_t now)
 				nd->bad_ticks++;
 			else if (nd->bad_ticks > 0)
 				nd->bad_ticks--;
-			nd->unreached_ticks = nd->loss_ppm > UNREACHED_PPM ?
-						      nd->unreached_ticks + 1 : 0;
 			if (known >= 2 && nd->bad_ticks >= LOSS_TICKS)
 				fallback(t, nd, MB_FRIS_NODE_R_LOSS, now);
-			else if (nd->unreached_ticks >= UNREACHED_TICKS)
-				fallback(t, nd, MB_FRIS_NODE_R_UNREACHED, now);
 		}
+		/* UNREACHED: over 90% of what was sent is asked for again, by the
+		 * loss against the group's sends (needs the group busy) or by the
+		 * re-asks themselves (any pace: a node alone in a group at its
+		 * floor rate, whose loss against the group's smoothed sends swings
+		 * with each re-ask); 1 s in a row, with re-asks in 2 ticks of it */
+		if ((verdict && nd->loss_ppm > UNREACHED_PPM) ||
+		    (nd->ra_sent16 >= REASK_MIN16 &&
+		     nd->ra_lost16 * 1000000 > nd->ra_sent16 * (uint64_t)UNREACHED_PPM)) {
+			nd->unreached_ticks++;
+			if (nd->t_reask)
+				nd->reask_ticks++;
+		} else {
+			nd->unreached_ticks = nd->reask_ticks = 0;
+		}
+		if (nd->method == MB_FRIS_NODE_MCAST && nd->unreached_ticks >= UNREACHED_TICKS &&
+		    nd->reask_ticks >= UNREACHED_REASKS)
+			fallback(t, nd, MB_FRIS_NODE_R_UNREACHED, now);
 		/* asking, no progress, while another member progresses */
 		if (nd->done != nd->stall_mark || nd->t_asks == 0) {
 			if (nd->done != nd->stall_mark)
@@ -630,8 +699,10 @@ next:
 			fb_release(t, nd);
 		}
 	}
-	for (i = 0; i < nn; i++)
+	for (i = 0; i < nn; i++) {
 		t->node[i].t_lost = 0;
+		t->node[i].t_reask = false;
+	}
 	t->last_tick = now;
 	if (known == 0)
 		t->group_loss_ppm = 0;

@@ -31,8 +31,12 @@
  *     the best member's, for 2 s net (+1 a tick over, -1 a tick not: a
  *     burst of a few hundred ms does not move it; it cannot keep up, or its
  *     link loses: it must not slow the group);
- *   - UNREACHED: for 10 ticks (1 s) it asked again for more than 90% of
- *     what the group sent (nothing gets through, whatever the rate);
+ *   - UNREACHED: for 10 ticks (1 s), with asks again in at least 2 of
+ *     them, it asked again for more than 90% of what the group sent, or,
+ *     what does not depend on the group's pace, its re-asks asked again for
+ *     more than 90% of what the group sent of those chunks since its last
+ *     ask of each (nothing gets through, whatever the rate; a node alone in
+ *     the group included, which no other rule can compare);
  *   - STALL: it kept asking for 2 s and its inferred progress did not move
  *     while another member's did.
  * Loss evidence is what a node asks for again although it was sent: when it
@@ -122,6 +126,13 @@ struct mb_fris_node {
 	uint64_t ew_lost16;	/* smoothed loss evidence per tick, x16 */
 	uint32_t loss_ppm;	/* its loss against the group's sends, last tick */
 	uint16_t bad_ticks, unreached_ticks, stall_ticks;
+	uint16_t reask_ticks;	/* ticks of the UNREACHED streak with re-ask evidence */
+	bool t_reask;		/* re-ask evidence since the last tick */
+	/* re-ask evidence (UNREACHED): of the BLOCKs of a chunk the group sent
+	 * since the node last asked for it, those it asks for again; both
+	 * smoothed alike (x16, 7/8 a tick), so their ratio only moves when it
+	 * asks, whatever the group's pace */
+	uint64_t ra_sent16, ra_lost16;
 	uint32_t stall_mark;	/* done when the stall count began */
 	uint64_t join_win;	/* start of the JOIN window */
 	uint32_t join_cnt;
@@ -130,6 +141,12 @@ struct mb_fris_node {
 	uint32_t pend_chunk[MB_FRIS_NODE_PEND];
 	uint64_t pend_t[MB_FRIS_NODE_PEND];
 	uint32_t pend_sent[MB_FRIS_NODE_PEND];
+	/* asks resolved or pushed out of the list above: the chunk and the
+	 * group's send count at the ask, so that a re-ask after a longer back-off
+	 * is still evidence (a ring, newest at hist_next - 1) */
+	uint32_t hist_chunk[MB_FRIS_NODE_PEND];
+	uint32_t hist_sent[MB_FRIS_NODE_PEND];
+	uint8_t hist_n, hist_next;
 };
 
 /* A run of BLOCKs being sent: [block, block + left) of chunk. */

@@ -25,6 +25,14 @@
 #   mcast.sh progress  per-node progress mid-load in minibossctl sessions
 #                      and health: inferred for the stock client, reported
 #                      (PROGRESS, mb-frisbee -H) for mb-frisbee
+#   mcast.sh lost-group  c1 alone; when it has written 44 of the 48 chunks
+#                      the bridge stops giving it the group (as a snooping
+#                      switch does once it stops flooding a group whose
+#                      report from that port it lost).  Alone, lacking a
+#                      few chunks and hearing nothing, it must be served
+#                      alone and complete (before: it stayed in the group
+#                      at the floor rate until "No messages from server
+#                      after 20 seconds", mcast-progress's CI failure)
 # Needs root, the stock tools (skip 77 without them) and a built minibossd.
 set -u
 MB_PREFIX=mbq
@@ -535,8 +543,41 @@ progress)
 	mb_log "mid-load: stock client ${p1} (inferred), mb-frisbee ${p2} (reported)"
 	mb_pass "per-node progress mid-load (sessions text and JSON, health)"
 	;;
+lost-group)
+	MIB=48
+	setup 1 "rate = 40M"
+	fetch c1 60
+	# 44 chunks written (the client prints a line of dots, one a chunk):
+	# the group no longer reaches c1
+	cut=0
+	while alive "$PID_c1"; do
+		if [ "$(grep -o '^\.*$' "$MB_TMP/c1.err" | tr -cd . | wc -c)" -ge 44 ]; then
+			mb_nft "table bridge mbqg {
+	chain mbqc {
+		type filter hook forward priority 0; policy accept;
+		oifname \"$(mb_bridge_port c1)\" ether daddr & 01:00:00:00:00:00 == 01:00:00:00:00:00 ip protocol udp counter drop
+	}
+}"
+			cut=1
+			break
+		fi
+		sleep 0.05
+	done
+	watch_nodes "$MB_TMP/nodes.txt" "$PID_c1" &
+	w=$!
+	check c1
+	wait "$w"
+	[ $cut = 1 ] || mb_fail "c1 finished before it had 44 chunks written (no cut)"
+	dropped=$(ip netns exec "$(mb_ns br)" nft list table bridge mbqg | grep -o 'packets [0-9]*' |
+		awk '{print $2}')
+	[ "${dropped:-0}" -gt 0 ] || mb_fail "the cut dropped nothing: c1 did not need the group after it"
+	grep -q '^10.78.0.21 ucast ' "$MB_TMP/nodes.txt" ||
+		mb_fail "c1 completed but was never served alone: $(tail -n 3 "$MB_TMP/nodes.txt")"
+	how=$(grep -m1 '^10.78.0.21 ucast ' "$MB_TMP/nodes.txt" | awk '{print $3}')
+	mb_pass "c1, cut off from the group at 44 of 48 chunks ($dropped frames dropped), served alone ($how), completed in $(ms c1) ms"
+	;;
 *)
-	echo "usage: $0 querier | yield | fallback | mixed | progress" >&2
+	echo "usage: $0 querier | yield | fallback | mixed | progress | lost-group" >&2
 	exit 2
 	;;
 esac

@@ -208,6 +208,115 @@ tick:
 }
 
 /*
+ * mcast-progress's starvation (a stock client: "No messages from server
+ * after 20 seconds"): the switch stops giving the group to a node mid-load
+ * (its membership report was lost, and the flooding that had fed it ends)
+ * and the other member finishes and leaves.  The node, alone, lacks part of
+ * 4 chunks and asks for what it lacks again every 0.8-1.4 s (the stock
+ * client's re-request delay and back-off); the group's rate is at its floor
+ * (one step, about 100 BLOCKs a tick) and sends only what was asked, in
+ * order.  Nothing arrives: every re-ask asks again for all that was sent of
+ * the chunk since.  It must be served alone within a few seconds (before,
+ * its loss against the group's smoothed sends swung between 40% and 100%
+ * with each re-ask, never 10 ticks over 90% in a row: it stayed in the
+ * group, unreached, until the client gave up).
+ */
+static void
+test_lone_unreached_slow_group(void **state)
+{
+	static const unsigned gap[] = {8, 12, 10, 14, 9, 13};
+	struct mb_fris_nodes *t = mk(48, 4);
+	struct mb_fris_node *a, *b;
+	uint32_t missing[4] = {400, 300, 500, 350}, queued[4] = {0}, next = 0;
+	uint64_t now = T0;
+	unsigned k, g = 0, ask_at;
+
+	(void)state;
+	a = node(t, 1, now);
+	b = node(t, 2, now);
+	/* both load chunks 0..39 by the group; b then LEAVEs */
+	for (k = 0; k < 40; k++) {
+		now += TICK;
+		mb_fris_nodes_ask(t, a, k, CB, false, now);
+		mb_fris_nodes_ask(t, b, k, CB, false, now);
+		mb_fris_nodes_sent(t, k, 0, CB, now + 1);
+		(void)mb_fris_nodes_tick(t, now);
+	}
+	mb_fris_nodes_leave(t, b, now);
+	ask_at = 0;
+	for (k = 0; k < 100 && a->method == MB_FRIS_NODE_MCAST; k++) {
+		uint32_t budget = 100;
+
+		now += TICK;
+		if (k == ask_at) {
+			/* what it lacks of chunks 40..43, again */
+			for (uint32_t c = 0; c < 4; c++) {
+				mb_fris_nodes_ask(t, a, 40 + c, missing[c], true, now);
+				queued[c] = missing[c]; /* merged: the whole map is queued */
+			}
+			ask_at = k + gap[g++ % 6];
+		}
+		/* the group sends what is queued, in order, 100 BLOCKs a tick */
+		for (uint32_t n = 0; n < 4 && budget > 0; n++) {
+			uint32_t c = (next + n) % 4, m = queued[c] < budget ? queued[c] : budget;
+
+			if (m == 0)
+				continue;
+			mb_fris_nodes_sent(t, 40 + c, CB - queued[c], m, now + 1);
+			queued[c] -= m;
+			budget -= m;
+			next = c;
+		}
+		(void)mb_fris_nodes_tick(t, now);
+	}
+	assert_int_equal(a->method, MB_FRIS_NODE_UCAST);
+	assert_int_equal(a->reason, MB_FRIS_NODE_R_UNREACHED);
+	assert_true(k <= 50); /* within 5 s of being alone */
+	mb_fris_nodes_free(t);
+}
+
+/* Alone and congested, not unreached: a lone node that gets 40% of every
+ * resend (asks again for 60% of what went out since its last ask) stays in
+ * the group (the rate is the remedy); one that lost a burst whole once and
+ * got the resend stays too. */
+static void
+test_lone_lossy_stays(void **state)
+{
+	struct mb_fris_nodes *t = mk(64, 4);
+	struct mb_fris_node *a = node(t, 1, T0), *b;
+	uint32_t want = CB;
+	uint64_t now = T0;
+
+	(void)state;
+	for (unsigned k = 0; k < 80; k++) {
+		now += TICK;
+		if (k % 5 == 0) {
+			mb_fris_nodes_ask(t, a, 3, want, k > 0, now);
+			mb_fris_nodes_sent(t, 3, 0, want, now + 1);
+			want = want * 6 / 10 > 8 ? want * 6 / 10 : CB;
+		}
+		(void)mb_fris_nodes_tick(t, now);
+	}
+	assert_int_equal(a->method, MB_FRIS_NODE_MCAST);
+	assert_true(a->blocks_lost > 0);
+	mb_fris_nodes_leave(t, a, now);
+	b = node(t, 2, now);
+	for (unsigned k = 0; k < 40; k++) {
+		now += TICK;
+		mb_fris_nodes_ask(t, b, 10 + k, CB, false, now);
+		mb_fris_nodes_sent(t, 10 + k, 0, CB, now + 1);
+		if (k == 10) { /* all of chunk 19 lost once, sent again, got */
+			mb_fris_nodes_ask(t, b, 19, CB, true, now);
+			mb_fris_nodes_sent(t, 19, 0, CB, now + 1);
+		}
+		(void)mb_fris_nodes_tick(t, now);
+	}
+	assert_int_equal(b->method, MB_FRIS_NODE_MCAST);
+	assert_int_equal(t->st.fallbacks, 0);
+	mb_fris_nodes_free(t);
+}
+
+/*
  * Repairs only (partial sends, no covers): two nodes' asks are answered and
  * resolve, so they progress; the third asks for one block of one chunk over
  * and over, answered each time, and its progress never moves: STALL, although
@@ -566,6 +675,8 @@ main(void)
 		cmocka_unit_test(test_rerequests_move_to_unicast),
 		cmocka_unit_test(test_budget_spent_returns_to_group),
 		cmocka_unit_test(test_lone_unreached),
+		cmocka_unit_test(test_lone_unreached_slow_group),
+		cmocka_unit_test(test_lone_lossy_stays),
 		cmocka_unit_test(test_no_progress_while_others_progress),
 		cmocka_unit_test(test_slow_node_stays),
 		cmocka_unit_test(test_lossy_not_moved),
