@@ -52,6 +52,7 @@ class Window:
         r = {'wall_s': wall,
              'machine_cpu_s': m1['busy'] - self.m0['busy'],
              'softirq_cpu_s': m1['softirq'] - self.m0['softirq'],
+             'other_nice_cpu_s': m1['nice'] - self.m0['nice'],
              'peer_rx_frames': i1['rx_packets'] - self.i0['rx_packets'],
              'peer_rx_bytes': i1['rx_bytes'] - self.i0['rx_bytes']}
         r['peer_rx_pps'] = r['peer_rx_frames'] / wall

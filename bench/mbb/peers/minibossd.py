@@ -24,10 +24,15 @@ from ..util import (NS_S, NS_R, IF_S, IF_R, ADDR_S, PREFIX, MiB, NotAvailable, s
 from . import frisbee as stock
 
 # Frisbee rate profiles: the config lines each adds to [frisbee]. 'unpaced' is what the push
-# figures have always used (a session sends as fast as the port takes it); 'default' leaves the
-# rate keys at the daemon's defaults (what a user runs); 'dynamic' adds the adaptive rate.
+# figures have always used, the engine alone: a session sends as fast as the port takes it and
+# no node is moved to unicast. Both must be said since the adaptive rate and the unicast
+# fallback became defaults: the saturated series' fris-flood never receives a BLOCK (the XDP
+# sink drops them all), so every request it makes is a re-ask, which the adaptive rate rightly
+# reads as loss (it backs off to its floor) and the fallback as a node the group does not reach.
+# 'default' leaves the [frisbee] keys at the daemon's defaults (what a user runs); 'dynamic'
+# says dynamic-rate = yes, today the default too.
 RATE_PROFILES = {
-    'unpaced': 'rate = 0\n',
+    'unpaced': 'rate = 0\ndynamic-rate = no\nmax-fallback-nodes = 0\n',
     'default': '',
     'dynamic': 'dynamic-rate = yes\n',
 }
