@@ -105,6 +105,10 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	  "images in the store" },
 	{ "images", "max-image-size", MB_CFG_SIZE, OFF(max_image_size), 1, U64MAX, "64G", true,
 	  "largest image accepted" },
+	{ "images", "readahead", MB_CFG_SIZE, OFF(readahead), 0, U64MAX, "256M", true,
+	  "bytes read into the page cache ahead of each reader of an image served from its "
+	  "file (mmap), off the lcores; an image that fits in half the available memory is read "
+	  "whole; 0 = off (the lcores fault the pages in from the disk)" },
 
 	{ "frisbee", "enable", MB_CFG_BOOL, OFF(fris_enable), 0, 1, "yes", false,
 	  "serve Frisbee multicast" },

@@ -64,6 +64,7 @@ struct mb_config {
 	uint64_t hugepage_budget; /* bytes, 0 = unlimited */
 	uint64_t max_images;
 	uint64_t max_image_size;
+	uint64_t readahead; /* bytes read ahead of each reader of an mmap image, 0 = off */
 
 	/* [frisbee] */
 	bool fris_enable;

@@ -77,6 +77,11 @@ struct mb_image {
 	_Atomic uint64_t last_served_ns;  /* LRU for the hugepage budget */
 	_Atomic uint64_t bytes_served;
 	_Atomic uint32_t active_users;	  /* sessions + connections using it now */
+	/* Where the dataplane reads it: 1 + the byte offset at which an lcore
+	 * last started reading (a Frisbee run of blocks, a TCP segment), 0 =
+	 * none since the read-ahead thread last looked (it swaps 0 in).  A
+	 * hint for common/mb_readahead.c, relaxed stores, last writer wins. */
+	_Atomic uint64_t ra_hint;
 
 	struct rcu_head rcu;
 };

@@ -60,6 +60,7 @@
 #include "mb_cleanup.h"
 #include "mb_log.h"
 #include "mb_manifest.h"
+#include "mb_readahead.h"
 #include "mb_time.h"
 
 struct store st = { .fault_fd = -1 };
@@ -680,6 +681,7 @@ static void
 apply_limits(const struct mb_config *cfg)
 {
 	mb_imgmem_set_budget(cfg->hugepage_budget);
+	mb_ra_set_window(cfg->readahead);
 	st.max_images = cfg->max_images;
 	st.max_image_size = cfg->max_image_size;
 }
@@ -778,6 +780,10 @@ store_start(const struct mb_config *cfg)
 		       "fit in hugepages will not be served, continuing", strerror(-st.fault_fd));
 	else if ((rc = mb_ctl_loop_add(st.fault_fd, EPOLLIN, fault_io, NULL)) != 0)
 		return rc;
+	/* Read-ahead for mapped images, off the lcores (doc/image-store.md). */
+	if (st.fault_fd >= 0 && (rc = mb_ra_start(cfg->readahead)) != 0)
+		MB_LOG(WARNING, STORE, "no read-ahead thread: %s, mmap images are read by "
+		       "the lcores' page faults, continuing", strerror(-rc));
 	rc = store_cache_start();
 	if (rc != 0)
 		MB_LOG(WARNING, STORE, "no cache timer: %s, images stay where they load, ignoring",
@@ -800,6 +806,7 @@ mb_ctl_store_busy(void)
 static void
 store_stop(void)
 {
+	mb_ra_stop(); /* drops its references to mapped images */
 	store_cache_stop();
 	while (st.items != NULL) {
 		struct item *it = st.items;

@@ -16,6 +16,7 @@
 #include "ctl_imgmem.h"
 #include "ctl_store_priv.h"
 #include "mb_mapguard.h"
+#include "mb_readahead.h"
 #include "mb_time.h"
 
 static json_t *
@@ -121,6 +122,20 @@ cache_json(unsigned warm, unsigned cold)
 			 (json_int_t)st.promote_failed, "promoting", st.promoting);
 }
 
+/* The read-ahead thread's figures (mb_readahead.h). */
+static json_t *
+readahead_json(void)
+{
+	struct mb_ra_stats r;
+
+	mb_ra_stats_read(&r);
+	return json_pack("{s:I,s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:I}", "window", (json_int_t)r.window,
+			 "images", (int)r.images, "streams", (int)r.streams, "whole", (int)r.whole,
+			 "streams-started", (json_int_t)r.streams_started, "pages-read",
+			 (json_int_t)r.pages_read, "pages-cached", (json_int_t)r.pages_cached,
+			 "bytes", (json_int_t)r.bytes, "errors", (json_int_t)r.errors);
+}
+
 json_t *
 store_health(enum mb_health_state *worst, void *arg)
 {
@@ -153,10 +168,11 @@ store_health(enum mb_health_state *worst, void *arg)
 	if (failed > 0 && *worst < MB_HEALTH_DEGRADED)
 		*worst = MB_HEALTH_DEGRADED;
 	mem = huge > 0 && mapped > 0 ? "mixed" : (mapped > 0 ? "mmap" : "hugepage");
-	return json_pack("{s:i,s:i,s:i,s:i,s:s,s:I,s:I,s:I,s:o,s:o}", "ok", ok, "failed", failed,
+	return json_pack("{s:i,s:i,s:i,s:i,s:s,s:I,s:I,s:I,s:o,s:o,s:o}", "ok", ok, "failed", failed,
 			 "loading", loading, "downloading", downloading, "mem", mem,
 			 "hugepage-bytes", (json_int_t)mb_imgmem_used(),
 			 "hugepage-budget", (json_int_t)mb_imgmem_budget(),
 			 "mapping-faults", (json_int_t)mb_mapguard_faults(),
-			 "cache", cache_json(huge, mapped), "images", imgs);
+			 "cache", cache_json(huge, mapped), "readahead", readahead_json(),
+			 "images", imgs);
 }

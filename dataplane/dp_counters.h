@@ -69,6 +69,7 @@
 	X(rx_csum_partial, "TCP/UDP checksums left partial by a virtual link, completed") \
 	X(tx_copy_nodma, "BLOCK payloads copied: image memory not DMA-safe (heap, mmap)") \
 	X(idle_sleeps, "loop passes that found no useful work and slept")      \
+	X(major_faults, "major page faults of the lcores' threads (mmap image pages read from disk on an lcore), every 100 ms") \
 	X(dispatch_out, "frames handed to the worker that owns them")         \
 	X(dispatch_in, "frames taken from other workers")                      \
 	X(dispatch_drop, "frames dropped: the owning worker's inbox was full")

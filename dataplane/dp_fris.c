@@ -598,6 +598,11 @@ fris_send_runs(struct mb_dp_lcore *lc, struct mb_dp_sess *s, struct mb_fris_fb *
 			}
 			run->in = true;
 			run->chunk = it.chunk;
+			/* where the read-ahead follows this image (mb_image.h) */
+			atomic_store_explicit(&s->img->ra_hint,
+					      (uint64_t)it.chunk * MB_IMAGE_ALIGN +
+						      (uint64_t)it.block * MB_FRIS_BLOCK_SIZE + 1,
+					      memory_order_relaxed);
 			run->block = it.block;
 			run->left = it.count;
 		}

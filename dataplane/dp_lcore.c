@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 
 #include <rte_arp.h>
 #include <rte_cycles.h>
@@ -543,6 +544,7 @@ static void
 slow_timers(struct mb_dp_lcore *lc, uint64_t now)
 {
 	struct mb_dp_tunables *tun = &lc->dp->tun;
+	struct rusage ru;
 	uint32_t gen;
 
 	lc->next_slow = now + lc->hz / 10;
@@ -555,6 +557,14 @@ slow_timers(struct mb_dp_lcore *lc, uint64_t now)
 	}
 	dp_fris_timers(lc, now); /* its own sessions */
 	dp_pend_expire(lc, now);
+	/* Its thread's major faults so far: pages of an mmap image that were
+	 * not in the page cache and stalled this loop while the disk read them
+	 * (what the read-ahead, common/mb_readahead.c, is there to prevent).
+	 * A value, not an increment: one writer, the sum over workers stays a
+	 * counter. */
+	if (getrusage(RUSAGE_THREAD, &ru) == 0)
+		__atomic_store_n(&lc->ctr[MB_DP_C_major_faults], (uint64_t)ru.ru_majflt,
+				 __ATOMIC_RELAXED);
 	gen = atomic_load_explicit(&tun->gen, memory_order_acquire);
 	if (lc->tcp != NULL && gen != lc->tcp_gen) {
 		lc->tcp_gen = gen;

@@ -139,8 +139,11 @@ tcp_send_data(struct mb_tcp_stack *s, struct mb_tcp_conn *c, uint64_t off, uint3
 		s->cnt.tx_tso++;
 	/* Hugepage cache LRU (owner: cache): one relaxed store per segment. */
 	img = mb_image_of_buf(o.buf);
-	if (img != NULL)
+	if (img != NULL) {
 		atomic_store_explicit(&img->last_served_ns, s->now, memory_order_relaxed);
+		/* where the read-ahead follows this image (mb_image.h) */
+		atomic_store_explicit(&img->ra_hint, o.off + 1, memory_order_relaxed);
+	}
 	c->ack_now = 0;
 	if (off < c->max) {
 		s->cnt.rexmt_bytes += len;

@@ -38,7 +38,10 @@
  * hugepage images: attached where the port chains mbufs), with
  * DP_SERVE_MEM=mmap in a shared mapping of FILE (page cache, copied;
  * DP_SERVE_COLD=1 drops the file's pages from the page cache first,
- * DP_SERVE_MADV=sequential|willneed advises the mapping).  After the
+ * DP_SERVE_MADV=sequential|willneed advises the mapping;
+ * DP_SERVE_READAHEAD=BYTES publishes the images in the image table and
+ * runs the daemon's read-ahead thread, common/mb_readahead.c, with that
+ * window, and prints its figures, `ra.*`).  After the
  * counters it prints the memory per session (`mem.*`): the preallocated
  * slot, what starting a session allocated (DPDK heap and malloc), and the
  * growth of the process's RSS from before the starts to its peak while the
@@ -70,6 +73,7 @@
 #include "dp_priv.h"
 #include "mb_config.h"
 #include "mb_image.h"
+#include "mb_readahead.h"
 #include "mb_time.h"
 #include "rte_image.h"
 
@@ -78,6 +82,7 @@
 static uint32_t sess_id[SESS_MAX];
 static unsigned nsess = 1, nworkers = 1;
 static uint64_t max_secs = 600;
+static bool ra_on; /* DP_SERVE_READAHEAD */
 static struct mb_dp_sess_info last_session[SESS_MAX]; /* the latest snapshots */
 static uint64_t sess_ctr_sum[MB_DP_S_MAX];	      /* summed over them */
 /* CPU clocks of the threads running lcores, by EAL lcore id */
@@ -423,6 +428,20 @@ main(int argc, char **argv)
 		}
 	}
 	mem_sample(&m1);
+	if (getenv("DP_SERVE_READAHEAD") != NULL) {
+		/* as the daemon's store: the images in the table, the thread on */
+		struct mb_image_table *tbl = mb_image_table_alloc(nsess);
+
+		if (tbl == NULL)
+			return 1;
+		for (unsigned j = 0; j < nsess; j++)
+			if (j == 0 || imgs[j] != imgs[0])
+				tbl->img[tbl->count++] = mb_image_ref(imgs[j]);
+		mb_image_table_publish(tbl);
+		ra_on = true;
+		if (mb_ra_start(strtoull(getenv("DP_SERVE_READAHEAD"), NULL, 0)) != 0)
+			return 1;
+	}
 	mb_image_unref(img); /* each session holds its own */
 	free(bytes);
 	pthread_create(&th, NULL, watch, NULL);
@@ -442,6 +461,17 @@ main(int argc, char **argv)
 		       (double)(cost_blk1 - cost_blk0) * 1e9 / (double)(cost_t1 - cost_t0));
 		printf("lcore.cpu_share %.3f\n",
 		       (double)(cost_cpu1 - cost_cpu0) / (double)(cost_t1 - cost_t0));
+	}
+	if (ra_on) {
+		struct mb_ra_stats ra;
+
+		mb_ra_stats_read(&ra);
+		mb_ra_stop();
+		printf("ra.window %llu\nra.pages_read %llu\nra.pages_cached %llu\nra.bytes %llu\n"
+		       "ra.streams_started %llu\nra.errors %llu\n",
+		       (unsigned long long)ra.window, (unsigned long long)ra.pages_read,
+		       (unsigned long long)ra.pages_cached, (unsigned long long)ra.bytes,
+		       (unsigned long long)ra.streams_started, (unsigned long long)ra.errors);
 	}
 	printf("mem.slot_bytes %zu\n", sizeof(struct mb_dp_sess));
 	printf("mem.start_alloc_per_session %.0f\n",
