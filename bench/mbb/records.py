@@ -53,6 +53,8 @@ METRICS = [
     ('start_alloc_per_session', 'bytes/session'),
     ('rss_growth_per_session', 'bytes/session'),
     ('resident_before', 'share'),
+    ('lcore_major_faults', 'faults'),
+    ('ra_pages_read', 'pages'),
 ]
 UNITS = dict(METRICS)
 

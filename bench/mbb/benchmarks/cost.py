@@ -49,7 +49,7 @@ def cores(ns, link_bps):
 def parse_serve(text):
     out = {}
     for line in text.splitlines():
-        m = re.match(r'^(session|port|lcore|mem|rate)\.(\w+) (-?[0-9.]+)$', line.strip())
+        m = re.match(r'^(session|port|lcore|mem|rate|ra)\.(\w+) (-?[0-9.]+)$', line.strip())
         if m:
             out['%s.%s' % (m.group(1), m.group(2))] = float(m.group(3))
     return out
@@ -104,7 +104,9 @@ def engine_run(env, img, vdev, passes, mem, prefix, peer_cmd=None, timeout=300, 
            'load_avg_1m': os.getloadavg()[0],
            'slot_bytes': r.get('mem.slot_bytes'),
            'start_alloc_per_session': r.get('mem.start_alloc_per_session'),
-           'rss_growth_per_session': r.get('mem.rss_growth_per_session')}
+           'rss_growth_per_session': r.get('mem.rss_growth_per_session'),
+           'lcore_major_faults': r.get('port.major_faults'),
+           'ra_pages_read': r.get('ra.pages_read')}
     if out['frames_per_s']:
         out['aggregate_gbps'] = out['frames_per_s'] * 1048 * 8 / 1e9
     return out

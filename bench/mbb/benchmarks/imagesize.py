@@ -11,13 +11,21 @@ benchmark) pushing one image of 64 MiB .. 4 GiB (--quick: 64 and 256 MiB) held t
 - mmap-cold: the same mapping after the file's pages were dropped from the page cache
   (POSIX_FADV_DONTNEED on this file only; its resident share before the run is recorded),
   pushed once: every page comes from the disk through a major fault on the lcore.
+- mmap-cold-ra: cold as above, with the daemon's read-ahead thread (common/mb_readahead.c,
+  DP_SERVE_READAHEAD = images.readahead's default) reading the file in ahead of the lcore, as
+  minibossd does for its mmap images;
+- disk-direct, disk-buffered: what the disk gives for the same file, cold: dd with 4 MiB
+  O_DIRECT reads, and with reads through the page cache (the kernel's read-ahead); what bounds
+  a cold image once the lcore no longer faults.
 
 Figures: BLOCKs per second over the sending window (wall: what bounds a cold image is the disk
 and the faults, which the lcore's CPU time does not show), the lcore's CPU per BLOCK and its
-share of the window. The file is removed afterwards.
+share of the window, the lcore thread's major faults and the pages the read-ahead read in.
+The file is removed afterwards.
 """
 
 import os
+import re
 import subprocess
 import time
 
@@ -27,6 +35,8 @@ from .cost import engine_run, fmt
 
 SIZES = [64 * MiB, 256 * MiB, GiB, 4 * GiB]
 DPDK_MAX = GiB
+RA_WINDOW = 256 * MiB  # images.readahead's default
+MODES = ('dpdk', 'mmap-warm', 'mmap-cold', 'mmap-cold-ra', 'disk-direct', 'disk-buffered')
 
 
 def size_tag(size):
@@ -63,6 +73,30 @@ def warm_cache(path):
             pass
 
 
+def disk_read(path, direct):
+    """Read the whole file cold with dd (4 MiB reads, O_DIRECT or through the page cache);
+    the rate as the imagesize figures have it."""
+    drop_cache(path)
+    res0 = resident(path)
+    cmd = ['dd', 'if=' + path, 'of=/dev/null', 'bs=4M'] + (['iflag=direct'] if direct else [])
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                       timeout=900)
+    wall = time.monotonic() - t0
+    m = re.search(r'^(\d+) bytes', p.stderr, re.M)
+    if p.returncode != 0 or not m:
+        return {'error': 'dd rc %d: %s' % (p.returncode, p.stderr.strip()[-200:])}
+    nbytes = int(m.group(1))
+    return {'goodput_gbps': nbytes * 8 / wall / 1e9, 'frames_per_s': nbytes / 1024 / wall,
+            'resident_before': res0, 'load_avg_1m': os.getloadavg()[0]}
+
+
+def fmt_disk(r):
+    if 'error' in r:
+        return 'ERROR ' + r['error']
+    return '%.2f Gbit/s read, load %.1f' % (r['goodput_gbps'], r['load_avg_1m'])
+
+
 def run(env, runs, dur):
     sizes = SIZES[:2] if env.quick else SIZES
     out = []
@@ -72,28 +106,35 @@ def run(env, runs, dur):
             tag = size_tag(size)
             env.make_file('size-image.raw', size)
             nruns = runs if size <= 256 * MiB else 1
-            for mode in ('dpdk', 'mmap-warm', 'mmap-cold'):
+            for mode in MODES:
                 s = Series('imagesize-%s-%s' % (mode, tag), 'imagesize', 'imagesize', 'dp_serve',
                            False, port_type='net_null', mode=mode, images=1, image_bytes=size)
                 out.append(s)
                 if mode == 'dpdk' and size > DPDK_MAX:
                     s.unavailable('dpdk memory only up to %s here' % size_tag(DPDK_MAX))
                     continue
+                if mode.startswith('disk-'):
+                    s.repeat(nruns, lambda i, d=(mode == 'disk-direct'): disk_read(path, d),
+                             fmt_disk)
+                    continue
 
                 def one(i, mode=mode, size=size):
-                    if mode == 'mmap-cold':
+                    cold = mode.startswith('mmap-cold')
+                    if cold:
                         drop_cache(path)
                     else:
                         warm_cache(path)
                     res0 = resident(path)
                     # warm: 4 GiB in all at least, a window long enough to time
-                    passes = 1 if mode == 'mmap-cold' else max(2, 4 * GiB // size)
+                    passes = 1 if cold else max(2, 4 * GiB // size)
+                    xenv = {'DP_SERVE_COLD': '1' if cold else '0'}
+                    if mode == 'mmap-cold-ra':
+                        xenv['DP_SERVE_READAHEAD'] = str(RA_WINDOW)
                     r = engine_run(env, path, 'net_null0', passes,
                                    'dpdk' if mode == 'dpdk' else 'mmap',
                                    'mbb-size-%d-%d' % (os.getpid(), i), timeout=900,
                                    mem_mb=(size // MiB + 512) if mode == 'dpdk' else 768,
-                                   extra_env={'DP_SERVE_COLD': '1' if mode == 'mmap-cold'
-                                              else '0'})
+                                   extra_env=xenv)
                     r['resident_before'] = res0
                     if r.get('frames_per_s'):
                         r['goodput_gbps'] = r['frames_per_s'] * 1024 * 8 / 1e9

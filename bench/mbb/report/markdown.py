@@ -132,8 +132,8 @@ def sessions_row(s):
 
 def imagesize_row(s):
     return [size_mib(s, 'image_bytes'), s.get('mode') or '-', mmm(s, 'goodput_gbps'),
-            mmm(s, 'ns_per_frame'), mmm(s, 'lcore_share'), mmm(s, 'resident_before'),
-            mmm(s, 'load_avg_1m')]
+            mmm(s, 'ns_per_frame'), mmm(s, 'lcore_share'), mmm(s, 'lcore_major_faults'),
+            mmm(s, 'ra_pages_read'), mmm(s, 'resident_before'), mmm(s, 'load_avg_1m')]
 
 
 def table(L, heading, intro, header, recs, cells):
@@ -289,10 +289,15 @@ def write(res, path):
               ['dpdk: the image in DPDK memory (the daemon\'s hugepage images); mmap-warm: a '
                'mapping of the file, all in the page cache; mmap-cold: the same after the '
                'file\'s pages were dropped (resident share before the run in its column), '
-               'pushed once, every page a major fault on the lcore. Rate over the sending '
-               'window (wall); CPU per BLOCK of the lcore.'],
+               'pushed once, every page read from the disk by a fault on the lcore; '
+               'mmap-cold-ra: cold, with the daemon\'s read-ahead thread reading ahead of the '
+               'lcore; disk-direct / disk-buffered: the same file read cold by dd (4 MiB '
+               'O_DIRECT reads / through the page cache), Gbit/s of file bytes. Rate over the '
+               'sending window (wall); CPU per BLOCK of the lcore; the lcore thread\'s major '
+               'faults; pages the read-ahead found out of the cache and read in.'],
               ['image MiB', 'mode', 'BLOCK Gbit/s', 'ns/frame', 'lcore on CPU',
-               'resident before', 'load 1m'], im, imagesize_row)
+               'lcore major faults', 'read-ahead pages', 'resident before', 'load 1m'], im,
+              imagesize_row)
     other = [s for s in res['series'] if not s.get('table')]
     if other:
         L.append('## Benchmarks that did not run')

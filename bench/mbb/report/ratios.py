@@ -89,6 +89,14 @@ RATIOS = [
     ('2 workers vs 1 on net_null, CPU per BLOCK', 'lcores-null-w2', 'ns_per_block',
      'lcores-null-w1', 'ns_per_block', -1.11, 'CPU ns per BLOCK (at most 1.11: 1.8x with a '
      'CPU per worker)'),
+    ('image 256 MiB: mmap cold vs warm', 'imagesize-mmap-cold-256M', 'goodput_gbps',
+     'imagesize-mmap-warm-256M', 'goodput_gbps', None, 'BLOCK Gbit/s of the engine on net_null'),
+    ('image 256 MiB: mmap cold with read-ahead vs warm', 'imagesize-mmap-cold-ra-256M',
+     'goodput_gbps', 'imagesize-mmap-warm-256M', 'goodput_gbps', None,
+     'BLOCK Gbit/s of the engine on net_null'),
+    ('image 256 MiB: mmap cold with read-ahead vs the disk (O_DIRECT)',
+     'imagesize-mmap-cold-ra-256M', 'goodput_gbps', 'imagesize-disk-direct-256M', 'goodput_gbps',
+     None, 'BLOCK Gbit/s against dd\'s cold read of the file'),
     # context: the peers against the ceiling
     ('(context) frisbeed vs testpmd af_packet', 'frisbeed-saturated', 'peer_rx_pps',
      'testpmd-af_packet', 'peer_rx_pps', None, 'frames/s'),
