@@ -30,6 +30,7 @@ struct ra_stream {
 	bool live;
 	uint64_t origin; /* where the read-ahead started (page-aligned) */
 	uint64_t ahead;	 /* bytes populated from origin on (wrapping for a whole image) */
+	uint64_t advised; /* bytes advised from origin on (>= ahead) */
 	uint64_t pos;	 /* the reader's latest position, as a distance from origin */
 	uint64_t seen_ns;
 	bool failed;	 /* a populate failed: nothing more for this stream */
@@ -152,6 +153,23 @@ track(struct mb_image *img, uint64_t now)
 	return NULL;
 }
 
+/* Are pages of [off, off + len) of e's image out of the page cache? */
+static bool
+absent(const struct ra_img *e, uint64_t off, uint64_t len)
+{
+	static unsigned char vec[MB_RA_STEP / 4096];
+	uint64_t ps = page_size(), a = off & ~(ps - 1);
+
+	len += off - a;
+	if (len == 0 || ps != 4096 || len > MB_RA_STEP + ps ||
+	    mincore(e->img->sb.data + a, (size_t)min_u64(len, MB_RA_STEP), vec) != 0)
+		return false;
+	for (uint64_t i = 0; i < (min_u64(len, MB_RA_STEP) + ps - 1) / ps; i++)
+		if (!(vec[i] & 1))
+			return true;
+	return false;
+}
+
 /* A reader was seen at byte `p` of e's image: advance the stream it
  * belongs to, or start one. */
 static void
@@ -182,10 +200,13 @@ note_pos(struct ra_img *e, uint64_t p, uint64_t now, uint64_t window)
 		if (d > s->ahead + window)
 			continue; /* far from this one */
 		s->seen_ns = now;
-		if (d > s->ahead) {
-			/* the reader ran past what was read: start again where it is */
+		if (d > s->ahead ||
+		    absent(e, p, min_u64(MB_RA_STEP, min_u64(s->ahead - d, size - p)))) {
+			/* the reader ran past what was read, or the kernel reclaimed
+			 * what is right ahead of it since: start again where it is */
 			s->origin = p & ~(page_size() - 1);
 			s->ahead = 0;
+			s->advised = 0;
 			s->pos = p - s->origin;
 			s->failed = false;
 		} else {
@@ -291,53 +312,53 @@ todo(const struct ra_img *e, const struct ra_stream *s, uint64_t window)
 	return lim > s->ahead ? lim - s->ahead : 0;
 }
 
-/* Advise [off, off + len) of the image: the kernel starts reading it. */
+/* Advise the next piece of stream s past its advised frontier, at most
+ * MB_RA_STEP and not past `lim` (a distance from origin): count its pages
+ * out of the page cache (the disk reads them for us) and in it, then
+ * MADV_WILLNEED (the kernel queues the reads, asynchronously). */
 static void
-advise(const struct ra_img *e, uint64_t off, uint64_t len)
+advise(struct ra_img *e, struct ra_stream *s, uint64_t lim)
 {
-	uint64_t size = e->img->size;
+	static unsigned char vec[MB_RA_STEP / 4096];
+	uint64_t size = e->img->size, ps = page_size(), off, len, npages, in = 0;
+	uint8_t *p;
 
-	if (off >= size)
-		off %= size; /* wrapped (whole image) */
-	if (len > size - off)
-		len = size - off;
-	(void)madvise(e->img->sb.data + off, (size_t)len, MADV_WILLNEED);
+	off = (s->origin + s->advised) % size;
+	len = min_u64(min_u64(lim - s->advised, MB_RA_STEP), size - off);
+	p = e->img->sb.data + off;
+	npages = (len + ps - 1) / ps;
+	if (ps == 4096 && mincore(p, (size_t)len, vec) == 0)
+		for (uint64_t i = 0; i < npages; i++)
+			in += vec[i] & 1;
+	(void)madvise(p, (size_t)len, MADV_WILLNEED);
+	atomic_fetch_add_explicit(&R.pages_cached, in, memory_order_relaxed);
+	atomic_fetch_add_explicit(&R.pages_read, npages - in, memory_order_relaxed);
+	s->advised += len;
 }
 
-/* One step of stream s: populate the next MB_RA_STEP (less at the end of
- * the image), advise the one MB_RA_DEPTH steps further.  Returns whether it
- * did anything. */
+/* One step of stream s: advise up to MB_RA_DEPTH steps past it, then
+ * populate the next MB_RA_STEP (less at the end of the image or of the
+ * window).  Returns whether it did anything. */
 static bool
 step(struct ra_img *e, struct ra_stream *s, uint64_t window)
 {
-	static unsigned char vec[MB_RA_STEP / 4096];
-	uint64_t size = e->img->size, ps = page_size();
-	uint64_t left = todo(e, s, window), off, len, npages, cached = 0;
+	uint64_t size = e->img->size, left = todo(e, s, window), lim, off, len;
 	uint8_t *p;
 
 	if (left == 0)
 		return false;
+	lim = s->ahead + left;
+	if (s->advised < s->ahead)
+		s->advised = s->ahead;
+	while (s->advised < lim &&
+	       s->advised < s->ahead + (uint64_t)(MB_RA_DEPTH + 1) * MB_RA_STEP)
+		advise(e, s, lim);
 	off = (s->origin + s->ahead) % size;
 	len = min_u64(min_u64(left, MB_RA_STEP), size - off);
-	if (left > (uint64_t)MB_RA_DEPTH * MB_RA_STEP)
-		advise(e, off + (uint64_t)MB_RA_DEPTH * MB_RA_STEP, MB_RA_STEP);
-	else if (s->ahead == 0)
-		advise(e, off, left); /* a short window: all at once */
 	p = e->img->sb.data + off;
-	npages = (len + ps - 1) / ps;
-	if (ps == 4096 && mincore(p, (size_t)len, vec) == 0) {
-		for (uint64_t i = 0; i < npages; i++)
-			cached += vec[i] & 1;
-	} else {
-		cached = 0; /* unknown: counted as read */
-	}
-	if (R.no_populate) {
-		/* the kernel has no MADV_POPULATE_READ: have this step read in */
-		(void)madvise(p, (size_t)len, MADV_WILLNEED);
-	} else if (madvise(p, (size_t)len, MADV_POPULATE_READ) != 0) {
+	if (!R.no_populate && madvise(p, (size_t)len, MADV_POPULATE_READ) != 0) {
 		if (errno == EINVAL) {
-			R.no_populate = true;
-			(void)madvise(p, (size_t)len, MADV_WILLNEED);
+			R.no_populate = true; /* before Linux 5.14: advised only */
 		} else if (errno != EINTR && errno != EAGAIN) {
 			/* EFAULT: a page cannot be read (I/O error, truncated) */
 			atomic_fetch_add_explicit(&R.errors, 1, memory_order_relaxed);
@@ -347,8 +368,6 @@ step(struct ra_img *e, struct ra_stream *s, uint64_t window)
 			return true; /* again on the next turn */
 		}
 	}
-	atomic_fetch_add_explicit(&R.pages_cached, cached, memory_order_relaxed);
-	atomic_fetch_add_explicit(&R.pages_read, npages - cached, memory_order_relaxed);
 	atomic_fetch_add_explicit(&R.bytes, len, memory_order_relaxed);
 	s->ahead += len;
 	return true;

@@ -22,13 +22,14 @@
  * whole images followed already take) is read whole, from the first
  * position on, wrapping at its end.
  *
- * How: MB_RA_STEP bytes at a time; the step MB_RA_DEPTH steps ahead is
- * advised (MADV_WILLNEED: the kernel queues large reads, asynchronously),
- * and the current one is populated (MADV_POPULATE_READ: waits for its
- * reads and maps the pages into the process's page tables, so the lcore
- * takes neither a major nor a minor fault on them).  At most MB_RA_DEPTH
- * + 1 steps are in flight per stream, one stream is worked at a time.  A
- * mincore() before each step counts what was already cached.  A page that
+ * How: MB_RA_STEP bytes at a time; up to MB_RA_DEPTH + 1 steps past the
+ * stream's position are advised (MADV_WILLNEED: the kernel queues large
+ * reads, asynchronously), each counted first with mincore() (pages out of
+ * the page cache: pages_read; in it: pages_cached), and the current step is
+ * populated (MADV_POPULATE_READ: waits for its reads and maps the pages
+ * into the process's page tables, so the lcore takes neither a major nor a
+ * minor fault on them).  At most MB_RA_DEPTH + 1 steps are in flight per
+ * stream, one stream is worked at a time.  A page that
  * cannot be read (I/O error, file truncated) fails the populate with
  * EFAULT instead of a SIGBUS: the stream stops and `errors` counts it; the
  * lcore that reads the page meets the mapping guard (mb_mapguard.h).
@@ -54,7 +55,7 @@
 
 struct mb_ra_stats {
 	uint64_t window;       /* bytes kept read ahead of each stream, 0 = off */
-	uint64_t pages_read;   /* pages it found out of the page cache and read in */
+	uint64_t pages_read;   /* pages it found out of the page cache and advised */
 	uint64_t pages_cached; /* pages it found in the page cache already */
 	uint64_t bytes;	       /* bytes populated (read and mapped) */
 	uint64_t streams_started;
