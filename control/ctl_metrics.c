@@ -333,6 +333,21 @@ store_metrics(FILE *f, const json_t *st)
 	counter1(f, "miniboss_cache_mapping_faults_total",
 	         "faults on mapped image files caught (file truncated under us)",
 	         jint(st, "mapping-faults"));
+	{
+		const json_t *ra = json_object_get(st, "readahead");
+
+		counter1(f, "miniboss_readahead_pages_read_total",
+		         "pages of mmap images the read-ahead found out of the page cache and read",
+		         jint(ra, "pages-read"));
+		counter1(f, "miniboss_readahead_bytes_total",
+		         "bytes of mmap images the read-ahead populated ahead of the lcores",
+		         jint(ra, "bytes"));
+		counter1(f, "miniboss_readahead_errors_total",
+		         "read-ahead populates that failed (unreadable page, truncated file)",
+		         jint(ra, "errors"));
+		gauge1(f, "miniboss_readahead_streams", "read positions the read-ahead follows",
+		       NULL, jint(ra, "streams"));
+	}
 	family(f, "miniboss_image_size_bytes", "gauge", "size of each image in the store");
 	json_object_foreach((json_t *)imgs, name, v) {
 		const char *lab[] = { "image", name, NULL };
