@@ -40,6 +40,7 @@ struct ra_img {
 	struct mb_image *img; /* our reference; NULL = free entry */
 	uint64_t active_ns;
 	bool whole;
+	bool started; /* a stream was started since it is followed */
 	bool in_table;
 	struct ra_stream st[MB_RA_STREAMS];
 };
@@ -200,10 +201,19 @@ note_pos(struct ra_img *e, uint64_t p, uint64_t now, uint64_t window)
 		if (d > s->ahead + window)
 			continue; /* far from this one */
 		s->seen_ns = now;
-		if (d > s->ahead ||
-		    absent(e, p, min_u64(MB_RA_STEP, min_u64(s->ahead - d, size - p)))) {
-			/* the reader ran past what was read, or the kernel reclaimed
-			 * what is right ahead of it since: start again where it is */
+		if (d > s->ahead) {
+			/* the reader ran past what was read (a sender faster than
+			 * the disk): its own faults read where it is, so go on a
+			 * step ahead of it rather than race it for the same pages */
+			uint64_t end = e->whole ? size : size - s->origin;
+
+			s->pos = d;
+			s->ahead = min_u64(d + MB_RA_STEP, end) & ~(page_size() - 1);
+			if (s->advised < s->ahead)
+				s->advised = s->ahead;
+		} else if (absent(e, p, min_u64(MB_RA_STEP, min_u64(s->ahead - d, size - p)))) {
+			/* the kernel reclaimed what is right ahead of the reader
+			 * since it was read: start again where it is */
 			s->origin = p & ~(page_size() - 1);
 			s->ahead = 0;
 			s->advised = 0;
@@ -254,14 +264,11 @@ sample(uint64_t now, uint64_t window)
 			e->active_ns = now;
 		if (hint != 0)
 			note_pos(e, hint - 1, now, e->whole ? img->size : window);
-		else if (users > 0 && e->whole) {
-			bool any = false;
-
-			for (unsigned i = 0; i < MB_RA_STREAMS; i++)
-				any |= e->st[i].live;
-			if (!any) /* a session that has not sent yet: read from 0 */
-				note_pos(e, 0, now, img->size);
-		}
+		else if (users > 0 && e->whole && !e->started)
+			/* a session that has not sent yet: read from 0 */
+			note_pos(e, 0, now, img->size);
+		if (hint != 0 || (users > 0 && e->whole))
+			e->started = true;
 	}
 	rcu_read_unlock();
 }
@@ -330,7 +337,8 @@ advise(struct ra_img *e, struct ra_stream *s, uint64_t lim)
 	if (ps == 4096 && mincore(p, (size_t)len, vec) == 0)
 		for (uint64_t i = 0; i < npages; i++)
 			in += vec[i] & 1;
-	(void)madvise(p, (size_t)len, MADV_WILLNEED);
+	if (in < npages) /* all there: nothing to ask */
+		(void)madvise(p, (size_t)len, MADV_WILLNEED);
 	atomic_fetch_add_explicit(&R.pages_cached, in, memory_order_relaxed);
 	atomic_fetch_add_explicit(&R.pages_read, npages - in, memory_order_relaxed);
 	s->advised += len;

@@ -16,7 +16,10 @@
  * follows up to MB_RA_IMAGES such images (a reference each) and up to
  * MB_RA_STREAMS read positions in each (several sessions or connections at
  * different places: a hint near a followed position advances it, another
- * one starts a stream of its own, replacing the stalest).  Ahead of every
+ * one starts a stream of its own, replacing the stalest; a reader that ran
+ * past what was read is followed from a step ahead of it, leaving the pages
+ * under it to its own faults; one whose next pages are out of the page
+ * cache again, reclaimed, restarts its stream there).  Ahead of every
  * stream it keeps `window` bytes read (images.readahead); an image that
  * fits in half the memory the kernel reports available (less what other
  * whole images followed already take) is read whole, from the first

@@ -302,6 +302,33 @@ fail:
 	return NULL;
 }
 
+/* The read-ahead thread where the daemon runs it: on the CPUs EAL leaves to
+ * control threads (minibossd starts it from its control thread), not on the
+ * lcore's, which the main thread's affinity is (it would inherit that): a
+ * control thread starts it. */
+static uint64_t ra_window;
+static int ra_rc;
+
+static void *
+ra_starter(void *arg)
+{
+	(void)arg;
+	ra_rc = mb_ra_start(ra_window);
+	return NULL;
+}
+
+static int
+ra_start(uint64_t window)
+{
+	pthread_t t;
+
+	ra_window = window;
+	if (rte_ctrl_thread_create(&t, "dp-serve-ra", NULL, ra_starter, NULL) != 0)
+		return mb_ra_start(window);
+	pthread_join(t, NULL);
+	return ra_rc;
+}
+
 /* A session's image, held as DP_SERVE_MEM says (file comment). */
 static struct mb_image *
 image_new(const char *mem, const char *path, const void *bytes, size_t len)
@@ -439,7 +466,7 @@ main(int argc, char **argv)
 				tbl->img[tbl->count++] = mb_image_ref(imgs[j]);
 		mb_image_table_publish(tbl);
 		ra_on = true;
-		if (mb_ra_start(strtoull(getenv("DP_SERVE_READAHEAD"), NULL, 0)) != 0)
+		if (ra_start(strtoull(getenv("DP_SERVE_READAHEAD"), NULL, 0)) != 0)
 			return 1;
 	}
 	mb_image_unref(img); /* each session holds its own */
