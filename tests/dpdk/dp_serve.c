@@ -38,7 +38,8 @@
  * hugepage images: attached where the port chains mbufs), with
  * DP_SERVE_MEM=mmap in a shared mapping of FILE (page cache, copied;
  * DP_SERVE_COLD=1 drops the file's pages from the page cache first,
- * DP_SERVE_MADV=sequential|willneed advises the mapping;
+ * DP_SERVE_MADV=sequential|willneed|random advises the mapping (random: no
+ * read-around on a fault, as a disk without read-ahead);
  * DP_SERVE_READAHEAD=BYTES publishes the images in the image table and
  * runs the daemon's read-ahead thread, common/mb_readahead.c, with that
  * window, and prints its figures, `ra.*`).  After the
@@ -287,7 +288,8 @@ mmap_image(const char *name, const char *path)
 	if (getenv("DP_SERVE_MADV") != NULL)
 		(void)madvise(data, (size_t)st.st_size,
 			      strcmp(getenv("DP_SERVE_MADV"), "willneed") == 0 ? MADV_WILLNEED :
-										 MADV_SEQUENTIAL);
+			      strcmp(getenv("DP_SERVE_MADV"), "random") == 0	 ? MADV_RANDOM :
+										   MADV_SEQUENTIAL);
 	snprintf(img->name, sizeof(img->name), "%s", name);
 	img->size = (uint64_t)st.st_size;
 	img->blk_sum = mb_image_sum_table(img->size);

@@ -14,6 +14,10 @@ benchmark) pushing one image of 64 MiB .. 4 GiB (--quick: 64 and 256 MiB) held t
 - mmap-cold-ra: cold as above, with the daemon's read-ahead thread (common/mb_readahead.c,
   DP_SERVE_READAHEAD = images.readahead's default) reading the file in ahead of the lcore, as
   minibossd does for its mmap images;
+- mmap-cold-noka, mmap-cold-noka-ra: both again with the kernel's read-around on a fault
+  turned off for the mapping (MADV_RANDOM), as on a disk whose read_ahead_kb is small or for
+  a reader that jumps about: each fault on the lcore then reads one 4 KiB page (this machine's
+  disk has read_ahead_kb = 8192, which makes plain mmap-cold a best case); up to 1 GiB;
 - disk-direct, disk-buffered: what the disk gives for the same file, cold: dd with 4 MiB
   O_DIRECT reads, and with reads through the page cache (the kernel's read-ahead); what bounds
   a cold image once the lcore no longer faults.
@@ -36,7 +40,9 @@ from .cost import engine_run, fmt
 SIZES = [64 * MiB, 256 * MiB, GiB, 4 * GiB]
 DPDK_MAX = GiB
 RA_WINDOW = 256 * MiB  # images.readahead's default
-MODES = ('dpdk', 'mmap-warm', 'mmap-cold', 'mmap-cold-ra', 'disk-direct', 'disk-buffered')
+MODES = ('dpdk', 'mmap-warm', 'mmap-cold', 'mmap-cold-ra', 'mmap-cold-noka',
+         'mmap-cold-noka-ra', 'disk-direct', 'disk-buffered')
+NOKA_MAX = GiB  # 4 KiB per fault: minutes for more
 
 
 def size_tag(size):
@@ -113,6 +119,9 @@ def run(env, runs, dur):
                 if mode == 'dpdk' and size > DPDK_MAX:
                     s.unavailable('dpdk memory only up to %s here' % size_tag(DPDK_MAX))
                     continue
+                if mode.startswith('mmap-cold-noka') and size > NOKA_MAX:
+                    s.unavailable('4 KiB faults only up to %s' % size_tag(NOKA_MAX))
+                    continue
                 if mode.startswith('disk-'):
                     s.repeat(nruns, lambda i, d=(mode == 'disk-direct'): disk_read(path, d),
                              fmt_disk)
@@ -128,8 +137,10 @@ def run(env, runs, dur):
                     # warm: 4 GiB in all at least, a window long enough to time
                     passes = 1 if cold else max(2, 4 * GiB // size)
                     xenv = {'DP_SERVE_COLD': '1' if cold else '0'}
-                    if mode == 'mmap-cold-ra':
+                    if mode.endswith('-ra'):
                         xenv['DP_SERVE_READAHEAD'] = str(RA_WINDOW)
+                    if mode.startswith('mmap-cold-noka'):
+                        xenv['DP_SERVE_MADV'] = 'random'
                     r = engine_run(env, path, 'net_null0', passes,
                                    'dpdk' if mode == 'dpdk' else 'mmap',
                                    'mbb-size-%d-%d' % (os.getpid(), i), timeout=900,

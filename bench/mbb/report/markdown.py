@@ -291,7 +291,9 @@ def write(res, path):
                'file\'s pages were dropped (resident share before the run in its column), '
                'pushed once, every page read from the disk by a fault on the lcore; '
                'mmap-cold-ra: cold, with the daemon\'s read-ahead thread reading ahead of the '
-               'lcore; disk-direct / disk-buffered: the same file read cold by dd (4 MiB '
+               'lcore; -noka: the kernel\'s read-around on a fault off for the mapping '
+               '(MADV_RANDOM: a disk without read-ahead, or a reader that jumps about); '
+               'disk-direct / disk-buffered: the same file read cold by dd (4 MiB '
                'O_DIRECT reads / through the page cache), Gbit/s of file bytes. Rate over the '
                'sending window (wall); CPU per BLOCK of the lcore; the lcore thread\'s major '
                'faults; pages the read-ahead found out of the cache and read in.'],
