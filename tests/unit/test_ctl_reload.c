@@ -453,6 +453,18 @@ test_boss_and_dataplane(void **state)
 
 /* ---- the TLS control socket -------------------------------------------------------- */
 
+/* Session tickets the server sent (every client below counts them). */
+static unsigned tickets;
+
+static int
+count_ticket(SSL *s, SSL_SESSION *sess)
+{
+	(void)s;
+	(void)sess;
+	tickets++;
+	return 0; /* not kept: the caller still owns sess */
+}
+
 /* A TLS connection presenting certificate `who` (DIR/who.pem and .key) that
  * answered one health request, left open; NULL when refused.  The server
  * certificate's CN in cn. */
@@ -475,6 +487,8 @@ tls_open(const char *who, char *cn, size_t cnlen)
 	snprintf(path, sizeof(path), "%s/%s.key", dir, who);
 	assert_int_equal(SSL_CTX_use_PrivateKey_file(ctx, path, SSL_FILETYPE_PEM), 1);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
+	SSL_CTX_sess_set_new_cb(ctx, count_ticket);
 	fd = mbt_dial_tcp_from(NULL, tls_port);
 	assert_true(fd >= 0);
 	s = SSL_new(ctx);
@@ -529,6 +543,22 @@ tls_health(const char *who, char *cn, size_t cnlen)
 	if (s != NULL)
 		tls_close(s);
 	return s != NULL;
+}
+
+/* No session ticket: the server keeps no session cache, so a ticket is of
+ * no use; and sent after a TLS 1.3 handshake, ahead of the first reply, it
+ * held that reply back a delayed ACK (~40 ms, Nagle) on every new
+ * connection. */
+static void
+test_tls_no_ticket(void **state)
+{
+	char cn[128];
+
+	(void)state;
+	assert_int_not_equal(tls_port, 0);
+	tickets = 0;
+	assert_true(tls_health("c1", cn, sizeof(cn)));
+	assert_int_equal(tickets, 0);
 }
 
 static void
@@ -656,6 +686,7 @@ main(void)
 		cmocka_unit_test(test_master),
 		cmocka_unit_test(test_ftp),
 		cmocka_unit_test(test_boss_and_dataplane),
+		cmocka_unit_test(test_tls_no_ticket),
 		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_control_timeout),
 	};
