@@ -211,8 +211,12 @@ action(const char *name)
 	return j;
 }
 
-/* The parent's listener on S.parent_port (the same port each time). */
-static void
+/* The parent's listener on S.parent_port (the same port each time).  While
+ * it is closed, the origin's own socket may hold that port (it binds
+ * random local ports, and a connection from 127.0.0.1:P to 127.0.0.1:P
+ * is a TCP self-connect): then it stays closed until that exchange ended.
+ * True when listening. */
+static bool
 parent_listen(void)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(S.parent_port) };
@@ -220,14 +224,21 @@ parent_listen(void)
 	int one = 1;
 
 	if (S.lfd >= 0)
-		return;
+		return true;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	S.lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (S.lfd < 0 || setsockopt(S.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    bind(S.lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(S.lfd, 64) != 0 ||
-	    getsockname(S.lfd, (struct sockaddr *)&sa, &sl) != 0)
+	if (S.lfd < 0 || setsockopt(S.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+		fail("the parent's listener: %s", strerror(errno));
+	if (bind(S.lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno == EADDRINUSE &&
+	    S.parent_port != 0) {
+		(void)close(S.lfd);
+		S.lfd = -1;
+		return false;
+	}
+	if (listen(S.lfd, 64) != 0 || getsockname(S.lfd, (struct sockaddr *)&sa, &sl) != 0)
 		fail("the parent's listener on %u: %s", (unsigned)S.parent_port, strerror(errno));
 	S.parent_port = ntohs(sa.sin_port);
+	return true;
 }
 
 static void
@@ -265,7 +276,8 @@ start_once(void)
 	if (mkdtemp(S.dir) == NULL)
 		fail("mkdtemp: %s", strerror(errno));
 	atexit(remove_dir);
-	parent_listen();
+	if (!parent_listen())
+		fail("the parent's listener");
 	/* The UDP port of every session a reply names: free at start.  The
 	 * receiver binds it and sends its JOINs to 127.0.0.1 there, that is
 	 * to itself; nobody answers, and the fetch ends by origin.timeout. */
@@ -614,9 +626,8 @@ check_end(void)
 		close_fd(&node_fd[i], false);
 	for (unsigned i = 0; i < NPAR; i++)
 		close_fd(&par_fd[i], false);
-	parent_listen();
 	/* Past every fetch timeout and backoff: everything ends. */
-	for (int round = 0; round < 8 && !settled(); round++) {
+	for (int round = 0; round < 8 && (!parent_listen() || !settled()); round++) {
 		for (int k = 0; k < 4; k++) {
 			int fd;
 
@@ -627,6 +638,8 @@ check_end(void)
 		mono_offset_ns += 601 * MB_NS_PER_SEC;
 		pump(2);
 	}
+	if (!parent_listen())
+		fail("the parent cannot listen on %u again", (unsigned)S.parent_port);
 	if (!settled()) {
 		list_fds();
 		j = action("parent");
@@ -709,7 +722,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 4: /* the parent stops or starts listening */
 			if (a & 1)
-				parent_listen();
+				(void)parent_listen();
 			else
 				parent_unlisten();
 			break;
