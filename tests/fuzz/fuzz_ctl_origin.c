@@ -211,34 +211,52 @@ action(const char *name)
 	return j;
 }
 
-/* The parent's listener on S.parent_port (the same port each time).  While
- * it is closed, the origin's own socket may hold that port (it binds
- * random local ports, and a connection from 127.0.0.1:P to 127.0.0.1:P
- * is a TCP self-connect): then it stays closed until that exchange ended.
- * True when listening. */
+/* The parent's listener on S.parent_port (the same port each time; a new
+ * one when it is 0, below the kernel's ephemeral range, where the origin's
+ * own sockets never bind).  While it is closed another program may take the
+ * port: then it stays closed (check_end moves the parent).  True when
+ * listening. */
 static bool
 parent_listen(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(S.parent_port) };
-	socklen_t sl = sizeof(sa);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
 	int one = 1;
 
 	if (S.lfd >= 0)
 		return true;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	S.lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (S.lfd < 0 || setsockopt(S.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
-		fail("the parent's listener: %s", strerror(errno));
-	if (bind(S.lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno == EADDRINUSE &&
-	    S.parent_port != 0) {
+	for (int tries = 0; tries < (S.parent_port == 0 ? 1000 : 1); tries++) {
+		uint16_t port = S.parent_port != 0 ? S.parent_port :
+						     (uint16_t)(20000 + (unsigned)rand() % 12000);
+
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sa.sin_port = htons(port);
+		S.lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (S.lfd < 0 ||
+		    setsockopt(S.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+			fail("the parent's listener: %s", strerror(errno));
+		if (bind(S.lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(S.lfd, 64) == 0) {
+			S.parent_port = port;
+			return true;
+		}
+		if (errno != EADDRINUSE)
+			fail("the parent's listener on %u: %s", (unsigned)port, strerror(errno));
 		(void)close(S.lfd);
 		S.lfd = -1;
-		return false;
 	}
-	if (listen(S.lfd, 64) != 0 || getsockname(S.lfd, (struct sockaddr *)&sa, &sl) != 0)
-		fail("the parent's listener on %u: %s", (unsigned)S.parent_port, strerror(errno));
-	S.parent_port = ntohs(sa.sin_port);
-	return true;
+	return false;
+}
+
+/* The origin's configuration with the parent at S.parent_port. */
+static void
+set_url(void)
+{
+	char url[64];
+
+	snprintf(url, sizeof(url), "mfrisbee://127.0.0.1:%u", (unsigned)S.parent_port);
+	free(S.cfg.origin_url);
+	S.cfg.origin_url = strdup(url);
+	if (S.cfg.origin_url == NULL)
+		fail("out of memory");
 }
 
 static void
@@ -297,11 +315,12 @@ start_once(void)
 		 "[server]\nstate-dir = %s\n"
 		 "[images]\nmax-image-size = %u\n"
 		 "[frisbee]\nmaster-max-per-source = 8\nmax-sessions = 16\n"
-		 "[origin]\nurl = mfrisbee://127.0.0.1:%u\ntimeout = 5s\nconcurrency = 2\n",
-		 S.dir, MAX_SIZE, (unsigned)S.parent_port);
+		 "[origin]\ntimeout = 5s\nconcurrency = 2\n",
+		 S.dir, MAX_SIZE);
 	if (mb_config_defaults(&S.cfg) != 0 ||
 	    mb_config_load_string(&S.cfg, text, err, sizeof(err)) != 0)
 		fail("configuration: %s", err);
+	set_url();
 	free(S.cfg.master_listen);
 	S.cfg.master_listen = strdup("127.0.0.1");
 	S.cfg.master_port = MB_CTL_PORT_ANY;
@@ -628,6 +647,15 @@ check_end(void)
 		close_fd(&par_fd[i], false);
 	/* Past every fetch timeout and backoff: everything ends. */
 	for (int round = 0; round < 8 && (!parent_listen() || !settled()); round++) {
+		if (round == 2 && !parent_listen()) {
+			/* Another program holds the port: a new one, and the
+			 * origin told (restarted, as by a reload). */
+			S.parent_port = 0;
+			if (!parent_listen())
+				fail("no port for the parent");
+			set_url();
+			origin_restart();
+		}
 		for (int k = 0; k < 4; k++) {
 			int fd;
 
