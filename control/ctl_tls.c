@@ -19,7 +19,8 @@
  * closed after server.control-timeout, and a handshake must finish within
  * HANDSHAKE_MS (or the idle timeout if shorter).  Every socket is
  * non-blocking and every TLS call is driven by the control loop, so a slow
- * or hostile client never blocks the control thread.
+ * or hostile client never blocks the control thread.  Failed and timed-out
+ * handshakes are counted each (health) and logged at most 5 per 10 s.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -196,8 +197,10 @@ client_timer(void *arg)
 	struct tls_client *c = arg;
 
 	if (c->state == TLS_HANDSHAKE) {
+		static struct mb_ratelimit rl = MB_RATELIMIT_INIT(10000, 5);
+
 		T.handshake_timeout++;
-		MB_LOG(INFO, CTL, "tls control: %s: handshake timed out, closing", c->peer);
+		MB_LOG_RL(&rl, INFO, CTL, "tls control: %s: handshake timed out, closing", c->peer);
 	} else {
 		MB_LOG(DEBUG, CTL, "tls control: %s: idle, closing", c->peer);
 	}
@@ -297,6 +300,8 @@ client_read(struct tls_client *c)
 static void
 client_handshake(struct tls_client *c)
 {
+	/* Whoever reaches the port can fail handshakes: a bounded log. */
+	static struct mb_ratelimit rl = MB_RATELIMIT_INIT(10000, 5);
 	char why[256];
 	int r, e;
 
@@ -318,7 +323,7 @@ client_handshake(struct tls_client *c)
 			 X509_verify_cert_error_string(SSL_get_verify_result(c->ssl)));
 	else
 		ssl_errors(why, sizeof(why));
-	MB_LOG(INFO, CTL, "tls control: %s: handshake failed (%s), closing", c->peer, why);
+	MB_LOG_RL(&rl, INFO, CTL, "tls control: %s: handshake failed (%s), closing", c->peer, why);
 	c->closing = true;
 }
 

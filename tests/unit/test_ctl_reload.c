@@ -561,6 +561,59 @@ test_tls_no_ticket(void **state)
 	assert_int_equal(tickets, 0);
 }
 
+/* Lines the TLS socket logged about one client's handshake (the sink
+ * setup installs counts them, then writes every line as the default one). */
+static atomic_uint handshake_lines;
+
+static void
+count_sink(enum mb_log_level level, enum mb_log_module mod, const char *fmt, va_list ap)
+{
+	char line[1024];
+	int n = mb_log_prefix(level, line, sizeof(line));
+
+	(void)mod;
+	if (strstr(fmt, "tls control: %s: handshake") != NULL)
+		atomic_fetch_add(&handshake_lines, 1);
+	if (n >= 0 && (size_t)n < sizeof(line))
+		vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	fprintf(stderr, "%s\n", line);
+}
+
+/* Clients without a certificate cost the log a bounded number of lines,
+ * however many come (each failed handshake had its INFO line: anyone who
+ * reaches the port could fill the log). */
+static void
+test_tls_failures_log_bounded(void **state)
+{
+	json_int_t before;
+	json_t *h;
+
+	(void)state;
+	assert_int_not_equal(tls_port, 0);
+	h = health();
+	before = json_integer_value(
+	    json_object_get(json_object_get(h, "control-tls"), "handshake-failed"));
+	json_decref(h);
+	atomic_store(&handshake_lines, 0);
+	for (int i = 0; i < 40; i++) {
+		int fd = mbt_dial_tcp_from(NULL, tls_port);
+		char buf[256];
+
+		assert_true(fd >= 0);
+		/* not a ClientHello: the server's handshake fails at once */
+		assert_int_equal(send(fd, "GET / HTTP/1.0\r\n\r\n", 18, MSG_NOSIGNAL), 18);
+		while (recv(fd, buf, sizeof(buf), 0) > 0)
+			;
+		close(fd);
+	}
+	h = health();
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(h, "control-tls"),
+							     "handshake-failed")),
+			 before + 40);
+	json_decref(h);
+	assert_true(atomic_load(&handshake_lines) <= 10);
+}
+
 static void
 test_tls(void **state)
 {
@@ -626,6 +679,7 @@ setup(void **state)
 
 	(void)state;
 	signal(SIGPIPE, SIG_IGN);
+	mb_log_set_sink(count_sink);
 	snprintf(dir, sizeof(dir), "/tmp/mbt-reload.XXXXXX");
 	assert_non_null(mkdtemp(dir));
 	assert_int_equal(make_pki(), 0);
@@ -687,6 +741,7 @@ main(void)
 		cmocka_unit_test(test_ftp),
 		cmocka_unit_test(test_boss_and_dataplane),
 		cmocka_unit_test(test_tls_no_ticket),
+		cmocka_unit_test(test_tls_failures_log_bounded),
 		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_control_timeout),
 	};
