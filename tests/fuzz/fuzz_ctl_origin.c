@@ -212,8 +212,8 @@ action(const char *name)
 }
 
 /* The parent's listener on S.parent_port (the same port each time; a new
- * one when it is 0, below the kernel's ephemeral range, where the origin's
- * own sockets never bind).  While it is closed another program may take the
+ * one when it is 0: 20000..31999, below the kernel's ephemeral range,
+ * where the origin's own sockets never bind).  While it is closed another program may take the
  * port: then it stays closed (check_end moves the parent).  True when
  * listening. */
 static bool
@@ -294,6 +294,7 @@ start_once(void)
 	if (mkdtemp(S.dir) == NULL)
 		fail("mkdtemp: %s", strerror(errno));
 	atexit(remove_dir);
+	srand((unsigned)getpid());
 	if (!parent_listen())
 		fail("the parent's listener");
 	/* The UDP port of every session a reply names: free at start.  The

@@ -371,23 +371,29 @@ write_conf(const char *text, size_t len)
 		fail("writing %s", S.conf);
 }
 
+/* A port free at this moment, below the kernel's ephemeral range (12000..
+ * 19999: no outgoing connection takes it meanwhile; fuzz_ctl_origin's
+ * parent listens above). */
 static uint16_t
 free_port(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t sl = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	uint16_t port = 0;
+	for (int tries = 0; tries < 1000; tries++) {
+		struct sockaddr_in sa = { .sin_family = AF_INET };
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		uint16_t port = (uint16_t)(12000 + (unsigned)rand() % 8000);
+		bool ok;
 
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
-		port = ntohs(sa.sin_port);
-	if (fd >= 0)
+		if (fd < 0)
+			fail("socket: %s", strerror(errno));
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sa.sin_port = htons(port);
+		ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
 		(void)close(fd);
-	if (port == 0)
-		fail("no free port");
-	return port;
+		if (ok)
+			return port;
+	}
+	fail("no free port");
+	return 0;
 }
 
 static json_t *
@@ -418,6 +424,44 @@ pump_quiet(void)
 	fail("the loop is still busy after 100000 passes");
 }
 
+/* The control plane from a base configuration with the TLS socket on
+ * `port`: true when it listens there (else stopped again). */
+static bool
+start_on(uint16_t port, const struct mb_ctl_subsys *const *tab, size_t ntab)
+{
+	struct mb_config cfg;
+	struct mb_diags d;
+	char text[2048];
+	int n;
+
+	S.port = port;
+	n = snprintf(text, sizeof(text),
+		     "[server]\nstate-dir = %s\ncontrol-socket = %s\n"
+		     "max-control-clients = %d\ncontrol-timeout = 30s\n"
+		     "[dpdk]\naddress = 192.0.2.1/24\n"
+		     "[control]\ntls-listen = 127.0.0.1:%u\ntls-cert = %s/s1.pem\n"
+		     "tls-key = %s/s1.key\ntls-ca = %s/ca1.pem\n",
+		     S.dir, S.sock_path, BASE_MAX_CLIENTS, (unsigned)S.port, S.dir, S.dir, S.dir);
+	S.base_text = strdup(text);
+	write_conf(text, (size_t)n);
+	mb_diags_init(&d);
+	if (mb_config_defaults(&cfg) != 0 || mb_config_parse_file(&cfg, S.conf, &d) != 0 ||
+	    mb_ctl_config_check_files(&cfg, &d) != 0 || d.errors > 0) {
+		mb_diags_print(&d, stderr, "fuzz_ctl_tls: ");
+		fail("the base configuration does not load");
+	}
+	mb_diags_done(&d);
+	if (mb_ctl_core_start(&cfg, S.conf, tab, ntab) != 0)
+		fail("control plane start");
+	mb_config_done(&cfg);
+	if (mb_ctl_tls_port() == S.port)
+		return true;
+	mb_ctl_core_stop();
+	free(S.base_text);
+	S.base_text = NULL;
+	return false;
+}
+
 static void
 start_once(void)
 {
@@ -425,10 +469,6 @@ start_once(void)
 		&mb_ctl_subsys_log, &mb_ctl_subsys_sock, &mb_ctl_subsys_dataplane,
 		&mb_ctl_subsys_tls, &mb_ctl_subsys_boss,
 	};
-	struct mb_config cfg;
-	struct mb_diags d;
-	char text[2048];
-	int n;
 
 	signal(SIGPIPE, SIG_IGN);
 	mb_log_set_sink(quiet_sink);
@@ -446,39 +486,23 @@ start_once(void)
 	record_hello();
 	snprintf(S.conf, sizeof(S.conf), "%s/minibossd.conf", S.dir);
 	snprintf(S.sock_path, sizeof(S.sock_path), "%s/ctl.sock", S.dir);
-	S.port = free_port();
-	n = snprintf(text, sizeof(text),
-		     "[server]\nstate-dir = %s\ncontrol-socket = %s\n"
-		     "max-control-clients = %d\ncontrol-timeout = 30s\n"
-		     "[dpdk]\naddress = 192.0.2.1/24\n"
-		     "[control]\ntls-listen = 127.0.0.1:%u\ntls-cert = %s/s1.pem\n"
-		     "tls-key = %s/s1.key\ntls-ca = %s/ca1.pem\n",
-		     S.dir, S.sock_path, BASE_MAX_CLIENTS, (unsigned)S.port, S.dir, S.dir, S.dir);
-	S.base_text = strdup(text);
-	write_conf(text, (size_t)n);
-	mb_diags_init(&d);
-	if (mb_config_defaults(&cfg) != 0 || mb_config_parse_file(&cfg, S.conf, &d) != 0 ||
-	    mb_ctl_config_check_files(&cfg, &d) != 0 || d.errors > 0) {
-		mb_diags_print(&d, stderr, "fuzz_ctl_tls: ");
-		fail("the base configuration does not load");
-	}
-	mb_diags_done(&d);
+	srand((unsigned)getpid());
 	if (mb_ctl_loop_init() != 0)
 		fail("loop init");
 	mb_ctl_loop_set_rcu(true);
 	mbt_dp.local_addr = htonl(INADDR_LOOPBACK);
 	mb_ctl_dp_set(&mbt_dp_ops);
 	mbt_sess_reset(1);
-	if (mb_ctl_core_start(&cfg, S.conf, tab, sizeof(tab) / sizeof(tab[0])) != 0)
-		fail("control plane start");
-	mb_config_done(&cfg);
-	if (mb_ctl_tls_port() != S.port)
-		fail("the TLS control socket is not listening on %u", (unsigned)S.port);
+	/* Another program may take the port before the listener does: then
+	 * again with another. */
+	for (int tries = 0; tries < 20 && !S.up; tries++)
+		S.up = start_on(free_port(), tab, sizeof(tab) / sizeof(tab[0]));
+	if (!S.up)
+		fail("the TLS control socket does not listen");
 	pump(4);
 	S.base_config = action("config");
 	S.base_fds = count_fds();
 	S.base_timers = mb_ctl_timer_count();
-	S.up = true;
 }
 
 /* ---- clients -------------------------------------------------------------------- */
