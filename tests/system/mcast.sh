@@ -18,10 +18,17 @@
 #                      unicast (sessions and health show it unicast-served)
 #                      while c1, served by the group, keeps about its time
 #   mcast.sh mixed     three clients 1 s apart, one throttled to a quarter of
-#                      the rate a client alone gets, one with 5% loss: the
-#                      clean one's time against its time alone, and what
-#                      went out while it loaded (MB_TEST_MIXED=control: none
-#                      throttled or lossy, what three receivers cost the host)
+#                      the rate a client alone gets, one with 5% loss both
+#                      ways: the clean one's time against its time alone,
+#                      and what went out while it loaded (MB_TEST_MIXED=
+#                      control: none throttled or lossy, what three
+#                      receivers cost the host)
+#   mcast.sh mixed-1g  the same with 1 GbE nodes: every client's bridge port
+#                      shaped to 1 Gbit/s (tbf), the throttled one to a
+#                      quarter of what the clean one alone got
+# MB_TEST_SERVER=frisbeed runs the mixed cases against the stock frisbeed
+# (-W 1 Gbit/s on 1g links, 10 Gbit/s otherwise; clients on its group
+# directly) for comparison.
 #   mcast.sh progress  per-node progress mid-load in minibossctl sessions
 #                      and health: inferred for the stock client, reported
 #                      (PROGRESS, mb-frisbee -H) for mb-frisbee
@@ -168,16 +175,36 @@ setup() {
 	[ "$i" -lt 60 ] || mb_fail "image not published"
 }
 
+# setup_frisbeed NCLIENTS BPS: the same testbed with the stock frisbeed
+# serving the image at -W BPS on a group of its own (the server's kernel
+# owns its port), clients pointed at that group (FETCH_FROM).
+setup_frisbeed() {
+	local n=$1 i
+	[ -x "$MB_FRISBEE_BIN/frisbeed" ] || mb_skip "no stock frisbeed in $MB_FRISBEE_BIN"
+	mb_bridge_up
+	mb_host srv "$SRV_ADDR/24"
+	for i in $(seq "$n"); do
+		mb_host "c$i" "10.78.0.$((20 + i))/24"
+	done
+	mb_make_file "$MB_TMP/raw.img" "$MIB" 3
+	mb_bg srv "$MB_FRISBEE_BIN/frisbeed" -i "$SRV_ADDR" -m 239.78.0.1 -p 6200 -W "$2" \
+		"$MB_TMP/raw.img" >"$MB_TMP/frisbeed.log" 2>&1
+	sleep 0.5
+	alive "$MB_LAST_PID" || mb_fail "frisbeed exited: $(tail -n 3 "$MB_TMP/frisbeed.log")"
+	FETCH_FROM=(-m 239.78.0.1 -p 6200)
+}
+
 # fetch CLIENT [TIMEOUT] [frisbee options]: a background stock client loading
-# the image raw (-N); its PID in PID_<client>, its time (ms) lands in
+# the image raw (-N) from FETCH_FROM (the master server, or a group and
+# port); its PID in PID_<client>, its time (ms) lands in
 # $MB_TMP/<client>.ms, stderr in $MB_TMP/<client>.err.
 fetch() {
 	local c=$1 t=${2:-50}
 	shift 2 || shift
 	mb_bg "$c" bash -c 's=$(date +%s%N); timeout "$1" "${@:2}"; rc=$?
 		echo $((($(date +%s%N) - s) / 1000000)) >"'"$MB_TMP/$c.ms"'"; exit $rc' \
-		fetch "$t" "$FRIS" -i "$(mb_addr "$c")" -S "$SRV_ADDR" -T 20 -N "$@" \
-		-F emulab-ops/RAW "$MB_TMP/out.$c" 2>"$MB_TMP/$c.err"
+		fetch "$t" "$FRIS" -i "$(mb_addr "$c")" "${FETCH_FROM[@]}" -T 20 -N "$@" \
+		"$MB_TMP/out.$c" 2>"$MB_TMP/$c.err"
 	eval "PID_$c=$MB_LAST_PID"
 }
 
@@ -191,6 +218,8 @@ check() {
 	[ "$(mb_sha "$MB_TMP/out.$c")" = "$(mb_sha "$MB_TMP/raw.img")" ] ||
 		mb_fail "$c: output differs from the image"
 }
+
+FETCH_FROM=(-S "$SRV_ADDR" -F emulab-ops/RAW)
 
 ms() { cat "$MB_TMP/$1.ms"; }
 
@@ -451,10 +480,29 @@ fallback)
 	[ "$t_with" -le "$lim" ] || mb_fail "c1 took ${t_with} ms with c2, ${t_alone} ms alone (limit ${lim})"
 	mb_pass "c2 (no multicast) by unicast in ${t_c2} ms; c1 ${t_with} ms vs ${t_alone} ms alone"
 	;;
-mixed)
-	MIB=64
-	setup 3 ""
-	fetch c1 50
+mixed | mixed-1g)
+	server=${MB_TEST_SERVER:-miniboss}
+	link=unlimited
+	MIB=${MB_TEST_MIB:-64}
+	if [ "$CASE" = mixed-1g ]; then
+		link=1g
+		MIB=${MB_TEST_MIB:-256}
+	fi
+	case $server in
+	miniboss) setup 3 "" ;;
+	frisbeed) setup_frisbeed 3 "$([ $link = 1g ] && echo 1000000000 || echo 10000000000)" ;;
+	*) mb_fail "MB_TEST_SERVER='$server': expected miniboss or frisbeed" ;;
+	esac
+	# 1 GbE nodes: what the bridge sends each of them shaped as bench's
+	# link-1g shapes its server port (256 KiB burst, 20 ms of queue: a
+	# switch port's buffer)
+	if [ $link = 1g ]; then
+		for c in c1 c2 c3; do
+			ip netns exec "$(mb_ns br)" tc qdisc add dev "$(mb_bridge_port $c)" root tbf \
+				rate 1gbit burst 256kb latency 20ms || mb_fail "tbf on $c"
+		done
+	fi
+	fetch c1 80
 	check c1
 	t_alone=$(ms c1)
 	# a quarter of what c1 alone got, on c2's port
@@ -462,28 +510,42 @@ mixed)
 	# MB_TEST_MIXED=control: the same three clients, none throttled or
 	# lossy (what three receivers of one stream cost this host by itself)
 	if [ "${MB_TEST_MIXED:-}" != control ]; then
-		ip netns exec "$(mb_ns br)" tc qdisc add dev "$(mb_bridge_port c2)" root tbf \
+		ip netns exec "$(mb_ns br)" tc qdisc replace dev "$(mb_bridge_port c2)" root tbf \
 			rate "${q}mbit" burst 64kb latency 50ms || mb_fail "tbf"
+		# 5% of c3's UDP lost both ways: what reaches it and what it sends
 		mb_loss 5 c3
+		mb_nft "table bridge mbqloss {
+	chain mbql {
+		type filter hook forward priority 0; policy accept;
+		iifname \"$(mb_bridge_port c3)\" ip protocol udp numgen random mod 100 < 5 counter drop
+	}
+}"
 	fi
 	rm -f "$MB_TMP/out.c1"
-	fetch c2 80
+	fetch c2 120
 	sleep 1
-	fetch c3 80
+	fetch c3 120
 	sleep 1
-	s0=$(sess_blocks)
-	fetch c1 80
-	watch_nodes "$MB_TMP/nodes.txt" "$PID_c1" "$PID_c2" "$PID_c3" &
-	w=$!
+	s0=$([ $server = miniboss ] && sess_blocks)
+	fetch c1 120
+	if [ $server = miniboss ]; then
+		watch_nodes "$MB_TMP/nodes.txt" "$PID_c1" "$PID_c2" "$PID_c3" &
+		w=$!
+	fi
 	check c1
-	s1=$(sess_blocks)
+	s1=$([ $server = miniboss ] && sess_blocks)
 	check c2
 	check c3
-	wait "$w"
+	[ $server = miniboss ] && wait "$w"
 	t1=$(ms c1) t2=$(ms c2) t3=$(ms c3)
 	ratio=$(python3 -c "print(round($t1 / $t_alone, 2))")
-	fell=$(awk '$2 == "ucast" {print $1 "(" $3 ")"}' "$MB_TMP/nodes.txt" | sort -u | tr '\n' ' ')
-	mb_log "c1 alone ${t_alone} ms; mixed: c1 (clean, last) ${t1} ms = ${ratio}x alone," \
+	fell=none
+	[ $server = miniboss ] &&
+		fell=$(awk '$2 == "ucast" {print $1 "(" $3 ")"}' "$MB_TMP/nodes.txt" | sort -u | tr '\n' ' ')
+	# one line for scripts collecting many runs (tools/mixed-runs.sh)
+	mb_log "MIXED server=$server link=$link mode=${MB_TEST_MIXED:-mixed} mib=$MIB" \
+		"alone=$t_alone c1=$t1 c2=$t2 c3=$t3 ratio=$ratio"
+	mb_log "c1 alone ${t_alone} ms; ${MB_TEST_MIXED:-mixed}: c1 (clean, last) ${t1} ms = ${ratio}x alone," \
 		"c2 (${MB_TEST_MIXED:-${q} Mbit/s}) ${t2} ms, c3 (${MB_TEST_MIXED:-5% loss}) ${t3} ms;" \
 		"served alone: ${fell:-none}"
 	# what went out while c1 loaded (an image is $((MIB * 1024)) BLOCKs)
@@ -577,7 +639,7 @@ lost-group)
 	mb_pass "c1, cut off from the group at 44 of 48 chunks ($dropped frames dropped), served alone ($how), completed in $(ms c1) ms"
 	;;
 *)
-	echo "usage: $0 querier | yield | fallback | mixed | progress | lost-group" >&2
+	echo "usage: $0 querier | yield | fallback | mixed | mixed-1g | progress | lost-group" >&2
 	exit 2
 	;;
 esac
