@@ -17,7 +17,9 @@
  * default) follows the receivers faster than frisbeed's rule: every
  * interval (100 ms) the caller reports the bits it sent and the bits its
  * receivers asked for again (loss evidence); a loss above 4% cuts the rate
- * in proportion to it (to what got through, times 15/16, at most to 1/8),
+ * in proportion to it (to what got through of what was really sent -- the
+ * most sent in one of the last four intervals, when the sender could not
+ * reach its rate --, times 15/16, at most to 1/8),
  * then no increase for three intervals (the evidence lags the sends by up to
  * a client's re-request timer); below 1%, and only while the sender used
  * most of its allowance, the rate creeps back by 1/32 of itself per
@@ -115,6 +117,10 @@ struct mb_rate_adapt {
 	uint32_t noise_ppm;	/* loss that does not follow the rate */
 	uint32_t cut_loss_ppm;	/* the loss that made the last cut */
 	bool judge;		/* the last cut awaits its verdict */
+	/* bits/s really sent in the last intervals (ring): a cut goes from
+	 * what left, which a sender short of CPU keeps below `rate` */
+	uint64_t sent_bps[MB_RATE_ADAPT_HOLD + 1];
+	uint32_t sent_i;
 	uint64_t decreases;
 	uint64_t increases;
 };
