@@ -532,6 +532,7 @@ dp_fris_activate(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now)
 	atomic_store(&s->cur_rate, rate);
 	s->t_bits = 0;
 	s->t_overrun = false;
+	s->fb_seen = s->nodes != NULL ? s->nodes->st.fallbacks : 0;
 	s->run.in = false;
 	s->last_progress = now;
 	s->nclients = 0;
@@ -770,6 +771,20 @@ fris_rate_tick(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now)
 		if (cap != s->cap) {
 			s->cap = cap; /* the port's rate changed (link, port-rate) */
 			mb_rate_adapt_set_max(&s->ra, cap);
+		}
+		/* A node moved out of the group since the last tick (it could
+		 * not take the group's rate, or the group did not reach it):
+		 * the cuts its loss made no longer hold, and creeping back from
+		 * its pace would hold the others to it for seconds.  Start
+		 * high again, as a new session does: the next cut goes to what
+		 * the remaining members take of what really left. */
+		if (s->nodes != NULL && s->nodes->st.fallbacks != s->fb_seen) {
+			s->fb_seen = s->nodes->st.fallbacks;
+			if (s->ra.rate < cap) {
+				MB_LOG(DEBUG, DP, "session %u: a node moved out: rate %" PRIu64
+				       " -> %" PRIu64, s->id, s->ra.rate, cap);
+				mb_rate_adapt_restart(&s->ra, now);
+			}
 		}
 		if (mb_rate_adapt_tick(&s->ra, now, s->t_bits, lost, s->t_overrun) ||
 		    s->ra.rate != s->tb.rate) {

@@ -235,6 +235,19 @@ mb_rate_adapt_set_max(struct mb_rate_adapt *ra, uint64_t max)
 		ra->rate = max;
 }
 
+void
+mb_rate_adapt_restart(struct mb_rate_adapt *ra, uint64_t now)
+{
+	ra->rate = ra->max;
+	ra->hold_until = now;
+	ra->clean = 0;
+	ra->noise_ppm = 0;
+	ra->cut_loss_ppm = 0;
+	ra->judge = false;
+	memset(ra->sent_bps, 0, sizeof(ra->sent_bps));
+	ra->sent_i = 0;
+}
+
 bool
 mb_rate_adapt_tick(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint64_t lost,
 		   bool overrun)

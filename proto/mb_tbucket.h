@@ -131,6 +131,10 @@ int mb_rate_adapt_init(struct mb_rate_adapt *ra, uint64_t max, uint64_t min, uin
 		       uint64_t hz, uint64_t now);
 /* A new ceiling (a reloaded cap, the port's rate); the rate is clipped. */
 void mb_rate_adapt_set_max(struct mb_rate_adapt *ra, uint64_t max);
+/* Start again at the ceiling, as a new session does, forgetting the cuts,
+ * the noise floor and the sends: the receivers whose loss made the cuts
+ * are gone (moved out of the group). */
+void mb_rate_adapt_restart(struct mb_rate_adapt *ra, uint64_t now);
 /* If an interval has passed, decide from what the caller saw in it: `sent`
  * bits sent, `lost` bits the receivers asked for again, `overrun` local TX
  * pushback (counts as a 10% loss).  Returns true when ra->rate changed. */

@@ -675,7 +675,9 @@ test_rate_noise_floor(void **state)
  * rate comes down to the link within a few cuts and stays near it; cutting
  * from the nominal rate left it above what the sender reached, the loss
  * stayed, was taken for noise, and the rate settled at twice the link
- * (the 1 GbE node case of mcast-mixed-1g).
+ * (the 1 GbE node case of mcast-mixed-1g).  Then a slow member holds the
+ * rate to its pace and moves out: mb_rate_adapt_restart() starts at the
+ * cap again and the next cuts find the link.
  */
 static void
 test_rate_sender_bound(void **state)
@@ -702,6 +704,27 @@ test_rate_sender_bound(void **state)
 	assert_true(ra.rate > 600000000ULL);
 	assert_true(ra.noise_ppm < 40000);
 
+	/* held to a slow member's 60 Mbit/s, which then moves out: the
+	 * restart finds the 1 Gbit/s link within a few intervals */
+	for (unsigned k = 0; k < 50; k++) {
+		uint64_t sent = ra.rate / 10 < can ? ra.rate / 10 : can;
+
+		now += iv;
+		(void)mb_rate_adapt_tick(&ra, now, sent, lost, false);
+		lost = sent > link / 16 ? sent - link / 16 : 0;
+	}
+	assert_true(ra.rate < 100000000ULL);
+	mb_rate_adapt_restart(&ra, now);
+	assert_int_equal(ra.rate, max);
+	lost = 0;
+	for (unsigned k = 0; k < 5; k++) {
+		uint64_t sent = ra.rate / 10 < can ? ra.rate / 10 : can;
+
+		now += iv;
+		(void)mb_rate_adapt_tick(&ra, now, sent, lost, false);
+		lost = sent > link ? sent - link : 0;
+	}
+	assert_true(ra.rate > 800000000ULL && ra.rate < 1300000000ULL);
 }
 
 int
