@@ -20,15 +20,13 @@
 #   mcast.sh mixed     three clients 1 s apart, one throttled to a quarter of
 #                      the rate a client alone gets, one with 5% loss both
 #                      ways: the clean one's time against its time alone,
-#                      and what went out while it loaded (MB_TEST_MIXED=
-#                      control: none throttled or lossy, what three
-#                      receivers cost the host)
+#                      and what went out while it loaded, after the
+#                      control (the same three all clean: what three
+#                      receivers cost the host); MB_TEST_MIXED=control or
+#                      =mixed runs one of the two
 #   mcast.sh mixed-1g  the same with 1 GbE nodes: every client's bridge port
 #                      shaped to 1 Gbit/s (tbf), the throttled one to a
 #                      quarter of what the clean one alone got
-# MB_TEST_SERVER=frisbeed runs the mixed cases against the stock frisbeed
-# (-W 1 Gbit/s on 1g links, 10 Gbit/s otherwise; clients on its group
-# directly) for comparison.
 #   mcast.sh progress  per-node progress mid-load in minibossctl sessions
 #                      and health: inferred for the stock client, reported
 #                      (PROGRESS, mb-frisbee -H) for mb-frisbee
@@ -40,6 +38,11 @@
 #                      alone and complete (before: it stayed in the group
 #                      at the floor rate until "No messages from server
 #                      after 20 seconds", mcast-progress's CI failure)
+# MB_TEST_FRISBEE_CONF adds [frisbee] lines to the daemon's configuration
+# in the mixed cases (e.g. 'max-fallback-nodes = 0': what the unicast
+# fallback costs the clean client); MB_TEST_SERVER=frisbeed runs them
+# against the stock frisbeed for comparison (-W 1 Gbit/s on 1g links,
+# 10 Gbit/s otherwise; clients on its group directly).
 # Needs root, the stock tools (skip 77 without them) and a built minibossd.
 set -u
 MB_PREFIX=mbq
@@ -489,7 +492,7 @@ mixed | mixed-1g)
 		MIB=${MB_TEST_MIB:-256}
 	fi
 	case $server in
-	miniboss) setup 3 "" ;;
+	miniboss) setup 3 "${MB_TEST_FRISBEE_CONF:-}" ;;
 	frisbeed) setup_frisbeed 3 "$([ $link = 1g ] && echo 1000000000 || echo 10000000000)" ;;
 	*) mb_fail "MB_TEST_SERVER='$server': expected miniboss or frisbeed" ;;
 	esac
@@ -507,59 +510,81 @@ mixed | mixed-1g)
 	t_alone=$(ms c1)
 	# a quarter of what c1 alone got, on c2's port
 	q=$(python3 -c "print(max(1, int($MIB * 8 * 1024 * 1024 / ($t_alone / 1000) / 4 / 1e6)))")
-	# MB_TEST_MIXED=control: the same three clients, none throttled or
-	# lossy (what three receivers of one stream cost this host by itself)
-	if [ "${MB_TEST_MIXED:-}" != control ]; then
-		ip netns exec "$(mb_ns br)" tc qdisc replace dev "$(mb_bridge_port c2)" root tbf \
-			rate "${q}mbit" burst 64kb latency 50ms || mb_fail "tbf"
-		# 5% of c3's UDP lost both ways: what reaches it and what it sends
-		mb_loss 5 c3
-		mb_nft "table bridge mbqloss {
+	# phase MODE: c2, c3 and c1 (clean, last) 1 s apart; T1_<MODE> is c1's
+	# time.  MODE control: none throttled or lossy (what three receivers
+	# of one stream cost this host by itself); mixed: c2 throttled to q,
+	# c3 losing 5% of its UDP both ways.
+	phase() {
+		local mode=$1 s0 s1 w= t1 t2 t3 ratio fell=
+		if [ "$mode" = mixed ]; then
+			ip netns exec "$(mb_ns br)" tc qdisc replace dev "$(mb_bridge_port c2)" \
+				root tbf rate "${q}mbit" burst 64kb latency 50ms || mb_fail "tbf"
+			mb_loss 5 c3
+			mb_nft "table bridge mbqloss {
 	chain mbql {
 		type filter hook forward priority 0; policy accept;
 		iifname \"$(mb_bridge_port c3)\" ip protocol udp numgen random mod 100 < 5 counter drop
 	}
 }"
-	fi
-	rm -f "$MB_TMP/out.c1"
-	fetch c2 120
-	sleep 1
-	fetch c3 120
-	sleep 1
-	s0=$([ $server = miniboss ] && sess_blocks)
-	fetch c1 120
-	if [ $server = miniboss ]; then
-		watch_nodes "$MB_TMP/nodes.txt" "$PID_c1" "$PID_c2" "$PID_c3" &
-		w=$!
-	fi
-	check c1
-	s1=$([ $server = miniboss ] && sess_blocks)
-	check c2
-	check c3
-	[ $server = miniboss ] && wait "$w"
-	t1=$(ms c1) t2=$(ms c2) t3=$(ms c3)
-	ratio=$(python3 -c "print(round($t1 / $t_alone, 2))")
-	fell=none
-	[ $server = miniboss ] &&
-		fell=$(awk '$2 == "ucast" {print $1 "(" $3 ")"}' "$MB_TMP/nodes.txt" | sort -u | tr '\n' ' ')
-	# one line for scripts collecting many runs (tools/mixed-runs.sh)
-	mb_log "MIXED server=$server link=$link mode=${MB_TEST_MIXED:-mixed} mib=$MIB" \
-		"alone=$t_alone c1=$t1 c2=$t2 c3=$t3 ratio=$ratio"
-	mb_log "c1 alone ${t_alone} ms; ${MB_TEST_MIXED:-mixed}: c1 (clean, last) ${t1} ms = ${ratio}x alone," \
-		"c2 (${MB_TEST_MIXED:-${q} Mbit/s}) ${t2} ms, c3 (${MB_TEST_MIXED:-5% loss}) ${t3} ms;" \
-		"served alone: ${fell:-none}"
-	# what went out while c1 loaded (an image is $((MIB * 1024)) BLOCKs)
-	set -- $s0 $s1
-	[ $# = 6 ] && mb_log "during c1's load: $(($4 - $1 - $5 + $2)) BLOCKs to the group," \
-		"$(($5 - $2)) to nodes alone, $(($6 - $3)) chunks alone-and-group"
-	# The target is 1.2x.  On this shared 2-core machine (three stock
-	# clients, the daemon and tbf on two cores) the figure moves a lot from
-	# run to run, so the assertion is looser (2.5x + 2 s: with 64 MiB it
-	# still fails a clean client held to the throttled one's pace, 4x) and
-	# the figure is reported.
-	lim=$((t_alone * 5 / 2 + 2000))
-	[ "$t1" -le "$lim" ] || mb_fail "clean client ${t1} ms with the others, ${t_alone} ms alone (limit ${lim})"
-	mb_pass "clean client ${ratio}x its time alone (${t1} vs ${t_alone} ms)"
+		fi
+		rm -f "$MB_TMP"/out.c[123]
+		fetch c2 120
+		sleep 1
+		fetch c3 120
+		sleep 1
+		s0=$([ $server = miniboss ] && sess_blocks)
+		fetch c1 120
+		if [ $server = miniboss ]; then
+			watch_nodes "$MB_TMP/nodes-$mode.txt" "$PID_c1" "$PID_c2" "$PID_c3" &
+			w=$!
+		fi
+		check c1
+		s1=$([ $server = miniboss ] && sess_blocks)
+		check c2
+		check c3
+		[ -n "$w" ] && wait "$w"
+		t1=$(ms c1) t2=$(ms c2) t3=$(ms c3)
+		eval "T1_$mode=$t1"
+		ratio=$(python3 -c "print(round($t1 / $t_alone, 2))")
+		[ $server = miniboss ] && fell=$(awk '$2 == "ucast" {print $1 "(" $3 ")"}' \
+			"$MB_TMP/nodes-$mode.txt" | sort -u | tr '\n' ' ')
+		# one line for scripts collecting many runs (bench/mcast-mixed.sh)
+		mb_log "MIXED server=$server link=$link mode=$mode mib=$MIB" \
+			"alone=$t_alone c1=$t1 c2=$t2 c3=$t3 ratio=$ratio"
+		mb_log "c1 alone ${t_alone} ms; $mode: c1 (clean, last) ${t1} ms = ${ratio}x alone," \
+			"c2 ($([ $mode = mixed ] && echo "${q} Mbit/s" || echo clean)) ${t2} ms," \
+			"c3 ($([ $mode = mixed ] && echo "5% loss" || echo clean)) ${t3} ms;" \
+			"served alone: ${fell:-none}"
+		# what went out while c1 loaded (an image is $((MIB * 1024)) BLOCKs)
+		set -- $s0 $s1
+		[ $# = 6 ] && mb_log "during c1's load: $(($4 - $1 - $5 + $2)) BLOCKs to the group," \
+			"$(($5 - $2)) to nodes alone, $(($6 - $3)) chunks alone-and-group"
+		return 0
+	}
+	# MB_TEST_MIXED=control or =mixed: that phase alone (bench/mcast-mixed.sh
+	# alternates them); by default the control, then the mixed scenario.
+	case ${MB_TEST_MIXED:-both} in
+	control) phase control ;;
+	mixed) phase mixed ;;
+	both) phase control; phase mixed ;;
+	*) mb_fail "MB_TEST_MIXED='$MB_TEST_MIXED': expected control or mixed" ;;
+	esac
+	[ -n "${T1_mixed:-}" ] || mb_pass "control: clean client ${T1_control} ms, ${t_alone} ms alone"
+	# The target is 1.2x alone.  On this shared 2-core machine the host
+	# bounds it, not the slow nodes: three receivers of one stream (the
+	# bridge's copies, three clients writing) share the core the dataplane
+	# leaves, and the control alone took 1.3-3.2x (doc/multicast.md).  So
+	# the assertion is looser and relative to what this host shows: the
+	# mixed run within 2.5x alone, or 5/4 of the control, plus 2 s.  A
+	# clean client held to the throttled one's pace (4x) still fails it
+	# whenever the control is under about 3x.
+	lim=$((t_alone * 5 / 2))
+	[ -n "${T1_control:-}" ] && [ $((T1_control * 5 / 4)) -gt "$lim" ] &&
+		lim=$((T1_control * 5 / 4))
+	lim=$((lim + 2000))
+	[ "$T1_mixed" -le "$lim" ] ||
+		mb_fail "clean client ${T1_mixed} ms with the others, ${t_alone} ms alone, ${T1_control:-?} ms in the control (limit ${lim})"
+	mb_pass "clean client $(python3 -c "print(round($T1_mixed / $t_alone, 2))")x its time alone (${T1_mixed} vs ${t_alone} ms; control ${T1_control:-not run} ms)"
 	;;
 progress)
 	MIB=48
