@@ -730,6 +730,10 @@ fris_session_tx(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now, uint
 		else
 			fris_sctr(s, MB_DP_S_no_neigh, 1);
 	}
+	/* it ran out of work: what it sent this interval is what was asked,
+	 * not what it could send (mb_rate_adapt's backlogged) */
+	if (!s->run.in && mb_fris_wq_empty(s->wq) && s->push_left == 0)
+		s->t_idle = true;
 	if (!stop)
 		sent += fris_fb_tx(lc, s, now, wait);
 	atomic_store_explicit(&s->wq_depth, mb_fris_wq_depth(s->wq), memory_order_relaxed);
@@ -786,6 +790,7 @@ fris_rate_tick(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now)
 				mb_rate_adapt_restart(&s->ra, now);
 			}
 		}
+		s->ra.backlogged = !s->t_idle;
 		if (mb_rate_adapt_tick(&s->ra, now, s->t_bits, lost, s->t_overrun) ||
 		    s->ra.rate != s->tb.rate) {
 			MB_LOG(DEBUG, DP,
@@ -801,6 +806,7 @@ fris_rate_tick(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now)
 	}
 	s->t_bits = 0;
 	s->t_overrun = false;
+	s->t_idle = false;
 	if (s->nodes != NULL)
 		mb_fris_nodes_set_rates(s->nodes, s->tb.rate ? s->tb.rate : cap, cap, now);
 	atomic_store_explicit(&s->loss_ppm, loss, memory_order_relaxed);

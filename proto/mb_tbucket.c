@@ -218,6 +218,7 @@ mb_rate_adapt_init(struct mb_rate_adapt *ra, uint64_t max, uint64_t min, uint64_
 	ra->judge = false;
 	memset(ra->sent_bps, 0, sizeof(ra->sent_bps));
 	ra->sent_i = 0;
+	ra->backlogged = false;
 	ra->decreases = 0;
 	ra->increases = 0;
 	return 0;
@@ -294,15 +295,17 @@ mb_rate_adapt_tick(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint64
 		ra->cut_loss_ppm = (uint32_t)loss;
 		ra->judge = true;
 		/* to what got through of what left (the evidence lags by up
-		 * to a re-request delay: the most of the last intervals; a
-		 * sender short of CPU sent less than its rate, and a cut from
-		 * the rate would not slow it: the loss would stay and pass
-		 * for noise), a little under, never below 1/8 */
+		 * to a re-request delay: the most of the last intervals) when
+		 * the sender was backlogged: short of CPU, it sent less than
+		 * its rate, and a cut from the rate would not slow it (the
+		 * loss would stay and pass for noise); a sender that ran out
+		 * of work sent what was asked, and a cut from that would
+		 * starve the next load; a little under, never below 1/8 */
 		base = 0;
 		for (i = 0; i <= MB_RATE_ADAPT_HOLD; i++)
 			if (ra->sent_bps[i] > base)
 				base = ra->sent_bps[i];
-		if (base == 0 || base > ra->rate)
+		if (!ra->backlogged || base == 0 || base > ra->rate)
 			base = ra->rate;
 		if (loss > 875000)
 			loss = 875000;

@@ -18,8 +18,9 @@
  * interval (100 ms) the caller reports the bits it sent and the bits its
  * receivers asked for again (loss evidence); a loss above 4% cuts the rate
  * in proportion to it (to what got through of what was really sent -- the
- * most sent in one of the last four intervals, when the sender could not
- * reach its rate --, times 15/16, at most to 1/8),
+ * most sent in one of the last four intervals, when the sender had work
+ * queued all interval and still did not reach its rate --, times 15/16, at
+ * most to 1/8),
  * then no increase for three intervals (the evidence lags the sends by up to
  * a client's re-request timer); below 1%, and only while the sender used
  * most of its allowance, the rate creeps back by 1/32 of itself per
@@ -121,6 +122,10 @@ struct mb_rate_adapt {
 	 * what left, which a sender short of CPU keeps below `rate` */
 	uint64_t sent_bps[MB_RATE_ADAPT_HOLD + 1];
 	uint32_t sent_i;
+	/* set by the caller before a tick: it had work queued all interval
+	 * long, so what it sent is what it could send (false: it sent what
+	 * was asked, and cuts go from the rate) */
+	bool backlogged;
 	uint64_t decreases;
 	uint64_t increases;
 };

@@ -694,6 +694,7 @@ test_rate_sender_bound(void **state)
 
 		now += iv;
 		/* the evidence of one interval arrives with the next */
+		ra.backlogged = true;
 		(void)mb_rate_adapt_tick(&ra, now, sent, lost, false);
 		lost = sent > link ? sent - link : 0;
 		if (k >= 30 && ra.rate > hi)
@@ -710,6 +711,7 @@ test_rate_sender_bound(void **state)
 		uint64_t sent = ra.rate / 10 < can ? ra.rate / 10 : can;
 
 		now += iv;
+		ra.backlogged = true;
 		(void)mb_rate_adapt_tick(&ra, now, sent, lost, false);
 		lost = sent > link / 16 ? sent - link / 16 : 0;
 	}
@@ -721,10 +723,20 @@ test_rate_sender_bound(void **state)
 		uint64_t sent = ra.rate / 10 < can ? ra.rate / 10 : can;
 
 		now += iv;
+		ra.backlogged = true;
 		(void)mb_rate_adapt_tick(&ra, now, sent, lost, false);
 		lost = sent > link ? sent - link : 0;
 	}
 	assert_true(ra.rate > 800000000ULL && ra.rate < 1300000000ULL);
+
+	/* a sender that ran out of work (5 Mbit/s of what was asked, at a
+	 * 1 Gbit/s rate) seeing 10% loss: the cut goes from the rate, or the
+	 * next load would start starved */
+	assert_int_equal(mb_rate_adapt_init(&ra, max, 0, 1000000000ULL, HZ, now), 0);
+	now += iv;
+	ra.backlogged = false;
+	(void)mb_rate_adapt_tick(&ra, now, 500000ULL, 50000ULL, false);
+	assert_true(ra.rate > 800000000ULL && ra.rate < 1000000000ULL);
 }
 
 int
