@@ -584,7 +584,7 @@ mixed | mixed-1g)
 	lim=$((lim + 2000))
 	[ "$T1_mixed" -le "$lim" ] ||
 		mb_fail "clean client ${T1_mixed} ms with the others, ${t_alone} ms alone, ${T1_control:-?} ms in the control (limit ${lim})"
-	mb_pass "clean client $(python3 -c "print(round($T1_mixed / $t_alone, 2))")x its time alone (${T1_mixed} vs ${t_alone} ms; control ${T1_control:-not run} ms)"
+	mb_pass "clean client $(python3 -c "print(round($T1_mixed / $t_alone, 2))")x its time alone (${T1_mixed} vs ${t_alone} ms; control: ${T1_control:+${T1_control} ms}${T1_control:-not run})"
 	;;
 progress)
 	MIB=48
