@@ -489,7 +489,7 @@ mixed | mixed-1g)
 	MIB=${MB_TEST_MIB:-64}
 	if [ "$CASE" = mixed-1g ]; then
 		link=1g
-		MIB=${MB_TEST_MIB:-256}
+		MIB=${MB_TEST_MIB:-128}
 	fi
 	case $server in
 	miniboss) setup 3 "${MB_TEST_FRISBEE_CONF:-}" ;;
@@ -528,9 +528,11 @@ mixed | mixed-1g)
 }"
 		fi
 		rm -f "$MB_TMP"/out.c[123]
-		fetch c2 120
+		# the throttled and the lossy node may take 10-20 times c1's
+		# time alone on a loaded host
+		fetch c2 180
 		sleep 1
-		fetch c3 120
+		fetch c3 180
 		sleep 1
 		s0=$([ $server = miniboss ] && sess_blocks)
 		fetch c1 120
@@ -584,7 +586,7 @@ mixed | mixed-1g)
 	lim=$((lim + 2000))
 	[ "$T1_mixed" -le "$lim" ] ||
 		mb_fail "clean client ${T1_mixed} ms with the others, ${t_alone} ms alone, ${T1_control:-?} ms in the control (limit ${lim})"
-	mb_pass "clean client $(python3 -c "print(round($T1_mixed / $t_alone, 2))")x its time alone (${T1_mixed} vs ${t_alone} ms; control: ${T1_control:+${T1_control} ms}${T1_control:-not run})"
+	mb_pass "clean client $(python3 -c "print(round($T1_mixed / $t_alone, 2))")x its time alone (${T1_mixed} vs ${t_alone} ms; control: $([ -n "${T1_control:-}" ] && echo "${T1_control} ms" || echo "not run"))"
 	;;
 progress)
 	MIB=48
