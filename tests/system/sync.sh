@@ -556,8 +556,11 @@ fsync-dir)
 		    # whole, or cut by another thread's call (strace -f: "<unfinished ...>")
 		    return re.search(r'fsync\(\d+<' + re.escape(d) + r'>(\)| <unfinished)', lines[i])
 		def renames(name):
+		    # renames into images/: the destination (the install first
+		    # tries to park a previous version, images/<name> then the
+		    # source: for a new image that rename fails ENOENT)
 		    return [i for i, l in enumerate(lines) if 'rename(' in l and
-		            '"' + state + '/images/' + name + '"' in l]
+		            ', "' + state + '/images/' + name + '")' in l]
 		# A and B download at once: whichever is renamed first creates
 		# images/emulab-ops, so its rename changed images/ too
 		first = min(("emulab-ops/A", "emulab-ops/B"), key=lambda n: renames(n)[:1] or [0])
