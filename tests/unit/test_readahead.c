@@ -81,6 +81,7 @@ fimg_make(struct fimg *f, const char *name, unsigned mib)
 static void
 fimg_done(struct fimg *f)
 {
+	mb_image_unref(f->img); /* the creator's reference: unmapped and freed */
 	close(f->fd);
 	unlink(f->path);
 }
