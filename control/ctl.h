@@ -303,7 +303,8 @@ int mb_ctl_store_set_downloading(const struct mb_manifest_entry *e, bool on);
 int mb_ctl_store_get_manifest(struct mb_manifest *ret);
 /* The state of the local image `name`. */
 enum mb_ctl_store_state mb_ctl_store_state(const char *name);
-/* Images still being verified or loaded (readiness; tests wait on it). */
+/* Images still being verified or loaded, or verified and not yet published
+ * (readiness; tests wait on it). */
 unsigned mb_ctl_store_busy(void);
 
 /* ---- master server (control/ctl_master.c) -------------------------------- */

@@ -797,10 +797,13 @@ store_start(const struct mb_config *cfg)
 	return 0;
 }
 
+/* A completed job publishes after its loop pass (store_publish_soon): until
+ * then the store is still busy, or a timer in that pass (readiness) would
+ * see the work done and the image not yet served. */
 unsigned
 mb_ctl_store_busy(void)
 {
-	return st.busy;
+	return st.busy + (publish_defer.queued ? 1u : 0u);
 }
 
 static void

@@ -191,6 +191,53 @@ test_reload(void **state)
 	assert_ptr_equal(fx_lookup("proj/a"), a);
 }
 
+/* Readiness (READY=1, `minibossctl wait`) is "the store is not busy": a
+ * timer that runs in the loop pass where the last verification completes
+ * must already find the verified image published (the CI failure of
+ * startup-notify: READY=1 with "no image published"). */
+static int idle_checks, idle_unpublished;
+
+static void
+idle_probe(void *arg)
+{
+	if (mb_ctl_store_busy() != 0)
+		return;
+	idle_checks++;
+	if (fx_lookup((const char *)arg) == NULL)
+		idle_unpublished++;
+}
+
+static void
+test_idle_means_published(void **state)
+{
+	struct mb_ctl_timer *t;
+	char err[256];
+
+	(void)state;
+	fx_add_image("late", 200000, FX_FILE_OK);
+	write_manifest();
+	assert_int_equal(fx_reload(err, sizeof(err)), 0);
+	assert_true(mb_ctl_store_busy() > 0);
+	idle_checks = idle_unpublished = 0;
+	t = mb_ctl_timer_new(1, 1, idle_probe, "late");
+	assert_non_null(t);
+	/* let the worker finish first, so its completion and the timer fall in
+	 * one pass of the loop */
+	usleep(300000);
+	for (int i = 0; i < 200 && idle_checks < 3; i++)
+		(void)mb_ctl_loop_run_once(5);
+	mb_ctl_timer_free(t);
+	pump();
+	assert_true(idle_checks > 0);
+	assert_int_equal(idle_unpublished, 0);
+	assert_non_null(fx_lookup("late"));
+	assert_int_equal(mb_manifest_remove(&man, "late"), 0);
+	write_manifest();
+	assert_int_equal(fx_reload(err, sizeof(err)), 0);
+	pump();
+	assert_null(fx_lookup("late"));
+}
+
 static void
 test_budget_mmap(void **state)
 {
@@ -558,6 +605,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_reload),
+		cmocka_unit_test(test_idle_means_published),
 		cmocka_unit_test(test_budget_mmap),
 		cmocka_unit_test(test_install_retire),
 		cmocka_unit_test(test_retire_all_or_nothing),
