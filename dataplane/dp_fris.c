@@ -41,13 +41,16 @@
  *
  * Lifetime: a session lives while it makes progress, not while packets
  * arrive.  Progress is sending a block that is new to the session's current
- * round; a round ends when every block of the image has been sent once
- * since it began (so a late joiner's requests are new again in the next
- * round).  A session that makes no progress for frisbee.idle-timeout ends,
- * whatever JOINs, REQUESTs or PROGRESS reports keep coming: requests for
- * data it has just sent, repeated without end, cannot hold a slot.  The
- * bookkeeping is a bit per block (1/8192 of the image), cleared lazily per
- * chunk when a new round begins.  frisbee.linger changes the rule: "never"
+ * round, or re-sending a chunk for the first time in the round (a member
+ * recovering what it lost asks each lost chunk again); a round ends when
+ * every block of the image has been sent once since it began (so a late
+ * joiner's requests are new again in the next round).  A session that
+ * makes no progress for frisbee.idle-timeout ends, whatever JOINs,
+ * REQUESTs or PROGRESS reports keep coming: requests for data it has just
+ * sent, repeated without end, cannot hold a slot (a chunk's re-sends count
+ * once a round).  The bookkeeping is a bit per block (1/8192 of the image),
+ * cleared lazily per chunk when a new round begins, and a round number per
+ * chunk for its re-sends.  frisbee.linger changes the rule: "never"
  * drops it (a session ends only when stopped), "leave" adds one, as
  * frisbeed's -T -1: the session keeps the ids of the clients that JOINed
  * (up to MB_DP_SESS_CLIENTS; with more it cannot tell and keeps to the idle
@@ -138,7 +141,10 @@ fris_map_fill(uint64_t *m, uint32_t first, uint32_t n)
 }
 
 /* Blocks [block, block + n) of `chunk` went out: those not yet sent this
- * round are progress; the last of them ends the round. */
+ * round are progress; the last of them ends the round.  So is the first
+ * re-send of a chunk in a round (a member recovering what it lost: each
+ * chunk it lost is re-sent at least once); a chunk re-sent again in the
+ * same round is not, so re-asks of the same data cannot hold a slot. */
 static void
 fris_progress(struct mb_dp_sess *s, uint32_t chunk, uint32_t block, uint32_t n, uint64_t now)
 {
@@ -154,8 +160,13 @@ fris_progress(struct mb_dp_sess *s, uint32_t chunk, uint32_t block, uint32_t n, 
 		s->map_round[chunk] = s->round;
 	}
 	fresh = fris_map_fill(map, block, n);
-	if (fresh == 0)
+	if (fresh == 0) {
+		if (s->resend_round[chunk] != s->round + 1) {
+			s->resend_round[chunk] = s->round + 1;
+			s->last_progress = now;
+		}
 		return;
+	}
 	s->last_progress = now;
 	s->round_left -= RTE_MIN((uint64_t)fresh, s->round_left);
 	if (s->round_left == 0) {
@@ -870,12 +881,13 @@ dp_fris_slot_prepare(struct mb_dp *dp, struct mb_dp_sess *s,
 	if (p->method == MB_FRIS_UNICAST && p->push_passes == 0)
 		s->budget = s->nblocks + s->nblocks * atomic_load(&tun->unicast_resend) / 100 +
 			    MB_FRIS_CHUNK_BLOCKS;
-	/* nblocks / 8 bytes (1/8192 of the image) plus 4 per chunk */
-	s->sent_map = rte_zmalloc("mb_dp_sent", (size_t)s->nchunks * (MB_FRIS_MAP_BYTES + 4),
+	/* nblocks / 8 bytes (1/8192 of the image) plus 8 per chunk */
+	s->sent_map = rte_zmalloc("mb_dp_sent", (size_t)s->nchunks * (MB_FRIS_MAP_BYTES + 8),
 				  RTE_CACHE_LINE_SIZE);
 	if (s->sent_map == NULL)
 		return -ENOMEM;
 	s->map_round = (uint32_t *)(s->sent_map + (size_t)s->nchunks * (MB_FRIS_MAP_BYTES / 8));
+	s->resend_round = s->map_round + s->nchunks;
 	s->wq = mb_fris_wq_create(s->nblocks, 0);
 	/* the nodes: a unicast session has one and no fallback; a node served
 	 * alone has the output bound of a unicast session */
@@ -909,6 +921,7 @@ dp_fris_slot_unprepare(struct mb_dp_sess *s)
 	rte_free(s->sent_map);
 	s->sent_map = NULL;
 	s->map_round = NULL;
+	s->resend_round = NULL;
 	s->img = NULL;
 	atomic_store_explicit(&s->state, MB_DP_SESS_FREE, memory_order_release);
 }

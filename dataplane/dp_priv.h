@@ -164,9 +164,11 @@ struct mb_dp_sess {
 	/* Blocks sent this round (dp_fris.c, lifetime rule): one allocation,
 	 * a 1024-bit map (16 words) per chunk, then per chunk the round its
 	 * map is of (a stale map reads as empty, so a new round costs
-	 * nothing). */
+	 * nothing), then per chunk the round it was last re-sent in, plus 1
+	 * (0: never). */
 	uint64_t *sent_map;
 	uint32_t *map_round;
+	uint32_t *resend_round;
 	struct mb_image *img; /* the session's reference */
 	struct mb_fris_wq *wq;
 	/* Its nodes (fris_nodes.h): progress, unicast fallback.  The lcore

@@ -878,6 +878,65 @@ test_progress_lifetime(void **state)
 	stop_session(busy);
 }
 
+/* A member recovering what it lost keeps its session: the first re-send of
+ * each chunk in a round counts as progress (a last member re-asking the
+ * chunks it lost at a rate its link could not take, mcast-mixed's CI
+ * failure: its session ended under it 20 s into the re-sends), while
+ * re-asks of a chunk already re-sent this round still do not. */
+static void
+test_recovery_lifetime(void **state)
+{
+	struct pollfd pfd = { .fd = mb_dp_event_fd(), .events = POLLIN };
+	uint8_t pl[1200];
+	uint32_t id;
+	uint64_t t0, t_end = 0, t_last = 0;
+	bool asked1 = false;
+	int len;
+
+	(void)state;
+	drain();
+	id = start_session("239.1.2.9", FPORT + 9, MB_FRIS_MULTICAST, img, 2);
+	t0 = mb_time_mono_ns();
+	/* ten blocks of each chunk: fresh, and the round stays open */
+	for (uint32_t c = 0; c < 2; c++) {
+		len = mb_fris_encode_request(pl, sizeof(pl), ip4(PEER_IP), c, 0, 10);
+		send_fris_to(ip4(PEER_IP), "239.1.2.9", FPORT + 9, &peer_mac, pl, (size_t)len);
+	}
+	while (mb_time_mono_ns() - t0 < 12 * MB_NS_PER_SEC && t_end == 0) {
+		uint64_t el = mb_time_mono_ns() - t0;
+		struct mb_dp_event ev[8];
+		unsigned n;
+		uint32_t c = 0;
+
+		/* chunk 0 again from 1.5 s on, chunk 1 once at 3 s, then chunk 0
+		 * over and over */
+		if (el >= 3 * MB_NS_PER_SEC && !asked1) {
+			c = 1;
+			asked1 = true;
+		}
+		if (el >= 3 * MB_NS_PER_SEC / 2) {
+			len = mb_fris_encode_request(pl, sizeof(pl), ip4(PEER_IP), c, 0, 10);
+			send_fris_to(ip4(PEER_IP), "239.1.2.9", FPORT + 9, &peer_mac, pl,
+				     (size_t)len);
+			if (c == 1)
+				t_last = mb_time_mono_ns();
+		}
+		(void)poll(&pfd, 1, 200);
+		n = mb_dp_events_poll(ev, 8);
+		for (unsigned i = 0; i < n; i++)
+			if (ev[i].type == MB_DP_EV_SESSION_END && ev[i].u.session.id == id)
+				t_end = mb_time_mono_ns();
+		drain();
+	}
+	if (t_end == 0)
+		fail_msg("re-asks of one chunk kept the session for 12 s");
+	print_message("ended %.1f s after start\n", (double)(t_end - t0) / 1e9);
+	/* two seconds after chunk 1's first re-send (3 s), not two after the
+	 * start */
+	assert_true(t_end - t0 >= 4 * MB_NS_PER_SEC);
+	assert_true(t_last != 0 && t_end - t_last >= 3 * MB_NS_PER_SEC / 2);
+}
+
 static void
 send_to(const char *group, uint16_t port, const void *pl, int len)
 {
@@ -1012,6 +1071,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_neigh_spoof),
 		cmocka_unit_test(test_unicast_budget),
 		cmocka_unit_test(test_progress_lifetime),
+		cmocka_unit_test(test_recovery_lifetime),
 		cmocka_unit_test(test_linger),
 		cmocka_unit_test(test_fill_queue),
 	};
