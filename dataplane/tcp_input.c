@@ -43,7 +43,11 @@ cookie_hash(struct mb_tcp_stack *s, const struct mb_tcp_tuple *t, uint32_t irs, 
 
 /* SYN-ACK without state: ISS = hash24 | count5 | mss3; window scale and
  * SACK-permitted ride in the low 5 bits of our timestamp when the peer uses
- * timestamps (otherwise the connection gets neither). */
+ * timestamps (otherwise the connection gets neither).  That timestamp is
+ * never ahead of the clock the connection's segments will carry: the peer
+ * keeps it as TS.Recent and drops (PAWS) every later segment stamped below
+ * it, so a value above the clock costs the first flight of the reply and an
+ * RTO.  With the bits in place it is one period of 32 ms back instead. */
 static void
 send_cookie(struct mb_tcp_stack *s, const struct mb_tcp_tuple *t, const struct mb_tcp_seg *g)
 {
@@ -64,9 +68,12 @@ send_cookie(struct mb_tcp_stack *s, const struct mb_tcp_tuple *t, const struct m
 	o.opt_mss = true;
 	o.mss = s->p.mss;
 	if (g->has_ts) {
+		uint32_t ms = now_ms(s);
+
 		o.opt_ts = true;
-		o.tsval = (now_ms(s) & ~0x1fu) | (g->has_ws ? g->wscale : 0xf) |
-			  (g->sack_ok ? 0x10 : 0);
+		o.tsval = (ms & ~0x1fu) | (g->has_ws ? g->wscale : 0xf) | (g->sack_ok ? 0x10 : 0);
+		if ((int32_t)(o.tsval - ms) > 0)
+			o.tsval -= 0x20;
 		o.tsecr = g->tsval;
 		o.opt_ws = g->has_ws;
 		o.wscale = 0;

@@ -781,6 +781,65 @@ test_syn_cookies(void **st)
 	env_free(e);
 }
 
+/* The SYN-ACK's timestamp is the first the peer keeps (TS.Recent), and the
+ * peer drops as old duplicates (PAWS, RFC 7323 section 5) every later
+ * segment whose timestamp is below it.  A cookie's timestamp carries the
+ * window scale and SACK-permitted in its low 5 bits, so it must never run
+ * ahead of the clock the connection's segments are stamped with: at each of
+ * the 32 positions of the clock within those bits, a connection opened from a
+ * cookie sends its reply with timestamps at or past the SYN-ACK's.  (Before,
+ * the bits were or-ed into the clock, up to 31 ms ahead: a Linux client
+ * dropped the whole first flight of the reply and waited for our RTO.) */
+static void
+test_syn_cookie_ts_monotonic(void **st)
+{
+	struct env *e = env_new(tweak_cookies);
+	const struct mb_tcp_counters *k = mb_tcp_stack_counters(e->s);
+	uint64_t base = e->now - e->now % (32 * MS);
+
+	(void)st;
+	e->len = 3000; /* a reply of a few segments */
+	for (unsigned i = 0; i < 32; i++) {
+		uint32_t syn_ts, ms;
+		unsigned data = 0;
+
+		e->now = base + 64 * MS * (i + 1) + i * MS + 300000; /* clock at i ms (mod 32) */
+		ms = (uint32_t)(e->now / MS);
+		e->t.rport = (uint16_t)(40000 + i);
+		e->nrec = 0;
+		peer(e, MB_TCP_SYN, PEER_ISS, 0, 65535, NULL);
+		assert_int_equal(e->nrec, 1);
+		assert_int_equal(last(e)->flags, MB_TCP_SYN | MB_TCP_ACK);
+		syn_ts = last(e)->tsval;
+		/* never ahead of the clock, at most one period of the bits behind */
+		assert_true((int32_t)(ms - syn_ts) >= 0 && ms - syn_ts < 32);
+		e->iss = last(e)->seq;
+		e->last_ts = syn_ts;
+		e->pseq = PEER_ISS + 1;
+		/* the ACK carrying the request 100 us later: the reply goes out at once */
+		e->now += 100000;
+		e->nrec = 0;
+		peer(e, MB_TCP_ACK | MB_TCP_PSH, e->pseq, e->iss + 1, 16384, "GET");
+		assert_non_null(conn(e));
+		/* the options the cookie's timestamp carried (ws 2, SACK) */
+		assert_int_equal(conn(e)->snd_wscale, 2);
+		assert_true(conn(e)->sack_ok);
+		for (unsigned j = 0; j < e->nrec; j++) {
+			if (e->rec[j].len == 0)
+				continue;
+			data++;
+			assert_true(e->rec[j].opt_ts);
+			if ((int32_t)(e->rec[j].tsval - syn_ts) < 0)
+				fail_msg("clock at %u ms of 32: the SYN-ACK's timestamp %u, a reply "
+					 "segment's %u (the peer's PAWS drops it)",
+					 i, syn_ts, e->rec[j].tsval);
+		}
+		assert_true(data >= 1);
+	}
+	assert_int_equal(k->syn_cookies_ok, 32);
+	env_free(e);
+}
+
 static void
 tweak_small(struct mb_tcp_params *p)
 {
@@ -1931,6 +1990,7 @@ main(void)
 		cmocka_unit_test(test_fin_server_first),
 		cmocka_unit_test(test_fin_peer_first),
 		cmocka_unit_test(test_syn_cookies),
+		cmocka_unit_test(test_syn_cookie_ts_monotonic),
 		cmocka_unit_test(test_conn_limit),
 		cmocka_unit_test(test_idle_timeout),
 		cmocka_unit_test(test_refuse_and_abort),
