@@ -102,6 +102,7 @@
 	X(rexmt_fast, "fast retransmits")                                                         \
 	X(rexmt_bytes, "payload bytes retransmitted")                                             \
 	X(persist_probes, "zero-window probes")                                                   \
+	X(tlp_probes, "tail loss probes: the last segment resent 2 SRTT after the last ACK")      \
 	X(tx_fail, "segments the emit callback could not send")                                   \
 	X(conn_withdrawn, "connections reset because their buffer was withdrawn")                 \
 	X(conn_cubic, "connections opened with CUBIC congestion control")                         \
@@ -239,7 +240,9 @@ struct mb_tcp_conn {
 		ack_now : 1, accepted : 1, peer_fin : 1, ws_ok : 1,
 		cc_cubic : 1, /* CUBIC, else NewReno (fixed at the SYN) */
 		cc_epoch : 1, /* cubic.epoch_ms holds the running stage's start */
-		cc_rto : 1;   /* the stage follows an RTO: W_max = cwnd_epoch, K = 0 */
+		cc_rto : 1,   /* the stage follows an RTO: W_max = cwnd_epoch, K = 0 */
+		tlp_armed : 1, /* t_rexmt is a tail loss probe's deadline (PTO) */
+		tlp_out : 1;   /* a probe was sent; none again until una moves */
 	uint8_t dupacks;
 	uint8_t nrexmt;		/* consecutive RTO expiries */
 	uint8_t nspans, span_head; /* ring of spans */
@@ -258,7 +261,7 @@ struct mb_tcp_conn {
 	uint64_t rexmt_nxt;	/* SACK recovery: holes below this were resent */
 	uint64_t rtt_off;	/* Karn timing without timestamps */
 	uint64_t rtt_start_ns;
-	uint64_t t_rexmt;	/* RTO or persist deadline, 0 = off */
+	uint64_t t_rexmt;	/* RTO, probe (tlp_armed) or persist deadline, 0 = off */
 	uint64_t t_idle;	/* last segment received + idle timeout */
 	uint64_t t_wait;	/* TIME_WAIT / FIN_WAIT_2 end, 0 = off */
 	uint64_t timer_at;	/* deadline the wheel holds it for, 0 = not queued */

@@ -267,6 +267,7 @@ tcp_ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp
 		}
 		c->una += acked;
 		c->nrexmt = 0;
+		c->tlp_out = 0;
 		if (c->nxt < c->una)
 			c->nxt = c->una;
 		sack_prune(c);
@@ -318,8 +319,13 @@ tcp_ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp
 		}
 		if (c->una >= c->end)
 			c->cc_epoch = 0; /* out of data: the next stage restarts CUBIC's clock */
-		c->t_rexmt = c->max > c->una ? s->now + (uint64_t)c->rto_us * 1000ULL : 0;
 		c->persist = 0;
+		if (c->max > c->una) {
+			tcp_arm_pto(s, c);
+		} else {
+			c->t_rexmt = 0;
+			c->tlp_armed = 0;
+		}
 		if (freed && s->ops.sent != NULL) {
 			s->ops.sent(s->ctx, s, c);
 			if (c->state == MB_TCP_CLOSED)

@@ -217,6 +217,54 @@ tcp_arm_rexmt(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 	uint64_t rto = (uint64_t)c->rto_us * 1000ULL;
 
 	c->t_rexmt = s->now + rto;
+	c->tlp_armed = 0;
+}
+
+/* Tail loss probe (RFC 8985 section 7): when the last ACKs of a flight are
+ * lost (a receive ring that overflowed while the lcore had no CPU, a SYN
+ * flood filling it) or the flight's last segments are, no duplicate ACK
+ * comes back and only the RTO (200 ms at least, doubled each time) would
+ * restart the connection, from a window of one segment.  Instead, PTO =
+ * 2 SRTT (at least PTO_MIN_US, plus PTO_DELACK_US when a single segment is
+ * out, never past the RTO) after the last ACK, the last segment sent goes
+ * out once more: its ACK acknowledges everything that arrived, and SACK
+ * recovery repairs what did not.  Only in the open state of a SACK
+ * connection with an RTT sample (not in recovery, not after an RTO, not in
+ * persist), one probe until an ACK moves una; the RTO is armed behind it.
+ * Not done: RFC 8985's TLP loss detection (a probe that repaired a lost
+ * tail does not reduce the window) and RACK. */
+void
+tcp_arm_pto(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
+{
+	uint64_t pto, flight = c->max - c->una;
+
+	if (!c->sack_ok || c->srtt_us == 0 || c->in_recovery || c->nrexmt > 0 || c->persist ||
+	    c->tlp_out || c->una >= c->end || flight == 0) {
+		tcp_arm_rexmt(s, c);
+		return;
+	}
+	pto = 2ULL * c->srtt_us;
+	if (pto < PTO_MIN_US)
+		pto = PTO_MIN_US;
+	if (flight <= c->mss)
+		pto += PTO_DELACK_US;
+	if (pto >= c->rto_us) {
+		tcp_arm_rexmt(s, c);
+		return;
+	}
+	c->t_rexmt = s->now + pto * 1000ULL;
+	c->tlp_armed = 1;
+}
+
+bool
+tcp_send_probe(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
+{
+	uint64_t hi = c->max < c->end ? c->max : c->end, off;
+
+	if (hi <= c->una)
+		return false;
+	off = hi - c->una > c->mss ? hi - c->mss : c->una;
+	return tcp_send_data(s, c, off, (uint32_t)(hi - off)) > 0;
 }
 
 /* Send what the windows allow, the FIN when everything is queued, an ACK if
@@ -291,13 +339,14 @@ tcp_output(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 	} else if (c->max > c->una) {
 		if (c->persist || c->t_rexmt == 0) {
 			c->persist = 0;
-			tcp_arm_rexmt(s, c);
+			tcp_arm_pto(s, c);
 		}
 	} else {
 		/* the glue's TX queue was full with nothing of ours in flight:
 		 * no ACK will come to restart us, so retry shortly */
 		c->persist = 0;
 		c->t_rexmt = blocked ? s->now + TX_RETRY_NS : 0;
+		c->tlp_armed = 0;
 	}
 	tcp_timer_update(s, c);
 }

@@ -26,6 +26,8 @@
 #define COOKIE_PERIOD_NS (64ULL * 1000000000ULL)
 #define RTO_G_US 1000u
 #define TX_RETRY_NS 1000000ULL /* glue TX queue full, nothing in flight */
+#define PTO_MIN_US 10000u      /* tail loss probe: at least 10 ms after the last ACK */
+#define PTO_DELACK_US 200000u  /* a lone segment may wait for the peer's delayed ACK */
 
 /* What one peer address holds; a slot is in use while conns > 0. */
 struct src_ent {
@@ -145,7 +147,13 @@ uint32_t tcp_send_data(struct mb_tcp_stack *s, struct mb_tcp_conn *c, uint64_t o
 		       uint32_t maxlen);
 /* Resend the first hole at or after `from`; bytes sent, 0 if none. */
 uint32_t tcp_rexmt_hole(struct mb_tcp_stack *s, struct mb_tcp_conn *c, uint64_t from);
+/* The retransmission timer at now + RTO (not a probe). */
 void tcp_arm_rexmt(struct mb_tcp_stack *s, struct mb_tcp_conn *c);
+/* With data in flight: the tail loss probe's timer when the connection may
+ * have one, else the RTO (tcp_output.c). */
+void tcp_arm_pto(struct mb_tcp_stack *s, struct mb_tcp_conn *c);
+/* Send the tail loss probe (the last segment sent); true if it went out. */
+bool tcp_send_probe(struct mb_tcp_stack *s, struct mb_tcp_conn *c);
 /* Send what the windows allow, FIN, owed ACK; set the RTO/persist timer. */
 void tcp_output(struct mb_tcp_stack *s, struct mb_tcp_conn *c);
 

@@ -5,8 +5,9 @@
  * (retransmission or persist, idle, TIME_WAIT).  A later deadline leaves it
  * where it is and the wheel re-files it when the early slot comes round, so
  * refreshing the idle timer on every segment costs nothing.  What expires:
- * RTO (with backoff and the congestion response of tcp_cc.c), zero-window
- * probes, SYN-ACK retries, idle connections, TIME_WAIT.
+ * tail loss probes (tcp_arm_pto), RTO (with backoff and the congestion
+ * response of tcp_cc.c), zero-window probes, SYN-ACK retries, idle
+ * connections, TIME_WAIT.
  */
 #include <stdint.h>
 
@@ -115,7 +116,18 @@ rto_expire(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 	if (c->max <= c->una) {
 		/* nothing in flight: a retry after the glue refused a segment */
 		c->t_rexmt = 0;
+		c->tlp_armed = 0;
 		tcp_output(s, c);
+		return;
+	}
+	if (c->tlp_armed && c->nrexmt == 0) {
+		/* the tail loss probe (tcp_arm_pto), then the RTO behind it */
+		c->tlp_armed = 0;
+		if (tcp_send_probe(s, c)) {
+			s->cnt.tlp_probes++;
+			c->tlp_out = 1;
+		}
+		tcp_arm_rexmt(s, c);
 		return;
 	}
 	if (++c->nrexmt > s->p.max_rexmt) {

@@ -506,6 +506,101 @@ test_rto_backoff(void **st)
 	env_free(e);
 }
 
+/* Tail loss probe: when every ACK of a flight is lost (a receive ring that
+ * overflowed during a SYN flood), the last segment goes out again 2 SRTT
+ * (at least 10 ms) after the last ACK instead of waiting for the RTO (200 ms
+ * at least) and restarting from one segment; its ACK covers the flight and
+ * the transfer goes on at the same window.  One probe per flight: if its ACK
+ * is lost too, the RTO follows as before. */
+static void
+test_tail_loss_probe(void **st)
+{
+	struct env *e = env_new(NULL);
+	struct mb_tcp_conn *c;
+	const struct mb_tcp_counters *k = mb_tcp_stack_counters(e->s);
+	uint64_t t0, hi;
+	uint32_t cwnd;
+
+	(void)st;
+	c = request(e);
+	assert_true(c->sack_ok);
+	/* the first two segments acknowledged 2 ms later: an RTT sample */
+	e->now += 2 * MS;
+	e->nrec = 0;
+	acked_to(e, 2u * c->mss);
+	assert_true(c->srtt_us >= 1000 && c->srtt_us <= 3000);
+	assert_true(c->tlp_armed);
+	/* the rest of the flight's ACKs are lost */
+	hi = c->max;
+	cwnd = c->cwnd;
+	t0 = e->now;
+	e->nrec = 0;
+	mb_tcp_timers(e->s, t0 + 9 * MS);
+	assert_int_equal(e->nrec, 0);
+	mb_tcp_timers(e->s, t0 + 11 * MS);
+	assert_int_equal(k->tlp_probes, 1);
+	assert_int_equal(k->rexmt_rto, 0);
+	assert_int_equal(e->nrec, 1);
+	assert_int_equal(e->rec[0].len, c->mss);
+	assert_int_equal(soff(e, &e->rec[0]) + e->rec[0].len, hi); /* the last segment */
+	assert_int_equal(c->cwnd, cwnd);
+	assert_false(c->tlp_armed);
+	/* its ACK covers the whole flight: more data at once, no RTO, no cut */
+	e->now = t0 + 12 * MS;
+	e->nrec = 0;
+	acked_to(e, (uint32_t)hi);
+	assert_int_equal(c->una, hi);
+	assert_true(count_data(e, 0) >= 2);
+	assert_true(c->cwnd >= cwnd);
+	assert_false(c->tlp_out);
+	assert_true(c->tlp_armed);
+	/* the next flight: its ACKs and the probe's are lost: one probe, then
+	 * the RTO (200 ms, rto_min) after it */
+	hi = c->max;
+	t0 = e->now;
+	e->nrec = 0;
+	mb_tcp_timers(e->s, t0 + 11 * MS);
+	assert_int_equal(k->tlp_probes, 2);
+	assert_int_equal(e->nrec, 1);
+	assert_int_equal(soff(e, &e->rec[0]) + e->rec[0].len, hi);
+	assert_true(c->tlp_out);
+	e->nrec = 0;
+	mb_tcp_timers(e->s, t0 + 150 * MS);
+	assert_int_equal(e->nrec, 0);
+	mb_tcp_timers(e->s, t0 + 215 * MS);
+	assert_int_equal(k->tlp_probes, 2);
+	assert_int_equal(k->rexmt_rto, 1);
+	assert_int_equal(soff(e, &e->rec[0]), c->una); /* go back to the first unacked */
+	assert_int_equal(c->cwnd, c->mss);
+	/* after the RTO (nrexmt > 0) no probe is armed */
+	assert_false(c->tlp_armed);
+	env_free(e);
+}
+
+/* Without SACK the probe's ACK could not tell what else is missing: no
+ * probe, the RTO as before. */
+static void
+test_tail_loss_probe_needs_sack(void **st)
+{
+	struct env *e = env_new(NULL);
+	struct mb_tcp_conn *c;
+	const struct mb_tcp_counters *k = mb_tcp_stack_counters(e->s);
+
+	(void)st;
+	c = request(e);
+	c->sack_ok = 0; /* as if the SYN had not offered it */
+	e->now += 2 * MS;
+	acked_to(e, 2u * c->mss);
+	assert_false(c->tlp_armed);
+	e->nrec = 0;
+	mb_tcp_timers(e->s, e->now + 100 * MS);
+	assert_int_equal(e->nrec, 0);
+	mb_tcp_timers(e->s, e->now + 205 * MS);
+	assert_int_equal(k->tlp_probes, 0);
+	assert_int_equal(k->rexmt_rto, 1);
+	env_free(e);
+}
+
 /* Deadlines that fall inside a wheel tick must still fire on time (a real
  * clock is never tick-aligned). */
 static void
@@ -1984,6 +2079,8 @@ main(void)
 		cmocka_unit_test(test_reordering),
 		cmocka_unit_test(test_sack_recovery),
 		cmocka_unit_test(test_rto_backoff),
+		cmocka_unit_test(test_tail_loss_probe),
+		cmocka_unit_test(test_tail_loss_probe_needs_sack),
 		cmocka_unit_test(test_timer_unaligned),
 		cmocka_unit_test(test_zero_window_persist),
 		cmocka_unit_test(test_rst_every_state),
