@@ -209,8 +209,9 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	{ "tcp", "syn-backlog", MB_CFG_UINT, OFF(syn_backlog), 16, 1048576, "4096", false,
 	  "half-open connections before SYN cookies take over" },
 	{ "tcp", "syn-cookie-rate", MB_CFG_UINT, OFF(syn_cookie_rate), 0, 10000000, "20000", false,
-	  "SYN-ACKs carrying a SYN cookie per second (per lcore); further SYNs are dropped "
-	  "and counted; 0 = no limit" },
+	  "SYN-ACKs carrying a SYN cookie per second (per lcore), the SYNs from one "
+	  "link-layer neighbour at most a quarter of it; further SYNs are dropped and "
+	  "counted; 0 = no limit" },
 	{ "tcp", "max-connections-per-source", MB_CFG_UINT, OFF(max_conns_per_src), 0, 1048576,
 	  "4096", false, "TCP connections (any state) one peer address may hold, 0 = no limit" },
 	{ "tcp", "partial-requests-per-source", MB_CFG_UINT, OFF(partial_reqs_per_src), 0,

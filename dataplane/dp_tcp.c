@@ -66,6 +66,18 @@ is_ftp(const struct mb_dp_tcp *t, uint16_t port)
 	return port >= t->pasv_min && port <= t->pasv_max && port != t->http_port;
 }
 
+/* The source MAC's value for the TCP core's per-neighbour share of the
+ * SYN cookie budget (mb_tcp_seg.link): FNV-1a over its 6 bytes. */
+static uint32_t
+link_hash(const uint8_t *mac)
+{
+	uint32_t h = 2166136261u;
+
+	for (unsigned i = 0; i < RTE_ETHER_ADDR_LEN; i++)
+		h = (h ^ mac[i]) * 16777619u;
+	return h;
+}
+
 /* ---- TX ------------------------------------------------------------------- */
 
 /* Hand the queued frames to the port.  What it does not take stays queued
@@ -489,6 +501,7 @@ mb_dp_tcp_rx(struct mb_dp_tcp *t, struct rte_mbuf *m, uint64_t now_ns)
 	tu.lport = seg.dport;
 	tu.rport = seg.sport;
 	t->cur_src = eth->src_addr.addr_bytes;
+	seg.link = link_hash(eth->src_addr.addr_bytes);
 	mb_tcp_input(t->stack, &tu, &seg, now_ns);
 	t->cur_src = NULL;
 out:

@@ -15,7 +15,7 @@
  * Implemented: segment parsing with full option validation, passive open with
  * a bounded SYN queue and SYN cookies past it, MSS, window scaling,
  * timestamps with PAWS, a small SACK scoreboard, RTO per RFC 6298 with
- * backoff, NewReno fast retransmit/recovery (RFC 5681/6582) steered by SACK,
+ * backoff, a tail loss probe ahead of it (RFC 8985 section 7), NewReno fast retransmit/recovery (RFC 5681/6582) steered by SACK,
  * NewReno or CUBIC (RFC 9438) congestion avoidance, chosen per connection,
  * persist timer for zero windows, FIN/RST in every state (RFC 5961 challenge
  * ACKs), a short bounded TIME_WAIT, idle timeout, a connection limit and a
@@ -86,6 +86,7 @@
 	X(app_src_limit, "per-source application units refused (mb_tcp_src_take)")                \
 	X(drop_cookie, "ACK with an invalid SYN cookie")                                          \
 	X(drop_syn_rate, "SYNs unanswered: the cookie SYN-ACK budget (syn_cookie_rate) is spent") \
+	X(drop_syn_link, "SYNs unanswered: their link neighbour's share of the cookie budget is spent") \
 	X(syn_rcvd, "SYNs accepted into the SYN queue")                                           \
 	X(syn_cookies_sent, "SYN-ACKs carrying a SYN cookie")                                     \
 	X(syn_cookies_ok, "connections opened from a SYN cookie")                                 \
@@ -142,6 +143,10 @@ struct mb_tcp_seg {
 	struct mb_tcp_sack_block sack[MB_TCP_SACK_MAX];
 	const uint8_t *payload;
 	uint32_t plen;
+	/* Set by the caller, not the parser: a hash of the frame's source
+	 * link-layer address (the neighbour it came from), 0 when unknown.
+	 * Only the SYN cookie budget's per-link share reads it. */
+	uint32_t link;
 };
 
 enum mb_tcp_parse_err {
@@ -318,9 +323,12 @@ struct mb_tcp_params {
 	uint32_t max_app_per_src;   /* mb_tcp_src_take units per peer address, 0 = no limit */
 	bool syn_cookies_always;
 	/* SYN cookies are answered at most syn_cookie_rate times a second (a
-	 * tenth of a second's worth at once), 0 = no limit.  A SYN past it is
-	 * counted and dropped: a real client sends it again after its RTO
-	 * (1 s), a forged one costs no SYN-ACK. */
+	 * tenth of a second's worth at once), 0 = no limit, and the SYNs from
+	 * one link-layer neighbour (mb_tcp_seg.link, hashed into
+	 * MB_TCP_CK_LINKS buckets) at most a quarter of that: a flood of forged
+	 * addresses from one neighbour cannot spend the budget of the others.
+	 * A SYN past either is counted and dropped: a real client sends it
+	 * again after its RTO (1 s), a forged one costs no SYN-ACK. */
 	uint32_t syn_cookie_rate;
 	uint8_t cc;		/* enum mb_tcp_cc of new connections */
 	/* Segmentation offload: the largest data segment handed to emit (the

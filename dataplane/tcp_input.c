@@ -83,31 +83,51 @@ send_cookie(struct mb_tcp_stack *s, const struct mb_tcp_tuple *t, const struct m
 		s->cnt.syn_cookies_sent++;
 }
 
+/* Refill b at rate tokens a second (a tenth of a second's worth at most,
+ * at least 16) and take one; false if it is empty. */
+static bool
+bucket_take(struct mb_tcp_stack *s, struct ck_bucket *b, uint64_t rate)
+{
+	uint64_t burst = rate / 10 > 16 ? rate / 10 : 16;
+	uint64_t dt = s->now - b->refill_ns;
+
+	if (b->refill_ns == 0 || s->now < b->refill_ns || dt >= 1000000000ULL) {
+		/* first use, or a second without cookies: a full bucket */
+		b->tokens = (uint32_t)burst;
+		b->refill_ns = s->now;
+	} else if (dt * rate >= 1000000000ULL) {
+		uint64_t add = dt * rate / 1000000000ULL;
+
+		b->tokens = (uint32_t)(b->tokens + add < burst ? b->tokens + add : burst);
+		b->refill_ns += add * 1000000000ULL / rate;
+	}
+	if (b->tokens == 0)
+		return false;
+	b->tokens--;
+	return true;
+}
+
 /* May a cookie SYN-ACK go out now (params: syn_cookie_rate)?  Takes a
  * token when it may, counts the refusal when not: a flood is answered at a
- * bounded rate, whatever it costs to send a SYN-ACK. */
+ * bounded rate, whatever it costs to send a SYN-ACK.  The SYN's link
+ * neighbour's bucket first (a quarter of the rate): forged addresses sent
+ * from one neighbour empty only that, so the SYNs of the others still find
+ * tokens in the shared one.  Neighbours whose link values share a bucket
+ * share its tokens. */
 static bool
-cookie_budget(struct mb_tcp_stack *s)
+cookie_budget(struct mb_tcp_stack *s, const struct mb_tcp_seg *g)
 {
-	if (s->p.syn_cookie_rate != 0) {
-		uint64_t rate = s->p.syn_cookie_rate, burst = rate / 10 > 16 ? rate / 10 : 16;
-		uint64_t dt = s->now - s->ck_refill_ns;
+	uint64_t rate = s->p.syn_cookie_rate;
 
-		if (s->ck_refill_ns == 0 || s->now < s->ck_refill_ns || dt >= 1000000000ULL) {
-			/* first use, or a second without cookies: a full bucket */
-			s->ck_tokens = (uint32_t)burst;
-			s->ck_refill_ns = s->now;
-		} else if (dt * rate >= 1000000000ULL) {
-			uint64_t add = dt * rate / 1000000000ULL;
-
-			s->ck_tokens = (uint32_t)(s->ck_tokens + add < burst ? s->ck_tokens + add : burst);
-			s->ck_refill_ns += add * 1000000000ULL / rate;
-		}
-		if (s->ck_tokens == 0) {
-			s->cnt.drop_syn_rate++;
-			return false;
-		}
-		s->ck_tokens--;
+	if (rate == 0)
+		return true;
+	if (!bucket_take(s, &s->ck_link[g->link % MB_TCP_CK_LINKS], rate / 4 > 0 ? rate / 4 : 1)) {
+		s->cnt.drop_syn_link++;
+		return false;
+	}
+	if (!bucket_take(s, &s->ck_all, rate)) {
+		s->cnt.drop_syn_rate++;
+		return false;
 	}
 	return true;
 }
@@ -190,7 +210,7 @@ input_listen(struct mb_tcp_stack *s, const struct mb_tcp_tuple *t, const struct 
 			return NULL;
 		}
 		if (s->p.syn_cookies_always || s->nsynq >= s->p.syn_backlog) {
-			if (cookie_budget(s))
+			if (cookie_budget(s, g))
 				send_cookie(s, t, g);
 			return NULL;
 		}

@@ -26,8 +26,15 @@
 #define COOKIE_PERIOD_NS (64ULL * 1000000000ULL)
 #define RTO_G_US 1000u
 #define TX_RETRY_NS 1000000ULL /* glue TX queue full, nothing in flight */
+#define MB_TCP_CK_LINKS 64     /* cookie budget buckets by link neighbour */
 #define PTO_MIN_US 10000u      /* tail loss probe: at least 10 ms after the last ACK */
 #define PTO_DELACK_US 200000u  /* a lone segment may wait for the peer's delayed ACK */
+
+/* A token bucket of cookie SYN-ACKs: tokens, when last refilled. */
+struct ck_bucket {
+	uint32_t tokens;
+	uint64_t refill_ns;
+};
 
 /* What one peer address holds; a slot is in use while conns > 0. */
 struct src_ent {
@@ -48,9 +55,10 @@ struct mb_tcp_stack {
 	uint32_t *freelist;
 	uint32_t nfree;
 	uint32_t nsynq;
-	/* the SYN cookie budget (params): tokens, when last refilled */
-	uint32_t ck_tokens;
-	uint64_t ck_refill_ns;
+	/* the SYN cookie budget (params): all links', and each link
+	 * bucket's share (mb_tcp_seg.link modulo MB_TCP_CK_LINKS) */
+	struct ck_bucket ck_all;
+	struct ck_bucket ck_link[MB_TCP_CK_LINKS];
 	uint32_t wheel[WHEEL_SLOTS]; /* list heads, conn index + 1 */
 	uint64_t wheel_tick;	     /* next tick to process */
 	uint64_t now;

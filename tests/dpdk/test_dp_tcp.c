@@ -66,6 +66,7 @@ static unsigned mtu = 1500;  /* every frame's IP total length stays within it */
 static int done_ok = -1;
 static const struct rte_ether_addr local_mac = { { 2, 0, 0, 0, 0, 1 } };
 static const struct rte_ether_addr peer_mac = { { 2, 0, 0, 0, 0, 2 } };
+static struct rte_ether_addr from_mac = { { 2, 0, 0, 0, 0, 2 } }; /* send_frame's source */
 
 static uint16_t
 tx(void *arg, struct rte_mbuf **pkts, uint16_t n)
@@ -141,7 +142,7 @@ send_frame(struct mb_dp_tcp *t, struct peer *p, uint8_t flags, const char *data,
 	b = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(14 + 20 + thl + dl));
 	eth = (struct rte_ether_hdr *)b;
 	rte_ether_addr_copy(&local_mac, &eth->dst_addr);
-	rte_ether_addr_copy(&peer_mac, &eth->src_addr);
+	rte_ether_addr_copy(&from_mac, &eth->src_addr);
 	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
 	ip = (struct rte_ipv4_hdr *)(eth + 1);
 	memset(ip, 0, sizeof(*ip));
@@ -385,6 +386,7 @@ take_frames(struct mb_dp_tcp *t, struct peer *p, uint8_t *ret_flags)
 }
 
 static uint32_t tso_max; /* make_mtu: the glue's TSO, 0 = none */
+static uint32_t cookie_rate; /* make_mtu: tcp.syn-cookie-rate, 0 = none */
 
 static struct mb_dp_tcp *
 make_mtu(bool multiseg, uint16_t the_mtu)
@@ -399,6 +401,7 @@ make_mtu(bool multiseg, uint16_t the_mtu)
 	cfg.ftp_pasv_max = 50009;
 	cfg.max_connections = 64;
 	cfg.syn_backlog = 16;
+	cfg.syn_cookie_rate = cookie_rate;
 	cfg.initial_window = 10;
 	cfg.tcp_idle_timeout = 300;
 	c.local_addr = LOCAL_IP;
@@ -626,6 +629,65 @@ test_syn_flood_pass(void **st)
 	assert_true(queued_data_to(p.sport) >= 10);
 	(void)take_frames(t, &any, &fl);
 	free(p.stream);
+	mb_dp_tcp_free(t);
+}
+
+/* A SYN flood from one link neighbour (one source MAC, many ports) past the
+ * cookie budget (tcp.syn-cookie-rate 400: a neighbour's share 100 a second,
+ * a burst of 16): it spends only its own share, and a SYN from another MAC
+ * right after it is answered, to that MAC.  (Without the glue's link value
+ * both MACs shared one bucket: the flood emptied the budget and the other
+ * neighbour's SYN was dropped.) */
+static void
+test_syn_flood_other_link(void **st)
+{
+	static const struct rte_ether_addr mac_b = { { 2, 0, 0, 0, 0, 0xb } };
+	struct mb_dp_tcp *t;
+	struct peer q = { .sport = 40001, .dport = 80, .seq = 77 };
+	struct mb_dp_tcp_stats s;
+	unsigned answered = 0;
+
+	(void)st;
+	cookie_rate = 400;
+	t = make(false);
+	cookie_rate = 0;
+	now += MS;
+	/* 200 SYNs from peer_mac: 16 fill the SYN queue, 16 get cookies */
+	for (unsigned i = 0; i < 200; i++) {
+		struct peer f = { .sport = (uint16_t)(1024 + i), .dport = 80, .seq = i * 7919u };
+
+		send_frame(t, &f, MB_TCP_SYN, NULL, false);
+	}
+	s = stats_of(t);
+	assert_int_equal(s.core.syn_rcvd, 16);
+	assert_int_equal(s.core.syn_cookies_sent, 16);
+	assert_int_equal(s.core.drop_syn_link, 200 - 32);
+	assert_int_equal(s.core.drop_syn_rate, 0);
+	/* the other neighbour's SYN, in the same millisecond */
+	from_mac = mac_b;
+	send_frame(t, &q, MB_TCP_SYN, NULL, false);
+	from_mac = peer_mac;
+	(void)mb_dp_tcp_poll(t, now);
+	s = stats_of(t);
+	assert_int_equal(s.core.syn_cookies_sent, 17);
+	for (unsigned i = 0; i < ntx; i++) {
+		static uint8_t frame[2048];
+		const uint8_t *b = rte_pktmbuf_read(txq[i], 0, txq[i]->pkt_len, frame);
+		const struct rte_ether_hdr *eth = (const struct rte_ether_hdr *)b;
+		const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(eth + 1);
+		struct mb_tcp_seg g;
+
+		assert_true(txq[i]->pkt_len <= sizeof(frame));
+		assert_int_equal(mb_tcp_parse(b + 34, rte_be_to_cpu_16(ip->total_length) - 20u, &g),
+				 MB_TCP_PARSE_OK);
+		if (g.dport == q.sport && g.flags == (MB_TCP_SYN | MB_TCP_ACK)) {
+			assert_true(rte_is_same_ether_addr(&eth->dst_addr, &mac_b));
+			answered++;
+		}
+		rte_pktmbuf_free(txq[i]);
+	}
+	ntx = 0;
+	assert_int_equal(answered, 1);
 	mb_dp_tcp_free(t);
 }
 
@@ -1099,6 +1161,7 @@ main(void)
 		cmocka_unit_test(test_afxdp_pool),
 		cmocka_unit_test(test_tso),
 		cmocka_unit_test(test_syn_flood_pass),
+		cmocka_unit_test(test_syn_flood_other_link),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -49,6 +49,7 @@ struct env {
 	unsigned listen_port;
 	uint16_t syn_mss; /* MSS option of the peer's SYN, 0 = 1460 */
 	uint32_t len;	  /* bytes of img a GET answers with */
+	uint32_t link;	  /* mb_tcp_seg.link of the peer's segments */
 };
 
 static int
@@ -185,6 +186,7 @@ peer(struct env *e, uint8_t flags, uint32_t seq, uint32_t ack, uint16_t win, con
 	g.ack = ack;
 	g.flags = flags;
 	g.win = win;
+	g.link = e->link;
 	if (e->ts) {
 		g.has_ts = true;
 		g.tsval = e->tsval++;
@@ -1196,11 +1198,13 @@ test_syn_cookie_budget(void **st)
 	uint64_t sent0;
 
 	(void)st;
-	/* 5000 SYNs from 1000 forged sources in 50 ms: the burst of 100 plus
-	 * 50 ms of refill are answered */
+	/* 5000 SYNs from 1000 forged sources behind 8 link neighbours in 50 ms
+	 * (each neighbour's share, a quarter of the rate, is more than an
+	 * eighth of it): the burst of 100 plus 50 ms of refill are answered */
 	for (unsigned i = 0; i < 5000; i++) {
 		e->t.raddr = 0x0000100a | (uint32_t)(i % 1000) << 16;
 		e->t.rport = (uint16_t)(1024 + i / 1000);
+		e->link = i % 8;
 		e->nrec = 0;
 		peer(e, MB_TCP_SYN, PEER_ISS + i, 0, 65535, NULL);
 		answered += e->nrec;
@@ -1210,12 +1214,13 @@ test_syn_cookie_budget(void **st)
 		      k->drop_syn_rate);
 	assert_int_equal(k->syn_cookies_sent, answered);
 	assert_true(answered >= 148 && answered <= 151);
-	assert_int_equal(answered + k->drop_syn_rate, 5000);
+	assert_int_equal(answered + k->drop_syn_rate + k->drop_syn_link, 5000);
 	/* a whole second of it: the rate, no more */
 	sent0 = k->syn_cookies_sent;
 	for (unsigned i = 0; i < 100000; i++) {
 		e->t.raddr = 0x0000100a | (uint32_t)(i % 4000) << 16;
 		e->t.rport = 1030;
+		e->link = i % 8;
 		peer(e, MB_TCP_SYN, PEER_ISS + i, 0, 65535, NULL);
 		e->now += 10000;
 	}
@@ -1237,6 +1242,49 @@ test_syn_cookie_budget(void **st)
 	peer(e, MB_TCP_ACK, e->pseq, e->iss + 1, 1000, NULL);
 	assert_non_null(conn(e));
 	assert_int_equal(k->syn_cookies_ok, 1);
+	env_free(e);
+}
+
+/* The same flood from one link neighbour (forged addresses, one MAC): it
+ * gets its share of the budget, a quarter of the rate, and the SYNs of
+ * another neighbour are answered all along (before the share, the flood
+ * emptied the budget and a real client's SYN was dropped with the forged
+ * ones until its TCP retried). */
+static void
+test_syn_cookie_budget_per_link(void **st)
+{
+	struct env *e = env_new(tweak_cookie_budget);
+	const struct mb_tcp_counters *k = mb_tcp_stack_counters(e->s);
+	uint64_t flood = 0;
+	unsigned real = 0;
+
+	(void)st;
+	/* a second of 100000 SYNs from link 1; every 10 ms a SYN from link 2 */
+	for (unsigned i = 0; i < 100000; i++) {
+		e->t.raddr = 0x0000100a | (uint32_t)(i % 4000) << 16;
+		e->t.rport = (uint16_t)(1024 + i % 50000);
+		e->link = 1;
+		e->nrec = 0;
+		peer(e, MB_TCP_SYN, PEER_ISS + i, 0, 65535, NULL);
+		flood += e->nrec;
+		if (i % 1000 == 999) {
+			e->t.raddr = 0x0300000a;
+			e->t.rport = (uint16_t)(40000 + i / 1000);
+			e->link = 2;
+			e->nrec = 0;
+			peer(e, MB_TCP_SYN, PEER_ISS, 0, 65535, NULL);
+			if (e->nrec == 1 && last(e)->flags == (MB_TCP_SYN | MB_TCP_ACK))
+				real++;
+		}
+		e->now += 10000;
+	}
+	print_message("a second of 100000 SYNs from one neighbour: %" PRIu64 " answered, "
+		      "%u of 100 from another\n", flood, real);
+	/* the flood's share: 250 a second plus its burst of 25 */
+	assert_true(flood >= 249 && flood <= 276);
+	assert_int_equal(real, 100);
+	assert_int_equal(k->drop_syn_rate, 0);
+	assert_int_equal(k->drop_syn_link, 100000 - flood);
 	env_free(e);
 }
 
@@ -2095,6 +2143,7 @@ main(void)
 		cmocka_unit_test(test_random_input),
 		cmocka_unit_test(test_per_source_limit),
 		cmocka_unit_test(test_syn_cookie_budget),
+		cmocka_unit_test(test_syn_cookie_budget_per_link),
 		cmocka_unit_test(test_per_source_churn),
 		cmocka_unit_test(test_tiny_mss),
 		cmocka_unit_test(test_cwnd_cap),
