@@ -376,6 +376,7 @@ deliver(struct env *e, unsigned int pi, const uint8_t *seg, size_t len, uint64_t
 	}
 	if (mb_tcp_parse(seg, len, &g) != MB_TCP_PARSE_OK)
 		return;
+	g.link = pi; /* each peer its own link neighbour (the cookie budget's shares) */
 	e->cur_peer = (int)pi;
 	e->cur_ack = (g.flags & MB_TCP_ACK) != 0;
 	e->cur_ackno = g.ack;
