@@ -28,6 +28,7 @@
 #define ACTIVE_US 2000000ULL	  /* a member heard from within this long takes part */
 #define MIN_AGE_TICKS 3		  /* nor before it has been there this long */
 #define MIN_SENT_PER_TICK 64	  /* BLOCKs per tick the group must send for a verdict */
+#define COVER_FRESH_US 2000000ULL /* a first ask is evidence of a cover this recent */
 
 static const char *const reason_str[] = {
 #define MB_FRIS_X_STR(n, s) s,
@@ -317,8 +318,8 @@ mb_fris_nodes_join(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t cl
 		nd->npend = 0;
 		nd->first_seen = now;
 		nd->first_ask = 0;
-		nd->t_lost = 0;
-		nd->ew_lost16 = 0;
+		nd->t_lost = nd->t_ref = 0;
+		nd->ew_lost16 = nd->ew_ref16 = 0;
 		nd->loss_ppm = 0;
 		nd->bad_ticks = nd->unreached_ticks = nd->stall_ticks = 0;
 		nd->reask_ticks = 0;
@@ -338,32 +339,47 @@ mb_fris_nodes_join(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t cl
 	return nd->fb >= 0;
 }
 
-/* An ask leaves the pending list: remember the group's send count at it. */
+/* An ask leaves the pending list: remember the group's send count at it
+ * and what it asked for. */
 static void
-hist_push(struct mb_fris_node *nd, uint32_t chunk, uint32_t sent)
+hist_push(struct mb_fris_node *nd, uint32_t chunk, uint32_t sent, uint16_t asked)
 {
 	nd->hist_chunk[nd->hist_next] = chunk;
 	nd->hist_sent[nd->hist_next] = sent;
-	nd->hist_next = (uint8_t)((nd->hist_next + 1) % MB_FRIS_NODE_PEND);
-	if (nd->hist_n < MB_FRIS_NODE_PEND)
+	nd->hist_asked[nd->hist_next] = asked;
+	nd->hist_next = (uint8_t)((nd->hist_next + 1) % MB_FRIS_NODE_HIST);
+	if (nd->hist_n < MB_FRIS_NODE_HIST)
 		nd->hist_n++;
 }
 
-/* The group's send count at the node's last remembered ask of `chunk`
- * (taken out of the ring), or false. */
+/* The group's send count at the node's last remembered ask of `chunk` and
+ * what it asked for then (taken out of the ring), or false. */
 static bool
-hist_take(struct mb_fris_node *nd, uint32_t chunk, uint32_t *sent)
+hist_take(struct mb_fris_node *nd, uint32_t chunk, uint32_t *sent, uint32_t *asked)
 {
 	for (unsigned k = 1; k <= nd->hist_n; k++) {
-		unsigned j = (nd->hist_next + MB_FRIS_NODE_PEND - k) % MB_FRIS_NODE_PEND;
+		unsigned j = (nd->hist_next + MB_FRIS_NODE_HIST - k) % MB_FRIS_NODE_HIST;
 
 		if (nd->hist_chunk[j] != chunk)
 			continue;
 		*sent = nd->hist_sent[j];
+		*asked = nd->hist_asked[j];
 		nd->hist_chunk[j] = UINT32_MAX; /* used up */
 		return true;
 	}
 	return false;
+}
+
+/* Of `since` BLOCKs of a chunk sent since the node asked for `before` of
+ * it, what it asks for again in `now`: those sent that it did not get (its
+ * ask shrank by what it got), at most what it asks for. */
+static uint32_t
+reasked(uint32_t since, uint32_t before, uint32_t now)
+{
+	uint32_t got = before > now ? before - now : 0;
+	uint32_t lost = since > got ? since - got : 0;
+
+	return lost < now ? lost : now;
 }
 
 /* Did blocks of the chunk of pending ask i go out after the ask (to the
@@ -382,7 +398,7 @@ mb_fris_nodes_ask(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t chu
 		  uint32_t nasked, bool retry, uint64_t now)
 {
 	bool alone = nd->method == MB_FRIS_NODE_UCAST;
-	uint64_t lost = 0;
+	uint64_t lost = 0, ref = 0;
 	unsigned i, old = 0;
 
 	if (chunk >= t->nchunks)
@@ -407,25 +423,33 @@ mb_fris_nodes_ask(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t chu
 	if (i < nd->npend) {
 		uint32_t since_ask = alone ? nd->pend_sent[i] : t->sent_cnt[chunk] - nd->pend_sent[i];
 
-		lost = nasked < since_ask ? nasked : since_ask;
+		lost = reasked(since_ask, nd->pend_asked[i], nasked);
+		ref = since_ask;
 		if (!alone && since_ask > 0) {
 			nd->ra_sent16 += (uint64_t)since_ask * 16;
 			nd->ra_lost16 += lost * 16;
 			nd->t_reask = true;
 		}
 	} else {
-		uint32_t at, since_ask;
+		uint32_t at, before, since_ask;
 
-		if (!alone && t->covered_at[chunk] > nd->first_ask)
+		if (!alone && hist_take(nd, chunk, &at, &before)) {
+			/* asked before, longer ago than the pending list keeps */
+			if ((since_ask = t->sent_cnt[chunk] - at) > 0) {
+				lost = reasked(since_ask, before, nasked);
+				ref = since_ask;
+				nd->ra_sent16 += (uint64_t)since_ask * 16;
+				nd->ra_lost16 += lost * 16;
+				nd->t_reask = true;
+			}
+		} else if (!alone && t->covered_at[chunk] > nd->first_ask &&
+			   since(now, t->covered_at[chunk]) <= us(t, COVER_FRESH_US)) {
 			lost = nasked;
-		/* asked before, longer ago than the pending list keeps */
-		if (!alone && hist_take(nd, chunk, &at) && (since_ask = t->sent_cnt[chunk] - at) > 0) {
-			nd->ra_sent16 += (uint64_t)since_ask * 16;
-			nd->ra_lost16 += (uint64_t)(nasked < since_ask ? nasked : since_ask) * 16;
-			nd->t_reask = true;
+			ref = mb_fris_chunk_blocks(t->nblocks, chunk);
 		}
 	}
 	nd->t_lost += lost;
+	nd->t_ref += ref;
 	nd->blocks_lost += lost;
 	if (nd->left)
 		return;
@@ -440,12 +464,14 @@ mb_fris_nodes_ask(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t chu
 			if (pend_answered(t, nd, i))
 				set_done(t, nd, nd->pend_chunk[i], now);
 			if (!alone)
-				hist_push(nd, nd->pend_chunk[i], nd->pend_sent[i]);
+				hist_push(nd, nd->pend_chunk[i], nd->pend_sent[i],
+					  nd->pend_asked[i]);
 		}
 	}
 	nd->pend_chunk[i] = chunk;
 	nd->pend_t[i] = now;
 	nd->pend_sent[i] = alone ? 0 : t->sent_cnt[chunk];
+	nd->pend_asked[i] = (uint16_t)(nasked < MB_FRIS_CHUNK_BLOCKS ? nasked : MB_FRIS_CHUNK_BLOCKS);
 }
 
 void
@@ -574,11 +600,12 @@ resolve(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint64_t now)
 			if (answered)
 				set_done(t, nd, c, now);
 			if (nd->method == MB_FRIS_NODE_MCAST)
-				hist_push(nd, c, nd->pend_sent[i]);
+				hist_push(nd, c, nd->pend_sent[i], nd->pend_asked[i]);
 			nd->npend--;
 			nd->pend_chunk[i] = nd->pend_chunk[nd->npend];
 			nd->pend_t[i] = nd->pend_t[nd->npend];
 			nd->pend_sent[i] = nd->pend_sent[nd->npend];
+			nd->pend_asked[i] = nd->pend_asked[nd->npend];
 			continue;
 		}
 		i++;
@@ -606,11 +633,16 @@ mb_fris_nodes_tick(struct mb_fris_nodes *t, uint64_t now)
 	/* each member's loss against what the group sent */
 	for (i = 0; i < nn; i++) {
 		struct mb_fris_node *nd = &t->node[i];
+		uint64_t base;
 
 		nd->ew_lost16 = (nd->ew_lost16 * 7 + nd->t_lost * 16) / 8;
-		nd->loss_ppm = t->ew_sent16 == 0 ? 0 :
-			nd->ew_lost16 >= t->ew_sent16 ? 1000000 :
-			(uint32_t)(nd->ew_lost16 * 1000000 / t->ew_sent16);
+		nd->ew_ref16 = (nd->ew_ref16 * 7 + nd->t_ref * 16) / 8;
+		/* against what the group sent, or the sends the evidence is of
+		 * when those were more (sent at a higher pace than now) */
+		base = nd->ew_ref16 > t->ew_sent16 ? nd->ew_ref16 : t->ew_sent16;
+		nd->loss_ppm = base == 0 ? 0 :
+			nd->ew_lost16 >= base ? 1000000 :
+			(uint32_t)(nd->ew_lost16 * 1000000 / base);
 		if (!verdict || !member(t, nd, now))
 			continue;
 		known++;
@@ -701,6 +733,7 @@ next:
 	}
 	for (i = 0; i < nn; i++) {
 		t->node[i].t_lost = 0;
+		t->node[i].t_ref = 0;
 		t->node[i].t_reask = false;
 	}
 	t->last_tick = now;

@@ -40,14 +40,21 @@
  *   - STALL: it kept asking for 2 s and its inferred progress did not move
  *     while another member's did.
  * Loss evidence is what a node asks for again although it was sent: when it
- * asks again for a chunk it asked for before, the blocks of that chunk sent
- * since (to the group, or to it alone), at most the blocks it asks for; when
- * a member asks for a chunk for the first time, all it asks for if the
- * group sent the whole chunk since the member's first request.  A member is
+ * asks again for a chunk it asked for before (its last 16 asks, and the 64
+ * before them), the blocks of that chunk sent since (to the group, or to it
+ * alone) less what its ask shrank by (what it got of them), at most the
+ * blocks it asks for; when a member asks for a chunk for the first time,
+ * all it asks for if the group sent the whole chunk since the member's
+ * first request and within the last 2 s (a cover longer ago was lost at
+ * another pace, and counting it against what the group sends now would
+ * say "all lost" of a node that gets all it is sent).  A member is
  * judged on its loss against what the group sent, smoothed over about a
- * second.  At most
- * `max_fb` nodes are served alone at once (more candidates stay in the
- * group, counted); a slot frees when its node LEAVEs or is silent for 30 s.
+ * second, or against the sends its evidence is of when those were more (a
+ * node re-asking, after the others left, for what it lost at the group's
+ * pace then: what it lost of those, not 100% of what the group sends at
+ * its lower pace now).  At most `max_fb` nodes are served alone at once
+ * (more candidates stay in the group, counted); a slot frees when its node
+ * LEAVEs or is silent for 30 s.
  * A node moved for LOSS, UNREACHED or STALL starts at a quarter of the
  * group's rate (it could not take the group's), one moved for JOIN at the
  * group's rate.  A node whose output budget (`fb_budget` BLOCKs) runs out is
@@ -74,6 +81,7 @@
 #include "mb_tbucket.h"
 
 #define MB_FRIS_NODE_PEND 16	      /* outstanding asks remembered per node */
+#define MB_FRIS_NODE_HIST 64	      /* older asks remembered (the stock client's chunk buffers) */
 #define MB_FRIS_NODES_TICK_US 100000  /* the caller ticks this often */
 #define MB_FRIS_NODES_FB_QUEUE 64     /* queued chunk elements per node served alone */
 
@@ -122,8 +130,10 @@ struct mb_fris_node {
 	uint64_t ucast_blocks;	/* BLOCKs sent to it alone */
 	/* classification (tick) */
 	uint64_t t_lost;	/* loss evidence since the last tick */
+	uint64_t t_ref;		/* the BLOCKs sent that the evidence is of */
 	uint32_t t_asks;	/* requests since the last tick */
 	uint64_t ew_lost16;	/* smoothed loss evidence per tick, x16 */
+	uint64_t ew_ref16;	/* smoothed t_ref, x16 */
 	uint32_t loss_ppm;	/* its loss against the group's sends, last tick */
 	uint16_t bad_ticks, unreached_ticks, stall_ticks;
 	uint16_t reask_ticks;	/* ticks of the UNREACHED streak with re-ask evidence */
@@ -136,16 +146,21 @@ struct mb_fris_node {
 	uint32_t stall_mark;	/* done when the stall count began */
 	uint64_t join_win;	/* start of the JOIN window */
 	uint32_t join_cnt;
-	/* outstanding asks: the chunk, when, and the BLOCKs of it sent since
-	 * (to the group: its send count then; alone: counted here) */
+	/* outstanding asks: the chunk, when, the BLOCKs of it sent since
+	 * (to the group: its send count then; alone: counted here) and how
+	 * many it asked for */
 	uint32_t pend_chunk[MB_FRIS_NODE_PEND];
 	uint64_t pend_t[MB_FRIS_NODE_PEND];
 	uint32_t pend_sent[MB_FRIS_NODE_PEND];
-	/* asks resolved or pushed out of the list above: the chunk and the
-	 * group's send count at the ask, so that a re-ask after a longer back-off
-	 * is still evidence (a ring, newest at hist_next - 1) */
-	uint32_t hist_chunk[MB_FRIS_NODE_PEND];
-	uint32_t hist_sent[MB_FRIS_NODE_PEND];
+	uint16_t pend_asked[MB_FRIS_NODE_PEND];
+	/* asks resolved or pushed out of the list above: the chunk, the
+	 * group's send count at the ask and how many it asked for, so that a
+	 * re-ask after a longer back-off, or one of the up to 64 chunks a stock
+	 * client has in progress, is still evidence (a ring, newest at
+	 * hist_next - 1) */
+	uint32_t hist_chunk[MB_FRIS_NODE_HIST];
+	uint32_t hist_sent[MB_FRIS_NODE_HIST];
+	uint16_t hist_asked[MB_FRIS_NODE_HIST];
 	uint8_t hist_n, hist_next;
 };
 

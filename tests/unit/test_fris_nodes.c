@@ -317,6 +317,151 @@ test_lone_lossy_stays(void **state)
 }
 
 /*
+ * mcast-mixed's starvation (CI: the throttled stock client, the last member,
+ * "No messages from server after 20 seconds"): a node throttled to a quarter
+ * of the group's rate got a quarter of every chunk while the others loaded;
+ * they finish and leave.  Alone, it has 56 chunks in progress and, on each
+ * idle timeout (every 0.8-1.4 s with the stock client's back-off), asks
+ * again for what it lacks of every one of them: 56 PREQUESTs a round, more
+ * than the node's memory of its asks held (the stock client keeps up to 64
+ * chunks in progress).  The group, at its floor (about
+ * 100 BLOCKs a tick), works through its queue of those chunks in order (a
+ * re-ask merges into the queued element), so a chunk is reached again only
+ * every half minute.  `got` of every 100 BLOCKs sent reach the node (0: the
+ * group does not reach it).  Returns the ticks it took to be moved out, or
+ * `limit` when it stayed; `extra_lost` is the loss evidence it gave, past
+ * its first round, beyond what the group sent meanwhile; `max_loss` the
+ * highest loss signal the group's rate got while it was alone.
+ */
+#define LM_INPROG 56
+
+static unsigned
+last_member_round(unsigned got, unsigned limit, uint64_t *extra_lost, uint32_t *max_loss,
+		  struct mb_fris_nodes **tp, struct mb_fris_node **ap)
+{
+	static const unsigned gap[] = {8, 12, 10, 14, 9, 13};
+	struct mb_fris_nodes *t = mk(64, 4);
+	struct mb_fris_node *a, *b;
+	uint32_t lack[LM_INPROG], queued[LM_INPROG], next = 0;
+	uint64_t now = T0, sent = 0, lost0 = 0;
+	unsigned k, g = 0, ask_at = 0, rounds = 0;
+	uint32_t loss;
+
+	*max_loss = 0;
+	a = node(t, 1, now);
+	b = node(t, 2, now);
+	/* both load the image by the group at its high rate: b gets it all,
+	 * a a quarter of each of chunks 0..55 and all of 56..63 */
+	for (k = 0; k < 64; k++) {
+		now += TICK;
+		mb_fris_nodes_ask(t, a, k, CB, false, now);
+		mb_fris_nodes_ask(t, b, k, CB, false, now);
+		mb_fris_nodes_sent(t, k, 0, CB, now + 1);
+		(void)mb_fris_nodes_tick(t, now);
+	}
+	mb_fris_nodes_leave(t, b, now);
+	for (unsigned c = 0; c < LM_INPROG; c++) {
+		lack[c] = CB - CB / 4;
+		queued[c] = 0;
+	}
+	for (k = 0; k < limit && a->method == MB_FRIS_NODE_MCAST; k++) {
+		uint32_t budget = 100;
+
+		now += TICK;
+		if (k == ask_at) {
+			/* what it lacks of each chunk in progress, again */
+			for (uint32_t c = 0; c < LM_INPROG; c++) {
+				if (lack[c] == 0)
+					continue;
+				mb_fris_nodes_ask(t, a, c, lack[c], true, now);
+				if (queued[c] < lack[c])
+					queued[c] = lack[c]; /* merged */
+			}
+			if (++rounds == 1)
+				lost0 = a->blocks_lost;
+			ask_at = k + gap[g++ % 6];
+		}
+		/* the group sends what is queued, in order, 100 BLOCKs a tick;
+		 * the node gets `got` of every 100 */
+		for (uint32_t n = 0; n < LM_INPROG && budget > 0; n++) {
+			uint32_t c = (next + n) % LM_INPROG, m = queued[c] < budget ? queued[c] : budget;
+
+			if (m == 0)
+				continue;
+			mb_fris_nodes_sent(t, c, CB - queued[c], m, now + 1);
+			if (rounds > 0)
+				sent += m;
+			queued[c] -= m;
+			budget -= m;
+			lack[c] -= lack[c] < m * got / 100 ? lack[c] : m * got / 100;
+			next = c;
+		}
+		loss = mb_fris_nodes_tick(t, now);
+		if (loss > *max_loss)
+			*max_loss = loss;
+	}
+	*extra_lost = a->blocks_lost - lost0 > sent ? a->blocks_lost - lost0 - sent : 0;
+	*tp = t;
+	*ap = a;
+	return k;
+}
+
+/* The last member that receives nothing is moved out well within the stock
+ * client's 20 s, by UNREACHED; its loss evidence is only what was sent and
+ * asked for again (before: its 56 re-asks a round were more than the node
+ * remembered, each counted whole as a loss of the chunk's cover long ago,
+ * its loss stayed at 100% of the group's sends, the group's rate at its
+ * floor, and no re-ask ever counted for UNREACHED: it starved). */
+static void
+test_last_member_long_queue(void **state)
+{
+	struct mb_fris_nodes *t;
+	struct mb_fris_node *a;
+	uint64_t extra;
+	uint32_t max_loss;
+	unsigned k;
+
+	(void)state;
+	k = last_member_round(0, 200, &extra, &max_loss, &t, &a);
+	assert_int_equal(a->method, MB_FRIS_NODE_UCAST);
+	assert_int_equal(a->reason, MB_FRIS_NODE_R_UNREACHED);
+	assert_true(k <= 80); /* within 8 s of being alone */
+	assert_int_equal(extra, 0);
+	mb_fris_nodes_free(t);
+}
+
+/* The same last member reached, or reached by half of what is sent (its
+ * path loses: the rate is the remedy), stays in the group, and the group's
+ * rate hears what it lost of what was sent (3/4 of the load at the high
+ * pace, then what it loses now), not 100% (before: its re-asks for what it
+ * lost at the high pace counted against the group's sends at the floor
+ * said "all lost": the rate went to its floor and stayed there, and the
+ * node was moved out after 2 s). */
+static void
+test_last_member_reached_stays(void **state)
+{
+	static const unsigned got[] = {100, 50};
+	struct mb_fris_nodes *t;
+	struct mb_fris_node *a;
+	uint64_t extra;
+	uint32_t max_loss;
+
+	(void)state;
+	for (unsigned i = 0; i < 2; i++) {
+		unsigned k = last_member_round(got[i], 200, &extra, &max_loss, &t, &a);
+
+		assert_int_equal(k, 200);
+		assert_true(max_loss <= 800000);
+		if (got[i] == 100)
+			assert_int_equal(t->group_loss_ppm, 0);
+		assert_int_equal(a->method, MB_FRIS_NODE_MCAST);
+		assert_int_equal(t->st.fallbacks, 0);
+		assert_int_equal(extra, 0);
+		mb_fris_nodes_free(t);
+	}
+}
+
+/*
  * Repairs only (partial sends, no covers): two nodes' asks are answered and
  * resolve, so they progress; the third asks for one block of one chunk over
  * and over, answered each time, and its progress never moves: STALL, although
@@ -677,6 +822,8 @@ main(void)
 		cmocka_unit_test(test_lone_unreached),
 		cmocka_unit_test(test_lone_unreached_slow_group),
 		cmocka_unit_test(test_lone_lossy_stays),
+		cmocka_unit_test(test_last_member_long_queue),
+		cmocka_unit_test(test_last_member_reached_stays),
 		cmocka_unit_test(test_no_progress_while_others_progress),
 		cmocka_unit_test(test_slow_node_stays),
 		cmocka_unit_test(test_lossy_not_moved),
