@@ -543,6 +543,7 @@ dp_fris_activate(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now)
 	atomic_store(&s->cur_rate, rate);
 	s->t_bits = 0;
 	s->t_overrun = false;
+	s->fb_seen = s->nodes != NULL ? s->nodes->st.fallbacks : 0;
 	s->run.in = false;
 	s->last_progress = now;
 	s->nclients = 0;
@@ -740,6 +741,10 @@ fris_session_tx(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now, uint
 		else
 			fris_sctr(s, MB_DP_S_no_neigh, 1);
 	}
+	/* it ran out of work: what it sent this interval is what was asked,
+	 * not what it could send (mb_rate_adapt's backlogged) */
+	if (!s->run.in && mb_fris_wq_empty(s->wq) && s->push_left == 0)
+		s->t_idle = true;
 	if (!stop)
 		sent += fris_fb_tx(lc, s, now, wait);
 	atomic_store_explicit(&s->wq_depth, mb_fris_wq_depth(s->wq), memory_order_relaxed);
@@ -782,6 +787,21 @@ fris_rate_tick(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now)
 			s->cap = cap; /* the port's rate changed (link, port-rate) */
 			mb_rate_adapt_set_max(&s->ra, cap);
 		}
+		/* A node moved out of the group since the last tick (it could
+		 * not take the group's rate, or the group did not reach it):
+		 * the cuts its loss made no longer hold, and creeping back from
+		 * its pace would hold the others to it for seconds.  Start
+		 * high again, as a new session does: the next cut goes to what
+		 * the remaining members take of what really left. */
+		if (s->nodes != NULL && s->nodes->st.fallbacks != s->fb_seen) {
+			s->fb_seen = s->nodes->st.fallbacks;
+			if (s->ra.rate < cap) {
+				MB_LOG(DEBUG, DP, "session %u: a node moved out: rate %" PRIu64
+				       " -> %" PRIu64, s->id, s->ra.rate, cap);
+				mb_rate_adapt_restart(&s->ra, now);
+			}
+		}
+		s->ra.backlogged = !s->t_idle;
 		if (mb_rate_adapt_tick(&s->ra, now, s->t_bits, lost, s->t_overrun) ||
 		    s->ra.rate != s->tb.rate) {
 			MB_LOG(DEBUG, DP,
@@ -797,6 +817,7 @@ fris_rate_tick(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now)
 	}
 	s->t_bits = 0;
 	s->t_overrun = false;
+	s->t_idle = false;
 	if (s->nodes != NULL)
 		mb_fris_nodes_set_rates(s->nodes, s->tb.rate ? s->tb.rate : cap, cap, now);
 	atomic_store_explicit(&s->loss_ppm, loss, memory_order_relaxed);

@@ -197,7 +197,9 @@ struct mb_dp_sess {
 	uint64_t cap;		   /* rate ceiling: rate_bps, else the port's rate */
 	uint64_t t_bits;	   /* bits sent to the group since the last rate tick */
 	bool t_overrun;		   /* TX backlog full since the last rate tick */
+	bool t_idle;		   /* ran out of work since the last rate tick */
 	uint32_t fb_rr;		   /* next node served alone to visit */
+	uint64_t fb_seen;	   /* nodes moved out of the group, at the last rate tick */
 
 	/* Lcore writes, control reads relaxed. */
 	_Atomic uint64_t cur_rate;

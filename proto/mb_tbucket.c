@@ -5,6 +5,7 @@
  * rounding however often it is called.
  */
 #include <errno.h>
+#include <string.h>
 
 #include "mb_tbucket.h"
 
@@ -215,6 +216,9 @@ mb_rate_adapt_init(struct mb_rate_adapt *ra, uint64_t max, uint64_t min, uint64_
 	ra->noise_ppm = 0;
 	ra->cut_loss_ppm = 0;
 	ra->judge = false;
+	memset(ra->sent_bps, 0, sizeof(ra->sent_bps));
+	ra->sent_i = 0;
+	ra->backlogged = false;
 	ra->decreases = 0;
 	ra->increases = 0;
 	return 0;
@@ -232,12 +236,26 @@ mb_rate_adapt_set_max(struct mb_rate_adapt *ra, uint64_t max)
 		ra->rate = max;
 }
 
+void
+mb_rate_adapt_restart(struct mb_rate_adapt *ra, uint64_t now)
+{
+	ra->rate = ra->max;
+	ra->hold_until = now;
+	ra->clean = 0;
+	ra->noise_ppm = 0;
+	ra->cut_loss_ppm = 0;
+	ra->judge = false;
+	memset(ra->sent_bps, 0, sizeof(ra->sent_bps));
+	ra->sent_i = 0;
+}
+
 bool
 mb_rate_adapt_tick(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint64_t lost,
 		   bool overrun)
 {
-	uint64_t old = ra->rate, allowance, loss, r, hi, lo;
+	uint64_t old = ra->rate, allowance, loss, r, hi, lo, base;
 	unsigned __int128 t;
+	uint32_t i;
 
 	if (now < ra->next)
 		return false;
@@ -246,6 +264,11 @@ mb_rate_adapt_tick(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint64
 	t = (unsigned __int128)ra->rate * (now - ra->last) * MB_RATE_ADAPT_INTERVAL_US /
 	    ((unsigned __int128)ra->interval * 1000000);
 	allowance = t > UINT64_MAX ? UINT64_MAX : (uint64_t)t;
+	/* and what really left, in bits/s */
+	t = (unsigned __int128)sent * ra->interval * 1000000 /
+	    ((unsigned __int128)(now - ra->last) * MB_RATE_ADAPT_INTERVAL_US);
+	ra->sent_bps[ra->sent_i] = t > UINT64_MAX ? UINT64_MAX : (uint64_t)t;
+	ra->sent_i = (ra->sent_i + 1) % (MB_RATE_ADAPT_HOLD + 1);
 	ra->last = now;
 	ra->next += ra->interval;
 	if (ra->next <= now)
@@ -271,10 +294,22 @@ mb_rate_adapt_tick(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint64
 			return false; /* the cut for this loss is made: its evidence lags */
 		ra->cut_loss_ppm = (uint32_t)loss;
 		ra->judge = true;
-		/* to what got through, a little under, never below 1/8 */
+		/* to what got through of what left (the evidence lags by up
+		 * to a re-request delay: the most of the last intervals) when
+		 * the sender was backlogged: short of CPU, it sent less than
+		 * its rate, and a cut from the rate would not slow it (the
+		 * loss would stay and pass for noise); a sender that ran out
+		 * of work sent what was asked, and a cut from that would
+		 * starve the next load; a little under, never below 1/8 */
+		base = 0;
+		for (i = 0; i <= MB_RATE_ADAPT_HOLD; i++)
+			if (ra->sent_bps[i] > base)
+				base = ra->sent_bps[i];
+		if (!ra->backlogged || base == 0 || base > ra->rate)
+			base = ra->rate;
 		if (loss > 875000)
 			loss = 875000;
-		t = (unsigned __int128)ra->rate * (1000000 - loss) / 1000000 * 15 / 16;
+		t = (unsigned __int128)base * (1000000 - loss) / 1000000 * 15 / 16;
 		r = (uint64_t)t;
 		if (ra->rate - r < ra->step)
 			r = ra->rate > ra->step ? ra->rate - ra->step : 0;

@@ -17,7 +17,10 @@
  * default) follows the receivers faster than frisbeed's rule: every
  * interval (100 ms) the caller reports the bits it sent and the bits its
  * receivers asked for again (loss evidence); a loss above 4% cuts the rate
- * in proportion to it (to what got through, times 15/16, at most to 1/8),
+ * in proportion to it (to what got through of what was really sent -- the
+ * most sent in one of the last four intervals, when the sender had work
+ * queued all interval and still did not reach its rate --, times 15/16, at
+ * most to 1/8),
  * then no increase for three intervals (the evidence lags the sends by up to
  * a client's re-request timer); below 1%, and only while the sender used
  * most of its allowance, the rate creeps back by 1/32 of itself per
@@ -115,6 +118,14 @@ struct mb_rate_adapt {
 	uint32_t noise_ppm;	/* loss that does not follow the rate */
 	uint32_t cut_loss_ppm;	/* the loss that made the last cut */
 	bool judge;		/* the last cut awaits its verdict */
+	/* bits/s really sent in the last intervals (ring): a cut goes from
+	 * what left, which a sender short of CPU keeps below `rate` */
+	uint64_t sent_bps[MB_RATE_ADAPT_HOLD + 1];
+	uint32_t sent_i;
+	/* set by the caller before a tick: it had work queued all interval
+	 * long, so what it sent is what it could send (false: it sent what
+	 * was asked, and cuts go from the rate) */
+	bool backlogged;
 	uint64_t decreases;
 	uint64_t increases;
 };
@@ -125,6 +136,10 @@ int mb_rate_adapt_init(struct mb_rate_adapt *ra, uint64_t max, uint64_t min, uin
 		       uint64_t hz, uint64_t now);
 /* A new ceiling (a reloaded cap, the port's rate); the rate is clipped. */
 void mb_rate_adapt_set_max(struct mb_rate_adapt *ra, uint64_t max);
+/* Start again at the ceiling, as a new session does, forgetting the cuts,
+ * the noise floor and the sends: the receivers whose loss made the cuts
+ * are gone (moved out of the group). */
+void mb_rate_adapt_restart(struct mb_rate_adapt *ra, uint64_t now);
 /* If an interval has passed, decide from what the caller saw in it: `sent`
  * bits sent, `lost` bits the receivers asked for again, `overrun` local TX
  * pushback (counts as a 10% loss).  Returns true when ra->rate changed. */

@@ -18,10 +18,15 @@
 #                      unicast (sessions and health show it unicast-served)
 #                      while c1, served by the group, keeps about its time
 #   mcast.sh mixed     three clients 1 s apart, one throttled to a quarter of
-#                      the rate a client alone gets, one with 5% loss: the
-#                      clean one's time against its time alone, and what
-#                      went out while it loaded (MB_TEST_MIXED=control: none
-#                      throttled or lossy, what three receivers cost the host)
+#                      the rate a client alone gets, one with 5% loss both
+#                      ways: the clean one's time against its time alone,
+#                      and what went out while it loaded, after the
+#                      control (the same three all clean: what three
+#                      receivers cost the host); MB_TEST_MIXED=control or
+#                      =mixed runs one of the two
+#   mcast.sh mixed-1g  the same with 1 GbE nodes: every client's bridge port
+#                      shaped to 1 Gbit/s (tbf), the throttled one to a
+#                      quarter of what the clean one alone got
 #   mcast.sh progress  per-node progress mid-load in minibossctl sessions
 #                      and health: inferred for the stock client, reported
 #                      (PROGRESS, mb-frisbee -H) for mb-frisbee
@@ -33,6 +38,11 @@
 #                      alone and complete (before: it stayed in the group
 #                      at the floor rate until "No messages from server
 #                      after 20 seconds", mcast-progress's CI failure)
+# MB_TEST_FRISBEE_CONF adds [frisbee] lines to the daemon's configuration
+# in the mixed cases (e.g. 'max-fallback-nodes = 0': what the unicast
+# fallback costs the clean client); MB_TEST_SERVER=frisbeed runs them
+# against the stock frisbeed for comparison (-W 1 Gbit/s on 1g links,
+# 10 Gbit/s otherwise; clients on its group directly).
 # Needs root, the stock tools (skip 77 without them) and a built minibossd.
 set -u
 MB_PREFIX=mbq
@@ -168,16 +178,36 @@ setup() {
 	[ "$i" -lt 60 ] || mb_fail "image not published"
 }
 
+# setup_frisbeed NCLIENTS BPS: the same testbed with the stock frisbeed
+# serving the image at -W BPS on a group of its own (the server's kernel
+# owns its port), clients pointed at that group (FETCH_FROM).
+setup_frisbeed() {
+	local n=$1 i
+	[ -x "$MB_FRISBEE_BIN/frisbeed" ] || mb_skip "no stock frisbeed in $MB_FRISBEE_BIN"
+	mb_bridge_up
+	mb_host srv "$SRV_ADDR/24"
+	for i in $(seq "$n"); do
+		mb_host "c$i" "10.78.0.$((20 + i))/24"
+	done
+	mb_make_file "$MB_TMP/raw.img" "$MIB" 3
+	mb_bg srv "$MB_FRISBEE_BIN/frisbeed" -i "$SRV_ADDR" -m 239.78.0.1 -p 6200 -W "$2" \
+		"$MB_TMP/raw.img" >"$MB_TMP/frisbeed.log" 2>&1
+	sleep 0.5
+	alive "$MB_LAST_PID" || mb_fail "frisbeed exited: $(tail -n 3 "$MB_TMP/frisbeed.log")"
+	FETCH_FROM=(-m 239.78.0.1 -p 6200)
+}
+
 # fetch CLIENT [TIMEOUT] [frisbee options]: a background stock client loading
-# the image raw (-N); its PID in PID_<client>, its time (ms) lands in
+# the image raw (-N) from FETCH_FROM (the master server, or a group and
+# port); its PID in PID_<client>, its time (ms) lands in
 # $MB_TMP/<client>.ms, stderr in $MB_TMP/<client>.err.
 fetch() {
 	local c=$1 t=${2:-50}
 	shift 2 || shift
 	mb_bg "$c" bash -c 's=$(date +%s%N); timeout "$1" "${@:2}"; rc=$?
 		echo $((($(date +%s%N) - s) / 1000000)) >"'"$MB_TMP/$c.ms"'"; exit $rc' \
-		fetch "$t" "$FRIS" -i "$(mb_addr "$c")" -S "$SRV_ADDR" -T 20 -N "$@" \
-		-F emulab-ops/RAW "$MB_TMP/out.$c" 2>"$MB_TMP/$c.err"
+		fetch "$t" "$FRIS" -i "$(mb_addr "$c")" "${FETCH_FROM[@]}" -T 20 -N "$@" \
+		"$MB_TMP/out.$c" 2>"$MB_TMP/$c.err"
 	eval "PID_$c=$MB_LAST_PID"
 }
 
@@ -191,6 +221,8 @@ check() {
 	[ "$(mb_sha "$MB_TMP/out.$c")" = "$(mb_sha "$MB_TMP/raw.img")" ] ||
 		mb_fail "$c: output differs from the image"
 }
+
+FETCH_FROM=(-S "$SRV_ADDR" -F emulab-ops/RAW)
 
 ms() { cat "$MB_TMP/$1.ms"; }
 
@@ -451,53 +483,115 @@ fallback)
 	[ "$t_with" -le "$lim" ] || mb_fail "c1 took ${t_with} ms with c2, ${t_alone} ms alone (limit ${lim})"
 	mb_pass "c2 (no multicast) by unicast in ${t_c2} ms; c1 ${t_with} ms vs ${t_alone} ms alone"
 	;;
-mixed)
-	MIB=64
-	setup 3 ""
-	fetch c1 50
+mixed | mixed-1g)
+	server=${MB_TEST_SERVER:-miniboss}
+	link=unlimited
+	MIB=${MB_TEST_MIB:-64}
+	if [ "$CASE" = mixed-1g ]; then
+		link=1g
+		MIB=${MB_TEST_MIB:-128}
+	fi
+	case $server in
+	miniboss) setup 3 "${MB_TEST_FRISBEE_CONF:-}" ;;
+	frisbeed) setup_frisbeed 3 "$([ $link = 1g ] && echo 1000000000 || echo 10000000000)" ;;
+	*) mb_fail "MB_TEST_SERVER='$server': expected miniboss or frisbeed" ;;
+	esac
+	# 1 GbE nodes: what the bridge sends each of them shaped as bench's
+	# link-1g shapes its server port (256 KiB burst, 20 ms of queue: a
+	# switch port's buffer)
+	if [ $link = 1g ]; then
+		for c in c1 c2 c3; do
+			ip netns exec "$(mb_ns br)" tc qdisc add dev "$(mb_bridge_port $c)" root tbf \
+				rate 1gbit burst 256kb latency 20ms || mb_fail "tbf on $c"
+		done
+	fi
+	# a first load warms what a first load pays for (the image's pages,
+	# the session's start) and is not the time alone
+	fetch c1 80
+	check c1
+	rm -f "$MB_TMP/out.c1"
+	fetch c1 80
 	check c1
 	t_alone=$(ms c1)
 	# a quarter of what c1 alone got, on c2's port
 	q=$(python3 -c "print(max(1, int($MIB * 8 * 1024 * 1024 / ($t_alone / 1000) / 4 / 1e6)))")
-	# MB_TEST_MIXED=control: the same three clients, none throttled or
-	# lossy (what three receivers of one stream cost this host by itself)
-	if [ "${MB_TEST_MIXED:-}" != control ]; then
-		ip netns exec "$(mb_ns br)" tc qdisc add dev "$(mb_bridge_port c2)" root tbf \
-			rate "${q}mbit" burst 64kb latency 50ms || mb_fail "tbf"
-		mb_loss 5 c3
-	fi
-	rm -f "$MB_TMP/out.c1"
-	fetch c2 80
-	sleep 1
-	fetch c3 80
-	sleep 1
-	s0=$(sess_blocks)
-	fetch c1 80
-	watch_nodes "$MB_TMP/nodes.txt" "$PID_c1" "$PID_c2" "$PID_c3" &
-	w=$!
-	check c1
-	s1=$(sess_blocks)
-	check c2
-	check c3
-	wait "$w"
-	t1=$(ms c1) t2=$(ms c2) t3=$(ms c3)
-	ratio=$(python3 -c "print(round($t1 / $t_alone, 2))")
-	fell=$(awk '$2 == "ucast" {print $1 "(" $3 ")"}' "$MB_TMP/nodes.txt" | sort -u | tr '\n' ' ')
-	mb_log "c1 alone ${t_alone} ms; mixed: c1 (clean, last) ${t1} ms = ${ratio}x alone," \
-		"c2 (${MB_TEST_MIXED:-${q} Mbit/s}) ${t2} ms, c3 (${MB_TEST_MIXED:-5% loss}) ${t3} ms;" \
-		"served alone: ${fell:-none}"
-	# what went out while c1 loaded (an image is $((MIB * 1024)) BLOCKs)
-	set -- $s0 $s1
-	[ $# = 6 ] && mb_log "during c1's load: $(($4 - $1 - $5 + $2)) BLOCKs to the group," \
-		"$(($5 - $2)) to nodes alone, $(($6 - $3)) chunks alone-and-group"
-	# The target is 1.2x.  On this shared 2-core machine (three stock
-	# clients, the daemon and tbf on two cores) the figure moves a lot from
-	# run to run, so the assertion is looser (2.5x + 2 s: with 64 MiB it
-	# still fails a clean client held to the throttled one's pace, 4x) and
-	# the figure is reported.
-	lim=$((t_alone * 5 / 2 + 2000))
-	[ "$t1" -le "$lim" ] || mb_fail "clean client ${t1} ms with the others, ${t_alone} ms alone (limit ${lim})"
-	mb_pass "clean client ${ratio}x its time alone (${t1} vs ${t_alone} ms)"
+	# phase MODE: c2, c3 and c1 (clean, last) 1 s apart; T1_<MODE> is c1's
+	# time.  MODE control: none throttled or lossy (what three receivers
+	# of one stream cost this host by itself); mixed: c2 throttled to q,
+	# c3 losing 5% of its UDP both ways.
+	phase() {
+		local mode=$1 s0 s1 w= t1 t2 t3 ratio fell=
+		if [ "$mode" = mixed ]; then
+			ip netns exec "$(mb_ns br)" tc qdisc replace dev "$(mb_bridge_port c2)" \
+				root tbf rate "${q}mbit" burst 64kb latency 50ms || mb_fail "tbf"
+			mb_loss 5 c3
+			mb_nft "table bridge mbqloss {
+	chain mbql {
+		type filter hook forward priority 0; policy accept;
+		iifname \"$(mb_bridge_port c3)\" ip protocol udp numgen random mod 100 < 5 counter drop
+	}
+}"
+		fi
+		rm -f "$MB_TMP"/out.c[123]
+		# the throttled and the lossy node may take 10-20 times c1's
+		# time alone on a loaded host
+		fetch c2 180
+		sleep 1
+		fetch c3 180
+		sleep 1
+		s0=$([ $server = miniboss ] && sess_blocks)
+		fetch c1 120
+		if [ $server = miniboss ]; then
+			watch_nodes "$MB_TMP/nodes-$mode.txt" "$PID_c1" "$PID_c2" "$PID_c3" &
+			w=$!
+		fi
+		check c1
+		s1=$([ $server = miniboss ] && sess_blocks)
+		check c2
+		check c3
+		[ -n "$w" ] && wait "$w"
+		t1=$(ms c1) t2=$(ms c2) t3=$(ms c3)
+		eval "T1_$mode=$t1"
+		ratio=$(python3 -c "print(round($t1 / $t_alone, 2))")
+		[ $server = miniboss ] && fell=$(awk '$2 == "ucast" {print $1 "(" $3 ")"}' \
+			"$MB_TMP/nodes-$mode.txt" | sort -u | tr '\n' ' ')
+		# one line for scripts collecting many runs (bench/mcast-mixed.sh)
+		mb_log "MIXED server=$server link=$link mode=$mode mib=$MIB" \
+			"alone=$t_alone c1=$t1 c2=$t2 c3=$t3 ratio=$ratio"
+		mb_log "c1 alone ${t_alone} ms; $mode: c1 (clean, last) ${t1} ms = ${ratio}x alone," \
+			"c2 ($([ $mode = mixed ] && echo "${q} Mbit/s" || echo clean)) ${t2} ms," \
+			"c3 ($([ $mode = mixed ] && echo "5% loss" || echo clean)) ${t3} ms;" \
+			"served alone: ${fell:-none}"
+		# what went out while c1 loaded (an image is $((MIB * 1024)) BLOCKs)
+		set -- $s0 $s1
+		[ $# = 6 ] && mb_log "during c1's load: $(($4 - $1 - $5 + $2)) BLOCKs to the group," \
+			"$(($5 - $2)) to nodes alone, $(($6 - $3)) chunks alone-and-group"
+		return 0
+	}
+	# MB_TEST_MIXED=control or =mixed: that phase alone (bench/mcast-mixed.sh
+	# alternates them); by default the control, then the mixed scenario.
+	case ${MB_TEST_MIXED:-both} in
+	control) phase control ;;
+	mixed) phase mixed ;;
+	both) phase control; phase mixed ;;
+	*) mb_fail "MB_TEST_MIXED='$MB_TEST_MIXED': expected control or mixed" ;;
+	esac
+	[ -n "${T1_mixed:-}" ] || mb_pass "control: clean client ${T1_control} ms, ${t_alone} ms alone"
+	# The target is 1.2x alone.  On this shared 2-core machine the host
+	# bounds it, not the slow nodes: three receivers of one stream (the
+	# bridge's copies, three clients writing) share the core the dataplane
+	# leaves, and the control alone took 1.3-3.2x (doc/multicast.md).  So
+	# the assertion is looser and relative to what this host shows: the
+	# mixed run within 2.5x alone, or 5/4 of the control, plus 2 s.  A
+	# clean client held to the throttled one's pace (4x) still fails it
+	# whenever the control is under about 3x.
+	lim=$((t_alone * 5 / 2))
+	[ -n "${T1_control:-}" ] && [ $((T1_control * 5 / 4)) -gt "$lim" ] &&
+		lim=$((T1_control * 5 / 4))
+	lim=$((lim + 2000))
+	[ "$T1_mixed" -le "$lim" ] ||
+		mb_fail "clean client ${T1_mixed} ms with the others, ${t_alone} ms alone, ${T1_control:-?} ms in the control (limit ${lim})"
+	mb_pass "clean client $(python3 -c "print(round($T1_mixed / $t_alone, 2))")x its time alone (${T1_mixed} vs ${t_alone} ms; control: $([ -n "${T1_control:-}" ] && echo "${T1_control} ms" || echo "not run"))"
 	;;
 progress)
 	MIB=48
@@ -577,7 +671,7 @@ lost-group)
 	mb_pass "c1, cut off from the group at 44 of 48 chunks ($dropped frames dropped), served alone ($how), completed in $(ms c1) ms"
 	;;
 *)
-	echo "usage: $0 querier | yield | fallback | mixed | progress | lost-group" >&2
+	echo "usage: $0 querier | yield | fallback | mixed | mixed-1g | progress | lost-group" >&2
 	exit 2
 	;;
 esac

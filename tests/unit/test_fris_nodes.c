@@ -813,6 +813,77 @@ test_rate_noise_floor(void **state)
 	assert_true(ra.rate > 150000000ULL);
 }
 
+/*
+ * A sender that cannot reach its rate (the cap is the port's 10 Gbit/s, the
+ * lcore sends 3 Gbit/s) in front of a 1 Gbit/s link: what is over the link
+ * is lost.  The cut goes to what got through of what was really sent, so the
+ * rate comes down to the link within a few cuts and stays near it; cutting
+ * from the nominal rate left it above what the sender reached, the loss
+ * stayed, was taken for noise, and the rate settled at twice the link
+ * (the 1 GbE node case of mcast-mixed-1g).  Then a slow member holds the
+ * rate to its pace and moves out: mb_rate_adapt_restart() starts at the
+ * cap again and the next cuts find the link.
+ */
+static void
+test_rate_sender_bound(void **state)
+{
+	struct mb_rate_adapt ra;
+	const uint64_t max = 10000000000ULL, iv = MB_RATE_ADAPT_INTERVAL_US;
+	const uint64_t can = 300000000ULL, link = 100000000ULL; /* bits per interval */
+	uint64_t now = T0, lost = 0, hi = 0;
+
+	(void)state;
+	assert_int_equal(mb_rate_adapt_init(&ra, max, 0, max, HZ, now), 0);
+	for (unsigned k = 0; k < 100; k++) {
+		uint64_t sent = ra.rate / 10 < can ? ra.rate / 10 : can;
+
+		now += iv;
+		/* the evidence of one interval arrives with the next */
+		ra.backlogged = true;
+		(void)mb_rate_adapt_tick(&ra, now, sent, lost, false);
+		lost = sent > link ? sent - link : 0;
+		if (k >= 30 && ra.rate > hi)
+			hi = ra.rate;
+	}
+	/* after 3 s, never more than 1.3 Gbit/s, and not starved */
+	assert_true(hi < 1300000000ULL);
+	assert_true(ra.rate > 600000000ULL);
+	assert_true(ra.noise_ppm < 40000);
+
+	/* held to a slow member's 60 Mbit/s, which then moves out: the
+	 * restart finds the 1 Gbit/s link within a few intervals */
+	for (unsigned k = 0; k < 50; k++) {
+		uint64_t sent = ra.rate / 10 < can ? ra.rate / 10 : can;
+
+		now += iv;
+		ra.backlogged = true;
+		(void)mb_rate_adapt_tick(&ra, now, sent, lost, false);
+		lost = sent > link / 16 ? sent - link / 16 : 0;
+	}
+	assert_true(ra.rate < 100000000ULL);
+	mb_rate_adapt_restart(&ra, now);
+	assert_int_equal(ra.rate, max);
+	lost = 0;
+	for (unsigned k = 0; k < 5; k++) {
+		uint64_t sent = ra.rate / 10 < can ? ra.rate / 10 : can;
+
+		now += iv;
+		ra.backlogged = true;
+		(void)mb_rate_adapt_tick(&ra, now, sent, lost, false);
+		lost = sent > link ? sent - link : 0;
+	}
+	assert_true(ra.rate > 800000000ULL && ra.rate < 1300000000ULL);
+
+	/* a sender that ran out of work (5 Mbit/s of what was asked, at a
+	 * 1 Gbit/s rate) seeing 10% loss: the cut goes from the rate, or the
+	 * next load would start starved */
+	assert_int_equal(mb_rate_adapt_init(&ra, max, 0, 1000000000ULL, HZ, now), 0);
+	now += iv;
+	ra.backlogged = false;
+	(void)mb_rate_adapt_tick(&ra, now, 500000ULL, 50000ULL, false);
+	assert_true(ra.rate > 800000000ULL && ra.rate < 1000000000ULL);
+}
+
 int
 main(void)
 {
@@ -833,6 +904,7 @@ main(void)
 		cmocka_unit_test(test_progress_inference),
 		cmocka_unit_test(test_table_bounds),
 		cmocka_unit_test(test_rate_noise_floor),
+		cmocka_unit_test(test_rate_sender_bound),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
