@@ -370,14 +370,23 @@ hist_take(struct mb_fris_node *nd, uint32_t chunk, uint32_t *sent, uint32_t *ask
 	return false;
 }
 
-/* Of `since` BLOCKs of a chunk sent since the node asked for `before` of
- * it, what it asks for again in `now`: those sent that it did not get (its
- * ask shrank by what it got), at most what it asks for. */
+/* Of the BLOCKs of a chunk sent since the node asked for `before` of it,
+ * those it lacked: at most `before` (the rest it had; a whole chunk sent for
+ * another node's request tells nothing of the 40 blocks this one lacked). */
 static uint32_t
-reasked(uint32_t since, uint32_t before, uint32_t now)
+needed(uint32_t since, uint32_t before)
+{
+	return since < before ? since : before;
+}
+
+/* Of `need` BLOCKs sent that the node lacked, what it asks for again in
+ * `now`: those it did not get (its ask shrank by what it got), at most what
+ * it asks for. */
+static uint32_t
+reasked(uint32_t need, uint32_t before, uint32_t now)
 {
 	uint32_t got = before > now ? before - now : 0;
-	uint32_t lost = since > got ? since - got : 0;
+	uint32_t lost = need > got ? need - got : 0;
 
 	return lost < now ? lost : now;
 }
@@ -422,11 +431,12 @@ mb_fris_nodes_ask(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t chu
 	 * while it was there */
 	if (i < nd->npend) {
 		uint32_t since_ask = alone ? nd->pend_sent[i] : t->sent_cnt[chunk] - nd->pend_sent[i];
+		uint32_t need = needed(since_ask, nd->pend_asked[i]);
 
-		lost = reasked(since_ask, nd->pend_asked[i], nasked);
-		ref = since_ask;
-		if (!alone && since_ask > 0) {
-			nd->ra_sent16 += (uint64_t)since_ask * 16;
+		lost = reasked(need, nd->pend_asked[i], nasked);
+		ref = need;
+		if (!alone && need > 0) {
+			nd->ra_sent16 += (uint64_t)need * 16;
 			nd->ra_lost16 += lost * 16;
 			nd->t_reask = true;
 		}
@@ -435,7 +445,7 @@ mb_fris_nodes_ask(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t chu
 
 		if (!alone && hist_take(nd, chunk, &at, &before)) {
 			/* asked before, longer ago than the pending list keeps */
-			if ((since_ask = t->sent_cnt[chunk] - at) > 0) {
+			if ((since_ask = needed(t->sent_cnt[chunk] - at, before)) > 0) {
 				lost = reasked(since_ask, before, nasked);
 				ref = since_ask;
 				nd->ra_sent16 += (uint64_t)since_ask * 16;

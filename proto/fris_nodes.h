@@ -42,8 +42,9 @@
  * Loss evidence is what a node asks for again although it was sent: when it
  * asks again for a chunk it asked for before (its last 16 asks, and the 64
  * before them), the blocks of that chunk sent since (to the group, or to it
- * alone) less what its ask shrank by (what it got of them), at most the
- * blocks it asks for; when a member asks for a chunk for the first time,
+ * alone), at most as many as it lacked then (a whole chunk sent for another
+ * node tells nothing of the 40 blocks this one lacked), less what its ask
+ * shrank by (what it got of them), at most the blocks it asks for; when a member asks for a chunk for the first time,
  * all it asks for if the group sent the whole chunk since the member's
  * first request and within the last 2 s (a cover longer ago was lost at
  * another pace, and counting it against what the group sends now would
