@@ -44,18 +44,18 @@
  * before them), the blocks of that chunk sent since (to the group, or to it
  * alone), at most as many as it lacked then (a whole chunk sent for another
  * node tells nothing of the 40 blocks this one lacked), less what its ask
- * shrank by (what it got of them), at most the blocks it asks for; when a member asks for a chunk for the first time,
- * all it asks for if the group sent the whole chunk since the member's
- * first request and within the last 2 s (a cover longer ago was lost at
- * another pace, and counting it against what the group sends now would
- * say "all lost" of a node that gets all it is sent).  A member is
- * judged on its loss against what the group sent, smoothed over about a
- * second, or against the sends its evidence is of when those were more (a
- * node re-asking, after the others left, for what it lost at the group's
- * pace then: what it lost of those, not 100% of what the group sends at
- * its lower pace now).  At most `max_fb` nodes are served alone at once
- * (more candidates stay in the group, counted); a slot frees when its node
- * LEAVEs or is silent for 30 s.
+ * shrank by (what it got of them), at most the blocks it asks for; when a
+ * member asks for a chunk for the first time, all it asks for if the group
+ * sent the whole chunk since the member's first request and within the
+ * last 2 s (a cover longer ago was lost at another pace, and counting it
+ * against what the group sends now would say "all lost" of a node that gets
+ * all it is sent).  A member is judged on its loss against what the group
+ * sent, smoothed over about a second, or against the sends its evidence is
+ * of when those were more (a node re-asking, after the others left, for
+ * what it lost at the group's pace then: what it lost of those, not 100% of
+ * what the group sends at its lower pace now).  At most `max_fb` nodes are
+ * served alone at once (more candidates stay in the group, counted); a slot
+ * frees when its node LEAVEs or is silent for 30 s.
  * A node moved for LOSS, UNREACHED or STALL starts at a quarter of the
  * group's rate (it could not take the group's), one moved for JOIN at the
  * group's rate.  A node whose output budget (`fb_budget` BLOCKs) runs out is
