@@ -218,11 +218,36 @@ attack() {
 	ATTACK=$MB_LAST_PID
 }
 
+# diag: on a failure, what the session and the dataplane looked like (the
+# run's temp directory is gone afterwards): the legitimate client's output,
+# the sessions (trimmed) and the port's and TCP's non-zero counters.
+diag() {
+	local f
+	for f in "$MB_TMP"/c1.*.err; do
+		[ -f "$f" ] && { echo "--- $f"; tail -n 15 "$f"; }
+	done
+	echo "--- sessions"
+	mb_ctl sessions 2>&1 | head -c 12000
+	echo "--- stats (non-zero)"
+	mb_ctl --json stats 2>&1 | python3 -c 'import json, sys
+def walk(o, p):
+    if isinstance(o, dict):
+        for k, v in o.items():
+            walk(v, p + "." + k if p else k)
+    elif isinstance(o, list):
+        for i, v in enumerate(o):
+            walk(v, "%s[%d]" % (p, i))
+    elif isinstance(o, (int, float)) and not isinstance(o, bool) and o:
+        print("%s=%s" % (p, o))
+walk(json.load(sys.stdin), "")' 2>&1 | head -n 120
+}
+
 attack_wait() {
 	wait "$ATTACK" || mb_fail "the attacker failed: $(cat "$MB_TMP/peer.json")"
 }
 
 setup
+MB_FAIL_HOOK=diag
 legit clean
 T0_FRIS=$T_FRIS
 T0_HTTP=$T_HTTP

@@ -39,6 +39,7 @@ import socket
 import struct
 import sys
 import time
+import traceback
 
 
 def csum(data):
@@ -109,16 +110,52 @@ def mode_fris(dst, port, secs, spoof_base, n_spoof):
 
 
 def mode_idle(dst, port, n, secs, srcs):
+    """The connections are spread over as many processes as the descriptor
+    limit needs (a long run opens more than a common hard limit of 20000,
+    which root in a container may not raise), each holding its share."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = min(hard, max(soft, n + 100))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    per = max(1, min(n, hard - 100))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, per + 100), hard))
+    kids = []
+    for k in range((n + per - 1) // per):
+        share = min(per, n - k * per)
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(rfd)
+            try:
+                r = idle_share(dst, port, share, secs, srcs, k * per)
+                os.write(wfd, json.dumps(r).encode())
+            except BaseException:
+                traceback.print_exc()
+            os._exit(0)
+        os.close(wfd)
+        kids.append((pid, rfd))
+    out = {"opened": 0, "failed": 0, "open_at_end": 0, "processes": len(kids)}
+    for pid, rfd in kids:
+        data = b""
+        while True:
+            b = os.read(rfd, 4096)
+            if not b:
+                break
+            data += b
+        os.close(rfd)
+        os.waitpid(pid, 0)
+        if not data:
+            raise RuntimeError("an idle-connection process failed")
+        for key, v in json.loads(data).items():
+            out[key] += v
+    return out
+
+
+def idle_share(dst, port, n, secs, srcs, first):
     socks = []
     fails = 0
     for i in range(n):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setblocking(False)
         try:
-            s.bind((srcs[i % len(srcs)], 0))
+            s.bind((srcs[(first + i) % len(srcs)], 0))
             s.connect_ex((dst, port))
         except OSError:
             fails += 1
