@@ -23,6 +23,9 @@
 #   abuse.sh fris-flood   JOINs, JOIN2s and REQUESTs for chunks past the end
 #                         to the session's port, from the attacker's address
 #                         and from 64 forged ones
+#   abuse.sh fris-requests  the same flood with REQUESTs only (no JOIN is
+#                         answered): what the flood costs without the JOIN
+#                         replies the daemon sends to the group, for comparison
 #   abuse.sh tcp-idle     thousands of HTTP connections opened from 4
 #                         addresses and left idle
 #   abuse.sh syn-flood    SYNs from 4096 forged addresses (SYN cookies past
@@ -261,6 +264,12 @@ snap "$MB_TMP/before"
 case "$CASE" in
 fris-flood)
 	attack fris "$SRV" "$FPORT" "$SECS" 10.86.1.1 64
+	sleep 1
+	legit flood
+	attack_wait
+	;;
+fris-requests)
+	attack fris "$SRV" "$FPORT" "$SECS" 10.86.1.1 64 request
 	sleep 1
 	legit flood
 	attack_wait

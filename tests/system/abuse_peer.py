@@ -4,12 +4,13 @@
 time against one address inside the test's namespaces, then prints one JSON
 line of what it did.
 
-  fris DST PORT SECS SPOOF_BASE N_SPOOF
+  fris DST PORT SECS SPOOF_BASE N_SPOOF [KINDS]
       JOINs, JOIN2s and REQUESTs for chunks past the image's end, as fast as
       one thread sends them, to a Frisbee session (DST = the daemon, PORT =
       the session's): half from our own address through a UDP socket bound to
       the session port (as a real client is), half from N_SPOOF forged
-      addresses SPOOF_BASE, SPOOF_BASE+1, ... through a raw socket.
+      addresses SPOOF_BASE, SPOOF_BASE+1, ... through a raw socket.  KINDS
+      (default join,join2,request) limits the flood to those kinds.
   idle DST PORT N SECS SRC...
       N TCP connections opened (spread over the SRC addresses) and left idle
       for SECS; prints how many were open at the end.
@@ -71,7 +72,7 @@ def fris_msg(subtype, srcip, body, mtype=1):
     return struct.pack("<III", mtype, subtype, len(body)) + socket.inet_aton(srcip) + body
 
 
-def mode_fris(dst, port, secs, spoof_base, n_spoof):
+def mode_fris(dst, port, secs, spoof_base, n_spoof, kinds="join,join2,request"):
     me = None
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -82,11 +83,13 @@ def mode_fris(dst, port, secs, spoof_base, n_spoof):
     base = struct.unpack("!I", socket.inet_aton(spoof_base))[0]
     spoofs = [socket.inet_ntoa(struct.pack("!I", base + i)) for i in range(n_spoof)]
     sent = {"join": 0, "join2": 0, "request": 0, "spoofed": 0, "errors": 0}
+    order = [k for k, name in enumerate(("join", "join2", "request"))
+             if name in kinds.split(",")]
     end = time.time() + secs
     i = 0
     while time.time() < end:
         i += 1
-        k = i % 3
+        k = order[i % len(order)]
         if k == 0:
             body, st, name = struct.pack("<I", random.randrange(1 << 32)), 1, "join"
         elif k == 1:
@@ -299,7 +302,7 @@ def mode_ctl(path, secs):
 def main():
     m, a = sys.argv[1], sys.argv[2:]
     if m == "fris":
-        r = mode_fris(a[0], int(a[1]), float(a[2]), a[3], int(a[4]))
+        r = mode_fris(a[0], int(a[1]), float(a[2]), a[3], int(a[4]), *a[5:6])
     elif m == "idle":
         r = mode_idle(a[0], int(a[1]), int(a[2]), float(a[3]), a[4:])
     elif m in ("syn", "synbad"):
