@@ -20,7 +20,7 @@
  * one pass after every step.
  *
  * The clock: CLOCK_MONOTONIC as this program sees it is the real one plus
- * an offset that the "time" step adds to (clock_gettime below overrides the
+ * an offset that the "time" step adds to (clock_gettime of fuzz_ctl_common.h overrides the
  * C library's for the code linked into this program: the loop's timer heap
  * and the servers' deadlines), so a 300 s idle timeout fires without
  * waiting.  Timers and epoll are otherwise untouched.
@@ -35,12 +35,9 @@
  * invariant aborts.
  */
 #include <arpa/inet.h>
-#include <dirent.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -58,6 +55,8 @@
 #include "ctl_fakes.h"
 #include "ctl_priv.h"
 #include "dp.h"
+#define FUZZ_NAME "fuzz_ctl_loop"
+#include "fuzz_ctl_common.h"
 #include "fuzz_rd.h"
 #include "mb_config.h"
 #include "mb_log.h"
@@ -67,39 +66,12 @@
 
 #define NSLOT 8
 #define MAX_STEPS 512
+/* settle(): the clock moves on by this when passes alone do not get there */
+#define SETTLE_STEP_NS (301 * MB_NS_PER_SEC)
 #define MAX_COOKIES 16
 #define PER_CONN_TIMERS 2 /* a client's idle or deadline timer, with margin */
 #define IMG_NAME "test/img"
 #define IMG_SIZE 4096
-
-/* ---- the clock ---------------------------------------------------------------- */
-
-static uint64_t mono_offset_ns;
-
-/* Every CLOCK_MONOTONIC reading of the code linked in here is ahead of the
- * real one by mono_offset_ns; other clocks are untouched. */
-int
-clock_gettime(clockid_t id, struct timespec *ts)
-{
-	static int (*real)(clockid_t, struct timespec *);
-	int rc;
-
-	if (real == NULL)
-		real = (int (*)(clockid_t, struct timespec *))dlsym(RTLD_NEXT, "clock_gettime");
-	if (real == NULL)
-		abort();
-	rc = real(id, ts);
-	if (rc == 0 && mono_offset_ns != 0 &&
-	    (id == CLOCK_MONOTONIC || id == CLOCK_MONOTONIC_COARSE ||
-	     id == CLOCK_MONOTONIC_RAW || id == CLOCK_BOOTTIME)) {
-		uint64_t ns = (uint64_t)ts->tv_sec * MB_NS_PER_SEC + (uint64_t)ts->tv_nsec +
-			      mono_offset_ns;
-
-		ts->tv_sec = (time_t)(ns / MB_NS_PER_SEC);
-		ts->tv_nsec = (long)(ns % MB_NS_PER_SEC);
-	}
-	return rc;
-}
 
 /* ---- the control plane, started once ------------------------------------------ */
 
@@ -110,84 +82,9 @@ static struct {
 	struct mb_config cfg;
 	char sock_path[108];
 	uint16_t port[T__COUNT];
-	int base_fds;
-	unsigned base_timers;
 	uint64_t cookies[MAX_COOKIES]; /* transfers FTP asked the dataplane for */
 	unsigned ncookies;
 } S;
-
-static void
-quiet_sink(enum mb_log_level level, enum mb_log_module mod, const char *fmt, va_list ap)
-{
-	(void)level;
-	(void)mod;
-	(void)fmt;
-	(void)ap;
-}
-
-static void
-fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fputs("fuzz_ctl_loop: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	abort();
-}
-
-/* Open descriptors, except pipes and devices: libFuzzer starts its
- * symbolizer (two pipes, /dev/null) the first time it reports a new
- * function, in the middle of a run.  The loop's sockets, eventfds, epoll
- * set and any file it opens are counted. */
-static int
-count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	if (d == NULL)
-		fail("opendir /proc/self/fd: %s", strerror(errno));
-	while ((de = readdir(d)) != NULL) {
-		char path[300], to[64];
-		ssize_t len;
-
-		if (de->d_name[0] == '.' || atoi(de->d_name) == dirfd(d))
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
-		len = readlink(path, to, sizeof(to) - 1);
-		to[len > 0 ? len : 0] = '\0';
-		if (strncmp(to, "pipe:", 5) != 0 && strncmp(to, "/dev/", 5) != 0)
-			n++;
-	}
-	closedir(d);
-	return n;
-}
-
-/* What each open descriptor is, to stderr (for a failure's report). */
-static void
-list_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-
-	while (d != NULL && (de = readdir(d)) != NULL) {
-		char path[300], to[256];
-		ssize_t n;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
-		n = readlink(path, to, sizeof(to) - 1);
-		to[n > 0 ? n : 0] = '\0';
-		fprintf(stderr, "  fd %s -> %s\n", de->d_name, to);
-	}
-	if (d != NULL)
-		closedir(d);
-}
 
 /* The fake dataplane takes every FTP transfer and keeps its cookie, so a
  * step can end it as the dataplane would. */
@@ -202,24 +99,6 @@ record_expect(uint16_t port, uint32_t peer, struct mb_sbuf *sb, uint64_t off, ui
 	mb_sbuf_unref(sb);
 	S.cookies[S.ncookies++ % MAX_COOKIES] = cookie;
 	return 0;
-}
-
-static void
-pump(int passes)
-{
-	for (int i = 0; i < passes; i++)
-		(void)mb_ctl_loop_run_once(0);
-}
-
-/* Run the loop until a pass finds no descriptor ready: whatever the
- * clients wrote has been read (a server takes a few KiB per pass). */
-static void
-pump_quiet(void)
-{
-	for (int i = 0; i < 100000; i++)
-		if (mb_ctl_loop_run_once(0) <= 0)
-			return;
-	fail("the loop is still busy after 100000 passes");
 }
 
 static void
@@ -279,8 +158,7 @@ start_once(void)
 	if (S.port[T_MASTER] == 0 || S.port[T_FTP] == 0)
 		fail("master server or FTP not listening");
 	pump(4);
-	S.base_fds = count_fds();
-	S.base_timers = mb_ctl_timer_count();
+	fz_baseline();
 	S.up = true;
 }
 
@@ -293,36 +171,7 @@ static int nopen;
 static int
 dial(enum target t, unsigned src)
 {
-	int fd;
-
-	if (t == T_SOCK) {
-		struct sockaddr_un su = { .sun_family = AF_UNIX };
-
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return -1;
-		memcpy(su.sun_path, S.sock_path, strlen(S.sock_path) + 1);
-		if (connect(fd, (struct sockaddr *)&su, sizeof(su)) == -1) {
-			(void)close(fd);
-			return -1;
-		}
-	} else {
-		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(S.port[t]) };
-		struct sockaddr_in me = { .sin_family = AF_INET };
-
-		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return -1;
-		me.sin_addr.s_addr = htonl(INADDR_LOOPBACK + (src & 3));
-		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		if (bind(fd, (struct sockaddr *)&me, sizeof(me)) == -1 ||
-		    (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 &&
-		     errno != EINPROGRESS)) {
-			(void)close(fd);
-			return -1;
-		}
-	}
-	return fd;
+	return t == T_SOCK ? fz_dial_unix(S.sock_path) : fz_dial_tcp(S.port[t], (int)(src & 3));
 }
 
 static void
@@ -447,20 +296,9 @@ check_step(void)
 {
 	unsigned timers = mb_ctl_timer_count();
 
-	if (timers > S.base_timers + NSLOT * PER_CONN_TIMERS)
+	if (timers > fz_base_timers + NSLOT * PER_CONN_TIMERS)
 		fail("%u live timers with %d clients (%u at start)", timers, nopen,
-		     S.base_timers);
-}
-
-static json_t *
-action(const char *name)
-{
-	char *err = NULL;
-	json_t *j = mb_ctl_action_run(name, NULL, &err);
-
-	if (j == NULL)
-		fail("action %s: %s", name, err != NULL ? err : "?");
-	return j;
+		     fz_base_timers);
 }
 
 static size_t
@@ -471,30 +309,6 @@ master_sessions(void)
 
 	json_decref(j);
 	return n;
-}
-
-/* Pump until `done`, moving the clock forward if passes alone do not get
- * there (a server waiting on a deadline), each time after the servers read
- * every byte still queued to them.  False when it never did. */
-static bool
-settle(bool (*done)(void))
-{
-	for (int round = 0; round < 4; round++) {
-		pump_quiet();
-		for (int i = 0; i < 64; i++) {
-			if (done())
-				return true;
-			(void)mb_ctl_loop_run_once(i < 32 ? 0 : 1);
-		}
-		mono_offset_ns += 301 * MB_NS_PER_SEC;
-	}
-	return done();
-}
-
-static bool
-fds_back(void)
-{
-	return count_fds() <= S.base_fds && mb_ctl_timer_count() <= S.base_timers;
 }
 
 /* A non-blocking exchange with the loop pumped: send `req`, read until
@@ -593,10 +407,10 @@ check_end(void)
 	while (mbt_dp_post(&up) != 0)
 		pump(1);
 	end_sessions();
-	if (!settle(fds_back)) {
+	if (!settle(fz_at_baseline, SETTLE_STEP_NS)) {
 		list_fds();
 		fail("after every client left: %d descriptors (%d at start), %u timers (%u)",
-		     count_fds(), S.base_fds, mb_ctl_timer_count(), S.base_timers);
+		     count_fds(), fz_base_fds, mb_ctl_timer_count(), fz_base_timers);
 	}
 	ftp = mb_ctl_ftp_json();
 	if (json_integer_value(json_object_get(ftp, "clients")) != 0)
@@ -608,10 +422,10 @@ check_end(void)
 	if (master_sessions() != 0)
 		fail("%zu master-server sessions left after every one ended",
 		     master_sessions());
-	if (!settle(fds_back)) {
+	if (!settle(fz_at_baseline, SETTLE_STEP_NS)) {
 		list_fds();
 		fail("after the checks: %d descriptors (%d at start), %u timers (%u)", count_fds(),
-		     S.base_fds, mb_ctl_timer_count(), S.base_timers);
+		     fz_base_fds, mb_ctl_timer_count(), fz_base_timers);
 	}
 	S.ncookies = 0;
 }
@@ -619,8 +433,6 @@ check_end(void)
 /* ---- the script ------------------------------------------------------------------------- */
 
 static const uint64_t time_steps_ms[8] = { 1, 10, 100, 1000, 4999, 5001, 15001, 301000 };
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -26,7 +26,7 @@
  * carries is 127.0.0.1: the harness sends nothing off this host.
  *
  * The clock: CLOCK_MONOTONIC is the real one plus an offset the "time" step
- * adds to (as in fuzz_ctl_loop.c).
+ * adds to (clock_gettime of fuzz_ctl_common.h).
  *
  * Checked after every step: live timers and open descriptors within what
  * the slots and the origin's bounds allow (ORIGIN_MAX_IMAGES images, two
@@ -38,12 +38,9 @@
  * the node must get NOIMAGE).  A broken invariant aborts.
  */
 #include <arpa/inet.h>
-#include <dirent.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -61,6 +58,8 @@
 #include "ctl_imgmem.h"
 #include "ctl_priv.h"
 #include "dp.h"
+#define FUZZ_NAME "fuzz_ctl_origin"
+#include "fuzz_ctl_common.h"
 #include "fuzz_rd.h"
 #include "mb_config.h"
 #include "mb_log.h"
@@ -74,33 +73,6 @@
 
 static const char *const names[] = { "p/one", "p/two", "p/three", "p/four" };
 
-/* ---- the clock ---------------------------------------------------------------- */
-
-static uint64_t mono_offset_ns;
-
-int
-clock_gettime(clockid_t id, struct timespec *ts)
-{
-	static int (*real)(clockid_t, struct timespec *);
-	int rc;
-
-	if (real == NULL)
-		real = (int (*)(clockid_t, struct timespec *))dlsym(RTLD_NEXT, "clock_gettime");
-	if (real == NULL)
-		abort();
-	rc = real(id, ts);
-	if (rc == 0 && mono_offset_ns != 0 &&
-	    (id == CLOCK_MONOTONIC || id == CLOCK_MONOTONIC_COARSE ||
-	     id == CLOCK_MONOTONIC_RAW || id == CLOCK_BOOTTIME)) {
-		uint64_t ns = (uint64_t)ts->tv_sec * MB_NS_PER_SEC + (uint64_t)ts->tv_nsec +
-			      mono_offset_ns;
-
-		ts->tv_sec = (time_t)(ns / MB_NS_PER_SEC);
-		ts->tv_nsec = (long)(ns % MB_NS_PER_SEC);
-	}
-	return rc;
-}
-
 /* ---- the control plane, started once ------------------------------------------ */
 
 static struct {
@@ -111,105 +83,8 @@ static struct {
 	uint16_t parent_port;
 	int lfd;       /* the parent's listener, -1 while it is "down" */
 	uint16_t fris_port; /* the UDP port every GET reply names */
-	int base_fds;
-	unsigned base_timers;
 	bool asked[4]; /* names a node asked for in this input */
 } S = { .lfd = -1 };
-
-static void
-quiet_sink(enum mb_log_level level, enum mb_log_module mod, const char *fmt, va_list ap)
-{
-	(void)level;
-	(void)mod;
-	(void)fmt;
-	(void)ap;
-}
-
-static void
-fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fputs("fuzz_ctl_origin: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	abort();
-}
-
-static int
-count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	if (d == NULL)
-		fail("opendir /proc/self/fd: %s", strerror(errno));
-	while ((de = readdir(d)) != NULL) {
-		char path[300], to[64];
-		ssize_t len;
-
-		if (de->d_name[0] == '.' || atoi(de->d_name) == dirfd(d))
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
-		len = readlink(path, to, sizeof(to) - 1);
-		to[len > 0 ? len : 0] = '\0';
-		if (strncmp(to, "pipe:", 5) != 0 && strncmp(to, "/dev/", 5) != 0)
-			n++;
-	}
-	closedir(d);
-	return n;
-}
-
-static void
-list_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-
-	while (d != NULL && (de = readdir(d)) != NULL) {
-		char path[300], to[256];
-		ssize_t n;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
-		n = readlink(path, to, sizeof(to) - 1);
-		to[n > 0 ? n : 0] = '\0';
-		fprintf(stderr, "  fd %s -> %s\n", de->d_name, to);
-	}
-	if (d != NULL)
-		closedir(d);
-}
-
-static void
-pump(int passes)
-{
-	for (int i = 0; i < passes; i++)
-		(void)mb_ctl_loop_run_once(0);
-}
-
-static void
-pump_quiet(void)
-{
-	for (int i = 0; i < 100000; i++)
-		if (mb_ctl_loop_run_once(0) <= 0)
-			return;
-	fail("the loop is still busy after 100000 passes");
-}
-
-static json_t *
-action(const char *name)
-{
-	char *err = NULL;
-	json_t *j = mb_ctl_action_run(name, NULL, &err);
-
-	if (j == NULL)
-		fail("action %s: %s", name, err != NULL ? err : "?");
-	return j;
-}
 
 /* The parent's listener on S.parent_port (the same port each time; a new
  * one when it is 0: 20000..31999, below the kernel's ephemeral range,
@@ -338,8 +213,7 @@ start_once(void)
 	if (S.master_port == 0)
 		fail("the master server is not listening");
 	pump(4);
-	S.base_fds = count_fds();
-	S.base_timers = mb_ctl_timer_count();
+	fz_baseline();
 	S.up = true;
 }
 
@@ -351,34 +225,7 @@ static int par_fd[NPAR];
 static int
 dial_master(uint8_t src)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(S.master_port) };
-	struct sockaddr_in me = { .sin_family = AF_INET };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	me.sin_addr.s_addr = htonl(INADDR_LOOPBACK + (src & 3));
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&me, sizeof(me)) == -1 ||
-	    (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 && errno != EINPROGRESS)) {
-		(void)close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static void
-close_fd(int *fd, bool reset)
-{
-	if (*fd < 0)
-		return;
-	if (reset) {
-		struct linger l = { .l_onoff = 1, .l_linger = 0 };
-
-		(void)setsockopt(*fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
-	}
-	(void)close(*fd);
-	*fd = -1;
+	return fz_dial_tcp(S.master_port, src & 3);
 }
 
 /* A node's request: GET or GETSTATUS for names[sel & 3], maybe by another
@@ -553,10 +400,10 @@ check_step(void)
 
 	/* Each node and parent slot, each fetch (receiver sockets and timers),
 	 * each tracked image's exchange, with margin. */
-	if (timers > S.base_timers + 2 * NNODE + 2 * NPAR + 16)
-		fail("%u live timers (%u at start)", timers, S.base_timers);
-	if (fds > S.base_fds + 2 * NNODE + 2 * NPAR + 16)
-		fail("%d descriptors (%d at start)", fds, S.base_fds);
+	if (timers > fz_base_timers + 2 * NNODE + 2 * NPAR + 16)
+		fail("%u live timers (%u at start)", timers, fz_base_timers);
+	if (fds > fz_base_fds + 2 * NNODE + 2 * NPAR + 16)
+		fail("%d descriptors (%d at start)", fds, fz_base_fds);
 }
 
 static bool
@@ -565,7 +412,7 @@ settled(void)
 	json_t *p;
 	bool ok;
 
-	if (count_fds() > S.base_fds || mb_ctl_timer_count() > S.base_timers)
+	if (count_fds() > fz_base_fds || mb_ctl_timer_count() > fz_base_timers)
 		return false;
 	p = action("parent");
 	ok = json_integer_value(json_object_get(p, "fetching")) == 0;
@@ -674,7 +521,7 @@ check_end(void)
 		j = action("parent");
 		fprintf(stderr, "%s\n", json_dumps(j, JSON_COMPACT));
 		fail("after every client left: %d descriptors (%d at start), %u timers (%u)",
-		     count_fds(), S.base_fds, mb_ctl_timer_count(), S.base_timers);
+		     count_fds(), fz_base_fds, mb_ctl_timer_count(), fz_base_timers);
 	}
 	j = action("images");
 	if (json_array_size(json_object_get(j, "images")) != 0 ||
@@ -703,19 +550,17 @@ check_end(void)
 	if (!serve_until(settled)) {
 		list_fds();
 		fail("after the checks: %d descriptors (%d at start), %u timers (%u)", count_fds(),
-		     S.base_fds, mb_ctl_timer_count(), S.base_timers);
+		     fz_base_fds, mb_ctl_timer_count(), fz_base_timers);
 	}
 	origin_restart();
 	if (!settled())
 		fail("after the origin restarted: %d descriptors (%d at start), %u timers (%u)",
-		     count_fds(), S.base_fds, mb_ctl_timer_count(), S.base_timers);
+		     count_fds(), fz_base_fds, mb_ctl_timer_count(), fz_base_timers);
 }
 
 /* ---- the script ------------------------------------------------------------------------- */
 
 static const uint64_t time_steps_ms[8] = { 1, 100, 1001, 4999, 5001, 60001, 300001, 601000 };
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

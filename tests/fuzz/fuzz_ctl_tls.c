@@ -35,7 +35,7 @@
  * and reads what arrived if it reads; then the loop runs one pass.
  *
  * The clock: CLOCK_MONOTONIC is the real one plus an offset the "time" step
- * adds to (as in fuzz_ctl_loop.c: this program's clock_gettime wraps the C
+ * adds to (fuzz_ctl_common.h: this program's clock_gettime wraps the C
  * library's for the statically linked control library).
  *
  * Checked after every step: live timers within what eight clients hold,
@@ -52,13 +52,10 @@
  * invariant aborts.
  */
 #include <arpa/inet.h>
-#include <dirent.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -84,6 +81,8 @@
 #include "ctl_fakes.h"
 #include "ctl_priv.h"
 #include "dp.h"
+#define FUZZ_NAME "fuzz_ctl_tls"
+#include "fuzz_ctl_common.h"
 #include "fuzz_rd.h"
 #include "mb_config.h"
 #include "mb_log.h"
@@ -91,40 +90,12 @@
 
 #define NSLOT 8
 #define MAX_STEPS 512
+/* settle(): the clock moves on by this when passes alone do not get there */
+#define SETTLE_STEP_NS ((S.max_timeout_s + 1) * MB_NS_PER_SEC)
 #define PER_CONN_TIMERS 2 /* a client's deadline or idle timer, with margin */
 #define PEND_MAX (256u << 10)
 #define HELLO_MAX 4096
 #define BASE_MAX_CLIENTS 4
-
-/* ---- the clock ---------------------------------------------------------------- */
-
-static uint64_t mono_offset_ns;
-
-/* Every CLOCK_MONOTONIC reading of the code linked in here is ahead of the
- * real one by mono_offset_ns; other clocks (the certificates' validity) are
- * untouched. */
-int
-clock_gettime(clockid_t id, struct timespec *ts)
-{
-	static int (*real)(clockid_t, struct timespec *);
-	int rc;
-
-	if (real == NULL)
-		real = (int (*)(clockid_t, struct timespec *))dlsym(RTLD_NEXT, "clock_gettime");
-	if (real == NULL)
-		abort();
-	rc = real(id, ts);
-	if (rc == 0 && mono_offset_ns != 0 &&
-	    (id == CLOCK_MONOTONIC || id == CLOCK_MONOTONIC_COARSE ||
-	     id == CLOCK_MONOTONIC_RAW || id == CLOCK_BOOTTIME)) {
-		uint64_t ns = (uint64_t)ts->tv_sec * MB_NS_PER_SEC + (uint64_t)ts->tv_nsec +
-			      mono_offset_ns;
-
-		ts->tv_sec = (time_t)(ns / MB_NS_PER_SEC);
-		ts->tv_nsec = (long)(ns % MB_NS_PER_SEC);
-	}
-	return rc;
-}
 
 /* ---- the control plane, started once ------------------------------------------ */
 
@@ -141,80 +112,8 @@ static struct {
 	SSL_CTX *cctx[K__COUNT]; /* the client side of each TLS kind */
 	uint8_t hello[HELLO_MAX];
 	size_t hello_len;
-	int base_fds;
-	unsigned base_timers;
 	uint64_t max_timeout_s; /* the longest control-timeout of this input */
 } S;
-
-static void
-quiet_sink(enum mb_log_level level, enum mb_log_module mod, const char *fmt, va_list ap)
-{
-	(void)level;
-	(void)mod;
-	(void)fmt;
-	(void)ap;
-}
-
-static void
-fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fputs("fuzz_ctl_tls: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	abort();
-}
-
-/* Open descriptors, except pipes and devices (libFuzzer's symbolizer,
- * OpenSSL's /dev/urandom). */
-static int
-count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	if (d == NULL)
-		fail("opendir /proc/self/fd: %s", strerror(errno));
-	while ((de = readdir(d)) != NULL) {
-		char path[300], to[64];
-		ssize_t len;
-
-		if (de->d_name[0] == '.' || atoi(de->d_name) == dirfd(d))
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
-		len = readlink(path, to, sizeof(to) - 1);
-		to[len > 0 ? len : 0] = '\0';
-		if (strncmp(to, "pipe:", 5) != 0 && strncmp(to, "/dev/", 5) != 0)
-			n++;
-	}
-	closedir(d);
-	return n;
-}
-
-static void
-list_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-
-	while (d != NULL && (de = readdir(d)) != NULL) {
-		char path[300], to[256];
-		ssize_t n;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
-		n = readlink(path, to, sizeof(to) - 1);
-		to[n > 0 ? n : 0] = '\0';
-		fprintf(stderr, "  fd %s -> %s\n", de->d_name, to);
-	}
-	if (d != NULL)
-		closedir(d);
-}
 
 /* -- credentials -- */
 
@@ -396,34 +295,6 @@ free_port(void)
 	return 0;
 }
 
-static json_t *
-action(const char *name)
-{
-	char *err = NULL;
-	json_t *j = mb_ctl_action_run(name, NULL, &err);
-
-	if (j == NULL)
-		fail("action %s: %s", name, err != NULL ? err : "?");
-	return j;
-}
-
-static void
-pump(int passes)
-{
-	for (int i = 0; i < passes; i++)
-		(void)mb_ctl_loop_run_once(0);
-}
-
-/* Run the loop until a pass finds no descriptor ready. */
-static void
-pump_quiet(void)
-{
-	for (int i = 0; i < 100000; i++)
-		if (mb_ctl_loop_run_once(0) <= 0)
-			return;
-	fail("the loop is still busy after 100000 passes");
-}
-
 /* The control plane from a base configuration with the TLS socket on
  * `port`: true when it listens there (else stopped again). */
 static bool
@@ -501,8 +372,7 @@ start_once(void)
 		fail("the TLS control socket does not listen");
 	pump(4);
 	S.base_config = action("config");
-	S.base_fds = count_fds();
-	S.base_timers = mb_ctl_timer_count();
+	fz_baseline();
 }
 
 /* ---- clients -------------------------------------------------------------------- */
@@ -529,35 +399,15 @@ is_tls(const struct slot *c)
 static int
 dial(enum kind k)
 {
-	int fd;
+	int fd, one = 1;
 
-	if (k == K_UNIX) {
-		struct sockaddr_un su = { .sun_family = AF_UNIX };
-
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return -1;
-		memcpy(su.sun_path, S.sock_path, strlen(S.sock_path) + 1);
-		if (connect(fd, (struct sockaddr *)&su, sizeof(su)) == -1) {
-			(void)close(fd);
-			return -1;
-		}
-	} else {
-		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(S.port) };
-		int one = 1;
-
-		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return -1;
-		/* No Nagle: a TLS client's Finished and first request are two
-		 * small writes, and the second would wait for a delayed ACK. */
+	if (k == K_UNIX)
+		return fz_dial_unix(S.sock_path);
+	fd = fz_dial_tcp(S.port, -1);
+	/* No Nagle: a TLS client's Finished and first request are two
+	 * small writes, and the second would wait for a delayed ACK. */
+	if (fd >= 0)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 && errno != EINPROGRESS) {
-			(void)close(fd);
-			return -1;
-		}
-	}
 	return fd;
 }
 
@@ -863,8 +713,8 @@ check_step(void)
 
 	if (cfg->control_timeout > S.max_timeout_s)
 		S.max_timeout_s = cfg->control_timeout;
-	if (timers > S.base_timers + NSLOT * PER_CONN_TIMERS)
-		fail("%u live timers with %d slots (%u at start)", timers, NSLOT, S.base_timers);
+	if (timers > fz_base_timers + NSLOT * PER_CONN_TIMERS)
+		fail("%u live timers with %d slots (%u at start)", timers, NSLOT, fz_base_timers);
 	n = tls_clients();
 	if (n < 0 || n > NSLOT)
 		fail("%lld TLS clients with %d slots", n, NSLOT);
@@ -905,29 +755,6 @@ check_idle_closed(void)
 			fail("slot %u (kind %d) still open after every deadline", i, (int)c->kind);
 		c->dead = true; /* the server closed it */
 	}
-}
-
-/* Pump until `done`, moving the clock past every deadline if passes alone
- * do not get there.  False when it never did. */
-static bool
-settle(bool (*done)(void))
-{
-	for (int round = 0; round < 4; round++) {
-		pump_quiet();
-		for (int i = 0; i < 64; i++) {
-			if (done())
-				return true;
-			(void)mb_ctl_loop_run_once(i < 32 ? 0 : 1);
-		}
-		mono_offset_ns += (S.max_timeout_s + 1) * MB_NS_PER_SEC;
-	}
-	return done();
-}
-
-static bool
-fds_back(void)
-{
-	return count_fds() <= S.base_fds && mb_ctl_timer_count() <= S.base_timers;
 }
 
 /* "health" on a new client of kind k, the loop pumped: true when the
@@ -1004,10 +831,10 @@ check_end(void)
 		     b);
 	}
 	json_decref(cfg);
-	if (!settle(fds_back)) {
+	if (!settle(fz_at_baseline, SETTLE_STEP_NS)) {
 		list_fds();
 		fail("after every client left: %d descriptors (%d at start), %u timers (%u)",
-		     count_fds(), S.base_fds, mb_ctl_timer_count(), S.base_timers);
+		     count_fds(), fz_base_fds, mb_ctl_timer_count(), fz_base_timers);
 	}
 	n = tls_clients();
 	if (n != 0)
@@ -1022,18 +849,16 @@ check_end(void)
 		fail("the TLS control socket answered a client without a certificate");
 	if (health_on(K_BADCA))
 		fail("the TLS control socket answered a certificate of another CA");
-	if (!settle(fds_back)) {
+	if (!settle(fz_at_baseline, SETTLE_STEP_NS)) {
 		list_fds();
 		fail("after the checks: %d descriptors (%d at start), %u timers (%u)", count_fds(),
-		     S.base_fds, mb_ctl_timer_count(), S.base_timers);
+		     fz_base_fds, mb_ctl_timer_count(), fz_base_timers);
 	}
 }
 
 /* ---- the script ------------------------------------------------------------------------- */
 
 static const uint64_t time_steps_ms[8] = { 1, 100, 1000, 9999, 10001, 30001, 301000, 3601000 };
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
