@@ -28,6 +28,9 @@
 #define DEF_MAX_BYTES (64ULL << 20)
 #define DEF_MAX_IMAGES 65536
 
+/* The error, one printable line: jansson's text quotes the bytes it choked
+ * on, which come from the peer (ops, a parent, the disk) and end up in the
+ * log and in health; control bytes become '?'. */
 static int
 seterr(char *err, size_t errlen, int rc, const char *fmt, ...)
 {
@@ -37,6 +40,9 @@ seterr(char *err, size_t errlen, int rc, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(err, errlen, fmt, ap);
 		va_end(ap);
+		for (char *p = err; *p != '\0'; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
 	}
 	return rc;
 }

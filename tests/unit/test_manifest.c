@@ -367,6 +367,32 @@ test_chunks(void **state)
 	free(many);
 }
 
+/* The error of a manifest that is not JSON quotes what jansson choked on:
+ * never raw, so a log line or health reason made from it stays one printable
+ * line (found by fuzz_ctl_sync: a control byte from the body reached the
+ * log). */
+static void
+test_error_printable(void **state)
+{
+	static const char *const bodies[] = {
+		"\x03", "{\"format\": 1, \"images\": [\x01]}", "\n\x1b[31mfake log line\n",
+		"{\"format\": \"\x7f\"}", "[\r\n\x02",
+	};
+	struct mb_manifest m;
+	char err[MB_MANIFEST_ERRLEN];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		memset(err, 0, sizeof(err));
+		assert_int_not_equal(mb_manifest_parse(bodies[i], strlen(bodies[i]), &lim, &m, err,
+						       sizeof(err)), 0);
+		assert_true(err[0] != '\0');
+		for (const unsigned char *p = (const unsigned char *)err; *p != '\0'; p++)
+			if (*p < 0x20 || *p == 0x7f)
+				fail_msg("body %zu: error '%s' holds byte 0x%02x", i, err, *p);
+	}
+}
+
 int
 main(void)
 {
@@ -374,6 +400,7 @@ main(void)
 	    cmocka_unit_test(test_good),      cmocka_unit_test(test_hostile),
 	    cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_verify),
 	    cmocka_unit_test(test_hex),       cmocka_unit_test(test_chunks),
+	    cmocka_unit_test(test_error_printable),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
