@@ -11,7 +11,9 @@
  * memory errors, so the test passes when every input comes back.
  * The whole corpus is loaded in name order (up to 4096 inputs), so every run
  * feeds the same inputs.  MB_GARBAGE_ITERS overrides the count (the
- * valgrind setup lowers it).
+ * valgrind setup lowers it).  MB_GARBAGE_SAVE=<file>: each input is written
+ * there before it runs, so after a failure the file holds the input that
+ * broke the harness (run it again with the libFuzzer build).
  */
 #include <dirent.h>
 #include <setjmp.h>
@@ -160,6 +162,20 @@ mutate(uint8_t *b, size_t len)
 	return len;
 }
 
+/* The input about to run, to $MB_GARBAGE_SAVE when set. */
+static void
+save(const uint8_t *in, size_t len)
+{
+	const char *path = getenv("MB_GARBAGE_SAVE");
+	FILE *f;
+
+	if (path == NULL || (f = fopen(path, "wb")) == NULL)
+		return;
+	if (len > 0 && fwrite(in, 1, len, f) != len)
+		fprintf(stderr, "test_garbage: cannot write %s\n", path);
+	fclose(f);
+}
+
 static void
 test_garbage(void **state)
 {
@@ -191,6 +207,7 @@ test_garbage(void **state)
 
 		assert_non_null(in);
 		memcpy(in, b, len);
+		save(in, len);
 		(void)LLVMFuzzerTestOneInput(in, len);
 		free(in);
 	}
