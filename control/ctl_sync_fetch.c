@@ -928,10 +928,17 @@ write_cb(char *p, size_t size, size_t n, void *arg)
 	return n;
 }
 
-/* Every request ended well: the rest is the worker's. */
+/* Every request ended well: the rest is the worker's.  A body that ended
+ * before the image's last byte (a well-framed short or empty answer) fails
+ * the attempt now: with chunk checks, finish would otherwise wait for
+ * chunks that never arrive, and the download and its round never end. */
 static void
 all_received(struct dl *dl)
 {
+	if (dl->off != dl->img->want.size) {
+		dl_fail(dl, "truncated body", true); /* the .part stays: the next try resumes */
+		return;
+	}
 	dl->ended = true;
 	pump(dl);
 	maybe_finish(dl);

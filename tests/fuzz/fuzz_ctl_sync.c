@@ -16,8 +16,9 @@
  * "https://" into "http://" and the allowed protocols into "http".
  *
  * Each input is a configuration byte (origin.ranges, origin.concurrency,
- * images.hugepage-budget: file-only or memory downloads) and a script of
- * up to 256 steps:
+ * images.hugepage-budget: file-only or memory downloads), the length of the
+ * reply tape (below) over 4, a script of up to 256 steps, and the tape.
+ * The steps:
  *  - ops publishes a manifest: built from fuzzed fields (generated going up,
  *    staying or going back; up to four entries, each one of three names, a
  *    version, one of seven sizes from 0 to 16 MiB + 5 (ranged downloads need
@@ -33,14 +34,16 @@
  *    prefix of the right bytes, of the other variant, garbage, the whole
  *    file, or more than the file), as after a crash;
  *  - a reload changes origin.ranges and origin.concurrency.
- * Every request ops reads takes the next input byte for how to answer it:
+ * Every request ops reads takes the next byte of the reply tape (the last
+ * bytes of the input, so that which answer a request gets does not depend
+ * on when it arrives) for how to answer it:
  * as HTTP would (keep-alive, 200 / 206 with its Content-Range / 304 to a
  * matching If-None-Match / 404 / 416), or another status (3xx with a
  * Location, 4xx, 5xx, 206 for another start, 200 to a Range), a wrong
  * Content-Length, a body cut short or longer than announced, one byte of it
  * flipped, chunked encoding, raw bytes, a close, a reset, or nothing at all
  * (a stalled connection, ended by origin.timeout once the clock moves).
- * When the input runs out, every answer is the plain HTTP one.
+ * When the tape runs out, every answer is the plain HTTP one.
  *
  * Checked after every step: live timers and open descriptors within what
  * the connections and downloads can hold; every log line the code writes
@@ -186,7 +189,7 @@ static struct {
 	json_int_t refusals;	 /* sync's refusal counter (process-wide) at the start */
 } S = { .lfd = -1 };
 
-static struct rd *R; /* the input, for ops's answers */
+static struct rd *R; /* the reply tape, for ops's answers */
 
 /* ---- libcurl without TLS ------------------------------------------------------ */
 
@@ -1149,12 +1152,12 @@ static const uint64_t time_steps_ms[8] = { 1, 100, 1001, 4999, 5001, 60001, 6010
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct rd r = { data, size };
+	struct rd r = { data, size }, tape = { NULL, 0 };
 	unsigned steps = 0;
 
 	if (!S.up)
 		setup_once();
-	R = &r;
+	R = &tape;
 	dir_empty();
 	free(S.man);
 	free(S.sig);
@@ -1170,6 +1173,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		S.planted[i] = false;
 	}
 	start(rd8(&r));
+	/* The reply tape: the last 4 x (second byte) bytes of the input, apart
+	 * from the steps, so which answer a request gets does not depend on
+	 * when it arrives. */
+	{
+		size_t l = (size_t)rd8(&r) * 4;
+
+		if (l > r.n)
+			l = r.n;
+		tape.d = r.d + r.n - l;
+		tape.n = l;
+		r.n -= l;
+	}
 	if (!S.warm) {
 		/* The fake dataplane's event queue and the store's SIGBUS guard
 		 * open their descriptors once per process: the baseline is
