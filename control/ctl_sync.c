@@ -289,6 +289,10 @@ sync_http_reason(struct sync_http *x, CURLcode res, char *out)
 		sync_set_reason(out, "response larger than allowed");
 	else if (res == CURLE_OK && code >= 300 && code < 400 && code != 304)
 		sync_set_reason(out, "redirect (HTTP %ld) refused", code);
+	else if (res == CURLE_OK && (code == 200 || code == 206)) /* well framed, short */
+		sync_set_reason(out, "HTTP %ld ended before the bytes asked for", code);
+	else if (res == CURLE_OK) /* curl saw the transfer end well: not what was asked */
+		sync_set_reason(out, "unexpected HTTP %ld", code);
 	else
 		sync_set_reason(out, "%s%s%s", curl_easy_strerror(res), x->errbuf[0] ? ": " : "",
 			   x->errbuf);

@@ -1133,6 +1133,9 @@ check_end(void)
 
 		if (state != NULL && strcmp(state, "failed") == 0 && (why == NULL || why[0] == '\0'))
 			fail("image '%s' failed without a reason", k);
+		/* libcurl's text for success is no reason for a refusal */
+		if (why != NULL && strstr(why, curl_easy_strerror(CURLE_OK)) != NULL)
+			fail("image '%s' failed for '%s'", k, why);
 	}
 	if (json_integer_value(json_object_get(st, "refusals")) - S.refusals > (json_int_t)S.warnings)
 		fail("%lld refusals counted, %u warnings logged",
