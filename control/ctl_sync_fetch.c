@@ -489,12 +489,23 @@ final_done(struct dl *dl, int rc)
 }
 
 /* Every request ended well, the worker wrote and hashed every byte, every
- * chunk checked: finish. */
+ * chunk checked: finish.  A body that ended before the image's last byte
+ * (a well-framed short or empty answer) finishes, that is fails as
+ * truncated, once what came is on disk: with chunk checks, once every
+ * chunk that came whole is checked and the verified ones written (waiting
+ * for the rest, as for a whole file, would wait for good: no transfer is
+ * left to bring it). */
 static void
 maybe_finish(struct dl *dl)
 {
-	if (dl->ended && !dl->w.busy && dl->done == dl->off &&
-	    (!dl->chk || dl->vok == dl->nchunks))
+	if (!dl->ended || dl->w.busy)
+		return;
+	if (dl->off != dl->img->want.size) {
+		if (dl->done == ready_bytes(dl) && (!dl->chk || (!dl->cw.busy && dl->qn == 0)))
+			finish(dl);
+		return;
+	}
+	if (dl->done == dl->off && (!dl->chk || dl->vok == dl->nchunks))
 		finish(dl);
 }
 
@@ -928,17 +939,10 @@ write_cb(char *p, size_t size, size_t n, void *arg)
 	return n;
 }
 
-/* Every request ended well: the rest is the worker's.  A body that ended
- * before the image's last byte (a well-framed short or empty answer) fails
- * the attempt now: with chunk checks, finish would otherwise wait for
- * chunks that never arrive, and the download and its round never end. */
+/* Every request ended well: the rest is the worker's. */
 static void
 all_received(struct dl *dl)
 {
-	if (dl->off != dl->img->want.size) {
-		dl_fail(dl, "truncated body", true); /* the .part stays: the next try resumes */
-		return;
-	}
 	dl->ended = true;
 	pump(dl);
 	maybe_finish(dl);

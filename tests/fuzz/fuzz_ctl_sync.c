@@ -1093,7 +1093,7 @@ check_end(void)
 		serve();
 		if (mb_ctl_loop_run_once(quiet >= 4 ? 1 : 0) > 0) {
 			quiet = 0;
-		} else if (++quiet >= 8) {
+		} else if (++quiet >= 32) {
 			mono_offset_ns += (TIMEOUT_S + 1) * MB_NS_PER_SEC;
 			quiet = 0;
 		}
