@@ -22,11 +22,15 @@ def wait(n=12):
 # variant's, 3 garbage), sites (1 this one, 3 another)
 def entry(ni, si, var, ver, chunks=0, sha=0, sites=0):
     return bytes([ni | (si << 2) | (var << 5), ver | (chunks << 3) | (sites << 5), sha << 4])
-def publish(entries, sig=0, gen=1, empty=False):
+# a manifest: its entries, the signature (0 right, 2 a byte flipped or cut,
+# 3 raw), "generated" moved by gen, pad: white space after it, 32 x pad bytes
+def publish(entries, sig=0, gen=1, empty=False, pad=None):
     n = len(entries) - 1 if entries else 0
-    f = (n << 3) | (sig << 6) | (0x20 if empty else 0)
+    f = (n << 3) | (sig << 6) | (0x20 if empty else 0) | (6 if pad is not None else 0)
     b = bytes([0, 0, f, gen & 0xff])
     for e in entries: b += e
+    if pad is not None:
+        b += bytes([pad])
     return b
 def sd(cfg, body, tape=b''):
     assert len(tape) % 4 == 0
@@ -56,6 +60,11 @@ seeds = {
     # was refused for the reason 'No error'
     'status-204': sd(0x00, publish([entry(0, 2, 0, 1)]) + bytes([1, 0]) + wait(),
         tape=bytes([0, 0, 0x86, 0, 46]) + b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n" + b"\0"),
+    # a manifest over origin.max-manifest-size (4096 in the harness)
+    'oversize-manifest': sd(0x00, publish([entry(0, 2, 0, 1)], pad=255) + bytes([1, 0]) + wait()),
+    # the same in chunked encoding: no length to refuse up front
+    'oversize-manifest-chunked': sd(0x00, publish([entry(0, 2, 0, 1)], pad=255) + bytes([1, 0]) + wait(),
+        tape=bytes([0x85, 0, 0, 0])),
 }
 os.makedirs(d, exist_ok=True)
 for k, v in seeds.items():

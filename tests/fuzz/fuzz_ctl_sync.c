@@ -19,7 +19,8 @@
  * images.hugepage-budget: file-only or memory downloads), the length of the
  * reply tape (below) over 4, a script of up to 256 steps, and the tape.
  * The steps:
- *  - ops publishes a manifest: built from fuzzed fields (generated going up,
+ *  - ops publishes a manifest: built from fuzzed fields (maybe padded past
+ *    origin.max-manifest-size with white space; generated going up,
  *    staying or going back; up to four entries, each one of three names, a
  *    version, one of seven sizes from 0 to 16 MiB + 5 (ranged downloads need
  *    more than 8 MiB), the bytes it serves for the name (two variants), the
@@ -104,7 +105,7 @@
 #define NNAME 3
 #define NSIZE 7
 #define NSIGNED 256		/* (name, version, size, sha256) ops signed, per input */
-#define MAN_MAX 16384		/* origin.max-manifest-size */
+#define MAN_MAX 4096		/* origin.max-manifest-size */
 #define REQ_MAX 8192
 #define TIMEOUT_S 5		/* origin.timeout */
 
@@ -336,7 +337,7 @@ make_key(void)
 static void
 record_signed(const char *body, size_t len)
 {
-	struct mb_manifest_limits lim = { .max_bytes = MAN_MAX, .max_images = 1024,
+	struct mb_manifest_limits lim = { .max_bytes = 4 * MAN_MAX, .max_images = 1024,
 					  .max_image_size = UINT64_MAX };
 	struct mb_manifest m = { 0 };
 	char err[MB_MANIFEST_ERRLEN];
@@ -369,7 +370,7 @@ hexcat(char **p, char *end, const uint8_t *md)
 static void
 publish(struct rd *r)
 {
-	static char body[MAN_MAX + 64];
+	static char body[4 * MAN_MAX];
 	char *p = body, *end = body + sizeof(body) - 1;
 	uint8_t f = rd8(r);
 	uint8_t *sig = NULL;
@@ -433,6 +434,14 @@ publish(struct rd *r)
 		p += snprintf(p, (size_t)(end - p), "]}");
 		if (p > end)
 			p = end;
+		if ((f & 7) == 6) { /* white space after it: maybe over max-manifest-size */
+			size_t pad = (size_t)rd8(r) * 32;
+
+			if (pad > (size_t)(end - p))
+				pad = (size_t)(end - p);
+			memset(p, ' ', pad);
+			p += pad;
+		}
 	}
 	free(S.man);
 	S.man_len = (size_t)(p - body);
