@@ -49,6 +49,8 @@
 #include <jansson.h>
 
 #include "ctl.h"
+#include "ctl_fakes.h"
+#include "ctl_imgmem.h"
 #include "ctl_priv.h"
 #include "mb_log.h"
 #include "mb_time.h"
@@ -203,6 +205,20 @@ pump_quiet(void)
 		if (mb_ctl_loop_run_once(0) <= 0)
 			return;
 	fail("the loop is still busy after 100000 passes");
+}
+
+/* The loop on this thread, image memory from the heap, and the fake
+ * dataplane (tests/fakes) answering as 127.0.0.1: what a harness with the
+ * image store sets up before it starts the control plane. */
+static inline void
+fz_loop_start_heap(void)
+{
+	mb_imgmem_set_ops(&mb_imgmem_heap);
+	if (mb_ctl_loop_init() != 0)
+		fail("loop init");
+	mb_ctl_loop_set_rcu(true);
+	mbt_dp.local_addr = htonl(INADDR_LOOPBACK);
+	mb_ctl_dp_set(&mbt_dp_ops);
 }
 
 /* Pump until `done`, moving the clock on by step_ns (past the harness's

@@ -200,12 +200,7 @@ start_once(void)
 	free(S.cfg.master_listen);
 	S.cfg.master_listen = strdup("127.0.0.1");
 	S.cfg.master_port = MB_CTL_PORT_ANY;
-	mb_imgmem_set_ops(&mb_imgmem_heap);
-	if (mb_ctl_loop_init() != 0)
-		fail("loop init");
-	mb_ctl_loop_set_rcu(true);
-	mbt_dp.local_addr = htonl(INADDR_LOOPBACK);
-	mb_ctl_dp_set(&mbt_dp_ops);
+	fz_loop_start_heap();
 	mbt_sess_reset(1);
 	if (mb_ctl_core_start(&S.cfg, NULL, tab, sizeof(tab) / sizeof(tab[0])) != 0)
 		fail("control plane start");

@@ -848,12 +848,7 @@ setup_once(void)
 	for (unsigned i = 0; i < NCONN; i++)
 		conns[i].fd = -1;
 	rcu_thread_online();
-	mb_imgmem_set_ops(&mb_imgmem_heap);
-	if (mb_ctl_loop_init() != 0)
-		fail("loop init");
-	mb_ctl_loop_set_rcu(true);
-	mbt_dp.local_addr = htonl(INADDR_LOOPBACK);
-	mb_ctl_dp_set(&mbt_dp_ops);
+	fz_loop_start_heap();
 	S.up = true;
 }
 
