@@ -109,6 +109,7 @@ enum mb_dp_ctr {
 	X(fb_refused, "fallback candidates left in the group: no slot free (max-fallback-nodes)") \
 	X(fb_blocks, "BLOCKs sent to nodes served alone")                      \
 	X(fb_joins, "JOIN replies sent to a node alone")                       \
+	X(join_limited, "JOINs not answered: a node's second within 100 ms, or past the share of nodes beyond max-nodes") \
 	X(fb_requests, "requests queued for nodes served alone")               \
 	X(fb_group, "chunks a node alone asked for, also sent to the group (a member lacked them)") \
 	X(fb_no_neigh, "send passes to a node alone skipped waiting for its ARP") \

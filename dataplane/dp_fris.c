@@ -6,7 +6,8 @@
  * Receive: a datagram for the session is decoded (proto/fris_wire), checked
  * against the sender's address and port, and noted against its node (the
  * session's node table, proto/fris_nodes: progress, loss evidence); then
- * JOIN and JOIN2 are answered at once (not paced, to the group, or to the
+ * JOIN and JOIN2 are answered at once (not paced, but bounded per node:
+ * fris_join_allowed; to the group, or to the
  * node alone when it is served alone), REQUEST and PREQUEST go into the
  * session's work queue (proto/fris_wq, with frisbeed's merge rules) or into
  * the queue of the node when it is served alone, LEAVE, LEAVE2 and PROGRESS
@@ -235,6 +236,47 @@ fris_join_reply(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint32_t version,
 	}
 }
 
+/* JOIN replies are bounded: each goes to the whole group (or to a node
+ * alone), so forged JOINs from many addresses would turn every datagram
+ * into a frame to every member (abuse.sh fris-flood, long run: 26,000 a
+ * second held a real client back up to 60 s).  A tracked node is answered
+ * at most twice per 100 ms (a JOIN and a JOIN2, or a JOIN repeated while
+ * ARP resolved; the stock client repeats an unanswered JOIN after a
+ * second); nodes beyond the node table share 16 answers per 100 ms per
+ * session.  What is not answered is counted (join_limited). */
+#define JOIN_WIN_DIV 10 /* the window: 1/10 s */
+#define JOIN_NODE_SHARE 2
+#define JOIN_UNTRACKED_SHARE 16
+
+static bool
+fris_join_allowed(struct mb_dp_lcore *lc, struct mb_dp_sess *s, struct mb_fris_node *nd,
+		  uint64_t now)
+{
+	uint64_t win = lc->hz / JOIN_WIN_DIV;
+
+	if (nd != NULL) {
+		if (nd->join_reply_win == 0 || now - nd->join_reply_win >= win) {
+			nd->join_reply_win = now;
+			nd->join_replies = 0;
+		}
+		if (nd->join_replies >= JOIN_NODE_SHARE)
+			goto limited;
+		nd->join_replies++;
+		return true;
+	}
+	if (s->join_win == 0 || now - s->join_win >= win) {
+		s->join_win = now;
+		s->join_left = JOIN_UNTRACKED_SHARE;
+	}
+	if (s->join_left == 0)
+		goto limited;
+	s->join_left--;
+	return true;
+limited:
+	fris_sctr(s, MB_DP_S_join_limited, 1);
+	return false;
+}
+
 /* The MAC of a node served alone; false while ARP is on its way. */
 static bool
 fris_node_mac(struct mb_dp_lcore *lc, uint32_t addr, struct rte_ether_addr *mac)
@@ -413,6 +455,8 @@ dp_fris_input(struct mb_dp_lcore *lc, uint32_t src, uint32_t dst, uint16_t sport
 		fris_sctr(s, msg.kind == MB_FRIS_K_JOIN_REQ ? MB_DP_S_joins : MB_DP_S_joins2, 1);
 		fris_client_join(s, msg.kind == MB_FRIS_K_JOIN_REQ ? msg.u.join.clientid :
 								      msg.u.join2.clientid);
+		if (!fris_join_allowed(lc, s, nd, now))
+			break;
 		if (nd != NULL &&
 		    mb_fris_nodes_join(s->nodes, nd,
 				       msg.kind == MB_FRIS_K_JOIN_REQ ? msg.u.join.clientid :
@@ -549,6 +593,8 @@ dp_fris_activate(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now)
 	s->nclients = 0;
 	s->clients_lost = false;
 	s->leave_end = 0;
+	s->join_win = 0;
+	s->join_left = 0;
 	s->round = 0;
 	s->round_left = s->nblocks;
 	s->end_posted = false;

@@ -147,6 +147,8 @@ struct mb_fris_node {
 	uint32_t stall_mark;	/* done when the stall count began */
 	uint64_t join_win;	/* start of the JOIN window */
 	uint32_t join_cnt;
+	uint64_t join_reply_win; /* the caller's: start of its JOIN-reply window */
+	uint32_t join_replies;	 /* JOINs answered in that window */
 	/* outstanding asks: the chunk, when, the BLOCKs of it sent since
 	 * (to the group: its send count then; alone: counted here) and how
 	 * many it asked for */

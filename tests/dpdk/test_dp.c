@@ -250,6 +250,39 @@ test_join(void **state)
 	}
 }
 
+/* A JOIN flood is answered at most twice per 100 ms per node (each reply
+ * goes to the whole group), counted as join_limited; another node is
+ * answered at once, and the flooder again a window later. */
+static void
+test_join_flood(void **state)
+{
+	uint8_t pl[64], out[256];
+	uint64_t limited0 = sess_ctr("join_limited", NULL);
+	unsigned replies = 0;
+	int len;
+
+	(void)state;
+	usleep(150000); /* past the window of test_join's JOINs */
+	drain();
+	len = mb_fris_encode_join2(pl, sizeof(pl), ip4(PEER_IP), 5000);
+	for (int i = 0; i < 30; i++)
+		send_fris(pl, (size_t)len);
+	while (recv_match(out, sizeof(out), is_fris) > 0)
+		replies++;
+	print_message("30 JOIN2s from one node: %u replies, %llu limited\n", replies,
+		      (unsigned long long)(sess_ctr("join_limited", NULL) - limited0));
+	assert_true(replies >= 1 && replies <= 4);
+	assert_true(sess_ctr("join_limited", NULL) - limited0 >= 26);
+	len = mb_fris_encode_join2(pl, sizeof(pl), ip4("10.9.0.77"), 5001);
+	send_fris_to(ip4("10.9.0.77"), GROUP, FPORT, &peer_mac, pl, (size_t)len);
+	assert_true(recv_match(out, sizeof(out), is_fris) > 0);
+	usleep(150000);
+	len = mb_fris_encode_join2(pl, sizeof(pl), ip4(PEER_IP), 5002);
+	send_fris(pl, (size_t)len);
+	assert_true(recv_match(out, sizeof(out), is_fris) > 0);
+	drain();
+}
+
 /* Both checksums of a UDP frame are set and right (a receiver's kernel
  * checks them), summed over the frame's bytes. */
 static void
@@ -1062,6 +1095,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_icmp),
 		cmocka_unit_test(test_session_start_igmp),
 		cmocka_unit_test(test_join),
+		cmocka_unit_test(test_join_flood),
 		cmocka_unit_test(test_request_blocks),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_session_stop),
