@@ -48,6 +48,23 @@ node(struct mb_fris_nodes *t, uint32_t host, uint64_t now)
 	return nd;
 }
 
+/* a and b ask for chunks 0..n-1, one a tick, and the group sends each
+ * whole; then b LEAVEs.  Returns the clock after. */
+static uint64_t
+load_then_leave(struct mb_fris_nodes *t, struct mb_fris_node *a, struct mb_fris_node *b,
+		uint32_t n, uint64_t now)
+{
+	for (uint32_t k = 0; k < n; k++) {
+		now += TICK;
+		mb_fris_nodes_ask(t, a, k, CB, false, now);
+		mb_fris_nodes_ask(t, b, k, CB, false, now);
+		mb_fris_nodes_sent(t, k, 0, CB, now + 1);
+		(void)mb_fris_nodes_tick(t, now);
+	}
+	mb_fris_nodes_leave(t, b, now);
+	return now;
+}
+
 /*
  * A session of `nn` nodes over `ticks` ticks.  Tick k, every node asks for
  * chunk k (whole, before it goes out: a clean receiver) and the group sends
@@ -235,14 +252,7 @@ test_lone_unreached_slow_group(void **state)
 	a = node(t, 1, now);
 	b = node(t, 2, now);
 	/* both load chunks 0..39 by the group; b then LEAVEs */
-	for (k = 0; k < 40; k++) {
-		now += TICK;
-		mb_fris_nodes_ask(t, a, k, CB, false, now);
-		mb_fris_nodes_ask(t, b, k, CB, false, now);
-		mb_fris_nodes_sent(t, k, 0, CB, now + 1);
-		(void)mb_fris_nodes_tick(t, now);
-	}
-	mb_fris_nodes_leave(t, b, now);
+	now = load_then_leave(t, a, b, 40, now);
 	ask_at = 0;
 	for (k = 0; k < 100 && a->method == MB_FRIS_NODE_MCAST; k++) {
 		uint32_t budget = 100;
@@ -356,15 +366,8 @@ last_member_run(uint32_t lack0, bool whole, uint32_t pace, unsigned got, unsigne
 	a = node(t, 1, now);
 	b = node(t, 2, now);
 	/* both load the image by the group at its high rate: b gets it all,
-	 * a a quarter of each of chunks 0..55 and all of 56..63 */
-	for (k = 0; k < 64; k++) {
-		now += TICK;
-		mb_fris_nodes_ask(t, a, k, CB, false, now);
-		mb_fris_nodes_ask(t, b, k, CB, false, now);
-		mb_fris_nodes_sent(t, k, 0, CB, now + 1);
-		(void)mb_fris_nodes_tick(t, now);
-	}
-	mb_fris_nodes_leave(t, b, now);
+	 * a a quarter of each of chunks 0..55 and all of 56..63; b LEAVEs */
+	now = load_then_leave(t, a, b, 64, now);
 	for (unsigned c = 0; c < LM_INPROG; c++) {
 		lack[c] = lack0;
 		queued[c] = 0;
