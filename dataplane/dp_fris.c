@@ -254,25 +254,9 @@ fris_join_allowed(struct mb_dp_lcore *lc, struct mb_dp_sess *s, struct mb_fris_n
 {
 	uint64_t win = lc->hz / JOIN_WIN_DIV;
 
-	if (nd != NULL) {
-		if (nd->join_reply_win == 0 || now - nd->join_reply_win >= win) {
-			nd->join_reply_win = now;
-			nd->join_replies = 0;
-		}
-		if (nd->join_replies >= JOIN_NODE_SHARE)
-			goto limited;
-		nd->join_replies++;
+	if (nd != NULL ? mb_cwin_hit(&nd->join_replies, win, now) <= JOIN_NODE_SHARE
+		       : mb_cwin_hit(&s->join_untracked, win, now) <= JOIN_UNTRACKED_SHARE)
 		return true;
-	}
-	if (s->join_win == 0 || now - s->join_win >= win) {
-		s->join_win = now;
-		s->join_left = JOIN_UNTRACKED_SHARE;
-	}
-	if (s->join_left == 0)
-		goto limited;
-	s->join_left--;
-	return true;
-limited:
 	fris_sctr(s, MB_DP_S_join_limited, 1);
 	return false;
 }
@@ -593,8 +577,7 @@ dp_fris_activate(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now)
 	s->nclients = 0;
 	s->clients_lost = false;
 	s->leave_end = 0;
-	s->join_win = 0;
-	s->join_left = 0;
+	s->join_untracked.n = 0;
 	s->round = 0;
 	s->round_left = s->nblocks;
 	s->end_posted = false;

@@ -190,10 +190,9 @@ struct mb_dp_sess {
 	uint32_t nclients;
 	bool clients_lost;
 	uint64_t leave_end;
-	/* JOIN replies (dp_fris.c, fris_join_allowed): the window of the
-	 * nodes the table does not track, and what is left of their share */
-	uint64_t join_win;
-	uint32_t join_left;
+	/* JOIN replies (dp_fris.c, fris_join_allowed) to the nodes the table
+	 * does not track: their shared window */
+	struct mb_cwin join_untracked;
 	uint64_t next_igmp; /* TSC: unsolicited report repeat */
 	int igmp_repeats;
 	struct mb_tbucket tb;

@@ -327,14 +327,9 @@ mb_fris_nodes_join(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t cl
 		nd->ra_sent16 = nd->ra_lost16 = 0;
 		nd->hist_n = nd->hist_next = 0;
 		nd->stall_mark = 0;
-		nd->join_cnt = 0;
-		nd->join_win = now;
+		nd->join_win.n = 0;
 	}
-	if (since(now, nd->join_win) > us(t, JOIN_WIN_US)) {
-		nd->join_win = now;
-		nd->join_cnt = 0;
-	}
-	if (++nd->join_cnt >= JOIN_FALLBACK)
+	if (mb_cwin_hit(&nd->join_win, us(t, JOIN_WIN_US), now) >= JOIN_FALLBACK)
 		fallback(t, nd, MB_FRIS_NODE_R_JOIN, now);
 	return nd->fb >= 0;
 }

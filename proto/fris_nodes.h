@@ -145,10 +145,8 @@ struct mb_fris_node {
 	 * asks, whatever the group's pace */
 	uint64_t ra_sent16, ra_lost16;
 	uint32_t stall_mark;	/* done when the stall count began */
-	uint64_t join_win;	/* start of the JOIN window */
-	uint32_t join_cnt;
-	uint64_t join_reply_win; /* the caller's: start of its JOIN-reply window */
-	uint32_t join_replies;	 /* JOINs answered in that window */
+	struct mb_cwin join_win; /* JOINs in the window (JOIN_WIN_US) */
+	struct mb_cwin join_replies; /* the caller's: JOINs it answered */
 	/* outstanding asks: the chunk, when, the BLOCKs of it sent since
 	 * (to the group: its send count then; alone: counted here) and how
 	 * many it asked for */

@@ -146,4 +146,31 @@ void mb_rate_adapt_restart(struct mb_rate_adapt *ra, uint64_t now);
 bool mb_rate_adapt_tick(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint64_t lost,
 			bool overrun);
 
+/* ---- counted window ------------------------------------------------------
+ *
+ * At most so many events per window of `len` ticks: a fixed window, begun
+ * by the first event after the last one ended.  Twelve bytes where a bucket
+ * takes 48, for limits kept per node (JOIN replies, JOINs that signal lost
+ * replies); a burst of up to twice the limit across a window's edge is
+ * accepted, which these limits allow. */
+struct mb_cwin {
+	uint64_t start;		/* clock of the window's first event */
+	uint32_t n;		/* events in it, this one included; 0 = none yet */
+};
+
+/* Count one event at `now` and return the window's count, this event
+ * included (saturating).  A clock behind `start` (read before the caller's
+ * tick) is taken as inside the window. */
+static inline uint32_t
+mb_cwin_hit(struct mb_cwin *w, uint64_t len, uint64_t now)
+{
+	if (w->n == 0 || (now > w->start && now - w->start >= len)) {
+		w->start = now;
+		w->n = 0;
+	}
+	if (w->n != UINT32_MAX)
+		w->n++;
+	return w->n;
+}
+
 #endif /* _MB_TBUCKET_H_ */

@@ -279,6 +279,29 @@ test_tbucket_basics(void **state)
 	assert_int_equal(mb_tbucket_take_n(&tb, 8000, 32, 100ULL * 1000000000ULL), 32);
 }
 
+/* The counted window: a fresh one starts at the first event, counts to
+ * the end of its length, starts again after it, saturates, and takes a
+ * clock read before its start as inside it. */
+static void
+test_cwin(void **state)
+{
+	struct mb_cwin w = { 0 };
+	(void)state;
+
+	assert_int_equal(mb_cwin_hit(&w, 100, 5000), 1);
+	assert_int_equal(w.start, 5000);
+	assert_int_equal(mb_cwin_hit(&w, 100, 5050), 2);
+	assert_int_equal(mb_cwin_hit(&w, 100, 4990), 3); /* behind start */
+	assert_int_equal(mb_cwin_hit(&w, 100, 5099), 4);
+	assert_int_equal(mb_cwin_hit(&w, 100, 5100), 1); /* a new window */
+	assert_int_equal(w.start, 5100);
+	w.n = UINT32_MAX;
+	assert_int_equal(mb_cwin_hit(&w, 100, 5101), UINT32_MAX);
+	w.n = 0; /* reset: the next event begins a window wherever it is */
+	assert_int_equal(mb_cwin_hit(&w, 100, 5102), 1);
+	assert_int_equal(w.start, 5102);
+}
+
 static void
 test_tbucket_dyn(void **state)
 {
@@ -329,6 +352,7 @@ main(void)
 		cmocka_unit_test(test_tbucket_accuracy),
 		cmocka_unit_test(test_tbucket_basics),
 		cmocka_unit_test(test_tbucket_dyn),
+		cmocka_unit_test(test_cwin),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
