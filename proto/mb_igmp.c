@@ -33,6 +33,7 @@ mb_igmp_querier_config(struct mb_igmp_querier *q, enum mb_igmp_querier_mode mode
 	qri = qi_s * 10 / 2;
 	q->qri_tenths = (uint32_t)(qri > 100 ? 100 : qri < 1 ? 1 : qri);
 	q->oqpi = ROBUSTNESS * q->qi + (uint64_t)q->qri_tenths * hz / 20;
+	q->lmqi = hz * MB_IGMP_LMQI_TENTHS / 10;
 	q->active = false;
 	mb_igmp_querier_activate(q, was, now);
 }
@@ -114,6 +115,99 @@ mb_igmp_querier_due(struct mb_igmp_querier *q, uint64_t now)
 	return true;
 }
 
+/* Ends every check without a verdict (we are no longer the querier). */
+static void
+gsq_clear(struct mb_igmp_querier *q)
+{
+	for (unsigned i = 0; i < MB_IGMP_GSQ_MAX; i++)
+		q->gsq[i].group = 0;
+}
+
+static struct mb_igmp_gsq *
+gsq_find(struct mb_igmp_querier *q, uint32_t group)
+{
+	for (unsigned i = 0; i < MB_IGMP_GSQ_MAX; i++)
+		if (q->gsq[i].group == group)
+			return &q->gsq[i];
+	return NULL;
+}
+
+int
+mb_igmp_querier_leave(struct mb_igmp_querier *q, uint32_t group, bool listen, uint64_t now)
+{
+	struct mb_igmp_gsq *g;
+
+	q->leaves++;
+	if (q->state != MB_IGMP_Q_QUERIER) {
+		q->leaves_not_querier++;
+		return -EAGAIN;
+	}
+	if (gsq_find(q, group) != NULL)
+		return -EALREADY;
+	g = gsq_find(q, 0);
+	if (g == NULL) {
+		q->leaves_limited++;
+		return -ENOSPC;
+	}
+	g->group = group;
+	g->left = MB_IGMP_LMQC;
+	g->next = now;
+	g->listen = listen;
+	g->reported = false;
+	return 0;
+}
+
+void
+mb_igmp_querier_report(struct mb_igmp_querier *q, uint32_t group)
+{
+	struct mb_igmp_gsq *g = group != 0 ? gsq_find(q, group) : NULL;
+
+	if (g != NULL)
+		g->reported = true;
+}
+
+bool
+mb_igmp_querier_gsq_due(struct mb_igmp_querier *q, uint64_t now, uint32_t *ret_group)
+{
+	if (q->state != MB_IGMP_Q_QUERIER) {
+		gsq_clear(q);
+		return false;
+	}
+	for (unsigned i = 0; i < MB_IGMP_GSQ_MAX; i++) {
+		struct mb_igmp_gsq *g = &q->gsq[i];
+
+		if (g->group == 0 || now < g->next)
+			continue;
+		if (g->left == 0) {
+			/* the last query's response interval is over */
+			if (g->listen) {
+				if (g->reported)
+					q->checks_members++;
+				else
+					q->checks_empty++;
+			}
+			g->group = 0;
+			continue;
+		}
+		g->left--;
+		g->next = now + q->lmqi;
+		q->gsq_sent++;
+		*ret_group = g->group;
+		return true;
+	}
+	return false;
+}
+
+unsigned
+mb_igmp_querier_checking(const struct mb_igmp_querier *q)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < MB_IGMP_GSQ_MAX; i++)
+		n += q->gsq[i].group != 0;
+	return n;
+}
+
 uint64_t
 mb_igmp_querier_wait(const struct mb_igmp_querier *q, uint64_t now)
 {
@@ -124,7 +218,43 @@ mb_igmp_querier_wait(const struct mb_igmp_querier *q, uint64_t now)
 	t = q->next;
 	if (q->state == MB_IGMP_Q_YIELDING && q->other_until < t)
 		t = q->other_until;
+	for (unsigned i = 0; i < MB_IGMP_GSQ_MAX; i++)
+		if (q->gsq[i].group != 0 && q->gsq[i].next < t)
+			t = q->gsq[i].next;
 	return t > now ? t - now : 0;
+}
+
+int
+mb_igmp_decode(const uint8_t *buf, size_t len, struct mb_igmp_msg *ret)
+{
+	uint32_t sum = 0, h;
+	size_t i;
+
+	if (len < 8)
+		return -EBADMSG;
+	for (i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)(buf[i] << 8 | buf[i + 1]);
+	if (i < len)
+		sum += (uint32_t)buf[i] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	if (sum != 0xffff)
+		return -EBADMSG;
+	ret->type = buf[0];
+	ret->max_resp_tenths = buf[0] == MB_IGMP_QUERY ? buf[1] : 0;
+	memcpy(&ret->group, buf + 4, 4);
+	h = ntohl(ret->group);
+	switch (buf[0]) {
+	case MB_IGMP_V1_REPORT:
+	case MB_IGMP_V2_REPORT:
+	case MB_IGMP_V2_LEAVE:
+		if ((h >> 28) != 0xe || (h & 0xffffff00) == 0xe0000000)
+			return -EINVAL;
+		break;
+	default:
+		break;
+	}
+	return 0;
 }
 
 int

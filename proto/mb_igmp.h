@@ -24,6 +24,25 @@
  * as suppressed.  Queries ask for answers within min(10 s, half the query
  * interval), so hosts answer before the next one.
  *
+ * Leaves (RFC 2236 sections 3 and 6): while we are the querier (not idle,
+ * not yielding), a Leave for a group starts a check of that group: Last
+ * Member Query Count (2, the robustness variable) group-specific queries,
+ * the first at once, the next a Last Member Query Interval (1 s, also their
+ * max response time) later; the check ends one interval after the last
+ * query.  A report for the group heard during the check means members
+ * remain; none, that the last member left (counted, for groups whose
+ * reports the caller hears; nothing else follows from it).  Both queries
+ * are sent whatever is heard: a snooping switch cuts every port's
+ * membership of the group short on a group-specific query, and a member
+ * whose report to the first was lost keeps its port by answering the
+ * second.  A Leave for a group already being checked changes nothing.  At
+ * most MB_IGMP_GSQ_MAX groups are checked at once; a Leave beyond that is
+ * counted as limited and answered by nothing, so a Leave flood makes us send
+ * at most MB_IGMP_GSQ_MAX queries in any second (each check's queries are an
+ * interval apart and a check holds its slot for two intervals).  Yielding
+ * or going idle ends the checks under way without a verdict: a non-querier
+ * sends no group-specific queries.
+ *
  * One owner, never logs, no DPDK.
  */
 #ifndef _MB_IGMP_H_
@@ -43,6 +62,33 @@ enum mb_igmp_querier_state {
 	MB_IGMP_Q_IDLE = 0,  /* off, or nothing to keep alive */
 	MB_IGMP_Q_QUERIER,   /* we query */
 	MB_IGMP_Q_YIELDING,  /* another querier with a lower address is present */
+};
+
+#define MB_IGMP_GSQ_MAX 16	 /* groups checked at once after Leaves */
+#define MB_IGMP_LMQC 2		 /* last member query count */
+#define MB_IGMP_LMQI_TENTHS 10 /* last member query interval = their max response, 1/10 s */
+
+/* IGMP message types (RFC 2236, RFC 3376). */
+#define MB_IGMP_QUERY 0x11
+#define MB_IGMP_V1_REPORT 0x12
+#define MB_IGMP_V2_REPORT 0x16
+#define MB_IGMP_V2_LEAVE 0x17
+#define MB_IGMP_V3_REPORT 0x22
+
+/* A decoded IGMP message (mb_igmp_decode). */
+struct mb_igmp_msg {
+	uint8_t type;
+	uint8_t max_resp_tenths; /* queries; 0 otherwise */
+	uint32_t group;		 /* network order */
+};
+
+/* One group being checked after a Leave. */
+struct mb_igmp_gsq {
+	uint32_t group;	/* network order; 0: the slot is free */
+	uint32_t left;	/* group-specific queries still to send */
+	uint64_t next;	/* clock of the next query; with none left, the check's end */
+	bool listen;	/* the caller hears the group's reports */
+	bool reported;	/* a report for it since the check began */
 };
 
 struct mb_igmp_querier {
@@ -66,6 +112,15 @@ struct mb_igmp_querier {
 	uint64_t yields;	/* times we stood aside for a lower address (stopped
 				 * querying, or did not start) */
 	uint64_t resumes;	/* times we took over again */
+	/* checks of groups after Leaves */
+	uint64_t lmqi;		/* last member query interval, ticks */
+	struct mb_igmp_gsq gsq[MB_IGMP_GSQ_MAX];
+	uint64_t leaves;	/* Leaves heard (valid) */
+	uint64_t leaves_not_querier; /* heard while idle or yielding: no queries */
+	uint64_t leaves_limited; /* every slot busy: no queries */
+	uint64_t gsq_sent;	/* group-specific queries sent */
+	uint64_t checks_members; /* checks a report answered: members remain */
+	uint64_t checks_empty;	/* checks no report answered: the last member left */
 };
 
 /* Set up (or change at reload, keeping the election's state): `qi_s` the
@@ -79,11 +134,33 @@ void mb_igmp_querier_heard(struct mb_igmp_querier *q, uint32_t src, uint64_t now
 /* Is a general query due now?  True: the caller sends one (and the next is
  * scheduled).  Also ends a yield whose other querier went away. */
 bool mb_igmp_querier_due(struct mb_igmp_querier *q, uint64_t now);
+/* A Leave for `group` (network order, validated by mb_igmp_decode) was
+ * heard; `listen`: the caller hears reports for the group (so a check's
+ * verdict means something).  0: a check begins (the caller then sends what
+ * mb_igmp_querier_gsq_due gives at once); -EALREADY: the group is being
+ * checked; -EAGAIN: not the querier now; -ENOSPC: every slot is busy
+ * (counted as limited). */
+int mb_igmp_querier_leave(struct mb_igmp_querier *q, uint32_t group, bool listen, uint64_t now);
+/* A membership report for `group` was heard (members remain if it is being
+ * checked). */
+void mb_igmp_querier_report(struct mb_igmp_querier *q, uint32_t group);
+/* Is a group-specific query due now?  True and *ret_group: the caller sends
+ * one to that group (call again until false).  Also ends the checks whose
+ * time is over, and all of them when we are no longer the querier. */
+bool mb_igmp_querier_gsq_due(struct mb_igmp_querier *q, uint64_t now, uint32_t *ret_group);
+/* Groups being checked now. */
+unsigned mb_igmp_querier_checking(const struct mb_igmp_querier *q);
 /* Ticks until the next decision (UINT64_MAX if idle). */
 uint64_t mb_igmp_querier_wait(const struct mb_igmp_querier *q, uint64_t now);
 /* Encode an IGMPv2 membership query (8 bytes) for `group` (0 = general),
  * max response time in 1/10 s, checksum filled in.  8 or -ENOSPC. */
 int mb_igmp_encode_query(uint8_t *buf, size_t cap, uint32_t group, uint8_t max_resp_tenths);
+/* Decode and validate an IGMP message (the IPv4 payload, len bytes): at
+ * least 8 bytes and the checksum over all of them; for v1/v2 reports and
+ * Leaves the group must be a multicast group outside 224.0.0.0/24 (those
+ * are never reported, RFC 2236 section 6).  0 and *ret; -EBADMSG (short or
+ * checksum), -EINVAL (group). */
+int mb_igmp_decode(const uint8_t *buf, size_t len, struct mb_igmp_msg *ret);
 /* Parse a string "off", "on", "auto": 0 and *ret, or -EINVAL. */
 int mb_igmp_querier_mode_parse(const char *s, enum mb_igmp_querier_mode *ret);
 const char *mb_igmp_querier_mode_str(enum mb_igmp_querier_mode m);
