@@ -68,12 +68,17 @@ igmp_json(const struct mb_dp_igmp_info *g)
 
 	if (other)
 		inet_ntop(AF_INET, &g->other, a, sizeof(a));
-	return json_pack("{s:s,s:s,s:s?,s:I,s:I,s:I,s:I,s:I,s:I}", "mode", g->mode, "state",
-			 g->state, "other-querier", other ? a : NULL, "interval-s",
-			 (json_int_t)g->interval_s, "queries-sent", (json_int_t)g->sent,
-			 "queries-suppressed", (json_int_t)g->suppressed, "queries-heard",
-			 (json_int_t)g->heard, "yields", (json_int_t)g->yields, "takeovers",
-			 (json_int_t)g->resumes);
+	return json_pack("{s:s,s:s,s:s?,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+			 "mode", g->mode, "state", g->state, "other-querier", other ? a : NULL,
+			 "interval-s", (json_int_t)g->interval_s, "queries-sent",
+			 (json_int_t)g->sent, "queries-suppressed", (json_int_t)g->suppressed,
+			 "queries-heard", (json_int_t)g->heard, "yields", (json_int_t)g->yields,
+			 "takeovers", (json_int_t)g->resumes, "leaves", (json_int_t)g->leaves,
+			 "leaves-not-querier", (json_int_t)g->leaves_not_querier,
+			 "leaves-limited", (json_int_t)g->leaves_limited, "group-queries-sent",
+			 (json_int_t)g->gsq_sent, "groups-checking", (json_int_t)g->checking,
+			 "checks-members-remain", (json_int_t)g->checks_members,
+			 "checks-last-member-left", (json_int_t)g->checks_empty);
 }
 
 json_t *

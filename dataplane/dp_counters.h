@@ -42,6 +42,9 @@
 	X(igmp_report_tx, "IGMP v2 membership reports sent")                   \
 	X(igmp_leave_tx, "IGMP v2 leave messages sent")                        \
 	X(igmp_query_tx, "IGMP general queries sent (our querier)")            \
+	X(igmp_leave, "IGMP v2 Leaves received")                               \
+	X(igmp_leave_limited, "IGMP Leaves left unanswered: every group check busy") \
+	X(igmp_gsq_tx, "IGMP group-specific queries sent (our querier, on Leaves)") \
 	X(exc_to_kernel, "frames passed to the exception TAP")                 \
 	X(exc_from_kernel, "frames from the exception TAP sent on the port")   \
 	X(exc_drop, "exception frames dropped (no TAP or TAP full)")           \
@@ -54,6 +57,7 @@
 	X(drop_udp, "UDP header or length invalid")                            \
 	X(drop_udp_cksum, "UDP checksum wrong (damaged on the way)")           \
 	X(drop_arp, "malformed ARP")                                           \
+	X(drop_igmp, "IGMP reports/Leaves malformed or from off-link sources") \
 	X(drop_multiseg, "multi-segment frames received")                      \
 	X(drop_fault, "frames dropped by the test fault hook")                 \
 	X(fault_reordered, "frames swapped with their neighbour by the test hook") \
@@ -172,6 +176,10 @@ struct mb_dp_igmp_info {
 	uint32_t other;       /* lowest other querier heard (network order), 0 = none */
 	uint64_t interval_s;
 	uint64_t sent, suppressed, heard, yields, resumes;
+	/* group-specific queries on Leaves */
+	uint32_t checking;    /* groups being checked now */
+	uint64_t leaves, leaves_not_querier, leaves_limited, gsq_sent;
+	uint64_t checks_members, checks_empty;
 };
 
 /* The most dataplane workers (dpdk.workers). */

@@ -23,7 +23,13 @@
  * IGMP querier (frisbee.igmp-querier, proto/mb_igmp.h: off, on, or auto,
  * which yields to a querier with a lower address and takes over when it
  * goes quiet), so a snooping switch keeps its memberships, and with them
- * the groups, alive however long a load takes.
+ * the groups, alive however long a load takes.  As the querier it answers a
+ * Leave with two group-specific queries to the group a second apart, so a
+ * snooping switch stops sending the group to a port whose last member left
+ * (it cuts the group's memberships short on such a query and keeps the
+ * ports that report again).  Reports and Leaves are validated (length,
+ * checksum, group, an on-link source: RFC 2236's defence against forged
+ * Leaves) and dropped counted otherwise.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -431,6 +437,32 @@ igmp_query_send(struct mb_dp_lcore *lc, uint8_t max_resp_tenths)
 		dp_count(lc, MB_DP_C_igmp_query_tx, 1);
 }
 
+/*
+ * The group-specific queries due now (mb_igmp_querier_gsq_due), each to its
+ * group, max response the last member query interval.  We answer none of
+ * them with a report of ours, even for a group we serve: our port is the
+ * querier's, which a snooping switch forwards every group to, and our
+ * report would make the members cancel theirs (an IGMPv2 host does, on
+ * hearing another's) wherever reports are flooded, hiding the members the
+ * queries ask for.  Lcore of queue 0.
+ */
+static void
+igmp_gsq_run(struct mb_dp_lcore *lc, uint64_t now)
+{
+	uint32_t group;
+
+	while (mb_igmp_querier_gsq_due(&lc->dp->igmp.q, now, &group)) {
+		struct rte_mbuf *m = dp_alloc(lc);
+
+		if (m == NULL)
+			continue; /* counted (no_mbuf); the check goes on */
+		(void)mb_igmp_encode_query(igmp_frame(lc, m, group), 8, group,
+					   MB_IGMP_LMQI_TENTHS);
+		if (dp_tx_frame(lc, m) == 0)
+			dp_count(lc, MB_DP_C_igmp_gsq_tx, 1);
+	}
+}
+
 void
 dp_igmp_timers(struct mb_dp_lcore *lc, uint64_t now)
 {
@@ -449,6 +481,42 @@ dp_igmp_timers(struct mb_dp_lcore *lc, uint64_t now)
 	mb_igmp_querier_activate(&g->q, mcast_active(lc->dp), now);
 	if (mb_igmp_querier_due(&g->q, now))
 		igmp_query_send(lc, (uint8_t)g->q.qri_tenths);
+	igmp_gsq_run(lc, now);
+}
+
+/* A v1/v2 report or a v2 Leave (msg decoded, rc its mb_igmp_decode result):
+ * false when it is dropped (counted; the caller frees it).  Lcore of
+ * queue 0. */
+static bool
+igmp_member_input(struct mb_dp_lcore *lc, const struct rte_ipv4_hdr *ip,
+		  const struct mb_igmp_msg *msg, int rc)
+{
+	struct mb_igmp_querier *q = &lc->dp->igmp.q;
+	uint64_t now;
+
+	if (rc != 0 || !on_link(lc->port, ip->src_addr) || ip->src_addr == lc->port->addr ||
+	    (msg->type == MB_IGMP_V2_LEAVE && ip->dst_addr != rte_cpu_to_be_32(0xe0000002) &&
+	     ip->dst_addr != msg->group)) {
+		dp_count(lc, MB_DP_C_drop_igmp, 1);
+		return false;
+	}
+	if (lc->queue != 0)
+		return true; /* the querier is queue 0's (dp_lcore.c sends IGMP there) */
+	if (msg->type != MB_IGMP_V2_LEAVE) {
+		mb_igmp_querier_report(q, msg->group);
+		return true;
+	}
+	dp_count(lc, MB_DP_C_igmp_leave, 1);
+	now = rte_rdtsc();
+	/* a check's verdict needs the group's reports: all multicast comes in,
+	 * or the exact filter has the group because we serve it */
+	rc = mb_igmp_querier_leave(q, msg->group,
+				   !lc->port->mc_list_ok || dp_group_served(lc->dp, msg->group), now);
+	if (rc == -ENOSPC)
+		dp_count(lc, MB_DP_C_igmp_leave_limited, 1);
+	else if (rc == 0)
+		igmp_gsq_run(lc, now);
+	return true;
 }
 
 void
@@ -457,14 +525,24 @@ dp_igmp_input(struct mb_dp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *i
 {
 	const uint8_t *igmp = (const uint8_t *)ip + rte_ipv4_hdr_len(ip);
 	const struct mb_dp_fris *f = &lc->dp->fris;
+	struct mb_igmp_msg msg = {0};
 	uint32_t group, i;
+	int rc;
 
-	if (l4_len >= 8 && igmp[0] == 0x11 && rte_raw_cksum(igmp, l4_len) == 0xffff) {
+	rc = mb_igmp_decode(igmp, l4_len, &msg);
+	if (l4_len >= 1 && (igmp[0] == MB_IGMP_V1_REPORT || igmp[0] == MB_IGMP_V2_REPORT ||
+			    igmp[0] == MB_IGMP_V2_LEAVE)) {
+		msg.type = igmp[0];
+		if (!igmp_member_input(lc, ip, &msg, rc)) {
+			rte_pktmbuf_free(m);
+			return;
+		}
+	} else if (rc == 0 && msg.type == MB_IGMP_QUERY) {
 		dp_count(lc, MB_DP_C_igmp_query, 1);
 		/* another querier (the election of our own, proto/mb_igmp.h) */
 		if (lc->queue == 0)
 			mb_igmp_querier_heard(&lc->dp->igmp.q, ip->src_addr, rte_rdtsc());
-		memcpy(&group, igmp + 4, 4);
+		group = msg.group;
 		/* General query (group 0) or group-specific; v3 queries get v2
 		 * reports, as a v2 host would answer them. */
 		for (i = 0; i < f->max; i++) {

@@ -41,6 +41,15 @@
 #define DP_AF_XDP_FILL 2048u
 #define DP_AF_XDP_COMP 2048u
 
+/* What an exact multicast filter always passes: 224.0.0.1 (all hosts:
+ * general queries, which we answer and whose senders the querier's
+ * election hears) and 224.0.0.2 (all routers: the Leaves our querier
+ * answers with group-specific queries). */
+static struct rte_ether_addr dp_mc_always[] = {
+	{{0x01, 0x00, 0x5e, 0x00, 0x00, 0x01}},
+	{{0x01, 0x00, 0x5e, 0x00, 0x00, 0x02}},
+};
+
 /* A socket for SIOCGIFFLAGS (the function's name: a local called socket
  * shadows socket(2) in port init). */
 static int
@@ -360,7 +369,8 @@ dp_port_init(struct mb_dp_port *port, const struct mb_config *cfg)
 	if (port->is_af_xdp)
 		dp_xdp_record(id);
 	/* Prefer an exact multicast filter; fall back to allmulticast. */
-	port->mc_list_ok = rte_eth_dev_set_mc_addr_list(id, NULL, 0) == 0;
+	port->mc_list_ok = rte_eth_dev_set_mc_addr_list(id, dp_mc_always,
+							RTE_DIM(dp_mc_always)) == 0;
 	if (!port->mc_list_ok && rte_eth_allmulticast_enable(id) != 0)
 		(void)rte_eth_promiscuous_enable(id);
 	MB_LOG(INFO, DP,
@@ -492,6 +502,8 @@ dp_port_mc_update(struct mb_dp *dp)
 
 	if (!port->mc_list_ok)
 		return; /* allmulticast is on */
+	for (i = 0; i < RTE_DIM(dp_mc_always); i++)
+		list[n++] = dp_mc_always[i];
 	for (i = 0; i < dp->fris.max && n < RTE_DIM(list); i++) {
 		struct mb_dp_sess *s = &dp->fris.sess[i];
 		uint32_t h;
@@ -510,7 +522,7 @@ dp_port_mc_update(struct mb_dp *dp)
 			list[n++] = (struct rte_ether_addr){{0x01, 0x00, 0x5e, (h >> 16) & 0x7f,
 							     (h >> 8) & 0xff, h & 0xff}};
 	}
-	rc = rte_eth_dev_set_mc_addr_list(port->id, n ? list : NULL, n);
+	rc = rte_eth_dev_set_mc_addr_list(port->id, list, n);
 	if (rc != 0) {
 		MB_LOG(WARNING, DP, "multicast filter failed (%s), using allmulticast",
 		       strerror(-rc));

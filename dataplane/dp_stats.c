@@ -88,6 +88,14 @@ mb_dp_stats_read(struct mb_dp_stats *st)
 		st->igmp.heard = dp_rd(&q->heard);
 		st->igmp.yields = dp_rd(&q->yields);
 		st->igmp.resumes = dp_rd(&q->resumes);
+		st->igmp.leaves = dp_rd(&q->leaves);
+		st->igmp.leaves_not_querier = dp_rd(&q->leaves_not_querier);
+		st->igmp.leaves_limited = dp_rd(&q->leaves_limited);
+		st->igmp.gsq_sent = dp_rd(&q->gsq_sent);
+		st->igmp.checks_members = dp_rd(&q->checks_members);
+		st->igmp.checks_empty = dp_rd(&q->checks_empty);
+		for (unsigned i = 0; i < MB_IGMP_GSQ_MAX; i++)
+			st->igmp.checking += dp_rd32(&q->gsq[i].group) != 0;
 	}
 	for (unsigned l = 0; l < dp->nlc; l++) {
 		const struct mb_dp_lcore *lc = &dp->lc[l];

@@ -481,6 +481,11 @@ cmd_stats(int fd)
 		}
 	}
 	n += print_counters("TCP, HTTP", json_object_get(st, "tcp"), "", true);
+	/* the querier's counters (its interval is a setting, not one) */
+	v = json_deep_copy(json_object_get(st, "igmp-querier"));
+	(void)json_object_del(v, "interval-s");
+	n += print_counters("IGMP querier", v, "", true);
+	json_decref(v);
 	if (h != NULL) {
 		json_t *m = json_object_get(h, "master"), *s = json_object_get(h, "store");
 		json_t *sy = json_object_get(h, "sync"), *c = json_object_get(h, "control");

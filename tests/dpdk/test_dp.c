@@ -12,7 +12,9 @@
  * ARP requests (a spoofer cannot redirect a unicast session), the output
  * bound of a unicast session, and the end of a session that makes no
  * progress however many requests and reports arrive.  The parent fill's
- * queue: the session's datagrams copied into it, others not.  Every frame read back
+ * queue: the session's datagrams copied into it, others not.  The querier's
+ * group-specific queries on an IGMPv2 Leave (two, a second apart, none while
+ * yielding, malformed and off-link Leaves dropped).  Every frame read back
  * passes rte_mbuf_check.
  *
  * Waits are bounded polls for an expected frame or counter; the lifetime
@@ -1083,6 +1085,179 @@ test_fill_queue(void **state)
 	assert_int_equal(port_ctr("fill_rx"), rx0);
 }
 
+/* ---- IGMP Leaves ---------------------------------------------------------------- */
+
+static uint32_t gsq_group; /* what is_gsq matches */
+
+/* A group-specific query of ours to gsq_group. */
+static bool
+is_gsq(const uint8_t *f, size_t n)
+{
+	return is_igmp(f, n) && f[38] == 0x11 && memcmp(f + 42, &gsq_group, 4) == 0;
+}
+
+/* Group-specific queries to gsq_group sent within ms. */
+static unsigned
+gsq_count_ms(unsigned ms)
+{
+	uint64_t end = mb_time_mono_ns() + ms * 1000000ULL;
+	uint8_t out[256];
+	unsigned k = 0;
+
+	while (mb_time_mono_ns() < end) {
+		struct rte_mbuf *m = recv_mbuf_ms(50);
+
+		if (m == NULL)
+			continue;
+		k += is_gsq(out, mbuf_copy(m, out, sizeof(out)));
+		rte_pktmbuf_free(m);
+	}
+	return k;
+}
+
+/* An IGMPv2 message (type, group) from src to dst (an 8-byte payload; bad:
+ * its checksum off by one). */
+static void
+igmp_send(uint8_t type, const char *group, const char *src, const char *dst, bool bad)
+{
+	uint8_t l[8] = { type, 0, 0, 0 };
+	uint32_t g = ip4(group), d = ip4(dst), h = ntohl(d);
+	struct rte_ether_addr mac = {{0x01, 0x00, 0x5e, (h >> 16) & 0x7f, (h >> 8) & 0xff,
+				      h & 0xff}};
+	uint16_t c;
+
+	memcpy(l + 4, &g, 4);
+	c = (uint16_t)(~rte_raw_cksum(l, 8) + bad);
+	memcpy(l + 2, &c, 2);
+	inject(frame, build_ip(frame, IPPROTO_IGMP, ip4(src), d, &mac, l, 8));
+}
+
+static struct mb_dp_stats igmp_st;
+
+/* The querier's snapshot, fresh. */
+static const struct mb_dp_igmp_info *
+igmp_info(void)
+{
+	memset(&igmp_st, 0, sizeof(igmp_st));
+	assert_int_equal(mb_dp_stats_read(&igmp_st), 0);
+	return &igmp_st.igmp;
+}
+
+static uint64_t
+get_checks_done(void)
+{
+	const struct mb_dp_igmp_info *g = igmp_info();
+
+	return g->checks_members + g->checks_empty;
+}
+
+/* While the port is the querier (a multicast session runs, no lower querier
+ * heard), a Leave for a group is answered by two group-specific queries to
+ * it, TTL 1 with Router Alert, max response 1 s, a second apart and no
+ * more; a member's report during the check counts as members remaining.
+ * Leaves with a bad checksum, a link-local group or an off-link source are
+ * dropped, counted.  Once a lower address queries (auto yields), a Leave
+ * gets no query.  Runs last: the yield lasts 255 s. */
+static void
+test_leave_gsq(void **state)
+{
+	const struct mb_dp_igmp_info *g;
+	uint64_t end = mb_time_mono_ns() + 3 * MB_NS_PER_SEC, t1, t2;
+	uint64_t leave0 = port_ctr("igmp_leave"), tx0 = port_ctr("igmp_gsq_tx");
+	uint64_t drop0 = port_ctr("drop_igmp"), empty0, members0;
+	uint8_t out[256];
+	uint32_t id;
+	size_t n;
+
+	(void)state;
+	id = start_session("239.1.2.9", FPORT + 9, MB_FRIS_MULTICAST, img, 0);
+	while (strcmp(igmp_info()->state, "querier") != 0) {
+		assert_true(mb_time_mono_ns() < end);
+		dph_sleep_ms(20);
+	}
+	empty0 = igmp_info()->checks_empty;
+	members0 = igmp_info()->checks_members;
+	drain();
+
+	/* a node's Leave of 239.7.7.7 (which nobody reports again) */
+	gsq_group = ip4("239.7.7.7");
+	igmp_send(0x17, "239.7.7.7", PEER_IP, "224.0.0.2", false);
+	n = recv_match(out, sizeof(out), is_gsq);
+	t1 = mb_time_mono_ns();
+	assert_int_equal(n, 14 + 24 + 8);
+	assert_memory_equal(out, "\x01\x00\x5e\x07\x07\x07", 6);
+	assert_int_equal(out[14], 0x46);	/* Router Alert */
+	assert_int_equal(out[34], 0x94);
+	assert_int_equal(out[22], 1);		/* TTL 1 */
+	assert_memory_equal(out + 26, &(uint32_t){ ip4(OUR_IP) }, 4);
+	assert_memory_equal(out + 30, &gsq_group, 4); /* to the group */
+	assert_int_equal(out[39], 10);		/* answers within 1 s */
+	assert_int_equal(rte_raw_cksum(out + 38, 8), 0xffff);
+	assert_int_equal(rte_ipv4_cksum((struct rte_ipv4_hdr *)(out + 14)), 0);
+	n = recv_match(out, sizeof(out), is_gsq);
+	t2 = mb_time_mono_ns();
+	assert_int_equal(n, 14 + 24 + 8);
+	/* a second later (the timers run every 100 ms; a loaded machine may
+	 * be late, never early) */
+	assert_true(t2 - t1 >= 900 * 1000000ULL);
+	assert_true(t2 - t1 <= 5000 * 1000000ULL);
+	/* and no third */
+	assert_int_equal(gsq_count_ms(1500), 0);
+	assert_int_equal(port_ctr("igmp_leave"), leave0 + 1);
+	assert_int_equal(port_ctr("igmp_gsq_tx"), tx0 + 2);
+	assert_int_equal(wait_ctr(get_checks_done, empty0 + members0 + 1),
+			 empty0 + members0 + 1);
+	g = igmp_info();
+	assert_int_equal(g->checks_empty, empty0 + 1); /* the ring hears all multicast */
+	assert_int_equal(g->checking, 0);
+	assert_true(g->gsq_sent >= 2);
+
+	/* a Leave of the session's own group with a member answering: the
+	 * queries go out, and the check finds members */
+	gsq_group = ip4("239.1.2.9");
+	igmp_send(0x17, "239.1.2.9", PEER_IP, "239.1.2.9", false); /* to the group: accepted */
+	assert_true(recv_match(out, sizeof(out), is_gsq) > 0);
+	igmp_send(0x16, "239.1.2.9", PEER_IP, "239.1.2.9", false);
+	assert_true(recv_match(out, sizeof(out), is_gsq) > 0);
+	assert_int_equal(wait_ctr(get_checks_done, empty0 + members0 + 2),
+			 empty0 + members0 + 2);
+	assert_int_equal(igmp_info()->checks_members, members0 + 1);
+
+	/* malformed or forged Leaves: dropped, counted, no query */
+	gsq_group = ip4("239.7.7.8");
+	igmp_send(0x17, "239.7.7.8", PEER_IP, "224.0.0.2", true);      /* checksum */
+	igmp_send(0x17, "224.0.0.9", PEER_IP, "224.0.0.2", false);     /* link-local */
+	igmp_send(0x17, "239.7.7.8", "10.99.0.5", "224.0.0.2", false); /* off-link */
+	igmp_send(0x17, "239.7.7.8", PEER_IP, "224.0.0.1", false);     /* not to routers */
+	igmp_send(0x16, "10.1.1.1", PEER_IP, "239.7.7.8", false);      /* report, no group */
+	ctr_key = "drop_igmp";
+	assert_int_equal(wait_ctr(get_port, drop0 + 5), drop0 + 5);
+	assert_int_equal(gsq_count_ms(300), 0);
+	assert_int_equal(port_ctr("igmp_leave"), leave0 + 2);
+
+	/* a lower address queries: we yield, a Leave gets no query */
+	{
+		uint8_t q[8] = { 0x11, 100, 0, 0, 0, 0, 0, 0 };
+		uint16_t c = (uint16_t)~rte_raw_cksum(q, 8);
+		struct rte_ether_addr all = {{1, 0, 0x5e, 0, 0, 1}};
+		uint64_t nq0 = igmp_info()->leaves_not_querier;
+
+		memcpy(q + 2, &c, 2);
+		inject(frame, build_ip(frame, IPPROTO_IGMP, ip4("10.9.0.0"), ip4("224.0.0.1"),
+				       &all, q, 8));
+		end = mb_time_mono_ns() + 3 * MB_NS_PER_SEC;
+		while (strcmp(igmp_info()->state, "yielding") != 0) {
+			assert_true(mb_time_mono_ns() < end);
+			dph_sleep_ms(20);
+		}
+		igmp_send(0x17, "239.7.7.8", PEER_IP, "224.0.0.2", false);
+		assert_int_equal(gsq_count_ms(1500), 0);
+		assert_int_equal(igmp_info()->leaves_not_querier, nq0 + 1);
+		assert_int_equal(port_ctr("igmp_leave"), leave0 + 3);
+	}
+	stop_session(id);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1108,6 +1283,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_recovery_lifetime),
 		cmocka_unit_test(test_linger),
 		cmocka_unit_test(test_fill_queue),
+		cmocka_unit_test(test_leave_gsq), /* last: leaves the port yielding */
 	};
 	struct mb_config cfg;
 	uint8_t *bytes;
