@@ -14,6 +14,16 @@
 #                      lasting well past 3 s completes
 #   mcast.sh yield     the bridge queries from a lower address: the daemon
 #                      (auto) yields, stats and health say so, loads work
+#   mcast.sh leave     the daemon the querier (the bridge's own queries
+#                      dropped): when the stock client is done its kernel
+#                      leaves the group (an IGMPv2 Leave, having heard our
+#                      v2 queries) and the daemon sends two group-specific
+#                      queries to the group a second apart (captured on
+#                      the daemon's bridge port), after which the bridge no
+#                      longer sends the group to the client's port; then
+#                      the bridge queries from a lower address, the daemon
+#                      yields, and the next client's Leave gets no query
+#                      from it
 #   mcast.sh fallback  c2's port drops all multicast: c2 completes by
 #                      unicast (sessions and health show it unicast-served)
 #                      while c1, served by the group, keeps about its time
@@ -670,8 +680,162 @@ lost-group)
 	how=$(grep -m1 '^10.78.0.21 ucast ' "$MB_TMP/nodes.txt" | awk '{print $3}')
 	mb_pass "c1, cut off from the group at 44 of 48 chunks ($dropped frames dropped), served alone ($how), completed in $(ms c1) ms"
 	;;
+leave)
+	# The switch: snooping, its own queries dropped on the way out, so the
+	# daemon is the segment's querier (as in `querier`).
+	bridge_quiet() {
+		mb_nft "table bridge mbql {
+	chain mbqlo {
+		type filter hook output priority 0; policy accept;
+		ip protocol igmp counter drop
+	}
+}"
+	}
+	BRIDGE_HOOK=bridge_quiet
+	MIB=8
+	setup 1 "igmp-querier = auto\nigmp-query-interval = 30s"
+	# capture: the IGMP frames on the daemon's bridge port; igmp_frames
+	# lists them as "time src dst type max-resp group", one a line
+	capture() {
+		mb_bg br tcpdump -i "$(mb_bridge_port srv)" -n -U -w "$1" igmp 2>/dev/null
+		CAP_PID=$MB_LAST_PID
+		sleep 1
+	}
+	igmp_frames() {
+		python3 - "$1" <<-'EOF'
+			import socket, struct, sys
+			d = open(sys.argv[1], "rb").read()
+			o = 24
+			while o + 16 <= len(d):
+			    s, us, cl, _ = struct.unpack_from("<IIII", d, o)
+			    f = d[o + 16:o + 16 + cl]
+			    o += 16 + cl
+			    if len(f) < 34 or f[12:14] != b"\x08\x00" or f[23] != 2:
+			        continue
+			    ihl = (f[14] & 15) * 4
+			    g = f[14 + ihl:14 + ihl + 8]
+			    if len(g) < 8:
+			        continue
+			    print("%.3f %s %s %02x %d %s" % (s + us / 1e6, socket.inet_ntoa(f[26:30]),
+			          socket.inet_ntoa(f[30:34]), g[0], g[1], socket.inet_ntoa(g[4:8])))
+		EOF
+	}
+	querier_state() {
+		mb_ctl --json stats 2>/dev/null | python3 -c 'import json, sys
+print(json.load(sys.stdin)["igmp-querier"]["state"])'
+	}
+	other_querier() {
+		mb_ctl --json stats 2>/dev/null | python3 -c 'import json, sys
+print(json.load(sys.stdin)["igmp-querier"].get("other-querier"))'
+	}
+	# Control: our group-specific queries dropped at the bridge.  c1's
+	# kernel leaves, and the bridge, which knows another querier (us),
+	# leaves the membership to the querier's queries: without them c1's
+	# port keeps the group (until the membership interval, 260 s).
+	mb_nft "table bridge mbqg {
+	chain mbqgi {
+		type filter hook prerouting priority 0; policy accept;
+		iifname \"$(mb_bridge_port srv)\" ip protocol igmp @th,0,8 0x11 ip daddr != 224.0.0.1 counter drop
+	}
+}"
+	fetch c1 40
+	check c1
+	sleep 4
+	dropped=$(ip netns exec "$(mb_ns br)" nft list table bridge mbqg | grep -o 'packets [0-9]*' |
+		awk '{print $2}')
+	bridge -n "$(mb_ns br)" mdb show >"$MB_TMP/mdb0.txt" 2>&1
+	[ "${dropped:-0}" -ge 2 ] || mb_fail "control: no group-specific query of ours to drop ($dropped)"
+	grep -q "port $(mb_bridge_port c1) grp 234\." "$MB_TMP/mdb0.txt" ||
+		mb_fail "control: c1's port left the group without our queries (the bridge prunes by itself): $(cat "$MB_TMP/mdb0.txt")"
+	mb_log "control: our $dropped group-specific queries dropped, c1's port keeps the group after its Leave"
+	ip netns exec "$(mb_ns br)" nft delete table bridge mbqg || mb_fail "nft delete"
+	capture "$MB_TMP/leave1.pcap"
+	rm -f "$MB_TMP/out.c1"
+	fetch c1 40
+	check c1
+	# the client's kernel leaves when frisbee exits; the queries follow at
+	# once and a second later: give them 4 s (a loaded machine)
+	sleep 4
+	kill -INT "$CAP_PID" 2>/dev/null
+	wait "$CAP_PID" 2>/dev/null
+	igmp_frames "$MB_TMP/leave1.pcap" >"$MB_TMP/leave1.txt"
+	leave=$(awk '$2 == "10.78.0.21" && $4 == "17" {print $1, $6; exit}' "$MB_TMP/leave1.txt")
+	[ -n "$leave" ] || mb_fail "c1 sent no IGMPv2 Leave (frames on the daemon's port: $(cat "$MB_TMP/leave1.txt"))"
+	set -- $leave
+	t_leave=$1 group=$2
+	awk -v g="$group" '$2 == "'$SRV_ADDR'" && $4 == "11" && $6 == g' "$MB_TMP/leave1.txt" \
+		>"$MB_TMP/gsq1.txt"
+	mb_log "c1 left $group at $t_leave; the daemon's group-specific queries: $(tr '\n' ';' <"$MB_TMP/gsq1.txt")"
+	[ "$(wc -l <"$MB_TMP/gsq1.txt")" = 2 ] ||
+		mb_fail "not two group-specific queries for $group after c1's Leave: $(cat "$MB_TMP/leave1.txt")"
+	python3 - "$t_leave" "$group" "$MB_TMP/gsq1.txt" <<-'EOF' || mb_fail "group-specific queries wrong: $(cat "$MB_TMP/gsq1.txt")"
+		import sys
+		t0, g = float(sys.argv[1]), sys.argv[2]
+		q = [l.split() for l in open(sys.argv[3])]
+		t = [float(x[0]) for x in q]
+		# to the group itself, max response 1 s; the first at once, the
+		# second a second later (timers every 100 ms, a loaded machine)
+		assert all(x[2] == g and x[4] == "10" for x in q), q
+		assert 0 <= t[0] - t0 < 0.5, (t0, t)
+		assert 0.9 <= t[1] - t[0] < 2.5, t
+	EOF
+	# The bridge cut the group's memberships short on the query; nobody on
+	# c1's port answered: it no longer gets the group.
+	bridge -n "$(mb_ns br)" mdb show >"$MB_TMP/mdb1.txt" 2>&1
+	grep -q "port $(mb_bridge_port c1) grp $group" "$MB_TMP/mdb1.txt" &&
+		mb_fail "the bridge still sends $group to c1's port: $(cat "$MB_TMP/mdb1.txt")"
+	mb_ctl --json stats >"$MB_TMP/stats.json" || mb_fail "stats"
+	q=$(json_py "$MB_TMP/stats.json" 'j["igmp-querier"]')
+	mb_log "querier: $q"
+	[ "$(json_py "$MB_TMP/stats.json" 'j["igmp-querier"]["leaves"] >= 1 and j["igmp-querier"]["group-queries-sent"] >= 2 and j["counters"]["igmp_gsq_tx"] >= 2')" = True ] ||
+		mb_fail "counters: $q"
+	[ "$(json_py "$MB_TMP/stats.json" 'j["igmp-querier"]["checks-last-member-left"]')" -ge 1 ] ||
+		mb_fail "the check did not find c1 the last member: $q"
+	# Another querier, lower: 10.78.0.2 on the bridge's own interface sends
+	# IGMPv2 general queries every second (a router there; the bridge's own
+	# querier stands aside for ours, which it heard).  The daemon yields;
+	# c1's next Leave gets no query from it.
+	ip -n "$(mb_ns br)" addr add 10.78.0.2/24 dev br0 || mb_fail "bridge address"
+	ip netns exec "$(mb_ns br)" nft delete table bridge mbql || mb_fail "nft delete"
+	mb_bg br python3 -c 'import socket, struct, time
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IGMP)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"br0")
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("10.78.0.2"))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_OPTIONS, b"\x94\x04\x00\x00")
+q = bytearray(b"\x11\x64\x00\x00\x00\x00\x00\x00")
+c = sum(struct.unpack("!4H", q))
+c = ~((c & 0xffff) + (c >> 16)) & 0xffff
+q[2:4] = struct.pack("!H", c)
+for _ in range(120):
+    s.sendto(q, ("224.0.0.1", 0))
+    time.sleep(1)' >"$MB_TMP/querier.log" 2>&1
+	for _ in $(seq 40); do
+		[ "$(other_querier)" = 10.78.0.2 ] && break
+		sleep 0.5
+	done
+	[ "$(other_querier)" = 10.78.0.2 ] || mb_fail "the daemon did not hear the bridge query"
+	capture "$MB_TMP/leave2.pcap"
+	rm -f "$MB_TMP/out.c1"
+	fetch c1 40
+	check c1
+	[ "$(querier_state)" = yielding ] || mb_fail "the daemon did not yield to the bridge"
+	sleep 4
+	kill -INT "$CAP_PID" 2>/dev/null
+	wait "$CAP_PID" 2>/dev/null
+	igmp_frames "$MB_TMP/leave2.pcap" >"$MB_TMP/leave2.txt"
+	awk '$2 == "10.78.0.21" && $4 == "17"' "$MB_TMP/leave2.txt" | grep -q . ||
+		mb_fail "c1 sent no Leave the second time: $(cat "$MB_TMP/leave2.txt")"
+	awk '$2 == "'$SRV_ADDR'" && $4 == "11"' "$MB_TMP/leave2.txt" | grep -q . &&
+		mb_fail "the daemon queried while another querier was present: $(cat "$MB_TMP/leave2.txt")"
+	mb_ctl --json stats >"$MB_TMP/stats.json" || mb_fail "stats"
+	q=$(json_py "$MB_TMP/stats.json" 'j["igmp-querier"]')
+	[ "$(json_py "$MB_TMP/stats.json" 'j["igmp-querier"]["leaves-not-querier"]')" -ge 1 ] ||
+		mb_fail "the Leave was not heard while yielding: $q"
+	mb_pass "Leave: two group-specific queries for $group 1 s apart as the querier, c1's port pruned; none while yielding ($q)"
+	;;
 *)
-	echo "usage: $0 querier | yield | fallback | mixed | mixed-1g | progress | lost-group" >&2
+	echo "usage: $0 querier | yield | leave | fallback | mixed | mixed-1g | progress | lost-group" >&2
 	exit 2
 	;;
 esac
