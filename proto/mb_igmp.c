@@ -115,12 +115,37 @@ mb_igmp_querier_due(struct mb_igmp_querier *q, uint64_t now)
 	return true;
 }
 
-/* Ends every check without a verdict (we are no longer the querier). */
+/* Frees the slots whose check is over, counting the verdicts. */
 static void
-gsq_clear(struct mb_igmp_querier *q)
+gsq_expire(struct mb_igmp_querier *q, uint64_t now)
 {
-	for (unsigned i = 0; i < MB_IGMP_GSQ_MAX; i++)
-		q->gsq[i].group = 0;
+	for (unsigned i = 0; i < MB_IGMP_GSQ_MAX; i++) {
+		struct mb_igmp_gsq *g = &q->gsq[i];
+
+		if (g->group == 0 || g->left > 0 || now < g->next)
+			continue;
+		/* the last query's response interval is over */
+		if (g->listen) {
+			if (g->reported)
+				q->checks_members++;
+			else
+				q->checks_empty++;
+		}
+		g->group = 0;
+	}
+}
+
+/* We are no longer the querier: the checks under way end, without another
+ * query or a verdict.  Each slot stays taken until its next query would
+ * have been due, so no slot sends twice within an interval whatever the
+ * state does (the bound on queries a second). */
+static void
+gsq_stop(struct mb_igmp_querier *q)
+{
+	for (unsigned i = 0; i < MB_IGMP_GSQ_MAX; i++) {
+		q->gsq[i].left = 0;
+		q->gsq[i].listen = false;
+	}
 }
 
 static struct mb_igmp_gsq *
@@ -142,6 +167,7 @@ mb_igmp_querier_leave(struct mb_igmp_querier *q, uint32_t group, bool listen, ui
 		q->leaves_not_querier++;
 		return -EAGAIN;
 	}
+	gsq_expire(q, now);
 	if (gsq_find(q, group) != NULL)
 		return -EALREADY;
 	g = gsq_find(q, 0);
@@ -169,26 +195,16 @@ mb_igmp_querier_report(struct mb_igmp_querier *q, uint32_t group)
 bool
 mb_igmp_querier_gsq_due(struct mb_igmp_querier *q, uint64_t now, uint32_t *ret_group)
 {
-	if (q->state != MB_IGMP_Q_QUERIER) {
-		gsq_clear(q);
+	if (q->state != MB_IGMP_Q_QUERIER)
+		gsq_stop(q);
+	gsq_expire(q, now);
+	if (q->state != MB_IGMP_Q_QUERIER)
 		return false;
-	}
 	for (unsigned i = 0; i < MB_IGMP_GSQ_MAX; i++) {
 		struct mb_igmp_gsq *g = &q->gsq[i];
 
-		if (g->group == 0 || now < g->next)
+		if (g->group == 0 || g->left == 0 || now < g->next)
 			continue;
-		if (g->left == 0) {
-			/* the last query's response interval is over */
-			if (g->listen) {
-				if (g->reported)
-					q->checks_members++;
-				else
-					q->checks_empty++;
-			}
-			g->group = 0;
-			continue;
-		}
 		g->left--;
 		g->next = now + q->lmqi;
 		q->gsq_sent++;

@@ -41,7 +41,9 @@
  * at most MB_IGMP_GSQ_MAX queries in any second (each check's queries are an
  * interval apart and a check holds its slot for two intervals).  Yielding
  * or going idle ends the checks under way without a verdict: a non-querier
- * sends no group-specific queries.
+ * sends no group-specific queries; the slot of a check ended so stays taken
+ * until its next query would have been due, which keeps that bound whatever
+ * the state does.
  *
  * One owner, never logs, no DPDK.
  */
@@ -138,7 +140,7 @@ bool mb_igmp_querier_due(struct mb_igmp_querier *q, uint64_t now);
  * heard; `listen`: the caller hears reports for the group (so a check's
  * verdict means something).  0: a check begins (the caller then sends what
  * mb_igmp_querier_gsq_due gives at once); -EALREADY: the group is being
- * checked; -EAGAIN: not the querier now; -ENOSPC: every slot is busy
+ * checked (or its check just ended by a yield still holds its slot); -EAGAIN: not the querier now; -ENOSPC: every slot is busy
  * (counted as limited). */
 int mb_igmp_querier_leave(struct mb_igmp_querier *q, uint32_t group, bool listen, uint64_t now);
 /* A membership report for `group` was heard (members remain if it is being

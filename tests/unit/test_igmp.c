@@ -369,6 +369,38 @@ test_leave_flood(void **state)
 	assert_true(q.leaves_limited >= q.leaves - 3 * MB_IGMP_GSQ_MAX);
 }
 
+/* The bound holds across state changes: 16 checks query at once, the
+ * querier goes idle and comes back 200 ms later, and 16 Leaves for other
+ * groups find the slots still held until a second after those queries. */
+static void
+test_leave_flood_restart(void **state)
+{
+	struct mb_igmp_querier q;
+	uint32_t g;
+	unsigned n = 0;
+
+	(void)state;
+	querier(&q);
+	for (unsigned k = 0; k < MB_IGMP_GSQ_MAX; k++)
+		assert_int_equal(mb_igmp_querier_leave(&q, htonl(0xef000100 + k), true, T0), 0);
+	assert_int_equal(gsq_at(&q, T0, &g), MB_IGMP_GSQ_MAX);
+	mb_igmp_querier_activate(&q, false, T0 + S / 10);
+	assert_int_equal(gsq_at(&q, T0 + S / 10, &g), 0);
+	mb_igmp_querier_activate(&q, true, T0 + S / 5);
+	assert_int_equal(q.state, MB_IGMP_Q_QUERIER);
+	for (unsigned k = 0; k < MB_IGMP_GSQ_MAX; k++)
+		assert_int_equal(mb_igmp_querier_leave(&q, htonl(0xef000200 + k), true, T0 + S / 5),
+				 -ENOSPC);
+	for (uint64_t t = T0 + S / 5; t < T0 + S; t += 10000)
+		n += gsq_at(&q, t, &g);
+	assert_int_equal(n, 0);
+	/* a second on, the slots are free again, and no verdict was counted
+	 * for the checks the restart ended */
+	assert_int_equal(mb_igmp_querier_leave(&q, htonl(0xef000300), true, T0 + S), 0);
+	assert_int_equal(gsq_at(&q, T0 + S, &g), 1);
+	assert_int_equal(q.checks_members + q.checks_empty, 0);
+}
+
 /* Malformed reports and Leaves are rejected: short, checksum, a group that
  * is no multicast group or is link-local; group-specific queries encode. */
 static void
@@ -422,6 +454,7 @@ main(void)
 		cmocka_unit_test(test_leave_querier),
 		cmocka_unit_test(test_leave_not_querier),
 		cmocka_unit_test(test_leave_flood),
+		cmocka_unit_test(test_leave_flood_restart),
 		cmocka_unit_test(test_decode),
 	};
 
