@@ -791,6 +791,10 @@ print(json.load(sys.stdin)["igmp-querier"].get("other-querier"))'
 		mb_fail "counters: $q"
 	[ "$(json_py "$MB_TMP/stats.json" 'j["igmp-querier"]["checks-last-member-left"]')" -ge 1 ] ||
 		mb_fail "the check did not find c1 the last member: $q"
+	mb_ctl stats >"$MB_TMP/stats.txt" || mb_fail "minibossctl stats"
+	grep -A20 '^IGMP querier:' "$MB_TMP/stats.txt" | grep -q '^  group-queries-sent  *[1-9]' &&
+		grep -q '^  igmp_gsq_tx  *[1-9]' "$MB_TMP/stats.txt" ||
+		mb_fail "minibossctl stats shows no group-specific queries: $(cat "$MB_TMP/stats.txt")"
 	# Another querier, lower: 10.78.0.2 on the bridge's own interface sends
 	# IGMPv2 general queries every second (a router there; the bridge's own
 	# querier stands aside for ours, which it heard).  The daemon yields;
