@@ -1197,9 +1197,10 @@ test_leave_gsq(void **state)
 	n = recv_match(out, sizeof(out), is_gsq);
 	t2 = mb_time_mono_ns();
 	assert_int_equal(n, 14 + 24 + 8);
-	/* a second later (the timers run every 100 ms; a loaded machine may
-	 * be late, never early) */
-	assert_true(t2 - t1 >= 900 * 1000000ULL);
+	/* a second later: the frames carry no time, and this thread may see
+	 * the first late on a loaded machine, so only "not at once" here (the
+	 * unit test test_leave_querier holds the exact schedule) */
+	assert_true(t2 - t1 >= 500 * 1000000ULL);
 	assert_true(t2 - t1 <= 5000 * 1000000ULL);
 	/* and no third */
 	assert_int_equal(gsq_count_ms(1500), 0);

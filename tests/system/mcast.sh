@@ -776,7 +776,7 @@ print(json.load(sys.stdin)["igmp-querier"].get("other-querier"))'
 		# to the group itself, max response 1 s; the first at once, the
 		# second a second later (timers every 100 ms, a loaded machine)
 		assert all(x[2] == g and x[4] == "10" for x in q), q
-		assert 0 <= t[0] - t0 < 0.5, (t0, t)
+		assert 0 <= t[0] - t0 < 1.0, (t0, t)
 		assert 0.9 <= t[1] - t[0] < 2.5, t
 	EOF
 	# The bridge cut the group's memberships short on the query; nobody on
