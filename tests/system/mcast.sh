@@ -683,6 +683,7 @@ lost-group)
 leave)
 	# The switch: snooping, its own queries dropped on the way out, so the
 	# daemon is the segment's querier (as in `querier`).
+	mb_require_cmd tcpdump
 	bridge_quiet() {
 		mb_nft "table bridge mbql {
 	chain mbqlo {
