@@ -238,6 +238,16 @@ ms() { cat "$MB_TMP/$1.ms"; }
 
 # alive PID: still running.
 alive() { kill -0 "$1" 2>/dev/null; }
+# bridge_rule TABLE HOOK RULE: one nft rule in a table of its own on the
+# bridge (priority 0, accept by default), deleted by its table's name.
+bridge_rule() {
+	mb_nft "table bridge $1 {
+	chain c {
+		type filter hook $2 priority 0; policy accept;
+		$3
+	}
+}"
+}
 
 # json_py FILE EXPR: evaluate a python expression over the JSON in FILE (j).
 json_py() {
@@ -337,12 +347,7 @@ querier)
 		mb_in c1 sysctl -qw net.ipv4.conf.eth0.igmpv2_unsolicited_report_interval=1000 \
 			net.ipv4.conf.eth0.igmpv3_unsolicited_report_interval=1000 ||
 			mb_fail "c1 report interval"
-		mb_nft "table bridge mbqq {
-	chain mbqo {
-		type filter hook output priority 0; policy accept;
-		ip protocol igmp counter drop
-	}
-}"
+		bridge_rule mbqq output 'ip protocol igmp counter drop'
 	}
 	BRIDGE_HOOK=bridge_snoop_no_querier
 	MIB=48
@@ -448,12 +453,7 @@ fallback)
 	# c2's port gets no multicast frame at all, as behind a switch that never
 	# learned its membership (by L2 destination: frames to its own MAC still
 	# pass, whatever their IP destination).
-	mb_nft "table bridge mbq {
-	chain mbqf {
-		type filter hook forward priority 0; policy accept;
-		oifname \"$(mb_bridge_port c2)\" ether daddr & 01:00:00:00:00:00 == 01:00:00:00:00:00 ip protocol udp counter drop
-	}
-}"
+	bridge_rule mbq forward "oifname \"$(mb_bridge_port c2)\" ether daddr & 01:00:00:00:00:00 == 01:00:00:00:00:00 ip protocol udp counter drop"
 	rm -f "$MB_TMP/out.c1"
 	fetch c1 50
 	fetch c2 50
@@ -535,12 +535,7 @@ mixed | mixed-1g)
 			ip netns exec "$(mb_ns br)" tc qdisc replace dev "$(mb_bridge_port c2)" \
 				root tbf rate "${q}mbit" burst 64kb latency 50ms || mb_fail "tbf"
 			mb_loss 5 c3
-			mb_nft "table bridge mbqloss {
-	chain mbql {
-		type filter hook forward priority 0; policy accept;
-		iifname \"$(mb_bridge_port c3)\" ip protocol udp numgen random mod 100 < 5 counter drop
-	}
-}"
+			bridge_rule mbqloss forward "iifname \"$(mb_bridge_port c3)\" ip protocol udp numgen random mod 100 < 5 counter drop"
 		fi
 		rm -f "$MB_TMP"/out.c[123]
 		# the throttled and the lossy node may take 10-20 times c1's
@@ -656,12 +651,7 @@ lost-group)
 	cut=0
 	while alive "$PID_c1"; do
 		if [ "$(grep -o '^\.*$' "$MB_TMP/c1.err" | tr -cd . | wc -c)" -ge 44 ]; then
-			mb_nft "table bridge mbqg {
-	chain mbqc {
-		type filter hook forward priority 0; policy accept;
-		oifname \"$(mb_bridge_port c1)\" ether daddr & 01:00:00:00:00:00 == 01:00:00:00:00:00 ip protocol udp counter drop
-	}
-}"
+			bridge_rule mbqg forward "oifname \"$(mb_bridge_port c1)\" ether daddr & 01:00:00:00:00:00 == 01:00:00:00:00:00 ip protocol udp counter drop"
 			cut=1
 			break
 		fi
@@ -685,12 +675,7 @@ leave)
 	# daemon is the segment's querier (as in `querier`).
 	mb_require_cmd tcpdump
 	bridge_quiet() {
-		mb_nft "table bridge mbql {
-	chain mbqlo {
-		type filter hook output priority 0; policy accept;
-		ip protocol igmp counter drop
-	}
-}"
+		bridge_rule mbql output 'ip protocol igmp counter drop'
 	}
 	BRIDGE_HOOK=bridge_quiet
 	MIB=8
@@ -733,12 +718,7 @@ print(json.load(sys.stdin)["igmp-querier"].get("other-querier"))'
 	# kernel leaves, and the bridge, which knows another querier (us),
 	# leaves the membership to the querier's queries: without them c1's
 	# port keeps the group (until the membership interval, 260 s).
-	mb_nft "table bridge mbqg {
-	chain mbqgi {
-		type filter hook prerouting priority 0; policy accept;
-		iifname \"$(mb_bridge_port srv)\" ip protocol igmp @th,0,8 0x11 ip daddr != 224.0.0.1 counter drop
-	}
-}"
+	bridge_rule mbqg prerouting "iifname \"$(mb_bridge_port srv)\" ip protocol igmp @th,0,8 0x11 ip daddr != 224.0.0.1 counter drop"
 	fetch c1 40
 	check c1
 	sleep 4
