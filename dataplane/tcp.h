@@ -15,7 +15,7 @@
  * Implemented: segment parsing with full option validation, passive open with
  * a bounded SYN queue and SYN cookies past it, MSS, window scaling,
  * timestamps with PAWS, a small SACK scoreboard, RTO per RFC 6298 with
- * backoff, a tail loss probe ahead of it (RFC 8985 section 7), NewReno fast retransmit/recovery (RFC 5681/6582) steered by SACK,
+ * backoff, a tail loss probe ahead of it with its loss detection (RFC 8985 section 7; not RACK), NewReno fast retransmit/recovery (RFC 5681/6582) steered by SACK,
  * NewReno or CUBIC (RFC 9438) congestion avoidance, chosen per connection,
  * persist timer for zero windows, FIN/RST in every state (RFC 5961 challenge
  * ACKs), a short bounded TIME_WAIT, idle timeout, a connection limit and a
@@ -104,6 +104,7 @@
 	X(rexmt_bytes, "payload bytes retransmitted")                                             \
 	X(persist_probes, "zero-window probes")                                                   \
 	X(tlp_probes, "tail loss probes: the last segment resent 2 SRTT after the last ACK")      \
+	X(tlp_recoveries, "tail loss probes that repaired a loss: the window cut (RFC 8985 7.4)") \
 	X(tx_fail, "segments the emit callback could not send")                                   \
 	X(conn_withdrawn, "connections reset because their buffer was withdrawn")                 \
 	X(conn_cubic, "connections opened with CUBIC congestion control")                         \
@@ -247,7 +248,7 @@ struct mb_tcp_conn {
 		cc_epoch : 1, /* cubic.epoch_ms holds the running stage's start */
 		cc_rto : 1,   /* the stage follows an RTO: W_max = cwnd_epoch, K = 0 */
 		tlp_armed : 1, /* t_rexmt is a tail loss probe's deadline (PTO) */
-		tlp_out : 1;   /* a probe was sent; none again until una moves */
+		tlp_out : 1;   /* a probe's episode is open (tlp_lo, tlp_end): no other probe */
 	uint8_t dupacks;
 	uint8_t nrexmt;		/* consecutive RTO expiries */
 	uint8_t nspans, span_head; /* ring of spans */
@@ -281,6 +282,10 @@ struct mb_tcp_conn {
 	uint64_t cookie;	/* application's value (FTP transfer id, flags) */
 	uint8_t l2[8];		/* the glue's: peer MAC to answer to */
 	struct mb_tcp_cubic cubic;
+	/* the open tail loss probe episode (tlp_out, RFC 8985 section 7.4):
+	 * the probe's first sequence number and what was the highest sent
+	 * (SND.NXT, the RFC's TLP.end_seq) when it went out */
+	uint32_t tlp_lo, tlp_end;
 } __attribute__((aligned(64)));
 
 _Static_assert(sizeof(struct mb_tcp_conn) <= 512, "a connection must fit in 512 bytes");

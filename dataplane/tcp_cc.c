@@ -3,7 +3,8 @@
  * RTT estimation (RFC 6298), the SACK scoreboard, and congestion control:
  * slow start with byte counting (RFC 3465), SACK-steered loss recovery
  * (RFC 6582's NewReno recovery, RFC 6675's IsLost rule), early retransmit
- * (RFC 5827), and one of two congestion avoidance and reduction rules per
+ * (RFC 5827), the loss detection of the tail loss probe (RFC 8985 section
+ * 7.4, below), and one of two congestion avoidance and reduction rules per
  * connection: NewReno (RFC 5681: +1 MSS per window, ssthresh = flight / 2)
  * or CUBIC (RFC 9438, below).  tcp_ack_input is where an acceptable
  * segment's acknowledgement is processed; tcp_cc_on_rto is the response to
@@ -26,6 +27,26 @@
  * Windows are kept in bytes and converted to segments of the connection's
  * MSS for the formulas; the arithmetic is double precision.  Not done: the
  * undo of spurious reductions (4.9), HyStart++.
+ *
+ * The tail loss probe's episode (RFC 8985 7.4): a probe (tcp_output.c) is a
+ * retransmission of the flight's last segment, so when it fills a hole its
+ * ACK looks like any other and the loss would go unanswered.  The episode
+ * remembers the probe's range and SND.NXT when it went out (tlp_end) and
+ * ends on the first ACK that tells: a D-SACK of the probe (RFC 2883: the
+ * original and the probe both arrived, only ACKs were lost: no loss), a
+ * duplicate ACK at tlp_end that says nothing new (the same from a receiver
+ * without D-SACK: no loss), or an ACK beyond tlp_end with neither before it
+ * (the probe repaired a loss: ssthresh and cwnd are cut as on entering fast
+ * recovery, from the flight before that ACK, counted tlp_recoveries).  An
+ * ACK of exactly tlp_end is not enough: the probe's D-SACK may still follow
+ * it.  An RTO or fast recovery ends the episode (they have their own
+ * response), and no other probe goes out while it is open.
+ *
+ * Not done: RACK (RFC 8985 section 6), the time-based detection of lost
+ * segments and lost retransmissions.  It needs every segment's transmit
+ * time; a connection here keeps no per-segment state (it sends from the
+ * image, and fits 512 bytes), so loss is inferred from duplicate ACKs, the
+ * SACK scoreboard, the probe and the RTO as above.
  */
 #include <math.h>
 #include <stdint.h>
@@ -207,9 +228,57 @@ sacked_bytes(const struct mb_tcp_conn *c)
 	return n;
 }
 
+/* Is g's first SACK block a D-SACK (RFC 2883 section 4) of a byte of the
+ * open probe?  Only the form below the cumulative ACK can be: it is asked
+ * once the ACK has reached tlp_end, above all of the probe. */
+static bool
+dsack_of_probe(const struct mb_tcp_conn *c, const struct mb_tcp_seg *g)
+{
+	const struct mb_tcp_sack_block *b = &g->sack[0];
+
+	if (g->nsack == 0 || !seq_lt(b->left, b->right) || !seq_leq(b->right, g->ack))
+		return false;
+	return seq_lt(b->left, c->tlp_end) && seq_lt(c->tlp_lo, b->right);
+}
+
+/* An acceptable ACK during the probe's episode (c->tlp_out; see the top of
+ * the file): ends the episode when the ACK tells whether the probe repaired
+ * a loss; true if it did.  d: the ACK past una; dup_quiet: no data, SYN,
+ * FIN, window change or SACK news. */
+static bool
+tlp_episode_ack(struct mb_tcp_conn *c, const struct mb_tcp_seg *g, int32_t d, bool dup_quiet)
+{
+	if (seq_lt(g->ack, c->tlp_end))
+		return false; /* the flight before the probe is not yet acknowledged */
+	if (dsack_of_probe(c, g)) {
+		c->tlp_out = 0; /* original and probe arrived */
+		return false;
+	}
+	if (seq_lt(c->tlp_end, g->ack)) {
+		c->tlp_out = 0; /* past the probe and no D-SACK of it: it filled a hole */
+		return true;
+	}
+	if (d == 0 && dup_quiet)
+		c->tlp_out = 0; /* the probe's duplicate ACK, no D-SACK receiver */
+	return false;
+}
+
+/* The probe repaired a loss: the reduction of a fast recovery, from the
+ * flight before this ACK, without its retransmission (the hole is filled). */
+static void
+tlp_loss(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
+{
+	if (c->cc_cubic)
+		cubic_reduce(c);
+	c->ssthresh = tcp_cc_ssthresh(c);
+	cwnd_set(c, min32(c->cwnd, c->ssthresh));
+	s->cnt.tlp_recoveries++;
+}
+
 static void
 enter_recovery(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 {
+	c->tlp_out = 0; /* fast recovery ends a probe's episode (RFC 8985 7.4.1) */
 	if (c->cc_cubic)
 		cubic_reduce(c);
 	c->ssthresh = tcp_cc_ssthresh(c);
@@ -232,6 +301,7 @@ tcp_ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp
 	uint32_t old_wnd = c->snd_wnd;
 	bool wnd_same = new_wnd == old_wnd;
 	bool sack_news = false; /* this ACK SACKed bytes not SACKed before */
+	bool tlp_cut = false;	/* the tail loss probe repaired a loss */
 	unsigned freed = 0;
 
 	if (d > 0 && (uint64_t)d > c->max - c->una) {
@@ -254,6 +324,13 @@ tcp_ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp
 		sack_update(c, g);
 		sack_news = sacked_bytes(c) > before;
 	}
+	if (c->tlp_out &&
+	    tlp_episode_ack(c, g, d,
+			    g->plen == 0 && !(g->flags & (MB_TCP_SYN | MB_TCP_FIN)) && wnd_same &&
+				    !sack_news)) {
+		tlp_cut = true;
+		tlp_loss(s, c);
+	}
 
 	if (d > 0) {
 		uint64_t acked = (uint64_t)d;
@@ -267,7 +344,6 @@ tcp_ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp
 		}
 		c->una += acked;
 		c->nrexmt = 0;
-		c->tlp_out = 0;
 		if (c->nxt < c->una)
 			c->nxt = c->una;
 		sack_prune(c);
@@ -306,8 +382,10 @@ tcp_ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp
 			/* byte counting (RFC 3465, L = 2 SMSS in slow start); in
 			 * congestion avoidance a stretch ACK (GRO/LRO at the
 			 * receiver) grows the window by the bytes it covers, not
-			 * by one ACK's worth */
-			if (c->cwnd < c->ssthresh) {
+			 * by one ACK's worth; not on the ACK that cut it */
+			if (tlp_cut) {
+				/* the window was just reduced */
+			} else if (c->cwnd < c->ssthresh) {
 				cwnd_add(c, acked < 2u * c->mss ? acked : 2u * c->mss);
 			} else if (c->cc_cubic) {
 				cubic_ack(s, c, acked);
@@ -374,5 +452,6 @@ tcp_cc_on_rto(struct mb_tcp_conn *c)
 	c->recover = c->max;
 	c->in_recovery = 0;
 	c->dupacks = 0;
+	c->tlp_out = 0; /* an RTO ends a probe's episode (RFC 8985 7.4.1) */
 	c->nsb = 0; /* the receiver may have reneged (RFC 2018 §8) */
 }

@@ -230,9 +230,11 @@ tcp_arm_rexmt(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
  * out once more: its ACK acknowledges everything that arrived, and SACK
  * recovery repairs what did not.  Only in the open state of a SACK
  * connection with an RTT sample (not in recovery, not after an RTO, not in
- * persist), one probe until an ACK moves una; the RTO is armed behind it.
- * Not done: RFC 8985's TLP loss detection (a probe that repaired a lost
- * tail does not reduce the window) and RACK. */
+ * persist), and no probe while the last one's episode is open (tlp_out,
+ * RFC 8985 section 7.4: tcp_ack_input ends it and cuts the window when the
+ * probe repaired a loss); the RTO is armed behind it.  The probe is always
+ * a retransmission: new data goes out as the windows allow, never held back
+ * for a probe.  Not done: RACK's time-based loss detection (tcp_cc.c). */
 void
 tcp_arm_pto(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 {
@@ -264,7 +266,13 @@ tcp_send_probe(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 	if (hi <= c->una)
 		return false;
 	off = hi - c->una > c->mss ? hi - c->mss : c->una;
-	return tcp_send_data(s, c, off, (uint32_t)(hi - off)) > 0;
+	if (tcp_send_data(s, c, off, (uint32_t)(hi - off)) == 0)
+		return false;
+	/* the episode: what the probe covers, and SND.NXT (RFC 8985 7.4) */
+	c->tlp_out = 1;
+	c->tlp_lo = seq_of(c, off);
+	c->tlp_end = seq_of(c, c->max);
+	return true;
 }
 
 /* Send what the windows allow, the FIN when everything is queued, an ACK if

@@ -160,7 +160,8 @@ void tcp_arm_rexmt(struct mb_tcp_stack *s, struct mb_tcp_conn *c);
 /* With data in flight: the tail loss probe's timer when the connection may
  * have one, else the RTO (tcp_output.c). */
 void tcp_arm_pto(struct mb_tcp_stack *s, struct mb_tcp_conn *c);
-/* Send the tail loss probe (the last segment sent); true if it went out. */
+/* Send the tail loss probe (the last segment sent) and open its episode
+ * (tlp_out, tlp_lo, tlp_end); true if it went out. */
 bool tcp_send_probe(struct mb_tcp_stack *s, struct mb_tcp_conn *c);
 /* Send what the windows allow, FIN, owed ACK; set the RTO/persist timer. */
 void tcp_output(struct mb_tcp_stack *s, struct mb_tcp_conn *c);

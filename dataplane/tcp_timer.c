@@ -123,10 +123,8 @@ rto_expire(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 	if (c->tlp_armed && c->nrexmt == 0) {
 		/* the tail loss probe (tcp_arm_pto), then the RTO behind it */
 		c->tlp_armed = 0;
-		if (tcp_send_probe(s, c)) {
+		if (tcp_send_probe(s, c))
 			s->cnt.tlp_probes++;
-			c->tlp_out = 1;
-		}
 		tcp_arm_rexmt(s, c);
 		return;
 	}

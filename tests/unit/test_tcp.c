@@ -547,10 +547,13 @@ test_tail_loss_probe(void **st)
 	assert_int_equal(soff(e, &e->rec[0]) + e->rec[0].len, hi); /* the last segment */
 	assert_int_equal(c->cwnd, cwnd);
 	assert_false(c->tlp_armed);
-	/* its ACK covers the whole flight: more data at once, no RTO, no cut */
+	/* its ACK covers the whole flight, with a D-SACK of the probe (the
+	 * original arrived, only ACKs were lost): more data at once, no RTO,
+	 * no cut, and the probe's episode is over */
 	e->now = t0 + 12 * MS;
 	e->nrec = 0;
-	acked_to(e, (uint32_t)hi);
+	peer_sack(e, e->iss + 1 + (uint32_t)hi, 65535, e->iss + 1 + (uint32_t)hi - c->mss,
+		  e->iss + 1 + (uint32_t)hi);
 	assert_int_equal(c->una, hi);
 	assert_true(count_data(e, 0) >= 2);
 	assert_true(c->cwnd >= cwnd);
@@ -574,8 +577,168 @@ test_tail_loss_probe(void **st)
 	assert_int_equal(k->rexmt_rto, 1);
 	assert_int_equal(soff(e, &e->rec[0]), c->una); /* go back to the first unacked */
 	assert_int_equal(c->cwnd, c->mss);
-	/* after the RTO (nrexmt > 0) no probe is armed */
+	/* after the RTO (nrexmt > 0) no probe is armed; the RTO ended the
+	 * probe's episode (its own response cut the window) */
 	assert_false(c->tlp_armed);
+	assert_false(c->tlp_out);
+	assert_int_equal(k->tlp_recoveries, 0);
+	env_free(e);
+}
+
+/* A flight whose ACKs are lost after an RTT sample, then its tail loss
+ * probe (the last segment again, 2 SRTT later).  Returns the flight's end
+ * (stream offset). */
+static uint32_t
+tlp_flight_probed(struct env *e, struct mb_tcp_conn *c)
+{
+	const struct mb_tcp_counters *k = mb_tcp_stack_counters(e->s);
+	uint64_t p0 = k->tlp_probes;
+	uint32_t hi;
+
+	e->now += 2 * MS;
+	acked_to(e, 2u * c->mss);
+	assert_true(c->tlp_armed);
+	hi = (uint32_t)c->max;
+	e->nrec = 0;
+	e->now += 11 * MS;
+	mb_tcp_timers(e->s, e->now);
+	assert_int_equal(k->tlp_probes, p0 + 1);
+	assert_int_equal(e->nrec, 1);
+	assert_int_equal(soff(e, &e->rec[0]) + e->rec[0].len, hi);
+	assert_true(c->tlp_out);
+	return hi;
+}
+
+/* RFC 8985 section 7.4: the probe filled a hole (the flight's last segment
+ * was lost, with the ACKs of the rest): its ACK covers the flight and
+ * carries no D-SACK.  That alone is not yet a loss (the D-SACK may come
+ * next); the first ACK past the probe's SND.NXT with none before it is,
+ * and cuts ssthresh and cwnd as fast recovery would, from the flight
+ * before that ACK, for NewReno (1/2) and CUBIC (0.7, W_max = the window
+ * before).  No retransmission: the hole is already filled.  Before, the
+ * window went on growing as if nothing had been lost. */
+static void
+tlp_cubic(struct mb_tcp_params *p)
+{
+	p->cc = MB_TCP_CC_CUBIC;
+}
+
+static void
+test_tlp_repaired_loss(void **st)
+{
+	for (int cubic = 0; cubic < 2; cubic++) {
+		struct env *e = env_new(cubic ? tlp_cubic : NULL);
+		const struct mb_tcp_counters *k = mb_tcp_stack_counters(e->s);
+		struct mb_tcp_conn *c;
+		uint32_t hi, cwnd, flight, want;
+
+		(void)st;
+		c = request(e);
+		assert_int_equal(c->cc_cubic, cubic);
+		hi = tlp_flight_probed(e, c);
+		e->now += 1 * MS;
+		e->nrec = 0;
+		acked_to(e, hi);
+		assert_true(c->tlp_out);
+		assert_int_equal(k->tlp_recoveries, 0);
+		assert_int_equal(c->ssthresh, UINT32_MAX);
+		assert_true(count_data(e, 0) >= 2); /* the next flight */
+		/* no second probe while the episode is open: the RTO is armed */
+		assert_false(c->tlp_armed);
+		assert_true(c->t_rexmt != 0);
+		cwnd = c->cwnd;
+		flight = (uint32_t)(c->max - c->una);
+		assert_true(flight > 4u * c->mss);
+		e->now += 2 * MS;
+		e->nrec = 0;
+		acked_to(e, hi + c->mss);
+		assert_int_equal(k->tlp_recoveries, 1);
+		assert_false(c->tlp_out);
+		want = cubic ? flight * 7 / 10 : flight / 2;
+		assert_int_equal(c->ssthresh, want);
+		assert_int_equal(c->cwnd, want < cwnd ? want : cwnd);
+		if (cubic)
+			assert_int_equal(c->cubic.w_max, cwnd);
+		assert_int_equal(k->rexmt_fast, 0);
+		assert_int_equal(k->rexmt_rto, 0);
+		assert_false(c->in_recovery);
+		/* nothing was resent; the episode over, the next flight may be
+		 * probed again */
+		for (unsigned i = 0; i < e->nrec; i++)
+			assert_true(soff(e, &e->rec[i]) >= hi || e->rec[i].len == 0);
+		assert_true(c->tlp_armed);
+		env_free(e);
+	}
+}
+
+/* The probe and the original both arrived (only the flight's ACKs were
+ * lost): the receiver reports the probe as a duplicate with a D-SACK
+ * (RFC 2883: a first SACK block below the cumulative ACK).  The episode
+ * ends without a cut, later ACKs cut nothing, and the next flight gets a
+ * probe again.  A D-SACK of some other range (a duplicate made by the
+ * network) says nothing about the probe. */
+static void
+test_tlp_dsack_no_loss(void **st)
+{
+	struct env *e = env_new(NULL);
+	const struct mb_tcp_counters *k = mb_tcp_stack_counters(e->s);
+	struct mb_tcp_conn *c;
+	uint32_t hi, base, cwnd;
+
+	(void)st;
+	c = request(e);
+	base = e->iss + 1;
+	hi = tlp_flight_probed(e, c);
+	/* the original's ACK, late, with a D-SACK of the flight's first
+	 * segment: not the probe, the episode stays open */
+	e->now += 1 * MS;
+	peer_sack(e, base + hi, 65535, base, base + c->mss);
+	assert_true(c->tlp_out);
+	/* the probe's D-SACK */
+	peer_sack(e, base + hi, 65535, base + hi - c->mss, base + hi);
+	assert_false(c->tlp_out);
+	assert_int_equal(k->tlp_recoveries, 0);
+	/* the next flight's ACK past the probe: no cut */
+	cwnd = c->cwnd;
+	e->now += 2 * MS;
+	acked_to(e, hi + c->mss);
+	assert_int_equal(k->tlp_recoveries, 0);
+	assert_int_equal(c->ssthresh, UINT32_MAX);
+	assert_true(c->cwnd > cwnd);
+	assert_true(c->tlp_armed);
+	env_free(e);
+}
+
+/* A receiver without D-SACK: the original's ACK arrives late (after the
+ * probe went out), then the probe, a duplicate, draws a duplicate ACK of
+ * the same number that says nothing else (no data, no SACK, the same
+ * window).  Both arrived: the episode ends without a cut.  Any other ACK
+ * at that number (here, one that changes the window) does not end it. */
+static void
+test_tlp_dupack_no_loss(void **st)
+{
+	struct env *e = env_new(NULL);
+	const struct mb_tcp_counters *k = mb_tcp_stack_counters(e->s);
+	struct mb_tcp_conn *c;
+	uint32_t hi, cwnd;
+
+	(void)st;
+	c = request(e);
+	hi = tlp_flight_probed(e, c);
+	e->now += 1 * MS;
+	acked_to(e, hi);
+	assert_true(c->tlp_out);
+	peer(e, MB_TCP_ACK, e->pseq, e->iss + 1 + hi, 60000, NULL); /* a window update */
+	assert_true(c->tlp_out);
+	peer(e, MB_TCP_ACK, e->pseq, e->iss + 1 + hi, 60000, NULL); /* the probe's dup ACK */
+	assert_false(c->tlp_out);
+	assert_int_equal(k->tlp_recoveries, 0);
+	cwnd = c->cwnd;
+	e->now += 2 * MS;
+	acked_to(e, hi + c->mss);
+	assert_int_equal(k->tlp_recoveries, 0);
+	assert_int_equal(c->ssthresh, UINT32_MAX);
+	assert_true(c->cwnd > cwnd);
 	env_free(e);
 }
 
@@ -1896,7 +2059,7 @@ test_cubic_rto(void **st)
 {
 	(void)st;
 	for (unsigned cubic = 0; cubic < 2; cubic++) {
-		struct env *e = env_new(cubic ? cubic_params : NULL);
+		struct env *e = env_new(cubic ? tlp_cubic : NULL);
 		struct mb_tcp_conn *c;
 		struct cubic_model m;
 		uint64_t flight, epoch;
@@ -2129,6 +2292,9 @@ main(void)
 		cmocka_unit_test(test_rto_backoff),
 		cmocka_unit_test(test_tail_loss_probe),
 		cmocka_unit_test(test_tail_loss_probe_needs_sack),
+		cmocka_unit_test(test_tlp_repaired_loss),
+		cmocka_unit_test(test_tlp_dsack_no_loss),
+		cmocka_unit_test(test_tlp_dupack_no_loss),
 		cmocka_unit_test(test_timer_unaligned),
 		cmocka_unit_test(test_zero_window_persist),
 		cmocka_unit_test(test_rst_every_state),
