@@ -35,7 +35,8 @@
  *     live connections, responses not above requests;
  *   - per connection: spans and scoreboard within their arrays, una <= nxt
  *     <= max <= end (+FIN), cwnd within MB_TCP_CWND_MAX, SACK entries
- *     inside [una, max];
+ *     inside [una, max]; an open tail loss probe episode never in recovery
+ *     or after an RTO (both end it), its range inside what was sent;
  *   - after the stack is freed every connection was closed and every image
  *     reference is back.
  * Also built by tests/unit/test_garbage.c.
@@ -429,6 +430,12 @@ check_state(struct env *e, const struct mb_tcp_params *prm)
 		CHECK(k->mss >= MB_TCP_MSS_MIN && k->mss <= e->our_mss);
 		for (unsigned int j = 0; j < k->nsb; j++)
 			CHECK(k->sb[j].l < k->sb[j].r && k->sb[j].r <= k->max + 1);
+		if (k->tlp_out) {
+			uint32_t lo = k->tlp_lo - (k->iss + 1), hi = k->tlp_end - (k->iss + 1);
+
+			CHECK(!k->in_recovery && k->nrexmt == 0);
+			CHECK(lo < hi && hi <= k->max);
+		}
 	}
 	CHECK(mb_tcp_stack_nconns(e->s) == live);
 	CHECK(e->accepts >= e->closes && e->accepts - e->closes <= live);
