@@ -1196,9 +1196,10 @@ test_paws_and_bad_ack(void **st)
 }
 
 /* The host reorders a peer's pure ACKs now and then (seen in abuse.sh
- * syn-flood: Linux sends window updates from the reading process and ACKs
- * from the receive softirq, on two CPUs, and the veth's per-CPU backlogs
- * let the later overtake the earlier).  An overtaken ACK stamped in an
+ * syn-flood, each overtaken ACK one segment behind the one that overtook
+ * it; most likely Linux's window updates from the reading process and ACKs
+ * from the receive softirq, on two CPUs, through a veth's per-CPU
+ * backlogs).  An overtaken ACK stamped in an
  * earlier millisecond fails PAWS (RFC 7323 section 5.3 R1): dropped,
  * counted drop_paws and answered with an ACK, and it changes nothing, as
  * the ACK that overtook it carried all it said and more.  One stamped in
