@@ -15,7 +15,7 @@
  * Implemented: segment parsing with full option validation, passive open with
  * a bounded SYN queue and SYN cookies past it, MSS, window scaling,
  * timestamps with PAWS, a small SACK scoreboard, RTO per RFC 6298 with
- * backoff, a tail loss probe ahead of it with its loss detection (RFC 8985 section 7; not RACK), NewReno fast retransmit/recovery (RFC 5681/6582) steered by SACK,
+ * backoff, a tail loss probe ahead of it with its loss detection (RFC 8985 section 7), NewReno fast retransmit/recovery (RFC 5681/6582) steered by SACK, with RACK's rule for a lost retransmission of the first hole (not the rest of RACK),
  * NewReno or CUBIC (RFC 9438) congestion avoidance, chosen per connection,
  * persist timer for zero windows, FIN/RST in every state (RFC 5961 challenge
  * ACKs), a short bounded TIME_WAIT, idle timeout, a connection limit and a
@@ -102,6 +102,7 @@
 	X(rexmt_rto, "retransmission timeouts")                                                   \
 	X(rexmt_fast, "fast retransmits")                                                         \
 	X(rexmt_bytes, "payload bytes retransmitted")                                             \
+	X(rexmt_lost, "retransmissions found lost (sent after them arrived, RTT later) and resent") \
 	X(persist_probes, "zero-window probes")                                                   \
 	X(tlp_probes, "tail loss probes: the last segment resent 2 SRTT after the last ACK")      \
 	X(tlp_recoveries, "tail loss probes that repaired a loss: the window cut (RFC 8985 7.4)") \
@@ -248,7 +249,8 @@ struct mb_tcp_conn {
 		cc_epoch : 1, /* cubic.epoch_ms holds the running stage's start */
 		cc_rto : 1,   /* the stage follows an RTO: W_max = cwnd_epoch, K = 0 */
 		tlp_armed : 1, /* t_rexmt is a tail loss probe's deadline (PTO) */
-		tlp_out : 1;   /* a probe's episode is open (tlp_lo, tlp_end): no other probe */
+		tlp_out : 1,   /* a probe's episode is open (tlp_lo, tlp_end): no other probe */
+		rack_on : 1;   /* recovery: rack_* describe the first hole's last retransmission */
 	uint8_t dupacks;
 	uint8_t nrexmt;		/* consecutive RTO expiries */
 	uint8_t nspans, span_head; /* ring of spans */
@@ -286,6 +288,11 @@ struct mb_tcp_conn {
 	 * the probe's first sequence number and what was the highest sent
 	 * (SND.NXT, the RFC's TLP.end_seq) when it went out */
 	uint32_t tlp_lo, tlp_end;
+	/* the first hole's last retransmission in recovery (rack_on): when it
+	 * went out, and where what went out after it starts (holes resent
+	 * from rack_mark up to rexmt_nxt, new data from rack_max) */
+	uint64_t rack_ns;
+	uint64_t rack_mark, rack_max;
 } __attribute__((aligned(64)));
 
 _Static_assert(sizeof(struct mb_tcp_conn) <= 512, "a connection must fit in 512 bytes");

@@ -42,11 +42,19 @@
  * it.  An RTO or fast recovery ends the episode (they have their own
  * response), and no other probe goes out while it is open.
  *
- * Not done: RACK (RFC 8985 section 6), the time-based detection of lost
- * segments and lost retransmissions.  It needs every segment's transmit
- * time; a connection here keeps no per-segment state (it sends from the
- * image, and fits 512 bytes), so loss is inferred from duplicate ACKs, the
- * SACK scoreboard, the probe and the RTO as above.
+ * A lost retransmission, RACK's way (RFC 8985 section 6.2) for the one
+ * retransmission that matters most: in SACK recovery the connection
+ * remembers when the first hole (at una) was last resent and where what
+ * went out after it starts (holes resent after it, new data).  When an ACK
+ * SACKs some of that and RTT + RTT / 4 (RACK's reordering window) has
+ * passed since, the hole's retransmission is presumed lost and goes out
+ * again (rexmt_lost), instead of waiting for the RTO and slow start from
+ * one segment.  Not the rest of RACK: it needs every segment's transmit
+ * time, and a connection here keeps no per-segment state (it sends from
+ * the image and fits 512 bytes), so other holes are found by the SACK
+ * rules above and time-based detection has no timer of its own: an ACK
+ * that comes too soon is taken for reordering, and a later ACK or the RTO
+ * decides.
  */
 #include <math.h>
 #include <stdint.h>
@@ -275,6 +283,65 @@ tlp_loss(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 	s->cnt.tlp_recoveries++;
 }
 
+/* SACKed bytes of the scoreboard inside [lo, hi). */
+static uint64_t
+sacked_in(const struct mb_tcp_conn *c, uint64_t lo, uint64_t hi)
+{
+	uint64_t n = 0;
+
+	for (unsigned k = 0; k < c->nsb; k++) {
+		uint64_t l = c->sb[k].l > lo ? c->sb[k].l : lo;
+		uint64_t r = c->sb[k].r < hi ? c->sb[k].r : hi;
+
+		if (l < r)
+			n += r - l;
+	}
+	return n;
+}
+
+/* SACKed bytes that went out after the first hole's last retransmission:
+ * holes resent since (rack_mark up to rexmt_nxt) and new data (from
+ * rack_max). */
+static uint64_t
+sacked_after_rexmt(const struct mb_tcp_conn *c)
+{
+	return sacked_in(c, c->rack_mark, c->rexmt_nxt) + sacked_in(c, c->rack_max, UINT64_MAX);
+}
+
+/* The first hole (at una) was just retransmitted in recovery (n bytes):
+ * remember when, and where what goes out after it starts. */
+static void
+rack_note(struct mb_tcp_stack *s, struct mb_tcp_conn *c, uint32_t n)
+{
+	c->rack_on = n > 0 && c->sack_ok;
+	c->rack_ns = s->now;
+	c->rack_mark = c->rexmt_nxt;
+	c->rack_max = c->max;
+}
+
+/* RACK's rule (RFC 8985 section 6.2) for the first hole's retransmission:
+ * something sent after it was SACKed (the caller saw that), so if it has
+ * not been acknowledged RTT + RTT / 4 (the reordering window) after it
+ * went out, it was lost too: send it again, counted rexmt_lost.  Without
+ * an RTT sample nothing is presumed; the RTO stays the fallback. */
+static bool
+rack_rexmt_lost(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
+{
+	uint64_t wait_ns = ((uint64_t)c->srtt_us + c->srtt_us / 4) * 1000ULL;
+	uint32_t n;
+
+	if (c->srtt_us == 0 || s->now - c->rack_ns < wait_ns)
+		return false;
+	n = tcp_send_data(s, c, c->una, c->mss);
+	if (n == 0)
+		return false;
+	s->cnt.rexmt_lost++;
+	c->rack_ns = s->now;
+	c->rack_mark = c->rexmt_nxt; /* the holes resent so far went out before it */
+	c->rack_max = c->max;
+	return true;
+}
+
 static void
 enter_recovery(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 {
@@ -286,7 +353,7 @@ enter_recovery(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 	c->in_recovery = 1;
 	c->rexmt_nxt = c->una;
 	s->cnt.rexmt_fast++;
-	(void)tcp_rexmt_hole(s, c, c->una);
+	rack_note(s, c, tcp_rexmt_hole(s, c, c->una));
 	cwnd_set(c, (uint64_t)c->ssthresh + 3u * c->mss);
 	tcp_arm_rexmt(s, c);
 }
@@ -302,6 +369,7 @@ tcp_ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp
 	bool wnd_same = new_wnd == old_wnd;
 	bool sack_news = false; /* this ACK SACKed bytes not SACKed before */
 	bool tlp_cut = false;	/* the tail loss probe repaired a loss */
+	bool rack_news = false; /* ... bytes sent after the first hole's retransmission */
 	unsigned freed = 0;
 
 	if (d > 0 && (uint64_t)d > c->max - c->una) {
@@ -320,9 +388,11 @@ tcp_ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp
 	}
 	if (c->sack_ok && g->nsack > 0) {
 		uint64_t before = sacked_bytes(c);
+		uint64_t after0 = c->rack_on ? sacked_after_rexmt(c) : 0;
 
 		sack_update(c, g);
 		sack_news = sacked_bytes(c) > before;
+		rack_news = c->rack_on && sacked_after_rexmt(c) > after0;
 	}
 	if (c->tlp_out &&
 	    tlp_episode_ack(c, g, d,
@@ -370,10 +440,11 @@ tcp_ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp
 
 				cwnd_set(c, min32(c->ssthresh, fl32) + (uint64_t)c->mss);
 				c->in_recovery = 0;
+				c->rack_on = 0;
 				c->dupacks = 0;
 			} else {
 				/* partial ACK (RFC 6582 §3.2 step 5) */
-				(void)tcp_rexmt_hole(s, c, c->una);
+				rack_note(s, c, tcp_rexmt_hole(s, c, c->una));
 				cwnd_set(c, (c->cwnd > acked ? c->cwnd - acked : 0) + c->mss);
 				tcp_arm_rexmt(s, c);
 			}
@@ -429,6 +500,8 @@ tcp_ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp
 				thresh = segs > 1 ? (unsigned)segs - 1 : 1;
 			if ((c->dupacks >= thresh || sack_loss) && c->una >= c->recover)
 				enter_recovery(s, c);
+		} else if (rack_news && rack_rexmt_lost(s, c)) {
+			/* the first hole's retransmission was lost: it went out again */
 		} else if (c->sack_ok && tcp_rexmt_hole(s, c, c->rexmt_nxt) > 0) {
 			/* a hole went out in place of inflation */
 		} else {
@@ -453,5 +526,6 @@ tcp_cc_on_rto(struct mb_tcp_conn *c)
 	c->in_recovery = 0;
 	c->dupacks = 0;
 	c->tlp_out = 0; /* an RTO ends a probe's episode (RFC 8985 7.4.1) */
+	c->rack_on = 0;
 	c->nsb = 0; /* the receiver may have reneged (RFC 2018 §8) */
 }

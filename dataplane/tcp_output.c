@@ -234,7 +234,7 @@ tcp_arm_rexmt(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
  * RFC 8985 section 7.4: tcp_ack_input ends it and cuts the window when the
  * probe repaired a loss); the RTO is armed behind it.  The probe is always
  * a retransmission: new data goes out as the windows allow, never held back
- * for a probe.  Not done: RACK's time-based loss detection (tcp_cc.c). */
+ * for a probe. */
 void
 tcp_arm_pto(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 {

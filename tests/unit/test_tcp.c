@@ -766,6 +766,69 @@ test_tail_loss_probe_needs_sack(void **st)
 	env_free(e);
 }
 
+/* RACK's rule for a lost retransmission (RFC 8985 section 6.2): in SACK
+ * recovery the first hole's retransmission is lost as well.  Once
+ * something sent after it is SACKed (here the retransmission of a second
+ * hole) and RTT + RTT / 4 has passed since it went out, it goes out again
+ * at once; before, only the RTO (200 ms at least, then slow start from one
+ * segment) resent it.  A SACK sooner than that is taken for reordering:
+ * nothing is resent (there is no reordering timer: a later SACK or the RTO
+ * decides). */
+static void
+test_rack_lost_rexmt(void **st)
+{
+	for (int late = 0; late < 2; late++) {
+		struct env *e = env_new(NULL);
+		const struct mb_tcp_counters *k = mb_tcp_stack_counters(e->s);
+		struct mb_tcp_conn *c;
+		uint32_t m, base, u;
+		unsigned resent = 0;
+
+		(void)st;
+		c = request(e);
+		m = c->mss;
+		base = e->iss + 1;
+		e->now += 2 * MS;
+		acked_to(e, 2u * m); /* an RTT sample: 2 ms */
+		assert_int_equal(c->srtt_us, 2000);
+		u = 2 * m;
+		assert_true(c->max >= u + 8u * m);
+		/* segments u and u + 4m lost: the SACK of the three after the
+		 * first starts recovery and resends it */
+		e->now += 1 * MS;
+		e->nrec = 0;
+		peer_sack(e, base + u, 65535, base + u + m, base + u + 4 * m);
+		assert_int_equal(k->rexmt_fast, 1);
+		assert_true(c->in_recovery);
+		assert_int_equal(soff(e, &e->rec[0]), u);
+		/* the SACK of the segment after the second hole resends that */
+		e->nrec = 0;
+		peer_sack(e, base + u, 65535, base + u + 5 * m, base + u + 6 * m);
+		assert_true(e->nrec >= 1);
+		assert_int_equal(soff(e, &e->rec[0]), u + 4 * m);
+		/* the second hole's retransmission arrives, the first one's was
+		 * lost: SACKed 1 ms (too soon) or 3 ms (past 2.5 ms) later */
+		e->now += late ? 3 * MS : 1 * MS;
+		e->nrec = 0;
+		peer_sack(e, base + u, 65535, base + u + m, base + u + 6 * m);
+		for (unsigned i = 0; i < e->nrec; i++)
+			resent += e->rec[i].len > 0 && soff(e, &e->rec[i]) == u;
+		assert_int_equal(resent, late ? 1 : 0);
+		assert_int_equal(k->rexmt_lost, late ? 1 : 0);
+		assert_int_equal(k->rexmt_fast, 1);
+		assert_int_equal(k->rexmt_rto, 0);
+		if (late) {
+			/* it arrives: the recovery ends without an RTO */
+			e->now += 3 * MS;
+			acked_to(e, (uint32_t)c->max);
+			assert_false(c->in_recovery);
+			assert_false(c->rack_on);
+			assert_int_equal(k->rexmt_rto, 0);
+		}
+		env_free(e);
+	}
+}
+
 /* Deadlines that fall inside a wheel tick must still fire on time (a real
  * clock is never tick-aligned). */
 static void
@@ -2310,9 +2373,10 @@ lossy_transfer(unsigned loss, bool sack)
 	else
 		assert_true(k->rexmt_bytes > 0);
 	print_message("loss %u%% sack %d: %.1f s simulated, %" PRIu64 " fast, %" PRIu64
-		      " rto, %" PRIu64 " bytes resent\n", loss, sack,
+		      " rto, %" PRIu64 " bytes resent, %" PRIu64 " lost retransmissions resent, %" PRIu64
+		      " probes (%" PRIu64 " repaired a loss)\n", loss, sack,
 		      (double)(e->now - 1000 * SEC) / 1e9, k->rexmt_fast, k->rexmt_rto,
-		      k->rexmt_bytes);
+		      k->rexmt_bytes, k->rexmt_lost, k->tlp_probes, k->tlp_recoveries);
 	free(m);
 	env_free(e);
 }
@@ -2344,6 +2408,7 @@ main(void)
 		cmocka_unit_test(test_tlp_repaired_loss),
 		cmocka_unit_test(test_tlp_dsack_no_loss),
 		cmocka_unit_test(test_tlp_dupack_no_loss),
+		cmocka_unit_test(test_rack_lost_rexmt),
 		cmocka_unit_test(test_timer_unaligned),
 		cmocka_unit_test(test_zero_window_persist),
 		cmocka_unit_test(test_rst_every_state),
