@@ -15,10 +15,12 @@
  * Implemented: segment parsing with full option validation, passive open with
  * a bounded SYN queue and SYN cookies past it, MSS, window scaling,
  * timestamps with PAWS, a small SACK scoreboard, RTO per RFC 6298 with
- * backoff, a tail loss probe ahead of it with its loss detection (RFC 8985 section 7), NewReno fast retransmit/recovery (RFC 5681/6582) steered by SACK, with RACK's rule for a lost retransmission of the first hole (not the rest of RACK),
- * NewReno or CUBIC (RFC 9438) congestion avoidance, chosen per connection,
- * persist timer for zero windows, FIN/RST in every state (RFC 5961 challenge
- * ACKs), a short bounded TIME_WAIT, idle timeout, a connection limit and a
+ * backoff, a tail loss probe ahead of it with its loss detection (RFC 8985
+ * section 7), NewReno fast retransmit/recovery (RFC 5681/6582) steered by
+ * SACK, with RACK's rule for a lost retransmission of the first hole (not
+ * the rest of RACK), NewReno or CUBIC (RFC 9438) congestion avoidance,
+ * chosen per connection, persist timer for zero windows, FIN/RST in every
+ * state (RFC 5961 challenge ACKs), a short bounded TIME_WAIT, idle timeout, a connection limit and a
  * per-source one (so one address cannot hold most of the table), and
  * segmentation offload: data segments of up to tso_max bytes that the port
  * cuts into segments of the MSS (mb_tcp_params.tso_max).  No active open,

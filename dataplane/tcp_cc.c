@@ -369,7 +369,7 @@ tcp_ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp
 	bool wnd_same = new_wnd == old_wnd;
 	bool sack_news = false; /* this ACK SACKed bytes not SACKed before */
 	bool tlp_cut = false;	/* the tail loss probe repaired a loss */
-	bool rack_news = false; /* ... bytes sent after the first hole's retransmission */
+	bool rack_news = false; /* ... and some sent after the first hole's last resend */
 	unsigned freed = 0;
 
 	if (d > 0 && (uint64_t)d > c->max - c->una) {
