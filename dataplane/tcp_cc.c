@@ -328,11 +328,11 @@ static bool
 rack_rexmt_lost(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 {
 	uint64_t wait_ns = ((uint64_t)c->srtt_us + c->srtt_us / 4) * 1000ULL;
-	uint32_t n;
+	uint32_t n = tcp_rexmt_len(c, c->una);
 
-	if (c->srtt_us == 0 || s->now - c->rack_ns < wait_ns)
+	if (c->srtt_us == 0 || s->now - c->rack_ns < wait_ns || n == 0)
 		return false;
-	n = tcp_send_data(s, c, c->una, c->mss);
+	n = tcp_send_data(s, c, c->una, n);
 	if (n == 0)
 		return false;
 	s->cnt.rexmt_lost++;

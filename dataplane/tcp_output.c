@@ -205,7 +205,7 @@ tcp_rexmt_hole(struct mb_tcp_stack *s, struct mb_tcp_conn *c, uint64_t from)
 		c->rexmt_nxt = c->end + 1;
 		return 1;
 	}
-	n = tcp_send_data(s, c, off, c->mss);
+	n = tcp_send_data(s, c, off, tcp_rexmt_len(c, off));
 	if (n > 0)
 		c->rexmt_nxt = off + n;
 	return n;

@@ -153,6 +153,16 @@ void tcp_send_rst_for(struct mb_tcp_stack *s, const struct mb_tcp_tuple *t,
 /* Up to maxlen bytes at stream offset off; payload bytes sent (0: none). */
 uint32_t tcp_send_data(struct mb_tcp_stack *s, struct mb_tcp_conn *c, uint64_t off,
 		       uint32_t maxlen);
+/* How much a retransmission at stream offset off (una <= off < the bytes
+ * sent) may carry: an MSS, and only bytes that were sent (a runt goes out
+ * as it was, not grown past what the peer's window took). */
+static inline uint32_t
+tcp_rexmt_len(const struct mb_tcp_conn *c, uint64_t off)
+{
+	uint64_t hi = c->max < c->end ? c->max : c->end;
+
+	return hi > off ? (uint32_t)(hi - off < c->mss ? hi - off : c->mss) : 0;
+}
 /* Resend the first hole at or after `from`; bytes sent, 0 if none. */
 uint32_t tcp_rexmt_hole(struct mb_tcp_stack *s, struct mb_tcp_conn *c, uint64_t from);
 /* The retransmission timer at now + RTO (not a probe). */

@@ -37,7 +37,8 @@
  *     <= max <= end (+FIN), cwnd within MB_TCP_CWND_MAX, SACK entries
  *     inside [una, max]; an open tail loss probe episode never in recovery
  *     or after an RTO (both end it), its range inside what was sent; the
- *     remembered retransmission of the first hole only in recovery;
+ *     remembered retransmission of the first hole only in recovery and
+ *     inside what was sent;
  *   - after the stack is freed every connection was closed and every image
  *     reference is back.
  * Also built by tests/unit/test_garbage.c.
@@ -439,7 +440,7 @@ check_state(struct env *e, const struct mb_tcp_params *prm)
 		}
 		if (k->rack_on) {
 			CHECK(k->in_recovery);
-			CHECK(k->rack_mark <= k->end + 1 && k->rack_max <= k->max);
+			CHECK(k->rack_mark <= k->max && k->rack_max <= k->max);
 		}
 	}
 	CHECK(mb_tcp_stack_nconns(e->s) == live);

@@ -766,6 +766,50 @@ test_tail_loss_probe_needs_sack(void **st)
 	env_free(e);
 }
 
+/* A retransmission carries only bytes that were sent: a runt (the peer's
+ * window of 100 bytes, nothing in flight) that is retransmitted goes out as
+ * the same 100 bytes.  Before, the hole's retransmission took a whole MSS
+ * from the image, past what had been sent and past the peer's window; a
+ * peer whose window had grown meanwhile could take those bytes, and its
+ * ACK of them would be dropped as acknowledging data never sent
+ * (drop_ack) until the RTO. */
+static void
+test_rexmt_within_sent(void **st)
+{
+	struct env *e = env_new(NULL);
+	const struct mb_tcp_counters *k = mb_tcp_stack_counters(e->s);
+	struct mb_tcp_conn *c;
+	uint32_t hi, n = 0;
+
+	(void)st;
+	e->ts = false;
+	c = request(e);
+	hi = (uint32_t)c->max;
+	/* everything acknowledged, the window down to 100 bytes (25 << 2) */
+	e->nrec = 0;
+	peer(e, MB_TCP_ACK, e->pseq, e->iss + 1 + hi, 25, NULL);
+	assert_int_equal(count_data(e, 0), 1);
+	assert_int_equal(e->rec[0].len, 100);
+	assert_int_equal(c->max, hi + 100);
+	/* three duplicate ACKs: the runt goes out again, as it was */
+	e->nrec = 0;
+	for (int i = 0; i < 3; i++)
+		peer(e, MB_TCP_ACK, e->pseq, e->iss + 1 + hi, 25, NULL);
+	assert_int_equal(k->rexmt_fast, 1);
+	for (unsigned i = 0; i < e->nrec; i++)
+		if (e->rec[i].len > 0) {
+			assert_int_equal(soff(e, &e->rec[i]), hi);
+			n += e->rec[i].len;
+		}
+	assert_int_equal(n, 100);
+	assert_int_equal(c->max, hi + 100);
+	/* its ACK is taken */
+	peer(e, MB_TCP_ACK, e->pseq, e->iss + 1 + hi + 100, 25, NULL);
+	assert_int_equal(k->drop_ack, 0);
+	assert_int_equal(c->una, hi + 100);
+	env_free(e);
+}
+
 /* RACK's rule for a lost retransmission (RFC 8985 section 6.2): in SACK
  * recovery the first hole's retransmission is lost as well.  Once
  * something sent after it is SACKed (here the retransmission of a second
@@ -2409,6 +2453,7 @@ main(void)
 		cmocka_unit_test(test_tlp_dsack_no_loss),
 		cmocka_unit_test(test_tlp_dupack_no_loss),
 		cmocka_unit_test(test_rack_lost_rexmt),
+		cmocka_unit_test(test_rexmt_within_sent),
 		cmocka_unit_test(test_timer_unaligned),
 		cmocka_unit_test(test_zero_window_persist),
 		cmocka_unit_test(test_rst_every_state),
