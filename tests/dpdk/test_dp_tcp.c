@@ -1012,6 +1012,53 @@ test_ftp_data(void **st)
 	assert_int_equal(atomic_load(&img->sb.refcnt), 1);
 }
 
+/* FTP expectations expire each at its own deadline, 60 s after it was last
+ * given (PASV, then RETR with the data), however they were given: the loop
+ * walks the passive-port table only when one may be due, and must neither
+ * miss a later deadline nor drop one whose deadline RETR moved on. */
+static void
+test_expect_expiry(void **st)
+{
+	struct mb_dp_tcp *t = make(false);
+	uint64_t t0 = now;
+
+	(void)st;
+	done_cookie = 0;
+	done_ok = -1;
+	mb_dp_tcp_expect_apply(t, 50001, PEER_IP, &mb_image_ref(img)->sb, 0, 10, 201, t0);
+	mb_dp_tcp_expect_apply(t, 50002, PEER_IP, &mb_image_ref(img)->sb, 0, 10, 202,
+			       t0 + 30000 * MS);
+	/* PASV at t0, RETR at t0 + 50 s: due at t0 + 110 s */
+	mb_dp_tcp_expect_apply(t, 50003, PEER_IP, NULL, 0, 0, 203, t0);
+	mb_dp_tcp_expect_apply(t, 50003, PEER_IP, &mb_image_ref(img)->sb, 0, 10, 203,
+			       t0 + 50000 * MS);
+	(void)mb_dp_tcp_poll(t, t0 + 59000 * MS);
+	assert_int_equal(done_cookie, 0);
+	(void)mb_dp_tcp_poll(t, t0 + 61000 * MS);
+	assert_int_equal(done_cookie, 201);
+	assert_int_equal(done_ok, 0);
+	done_cookie = 0;
+	(void)mb_dp_tcp_poll(t, t0 + 89000 * MS);
+	assert_int_equal(done_cookie, 0);
+	(void)mb_dp_tcp_poll(t, t0 + 91000 * MS);
+	assert_int_equal(done_cookie, 202);
+	done_cookie = 0;
+	(void)mb_dp_tcp_poll(t, t0 + 109000 * MS);
+	assert_int_equal(done_cookie, 0);
+	(void)mb_dp_tcp_poll(t, t0 + 111000 * MS);
+	assert_int_equal(done_cookie, 203);
+	/* a port given again after all expired is watched again */
+	done_cookie = 0;
+	mb_dp_tcp_expect_apply(t, 50001, PEER_IP, &mb_image_ref(img)->sb, 0, 10, 204,
+			       t0 + 200000 * MS);
+	(void)mb_dp_tcp_poll(t, t0 + 259000 * MS);
+	assert_int_equal(done_cookie, 0);
+	(void)mb_dp_tcp_poll(t, t0 + 261000 * MS);
+	assert_int_equal(done_cookie, 204);
+	mb_dp_tcp_free(t);
+	assert_int_equal(atomic_load(&img->sb.refcnt), 1);
+}
+
 /* An image withdrawn under running transfers (a mapping fault): the HTTP
  * download of it and the FTP data connection sending it are reset, an FTP
  * expectation holding it ends failed, a transfer of another image runs on,
@@ -1157,6 +1204,7 @@ main(void)
 		cmocka_unit_test(test_jumbo_copy),
 		cmocka_unit_test(test_dma_decision),
 		cmocka_unit_test(test_ftp_data),
+		cmocka_unit_test(test_expect_expiry),
 		cmocka_unit_test(test_withdraw),
 		cmocka_unit_test(test_afxdp_pool),
 		cmocka_unit_test(test_tso),
