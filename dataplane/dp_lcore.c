@@ -582,6 +582,7 @@ dp_lcore_run(struct mb_dp_lcore *lc)
 	uint16_t burst = RTE_MIN(lc->port->burst, (uint16_t)RTE_DIM(pkts));
 
 	lc->next_slow = 0;
+	lc->next_reap = 0;
 	while (!atomic_load_explicit(&dp->stop, memory_order_relaxed)) {
 		uint64_t now = rte_rdtsc(), wait = UINT64_MAX;
 		unsigned work = 0;
@@ -608,12 +609,16 @@ dp_lcore_run(struct mb_dp_lcore *lc)
 		rcu_quiescent_state();
 		if (work > 0)
 			continue;
-		if (lc->port->is_af_xdp) {
+		if (lc->port->is_af_xdp && now >= lc->next_reap) {
 			/* net_af_xdp frees sent mbufs only inside tx_burst; with
 			 * nothing to send they would stay in the completion ring
 			 * and its RX refill (same pool) could starve: an empty
-			 * burst reaps them. */
+			 * burst reaps them.  At most once a millisecond: in copy
+			 * mode every burst, empty or not, is a sendto() (the
+			 * kernel always asks for the wakeup), and one on each
+			 * idle pass was as many system calls as naps. */
 			(void)rte_eth_tx_burst(lc->port->id, lc->queue, NULL, 0);
+			lc->next_reap = now + lc->hz / 1000;
 		}
 		{
 			uint64_t us = atomic_load_explicit(&dp->tun.idle_sleep_us,

@@ -281,6 +281,7 @@ struct mb_dp_lcore {
 	struct mb_dp_tcp *tcp; /* NULL if tcp.enable is off */
 	uint32_t tcp_gen;      /* tunables generation applied to it */
 	uint64_t next_slow;    /* TSC */
+	uint64_t next_reap;    /* TSC: net_af_xdp's completions reaped on an idle pass */
 
 #ifdef MB_FAULT_HOOKS
 	_Atomic unsigned fault_rx, fault_tx, fault_reorder;
