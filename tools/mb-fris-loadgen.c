@@ -4,9 +4,13 @@
  *
  * Each logical receiver has its own client id, JOIN, shuffled chunk order,
  * bitmaps, requests and completion time (the state machine of fris_rx.c, the
- * same as mb-frisbee's).  They share one multicast receive socket and one
- * send socket (so every request has the same source address; a Frisbee
- * server keeps no per-client delivery state, so it cannot tell).  Requests
+ * same as mb-frisbee's).  They share one multicast receive socket.  With
+ * -a A, receiver k sends its JOIN, requests and LEAVE from address
+ * myip + (k mod A) (A consecutive addresses, which must exist on the host),
+ * one send socket per address, as A separate hosts would: a server that
+ * tracks its clients by address (minibossd answers at most two JOINs per
+ * 100 ms per address, and keeps its loss evidence per address) sees A
+ * nodes.  With the default -a 1 every receiver shares myip.  Requests
  * of one receiver are shown to the others as if snooped on the group, as
  * separate hosts would see them, and every packet on the group breaks the
  * silence for all of them, as it would for hosts behind one switch; so N
@@ -31,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,8 +47,19 @@
 #include "mb_time.h"
 
 #define MAX_RECEIVERS 1024
+#define MAX_ADDRS 1024
+/*
+ * The shared receive socket's buffer.  One process receives for all N: when
+ * the scheduler holds it back (a loaded machine), the buffer must carry what
+ * the server sends meanwhile, or all N lose the same blocks at once, which N
+ * hosts would not.  32 MiB (the kernel doubles it) holds about 100 ms of
+ * BLOCKs at 1.5 Gbit/s.  -B MiB changes it, -B 0 keeps the system default.
+ */
+#define DEFAULT_RCVBUF_MIB 32
+#define MAX_RCVBUF_MIB 1024
 #define JOIN_RESEND_NS (500 * MB_NS_PER_MS)
 #define KA_MAX_NS (8 * MB_NS_PER_SEC)
+#define GAP_NS (10 * MB_NS_PER_MS)
 
 enum lr_state {
 	LR_WAIT = 0,	/* before its start time */
@@ -56,6 +72,8 @@ struct lr {
 	struct mb_frx st;
 	unsigned int id;
 	uint32_t clientid;
+	uint32_t ip;		/* network order: its source address */
+	int ssock;		/* the send socket of that address */
 	enum lr_state state;
 	uint64_t start_at;
 	uint64_t last_join;
@@ -67,26 +85,34 @@ static struct {
 	uint32_t myip, group;
 	uint16_t port;
 	unsigned int n;
+	unsigned int naddr;
+	unsigned int rcvbuf_mib;
 	bool raw;
 	double stagger;
 	unsigned int timeout_s;
 	unsigned int keepalive_s;
-	int rsock, ssock;
+	int rsock, *ssock;
 	struct sockaddr_in dst;
 	struct lr *lr;
 	uint64_t t0;
 	uint64_t last_valid, ka_at, ka_wait;
 	uint64_t blocks_rx, drops, rejoins;
+	/* where the time went: first and last BLOCK, and the silences between
+	 * BLOCKs longer than GAP_NS (the server idle, or waiting for us) */
+	uint64_t first_block, last_block, gaps, gap_ns;
 } g;
 
 static void
 usage_to(FILE *f, int status)
 {
 	fprintf(f, "usage: mb-fris-loadgen -i myip -m group -p port -n receivers [-N]\n"
-		   "                       [-r stagger_secs] [-T timeout_secs] [-K secs]\n");
+		   "                       [-a addrs] [-B rcvbuf_mib] [-r stagger_secs]\n"
+		   "                       [-T timeout_secs] [-K secs]\n");
 	if (f == stdout)
 		fprintf(f, "\nRun N emulated Frisbee receivers on one group and port; print a "
-			   "JSON report.\n(For benchmarks.)\n");
+			   "JSON report.\n-a A: receiver k sends from myip + (k mod A) "
+			   "(default 1).\n-B MiB: the receive socket's buffer (default %d, 0 = the "
+			   "system's).\n(For benchmarks.)\n", DEFAULT_RCVBUF_MIB);
 	exit(status);
 }
 
@@ -96,18 +122,26 @@ usage(void)
 	usage_to(stderr, 2);
 }
 
+/*
+ * A UDP socket bound to addr:port with a receive buffer of `rcvbuf` bytes
+ * (0: the system's default): SO_RCVBUFFORCE when we may (CAP_NET_ADMIN: the
+ * benchmarks run as root), else SO_RCVBUF, which net.core.rmem_max caps
+ * (212992 on a stock Debian: about 100 BLOCKs).
+ */
 static int
-udp_socket(uint32_t addr, uint16_t port)
+udp_socket(uint32_t addr, uint16_t port, int rcvbuf)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = addr,
 				 .sin_port = htons(port)};
-	int fd, one = 1, buf = 8 << 20;
+	int fd, one = 1;
 
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return -1;
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	if (rcvbuf > 0 &&
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) == -1)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
 		perror("mb-fris-loadgen: bind");
 		close(fd);
@@ -117,10 +151,10 @@ udp_socket(uint32_t addr, uint16_t port)
 }
 
 static void
-send_raw(const void *buf, int len)
+send_raw(const struct lr *l, const void *buf, int len)
 {
 	if (len > 0)
-		(void)sendto(g.ssock, buf, (size_t)len, 0, (struct sockaddr *)&g.dst,
+		(void)sendto(l->ssock, buf, (size_t)len, 0, (struct sockaddr *)&g.dst,
 			     sizeof(g.dst));
 }
 
@@ -152,7 +186,7 @@ lr_send(void *arg, const void *buf, int len)
 {
 	struct mb_fris_msg m;
 
-	send_raw(buf, len);
+	send_raw(arg, buf, len);
 	if (len > 0 && mb_fris_decode(buf, (size_t)len, MB_FRIS_NCHUNKS_ANY, &m) == MB_FRIS_OK)
 		snoop_all(arg, &m, mb_time_mono_ns());
 }
@@ -185,7 +219,7 @@ keepalive(uint64_t now)
 static void
 lr_joined(struct lr *l, uint64_t bytes, uint64_t now)
 {
-	if (mb_frx_init(&l->st, bytes, !g.raw, g.myip, false,
+	if (mb_frx_init(&l->st, bytes, !g.raw, l->ip, false,
 			l->clientid ^ (uint32_t)now, lr_send, l) < 0) {
 		fprintf(stderr, "mb-fris-loadgen: cannot track %llu bytes\n",
 			(unsigned long long)bytes);
@@ -203,7 +237,7 @@ lr_finish(struct lr *l, uint64_t now)
 
 	l->state = LR_DONE;
 	l->done_at = now;
-	send_raw(buf, mb_fris_encode_leave2(buf, sizeof(buf), g.myip, l->clientid,
+	send_raw(l, buf, mb_fris_encode_leave2(buf, sizeof(buf), l->ip, l->clientid,
 					    (uint32_t)((now - l->start_at) / MB_NS_PER_SEC),
 					    NULL));
 }
@@ -215,10 +249,12 @@ parse_args(int argc, char **argv)
 	int c;
 
 	g.keepalive_s = 1;
+	g.naddr = 1;
+	g.rcvbuf_mib = DEFAULT_RCVBUF_MIB;
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--help") == 0)
 			usage_to(stdout, 0);
-	while ((c = getopt(argc, argv, "i:m:p:n:Nr:T:K:h")) != -1) {
+	while ((c = getopt(argc, argv, "i:m:p:n:Na:B:r:T:K:h")) != -1) {
 		switch (c) {
 		case 'i':
 			if (inet_pton(AF_INET, optarg, &a) != 1)
@@ -233,6 +269,8 @@ parse_args(int argc, char **argv)
 		case 'p': g.port = (uint16_t)atoi(optarg); break;
 		case 'n': g.n = (unsigned int)atoi(optarg); break;
 		case 'N': g.raw = true; break;
+		case 'a': g.naddr = (unsigned int)atoi(optarg); break;
+		case 'B': g.rcvbuf_mib = (unsigned int)atoi(optarg); break;
 		case 'r': g.stagger = atof(optarg); break;
 		case 'T': g.timeout_s = (unsigned int)atoi(optarg); break;
 		case 'K': g.keepalive_s = (unsigned int)atoi(optarg); break;
@@ -241,7 +279,9 @@ parse_args(int argc, char **argv)
 		}
 	}
 	if (optind != argc || g.myip == 0 || g.group == 0 || g.port == 0 || g.n == 0 ||
-	    g.n > MAX_RECEIVERS || g.stagger < 0)
+	    g.n > MAX_RECEIVERS || g.stagger < 0 || g.naddr == 0 || g.naddr > MAX_ADDRS ||
+	    g.rcvbuf_mib > MAX_RCVBUF_MIB ||
+	    ntohl(g.myip) + (uint64_t)g.naddr - 1 > UINT32_MAX)
 		usage();
 	if (g.timeout_s == 0)
 		g.timeout_s = 60;
@@ -251,8 +291,11 @@ static void
 report(uint64_t now, bool all_done)
 {
 	json_t *j = json_object(), *arr = json_array();
-	double max_s = 0, sum_s = 0, wall = (double)(now - g.t0) / 1e9;
+	double max_s = 0, sum_s = 0, wall = (double)(now - g.t0) / 1e9, joined_s = 0;
 	uint64_t bytes = 0, dups = 0, done = 0, tmo = 0;
+	struct rusage ru;
+	socklen_t sl = sizeof(int);
+	int rcvbuf = 0;
 	unsigned int i;
 
 	for (i = 0; i < g.n; i++) {
@@ -270,6 +313,8 @@ report(uint64_t now, bool all_done)
 		json_object_set_new(o, "prequests", json_integer((json_int_t)l->st.prequests));
 		json_object_set_new(o, "idle_timeouts", json_integer((json_int_t)l->st.timeouts));
 		json_array_append_new(arr, o);
+		if (l->state >= LR_RUNNING && (double)(l->joined_at - g.t0) / 1e9 > joined_s)
+			joined_s = (double)(l->joined_at - g.t0) / 1e9;
 		if (l->state == LR_DONE) {
 			done++;
 			bytes += l->st.bytes;
@@ -283,6 +328,7 @@ report(uint64_t now, bool all_done)
 	json_object_set_new(j, "receivers", json_integer(g.n));
 	json_object_set_new(j, "completed", json_integer((json_int_t)done));
 	json_object_set_new(j, "mode", json_string(g.raw ? "join2" : "join1"));
+	json_object_set_new(j, "addresses", json_integer(g.naddr));
 	json_object_set_new(j, "image_bytes",
 			    json_integer(g.n ? (json_int_t)g.lr[0].st.bytes : 0));
 	json_object_set_new(j, "wall_seconds", json_real(wall));
@@ -295,6 +341,22 @@ report(uint64_t now, bool all_done)
 	json_object_set_new(j, "drops", json_integer((json_int_t)g.drops));
 	json_object_set_new(j, "idle_timeouts_total", json_integer((json_int_t)tmo));
 	json_object_set_new(j, "igmp_rejoins", json_integer((json_int_t)g.rejoins));
+	json_object_set_new(j, "last_joined_s", json_real(joined_s));
+	json_object_set_new(j, "first_block_s", json_real(g.first_block ?
+		(double)(g.first_block - g.t0) / 1e9 : -1));
+	json_object_set_new(j, "last_block_s", json_real(g.last_block ?
+		(double)(g.last_block - g.t0) / 1e9 : -1));
+	json_object_set_new(j, "block_gaps", json_integer((json_int_t)g.gaps));
+	json_object_set_new(j, "block_gap_seconds", json_real((double)g.gap_ns / 1e9));
+	/* Is this one process the bottleneck?  Its CPU against wall_seconds. */
+	if (getrusage(RUSAGE_SELF, &ru) == 0) {
+		json_object_set_new(j, "cpu_user_s", json_real((double)ru.ru_utime.tv_sec +
+								(double)ru.ru_utime.tv_usec / 1e6));
+		json_object_set_new(j, "cpu_sys_s", json_real((double)ru.ru_stime.tv_sec +
+							       (double)ru.ru_stime.tv_usec / 1e6));
+	}
+	if (getsockopt(g.rsock, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &sl) == 0)
+		json_object_set_new(j, "rcvbuf_bytes", json_integer(rcvbuf));
 	json_object_set_new(j, "per_receiver", arr);
 	json_object_set_new(j, "ok", json_boolean(all_done));
 	json_dumpf(j, stdout, JSON_INDENT(1));
@@ -321,20 +383,30 @@ main(int argc, char **argv)
 	g.lr = calloc(g.n, sizeof(*g.lr));
 	if (g.lr == NULL)
 		return 5;
-	g.rsock = udp_socket(g.group, g.port);
-	g.ssock = udp_socket(g.myip, g.port);
-	if (g.rsock < 0 || g.ssock < 0)
+	/* Addresses beyond the receivers would never send. */
+	if (g.naddr > g.n)
+		g.naddr = g.n;
+	g.ssock = calloc(g.naddr, sizeof(*g.ssock));
+	if (g.ssock == NULL)
 		return 5;
+	g.rsock = udp_socket(g.group, g.port, (int)(g.rcvbuf_mib << 20));
+	if (g.rsock < 0)
+		return 5;
+	for (i = 0; i < g.naddr; i++) {
+		ifa.s_addr = htonl(ntohl(g.myip) + i);
+		g.ssock[i] = udp_socket(ifa.s_addr, g.port, 0);
+		if (g.ssock[i] < 0)
+			return 5;
+		(void)setsockopt(g.ssock[i], IPPROTO_IP, IP_MULTICAST_IF, &ifa, sizeof(ifa));
+		(void)setsockopt(g.ssock[i], IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof(ttl));
+		(void)setsockopt(g.ssock[i], IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof(loop));
+	}
 	mr.imr_multiaddr.s_addr = g.group;
 	mr.imr_interface.s_addr = g.myip;
 	if (setsockopt(g.rsock, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof(mr)) == -1) {
 		perror("mb-fris-loadgen: IP_ADD_MEMBERSHIP");
 		return 5;
 	}
-	ifa.s_addr = g.myip;
-	(void)setsockopt(g.ssock, IPPROTO_IP, IP_MULTICAST_IF, &ifa, sizeof(ifa));
-	(void)setsockopt(g.ssock, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof(ttl));
-	(void)setsockopt(g.ssock, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof(loop));
 	g.dst.sin_family = AF_INET;
 	g.dst.sin_addr.s_addr = g.group;
 	g.dst.sin_port = htons(g.port);
@@ -343,6 +415,8 @@ main(int argc, char **argv)
 	srand((unsigned int)(g.t0 ^ (uint64_t)getpid()));
 	for (i = 0; i < g.n; i++) {
 		g.lr[i].id = i;
+		g.lr[i].ip = htonl(ntohl(g.myip) + i % g.naddr);
+		g.lr[i].ssock = g.ssock[i % g.naddr];
 		if (getrandom(&g.lr[i].clientid, 4, 0) != 4)
 			g.lr[i].clientid = (uint32_t)rand();
 		g.lr[i].start_at = g.t0 + (uint64_t)(g.stagger * 1e9 * rand() / RAND_MAX);
@@ -367,10 +441,10 @@ main(int argc, char **argv)
 					g.last_valid = now;
 			}
 			if (l->state == LR_JOINING && now - l->last_join >= JOIN_RESEND_NS) {
-				send_raw(buf, g.raw ? mb_fris_encode_join2(buf, sizeof(buf), g.myip,
-									   l->clientid) :
-						      mb_fris_encode_join(buf, sizeof(buf), g.myip,
-									  l->clientid));
+				send_raw(l, buf, g.raw ? mb_fris_encode_join2(buf, sizeof(buf), l->ip,
+									 l->clientid) :
+						    mb_fris_encode_join(buf, sizeof(buf), l->ip,
+									l->clientid));
 				l->last_join = now;
 			} else if (l->state == LR_RUNNING) {
 				mb_frx_tick(&l->st, now);
@@ -422,13 +496,22 @@ main(int argc, char **argv)
 					remaining--;
 				}
 			}
-			if (m.kind == MB_FRIS_K_BLOCK)
+			if (m.kind == MB_FRIS_K_BLOCK) {
 				g.blocks_rx++;
+				if (g.first_block == 0)
+					g.first_block = now;
+				else if (now - g.last_block > GAP_NS) {
+					g.gaps++;
+					g.gap_ns += now - g.last_block;
+				}
+				g.last_block = now;
+			}
 		}
 	}
 	report(mb_time_mono_ns(), true);
 	for (i = 0; i < g.n; i++)
 		mb_frx_done(&g.lr[i].st);
 	free(g.lr);
+	free(g.ssock);
 	return 0;
 }

@@ -8,18 +8,21 @@ Frisbee server sending at full rate; bench/fris-flood.c).
 import os
 
 from .procs import Proc
-from .util import NS_R, MCAST, MiB, NotAvailable, recv_addr
+from .util import NS_R, MCAST, MiB, RECV_ADDRS, NotAvailable, recv_addr
 
 # whole-chunk requests per second from fris-flood: ~2 M blocks/s asked for
 SAT_RATE = 2000
 
 
 def loadgen_cmd(env, n, group, port, timeout=60):
-    """mb-fris-loadgen: n receivers of the session on group:port."""
+    """mb-fris-loadgen: n receivers of the session on group:port, each from its own address
+    (recv_addr(0) on; beyond RECV_ADDRS receivers share them round robin), as n hosts: a
+    server that tracks its clients by address (minibossd bounds JOIN answers per address)
+    must see n nodes, not one."""
     if not env.bins.get('mb-fris-loadgen'):
         raise NotAvailable('mb-fris-loadgen not built (tools/mb-fris-loadgen)')
-    return [env.bins['mb-fris-loadgen'], '-N', '-i', recv_addr(0), '-m', group, '-p',
-            str(port), '-n', str(n), '-T', str(timeout)]
+    return [env.bins['mb-fris-loadgen'], '-N', '-i', recv_addr(0), '-a', str(min(n, RECV_ADDRS)),
+            '-m', group, '-p', str(port), '-n', str(n), '-T', str(timeout)]
 
 
 def mb_frisbee_cmd(env, out, group=MCAST, port=None):

@@ -37,6 +37,11 @@
 #   frisbee.sh workers           dpdk.workers = 2 on net_af_packet with two
 #                                queue pairs: two images and a unicast client
 #                                at once, the sessions on both workers
+#   frisbee.sh loadgen           16 receivers of mb-fris-loadgen (-a 16: one
+#                                address each, as the benchmarks run it) on
+#                                the session a stock client started: no JOIN
+#                                refused by the per-address bound, its big
+#                                receive buffer, all 16 complete
 # Needs root, the stock tools (skip 77 if their directory is absent) and a
 # built minibossd (MB_BUILD).
 set -u
@@ -554,9 +559,50 @@ join1odd)
 		mb_fail "stock client: $(tail -5 "$MB_TMP/odd.stock")"
 	mb_pass "JOIN v1 of a 1,000,000-byte image: short last chunk, as the stock client"
 	;;
+loadgen)
+	# The benchmarks' 16 receivers.  With one address for all 16 (-a 1,
+	# what the benchmarks did before) the daemon answers two JOINs of that
+	# address per 100 ms; the rest retry every 500 ms and join up to 3.5 s
+	# late and ask for the whole image again: 2.2 copies sent, the x16
+	# push 2.1x as long as x1 (bench/fris-pair.py).  LG_ADDRS=1 shows it.
+	lg=$MB_BUILD/tools/mb-fris-loadgen
+	[ -x "$lg" ] || mb_skip "mb-fris-loadgen not built"
+	setup 1
+	for i in $(seq 0 15); do
+		mb_in c1 ip addr add "10.77.0.$((100 + i))/24" dev eth0 || mb_fail "address $i"
+	done
+	load_all 1 raw
+	mb_ctl --json sessions >"$MB_TMP/s0.json" 2>&1 || mb_fail "sessions"
+	grp=$(python3 -c 'import json, sys
+s = [x for x in json.load(open(sys.argv[1]))["dataplane"] if x.get("image") == "emulab-ops/RAW"]
+print(s[0]["addr"], s[0]["port"])' "$MB_TMP/s0.json") || mb_fail "no session: $(cat "$MB_TMP/s0.json")"
+	read -r gaddr gport <<<"$grp"
+	mb_in c1 timeout 50 "$lg" -N -i 10.77.0.100 -a "${LG_ADDRS:-16}" -m "$gaddr" \
+		-p "$gport" -n 16 -T 20 >"$MB_TMP/lg.json" 2>"$MB_TMP/lg.err" ||
+		mb_fail "loadgen: $(cat "$MB_TMP/lg.err")"
+	mb_ctl --json sessions >"$MB_TMP/s1.json" 2>&1 || mb_fail "sessions"
+	python3 - "$MB_TMP" "$((MIB << 20))" <<-'EOF' || mb_fail "loadgen against minibossd (see above)"
+		import json, sys
+		d, size = sys.argv[1], int(sys.argv[2])
+		ses = lambda f: [x for x in json.load(open(d + "/" + f))["dataplane"]
+		                 if x.get("image") == "emulab-ops/RAW"][0]
+		s0, s1 = ses("s0.json"), ses("s1.json")
+		j = json.load(open(d + "/lg.json"))
+		print("loadgen: last joined %.2f s, max %.2f s, JOIN2s %d, refused %d" % (
+		    j["last_joined_s"], j["max_seconds"], s1["joins2"] - s0["joins2"],
+		    s1.get("join_limited", 0) - s0.get("join_limited", 0)))
+		assert j["ok"] and j["completed"] == 16 and j["image_bytes"] == size, j
+		# as root the buffer is forced past net.core.rmem_max (the kernel doubles it)
+		assert j["rcvbuf_bytes"] >= 2 * (32 << 20), j["rcvbuf_bytes"]
+		assert s1["joins2"] - s0["joins2"] >= 16, (s0, s1)
+		assert s1.get("join_limited", 0) == s0.get("join_limited", 0), (s0, s1)
+	EOF
+	mb_pass "16 loadgen receivers, one address each: every JOIN answered, all complete"
+	;;
 *)
 	echo "usage: $0 mcast N raw|ndz | late | loss | ucast | bcast | status | two |" \
-		"reorder raw|ndz | snoop | observe | fidelity | linger | restart | join1odd | workers" >&2
+		"reorder raw|ndz | snoop | observe | fidelity | linger | restart | join1odd | workers |" \
+		"loadgen" >&2
 	exit 99
 	;;
 esac
