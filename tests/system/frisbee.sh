@@ -575,7 +575,8 @@ loadgen)
 	mb_ctl --json sessions >"$MB_TMP/s0.json" 2>&1 || mb_fail "sessions"
 	grp=$(python3 -c 'import json, sys
 s = [x for x in json.load(open(sys.argv[1]))["dataplane"] if x.get("image") == "emulab-ops/RAW"]
-print(s[0]["addr"], s[0]["port"])' "$MB_TMP/s0.json") || mb_fail "no session: $(cat "$MB_TMP/s0.json")"
+print(s[0]["addr"], s[0]["port"])' "$MB_TMP/s0.json") ||
+		mb_fail "no session: $(cat "$MB_TMP/s0.json")"
 	read -r gaddr gport <<<"$grp"
 	mb_in c1 timeout 50 "$lg" -N -i 10.77.0.100 -a "${LG_ADDRS:-16}" -m "$gaddr" \
 		-p "$gport" -n 16 -T 20 >"$MB_TMP/lg.json" 2>"$MB_TMP/lg.err" ||
