@@ -102,19 +102,19 @@ def one_run(env, mb, n, size, lg_args):
 def fmt(n, r):
     if 'error' in r:
         return 'x%d ERROR %s' % (n, r['error'])
-    lg = r.get('lg', {})
+    lg = {k: -1 if v is None else v for k, v in r.get('lg', {}).items()}
     parts = ['x%-3d %.2fs (%s)' % (n, r['last_done_s'], r['rate_control']),
-             'joined %.2f' % (lg.get('last_joined_s') or -1),
-             'blocks %.2f..%.2f' % (lg.get('first_block_s') or -1, lg.get('last_block_s') or -1),
-             'gaps %s/%.2fs' % (lg.get('block_gaps'), lg.get('block_gap_seconds') or -1),
+             'joined %.2f' % (lg.get('last_joined_s', -1)),
+             'blocks %.2f..%.2f' % (lg.get('first_block_s', -1), lg.get('last_block_s', -1)),
+             'gaps %s/%.2fs' % (lg.get('block_gaps'), lg.get('block_gap_seconds', -1)),
              'eff %.3f frames %d' % (r['send_efficiency'], r['peer_rx_frames']),
-             'lg-cpu %.2fs (user %.2f sys %.2f)' % (r['receiver_cpu_s'], lg.get('cpu_user_s') or -1,
-                                                   lg.get('cpu_sys_s') or -1),
+             'lg-cpu %.2fs (user %.2f sys %.2f)' % (r['receiver_cpu_s'], lg.get('cpu_user_s', -1),
+                                                   lg.get('cpu_sys_s', -1)),
              'udp %s' % r['udp'],
              'lg: dup %s tmo %s req %s preq %s' % (lg.get('dup_blocks_total'),
                                                   lg.get('idle_timeouts_total'),
                                                   lg.get('requests'), lg.get('prequests')),
-             'min/max %.2f/%.2f' % (lg.get('min_seconds') or -1, lg.get('max_seconds') or -1),
+             'min/max %.2f/%.2f' % (lg.get('min_seconds', -1), lg.get('max_seconds', -1)),
              'srv-cpu %.2fs' % r['proc_cpu_s'],
              'sess %s' % r['session_delta']]
     return ' '.join(parts)
