@@ -29,6 +29,7 @@
 #define MIN_AGE_TICKS 3		  /* nor before it has been there this long */
 #define MIN_SENT_PER_TICK 64	  /* BLOCKs per tick the group must send for a verdict */
 #define COVER_FRESH_US 2000000ULL /* a first ask is evidence of a cover this recent */
+#define FB_HOLD 10		  /* a node alone: intervals without increase after a cut */
 
 static const char *const reason_str[] = {
 #define MB_FRIS_X_STR(n, s) s,
@@ -135,6 +136,17 @@ mb_fris_nodes_free(struct mb_fris_nodes *t)
 	free(t);
 }
 
+/* A node's bucket holds 2 ms of its rate, at least 4 BLOCKs: a lcore that
+ * sleeps a millisecond between passes loses none of its tokens (1 ms, as
+ * before, held a node at a 24 Mbit/s rate to 2 BLOCKs a millisecond). */
+static uint64_t
+fb_burst(const struct mb_fris_nodes *t, uint64_t rate)
+{
+	uint64_t b = rate / 500;
+
+	return b > 4 * t->wire_bits ? b : 4 * t->wire_bits;
+}
+
 void
 mb_fris_nodes_set_rates(struct mb_fris_nodes *t, uint64_t start, uint64_t max, uint64_t now)
 {
@@ -146,7 +158,7 @@ mb_fris_nodes_set_rates(struct mb_fris_nodes *t, uint64_t start, uint64_t max, u
 		if (fb->node < 0 || max == 0)
 			continue;
 		mb_rate_adapt_set_max(&fb->ra, max);
-		mb_tbucket_set_rate(&fb->tb, fb->ra.rate, 0, now);
+		mb_tbucket_set_rate(&fb->tb, fb->ra.rate, fb_burst(t, fb->ra.rate), now);
 	}
 }
 
@@ -274,7 +286,19 @@ fallback(struct mb_fris_nodes *t, struct mb_fris_node *nd, enum mb_fris_node_rea
 	if (why != MB_FRIS_NODE_R_JOIN)
 		start /= 4;
 	(void)mb_rate_adapt_init(&fb->ra, max, 0, start, t->hz, now);
-	(void)mb_tbucket_init(&fb->tb, fb->ra.rate, 0, t->hz, now);
+	/* its evidence is its own re-asks, which come a re-request delay
+	 * (1 s) after what they are of: a cut holds that long, and the rate
+	 * creeps back by 1/32 an interval, no faster (see fris_nodes.h) */
+	fb->ra.hold = FB_HOLD;
+	fb->ra.creep_max = 1;
+	(void)mb_tbucket_init(&fb->tb, fb->ra.rate, fb_burst(t, fb->ra.rate), t->hz, now);
+	fb->t_asks = 0;
+	fb->t_idle = false;
+	/* what was sent of its asks is counted from here on, to it alone
+	 * (the group's send counts of its asks mean nothing now) */
+	for (unsigned i = 0; i < nd->npend; i++)
+		nd->pend_sent[i] = 0;
+	nd->hist_n = nd->hist_next = 0;
 	t->fb_n++;
 	nd->fb = (int16_t)(fb - t->fb);
 	nd->method = MB_FRIS_NODE_UCAST;
@@ -438,11 +462,15 @@ mb_fris_nodes_ask(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t chu
 	} else {
 		uint32_t at, before, since_ask;
 
-		if (!alone && hist_take(nd, chunk, &at, &before)) {
-			/* asked before, longer ago than the pending list keeps */
-			if ((since_ask = needed(t->sent_cnt[chunk] - at, before)) > 0) {
+		if (hist_take(nd, chunk, &at, &before)) {
+			/* asked before, longer ago than the pending list keeps
+			 * (alone: `at` counts what was sent to it since) */
+			since_ask = needed(alone ? at : t->sent_cnt[chunk] - at, before);
+			if (since_ask > 0) {
 				lost = reasked(since_ask, before, nasked);
 				ref = since_ask;
+			}
+			if (since_ask > 0 && !alone) {
 				nd->ra_sent16 += (uint64_t)since_ask * 16;
 				nd->ra_lost16 += lost * 16;
 				nd->t_reask = true;
@@ -456,6 +484,8 @@ mb_fris_nodes_ask(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t chu
 	nd->t_lost += lost;
 	nd->t_ref += ref;
 	nd->blocks_lost += lost;
+	if (alone)
+		t->fb[nd->fb].t_asks++;
 	if (nd->left)
 		return;
 	clear_done(t, nd, chunk);
@@ -468,9 +498,7 @@ mb_fris_nodes_ask(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t chu
 			i = old;
 			if (pend_answered(t, nd, i))
 				set_done(t, nd, nd->pend_chunk[i], now);
-			if (!alone)
-				hist_push(nd, nd->pend_chunk[i], nd->pend_sent[i],
-					  nd->pend_asked[i]);
+			hist_push(nd, nd->pend_chunk[i], nd->pend_sent[i], nd->pend_asked[i]);
 		}
 	}
 	nd->pend_chunk[i] = chunk;
@@ -493,7 +521,17 @@ mb_fris_nodes_fb_sent(struct mb_fris_nodes *t, struct mb_fris_fb *fb, uint32_t c
 	for (unsigned i = 0; i < nd->npend; i++) {
 		if (nd->pend_chunk[i] == chunk) {
 			nd->pend_sent[i] += n;
-			break;
+			return;
+		}
+	}
+	/* an ask pushed out of the pending list (a node with more chunks in
+	 * progress than it keeps) whose blocks are still going out */
+	for (unsigned k = 1; k <= nd->hist_n; k++) {
+		unsigned j = (nd->hist_next + MB_FRIS_NODE_HIST - k) % MB_FRIS_NODE_HIST;
+
+		if (nd->hist_chunk[j] == chunk) {
+			nd->hist_sent[j] += n;
+			return;
 		}
 	}
 }
@@ -604,8 +642,7 @@ resolve(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint64_t now)
 		    (answered || since(now, ta) >= us(t, PEND_STALE_US))) {
 			if (answered)
 				set_done(t, nd, c, now);
-			if (nd->method == MB_FRIS_NODE_MCAST)
-				hist_push(nd, c, nd->pend_sent[i], nd->pend_asked[i]);
+			hist_push(nd, c, nd->pend_sent[i], nd->pend_asked[i]);
 			nd->npend--;
 			nd->pend_chunk[i] = nd->pend_chunk[nd->npend];
 			nd->pend_t[i] = nd->pend_t[nd->npend];
@@ -629,7 +666,7 @@ uint32_t
 mb_fris_nodes_tick(struct mb_fris_nodes *t, uint64_t now)
 {
 	uint32_t nn = atomic_load_explicit(&t->n, memory_order_relaxed), i;
-	uint32_t lo = UINT32_MAX, hi = 0, known = 0;
+	uint32_t lo = UINT32_MAX, hi = 0, known = 0, loss;
 	bool verdict;
 
 	t->ew_sent16 = (t->ew_sent16 * 7 + t->t_sent * 16) / 8;
@@ -717,10 +754,21 @@ next:
 		if (fb->node < 0)
 			continue;
 		nd = &t->node[fb->node];
-		if (mb_rate_adapt_tick(&fb->ra, now, fb->t_sent * t->wire_bits,
-				       nd->t_lost * t->wire_bits, false))
-			mb_tbucket_set_rate(&fb->tb, fb->ra.rate, 0, now);
+		/* its loss: of what was sent to it of the chunks it asks for
+		 * again, what it lacks still (not against what went out this
+		 * tick: its re-asks come in bursts, a re-request delay after
+		 * the sends they are of); a tick it asked nothing says nothing.
+		 * Cut from what really left while its queue never ran dry. */
+		loss = nd->t_ref == 0 ? 0 : nd->t_lost >= nd->t_ref ? 1000000 :
+			(uint32_t)(nd->t_lost * 1000000 / nd->t_ref);
+		fb->ra.backlogged = !fb->t_idle;
+		if (mb_rate_adapt_judge(&fb->ra, now, fb->t_sent * t->wire_bits, loss,
+					fb->t_asks > 0))
+			mb_tbucket_set_rate(&fb->tb, fb->ra.rate, fb_burst(t, fb->ra.rate), now);
+		fb->loss_ppm = loss;
 		fb->t_sent = 0;
+		fb->t_asks = 0;
+		fb->t_idle = false;
 		if (fb->sent >= fb->budget) {
 			/* its budget is spent: the group serves it again (it gets
 			 * what the others ask for, its requests go to the group)
@@ -730,6 +778,9 @@ next:
 			nd->reason = MB_FRIS_NODE_R_NONE;
 			nd->no_fb = true;
 			nd->bad_ticks = nd->unreached_ticks = nd->stall_ticks = 0;
+			for (unsigned j = 0; j < nd->npend; j++)
+				nd->pend_sent[j] = t->sent_cnt[nd->pend_chunk[j]];
+			nd->hist_n = nd->hist_next = 0;
 			t->st.fb_returned++;
 		} else if (since(now, nd->last_seen) > us(t, FB_IDLE_US) && !fb->run.in &&
 			   mb_fris_wq_empty(fb->wq)) {

@@ -212,6 +212,8 @@ mb_rate_adapt_init(struct mb_rate_adapt *ra, uint64_t max, uint64_t min, uint64_
 	ra->last = now;
 	ra->hold_until = now;
 	ra->clean = 0;
+	ra->creep_max = 4;
+	ra->hold = MB_RATE_ADAPT_HOLD;
 	ra->last_loss_ppm = 0;
 	ra->noise_ppm = 0;
 	ra->cut_loss_ppm = 0;
@@ -253,12 +255,29 @@ bool
 mb_rate_adapt_tick(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint64_t lost,
 		   bool overrun)
 {
-	uint64_t old = ra->rate, allowance, loss, r, hi, lo, base;
+	uint64_t loss;
+
+	if (now < ra->next)
+		return false;
+	loss = sent == 0 ? 0 : lost >= sent ? 1000000 : (uint64_t)((unsigned __int128)lost *
+								   1000000 / sent);
+	if (overrun && loss < 100000)
+		loss = 100000;
+	return mb_rate_adapt_judge(ra, now, sent, (uint32_t)loss, true);
+}
+
+bool
+mb_rate_adapt_judge(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint32_t loss_ppm,
+		    bool known)
+{
+	uint64_t old = ra->rate, allowance, loss = loss_ppm, r, hi, lo, base;
 	unsigned __int128 t;
 	uint32_t i;
 
 	if (now < ra->next)
 		return false;
+	if (loss > 1000000)
+		loss = 1000000;
 	/* what the rate allowed since the last decision (intervals are
 	 * MB_RATE_ADAPT_INTERVAL_US long) */
 	t = (unsigned __int128)ra->rate * (now - ra->last) * MB_RATE_ADAPT_INTERVAL_US /
@@ -273,13 +292,11 @@ mb_rate_adapt_tick(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint64
 	ra->next += ra->interval;
 	if (ra->next <= now)
 		ra->next = now + ra->interval;
-	loss = sent == 0 ? 0 : lost >= sent ? 1000000 : (uint64_t)((unsigned __int128)lost *
-								   1000000 / sent);
-	if (overrun && loss < 100000)
-		loss = 100000;
-	ra->last_loss_ppm = (uint32_t)loss;
 	/* the verdict on the last cut: loss that stayed is noise */
 	ra->noise_ppm -= ra->noise_ppm / 32;
+	if (!known)
+		return false; /* nothing heard: neither a cut nor a step up */
+	ra->last_loss_ppm = (uint32_t)loss;
 	if (ra->judge && now >= ra->hold_until) {
 		ra->judge = false;
 		if (loss * 4 >= (uint64_t)ra->cut_loss_ppm * 3 && loss > ra->noise_ppm)
@@ -314,7 +331,7 @@ mb_rate_adapt_tick(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint64
 		if (ra->rate - r < ra->step)
 			r = ra->rate > ra->step ? ra->rate - ra->step : 0;
 		ra->rate = r < ra->min ? ra->min : r;
-		ra->hold_until = now + MB_RATE_ADAPT_HOLD * ra->interval;
+		ra->hold_until = now + ra->hold * ra->interval;
 	} else if (loss < lo && now >= ra->hold_until) {
 		/* creep back only while the sender used most of what it had: a
 		 * rate nobody uses says nothing about the receivers */
@@ -322,7 +339,7 @@ mb_rate_adapt_tick(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint64
 			ra->clean = 0;
 			return false;
 		}
-		if (ra->clean < 4)
+		if (ra->clean < ra->creep_max)
 			ra->clean++;
 		r = ra->rate / 32 * ra->clean;
 		if (r < ra->step)

@@ -114,6 +114,9 @@ struct mb_rate_adapt {
 	uint64_t last;		/* clock of the last decision */
 	uint64_t hold_until;	/* no increase before this clock */
 	uint32_t clean;		/* clean intervals in a row */
+	uint32_t creep_max;	/* the step up is at most creep_max/32 (init: 4) */
+	uint32_t hold;		/* intervals without increase after a cut (init:
+				 * MB_RATE_ADAPT_HOLD) */
 	uint32_t last_loss_ppm;	/* loss of the last decided interval */
 	uint32_t noise_ppm;	/* loss that does not follow the rate */
 	uint32_t cut_loss_ppm;	/* the loss that made the last cut */
@@ -145,6 +148,13 @@ void mb_rate_adapt_restart(struct mb_rate_adapt *ra, uint64_t now);
  * pushback (counts as a 10% loss).  Returns true when ra->rate changed. */
 bool mb_rate_adapt_tick(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint64_t lost,
 			bool overrun);
+/* The same decision from a loss the caller measured itself, in parts per
+ * million of what its evidence is of (a node served alone: of the BLOCKs
+ * sent to it of the chunks it asked for again); `known` false = no
+ * evidence this interval (the receiver said nothing): no cut, no step up,
+ * the run of clean intervals kept.  Returns true when ra->rate changed. */
+bool mb_rate_adapt_judge(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint32_t loss_ppm,
+			 bool known);
 
 /* ---- counted window ------------------------------------------------------
  *
