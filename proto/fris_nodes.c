@@ -30,6 +30,8 @@
 #define MIN_SENT_PER_TICK 64	  /* BLOCKs per tick the group must send for a verdict */
 #define COVER_FRESH_US 2000000ULL /* a first ask is evidence of a cover this recent */
 #define FB_HOLD 10		  /* a node alone: intervals without increase after a cut */
+#define FB_START_FLOOR 100000000ULL /* a node moved out starts at least here (bits/s) */
+#define DELIV_WIN_US 1000000ULL	  /* window of a node's delivery rate */
 
 static const char *const reason_str[] = {
 #define MB_FRIS_X_STR(n, s) s,
@@ -205,6 +207,7 @@ mb_fris_nodes_get(struct mb_fris_nodes *t, uint32_t addr, uint64_t now)
 	}
 	nd = &t->node[n];
 	nd->first_seen = nd->last_seen = now;
+	nd->dl_t = now;
 	nd->fb = -1;
 	h = hslot(t, addr);
 	while (t->hash[h] != 0)
@@ -279,12 +282,19 @@ fallback(struct mb_fris_nodes *t, struct mb_fris_node *nd, enum mb_fris_node_rea
 	fb->run.in = false;
 	fb->sent = fb->t_sent = 0;
 	fb->budget = t->fb_budget;
-	/* a node that could not take the group's rate starts at a quarter of
-	 * it (its own loss evidence lags a re-request delay: starting high
-	 * would burn its output budget on a path that drops it); one the group
-	 * does not reach at all (its port) at the group's rate */
-	if (why != MB_FRIS_NODE_R_JOIN)
-		start /= 4;
+	/* one the group does not reach at all (its port) at the group's
+	 * rate; one that could not take the group's rate, or that the group
+	 * stopped reaching, at what it took (its delivery rate), else a
+	 * quarter of the group's; either at least at the floor: its own rate
+	 * comes down to a slower link with its first cut, and creeps up from
+	 * too low only slowly (fris_nodes.h) */
+	if (why != MB_FRIS_NODE_R_JOIN) {
+		start = nd->deliv_bps != 0 ? nd->deliv_bps : start / 4;
+		if (start < FB_START_FLOOR)
+			start = FB_START_FLOOR;
+		if (start > max)
+			start = max;
+	}
 	(void)mb_rate_adapt_init(&fb->ra, max, 0, start, t->hz, now);
 	/* its evidence is its own re-asks, which come a re-request delay
 	 * (1 s) after what they are of: a cut holds that long, and the rate
@@ -352,6 +362,9 @@ mb_fris_nodes_join(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t cl
 		nd->hist_n = nd->hist_next = 0;
 		nd->stall_mark = 0;
 		nd->join_win.n = 0;
+		nd->deliv_bps = 0;
+		nd->dl_mark = 0;
+		nd->dl_t = now;
 	}
 	if (mb_cwin_hit(&nd->join_win, us(t, JOIN_WIN_US), now) >= JOIN_FALLBACK)
 		fallback(t, nd, MB_FRIS_NODE_R_JOIN, now);
@@ -654,6 +667,26 @@ resolve(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint64_t now)
 	}
 }
 
+/* Its delivery rate: every DELIV_WIN_US, the chunks its progress grew by
+ * (reported, else inferred); a window without growth (it got nothing, or
+ * asked again for what was inferred done) leaves the last measure. */
+static void
+deliv_tick(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint64_t now)
+{
+	uint32_t prog = nd->reported ? nd->rep_chunks : nd->done;
+	uint64_t dt = since(now, nd->dl_t), bps;
+
+	if (dt < us(t, DELIV_WIN_US))
+		return;
+	if (prog > nd->dl_mark) {
+		bps = (uint64_t)((unsigned __int128)(prog - nd->dl_mark) * MB_FRIS_CHUNK_BLOCKS *
+				 t->wire_bits * t->hz / dt);
+		nd->deliv_bps = nd->deliv_bps == 0 ? bps : (nd->deliv_bps + bps) / 2;
+	}
+	nd->dl_mark = prog;
+	nd->dl_t = now;
+}
+
 static bool
 member(const struct mb_fris_nodes *t, const struct mb_fris_node *nd, uint64_t now)
 {
@@ -677,6 +710,7 @@ mb_fris_nodes_tick(struct mb_fris_nodes *t, uint64_t now)
 		struct mb_fris_node *nd = &t->node[i];
 		uint64_t base;
 
+		deliv_tick(t, nd, now);
 		nd->ew_lost16 = (nd->ew_lost16 * 7 + nd->t_lost * 16) / 8;
 		nd->ew_ref16 = (nd->ew_ref16 * 7 + nd->t_ref * 16) / 8;
 		/* against what the group sent, or the sends the evidence is of

@@ -56,9 +56,17 @@
  * what the group sends at its lower pace now).  At most `max_fb` nodes are
  * served alone at once (more candidates stay in the group, counted); a slot
  * frees when its node LEAVEs or is silent for 30 s.
- * A node moved for LOSS, UNREACHED or STALL starts at a quarter of the
- * group's rate (it could not take the group's), one moved for JOIN at the
- * group's rate.  A node whose output budget (`fb_budget` BLOCKs) runs out is
+ * A node moved for JOIN starts at the group's rate (its port lacks the
+ * group; its path may be fine).  One moved for LOSS, UNREACHED or STALL
+ * starts at its delivery rate (what it took while in the group: its
+ * progress over the last windows of 1 s that had any, from its PROGRESS
+ * reports, else inferred) when that is known, else at a quarter of the
+ * group's rate (it could not take the group's), and at least at 100 Mbit/s
+ * (Fast Ethernet, the slowest node link of a testbed): its own rate finds
+ * a slower link with one cut, to what got through (below), while creeping
+ * up from too low takes seconds (1/32 an interval: 7.5 s for 10x), and a
+ * quarter of a group at its floor (9 Mbit/s) starved the node.  Never above
+ * the ceiling.  A node whose output budget (`fb_budget` BLOCKs) runs out is
  * served by the group again, for good (counted): starving it would be worse.
  *
  * A node served alone has its own rate (mb_rate_adapt), decided on its own
@@ -141,6 +149,11 @@ struct mb_fris_node {
 	uint32_t rep_chunks;	/* PROGRESS: chunks received */
 	uint64_t rep_bytes;	/* PROGRESS: bytes written */
 	uint64_t ucast_blocks;	/* BLOCKs sent to it alone */
+	/* its delivery rate: progress (reported, else inferred) over windows
+	 * of 1 s, those with progress only, smoothed; 0 = none measured */
+	uint64_t deliv_bps;	/* wire bits/s */
+	uint64_t dl_t;		/* start of the window */
+	uint32_t dl_mark;	/* progress (chunks) at its start */
 	/* classification (tick) */
 	uint64_t t_lost;	/* loss evidence since the last tick */
 	uint64_t t_ref;		/* the BLOCKs sent that the evidence is of */

@@ -138,8 +138,10 @@ test_rerequests_move_to_unicast(void **state)
 	struct mb_fris_fb *fb = mb_fris_nodes_fb(t, nd[2]);
 	uint64_t r0 = fb->ra.rate;
 
-	/* it could not take the group's rate: it starts at a quarter */
-	assert_int_equal(r0, 100000000ULL / 4);
+	/* it could not take the group's rate: it starts at what it took, at
+	 * least at the floor of 100 Mbit/s (a quarter of the group's 100
+	 * Mbit/s is below it) */
+	assert_int_equal(r0, 100000000ULL);
 
 	for (unsigned k = 0; k < 10; k++) {
 		now += TICK;
@@ -252,6 +254,8 @@ test_lone_unreached_slow_group(void **state)
 	unsigned k, g = 0, ask_at;
 
 	(void)state;
+	/* the group's rate at its floor (one step) */
+	mb_fris_nodes_set_rates(t, MB_TBUCKET_DYN_STEP, 1000000000ULL, now);
 	a = node(t, 1, now);
 	b = node(t, 2, now);
 	/* both load chunks 0..39 by the group; b then LEAVEs */
@@ -285,6 +289,10 @@ test_lone_unreached_slow_group(void **state)
 	assert_int_equal(a->method, MB_FRIS_NODE_UCAST);
 	assert_int_equal(a->reason, MB_FRIS_NODE_R_UNREACHED);
 	assert_true(k <= 50); /* within 5 s of being alone */
+	/* served alone at what it took in the group (10 chunks a second,
+	 * 92 Mbit/s), at least at the floor of 100 Mbit/s: not at a quarter
+	 * of the group's floor (2.2 Mbit/s, a chunk in 4 s) */
+	assert_int_equal(mb_fris_nodes_fb(t, a)->ra.rate, 100000000ULL);
 	mb_fris_nodes_free(t);
 }
 
@@ -645,6 +653,64 @@ test_lossy_not_moved(void **state)
 		(void)play(t, nd, 3, clean, 30, now, 14);
 		assert_int_equal(nd[2]->method, MB_FRIS_NODE_MCAST);
 		assert_int_equal(t->st.fallbacks, 0);
+		mb_fris_nodes_free(t);
+	}
+}
+
+/*
+ * Where a node moved out starts.  A node moved for loss that reported its
+ * progress (PROGRESS: 2 chunks a tick, about 184 Mbit/s) starts at what it
+ * took, not at a quarter of the group's 1 Gbit/s (250 Mbit/s); one moved
+ * while the group is at its floor (one step, 9 Mbit/s) starts at the floor
+ * of 100 Mbit/s, not at 2.2 Mbit/s; the ceiling (the port's rate) caps
+ * both.
+ */
+static void
+test_fb_start_rate(void **state)
+{
+	struct mb_fris_nodes *t;
+	struct mb_fris_node *nd[3];
+	struct mb_fris_fb *fb;
+	uint64_t now = T0;
+	unsigned k;
+
+	(void)state;
+	for (unsigned pass = 0; pass < 3; pass++) {
+		uint64_t group = pass == 1 ? MB_TBUCKET_DYN_STEP : 1000000000ULL;
+		uint64_t max = pass == 2 ? 50000000ULL : 10000000000ULL;
+
+		t = mk(128, 4);
+		now = T0;
+		mb_fris_nodes_set_rates(t, group, max, now);
+		for (unsigned i = 0; i < 3; i++)
+			nd[i] = node(t, i + 1, now);
+		/* nd[2] loses half of every chunk and says what it has */
+		for (k = 0; k < 100 && nd[2]->method == MB_FRIS_NODE_MCAST; k++) {
+			now += TICK;
+			for (unsigned i = 0; i < 3; i++)
+				mb_fris_nodes_ask(t, nd[i], k, CB, false, now);
+			if (k > 0) {
+				mb_fris_nodes_ask(t, nd[2], k - 1, CB / 2, true, now);
+				mb_fris_nodes_sent(t, k - 1, 0, CB / 2, now + 1);
+			}
+			mb_fris_nodes_sent(t, k, 0, CB, now + 1);
+			if (pass != 1)
+				mb_fris_nodes_report(t, nd[2], 2 * k, 2ULL * k << 20, now);
+			(void)mb_fris_nodes_tick(t, now);
+		}
+		fb = mb_fris_nodes_fb(t, nd[2]);
+		assert_non_null(fb);
+		assert_int_not_equal(nd[2]->reason, MB_FRIS_NODE_R_JOIN);
+		print_message("group %" PRIu64 " max %" PRIu64 ": moved (%s) after %u ticks, "
+			      "delivery %" PRIu64 ", starts at %" PRIu64 " bit/s\n", group, max,
+			      mb_fris_node_reason_str(nd[2]->reason), k, nd[2]->deliv_bps,
+			      fb->ra.rate);
+		if (pass == 0) /* what it took: 2 chunks of 9.19 Mbit a tick */
+			assert_true(fb->ra.rate >= 150000000ULL && fb->ra.rate <= 210000000ULL);
+		else if (pass == 1) /* no report, the group at its floor */
+			assert_true(fb->ra.rate >= 100000000ULL && fb->ra.rate <= 200000000ULL);
+		else
+			assert_int_equal(fb->ra.rate, max);
 		mb_fris_nodes_free(t);
 	}
 }
@@ -1247,6 +1313,7 @@ main(void)
 		cmocka_unit_test(test_slow_node_stays),
 		cmocka_unit_test(test_lossy_not_moved),
 		cmocka_unit_test(test_persistent_loss_and_full_slots),
+		cmocka_unit_test(test_fb_start_rate),
 		cmocka_unit_test(test_joins),
 		cmocka_unit_test(test_restart_without_leave),
 		cmocka_unit_test(test_progress_inference),
