@@ -11,7 +11,8 @@
  * into mbufs sized for it, neighbours learned only from replies to our own
  * ARP requests (a spoofer cannot redirect a unicast session), the output
  * bound of a unicast session, and the end of a session that makes no
- * progress however many requests and reports arrive.  The parent fill's
+ * progress however many requests and reports arrive.  A node served alone
+ * (issue 16) has its own rate, cut on its own re-asks.  The parent fill's
  * queue: the session's datagrams copied into it, others not.  The querier's
  * group-specific queries on an IGMPv2 Leave (two, a second apart, none while
  * yielding, malformed and off-link Leaves dropped).  Every frame read back
@@ -26,6 +27,7 @@
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -859,6 +861,106 @@ test_unicast_budget(void **state)
 	stop_session(id);
 }
 
+#define ALONE_IP "10.9.0.31"
+static const struct rte_ether_addr alone_mac = {{0x02, 0, 0, 0, 0, 0x31}};
+
+/* BLOCKs from UDP port `port` to alone_mac within `ms` (answering our ARP
+ * requests for ALONE_IP on the way). */
+static unsigned
+alone_blocks(uint16_t port, unsigned ms)
+{
+	uint64_t end = mb_time_mono_ns() + ms * 1000000ULL;
+	uint8_t out[2048];
+	unsigned n_blocks = 0;
+
+	while (mb_time_mono_ns() < end) {
+		struct rte_mbuf *m = recv_mbuf_ms(20);
+		size_t n;
+
+		if (m == NULL)
+			continue;
+		n = mbuf_copy(m, out, sizeof(out));
+		rte_pktmbuf_free(m);
+		if (is_block_to(out, n, port) && memcmp(out, &alone_mac, 6) == 0) {
+			n_blocks++;
+		} else if (is_arp(out, n)) {
+			const struct rte_arp_hdr *a = (const struct rte_arp_hdr *)(out + 14);
+
+			if (ntohs(a->arp_opcode) == RTE_ARP_OP_REQUEST &&
+			    a->arp_data.arp_tip == ip4(ALONE_IP))
+				send_arp(RTE_ARP_OP_REPLY, &alone_mac, ALONE_IP, OUR_IP, &our_mac);
+		}
+	}
+	return n_blocks;
+}
+
+static uint64_t
+alone_rate(uint32_t id)
+{
+	struct mb_dp_node_info ni[8];
+	unsigned n = mb_dp_session_nodes_read(id, ni, 8);
+
+	for (unsigned i = 0; i < n; i++)
+		if (ni[i].addr == ip4(ALONE_IP) && ni[i].ucast)
+			return ni[i].ucast_rate_bps;
+	return 0;
+}
+
+/*
+ * A node served alone has its own rate, judged on its own re-asks against
+ * what was sent to it of those chunks: it asks for chunk 0, gets (says) a
+ * quarter of the 1024 BLOCKs sent to it, and asks again for the other 768
+ * after its idle timeout.  Its loss is 75%: its rate is cut to what got
+ * through, 15/16 of a quarter of its rate (its queue ran dry, so the cut
+ * goes from its rate, not from the little that left).  Before, its loss
+ * was the re-ask against the BLOCKs sent in that 100 ms tick (all 768 when
+ * the resend made it into the tick: 100%, a cut to an eighth; none when it
+ * did not: no cut at all); without the dataplane saying that its queue ran
+ * dry the cut went from the 92 Mbit/s that left in one tick (to 2%).
+ */
+static void
+test_alone_rate(void **state)
+{
+	uint8_t pl[256], map[MB_FRIS_MAP_BYTES];
+	uint64_t r0, r1;
+	unsigned got, again;
+	uint32_t id;
+	int len;
+
+	(void)state;
+	drain();
+	id = start_session("239.1.2.31", FPORT + 31, MB_FRIS_MULTICAST, img, 60);
+	/* its JOINs go unanswered (the group does not reach it): alone */
+	for (uint32_t k = 0; k < 4; k++) {
+		len = mb_fris_encode_join2(pl, sizeof(pl), ip4(ALONE_IP), 31);
+		send_fris_to(ip4(ALONE_IP), "239.1.2.31", FPORT + 31, &alone_mac, pl, (size_t)len);
+		(void)alone_blocks(FPORT + 31, 120); /* past the JOIN-reply bound */
+	}
+	assert_int_equal(ctr_of(id, "fallbacks"), 1);
+	r0 = alone_rate(id);
+	assert_true(r0 > 0);
+	len = mb_fris_encode_request(pl, sizeof(pl), ip4(ALONE_IP), 0, 0, 1024);
+	send_fris_to(ip4(ALONE_IP), "239.1.2.31", FPORT + 31, &alone_mac, pl, (size_t)len);
+	got = alone_blocks(FPORT + 31, 400);
+	assert_int_equal(got, 1024);
+	assert_int_equal(alone_rate(id), r0); /* nothing asked again yet */
+	/* it got blocks 0..255 only */
+	memset(map, 0, sizeof(map));
+	for (uint32_t b = 256; b < 1024; b++)
+		map[b / 8] |= (uint8_t)(1u << (b % 8));
+	len = mb_fris_encode_prequest(pl, sizeof(pl), ip4(ALONE_IP), 0, 1, map);
+	assert_true(len > 0);
+	send_fris_to(ip4(ALONE_IP), "239.1.2.31", FPORT + 31, &alone_mac, pl, (size_t)len);
+	again = alone_blocks(FPORT + 31, 400);
+	r1 = alone_rate(id);
+	print_message("alone: %u BLOCKs, %u again; its rate %" PRIu64 " -> %" PRIu64 " bit/s\n",
+		      got, again, r0, r1);
+	assert_int_equal(again, 768);
+	/* 75% lost: to 15/16 of a quarter (0.234), within rounding and a step */
+	assert_true(r1 >= r0 / 100 * 20 && r1 <= r0 / 100 * 27);
+	stop_session(id);
+}
+
 /* A session ends after its idle timeout without progress, however many
  * requests for data it already sent and progress reports keep arriving; a
  * session that sends new blocks all along lives on. */
@@ -1280,6 +1382,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_jumbo_tcp),
 		cmocka_unit_test(test_neigh_spoof),
 		cmocka_unit_test(test_unicast_budget),
+		cmocka_unit_test(test_alone_rate),
 		cmocka_unit_test(test_progress_lifetime),
 		cmocka_unit_test(test_recovery_lifetime),
 		cmocka_unit_test(test_linger),

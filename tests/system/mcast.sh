@@ -302,6 +302,26 @@ except (ValueError, LookupError):
     pass'
 }
 
+# link_ctr NODE: what the bridge sent to NODE's port: "frames bytes
+# qdisc-dropped" (the port's TX counters, and what its qdisc dropped: a
+# shaped port's tbf), from the bridge's namespace.
+link_ctr() {
+	local port
+	port=$(mb_bridge_port "$1")
+	{
+		ip netns exec "$(mb_ns br)" ip -s -j link show dev "$port"
+		echo
+		ip netns exec "$(mb_ns br)" tc -s -j qdisc show dev "$port"
+	} 2>/dev/null | python3 -c 'import json, sys
+parts = sys.stdin.read().split("\n", 1)
+try:
+    tx = json.loads(parts[0])[0]["stats64"]["tx"]
+    drops = sum(q.get("drops", 0) for q in json.loads(parts[1]))
+    print(tx["packets"], tx["bytes"], drops)
+except (ValueError, LookupError, IndexError):
+    print("0 0 0")'
+}
+
 # lapses DIAGFILE PORT: how often the bridge's membership of PORT in the
 # session's group was gone in a sample (once a second) after being there,
 # and came back or stayed gone while the client ran.
@@ -538,6 +558,8 @@ mixed | mixed-1g)
 			bridge_rule mbqloss forward "iifname \"$(mb_bridge_port c3)\" ip protocol udp numgen random mod 100 < 5 counter drop"
 		fi
 		rm -f "$MB_TMP"/out.c[123]
+		local l0 l1
+		l0=$(link_ctr c2)
 		# the throttled and the lossy node may take 10-20 times c1's
 		# time alone on a loaded host
 		fetch c2 180
@@ -553,6 +575,7 @@ mixed | mixed-1g)
 		check c1
 		s1=$([ $server = miniboss ] && sess_blocks)
 		check c2
+		l1=$(link_ctr c2)
 		check c3
 		[ -n "$w" ] && wait "$w"
 		t1=$(ms c1) t2=$(ms c2) t3=$(ms c3)
@@ -571,6 +594,12 @@ mixed | mixed-1g)
 		set -- $s0 $s1
 		[ $# = 6 ] && mb_log "during c1's load: $(($4 - $1 - $5 + $2)) BLOCKs to the group," \
 			"$(($5 - $2)) to nodes alone, $(($6 - $3)) chunks alone-and-group"
+		# what c2's link was sent during its whole load (an image is
+		# $((MIB * 1024)) BLOCKs): frames through its bridge port, and
+		# dropped by its shaping
+		set -- $l0 $l1
+		[ $# = 6 ] && mb_log "LINK2 mode=$mode c2=${t2}ms frames=$(($4 - $1))" \
+			"bytes=$(($5 - $2)) shaper-dropped=$(($6 - $3)) image-blocks=$((MIB * 1024))"
 		return 0
 	}
 	# MB_TEST_MIXED=control or =mixed: that phase alone (bench/mcast-mixed.sh
