@@ -119,6 +119,7 @@ enum mb_dp_ctr {
 	X(fb_no_neigh, "send passes to a node alone skipped waiting for its ARP") \
 	X(fb_budget_refused, "requests of a node alone refused: its output budget spent") \
 	X(fb_returned, "nodes alone whose output budget ran out, served by the group again") \
+	X(probes, "slices of a chunk a member waited for, sent ahead of the queue") \
 	X(nodes_untracked, "datagrams from nodes beyond max-nodes (served, not tracked)")
 
 enum mb_dp_sctr {

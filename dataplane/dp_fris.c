@@ -361,6 +361,8 @@ fris_fb_count(struct mb_dp_sess *s)
 		__atomic_store_n(&s->ctr[MB_DP_S_fb_refused], st->fallback_full, __ATOMIC_RELAXED);
 	if (st->fb_returned != s->ctr[MB_DP_S_fb_returned])
 		__atomic_store_n(&s->ctr[MB_DP_S_fb_returned], st->fb_returned, __ATOMIC_RELAXED);
+	if (st->probes != s->ctr[MB_DP_S_probes])
+		__atomic_store_n(&s->ctr[MB_DP_S_probes], st->probes, __ATOMIC_RELAXED);
 }
 
 /* A request of a node served alone: into its own queue, within its
@@ -770,13 +772,23 @@ fris_session_tx(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now, uint
 	}
 	/* the destination is resolved only when there is something to send: a
 	 * unicast client's MAC is asked for then, not before */
-	if (s->run.in || !mb_fris_wq_empty(s->wq) || s->push_left > 0) {
-		if (fris_dmac(lc, s, &dmac))
-			sent = fris_send_runs(lc, s, NULL, s->wq, &s->run, &s->tb, &dmac,
-					      s->budget, s->ctr[MB_DP_S_blocks], FRIS_PASS_MAX,
-					      now, wait, &stop);
-		else
+	if (s->run.in || !mb_fris_wq_empty(s->wq) || s->push_left > 0 ||
+	    (s->nodes != NULL && (s->nodes->probe_run.in || !mb_fris_wq_empty(s->nodes->probe_wq)))) {
+		if (!fris_dmac(lc, s, &dmac)) {
 			fris_sctr(s, MB_DP_S_no_neigh, 1);
+		} else {
+			/* probes first: slices of chunks a member waits for,
+			 * ahead of the queue (fris_nodes.h) */
+			if (s->nodes != NULL && s->push_left == 0)
+				sent = fris_send_runs(lc, s, NULL, s->nodes->probe_wq,
+						      &s->nodes->probe_run, &s->tb, &dmac, s->budget,
+						      s->ctr[MB_DP_S_blocks], FRIS_PASS_MAX, now,
+						      wait, &stop);
+			if (!stop && !(s->nodes != NULL && s->nodes->probe_run.in))
+				sent += fris_send_runs(lc, s, NULL, s->wq, &s->run, &s->tb,
+						       &dmac, s->budget, s->ctr[MB_DP_S_blocks],
+						       FRIS_PASS_MAX - sent, now, wait, &stop);
+		}
 	}
 	/* it ran out of work: what it sent this interval is what was asked,
 	 * not what it could send (mb_rate_adapt's backlogged) */

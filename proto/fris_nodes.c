@@ -32,6 +32,10 @@
 #define FB_HOLD 10		  /* a node alone: intervals without increase after a cut */
 #define FB_START_FLOOR 100000000ULL /* a node moved out starts at least here (bits/s) */
 #define DELIV_WIN_US 1000000ULL	  /* window of a node's delivery rate */
+#define PROBE_WAIT_US 1000000ULL  /* an ask unanswered this long, the group busy: probe */
+#define PROBE_GAP_US 1000000ULL	  /* at most one probe a node this often */
+#define PROBE_BLOCKS 256	  /* BLOCKs of a probe */
+#define PROBE_QUEUE 4		  /* probes queued at most */
 
 static const char *const reason_str[] = {
 #define MB_FRIS_X_STR(n, s) s,
@@ -96,7 +100,8 @@ mb_fris_nodes_create(uint64_t nblocks, uint32_t max_nodes, uint32_t max_fb, uint
 	t->fb_max = max_fb;
 	t->fb = calloc(max_fb ? max_fb : 1, sizeof(*t->fb));
 	t->fb_budget = fb_budget;
-	if (t->node == NULL || t->donemaps == NULL || t->hash == NULL || t->last_send == NULL ||
+	t->probe_wq = mb_fris_wq_create(nblocks, PROBE_QUEUE);
+	if (t->probe_wq == NULL || t->node == NULL || t->donemaps == NULL || t->hash == NULL || t->last_send == NULL ||
 	    t->sent_cnt == NULL || t->covered_at == NULL || t->cover_start == NULL ||
 	    t->cover_cnt == NULL ||
 	    t->cover_map == NULL || t->fb == NULL)
@@ -126,6 +131,7 @@ mb_fris_nodes_free(struct mb_fris_nodes *t)
 	for (uint32_t i = 0; t->fb != NULL && i < t->fb_max; i++)
 		mb_fris_wq_free(t->fb[i].wq);
 	free(t->fb);
+	mb_fris_wq_free(t->probe_wq);
 	free(t->cover_map);
 	free(t->cover_cnt);
 	free(t->cover_start);
@@ -365,6 +371,7 @@ mb_fris_nodes_join(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t cl
 		nd->deliv_bps = 0;
 		nd->dl_mark = 0;
 		nd->dl_t = now;
+		nd->wait_since = 0;
 	}
 	if (mb_cwin_hit(&nd->join_win, us(t, JOIN_WIN_US), now) >= JOIN_FALLBACK)
 		fallback(t, nd, MB_FRIS_NODE_R_JOIN, now);
@@ -695,6 +702,61 @@ member(const struct mb_fris_nodes *t, const struct mb_fris_node *nd, uint64_t no
 	       since(now, nd->last_seen) <= us(t, ACTIVE_US);
 }
 
+/* A pending ask of the node for a whole chunk, nothing of which went to
+ * the group since (it waits in the queue, or the node asked for it again
+ * since), or -1.  Whole: the node has none of it, so whatever a probe
+ * sends of it is what it lacks, and its next ask says what it got (of a
+ * chunk it has some of, a probe might send what it has, and its next ask
+ * would read as loss). */
+static int
+waiting_ask(const struct mb_fris_nodes *t, const struct mb_fris_node *nd)
+{
+	for (unsigned i = 0; i < nd->npend; i++) {
+		uint32_t c = nd->pend_chunk[i];
+
+		if (t->last_send[c] <= nd->pend_t[i] &&
+		    nd->pend_asked[i] >= mb_fris_chunk_blocks(t->nblocks, c))
+			return (int)i;
+	}
+	return -1;
+}
+
+/* One probe a tick at most: the first member (round robin) with an ask
+ * waiting unanswered for PROBE_WAIT_US while the group was busy, not
+ * probed in PROBE_GAP_US, that could still be served alone. */
+static void
+probe(struct mb_fris_nodes *t, uint32_t nn, bool busy, uint64_t now)
+{
+	if (nn == 0)
+		return;
+	for (uint32_t k = 0; k < nn; k++) {
+		struct mb_fris_node *nd = &t->node[(t->probe_rr + k) % nn];
+		int i = member(t, nd, now) && !nd->no_fb ? waiting_ask(t, nd) : -1;
+		uint32_t c, n;
+
+		if (i < 0) {
+			nd->wait_since = 0;
+			continue;
+		}
+		if (nd->wait_since == 0)
+			nd->wait_since = now;
+		if (!busy || t->fb_n >= t->fb_max ||
+		    since(now, nd->wait_since) < us(t, PROBE_WAIT_US) ||
+		    (nd->probe_t != 0 && since(now, nd->probe_t) < us(t, PROBE_GAP_US)))
+			continue;
+		c = nd->pend_chunk[i];
+		n = mb_fris_chunk_blocks(t->nblocks, c);
+		if (mb_fris_wq_enqueue_range(t->probe_wq, c, 0,
+					     n < PROBE_BLOCKS ? n : PROBE_BLOCKS) ==
+		    MB_FRIS_WQ_DROPPED)
+			return; /* the caller has not sent the last ones yet */
+		nd->probe_t = now;
+		t->st.probes++;
+		t->probe_rr = (t->probe_rr + k + 1) % nn;
+		return;
+	}
+}
+
 uint32_t
 mb_fris_nodes_tick(struct mb_fris_nodes *t, uint64_t now)
 {
@@ -780,6 +842,7 @@ next:
 		resolve(t, nd, now);
 		nd->t_asks = 0;
 	}
+	probe(t, nn, verdict, now);
 	/* the nodes served alone: their rates, and slots of nodes gone */
 	for (i = 0; i < t->fb_max; i++) {
 		struct mb_fris_fb *fb = &t->fb[i];

@@ -39,6 +39,19 @@
  *     the group included, which no other rule can compare);
  *   - STALL: it kept asking for 2 s and its inferred progress did not move
  *     while another member's did.
+ * A member none of whose chunks the group sends (they wait in its queue
+ * behind the others') gives no evidence for UNREACHED: a node that hears
+ * the group and one that does not ask alike (the stock client asks again
+ * for the same chunks about once a second either way).  So when one of its
+ * asks for a whole chunk has waited unanswered for 1 s while the group was
+ * busy (it sent
+ * other chunks), a probe -- the first 256 BLOCKs of that chunk -- goes to
+ * the group ahead of its queue (at most one a tick per session, one a
+ * second per node, only while a fallback slot is free): a node that hears
+ * the group gets them and asks again only for the rest (it was waiting its
+ * turn, and got a quarter of its chunk early); one that does not asks for
+ * all of it again, which is re-ask evidence, and UNREACHED moves it within
+ * a few seconds instead of when its turn comes.
  * Loss evidence is what a node asks for again although it was sent: when it
  * asks again for a chunk it asked for before (its last 16 asks, and the 64
  * before them), the blocks of that chunk sent since (to the group, or to it
@@ -154,6 +167,8 @@ struct mb_fris_node {
 	uint64_t deliv_bps;	/* wire bits/s */
 	uint64_t dl_t;		/* start of the window */
 	uint32_t dl_mark;	/* progress (chunks) at its start */
+	uint64_t wait_since;	/* clock since which an ask of it waits unanswered, 0 = none */
+	uint64_t probe_t;	/* clock of the last probe for it */
 	/* classification (tick) */
 	uint64_t t_lost;	/* loss evidence since the last tick */
 	uint64_t t_ref;		/* the BLOCKs sent that the evidence is of */
@@ -219,6 +234,7 @@ struct mb_fris_nodes_stats {
 	uint64_t covers;	/* chunks the group sent in full */
 	uint64_t fb_released;	/* slots freed (LEAVE, silence, budget) */
 	uint64_t fb_returned;	/* nodes back in the group: their output budget ran out */
+	uint64_t probes;	/* probes queued (a slice of a waiting node's chunk) */
 };
 
 struct mb_fris_nodes {
@@ -251,6 +267,11 @@ struct mb_fris_nodes {
 	uint64_t ew_sent16;
 	uint64_t last_tick;
 	uint64_t last_progress;	/* clock a member's done last grew */
+	/* probes: slices of chunks members wait for, sent to the group ahead
+	 * of its queue (the caller sends from here first) */
+	struct mb_fris_wq *probe_wq;
+	struct mb_fris_run probe_run;
+	uint32_t probe_rr;	/* the node to look at first */
 	uint32_t group_loss_ppm;
 	struct mb_fris_nodes_stats st;
 };

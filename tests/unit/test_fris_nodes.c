@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "fris_nodes.h"
+#include "fris_wq.h"
 #include "mb_tbucket.h"
 
 #define HZ 1000000ULL		/* the clock counts microseconds */
@@ -715,6 +716,90 @@ test_fb_start_rate(void **state)
 	}
 }
 
+/*
+ * The group busy with another member's chunks (a asks a new one every tick
+ * from 102 on, sent whole), node x asks for chunks 100 and 101, which wait in the queue
+ * behind a's for the whole run, and asks for them again every second.  If
+ * `deaf`, x hears nothing of the group; else it gets what goes out of its
+ * chunks (the probes) and asks again only for the rest.  The probes the
+ * table queues are sent at the next tick.  Returns the ticks played (at
+ * most `limit`, fewer when x was moved).
+ */
+static unsigned
+waiting_run(struct mb_fris_nodes *t, struct mb_fris_node *a, struct mb_fris_node *x, bool deaf,
+	    unsigned limit)
+{
+	uint32_t lack[2] = {CB, CB};
+	uint64_t now = T0;
+	unsigned k;
+
+	for (k = 0; k < limit && x->method == MB_FRIS_NODE_MCAST; k++) {
+		struct mb_fris_wq_item it;
+
+		now += TICK;
+		mb_fris_nodes_ask(t, a, 102 + k, CB, false, now);
+		mb_fris_nodes_sent(t, 102 + k, 0, CB, now + 1);
+		if (k % 10 == 0)
+			for (uint32_t j = 0; j < 2; j++)
+				mb_fris_nodes_ask(t, x, 100 + j, lack[j], k > 0, now);
+		/* the probes go out ahead of the queue */
+		while (mb_fris_wq_dequeue(t->probe_wq, &it) == 0) {
+			mb_fris_nodes_sent(t, it.chunk, it.block, it.count, now + 2);
+			if (!deaf && it.chunk >= 100 && it.chunk < 102)
+				lack[it.chunk - 100] = CB - it.block - it.count;
+		}
+		mb_fris_wq_idle(t->probe_wq);
+		(void)mb_fris_nodes_tick(t, now);
+	}
+	return k;
+}
+
+/* A member the group does not reach, whose chunks wait in the queue behind
+ * the others', is moved (UNREACHED) within a few seconds of its first ask,
+ * before its turn comes: probes of its chunks show it gets nothing of them
+ * (before: no evidence at all until its chunks went out; in this run, never
+ * in 10 s). */
+static void
+test_deaf_waiting_moved(void **state)
+{
+	struct mb_fris_nodes *t = mk(256, 4);
+	struct mb_fris_node *a = node(t, 1, T0), *x = node(t, 2, T0);
+	unsigned k;
+
+	(void)state;
+	k = waiting_run(t, a, x, true, 100);
+	print_message("deaf and waiting: moved (%s) after %u ticks, %" PRIu64 " probes\n",
+		      mb_fris_node_reason_str(x->reason), k, t->st.probes);
+	assert_int_equal(x->method, MB_FRIS_NODE_UCAST);
+	assert_int_equal(x->reason, MB_FRIS_NODE_R_UNREACHED);
+	assert_true(k <= 50);
+	assert_int_equal(a->method, MB_FRIS_NODE_MCAST);
+	/* bounded: one probe a second for it at most */
+	assert_true(t->st.probes >= 1 && t->st.probes <= k / 10 + 1);
+	mb_fris_nodes_free(t);
+}
+
+/* The same member reached (merely waiting its turn) stays in the group:
+ * the probes of its chunks reach it, it asks again only for the rest. */
+static void
+test_waiting_turn_stays(void **state)
+{
+	struct mb_fris_nodes *t = mk(256, 4);
+	struct mb_fris_node *a = node(t, 1, T0), *x = node(t, 2, T0);
+	unsigned k;
+
+	(void)state;
+	k = waiting_run(t, a, x, false, 150);
+	print_message("reached and waiting: %u ticks, %" PRIu64 " probes, loss evidence %" PRIu64
+		      "\n", k, t->st.probes, x->blocks_lost);
+	assert_int_equal(k, 150);
+	assert_int_equal(x->method, MB_FRIS_NODE_MCAST);
+	assert_int_equal(t->st.fallbacks, 0);
+	assert_int_equal(x->blocks_lost, 0);
+	assert_true(t->st.probes >= 1 && t->st.probes <= 16);
+	mb_fris_nodes_free(t);
+}
+
 /* Loss that persists (8%, over both thresholds) does move the node; with no
  * slot free the candidate stays in the group, counted once, and the group's
  * signal becomes its worst member's (the group must slow down for it). */
@@ -1314,6 +1399,8 @@ main(void)
 		cmocka_unit_test(test_lossy_not_moved),
 		cmocka_unit_test(test_persistent_loss_and_full_slots),
 		cmocka_unit_test(test_fb_start_rate),
+		cmocka_unit_test(test_deaf_waiting_moved),
+		cmocka_unit_test(test_waiting_turn_stays),
 		cmocka_unit_test(test_joins),
 		cmocka_unit_test(test_restart_without_leave),
 		cmocka_unit_test(test_progress_inference),
