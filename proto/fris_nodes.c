@@ -101,8 +101,8 @@ mb_fris_nodes_create(uint64_t nblocks, uint32_t max_nodes, uint32_t max_fb, uint
 	t->fb = calloc(max_fb ? max_fb : 1, sizeof(*t->fb));
 	t->fb_budget = fb_budget;
 	t->probe_wq = mb_fris_wq_create(nblocks, PROBE_QUEUE);
-	if (t->probe_wq == NULL || t->node == NULL || t->donemaps == NULL || t->hash == NULL || t->last_send == NULL ||
-	    t->sent_cnt == NULL || t->covered_at == NULL || t->cover_start == NULL ||
+	if (t->probe_wq == NULL || t->node == NULL || t->donemaps == NULL || t->hash == NULL ||
+	    t->last_send == NULL || t->sent_cnt == NULL || t->covered_at == NULL || t->cover_start == NULL ||
 	    t->cover_cnt == NULL ||
 	    t->cover_map == NULL || t->fb == NULL)
 		goto nomem;

@@ -33,6 +33,11 @@
  * with: the cuts go on).  So a receiver losing 5% at any rate does not
  * drive the rate to the floor.
  *
+ * mb_rate_adapt_judge() takes a loss the caller measured itself (a node
+ * served alone: of what was sent to it of the chunks it asks for again) and
+ * may say "no evidence this interval"; `hold` and `creep_max` tune the
+ * hold after a cut and the fastest step up for such a receiver.
+ *
  * One owner per object (not thread-safe), never logs, no DPDK.
  */
 #ifndef _MB_TBUCKET_H_
