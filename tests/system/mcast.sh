@@ -284,7 +284,7 @@ except ValueError:
 for s in j.get("dataplane", []):
     for n in s.get("nodes") or []:
         print(n["addr"], n["method"], n["fallback"], n["progress"], n["progress-from"],
-              n["loss"], n["requests"], n["lost-blocks"], n["ucast-bytes"])
+              n["loss"], n["requests"], n["lost-blocks"], n["ucast-bytes"], n["ucast-rate-bps"])
     print("#S", "%.1f" % time.time(), s["blocks"], s["fb_blocks"], s["pacing-bps"], s["group-loss"])' \
 			>>"$out"
 		sleep 0.3
@@ -600,6 +600,14 @@ mixed | mixed-1g)
 		set -- $l0 $l1
 		[ $# = 6 ] && mb_log "LINK2 mode=$mode c2=${t2}ms frames=$(($4 - $1))" \
 			"bytes=$(($5 - $2)) shaper-dropped=$(($6 - $3)) image-blocks=$((MIB * 1024))"
+		# c2 served alone: its own rate as sampled, and the bytes sent
+		# to it alone
+		[ $server = miniboss ] && awk -v a="$(mb_addr c2)" -v m="$mode" '
+			$1 == a && $2 == "ucast" { r[n++] = $10; b = $9 }
+			END { if (n == 0) { print "ALONE2 mode=" m " c2 not served alone"; exit }
+				asort(r); print "ALONE2 mode=" m " samples=" n " ucast-bytes=" b \
+					" rate-bps min=" r[1] " median=" r[int((n + 1) / 2)] " max=" r[n] }' \
+			"$MB_TMP/nodes-$mode.txt" | while read -r line; do mb_log "$line"; done
 		return 0
 	}
 	# MB_TEST_MIXED=control or =mixed: that phase alone (bench/mcast-mixed.sh
