@@ -307,8 +307,14 @@ fallback(struct mb_fris_nodes *t, struct mb_fris_node *nd, enum mb_fris_node_rea
 	 * creeps back by 1/32 an interval, no faster (see fris_nodes.h) */
 	fb->ra.hold = FB_HOLD;
 	fb->ra.creep_max = 1;
+	/* loss that stays when its rate comes down is not its rate's doing:
+	 * its port still gets the group's traffic (a node moved out for loss
+	 * is still a member at the switch) and its BLOCKs get a share of its
+	 * link in proportion to what it is sent; cutting on would lose that
+	 * share (mcast-mixed-1g: its rate sat at 9-18 Mbit/s while the others
+	 * loaded, and it took 57 s).  Any such loss is its noise floor. */
+	fb->ra.noise_max_ppm = 1000000;
 	(void)mb_tbucket_init(&fb->tb, fb->ra.rate, fb_burst(t, fb->ra.rate), t->hz, now);
-	fb->t_asks = 0;
 	fb->t_idle = false;
 	/* what was sent of its asks is counted from here on, to it alone
 	 * (the group's send counts of its asks mean nothing now) */
@@ -504,8 +510,6 @@ mb_fris_nodes_ask(struct mb_fris_nodes *t, struct mb_fris_node *nd, uint32_t chu
 	nd->t_lost += lost;
 	nd->t_ref += ref;
 	nd->blocks_lost += lost;
-	if (alone)
-		t->fb[nd->fb].t_asks++;
 	if (nd->left)
 		return;
 	clear_done(t, nd, chunk);
@@ -854,17 +858,17 @@ next:
 		/* its loss: of what was sent to it of the chunks it asks for
 		 * again, what it lacks still (not against what went out this
 		 * tick: its re-asks come in bursts, a re-request delay after
-		 * the sends they are of); a tick it asked nothing says nothing.
-		 * Cut from what really left while its queue never ran dry. */
+		 * the sends they are of); a tick it asked nothing again is a
+		 * clean one, as for the group (a node that gets what it is sent
+		 * asks only when a chunk completes: at a low rate, seldom).  Cut
+		 * from what really left while its queue never ran dry. */
 		loss = nd->t_ref == 0 ? 0 : nd->t_lost >= nd->t_ref ? 1000000 :
 			(uint32_t)(nd->t_lost * 1000000 / nd->t_ref);
 		fb->ra.backlogged = !fb->t_idle;
-		if (mb_rate_adapt_judge(&fb->ra, now, fb->t_sent * t->wire_bits, loss,
-					fb->t_asks > 0))
+		if (mb_rate_adapt_judge(&fb->ra, now, fb->t_sent * t->wire_bits, loss))
 			mb_tbucket_set_rate(&fb->tb, fb->ra.rate, fb_burst(t, fb->ra.rate), now);
 		fb->loss_ppm = loss;
 		fb->t_sent = 0;
-		fb->t_asks = 0;
 		fb->t_idle = false;
 		if (fb->sent >= fb->budget) {
 			/* its budget is spent: the group serves it again (it gets

@@ -88,11 +88,13 @@
  * lacked then; its last 16 asks and the 64 before them), those it still
  * lacks -- not against what went out in that tick: its re-asks come in
  * bursts, when its queue runs dry or a chunk completes, a re-request delay
- * after the sends they are of.  A tick it asked nothing is no verdict.  A
- * cut goes to what got through of what really left while its queue never
- * ran dry (`t_idle`, set by the caller), holds for 1 s (its evidence lags
- * that much), and the rate creeps back by 1/32 an interval, no faster.
- * Its bucket holds 2 ms of its rate.
+ * after the sends they are of.  A cut goes to what got through of what
+ * really left while its queue never ran dry (`t_idle`, set by the caller),
+ * holds for 1 s (its evidence lags that much), and the rate creeps back by
+ * 1/32 an interval, no faster.  Loss that stays when its rate comes down
+ * is its noise floor, whatever its size: its port may still get the
+ * group's traffic, and its BLOCKs then get a share of its link in
+ * proportion to what it is sent.  Its bucket holds 2 ms of its rate.
  *
  * The group's loss signal for the rate controller is the loss of its best
  * member while fallback slots remain (the worse ones are moving out), else
@@ -220,7 +222,6 @@ struct mb_fris_fb {
 	struct mb_fris_run run;
 	uint64_t sent;		/* BLOCKs sent to it */
 	uint64_t t_sent;	/* since the last tick */
-	uint32_t t_asks;	/* its requests since the last tick */
 	bool t_idle;		/* set by the caller: its queue ran dry since the last tick */
 	uint32_t loss_ppm;	/* its loss, last tick it asked (see the file comment) */
 	uint64_t budget;	/* BLOCKs it may be sent in all */

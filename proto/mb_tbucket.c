@@ -214,6 +214,8 @@ mb_rate_adapt_init(struct mb_rate_adapt *ra, uint64_t max, uint64_t min, uint64_
 	ra->clean = 0;
 	ra->creep_max = 4;
 	ra->hold = MB_RATE_ADAPT_HOLD;
+	ra->cut_max_ppm = 875000;
+	ra->noise_max_ppm = MB_RATE_ADAPT_NOISE_MAX_PPM;
 	ra->last_loss_ppm = 0;
 	ra->noise_ppm = 0;
 	ra->cut_loss_ppm = 0;
@@ -263,12 +265,11 @@ mb_rate_adapt_tick(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint64
 								   1000000 / sent);
 	if (overrun && loss < 100000)
 		loss = 100000;
-	return mb_rate_adapt_judge(ra, now, sent, (uint32_t)loss, true);
+	return mb_rate_adapt_judge(ra, now, sent, (uint32_t)loss);
 }
 
 bool
-mb_rate_adapt_judge(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint32_t loss_ppm,
-		    bool known)
+mb_rate_adapt_judge(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint32_t loss_ppm)
 {
 	uint64_t old = ra->rate, allowance, loss = loss_ppm, r, hi, lo, base;
 	unsigned __int128 t;
@@ -294,14 +295,11 @@ mb_rate_adapt_judge(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint3
 		ra->next = now + ra->interval;
 	/* the verdict on the last cut: loss that stayed is noise */
 	ra->noise_ppm -= ra->noise_ppm / 32;
-	if (!known)
-		return false; /* nothing heard: neither a cut nor a step up */
 	ra->last_loss_ppm = (uint32_t)loss;
 	if (ra->judge && now >= ra->hold_until) {
 		ra->judge = false;
 		if (loss * 4 >= (uint64_t)ra->cut_loss_ppm * 3 && loss > ra->noise_ppm)
-			ra->noise_ppm = (uint32_t)(loss < MB_RATE_ADAPT_NOISE_MAX_PPM ?
-							   loss : MB_RATE_ADAPT_NOISE_MAX_PPM);
+			ra->noise_ppm = (uint32_t)(loss < ra->noise_max_ppm ? loss : ra->noise_max_ppm);
 	}
 	hi = MB_RATE_ADAPT_HI_PPM + (uint64_t)ra->noise_ppm * 5 / 4;
 	lo = MB_RATE_ADAPT_LO_PPM + (uint64_t)ra->noise_ppm * 5 / 4;
@@ -324,8 +322,8 @@ mb_rate_adapt_judge(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint3
 				base = ra->sent_bps[i];
 		if (!ra->backlogged || base == 0 || base > ra->rate)
 			base = ra->rate;
-		if (loss > 875000)
-			loss = 875000;
+		if (loss > ra->cut_max_ppm)
+			loss = ra->cut_max_ppm;
 		t = (unsigned __int128)base * (1000000 - loss) / 1000000 * 15 / 16;
 		r = (uint64_t)t;
 		if (ra->rate - r < ra->step)

@@ -34,9 +34,10 @@
  * drive the rate to the floor.
  *
  * mb_rate_adapt_judge() takes a loss the caller measured itself (a node
- * served alone: of what was sent to it of the chunks it asks for again) and
- * may say "no evidence this interval"; `hold` and `creep_max` tune the
- * hold after a cut and the fastest step up for such a receiver.
+ * served alone: of what was sent to it of the chunks it asks for again);
+ * `hold`, `creep_max`, `cut_max_ppm` and `noise_max_ppm` tune the hold
+ * after a cut, the fastest step up, the deepest cut and the noise floor's
+ * ceiling for such a receiver.
  *
  * One owner per object (not thread-safe), never logs, no DPDK.
  */
@@ -122,6 +123,10 @@ struct mb_rate_adapt {
 	uint32_t creep_max;	/* the step up is at most creep_max/32 (init: 4) */
 	uint32_t hold;		/* intervals without increase after a cut (init:
 				 * MB_RATE_ADAPT_HOLD) */
+	uint32_t cut_max_ppm;	/* a cut takes at most this loss into account
+				 * (init 875000: never below 1/8, x 15/16) */
+	uint32_t noise_max_ppm;	/* the noise floor's ceiling (init
+				 * MB_RATE_ADAPT_NOISE_MAX_PPM) */
 	uint32_t last_loss_ppm;	/* loss of the last decided interval */
 	uint32_t noise_ppm;	/* loss that does not follow the rate */
 	uint32_t cut_loss_ppm;	/* the loss that made the last cut */
@@ -155,11 +160,9 @@ bool mb_rate_adapt_tick(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, u
 			bool overrun);
 /* The same decision from a loss the caller measured itself, in parts per
  * million of what its evidence is of (a node served alone: of the BLOCKs
- * sent to it of the chunks it asked for again); `known` false = no
- * evidence this interval (the receiver said nothing): no cut, no step up,
- * the run of clean intervals kept.  Returns true when ra->rate changed. */
-bool mb_rate_adapt_judge(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint32_t loss_ppm,
-			 bool known);
+ * sent to it of the chunks it asked for again).  Returns true when
+ * ra->rate changed. */
+bool mb_rate_adapt_judge(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint32_t loss_ppm);
 
 /* ---- counted window ------------------------------------------------------
  *
