@@ -2,7 +2,8 @@
 /*
  * RTT estimation (RFC 6298), the SACK scoreboard, and congestion control:
  * slow start with byte counting (RFC 3465), SACK-steered loss recovery
- * (RFC 6582's NewReno recovery, RFC 6675's IsLost rule), early retransmit
+ * (RFC 6582's NewReno recovery, RFC 6675's IsLost rule and NextSeg's
+ * HighRxt, rexmt_nxt: a hole is resent once), early retransmit
  * (RFC 5827), the loss detection of the tail loss probe (RFC 8985 section
  * 7.4, below), and one of two congestion avoidance and reduction rules per
  * connection: NewReno (RFC 5681: +1 MSS per window, ssthresh = flight / 2)
@@ -342,6 +343,34 @@ rack_rexmt_lost(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 	return true;
 }
 
+/* A partial ACK in recovery (una moved, still below recover): one segment
+ * goes out.  Without SACK it is the first unacknowledged one (RFC 6582
+ * section 3.2 step 5).  With SACK, rexmt_nxt is RFC 6675's HighRxt: every
+ * byte below it that is not SACKed was resent in this recovery, and
+ * NextSeg resends only holes above it.  So when the ACK stops below
+ * rexmt_nxt, the new first hole is one already resent (its
+ * retransmission may still be on its way) and the next hole not yet
+ * resent goes out instead, if the IsLost rule presumes one lost; only
+ * RACK's rule (a later ACK) or the RTO resends the first hole again.
+ * Its retransmission went out before this ACK but when is not kept, so
+ * RACK's clock restarts now and only what goes out from now on counts as
+ * sent after it: later than the exact rule, never sooner.  When the ACK
+ * reaches rexmt_nxt, the hole at una was not resent yet: it goes out, as
+ * without SACK. */
+static void
+partial_ack(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
+{
+	if (!c->sack_ok || c->una >= c->rexmt_nxt) {
+		rack_note(s, c, tcp_rexmt_hole(s, c, c->una));
+		return;
+	}
+	c->rack_on = 1;
+	c->rack_ns = s->now;
+	c->rack_mark = c->rexmt_nxt;
+	c->rack_max = c->max;
+	(void)tcp_rexmt_hole(s, c, c->rexmt_nxt);
+}
+
 static void
 enter_recovery(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 {
@@ -444,7 +473,7 @@ tcp_ack_input(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp
 				c->dupacks = 0;
 			} else {
 				/* partial ACK (RFC 6582 §3.2 step 5) */
-				rack_note(s, c, tcp_rexmt_hole(s, c, c->una));
+				partial_ack(s, c);
 				cwnd_set(c, (c->cwnd > acked ? c->cwnd - acked : 0) + c->mss);
 				tcp_arm_rexmt(s, c);
 			}

@@ -873,6 +873,107 @@ test_rack_lost_rexmt(void **st)
 	}
 }
 
+/* Retransmissions of hole [h, h + m) among the recorded segments from `from`. */
+static unsigned
+resends_of(struct env *e, unsigned from, uint32_t h, uint32_t m)
+{
+	unsigned n = 0;
+
+	for (unsigned i = from; i < e->nrec; i++)
+		n += e->rec[i].len > 0 && soff(e, &e->rec[i]) >= h && soff(e, &e->rec[i]) < h + m;
+	return n;
+}
+
+/* A partial ACK in SACK recovery (RFC 6675: NextSeg resends only holes
+ * above HighRxt, the highest resent).  Four holes; the first two were
+ * resent when the ACK of the first one's retransmission arrives, the
+ * second's still on its way.  The partial ACK must not resend the second
+ * hole (it went out 0.2 ms before, an RTT is 2 ms), nor make the holes
+ * already resent eligible again: each hole goes out once and the recovery
+ * completes without an RTO.  Before, the partial ACK resent the hole at
+ * una and moved the marker of resent holes back to it.  With `lost`, the
+ * second hole's retransmission is lost as well: RACK's rule still resends
+ * it once something sent after the partial ACK is SACKed RTT + RTT / 4
+ * later (3 ms), and only then. */
+static void
+test_partial_ack_no_double_rexmt(void **st)
+{
+	for (int lost = 0; lost < 2; lost++) {
+		struct env *e = env_new(NULL);
+		const struct mb_tcp_counters *k = mb_tcp_stack_counters(e->s);
+		struct mb_tcp_conn *c;
+		uint32_t m, base, u, h[4], hi;
+
+		(void)st;
+		c = request(e);
+		m = c->mss;
+		base = e->iss + 1;
+		e->now += 2 * MS;
+		acked_to(e, 2u * m); /* an RTT sample: 2 ms */
+		assert_int_equal(c->srtt_us, 2000);
+		u = 2 * m;
+		assert_true(c->max >= u + 10u * m);
+		for (unsigned i = 0; i < 4; i++)
+			h[i] = u + 2 * i * m; /* lost; the segments between arrive */
+		/* the SACKs of the segments after the first three holes: the
+		 * third starts recovery (3 MSS SACKed) and resends hole 0, the
+		 * fourth resends hole 1 */
+		e->now += 1 * MS;
+		e->nrec = 0;
+		for (unsigned i = 0; i < 3; i++)
+			peer_sack(e, base + u, 65535, base + h[i] + m, base + h[i] + 2 * m);
+		assert_int_equal(k->rexmt_fast, 1);
+		assert_true(c->in_recovery);
+		e->now += MS / 5;
+		peer_sack(e, base + u, 65535, base + h[3] + m, base + h[3] + 2 * m);
+		assert_int_equal(resends_of(e, 0, h[0], m), 1);
+		assert_int_equal(resends_of(e, 0, h[1], m), 1);
+		assert_int_equal(resends_of(e, 0, h[2], m), 0);
+		/* hole 0's retransmission arrives: the partial ACK, 2 ms after
+		 * it went out (1.8 ms after hole 1's) */
+		e->now += 18 * MS / 10;
+		peer_sack(e, base + h[1], 65535, base + h[3] + m, base + h[3] + 2 * m);
+		assert_true(c->in_recovery);
+		assert_int_equal(c->una, h[1]);
+		assert_int_equal(resends_of(e, 0, h[1], m), 1);
+		/* the holes not yet resent go out, one per ACK, each once */
+		e->now += MS / 5;
+		peer_sack(e, base + h[1], 65535, base + h[3] + m, base + h[3] + 3 * m);
+		e->now += MS / 5;
+		peer_sack(e, base + h[1], 65535, base + h[3] + m, base + h[3] + 4 * m);
+		for (unsigned i = 0; i < 4; i++)
+			assert_int_equal(resends_of(e, 0, h[i], m), 1);
+		assert_int_equal(k->rexmt_lost, 0);
+		if (!lost) {
+			/* hole 1's retransmission arrives 2 ms after it left,
+			 * then the others' */
+			e->now += 12 * MS / 10;
+			peer_sack(e, base + h[2], 65535, base + h[3] + m, base + h[3] + 4 * m);
+			e->now += MS / 2;
+			hi = (uint32_t)c->max;
+			acked_to(e, hi);
+		} else {
+			/* the retransmissions of holes 2 and 3 (sent at and
+			 * after the partial ACK) are SACKed 3 ms after it, hole
+			 * 1's is missing: resent once, then everything arrives */
+			e->now += 2 * MS + 6 * MS / 10;
+			peer_sack(e, base + h[1], 65535, base + h[2], base + h[3] + 4 * m);
+			assert_int_equal(k->rexmt_lost, 1);
+			assert_int_equal(resends_of(e, 0, h[1], m), 2);
+			e->now += 2 * MS;
+			hi = (uint32_t)c->max;
+			acked_to(e, hi);
+		}
+		for (unsigned i = 0; i < 4; i++)
+			assert_int_equal(resends_of(e, 0, h[i], m), i == 1 && lost ? 2 : 1);
+		assert_false(c->in_recovery);
+		assert_int_equal(c->una, hi);
+		assert_int_equal(k->rexmt_fast, 1);
+		assert_int_equal(k->rexmt_rto, 0);
+		env_free(e);
+	}
+}
+
 /* Deadlines that fall inside a wheel tick must still fire on time (a real
  * clock is never tick-aligned). */
 static void
@@ -2453,6 +2554,7 @@ main(void)
 		cmocka_unit_test(test_tlp_dsack_no_loss),
 		cmocka_unit_test(test_tlp_dupack_no_loss),
 		cmocka_unit_test(test_rack_lost_rexmt),
+		cmocka_unit_test(test_partial_ack_no_double_rexmt),
 		cmocka_unit_test(test_rexmt_within_sent),
 		cmocka_unit_test(test_timer_unaligned),
 		cmocka_unit_test(test_zero_window_persist),
