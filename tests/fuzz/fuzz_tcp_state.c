@@ -38,7 +38,8 @@
  *     inside [una, max]; an open tail loss probe episode never in recovery
  *     or after an RTO (both end it), its range inside what was sent; the
  *     remembered retransmission of the first hole only in recovery and
- *     inside what was sent;
+ *     inside what was sent; in SACK recovery the mark of resent holes
+ *     (rexmt_nxt, RFC 6675's HighRxt) never moves back;
  *   - after the stack is freed every connection was closed and every image
  *     reference is back.
  * Also built by tests/unit/test_garbage.c.
@@ -82,6 +83,11 @@ struct peer {
 	uint32_t hi;   /* shadow bytes possibly set */
 	uint8_t *byte;
 	uint32_t *tag;
+	/* the SACK recovery seen at the last check (its connection's ISS and
+	 * recover) and its mark of resent holes then */
+	bool rec_in;
+	uint32_t rec_iss;
+	uint64_t rec_recover, rec_nxt;
 };
 
 struct hseg {
@@ -420,8 +426,10 @@ check_state(struct env *e, const struct mb_tcp_params *prm)
 		};
 		struct mb_tcp_conn *k = mb_tcp_lookup(e->s, &t);
 
-		if (k == NULL)
+		if (k == NULL) {
+			e->peer[i].rec_in = false;
 			continue;
+		}
 		live++;
 		CHECK(k->nspans <= MB_TCP_SPANS);
 		CHECK(k->nsb <= MB_TCP_SCOREBOARD);
@@ -441,6 +449,20 @@ check_state(struct env *e, const struct mb_tcp_params *prm)
 		if (k->rack_on) {
 			CHECK(k->in_recovery);
 			CHECK(k->rack_mark <= k->max && k->rack_max <= k->max);
+		}
+		if (k->in_recovery && k->sack_ok) {
+			struct peer *p = &e->peer[i];
+
+			/* a hole is resent once per recovery: the mark of
+			 * resent holes (RFC 6675 HighRxt) never moves back */
+			if (p->rec_in && p->rec_iss == k->iss && p->rec_recover == k->recover)
+				CHECK(k->rexmt_nxt >= p->rec_nxt);
+			p->rec_in = true;
+			p->rec_iss = k->iss;
+			p->rec_recover = k->recover;
+			p->rec_nxt = k->rexmt_nxt;
+		} else {
+			e->peer[i].rec_in = false;
 		}
 	}
 	CHECK(mb_tcp_stack_nconns(e->s) == live);
