@@ -15,14 +15,19 @@
 /* Cookie MSS table: what common paths carry. */
 static const uint16_t cookie_mss[8] = { 536, 1200, 1360, 1400, 1440, 1452, 1460, 8960 };
 
+/* Initial sequence number (RFC 6528): a keyed hash of the four-tuple plus
+ * a clock of 4 us ticks, so that a later incarnation of the same tuple
+ * starts ahead of an earlier one rather than anywhere (a hash of the tuple
+ * and the time gave an unordered value, and the same value twice at one
+ * instant).  A reopening from TIME_WAIT also passes the old incarnation's
+ * end as a floor (input_listen). */
 static uint32_t
 make_iss(struct mb_tcp_stack *s, const struct mb_tcp_tuple *t)
 {
-	uint8_t k[20];
+	uint8_t k[12];
 
 	memcpy(k, t, 12);
-	memcpy(k + 12, &s->now, 8);
-	return (uint32_t)mb_tcp_siphash(s->p.secret, k, sizeof(k));
+	return (uint32_t)mb_tcp_siphash(s->p.secret, k, sizeof(k)) + (uint32_t)(s->now / 4000);
 }
 
 static uint32_t
@@ -184,11 +189,19 @@ establish(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 	return c->state != MB_TCP_CLOSED;
 }
 
-/* A segment for no connection: SYN opens, an ACK may carry a cookie. */
+/* A segment for no connection: SYN opens, an ACK may carry a cookie.
+ * iss_floor, when not NULL, is the sequence number after everything an
+ * earlier incarnation of t sent (a SYN that ended its TIME_WAIT): the new
+ * ISS is not below it, so that none of the old segments still in the
+ * network falls into the new connection's window (RFC 9293 3.6.1, RFC
+ * 6191).  A cookie SYN-ACK (backlog full) cannot honour it; the new
+ * incarnation then has only the timestamps' PAWS against old segments. */
 static struct mb_tcp_conn *
-input_listen(struct mb_tcp_stack *s, const struct mb_tcp_tuple *t, const struct mb_tcp_seg *g)
+input_listen(struct mb_tcp_stack *s, const struct mb_tcp_tuple *t, const struct mb_tcp_seg *g,
+	     const uint32_t *iss_floor)
 {
 	struct mb_tcp_conn *c;
+	uint32_t iss;
 
 	if (g->flags & MB_TCP_RST) {
 		s->cnt.drop_noconn++;
@@ -214,10 +227,13 @@ input_listen(struct mb_tcp_stack *s, const struct mb_tcp_tuple *t, const struct 
 				send_cookie(s, t, g);
 			return NULL;
 		}
+		iss = make_iss(s, t);
+		if (iss_floor != NULL && seq_lt(iss, *iss_floor))
+			iss = *iss_floor;
 		c = tcp_conn_alloc(s, t);
 		if (c == NULL)
 			return NULL;
-		conn_setup(s, c, g->seq, make_iss(s, t), g->has_mss ? g->mss : 536,
+		conn_setup(s, c, g->seq, iss, g->has_mss ? g->mss : 536,
 			   g->has_ws ? g->wscale : -1, g->sack_ok, g->has_ts, g->tsval);
 		c->state = MB_TCP_SYN_RCVD;
 		c->snd_wnd = g->win; /* never scaled in a SYN */
@@ -370,10 +386,11 @@ input_conn(struct mb_tcp_stack *s, struct mb_tcp_conn *c, const struct mb_tcp_se
 		if (c->state == MB_TCP_TIME_WAIT && seq_lt(c->rcv_nxt, seq)) {
 			/* a new incarnation: the old one is done */
 			struct mb_tcp_tuple t = c->t;
+			uint32_t floor = c->iss + 2 + (uint32_t)c->max;
 
 			s->cnt.conn_closed++;
 			tcp_conn_free(s, c);
-			(void)input_listen(s, &t, g);
+			(void)input_listen(s, &t, g, &floor);
 			return;
 		}
 		s->cnt.challenge_acks++; /* RFC 5961 §4 */
@@ -502,7 +519,7 @@ mb_tcp_input(struct mb_tcp_stack *s, const struct mb_tcp_tuple *t, const struct 
 	s->depth++;
 	c = mb_tcp_lookup(s, t);
 	if (c == NULL) {
-		c = input_listen(s, t, g);
+		c = input_listen(s, t, g, NULL);
 		if (c != NULL) {
 			/* the cookie ACK may carry data (and a FIN) */
 			struct mb_tcp_seg g2 = *g;

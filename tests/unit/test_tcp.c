@@ -1157,6 +1157,30 @@ test_fin_server_first(void **st)
 	env_free(e);
 }
 
+/* A SYN that ends a TIME_WAIT opens a new incarnation whose ISS is past
+ * everything the old one sent, also at the same instant (the ISS was a
+ * hash of the tuple and the time: the same ISS again, so a late segment of
+ * the old connection fell into the new one's window; found by fuzz_tcp_state). */
+static void
+test_timewait_reopen_iss_ahead(void **st)
+{
+	struct env *e = env_new(NULL);
+	uint32_t old_iss, new_iss;
+
+	(void)st;
+	(void)to_state(e, MB_TCP_TIME_WAIT);
+	old_iss = e->iss;
+	e->nrec = 0;
+	peer(e, MB_TCP_SYN, e->pseq + 1000, 0, 65535, NULL);
+	assert_non_null(conn(e));
+	assert_int_equal(conn(e)->state, MB_TCP_SYN_RCVD);
+	assert_int_equal(last(e)->flags, MB_TCP_SYN | MB_TCP_ACK);
+	new_iss = last(e)->seq;
+	/* the old incarnation used old_iss .. old_iss + 1 (its FIN) */
+	assert_true((int32_t)(new_iss - (old_iss + 2)) >= 0);
+	env_free(e);
+}
+
 static void
 test_fin_peer_first(void **st)
 {
@@ -2560,6 +2584,7 @@ main(void)
 		cmocka_unit_test(test_zero_window_persist),
 		cmocka_unit_test(test_rst_every_state),
 		cmocka_unit_test(test_fin_server_first),
+		cmocka_unit_test(test_timewait_reopen_iss_ahead),
 		cmocka_unit_test(test_fin_peer_first),
 		cmocka_unit_test(test_syn_cookies),
 		cmocka_unit_test(test_syn_cookie_ts_monotonic),
