@@ -639,6 +639,14 @@ fris_send_runs(struct mb_dp_lcore *lc, struct mb_dp_sess *s, struct mb_fris_fb *
 				fris_join_reply(lc, s, it.version, it.clientid, fb ? dmac : NULL);
 				continue;
 			}
+			/* cut-through: a chunk not there yet is never sent,
+			 * whatever queue it came from (a member's request is
+			 * checked on arrival; a probe picks from the members'
+			 * asks, which are recorded before that check) */
+			if (!mb_image_chunk_present(s->img, it.chunk)) {
+				fris_sctr(s, MB_DP_S_not_yet, 1);
+				continue;
+			}
 			run->in = true;
 			run->chunk = it.chunk;
 			/* where the read-ahead follows this image (mb_image.h) */
