@@ -782,9 +782,7 @@ mb_fris_nodes_tick(struct mb_fris_nodes *t, uint64_t now)
 		/* against what the group sent, or the sends the evidence is of
 		 * when those were more (sent at a higher pace than now) */
 		base = nd->ew_ref16 > t->ew_sent16 ? nd->ew_ref16 : t->ew_sent16;
-		nd->loss_ppm = base == 0 ? 0 :
-			nd->ew_lost16 >= base ? 1000000 :
-			(uint32_t)(nd->ew_lost16 * 1000000 / base);
+		nd->loss_ppm = mb_ppm(nd->ew_lost16, base);
 		if (!verdict || !member(t, nd, now))
 			continue;
 		known++;
@@ -862,8 +860,7 @@ next:
 		 * clean one, as for the group (a node that gets what it is sent
 		 * asks only when a chunk completes: at a low rate, seldom).  Cut
 		 * from what really left while its queue never ran dry. */
-		loss = nd->t_ref == 0 ? 0 : nd->t_lost >= nd->t_ref ? 1000000 :
-			(uint32_t)(nd->t_lost * 1000000 / nd->t_ref);
+		loss = mb_ppm(nd->t_lost, nd->t_ref);
 		fb->ra.backlogged = !fb->t_idle;
 		if (mb_rate_adapt_judge(&fb->ra, now, fb->t_sent * t->wire_bits, loss))
 			mb_tbucket_set_rate(&fb->tb, fb->ra.rate, fb_burst(t, fb->ra.rate), now);

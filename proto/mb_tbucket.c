@@ -261,8 +261,7 @@ mb_rate_adapt_tick(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint64
 
 	if (now < ra->next)
 		return false;
-	loss = sent == 0 ? 0 : lost >= sent ? 1000000 : (uint64_t)((unsigned __int128)lost *
-								   1000000 / sent);
+	loss = mb_ppm(lost, sent);
 	if (overrun && loss < 100000)
 		loss = 100000;
 	return mb_rate_adapt_judge(ra, now, sent, (uint32_t)loss);

@@ -164,10 +164,19 @@ bool mb_rate_adapt_tick(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, u
  * ra->rate changed. */
 bool mb_rate_adapt_judge(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint32_t loss_ppm);
 
+/* `part` of `whole` in parts per million, at most 1000000; 0 of nothing.
+ * The loss measures of the rate controllers (here and fris_nodes). */
+static inline uint32_t
+mb_ppm(uint64_t part, uint64_t whole)
+{
+	return whole == 0 ? 0 : part >= whole ? 1000000 :
+		(uint32_t)((unsigned __int128)part * 1000000 / whole);
+}
+
 /* ---- counted window ------------------------------------------------------
  *
  * At most so many events per window of `len` ticks: a fixed window, begun
- * by the first event after the last one ended.  Twelve bytes where a bucket
+ * by the first event after the last one ended.  16 bytes where a bucket
  * takes 48, for limits kept per node (JOIN replies, JOINs that signal lost
  * replies); a burst of up to twice the limit across a window's edge is
  * accepted, which these limits allow. */
