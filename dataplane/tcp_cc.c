@@ -309,15 +309,23 @@ sacked_after_rexmt(const struct mb_tcp_conn *c)
 	return sacked_in(c, c->rack_mark, c->rexmt_nxt) + sacked_in(c, c->rack_max, UINT64_MAX);
 }
 
-/* The first hole (at una) was just retransmitted in recovery (n bytes):
- * remember when, and where what goes out after it starts. */
+/* The first hole's retransmission goes out now (on: RACK's rule watches
+ * it): remember when, and where what goes out after it starts (the holes
+ * resent from rexmt_nxt on, new data from max). */
 static void
-rack_note(struct mb_tcp_stack *s, struct mb_tcp_conn *c, uint32_t n)
+rack_mark_now(struct mb_tcp_stack *s, struct mb_tcp_conn *c, bool on)
 {
-	c->rack_on = n > 0 && c->sack_ok;
+	c->rack_on = on;
 	c->rack_ns = s->now;
 	c->rack_mark = c->rexmt_nxt;
 	c->rack_max = c->max;
+}
+
+/* The first hole (at una) was just retransmitted in recovery (n bytes). */
+static void
+rack_note(struct mb_tcp_stack *s, struct mb_tcp_conn *c, uint32_t n)
+{
+	rack_mark_now(s, c, n > 0 && c->sack_ok);
 }
 
 /* RACK's rule (RFC 8985 section 6.2) for the first hole's retransmission:
@@ -337,9 +345,7 @@ rack_rexmt_lost(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 	if (n == 0)
 		return false;
 	s->cnt.rexmt_lost++;
-	c->rack_ns = s->now;
-	c->rack_mark = c->rexmt_nxt; /* the holes resent so far went out before it */
-	c->rack_max = c->max;
+	rack_mark_now(s, c, true); /* the holes resent so far went out before it */
 	return true;
 }
 
@@ -364,10 +370,7 @@ partial_ack(struct mb_tcp_stack *s, struct mb_tcp_conn *c)
 		rack_note(s, c, tcp_rexmt_hole(s, c, c->una));
 		return;
 	}
-	c->rack_on = 1;
-	c->rack_ns = s->now;
-	c->rack_mark = c->rexmt_nxt;
-	c->rack_max = c->max;
+	rack_mark_now(s, c, true);
 	(void)tcp_rexmt_hole(s, c, c->rexmt_nxt);
 }
 
