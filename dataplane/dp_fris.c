@@ -747,18 +747,16 @@ fris_fb_tx(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now, uint64_t 
 
 		if (fb->node < 0)
 			continue;
-		if (!fb->run.in && mb_fris_wq_empty(fb->wq)) {
-			/* what it is sent this interval is what it asked, not
-			 * what its rate allows (mb_rate_adapt's backlogged) */
-			fb->t_idle = true;
-			continue;
+		if (fb->run.in || !mb_fris_wq_empty(fb->wq)) {
+			if (!fris_node_mac(lc, t->node[fb->node].addr, &mac)) {
+				fris_sctr(s, MB_DP_S_fb_no_neigh, 1);
+				continue;
+			}
+			sent += fris_send_runs(lc, s, fb, fb->wq, &fb->run, &fb->tb, &mac,
+					       fb->budget, fb->sent, FRIS_PASS_MAX, now, wait, &stop);
 		}
-		if (!fris_node_mac(lc, t->node[fb->node].addr, &mac)) {
-			fris_sctr(s, MB_DP_S_fb_no_neigh, 1);
-			continue;
-		}
-		sent += fris_send_runs(lc, s, fb, fb->wq, &fb->run, &fb->tb, &mac, fb->budget,
-				       fb->sent, FRIS_PASS_MAX, now, wait, &stop);
+		/* its queue ran dry: what it is sent this interval is what it
+		 * asked, not what its rate allows (mb_rate_adapt's backlogged) */
 		if (!fb->run.in && mb_fris_wq_empty(fb->wq))
 			fb->t_idle = true;
 	}
