@@ -1443,6 +1443,28 @@ pc_session(const char *group, uint16_t port, struct mb_image *im)
 
 static const char *pc_group;
 static uint16_t pc_port;
+static uint32_t pc_id;		/* the running test's session */
+static struct mb_image *pc_im;	/* and image */
+
+/* After test_probe and test_cut_through, passed or failed: their session
+ * stopped (a failed one left it sending, and the next test would see its
+ * frames), their image let go. */
+static int
+pc_teardown(void **state)
+{
+	const struct mb_dp_sess_info *s;
+
+	(void)state;
+	s = sess_info(pc_id);
+	if (pc_id != 0 && s != NULL && s->state == MB_DP_SESS_ACTIVE &&
+	    mb_dp_fris_session_stop(pc_id) == 0)
+		(void)wait_end(pc_id, 5000);
+	pc_id = 0;
+	mb_image_unref(pc_im);
+	pc_im = NULL;
+	drain();
+	return 0;
+}
 
 static void
 pc_ask(const char *ip, const struct rte_ether_addr *mac, uint32_t chunk, uint32_t block,
@@ -1576,7 +1598,7 @@ probe_tick(uint64_t el_ns)
 static void
 test_probe(void **state)
 {
-	struct mb_image *im = pc_image("test/probe", 0);
+	struct mb_image *im = pc_im = pc_image("test/probe", 0);
 	uint32_t id, i, first = UINT32_MAX, c_last, nprobes = 0, queued = 0;
 	uint64_t t0, limit, probes;
 
@@ -1587,7 +1609,7 @@ test_probe(void **state)
 	pc_asking = true;
 	pc_nasks = 0;
 	pc_next_ask = 100 * MB_NS_PER_MS;
-	id = pc_session(pc_group, pc_port, im);
+	id = pc_id = pc_session(pc_group, pc_port, im);
 	t0 = mb_time_mono_ns();
 	pc_ask_busy();
 	pc_capture(PC_BUSY * 1023 + 256 + 1024, 1000, 30000, probe_tick);
@@ -1633,8 +1655,6 @@ test_probe(void **state)
 	limit = (uint64_t)((double)PC_RATE * (double)(pc.t_last - t0) / 1e9 / PC_WIRE_BITS) +
 		PC_RATE / 500 / PC_WIRE_BITS + 1;
 	assert_true(pc.n <= limit);
-	stop_session(id);
-	mb_image_unref(im);
 }
 
 static uint64_t
@@ -1699,7 +1719,7 @@ wait_not_yet(uint64_t asks, uint64_t probes0)
 static void
 test_cut_through(void **state)
 {
-	struct mb_image *im = pc_image("test/cut", 3u << (PC_WAIT - 1));
+	struct mb_image *im = pc_im = pc_image("test/cut", 3u << (PC_WAIT - 1));
 	uint64_t probes, not_yet;
 	uint32_t id;
 
@@ -1710,7 +1730,7 @@ test_cut_through(void **state)
 	pc_asking = true;
 	pc_nasks = 0;
 	pc_next_ask = 100 * MB_NS_PER_MS;
-	id = pc_session(pc_group, pc_port, im);
+	id = pc_id = pc_session(pc_group, pc_port, im);
 	sess_id = id;
 	pc_ask_busy();
 	pc_capture(PC_BUSY * 1023, 1000, 30000, cut_tick);
@@ -1751,8 +1771,6 @@ test_cut_through(void **state)
 	/* the ask for chunk 18, and any probe of it while chunk 19 went out
 	 * (the node still waits for 18: its PREQUEST asked all of it) */
 	wait_not_yet(not_yet + 1, probes);
-	stop_session(id);
-	mb_image_unref(im);
 }
 
 int
@@ -1781,8 +1799,8 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_recovery_lifetime),
 		cmocka_unit_test(test_linger),
 		cmocka_unit_test(test_fill_queue),
-		cmocka_unit_test(test_probe),
-		cmocka_unit_test(test_cut_through),
+		cmocka_unit_test_teardown(test_probe, pc_teardown),
+		cmocka_unit_test_teardown(test_cut_through, pc_teardown),
 		cmocka_unit_test(test_leave_gsq), /* last: leaves the port yielding */
 	};
 	struct mb_config cfg;
