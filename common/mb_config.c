@@ -181,6 +181,12 @@ const struct mb_cfg_key mb_cfg_keys[] = {
 	{ "frisbee", "igmp-query-interval", MB_CFG_DURATION, OFF(igmp_query_interval), 1, 3600,
 	  "125s", true, "the querier's general query interval (snooping switches keep a "
 	  "membership about 2 intervals)" },
+	{ "frisbee", "igmp-last-member-count", MB_CFG_UINT, OFF(igmp_lmqc), 1, 10, "2", true,
+	  "group-specific queries the querier sends after a Leave (the last member query "
+	  "count, RFC 2236's robustness variable)" },
+	{ "frisbee", "igmp-last-member-interval-ms", MB_CFG_UINT, OFF(igmp_lmqi_ms), 100, 25500,
+	  "1000", true, "milliseconds between those queries, also their max response time "
+	  "(a multiple of 100: IGMP counts it in tenths of a second)" },
 	{ "frisbee", "max-unicast-sessions", MB_CFG_UINT, OFF(max_unicast_sessions), 0, 4096, "0",
 	  true, "session slots unicast (one session per client) may hold, so nodes with many "
 	  "addresses cannot take those multicast needs; 0 = half of max-sessions, or all of them "

@@ -93,6 +93,8 @@ struct mb_config {
 	uint64_t max_fallback_nodes;	/* nodes per session served alone by unicast */
 	char *igmp_querier;		/* "off", "on", "auto" */
 	uint64_t igmp_query_interval;	/* seconds */
+	uint64_t igmp_lmqc;		/* last member query count */
+	uint64_t igmp_lmqi_ms;		/* last member query interval, ms (a multiple of 100) */
 
 	/* [tcp] */
 	bool tcp_enable;

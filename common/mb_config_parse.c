@@ -506,6 +506,11 @@ check_values(const struct mb_config *cfg, struct mb_diags *d)
 	    strcmp(cfg->igmp_querier, "auto") != 0)
 		CERR("frisbee", "igmp-querier", "[frisbee] igmp-querier: '%s' is not off, on or auto",
 		     cfg->igmp_querier);
+	if (cfg->igmp_lmqi_ms % 100 != 0)
+		CERR("frisbee", "igmp-last-member-interval-ms",
+		     "[frisbee] igmp-last-member-interval-ms: %" PRIu64
+		     " is not a multiple of 100 (IGMP counts it in tenths of a second)",
+		     cfg->igmp_lmqi_ms);
 	if (cfg->max_fallback_nodes > cfg->max_nodes)
 		CERR("frisbee", "max-fallback-nodes",
 		     "[frisbee] max-fallback-nodes is above max-nodes");

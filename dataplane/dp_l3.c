@@ -27,9 +27,13 @@
  * Leave with two group-specific queries to the group a second apart, so a
  * snooping switch stops sending the group to a port whose last member left
  * (it cuts the group's memberships short on such a query and keeps the
- * ports that report again).  Reports and Leaves are validated (length,
- * checksum, group, an on-link source: RFC 2236's defence against forged
- * Leaves) and dropped counted otherwise.
+ * ports that report again).  An IGMPv3 report's group records count the
+ * same way (proto/mb_igmp.h): one that leaves a group (TO_IN of no
+ * sources...) is a Leave, one that keeps it a report.  Reports and Leaves
+ * are validated (length, checksum, group, every v3 record within the
+ * message, an on-link source: RFC 2236's defence against forged Leaves)
+ * and dropped counted by reason otherwise.  The last member query count
+ * and interval are tunables (frisbee.igmp-last-member-count, -interval).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -457,7 +461,7 @@ igmp_gsq_run(struct mb_dp_lcore *lc, uint64_t now)
 		if (m == NULL)
 			continue; /* counted (no_mbuf); the check goes on */
 		(void)mb_igmp_encode_query(igmp_frame(lc, m, group), 8, group,
-					   MB_IGMP_LMQI_TENTHS);
+					   (uint8_t)lc->dp->igmp.q.lmqi_tenths);
 		if (dp_tx_frame(lc, m) == 0)
 			dp_count(lc, MB_DP_C_igmp_gsq_tx, 1);
 	}
@@ -470,6 +474,8 @@ dp_igmp_timers(struct mb_dp_lcore *lc, uint64_t now)
 	struct mb_dp_tunables *tun = &lc->dp->tun;
 	uint32_t mode = atomic_load_explicit(&tun->igmp_querier, memory_order_relaxed);
 	uint64_t qi = atomic_load_explicit(&tun->igmp_query_interval_s, memory_order_relaxed);
+	uint32_t lmqc = atomic_load_explicit(&tun->igmp_lmqc, memory_order_relaxed);
+	uint32_t lmqi = atomic_load_explicit(&tun->igmp_lmqi_tenths, memory_order_relaxed);
 
 	if (g->q.hz == 0 || mode != g->mode || qi != g->interval_s) {
 		/* start-up, or a reload changed it: the election state stays */
@@ -478,6 +484,12 @@ dp_igmp_timers(struct mb_dp_lcore *lc, uint64_t now)
 		mb_igmp_querier_config(&g->q, (enum mb_igmp_querier_mode)mode, lc->port->addr, qi,
 				       lc->hz, now);
 	}
+	if (lmqc == 0) /* tunables not applied: the defaults */
+		lmqc = MB_IGMP_LMQC;
+	if (lmqi == 0)
+		lmqi = MB_IGMP_LMQI_TENTHS;
+	if (lmqc != g->q.lmqc || lmqi != g->q.lmqi_tenths)
+		mb_igmp_querier_last_member(&g->q, lmqc, lmqi); /* bounded there */
 	mb_igmp_querier_activate(&g->q, mcast_active(lc->dp), now);
 	if (mb_igmp_querier_due(&g->q, now))
 		igmp_query_send(lc, (uint8_t)g->q.qri_tenths);
@@ -519,6 +531,53 @@ igmp_member_input(struct mb_dp_lcore *lc, const struct rte_ipv4_hdr *ip,
 	return true;
 }
 
+/* Do we hear the reports for group (a check's verdict needs them)?  All
+ * multicast comes in, or the exact filter has the group because we serve
+ * it.  arg: the lcore. */
+static bool
+igmp_listen(void *arg, uint32_t group)
+{
+	const struct mb_dp_lcore *lc = arg;
+
+	return !lc->port->mc_list_ok || dp_group_served(lc->dp, group);
+}
+
+/* An IGMPv3 report (buf, len; rc its mb_igmp_decode result): false when it
+ * is dropped (counted by reason; the caller frees it).  Its source must be
+ * on-link or 0.0.0.0 (a host without an address yet: RFC 3376 4.2.13), its
+ * destination 224.0.0.22.  Each group record that leaves a group starts a
+ * check as a v2 Leave does; each that keeps one counts as its report.
+ * Lcore of queue 0. */
+static bool
+igmp_v3_input(struct mb_dp_lcore *lc, const struct rte_ipv4_hdr *ip, const uint8_t *buf,
+	      size_t len, int rc)
+{
+	struct mb_igmp_v3_result res;
+	uint64_t now;
+
+	if (rc == -EMSGSIZE || rc == -EINVAL) {
+		dp_count(lc, rc == -EMSGSIZE ? MB_DP_C_drop_igmp_v3_len : MB_DP_C_drop_igmp_v3_group,
+			 1);
+		return false;
+	}
+	if (rc != 0 || ip->dst_addr != rte_cpu_to_be_32(0xe0000016) ||
+	    ip->src_addr == lc->port->addr ||
+	    (ip->src_addr != 0 && !on_link(lc->port, ip->src_addr))) {
+		dp_count(lc, MB_DP_C_drop_igmp, 1);
+		return false;
+	}
+	if (lc->queue != 0)
+		return true; /* the querier is queue 0's (dp_lcore.c sends IGMP there) */
+	dp_count(lc, MB_DP_C_igmp_v3_report, 1);
+	now = rte_rdtsc();
+	mb_igmp_querier_v3(&lc->dp->igmp.q, buf, len, igmp_listen, lc, now, &res);
+	dp_count(lc, MB_DP_C_igmp_v3_leave, res.leaves);
+	dp_count(lc, MB_DP_C_igmp_leave_limited, res.limited);
+	if (res.started > 0)
+		igmp_gsq_run(lc, now);
+	return true;
+}
+
 void
 dp_igmp_input(struct mb_dp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *ip,
 	      uint16_t l4_len)
@@ -534,6 +593,11 @@ dp_igmp_input(struct mb_dp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *i
 			    igmp[0] == MB_IGMP_V2_LEAVE)) {
 		msg.type = igmp[0];
 		if (!igmp_member_input(lc, ip, &msg, rc)) {
+			rte_pktmbuf_free(m);
+			return;
+		}
+	} else if (l4_len >= 1 && igmp[0] == MB_IGMP_V3_REPORT) {
+		if (!igmp_v3_input(lc, ip, igmp, l4_len, rc)) {
 			rte_pktmbuf_free(m);
 			return;
 		}

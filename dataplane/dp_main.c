@@ -50,6 +50,8 @@ tunables_set(struct mb_dp_tunables *t, const struct mb_config *cfg)
 		atomic_store(&t->igmp_querier, (uint32_t)m);
 	}
 	atomic_store(&t->igmp_query_interval_s, cfg->igmp_query_interval);
+	atomic_store(&t->igmp_lmqc, (uint32_t)cfg->igmp_lmqc);
+	atomic_store(&t->igmp_lmqi_tenths, (uint32_t)(cfg->igmp_lmqi_ms / 100));
 	atomic_store(&t->max_nodes, (uint32_t)cfg->max_nodes);
 	atomic_store(&t->max_fallback, (uint32_t)cfg->max_fallback_nodes);
 	atomic_store(&t->tcp_initial_window, (uint32_t)cfg->initial_window);

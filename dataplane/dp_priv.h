@@ -128,6 +128,8 @@ struct mb_dp_tunables {
 	_Atomic uint32_t max_nodes;	   /* per session (not reloadable) */
 	_Atomic uint32_t max_fallback;	   /* per session (not reloadable) */
 	_Atomic uint64_t igmp_query_interval_s;
+	_Atomic uint32_t igmp_lmqc;	   /* last member query count */
+	_Atomic uint32_t igmp_lmqi_tenths; /* last member query interval, 1/10 s */
 	_Atomic uint32_t tcp_initial_window;
 	_Atomic uint64_t tcp_idle_timeout_ns;
 	_Atomic int tcp_cc; /* enum mb_tcp_cc */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * IGMPv2 querier logic and the query encoder; see mb_igmp.h.
+ * IGMP querier logic, the message decoder (v1/v2, and v3 reports' group
+ * records) and the query encoder; see mb_igmp.h.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,9 +34,22 @@ mb_igmp_querier_config(struct mb_igmp_querier *q, enum mb_igmp_querier_mode mode
 	qri = qi_s * 10 / 2;
 	q->qri_tenths = (uint32_t)(qri > 100 ? 100 : qri < 1 ? 1 : qri);
 	q->oqpi = ROBUSTNESS * q->qi + (uint64_t)q->qri_tenths * hz / 20;
-	q->lmqi = hz * MB_IGMP_LMQI_TENTHS / 10;
+	if (q->lmqc == 0) {
+		q->lmqc = MB_IGMP_LMQC;
+		q->lmqi_tenths = MB_IGMP_LMQI_TENTHS;
+	}
+	q->lmqi = hz * q->lmqi_tenths / 10;
 	q->active = false;
 	mb_igmp_querier_activate(q, was, now);
+}
+
+void
+mb_igmp_querier_last_member(struct mb_igmp_querier *q, uint32_t count, uint32_t lmqi_tenths)
+{
+	q->lmqc = count < 1 ? 1 : count > MB_IGMP_LMQC_MAX ? MB_IGMP_LMQC_MAX : count;
+	q->lmqi_tenths = lmqi_tenths < 1 ? 1 : lmqi_tenths > MB_IGMP_LMQI_TENTHS_MAX ?
+					 MB_IGMP_LMQI_TENTHS_MAX : lmqi_tenths;
+	q->lmqi = q->hz * q->lmqi_tenths / 10;
 }
 
 void
@@ -176,7 +190,7 @@ mb_igmp_querier_leave(struct mb_igmp_querier *q, uint32_t group, bool listen, ui
 		return -ENOSPC;
 	}
 	g->group = group;
-	g->left = MB_IGMP_LMQC;
+	g->left = q->lmqc;
 	g->next = now;
 	g->listen = listen;
 	g->reported = false;
@@ -190,6 +204,31 @@ mb_igmp_querier_report(struct mb_igmp_querier *q, uint32_t group)
 
 	if (g != NULL)
 		g->reported = true;
+}
+
+void
+mb_igmp_querier_v3(struct mb_igmp_querier *q, const uint8_t *buf, size_t len,
+		   bool (*listen)(void *arg, uint32_t group), void *arg, uint64_t now,
+		   struct mb_igmp_v3_result *ret)
+{
+	struct mb_igmp_v3_walk w;
+	struct mb_igmp_v3_rec r;
+	int rc;
+
+	memset(ret, 0, sizeof(*ret));
+	mb_igmp_v3_begin(&w, buf, len);
+	while (mb_igmp_v3_next(&w, &r) > 0) {
+		if (r.effect == MB_IGMP_V3_MEMBER) {
+			ret->members++;
+			mb_igmp_querier_report(q, r.group);
+		} else if (r.effect == MB_IGMP_V3_LEAVE) {
+			ret->leaves++;
+			rc = mb_igmp_querier_leave(q, r.group,
+						   listen == NULL || listen(arg, r.group), now);
+			ret->started += rc == 0;
+			ret->limited += rc == -ENOSPC;
+		}
+	}
 }
 
 bool
@@ -240,10 +279,90 @@ mb_igmp_querier_wait(const struct mb_igmp_querier *q, uint64_t now)
 	return t > now ? t - now : 0;
 }
 
+/* A multicast group (network order)? */
+static bool
+multicast(uint32_t group)
+{
+	return (ntohl(group) >> 28) == 0xe;
+}
+
+/* In 224.0.0.0/24 (never reported, never checked)? */
+static bool
+link_local(uint32_t group)
+{
+	return (ntohl(group) & 0xffffff00) == 0xe0000000;
+}
+
+static enum mb_igmp_v3_effect
+v3_effect(uint8_t type, uint16_t nsrc, uint32_t group)
+{
+	if (link_local(group))
+		return MB_IGMP_V3_NONE;
+	switch (type) {
+	case MB_IGMP_V3_IS_IN:
+	case MB_IGMP_V3_TO_IN:
+		/* INCLUDE of nothing: no longer a member */
+		return nsrc == 0 ? MB_IGMP_V3_LEAVE : MB_IGMP_V3_MEMBER;
+	case MB_IGMP_V3_IS_EX:
+	case MB_IGMP_V3_TO_EX:
+		return MB_IGMP_V3_MEMBER;
+	case MB_IGMP_V3_ALLOW:
+		return nsrc == 0 ? MB_IGMP_V3_NONE : MB_IGMP_V3_MEMBER;
+	case MB_IGMP_V3_BLOCK:
+		/* we keep no source lists: whether any source remains is what
+		 * the check's queries ask */
+		return nsrc == 0 ? MB_IGMP_V3_NONE : MB_IGMP_V3_LEAVE;
+	default:
+		return MB_IGMP_V3_NONE; /* unknown: ignored */
+	}
+}
+
+void
+mb_igmp_v3_begin(struct mb_igmp_v3_walk *w, const uint8_t *buf, size_t len)
+{
+	w->buf = buf;
+	w->len = len;
+	w->off = 8;
+	w->left = len >= 8 ? (uint16_t)(buf[6] << 8 | buf[7]) : 0;
+}
+
+int
+mb_igmp_v3_next(struct mb_igmp_v3_walk *w, struct mb_igmp_v3_rec *ret)
+{
+	const uint8_t *r;
+	size_t need;
+
+	if (w->left == 0)
+		return 0;
+	/* every length below is bounded by the message before it is used */
+	if (w->off > w->len || w->len - w->off < 8) {
+		w->left = 0;
+		return -EMSGSIZE;
+	}
+	r = w->buf + w->off;
+	ret->type = r[0];
+	ret->nsrc = (uint16_t)(r[2] << 8 | r[3]);
+	/* at most 8 + 4 x 65535 + 4 x 255 bytes: no overflow */
+	need = 8 + 4 * (size_t)ret->nsrc + 4 * (size_t)r[1];
+	if (w->len - w->off < need) {
+		w->left = 0;
+		return -EMSGSIZE;
+	}
+	memcpy(&ret->group, r + 4, 4);
+	if (!multicast(ret->group)) {
+		w->left = 0;
+		return -EINVAL;
+	}
+	ret->effect = v3_effect(ret->type, ret->nsrc, ret->group);
+	w->off += need;
+	w->left--;
+	return 1;
+}
+
 int
 mb_igmp_decode(const uint8_t *buf, size_t len, struct mb_igmp_msg *ret)
 {
-	uint32_t sum = 0, h;
+	uint32_t sum = 0;
 	size_t i;
 
 	if (len < 8)
@@ -258,15 +377,35 @@ mb_igmp_decode(const uint8_t *buf, size_t len, struct mb_igmp_msg *ret)
 		return -EBADMSG;
 	ret->type = buf[0];
 	ret->max_resp_tenths = buf[0] == MB_IGMP_QUERY ? buf[1] : 0;
+	ret->nrec = 0;
 	memcpy(&ret->group, buf + 4, 4);
-	h = ntohl(ret->group);
 	switch (buf[0]) {
 	case MB_IGMP_V1_REPORT:
 	case MB_IGMP_V2_REPORT:
 	case MB_IGMP_V2_LEAVE:
-		if ((h >> 28) != 0xe || (h & 0xffffff00) == 0xe0000000)
+		if (!multicast(ret->group) || link_local(ret->group))
 			return -EINVAL;
 		break;
+	case MB_IGMP_QUERY:
+		/* RFC 3376 7.1: 8 bytes (v1/v2) or 12 and more (v3, with
+		 * its sources); any other length is ignored */
+		if (len != 8 && (len < 12 || (len - 12) / 4 < (size_t)(buf[10] << 8 | buf[11])))
+			return -EBADMSG;
+		break;
+	case MB_IGMP_V3_REPORT: {
+		struct mb_igmp_v3_walk w;
+		struct mb_igmp_v3_rec r;
+		int rc;
+
+		ret->group = 0;
+		ret->nrec = (uint16_t)(buf[6] << 8 | buf[7]);
+		mb_igmp_v3_begin(&w, buf, len);
+		while ((rc = mb_igmp_v3_next(&w, &r)) > 0)
+			;
+		if (rc < 0)
+			return rc;
+		break;
+	}
 	default:
 		break;
 	}
