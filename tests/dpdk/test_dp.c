@@ -1238,6 +1238,32 @@ igmp_send(uint8_t type, const char *group, const char *src, const char *dst, boo
 	inject(frame, build_ip(frame, IPPROTO_IGMP, ip4(src), d, &mac, l, 8));
 }
 
+/* An IGMPv3 report from src to dst with one group record: type, nsrc
+ * sources there (at most 4) and `claim` in its source count field (nsrc:
+ * well formed), group. */
+static void
+igmp_v3_send(uint8_t rtype, uint16_t nsrc, uint16_t claim, const char *group, const char *src,
+	     const char *dst)
+{
+	uint8_t l[8 + 8 + 4 * 4] = { 0x22, 0, 0, 0, 0, 0, 0, 1 };
+	uint32_t g = ip4(group), d = ip4(dst), h = ntohl(d);
+	struct rte_ether_addr mac = {{0x01, 0x00, 0x5e, (h >> 16) & 0x7f, (h >> 8) & 0xff,
+				      h & 0xff}};
+	size_t len = 16 + 4 * (size_t)nsrc;
+	uint16_t c;
+
+	assert_true(nsrc <= 4);
+	l[8] = rtype;
+	l[10] = (uint8_t)(claim >> 8);
+	l[11] = (uint8_t)claim;
+	memcpy(l + 12, &g, 4);
+	for (unsigned i = 0; i < nsrc; i++)
+		memcpy(l + 16 + 4 * i, &(uint32_t){ htonl(0x0a630001u + i) }, 4);
+	c = (uint16_t)~rte_raw_cksum(l, len);
+	memcpy(l + 2, &c, 2);
+	inject(frame, build_ip(frame, IPPROTO_IGMP, ip4(src), d, &mac, l, len));
+}
+
 static struct mb_dp_stats igmp_st;
 
 /* The querier's snapshot, fresh. */
@@ -1262,8 +1288,13 @@ get_checks_done(void)
  * it, TTL 1 with Router Alert, max response 1 s, a second apart and no
  * more; a member's report during the check counts as members remaining.
  * Leaves with a bad checksum, a link-local group or an off-link source are
- * dropped, counted.  Once a lower address queries (auto yields), a Leave
- * gets no query.  Runs last: the yield lasts 255 s. */
+ * dropped, counted.  An IGMPv3 host's Leave (a report with
+ * CHANGE_TO_INCLUDE_MODE of no sources) gets the same queries, its v3
+ * current-state report during a check counts as members remaining, and
+ * malformed v3 reports (a source count past the end, a group not
+ * multicast) are dropped counted by reason.  Once a lower address queries
+ * (an IGMPv3 query: auto yields), a Leave, v2 or v3, gets no query.  Runs
+ * last: the yield lasts 255 s. */
 static void
 test_leave_gsq(void **state)
 {
@@ -1342,24 +1373,86 @@ test_leave_gsq(void **state)
 	assert_int_equal(gsq_count_ms(300), 0);
 	assert_int_equal(port_ctr("igmp_leave"), leave0 + 2);
 
-	/* a lower address queries: we yield, a Leave gets no query */
+	/* IGMPv3: a host leaves 239.7.7.9 with CHANGE_TO_INCLUDE_MODE of no
+	 * sources (to 224.0.0.22, as Linux sends it): the same two
+	 * group-specific queries, nobody answers, the last member left */
 	{
-		uint8_t q[8] = { 0x11, 100, 0, 0, 0, 0, 0, 0 };
-		uint16_t c = (uint16_t)~rte_raw_cksum(q, 8);
+		uint64_t v3r0 = port_ctr("igmp_v3_report"), v3l0 = port_ctr("igmp_v3_leave");
+		uint64_t done0 = get_checks_done(), e0 = igmp_info()->checks_empty;
+		uint64_t m0 = igmp_info()->checks_members;
+
+		drain();
+		gsq_group = ip4("239.7.7.9");
+		igmp_v3_send(3, 0, 0, "239.7.7.9", PEER_IP, "224.0.0.22");
+		n = recv_match(out, sizeof(out), is_gsq);
+		t1 = mb_time_mono_ns();
+		assert_int_equal(n, 14 + 24 + 8); /* v2 format, as for a v2 Leave */
+		assert_memory_equal(out + 30, &gsq_group, 4);
+		assert_int_equal(out[39], 10);
+		n = recv_match(out, sizeof(out), is_gsq);
+		t2 = mb_time_mono_ns();
+		assert_int_equal(n, 14 + 24 + 8);
+		assert_true(t2 - t1 >= 500 * 1000000ULL);
+		assert_int_equal(gsq_count_ms(1500), 0);
+		assert_int_equal(wait_ctr(get_checks_done, done0 + 1), done0 + 1);
+		assert_int_equal(igmp_info()->checks_empty, e0 + 1);
+		assert_int_equal(port_ctr("igmp_v3_report"), v3r0 + 1);
+		assert_int_equal(port_ctr("igmp_v3_leave"), v3l0 + 1);
+
+		/* again, and a member answers the first query with a v3
+		 * current-state report (MODE_IS_EXCLUDE): members remain */
+		igmp_v3_send(3, 0, 0, "239.7.7.9", PEER_IP, "224.0.0.22");
+		assert_true(recv_match(out, sizeof(out), is_gsq) > 0);
+		igmp_v3_send(2, 0, 0, "239.7.7.9", "10.9.0.7", "224.0.0.22");
+		assert_true(recv_match(out, sizeof(out), is_gsq) > 0);
+		assert_int_equal(wait_ctr(get_checks_done, done0 + 2), done0 + 2);
+		assert_int_equal(igmp_info()->checks_members, m0 + 1);
+		assert_int_equal(port_ctr("igmp_v3_report"), v3r0 + 3);
+
+		/* malformed v3 reports: dropped by reason, no query */
+		{
+			uint64_t dl0 = port_ctr("drop_igmp_v3_len");
+			uint64_t dg0 = port_ctr("drop_igmp_v3_group");
+			uint64_t d0 = port_ctr("drop_igmp");
+
+			gsq_group = ip4("239.7.7.10");
+			/* a source count past the end, a huge one */
+			igmp_v3_send(3, 1, 2, "239.7.7.10", PEER_IP, "224.0.0.22");
+			igmp_v3_send(6, 2, 65535, "239.7.7.10", PEER_IP, "224.0.0.22");
+			/* a group that is not multicast */
+			igmp_v3_send(3, 0, 0, "10.7.7.10", PEER_IP, "224.0.0.22");
+			/* off-link source; not to 224.0.0.22 */
+			igmp_v3_send(3, 0, 0, "239.7.7.10", "10.99.0.5", "224.0.0.22");
+			igmp_v3_send(3, 0, 0, "239.7.7.10", PEER_IP, "224.0.0.2");
+			ctr_key = "drop_igmp_v3_len";
+			assert_int_equal(wait_ctr(get_port, dl0 + 2), dl0 + 2);
+			assert_int_equal(gsq_count_ms(300), 0);
+			assert_int_equal(port_ctr("drop_igmp_v3_group"), dg0 + 1);
+			assert_int_equal(port_ctr("drop_igmp"), d0 + 2);
+			assert_int_equal(port_ctr("igmp_v3_report"), v3r0 + 3);
+		}
+	}
+
+	/* a lower address queries (an IGMPv3 general query, 12 bytes): we
+	 * yield, a Leave (v2 or v3) gets no query */
+	{
+		uint8_t q[12] = { 0x11, 100, 0, 0, 0, 0, 0, 0, 2, 125, 0, 0 };
+		uint16_t c = (uint16_t)~rte_raw_cksum(q, 12);
 		struct rte_ether_addr all = {{1, 0, 0x5e, 0, 0, 1}};
 		uint64_t nq0 = igmp_info()->leaves_not_querier;
 
 		memcpy(q + 2, &c, 2);
 		inject(frame, build_ip(frame, IPPROTO_IGMP, ip4("10.9.0.0"), ip4("224.0.0.1"),
-				       &all, q, 8));
+				       &all, q, 12));
 		end = mb_time_mono_ns() + 3 * MB_NS_PER_SEC;
 		while (strcmp(igmp_info()->state, "yielding") != 0) {
 			assert_true(mb_time_mono_ns() < end);
 			dph_sleep_ms(20);
 		}
 		igmp_send(0x17, "239.7.7.8", PEER_IP, "224.0.0.2", false);
+		igmp_v3_send(3, 0, 0, "239.7.7.8", PEER_IP, "224.0.0.22");
 		assert_int_equal(gsq_count_ms(1500), 0);
-		assert_int_equal(igmp_info()->leaves_not_querier, nq0 + 1);
+		assert_int_equal(igmp_info()->leaves_not_querier, nq0 + 2);
 		assert_int_equal(port_ctr("igmp_leave"), leave0 + 3);
 	}
 	stop_session(id);
