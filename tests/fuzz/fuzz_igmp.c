@@ -4,17 +4,25 @@
  * its state machine fed what a segment's hosts send.
  *
  * The first byte picks the mode and whether sessions run; then each record
- * is [len][ticks][src] followed by len bytes (at most 32) of IGMP message:
+ * is [len][ticks][src] followed by len bytes (at most 96) of IGMP message:
  * the clock advances ticks x 10 ms, the message is decoded and, if valid,
- * given to the querier as a Leave, a report or a query from 10.0.0.src
- * (src 255 also turns the sessions on or off); after each record the querier's general and group-specific queries due
- * are taken.  Invariants: a decoded report or Leave names a multicast group
- * outside 224.0.0.0/24; no more than MB_IGMP_GSQ_MAX groups are checked;
- * group-specific queries only while the querier, each for a group being
- * checked, never more than MB_IGMP_GSQ_MAX in any second.  Also built by
- * tests/unit/test_garbage.c.
+ * given to the querier as a Leave, a report, an IGMPv3 report (its group
+ * records, the odd groups heard) or a query from 10.0.0.src (src 255 also
+ * turns the sessions on or off; src 254 sets the last member query count
+ * to 1 + len % 12 and interval to ticks tenths, out-of-range values
+ * included); after each record the querier's general and group-specific
+ * queries due are taken.  Every message is also walked as a v3 report
+ * whatever its type, decoded or not.  Invariants: a decoded report or
+ * Leave names a multicast group outside 224.0.0.0/24; a decoded v3 report
+ * walks to its record count, every record inside the message and naming a
+ * multicast group; a walk never passes the message's end nor its record
+ * count; no more than MB_IGMP_GSQ_MAX groups are checked; group-specific
+ * queries only while the querier, each for a group being checked, never
+ * more than MB_IGMP_GSQ_MAX in any last member query interval (the
+ * shortest set so far).  Also built by tests/unit/test_garbage.c.
  */
 #include <arpa/inet.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,12 +35,37 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static bool
+odd_heard(void *arg, uint32_t group)
+{
+	(void)arg;
+	return (ntohl(group) & 1) != 0;
+}
+
+/* Walk b as a v3 report: the records read, -1 on an error; aborts if the
+ * walk passes the end or its record count. */
+static int
+walk(const uint8_t *b, size_t len)
+{
+	struct mb_igmp_v3_walk w;
+	struct mb_igmp_v3_rec r;
+	unsigned n = 0, max = len >= 8 ? (unsigned)(b[6] << 8 | b[7]) : 0;
+	int rc;
+
+	mb_igmp_v3_begin(&w, b, len);
+	while ((rc = mb_igmp_v3_next(&w, &r)) > 0) {
+		if (++n > max || w.off > len || (ntohl(r.group) >> 28) != 0xe)
+			abort();
+	}
+	return rc < 0 ? -1 : (int)n;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct mb_igmp_querier q;
 	struct mb_igmp_msg m;
-	uint64_t now = 1000 * HZ, sent_at[WINDOW] = {0};
+	uint64_t now = 1000 * HZ, sent_at[WINDOW] = {0}, min_lmqi;
 	unsigned nsent = 0;
 	size_t o = 1;
 
@@ -42,8 +75,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mb_igmp_querier_config(&q, (enum mb_igmp_querier_mode)(data[0] % 3), inet_addr("10.0.0.10"),
 			       1 + (data[0] >> 4), HZ, now);
 	mb_igmp_querier_activate(&q, (data[0] & 8) != 0, now);
+	min_lmqi = q.lmqi;
 	while (o + 3 <= size) {
-		size_t len = data[o] % 33;
+		uint8_t lenb = data[o];
+		size_t len = lenb % 97;
 		uint64_t ticks = data[o + 1];
 		uint8_t host = data[o + 2];
 		uint32_t src = htonl(0x0a000000u | host), group;
@@ -54,6 +89,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			len = size - o;
 		o += len;
 		now += ticks * HZ / 100;
+		if (host == 254) {
+			mb_igmp_querier_last_member(&q, 1 + (uint32_t)(lenb % 12),
+						    (uint32_t)ticks);
+			if (q.lmqi < min_lmqi)
+				min_lmqi = q.lmqi;
+		}
+		(void)walk(b, len);
 		if (mb_igmp_decode(b, len, &m) == 0) {
 			uint32_t h = ntohl(m.group);
 
@@ -71,6 +113,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			case MB_IGMP_QUERY:
 				mb_igmp_querier_heard(&q, src, now);
 				break;
+			case MB_IGMP_V3_REPORT: {
+				struct mb_igmp_v3_result res;
+
+				if (walk(b, len) != (int)m.nrec)
+					abort();
+				mb_igmp_querier_v3(&q, b, len, odd_heard, NULL, now, &res);
+				if (res.started + res.limited > res.leaves ||
+				    res.leaves + res.members > m.nrec)
+					abort();
+				break;
+			}
 			default:
 				break;
 			}
@@ -88,8 +141,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				;
 			if (k == MB_IGMP_GSQ_MAX)
 				abort();
-			/* the (GSQ_MAX + 1)th last query must be a second old */
-			if (nsent >= WINDOW - 1 && now - sent_at[(nsent + 1) % WINDOW] < HZ)
+			/* the (GSQ_MAX + 1)th last query must be an interval old */
+			if (nsent >= WINDOW - 1 && now - sent_at[(nsent + 1) % WINDOW] < min_lmqi)
 				abort();
 			sent_at[nsent++ % WINDOW] = now;
 		}
