@@ -24,6 +24,13 @@
 #                      the bridge queries from a lower address, the daemon
 #                      yields, and the next client's Leave gets no query
 #                      from it
+#   mcast.sh leave-v3  the same for an IGMPv3 host (force_igmp_version = 3,
+#                      kept from our v2 general queries, so it leaves with
+#                      a v3 report), with the last member query count and
+#                      interval configured to 3 and 500 ms: three queries
+#                      half a second apart, c1's port pruned; the control
+#                      (our group-specific queries dropped): the port keeps
+#                      the group
 #   mcast.sh fallback  c2's port drops all multicast: c2 completes by
 #                      unicast (sessions and health show it unicast-served)
 #                      while c1, served by the group, keeps about its time
@@ -411,6 +418,44 @@ lapses() {
 	EOF
 }
 
+# capture FILE: the IGMP frames on the daemon's bridge port into FILE (pcap),
+# tcpdump's PID in CAP_PID; igmp_frames FILE lists them as "time src dst
+# type max-resp group", one a line (an IGMPv3 report: "time src dst 22
+# record-type group", one line per group record).
+capture() {
+	mb_bg br tcpdump -i "$(mb_bridge_port srv)" -n -U -w "$1" igmp 2>/dev/null
+	CAP_PID=$MB_LAST_PID
+	sleep 1
+}
+igmp_frames() {
+	python3 - "$1" <<-'EOF'
+		import socket, struct, sys
+		d = open(sys.argv[1], "rb").read()
+		o = 24
+		while o + 16 <= len(d):
+		    s, us, cl, _ = struct.unpack_from("<IIII", d, o)
+		    f = d[o + 16:o + 16 + cl]
+		    o += 16 + cl
+		    if len(f) < 34 or f[12:14] != b"\x08\x00" or f[23] != 2:
+		        continue
+		    ihl = (f[14] & 15) * 4
+		    g = f[14 + ihl:]
+		    if len(g) < 8:
+		        continue
+		    head = "%.3f %s %s %02x" % (s + us / 1e6, socket.inet_ntoa(f[26:30]),
+		                                 socket.inet_ntoa(f[30:34]), g[0])
+		    if g[0] != 0x22:
+		        print("%s %d %s" % (head, g[1], socket.inet_ntoa(g[4:8])))
+		        continue
+		    r, n = 8, struct.unpack_from("!H", g, 6)[0]
+		    while n > 0 and r + 8 <= len(g):
+		        ns = struct.unpack_from("!H", g, r + 2)[0]
+		        print("%s %d %s" % (head, g[r], socket.inet_ntoa(g[r + 4:r + 8])))
+		        r += 8 + 4 * ns + 4 * g[r + 1]
+		        n -= 1
+	EOF
+}
+
 case "$CASE" in
 querier)
 	# The switch: snooping, memberships kept 3 s, and no querier the hosts
@@ -792,32 +837,6 @@ leave)
 	BRIDGE_HOOK=bridge_quiet
 	MIB=8
 	setup 1 "igmp-querier = auto\nigmp-query-interval = 30s"
-	# capture: the IGMP frames on the daemon's bridge port; igmp_frames
-	# lists them as "time src dst type max-resp group", one a line
-	capture() {
-		mb_bg br tcpdump -i "$(mb_bridge_port srv)" -n -U -w "$1" igmp 2>/dev/null
-		CAP_PID=$MB_LAST_PID
-		sleep 1
-	}
-	igmp_frames() {
-		python3 - "$1" <<-'EOF'
-			import socket, struct, sys
-			d = open(sys.argv[1], "rb").read()
-			o = 24
-			while o + 16 <= len(d):
-			    s, us, cl, _ = struct.unpack_from("<IIII", d, o)
-			    f = d[o + 16:o + 16 + cl]
-			    o += 16 + cl
-			    if len(f) < 34 or f[12:14] != b"\x08\x00" or f[23] != 2:
-			        continue
-			    ihl = (f[14] & 15) * 4
-			    g = f[14 + ihl:14 + ihl + 8]
-			    if len(g) < 8:
-			        continue
-			    print("%.3f %s %s %02x %d %s" % (s + us / 1e6, socket.inet_ntoa(f[26:30]),
-			          socket.inet_ntoa(f[30:34]), g[0], g[1], socket.inet_ntoa(g[4:8])))
-		EOF
-	}
 	querier_state() {
 		mb_ctl --json stats 2>/dev/null | python3 -c 'import json, sys
 print(json.load(sys.stdin)["igmp-querier"]["state"])'
@@ -931,8 +950,105 @@ for _ in range(120):
 		mb_fail "the Leave was not heard while yielding: $q"
 	mb_pass "Leave: two group-specific queries for $group 1 s apart as the querier, c1's port pruned; none while yielding ($q)"
 	;;
+leave-v3)
+	# An IGMPv3 host leaving: c2 (force_igmp_version = 3) never hears an
+	# IGMPv2 query (the bridge's own are dropped as in `leave`, and so are
+	# our general queries on their way to c2's port: a Linux host that
+	# hears a v2 query reports and leaves in v2 for 2 x 125 s + 10 s,
+	# force_igmp_version = 3 or not), so when the stock client is done its
+	# kernel leaves with an IGMPv3 report (CHANGE_TO_INCLUDE_MODE of no
+	# sources, to 224.0.0.22).  The daemon, the querier, with the last
+	# member query count and interval configured to 3 and 500 ms, answers
+	# it with three group-specific queries half a second apart (max
+	# response 0.5 s), and the bridge no longer sends the group to c2's
+	# port.  Control first: the same with our group-specific queries
+	# dropped at the bridge, c2's port keeps the group.
+	mb_require_cmd tcpdump
+	# c2 comes up only once the bridge's queries are dropped: c1, plugged
+	# in before, heard the bridge's first ones.
+	bridge_quiet_v3() {
+		bridge_rule mbql output 'ip protocol igmp counter drop'
+		mb_host c2 10.78.0.22/24
+		bridge_rule mbqv forward "oifname \"$(mb_bridge_port c2)\" ip protocol igmp ip daddr 224.0.0.1 counter drop"
+		mb_in c2 sysctl -qw net.ipv4.conf.eth0.force_igmp_version=3 ||
+			mb_fail "c2 force_igmp_version"
+	}
+	BRIDGE_HOOK=bridge_quiet_v3
+	MIB=8
+	setup 1 "igmp-querier = auto\nigmp-query-interval = 30s\nigmp-last-member-count = 3\nigmp-last-member-interval-ms = 500"
+	# v3_leave FILE: "time group" of c2's first IGMPv3 record leaving a
+	# group (CHANGE_TO_INCLUDE_MODE, type 3) in igmp_frames' FILE
+	v3_leave() {
+		awk '$2 == "10.78.0.22" && $4 == "22" && $5 == "3" {print $1, $6; exit}' "$1"
+	}
+	# Control.
+	bridge_rule mbqg prerouting "iifname \"$(mb_bridge_port srv)\" ip protocol igmp @th,0,8 0x11 ip daddr != 224.0.0.1 counter drop"
+	capture "$MB_TMP/leave0.pcap"
+	fetch c2 40
+	check c2
+	sleep 4
+	kill -INT "$CAP_PID" 2>/dev/null
+	wait "$CAP_PID" 2>/dev/null
+	igmp_frames "$MB_TMP/leave0.pcap" >"$MB_TMP/leave0.txt"
+	leave=$(v3_leave "$MB_TMP/leave0.txt")
+	[ -n "$leave" ] || mb_fail "control: c2 sent no IGMPv3 Leave (frames on the daemon's port: $(cat "$MB_TMP/leave0.txt"))"
+	awk '$2 == "10.78.0.22" && ($4 == "16" || $4 == "17")' "$MB_TMP/leave0.txt" | grep -q . &&
+		mb_fail "control: c2 sent IGMPv2 (it heard a v2 query): $(cat "$MB_TMP/leave0.txt")"
+	set -- $leave
+	group=$2
+	dropped=$(ip netns exec "$(mb_ns br)" nft list table bridge mbqg | grep -o 'packets [0-9]*' |
+		awk '{print $2}')
+	bridge -n "$(mb_ns br)" mdb show >"$MB_TMP/mdb0.txt" 2>&1
+	[ "${dropped:-0}" -ge 3 ] || mb_fail "control: the daemon sent no group-specific query on c2's IGMPv3 Leave of $group (dropped: ${dropped:-0})"
+	grep -q "port $(mb_bridge_port c2) grp $group" "$MB_TMP/mdb0.txt" ||
+		mb_fail "control: c2's port left $group without our queries (the bridge prunes by itself): $(cat "$MB_TMP/mdb0.txt")"
+	mb_log "control: c2 left $group with an IGMPv3 report; our $dropped group-specific queries dropped, c2's port keeps the group"
+	ip netns exec "$(mb_ns br)" nft delete table bridge mbqg || mb_fail "nft delete"
+	# With our queries.
+	capture "$MB_TMP/leave1.pcap"
+	rm -f "$MB_TMP/out.c2"
+	fetch c2 40
+	check c2
+	sleep 5
+	kill -INT "$CAP_PID" 2>/dev/null
+	wait "$CAP_PID" 2>/dev/null
+	igmp_frames "$MB_TMP/leave1.pcap" >"$MB_TMP/leave1.txt"
+	leave=$(v3_leave "$MB_TMP/leave1.txt")
+	[ -n "$leave" ] || mb_fail "c2 sent no IGMPv3 Leave (frames on the daemon's port: $(cat "$MB_TMP/leave1.txt"))"
+	set -- $leave
+	t_leave=$1 group=$2
+	awk -v g="$group" '$2 == "'$SRV_ADDR'" && $4 == "11" && $6 == g' "$MB_TMP/leave1.txt" \
+		>"$MB_TMP/gsq1.txt"
+	mb_log "c2 left $group (IGMPv3) at $t_leave; the daemon's group-specific queries: $(tr '\n' ';' <"$MB_TMP/gsq1.txt")"
+	[ "$(wc -l <"$MB_TMP/gsq1.txt")" = 3 ] ||
+		mb_fail "not three group-specific queries for $group after c2's IGMPv3 Leave: $(cat "$MB_TMP/leave1.txt")"
+	python3 - "$t_leave" "$group" "$MB_TMP/gsq1.txt" <<-'EOF' || mb_fail "group-specific queries wrong: $(cat "$MB_TMP/gsq1.txt")"
+		import sys
+		t0, g = float(sys.argv[1]), sys.argv[2]
+		q = [l.split() for l in open(sys.argv[3])]
+		t = [float(x[0]) for x in q]
+		# to the group, max response 0.5 s (v2 format: 8 bytes); the first
+		# at once, the next two half a second apart (timers every 100 ms, a
+		# loaded machine)
+		assert all(x[2] == g and x[4] == "5" for x in q), q
+		assert 0 <= t[0] - t0 < 1.0, (t0, t)
+		assert all(0.35 <= b - a < 2.0 for a, b in zip(t, t[1:])), t
+	EOF
+	bridge -n "$(mb_ns br)" mdb show >"$MB_TMP/mdb1.txt" 2>&1
+	grep -q "port $(mb_bridge_port c2) grp $group" "$MB_TMP/mdb1.txt" &&
+		mb_fail "the bridge still sends $group to c2's port: $(cat "$MB_TMP/mdb1.txt")"
+	mb_ctl --json stats >"$MB_TMP/stats.json" || mb_fail "stats"
+	q=$(json_py "$MB_TMP/stats.json" 'j["igmp-querier"]')
+	c=$(json_py "$MB_TMP/stats.json" '{k: v for k, v in j["counters"].items() if "igmp" in k}')
+	mb_log "querier: $q; counters: $c"
+	[ "$(json_py "$MB_TMP/stats.json" 'j["counters"]["igmp_v3_leave"] >= 2 and j["counters"]["igmp_v3_report"] >= 2 and j["counters"]["igmp_leave"] == 0')" = True ] ||
+		mb_fail "counters: $c"
+	[ "$(json_py "$MB_TMP/stats.json" 'j["igmp-querier"]["checks-last-member-left"]')" -ge 1 ] ||
+		mb_fail "the check did not find c2 the last member: $q"
+	mb_pass "IGMPv3 Leave: three group-specific queries for $group 0.5 s apart, c2's port pruned; kept without them (control)"
+	;;
 *)
-	echo "usage: $0 querier | yield | leave | fallback | mixed | mixed-1g | progress | lost-group" >&2
+	echo "usage: $0 querier | yield | leave | leave-v3 | fallback | mixed | mixed-1g | progress | lost-group" >&2
 	exit 2
 	;;
 esac
