@@ -683,6 +683,39 @@ test_linger_key(void **state)
 	expect_invalid(MINIMAL "[frisbee]\nlinger = -1\n", "not idle, never or leave", NULL);
 }
 
+/* The querier's last member query count and interval: defaults (2, 1 s),
+ * values in range taken, out of range or not a multiple of 100 ms refused
+ * with the key named. */
+static void
+test_igmp_last_member_keys(void **state)
+{
+	struct mb_config c;
+	char err[MB_CFG_ERRLEN];
+
+	(void)state;
+	assert_int_equal(mb_config_defaults(&c), 0);
+	assert_int_equal(c.igmp_lmqc, 2);
+	assert_int_equal(c.igmp_lmqi_ms, 1000);
+	mb_config_done(&c);
+	assert_int_equal(mb_config_defaults(&c), 0);
+	assert_int_equal(mb_config_load_string(&c, MINIMAL "[frisbee]\nigmp-last-member-count = 10\n"
+					       "igmp-last-member-interval-ms = 25500\n", err,
+					       sizeof(err)), 0);
+	assert_int_equal(mb_config_validate(&c, err, sizeof(err)), 0);
+	assert_int_equal(c.igmp_lmqc, 10);
+	assert_int_equal(c.igmp_lmqi_ms, 25500);
+	mb_config_done(&c);
+	expect_refused(MINIMAL "[frisbee]\nigmp-last-member-count = 0\n", "igmp-last-member-count");
+	expect_refused(MINIMAL "[frisbee]\nigmp-last-member-count = 11\n", "igmp-last-member-count");
+	expect_refused(MINIMAL "[frisbee]\nigmp-last-member-count = 2s\n", "igmp-last-member-count");
+	expect_refused(MINIMAL "[frisbee]\nigmp-last-member-interval-ms = 99\n",
+		       "igmp-last-member-interval-ms");
+	expect_refused(MINIMAL "[frisbee]\nigmp-last-member-interval-ms = 25600\n",
+		       "igmp-last-member-interval-ms");
+	expect_invalid(MINIMAL "[frisbee]\nigmp-last-member-interval-ms = 250\n",
+		       "igmp-last-member-interval-ms", "multiple of 100");
+}
+
 /* origin.url = mfrisbee://HOST[:PORT]: what is a parent's URL, and the check
  * of parent-methods. */
 static void
@@ -734,6 +767,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_linger_key),
+	    cmocka_unit_test(test_igmp_last_member_keys),
 	    cmocka_unit_test(test_defaults_validate), cmocka_unit_test(test_every_default_parses),
 	    cmocka_unit_test(test_unbuilt_refused),
 	    cmocka_unit_test(test_bad_values),        cmocka_unit_test(test_parsers),
