@@ -43,11 +43,13 @@
 
 /* What an exact multicast filter always passes: 224.0.0.1 (all hosts:
  * general queries, which we answer and whose senders the querier's
- * election hears) and 224.0.0.2 (all routers: the Leaves our querier
- * answers with group-specific queries). */
+ * election hears), 224.0.0.2 (all routers: the IGMPv2 Leaves our querier
+ * answers with group-specific queries) and 224.0.0.22 (IGMPv3 reports,
+ * whose records may leave a group too). */
 static struct rte_ether_addr dp_mc_always[] = {
 	{{0x01, 0x00, 0x5e, 0x00, 0x00, 0x01}},
 	{{0x01, 0x00, 0x5e, 0x00, 0x00, 0x02}},
+	{{0x01, 0x00, 0x5e, 0x00, 0x00, 0x16}},
 };
 
 /* A socket for SIOCGIFFLAGS (the function's name: a local called socket
