@@ -68,9 +68,12 @@ igmp_json(const struct mb_dp_igmp_info *g)
 
 	if (other)
 		inet_ntop(AF_INET, &g->other, a, sizeof(a));
-	return json_pack("{s:s,s:s,s:s?,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	return json_pack("{s:s,s:s,s:s?,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
+			 "s:I}",
 			 "mode", g->mode, "state", g->state, "other-querier", other ? a : NULL,
-			 "interval-s", (json_int_t)g->interval_s, "queries-sent",
+			 "interval-s", (json_int_t)g->interval_s, "last-member-count",
+			 (json_int_t)g->last_member_count, "last-member-interval-ms",
+			 (json_int_t)g->last_member_interval_ms, "queries-sent",
 			 (json_int_t)g->sent, "queries-suppressed", (json_int_t)g->suppressed,
 			 "queries-heard", (json_int_t)g->heard, "yields", (json_int_t)g->yields,
 			 "takeovers", (json_int_t)g->resumes, "leaves", (json_int_t)g->leaves,

@@ -180,6 +180,7 @@ struct mb_dp_igmp_info {
 	const char *state;    /* "idle", "querier", "yielding" */
 	uint32_t other;       /* lowest other querier heard (network order), 0 = none */
 	uint64_t interval_s;
+	uint32_t last_member_count, last_member_interval_ms; /* applied */
 	uint64_t sent, suppressed, heard, yields, resumes;
 	/* group-specific queries on Leaves */
 	uint32_t checking;    /* groups being checked now */

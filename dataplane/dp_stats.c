@@ -83,6 +83,8 @@ mb_dp_stats_read(struct mb_dp_stats *st)
 		st->igmp.state = mb_igmp_querier_state_str(dp_rd32(&q->state));
 		st->igmp.other = q->other_until > rte_rdtsc() ? dp_rd32(&q->other) : 0;
 		st->igmp.interval_s = atomic_load(&dp->tun.igmp_query_interval_s);
+		st->igmp.last_member_count = dp_rd32(&q->lmqc);
+		st->igmp.last_member_interval_ms = dp_rd32(&q->lmqi_tenths) * 100;
 		st->igmp.sent = dp_rd(&q->sent);
 		st->igmp.suppressed = dp_rd(&q->suppressed);
 		st->igmp.heard = dp_rd(&q->heard);

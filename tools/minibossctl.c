@@ -481,9 +481,11 @@ cmd_stats(int fd)
 		}
 	}
 	n += print_counters("TCP, HTTP", json_object_get(st, "tcp"), "", true);
-	/* the querier's counters (its interval is a setting, not one) */
+	/* the querier's counters (its intervals and count are settings) */
 	v = json_deep_copy(json_object_get(st, "igmp-querier"));
 	(void)json_object_del(v, "interval-s");
+	(void)json_object_del(v, "last-member-count");
+	(void)json_object_del(v, "last-member-interval-ms");
 	n += print_counters("IGMP querier", v, "", true);
 	json_decref(v);
 	if (h != NULL) {

@@ -1045,6 +1045,8 @@ leave-v3)
 		mb_fail "counters: $c"
 	[ "$(json_py "$MB_TMP/stats.json" 'j["igmp-querier"]["checks-last-member-left"]')" -ge 1 ] ||
 		mb_fail "the check did not find c2 the last member: $q"
+	[ "$(json_py "$MB_TMP/stats.json" '(j["igmp-querier"]["last-member-count"], j["igmp-querier"]["last-member-interval-ms"])')" = "(3, 500)" ] ||
+		mb_fail "stats do not show the last member settings applied: $q"
 	mb_pass "IGMPv3 Leave: three group-specific queries for $group 0.5 s apart, c2's port pruned; kept without them (control)"
 	;;
 *)
