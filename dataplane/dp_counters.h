@@ -44,7 +44,7 @@
 	X(igmp_query_tx, "IGMP general queries sent (our querier)")            \
 	X(igmp_leave, "IGMP v2 Leaves received")                               \
 	X(igmp_v3_report, "IGMPv3 membership reports received (valid)")       \
-	X(igmp_v3_leave, "IGMPv3 group records that may leave a group (TO_IN/IS_IN of no sources, BLOCK)") \
+	X(igmp_v3_leave, "IGMPv3 group records that may leave a group (TO_IN{}, IS_IN{}, BLOCK)") \
 	X(igmp_leave_limited, "IGMP Leaves left unanswered: every group check busy") \
 	X(igmp_gsq_tx, "IGMP group-specific queries sent (our querier, on Leaves)") \
 	X(exc_to_kernel, "frames passed to the exception TAP")                 \
@@ -60,7 +60,7 @@
 	X(drop_udp_cksum, "UDP checksum wrong (damaged on the way)")           \
 	X(drop_arp, "malformed ARP")                                           \
 	X(drop_igmp, "IGMP reports/Leaves malformed or from off-link sources") \
-	X(drop_igmp_v3_len, "IGMPv3 reports dropped: a group record (its sources, aux data) runs past the message") \
+	X(drop_igmp_v3_len, "IGMPv3 reports dropped: a group record runs past the message") \
 	X(drop_igmp_v3_group, "IGMPv3 reports dropped: a group record's group is not multicast") \
 	X(drop_multiseg, "multi-segment frames received")                      \
 	X(drop_fault, "frames dropped by the test fault hook")                 \

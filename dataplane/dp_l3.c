@@ -555,9 +555,12 @@ igmp_v3_input(struct mb_dp_lcore *lc, const struct rte_ipv4_hdr *ip, const uint8
 	struct mb_igmp_v3_result res;
 	uint64_t now;
 
-	if (rc == -EMSGSIZE || rc == -EINVAL) {
-		dp_count(lc, rc == -EMSGSIZE ? MB_DP_C_drop_igmp_v3_len : MB_DP_C_drop_igmp_v3_group,
-			 1);
+	if (rc == -EMSGSIZE) {
+		dp_count(lc, MB_DP_C_drop_igmp_v3_len, 1);
+		return false;
+	}
+	if (rc == -EINVAL) {
+		dp_count(lc, MB_DP_C_drop_igmp_v3_group, 1);
 		return false;
 	}
 	if (rc != 0 || ip->dst_addr != rte_cpu_to_be_32(0xe0000016) ||

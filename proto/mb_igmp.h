@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * An IGMPv2 querier for the serving segment (RFC 2236 section 3 and 7),
- * as pure logic on a caller's clock: when to send a general query, and the
- * election against other queriers.  frisbee.igmp-querier (doc/multicast.md,
+ * which also reads IGMPv3 reports, as pure logic on a caller's clock: when
+ * to send a general query, and the election against other queriers.  frisbee.igmp-querier (doc/multicast.md,
  * "IGMP querier"):
  *
  *   off   never query;
@@ -29,22 +29,22 @@
  * Member Query Count (default 2, the robustness variable) group-specific
  * queries, the first at once, each next a Last Member Query Interval
  * (default 1 s, also their max response time) later; the check ends one
- * interval after the last query (mb_igmp_querier_last_member sets both).  A report for the group heard during the check means members
- * remain; none, that the last member left (counted, for groups whose
- * reports the caller hears; nothing else follows from it).  Both queries
- * are sent whatever is heard: a snooping switch cuts every port's
- * membership of the group short on a group-specific query, and a member
- * whose report to the first was lost keeps its port by answering the
- * second.  A Leave for a group already being checked changes nothing.  At
- * most MB_IGMP_GSQ_MAX groups are checked at once; a Leave beyond that is
- * counted as limited and answered by nothing, so a Leave flood makes us send
- * at most MB_IGMP_GSQ_MAX queries in any last member query interval (each
- * check's queries are an interval apart and a check holds its slot for an
- * interval after its last query).  Yielding
- * or going idle ends the checks under way without a verdict: a non-querier
- * sends no group-specific queries; the slot of a check ended so stays taken
- * until its next query would have been due, which keeps that bound whatever
- * the state does.
+ * interval after the last query (mb_igmp_querier_last_member sets both).
+ * A report for the group heard during the check means members remain;
+ * none, that the last member left (counted, for groups whose reports the
+ * caller hears; nothing else follows from it).  Every query of a check is
+ * sent whatever is heard: a snooping switch cuts every port's membership
+ * of the group short on a group-specific query, and a member whose report
+ * to the first was lost keeps its port by answering the next.  A Leave for
+ * a group already being checked changes nothing.  At most MB_IGMP_GSQ_MAX
+ * groups are checked at once; a Leave beyond that is counted as limited and
+ * answered by nothing, so a Leave flood makes us send at most
+ * MB_IGMP_GSQ_MAX queries in any last member query interval (each check's
+ * queries are an interval apart and a check holds its slot for an interval
+ * after its last query).  Yielding or going idle ends the checks under way
+ * without a verdict: a non-querier sends no group-specific queries; the
+ * slot of a check ended so stays taken until its next query would have
+ * been due, which keeps that bound whatever the state does.
  *
  * IGMPv3 reports (RFC 3376 section 4.2): mb_igmp_decode validates the
  * whole report (checksum, then every group record's length within the

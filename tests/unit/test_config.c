@@ -698,16 +698,21 @@ test_igmp_last_member_keys(void **state)
 	assert_int_equal(c.igmp_lmqi_ms, 1000);
 	mb_config_done(&c);
 	assert_int_equal(mb_config_defaults(&c), 0);
-	assert_int_equal(mb_config_load_string(&c, MINIMAL "[frisbee]\nigmp-last-member-count = 10\n"
-					       "igmp-last-member-interval-ms = 25500\n", err,
-					       sizeof(err)), 0);
+	assert_int_equal(mb_config_load_string(&c,
+					       MINIMAL "[frisbee]\nigmp-last-member-count = 10\n"
+						       "igmp-last-member-interval-ms = 25500\n",
+					       err, sizeof(err)),
+			 0);
 	assert_int_equal(mb_config_validate(&c, err, sizeof(err)), 0);
 	assert_int_equal(c.igmp_lmqc, 10);
 	assert_int_equal(c.igmp_lmqi_ms, 25500);
 	mb_config_done(&c);
-	expect_refused(MINIMAL "[frisbee]\nigmp-last-member-count = 0\n", "igmp-last-member-count");
-	expect_refused(MINIMAL "[frisbee]\nigmp-last-member-count = 11\n", "igmp-last-member-count");
-	expect_refused(MINIMAL "[frisbee]\nigmp-last-member-count = 2s\n", "igmp-last-member-count");
+	expect_refused(MINIMAL "[frisbee]\nigmp-last-member-count = 0\n",
+		       "igmp-last-member-count");
+	expect_refused(MINIMAL "[frisbee]\nigmp-last-member-count = 11\n",
+		       "igmp-last-member-count");
+	expect_refused(MINIMAL "[frisbee]\nigmp-last-member-count = 2s\n",
+		       "igmp-last-member-count");
 	expect_refused(MINIMAL "[frisbee]\nigmp-last-member-interval-ms = 99\n",
 		       "igmp-last-member-interval-ms");
 	expect_refused(MINIMAL "[frisbee]\nigmp-last-member-interval-ms = 25600\n",
