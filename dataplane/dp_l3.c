@@ -33,7 +33,7 @@
  * are validated (length, checksum, group, every v3 record within the
  * message, an on-link source: RFC 2236's defence against forged Leaves)
  * and dropped counted by reason otherwise.  The last member query count
- * and interval are tunables (frisbee.igmp-last-member-count, -interval).
+ * and interval are tunables (frisbee.igmp-last-member-count, -interval-ms).
  */
 #include <errno.h>
 #include <netinet/in.h>

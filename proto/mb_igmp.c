@@ -46,10 +46,17 @@ mb_igmp_querier_config(struct mb_igmp_querier *q, enum mb_igmp_querier_mode mode
 void
 mb_igmp_querier_last_member(struct mb_igmp_querier *q, uint32_t count, uint32_t lmqi_tenths)
 {
-	q->lmqc = count < 1 ? 1 : count > MB_IGMP_LMQC_MAX ? MB_IGMP_LMQC_MAX : count;
-	q->lmqi_tenths = lmqi_tenths < 1 ? 1 : lmqi_tenths > MB_IGMP_LMQI_TENTHS_MAX ?
-					 MB_IGMP_LMQI_TENTHS_MAX : lmqi_tenths;
-	q->lmqi = q->hz * q->lmqi_tenths / 10;
+	if (count < 1)
+		count = 1;
+	if (count > MB_IGMP_LMQC_MAX)
+		count = MB_IGMP_LMQC_MAX;
+	if (lmqi_tenths < 1)
+		lmqi_tenths = 1;
+	if (lmqi_tenths > MB_IGMP_LMQI_TENTHS_MAX)
+		lmqi_tenths = MB_IGMP_LMQI_TENTHS_MAX;
+	q->lmqc = count;
+	q->lmqi_tenths = lmqi_tenths;
+	q->lmqi = q->hz * lmqi_tenths / 10;
 }
 
 void
