@@ -456,6 +456,35 @@ igmp_frames() {
 	EOF
 }
 
+# gsq_judge NODE TXT T_LEAVE GROUP COUNT MAX_RESP INTERVAL: the daemon's
+# group-specific queries for GROUP in TXT (igmp_frames' listing) after NODE
+# left at T_LEAVE: COUNT of them, to the group, max response MAX_RESP (in
+# tenths of a second), the first at once and the next INTERVAL seconds apart
+# (timers every 100 ms, a loaded machine); then the bridge no longer sends
+# the group to NODE's port (nobody there answered).
+gsq_judge() {
+	local node=$1 txt=$2 t_leave=$3 group=$4 count=$5 maxresp=$6 gap=$7
+	awk -v g="$group" '$2 == "'$SRV_ADDR'" && $4 == "11" && $6 == g' "$txt" \
+		>"$MB_TMP/gsq.$node.txt"
+	mb_log "$node left $group at $t_leave; the daemon's group-specific queries: $(tr '\n' ';' <"$MB_TMP/gsq.$node.txt")"
+	[ "$(wc -l <"$MB_TMP/gsq.$node.txt")" = "$count" ] ||
+		mb_fail "not $count group-specific queries for $group after $node's Leave: $(cat "$txt")"
+	python3 - "$t_leave" "$group" "$MB_TMP/gsq.$node.txt" "$maxresp" "$gap" <<-'EOF' ||
+		import sys
+		t0, g, mr, gap = float(sys.argv[1]), sys.argv[2], sys.argv[4], float(sys.argv[5])
+		q = [l.split() for l in open(sys.argv[3])]
+		t = [float(x[0]) for x in q]
+		assert all(x[2] == g and x[4] == mr for x in q), q
+		assert 0 <= t[0] - t0 < 1.0, (t0, t)
+		assert all(0.7 * gap <= b - a < gap + 1.5 for a, b in zip(t, t[1:])), t
+	EOF
+		mb_fail "group-specific queries wrong: $(cat "$MB_TMP/gsq.$node.txt")"
+	bridge -n "$(mb_ns br)" mdb show >"$MB_TMP/mdb.$node.txt" 2>&1
+	grep -q "port $(mb_bridge_port "$node") grp $group" "$MB_TMP/mdb.$node.txt" &&
+		mb_fail "the bridge still sends $group to $node's port: $(cat "$MB_TMP/mdb.$node.txt")"
+	return 0
+}
+
 case "$CASE" in
 querier)
 	# The switch: snooping, memberships kept 3 s, and no querier the hosts
@@ -875,27 +904,7 @@ print(json.load(sys.stdin)["igmp-querier"].get("other-querier"))'
 	[ -n "$leave" ] || mb_fail "c1 sent no IGMPv2 Leave (frames on the daemon's port: $(cat "$MB_TMP/leave1.txt"))"
 	set -- $leave
 	t_leave=$1 group=$2
-	awk -v g="$group" '$2 == "'$SRV_ADDR'" && $4 == "11" && $6 == g' "$MB_TMP/leave1.txt" \
-		>"$MB_TMP/gsq1.txt"
-	mb_log "c1 left $group at $t_leave; the daemon's group-specific queries: $(tr '\n' ';' <"$MB_TMP/gsq1.txt")"
-	[ "$(wc -l <"$MB_TMP/gsq1.txt")" = 2 ] ||
-		mb_fail "not two group-specific queries for $group after c1's Leave: $(cat "$MB_TMP/leave1.txt")"
-	python3 - "$t_leave" "$group" "$MB_TMP/gsq1.txt" <<-'EOF' || mb_fail "group-specific queries wrong: $(cat "$MB_TMP/gsq1.txt")"
-		import sys
-		t0, g = float(sys.argv[1]), sys.argv[2]
-		q = [l.split() for l in open(sys.argv[3])]
-		t = [float(x[0]) for x in q]
-		# to the group itself, max response 1 s; the first at once, the
-		# second a second later (timers every 100 ms, a loaded machine)
-		assert all(x[2] == g and x[4] == "10" for x in q), q
-		assert 0 <= t[0] - t0 < 1.0, (t0, t)
-		assert 0.9 <= t[1] - t[0] < 2.5, t
-	EOF
-	# The bridge cut the group's memberships short on the query; nobody on
-	# c1's port answered: it no longer gets the group.
-	bridge -n "$(mb_ns br)" mdb show >"$MB_TMP/mdb1.txt" 2>&1
-	grep -q "port $(mb_bridge_port c1) grp $group" "$MB_TMP/mdb1.txt" &&
-		mb_fail "the bridge still sends $group to c1's port: $(cat "$MB_TMP/mdb1.txt")"
+	gsq_judge c1 "$MB_TMP/leave1.txt" "$t_leave" "$group" 2 10 1
 	mb_ctl --json stats >"$MB_TMP/stats.json" || mb_fail "stats"
 	q=$(json_py "$MB_TMP/stats.json" 'j["igmp-querier"]')
 	mb_log "querier: $q"
@@ -1019,26 +1028,7 @@ leave-v3)
 	[ -n "$leave" ] || mb_fail "c2 sent no IGMPv3 Leave (frames on the daemon's port: $(cat "$MB_TMP/leave1.txt"))"
 	set -- $leave
 	t_leave=$1 group=$2
-	awk -v g="$group" '$2 == "'$SRV_ADDR'" && $4 == "11" && $6 == g' "$MB_TMP/leave1.txt" \
-		>"$MB_TMP/gsq1.txt"
-	mb_log "c2 left $group (IGMPv3) at $t_leave; the daemon's group-specific queries: $(tr '\n' ';' <"$MB_TMP/gsq1.txt")"
-	[ "$(wc -l <"$MB_TMP/gsq1.txt")" = 3 ] ||
-		mb_fail "not three group-specific queries for $group after c2's IGMPv3 Leave: $(cat "$MB_TMP/leave1.txt")"
-	python3 - "$t_leave" "$group" "$MB_TMP/gsq1.txt" <<-'EOF' || mb_fail "group-specific queries wrong: $(cat "$MB_TMP/gsq1.txt")"
-		import sys
-		t0, g = float(sys.argv[1]), sys.argv[2]
-		q = [l.split() for l in open(sys.argv[3])]
-		t = [float(x[0]) for x in q]
-		# to the group, max response 0.5 s (v2 format: 8 bytes); the first
-		# at once, the next two half a second apart (timers every 100 ms, a
-		# loaded machine)
-		assert all(x[2] == g and x[4] == "5" for x in q), q
-		assert 0 <= t[0] - t0 < 1.0, (t0, t)
-		assert all(0.35 <= b - a < 2.0 for a, b in zip(t, t[1:])), t
-	EOF
-	bridge -n "$(mb_ns br)" mdb show >"$MB_TMP/mdb1.txt" 2>&1
-	grep -q "port $(mb_bridge_port c2) grp $group" "$MB_TMP/mdb1.txt" &&
-		mb_fail "the bridge still sends $group to c2's port: $(cat "$MB_TMP/mdb1.txt")"
+	gsq_judge c2 "$MB_TMP/leave1.txt" "$t_leave" "$group" 3 5 0.5
 	mb_ctl --json stats >"$MB_TMP/stats.json" || mb_fail "stats"
 	q=$(json_py "$MB_TMP/stats.json" 'j["igmp-querier"]')
 	c=$(json_py "$MB_TMP/stats.json" '{k: v for k, v in j["counters"].items() if "igmp" in k}')
