@@ -62,6 +62,10 @@ struct mb_image {
 	 * bit per 1 MiB chunk, set (release) once every byte of the chunk is in
 	 * place; NULL = every chunk is.  malloc'd, freed with the image. */
 	uint8_t *present;
+	/* Bumped (release) after each bit of `present` is set: a session that
+	 * holds requests for absent chunks (dataplane/dp_fris.c, parked)
+	 * looks at its bitmap again only when this changed. */
+	_Atomic uint64_t fill_gen;
 	/* The Frisbee sender's cache of each 1 KiB block's 16-bit one's
 	 * complement sum (0x10000 | sum once computed, 0 = not yet), so a BLOCK's
 	 * UDP checksum costs its 32 header bytes, not the payload's 1 KiB again
@@ -105,11 +109,21 @@ mb_image_chunk_present(const struct mb_image *img, uint64_t c)
 	       (__atomic_load_n(&img->present[c >> 3], __ATOMIC_ACQUIRE) & (1u << (c & 7))) != 0;
 }
 
-/* The filler: chunk `c`'s bytes are all written. */
+/* The filler: chunk `c`'s bytes are all written.  The bit, then the fill
+ * generation (both release: whoever sees the new generation sees the bit,
+ * and whoever sees the bit sees the bytes). */
 static inline void
 mb_image_chunk_set_present(struct mb_image *img, uint64_t c)
 {
 	__atomic_fetch_or(&img->present[c >> 3], (uint8_t)(1u << (c & 7)), __ATOMIC_RELEASE);
+	atomic_fetch_add_explicit(&img->fill_gen, 1, memory_order_release);
+}
+
+/* The fill generation (see fill_gen).  Any thread. */
+static inline uint64_t
+mb_image_fill_gen(const struct mb_image *img)
+{
+	return atomic_load_explicit((_Atomic uint64_t *)&img->fill_gen, memory_order_acquire);
 }
 
 /* Table of published images, sorted by name (binary search). */

@@ -111,6 +111,8 @@ enum mb_dp_ctr {
 	X(rounds, "rounds completed (every block of the image sent once)")     \
 	X(budget_refused, "requests refused: unicast output budget spent")    \
 	X(not_yet, "requests for a chunk still being received (cut-through)") \
+	X(parked, "chunks asked for while absent, held to be queued on arrival (cut-through)") \
+	X(unparked, "parked chunks queued when they arrived, without a new request") \
 	X(rate_cuts, "adaptive rate cut on the receivers' re-requests")        \
 	X(rate_raises, "adaptive rate raised (creeping back)")                 \
 	X(fallbacks, "nodes moved to unicast (multicast does not reach them, or they cannot keep up)") \

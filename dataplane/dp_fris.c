@@ -177,6 +177,95 @@ fris_progress(struct mb_dp_sess *s, uint32_t chunk, uint32_t block, uint32_t n, 
 	}
 }
 
+/*
+ * Cut-through: a request for a chunk that is not in place yet is parked,
+ * not dropped.  The session keeps a bit per chunk (two maps: chunks a
+ * member of the group asked for, chunks a node served alone asked for),
+ * set by the request; nothing else is kept, because no block of an absent
+ * chunk has left this session, so whoever asked for any of it still lacks
+ * all of it: the chunk goes into the queue whole.  Each send pass looks at
+ * the image's fill generation (one load) while something is parked; when
+ * it moved, the maps are walked and every parked chunk now present is
+ * queued: to the group, and to each node served alone that has not got it.
+ * The state is bounded by the image's chunk count, allocated with the
+ * session.
+ */
+static void
+fris_park(struct mb_dp_sess *s, uint32_t chunk, bool alone)
+{
+	uint64_t *w, bit = 1ULL << (chunk % 64);
+
+	if (s->parked == NULL || chunk >= s->nchunks)
+		return;
+	w = &s->parked[(alone ? s->pk_words : 0) + chunk / 64];
+	if (*w & bit)
+		return; /* parked already: this request is merged into it */
+	*w |= bit;
+	s->nparked++;
+	fris_sctr(s, MB_DP_S_parked, 1);
+}
+
+/* Queue a parked chunk that arrived: whole, to the group or to every node
+ * served alone that lacks it, within the output bounds. */
+static void
+fris_unpark_chunk(struct mb_dp_sess *s, uint32_t chunk, bool alone)
+{
+	struct mb_fris_nodes *t = s->nodes;
+
+	fris_sctr(s, MB_DP_S_unparked, 1);
+	if (!alone) {
+		if (fris_budget_spent(s))
+			fris_sctr(s, MB_DP_S_budget_refused, 1);
+		else if (mb_fris_wq_enqueue_range(s->wq, chunk, 0, MB_FRIS_CHUNK_BLOCKS) ==
+			 MB_FRIS_WQ_DROPPED)
+			fris_sctr(s, MB_DP_S_wq_drops, 1);
+		return;
+	}
+	if (t == NULL)
+		return;
+	for (uint32_t k = 0; k < t->fb_max; k++) {
+		struct mb_fris_fb *fb = &t->fb[k];
+
+		if (fb->node < 0 || mb_fris_node_done(t, &t->node[fb->node], chunk))
+			continue;
+		if (fb->sent >= fb->budget)
+			fris_sctr(s, MB_DP_S_fb_budget_refused, 1);
+		else if (mb_fris_wq_enqueue_range(fb->wq, chunk, 0, MB_FRIS_CHUNK_BLOCKS) ==
+			 MB_FRIS_WQ_DROPPED)
+			fris_sctr(s, MB_DP_S_wq_drops, 1);
+	}
+}
+
+/* Once a send pass, while chunks are parked: queue those that arrived
+ * since the fill generation last moved. */
+static void
+fris_unpark(struct mb_dp_sess *s)
+{
+	uint64_t gen;
+
+	if (s->nparked == 0)
+		return;
+	gen = mb_image_fill_gen(s->img);
+	if (gen == s->parked_gen)
+		return;
+	s->parked_gen = gen;
+	for (uint32_t i = 0; i < 2 * s->pk_words; i++) {
+		uint64_t w = s->parked[i];
+
+		while (w != 0) {
+			uint32_t b = (uint32_t)__builtin_ctzll(w);
+			uint32_t chunk = (i % s->pk_words) * 64 + b;
+
+			w &= w - 1;
+			if (!mb_image_chunk_present(s->img, chunk))
+				continue;
+			s->parked[i] &= ~(1ULL << b);
+			s->nparked--;
+			fris_unpark_chunk(s, chunk, i >= s->pk_words);
+		}
+	}
+}
+
 /* Destination MAC of the session's frames; false if a unicast client (or the
  * gateway towards it) is not resolved yet (an ARP request went out). */
 static bool
@@ -483,9 +572,10 @@ dp_fris_input(struct mb_dp_lcore *lc, uint32_t src, uint32_t dst, uint16_t sport
 						  msg.u.prequest.retries != 0,
 					  now);
 		if (!mb_image_chunk_present(s->img, chunk)) {
-			/* cut-through: never send what is not there; the
-			 * client asks again after its redo delay */
+			/* cut-through: never send what is not there; it is
+			 * queued when it comes (fris_park) */
 			fris_sctr(s, MB_DP_S_not_yet, 1);
+			fris_park(s, chunk, fb != NULL);
 			break;
 		}
 		if (fb != NULL) {
@@ -583,6 +673,8 @@ dp_fris_activate(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now)
 	s->round = 0;
 	s->round_left = s->nblocks;
 	s->end_posted = false;
+	s->nparked = 0;
+	s->parked_gen = 0;
 	atomic_store_explicit(&s->state, MB_DP_SESS_ACTIVE, memory_order_release);
 	if (s->method == MB_FRIS_MULTICAST) {
 		/* Unsolicited reports, as a host joining a group sends them, so a
@@ -776,6 +868,7 @@ fris_session_tx(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now, uint
 		dp_fris_end(lc, s);
 		return 1;
 	}
+	fris_unpark(s);
 	/* the destination is resolved only when there is something to send: a
 	 * unicast client's MAC is asked for then, not before */
 	if (s->run.in || !mb_fris_wq_empty(s->wq) || s->push_left > 0 ||
@@ -957,13 +1050,18 @@ dp_fris_slot_prepare(struct mb_dp *dp, struct mb_dp_sess *s,
 	if (p->method == MB_FRIS_UNICAST && p->push_passes == 0)
 		s->budget = s->nblocks + s->nblocks * atomic_load(&tun->unicast_resend) / 100 +
 			    MB_FRIS_CHUNK_BLOCKS;
-	/* nblocks / 8 bytes (1/8192 of the image) plus 8 per chunk */
-	s->sent_map = rte_zmalloc("mb_dp_sent", (size_t)s->nchunks * (MB_FRIS_MAP_BYTES + 8),
+	/* nblocks / 8 bytes (1/8192 of the image) plus 8 per chunk; for an
+	 * image still being filled, two bits per chunk more (fris_park) */
+	s->pk_words = p->img->present != NULL ? (s->nchunks + 63) / 64 : 0;
+	s->sent_map = rte_zmalloc("mb_dp_sent",
+				  (size_t)s->nchunks * (MB_FRIS_MAP_BYTES + 8) +
+					  (size_t)s->pk_words * 2 * sizeof(uint64_t),
 				  RTE_CACHE_LINE_SIZE);
 	if (s->sent_map == NULL)
 		return -ENOMEM;
 	s->map_round = (uint32_t *)(s->sent_map + (size_t)s->nchunks * (MB_FRIS_MAP_BYTES / 8));
 	s->resend_round = s->map_round + s->nchunks;
+	s->parked = s->pk_words != 0 ? (uint64_t *)(s->resend_round + s->nchunks) : NULL;
 	s->wq = mb_fris_wq_create(s->nblocks, 0);
 	/* the nodes: a unicast session has one and no fallback; a node served
 	 * alone has the output bound of a unicast session */
@@ -981,6 +1079,7 @@ dp_fris_slot_prepare(struct mb_dp *dp, struct mb_dp_sess *s,
 		s->wq = NULL;
 		rte_free(s->sent_map);
 		s->sent_map = NULL;
+		s->parked = NULL;
 		return rc;
 	}
 	s->img = p->img; /* the caller's reference: the slot's once START is posted */
@@ -998,6 +1097,8 @@ dp_fris_slot_unprepare(struct mb_dp_sess *s)
 	s->sent_map = NULL;
 	s->map_round = NULL;
 	s->resend_round = NULL;
+	s->parked = NULL;
+	s->pk_words = 0;
 	s->img = NULL;
 	atomic_store_explicit(&s->state, MB_DP_SESS_FREE, memory_order_release);
 }

@@ -171,6 +171,12 @@ struct mb_dp_sess {
 	uint64_t *sent_map;
 	uint32_t *map_round;
 	uint32_t *resend_round;
+	/* Cut-through (dp_fris.c, fris_park): the chunks asked for while
+	 * absent, pk_words words of a bit per chunk for the group, then as
+	 * many for the nodes served alone; in the same allocation as
+	 * sent_map, NULL when the image is whole.  The lcore writes them. */
+	uint64_t *parked;
+	uint32_t pk_words;
 	struct mb_image *img; /* the session's reference */
 	struct mb_fris_wq *wq;
 	/* Its nodes (fris_nodes.h): progress, unicast fallback.  The lcore
@@ -205,6 +211,11 @@ struct mb_dp_sess {
 	bool t_idle;		   /* ran out of work since the last rate tick */
 	uint32_t fb_rr;		   /* next node served alone to visit */
 	uint64_t fb_seen;	   /* nodes moved out of the group, at the last rate tick */
+	/* Cut-through (dp_fris.c, fris_park): how many chunks are parked
+	 * (bits set in both maps); the image's fill generation at the last
+	 * walk of the maps. */
+	uint32_t nparked;
+	uint64_t parked_gen;
 
 	/* Lcore writes, control reads relaxed. */
 	_Atomic uint64_t cur_rate;
