@@ -80,7 +80,8 @@
 #                      the parent's frisbee.rate (MB_TEST_RATE, default
 #                      200M), the node's first load (behind TRYAGAIN, -B
 #                      MB_TEST_B, default 1; or cut-through with
-#                      MB_TEST_CUT=yes) and a cache hit; prints the numbers
+#                      MB_TEST_CUT=yes, with its session's not_yet, parked and
+#                      unparked) and a cache hit; prints the numbers
 #                      (not asserted: bench/ owns targets)
 # Needs root, the stock frisbee client (skip 77 without it), minibossd.
 set -u
@@ -267,8 +268,14 @@ published() {
 # same_as REF: the node's copy and sub's cache file equal REF; the cache file
 # has mtime MT.
 same_as() {
-	local ref=$1 mt=$2 cache="$MB_TMP/sub/state/images/${IMG%:*}"
+	local ref=$1 mt=$2 cache="$MB_TMP/sub/state/images/${IMG%:*}" i
 	[ "$(mb_sha "$MB_TMP/out")" = "$(mb_sha "$ref")" ] || mb_fail "the node's copy differs"
+	# cut-through: a node can finish before sub has written, hashed and
+	# published its copy (about as long again as the fill): up to 30 s
+	for i in $(seq 300); do
+		[ -f "$cache" ] && [ "$(stat -c %Y "$cache")" = "$mt" ] && break
+		sleep 0.1
+	done
 	[ -f "$cache" ] || mb_fail "no cache file '$cache'"
 	[ "$(mb_sha "$cache")" = "$(mb_sha "$ref")" ] || mb_fail "the cache file differs"
 	[ "$(stat -c %Y "$cache")" = "$mt" ] ||
@@ -630,6 +637,13 @@ measure)
 	same_as "$MB_TMP/v1.img" "$MT1"
 	MISS=$LOAD_MS
 	FILL=$(grep -o 'filled: [0-9]* bytes in [0-9]* ms' "$MB_TMP/sub.log" | awk '{print $5}')
+	# the cut-through session's asks for chunks not there yet (parked:
+	# queued when they came, doc/parent-origin.md)
+	ctl sub --json sessions | python3 -c 'import json, sys
+for s in json.load(sys.stdin).get("dataplane", []):
+    print("measure: session %s: requests %s, prequests %s, not_yet %s, parked %s, unparked %s,"
+          " blocks %s" % tuple(s.get(k) for k in ("id", "requests", "prequests", "not_yet",
+                                                  "parked", "unparked", "blocks")))' || true
 	rm -f "$MB_TMP/out"
 	load "$MB_TMP/out"
 	HIT=$LOAD_MS
