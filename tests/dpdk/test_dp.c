@@ -1900,6 +1900,52 @@ test_cut_through(void **state)
 	assert_int_equal(sess_ctr("not_yet", NULL), not_yet);
 }
 
+/*
+ * Cut-through for a node served alone: its request for an absent chunk is
+ * parked in the map of the nodes served alone, and when the chunk is
+ * filled (no request after the fill) all of it goes to that node's MAC,
+ * none to the group.
+ */
+static void
+test_cut_through_alone(void **state)
+{
+	struct mb_image *im = pc_im = pc_image("test/cutalone", 1u << 2);
+	uint16_t port = FPORT + 53;
+	uint8_t pl[256];
+	unsigned got;
+	uint32_t id;
+	int len;
+
+	(void)state;
+	drain();
+	pc_group = "239.1.2.53";
+	pc_port = port;
+	id = pc_id = pc_session(pc_group, port, im);
+	/* its JOINs go unanswered (the group does not reach it): alone */
+	for (uint32_t k = 0; k < 4; k++) {
+		len = mb_fris_encode_join2(pl, sizeof(pl), ip4(ALONE_IP), 53);
+		send_fris_to(ip4(ALONE_IP), pc_group, port, &alone_mac, pl, (size_t)len);
+		(void)alone_blocks(port, 120); /* past the JOIN-reply bound */
+	}
+	assert_int_equal(ctr_of(id, "fallbacks"), 1);
+	/* once, for chunk 2, absent */
+	len = mb_fris_encode_request(pl, sizeof(pl), ip4(ALONE_IP), 2, 0, 1024);
+	send_fris_to(ip4(ALONE_IP), pc_group, port, &alone_mac, pl, (size_t)len);
+	assert_int_equal(alone_blocks(port, 500), 0);
+	assert_int_equal(ctr_of(id, "not_yet"), 1);
+	assert_int_equal(ctr_of(id, "parked"), 1);
+	/* the fill, no request after it */
+	memcpy(im->sb.data + 2ULL * MB_IMAGE_ALIGN, pc_bytes + 2ULL * MB_IMAGE_ALIGN,
+	       MB_IMAGE_ALIGN);
+	mb_image_chunk_set_present(im, 2);
+	got = alone_blocks(port, PK_BOUND_MS);
+	print_message("cut-through alone: %u BLOCKs to the node after the fill\n", got);
+	assert_int_equal(got, 1024);
+	assert_int_equal(ctr_of(id, "unparked"), 1);
+	assert_int_equal(ctr_of(id, "fb_blocks"), 1024);
+	assert_int_equal(ctr_of(id, "blocks"), 1024); /* nothing to the group */
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1928,6 +1974,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_fill_queue),
 		cmocka_unit_test_teardown(test_probe, pc_teardown),
 		cmocka_unit_test_teardown(test_cut_through, pc_teardown),
+		cmocka_unit_test_teardown(test_cut_through_alone, pc_teardown),
 		cmocka_unit_test(test_leave_gsq), /* last: leaves the port yielding */
 	};
 	struct mb_config cfg;
