@@ -10,7 +10,9 @@
  * fris_join_allowed; to the group, or to the
  * node alone when it is served alone), REQUEST and PREQUEST go into the
  * session's work queue (proto/fris_wq, with frisbeed's merge rules) or into
- * the queue of the node when it is served alone, LEAVE, LEAVE2 and PROGRESS
+ * the queue of the node when it is served alone (a request for a chunk of
+ * an image still being filled that is not in place yet is parked instead,
+ * and queued when the chunk arrives: fris_park), LEAVE, LEAVE2 and PROGRESS
  * reports update the node; our own looped-back packets, replies and other
  * servers' BLOCKs are ignored.  Every rejected datagram counts under its
  * decode reason.
