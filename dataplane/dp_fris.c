@@ -949,6 +949,7 @@ fris_rate_tick(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now)
 				MB_LOG(DEBUG, DP, "session %u: a node moved out: rate %" PRIu64
 				       " -> %" PRIu64, s->id, s->ra.rate, cap);
 				mb_rate_adapt_restart(&s->ra, now);
+				mb_fris_nodes_rate_cut(s->nodes, now);
 			}
 		}
 		s->ra.backlogged = !s->t_idle;
@@ -961,6 +962,10 @@ fris_rate_tick(struct mb_dp_lcore *lc, struct mb_dp_sess *s, uint64_t now)
 			       s->t_overrun ? ", TX backlog full" : "");
 			fris_sctr(s, s->ra.rate < s->tb.rate ? MB_DP_S_rate_cuts : MB_DP_S_rate_raises,
 				  1);
+			/* the loss signal from here on is of what is sent at
+			 * the new rate (mb_fris_nodes_rate_cut) */
+			if (s->ra.rate < s->tb.rate && s->nodes != NULL)
+				mb_fris_nodes_rate_cut(s->nodes, now);
 			mb_tbucket_set_rate(&s->tb, s->ra.rate, fris_burst_bits(s->ra.rate), now);
 			atomic_store(&s->cur_rate, s->ra.rate);
 		}

@@ -98,7 +98,15 @@
  *
  * The group's loss signal for the rate controller is the loss of its best
  * member while fallback slots remain (the worse ones are moving out), else
- * of its worst member (they cannot move out, so the group must slow down).
+ * of its worst member (they cannot move out, so the group must slow down),
+ * each counted of fresh evidence only: of chunks last sent to the group
+ * after the group's rate was last cut or started again (the caller says so:
+ * mb_fris_nodes_rate_cut), against what the group sent since, both
+ * smoothed alike from the cut.  Evidence comes a re-request delay after the
+ * sends it is of; counted against the lower rate's sends after a cut, one
+ * burst of loss cut the rate again and again (a lone member 88% lossy
+ * behind 100 Mbit/s: 1.2 Gbit/s, 440, 52, then 9 Mbit/s within a second).
+ * The fallback rules judge all evidence, as above.
  *
  * Bounded: `max_nodes` nodes per session (more are served but not tracked,
  * counted); all memory is allocated at create; nothing here allocates
@@ -177,6 +185,10 @@ struct mb_fris_node {
 	uint32_t t_asks;	/* requests since the last tick */
 	uint64_t ew_lost16;	/* smoothed loss evidence per tick, x16 */
 	uint64_t ew_ref16;	/* smoothed t_ref, x16 */
+	/* the same of the evidence that is fresh: of chunks last sent to the
+	 * group after the group's rate was last cut (the rest is of sends the
+	 * cut answered already); forgotten at each cut */
+	uint64_t t_flost, t_fref, ew_flost16, ew_fref16;
 	uint32_t loss_ppm;	/* its loss against the group's sends, last tick */
 	uint16_t bad_ticks, unreached_ticks, stall_ticks;
 	uint16_t reask_ticks;	/* ticks of the UNREACHED streak with re-ask evidence */
@@ -266,6 +278,7 @@ struct mb_fris_nodes {
 	/* the group */
 	uint64_t t_sent;	/* BLOCKs to the group since the last tick */
 	uint64_t ew_sent16;
+	uint64_t ew_fsent16;	/* the same since the group's rate was last cut */
 	uint64_t last_tick;
 	uint64_t last_progress;	/* clock a member's done last grew */
 	/* probes: slices of chunks members wait for, sent to the group ahead
@@ -274,6 +287,7 @@ struct mb_fris_nodes {
 	struct mb_fris_run probe_run;
 	uint32_t probe_rr;	/* the node to look at first */
 	uint32_t group_loss_ppm;
+	uint64_t cut_t;		/* clock the group's rate was last cut, 0 = never */
 	struct mb_fris_nodes_stats st;
 };
 
@@ -333,6 +347,11 @@ bool mb_fris_nodes_group_lacks(const struct mb_fris_nodes *t, uint32_t chunk);
  * what it sent (see the file comment).
  */
 uint32_t mb_fris_nodes_tick(struct mb_fris_nodes *t, uint64_t now);
+
+/* The group's rate was cut (or started again) at `now`: loss evidence of
+ * what the group sent before is no longer its loss signal (the cut
+ * answered it), only evidence of chunks sent since is. */
+void mb_fris_nodes_rate_cut(struct mb_fris_nodes *t, uint64_t now);
 
 /* Progress of a node in parts per million of the image. */
 uint32_t mb_fris_node_progress_ppm(const struct mb_fris_nodes *t, const struct mb_fris_node *nd);

@@ -214,6 +214,8 @@ mb_rate_adapt_init(struct mb_rate_adapt *ra, uint64_t max, uint64_t min, uint64_
 	ra->clean = 0;
 	ra->creep_max = 4;
 	ra->hold = MB_RATE_ADAPT_HOLD;
+	ra->lag = MB_RATE_ADAPT_LAG;
+	ra->cut_t = 0;
 	ra->cut_max_ppm = 875000;
 	ra->noise_max_ppm = MB_RATE_ADAPT_NOISE_MAX_PPM;
 	ra->last_loss_ppm = 0;
@@ -245,6 +247,7 @@ mb_rate_adapt_restart(struct mb_rate_adapt *ra, uint64_t now)
 {
 	ra->rate = ra->max;
 	ra->hold_until = now;
+	ra->cut_t = 0;
 	ra->clean = 0;
 	ra->noise_ppm = 0;
 	ra->cut_loss_ppm = 0;
@@ -295,10 +298,20 @@ mb_rate_adapt_judge(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint3
 	/* the verdict on the last cut: loss that stayed is noise */
 	ra->noise_ppm -= ra->noise_ppm / 32;
 	ra->last_loss_ppm = (uint32_t)loss;
+	/* ... when an interval after its hold and within a lag of the cut,
+	 * before the rate crept up again, sees 3/4 of it: the evidence of
+	 * what was sent since the cut comes over that lag, in bursts (a
+	 * re-ask round at a time), and the first interval after the hold may
+	 * have none of it; else it went */
 	if (ra->judge && now >= ra->hold_until) {
-		ra->judge = false;
-		if (loss * 4 >= (uint64_t)ra->cut_loss_ppm * 3 && loss > ra->noise_ppm)
-			ra->noise_ppm = (uint32_t)(loss < ra->noise_max_ppm ? loss : ra->noise_max_ppm);
+		if (loss * 4 >= (uint64_t)ra->cut_loss_ppm * 3) {
+			ra->judge = false;
+			if (loss > ra->noise_ppm)
+				ra->noise_ppm = (uint32_t)(loss < ra->noise_max_ppm ? loss :
+									 ra->noise_max_ppm);
+		} else if (now - ra->cut_t >= (uint64_t)ra->lag * ra->interval) {
+			ra->judge = false;
+		}
 	}
 	hi = MB_RATE_ADAPT_HI_PPM + (uint64_t)ra->noise_ppm * 5 / 4;
 	lo = MB_RATE_ADAPT_LO_PPM + (uint64_t)ra->noise_ppm * 5 / 4;
@@ -329,6 +342,7 @@ mb_rate_adapt_judge(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint3
 			r = ra->rate > ra->step ? ra->rate - ra->step : 0;
 		ra->rate = r < ra->min ? ra->min : r;
 		ra->hold_until = now + ra->hold * ra->interval;
+		ra->cut_t = now;
 	} else if (loss < lo && now >= ra->hold_until) {
 		/* creep back only while the sender used most of what it had: a
 		 * rate nobody uses says nothing about the receivers */
@@ -336,9 +350,17 @@ mb_rate_adapt_judge(struct mb_rate_adapt *ra, uint64_t now, uint64_t sent, uint3
 			ra->clean = 0;
 			return false;
 		}
+		ra->judge = false; /* the loss went */
 		if (ra->clean < ra->creep_max)
 			ra->clean++;
-		r = ra->rate / 32 * ra->clean;
+		/* within an evidence lag of a cut, clean intervals say nothing
+		 * yet of the rate since: creep, do not accelerate (at 4/32 an
+		 * interval the rate tripled before the first re-ask of what it
+		 * sent arrived, and swung between its floor and the sender's
+		 * reach around a lone member's 100 Mbit/s link) */
+		r = ra->rate / 32 *
+		    (ra->cut_t != 0 && now - ra->cut_t < (uint64_t)ra->lag * ra->interval ? 1 :
+											      ra->clean);
 		if (r < ra->step)
 			r = ra->step;
 		r += ra->rate;

@@ -24,10 +24,15 @@
  * then no increase for three intervals (the evidence lags the sends by up to
  * a client's re-request timer); below 1%, and only while the sender used
  * most of its allowance, the rate creeps back by 1/32 of itself per
- * interval, rising to 4/32 after four clean intervals in a row.  Loss that
+ * interval, rising to 4/32 after four clean intervals in a row -- but not
+ * within `lag` intervals (1 s) of a cut: until the receivers' evidence of
+ * the rate since the cut has come, clean intervals say nothing of it, and
+ * accelerating then overshot a lone member's link threefold before its
+ * first re-ask arrived.  Loss that
  * does not go down when the rate does (a lossy link, not a full one) is
- * taken as noise: when the first verdict after a cut still sees 3/4 of the
- * loss that caused it, that loss becomes the noise floor, and both
+ * taken as noise: when a verdict after a cut's hold, within its lag and
+ * before the rate crept up again, still sees 3/4 of the loss that caused
+ * it, that loss becomes the noise floor, and both
  * thresholds move up by 5/4 of the floor, which decays by 1/32 an
  * interval; the floor is at most 20% (more is not a lossy link to live
  * with: the cuts go on).  So a receiver losing 5% at any rate does not
@@ -109,6 +114,8 @@ bool mb_tbucket_dyn_tick(struct mb_tbucket_dyn *d, uint64_t now);
 #define MB_RATE_ADAPT_HI_PPM 40000	 /* loss above this (4%) cuts */
 #define MB_RATE_ADAPT_LO_PPM 10000	 /* loss below this (1%) lets it creep back */
 #define MB_RATE_ADAPT_NOISE_MAX_PPM 200000 /* loss beyond 20% is never noise */
+#define MB_RATE_ADAPT_LAG 10		 /* intervals: the receivers' evidence lags the
+					  * sends by a re-request delay (1 s) */
 
 struct mb_rate_adapt {
 	uint64_t rate;		/* current bits/s */
@@ -127,6 +134,9 @@ struct mb_rate_adapt {
 				 * (init 875000: never below 1/8, x 15/16) */
 	uint32_t noise_max_ppm;	/* the noise floor's ceiling (init
 				 * MB_RATE_ADAPT_NOISE_MAX_PPM) */
+	uint32_t lag;		/* intervals after a cut before the creep may
+				 * accelerate (init: MB_RATE_ADAPT_LAG) */
+	uint64_t cut_t;		/* clock of the last cut, 0 = none */
 	uint32_t last_loss_ppm;	/* loss of the last decided interval */
 	uint32_t noise_ppm;	/* loss that does not follow the rate */
 	uint32_t cut_loss_ppm;	/* the loss that made the last cut */

@@ -1114,6 +1114,20 @@ struct sim {
 	uint64_t group_bits;
 	uint32_t rnd;
 	struct mb_fris_run run;
+	/* the group (sim_group_setup): the session's queue, bucket and
+	 * adaptive rate, run as dp_fris runs them; the node a member of it
+	 * until it is moved out */
+	bool group;
+	struct mb_fris_wq *gwq;
+	struct mb_tbucket gtb;
+	struct mb_rate_adapt gra;
+	struct mb_fris_run grun;
+	uint64_t cap;		/* the session's ceiling (the port's rate) */
+	uint64_t g_tbits;	/* bits to the group since the last tick */
+	bool g_idle;		/* its queue ran dry since the last tick */
+	uint64_t fb_seen;	/* fallbacks seen (the rate restarts on one) */
+	uint64_t g_hi, g_lo;	/* its highest and lowest rate (sim_group_run) */
+	uint64_t last_rx, silent_max; /* a BLOCK last reached the node; the longest gap */
 	/* measured */
 	uint64_t sent, dropped, useful;
 };
@@ -1134,7 +1148,10 @@ sim_ask(struct sim *s, uint32_t c, bool retry, uint64_t now)
 	if (miss == 0)
 		return;
 	mb_fris_nodes_ask(s->t, s->nd, c, miss, retry, now);
-	(void)mb_fris_wq_enqueue_map(s->fb->wq, c, map);
+	if (s->group && s->nd->method == MB_FRIS_NODE_MCAST)
+		(void)mb_fris_wq_enqueue_map(s->gwq, c, map);
+	else
+		(void)mb_fris_wq_enqueue_map(mb_fris_nodes_fb(s->t, s->nd)->wq, c, map);
 	s->stamp[c] = now;
 }
 
@@ -1180,39 +1197,61 @@ sim_block(struct sim *s, uint32_t c, uint32_t b, uint64_t now)
 	}
 }
 
+/* The sender's pass over one queue: as many BLOCKs as its bucket and the
+ * lcore's reach allow, into the link's queue (tail drop); `fb` NULL: the
+ * group's, counted for the table as dp_fris does. */
+static void
+sim_send(struct sim *s, struct mb_fris_wq *wq, struct mb_fris_run *run, struct mb_tbucket *tb,
+	 struct mb_fris_fb *fb, uint64_t now)
+{
+	while (s->cpu_bits >= WIRE) {
+		struct mb_fris_wq_item it;
+
+		if (!run->in) {
+			if (mb_fris_wq_dequeue(wq, &it) != 0) {
+				mb_fris_wq_idle(wq);
+				if (fb != NULL)
+					fb->t_idle = true;
+				else
+					s->g_idle = true;
+				break;
+			}
+			if (it.kind != MB_FRIS_WQ_BLOCKS)
+				continue;
+			*run = (struct mb_fris_run){true, it.chunk, it.block, it.count};
+		}
+		if (tb->rate && !mb_tbucket_take(tb, WIRE, now))
+			break;
+		s->cpu_bits -= WIRE;
+		if (s->qn < s->qmax)
+			s->q[(s->qh + s->qn++) % SIM_QLEN] = run->chunk << 16 | run->block;
+		else
+			s->dropped++;
+		s->sent++;
+		if (fb != NULL) {
+			mb_fris_nodes_fb_sent(s->t, fb, run->chunk, 1);
+		} else {
+			mb_fris_nodes_sent(s->t, run->chunk, run->block, 1, now);
+			s->g_tbits += WIRE;
+		}
+		run->block++;
+		if (--run->left == 0)
+			run->in = false;
+	}
+}
+
 /* One millisecond: the sender, the link, the client; a tick every 100. */
 static void
 sim_ms(struct sim *s, uint64_t now)
 {
 	uint64_t before = s->sent;
+	struct mb_fris_fb *fb = mb_fris_nodes_fb(s->t, s->nd);
 
 	s->cpu_bits += s->cpu / 1000;
-	while (s->cpu_bits >= WIRE) {
-		struct mb_fris_wq_item it;
-
-		if (!s->run.in) {
-			if (mb_fris_wq_dequeue(s->fb->wq, &it) != 0) {
-				mb_fris_wq_idle(s->fb->wq);
-				s->fb->t_idle = true;
-				break;
-			}
-			if (it.kind != MB_FRIS_WQ_BLOCKS)
-				continue;
-			s->run = (struct mb_fris_run){true, it.chunk, it.block, it.count};
-		}
-		if (s->fb->tb.rate && !mb_tbucket_take(&s->fb->tb, WIRE, now))
-			break;
-		s->cpu_bits -= WIRE;
-		if (s->qn < s->qmax)
-			s->q[(s->qh + s->qn++) % SIM_QLEN] = s->run.chunk << 16 | s->run.block;
-		else
-			s->dropped++;
-		s->sent++;
-		mb_fris_nodes_fb_sent(s->t, s->fb, s->run.chunk, 1);
-		s->run.block++;
-		if (--s->run.left == 0)
-			s->run.in = false;
-	}
+	if (s->group)
+		sim_send(s, s->gwq, &s->grun, &s->gtb, NULL, now);
+	if (fb != NULL)
+		sim_send(s, fb->wq, &s->run, &fb->tb, fb, now);
 	if (s->sent == before && s->cpu_bits > 4 * WIRE)
 		s->cpu_bits = 4 * WIRE; /* an idle sender saves nothing up */
 	if (now < s->flood_until && s->group_bps != 0) {
@@ -1233,6 +1272,9 @@ sim_ms(struct sim *s, uint64_t now)
 		s->link_bits -= WIRE;
 		if (v == UINT32_MAX)
 			continue; /* the group's */
+		if (now - s->last_rx > s->silent_max)
+			s->silent_max = now - s->last_rx;
+		s->last_rx = now;
 		s->rnd = s->rnd * 1103515245u + 12345u;
 		if ((s->rnd >> 16) % 100 < s->lossy_pct)
 			continue; /* lost on the way */
@@ -1329,6 +1371,171 @@ sim_run(struct sim *s, uint64_t now, unsigned limit_ms, unsigned from_ms, uint64
 		      s->dropped, from_ms, after[0], after[1], after[2], *hi, s->fb->ra.rate,
 		      s->nd->blocks_lost);
 	return ms - 1;
+}
+
+/* The same node a member of a group sending at most `cpu` bits/s under a
+ * ceiling of `cap` (the port's rate), the group's rate adaptive from
+ * `cap`; it started `partial` chunks with a quarter of each. */
+static uint64_t
+sim_group_setup(struct sim *s, uint32_t partial, uint64_t link, uint64_t cpu, uint64_t cap,
+		unsigned lossy_pct)
+{
+	uint64_t now = T0;
+
+	memset(s, 0, sizeof(*s));
+	s->t = mb_fris_nodes_create((uint64_t)SIM_CHUNKS * CB, 16, 4, 1u << 22, HZ, WIRE);
+	assert_non_null(s->t);
+	s->group = true;
+	s->cap = cap;
+	s->gwq = mb_fris_wq_create((uint64_t)SIM_CHUNKS * CB, 0);
+	assert_non_null(s->gwq);
+	assert_int_equal(mb_rate_adapt_init(&s->gra, cap, 0, cap, HZ, now), 0);
+	assert_int_equal(mb_tbucket_init(&s->gtb, cap, cap / 500, HZ, now), 0);
+	mb_fris_nodes_set_rates(s->t, cap, cap, now);
+	s->nd = node(s->t, 5, now);
+	assert_false(mb_fris_nodes_join(s->t, s->nd, 7, now));
+	for (uint32_t c = 0; c < partial; c++) {
+		s->started[c] = true;
+		s->filling++;
+		for (uint32_t b = 0; b < CB; b += 4) {
+			s->have[c][b / 64] |= 1ULL << (b % 64);
+			s->got[c]++;
+		}
+	}
+	s->next_new = partial;
+	s->link = link;
+	s->cpu = cpu;
+	s->lossy_pct = lossy_pct;
+	s->rnd = 12345;
+	s->qmax = (uint32_t)(link / 50 / WIRE); /* 20 ms of the link */
+	s->last_useful = s->last_rx = now;
+	return now;
+}
+
+/* The tick of a group session, as dp_fris's fris_rate_tick: the table's
+ * (fallbacks, the rates of nodes alone), then the group's rate on the loss
+ * signal, started again at the ceiling when a node moved out. */
+static void
+sim_group_tick(struct sim *s, uint64_t now)
+{
+	uint64_t tl = s->nd->t_lost, tr = s->nd->t_ref;
+	uint32_t loss = mb_fris_nodes_tick(s->t, now);
+	uint64_t lost = (uint64_t)((unsigned __int128)s->g_tbits * loss / 1000000);
+
+	if (s->t->st.fallbacks != s->fb_seen) {
+		s->fb_seen = s->t->st.fallbacks;
+		if (s->gra.rate < s->cap) {
+			mb_rate_adapt_restart(&s->gra, now);
+			mb_fris_nodes_rate_cut(s->t, now);
+		}
+	}
+	s->gra.backlogged = !s->g_idle;
+	if (mb_rate_adapt_tick(&s->gra, now, s->g_tbits, lost, false) || s->gra.rate != s->gtb.rate) {
+		uint64_t b = s->gra.rate / 500;
+
+		if (s->gra.rate < s->gtb.rate)
+			mb_fris_nodes_rate_cut(s->t, now);
+		mb_tbucket_set_rate(&s->gtb, s->gra.rate, b > 4 * WIRE ? b : 4 * WIRE, now);
+	}
+	if (getenv("MB_SIM_TRACE") != NULL)
+		print_message("%" PRIu64 ": group rate %" PRIu64 " sent %" PRIu64 " loss %u"
+			      " (lost %" PRIu64 " of %" PRIu64 ") queued %u, node %s alone-rate %"
+			      PRIu64 " full %u\n", (uint64_t)((now - T0) / 1000), s->gra.rate,
+			      (uint64_t)(s->g_tbits / WIRE), loss, tl, tr,
+			      mb_fris_wq_depth(s->gwq),
+			      s->nd->method == MB_FRIS_NODE_MCAST ? "mcast" : "ucast",
+			      mb_fris_nodes_fb(s->t, s->nd) ? mb_fris_nodes_fb(s->t, s->nd)->ra.rate : 0,
+			      s->nfull);
+	s->g_tbits = 0;
+	s->g_idle = false;
+	mb_fris_nodes_set_rates(s->t, s->gtb.rate, s->cap, now);
+}
+
+/* Run it until the node has every chunk or `limit_ms`; the group's
+ * highest and lowest rate from `from_ms` on go to s->g_hi and s->g_lo, the
+ * longest the node got no BLOCK to s->silent_max.  Returns the
+ * milliseconds it took (MB_SIM_TRACE=1 prints every tick). */
+static unsigned
+sim_group_run(struct sim *s, uint64_t now, unsigned limit_ms, unsigned from_ms)
+{
+	unsigned ms;
+
+	sim_request(s, true, now);
+	for (ms = 1; ms <= limit_ms && s->nfull < SIM_CHUNKS; ms++) {
+		now += 1000;
+		sim_ms(s, now);
+		if (ms % 100 != 0)
+			continue;
+		sim_group_tick(s, now);
+		if (ms >= from_ms && s->nd->method == MB_FRIS_NODE_MCAST) {
+			if (s->gra.rate > s->g_hi)
+				s->g_hi = s->gra.rate;
+			if (s->g_lo == 0 || s->gra.rate < s->g_lo)
+				s->g_lo = s->gra.rate;
+		}
+	}
+	if (now - s->last_rx > s->silent_max)
+		s->silent_max = now - s->last_rx;
+	print_message("last member, link %" PRIu64 " Mbit/s, lossy %u%%: %u ms, %u/%u chunks, "
+		      "sent %" PRIu64 " dropped %" PRIu64 " useful %" PRIu64 ", group rate %"
+		      PRIu64 "-%" PRIu64 " after %u ms, longest silence %" PRIu64 " ms, %s (%s)\n",
+		      s->link / 1000000, s->lossy_pct, ms - 1, s->nfull, SIM_CHUNKS, s->sent,
+		      s->dropped, s->useful, s->g_lo, s->g_hi, from_ms,
+		      (uint64_t)(s->silent_max / 1000),
+		      s->nd->method == MB_FRIS_NODE_MCAST ? "in the group" : "served alone",
+		      mb_fris_node_reason_str(s->nd->reason));
+	return ms - 1;
+}
+
+static void
+sim_free(struct sim *s)
+{
+	mb_fris_wq_free(s->gwq);
+	mb_fris_nodes_free(s->t);
+}
+
+/*
+ * mcast-mixed's known flake: the throttled stock client, the last member
+ * of the group, behind a 100 Mbit/s link (a quarter of what a client alone
+ * gets), the lcore reaching 900 Mbit/s under a 10 Gbit/s port.  Of what the
+ * group sends at its high rate it gets a ninth: its loss (about 88%) is
+ * under UNREACHED's 90%, and LOSS needs another member, so the group's
+ * rate is the only remedy.  The rate must come down to its link and stay
+ * near it, not saw between the floor and the sender's reach (its evidence
+ * comes a re-request delay, about 1 s, after the sends it is of, while the
+ * rate crept back by up to 4/32 a tick), and the node must finish in about
+ * what its link allows and never wait anywhere near the stock client's
+ * 20 s without a BLOCK.
+ */
+static void
+test_last_member_lossy_paced(void **state)
+{
+	/* started 48 chunks in the group or none; a clean or a 5% lossy
+	 * link; the time it may take */
+	static const struct {
+		uint32_t partial;
+		unsigned lossy, limit_ms;
+	} run[] = {{48, 0, 17500}, {0, 0, 19500}, {48, 5, 19500}};
+	static struct sim s;
+	const uint64_t link = 100000000ULL;
+
+	(void)state;
+	for (unsigned i = 0; i < sizeof(run) / sizeof(run[0]); i++) {
+		uint64_t now = sim_group_setup(&s, run[i].partial, link, 900000000ULL,
+					       10000000000ULL, run[i].lossy);
+		unsigned ms = sim_group_run(&s, now, 60000, 5000);
+
+		assert_int_equal(s.nfull, SIM_CHUNKS);
+		/* 160 MiB at 100 Mbit/s: 13.4 s (before: 20.7-22.0 s) */
+		assert_true(ms <= run[i].limit_ms);
+		/* still in the group: paced to its link, never at the floor
+		 * nor far above (before: 9 to 295 Mbit/s) */
+		assert_int_equal(s.nd->method, MB_FRIS_NODE_MCAST);
+		assert_true(s.g_lo >= link * 7 / 10);
+		assert_true(s.g_hi <= link * 2);
+		assert_true(s.silent_max < 1000000);
+		sim_free(&s);
+	}
 }
 
 /*
@@ -1464,6 +1671,7 @@ main(void)
 		cmocka_unit_test(test_alone_paced_to_link),
 		cmocka_unit_test(test_alone_fast_and_lossy_links),
 		cmocka_unit_test(test_alone_after_flood),
+		cmocka_unit_test(test_last_member_lossy_paced),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
