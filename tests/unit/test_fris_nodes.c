@@ -1008,6 +1008,64 @@ test_rate_noise_floor(void **state)
 }
 
 /*
+ * After a cut the receivers' evidence of the new rate comes a re-request
+ * delay later (1 s, MB_RATE_ADAPT_LAG intervals): until then clean
+ * intervals let the rate creep by 1/32, not accelerate (before: 1/32 to
+ * 4/32 from the fourth interval on, the rate tripled before the first
+ * re-ask of what it sent); after the lag it accelerates as before.  The
+ * verdict on the cut waits within the lag for an interval with evidence:
+ * loss that comes back after intervals with little or none is still noise
+ * (before: the first interval after the hold, with 2%, said it went).
+ */
+static void
+test_rate_creep_after_cut(void **state)
+{
+	struct mb_rate_adapt ra;
+	const uint64_t max = 1000000000ULL, iv = MB_RATE_ADAPT_INTERVAL_US;
+	uint64_t now = T0, r;
+	unsigned k;
+
+	(void)state;
+	assert_int_equal(mb_rate_adapt_init(&ra, max, 0, max, HZ, now), 0);
+	now += iv;
+	assert_true(mb_rate_adapt_tick(&ra, now, ra.rate / 10, ra.rate / 20, false));
+	assert_true(ra.rate < max / 2);
+	/* the hold, then 1/32 an interval up to the lag's end */
+	for (k = 2; k <= MB_RATE_ADAPT_LAG; k++) {
+		r = ra.rate;
+		now += iv;
+		(void)mb_rate_adapt_tick(&ra, now, ra.rate / 10, 0, false);
+		if (k <= MB_RATE_ADAPT_HOLD)
+			assert_int_equal(ra.rate, r);
+		else
+			assert_int_equal(ra.rate, r + r / 32);
+	}
+	/* past the lag: it accelerates */
+	for (; k <= MB_RATE_ADAPT_LAG + 4; k++) {
+		r = ra.rate;
+		now += iv;
+		(void)mb_rate_adapt_tick(&ra, now, ra.rate / 10, 0, false);
+	}
+	assert_true(ra.rate - r >= r / 32 * 3);
+
+	/* a cut on 8%; 2% (between the thresholds: no creep, no cut) after
+	 * its hold, then 7% within the lag: noise */
+	assert_int_equal(mb_rate_adapt_init(&ra, max, 0, max, HZ, now), 0);
+	now += iv;
+	assert_true(mb_rate_adapt_tick(&ra, now, ra.rate / 10, ra.rate / 10 * 8 / 100, false));
+	r = ra.rate;
+	for (k = 2; k <= MB_RATE_ADAPT_LAG; k++) {
+		uint64_t sent = ra.rate / 10;
+
+		now += iv;
+		(void)mb_rate_adapt_tick(&ra, now, sent, k < 7 ? sent * 2 / 100 : sent * 7 / 100,
+					 false);
+	}
+	assert_true(ra.noise_ppm >= 60000);
+	assert_true(ra.rate >= r); /* 7% is under the noise's thresholds: no cut */
+}
+
+/*
  * A sender that cannot reach its rate (the cap is the port's 10 Gbit/s, the
  * lcore sends 3 Gbit/s) in front of a 1 Gbit/s link: what is over the link
  * is lost.  The cut goes to what got through of what was really sent, so the
@@ -1668,6 +1726,7 @@ main(void)
 		cmocka_unit_test(test_table_bounds),
 		cmocka_unit_test(test_rate_noise_floor),
 		cmocka_unit_test(test_rate_sender_bound),
+		cmocka_unit_test(test_rate_creep_after_cut),
 		cmocka_unit_test(test_alone_paced_to_link),
 		cmocka_unit_test(test_alone_fast_and_lossy_links),
 		cmocka_unit_test(test_alone_after_flood),
