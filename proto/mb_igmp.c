@@ -220,6 +220,7 @@ mb_igmp_querier_v3(struct mb_igmp_querier *q, const uint8_t *buf, size_t len,
 {
 	struct mb_igmp_v3_walk w;
 	struct mb_igmp_v3_rec r;
+	struct mb_igmp_gsq *g;
 	int rc;
 
 	memset(ret, 0, sizeof(*ret));
@@ -230,8 +231,12 @@ mb_igmp_querier_v3(struct mb_igmp_querier *q, const uint8_t *buf, size_t len,
 			mb_igmp_querier_report(q, r.group);
 		} else if (r.effect == MB_IGMP_V3_LEAVE) {
 			ret->leaves++;
-			rc = mb_igmp_querier_leave(q, r.group,
-						   listen == NULL || listen(arg, r.group), now);
+			/* listen is asked only of a check that starts (at most
+			 * MB_IGMP_GSQ_MAX of them): it may cost the caller a
+			 * walk, and a report holds up to ~180 records */
+			rc = mb_igmp_querier_leave(q, r.group, false, now);
+			if (rc == 0 && (g = gsq_find(q, r.group)) != NULL)
+				g->listen = listen == NULL || listen(arg, r.group);
 			ret->started += rc == 0;
 			ret->limited += rc == -ENOSPC;
 		}

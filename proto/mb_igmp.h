@@ -210,8 +210,9 @@ struct mb_igmp_v3_result {
 };
 /* A v3 report that mb_igmp_decode accepted (buf, len as given to it) was
  * heard: each record that leaves a group is a Leave for it
- * (mb_igmp_querier_leave, `listen(arg, group)` its listen argument; listen
- * NULL: true), each that keeps one a report (mb_igmp_querier_report), in
+ * (mb_igmp_querier_leave, `listen(arg, group)` its listen argument, asked
+ * only when the check starts, so at most MB_IGMP_GSQ_MAX times a report;
+ * listen NULL: true), each that keeps one a report (mb_igmp_querier_report), in
  * their order; *ret says what came of them.  When started > 0 the caller
  * sends what mb_igmp_querier_gsq_due gives at once. */
 void mb_igmp_querier_v3(struct mb_igmp_querier *q, const uint8_t *buf, size_t len,

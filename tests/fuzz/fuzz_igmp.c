@@ -35,10 +35,15 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The listen callback: odd groups are heard; counts its calls (asked only
+ * of a check that starts: the invariant below). */
+static unsigned odd_calls;
+
 static bool
 odd_heard(void *arg, uint32_t group)
 {
 	(void)arg;
+	odd_calls++;
 	return (ntohl(group) & 1) != 0;
 }
 
@@ -118,9 +123,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 				if (walk(b, len) != (int)m.nrec)
 					abort();
+				odd_calls = 0;
 				mb_igmp_querier_v3(&q, b, len, odd_heard, NULL, now, &res);
 				if (res.started + res.limited > res.leaves ||
-				    res.leaves + res.members > m.nrec)
+				    res.leaves + res.members > m.nrec || odd_calls != res.started ||
+				    res.started > MB_IGMP_GSQ_MAX)
 					abort();
 				break;
 			}

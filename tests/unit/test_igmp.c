@@ -659,6 +659,64 @@ test_v3_leave(void **state)
 	}
 }
 
+/* The caller's listen is asked only for a check that starts: a full-size
+ * report of 180 records each leaving a group (a 1500-byte frame holds
+ * that many) costs at most MB_IGMP_GSQ_MAX calls, and none while every slot
+ * is busy or while we are not the querier (dp_l3's listen walks every
+ * session slot: per record it made one frame cost 180 such walks). */
+static unsigned listen_calls;
+
+static bool
+listen_count(void *arg, uint32_t group)
+{
+	(void)arg;
+	(void)group;
+	listen_calls++;
+	return true;
+}
+
+static void
+test_v3_listen_bound(void **state)
+{
+	static struct rec recs[180];
+	static char names[180][16];
+	struct mb_igmp_querier q;
+	struct mb_igmp_v3_result res;
+	uint8_t b[1500];
+	uint64_t t0 = T0 + 5 * S;
+	size_t n;
+
+	(void)state;
+	for (unsigned i = 0; i < 180; i++) {
+		snprintf(names[i], sizeof(names[i]), "239.3.%u.%u", i / 200, i % 200 + 1);
+		recs[i] = (struct rec){ MB_IGMP_V3_TO_IN, 0, 0, names[i] };
+	}
+	n = v3(b, sizeof(b), recs, 180, 180);
+	assert_true(n <= 1500 - 24);
+	querier(&q);
+	listen_calls = 0;
+	mb_igmp_querier_v3(&q, b, n, listen_count, NULL, t0, &res);
+	assert_int_equal(res.leaves, 180);
+	assert_int_equal(res.started, MB_IGMP_GSQ_MAX);
+	assert_int_equal(res.limited, 180 - MB_IGMP_GSQ_MAX);
+	assert_int_equal(listen_calls, MB_IGMP_GSQ_MAX);
+	/* every slot busy: no call at all */
+	listen_calls = 0;
+	mb_igmp_querier_v3(&q, b, n, listen_count, NULL, t0 + 1, &res);
+	assert_int_equal(res.started, 0);
+	assert_int_equal(listen_calls, 0);
+	/* the checks' listen is what the caller said */
+	for (unsigned i = 0; i < MB_IGMP_GSQ_MAX; i++)
+		assert_true(q.gsq[i].listen);
+	/* not the querier: none either */
+	mb_igmp_querier_heard(&q, ip("10.0.0.9"), t0 + 3 * S);
+	assert_int_equal(q.state, MB_IGMP_Q_YIELDING);
+	listen_calls = 0;
+	mb_igmp_querier_v3(&q, b, n, listen_count, NULL, t0 + 4 * S, &res);
+	assert_int_equal(res.started, 0);
+	assert_int_equal(listen_calls, 0);
+}
+
 /* Malformed v3 reports are refused whole, by reason, and the walk never
  * reads past the message: a cut record header, a record count above what
  * the message holds, a source count or aux data length past the end, a
@@ -831,6 +889,7 @@ main(void)
 		cmocka_unit_test(test_decode),
 		cmocka_unit_test(test_v3_leave),
 		cmocka_unit_test(test_v3_malformed),
+		cmocka_unit_test(test_v3_listen_bound),
 		cmocka_unit_test(test_last_member),
 	};
 
