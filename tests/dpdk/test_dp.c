@@ -1668,6 +1668,21 @@ probe_tick(uint64_t el_ns)
 	wait_tick(el_ns);
 }
 
+/* The start of test_probe and test_cut_through: the port drained, their
+ * session on im at (group, port), the waiting node asking from 100 ms on. */
+static uint32_t
+pc_start(const char *group, uint16_t port, struct mb_image *im)
+{
+	drain();
+	pc_group = group;
+	pc_port = port;
+	pc_asking = true;
+	pc_nasks = 0;
+	pc_next_ask = 100 * MB_NS_PER_MS;
+	pc_id = pc_session(group, port, im);
+	return pc_id;
+}
+
 /*
  * The probe send path (fris_nodes.h: a member whose ask for a whole chunk
  * has waited 1 s while the group sent other chunks gets its first 256
@@ -1696,13 +1711,7 @@ test_probe(void **state)
 	uint64_t t0, limit, probes;
 
 	(void)state;
-	drain();
-	pc_group = "239.1.2.51";
-	pc_port = FPORT + 51;
-	pc_asking = true;
-	pc_nasks = 0;
-	pc_next_ask = 100 * MB_NS_PER_MS;
-	id = pc_id = pc_session(pc_group, pc_port, im);
+	id = pc_start("239.1.2.51", FPORT + 51, im);
 	t0 = mb_time_mono_ns();
 	pc_ask_busy();
 	pc_capture(PC_BUSY * 1023 + 256 + 1024, 1000, 30000, probe_tick);
@@ -1846,13 +1855,7 @@ test_cut_through(void **state)
 	uint32_t id;
 
 	(void)state;
-	drain();
-	pc_group = "239.1.2.52";
-	pc_port = FPORT + 52;
-	pc_asking = true;
-	pc_nasks = 0;
-	pc_next_ask = 100 * MB_NS_PER_MS;
-	id = pc_id = pc_session(pc_group, pc_port, im);
+	id = pc_start("239.1.2.52", FPORT + 52, im);
 	sess_id = id;
 	pc_ask_busy();
 	pc_capture(PC_BUSY * 1023, 1000, 30000, cut_tick);
