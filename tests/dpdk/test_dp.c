@@ -20,7 +20,9 @@
  * cut-through (an image partly in place: only what is there is sent,
  * whichever queue asked, probes included).  Every frame read back passes
  * rte_mbuf_check.  MBT_TEST_FILTER=<pattern> runs only the tests it
- * matches (by hand; the later tests assume the earlier ones ran).
+ * matches (by hand; the later tests assume the earlier ones ran).  The
+ * group's adaptive rate on one burst of loss evidence: one cut, a hold,
+ * then a creep step by step, and the session completes.
  *
  * Waits are bounded polls for an expected frame or counter; the lifetime
  * test compares against a 2 s timeout with a 5x margin.  EAL: --no-huge
@@ -57,6 +59,7 @@
 #include "fris_wire.h"
 #include "mb_config.h"
 #include "mb_image.h"
+#include "mb_tbucket.h"
 #include "mb_time.h"
 #include "dp_harness.h"
 #include "rte_image.h"
@@ -1483,6 +1486,7 @@ static struct pc_cap {
 	uint32_t chunk[PC_CAP_MAX];
 	uint16_t block[PC_CAP_MAX];
 	uint32_t per_chunk[PC_CHUNKS];
+	uint64_t t[PC_CAP_MAX];	   /* monotonic ns each BLOCK was read */
 	uint64_t t_last;	   /* monotonic ns of the last BLOCK */
 } pc;
 
@@ -1628,6 +1632,7 @@ pc_capture(uint32_t expect, unsigned quiet_ms, unsigned max_ms, void (*tick)(uin
 		assert_true(pc.n < PC_CAP_MAX);
 		pc.chunk[pc.n] = msg.u.block.chunk;
 		pc.block[pc.n] = (uint16_t)msg.u.block.block;
+		pc.t[pc.n] = t_seen;
 		pc.per_chunk[msg.u.block.chunk]++;
 		pc.n++;
 	}
@@ -1949,6 +1954,245 @@ test_cut_through_alone(void **state)
 	assert_int_equal(ctr_of(id, "blocks"), 1024); /* nothing to the group */
 }
 
+/*
+ * The group's adaptive rate on one burst of loss evidence (issue 16;
+ * proto/fris_nodes.h: the loss signal counts only chunks last sent after
+ * the last cut, mb_fris_nodes_rate_cut() in dp_fris.c's rate tick).  A
+ * session at PC_RATE (the cap; frisbee.dynamic-rate, the default, so the
+ * rate starts there) and one member, a stock client that asks chunks
+ * 0-11 whole: of the first pass of chunks 0-3 it loses 60% (a fixed
+ * pattern), then nothing.  When the first BLOCK of chunk 4 comes it asks
+ * chunks 0-3 again (a PREQUEST each, the blocks it lacks: the burst of
+ * evidence), and later, when nothing came for RC_IDLE_MS, again for
+ * whatever it still lacks (the stock client's re-request on idle).  One
+ * member, not two: the group's signal is its best member's while fallback
+ * slots remain, so a clean second member would hide the loss, and the
+ * lossy one would move out for LOSS (which starts the rate again); a last
+ * member is judged alone and LOSS needs another member.  Proves, from the
+ * counters and `pacing_bps` sampled every 20 ms and the BLOCKs read off
+ * the ring:
+ *  (1) no cut before the re-asks, a cut within RC_CUT_MS after them, and
+ *      the BLOCKs then leave at under 3/4 of the rate before;
+ *  (2) one cut in all: the re-asks of chunks sent before the cut are not
+ *      counted against the lower rate's sends (before 0be6e7d one burst
+ *      cut 4-5 times down to the 9 Mbit/s floor; without the calls of
+ *      mb_fris_nodes_rate_cut() this test sees 2 or more), and the rate
+ *      never below the cut's;
+ *  (3) no raise in the hold (MB_RATE_ADAPT_HOLD intervals from the cut,
+ *      so none within 250 ms of the burst), then within the first second
+ *      each raise at most a step (MB_TBUCKET_DYN_STEP, or 1/32 of the rate
+ *      if more: at this cap always the step, 9 Mbit/s, so from 18 Mbit/s
+ *      the rate is back at the cap 0.6 s after the cut), checked between
+ *      samples against the raises counted between them; up by the end;
+ *  (4) the member gets every block of its 12 chunks, and stays in the
+ *      group (`fallbacks` 0).
+ * Without the two calls the burst cuts twice, to the floor (18.7 then
+ * 9.0 Mbit/s), and the first raise comes 1.9 s after it.  About 3 s.
+ * A cut from the TX ring filling (a reader stalled on a loaded machine:
+ * `overruns`) is a real cut too; then (2) is not judged, and says so.
+ */
+#define RC_ASK 12
+#define RC_LOSSY 4
+#define RC_IDLE_MS 300
+#define RC_CUT_MS 2000
+#define RC_SAMPLES 4096
+
+static struct {
+	uint32_t id, cursor, nreask, nidle;
+	bool reasked;
+	uint64_t t_reask, cuts_at_reask, t_idle_ask, t_sample;
+	uint64_t seen[RC_ASK][16], got[RC_ASK][16]; /* a bit a block */
+	uint32_t n;
+	uint64_t s_t[RC_SAMPLES], s_rate[RC_SAMPLES], s_cuts[RC_SAMPLES], s_raises[RC_SAMPLES];
+} rcs;
+
+static bool
+rc_lost(uint32_t c, uint32_t b)
+{
+	return ((c * 1024 + b) * 2654435761u >> 16) % 10 < 6;
+}
+
+/* Asks again for the blocks of chunk c it lacks; false if none. */
+static bool
+rc_reask(uint32_t c)
+{
+	uint8_t pl[1200], map[MB_FRIS_MAP_BYTES];
+	bool any = false;
+	int len;
+
+	memset(map, 0, sizeof(map));
+	for (uint32_t b = 0; b < 1024; b++)
+		if (!(rcs.got[c][b / 64] & (1ULL << (b % 64)))) {
+			map[b / 8] |= (uint8_t)(1u << (b % 8));
+			any = true;
+		}
+	if (!any)
+		return false;
+	len = mb_fris_encode_prequest(pl, sizeof(pl), ip4(WAIT_IP), c, 1, map);
+	assert_true(len > 0);
+	send_fris_to(ip4(WAIT_IP), pc_group, pc_port, &wait_mac, pl, (size_t)len);
+	return true;
+}
+
+static void
+rc_tick(uint64_t el_ns)
+{
+	uint64_t now = mb_time_mono_ns();
+	bool burst = false;
+
+	(void)el_ns;
+	for (; rcs.cursor < pc.n; rcs.cursor++) {
+		uint32_t c = pc.chunk[rcs.cursor], b = pc.block[rcs.cursor];
+		uint64_t bit = 1ULL << (b % 64);
+		bool first = !(rcs.seen[c][b / 64] & bit);
+
+		if (c >= RC_ASK)
+			continue;
+		rcs.seen[c][b / 64] |= bit;
+		if (!(c < RC_LOSSY && first && rc_lost(c, b)))
+			rcs.got[c][b / 64] |= bit;
+		if (c >= RC_LOSSY && !rcs.reasked)
+			burst = true;
+	}
+	if (now - rcs.t_sample >= 20 * MB_NS_PER_MS || burst) {
+		const struct mb_dp_sess_info *s = sess_info(rcs.id);
+
+		rcs.t_sample = now;
+		if (s != NULL && rcs.n < RC_SAMPLES) {
+			rcs.s_t[rcs.n] = now;
+			rcs.s_rate[rcs.n] = s->pacing_bps;
+			rcs.s_cuts[rcs.n] = s->ctr[MB_DP_S_rate_cuts];
+			rcs.s_raises[rcs.n] = s->ctr[MB_DP_S_rate_raises];
+			rcs.n++;
+		}
+	}
+	if (burst) {
+		/* the first pass of chunks 0-3 is over: the burst of re-asks */
+		rcs.cuts_at_reask = rcs.s_cuts[rcs.n - 1];
+		rcs.t_reask = now;
+		rcs.reasked = true;
+		for (uint32_t c = 0; c < RC_LOSSY; c++)
+			rcs.nreask += rc_reask(c);
+		return;
+	}
+	if (rcs.reasked && pc.n > 0 && now - pc.t_last > RC_IDLE_MS * MB_NS_PER_MS &&
+	    now - rcs.t_idle_ask > RC_IDLE_MS * MB_NS_PER_MS) {
+		rcs.t_idle_ask = now;
+		for (uint32_t c = 0; c < RC_ASK; c++)
+			rcs.nidle += rc_reask(c);
+	}
+}
+
+/* BLOCKs a second read in [t0, t1) */
+static double
+rc_bps(uint64_t t0, uint64_t t1)
+{
+	uint32_t k = 0;
+
+	for (uint32_t i = 0; i < pc.n; i++)
+		k += pc.t[i] >= t0 && pc.t[i] < t1;
+	return (double)k * PC_WIRE_BITS * 1e9 / (double)(t1 - t0);
+}
+
+static void
+test_rate_cut(void **state)
+{
+	struct mb_image *im = pc_im = pc_image("test/ratecut", 0);
+	uint64_t cap = PC_RATE, r_cut = 0, t_cut = 0, r_1s = 0, r_min = UINT64_MAX, cuts, raises;
+	uint64_t overruns, t_first4 = 0, t_raise = 0;
+	double before, after;
+	uint32_t id, i;
+
+	(void)state;
+	memset(&rcs, 0, sizeof(rcs));
+	id = rcs.id = pc_start("239.1.2.54", FPORT + 54, im);
+	pc_asking = false;
+	assert_true(sess_info(id)->adaptive);
+	assert_int_equal(sess_info(id)->pacing_bps, cap);
+	for (uint32_t c = 0; c < RC_ASK; c++)
+		pc_ask(WAIT_IP, &wait_mac, c, 0, 1024);
+	pc_capture(RC_ASK * 1024, 1500, 40000, rc_tick);
+	cuts = sess_ctr_of(id, "rate_cuts", NULL);
+	raises = sess_ctr_of(id, "rate_raises", NULL);
+	overruns = sess_ctr_of(id, "overruns", NULL);
+	assert_true(rcs.reasked);
+	for (i = 0; i < rcs.n && rcs.s_cuts[i] == 0; i++)
+		;
+	if (i < rcs.n) {
+		t_cut = rcs.s_t[i];
+		r_cut = rcs.s_rate[i];
+	}
+	for (; i < rcs.n; i++) {
+		r_min = RTE_MIN(r_min, rcs.s_rate[i]);
+		if (rcs.s_t[i] <= rcs.t_reask + MB_NS_PER_SEC) {
+			r_1s = RTE_MAX(r_1s, rcs.s_rate[i]);
+			/* (3) within the lag: each raise at most a step (or
+			 * 1/32 of the rate, if more), none in the hold */
+			if (rcs.s_rate[i] > rcs.s_rate[i - 1] &&
+			    rcs.s_rate[i] - rcs.s_rate[i - 1] >
+				    (rcs.s_raises[i] - rcs.s_raises[i - 1]) *
+					    RTE_MAX(MB_TBUCKET_DYN_STEP, rcs.s_rate[i] / 32))
+				fail_msg("rate %" PRIu64 " -> %" PRIu64 " in %" PRIu64
+					 " raises, %.3f s after the burst",
+					 rcs.s_rate[i - 1], rcs.s_rate[i],
+					 rcs.s_raises[i] - rcs.s_raises[i - 1],
+					 (double)(rcs.s_t[i] - rcs.t_reask) / 1e9);
+		}
+		if (t_raise == 0 && rcs.s_rate[i] > r_cut)
+			t_raise = rcs.s_t[i];
+	}
+	for (i = 0; i < pc.n && t_first4 == 0; i++)
+		if (pc.chunk[i] == RC_LOSSY)
+			t_first4 = pc.t[i];
+	before = rc_bps(pc.t[0], t_first4);
+	after = t_cut ? rc_bps(t_cut + 50 * MB_NS_PER_MS, t_cut + 300 * MB_NS_PER_MS) : 0;
+	print_message("rate cut: %u BLOCKs in %.2f s, %u re-asks in the burst, %u on idle; cuts %"
+		      PRIu64 " (%" PRIu64 " before the burst), raises %" PRIu64 ", overruns %" PRIu64
+		      "; cut %.3f s after the burst to %.1f Mbit/s, at most %.1f within 1 s, lowest %.1f,"
+		      " last %.1f, first raise %.3f s after the burst; BLOCKs read at %.1f Mbit/s before,"
+		      " %.1f in the hold\n",
+		      pc.n, (double)(pc.t_last - pc.t[0]) / 1e9, rcs.nreask, rcs.nidle, cuts,
+		      rcs.cuts_at_reask, raises, overruns,
+		      t_cut ? (double)(t_cut - rcs.t_reask) / 1e9 : -1.0, (double)r_cut / 1e6,
+		      (double)r_1s / 1e6, (double)r_min / 1e6,
+		      rcs.n ? (double)rcs.s_rate[rcs.n - 1] / 1e6 : -1.0,
+		      t_raise ? (double)(t_raise - rcs.t_reask) / 1e9 : -1.0, before / 1e6, after / 1e6);
+	/* MBT_TRACE=1: the rate's changes */
+	for (i = 1; getenv("MBT_TRACE") != NULL && i < rcs.n; i++)
+		if (rcs.s_rate[i] != rcs.s_rate[i - 1] || rcs.s_cuts[i] != rcs.s_cuts[i - 1])
+			print_message("  %.3f s: %.1f Mbit/s, cuts %" PRIu64 "\n",
+				      (double)(rcs.s_t[i] - rcs.t_reask) / 1e9,
+				      (double)rcs.s_rate[i] / 1e6, rcs.s_cuts[i]);
+	/* in the group all along (a move out would start the rate again) */
+	assert_int_equal(sess_ctr_of(id, "fallbacks", NULL), 0);
+	/* (4) every block of its chunks */
+	for (uint32_t c = 0; c < RC_ASK; c++)
+		for (uint32_t w = 0; w < 16; w++)
+			if (rcs.got[c][w] != UINT64_MAX)
+				fail_msg("chunk %u: blocks missing (word %u)", c, w);
+	assert_int_equal(sess_ctr_of(id, "not_yet", NULL), 0);
+	/* (1) the cut comes after the evidence, soon, and the BLOCKs slow */
+	assert_int_equal(rcs.cuts_at_reask, 0);
+	assert_true(rcs.nreask == RC_LOSSY);
+	assert_true(t_cut != 0 && t_cut - rcs.t_reask < RC_CUT_MS * MB_NS_PER_MS);
+	assert_true(r_cut < cap && r_cut > MB_TBUCKET_DYN_STEP);
+	assert_true(after < before * 3 / 4);
+	/* (2) one cut per burst, never below it */
+	if (overruns == 0) {
+		assert_int_equal(cuts, 1);
+		assert_true(r_min >= r_cut);
+	} else {
+		print_message("rate cut: the TX ring filled (reader stalled): cuts not judged\n");
+	}
+	/* (3) held for MB_RATE_ADAPT_HOLD intervals after the cut (which
+	 * came after the burst), then up step by step (above), and up by
+	 * the end */
+	assert_true(t_raise != 0 && t_raise - rcs.t_reask >=
+					    (MB_RATE_ADAPT_HOLD * 100ULL - 50) * MB_NS_PER_MS);
+	assert_true(raises >= (cap - r_cut) / RTE_MAX(MB_TBUCKET_DYN_STEP, cap / 32));
+	assert_true(rcs.s_rate[rcs.n - 1] > r_cut);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1978,6 +2222,7 @@ main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_probe, pc_teardown),
 		cmocka_unit_test_teardown(test_cut_through, pc_teardown),
 		cmocka_unit_test_teardown(test_cut_through_alone, pc_teardown),
+		cmocka_unit_test_teardown(test_rate_cut, pc_teardown),
 		cmocka_unit_test(test_leave_gsq), /* last: leaves the port yielding */
 	};
 	struct mb_config cfg;
