@@ -1063,6 +1063,25 @@ test_rate_creep_after_cut(void **state)
 	}
 	assert_true(ra.noise_ppm >= 60000);
 	assert_true(ra.rate >= r); /* 7% is under the noise's thresholds: no cut */
+
+	/* below ~290 Mbit/s a whole step (9 Mbit/s) is more than 1/32: within
+	 * the lag the creep is 1/32 or an eighth of a step, not a step (after a
+	 * cut from 50 to 19 Mbit/s the rate was back at 50 within 0.6 s, before
+	 * any evidence of the cut rate came: dp test_rate_cut saw it) */
+	assert_int_equal(mb_rate_adapt_init(&ra, 50000000ULL, 0, 50000000ULL, HZ, now), 0);
+	now += iv;
+	assert_true(mb_rate_adapt_tick(&ra, now, ra.rate / 10, ra.rate / 10 / 2, false));
+	assert_true(ra.rate < 30000000ULL);
+	for (k = 2; k <= MB_RATE_ADAPT_LAG; k++) {
+		uint64_t st;
+
+		r = ra.rate;
+		now += iv;
+		(void)mb_rate_adapt_tick(&ra, now, ra.rate / 10, 0, false);
+		st = r / 32 > MB_TBUCKET_DYN_STEP / 8 ? r / 32 : MB_TBUCKET_DYN_STEP / 8;
+		assert_int_equal(ra.rate, k <= MB_RATE_ADAPT_HOLD ? r : r + st);
+	}
+	assert_true(ra.rate < 40000000ULL);
 }
 
 /*
