@@ -456,6 +456,23 @@ igmp_frames() {
 	EOF
 }
 
+# gsq_control NODE GROUP_RE: the control phase of leave and leave-v3, after
+# NODE's Leave with our group-specific queries dropped (nft table mbqg on
+# the bridge): some were sent (and dropped), and the bridge still sends the
+# group to NODE's port (it does not prune by itself); then the drop goes.
+gsq_control() {
+	local node=$1 grp=$2 dropped
+	dropped=$(ip netns exec "$(mb_ns br)" nft list table bridge mbqg | grep -o 'packets [0-9]*' |
+		awk '{print $2}')
+	bridge -n "$(mb_ns br)" mdb show >"$MB_TMP/mdb0.txt" 2>&1
+	[ "${dropped:-0}" -ge 2 ] ||
+		mb_fail "control: the daemon sent no group-specific query on $node's Leave (dropped: ${dropped:-0})"
+	grep -q "port $(mb_bridge_port "$node") grp $grp" "$MB_TMP/mdb0.txt" ||
+		mb_fail "control: $node's port left the group without our queries (the bridge prunes by itself): $(cat "$MB_TMP/mdb0.txt")"
+	mb_log "control: our $dropped group-specific queries dropped, $node's port keeps the group after its Leave"
+	ip netns exec "$(mb_ns br)" nft delete table bridge mbqg || mb_fail "nft delete"
+}
+
 # gsq_judge NODE TXT T_LEAVE GROUP COUNT MAX_RESP INTERVAL: the daemon's
 # group-specific queries for GROUP in TXT (igmp_frames' listing) after NODE
 # left at T_LEAVE: COUNT of them, to the group, max response MAX_RESP (in
@@ -882,14 +899,7 @@ print(json.load(sys.stdin)["igmp-querier"].get("other-querier"))'
 	fetch c1 40
 	check c1
 	sleep 4
-	dropped=$(ip netns exec "$(mb_ns br)" nft list table bridge mbqg | grep -o 'packets [0-9]*' |
-		awk '{print $2}')
-	bridge -n "$(mb_ns br)" mdb show >"$MB_TMP/mdb0.txt" 2>&1
-	[ "${dropped:-0}" -ge 2 ] || mb_fail "control: no group-specific query of ours to drop ($dropped)"
-	grep -q "port $(mb_bridge_port c1) grp 234\." "$MB_TMP/mdb0.txt" ||
-		mb_fail "control: c1's port left the group without our queries (the bridge prunes by itself): $(cat "$MB_TMP/mdb0.txt")"
-	mb_log "control: our $dropped group-specific queries dropped, c1's port keeps the group after its Leave"
-	ip netns exec "$(mb_ns br)" nft delete table bridge mbqg || mb_fail "nft delete"
+	gsq_control c1 "234\\."
 	capture "$MB_TMP/leave1.pcap"
 	rm -f "$MB_TMP/out.c1"
 	fetch c1 40
@@ -1005,14 +1015,7 @@ leave-v3)
 		mb_fail "control: c2 sent IGMPv2 (it heard a v2 query): $(cat "$MB_TMP/leave0.txt")"
 	set -- $leave
 	group=$2
-	dropped=$(ip netns exec "$(mb_ns br)" nft list table bridge mbqg | grep -o 'packets [0-9]*' |
-		awk '{print $2}')
-	bridge -n "$(mb_ns br)" mdb show >"$MB_TMP/mdb0.txt" 2>&1
-	[ "${dropped:-0}" -ge 2 ] || mb_fail "control: the daemon sent no group-specific query on c2's IGMPv3 Leave of $group (dropped: ${dropped:-0})"
-	grep -q "port $(mb_bridge_port c2) grp $group" "$MB_TMP/mdb0.txt" ||
-		mb_fail "control: c2's port left $group without our queries (the bridge prunes by itself): $(cat "$MB_TMP/mdb0.txt")"
-	mb_log "control: c2 left $group with an IGMPv3 report; our $dropped group-specific queries dropped, c2's port keeps the group"
-	ip netns exec "$(mb_ns br)" nft delete table bridge mbqg || mb_fail "nft delete"
+	gsq_control c2 "$group"
 	# With our queries, the last member settings changed by a reload.
 	conf "igmp-querier = auto\nigmp-query-interval = 30s\nigmp-last-member-count = 3\nigmp-last-member-interval-ms = 500"
 	mb_ctl reload >/dev/null || mb_fail "reload"

@@ -1365,6 +1365,28 @@ sim_ms(struct sim *s, uint64_t now)
 	}
 }
 
+/* The node's side of a simulation: `partial` chunks started with a quarter
+ * of each, its link (`link` bits/s, 20 ms of queue, `lossy_pct` lost at
+ * random), the sender's reach `cpu`. */
+static void
+sim_node(struct sim *s, uint32_t partial, uint64_t link, uint64_t cpu, unsigned lossy_pct)
+{
+	for (uint32_t c = 0; c < partial; c++) {
+		s->started[c] = true;
+		s->filling++;
+		for (uint32_t b = 0; b < CB; b += 4) {
+			s->have[c][b / 64] |= 1ULL << (b % 64);
+			s->got[c]++;
+		}
+	}
+	s->next_new = partial;
+	s->link = link;
+	s->cpu = cpu;
+	s->lossy_pct = lossy_pct;
+	s->rnd = 12345;
+	s->qmax = (uint32_t)(link / 50 / WIRE); /* 20 ms of the link */
+}
+
 /* Set a node up served alone (moved out for JOIN: its replies did not
  * reach it), having started `partial` chunks in the group with a quarter
  * of each. */
@@ -1383,20 +1405,7 @@ sim_setup(struct sim *s, uint32_t partial, uint64_t link, uint64_t cpu, unsigned
 		(void)mb_fris_nodes_join(s->t, s->nd, 7, now += 100000);
 	s->fb = mb_fris_nodes_fb(s->t, s->nd);
 	assert_non_null(s->fb);
-	for (uint32_t c = 0; c < partial; c++) {
-		s->started[c] = true;
-		s->filling++;
-		for (uint32_t b = 0; b < CB; b += 4) {
-			s->have[c][b / 64] |= 1ULL << (b % 64);
-			s->got[c]++;
-		}
-	}
-	s->next_new = partial;
-	s->link = link;
-	s->cpu = cpu;
-	s->lossy_pct = lossy_pct;
-	s->rnd = 12345;
-	s->qmax = (uint32_t)(link / 50 / WIRE); /* 20 ms of the link */
+	sim_node(s, partial, link, cpu, lossy_pct);
 	s->last_useful = now;
 	return now;
 }
@@ -1471,20 +1480,7 @@ sim_group_setup(struct sim *s, uint32_t partial, uint64_t link, uint64_t cpu, ui
 	mb_fris_nodes_set_rates(s->t, cap, cap, now);
 	s->nd = node(s->t, 5, now);
 	assert_false(mb_fris_nodes_join(s->t, s->nd, 7, now));
-	for (uint32_t c = 0; c < partial; c++) {
-		s->started[c] = true;
-		s->filling++;
-		for (uint32_t b = 0; b < CB; b += 4) {
-			s->have[c][b / 64] |= 1ULL << (b % 64);
-			s->got[c]++;
-		}
-	}
-	s->next_new = partial;
-	s->link = link;
-	s->cpu = cpu;
-	s->lossy_pct = lossy_pct;
-	s->rnd = 12345;
-	s->qmax = (uint32_t)(link / 50 / WIRE); /* 20 ms of the link */
+	sim_node(s, partial, link, cpu, lossy_pct);
 	s->last_useful = s->last_rx = now;
 	return now;
 }
