@@ -496,6 +496,19 @@ dp_igmp_timers(struct mb_dp_lcore *lc, uint64_t now)
 	igmp_gsq_run(lc, now);
 }
 
+/* Before a Leave is judged: a querier still idle although a multicast
+ * session has started wakes now rather than at the next 100 ms timer pass
+ * (a load shorter than that left before the querier woke, and its Leave
+ * got no group-specific query).  Walks the session slots only while idle. */
+static void
+igmp_wake(struct mb_dp_lcore *lc, uint64_t now)
+{
+	struct mb_igmp_querier *q = &lc->dp->igmp.q;
+
+	if (q->state == MB_IGMP_Q_IDLE && q->mode != MB_IGMP_QUERIER_OFF && q->hz != 0)
+		mb_igmp_querier_activate(q, mcast_active(lc->dp), now);
+}
+
 /* A v1/v2 report or a v2 Leave (msg decoded, rc its mb_igmp_decode result):
  * false when it is dropped (counted; the caller frees it).  Lcore of
  * queue 0. */
@@ -520,6 +533,7 @@ igmp_member_input(struct mb_dp_lcore *lc, const struct rte_ipv4_hdr *ip,
 	}
 	dp_count(lc, MB_DP_C_igmp_leave, 1);
 	now = rte_rdtsc();
+	igmp_wake(lc, now);
 	/* a check's verdict needs the group's reports: all multicast comes in,
 	 * or the exact filter has the group because we serve it */
 	rc = mb_igmp_querier_leave(q, msg->group,
@@ -573,6 +587,7 @@ igmp_v3_input(struct mb_dp_lcore *lc, const struct rte_ipv4_hdr *ip, const uint8
 		return true; /* the querier is queue 0's (dp_lcore.c sends IGMP there) */
 	dp_count(lc, MB_DP_C_igmp_v3_report, 1);
 	now = rte_rdtsc();
+	igmp_wake(lc, now);
 	mb_igmp_querier_v3(&lc->dp->igmp.q, buf, len, igmp_listen, lc, now, &res);
 	dp_count(lc, MB_DP_C_igmp_v3_leave, res.leaves);
 	dp_count(lc, MB_DP_C_igmp_leave_limited, res.limited);
