@@ -456,6 +456,20 @@ igmp_frames() {
 	EOF
 }
 
+# capture_end NAME: stop the capture capture() started into
+# $MB_TMP/NAME.pcap and list its frames (igmp_frames) in $MB_TMP/NAME.txt.
+capture_end() {
+	kill -INT "$CAP_PID" 2>/dev/null
+	wait "$CAP_PID" 2>/dev/null
+	igmp_frames "$MB_TMP/$1.pcap" >"$MB_TMP/$1.txt"
+}
+# load_again NODE: a fresh load of the image by NODE's stock client, checked.
+load_again() {
+	rm -f "$MB_TMP/out.$1"
+	fetch "$1" 40
+	check "$1"
+}
+
 # gsq_control NODE GROUP_RE: the control phase of leave and leave-v3, after
 # NODE's Leave with our group-specific queries dropped (nft table mbqg on
 # the bridge): some were sent (and dropped), and the bridge still sends the
@@ -901,15 +915,11 @@ print(json.load(sys.stdin)["igmp-querier"].get("other-querier"))'
 	sleep 4
 	gsq_control c1 "234\\."
 	capture "$MB_TMP/leave1.pcap"
-	rm -f "$MB_TMP/out.c1"
-	fetch c1 40
-	check c1
+	load_again c1
 	# the client's kernel leaves when frisbee exits; the queries follow at
 	# once and a second later: give them 4 s (a loaded machine)
 	sleep 4
-	kill -INT "$CAP_PID" 2>/dev/null
-	wait "$CAP_PID" 2>/dev/null
-	igmp_frames "$MB_TMP/leave1.pcap" >"$MB_TMP/leave1.txt"
+	capture_end leave1
 	leave=$(awk '$2 == "10.78.0.21" && $4 == "17" {print $1, $6; exit}' "$MB_TMP/leave1.txt")
 	[ -n "$leave" ] || mb_fail "c1 sent no IGMPv2 Leave (frames on the daemon's port: $(cat "$MB_TMP/leave1.txt"))"
 	set -- $leave
@@ -951,14 +961,10 @@ for _ in range(120):
 	done
 	[ "$(other_querier)" = 10.78.0.2 ] || mb_fail "the daemon did not hear the bridge query"
 	capture "$MB_TMP/leave2.pcap"
-	rm -f "$MB_TMP/out.c1"
-	fetch c1 40
-	check c1
+	load_again c1
 	[ "$(querier_state)" = yielding ] || mb_fail "the daemon did not yield to the bridge"
 	sleep 4
-	kill -INT "$CAP_PID" 2>/dev/null
-	wait "$CAP_PID" 2>/dev/null
-	igmp_frames "$MB_TMP/leave2.pcap" >"$MB_TMP/leave2.txt"
+	capture_end leave2
 	awk '$2 == "10.78.0.21" && $4 == "17"' "$MB_TMP/leave2.txt" | grep -q . ||
 		mb_fail "c1 sent no Leave the second time: $(cat "$MB_TMP/leave2.txt")"
 	awk '$2 == "'$SRV_ADDR'" && $4 == "11"' "$MB_TMP/leave2.txt" | grep -q . &&
@@ -1003,12 +1009,9 @@ leave-v3)
 	# Control.
 	bridge_rule mbqg prerouting "iifname \"$(mb_bridge_port srv)\" ip protocol igmp @th,0,8 0x11 ip daddr != 224.0.0.1 counter drop"
 	capture "$MB_TMP/leave0.pcap"
-	fetch c2 40
-	check c2
+	load_again c2
 	sleep 4
-	kill -INT "$CAP_PID" 2>/dev/null
-	wait "$CAP_PID" 2>/dev/null
-	igmp_frames "$MB_TMP/leave0.pcap" >"$MB_TMP/leave0.txt"
+	capture_end leave0
 	leave=$(v3_leave "$MB_TMP/leave0.txt")
 	[ -n "$leave" ] || mb_fail "control: c2 sent no IGMPv3 Leave (frames on the daemon's port: $(cat "$MB_TMP/leave0.txt"))"
 	awk '$2 == "10.78.0.22" && ($4 == "16" || $4 == "17")' "$MB_TMP/leave0.txt" | grep -q . &&
@@ -1020,13 +1023,9 @@ leave-v3)
 	conf "igmp-querier = auto\nigmp-query-interval = 30s\nigmp-last-member-count = 3\nigmp-last-member-interval-ms = 500"
 	mb_ctl reload >/dev/null || mb_fail "reload"
 	capture "$MB_TMP/leave1.pcap"
-	rm -f "$MB_TMP/out.c2"
-	fetch c2 40
-	check c2
+	load_again c2
 	sleep 5
-	kill -INT "$CAP_PID" 2>/dev/null
-	wait "$CAP_PID" 2>/dev/null
-	igmp_frames "$MB_TMP/leave1.pcap" >"$MB_TMP/leave1.txt"
+	capture_end leave1
 	leave=$(v3_leave "$MB_TMP/leave1.txt")
 	[ -n "$leave" ] || mb_fail "c2 sent no IGMPv3 Leave (frames on the daemon's port: $(cat "$MB_TMP/leave1.txt"))"
 	set -- $leave
