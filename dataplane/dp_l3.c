@@ -496,6 +496,17 @@ dp_igmp_timers(struct mb_dp_lcore *lc, uint64_t now)
 	igmp_gsq_run(lc, now);
 }
 
+/* Do we hear the reports for group (a check's verdict needs them)?  All
+ * multicast comes in, or the exact filter has the group because we serve
+ * it.  arg: the lcore. */
+static bool
+igmp_listen(void *arg, uint32_t group)
+{
+	const struct mb_dp_lcore *lc = arg;
+
+	return !lc->port->mc_list_ok || dp_group_served(lc->dp, group);
+}
+
 /* Before a Leave is judged: a querier still idle although a multicast
  * session has started wakes now rather than at the next 100 ms timer pass
  * (a load shorter than that left before the querier woke, and its Leave
@@ -534,26 +545,13 @@ igmp_member_input(struct mb_dp_lcore *lc, const struct rte_ipv4_hdr *ip,
 	dp_count(lc, MB_DP_C_igmp_leave, 1);
 	now = rte_rdtsc();
 	igmp_wake(lc, now);
-	/* a check's verdict needs the group's reports: all multicast comes in,
-	 * or the exact filter has the group because we serve it */
-	rc = mb_igmp_querier_leave(q, msg->group,
-				   !lc->port->mc_list_ok || dp_group_served(lc->dp, msg->group), now);
+	/* a check's verdict needs the group's reports (igmp_listen) */
+	rc = mb_igmp_querier_leave(q, msg->group, igmp_listen(lc, msg->group), now);
 	if (rc == -ENOSPC)
 		dp_count(lc, MB_DP_C_igmp_leave_limited, 1);
 	else if (rc == 0)
 		igmp_gsq_run(lc, now);
 	return true;
-}
-
-/* Do we hear the reports for group (a check's verdict needs them)?  All
- * multicast comes in, or the exact filter has the group because we serve
- * it.  arg: the lcore. */
-static bool
-igmp_listen(void *arg, uint32_t group)
-{
-	const struct mb_dp_lcore *lc = arg;
-
-	return !lc->port->mc_list_ok || dp_group_served(lc->dp, group);
 }
 
 /* An IGMPv3 report (buf, len; rc its mb_igmp_decode result): false when it
